@@ -1,0 +1,72 @@
+/**
+ * Drover's error base class. Every error that crosses a module boundary is a DroverError with a
+ * stable `code` (catalogued in docs/errors.md) and the HTTP status an API edge should answer with.
+ * Codes never change meaning once released: clients match on them.
+ */
+export const ErrorCodes = {
+  /** An input failed schema validation; `details` lists each path and reason. */
+  VALIDATION: { code: 'DROVER_ERR_VALIDATION', status: 422 },
+  /** A body could not be parsed at all (malformed JSON, wrong content type framing). */
+  MALFORMED: { code: 'DROVER_ERR_MALFORMED', status: 400 },
+  /** A resource string or JSON resource array could not be parsed. */
+  RESOURCE_PARSE: { code: 'DROVER_ERR_RESOURCE_PARSE', status: 400 },
+  /** Resource arithmetic would go below zero or mixes incompatible kinds. */
+  RESOURCE_MATH: { code: 'DROVER_ERR_RESOURCE_MATH', status: 409 },
+  /** A RecordIO stream had a malformed or oversized frame. */
+  RECORDIO: { code: 'DROVER_ERR_RECORDIO', status: 400 },
+  /** A store call was malformed (empty key, bad revision, lease misuse). */
+  STORE_MISUSE: { code: 'DROVER_ERR_STORE_MISUSE', status: 400 },
+  /** A watch asked for a revision that has been compacted: resync from a fresh range. */
+  STORE_COMPACTED: { code: 'DROVER_ERR_STORE_COMPACTED', status: 410 },
+  /** A write guarded by leadership was made by a leader that has been deposed. */
+  STORE_FENCED: { code: 'DROVER_ERR_STORE_FENCED', status: 409 },
+  /** A lease does not exist (expired or revoked). */
+  STORE_LEASE_NOT_FOUND: { code: 'DROVER_ERR_STORE_LEASE_NOT_FOUND', status: 404 },
+  /** The store backend could not be reached or failed. */
+  STORE_UNAVAILABLE: { code: 'DROVER_ERR_STORE_UNAVAILABLE', status: 503 },
+  /** The store was closed and can no longer be used. */
+  STORE_CLOSED: { code: 'DROVER_ERR_STORE_CLOSED', status: 503 },
+  NOT_FOUND: { code: 'DROVER_ERR_NOT_FOUND', status: 404 },
+  CONFLICT: { code: 'DROVER_ERR_CONFLICT', status: 409 },
+  UNSUPPORTED_MEDIA_TYPE: { code: 'DROVER_ERR_UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  PAYLOAD_TOO_LARGE: { code: 'DROVER_ERR_PAYLOAD_TOO_LARGE', status: 413 },
+  CONFIG: { code: 'DROVER_ERR_CONFIG', status: 400 },
+  INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCodes;
+export type ErrorCode = (typeof ErrorCodes)[ErrorKind]['code'];
+
+/** One failed field: a JSON pointer path and the reasons it failed (Marathon's detail shape). */
+export interface ErrorDetail {
+  path: string;
+  errors: string[];
+}
+
+export interface DroverErrorOptions {
+  details?: ErrorDetail[];
+  cause?: unknown;
+}
+
+export class DroverError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetail[];
+
+  constructor(kind: ErrorKind, message: string, options: DroverErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DroverError';
+    this.code = ErrorCodes[kind].code;
+    this.status = ErrorCodes[kind].status;
+    this.details = options.details ?? [];
+  }
+
+  /** The body an HTTP edge answers with: `{message, code, details}` (Marathon-compatible keys). */
+  toJSON(): { message: string; code: ErrorCode; details: ErrorDetail[] } {
+    return { message: this.message, code: this.code, details: this.details };
+  }
+}
+
+export function isDroverError(e: unknown, kind?: ErrorKind): e is DroverError {
+  return e instanceof DroverError && (kind === undefined || e.code === ErrorCodes[kind].code);
+}

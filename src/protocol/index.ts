@@ -1,0 +1,3 @@
+export * from './errors.ts';
+export * from './recordio.ts';
+export * from './validation.ts';
