@@ -57,3 +57,8 @@ describe('compileValidator', () => {
     assert.equal(escapePointer('a/b~c'), 'a~1b~0c');
   });
 });
+
+test('an enum failure names the allowed values', () => {
+  const Kind = compileValidator(Type.Object({ kind: Type.Enum(['SCALAR', 'RANGES', 'SET']) }));
+  assert.deepEqual(Kind.details({ kind: 'TEXT' }), [{ path: '/kind', errors: ['must be one of: SCALAR, RANGES, SET'] }]);
+});

@@ -66,6 +66,12 @@ export function toDetails(errors: SchemaError[]): ErrorDetail[] {
       }
       continue;
     }
+    if (error.keyword === 'enum' && Array.isArray(error.params['allowedValues'])) {
+      const allowed = error.params['allowedValues'].map(String);
+      const shown = allowed.length > 20 ? [...allowed.slice(0, 20), '…'] : allowed;
+      add(error.instancePath, `must be one of: ${shown.join(', ')}`);
+      continue;
+    }
     add(error.instancePath, error.message);
   }
   return [...byPath].map(([path, errs]) => ({ path, errors: errs }));
