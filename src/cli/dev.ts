@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { waitForSignal } from './signals.ts';
 
 interface DevArgs {
   port: number;
@@ -29,15 +30,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       const logger = createLogger({ name: 'drover-dev' });
       const cluster = await startDev({ port: args.port, host: args.host, dataDir: args['data-dir'], logger });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
-      await new Promise<void>((resolveStop) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolveStop();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await waitForSignal();
       await cluster.close();
       setExit(0);
     },

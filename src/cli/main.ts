@@ -4,6 +4,7 @@
  */
 import yargs from 'yargs';
 import { devCommand } from './dev.ts';
+import { masterCommand } from './master.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -11,6 +12,7 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('drover')
     .usage('$0 <command> [options]')
     .command(devCommand((code) => (exitCode = code)))
+    .command(masterCommand((code) => (exitCode = code)))
     .demandCommand(1, 'Name a command; see the list above.')
     .strict()
     .recommendCommands()

@@ -15,7 +15,6 @@ import {
   TASK_STATUS_SOURCES,
 } from './enums.ts';
 
-const Enum = <const T extends readonly string[]>(values: T) => Type.Enum(values);
 
 /** Ids are opaque strings; Mesos caps none, we cap them so a hostile id cannot bloat state. */
 export const Id = Type.Object({ value: Type.String({ minLength: 1, maxLength: 512 }) });
@@ -28,7 +27,7 @@ export const Labels = Type.Object({ labels: Type.Array(Label, { maxItems: 1024 }
 
 export const ResourceJson = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 256 }),
-  type: Enum(RESOURCE_VALUE_TYPES),
+  type: Type.Enum(RESOURCE_VALUE_TYPES),
   scalar: Type.Optional(Type.Object({ value: Type.Number({ minimum: 0 }) })),
   ranges: Type.Optional(
     Type.Object({ range: Type.Array(Type.Object({ begin: Type.Integer({ minimum: 0 }), end: Type.Integer({ minimum: 0 }) }), { maxItems: 65536 }) }),
@@ -104,7 +103,7 @@ export const FrameworkInfo = Type.Object({
   hostname: Type.Optional(Type.String({ maxLength: 1024 })),
   principal: Type.Optional(Type.String({ maxLength: 1024 })),
   webui_url: Type.Optional(Type.String({ maxLength: 4096 })),
-  capabilities: Type.Optional(Type.Array(Type.Object({ type: Enum(FRAMEWORK_CAPABILITIES) }), { maxItems: 64 })),
+  capabilities: Type.Optional(Type.Array(Type.Object({ type: Type.Enum(FRAMEWORK_CAPABILITIES) }), { maxItems: 64 })),
   labels: Type.Optional(Labels),
 });
 export type FrameworkInfo = Static<typeof FrameworkInfo>;
@@ -112,7 +111,7 @@ export type FrameworkInfo = Static<typeof FrameworkInfo>;
 export const Filters = Type.Object({ refuse_seconds: Type.Optional(Type.Number({ minimum: 0 })) });
 
 export const Operation = Type.Object({
-  type: Enum(OFFER_OPERATION_TYPES),
+  type: Type.Enum(OFFER_OPERATION_TYPES),
   id: Type.Optional(Id),
   launch: Type.Optional(Type.Object({ task_infos: Type.Array(TaskInfo, { maxItems: 10000 }) })),
   launch_group: Type.Optional(
@@ -129,7 +128,7 @@ const Roles = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxIte
 
 /** One scheduler call. Which sub-object is required depends on `type` (checked by the master). */
 export const SchedulerCall = Type.Object({
-  type: Enum(SCHEDULER_CALL_TYPES),
+  type: Type.Enum(SCHEDULER_CALL_TYPES),
   framework_id: Type.Optional(Id),
   subscribe: Type.Optional(Type.Object({ framework_info: FrameworkInfo, suppressed_roles: Type.Optional(Roles) })),
   accept: Type.Optional(Type.Object({ offer_ids: OfferIds, operations: Type.Optional(Type.Array(Operation, { maxItems: 10000 })), filters: Type.Optional(Filters) })),
@@ -159,10 +158,10 @@ export const REQUIRED_CALL_FIELD: Partial<Record<SchedulerCall['type'], keyof Sc
 
 export const TaskStatus = Type.Object({
   task_id: Id,
-  state: Enum(TASK_STATES),
+  state: Type.Enum(TASK_STATES),
   message: Type.Optional(Type.String()),
-  source: Type.Optional(Enum(TASK_STATUS_SOURCES)),
-  reason: Type.Optional(Enum(TASK_STATUS_REASONS)),
+  source: Type.Optional(Type.Enum(TASK_STATUS_SOURCES)),
+  reason: Type.Optional(Type.Enum(TASK_STATUS_REASONS)),
   data: Type.Optional(Base64),
   agent_id: Type.Optional(Id),
   executor_id: Type.Optional(Id),

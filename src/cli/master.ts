@@ -1,0 +1,63 @@
+import type { CommandModule } from 'yargs';
+import { waitForSignal } from './signals.ts';
+
+interface MasterArgs {
+  port: number;
+  host: string;
+  store: string;
+  'allocation-interval': number;
+  'offer-timeout'?: number;
+  'agent-heartbeat-interval': number;
+  'max-missed-heartbeats': number;
+}
+
+/** `drover master`: one master process on a store (SQLite file, or etcd for HA). */
+export function masterCommand(setExit: (code: number) => void): CommandModule<object, MasterArgs> {
+  return {
+    command: 'master',
+    describe: 'Run a master (pools agents, offers resources to frameworks)',
+    builder: (y) =>
+      y
+        .option('port', { type: 'number', default: 5050, describe: 'HTTP port of the APIs' })
+        .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
+        .option('store', { type: 'string', default: 'sqlite:./.drover/master.db', describe: 'sqlite:PATH | etcd://host:port[,host:port…] | memory:' })
+        .option('allocation-interval', { type: 'number', default: 1, describe: 'Seconds between offer cycles' })
+        .option('offer-timeout', { type: 'number', describe: 'Rescind offers unused for this many seconds' })
+        .option('agent-heartbeat-interval', { type: 'number', default: 15, describe: 'Seconds between agent heartbeats' })
+        .option('max-missed-heartbeats', { type: 'number', default: 5, describe: 'Missed heartbeats before an agent is unreachable' })
+        .check((args) => {
+          if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
+          for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout'] as const) {
+            const v = args[name];
+            if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
+          }
+          if (!Number.isInteger(args['max-missed-heartbeats']) || args['max-missed-heartbeats'] < 1) throw new Error('--max-missed-heartbeats must be a positive integer');
+          return true;
+        }),
+    handler: async (args) => {
+      const { openStore } = await import('../store/open.ts');
+      const { startMasterServer } = await import('../cluster/master.ts');
+      const { createLogger } = await import('../log/index.ts');
+      const { mkdir } = await import('node:fs/promises');
+      const { dirname } = await import('node:path');
+      const logger = createLogger({ name: 'drover-master' });
+      if (args.store.startsWith('sqlite:')) await mkdir(dirname(args.store.slice('sqlite:'.length).replace(/^\/\//, '')), { recursive: true });
+      const store = await openStore(args.store);
+      const server = await startMasterServer({
+        store,
+        logger,
+        port: args.port,
+        host: args.host,
+        allocationIntervalMs: args['allocation-interval'] * 1000,
+        ...(args['offer-timeout'] === undefined ? {} : { offerTimeoutMs: args['offer-timeout'] * 1000 }),
+        agentHeartbeatIntervalMs: args['agent-heartbeat-interval'] * 1000,
+        agentMaxMissedHeartbeats: args['max-missed-heartbeats'],
+      });
+      process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
+      await waitForSignal();
+      await server.close();
+      await store.close();
+      setExit(0);
+    },
+  };
+}

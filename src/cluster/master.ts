@@ -1,0 +1,56 @@
+/**
+ * Composition of a master process: store + Master + HTTP API. Used by `drover master` and
+ * `drover dev`, and by tests that need a real master on a loopback port.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../log/index.ts';
+import { createHttpServer } from '../http/server.ts';
+import { Master, type MasterOptions } from '../master/master.ts';
+import { registerMasterRoutes } from '../master/api/routes.ts';
+import { registerOperatorRoutes } from '../master/api/operator.ts';
+import type { Store } from '../store/store.ts';
+
+export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
+  store: Store;
+  logger: Logger;
+  port: number;
+  host: string;
+  /** Extra routes on the same server (dev mode mounts more APIs here). */
+  mount?: (app: FastifyInstance, master: Master) => void;
+}
+
+export interface MasterServer {
+  readonly master: Master;
+  readonly app: FastifyInstance;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
+  const { store, logger, port, host, mount, ...masterOptions } = options;
+  const app = createHttpServer({ logger });
+  const master = new Master({ ...masterOptions, store, logger, port });
+  registerMasterRoutes(app, master);
+  registerOperatorRoutes(app, master);
+  mount?.(app, master);
+  await master.start();
+  try {
+    await app.listen({ port, host });
+  } catch (e) {
+    await master.stop();
+    throw e;
+  }
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  master.port = bound;
+  const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${bound}`;
+  return {
+    master,
+    app,
+    url,
+    async close() {
+      await master.stop();
+      await app.close();
+    },
+  };
+}

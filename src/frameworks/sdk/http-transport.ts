@@ -1,0 +1,81 @@
+/**
+ * HTTP transport of the scheduler SDK: `POST /api/v1/scheduler`, SUBSCRIBE read as a RecordIO
+ * stream, other calls with the `Mesos-Stream-Id` header.
+ */
+import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { decodeJsonRecords } from '../../protocol/recordio.ts';
+import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
+import { EventQueue } from './event-queue.ts';
+import type { OutgoingCall, SchedulerConnection, SchedulerEvent, SchedulerTransport, SubscribeOptions } from './scheduler.ts';
+
+export class HttpSchedulerTransport implements SchedulerTransport {
+  constructor(private readonly masterUrl: string) {}
+
+  async subscribe(info: FrameworkInfo, options: SubscribeOptions = {}): Promise<SchedulerConnection> {
+    const abort = new AbortController();
+    const response = await fetch(`${this.masterUrl}/api/v1/scheduler`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({
+        type: 'SUBSCRIBE',
+        ...(info.id ? { framework_id: info.id } : {}),
+        subscribe: { framework_info: info, ...(options.suppressedRoles ? { suppressed_roles: options.suppressedRoles } : {}) },
+      }),
+      signal: abort.signal,
+    });
+    if (response.status !== 200 || !response.body) throw await responseError(response);
+    const streamId = response.headers.get('mesos-stream-id') ?? '';
+    const records = decodeJsonRecords<SchedulerEvent>(response.body as AsyncIterable<Uint8Array>);
+    const first = await records.next();
+    if (first.done || first.value.type !== 'SUBSCRIBED') {
+      abort.abort();
+      const message = !first.done && first.value.type === 'ERROR' ? first.value.error.message : 'subscription ended before SUBSCRIBED';
+      throw new DroverError('CONFLICT', `Subscribe failed: ${message}`);
+    }
+    const frameworkId = first.value.subscribed.framework_id.value;
+    const queue = new EventQueue<SchedulerEvent>();
+    void (async () => {
+      try {
+        for await (const event of records) queue.push(event);
+      } catch {
+        // The stream ended abruptly (closed by us, or the master went away): the queue ends.
+      } finally {
+        queue.end();
+      }
+    })();
+    const url = this.masterUrl;
+    return {
+      frameworkId,
+      async call(call: OutgoingCall): Promise<void> {
+        const res = await fetch(`${url}/api/v1/scheduler`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'mesos-stream-id': streamId },
+          body: JSON.stringify({ ...call, framework_id: { value: frameworkId } }),
+        });
+        if (res.status !== 202) throw await responseError(res);
+        await res.arrayBuffer();
+      },
+      events: () => queue,
+      async close(): Promise<void> {
+        abort.abort();
+        queue.end();
+      },
+    };
+  }
+}
+
+export async function responseError(response: Response): Promise<DroverError> {
+  const text = await response.text();
+  let message = text;
+  let details: ErrorDetail[] = [];
+  try {
+    const body = JSON.parse(text) as { message?: string; details?: ErrorDetail[] };
+    message = body.message ?? text;
+    details = body.details ?? [];
+  } catch {
+    // A plain-text error body (as Mesos sends) is the message itself.
+  }
+  const kind = response.status === 403 ? 'FORBIDDEN' : response.status === 409 ? 'CONFLICT' : response.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : response.status === 404 ? 'NOT_FOUND' : response.status >= 500 ? 'STORE_UNAVAILABLE' : 'MALFORMED';
+  const error = new DroverError(kind, `HTTP ${response.status}: ${message}`, { details });
+  return Object.assign(error, { httpStatus: response.status });
+}

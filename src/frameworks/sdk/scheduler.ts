@@ -1,0 +1,47 @@
+/**
+ * The scheduler SDK: one interface for talking to a master as a framework, with transports
+ * behind it (HTTP today — the public Mesos v1 scheduler API; in-process next, for `drover dev`).
+ * Built-in frameworks and tests use only this interface.
+ */
+import type { FrameworkInfo, SchedulerCall, TaskStatus } from '../../protocol/mesos/scheduler.ts';
+
+export interface OfferJson {
+  id: { value: string };
+  framework_id: { value: string };
+  agent_id: { value: string };
+  hostname: string;
+  resources: unknown[];
+  attributes?: unknown[];
+  allocation_info?: { role: string };
+}
+
+export type SchedulerEvent =
+  | { type: 'SUBSCRIBED'; subscribed: { framework_id: { value: string }; heartbeat_interval_seconds: number; master_info?: unknown } }
+  | { type: 'OFFERS'; offers: { offers: OfferJson[] } }
+  | { type: 'RESCIND'; rescind: { offer_id: { value: string } } }
+  | { type: 'UPDATE'; update: { status: TaskStatus } }
+  | { type: 'MESSAGE'; message: unknown }
+  | { type: 'FAILURE'; failure: unknown }
+  | { type: 'ERROR'; error: { message: string } }
+  | { type: 'HEARTBEAT' };
+
+/** A call without `framework_id`: the connection fills it in. */
+export type OutgoingCall = Omit<SchedulerCall, 'framework_id'>;
+
+export interface SchedulerConnection {
+  readonly frameworkId: string;
+  /** Send a call; rejects with a DroverError when the master refuses it (4xx). */
+  call(call: OutgoingCall): Promise<void>;
+  /** Every event after SUBSCRIBED, in order; ends when the subscription ends. */
+  events(): AsyncIterable<SchedulerEvent>;
+  /** Close the subscription (the framework is then disconnected, not torn down). */
+  close(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  suppressedRoles?: string[];
+}
+
+export interface SchedulerTransport {
+  subscribe(info: FrameworkInfo, options?: SubscribeOptions): Promise<SchedulerConnection>;
+}

@@ -1,0 +1,170 @@
+/**
+ * The master's side of the agent link (src/protocol/mesos/agent-link.ts): registration and
+ * re-registration, heartbeats, and status updates from agents.
+ *
+ * Re-registration reconciles, never wipes: the agent is the authority on what runs on it. Tasks it
+ * reports are adopted (after a master failover the master learns them only this way); tasks the
+ * master expected but the agent does not report are gone.
+ */
+import { DroverError } from '../protocol/errors.ts';
+import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
+import { isTerminalState } from '../protocol/mesos/enums.ts';
+import { Resources } from '../resources/index.ts';
+import type { EventStream } from './stream.ts';
+import type { Master } from './master.ts';
+import type { AgentRecord, TaskRecord } from './model.ts';
+
+type Register = AgentCall & Required<Pick<AgentCall, 'register'>>;
+
+/** Parse what must parse before any state changes, so a bad registration changes nothing. */
+export function checkRegistration(call: Register): Resources {
+  try {
+    const total = Resources.fromJSON(call.register.agent_info.resources);
+    for (const task of call.register.tasks ?? []) Resources.fromJSON(task.task_info.resources);
+    return total;
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    throw new DroverError('MALFORMED', `Invalid registration: ${message}`, { details: [{ path: '/register', errors: [message] }] });
+  }
+}
+
+export async function register(master: Master, call: Register, total: Resources, stream: EventStream): Promise<void> {
+  const info = call.register.agent_info;
+  const requestedId = info.id?.value ?? call.agent_id?.value;
+  const now = master.now();
+  let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
+  if (agent) {
+    if (agent.stream?.isOpen) agent.stream.close();
+    Object.assign(agent, { info, hostname: info.hostname, port: info.port, total, attributes: info.attributes ?? [], status: 'active', reregisteredAt: now, lastSeen: now });
+    agent.unreachableAt = undefined;
+  } else {
+    agent = {
+      id: requestedId ?? master.nextAgentId(),
+      info,
+      hostname: info.hostname,
+      port: info.port,
+      total,
+      attributes: info.attributes ?? [],
+      used: Resources.EMPTY,
+      offered: Resources.EMPTY,
+      status: 'active',
+      registeredAt: now,
+      lastSeen: now,
+    };
+    master.agents.set(agent.id, agent);
+  }
+  const record = agent;
+  record.info = { ...info, id: { value: record.id } };
+  adoptFrameworks(master, call);
+  reconcileTasks(master, record, call.register.tasks ?? []);
+  await master.registry.putAgent(record.id, record.info, record.registeredAt);
+
+  record.stream = stream;
+  record.streamId = stream.id;
+  stream.open({ 'drover-stream-id': stream.id });
+  stream.send({
+    type: 'REGISTERED',
+    registered: { agent_id: { value: record.id }, heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000, master_id: master.id },
+  });
+  master.metrics.agentsRegistered.set(countActive(master));
+  stream.onClose(() => {
+    if (record.stream !== stream) return;
+    record.stream = undefined;
+    // Offers on an agent we cannot reach could not be launched; the heartbeat timeout decides
+    // whether the agent is unreachable.
+    for (const offer of [...master.offers.values()]) {
+      if (offer.agentId !== record.id) continue;
+      master.removeOffer(offer);
+      master.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
+    }
+    master.metrics.agentsRegistered.set(countActive(master));
+    master.log.info({ agentId: record.id }, 'agent-stream-closed');
+  });
+  master.log.info({ agentId: record.id, hostname: record.hostname, resources: total.format(), reregistered: record.reregisteredAt !== undefined }, 'agent-registered');
+  master.scheduleAllocation();
+}
+
+function countActive(master: Master): number {
+  let n = 0;
+  for (const a of master.agents.values()) if (a.status === 'active' && a.stream?.isOpen) n++;
+  return n;
+}
+
+/** After a master failover, frameworks are known again from the agents that run their tasks. */
+function adoptFrameworks(master: Master, call: Register): void {
+  for (const info of call.register.frameworks ?? []) {
+    const id = info.id?.value;
+    if (id === undefined || master.frameworks.has(id) || master.removedFrameworks.has(id)) continue;
+    const framework = master.newFrameworkRecord(id, info, master.now());
+    master.frameworks.set(id, framework);
+    master.startFailoverTimer(framework);
+    void master.registry.putFramework(id, framework.info, framework.registeredAt);
+  }
+}
+
+function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[]): void {
+  const seen = new Set<string>();
+  for (const report of reported) {
+    const frameworkId = report.framework_id.value;
+    const key = master.taskKey(frameworkId, report.task_info.task_id.value);
+    seen.add(key);
+    if (master.removedFrameworks.has(frameworkId)) {
+      master.sendToAgent(agent.id, { type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: report.framework_id } });
+      continue;
+    }
+    let task = master.tasks.get(key);
+    if (!task) {
+      if (isTerminalState(report.state)) continue;
+      task = {
+        id: report.task_info.task_id.value,
+        frameworkId,
+        agentId: agent.id,
+        info: report.task_info,
+        resources: Resources.fromJSON(report.task_info.resources),
+        role: master.frameworks.get(frameworkId)?.roles[0] ?? '*',
+        state: report.state,
+        statuses: report.status ? [report.status] : [],
+        createdAt: master.now(),
+      };
+      master.tasks.set(key, task);
+    } else if (task.state !== report.state) {
+      const status = report.status?.state === report.state
+        ? { ...report.status, uuid: undefined, source: 'SOURCE_MASTER' as const, reason: 'REASON_AGENT_REREGISTERED' as const }
+        : master.masterStatus(task, report.state, 'REASON_AGENT_REREGISTERED', `Agent ${agent.hostname} re-registered`);
+      delete status.uuid;
+      if (master.applyStatus(task, status)) master.sendStatus(frameworkId, status);
+    }
+    if (report.directory !== undefined) task.directory = report.directory;
+  }
+  for (const task of [...master.tasks.values()]) {
+    if (task.agentId !== agent.id || seen.has(master.taskKey(task.frameworkId, task.id))) continue;
+    if (master.launchPending(agent.id, task.frameworkId, task.id)) continue;
+    const status = master.masterStatus(task, 'TASK_GONE', 'REASON_AGENT_REREGISTERED', `Task is not on agent ${agent.hostname} after it re-registered`);
+    if (master.applyStatus(task, status)) master.sendStatus(task.frameworkId, status);
+  }
+  agent.used = [...master.tasks.values()].filter((t) => t.agentId === agent.id).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+}
+
+/** The agent a HEARTBEAT or UPDATE comes from, on its current stream; else 409 (re-register). */
+export function callingAgent(master: Master, call: AgentCall, streamId: string | undefined): AgentRecord {
+  if (call.agent_id === undefined) {
+    throw new DroverError('MALFORMED', "Expecting 'agent_id' to be present", { details: [{ path: '/agent_id', errors: ['is required'] }] });
+  }
+  const agent = master.agents.get(call.agent_id.value);
+  if (!agent || agent.status !== 'active' || streamId === undefined || agent.streamId !== streamId || !agent.stream?.isOpen) {
+    throw new DroverError('CONFLICT', `Agent ${call.agent_id.value} is not registered on this stream; re-register`);
+  }
+  agent.lastSeen = master.now();
+  return agent;
+}
+
+export function update(master: Master, agent: AgentRecord, call: AgentCall): void {
+  for (const { framework_id: frameworkId, status } of call.update?.updates ?? []) {
+    const task: TaskRecord | undefined = master.findTask(frameworkId.value, status.task_id.value);
+    const stamped = { ...status, agent_id: { value: agent.id } };
+    if (task) master.applyStatus(task, stamped);
+    // Forwarded even when the master has already seen the task end: the framework's
+    // acknowledgement is what stops the agent from retrying.
+    master.sendStatus(frameworkId.value, stamped);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Operator views: `/master/state` (Mesos' legacy JSON shape, with server-side filters so that a
+ * large cluster's state need not be shipped whole), `/master/state-summary`, `/master/tasks`
+ * (including the history of completed tasks kept in the store).
+ */
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { DroverError } from '../../protocol/errors.ts';
+import { compileValidator } from '../../protocol/validation.ts';
+import { TASK_STATES } from '../../protocol/mesos/enums.ts';
+import type { Master } from '../master.ts';
+import type { TaskRecord } from '../model.ts';
+import { agentToJson, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
+import { Resources } from '../../resources/index.ts';
+
+const StateQuery = compileValidator(
+  Type.Object({
+    framework_id: Type.Optional(Type.String({ minLength: 1 })),
+    task_id: Type.Optional(Type.String({ minLength: 1 })),
+    agent_id: Type.Optional(Type.String({ minLength: 1 })),
+    state: Type.Optional(Type.Enum(TASK_STATES)),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+    offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+    order: Type.Optional(Type.Enum(['asc', 'desc'])),
+  }),
+);
+
+interface TaskFilter {
+  frameworkId?: string;
+  taskId?: string;
+  agentId?: string;
+  state?: string;
+}
+
+function parseQuery(query: unknown): TaskFilter & { limit?: number; offset: number; order: 'asc' | 'desc' } {
+  let q;
+  try {
+    q = StateQuery.validate(query, 'Invalid query parameters');
+  } catch (e) {
+    if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
+    throw e;
+  }
+  return {
+    ...(q.framework_id === undefined ? {} : { frameworkId: q.framework_id }),
+    ...(q.task_id === undefined ? {} : { taskId: q.task_id }),
+    ...(q.agent_id === undefined ? {} : { agentId: q.agent_id }),
+    ...(q.state === undefined ? {} : { state: q.state }),
+    ...(q.limit === undefined ? {} : { limit: Number(q.limit) }),
+    offset: q.offset === undefined ? 0 : Number(q.offset),
+    order: q.order ?? 'desc',
+  };
+}
+
+function matches(task: TaskRecord, f: TaskFilter): boolean {
+  return (
+    (f.frameworkId === undefined || task.frameworkId === f.frameworkId) &&
+    (f.taskId === undefined || task.id === f.taskId) &&
+    (f.agentId === undefined || task.agentId === f.agentId) &&
+    (f.state === undefined || task.state === f.state)
+  );
+}
+
+export function masterState(master: Master, filter: TaskFilter & { limit?: number; offset: number }): Record<string, unknown> {
+  const page = <T>(items: T[]): T[] => items.slice(filter.offset, filter.limit === undefined ? undefined : filter.offset + filter.limit);
+  const agents = [...master.agents.values()].filter((a) => filter.agentId === undefined || a.id === filter.agentId);
+  const frameworks = [...master.frameworks.values()]
+    .filter((f) => filter.frameworkId === undefined || f.id === filter.frameworkId)
+    .map((f) => {
+      const tasks = page([...master.tasks.values()].filter((t) => t.frameworkId === f.id && matches(t, filter)));
+      const completed = page((master.completedTasks.get(f.id) ?? []).filter((t) => matches(t, filter)).reverse());
+      const offers = [...master.offers.values()].filter((o) => o.frameworkId === f.id);
+      return frameworkToJson(f, tasks, completed, offers);
+    });
+  const leader = `master@${master.hostname}:${master.port}`;
+  return {
+    version: '1.11.0',
+    id: master.id,
+    pid: leader,
+    hostname: master.hostname,
+    start_time: master.startedAt / 1000,
+    elected_time: master.startedAt / 1000,
+    activated_slaves: agents.filter((a) => a.status === 'active').length,
+    deactivated_slaves: 0,
+    unreachable_slaves: agents.filter((a) => a.status === 'unreachable').length,
+    leader,
+    leader_info: { id: master.id, hostname: master.hostname, port: master.port, address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port } },
+    flags: flags(master),
+    slaves: agents.map(agentToJson),
+    frameworks,
+    completed_frameworks: [],
+    unregistered_frameworks: [],
+  };
+}
+
+function flags(master: Master): Record<string, string> {
+  const o = master.options;
+  return {
+    allocation_interval: `${o.allocationIntervalMs / 1000}secs`,
+    agent_ping_timeout: `${o.agentHeartbeatIntervalMs / 1000}secs`,
+    max_agent_ping_timeouts: String(o.agentMaxMissedHeartbeats),
+    ...(o.offerTimeoutMs === undefined ? {} : { offer_timeout: `${o.offerTimeoutMs / 1000}secs` }),
+    port: String(master.port),
+  };
+}
+
+export function registerOperatorRoutes(app: FastifyInstance, master: Master): void {
+  app.get('/master/state', async (request) => masterState(master, parseQuery(request.query)));
+  app.get('/state', async (request) => masterState(master, parseQuery(request.query)));
+
+  app.get('/master/state-summary', async () => {
+    const byFramework = new Map<string, Map<string, number>>();
+    for (const t of master.tasks.values()) bump(byFramework, t.frameworkId, t.state);
+    for (const [id, list] of master.completedTasks) for (const t of list) bump(byFramework, id, t.state);
+    const counts = (id: string) => Object.fromEntries(TASK_STATES.map((s) => [s, byFramework.get(id)?.get(s) ?? 0]));
+    return {
+      hostname: master.hostname,
+      cluster: '',
+      slaves: [...master.agents.values()].map((a) => ({
+        id: a.id,
+        hostname: a.hostname,
+        active: a.status === 'active',
+        resources: legacyResources(a.total),
+        used_resources: legacyResources(a.used),
+        offered_resources: legacyResources(a.offered),
+        framework_ids: [...new Set([...master.tasks.values()].filter((t) => t.agentId === a.id).map((t) => t.frameworkId))],
+      })),
+      frameworks: [...master.frameworks.values()].map((f) => ({
+        id: f.id,
+        name: f.info.name,
+        active: f.stream?.isOpen === true,
+        used_resources: legacyResources([...master.tasks.values()].filter((t) => t.frameworkId === f.id).reduce((s, t) => s.add(t.resources), Resources.EMPTY)),
+        ...counts(f.id),
+      })),
+    };
+  });
+
+  /** Tasks, live and completed; `completed` come from the store's history, past the memory window. */
+  app.get('/master/tasks', async (request) => {
+    const q = parseQuery(request.query);
+    const live = [...master.tasks.values()].filter((t) => matches(t, q)).map(taskToJson);
+    const history = (await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>;
+    const done = history.filter((t) => (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state));
+    const all = [...live, ...done];
+    const ordered = q.order === 'asc' ? all : all.reverse();
+    return { tasks: ordered.slice(q.offset, q.offset + (q.limit ?? 100)) };
+  });
+}
+
+function bump(map: Map<string, Map<string, number>>, id: string, state: string): void {
+  const m = map.get(id) ?? new Map<string, number>();
+  m.set(state, (m.get(state) ?? 0) + 1);
+  map.set(id, m);
+}

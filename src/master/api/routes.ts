@@ -1,0 +1,127 @@
+/**
+ * The master's HTTP API: the Mesos v1 scheduler API, the agent link, and the health endpoints.
+ * Operator views (state, v1 operator calls) are in operator.ts.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { DroverError } from '../../protocol/errors.ts';
+import { compileValidator } from '../../protocol/validation.ts';
+import { REQUIRED_CALL_FIELD, SchedulerCall } from '../../protocol/mesos/scheduler.ts';
+import { AgentCall, AGENT_STREAM_HEADER } from '../../protocol/mesos/agent-link.ts';
+import { EventStream } from '../stream.ts';
+import type { Master } from '../master.ts';
+import * as scheduler from '../scheduler-calls.ts';
+import * as agents from '../agent-calls.ts';
+
+const schedulerCalls = compileValidator(SchedulerCall);
+const agentCalls = compileValidator(AgentCall);
+
+export function registerMasterRoutes(app: FastifyInstance, master: Master): void {
+  // Mesos accepts protobuf bodies too; until Drover speaks protobuf, say so clearly.
+  app.addContentTypeParser('application/x-protobuf', (_request, _payload, done) => {
+    done(new DroverError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type application/x-protobuf is not supported yet; send application/json'), undefined);
+  });
+
+  app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
+  app.get('/metrics', async (_request, reply) => reply.type(master.metrics.registry.contentType).send(await master.metrics.registry.metrics()));
+
+  app.post('/api/v1/scheduler', async (request, reply) => {
+    const call = parseCall(schedulerCalls, request.body, 'scheduler::Call');
+    const field = REQUIRED_CALL_FIELD[call.type];
+    if (field !== undefined && call[field] === undefined) {
+      throw new DroverError('MALFORMED', `Expecting '${field}' to be present`, { details: [{ path: `/${field}`, errors: [`is required for ${call.type}`] }] });
+    }
+    if (call.type === 'SUBSCRIBE') {
+      if (request.headers['mesos-stream-id'] !== undefined) {
+        throw new DroverError('MALFORMED', "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+      }
+      const stream = new EventStream(reply.raw);
+      await streamFrom(reply, stream, () => scheduler.subscribe(master, call as Parameters<typeof scheduler.subscribe>[1], stream));
+      return;
+    }
+    const framework = scheduler.callingFramework(master, call, header(request.headers['mesos-stream-id']));
+    switch (call.type) {
+      case 'ACCEPT':
+        scheduler.accept(master, framework, call as Parameters<typeof scheduler.accept>[2]);
+        break;
+      case 'DECLINE':
+        scheduler.decline(master, framework, call as Parameters<typeof scheduler.decline>[2]);
+        break;
+      case 'REVIVE':
+        scheduler.revive(master, framework, call);
+        break;
+      case 'SUPPRESS':
+        scheduler.suppress(framework, call);
+        break;
+      case 'KILL':
+        scheduler.kill(master, framework, call as Parameters<typeof scheduler.kill>[2]);
+        break;
+      case 'ACKNOWLEDGE':
+        scheduler.acknowledge(master, framework, call as Parameters<typeof scheduler.acknowledge>[2]);
+        break;
+      case 'RECONCILE':
+        scheduler.reconcile(master, framework, call as Parameters<typeof scheduler.reconcile>[2]);
+        break;
+      case 'TEARDOWN':
+        scheduler.teardown(master, framework);
+        break;
+      default:
+        // MESSAGE, SHUTDOWN, REQUEST, inverse offers, operations: Drover runs no custom executors
+        // and has no inverse offers yet, so these are accepted and have no effect.
+        master.log.debug({ frameworkId: framework.id, type: call.type }, 'scheduler-call-ignored');
+    }
+    return reply.status(202).send();
+  });
+
+  app.post('/api/v1/agent', async (request, reply) => {
+    const call = parseCall(agentCalls, request.body, 'agent call');
+    if (call.type === 'REGISTER') {
+      if (call.register === undefined) {
+        throw new DroverError('MALFORMED', "Expecting 'register' to be present", { details: [{ path: '/register', errors: ['is required for REGISTER'] }] });
+      }
+      const registration = call as Parameters<typeof agents.register>[1];
+      const total = agents.checkRegistration(registration);
+      const stream = new EventStream(reply.raw);
+      await streamFrom(reply, stream, () => agents.register(master, registration, total, stream));
+      return;
+    }
+    const agent = agents.callingAgent(master, call, header(request.headers[AGENT_STREAM_HEADER]));
+    if (call.type === 'UPDATE') {
+      if (call.update === undefined) {
+        throw new DroverError('MALFORMED', "Expecting 'update' to be present", { details: [{ path: '/update', errors: ['is required for UPDATE'] }] });
+      }
+      agents.update(master, agent, call);
+    }
+    return reply.status(202).send();
+  });
+}
+
+function parseCall<T>(validator: { validate(v: unknown, message?: string): T }, body: unknown, what: string): T {
+  try {
+    return validator.validate(body, `Failed to validate ${what}`);
+  } catch (e) {
+    // Mesos answers an invalid call with 400, not 422.
+    if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
+    throw e;
+  }
+}
+
+/**
+ * Hand the response over to an event stream. Until the stream is opened, a failure is still an
+ * ordinary error response; after that, the stream just ends.
+ */
+async function streamFrom(reply: FastifyReply, stream: EventStream, start: () => Promise<void>): Promise<void> {
+  reply.hijack();
+  try {
+    await start();
+  } catch (e) {
+    const error = e instanceof DroverError ? e : new DroverError('STORE_UNAVAILABLE', 'Could not persist the subscription', { cause: e });
+    if (!reply.raw.headersSent) {
+      reply.raw.writeHead(error.status, { 'content-type': 'application/json' });
+      reply.raw.end(JSON.stringify(error.toJSON()));
+    } else stream.close();
+  }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,429 @@
+/**
+ * The master: pools agents' resources, offers them to frameworks in DRF order, books launches,
+ * routes kills, acknowledgements and status updates, and notices agents that stop heartbeating.
+ *
+ * This class is the thin shell around the pure pieces (allocator/drf.ts, tasks/transitions.ts):
+ * it owns timers, streams and the store. Call handling lives in scheduler-calls.ts and
+ * agent-calls.ts; HTTP routing in api/.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
+import type { Logger } from '../log/index.ts';
+import { Resources } from '../resources/index.ts';
+import { isTerminalState, PARTITION_AWARE_STATES, type TaskState, type TaskStatusReason } from '../protocol/mesos/enums.ts';
+import type { TaskStatus } from '../protocol/mesos/scheduler.ts';
+import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
+import type { Store } from '../store/store.ts';
+import { allocate } from './allocator/drf.ts';
+import { transition } from './tasks/transitions.ts';
+import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+import { offerToJson } from './views.ts';
+import { Registry } from './registry.ts';
+import { MasterMetrics } from './metrics.ts';
+
+export interface MasterOptions {
+  store: Store;
+  logger: Logger;
+  /** Address frameworks and agents reach this master at (for master_info). */
+  hostname?: string;
+  port?: number;
+  now?: () => number;
+  /** Offer cycle period (Mesos --allocation_interval, default 1 s). */
+  allocationIntervalMs?: number;
+  /** Rescind offers not used within this long (Mesos --offer_timeout; default none). */
+  offerTimeoutMs?: number;
+  /** Interval between agent heartbeats, and how many may be missed (default 15 s × 5). */
+  agentHeartbeatIntervalMs?: number;
+  agentMaxMissedHeartbeats?: number;
+  /** Interval of HEARTBEAT events to frameworks (default 15 s). */
+  frameworkHeartbeatIntervalMs?: number;
+  /** Completed tasks kept in memory per framework (older ones stay in the store's history). */
+  completedTasksPerFramework?: number;
+  /** Seed for the allocator's agent shuffle (a cycle counter is added). */
+  seed?: number;
+}
+
+export const DEFAULT_REFUSE_SECONDS = 5;
+/** Mesos caps refuse_seconds at one year. */
+const MAX_REFUSE_SECONDS = 31_536_000;
+
+export class Master {
+  readonly id = randomUUID();
+  readonly agents = new Map<string, AgentRecord>();
+  readonly frameworks = new Map<string, FrameworkRecord>();
+  /** Frameworks that were torn down: a re-subscription with their id is refused. */
+  readonly removedFrameworks = new Set<string>();
+  readonly tasks = new Map<string, TaskRecord>(); // key: frameworkId \0 taskId
+  readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
+  readonly offers = new Map<string, OfferRecord>();
+  readonly metrics = new MasterMetrics();
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly startedAt: number;
+  readonly hostname: string;
+  port: number;
+  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'now' | 'offerTimeoutMs'>> & {
+    offerTimeoutMs: number | undefined;
+  };
+
+  private frameworkCounter = 0;
+  private agentCounter = 0;
+  private offerCounter = 0;
+  private cycle = 0;
+  private allocationPending = false;
+  private timers: NodeJS.Timeout[] = [];
+  private agentOutbox = new Map<string, AgentEvent[]>();
+  private outboxScheduled = false;
+  private stopped = false;
+
+  constructor(options: MasterOptions) {
+    this.log = options.logger;
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.hostname = options.hostname ?? osHostname();
+    this.port = options.port ?? 5050;
+    this.registry = new Registry(options.store, this.log);
+    this.options = {
+      allocationIntervalMs: options.allocationIntervalMs ?? 1000,
+      offerTimeoutMs: options.offerTimeoutMs,
+      agentHeartbeatIntervalMs: options.agentHeartbeatIntervalMs ?? 15_000,
+      agentMaxMissedHeartbeats: options.agentMaxMissedHeartbeats ?? 5,
+      frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs ?? 15_000,
+      completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
+      seed: options.seed ?? 1,
+    };
+  }
+
+  /** Load the registry (agents become 'recovering', frameworks wait for re-subscription). */
+  async start(): Promise<void> {
+    const { agents, frameworks, removedFrameworks } = await this.registry.load();
+    for (const id of removedFrameworks) this.removedFrameworks.add(id);
+    for (const f of frameworks) {
+      const record = this.newFrameworkRecord(f.id, f.info, f.registeredAt);
+      this.frameworks.set(f.id, record);
+      this.startFailoverTimer(record);
+    }
+    for (const a of agents) {
+      const total = Resources.fromJSON(a.info.resources);
+      this.agents.set(a.id, {
+        id: a.id,
+        info: a.info,
+        hostname: a.info.hostname,
+        port: a.info.port,
+        total,
+        attributes: a.info.attributes ?? [],
+        used: Resources.EMPTY,
+        offered: Resources.EMPTY,
+        status: 'recovering',
+        registeredAt: a.registeredAt,
+        lastSeen: this.now(),
+      });
+    }
+    this.timers.push(setInterval(() => this.runAllocation(), this.options.allocationIntervalMs));
+    this.timers.push(setInterval(() => this.checkAgents(), Math.max(50, Math.floor(this.options.agentHeartbeatIntervalMs / 2))));
+    this.timers.push(setInterval(() => this.heartbeatFrameworks(), this.options.frameworkHeartbeatIntervalMs));
+    if (this.options.offerTimeoutMs !== undefined) {
+      this.timers.push(setInterval(() => this.expireOffers(), Math.max(50, Math.floor(this.options.offerTimeoutMs / 4))));
+    }
+    for (const t of this.timers) t.unref();
+    this.log.info({ masterId: this.id, agents: agents.length, frameworks: frameworks.length }, 'master-started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const f of this.frameworks.values()) {
+      if (f.failoverTimer) clearTimeout(f.failoverTimer);
+      f.stream?.close();
+    }
+    for (const a of this.agents.values()) a.stream?.close();
+    await this.registry.flush();
+  }
+
+  // ---- ids ----------------------------------------------------------------------------------
+
+  nextFrameworkId(): string {
+    return `${this.id}-${String(this.frameworkCounter++).padStart(4, '0')}`;
+  }
+
+  nextAgentId(): string {
+    return `${this.id}-S${this.agentCounter++}`;
+  }
+
+  // ---- frameworks ---------------------------------------------------------------------------
+
+  newFrameworkRecord(id: string, info: FrameworkRecord['info'], registeredAt: number): FrameworkRecord {
+    const roles = info.roles && info.roles.length > 0 ? info.roles : [info.role ?? '*'];
+    const capabilities = new Set((info.capabilities ?? []).map((c) => c.type));
+    return {
+      id,
+      info: { ...info, id: { value: id } },
+      roles,
+      partitionAware: capabilities.has('PARTITION_AWARE'),
+      killingState: capabilities.has('TASK_KILLING_STATE'),
+      failoverTimeoutMs: Math.min((info.failover_timeout ?? 0) * 1000, 2 ** 31 - 1),
+      suppressedRoles: new Set(),
+      refusals: new Map(),
+      registeredAt,
+    };
+  }
+
+  /** A disconnected framework is torn down when its failover timeout passes without a return. */
+  startFailoverTimer(framework: FrameworkRecord): void {
+    if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
+    framework.failoverDeadline = this.now() + framework.failoverTimeoutMs;
+    framework.unregisteredAt = this.now();
+    framework.failoverTimer = setTimeout(() => {
+      this.log.info({ frameworkId: framework.id }, 'framework-failover-timeout');
+      this.removeFramework(framework, 'failover timeout elapsed');
+    }, framework.failoverTimeoutMs);
+    framework.failoverTimer.unref();
+  }
+
+  /** Kill every task of the framework, drop its offers, and forget it for good. */
+  removeFramework(framework: FrameworkRecord, why: string): void {
+    if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
+    for (const offer of [...this.offers.values()]) if (offer.frameworkId === framework.id) this.removeOffer(offer);
+    for (const task of [...this.tasks.values()]) {
+      if (task.frameworkId !== framework.id) continue;
+      this.sendToAgent(task.agentId, { type: 'KILL', kill: { framework_id: { value: framework.id }, task_id: { value: task.id } } });
+    }
+    for (const agent of this.agents.values()) {
+      this.sendToAgent(agent.id, { type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: { value: framework.id } } });
+    }
+    this.frameworks.delete(framework.id);
+    this.removedFrameworks.add(framework.id);
+    framework.stream?.send({ type: 'ERROR', error: { message: `Framework removed: ${why}` } });
+    framework.stream?.close();
+    this.registry.removeFramework(framework.id);
+    this.metrics.frameworksRemoved.inc();
+    this.log.info({ frameworkId: framework.id, why }, 'framework-removed');
+  }
+
+  sendToFramework(frameworkId: string, event: unknown): boolean {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework?.stream?.isOpen) return false;
+    framework.stream.send(event);
+    return true;
+  }
+
+  /** Send a status to its framework, mapped to TASK_LOST for frameworks that are not partition-aware. */
+  sendStatus(frameworkId: string, status: TaskStatus): void {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework) return;
+    const mapped = !framework.partitionAware && PARTITION_AWARE_STATES.has(status.state) ? { ...status, state: 'TASK_LOST' as const } : status;
+    this.sendToFramework(frameworkId, { type: 'UPDATE', update: { status: mapped } });
+    this.metrics.statusUpdates.inc({ state: mapped.state });
+  }
+
+  masterStatus(task: Pick<TaskRecord, 'id' | 'agentId'>, state: TaskState, reason: TaskStatusReason, message: string): TaskStatus {
+    return {
+      task_id: { value: task.id },
+      agent_id: { value: task.agentId },
+      state,
+      source: 'SOURCE_MASTER',
+      reason,
+      message,
+      timestamp: this.now() / 1000,
+    };
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------
+
+  taskKey(frameworkId: string, taskId: string): string {
+    return `${frameworkId}\u0000${taskId}`;
+  }
+
+  findTask(frameworkId: string, taskId: string): TaskRecord | undefined {
+    return this.tasks.get(this.taskKey(frameworkId, taskId));
+  }
+
+  /**
+   * Apply a status to a task through the transition table. A refused transition (a stale or
+   * reordered update) leaves the task as it is. A terminal state frees the task's resources.
+   */
+  applyStatus(task: TaskRecord, status: TaskStatus): boolean {
+    const result = transition(task.state, status.state);
+    if (!result.ok) {
+      this.log.debug({ taskId: task.id, before: result.before, after: result.after, reason: result.reason }, 'status-transition-refused');
+      return false;
+    }
+    task.state = status.state;
+    task.statuses.push(status);
+    if (task.statuses.length > 16) task.statuses.splice(0, task.statuses.length - 16);
+    if (isTerminalState(status.state)) this.completeTask(task);
+    return true;
+  }
+
+  private completeTask(task: TaskRecord): void {
+    this.tasks.delete(this.taskKey(task.frameworkId, task.id));
+    const agent = this.agents.get(task.agentId);
+    if (agent) agent.used = agent.used.subtract(task.resources);
+    const list = this.completedTasks.get(task.frameworkId) ?? [];
+    list.push(task);
+    if (list.length > this.options.completedTasksPerFramework) list.splice(0, list.length - this.options.completedTasksPerFramework);
+    this.completedTasks.set(task.frameworkId, list);
+    this.registry.recordCompletedTask(task);
+    this.scheduleAllocation();
+  }
+
+  // ---- agents -------------------------------------------------------------------------------
+
+  sendToAgent(agentId: string, event: AgentEvent): void {
+    const queue = this.agentOutbox.get(agentId) ?? [];
+    queue.push(event);
+    this.agentOutbox.set(agentId, queue);
+    if (!this.outboxScheduled) {
+      this.outboxScheduled = true;
+      setImmediate(() => this.flushAgentOutbox());
+    }
+  }
+
+  /** True while a LAUNCH of the task is queued for the agent but not yet written to its stream. */
+  launchPending(agentId: string, frameworkId: string, taskId: string): boolean {
+    return (this.agentOutbox.get(agentId) ?? []).some(
+      (e) => e.type === 'LAUNCH' && e.launch.framework_id.value === frameworkId && e.launch.tasks.some((t) => t.task_id.value === taskId),
+    );
+  }
+
+  /** Launches and acknowledgements to one agent queued in one tick go out as one event each. */
+  private flushAgentOutbox(): void {
+    this.outboxScheduled = false;
+    for (const [agentId, events] of this.agentOutbox) {
+      const agent = this.agents.get(agentId);
+      if (!agent?.stream?.isOpen) continue;
+      const acks = events.flatMap((e) => (e.type === 'ACKNOWLEDGE' ? e.acknowledge.acknowledgements : []));
+      for (const event of events) if (event.type !== 'ACKNOWLEDGE') agent.stream.send(event);
+      if (acks.length > 0) agent.stream.send({ type: 'ACKNOWLEDGE', acknowledge: { acknowledgements: acks } });
+    }
+    this.agentOutbox.clear();
+  }
+
+  /** Mark agents that missed too many heartbeats unreachable and tell their tasks' frameworks. */
+  checkAgents(): void {
+    const limit = this.options.agentHeartbeatIntervalMs * this.options.agentMaxMissedHeartbeats;
+    const now = this.now();
+    for (const agent of this.agents.values()) {
+      if (agent.status === 'unreachable' || now - agent.lastSeen <= limit) continue;
+      this.markUnreachable(agent, `missed ${this.options.agentMaxMissedHeartbeats} heartbeats`);
+    }
+  }
+
+  markUnreachable(agent: AgentRecord, why: string): void {
+    agent.status = 'unreachable';
+    agent.unreachableAt = this.now();
+    agent.stream?.close();
+    for (const offer of [...this.offers.values()]) {
+      if (offer.agentId !== agent.id) continue;
+      this.removeOffer(offer);
+      this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
+    }
+    for (const task of this.tasks.values()) {
+      if (task.agentId !== agent.id) continue;
+      const status = this.masterStatus(task, 'TASK_UNREACHABLE', 'REASON_AGENT_DISCONNECTED', `Agent ${agent.hostname} is unreachable: ${why}`);
+      if (this.applyStatus(task, status)) this.sendStatus(task.frameworkId, status);
+    }
+    this.metrics.agentsUnreachable.inc();
+    this.log.warn({ agentId: agent.id, hostname: agent.hostname, why }, 'agent-unreachable');
+  }
+
+  // ---- offers and allocation ----------------------------------------------------------------
+
+  removeOffer(offer: OfferRecord): void {
+    if (!this.offers.delete(offer.id)) return;
+    const agent = this.agents.get(offer.agentId);
+    if (agent) agent.offered = agent.offered.subtract(offer.resources);
+  }
+
+  refuse(framework: FrameworkRecord, agentId: string, refuseSeconds: number | undefined): void {
+    const seconds = Math.min(refuseSeconds ?? DEFAULT_REFUSE_SECONDS, MAX_REFUSE_SECONDS);
+    if (seconds <= 0) return;
+    framework.refusals.set(agentId, this.now() + seconds * 1000);
+  }
+
+  /** Run a cycle soon: resources freed up, or a framework revived or subscribed. */
+  scheduleAllocation(): void {
+    if (this.allocationPending || this.stopped) return;
+    this.allocationPending = true;
+    setImmediate(() => this.runAllocation());
+  }
+
+  runAllocation(): void {
+    this.allocationPending = false;
+    if (this.stopped) return;
+    const started = performance.now();
+    const agents = [];
+    let total = Resources.EMPTY;
+    for (const a of this.agents.values()) {
+      if (a.status !== 'active' || !a.stream?.isOpen) continue;
+      total = total.add(a.total);
+      agents.push({ id: a.id, free: a.total.subtract(a.used).subtract(a.offered) });
+    }
+    const frameworks = [];
+    const allocatedByFramework = this.allocatedByFramework();
+    for (const f of this.frameworks.values()) {
+      if (!f.stream?.isOpen) continue;
+      frameworks.push({
+        id: f.id,
+        roles: f.roles,
+        suppressedRoles: f.suppressedRoles,
+        refusals: f.refusals,
+        allocated: allocatedByFramework.get(f.id) ?? new Map<string, Resources>(),
+      });
+    }
+    if (agents.length === 0 || frameworks.length === 0) return;
+    const { offers } = allocate({ now: this.now(), seed: this.options.seed + this.cycle++, total, agents, frameworks });
+    const byFramework = new Map<string, unknown[]>();
+    for (const decision of offers) {
+      const agent = this.agents.get(decision.agentId)!;
+      const offer: OfferRecord = {
+        id: `${this.id}-O${this.offerCounter++}`,
+        frameworkId: decision.frameworkId,
+        agentId: decision.agentId,
+        role: decision.role,
+        resources: decision.resources,
+        createdAt: this.now(),
+      };
+      this.offers.set(offer.id, offer);
+      agent.offered = agent.offered.add(offer.resources);
+      const list = byFramework.get(offer.frameworkId) ?? [];
+      list.push(offerToJson(offer, agent));
+      byFramework.set(offer.frameworkId, list);
+    }
+    for (const [frameworkId, list] of byFramework) this.sendToFramework(frameworkId, { type: 'OFFERS', offers: { offers: list } });
+    this.metrics.offersMade.inc(offers.length);
+    this.metrics.allocationSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /** Per framework, per role: resources of its live tasks plus its outstanding offers. */
+  private allocatedByFramework(): Map<string, Map<string, Resources>> {
+    const out = new Map<string, Map<string, Resources>>();
+    const add = (frameworkId: string, role: string, r: Resources): void => {
+      const roles = out.get(frameworkId) ?? new Map<string, Resources>();
+      roles.set(role, (roles.get(role) ?? Resources.EMPTY).add(r));
+      out.set(frameworkId, roles);
+    };
+    for (const t of this.tasks.values()) add(t.frameworkId, t.role, t.resources);
+    for (const o of this.offers.values()) add(o.frameworkId, o.role, o.resources);
+    return out;
+  }
+
+  private expireOffers(): void {
+    const timeout = this.options.offerTimeoutMs;
+    if (timeout === undefined) return;
+    const now = this.now();
+    for (const offer of [...this.offers.values()]) {
+      if (now - offer.createdAt < timeout) continue;
+      this.removeOffer(offer);
+      this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
+      this.metrics.offersRescinded.inc();
+    }
+    this.scheduleAllocation();
+  }
+
+  private heartbeatFrameworks(): void {
+    for (const f of this.frameworks.values()) f.stream?.send({ type: 'HEARTBEAT' });
+    for (const a of this.agents.values()) a.stream?.send({ type: 'HEARTBEAT' });
+  }
+}

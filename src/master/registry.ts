@@ -1,0 +1,90 @@
+/**
+ * What the master persists: agents' and frameworks' infos (the registry), and completed tasks
+ * (the history, so a task that ended hours ago can still be found with its sandbox). Live tasks
+ * are not persisted: agents own them and report them on re-registration.
+ *
+ * Keys:
+ *   /drover/master/agents/<agentId>                  {info, registeredAt}
+ *   /drover/master/frameworks/<frameworkId>          {info, registeredAt}
+ *   /drover/master/removed-frameworks/<frameworkId>  {removedAt}
+ *   /drover/master/history/<frameworkId>/<taskId>    completed task (JSON view)
+ * Writes on hot paths (task history) go through the store's group-commit batch writer.
+ */
+import type { Logger } from '../log/index.ts';
+import type { AgentInfo } from '../protocol/mesos/agent-link.ts';
+import type { FrameworkInfo } from '../protocol/mesos/scheduler.ts';
+import type { BatchWriter, Store } from '../store/store.ts';
+import type { TaskRecord } from './model.ts';
+import { taskToJson } from './views.ts';
+
+const PREFIX = '/drover/master';
+
+export interface RegistryContents {
+  agents: Array<{ id: string; info: AgentInfo; registeredAt: number }>;
+  frameworks: Array<{ id: string; info: FrameworkInfo; registeredAt: number }>;
+  removedFrameworks: string[];
+}
+
+export class Registry {
+  private readonly writer: BatchWriter;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {
+    this.writer = store.batchWriter({ maxBatch: 100, maxDelayMs: 5 });
+  }
+
+  async load(): Promise<RegistryContents> {
+    const [agents, frameworks, removed] = await Promise.all([
+      this.store.range(`${PREFIX}/agents/`),
+      this.store.range(`${PREFIX}/frameworks/`),
+      this.store.range(`${PREFIX}/removed-frameworks/`),
+    ]);
+    return {
+      agents: agents.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['agents'][number]),
+      frameworks: frameworks.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['frameworks'][number]),
+      removedFrameworks: removed.kvs.map((kv) => kv.key.slice(`${PREFIX}/removed-frameworks/`.length)),
+    };
+  }
+
+  async putAgent(id: string, info: AgentInfo, registeredAt: number): Promise<void> {
+    await this.store.put(`${PREFIX}/agents/${id}`, JSON.stringify({ id, info, registeredAt }));
+  }
+
+  async putFramework(id: string, info: FrameworkInfo, registeredAt: number): Promise<void> {
+    await this.store.put(`${PREFIX}/frameworks/${id}`, JSON.stringify({ id, info, registeredAt }));
+  }
+
+  /** Fire-and-forget: the in-memory removal has happened; a failed write is logged. */
+  removeFramework(id: string): void {
+    this.store
+      .txn({
+        success: [
+          { type: 'delete', key: `${PREFIX}/frameworks/${id}` },
+          { type: 'put', key: `${PREFIX}/removed-frameworks/${id}`, value: JSON.stringify({ removedAt: Date.now() }) },
+        ],
+      })
+      .catch((error: unknown) => this.log.error({ frameworkId: id, error }, 'registry-write-failed'));
+  }
+
+  recordCompletedTask(task: TaskRecord): void {
+    this.writer
+      .put(`${PREFIX}/history/${task.frameworkId}/${task.id}`, JSON.stringify(taskToJson(task)))
+      .catch((error: unknown) => this.log.error({ taskId: task.id, error }, 'history-write-failed'));
+  }
+
+  async history(frameworkId?: string, taskId?: string): Promise<unknown[]> {
+    if (frameworkId !== undefined && taskId !== undefined) {
+      const kv = await this.store.get(`${PREFIX}/history/${frameworkId}/${taskId}`);
+      return kv ? [JSON.parse(kv.value)] : [];
+    }
+    const prefix = frameworkId === undefined ? `${PREFIX}/history/` : `${PREFIX}/history/${frameworkId}/`;
+    const result = await this.store.range(prefix);
+    return result.kvs.map((kv) => JSON.parse(kv.value) as unknown);
+  }
+
+  async flush(): Promise<void> {
+    await this.writer.flush();
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * Handling of Mesos v1 scheduler calls other than the HTTP plumbing. Each function validates the
+ * call against the master's state first and changes nothing when it refuses (the HTTP layer turns
+ * a thrown DroverError into a 4xx). Invalid launches are not HTTP errors: as in Mesos, ACCEPT is
+ * answered 202 and each bad task gets a TASK_ERROR or TASK_DROPPED update with its reason.
+ */
+import { DroverError } from '../protocol/errors.ts';
+import type { SchedulerCall, TaskInfo, Operation } from '../protocol/mesos/scheduler.ts';
+import { isTerminalState } from '../protocol/mesos/enums.ts';
+import { Resources } from '../resources/index.ts';
+import type { EventStream } from './stream.ts';
+import type { Master } from './master.ts';
+import type { FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+
+export const HEARTBEAT_SECONDS = 15;
+
+type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
+
+/** SUBSCRIBE: register a new framework or fail over an existing one onto `stream`. */
+export async function subscribe(master: Master, call: Call<'subscribe'>, stream: EventStream): Promise<void> {
+  const info = call.subscribe.framework_info;
+  const requestedId = info.id?.value;
+  if (requestedId !== undefined && master.removedFrameworks.has(requestedId)) {
+    stream.open({ 'mesos-stream-id': stream.id });
+    stream.send({ type: 'ERROR', error: { message: `Framework ${requestedId} has been removed` } });
+    stream.close();
+    return;
+  }
+  let framework = requestedId === undefined ? undefined : master.frameworks.get(requestedId);
+  const now = master.now();
+  if (framework) {
+    // Failover: the new connection replaces the old one; outstanding offers were made to the
+    // old scheduler instance and are withdrawn so the new one gets fresh ones.
+    const previous = framework.stream;
+    const replacement = master.newFrameworkRecord(framework.id, info, framework.registeredAt);
+    if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
+    Object.assign(framework, replacement, { reregisteredAt: now, failoverTimer: undefined, failoverDeadline: undefined, unregisteredAt: undefined });
+    for (const offer of [...master.offers.values()]) if (offer.frameworkId === framework.id) master.removeOffer(offer);
+    if (previous?.isOpen) {
+      previous.send({ type: 'ERROR', error: { message: 'Framework failed over' } });
+      previous.close();
+    }
+  } else {
+    framework = master.newFrameworkRecord(requestedId ?? master.nextFrameworkId(), info, now);
+    master.frameworks.set(framework.id, framework);
+  }
+  for (const role of call.subscribe.suppressed_roles ?? []) framework.suppressedRoles.add(role);
+  await master.registry.putFramework(framework.id, framework.info, framework.registeredAt);
+
+  const current = framework;
+  current.stream = stream;
+  current.streamId = stream.id;
+  stream.open({ 'mesos-stream-id': stream.id });
+  stream.send({
+    type: 'SUBSCRIBED',
+    subscribed: {
+      framework_id: { value: current.id },
+      heartbeat_interval_seconds: master.options.frameworkHeartbeatIntervalMs / 1000,
+      master_info: masterInfo(master),
+    },
+  });
+  master.metrics.frameworksConnected.inc();
+  stream.onClose(() => {
+    master.metrics.frameworksConnected.dec();
+    if (current.stream !== stream || !master.frameworks.has(current.id)) return;
+    current.stream = undefined;
+    for (const offer of [...master.offers.values()]) if (offer.frameworkId === current.id) master.removeOffer(offer);
+    master.log.info({ frameworkId: current.id, failoverTimeoutMs: current.failoverTimeoutMs }, 'framework-disconnected');
+    master.startFailoverTimer(current);
+    master.scheduleAllocation();
+  });
+  master.log.info({ frameworkId: current.id, name: info.name, roles: current.roles }, 'framework-subscribed');
+  master.scheduleAllocation();
+}
+
+export function masterInfo(master: Master): Record<string, unknown> {
+  return {
+    id: master.id,
+    ip: 16777343, // 127.0.0.1 as Mesos' little-endian uint32
+    port: master.port,
+    hostname: master.hostname,
+    version: '1.11.0',
+    address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port },
+  };
+}
+
+/** The framework a non-SUBSCRIBE call acts for, checked against its stream id (Mesos rules). */
+export function callingFramework(master: Master, call: SchedulerCall, streamId: string | undefined): FrameworkRecord {
+  if (call.framework_id === undefined) {
+    throw new DroverError('MALFORMED', "Expecting 'framework_id' to be present", { details: [{ path: '/framework_id', errors: ['is required'] }] });
+  }
+  const framework = master.frameworks.get(call.framework_id.value);
+  if (!framework || !framework.stream?.isOpen) {
+    throw new DroverError('FORBIDDEN', `Framework ${call.framework_id.value} is not subscribed`);
+  }
+  if (streamId === undefined) {
+    throw new DroverError('MALFORMED', "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+  }
+  if (streamId !== framework.streamId) {
+    throw new DroverError('MALFORMED', `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${framework.id}`);
+  }
+  return framework;
+}
+
+/** ACCEPT: launch tasks on offered resources; unused resources go back with a refusal filter. */
+export function accept(master: Master, framework: FrameworkRecord, call: Call<'accept'>): void {
+  const { offer_ids: offerIds, operations = [], filters } = call.accept;
+  const tasks = operations.flatMap((op) => tasksOf(op));
+  const problem = offerProblem(master, framework, offerIds.map((o) => o.value));
+  const offers = offerIds.map((o) => master.offers.get(o.value)).filter((o): o is OfferRecord => o?.frameworkId === framework.id);
+  // Every valid offer named is used up by this call, whatever else is wrong with it.
+  for (const offer of offers) master.removeOffer(offer);
+  if (problem !== undefined) {
+    for (const task of tasks) reject(master, framework, task, 'TASK_DROPPED', 'REASON_INVALID_OFFERS', problem);
+    master.scheduleAllocation();
+    return;
+  }
+  const agent = master.agents.get(offers[0]?.agentId ?? '');
+  let pool = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
+  const launched: TaskInfo[] = [];
+  for (const op of operations) {
+    if (op.type !== 'LAUNCH' && op.type !== 'LAUNCH_GROUP') {
+      master.log.warn({ frameworkId: framework.id, operation: op.type }, 'operation-unsupported');
+      continue;
+    }
+    for (const task of tasksOf(op)) {
+      const why = taskProblem(master, framework, task, offers[0]!.agentId, launched);
+      if (why !== undefined) {
+        reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', why);
+        continue;
+      }
+      const resources = Resources.fromJSON(task.resources);
+      if (!pool.contains(resources)) {
+        reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task uses more resources (${resources.format()}) than available (${pool.format() || 'nothing'}) in the offers`);
+        continue;
+      }
+      pool = pool.subtract(resources);
+      launched.push(task);
+      const record: TaskRecord = {
+        id: task.task_id.value,
+        frameworkId: framework.id,
+        agentId: offers[0]!.agentId,
+        info: task,
+        resources,
+        role: offers[0]!.role,
+        state: 'TASK_STAGING',
+        statuses: [],
+        createdAt: master.now(),
+      };
+      master.tasks.set(master.taskKey(framework.id, record.id), record);
+      if (agent) agent.used = agent.used.add(resources);
+    }
+  }
+  if (launched.length > 0 && agent) {
+    master.sendToAgent(agent.id, { type: 'LAUNCH', launch: { framework_id: { value: framework.id }, framework_info: framework.info, tasks: launched } });
+    master.metrics.tasksLaunched.inc(launched.length);
+    master.log.info({ frameworkId: framework.id, agentId: agent.id, tasks: launched.length }, 'launching-tasks');
+  }
+  if (!pool.isEmpty && agent) master.refuse(framework, agent.id, filters?.refuse_seconds);
+  master.scheduleAllocation();
+}
+
+function tasksOf(op: Operation): TaskInfo[] {
+  if (op.type === 'LAUNCH') return op.launch?.task_infos ?? [];
+  if (op.type === 'LAUNCH_GROUP') return op.launch_group?.task_group.tasks ?? [];
+  return [];
+}
+
+function offerProblem(master: Master, framework: FrameworkRecord, ids: string[]): string | undefined {
+  if (ids.length === 0) return 'No offers were specified';
+  if (new Set(ids).size !== ids.length) return 'Duplicate offer ids in one call';
+  let agentId: string | undefined;
+  for (const id of ids) {
+    const offer = master.offers.get(id);
+    if (!offer) return `Offer ${id} is no longer valid`;
+    if (offer.frameworkId !== framework.id) return `Offer ${id} has invalid framework`;
+    if (agentId !== undefined && offer.agentId !== agentId) return 'Aggregated offers must belong to one single agent';
+    agentId = offer.agentId;
+  }
+  const agent = master.agents.get(agentId ?? '');
+  if (!agent || agent.status !== 'active') return `Agent ${agentId ?? ''} is not active`;
+  return undefined;
+}
+
+function taskProblem(master: Master, framework: FrameworkRecord, task: TaskInfo, agentId: string, launched: TaskInfo[]): string | undefined {
+  const id = task.task_id.value;
+  if (task.agent_id.value !== agentId) return `Task uses agent ${task.agent_id.value} but the offers are for agent ${agentId}`;
+  if (master.findTask(framework.id, id) || launched.some((t) => t.task_id.value === id)) return `Task ID '${id}' is already in use`;
+  if (!task.command && !task.executor) return 'Task should have at least one (but not both) of CommandInfo or ExecutorInfo present';
+  if (task.command && task.command.shell !== false && !task.command.value) return "Command should have 'value' set when 'shell' is true";
+  try {
+    const resources = Resources.fromJSON(task.resources);
+    if (resources.isEmpty) return 'Task uses no resources';
+  } catch (e) {
+    return `Task uses invalid resources: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return undefined;
+}
+
+function reject(master: Master, framework: FrameworkRecord, task: TaskInfo, state: 'TASK_ERROR' | 'TASK_DROPPED', reason: 'REASON_TASK_INVALID' | 'REASON_INVALID_OFFERS', message: string): void {
+  const status = master.masterStatus({ id: task.task_id.value, agentId: task.agent_id.value }, state, reason, message);
+  master.sendStatus(framework.id, status);
+  master.metrics.tasksRejected.inc({ state });
+  master.log.info({ frameworkId: framework.id, taskId: task.task_id.value, state, message }, 'task-rejected');
+}
+
+export function decline(master: Master, framework: FrameworkRecord, call: Call<'decline'>): void {
+  for (const { value } of call.decline.offer_ids) {
+    const offer = master.offers.get(value);
+    if (!offer || offer.frameworkId !== framework.id) continue;
+    master.removeOffer(offer);
+    master.refuse(framework, offer.agentId, call.decline.filters?.refuse_seconds);
+    master.metrics.offersDeclined.inc();
+  }
+  master.scheduleAllocation();
+}
+
+function rolesOf(framework: FrameworkRecord, body: { roles?: string[]; role?: string } | undefined): string[] {
+  const named = body?.roles ?? (body?.role === undefined ? [] : [body.role]);
+  return named.length > 0 ? named : framework.roles;
+}
+
+/** REVIVE: clear refusal filters and un-suppress the roles (all of them when none named). */
+export function revive(master: Master, framework: FrameworkRecord, call: SchedulerCall): void {
+  for (const role of rolesOf(framework, call.revive)) framework.suppressedRoles.delete(role);
+  framework.refusals.clear();
+  master.scheduleAllocation();
+}
+
+export function suppress(framework: FrameworkRecord, call: SchedulerCall): void {
+  for (const role of rolesOf(framework, call.suppress)) framework.suppressedRoles.add(role);
+}
+
+export function kill(master: Master, framework: FrameworkRecord, call: Call<'kill'>): void {
+  const task = master.findTask(framework.id, call.kill.task_id.value);
+  if (!task) {
+    // Mesos answers a kill of an unknown task through reconciliation: it is lost (or unknown).
+    const agentId = call.kill.agent_id?.value ?? '';
+    const state = framework.partitionAware ? 'TASK_UNKNOWN' : 'TASK_LOST';
+    master.sendStatus(framework.id, master.masterStatus({ id: call.kill.task_id.value, agentId }, state, 'REASON_RECONCILIATION', 'Attempted to kill an unknown task'));
+    return;
+  }
+  const killPolicy = call.kill.kill_policy ?? task.info.kill_policy;
+  master.sendToAgent(task.agentId, {
+    type: 'KILL',
+    kill: { framework_id: { value: framework.id }, task_id: { value: task.id }, ...(killPolicy ? { kill_policy: killPolicy } : {}) },
+  });
+}
+
+/** ACKNOWLEDGE: forward to the agent, which stops retrying that update. */
+export function acknowledge(master: Master, framework: FrameworkRecord, call: Call<'acknowledge'>): void {
+  const { agent_id: agentId, task_id: taskId, uuid } = call.acknowledge;
+  if (!master.agents.has(agentId.value)) {
+    throw new DroverError('MALFORMED', `Unknown agent ${agentId.value}`, { details: [{ path: '/acknowledge/agent_id/value', errors: ['unknown agent'] }] });
+  }
+  master.sendToAgent(agentId.value, {
+    type: 'ACKNOWLEDGE',
+    acknowledge: { acknowledgements: [{ framework_id: { value: framework.id }, task_id: taskId, uuid }] },
+  });
+}
+
+/** RECONCILE: the latest known state of the named tasks, or of all live ones when none named. */
+export function reconcile(master: Master, framework: FrameworkRecord, call: Call<'reconcile'>): void {
+  const named = call.reconcile.tasks ?? [];
+  const statusOf = (task: TaskRecord) => {
+    const latest = task.statuses.at(-1);
+    return {
+      ...master.masterStatus(task, task.state, 'REASON_RECONCILIATION', latest?.message ?? 'Reconciliation: latest task state'),
+      ...(latest?.healthy === undefined ? {} : { healthy: latest.healthy }),
+    };
+  };
+  if (named.length === 0) {
+    for (const task of master.tasks.values()) if (task.frameworkId === framework.id) master.sendStatus(framework.id, statusOf(task));
+    return;
+  }
+  for (const { task_id: taskId, agent_id: agentId } of named) {
+    const task = master.findTask(framework.id, taskId.value) ?? completed(master, framework.id, taskId.value);
+    if (task) {
+      master.sendStatus(framework.id, statusOf(task));
+      continue;
+    }
+    const agent = agentId ? master.agents.get(agentId.value) : undefined;
+    const state = agent?.status === 'unreachable' ? 'TASK_UNREACHABLE' : agent ? 'TASK_GONE' : 'TASK_UNKNOWN';
+    master.sendStatus(framework.id, master.masterStatus({ id: taskId.value, agentId: agentId?.value ?? '' }, state, 'REASON_RECONCILIATION', 'Reconciliation: task is unknown to the master'));
+  }
+}
+
+function completed(master: Master, frameworkId: string, taskId: string): TaskRecord | undefined {
+  const task = master.completedTasks.get(frameworkId)?.findLast((t) => t.id === taskId);
+  return task && isTerminalState(task.state) ? task : undefined;
+}
+
+export function teardown(master: Master, framework: FrameworkRecord): void {
+  master.removeFramework(framework, 'framework requested TEARDOWN');
+}

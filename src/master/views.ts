@@ -1,0 +1,126 @@
+/**
+ * JSON views of the master's model, in the shapes Mesos clients expect: offers as in the v1
+ * scheduler API, tasks/agents/frameworks as in `/master/state` (the legacy JSON endpoint that
+ * Mesos-DNS, the DC/OS UI and many scripts read).
+ */
+import { Resources } from '../resources/index.ts';
+import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+
+/** Mesos v1 resource JSON with `allocation_info`, as offers carry it. */
+export function allocatedResourcesJson(resources: Resources, role: string): unknown[] {
+  return resources.toJSON().map((r) => ({ ...r, role: r.role ?? '*', allocation_info: { role } }));
+}
+
+export function offerToJson(offer: OfferRecord, agent: AgentRecord): unknown {
+  return {
+    id: { value: offer.id },
+    framework_id: { value: offer.frameworkId },
+    agent_id: { value: agent.id },
+    hostname: agent.hostname,
+    url: { scheme: 'http', address: { hostname: agent.hostname, ip: '127.0.0.1', port: agent.port }, path: '/slave(1)' },
+    resources: allocatedResourcesJson(offer.resources, offer.role),
+    attributes: agent.attributes,
+    allocation_info: { role: offer.role },
+  };
+}
+
+/** Mesos' legacy resource object: `{"cpus":1,"mem":128,"disk":0,"gpus":0,"ports":"[31000-31000]"}`. */
+export function legacyResources(resources: Resources): Record<string, number | string> {
+  const out: Record<string, number | string> = { cpus: 0, mem: 0, disk: 0, gpus: 0 };
+  for (const r of resources) {
+    if (r.value.type === 'SCALAR') out[r.name] = Number(out[r.name] ?? 0) + r.value.toNumber();
+  }
+  for (const name of resources.names()) {
+    const value = resources.toArray().find((r) => r.name === name)?.value;
+    if (value?.type === 'RANGES') out[name] = resources.ranges(name).format();
+    if (value?.type === 'SET') out[name] = resources.set(name).format();
+  }
+  return out;
+}
+
+export function taskToJson(task: TaskRecord): Record<string, unknown> {
+  return {
+    id: task.id,
+    name: task.info.name,
+    framework_id: task.frameworkId,
+    executor_id: '',
+    slave_id: task.agentId,
+    agent_id: task.agentId,
+    state: task.state,
+    resources: legacyResources(task.resources),
+    role: task.role,
+    statuses: task.statuses.map((s) => ({
+      state: s.state,
+      timestamp: s.timestamp,
+      ...(s.message === undefined ? {} : { message: s.message }),
+      ...(s.reason === undefined ? {} : { reason: s.reason }),
+      ...(s.healthy === undefined ? {} : { healthy: s.healthy }),
+    })),
+    ...(task.info.labels ? { labels: task.info.labels.labels } : {}),
+    ...(task.info.discovery ? { discovery: task.info.discovery } : {}),
+    ...(task.info.container ? { container: task.info.container } : {}),
+    ...(task.directory ? { directory: task.directory } : {}),
+  };
+}
+
+export function agentToJson(agent: AgentRecord): Record<string, unknown> {
+  const attributes: Record<string, unknown> = {};
+  for (const a of agent.attributes) {
+    attributes[a.name] = a.text?.value ?? a.scalar?.value ?? a.set?.item ?? a.ranges?.range;
+  }
+  return {
+    id: agent.id,
+    pid: `slave(1)@${agent.hostname}:${agent.port}`,
+    hostname: agent.hostname,
+    port: agent.port,
+    registered_time: agent.registeredAt / 1000,
+    ...(agent.reregisteredAt === undefined ? {} : { reregistered_time: agent.reregisteredAt / 1000 }),
+    resources: legacyResources(agent.total),
+    used_resources: legacyResources(agent.used),
+    offered_resources: legacyResources(agent.offered),
+    unreserved_resources: legacyResources(agent.total.filterRole('*')),
+    attributes,
+    active: agent.status === 'active',
+    drover_status: agent.status,
+  };
+}
+
+export function frameworkToJson(
+  framework: FrameworkRecord,
+  tasks: TaskRecord[],
+  completed: TaskRecord[],
+  offers: OfferRecord[],
+): Record<string, unknown> {
+  const used = tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+  const offered = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
+  const connected = framework.stream?.isOpen === true;
+  return {
+    id: framework.id,
+    name: framework.info.name,
+    pid: '',
+    user: framework.info.user,
+    role: framework.roles[0],
+    roles: framework.roles,
+    principal: framework.info.principal,
+    hostname: framework.info.hostname ?? '',
+    webui_url: framework.info.webui_url ?? '',
+    capabilities: (framework.info.capabilities ?? []).map((c) => c.type),
+    failover_timeout: framework.failoverTimeoutMs / 1000,
+    checkpoint: framework.info.checkpoint ?? false,
+    active: connected,
+    connected,
+    recovered: false,
+    registered_time: framework.registeredAt / 1000,
+    ...(framework.reregisteredAt === undefined ? {} : { reregistered_time: framework.reregisteredAt / 1000 }),
+    ...(framework.unregisteredAt === undefined || connected ? {} : { unregistered_time: framework.unregisteredAt / 1000 }),
+    suppressed_roles: [...framework.suppressedRoles],
+    resources: legacyResources(used),
+    used_resources: legacyResources(used),
+    offered_resources: legacyResources(offered),
+    tasks: tasks.filter((t) => t.state !== 'TASK_UNREACHABLE').map(taskToJson),
+    unreachable_tasks: tasks.filter((t) => t.state === 'TASK_UNREACHABLE').map(taskToJson),
+    completed_tasks: completed.map(taskToJson),
+    offers: offers.map((o) => ({ id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: legacyResources(o.resources) })),
+    executors: [],
+  };
+}

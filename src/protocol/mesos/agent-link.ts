@@ -1,0 +1,102 @@
+/**
+ * The master ↔ agent protocol, in the same style as the public scheduler API:
+ *
+ *   agent → master   POST /api/v1/agent, JSON body `AgentCall`
+ *     REGISTER   answered 200 with a chunked RecordIO stream of `AgentEvent`s (JSON), header
+ *                `Drover-Stream-Id`; the first event is REGISTERED (or ERROR). An agent that has an
+ *                id (from its checkpoint) sends it back: that is re-registration, and the tasks it
+ *                reports are reconciled with what the master knew, never wiped.
+ *     HEARTBEAT  202; every `heartbeat_interval_seconds`. Missing `max_missed_heartbeats` in a row
+ *                makes the agent unreachable.
+ *     UPDATE     202; a batch of task status updates, each with a `uuid`. The agent retries an
+ *                update (with backoff, checkpointed on disk) until the master forwards the
+ *                framework's ACKNOWLEDGE on the stream. Updates of one task are sent in order,
+ *                the next only after the previous one is acknowledged (Mesos' status update
+ *                manager does the same), except that a terminal update is never held back.
+ *   Non-REGISTER calls carry `agent_id` and the `Drover-Stream-Id` header of the current stream;
+ *   a stale stream id gets 409 (the agent must re-register).
+ *
+ *   master → agent   events on the REGISTER stream: LAUNCH (batched per agent), KILL,
+ *     ACKNOWLEDGE (batched), SHUTDOWN_FRAMEWORK, HEARTBEAT (so the agent can notice a dead master).
+ */
+import Type, { type Static } from 'typebox';
+import { Id, ResourceJson, TaskInfo, TaskStatus, FrameworkInfo, KillPolicy } from './scheduler.ts';
+import { TASK_STATES } from './enums.ts';
+
+export const AGENT_STREAM_HEADER = 'drover-stream-id';
+
+/** Mesos attribute JSON: `{name, type: TEXT|SCALAR|RANGES|SET, text:{value}|scalar:{value}|…}`. */
+export const AttributeJson = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 256 }),
+  type: Type.Enum(['TEXT', 'SCALAR', 'RANGES', 'SET']),
+  text: Type.Optional(Type.Object({ value: Type.String({ maxLength: 4096 }) })),
+  scalar: Type.Optional(Type.Object({ value: Type.Number() })),
+  ranges: Type.Optional(Type.Object({ range: Type.Array(Type.Object({ begin: Type.Integer(), end: Type.Integer() }), { maxItems: 4096 }) })),
+  set: Type.Optional(Type.Object({ item: Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 4096 }) })),
+});
+export type AttributeJson = Static<typeof AttributeJson>;
+
+export const AgentInfo = Type.Object({
+  hostname: Type.String({ minLength: 1, maxLength: 1024 }),
+  /** Port of the agent's own HTTP server (sandboxes, logs, state). */
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  id: Type.Optional(Id),
+  resources: Type.Array(ResourceJson, { maxItems: 1024 }),
+  attributes: Type.Optional(Type.Array(AttributeJson, { maxItems: 1024 })),
+});
+export type AgentInfo = Static<typeof AgentInfo>;
+
+/** A task as the agent knows it, reported on (re-)registration. */
+export const AgentTask = Type.Object({
+  framework_id: Id,
+  task_info: TaskInfo,
+  state: Type.Enum(TASK_STATES),
+  /** Latest status the agent has, acknowledged or not. */
+  status: Type.Optional(TaskStatus),
+  /** Sandbox directory on the agent. */
+  directory: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+export type AgentTask = Static<typeof AgentTask>;
+
+/** A status update on its way to a framework: the framework it belongs to and the status. */
+export const AgentStatusUpdate = Type.Object({
+  framework_id: Id,
+  status: TaskStatus,
+});
+export type AgentStatusUpdate = Static<typeof AgentStatusUpdate>;
+
+export const AgentCall = Type.Object({
+  type: Type.Enum(['REGISTER', 'HEARTBEAT', 'UPDATE']),
+  agent_id: Type.Optional(Id),
+  register: Type.Optional(
+    Type.Object({
+      agent_info: AgentInfo,
+      tasks: Type.Optional(Type.Array(AgentTask, { maxItems: 100000 })),
+      /** Frameworks the agent has tasks of, so a failed-over master can rebuild them. */
+      frameworks: Type.Optional(Type.Array(FrameworkInfo, { maxItems: 10000 })),
+    }),
+  ),
+  update: Type.Optional(Type.Object({ updates: Type.Array(AgentStatusUpdate, { minItems: 1, maxItems: 10000 }) })),
+});
+export type AgentCall = Static<typeof AgentCall>;
+
+export interface AgentLaunch {
+  framework_id: Id;
+  framework_info: FrameworkInfo;
+  tasks: TaskInfo[];
+}
+
+export interface AgentAcknowledgement {
+  framework_id: Id;
+  task_id: Id;
+  uuid: string;
+}
+
+export type AgentEvent =
+  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string } }
+  | { type: 'LAUNCH'; launch: AgentLaunch }
+  | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
+  | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }
+  | { type: 'SHUTDOWN_FRAMEWORK'; shutdown_framework: { framework_id: Id } }
+  | { type: 'HEARTBEAT' }
+  | { type: 'ERROR'; error: { message: string } };

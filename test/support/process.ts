@@ -1,0 +1,70 @@
+/**
+ * Real `drover` processes for integration tests: spawn, wait for the "listening on URL" line,
+ * stop with SIGTERM (or kill -9 to simulate a crash).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+export const DROVER_BIN = join(import.meta.dirname, '..', '..', 'bin', 'drover.js');
+
+export interface DroverProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Everything the process wrote so far (stdout + stderr), for failure messages. */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startDrover(args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<DroverProcess> {
+  const child = spawn(process.execPath, [DROVER_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn', ...options.env },
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`drover ${args.join(' ')}: no URL within the deadline\n${out}`)), options.timeoutMs ?? 20_000);
+    const onData = (): void => {
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(match[1]);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`drover ${args.join(' ')} exited with ${String(code)}\n${out}`));
+    });
+  });
+  return {
+    url,
+    child,
+    output: () => out,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
+
+/** Poll `check` until it returns a value (not undefined/false) or the deadline passes. */
+export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
