@@ -8,6 +8,7 @@ import { createHttpServer } from '../http/server.ts';
 import { Master, type MasterOptions } from '../master/master.ts';
 import { registerMasterRoutes } from '../master/api/routes.ts';
 import { registerOperatorRoutes } from '../master/api/operator.ts';
+import { registerOperatorV1Routes } from '../master/api/operator-v1.ts';
 import type { Store } from '../store/store.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
@@ -32,6 +33,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
+  registerOperatorV1Routes(app, master);
   mount?.(app, master);
   await master.start();
   try {

@@ -13,6 +13,7 @@ import { Resources } from '../resources/index.ts';
 import type { EventStream } from './stream.ts';
 import type { Master } from './master.ts';
 import type { AgentRecord, TaskRecord } from './model.ts';
+import { operatorEvents } from './views-v1.ts';
 
 type Register = AgentCall & Required<Pick<AgentCall, 'register'>>;
 
@@ -67,6 +68,7 @@ export async function register(master: Master, call: Register, total: Resources,
     registered: { agent_id: { value: record.id }, heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000, master_id: master.id },
   });
   master.metrics.agentsRegistered.set(countActive(master));
+  master.publish(operatorEvents.agentAdded(record));
   stream.onClose(() => {
     if (record.stream !== stream) return;
     record.stream = undefined;
@@ -127,6 +129,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         createdAt: master.now(),
       };
       master.tasks.set(key, task);
+      master.publish(operatorEvents.taskAdded(task));
     } else if (task.state !== report.state) {
       const status = report.status?.state === report.state
         ? { ...report.status, uuid: undefined, source: 'SOURCE_MASTER' as const, reason: 'REASON_AGENT_REREGISTERED' as const }
@@ -160,6 +163,11 @@ export function callingAgent(master: Master, call: AgentCall, streamId: string |
 
 export function update(master: Master, agent: AgentRecord, call: AgentCall): void {
   for (const { framework_id: frameworkId, status } of call.update?.updates ?? []) {
+    if (master.removedFrameworks.has(frameworkId.value) && status.uuid !== undefined) {
+      // Nobody is left to acknowledge: the master does, so the agent stops retrying.
+      master.sendToAgent(agent.id, { type: 'ACKNOWLEDGE', acknowledge: { acknowledgements: [{ framework_id: frameworkId, task_id: status.task_id, uuid: status.uuid }] } });
+      continue;
+    }
     const task: TaskRecord | undefined = master.findTask(frameworkId.value, status.task_id.value);
     const stamped = { ...status, agent_id: { value: agent.id } };
     if (task) master.applyStatus(task, stamped);

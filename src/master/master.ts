@@ -20,6 +20,8 @@ import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './mo
 import { offerToJson } from './views.ts';
 import { Registry } from './registry.ts';
 import { MasterMetrics } from './metrics.ts';
+import { operatorEvents } from './views-v1.ts';
+import type { EventStream } from './stream.ts';
 
 export interface MasterOptions {
   store: Store;
@@ -57,6 +59,8 @@ export class Master {
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
   readonly offers = new Map<string, OfferRecord>();
   readonly metrics = new MasterMetrics();
+  /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
+  readonly operatorStreams = new Set<EventStream>();
   readonly registry: Registry;
   readonly log: Logger;
   readonly now: () => number;
@@ -138,6 +142,7 @@ export class Master {
       f.stream?.close();
     }
     for (const a of this.agents.values()) a.stream?.close();
+    for (const o of this.operatorStreams) o.close();
     await this.registry.flush();
   }
 
@@ -188,6 +193,7 @@ export class Master {
     for (const task of [...this.tasks.values()]) {
       if (task.frameworkId !== framework.id) continue;
       this.sendToAgent(task.agentId, { type: 'KILL', kill: { framework_id: { value: framework.id }, task_id: { value: task.id } } });
+      this.applyStatus(task, this.masterStatus(task, 'TASK_KILLED', 'REASON_FRAMEWORK_REMOVED', `Framework removed: ${why}`));
     }
     for (const agent of this.agents.values()) {
       this.sendToAgent(agent.id, { type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: { value: framework.id } } });
@@ -197,6 +203,7 @@ export class Master {
     framework.stream?.send({ type: 'ERROR', error: { message: `Framework removed: ${why}` } });
     framework.stream?.close();
     this.registry.removeFramework(framework.id);
+    this.publish(operatorEvents.frameworkRemoved(framework));
     this.metrics.frameworksRemoved.inc();
     this.log.info({ frameworkId: framework.id, why }, 'framework-removed');
   }
@@ -206,6 +213,10 @@ export class Master {
     if (!framework?.stream?.isOpen) return false;
     framework.stream.send(event);
     return true;
+  }
+
+  publish(event: unknown): void {
+    for (const stream of this.operatorStreams) stream.send(event);
   }
 
   /** Send a status to its framework, mapped to TASK_LOST for frameworks that are not partition-aware. */
@@ -252,6 +263,7 @@ export class Master {
     task.state = status.state;
     task.statuses.push(status);
     if (task.statuses.length > 16) task.statuses.splice(0, task.statuses.length - 16);
+    this.publish(operatorEvents.taskUpdated(task));
     if (isTerminalState(status.state)) this.completeTask(task);
     return true;
   }
@@ -324,6 +336,7 @@ export class Master {
       const status = this.masterStatus(task, 'TASK_UNREACHABLE', 'REASON_AGENT_DISCONNECTED', `Agent ${agent.hostname} is unreachable: ${why}`);
       if (this.applyStatus(task, status)) this.sendStatus(task.frameworkId, status);
     }
+    this.publish(operatorEvents.agentRemoved(agent));
     this.metrics.agentsUnreachable.inc();
     this.log.warn({ agentId: agent.id, hostname: agent.hostname, why }, 'agent-unreachable');
   }
@@ -425,5 +438,6 @@ export class Master {
   private heartbeatFrameworks(): void {
     for (const f of this.frameworks.values()) f.stream?.send({ type: 'HEARTBEAT' });
     for (const a of this.agents.values()) a.stream?.send({ type: 'HEARTBEAT' });
+    this.publish({ type: 'HEARTBEAT' });
   }
 }

@@ -11,6 +11,7 @@ import { Resources } from '../resources/index.ts';
 import type { EventStream } from './stream.ts';
 import type { Master } from './master.ts';
 import type { FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+import { operatorEvents } from './views-v1.ts';
 
 export const HEARTBEAT_SECONDS = 15;
 
@@ -60,6 +61,7 @@ export async function subscribe(master: Master, call: Call<'subscribe'>, stream:
     },
   });
   master.metrics.frameworksConnected.inc();
+  master.publish(current.reregisteredAt === undefined ? operatorEvents.frameworkAdded(current) : operatorEvents.frameworkUpdated(current));
   stream.onClose(() => {
     master.metrics.frameworksConnected.dec();
     if (current.stream !== stream || !master.frameworks.has(current.id)) return;
@@ -67,6 +69,7 @@ export async function subscribe(master: Master, call: Call<'subscribe'>, stream:
     for (const offer of [...master.offers.values()]) if (offer.frameworkId === current.id) master.removeOffer(offer);
     master.log.info({ frameworkId: current.id, failoverTimeoutMs: current.failoverTimeoutMs }, 'framework-disconnected');
     master.startFailoverTimer(current);
+    master.publish(operatorEvents.frameworkUpdated(current));
     master.scheduleAllocation();
   });
   master.log.info({ frameworkId: current.id, name: info.name, roles: current.roles }, 'framework-subscribed');
@@ -149,6 +152,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
       };
       master.tasks.set(master.taskKey(framework.id, record.id), record);
       if (agent) agent.used = agent.used.add(resources);
+      master.publish(operatorEvents.taskAdded(record));
     }
   }
   if (launched.length > 0 && agent) {

@@ -7,11 +7,15 @@ import { Resources } from '../../src/resources/index.ts';
 import type { FrameworkInfo, TaskStatus } from '../../src/protocol/mesos/scheduler.ts';
 
 export class TestScheduler {
-  readonly seen: SchedulerEvent[] = [];
-  private readonly iterator: AsyncIterator<SchedulerEvent>;
+  /** Every event received, in order; `consumed` marks those a `next` call has returned. */
+  readonly events: SchedulerEvent[] = [];
+  private readonly consumed = new Set<number>();
+  private readonly held = new Set<string>();
+  private wake: (() => void) | undefined;
+  private ended = false;
 
   private constructor(readonly connection: SchedulerConnection) {
-    this.iterator = connection.events()[Symbol.asyncIterator]();
+    void this.pump();
   }
 
   static async subscribe(masterUrl: string, info: Partial<FrameworkInfo> = {}): Promise<TestScheduler> {
@@ -24,11 +28,33 @@ export class TestScheduler {
     return this.connection.frameworkId;
   }
 
+  /** Stop acknowledging updates of `taskId` (to test retries) until `release`. */
+  hold(taskId: string): void {
+    this.held.add(taskId);
+  }
+
+  release(taskId: string): void {
+    this.held.delete(taskId);
+  }
+
+  private async pump(): Promise<void> {
+    for await (const event of this.connection.events()) {
+      this.events.push(event);
+      if (event.type === 'UPDATE') {
+        const s = event.update.status;
+        if (s.uuid && s.agent_id && !this.held.has(s.task_id.value)) this.ack(s).catch(() => undefined);
+      }
+      this.wake?.();
+    }
+    this.ended = true;
+    this.wake?.();
+  }
+
   call(call: OutgoingCall): Promise<void> {
     return this.connection.call(call);
   }
 
-  /** The next event matching `predicate` (other events are kept in `seen`). */
+  /** The first not-yet-returned event of `type` matching `predicate`, waiting for it if needed. */
   async next<T extends SchedulerEvent['type']>(
     type: T,
     predicate: (event: Extract<SchedulerEvent, { type: T }>) => boolean = () => true,
@@ -36,20 +62,25 @@ export class TestScheduler {
   ): Promise<Extract<SchedulerEvent, { type: T }>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`no ${type} event within ${timeoutMs} ms; seen: ${this.seen.map((e) => e.type).join(',')}`);
-      let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([
-        this.iterator.next(),
-        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), remaining))),
-      ]);
-      clearTimeout(timer);
-      if (result === 'timeout') continue;
-      if (result.done) throw new Error(`event stream ended while waiting for ${type}`);
-      this.seen.push(result.value);
-      if (result.value.type === type && predicate(result.value as Extract<SchedulerEvent, { type: T }>)) {
-        return result.value as Extract<SchedulerEvent, { type: T }>;
+      for (let i = 0; i < this.events.length; i++) {
+        const event = this.events[i]!;
+        if (this.consumed.has(i) || event.type !== type) continue;
+        if (predicate(event as Extract<SchedulerEvent, { type: T }>)) {
+          this.consumed.add(i);
+          return event as Extract<SchedulerEvent, { type: T }>;
+        }
       }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.ended) {
+        throw new Error(`no matching ${type} event within ${timeoutMs} ms; got: ${this.events.map((e) => (e.type === 'UPDATE' ? `UPDATE(${e.update.status.task_id.value}:${e.update.status.state})` : e.type)).join(', ')}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   }
 
@@ -57,13 +88,9 @@ export class TestScheduler {
     return (await this.next('OFFERS', () => true, timeoutMs)).offers.offers;
   }
 
-  /** Wait for an update of `taskId` into `state`, acknowledging it (and any before it) if it has a uuid. */
-  async status(taskId: string, state: TaskStatus['state'], options: { ack?: boolean; timeoutMs?: number } = {}): Promise<TaskStatus> {
-    const event = await this.next('UPDATE', (e) => {
-      const s = e.update.status;
-      if (s.task_id.value === taskId && options.ack !== false && s.uuid && s.agent_id) void this.ack(s);
-      return s.task_id.value === taskId && s.state === state;
-    }, options.timeoutMs);
+  /** The next update of `taskId` into `state` (updates are acknowledged unless the task is held). */
+  async status(taskId: string, state: TaskStatus['state'], timeoutMs?: number): Promise<TaskStatus> {
+    const event = await this.next('UPDATE', (e) => e.update.status.task_id.value === taskId && e.update.status.state === state, timeoutMs);
     return event.update.status;
   }
 

@@ -1,0 +1,74 @@
+/**
+ * The Mesos v1 operator API on the master: `POST /api/v1` with `{"type": "GET_STATE"}` and
+ * friends (synchronous JSON answers), and SUBSCRIBE: a RecordIO stream that starts with a full
+ * state snapshot and then carries TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED,
+ * FRAMEWORK_ADDED/UPDATED/REMOVED and HEARTBEAT — what UIs and tools follow instead of polling.
+ */
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { DroverError } from '../../protocol/errors.ts';
+import { compileValidator } from '../../protocol/validation.ts';
+import { EventStream } from '../stream.ts';
+import type { Master } from '../master.ts';
+import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
+
+const OPERATOR_CALLS = ['GET_HEALTH', 'GET_STATE', 'GET_AGENTS', 'GET_TASKS', 'GET_FRAMEWORKS', 'GET_VERSION', 'GET_MASTER', 'SUBSCRIBE'] as const;
+const OperatorCall = compileValidator(Type.Object({ type: Type.Enum(OPERATOR_CALLS) }));
+
+function getTasks(master: Master): Record<string, unknown> {
+  const live = [...master.tasks.values()];
+  return {
+    tasks: live.filter((t) => t.state !== 'TASK_UNREACHABLE').map(v1Task),
+    unreachable_tasks: live.filter((t) => t.state === 'TASK_UNREACHABLE').map(v1Task),
+    completed_tasks: [...master.completedTasks.values()].flat().map(v1Task),
+  };
+}
+
+function getAgents(master: Master): Record<string, unknown> {
+  return { agents: [...master.agents.values()].map(v1Agent), recovered_agents: [] };
+}
+
+function getFrameworks(master: Master): Record<string, unknown> {
+  return { frameworks: [...master.frameworks.values()].map(v1Framework), completed_frameworks: [] };
+}
+
+export function getState(master: Master): Record<string, unknown> {
+  return { get_tasks: getTasks(master), get_executors: { executors: [] }, get_frameworks: getFrameworks(master), get_agents: getAgents(master) };
+}
+
+export function registerOperatorV1Routes(app: FastifyInstance, master: Master): void {
+  app.post('/api/v1', async (request, reply) => {
+    let call;
+    try {
+      call = OperatorCall.validate(request.body, 'Failed to validate master::Call');
+    } catch (e) {
+      if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
+      throw e;
+    }
+    switch (call.type) {
+      case 'GET_HEALTH':
+        return { type: 'GET_HEALTH', get_health: { healthy: true } };
+      case 'GET_VERSION':
+        return { type: 'GET_VERSION', get_version: { version_info: { version: '1.11.0' } } };
+      case 'GET_MASTER':
+        return { type: 'GET_MASTER', get_master: { master_info: { id: master.id, hostname: master.hostname, port: master.port } } };
+      case 'GET_STATE':
+        return { type: 'GET_STATE', get_state: getState(master) };
+      case 'GET_AGENTS':
+        return { type: 'GET_AGENTS', get_agents: getAgents(master) };
+      case 'GET_TASKS':
+        return { type: 'GET_TASKS', get_tasks: getTasks(master) };
+      case 'GET_FRAMEWORKS':
+        return { type: 'GET_FRAMEWORKS', get_frameworks: getFrameworks(master) };
+      case 'SUBSCRIBE': {
+        const stream = new EventStream(reply.raw);
+        reply.hijack();
+        stream.open({});
+        stream.send({ type: 'SUBSCRIBED', subscribed: { get_state: getState(master), heartbeat_interval_seconds: master.options.frameworkHeartbeatIntervalMs / 1000 } });
+        master.operatorStreams.add(stream);
+        stream.onClose(() => master.operatorStreams.delete(stream));
+        return;
+      }
+    }
+  });
+}
