@@ -1,0 +1,249 @@
+/**
+ * The engine of the embedded backends (memory, SQLite): etcd's data model (one revision counter,
+ * per-key create/mod revision and version, an event log for watches, leases that delete their
+ * keys) implemented once over a synchronous Backing. Everything runs on the caller's thread, so
+ * a transaction is trivially serialised with every other one.
+ */
+import { randomBytes } from 'node:crypto';
+import { DroverError } from '../../protocol/errors.ts';
+import { BaseStore } from '../base-store.ts';
+import { compareKeys } from '../keys.ts';
+import type { Compare, KeyValue, Lease, Op, RangeResult, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from '../store.ts';
+import type { Backing } from './backing.ts';
+import { EmbeddedLease, type LeaseEngine } from './embedded-lease.ts';
+import { WatchHub } from './watch-hub.ts';
+
+export interface EmbeddedOptions {
+  /** Clock for lease expiry, epoch milliseconds (default Date.now). */
+  now?: () => number;
+  /** How often expired leases are swept (default 250 ms; 0 = never, call expireLeases()). */
+  sweepIntervalMs?: number;
+  /**
+   * Watch history kept by automatic compaction, in revisions (default 10,000; 0 = keep all).
+   * Without it the event log would grow with every write forever. When the log is 10% over,
+   * events older than the last `historyRevisions` are dropped; a watch from before that gets
+   * STORE_COMPACTED and must resync from a fresh range.
+   */
+  historyRevisions?: number;
+}
+
+export const DEFAULT_HISTORY_REVISIONS = 10_000;
+
+function tombstone(key: string, revision: number): WatchEvent {
+  return { type: 'delete', revision, kv: { key, value: '', createRevision: 0, modRevision: revision, version: 0 } };
+}
+
+export class EmbeddedStore extends BaseStore implements LeaseEngine {
+  private readonly hub = new WatchHub();
+  /** Lease handles granted by this store, to tell them when their lease ends. */
+  private readonly handles = new Map<string, EmbeddedLease>();
+  private readonly sweeper: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private readonly historyRevisions: number;
+
+  constructor(
+    readonly backend: string,
+    private readonly backing: Backing,
+    options: EmbeddedOptions = {},
+  ) {
+    super();
+    this.now = options.now ?? Date.now;
+    this.historyRevisions = options.historyRevisions ?? DEFAULT_HISTORY_REVISIONS;
+    const sweepIntervalMs = options.sweepIntervalMs ?? 250;
+    if (sweepIntervalMs > 0) {
+      this.sweeper = setInterval(() => this.expireLeases(), sweepIntervalMs);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Public for EmbeddedLease: after close, lease calls fail like store calls. */
+  override ensureOpen(): void {
+    super.ensureOpen();
+  }
+
+  protected async doGet(key: string): Promise<KeyValue | undefined> {
+    return this.backing.get(key);
+  }
+
+  protected async doPut(key: string, value: string, lease: string | undefined): Promise<{ revision: number }> {
+    const op: Op = lease === undefined ? { type: 'put', key, value } : { type: 'put', key, value, lease };
+    return { revision: this.apply([op]).revision };
+  }
+
+  protected async doDelete(key: string): Promise<{ revision: number; deleted: boolean }> {
+    const { revision, changed } = this.apply([{ type: 'delete', key }]);
+    return { revision, deleted: changed };
+  }
+
+  protected async doRange(prefix: string, limit: number | undefined): Promise<RangeResult> {
+    // One row more than asked tells whether the limit cut the result.
+    const rows = this.backing.range(prefix, limit === undefined ? undefined : limit + 1);
+    const more = limit !== undefined && rows.length > limit;
+    return { kvs: more ? rows.slice(0, limit) : rows, revision: this.backing.revision(), more };
+  }
+
+  protected async doTxn(txn: Txn): Promise<TxnResult> {
+    const succeeded = (txn.compare ?? []).every((c) => this.holds(c));
+    const { revision } = this.apply(succeeded ? txn.success : (txn.failure ?? []));
+    return { succeeded, revision };
+  }
+
+  protected async doRevision(): Promise<number> {
+    return this.backing.revision();
+  }
+
+  protected async doCompact(revision: number): Promise<void> {
+    if (revision > this.backing.revision()) {
+      throw new DroverError('STORE_MISUSE', `cannot compact at future revision ${revision} (current ${this.backing.revision()})`);
+    }
+    this.backing.atomically(() => this.compactTo(revision));
+  }
+
+  protected async doWatch(prefix: string, options: WatchOptions): Promise<Watch> {
+    const from = options.fromRevision;
+    let history: WatchEvent[] | 'compacted' = [];
+    if (from !== undefined) history = from < this.backing.compactedRevision() ? 'compacted' : this.backing.eventsFrom(from);
+    return this.hub.add(prefix, options, history);
+  }
+
+  protected async doGrantLease(ttlSeconds: number, keepAlive: boolean): Promise<Lease> {
+    let id: string;
+    do {
+      // Random 63-bit ids like etcd's, so an id is never reused across restarts of a SQLite store.
+      id = (randomBytes(8).readBigUInt64BE() >> 1n).toString();
+    } while (id === '0' || this.backing.lease(id) !== undefined);
+    this.backing.insertLease({ id, ttlSeconds, expiresAt: this.now() + ttlSeconds * 1000 });
+    const handle = new EmbeddedLease(this, id, ttlSeconds, keepAlive);
+    this.handles.set(id, handle);
+    return handle;
+  }
+
+  protected async doClose(): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    // Leases are not revoked: like a crashed process's, they expire (on reopen, for SQLite).
+    for (const handle of this.handles.values()) handle.stop();
+    this.handles.clear();
+    this.hub.failAll(new DroverError('STORE_CLOSED', `${this.backend} store closed`));
+    this.backing.close();
+  }
+
+  renewLease(id: string): void {
+    this.ensureOpen();
+    const row = this.backing.lease(id);
+    if (row === undefined || row.expiresAt <= this.now()) {
+      if (row !== undefined) this.endLease(id);
+      throw new DroverError('STORE_LEASE_NOT_FOUND', `lease ${id} has expired or was revoked`);
+    }
+    this.backing.renewLease(id, this.now() + row.ttlSeconds * 1000);
+  }
+
+  revokeLease(id: string): void {
+    this.ensureOpen();
+    if (this.backing.lease(id) !== undefined) this.endLease(id);
+  }
+
+  /** Ends every lease past its expiry. Runs on the sweep timer; tests with a fake clock call it. */
+  expireLeases(): void {
+    if (this.isClosed) return;
+    for (const id of this.backing.expiredLeases(this.now())) this.endLease(id);
+  }
+
+  /** Deletes the lease and its keys as one revision (as etcd does), and tells its handle. */
+  private endLease(id: string): void {
+    const events = this.backing.atomically(() => {
+      const revision = this.backing.revision() + 1;
+      const deleted = this.backing.keysOfLease(id).sort(compareKeys).map((key) => tombstone(key, revision));
+      for (const e of deleted) this.backing.delete(e.kv.key);
+      this.backing.deleteLease(id);
+      this.commit(revision, deleted);
+      return deleted;
+    });
+    this.hub.publish(events);
+    const handle = this.handles.get(id);
+    this.handles.delete(id);
+    handle?.markEnded();
+  }
+
+  private holds(compare: Compare): boolean {
+    const kv = this.backing.get(compare.key);
+    if (compare.target === 'value') {
+      // As in etcd: a value compare against a missing key fails, whatever the operator.
+      if (kv === undefined) return false;
+      return test(compareKeys(kv.value, compare.value as string), compare.op);
+    }
+    const actual = kv === undefined ? 0 : kv[compare.target];
+    return test(actual - (compare.value as number), compare.op);
+  }
+
+  /** Applies one branch of operations as one revision; a branch that changes nothing keeps it. */
+  private apply(ops: Op[]): { revision: number; changed: boolean } {
+    // Check everything that can fail before writing anything: a transaction is all-or-nothing.
+    const now = this.now();
+    for (const op of ops) {
+      if (op.type !== 'put' || op.lease === undefined) continue;
+      const row = this.backing.lease(op.lease);
+      if (row === undefined || row.expiresAt <= now) {
+        throw new DroverError('STORE_LEASE_NOT_FOUND', `lease ${op.lease} has expired or was revoked`);
+      }
+    }
+    const events = this.backing.atomically(() => {
+      const revision = this.backing.revision() + 1;
+      const changes: WatchEvent[] = [];
+      for (const op of ops) {
+        if (op.type === 'put') {
+          const previous = this.backing.get(op.key);
+          const kv: KeyValue = {
+            key: op.key,
+            value: op.value,
+            createRevision: previous?.createRevision ?? revision,
+            modRevision: revision,
+            version: (previous?.version ?? 0) + 1,
+          };
+          if (op.lease !== undefined) kv.lease = op.lease;
+          this.backing.put(kv);
+          changes.push({ type: 'put', revision, kv });
+        } else {
+          const victims = op.type === 'delete' ? (this.backing.get(op.key) ? [op.key] : []) : this.backing.range(op.prefix, undefined).map((kv) => kv.key);
+          for (const key of victims) {
+            this.backing.delete(key);
+            changes.push(tombstone(key, revision));
+          }
+        }
+      }
+      this.commit(revision, changes);
+      return changes;
+    });
+    this.hub.publish(events);
+    return { revision: this.backing.revision(), changed: events.length > 0 };
+  }
+
+  /** Inside an atomic unit: makes `revision` current if anything changed, logs, auto-compacts. */
+  private commit(revision: number, events: WatchEvent[]): void {
+    if (events.length === 0) return;
+    this.backing.setRevision(revision);
+    this.backing.appendEvents(events);
+    const keep = this.historyRevisions;
+    if (keep > 0 && revision - this.backing.compactedRevision() > keep + Math.max(1, Math.floor(keep / 10))) {
+      this.compactTo(revision - keep);
+    }
+  }
+
+  private compactTo(revision: number): void {
+    if (revision <= this.backing.compactedRevision()) return;
+    this.backing.deleteEventsBefore(revision);
+    this.backing.setCompactedRevision(revision);
+  }
+}
+
+function test(difference: number, op: Compare['op']): boolean {
+  switch (op) {
+    case '=':
+      return difference === 0;
+    case '!=':
+      return difference !== 0;
+    case '<':
+      return difference < 0;
+    case '>':
+      return difference > 0;
+  }
+}
