@@ -10,7 +10,7 @@ import { DroverError } from '../protocol/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
 import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
-import type { EventStream } from './stream.ts';
+import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
 import type { AgentRecord, TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
@@ -29,7 +29,7 @@ export function checkRegistration(call: Register): Resources {
   }
 }
 
-export async function register(master: Master, call: Register, total: Resources, stream: EventStream): Promise<void> {
+export async function register(master: Master, call: Register, total: Resources, stream: EventSink): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
   const now = master.now();

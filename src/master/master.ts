@@ -21,7 +21,7 @@ import { offerToJson } from './views.ts';
 import { Registry } from './registry.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
-import type { EventStream } from './stream.ts';
+import type { EventSink } from './stream.ts';
 
 export interface MasterOptions {
   store: Store;
@@ -60,7 +60,7 @@ export class Master {
   readonly offers = new Map<string, OfferRecord>();
   readonly metrics = new MasterMetrics();
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
-  readonly operatorStreams = new Set<EventStream>();
+  readonly operatorStreams = new Set<EventSink>();
   readonly registry: Registry;
   readonly log: Logger;
   readonly now: () => number;

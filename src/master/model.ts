@@ -6,7 +6,7 @@ import type { Resources } from '../resources/index.ts';
 import type { AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import type { TaskState } from '../protocol/mesos/enums.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../protocol/mesos/scheduler.ts';
-import type { EventStream } from './stream.ts';
+import type { EventSink } from './stream.ts';
 
 export interface AgentRecord {
   id: string;
@@ -24,7 +24,7 @@ export interface AgentRecord {
   reregisteredAt?: number;
   unreachableAt?: number;
   lastSeen: number;
-  stream?: EventStream;
+  stream?: EventSink;
   streamId?: string;
 }
 
@@ -41,7 +41,7 @@ export interface FrameworkRecord {
   registeredAt: number;
   reregisteredAt?: number;
   unregisteredAt?: number;
-  stream?: EventStream;
+  stream?: EventSink;
   streamId?: string;
   /** Set while disconnected: when the framework will be torn down. */
   failoverDeadline?: number;

@@ -5,10 +5,11 @@
  * answered 202 and each bad task gets a TASK_ERROR or TASK_DROPPED update with its reason.
  */
 import { DroverError } from '../protocol/errors.ts';
-import type { SchedulerCall, TaskInfo, Operation } from '../protocol/mesos/scheduler.ts';
+import { REQUIRED_CALL_FIELD, SchedulerCall, type TaskInfo, type Operation } from '../protocol/mesos/scheduler.ts';
+import { compileValidator } from '../protocol/validation.ts';
 import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
-import type { EventStream } from './stream.ts';
+import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
 import type { FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
@@ -17,8 +18,56 @@ export const HEARTBEAT_SECONDS = 15;
 
 type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
 
+const calls = compileValidator(SchedulerCall);
+
+/** Mesos answers an invalid call with 400, not 422. */
+export function validateAs400<T>(validate: () => T): T {
+  try {
+    return validate();
+  } catch (e) {
+    if (e instanceof DroverError && e.code === 'DROVER_ERR_VALIDATION') throw new DroverError('MALFORMED', e.message, { details: e.details });
+    throw e;
+  }
+}
+
+/** Schema check plus the sub-object each call type needs. */
+export function validateCall(body: unknown): SchedulerCall {
+  const call = validateAs400(() => calls.validate(body, 'Failed to validate scheduler::Call'));
+  const field = REQUIRED_CALL_FIELD[call.type];
+  if (field !== undefined && call[field] === undefined) {
+    throw new DroverError('MALFORMED', `Expecting '${field}' to be present`, { details: [{ path: `/${field}`, errors: [`is required for ${call.type}`] }] });
+  }
+  return call;
+}
+
+/** Run a validated non-SUBSCRIBE call for its (already checked) framework. */
+export function dispatch(master: Master, framework: FrameworkRecord, call: SchedulerCall): void {
+  switch (call.type) {
+    case 'ACCEPT':
+      return accept(master, framework, call as Call<'accept'>);
+    case 'DECLINE':
+      return decline(master, framework, call as Call<'decline'>);
+    case 'REVIVE':
+      return revive(master, framework, call);
+    case 'SUPPRESS':
+      return suppress(framework, call);
+    case 'KILL':
+      return kill(master, framework, call as Call<'kill'>);
+    case 'ACKNOWLEDGE':
+      return acknowledge(master, framework, call as Call<'acknowledge'>);
+    case 'RECONCILE':
+      return reconcile(master, framework, call as Call<'reconcile'>);
+    case 'TEARDOWN':
+      return teardown(master, framework);
+    default:
+      // MESSAGE, SHUTDOWN, REQUEST, inverse offers, operation calls: Drover runs no custom
+      // executors and has no inverse offers yet, so these are accepted and have no effect.
+      master.log.debug({ frameworkId: framework.id, type: call.type }, 'scheduler-call-ignored');
+  }
+}
+
 /** SUBSCRIBE: register a new framework or fail over an existing one onto `stream`. */
-export async function subscribe(master: Master, call: Call<'subscribe'>, stream: EventStream): Promise<void> {
+export async function subscribe(master: Master, call: Call<'subscribe'>, stream: EventSink): Promise<void> {
   const info = call.subscribe.framework_info;
   const requestedId = info.id?.value;
   if (requestedId !== undefined && master.removedFrameworks.has(requestedId)) {

@@ -7,7 +7,17 @@ import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { encodeJsonRecord } from '../protocol/recordio.ts';
 
-export class EventStream {
+/** Where events to one subscriber go: a chunked HTTP response, or (in-process) a queue. */
+export interface EventSink {
+  readonly id: string;
+  readonly isOpen: boolean;
+  open(headers: Record<string, string>): void;
+  send(event: unknown): void;
+  close(): void;
+  onClose(listener: () => void): void;
+}
+
+export class EventStream implements EventSink {
   readonly id = randomUUID();
   private closed = false;
   private readonly listeners: Array<() => void> = [];
@@ -49,5 +59,39 @@ export class EventStream {
     if (this.closed) return;
     this.closed = true;
     for (const listener of this.listeners.splice(0)) listener();
+  }
+}
+
+/**
+ * An in-process sink: events are delivered as objects (after a JSON round trip, so that an
+ * in-process framework sees exactly what an HTTP one would, and cannot alias master state).
+ */
+export class QueueSink implements EventSink {
+  readonly id = randomUUID();
+  private closed = false;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(private readonly deliver: (event: unknown) => void, private readonly ended: () => void) {}
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  open(): void {}
+
+  send(event: unknown): void {
+    if (!this.closed) this.deliver(JSON.parse(JSON.stringify(event)) as unknown);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ended();
+    for (const listener of this.listeners.splice(0)) listener();
+  }
+
+  onClose(listener: () => void): void {
+    if (this.closed) queueMicrotask(listener);
+    else this.listeners.push(listener);
   }
 }

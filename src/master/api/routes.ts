@@ -5,14 +5,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DroverError } from '../../protocol/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
-import { REQUIRED_CALL_FIELD, SchedulerCall } from '../../protocol/mesos/scheduler.ts';
 import { AgentCall, AGENT_STREAM_HEADER } from '../../protocol/mesos/agent-link.ts';
 import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import * as scheduler from '../scheduler-calls.ts';
 import * as agents from '../agent-calls.ts';
 
-const schedulerCalls = compileValidator(SchedulerCall);
 const agentCalls = compileValidator(AgentCall);
 
 export function registerMasterRoutes(app: FastifyInstance, master: Master): void {
@@ -25,11 +23,7 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
   app.get('/metrics', async (_request, reply) => reply.type(master.metrics.registry.contentType).send(await master.metrics.registry.metrics()));
 
   app.post('/api/v1/scheduler', async (request, reply) => {
-    const call = parseCall(schedulerCalls, request.body, 'scheduler::Call');
-    const field = REQUIRED_CALL_FIELD[call.type];
-    if (field !== undefined && call[field] === undefined) {
-      throw new DroverError('MALFORMED', `Expecting '${field}' to be present`, { details: [{ path: `/${field}`, errors: [`is required for ${call.type}`] }] });
-    }
+    const call = scheduler.validateCall(request.body);
     if (call.type === 'SUBSCRIBE') {
       if (request.headers['mesos-stream-id'] !== undefined) {
         throw new DroverError('MALFORMED', "Subscribe calls should not include the 'Mesos-Stream-Id' header");
@@ -39,36 +33,7 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
       return;
     }
     const framework = scheduler.callingFramework(master, call, header(request.headers['mesos-stream-id']));
-    switch (call.type) {
-      case 'ACCEPT':
-        scheduler.accept(master, framework, call as Parameters<typeof scheduler.accept>[2]);
-        break;
-      case 'DECLINE':
-        scheduler.decline(master, framework, call as Parameters<typeof scheduler.decline>[2]);
-        break;
-      case 'REVIVE':
-        scheduler.revive(master, framework, call);
-        break;
-      case 'SUPPRESS':
-        scheduler.suppress(framework, call);
-        break;
-      case 'KILL':
-        scheduler.kill(master, framework, call as Parameters<typeof scheduler.kill>[2]);
-        break;
-      case 'ACKNOWLEDGE':
-        scheduler.acknowledge(master, framework, call as Parameters<typeof scheduler.acknowledge>[2]);
-        break;
-      case 'RECONCILE':
-        scheduler.reconcile(master, framework, call as Parameters<typeof scheduler.reconcile>[2]);
-        break;
-      case 'TEARDOWN':
-        scheduler.teardown(master, framework);
-        break;
-      default:
-        // MESSAGE, SHUTDOWN, REQUEST, inverse offers, operations: Drover runs no custom executors
-        // and has no inverse offers yet, so these are accepted and have no effect.
-        master.log.debug({ frameworkId: framework.id, type: call.type }, 'scheduler-call-ignored');
-    }
+    scheduler.dispatch(master, framework, call);
     return reply.status(202).send();
   });
 
@@ -96,13 +61,7 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
 }
 
 function parseCall<T>(validator: { validate(v: unknown, message?: string): T }, body: unknown, what: string): T {
-  try {
-    return validator.validate(body, `Failed to validate ${what}`);
-  } catch (e) {
-    // Mesos answers an invalid call with 400, not 422.
-    if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
-    throw e;
-  }
+  return scheduler.validateAs400(() => validator.validate(body, `Failed to validate ${what}`));
 }
 
 /**

@@ -1,0 +1,47 @@
+/**
+ * In-process transport of the scheduler SDK: the built-in frameworks of `drover dev` talk to the
+ * master in the same process without HTTP, through exactly the validation and call handling the
+ * HTTP API uses (scheduler-calls.ts), and receive exactly the JSON events an HTTP client would.
+ */
+import { DroverError } from '../../protocol/errors.ts';
+import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
+import type { Master } from '../../master/master.ts';
+import { QueueSink } from '../../master/stream.ts';
+import * as scheduler from '../../master/scheduler-calls.ts';
+import { EventQueue } from './event-queue.ts';
+import type { OutgoingCall, SchedulerConnection, SchedulerEvent, SchedulerTransport, SubscribeOptions } from './scheduler.ts';
+
+export class InProcessSchedulerTransport implements SchedulerTransport {
+  constructor(private readonly master: Master) {}
+
+  async subscribe(info: FrameworkInfo, options: SubscribeOptions = {}): Promise<SchedulerConnection> {
+    const queue = new EventQueue<SchedulerEvent>();
+    const sink = new QueueSink((event) => queue.push(event as SchedulerEvent), () => queue.end());
+    const call = scheduler.validateCall({
+      type: 'SUBSCRIBE',
+      subscribe: { framework_info: info, ...(options.suppressedRoles ? { suppressed_roles: options.suppressedRoles } : {}) },
+    });
+    await scheduler.subscribe(this.master, call as Parameters<typeof scheduler.subscribe>[1], sink);
+    const first = await queue.next();
+    if (first.done || first.value.type !== 'SUBSCRIBED') {
+      sink.close();
+      const message = !first.done && first.value.type === 'ERROR' ? first.value.error.message : 'subscription ended before SUBSCRIBED';
+      throw new DroverError('CONFLICT', `Subscribe failed: ${message}`);
+    }
+    const frameworkId = first.value.subscribed.framework_id.value;
+    const master = this.master;
+    return {
+      frameworkId,
+      async call(outgoing: OutgoingCall): Promise<void> {
+        const validated = scheduler.validateCall({ ...outgoing, framework_id: { value: frameworkId } });
+        if (validated.type === 'SUBSCRIBE') throw new DroverError('MALFORMED', 'SUBSCRIBE goes through subscribe()');
+        const framework = scheduler.callingFramework(master, validated, sink.id);
+        scheduler.dispatch(master, framework, validated);
+      },
+      events: () => queue,
+      async close(): Promise<void> {
+        sink.close();
+      },
+    };
+  }
+}

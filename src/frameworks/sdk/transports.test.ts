@@ -1,0 +1,61 @@
+/**
+ * The SDK's two transports behave the same against a real master: same SUBSCRIBED, same
+ * refusals, same failover semantics.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMasterServer, type MasterServer } from '../../cluster/master.ts';
+import { silentLogger } from '../../log/index.ts';
+import { createMemoryStore } from '../../store/memory/memory-store.ts';
+import { HttpSchedulerTransport } from './http-transport.ts';
+import { InProcessSchedulerTransport } from './in-process-transport.ts';
+import type { SchedulerTransport } from './scheduler.ts';
+
+let server: MasterServer;
+
+before(async () => {
+  server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1' });
+});
+after(() => server.close());
+
+const transports: Array<[string, () => SchedulerTransport]> = [
+  ['http', () => new HttpSchedulerTransport(server.url)],
+  ['in-process', () => new InProcessSchedulerTransport(server.master)],
+];
+
+for (const [name, make] of transports) {
+  describe(`${name} transport`, () => {
+    test('subscribes, appears in the master, and its calls are accepted', async () => {
+      const connection = await make().subscribe({ user: 'root', name: `sdk-${name}`, failover_timeout: 60 });
+      assert.match(connection.frameworkId, /-\d{4}$/);
+      const framework = server.master.frameworks.get(connection.frameworkId);
+      assert.equal(framework?.info.name, `sdk-${name}`);
+      await connection.call({ type: 'SUPPRESS', suppress: {} });
+      assert.ok(framework?.suppressedRoles.has('*'));
+      await connection.call({ type: 'REVIVE', revive: {} });
+      assert.equal(framework?.suppressedRoles.size, 0);
+      await connection.close();
+    });
+
+    test('an invalid call is refused with the path of the problem', async () => {
+      const connection = await make().subscribe({ user: 'root', name: `sdk-bad-${name}` });
+      await assert.rejects(
+        connection.call({ type: 'KILL' }),
+        (e: Error & { details?: Array<{ path: string }> }) => /kill/.test(e.message) && e.details?.[0]?.path === '/kill',
+      );
+      await connection.close();
+    });
+
+    test('re-subscribing with the id fails over onto the new connection', async () => {
+      const first = await make().subscribe({ user: 'root', name: `sdk-fo-${name}`, failover_timeout: 60 });
+      const second = await make().subscribe({ user: 'root', name: `sdk-fo-${name}`, failover_timeout: 60, id: { value: first.frameworkId } });
+      assert.equal(second.frameworkId, first.frameworkId);
+      // The old connection is told and closed; calls on it are refused.
+      const events = [];
+      for await (const event of first.events()) events.push(event.type);
+      assert.deepEqual(events, ['ERROR']);
+      await assert.rejects(first.call({ type: 'REVIVE', revive: {} }), /didn't match|not subscribed/);
+      await second.close();
+    });
+  });
+}
