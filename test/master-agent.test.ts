@@ -40,6 +40,7 @@ before(async () => {
   master = await startDrover([
     'master', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`,
     '--allocation-interval', '0.2', '--agent-heartbeat-interval', '0.2', '--max-missed-heartbeats', '3',
+    '--max-completed-tasks-per-framework', '1',
   ]);
   agents.push(await startAgent('agent-a', 'cpus:2;mem:1024;disk:1024;ports:[31000-31010]'));
   agents.push(await startAgent('agent-b', 'cpus:2;mem:1024;disk:1024;ports:[32000-32010]'));
@@ -83,6 +84,14 @@ describe('task lifecycle', () => {
       await fw.status('ok', 'TASK_FINISHED');
       const failed = await fw.status('bad', 'TASK_FAILED');
       assert.match(failed.message ?? '', /status 1/);
+      // Memory keeps one completed task per framework here; the history store keeps both.
+      await eventually(async () => {
+        const history = (await (await fetch(`${master.url}/master/tasks?framework_id=${fw.frameworkId}`)).json()) as { tasks: Array<{ id: string; state: string }> };
+        const byId = Object.fromEntries(history.tasks.map((t) => [t.id, t.state]));
+        return byId['ok'] === 'TASK_FINISHED' && byId['bad'] === 'TASK_FAILED';
+      }, 'both completed tasks in the history');
+      const inMemory = (await state()).frameworks.find((f) => f['id'] === fw.frameworkId)!['completed_tasks'] as unknown[];
+      assert.equal(inMemory.length, 1);
     } finally {
       await fw.close();
     }

@@ -9,6 +9,7 @@ interface MasterArgs {
   'offer-timeout'?: number;
   'agent-heartbeat-interval': number;
   'max-missed-heartbeats': number;
+  'max-completed-tasks-per-framework': number;
 }
 
 /** `drover master`: one master process on a store (SQLite file, or etcd for HA). */
@@ -25,13 +26,16 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('offer-timeout', { type: 'number', describe: 'Rescind offers unused for this many seconds' })
         .option('agent-heartbeat-interval', { type: 'number', default: 15, describe: 'Seconds between agent heartbeats' })
         .option('max-missed-heartbeats', { type: 'number', default: 5, describe: 'Missed heartbeats before an agent is unreachable' })
+        .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .check((args) => {
           if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
           for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout'] as const) {
             const v = args[name];
             if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
           }
-          if (!Number.isInteger(args['max-missed-heartbeats']) || args['max-missed-heartbeats'] < 1) throw new Error('--max-missed-heartbeats must be a positive integer');
+          for (const name of ['max-missed-heartbeats', 'max-completed-tasks-per-framework'] as const) {
+            if (!Number.isInteger(args[name]) || args[name] < 1) throw new Error(`--${name} must be a positive integer`);
+          }
           return true;
         }),
     handler: async (args) => {
@@ -52,6 +56,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(args['offer-timeout'] === undefined ? {} : { offerTimeoutMs: args['offer-timeout'] * 1000 }),
         agentHeartbeatIntervalMs: args['agent-heartbeat-interval'] * 1000,
         agentMaxMissedHeartbeats: args['max-missed-heartbeats'],
+        completedTasksPerFramework: args['max-completed-tasks-per-framework'],
       });
       process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
       await waitForSignal();
