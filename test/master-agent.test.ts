@@ -186,30 +186,37 @@ describe('framework failover', () => {
 });
 
 describe('allocation', () => {
-  test('DRF: a freed agent goes to the framework with the lower dominant share', async () => {
-    const a = await TestScheduler.subscribe(master.url, { name: 'drf-a' });
-    let b: TestScheduler | undefined;
+  test('DRF: two frameworks subscribed before any agent each get one of two equal agents', async () => {
+    // A dedicated master, so both frameworks are there before the agents register. The first
+    // agent goes to one framework (both at share 0: tie broken by id); that offer counts as
+    // allocated (share 0.5), so the second agent must go to the other framework.
+    const dir = await mkdtemp(join(root, 'drf-'));
+    const drfMaster = await startDrover(['master', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2']);
+    const a = await TestScheduler.subscribe(drfMaster.url, { name: 'drf-a' });
+    const b = await TestScheduler.subscribe(drfMaster.url, { name: 'drf-b' });
+    const started: DroverProcess[] = [];
     try {
-      // A takes all of agent-a (2 cpus of the cluster's 4: share 0.5) and declines agent-b
-      // without a filter, so it stays eligible for agent-b.
-      const offers = await a.offers();
-      const onA = offerOn(offers, 'agent-a') ?? (await offerFor(a, 'agent-a'));
-      await a.launch(onA, [{ id: 'hog', cmd: 'sleep 60', resources: 'cpus:2;mem:512' }], 0);
+      for (const name of ['drf-1', 'drf-2']) {
+        started.push(await startDrover(['agent', '--master', drfMaster.url, '--port', '0', '--work-dir', join(dir, name), '--resources', 'cpus:2;mem:512', '--hostname', name]));
+      }
+      const [offersA, offersB] = await Promise.all([a.offers(), b.offers()]);
+      assert.equal(offersA.length, 1);
+      assert.equal(offersB.length, 1);
+      assert.notEqual(offersA[0]!.agent_id.value, offersB[0]!.agent_id.value);
+      // A uses its whole agent; B declines its offer without a filter. At the next cycle B is
+      // still the framework with the lower share (0 < 0.5), so B, not A, is offered again.
+      await a.launch(offersA[0]!, [{ id: 'hog', cmd: 'sleep 60', resources: 'cpus:2;mem:512' }]);
       await a.status('hog', 'TASK_RUNNING');
-      const onB = offerOn(offers, 'agent-b');
-      if (onB) await a.call({ type: 'DECLINE', decline: { offer_ids: [onB.id], filters: { refuse_seconds: 0 } } });
-      // B (share 0) subscribes: agent-b's next offer must go to B, not A.
-      b = await TestScheduler.subscribe(master.url, { name: 'drf-b' });
-      const forB = await offerFor(b, 'agent-b');
-      assert.equal(forB.framework_id.value, b.frameworkId);
-      const frameworks = (await state()).frameworks;
-      const offeredToA = frameworks.find((f) => f['id'] === a.frameworkId)!['offers'] as Array<{ slave_id: string }>;
-      assert.ok(!offeredToA.some((o) => o.slave_id === forB.agent_id.value), 'agent-b is not offered to A at the same time');
-      await a.call({ type: 'KILL', kill: { task_id: { value: 'hog' } } });
-      await a.status('hog', 'TASK_KILLED');
+      await b.call({ type: 'DECLINE', decline: { offer_ids: [offersB[0]!.id], filters: { refuse_seconds: 0 } } });
+      const again = await b.offers();
+      assert.equal(again[0]?.agent_id.value, offersB[0]!.agent_id.value);
+      const frameworks = ((await (await fetch(`${drfMaster.url}/master/state`)).json()) as { frameworks: Array<{ id: string; offers: unknown[] }> }).frameworks;
+      assert.equal(frameworks.find((f) => f.id === a.frameworkId)?.offers.length, 0, 'A holds no offer');
     } finally {
       await a.close();
-      await b?.close();
+      await b.close();
+      for (const agent of started) await agent.stop('SIGKILL');
+      await drfMaster.stop();
     }
   });
 });

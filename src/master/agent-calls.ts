@@ -162,7 +162,7 @@ export function callingAgent(master: Master, call: AgentCall, streamId: string |
 }
 
 export function update(master: Master, agent: AgentRecord, call: AgentCall): void {
-  for (const { framework_id: frameworkId, status } of call.update?.updates ?? []) {
+  for (const { framework_id: frameworkId, status, directory } of call.update?.updates ?? []) {
     if (master.removedFrameworks.has(frameworkId.value) && status.uuid !== undefined) {
       // Nobody is left to acknowledge: the master does, so the agent stops retrying.
       master.sendToAgent(agent.id, { type: 'ACKNOWLEDGE', acknowledge: { acknowledgements: [{ framework_id: frameworkId, task_id: status.task_id, uuid: status.uuid }] } });
@@ -170,6 +170,7 @@ export function update(master: Master, agent: AgentRecord, call: AgentCall): voi
     }
     const task: TaskRecord | undefined = master.findTask(frameworkId.value, status.task_id.value);
     const stamped = { ...status, agent_id: { value: agent.id } };
+    if (task && directory !== undefined) task.directory = directory;
     if (task) master.applyStatus(task, stamped);
     // Forwarded even when the master has already seen the task end: the framework's
     // acknowledgement is what stops the agent from retrying.

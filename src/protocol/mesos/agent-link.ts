@@ -62,6 +62,8 @@ export type AgentTask = Static<typeof AgentTask>;
 export const AgentStatusUpdate = Type.Object({
   framework_id: Id,
   status: TaskStatus,
+  /** The task's sandbox on the agent (Drover extension), so the master's history can locate it. */
+  directory: Type.Optional(Type.String({ maxLength: 4096 })),
 });
 export type AgentStatusUpdate = Static<typeof AgentStatusUpdate>;
 
