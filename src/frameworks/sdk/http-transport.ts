@@ -6,7 +6,7 @@ import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
 import { decodeJsonRecords } from '../../protocol/recordio.ts';
 import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
 import { EventQueue } from './event-queue.ts';
-import type { OutgoingCall, SchedulerConnection, SchedulerEvent, SchedulerTransport, SubscribeOptions } from './scheduler.ts';
+import { subscribedFrameworkId, type OutgoingCall, type SchedulerConnection, type SchedulerEvent, type SchedulerTransport, type SubscribeOptions } from './scheduler.ts';
 
 export class HttpSchedulerTransport implements SchedulerTransport {
   constructor(private readonly masterUrl: string) {}
@@ -26,13 +26,13 @@ export class HttpSchedulerTransport implements SchedulerTransport {
     if (response.status !== 200 || !response.body) throw await responseError(response);
     const streamId = response.headers.get('mesos-stream-id') ?? '';
     const records = decodeJsonRecords<SchedulerEvent>(response.body as AsyncIterable<Uint8Array>);
-    const first = await records.next();
-    if (first.done || first.value.type !== 'SUBSCRIBED') {
+    let frameworkId: string;
+    try {
+      frameworkId = subscribedFrameworkId(await records.next());
+    } catch (e) {
       abort.abort();
-      const message = !first.done && first.value.type === 'ERROR' ? first.value.error.message : 'subscription ended before SUBSCRIBED';
-      throw new DroverError('CONFLICT', `Subscribe failed: ${message}`);
+      throw e;
     }
-    const frameworkId = first.value.subscribed.framework_id.value;
     const queue = new EventQueue<SchedulerEvent>();
     void (async () => {
       try {

@@ -9,7 +9,7 @@ import type { Master } from '../../master/master.ts';
 import { QueueSink } from '../../master/stream.ts';
 import * as scheduler from '../../master/scheduler-calls.ts';
 import { EventQueue } from './event-queue.ts';
-import type { OutgoingCall, SchedulerConnection, SchedulerEvent, SchedulerTransport, SubscribeOptions } from './scheduler.ts';
+import { subscribedFrameworkId, type OutgoingCall, type SchedulerConnection, type SchedulerEvent, type SchedulerTransport, type SubscribeOptions } from './scheduler.ts';
 
 export class InProcessSchedulerTransport implements SchedulerTransport {
   constructor(private readonly master: Master) {}
@@ -22,13 +22,13 @@ export class InProcessSchedulerTransport implements SchedulerTransport {
       subscribe: { framework_info: info, ...(options.suppressedRoles ? { suppressed_roles: options.suppressedRoles } : {}) },
     });
     await scheduler.subscribe(this.master, call as Parameters<typeof scheduler.subscribe>[1], sink);
-    const first = await queue.next();
-    if (first.done || first.value.type !== 'SUBSCRIBED') {
+    let frameworkId: string;
+    try {
+      frameworkId = subscribedFrameworkId(await queue.next());
+    } catch (e) {
       sink.close();
-      const message = !first.done && first.value.type === 'ERROR' ? first.value.error.message : 'subscription ended before SUBSCRIBED';
-      throw new DroverError('CONFLICT', `Subscribe failed: ${message}`);
+      throw e;
     }
-    const frameworkId = first.value.subscribed.framework_id.value;
     const master = this.master;
     return {
       frameworkId,

@@ -3,6 +3,7 @@
  * behind it (HTTP today — the public Mesos v1 scheduler API; in-process next, for `drover dev`).
  * Built-in frameworks and tests use only this interface.
  */
+import { DroverError } from '../../protocol/errors.ts';
 import type { FrameworkInfo, SchedulerCall, TaskStatus } from '../../protocol/mesos/scheduler.ts';
 
 export interface OfferJson {
@@ -44,4 +45,11 @@ export interface SubscribeOptions {
 
 export interface SchedulerTransport {
   subscribe(info: FrameworkInfo, options?: SubscribeOptions): Promise<SchedulerConnection>;
+}
+
+/** The framework id from a subscription's first event, which must be SUBSCRIBED (else ERROR). */
+export function subscribedFrameworkId(first: IteratorResult<SchedulerEvent>): string {
+  if (!first.done && first.value.type === 'SUBSCRIBED') return first.value.subscribed.framework_id.value;
+  const message = !first.done && first.value.type === 'ERROR' ? first.value.error.message : 'subscription ended before SUBSCRIBED';
+  throw new DroverError('CONFLICT', `Subscribe failed: ${message}`);
 }
