@@ -33,7 +33,7 @@ describe('drover CLI', () => {
   test('dev answers /ping, keeps its state under --data-dir, and stops cleanly on SIGTERM', async (t) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'drover-dev-'));
     t.after(() => rm(dataDir, { recursive: true, force: true }));
-    const child = spawn(process.execPath, [bin, 'dev', '--port', '0', '--data-dir', dataDir], {
+    const child = spawn(process.execPath, [bin, 'dev', '--port', '0', '--agent-port', '0', '--data-dir', dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, DROVER_LOG_LEVEL: 'warn' },
     });
@@ -55,6 +55,16 @@ describe('drover CLI', () => {
     assert.equal(response.status, 200);
     assert.equal(await response.text(), 'pong');
     assert.ok((await stat(join(dataDir, 'store.db'))).isFile(), 'the embedded store lives in the data dir');
+    // The agent registers with the master in the same process.
+    const deadline = Date.now() + 15_000;
+    let agents: Array<{ active: boolean }> = [];
+    while (Date.now() < deadline && agents.length === 0) {
+      agents = ((await (await fetch(`${url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> }).slaves;
+      if (agents.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(agents.length, 1);
+    assert.equal(agents[0]?.active, true);
+    assert.ok((await stat(join(dataDir, 'agent'))).isDirectory(), 'the agent work dir lives in the data dir');
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     assert.equal(code, 0);

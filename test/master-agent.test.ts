@@ -212,6 +212,8 @@ describe('allocation', () => {
       assert.equal(again[0]?.agent_id.value, offersB[0]!.agent_id.value);
       const frameworks = ((await (await fetch(`${drfMaster.url}/master/state`)).json()) as { frameworks: Array<{ id: string; offers: unknown[] }> }).frameworks;
       assert.equal(frameworks.find((f) => f.id === a.frameworkId)?.offers.length, 0, 'A holds no offer');
+      await a.call({ type: 'KILL', kill: { task_id: { value: 'hog' } } });
+      await a.status('hog', 'TASK_KILLED');
     } finally {
       await a.close();
       await b.close();

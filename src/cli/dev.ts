@@ -3,6 +3,8 @@ import { waitForSignal } from './signals.ts';
 
 interface DevArgs {
   port: number;
+  'agent-port': number;
+  resources?: string;
   host: string;
   'data-dir': string;
 }
@@ -15,11 +17,14 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
     builder: (y) =>
       y
         .option('port', { type: 'number', default: 5050, describe: 'HTTP port for the API and UI' })
+        .option('agent-port', { type: 'number', default: 5051, describe: "HTTP port of the agent (sandboxes, logs)" })
+        .option('resources', { type: 'string', describe: "What the agent offers, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (default: detected)" })
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
         .option('data-dir', { type: 'string', default: './.drover', describe: 'Folder that holds all cluster state' })
         .check((args) => {
-          if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
-            throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
+          for (const name of ['port', 'agent-port'] as const) {
+            const port = args[name];
+            if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
           return true;
         }),
@@ -28,7 +33,16 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       const { startDev } = await import('../cluster/dev.ts');
       const { createLogger } = await import('../log/index.ts');
       const logger = createLogger({ name: 'drover-dev' });
-      const cluster = await startDev({ port: args.port, host: args.host, dataDir: args['data-dir'], logger });
+      const { Resources } = await import('../resources/index.ts');
+      let resources;
+      try {
+        resources = args.resources === undefined ? undefined : Resources.parse(args.resources);
+      } catch (e) {
+        process.stderr.write(`drover dev: --resources: ${e instanceof Error ? e.message : String(e)}\n`);
+        setExit(2);
+        return;
+      }
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], logger, ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

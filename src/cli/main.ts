@@ -3,6 +3,8 @@
  * own file under src/cli/ and registers itself here.
  */
 import yargs from 'yargs';
+import { UsageError } from './usage.ts';
+import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
 import { masterCommand } from './master.ts';
 
@@ -13,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .usage('$0 <command> [options]')
     .command(devCommand((code) => (exitCode = code)))
     .command(masterCommand((code) => (exitCode = code)))
+    .command(agentCommand((code) => (exitCode = code)))
     .demandCommand(1, 'Name a command; see the list above.')
     .strict()
     .recommendCommands()
@@ -21,11 +24,19 @@ export async function main(argv: string[]): Promise<number> {
     .version()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .fail((message, error, y) => {
-      if (error) throw error;
+      // Usage problems (unknown commands, bad flags, failed .check()s) exit 2 with the help;
+      // anything a command handler throws is a real failure and propagates.
+      if (error && !(error instanceof UsageError) && !message) throw error;
       y.showHelp('error');
-      process.stderr.write(`\n${message}\n`);
-      exitCode = 2;
+      process.stderr.write(`\n${message ?? error?.message ?? 'invalid usage'}\n`);
+      // Throwing stops yargs from running the command's handler after a failed check.
+      throw new UsageError(message ?? 'invalid usage');
     });
-  await parser.parseAsync();
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    if (e instanceof UsageError) return 2;
+    throw e;
+  }
   return exitCode;
 }

@@ -1,25 +1,33 @@
 /**
- * `drover dev`: the whole single-node cluster in one process, all state under --data-dir.
- * For now: the embedded store and the HTTP API's health endpoint. The master, agent, frameworks,
- * DNS and UI join here as their issues land, so one folder stays the whole cluster.
+ * `drover dev`: the whole single-node cluster in one process, all state under --data-dir:
+ *   <data-dir>/store.db    the embedded SQLite store (master registry, history)
+ *   <data-dir>/agent/      the agent's work dir (checkpoints, sandboxes)
+ * A restart on the same folder recovers the cluster: the agent reattaches to its live tasks and
+ * re-registers with its id. The built-in frameworks, DNS and UI join here as their issues land.
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log/index.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
+import { Agent } from '../agent/agent.ts';
+import type { Resources } from '../resources/index.ts';
+import { startMasterServer, type MasterServer } from './master.ts';
 
 export interface DevOptions {
   port: number;
+  agentPort: number;
   host: string;
   dataDir: string;
   logger: Logger;
+  resources?: Resources;
 }
 
 export interface DevCluster {
   readonly url: string;
   readonly store: Store;
+  readonly master: MasterServer;
+  readonly agent: Agent;
   close(): Promise<void>;
 }
 
@@ -27,25 +35,37 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
-  const http: FastifyInstance = Fastify({ logger: false });
-  http.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
+  let master: MasterServer | undefined;
   try {
-    await http.listen({ port: options.port, host: options.host });
+    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host });
+    const agent = new Agent({
+      masterUrl: master.url,
+      port: options.agentPort,
+      host: options.host,
+      workDir: join(dataDir, 'agent'),
+      logger: options.logger.child({ part: 'agent' }),
+      ...(options.resources ? { resources: options.resources } : {}),
+    });
+    await agent.start();
+    const running = master;
+    options.logger.info({ url: running.url, agent: agent.url, dataDir }, 'dev-cluster-started');
+    return {
+      url: running.url,
+      store,
+      master: running,
+      agent,
+      async close() {
+        // The agent stops without killing its tasks, exactly like an agent restart: the next
+        // `drover dev` on this folder reattaches to them.
+        await agent.stop();
+        await running.close();
+        await store.close();
+        options.logger.info({ dataDir }, 'dev-cluster-stopped');
+      },
+    };
   } catch (e) {
+    await master?.close();
     await store.close();
     throw e;
   }
-  const address = http.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`;
-  options.logger.info({ url, dataDir, store: store.backend }, 'dev-cluster-started');
-  return {
-    url,
-    store,
-    async close() {
-      await http.close();
-      await store.close();
-      options.logger.info({ dataDir }, 'dev-cluster-stopped');
-    },
-  };
 }

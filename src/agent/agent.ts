@@ -1,0 +1,283 @@
+/**
+ * The agent: composition of its parts, nothing more.
+ *
+ *   MasterLink ──events──► Agent ──► TaskSupervisor ──► Containerizer (processes)
+ *        ▲                              │
+ *        └──UPDATE calls── StatusUpdateManager ◄──┘      CheckpointStore (work dir) under all of it
+ *
+ * `start()` recovers what a previous run of this agent left in the work dir (its id, its tasks,
+ * their unacknowledged updates), reattaches to the tasks still running, opens the HTTP server and
+ * connects to the master. `stop()` leaves every task running — that is what an agent restart
+ * looks like, and what the next `start()` on the same work dir recovers. `shutdown()` kills them.
+ */
+import { hostname as osHostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../log/index.ts';
+import type { AgentCall, AgentEvent, AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
+import { Resources } from '../resources/index.ts';
+import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { CheckpointStore, type TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
+import type { Containerizer } from './containerizer/containerizer.ts';
+import { ProcessContainerizer } from './containerizer/process-containerizer.ts';
+import { detectResources } from './default-resources.ts';
+import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
+import { MasterLink, type Registered } from './master-link.ts';
+import { StatusUpdateManager, type Clock } from './status-updates/status-update-manager.ts';
+import { TaskSupervisor } from './task-supervisor.ts';
+import { WorkDirLayout } from './work-dir.ts';
+
+export interface AgentOptions {
+  /** e.g. http://127.0.0.1:5050 */
+  masterUrl: string;
+  /** Port of the agent's HTTP server; 0 picks a free one (see `agent.port`). */
+  port: number;
+  /** Address to listen on; default 127.0.0.1. */
+  host?: string;
+  workDir: string;
+  /**
+   * What this agent offers, as `--resources` says it: cpus, mem, disk and ports not named here are
+   * detected (default-resources.ts), as the Mesos agent does, unless `detectResources` is false.
+   */
+  resources?: Resources;
+  /** Default true; false offers exactly `resources` (simulated agents, tests). */
+  detectResources?: boolean;
+  attributes?: AttributeJson[];
+  /** How the master and UI reach this agent; default the machine's hostname. */
+  hostname?: string;
+  /** Seconds between heartbeats, instead of the master's heartbeat_interval_seconds. */
+  heartbeatIntervalOverride?: number;
+  logger: Logger;
+  clock?: Clock;
+  /** Default: a ProcessContainerizer. */
+  containerizer?: Containerizer;
+  /** Default RECONNECT_BACKOFF (tests cap it lower). */
+  reconnectBackoff?: BackoffPolicy;
+  /** Default STATUS_UPDATE_BACKOFF: 10 s doubling to 10 min, as Mesos. */
+  statusUpdateBackoff?: BackoffPolicy;
+  /** SIGTERM → SIGKILL grace when neither the KILL nor the task says; default 3 s. */
+  killGracePeriodMs?: number;
+  /** How often reattached tasks are checked for exit; default 1 s. */
+  recoveryPollIntervalMs?: number;
+  /** A REGISTER stream without any event this long is presumed dead. */
+  masterSilenceTimeoutMs?: number;
+  /** Environment every task starts from; default this process's environment. */
+  baseEnv?: Record<string, string | undefined>;
+}
+
+const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
+
+export class Agent {
+  private readonly layout: WorkDirLayout;
+  private readonly checkpoints: CheckpointStore;
+  private readonly containerizer: Containerizer;
+  private readonly updates: StatusUpdateManager;
+  private readonly supervisor: TaskSupervisor;
+  private readonly link: MasterLink;
+  private readonly logger: Logger;
+  private readonly hostname: string;
+  private resources: Resources | undefined;
+  private http: AgentHttp | undefined;
+  private id: string | undefined;
+  private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+
+  constructor(private readonly options: AgentOptions) {
+    this.logger = options.logger;
+    this.hostname = options.hostname ?? osHostname();
+    this.resources = options.resources;
+    this.layout = new WorkDirLayout(options.workDir);
+    this.checkpoints = new CheckpointStore(this.layout, this.logger);
+    this.containerizer = options.containerizer ?? new ProcessContainerizer({ logger: this.logger, pollIntervalMs: options.recoveryPollIntervalMs ?? 1000 });
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.updates = new StatusUpdateManager({
+      send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
+      persist: (frameworkId, taskId, updates) => this.checkpoints.writeUpdates(frameworkId, taskId, updates),
+      onDrained: (frameworkId, taskId) => this.supervisor.onDrained(frameworkId, taskId),
+      backoff: options.statusUpdateBackoff ?? STATUS_UPDATE_BACKOFF,
+      clock,
+      logger: this.logger,
+    });
+    this.supervisor = new TaskSupervisor({
+      layout: this.layout,
+      checkpoints: this.checkpoints,
+      containerizer: this.containerizer,
+      updates: this.updates,
+      agentId: () => this.id,
+      clock,
+      baseEnv: options.baseEnv ?? process.env,
+      ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
+      logger: this.logger,
+    });
+    this.link = new MasterLink({
+      masterUrl: options.masterUrl,
+      registerCall: () => this.registerCall(),
+      onRegistered: (registered) => this.onRegistered(registered),
+      onEvent: (event) => this.onEvent(event),
+      onDisconnected: () => this.updates.pause(),
+      reconnectBackoff: options.reconnectBackoff ?? RECONNECT_BACKOFF,
+      ...(options.heartbeatIntervalOverride === undefined ? {} : { heartbeatIntervalOverride: options.heartbeatIntervalOverride }),
+      ...(options.masterSilenceTimeoutMs === undefined ? {} : { silenceTimeoutMs: options.masterSilenceTimeoutMs }),
+      logger: this.logger,
+    });
+  }
+
+  /** The id the master gave this agent (from the checkpoint before the first REGISTERED). */
+  get agentId(): string | undefined {
+    return this.id;
+  }
+
+  /** The bound HTTP port (after `start`). */
+  get port(): number {
+    if (this.http === undefined) throw new Error('the agent is not started');
+    return this.http.port;
+  }
+
+  get url(): string {
+    const host = this.options.host ?? '127.0.0.1';
+    return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${this.port}`;
+  }
+
+  /** True while a REGISTER stream is open. */
+  get registered(): boolean {
+    return this.link.connected;
+  }
+
+  get workDir(): string {
+    return this.layout.root;
+  }
+
+  async start(): Promise<void> {
+    if (this.phase !== 'new') throw new Error(`an agent starts once (it is ${this.phase})`);
+    this.phase = 'starting';
+    await mkdir(this.layout.metaDir, { recursive: true });
+    if (this.options.detectResources !== false) this.resources = await detectResources(this.layout.root, this.resources);
+    this.resources ??= Resources.EMPTY;
+    this.id = await this.checkpoints.readAgentId();
+    const recovered = await this.checkpoints.loadTasks();
+    await this.supervisor.recover(recovered);
+    this.logger.info({ agentId: this.id, tasks: recovered.length, workDir: this.layout.root }, 'agent-recovered');
+    this.http = await startAgentHttp({
+      host: this.options.host ?? '127.0.0.1',
+      port: this.options.port,
+      root: this.layout.root,
+      state: () => this.state(),
+      logger: this.logger,
+    });
+    this.phase = 'running';
+    this.link.start();
+    this.logger.info({ url: this.url, master: this.options.masterUrl, resources: this.resources.format() }, 'agent-started');
+  }
+
+  /** Disconnects and stops serving; every task keeps running, to be recovered by the next start. */
+  async stop(): Promise<void> {
+    if (this.phase === 'stopped') return;
+    this.phase = 'stopped';
+    this.supervisor.detach();
+    await this.containerizer.detach();
+    await this.link.stop();
+    this.updates.close();
+    await this.supervisor.idle();
+    await this.checkpoints.flush();
+    await this.http?.close();
+    this.logger.info({ agentId: this.id }, 'agent-stopped');
+  }
+
+  /** Kills every task, waits up to `drainMs` for the master to acknowledge their ends, stops. */
+  async shutdown(drainMs = 2000): Promise<void> {
+    if (this.phase === 'running') {
+      await this.supervisor.killAll();
+      const deadline = Date.now() + drainMs;
+      while (this.supervisor.list().length > 0 && this.link.connected && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await this.stop();
+  }
+
+  /** What GET /state shows. */
+  state(): Record<string, unknown> {
+    const frameworks = new Map<string, { id: string; name: string }>();
+    for (const { checkpoint: c } of this.supervisor.list()) frameworks.set(c.frameworkId, { id: c.frameworkId, name: c.frameworkInfo.name });
+    return {
+      id: this.id ?? null,
+      hostname: this.hostname,
+      port: this.http?.port ?? null,
+      master: this.options.masterUrl,
+      registered: this.link.connected,
+      work_dir: this.layout.root,
+      containerizer: this.containerizer.name,
+      resources: this.resources?.toJSON() ?? [],
+      attributes: this.options.attributes ?? [],
+      frameworks: [...frameworks.values()],
+      tasks: this.supervisor.list().map(({ checkpoint }) => taskView(checkpoint)),
+      completed_tasks: this.supervisor.completed().map(taskView),
+    };
+  }
+
+  private registerCall(): AgentCall {
+    const { tasks, frameworks } = this.supervisor.registration();
+    const info: AgentInfo = {
+      hostname: this.hostname,
+      port: this.port,
+      resources: this.resources?.toJSON() ?? [],
+      attributes: this.options.attributes ?? [],
+    };
+    const call: AgentCall = { type: 'REGISTER', register: { agent_info: info, tasks, frameworks } };
+    if (this.id !== undefined) {
+      info.id = { value: this.id };
+      call.agent_id = { value: this.id };
+    }
+    return call;
+  }
+
+  private async onRegistered(registered: Registered): Promise<void> {
+    const id = registered.agent_id.value;
+    if (this.id !== id) {
+      if (this.id !== undefined) this.logger.warn({ previous: this.id, agentId: id }, 'agent-id-changed');
+      // On disk before any LAUNCH is read: sandboxes are named after this id.
+      await this.checkpoints.writeAgentId(id);
+      this.id = id;
+    }
+    this.logger.info({ agentId: id, masterId: registered.master_id }, 'agent-registered');
+    this.updates.resume();
+  }
+
+  private onEvent(event: AgentEvent): void {
+    switch (event.type) {
+      case 'LAUNCH':
+        this.supervisor.launch(event.launch.framework_id.value, event.launch.framework_info, event.launch.tasks);
+        break;
+      case 'KILL':
+        this.supervisor.kill(event.kill.framework_id.value, event.kill.task_id.value, event.kill.kill_policy?.grace_period?.nanoseconds);
+        break;
+      case 'ACKNOWLEDGE':
+        for (const ack of event.acknowledge.acknowledgements) {
+          void this.updates.acknowledge(ack.framework_id.value, ack.task_id.value, ack.uuid).then(
+            (known) => {
+              if (!known) this.logger.debug({ taskId: ack.task_id.value, uuid: ack.uuid }, 'unknown-acknowledgement');
+            },
+            (err: unknown) => this.logger.error({ err }, 'acknowledgement-failed'),
+          );
+        }
+        break;
+      case 'SHUTDOWN_FRAMEWORK':
+        this.supervisor.shutdownFramework(event.shutdown_framework.framework_id.value);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+function taskView(c: TaskCheckpoint): Record<string, unknown> {
+  return {
+    id: c.taskInfo.task_id.value,
+    name: c.taskInfo.name,
+    framework_id: c.frameworkId,
+    state: c.state,
+    directory: c.sandbox,
+    container_id: c.containerId,
+    pid: c.container?.pid ?? null,
+    resources: c.taskInfo.resources,
+    status: c.latestStatus ?? null,
+  };
+}

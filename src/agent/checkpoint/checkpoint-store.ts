@@ -1,0 +1,145 @@
+/**
+ * What the agent writes to disk so that a restarted agent knows everything that was running:
+ * its own id, and for every task not yet finished with, the TaskInfo, the framework, the
+ * container to reattach to, the last state, and the status updates the master has not
+ * acknowledged. Every file is validated when read back (a checkpoint is an input too).
+ *
+ * A task's checkpoint lives until its terminal update is acknowledged; its sandbox stays after
+ * that (for logs) and is garbage-collected separately.
+ */
+import Type, { type Static } from 'typebox';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../log/index.ts';
+import { AgentStatusUpdate } from '../../protocol/mesos/agent-link.ts';
+import { TASK_STATES } from '../../protocol/mesos/enums.ts';
+import { FrameworkInfo, TaskInfo, TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { compileValidator } from '../../protocol/validation.ts';
+import type { WorkDirLayout } from '../work-dir.ts';
+import { AtomicJsonWriter, readJsonFile } from './atomic-json.ts';
+
+export const AgentMeta = Type.Object({
+  version: Type.Literal(1),
+  agentId: Type.String({ minLength: 1 }),
+});
+export type AgentMeta = Static<typeof AgentMeta>;
+
+/** The containerizer's handle on a launched container: enough to find the process again. */
+export const ContainerRecord = Type.Object({
+  containerId: Type.String({ minLength: 1 }),
+  pid: Type.Integer({ minimum: 1 }),
+  /** Process start time in clock ticks since boot (/proc/<pid>/stat field 22): defeats pid reuse. */
+  startTime: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Kernel boot id: after a reboot no recorded pid means anything. */
+  bootId: Type.Optional(Type.String()),
+  sandbox: Type.String({ minLength: 1 }),
+});
+export type ContainerRecord = Static<typeof ContainerRecord>;
+
+export const TaskCheckpoint = Type.Object({
+  version: Type.Literal(1),
+  frameworkId: Type.String({ minLength: 1 }),
+  frameworkInfo: FrameworkInfo,
+  taskInfo: TaskInfo,
+  containerId: Type.String({ minLength: 1 }),
+  sandbox: Type.String({ minLength: 1 }),
+  state: Type.Enum(TASK_STATES),
+  latestStatus: Type.Optional(TaskStatus),
+  /** Present once the process was spawned. */
+  container: Type.Optional(ContainerRecord),
+  /** Set before the first signal is sent, so an agent restarted mid-kill still reports KILLED. */
+  killRequested: Type.Optional(Type.Boolean()),
+  launchedAtMs: Type.Number(),
+});
+export type TaskCheckpoint = Static<typeof TaskCheckpoint>;
+
+const UpdatesFile = Type.Object({
+  version: Type.Literal(1),
+  updates: Type.Array(AgentStatusUpdate),
+});
+
+const agentMetaValidator = compileValidator(AgentMeta);
+const taskValidator = compileValidator(TaskCheckpoint);
+const updatesValidator = compileValidator(UpdatesFile);
+
+export interface RecoveredTask {
+  task: TaskCheckpoint;
+  updates: AgentStatusUpdate[];
+}
+
+export class CheckpointStore {
+  private readonly writer = new AtomicJsonWriter();
+
+  constructor(
+    private readonly layout: WorkDirLayout,
+    private readonly logger: Logger,
+  ) {}
+
+  async readAgentId(): Promise<string | undefined> {
+    const raw = await readJsonFile(this.layout.agentMetaFile);
+    if (raw === undefined) return undefined;
+    return agentMetaValidator.validate(raw, `invalid agent checkpoint ${this.layout.agentMetaFile}`).agentId;
+  }
+
+  writeAgentId(agentId: string): Promise<void> {
+    const meta: AgentMeta = { version: 1, agentId };
+    return this.writer.write(this.layout.agentMetaFile, meta);
+  }
+
+  writeTask(task: TaskCheckpoint): Promise<void> {
+    return this.writer.write(this.layout.taskFile(task.frameworkId, task.taskInfo.task_id.value), task);
+  }
+
+  writeUpdates(frameworkId: string, taskId: string, updates: AgentStatusUpdate[]): Promise<void> {
+    return this.writer.write(this.layout.updatesFile(frameworkId, taskId), { version: 1, updates });
+  }
+
+  removeTask(frameworkId: string, taskId: string): Promise<void> {
+    return this.writer.removeDir(this.layout.taskMetaDir(frameworkId, taskId));
+  }
+
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  /**
+   * Every checkpointed task. A task whose checkpoint cannot be read is logged and skipped rather
+   * than failing the agent: the other tasks must still be reattached, and the master reconciles
+   * the missing one as unknown.
+   */
+  async loadTasks(): Promise<RecoveredTask[]> {
+    const recovered: RecoveredTask[] = [];
+    for (const taskDir of await this.taskDirs()) {
+      try {
+        const raw = await readJsonFile(join(taskDir, 'task.json'));
+        if (raw === undefined) continue; // crashed before the first write completed: nothing launched
+        const task = taskValidator.validate(raw, `invalid task checkpoint in ${taskDir}`);
+        const rawUpdates = await readJsonFile(join(taskDir, 'updates.json'));
+        const updates = rawUpdates === undefined ? [] : updatesValidator.validate(rawUpdates, `invalid update checkpoint in ${taskDir}`).updates;
+        recovered.push({ task, updates });
+      } catch (e) {
+        this.logger.error({ taskDir, err: e }, 'task-checkpoint-unreadable');
+      }
+    }
+    return recovered;
+  }
+
+  private async taskDirs(): Promise<string[]> {
+    const dirs: string[] = [];
+    for (const fw of await listDirs(this.layout.frameworksMetaDir)) {
+      const tasksDir = join(this.layout.frameworksMetaDir, fw, 'tasks');
+      for (const task of await listDirs(tasksDir)) dirs.push(join(tasksDir, task));
+    }
+    return dirs;
+  }
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}

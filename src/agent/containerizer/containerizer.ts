@@ -1,0 +1,55 @@
+/**
+ * The Containerizer contract: how the agent starts, watches, stops and re-finds the processes of
+ * its tasks. ProcessContainerizer (plain child processes) implements it today; the Linux
+ * containerizer (namespaces, cgroups, CNI) will implement the same interface, and both run the one
+ * contract suite in test/agent-containerizer.test.ts.
+ *
+ * Rules every implementation keeps:
+ * - A container outlives the agent. `detach()` (agent stop or crash) must leave every process
+ *   running; only `kill` ends a container early.
+ * - `launch` resolves once the process exists, with a ContainerRecord the agent checkpoints; from
+ *   that record alone, a new containerizer instance (after an agent restart) can `recover` it.
+ * - `wait` resolves exactly once per container with how it ended; `{}` means "ended, status
+ *   unknown" (it died while no agent was watching and left no record of its exit).
+ * - `kill` signals the whole container (every process of the task, not just the first), gives it
+ *   `gracePeriodMs` to exit after SIGTERM, then SIGKILLs it; it resolves once the container ended.
+ */
+import type { ContainerRecord } from '../checkpoint/checkpoint-store.ts';
+
+export type { ContainerRecord };
+
+export interface ContainerLaunchSpec {
+  containerId: string;
+  /** Directory that already exists; becomes the cwd, and receives `stdout` and `stderr`. */
+  sandbox: string;
+  /** Shell form (`shell` unset or true): `/bin/sh -c value`. Exec form: `value` with `arguments[1..]`. */
+  command: { value?: string; shell?: boolean; arguments?: string[] };
+  /** The complete environment (see task-env.ts); nothing is inherited besides it. */
+  env: Record<string, string>;
+}
+
+export interface ExitStatus {
+  /** Set when the task exited normally. */
+  exitCode?: number;
+  /** Set when the task was ended by a signal, e.g. 'SIGSEGV'. */
+  signal?: string;
+}
+
+export type RecoveredContainer =
+  | { containerId: string; alive: true }
+  | { containerId: string; alive: false; status: ExitStatus };
+
+export interface Containerizer {
+  /** Short name for logs and /state ('process', 'linux'). */
+  readonly name: string;
+  /** Starts the task; rejects (and leaves nothing running) if it could not be started. */
+  launch(spec: ContainerLaunchSpec): Promise<ContainerRecord>;
+  /** How the container ended; the same promise for every caller. Rejects for an unknown id. */
+  wait(containerId: string): Promise<ExitStatus>;
+  /** SIGTERM the whole container, SIGKILL after the grace period; resolves when it has ended. */
+  kill(containerId: string, gracePeriodMs: number): Promise<void>;
+  /** Re-finds containers from their records after an agent restart. */
+  recover(records: readonly ContainerRecord[]): Promise<RecoveredContainer[]>;
+  /** Stops watching every container and leaves them running (the agent is stopping). */
+  detach(): Promise<void>;
+}

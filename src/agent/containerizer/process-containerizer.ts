@@ -1,0 +1,207 @@
+/**
+ * ProcessContainerizer: each task is a plain child process, in its own session and process group
+ * (so one signal reaches the whole task tree, and the task survives the agent), with the sandbox as
+ * cwd and stdout/stderr appended to `<sandbox>/stdout` and `<sandbox>/stderr` through file
+ * descriptors (no pipe to the agent that would break when the agent goes away).
+ *
+ * The process is the exit-status wrapper of exit-status.ts, which runs the command. While this
+ * agent is the parent, the child's 'exit' event says when it ended; after a restart it polls the
+ * pid (plus start time, so a reused pid is not mistaken for the task). Either way the status comes
+ * from the wrapper's exit file, so both paths report the same thing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../log/index.ts';
+import { DroverError } from '../../protocol/errors.ts';
+import type { ContainerLaunchSpec, ContainerRecord, Containerizer, ExitStatus, RecoveredContainer } from './containerizer.ts';
+import { EXIT_FILE, WRAPPER_SCRIPT, exitStatusFromShellCode, readExitFile } from './exit-status.ts';
+import { isSameProcessAlive, readBootId, readProcStat, signalGroup } from './proc.ts';
+
+export interface ProcessContainerizerOptions {
+  logger: Logger;
+  /** How often a reattached (not our child) container is checked for exit. */
+  pollIntervalMs?: number;
+}
+
+interface Watched {
+  record: ContainerRecord;
+  child?: ChildProcess;
+  ended: boolean;
+  exited: Promise<ExitStatus>;
+  settle: (status: ExitStatus) => void;
+  poll?: NodeJS.Timeout;
+}
+
+export class ProcessContainerizer implements Containerizer {
+  readonly name = 'process';
+  private readonly containers = new Map<string, Watched>();
+  private readonly logger: Logger;
+  private readonly pollIntervalMs: number;
+  private detached = false;
+  /** Resolves on detach, so a kill in progress stops waiting for an exit nobody will watch. */
+  private readonly detachedSignal: Promise<void>;
+  private signalDetached!: () => void;
+
+  constructor(options: ProcessContainerizerOptions) {
+    this.logger = options.logger;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.detachedSignal = new Promise((resolve) => (this.signalDetached = resolve));
+  }
+
+  async launch(spec: ContainerLaunchSpec): Promise<ContainerRecord> {
+    if (this.containers.has(spec.containerId)) {
+      throw new DroverError('CONFLICT', `container ${spec.containerId} already exists`);
+    }
+    const argv = commandArgv(spec.command);
+    const stdout = await open(join(spec.sandbox, 'stdout'), 'a', 0o644);
+    let watched: Watched | undefined;
+    let spawnError: Promise<Error> | undefined;
+    try {
+      const stderr = await open(join(spec.sandbox, 'stderr'), 'a', 0o644);
+      try {
+        const spawned = spawn('/bin/sh', ['-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], {
+          cwd: spec.sandbox,
+          env: spec.env,
+          detached: true,
+          stdio: ['ignore', stdout.fd, stderr.fd],
+        });
+        // Everything up to the first await happens in this tick: spawn reports ENOENT/EACCES and
+        // a fast task's exit asynchronously, and neither may slip past unobserved (an 'error'
+        // event without a listener would even crash the agent).
+        spawnError = new Promise((resolve) => spawned.once('error', resolve));
+        spawned.on('error', (err) => this.logger.warn({ containerId: spec.containerId, err }, 'container-process-error'));
+        if (spawned.pid !== undefined) {
+          const record: ContainerRecord = { containerId: spec.containerId, pid: spawned.pid, sandbox: spec.sandbox };
+          const w = this.watch(record);
+          w.child = spawned;
+          spawned.once('exit', (code, signal) => void this.onChildExit(w, code, signal));
+          watched = w;
+        }
+      } finally {
+        await stderr.close();
+      }
+    } finally {
+      await stdout.close();
+    }
+    if (watched === undefined) {
+      const err = spawnError === undefined ? new Error('spawn returned no process') : await spawnError;
+      throw new DroverError('INTERNAL', `could not start the task process: ${err.message}`, { cause: err });
+    }
+    const { record } = watched;
+    const pid = record.pid;
+    // Only needed to recognise the process after an agent restart; the exit listener is set.
+    const [stat, bootId] = await Promise.all([readProcStat(pid), readBootId()]);
+    if (stat !== undefined) record.startTime = stat.startTime;
+    if (bootId !== undefined) record.bootId = bootId;
+    this.logger.debug({ containerId: spec.containerId, pid }, 'container-launched');
+    return record;
+  }
+
+  wait(containerId: string): Promise<ExitStatus> {
+    const watched = this.containers.get(containerId);
+    if (watched === undefined) return Promise.reject(new DroverError('NOT_FOUND', `unknown container ${containerId}`));
+    return watched.exited;
+  }
+
+  async kill(containerId: string, gracePeriodMs: number): Promise<void> {
+    const watched = this.containers.get(containerId);
+    if (watched === undefined) throw new DroverError('NOT_FOUND', `unknown container ${containerId}`);
+    if (watched.ended) return;
+    const { pid, startTime, bootId } = watched.record;
+    // A reattached pid is only ours while it is the same process; never signal a stranger's group.
+    if (watched.child === undefined && !(await isSameProcessAlive(pid, startTime, bootId))) {
+      await Promise.race([watched.exited, this.detachedSignal]);
+      return;
+    }
+    signalGroup(pid, 'SIGTERM');
+    const endedInGrace = await Promise.race([
+      watched.exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(resolve, gracePeriodMs, false).unref()),
+    ]);
+    if (!endedInGrace && !watched.ended) {
+      this.logger.info({ containerId, pid, gracePeriodMs }, 'container-kill-escalated');
+      signalGroup(pid, 'SIGKILL');
+    }
+    await Promise.race([watched.exited, this.detachedSignal]);
+  }
+
+  async recover(records: readonly ContainerRecord[]): Promise<RecoveredContainer[]> {
+    const results: RecoveredContainer[] = [];
+    for (const record of records) {
+      const existing = this.containers.get(record.containerId);
+      const watched = existing ?? this.watch(record);
+      if (existing === undefined && (await isSameProcessAlive(record.pid, record.startTime, record.bootId))) {
+        this.schedulePoll(watched);
+      } else if (!watched.ended) {
+        this.end(watched, (await readExitFile(record.sandbox)) ?? {});
+      }
+      if (!watched.ended) results.push({ containerId: record.containerId, alive: true });
+      else results.push({ containerId: record.containerId, alive: false, status: await watched.exited });
+    }
+    return results;
+  }
+
+  async detach(): Promise<void> {
+    this.detached = true;
+    this.signalDetached();
+    for (const watched of this.containers.values()) {
+      // The task keeps running; only this agent's interest in it ends.
+      watched.child?.removeAllListeners('exit');
+      watched.child?.unref();
+      if (watched.poll !== undefined) clearTimeout(watched.poll);
+    }
+    this.containers.clear();
+  }
+
+  private watch(record: ContainerRecord): Watched {
+    let settle!: (status: ExitStatus) => void;
+    const exited = new Promise<ExitStatus>((resolve) => (settle = resolve));
+    const watched: Watched = { record, ended: false, exited, settle };
+    this.containers.set(record.containerId, watched);
+    return watched;
+  }
+
+  private end(watched: Watched, status: ExitStatus): void {
+    if (watched.ended) return;
+    watched.ended = true;
+    if (watched.poll !== undefined) clearTimeout(watched.poll);
+    watched.settle(status);
+  }
+
+  private async onChildExit(watched: Watched, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (watched.ended) return;
+    // The container ends with its leader: take down anything the task left in its group. The
+    // kernel does not reuse a pid while it still names a process group, so this cannot hit a
+    // stranger unless the group emptied and its id was recycled in the instant since the exit.
+    signalGroup(watched.record.pid, 'SIGKILL');
+    const recorded = await readExitFile(watched.record.sandbox);
+    const own: ExitStatus = signal !== null ? { signal } : code !== null ? exitStatusFromShellCode(code) : {};
+    this.end(watched, recorded ?? own);
+  }
+
+  private schedulePoll(watched: Watched): void {
+    const check = async (): Promise<void> => {
+      if (watched.ended || this.detached) return;
+      const { pid, startTime, bootId, sandbox } = watched.record;
+      if (await isSameProcessAlive(pid, startTime, bootId)) {
+        watched.poll = setTimeout(() => void check(), this.pollIntervalMs);
+        return;
+      }
+      this.end(watched, (await readExitFile(sandbox)) ?? {});
+    };
+    // Referenced, like a child process handle: a watched container is pending work. `detach`
+    // clears it.
+    watched.poll = setTimeout(() => void check(), this.pollIntervalMs);
+  }
+}
+
+/** The argv the wrapper runs: `sh -c value`, or in exec form the program and its arguments. */
+export function commandArgv(command: ContainerLaunchSpec['command']): string[] {
+  const value = command.value;
+  if (value === undefined || value === '') {
+    throw new DroverError('VALIDATION', 'the task has no command to run (command.value is empty)');
+  }
+  if (command.shell === false) return [value, ...(command.arguments ?? []).slice(1)];
+  return ['/bin/sh', '-c', value];
+}

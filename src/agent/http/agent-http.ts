@@ -1,0 +1,62 @@
+/**
+ * The agent's own HTTP API (agent port, 5051 by default): what runs here and the files of its
+ * sandboxes, for operators, the web UI and `drover task log`.
+ *   GET /ping                     pong
+ *   GET /state                    agent id, hostname, resources, attributes, tasks (state, sandbox)
+ *   GET /files/browse|read|download   Mesos semantics, confined to the work dir (files.ts)
+ */
+import type { FastifyInstance } from 'fastify';
+import { createHttpServer } from '../../http/server.ts';
+import type { Logger } from '../../log/index.ts';
+import { DroverError } from '../../protocol/errors.ts';
+import { SandboxFiles } from './files.ts';
+
+export interface AgentHttpOptions {
+  host: string;
+  port: number;
+  /** The work dir: the only tree /files may serve. */
+  root: string;
+  state(): unknown;
+  logger: Logger;
+}
+
+export interface AgentHttp {
+  readonly app: FastifyInstance;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
+  const app = createHttpServer({ logger: options.logger });
+  const files = new SandboxFiles(options.root);
+
+  app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
+  app.get('/state', async () => options.state());
+  app.get('/files/browse', async (request) => files.browse(param(request.query as Query, 'path')));
+  app.get('/files/read', async (request) => {
+    const query = request.query as Query;
+    return files.read(param(query, 'path'), param(query, 'offset'), param(query, 'length'));
+  });
+  app.get('/files/download', async (request, reply) => {
+    const { stream, name, size } = await files.download(param(request.query as Query, 'path'));
+    return reply
+      .type('application/octet-stream')
+      .header('content-length', size)
+      .header('content-disposition', `attachment; filename="${name.replace(/["\\\r\n]/g, '_')}"`)
+      .send(stream);
+  });
+
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  return { app, port, close: () => app.close() };
+}
+
+/** One query parameter; given twice it is ambiguous, so it is refused. */
+function param(query: Query, name: string): string | undefined {
+  const value = query[name];
+  if (Array.isArray(value)) throw new DroverError('MALFORMED', `'${name}' is given more than once`);
+  return value;
+}

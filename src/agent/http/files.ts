@@ -1,0 +1,175 @@
+/**
+ * The Mesos `/files` endpoints over the agent's work dir (sandboxes and their stdout/stderr):
+ *   browse?path=                  [{path, nlink, size, mtime, mode, uid, gid}], sorted by path
+ *   read?path=&offset=&length=    {"offset":N,"data":"…"}; offset -1 (the default) answers the
+ *                                 file's size and no data, so a pager can start at the end;
+ *                                 length -1 (the default) reads to EOF, capped at 16 pages
+ *   download?path=                the raw bytes
+ * 400 for bad parameters (and for reading a directory), 404 for a path that does not exist, 403
+ * for one outside the work dir. Paths are absolute (the `directory` of a task in /state) or
+ * relative to the work dir.
+ *
+ * Confinement is checked twice: on the path as written (so `..` cannot climb out) and on its real
+ * path (so a symlink a task leaves in its sandbox, say to /etc/shadow, cannot be followed out).
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, open, readFile, readdir, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { basename, isAbsolute, join, resolve, sep } from 'node:path';
+import { DroverError } from '../../protocol/errors.ts';
+
+/** Mesos caps one read at 16 pages. */
+export const MAX_READ_BYTES = 16 * 4096;
+
+export interface FileInfo {
+  path: string;
+  nlink: number;
+  size: number;
+  mtime: number;
+  mode: string;
+  uid: string;
+  gid: string;
+}
+
+export class SandboxFiles {
+  private realRoot: Promise<string> | undefined;
+
+  constructor(private readonly root: string) {}
+
+  async browse(requested: string | undefined): Promise<FileInfo[]> {
+    const { path, stats } = await this.resolve(requested);
+    const shown = (requested ?? '').replace(/\/+$/, '') || '/';
+    if (!stats.isDirectory()) return [await fileInfo(shown, stats)];
+    const entries: FileInfo[] = [];
+    for (const name of await readdir(path)) {
+      try {
+        entries.push(await fileInfo(shown === '/' ? `/${name}` : `${shown}/${name}`, await this.entryStats(join(path, name))));
+      } catch {
+        // Gone between readdir and stat, or a dangling symlink: not listable, as in Mesos.
+      }
+    }
+    return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  async read(requested: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined): Promise<{ offset: number; data: string }> {
+    const offset = integerParam('offset', offsetParam);
+    const length = integerParam('length', lengthParam);
+    const { path, stats } = await this.resolve(requested);
+    if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot read a directory');
+    const handle = await open(path, 'r');
+    try {
+      // The size now, not from the earlier stat: task logs grow while we read.
+      const size = (await handle.stat()).size;
+      const start = offset === -1 ? size : offset;
+      if (start >= size) return { offset: size, data: '' };
+      const wanted = Math.min(length === -1 ? size - start : length, MAX_READ_BYTES);
+      const buffer = Buffer.alloc(wanted);
+      const { bytesRead } = await handle.read(buffer, 0, wanted, start);
+      // JSON carries text: bytes that are not UTF-8 arrive as U+FFFD (Mesos sends them raw,
+      // which is not valid JSON either). Offsets stay byte offsets.
+      return { offset: start, data: buffer.subarray(0, bytesRead).toString('utf8') };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async download(requested: string | undefined): Promise<{ stream: NodeJS.ReadableStream; name: string; size: number }> {
+    const { path, stats } = await this.resolve(requested);
+    if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot download a directory');
+    return { stream: createReadStream(path), name: basename(path), size: stats.size };
+  }
+
+  /**
+   * What a listing shows for an entry: what it points to (as Mesos does), unless it is a symlink
+   * leading out of the work dir — then the link itself, so a listing reveals nothing outside.
+   */
+  private async entryStats(path: string): Promise<Stats> {
+    const own = await lstat(path);
+    if (!own.isSymbolicLink()) return own;
+    const target = await realpath(path);
+    return inside(await this.rootRealPath(), target) ? stat(target) : own;
+  }
+
+  private rootRealPath(): Promise<string> {
+    this.realRoot ??= realpath(this.root).catch(() => this.root);
+    return this.realRoot;
+  }
+
+  /** The real path of a requested path inside the work dir, or a 400/403/404 DroverError. */
+  async resolve(requested: string | undefined): Promise<{ path: string; stats: Stats }> {
+    if (requested === undefined || requested === '') throw new DroverError('MALFORMED', "Expecting 'path=value' in query");
+    if (requested.includes('\0')) throw new DroverError('MALFORMED', 'path contains a NUL byte');
+    const candidate = isAbsolute(requested) ? resolve(requested) : resolve(this.root, requested);
+    if (!inside(this.root, candidate)) throw forbidden(requested);
+    let real: string;
+    try {
+      real = await realpath(candidate);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        throw new DroverError('NOT_FOUND', `'${requested}' does not exist`);
+      }
+      throw e;
+    }
+    if (!inside(await this.rootRealPath(), real)) throw forbidden(requested);
+    return { path: real, stats: await stat(real) };
+  }
+}
+
+function inside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** 403, not 404: the caller learns the path is refused, not that it is absent. */
+function forbidden(requested: string): DroverError {
+  return new DroverError('FORBIDDEN', `'${requested}' is outside the agent's work dir`);
+}
+
+function integerParam(name: string, value: string | undefined): number {
+  if (value === undefined || value === '') return -1;
+  if (!/^-?\d+$/.test(value)) throw new DroverError('MALFORMED', `Failed to parse ${name}: '${value}' is not an integer`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < -1) throw new DroverError('MALFORMED', `Failed to parse ${name}: must be -1 or a non-negative integer, got ${value}`);
+  return n;
+}
+
+async function fileInfo(path: string, stats: Stats): Promise<FileInfo> {
+  const names = await accountNames();
+  return {
+    path,
+    nlink: stats.nlink,
+    size: stats.size,
+    mtime: Math.floor(stats.mtimeMs / 1000),
+    mode: modeString(stats.mode),
+    uid: names.users.get(stats.uid) ?? String(stats.uid),
+    gid: names.groups.get(stats.gid) ?? String(stats.gid),
+  };
+}
+
+/** `ls -l` style: "drwxr-xr-x", as Mesos reports it. */
+export function modeString(mode: number): string {
+  const type = (mode & 0o170000) === 0o040000 ? 'd' : (mode & 0o170000) === 0o120000 ? 'l' : '-';
+  const bits = 'rwxrwxrwx';
+  let out = type;
+  for (let i = 0; i < 9; i++) out += mode & (1 << (8 - i)) ? bits[i] : '-';
+  return out;
+}
+
+let accounts: Promise<{ users: Map<number, string>; groups: Map<number, string> }> | undefined;
+
+/** Mesos shows owner names; read the local account files once (numbers when unavailable). */
+function accountNames(): Promise<{ users: Map<number, string>; groups: Map<number, string> }> {
+  const parse = async (file: string): Promise<Map<number, string>> => {
+    const map = new Map<number, string>();
+    try {
+      for (const line of (await readFile(file, 'utf8')).split('\n')) {
+        const [name, , id] = line.split(':');
+        if (name && id && /^\d+$/.test(id)) map.set(Number(id), name);
+      }
+    } catch {
+      // No account file (containers, non-Linux): numbers it is.
+    }
+    return map;
+  };
+  accounts ??= Promise.all([parse('/etc/passwd'), parse('/etc/group')]).then(([users, groups]) => ({ users, groups }));
+  return accounts;
+}

@@ -1,0 +1,216 @@
+/**
+ * The agent's connection to the master (protocol: src/protocol/mesos/agent-link.ts). It keeps one
+ * REGISTER stream open, re-registering with backoff whenever the stream cannot be opened, ends,
+ * breaks, goes silent, or a call is refused as stale (409); it sends HEARTBEAT calls at the
+ * interval the master asked for; and it makes the agent's other calls on the current stream.
+ *
+ * The agent's state does not live here: each attempt asks the agent for a fresh REGISTER call
+ * (its id and current tasks), and REGISTERED is handed to the agent before any later event of the
+ * stream, so the agent id is checkpointed before a LAUNCH can arrive.
+ */
+import type { Logger } from '../log/index.ts';
+import { AGENT_STREAM_HEADER, type AgentCall, type AgentEvent } from '../protocol/mesos/agent-link.ts';
+import { decodeJsonRecords } from '../protocol/recordio.ts';
+import { backoffDelay, type BackoffPolicy } from './backoff.ts';
+import { parseAgentEvent } from './master-events.ts';
+
+export type Registered = Extract<AgentEvent, { type: 'REGISTERED' }>['registered'];
+export type CallResult = 'accepted' | 'stale' | 'failed';
+
+export interface MasterLinkOptions {
+  masterUrl: string;
+  /** Builds the REGISTER call for this attempt. */
+  registerCall(): AgentCall;
+  /** Awaited before the stream's next event is read; calls on the new stream work from here on. */
+  onRegistered(registered: Registered): Promise<void>;
+  /** Every later event of the stream, in order. */
+  onEvent(event: AgentEvent): void;
+  onDisconnected(): void;
+  reconnectBackoff: BackoffPolicy;
+  /** Seconds; replaces the master's heartbeat_interval_seconds (tests). */
+  heartbeatIntervalOverride?: number;
+  /** A stream with no event for this long is presumed dead; default max(30 s, 5 heartbeats). */
+  silenceTimeoutMs?: number;
+  callTimeoutMs?: number;
+  logger: Logger;
+  random?: () => number;
+}
+
+export class MasterLink {
+  private readonly endpoint: string;
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private stream: AbortController | undefined;
+  private streamId: string | undefined;
+  private currentAgentId: string | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastEventAt = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: MasterLinkOptions) {
+    this.endpoint = `${options.masterUrl.replace(/\/+$/, '')}/api/v1/agent`;
+  }
+
+  get connected(): boolean {
+    return this.streamId !== undefined;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stream?.abort();
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Drops the current stream; the link re-registers after its backoff. */
+  reconnect(reason: string): void {
+    if (this.stream === undefined) return;
+    this.options.logger.info({ reason }, 'master-reconnecting');
+    this.stream.abort();
+  }
+
+  /** A non-REGISTER call on the current stream. Never throws. */
+  async call(call: Omit<AgentCall, 'agent_id'>): Promise<CallResult> {
+    const streamId = this.streamId;
+    const agentId = this.currentAgentId;
+    if (streamId === undefined || agentId === undefined) return 'failed';
+    try {
+      const response = await fetch(this.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
+        body: JSON.stringify({ ...call, agent_id: { value: agentId } }),
+        signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
+      });
+      const body = await response.text();
+      if (response.status === 200 || response.status === 202) return 'accepted';
+      if (response.status === 409) {
+        // Only the stream the call was made on is stale; a newer one may already be open.
+        if (this.streamId === streamId) this.reconnect(`${call.type} refused as stale`);
+        return 'stale';
+      }
+      this.options.logger.warn({ type: call.type, status: response.status, body: body.slice(0, 500) }, 'master-call-refused');
+      return 'failed';
+    } catch (err) {
+      this.options.logger.warn({ type: call.type, err }, 'master-call-failed');
+      return 'failed';
+    }
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      const registered = await this.connectOnce();
+      if (this.stopped) break;
+      attempt = registered ? 1 : attempt + 1;
+      const delay = backoffDelay(this.options.reconnectBackoff, attempt, this.options.random);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** One REGISTER stream, from request to end; true if it got as far as REGISTERED. */
+  private async connectOnce(): Promise<boolean> {
+    const controller = new AbortController();
+    this.stream = controller;
+    let registered = false;
+    try {
+      const call = this.options.registerCall();
+      const response = await fetch(this.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/recordio' },
+        body: JSON.stringify(call),
+        signal: controller.signal,
+      });
+      const streamId = response.headers.get(AGENT_STREAM_HEADER);
+      if (response.status !== 200 || response.body === null || streamId === null) {
+        const text = await response.text().catch(() => '');
+        throw new Error(`master answered REGISTER with ${response.status}${streamId === null ? ' and no stream id' : ''}: ${text.slice(0, 500)}`);
+      }
+      this.lastEventAt = Date.now();
+      for await (const raw of decodeJsonRecords<unknown>(response.body)) {
+        this.lastEventAt = Date.now();
+        let event: AgentEvent;
+        try {
+          event = parseAgentEvent(raw);
+        } catch (err) {
+          if (!registered) throw err;
+          // One malformed event is dropped, not the link: re-registering would not fix the master.
+          this.options.logger.error({ err: errorMessage(err), details: (err as { details?: unknown }).details }, 'invalid-master-event');
+          continue;
+        }
+        if (!registered) {
+          if (event.type === 'ERROR') throw new Error(`master refused registration: ${event.error.message}`);
+          if (event.type !== 'REGISTERED') throw new Error(`expected REGISTERED as the first event, got ${event.type}`);
+          this.currentAgentId = event.registered.agent_id.value;
+          this.streamId = streamId;
+          registered = true;
+          await this.options.onRegistered(event.registered);
+          this.startTimers(event.registered.heartbeat_interval_seconds, controller);
+          continue;
+        }
+        if (event.type === 'HEARTBEAT') continue;
+        if (event.type === 'ERROR') {
+          this.options.logger.warn({ message: event.error.message }, 'master-error-event');
+          continue;
+        }
+        this.options.onEvent(event);
+      }
+      throw new Error('the master ended the stream');
+    } catch (err) {
+      if (!this.stopped) {
+        this.options.logger.warn({ err: errorMessage(err), master: this.options.masterUrl, registered }, registered ? 'master-stream-lost' : 'master-registration-failed');
+      }
+    } finally {
+      controller.abort();
+      this.stopTimers();
+      if (this.stream === controller) this.stream = undefined;
+      if (registered) {
+        this.streamId = undefined;
+        this.options.onDisconnected();
+      }
+    }
+    return registered;
+  }
+
+  private startTimers(intervalSeconds: number, controller: AbortController): void {
+    const intervalMs = (this.options.heartbeatIntervalOverride ?? intervalSeconds) * 1000;
+    this.heartbeat = setInterval(() => void this.call({ type: 'HEARTBEAT' }), intervalMs);
+    this.heartbeat.unref();
+    const silenceMs = this.options.silenceTimeoutMs ?? Math.max(30_000, 5 * intervalMs);
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastEventAt > silenceMs) {
+        this.options.logger.warn({ silenceMs }, 'master-silent');
+        controller.abort();
+      }
+    }, Math.min(silenceMs, 1000));
+    this.watchdog.unref();
+  }
+
+  private stopTimers(): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
+    this.heartbeat = undefined;
+    this.watchdog = undefined;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    return `${err.message}${cause}`;
+  }
+  return String(err);
+}

@@ -1,0 +1,20 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TaskInfo } from '../protocol/mesos/scheduler.ts';
+import { launchProblem } from './task-supervisor.ts';
+
+const task = (extra: Partial<TaskInfo>): TaskInfo => ({ name: 't', task_id: { value: 't' }, agent_id: { value: 'S' }, resources: [], ...extra });
+
+describe('launchProblem', () => {
+  test('a command task is fine', () => {
+    assert.equal(launchProblem(task({ command: { value: 'true' } })), undefined);
+    assert.equal(launchProblem(task({ command: { value: 'true' }, container: { type: 'MESOS' } })), undefined);
+  });
+
+  test('no command, a custom executor or an image cannot run here, and say why', () => {
+    assert.equal(launchProblem(task({}))?.state, 'TASK_ERROR');
+    assert.equal(launchProblem(task({ command: { value: '' } }))?.reason, 'REASON_TASK_INVALID');
+    assert.match(launchProblem(task({ executor: { executor_id: { value: 'e' } } }))?.message ?? '', /executors/);
+    assert.equal(launchProblem(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: { image: 'nginx' } } }))?.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
+  });
+});

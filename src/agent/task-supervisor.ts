@@ -1,0 +1,328 @@
+/**
+ * The life of every task on this agent: launch into a fresh sandbox, watch, kill, recover after an
+ * agent restart, and forget once the master has acknowledged its end. Every change of a task's
+ * state is checkpointed and becomes a status update (task-status.ts) in the same step.
+ *
+ * Operations on one task run one after another (a per-task promise chain), so a KILL that arrives
+ * while the task is still being launched waits for the launch instead of racing it, and two
+ * checkpoint writes of a task never interleave. Different tasks proceed in parallel.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../log/index.ts';
+import type { AgentTask } from '../protocol/mesos/agent-link.ts';
+import { isTerminalState } from '../protocol/mesos/enums.ts';
+import type { FrameworkInfo, TaskInfo } from '../protocol/mesos/scheduler.ts';
+import type { CheckpointStore, RecoveredTask, TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
+import type { Containerizer, ExitStatus } from './containerizer/containerizer.ts';
+import type { Clock, StatusUpdateManager } from './status-updates/status-update-manager.ts';
+import { buildTaskEnv } from './task-env.ts';
+import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
+import type { WorkDirLayout } from './work-dir.ts';
+
+/** Mesos' default grace between SIGTERM and SIGKILL. */
+export const DEFAULT_KILL_GRACE_MS = 3000;
+/** Finished tasks kept in memory for /state after their checkpoint is gone. */
+const COMPLETED_KEPT = 200;
+
+export interface TaskSupervisorOptions {
+  layout: WorkDirLayout;
+  checkpoints: CheckpointStore;
+  containerizer: Containerizer;
+  updates: StatusUpdateManager;
+  /** The id the master gave this agent (known before any LAUNCH can arrive). */
+  agentId(): string | undefined;
+  clock: Clock;
+  baseEnv: Readonly<Record<string, string | undefined>>;
+  killGracePeriodMs?: number;
+  logger: Logger;
+}
+
+export interface SupervisedTask {
+  checkpoint: TaskCheckpoint;
+  chain: Promise<void>;
+}
+
+export class TaskSupervisor {
+  private readonly tasks = new Map<string, SupervisedTask>();
+  private readonly completedTasks: TaskCheckpoint[] = [];
+  private detached = false;
+
+  constructor(private readonly options: TaskSupervisorOptions) {}
+
+  /** Live and not-yet-acknowledged tasks. */
+  list(): SupervisedTask[] {
+    return [...this.tasks.values()];
+  }
+
+  completed(): readonly TaskCheckpoint[] {
+    return this.completedTasks;
+  }
+
+  /** Tasks and frameworks as REGISTER reports them. */
+  registration(): { tasks: AgentTask[]; frameworks: FrameworkInfo[] } {
+    const tasks: AgentTask[] = [];
+    const frameworks = new Map<string, FrameworkInfo>();
+    for (const { checkpoint: c } of this.tasks.values()) {
+      const task: AgentTask = { framework_id: { value: c.frameworkId }, task_info: c.taskInfo, state: c.state, directory: c.sandbox };
+      if (c.latestStatus !== undefined) task.status = c.latestStatus;
+      tasks.push(task);
+      frameworks.set(c.frameworkId, { ...c.frameworkInfo, id: { value: c.frameworkId } });
+    }
+    return { tasks, frameworks: [...frameworks.values()] };
+  }
+
+  /** Reattaches to the tasks of a previous run of this agent; call before connecting. */
+  async recover(recovered: readonly RecoveredTask[]): Promise<void> {
+    const withContainer: SupervisedTask[] = [];
+    for (const { task, updates } of recovered) {
+      this.options.updates.recover(task.frameworkId, task.taskInfo.task_id.value, updates);
+      const supervised = this.track(task);
+      if (isTerminalState(task.state)) {
+        if (updates.length === 0) this.enqueue(supervised, () => this.complete(supervised));
+      } else if (task.container === undefined) {
+        // The agent died between checkpointing the task and spawning it.
+        this.enqueue(supervised, () =>
+          this.transition(supervised, { state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_AGENT_RESTARTED', message: 'The agent restarted before the task was started' }),
+        );
+      } else {
+        withContainer.push(supervised);
+      }
+    }
+    const records = withContainer.map((s) => s.checkpoint.container!);
+    const results = new Map((await this.options.containerizer.recover(records)).map((r) => [r.containerId, r]));
+    for (const supervised of withContainer) {
+      const c = supervised.checkpoint;
+      const result = results.get(c.container!.containerId);
+      this.options.logger.info({ taskId: c.taskInfo.task_id.value, alive: result?.alive ?? false }, 'task-recovered');
+      if (result?.alive) {
+        this.watchExit(supervised);
+        // Spawned, but the agent died before it could say so.
+        if (c.state === 'TASK_STAGING' || c.state === 'TASK_STARTING') {
+          this.enqueue(supervised, () => this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId }));
+        }
+        // Killed while the agent was going down: finish the job.
+        if (c.killRequested === true) this.kill(c.frameworkId, c.taskInfo.task_id.value);
+      } else {
+        const status = result !== undefined && !result.alive ? result.status : {};
+        this.enqueue(supervised, () => this.onExit(supervised, status));
+      }
+    }
+  }
+
+  launch(frameworkId: string, frameworkInfo: FrameworkInfo, taskInfos: readonly TaskInfo[]): void {
+    for (const taskInfo of taskInfos) {
+      const taskId = taskInfo.task_id.value;
+      if (this.tasks.has(key(frameworkId, taskId))) {
+        this.options.logger.warn({ frameworkId, taskId }, 'duplicate-launch-ignored');
+        continue;
+      }
+      const containerId = randomUUID();
+      const agentId = this.options.agentId() ?? taskInfo.agent_id.value;
+      const supervised = this.track({
+        version: 1,
+        frameworkId,
+        frameworkInfo,
+        taskInfo,
+        containerId,
+        sandbox: this.options.layout.sandbox(agentId, frameworkId, taskId, containerId),
+        state: 'TASK_STAGING',
+        launchedAtMs: this.options.clock.now(),
+      });
+      this.enqueue(supervised, () => this.start(supervised));
+    }
+  }
+
+  /** KILL from the master. An unknown task is answered TASK_LOST, as the Mesos agent does. */
+  kill(frameworkId: string, taskId: string, gracePeriodNs?: number): void {
+    const supervised = this.tasks.get(key(frameworkId, taskId));
+    if (supervised === undefined) {
+      this.options.logger.info({ frameworkId, taskId }, 'kill-of-unknown-task');
+      const update = statusUpdate(this.context(frameworkId, taskId), {
+        state: 'TASK_LOST',
+        source: 'SOURCE_AGENT',
+        reason: 'REASON_TASK_UNKNOWN',
+        message: 'The agent does not know this task',
+      });
+      void this.options.updates.add(update, { transient: true });
+      return;
+    }
+    // Marked now, not when this step's turn comes: a launch still queued must not start at all.
+    if (supervised.checkpoint.container === undefined) supervised.checkpoint.killRequested = true;
+    this.enqueue(supervised, () => this.stop(supervised, gracePeriodNs));
+  }
+
+  shutdownFramework(frameworkId: string): void {
+    for (const { checkpoint: c } of this.tasks.values()) {
+      if (c.frameworkId === frameworkId && !isTerminalState(c.state)) this.kill(frameworkId, c.taskInfo.task_id.value);
+    }
+  }
+
+  /** Every update of the task was acknowledged: a terminal task's checkpoint can go. */
+  onDrained(frameworkId: string, taskId: string): void {
+    const supervised = this.tasks.get(key(frameworkId, taskId));
+    if (supervised === undefined) return;
+    this.enqueue(supervised, async () => {
+      if (isTerminalState(supervised.checkpoint.state) && this.options.updates.pending(frameworkId, taskId).length === 0) {
+        await this.complete(supervised);
+      }
+    });
+  }
+
+  /** Kills every task and waits until each has reported its end (agent shutdown). */
+  async killAll(): Promise<void> {
+    for (const { checkpoint: c } of [...this.tasks.values()]) {
+      if (!isTerminalState(c.state)) this.kill(c.frameworkId, c.taskInfo.task_id.value);
+    }
+    await this.idle();
+  }
+
+  /** Resolves when no operation on any task is pending. */
+  async idle(): Promise<void> {
+    // A step may enqueue further steps (an exit after a kill), so wait until a pass finds none.
+    for (;;) {
+      const chains = [...this.tasks.values()].map((t) => t.chain);
+      await Promise.all(chains);
+      const after = [...this.tasks.values()].map((t) => t.chain);
+      if (after.length === chains.length && after.every((chain, i) => chain === chains[i])) return;
+    }
+  }
+
+  /** Stops reacting to task exits; the tasks keep running (agent stop). */
+  detach(): void {
+    this.detached = true;
+  }
+
+  private track(checkpoint: TaskCheckpoint): SupervisedTask {
+    const supervised: SupervisedTask = { checkpoint, chain: Promise.resolve() };
+    this.tasks.set(key(checkpoint.frameworkId, checkpoint.taskInfo.task_id.value), supervised);
+    return supervised;
+  }
+
+  private enqueue(supervised: SupervisedTask, step: () => Promise<void>): void {
+    supervised.chain = supervised.chain.then(async () => {
+      if (this.detached) return;
+      try {
+        await step();
+      } catch (err) {
+        this.options.logger.error({ taskId: supervised.checkpoint.taskInfo.task_id.value, err }, 'task-step-failed');
+      }
+    });
+  }
+
+  private async start(supervised: SupervisedTask): Promise<void> {
+    const c = supervised.checkpoint;
+    const taskId = c.taskInfo.task_id.value;
+    this.options.logger.info({ taskId, frameworkId: c.frameworkId, containerId: c.containerId }, 'launching-task');
+    // Checkpoint first: once a process may exist, a restarted agent must know about it.
+    await this.options.checkpoints.writeTask(c);
+    if (c.killRequested === true) {
+      return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
+    }
+    const problem = launchProblem(c.taskInfo);
+    if (problem !== undefined) return this.transition(supervised, problem);
+    try {
+      await mkdir(c.sandbox, { recursive: true });
+    } catch (err) {
+      return this.launchFailed(supervised, `Failed to create the sandbox ${c.sandbox}: ${(err as Error).message}`);
+    }
+    await this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    try {
+      const env = buildTaskEnv({
+        base: this.options.baseEnv,
+        command: c.taskInfo.command,
+        sandbox: c.sandbox,
+        taskId,
+        agentId: this.options.agentId() ?? c.taskInfo.agent_id.value,
+        frameworkId: c.frameworkId,
+        resources: c.taskInfo.resources,
+      });
+      c.container = await this.options.containerizer.launch({ containerId: c.containerId, sandbox: c.sandbox, command: c.taskInfo.command ?? {}, env });
+    } catch (err) {
+      return this.launchFailed(supervised, `Failed to launch the task: ${(err as Error).message}`);
+    }
+    this.watchExit(supervised);
+    await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
+  }
+
+  private launchFailed(supervised: SupervisedTask, message: string): Promise<void> {
+    this.options.logger.warn({ taskId: supervised.checkpoint.taskInfo.task_id.value, message }, 'task-launch-failed');
+    return this.transition(supervised, { state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message });
+  }
+
+  private async stop(supervised: SupervisedTask, gracePeriodNs: number | undefined): Promise<void> {
+    const c = supervised.checkpoint;
+    if (isTerminalState(c.state) || c.container === undefined) return;
+    c.killRequested = true;
+    const killingState = c.frameworkInfo.capabilities?.some((cap) => cap.type === 'TASK_KILLING_STATE') === true;
+    if (killingState && c.state !== 'TASK_KILLING') {
+      await this.transition(supervised, { state: 'TASK_KILLING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    } else {
+      await this.options.checkpoints.writeTask(c);
+    }
+    const ns = gracePeriodNs ?? c.taskInfo.kill_policy?.grace_period?.nanoseconds;
+    const graceMs = ns === undefined ? (this.options.killGracePeriodMs ?? DEFAULT_KILL_GRACE_MS) : Math.round(ns / 1e6);
+    this.options.logger.info({ taskId: c.taskInfo.task_id.value, graceMs }, 'killing-task');
+    await this.options.containerizer.kill(c.containerId, graceMs);
+  }
+
+  private watchExit(supervised: SupervisedTask): void {
+    this.options.containerizer.wait(supervised.checkpoint.containerId).then(
+      (status) => this.enqueue(supervised, () => this.onExit(supervised, status)),
+      (err: unknown) => this.options.logger.error({ err }, 'task-wait-failed'),
+    );
+  }
+
+  private async onExit(supervised: SupervisedTask, status: ExitStatus): Promise<void> {
+    const c = supervised.checkpoint;
+    if (isTerminalState(c.state)) return;
+    const fields = terminalFields(status, c.killRequested === true, c.containerId);
+    this.options.logger.info({ taskId: c.taskInfo.task_id.value, state: fields.state, ...status }, 'task-ended');
+    await this.transition(supervised, fields);
+  }
+
+  /** Records the new state and queues its update; both are on disk when this resolves. */
+  private async transition(supervised: SupervisedTask, fields: StatusFields): Promise<void> {
+    const c = supervised.checkpoint;
+    const update = statusUpdate({ ...this.context(c.frameworkId, c.taskInfo.task_id.value), directory: c.sandbox }, fields);
+    c.state = fields.state;
+    c.latestStatus = update.status;
+    await Promise.all([this.options.checkpoints.writeTask(c), this.options.updates.add(update)]);
+  }
+
+  private async complete(supervised: SupervisedTask): Promise<void> {
+    const c = supervised.checkpoint;
+    const taskId = c.taskInfo.task_id.value;
+    this.tasks.delete(key(c.frameworkId, taskId));
+    this.completedTasks.push(c);
+    if (this.completedTasks.length > COMPLETED_KEPT) this.completedTasks.shift();
+    await this.options.checkpoints.removeTask(c.frameworkId, taskId);
+    this.options.logger.info({ taskId, state: c.state }, 'task-completed');
+  }
+
+  private context(frameworkId: string, taskId: string): { frameworkId: string; taskId: string; agentId: string; nowMs: number } {
+    const agentId = this.options.agentId() ?? this.tasks.get(key(frameworkId, taskId))?.checkpoint.taskInfo.agent_id.value ?? 'unknown';
+    return { frameworkId, taskId, agentId, nowMs: this.options.clock.now() };
+  }
+}
+
+/** Why a task cannot be run by this agent at all, as the status to answer with. */
+export function launchProblem(task: TaskInfo): StatusFields | undefined {
+  if (task.executor !== undefined) {
+    return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'Custom executors are not supported by this agent' };
+  }
+  const container = task.container as { type?: unknown; mesos?: { image?: unknown } } | undefined;
+  if (container !== undefined && (container.type === 'DOCKER' || container.mesos?.image !== undefined)) {
+    return { state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: 'Container images are not supported by this agent yet' };
+  }
+  if (task.command?.value === undefined || task.command.value === '') {
+    return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'The task has no command to run' };
+  }
+  return undefined;
+}
+
+function key(frameworkId: string, taskId: string): string {
+  return `${frameworkId.length}:${frameworkId}/${taskId}`;
+}
+
