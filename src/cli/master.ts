@@ -10,6 +10,19 @@ interface MasterArgs {
   'agent-heartbeat-interval': number;
   'max-missed-heartbeats': number;
   'max-completed-tasks-per-framework': number;
+  weights?: string;
+}
+
+/** Mesos' --weights syntax: `role1=2,role2=0.5`. */
+export function parseWeights(text: string): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([^\s=,]+)=([0-9]*\.?[0-9]+)$/.exec(part);
+    const weight = Number(match?.[2]);
+    if (!match || !(weight > 0)) throw new Error(`--weights: '${part}' is not role=weight with a positive weight`);
+    weights.set(match[1]!, weight);
+  }
+  return weights;
 }
 
 /** `drover master`: one master process on a store (SQLite file, or etcd for HA). */
@@ -26,6 +39,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('offer-timeout', { type: 'number', describe: 'Rescind offers unused for this many seconds' })
         .option('agent-heartbeat-interval', { type: 'number', default: 15, describe: 'Seconds between agent heartbeats' })
         .option('max-missed-heartbeats', { type: 'number', default: 5, describe: 'Missed heartbeats before an agent is unreachable' })
+        .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .check((args) => {
           if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
@@ -36,6 +50,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           for (const name of ['max-missed-heartbeats', 'max-completed-tasks-per-framework'] as const) {
             if (!Number.isInteger(args[name]) || args[name] < 1) throw new Error(`--${name} must be a positive integer`);
           }
+          if (args.weights !== undefined) parseWeights(args.weights);
           return true;
         }),
     handler: async (args) => {
@@ -57,6 +72,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         agentHeartbeatIntervalMs: args['agent-heartbeat-interval'] * 1000,
         agentMaxMissedHeartbeats: args['max-missed-heartbeats'],
         completedTasksPerFramework: args['max-completed-tasks-per-framework'],
+        ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
       });
       process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
       await waitForSignal();

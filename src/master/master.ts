@@ -43,6 +43,8 @@ export interface MasterOptions {
   completedTasksPerFramework?: number;
   /** Seed for the allocator's agent shuffle (a cycle counter is added). */
   seed?: number;
+  /** Role weights for weighted DRF (Mesos --weights); absent roles weigh 1. */
+  weights?: ReadonlyMap<string, number>;
 }
 
 export const DEFAULT_REFUSE_SECONDS = 5;
@@ -96,6 +98,7 @@ export class Master {
       frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs ?? 15_000,
       completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
       seed: options.seed ?? 1,
+      weights: options.weights ?? new Map(),
     };
   }
 
@@ -386,7 +389,7 @@ export class Master {
       });
     }
     if (agents.length === 0 || frameworks.length === 0) return;
-    const { offers } = allocate({ now: this.now(), seed: this.options.seed + this.cycle++, total, agents, frameworks });
+    const { offers } = allocate({ now: this.now(), seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
     const byFramework = new Map<string, unknown[]>();
     for (const decision of offers) {
       const agent = this.agents.get(decision.agentId)!;

@@ -99,6 +99,7 @@ function flags(master: Master): Record<string, string> {
     agent_ping_timeout: `${o.agentHeartbeatIntervalMs / 1000}secs`,
     max_agent_ping_timeouts: String(o.agentMaxMissedHeartbeats),
     ...(o.offerTimeoutMs === undefined ? {} : { offer_timeout: `${o.offerTimeoutMs / 1000}secs` }),
+    ...(o.weights.size === 0 ? {} : { weights: [...o.weights].map(([role, w]) => `${role}=${w}`).join(',') }),
     port: String(master.port),
   };
 }
