@@ -157,3 +157,36 @@ describe('scheduler API: bad input changes nothing', () => {
     assert.match(metrics, /drover_master_tasks_rejected_total/);
   });
 });
+
+describe('agent link: bad input changes nothing', () => {
+  async function agentCall(body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+    const response = await fetch(`${master.url}/api/v1/agent`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const text = await response.text();
+    return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  }
+  const agentInfo = { hostname: 'h', port: 5051, resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 } }] };
+
+  test('a registration with malformed resources → 400 and no agent appears', async () => {
+    const bad = { ...agentInfo, resources: [{ name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 5, end: 1 }] } }] };
+    const { status, json } = await agentCall({ type: 'REGISTER', register: { agent_info: bad } });
+    assert.equal(status, 400);
+    assert.match(String(json['message']), /Invalid registration/);
+    assert.deepEqual((await state())['slaves'], []);
+  });
+
+  test('REGISTER without its body, and unknown call types → 400', async () => {
+    assert.equal((await agentCall({ type: 'REGISTER' })).status, 400);
+    assert.equal((await agentCall({ type: 'SELF_DESTRUCT' })).status, 400);
+  });
+
+  test('HEARTBEAT or UPDATE from an agent that is not registered on that stream → 409 (re-register)', async () => {
+    const heartbeat = await agentCall({ type: 'HEARTBEAT', agent_id: { value: 'ghost' } }, { 'drover-stream-id': 'nope' });
+    assert.equal(heartbeat.status, 409);
+    assert.match(String(heartbeat.json['message']), /re-register/);
+    const update = await agentCall(
+      { type: 'UPDATE', agent_id: { value: 'ghost' }, update: { updates: [{ framework_id: { value: 'f' }, status: { task_id: { value: 't' }, state: 'TASK_RUNNING' } }] } },
+      { 'drover-stream-id': 'nope' },
+    );
+    assert.equal(update.status, 409);
+  });
+});

@@ -169,3 +169,16 @@ describe('scheduler calls', () => {
     await fw.close();
   });
 });
+
+describe('/metrics', () => {
+  test('counts offers, launches, status updates, registered agents and cycle durations', async () => {
+    const text = await (await fetch(`${master.url}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    assert.ok(value('drover_master_offers_made_total') > 0, 'offers made');
+    assert.ok(value('drover_master_tasks_launched_total') >= 3, 'launches');
+    assert.equal(value('drover_master_agents_registered'), 1);
+    assert.ok(value('drover_master_allocation_cycle_seconds_count') > 0, 'cycle durations observed');
+    assert.match(text, /drover_master_status_updates_total\{state="TASK_RUNNING"\} [1-9]/);
+    assert.ok(value('drover_master_offers_rescinded_total') >= 1, 'the held offer was rescinded');
+  });
+});
