@@ -1,0 +1,154 @@
+/**
+ * Marathon's app definition (`/v2/apps`), as JSON Schema. Field names, defaults and limits follow
+ * Marathon's RAML (types/app.raml) and AppDefinition.scala. Features Drover does not run yet are
+ * accepted by the schema but refused by `unsupportedFields` with a 422 naming the field, never
+ * silently ignored.
+ */
+import Type, { type Static } from 'typebox';
+
+const Str = (max = 4096) => Type.String({ maxLength: max });
+const Num = (min = 0) => Type.Number({ minimum: min });
+
+export const PortDefinition = Type.Object({
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  protocol: Type.Optional(Type.Enum(['tcp', 'udp', 'udp,tcp', 'tcp,udp'])),
+  name: Type.Optional(Type.String({ pattern: '^[a-z0-9-]+$', maxLength: 63 })),
+  labels: Type.Optional(Type.Record(Type.String(), Str())),
+});
+
+export const HealthCheck = Type.Object({
+  protocol: Type.Optional(Type.Enum(['HTTP', 'HTTPS', 'TCP', 'COMMAND', 'MESOS_HTTP', 'MESOS_HTTPS', 'MESOS_TCP'])),
+  path: Type.Optional(Str()),
+  portIndex: Type.Optional(Type.Integer({ minimum: 0 })),
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  command: Type.Optional(Type.Object({ value: Str(65536) })),
+  gracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+  intervalSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+  timeoutSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+  maxConsecutiveFailures: Type.Optional(Type.Integer({ minimum: 0 })),
+  delaySeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+  ignoreHttp1xx: Type.Optional(Type.Boolean()),
+  ipProtocol: Type.Optional(Type.Enum(['IPv4', 'IPv6'])),
+});
+
+export const Constraint = Type.Array(Str(1024), { minItems: 2, maxItems: 3 });
+
+export const AppDefinition = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 1024 }),
+  cmd: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 1024 * 1024 }), Type.Null()])),
+  args: Type.Optional(Type.Union([Type.Array(Str(65536), { maxItems: 4096 }), Type.Null()])),
+  user: Type.Optional(Type.Union([Str(256), Type.Null()])),
+  env: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Type.Union([Str(1024 * 1024), Type.Object({ secret: Str() })]))),
+  labels: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Str(65536))),
+  instances: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  cpus: Type.Optional(Num(0.001)),
+  mem: Type.Optional(Num(0)),
+  disk: Type.Optional(Num(0)),
+  gpus: Type.Optional(Type.Integer({ minimum: 0 })),
+  portDefinitions: Type.Optional(Type.Array(PortDefinition, { maxItems: 1000 })),
+  ports: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 65535 }), { maxItems: 1000 })),
+  requirePorts: Type.Optional(Type.Boolean()),
+  constraints: Type.Optional(Type.Array(Constraint, { maxItems: 100 })),
+  acceptedResourceRoles: Type.Optional(Type.Array(Str(256), { maxItems: 100 })),
+  role: Type.Optional(Str(256)),
+  healthChecks: Type.Optional(Type.Array(HealthCheck, { maxItems: 10 })),
+  readinessChecks: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 10 })),
+  upgradeStrategy: Type.Optional(
+    Type.Object({ minimumHealthCapacity: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })), maximumOverCapacity: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) }),
+  ),
+  backoffSeconds: Type.Optional(Num(0)),
+  backoffFactor: Type.Optional(Num(1)),
+  maxLaunchDelaySeconds: Type.Optional(Num(0)),
+  killSelection: Type.Optional(Type.Enum(['YOUNGEST_FIRST', 'OLDEST_FIRST'])),
+  unreachableStrategy: Type.Optional(
+    Type.Union([Type.Literal('disabled'), Type.Object({ inactiveAfterSeconds: Type.Optional(Num(0)), expungeAfterSeconds: Type.Optional(Num(0)) })]),
+  ),
+  taskKillGracePeriodSeconds: Type.Optional(Type.Union([Num(0), Type.Null()])),
+  fetch: Type.Optional(Type.Array(Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()), destPath: Type.Optional(Str()) }), { maxItems: 100 })),
+  uris: Type.Optional(Type.Array(Str(8192), { maxItems: 100 })),
+  dependencies: Type.Optional(Type.Array(Str(1024), { maxItems: 100 })),
+  networks: Type.Optional(Type.Array(Type.Object({ mode: Type.Optional(Type.Enum(['host', 'container', 'container/bridge'])), name: Type.Optional(Str(256)), labels: Type.Optional(Type.Record(Type.String(), Str())) }), { maxItems: 16 })),
+  container: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+  secrets: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  executor: Type.Optional(Str()),
+  version: Type.Optional(Str(64)),
+  versionInfo: Type.Optional(Type.Unknown()),
+  residency: Type.Optional(Type.Unknown()),
+  tty: Type.Optional(Type.Boolean()),
+  // Drover extension (Hydrogen's lesson): stop relaunching after this many failures in a row.
+  maxConsecutiveFailures: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type AppDefinition = Static<typeof AppDefinition>;
+
+/** Marathon's PathId segment rule (AppDefinition id validation). */
+const SEGMENT = /^(\.\.|\.|[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])$/;
+
+/** Absolute, normalized app id ('/prod/web'), or a reason it is invalid. */
+export function normalizeId(raw: string, base = '/'): string | { error: string } {
+  const joined = raw.startsWith('/') ? raw : `${base.replace(/\/$/, '')}/${raw}`;
+  const out: string[] = [];
+  for (const segment of joined.split('/').filter((s) => s !== '')) {
+    if (!SEGMENT.test(segment)) {
+      return { error: `'${segment}' is not a valid path segment: use lowercase letters, digits and '-', not at the start or end` };
+    }
+    if (segment === '.') continue;
+    if (segment === '..') {
+      if (out.length === 0) return { error: 'the id goes above the root group' };
+      out.pop();
+      continue;
+    }
+    out.push(segment);
+  }
+  if (out.length === 0) return { error: 'an app id cannot be the root group' };
+  return `/${out.join('/')}`;
+}
+
+/** Fields Drover does not run yet: refused with a reason instead of ignored. */
+export function unsupportedFields(app: AppDefinition): Array<{ path: string; errors: string[] }> {
+  const out: Array<{ path: string; errors: string[] }> = [];
+  const container = app.container ?? undefined;
+  if (container) {
+    const type = container['type'];
+    if (type !== undefined && type !== 'MESOS') out.push({ path: '/container/type', errors: [`container type ${String(type)} is not supported yet; use MESOS without an image`] });
+    if (container['docker'] !== undefined) out.push({ path: '/container/docker', errors: ['container images are not supported yet'] });
+    if (container['volumes'] !== undefined && Array.isArray(container['volumes']) && container['volumes'].length > 0) out.push({ path: '/container/volumes', errors: ['volumes are not supported yet'] });
+  }
+  for (const [name, value] of Object.entries(app.env ?? {})) {
+    if (typeof value !== 'string') out.push({ path: `/env/${name}`, errors: ['secret references are not supported yet'] });
+  }
+  if (app.secrets && Object.keys(app.secrets).length > 0) out.push({ path: '/secrets', errors: ['secrets are not supported yet'] });
+  if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });
+  if (app.executor !== undefined && app.executor !== '' && app.executor !== '//cmd') out.push({ path: '/executor', errors: ['custom executors are not supported'] });
+  for (const [i, n] of (app.networks ?? []).entries()) {
+    if (n.mode !== undefined && n.mode !== 'host') out.push({ path: `/networks/${i}/mode`, errors: [`network mode ${n.mode} is not supported yet; use host`] });
+  }
+  return out;
+}
+
+/** Semantic checks the schema cannot express. */
+export function semanticErrors(app: AppDefinition): Array<{ path: string; errors: string[] }> {
+  const out: Array<{ path: string; errors: string[] }> = [];
+  const hasCmd = typeof app.cmd === 'string';
+  const hasArgs = Array.isArray(app.args) && app.args.length > 0;
+  if (hasCmd && hasArgs) out.push({ path: '/', errors: ['AppDefinition must either contain one of \'cmd\' or \'args\', and/or a \'container\'.'] });
+  if (!hasCmd && !hasArgs) out.push({ path: '/', errors: ['AppDefinition must either contain one of \'cmd\' or \'args\', and/or a \'container\'.'] });
+  if (app.portDefinitions && app.ports) out.push({ path: '/ports', errors: ['You cannot specify both ports and port definitions'] });
+  const ops = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'];
+  for (const [i, c] of (app.constraints ?? []).entries()) {
+    const [, op, value] = c;
+    if (!op || !ops.includes(op)) out.push({ path: `/constraints/${i}`, errors: [`Constraint operator must be one of ${ops.join(', ')}`] });
+    else if ((op === 'LIKE' || op === 'UNLIKE' || op === 'MAX_PER' || op === 'IS') && value === undefined) out.push({ path: `/constraints/${i}`, errors: [`${op} requires a value`] });
+    else if (op === 'UNIQUE' && value !== undefined) out.push({ path: `/constraints/${i}`, errors: ['UNIQUE does not take a value'] });
+    else if ((op === 'MAX_PER' || op === 'GROUP_BY') && value !== undefined && !/^\d+$/.test(value)) out.push({ path: `/constraints/${i}`, errors: [`${op} value must be an integer`] });
+    else if ((op === 'LIKE' || op === 'UNLIKE') && value !== undefined) {
+      try {
+        new RegExp(value);
+      } catch {
+        out.push({ path: `/constraints/${i}`, errors: [`'${value}' is not a valid regular expression`] });
+      }
+    }
+  }
+  const names = (app.portDefinitions ?? []).map((p) => p.name).filter((n): n is string => n !== undefined);
+  if (new Set(names).size !== names.length) out.push({ path: '/portDefinitions', errors: ['Port names must be unique.'] });
+  return out;
+}

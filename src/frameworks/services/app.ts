@@ -1,0 +1,122 @@
+/**
+ * An app as the services framework keeps it: Marathon's definition with every default filled in
+ * (AppDefinition.scala), validated at the edge. `parseApp` is the only way in.
+ */
+import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { compileValidator } from '../../protocol/validation.ts';
+import { AppDefinition, normalizeId, semanticErrors, unsupportedFields } from './app-schema.ts';
+
+export interface PortDef {
+  port: number;
+  protocol: string;
+  name?: string;
+  labels?: Record<string, string>;
+}
+
+export interface App {
+  id: string;
+  cmd?: string;
+  args?: string[];
+  user?: string;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  instances: number;
+  cpus: number;
+  mem: number;
+  disk: number;
+  gpus: number;
+  portDefinitions: PortDef[];
+  requirePorts: boolean;
+  constraints: string[][];
+  acceptedResourceRoles?: string[];
+  healthChecks: AppDefinition['healthChecks'] & object;
+  upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
+  backoffSeconds: number;
+  backoffFactor: number;
+  maxLaunchDelaySeconds: number;
+  killSelection: 'YOUNGEST_FIRST' | 'OLDEST_FIRST';
+  unreachableStrategy: { inactiveAfterSeconds: number; expungeAfterSeconds: number } | 'disabled';
+  taskKillGracePeriodSeconds?: number;
+  fetch: Array<{ uri: string; extract?: boolean; executable?: boolean; cache?: boolean }>;
+  dependencies: string[];
+  networks: Array<{ mode: string; name?: string }>;
+  /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */
+  maxConsecutiveFailures: number;
+  version: string;
+  versionInfo: { lastScalingAt: string; lastConfigChangeAt: string };
+}
+
+export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 10;
+const schema = compileValidator(AppDefinition);
+
+/** Validate a request body as an app; throws 422 with every failing path. */
+export function parseApp(body: unknown, now: Date, base = '/'): App {
+  const details: ErrorDetail[] = schema.details(body);
+  if (details.length > 0) throw invalid(details);
+  const def = body as AppDefinition;
+  const id = normalizeId(def.id, base);
+  const more = [...(typeof id === 'string' ? [] : [{ path: '/id', errors: [id.error] }]), ...semanticErrors(def), ...unsupportedFields(def)];
+  if (more.length > 0) throw invalid(more);
+  const version = now.toISOString();
+  const portDefinitions: PortDef[] = def.portDefinitions
+    ? def.portDefinitions.map((p) => ({ port: p.port ?? 0, protocol: p.protocol ?? 'tcp', ...(p.name ? { name: p.name } : {}), ...(p.labels ? { labels: p.labels } : {}) }))
+    : def.ports
+      ? def.ports.map((port) => ({ port, protocol: 'tcp' }))
+      : [{ port: 0, protocol: 'tcp', name: 'default' }];
+  return {
+    id: id as string,
+    ...(typeof def.cmd === 'string' ? { cmd: def.cmd } : {}),
+    ...(Array.isArray(def.args) && def.args.length > 0 ? { args: def.args } : {}),
+    ...(typeof def.user === 'string' ? { user: def.user } : {}),
+    env: Object.fromEntries(Object.entries(def.env ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string')),
+    labels: def.labels ?? {},
+    instances: def.instances ?? 1,
+    cpus: def.cpus ?? 1,
+    mem: def.mem ?? 128,
+    disk: def.disk ?? 0,
+    gpus: def.gpus ?? 0,
+    portDefinitions,
+    requirePorts: def.requirePorts ?? false,
+    constraints: def.constraints ?? [],
+    ...(def.acceptedResourceRoles ? { acceptedResourceRoles: def.acceptedResourceRoles } : {}),
+    healthChecks: def.healthChecks ?? [],
+    upgradeStrategy: { minimumHealthCapacity: def.upgradeStrategy?.minimumHealthCapacity ?? 1, maximumOverCapacity: def.upgradeStrategy?.maximumOverCapacity ?? 1 },
+    backoffSeconds: def.backoffSeconds ?? 1,
+    backoffFactor: def.backoffFactor ?? 1.15,
+    maxLaunchDelaySeconds: def.maxLaunchDelaySeconds ?? 300,
+    killSelection: def.killSelection ?? 'YOUNGEST_FIRST',
+    unreachableStrategy: def.unreachableStrategy === 'disabled' ? 'disabled' : { inactiveAfterSeconds: def.unreachableStrategy?.inactiveAfterSeconds ?? 0, expungeAfterSeconds: def.unreachableStrategy?.expungeAfterSeconds ?? 0 },
+    ...(typeof def.taskKillGracePeriodSeconds === 'number' ? { taskKillGracePeriodSeconds: def.taskKillGracePeriodSeconds } : {}),
+    fetch: def.fetch ?? (def.uris ?? []).map((uri) => ({ uri })),
+    dependencies: def.dependencies ?? [],
+    networks: (def.networks ?? [{ mode: 'host' }]).map((n) => ({ mode: n.mode ?? 'host', ...(n.name ? { name: n.name } : {}) })),
+    maxConsecutiveFailures: def.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    version,
+    versionInfo: { lastScalingAt: version, lastConfigChangeAt: version },
+  };
+}
+
+function invalid(details: ErrorDetail[]): DroverError {
+  return new DroverError('VALIDATION', 'Object is not valid', { details });
+}
+
+/** True when only `instances` differs: a scale, not a configuration change (no restart). */
+export function isScaleOnly(before: App, after: App): boolean {
+  const strip = (a: App) => ({ ...a, instances: 0, version: '', versionInfo: undefined });
+  return JSON.stringify(strip(before)) === JSON.stringify(strip(after));
+}
+
+/** Mesos task name: the app id reversed with dots (`/prod/web` → `web.prod`), as Marathon. */
+export function taskName(appId: string): string {
+  return appId.split('/').filter(Boolean).reverse().join('.');
+}
+
+/** Marathon's task id form: `prod_web.instance-<uuid>._app.1`. */
+export function taskId(appId: string, uuid: string): string {
+  return `${appId.split('/').filter(Boolean).join('_')}.instance-${uuid}._app.1`;
+}
+
+export function appIdOfTask(task: string): string | undefined {
+  const match = /^(.+)\.instance-[0-9a-f-]+\._app\.\d+$/.exec(task);
+  return match?.[1] ? `/${match[1].split('_').join('/')}` : undefined;
+}
