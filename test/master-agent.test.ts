@@ -38,7 +38,7 @@ async function offerFor(framework: TestScheduler, hostname: string): Promise<Off
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-ma-'));
   master = await startDrover([
-    'master', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`,
+    'master', '--no-services', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`,
     '--allocation-interval', '0.2', '--agent-heartbeat-interval', '0.2', '--max-missed-heartbeats', '3',
     '--max-completed-tasks-per-framework', '1',
   ]);
@@ -191,7 +191,7 @@ describe('allocation', () => {
     // agent goes to one framework (both at share 0: tie broken by id); that offer counts as
     // allocated (share 0.5), so the second agent must go to the other framework.
     const dir = await mkdtemp(join(root, 'drf-'));
-    const drfMaster = await startDrover(['master', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2']);
+    const drfMaster = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2']);
     const a = await TestScheduler.subscribe(drfMaster.url, { name: 'drf-a' });
     const b = await TestScheduler.subscribe(drfMaster.url, { name: 'drf-b' });
     const started: DroverProcess[] = [];

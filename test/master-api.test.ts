@@ -11,7 +11,7 @@ import { TestScheduler } from './support/scheduler.ts';
 let master: DroverProcess;
 
 before(async () => {
-  master = await startDrover(['master', '--port', '0', '--store', 'memory:']);
+  master = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:']);
 });
 after(async () => {
   await master.stop();

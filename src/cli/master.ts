@@ -11,6 +11,7 @@ interface MasterArgs {
   'max-missed-heartbeats': number;
   'max-completed-tasks-per-framework': number;
   weights?: string;
+  services: boolean;
 }
 
 /** Mesos' --weights syntax: `role1=2,role2=0.5`. */
@@ -39,6 +40,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('offer-timeout', { type: 'number', describe: 'Rescind offers unused for this many seconds' })
         .option('agent-heartbeat-interval', { type: 'number', default: 15, describe: 'Seconds between agent heartbeats' })
         .option('max-missed-heartbeats', { type: 'number', default: 5, describe: 'Missed heartbeats before an agent is unreachable' })
+        .option('services', { type: 'boolean', default: true, describe: 'Run the built-in services framework (Marathon /v2 API); --no-services turns it off' })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .check((args) => {
@@ -72,6 +74,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         agentHeartbeatIntervalMs: args['agent-heartbeat-interval'] * 1000,
         agentMaxMissedHeartbeats: args['max-missed-heartbeats'],
         completedTasksPerFramework: args['max-completed-tasks-per-framework'],
+        services: args.services,
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
       });
       process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);

@@ -10,6 +10,9 @@ import { registerMasterRoutes } from '../master/api/routes.ts';
 import { registerOperatorRoutes } from '../master/api/operator.ts';
 import { registerOperatorV1Routes } from '../master/api/operator-v1.ts';
 import type { Store } from '../store/store.ts';
+import { ServicesFramework } from '../frameworks/services/services.ts';
+import { registerServicesRoutes } from '../frameworks/services/api.ts';
+import { InProcessSchedulerTransport } from '../frameworks/sdk/in-process-transport.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -18,23 +21,30 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   host: string;
   /** Extra routes on the same server (dev mode mounts more APIs here). */
   mount?: (app: FastifyInstance, master: Master) => void;
+  /** Run the built-in services framework (Marathon's /v2 API) in this process (default true). */
+  services?: boolean;
 }
 
 export interface MasterServer {
   readonly master: Master;
   readonly app: FastifyInstance;
   readonly url: string;
+  readonly services: ServicesFramework | undefined;
   close(): Promise<void>;
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, ...masterOptions } = options;
   const app = createHttpServer({ logger });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
   mount?.(app, master);
+  const services = withServices
+    ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }) })
+    : undefined;
+  if (services) registerServicesRoutes(app, services);
   await master.start();
   try {
     await app.listen({ port, host });
@@ -45,12 +55,15 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   master.port = bound;
+  await services?.start();
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${bound}`;
   return {
     master,
     app,
     url,
+    services,
     async close() {
+      await services?.stop();
       await master.stop();
       await app.close();
     },

@@ -14,7 +14,7 @@ import type { SchedulerTransport } from './scheduler.ts';
 let server: MasterServer;
 
 before(async () => {
-  server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1' });
+  server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', services: false });
 });
 after(() => server.close());
 

@@ -103,9 +103,17 @@ export function normalizeId(raw: string, base = '/'): string | { error: string }
   return `/${out.join('/')}`;
 }
 
-/** Fields Drover does not run yet: refused with a reason instead of ignored. */
+/** Read-only fields of Marathon's app representation: accepted (and ignored) so GET → PUT works. */
+const READ_ONLY = new Set(['tasksStaged', 'tasksRunning', 'tasksHealthy', 'tasksUnhealthy', 'deployments', 'tasks', 'lastTaskFailure', 'taskStats', 'readinessCheckResults', 'counts', 'ipAddress', 'storeUrls', 'upgradeStrategy', 'versionInfo']);
+const KNOWN = new Set([...Object.keys(AppDefinition.properties), ...READ_ONLY]);
+
+/** Fields Drover does not run yet, or does not know: refused with a reason instead of ignored. */
 export function unsupportedFields(app: AppDefinition): Array<{ path: string; errors: string[] }> {
   const out: Array<{ path: string; errors: string[] }> = [];
+  for (const key of Object.keys(app)) {
+    if (key === 'check') out.push({ path: '/check', errors: ['Mesos checks (non-killing) are not supported yet; use healthChecks'] });
+    else if (!KNOWN.has(key)) out.push({ path: `/${key}`, errors: ['unknown property'] });
+  }
   const container = app.container ?? undefined;
   if (container) {
     const type = container['type'];
@@ -130,7 +138,7 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
   const out: Array<{ path: string; errors: string[] }> = [];
   const hasCmd = typeof app.cmd === 'string';
   const hasArgs = Array.isArray(app.args) && app.args.length > 0;
-  if (hasCmd && hasArgs) out.push({ path: '/', errors: ['AppDefinition must either contain one of \'cmd\' or \'args\', and/or a \'container\'.'] });
+  if (hasCmd && hasArgs) out.push({ path: '/cmd', errors: ["'cmd' and 'args' cannot both be set"] });
   if (!hasCmd && !hasArgs) out.push({ path: '/', errors: ['AppDefinition must either contain one of \'cmd\' or \'args\', and/or a \'container\'.'] });
   if (app.portDefinitions && app.ports) out.push({ path: '/ports', errors: ['You cannot specify both ports and port definitions'] });
   const ops = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'];

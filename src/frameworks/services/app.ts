@@ -50,7 +50,9 @@ export const DEFAULT_MAX_CONSECUTIVE_FAILURES = 10;
 const schema = compileValidator(AppDefinition);
 
 /** Validate a request body as an app; throws 422 with every failing path. */
-export function parseApp(body: unknown, now: Date, base = '/'): App {
+export function parseApp(input: unknown, now: Date, base = '/'): App {
+  // Marathon writes absent optional fields as null (e.g. "acceptedResourceRoles": null).
+  const body = input && typeof input === 'object' && !Array.isArray(input) ? Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null)) : input;
   const details: ErrorDetail[] = schema.details(body);
   if (details.length > 0) throw invalid(details);
   const def = body as AppDefinition;

@@ -1,0 +1,271 @@
+/**
+ * Marathon's `/v2` REST API over the services framework: apps, tasks, deployments, queue,
+ * events (SSE), info. Error bodies keep Marathon's shapes; a refused request changes nothing.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DroverError } from '../../protocol/errors.ts';
+import { type App, isScaleOnly, parseApp } from './app.ts';
+import { normalizeId } from './app-schema.ts';
+import { sseFrame } from './events.ts';
+import { isHealthy, isLive, type Instance } from './reconcile.ts';
+import type { ServicesFramework } from './services.ts';
+import type { Deployment } from './deployments.ts';
+
+type Query = Record<string, string | string[] | undefined>;
+
+const flag = (q: Query, name: string): boolean => q[name] === 'true' || q[name] === '';
+const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
+  const taskJson = (i: Instance): Record<string, unknown> => ({
+    id: i.taskId, appId: i.appId, host: i.host, ports: i.ports, servicePorts: [], slaveId: i.agentId, agentId: i.agentId,
+    stagedAt: i.stagedAt, ...(i.startedAt ? { startedAt: i.startedAt } : {}), version: i.version, state: i.state,
+    ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }],
+    ...(i.healthy === undefined ? {} : { healthCheckResults: [{ alive: i.healthy, taskId: i.taskId, instanceId: i.taskId }] }),
+  });
+
+  const appJson = (a: App, embed: string[]): Record<string, unknown> => {
+    const instances = services.instancesOf(a.id);
+    const live = instances.filter(isLive);
+    const runtime = services.runtimeOf(a.id);
+    const out: Record<string, unknown> = {
+      ...a,
+      tasksStaged: live.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
+      tasksRunning: live.filter((i) => i.state === 'TASK_RUNNING').length,
+      tasksHealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => isHealthy(a, i)).length,
+      tasksUnhealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => i.state === 'TASK_RUNNING' && i.healthy === false).length,
+      deployments: services.deployments.forApp(a.id).map((d) => ({ id: d.id })),
+    };
+    if (embed.some((e) => e.endsWith('.tasks'))) out['tasks'] = live.map(taskJson);
+    if (embed.some((e) => e.endsWith('.lastTaskFailure')) && runtime.lastTaskFailure) out['lastTaskFailure'] = runtime.lastTaskFailure;
+    return out;
+  };
+
+  const deployed = (reply: FastifyReply, d: Deployment, status: number, body?: unknown): FastifyReply =>
+    reply.status(status).header('Marathon-Deployment-Id', d.id).send(body ?? { deploymentId: d.id, version: d.version });
+
+  /** Run a change; a 409 from a deployment lock carries the blocking deployments (Marathon). */
+  const guarded = async (reply: FastifyReply, change: () => Promise<FastifyReply>): Promise<FastifyReply> => {
+    try {
+      return await change();
+    } catch (e) {
+      if (e instanceof DroverError && e.code === 'DROVER_ERR_CONFLICT' && 'deployments' in e) {
+        return reply.status(409).send({ message: e.message, deployments: (e as unknown as { deployments: unknown }).deployments });
+      }
+      throw e;
+    }
+  };
+
+  const now = (): Date => new Date(services.now());
+
+  /** A PUT/PATCH body merged over the current definition (Marathon's partialUpdate=true). */
+  const updated = (id: string, body: unknown, partial: boolean): App => {
+    const existing = services.apps.get(id);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a JSON object'] }] });
+    const merged = { ...(existing && partial ? stripComputed(existing) : {}), ...(body as Record<string, unknown>), id };
+    const next = parseApp(merged, now());
+    if (existing && isScaleOnly(existing, next)) {
+      return { ...next, versionInfo: { lastConfigChangeAt: existing.versionInfo.lastConfigChangeAt, lastScalingAt: next.version } };
+    }
+    return next;
+  };
+
+  app.get('/v2/apps', async (request) => {
+    const q = request.query as Query;
+    const embed = list(q['embed']);
+    const idFilter = typeof q['id'] === 'string' ? q['id'] : undefined;
+    const cmdFilter = typeof q['cmd'] === 'string' ? q['cmd'] : undefined;
+    const selector = typeof q['label'] === 'string' ? parseLabelSelector(q['label']) : undefined;
+    const apps = [...services.apps.values()].filter(
+      (a) => (idFilter === undefined || a.id.includes(idFilter)) && (cmdFilter === undefined || (a.cmd ?? '').includes(cmdFilter)) && (selector === undefined || selector(a.labels)),
+    );
+    return { apps: apps.map((a) => appJson(a, embed)) };
+  });
+
+  app.post('/v2/apps', async (request, reply) =>
+    guarded(reply, async () => {
+      const parsed = parseApp(request.body, now());
+      const d = await services.putApp(parsed, { create: true, force: flag(request.query as Query, 'force') });
+      services.events.publish('api_post_event', { clientIp: request.ip, uri: '/v2/apps', appDefinition: parsed });
+      return reply.status(201).header('Location', `/v2/apps${parsed.id}`).header('Marathon-Deployment-Id', d.id).send(appJson(parsed, []));
+    }),
+  );
+
+  app.get('/v2/tasks', async (request, reply) => {
+    const q = request.query as Query;
+    const statuses = [...list(q['status']), ...list(q['status[]'])].map((s) => s.toLowerCase());
+    const tasks = [...services.instances.values()].filter(isLive).filter((i) => statuses.length === 0 || statuses.some((s) => i.state === `TASK_${s.toUpperCase()}`));
+    if ((request.headers.accept ?? '').includes('text/plain')) return reply.type('text/plain').send(tasksText(tasks, services));
+    return { tasks: tasks.map(taskJson) };
+  });
+
+  app.post('/v2/tasks/delete', async (request) => {
+    const body = request.body as { ids?: unknown };
+    if (!Array.isArray(body?.ids) || !body.ids.every((x) => typeof x === 'string')) {
+      throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/ids', errors: ['expected an array of task ids'] }] });
+    }
+    const killed = await services.killTasks(body.ids as string[], flag(request.query as Query, 'scale'));
+    return { tasks: killed.map(taskJson) };
+  });
+
+  app.get('/v2/deployments', async () => services.deployments.list().map((d) => services.deployments.toJson(d)));
+  app.delete('/v2/deployments/:id', async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const d = services.deployments.get(id);
+    if (!d) throw new DroverError('NOT_FOUND', `DeploymentPlan ${id} does not exist`);
+    services.deployments.finish(id);
+    return reply.status(202).send();
+  });
+
+  app.get('/v2/queue', async () => ({
+    queue: [...services.apps.values()].flatMap((a) => {
+      const r = services.runtimeOf(a.id);
+      const live = services.instancesOf(a.id).filter(isLive).length;
+      const count = Math.max(0, a.instances - live);
+      if (count === 0 && r.stopped === undefined) return [];
+      const left = Math.max(0, Math.ceil((r.delayUntil - services.now()) / 1000));
+      return [{
+        app: appJson(a, []),
+        count,
+        delay: { timeLeftSeconds: left, overdue: left === 0 },
+        since: a.version,
+        ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
+        processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size },
+        lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: [x.reason], timestamp: x.at })),
+      }];
+    }),
+  }));
+
+  app.delete('/v2/queue/*', async (request, reply) => {
+    const path = (request.params as { '*': string })['*'];
+    if (!path.endsWith('/delay')) throw new DroverError('NOT_FOUND', `No route for DELETE /v2/queue/${path}`);
+    const id = appId(path.slice(0, -'/delay'.length));
+    if (!services.apps.has(id)) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
+    services.resetDelay(id);
+    return reply.status(204).send();
+  });
+
+  app.get('/v2/events', async (request, reply) => {
+    const q = request.query as Query;
+    const types = new Set(list(q['event_type']));
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    reply.raw.write(sseFrame({ eventType: 'event_stream_attached', timestamp: new Date().toISOString(), remoteAddress: request.ip }));
+    const unsubscribe = services.events.subscribe((event) => {
+      if (types.size > 0 && !types.has(event.eventType)) return;
+      // A consumer that cannot keep up is disconnected instead of buffered without bound.
+      if (reply.raw.writableLength > 8 * 1024 * 1024) reply.raw.destroy();
+      else reply.raw.write(sseFrame(event));
+    });
+    reply.raw.once('close', unsubscribe);
+  });
+
+  app.get('/v2/info', async (request) => ({
+    name: 'drover', version: '1.10.0', buildref: 'drover', elected: true, leader: request.headers.host ?? 'localhost:5050', frameworkId: services.frameworkId ?? null,
+    marathon_config: { master: 'drover', failover_timeout: 604800, local_port_min: 10000, local_port_max: 20000, task_launch_timeout: 300000 },
+    http_config: { http_port: 5050 },
+  }));
+  app.get('/v2/leader', async (request) => ({ leader: request.headers.host ?? 'localhost:5050' }));
+
+  // Nested ids: /v2/apps/prod/web[/restart|/tasks[/<taskId>]|/versions]
+  app.get('/v2/apps/*', async (request) => {
+    const { id, suffix, rest } = splitAppPath(request);
+    const found = services.apps.get(id);
+    if (!found) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
+    if (suffix === 'tasks') return { tasks: services.instancesOf(id).filter(isLive).map(taskJson) };
+    if (suffix === 'versions') return rest ? found : { versions: [found.version] };
+    return { app: appJson(found, list((request.query as Query)['embed'])) };
+  });
+
+  const putOrPatch = (partialDefault: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
+    guarded(reply, async () => {
+      const { id, suffix } = splitAppPath(request);
+      if (suffix) throw new DroverError('NOT_FOUND', `No route for ${request.method} ${request.url}`);
+      const q = request.query as Query;
+      const partial = q['partialUpdate'] === undefined ? partialDefault : q['partialUpdate'] !== 'false';
+      const next = updated(id, request.body, partial);
+      const d = await services.putApp(next, { force: flag(q, 'force') });
+      return deployed(reply, d, 200);
+    });
+  app.put('/v2/apps/*', putOrPatch(true));
+  app.patch('/v2/apps/*', putOrPatch(true));
+
+  app.post('/v2/apps/*', async (request, reply) =>
+    guarded(reply, async () => {
+      const { id, suffix } = splitAppPath(request);
+      if (suffix !== 'restart') throw new DroverError('NOT_FOUND', `No route for POST ${request.url}`);
+      const found = services.apps.get(id);
+      if (!found) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
+      const version = now().toISOString();
+      const d = await services.putApp({ ...found, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }, { force: flag(request.query as Query, 'force') });
+      return deployed(reply, d, 200);
+    }),
+  );
+
+  app.delete('/v2/apps/*', async (request, reply) =>
+    guarded(reply, async () => {
+      const { id, suffix, rest } = splitAppPath(request);
+      const q = request.query as Query;
+      if (suffix === 'tasks') {
+        if (!services.apps.has(id)) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
+        const host = typeof q['host'] === 'string' ? q['host'] : undefined;
+        const ids = rest ? [rest] : services.instancesOf(id).filter((i) => isLive(i) && (host === undefined || i.host === host)).map((i) => i.taskId);
+        if (rest && !services.instances.has(rest)) throw new DroverError('NOT_FOUND', `Task '${rest}' does not exist`);
+        const killed = await services.killTasks(ids, flag(q, 'scale'));
+        return reply.send(rest ? { task: killed[0] ? taskJson(killed[0]) : null } : { tasks: killed.map(taskJson) });
+      }
+      if (suffix) throw new DroverError('NOT_FOUND', `No route for DELETE ${request.url}`);
+      const d = await services.deleteApp(id, flag(q, 'force'));
+      return deployed(reply, d, 200);
+    }),
+  );
+}
+
+function appId(raw: string): string {
+  const id = normalizeId(decodeURIComponent(raw));
+  if (typeof id !== 'string') throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/id', errors: [id.error] }] });
+  return id;
+}
+
+function splitAppPath(request: FastifyRequest): { id: string; suffix?: 'tasks' | 'versions' | 'restart'; rest?: string } {
+  const path = (request.params as { '*': string })['*'].replace(/\/$/, '');
+  const match = /^(.*?)\/(tasks|versions|restart)(?:\/(.+))?$/.exec(path);
+  if (match?.[1] && match[2]) return { id: appId(match[1]), suffix: match[2] as 'tasks' | 'versions' | 'restart', ...(match[3] ? { rest: decodeURIComponent(match[3]) } : {}) };
+  return { id: appId(path) };
+}
+
+function stripComputed(app: App): Record<string, unknown> {
+  const { version: _v, versionInfo: _vi, ...rest } = app;
+  return rest;
+}
+
+function tasksText(tasks: Instance[], services: ServicesFramework): string {
+  const lines: string[] = [];
+  for (const a of services.apps.values()) {
+    const mine = tasks.filter((t) => t.appId === a.id);
+    a.portDefinitions.forEach((p, idx) => {
+      lines.push([a.id.slice(1).replaceAll('/', '_'), String(p.port), ...mine.map((t) => `${t.host}:${t.ports[idx] ?? ''}`)].join('\t'));
+    });
+  }
+  return lines.join('\n') + (lines.length > 0 ? '\n' : '');
+}
+
+/** Marathon's label selector: `k`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, comma = AND. */
+export function parseLabelSelector(text: string): (labels: Record<string, string>) => boolean {
+  const parts = text.split(/,(?![^()]*\))/).map((p) => p.trim()).filter(Boolean);
+  const tests = parts.map((part) => {
+    let m = /^([^!=\s]+)\s*==\s*(.*)$/.exec(part);
+    if (m) return (l: Record<string, string>) => l[m![1]!] === m![2];
+    m = /^([^!=\s]+)\s*!=\s*(.*)$/.exec(part);
+    if (m) return (l: Record<string, string>) => l[m![1]!] !== m![2];
+    m = /^(\S+)\s+(in|notin)\s+\((.*)\)$/.exec(part);
+    if (m) {
+      const values = m[3]!.split(',').map((v) => v.trim());
+      const inSet = m[2] === 'in';
+      return (l: Record<string, string>) => (l[m![1]!] !== undefined && values.includes(l[m![1]!]!)) === inSet;
+    }
+    if (/^\S+$/.test(part)) return (l: Record<string, string>) => l[part] !== undefined;
+    throw new DroverError('VALIDATION', `Invalid label selector: ${part}`, { details: [{ path: '/label', errors: [`cannot parse '${part}'`] }] });
+  });
+  return (labels) => tests.every((t) => t(labels));
+}

@@ -1,0 +1,353 @@
+/**
+ * The services framework (Marathon's role): keeps apps' desired state in the store, subscribes to
+ * the master through the scheduler SDK, and applies the pure reconciler's results — launches on
+ * offers (placement with reasons), kills, backoff and the crash-loop stop. The HTTP API is api.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../log/index.ts';
+import { DroverError } from '../../protocol/errors.ts';
+import { isTerminalState } from '../../protocol/mesos/enums.ts';
+import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { Resources } from '../../resources/index.ts';
+import type { BatchWriter, Store } from '../../store/store.ts';
+import type { OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
+import { type App, appIdOfTask, taskId as makeTaskId } from './app.ts';
+import { ServiceEvents } from './events.ts';
+import { place, type Spot } from './placement.ts';
+import { reconcile, isLive, type Instance } from './reconcile.ts';
+import { buildTaskInfo } from './task-builder.ts';
+import { Deployments, type Deployment } from './deployments.ts';
+
+const PREFIX = '/drover/services';
+/** A run shorter than this that ends in failure counts toward the crash loop. */
+const HEALTHY_RUN_MS = 10_000;
+
+export interface AppRuntime {
+  /** Failures in a row without a run that lasted HEALTHY_RUN_MS (or was healthy). */
+  consecutiveFailures: number;
+  /** No launch before this time (ms): Marathon's backoff. */
+  delayUntil: number;
+  /** Set when relaunching stopped after too many failures: the reason. */
+  stopped?: string;
+  lastTaskFailure?: Record<string, unknown>;
+  /** Why recent offers were not used, per agent (for /v2/queue). */
+  rejections: Map<string, { agentId: string; hostname: string; reason: string; at: string }>;
+}
+
+export interface ServicesOptions {
+  transport: SchedulerTransport;
+  store: Store;
+  logger: Logger;
+  now?: () => number;
+  frameworkName?: string;
+  role?: string;
+}
+
+export class ServicesFramework {
+  readonly apps = new Map<string, App>();
+  readonly instances = new Map<string, Instance>();
+  readonly runtime = new Map<string, AppRuntime>();
+  readonly events = new ServiceEvents();
+  readonly deployments = new Deployments();
+  readonly now: () => number;
+  frameworkId: string | undefined;
+  private connection: SchedulerConnection | undefined;
+  private readonly writer: BatchWriter;
+  private readonly log: Logger;
+  private suppressed = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ServicesOptions) {
+    this.now = options.now ?? Date.now;
+    this.log = options.logger;
+    this.writer = options.store.batchWriter({ maxBatch: 100, maxDelayMs: 5 });
+  }
+
+  async start(): Promise<void> {
+    const [apps, instances, id] = await Promise.all([
+      this.options.store.range(`${PREFIX}/apps/`),
+      this.options.store.range(`${PREFIX}/instances/`),
+      this.options.store.get(`${PREFIX}/framework-id`),
+    ]);
+    for (const kv of apps.kvs) {
+      const app = JSON.parse(kv.value) as App;
+      this.apps.set(app.id, app);
+    }
+    for (const kv of instances.kvs) {
+      const instance = JSON.parse(kv.value) as Instance;
+      this.instances.set(instance.taskId, instance);
+    }
+    this.frameworkId = id?.value;
+    await this.subscribe();
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.connection?.close();
+    await this.writer.flush();
+    this.events.close();
+  }
+
+  private async subscribe(): Promise<void> {
+    const connection = await this.options.transport.subscribe({
+      user: 'root',
+      name: this.options.frameworkName ?? 'marathon',
+      roles: [this.options.role ?? '*'],
+      failover_timeout: 604800,
+      checkpoint: true,
+      capabilities: [{ type: 'PARTITION_AWARE' }, { type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
+      ...(this.frameworkId ? { id: { value: this.frameworkId } } : {}),
+    }, { suppressedRoles: [this.options.role ?? '*'] });
+    this.connection = connection;
+    if (this.frameworkId !== connection.frameworkId) {
+      this.frameworkId = connection.frameworkId;
+      await this.options.store.put(`${PREFIX}/framework-id`, connection.frameworkId);
+    }
+    // Subscribed suppressed: offers are asked for (REVIVE) only when an app needs a launch.
+    this.suppressed = true;
+    this.log.info({ frameworkId: connection.frameworkId, apps: this.apps.size, instances: this.instances.size }, 'services-subscribed');
+    this.events.publish('scheduler_registered_event', { frameworkId: connection.frameworkId, master: '' });
+    // After a (re)subscription, learn the truth about every instance we think exists.
+    void this.call({ type: 'RECONCILE', reconcile: { tasks: [...this.instances.keys()].map((t) => ({ task_id: { value: t } })) } });
+    void this.consume(connection);
+    this.tick();
+  }
+
+  private async consume(connection: SchedulerConnection): Promise<void> {
+    try {
+      for await (const event of connection.events()) {
+        if (event.type === 'OFFERS') this.handleOffers(event.offers.offers);
+        else if (event.type === 'UPDATE') this.handleUpdate(event.update.status);
+      }
+    } catch (e) {
+      this.log.warn({ error: e }, 'services-stream-failed');
+    }
+    if (this.stopped || this.connection !== connection) return;
+    // The master went away: subscribe again with our id (the failover timeout keeps our tasks).
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        await this.subscribe();
+        return;
+      } catch (e) {
+        this.log.warn({ error: e, attempt }, 'services-resubscribe-failed');
+      }
+    }
+  }
+
+  private call(call: Parameters<SchedulerConnection['call']>[0]): Promise<void> {
+    return (this.connection?.call(call) ?? Promise.resolve()).catch((error: unknown) => this.log.warn({ error, type: call.type }, 'services-call-failed'));
+  }
+
+  runtimeOf(appId: string): AppRuntime {
+    let r = this.runtime.get(appId);
+    if (!r) this.runtime.set(appId, (r = { consecutiveFailures: 0, delayUntil: 0, rejections: new Map() }));
+    return r;
+  }
+
+  instancesOf(appId: string): Instance[] {
+    return [...this.instances.values()].filter((i) => i.appId === appId);
+  }
+
+  // ---- desired state ------------------------------------------------------------------------
+
+  /** Store a new version of an app (create or update) and start its deployment. */
+  async putApp(app: App, options: { force?: boolean; create?: boolean } = {}): Promise<Deployment> {
+    const existing = this.apps.get(app.id);
+    if (options.create && existing) throw new DroverError('CONFLICT', `An app with id [${app.id}] already exists.`);
+    this.deployments.checkLock([app.id], options.force ?? false);
+    await this.options.store.put(`${PREFIX}/apps${app.id}`, JSON.stringify(app));
+    this.apps.set(app.id, app);
+    const runtime = this.runtimeOf(app.id);
+    if (!existing || existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt) {
+      // A new configuration gets a fresh start: backoff and the crash-loop stop are reset.
+      Object.assign(runtime, { consecutiveFailures: 0, delayUntil: 0, stopped: undefined });
+    }
+    const action = !existing ? 'StartApplication' : existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt ? 'RestartApplication' : 'ScaleApplication';
+    const deployment = this.deployments.start([app.id], app.version, action, options.force ?? false);
+    this.events.publish('deployment_info', { plan: this.deployments.plan(deployment), currentStep: this.deployments.step(deployment) });
+    this.tick();
+    return deployment;
+  }
+
+  async deleteApp(appId: string, force = false): Promise<Deployment> {
+    if (!this.apps.has(appId)) throw new DroverError('NOT_FOUND', `App '${appId}' does not exist`);
+    this.deployments.checkLock([appId], force);
+    await this.options.store.delete(`${PREFIX}/apps${appId}`);
+    this.apps.delete(appId);
+    this.runtime.delete(appId);
+    const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force);
+    for (const i of this.instancesOf(appId)) if (isLive(i)) this.kill(i);
+    this.events.publish('app_terminated_event', { appId });
+    this.tick();
+    return deployment;
+  }
+
+  /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
+  async killTasks(taskIds: string[], scale: boolean): Promise<Instance[]> {
+    const found = taskIds.map((t) => this.instances.get(t)).filter((i): i is Instance => i !== undefined);
+    if (scale) {
+      const byApp = new Map<string, number>();
+      for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
+      for (const [appId, n] of byApp) {
+        const app = this.apps.get(appId);
+        if (!app) continue;
+        const version = new Date(this.now()).toISOString();
+        await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
+      }
+    }
+    for (const i of found) this.kill(i);
+    return found;
+  }
+
+  resetDelay(appId: string): void {
+    const r = this.runtimeOf(appId);
+    Object.assign(r, { consecutiveFailures: 0, delayUntil: 0, stopped: undefined });
+    this.tick();
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
+  tick(): void {
+    if (this.stopped || !this.connection) return;
+    let wantOffers = false;
+    for (const app of this.apps.values()) {
+      const result = reconcile(app, this.instancesOf(app.id), 0);
+      for (const k of result.kill) {
+        const i = this.instances.get(k.taskId);
+        if (i) this.kill(i);
+      }
+      if (result.launch > 0 && this.launchAllowed(app)) wantOffers = true;
+      for (const d of this.deployments.forApp(app.id)) {
+        if (result.complete) this.finishDeployment(d);
+      }
+    }
+    for (const d of this.deployments.list()) {
+      if (d.apps.every((id) => !this.apps.has(id) && this.instancesOf(id).every((i) => !isLive(i)))) this.finishDeployment(d);
+    }
+    if (wantOffers && this.suppressed) {
+      this.suppressed = false;
+      void this.call({ type: 'REVIVE', revive: {} });
+    } else if (!wantOffers && !this.suppressed) {
+      this.suppressed = true;
+      void this.call({ type: 'SUPPRESS', suppress: {} });
+    }
+  }
+
+  private finishDeployment(d: Deployment): void {
+    if (!this.deployments.finish(d.id)) return;
+    this.events.publish('deployment_success', { id: d.id, plan: this.deployments.plan(d) });
+  }
+
+  private launchAllowed(app: App): boolean {
+    const r = this.runtimeOf(app.id);
+    return r.stopped === undefined && this.now() >= r.delayUntil;
+  }
+
+  private kill(i: Instance): void {
+    if (i.state === 'TASK_KILLING' || isTerminalState(i.state)) return;
+    i.state = 'TASK_KILLING';
+    (i as Instance & { killedByUs?: boolean }).killedByUs = true;
+    this.persist(i);
+    void this.call({ type: 'KILL', kill: { task_id: { value: i.taskId }, agent_id: { value: i.agentId } } });
+  }
+
+  private handleOffers(offers: OfferJson[]): void {
+    for (const offer of offers) {
+      const resources = Resources.fromJSON(offer.resources);
+      const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
+      let remaining = resources;
+      const taskInfos: Record<string, unknown>[] = [];
+      for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+        const want = reconcile(app, this.instancesOf(app.id), 0).launch;
+        if (want === 0 || !this.launchAllowed(app)) continue;
+        const spots: Spot[] = this.instancesOf(app.id).filter(isLive);
+        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, spots, want);
+        const runtime = this.runtimeOf(app.id);
+        if (result.reason) runtime.rejections.set(offer.agent_id.value, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at: new Date(this.now()).toISOString() });
+        else runtime.rejections.delete(offer.agent_id.value);
+        for (const launch of result.launches) {
+          const id = makeTaskId(app.id, randomUUID());
+          remaining = remaining.subtract(launch.resources);
+          taskInfos.push(buildTaskInfo(app, id, offer.agent_id.value, offer.hostname, launch.ports, launch.resources));
+          const instance: Instance = {
+            taskId: id, appId: app.id, agentId: offer.agent_id.value, hostname: offer.hostname, attributes,
+            configVersion: app.versionInfo.lastConfigChangeAt, version: app.version, state: 'TASK_STAGING',
+            ports: launch.ports, host: offer.hostname, stagedAt: new Date(this.now()).toISOString(),
+          };
+          this.instances.set(id, instance);
+          this.persist(instance);
+        }
+      }
+      if (taskInfos.length > 0) {
+        void this.call({ type: 'ACCEPT', accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH', launch: { task_infos: taskInfos as never } }], filters: { refuse_seconds: 1 } } });
+      } else {
+        void this.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 5 } } });
+      }
+    }
+  }
+
+  private handleUpdate(status: TaskStatus): void {
+    if (status.uuid && status.agent_id) {
+      void this.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid } });
+    }
+    const instance = this.instances.get(status.task_id.value);
+    const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
+    if (!instance) {
+      // A task we do not know (e.g. of a deleted app): make sure it does not run.
+      if (!isTerminalState(status.state)) void this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
+      return;
+    }
+    const before = instance.state;
+    const wasHealthy = instance.healthy;
+    instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
+    if (status.healthy !== undefined) instance.healthy = status.healthy;
+    if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.now()).toISOString();
+    this.events.publish('status_update_event', {
+      slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
+      host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
+    });
+    if (wasHealthy !== instance.healthy && instance.healthy !== undefined) {
+      this.events.publish('health_status_changed_event', { appId: instance.appId, instanceId: instance.taskId, version: instance.version, alive: instance.healthy });
+    }
+    if (isTerminalState(status.state)) {
+      this.instances.delete(instance.taskId);
+      void this.writer.delete(`${PREFIX}/instances/${instance.taskId}`).catch(() => undefined);
+      if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
+    } else {
+      this.persist(instance);
+    }
+    this.tick();
+  }
+
+  /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */
+  private recordFailure(appId: string, instance: Instance, status: TaskStatus): void {
+    const app = this.apps.get(appId);
+    if (!app || status.state === 'TASK_KILLED') return;
+    const r = this.runtimeOf(appId);
+    const ranFor = instance.startedAt ? this.now() - Date.parse(instance.startedAt) : 0;
+    r.consecutiveFailures = ranFor >= HEALTHY_RUN_MS || instance.healthy === true ? 1 : r.consecutiveFailures + 1;
+    const delay = Math.min(app.backoffSeconds * app.backoffFactor ** (r.consecutiveFailures - 1), app.maxLaunchDelaySeconds);
+    r.delayUntil = this.now() + delay * 1000;
+    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(this.now()).toISOString(), version: instance.version, slaveId: instance.agentId };
+    if (app.maxConsecutiveFailures > 0 && r.consecutiveFailures >= app.maxConsecutiveFailures && r.stopped === undefined) {
+      r.stopped = `stopped relaunching after ${r.consecutiveFailures} consecutive failures (maxConsecutiveFailures ${app.maxConsecutiveFailures}); last: ${status.message ?? status.state}. Deploy a new version or DELETE /v2/queue${appId}/delay to resume.`;
+      this.events.publish('app_launch_stopped_event', { appId, reason: r.stopped });
+      this.log.warn({ appId, failures: r.consecutiveFailures }, 'app-crash-loop-stopped');
+    }
+  }
+
+  private persist(instance: Instance): void {
+    void this.writer.put(`${PREFIX}/instances/${instance.taskId}`, JSON.stringify(instance)).catch((error: unknown) => this.log.error({ error }, 'instance-write-failed'));
+  }
+}
+
+function attributeEntry(a: unknown): [string, string] {
+  const attr = a as { name: string; text?: { value: string }; scalar?: { value: number } };
+  return [attr.name, attr.text?.value ?? String(attr.scalar?.value ?? '')];
+}

@@ -1,0 +1,85 @@
+/**
+ * From an app and a placement to a Mesos TaskInfo: command, Marathon's task environment
+ * (docs/task-environment-vars.md), the health check translated to Mesos' agent-side form, the
+ * kill grace period, labels. Pure.
+ */
+import type { Resources } from '../../resources/index.ts';
+import type { App } from './app.ts';
+import { taskName } from './app.ts';
+
+export function taskEnvironment(app: App, host: string, ports: number[]): Record<string, string> {
+  const env: Record<string, string> = {
+    ...app.env,
+    MARATHON_APP_ID: app.id,
+    MARATHON_APP_VERSION: app.version,
+    MARATHON_APP_RESOURCE_CPUS: String(app.cpus),
+    MARATHON_APP_RESOURCE_MEM: String(app.mem),
+    MARATHON_APP_RESOURCE_DISK: String(app.disk),
+    MARATHON_APP_RESOURCE_GPUS: String(app.gpus),
+    MARATHON_APP_LABELS: Object.keys(app.labels).map(labelName).join(' '),
+    HOST: host,
+  };
+  for (const [k, v] of Object.entries(app.labels)) env[`MARATHON_APP_LABEL_${labelName(k)}`] = v;
+  ports.forEach((port, i) => {
+    env[`PORT${i}`] = String(port);
+    const name = app.portDefinitions[i]?.name;
+    if (name) env[`PORT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`] = String(port);
+  });
+  if (ports.length > 0) {
+    env['PORT'] = String(ports[0]);
+    env['PORTS'] = ports.join(',');
+  }
+  return env;
+}
+
+function labelName(key: string): string {
+  return key.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+}
+
+/** Marathon health check → Mesos HealthCheck (run by the agent, as MESOS_* checks are). */
+export function mesosHealthCheck(app: App, ports: number[]): Record<string, unknown> | undefined {
+  const hc = app.healthChecks[0];
+  if (!hc) return undefined;
+  const protocol = hc.protocol ?? 'HTTP';
+  const port = hc.port ?? ports[hc.portIndex ?? 0];
+  const common = {
+    delay_seconds: hc.delaySeconds ?? 15,
+    interval_seconds: hc.intervalSeconds ?? 60,
+    timeout_seconds: hc.timeoutSeconds ?? 20,
+    consecutive_failures: hc.maxConsecutiveFailures ?? 3,
+    grace_period_seconds: hc.gracePeriodSeconds ?? 300,
+  };
+  if (protocol === 'COMMAND') return { type: 'COMMAND', command: { value: hc.command?.value ?? 'true', shell: true }, ...common };
+  if (protocol === 'TCP' || protocol === 'MESOS_TCP') return { type: 'TCP', tcp: { port }, ...common };
+  const scheme = protocol.endsWith('HTTPS') ? 'https' : 'http';
+  return { type: 'HTTP', http: { port, path: hc.path ?? '/', scheme }, ...common };
+}
+
+export function buildTaskInfo(app: App, taskId: string, agentId: string, host: string, ports: number[], resources: Resources): Record<string, unknown> {
+  const env = taskEnvironment(app, host, ports);
+  const variables = Object.entries(env).map(([name, value]) => ({ name, type: 'VALUE', value }));
+  const command = app.cmd !== undefined
+    ? { value: app.cmd, shell: true }
+    : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
+  const health = mesosHealthCheck(app, ports);
+  return {
+    name: taskName(app.id),
+    task_id: { value: taskId },
+    agent_id: { value: agentId },
+    resources: resources.toJSON(),
+    command: {
+      ...command,
+      environment: { variables },
+      ...(app.user ? { user: app.user } : {}),
+      ...(app.fetch.length > 0 ? { uris: app.fetch.map((f) => ({ value: f.uri, extract: f.extract ?? true, executable: f.executable ?? false, cache: f.cache ?? false })) } : {}),
+    },
+    ...(health ? { health_check: health } : {}),
+    ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
+    labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
+    discovery: {
+      visibility: 'FRAMEWORK',
+      name: taskName(app.id),
+      ports: { ports: ports.map((number, i) => ({ number, protocol: app.portDefinitions[i]?.protocol ?? 'tcp', ...(app.portDefinitions[i]?.name ? { name: app.portDefinitions[i]!.name } : {}) })) },
+    },
+  };
+}

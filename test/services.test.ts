@@ -1,0 +1,241 @@
+/**
+ * The services framework (Marathon /v2) end to end against a live `drover dev` with real tasks.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+
+let root: string;
+let dev: DroverProcess;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'drover-svc-'));
+  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:1000;ports:[31000-31100]']);
+  await eventually(async () => ((await get('/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered');
+});
+after(async () => {
+  for (const a of ((await get('/v2/apps')).body as { apps: Array<{ id: string }> }).apps) await call('DELETE', `/v2/apps${a.id}?force=true`);
+  await dev.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const response = await fetch(`${dev.url}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // text/plain answers stay text
+  }
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+const get = (path: string) => call('GET', path);
+
+interface TaskJson { id: string; state: string; ports: number[]; host: string }
+async function tasks(appId: string): Promise<TaskJson[]> {
+  return ((await get(`/v2/apps${appId}/tasks`)).body as { tasks: TaskJson[] }).tasks;
+}
+async function running(appId: string, n: number): Promise<TaskJson[]> {
+  return eventually(async () => {
+    const list = (await tasks(appId)).filter((t) => t.state === 'TASK_RUNNING');
+    return list.length === n ? list : undefined;
+  }, `${n} running instances of ${appId}`, 20_000);
+}
+async function noDeployments(appId: string): Promise<void> {
+  await eventually(async () => ((await get(`/v2/apps${appId}`)).body as { app: { deployments: unknown[] } }).app.deployments.length === 0, `deployments of ${appId} done`, 20_000);
+}
+
+describe('apps lifecycle', () => {
+  test('create → running with port variables, scale up and down, restart, delete', async () => {
+    const created = await call('POST', '/v2/apps', { id: '/web', cmd: 'echo "port=$PORT0 ports=$PORTS app=$MARATHON_APP_ID"; exec sleep 300', cpus: 0.1, mem: 32, instances: 2, portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }] });
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('location'), '/v2/apps/web');
+    assert.match(created.headers.get('marathon-deployment-id') ?? '', /^[0-9a-f-]{36}$/);
+    const two = await running('/web', 2);
+    await noDeployments('/web');
+    const ports = two.flatMap((t) => t.ports);
+    assert.equal(new Set(ports).size, 4, `every instance has its own host ports: ${ports.join(',')}`);
+    for (const t of two) assert.match(t.id, /^web\.instance-[0-9a-f-]{36}\._app\.1$/);
+    // The task saw its ports in the environment (read from its sandbox through the history).
+    const history = ((await get(`/master/tasks?task_id=${encodeURIComponent(two[0]!.id)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
+    const stdout = await eventually(async () => {
+      const text = await readFile(join(history[0]!.directory!, 'stdout'), 'utf8');
+      return text.includes('port=') ? text : undefined;
+    }, 'the task wrote its stdout');
+    assert.equal(stdout.trim(), `port=${two[0]!.ports[0]} ports=${two[0]!.ports.join(',')} app=/web`);
+
+    assert.equal((await call('PUT', '/v2/apps/web', { instances: 3 })).status, 200);
+    const three = await running('/web', 3);
+    assert.ok(two.every((t) => three.some((x) => x.id === t.id)), 'scaling up keeps the running instances');
+    await noDeployments('/web');
+    await call('PUT', '/v2/apps/web', { instances: 1 });
+    await running('/web', 1);
+    await noDeployments('/web');
+
+    const before = (await tasks('/web')).map((t) => t.id);
+    const restarted = await call('POST', '/v2/apps/web/restart');
+    assert.equal(restarted.status, 200);
+    await eventually(async () => {
+      const now = (await tasks('/web')).filter((t) => t.state === 'TASK_RUNNING');
+      return now.length === 1 && !before.includes(now[0]!.id);
+    }, 'the instance replaced by a new one', 20_000);
+
+    assert.equal((await call('DELETE', '/v2/apps/web')).status, 200);
+    await eventually(async () => (await get('/v2/apps/web')).status === 404, 'the app is gone');
+    await eventually(async () => ((await get('/v2/tasks')).body as { tasks: TaskJson[] }).tasks.every((t) => !t.id.startsWith('web.')), 'its tasks are gone');
+  });
+
+  test('GET /v2/apps filters by id, cmd and label', async () => {
+    await call('POST', '/v2/apps', { id: '/filters/a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0, labels: { tier: 'front', team: 'x' } });
+    await call('POST', '/v2/apps', { id: '/filters/b', cmd: 'exec sleep 301', cpus: 0.01, mem: 16, instances: 0, labels: { tier: 'back' } });
+    const ids = async (q: string) => ((await get(`/v2/apps?${q}`)).body as { apps: Array<{ id: string }> }).apps.map((a) => a.id).filter((id) => id.startsWith('/filters')).sort();
+    assert.deepEqual(await ids('id=filters/a'), ['/filters/a']);
+    assert.deepEqual(await ids('cmd=exec'), ['/filters/b']);
+    assert.deepEqual(await ids(`label=${encodeURIComponent('tier==front')}`), ['/filters/a']);
+    assert.deepEqual(await ids(`label=${encodeURIComponent('tier in (front, back)')}`), ['/filters/a', '/filters/b']);
+    assert.deepEqual(await ids('label=team'), ['/filters/a']);
+  });
+});
+
+describe('bad input gets Marathon-shaped errors and changes nothing', () => {
+  test('validation, JSON, conflicts and unknown apps', async () => {
+    const before = (await get('/v2/apps')).body;
+    const invalid = await call('POST', '/v2/apps', { id: '/Bad_Id', cmd: 'x', cpus: 0, instances: -1 });
+    assert.equal(invalid.status, 422);
+    const body = invalid.body as { message: string; details: Array<{ path: string; errors: string[] }> };
+    assert.equal(body.message, 'Object is not valid');
+    assert.deepEqual(body.details.map((d) => d.path).sort(), ['/cpus', '/instances']);
+    const badId = await call('POST', '/v2/apps', { id: '/Bad_Id', cmd: 'x' });
+    assert.equal(badId.status, 422);
+    assert.equal((badId.body as { details: Array<{ path: string }> }).details[0]?.path, '/id');
+    const json = await call('POST', '/v2/apps', '{"id": "/x",');
+    assert.equal(json.status, 400);
+    assert.match((json.body as { message: string }).message, /^Invalid JSON/);
+    const unsupported = await call('POST', '/v2/apps', { id: '/docker', cmd: 'x', container: { type: 'DOCKER', docker: { image: 'nginx' } } });
+    assert.equal(unsupported.status, 422);
+    assert.deepEqual((unsupported.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/container/docker', '/container/type']);
+    const secret = await call('POST', '/v2/apps', { id: '/secret', cmd: 'x', env: { PASSWORD: { secret: '/db/pw' } } });
+    assert.equal((secret.body as { details: Array<{ path: string }> }).details[0]?.path, '/env/PASSWORD');
+    assert.equal((await get('/v2/apps/nope')).status, 404);
+    assert.deepEqual((await get('/v2/apps')).body, before);
+  });
+
+  test('a second POST of an id → 409; a change to an app under deployment → 409 with the deployment unless forced', async () => {
+    const unplaceable = { id: '/locked', cmd: 'sleep 300', cpus: 64, mem: 16, instances: 1 };
+    assert.equal((await call('POST', '/v2/apps', unplaceable)).status, 201);
+    assert.equal((await call('POST', '/v2/apps', unplaceable)).status, 409);
+    const locked = await call('PUT', '/v2/apps/locked', { cmd: 'sleep 301' });
+    assert.equal(locked.status, 409);
+    assert.match((locked.body as { message: string }).message, /locked by one or more deployments/);
+    assert.equal((locked.body as { deployments: unknown[] }).deployments.length, 1);
+    assert.equal((await call('PUT', '/v2/apps/locked?force=true', { instances: 0 })).status, 200);
+  });
+});
+
+describe('placement and queue', () => {
+  test('/v2/queue explains why an app cannot be placed', async () => {
+    await call('POST', '/v2/apps', { id: '/huge', cmd: 'sleep 300', cpus: 16, mem: 16, instances: 1 });
+    const entry = await eventually(async () => {
+      const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; count: number; lastUnusedOffers: Array<{ reason: string[] }> }> }).queue;
+      const e = queue.find((q) => q.app.id === '/huge');
+      return e && e.lastUnusedOffers.length > 0 ? e : undefined;
+    }, 'a rejection reason in the queue');
+    assert.equal(entry.count, 1);
+    assert.match(entry.lastUnusedOffers[0]!.reason[0]!, /insufficient cpus: 4 < 16|insufficient cpus/);
+    await call('DELETE', '/v2/apps/huge?force=true');
+  });
+
+  test('a crash-looping app backs off, then stops relaunching and says why; a delay reset resumes it', async () => {
+    await call('POST', '/v2/apps', { id: '/crashy', cmd: 'exit 1', cpus: 0.01, mem: 16, instances: 1, backoffSeconds: 0.1, backoffFactor: 1, maxConsecutiveFailures: 3 });
+    const stopped = await eventually(async () => {
+      const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; launchStopped: boolean; stoppedReason?: string }> }).queue;
+      const e = queue.find((q) => q.app.id === '/crashy');
+      return e?.launchStopped ? e : undefined;
+    }, 'the crash loop stopped', 30_000);
+    assert.match(stopped.stoppedReason ?? '', /3 consecutive failures.*Command exited with status 1|3 consecutive failures/);
+    const failure = ((await get('/v2/apps/crashy?embed=app.lastTaskFailure')).body as { app: { lastTaskFailure?: { state: string } } }).app.lastTaskFailure;
+    assert.equal(failure?.state, 'TASK_FAILED');
+    assert.equal((await call('DELETE', '/v2/queue/crashy/delay')).status, 204);
+    await eventually(async () => {
+      const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; launchStopped: boolean }> }).queue;
+      return queue.find((q) => q.app.id === '/crashy')?.launchStopped === false;
+    }, 'relaunching resumed');
+    await call('DELETE', '/v2/apps/crashy?force=true');
+  });
+});
+
+describe('events', () => {
+  test('/v2/events streams SSE, filtered by event_type', async () => {
+    const abort = new AbortController();
+    const response = await fetch(`${dev.url}/v2/events?event_type=status_update_event&event_type=deployment_success`, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
+    assert.equal(response.headers.get('content-type'), 'text/event-stream');
+    const reader = response.body!.getReader();
+    await call('POST', '/v2/apps', { id: '/evented', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1 });
+    let text = '';
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !(text.includes('event: deployment_success') && text.includes('"taskStatus":"TASK_RUNNING"'))) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    abort.abort();
+    const events = [...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
+    assert.ok(events.includes('status_update_event') && events.includes('deployment_success'), events.join(','));
+    assert.ok(events.every((e) => e === 'status_update_event' || e === 'deployment_success' || e === 'event_stream_attached'), `filter applied: ${events.join(',')}`);
+    const data = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as { eventType: string; timestamp: string; appId?: string });
+    const update = data.find((d) => d.eventType === 'status_update_event');
+    assert.equal(update?.appId, '/evented');
+    assert.ok(!Number.isNaN(Date.parse(update!.timestamp)));
+    await call('DELETE', '/v2/apps/evented?force=true');
+  });
+});
+
+describe('Marathon fixtures', () => {
+  test('every app definition in the fixtures is accepted (and deploys) or refused naming an unsupported field', async () => {
+    const dir = join(import.meta.dirname, 'fixtures', 'marathon');
+    const candidates: Array<{ file: string; app: Record<string, unknown> }> = [];
+    for (const file of (await readdir(dir)).filter((f) => f.endsWith('.json'))) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(await readFile(join(dir, file), 'utf8'));
+      } catch {
+        continue; // a fixture that is not JSON (a doc snippet) has no app to test
+      }
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') {
+          const o = v as Record<string, unknown>;
+          if (typeof o['id'] === 'string' && (typeof o['cmd'] === 'string' || Array.isArray(o['args']) || o['container'] !== undefined)) candidates.push({ file, app: o });
+          else Object.values(o).forEach(walk);
+        }
+      };
+      walk(doc);
+    }
+    assert.ok(candidates.length >= 6, `found ${candidates.length} app definitions`);
+    const accepted: string[] = [];
+    for (const { file, app } of candidates) {
+      const id = `/fixtures/${String(app['id']).replace(/^\//, '').replaceAll('/', '-').replaceAll('_', '-').toLowerCase()}`;
+      const small = { ...app, id, cpus: 0.01, mem: 16, disk: 0, instances: Math.min(Number(app['instances'] ?? 1), 1), cmd: typeof app['cmd'] === 'string' ? 'sleep 300' : app['cmd'], constraints: [], dependencies: [], healthChecks: [] };
+      const response = await call('POST', '/v2/apps', small);
+      if (response.status === 201) {
+        accepted.push(id);
+        continue;
+      }
+      assert.equal(response.status, 422, `${file} ${id}: ${JSON.stringify(response.body)}`);
+      const details = (response.body as { details: Array<{ path: string; errors: string[] }> }).details;
+      assert.ok(details.some((d) => d.path.length > 1 && d.errors.some((e) => /not supported|unknown property/.test(e))), `${file}: names an unsupported field: ${JSON.stringify(details)}`);
+      assert.ok(details.every((d) => d.path.startsWith('/') && d.errors.length > 0), `${file}: every detail has a path and a reason`);
+    }
+    assert.ok(accepted.length >= 3, `accepted: ${accepted.join(', ')}`);
+    for (const id of accepted) await running(id, 1).catch(async () => assert.fail(`${id} did not reach 1 running: ${JSON.stringify(await tasks(id))}`));
+    for (const id of accepted) await call('DELETE', `/v2/apps${id}?force=true`);
+  });
+});
