@@ -37,7 +37,7 @@ export interface App {
   killSelection: 'YOUNGEST_FIRST' | 'OLDEST_FIRST';
   unreachableStrategy: { inactiveAfterSeconds: number; expungeAfterSeconds: number } | 'disabled';
   taskKillGracePeriodSeconds?: number;
-  fetch: Array<{ uri: string; extract?: boolean; executable?: boolean; cache?: boolean }>;
+  fetch: Array<{ uri: string; extract?: boolean; executable?: boolean; cache?: boolean; destPath?: string }>;
   dependencies: string[];
   networks: Array<{ mode: string; name?: string }>;
   /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */

@@ -71,7 +71,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
       ...command,
       environment: { variables },
       ...(app.user ? { user: app.user } : {}),
-      ...(app.fetch.length > 0 ? { uris: app.fetch.map((f) => ({ value: f.uri, extract: f.extract ?? true, executable: f.executable ?? false, cache: f.cache ?? false })) } : {}),
+      ...(app.fetch.length > 0 ? { uris: app.fetch.map((f) => ({ value: f.uri, extract: f.extract ?? true, executable: f.executable ?? false, cache: f.cache ?? false, ...(f.destPath ? { output_file: f.destPath } : {}) })) } : {}),
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
