@@ -87,6 +87,7 @@ describe('apps lifecycle', () => {
       const now = (await tasks('/web')).filter((t) => t.state === 'TASK_RUNNING');
       return now.length === 1 && !before.includes(now[0]!.id);
     }, 'the instance replaced by a new one', 20_000);
+    await noDeployments('/web');
 
     assert.equal((await call('DELETE', '/v2/apps/web')).status, 200);
     await eventually(async () => (await get('/v2/apps/web')).status === 404, 'the app is gone');
@@ -223,7 +224,7 @@ describe('Marathon fixtures', () => {
     const accepted: string[] = [];
     for (const { file, app } of candidates) {
       const id = `/fixtures/${String(app['id']).replace(/^\//, '').replaceAll('/', '-').replaceAll('_', '-').toLowerCase()}`;
-      const small = { ...app, id, cpus: 0.01, mem: 16, disk: 0, instances: Math.min(Number(app['instances'] ?? 1), 1), cmd: typeof app['cmd'] === 'string' ? 'sleep 300' : app['cmd'], constraints: [], dependencies: [], healthChecks: [] };
+      const small = { ...app, id, cpus: 0.01, mem: 16, disk: 0, instances: Math.min(Number(app['instances'] ?? 1), 1), cmd: typeof app['cmd'] === 'string' ? 'sleep 300' : app['cmd'], constraints: [], dependencies: [], healthChecks: [], fetch: [], uris: [] };
       const response = await call('POST', '/v2/apps', small);
       if (response.status === 201) {
         accepted.push(id);

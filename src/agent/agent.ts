@@ -11,6 +11,7 @@
  * looks like, and what the next `start()` on the same work dir recovers. `shutdown()` kills them.
  */
 import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../log/index.ts';
 import type { AgentCall, AgentEvent, AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
@@ -18,8 +19,9 @@ import { Resources } from '../resources/index.ts';
 import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { CheckpointStore, type TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
 import type { Containerizer } from './containerizer/containerizer.ts';
-import { ProcessContainerizer } from './containerizer/process-containerizer.ts';
+import { createContainerizer, type ContainerizerKind } from './containerizer/select.ts';
 import { detectResources } from './default-resources.ts';
+import { Fetcher, type FetcherOptions } from './fetcher/fetcher.ts';
 import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
 import { MasterLink, type Registered } from './master-link.ts';
 import { StatusUpdateManager, type Clock } from './status-updates/status-update-manager.ts';
@@ -48,8 +50,11 @@ export interface AgentOptions {
   heartbeatIntervalOverride?: number;
   logger: Logger;
   clock?: Clock;
-  /** Default: a ProcessContainerizer. */
-  containerizer?: Containerizer;
+  /**
+   * A containerizer instance, or which kind to make: default `linux` when running as root and
+   * the machine allows it, else `posix` (containerizer/select.ts).
+   */
+  containerizer?: Containerizer | ContainerizerKind;
   /** Default RECONNECT_BACKOFF (tests cap it lower). */
   reconnectBackoff?: BackoffPolicy;
   /** Default STATUS_UPDATE_BACKOFF: 10 s doubling to 10 min, as Mesos. */
@@ -60,6 +65,8 @@ export interface AgentOptions {
   recoveryPollIntervalMs?: number;
   /** A REGISTER stream without any event this long is presumed dead. */
   masterSilenceTimeoutMs?: number;
+  /** Fetcher limits (download timeout, size caps); the cache lives in `<workDir>/cache/fetcher`. */
+  fetcher?: Pick<FetcherOptions, 'timeoutMs' | 'maxBytes' | 'maxExtractedBytes'>;
   /** Environment every task starts from; default this process's environment. */
   baseEnv?: Record<string, string | undefined>;
 }
@@ -86,7 +93,9 @@ export class Agent {
     this.resources = options.resources;
     this.layout = new WorkDirLayout(options.workDir);
     this.checkpoints = new CheckpointStore(this.layout, this.logger);
-    this.containerizer = options.containerizer ?? new ProcessContainerizer({ logger: this.logger, pollIntervalMs: options.recoveryPollIntervalMs ?? 1000 });
+    const pollIntervalMs = options.recoveryPollIntervalMs ?? 1000;
+    this.containerizer =
+      typeof options.containerizer === 'object' ? options.containerizer : createContainerizer({ ...(options.containerizer === undefined ? {} : { kind: options.containerizer }), logger: this.logger, pollIntervalMs });
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
@@ -105,6 +114,7 @@ export class Agent {
       clock,
       baseEnv: options.baseEnv ?? process.env,
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
+      fetcher: new Fetcher({ ...options.fetcher, cacheDir: join(this.layout.root, 'cache', 'fetcher'), logger: this.logger }),
       logger: this.logger,
     });
     this.link = new MasterLink({

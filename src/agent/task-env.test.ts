@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTaskEnv, MAX_PORT_VARIABLES, taskPorts } from './task-env.ts';
+import { buildTaskEnv, containerResources, MAX_PORT_VARIABLES, taskPorts } from './task-env.ts';
 
 const base = {
   base: { PATH: '/usr/bin:/bin', HOME: '/root', UNSET: undefined },
@@ -60,3 +60,17 @@ describe('buildTaskEnv', () => {
     assert.equal(ports[0], 1);
   });
 });
+
+test('containerResources: cpus and mem scalars summed over entries (reservations), others ignored', () => {
+  assert.deepEqual(
+    containerResources([
+      { name: 'cpus', type: 'SCALAR', scalar: { value: 0.5 } },
+      { name: 'cpus', type: 'SCALAR', scalar: { value: 0.25 }, role: 'web' },
+      { name: 'mem', type: 'SCALAR', scalar: { value: 64 } },
+      { name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 1, end: 2 }] } },
+    ] as never),
+    { cpus: 0.75, memMb: 64 },
+  );
+  assert.deepEqual(containerResources([]), {});
+});
+

@@ -55,3 +55,16 @@ export function taskPorts(resources: readonly ResourceJson[]): number[] {
   }
   return ports;
 }
+
+/** The task's `cpus` and `mem` (MB) scalars, summed over reservations, for containerizer limits. */
+export function containerResources(resources: readonly ResourceJson[]): { cpus?: number; memMb?: number } {
+  let cpus: number | undefined;
+  let memMb: number | undefined;
+  for (const resource of resources) {
+    const value = resource.type === 'SCALAR' ? resource.scalar?.value : undefined;
+    if (value === undefined) continue;
+    if (resource.name === 'cpus') cpus = (cpus ?? 0) + value;
+    if (resource.name === 'mem') memMb = (memMb ?? 0) + value;
+  }
+  return { ...(cpus === undefined ? {} : { cpus }), ...(memMb === undefined ? {} : { memMb }) };
+}

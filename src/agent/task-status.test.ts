@@ -25,6 +25,21 @@ describe('terminalFields', () => {
   });
 });
 
+describe('terminalFields with a containerizer limitation', () => {
+  test('an OOM kill is FAILED with REASON_CONTAINER_LIMITATION_MEMORY, unless the agent was killing the task', () => {
+    const fields = terminalFields({ signal: 'SIGKILL', limitation: 'memory' }, false, 'c1');
+    assert.deepEqual(fields, {
+      containerId: 'c1',
+      state: 'TASK_FAILED',
+      source: 'SOURCE_AGENT',
+      reason: 'REASON_CONTAINER_LIMITATION_MEMORY',
+      message: 'Memory limit exceeded (the task was OOM-killed); Command terminated with signal SIGKILL',
+    });
+    assert.equal(terminalFields({ limitation: 'memory' }, false).reason, 'REASON_CONTAINER_LIMITATION_MEMORY');
+    assert.equal(terminalFields({ signal: 'SIGKILL', limitation: 'memory' }, true).state, 'TASK_KILLED');
+  });
+});
+
 describe('statusUpdate', () => {
   test('a Mesos TaskStatus: base64 uuid of 16 bytes, seconds timestamp, agent id, no executor id', () => {
     const uuid = new Uint8Array(16).fill(7);

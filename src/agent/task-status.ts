@@ -16,6 +16,8 @@ export interface StatusFields {
   message?: string;
   reason?: TaskStatusReason;
   containerId?: string;
+  /** A health check's verdict (REASON_TASK_HEALTH_CHECK_STATUS_UPDATED updates). */
+  healthy?: boolean;
 }
 
 export interface StatusContext {
@@ -42,6 +44,7 @@ export function statusUpdate(ctx: StatusContext, fields: StatusFields): AgentSta
   };
   if (fields.message !== undefined) status.message = fields.message;
   if (fields.reason !== undefined) status.reason = fields.reason;
+  if (fields.healthy !== undefined) status.healthy = fields.healthy;
   if (fields.containerId !== undefined) status.container_status = { container_id: { value: fields.containerId } };
   const update: AgentStatusUpdate = { framework_id: { value: ctx.frameworkId }, status };
   if (ctx.directory !== undefined) update.directory = ctx.directory;
@@ -53,6 +56,8 @@ export function statusUpdate(ctx: StatusContext, fields: StatusFields): AgentSta
  * - the agent killed it (KILL, SHUTDOWN_FRAMEWORK): TASK_KILLED, whatever the exit code;
  * - exit 0: TASK_FINISHED; any other exit or a signal: TASK_FAILED, the code or signal in the
  *   message;
+ * - the containerizer reports a limit hit (OOM kill): TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY,
+ *   from SOURCE_AGENT as in Mesos;
  * - ended while no agent watched and left no exit record: TASK_FAILED, reason
  *   REASON_EXECUTOR_TERMINATED (the agent, not the task, is the source of that claim).
  */
@@ -60,6 +65,9 @@ export function terminalFields(exit: ExitStatus, killed: boolean, containerId?: 
   const known = exit.exitCode !== undefined || exit.signal !== undefined;
   const base = containerId === undefined ? {} : { containerId };
   if (killed) return { ...base, state: 'TASK_KILLED', source: 'SOURCE_EXECUTOR', message: known ? describeExit(exit) : 'Task killed' };
+  if (exit.limitation === 'memory') {
+    return { ...base, state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded (the task was OOM-killed); ${known ? describeExit(exit) : 'Command terminated'}` };
+  }
   if (!known) return { ...base, state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_EXECUTOR_TERMINATED', message: describeExit(exit) };
   if (exit.exitCode === 0) return { ...base, state: 'TASK_FINISHED', source: 'SOURCE_EXECUTOR', message: describeExit(exit) };
   return { ...base, state: 'TASK_FAILED', source: 'SOURCE_EXECUTOR', message: describeExit(exit) };

@@ -17,4 +17,12 @@ describe('launchProblem', () => {
     assert.match(launchProblem(task({ executor: { executor_id: { value: 'e' } } }))?.message ?? '', /executors/);
     assert.equal(launchProblem(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: { image: 'nginx' } } }))?.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
   });
+
+  test('an invalid health check is a TASK_ERROR naming the field; a valid one is fine', () => {
+    const bad = launchProblem(task({ command: { value: 'x' }, health_check: { type: 'TCP', tcp: { port: 0 } } }));
+    assert.equal(bad?.state, 'TASK_ERROR');
+    assert.equal(bad?.reason, 'REASON_TASK_INVALID');
+    assert.match(bad?.message ?? '', /^Invalid health check: tcp\.port/);
+    assert.equal(launchProblem(task({ command: { value: 'x' }, health_check: { type: 'TCP', tcp: { port: 80 } } })), undefined);
+  });
 });

@@ -15,8 +15,11 @@ import { isTerminalState } from '../protocol/mesos/enums.ts';
 import type { FrameworkInfo, TaskInfo } from '../protocol/mesos/scheduler.ts';
 import type { CheckpointStore, RecoveredTask, TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
 import type { Containerizer, ExitStatus } from './containerizer/containerizer.ts';
+import type { UriFetcher } from './fetcher/fetcher.ts';
+import { parseHealthCheck } from './health/health-check-spec.ts';
+import { TaskHealthChecks } from './health/task-health-checks.ts';
 import type { Clock, StatusUpdateManager } from './status-updates/status-update-manager.ts';
-import { buildTaskEnv } from './task-env.ts';
+import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
 
@@ -35,6 +38,8 @@ export interface TaskSupervisorOptions {
   clock: Clock;
   baseEnv: Readonly<Record<string, string | undefined>>;
   killGracePeriodMs?: number;
+  /** Downloads CommandInfo.uris into the sandbox before the task starts (fetcher/). */
+  fetcher?: UriFetcher;
   logger: Logger;
 }
 
@@ -46,9 +51,12 @@ export interface SupervisedTask {
 export class TaskSupervisor {
   private readonly tasks = new Map<string, SupervisedTask>();
   private readonly completedTasks: TaskCheckpoint[] = [];
+  private readonly health: TaskHealthChecks;
   private detached = false;
 
-  constructor(private readonly options: TaskSupervisorOptions) {}
+  constructor(private readonly options: TaskSupervisorOptions) {
+    this.health = new TaskHealthChecks(options.clock);
+  }
 
   /** Live and not-yet-acknowledged tasks. */
   list(): SupervisedTask[] {
@@ -97,6 +105,7 @@ export class TaskSupervisor {
       this.options.logger.info({ taskId: c.taskInfo.task_id.value, alive: result?.alive ?? false }, 'task-recovered');
       if (result?.alive) {
         this.watchExit(supervised);
+        this.startHealthChecks(supervised);
         // Spawned, but the agent died before it could say so.
         if (c.state === 'TASK_STAGING' || c.state === 'TASK_STARTING') {
           this.enqueue(supervised, () => this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId }));
@@ -191,6 +200,7 @@ export class TaskSupervisor {
   /** Stops reacting to task exits; the tasks keep running (agent stop). */
   detach(): void {
     this.detached = true;
+    this.health.stopAll();
   }
 
   private track(checkpoint: TaskCheckpoint): SupervisedTask {
@@ -226,24 +236,71 @@ export class TaskSupervisor {
     } catch (err) {
       return this.launchFailed(supervised, `Failed to create the sandbox ${c.sandbox}: ${(err as Error).message}`);
     }
+    const uris = c.taskInfo.command?.uris ?? [];
+    if (uris.length > 0) {
+      // Before TASK_STARTING, as in Mesos: the fetch is part of getting the container ready.
+      // Fetched files stay owned by the agent's user until the Linux containerizer chowns sandboxes.
+      if (this.options.fetcher === undefined) return this.launchFailed(supervised, 'This agent has no fetcher for the task\'s URIs');
+      try {
+        await this.options.fetcher.fetch(uris, c.sandbox);
+      } catch (err) {
+        return this.launchFailed(supervised, (err as Error).message);
+      }
+      // A KILL that arrived during a long download waited for it; honour it before spawning.
+      // (Read through `supervised`: `c.killRequested` is narrowed by the check above, but kill() set it meanwhile.)
+      if (supervised.checkpoint.killRequested === true) {
+        return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
+      }
+    }
     await this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
     try {
-      const env = buildTaskEnv({
-        base: this.options.baseEnv,
-        command: c.taskInfo.command,
+      const env = this.taskEnv(c);
+      const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+      c.container = await this.options.containerizer.launch({
+        containerId: c.containerId,
         sandbox: c.sandbox,
-        taskId,
-        agentId: this.options.agentId() ?? c.taskInfo.agent_id.value,
-        frameworkId: c.frameworkId,
-        resources: c.taskInfo.resources,
+        command: c.taskInfo.command ?? {},
+        env,
+        ...(user === undefined || user === '' ? {} : { user }),
+        resources: containerResources(c.taskInfo.resources),
       });
-      c.container = await this.options.containerizer.launch({ containerId: c.containerId, sandbox: c.sandbox, command: c.taskInfo.command ?? {}, env });
     } catch (err) {
       return this.launchFailed(supervised, `Failed to launch the task: ${(err as Error).message}`);
     }
     this.watchExit(supervised);
     await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    this.startHealthChecks(supervised);
     this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
+  }
+
+  private taskEnv(c: TaskCheckpoint): Record<string, string> {
+    return buildTaskEnv({
+      base: this.options.baseEnv,
+      command: c.taskInfo.command,
+      sandbox: c.sandbox,
+      taskId: c.taskInfo.task_id.value,
+      agentId: this.options.agentId() ?? c.taskInfo.agent_id.value,
+      frameworkId: c.frameworkId,
+      resources: c.taskInfo.resources,
+    });
+  }
+
+  /**
+   * Health results become TASK_RUNNING updates carrying `healthy`, only when health changes. The
+   * agent never kills an unhealthy task: the scheduler decides.
+   */
+  private startHealthChecks(supervised: SupervisedTask): void {
+    const c = supervised.checkpoint;
+    if (this.detached) return;
+    const target = { key: key(c.frameworkId, c.taskInfo.task_id.value), healthCheck: c.taskInfo.health_check, sandbox: c.sandbox, env: this.taskEnv(c) };
+    this.health.start(target, (report) =>
+      this.enqueue(supervised, async () => {
+        if (c.state !== 'TASK_RUNNING' || c.killRequested === true) return;
+        this.options.logger.info({ taskId: c.taskInfo.task_id.value, healthy: report.healthy, message: report.message }, 'task-health-changed');
+        const reason = 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED';
+        await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', reason, healthy: report.healthy, message: report.message, containerId: c.containerId });
+      }),
+    );
   }
 
   private launchFailed(supervised: SupervisedTask, message: string): Promise<void> {
@@ -255,6 +312,7 @@ export class TaskSupervisor {
     const c = supervised.checkpoint;
     if (isTerminalState(c.state) || c.container === undefined) return;
     c.killRequested = true;
+    this.health.stop(key(c.frameworkId, c.taskInfo.task_id.value));
     const killingState = c.frameworkInfo.capabilities?.some((cap) => cap.type === 'TASK_KILLING_STATE') === true;
     if (killingState && c.state !== 'TASK_KILLING') {
       await this.transition(supervised, { state: 'TASK_KILLING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
@@ -276,6 +334,7 @@ export class TaskSupervisor {
 
   private async onExit(supervised: SupervisedTask, status: ExitStatus): Promise<void> {
     const c = supervised.checkpoint;
+    this.health.stop(key(c.frameworkId, c.taskInfo.task_id.value));
     if (isTerminalState(c.state)) return;
     const fields = terminalFields(status, c.killRequested === true, c.containerId);
     this.options.logger.info({ taskId: c.taskInfo.task_id.value, state: fields.state, ...status }, 'task-ended');
@@ -318,6 +377,10 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
   }
   if (task.command?.value === undefined || task.command.value === '') {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'The task has no command to run' };
+  }
+  if (task.health_check !== undefined) {
+    const parsed = parseHealthCheck(task.health_check);
+    if (!parsed.ok) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: parsed.error };
   }
   return undefined;
 }

@@ -12,6 +12,7 @@ interface AgentArgs {
   resources?: string;
   attributes?: string;
   hostname?: string;
+  containerizer?: 'linux' | 'posix';
 }
 
 /**
@@ -31,6 +32,10 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('resources', { type: 'string', describe: "What to offer, e.g. 'cpus:4;mem:8192;disk:10000;ports:[31000-32000]' (missing ones are detected)" })
         .option('attributes', { type: 'string', describe: "Agent attributes for constraints, e.g. 'rack:r1;zone:a'" })
         .option('hostname', { type: 'string', describe: 'Name the master and UI use to reach this agent (default: the machine hostname)' })
+        .option('containerizer', {
+          choices: ['linux', 'posix'] as const,
+          describe: 'How tasks run: linux (namespaces, cgroups, task user; needs root) or posix (plain processes). Default: linux when root, else posix',
+        })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -52,6 +57,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         ...(given === undefined ? {} : { resources: given }),
         attributes: args.attributes === undefined ? [] : parseAttributes(args.attributes),
         ...(args.hostname === undefined ? {} : { hostname: args.hostname }),
+        ...(args.containerizer === undefined ? {} : { containerizer: args.containerizer }),
         logger,
       });
       await agent.start();

@@ -33,6 +33,8 @@ export const ContainerRecord = Type.Object({
   /** Kernel boot id: after a reboot no recorded pid means anything. */
   bootId: Type.Optional(Type.String()),
   sandbox: Type.String({ minLength: 1 }),
+  /** The task's cgroup directories (Linux containerizer), so a restarted agent can kill and remove them. */
+  cgroups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
 });
 export type ContainerRecord = Static<typeof ContainerRecord>;
 

@@ -1,8 +1,8 @@
 /**
  * The Containerizer contract: how the agent starts, watches, stops and re-finds the processes of
- * its tasks. ProcessContainerizer (plain child processes) implements it today; the Linux
- * containerizer (namespaces, cgroups, CNI) will implement the same interface, and both run the one
- * contract suite in test/agent-containerizer.test.ts.
+ * its tasks. ProcessContainerizer (`posix`: plain processes) and LinuxContainerizer (`linux`:
+ * namespaces and cgroups, linux/) implement it; both run the one contract suite in
+ * test/agent-containerizer.test.ts.
  *
  * Rules every implementation keeps:
  * - A container outlives the agent. `detach()` (agent stop or crash) must leave every process
@@ -26,6 +26,13 @@ export interface ContainerLaunchSpec {
   command: { value?: string; shell?: boolean; arguments?: string[] };
   /** The complete environment (see task-env.ts); nothing is inherited besides it. */
   env: Record<string, string>;
+  /**
+   * Who the task runs as (CommandInfo.user, else FrameworkInfo.user). Containerizers that cannot
+   * switch users (ProcessContainerizer) run every task as the agent's user.
+   */
+  user?: string;
+  /** The task's scalar resources, for containerizers that enforce limits. */
+  resources?: { cpus?: number; memMb?: number };
 }
 
 export interface ExitStatus {
@@ -33,6 +40,8 @@ export interface ExitStatus {
   exitCode?: number;
   /** Set when the task was ended by a signal, e.g. 'SIGSEGV'. */
   signal?: string;
+  /** Set when the container ended because it hit a limit the containerizer enforces. */
+  limitation?: 'memory';
 }
 
 export type RecoveredContainer =

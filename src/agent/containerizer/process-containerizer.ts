@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import type { ContainerLaunchSpec, ContainerRecord, Containerizer, ExitStatus, RecoveredContainer } from './containerizer.ts';
@@ -24,19 +25,38 @@ export interface ProcessContainerizerOptions {
   pollIntervalMs?: number;
 }
 
+/** What a containerizer variant adds to a launch (see LinuxContainerizer). */
+export interface PreparedLaunch {
+  /** The program and its arguments; argv[0] is the program. */
+  argv: string[];
+  /** Extra fields checkpointed with the container (e.g. its cgroup directories). */
+  record?: Partial<ContainerRecord>;
+  /** Undoes the preparation when the process could not be started. */
+  abort?: () => Promise<void>;
+  /**
+   * The process writes a line to fd 3 once the task's own command is about to run (after any
+   * setup), and `launch` resolves only then, so RUNNING means running.
+   */
+  signalsReady?: boolean;
+  /** Runs once ready (or at once, without `signalsReady`), before `launch` resolves. */
+  onReady?: () => Promise<void>;
+}
+
 interface Watched {
   record: ContainerRecord;
   child?: ChildProcess;
   ended: boolean;
+  /** The exit is known and `finish` is running; `ended` follows. */
+  concluding?: boolean;
   exited: Promise<ExitStatus>;
   settle: (status: ExitStatus) => void;
   poll?: NodeJS.Timeout;
 }
 
 export class ProcessContainerizer implements Containerizer {
-  readonly name = 'process';
+  readonly name: string = 'process';
   private readonly containers = new Map<string, Watched>();
-  private readonly logger: Logger;
+  protected readonly logger: Logger;
   private readonly pollIntervalMs: number;
   private detached = false;
   /** Resolves on detach, so a kill in progress stops waiting for an exit nobody will watch. */
@@ -57,14 +77,18 @@ export class ProcessContainerizer implements Containerizer {
     const stdout = await open(join(spec.sandbox, 'stdout'), 'a', 0o644);
     let watched: Watched | undefined;
     let spawnError: Promise<Error> | undefined;
+    let prepared: PreparedLaunch | undefined;
+    let ready: Promise<void> | undefined;
     try {
       const stderr = await open(join(spec.sandbox, 'stderr'), 'a', 0o644);
       try {
-        const spawned = spawn('/bin/sh', ['-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], {
+        prepared = await this.prepare(spec, argv);
+        const [program = '/bin/sh', ...args] = prepared.argv;
+        const spawned = spawn(program, args, {
           cwd: spec.sandbox,
           env: spec.env,
           detached: true,
-          stdio: ['ignore', stdout.fd, stderr.fd],
+          stdio: prepared.signalsReady === true ? ['ignore', stdout.fd, stderr.fd, 'pipe'] : ['ignore', stdout.fd, stderr.fd],
         });
         // Everything up to the first await happens in this tick: spawn reports ENOENT/EACCES and
         // a fast task's exit asynchronously, and neither may slip past unobserved (an 'error'
@@ -72,11 +96,12 @@ export class ProcessContainerizer implements Containerizer {
         spawnError = new Promise((resolve) => spawned.once('error', resolve));
         spawned.on('error', (err) => this.logger.warn({ containerId: spec.containerId, err }, 'container-process-error'));
         if (spawned.pid !== undefined) {
-          const record: ContainerRecord = { containerId: spec.containerId, pid: spawned.pid, sandbox: spec.sandbox };
+          const record: ContainerRecord = { ...prepared.record, containerId: spec.containerId, pid: spawned.pid, sandbox: spec.sandbox };
           const w = this.watch(record);
           w.child = spawned;
           spawned.once('exit', (code, signal) => void this.onChildExit(w, code, signal));
           watched = w;
+          if (prepared.signalsReady === true) ready = untilReady(spawned.stdio[3] as Readable | null, w.exited);
         }
       } finally {
         await stderr.close();
@@ -85,6 +110,7 @@ export class ProcessContainerizer implements Containerizer {
       await stdout.close();
     }
     if (watched === undefined) {
+      await prepared?.abort?.();
       const err = spawnError === undefined ? new Error('spawn returned no process') : await spawnError;
       throw new DroverError('INTERNAL', `could not start the task process: ${err.message}`, { cause: err });
     }
@@ -94,6 +120,8 @@ export class ProcessContainerizer implements Containerizer {
     const [stat, bootId] = await Promise.all([readProcStat(pid), readBootId()]);
     if (stat !== undefined) record.startTime = stat.startTime;
     if (bootId !== undefined) record.bootId = bootId;
+    await ready;
+    await prepared?.onReady?.().catch((err: unknown) => this.logger.warn({ containerId: spec.containerId, err }, 'container-ready-step-failed'));
     this.logger.debug({ containerId: spec.containerId, pid }, 'container-launched');
     return record;
   }
@@ -114,14 +142,14 @@ export class ProcessContainerizer implements Containerizer {
       await Promise.race([watched.exited, this.detachedSignal]);
       return;
     }
-    signalGroup(pid, 'SIGTERM');
+    await this.signal(watched.record, 'SIGTERM');
     const endedInGrace = await Promise.race([
       watched.exited.then(() => true),
       new Promise<false>((resolve) => setTimeout(resolve, gracePeriodMs, false).unref()),
     ]);
     if (!endedInGrace && !watched.ended) {
       this.logger.info({ containerId, pid, gracePeriodMs }, 'container-kill-escalated');
-      signalGroup(pid, 'SIGKILL');
+      await this.signal(watched.record, 'SIGKILL');
     }
     await Promise.race([watched.exited, this.detachedSignal]);
   }
@@ -134,7 +162,7 @@ export class ProcessContainerizer implements Containerizer {
       if (existing === undefined && (await isSameProcessAlive(record.pid, record.startTime, record.bootId))) {
         this.schedulePoll(watched);
       } else if (!watched.ended) {
-        this.end(watched, (await readExitFile(record.sandbox)) ?? {});
+        await this.conclude(watched, (await readExitFile(record.sandbox)) ?? {});
       }
       if (!watched.ended) results.push({ containerId: record.containerId, alive: true });
       else results.push({ containerId: record.containerId, alive: false, status: await watched.exited });
@@ -162,6 +190,35 @@ export class ProcessContainerizer implements Containerizer {
     return watched;
   }
 
+  /**
+   * Hooks for variants (LinuxContainerizer). `prepare` gives the command line to spawn, with the
+   * sandbox's stdout/stderr already open; `signal` reaches every process of a live container;
+   * `finish` runs once the leader has exited (tidy up, add what only the variant knows).
+   */
+  protected async prepare(spec: ContainerLaunchSpec, argv: string[]): Promise<PreparedLaunch> {
+    return { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv] };
+  }
+
+  protected async signal(record: ContainerRecord, signal: NodeJS.Signals): Promise<void> {
+    signalGroup(record.pid, signal);
+  }
+
+  protected async finish(_record: ContainerRecord, status: ExitStatus): Promise<ExitStatus> {
+    return status;
+  }
+
+  private async conclude(watched: Watched, status: ExitStatus): Promise<void> {
+    if (watched.ended || watched.concluding === true) return;
+    watched.concluding = true;
+    let final = status;
+    try {
+      final = await this.finish(watched.record, status);
+    } catch (err) {
+      this.logger.warn({ containerId: watched.record.containerId, err }, 'container-finish-failed');
+    }
+    this.end(watched, final);
+  }
+
   private end(watched: Watched, status: ExitStatus): void {
     if (watched.ended) return;
     watched.ended = true;
@@ -170,14 +227,14 @@ export class ProcessContainerizer implements Containerizer {
   }
 
   private async onChildExit(watched: Watched, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
-    if (watched.ended) return;
+    if (watched.ended || watched.concluding === true) return;
     // The container ends with its leader: take down anything the task left in its group. The
     // kernel does not reuse a pid while it still names a process group, so this cannot hit a
     // stranger unless the group emptied and its id was recycled in the instant since the exit.
     signalGroup(watched.record.pid, 'SIGKILL');
     const recorded = await readExitFile(watched.record.sandbox);
     const own: ExitStatus = signal !== null ? { signal } : code !== null ? exitStatusFromShellCode(code) : {};
-    this.end(watched, recorded ?? own);
+    await this.conclude(watched, recorded ?? own);
   }
 
   private schedulePoll(watched: Watched): void {
@@ -188,12 +245,31 @@ export class ProcessContainerizer implements Containerizer {
         watched.poll = setTimeout(() => void check(), this.pollIntervalMs);
         return;
       }
-      this.end(watched, (await readExitFile(sandbox)) ?? {});
+      await this.conclude(watched, (await readExitFile(sandbox)) ?? {});
     };
     // Referenced, like a child process handle: a watched container is pending work. `detach`
     // clears it.
     watched.poll = setTimeout(() => void check(), this.pollIntervalMs);
   }
+}
+
+/**
+ * Resolves at the first byte on the readiness pipe, or when the process ends first (a failed
+ * setup: `wait` reports it), or after a minute of silence, and closes our end of the pipe.
+ */
+function untilReady(pipe: Readable | null, exited: Promise<ExitStatus>): Promise<void> {
+  if (pipe === null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      pipe.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, 60_000);
+    timer.unref();
+    pipe.once('data', done).once('end', done).once('error', done);
+    void exited.then(done);
+  });
 }
 
 /** The argv the wrapper runs: `sh -c value`, or in exec form the program and its arguments. */

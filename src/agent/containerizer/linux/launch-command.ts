@@ -1,0 +1,118 @@
+/**
+ * The command line that starts a Linux task. Three small stages, each exec'ing the next, so the
+ * task ends up as a descendant of one process the agent spawned (the pid it records):
+ *
+ *   1. join (host, root):   sh JOIN_SCRIPT  — writes its own pid into the task's cgroup.procs
+ *                           files, then execs stage 2, so every later process is born confined;
+ *   2. unshare --pid --fork --kill-child --mount --ipc --uts --mount-proc: new namespaces; the
+ *                           unshare process stays behind in the host pid namespace waiting for
+ *                           its child and exits with its status (it blocks SIGTERM; if it is
+ *                           killed, --kill-child SIGKILLs the namespace);
+ *   3. setup (PID 1 inside, root): SETUP_SCRIPT builds the filesystem view, then execs
+ *      setpriv (user, groups, no_new_privs) → the exit-status wrapper (exit-status.ts) → command.
+ *
+ * The wrapper is PID 1 of the task's pid namespace. That is what we want: it traps TERM (an init
+ * only receives signals it handles), records the command's status in `<sandbox>/.drover-exit`,
+ * and when it exits the kernel SIGKILLs everything left in the namespace, so the container ends
+ * with its leader even for processes that called setsid.
+ */
+import { accessSync, constants } from 'node:fs';
+import { DroverError } from '../../../protocol/errors.ts';
+import { WRAPPER_SCRIPT } from '../exit-status.ts';
+import type { TaskUser } from './task-user.ts';
+
+/** `sh -c JOIN_SCRIPT drover-join <procs files…> -- <next stage…>` */
+export const JOIN_SCRIPT = [
+  'while [ "$1" != -- ]; do',
+  '  echo $$ > "$1" || { echo "drover: cannot join the cgroup $1" >&2; exit 125; }',
+  '  shift',
+  'done',
+  'shift',
+  'exec "$@"',
+].join('\n');
+
+/**
+ * `sh -c SETUP_SCRIPT drover-setup <mount> <mkdir> <sandbox> <next stage…>`, run as root inside
+ * the new mount namespace (unshare makes its mounts private, so nothing here reaches the host):
+ * - the sandbox is bind-mounted onto itself first, so it is a mount of its own and stays writable;
+ * - every other mount is remounted read-only (mount flags are per mount, so each one is done);
+ *   /proc is the fresh one --mount-proc made for the new pid namespace and stays as it is;
+ * - a fresh tmpfs goes on /tmp and /dev/shm. If the sandbox itself lives under /tmp, the tmpfs
+ *   hides it: the working directory still holds it, so it is bind-mounted back from `.` at the
+ *   same path (-c: no canonicalisation, so `.` is resolved by the kernel, not by path).
+ * A KILL during setup ends it (as PID 1 of the namespace it only gets the SIGTERM it traps).
+ * A failed step fails the task (exit 125) with the reason on its stderr, rather than running it
+ * with a writable host.
+ */
+export const SETUP_SCRIPT = [
+  'set -e',
+  "trap 'exit 143' TERM",
+  'mount=$1 mkdir=$2 sandbox=$3; shift 3',
+  '"$mount" -c --bind "$sandbox" "$sandbox"',
+  'while read -r _ _ _ _ mp _; do',
+  "  case $mp in *\\\\*) mp=$(printf '%b' \"$mp\");; esac",
+  '  case $mp in "$sandbox"|/proc|/proc/*) continue;; esac',
+  '  "$mount" -c -o remount,bind,ro "$mp" 2>/dev/null || "$mount" -c -o remount,bind,ro,nosuid,nodev,noexec "$mp" ||',
+  '    { echo "drover: cannot make $mp read-only" >&2; exit 125; }',
+  'done < /proc/self/mountinfo',
+  'cd "$sandbox"',
+  '"$mount" -t tmpfs -o mode=1777,nosuid,nodev drover-tmp /tmp',
+  '[ ! -d /dev/shm ] || "$mount" -t tmpfs -o mode=1777,nosuid,nodev drover-shm /dev/shm',
+  'if [ ! -d "$sandbox" ]; then "$mkdir" -p "$sandbox"; "$mount" -c --bind . "$sandbox"; fi',
+  'cd "$sandbox"',
+  // Tell the agent the command is about to start (see PreparedLaunch.signalsReady); the task
+  // does not inherit the pipe.
+  'echo ready 2>/dev/null >&3 || :',
+  'exec 3>&-',
+  'exec "$@"',
+].join('\n');
+
+export interface LinuxTools {
+  unshare: string;
+  setpriv: string;
+  mount: string;
+  mkdir: string;
+}
+
+const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+/** Absolute paths of the util-linux tools (the task's PATH must not decide what runs as root). */
+export function findLinuxTools(): LinuxTools {
+  const find = (name: string): string => {
+    for (const dir of TOOL_DIRS) {
+      try {
+        accessSync(`${dir}/${name}`, constants.X_OK);
+        return `${dir}/${name}`;
+      } catch {
+        // next
+      }
+    }
+    throw new DroverError('CONFIG', `'${name}' (util-linux) is not installed`);
+  };
+  return { unshare: find('unshare'), setpriv: find('setpriv'), mount: find('mount'), mkdir: find('mkdir') };
+}
+
+export interface LaunchCommandInput {
+  tools: LinuxTools;
+  procsFiles: readonly string[];
+  sandbox: string;
+  exitFile: string;
+  user: TaskUser;
+  /** The task's own argv (see commandArgv). */
+  argv: readonly string[];
+}
+
+/** Pure: the argv to spawn (argv[0] is the program). */
+export function linuxLaunchArgv(input: LaunchCommandInput): string[] {
+  const { tools, user } = input;
+  // setpriv drops every capability on the switch away from uid 0; no_new_privs keeps setuid
+  // binaries (su, sudo, ping) from handing them back. Root stays root only when asked for.
+  const setpriv = user.uid === 0 ? [tools.setpriv, '--no-new-privs'] : [tools.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--no-new-privs'];
+  return [
+    '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
+    tools.unshare, '--pid', '--fork', '--kill-child', '--mount', '--ipc', '--uts', '--mount-proc',
+    '/bin/sh', '-c', SETUP_SCRIPT, 'drover-setup', tools.mount, tools.mkdir, input.sandbox,
+    ...setpriv, '--',
+    '/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', input.exitFile, ...input.argv,
+  ];
+}

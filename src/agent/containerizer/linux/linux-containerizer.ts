@@ -1,0 +1,144 @@
+/**
+ * LinuxContainerizer (`--containerizer linux`): each task in its own cgroup (memory, cpu, pids
+ * limits; freezer or cgroup.kill to end it whole), its own pid, mount, ipc and uts namespaces, a
+ * read-only view of the host filesystem with a writable sandbox and a private /tmp, running as
+ * the task's user with no_new_privs. See src/agent/README.md ("Linux containerizer").
+ *
+ * It is ProcessContainerizer with three hooks filled in, so spawning detached, the exit file,
+ * pid identity and recovery are the same code the contract suite already holds to its promises:
+ * - prepare: resolve the user, chown the sandbox, create the cgroup, build the launch command
+ *   (launch-command.ts);
+ * - signal: SIGTERM reaches every process of the cgroup (not only the process group, which a
+ *   task can leave with setsid); SIGKILL kills the cgroup as a whole;
+ * - finish: kill anything left, read the OOM counter (→ `limitation: 'memory'`), remove the
+ *   cgroup.
+ */
+import { chown, lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../../log/index.ts';
+import type { ContainerLaunchSpec, ContainerRecord, ExitStatus } from '../containerizer.ts';
+import { EXIT_FILE } from '../exit-status.ts';
+import { ProcessContainerizer, type PreparedLaunch } from '../process-containerizer.ts';
+import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCgroup, oomKills, procsFiles, removeTaskCgroup, type CgroupLayout } from './cgroups.ts';
+import { findLinuxTools, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
+import { resolveTaskUser, type TaskUser } from './task-user.ts';
+
+/** Default pids.max: plenty for a service, a wall against a fork bomb. */
+export const DEFAULT_PIDS_MAX = 4096;
+
+export interface LinuxContainerizerOptions {
+  logger: Logger;
+  pollIntervalMs?: number;
+  pidsMax?: number;
+  /** The user when neither CommandInfo.user nor FrameworkInfo.user names one; default root. */
+  defaultUser?: string;
+}
+
+export class LinuxContainerizer extends ProcessContainerizer {
+  override readonly name = 'linux';
+  /** Containers being SIGTERMed: the timer that signals processes appearing in their cgroup. */
+  private readonly terminating = new Map<string, NodeJS.Timeout>();
+
+  /** Prefer `create`, which detects the layout and tools and checks that they work here. */
+  constructor(
+    private readonly linux: LinuxContainerizerOptions,
+    private readonly layout: CgroupLayout,
+    private readonly tools: LinuxTools,
+  ) {
+    super(linux.pollIntervalMs === undefined ? { logger: linux.logger } : { logger: linux.logger, pollIntervalMs: linux.pollIntervalMs });
+  }
+
+  /**
+   * Checks that this machine can run it (root, util-linux tools, usable cgroups) and throws with
+   * the reason if not, so the agent can fall back to the posix containerizer and say why.
+   */
+  static create(options: LinuxContainerizerOptions): LinuxContainerizer {
+    if (process.platform !== 'linux') throw new Error(`not Linux (${process.platform})`);
+    if (process.getuid?.() !== 0) throw new Error('not running as root');
+    const tools = findLinuxTools();
+    const layout = detectCgroupLayout();
+    return new LinuxContainerizer(options, layout, tools);
+  }
+
+  get cgroupLayout(): CgroupLayout {
+    return this.layout;
+  }
+
+  protected override async prepare(spec: ContainerLaunchSpec, argv: string[]): Promise<PreparedLaunch> {
+    const user = await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? 'root');
+    // The task must be able to write its sandbox: it is fresh, holding only the stdout/stderr
+    // just opened and what the fetcher downloaded.
+    if (user.uid !== 0) await chownTree(spec.sandbox, user);
+    const limits = { pidsMax: this.linux.pidsMax ?? DEFAULT_PIDS_MAX, ...spec.resources };
+    const cgroups = await createTaskCgroup(this.layout, spec.containerId, limits);
+    const cpus = spec.resources?.cpus;
+    this.logger.debug({ containerId: spec.containerId, user: user.name, cgroups, limits }, 'container-cgroup-created');
+    return {
+      argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, argv }),
+      record: { cgroups },
+      abort: async () => void (await removeTaskCgroup(cgroups)),
+      signalsReady: true,
+      ...(cpus === undefined ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) }),
+    };
+  }
+
+  protected override async signal(record: ContainerRecord, signal: NodeJS.Signals): Promise<void> {
+    const cgroups = record.cgroups;
+    if (cgroups === undefined) return super.signal(record, signal);
+    this.stopTerminating(record.containerId);
+    if (signal === 'SIGKILL') return killCgroup(cgroups);
+    // Until the container ends or is SIGKILLed, every process that appears in the cgroup gets the
+    // signal once: a kill right after launch finds only the launcher and the setup stages (an
+    // init ignores signals it does not handle), and the command itself must not miss it. The
+    // launcher (record.pid, unshare) is spared: it blocks SIGTERM anyway, and it must stay to
+    // report how the namespace's PID 1 ended.
+    const signalled = new Set<number>([record.pid]);
+    const pass = async (): Promise<void> => {
+      for (const pid of await cgroupPids(cgroups)) {
+        if (signalled.has(pid)) continue;
+        signalled.add(pid);
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // exited meanwhile
+        }
+      }
+    };
+    await pass();
+    const timer = setInterval(() => void pass(), 50);
+    timer.unref();
+    this.terminating.set(record.containerId, timer);
+  }
+
+  override async detach(): Promise<void> {
+    for (const id of [...this.terminating.keys()]) this.stopTerminating(id);
+    await super.detach();
+  }
+
+  private stopTerminating(containerId: string): void {
+    clearInterval(this.terminating.get(containerId));
+    this.terminating.delete(containerId);
+  }
+
+  protected override async finish(record: ContainerRecord, status: ExitStatus): Promise<ExitStatus> {
+    const cgroups = record.cgroups;
+    this.stopTerminating(record.containerId);
+    if (cgroups === undefined) return status;
+    // PID 1 of the namespace is gone, so the kernel is killing the rest; this covers a launcher
+    // that died before it could create the namespace.
+    await killCgroup(cgroups);
+    const ooms = await oomKills(cgroups);
+    if (!(await removeTaskCgroup(cgroups))) this.logger.warn({ containerId: record.containerId, cgroups }, 'container-cgroup-not-removed');
+    return ooms > 0 ? { ...status, limitation: 'memory' } : status;
+  }
+}
+
+async function chownTree(dir: string, user: TaskUser): Promise<void> {
+  await chown(dir, user.uid, user.gid);
+  for (const entry of await readdir(dir)) {
+    const path = join(dir, entry);
+    const stat = await lstat(path);
+    if (stat.isDirectory()) await chownTree(path, user);
+    else if (!stat.isSymbolicLink()) await chown(path, user.uid, user.gid);
+  }
+}

@@ -1,0 +1,72 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCgroupLayout, taskCgroupDirs } from './cgroups.ts';
+import { linuxLaunchArgv } from './launch-command.ts';
+import { parsePasswdLine } from './task-user.ts';
+
+// Trimmed from this project's VMs: hybrid, cpu and cpuacct as separate v1 hierarchies, the agent
+// inside a memory cgroup of its own.
+const HYBRID_MOUNTINFO = [
+  '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+  '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+  '33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct',
+  '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+  '38 31 0:35 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer',
+  '39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids',
+  '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+].join('\n');
+const HYBRID_CGROUP = ['8:pids:/', '6:freezer:/', '4:memory:/process_api/abc', '2:cpuacct:/', '1:cpu:/', '0::/'].join('\n');
+
+describe('parseCgroupLayout', () => {
+  test('hybrid: v1 hierarchies at the agent’s own paths; the task dirs go under drover/', () => {
+    const layout = parseCgroupLayout(HYBRID_MOUNTINFO, HYBRID_CGROUP);
+    assert.ok(!('problem' in layout) && layout.version === 1);
+    assert.deepEqual(Object.fromEntries(layout.hierarchies), {
+      cpu: '/sys/fs/cgroup/cpu',
+      memory: '/sys/fs/cgroup/memory/process_api/abc',
+      freezer: '/sys/fs/cgroup/freezer',
+      pids: '/sys/fs/cgroup/pids',
+    });
+    assert.ok(taskCgroupDirs(layout, 'c1').includes('/sys/fs/cgroup/memory/process_api/abc/drover/c1'));
+  });
+
+  test('combined cpu,cpuacct mounts count as cpu; pure v2 is one directory; nothing usable is a problem', () => {
+    const combined = parseCgroupLayout('1 0 0:1 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory', '2:cpu,cpuacct:/a\n1:memory:/a');
+    assert.ok(!('problem' in combined) && combined.version === 1);
+    assert.equal(combined.hierarchies.get('cpu'), '/sys/fs/cgroup/cpu,cpuacct/a');
+    assert.deepEqual(parseCgroupLayout('1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw', '0::/system.slice/drover.service'), { version: 2, dir: '/sys/fs/cgroup/system.slice/drover.service' });
+    // Inside a container the hierarchy's root is the container's cgroup, mounted at the mount point.
+    const nested = parseCgroupLayout('1 0 0:1 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory', '4:memory:/docker/x/agent');
+    assert.ok(!('problem' in nested) && nested.version === 1);
+    assert.equal(nested.hierarchies.get('memory'), '/sys/fs/cgroup/memory/agent');
+    assert.ok('problem' in parseCgroupLayout('', ''));
+  });
+});
+
+describe('linuxLaunchArgv', () => {
+  const tools = { unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', mount: '/usr/bin/mount', mkdir: '/usr/bin/mkdir' };
+  const base = { tools, procsFiles: ['/cg/a/cgroup.procs'], sandbox: '/sb', exitFile: '/sb/.drover-exit', argv: ['/bin/sh', '-c', 'echo hi'] };
+
+  test('joins the cgroup, then namespaces, setup, setpriv, wrapper, command — in that order', () => {
+    const argv = linuxLaunchArgv({ ...base, user: { name: 'nobody', uid: 65534, gid: 65534 } });
+    const at = (s: string): number => argv.indexOf(s);
+    assert.equal(argv[0], '/bin/sh');
+    assert.ok(at('/cg/a/cgroup.procs') < at('/usr/bin/unshare'));
+    for (const flag of ['--pid', '--fork', '--kill-child', '--mount', '--ipc', '--uts', '--mount-proc']) assert.ok(argv.includes(flag), flag);
+    assert.ok(at('drover-setup') < at('/usr/bin/setpriv') && at('/usr/bin/setpriv') < at('drover-task'));
+    assert.ok(argv.includes('--reuid=65534') && argv.includes('--regid=65534') && argv.includes('--init-groups') && argv.includes('--no-new-privs'));
+    assert.deepEqual(argv.slice(-3), ['/bin/sh', '-c', 'echo hi']);
+  });
+
+  test('root keeps its ids but still gets no_new_privs', () => {
+    const argv = linuxLaunchArgv({ ...base, user: { name: 'root', uid: 0, gid: 0 } });
+    assert.ok(argv.includes('--no-new-privs'));
+    assert.equal(argv.some((a) => a.startsWith('--reuid')), false);
+  });
+});
+
+test('parsePasswdLine', () => {
+  assert.deepEqual(parsePasswdLine('nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n'), { name: 'nobody', uid: 65534, gid: 65534 });
+  assert.equal(parsePasswdLine(''), undefined);
+  assert.equal(parsePasswdLine('bad:x:abc:1::/:/bin/sh'), undefined);
+});

@@ -1,0 +1,32 @@
+/**
+ * Who a task runs as. The name comes from CommandInfo.user, else FrameworkInfo.user (Mesos'
+ * order); it is resolved through `getent passwd`, so NSS sources (LDAP, sssd) work as they do
+ * for every other program on the machine. An unknown user is a launch failure the framework sees.
+ */
+import { execFile } from 'node:child_process';
+import { DroverError } from '../../../protocol/errors.ts';
+
+export interface TaskUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** Pure: one `getent passwd` line (name:x:uid:gid:gecos:home:shell) as a TaskUser. */
+export function parsePasswdLine(line: string): TaskUser | undefined {
+  const [name, , uid, gid] = line.trim().split(':');
+  if (name === undefined || name === '' || !/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '')) return undefined;
+  return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+export function resolveTaskUser(name: string): Promise<TaskUser> {
+  return new Promise((resolve, reject) => {
+    execFile('getent', ['passwd', name], { timeout: 5000 }, (err, stdout) => {
+      const user = err === null ? parsePasswdLine(stdout.split('\n')[0] ?? '') : undefined;
+      if (user !== undefined) return resolve(user);
+      // getent exits 2 for "no such entry"; anything else is a lookup failure worth its message.
+      const why = err !== null && (err as { code?: unknown }).code !== 2 ? `: ${err.message}` : '';
+      reject(new DroverError('VALIDATION', `unknown user '${name}' on this agent${why}`));
+    });
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * Which containerizer an agent runs: `linux` (namespaces and cgroups) by default when it can —
+ * root, util-linux, usable cgroups — else `posix` (ProcessContainerizer, plain processes), with a
+ * `containerizer-fallback` warning that says why. Asking for `linux` where it cannot work falls
+ * back the same way rather than refusing to start: the agent stays useful, and the log says
+ * its tasks are not isolated.
+ */
+import type { Logger } from '../../log/index.ts';
+import type { Containerizer } from './containerizer.ts';
+import { LinuxContainerizer } from './linux/linux-containerizer.ts';
+import { ProcessContainerizer } from './process-containerizer.ts';
+
+export const CONTAINERIZER_KINDS = ['linux', 'posix'] as const;
+export type ContainerizerKind = (typeof CONTAINERIZER_KINDS)[number];
+
+export interface ContainerizerChoice {
+  kind?: ContainerizerKind;
+  logger: Logger;
+  pollIntervalMs: number;
+}
+
+export function createContainerizer(choice: ContainerizerChoice): Containerizer {
+  const { logger, pollIntervalMs } = choice;
+  if (choice.kind !== 'posix') {
+    try {
+      return LinuxContainerizer.create({ logger, pollIntervalMs });
+    } catch (err) {
+      logger.warn({ requested: choice.kind ?? 'default', reason: (err as Error).message, using: 'posix' }, 'containerizer-fallback');
+    }
+  }
+  return new ProcessContainerizer({ logger, pollIntervalMs });
+}

@@ -1,0 +1,259 @@
+/**
+ * What the linux containerizer adds to the contract (test/agent-containerizer-contract.ts): real
+ * namespaces, cgroups, read-only mounts, user switching and OOM kills on this machine's kernel.
+ * Skipped, with the reason, where it cannot run (not root, no usable cgroups).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from '../src/agent/agent.ts';
+import type { ContainerLaunchSpec } from '../src/agent/containerizer/containerizer.ts';
+import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
+import { silentLogger } from '../src/log/index.ts';
+import { Resources } from '../src/resources/index.ts';
+import { eventually, killTasksUnder } from './agent-containerizer-contract.ts';
+import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
+
+function unavailable(): string | undefined {
+  try {
+    LinuxContainerizer.create({ logger: silentLogger() });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+const skip = unavailable();
+
+let root: string;
+let counter = 0;
+
+/** A fresh sandbox under a traversable temp dir (tasks may run as `nobody`). */
+async function sandbox(): Promise<string> {
+  const dir = join(root, `sb${++counter}`);
+  await mkdir(dir);
+  return dir;
+}
+
+function spec(dir: string, value: string, extra: Partial<ContainerLaunchSpec> = {}): ContainerLaunchSpec {
+  return { containerId: `lx${counter}-${process.pid}`, sandbox: dir, command: { value }, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, ...extra };
+}
+
+const create = (): LinuxContainerizer => LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50 });
+
+/** Is a host pid a live (non-zombie) process? */
+function running(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('linux containerizer', { skip }, () => {
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'drover-linux-'));
+    await chmod(root, 0o755);
+  });
+  after(async () => {
+    killTasksUnder(root);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('the task is PID 1 of its own pid namespace and sees only its own processes', async () => {
+    const dir = await sandbox();
+    const c = create();
+    const record = await c.launch(spec(dir, 'echo "self=$$"; ls /proc | grep -c "^[0-9]"; cat /proc/1/cmdline'));
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    const out = await readFile(join(dir, 'stdout'), 'utf8');
+    const [self, count] = out.split('\n');
+    // PID 1 is the exit-status wrapper; the command's shell, ls and grep are the only others
+    // (the setup's mount calls used up a few dozen pids before them, so `self` is small, not 2).
+    assert.match(out, /drover-task/);
+    assert.ok(Number(self?.replace('self=', '')) < 200, self);
+    assert.ok(Number(count) <= 5, `sees ${count} processes`);
+    assert.ok(record.pid > 1 && running(process.pid));
+  });
+
+  test('the host filesystem is read-only, even for root; the sandbox and a private /tmp are writable', async () => {
+    const dir = await sandbox();
+    const marker = join(tmpdir(), `drover-host-marker-${process.pid}`);
+    await writeFile(marker, 'host');
+    const c = create();
+    // Runs as root (no user given): the read-only view is the mount's doing, not permissions.
+    const script = [
+      'for f in /etc/drover-probe /usr/drover-probe /var/tmp/drover-probe /root/drover-probe; do',
+      '  if (echo x > "$f") 2>/dev/null; then echo "WROTE $f"; else echo "ro $f"; fi',
+      'done',
+      'echo data > ./in-sandbox && echo sandbox-ok',
+      'echo data > /tmp/in-tmp && echo tmp-ok',
+      `[ -e ${marker} ] && echo "host /tmp visible" || echo tmp-private`,
+      'echo x > /dev/null && echo devnull-ok',
+    ].join('\n');
+    const record = await c.launch(spec(dir, script));
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    const out = await readFile(join(dir, 'stdout'), 'utf8');
+    await rm(marker, { force: true });
+    assert.equal(out, ['ro /etc/drover-probe', 'ro /usr/drover-probe', 'ro /var/tmp/drover-probe', 'ro /root/drover-probe', 'sandbox-ok', 'tmp-ok', 'tmp-private', 'devnull-ok', ''].join('\n'));
+    assert.equal(await readFile(join(dir, 'in-sandbox'), 'utf8'), 'data\n');
+    assert.equal(existsSync('/etc/drover-probe') || existsSync(join(tmpdir(), 'in-tmp')), false);
+  });
+
+  test('runs as the requested unprivileged user with no_new_privs, in a sandbox it owns', async () => {
+    const dir = await sandbox();
+    const c = create();
+    const record = await c.launch(spec(dir, 'id -u; id -g; grep NoNewPrivs /proc/self/status; echo mine > owned', { user: 'nobody' }));
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    assert.equal(await readFile(join(dir, 'stdout'), 'utf8'), '65534\n65534\nNoNewPrivs:\t1\n');
+    assert.equal(await readFile(join(dir, 'owned'), 'utf8'), 'mine\n');
+    await assert.rejects(c.launch(spec(await sandbox(), 'true', { user: 'no-such-user-drover' })), /unknown user 'no-such-user-drover'/);
+  });
+
+  test('cpu, memory and pids limits are written to the task cgroup, which is removed when the task ends', async () => {
+    const dir = await sandbox();
+    const c = create();
+    const record = await c.launch(spec(dir, 'while [ ! -e go ]; do sleep 0.02; done', { resources: { cpus: 0.5, memMb: 48 } }));
+    const cgroups = record.cgroups ?? [];
+    const file = (name: string): string => readFileSync(join(cgroups.find((d) => existsSync(join(d, name)))!, name), 'utf8').trim();
+    if (c.cgroupLayout.version === 1) {
+      assert.equal(file('memory.limit_in_bytes'), String(48 * 1024 * 1024));
+      assert.equal(file('cpu.cfs_quota_us'), '50000'); // 0.5 cpus × 100 ms period
+      assert.equal(file('cpu.shares'), '512');
+    } else {
+      assert.equal(file('memory.max'), String(48 * 1024 * 1024));
+      assert.equal(file('cpu.max'), '50000 100000');
+    }
+    assert.equal(file('pids.max'), '4096');
+    await writeFile(join(dir, 'go'), '');
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    assert.deepEqual(cgroups.filter((d) => existsSync(d)), [], 'cgroups removed');
+  });
+
+  test('a task over its memory limit is OOM-killed and the exit says so', async () => {
+    const dir = await sandbox();
+    const c = create();
+    // tail holds the whole newline-free input in memory: ~200 MB against a 32 MB limit.
+    const record = await c.launch(spec(dir, 'head -c 200M /dev/zero | tail -n 1 > /dev/null', { resources: { memMb: 32 } }));
+    const status = await c.wait(record.containerId);
+    assert.equal(status.limitation, 'memory', JSON.stringify(status));
+    assert.deepEqual(status, { signal: 'SIGKILL', limitation: 'memory' });
+  });
+
+  test('kill ends every process of the task, including a setsid grandchild', async () => {
+    const dir = await sandbox();
+    const c = create();
+    const record = await c.launch(spec(dir, 'setsid sleep 1000 & echo started; sleep 1000'));
+    await eventually(async () => (await readFile(join(dir, 'stdout'), 'utf8').catch(() => '')) === 'started\n', 'the task started');
+    const pids = readFileSync(join(record.cgroups![0]!, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+    // Launcher, wrapper (PID 1 inside), the command's shell, its sleep and the setsid sleep.
+    assert.ok(pids.length >= 4, `cgroup holds ${pids.join(',')}`);
+    await c.kill(record.containerId, 1000);
+    await c.wait(record.containerId);
+    await eventually(() => pids.every((pid) => !running(pid)), 'every process of the task gone', 3000);
+    assert.deepEqual(record.cgroups!.filter((d) => existsSync(d)), [], 'cgroups removed');
+  });
+});
+
+describe('linux containerizer in the agent', { skip }, () => {
+  let master: FakeMaster;
+  let workDir: string;
+  const agents: Agent[] = [];
+  before(async () => {
+    master = await FakeMaster.start();
+    workDir = await mkdtemp(join(tmpdir(), 'drover-linux-agent-'));
+  });
+  after(async () => {
+    for (const a of agents) await a.shutdown(0);
+    killTasksUnder(workDir);
+    await master.close();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  async function startAgent(): Promise<Agent> {
+    const agent = new Agent({
+      masterUrl: master.url,
+      port: 0,
+      workDir,
+      resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[31000-31009]'),
+      detectResources: false,
+      hostname: 'test-agent',
+      logger: silentLogger(),
+      reconnectBackoff: { initialMs: 20, maxMs: 200 },
+      statusUpdateBackoff: { initialMs: 1000, maxMs: 2000 },
+      recoveryPollIntervalMs: 50,
+      killGracePeriodMs: 1000,
+      containerizer: 'linux',
+    });
+    agents.push(agent);
+    await agent.start();
+    await master.waitFor(() => agent.registered && master.connected && agent.agentId !== undefined, 'registration');
+    return agent;
+  }
+
+  async function state(agent: Agent): Promise<{ containerizer?: string; tasks: Array<Record<string, unknown>> }> {
+    return (await (await fetch(`${agent.url}/state`)).json()) as never;
+  }
+
+  test('OOM is TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY; an unknown user is REASON_CONTAINER_LAUNCH_FAILED', async () => {
+    const agent = await startAgent();
+    master.launch([{ id: 'hog', cmd: 'head -c 200M /dev/zero | tail -n 1', resources: [{ name: 'mem', type: 'SCALAR', scalar: { value: 32 } }] }]);
+    const failed = await master.update('hog', 'TASK_FAILED');
+    assert.equal(failed.status.reason, 'REASON_CONTAINER_LIMITATION_MEMORY');
+    assert.match(failed.status.message ?? '', /Memory limit exceeded/);
+
+    master.launch([{ id: 'stranger', cmd: 'true' }], { ...FRAMEWORK, user: 'no-such-user-drover' });
+    const refused = await master.update('stranger', 'TASK_FAILED');
+    assert.equal(refused.status.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
+    assert.match(refused.status.message ?? '', /unknown user 'no-such-user-drover'/);
+    await agent.stop();
+    agents.splice(agents.indexOf(agent), 1);
+  });
+
+  test('an agent restart reattaches to a live task with the same pid, which can then be killed', async () => {
+    const first = await startAgent();
+    assert.equal((await state(first)).containerizer, 'linux');
+    master.launch([{ id: 'survivor', cmd: 'setsid sleep 1000 & sleep 1000' }]);
+    await master.update('survivor', 'TASK_RUNNING');
+    const pid = (await state(first)).tasks.find((t) => t['id'] === 'survivor')?.['pid'] as number;
+    assert.ok(pid > 0);
+    await first.stop();
+    agents.splice(agents.indexOf(first), 1);
+    assert.ok(running(pid), 'the task outlives the agent');
+
+    const second = await startAgent();
+    const task = (await state(second)).tasks.find((t) => t['id'] === 'survivor');
+    assert.equal(task?.['state'], 'TASK_RUNNING');
+    assert.equal(task?.['pid'], pid, 'the same process, reattached');
+    const cgroupDirs = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    assert.match(cgroupDirs, /drover\//);
+    master.kill('survivor');
+    await master.update('survivor', 'TASK_KILLED');
+    await eventually(() => !running(pid), 'the task gone');
+    // Nothing of the task is left anywhere on the host.
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(workDir));
+    assert.deepEqual(left, []);
+  });
+});
+
+describe('containerizer choice', { skip: process.getuid?.() === 0 ? false : 'needs root to drop to nobody' }, () => {
+  test('an agent that is not root falls back to posix and logs containerizer-fallback with the reason', () => {
+    const script = [
+      "const { createContainerizer } = await import('./src/agent/containerizer/select.ts');",
+      "const { createLogger } = await import('./src/log/index.ts');",
+      "process.stdout.write(createContainerizer({ logger: createLogger({ name: 'choice' }), pollIntervalMs: 100 }).name + '\\n');",
+    ].join(' ');
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '..'),
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/tmp' },
+      encoding: 'utf8',
+    });
+    const lines = out.trim().split('\n');
+    const log = JSON.parse(lines.find((l) => l.includes('containerizer-fallback')) ?? '{}') as Record<string, unknown>;
+    assert.equal(log['reason'], 'not running as root');
+    assert.equal(log['using'], 'posix');
+    assert.ok(lines.includes('process'), out);
+  });
+});
