@@ -333,6 +333,9 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
       continue;
     }
     const agent = agentId ? master.agents.get(agentId.value) : undefined;
+    // As Mesos after a failover: no answer for tasks on agents that have not re-registered yet;
+    // the framework asks again, and the agent's re-registration will tell the truth.
+    if (agent?.status === 'recovering') continue;
     const state = agent?.status === 'unreachable' ? 'TASK_UNREACHABLE' : agent ? 'TASK_GONE' : 'TASK_UNKNOWN';
     master.sendStatus(framework.id, master.masterStatus({ id: taskId.value, agentId: agentId?.value ?? '' }, state, 'REASON_RECONCILIATION', 'Reconciliation: task is unknown to the master'));
   }

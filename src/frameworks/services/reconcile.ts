@@ -81,7 +81,8 @@ export function reconcile(app: App, instances: readonly Instance[], pending: num
   // No room to launch and no old instance allowed to go: the rollout would never move. As
   // Marathon does, sacrifice one old instance (healthy floor dips by one, only when
   // ⌊instances × maximumOverCapacity⌋ is 0).
-  if (launch === 0 && missing > 0 && kill.length === 0 && oldOrdered.length > 0 && room === 0) {
+  // Only when waiting cannot help: every live instance is already healthy.
+  if (launch === 0 && missing > 0 && kill.length === 0 && oldOrdered.length > 0 && room === 0 && live.every((i) => isHealthy(app, i))) {
     kill.push({ taskId: oldOrdered[0]!.taskId, why: 'replaced' });
   }
   // With nothing old left to wait for and room freed by kills, launch the rest.

@@ -57,6 +57,7 @@ export class ServicesFramework {
   private suppressed = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ServicesOptions) {
     this.now = options.now ?? Date.now;
@@ -82,11 +83,14 @@ export class ServicesFramework {
     await this.subscribe();
     this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
+    this.reconcileTimer = setInterval(() => this.reconcileInstances(), 15_000);
+    this.reconcileTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.connection?.close();
     await this.writer.flush();
     this.events.close();
@@ -112,9 +116,15 @@ export class ServicesFramework {
     this.log.info({ frameworkId: connection.frameworkId, apps: this.apps.size, instances: this.instances.size }, 'services-subscribed');
     this.events.publish('scheduler_registered_event', { frameworkId: connection.frameworkId, master: '' });
     // After a (re)subscription, learn the truth about every instance we think exists.
-    void this.call({ type: 'RECONCILE', reconcile: { tasks: [...this.instances.keys()].map((t) => ({ task_id: { value: t } })) } });
+    this.reconcileInstances();
     void this.consume(connection);
     this.tick();
+  }
+
+  /** Explicit reconciliation of every instance we know (Marathon repeats it periodically). */
+  private reconcileInstances(): void {
+    const tasks = [...this.instances.values()].map((i) => ({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } }));
+    if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
 
   private async consume(connection: SchedulerConnection): Promise<void> {
@@ -264,7 +274,13 @@ export class ServicesFramework {
       let remaining = resources;
       const taskInfos: Record<string, unknown>[] = [];
       for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-        const want = reconcile(app, this.instancesOf(app.id), 0).launch;
+        const plan = reconcile(app, this.instancesOf(app.id), 0);
+        // The launch count assumes this round's kills happen: apply them together.
+        for (const k of plan.kill) {
+          const victim = this.instances.get(k.taskId);
+          if (victim) this.kill(victim);
+        }
+        const want = plan.launch;
         if (want === 0 || !this.launchAllowed(app)) continue;
         const spots: Spot[] = this.instancesOf(app.id).filter(isLive);
         const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, spots, want);
@@ -303,9 +319,17 @@ export class ServicesFramework {
       if (!isTerminalState(status.state)) void this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
       return;
     }
+    if (status.state === 'TASK_UNKNOWN') {
+      // The master does not know the task (yet): not a reason to replace it; ask again soon.
+      setTimeout(() => this.reconcileInstances(), 2000).unref();
+      return;
+    }
     const before = instance.state;
     const wasHealthy = instance.healthy;
-    instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
+    // A kill we asked for ends only in a terminal state: a health update (TASK_RUNNING with
+    // `healthy`) that was already on its way must not bring the instance back to life.
+    const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
+    if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
     if (status.healthy !== undefined) instance.healthy = status.healthy;
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.now()).toISOString();
     this.events.publish('status_update_event', {
