@@ -240,3 +240,37 @@ describe('Marathon fixtures', () => {
     for (const id of accepted) await call('DELETE', `/v2/apps${id}?force=true`);
   });
 });
+
+describe('versions, rollback and bulk updates', () => {
+  test('versions are kept; PUT {version} rolls back; DELETE of a deployment rolls it back; bulk PUT validates all first', async () => {
+    await call('POST', '/v2/apps', { id: '/versioned', cmd: 'sleep 301', cpus: 0.01, mem: 16, instances: 1 });
+    await running('/versioned', 1);
+    await noDeployments('/versioned');
+    await call('PUT', '/v2/apps/versioned', { cmd: 'sleep 302' });
+    await noDeployments('/versioned');
+    const versions = ((await get('/v2/apps/versioned/versions')).body as { versions: string[] }).versions;
+    assert.equal(versions.length, 2, 'newest first');
+    const first = (await get(`/v2/apps/versioned/versions/${versions[1]}`)).body as { cmd: string };
+    assert.equal(first.cmd, 'sleep 301');
+    assert.equal((await call('PUT', '/v2/apps/versioned', { version: versions[1] })).status, 200);
+    await eventually(async () => ((await get('/v2/apps/versioned')).body as { app: { cmd: string } }).app.cmd === 'sleep 301', 'rolled back');
+    await noDeployments('/versioned');
+
+    // A deployment that cannot finish (no agent has 64 cpus) is rolled back by DELETE.
+    const stuck = await call('PUT', '/v2/apps/versioned', { cpus: 64 });
+    const deploymentId = (stuck.body as { deploymentId: string }).deploymentId;
+    const rollback = await call('DELETE', `/v2/deployments/${deploymentId}`);
+    assert.equal(rollback.status, 200);
+    assert.match(rollback.headers.get('marathon-deployment-id') ?? '', /^[0-9a-f-]{36}$/);
+    await eventually(async () => ((await get('/v2/apps/versioned')).body as { app: { cpus: number } }).app.cpus === 0.01, 'cpus rolled back');
+    assert.equal((await call('DELETE', '/v2/deployments/no-such-deployment')).status, 404);
+
+    const bad = await call('PUT', '/v2/apps', [{ id: '/bulk-a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }, { id: '/bulk-b', cpus: -1 }]);
+    assert.equal(bad.status, 422);
+    assert.ok((bad.body as { details: Array<{ path: string }> }).details.some((d) => d.path === '/1/cpus'));
+    assert.equal((await get('/v2/apps/bulk-a')).status, 404, 'nothing created when one element is bad');
+    assert.equal((await call('PUT', '/v2/apps', [{ id: '/bulk-a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }, { id: '/bulk-b', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }])).status, 200);
+    assert.equal((await get('/v2/apps/bulk-b')).status, 200);
+    for (const id of ['/versioned', '/bulk-a', '/bulk-b']) await call('DELETE', `/v2/apps${id}?force=true`);
+  });
+});

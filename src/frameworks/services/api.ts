@@ -91,6 +91,30 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     }),
   );
 
+  // Create-or-update many apps in one request (Marathon PUT/PATCH /v2/apps).
+  const bulk = async (request: FastifyRequest, reply: FastifyReply) =>
+    guarded(reply, async () => {
+      const q = request.query as Query;
+      if (!Array.isArray(request.body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected an array of apps'] }] });
+      // Validate every element first, so a bad one changes nothing.
+      const next = (request.body as unknown[]).map((body, i) => {
+        const id = typeof (body as { id?: unknown })?.id === 'string' ? appId(String((body as { id: string }).id).replace(/^\//, '')) : undefined;
+        if (!id) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: `/${i}/id`, errors: ['is required'] }] });
+        try {
+          return updated(id, body, q['partialUpdate'] !== 'false');
+        } catch (e) {
+          if (e instanceof DroverError) throw new DroverError('VALIDATION', e.message, { details: e.details.map((d) => ({ ...d, path: `/${i}${d.path === '/' ? '' : d.path}` })) });
+          throw e;
+        }
+      });
+      services.deployments.checkLock(next.map((a) => a.id), flag(q, 'force'));
+      let last: Deployment | undefined;
+      for (const a of next) last = await services.putApp(a, { force: true });
+      return last ? deployed(reply, last, 200) : reply.status(200).send({ deploymentId: null, version: now().toISOString() });
+    });
+  app.put('/v2/apps', bulk);
+  app.patch('/v2/apps', bulk);
+
   app.get('/v2/tasks', async (request, reply) => {
     const q = request.query as Query;
     const statuses = [...list(q['status']), ...list(q['status[]'])].map((s) => s.toLowerCase());
@@ -111,10 +135,9 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   app.get('/v2/deployments', async () => services.deployments.list().map((d) => services.deployments.toJson(d)));
   app.delete('/v2/deployments/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
-    const d = services.deployments.get(id);
-    if (!d) throw new DroverError('NOT_FOUND', `DeploymentPlan ${id} does not exist`);
-    services.deployments.finish(id);
-    return reply.status(202).send();
+    const rollback = await services.cancelDeployment(id, flag(request.query as Query, 'force'));
+    if (!rollback) return reply.status(202).send();
+    return deployed(reply, rollback, 200);
   });
 
   app.get('/v2/queue', async () => ({
@@ -173,7 +196,13 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     const found = services.apps.get(id);
     if (!found) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
     if (suffix === 'tasks') return { tasks: services.instancesOf(id).filter(isLive).map(taskJson) };
-    if (suffix === 'versions') return rest ? found : { versions: [found.version] };
+    if (suffix === 'versions') {
+      const versions = await services.versions(id);
+      if (!rest) return { versions: versions.map((v) => v.version).reverse() };
+      const one = versions.find((v) => v.version === rest);
+      if (!one) throw new DroverError('NOT_FOUND', `App '${id}' has no version ${rest}`);
+      return one;
+    }
     return { app: appJson(found, list((request.query as Query)['embed'])) };
   });
 
@@ -183,9 +212,19 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       if (suffix) throw new DroverError('NOT_FOUND', `No route for ${request.method} ${request.url}`);
       const q = request.query as Query;
       const partial = q['partialUpdate'] === undefined ? partialDefault : q['partialUpdate'] !== 'false';
+      const body = request.body as Record<string, unknown> | null;
+      // `{"version": "<v>"}` rolls the app back to that stored version (Marathon).
+      if (body && typeof body === 'object' && Object.keys(body).length === 1 && typeof body['version'] === 'string') {
+        const target = (await services.versions(id)).find((v) => v.version === body['version']);
+        if (!target) throw new DroverError('NOT_FOUND', `App '${id}' has no version ${String(body['version'])}`);
+        const version = now().toISOString();
+        const d = await services.putApp({ ...target, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }, { force: flag(q, 'force') });
+        return deployed(reply, d, 200);
+      }
+      const existed = services.apps.has(id);
       const next = updated(id, request.body, partial);
       const d = await services.putApp(next, { force: flag(q, 'force') });
-      return deployed(reply, d, 200);
+      return deployed(reply, d, existed ? 200 : 201);
     });
   app.put('/v2/apps/*', putOrPatch(true));
   app.patch('/v2/apps/*', putOrPatch(true));

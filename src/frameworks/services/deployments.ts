@@ -11,6 +11,8 @@ export interface Deployment {
   version: string;
   apps: string[];
   action: string;
+  /** The app definitions before this deployment (absent for a new app): what a rollback restores. */
+  previous: Array<{ appId: string; app: unknown }>;
 }
 
 export class Deployments {
@@ -39,9 +41,9 @@ export class Deployments {
     throw Object.assign(error, { deployments: blocking.map((d) => ({ id: d.id })) });
   }
 
-  start(appIds: string[], version: string, action: string, force: boolean): Deployment {
+  start(appIds: string[], version: string, action: string, force: boolean, previous: Deployment['previous'] = []): Deployment {
     if (force) for (const d of this.list()) if (d.apps.some((a) => appIds.includes(a))) this.active.delete(d.id);
-    const deployment: Deployment = { id: randomUUID(), version, apps: appIds, action };
+    const deployment: Deployment = { id: randomUUID(), version, apps: appIds, action, previous };
     this.active.set(deployment.id, deployment);
     return deployment;
   }

@@ -170,7 +170,13 @@ export class ServicesFramework {
     const existing = this.apps.get(app.id);
     if (options.create && existing) throw new DroverError('CONFLICT', `An app with id [${app.id}] already exists.`);
     this.deployments.checkLock([app.id], options.force ?? false);
-    await this.options.store.put(`${PREFIX}/apps${app.id}`, JSON.stringify(app));
+    // The definition and its entry in the version history go in one transaction.
+    await this.options.store.txn({
+      success: [
+        { type: 'put', key: `${PREFIX}/apps${app.id}`, value: JSON.stringify(app) },
+        { type: 'put', key: `${PREFIX}/versions${app.id}/@${app.version}`, value: JSON.stringify(app) },
+      ],
+    });
     this.apps.set(app.id, app);
     const runtime = this.runtimeOf(app.id);
     if (!existing || existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt) {
@@ -178,19 +184,49 @@ export class ServicesFramework {
       Object.assign(runtime, { consecutiveFailures: 0, delayUntil: 0, stopped: undefined });
     }
     const action = !existing ? 'StartApplication' : existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt ? 'RestartApplication' : 'ScaleApplication';
-    const deployment = this.deployments.start([app.id], app.version, action, options.force ?? false);
+    const deployment = this.deployments.start([app.id], app.version, action, options.force ?? false, existing ? [{ appId: app.id, app: existing }] : []);
     this.events.publish('deployment_info', { plan: this.deployments.plan(deployment), currentStep: this.deployments.step(deployment) });
     this.tick();
     return deployment;
   }
 
+  /** Stored versions of an app, oldest first (ISO timestamps sort in time order). */
+  async versions(appId: string): Promise<App[]> {
+    // '@' cannot appear in an app id, so /web's versions never include /web/x's.
+    const result = await this.options.store.range(`${PREFIX}/versions${appId}/@`);
+    return result.kvs.map((kv) => JSON.parse(kv.value) as App);
+  }
+
+  /**
+   * DELETE /v2/deployments/{id}: without force, roll the affected apps back to their previous
+   * definitions (a new deployment; a new app is removed); with force, just stop tracking it.
+   */
+  async cancelDeployment(id: string, force: boolean): Promise<Deployment | undefined> {
+    const d = this.deployments.get(id);
+    if (!d) throw new DroverError('NOT_FOUND', `DeploymentPlan ${id} does not exist`);
+    this.deployments.finish(id);
+    if (force) return undefined;
+    let rollback: Deployment | undefined;
+    for (const appId of d.apps) {
+      const before = d.previous.find((p) => p.appId === appId)?.app as App | undefined;
+      if (!before) {
+        if (this.apps.has(appId)) rollback = await this.deleteApp(appId, true);
+        continue;
+      }
+      const version = new Date(this.now()).toISOString();
+      rollback = await this.putApp({ ...before, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }, { force: true });
+    }
+    return rollback;
+  }
+
   async deleteApp(appId: string, force = false): Promise<Deployment> {
     if (!this.apps.has(appId)) throw new DroverError('NOT_FOUND', `App '${appId}' does not exist`);
     this.deployments.checkLock([appId], force);
-    await this.options.store.delete(`${PREFIX}/apps${appId}`);
+    const previous = this.apps.get(appId);
+    await this.options.store.txn({ success: [{ type: 'delete', key: `${PREFIX}/apps${appId}` }, { type: 'deletePrefix', prefix: `${PREFIX}/versions${appId}/@` }] });
     this.apps.delete(appId);
     this.runtime.delete(appId);
-    const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force);
+    const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force, previous ? [{ appId, app: previous }] : []);
     for (const i of this.instancesOf(appId)) if (isLive(i)) this.kill(i);
     this.events.publish('app_terminated_event', { appId });
     this.tick();
