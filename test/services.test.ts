@@ -274,3 +274,38 @@ describe('versions, rollback and bulk updates', () => {
     for (const id of ['/versioned', '/bulk-a', '/bulk-b']) await call('DELETE', `/v2/apps${id}?force=true`);
   });
 });
+
+describe('groups', () => {
+  test('POST a nested group, read the tree, dry-run and scale it, delete it', async () => {
+    const created = await call('POST', '/v2/groups', {
+      id: '/shop',
+      apps: [{ id: 'web', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1 }],
+      groups: [{ id: 'db', apps: [{ id: 'pg', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1 }] }],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    type Tree = { id: string; apps: Array<{ id: string; instances: number }>; groups: Tree[] };
+    const tree = (await get('/v2/groups/shop')).body as Tree;
+    assert.deepEqual(tree.apps.map((a) => a.id), ['/shop/web']);
+    assert.deepEqual(tree.groups.map((g) => [g.id, g.apps.map((a) => a.id)]), [['/shop/db', ['/shop/db/pg']]]);
+    await running('/shop/db/pg', 1);
+    await noDeployments('/shop/web');
+    await noDeployments('/shop/db/pg');
+
+    const dry = await call('PUT', '/v2/groups/shop?dryRun=true', { scaleBy: 2 });
+    assert.equal((dry.body as { steps: unknown[] }).steps.length, 2);
+    assert.equal(((await get('/v2/apps/shop/web')).body as { app: { instances: number } }).app.instances, 1, 'a dry run changes nothing');
+    assert.equal((await call('PUT', '/v2/groups/shop', { scaleBy: 2 })).status, 200);
+    await running('/shop/web', 2);
+    await running('/shop/db/pg', 2);
+
+    const bad = await call('POST', '/v2/groups', { id: '/broken', apps: [{ id: 'a', cmd: 'x', cpus: -1 }, { id: 'b', cmd: 'x', readinessChecks: [{ name: 'r' }] }] });
+    assert.equal(bad.status, 422);
+    assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/apps/0/cpus', '/apps/1/readinessChecks']);
+    assert.equal((await get('/v2/groups/broken')).status, 404, 'nothing of a refused group was created');
+
+    await noDeployments('/shop/web');
+    await noDeployments('/shop/db/pg');
+    assert.equal((await call('DELETE', '/v2/groups/shop')).status, 200);
+    await eventually(async () => (await get('/v2/groups/shop')).status === 404, 'the group is gone');
+  });
+});

@@ -10,6 +10,8 @@ import { sseFrame } from './events.ts';
 import { isHealthy, isLive, type Instance } from './reconcile.ts';
 import type { ServicesFramework } from './services.ts';
 import type { Deployment } from './deployments.ts';
+import { guarded } from './conflict.ts';
+import { registerGroupRoutes } from './groups-api.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -17,6 +19,7 @@ const flag = (q: Query, name: string): boolean => q[name] === 'true' || q[name] 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
+  registerGroupRoutes(app, services);
   const taskJson = (i: Instance): Record<string, unknown> => ({
     id: i.taskId, appId: i.appId, host: i.host, ports: i.ports, servicePorts: [], slaveId: i.agentId, agentId: i.agentId,
     stagedAt: i.stagedAt, ...(i.startedAt ? { startedAt: i.startedAt } : {}), version: i.version, state: i.state,
@@ -43,18 +46,6 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
 
   const deployed = (reply: FastifyReply, d: Deployment, status: number, body?: unknown): FastifyReply =>
     reply.status(status).header('Marathon-Deployment-Id', d.id).send(body ?? { deploymentId: d.id, version: d.version });
-
-  /** Run a change; a 409 from a deployment lock carries the blocking deployments (Marathon). */
-  const guarded = async (reply: FastifyReply, change: () => Promise<FastifyReply>): Promise<FastifyReply> => {
-    try {
-      return await change();
-    } catch (e) {
-      if (e instanceof DroverError && e.code === 'DROVER_ERR_CONFLICT' && 'deployments' in e) {
-        return reply.status(409).send({ message: e.message, deployments: (e as unknown as { deployments: unknown }).deployments });
-      }
-      throw e;
-    }
-  };
 
   const now = (): Date => new Date(services.now());
 

@@ -124,6 +124,7 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   for (const [name, value] of Object.entries(app.env ?? {})) {
     if (typeof value !== 'string') out.push({ path: `/env/${name}`, errors: ['secret references are not supported yet'] });
   }
+  if (app.readinessChecks && app.readinessChecks.length > 0) out.push({ path: '/readinessChecks', errors: ['readiness checks are not supported yet; use healthChecks to gate deployments'] });
   if (app.secrets && Object.keys(app.secrets).length > 0) out.push({ path: '/secrets', errors: ['secrets are not supported yet'] });
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });
   if (app.executor !== undefined && app.executor !== '' && app.executor !== '//cmd') out.push({ path: '/executor', errors: ['custom executors are not supported'] });

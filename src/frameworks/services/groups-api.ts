@@ -1,0 +1,119 @@
+/**
+ * Marathon's `/v2/groups`: the app tree by path. Groups are not stored on their own — a group is
+ * the set of apps under its path — so creating, scaling or deleting a group is a change to every
+ * app in it, validated as a whole before anything is applied.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { type App, parseApp } from './app.ts';
+import { normalizeId } from './app-schema.ts';
+import type { ServicesFramework } from './services.ts';
+import { guarded } from './conflict.ts';
+
+type Query = Record<string, string | string[] | undefined>;
+
+interface GroupBody {
+  id?: unknown;
+  apps?: unknown;
+  groups?: unknown;
+  scaleBy?: unknown;
+}
+
+function groupId(raw: string): string {
+  if (raw === '' || raw === '/') return '/';
+  const id = normalizeId(decodeURIComponent(raw));
+  if (typeof id !== 'string') throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/id', errors: [id.error] }] });
+  return id;
+}
+
+const under = (group: string, appId: string): boolean => group === '/' || appId.startsWith(`${group}/`);
+
+/** The group tree (Marathon's shape) of every app under `root`. */
+export function groupTree(root: string, apps: App[], version: string): Record<string, unknown> {
+  const direct = apps.filter((a) => a.id.slice(0, a.id.lastIndexOf('/')) === (root === '/' ? '' : root));
+  const children = new Set<string>();
+  for (const a of apps) {
+    if (!under(root, a.id)) continue;
+    const rest = a.id.slice(root === '/' ? 1 : root.length + 1).split('/');
+    if (rest.length > 1) children.add(`${root === '/' ? '' : root}/${rest[0]}`);
+  }
+  return {
+    id: root,
+    apps: direct,
+    groups: [...children].sort().map((child) => groupTree(child, apps.filter((a) => under(child, a.id)), version)),
+    pods: [],
+    dependencies: [],
+    version,
+  };
+}
+
+/** Every app definition in a group body, with ids resolved against their enclosing group. */
+function collect(body: GroupBody, base: string, path: string, now: Date, out: App[], errors: ErrorDetail[]): void {
+  const id = typeof body.id === 'string' ? groupId(body.id.startsWith('/') ? body.id : `${base === '/' ? '' : base}/${body.id}`) : base;
+  for (const [i, app] of (Array.isArray(body.apps) ? body.apps : []).entries()) {
+    try {
+      out.push(parseApp(app, now, id));
+    } catch (e) {
+      if (!(e instanceof DroverError)) throw e;
+      errors.push(...e.details.map((d) => ({ ...d, path: `${path}/apps/${i}${d.path === '/' ? '' : d.path}` })));
+    }
+  }
+  for (const [i, child] of (Array.isArray(body.groups) ? body.groups : []).entries()) {
+    collect(child as GroupBody, id, `${path}/groups/${i}`, now, out, errors);
+  }
+}
+
+export function registerGroupRoutes(app: FastifyInstance, services: ServicesFramework): void {
+  const now = (): Date => new Date(services.now());
+  const pathOf = (request: FastifyRequest): string => groupId(((request.params as { '*'?: string })['*'] ?? '').replace(/\/$/, ''));
+
+  const show = async (request: FastifyRequest) => {
+    const id = pathOf(request);
+    const apps = [...services.apps.values()].filter((a) => under(id, a.id));
+    if (id !== '/' && apps.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
+    return groupTree(id, apps, now().toISOString());
+  };
+  app.get('/v2/groups', show);
+  app.get('/v2/groups/*', show);
+
+  const change = (create: boolean) => async (request: FastifyRequest, reply: FastifyReply) => guarded(reply, async () => {
+    const q = request.query as Query;
+    const body = (request.body ?? {}) as GroupBody;
+    if (typeof body !== 'object' || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a group object'] }] });
+    const base = create && typeof body.id === 'string' ? '/' : pathOf(request);
+    const force = q['force'] === 'true';
+    let next: App[];
+    if (body.scaleBy !== undefined) {
+      if (typeof body.scaleBy !== 'number' || !(body.scaleBy >= 0)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/scaleBy', errors: ['must be a non-negative number'] }] });
+      const factor = body.scaleBy;
+      const version = now().toISOString();
+      next = [...services.apps.values()].filter((a) => under(base, a.id)).map((a) => ({ ...a, instances: Math.ceil(a.instances * factor), version, versionInfo: { ...a.versionInfo, lastScalingAt: version } }));
+    } else {
+      next = [];
+      const errors: ErrorDetail[] = [];
+      collect(body, base, '', now(), next, errors);
+      if (errors.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: errors });
+      if (create && next.some((a) => services.apps.has(a.id))) throw new DroverError('CONFLICT', `Group ${String(body.id ?? base)} already exists`);
+    }
+    if (q['dryRun'] === 'true') {
+      return { steps: next.map((a) => ({ actions: [{ action: services.apps.has(a.id) ? 'RestartApplication' : 'StartApplication', app: a.id }] })) };
+    }
+    services.deployments.checkLock(next.map((a) => a.id), force);
+    let deploymentId: string | undefined;
+    for (const a of next) deploymentId = (await services.putApp(a, { force: true })).id;
+    return reply.status(create ? 201 : 200).header('Marathon-Deployment-Id', deploymentId ?? '').send({ deploymentId: deploymentId ?? null, version: now().toISOString() });
+  });
+  app.post('/v2/groups', change(true));
+  app.put('/v2/groups', change(false));
+  app.put('/v2/groups/*', change(false));
+
+  app.delete('/v2/groups/*', async (request, reply) => guarded(reply, async () => {
+    const id = pathOf(request);
+    const apps = [...services.apps.values()].filter((a) => under(id, a.id));
+    if (apps.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
+    services.deployments.checkLock(apps.map((a) => a.id), (request.query as Query)['force'] === 'true');
+    let deploymentId = '';
+    for (const a of apps) deploymentId = (await services.deleteApp(a.id, true)).id;
+    return reply.status(200).header('Marathon-Deployment-Id', deploymentId).send({ deploymentId, version: now().toISOString() });
+  }));
+}
