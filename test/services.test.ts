@@ -309,3 +309,48 @@ describe('groups', () => {
     await eventually(async () => (await get('/v2/groups/shop')).status === 404, 'the group is gone');
   });
 });
+
+describe('dependencies', () => {
+  test('an app starts only after the apps it depends on run', async () => {
+    // Both are created in one group request; without ordering one offer would start both.
+    const created = await call('POST', '/v2/groups', {
+      id: '/ordered',
+      apps: [
+        { id: 'web', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1, dependencies: ['db'] },
+        { id: 'db', cmd: 'sleep 2; exec sleep 300', cpus: 0.01, mem: 16, instances: 1 },
+      ],
+    });
+    assert.equal(created.status, 201);
+    const queued = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; waitingForDependency?: string }> }).queue.find((q) => q.app.id === '/ordered/web');
+    assert.equal(queued?.waitingForDependency, '/ordered/db');
+    const [db] = await running('/ordered/db', 1);
+    const [web] = await running('/ordered/web', 1);
+    const dbTask = ((await get('/v2/tasks')).body as { tasks: Array<{ id: string; startedAt: string; stagedAt: string }> }).tasks;
+    const dbStarted = Date.parse(dbTask.find((t) => t.id === db!.id)!.startedAt);
+    const webStaged = Date.parse(dbTask.find((t) => t.id === web!.id)!.stagedAt);
+    assert.ok(webStaged >= dbStarted, 'web was launched after db was running');
+    await noDeployments('/ordered/web');
+    await call('DELETE', '/v2/groups/ordered?force=true');
+  });
+});
+
+describe('task endpoints', () => {
+  test('text/plain task list; killing a task with scale=true lowers instances, without it the task is replaced', async () => {
+    await call('POST', '/v2/apps', { id: '/killable', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 2 });
+    const [first, second] = await running('/killable', 2);
+    const text = (await call('GET', '/v2/tasks', undefined, { accept: 'text/plain' })).body as string;
+    assert.match(text, new RegExp(`^killable\\t0\\t.*${first!.host}:${first!.ports[0]}`, 'm'));
+    const killed = await call('DELETE', `/v2/apps/killable/tasks/${encodeURIComponent(first!.id)}`);
+    assert.equal((killed.body as { task: { id: string } }).task.id, first!.id);
+    await eventually(async () => {
+      const now = (await tasks('/killable')).filter((t) => t.state === 'TASK_RUNNING');
+      return now.length === 2 && !now.some((t) => t.id === first!.id);
+    }, 'the killed task replaced');
+    await noDeployments('/killable');
+    await call('DELETE', `/v2/apps/killable/tasks/${encodeURIComponent(second!.id)}?scale=true`);
+    await eventually(async () => ((await get('/v2/apps/killable')).body as { app: { instances: number; tasksRunning: number } }).app.instances === 1, 'scaled to 1');
+    await running('/killable', 1);
+    assert.equal((await call('DELETE', '/v2/apps/killable/tasks/not-a-task')).status, 404);
+    await call('DELETE', '/v2/apps/killable?force=true');
+  });
+});

@@ -144,6 +144,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
         delay: { timeLeftSeconds: left, overdue: left === 0 },
         since: a.version,
         ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
+        ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
         processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size },
         lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: [x.reason], timestamp: x.at })),
       }];

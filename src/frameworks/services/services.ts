@@ -12,6 +12,7 @@ import { Resources } from '../../resources/index.ts';
 import type { BatchWriter, Store } from '../../store/store.ts';
 import type { OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import { type App, appIdOfTask, taskId as makeTaskId } from './app.ts';
+import { normalizeId } from './app-schema.ts';
 import { ServiceEvents } from './events.ts';
 import { place, type Spot } from './placement.ts';
 import { reconcile, isLive, type Instance } from './reconcile.ts';
@@ -292,7 +293,22 @@ export class ServicesFramework {
 
   private launchAllowed(app: App): boolean {
     const r = this.runtimeOf(app.id);
-    return r.stopped === undefined && this.now() >= r.delayUntil;
+    return r.stopped === undefined && this.now() >= r.delayUntil && this.waitingFor(app) === undefined;
+  }
+
+  /**
+   * Marathon's dependency order: an app starts (or scales) only once every app it depends on
+   * runs all its instances, healthy. Returns the first dependency still being waited for.
+   */
+  waitingFor(app: App): string | undefined {
+    const group = app.id.slice(0, app.id.lastIndexOf('/')) || '/';
+    for (const raw of app.dependencies) {
+      const id = normalizeId(raw, group);
+      if (typeof id !== 'string') continue;
+      const dependency = this.apps.get(id);
+      if (dependency && !reconcile(dependency, this.instancesOf(id), 0).complete) return id;
+    }
+    return undefined;
   }
 
   private kill(i: Instance): void {
