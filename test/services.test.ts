@@ -299,8 +299,9 @@ describe('groups', () => {
     await running('/shop/db/pg', 2);
 
     const bad = await call('POST', '/v2/groups', { id: '/broken', apps: [{ id: 'a', cmd: 'x', cpus: -1 }, { id: 'b', cmd: 'x', readinessChecks: [{ name: 'r' }] }] });
+    // b's readiness check names a port ('http-api' by default) that b does not define.
     assert.equal(bad.status, 422);
-    assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/apps/0/cpus', '/apps/1/readinessChecks']);
+    assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/apps/0/cpus', '/apps/1/readinessChecks/0/portName']);
     assert.equal((await get('/v2/groups/broken')).status, 404, 'nothing of a refused group was created');
 
     await noDeployments('/shop/web');
@@ -352,5 +353,29 @@ describe('task endpoints', () => {
     await running('/killable', 1);
     assert.equal((await call('DELETE', '/v2/apps/killable/tasks/not-a-task')).status, 404);
     await call('DELETE', '/v2/apps/killable?force=true');
+  });
+});
+
+describe('readiness checks', () => {
+  test('a deployment completes only once the new instance answers its readiness check', async () => {
+    const created = await call('POST', '/v2/apps', {
+      id: '/ready', cmd: 'sleep 3; exec python3 -m http.server $PORT0', cpus: 0.01, mem: 64, instances: 1,
+      portDefinitions: [{ port: 0, name: 'http-api' }],
+      readinessChecks: [{ path: '/', portName: 'http-api', intervalSeconds: 2, timeoutSeconds: 1 }],
+    });
+    assert.equal(created.status, 201);
+    await running('/ready', 1);
+    // Running but not serving yet: the deployment waits, and says why.
+    const waiting = (await get('/v2/deployments')).body as Array<{ affectedApps: string[]; currentActions: Array<{ readinessCheckResults: Array<{ ready: boolean }> }> }>;
+    const mine = waiting.find((d) => d.affectedApps.includes('/ready'));
+    assert.ok(mine, 'the deployment is still running while the instance is not ready');
+    await eventually(async () => {
+      const d = ((await get('/v2/deployments')).body as typeof waiting).find((x) => x.affectedApps.includes('/ready'));
+      return d === undefined;
+    }, 'the deployment completed once ready', 45_000);
+    const bad = await call('POST', '/v2/apps', { id: '/unready', cmd: 'x', portDefinitions: [{ port: 0, name: 'web' }], readinessChecks: [{ portName: 'http-api' }] });
+    assert.equal(bad.status, 422);
+    assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path), ['/readinessChecks/0/portName']);
+    await call('DELETE', '/v2/apps/ready?force=true');
   });
 });

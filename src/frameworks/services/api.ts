@@ -123,7 +123,15 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     return { tasks: killed.map(taskJson) };
   });
 
-  app.get('/v2/deployments', async () => services.deployments.list().map((d) => services.deployments.toJson(d)));
+  app.get('/v2/deployments', async () =>
+    services.deployments.list().map((d) => {
+      const json = services.deployments.toJson(d) as { currentActions: Array<{ app: string; readinessCheckResults: unknown[] }> };
+      for (const action of json.currentActions) {
+        action.readinessCheckResults = services.instancesOf(action.app).map((i) => services.readiness.results.get(i.taskId)).filter((r) => r !== undefined);
+      }
+      return json;
+    }),
+  );
   app.delete('/v2/deployments/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
     const rollback = await services.cancelDeployment(id, flag(request.query as Query, 'force'));

@@ -31,6 +31,18 @@ export const HealthCheck = Type.Object({
   ipProtocol: Type.Optional(Type.Enum(['IPv4', 'IPv6'])),
 });
 
+/** Marathon's readiness check (types/readinessCheck.raml); at most one per app, as Marathon. */
+export const ReadinessCheck = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  protocol: Type.Optional(Type.Enum(['HTTP', 'HTTPS'])),
+  path: Type.Optional(Type.String({ maxLength: 4096 })),
+  portName: Type.Optional(Type.String({ maxLength: 63 })),
+  intervalSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  httpStatusCodesForReady: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { maxItems: 100 })),
+  preserveLastResponse: Type.Optional(Type.Boolean()),
+});
+
 export const Constraint = Type.Array(Str(1024), { minItems: 2, maxItems: 3 });
 
 export const AppDefinition = Type.Object({
@@ -52,7 +64,7 @@ export const AppDefinition = Type.Object({
   acceptedResourceRoles: Type.Optional(Type.Array(Str(256), { maxItems: 100 })),
   role: Type.Optional(Str(256)),
   healthChecks: Type.Optional(Type.Array(HealthCheck, { maxItems: 10 })),
-  readinessChecks: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 10 })),
+  readinessChecks: Type.Optional(Type.Array(ReadinessCheck, { maxItems: 1 })),
   upgradeStrategy: Type.Optional(
     Type.Object({ minimumHealthCapacity: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })), maximumOverCapacity: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) }),
   ),
@@ -124,7 +136,6 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   for (const [name, value] of Object.entries(app.env ?? {})) {
     if (typeof value !== 'string') out.push({ path: `/env/${name}`, errors: ['secret references are not supported yet'] });
   }
-  if (app.readinessChecks && app.readinessChecks.length > 0) out.push({ path: '/readinessChecks', errors: ['readiness checks are not supported yet; use healthChecks to gate deployments'] });
   if (app.secrets && Object.keys(app.secrets).length > 0) out.push({ path: '/secrets', errors: ['secrets are not supported yet'] });
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });
   if (app.executor !== undefined && app.executor !== '' && app.executor !== '//cmd') out.push({ path: '/executor', errors: ['custom executors are not supported'] });
@@ -158,6 +169,11 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
     }
   }
   const names = (app.portDefinitions ?? []).map((p) => p.name).filter((n): n is string => n !== undefined);
+  for (const [i, r] of (app.readinessChecks ?? []).entries()) {
+    const portName = r.portName ?? 'http-api';
+    if (!names.includes(portName)) out.push({ path: `/readinessChecks/${i}/portName`, errors: [`no port definition is named '${portName}'`] });
+    if ((r.timeoutSeconds ?? 10) >= (r.intervalSeconds ?? 30)) out.push({ path: `/readinessChecks/${i}/timeoutSeconds`, errors: ['must be less than intervalSeconds'] });
+  }
   if (new Set(names).size !== names.length) out.push({ path: '/portDefinitions', errors: ['Port names must be unique.'] });
   return out;
 }

@@ -30,6 +30,7 @@ export interface App {
   constraints: string[][];
   acceptedResourceRoles?: string[];
   healthChecks: AppDefinition['healthChecks'] & object;
+  readinessChecks: Array<{ name: string; protocol: 'HTTP' | 'HTTPS'; path: string; portName: string; intervalSeconds: number; timeoutSeconds: number; httpStatusCodesForReady: number[] }>;
   upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
   backoffSeconds: number;
   backoffFactor: number;
@@ -82,6 +83,10 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     constraints: def.constraints ?? [],
     ...(def.acceptedResourceRoles ? { acceptedResourceRoles: def.acceptedResourceRoles } : {}),
     healthChecks: def.healthChecks ?? [],
+    readinessChecks: (def.readinessChecks ?? []).map((r) => ({
+      name: r.name ?? 'readinessCheck', protocol: r.protocol ?? 'HTTP', path: r.path ?? '/', portName: r.portName ?? 'http-api',
+      intervalSeconds: r.intervalSeconds ?? 30, timeoutSeconds: r.timeoutSeconds ?? 10, httpStatusCodesForReady: r.httpStatusCodesForReady ?? [200],
+    })),
     upgradeStrategy: { minimumHealthCapacity: def.upgradeStrategy?.minimumHealthCapacity ?? 1, maximumOverCapacity: def.upgradeStrategy?.maximumOverCapacity ?? 1 },
     backoffSeconds: def.backoffSeconds ?? 1,
     backoffFactor: def.backoffFactor ?? 1.15,

@@ -21,6 +21,8 @@ export interface Instance {
   version: string;
   state: TaskState;
   healthy?: boolean;
+  /** Set once the app's readiness check passed (sticky, as a readiness check gates deployments). */
+  ready?: boolean;
   ports: number[];
   host: string;
   stagedAt: string;
@@ -42,9 +44,9 @@ export function isLive(i: Instance): boolean {
   return LIVE.has(i.state);
 }
 
-/** Running, and healthy if the app has health checks. */
+/** Running, healthy if the app has health checks, and ready if it has a readiness check. */
 export function isHealthy(app: App, i: Instance): boolean {
-  return i.state === 'TASK_RUNNING' && (app.healthChecks.length === 0 || i.healthy === true);
+  return i.state === 'TASK_RUNNING' && (app.healthChecks.length === 0 || i.healthy === true) && ((app.readinessChecks ?? []).length === 0 || i.ready === true);
 }
 
 export function reconcile(app: App, instances: readonly Instance[], pending: number): ReconcileResult {

@@ -18,6 +18,7 @@ import { place, type Spot } from './placement.ts';
 import { reconcile, isLive, type Instance } from './reconcile.ts';
 import { buildTaskInfo } from './task-builder.ts';
 import { Deployments, type Deployment } from './deployments.ts';
+import { ReadinessChecks } from './readiness.ts';
 
 const PREFIX = '/drover/services';
 /** A run shorter than this that ends in failure counts toward the crash loop. */
@@ -50,6 +51,7 @@ export class ServicesFramework {
   readonly runtime = new Map<string, AppRuntime>();
   readonly events = new ServiceEvents();
   readonly deployments = new Deployments();
+  readonly readiness: ReadinessChecks;
   readonly now: () => number;
   frameworkId: string | undefined;
   private connection: SchedulerConnection | undefined;
@@ -62,6 +64,7 @@ export class ServicesFramework {
 
   constructor(private readonly options: ServicesOptions) {
     this.now = options.now ?? Date.now;
+    this.readiness = new ReadinessChecks(this.now);
     this.log = options.logger;
     this.writer = options.store.batchWriter({ maxBatch: 100, maxDelayMs: 5 });
   }
@@ -264,6 +267,11 @@ export class ServicesFramework {
     if (this.stopped || !this.connection) return;
     let wantOffers = false;
     for (const app of this.apps.values()) {
+      this.readiness.run(app, this.instancesOf(app.id), (instance) => {
+        instance.ready = true;
+        this.persist(instance);
+        this.tick();
+      });
       const result = reconcile(app, this.instancesOf(app.id), 0);
       for (const k of result.kill) {
         const i = this.instances.get(k.taskId);
@@ -393,6 +401,7 @@ export class ServicesFramework {
     }
     if (isTerminalState(status.state)) {
       this.instances.delete(instance.taskId);
+      this.readiness.forget(instance.taskId);
       void this.writer.delete(`${PREFIX}/instances/${instance.taskId}`).catch(() => undefined);
       if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
     } else {
