@@ -298,6 +298,15 @@ describe('groups', () => {
     await running('/shop/web', 2);
     await running('/shop/db/pg', 2);
 
+    // The group's history holds the version it was created at; rolling back restores 1 instance.
+    const versions = (await get('/v2/groups/shop/versions')).body as string[];
+    assert.ok(versions.length >= 2, JSON.stringify(versions));
+    await noDeployments('/shop/web');
+    await noDeployments('/shop/db/pg');
+    assert.equal((await call('PUT', '/v2/groups/shop', { version: versions.at(-1) })).status, 200);
+    await eventually(async () => ((await get('/v2/apps/shop/web')).body as { app: { instances: number } }).app.instances === 1, 'rolled back to 1 instance');
+    assert.equal((await call('PUT', '/v2/groups/shop', { version: '1999-01-01T00:00:00.000Z' })).status, 404);
+
     const bad = await call('POST', '/v2/groups', { id: '/broken', apps: [{ id: 'a', cmd: 'x', cpus: -1 }, { id: 'b', cmd: 'x', readinessChecks: [{ name: 'r' }] }] });
     // b's readiness check names a port ('http-api' by default) that b does not define.
     assert.equal(bad.status, 422);

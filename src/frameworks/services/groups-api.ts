@@ -74,7 +74,16 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
     return groupTree(id, apps, now().toISOString());
   };
   app.get('/v2/groups', show);
-  app.get('/v2/groups/*', show);
+  app.get('/v2/groups/*', async (request) => {
+    const raw = ((request.params as { '*'?: string })['*'] ?? '').replace(/\/$/, '');
+    if (raw === 'versions' || raw.endsWith('/versions')) {
+      const id = groupId(raw.slice(0, -'versions'.length).replace(/\/$/, ''));
+      const versions = [...new Set((await services.versionsUnder(id)).map((a) => a.version))].sort().reverse();
+      if (versions.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
+      return versions;
+    }
+    return show(request);
+  });
 
   const change = (create: boolean) => async (request: FastifyRequest, reply: FastifyReply) => guarded(reply, async () => {
     const q = request.query as Query;
@@ -83,7 +92,20 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
     const base = create && typeof body.id === 'string' ? '/' : pathOf(request);
     const force = q['force'] === 'true';
     let next: App[];
-    if (body.scaleBy !== undefined) {
+    let removed: string[] = [];
+    if (typeof (body as { version?: unknown }).version === 'string') {
+      // Roll the group back: each app to its newest version at or before the given one; apps
+      // created after it are removed. (Apps deleted since then cannot come back: their history
+      // goes with them.)
+      const target = (body as { version: string }).version;
+      const history = await services.versionsUnder(base);
+      if (!history.some((a) => a.version === target)) throw new DroverError('NOT_FOUND', `Group '${base}' has no version ${target}`);
+      const version = now().toISOString();
+      const byApp = new Map<string, App>();
+      for (const a of history) if (a.version <= target && (byApp.get(a.id)?.version ?? '') < a.version) byApp.set(a.id, a);
+      next = [...byApp.values()].map((a) => ({ ...a, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }));
+      removed = [...services.apps.keys()].filter((id) => under(base, id) && !byApp.has(id));
+    } else if (body.scaleBy !== undefined) {
       if (typeof body.scaleBy !== 'number' || !(body.scaleBy >= 0)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/scaleBy', errors: ['must be a non-negative number'] }] });
       const factor = body.scaleBy;
       const version = now().toISOString();
@@ -98,9 +120,10 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
     if (q['dryRun'] === 'true') {
       return { steps: next.map((a) => ({ actions: [{ action: services.apps.has(a.id) ? 'RestartApplication' : 'StartApplication', app: a.id }] })) };
     }
-    services.deployments.checkLock(next.map((a) => a.id), force);
+    services.deployments.checkLock([...next.map((a) => a.id), ...removed], force);
     let deploymentId: string | undefined;
     for (const a of next) deploymentId = (await services.putApp(a, { force: true })).id;
+    for (const id of removed) deploymentId = (await services.deleteApp(id, true)).id;
     return reply.status(create ? 201 : 200).header('Marathon-Deployment-Id', deploymentId ?? '').send({ deploymentId: deploymentId ?? null, version: now().toISOString() });
   });
   app.post('/v2/groups', change(true));

@@ -201,6 +201,12 @@ export class ServicesFramework {
     return result.kvs.map((kv) => JSON.parse(kv.value) as App);
   }
 
+  /** Every stored version of every app under `group` ('/' = all). */
+  async versionsUnder(group: string): Promise<App[]> {
+    const result = await this.options.store.range(`${PREFIX}/versions${group === '/' ? '/' : `${group}/`}`);
+    return result.kvs.map((kv) => JSON.parse(kv.value) as App);
+  }
+
   /**
    * DELETE /v2/deployments/{id}: without force, roll the affected apps back to their previous
    * definitions (a new deployment; a new app is removed); with force, just stop tracking it.
