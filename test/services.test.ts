@@ -340,7 +340,28 @@ describe('dependencies', () => {
     const webStaged = Date.parse(dbTask.find((t) => t.id === web!.id)!.stagedAt);
     assert.ok(webStaged >= dbStarted, 'web was launched after db was running');
     await noDeployments('/ordered/web');
+    // Stopping goes the other way: web (the dependent) ends before db is even asked to stop.
+    const abort = new AbortController();
+    const events = await fetch(`${dev.url}/v2/events?event_type=status_update_event`, { signal: abort.signal });
+    const reader = events.body!.getReader();
     await call('DELETE', '/v2/groups/ordered?force=true');
+    const seen: Array<[string, string]> = [];
+    let text = '';
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !seen.some(([app, state]) => app === '/ordered/db' && state === 'TASK_KILLED')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+      seen.length = 0;
+      for (const m of text.matchAll(/^data: (.*)$/gm)) {
+        const e = JSON.parse(m[1]!) as { appId: string; taskStatus: string };
+        seen.push([e.appId, e.taskStatus]);
+      }
+    }
+    abort.abort();
+    const webKilled = seen.findIndex(([app, state]) => app === '/ordered/web' && state === 'TASK_KILLED');
+    const dbFirst = seen.findIndex(([app]) => app === '/ordered/db');
+    assert.ok(webKilled >= 0 && dbFirst > webKilled, `web ended before db was touched: ${JSON.stringify(seen)}`);
   });
 });
 

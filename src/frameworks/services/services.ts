@@ -49,6 +49,8 @@ export class ServicesFramework {
   readonly apps = new Map<string, App>();
   readonly instances = new Map<string, Instance>();
   readonly runtime = new Map<string, AppRuntime>();
+  /** Deleted apps whose instances are still being stopped (in dependency order). */
+  private readonly stopping = new Map<string, App>();
   readonly events = new ServiceEvents();
   readonly deployments = new Deployments();
   readonly readiness: ReadinessChecks;
@@ -237,10 +239,30 @@ export class ServicesFramework {
     this.apps.delete(appId);
     this.runtime.delete(appId);
     const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force, previous ? [{ appId, app: previous }] : []);
-    for (const i of this.instancesOf(appId)) if (isLive(i)) this.kill(i);
+    if (previous) this.stopping.set(appId, previous);
+    this.stopReleased();
     this.events.publish('app_terminated_event', { appId });
     this.tick();
     return deployment;
+  }
+
+  /**
+   * Marathon's stop order: a deleted app's instances are killed only once no app that depends on
+   * it (still deployed, or being stopped too) has live instances — dependents stop first.
+   */
+  private stopReleased(): void {
+    const dependsOn = (app: App, id: string): boolean => {
+      const group = app.id.slice(0, app.id.lastIndexOf('/')) || '/';
+      return app.dependencies.some((raw) => normalizeId(raw, group) === id);
+    };
+    for (const [id] of this.stopping) {
+      const blocked = [...this.apps.values(), ...this.stopping.values()].some(
+        (other) => other.id !== id && dependsOn(other, id) && this.instancesOf(other.id).some(isLive),
+      );
+      if (blocked) continue;
+      for (const i of this.instancesOf(id)) if (isLive(i)) this.kill(i);
+      if (!this.instancesOf(id).some(isLive)) this.stopping.delete(id);
+    }
   }
 
   /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
@@ -271,6 +293,7 @@ export class ServicesFramework {
   /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
   tick(): void {
     if (this.stopped || !this.connection) return;
+    this.stopReleased();
     let wantOffers = false;
     for (const app of this.apps.values()) {
       this.readiness.run(app, this.instancesOf(app.id), (instance) => {
