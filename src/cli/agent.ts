@@ -13,6 +13,10 @@ interface AgentArgs {
   attributes?: string;
   hostname?: string;
   containerizer?: 'linux' | 'posix';
+  'gc-delay': string;
+  'gc-disk-headroom': number;
+  'cni-config-dir': string;
+  'cni-plugins-dir': string;
 }
 
 /**
@@ -36,6 +40,10 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           choices: ['linux', 'posix'] as const,
           describe: 'How tasks run: linux (namespaces, cgroups, task user; needs root) or posix (plain processes). Default: linux when root, else posix',
         })
+        .option('gc-delay', { type: 'string', default: '1weeks', describe: "How long finished sandboxes stay on an empty disk (Mesos style: '1weeks', '6hrs', '30mins', '10secs')" })
+        .option('gc-disk-headroom', { type: 'number', default: 0.1, describe: 'Fraction of the work dir disk to keep free: the fuller the disk, the sooner old sandboxes go' })
+        .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
+        .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -58,6 +66,9 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         attributes: args.attributes === undefined ? [] : parseAttributes(args.attributes),
         ...(args.hostname === undefined ? {} : { hostname: args.hostname }),
         ...(args.containerizer === undefined ? {} : { containerizer: args.containerizer }),
+        gcDelayMs: parseDurationMs(args['gc-delay']) ?? 0,
+        gcDiskHeadroom: args['gc-disk-headroom'],
+        cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
         logger,
       });
       await agent.start();
@@ -95,5 +106,21 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
   } catch (e) {
     return `--attributes: ${(e as Error).message}`;
   }
+  if (parseDurationMs(args['gc-delay'] ?? '1weeks') === undefined) {
+    return `--gc-delay must be a duration such as '1weeks', '6hrs', '30mins' or '10secs', got '${args['gc-delay']}'`;
+  }
+  const headroom = args['gc-disk-headroom'] ?? 0.1;
+  if (!(headroom >= 0 && headroom <= 1)) return `--gc-disk-headroom must be a fraction from 0 to 1, got ${String(headroom)}`;
   return undefined;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ns: 1e-6, us: 1e-3, ms: 1, secs: 1000, s: 1000, mins: 60_000, m: 60_000, hrs: 3_600_000, h: 3_600_000, days: 86_400_000, d: 86_400_000, weeks: 604_800_000, w: 604_800_000,
+};
+
+/** A Mesos flag duration ('1weeks', '6hrs', '2.5mins') in ms, or undefined. */
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(text.trim());
+  const unit = match?.[2] === undefined ? undefined : DURATION_UNITS_MS[match[2]];
+  return match?.[1] === undefined || unit === undefined ? undefined : Number(match[1]) * unit;
 }

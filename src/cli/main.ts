@@ -7,15 +7,27 @@ import { UsageError } from './usage.ts';
 import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
 import { masterCommand } from './master.ts';
+import { appCommand } from './app.ts';
+import { deploymentCommand, nodeCommand, taskListCommand } from './cluster-commands.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
+  const setExit = (code: number): void => {
+    exitCode = code;
+  };
   const parser = yargs(argv)
     .scriptName('drover')
     .usage('$0 <command> [options]')
     .command(devCommand((code) => (exitCode = code)))
     .command(masterCommand((code) => (exitCode = code)))
     .command(agentCommand((code) => (exitCode = code)))
+    .command(appCommand(setExit))
+    .command(deploymentCommand(setExit))
+    .command(taskListCommand(setExit))
+    .command(nodeCommand(setExit))
+    .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
+    .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
+    .completion('completion', 'Print a shell completion script (bash or zsh)')
     .demandCommand(1, 'Name a command; see the list above.')
     .strict()
     .recommendCommands()

@@ -22,6 +22,10 @@ const StateQuery = compileValidator(
     limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
     offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
     order: Type.Optional(Type.Enum(['asc', 'desc'])),
+    /** Substring of the task id or name (server-side filtering for the CLI). */
+    filter: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    /** Include completed tasks from the history (default true). */
+    completed: Type.Optional(Type.Enum(['true', 'false'])),
   }),
 );
 
@@ -32,7 +36,7 @@ interface TaskFilter {
   state?: string;
 }
 
-function parseQuery(query: unknown): TaskFilter & { limit?: number; offset: number; order: 'asc' | 'desc' } {
+function parseQuery(query: unknown): TaskFilter & { limit?: number; offset: number; order: 'asc' | 'desc'; filter?: string; completed: boolean } {
   let q;
   try {
     q = StateQuery.validate(query, 'Invalid query parameters');
@@ -48,6 +52,8 @@ function parseQuery(query: unknown): TaskFilter & { limit?: number; offset: numb
     ...(q.limit === undefined ? {} : { limit: Number(q.limit) }),
     offset: q.offset === undefined ? 0 : Number(q.offset),
     order: q.order ?? 'desc',
+    ...(q.filter === undefined ? {} : { filter: q.filter }),
+    completed: q.completed !== 'false',
   };
 }
 
@@ -138,9 +144,10 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   /** Tasks, live and completed; `completed` come from the store's history, past the memory window. */
   app.get('/master/tasks', async (request) => {
     const q = parseQuery(request.query);
-    const live = [...master.tasks.values()].filter((t) => matches(t, q)).map(taskToJson);
-    const history = (await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>;
-    const done = history.filter((t) => (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state));
+    const text = (t: { id: string; name?: string }) => q.filter === undefined || t.id.includes(q.filter) || (t.name ?? '').includes(q.filter);
+    const live = [...master.tasks.values()].filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson);
+    const history = q.completed ? ((await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>) : [];
+    const done = history.filter((t) => (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state) && text({ id: String(t['id']), name: String(t['name'] ?? '') }));
     const all = [...live, ...done];
     const ordered = q.order === 'asc' ? all : all.reverse();
     return { tasks: ordered.slice(q.offset, q.offset + (q.limit ?? 100)) };

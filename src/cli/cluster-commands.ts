@@ -1,0 +1,94 @@
+/** `drover deployment …`, `drover task list`, `drover node list`: read-mostly views. */
+import type { Argv, CommandModule } from 'yargs';
+import { withClient, type ClientArgs } from './run-command.ts';
+import { print, table } from './table.ts';
+
+interface DeploymentJson { id: string; affectedApps: string[]; currentActions: Array<{ action: string; app: string }>; currentStep: number; totalSteps: number; version: string }
+
+export function deploymentCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
+  return {
+    command: 'deployment <command>',
+    describe: 'Follow and roll back deployments',
+    builder: (y: Argv<ClientArgs>) =>
+      y
+        .command('list', 'Deployments in progress', (b) => b, (a) =>
+          withClient(a, setExit, async (c) => {
+            const list = await c.get<DeploymentJson[]>('/v2/deployments');
+            print(a.json === true, list, () => table(['ID', 'APPS', 'ACTIONS', 'STEP'], list.map((d) => [d.id, d.affectedApps.join(','), d.currentActions.map((x) => x.action).join(','), `${d.currentStep}/${d.totalSteps}`])));
+          }))
+        .command('watch <id>', 'Show progress until the deployment ends', (b) => b.positional('id', { type: 'string', demandOption: true }).option('timeout', { type: 'number', default: 600, describe: 'seconds' }), (a) =>
+          withClient(a, setExit, async (c) => {
+            const deadline = Date.now() + a.timeout * 1000;
+            for (;;) {
+              const d = (await c.get<DeploymentJson[]>('/v2/deployments')).find((x) => x.id === a.id);
+              if (!d) {
+                process.stdout.write(`deployment ${a.id} finished\n`);
+                return;
+              }
+              const progress = await Promise.all(d.affectedApps.map(async (app) => {
+                const r = await c.get<{ app: { instances: number; tasksRunning: number } }>(`/v2/apps${app}`).catch(() => undefined);
+                return r ? `${app} ${bar(r.app.tasksRunning, r.app.instances)} ${r.app.tasksRunning}/${r.app.instances}` : `${app} (removing)`;
+              }));
+              process.stdout.write(`step ${d.currentStep}/${d.totalSteps} ${d.currentActions.map((x) => x.action).join(',')}: ${progress.join('  ')}\n`);
+              if (Date.now() > deadline) {
+                process.stderr.write(`drover: deployment ${a.id} still running after ${a.timeout} s\n`);
+                setExit(1);
+                return;
+              }
+              await new Promise((r) => setTimeout(r, 1000));
+            }
+          }))
+        .command('rollback <id>', 'Roll a deployment back (or stop it with --force)', (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }), (a) =>
+          withClient(a, setExit, async (c) => {
+            const r = await c.request<{ deploymentId?: string } | undefined>('DELETE', `/v2/deployments/${encodeURIComponent(a.id)}${a.force ? '?force=true' : ''}`);
+            print(a.json === true, r ?? {}, () => (r?.deploymentId ? `rolling back with deployment ${r.deploymentId}\n` : `stopped tracking ${a.id}\n`));
+          }))
+        .demandCommand(1, 'Name a deployment command.'),
+    handler: () => undefined,
+  } as CommandModule<ClientArgs, ClientArgs>;
+}
+
+function bar(done: number, total: number, width = 20): string {
+  const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+interface TaskJson { id: string; name: string; state: string; slave_id: string; framework_id: string; resources: { cpus: number; mem: number } }
+
+export function taskListCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
+  return {
+    command: 'task <command>',
+    describe: 'Find tasks',
+    builder: (y: Argv<ClientArgs>) =>
+      y
+        .command('list [filter]', 'List tasks (filtered on the server)', (b) => b.positional('filter', { type: 'string' }).option('completed', { type: 'boolean', describe: 'include finished tasks' }).option('agent', { type: 'string', describe: 'only tasks on this agent id' }), (a) =>
+          withClient(a, setExit, async (c) => {
+            const q = new URLSearchParams({ completed: a.completed ? 'true' : 'false', limit: '1000' });
+            if (a.filter) q.set('filter', a.filter);
+            if (a.agent) q.set('agent_id', a.agent);
+            const { tasks } = await c.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
+            print(a.json === true, tasks, () => table(['ID', 'NAME', 'STATE', 'AGENT', 'CPUS', 'MEM'], tasks.map((t) => [t.id, t.name, t.state, t.slave_id, t.resources.cpus, t.resources.mem])));
+          }))
+        .demandCommand(1, 'Name a task command.'),
+    handler: () => undefined,
+  } as CommandModule<ClientArgs, ClientArgs>;
+}
+
+interface NodeJson { id: string; hostname: string; active: boolean; resources: Record<string, number | string>; used_resources: Record<string, number | string> }
+
+export function nodeCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
+  return {
+    command: 'node <command>',
+    describe: 'Agents in the cluster',
+    builder: (y: Argv<ClientArgs>) =>
+      y
+        .command('list', 'List agents with their resources', (b) => b, (a) =>
+          withClient(a, setExit, async (c) => {
+            const { slaves } = await c.get<{ slaves: NodeJson[] }>('/master/state-summary');
+            print(a.json === true, slaves, () =>
+              table(['ID', 'HOSTNAME', 'ACTIVE', 'CPUS', 'MEM'], slaves.map((s) => [s.id, s.hostname, s.active ? 'yes' : 'no', `${s.used_resources['cpus']}/${s.resources['cpus']}`, `${s.used_resources['mem']}/${s.resources['mem']}`])));
+          }))
+        .demandCommand(1, 'Name a node command.'),
+    handler: () => undefined,
+  } as CommandModule<ClientArgs, ClientArgs>;
+}

@@ -1,0 +1,109 @@
+/**
+ * The client commands of `drover` as a user runs them, against a live `drover dev`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DROVER_BIN, eventually, startDrover, type DroverProcess } from './support/process.ts';
+
+let root: string;
+let dev: DroverProcess;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'drover-cli-'));
+  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', join(root, 'data'), '--resources', 'cpus:4;mem:4096;disk:1000;ports:[31000-31100]']);
+});
+after(async () => {
+  await dev.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+function drover(args: string[], input?: string, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [DROVER_BIN, ...args], { encoding: 'utf8', input, env: { ...process.env, DROVER_MASTER: dev.url, ...env }, timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json<T>(args: string[]): T {
+  const r = drover([...args, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as T;
+}
+
+describe('drover app / deployment / task / node', () => {
+  test('the app lifecycle through the CLI', async () => {
+    const file = join(root, 'web.json');
+    await writeFile(file, JSON.stringify({ id: '/cli/web', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1 }));
+    const added = drover(['app', 'add', file]);
+    assert.equal(added.status, 0, added.stderr);
+    assert.match(added.stdout, /created \/cli\/web/);
+    const fromStdin = drover(['app', 'add', '-'], JSON.stringify({ id: '/cli/worker', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }));
+    assert.equal(fromStdin.status, 0, fromStdin.stderr);
+
+    const list = drover(['app', 'list']);
+    assert.match(list.stdout, /^ID\s+INSTANCES\s+RUNNING/m);
+    assert.match(list.stdout, /^\/cli\/web\s+1\s/m);
+    await eventually(() => json<{ tasksRunning: number }>(['app', 'show', 'cli/web']).tasksRunning === 1, 'one running');
+
+    const scaled = drover(['app', 'scale', '/cli/web', '2']);
+    assert.match(scaled.stdout, /scaling \/cli\/web to 2 \(deployment [0-9a-f-]{36}\)/);
+    const deploymentId = /deployment ([0-9a-f-]{36})/.exec(scaled.stdout)![1]!;
+    const watched = drover(['deployment', 'watch', deploymentId, '--timeout', '30']);
+    assert.equal(watched.status, 0, watched.stderr);
+    assert.match(watched.stdout, new RegExp(`deployment ${deploymentId} finished`));
+    assert.equal(json<{ tasksRunning: number }>(['app', 'show', 'cli/web']).tasksRunning, 2);
+
+    const tasks = json<Array<{ id: string; state: string }>>(['task', 'list', 'cli_web']);
+    assert.equal(tasks.filter((t) => t.state === 'TASK_RUNNING').length, 2);
+    assert.ok(tasks.every((t) => t.id.startsWith('cli_web.')), 'filtered on the server by the text');
+    const nodes = json<Array<{ hostname: string; active: boolean }>>(['node', 'list']);
+    assert.equal(nodes.length, 1);
+    assert.equal(nodes[0]!.active, true);
+
+    assert.equal(drover(['app', 'update', '/cli/web', 'cmd=sleep 301', 'env={"A":"1"}']).status, 0);
+    await eventually(() => json<{ cmd: string; env: Record<string, string> }>(['app', 'show', '/cli/web']).env['A'] === '1', 'updated');
+    await eventually(() => json<unknown[]>(['deployment', 'list']).length === 0, 'no deployments', 30_000);
+    const killed = drover(['app', 'kill', '/cli/web', '--scale']);
+    assert.match(killed.stdout, /killed 2 task\(s\)/);
+    await eventually(() => json<{ instances: number }>(['app', 'show', '/cli/web']).instances === 0, 'scaled to 0 by the kill');
+    assert.equal(drover(['app', 'remove', '/cli/web', '--force']).status, 0);
+    assert.equal(drover(['app', 'remove', '/cli/worker', '--force']).status, 0);
+    assert.equal(drover(['app', 'show', '/cli/web']).status, 1);
+  });
+
+  test('errors carry the server reason to stderr with a non-zero exit', async () => {
+    const invalid = drover(['app', 'add', '-'], JSON.stringify({ id: '/cli/bad', cmd: 'x', cpus: -1 }));
+    assert.equal(invalid.status, 1);
+    assert.match(invalid.stderr, /Object is not valid \(HTTP 422\)\n\s+\/cpus: must be >= 0.001/);
+    const notJson = drover(['app', 'add', '-'], '{nope');
+    assert.equal(notJson.status, 2);
+    assert.match(notJson.stderr, /stdin is not valid JSON/);
+    const badPair = drover(['app', 'update', '/x', 'novalue']);
+    assert.equal(badPair.status, 2);
+    const unreachable = drover(['app', 'list', '--master', 'http://127.0.0.1:1']);
+    assert.equal(unreachable.status, 1);
+    assert.match(unreachable.stderr, /cannot reach the master at http:\/\/127.0.0.1:1/);
+  });
+
+  test('the master comes from --master, then DROVER_MASTER, then ~/.drover/config.json', async () => {
+    const home = join(root, 'home');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(home, '.drover'), { recursive: true });
+    await writeFile(join(home, '.drover', 'config.json'), JSON.stringify({ master: dev.url }));
+    const viaConfig = drover(['node', 'list', '--json'], undefined, { DROVER_MASTER: '', HOME: home });
+    assert.equal(viaConfig.status, 0, viaConfig.stderr);
+    const flagWins = drover(['node', 'list', '--master', 'http://127.0.0.1:1'], undefined, { HOME: home });
+    assert.equal(flagWins.status, 1);
+  });
+
+  test('bash completion script loads', () => {
+    const script = drover(['completion']);
+    assert.equal(script.status, 0);
+    assert.match(script.stdout, /complete -o bashdefault -o default -F _drover_yargs_completions drover|_drover_yargs_completions/);
+    const loaded = spawnSync('bash', ['-c', `${script.stdout}\ncomplete -p drover`], { encoding: 'utf8' });
+    assert.equal(loaded.status, 0, loaded.stderr);
+    assert.match(loaded.stdout, /drover/);
+  });
+});
