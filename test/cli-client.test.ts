@@ -3,7 +3,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,5 +105,34 @@ describe('drover app / deployment / task / node', () => {
     const loaded = spawnSync('bash', ['-c', `${script.stdout}\ncomplete -p drover`], { encoding: 'utf8' });
     assert.equal(loaded.status, 0, loaded.stderr);
     assert.match(loaded.stdout, /drover/);
+  });
+
+  test('task log prints the last lines, follows new ones, and reads a finished task from history', async () => {
+    const added = drover(['app', 'add', '-'], JSON.stringify({ id: '/ticker', cmd: 'i=0; while true; do i=$((i+1)); echo "tick $i"; echo "err $i" >&2; sleep 0.3; done', cpus: 0.01, mem: 16, instances: 1 }));
+    assert.equal(added.status, 0, added.stderr);
+    await eventually(() => {
+      const r = drover(['task', 'log', 'ticker', '--lines', '2']);
+      return r.status === 0 && /^tick \d+\ntick \d+\n$/.test(r.stdout);
+    }, 'two lines of history', 30_000);
+    assert.match(drover(['task', 'log', '/ticker', '--stderr', '--lines', '1']).stdout, /^err \d+\n$/);
+
+    // Follow: a line the task printed after the follow began must show up.
+    const child = spawn(process.execPath, [DROVER_BIN, 'task', 'log', '--follow', '--lines', '1', '/ticker'], { env: { ...process.env, DROVER_MASTER: dev.url } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const first = await eventually(() => /tick (\d+)/.exec(out)?.[1], 'the first line');
+      await eventually(() => [...out.matchAll(/tick (\d+)/g)].some((m) => Number(m[1]) > Number(first) + 2), 'lines written after the follow began', 20_000);
+    } finally {
+      child.kill('SIGINT');
+    }
+
+    const taskId = json<Array<{ id: string }>>(['task', 'list', 'ticker'])[0]!.id;
+    assert.equal(drover(['app', 'remove', '/ticker', '--force']).status, 0);
+    await eventually(() => json<Array<{ id: string; state: string }>>(['task', 'list', 'ticker', '--completed']).some((t) => t.id === taskId && t.state === 'TASK_KILLED'), 'the task finished');
+    const history = drover(['task', 'log', taskId, '--lines', '1']);
+    assert.equal(history.status, 0, history.stderr);
+    assert.match(history.stdout, /^tick \d+\n$/);
+    assert.equal(drover(['task', 'log', 'no-such-thing']).status, 1);
   });
 });

@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { print, table } from './table.ts';
+import { addTaskLog } from './task-log.ts';
 
 interface DeploymentJson { id: string; affectedApps: string[]; currentActions: Array<{ action: string; app: string }>; currentStep: number; totalSteps: number; version: string }
 
@@ -58,9 +59,9 @@ interface TaskJson { id: string; name: string; state: string; slave_id: string; 
 export function taskListCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
   return {
     command: 'task <command>',
-    describe: 'Find tasks',
-    builder: (y: Argv<ClientArgs>) =>
-      y
+    describe: 'Find tasks and read their logs',
+    builder: (y: Argv<ClientArgs>) => {
+      const withList = y
         .command('list [filter]', 'List tasks (filtered on the server)', (b) => b.positional('filter', { type: 'string' }).option('completed', { type: 'boolean', describe: 'include finished tasks' }).option('agent', { type: 'string', describe: 'only tasks on this agent id' }), (a) =>
           withClient(a, setExit, async (c) => {
             const q = new URLSearchParams({ completed: a.completed ? 'true' : 'false', limit: '1000' });
@@ -69,7 +70,9 @@ export function taskListCommand(setExit: (code: number) => void): CommandModule<
             const { tasks } = await c.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
             print(a.json === true, tasks, () => table(['ID', 'NAME', 'STATE', 'AGENT', 'CPUS', 'MEM'], tasks.map((t) => [t.id, t.name, t.state, t.slave_id, t.resources.cpus, t.resources.mem])));
           }))
-        .demandCommand(1, 'Name a task command.'),
+      ;
+      return addTaskLog(withList, setExit).demandCommand(1, 'Name a task command.');
+    },
     handler: () => undefined,
   } as CommandModule<ClientArgs, ClientArgs>;
 }

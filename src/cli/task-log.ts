@@ -1,0 +1,108 @@
+/**
+ * `drover task log [--follow] [--lines N] [--stderr] TARGET [FILE]`: finds the tasks (a task id, or
+ * an app's tasks; finished ones from the history when none runs) and reads straight from the agent
+ * holding each sandbox. Following polls the agent's `/files/read` with offsets, as the Mesos CLI
+ * does — it prints what arrives, so a quiet task shows its last lines at once, never nothing.
+ */
+import type { Argv } from 'yargs';
+import { CliError, type Client } from './client.ts';
+import { withClient, type ClientArgs } from './run-command.ts';
+
+interface TaskJson { id: string; name: string; state: string; slave_id: string; directory?: string }
+interface Source { task: TaskJson; agentUrl: string; path: string; offset: number }
+
+const POLL_MS = 300;
+
+export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void): Argv<ClientArgs> {
+  return y.command(
+    'log <target> [file]',
+    "Print (and with --follow, stream) a task's stdout — or another sandbox file",
+    (b) =>
+      b
+        .positional('target', { type: 'string', demandOption: true, describe: 'task id, or app id (all its tasks)' })
+        .positional('file', { type: 'string', describe: 'file in the sandbox (default stdout)' })
+        .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing what the task writes' })
+        .option('lines', { alias: 'n', type: 'number', default: 10, describe: 'lines of history to print first' })
+        .option('stderr', { type: 'boolean', describe: 'stderr instead of stdout' }),
+    (a) =>
+      withClient(a, setExit, async (client) => {
+        const file = a.file ?? (a.stderr ? 'stderr' : 'stdout');
+        const sources = await findSources(client, a.target, file);
+        const prefix = sources.length > 1;
+        for (const s of sources) await printTail(s, a.lines, prefix);
+        if (!a.follow) return;
+        const stop = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+        let stopped = false;
+        void stop.then(() => (stopped = true));
+        while (!stopped) {
+          for (const s of sources) await pull(s, prefix);
+          await Promise.race([stop, new Promise((r) => setTimeout(r, POLL_MS))]);
+        }
+      }),
+  );
+}
+
+async function findSources(client: Client, target: string, file: string): Promise<Source[]> {
+  const appKey = target.replace(/^\/+/, '').replaceAll('/', '_');
+  const q = new URLSearchParams({ filter: appKey, completed: 'true', limit: '1000', order: 'desc' });
+  const { tasks } = await client.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
+  const exact = tasks.filter((t) => t.id === target);
+  const ofApp = tasks.filter((t) => t.id.startsWith(`${appKey}.`) || t.name === target);
+  const matched = exact.length > 0 ? exact : ofApp;
+  if (matched.length === 0) throw new CliError(`no task matches '${target}'`);
+  const live = matched.filter((t) => !/FINISHED|FAILED|KILLED|ERROR|DROPPED|GONE|LOST/.test(t.state));
+  // Every running task of the app; or, when none runs, the most recent finished one.
+  const chosen = live.length > 0 ? live : matched.slice(0, 1);
+  const sources: Source[] = [];
+  for (const task of chosen) {
+    if (!task.directory) throw new CliError(`task ${task.id} has no known sandbox yet`);
+    const state = await client.get<{ slaves: Array<{ id: string; hostname: string; port: number }> }>(`/master/state?agent_id=${encodeURIComponent(task.slave_id)}&limit=0`);
+    const agent = state.slaves[0];
+    if (!agent) throw new CliError(`agent ${task.slave_id} of task ${task.id} is not known to the master`);
+    sources.push({ task, agentUrl: `http://${agent.hostname}:${agent.port}`, path: `${task.directory}/${file}`, offset: 0 });
+  }
+  return sources;
+}
+
+async function read(s: Source, offset: number, length: number): Promise<{ offset: number; data: string }> {
+  const q = new URLSearchParams({ path: s.path, offset: String(offset), length: String(length) });
+  let response: Response;
+  try {
+    response = await fetch(`${s.agentUrl}/files/read?${q.toString()}`);
+  } catch (e) {
+    throw new CliError(`cannot reach agent ${s.agentUrl} for task ${s.task.id}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!response.ok) throw new CliError(`agent ${s.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
+  return (await response.json()) as { offset: number; data: string };
+}
+
+function emit(s: Source, text: string, prefix: boolean): void {
+  if (text === '') return;
+  if (!prefix) {
+    process.stdout.write(text);
+    return;
+  }
+  const lines = text.split('\n');
+  const last = lines.pop();
+  process.stdout.write(lines.map((l) => `[${s.task.id}] ${l}\n`).join('') + (last ? `[${s.task.id}] ${last}` : ''));
+}
+
+async function printTail(s: Source, lines: number, prefix: boolean): Promise<void> {
+  const { offset: size } = await read(s, -1, 0);
+  const window = 64 * 1024;
+  const start = Math.max(0, size - window);
+  const { data } = await read(s, start, size - start);
+  const all = data.split('\n');
+  const complete = data.endsWith('\n') ? all.slice(0, -1) : all;
+  emit(s, complete.slice(-lines).map((l) => `${l}\n`).join(''), prefix);
+  s.offset = size;
+}
+
+async function pull(s: Source, prefix: boolean): Promise<void> {
+  const { offset: size } = await read(s, -1, 0);
+  if (size < s.offset) s.offset = 0; // truncated or rotated: start over
+  if (size === s.offset) return;
+  const { data } = await read(s, s.offset, size - s.offset);
+  s.offset += Buffer.byteLength(data, 'utf8');
+  emit(s, data, prefix);
+}
