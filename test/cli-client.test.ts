@@ -127,6 +127,12 @@ describe('drover app / deployment / task / node', () => {
       child.kill('SIGINT');
     }
 
+    const listing = drover(['task', 'ls', '/ticker']);
+    assert.equal(listing.status, 0, listing.stderr);
+    assert.match(listing.stdout, /\sstdout\n/);
+    assert.match(listing.stdout, /\sstderr\n/);
+    const download = drover(['task', 'download', '/ticker', 'stdout']);
+    assert.match(download.stdout, /^tick 1\ntick 2\n/);
     const taskId = json<Array<{ id: string }>>(['task', 'list', 'ticker'])[0]!.id;
     assert.equal(drover(['app', 'remove', '/ticker', '--force']).status, 0);
     await eventually(() => json<Array<{ id: string; state: string }>>(['task', 'list', 'ticker', '--completed']).some((t) => t.id === taskId && t.state === 'TASK_KILLED'), 'the task finished');

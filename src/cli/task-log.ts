@@ -14,7 +14,24 @@ interface Source { task: TaskJson; agentUrl: string; path: string; offset: numbe
 const POLL_MS = 300;
 
 export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void): Argv<ClientArgs> {
-  return y.command(
+  return y
+    .command('ls <target> [path]', "List a task's sandbox (or a folder in it)", (b) => b.positional('target', { type: 'string', demandOption: true }).positional('path', { type: 'string', default: '' }), (a) =>
+      withClient(a, setExit, async (client) => {
+        const [s] = await findSources(client, a.target, a.path);
+        const response = await fetch(`${s!.agentUrl}/files/browse?${new URLSearchParams({ path: s!.path.replace(/\/$/, '') }).toString()}`);
+        if (!response.ok) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
+        const entries = (await response.json()) as Array<{ path: string; size: number; mode: string; mtime: number }>;
+        if (a.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+        else for (const e of entries) process.stdout.write(`${e.mode}  ${String(e.size).padStart(10)}  ${new Date(e.mtime * 1000).toISOString()}  ${e.path.split('/').pop()}\n`);
+      }))
+    .command('download <target> <path>', 'Write a sandbox file to stdout', (b) => b.positional('target', { type: 'string', demandOption: true }).positional('path', { type: 'string', demandOption: true }), (a) =>
+      withClient(a, setExit, async (client) => {
+        const [s] = await findSources(client, a.target, a.path);
+        const response = await fetch(`${s!.agentUrl}/files/download?${new URLSearchParams({ path: s!.path }).toString()}`);
+        if (!response.ok || !response.body) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
+        for await (const chunk of response.body as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+      }))
+    .command(
     'log <target> [file]',
     "Print (and with --follow, stream) a task's stdout — or another sandbox file",
     (b) =>
@@ -59,7 +76,7 @@ async function findSources(client: Client, target: string, file: string): Promis
     const state = await client.get<{ slaves: Array<{ id: string; hostname: string; port: number }> }>(`/master/state?agent_id=${encodeURIComponent(task.slave_id)}&limit=0`);
     const agent = state.slaves[0];
     if (!agent) throw new CliError(`agent ${task.slave_id} of task ${task.id} is not known to the master`);
-    sources.push({ task, agentUrl: `http://${agent.hostname}:${agent.port}`, path: `${task.directory}/${file}`, offset: 0 });
+    sources.push({ task, agentUrl: `http://${agent.hostname}:${agent.port}`, path: file ? `${task.directory}/${file}` : task.directory, offset: 0 });
   }
   return sources;
 }
