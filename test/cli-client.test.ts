@@ -98,13 +98,21 @@ describe('drover app / deployment / task / node', () => {
     assert.equal(flagWins.status, 1);
   });
 
-  test('bash completion script loads', () => {
+  test('the bash completion script loads and completes an app id from the master', async () => {
+    assert.equal(drover(['app', 'add', '-'], JSON.stringify({ id: '/complete/me', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 })).status, 0);
     const script = drover(['completion']);
     assert.equal(script.status, 0);
-    assert.match(script.stdout, /complete -o bashdefault -o default -F _drover_yargs_completions drover|_drover_yargs_completions/);
-    const loaded = spawnSync('bash', ['-c', `${script.stdout}\ncomplete -p drover`], { encoding: 'utf8' });
-    assert.equal(loaded.status, 0, loaded.stderr);
-    assert.match(loaded.stdout, /drover/);
+    // The script runs `drover` from PATH: put a shim for this checkout first.
+    const binDir = join(root, 'bin');
+    const { mkdir, chmod } = await import('node:fs/promises');
+    await mkdir(binDir, { recursive: true });
+    await writeFile(join(binDir, 'drover'), `#!/bin/sh\nexec "${process.execPath}" "${DROVER_BIN}" "$@"\n`);
+    await chmod(join(binDir, 'drover'), 0o755);
+    const bash = `${script.stdout}\ncomplete -p drover >/dev/null || exit 9\nCOMP_WORDS=(drover app show /comp); COMP_CWORD=3; COMP_LINE="drover app show /comp"; COMP_POINT=\${#COMP_LINE}\n_drover_yargs_completions\nprintf '%s\\n' "\${COMPREPLY[@]}"`;
+    const completed = spawnSync('bash', ['-c', bash], { encoding: 'utf8', env: { ...process.env, PATH: `${binDir}:${process.env['PATH']}`, DROVER_MASTER: dev.url }, timeout: 30_000 });
+    assert.equal(completed.status, 0, completed.stderr);
+    assert.match(completed.stdout, /^\/complete\/me$/m);
+    assert.equal(drover(['app', 'remove', '/complete/me', '--force']).status, 0);
   });
 
   test('task log prints the last lines, follows new ones, and reads a finished task from history', async () => {

@@ -4,6 +4,7 @@
  */
 import yargs from 'yargs';
 import { UsageError } from './usage.ts';
+import { completeIds } from './completion.ts';
 import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
 import { masterCommand } from './master.ts';
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(nodeCommand(setExit))
     .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
     .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
-    .completion('completion', 'Print a shell completion script (bash or zsh)')
+    .completion('completion', 'Print a shell completion script (bash or zsh)', completeIds as never)
     .demandCommand(1, 'Name a command; see the list above.')
     .strict()
     .recommendCommands()
