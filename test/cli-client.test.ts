@@ -149,4 +149,21 @@ describe('drover app / deployment / task / node', () => {
     assert.match(history.stdout, /^tick \d+\n$/);
     assert.equal(drover(['task', 'log', 'no-such-thing']).status, 1);
   });
+
+  test('drover run: both streams carried, exit code returned; shebang form works', async () => {
+    const script = join(root, 'job.sh');
+    await writeFile(script, '#!/bin/sh\necho "out: $1 $2"\necho "err: on stderr" >&2\nexit 3\n');
+    const r = drover(['run', '--mem', '32', '--cpus', '0.05', script, 'a b', '--flag']);
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stdout, 'out: a b --flag\n');
+    assert.match(r.stderr, /^err: on stderr$/m);
+
+    const shebang = join(root, 'hello');
+    await writeFile(shebang, `#!/usr/bin/env -S ${process.execPath} ${DROVER_BIN} run --mem 32 --cpus 0.05\necho hello from the cluster\n`);
+    const { chmod } = await import('node:fs/promises');
+    await chmod(shebang, 0o755);
+    const direct = spawnSync(shebang, [], { encoding: 'utf8', env: { ...process.env, DROVER_MASTER: dev.url }, timeout: 60_000 });
+    assert.equal(direct.status, 0, direct.stderr);
+    assert.equal(direct.stdout, 'hello from the cluster\n');
+  });
 });

@@ -5,6 +5,7 @@
 import yargs from 'yargs';
 import { UsageError } from './usage.ts';
 import { completeIds } from './completion.ts';
+import { addRunCommand, runCommand } from './run.ts';
 import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
 import { masterCommand } from './master.ts';
@@ -12,6 +13,7 @@ import { appCommand } from './app.ts';
 import { deploymentCommand, nodeCommand, taskListCommand } from './cluster-commands.ts';
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'run' && argv[1] !== '--help' && argv[1] !== '-h') return runCommand(argv.slice(1));
   let exitCode = 0;
   const setExit = (code: number): void => {
     exitCode = code;
@@ -46,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(message ?? 'invalid usage');
     });
   try {
-    await parser.parseAsync();
+    await addRunCommand(parser as never).parseAsync();
   } catch (e) {
     if (e instanceof UsageError) return 2;
     throw e;
