@@ -5,9 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, symlink, writeFile, appendFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile, appendFile, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
@@ -167,5 +167,108 @@ describe('/files/download', () => {
     assert.equal(headers.get('content-type'), 'application/octet-stream');
     assert.match(headers.get('content-disposition') ?? '', /attachment; filename="stdout"/);
     assert.equal((await get(`/files/download?path=${q(sandbox)}`)).status, 400);
+  });
+});
+
+describe('confinement: every way out leaks nothing', () => {
+  // Each is sent as written (no re-encoding by the test): the query parser decodes once.
+  const variants = (): Array<[string, string]> => {
+    const up = '/..'.repeat(20);
+    return [
+      ['dot-dot', `${sandbox}${up}${outside}/secret`],
+      ['relative dot-dot', q(`${relative(workDir, outside)}/secret`)],
+      ['percent-encoded dots', `${sandbox}${'/%2e%2e'.repeat(20)}${outside}/secret`],
+      ['percent-encoded slashes', `${sandbox}${'%2f%2E%2E'.repeat(20)}${outside}%2fsecret`],
+      ['double-encoded dots', `${sandbox}${'/%252e%252e'.repeat(20)}${outside}/secret`],
+      ['absolute outside', q(`${outside}/secret`)],
+      ['NUL byte', `${q(join(sandbox, 'stdout'))}%00${q(`/../../${outside}/secret`)}`],
+      ['symlink to a file outside', q(join(sandbox, 'escape'))],
+      ['through a symlinked dir', q(join(sandbox, 'escape-dir', 'secret'))],
+    ];
+  };
+
+  for (const endpoint of ['browse', 'read', 'download', 'follow']) {
+    test(`/files/${endpoint}`, async () => {
+      for (const [name, path] of variants()) {
+        const extra = endpoint === 'read' ? '&offset=0' : endpoint === 'follow' ? '&offset=0&timeout=0.2' : '';
+        const { status, text } = await get(`/files/${endpoint}?path=${path}${extra}`);
+        assert.ok(status >= 400 && status < 500, `${name}: ${status}`);
+        assert.ok(!text.includes('top secret'), `${name} leaked the secret`);
+      }
+    });
+  }
+});
+
+describe('/files/follow', () => {
+  /** Reads the stream until `until` matches what arrived, or fails after 5 s. */
+  async function collect(body: ReadableStream<Uint8Array>, until: RegExp): Promise<string> {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const deadline = setTimeout(() => void reader.cancel(), 5000);
+    try {
+      while (!until.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } finally {
+      clearTimeout(deadline);
+      await reader.cancel().catch(() => undefined);
+    }
+    return text;
+  }
+
+  test('by default sends only what is appended after connecting', async () => {
+    const path = join(sandbox, 'follow-end.log');
+    await writeFile(path, 'before\n');
+    const controller = new AbortController();
+    const response = await fetch(`${agent.url}/files/follow?path=${q(path)}`, { signal: controller.signal });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = collect(response.body!, /line 2\n/);
+    await appendFile(path, 'line 1\n');
+    await new Promise((r) => setTimeout(r, 50));
+    await appendFile(path, 'line 2\n');
+    assert.equal(await text, 'line 1\nline 2\n');
+    controller.abort();
+  });
+
+  test('offset=0 starts from the beginning; a truncated file is read again from 0', async () => {
+    const path = join(sandbox, 'follow-start.log');
+    await writeFile(path, 'old old old\n');
+    const response = await fetch(`${agent.url}/files/follow?path=${q(path)}&offset=0`);
+    const text = collect(response.body!, /new\n/);
+    await new Promise((r) => setTimeout(r, 100));
+    await truncate(path, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    await appendFile(path, 'new\n');
+    assert.equal(await text, 'old old old\nnew\n');
+  });
+
+  test('a followed file swapped for a symlink out of the work dir sends nothing of its target', async () => {
+    const path = join(sandbox, 'follow-swap.log');
+    await writeFile(path, 'mine\n');
+    const response = fetch(`${agent.url}/files/follow?path=${q(path)}&offset=0&timeout=0.6`).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 150));
+    // What a hostile task can do to its own sandbox: rotate its log into a link to a host file.
+    await rm(path);
+    await symlink(join(outside, 'secret'), path);
+    const text = await response;
+    assert.equal(text, 'mine\n');
+  });
+
+  test('timeout ends the stream; bad parameters are 400', async () => {
+    const path = join(sandbox, 'follow-timeout.log');
+    await writeFile(path, 'x');
+    const started = Date.now();
+    const { status, text } = await get(`/files/follow?path=${q(path)}&offset=0&timeout=0.3`);
+    assert.equal(status, 200);
+    assert.equal(text, 'x');
+    assert.ok(Date.now() - started >= 250);
+    assert.equal((await get(`/files/follow?path=${q(path)}&timeout=abc`)).status, 400);
+    assert.equal((await get(`/files/follow?path=${q(path)}&timeout=0`)).status, 400);
+    assert.equal((await get(`/files/follow?path=${q(sandbox)}&timeout=1`)).status, 400);
+    assert.equal((await get(`/files/follow?path=${q(join(sandbox, 'nope'))}`)).status, 404);
   });
 });

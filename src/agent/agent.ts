@@ -23,6 +23,9 @@ import { createContainerizer, type ContainerizerKind } from './containerizer/sel
 import { detectResources } from './default-resources.ts';
 import { Fetcher, type FetcherOptions } from './fetcher/fetcher.ts';
 import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
+import { SandboxGc } from './sandbox-gc.ts';
+import type { CniOptions } from './network/cni.ts';
+import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-policy.ts';
 import { MasterLink, type Registered } from './master-link.ts';
 import { StatusUpdateManager, type Clock } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
@@ -69,6 +72,16 @@ export interface AgentOptions {
   fetcher?: Pick<FetcherOptions, 'timeoutMs' | 'maxBytes' | 'maxExtractedBytes'>;
   /** Environment every task starts from; default this process's environment. */
   baseEnv?: Record<string, string | undefined>;
+  /** Finished sandboxes live this long on an empty disk; default one week (sandbox-gc-policy.ts). */
+  gcDelayMs?: number;
+  /** Fraction of the work dir's disk to keep free; default 0.1. */
+  gcDiskHeadroom?: number;
+  /** Floor on a finished sandbox's life; default min(gcDelayMs, 5 min). */
+  gcMinAgeMs?: number;
+  /** How often sandbox GC looks; default 1 min. */
+  gcIntervalMs?: number;
+  /** CNI config and plugin dirs (linux containerizer, tasks with network_infos); default /etc/drover/cni, /usr/lib/cni. */
+  cni?: CniOptions;
 }
 
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
@@ -84,6 +97,7 @@ export class Agent {
   private readonly hostname: string;
   private resources: Resources | undefined;
   private http: AgentHttp | undefined;
+  private readonly gc: SandboxGc;
   private id: string | undefined;
   private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
 
@@ -95,7 +109,12 @@ export class Agent {
     this.checkpoints = new CheckpointStore(this.layout, this.logger);
     const pollIntervalMs = options.recoveryPollIntervalMs ?? 1000;
     this.containerizer =
-      typeof options.containerizer === 'object' ? options.containerizer : createContainerizer({ ...(options.containerizer === undefined ? {} : { kind: options.containerizer }), logger: this.logger, pollIntervalMs });
+      typeof options.containerizer === 'object' ? options.containerizer : createContainerizer({
+            ...(options.containerizer === undefined ? {} : { kind: options.containerizer }),
+            ...(options.cni === undefined ? {} : { cni: options.cni }),
+            logger: this.logger,
+            pollIntervalMs,
+          });
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
@@ -115,6 +134,18 @@ export class Agent {
       baseEnv: options.baseEnv ?? process.env,
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
       fetcher: new Fetcher({ ...options.fetcher, cacheDir: join(this.layout.root, 'cache', 'fetcher'), logger: this.logger }),
+      logger: this.logger,
+    });
+    this.gc = new SandboxGc({
+      root: this.layout.root,
+      inUse: () => this.supervisor.list().map((t) => t.checkpoint.sandbox),
+      policy: {
+        gcDelayMs: options.gcDelayMs ?? DEFAULT_GC_DELAY_MS,
+        diskHeadroom: options.gcDiskHeadroom ?? DEFAULT_GC_DISK_HEADROOM,
+        ...(options.gcMinAgeMs === undefined ? {} : { minAgeMs: options.gcMinAgeMs }),
+      },
+      ...(options.gcIntervalMs === undefined ? {} : { intervalMs: options.gcIntervalMs }),
+      // Wall-clock time, not the injected clock: the ages compare against file mtimes.
       logger: this.logger,
     });
     this.link = new MasterLink({
@@ -173,6 +204,8 @@ export class Agent {
       logger: this.logger,
     });
     this.phase = 'running';
+    // After recovery: the recovered tasks' sandboxes are in use before the first sweep looks.
+    this.gc.start();
     this.link.start();
     this.logger.info({ url: this.url, master: this.options.masterUrl, resources: this.resources.format() }, 'agent-started');
   }
@@ -181,6 +214,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.phase === 'stopped') return;
     this.phase = 'stopped';
+    await this.gc.stop();
     this.supervisor.detach();
     await this.containerizer.detach();
     await this.link.stop();

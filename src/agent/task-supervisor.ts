@@ -7,6 +7,7 @@
  * while the task is still being launched waits for the launch instead of racing it, and two
  * checkpoint writes of a task never interleave. Different tasks proceed in parallel.
  */
+import { networkInfosStatus, requestedNetworks } from './network/cni.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../log/index.ts';
@@ -252,6 +253,11 @@ export class TaskSupervisor {
         return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
       }
     }
+    const networks = requestedNetworks(c.taskInfo.container);
+    if (networks.length > 0 && this.options.containerizer.name !== 'linux') {
+      // Running it on the host network would silently break what the task was promised.
+      return this.launchFailed(supervised, `CNI networks (${networks.join(', ')}) need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
+    }
     await this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
     try {
       const env = this.taskEnv(c);
@@ -263,12 +269,14 @@ export class TaskSupervisor {
         env,
         ...(user === undefined || user === '' ? {} : { user }),
         resources: containerResources(c.taskInfo.resources),
+        ...(networks.length === 0 ? {} : { networks }),
       });
     } catch (err) {
       return this.launchFailed(supervised, `Failed to launch the task: ${(err as Error).message}`);
     }
     this.watchExit(supervised);
-    await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    const attached = c.container.networks;
+    await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId, ...(attached === undefined ? {} : { networkInfos: networkInfosStatus(attached) }) });
     this.startHealthChecks(supervised);
     this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
   }

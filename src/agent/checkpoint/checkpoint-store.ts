@@ -35,6 +35,8 @@ export const ContainerRecord = Type.Object({
   sandbox: Type.String({ minLength: 1 }),
   /** The task's cgroup directories (Linux containerizer), so a restarted agent can kill and remove them. */
   cgroups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  /** The task's CNI networks (network/cni.ts), so a restarted agent can DEL them at its end. */
+  networks: Type.Optional(Type.Array(Type.Object({ name: Type.String(), ifname: Type.String(), ipAddresses: Type.Array(Type.String()) }))),
 });
 export type ContainerRecord = Static<typeof ContainerRecord>;
 

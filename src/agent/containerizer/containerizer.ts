@@ -33,6 +33,8 @@ export interface ContainerLaunchSpec {
   user?: string;
   /** The task's scalar resources, for containerizers that enforce limits. */
   resources?: { cpus?: number; memMb?: number };
+  /** CNI networks by name (ContainerInfo.network_infos); only the linux containerizer joins them. */
+  networks?: string[];
 }
 
 export interface ExitStatus {

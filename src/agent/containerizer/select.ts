@@ -9,6 +9,7 @@ import type { Logger } from '../../log/index.ts';
 import type { Containerizer } from './containerizer.ts';
 import { LinuxContainerizer } from './linux/linux-containerizer.ts';
 import { ProcessContainerizer } from './process-containerizer.ts';
+import type { CniOptions } from '../network/cni.ts';
 
 export const CONTAINERIZER_KINDS = ['linux', 'posix'] as const;
 export type ContainerizerKind = (typeof CONTAINERIZER_KINDS)[number];
@@ -17,13 +18,15 @@ export interface ContainerizerChoice {
   kind?: ContainerizerKind;
   logger: Logger;
   pollIntervalMs: number;
+  /** CNI config and plugin dirs for the linux containerizer. */
+  cni?: CniOptions;
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
   const { logger, pollIntervalMs } = choice;
   if (choice.kind !== 'posix') {
     try {
-      return LinuxContainerizer.create({ logger, pollIntervalMs });
+      return LinuxContainerizer.create({ logger, pollIntervalMs, ...(choice.cni === undefined ? {} : { cni: choice.cni }) });
     } catch (err) {
       logger.warn({ requested: choice.kind ?? 'default', reason: (err as Error).message, using: 'posix' }, 'containerizer-fallback');
     }

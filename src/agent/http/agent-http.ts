@@ -4,11 +4,14 @@
  *   GET /ping                     pong
  *   GET /state                    agent id, hostname, resources, attributes, tasks (state, sandbox)
  *   GET /files/browse|read|download   Mesos semantics, confined to the work dir (files.ts)
+ *   GET /files/follow             a growing file as a chunked stream (file-follow.ts)
  */
+import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { createHttpServer } from '../../http/server.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
+import type { FileFollower } from './file-follow.ts';
 import { SandboxFiles } from './files.ts';
 
 export interface AgentHttpOptions {
@@ -31,6 +34,8 @@ type Query = Record<string, string | string[] | undefined>;
 export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
   const app = createHttpServer({ logger: options.logger });
   const files = new SandboxFiles(options.root);
+  // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.
+  const followers = new Set<FileFollower>();
 
   app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
   app.get('/state', async () => options.state());
@@ -48,10 +53,40 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
       .send(stream);
   });
 
+  app.get('/files/follow', async (request, reply) => {
+    const query = request.query as Query;
+    const follower = await files.follow(param(query, 'path'), param(query, 'offset'), param(query, 'timeout'));
+    followers.add(follower);
+    const done = (): void => {
+      follower.stop();
+      followers.delete(follower);
+    };
+    // 'close' on the response fires when the client disconnects as well as when the stream ends.
+    reply.raw.on('close', done);
+    follower.stream.on('end', done);
+    // Hijacked so the headers go out now: a client waits for them before reading, and with
+    // reply.send they would wait for the first appended byte, which may never come.
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
+    reply.raw.flushHeaders();
+    pipeline(follower.stream, reply.raw).catch(done);
+  });
+
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
-  return { app, port, close: () => app.close() };
+  return {
+    app,
+    port,
+    close: async () => {
+      for (const follower of followers) follower.finish();
+      await app.close();
+    },
+  };
 }
 
 /** One query parameter; given twice it is ambiguous, so it is refused. */

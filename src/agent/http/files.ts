@@ -5,18 +5,25 @@
  *                                 file's size and no data, so a pager can start at the end;
  *                                 length -1 (the default) reads to EOF, capped at 16 pages
  *   download?path=                the raw bytes
+ *   follow?path=&offset=&timeout= a chunked stream of what is appended to the file (file-follow.ts);
+ *                                 offset -1 (the default) starts at the current end, 0 at the start;
+ *                                 timeout (seconds, may be fractional) ends it, else the client does
  * 400 for bad parameters (and for reading a directory), 404 for a path that does not exist, 403
  * for one outside the work dir. Paths are absolute (the `directory` of a task in /state) or
  * relative to the work dir.
  *
  * Confinement is checked twice: on the path as written (so `..` cannot climb out) and on its real
  * path (so a symlink a task leaves in its sandbox, say to /etc/shadow, cannot be followed out).
+ * The path is percent-decoded exactly once (by the query parser) and never again: `%2e%2e` that
+ * survives is a literal name — sandbox names really contain `%2E` (work-dir.ts `pathSegment`) — so
+ * decoding it a second time would both break those names and reopen the traversal.
  */
 import { createReadStream } from 'node:fs';
 import { lstat, open, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import { DroverError } from '../../protocol/errors.ts';
+import { FileFollower } from './file-follow.ts';
 
 /** Mesos caps one read at 16 pages. */
 export const MAX_READ_BYTES = 16 * 4096;
@@ -77,6 +84,25 @@ export class SandboxFiles {
     const { path, stats } = await this.resolve(requested);
     if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot download a directory');
     return { stream: createReadStream(path), name: basename(path), size: stats.size };
+  }
+
+  /** A started follower of one file; the caller sends its stream and stops it when the client goes. */
+  async follow(requested: string | undefined, offsetParam: string | undefined, timeoutParam: string | undefined): Promise<FileFollower> {
+    const offset = integerParam('offset', offsetParam);
+    let timeoutMs: number | undefined;
+    if (timeoutParam !== undefined && timeoutParam !== '') {
+      const seconds = Number(timeoutParam);
+      if (!/^\d+(\.\d+)?$/.test(timeoutParam) || !(seconds > 0)) {
+        throw new DroverError('MALFORMED', `Failed to parse timeout: '${timeoutParam}' is not a positive number of seconds`);
+      }
+      timeoutMs = seconds * 1000;
+    }
+    const { path, stats } = await this.resolve(requested);
+    if (!stats.isFile()) throw new DroverError('MALFORMED', 'Can only follow a regular file');
+    // Follows the resolved real path: a symlink swapped afterwards cannot redirect the stream out.
+    const follower = new FileFollower(path, { offset: offset === -1 ? undefined : offset, timeoutMs });
+    await follower.start();
+    return follower;
   }
 
   /**

@@ -72,6 +72,8 @@ export interface LinuxTools {
   setpriv: string;
   mount: string;
   mkdir: string;
+  /** Only for tasks with CNI networks; optional so a machine without it still runs the rest. */
+  nsenter?: string;
 }
 
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
@@ -89,7 +91,13 @@ export function findLinuxTools(): LinuxTools {
     }
     throw new DroverError('CONFIG', `'${name}' (util-linux) is not installed`);
   };
-  return { unshare: find('unshare'), setpriv: find('setpriv'), mount: find('mount'), mkdir: find('mkdir') };
+  const tools: LinuxTools = { unshare: find('unshare'), setpriv: find('setpriv'), mount: find('mount'), mkdir: find('mkdir') };
+  try {
+    tools.nsenter = find('nsenter');
+  } catch {
+    // Tasks asking for networks will fail to launch, saying so; all others are unaffected.
+  }
+  return tools;
 }
 
 export interface LaunchCommandInput {
@@ -100,6 +108,8 @@ export interface LaunchCommandInput {
   user: TaskUser;
   /** The task's own argv (see commandArgv). */
   argv: readonly string[];
+  /** A network namespace to start in (CNI networks): nsenter joins it before unshare runs. */
+  netns?: { nsenter: string; path: string };
 }
 
 /** Pure: the argv to spawn (argv[0] is the program). */
@@ -110,6 +120,8 @@ export function linuxLaunchArgv(input: LaunchCommandInput): string[] {
   const setpriv = user.uid === 0 ? [tools.setpriv, '--no-new-privs'] : [tools.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--no-new-privs'];
   return [
     '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
+    // Without networks the task shares the host's network namespace, as before.
+    ...(input.netns === undefined ? [] : [input.netns.nsenter, `--net=${input.netns.path}`, '--']),
     tools.unshare, '--pid', '--fork', '--kill-child', '--mount', '--ipc', '--uts', '--mount-proc',
     '/bin/sh', '-c', SETUP_SCRIPT, 'drover-setup', tools.mount, tools.mkdir, input.sandbox,
     ...setpriv, '--',

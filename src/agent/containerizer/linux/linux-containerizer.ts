@@ -22,6 +22,7 @@ import { ProcessContainerizer, type PreparedLaunch } from '../process-containeri
 import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCgroup, oomKills, procsFiles, removeTaskCgroup, type CgroupLayout } from './cgroups.ts';
 import { findLinuxTools, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
 import { resolveTaskUser, type TaskUser } from './task-user.ts';
+import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
 
 /** Default pids.max: plenty for a service, a wall against a fork bomb. */
 export const DEFAULT_PIDS_MAX = 4096;
@@ -32,12 +33,15 @@ export interface LinuxContainerizerOptions {
   pidsMax?: number;
   /** The user when neither CommandInfo.user nor FrameworkInfo.user names one; default root. */
   defaultUser?: string;
+  /** Where CNI configs and plugins are; default DEFAULT_CNI_OPTIONS. Used only by tasks asking for networks. */
+  cni?: CniOptions;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
   override readonly name = 'linux';
   /** Containers being SIGTERMed: the timer that signals processes appearing in their cgroup. */
   private readonly terminating = new Map<string, NodeJS.Timeout>();
+  private readonly cni: CniNetworks;
 
   /** Prefer `create`, which detects the layout and tools and checks that they work here. */
   constructor(
@@ -46,6 +50,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     private readonly tools: LinuxTools,
   ) {
     super(linux.pollIntervalMs === undefined ? { logger: linux.logger } : { logger: linux.logger, pollIntervalMs: linux.pollIntervalMs });
+    this.cni = new CniNetworks(linux.cni ?? DEFAULT_CNI_OPTIONS);
   }
 
   /**
@@ -73,10 +78,27 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const cgroups = await createTaskCgroup(this.layout, spec.containerId, limits);
     const cpus = spec.resources?.cpus;
     this.logger.debug({ containerId: spec.containerId, user: user.name, cgroups, limits }, 'container-cgroup-created');
+    // Networks only when asked for: otherwise no namespace, no nsenter, the launch as it always was.
+    let attached: Awaited<ReturnType<CniNetworks['attach']>> | undefined;
+    if (spec.networks !== undefined && spec.networks.length > 0) {
+      try {
+        if (this.tools.nsenter === undefined) throw new Error("'nsenter' (util-linux) is not installed: no CNI networks");
+        attached = await this.cni.attach(spec.containerId, spec.networks);
+      } catch (err) {
+        await removeTaskCgroup(cgroups);
+        throw err;
+      }
+      this.logger.info({ containerId: spec.containerId, networks: attached.networks }, 'container-networks-attached');
+    }
+    const netns = attached === undefined || this.tools.nsenter === undefined ? undefined : { nsenter: this.tools.nsenter, path: attached.netns };
+    const networks = attached?.networks;
     return {
-      argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, argv }),
-      record: { cgroups },
-      abort: async () => void (await removeTaskCgroup(cgroups)),
+      argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, argv, ...(netns === undefined ? {} : { netns }) }),
+      record: networks === undefined ? { cgroups } : { cgroups, networks },
+      abort: async () => {
+        await removeTaskCgroup(cgroups);
+        if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
+      },
       signalsReady: true,
       ...(cpus === undefined ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) }),
     };
@@ -115,6 +137,16 @@ export class LinuxContainerizer extends ProcessContainerizer {
     await super.detach();
   }
 
+  /** A failed DEL is logged, not thrown: the task's end must still be reported. */
+  private async detachNetworks(containerId: string, networks: NonNullable<ContainerRecord['networks']>): Promise<void> {
+    try {
+      await this.cni.detach(containerId, networks);
+      this.logger.info({ containerId }, 'container-networks-detached');
+    } catch (err) {
+      this.logger.warn({ containerId, err }, 'container-networks-not-detached');
+    }
+  }
+
   private stopTerminating(containerId: string): void {
     clearInterval(this.terminating.get(containerId));
     this.terminating.delete(containerId);
@@ -123,6 +155,8 @@ export class LinuxContainerizer extends ProcessContainerizer {
   protected override async finish(record: ContainerRecord, status: ExitStatus): Promise<ExitStatus> {
     const cgroups = record.cgroups;
     this.stopTerminating(record.containerId);
+    // After the processes are gone (PID 1 of the namespace exited): DEL releases the IPs.
+    if (record.networks !== undefined) await this.detachNetworks(record.containerId, record.networks);
     if (cgroups === undefined) return status;
     // PID 1 of the namespace is gone, so the kernel is killing the rest; this covers a launcher
     // that died before it could create the namespace.

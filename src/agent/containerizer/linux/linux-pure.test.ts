@@ -58,6 +58,16 @@ describe('linuxLaunchArgv', () => {
     assert.deepEqual(argv.slice(-3), ['/bin/sh', '-c', 'echo hi']);
   });
 
+  test('a network namespace is entered (nsenter) between the cgroup join and unshare; none without', () => {
+    const user = { name: 'root', uid: 0, gid: 0 };
+    const argv = linuxLaunchArgv({ ...base, user, netns: { nsenter: '/usr/bin/nsenter', path: '/run/netns/drover-c1' } });
+    const at = (s: string): number => argv.indexOf(s);
+    assert.ok(at('/cg/a/cgroup.procs') < at('/usr/bin/nsenter') && at('/usr/bin/nsenter') < at('/usr/bin/unshare'));
+    assert.equal(argv[at('/usr/bin/nsenter') + 1], '--net=/run/netns/drover-c1');
+    // The default path is exactly the argv it always was.
+    assert.equal(linuxLaunchArgv({ ...base, user }).some((a) => a.includes('nsenter') || a.startsWith('--net')), false);
+  });
+
   test('root keeps its ids but still gets no_new_privs', () => {
     const argv = linuxLaunchArgv({ ...base, user: { name: 'root', uid: 0, gid: 0 } });
     assert.ok(argv.includes('--no-new-privs'));
