@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { startDrover, type DroverProcess } from './support/process.ts';
+import { readUntil, startDrover, type DroverProcess } from './support/process.ts';
 import { TestScheduler } from './support/scheduler.ts';
 
 let master: DroverProcess;
@@ -49,10 +49,11 @@ describe('scheduler API: subscription', () => {
     assert.equal(response.headers.get('content-length'), null, 'chunked, no content-length');
     const reader = response.body!.getReader();
     let text = '';
+    const deadline = Date.now() + 10_000;
     while (!/^\d+\n/.test(text) || text.length < Number(/^(\d+)\n/.exec(text)![1]) + /^\d+\n/.exec(text)![0].length) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += Buffer.from(value).toString();
+      const result = await readUntil(reader, deadline);
+      if (result === 'timeout' || result.done) break;
+      text += Buffer.from(result.value).toString();
     }
     const [, size] = /^(\d+)\n/.exec(text)!;
     const first = JSON.parse(text.slice(size!.length + 1, size!.length + 1 + Number(size))) as { type: string; subscribed: { framework_id: { value: string }; heartbeat_interval_seconds: number } };

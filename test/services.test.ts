@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, readUntil, startDrover, type DroverProcess } from './support/process.ts';
 
 let root: string;
 let dev: DroverProcess;
@@ -183,8 +183,9 @@ describe('events', () => {
     let text = '';
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && !(text.includes('event: deployment_success') && text.includes('"taskStatus":"TASK_RUNNING"'))) {
-      const { value, done } = await reader.read();
-      if (done) break;
+      const result = await readUntil(reader, deadline);
+      if (result === 'timeout' || result.done) break;
+      const value = result.value;
       text += Buffer.from(value).toString();
     }
     abort.abort();
@@ -349,8 +350,9 @@ describe('dependencies', () => {
     let text = '';
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && !seen.some(([app, state]) => app === '/ordered/db' && state === 'TASK_KILLED')) {
-      const { value, done } = await reader.read();
-      if (done) break;
+      const result = await readUntil(reader, deadline);
+      if (result === 'timeout' || result.done) break;
+      const value = result.value;
       text += Buffer.from(value).toString();
       seen.length = 0;
       for (const m of text.matchAll(/^data: (.*)$/gm)) {

@@ -130,7 +130,11 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
       };
       master.tasks.set(key, task);
       master.publish(operatorEvents.taskAdded(task));
-    } else if (task.state !== report.state) {
+    } else if (task.state !== report.state && !isTerminalState(report.state)) {
+      // A task that came back (e.g. RUNNING after UNREACHABLE): tell its framework now. A task
+      // that ended is left to the agent's own update, which carries the real reason and a uuid
+      // and is retried until acknowledged — a second, master-made terminal update would only
+      // duplicate it with a worse reason.
       const status = report.status?.state === report.state
         ? { ...report.status, uuid: undefined, source: 'SOURCE_MASTER' as const, reason: 'REASON_AGENT_REREGISTERED' as const }
         : master.masterStatus(task, report.state, 'REASON_AGENT_REREGISTERED', `Agent ${agent.hostname} re-registered`);

@@ -47,7 +47,10 @@ export async function startDrover(args: string[], options: { timeoutMs?: number;
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
+      // A process that does not stop within 15 s is killed: a stuck shutdown must not hang the suite.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const [code] = (await once(child, 'exit')) as [number | null];
+      clearTimeout(timer);
       return code;
     },
   };
@@ -66,5 +69,17 @@ export async function eventually<T>(check: () => T | undefined | false | Promise
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A stream read that gives up at `deadline` (ms since epoch) instead of waiting forever. */
+export async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, deadline: number): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>> | 'timeout'> {
+  const remaining = deadline - Date.now();
+  if (remaining <= 0) return 'timeout';
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([reader.read(), new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), remaining)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
