@@ -139,9 +139,13 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   if (app.secrets && Object.keys(app.secrets).length > 0) out.push({ path: '/secrets', errors: ['secrets are not supported yet'] });
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });
   if (app.executor !== undefined && app.executor !== '' && app.executor !== '//cmd') out.push({ path: '/executor', errors: ['custom executors are not supported'] });
-  for (const [i, n] of (app.networks ?? []).entries()) {
-    if (n.mode !== undefined && n.mode !== 'host') out.push({ path: `/networks/${i}/mode`, errors: [`network mode ${n.mode} is not supported yet; use host`] });
+  const networks = app.networks ?? [];
+  for (const [i, n] of networks.entries()) {
+    // Named container networks are CNI networks on the agent; bridge mode is not supported yet.
+    if (n.mode === 'container/bridge') out.push({ path: `/networks/${i}/mode`, errors: ['network mode container/bridge is not supported yet; use host or a named container network'] });
+    if (n.mode === 'container' && !n.name) out.push({ path: `/networks/${i}/name`, errors: ['a container network needs a name (a CNI network on the agents)'] });
   }
+  if (networks.some((n) => (n.mode ?? 'host') === 'host') && networks.length > 1) out.push({ path: '/networks', errors: ['host networking cannot be combined with other networks'] });
   return out;
 }
 

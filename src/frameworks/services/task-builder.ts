@@ -75,6 +75,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
+    ...(containerNetworks(app).length > 0 ? { container: { type: 'MESOS', network_infos: containerNetworks(app).map((name) => ({ name })) } } : {}),
     labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
     discovery: {
       visibility: 'FRAMEWORK',
@@ -82,4 +83,9 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
       ports: { ports: ports.map((number, i) => ({ number, protocol: app.portDefinitions[i]?.protocol ?? 'tcp', ...(app.portDefinitions[i]?.name ? { name: app.portDefinitions[i]!.name } : {}) })) },
     },
   };
+}
+
+/** The named (CNI) networks an app asks for; empty for host networking. */
+export function containerNetworks(app: App): string[] {
+  return app.networks.filter((n) => n.mode === 'container' && n.name).map((n) => n.name!);
 }

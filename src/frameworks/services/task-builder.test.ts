@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Resources } from '../../resources/index.ts';
+import { parseApp } from './app.ts';
+import { buildTaskInfo } from './task-builder.ts';
+
+const NOW = new Date('2026-11-22T00:00:00Z');
+
+test('Marathon environment, named ports and the health check go into the TaskInfo', () => {
+  const app = parseApp({ id: '/shop/web', cmd: 'serve', labels: { tier: 'front' }, portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }], healthChecks: [{ protocol: 'MESOS_HTTP', path: '/health', portIndex: 0 }] }, NOW);
+  const info = buildTaskInfo(app, 'shop_web.instance-x._app.1', 'a1', 'node-1', [31000, 31001], Resources.parse('cpus:1;mem:128;ports:[31000-31001]')) as {
+    name: string; command: { environment: { variables: Array<{ name: string; value: string }> } }; health_check: { type: string; http: { port: number; path: string } }; container?: unknown;
+  };
+  const env = Object.fromEntries(info.command.environment.variables.map((v) => [v.name, v.value]));
+  assert.equal(info.name, 'web.shop');
+  assert.equal(env['PORT0'], '31000');
+  assert.equal(env['PORT_HTTP'], '31000');
+  assert.equal(env['PORTS'], '31000,31001');
+  assert.equal(env['MARATHON_APP_ID'], '/shop/web');
+  assert.equal(env['MARATHON_APP_LABEL_TIER'], 'front');
+  assert.equal(env['HOST'], 'node-1');
+  assert.deepEqual(info.health_check.http, { port: 31000, path: '/health', scheme: 'http' });
+  assert.equal(info.container, undefined, 'host networking needs no container info');
+});
+
+test('named container networks become the task network_infos (CNI on the agent)', () => {
+  const app = parseApp({ id: '/net', cmd: 'serve', networks: [{ mode: 'container', name: 'dev' }, { mode: 'container', name: 'data' }] }, NOW);
+  const info = buildTaskInfo(app, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container: unknown };
+  assert.deepEqual(info.container, { type: 'MESOS', network_infos: [{ name: 'dev' }, { name: 'data' }] });
+  assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'container/bridge' }] }, NOW), /Object is not valid/);
+  assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'host' }, { mode: 'container', name: 'dev' }] }, NOW), /Object is not valid/);
+});
