@@ -13,22 +13,17 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
-import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
 import { netnsName } from '../src/agent/network/cni.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
+import { linuxUnavailable } from './support/agent.ts';
 
 function unavailable(): string | undefined {
   if (!existsSync('/usr/lib/cni/bridge') || !existsSync('/usr/lib/cni/host-local')) return 'containernetworking-plugins is not installed';
   if (!existsSync('/usr/sbin/ip')) return 'iproute2 is not installed';
-  try {
-    LinuxContainerizer.create({ logger: silentLogger() });
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
+  return linuxUnavailable();
 }
 const skip = unavailable();
 const BRIDGES = ['drover-dev0', 'drover-data0'];

@@ -11,11 +11,11 @@ import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
-import { silentLogger } from '../src/log/index.ts';
 import type { CommandInfo, TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
 import { killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
+import { FAST_AGENT } from './support/agent.ts';
 
 let files: string;
 let server: Server;
@@ -60,11 +60,7 @@ beforeEach(async () => {
     port: 0,
     workDir,
     resources: Resources.parse('cpus:2;mem:1024'),
-    detectResources: false,
-    hostname: 'test-agent',
-    logger: silentLogger(),
-    reconnectBackoff: { initialMs: 20, maxMs: 200 },
-    statusUpdateBackoff: { initialMs: 1000, maxMs: 2000 },
+    ...FAST_AGENT,
     killGracePeriodMs: 500,
     fetcher: { timeoutMs: 2000 },
   });

@@ -10,11 +10,11 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
-import { silentLogger } from '../src/log/index.ts';
 import type { TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
 import { eventually, killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
+import { FAST_AGENT } from './support/agent.ts';
 
 let workDir: string;
 let master: FakeMaster;
@@ -47,11 +47,7 @@ async function startAgent(ports: number): Promise<Agent> {
     port: 0,
     workDir,
     resources: Resources.parse(`cpus:2;mem:1024;ports:[${ports}-${ports}]`),
-    detectResources: false,
-    hostname: 'test-agent',
-    logger: silentLogger(),
-    reconnectBackoff: { initialMs: 20, maxMs: 200 },
-    statusUpdateBackoff: { initialMs: 1000, maxMs: 2000 },
+    ...FAST_AGENT,
     killGracePeriodMs: 500,
     // The HTTP test kills the task's server by the pid the task wrote: a host pid only without
     // the linux containerizer's pid namespace.

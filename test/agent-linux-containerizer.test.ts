@@ -17,16 +17,9 @@ import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { eventually, killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
+import { FAST_AGENT, linuxUnavailable } from './support/agent.ts';
 
-function unavailable(): string | undefined {
-  try {
-    LinuxContainerizer.create({ logger: silentLogger() });
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-const skip = unavailable();
+const skip = linuxUnavailable();
 
 let root: string;
 let counter = 0;
@@ -178,11 +171,7 @@ describe('linux containerizer in the agent', { skip }, () => {
       port: 0,
       workDir,
       resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[31000-31009]'),
-      detectResources: false,
-      hostname: 'test-agent',
-      logger: silentLogger(),
-      reconnectBackoff: { initialMs: 20, maxMs: 200 },
-      statusUpdateBackoff: { initialMs: 1000, maxMs: 2000 },
+      ...FAST_AGENT,
       recoveryPollIntervalMs: 50,
       killGracePeriodMs: 1000,
       containerizer: 'linux',

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../src/agent/agent.ts';
 import { parseAttributes } from '../src/agent/attributes.ts';
-import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { eventually, groupGone, killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
+import { FAST_AGENT } from './support/agent.ts';
 
 let workDir: string;
 let master: FakeMaster;
@@ -27,10 +27,7 @@ function startAgent(overrides: Partial<AgentOptions> = {}): Promise<Agent> {
     workDir,
     resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[31000-31009]'),
     attributes: parseAttributes('rack:r1;level:3'),
-    hostname: 'test-agent',
-    logger: silentLogger(),
-    reconnectBackoff: { initialMs: 20, maxMs: 200 },
-    statusUpdateBackoff: { initialMs: 1000, maxMs: 2000 },
+    ...FAST_AGENT,
     recoveryPollIntervalMs: 50,
     killGracePeriodMs: 2000,
     ...overrides,
