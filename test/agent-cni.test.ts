@@ -77,7 +77,8 @@ describe('CNI networks', { skip }, () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  test('a task on two networks gets an interface and an address on each, reported in TASK_RUNNING', async () => {
+  /** Launch a task that asks for the named CNI networks. */
+  function launchOn(id: string, cmd: string, networks: string[]): void {
     master.push({
       type: 'LAUNCH',
       launch: {
@@ -85,16 +86,20 @@ describe('CNI networks', { skip }, () => {
         framework_info: FRAMEWORK,
         tasks: [
           {
-            name: 'netted',
-            task_id: { value: 'netted' },
+            name: id,
+            task_id: { value: id },
             agent_id: { value: agent.agentId! },
             resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } }],
-            command: { value: 'ip -o -4 addr', shell: true },
-            container: { type: 'MESOS', network_infos: [{ name: 'dev' }, { name: 'data' }] },
+            command: { value: cmd, shell: true },
+            container: { type: 'MESOS', network_infos: networks.map((name) => ({ name })) },
           },
         ],
       },
     });
+  }
+
+  test('a task on two networks gets an interface and an address on each, reported in TASK_RUNNING', async () => {
+    launchOn('netted', 'ip -o -4 addr', ['dev', 'data']);
     const running = await master.update('netted', 'TASK_RUNNING');
     const status = running.status.container_status as { container_id: { value: string }; network_infos: Array<{ name: string; ip_addresses: Array<{ ip_address: string; protocol: string }> }> };
     assert.deepEqual(status.network_infos.map((n) => n.name), ['dev', 'data']);
@@ -118,23 +123,7 @@ describe('CNI networks', { skip }, () => {
   });
 
   test('an unknown network fails the launch and leaves no namespace', async () => {
-    master.push({
-      type: 'LAUNCH',
-      launch: {
-        framework_id: FRAMEWORK.id!,
-        framework_info: FRAMEWORK,
-        tasks: [
-          {
-            name: 'lost',
-            task_id: { value: 'lost' },
-            agent_id: { value: agent.agentId! },
-            resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } }],
-            command: { value: 'true', shell: true },
-            container: { type: 'MESOS', network_infos: [{ name: 'nowhere' }] },
-          },
-        ],
-      },
-    });
+    launchOn('lost', 'true', ['nowhere']);
     const failed = await master.update('lost', 'TASK_FAILED');
     assert.match(failed.status.message ?? '', /Unknown CNI network.*nowhere/);
     const netns = execFileSync('/usr/sbin/ip', ['netns', 'list']).toString();
