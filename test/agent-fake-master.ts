@@ -31,6 +31,10 @@ export class FakeMaster {
   heartbeats = 0;
   /** UPDATE calls received (each carries a batch). */
   updateCalls = 0;
+  /** The most updates one UPDATE call carried. */
+  largestUpdateBatch = 0;
+  /** Answer each UPDATE call only after this long (a busy master), so updates pile up behind it. */
+  updateReplyDelayMs = 0;
   /** Acknowledge every update as soon as it arrives (a framework that acks promptly). */
   autoAck = true;
   private stream: { id: string; agentId: string; res: ServerResponse } | undefined;
@@ -172,8 +176,13 @@ export class FakeMaster {
     if (call.type === 'UPDATE') {
       this.updateCalls += 1;
       const updates = call.update?.updates ?? [];
+      this.largestUpdateBatch = Math.max(this.largestUpdateBatch, updates.length);
       this.updates.push(...updates);
       if (this.autoAck) for (const u of updates) this.ack(u);
+      if (this.updateReplyDelayMs > 0) {
+        const delay = this.updateReplyDelayMs;
+        return new Promise((resolve) => setTimeout(() => resolve(reply.code(202).send()), delay));
+      }
     }
     return reply.code(202).send();
   }

@@ -307,12 +307,22 @@ describe('status updates', () => {
   });
   test('updates of many tasks travel in batches', async () => {
     await registeredAgent();
+    // A master that takes 300 ms to answer each UPDATE call. The agent keeps one call in flight,
+    // so whatever the 40 tasks produce meanwhile must ride in the next call. This holds however
+    // slowly the machine launches the tasks: no timing is asserted, only the shape of the calls.
+    master.updateReplyDelayMs = 300;
     const ids = Array.from({ length: 40 }, (_, i) => `batch-${i}`);
+    const startedAt = Date.now();
     master.launch(ids.map((id) => ({ id, cmd: 'true' })));
-    await master.waitFor(() => ids.every((id) => master.statesOf(id).includes('TASK_FINISHED')), 'all finished');
-    // 40 tasks × 3 updates, in far fewer calls than one per update.
+    await master.waitFor(() => ids.every((id) => master.statesOf(id).includes('TASK_FINISHED')), 'all finished', 60_000);
+    const elapsedMs = Date.now() - startedAt;
+    // 40 tasks × 3 updates (STARTING, RUNNING, FINISHED), each delivered once.
     assert.equal(master.updates.filter((u) => u.status.task_id.value.startsWith('batch-')).length, 120);
-    assert.ok(master.updateCalls < 60, `${master.updateCalls} UPDATE calls`);
+    // One call in flight at a time: never more calls than 300 ms slots in the elapsed time.
+    assert.ok(master.updateCalls <= Math.ceil(elapsedMs / 300) + 1, `${master.updateCalls} UPDATE calls in ${elapsedMs} ms`);
+    // And updates that queued behind a call went out together.
+    assert.ok(master.largestUpdateBatch > 1, `largest batch ${master.largestUpdateBatch}`);
+    assert.ok(master.updateCalls < 120, `${master.updateCalls} UPDATE calls for 120 updates`);
   });
 });
 

@@ -3,7 +3,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, readUntil, startDrover, type DroverProcess } from './support/process.ts';
@@ -390,21 +390,27 @@ describe('task endpoints', () => {
 
 describe('readiness checks', () => {
   test('a deployment completes only once the new instance answers its readiness check', async () => {
+    // The task serves only once the test drops a `go` file into its sandbox: a gate, not a sleep,
+    // so the "not ready yet" moment lasts as long as the test needs on a loaded machine.
     const created = await call('POST', '/v2/apps', {
-      id: '/ready', cmd: 'sleep 3; exec python3 -m http.server $PORT0', cpus: 0.01, mem: 64, instances: 1,
+      id: '/ready', cmd: 'while [ ! -e go ]; do sleep 0.2; done; exec python3 -m http.server $PORT0', cpus: 0.01, mem: 64, instances: 1,
       portDefinitions: [{ port: 0, name: 'http-api' }],
       readinessChecks: [{ path: '/', portName: 'http-api', intervalSeconds: 2, timeoutSeconds: 1 }],
     });
     assert.equal(created.status, 201);
-    await running('/ready', 1);
+    const [task] = await running('/ready', 1);
     // Running but not serving yet: the deployment waits, and says why.
-    const waiting = (await get('/v2/deployments')).body as Array<{ affectedApps: string[]; currentActions: Array<{ readinessCheckResults: Array<{ ready: boolean }> }> }>;
-    const mine = waiting.find((d) => d.affectedApps.includes('/ready'));
-    assert.ok(mine, 'the deployment is still running while the instance is not ready');
-    await eventually(async () => {
-      const d = ((await get('/v2/deployments')).body as typeof waiting).find((x) => x.affectedApps.includes('/ready'));
-      return d === undefined;
-    }, 'the deployment completed once ready', 45_000);
+    type DeploymentJson = { affectedApps: string[]; currentActions: Array<{ readinessCheckResults?: Array<{ ready: boolean }> }> };
+    const deploymentOfReady = async () => ((await get('/v2/deployments')).body as DeploymentJson[]).find((x) => x.affectedApps.includes('/ready'));
+    const waiting = await eventually(async () => {
+      const d = await deploymentOfReady();
+      return d?.currentActions.some((a) => (a.readinessCheckResults ?? []).length > 0) ? d : undefined;
+    }, 'a readiness result in the deployment');
+    assert.ok(waiting.currentActions.flatMap((a) => a.readinessCheckResults ?? []).every((r) => !r.ready), 'not ready before the gate opens');
+    assert.ok(await deploymentOfReady(), 'the deployment is still running while the instance is not ready');
+    const history = ((await get(`/master/tasks?task_id=${encodeURIComponent(task!.id)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
+    await writeFile(join(history[0]!.directory!, 'go'), '');
+    await eventually(async () => (await deploymentOfReady()) === undefined, 'the deployment completed once ready', 45_000);
     const bad = await call('POST', '/v2/apps', { id: '/unready', cmd: 'x', portDefinitions: [{ port: 0, name: 'web' }], readinessChecks: [{ portName: 'http-api' }] });
     assert.equal(bad.status, 422);
     assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path), ['/readinessChecks/0/portName']);
