@@ -170,7 +170,7 @@ describe('linux containerizer in the agent', { skip }, () => {
       masterUrl: master.url,
       port: 0,
       workDir,
-      resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[31000-31009]'),
+      resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[21000-21009]'),
       ...FAST_AGENT,
       recoveryPollIntervalMs: 50,
       killGracePeriodMs: 1000,

@@ -37,7 +37,7 @@ let agent: DroverProcess | undefined;
 const launcherPids = new Set<number>();
 
 function startAgent(): Promise<DroverProcess> {
-  return startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', workDir, '--hostname', 'recovering', '--resources', 'cpus:8;mem:4096;disk:1024;ports:[31000-31010]']);
+  return startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', workDir, '--hostname', 'recovering', '--resources', 'cpus:8;mem:4096;disk:1024;ports:[21100-21110]']);
 }
 
 async function agentTasks(): Promise<AgentTask[]> {
@@ -223,7 +223,7 @@ async function freePort(): Promise<number> {
 test('kill -9 of `drover dev` and a restart on the same --data-dir keeps the tasks and their PIDs', { timeout: 90_000 }, async () => {
   const dataDir = join(root, 'dev');
   const agentPort = await freePort();
-  const startDev = (): Promise<DroverProcess> => startDrover(['dev', '--port', '0', '--agent-port', String(agentPort), '--data-dir', dataDir, '--resources', 'cpus:2;mem:1024;disk:1024;ports:[33000-33010]']);
+  const startDev = (): Promise<DroverProcess> => startDrover(['dev', '--port', '0', '--agent-port', String(agentPort), '--data-dir', dataDir, '--resources', 'cpus:2;mem:1024;disk:1024;ports:[21150-21160]']);
   const pids = async (): Promise<Map<string, AgentTask>> => new Map(((await (await fetch(`http://127.0.0.1:${agentPort}/state`)).json()) as { tasks: AgentTask[] }).tasks.map((t) => [t.id, t]));
   let dev = await startDev();
   const ids = ['dev-a', 'dev-b', 'dev-c'];

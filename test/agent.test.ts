@@ -25,7 +25,7 @@ function startAgent(overrides: Partial<AgentOptions> = {}): Promise<Agent> {
     masterUrl: master.url,
     port: 0,
     workDir,
-    resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[31000-31009]'),
+    resources: Resources.parse('cpus:2;mem:1024;disk:2048;ports:[21200-21209]'),
     attributes: parseAttributes('rack:r1;level:3'),
     ...FAST_AGENT,
     recoveryPollIntervalMs: 50,
@@ -92,7 +92,7 @@ describe('registration', () => {
     const info = call.register!.agent_info;
     assert.equal(info.hostname, 'test-agent');
     assert.equal(info.port, first.port);
-    assert.deepEqual(Resources.fromJSON(info.resources).format(), 'cpus:2;mem:1024;disk:2048;ports:[31000-31009]');
+    assert.deepEqual(Resources.fromJSON(info.resources).format(), 'cpus:2;mem:1024;disk:2048;ports:[21200-21209]');
     assert.deepEqual(info.attributes, [
       { name: 'rack', type: 'TEXT', text: { value: 'r1' } },
       { name: 'level', type: 'SCALAR', scalar: { value: 3 } },
@@ -188,14 +188,14 @@ describe('tasks', () => {
       {
         id: 'failing',
         cmd: 'echo "$PORT0 $PORTS $MESOS_TASK_ID $MESOS_FRAMEWORK_ID $MESOS_AGENT_ID"; echo oops >&2; exit 3',
-        resources: [{ name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 31002, end: 31003 }] } }],
+        resources: [{ name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 21202, end: 21203 }] } }],
       },
     ]);
     const failed = await master.update('failing', 'TASK_FAILED');
     assert.equal(failed.status.message, 'Command exited with status 3');
     assert.equal(failed.status.source, 'SOURCE_EXECUTOR');
     const directory = await directoryOf(agent, 'failing');
-    assert.equal(await readFile(join(directory, 'stdout'), 'utf8'), `31002 31002,31003 failing fw-1 ${agent.agentId}\n`);
+    assert.equal(await readFile(join(directory, 'stdout'), 'utf8'), `21202 21202,21203 failing fw-1 ${agent.agentId}\n`);
     assert.equal(await readFile(join(directory, 'stderr'), 'utf8'), 'oops\n');
   });
 

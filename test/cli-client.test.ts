@@ -14,7 +14,7 @@ let dev: DroverProcess;
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-cli-'));
-  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', join(root, 'data'), '--resources', 'cpus:4;mem:4096;disk:1000;ports:[31000-31100]']);
+  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', join(root, 'data'), '--resources', 'cpus:4;mem:4096;disk:1000;ports:[21300-21400]']);
 });
 after(async () => {
   await dev.stop();

@@ -42,8 +42,8 @@ before(async () => {
     '--allocation-interval', '0.2', '--agent-heartbeat-interval', '0.2', '--max-missed-heartbeats', '3',
     '--max-completed-tasks-per-framework', '1',
   ]);
-  agents.push(await startAgent('agent-a', 'cpus:2;mem:1024;disk:1024;ports:[31000-31010]'));
-  agents.push(await startAgent('agent-b', 'cpus:2;mem:1024;disk:1024;ports:[32000-32010]'));
+  agents.push(await startAgent('agent-a', 'cpus:2;mem:1024;disk:1024;ports:[21500-21510]'));
+  agents.push(await startAgent('agent-b', 'cpus:2;mem:1024;disk:1024;ports:[21520-21530]'));
   await eventually(async () => (await state()).slaves.filter((s) => s['active']).length === 2, 'two active agents');
 });
 
@@ -235,7 +235,7 @@ describe('agent failures', () => {
       await fw.ack(starting);
       const running = await fw.status('patient', 'TASK_RUNNING');
       await agents[0]!.stop('SIGKILL');
-      agents[0] = await startAgent('agent-a', 'cpus:2;mem:1024;disk:1024;ports:[31000-31010]');
+      agents[0] = await startAgent('agent-a', 'cpus:2;mem:1024;disk:1024;ports:[21500-21510]');
       // The restarted agent re-sends the unacknowledged RUNNING (same uuid)...
       const again = await fw.status('patient', 'TASK_RUNNING', 20_000);
       assert.equal(again.uuid, running.uuid);

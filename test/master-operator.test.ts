@@ -19,7 +19,7 @@ let agent: DroverProcess;
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-op-'));
   master = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2', '--offer-timeout', '1', '--weights', 'prod=3,dev=1']);
-  agent = await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, 'agent'), '--resources', 'cpus:4;mem:2048;disk:1024;ports:[31000-31100]', '--hostname', 'op-agent', '--attributes', 'rack:r1;zone:a']);
+  agent = await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, 'agent'), '--resources', 'cpus:4;mem:2048;disk:1024;ports:[21600-21700]', '--hostname', 'op-agent', '--attributes', 'rack:r1;zone:a']);
 });
 after(async () => {
   await agent.stop('SIGKILL');

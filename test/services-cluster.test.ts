@@ -23,9 +23,11 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-svcc-'));
   master = await startMaster(0);
   masterPort = Number(new URL(master.url).port);
-  for (const [name, rack] of [['node-1', 'r1'], ['node-2', 'r2']] as const) {
+  // Both agents share this machine's network: their port ranges must not overlap, or one agent's
+  // health check could reach the other agent's task on the same port.
+  for (const [name, rack, ports] of [['node-1', 'r1', '21800-21849'], ['node-2', 'r2', '21850-21899']] as const) {
     agents.push(await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, name), '--hostname', name,
-      '--resources', 'cpus:2;mem:2048;disk:1000;ports:[31000-31100]', '--attributes', `rack:${rack}`]));
+      '--resources', `cpus:2;mem:2048;disk:1000;ports:[${ports}]`, '--attributes', `rack:${rack}`]));
   }
   await eventually(async () => ((await get('/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 2, 'two agents');
 });

@@ -13,7 +13,7 @@ let dev: DroverProcess;
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-svc-'));
-  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:1000;ports:[31000-31100]']);
+  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:1000;ports:[22000-22100]']);
   await eventually(async () => ((await get('/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered');
 });
 after(async () => {
