@@ -165,6 +165,9 @@ describe('scheduler calls', () => {
       return !(agentState.tasks ?? []).some((t) => JSON.stringify(t).includes('doomed') && JSON.stringify(t).includes('TASK_RUNNING'));
     }, 'the task killed on the agent');
     assert.ok(tasks.some((t) => t.id === 'doomed' && t.state === 'TASK_KILLED'), JSON.stringify(tasks));
+    // By task id alone (no framework id), only that task comes back, from the history.
+    const byId = (await getJson<{ tasks: Array<{ id: string }> }>('/master/tasks?task_id=doomed')).body.tasks;
+    assert.deepEqual(byId.map((t) => t.id), ['doomed']);
     await assert.rejects(TestScheduler.subscribe(master.url, { name: 'leaving', id: { value: fw.frameworkId } }), /has been removed/);
     await fw.close();
   });

@@ -409,8 +409,12 @@ describe('readiness checks', () => {
     assert.ok(waiting.currentActions.flatMap((a) => a.readinessCheckResults ?? []).every((r) => !r.ready), 'not ready before the gate opens');
     assert.ok(await deploymentOfReady(), 'the deployment is still running while the instance is not ready');
     const history = ((await get(`/master/tasks?task_id=${encodeURIComponent(task!.id)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
-    await writeFile(join(history[0]!.directory!, 'go'), '');
-    await eventually(async () => (await deploymentOfReady()) === undefined, 'the deployment completed once ready', 45_000);
+    const sandbox = history[0]!.directory!;
+    await writeFile(join(sandbox, 'go'), '');
+    await eventually(async () => (await deploymentOfReady()) === undefined, 'the deployment completed once ready', 45_000).catch(async (e: Error) => {
+      const stderr = await readFile(join(sandbox, 'stderr'), 'utf8').catch(() => '');
+      throw new Error(`${e.message}\ndeployment: ${JSON.stringify(await deploymentOfReady())}\ntasks: ${JSON.stringify(await tasks('/ready'))}\nstderr: ${stderr.slice(-2000)}`);
+    });
     const bad = await call('POST', '/v2/apps', { id: '/unready', cmd: 'x', portDefinitions: [{ port: 0, name: 'web' }], readinessChecks: [{ portName: 'http-api' }] });
     assert.equal(bad.status, 422);
     assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path), ['/readinessChecks/0/portName']);

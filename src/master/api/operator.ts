@@ -147,7 +147,9 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     const text = (t: { id: string; name?: string }) => q.filter === undefined || t.id.includes(q.filter) || (t.name ?? '').includes(q.filter);
     const live = [...master.tasks.values()].filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson);
     const history = q.completed ? ((await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>) : [];
-    const done = history.filter((t) => (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state) && text({ id: String(t['id']), name: String(t['name'] ?? '') }));
+    // Every filter applies to the history as to the live tasks (a task id without a framework id
+    // reads the whole history, so it must be filtered here).
+    const done = history.filter((t) => (q.taskId === undefined || t['id'] === q.taskId) && (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state) && text({ id: String(t['id']), name: String(t['name'] ?? '') }));
     const all = [...live, ...done];
     const ordered = q.order === 'asc' ? all : all.reverse();
     return { tasks: ordered.slice(q.offset, q.offset + (q.limit ?? 100)) };
