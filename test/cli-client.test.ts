@@ -167,3 +167,49 @@ describe('drover app / deployment / task / node', () => {
     assert.equal(direct.stdout, 'hello from the cluster\n');
   });
 });
+
+// Last in this file: draining the only agent stops everything else from being placed.
+describe('drover node', () => {
+  test('deactivate keeps tasks; drain kills them and stops offers; reactivate places the app again', async () => {
+    await writeFile(join(root, 'pinned.json'), JSON.stringify({ id: '/pinned', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1 }));
+    assert.equal(drover(['app', 'add', join(root, 'pinned.json')]).status, 0);
+    await eventually(() => json<{ tasksRunning: number }>(['app', 'show', 'pinned']).tasksRunning === 1, 'pinned running');
+    const [node] = json<Array<{ id: string; hostname: string; active: boolean }>>(['node', 'list']);
+    assert.ok(node, 'one agent');
+    const firstTask = json<Array<{ id: string; state: string }>>(['task', 'list', 'pinned']).find((t) => t.state === 'TASK_RUNNING')!.id;
+
+    // Deactivated: the task keeps running, and the node says so.
+    const deactivated = drover(['node', 'deactivate', node.hostname]);
+    assert.equal(deactivated.status, 0, deactivated.stderr);
+    assert.match(drover(['node', 'list']).stdout, new RegExp(`^${node.id}\\s+\\S+\\s+deactivated\\s`, 'm'));
+    assert.ok(json<Array<{ id: string; state: string }>>(['task', 'list', 'pinned']).some((t) => t.id === firstTask && t.state === 'TASK_RUNNING'));
+
+    // Drained: the task is killed and, with no other node, the app stays queued.
+    const drained = drover(['node', 'drain', node.id, '--grace', '1', '--wait']);
+    assert.equal(drained.status, 0, drained.stderr);
+    assert.match(drained.stderr, /drained/);
+    assert.match(drover(['node', 'list']).stdout, new RegExp(`^${node.id}\\s+\\S+\\s+drained\\s`, 'm'));
+    await eventually(() => json<Array<{ id: string; state: string }>>(['task', 'list', 'pinned', '--completed']).some((t) => t.id === firstTask && t.state === 'TASK_KILLED'), 'the task killed');
+    const state = (await (await fetch(`${dev.url}/master/state`)).json()) as { slaves: Array<{ deactivated: boolean; drain_info?: { state: string } }> };
+    assert.deepEqual([state.slaves[0]!.deactivated, state.slaves[0]!.drain_info?.state], [true, 'DRAINED']);
+    // No offers reach the services framework meanwhile: the replacement waits in the queue.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(json<{ tasksRunning: number }>(['app', 'show', 'pinned']).tasksRunning, 0);
+
+    // Bad input: an unknown node is refused with the reason; reactivating twice is a conflict.
+    const unknown = drover(['node', 'drain', 'no-such-node']);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /no agent with id or hostname no-such-node/);
+    const badCall = await fetch(`${dev.url}/api/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'DRAIN_AGENT' }) });
+    assert.equal(badCall.status, 400);
+    assert.match(((await badCall.json()) as { message: string }).message, /drain_agent/);
+
+    const reactivated = drover(['node', 'reactivate', node.hostname]);
+    assert.equal(reactivated.status, 0, reactivated.stderr);
+    await eventually(() => json<{ tasksRunning: number }>(['app', 'show', 'pinned']).tasksRunning === 1, 'placed again after reactivation');
+    const again = drover(['node', 'reactivate', node.id]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /not deactivated \(HTTP 409\)/);
+    assert.equal(drover(['app', 'remove', '/pinned', '--force']).status, 0);
+  });
+});

@@ -1,4 +1,4 @@
-/** `drover deployment …`, `drover task list`, `drover node list`: read-mostly views. */
+/** `drover deployment …`, `drover task list`: read-mostly views. */
 import type { Argv, CommandModule } from 'yargs';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { print, table } from './table.ts';
@@ -73,25 +73,6 @@ export function taskListCommand(setExit: (code: number) => void): CommandModule<
       ;
       return addTaskLog(withList, setExit).demandCommand(1, 'Name a task command.');
     },
-    handler: () => undefined,
-  } as CommandModule<ClientArgs, ClientArgs>;
-}
-
-interface NodeJson { id: string; hostname: string; active: boolean; resources: Record<string, number | string>; used_resources: Record<string, number | string> }
-
-export function nodeCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
-  return {
-    command: 'node <command>',
-    describe: 'Agents in the cluster',
-    builder: (y: Argv<ClientArgs>) =>
-      y
-        .command('list', 'List agents with their resources', (b) => b, (a) =>
-          withClient(a, setExit, async (c) => {
-            const { slaves } = await c.get<{ slaves: NodeJson[] }>('/master/state-summary');
-            print(a.json === true, slaves, () =>
-              table(['ID', 'HOSTNAME', 'ACTIVE', 'CPUS', 'MEM'], slaves.map((s) => [s.id, s.hostname, s.active ? 'yes' : 'no', `${s.used_resources['cpus']}/${s.resources['cpus']}`, `${s.used_resources['mem']}/${s.resources['mem']}`])));
-          }))
-        .demandCommand(1, 'Name a node command.'),
     handler: () => undefined,
   } as CommandModule<ClientArgs, ClientArgs>;
 }

@@ -10,7 +10,8 @@ import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
 import { masterCommand } from './master.ts';
 import { appCommand } from './app.ts';
-import { deploymentCommand, nodeCommand, taskListCommand } from './cluster-commands.ts';
+import { deploymentCommand, taskListCommand } from './cluster-commands.ts';
+import { nodeCommand } from './node.ts';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'run' && argv[1] !== '--help' && argv[1] !== '-h') return runCommand(argv.slice(1));

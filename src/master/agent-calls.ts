@@ -58,6 +58,7 @@ export async function register(master: Master, call: Register, total: Resources,
   record.info = { ...info, id: { value: record.id } };
   adoptFrameworks(master, call);
   reconcileTasks(master, record, call.register.tasks ?? []);
+  master.maintenance.agentRegistered(record);
   await master.registry.putAgent(record.id, record.info, record.registeredAt);
 
   record.stream = stream;

@@ -19,6 +19,7 @@ import { transition } from './tasks/transitions.ts';
 import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
 import { offerToJson } from './views.ts';
 import { Registry } from './registry.ts';
+import { Maintenance } from './maintenance.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
 import type { EventSink } from './stream.ts';
@@ -64,6 +65,7 @@ export class Master {
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
   readonly operatorStreams = new Set<EventSink>();
   readonly registry: Registry;
+  readonly maintenance: Maintenance;
   readonly log: Logger;
   readonly now: () => number;
   readonly startedAt: number;
@@ -90,6 +92,14 @@ export class Master {
     this.hostname = options.hostname ?? osHostname();
     this.port = options.port ?? 5050;
     this.registry = new Registry(options.store, this.log);
+    this.maintenance = new Maintenance(options.store, {
+      agents: this.agents,
+      tasks: this.tasks,
+      rescindOffersOn: (agentId) => this.rescindOffersOn(agentId),
+      killOnAgent: (task, gracePeriodNs) => this.killOnAgent(task, gracePeriodNs),
+      scheduleAllocation: () => this.scheduleAllocation(),
+      agentUpdated: (agent) => this.publish(operatorEvents.agentAdded(agent)),
+    });
     this.options = {
       allocationIntervalMs: options.allocationIntervalMs ?? 1000,
       offerTimeoutMs: options.offerTimeoutMs,
@@ -105,6 +115,7 @@ export class Master {
   /** Load the registry (agents become 'recovering', frameworks wait for re-subscription). */
   async start(): Promise<void> {
     const { agents, frameworks, removedFrameworks } = await this.registry.load();
+    await this.maintenance.load();
     for (const id of removedFrameworks) this.removedFrameworks.add(id);
     for (const f of frameworks) {
       const record = this.newFrameworkRecord(f.id, f.info, f.registeredAt);
@@ -126,6 +137,7 @@ export class Master {
         registeredAt: a.registeredAt,
         lastSeen: this.now(),
       });
+      this.maintenance.attach(this.agents.get(a.id)!);
     }
     this.timers.push(setInterval(() => this.runAllocation(), this.options.allocationIntervalMs));
     this.timers.push(setInterval(() => this.checkAgents(), Math.max(50, Math.floor(this.options.agentHeartbeatIntervalMs / 2))));
@@ -275,6 +287,7 @@ export class Master {
     this.tasks.delete(this.taskKey(task.frameworkId, task.id));
     const agent = this.agents.get(task.agentId);
     if (agent) agent.used = agent.used.subtract(task.resources);
+    this.maintenance.taskEnded(task.agentId);
     const list = this.completedTasks.get(task.frameworkId) ?? [];
     list.push(task);
     if (list.length > this.options.completedTasksPerFramework) list.splice(0, list.length - this.options.completedTasksPerFramework);
@@ -374,6 +387,9 @@ export class Master {
     for (const a of this.agents.values()) {
       if (a.status !== 'active' || !a.stream?.isOpen) continue;
       total = total.add(a.total);
+      // A deactivated (or draining) agent counts toward the cluster total for fair shares but
+      // is offered to nobody.
+      if (a.maintenance?.deactivated === true) continue;
       agents.push({ id: a.id, free: a.total.subtract(a.used).subtract(a.offered) });
     }
     const frameworks = [];
@@ -410,6 +426,26 @@ export class Master {
     for (const [frameworkId, list] of byFramework) this.sendToFramework(frameworkId, { type: 'OFFERS', offers: { offers: list } });
     this.metrics.offersMade.inc(offers.length);
     this.metrics.allocationSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /** Rescind every outstanding offer on an agent (it is being deactivated or drained). */
+  rescindOffersOn(agentId: string): void {
+    for (const offer of [...this.offers.values()]) {
+      if (offer.agentId !== agentId) continue;
+      this.removeOffer(offer);
+      this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
+      this.metrics.offersRescinded.inc();
+    }
+  }
+
+  /** Ask the agent to kill a task; the grace period is the task's own, capped at `capNs` when given. */
+  killOnAgent(task: TaskRecord, capNs: number | undefined): void {
+    const own = task.info.kill_policy?.grace_period?.nanoseconds;
+    const grace = capNs === undefined ? own : Math.min(own ?? capNs, capNs);
+    this.sendToAgent(task.agentId, {
+      type: 'KILL',
+      kill: { framework_id: { value: task.frameworkId }, task_id: { value: task.id }, ...(grace === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: grace } } }) },
+    });
   }
 
   /** Per framework, per role: resources of its live tasks plus its outstanding offers. */

@@ -7,6 +7,7 @@ import type { AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import type { TaskState } from '../protocol/mesos/enums.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { EventSink } from './stream.ts';
+import type { AgentMaintenance } from './maintenance.ts';
 
 export interface AgentRecord {
   id: string;
@@ -20,6 +21,8 @@ export interface AgentRecord {
   /** Resources out in offers. */
   offered: Resources;
   status: 'active' | 'unreachable' | 'recovering';
+  /** Set while deactivated or draining (operator maintenance): no offers. */
+  maintenance?: AgentMaintenance;
   registeredAt: number;
   reregisteredAt?: number;
   unreachableAt?: number;

@@ -33,6 +33,8 @@ export function v1Agent(agent: AgentRecord): Record<string, unknown> {
     total_resources: agent.total.toJSON(),
     allocated_resources: agent.used.toJSON(),
     offered_resources: agent.offered.toJSON(),
+    deactivated: agent.maintenance?.deactivated === true,
+    ...(agent.maintenance?.drain ? { drain_info: agent.maintenance.drain } : {}),
   };
 }
 

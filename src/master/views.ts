@@ -81,6 +81,8 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
     unreserved_resources: legacyResources(agent.total.filterRole('*')),
     attributes,
     active: agent.status === 'active',
+    deactivated: agent.maintenance?.deactivated === true,
+    ...(agent.maintenance?.drain ? { drain_info: agent.maintenance.drain } : {}),
     drover_status: agent.status,
   };
 }

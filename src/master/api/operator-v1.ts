@@ -12,8 +12,28 @@ import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
 
-const OPERATOR_CALLS = ['GET_HEALTH', 'GET_STATE', 'GET_AGENTS', 'GET_TASKS', 'GET_FRAMEWORKS', 'GET_VERSION', 'GET_MASTER', 'SUBSCRIBE'] as const;
-const OperatorCall = compileValidator(Type.Object({ type: Type.Enum(OPERATOR_CALLS) }));
+const OPERATOR_CALLS = ['GET_HEALTH', 'GET_STATE', 'GET_AGENTS', 'GET_TASKS', 'GET_FRAMEWORKS', 'GET_VERSION', 'GET_MASTER', 'SUBSCRIBE', 'DRAIN_AGENT', 'DEACTIVATE_AGENT', 'REACTIVATE_AGENT'] as const;
+const AgentId = Type.Object({ value: Type.String({ minLength: 1, maxLength: 512 }) });
+const OperatorCall = compileValidator(
+  Type.Object({
+    type: Type.Enum(OPERATOR_CALLS),
+    drain_agent: Type.Optional(
+      Type.Object({
+        agent_id: AgentId,
+        max_grace_period: Type.Optional(Type.Object({ nanoseconds: Type.Integer({ minimum: 0 }) })),
+        mark_gone: Type.Optional(Type.Boolean()),
+      }),
+    ),
+    deactivate_agent: Type.Optional(Type.Object({ agent_id: AgentId })),
+    reactivate_agent: Type.Optional(Type.Object({ agent_id: AgentId })),
+  }),
+);
+
+/** The call's own message (`drain_agent` for DRAIN_AGENT, …), required as Mesos requires it. */
+function body<T>(value: T | undefined, field: string): T {
+  if (value === undefined) throw new DroverError('MALFORMED', `Expecting '${field}' to be present`, { details: [{ path: `/${field}`, errors: ['required for this call type'] }] });
+  return value;
+}
 
 function getTasks(master: Master): Record<string, unknown> {
   const live = [...master.tasks.values()];
@@ -60,6 +80,21 @@ export function registerOperatorV1Routes(app: FastifyInstance, master: Master): 
         return { type: 'GET_TASKS', get_tasks: getTasks(master) };
       case 'GET_FRAMEWORKS':
         return { type: 'GET_FRAMEWORKS', get_frameworks: getFrameworks(master) };
+      // Maintenance answers 200 with no body, as Mesos does.
+      case 'DRAIN_AGENT': {
+        const drain = body(call.drain_agent, 'drain_agent');
+        await master.maintenance.drain(drain.agent_id.value, {
+          ...(drain.max_grace_period ? { maxGracePeriodNs: drain.max_grace_period.nanoseconds } : {}),
+          ...(drain.mark_gone === undefined ? {} : { markGone: drain.mark_gone }),
+        });
+        return reply.code(200).send();
+      }
+      case 'DEACTIVATE_AGENT':
+        await master.maintenance.deactivate(body(call.deactivate_agent, 'deactivate_agent').agent_id.value);
+        return reply.code(200).send();
+      case 'REACTIVATE_AGENT':
+        await master.maintenance.reactivate(body(call.reactivate_agent, 'reactivate_agent').agent_id.value);
+        return reply.code(200).send();
       case 'SUBSCRIBE': {
         const stream = new EventStream(reply.raw);
         reply.hijack();

@@ -126,6 +126,8 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
         id: a.id,
         hostname: a.hostname,
         active: a.status === 'active',
+        deactivated: a.maintenance?.deactivated === true,
+        ...(a.maintenance?.drain ? { drain_info: a.maintenance.drain } : {}),
         resources: legacyResources(a.total),
         used_resources: legacyResources(a.used),
         offered_resources: legacyResources(a.offered),
