@@ -168,6 +168,50 @@ describe('drover app / deployment / task / node', () => {
   });
 });
 
+describe('drover task exec', () => {
+  test('runs inside the task: its pid namespace, its sandbox; streams, stdin and the exit code are carried', async () => {
+    await writeFile(join(root, 'box.json'), JSON.stringify({ id: '/box', cmd: 'echo inside > marker; exec sleep 300', cpus: 0.01, mem: 32, instances: 1 }));
+    assert.equal(drover(['app', 'add', join(root, 'box.json')]).status, 0);
+    await eventually(() => json<{ tasksRunning: number }>(['app', 'show', 'box']).tasksRunning === 1, 'box running');
+    // PID 1 of the task's namespace is the task's own init (Drover's exit-status wrapper running
+    // the app's command), not the host's init: exec joined the task's pid namespace.
+    const pid1 = drover(['task', 'exec', '/box', '--', 'cat', '/proc/1/cmdline']);
+    assert.equal(pid1.status, 0, pid1.stderr);
+    const argv = pid1.stdout.split('\0');
+    assert.ok(argv.includes('drover-task'), `PID 1 is the task's wrapper: ${JSON.stringify(argv)}`);
+    assert.ok(argv.some((a) => a.includes('exec sleep 300')), 'running the app command');
+    // Only the task's processes are visible, and the command starts in the sandbox.
+    const ps = drover(['task', 'exec', '/box', '--', 'sh', '-c', 'ls /proc | grep -c "^[0-9]"; cat marker; echo oops >&2; exit 7']);
+    assert.equal(ps.status, 7, ps.stderr);
+    const [count, marker] = ps.stdout.trim().split('\n');
+    assert.ok(Number(count) < 10, `a handful of processes, not the host's: ${count}`);
+    assert.equal(marker, 'inside');
+    assert.equal(ps.stderr, 'oops\n');
+    // -i carries stdin to the command.
+    const upper = drover(['task', 'exec', '-i', '/box', '--', 'tr', 'a-z', 'A-Z'], 'hello exec\n');
+    assert.equal(upper.status, 0, upper.stderr);
+    assert.equal(upper.stdout, 'HELLO EXEC\n');
+    // -t gives it a terminal.
+    const tty = drover(['task', 'exec', '-t', '/box', '--', 'tty']);
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /^\/dev\/pts\/\d+/);
+
+    // Bad input: no command, an unknown task, and the agent refusing a malformed request.
+    assert.equal(drover(['task', 'exec', '/box']).status, 2);
+    const unknown = drover(['task', 'exec', 'no-such-task', '--', 'true']);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /no task matches 'no-such-task'/);
+    const agent = ((await (await fetch(`${dev.url}/master/state`)).json()) as { slaves: Array<{ hostname: string; port: number }> }).slaves[0]!;
+    const agentUrl = `http://${agent.hostname}:${agent.port}`;
+    const noArgv = await fetch(`${agentUrl}/tasks/exec?task_id=x`, { method: 'POST' });
+    assert.equal(noArgv.status, 400);
+    assert.match(((await noArgv.json()) as { message: string }).message, /argv/);
+    const noTask = await fetch(`${agentUrl}/tasks/exec?task_id=nope&argv=${encodeURIComponent('["true"]')}`, { method: 'POST' });
+    assert.equal(noTask.status, 404);
+    assert.equal(drover(['app', 'remove', '/box', '--force']).status, 0);
+  });
+});
+
 // Last in this file: draining the only agent stops everything else from being placed.
 describe('drover node', () => {
   test('deactivate keeps tasks; drain kills them and stops offers; reactivate places the app again', async () => {

@@ -23,6 +23,7 @@ import { createContainerizer, type ContainerizerKind } from './containerizer/sel
 import { detectResources } from './default-resources.ts';
 import { Fetcher, type FetcherOptions } from './fetcher/fetcher.ts';
 import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
+import { ttyArgv } from './exec/exec-session.ts';
 import { SandboxGc } from './sandbox-gc.ts';
 import type { CniOptions } from './network/cni.ts';
 import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-policy.ts';
@@ -201,6 +202,12 @@ export class Agent {
       port: this.options.port,
       root: this.layout.root,
       state: () => this.state(),
+      exec: async (request) => {
+        const target = this.supervisor.execTarget(request.taskId, request.frameworkId);
+        const argv = await this.containerizer.execArgv(target.container, { argv: request.tty ? ttyArgv(request.argv) : request.argv, ...(target.user === undefined ? {} : { user: target.user }) });
+        this.logger.info({ taskId: request.taskId, argv: request.argv, tty: request.tty }, 'exec-in-task');
+        return { argv, env: target.env, cwd: target.sandbox };
+      },
       logger: this.logger,
     });
     this.phase = 'running';

@@ -23,6 +23,7 @@ import type { Clock, StatusUpdateManager } from './status-updates/status-update-
 import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
+import { DroverError } from '../protocol/errors.ts';
 
 /** Mesos' default grace between SIGTERM and SIGKILL. */
 export const DEFAULT_KILL_GRACE_MS = 3000;
@@ -66,6 +67,21 @@ export class TaskSupervisor {
 
   completed(): readonly TaskCheckpoint[] {
     return this.completedTasks;
+  }
+
+  /**
+   * What `task exec` needs to run a command in a running task: the container (for its
+   * namespaces and cgroups), the task's environment, its sandbox and its user. A task id that
+   * two frameworks use needs the framework id to tell them apart.
+   */
+  execTarget(taskId: string, frameworkId?: string): { container: NonNullable<TaskCheckpoint['container']>; env: Record<string, string>; sandbox: string; user?: string } {
+    const matches = [...this.tasks.values()].filter((t) => t.checkpoint.taskInfo.task_id.value === taskId && (frameworkId === undefined || t.checkpoint.frameworkId === frameworkId));
+    if (matches.length === 0) throw new DroverError('NOT_FOUND', `No task ${taskId} runs on this agent`);
+    if (matches.length > 1) throw new DroverError('CONFLICT', `Task id ${taskId} is used by several frameworks: give framework_id`);
+    const c = matches[0]!.checkpoint;
+    if (c.state !== 'TASK_RUNNING' || c.container === undefined) throw new DroverError('CONFLICT', `Task ${taskId} is ${c.state}, not running`);
+    const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+    return { container: c.container, env: this.taskEnv(c), sandbox: c.sandbox, ...(user === undefined || user === '' ? {} : { user }) };
   }
 
   /** Tasks and frameworks as REGISTER reports them. */

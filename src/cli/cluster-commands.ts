@@ -1,4 +1,4 @@
-/** `drover deployment …`, `drover task list`: read-mostly views. */
+/** `drover deployment …`, `drover task list|exec` (and the log commands of task-log.ts). */
 import type { Argv, CommandModule } from 'yargs';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { print, table } from './table.ts';
@@ -70,7 +70,22 @@ export function taskListCommand(setExit: (code: number) => void): CommandModule<
             const { tasks } = await c.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
             print(a.json === true, tasks, () => table(['ID', 'NAME', 'STATE', 'AGENT', 'CPUS', 'MEM'], tasks.map((t) => [t.id, t.name, t.state, t.slave_id, t.resources.cpus, t.resources.mem])));
           }))
-      ;
+        .command<ClientArgs & { target: string; command?: string[]; interactive?: boolean; tty?: boolean; '--'?: string[] }>(
+          'exec <target> [command..]',
+          'Run a command inside a running task (its namespaces, cgroups and user): drover task exec [-i] [-t] TASK -- CMD…',
+          (b) =>
+            b
+              .positional('target', { type: 'string', demandOption: true, describe: 'task id, or an app id with one running task' })
+              .positional('command', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
+              .option('interactive', { alias: 'i', type: 'boolean', describe: 'send our stdin to the command' })
+              .option('tty', { alias: 't', type: 'boolean', describe: 'give the command a pseudo-terminal' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const { taskExec } = await import('./task-exec.ts');
+              const argv = [...(a.command ?? []), ...(a['--'] ?? [])].map(String);
+              setExit(await taskExec(c, { target: a.target, argv, interactive: a.interactive === true, tty: a.tty === true }));
+            }),
+        );
       return addTaskLog(withList, setExit).demandCommand(1, 'Name a task command.');
     },
     handler: () => undefined,

@@ -21,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const parser = yargs(argv)
     .scriptName('drover')
+    // `task exec TASK -- CMD…`: what follows `--` is the command, kept apart from our options.
+    .parserConfiguration({ 'populate--': true })
     .usage('$0 <command> [options]')
     .command(devCommand((code) => (exitCode = code)))
     .command(masterCommand((code) => (exitCode = code)))

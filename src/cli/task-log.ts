@@ -8,8 +8,8 @@ import type { Argv } from 'yargs';
 import { CliError, type Client } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
 
-interface TaskJson { id: string; name: string; state: string; slave_id: string; directory?: string }
-interface Source { task: TaskJson; agentUrl: string; path: string; offset: number }
+export interface TaskJson { id: string; name: string; state: string; slave_id: string; framework_id?: string; directory?: string }
+export interface Source { task: TaskJson; agentUrl: string; path: string; offset: number }
 
 const POLL_MS = 300;
 
@@ -59,7 +59,8 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
   );
 }
 
-async function findSources(client: Client, target: string, file: string): Promise<Source[]> {
+/** The tasks a target names (a task id, or an app's tasks) with the agent holding each sandbox. */
+export async function findSources(client: Client, target: string, file: string): Promise<Source[]> {
   const appKey = target.replace(/^\/+/, '').replaceAll('/', '_');
   const q = new URLSearchParams({ filter: appKey, completed: 'true', limit: '1000', order: 'desc' });
   const { tasks } = await client.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);

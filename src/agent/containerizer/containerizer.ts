@@ -63,4 +63,11 @@ export interface Containerizer {
   recover(records: readonly ContainerRecord[]): Promise<RecoveredContainer[]>;
   /** Stops watching every container and leaves them running (the agent is stopping). */
   detach(): Promise<void>;
+  /**
+   * The command line that runs `argv` inside a live container (`task exec`): in its namespaces
+   * and cgroups where the containerizer has them, as the task's user. The caller spawns it with
+   * the task's environment and the sandbox as working directory. Rejects when the container is
+   * not running.
+   */
+  execArgv(record: ContainerRecord, options: { user?: string; argv: readonly string[] }): Promise<string[]>;
 }

@@ -195,6 +195,11 @@ export class ProcessContainerizer implements Containerizer {
    * sandbox's stdout/stderr already open; `signal` reaches every process of a live container;
    * `finish` runs once the leader has exited (tidy up, add what only the variant knows).
    */
+  /** Plain processes share everything with the agent: the command runs as it is, as the agent's user. */
+  async execArgv(_record: ContainerRecord, options: { user?: string; argv: readonly string[] }): Promise<string[]> {
+    return [...options.argv];
+  }
+
   protected async prepare(spec: ContainerLaunchSpec, argv: string[]): Promise<PreparedLaunch> {
     return { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv] };
   }

@@ -5,6 +5,7 @@
  *   GET /state                    agent id, hostname, resources, attributes, tasks (state, sandbox)
  *   GET /files/browse|read|download   Mesos semantics, confined to the work dir (files.ts)
  *   GET /files/follow             a growing file as a chunked stream (file-follow.ts)
+ *   POST /tasks/exec              a command inside a running task, streams carried (exec/exec-session.ts)
  */
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +14,14 @@ import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import type { FileFollower } from './file-follow.ts';
 import { SandboxFiles } from './files.ts';
+import { runExecSession, type ExecSpec } from '../exec/exec-session.ts';
+
+export interface ExecRequest {
+  taskId: string;
+  frameworkId?: string;
+  argv: string[];
+  tty: boolean;
+}
 
 export interface AgentHttpOptions {
   host: string;
@@ -20,6 +29,8 @@ export interface AgentHttpOptions {
   /** The work dir: the only tree /files may serve. */
   root: string;
   state(): unknown;
+  /** Resolves what to run for `task exec`; throws a DroverError (404/409) when it cannot. */
+  exec?(request: ExecRequest): Promise<ExecSpec>;
   logger: Logger;
 }
 
@@ -76,6 +87,19 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     pipeline(follower.stream, reply.raw).catch(done);
   });
 
+  const exec = options.exec;
+  if (exec !== undefined) {
+    // The body is the command's stdin, streamed: it is handed over unread, not parsed.
+    app.register(async (scope) => {
+      scope.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
+      scope.post('/tasks/exec', async (request, reply) => {
+        const spec = await exec(parseExecQuery(request.query as Query));
+        reply.hijack();
+        await runExecSession(spec, request.raw, reply.raw);
+      });
+    });
+  }
+
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
@@ -87,6 +111,26 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
       await app.close();
     },
   };
+}
+
+/** `task_id`, optional `framework_id`, `argv` (a JSON array of strings, required) and `tty=true|false`. */
+function parseExecQuery(query: Query): ExecRequest {
+  const taskId = param(query, 'task_id');
+  if (taskId === undefined || taskId === '') throw new DroverError('MALFORMED', "'task_id' is required", { details: [{ path: '/task_id', errors: ['required'] }] });
+  const rawArgv = param(query, 'argv');
+  let argv: unknown;
+  try {
+    argv = JSON.parse(rawArgv ?? '');
+  } catch {
+    argv = undefined;
+  }
+  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string') || argv.join('').includes('\0')) {
+    throw new DroverError('MALFORMED', "'argv' must be a non-empty JSON array of strings", { details: [{ path: '/argv', errors: ['a non-empty JSON array of strings without NUL bytes'] }] });
+  }
+  const tty = param(query, 'tty');
+  if (tty !== undefined && tty !== 'true' && tty !== 'false') throw new DroverError('MALFORMED', "'tty' must be true or false", { details: [{ path: '/tty', errors: ['true or false'] }] });
+  const frameworkId = param(query, 'framework_id');
+  return { taskId, argv: argv as string[], tty: tty === 'true', ...(frameworkId === undefined ? {} : { frameworkId }) };
 }
 
 /** One query parameter; given twice it is ambiguous, so it is refused. */

@@ -128,3 +128,32 @@ export function linuxLaunchArgv(input: LaunchCommandInput): string[] {
     '/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', input.exitFile, ...input.argv,
   ];
 }
+
+export interface ExecCommandInput {
+  tools: LinuxTools & { nsenter: string };
+  /** `cgroup.procs` of the task's cgroups: the exec'd process joins them first. */
+  procsFiles: readonly string[];
+  /** PID (in the host's namespace) of the task's namespace init: its namespaces are entered. */
+  initPid: number;
+  sandbox: string;
+  user: TaskUser;
+  argv: readonly string[];
+}
+
+/**
+ * The command line of `task exec` in a Linux container: join the task's cgroups (so its limits
+ * apply and a kill of the task ends this too), enter its pid, mount, ipc, uts and network
+ * namespaces (nsenter forks, so the command is a member of the pid namespace and sees only the
+ * task's processes), start in the sandbox, and drop to the task's user with no_new_privs — the
+ * same user and privileges the task itself has.
+ */
+export function linuxExecArgv(input: ExecCommandInput): string[] {
+  const { tools, user } = input;
+  const setpriv = user.uid === 0 ? [tools.setpriv, '--no-new-privs'] : [tools.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--no-new-privs'];
+  return [
+    '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
+    tools.nsenter, `--target=${input.initPid}`, '--pid', '--mount', '--ipc', '--uts', '--net', `--wd=${input.sandbox}`, '--',
+    ...setpriv, '--',
+    ...input.argv,
+  ];
+}

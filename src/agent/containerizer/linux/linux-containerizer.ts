@@ -13,16 +13,17 @@
  * - finish: kill anything left, read the OOM counter (→ `limitation: 'memory'`), remove the
  *   cgroup.
  */
-import { chown, lstat, readdir } from 'node:fs/promises';
+import { chown, lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../log/index.ts';
 import type { ContainerLaunchSpec, ContainerRecord, ExitStatus } from '../containerizer.ts';
 import { EXIT_FILE } from '../exit-status.ts';
 import { ProcessContainerizer, type PreparedLaunch } from '../process-containerizer.ts';
 import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCgroup, oomKills, procsFiles, removeTaskCgroup, type CgroupLayout } from './cgroups.ts';
-import { findLinuxTools, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
+import { findLinuxTools, linuxExecArgv, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
 import { resolveTaskUser, type TaskUser } from './task-user.ts';
 import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
+import { DroverError } from '../../../protocol/errors.ts';
 
 /** Default pids.max: plenty for a service, a wall against a fork bomb. */
 export const DEFAULT_PIDS_MAX = 4096;
@@ -102,6 +103,18 @@ export class LinuxContainerizer extends ProcessContainerizer {
       signalsReady: true,
       ...(cpus === undefined ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) }),
     };
+  }
+
+  override async execArgv(record: ContainerRecord, options: { user?: string; argv: readonly string[] }): Promise<string[]> {
+    if (record.cgroups === undefined) return super.execArgv(record, options);
+    const nsenter = this.tools.nsenter;
+    if (nsenter === undefined) throw new DroverError('CONFLICT', "'nsenter' (util-linux) is not installed on this agent: exec is unavailable");
+    // record.pid is unshare, left in the host's pid namespace; its one child is the namespace's init.
+    const children = await readFile(`/proc/${record.pid}/task/${record.pid}/children`, 'utf8').catch(() => '');
+    const initPid = Number(children.trim().split(/\s+/)[0]);
+    if (!Number.isInteger(initPid) || initPid <= 0) throw new DroverError('CONFLICT', `container ${record.containerId} is not running`);
+    const user = await resolveTaskUser(options.user ?? this.linux.defaultUser ?? 'root');
+    return linuxExecArgv({ tools: { ...this.tools, nsenter }, procsFiles: procsFiles(record.cgroups), initPid, sandbox: record.sandbox, user, argv: options.argv });
   }
 
   protected override async signal(record: ContainerRecord, signal: NodeJS.Signals): Promise<void> {
