@@ -150,13 +150,20 @@ describe('drover app / deployment / task / node', () => {
     assert.equal(drover(['task', 'log', 'no-such-thing']).status, 1);
   });
 
-  test('drover run: both streams carried, exit code returned; shebang form works', async () => {
+  test('drover run: both streams carried, stdin forwarded, exit code returned; shebang form works', async () => {
     const script = join(root, 'job.sh');
     await writeFile(script, '#!/bin/sh\necho "out: $1 $2"\necho "err: on stderr" >&2\nexit 3\n');
     const r = drover(['run', '--mem', '32', '--cpus', '0.05', script, 'a b', '--flag']);
     assert.equal(r.status, 3, r.stderr);
     assert.equal(r.stdout, 'out: a b --flag\n');
     assert.match(r.stderr, /^err: on stderr$/m);
+
+    // stdin is forwarded: the script reads a line, then the rest, then sees end-of-file.
+    const reader = join(root, 'reader.sh');
+    await writeFile(reader, '#!/bin/sh\nread -r line\necho "got: $line"\ncat\necho "eof"\n');
+    const piped = drover(['run', '--mem', '32', '--cpus', '0.05', reader], 'first line\nsecond\nthird\n');
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(piped.stdout, 'got: first line\nsecond\nthird\neof\n');
 
     const shebang = join(root, 'hello');
     await writeFile(shebang, `#!/usr/bin/env -S ${process.execPath} ${DROVER_BIN} run --mem 32 --cpus 0.05\necho hello from the cluster\n`);

@@ -2,7 +2,12 @@
  * `drover run [--cpus C] [--mem M] SCRIPT [ARGS…]` — DCSH's idea: run a local script on the cluster
  * as if it were local. The CLI subscribes as a short-lived framework, launches the script (shipped
  * inside the command, base64) as one task, streams the sandbox's stdout and stderr to the local
- * streams while it runs, and exits with the script's exit code. Ctrl-C kills the task.
+ * streams while it runs, forwards our stdin to it, and exits with the script's exit code. Ctrl-C
+ * kills the task.
+ *
+ * stdin: the script reads a FIFO in its sandbox (`.drover-stdin`); once the task runs, the CLI
+ * opens an exec session on the agent (`POST /tasks/exec`, as `task exec -i`) whose `cat` copies our
+ * stdin into that FIFO. When our stdin ends, the FIFO closes and the script sees end-of-file.
  * Works as a shebang: `#!/usr/bin/env -S drover run --mem 256`.
  */
 import { readFile } from 'node:fs/promises';
@@ -13,9 +18,12 @@ import type { OfferJson, SchedulerConnection } from '../frameworks/sdk/scheduler
 import { Resources } from '../resources/index.ts';
 import { CliError } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
+import { execOnAgent } from './task-exec.ts';
 
 /** The script travels base64-encoded inside one `sh -c` argument, which Linux caps at 128 KiB. */
 const MAX_SCRIPT_BYTES = 64 * 1024;
+/** In the sandbox: the script's stdin, fed by an exec session that copies ours. */
+const STDIN_FIFO = '.drover-stdin';
 const TERMINAL = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_LOST', 'TASK_GONE']);
 
 interface RunArgs {
@@ -88,7 +96,8 @@ async function run(master: string, args: RunArgs): Promise<number> {
   const quoted = args.args.map((x) => `'${String(x).replaceAll("'", "'\\''")}'`).join(' ');
   // The script is written into the sandbox and executed there (its shebang line decides the
   // interpreter, as it would locally); without one it runs under /bin/sh.
-  const command = `printf '%s' '${script.toString('base64')}' | base64 -d > ./${name} && chmod +x ./${name} && if head -c2 ./${name} | grep -q '^#!'; then exec ./${name} ${quoted}; else exec /bin/sh ./${name} ${quoted}; fi`;
+  // Its stdin is the FIFO the CLI feeds (opening it waits for that writer).
+  const command = `printf '%s' '${script.toString('base64')}' | base64 -d > ./${name} && chmod +x ./${name} && mkfifo ${STDIN_FIFO} && if head -c2 ./${name} | grep -q '^#!'; then exec ./${name} ${quoted} < ${STDIN_FIFO}; else exec /bin/sh ./${name} ${quoted} < ${STDIN_FIFO}; fi`;
 
   const connection = await new HttpSchedulerTransport(master).subscribe({ user: process.env['USER'] || 'root', name: `drover-run:${name}`, failover_timeout: 0 });
   const taskId = `run-${name}-${Date.now().toString(36)}`;
@@ -97,6 +106,8 @@ async function run(master: string, args: RunArgs): Promise<number> {
   const offsets: Offsets = { stdout: 0, stderr: 0 };
   let killed = false;
   let finished = false;
+  const stdinSession = new AbortController();
+  let feeding = false;
   const onInterrupt = (): void => {
     killed = true;
     void connection.call({ type: 'KILL', kill: { task_id: { value: taskId } } }).catch(() => undefined);
@@ -120,7 +131,13 @@ async function run(master: string, args: RunArgs): Promise<number> {
       const status = event.update.status;
       if (status.uuid && status.agent_id) await connection.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid } });
       if (!agentUrl && status.agent_id) ({ agentUrl, sandbox } = await locate(master, status.agent_id.value, taskId));
-      if (status.state === 'TASK_RUNNING' && agentUrl && sandbox) void pump(agentUrl, sandbox, offsets, () => finished);
+      if (status.state === 'TASK_RUNNING' && agentUrl && sandbox) {
+        void pump(agentUrl, sandbox, offsets, () => finished);
+        if (!feeding) {
+          feeding = true;
+          void feedStdin(agentUrl, taskId, connection.frameworkId, stdinSession.signal, () => finished || killed, onInterrupt);
+        }
+      }
       if (TERMINAL.has(status.state)) {
         finished = true;
         if (agentUrl && sandbox) await drain(agentUrl, sandbox, offsets);
@@ -134,9 +151,24 @@ async function run(master: string, args: RunArgs): Promise<number> {
     }
     throw new CliError('the subscription ended before the script did');
   } finally {
+    stdinSession.abort();
     process.off('SIGINT', onInterrupt);
     await connection.call({ type: 'TEARDOWN' }).catch(() => undefined);
     await connection.close();
+  }
+}
+
+/**
+ * Copies our stdin into the script's FIFO through an exec session. If that fails while the task
+ * still runs, the script could wait for its stdin forever: the task is killed, with the reason.
+ */
+async function feedStdin(agentUrl: string, taskId: string, frameworkId: string, signal: AbortSignal, over: () => boolean, kill: () => void): Promise<void> {
+  try {
+    await execOnAgent(agentUrl, { taskId, frameworkId }, { argv: ['/bin/sh', '-c', `exec cat > ${STDIN_FIFO}`], interactive: true, tty: false, signal });
+  } catch (e) {
+    if (signal.aborted || over()) return;
+    process.stderr.write(`drover run: cannot forward stdin to the script: ${e instanceof Error ? e.message : String(e)}\n`);
+    kill();
   }
 }
 

@@ -23,20 +23,28 @@ export interface ExecOptions {
 interface ExitRecord { type: 'EXIT'; exit_code?: number; signal?: string; message?: string }
 type ExecRecord = { type: 'STDOUT' | 'STDERR'; data: string } | ExitRecord;
 
-/** Runs the command; resolves with the exit code to leave with. */
+/** Runs the command in the one running task the target names; resolves with the exit code to leave with. */
 export async function taskExec(client: Client, options: ExecOptions): Promise<number> {
   if (options.argv.length === 0) throw new CliError('name a command after --, e.g. drover task exec web -- ls', 2);
   const sources = (await findSources(client, options.target, '')).filter((s) => s.task.state === 'TASK_RUNNING');
   if (sources.length === 0) throw new CliError(`no running task matches '${options.target}'`);
   if (sources.length > 1) throw new CliError(`'${options.target}' matches ${sources.length} running tasks; name one: ${sources.map((s) => s.task.id).join(', ')}`);
   const { task, agentUrl } = sources[0]!;
-  const query = new URLSearchParams({ task_id: task.id, argv: JSON.stringify(options.argv), tty: String(options.tty) });
-  if (task.framework_id) query.set('framework_id', task.framework_id);
+  return execOnAgent(agentUrl, { taskId: task.id, ...(task.framework_id ? { frameworkId: task.framework_id } : {}) }, options);
+}
+
+/**
+ * One exec session on a known agent. `signal` ends it early: the connection is dropped, and the
+ * agent kills what the session started.
+ */
+export async function execOnAgent(agentUrl: string, task: { taskId: string; frameworkId?: string }, options: Omit<ExecOptions, 'target'> & { signal?: AbortSignal }): Promise<number> {
+  const query = new URLSearchParams({ task_id: task.taskId, argv: JSON.stringify(options.argv), tty: String(options.tty) });
+  if (task.frameworkId) query.set('framework_id', task.frameworkId);
   const raw = options.tty && options.interactive && process.stdin.isTTY === true;
-  const request = httpRequest(`${agentUrl}/tasks/exec?${query.toString()}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' } });
+  const request = httpRequest(`${agentUrl}/tasks/exec?${query.toString()}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, ...(options.signal ? { signal: options.signal } : {}) });
   const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
     request.on('response', resolve);
-    request.on('error', (e) => reject(new CliError(`cannot reach agent ${agentUrl} for task ${task.id}: ${e.message}`)));
+    request.on('error', (e) => reject(options.signal?.aborted ? e : new CliError(`cannot reach agent ${agentUrl} for task ${task.taskId}: ${e.message}`)));
     request.flushHeaders();
     if (options.interactive) process.stdin.pipe(request);
     else request.end();
@@ -57,7 +65,7 @@ export async function taskExec(client: Client, options: ExecOptions): Promise<nu
     process.stdin.unpipe(request);
     process.stdin.pause();
   }
-  throw new CliError(`the agent ended the session of task ${task.id} without an exit status`);
+  throw new CliError(`the agent ended the session of task ${task.taskId} without an exit status`);
 }
 
 function exitCode(record: ExitRecord): number {
