@@ -7,6 +7,7 @@ interface DevArgs {
   resources?: string;
   host: string;
   'data-dir': string;
+  jobs: boolean;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -21,6 +22,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('resources', { type: 'string', describe: "What the agent offers, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (default: detected)" })
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
         .option('data-dir', { type: 'string', default: './.drover', describe: 'Folder that holds all cluster state' })
+        .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -42,7 +44,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], logger, ...(resources ? { resources } : {}) });
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, logger, ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -13,6 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { DroverError } from '../../protocol/errors.ts';
+import type { TaskState } from '../../protocol/mesos/enums.ts';
 
 export type RunStatus = 'INITIAL' | 'STARTING' | 'ACTIVE' | 'SUCCESS' | 'FAILED';
 
@@ -29,7 +30,7 @@ export const isFinished = (status: RunStatus): boolean => status === 'SUCCESS' |
 export interface RunTask {
   id: string;
   /** The Mesos task state (TASK_STAGING … TASK_FINISHED). */
-  status: string;
+  status: TaskState;
   agentId: string;
   hostname: string;
   startedAt: number;
@@ -57,6 +58,8 @@ export interface Run {
   stopRequested?: boolean;
   /** Why it failed, or that it was marked successful by hand. */
   reason?: string;
+  /** Since when it waits in INITIAL for an offer (creation, or the end of the failed attempt). */
+  waitingSince?: number;
 }
 
 /** Move a run to `to` if the table allows it; returns both states so events need no re-read. */
