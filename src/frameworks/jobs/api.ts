@@ -4,8 +4,9 @@
  * (`{"message":"Object is not valid","details":[{"path":"/run/cpus","errors":[…]}]}` with 422,
  * `{"message":"Job 'x' does not exist"}` with 404); a refused request changes nothing.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../protocol/errors.ts';
+import { chronosId, fromChronos } from './chronos.ts';
 import { historyJson, historySummaryJson } from './history.ts';
 import { invalid, jobJson, nextTick, parseJob, parseSchedule, type Job, type Schedule } from './job.ts';
 import { JOB_ID } from './job-schema.ts';
@@ -152,4 +153,18 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
       }];
     }),
   );
+
+  // ---- Chronos' job API (create/update and run now), over the same jobs ---------------------
+
+  const chronosPut = async (request: FastifyRequest, reply: FastifyReply) => {
+    const job = parseJob(fromChronos(request.body), jobs.now());
+    await jobs.putJob(job, !jobs.jobs.has(job.id));
+    return reply.status(204).send();
+  };
+  app.post('/v1/scheduler/iso8601', chronosPut);
+  app.post('/v1/scheduler/dependency', chronosPut);
+  app.put('/v1/scheduler/job/:name', async (request, reply) => {
+    await jobs.runNow(chronosId((request.params as { name: string }).name));
+    return reply.status(204).send();
+  });
 }
