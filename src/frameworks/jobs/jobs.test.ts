@@ -139,6 +139,7 @@ describe('runs', () => {
       assert.equal(history.successCount, 5);
       assert.equal(history.successfulFinishedRuns.length, 3);
       assert.equal((await store.range(keys.runs('often'))).kvs.length, 3);
+      assert.equal((await store.range(keys.claims('often'))).kvs.length, 3, 'claims leave with their runs');
     }, 3));
 });
 

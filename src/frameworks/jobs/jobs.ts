@@ -51,6 +51,8 @@ export class JobsFramework {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A timer tick is queued or running: the next one is not queued behind it. */
+  private ticking = false;
 
   constructor(readonly options: JobsOptions) {
     this.clock = options.clock ?? { now: () => Date.now() };
@@ -76,7 +78,13 @@ export class JobsFramework {
     await this.tick();
     const every = this.options.tickIntervalMs ?? 1000;
     if (every > 0) {
-      this.timer = setInterval(() => void this.tick().catch((error: unknown) => this.log.error({ error }, 'jobs-tick-failed')), every);
+      this.timer = setInterval(() => {
+        if (this.ticking) return;
+        this.ticking = true;
+        void this.tick()
+          .catch((error: unknown) => this.log.error({ error }, 'jobs-tick-failed'))
+          .finally(() => (this.ticking = false));
+      }, every);
       this.timer.unref();
     }
   }
@@ -273,10 +281,15 @@ export class JobsFramework {
     if (reason !== undefined) run.reason = reason;
     const change = recordFinished(this.history(run.jobId), run, this.historyCount);
     const ops: Op[] = [{ type: 'put', key: keys.run(run.jobId, run.id), value: JSON.stringify(run) }, { type: 'put', key: keys.history(run.jobId), value: JSON.stringify(change.history) }];
+    // A run that leaves the history takes its claim along: the store does not grow with every tick.
+    // (Its tick stays decided: the cursor is past it.)
+    const droppedCycles = change.dropped.map((id) => this.runs.get(pairKey(run.jobId, id))?.cycle).filter((c): c is string => c !== undefined);
     for (const id of change.dropped) ops.push({ type: 'delete', key: keys.run(run.jobId, id) });
+    for (const cycle of droppedCycles) ops.push({ type: 'delete', key: keys.claim(run.jobId, cycle) });
     await this.store.txn({ success: ops });
     this.histories.set(run.jobId, change.history);
     for (const id of change.dropped) this.runs.delete(pairKey(run.jobId, id));
+    for (const cycle of droppedCycles) this.claims.delete(pairKey(run.jobId, cycle));
     this.log.info({ jobId: run.jobId, runId: run.id, before, status, reason }, 'finished-run');
     await this.releaseChildren(run.jobId, run.cycle);
   }
@@ -329,6 +342,8 @@ export class JobsFramework {
       ops.push({ type: 'put', key: keys.claim(job.id, cycle), value: JSON.stringify(claim) });
     }
     if (history !== this.history(job.id)) ops.push({ type: 'put', key: keys.history(job.id), value: JSON.stringify(history) });
+    const prunedSkips = droppedSkips(this.history(job.id), history).filter((c) => !claims.has(c));
+    for (const cycle of prunedSkips) ops.push({ type: 'delete', key: keys.claim(job.id, cycle) });
     const result = await this.store.txn({ compare, success: ops });
     if (!result.succeeded) {
       // Someone else (an earlier incarnation, another master) decided these ticks: take its word.
@@ -338,6 +353,7 @@ export class JobsFramework {
     }
     this.cursors.set(cursorKey, next);
     this.histories.set(job.id, history);
+    for (const cycle of prunedSkips) this.claims.delete(pairKey(job.id, cycle));
     for (const [cycle, claim] of claims) this.claims.set(pairKey(job.id, cycle), claim);
     for (const run of runs) this.runs.set(pairKey(job.id, run.id), run);
     for (const d of decisions) {
@@ -368,11 +384,17 @@ export class JobsFramework {
       if (claim) continue;
       const skip: Claim = { skipped: decision.reason };
       const history = recordSkipped(this.history(child.id), { cycle, skippedAt: this.now(), reason: decision.reason, count: 1 }, this.historyCount);
+      const pruned = droppedSkips(this.history(child.id), history).filter((c) => c !== cycle);
       const result = await this.store.txn({
         compare: [{ key: keys.claim(child.id, cycle), target: 'version', op: '=', value: 0 }],
-        success: [{ type: 'put', key: keys.claim(child.id, cycle), value: JSON.stringify(skip) }, { type: 'put', key: keys.history(child.id), value: JSON.stringify(history) }],
+        success: [
+          { type: 'put', key: keys.claim(child.id, cycle), value: JSON.stringify(skip) },
+          { type: 'put', key: keys.history(child.id), value: JSON.stringify(history) },
+          ...pruned.map((c) => ({ type: 'delete' as const, key: keys.claim(child.id, c) })),
+        ],
       });
       if (!result.succeeded) continue;
+      for (const c of pruned) this.claims.delete(pairKey(child.id, c));
       this.claims.set(pairKey(child.id, cycle), skip);
       this.histories.set(child.id, history);
       this.log.warn({ jobId: child.id, cycle, reason: decision.reason }, 'skipped-dependent-run');
@@ -399,6 +421,12 @@ export class JobsFramework {
 /** The cycle of a scheduled tick: its time, so parents on the same schedule share cycles. */
 export function cycleOf(tick: number): string {
   return new Date(tick).toISOString();
+}
+
+/** Cycles of skip records that fell out of the retained history (their claims can go). */
+function droppedSkips(before: History, after: History): string[] {
+  const kept = new Set(after.skippedRuns.map((s) => s.cycle));
+  return before.skippedRuns.map((s) => s.cycle).filter((c) => !kept.has(c));
 }
 
 function sameTiming(a: Schedule, b: Schedule): boolean {
