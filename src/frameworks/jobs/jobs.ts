@@ -12,12 +12,13 @@ import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import type { Compare, Op, Store } from '../../store/store.ts';
 import type { SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
-import { DEFAULT_HISTORY_COUNT, emptyHistory, recordFinished, recordSkipped, type History } from './history.ts';
+import { DEFAULT_HISTORY_COUNT, emptyHistory, recordFinished, type History } from './history.ts';
 import { invalid, type Job, type Schedule } from './job.ts';
 import { keys, loadState, pairKey, type Claim, type Cursor } from './job-store.ts';
-import { childrenOf, decideChild, dependencyErrors, planTicks, type Outcome } from './planner.ts';
+import { childrenOf, dependencyErrors } from './planner.ts';
 import { cycleRunId, isFinished, manualRunId, transition, type Run, type RunStatus } from './run.ts';
 import { RunLauncher } from './runs.ts';
+import { Cycles } from './cycles.ts';
 
 export interface Clock {
   now(): number;
@@ -46,6 +47,7 @@ export class JobsFramework {
   readonly clock: Clock;
   readonly historyCount: number;
   readonly launcher: RunLauncher;
+  readonly cycles: Cycles;
   frameworkId: string | undefined;
   private readonly log: Logger;
   private chain: Promise<unknown> = Promise.resolve();
@@ -59,6 +61,7 @@ export class JobsFramework {
     this.historyCount = options.historyCount ?? DEFAULT_HISTORY_COUNT;
     this.log = options.logger;
     this.launcher = new RunLauncher(this, options.logger);
+    this.cycles = new Cycles(this, options.logger);
   }
 
   get store(): Store {
@@ -242,7 +245,7 @@ export class JobsFramework {
   }
 
   /** A new run of `job` in `cycle`, stored with its claim before anything launches; undefined if the cycle is taken. */
-  private async createRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Promise<Run | undefined> {
+  async createRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Promise<Run | undefined> {
     const run = this.newRun(job, trigger, cycle, now, scheduledAt, id);
     const claimKey = pairKey(job.id, cycle);
     const previous = this.claims.get(claimKey);
@@ -260,11 +263,11 @@ export class JobsFramework {
     this.claims.set(claimKey, claim);
     this.runs.set(pairKey(job.id, run.id), run);
     this.log.info({ jobId: job.id, runId: run.id, trigger, cycle }, 'created-run');
-    this.launcher.wantOffers();
+    this.launcher.wantOffers(true);
     return run;
   }
 
-  private newRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Run {
+  newRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Run {
     return {
       id: id ?? cycleRunId(job.id, cycle, scheduledAt ?? now), jobId: job.id, status: 'INITIAL', createdAt: now, trigger, cycle,
       tasks: [], waitingSince: now, ...(scheduledAt === undefined ? {} : { scheduledAt }),
@@ -291,7 +294,7 @@ export class JobsFramework {
     for (const id of change.dropped) this.runs.delete(pairKey(run.jobId, id));
     for (const cycle of droppedCycles) this.claims.delete(pairKey(run.jobId, cycle));
     this.log.info({ jobId: run.jobId, runId: run.id, before, status, reason }, 'finished-run');
-    await this.releaseChildren(run.jobId, run.cycle);
+    await this.cycles.releaseChildren(run.jobId, run.cycle);
   }
 
   // ---- schedules and dependencies ------------------------------------------------------------
@@ -302,131 +305,17 @@ export class JobsFramework {
     return this.serial(async () => {
       const now = this.now();
       for (const job of [...this.jobs.values()]) {
-        for (const schedule of job.schedules) await this.tickSchedule(job, schedule, now);
+        for (const schedule of job.schedules) await this.cycles.tickSchedule(job, schedule, now);
       }
       await this.launcher.expireWaiting(now);
       this.launcher.wantOffers();
     });
   }
 
-  private async tickSchedule(job: Job, schedule: Schedule, now: number): Promise<void> {
-    const cursorKey = pairKey(job.id, schedule.id);
-    const cursor = this.cursors.get(cursorKey) ?? { cursor: now, storedAt: now };
-    const active = this.activeRuns(job.id)[0]?.id;
-    const plan = planTicks(schedule, cursor.cursor, cursor.storedAt, now, active);
-    if (plan.cursor === cursor.cursor) return;
-    // A tick whose cycle is already claimed was decided before (e.g. by a previous incarnation).
-    const decisions = plan.decisions.filter((d) => !this.claims.has(pairKey(job.id, cycleOf(d.tick))));
-    const next: Cursor = { ...cursor, cursor: plan.cursor };
-    const compare: Compare[] = [this.cursors.has(cursorKey)
-      ? { key: keys.cursor(job.id, schedule.id), target: 'value', op: '=', value: JSON.stringify(cursor) }
-      : { key: keys.cursor(job.id, schedule.id), target: 'version', op: '=', value: 0 }];
-    const ops: Op[] = [{ type: 'put', key: keys.cursor(job.id, schedule.id), value: JSON.stringify(next) }];
-    const runs: Run[] = [];
-    const claims = new Map<string, Claim>();
-    let history = this.history(job.id);
-    for (const d of decisions) {
-      const cycle = cycleOf(d.tick);
-      compare.push({ key: keys.claim(job.id, cycle), target: 'version', op: '=', value: 0 });
-      let claim: Claim;
-      if (d.action === 'launch') {
-        const run = this.newRun(job, 'schedule', cycle, now, d.tick);
-        runs.push(run);
-        claim = { runId: run.id };
-        ops.push({ type: 'put', key: keys.run(job.id, run.id), value: JSON.stringify(run) });
-      } else {
-        claim = { skipped: d.reason };
-        history = recordSkipped(history, { cycle, scheduledAt: d.tick, skippedAt: now, reason: d.reason, count: d.count ?? 1 }, this.historyCount);
-      }
-      claims.set(cycle, claim);
-      ops.push({ type: 'put', key: keys.claim(job.id, cycle), value: JSON.stringify(claim) });
-    }
-    if (history !== this.history(job.id)) ops.push({ type: 'put', key: keys.history(job.id), value: JSON.stringify(history) });
-    const prunedSkips = droppedSkips(this.history(job.id), history).filter((c) => !claims.has(c));
-    for (const cycle of prunedSkips) ops.push({ type: 'delete', key: keys.claim(job.id, cycle) });
-    const result = await this.store.txn({ compare, success: ops });
-    if (!result.succeeded) {
-      // Someone else (an earlier incarnation, another master) decided these ticks: take its word.
-      await this.reloadSchedule(job.id, schedule.id);
-      this.log.warn({ jobId: job.id, scheduleId: schedule.id }, 'tick-already-decided');
-      return;
-    }
-    this.cursors.set(cursorKey, next);
-    this.histories.set(job.id, history);
-    for (const cycle of prunedSkips) this.claims.delete(pairKey(job.id, cycle));
-    for (const [cycle, claim] of claims) this.claims.set(pairKey(job.id, cycle), claim);
-    for (const run of runs) this.runs.set(pairKey(job.id, run.id), run);
-    for (const d of decisions) {
-      if (d.action === 'launch') this.log.info({ jobId: job.id, tick: new Date(d.tick).toISOString() }, 'scheduled-run');
-      else this.log.warn({ jobId: job.id, tick: new Date(d.tick).toISOString(), reason: d.reason }, 'skipped-tick');
-    }
-    // A skipped tick is a skipped cycle: dependents are recorded as skipped too, never left waiting.
-    for (const d of decisions) if (d.action === 'skip') await this.releaseChildren(job.id, cycleOf(d.tick));
-  }
-
-  private async reloadSchedule(jobId: string, scheduleId: string): Promise<void> {
-    const [cursor, claims] = await Promise.all([this.store.get(keys.cursor(jobId, scheduleId)), this.store.range(keys.claims(jobId))]);
-    if (cursor) this.cursors.set(pairKey(jobId, scheduleId), JSON.parse(cursor.value) as Cursor);
-    for (const kv of claims.kvs) this.claims.set(pairKey(jobId, decodeURIComponent(kv.key.slice(keys.claims(jobId).length))), JSON.parse(kv.value) as Claim);
-  }
-
-  /** After a parent's outcome in `cycle` is known: each child runs, is skipped (naming why), or waits. */
-  private async releaseChildren(parentId: string, cycle: string): Promise<void> {
-    for (const child of childrenOf(this.jobs.values(), parentId)) {
-      const claim = this.claims.get(pairKey(child.id, cycle));
-      if (claim && 'runId' in claim) continue;
-      const decision = decideChild(child, cycle, (id) => this.outcome(id, cycle));
-      if (decision.action === 'wait') continue;
-      if (decision.action === 'launch') {
-        await this.createRun(child, 'dependency', cycle, this.now());
-        continue;
-      }
-      if (claim) continue;
-      const skip: Claim = { skipped: decision.reason };
-      const history = recordSkipped(this.history(child.id), { cycle, skippedAt: this.now(), reason: decision.reason, count: 1 }, this.historyCount);
-      const pruned = droppedSkips(this.history(child.id), history).filter((c) => c !== cycle);
-      const result = await this.store.txn({
-        compare: [{ key: keys.claim(child.id, cycle), target: 'version', op: '=', value: 0 }],
-        success: [
-          { type: 'put', key: keys.claim(child.id, cycle), value: JSON.stringify(skip) },
-          { type: 'put', key: keys.history(child.id), value: JSON.stringify(history) },
-          ...pruned.map((c) => ({ type: 'delete' as const, key: keys.claim(child.id, c) })),
-        ],
-      });
-      if (!result.succeeded) continue;
-      for (const c of pruned) this.claims.delete(pairKey(child.id, c));
-      this.claims.set(pairKey(child.id, cycle), skip);
-      this.histories.set(child.id, history);
-      this.log.warn({ jobId: child.id, cycle, reason: decision.reason }, 'skipped-dependent-run');
-      await this.releaseChildren(child.id, cycle);
-    }
-  }
-
-  private outcome(jobId: string, cycle: string): Outcome {
-    const claim = this.claims.get(pairKey(jobId, cycle));
-    if (!claim) return { state: 'PENDING' };
-    if ('skipped' in claim) return { state: 'SKIPPED', reason: claim.skipped };
-    const run = this.runs.get(pairKey(jobId, claim.runId));
-    if (run?.status === 'SUCCESS') return { state: 'SUCCESS', runId: run.id };
-    if (run?.status === 'FAILED') return { state: 'FAILED', runId: run.id };
-    return { state: 'PENDING' };
-  }
-
   /** For the launcher: the scheduler connection changed. */
   connected(connection: SchedulerConnection | undefined): void {
     if (connection) this.frameworkId = connection.frameworkId;
   }
-}
-
-/** The cycle of a scheduled tick: its time, so parents on the same schedule share cycles. */
-export function cycleOf(tick: number): string {
-  return new Date(tick).toISOString();
-}
-
-/** Cycles of skip records that fell out of the retained history (their claims can go). */
-function droppedSkips(before: History, after: History): string[] {
-  const kept = new Set(after.skippedRuns.map((s) => s.cycle));
-  return before.skippedRuns.map((s) => s.cycle).filter((c) => !kept.has(c));
 }
 
 function sameTiming(a: Schedule, b: Schedule): boolean {

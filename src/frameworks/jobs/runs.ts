@@ -94,11 +94,14 @@ export class RunLauncher {
     void (this.connection?.call(call) ?? Promise.resolve()).catch((error: unknown) => this.log.warn({ error, type: call.type }, 'jobs-call-failed'));
   }
 
-  /** Ask for offers while some run waits for one; stop asking when none does. */
-  wantOffers(): void {
+  /**
+   * Ask for offers while some run waits for one; stop asking when none does. `fresh`: a new run
+   * was just created — revive even if not suppressed, which also clears earlier decline filters.
+   */
+  wantOffers(fresh = false): void {
     if (!this.connection) return;
     const want = [...this.jobs.runs.values()].some((r) => r.status === 'INITIAL');
-    if (want && this.suppressed) {
+    if (want && (this.suppressed || fresh)) {
       this.suppressed = false;
       this.call({ type: 'REVIVE', revive: {} });
     } else if (!want && !this.suppressed) {
