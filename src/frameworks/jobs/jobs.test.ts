@@ -234,6 +234,66 @@ describe('schedules', () => {
   });
 });
 
+describe('restart', () => {
+  test('a run recorded but not launched is launched after a restart; a launched one is reconciled and finishes', async () => {
+    const path = join(dir, 'recover.db');
+    const clock = new ManualClock(T0);
+    const store1 = await openStore(`sqlite:${path}`);
+    const first = await startJobs(store1, clock);
+    await first.add({ id: 'work', run: run() });
+    const launched = await first.jobs.runNow('work');
+    const [task] = await first.launch();
+    const waiting = await first.jobs.runNow('work');
+    await first.jobs.stop();
+    await store1.close();
+
+    const store2 = await openStore(`sqlite:${path}`);
+    const second = await startJobs(store2, clock);
+    try {
+      // The launched run's task id was stored before the launch: the new instance asks about it.
+      const reconcile = second.master.calls.find((c) => c.type === 'RECONCILE');
+      assert.deepEqual(reconcile?.reconcile?.tasks?.map((t) => t.task_id.value), [task]);
+      assert.ok(second.master.calls.some((c) => c.type === 'REVIVE'), 'the waiting run asks for offers');
+      const [next] = await second.launch();
+      assert.equal(next, `work_${waiting.id}.1`);
+      await second.report(task!, 'TASK_FINISHED');
+      await second.report(next!, 'TASK_FINISHED');
+      assert.equal(second.jobs.run('work', launched.id).status, 'SUCCESS');
+      assert.equal(second.jobs.run('work', waiting.id).status, 'SUCCESS');
+      assert.equal(second.jobs.history('work').successCount, 2);
+    } finally {
+      await second.jobs.stop();
+      await store2.close();
+    }
+  });
+});
+
+describe('schedules across DST, fast-forwarded', () => {
+  test('02:30 daily in Europe/Berlin over the spring change: one run per day, the gap day at 03:00', () =>
+    withHarness(async (h) => {
+      h.clock.t = Date.parse('2026-03-27T12:00:00Z');
+      await h.add({ id: 'nightly', run: run('true', { maxLaunchDelay: 1_000_000 }), schedules: [{ id: 'n', cron: '30 2 * * *', timezone: 'Europe/Berlin' }] });
+      for (let i = 0; i < 4 * 24 * 4; i++) {
+        h.clock.advance(15 * MIN);
+        await h.jobs.tick();
+      }
+      const ticks = h.jobs.runsOf('nightly').map((r) => new Date(r.scheduledAt!).toISOString()).sort();
+      assert.deepEqual(ticks, ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-31T00:30:00.000Z']);
+    }));
+
+  test('01:30 daily in America/New_York over the fall change: once on the day 01:30 happens twice', () =>
+    withHarness(async (h) => {
+      h.clock.t = Date.parse('2026-10-31T12:00:00Z');
+      await h.add({ id: 'nightly', run: run('true', { maxLaunchDelay: 1_000_000 }), schedules: [{ id: 'n', cron: '30 1 * * *', timezone: 'America/New_York' }] });
+      for (let i = 0; i < 3 * 24 * 4; i++) {
+        h.clock.advance(15 * MIN);
+        await h.jobs.tick();
+      }
+      const ticks = h.jobs.runsOf('nightly').map((r) => new Date(r.scheduledAt!).toISOString()).sort();
+      assert.deepEqual(ticks, ['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z', '2026-11-03T06:30:00.000Z']);
+    }));
+});
+
 describe('dependencies', () => {
   const chain = async (h: Harness): Promise<void> => {
     await h.add({ id: 'extract', run: run(), schedules: [{ id: 'hourly', cron: '0 * * * *' }] });
