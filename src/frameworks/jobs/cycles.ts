@@ -11,21 +11,38 @@ import { recordSkipped, type History } from './history.ts';
 import type { Job, Schedule } from './job.ts';
 import { keys, pairKey, type Claim, type Cursor } from './job-store.ts';
 import type { JobsFramework } from './jobs.ts';
-import { childrenOf, decideChild, planTicks, type Outcome } from './planner.ts';
+import { childrenOf, decideChild, planTicks, type Outcome, type TickDecision } from './planner.ts';
 import type { Run } from './run.ts';
+
+/**
+ * Decisions per transaction: each is a compare and up to three operations (claim, run, a pruned
+ * skip's claim), plus the cursor and the history — well under etcd's 128 per list.
+ */
+const TICKS_PER_TXN = 30;
 
 export class Cycles {
   constructor(private readonly jobs: JobsFramework, private readonly log: Logger) {}
 
   async tickSchedule(job: Job, schedule: Schedule, now: number): Promise<void> {
-    const cursorKey = pairKey(job.id, schedule.id);
-    const cursor = this.jobs.cursors.get(cursorKey) ?? { cursor: now, storedAt: now };
+    const cursor = this.jobs.cursors.get(pairKey(job.id, schedule.id)) ?? { cursor: now, storedAt: now };
     const active = this.jobs.activeRuns(job.id)[0]?.id;
     const plan = planTicks(schedule, cursor.cursor, cursor.storedAt, now, active);
     if (plan.cursor === cursor.cursor) return;
     // A tick whose cycle is already claimed was decided before (e.g. by a previous incarnation).
     const decisions = plan.decisions.filter((d) => !this.jobs.claims.has(pairKey(job.id, cycleOf(d.tick))));
-    const next: Cursor = { ...cursor, cursor: plan.cursor };
+    // Bounded transactions (etcd refuses more than 128 operations in one): the cursor moves chunk by chunk.
+    for (let i = 0; i === 0 || i < decisions.length; i += TICKS_PER_TXN) {
+      const chunk = decisions.slice(i, i + TICKS_PER_TXN);
+      const last = i + TICKS_PER_TXN >= decisions.length;
+      if (!(await this.commitTicks(job, schedule, chunk, last ? plan.cursor : chunk[chunk.length - 1]!.tick, now))) return;
+    }
+  }
+
+  /** One transaction: these decisions and the cursor, iff the cursor is what this instance last saw. */
+  private async commitTicks(job: Job, schedule: Schedule, decisions: TickDecision[], cursorTo: number, now: number): Promise<boolean> {
+    const cursorKey = pairKey(job.id, schedule.id);
+    const cursor = this.jobs.cursors.get(cursorKey) ?? { cursor: now, storedAt: now };
+    const next: Cursor = { ...cursor, cursor: cursorTo };
     const compare: Compare[] = [this.jobs.cursors.has(cursorKey)
       ? { key: keys.cursor(job.id, schedule.id), target: 'value', op: '=', value: JSON.stringify(cursor) }
       : { key: keys.cursor(job.id, schedule.id), target: 'version', op: '=', value: 0 }];
@@ -47,9 +64,13 @@ export class Cycles {
         history = recordSkipped(history, { cycle, scheduledAt: d.tick, skippedAt: now, reason: d.reason, count: d.count ?? 1 }, this.jobs.historyCount);
       }
       claims.set(cycle, claim);
-      ops.push({ type: 'put', key: keys.claim(job.id, cycle), value: JSON.stringify(claim) });
     }
     if (history !== this.jobs.history(job.id)) ops.push({ type: 'put', key: keys.history(job.id), value: JSON.stringify(history) });
+    // Skip records beyond the retained history leave no claim behind (the cursor is past their
+    // ticks): older ones are deleted, and ones that never made it into the kept history are not written.
+    const kept = new Set(history.skippedRuns.map((x) => x.cycle));
+    const transient = new Set([...claims].filter(([c, claim]) => 'skipped' in claim && !kept.has(c)).map(([c]) => c));
+    for (const [cycle, claim] of claims) if (!transient.has(cycle)) ops.push({ type: 'put', key: keys.claim(job.id, cycle), value: JSON.stringify(claim) });
     const prunedSkips = droppedSkips(this.jobs.history(job.id), history).filter((c) => !claims.has(c));
     for (const cycle of prunedSkips) ops.push({ type: 'delete', key: keys.claim(job.id, cycle) });
     const result = await this.jobs.store.txn({ compare, success: ops });
@@ -57,7 +78,7 @@ export class Cycles {
       // Someone else (an earlier incarnation, another master) decided these ticks: take its word.
       await this.reloadSchedule(job.id, schedule.id);
       this.log.warn({ jobId: job.id, scheduleId: schedule.id }, 'tick-already-decided');
-      return;
+      return false;
     }
     this.jobs.cursors.set(cursorKey, next);
     this.jobs.histories.set(job.id, history);
@@ -71,6 +92,8 @@ export class Cycles {
     }
     // A skipped tick is a skipped cycle: dependents are recorded as skipped too, never left waiting.
     for (const d of decisions) if (d.action === 'skip') await this.releaseChildren(job.id, cycleOf(d.tick));
+    for (const cycle of transient) this.jobs.claims.delete(pairKey(job.id, cycle));
+    return true;
   }
 
   private async reloadSchedule(jobId: string, scheduleId: string): Promise<void> {

@@ -182,6 +182,22 @@ describe('schedules', () => {
       assert.ok(runs.every((r) => new Date(r.scheduledAt!).getUTCMinutes() === 15));
     }));
 
+  test('a long gap is decided in bounded transactions: every tick once, missed ones summarised', () =>
+    withHarness(async (h, store) => {
+      await h.add({ id: 'busy', run: run('true', { maxLaunchDelay: 1_000_000 }), schedules: [{ id: 'm', cron: '* * * * *', startingDeadlineSeconds: 3600 }] });
+      // Three hours at once: minutes 1..120 are over an hour old (skipped), 121..180 run.
+      h.clock.advance(180 * MIN);
+      await h.jobs.tick();
+      const ticks = h.jobs.runsOf('busy').map((r) => Math.round((r.scheduledAt! - (T0 - 30_000)) / MIN)).sort((a, b) => a - b);
+      assert.deepEqual(ticks, Array.from({ length: 60 }, (_, i) => 121 + i));
+      const history = h.jobs.history('busy');
+      assert.equal(history.skippedCount, 120);
+      assert.equal(history.skippedRuns.length, 10, 'the history keeps the last 10 skip records');
+      assert.equal(h.jobs.cursorOf('busy', 'm')!.cursor, T0 - 30_000 + 180 * MIN);
+      // Claims of skip records that left the history are gone too: 60 runs + 10 skips.
+      assert.equal((await store.range(keys.claims('busy'))).kvs.length, 70);
+    }));
+
   test('exactly once across a restart: no duplicate, no silent gap; a stale instance cannot decide again', async () => {
     const path = join(dir, 'restart.db');
     const clock = new ManualClock(T0);

@@ -171,7 +171,9 @@ export class RunLauncher {
         continue;
       }
       // The task ids are stored before the launch: after a crash, reconciliation finds them.
-      await this.jobs.store.txn({ success: launched.map((r) => ({ type: 'put' as const, key: keys.run(r.jobId, r.id), value: JSON.stringify(r) })) });
+      for (let i = 0; i < launched.length; i += 100) {
+        await this.jobs.store.txn({ success: launched.slice(i, i + 100).map((r) => ({ type: 'put' as const, key: keys.run(r.jobId, r.id), value: JSON.stringify(r) })) });
+      }
       this.log.info({ runs: launched.map((r) => `${r.jobId}/${r.id}`), agentId: offer.agent_id.value }, 'launching-runs');
       this.call({ type: 'ACCEPT', accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH', launch: { task_infos: taskInfos as never } }], filters: { refuse_seconds: 1 } } });
     }
