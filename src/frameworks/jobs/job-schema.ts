@@ -77,7 +77,8 @@ const KNOWN_SCHEDULE = new Set(Object.keys(ScheduleSpec.properties));
 export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   const out: ErrorDetail[] = [];
   for (const key of Object.keys(job)) if (!KNOWN_JOB.has(key) && !READ_ONLY_JOB.has(key)) out.push({ path: `/${key}`, errors: ['unknown property'] });
-  const run = (job['run'] ?? {}) as Record<string, unknown>;
+  const raw = job['run'];
+  const run = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
   for (const key of Object.keys(run)) if (!KNOWN_RUN.has(key)) out.push({ path: `/run/${key}`, errors: ['unknown property'] });
   if (run['docker'] !== undefined) out.push({ path: '/run/docker', errors: ['container images are not supported yet; jobs run as plain commands (no run.docker)'] });
   if (run['ucr'] !== undefined) out.push({ path: '/run/ucr', errors: ['container images are not supported yet; jobs run as plain commands (no run.ucr)'] });

@@ -46,6 +46,9 @@ describe('job validation', () => {
     assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'rack', operator: 'GROUP_BY' }] } } }, NOW))), ['/run/placement/constraints/0/operator']);
     assert.deepEqual(rejection(() => parseJob({ ...base, color: 'red' }, NOW)), { '/color': ['unknown property'] });
     assert.deepEqual(Object.keys(rejection(() => parseJob([], NOW))), ['/']);
+    // A schema failure and an unsupported field are reported together.
+    assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: { cmd: 'x', cpus: 0.001, docker: { image: 'busybox' } } }, NOW))).sort(), ['/run/cpus', '/run/docker']);
+    assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: 'echo' }, NOW))), ['/run']);
   });
 
   test('EQ is IS; ON_FAILURE keeps its deadline; a repeating interval is a schedule too', () => {

@@ -58,10 +58,12 @@ export function invalid(details: ErrorDetail[]): DroverError {
 /** Validate a request body as a job; throws 422 listing every failing path. `now` checks crons. */
 export function parseJob(input: unknown, now: number): Job {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalid([{ path: '/', errors: ['expected a JSON object'] }]);
+  // Unsupported fields are named even when the schema fails too: one answer lists everything.
+  const unsupported = unsupportedFields(input as Record<string, unknown>);
   const details = [...jobSchema.details(input)];
-  if (details.length > 0) throw invalid(details);
+  if (details.length > 0) throw invalid([...details, ...unsupported.filter((u) => !details.some((d) => d.path === u.path))]);
   const spec = input as JobSpec;
-  details.push(...unsupportedFields(input as Record<string, unknown>));
+  details.push(...unsupported);
   if (!JOB_ID.test(spec.id)) details.push({ path: '/id', errors: [`'${spec.id}' is not a valid job id: dot-separated names of lowercase letters, digits and dashes (not at the start or end of a name)`] });
   details.push(...runSemanticErrors(spec.run));
   for (const [i, d] of (spec.dependencies ?? []).entries()) {
