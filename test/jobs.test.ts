@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from './support/process.ts';
@@ -181,6 +181,51 @@ test('--no-jobs turns the framework off', async () => {
     assert.equal((await call('GET', '/v2/apps', undefined, plain.url)).status, 200);
   } finally {
     await plain.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run survives a restart of drover dev: the task keeps running and its run ends SUCCESS', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'drover-jobs-restart-'));
+  const args = ['dev', '--port', '0', '--agent-port', '0', '--data-dir', dir, '--resources', 'cpus:1;mem:512'];
+  let first: DroverProcess | undefined = await startDrover(args);
+  let second: DroverProcess | undefined;
+  let sandbox: string | undefined;
+  // The task waits for a file in its sandbox (its /tmp is private) that the test creates after the
+  // restart: a deterministic gate, not a sleep.
+  const openGate = async (): Promise<void> => {
+    if (sandbox) await writeFile(join(sandbox, 'gate'), '');
+  };
+  try {
+    const url = first.url;
+    await eventually(async () => ((await call('GET', '/master/state', undefined, url)).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered');
+    await call('POST', '/v1/jobs', job('survivor', 'while [ ! -e gate ]; do sleep 0.2; done'), url);
+    const r = (await call('POST', '/v1/jobs/survivor/runs', undefined, url)).body as RunJson;
+    const active = await eventually(async () => {
+      const run = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url)).body as RunJson;
+      return run.status === 'ACTIVE' ? run : undefined;
+    }, 'the run is active', 30_000);
+    const taskId = active.tasks[0]!.id;
+    sandbox = ((await call('GET', `/master/tasks?task_id=${encodeURIComponent(taskId)}`, undefined, url)).body as { tasks: Array<{ directory: string }> }).tasks[0]!.directory;
+    assert.equal(await first.stop(), 0);
+    first = undefined;
+    second = await startDrover(args);
+    const url2 = second.url;
+    const before = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url2)).body as RunJson;
+    assert.notEqual(before.status, 'SUCCESS', 'the run was not finished by the restart');
+    assert.deepEqual(before.tasks.map((t) => t.id), [taskId]);
+    await openGate();
+    const done = await eventually(async () => {
+      const run = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url2)).body as RunJson;
+      return run.status === 'SUCCESS' ? run : undefined;
+    }, 'the run finished after the restart', 60_000);
+    assert.deepEqual(done.tasks.map((t) => t.id), [taskId], 'the same task, not a relaunch');
+    assert.equal(((await call('GET', '/v1/jobs/survivor?embed=history', undefined, url2)).body as { history: HistoryJson }).history.successCount, 1);
+  } finally {
+    // Whatever happened, the task must not outlive the test (agents keep tasks across restarts).
+    await openGate().catch(() => undefined);
+    await first?.stop();
+    await second?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });
