@@ -161,6 +161,22 @@ describe('jobs API', () => {
     assert.equal((await call('DELETE', '/v1/jobs/dag.parent')).status, 409, 'a parent cannot be deleted under its child');
   });
 
+  test('Chronos API: iso8601 and dependency jobs land as Metronome jobs; PUT job/{name} runs one', async () => {
+    const scheduled = await call('POST', '/v1/scheduler/iso8601', { name: 'Chronos_Root', command: 'true', schedule: 'R/2030-01-01T00:00:00Z/PT1H', epsilon: 'PT30M', cpus: 0.1, mem: 32, disk: 0 });
+    assert.equal(scheduled.status, 204);
+    assert.equal((await call('POST', '/v1/scheduler/dependency', { name: 'chronos_child', command: 'true', parents: ['Chronos_Root'], cpus: 0.1, mem: 32, disk: 0 })).status, 204);
+    const root = (await get('/v1/jobs/chronos-root')).body as { schedules: Array<{ cron: string; startingDeadlineSeconds: number; nextRunAt: string }> };
+    assert.equal(root.schedules[0]!.cron, 'R/2030-01-01T00:00:00Z/PT1H');
+    assert.equal(root.schedules[0]!.startingDeadlineSeconds, 1800);
+    assert.equal(root.schedules[0]!.nextRunAt, '2030-01-01T00:00:00.000+0000');
+    assert.deepEqual(((await get('/v1/jobs/chronos-child')).body as { dependencies: unknown }).dependencies, [{ id: 'chronos-root' }]);
+    const docker = await call('POST', '/v1/scheduler/iso8601', { name: 'd', command: 'x', schedule: 'R//PT1H', container: { type: 'DOCKER', image: 'busybox' } });
+    assert.equal(docker.status, 422);
+    assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/container');
+    assert.equal((await call('PUT', '/v1/scheduler/job/Chronos_Root')).status, 204);
+    await eventually(async () => ((await get('/v1/jobs/chronos-child?embed=historySummary')).body as { historySummary: { successCount: number } }).historySummary.successCount === 1, 'the Chronos child ran after its parent', 30_000);
+  });
+
   test('real time: a "* * * * *" job runs on the next minute', async () => {
     assert.equal((await call('POST', '/v1/jobs', { ...job('minutely', 'echo tick'), schedules: [{ id: 'every', cron: '* * * * *' }] })).status, 201);
     const history = await eventually(async () => {
