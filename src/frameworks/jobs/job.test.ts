@@ -57,6 +57,7 @@ describe('job validation', () => {
     assert.deepEqual(job.run.restart, { policy: 'ON_FAILURE', activeDeadlineSeconds: 120 });
     assert.equal(job.schedules[0]!.cron, 'R/2026-01-01T00:00:00Z/PT1H');
     assert.deepEqual(rejection(() => parseSchedule({ id: 'h', cron: 'R/2026-01-01/PT1H' }, NOW)), { '/cron': ["start '2026-01-01' is not an ISO-8601 date-time with a zone (e.g. 2026-01-01T00:00:00Z)"] });
+    assert.deepEqual(Object.keys(rejection(() => parseSchedule({ id: 'h', cron: 'R/2026-01-01T00:00:00Z/PT1H', timezone: 'Europe/Berlin' }, NOW))), ['/timezone']);
   });
 });
 

@@ -124,6 +124,8 @@ function scheduleErrors(s: ScheduleSpec, now: number, base: string): ErrorDetail
   if (isIsoInterval(s.cron)) {
     const parsed = parseIsoInterval(s.cron);
     if ('error' in parsed) out.push({ path: `${base}/cron`, errors: [parsed.error] });
+    // Not ignored silently: an interval's start carries its own offset.
+    if (timezone !== 'UTC') out.push({ path: `${base}/timezone`, errors: ['a repeating interval (R/…) is not evaluated in a time zone: give its start an offset instead (e.g. 2026-01-01T02:00:00+01:00)'] });
   } else {
     const errors = cronErrors(s.cron, timezone, now);
     if (errors.length > 0) out.push({ path: errors[0]!.includes('time zone') ? `${base}/timezone` : `${base}/cron`, errors });
