@@ -53,8 +53,22 @@ export function cronErrors(expression: string, timezone: string, now: number): s
 /** The first tick strictly after `after` (ms since epoch), or undefined when there is none. */
 export function nextCronTick(spec: CronSpec, after: number): number | undefined {
   // croner works in whole seconds and returns ticks strictly after the given time.
-  const next = build(spec.expression, spec.timezone).nextRun(new Date(after));
+  const next = compiled(spec).nextRun(new Date(after));
   return next === null ? undefined : next.getTime();
+}
+
+/** Parsed patterns, reused: every schedule is asked for its next tick every second. */
+const cache = new Map<string, Cron>();
+const CACHE_SIZE = 10_000;
+
+function compiled(spec: CronSpec): Cron {
+  const key = `${spec.timezone} ${spec.expression}`;
+  let cron = cache.get(key);
+  if (!cron) {
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(key, (cron = build(spec.expression, spec.timezone)));
+  }
+  return cron;
 }
 
 function build(expression: string, timezone: string): Cron {
