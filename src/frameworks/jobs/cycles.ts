@@ -23,9 +23,9 @@ const TICKS_PER_TXN = 30;
 export class Cycles {
   constructor(private readonly jobs: JobsFramework, private readonly log: Logger) {}
 
-  async tickSchedule(job: Job, schedule: Schedule, now: number): Promise<void> {
+  /** `active`: a run of the job that has not finished, if any (for FORBID). */
+  async tickSchedule(job: Job, schedule: Schedule, now: number, active: string | undefined): Promise<void> {
     const cursor = this.jobs.cursors.get(pairKey(job.id, schedule.id)) ?? { cursor: now, storedAt: now };
-    const active = this.jobs.activeRuns(job.id)[0]?.id;
     const plan = planTicks(schedule, cursor.cursor, cursor.storedAt, now, active);
     if (plan.cursor === cursor.cursor) return;
     // A tick whose cycle is already claimed was decided before (e.g. by a previous incarnation).

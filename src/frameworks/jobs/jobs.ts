@@ -304,8 +304,11 @@ export class JobsFramework {
     if (this.stopped) return Promise.resolve();
     return this.serial(async () => {
       const now = this.now();
+      // One pass over the runs, not one per job: a run of each job that has not finished (FORBID).
+      const active = new Map<string, string>();
+      for (const r of this.runs.values()) if (!isFinished(r.status)) active.set(r.jobId, r.id);
       for (const job of [...this.jobs.values()]) {
-        for (const schedule of job.schedules) await this.cycles.tickSchedule(job, schedule, now);
+        for (const schedule of job.schedules) await this.cycles.tickSchedule(job, schedule, now, active.get(job.id));
       }
       await this.launcher.expireWaiting(now);
       this.launcher.wantOffers();
