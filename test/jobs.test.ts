@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from './support/process.ts';
@@ -98,11 +98,14 @@ describe('jobs API', () => {
     const history = ((await get('/v1/jobs/hello?embed=history')).body as { history: HistoryJson }).history;
     assert.equal(history.successCount, 1);
     assert.deepEqual(history.successfulFinishedRuns[0]!.tasks, [done.tasks[0]!.id]);
-    const tasks = ((await get(`/master/tasks?task_id=${encodeURIComponent(done.tasks[0]!.id)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
+    // From the history's task id to its log through the agent's sandbox files API.
+    const tasks = ((await get(`/master/tasks?task_id=${encodeURIComponent(history.successfulFinishedRuns[0]!.tasks[0]!)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
+    const agent = ((await get('/master/state')).body as { slaves: Array<{ port: number }> }).slaves[0]!;
     const stdout = await eventually(async () => {
-      const text = await readFile(join(tasks[0]!.directory!, 'stdout'), 'utf8');
-      return text.includes('hello from') ? text : undefined;
-    }, 'the job wrote its stdout');
+      const read = await fetch(`http://127.0.0.1:${agent.port}/files/read?path=${encodeURIComponent(join(tasks[0]!.directory!, 'stdout'))}&offset=0`);
+      const { data } = (await read.json()) as { data: string };
+      return data.includes('hello from') ? data : undefined;
+    }, 'the job’s stdout through the agent');
     assert.equal(stdout.trim(), `hello from ${runId}`);
   });
 
