@@ -31,6 +31,8 @@ export interface JobsOptions {
   clock?: Clock;
   /** Finished runs kept per job and kind (Metronome's `history.count`, default 10). */
   historyCount?: number;
+  /** Random bytes for manual run ids (default crypto.randomBytes). */
+  random?: (size: number) => Buffer;
   /** Evaluate schedules every this many ms on a real timer (default 1000); 0 = only when `tick()` is called. */
   tickIntervalMs?: number;
   frameworkName?: string;
@@ -207,7 +209,7 @@ export class JobsFramework {
     return this.serial(async () => {
       const job = this.job(jobId);
       const now = this.now();
-      const id = manualRunId(now);
+      const id = manualRunId(now, this.options.random);
       const run = await this.createRun(job, 'manual', `manual-${id}`, now, undefined, id);
       if (!run) throw new DroverError('CONFLICT', `Run '${id}' of job '${jobId}' already exists`);
       return run;

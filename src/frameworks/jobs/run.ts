@@ -81,9 +81,9 @@ function suffix(bytes: Buffer): string {
   return [...bytes.subarray(0, 5)].map((b) => ALPHANUM[b % ALPHANUM.length]).join('');
 }
 
-/** Metronome's run id: `yyyyMMddHHmmss` + 5 random alphanumerics. */
-export function manualRunId(now: number): string {
-  return stamp(now) + suffix(randomBytes(5));
+/** Metronome's run id: `yyyyMMddHHmmss` + 5 random alphanumerics (from `random`, injectable). */
+export function manualRunId(now: number, random: (size: number) => Buffer = randomBytes): string {
+  return stamp(now) + suffix(random(5));
 }
 
 /**
