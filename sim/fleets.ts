@@ -20,7 +20,7 @@ export async function startFleets(spec: Omit<FleetSpec, 'first' | 'count'>, agen
   const per = Math.ceil(agents / workers);
   const threads: Worker[] = [];
   for (let w = 0; w < workers && w * per < agents; w++) {
-    const worker = new Worker(new URL('./agent-worker.ts', import.meta.url), { workerData: { ...spec, first: w * per, count: Math.min(per, agents - w * per) } });
+    const worker = new Worker(new URL('./agent-worker-boot.mjs', import.meta.url), { workerData: { ...spec, first: w * per, count: Math.min(per, agents - w * per) } });
     threads.push(worker);
   }
   await Promise.all(threads.map((t) => reply(t, undefined, 'started', 120_000)));

@@ -80,8 +80,9 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     let lastLog = 0;
     while (running < total && Date.now() < deadline) {
       await sleep(running === 0 ? 100 : 250);
-      const apps = await getJson<AppsJson>(`${url}/v2/apps`);
-      running = apps.apps.reduce((n, a) => n + a.tasksRunning, 0);
+      // A saturated master may not answer in time: that is no progress, not the end of the run.
+      const apps = await getJson<AppsJson>(`${url}/v2/apps`, Math.max(1000, deadline - Date.now())).catch(() => undefined);
+      if (apps) running = apps.apps.reduce((n, a) => n + a.tasksRunning, 0);
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         const f = await master.figures();
@@ -95,7 +96,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     if (s.measure.requireAcknowledged) {
       await until(async () => (await fleets!.stats()).unacknowledged === 0, Date.now() + 60_000, 'every update acknowledged', log, async () => `unacknowledged ${(await fleets!.stats()).unacknowledged}`).catch((e: unknown) => log(String(e)));
     }
-    const latencies = await launchLatencies(url, s.measure.latencySample);
+    const latencies = complete ? await launchLatencies(url, s.measure.latencySample) : [];
     let intervals: unknown[] | undefined;
     if (s.kind === 'churn' && s.churn && complete) intervals = await churn(url, master, fleets, s, log);
     let rest: Record<string, unknown> | undefined;
@@ -125,7 +126,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     };
   } finally {
     await fleets?.stop().catch(() => undefined);
-    await master?.stop().catch(() => undefined);
+    await master?.stop(60_000).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -149,8 +150,8 @@ async function postApp(url: string, s: Scenario, a: number): Promise<void> {
   await response.arrayBuffer();
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+async function getJson<T>(url: string, timeoutMs = 120_000): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
   return (await response.json()) as T;
 }
