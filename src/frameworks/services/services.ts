@@ -18,6 +18,7 @@ import { place, type Spot } from './placement.ts';
 import { reconcile, isLive, type Instance } from './reconcile.ts';
 import { buildTaskInfo } from './task-builder.ts';
 import { Deployments, type Deployment } from './deployments.ts';
+import { InstanceTable } from './instance-table.ts';
 import { ReadinessChecks } from './readiness.ts';
 
 const PREFIX = '/drover/services';
@@ -47,7 +48,7 @@ export interface ServicesOptions {
 
 export class ServicesFramework {
   readonly apps = new Map<string, App>();
-  readonly instances = new Map<string, Instance>();
+  readonly instances = new InstanceTable();
   readonly runtime = new Map<string, AppRuntime>();
   /** Deleted apps whose instances are still being stopped (in dependency order). */
   private readonly stopping = new Map<string, App>();
@@ -166,7 +167,7 @@ export class ServicesFramework {
   }
 
   instancesOf(appId: string): Instance[] {
-    return [...this.instances.values()].filter((i) => i.appId === appId);
+    return this.instances.ofApp(appId);
   }
 
   // ---- desired state ------------------------------------------------------------------------
