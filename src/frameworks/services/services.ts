@@ -358,22 +358,30 @@ export class ServicesFramework {
   }
 
   private handleOffers(offers: OfferJson[]): void {
+    // One plan per app per batch of offers, not per offer: within a batch the reconciler's
+    // launch count only drops by what the batch itself launches, and its kills are applied once.
+    // (Per offer it was O(offers × every instance) per cycle: docs/architecture/004-scale.md.)
+    const plans: Array<{ app: App; want: number; spots: Spot[] }> = [];
+    for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+      const plan = reconcile(app, this.instancesOf(app.id), 0);
+      // The launch count assumes this round's kills happen: apply them together.
+      for (const k of plan.kill) {
+        const victim = this.instances.get(k.taskId);
+        if (victim) this.kill(victim);
+      }
+      if (plan.launch === 0 || !this.launchAllowed(app)) continue;
+      // Spots matter only to constraints; without any, placement never reads them.
+      plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
+    }
     for (const offer of offers) {
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       let remaining = resources;
       const taskInfos: Record<string, unknown>[] = [];
-      for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-        const plan = reconcile(app, this.instancesOf(app.id), 0);
-        // The launch count assumes this round's kills happen: apply them together.
-        for (const k of plan.kill) {
-          const victim = this.instances.get(k.taskId);
-          if (victim) this.kill(victim);
-        }
-        const want = plan.launch;
-        if (want === 0 || !this.launchAllowed(app)) continue;
-        const spots: Spot[] = this.instancesOf(app.id).filter(isLive);
-        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, spots, want);
+      for (const plan of plans) {
+        const app = plan.app;
+        if (plan.want === 0) continue;
+        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want);
         const runtime = this.runtimeOf(app.id);
         if (result.reason) runtime.rejections.set(offer.agent_id.value, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at: new Date(this.now()).toISOString() });
         else runtime.rejections.delete(offer.agent_id.value);
@@ -388,6 +396,8 @@ export class ServicesFramework {
           };
           this.instances.set(id, instance);
           this.persist(instance);
+          plan.want--;
+          if (app.constraints.length > 0) plan.spots.push(instance);
         }
       }
       if (taskInfos.length > 0) {
