@@ -61,6 +61,7 @@ export class ServicesFramework {
   private readonly writer: BatchWriter;
   private readonly log: Logger;
   private suppressed = false;
+  private tickScheduled = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -291,6 +292,20 @@ export class ServicesFramework {
 
   // ---- the loop -----------------------------------------------------------------------------
 
+  /**
+   * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
+   * (one per agent UPDATE call) and each used to tick — a reconcile of every app, O(all
+   * instances) — per update: 50,000 launches meant 100,000 full passes.
+   */
+  private scheduleTick(): void {
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    setImmediate(() => {
+      this.tickScheduled = false;
+      this.tick();
+    });
+  }
+
   /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
   tick(): void {
     if (this.stopped || !this.connection) return;
@@ -300,7 +315,7 @@ export class ServicesFramework {
       this.readiness.run(app, this.instancesOf(app.id), (instance) => {
         instance.ready = true;
         this.persist(instance);
-        this.tick();
+        this.scheduleTick();
       });
       const result = reconcile(app, this.instancesOf(app.id), 0);
       for (const k of result.kill) {
@@ -447,7 +462,7 @@ export class ServicesFramework {
     } else {
       this.persist(instance);
     }
-    this.tick();
+    this.scheduleTick();
   }
 
   /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */
