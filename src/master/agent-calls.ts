@@ -144,13 +144,13 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
     }
     if (report.directory !== undefined) task.directory = report.directory;
   }
-  for (const task of [...master.tasks.values()]) {
-    if (task.agentId !== agent.id || seen.has(master.taskKey(task.frameworkId, task.id))) continue;
+  for (const task of master.tasks.onAgent(agent.id)) {
+    if (seen.has(master.taskKey(task.frameworkId, task.id))) continue;
     if (master.launchPending(agent.id, task.frameworkId, task.id)) continue;
     const status = master.masterStatus(task, 'TASK_GONE', 'REASON_AGENT_REREGISTERED', `Task is not on agent ${agent.hostname} after it re-registered`);
     if (master.applyStatus(task, status)) master.sendStatus(task.frameworkId, status);
   }
-  agent.used = [...master.tasks.values()].filter((t) => t.agentId === agent.id).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+  agent.used = master.tasks.onAgent(agent.id).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
 }
 
 /** The agent a HEARTBEAT or UPDATE comes from, on its current stream; else 409 (re-register). */

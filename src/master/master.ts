@@ -20,6 +20,7 @@ import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './mo
 import { offerToJson } from './views.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
+import { TaskTable } from './task-table.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
 import type { EventSink } from './stream.ts';
@@ -58,7 +59,7 @@ export class Master {
   readonly frameworks = new Map<string, FrameworkRecord>();
   /** Frameworks that were torn down: a re-subscription with their id is refused. */
   readonly removedFrameworks = new Set<string>();
-  readonly tasks = new Map<string, TaskRecord>(); // key: frameworkId \0 taskId
+  readonly tasks = new TaskTable(); // key: frameworkId \0 taskId
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
   readonly offers = new Map<string, OfferRecord>();
   readonly metrics = new MasterMetrics();
@@ -347,8 +348,7 @@ export class Master {
       this.removeOffer(offer);
       this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
     }
-    for (const task of this.tasks.values()) {
-      if (task.agentId !== agent.id) continue;
+    for (const task of this.tasks.onAgent(agent.id)) {
       const status = this.masterStatus(task, 'TASK_UNREACHABLE', 'REASON_AGENT_DISCONNECTED', `Agent ${agent.hostname} is unreachable: ${why}`);
       if (this.applyStatus(task, status)) this.sendStatus(task.frameworkId, status);
     }
@@ -448,16 +448,18 @@ export class Master {
     });
   }
 
-  /** Per framework, per role: resources of its live tasks plus its outstanding offers. */
+  /**
+   * Per framework, per role: resources of its live tasks (kept as a running sum by the task
+   * table, not re-added task by task every cycle) plus its outstanding offers.
+   */
   private allocatedByFramework(): Map<string, Map<string, Resources>> {
     const out = new Map<string, Map<string, Resources>>();
-    const add = (frameworkId: string, role: string, r: Resources): void => {
-      const roles = out.get(frameworkId) ?? new Map<string, Resources>();
-      roles.set(role, (roles.get(role) ?? Resources.EMPTY).add(r));
-      out.set(frameworkId, roles);
-    };
-    for (const t of this.tasks.values()) add(t.frameworkId, t.role, t.resources);
-    for (const o of this.offers.values()) add(o.frameworkId, o.role, o.resources);
+    for (const [frameworkId, roles] of this.tasks.allocated()) out.set(frameworkId, new Map(roles));
+    for (const o of this.offers.values()) {
+      const roles = out.get(o.frameworkId) ?? new Map<string, Resources>();
+      roles.set(o.role, (roles.get(o.role) ?? Resources.EMPTY).add(o.resources));
+      out.set(o.frameworkId, roles);
+    }
     return out;
   }
 

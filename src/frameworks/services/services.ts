@@ -18,6 +18,7 @@ import { place, type Spot } from './placement.ts';
 import { reconcile, isLive, type Instance } from './reconcile.ts';
 import { buildTaskInfo } from './task-builder.ts';
 import { Deployments, type Deployment } from './deployments.ts';
+import { InstanceTable } from './instance-table.ts';
 import { ReadinessChecks } from './readiness.ts';
 
 const PREFIX = '/drover/services';
@@ -47,7 +48,7 @@ export interface ServicesOptions {
 
 export class ServicesFramework {
   readonly apps = new Map<string, App>();
-  readonly instances = new Map<string, Instance>();
+  readonly instances = new InstanceTable();
   readonly runtime = new Map<string, AppRuntime>();
   /** Deleted apps whose instances are still being stopped (in dependency order). */
   private readonly stopping = new Map<string, App>();
@@ -60,6 +61,7 @@ export class ServicesFramework {
   private readonly writer: BatchWriter;
   private readonly log: Logger;
   private suppressed = false;
+  private tickScheduled = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -166,7 +168,7 @@ export class ServicesFramework {
   }
 
   instancesOf(appId: string): Instance[] {
-    return [...this.instances.values()].filter((i) => i.appId === appId);
+    return this.instances.ofApp(appId);
   }
 
   // ---- desired state ------------------------------------------------------------------------
@@ -290,6 +292,20 @@ export class ServicesFramework {
 
   // ---- the loop -----------------------------------------------------------------------------
 
+  /**
+   * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
+   * (one per agent UPDATE call) and each used to tick — a reconcile of every app, O(all
+   * instances) — per update: 50,000 launches meant 100,000 full passes.
+   */
+  private scheduleTick(): void {
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    setImmediate(() => {
+      this.tickScheduled = false;
+      this.tick();
+    });
+  }
+
   /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
   tick(): void {
     if (this.stopped || !this.connection) return;
@@ -299,7 +315,7 @@ export class ServicesFramework {
       this.readiness.run(app, this.instancesOf(app.id), (instance) => {
         instance.ready = true;
         this.persist(instance);
-        this.tick();
+        this.scheduleTick();
       });
       const result = reconcile(app, this.instancesOf(app.id), 0);
       for (const k of result.kill) {
@@ -357,22 +373,30 @@ export class ServicesFramework {
   }
 
   private handleOffers(offers: OfferJson[]): void {
+    // One plan per app per batch of offers, not per offer: within a batch the reconciler's
+    // launch count only drops by what the batch itself launches, and its kills are applied once.
+    // (Per offer it was O(offers × every instance) per cycle: docs/architecture/004-scale.md.)
+    const plans: Array<{ app: App; want: number; spots: Spot[] }> = [];
+    for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+      const plan = reconcile(app, this.instancesOf(app.id), 0);
+      // The launch count assumes this round's kills happen: apply them together.
+      for (const k of plan.kill) {
+        const victim = this.instances.get(k.taskId);
+        if (victim) this.kill(victim);
+      }
+      if (plan.launch === 0 || !this.launchAllowed(app)) continue;
+      // Spots matter only to constraints; without any, placement never reads them.
+      plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
+    }
     for (const offer of offers) {
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       let remaining = resources;
       const taskInfos: Record<string, unknown>[] = [];
-      for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-        const plan = reconcile(app, this.instancesOf(app.id), 0);
-        // The launch count assumes this round's kills happen: apply them together.
-        for (const k of plan.kill) {
-          const victim = this.instances.get(k.taskId);
-          if (victim) this.kill(victim);
-        }
-        const want = plan.launch;
-        if (want === 0 || !this.launchAllowed(app)) continue;
-        const spots: Spot[] = this.instancesOf(app.id).filter(isLive);
-        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, spots, want);
+      for (const plan of plans) {
+        const app = plan.app;
+        if (plan.want === 0) continue;
+        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want);
         const runtime = this.runtimeOf(app.id);
         if (result.reason) runtime.rejections.set(offer.agent_id.value, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at: new Date(this.now()).toISOString() });
         else runtime.rejections.delete(offer.agent_id.value);
@@ -387,6 +411,8 @@ export class ServicesFramework {
           };
           this.instances.set(id, instance);
           this.persist(instance);
+          plan.want--;
+          if (app.constraints.length > 0) plan.spots.push(instance);
         }
       }
       if (taskInfos.length > 0) {
@@ -436,7 +462,7 @@ export class ServicesFramework {
     } else {
       this.persist(instance);
     }
-    this.tick();
+    this.scheduleTick();
   }
 
   /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */

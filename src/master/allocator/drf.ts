@@ -63,6 +63,10 @@ export const DEFAULT_MIN_ALLOCATABLE: readonly Resources[] = [Resources.parse('c
 interface Candidate {
   framework: AllocatorFramework;
   role: string;
+  /** keyOf(role, framework id), made once per cycle. */
+  key: string;
+  /** The framework's dominant share in the role; undefined until computed or after it changed. */
+  share: number | undefined;
 }
 
 export function allocate(input: AllocationInput): AllocationResult {
@@ -88,33 +92,34 @@ export function allocate(input: AllocationInput): AllocationResult {
     }
   }
   const roleShare = new Map<string, number>();
-  const frameworkShare = new Map<string, number>();
   const shareOfRole = (role: string): number => {
     let s = roleShare.get(role);
     if (s === undefined) roleShare.set(role, (s = share(roleAllocated.get(role) ?? Resources.EMPTY) / weightOf(role)));
     return s;
   };
-  const shareOfFramework = (role: string, id: string): number => {
-    const key = keyOf(role, id);
-    let s = frameworkShare.get(key);
-    if (s === undefined) frameworkShare.set(key, (s = share(frameworkAllocated.get(key) ?? Resources.EMPTY)));
-    return s;
-  };
+  // One candidate per (framework, role), built once per cycle: the scan below runs for every
+  // agent over every candidate (10,000 × 100 at scale), so it allocates nothing per step.
+  const candidates: Candidate[] = [];
+  for (const framework of input.frameworks) {
+    for (const role of framework.roles) candidates.push({ framework, role, key: keyOf(role, framework.id), share: undefined });
+  }
+  const shareOf = (c: Candidate): number => (c.share ??= share(frameworkAllocated.get(c.key) ?? Resources.EMPTY));
 
   const offers: OfferDecision[] = [];
+  const offerableByRole = new Map<string, boolean>();
   for (const agent of shuffled(input.agents, input.seed)) {
     let free = agent.free;
     for (;;) {
-      const chosen = pickCandidate(input, agent.id, free, minimum, shareOfRole, shareOfFramework);
+      offerableByRole.clear();
+      const chosen = pickCandidate(candidates, input.now, agent.id, free, minimum, offerableByRole, shareOfRole, shareOf);
       if (!chosen) break;
       const offered = offerable(free, chosen.role);
       offers.push({ frameworkId: chosen.framework.id, role: chosen.role, agentId: agent.id, resources: offered });
       free = free.subtract(offered);
-      const fKey = keyOf(chosen.role, chosen.framework.id);
       roleAllocated.set(chosen.role, (roleAllocated.get(chosen.role) ?? Resources.EMPTY).add(offered));
-      frameworkAllocated.set(fKey, (frameworkAllocated.get(fKey) ?? Resources.EMPTY).add(offered));
+      frameworkAllocated.set(chosen.key, (frameworkAllocated.get(chosen.key) ?? Resources.EMPTY).add(offered));
       roleShare.delete(chosen.role);
-      frameworkShare.delete(fKey);
+      chosen.share = undefined;
     }
   }
   return { offers };
@@ -122,48 +127,56 @@ export function allocate(input: AllocationInput): AllocationResult {
 
 /** The lowest (role share, framework share, role, id) among frameworks that may take `free`. */
 function pickCandidate(
-  input: AllocationInput,
+  candidates: readonly Candidate[],
+  now: number,
   agentId: string,
   free: Resources,
   minimum: readonly Resources[],
+  offerableByRole: Map<string, boolean>,
   shareOfRole: (role: string) => number,
-  shareOfFramework: (role: string, id: string) => number,
+  shareOf: (c: Candidate) => number,
 ): Candidate | undefined {
   let best: Candidate | undefined;
-  let bestKey: [number, number, string, string] | undefined;
-  const offerableByRole = new Map<string, boolean>();
-  for (const framework of input.frameworks) {
-    const refusedUntil = framework.refusals.get(agentId);
-    if (refusedUntil !== undefined && refusedUntil > input.now) continue;
-    for (const role of framework.roles) {
-      if (framework.suppressedRoles.has(role)) continue;
-      let ok = offerableByRole.get(role);
-      if (ok === undefined) {
-        const r = offerable(free, role);
-        offerableByRole.set(role, (ok = minimum.some((m) => r.contains(m))));
-      }
-      if (!ok) continue;
-      const key: [number, number, string, string] = [shareOfRole(role), shareOfFramework(role, framework.id), role, framework.id];
-      if (!bestKey || compareKeys(key, bestKey) < 0) {
-        best = { framework, role };
-        bestKey = key;
-      }
+  let bestRoleShare = 0;
+  let bestShare = 0;
+  for (const c of candidates) {
+    const framework = c.framework;
+    if (framework.refusals.size > 0) {
+      const refusedUntil = framework.refusals.get(agentId);
+      if (refusedUntil !== undefined && refusedUntil > now) continue;
+    }
+    const role = c.role;
+    if (framework.suppressedRoles.size > 0 && framework.suppressedRoles.has(role)) continue;
+    let ok = offerableByRole.get(role);
+    if (ok === undefined) {
+      const r = offerable(free, role);
+      offerableByRole.set(role, (ok = minimum.some((m) => r.contains(m))));
+    }
+    if (!ok) continue;
+    const roleShare = shareOfRole(role);
+    if (best !== undefined && roleShare > bestRoleShare) continue;
+    const frameworkShare = shareOf(c);
+    if (best === undefined || isLower(roleShare, frameworkShare, c, bestRoleShare, bestShare, best)) {
+      best = c;
+      bestRoleShare = roleShare;
+      bestShare = frameworkShare;
     }
   }
   return best;
+}
+
+/** (role share, framework share, role, framework id) of `c` sorts before the best so far. */
+function isLower(roleShare: number, frameworkShare: number, c: Candidate, bestRoleShare: number, bestShare: number, best: Candidate): boolean {
+  if (roleShare !== bestRoleShare) return roleShare < bestRoleShare;
+  if (frameworkShare !== bestShare) return frameworkShare < bestShare;
+  if (c.role !== best.role) return c.role < best.role;
+  return c.framework.id < best.framework.id;
 }
 
 /** What a framework in `role` may be offered from `free`: unreserved plus `role`'s reservations. */
 export function offerable(free: Resources, role: string): Resources {
   const unreserved = free.filterRole(DEFAULT_ROLE);
   return role === DEFAULT_ROLE ? unreserved : unreserved.add(free.filterRole(role));
-}
-
-function compareKeys(a: [number, number, string, string], b: [number, number, string, string]): number {
-  if (a[0] !== b[0]) return a[0] - b[0];
-  if (a[1] !== b[1]) return a[1] - b[1];
-  if (a[2] !== b[2]) return a[2] < b[2] ? -1 : 1;
-  return a[3] < b[3] ? -1 : a[3] > b[3] ? 1 : 0;
 }
 
 function keyOf(role: string, frameworkId: string): string {

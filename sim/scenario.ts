@@ -1,0 +1,94 @@
+/**
+ * Declarative scenarios (sim/scenarios/NAME.json), in the spirit of Kubernetes' scheduler_perf:
+ * the agents, what to create through the public APIs, what to measure. `--agents N` and
+ * `--tasks M` scale a scenario without editing it (instances per app = ceil(M / apps)).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TaskBehaviour } from './hollow-agent.ts';
+
+export interface Scenario {
+  name: string;
+  /** launch: create apps, wait until every task runs. churn: then keep tasks failing and measure per interval. allocator: offer cycles, in-process. */
+  kind: 'launch' | 'churn' | 'allocator';
+  description?: string;
+  agents: {
+    count: number;
+    resources: string;
+    /** TEXT attributes; `{i}` is the agent's index, `{rack}` index mod 10. */
+    attributes?: Record<string, string>;
+    behaviour: TaskBehaviour;
+    /** Seconds between heartbeats; default the master's. */
+    heartbeatIntervalSeconds?: number;
+  };
+  /** Worker threads running the agents; 0 runs them in the runner's own thread. */
+  workers: number;
+  apps: {
+    count: number;
+    instances: number;
+    cpus: number;
+    mem: number;
+    ports: number;
+    cmd?: string;
+    /** Extra fields of every app definition (e.g. backoffSeconds, constraints). */
+    extra?: Record<string, unknown>;
+  };
+  master: {
+    store: 'sqlite' | 'memory';
+    allocationIntervalSeconds: number;
+    agentHeartbeatIntervalSeconds: number;
+  };
+  measure: {
+    /** Give up (and report what was reached) after this long. */
+    timeoutSeconds: number;
+    /** Tasks whose launch latency is read back (from /v2/apps/ID/tasks), at most. */
+    latencySample: number;
+    /** After everything runs: how long to sit at rest and sample offer cycles (scale-1m). */
+    restSeconds?: number;
+    /** Also wait until every status update is acknowledged (the correctness test). */
+    requireAcknowledged?: boolean;
+  };
+  churn?: {
+    durationSeconds: number;
+    intervalSeconds: number;
+  };
+  /** kind allocator: frameworks, cycles and tasks already running per agent. */
+  allocator?: {
+    frameworks: number;
+    cycles: number;
+    tasksPerAgent: number;
+  };
+}
+
+export interface Overrides {
+  agents?: number;
+  tasks?: number;
+  workers?: number;
+  timeoutSeconds?: number;
+  durationSeconds?: number;
+}
+
+export const SCENARIO_DIR = join(import.meta.dirname, 'scenarios');
+
+export async function loadScenario(nameOrPath: string, overrides: Overrides = {}): Promise<Scenario> {
+  const path = nameOrPath.endsWith('.json') ? nameOrPath : join(SCENARIO_DIR, `${nameOrPath}.json`);
+  const scenario = JSON.parse(await readFile(path, 'utf8')) as Scenario;
+  return applyOverrides(scenario, overrides);
+}
+
+export function applyOverrides(scenario: Scenario, o: Overrides): Scenario {
+  const s: Scenario = structuredClone(scenario);
+  if (o.agents !== undefined) s.agents.count = o.agents;
+  if (o.tasks !== undefined) {
+    if (s.kind === 'allocator') s.allocator!.tasksPerAgent = Math.ceil(o.tasks / s.agents.count);
+    else s.apps.instances = Math.ceil(o.tasks / s.apps.count);
+  }
+  if (o.workers !== undefined) s.workers = o.workers;
+  if (o.timeoutSeconds !== undefined) s.measure.timeoutSeconds = o.timeoutSeconds;
+  if (o.durationSeconds !== undefined && s.churn) s.churn.durationSeconds = o.durationSeconds;
+  return s;
+}
+
+export function totalTasks(s: Scenario): number {
+  return s.kind === 'allocator' ? s.agents.count * (s.allocator?.tasksPerAgent ?? 0) : s.apps.count * s.apps.instances;
+}
