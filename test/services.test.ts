@@ -18,6 +18,9 @@ before(async () => {
 });
 after(async () => {
   for (const a of ((await get('/v2/apps')).body as { apps: Array<{ id: string }> }).apps) await call('DELETE', `/v2/apps${a.id}?force=true`);
+  // `drover dev` leaves its tasks running when it stops (an agent restart must not kill them):
+  // wait for the kills, or a failed test's tasks would outlive the suite and hold their ports.
+  await eventually(async () => ((await get('/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'all tasks gone', 20_000).catch(() => undefined);
   await dev.stop();
   await rm(root, { recursive: true, force: true });
 });
@@ -405,7 +408,9 @@ describe('readiness checks', () => {
     const waiting = await eventually(async () => {
       const d = await deploymentOfReady();
       return d?.currentActions.some((a) => (a.readinessCheckResults ?? []).length > 0) ? d : undefined;
-    }, 'a readiness result in the deployment');
+    }, 'a readiness result in the deployment').catch(async (e: Error) => {
+      throw new Error(`${e.message}\ndeployments: ${JSON.stringify((await get('/v2/deployments')).body)}\ntasks: ${JSON.stringify(await tasks('/ready'))}`);
+    });
     assert.ok(waiting.currentActions.flatMap((a) => a.readinessCheckResults ?? []).every((r) => !r.ready), 'not ready before the gate opens');
     assert.ok(await deploymentOfReady(), 'the deployment is still running while the instance is not ready');
     const history = ((await get(`/master/tasks?task_id=${encodeURIComponent(task!.id)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
