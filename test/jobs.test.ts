@@ -84,6 +84,12 @@ describe('jobs API', () => {
     assert.deepEqual(demo.activeRuns, []);
     assert.equal(demo.history.successCount, 0);
     assert.equal((await call('DELETE', '/v1/jobs/api.demo/schedules/nightly')).status, 200);
+    // The legacy /v0 form: the job with its schedules in one body.
+    assert.equal((await call('POST', '/v0/scheduled-jobs', { ...job('api.legacy', 'true'), schedules: [{ id: 'nightly', cron: '20 0 * * *' }] })).status, 201);
+    assert.equal(((await get('/v1/jobs/api.legacy/schedules')).body as unknown[]).length, 1);
+    assert.equal((await call('PUT', '/v0/scheduled-jobs/api.legacy', { ...job('api.legacy', 'true'), schedules: [] })).status, 200);
+    assert.deepEqual((await get('/v1/jobs/api.legacy/schedules')).body, []);
+    assert.equal((await call('DELETE', '/v1/jobs/api.legacy')).status, 200);
     assert.equal((await call('DELETE', '/v1/jobs/api.demo')).status, 200);
     assert.equal((await get('/v1/jobs/api.demo')).status, 404);
   });

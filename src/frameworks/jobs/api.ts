@@ -61,6 +61,18 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
     return reply.status(201).send(withEmbeds(job, []));
   });
 
+  // Metronome's legacy form: a job with its schedules embedded (the /v1 body accepts them too).
+  app.post('/v0/scheduled-jobs', async (request, reply) => {
+    const job = await jobs.putJob(parseJob(request.body, jobs.now()), true);
+    return reply.status(201).send(withEmbeds(job, []));
+  });
+  app.put('/v0/scheduled-jobs/:id', async (request) => {
+    const id = jobId(request);
+    jobs.job(id);
+    const body = request.body;
+    return withEmbeds(await jobs.putJob(parseJob(body && typeof body === 'object' && !Array.isArray(body) ? { ...body, id } : body, jobs.now()), false), []);
+  });
+
   app.get('/v1/jobs/:id', async (request) => withEmbeds(jobs.job(jobId(request)), list((request.query as Query)['embed'])));
 
   app.put('/v1/jobs/:id', async (request) => {
