@@ -184,6 +184,14 @@ describe('jobs API', () => {
     assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/container');
     assert.equal((await call('PUT', '/v1/scheduler/job/Chronos_Root')).status, 204);
     await eventually(async () => ((await get('/v1/jobs/chronos-child?embed=historySummary')).body as { historySummary: { successCount: number } }).historySummary.successCount === 1, 'the Chronos child ran after its parent', 30_000);
+    // job/success: a failed run counts as a success by hand.
+    assert.equal((await call('POST', '/v1/scheduler/dependency', { name: 'flaky', command: 'false', parents: ['Chronos_Root'], retries: 0, cpus: 0.1, mem: 32, disk: 0 })).status, 204);
+    const failed = (await call('POST', '/v1/jobs/flaky/runs')).body as RunJson;
+    await runStatus('flaky', failed.id, 'FAILED');
+    assert.equal((await call('PUT', '/v1/scheduler/job/success/flaky')).status, 204);
+    const summary = ((await get('/v1/jobs/flaky?embed=historySummary')).body as { historySummary: { successCount: number; failureCount: number } }).historySummary;
+    assert.deepEqual([summary.successCount, summary.failureCount], [1, 0]);
+    assert.equal((await call('PUT', '/v1/scheduler/job/success/flaky')).status, 404, 'nothing left to mark');
   });
 
   test('real time: a "* * * * *" job runs on the next minute', async () => {

@@ -175,6 +175,14 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
   };
   app.post('/v1/scheduler/iso8601', chronosPut);
   app.post('/v1/scheduler/dependency', chronosPut);
+  // Chronos' job/success: the job's latest run that is not yet a success counts as one (its dependents follow).
+  app.put('/v1/scheduler/job/success/:name', async (request, reply) => {
+    const id = chronosId((request.params as { name: string }).name);
+    const latest = jobs.runsOf(jobs.job(id).id).find((r) => r.status !== 'SUCCESS');
+    if (!latest) throw new DroverError('NOT_FOUND', `Job '${id}' has no run to mark successful`);
+    await jobs.markSuccess(id, latest.id);
+    return reply.status(204).send();
+  });
   app.put('/v1/scheduler/job/:name', async (request, reply) => {
     await jobs.runNow(chronosId((request.params as { name: string }).name));
     return reply.status(204).send();
