@@ -84,6 +84,12 @@ describe('jobs API', () => {
     assert.deepEqual(demo.activeRuns, []);
     assert.equal(demo.history.successCount, 0);
     assert.equal((await call('DELETE', '/v1/jobs/api.demo/schedules/nightly')).status, 200);
+    // The legacy /v0 form: the job with its schedules in one body.
+    assert.equal((await call('POST', '/v0/scheduled-jobs', { ...job('api.legacy', 'true'), schedules: [{ id: 'nightly', cron: '20 0 * * *' }] })).status, 201);
+    assert.equal(((await get('/v1/jobs/api.legacy/schedules')).body as unknown[]).length, 1);
+    assert.equal((await call('PUT', '/v0/scheduled-jobs/api.legacy', { ...job('api.legacy', 'true'), schedules: [] })).status, 200);
+    assert.deepEqual((await get('/v1/jobs/api.legacy/schedules')).body, []);
+    assert.equal((await call('DELETE', '/v1/jobs/api.legacy')).status, 200);
     assert.equal((await call('DELETE', '/v1/jobs/api.demo')).status, 200);
     assert.equal((await get('/v1/jobs/api.demo')).status, 404);
   });
@@ -178,6 +184,14 @@ describe('jobs API', () => {
     assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/container');
     assert.equal((await call('PUT', '/v1/scheduler/job/Chronos_Root')).status, 204);
     await eventually(async () => ((await get('/v1/jobs/chronos-child?embed=historySummary')).body as { historySummary: { successCount: number } }).historySummary.successCount === 1, 'the Chronos child ran after its parent', 30_000);
+    // job/success: a failed run counts as a success by hand.
+    assert.equal((await call('POST', '/v1/scheduler/dependency', { name: 'flaky', command: 'false', parents: ['Chronos_Root'], retries: 0, cpus: 0.1, mem: 32, disk: 0 })).status, 204);
+    const failed = (await call('POST', '/v1/jobs/flaky/runs')).body as RunJson;
+    await runStatus('flaky', failed.id, 'FAILED');
+    assert.equal((await call('PUT', '/v1/scheduler/job/success/flaky')).status, 204);
+    const summary = ((await get('/v1/jobs/flaky?embed=historySummary')).body as { historySummary: { successCount: number; failureCount: number } }).historySummary;
+    assert.deepEqual([summary.successCount, summary.failureCount], [1, 0]);
+    assert.equal((await call('PUT', '/v1/scheduler/job/success/flaky')).status, 404, 'nothing left to mark');
   });
 
   test('real time: a "* * * * *" job runs on the next minute', async () => {

@@ -61,6 +61,18 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
     return reply.status(201).send(withEmbeds(job, []));
   });
 
+  // Metronome's legacy form: a job with its schedules embedded (the /v1 body accepts them too).
+  app.post('/v0/scheduled-jobs', async (request, reply) => {
+    const job = await jobs.putJob(parseJob(request.body, jobs.now()), true);
+    return reply.status(201).send(withEmbeds(job, []));
+  });
+  app.put('/v0/scheduled-jobs/:id', async (request) => {
+    const id = jobId(request);
+    jobs.job(id);
+    const body = request.body;
+    return withEmbeds(await jobs.putJob(parseJob(body && typeof body === 'object' && !Array.isArray(body) ? { ...body, id } : body, jobs.now()), false), []);
+  });
+
   app.get('/v1/jobs/:id', async (request) => withEmbeds(jobs.job(jobId(request)), list((request.query as Query)['embed'])));
 
   app.put('/v1/jobs/:id', async (request) => {
@@ -163,6 +175,14 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
   };
   app.post('/v1/scheduler/iso8601', chronosPut);
   app.post('/v1/scheduler/dependency', chronosPut);
+  // Chronos' job/success: the job's latest run that is not yet a success counts as one (its dependents follow).
+  app.put('/v1/scheduler/job/success/:name', async (request, reply) => {
+    const id = chronosId((request.params as { name: string }).name);
+    const latest = jobs.runsOf(jobs.job(id).id).find((r) => r.status !== 'SUCCESS');
+    if (!latest) throw new DroverError('NOT_FOUND', `Job '${id}' has no run to mark successful`);
+    await jobs.markSuccess(id, latest.id);
+    return reply.status(204).send();
+  });
   app.put('/v1/scheduler/job/:name', async (request, reply) => {
     await jobs.runNow(chronosId((request.params as { name: string }).name));
     return reply.status(204).send();

@@ -3,15 +3,17 @@
  * history retention. No store, no sockets, no sleeps: time is a number.
  */
 import { test, describe } from 'node:test';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { DroverError } from '../../protocol/errors.ts';
 import { emptyHistory, recordFinished, recordSkipped } from './history.ts';
-import { parseJob, type Job, type Schedule } from './job.ts';
+import { nextTick, parseJob, type Job, type Schedule } from './job.ts';
 import { MAX_SKIP_RECORDS, dependencyErrors, decideChild, planTicks, type Outcome } from './planner.ts';
 import { TRANSITIONS, cycleRunId, transition, type Run } from './run.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
+const nextTickOf = (s: Schedule, after: number): number | undefined => nextTick(s, after, T0);
 const minutely = (extra: Partial<Schedule> = {}): Schedule => ({ id: 's', cron: '* * * * *', timezone: 'UTC', startingDeadlineSeconds: 900, concurrencyPolicy: 'ALLOW', enabled: true, ...extra });
 
 describe('planTicks', () => {
@@ -131,5 +133,47 @@ describe('runs and history', () => {
     assert.deepEqual([fixed.failureCount, fixed.successCount, fixed.failedFinishedRuns.length], [0, 6, 0]);
     const skipped = recordSkipped(h, { cycle: 'c', skippedAt: T0, reason: 'r', count: 7 }, 3);
     assert.equal(skipped.skippedCount, 7);
+  });
+});
+
+describe('planTicks, property: every tick decided exactly once, whatever the tick times', () => {
+  test('any sequence of evaluation times covers every tick once, in order, with no duplicates', () => {
+    const crons = ['* * * * *', '*/7 * * * *', '0 * * * *', '30 2 * * *', '0 0 L * *'];
+    const zones = ['UTC', 'Europe/Berlin', 'America/New_York'];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...crons),
+        fc.constantFrom(...zones),
+        fc.constantFrom<'ALLOW' | 'FORBID'>('ALLOW', 'FORBID'),
+        fc.array(fc.integer({ min: 1, max: 6 * 60 }), { minLength: 1, maxLength: 8 }),
+        (cron, timezone, concurrencyPolicy, gapsMinutes) => {
+          const schedule = minutely({ cron, timezone, concurrencyPolicy, startingDeadlineSeconds: 600 });
+          let cursor = T0;
+          let now = T0;
+          const decided: number[] = [];
+          for (const gap of gapsMinutes) {
+            now += gap * MIN - 17_000; // off the minute, so evaluation times never line up with ticks
+            const plan = planTicks(schedule, cursor, T0, now, undefined);
+            assert.ok(plan.cursor >= cursor && plan.cursor <= now, 'the cursor moves forward, never past now');
+            for (const d of plan.decisions) decided.push(d.tick);
+            cursor = plan.cursor;
+          }
+          // Every tick in (T0, cursor], in order, exactly once (a summary record counts once here,
+          // so compare only when no summary was needed).
+          const expected: number[] = [];
+          for (let t = T0; ; ) {
+            const next = nextTickOf(schedule, t);
+            if (next === undefined || next > cursor) break;
+            expected.push(next);
+            t = next;
+          }
+          const unique = new Set(decided);
+          assert.equal(unique.size, decided.length, 'no tick decided twice');
+          if (decided.length === expected.length) assert.deepEqual(decided, expected);
+          else assert.ok(decided.every((t) => expected.includes(t)) && decided.length < expected.length, 'only summaries shorten the list');
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
