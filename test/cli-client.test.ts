@@ -175,6 +175,60 @@ describe('drover app / deployment / task / node', () => {
   });
 });
 
+describe('drover job', () => {
+  test('add, list, run, history with outcomes, log of a finished run, schedules, kill, remove', async () => {
+    const file = join(root, 'job.json');
+    await writeFile(file, JSON.stringify({
+      id: 'cli.report', description: 'a report', run: { cmd: 'echo "report for $MESOS_TASK_ID"; sleep 1', cpus: 0.01, mem: 32, disk: 0 },
+      schedules: [{ id: 'yearly', cron: '0 3 1 1 *', timezone: 'Europe/Berlin' }],
+    }));
+    const added = drover(['job', 'add', file]);
+    assert.equal(added.status, 0, added.stderr);
+    assert.match(added.stdout, /created cli\.report/);
+    assert.match(drover(['job', 'list']).stdout, /^cli\.report\s+0 3 1 1 \* Europe\/Berlin\s+0\s+0\s+0\s/m);
+
+    const started = drover(['job', 'run', 'cli.report']);
+    assert.equal(started.status, 0, started.stderr);
+    const runId = /started run (\S+) of cli\.report/.exec(started.stdout)?.[1];
+    assert.ok(runId, started.stdout);
+    await eventually(() => json<{ successCount: number }>(['job', 'history', 'cli.report']).successCount === 1, 'the run succeeded', 30_000);
+    const history = drover(['job', 'history', 'cli.report']);
+    assert.match(history.stdout, /^cli\.report: 1 ok, 0 failed, 0 skipped$/m);
+    assert.match(history.stdout, new RegExp(`^${runId}\\s+SUCCESS\\s+\\S+\\s+\\d+\\.\\ds\\s+cli\\.report_${runId}\\.1`, 'm'));
+    // The finished run's log, found by the job id.
+    const log = drover(['task', 'log', 'cli.report']);
+    assert.equal(log.status, 0, log.stderr);
+    assert.equal(log.stdout, `report for cli.report_${runId}.1\n`);
+
+    // Schedules: list, remove, add (one per job, as Metronome); Feb 30 is refused naming the field.
+    assert.match(drover(['job', 'schedule', 'list', 'cli.report']).stdout, /^yearly\s+0 3 1 1 \*\s+Europe\/Berlin\s+yes/m);
+    const removedSchedule = drover(['job', 'schedule', 'remove', 'cli.report', 'yearly']);
+    assert.equal(removedSchedule.status, 0, removedSchedule.stderr);
+    const badSchedule = drover(['job', 'schedule', 'add', 'cli.report', '-'], JSON.stringify({ id: 'feb30', cron: '0 0 30 2 *' }));
+    assert.equal(badSchedule.status, 1);
+    assert.match(badSchedule.stderr, /\/cron/);
+    const added2 = drover(['job', 'schedule', 'add', 'cli.report', '-'], JSON.stringify({ id: 'never', cron: '0 0 1 1 *', enabled: false }));
+    assert.equal(added2.status, 0, added2.stderr);
+    assert.match(drover(['job', 'schedule', 'list', 'cli.report']).stdout, /^never\s+0 0 1 1 \*\s+UTC\s+no/m);
+
+    // A long run is killed; a job with an active run is removed only with --stop-runs.
+    await writeFile(file, JSON.stringify({ id: 'cli.long', run: { cmd: 'sleep 300', cpus: 0.01, mem: 32, disk: 0 } }));
+    const addedLong = drover(['job', 'add', file]);
+    assert.equal(addedLong.status, 0, addedLong.stderr);
+    assert.equal(drover(['job', 'run', 'cli.long']).status, 0);
+    await eventually(() => json<{ activeRuns: Array<{ status: string }> }>(['job', 'show', 'cli.long']).activeRuns.some((r) => r.status === 'ACTIVE'), 'the long run is active', 30_000);
+    const refused = drover(['job', 'remove', 'cli.long']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /stopCurrentJobRuns/);
+    const killed = drover(['job', 'kill', 'cli.long']);
+    assert.match(killed.stdout, /stopped 1 run\(s\) of cli\.long/);
+    await eventually(() => json<{ failureCount: number }>(['job', 'history', 'cli.long']).failureCount === 1, 'the stopped run is recorded', 30_000);
+    assert.equal(drover(['job', 'remove', 'cli.long', '--stop-runs']).status, 0);
+    assert.equal(drover(['job', 'remove', 'cli.report']).status, 0);
+    assert.equal(drover(['job', 'show', 'cli.report']).status, 1);
+  });
+});
+
 describe('drover task exec', () => {
   test('runs inside the task: its pid namespace, its sandbox; streams, stdin and the exit code are carried', async () => {
     await writeFile(join(root, 'box.json'), JSON.stringify({ id: '/box', cmd: 'echo inside > marker; exec sleep 300', cpus: 0.01, mem: 32, instances: 1 }));

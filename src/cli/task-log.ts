@@ -36,7 +36,7 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
     "Print (and with --follow, stream) a task's stdout — or another sandbox file",
     (b) =>
       b
-        .positional('target', { type: 'string', demandOption: true, describe: 'task id, or app id (all its tasks)' })
+        .positional('target', { type: 'string', demandOption: true, describe: 'task id, app id (all its tasks) or job id (its latest run)' })
         .positional('file', { type: 'string', describe: 'file in the sandbox (default stdout)' })
         .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing what the task writes' })
         .option('lines', { alias: 'n', type: 'number', default: 10, describe: 'lines of history to print first' })
@@ -62,10 +62,13 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
 /** The tasks a target names (a task id, or an app's tasks) with the agent holding each sandbox. */
 export async function findSources(client: Client, target: string, file: string): Promise<Source[]> {
   const appKey = target.replace(/^\/+/, '').replaceAll('/', '_');
+  // The server-side filter is a substring of the task id: an app's key, a task id or a job id.
   const q = new URLSearchParams({ filter: appKey, completed: 'true', limit: '1000', order: 'desc' });
   const { tasks } = await client.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
   const exact = tasks.filter((t) => t.id === target);
-  const ofApp = tasks.filter((t) => t.id.startsWith(`${appKey}.`) || t.name === target);
+  // A job's run tasks are `<jobId>_<runId>.<attempt>` (runId: 14 digits and 5 letters or digits).
+  const ofJob = new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_\\d{14}[A-Za-z0-9]{5}\\.\\d+$`);
+  const ofApp = tasks.filter((t) => t.id.startsWith(`${appKey}.`) || t.name === target || ofJob.test(t.id));
   const matched = exact.length > 0 ? exact : ofApp;
   if (matched.length === 0) throw new CliError(`no task matches '${target}'`);
   const live = matched.filter((t) => !/FINISHED|FAILED|KILLED|ERROR|DROPPED|GONE|LOST/.test(t.state));
