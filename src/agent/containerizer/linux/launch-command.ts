@@ -32,11 +32,30 @@ export const JOIN_SCRIPT = [
 ].join('\n');
 
 /**
- * `sh -c SETUP_SCRIPT drover-setup <mount> <mkdir> <sandbox> <next stage…>`, run as root inside
+ * Perl, for SETUP_SCRIPT (no single quotes in it: it sits in a single-quoted shell word).
+ * mount_setattr is syscall 442 on every architecture (new syscalls share numbers); struct
+ * mount_attr is {attr_set, attr_clr, propagation, userns_fd}, four u64; MOUNT_ATTR_RDONLY is 1,
+ * AT_RECURSIVE 0x8000, AT_FDCWD -100. Arguments are copied into variables: syscall() needs
+ * writable strings to pass as pointers.
+ */
+export const RECURSIVE_READ_ONLY = [
+  'my ($sandbox, $root, $proc) = ($ARGV[0], "/", "/proc");',
+  'my ($set, $clear) = (pack("QQQQ", 1, 0, 0, 0), pack("QQQQ", 0, 1, 0, 0));',
+  'syscall(442, -100, $root, 0x8000, $set, 32) == 0 or die "mount_setattr /: $!";',
+  'syscall(442, -100, $sandbox, 0, $clear, 32) == 0 or die "mount_setattr sandbox: $!";',
+  'syscall(442, -100, $proc, 0, $clear, 32) == 0 or die "mount_setattr /proc: $!";',
+].join(' ');
+
+/**
+ * `sh -c SETUP_SCRIPT drover-setup <mount> <mkdir> <sandbox> <perl or ""> <next stage…>`, run as root inside
  * the new mount namespace (unshare makes its mounts private, so nothing here reaches the host):
  * - the sandbox is bind-mounted onto itself first, so it is a mount of its own and stays writable;
- * - every other mount is remounted read-only (mount flags are per mount, so each one is done);
- *   /proc is the fresh one --mount-proc made for the new pid namespace and stays as it is;
+ * - every other mount is made read-only. Fast path: one perl process (perl-base is part of every
+ *   Debian system) calls mount_setattr(2) with AT_RECURSIVE on `/`, then clears read-only on the
+ *   sandbox and on /proc (the fresh one --mount-proc made, which stays as it was) — 10 ms per
+ *   launch where a `mount -o remount` per mount took ~40 ms on a machine with 21 mounts, and
+ *   launch rates are bound by it. Without perl or the syscall (kernels before 5.12), each mount
+ *   is remounted read-only one by one, as before;
  * - a fresh tmpfs goes on /tmp and /dev/shm. If the sandbox itself lives under /tmp, the tmpfs
  *   hides it: the working directory still holds it, so it is bind-mounted back from `.` at the
  *   same path (-c: no canonicalisation, so `.` is resolved by the kernel, not by path).
@@ -47,14 +66,16 @@ export const JOIN_SCRIPT = [
 export const SETUP_SCRIPT = [
   'set -e',
   "trap 'exit 143' TERM",
-  'mount=$1 mkdir=$2 sandbox=$3; shift 3',
+  'mount=$1 mkdir=$2 sandbox=$3 perl=$4; shift 4',
   '"$mount" -c --bind "$sandbox" "$sandbox"',
+  `if [ -n "$perl" ] && "$perl" -e '${RECURSIVE_READ_ONLY}' "$sandbox" 2>/dev/null; then :; else`,
   'while read -r _ _ _ _ mp _; do',
   "  case $mp in *\\\\*) mp=$(printf '%b' \"$mp\");; esac",
   '  case $mp in "$sandbox"|/proc|/proc/*) continue;; esac',
   '  "$mount" -c -o remount,bind,ro "$mp" 2>/dev/null || "$mount" -c -o remount,bind,ro,nosuid,nodev,noexec "$mp" ||',
   '    { echo "drover: cannot make $mp read-only" >&2; exit 125; }',
   'done < /proc/self/mountinfo',
+  'fi',
   'cd "$sandbox"',
   '"$mount" -t tmpfs -o mode=1777,nosuid,nodev drover-tmp /tmp',
   '[ ! -d /dev/shm ] || "$mount" -t tmpfs -o mode=1777,nosuid,nodev drover-shm /dev/shm',
@@ -74,6 +95,8 @@ export interface LinuxTools {
   mkdir: string;
   /** Only for tasks with CNI networks; optional so a machine without it still runs the rest. */
   nsenter?: string;
+  /** The fast way to a read-only host view (SETUP_SCRIPT); optional: without it, mount by mount. */
+  perl?: string;
 }
 
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
@@ -96,6 +119,11 @@ export function findLinuxTools(): LinuxTools {
     tools.nsenter = find('nsenter');
   } catch {
     // Tasks asking for networks will fail to launch, saying so; all others are unaffected.
+  }
+  try {
+    tools.perl = find('perl');
+  } catch {
+    // SETUP_SCRIPT remounts mount by mount instead.
   }
   return tools;
 }
@@ -123,7 +151,7 @@ export function linuxLaunchArgv(input: LaunchCommandInput): string[] {
     // Without networks the task shares the host's network namespace, as before.
     ...(input.netns === undefined ? [] : [input.netns.nsenter, `--net=${input.netns.path}`, '--']),
     tools.unshare, '--pid', '--fork', '--kill-child', '--mount', '--ipc', '--uts', '--mount-proc',
-    '/bin/sh', '-c', SETUP_SCRIPT, 'drover-setup', tools.mount, tools.mkdir, input.sandbox,
+    '/bin/sh', '-c', SETUP_SCRIPT, 'drover-setup', tools.mount, tools.mkdir, input.sandbox, tools.perl ?? '',
     ...setpriv, '--',
     '/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', input.exitFile, ...input.argv,
   ];

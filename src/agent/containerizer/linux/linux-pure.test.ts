@@ -58,6 +58,13 @@ describe('linuxLaunchArgv', () => {
     assert.deepEqual(argv.slice(-3), ['/bin/sh', '-c', 'echo hi']);
   });
 
+  test('setup gets the perl to make the host read-only in one call, or an empty slot to remount mount by mount', () => {
+    const user = { name: 'root', uid: 0, gid: 0 };
+    const slot = (argv: string[]): string | undefined => argv[argv.indexOf('drover-setup') + 4];
+    assert.equal(slot(linuxLaunchArgv({ ...base, tools: { ...tools, perl: '/usr/bin/perl' }, user })), '/usr/bin/perl');
+    assert.equal(slot(linuxLaunchArgv({ ...base, user })), '');
+  });
+
   test('a network namespace is entered (nsenter) between the cgroup join and unshare; none without', () => {
     const user = { name: 'root', uid: 0, gid: 0 };
     const argv = linuxLaunchArgv({ ...base, user, netns: { nsenter: '/usr/bin/nsenter', path: '/run/netns/drover-c1' } });
