@@ -65,7 +65,7 @@ const now = (): number => performance.now();
 
 /** `drover …` as a child process, resolved with its URL once it prints "listening on URL". */
 async function startDrover(args: string[], logFile?: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [DROVER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn' } });
+  const child = spawn(process.execPath, [...(process.env['DROVER_BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['DROVER_BENCH_CPU_PROF']}`] : []), DROVER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn' } });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   if (logFile !== undefined) {

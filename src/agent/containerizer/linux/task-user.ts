@@ -19,7 +19,24 @@ export function parsePasswdLine(line: string): TaskUser | undefined {
   return { name, uid: Number(uid), gid: Number(gid) };
 }
 
-export function resolveTaskUser(name: string): Promise<TaskUser> {
+/**
+ * Found users are remembered for a while: a `getent` process per launch cost ~4 ms of the agent's
+ * event loop (spawn is synchronous until the child execs), a third of a launch. Unknown users are
+ * not cached, so a user created on the machine works at its next launch.
+ */
+const USER_CACHE_MS = 60_000;
+const found = new Map<string, { user: TaskUser; until: number }>();
+
+export async function resolveTaskUser(name: string, now: () => number = Date.now): Promise<TaskUser> {
+  const cached = found.get(name);
+  if (cached !== undefined && cached.until > now()) return cached.user;
+  const user = await lookUpUser(name);
+  if (found.size > 1000) found.clear();
+  found.set(name, { user, until: now() + USER_CACHE_MS });
+  return user;
+}
+
+function lookUpUser(name: string): Promise<TaskUser> {
   return new Promise((resolve, reject) => {
     execFile('getent', ['passwd', name], { timeout: 5000 }, (err, stdout) => {
       const user = err === null ? parsePasswdLine(stdout.split('\n')[0] ?? '') : undefined;
