@@ -4,6 +4,10 @@
  * breaks, goes silent, or a call is refused as stale (409); it sends HEARTBEAT calls at the
  * interval the master asked for; and it makes the agent's other calls on the current stream.
  *
+ * Several masters (HA): `masterUrl` may list them, comma-separated. A standby answers with a 307
+ * to the leader, which fetch follows; the leader's address (the final URL) is then used for the
+ * stream's calls. A registration that fails moves on to the next master of the list.
+ *
  * The agent's state does not live here: each attempt asks the agent for a fresh REGISTER call
  * (its id and current tasks), and REGISTERED is handed to the agent before any later event of the
  * stream, so the agent id is checkpointed before a LAUNCH can arrive.
@@ -18,6 +22,7 @@ export type Registered = Extract<AgentEvent, { type: 'REGISTERED' }>['registered
 export type CallResult = 'accepted' | 'stale' | 'failed';
 
 export interface MasterLinkOptions {
+  /** One master URL, or several (HA), comma-separated. */
   masterUrl: string;
   /** Builds the REGISTER call for this attempt. */
   registerCall(): AgentCall;
@@ -37,7 +42,10 @@ export interface MasterLinkOptions {
 }
 
 export class MasterLink {
-  private readonly endpoint: string;
+  private readonly endpoints: string[];
+  private next = 0;
+  /** Where calls go: the master that accepted the current registration. */
+  private endpoint: string;
   private stopped = true;
   private loop: Promise<void> | undefined;
   private stream: AbortController | undefined;
@@ -49,7 +57,12 @@ export class MasterLink {
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: MasterLinkOptions) {
-    this.endpoint = `${options.masterUrl.replace(/\/+$/, '')}/api/v1/agent`;
+    this.endpoints = options.masterUrl
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '')
+      .map((u) => `${u.replace(/\/+$/, '')}/api/v1/agent`);
+    this.endpoint = this.endpoints[0] ?? '';
   }
 
   get connected(): boolean {
@@ -128,7 +141,8 @@ export class MasterLink {
     let registered = false;
     try {
       const call = this.options.registerCall();
-      const response = await fetch(this.endpoint, {
+      const target = this.endpoints[this.next % this.endpoints.length]!;
+      const response = await fetch(target, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/recordio' },
         body: JSON.stringify(call),
@@ -139,6 +153,8 @@ export class MasterLink {
         const text = await response.text().catch(() => '');
         throw new Error(`master answered REGISTER with ${response.status}${streamId === null ? ' and no stream id' : ''}: ${text.slice(0, 500)}`);
       }
+      // A standby's 307 was followed: calls go straight to the master that answered.
+      this.endpoint = response.url || target;
       this.lastEventAt = Date.now();
       for await (const raw of decodeJsonRecords<unknown>(response.body)) {
         this.lastEventAt = Date.now();
@@ -171,8 +187,10 @@ export class MasterLink {
       throw new Error('the master ended the stream');
     } catch (err) {
       if (!this.stopped) {
-        this.options.logger.warn({ err: errorMessage(err), master: this.options.masterUrl, registered }, registered ? 'master-stream-lost' : 'master-registration-failed');
+        this.options.logger.warn({ err: errorMessage(err), master: this.endpoint, registered }, registered ? 'master-stream-lost' : 'master-registration-failed');
       }
+      // Next time, the next master of the list (a lost leader may be gone for good).
+      this.next += 1;
     } finally {
       controller.abort();
       this.stopTimers();

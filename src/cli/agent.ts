@@ -29,7 +29,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
     describe: 'Run an agent (offers this machine to the master, runs tasks)',
     builder: (y) =>
       y
-        .option('master', { type: 'string', demandOption: true, describe: 'URL of the master, e.g. http://10.0.0.1:5050' })
+        .option('master', { type: 'string', demandOption: true, describe: 'URL of the master, e.g. http://10.0.0.1:5050; several (HA) comma-separated' })
         .option('port', { type: 'number', default: 5051, describe: 'HTTP port of the agent (state, sandbox files)' })
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
         .option('work-dir', { type: 'string', default: './.drover-agent', describe: 'Folder for checkpoints and task sandboxes' })
@@ -85,14 +85,17 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     return `--port must be an integer from 0 to 65535, got ${String(args.port)}`;
   }
-  let url: URL | undefined;
-  try {
-    url = new URL(args.master);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    return `--master must be an http(s) URL such as http://127.0.0.1:5050, got '${args.master}'`;
+  // One master, or several (HA) separated by commas.
+  for (const one of args.master.split(',')) {
+    let url: URL | undefined;
+    try {
+      url = new URL(one.trim());
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      return `--master must be an http(s) URL such as http://127.0.0.1:5050 (or several, comma-separated), got '${args.master}'`;
+    }
   }
   if (args['work-dir'] === '') return '--work-dir must not be empty';
   if (args.hostname === '') return '--hostname must not be empty';

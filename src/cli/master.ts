@@ -14,6 +14,8 @@ interface MasterArgs {
   services: boolean;
   jobs: boolean;
   'jobs-history-count': number;
+  'leader-ttl': number;
+  'advertise-url'?: string;
 }
 
 /** Mesos' --weights syntax: `role1=2,role2=0.5`. */
@@ -47,9 +49,11 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
+        .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
+        .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .check((args) => {
           if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
-          for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout'] as const) {
+          for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout', 'leader-ttl'] as const) {
             const v = args[name];
             if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
           }
@@ -68,7 +72,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
       const logger = createLogger({ name: 'drover-master' });
       if (args.store.startsWith('sqlite:')) await mkdir(dirname(args.store.slice('sqlite:'.length).replace(/^\/\//, '')), { recursive: true });
       const store = await openStore(args.store);
-      const server = await startMasterServer({
+      const serverOptions = {
         store,
         logger,
         port: args.port,
@@ -82,10 +86,20 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         jobs: args.jobs,
         jobsHistoryCount: args['jobs-history-count'],
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
-      });
-      process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
-      await waitForSignal();
-      await server.close();
+      };
+      // On etcd, masters are highly available: each campaigns, one leads, the others redirect.
+      if (store.backend === 'etcd') {
+        const { startHaMaster } = await import('../cluster/ha-master.ts');
+        const ha = await startHaMaster({ ...serverOptions, leaderTtlSeconds: args['leader-ttl'], ...(args['advertise-url'] ? { advertiseUrl: args['advertise-url'] } : {}) });
+        process.stdout.write(`drover master (HA, ${ha.advertiseUrl}): listening on ${ha.url} (store etcd)\n`);
+        await waitForSignal();
+        await ha.close();
+      } else {
+        const server = await startMasterServer(serverOptions);
+        process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
+        await waitForSignal();
+        await server.close();
+      }
       await store.close();
       setExit(0);
     },

@@ -47,6 +47,11 @@ export interface MasterOptions {
   seed?: number;
   /** Role weights for weighted DRF (Mesos --weights); absent roles weigh 1. */
   weights?: ReadonlyMap<string, number>;
+  /**
+   * HA: resolves while this master still leads, throws DROVER_ERR_STORE_FENCED once it does not
+   * (a fenced no-op write). Checked before launches and kills reach agents (confirmLeadership).
+   */
+  checkLeadership?: () => Promise<void>;
 }
 
 export const DEFAULT_REFUSE_SECONDS = 5;
@@ -72,7 +77,7 @@ export class Master {
   readonly startedAt: number;
   readonly hostname: string;
   port: number;
-  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'now' | 'offerTimeoutMs'>> & {
+  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'now' | 'offerTimeoutMs' | 'checkLeadership'>> & {
     offerTimeoutMs: number | undefined;
   };
 
@@ -85,8 +90,12 @@ export class Master {
   private agentOutbox = new Map<string, AgentEvent[]>();
   private outboxScheduled = false;
   private stopped = false;
+  private readonly checkLeadership: (() => Promise<void>) | undefined;
+  private leadershipConfirmedAt = -Infinity;
+  private leadershipCheck: Promise<void> | undefined;
 
   constructor(options: MasterOptions) {
+    this.checkLeadership = options.checkLeadership;
     this.log = options.logger;
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
@@ -160,6 +169,27 @@ export class Master {
     for (const a of this.agents.values()) a.stream?.close();
     for (const o of this.operatorStreams) o.close();
     await this.registry.flush();
+  }
+
+  /**
+   * Before a launch or a kill reaches an agent: is this master still the leader? A master paused
+   * (SIGSTOP, a long GC, a VM freeze) past its lease wakes up with timers due and offers in hand;
+   * without this check it would launch duplicates of what its successor already started. One
+   * store round trip confirms it for the next second; concurrent callers share it. Without HA
+   * (no checkLeadership) this is free.
+   */
+  async confirmLeadership(): Promise<void> {
+    const check = this.checkLeadership;
+    if (check === undefined) return;
+    if (performance.now() - this.leadershipConfirmedAt < 1000) return;
+    this.leadershipCheck ??= check()
+      .then(() => {
+        this.leadershipConfirmedAt = performance.now();
+      })
+      .finally(() => {
+        this.leadershipCheck = undefined;
+      });
+    await this.leadershipCheck;
   }
 
   // ---- ids ----------------------------------------------------------------------------------

@@ -40,6 +40,15 @@ export function validateCall(body: unknown): SchedulerCall {
   return call;
 }
 
+/**
+ * `dispatch`, after confirming leadership for the calls that reach agents (launches, kills,
+ * teardown): a deposed master must not act on them (Master.confirmLeadership).
+ */
+export async function dispatchAsLeader(master: Master, framework: FrameworkRecord, call: SchedulerCall): Promise<void> {
+  if (call.type === 'ACCEPT' || call.type === 'KILL' || call.type === 'TEARDOWN') await master.confirmLeadership();
+  dispatch(master, framework, call);
+}
+
 /** Run a validated non-SUBSCRIBE call for its (already checked) framework. */
 export function dispatch(master: Master, framework: FrameworkRecord, call: SchedulerCall): void {
   switch (call.type) {

@@ -1,6 +1,10 @@
 /**
  * HTTP transport of the scheduler SDK: `POST /api/v1/scheduler`, SUBSCRIBE read as a RecordIO
  * stream, other calls with the `Mesos-Stream-Id` header.
+ *
+ * HA: `masterUrl` may list several masters (comma-separated). SUBSCRIBE tries them in turn; a
+ * standby's 307 to the leader is followed (as Mesos' scheduler libraries do), and the calls of
+ * the subscription then go to the master that answered.
  */
 import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
 import { decodeJsonRecords } from '../../protocol/recordio.ts';
@@ -13,16 +17,23 @@ export class HttpSchedulerTransport implements SchedulerTransport {
 
   async subscribe(info: FrameworkInfo, options: SubscribeOptions = {}): Promise<SchedulerConnection> {
     const abort = new AbortController();
-    const response = await fetch(`${this.masterUrl}/api/v1/scheduler`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({
-        type: 'SUBSCRIBE',
-        ...(info.id ? { framework_id: info.id } : {}),
-        subscribe: { framework_info: info, ...(options.suppressedRoles ? { suppressed_roles: options.suppressedRoles } : {}) },
-      }),
-      signal: abort.signal,
+    const body = JSON.stringify({
+      type: 'SUBSCRIBE',
+      ...(info.id ? { framework_id: info.id } : {}),
+      subscribe: { framework_info: info, ...(options.suppressedRoles ? { suppressed_roles: options.suppressedRoles } : {}) },
     });
+    const masters = this.masterUrl.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u !== '');
+    let response: Response | undefined;
+    let lastError: unknown;
+    for (const master of masters) {
+      try {
+        response = await fetch(`${master}/api/v1/scheduler`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal: abort.signal });
+        break;
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    if (response === undefined) throw lastError instanceof Error ? lastError : new Error(String(lastError));
     if (response.status !== 200 || !response.body) throw await responseError(response);
     const streamId = response.headers.get('mesos-stream-id') ?? '';
     const records = decodeJsonRecords<SchedulerEvent>(response.body as AsyncIterable<Uint8Array>);
@@ -43,7 +54,8 @@ export class HttpSchedulerTransport implements SchedulerTransport {
         queue.end();
       }
     })();
-    const url = this.masterUrl;
+    // The master that accepted the subscription (after any redirect), without the path.
+    const url = response.url.replace(/\/api\/v1\/scheduler$/, '');
     return {
       frameworkId,
       async call(call: OutgoingCall): Promise<void> {

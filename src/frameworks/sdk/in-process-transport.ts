@@ -36,7 +36,7 @@ export class InProcessSchedulerTransport implements SchedulerTransport {
         const validated = scheduler.validateCall({ ...outgoing, framework_id: { value: frameworkId } });
         if (validated.type === 'SUBSCRIBE') throw new DroverError('MALFORMED', 'SUBSCRIBE goes through subscribe()');
         const framework = scheduler.callingFramework(master, validated, sink.id);
-        scheduler.dispatch(master, framework, validated);
+        await scheduler.dispatchAsLeader(master, framework, validated);
       },
       events: () => queue,
       async close(): Promise<void> {

@@ -33,7 +33,7 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
       return;
     }
     const framework = scheduler.callingFramework(master, call, header(request.headers['mesos-stream-id']));
-    scheduler.dispatch(master, framework, call);
+    await scheduler.dispatchAsLeader(master, framework, call);
     return reply.status(202).send();
   });
 
