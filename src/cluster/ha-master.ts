@@ -11,7 +11,8 @@
  *   (store/fenced-store.ts), so every write is guarded by the leadership. Its state is rebuilt as
  *   after any master restart: the registry from the store, tasks from agents' re-registration,
  *   frameworks' desired state from their own keys, followed by reconciliation.
- * - **Deposed** (lease lost: the process was paused, cut off from etcd, or resigned): it steps
+ * - **Deposed** (lease lost: the process was paused, cut off from etcd, or it abdicated through
+ *   Marathon's `DELETE /v2/leader`): it steps
  *   down at once — framework and agent streams close, the master stops — and stands again as a
  *   standby. Launches and kills are also checked against the store right before they go out
  *   (Master.confirmLeadership), so a master that wakes up past its lease acts on nothing.
@@ -109,6 +110,14 @@ export async function startHaMaster(options: HaMasterOptions): Promise<HaMaster>
       server = await startMasterServer({
         ...options,
         port,
+        // Marathon's `DELETE /v2/leader`: the leader abdicates and another master takes over.
+        mount: (app, master) => {
+          options.mount?.(app, master);
+          app.delete('/v2/leader', async () => {
+            setImmediate(() => abdicating?.());
+            return { message: 'Leadership abdicated' };
+          });
+        },
         store: fencedStore(store, leadership),
         checkLeadership: async () => {
           await leadership.write([]);
