@@ -41,7 +41,7 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -54,7 +54,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
+export async function healthy(endpoint: string): Promise<boolean> {
   try {
     const response = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
     const body = (await response.json()) as { health?: string };
@@ -69,17 +69,18 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-function spawnEtcd(binary: string, dataDir: string, endpoint: string, peer: string): { child: ChildProcess; stderr: () => string } {
+/** One etcd member; `cluster` is its --initial-cluster (itself alone by default). */
+export function spawnEtcd(binary: string, dataDir: string, endpoint: string, peer: string, name = 'default', cluster = `${name}=${peer}`): { child: ChildProcess; stderr: () => string } {
   const child = spawn(
     binary,
     [
-      '--name', 'default',
+      '--name', name,
       '--data-dir', dataDir,
       '--listen-client-urls', endpoint,
       '--advertise-client-urls', endpoint,
       '--listen-peer-urls', peer,
       '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `default=${peer}`,
+      '--initial-cluster', cluster,
       '--initial-cluster-state', 'new',
       '--heartbeat-interval', '25',
       '--election-timeout', '250',
@@ -98,7 +99,7 @@ function spawnEtcd(binary: string, dataDir: string, endpoint: string, peer: stri
   return { child, stderr: () => tail };
 }
 
-async function waitHealthy(child: ChildProcess, endpoint: string, timeoutMs: number): Promise<boolean> {
+export async function waitHealthy(child: ChildProcess, endpoint: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) return false;
@@ -108,7 +109,7 @@ async function waitHealthy(child: ChildProcess, endpoint: string, timeoutMs: num
   return false;
 }
 
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await exited(child);
