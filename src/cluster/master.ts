@@ -56,6 +56,14 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     ? new JobsFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'jobs' }), ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
     : undefined;
   if (jobs) registerJobsRoutes(app, jobs);
+  // The built-in frameworks load their state from the store after the server listens (they need
+  // the bound port); until they have, their APIs answer 503 rather than an empty list that a
+  // client would take for the truth (after a failover, "no apps" would be a lie).
+  let frameworksReady = false;
+  app.addHook('onRequest', async (request, reply) => {
+    if (frameworksReady || !/^\/v[0-9]\//.test(request.url)) return;
+    await reply.code(503).header('retry-after', '1').send({ message: 'Drover is starting: its frameworks are loading their state; retry shortly' });
+  });
   await master.start();
   try {
     await app.listen({ port, host });
@@ -68,6 +76,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   master.port = bound;
   await services?.start();
   await jobs?.start();
+  frameworksReady = true;
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${bound}`;
   return {
     master,

@@ -152,7 +152,14 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     // Every filter applies to the history as to the live tasks (a task id without a framework id
     // reads the whole history, so it must be filtered here).
     const done = history.filter((t) => (q.taskId === undefined || t['id'] === q.taskId) && (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state) && text({ id: String(t['id']), name: String(t['name'] ?? '') }));
-    const all = [...live, ...done];
+    // Tasks that ended a moment ago may not have reached the store's history yet (its writes are
+    // group-committed): the in-memory window answers for them.
+    const key = (t: Record<string, unknown>): string => `${String(t['framework_id'])}\u0000${String(t['id'])}`;
+    const recent = q.completed
+      ? [...master.completedTasks.values()].flat().filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson)
+      : [];
+    const recentKeys = new Set(recent.map((t) => key(t as Record<string, unknown>)));
+    const all = [...live, ...recent, ...done.filter((t) => !recentKeys.has(key(t)))];
     const ordered = q.order === 'asc' ? all : all.reverse();
     return { tasks: ordered.slice(q.offset, q.offset + (q.limit ?? 100)) };
   });
