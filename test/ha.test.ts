@@ -19,7 +19,7 @@ const ports: number[] = [];
 let agent: DroverProcess;
 
 function startMaster(port: number): Promise<DroverProcess> {
-  return startDrover(['master', '--store', etcd.storeUrl, '--port', String(port), '--leader-ttl', String(TTL), '--allocation-interval', '0.2', '--agent-heartbeat-interval', '1']);
+  return startDrover(['master', '--store', etcd.storeUrl, '--port', String(port), '--leader-ttl', String(TTL), '--allocation-interval', '0.2', '--agent-heartbeat-interval', '1', '--jobs-history-count', '100']);
 }
 const urlOf = (port: number): string => `http://127.0.0.1:${port}`;
 
@@ -159,6 +159,53 @@ describe('three masters on etcd', () => {
     assert.ok(acknowledged.length > 50, `${acknowledged.length} creates acknowledged`);
     assert.deepEqual(missing, []);
     await fetch(`${urlOf(leader)}/v2/groups/ha/churn?force=true`, { method: 'DELETE' });
+  });
+
+  test('a job ticking every 5 s across three leader kills: every tick runs exactly once', { timeout: 240_000 }, async () => {
+    const leader0 = await waitForLeader();
+    // Chronos' repeating interval (a cron field cannot say "every 5 s"); the first tick soon.
+    const start = new Date(Math.ceil(Date.now() / 5000) * 5000 + 5000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const created = await fetch(`${urlOf(leader0)}/v1/jobs`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'ha-tick', run: { cmd: 'true', cpus: 0.01, mem: 32, disk: 0 }, schedules: [{ id: 'every5s', cron: `R/${start}/PT5S`, startingDeadlineSeconds: 60 }] }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    type History = { successfulFinishedRuns: Array<{ id: string }>; failedFinishedRuns: Array<{ id: string }>; skippedRuns: Array<{ reason: string }> };
+    const job = async (): Promise<{ history: History; activeRuns: Array<{ id: string }> }> => {
+      const port = await waitForLeader();
+      const r = await fetch(`${urlOf(port)}/v1/jobs/ha-tick?embed=history&embed=activeRuns`, { signal: AbortSignal.timeout(5000) });
+      if (r.status !== 200) throw new Error(`GET job: ${r.status}`);
+      return (await r.json()) as { history: History; activeRuns: Array<{ id: string }> };
+    };
+    await eventually(async () => ((await job().catch(() => undefined))?.history.successfulFinishedRuns.length ?? 0) >= 1, 'the first tick ran', 30_000);
+    for (let k = 0; k < 3; k++) {
+      await new Promise((r) => setTimeout(r, 6000));
+      const leader = await waitForLeader();
+      const index = ports.indexOf(leader);
+      await masters[index]!.stop('SIGKILL');
+      masters[index] = undefined;
+      await waitForLeader(leader);
+      masters[index] = await startMaster(leader);
+    }
+    await new Promise((r) => setTimeout(r, 8000));
+    const leader = await waitForLeader();
+    const removed = await fetch(`${urlOf(leader)}/v1/jobs/ha-tick/schedules/every5s`, { method: 'DELETE' });
+    assert.equal(removed.status, 200, await removed.text());
+    const final = await eventually(async () => {
+      const j = await job().catch(() => undefined);
+      return j && j.activeRuns.length === 0 ? j : undefined;
+    }, 'no run active', 60_000);
+    const runs = [...final.history.successfulFinishedRuns, ...final.history.failedFinishedRuns].map((r) => r.id);
+    // A tick's run id starts with its scheduled time (yyyyMMddHHmmss): one run per tick, 5 s apart.
+    const ticks = runs.map((id) => Date.parse(id.replace(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d).*$/, '$1-$2-$3T$4:$5:$6Z'))).sort((a, b) => a - b);
+    assert.equal(new Set(ticks).size, ticks.length, `a tick ran twice: ${runs.join(', ')}`);
+    const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!).filter((d) => d !== 5000);
+    assert.deepEqual(gaps, [], `every tick between the first and the last ran: ${runs.join(', ')}`);
+    assert.equal(final.history.skippedRuns.length, 0, JSON.stringify(final.history.skippedRuns));
+    assert.equal(final.history.failedFinishedRuns.length, 0);
+    assert.ok(ticks.length >= 8, `${ticks.length} ticks`);
+    console.log(`# every-5-s job across 3 leader kills: ${ticks.length} ticks, each ran once, none skipped`);
+    await fetch(`${urlOf(leader)}/v1/jobs/ha-tick`, { method: 'DELETE' });
   });
 
   test('SIGSTOP of the leader past its lease: another leads; the resumed one steps down and launches nothing', { timeout: 120_000 }, async () => {
