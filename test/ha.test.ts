@@ -132,7 +132,7 @@ describe('three masters on etcd', () => {
     const acknowledged: string[] = [];
     let abdications = 0;
     let refused = 0;
-    const until = Date.now() + 40_000;
+    const until = Date.now() + 60_000;
     let nextAbdication = Date.now() + 3000;
     for (let i = 0; Date.now() < until; i++) {
       if (Date.now() >= nextAbdication) {
@@ -155,7 +155,7 @@ describe('three masters on etcd', () => {
     }, 'the app list');
     const missing = acknowledged.filter((id) => !apps.includes(id));
     console.log(`# abdications: ${abdications}; creates acknowledged: ${acknowledged.length}, refused or unanswered: ${refused}; acknowledged but missing: ${missing.length}`);
-    assert.ok(abdications >= 5, `${abdications} abdications`);
+    assert.ok(abdications >= 10, `${abdications} abdications`);
     assert.ok(acknowledged.length > 50, `${acknowledged.length} creates acknowledged`);
     assert.deepEqual(missing, []);
     await fetch(`${urlOf(leader)}/v2/groups/ha/churn?force=true`, { method: 'DELETE' });
