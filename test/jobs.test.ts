@@ -9,13 +9,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { httpCall } from './support/http.ts';
 
 let root: string;
 let dev: DroverProcess;
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-jobs-e2e-'));
-  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:1000;ports:[31000-31100]']);
+  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:1000;ports:[22500-22600]']);
   await eventually(async () => ((await get('/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered');
 });
 after(async () => {
@@ -24,19 +25,7 @@ after(async () => {
 });
 
 async function call(method: string, path: string, body?: unknown, base = dev.url): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed };
+  return httpCall(base, method, path, body);
 }
 const get = (path: string) => call('GET', path);
 

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, readUntil, startDrover, type DroverProcess } from './support/process.ts';
+import { httpCall, type HttpAnswer } from './support/http.ts';
 
 let root: string;
 let dev: DroverProcess;
@@ -25,20 +26,8 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
-  const response = await fetch(`${dev.url}${path}`, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // text/plain answers stay text
-  }
-  return { status: response.status, body: parsed, headers: response.headers };
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return httpCall(dev.url, method, path, body, headers);
 }
 const get = (path: string) => call('GET', path);
 
