@@ -18,6 +18,8 @@ export interface RunOptions {
   masterLogFile?: string;
   /** Progress lines on stderr. */
   progress?: (line: string) => void;
+  /** When set, the master writes a heap snapshot here once every task runs (SIGUSR2). */
+  heapSnapshotDir?: string;
   /** Called with the master's URL once the run is measured, before anything stops (tests). */
   inspect?: (masterUrl: string) => Promise<Record<string, unknown>>;
 }
@@ -51,7 +53,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       store: s.master.store === 'memory' ? 'memory:' : `sqlite:${join(dir, 'master.db')}`,
       allocationIntervalSeconds: s.master.allocationIntervalSeconds,
       agentHeartbeatIntervalSeconds: s.master.agentHeartbeatIntervalSeconds,
-      ...(options.masterNodeArgs ? { nodeArgs: options.masterNodeArgs } : {}),
+      nodeArgs: [...(options.masterNodeArgs ?? []), ...(options.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${options.heapSnapshotDir}`] : [])],
       ...(options.masterLogFile ? { logFile: options.masterLogFile } : {}),
     });
     const url = master.url;
@@ -95,6 +97,11 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
 
     if (s.measure.requireAcknowledged) {
       await until(async () => (await fleets!.stats()).unacknowledged === 0, Date.now() + 60_000, 'every update acknowledged', log, async () => `unacknowledged ${(await fleets!.stats()).unacknowledged}`).catch((e: unknown) => log(String(e)));
+    }
+    if (options.heapSnapshotDir) {
+      master.child.kill('SIGUSR2');
+      log(`heap snapshot requested into ${options.heapSnapshotDir}`);
+      await sleep(20_000);
     }
     const latencies = complete ? await launchLatencies(url, s.measure.latencySample) : [];
     let intervals: unknown[] | undefined;

@@ -52,10 +52,11 @@ async function main(argv: string[]): Promise<number> {
   if (maxOld) nodeArgs.push(`--max-old-space-size=${maxOld}`);
   const progress = (line: string): void => void process.stderr.write(`[sim ${scenario.name}] ${line}\n`);
   const masterLog = option(argv, 'master-log');
+  const heapSnapshotDir = option(argv, 'master-heap-snapshot');
   const summary =
     scenario.kind === 'allocator'
       ? await runAllocatorScenario(scenario, { progress })
-      : await runLaunchScenario(scenario, { progress, ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}), ...(masterLog ? { masterLogFile: masterLog } : {}) });
+      : await runLaunchScenario(scenario, { progress, ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}), ...(masterLog ? { masterLogFile: masterLog } : {}), ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
   const line = JSON.stringify(summary);
   const dir = join(import.meta.dirname, '..', 'bench', 'results');
   await mkdir(dir, { recursive: true });
