@@ -70,7 +70,18 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       s.workers,
     );
     const deadline = Date.now() + s.measure.timeoutSeconds * 1000;
-    await until(async () => (await fleets!.stats()).registered === s.agents.count, deadline, 'every agent registered', log, async () => `registered ${(await fleets!.stats()).registered}/${s.agents.count}`);
+    // Every agent, or — after a grace of 60 s + 20 ms per agent — at least 99 % of them: at
+    // 10,000 agents a few may still be in their reconnect backoff, and the run should not hang
+    // on them (the summary reports how many registered).
+    const graceEnd = Math.min(deadline, Date.now() + 60_000 + 20 * s.agents.count);
+    await until(
+      async () => {
+        const n = (await fleets!.stats()).registered;
+        return n === s.agents.count || (Date.now() > graceEnd && n >= 0.99 * s.agents.count);
+      },
+      deadline, 'every agent registered', log, async () => `registered ${(await fleets!.stats()).registered}/${s.agents.count}`,
+    );
+    const registeredAgents = (await fleets.stats()).registered;
     const atRest = await master.figures();
     log(`agents registered; master rss ${atRest.rssMb} MB`);
 
@@ -129,6 +140,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       running,
       masterRssNowMb: figures.rssMb,
       agentsCpuSeconds,
+      registeredAgents,
       masterRssAtRestBeforeAppsMb: atRest.rssMb,
       latencySample: latencies.length,
       ...(rest ? { rest } : {}),
