@@ -394,6 +394,7 @@ export class ServicesFramework {
       // Spots matter only to constraints; without any, placement never reads them.
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
+    const at = new Date(this.now()).toISOString();
     for (const offer of offers) {
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
@@ -402,9 +403,12 @@ export class ServicesFramework {
       for (const plan of plans) {
         const app = plan.app;
         if (plan.want === 0) continue;
-        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want);
         const runtime = this.runtimeOf(app.id);
-        if (result.reason) runtime.rejections.set(offer.agent_id.value, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at: new Date(this.now()).toISOString() });
+        // An offer already used up by earlier apps: say why without running placement (at
+        // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
+        const short = remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
+        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want) : { launches: [], reason: short };
+        if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
         for (const launch of result.launches) {
           const id = makeTaskId(app.id, randomUUID());
@@ -524,6 +528,15 @@ export class ServicesFramework {
     }
     this.dirty.clear();
   }
+}
+
+/** Rejections kept per app (the latest ones, for /v2/queue): bounded, or 1,000 apps × 10,000 agents of them pile up. */
+const MAX_REJECTIONS_KEPT = 100;
+
+function recordRejection(runtime: AppRuntime, rejection: { agentId: string; hostname: string; reason: string; at: string }): void {
+  runtime.rejections.delete(rejection.agentId);
+  runtime.rejections.set(rejection.agentId, rejection);
+  if (runtime.rejections.size > MAX_REJECTIONS_KEPT) runtime.rejections.delete(runtime.rejections.keys().next().value!);
 }
 
 function attributeEntry(a: unknown): [string, string] {
