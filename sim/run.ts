@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- SCENARIO [--agents N] [--tasks M] [--workers W] [--timeout S] [--duration S]
+ * `npm run sim -- SCENARIO [--agents N] [--tasks M] [--apps A] [--workers W] [--timeout S] [--duration S]
  *  [--master-cpu-prof DIR] [--master-heap-prof DIR] [--master-log FILE]`
  *
  * Runs sim/scenarios/SCENARIO.json, prints progress on stderr and a one-line JSON summary last on
@@ -29,7 +29,7 @@ function numberOption(argv: string[], name: string): number | undefined {
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
   if (name === undefined || name.startsWith('--')) {
-    process.stderr.write('usage: npm run sim -- SCENARIO [--agents N] [--tasks M] [--workers W] [--timeout S] [--duration S]\n');
+    process.stderr.write('usage: npm run sim -- SCENARIO [--agents N] [--tasks M] [--apps A] [--workers W] [--timeout S] [--duration S]\n');
     return 2;
   }
   const overrides: Overrides = {};
@@ -38,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
     if (v !== undefined) overrides[key] = v;
   };
   set('agents', 'agents');
+  set('apps', 'apps');
   set('tasks', 'tasks');
   set('workers', 'workers');
   set('timeoutSeconds', 'timeout');
