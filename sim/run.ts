@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- SCENARIO [--agents N] [--tasks M] [--workers W] [--timeout S] [--duration S]
+ * `npm run sim -- SCENARIO [--agents N] [--tasks M] [--apps A] [--workers W] [--timeout S] [--duration S]
  *  [--master-cpu-prof DIR] [--master-heap-prof DIR] [--master-log FILE]`
  *
  * Runs sim/scenarios/SCENARIO.json, prints progress on stderr and a one-line JSON summary last on
@@ -29,7 +29,7 @@ function numberOption(argv: string[], name: string): number | undefined {
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
   if (name === undefined || name.startsWith('--')) {
-    process.stderr.write('usage: npm run sim -- SCENARIO [--agents N] [--tasks M] [--workers W] [--timeout S] [--duration S]\n');
+    process.stderr.write('usage: npm run sim -- SCENARIO [--agents N] [--tasks M] [--apps A] [--workers W] [--timeout S] [--duration S]\n');
     return 2;
   }
   const overrides: Overrides = {};
@@ -38,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
     if (v !== undefined) overrides[key] = v;
   };
   set('agents', 'agents');
+  set('apps', 'apps');
   set('tasks', 'tasks');
   set('workers', 'workers');
   set('timeoutSeconds', 'timeout');
@@ -52,10 +53,11 @@ async function main(argv: string[]): Promise<number> {
   if (maxOld) nodeArgs.push(`--max-old-space-size=${maxOld}`);
   const progress = (line: string): void => void process.stderr.write(`[sim ${scenario.name}] ${line}\n`);
   const masterLog = option(argv, 'master-log');
+  const heapSnapshotDir = option(argv, 'master-heap-snapshot');
   const summary =
     scenario.kind === 'allocator'
       ? await runAllocatorScenario(scenario, { progress })
-      : await runLaunchScenario(scenario, { progress, ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}), ...(masterLog ? { masterLogFile: masterLog } : {}) });
+      : await runLaunchScenario(scenario, { progress, ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}), ...(masterLog ? { masterLogFile: masterLog } : {}), ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
   const line = JSON.stringify(summary);
   const dir = join(import.meta.dirname, '..', 'bench', 'results');
   await mkdir(dir, { recursive: true });

@@ -63,6 +63,8 @@ export interface Scenario {
 export interface Overrides {
   agents?: number;
   tasks?: number;
+  /** Apps to spread the tasks over (instances per app = ceil(tasks / apps)). */
+  apps?: number;
   workers?: number;
   timeoutSeconds?: number;
   durationSeconds?: number;
@@ -79,6 +81,11 @@ export async function loadScenario(nameOrPath: string, overrides: Overrides = {}
 export function applyOverrides(scenario: Scenario, o: Overrides): Scenario {
   const s: Scenario = structuredClone(scenario);
   if (o.agents !== undefined) s.agents.count = o.agents;
+  if (o.apps !== undefined && s.kind !== 'allocator') {
+    const tasks = o.tasks ?? s.apps.count * s.apps.instances;
+    s.apps.count = o.apps;
+    s.apps.instances = Math.ceil(tasks / o.apps);
+  }
   if (o.tasks !== undefined) {
     if (s.kind === 'allocator') s.allocator!.tasksPerAgent = Math.ceil(o.tasks / s.agents.count);
     else s.apps.instances = Math.ceil(o.tasks / s.apps.count);

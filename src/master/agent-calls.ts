@@ -12,7 +12,7 @@ import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
-import type { AgentRecord, TaskRecord } from './model.ts';
+import { keptTaskInfo, type AgentRecord, type TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
 
 type Register = AgentCall & Required<Pick<AgentCall, 'register'>>;
@@ -122,7 +122,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         id: report.task_info.task_id.value,
         frameworkId,
         agentId: agent.id,
-        info: report.task_info,
+        info: keptTaskInfo(report.task_info),
         resources: Resources.fromJSON(report.task_info.resources),
         role: master.frameworks.get(frameworkId)?.roles[0] ?? '*',
         state: report.state,

@@ -412,6 +412,10 @@ export class Master {
     this.allocationPending = false;
     if (this.stopped) return;
     const started = performance.now();
+    // Frameworks first: when none wants offers (all suppressed, the usual state of a settled
+    // cluster) there is no cycle — not a pass over every agent. Registering 10,000 agents
+    // scheduled a cycle each: O(agents²) of resource math (docs/architecture/004-scale.md).
+    if (![...this.frameworks.values()].some((f) => f.stream?.isOpen && f.roles.some((r) => !f.suppressedRoles.has(r)))) return;
     const agents = [];
     let total = Resources.EMPTY;
     for (const a of this.agents.values()) {

@@ -51,10 +51,26 @@ export interface FrameworkRecord {
   failoverTimer?: NodeJS.Timeout;
 }
 
+/**
+ * What the master keeps of a TaskInfo once the task is launched: what its views, DNS, kills and
+ * reconciliation read. The command (with its environment), executor, health check and data went
+ * to the agent and are not kept: at a million tasks they were most of the master's memory
+ * (docs/architecture/004-scale.md). Mesos' master keeps a `Task`, not the `TaskInfo`, for the same reason.
+ */
+export function keptTaskInfo(info: TaskInfo): TaskInfo {
+  const kept: TaskInfo = { name: info.name, task_id: info.task_id, agent_id: info.agent_id, resources: info.resources };
+  if (info.container !== undefined) kept.container = info.container;
+  if (info.kill_policy !== undefined) kept.kill_policy = info.kill_policy;
+  if (info.labels !== undefined) kept.labels = info.labels;
+  if (info.discovery !== undefined) kept.discovery = info.discovery;
+  return kept;
+}
+
 export interface TaskRecord {
   id: string;
   frameworkId: string;
   agentId: string;
+  /** keptTaskInfo() of the launched TaskInfo. */
   info: TaskInfo;
   resources: Resources;
   role: string;

@@ -11,7 +11,7 @@ import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
-import type { FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
 
 export const HEARTBEAT_SECONDS = 15;
@@ -201,7 +201,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         id: task.task_id.value,
         frameworkId: framework.id,
         agentId: offers[0]!.agentId,
-        info: task,
+        info: keptTaskInfo(task),
         resources,
         role: offers[0]!.role,
         state: 'TASK_STAGING',

@@ -59,3 +59,21 @@ for (const [name, make] of transports) {
     });
   });
 }
+
+test('EventQueue: FIFO across many pushes and takes, interleaved, with waiters', async () => {
+  const { EventQueue } = await import('./event-queue.ts');
+  const q = new EventQueue<number>();
+  const got: number[] = [];
+  let pushed = 0;
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < 100 + round * 37; i++) q.push(pushed++);
+    for (let i = 0; i < 90 + round * 30; i++) got.push((await q.next()).value as number);
+  }
+  while (q.size > 0) got.push((await q.next()).value as number);
+  const waiting = q.next();
+  q.push(pushed++);
+  got.push((await waiting).value as number);
+  q.end();
+  assert.deepEqual(got, Array.from({ length: pushed }, (_, i) => i));
+  assert.equal((await q.next()).done, true);
+});

@@ -24,6 +24,8 @@ import { ReadinessChecks } from './readiness.ts';
 const PREFIX = '/drover/services';
 /** A run shorter than this that ends in failure counts toward the crash loop. */
 const HEALTHY_RUN_MS = 10_000;
+/** Instance writes within this window are coalesced per instance. */
+const WRITE_COALESCE_MS = 100;
 
 export interface AppRuntime {
   /** Failures in a row without a run that lasted HEALTHY_RUN_MS (or was healthy). */
@@ -62,6 +64,9 @@ export class ServicesFramework {
   private readonly log: Logger;
   private suppressed = false;
   private tickScheduled = false;
+  /** Instances to write (or, when null, delete) at the next write turn. */
+  private readonly dirty = new Map<string, Instance | null>();
+  private writesScheduled = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -100,6 +105,7 @@ export class ServicesFramework {
     if (this.timer) clearInterval(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.connection?.close();
+    this.writeDirty();
     await this.writer.flush();
     this.events.close();
   }
@@ -388,6 +394,7 @@ export class ServicesFramework {
       // Spots matter only to constraints; without any, placement never reads them.
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
+    const at = new Date(this.now()).toISOString();
     for (const offer of offers) {
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
@@ -396,9 +403,12 @@ export class ServicesFramework {
       for (const plan of plans) {
         const app = plan.app;
         if (plan.want === 0) continue;
-        const result = place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want);
         const runtime = this.runtimeOf(app.id);
-        if (result.reason) runtime.rejections.set(offer.agent_id.value, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at: new Date(this.now()).toISOString() });
+        // An offer already used up by earlier apps: say why without running placement (at
+        // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
+        const short = remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
+        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want) : { launches: [], reason: short };
+        if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
         for (const launch of result.launches) {
           const id = makeTaskId(app.id, randomUUID());
@@ -441,6 +451,7 @@ export class ServicesFramework {
     }
     const before = instance.state;
     const wasHealthy = instance.healthy;
+    const wasStartedAt = instance.startedAt;
     // A kill we asked for ends only in a terminal state: a health update (TASK_RUNNING with
     // `healthy`) that was already on its way must not bring the instance back to life.
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
@@ -457,9 +468,11 @@ export class ServicesFramework {
     if (isTerminalState(status.state)) {
       this.instances.delete(instance.taskId);
       this.readiness.forget(instance.taskId);
-      void this.writer.delete(`${PREFIX}/instances/${instance.taskId}`).catch(() => undefined);
+      this.unpersist(instance.taskId);
       if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
-    } else {
+    } else if (instance.state !== before || instance.healthy !== wasHealthy || instance.startedAt !== wasStartedAt) {
+      // Only a change is written: the periodic reconciliation answers every instance every
+      // 15 s, and at 50,000 instances rewriting them all was most of the store's load.
       this.persist(instance);
     }
     this.scheduleTick();
@@ -482,9 +495,48 @@ export class ServicesFramework {
     }
   }
 
+  /**
+   * Instance writes are coalesced over WRITE_COALESCE_MS: an instance that changes several times in one batch
+   * of updates (STAGING → STARTING → RUNNING) is written once, in its latest state. At 50,000
+   * launches the per-change writes were a fifth of the master's CPU (docs/architecture/004-scale.md).
+   */
   private persist(instance: Instance): void {
-    void this.writer.put(`${PREFIX}/instances/${instance.taskId}`, JSON.stringify(instance)).catch((error: unknown) => this.log.error({ error }, 'instance-write-failed'));
+    this.dirty.set(instance.taskId, instance);
+    this.scheduleWrites();
   }
+
+  private unpersist(taskId: string): void {
+    this.dirty.set(taskId, null);
+    this.scheduleWrites();
+  }
+
+  private scheduleWrites(): void {
+    if (this.writesScheduled) return;
+    this.writesScheduled = true;
+    // A short window, not the next turn: STARTING and RUNNING of one instance are a few
+    // milliseconds apart but never in one turn. The ACCEPT never waited for this write (the
+    // group commit was asynchronous before too); after a crash, reconciliation tells the truth.
+    setTimeout(() => this.writeDirty(), WRITE_COALESCE_MS).unref();
+  }
+
+  private writeDirty(): void {
+    this.writesScheduled = false;
+    for (const [taskId, instance] of this.dirty) {
+      const key = `${PREFIX}/instances/${taskId}`;
+      if (instance === null) void this.writer.delete(key).catch(() => undefined);
+      else void this.writer.put(key, JSON.stringify(instance)).catch((error: unknown) => this.log.error({ error }, 'instance-write-failed'));
+    }
+    this.dirty.clear();
+  }
+}
+
+/** Rejections kept per app (the latest ones, for /v2/queue): bounded, or 1,000 apps × 10,000 agents of them pile up. */
+const MAX_REJECTIONS_KEPT = 100;
+
+function recordRejection(runtime: AppRuntime, rejection: { agentId: string; hostname: string; reason: string; at: string }): void {
+  runtime.rejections.delete(rejection.agentId);
+  runtime.rejections.set(rejection.agentId, rejection);
+  if (runtime.rejections.size > MAX_REJECTIONS_KEPT) runtime.rejections.delete(runtime.rejections.keys().next().value!);
 }
 
 function attributeEntry(a: unknown): [string, string] {
