@@ -164,7 +164,10 @@ async function run(master: string, args: RunArgs): Promise<number> {
  */
 async function feedStdin(agentUrl: string, taskId: string, frameworkId: string, signal: AbortSignal, over: () => boolean, kill: () => void): Promise<void> {
   try {
-    await execOnAgent(agentUrl, { taskId, frameworkId }, { argv: ['/bin/sh', '-c', `exec cat > ${STDIN_FIFO}`], interactive: true, tty: false, signal });
+    // RUNNING is reported as the task's shell starts, maybe before it made the FIFO: wait for it
+    // (writing to a path that is not there yet would create a plain file instead).
+    const feed = `while [ ! -p ${STDIN_FIFO} ]; do sleep 0.05; done; exec cat > ${STDIN_FIFO}`;
+    await execOnAgent(agentUrl, { taskId, frameworkId }, { argv: ['/bin/sh', '-c', feed], interactive: true, tty: false, signal });
   } catch (e) {
     if (signal.aborted || over()) return;
     process.stderr.write(`drover run: cannot forward stdin to the script: ${e instanceof Error ? e.message : String(e)}\n`);

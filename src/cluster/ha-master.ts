@@ -137,11 +137,10 @@ export async function startHaMaster(options: HaMasterOptions): Promise<HaMaster>
     log.warn({ why }, 'master-stepping-down');
     leader = undefined;
     abdicating = undefined;
-    try {
-      await server.close();
-    } catch (err) {
-      log.warn({ err }, 'master-step-down-error');
-    }
+    // Bounded: without the store (no quorum) the frameworks' last writes hang until their
+    // deadlines; the standby must come up regardless (it retries its port until it is free).
+    const closed = server.close().catch((err: unknown) => log.warn({ err }, 'master-step-down-error'));
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     await leadership.resign().catch(() => undefined);
   };
 

@@ -414,7 +414,7 @@ export class Master {
     const started = performance.now();
     // Frameworks first: when none wants offers (all suppressed, the usual state of a settled
     // cluster) there is no cycle — not a pass over every agent. Registering 10,000 agents
-    // scheduled a cycle each: O(agents²) of resource math (docs/architecture/004-scale.md).
+    // scheduled a cycle each: O(agents²) of resource math (docs/architecture/006-scale.md).
     if (![...this.frameworks.values()].some((f) => f.stream?.isOpen && f.roles.some((r) => !f.suppressedRoles.has(r)))) return;
     const agents = [];
     let total = Resources.EMPTY;

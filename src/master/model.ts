@@ -55,7 +55,7 @@ export interface FrameworkRecord {
  * What the master keeps of a TaskInfo once the task is launched: what its views, DNS, kills and
  * reconciliation read. The command (with its environment), executor, health check and data went
  * to the agent and are not kept: at a million tasks they were most of the master's memory
- * (docs/architecture/004-scale.md). Mesos' master keeps a `Task`, not the `TaskInfo`, for the same reason.
+ * (docs/architecture/006-scale.md). Mesos' master keeps a `Task`, not the `TaskInfo`, for the same reason.
  */
 export function keptTaskInfo(info: TaskInfo): TaskInfo {
   const kept: TaskInfo = { name: info.name, task_id: info.task_id, agent_id: info.agent_id, resources: info.resources };

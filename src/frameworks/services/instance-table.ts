@@ -1,7 +1,7 @@
 /**
  * The services framework's instances by task id, with an index by app: `ofApp(appId)` costs the
  * app's instances, not every instance of every app. At 50,000 instances the reconciler, placement
- * and the /v2 API all ask per app, many times a second (docs/architecture/004-scale.md).
+ * and the /v2 API all ask per app, many times a second (docs/architecture/006-scale.md).
  *
  * A Map subclass, so every existing reader keeps working; `set` and `delete` keep the index.
  * An instance's appId never changes after it is stored.

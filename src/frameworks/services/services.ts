@@ -381,7 +381,7 @@ export class ServicesFramework {
   private handleOffers(offers: OfferJson[]): void {
     // One plan per app per batch of offers, not per offer: within a batch the reconciler's
     // launch count only drops by what the batch itself launches, and its kills are applied once.
-    // (Per offer it was O(offers × every instance) per cycle: docs/architecture/004-scale.md.)
+    // (Per offer it was O(offers × every instance) per cycle: docs/architecture/006-scale.md.)
     const plans: Array<{ app: App; want: number; spots: Spot[] }> = [];
     for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
       const plan = reconcile(app, this.instancesOf(app.id), 0);
@@ -498,7 +498,7 @@ export class ServicesFramework {
   /**
    * Instance writes are coalesced over WRITE_COALESCE_MS: an instance that changes several times in one batch
    * of updates (STAGING → STARTING → RUNNING) is written once, in its latest state. At 50,000
-   * launches the per-change writes were a fifth of the master's CPU (docs/architecture/004-scale.md).
+   * launches the per-change writes were a fifth of the master's CPU (docs/architecture/006-scale.md).
    */
   private persist(instance: Instance): void {
     this.dirty.set(instance.taskId, instance);
