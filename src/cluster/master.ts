@@ -13,6 +13,8 @@ import type { Store } from '../store/store.ts';
 import { ServicesFramework } from '../frameworks/services/services.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
 import { InProcessSchedulerTransport } from '../frameworks/sdk/in-process-transport.ts';
+import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
+import { registerWebUi } from '../http/static.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -23,6 +25,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   mount?: (app: FastifyInstance, master: Master) => void;
   /** Run the built-in services framework (Marathon's /v2 API) in this process (default true). */
   services?: boolean;
+  /** Serve the web UI (web/dist) at `/` (default true). */
+  ui?: boolean;
 }
 
 export interface MasterServer {
@@ -34,17 +38,20 @@ export interface MasterServer {
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, ui = true, ...masterOptions } = options;
   const app = createHttpServer({ logger });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
+  registerAgentFilesRoutes(app, master);
   mount?.(app, master);
   const services = withServices
     ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }) })
     : undefined;
   if (services) registerServicesRoutes(app, services);
+  // Last: its catch-all GET route answers only what no API route matched.
+  if (ui) registerWebUi(app);
   await master.start();
   try {
     await app.listen({ port, host });
