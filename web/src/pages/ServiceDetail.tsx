@@ -49,7 +49,7 @@ export function ServiceDetail({ id }: { id: string }) {
         title={a.id}
         sub={
           <>
-            <Link to="/services">Services</Link> · <Badge value={appStatus(a, q)} /> · {a.tasksRunning} of {a.instances} running
+            <Link to="/services">Services</Link> · <Badge value={appStatus(a, q)} /> · <span data-testid="instances-summary">{a.tasksRunning} of {a.instances} running</span>
             {(a.healthChecks?.length ?? 0) > 0 ? ` · ${a.tasksHealthy} healthy` : ''} · version {a.version}
           </>
         }
