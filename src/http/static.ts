@@ -4,7 +4,7 @@
  * the single-page app:
  *   /assets/<name>-<hash>.<ext>   immutable, cached for a year (the hash changes with the content)
  *   /<file> that exists in dist   served with its content type, revalidated (no-cache)
- *   any other GET that accepts text/html and is not an API path → index.html (client routes)
+ *   any other GET that asks for text/html and is not an API path → index.html (client routes)
  * API paths that match no route still get the usual JSON 404, never the app's HTML.
  */
 import { readFile, stat } from 'node:fs/promises';
@@ -77,8 +77,8 @@ export function registerWebUi(app: FastifyInstance, root = WEB_DIST): void {
       if (await send(reply, path, 'no-cache')) return reply;
       throw new DroverError('NOT_FOUND', `No such file: ${path}`);
     }
-    const accept = request.headers.accept ?? '';
-    if (accept.includes('text/html') || accept === '' || accept.includes('*/*')) return index(reply);
+    // Browsers navigating ask for text/html; scripts and tools (curl, fetch: */*) get the JSON 404.
+    if ((request.headers.accept ?? '').includes('text/html')) return index(reply);
     throw new DroverError('NOT_FOUND', `No route for GET ${path}`);
   });
 }

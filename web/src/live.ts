@@ -58,10 +58,9 @@ class LiveHub {
     }, FLUSH_MS);
   }
 
-  /** 'live' when both streams are up; 'offline' when neither is. */
+  /** 'live' while a stream is up (the other's changes still arrive by polling); 'offline' when none is. */
   connection(): Connection {
     const s = Object.values(this.streams);
-    if (s.every((x) => x === 'live')) return 'live';
     if (s.some((x) => x === 'live')) return 'live';
     return s.every((x) => x === 'offline') ? 'offline' : 'connecting';
   }
@@ -93,7 +92,7 @@ class LiveHub {
   }
 
   /** Keep one stream open forever: read it, and when it ends or fails, wait and open it again. */
-  private async follow(name: 'marathon' | 'mesos', open: () => Promise<Response>, parser: (chunk: string) => void): Promise<void> {
+  private async follow(name: 'marathon' | 'mesos', open: () => Promise<Response>, parser: (chunk: Uint8Array) => void): Promise<void> {
     let backoff = 500;
     for (;;) {
       try {
@@ -101,7 +100,7 @@ class LiveHub {
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         this.setStream(name, 'live');
         backoff = 500;
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        const reader = response.body.getReader();
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
@@ -143,10 +142,11 @@ class LiveHub {
   }
 }
 
-function sseParser(onEvent: (type: string, data: Record<string, unknown>) => void): (chunk: string) => void {
+function sseParser(onEvent: (type: string, data: Record<string, unknown>) => void): (chunk: Uint8Array) => void {
+  const decoder = new TextDecoder();
   let buffer = '';
   return (chunk) => {
-    buffer += chunk;
+    buffer += decoder.decode(chunk, { stream: true });
     let end: number;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const frame = buffer.slice(0, end);
@@ -166,29 +166,58 @@ function sseParser(onEvent: (type: string, data: Record<string, unknown>) => voi
   };
 }
 
-/** RecordIO: `<length>\n<json>` repeated; lengths count UTF-8 bytes. */
-function recordIoParser(onRecord: (m: Record<string, unknown>) => void): (chunk: string) => void {
-  const encoder = new TextEncoder();
+/**
+ * RecordIO: `<length>\n<json>` repeated; lengths count bytes. Chunks are kept as they arrive and
+ * joined only once a whole record is there, so a multi-megabyte first record (the SUBSCRIBED
+ * snapshot of a large cluster) is not copied again for every chunk.
+ */
+function recordIoParser(onRecord: (m: Record<string, unknown>) => void): (chunk: Uint8Array) => void {
   const decoder = new TextDecoder();
-  let buffer = new Uint8Array(0);
+  let chunks: Uint8Array[] = [];
+  let size = 0;
+  let need = -1;
+  const take = (n: number): Uint8Array => {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = chunks[0]!;
+      const part = Math.min(head.length, n - filled);
+      out.set(head.subarray(0, part), filled);
+      filled += part;
+      if (part === head.length) chunks.shift();
+      else chunks[0] = head.subarray(part);
+    }
+    size -= n;
+    return out;
+  };
   return (chunk) => {
-    const bytes = encoder.encode(chunk);
-    const next = new Uint8Array(buffer.length + bytes.length);
-    next.set(buffer);
-    next.set(bytes, buffer.length);
-    buffer = next;
+    chunks.push(chunk);
+    size += chunk.length;
     for (;;) {
-      const nl = buffer.indexOf(10);
-      if (nl < 0) return;
-      const length = Number(decoder.decode(buffer.subarray(0, nl)));
-      if (buffer.length < nl + 1 + length) return;
-      const record = decoder.decode(buffer.subarray(nl + 1, nl + 1 + length));
-      buffer = buffer.slice(nl + 1 + length);
+      if (need < 0) {
+        // The length line is short: find its newline across the first few chunks.
+        let offset = 0;
+        let nl = -1;
+        for (const c of chunks) {
+          const i = c.indexOf(10);
+          if (i >= 0) {
+            nl = offset + i;
+            break;
+          }
+          offset += c.length;
+        }
+        if (nl < 0) return;
+        need = Number(decoder.decode(take(nl + 1)).trim());
+      }
+      if (size < need) return;
+      const record = decoder.decode(take(need));
+      need = -1;
       try {
         onRecord(JSON.parse(record) as Record<string, unknown>);
       } catch {
         // A record we cannot read is skipped; the next invalidation or poll catches up.
       }
+      if (size === 0) chunks = [];
     }
   };
 }

@@ -110,11 +110,11 @@ export function ServiceDetail({ id }: { id: string }) {
                 <tr key={t.id}>
                   <td className="mono ellipsis" title={t.id}>{t.id}</td>
                   <td><Badge value={t.state} /></td>
-                  <td><Badge value={health(a, t)} /></td>
+                  <td>{health(a, t) === '—' ? <span className="muted">—</span> : <Badge value={health(a, t)} />}</td>
                   <td className="mono">{t.host}</td>
                   <td className="mono">{t.ports.join(', ') || '—'}</td>
                   <td className="nowrap">{ago(t.startedAt ?? t.stagedAt)}</td>
-                  <td className="mono muted nowrap">{t.version === a.version ? 'current' : t.version}</td>
+                  <td className="mono muted nowrap">{t.version === a.version || t.version === a.versionInfo?.lastConfigChangeAt ? 'current' : t.version}</td>
                   <td className="nowrap">
                     <Link to={`/tasks?task=${encodeURIComponent(t.id)}`}>Logs &amp; files</Link>
                   </td>
@@ -133,7 +133,7 @@ export function ServiceDetail({ id }: { id: string }) {
               <tr key={v}>
                 <td className="mono">{v}</td>
                 <td className="muted">{ago(v)}</td>
-                <td>{v === a.versionInfo?.lastConfigChangeAt || v === a.version ? <span className="badge ok">current</span> : null}</td>
+                <td>{v === a.version ? <span className="badge ok">current</span> : v === a.versionInfo?.lastConfigChangeAt ? <span className="badge muted" title="The newest configuration; later versions only scaled">current config</span> : null}</td>
                 <td className="right">
                   <button className="small" onClick={() => void view(v)}>View</button>{' '}
                   {v !== a.version ? <button className="small" onClick={() => void rollback(v)}>Roll back</button> : null}

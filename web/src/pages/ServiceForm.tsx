@@ -8,7 +8,6 @@ import { Modal } from '../components.tsx';
 import { hub } from '../live.ts';
 import { notify } from '../notify.tsx';
 import { navigate } from '../router.tsx';
-import { validateApp } from '../validate.ts';
 
 interface FormState {
   id: string;
@@ -104,6 +103,8 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
         return;
       }
     } else body = toApp(form);
+    // Loaded on first use: the schema compiler is most of its weight, and only this form needs it.
+    const { validateApp } = await import('../validate.ts');
     const local = validateApp(body);
     if (local.length > 0) {
       setSource('local');
