@@ -95,6 +95,12 @@ describe('web UI', () => {
 
     await nav(page, 'Services');
     await page.getByRole('button', { name: 'Create service' }).click();
+    // The JSON editor is checked with the API's schema as one types; the form takes over its values.
+    await page.getByRole('tab', { name: 'JSON' }).click();
+    await page.getByLabel('App definition (Marathon JSON)').fill('{"id": "/x", "cmd": "true", "cpus": -1}');
+    await page.getByTestId('error-list').filter({ hasText: '/cpus' }).waitFor();
+    await page.getByRole('tab', { name: 'Form' }).click();
+    assert.equal(await page.getByLabel('CPUs').inputValue(), '-1');
     // Prints a line at start, then whatever the test drops into its sandbox as the file `say`.
     await page.getByLabel('Command').fill('echo started; while :; do if [ -f say ]; then cat say; rm -f say; fi; sleep 0.2; done');
     await page.getByLabel('CPUs').fill('0.1');

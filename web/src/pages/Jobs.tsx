@@ -30,6 +30,13 @@ async function runNow(id: string): Promise<void> {
   hub.invalidate(['jobs']);
 }
 
+async function stopRun(id: string, runId: string): Promise<void> {
+  await request('POST', `${jobPath(id)}/runs/${encodeURIComponent(runId)}/actions/stop`, {})
+    .then(() => notify(`Stopping run ${runId}`))
+    .catch((e: unknown) => notify(`Stop failed: ${e instanceof ApiError ? `${e.status} ${e.message}` : String(e)}`, 'bad'));
+  hub.invalidate(['jobs']);
+}
+
 export function Jobs({ selected }: { selected: string | undefined }) {
   const jobs = useResource<Job[]>(`/v1/jobs?${EMBED}`, ['jobs']);
   const list = useMemo(() => [...(jobs.data ?? [])].sort((a, b) => a.id.localeCompare(b.id)), [jobs.data]);
@@ -94,6 +101,7 @@ function JobPanel({ job }: { job: Job }) {
                   <td className="mono">{r.id}</td>
                   <td><Badge value={r.status} /></td>
                   <td className="muted">running {duration(runSeconds(r))}</td>
+                  <td className="right"><button className="small danger" onClick={() => void stopRun(job.id, r.id)}>Stop</button></td>
                 </tr>
               ))}
             </tbody>

@@ -38,6 +38,12 @@ export function ServiceDetail({ id }: { id: string }) {
       .catch((e: unknown) => notify(`Rollback failed: ${e instanceof ApiError ? e.message : String(e)}`, 'bad'));
     hub.invalidate(['apps', 'deployments']);
   };
+  const cancel = async (deploymentId: string) => {
+    await request('DELETE', `/v2/deployments/${encodeURIComponent(deploymentId)}`)
+      .then(() => notify('Deployment cancelled; rolling back'))
+      .catch((e: unknown) => notify(`Cancel failed: ${e instanceof ApiError ? e.message : String(e)}`, 'bad'));
+    hub.invalidate(['apps', 'deployments', 'queue']);
+  };
   const view = async (version: string) => {
     const body = await request<unknown>('GET', `${appPath(id)}/versions/${encodeURIComponent(version)}`).catch((e: unknown) => ({ error: String(e) }));
     setViewing({ version, body });
@@ -88,6 +94,17 @@ export function ServiceDetail({ id }: { id: string }) {
             </table>
           )}
         </section>
+      ) : null}
+
+      {a.deployments.length > 0 ? (
+        <div className="alert info-alert">
+          Deploying: {a.tasksRunning} of {a.instances} instances running.{' '}
+          {a.deployments.map((d) => (
+            <button key={d.id} className="small" title={`Deployment ${d.id}: roll back to the previous definition`} onClick={() => void cancel(d.id)}>
+              Cancel deployment
+            </button>
+          ))}
+        </div>
       ) : null}
 
       {a.lastTaskFailure ? (

@@ -2,7 +2,7 @@
  * Create a service from a form or from JSON. Both produce one app definition, checked locally with
  * the API's own schema, then POSTed; the server's 422 details land next to the fields they name.
  */
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { ApiError, request, type ErrorDetail } from '../api.ts';
 import { Modal } from '../components.tsx';
 import { hub } from '../live.ts';
@@ -56,6 +56,26 @@ function toApp(f: FormState): Record<string, unknown> {
   return app;
 }
 
+/** The form fields of an app definition (the rest only lives in the JSON editor). */
+function fromApp(app: Record<string, unknown>, base: FormState): FormState {
+  const str = (v: unknown, fallback: string): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : fallback);
+  const env = app['env'] && typeof app['env'] === 'object' ? Object.entries(app['env'] as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join('\n') : base.env;
+  const constraints = Array.isArray(app['constraints']) ? (app['constraints'] as unknown[]).map((c) => (Array.isArray(c) ? c.join(':') : String(c))).join('\n') : base.constraints;
+  const health = Array.isArray(app['healthChecks']) ? (app['healthChecks'] as Array<Record<string, unknown>>)[0]?.['path'] : undefined;
+  return {
+    id: str(app['id'], base.id),
+    cmd: str(app['cmd'], base.cmd),
+    instances: str(app['instances'], base.instances),
+    cpus: str(app['cpus'], base.cpus),
+    mem: str(app['mem'], base.mem),
+    disk: str(app['disk'], base.disk),
+    ports: Array.isArray(app['portDefinitions']) ? String((app['portDefinitions'] as unknown[]).length) : base.ports,
+    env,
+    constraints,
+    healthPath: typeof health === 'string' ? health : base.healthPath,
+  };
+}
+
 /** Which form field a JSON pointer from the schema or the server belongs to. */
 function fieldOf(path: string): keyof FormState | 'general' {
   const head = path.split('/')[1] ?? '';
@@ -83,9 +103,39 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
     return map;
   }, [errors]);
 
+  // The JSON editor is checked as one types (a moment after the last key), with the API's schema.
+  useEffect(() => {
+    if (mode !== 'json') return;
+    const timer = setTimeout(() => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(json);
+      } catch (e) {
+        setSource('local');
+        setMessage('');
+        setErrors(json.trim() === '' ? [] : [{ path: '/', errors: [`not valid JSON: ${(e as Error).message}`] }]);
+        return;
+      }
+      void import('../validate.ts').then(({ validateApp }) => {
+        setSource('local');
+        setMessage('');
+        setErrors(validateApp(parsed));
+      });
+    }, 300);
+    return () => clearTimeout(timer);
+  }, [json, mode]);
+
   const switchTo = (next: 'form' | 'json') => {
     if (next === mode) return;
     if (next === 'json') setJson(JSON.stringify(toApp(form), null, 2));
+    else {
+      // Back to the form: carry over what the JSON says, where the form has a field for it.
+      try {
+        setForm(fromApp(JSON.parse(json) as Record<string, unknown>, form));
+      } catch {
+        // Not JSON (yet): the form keeps its own values.
+      }
+    }
     setErrors([]);
     setMessage('');
     setMode(next);
