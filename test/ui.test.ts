@@ -84,6 +84,18 @@ describe('web UI', () => {
     assert.equal(miss.status, 404);
     assert.match(miss.headers.get('content-type') ?? '', /json/);
     assert.equal((await fetch(`${dev.url}/assets/missing-123.js`)).status, 404);
+    assert.equal((await fetch(`${dev.url}/unknown-page`)).status, 404, 'tools (accept */*) get a 404, not the app');
+  });
+
+  test('the master relays an agent\'s files API, and only that', async () => {
+    const agentId = (await api<{ slaves: Array<{ id: string }> }>('GET', '/master/state')).body.slaves[0]!.id;
+    const listing = await api<Array<{ path: string }>>('GET', `/agent/${agentId}/files/browse?path=${encodeURIComponent(root)}`);
+    // The work dir is under --data-dir: the agent answers (403 outside, 200/404 inside), proving the relay reached it.
+    assert.ok([200, 403, 404].includes(listing.status), `relayed: ${listing.status}`);
+    assert.equal((await api('GET', `/agent/${agentId}/files/debug`)).status, 404, 'only browse, read, download and follow');
+    assert.equal((await api('GET', '/agent/no-such-agent/files/browse?path=/')).status, 404);
+    const refused = await api<{ code: string }>('GET', `/agent/${agentId}/files/read?path=/etc/passwd&offset=0`);
+    assert.equal(refused.status, 403, 'the agent still confines paths to its work dir');
   });
 
   test('create a service from the form, see it run, scale it, follow its log, browse its sandbox', SLOW, async () => {
