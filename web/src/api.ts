@@ -189,6 +189,8 @@ export interface Job {
     lastFailureAt: string | null;
     successfulFinishedRuns: JobRun[];
     failedFinishedRuns: JobRun[];
+    /** Drover: schedule ticks not run (FORBID with a run active, deadline missed), with why. */
+    skippedRuns?: Array<{ cycle?: string; scheduledAt?: string; skippedAt: string; reason: string; count?: number }>;
   };
   historySummary?: { successCount: number; failureCount: number; lastSuccessAt: string | null; lastFailureAt: string | null };
 }

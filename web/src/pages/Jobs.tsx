@@ -127,6 +127,22 @@ function JobPanel({ job }: { job: Job }) {
             </tbody>
           </table>
         )}
+        {(job.history?.skippedRuns ?? []).length > 0 ? (
+          <>
+            <h3>Skipped ticks</h3>
+            <table className="table compact" aria-label="Skipped ticks">
+              <tbody>
+                {(job.history?.skippedRuns ?? []).map((r, i) => (
+                  <tr key={`${r.skippedAt}-${i}`}>
+                    <td className="muted nowrap">{new Date(r.scheduledAt ?? r.skippedAt).toLocaleString()}</td>
+                    <td className="reason">{r.reason}</td>
+                    <td className="num">{r.count && r.count > 1 ? `×${r.count}` : ''}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        ) : null}
       </div>
     </aside>
   );
