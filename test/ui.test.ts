@@ -63,6 +63,11 @@ after(async () => {
   await browser?.close();
   if (dev) {
     for (const a of (await api<{ apps: Array<{ id: string }> }>('GET', '/v2/apps').catch(() => ({ body: { apps: [] } }))).body.apps) await api('DELETE', `/v2/apps${a.id}?force=true`).catch(() => undefined);
+    const jobs = (await api<unknown>('GET', '/v1/jobs').catch(() => ({ body: [] }))).body;
+    for (const j of Array.isArray(jobs) ? (jobs as Array<{ id: string }>) : []) await api('DELETE', `/v1/jobs/${j.id}?stopCurrentJobRuns=true`).catch(() => undefined);
+    // `drover dev` stops without killing its tasks (a restart reattaches to them): wait until
+    // the kills are done, or the tasks outlive the test.
+    await eventually(async () => (await api<{ tasks: unknown[] }>('GET', '/master/tasks?completed=false')).body.tasks.length === 0, 'every task ended', 60_000).catch(() => undefined);
     await dev.stop();
   }
   await rm(root, { recursive: true, force: true });

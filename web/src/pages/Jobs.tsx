@@ -57,7 +57,7 @@ export function Jobs({ selected }: { selected: string | undefined }) {
       <PageHead title="Jobs" sub={`${list.length} jobs · ${list.reduce((s, j) => s + (j.activeRuns ?? []).length, 0)} runs active`} />
       {notRunning ? <div className="alert warn">The jobs framework is not running on this master (<code>/v1/jobs</code> answered 404).</div> : <ErrorBox error={jobs.error} />}
       <div className={job ? 'split' : 'split single'}>
-        <Grid label="Jobs" rows={list} columns={columns} rowKey={(j) => j.id} selected={selected} onRowClick={(j) => navigate(`/jobs/${encodeURIComponent(j.id)}`)} empty={jobs.loading ? 'Loading…' : 'No jobs yet. Create them with POST /v1/jobs or `drover job add`.'} />
+        <Grid label="Jobs" rows={list} columns={columns} rowKey={(j) => j.id} selected={selected} onRowClick={(j) => navigate(`/jobs/${encodeURIComponent(j.id)}`)} empty={jobs.loading ? 'Loading…' : notRunning ? 'No jobs framework, no jobs.' : 'No jobs yet. Create them with POST /v1/jobs (Metronome job spec).'} />
         {job ? <JobPanel job={job} /> : null}
       </div>
     </div>
