@@ -111,7 +111,6 @@ describe('web UI', () => {
     await page.goto(`${dev.url}/`);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     await page.getByTestId('agents-active').filter({ hasText: '1' }).waitFor();
-    await screenshot(page, '01-overview');
 
     await nav(page, 'Services');
     await page.getByRole('button', { name: 'Create service' }).click();
@@ -150,6 +149,11 @@ describe('web UI', () => {
     await nav(page, 'Services');
     await page.locator('[data-key="/ui/web"]').getByTestId('running').filter({ hasText: '2 / 2' }).waitFor();
     await screenshot(page, '04-services');
+
+    // Client-side navigation keeps the page (and its event feed): the overview lists what happened.
+    await nav(page, 'Overview');
+    await page.getByRole('table', { name: 'Recent events' }).getByText('status_update_event').first().waitFor();
+    await screenshot(page, '01-overview');
 
     await page.goto(`${dev.url}/services/ui/web`);
     await page.getByRole('link', { name: 'Logs & files' }).first().click();
