@@ -1,5 +1,6 @@
 /** Building blocks shared by the pages: a windowed list, a grid over it, bars, badges, dialogs. */
 import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { visibleRange } from './window.ts';
 
 /**
  * Renders only the rows in view (plus a few either side): the DOM holds ~40 rows whether the list
@@ -17,8 +18,7 @@ export function VirtualList({ count, rowHeight, render, overscan = 8, className,
     observer.observe(el);
     return () => observer.disconnect();
   }, []);
-  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
-  const last = Math.min(count, Math.ceil((scrollTop + height) / rowHeight) + overscan);
+  const { first, last } = visibleRange(scrollTop, height, rowHeight, count, overscan);
   const rows: ReactNode[] = [];
   for (let i = first; i < last; i++) {
     rows.push(
