@@ -248,6 +248,23 @@ describe('web UI', () => {
     }
   });
 
+  test('falls back to polling when the event streams are unavailable', TEST, async () => {
+    const page = await browser.context.newPage();
+    try {
+      // Both streams refused (a proxy that does not pass streams, say): the views still update.
+      await page.route(/\/v2\/events/, (route) => route.abort());
+      await page.route(/\/api\/v1$/, (route) => route.abort());
+      await page.goto(`${dev.url}/services`);
+      await page.getByTestId('connection').filter({ hasText: 'Reconnecting' }).waitFor();
+      const created = await api('POST', '/v2/apps', { id: '/polled', cmd: 'sleep 300', cpus: 0.1, mem: 16, instances: 1 });
+      assert.equal(created.status, 201);
+      await page.locator('[data-key="/polled"]').getByTestId('running').filter({ hasText: '1 / 1' }).waitFor(SLOW);
+      assert.match((await page.getByTestId('connection').textContent()) ?? '', /Reconnecting/, 'no stream was used');
+    } finally {
+      await page.close();
+    }
+  });
+
   test('reconnects by itself after the master restarts, and shows changes without a reload', TEST, async () => {
     const { page } = browser;
     await page.goto(`${dev.url}/services`);

@@ -3,6 +3,7 @@ import { useMemo, useState } from 'react';
 import { num, rangeCount, type Agent, type MasterState } from '../api.ts';
 import { Badge, Bar, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
 import { useResource } from '../live.ts';
+import { useLocation } from '../router.tsx';
 
 // The master has no maintenance API yet (Mesos DRAIN_AGENT / REACTIVATE_AGENT on /api/v1): the
 // buttons are shown, disabled, saying so — never pretending to drain.
@@ -17,7 +18,8 @@ function attributes(a: Agent): string {
 export function Nodes() {
   // limit=0: agents without task lists; their used resources are already summed by the master.
   const state = useResource<MasterState>('/master/state?limit=0', ['agents']);
-  const [filter, setFilter] = useState('');
+  const { query } = useLocation();
+  const [filter, setFilter] = useState(query.get('q') ?? '');
   const rows = useMemo(
     () => (state.data?.slaves ?? []).filter((a) => filter === '' || a.hostname.includes(filter) || a.id.includes(filter) || attributes(a).includes(filter)).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id)),
     [state.data, filter],

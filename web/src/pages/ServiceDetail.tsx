@@ -128,7 +128,7 @@ export function ServiceDetail({ id }: { id: string }) {
                   <td className="mono ellipsis" title={t.id}>{t.id}</td>
                   <td><Badge value={t.state} /></td>
                   <td>{health(a, t) === '—' ? <span className="muted">—</span> : <Badge value={health(a, t)} />}</td>
-                  <td className="mono">{t.host}</td>
+                  <td className="mono"><Link to={`/nodes?q=${encodeURIComponent(t.agentId)}`} title={`Agent ${t.agentId}`}>{t.host}</Link></td>
                   <td className="mono">{t.ports.join(', ') || '—'}</td>
                   <td className="nowrap">{ago(t.startedAt ?? t.stagedAt)}</td>
                   <td className="mono muted nowrap">{t.version === a.version || t.version === a.versionInfo?.lastConfigChangeAt ? 'current' : t.version}</td>
