@@ -43,12 +43,12 @@ export function Jobs({ selected }: { selected: string | undefined }) {
   const notRunning = jobs.error instanceof ApiError && jobs.error.status === 404;
 
   const columns: Column<Job>[] = [
-    { title: 'Job', width: 'minmax(180px, 2fr)', render: (j) => <Link to={`/jobs/${encodeURIComponent(j.id)}`} className="mono strong">{j.id}</Link> },
-    { title: 'Schedule', width: 'minmax(140px, 1fr)', render: (j) => (j.schedules?.[0] ? <span className="mono" title={j.schedules[0].timezone ?? 'UTC'}>{j.schedules[0].cron}{j.schedules[0].enabled === false ? ' (off)' : ''}</span> : <span className="muted">{(j.dependencies ?? []).length > 0 ? `after ${j.dependencies!.map((d) => d.id).join(', ')}` : 'manual'}</span>) },
-    { title: 'Active', width: '70px', align: 'right', render: (j) => (j.activeRuns ?? []).length },
-    { title: 'Last run', width: '150px', render: (j) => { const o = lastOutcome(j); return o.at ? <><Badge value={o.status} /> <span className="muted">{ago(o.at)}</span></> : <span className="muted">{o.status}</span>; } },
-    { title: 'OK / failed', width: '90px', align: 'right', render: (j) => { const h = j.history ?? j.historySummary; return h ? `${h.successCount} / ${h.failureCount}` : '—'; } },
-    { title: '', width: '100px', render: (j) => <button className="small" onClick={(e) => { e.stopPropagation(); void runNow(j.id); }}>Run now</button> },
+    { title: 'Job', width: 'minmax(120px, 2fr)', render: (j) => <Link to={`/jobs/${encodeURIComponent(j.id)}`} className="mono strong">{j.id}</Link> },
+    { title: 'Schedule', width: 'minmax(100px, 1fr)', render: (j) => (j.schedules?.[0] ? <span className="mono" title={j.schedules[0].timezone ?? 'UTC'}>{j.schedules[0].cron}{j.schedules[0].enabled === false ? ' (off)' : ''}</span> : <span className="muted">{(j.dependencies ?? []).length > 0 ? `after ${j.dependencies!.map((d) => d.id).join(', ')}` : 'manual'}</span>) },
+    { title: 'Active', width: '52px', align: 'right', render: (j) => (j.activeRuns ?? []).length },
+    { title: 'Last run', width: '136px', render: (j) => { const o = lastOutcome(j); return o.at ? <><Badge value={o.status} /> <span className="muted">{ago(o.at)}</span></> : <span className="muted">{o.status}</span>; } },
+    { title: 'OK / failed', width: '76px', align: 'right', render: (j) => { const h = j.history ?? j.historySummary; return h ? `${h.successCount} / ${h.failureCount}` : '—'; } },
+    { title: '', width: '78px', render: (j) => <button className="small" onClick={(e) => { e.stopPropagation(); void runNow(j.id); }}>Run now</button> },
   ];
 
   const job = list.find((j) => j.id === selected);
@@ -85,9 +85,17 @@ function JobPanel({ job }: { job: Job }) {
       <div className="panel-body">
         <div className="kv">
           <div><span>Command</span><code className="wrap">{job.run.cmd ?? '—'}</code></div>
-          <div><span>Resources</span>{job.run.cpus} CPU · {job.run.mem} MiB mem · {job.run.disk} MiB disk</div>
+          <div><span>Resources</span><span>{job.run.cpus} CPU · {job.run.mem} MiB mem · {job.run.disk} MiB disk</span></div>
+          {(job.dependencies ?? []).length > 0 ? <div><span>Runs after</span><span className="mono">{job.dependencies!.map((d) => d.id).join(', ')}</span></div> : null}
           {(job.schedules ?? []).map((s) => (
-            <div key={s.id}><span>Schedule {s.id}</span><code>{s.cron}</code> {s.timezone ?? 'UTC'} · {s.concurrencyPolicy ?? 'ALLOW'}{s.enabled === false ? ' · disabled' : ''}{s.nextRunAt ? ` · next ${ago(s.nextRunAt)}` : ''}</div>
+            <div key={s.id}>
+              <span>Schedule {s.id}</span>
+              <span>
+                <code>{s.cron}</code> {s.timezone ?? 'UTC'} · {s.concurrencyPolicy ?? 'ALLOW'}
+                {s.enabled === false ? ' · disabled' : ''}
+                {s.nextRunAt ? ` · next run ${ago(s.nextRunAt)}` : ''}
+              </span>
+            </div>
           ))}
         </div>
         <h3>Active runs</h3>

@@ -63,10 +63,10 @@ export function Overview() {
           <div className="big">{counts.get('TASK_RUNNING') ?? 0}</div>
           <div className="label">tasks running</div>
         </Link>
-        <Link to="/jobs" className="card stat">
+        <div className="card stat" title={(summary.data?.frameworks ?? []).map((f) => `${f.name}${f.active ? '' : ' (disconnected)'}`).join(', ')}>
           <div className="big">{summary.data?.frameworks.filter((f) => f.active).length ?? 0}</div>
-          <div className="label">frameworks connected</div>
-        </Link>
+          <div className="label">frameworks connected{(summary.data?.frameworks ?? []).length > 0 ? `: ${(summary.data?.frameworks ?? []).filter((f) => f.active).map((f) => f.name).join(', ')}` : ''}</div>
+        </div>
       </section>
       <div className="two-col">
         <section className="panel">

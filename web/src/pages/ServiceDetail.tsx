@@ -64,8 +64,8 @@ export function ServiceDetail({ id }: { id: string }) {
       </PageHead>
       <section className="kv panel">
         <div><span>Command</span><code className="wrap">{a.cmd ?? (a.args ?? []).join(' ')}</code></div>
-        <div><span>Resources</span>{cpus(a.cpus)} CPU · {mib(a.mem)} mem · {mib(a.disk)} disk · {(a.portDefinitions ?? []).length} ports</div>
-        <div><span>Constraints</span>{(a.constraints ?? []).length === 0 ? <span className="muted">none</span> : (a.constraints ?? []).map((c) => c.join(':')).join(', ')}</div>
+        <div><span>Resources</span><span>{cpus(a.cpus)} CPU · {mib(a.mem)} mem · {mib(a.disk)} disk · {(a.portDefinitions ?? []).length} ports</span></div>
+        <div><span>Constraints</span>{(a.constraints ?? []).length === 0 ? <span className="muted">none</span> : <span className="mono">{(a.constraints ?? []).map((c) => c.join(':')).join(', ')}</span>}</div>
         <div><span>Health checks</span>{(a.healthChecks ?? []).length === 0 ? <span className="muted">none</span> : (a.healthChecks ?? []).map((h) => `${String(h['protocol'] ?? 'HTTP')} ${h['path'] !== undefined ? String(h['path']) : h['command'] !== undefined ? JSON.stringify(h['command']) : ''}`).join(', ')}</div>
       </section>
 
