@@ -14,8 +14,8 @@ import { DroverError } from '../protocol/errors.ts';
 
 export const WEB_DIST = join(import.meta.dirname, '..', '..', 'web', 'dist');
 
-/** Path prefixes that belong to APIs: a miss there is a 404, not the app. */
-const API_PREFIXES = ['/v1/', '/v2/', '/api/', '/master/', '/agent/', '/files/', '/metrics', '/ping', '/state', '/health'];
+/** First path segments that belong to APIs (`/state.json` too): a miss there is a 404, not the app. */
+const API_ROOTS = new Set(['v1', 'v2', 'api', 'master', 'agent', 'files', 'metrics', 'ping', 'state', 'health', 'slave(1)']);
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -32,7 +32,8 @@ const TYPES: Record<string, string> = {
 };
 
 export function isApiPath(path: string): boolean {
-  return API_PREFIXES.some((p) => path === p.replace(/\/$/, '') || path.startsWith(p));
+  const first = path.split('/')[1] ?? '';
+  return API_ROOTS.has(first.replace(/\.json$/, ''));
 }
 
 export function registerWebUi(app: FastifyInstance, root = WEB_DIST): void {
@@ -66,7 +67,12 @@ export function registerWebUi(app: FastifyInstance, root = WEB_DIST): void {
 
   app.get('/', async (_request, reply) => index(reply));
   app.get('/*', async (request, reply) => {
-    const path = decodeURIComponent((request.url.split('?')[0] ?? '/').replace(/%(?![0-9a-fA-F]{2})/g, '%25'));
+    let path: string;
+    try {
+      path = decodeURIComponent(request.url.split('?')[0] ?? '/');
+    } catch {
+      throw new DroverError('NOT_FOUND', 'No such page: the path is not valid percent-encoding');
+    }
     if (isApiPath(path)) throw new DroverError('NOT_FOUND', `No route for GET ${path}`);
     if (path.startsWith('/assets/')) {
       if (await send(reply, path, 'public, max-age=31536000, immutable')) return reply;

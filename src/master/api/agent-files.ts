@@ -12,6 +12,8 @@ import type { FastifyInstance } from 'fastify';
 import { DroverError } from '../../protocol/errors.ts';
 import type { Master } from '../master.ts';
 
+/** How long the agent may take to start answering (a follow stream may then last forever). */
+const HEADERS_TIMEOUT_MS = 10_000;
 const OPERATIONS = new Set(['browse', 'read', 'download', 'follow']);
 /** Response headers worth passing on; hop-by-hop ones (connection, transfer-encoding) are not. */
 const PASSED = ['content-type', 'content-length', 'content-disposition', 'cache-control', 'x-content-type-options'];
@@ -25,13 +27,17 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     const target = `http://${agent.hostname}:${agent.port}/files/${operation}${query}`;
     const abort = new AbortController();
-    request.raw.once('close', () => abort.abort());
+    // The response closes when the caller goes away (or when it is done): stop reading the agent.
     reply.raw.once('close', () => abort.abort());
+    // An agent that accepts but never answers must not hold the caller forever.
+    const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
     let upstream: Response;
     try {
       upstream = await fetch(target, { signal: abort.signal });
     } catch (cause) {
       throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.hostname}:${agent.port} did not answer`, { cause });
+    } finally {
+      clearTimeout(timer);
     }
     const headers: Record<string, string> = {};
     for (const name of PASSED) {

@@ -20,6 +20,12 @@ export function Overview() {
   const ports = { total: agents.reduce((s, a) => s + rangeCount(a.resources), 0), used: agents.reduce((s, a) => s + rangeCount(a.used_resources), 0) };
   const counts = new Map<string, number>();
   for (const f of summary.data?.frameworks ?? []) for (const s of SHOWN_STATES) counts.set(s, (counts.get(s) ?? 0) + Number(f[s] ?? 0));
+  const capacity = [
+    { label: 'CPU', used: used('cpus'), total: total('cpus'), format: cpus },
+    { label: 'Memory', used: used('mem'), total: total('mem'), format: mib },
+    { label: 'Disk', used: used('disk'), total: total('disk'), format: mib },
+    { label: 'Ports', used: ports.used, total: ports.total, format: (n: number) => String(n) },
+  ];
   const active = agents.filter((a) => a.active).length;
   const appList = apps.data?.apps ?? [];
   const unhealthy = appList.filter((a) => a.tasksUnhealthy > 0).length;
@@ -30,22 +36,12 @@ export function Overview() {
       <PageHead title="Overview" sub={state.data ? <>Master {state.data.hostname} · up {ago(state.data.start_time * 1000).replace(' ago', '')}</> : 'Connecting to the master…'} />
       <ErrorBox error={state.error} />
       <section className="cards">
-        <div className="card">
-          <h3>CPU allocated</h3>
-          <Bar used={used('cpus')} total={total('cpus')} format={cpus} label="CPU" />
-        </div>
-        <div className="card">
-          <h3>Memory allocated</h3>
-          <Bar used={used('mem')} total={total('mem')} format={mib} label="Memory" />
-        </div>
-        <div className="card">
-          <h3>Disk allocated</h3>
-          <Bar used={used('disk')} total={total('disk')} format={mib} label="Disk" />
-        </div>
-        <div className="card">
-          <h3>Ports allocated</h3>
-          <Bar used={ports.used} total={ports.total} format={(n) => String(n)} label="Ports" />
-        </div>
+        {capacity.map((c) => (
+          <div className="card" key={c.label}>
+            <h3>{c.label} allocated</h3>
+            <Bar used={c.used} total={c.total} format={c.format} label={c.label} />
+          </div>
+        ))}
       </section>
       <section className="cards">
         <Link to="/nodes" className="card stat">
