@@ -180,6 +180,21 @@ describe('web UI', () => {
     assert.equal(await drain.isDisabled(), true, 'drain is disabled: the master has no drain API yet');
     assert.match((await drain.locator('xpath=..').getAttribute('title')) ?? '', /no drain API/);
     await screenshot(page, '07-nodes');
+
+    // Restart makes a new version and replaces the instances; destroy asks for the id first.
+    await page.goto(`${dev.url}/services/ui/web`);
+    await page.getByRole('table', { name: 'Versions' }).getByRole('row').nth(1).waitFor();
+    const versionsBefore = await page.getByRole('table', { name: 'Versions' }).getByRole('row').count();
+    await page.getByRole('button', { name: 'Restart' }).click();
+    await page.getByRole('table', { name: 'Versions' }).getByRole('row').nth(versionsBefore).waitFor(SLOW);
+    await page.getByTestId('instances-summary').filter({ hasText: '2 of 2 running' }).waitFor(SLOW);
+    await page.getByRole('button', { name: 'Destroy' }).click();
+    const confirm = page.getByRole('button', { name: 'Destroy service' });
+    assert.equal(await confirm.isDisabled(), true, 'not before the id is typed');
+    await page.getByLabel('Service ID').fill('/ui/web');
+    await confirm.click();
+    await page.waitForURL(/\/services$/);
+    await page.locator('[data-key="/ui/web"]').waitFor({ state: 'detached', timeout: 60_000 });
   });
 
   test('run a job now and see its history', TEST, async (t) => {
