@@ -28,6 +28,7 @@ export interface LiveEvent {
 const FLUSH_MS = 400;
 const POLL_LIVE_MS = 15_000;
 const POLL_OFFLINE_MS = 3_000;
+const EVENTS_KEPT = 200;
 
 type Connection = 'connecting' | 'live' | 'offline';
 
@@ -80,20 +81,32 @@ class LiveHub {
     if (c === 'live' && !wasLive) this.invalidate(ALL);
   }
 
+  private fresh: LiveEvent[] = [];
+  private eventTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Events reach the page in batches too: a burst of 10,000 renders the feed a few times. */
   private record(e: LiveEvent): void {
-    this.events = [e, ...this.events].slice(0, 200);
-    for (const fn of this.stateListeners) fn();
+    this.fresh.push(e);
+    this.eventTimer ??= setTimeout(() => {
+      this.eventTimer = undefined;
+      this.events = [...this.fresh.reverse(), ...this.events].slice(0, EVENTS_KEPT);
+      this.fresh = [];
+      for (const fn of this.stateListeners) fn();
+    }, FLUSH_MS);
   }
 
   start(): void {
     if (this.started) return;
     this.started = true;
-    void this.follow('marathon', () => fetch('/v2/events', { headers: { accept: 'text/event-stream' }, cache: 'no-store' }), sseParser((type, data) => this.onMarathon(type, data)));
-    void this.follow('mesos', () => fetch('/api/v1', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/recordio' }, body: JSON.stringify({ type: 'SUBSCRIBE' }), cache: 'no-store' }), recordIoParser((m) => this.onMesos(m)));
+    void this.follow('marathon', () => fetch('/v2/events', { headers: { accept: 'text/event-stream' }, cache: 'no-store' }), () => sseParser((type, data) => this.onMarathon(type, data)));
+    void this.follow('mesos', () => fetch('/api/v1', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/recordio' }, body: JSON.stringify({ type: 'SUBSCRIBE' }), cache: 'no-store' }), () => recordIoParser((m) => this.onMesos(m)));
   }
 
-  /** Keep one stream open forever: read it, and when it ends or fails, wait and open it again. */
-  private async follow(name: 'marathon' | 'mesos', open: () => Promise<Response>, parser: (chunk: Uint8Array) => void): Promise<void> {
+  /**
+   * Keep one stream open forever: read it, and when it ends or fails, wait and open it again.
+   * Each connection gets a new parser: a frame cut off by a drop must not prefix the next stream.
+   */
+  private async follow(name: 'marathon' | 'mesos', open: () => Promise<Response>, newParser: () => (chunk: Uint8Array) => void): Promise<void> {
     let backoff = 500;
     for (;;) {
       try {
@@ -101,6 +114,7 @@ class LiveHub {
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         this.setStream(name, 'live');
         backoff = 500;
+        const parser = newParser();
         const reader = response.body.getReader();
         for (;;) {
           const { value, done } = await reader.read();
