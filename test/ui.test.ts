@@ -10,7 +10,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,7 +166,12 @@ describe('web UI', () => {
     assert.ok(directory, 'the task has a sandbox');
     const token = `printed-after-follow-${Date.now().toString(36)}`;
     await writeFile(join(directory, 'say'), `${token}\n`);
-    await page.getByTestId('log-text').filter({ hasText: token }).waitFor(SLOW);
+    await page.getByTestId('log-text').filter({ hasText: token }).waitFor(SLOW).catch(async (e: unknown) => {
+      await screenshot(page, 'failed-log-follow');
+      const shown = await page.getByTestId('log-text').textContent();
+      const written = await readFile(join(directory, 'stdout'), 'utf8').catch((x: unknown) => String(x));
+      throw new Error(`the followed log never showed ${token}; it shows ${JSON.stringify(shown)}; stdout has ${JSON.stringify(written)}; status ${await page.getByTestId('log-status').textContent()}`, { cause: e });
+    });
     await screenshot(page, '05-tasks-log');
 
     await page.getByRole('tab', { name: 'Files' }).click();
@@ -188,6 +193,8 @@ describe('web UI', () => {
     await page.getByRole('button', { name: 'Restart' }).click();
     await page.getByRole('table', { name: 'Versions' }).getByRole('row').nth(versionsBefore).waitFor(SLOW);
     await page.getByTestId('instances-summary').filter({ hasText: '2 of 2 running' }).waitFor(SLOW);
+    // Until the restart's deployment is done, a destroy would be refused (409, app locked).
+    await page.getByTestId('app-status').filter({ hasText: 'Running' }).waitFor(SLOW);
     await page.getByRole('button', { name: 'Destroy' }).click();
     const confirm = page.getByRole('button', { name: 'Destroy service' });
     assert.equal(await confirm.isDisabled(), true, 'not before the id is typed');

@@ -12,6 +12,7 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
   const [dialog, setDialog] = useState<'scale' | 'destroy' | undefined>();
   const [instances, setInstances] = useState(String(app.instances));
   const [confirm, setConfirm] = useState('');
+  const [locked, setLocked] = useState<string | undefined>();
   const close = () => setDialog(undefined);
   const refresh = () => hub.invalidate(['apps', 'deployments', 'queue', 'tasks']);
 
@@ -30,15 +31,21 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
       .catch(failed('Restart'));
     refresh();
   };
-  const destroy = async () => {
-    await request('DELETE', appPath(app.id))
-      .then(() => {
-        notify(`Destroying ${app.id}`);
-        navigate('/services');
-      })
-      .catch(failed('Destroy'));
+  const destroy = async (force: boolean) => {
+    try {
+      await request('DELETE', `${appPath(app.id)}${force ? '?force=true' : ''}`);
+      notify(`Destroying ${app.id}`);
+      close();
+      navigate('/services');
+    } catch (e) {
+      // 409: a deployment holds the app. Say so and offer to override it, as Marathon's UI did.
+      if (e instanceof ApiError && e.status === 409 && !force) setLocked(e.message);
+      else {
+        failed('Destroy')(e);
+        close();
+      }
+    }
     refresh();
-    close();
   };
 
   return (
@@ -49,7 +56,7 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
       <button className={compact ? 'small' : undefined} onClick={() => void restart()}>
         Restart
       </button>
-      <button className={`danger${compact ? ' small' : ''}`} onClick={() => { setConfirm(''); setDialog('destroy'); }}>
+      <button className={`danger${compact ? ' small' : ''}`} onClick={() => { setConfirm(''); setLocked(undefined); setDialog('destroy'); }}>
         Destroy
       </button>
       {dialog === 'scale' ? (
@@ -75,6 +82,7 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
             <p>
               This kills all {app.tasksRunning} running instances and deletes the service and its versions. Type <code>{app.id}</code> to confirm.
             </p>
+            {locked ? <div className="alert warn">{locked} — destroying anyway cancels that deployment.</div> : null}
             <div className="field">
               <label htmlFor="destroy-confirm">Service ID</label>
               <input id="destroy-confirm" className="mono" autoFocus value={confirm} onChange={(e) => setConfirm(e.target.value)} />
@@ -82,9 +90,15 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
           </div>
           <div className="modal-foot">
             <button onClick={close}>Cancel</button>
-            <button className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy()}>
-              Destroy service
-            </button>
+            {locked ? (
+              <button className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(true)}>
+                Destroy anyway
+              </button>
+            ) : (
+              <button className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(false)}>
+                Destroy service
+              </button>
+            )}
           </div>
         </Modal>
       ) : null}

@@ -55,7 +55,7 @@ export function ServiceDetail({ id }: { id: string }) {
         title={a.id}
         sub={
           <>
-            <Link to="/services">Services</Link> · <Badge value={appStatus(a, q)} /> · <span data-testid="instances-summary">{a.tasksRunning} of {a.instances} running</span>
+            <Link to="/services">Services</Link> · <span data-testid="app-status"><Badge value={appStatus(a, q)} /></span> · <span data-testid="instances-summary">{a.tasksRunning} of {a.instances} running</span>
             {(a.healthChecks?.length ?? 0) > 0 ? ` · ${a.tasksHealthy} healthy` : ''} · version {a.version}
           </>
         }
