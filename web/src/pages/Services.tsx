@@ -30,16 +30,16 @@ export function Services() {
   const deploying = deployments.data ?? [];
 
   const columns: Column<App>[] = [
-    { title: 'Service', width: 'minmax(180px, 2fr)', render: (a) => <Link to={`/services${a.id}`} className="mono strong">{a.id}</Link> },
-    { title: 'Status', width: '110px', render: (a) => <Badge value={appStatus(a, queued.get(a.id))} /> },
-    { title: 'Running', width: '90px', align: 'right', render: (a) => <span data-testid="running">{`${a.tasksRunning} / ${a.instances}`}</span> },
-    { title: 'Healthy', width: '70px', align: 'right', render: (a) => ((a.healthChecks?.length ?? 0) === 0 ? <span className="muted">—</span> : a.tasksHealthy) },
-    { title: 'Staged', width: '70px', align: 'right', render: (a) => a.tasksStaged },
-    { title: 'CPU', width: '60px', align: 'right', render: (a) => cpus(a.cpus) },
-    { title: 'Mem', width: '80px', align: 'right', render: (a) => mib(a.mem) },
+    { title: 'Service', width: 'minmax(150px, 2fr)', render: (a) => <Link to={`/services${a.id}`} className="mono strong">{a.id}</Link> },
+    { title: 'Status', width: '100px', render: (a) => <Badge value={appStatus(a, queued.get(a.id))} /> },
+    { title: 'Running', width: '76px', align: 'right', render: (a) => <span data-testid="running">{`${a.tasksRunning} / ${a.instances}`}</span> },
+    { title: 'Healthy', width: '64px', align: 'right', render: (a) => ((a.healthChecks?.length ?? 0) === 0 ? <span className="muted">—</span> : a.tasksHealthy) },
+    { title: 'Staged', width: '60px', align: 'right', render: (a) => a.tasksStaged },
+    { title: 'CPU', width: '50px', align: 'right', render: (a) => cpus(a.cpus) },
+    { title: 'Mem', width: '72px', align: 'right', render: (a) => mib(a.mem) },
     {
       title: 'Deployment',
-      width: 'minmax(140px, 1fr)',
+      width: 'minmax(110px, 1fr)',
       render: (a) => {
         if (a.deployments.length === 0) return <span className="muted">—</span>;
         const pct = a.instances === 0 ? 100 : Math.min(100, (a.tasksRunning / a.instances) * 100);
@@ -53,7 +53,7 @@ export function Services() {
         );
       },
     },
-    { title: '', width: '210px', render: (a) => <ServiceActions app={a} compact /> },
+    { title: '', width: '196px', render: (a) => <ServiceActions app={a} compact /> },
   ];
 
   return (
