@@ -42,12 +42,12 @@ export interface Column<T> {
 }
 
 /** A table whose body is a VirtualList: the header and rows share one CSS grid template. */
-export function Grid<T>({ rows, columns, rowKey, onRowClick, selected, rowHeight = 34, empty, label }: { rows: T[]; columns: Column<T>[]; rowKey: (row: T) => string; onRowClick?: (row: T) => void; selected?: string | undefined; rowHeight?: number; empty?: ReactNode; label: string }) {
+export function Grid<T>({ rows, columns, rowKey, onRowClick, selected, rowHeight = 34, empty, label, height }: { rows: T[]; columns: Column<T>[]; rowKey: (row: T) => string; onRowClick?: (row: T) => void; selected?: string | undefined; rowHeight?: number; empty?: ReactNode; label: string; height?: number }) {
   const template = columns.map((c) => c.width).join(' ');
   // Narrower than its columns' minimum widths, the grid scrolls sideways instead of clipping them.
   const minWidth = columns.reduce((sum, c) => sum + Number(/(\d+)px/.exec(c.width)?.[1] ?? 40), 0) + 10 * (columns.length - 1) + 24;
   return (
-    <div className="grid" role="table" aria-label={label} aria-rowcount={rows.length + 1}>
+    <div className="grid" role="table" aria-label={label} aria-rowcount={rows.length + 1} style={height === undefined ? undefined : { height, minHeight: 0, flex: 'none' }}>
       <div className="grid-inner" style={{ minWidth }}>
       <div className="grid-head" role="row" style={{ gridTemplateColumns: template }}>
         {columns.map((c) => (

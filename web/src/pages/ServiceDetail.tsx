@@ -1,7 +1,7 @@
 /** One service: its instances and where they run, health, why it is not placed, versions. */
 import { useState } from 'react';
 import { ApiError, appPath, request, type App, type MarathonTask, type QueueEntry } from '../api.ts';
-import { Badge, ErrorBox, Modal, PageHead, ago, cpus, mib } from '../components.tsx';
+import { Badge, ErrorBox, Grid, Modal, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
 import { hub, useResource } from '../live.ts';
 import { notify } from '../notify.tsx';
 import { Link } from '../router.tsx';
@@ -12,6 +12,20 @@ function health(app: App, t: MarathonTask): string {
   if ((app.healthChecks?.length ?? 0) === 0) return '—';
   const r = t.healthCheckResults?.[0];
   return r === undefined ? 'Unknown' : r.alive ? 'Healthy' : 'Unhealthy';
+}
+
+/** Instances in a windowed grid: an app may have thousands. */
+function instanceColumns(a: App): Column<MarathonTask>[] {
+  return [
+    { title: 'Task', width: 'minmax(200px, 3fr)', render: (t) => <span className="mono ellipsis" title={t.id}>{t.id}</span> },
+    { title: 'State', width: '90px', render: (t) => <Badge value={t.state} /> },
+    { title: 'Health', width: '84px', render: (t) => (health(a, t) === '—' ? <span className="muted">—</span> : <Badge value={health(a, t)} />) },
+    { title: 'Host', width: 'minmax(90px, 1fr)', render: (t) => <Link to={`/nodes?q=${encodeURIComponent(t.agentId)}`} title={`Agent ${t.agentId}`} className="mono">{t.host}</Link> },
+    { title: 'Ports', width: 'minmax(70px, 1fr)', render: (t) => <span className="mono">{t.ports.join(', ') || '—'}</span> },
+    { title: 'Started', width: '80px', render: (t) => <span className="nowrap">{ago(t.startedAt ?? t.stagedAt)}</span> },
+    { title: 'Version', width: 'minmax(80px, 1fr)', render: (t) => <span className="mono muted ellipsis">{t.version === a.version || t.version === a.versionInfo?.lastConfigChangeAt ? 'current' : t.version}</span> },
+    { title: '', width: '96px', render: (t) => <Link to={`/tasks?task=${encodeURIComponent(t.id)}`}>Logs &amp; files</Link> },
+  ];
 }
 
 export function ServiceDetail({ id }: { id: string }) {
@@ -83,7 +97,7 @@ export function ServiceDetail({ id }: { id: string }) {
                 <tr><th>Agent</th><th>Reason</th><th>When</th></tr>
               </thead>
               <tbody>
-                {(q.lastUnusedOffers ?? []).map((o) => (
+                {(q.lastUnusedOffers ?? []).slice(0, 100).map((o) => (
                   <tr key={o.agentId}>
                     <td className="mono">{o.hostname}</td>
                     <td className="reason">{o.reason.join('; ')}</td>
@@ -93,6 +107,7 @@ export function ServiceDetail({ id }: { id: string }) {
               </tbody>
             </table>
           )}
+          {(q.lastUnusedOffers ?? []).length > 100 ? <div className="muted small">…and {(q.lastUnusedOffers ?? []).length - 100} more agents declined.</div> : null}
         </section>
       ) : null}
 
@@ -118,27 +133,7 @@ export function ServiceDetail({ id }: { id: string }) {
         {tasks.length === 0 ? (
           <div className="empty">No instances.</div>
         ) : (
-          <table className="table" aria-label="Instances">
-            <thead>
-              <tr><th>Task</th><th>State</th><th>Health</th><th>Host</th><th>Ports</th><th>Started</th><th>Version</th><th /></tr>
-            </thead>
-            <tbody>
-              {tasks.map((t) => (
-                <tr key={t.id}>
-                  <td className="mono ellipsis" title={t.id}>{t.id}</td>
-                  <td><Badge value={t.state} /></td>
-                  <td>{health(a, t) === '—' ? <span className="muted">—</span> : <Badge value={health(a, t)} />}</td>
-                  <td className="mono"><Link to={`/nodes?q=${encodeURIComponent(t.agentId)}`} title={`Agent ${t.agentId}`}>{t.host}</Link></td>
-                  <td className="mono">{t.ports.join(', ') || '—'}</td>
-                  <td className="nowrap">{ago(t.startedAt ?? t.stagedAt)}</td>
-                  <td className="mono muted nowrap">{t.version === a.version || t.version === a.versionInfo?.lastConfigChangeAt ? 'current' : t.version}</td>
-                  <td className="nowrap">
-                    <Link to={`/tasks?task=${encodeURIComponent(t.id)}`}>Logs &amp; files</Link>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Grid label="Instances" rows={tasks} columns={instanceColumns(a)} rowKey={(t) => t.id} height={Math.min(440, 40 + tasks.length * 36)} rowHeight={36} />
         )}
       </section>
 
