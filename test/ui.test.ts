@@ -213,13 +213,18 @@ describe('web UI', () => {
       t.skip('the jobs API (/v1/jobs) is not on this branch yet');
       return;
     }
-    const created = await api('POST', '/v1/jobs', { id: 'ui-report', description: 'Nightly report', run: { cmd: 'echo report done', cpus: 0.1, mem: 32, disk: 0 } });
-    assert.ok(created.status === 201 || created.status === 200, `job created: ${created.status} ${JSON.stringify(created.body)}`);
-    await api('POST', '/v1/jobs/ui-report/schedules', { id: 'nightly', cron: '0 3 * * *', timezone: 'UTC', enabled: true });
     const { page } = browser;
     await page.goto(`${dev.url}/jobs`);
-    await page.locator('[data-key="ui-report"]').getByRole('button', { name: 'Run now' }).click();
-    await page.getByRole('link', { name: 'ui-report' }).click();
+    // Created from the form, with a schedule.
+    await page.getByRole('button', { name: 'Create job' }).click();
+    await page.getByLabel('Job ID').fill('ui-report');
+    await page.getByLabel('Description').fill('Nightly report');
+    await page.getByLabel('Command').fill('echo report done');
+    await page.getByLabel('Schedule (cron)').fill('0 3 * * *');
+    await page.getByRole('dialog').getByRole('button', { name: 'Create job' }).click();
+    await page.waitForURL(/\/jobs\/ui-report$/);
+    await page.getByRole('complementary', { name: 'Job' }).getByText('0 3 * * *').waitFor();
+    await page.getByRole('complementary', { name: 'Job' }).getByRole('button', { name: 'Run now' }).click();
     await page.getByRole('table', { name: 'Run history' }).getByText('SUCCESS').first().waitFor(SLOW);
     await page.locator('[data-key="ui-report"]').getByText('1 / 0').waitFor();
     await screenshot(page, '08-jobs');

@@ -2,12 +2,13 @@
  * Jobs (Metronome `/v1/jobs`): schedules, active runs, history with durations and outcomes, and
  * "Run now" (`POST /v1/jobs/{id}/runs`).
  */
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { ApiError, jobPath, request, type Job, type JobRun } from '../api.ts';
 import { Badge, ErrorBox, Grid, PageHead, ago, duration, type Column } from '../components.tsx';
 import { hub, useResource } from '../live.ts';
 import { notify } from '../notify.tsx';
 import { Link, navigate } from '../router.tsx';
+import { JobForm } from './JobForm.tsx';
 
 const EMBED = 'embed=activeRuns&embed=history&embed=historySummary';
 
@@ -41,6 +42,7 @@ export function Jobs({ selected }: { selected: string | undefined }) {
   const jobs = useResource<Job[]>(`/v1/jobs?${EMBED}`, ['jobs']);
   const list = useMemo(() => [...(jobs.data ?? [])].sort((a, b) => a.id.localeCompare(b.id)), [jobs.data]);
   const notRunning = jobs.error instanceof ApiError && jobs.error.status === 404;
+  const [creating, setCreating] = useState(false);
 
   const columns: Column<Job>[] = [
     { title: 'Job', width: 'minmax(120px, 2fr)', render: (j) => <Link to={`/jobs/${encodeURIComponent(j.id)}`} className="mono strong">{j.id}</Link> },
@@ -54,12 +56,17 @@ export function Jobs({ selected }: { selected: string | undefined }) {
   const job = list.find((j) => j.id === selected);
   return (
     <div className="page fill">
-      <PageHead title="Jobs" sub={`${list.length} jobs · ${list.reduce((s, j) => s + (j.activeRuns ?? []).length, 0)} runs active`} />
+      <PageHead title="Jobs" sub={`${list.length} jobs · ${list.reduce((s, j) => s + (j.activeRuns ?? []).length, 0)} runs active`}>
+        <button className="primary" disabled={notRunning} onClick={() => setCreating(true)}>
+          Create job
+        </button>
+      </PageHead>
       {notRunning ? <div className="alert warn">The jobs framework is not running on this master (<code>/v1/jobs</code> answered 404).</div> : <ErrorBox error={jobs.error} />}
       <div className={job ? 'split' : 'split single'}>
         <Grid label="Jobs" rows={list} columns={columns} rowKey={(j) => j.id} selected={selected} onRowClick={(j) => navigate(`/jobs/${encodeURIComponent(j.id)}`)} empty={jobs.loading ? 'Loading…' : notRunning ? 'No jobs framework, no jobs.' : 'No jobs yet. Create them with POST /v1/jobs (Metronome job spec).'} />
         {job ? <JobPanel job={job} /> : null}
       </div>
+      {creating ? <JobForm onClose={() => setCreating(false)} /> : null}
     </div>
   );
 }

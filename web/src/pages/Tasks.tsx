@@ -3,9 +3,10 @@
  * list; a selected task shows its log (followed live) and its sandbox files.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { num, type MesosTask } from '../api.ts';
+import { ApiError, num, request, type MesosTask } from '../api.ts';
+import { notify } from '../notify.tsx';
 import { Badge, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
-import { useResource } from '../live.ts';
+import { hub, useResource } from '../live.ts';
 import { navigate, useLocation } from '../router.tsx';
 import { FileBrowser, LogTail } from './Sandbox.tsx';
 
@@ -82,6 +83,17 @@ export function Tasks() {
   );
 }
 
+const LIVE = new Set(['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING']);
+/** Marathon's task ids end in `._app.N`: those can be killed through `/v2/tasks/delete`. */
+const isServiceTask = (t: MesosTask): boolean => /\._app\.\d+$/.test(t.id);
+
+async function kill(id: string, scale: boolean): Promise<void> {
+  await request('POST', `/v2/tasks/delete${scale ? '?scale=true' : ''}`, { ids: [id] })
+    .then(() => notify(scale ? `Killing ${id} and scaling down` : `Killing ${id}`))
+    .catch((e: unknown) => notify(`Kill failed: ${e instanceof ApiError ? e.message : String(e)}`, 'bad'));
+  hub.invalidate(['tasks', 'apps']);
+}
+
 function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) {
   const [tab, setTab] = useState<'stdout' | 'stderr' | 'files'>('stdout');
   const last = task.statuses[task.statuses.length - 1];
@@ -94,7 +106,15 @@ function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) 
             <Badge value={task.state} /> on {task.slave_id} {last?.message ? `· ${last.message}` : ''}
           </div>
         </div>
-        <button className="icon" aria-label="Close task" onClick={onClose}>×</button>
+        <div className="row-actions">
+          {isServiceTask(task) && LIVE.has(task.state) ? (
+            <>
+              <button className="small" title="Kill this instance; the service starts a replacement" onClick={() => void kill(task.id, false)}>Kill</button>
+              <button className="small danger" title="Kill this instance and lower the service's instance count" onClick={() => void kill(task.id, true)}>Kill &amp; scale down</button>
+            </>
+          ) : null}
+          <button className="icon" aria-label="Close task" onClick={onClose}>×</button>
+        </div>
       </div>
       <div className="tabs" role="tablist">
         {(['stdout', 'stderr', 'files'] as const).map((t) => (
