@@ -158,7 +158,8 @@ export function ago(at: number | string | null | undefined): string {
 
 export function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '—';
-  if (seconds < 60) return `${Math.max(0, Math.round(seconds))}s`;
+  if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)}s`;
+  if (seconds < 60) return `${Math.round(seconds)}s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${Math.round(seconds % 60)}s`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
   return `${Math.floor(seconds / 86400)}d ${Math.floor((seconds % 86400) / 3600)}h`;
