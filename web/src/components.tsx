@@ -152,8 +152,9 @@ export function ago(at: number | string | null | undefined): string {
   const t = typeof at === 'number' ? at : Date.parse(at);
   if (!Number.isFinite(t)) return '—';
   const s = Math.round((Date.now() - t) / 1000);
-  if (s < 0) return `in ${duration(-s)}`;
-  return `${duration(s)} ago`;
+  const whole = (n: number): string => (n < 60 ? `${n}s` : duration(n));
+  if (s < 0) return `in ${whole(-s)}`;
+  return `${whole(s)} ago`;
 }
 
 export function duration(seconds: number): string {
