@@ -1,8 +1,9 @@
 /** The cluster at a glance: capacity allocated vs total, agents, tasks by state, recent events. */
-import { type Agent, type App, type Deployment, type MasterState, num, rangeCount, type StateSummary } from '../api.ts';
-import { Bar, ErrorBox, PageHead, ago, cpus, mib } from '../components.tsx';
+import { type Agent, type App, type Deployment, type MasterState, num, type QueueEntry, rangeCount, type StateSummary } from '../api.ts';
+import { Badge, Bar, ErrorBox, PageHead, ago, cpus, mib } from '../components.tsx';
 import { useLiveEvents, useResource } from '../live.ts';
 import { Link } from '../router.tsx';
+import { appStatus } from './Services.tsx';
 
 const SHOWN_STATES = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_UNREACHABLE'];
 
@@ -12,6 +13,7 @@ export function Overview() {
   const summary = useResource<StateSummary>('/master/state-summary', ['summary', 'tasks']);
   const apps = useResource<{ apps: App[] }>('/v2/apps', ['apps']);
   const deployments = useResource<Deployment[]>('/v2/deployments', ['deployments']);
+  const queue = useResource<{ queue: QueueEntry[] }>('/v2/queue', ['queue']);
   const events = useLiveEvents();
 
   const agents: Agent[] = state.data?.slaves ?? [];
@@ -26,6 +28,12 @@ export function Overview() {
     { label: 'Disk', used: used('disk'), total: total('disk'), format: mib },
     { label: 'Ports', used: ports.used, total: ports.total, format: (n: number) => String(n) },
   ];
+  // Services that are not simply running, with the first reason the queue gives.
+  const queued = new Map((queue.data?.queue ?? []).map((q) => [q.app.id, q]));
+  const attention = (apps.data?.apps ?? [])
+    .map((a) => ({ app: a, status: appStatus(a, queued.get(a.id)), q: queued.get(a.id) }))
+    .filter((x) => x.status !== 'Running' && x.status !== 'Suspended')
+    .slice(0, 12);
   const active = agents.filter((a) => a.active).length;
   const appList = apps.data?.apps ?? [];
   const unhealthy = appList.filter((a) => a.tasksUnhealthy > 0).length;
@@ -64,6 +72,23 @@ export function Overview() {
           <div className="label">frameworks connected{(summary.data?.frameworks ?? []).length > 0 ? `: ${(summary.data?.frameworks ?? []).filter((f) => f.active).map((f) => f.name).join(', ')}` : ''}</div>
         </div>
       </section>
+      {attention.length > 0 ? (
+        <section className="panel">
+          <h2>Needs attention</h2>
+          <table className="table compact" aria-label="Needs attention">
+            <tbody>
+              {attention.map(({ app, status, q }) => (
+                <tr key={app.id}>
+                  <td className="nowrap"><Link to={`/services${app.id}`} className="mono">{app.id}</Link></td>
+                  <td><Badge value={status} /></td>
+                  <td className="nowrap">{app.tasksRunning} of {app.instances} running</td>
+                  <td className="reason-cell">{q?.stoppedReason ?? q?.lastUnusedOffers?.[0]?.reason.join('; ') ?? (q && !q.delay.overdue ? `backing off, next launch in ${q.delay.timeLeftSeconds}s` : app.lastTaskFailure?.message ?? '')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      ) : null}
       <div className="two-col">
         <section className="panel">
           <h2>Tasks by state</h2>
