@@ -1,4 +1,4 @@
-import { StrictMode } from 'react';
+import { StrictMode, useEffect } from 'react';
 import { createRoot } from 'react-dom/client';
 import './styles.css';
 import { Link, useLocation } from './router.tsx';
@@ -41,6 +41,11 @@ function Shell() {
   const { path } = useLocation();
   const connection = useConnection();
   const active = (to: string) => (to === '/' ? path === '/' || path === '/overview' : path === to || path.startsWith(`${to}/`));
+  const current = NAV.find((n) => active(n.to));
+  useEffect(() => {
+    const detail = path.startsWith('/services/') ? decodeURIComponent(path.slice('/services'.length)) : path.startsWith('/jobs/') ? decodeURIComponent(path.slice('/jobs/'.length)) : undefined;
+    document.title = [detail, current?.label, 'Drover'].filter(Boolean).join(' · ');
+  }, [path, current]);
   return (
     <div className="shell">
       <nav className="side" aria-label="Main">
