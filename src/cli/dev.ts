@@ -7,6 +7,8 @@ interface DevArgs {
   resources?: string;
   host: string;
   'data-dir': string;
+  jobs: boolean;
+  'jobs-history-count': number;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -21,11 +23,14 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('resources', { type: 'string', describe: "What the agent offers, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (default: detected)" })
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
         .option('data-dir', { type: 'string', default: './.drover', describe: 'Folder that holds all cluster state' })
+        .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
+        .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
+          if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
           return true;
         }),
     handler: async (args) => {
@@ -42,7 +47,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], logger, ...(resources ? { resources } : {}) });
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], logger, ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -12,6 +12,8 @@ interface MasterArgs {
   'max-completed-tasks-per-framework': number;
   weights?: string;
   services: boolean;
+  jobs: boolean;
+  'jobs-history-count': number;
 }
 
 /** Mesos' --weights syntax: `role1=2,role2=0.5`. */
@@ -41,6 +43,8 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('agent-heartbeat-interval', { type: 'number', default: 15, describe: 'Seconds between agent heartbeats' })
         .option('max-missed-heartbeats', { type: 'number', default: 5, describe: 'Missed heartbeats before an agent is unreachable' })
         .option('services', { type: 'boolean', default: true, describe: 'Run the built-in services framework (Marathon /v2 API); --no-services turns it off' })
+        .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
+        .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .check((args) => {
@@ -49,7 +53,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
             const v = args[name];
             if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
           }
-          for (const name of ['max-missed-heartbeats', 'max-completed-tasks-per-framework'] as const) {
+          for (const name of ['max-missed-heartbeats', 'max-completed-tasks-per-framework', 'jobs-history-count'] as const) {
             if (!Number.isInteger(args[name]) || args[name] < 1) throw new Error(`--${name} must be a positive integer`);
           }
           if (args.weights !== undefined) parseWeights(args.weights);
@@ -75,6 +79,8 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         agentMaxMissedHeartbeats: args['max-missed-heartbeats'],
         completedTasksPerFramework: args['max-completed-tasks-per-framework'],
         services: args.services,
+        jobs: args.jobs,
+        jobsHistoryCount: args['jobs-history-count'],
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
       });
       process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);

@@ -21,6 +21,10 @@ export interface DevOptions {
   dataDir: string;
   logger: Logger;
   resources?: Resources;
+  /** Run the built-in jobs framework (default true). */
+  jobs?: boolean;
+  /** Finished runs kept per job in the jobs history (default 10). */
+  jobsHistoryCount?: number;
 }
 
 export interface DevCluster {
@@ -37,7 +41,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
   try {
-    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host });
+    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }) });
     const agent = new Agent({
       masterUrl: master.url,
       port: options.agentPort,

@@ -15,6 +15,8 @@ import { registerServicesRoutes } from '../frameworks/services/api.ts';
 import { InProcessSchedulerTransport } from '../frameworks/sdk/in-process-transport.ts';
 import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
 import { registerWebUi } from '../http/static.ts';
+import { JobsFramework } from '../frameworks/jobs/jobs.ts';
+import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -27,6 +29,10 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   services?: boolean;
   /** Serve the web UI (web/dist) at `/` (default true). */
   ui?: boolean;
+  /** Run the built-in jobs framework (Metronome's /v1 API) in this process (default true). */
+  jobs?: boolean;
+  /** Finished runs kept per job in the jobs framework's history (default 10). */
+  jobsHistoryCount?: number;
 }
 
 export interface MasterServer {
@@ -34,11 +40,12 @@ export interface MasterServer {
   readonly app: FastifyInstance;
   readonly url: string;
   readonly services: ServicesFramework | undefined;
+  readonly jobs: JobsFramework | undefined;
   close(): Promise<void>;
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, ui = true, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, ...masterOptions } = options;
   const app = createHttpServer({ logger });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
@@ -50,6 +57,10 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }) })
     : undefined;
   if (services) registerServicesRoutes(app, services);
+  const jobs = withJobs
+    ? new JobsFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'jobs' }), ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
+    : undefined;
+  if (jobs) registerJobsRoutes(app, jobs);
   // Last: its catch-all GET route answers only what no API route matched.
   if (ui) registerWebUi(app);
   await master.start();
@@ -63,13 +74,16 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const bound = typeof address === 'object' && address ? address.port : port;
   master.port = bound;
   await services?.start();
+  await jobs?.start();
   const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${bound}`;
   return {
     master,
     app,
     url,
     services,
+    jobs,
     async close() {
+      await jobs?.stop();
       await services?.stop();
       await master.stop();
       await app.close();

@@ -1,0 +1,94 @@
+/**
+ * Chronos' job format (docs/docs/api.md, jobs/Jobs.scala) translated to a Metronome job body,
+ * pure, so `POST /v1/scheduler/iso8601` and `/v1/scheduler/dependency` reach the same framework.
+ * Every Chronos field either maps to a Metronome one, is a read-only counter (ignored, as GET →
+ * POST must work), or is refused with a 422 naming it.
+ */
+import type { ErrorDetail } from '../../protocol/errors.ts';
+import { invalid } from './job.ts';
+
+/** Chronos job name → Drover job id: lowercase, '_' → '-' (the original stays in a label). */
+export function chronosId(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-');
+}
+
+const READ_ONLY = new Set(['successCount', 'errorCount', 'lastSuccess', 'lastError', 'errorsSinceLastSuccess']);
+const MAPPED = new Set([
+  'name', 'command', 'arguments', 'shell', 'schedule', 'scheduleTimeZone', 'parents', 'epsilon', 'async', 'retries', 'owner', 'ownerName',
+  'description', 'cpus', 'mem', 'disk', 'disabled', 'concurrent', 'runAsUser', 'fetch', 'uris', 'environmentVariables', 'container',
+  'constraints', 'executor', 'executorFlags',
+]);
+
+/** Seconds of an ISO-8601 duration without years or months (Chronos' epsilon), or undefined. */
+function seconds(duration: string): number | undefined {
+  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(duration);
+  if (!m || duration === 'P') return undefined;
+  return ((Number(m[1] ?? 0) * 24 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 60 + Number(m[4] ?? 0);
+}
+
+const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+export function fromChronos(input: unknown): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalid([{ path: '/', errors: ['expected a JSON object'] }]);
+  const c = input as Record<string, unknown>;
+  const errors: ErrorDetail[] = [];
+  const refuse = (path: string, reason: string): void => void errors.push({ path, errors: [reason] });
+  for (const key of Object.keys(c)) if (!MAPPED.has(key) && !READ_ONLY.has(key)) refuse(`/${key}`, 'not supported by Drover');
+  if (typeof c['name'] !== 'string' || !/^[\w.-]+$/.test(c['name'])) refuse('/name', 'a Chronos job needs a name of letters, digits, _, . and -');
+  if (typeof c['command'] !== 'string' || c['command'] === '') refuse('/command', 'a Chronos job needs a command');
+  if (c['async'] === true) refuse('/async', 'async jobs were removed in Chronos 3.0 and are not supported');
+  if (c['executor'] !== undefined && c['executor'] !== '') refuse('/executor', 'custom executors are not supported');
+  if (c['executorFlags'] !== undefined && c['executorFlags'] !== '') refuse('/executorFlags', 'custom executors are not supported');
+  const container = c['container'] as Record<string, unknown> | undefined;
+  if (container && (container['type'] !== 'MESOS' || container['image'] !== undefined)) refuse('/container', `container images are not supported yet (container type ${String(container['type'])})`);
+  const hasSchedule = typeof c['schedule'] === 'string' && c['schedule'] !== '';
+  const parents = Array.isArray(c['parents']) ? (c['parents'] as unknown[]).map(String) : [];
+  if (hasSchedule === (parents.length > 0)) refuse('/schedule', "a Chronos job has either a 'schedule' or 'parents'");
+  let deadline: number | undefined;
+  if (typeof c['epsilon'] === 'string') {
+    deadline = seconds(c['epsilon']);
+    if (deadline === undefined) refuse('/epsilon', `'${c['epsilon']}' is not an ISO-8601 duration in days, hours, minutes or seconds`);
+  }
+  if (errors.length > 0) throw invalid(errors);
+
+  const name = c['name'] as string;
+  const args = Array.isArray(c['arguments']) ? (c['arguments'] as unknown[]).map(String) : [];
+  const shell = c['shell'] !== false;
+  const retries = typeof c['retries'] === 'number' ? c['retries'] : 2;
+  const num = (v: unknown, fallback: number): number => (v === undefined ? fallback : Number(v));
+  const owner = [c['ownerName'], c['owner']].filter((x) => typeof x === 'string' && x !== '').join(' ');
+  const fetch: Array<Record<string, unknown>> = [...(Array.isArray(c['fetch']) ? (c['fetch'] as Array<Record<string, unknown>>) : []), ...(Array.isArray(c['uris']) ? (c['uris'] as string[]).map((uri) => ({ uri })) : [])];
+  const env = Array.isArray(c['environmentVariables']) ? Object.fromEntries((c['environmentVariables'] as Array<{ name: string; value: string }>).map((e) => [e.name, e.value])) : {};
+  const constraints = Array.isArray(c['constraints'])
+    ? (c['constraints'] as string[][]).map(([attribute, operator, value]) => ({ attribute, operator: operator === 'EQUALS' ? 'IS' : operator, value }))
+    : [];
+  return {
+    id: chronosId(name),
+    ...(typeof c['description'] === 'string' ? { description: c['description'] } : {}),
+    labels: { 'chronos.name': name, ...(owner ? { 'chronos.owner': owner } : {}) },
+    ...(parents.length > 0 ? { dependencies: parents.map((p) => ({ id: chronosId(p) })) } : {}),
+    ...(hasSchedule
+      ? {
+          schedules: [{
+            id: 'default',
+            cron: c['schedule'],
+            ...(typeof c['scheduleTimeZone'] === 'string' ? { timezone: c['scheduleTimeZone'] } : {}),
+            ...(deadline === undefined ? {} : { startingDeadlineSeconds: Math.max(60, deadline) }),
+            concurrencyPolicy: c['concurrent'] === true ? 'ALLOW' : 'FORBID',
+            enabled: c['disabled'] !== true,
+          }],
+        }
+      : {}),
+    run: {
+      ...(shell ? { cmd: [c['command'] as string, ...args.map(quote)].join(' ') } : { args: [c['command'] as string, ...args] }),
+      cpus: num(c['cpus'], 0.1),
+      mem: num(c['mem'], 128),
+      disk: num(c['disk'], 256),
+      ...(typeof c['runAsUser'] === 'string' ? { user: c['runAsUser'] } : {}),
+      env,
+      artifacts: fetch.map((f) => ({ uri: String(f['uri']), ...(f['extract'] === undefined ? {} : { extract: f['extract'] }), ...(f['executable'] === undefined ? {} : { executable: f['executable'] }), ...(f['cache'] === undefined ? {} : { cache: f['cache'] }) })),
+      placement: { constraints },
+      restart: retries > 0 ? { policy: 'ON_FAILURE', retries } : { policy: 'NEVER' },
+    },
+  };
+}

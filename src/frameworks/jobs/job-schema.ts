@@ -1,0 +1,130 @@
+/**
+ * Metronome's job and schedule specs (`public/api/v1/schema/jobspec.json`, `schedulespec.json`)
+ * as JSON Schema, plus the checks a schema cannot say. Fields Drover does not run (container
+ * images, secrets, volumes, GPUs, named networks) are accepted by the schema and then refused by
+ * `unsupportedFields` with a 422 naming the field — never silently ignored.
+ */
+import Type, { type Static } from 'typebox';
+import type { ErrorDetail } from '../../protocol/errors.ts';
+
+/** Metronome's pathType: dot-separated segments of lowercase letters, digits and inner dashes. */
+export const JOB_ID = /^([a-z0-9]+(-+[a-z0-9]+)*)(\.([a-z0-9]+(-+[a-z0-9]+)*))*$/;
+export const SCHEDULE_ID = /^([a-z0-9]+(-+[a-z0-9]+)*)$/;
+
+const Str = (max = 4096) => Type.String({ maxLength: max });
+
+export const ScheduleSpec = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 256 }),
+  cron: Type.String({ minLength: 1, maxLength: 256 }),
+  timezone: Type.Optional(Str(64)),
+  startingDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  concurrencyPolicy: Type.Optional(Type.Enum(['ALLOW', 'FORBID'])),
+  enabled: Type.Optional(Type.Boolean()),
+  nextRunAt: Type.Optional(Type.Unknown()),
+});
+export type ScheduleSpec = Static<typeof ScheduleSpec>;
+
+const Constraint = Type.Object({
+  attribute: Str(256),
+  operator: Str(32),
+  value: Type.Optional(Str(1024)),
+});
+
+export const RunSpec = Type.Object({
+  cpus: Type.Optional(Type.Number({ minimum: 0.01 })),
+  mem: Type.Optional(Type.Number({ minimum: 32 })),
+  disk: Type.Optional(Type.Number({ minimum: 0 })),
+  gpus: Type.Optional(Type.Integer({ minimum: 0 })),
+  cmd: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 * 1024 })),
+  args: Type.Optional(Type.Array(Str(65536), { maxItems: 4096 })),
+  user: Type.Optional(Str(256)),
+  env: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Type.Union([Str(1024 * 1024), Type.Object({ secret: Str() })]))),
+  artifacts: Type.Optional(Type.Array(Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()) }), { maxItems: 100 })),
+  placement: Type.Optional(Type.Object({ constraints: Type.Optional(Type.Array(Constraint, { maxItems: 100 })) })),
+  maxLaunchDelay: Type.Optional(Type.Integer({ minimum: 1 })),
+  taskKillGracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  restart: Type.Optional(Type.Object({
+    policy: Type.Optional(Type.Enum(['NEVER', 'ON_FAILURE'])),
+    activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+    // Drover extension (Chronos' `retries`): at most this many retries under ON_FAILURE.
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  })),
+  docker: Type.Optional(Type.Unknown()),
+  ucr: Type.Optional(Type.Unknown()),
+  secrets: Type.Optional(Type.Unknown()),
+  volumes: Type.Optional(Type.Unknown()),
+  networks: Type.Optional(Type.Unknown()),
+});
+export type RunSpec = Static<typeof RunSpec>;
+
+export const JobSpec = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 512 }),
+  description: Type.Optional(Str(65536)),
+  labels: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Str(65536))),
+  dependencies: Type.Optional(Type.Array(Type.Object({ id: Type.String({ maxLength: 512 }) }), { maxItems: 100 })),
+  schedules: Type.Optional(Type.Array(ScheduleSpec, { maxItems: 16 })),
+  run: RunSpec,
+});
+export type JobSpec = Static<typeof JobSpec>;
+
+const KNOWN_JOB = new Set(Object.keys(JobSpec.properties));
+/** Read-only parts of GET answers (embed=…): accepted and ignored so GET → PUT works. */
+const READ_ONLY_JOB = new Set(['activeRuns', 'history', 'historySummary']);
+const KNOWN_RUN = new Set(Object.keys(RunSpec.properties));
+const KNOWN_SCHEDULE = new Set(Object.keys(ScheduleSpec.properties));
+
+/** Fields Drover does not run yet, or does not know: a reason each, instead of ignoring them. */
+export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  for (const key of Object.keys(job)) if (!KNOWN_JOB.has(key) && !READ_ONLY_JOB.has(key)) out.push({ path: `/${key}`, errors: ['unknown property'] });
+  const raw = job['run'];
+  const run = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
+  for (const key of Object.keys(run)) if (!KNOWN_RUN.has(key)) out.push({ path: `/run/${key}`, errors: ['unknown property'] });
+  if (run['docker'] !== undefined) out.push({ path: '/run/docker', errors: ['container images are not supported yet; jobs run as plain commands (no run.docker)'] });
+  if (run['ucr'] !== undefined) out.push({ path: '/run/ucr', errors: ['container images are not supported yet; jobs run as plain commands (no run.ucr)'] });
+  if (nonEmpty(run['secrets'])) out.push({ path: '/run/secrets', errors: ['secrets are not supported yet'] });
+  if (nonEmpty(run['volumes'])) out.push({ path: '/run/volumes', errors: ['volumes are not supported yet'] });
+  if (nonEmpty(run['networks'])) out.push({ path: '/run/networks', errors: ['job networks are not supported yet; jobs use host networking'] });
+  if (typeof run['gpus'] === 'number' && run['gpus'] > 0) out.push({ path: '/run/gpus', errors: ['gpus are not supported yet'] });
+  const env = run['env'];
+  if (env && typeof env === 'object') {
+    for (const [name, value] of Object.entries(env)) if (typeof value !== 'string') out.push({ path: `/run/env/${name}`, errors: ['secret references are not supported yet'] });
+  }
+  for (const [i, s] of (Array.isArray(job['schedules']) ? job['schedules'] : []).entries()) {
+    if (s && typeof s === 'object') out.push(...scheduleUnknown(s as Record<string, unknown>, `/schedules/${i}`));
+  }
+  return out;
+}
+
+export function scheduleUnknown(schedule: Record<string, unknown>, base = ''): ErrorDetail[] {
+  return Object.keys(schedule).filter((k) => !KNOWN_SCHEDULE.has(k)).map((k) => ({ path: `${base}/${k}`, errors: ['unknown property'] }));
+}
+
+function nonEmpty(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/** Placement operators Metronome accepts (EQ is its alias of IS). */
+export const OPERATORS = ['IS', 'EQ', 'LIKE', 'UNLIKE'];
+
+/** Checks on the run spec the schema cannot express. */
+export function runSemanticErrors(run: RunSpec): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  if (run.cmd !== undefined && run.args !== undefined && run.args.length > 0) out.push({ path: '/run/cmd', errors: ["'cmd' and 'args' cannot both be set"] });
+  if (run.cmd === undefined && (run.args === undefined || run.args.length === 0)) out.push({ path: '/run', errors: ["a job run needs 'cmd' or 'args' (container images are not supported yet)"] });
+  for (const [i, c] of (run.placement?.constraints ?? []).entries()) {
+    if (!OPERATORS.includes(c.operator)) out.push({ path: `/run/placement/constraints/${i}/operator`, errors: [`operator must be one of ${OPERATORS.join(', ')}`] });
+    else if (c.value === undefined) out.push({ path: `/run/placement/constraints/${i}/value`, errors: [`${c.operator} requires a value`] });
+    else if (c.operator === 'LIKE' || c.operator === 'UNLIKE') {
+      try {
+        new RegExp(c.value);
+      } catch {
+        out.push({ path: `/run/placement/constraints/${i}/value`, errors: [`'${c.value}' is not a valid regular expression`] });
+      }
+    }
+  }
+  return out;
+}

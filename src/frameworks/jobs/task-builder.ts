@@ -1,0 +1,34 @@
+/**
+ * From a job run and its place to a Mesos TaskInfo: the command (shell `cmd` or exec `args`), the
+ * environment with the run's identity, fetched artifacts, the kill grace period, labels. Pure.
+ */
+import type { Resources } from '../../resources/index.ts';
+import type { Job } from './job.ts';
+import type { Run } from './run.ts';
+
+export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: string, resources: Resources): Record<string, unknown> {
+  const env: Record<string, string> = {
+    ...job.run.env,
+    DROVER_JOB_ID: job.id,
+    DROVER_JOB_RUN_ID: run.id,
+    METRONOME_JOB_ID: job.id,
+    METRONOME_JOB_RUN_ID: run.id,
+  };
+  const command = job.run.cmd !== undefined
+    ? { value: job.run.cmd, shell: true }
+    : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
+  return {
+    name: `${job.id}.${run.id}`,
+    task_id: { value: taskId },
+    agent_id: { value: agentId },
+    resources: resources.toJSON(),
+    command: {
+      ...command,
+      environment: { variables: Object.entries(env).map(([name, value]) => ({ name, type: 'VALUE', value })) },
+      ...(job.run.user ? { user: job.run.user } : {}),
+      ...(job.run.artifacts.length > 0 ? { uris: job.run.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache })) } : {}),
+    },
+    ...(job.run.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(job.run.taskKillGracePeriodSeconds * 1e9) } } } : {}),
+    labels: { labels: Object.entries(job.labels).map(([key, value]) => ({ key, value })) },
+  };
+}
