@@ -13,6 +13,8 @@ import type { Store } from '../store/store.ts';
 import { ServicesFramework } from '../frameworks/services/services.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
 import { InProcessSchedulerTransport } from '../frameworks/sdk/in-process-transport.ts';
+import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
+import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
 import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
 
@@ -25,6 +27,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   mount?: (app: FastifyInstance, master: Master) => void;
   /** Run the built-in services framework (Marathon's /v2 API) in this process (default true). */
   services?: boolean;
+  /** Serve the web UI (web/dist) at `/` (default true). */
+  ui?: boolean;
   /** Run the built-in jobs framework (Metronome's /v1 API) in this process (default true). */
   jobs?: boolean;
   /** Finished runs kept per job in the jobs framework's history (default 10). */
@@ -41,12 +45,13 @@ export interface MasterServer {
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, ...masterOptions } = options;
   const app = createHttpServer({ logger });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
+  registerAgentFilesRoutes(app, master);
   mount?.(app, master);
   const services = withServices
     ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }) })
@@ -64,6 +69,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     if (frameworksReady || !/^\/v[0-9]\//.test(request.url)) return;
     await reply.code(503).header('retry-after', '1').send({ message: 'Drover is starting: its frameworks are loading their state; retry shortly' });
   });
+  // Last: its catch-all GET route answers only what no API route matched.
+  if (ui) registerWebUi(app);
   await master.start();
   try {
     await app.listen({ port, host });

@@ -33,6 +33,8 @@ export const ErrorCodes = {
   UNSUPPORTED_MEDIA_TYPE: { code: 'DROVER_ERR_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   PAYLOAD_TOO_LARGE: { code: 'DROVER_ERR_PAYLOAD_TOO_LARGE', status: 413 },
   CONFIG: { code: 'DROVER_ERR_CONFIG', status: 400 },
+  /** The master could not reach an agent on a caller's behalf (the sandbox files proxy). */
+  AGENT_UNREACHABLE: { code: 'DROVER_ERR_AGENT_UNREACHABLE', status: 502 },
   INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
 } as const;
 

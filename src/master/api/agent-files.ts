@@ -1,0 +1,66 @@
+/**
+ * `GET /agent/{agentId}/files/{browse|read|download|follow}?…`: the master relays an agent's
+ * sandbox files API (src/agent/http/files.ts) to the caller, byte for byte, streams included.
+ *
+ * Why a relay and not CORS on the agent: the web UI is served from the master's origin and must
+ * not need to resolve or reach every agent's hostname and port itself (a browser outside the
+ * cluster network usually cannot); one origin also keeps the UI free of cross-origin rules.
+ * Only these four read-only calls are relayed, only to registered agents, and the agent
+ * still confines every path to its work dir. A follow stream ends when the caller goes away.
+ */
+import type { FastifyInstance } from 'fastify';
+import { DroverError } from '../../protocol/errors.ts';
+import type { Master } from '../master.ts';
+
+/** How long the agent may take to start answering (a follow stream may then last forever). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const OPERATIONS = new Set(['browse', 'read', 'download', 'follow']);
+/** Response headers worth passing on; hop-by-hop ones (connection, transfer-encoding) are not. */
+const PASSED = ['content-type', 'content-length', 'content-disposition', 'cache-control', 'x-content-type-options'];
+
+export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): void {
+  app.get('/agent/:agentId/files/:operation', async (request, reply) => {
+    const { agentId, operation } = request.params as { agentId: string; operation: string };
+    if (!OPERATIONS.has(operation)) throw new DroverError('NOT_FOUND', `No route for GET /agent/${agentId}/files/${operation}`);
+    const agent = master.agents.get(agentId);
+    if (!agent) throw new DroverError('NOT_FOUND', `Agent '${agentId}' is not registered`);
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+    const target = `http://${agent.hostname}:${agent.port}/files/${operation}${query}`;
+    const abort = new AbortController();
+    // The response closes when the caller goes away (or when it is done): stop reading the agent.
+    reply.raw.once('close', () => abort.abort());
+    // An agent that accepts but never answers must not hold the caller forever.
+    const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
+    let upstream: Response;
+    try {
+      upstream = await fetch(target, { signal: abort.signal });
+    } catch (cause) {
+      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.hostname}:${agent.port} did not answer`, { cause });
+    } finally {
+      clearTimeout(timer);
+    }
+    const headers: Record<string, string> = {};
+    for (const name of PASSED) {
+      const value = upstream.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    reply.hijack();
+    reply.raw.writeHead(upstream.status, headers);
+    reply.raw.flushHeaders();
+    if (!upstream.body) {
+      reply.raw.end();
+      return;
+    }
+    try {
+      for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
+        if (!reply.raw.write(chunk)) await new Promise<void>((resolve) => reply.raw.once('drain', resolve).once('close', resolve));
+        if (reply.raw.destroyed) break;
+      }
+    } catch {
+      // The caller left (aborted) or the agent went away mid-stream: the response just ends.
+    } finally {
+      abort.abort();
+      reply.raw.end();
+    }
+  });
+}

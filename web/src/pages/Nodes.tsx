@@ -1,0 +1,57 @@
+/** Agents with their resources as bars, attributes and status; drain/reactivate when the master can. */
+import { useMemo, useState } from 'react';
+import { num, rangeCount, type Agent, type MasterState } from '../api.ts';
+import { Badge, Bar, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
+import { useResource } from '../live.ts';
+import { useLocation } from '../router.tsx';
+
+// The master has no maintenance API yet (Mesos DRAIN_AGENT / REACTIVATE_AGENT on /api/v1): the
+// buttons are shown, disabled, saying so — never pretending to drain.
+const NO_DRAIN = 'The master has no drain API yet (DRAIN_AGENT / REACTIVATE_AGENT are not implemented)';
+
+function attributes(a: Agent): string {
+  return Object.entries(a.attributes ?? {})
+    .map(([k, v]) => `${k}:${Array.isArray(v) ? JSON.stringify(v) : String(v)}`)
+    .join('  ');
+}
+
+export function Nodes() {
+  // limit=0: agents without task lists; their used resources are already summed by the master.
+  const state = useResource<MasterState>('/master/state?limit=0', ['agents']);
+  const { query } = useLocation();
+  const [filter, setFilter] = useState(query.get('q') ?? '');
+  const rows = useMemo(
+    () => (state.data?.slaves ?? []).filter((a) => filter === '' || a.hostname.includes(filter) || a.id.includes(filter) || attributes(a).includes(filter)).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id)),
+    [state.data, filter],
+  );
+  const columns: Column<Agent>[] = [
+    { title: 'Agent', width: 'minmax(150px, 1.2fr)', render: (a) => <div className="two-line"><span className="mono strong">{a.hostname}:{a.port}</span><span className="mono muted small ellipsis" title={a.id}>{a.id}</span></div> },
+    { title: 'Status', width: '84px', render: (a) => <Badge value={a.drover_status ?? (a.active ? 'active' : 'inactive')} /> },
+    { title: 'CPU', width: 'minmax(100px, 0.8fr)', render: (a) => <Bar used={num(a.used_resources, 'cpus')} total={num(a.resources, 'cpus')} format={cpus} label="CPU" /> },
+    { title: 'Memory', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'mem')} total={num(a.resources, 'mem')} format={mib} label="Memory" /> },
+    { title: 'Disk', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'disk')} total={num(a.resources, 'disk')} format={mib} label="Disk" /> },
+    { title: 'Ports', width: 'minmax(100px, 0.8fr)', render: (a) => <Bar used={rangeCount(a.used_resources)} total={rangeCount(a.resources)} format={(n) => String(n)} label="Ports" /> },
+    { title: 'Attributes', width: 'minmax(80px, 0.8fr)', render: (a) => <span className="mono small ellipsis" title={attributes(a)}>{attributes(a) || <span className="muted">—</span>}</span> },
+    { title: 'Registered', width: '76px', render: (a) => <span className="muted">{ago(a.registered_time * 1000)}</span> },
+    {
+      title: '',
+      width: '160px',
+      render: (a) => (
+        <div className="row-actions">
+          <span title={NO_DRAIN}><button className="small" disabled aria-label={`Drain ${a.hostname}`}>Drain</button></span>
+          <span title={NO_DRAIN}><button className="small" disabled aria-label={`Reactivate ${a.hostname}`}>Reactivate</button></span>
+        </div>
+      ),
+    },
+  ];
+  const active = rows.filter((a) => a.active).length;
+  return (
+    <div className="page fill">
+      <PageHead title="Nodes" sub={`${rows.length.toLocaleString()} agents · ${active.toLocaleString()} active`}>
+        <input className="search" placeholder="Filter by host, id or attribute" aria-label="Filter nodes" value={filter} onChange={(e) => setFilter(e.target.value)} />
+      </PageHead>
+      <ErrorBox error={state.error} />
+      <Grid label="Nodes" rows={rows} columns={columns} rowKey={(a) => a.id} rowHeight={46} empty={state.loading ? 'Loading…' : 'No agents registered. Start one with `drover agent --master URL`.'} />
+    </div>
+  );
+}
