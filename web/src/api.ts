@@ -127,6 +127,9 @@ export interface Agent {
   attributes: Record<string, unknown>;
   active: boolean;
   drover_status?: string;
+  /** Operator maintenance (DEACTIVATE_AGENT / DRAIN_AGENT): no offers while set. */
+  deactivated?: boolean;
+  drain_info?: { state: 'DRAINING' | 'DRAINED' };
 }
 
 export interface MasterState {

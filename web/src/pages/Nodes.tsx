@@ -1,13 +1,29 @@
-/** Agents with their resources as bars, attributes and status; drain/reactivate when the master can. */
+/** Agents with their resources as bars, attributes and status; drain and reactivate them. */
 import { useMemo, useState } from 'react';
-import { num, rangeCount, type Agent, type MasterState } from '../api.ts';
+import { ApiError, num, rangeCount, request, type Agent, type MasterState } from '../api.ts';
 import { Badge, Bar, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
-import { useResource } from '../live.ts';
+import { hub, useResource } from '../live.ts';
+import { notify } from '../notify.tsx';
 import { useLocation } from '../router.tsx';
 
-// The master has no maintenance API yet (Mesos DRAIN_AGENT / REACTIVATE_AGENT on /api/v1): the
-// buttons are shown, disabled, saying so — never pretending to drain.
-const NO_DRAIN = 'The master has no drain API yet (DRAIN_AGENT / REACTIVATE_AGENT are not implemented)';
+/** Maintenance goes through the master's operator API, as Mesos' DRAIN_AGENT / REACTIVATE_AGENT. */
+async function maintain(agent: Agent, type: 'DRAIN_AGENT' | 'REACTIVATE_AGENT'): Promise<void> {
+  const field = type === 'DRAIN_AGENT' ? 'drain_agent' : 'reactivate_agent';
+  try {
+    await request('POST', '/api/v1', { type, [field]: { agent_id: { value: agent.id } } });
+    notify(type === 'DRAIN_AGENT' ? `Draining ${agent.hostname}: its tasks are killed and placed elsewhere` : `${agent.hostname} is offered again`);
+  } catch (e) {
+    notify(`${type === 'DRAIN_AGENT' ? 'Drain' : 'Reactivate'} failed: ${e instanceof ApiError ? `${e.status} ${e.message}` : String(e)}`, 'bad');
+  }
+  hub.invalidate(['agents', 'tasks']);
+}
+
+/** What the Status column says: maintenance first, then reachability. */
+function status(a: Agent): string {
+  if (a.drain_info) return a.drain_info.state.toLowerCase();
+  if (a.deactivated) return 'deactivated';
+  return a.drover_status ?? (a.active ? 'active' : 'inactive');
+}
 
 function attributes(a: Agent): string {
   return Object.entries(a.attributes ?? {})
@@ -26,7 +42,7 @@ export function Nodes() {
   );
   const columns: Column<Agent>[] = [
     { title: 'Agent', width: 'minmax(150px, 1.2fr)', render: (a) => <div className="two-line"><span className="mono strong">{a.hostname}:{a.port}</span><span className="mono muted small ellipsis" title={a.id}>{a.id}</span></div> },
-    { title: 'Status', width: '84px', render: (a) => <Badge value={a.drover_status ?? (a.active ? 'active' : 'inactive')} /> },
+    { title: 'Status', width: '96px', render: (a) => <Badge value={status(a)} /> },
     { title: 'CPU', width: 'minmax(100px, 0.8fr)', render: (a) => <Bar used={num(a.used_resources, 'cpus')} total={num(a.resources, 'cpus')} format={cpus} label="CPU" /> },
     { title: 'Memory', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'mem')} total={num(a.resources, 'mem')} format={mib} label="Memory" /> },
     { title: 'Disk', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'disk')} total={num(a.resources, 'disk')} format={mib} label="Disk" /> },
@@ -38,13 +54,13 @@ export function Nodes() {
       width: '160px',
       render: (a) => (
         <div className="row-actions">
-          <span title={NO_DRAIN}><button className="small" disabled aria-label={`Drain ${a.hostname}`}>Drain</button></span>
-          <span title={NO_DRAIN}><button className="small" disabled aria-label={`Reactivate ${a.hostname}`}>Reactivate</button></span>
+          <button className="small" disabled={a.drain_info !== undefined} title="Stop offering this node and kill its tasks (their schedulers place them elsewhere)" aria-label={`Drain ${a.hostname}`} onClick={() => void maintain(a, 'DRAIN_AGENT')}>Drain</button>
+          <button className="small" disabled={!a.deactivated} title="Offer this node again" aria-label={`Reactivate ${a.hostname}`} onClick={() => void maintain(a, 'REACTIVATE_AGENT')}>Reactivate</button>
         </div>
       ),
     },
   ];
-  const active = rows.filter((a) => a.active).length;
+  const active = rows.filter((a) => a.active && !a.deactivated).length;
   return (
     <div className="page fill">
       <PageHead title="Nodes" sub={`${rows.length.toLocaleString()} agents · ${active.toLocaleString()} active`}>
