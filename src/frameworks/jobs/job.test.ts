@@ -1,10 +1,10 @@
 /**
  * Job and schedule validation, and every Metronome and Chronos fixture in
- * /work/shared/fixtures/anchors: accepted, or rejected with a reason naming the field.
+ * test/fixtures (copied from shared/fixtures/anchors, provenance in test/fixtures/SOURCES.md): accepted, or rejected with a reason naming the field.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DroverError } from '../../protocol/errors.ts';
 import { fromChronos } from './chronos.ts';
@@ -12,7 +12,7 @@ import { parseJob, parseSchedule } from './job.ts';
 import { manualRunId, runJson, type Run } from './run.ts';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const FIXTURES = '/work/shared/fixtures/anchors';
+const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures');
 
 function rejection(f: () => unknown): Record<string, string[]> {
   try {
@@ -63,7 +63,7 @@ describe('job validation', () => {
 
 const read = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 
-describe('Metronome fixtures', { skip: !existsSync(FIXTURES) && 'fixtures not present' }, () => {
+describe('Metronome fixtures', () => {
   const dir = join(FIXTURES, 'metronome');
   // file → the fields each rejection names (empty = accepted). Unsupported features are refused, never ignored.
   const jobs: Record<string, string[][]> = {
@@ -138,7 +138,7 @@ function tinyYaml(text: string): Array<Record<string, unknown>> {
   });
 }
 
-describe('Chronos fixtures', { skip: !existsSync(FIXTURES) && 'fixtures not present' }, () => {
+describe('Chronos fixtures', () => {
   const dir = join(FIXTURES, 'chronos');
   const expected: Record<string, string[]> = {
     'docs_api_md_job_1_SAMPLE_JOB1.json': [],
