@@ -25,7 +25,8 @@ after(async () => {
 });
 
 async function call(method: string, path: string, body?: unknown, base = dev.url): Promise<{ status: number; body: unknown }> {
-  return httpCall(base, method, path, body);
+  const { status, body: answer } = await httpCall(base, method, path, body);
+  return { status, body: answer };
 }
 const get = (path: string) => call('GET', path);
 
