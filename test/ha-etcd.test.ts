@@ -14,6 +14,8 @@ import { eventually, startDrover, type DroverProcess } from './support/process.t
 let root: string;
 let etcd: EtcdCluster;
 let master: DroverProcess;
+// Which members go down (HA_ETCD_KILL=0,2 picks others: the client's endpoint order matters).
+const [KILL_FIRST, KILL_SECOND] = (process.env['HA_ETCD_KILL'] ?? '0,1').split(',').map(Number) as [number, number];
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-ha-etcd-'));
@@ -39,7 +41,7 @@ test('one etcd member down: service continues; two down: writes stop with a 503;
   const acknowledged: string[] = [];
   await eventually(async () => (await create('/q/a0')).status === 201 && acknowledged.push('/q/a0'), 'the master leads and writes', 30_000);
 
-  await etcd.kill(0);
+  await etcd.kill(KILL_FIRST);
   let i = 1;
   await eventually(async () => {
     const id = `/q/a${i++}`;
@@ -48,17 +50,22 @@ test('one etcd member down: service continues; two down: writes stop with a 503;
     return r.status === 201;
   }, 'a write with one member down', 30_000);
 
-  await etcd.kill(1);
+  await etcd.kill(KILL_SECOND);
+  const seen: string[] = [];
   const refused = await eventually(async () => {
+    const started = Date.now();
     const r = await create(`/q/b${i++}`);
+    seen.push(`${r.status} after ${Date.now() - started} ms: ${r.body.slice(0, 120)}`);
     if (r.status === 201) acknowledged.push(`/q/b${i - 1}`);
     return r.status === 503 ? r : undefined;
-  }, 'writes refused without quorum', 120_000);
+  }, 'writes refused without quorum', 120_000).catch((e: Error) => {
+    throw new Error(`${e.message}; answers: ${seen.slice(-6).join(' | ')}\nmaster: ${master.output().slice(-3000)}`);
+  });
   assert.match(refused.body, /leading master|unavailable|store/i, refused.body);
   console.log(`# without quorum: 503 ${refused.body.slice(0, 200)}`);
 
-  await etcd.start(0);
-  await etcd.start(1);
+  await etcd.start(KILL_FIRST);
+  await etcd.start(KILL_SECOND);
   await eventually(async () => {
     const id = `/q/c${i++}`;
     const r = await create(id);

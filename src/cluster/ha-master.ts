@@ -66,12 +66,14 @@ export async function startHaMaster(options: HaMasterOptions): Promise<HaMaster>
     const app = createHttpServer({ logger: log });
     app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
     app.get('/v2/leader', async (_request, reply) => {
-      if (leaderUrl === undefined) return reply.code(404).send({ message: 'There is no leader' });
+      if (leaderUrl === undefined || leaderUrl === advertiseUrlOf()) return reply.code(404).send({ message: 'There is no leader' });
       return { leader: new URL(leaderUrl).host };
     });
     const redirect = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
       const target = request.url === '/master/redirect' ? '' : request.url;
-      if (leaderUrl === undefined) return reply.code(503).header('retry-after', '1').send({ message: 'No leading master yet: retry shortly' });
+      // A standby is never the leader: its own URL there is stale news (the store cannot tell us
+      // better, e.g. without quorum), and a redirect to itself would loop.
+      if (leaderUrl === undefined || leaderUrl === advertiseUrlOf()) return reply.code(503).header('retry-after', '1').send({ message: 'No leading master yet: retry shortly' });
       return reply.code(307).header('location', `${leaderUrl}${target}`).send();
     };
     app.all('/', redirect);
@@ -82,9 +84,12 @@ export async function startHaMaster(options: HaMasterOptions): Promise<HaMaster>
     standby = app;
   };
 
+  let advertised: string | undefined;
+  const advertiseUrlOf = (): string | undefined => advertised;
   await startStandby();
   const hostForUrl = options.host === '0.0.0.0' || options.host === '::' ? hostname() : options.host;
   const advertiseUrl = options.advertiseUrl ?? `http://${hostForUrl}:${port}`;
+  advertised = advertiseUrl;
   const url = `http://${options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host}:${port}`;
   const observer: Observer = await store.observe(MASTER_ELECTION, (o) => {
     leaderUrl = o.leader;
@@ -136,12 +141,20 @@ export async function startHaMaster(options: HaMasterOptions): Promise<HaMaster>
     const why = await Promise.race([lost, new Promise<string>((resolve) => campaignAbort.signal.addEventListener('abort', () => resolve('stopping')))]);
     log.warn({ why }, 'master-stepping-down');
     leader = undefined;
+    // Until the store says who leads now, nobody is known to.
+    if (leaderUrl === advertiseUrl) leaderUrl = undefined;
     abdicating = undefined;
+    // Stop answering as leader at once: the listening socket and every open connection go first,
+    // so clients meet the standby (a redirect, or 503 while nobody leads), never a deposed
+    // leader whose writes are all refused as fenced.
+    server.app.server.close();
+    server.app.server.closeAllConnections();
     // Bounded: without the store (no quorum) the frameworks' last writes hang until their
     // deadlines; the standby must come up regardless (it retries its port until it is free).
     const closed = server.close().catch((err: unknown) => log.warn({ err }, 'master-step-down-error'));
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-    await leadership.resign().catch(() => undefined);
+    // Resigning talks to the store, which may be what failed: bounded too (the lease expires anyway).
+    await Promise.race([leadership.resign().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
   };
 
   const loop = (async () => {
