@@ -29,9 +29,9 @@ import { promisify } from 'node:util';
 import { HttpSchedulerTransport } from '../src/frameworks/sdk/http-transport.ts';
 import type { OfferJson, SchedulerConnection } from '../src/frameworks/sdk/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
+import { DROVER_BIN, listeningUrl } from '../test/support/process.ts';
 
 const run = promisify(execFile);
-const DROVER_BIN = join(import.meta.dirname, '..', 'bin', 'drover.js');
 const TASK = Resources.parse('cpus:0.01;mem:4');
 const PODMAN_GLOBAL = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file'];
 
@@ -73,18 +73,8 @@ async function startDrover(args: string[], logFile?: string): Promise<{ url: str
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
   }
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drover ${args[0]}: no URL in 20 s\n${out}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`drover ${args[0]} exited with ${String(code)}\n${out}`)));
-  });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await listeningUrl(child, `drover ${args[0]}`, 20_000, () => out);
   child.stdout!.resume();
   return { url, child };
 }

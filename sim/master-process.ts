@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DROVER_BIN, listeningUrl } from '../test/support/process.ts';
 
-const DROVER_BIN = join(import.meta.dirname, '..', 'bin', 'drover.js');
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
 
@@ -52,21 +52,8 @@ export class MasterProcess {
       child.stdout!.pipe(log);
       child.stderr!.pipe(log);
     }
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`drover master: no URL in 60 s\n${out}`)), 60_000);
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(out);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`drover master exited with ${String(code)}\n${out}`));
-      });
-    });
+    child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+    const url = await listeningUrl(child, 'drover master', 60_000, () => out);
     child.stdout!.resume();
     return new MasterProcess(url, child);
   }

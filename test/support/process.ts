@@ -24,22 +24,7 @@ export async function startDrover(args: string[], options: { timeoutMs?: number;
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drover ${args.join(' ')}: no URL within the deadline\n${out}`)), options.timeoutMs ?? 20_000);
-    const onData = (): void => {
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(match[1]);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`drover ${args.join(' ')} exited with ${String(code)}\n${out}`));
-    });
-  });
+  const url = await listeningUrl(child, `drover ${args.join(' ')}`, options.timeoutMs ?? 20_000, () => out);
   return {
     url,
     child,
@@ -54,6 +39,31 @@ export async function startDrover(args: string[], options: { timeoutMs?: number;
       return code;
     },
   };
+}
+
+/**
+ * The URL a drover process prints on stdout once it serves ("… listening on URL"). Rejects if
+ * the process exits first or prints none within `timeoutMs`; `output` supplies what it wrote so
+ * far, for the message. Shared by the tests, the simulator and the benchmarks.
+ */
+export function listeningUrl(child: ChildProcess, label: string, timeoutMs: number, output: () => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let seen = '';
+    const onData = (d: Buffer): void => {
+      seen += d.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(seen);
+      if (!match?.[1]) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve(match[1]);
+    };
+    const timer = setTimeout(() => reject(new Error(`${label}: no URL within ${timeoutMs} ms\n${output()}`)), timeoutMs);
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${String(code)}\n${output()}`));
+    });
+  });
 }
 
 /** Poll `check` until it returns a value (not undefined/false) or the deadline passes. */
