@@ -32,7 +32,8 @@ export interface AgentMaintenance {
 /** What the maintenance shell needs of the master. */
 export interface MaintenanceHost {
   readonly agents: Map<string, AgentRecord>;
-  readonly tasks: Map<string, TaskRecord>;
+  /** The live tasks on one agent (the master's by-agent index). */
+  tasksOn(agentId: string): readonly TaskRecord[];
   /** Rescind every outstanding offer on the agent. */
   rescindOffersOn(agentId: string): void;
   /** Ask the agent to kill the task, with the grace period capped (ns) when given. */
@@ -115,13 +116,13 @@ export class Maintenance {
 
   private killTasksOf(agentId: string): void {
     const grace = this.states.get(agentId)?.drain?.config.max_grace_period?.nanoseconds;
-    for (const task of this.host.tasks.values()) if (task.agentId === agentId) this.host.killOnAgent(task, grace);
+    for (const task of this.host.tasksOn(agentId)) this.host.killOnAgent(task, grace);
   }
 
   private async checkDrained(agentId: string): Promise<void> {
     const state = this.states.get(agentId);
     if (state?.drain?.state !== 'DRAINING') return;
-    for (const task of this.host.tasks.values()) if (task.agentId === agentId) return;
+    if (this.host.tasksOn(agentId).length > 0) return;
     await this.save(agentId, { ...state, drain: { ...state.drain, state: 'DRAINED' } });
   }
 

@@ -104,7 +104,7 @@ export class Master {
     this.registry = new Registry(options.store, this.log);
     this.maintenance = new Maintenance(options.store, {
       agents: this.agents,
-      tasks: this.tasks,
+      tasksOn: (agentId) => this.tasks.onAgent(agentId),
       rescindOffersOn: (agentId) => this.rescindOffersOn(agentId),
       killOnAgent: (task, gracePeriodNs) => this.killOnAgent(task, gracePeriodNs),
       scheduleAllocation: () => this.scheduleAllocation(),
