@@ -62,6 +62,14 @@ describe('task lifecycle', () => {
       await fw.launch(offer, [{ id: 'sleeper', cmd: 'echo started; exec sleep 60' }]);
       const running = await fw.status('sleeper', 'TASK_RUNNING');
       assert.equal(running.agent_id?.value, offer.agent_id.value);
+      // RUNNING means the process was started, not that its first command has run yet: wait for
+      // its output before killing it, so the kill cannot land before the echo on a loaded machine.
+      await eventually(async () => {
+        const fwState = (await state()).frameworks.find((f) => f['id'] === fw.frameworkId);
+        const live = (fwState?.['tasks'] as Array<Record<string, unknown>> | undefined)?.find((t) => t['id'] === 'sleeper');
+        if (!live?.['directory']) return false;
+        return (await readFile(join(String(live['directory']), 'stdout'), 'utf8').catch(() => '')) === 'started\n';
+      }, 'the running task wrote to its sandbox stdout');
       await fw.call({ type: 'KILL', kill: { task_id: { value: 'sleeper' }, agent_id: offer.agent_id } });
       await fw.status('sleeper', 'TASK_KILLED');
       const completed = (await state()).frameworks.find((f) => f['id'] === fw.frameworkId)!['completed_tasks'] as Array<Record<string, unknown>>;
