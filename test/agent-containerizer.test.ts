@@ -23,4 +23,7 @@ if (typeof linux === 'string') {
   test('linux containerizer contract', { skip: linux }, () => undefined);
 } else {
   containerizerContract('linux', () => new LinuxContainerizer({ logger: silentLogger(), pollIntervalMs: 50 }, linux.layout, linux.tools));
+  // The command chain (launch-command.ts) is what runs where the task launcher cannot (no perl,
+  // a kernel before mount_setattr): it keeps the same promises.
+  containerizerContract('linux (command chain)', () => new LinuxContainerizer({ logger: silentLogger(), pollIntervalMs: 50, launcher: false }, linux.layout, linux.tools));
 }

@@ -71,6 +71,27 @@ describe('linux containerizer', { skip }, () => {
     assert.ok(record.pid > 1 && running(process.pid));
   });
 
+  test('tasks start through the task launcher; a task outlives it, its end is still seen, and the next launch starts a new one', async () => {
+    const dir = await sandbox();
+    const c = create();
+    assert.equal(c.launchMethod, 'launcher');
+    const record = await c.launch(spec(dir, 'while [ ! -e gate ]; do sleep 0.05; done; exit 4'));
+    assert.equal(record.pidIsInit, true);
+    const launcher = c.launcherPid;
+    assert.ok(launcher !== undefined && running(launcher));
+    process.kill(launcher, 'SIGKILL');
+    await eventually(() => !running(launcher), 'the launcher to die');
+    assert.ok(running(record.pid), 'the task survives its launcher');
+    await writeFile(join(dir, 'gate'), '');
+    // Nobody reports this exit any more: the containerizer polls the pid and reads the exit file.
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 4 });
+    const next = await sandbox();
+    const second = await c.launch(spec(next, 'exit 5'));
+    assert.deepEqual(await c.wait(second.containerId), { exitCode: 5 });
+    assert.notEqual(c.launcherPid, launcher);
+    await c.detach();
+  });
+
   test('the host filesystem is read-only, even for root; the sandbox and a private /tmp are writable', async () => {
     const dir = await sandbox();
     const marker = join(tmpdir(), `drover-host-marker-${process.pid}`);

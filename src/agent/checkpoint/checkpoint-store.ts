@@ -33,6 +33,8 @@ export const ContainerRecord = Type.Object({
   /** Kernel boot id: after a reboot no recorded pid means anything. */
   bootId: Type.Optional(Type.String()),
   sandbox: Type.String({ minLength: 1 }),
+  /** `pid` is the task's pid-namespace init itself (Linux task launcher), not a launcher above it. */
+  pidIsInit: Type.Optional(Type.Boolean()),
   /** The task's cgroup directories (Linux containerizer), so a restarted agent can kill and remove them. */
   cgroups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** The task's CNI networks (network/cni.ts), so a restarted agent can DEL them at its end. */

@@ -29,6 +29,12 @@ export interface ProcessContainerizerOptions {
 export interface PreparedLaunch {
   /** The program and its arguments; argv[0] is the program. */
   argv: string[];
+  /**
+   * Starts the task some other way than spawning `argv` from the agent (the Linux task launcher).
+   * It opens `<sandbox>/stdout` and `stderr` itself (they exist); the process is not the agent's
+   * child, and `exited` undefined means nobody can report its end any more: poll the pid.
+   */
+  start?: () => Promise<{ pid: number; ready: Promise<void>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> }>;
   /** Extra fields checkpointed with the container (e.g. its cgroup directories). */
   record?: Partial<ContainerRecord>;
   /** Undoes the preparation when the process could not be started. */
@@ -45,6 +51,8 @@ export interface PreparedLaunch {
 interface Watched {
   record: ContainerRecord;
   child?: ChildProcess;
+  /** Started by this agent (spawned, or by a launcher that reports its end), not reattached. */
+  owned?: boolean;
   ended: boolean;
   /** The exit is known and `finish` is running; `ended` follows. */
   concluding?: boolean;
@@ -83,25 +91,47 @@ export class ProcessContainerizer implements Containerizer {
       const stderr = await open(join(spec.sandbox, 'stderr'), 'a', 0o644);
       try {
         prepared = await this.prepare(spec, argv);
-        const [program = '/bin/sh', ...args] = prepared.argv;
-        const spawned = spawn(program, args, {
-          cwd: spec.sandbox,
-          env: spec.env,
-          detached: true,
-          stdio: prepared.signalsReady === true ? ['ignore', stdout.fd, stderr.fd, 'pipe'] : ['ignore', stdout.fd, stderr.fd],
-        });
-        // Everything up to the first await happens in this tick: spawn reports ENOENT/EACCES and
-        // a fast task's exit asynchronously, and neither may slip past unobserved (an 'error'
-        // event without a listener would even crash the agent).
-        spawnError = new Promise((resolve) => spawned.once('error', resolve));
-        spawned.on('error', (err) => this.logger.warn({ containerId: spec.containerId, err }, 'container-process-error'));
-        if (spawned.pid !== undefined) {
-          const record: ContainerRecord = { ...prepared.record, containerId: spec.containerId, pid: spawned.pid, sandbox: spec.sandbox };
-          const w = this.watch(record);
-          w.child = spawned;
-          spawned.once('exit', (code, signal) => void this.onChildExit(w, code, signal));
-          watched = w;
-          if (prepared.signalsReady === true) ready = untilReady(spawned.stdio[3] as Readable | null, w.exited);
+        if (prepared.start !== undefined) {
+          const started = await prepared.start().catch((err: Error) => {
+            spawnError = Promise.resolve(err);
+            return undefined;
+          });
+          if (started !== undefined) {
+            const record: ContainerRecord = { ...prepared.record, containerId: spec.containerId, pid: started.pid, sandbox: spec.sandbox };
+            const w = this.watch(record);
+            w.owned = true;
+            void started.exited.then((exit) => {
+              if (exit === undefined) {
+                if (!this.detached) this.schedulePoll(w);
+              } else {
+                void this.onChildExit(w, exit.code, exit.signal);
+              }
+            });
+            watched = w;
+            ready = untilSettled(started.ready, w.exited);
+          }
+        } else {
+          const [program = '/bin/sh', ...args] = prepared.argv;
+          const spawned = spawn(program, args, {
+            cwd: spec.sandbox,
+            env: spec.env,
+            detached: true,
+            stdio: prepared.signalsReady === true ? ['ignore', stdout.fd, stderr.fd, 'pipe'] : ['ignore', stdout.fd, stderr.fd],
+          });
+          // Everything up to the first await happens in this tick: spawn reports ENOENT/EACCES and
+          // a fast task's exit asynchronously, and neither may slip past unobserved (an 'error'
+          // event without a listener would even crash the agent).
+          spawnError = new Promise((resolve) => spawned.once('error', resolve));
+          spawned.on('error', (err) => this.logger.warn({ containerId: spec.containerId, err }, 'container-process-error'));
+          if (spawned.pid !== undefined) {
+            const record: ContainerRecord = { ...prepared.record, containerId: spec.containerId, pid: spawned.pid, sandbox: spec.sandbox };
+            const w = this.watch(record);
+            w.child = spawned;
+            w.owned = true;
+            spawned.once('exit', (code, signal) => void this.onChildExit(w, code, signal));
+            watched = w;
+            if (prepared.signalsReady === true) ready = untilReady(spawned.stdio[3] as Readable | null, w.exited);
+          }
         }
       } finally {
         await stderr.close();
@@ -138,7 +168,7 @@ export class ProcessContainerizer implements Containerizer {
     if (watched.ended) return;
     const { pid, startTime, bootId } = watched.record;
     // A reattached pid is only ours while it is the same process; never signal a stranger's group.
-    if (watched.child === undefined && !(await isSameProcessAlive(pid, startTime, bootId))) {
+    if (watched.owned !== true && !(await isSameProcessAlive(pid, startTime, bootId))) {
       await Promise.race([watched.exited, this.detachedSignal]);
       return;
     }
@@ -256,6 +286,20 @@ export class ProcessContainerizer implements Containerizer {
     // clears it.
     watched.poll = setTimeout(() => void check(), this.pollIntervalMs);
   }
+}
+
+/** `ready`, or the end of the process, or a minute, whichever comes first. */
+function untilSettled(ready: Promise<void>, exited: Promise<ExitStatus>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 60_000);
+    timer.unref();
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    void ready.then(done);
+    void exited.then(done);
+  });
 }
 
 /**

@@ -22,6 +22,8 @@ import { ProcessContainerizer, type PreparedLaunch } from '../process-containeri
 import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCgroup, oomKills, procsFiles, removeTaskCgroup, type CgroupLayout } from './cgroups.ts';
 import { findLinuxTools, linuxExecArgv, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
 import { resolveTaskUser, type TaskUser } from './task-user.ts';
+import { launcherUnavailable, TaskLauncher } from './launcher.ts';
+import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
 import { DroverError } from '../../../protocol/errors.ts';
 
@@ -36,6 +38,11 @@ export interface LinuxContainerizerOptions {
   defaultUser?: string;
   /** Where CNI configs and plugins are; default DEFAULT_CNI_OPTIONS. Used only by tasks asking for networks. */
   cni?: CniOptions;
+  /**
+   * Start tasks through the Perl task launcher (launcher.ts) when this machine can; false: the
+   * util-linux command chain (launch-command.ts) from the agent's own process. Default true.
+   */
+  launcher?: boolean;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
@@ -43,6 +50,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
   /** Containers being SIGTERMed: the timer that signals processes appearing in their cgroup. */
   private readonly terminating = new Map<string, NodeJS.Timeout>();
   private readonly cni: CniNetworks;
+  private readonly launcher: TaskLauncher | undefined;
 
   /** Prefer `create`, which detects the layout and tools and checks that they work here. */
   constructor(
@@ -52,6 +60,19 @@ export class LinuxContainerizer extends ProcessContainerizer {
   ) {
     super(linux.pollIntervalMs === undefined ? { logger: linux.logger } : { logger: linux.logger, pollIntervalMs: linux.pollIntervalMs });
     this.cni = new CniNetworks(linux.cni ?? DEFAULT_CNI_OPTIONS);
+    const unavailable = linux.launcher === false ? 'turned off' : launcherUnavailable(tools.perl);
+    if (unavailable === undefined) this.launcher = new TaskLauncher(tools.perl!, linux.logger);
+    else linux.logger.info({ reason: unavailable }, 'task-launcher-unavailable-using-command-chain');
+  }
+
+  /** The task launcher's pid while it runs (for tests and diagnostics). */
+  get launcherPid(): number | undefined {
+    return this.launcher?.pid;
+  }
+
+  /** 'launcher' (launcher.pl) or 'command-chain' (launch-command.ts): how tasks are started. */
+  get launchMethod(): 'launcher' | 'command-chain' {
+    return this.launcher === undefined ? 'command-chain' : 'launcher';
   }
 
   /**
@@ -93,15 +114,32 @@ export class LinuxContainerizer extends ProcessContainerizer {
     }
     const netns = attached === undefined || this.tools.nsenter === undefined ? undefined : { nsenter: this.tools.nsenter, path: attached.netns };
     const networks = attached?.networks;
+    const abort = async (): Promise<void> => {
+      await removeTaskCgroup(cgroups);
+      if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
+    };
+    const record = networks === undefined ? { cgroups, pidIsInit: this.launcher !== undefined } : { cgroups, networks, pidIsInit: this.launcher !== undefined };
+    const onReady = cpus === undefined ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) };
+    const launcher = this.launcher;
+    if (launcher !== undefined) {
+      const request = {
+        sandbox: spec.sandbox,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups ?? [],
+        procsFiles: procsFiles(cgroups),
+        ...(attached === undefined ? {} : { netns: attached.netns }),
+        argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv],
+        env: spec.env,
+      };
+      return { argv: [], start: () => launcher.launch(request), record, abort, ...onReady };
+    }
     return {
       argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, argv, ...(netns === undefined ? {} : { netns }) }),
-      record: networks === undefined ? { cgroups } : { cgroups, networks },
-      abort: async () => {
-        await removeTaskCgroup(cgroups);
-        if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
-      },
+      record,
+      abort,
       signalsReady: true,
-      ...(cpus === undefined ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) }),
+      ...onReady,
     };
   }
 
@@ -109,9 +147,10 @@ export class LinuxContainerizer extends ProcessContainerizer {
     if (record.cgroups === undefined) return super.execArgv(record, options);
     const nsenter = this.tools.nsenter;
     if (nsenter === undefined) throw new DroverError('CONFLICT', "'nsenter' (util-linux) is not installed on this agent: exec is unavailable");
-    // record.pid is unshare, left in the host's pid namespace; its one child is the namespace's init.
-    const children = await readFile(`/proc/${record.pid}/task/${record.pid}/children`, 'utf8').catch(() => '');
-    const initPid = Number(children.trim().split(/\s+/)[0]);
+    // From the launcher, record.pid is the namespace's init. From the command chain it is unshare,
+    // left in the host's pid namespace, and its one child is the init.
+    const children = record.pidIsInit === true ? '' : await readFile(`/proc/${record.pid}/task/${record.pid}/children`, 'utf8').catch(() => '');
+    const initPid = record.pidIsInit === true ? record.pid : Number(children.trim().split(/\s+/)[0]);
     if (!Number.isInteger(initPid) || initPid <= 0) throw new DroverError('CONFLICT', `container ${record.containerId} is not running`);
     const user = await resolveTaskUser(options.user ?? this.linux.defaultUser ?? 'root');
     return linuxExecArgv({ tools: { ...this.tools, nsenter }, procsFiles: procsFiles(record.cgroups), initPid, sandbox: record.sandbox, user, argv: options.argv });
@@ -147,6 +186,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
 
   override async detach(): Promise<void> {
     for (const id of [...this.terminating.keys()]) this.stopTerminating(id);
+    this.launcher?.close();
     await super.detach();
   }
 

@@ -10,6 +10,8 @@ export interface TaskUser {
   name: string;
   uid: number;
   gid: number;
+  /** Every group the user is in (`id -G`: primary and supplementary), when it was looked up. */
+  groups?: number[];
 }
 
 /** Pure: one `getent passwd` line (name:x:uid:gid:gecos:home:shell) as a TaskUser. */
@@ -36,7 +38,23 @@ export async function resolveTaskUser(name: string, now: () => number = Date.now
   return user;
 }
 
-function lookUpUser(name: string): Promise<TaskUser> {
+async function lookUpUser(name: string): Promise<TaskUser> {
+  const user = await lookUpPasswd(name);
+  const groups = await lookUpGroups(name);
+  return groups === undefined ? user : { ...user, groups };
+}
+
+/** `id -G`: the groups initgroups(3) would give the user (NSS included); undefined if it fails. */
+function lookUpGroups(name: string): Promise<number[] | undefined> {
+  return new Promise((resolve) => {
+    execFile('id', ['-G', '--', name], { timeout: 5000 }, (err, stdout) => {
+      const groups = err === null ? stdout.trim().split(/\s+/).map(Number) : [];
+      resolve(groups.length > 0 && groups.every((g) => Number.isSafeInteger(g) && g >= 0) ? groups : undefined);
+    });
+  });
+}
+
+function lookUpPasswd(name: string): Promise<TaskUser> {
   return new Promise((resolve, reject) => {
     execFile('getent', ['passwd', name], { timeout: 5000 }, (err, stdout) => {
       const user = err === null ? parsePasswdLine(stdout.split('\n')[0] ?? '') : undefined;

@@ -1,0 +1,211 @@
+# Drover's task launcher (see launcher.ts): one small, long-lived Perl process per agent that
+# starts Linux tasks with system calls, so the agent neither forks its own (large) process per
+# task nor runs a chain of util-linux programs. perl-base is part of every Debian system, and
+# only its core modules are used.
+#
+# Arguments: syscall numbers for this architecture, as name=number (unshare, mount, setns,
+# prctl, setgroups, setresgid, setresuid; mount_setattr is 442 everywhere).
+#
+# Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
+#   L  id  sandbox  uid  gid  n groups…  n cgroup.procs files…  netns-path-or-empty
+#      n argv…  n env…
+# Replies on stdout, one line each (each written whole by one write(2), so the three writers —
+# this process, a launch child, a task before its exec — never interleave):
+#   S id pid        the task exists: pid (in the host's pid namespace) is its namespace's init
+#   R id            its setup is done and its command is about to start
+#   E pid code sig  a task's init ended (code or signal number, the other one -1)
+#   F id reason     nothing was started
+# EOF on stdin (the agent stopped or died) ends the launcher; the tasks run on.
+#
+# How a task starts:
+#   launcher ─fork→ C: join the cgroups, [enter the network namespace], unshare the pid, mount,
+#                      ipc and uts namespaces; fork I; report "S id pid(I)"; exit.
+#              I (PID 1 of the new pid namespace, adopted by the launcher, a child subreaper):
+#                      its own session; stdout/stderr into the sandbox; a private mount tree with
+#                      a fresh /proc; the sandbox bound onto itself; everything else read-only
+#                      (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm; the
+#                      task's user and groups; no_new_privs; "R id"; exec the argv (the
+#                      exit-status wrapper, exit-status.ts, which runs the command).
+# A failed step before I exists is an F line; a failed step inside I exits 125 with the reason
+# on the task's stderr, so the task fails saying why instead of running with a writable host.
+# The sandbox's stdout and stderr are opened in C, in the host's mount namespace: a file open for
+# writing on the task's copy of a mount would make mount_setattr refuse to make it read-only.
+use strict;
+use warnings;
+use POSIX ();
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
+
+my %nr = map { split /=/, $_, 2 } @ARGV;
+for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid)) {
+  die "drover-launcher: no syscall number for $name\n" unless defined $nr{$name};
+}
+my $SYS_mount_setattr = 442;
+
+use constant {
+  CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
+  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000,
+  MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_BIND => 4096, MS_REC => 16384,
+  MS_PRIVATE => 1 << 18,
+  PR_SET_CHILD_SUBREAPER => 36, PR_SET_NO_NEW_PRIVS => 38,
+  AT_FDCWD => -100, AT_RECURSIVE => 0x8000, MOUNT_ATTR_RDONLY => 1,
+};
+
+# Orphaned namespace inits come to us, so we can report how each ended.
+syscall($nr{prctl}, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 or die "drover-launcher: PR_SET_CHILD_SUBREAPER: $!\n";
+
+# SIGCHLD wakes the select loop through a pipe (no lost wake-up between a reap and the select).
+pipe(my $wake_r, my $wake_w) or die "drover-launcher: pipe: $!\n";
+for my $fh ($wake_r, $wake_w) { fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK) or die "drover-launcher: fcntl: $!\n" }
+$SIG{CHLD} = sub { syswrite($wake_w, 'x') };
+$SIG{PIPE} = 'IGNORE';
+
+my %launchers;    # pid of a C → 1: reaped silently
+my $input = '';
+
+sub reply {
+  my ($line) = @_;
+  syswrite(STDOUT, "$line\n");
+}
+
+sub decode {
+  my ($s) = @_;
+  $s =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
+  return $s;
+}
+
+sub reap {
+  for (;;) {
+    my $pid = waitpid(-1, 1);    # WNOHANG
+    last if $pid <= 0;
+    next if delete $launchers{$pid};
+    my $status = $?;
+    my ($code, $sig) = ($status & 127) ? (-1, $status & 127) : ($status >> 8, -1);
+    reply("E $pid $code $sig");
+  }
+}
+
+sub launch {
+  my @f = map { decode($_) } split /\t/, $_[0], -1;
+  my $op = shift @f;
+  return unless defined $op && $op eq 'L';
+  my ($id, $sandbox, $uid, $gid) = splice(@f, 0, 4);
+  # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
+  ($uid, $gid) = (0 + $uid, 0 + $gid);
+  my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
+  my @procs = splice(@f, 0, shift @f);
+  my $netns = shift @f;
+  my @argv = splice(@f, 0, shift @f);
+  my @env = splice(@f, 0, shift @f);
+  my $pid = fork;
+  if (!defined $pid) {
+    reply("F $id fork: $!");
+    return;
+  }
+  if ($pid) {
+    $launchers{$pid} = 1;
+    return;
+  }
+  # C: nothing below returns.
+  $SIG{CHLD} = 'DEFAULT';
+  close($wake_r);
+  close($wake_w);
+  # The agent's pipe, kept past the redirections below (close-on-exec: the task never has it).
+  open(my $agent, '>&', \*STDOUT) or POSIX::_exit(1);
+  my $fail = sub { syswrite($agent, "F $id $_[0]\n"); POSIX::_exit(1) };
+  # Opened before the new mount namespace exists, so these writers pin the host's mount of the
+  # sandbox, not the task's copy that is made read-only-but-the-sandbox below.
+  open(STDIN, '<', '/dev/null') or $fail->("/dev/null: $!");
+  open(STDOUT, '>>', "$sandbox/stdout") or $fail->("cannot open $sandbox/stdout: $!");
+  open(STDERR, '>>', "$sandbox/stderr") or $fail->("cannot open $sandbox/stderr: $!");
+  for my $file (@procs) {
+    open(my $fh, '>>', $file) or $fail->("cannot join the cgroup $file: $!");
+    defined syswrite($fh, "$$\n") or $fail->("cannot join the cgroup $file: $!");
+    close($fh);
+  }
+  if ($netns ne '') {
+    open(my $ns, '<', $netns) or $fail->("cannot open the network namespace $netns: $!");
+    syscall($nr{setns}, fileno($ns), CLONE_NEWNET) == 0 or $fail->("setns $netns: $!");
+    close($ns);
+  }
+  syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
+  my $init = fork;
+  defined $init or $fail->("fork: $!");
+  if ($init) {
+    syswrite($agent, "S $id $init\n");
+    POSIX::_exit(0);
+  }
+  start_task($agent, $id, $sandbox, $uid, $gid, \@groups, \@argv, \@env);
+}
+
+# I: PID 1 of the task's namespaces, root until the end of its setup.
+sub start_task {
+  my ($agent, $id, $sandbox, $uid, $gid, $groups, $argv, $env) = @_;
+  $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
+  POSIX::setsid();
+  my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
+  my ($none, $root, $proc, $tmp, $shm) = ('none', '/', '/proc', '/tmp', '/dev/shm');
+  my ($procfs, $tmpfs, $tmpname, $shmname, $mode) = ('proc', 'tmpfs', 'drover-tmp', 'drover-shm', 'mode=1777');
+  my $box = "$sandbox";
+  syscall($nr{mount}, $none, $root, 0, MS_REC | MS_PRIVATE, 0) == 0 or $fail->("cannot make the mounts private: $!");
+  syscall($nr{mount}, $procfs, $proc, $procfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) == 0 or $fail->("cannot mount /proc: $!");
+  syscall($nr{mount}, $box, $box, 0, MS_BIND, 0) == 0 or $fail->("cannot bind the sandbox: $!");
+  my ($set, $clear) = (pack('QQQQ', MOUNT_ATTR_RDONLY, 0, 0, 0), pack('QQQQ', 0, MOUNT_ATTR_RDONLY, 0, 0));
+  syscall($SYS_mount_setattr, AT_FDCWD, $root, AT_RECURSIVE, $set, 32) == 0 or $fail->("cannot make / read-only: $!");
+  syscall($SYS_mount_setattr, AT_FDCWD, $box, 0, $clear, 32) == 0 or $fail->("cannot keep the sandbox writable: $!");
+  syscall($SYS_mount_setattr, AT_FDCWD, $proc, 0, $clear, 32) == 0 or $fail->("cannot keep /proc writable: $!");
+  chdir($box) or $fail->("cannot enter the sandbox: $!");
+  syscall($nr{mount}, $tmpname, $tmp, $tmpfs, MS_NOSUID | MS_NODEV, $mode) == 0 or $fail->("cannot mount /tmp: $!");
+  if (-d $shm) {
+    syscall($nr{mount}, $shmname, $shm, $tmpfs, MS_NOSUID | MS_NODEV, $mode) == 0 or $fail->("cannot mount /dev/shm: $!");
+  }
+  # A sandbox under /tmp is hidden by the tmpfs; the working directory still holds it.
+  if (!-d $box) {
+    my $path = '';
+    for my $part (grep { $_ ne '' } split m{/}, $box) {
+      $path .= "/$part";
+      mkdir($path) unless -d $path;
+    }
+    my $here = '.';
+    syscall($nr{mount}, $here, $box, 0, MS_BIND, 0) == 0 or $fail->("cannot bind the sandbox back under /tmp: $!");
+  }
+  chdir($box) or $fail->("cannot enter the sandbox: $!");
+  if ($uid != 0) {
+    my @gids = (@$groups ? @$groups : ($gid));
+    my $list = pack('L*', @gids);
+    syscall($nr{setgroups}, scalar(@gids), $list) == 0 or $fail->("setgroups: $!");
+    syscall($nr{setresgid}, $gid, $gid, $gid) == 0 or $fail->("setresgid $gid: $!");
+    syscall($nr{setresuid}, $uid, $uid, $uid) == 0 or $fail->("setresuid $uid: $!");
+  }
+  syscall($nr{prctl}, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 or $fail->("no_new_privs: $!");
+  syswrite($agent, "R $id\n");
+  close($agent);
+  %ENV = map { split /=/, $_, 2 } @$env;
+  $SIG{TERM} = 'DEFAULT';
+  { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+  print STDERR "drover: cannot run $argv->[0]: $!\n";
+  POSIX::_exit(127);
+}
+
+my $rin = '';
+vec($rin, fileno(STDIN), 1) = 1;
+vec($rin, fileno($wake_r), 1) = 1;
+for (;;) {
+  reap();
+  my $n = select(my $rout = $rin, undef, undef, undef);
+  next if $n <= 0;
+  if (vec($rout, fileno($wake_r), 1)) {
+    my $drain;
+    sysread($wake_r, $drain, 4096);
+  }
+  if (vec($rout, fileno(STDIN), 1)) {
+    my $got = sysread(STDIN, $input, 65536, length $input);
+    next unless defined $got;
+    last if $got == 0;
+    while ((my $at = index($input, "\n")) >= 0) {
+      my $line = substr($input, 0, $at);
+      substr($input, 0, $at + 1) = '';
+      launch($line);
+    }
+  }
+}
+POSIX::_exit(0);
