@@ -132,7 +132,8 @@ export class Agent {
       updates: this.updates,
       agentId: () => this.id,
       clock,
-      baseEnv: options.baseEnv ?? process.env,
+      // A plain copy: reading process.env goes through getenv(3) per key, per launch.
+      baseEnv: options.baseEnv ?? { ...process.env },
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
       fetcher: new Fetcher({ ...options.fetcher, cacheDir: join(this.layout.root, 'cache', 'fetcher'), logger: this.logger }),
       logger: this.logger,

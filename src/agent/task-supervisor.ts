@@ -274,7 +274,10 @@ export class TaskSupervisor {
       // Running it on the host network would silently break what the task was promised.
       return this.launchFailed(supervised, `CNI networks (${networks.join(', ')}) need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
     }
-    await this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    // STARTING is checkpointed while the container starts, not before: the writes to the task's
+    // files then coalesce with RUNNING's (see AtomicJsonWriter), and a restart in between finds
+    // the task as it would have a moment later. Its update is queued first, so order holds.
+    const starting = this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
     try {
       const env = this.taskEnv(c);
       const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
@@ -288,8 +291,10 @@ export class TaskSupervisor {
         ...(networks.length === 0 ? {} : { networks }),
       });
     } catch (err) {
+      await starting;
       return this.launchFailed(supervised, `Failed to launch the task: ${(err as Error).message}`);
     }
+    await starting;
     this.watchExit(supervised);
     const attached = c.container.networks;
     await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId, ...(attached === undefined ? {} : { networkInfos: networkInfosStatus(attached) }) });
