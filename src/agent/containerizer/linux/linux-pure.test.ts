@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCgroupLayout, taskCgroupDirs } from './cgroups.ts';
 import { linuxLaunchArgv } from './launch-command.ts';
-import { parsePasswdLine } from './task-user.ts';
+import { parsePasswdLine, resolveTaskUser } from './task-user.ts';
+import { encodeLaunchRequest } from './launcher.ts';
 
 // Trimmed from this project's VMs: hybrid, cpu and cpuacct as separate v1 hierarchies, the agent
 // inside a memory cgroup of its own.
@@ -86,4 +87,26 @@ test('parsePasswdLine', () => {
   assert.deepEqual(parsePasswdLine('nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n'), { name: 'nobody', uid: 65534, gid: 65534 });
   assert.equal(parsePasswdLine(''), undefined);
   assert.equal(parsePasswdLine('bad:x:abc:1::/:/bin/sh'), undefined);
+});
+
+describe('resolveTaskUser', () => {
+  test('launches arriving together share one lookup, which includes the groups', async () => {
+    const users = await Promise.all(Array.from({ length: 50 }, () => resolveTaskUser('nobody')));
+    // Separate lookups would each build their own object.
+    assert.equal(new Set(users).size, 1);
+    assert.equal(users[0]!.uid, 65534);
+    assert.ok(users[0]!.groups?.includes(users[0]!.gid));
+  });
+});
+
+describe('encodeLaunchRequest', () => {
+  test('one line; tabs, newlines and % inside fields are escaped; lists carry their length', () => {
+    const line = encodeLaunchRequest(7, {
+      sandbox: '/s b', uid: 1, gid: 2, groups: [2, 3], procsFiles: ['/cg/a'], argv: ['/bin/sh', '-c', 'echo "a\tb"\nexit 3%'], env: { A: 'x=y', B: '' },
+    });
+    assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'));
+    assert.deepEqual(line.slice(0, -1).split('\t'), [
+      'L', '7', '/s b', '1', '2', '2', '2', '3', '1', '/cg/a', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=',
+    ]);
+  });
 });

@@ -28,11 +28,18 @@ export function parsePasswdLine(line: string): TaskUser | undefined {
  */
 const USER_CACHE_MS = 60_000;
 const found = new Map<string, { user: TaskUser; until: number }>();
+/** Lookups in flight: 300 launches arriving together wait for one lookup, not start 300. */
+const inFlight = new Map<string, Promise<TaskUser>>();
 
 export async function resolveTaskUser(name: string, now: () => number = Date.now): Promise<TaskUser> {
   const cached = found.get(name);
   if (cached !== undefined && cached.until > now()) return cached.user;
-  const user = await lookUpUser(name);
+  let lookup = inFlight.get(name);
+  if (lookup === undefined) {
+    lookup = lookUpUser(name).finally(() => inFlight.delete(name));
+    inFlight.set(name, lookup);
+  }
+  const user = await lookup;
   if (found.size > 1000) found.clear();
   found.set(name, { user, until: now() + USER_CACHE_MS });
   return user;
