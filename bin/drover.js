@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The single entry point for Drover's servers and CLI. Sources are TypeScript run through tsx,
-// so there is no build step between a checkout and a running cluster.
+// The body of the `drover` command (bin/drover.cjs is the entry, which sizes the thread pool
+// first). Sources are TypeScript run through tsx, so there is no build step between a checkout
+// and a running cluster.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -22,13 +22,13 @@ for _ in $(seq 50); do curl -fs http://127.0.0.1:2379/health >/dev/null 2>&1 && 
 
 masters=()
 for port in 5050 5060 5070; do
-  node bin/drover.js master --store etcd://127.0.0.1:2379 --port "$port" >"$data/master-$port.log" 2>&1 &
+  node bin/drover.cjs master --store etcd://127.0.0.1:2379 --port "$port" >"$data/master-$port.log" 2>&1 &
   pids+=($!)
   masters+=("http://127.0.0.1:$port")
   echo "master on :$port, pid $!, log $data/master-$port.log"
 done
 sleep 2
-node bin/drover.js agent --master "$(IFS=,; echo "${masters[*]}")" --port 5051 --work-dir "$data/agent" >"$data/agent.log" 2>&1 &
+node bin/drover.cjs agent --master "$(IFS=,; echo "${masters[*]}")" --port 5051 --work-dir "$data/agent" >"$data/agent.log" 2>&1 &
 pids+=($!)
 echo "agent on :5051, pid $!, log $data/agent.log"
 for _ in $(seq 50); do leader=$(curl -fs http://127.0.0.1:5050/v2/leader 2>/dev/null) && break; sleep 0.2; done

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 
-const bin = join(import.meta.dirname, '..', 'bin', 'drover.js');
+const bin = join(import.meta.dirname, '..', 'bin', 'drover.cjs');
 
 describe('drover CLI', () => {
   test('--help lists the commands', () => {

@@ -4,7 +4,10 @@
  * (/proc/<pid>/stat field 22) and the kernel boot id is. Where /proc does not exist we fall back
  * to `kill(pid, 0)`, which is all a non-Linux system offers.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+
+/** procfs lives in the kernel: read synchronously (microseconds), not behind fsyncs in the thread pool. */
+const readFile = async (path: string, _encoding: 'utf8'): Promise<string> => readFileSync(path, 'utf8');
 
 export interface ProcStat {
   state: string;

@@ -9,8 +9,7 @@
  * (`<mount><agent's path>/drover/<containerId>`), so an agent that is itself confined (a systemd
  * unit, a container, a test runner's cgroup) never places tasks outside its own limits.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DroverError } from '../../../protocol/errors.ts';
 
@@ -108,6 +107,14 @@ export function detectCgroupLayout(): CgroupLayout {
   return layout;
 }
 
+/*
+ * Everything below reads and writes cgroupfs synchronously. Its files live in the kernel, not on
+ * a disk: an operation takes microseconds and never blocks on I/O, while the async versions queued
+ * behind fsync'd checkpoints in libuv's thread pool and stalled launches under load.
+ */
+const writeFile = async (path: string, data: string): Promise<void> => writeFileSync(path, data);
+const readFile = async (path: string, _encoding: 'utf8'): Promise<string> => readFileSync(path, 'utf8');
+
 /** The directories of one task's cgroup: one per v1 hierarchy, or the one v2 directory. */
 export function taskCgroupDirs(layout: CgroupLayout, containerId: string): string[] {
   if (layout.version === 2) return [join(layout.dir, 'drover', containerId)];
@@ -118,7 +125,7 @@ export function taskCgroupDirs(layout: CgroupLayout, containerId: string): strin
 export async function createTaskCgroup(layout: CgroupLayout, containerId: string, limits: CgroupLimits): Promise<string[]> {
   const dirs = taskCgroupDirs(layout, containerId);
   try {
-    for (const dir of dirs) await mkdir(dir, { recursive: true });
+    for (const dir of dirs) mkdirSync(dir, { recursive: true });
     if (layout.version === 2) await writeV2Limits(dirs[0]!, limits);
     else await writeV1Limits(layout, containerId, limits);
   } catch (err) {
@@ -205,10 +212,7 @@ export async function signalCgroup(dirs: readonly string[], signal: NodeJS.Signa
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
+  return existsSync(path);
 }
 
 /**
@@ -265,7 +269,7 @@ export async function removeTaskCgroup(dirs: readonly string[]): Promise<boolean
     let left = 0;
     for (const dir of dirs) {
       try {
-        await rmdir(dir);
+        rmdirSync(dir);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') left++;
       }
