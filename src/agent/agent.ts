@@ -119,7 +119,7 @@ export class Agent {
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
-      persist: (frameworkId, taskId, updates) => this.checkpoints.writeUpdates(frameworkId, taskId, updates),
+      persist: (frameworkId, taskId, updates, durable) => this.checkpoints.writeUpdates(frameworkId, taskId, updates, durable),
       onDrained: (frameworkId, taskId) => this.supervisor.onDrained(frameworkId, taskId),
       backoff: options.statusUpdateBackoff ?? STATUS_UPDATE_BACKOFF,
       clock,

@@ -275,8 +275,8 @@ export class TaskSupervisor {
       return this.launchFailed(supervised, `CNI networks (${networks.join(', ')}) need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
     }
     // STARTING is checkpointed while the container starts, not before: the writes to the task's
-    // files then coalesce with RUNNING's (see AtomicJsonWriter), and a restart in between finds
-    // the task as it would have a moment later. Its update is queued first, so order holds.
+    // files then coalesce with RUNNING's when they overlap (see AtomicJsonWriter). Its update is
+    // queued first, so the order holds.
     const starting = this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
     try {
       const env = this.taskEnv(c);

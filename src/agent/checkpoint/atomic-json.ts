@@ -12,8 +12,8 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 interface PathState {
-  /** The newest value not yet handed to a write. */
-  next?: { json: string; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> };
+  /** The newest value not yet handed to a write; durable if any coalesced write asked for it. */
+  next?: { json: string; durable: boolean; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> };
   running?: Promise<void>;
 }
 
@@ -22,7 +22,12 @@ export class AtomicJsonWriter {
   private readonly knownDirs = new Set<string>();
   private sequence = 0;
 
-  write(path: string, value: unknown): Promise<void> {
+  /**
+   * `durable` false skips the fsync: the rename still makes the file old-or-new after a crash of
+   * the agent (the page cache survives it); only a machine crash may bring back the old content.
+   */
+  write(path: string, value: unknown, options: { durable?: boolean } = {}): Promise<void> {
+    const durable = options.durable !== false;
     const json = `${JSON.stringify(value, null, 1)}\n`;
     let state = this.paths.get(path);
     if (state === undefined) {
@@ -30,8 +35,9 @@ export class AtomicJsonWriter {
       this.paths.set(path, state);
     }
     const promise = new Promise<void>((resolve, reject) => {
-      const next = state.next ?? { json, waiters: [] };
+      const next = state.next ?? { json, durable, waiters: [] };
       next.json = json;
+      next.durable ||= durable;
       next.waiters.push({ resolve, reject });
       state.next = next;
     });
@@ -55,10 +61,10 @@ export class AtomicJsonWriter {
 
   private async drain(path: string, state: PathState): Promise<void> {
     while (state.next !== undefined) {
-      const { json, waiters } = state.next;
+      const { json, durable, waiters } = state.next;
       state.next = undefined;
       try {
-        await this.writeOnce(path, json);
+        await this.writeOnce(path, json, durable);
         for (const w of waiters) w.resolve();
       } catch (e) {
         for (const w of waiters) w.reject(e);
@@ -68,7 +74,7 @@ export class AtomicJsonWriter {
     this.paths.delete(path);
   }
 
-  private async writeOnce(path: string, json: string): Promise<void> {
+  private async writeOnce(path: string, json: string, durable: boolean): Promise<void> {
     const dir = dirname(path);
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -79,7 +85,7 @@ export class AtomicJsonWriter {
     try {
       await handle.writeFile(json, 'utf8');
       // Without fsync a machine crash after the rename can leave an empty file in its place.
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }

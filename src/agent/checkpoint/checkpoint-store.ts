@@ -96,8 +96,9 @@ export class CheckpointStore {
     return this.writer.write(this.layout.taskFile(task.frameworkId, task.taskInfo.task_id.value), task);
   }
 
-  writeUpdates(frameworkId: string, taskId: string, updates: AgentStatusUpdate[]): Promise<void> {
-    return this.writer.write(this.layout.updatesFile(frameworkId, taskId), { version: 1, updates });
+  /** `durable` false: no fsync (see StatusUpdateManagerOptions.persist). */
+  writeUpdates(frameworkId: string, taskId: string, updates: AgentStatusUpdate[], durable = true): Promise<void> {
+    return this.writer.write(this.layout.updatesFile(frameworkId, taskId), { version: 1, updates }, { durable });
   }
 
   removeTask(frameworkId: string, taskId: string): Promise<void> {

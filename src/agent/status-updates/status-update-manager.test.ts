@@ -12,21 +12,23 @@ function update(taskId: string, state: TaskState, uuid: string): AgentStatusUpda
 function harness(accept = true) {
   const sent: AgentStatusUpdate[][] = [];
   const persisted = new Map<string, string[]>();
+  const writes: Array<{ taskId: string; uuids: string[]; durable: boolean }> = [];
   const drained: string[] = [];
   const manager = new StatusUpdateManager({
     send: async (updates) => {
       sent.push(updates);
       return accept;
     },
-    persist: async (_fw, taskId, updates) => {
+    persist: async (_fw, taskId, updates, durable) => {
       persisted.set(taskId, updates.map((u) => u.status.uuid!));
+      writes.push({ taskId, uuids: updates.map((u) => u.status.uuid!), durable });
     },
     onDrained: (_fw, taskId) => drained.push(taskId),
     backoff: { initialMs: 30, maxMs: 60 },
     clock: { now: () => Date.now() },
     logger: silentLogger(),
   });
-  return { manager, sent, persisted, drained };
+  return { manager, sent, persisted, writes, drained };
 }
 
 async function until(check: () => boolean, what: string): Promise<void> {
@@ -51,6 +53,19 @@ describe('StatusUpdateManager', () => {
     manager.resume();
     await until(() => sent.length >= 1, 'a batch');
     assert.deepEqual(uuids(sent[0]), ['a1', 'b1'], "one batch, and a2 waits for a1's acknowledgement");
+    manager.close();
+  });
+
+  test('an acknowledgement releases the next update at once, and its removal is written without fsync', async () => {
+    const { manager, sent, writes } = harness();
+    manager.resume();
+    await manager.add(update('a', 'TASK_STARTING', 'a1'));
+    await manager.add(update('a', 'TASK_RUNNING', 'a2'));
+    assert.deepEqual(writes.map((w) => w.durable), [true, true], 'new updates are fsynced before they are sent');
+    await until(() => sent.length >= 1, 'a1 sent');
+    await manager.acknowledge('F', 'a', 'a1');
+    await until(() => sent.some((b) => uuids(b).includes('a2')), 'a2 sent after the acknowledgement');
+    assert.deepEqual(writes.at(-1), { taskId: 'a', uuids: ['a2'], durable: false });
     manager.close();
   });
 

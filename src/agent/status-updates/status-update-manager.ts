@@ -23,8 +23,12 @@ export interface Clock {
 export interface StatusUpdateManagerOptions {
   /** Sends one UPDATE call; true when the master accepted it (202). Must not throw. */
   send(updates: AgentStatusUpdate[]): Promise<boolean>;
-  /** Checkpoints a task's whole queue (empty when everything was acknowledged). */
-  persist(frameworkId: string, taskId: string, updates: AgentStatusUpdate[]): Promise<void>;
+  /**
+   * Checkpoints a task's whole queue (empty when everything was acknowledged). `durable` false:
+   * an acknowledgement's removal, which needs no fsync — if a machine crash loses it, the
+   * acknowledged update is only sent again, and the master recognises the duplicate.
+   */
+  persist(frameworkId: string, taskId: string, updates: AgentStatusUpdate[], durable: boolean): Promise<void>;
   /** Called when a task's last pending update was acknowledged. */
   onDrained?(frameworkId: string, taskId: string): void;
   backoff: BackoffPolicy;
@@ -66,7 +70,7 @@ export class StatusUpdateManager {
     const queued: QueuedUpdate = { update, persisted: stream.transient, attempts: 0, dueAtMs: 0 };
     stream.queue.push(queued);
     if (!stream.transient) {
-      await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update));
+      await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update), true);
       queued.persisted = true;
     }
     this.kick();
@@ -81,9 +85,11 @@ export class StatusUpdateManager {
     stream.queue.splice(index, 1);
     const drained = stream.queue.length === 0;
     if (drained) this.streams.delete(key);
-    if (!stream.transient) await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update));
-    // The next update of the task may be due now.
+    // The next update of the task may go at once: it was persisted when it was added, and if the
+    // agent dies before the removal below lands, the acknowledged one is only sent again (a
+    // duplicate the master recognises by its uuid).
     if (!drained) this.kick();
+    if (!stream.transient) await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update), false);
     if (drained) this.options.onDrained?.(frameworkId, taskId);
     return true;
   }
