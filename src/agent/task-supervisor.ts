@@ -376,7 +376,8 @@ export class TaskSupervisor {
     const update = statusUpdate({ ...this.context(c.frameworkId, c.taskInfo.task_id.value), directory: c.sandbox }, fields);
     c.state = fields.state;
     c.latestStatus = update.status;
-    await Promise.all([this.options.checkpoints.writeTask(c), this.options.updates.add(update)]);
+    // fsynced only when terminal (CheckpointStore.writeTask says why).
+    await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
   }
 
   private async complete(supervised: SupervisedTask): Promise<void> {

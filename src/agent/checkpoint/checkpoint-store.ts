@@ -92,11 +92,17 @@ export class CheckpointStore {
     return this.writer.write(this.layout.agentMetaFile, meta);
   }
 
-  writeTask(task: TaskCheckpoint): Promise<void> {
-    return this.writer.write(this.layout.taskFile(task.frameworkId, task.taskInfo.task_id.value), task);
+  /**
+   * `durable` false: no fsync. The agent's own crash cannot lose it (the page cache outlives the
+   * process); only a machine crash can, and that ends the task too — so the states on the way
+   * (STARTING, RUNNING, health) need none, while the first checkpoint (the task exists) and the
+   * terminal one (how it ended) are fsynced. See docs/architecture/007-launch-path.md.
+   */
+  writeTask(task: TaskCheckpoint, durable = true): Promise<void> {
+    return this.writer.write(this.layout.taskFile(task.frameworkId, task.taskInfo.task_id.value), task, { durable });
   }
 
-  /** `durable` false: no fsync (see StatusUpdateManagerOptions.persist). */
+  /** `durable` false: no fsync (see writeTask and StatusUpdateManagerOptions.persist). */
   writeUpdates(frameworkId: string, taskId: string, updates: AgentStatusUpdate[], durable = true): Promise<void> {
     return this.writer.write(this.layout.updatesFile(frameworkId, taskId), { version: 1, updates }, { durable });
   }
@@ -121,14 +127,27 @@ export class CheckpointStore {
         const raw = await readJsonFile(join(taskDir, 'task.json'));
         if (raw === undefined) continue; // crashed before the first write completed: nothing launched
         const task = taskValidator.validate(raw, `invalid task checkpoint in ${taskDir}`);
-        const rawUpdates = await readJsonFile(join(taskDir, 'updates.json'));
-        const updates = rawUpdates === undefined ? [] : updatesValidator.validate(rawUpdates, `invalid update checkpoint in ${taskDir}`).updates;
-        recovered.push({ task, updates });
+        recovered.push({ task, updates: await this.loadUpdates(taskDir) });
       } catch (e) {
         this.logger.error({ taskDir, err: e }, 'task-checkpoint-unreadable');
       }
     }
     return recovered;
+  }
+
+  /**
+   * A task's unacknowledged updates. Unreadable ones (a machine crash after a write that was not
+   * fsynced, see writeUpdates) cost only those updates: the task itself is still recovered, and
+   * its current state is reported from the task checkpoint.
+   */
+  private async loadUpdates(taskDir: string): Promise<AgentStatusUpdate[]> {
+    try {
+      const raw = await readJsonFile(join(taskDir, 'updates.json'));
+      return raw === undefined ? [] : updatesValidator.validate(raw, `invalid update checkpoint in ${taskDir}`).updates;
+    } catch (e) {
+      this.logger.warn({ taskDir, err: e }, 'task-updates-checkpoint-unreadable');
+      return [];
+    }
   }
 
   private async taskDirs(): Promise<string[]> {

@@ -10,6 +10,7 @@
 import type { Logger } from '../../log/index.ts';
 import type { AgentStatusUpdate } from '../../protocol/mesos/agent-link.ts';
 import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import { dueUpdates, nextDueAt, type QueuedUpdate } from './update-queue.ts';
 
 /** Stays well under agent-link.ts' maxItems of 10000 per UPDATE call. */
@@ -24,9 +25,10 @@ export interface StatusUpdateManagerOptions {
   /** Sends one UPDATE call; true when the master accepted it (202). Must not throw. */
   send(updates: AgentStatusUpdate[]): Promise<boolean>;
   /**
-   * Checkpoints a task's whole queue (empty when everything was acknowledged). `durable` false:
-   * an acknowledgement's removal, which needs no fsync — if a machine crash loses it, the
-   * acknowledged update is only sent again, and the master recognises the duplicate.
+   * Checkpoints a task's whole queue (empty when everything was acknowledged). `durable` is true
+   * only when a terminal update was added: it must outlive a machine crash. Non-terminal updates
+   * need no fsync (a machine crash ends the task, and its end is what gets reported), nor does an
+   * acknowledgement's removal (if lost, the update is only sent again as a duplicate).
    */
   persist(frameworkId: string, taskId: string, updates: AgentStatusUpdate[], durable: boolean): Promise<void>;
   /** Called when a task's last pending update was acknowledged. */
@@ -70,7 +72,7 @@ export class StatusUpdateManager {
     const queued: QueuedUpdate = { update, persisted: stream.transient, attempts: 0, dueAtMs: 0 };
     stream.queue.push(queued);
     if (!stream.transient) {
-      await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update), true);
+      await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update), isTerminalState(update.status.state));
       queued.persisted = true;
     }
     this.kick();
