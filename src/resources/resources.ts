@@ -199,7 +199,11 @@ export class Resources {
 
   /** Only the resources reserved for `role` (`'*'` gives the unreserved ones). */
   filterRole(role: string): Resources {
-    return Resources.of(this.toArray().filter((r) => r.role === role));
+    const kept = this.toArray().filter((r) => r.role === role);
+    // Immutable, so a bag that is all `role` is its own filter (the allocator asks this of
+    // every agent every cycle, and nearly every agent is all unreserved).
+    if (kept.length === this.entries.size) return this;
+    return Resources.of(kept);
   }
 
   /** The same amounts with every reservation moved to `role` (default: unreserved). */
