@@ -9,6 +9,7 @@
  * so the decoder buffers across arbitrary boundaries, including inside the size header.
  */
 import { DroverError } from './errors.ts';
+import { jsonTextOf } from './encoded-json.ts';
 
 const LF = 0x0a;
 const ZERO = 0x30;
@@ -33,9 +34,9 @@ export function encodeRecord(record: string | Uint8Array): Buffer {
   return out;
 }
 
-/** Frame one JSON message. */
+/** Frame one JSON message (an `EncodedJson` is framed as its text). */
 export function encodeJsonRecord(message: unknown): Buffer {
-  return encodeRecord(JSON.stringify(message));
+  return encodeRecord(jsonTextOf(message));
 }
 
 export interface RecordIODecoderOptions {
