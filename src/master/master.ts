@@ -17,7 +17,7 @@ import type { Store } from '../store/store.ts';
 import { allocate } from './allocator/drf.ts';
 import { transition } from './tasks/transitions.ts';
 import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
-import { OfferJson } from './offer-json.ts';
+import { OfferJson, type OffersEvent } from './offer-json.ts';
 import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
@@ -447,7 +447,7 @@ export class Master {
     if (agents.length === 0 || frameworks.length === 0) return;
     const now = this.now();
     const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
-    const byFramework = new Map<string, string[]>();
+    const byFramework = new Map<string, OffersEvent>();
     for (const decision of offers) {
       const agent = this.agents.get(decision.agentId)!;
       const offer: OfferRecord = {
@@ -460,11 +460,11 @@ export class Master {
       };
       this.offers.set(offer.id, offer);
       agent.offered = agent.offered.add(offer.resources);
-      let list = byFramework.get(offer.frameworkId);
-      if (list === undefined) byFramework.set(offer.frameworkId, (list = []));
-      list.push(this.offerJson.offer(offer, agent));
+      let event = byFramework.get(offer.frameworkId);
+      if (event === undefined) byFramework.set(offer.frameworkId, (event = OfferJson.event()));
+      event.add(this.offerJson, offer, agent);
     }
-    for (const [frameworkId, list] of byFramework) this.sendToFramework(frameworkId, OfferJson.event(list));
+    for (const [frameworkId, event] of byFramework) this.sendToFramework(frameworkId, event.finish());
     this.metrics.offersMade.inc(offers.length);
     this.metrics.allocationSeconds.observe((performance.now() - started) / 1000);
   }

@@ -30,13 +30,18 @@ test('an offer encodes exactly as JSON.stringify(offerToJson(…)), before and a
   a.port = 5052;
   a.attributes = [{ name: 'zone', type: 'TEXT', text: { value: 'z' } }];
   assert.equal(encoder.offer(offer('o4', '*'), a), JSON.stringify(offerToJson(offer('o4', '*'), a)));
+  // Other resources on the same agent (a task launched since): re-made too.
+  const smaller: OfferRecord = { ...offer('o5', '*'), resources: R('cpus:1;mem:64') };
+  assert.equal(encoder.offer(smaller, a), JSON.stringify(offerToJson(smaller, a)));
 });
 
 test('an OFFERS event frames as the same record as the object form', () => {
   const encoder = new OfferJson();
   const a = agent();
   const offers = ['o1', 'o2'].map((id): OfferRecord => ({ id, frameworkId: 'fw', agentId: a.id, role: '*', resources: a.total, createdAt: 0 }));
-  const encoded = OfferJson.event(offers.map((o) => encoder.offer(o, a)));
+  const event = OfferJson.event();
+  for (const o of offers) event.add(encoder, o, a);
+  const encoded = event.finish();
   const plain = { type: 'OFFERS', offers: { offers: offers.map((o) => offerToJson(o, a)) } };
   assert.deepEqual(encodeJsonRecord(encoded), encodeJsonRecord(plain));
   // A writer that does not know EncodedJson still writes the same JSON.

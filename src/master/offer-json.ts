@@ -4,8 +4,9 @@
  * cycle for `JSON.stringify` to walk and the collector to sweep. Most of an offer is the agent
  * (hostname, url, attributes) and its resources, and between cycles both are usually the same
  * objects as last time (an unused offer comes back as the same free `Resources`), so their JSON
- * is cached: per agent, re-made when the agent's hostname, port or attributes change; per
- * `Resources` (immutable) and role. Only the ids are new per offer.
+ * is cached per agent, re-made when the offered `Resources` (immutable, so compared by
+ * identity), the role, or the agent's hostname, port or attributes change. Only the offer and
+ * framework ids are new per offer.
  *
  * The text is exactly `JSON.stringify(offerToJson(offer, agent))` (offer-json.test.ts checks it).
  */
@@ -18,53 +19,62 @@ interface AgentFragment {
   hostname: string;
   port: number;
   attributes: AgentRecord['attributes'];
-  /** `"agent_id":…,"hostname":…,"url":…` */
-  head: string;
-  /** `"attributes":…` */
-  tail: string;
+  resources: Resources;
+  role: string;
+  /** Everything after `"framework_id":{…},`, closing brace included. */
+  rest: string;
 }
 
 export class OfferJson {
   private readonly agents = new WeakMap<AgentRecord, AgentFragment>();
-  private readonly resources = new WeakMap<Resources, Map<string, string>>();
 
   /** One offer's JSON text. */
   offer(offer: OfferRecord, agent: AgentRecord): string {
-    const a = this.agentFragment(agent);
-    const role = JSON.stringify(offer.role);
-    return (
-      `{"id":{"value":${JSON.stringify(offer.id)}},"framework_id":{"value":${JSON.stringify(offer.frameworkId)}},${a.head},` +
-      `"resources":${this.resourcesJson(offer.resources, offer.role)},${a.tail},"allocation_info":{"role":${role}}}`
-    );
+    return this.parts(offer, agent, []).join('');
   }
 
-  /** `{"type":"OFFERS","offers":{"offers":[…]}}` from offers' JSON texts. */
-  static event(offers: readonly string[]): EncodedJson {
-    return new EncodedJson(`{"type":"OFFERS","offers":{"offers":[${offers.join(',')}]}}`);
+  /**
+   * Appends the pieces of one offer's JSON text to `into`. An event is one `join` of flat
+   * pieces: a string per offer (made by concatenation) was a rope that the join then had to
+   * walk and flatten, offer by offer.
+   */
+  parts(offer: OfferRecord, agent: AgentRecord, into: string[]): string[] {
+    into.push('{"id":{"value":', JSON.stringify(offer.id), '},"framework_id":{"value":', JSON.stringify(offer.frameworkId), '},', this.restOf(agent, offer.resources, offer.role));
+    return into;
   }
 
-  private agentFragment(agent: AgentRecord): AgentFragment {
-    const cached = this.agents.get(agent);
-    if (cached !== undefined && cached.hostname === agent.hostname && cached.port === agent.port && cached.attributes === agent.attributes) {
-      return cached;
+  /** An OFFERS event being built: `add` offers, then `finish`. */
+  static event(): OffersEvent {
+    return new OffersEvent();
+  }
+
+  private restOf(agent: AgentRecord, resources: Resources, role: string): string {
+    const c = this.agents.get(agent);
+    if (c !== undefined && c.resources === resources && c.role === role && c.hostname === agent.hostname && c.port === agent.port && c.attributes === agent.attributes) {
+      return c.rest;
     }
     const url = { scheme: 'http', address: { hostname: agent.hostname, ip: '127.0.0.1', port: agent.port }, path: '/slave(1)' };
-    const fragment: AgentFragment = {
-      hostname: agent.hostname,
-      port: agent.port,
-      attributes: agent.attributes,
-      head: `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)}`,
-      tail: `"attributes":${JSON.stringify(agent.attributes)}`,
-    };
-    this.agents.set(agent, fragment);
-    return fragment;
+    const rest =
+      `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},` +
+      `"resources":${JSON.stringify(allocatedResourcesJson(resources, role))},"attributes":${JSON.stringify(agent.attributes)},` +
+      `"allocation_info":{"role":${JSON.stringify(role)}}}`;
+    this.agents.set(agent, { hostname: agent.hostname, port: agent.port, attributes: agent.attributes, resources, role, rest });
+    return rest;
+  }
+}
+
+/** `{"type":"OFFERS","offers":{"offers":[…]}}`, built from the offers' pieces. */
+export class OffersEvent {
+  private readonly pieces: string[] = ['{"type":"OFFERS","offers":{"offers":['];
+  private count = 0;
+
+  add(json: OfferJson, offer: OfferRecord, agent: AgentRecord): void {
+    if (this.count++ > 0) this.pieces.push(',');
+    json.parts(offer, agent, this.pieces);
   }
 
-  private resourcesJson(resources: Resources, role: string): string {
-    let byRole = this.resources.get(resources);
-    if (byRole === undefined) this.resources.set(resources, (byRole = new Map()));
-    let text = byRole.get(role);
-    if (text === undefined) byRole.set(role, (text = JSON.stringify(allocatedResourcesJson(resources, role))));
-    return text;
+  finish(): EncodedJson {
+    this.pieces.push(']}}');
+    return new EncodedJson(this.pieces.join(''));
   }
 }

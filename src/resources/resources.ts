@@ -199,11 +199,16 @@ export class Resources {
 
   /** Only the resources reserved for `role` (`'*'` gives the unreserved ones). */
   filterRole(role: string): Resources {
-    const kept = this.toArray().filter((r) => r.role === role);
     // Immutable, so a bag that is all `role` is its own filter (the allocator asks this of
     // every agent every cycle, and nearly every agent is all unreserved).
-    if (kept.length === this.entries.size) return this;
-    return Resources.of(kept);
+    let all = true;
+    for (const r of this.entries.values()) {
+      if (r.role !== role) {
+        all = false;
+        break;
+      }
+    }
+    return all ? this : Resources.of(this.toArray().filter((r) => r.role === role));
   }
 
   /** The same amounts with every reservation moved to `role` (default: unreserved). */

@@ -118,7 +118,7 @@ export function allocate(input: AllocationInput): AllocationResult {
   const offers: OfferDecision[] = [];
   for (const agent of shuffled(input.agents, input.seed)) {
     let free = agent.free;
-    for (;;) {
+    while (!free.isEmpty) {
       const pick = pickCandidate(roles, input.now, agent.id, free, minimum);
       if (pick === undefined) break;
       const { candidate, offered } = pick;
@@ -190,14 +190,23 @@ function byRole(a: RoleQueue, b: RoleQueue): number {
   return a.role < b.role ? -1 : a.role > b.role ? 1 : 0;
 }
 
-/** The item at `i` only grew: move it right until the list is sorted again (no allocation). */
+/**
+ * The item at `i` only grew: move it right to its place (binary search, then a shift; no
+ * allocation). With equal frameworks the one just offered goes to the back every time, so a
+ * step-by-step walk compared it with every other framework per offer.
+ */
 function moveBack<T>(list: T[], i: number, order: (a: T, b: T) => number): void {
   const item = list[i]!;
-  while (i + 1 < list.length && order(list[i + 1]!, item) < 0) {
-    list[i] = list[i + 1]!;
-    i++;
+  // The first index after i whose element does not sort before item.
+  let lo = i + 1;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (order(list[mid]!, item) < 0) lo = mid + 1;
+    else hi = mid;
   }
-  list[i] = item;
+  for (let j = i; j < lo - 1; j++) list[j] = list[j + 1]!;
+  list[lo - 1] = item;
 }
 
 /**
