@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { EncodedJson } from '../protocol/encoded-json.ts';
 import { encodeJsonRecord } from '../protocol/recordio.ts';
 import { Resources } from '../resources/index.ts';
@@ -47,4 +48,27 @@ test('an OFFERS event frames as the same record as the object form', () => {
   // A writer that does not know EncodedJson still writes the same JSON.
   assert.equal(JSON.stringify({ wrapped: encoded }), JSON.stringify({ wrapped: plain }));
   assert.ok(encoded instanceof EncodedJson);
+});
+
+test('offered resources of any kind, reserved or not, encode as the object form does', () => {
+  const encoder = new OfferJson();
+  const a = agent();
+  const entry = fc.oneof(
+    fc.tuple(fc.constantFrom('cpus', 'mem', 'gpus'), fc.integer({ min: 1, max: 100_000 })).map(([n, milli]) => `${n}:${milli / 1000}`),
+    fc.tuple(fc.integer({ min: 1000, max: 2000 }), fc.integer({ min: 0, max: 50 })).map(([b, w]) => `ports:[${b}-${b + w},${b + w + 2}-${b + w + 9}]`),
+    fc.subarray(['ssd', 'hdd', 'x"y'], { minLength: 1 }).map((items) => `disks:{${items.join(',')}}`),
+  );
+  fc.assert(
+    fc.property(fc.array(fc.tuple(entry, fc.constantFrom('*', 'db', 'web')), { minLength: 1, maxLength: 6 }), fc.constantFrom('*', 'db'), (entries, role) => {
+      const text = entries.map(([e, r]) => (r === '*' ? e : e.replace(':', `(${r}):`))).join(';');
+      let resources: Resources;
+      try {
+        resources = R(text);
+      } catch {
+        return; // e.g. the same name as two types
+      }
+      const offer: OfferRecord = { id: 'o', frameworkId: 'f', agentId: a.id, role, resources, createdAt: 0 };
+      assert.equal(encoder.offer(offer, a), JSON.stringify(offerToJson(offer, a)));
+    }),
+  );
 });

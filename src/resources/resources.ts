@@ -112,6 +112,8 @@ export class Resources {
   /** Throws RESOURCE_MATH unless `this.contains(other)`: resources never go below zero. */
   subtract(other: Resources): Resources {
     if (other.isEmpty) return this;
+    // An offer declined whole, an agent's only task ending: nothing is left.
+    if (other === this) return Resources.EMPTY;
     for (const r of other.entries.values()) checkType(this.types, r);
     if (!this.contains(other)) {
       throw new DroverError('RESOURCE_MATH', `cannot subtract '${other.format()}' from '${this.format()}'`);
