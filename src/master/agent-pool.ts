@@ -25,7 +25,6 @@ interface FreeEntry {
 
 export class AgentPool {
   private readonly free = new WeakMap<AgentRecord, FreeEntry>();
-  private readonly scalars = new WeakMap<Resources, ReadonlyArray<readonly [string, number]>>();
 
   /** total − used − offered, as of now. */
   freeOf(agent: AgentRecord): Resources {
@@ -40,18 +39,8 @@ export class AgentPool {
   scalarTotal(agents: Iterable<AgentRecord>): Resources {
     const sums = new Map<string, number>();
     for (const a of agents) {
-      for (const [name, milli] of this.scalarsOf(a.total)) sums.set(name, (sums.get(name) ?? 0) + milli);
+      for (const [name, milli] of a.total.scalarMillis()) sums.set(name, (sums.get(name) ?? 0) + milli);
     }
     return Resources.of([...sums].map(([name, milli]) => ({ name, value: Scalar.fromMilli(milli) })));
-  }
-
-  private scalarsOf(r: Resources): ReadonlyArray<readonly [string, number]> {
-    let s = this.scalars.get(r);
-    if (s === undefined) {
-      const sums = new Map<string, number>();
-      for (const x of r) if (x.value.type === 'SCALAR') sums.set(x.name, (sums.get(x.name) ?? 0) + x.value.milli);
-      this.scalars.set(r, (s = [...sums]));
-    }
-    return s;
   }
 }

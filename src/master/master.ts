@@ -22,6 +22,7 @@ import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
 import { TaskTable } from './task-table.ts';
+import { OfferTable } from './offer-table.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
 import type { EventSink } from './stream.ts';
@@ -67,7 +68,7 @@ export class Master {
   readonly removedFrameworks = new Set<string>();
   readonly tasks = new TaskTable(); // key: frameworkId \0 taskId
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
-  readonly offers = new Map<string, OfferRecord>();
+  readonly offers = new OfferTable();
   readonly metrics = new MasterMetrics();
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
   readonly operatorStreams = new Set<EventSink>();
@@ -378,8 +379,7 @@ export class Master {
     agent.status = 'unreachable';
     agent.unreachableAt = this.now();
     agent.stream?.close();
-    for (const offer of [...this.offers.values()]) {
-      if (offer.agentId !== agent.id) continue;
+    for (const offer of this.offers.onAgent(agent.id)) {
       this.removeOffer(offer);
       this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
     }
@@ -471,8 +471,7 @@ export class Master {
 
   /** Rescind every outstanding offer on an agent (it is being deactivated or drained). */
   rescindOffersOn(agentId: string): void {
-    for (const offer of [...this.offers.values()]) {
-      if (offer.agentId !== agentId) continue;
+    for (const offer of this.offers.onAgent(agentId)) {
       this.removeOffer(offer);
       this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
       this.metrics.offersRescinded.inc();
@@ -490,16 +489,17 @@ export class Master {
   }
 
   /**
-   * Per framework, per role: resources of its live tasks (kept as a running sum by the task
-   * table, not re-added task by task every cycle) plus its outstanding offers.
+   * Per framework, per role: resources of its live tasks plus its outstanding offers — both kept
+   * as running sums by the task and offer tables, not re-added task by task and offer by offer
+   * every cycle.
    */
   private allocatedByFramework(): Map<string, Map<string, Resources>> {
     const out = new Map<string, Map<string, Resources>>();
     for (const [frameworkId, roles] of this.tasks.allocated()) out.set(frameworkId, new Map(roles));
-    for (const o of this.offers.values()) {
-      const roles = out.get(o.frameworkId) ?? new Map<string, Resources>();
-      roles.set(o.role, (roles.get(o.role) ?? Resources.EMPTY).add(o.resources));
-      out.set(o.frameworkId, roles);
+    for (const [frameworkId, offered] of this.offers.allocated()) {
+      let roles = out.get(frameworkId);
+      if (roles === undefined) out.set(frameworkId, (roles = new Map()));
+      for (const [role, r] of offered) roles.set(role, (roles.get(role) ?? Resources.EMPTY).add(r));
     }
     return out;
   }

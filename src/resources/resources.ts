@@ -24,6 +24,9 @@ export { DEFAULT_ROLE } from './resource.ts';
 export type { Resource, ResourceType, ResourceValue } from './resource.ts';
 export type { ResourceJSON } from './resource-json.ts';
 
+// Outside the instances, so that two equal bags stay deep-equal whether or not one was asked.
+const scalarMillisCache = new WeakMap<Resources, ReadonlyArray<readonly [string, number]>>();
+
 export class Resources {
   static readonly EMPTY = new Resources(new Map());
 
@@ -164,6 +167,21 @@ export class Resources {
     let union = ValueSet.EMPTY;
     for (const { value } of this.byName(name, 'SET')) if (value.type === 'SET') union = union.add(value);
     return union;
+  }
+
+  /**
+   * Per scalar name, its milli-units summed over roles, in first-seen order. Computed once (the
+   * bag is immutable): running sums and shares over many bags add these plain numbers instead
+   * of building a new bag per addition.
+   */
+  scalarMillis(): ReadonlyArray<readonly [name: string, milli: number]> {
+    let cached = scalarMillisCache.get(this);
+    if (cached === undefined) {
+      const sums = new Map<string, number>();
+      for (const r of this.entries.values()) if (r.value.type === 'SCALAR') sums.set(r.name, (sums.get(r.name) ?? 0) + r.value.milli);
+      scalarMillisCache.set(this, (cached = [...sums]));
+    }
+    return cached;
   }
 
   cpus(): number {

@@ -233,10 +233,9 @@ class Shares {
 
   /** Adds the scalars of `r` (all roles) to `into`; names outside the total do not count. */
   addTo(into: number[], r: Resources): void {
-    for (const x of r) {
-      if (x.value.type !== 'SCALAR') continue;
-      const i = this.index.get(x.name);
-      if (i !== undefined) into[i]! += x.value.milli;
+    for (const [name, milli] of r.scalarMillis()) {
+      const i = this.index.get(name);
+      if (i !== undefined) into[i]! += milli;
     }
   }
 
