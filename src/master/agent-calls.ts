@@ -75,7 +75,8 @@ export async function register(master: Master, call: Register, total: Resources,
     record.stream = undefined;
     // Offers on an agent we cannot reach could not be launched; the heartbeat timeout decides
     // whether the agent is unreachable.
-    for (const offer of master.offers.onAgent(record.id)) {
+    for (const offer of [...master.offers.values()]) {
+      if (offer.agentId !== record.id) continue;
       master.removeOffer(offer);
       master.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
     }

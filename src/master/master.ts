@@ -379,7 +379,8 @@ export class Master {
     agent.status = 'unreachable';
     agent.unreachableAt = this.now();
     agent.stream?.close();
-    for (const offer of this.offers.onAgent(agent.id)) {
+    for (const offer of [...this.offers.values()]) {
+      if (offer.agentId !== agent.id) continue;
       this.removeOffer(offer);
       this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
     }
@@ -471,7 +472,8 @@ export class Master {
 
   /** Rescind every outstanding offer on an agent (it is being deactivated or drained). */
   rescindOffersOn(agentId: string): void {
-    for (const offer of this.offers.onAgent(agentId)) {
+    for (const offer of [...this.offers.values()]) {
+      if (offer.agentId !== agentId) continue;
       this.removeOffer(offer);
       this.sendToFramework(offer.frameworkId, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
       this.metrics.offersRescinded.inc();

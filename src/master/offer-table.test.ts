@@ -10,7 +10,7 @@ const offer = (n: number, agentId: string, frameworkId: string, role: string): O
   resources: Resources.parse(`cpus:0.${(n % 9) + 1};mem:${32 * (n + 1)};ports:[${31000 + n}-${31000 + n}]`),
 });
 
-test('the indexes always equal a scan of every offer, through any sequence of offers made and removed', () => {
+test('the running sums always equal a scan of every offer, through any sequence of offers made and removed', () => {
   fc.assert(
     fc.property(
       fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 11 }), fc.constantFrom('A', 'B'), fc.constantFrom('F1', 'F2'), fc.constantFrom('*', 'web')), { maxLength: 60 }),
@@ -19,9 +19,6 @@ test('the indexes always equal a scan of every offer, through any sequence of of
         for (const [put, n, agent, framework, role] of ops) {
           if (put) table.set(`o${n}`, offer(n, agent, framework, role));
           else table.delete(`o${n}`);
-        }
-        for (const agent of ['A', 'B']) {
-          assert.deepEqual(table.onAgent(agent).map((o) => o.id).sort(), [...table.values()].filter((o) => o.agentId === agent).map((o) => o.id).sort());
         }
         for (const framework of ['F1', 'F2']) {
           for (const role of ['*', 'web']) {
@@ -34,7 +31,6 @@ test('the indexes always equal a scan of every offer, through any sequence of of
         }
         table.clear();
         assert.equal(table.allocated().size, 0);
-        assert.deepEqual(table.onAgent('A'), []);
       },
     ),
   );

@@ -1,29 +1,25 @@
 /**
- * The master's outstanding offers by id, with the running indexes an offer cycle and agent
- * events need instead of a scan of every offer (10,000 are out after each cycle at 10,000 agents):
- *   - per framework, per role: the sum of the offers' scalar resources, part of the DRF shares;
- *   - per agent: its offers, read when the agent is deactivated, drained, unreachable or its
- *     stream closes.
- * A Map subclass like TaskTable: `set`, `delete` and `clear` keep the indexes, every reader keeps
+ * The master's outstanding offers by id, with a running sum per framework and role of their
+ * scalar resources (part of the DRF shares), so that an offer cycle does not re-add every
+ * outstanding offer (up to one per agent: 10,000 `Resources` additions with port ranges).
+ * A Map subclass like TaskTable: `set`, `delete` and `clear` keep the sum, every reader keeps
  * working. An offer never changes once it is stored.
+ *
+ * No per-agent index: it cost a Map per agent per cycle (offers are made and answered every
+ * cycle), more than the rare agent events that would read it (docs/architecture/006-scale.md).
  */
 import type { Resources } from '../resources/index.ts';
 import { AllocationSums } from './allocation-sums.ts';
 import type { OfferRecord } from './model.ts';
 
 export class OfferTable extends Map<string, OfferRecord> {
-  private byAgent: Map<string, Map<string, OfferRecord>> | undefined;
   private allocation: AllocationSums | undefined;
 
   override set(id: string, offer: OfferRecord): this {
-    // Map's constructor calls set before field initialisers run: indexes are created lazily.
-    this.byAgent ??= new Map();
+    // Map's constructor calls set before field initialisers run: the sum is created lazily.
     this.allocation ??= new AllocationSums();
     const previous = super.get(id);
-    if (previous !== undefined) this.unindex(id, previous);
-    let agent = this.byAgent.get(offer.agentId);
-    if (agent === undefined) this.byAgent.set(offer.agentId, (agent = new Map()));
-    agent.set(id, offer);
+    if (previous !== undefined) this.unindex(previous);
     this.allocation.add(offer.frameworkId, offer.role, offer.resources);
     return super.set(id, offer);
   }
@@ -31,20 +27,13 @@ export class OfferTable extends Map<string, OfferRecord> {
   override delete(id: string): boolean {
     const previous = super.get(id);
     if (previous === undefined) return false;
-    this.unindex(id, previous);
+    this.unindex(previous);
     return super.delete(id);
   }
 
   override clear(): void {
-    this.byAgent?.clear();
     this.allocation?.clear();
     super.clear();
-  }
-
-  /** The agent's outstanding offers (a fresh array, so callers may remove them as they go). */
-  onAgent(agentId: string): OfferRecord[] {
-    const offers = this.byAgent?.get(agentId);
-    return offers === undefined ? [] : [...offers.values()];
   }
 
   /** Per framework, per role: the scalar resources of its outstanding offers. Read-only view. */
@@ -52,10 +41,7 @@ export class OfferTable extends Map<string, OfferRecord> {
     return this.allocation?.view() ?? new Map();
   }
 
-  private unindex(id: string, offer: OfferRecord): void {
-    const agent = this.byAgent?.get(offer.agentId);
-    agent?.delete(id);
-    if (agent?.size === 0) this.byAgent!.delete(offer.agentId);
+  private unindex(offer: OfferRecord): void {
     this.allocation?.subtract(offer.frameworkId, offer.role, offer.resources);
   }
 }
