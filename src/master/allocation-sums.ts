@@ -1,11 +1,11 @@
 /**
- * Per framework, per role: a running sum of scalar resources (what DRF shares are made of). The
- * task table keeps one for live tasks and the offer table one for outstanding offers, so an offer
- * cycle reads sums instead of re-adding every task and every offer.
+ * Per framework, per role: a sum of scalar resources (what DRF shares are made of). The task
+ * table keeps one running for live tasks, so an offer cycle reads sums instead of re-adding
+ * every task; the master sums outstanding offers with one per cycle.
  *
  * The sums are plain milli-unit numbers per scalar name (reservation roles summed: a share counts
- * `cpus` whatever its reservation), so an addition allocates nothing — 10,000 offers are made and
- * removed per cycle at 10,000 agents. `view()` turns them into `Resources` once per change.
+ * `cpus` whatever its reservation), so an addition allocates nothing — at 10,000 agents there
+ * are up to 10,000 offers out. `view()` turns them into `Resources` once per change.
  * Ranges (ports) are not summed: those of different agents overlap, a union of ranges cannot be
  * subtracted item by item, and shares ignore them anyway.
  */
@@ -36,8 +36,10 @@ export class AllocationSums {
     const sum = roles?.get(role);
     if (roles === undefined || sum === undefined) throw new DroverError('RESOURCE_MATH', `no allocation of ${frameworkId} in role ${role} to subtract from`);
     for (const [name, milli] of scalars) {
-      const rest = (sum.get(name) ?? 0) - milli;
-      if (rest < 0) throw new DroverError('RESOURCE_MATH', `allocation of ${frameworkId} in role ${role} would go below zero on ${name}`);
+      if ((sum.get(name) ?? 0) < milli) throw new DroverError('RESOURCE_MATH', `allocation of ${frameworkId} in role ${role} would go below zero on ${name}`);
+    }
+    for (const [name, milli] of scalars) {
+      const rest = sum.get(name)! - milli;
       if (rest === 0) sum.delete(name);
       else sum.set(name, rest);
     }

@@ -22,7 +22,7 @@ import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
 import { TaskTable } from './task-table.ts';
-import { OfferTable } from './offer-table.ts';
+import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
 import type { EventSink } from './stream.ts';
@@ -68,7 +68,7 @@ export class Master {
   readonly removedFrameworks = new Set<string>();
   readonly tasks = new TaskTable(); // key: frameworkId \0 taskId
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
-  readonly offers = new OfferTable();
+  readonly offers = new Map<string, OfferRecord>();
   readonly metrics = new MasterMetrics();
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
   readonly operatorStreams = new Set<EventSink>();
@@ -491,14 +491,17 @@ export class Master {
   }
 
   /**
-   * Per framework, per role: resources of its live tasks plus its outstanding offers — both kept
-   * as running sums by the task and offer tables, not re-added task by task and offer by offer
-   * every cycle.
+   * Per framework, per role: resources of its live tasks (kept as a running sum by the task
+   * table, not re-added task by task every cycle) plus its outstanding offers. Offers are summed
+   * here, as plain numbers: most are answered before the next cycle, so a running sum kept per
+   * offer made and removed cost more than this pass (docs/architecture/006-scale.md).
    */
   private allocatedByFramework(): Map<string, Map<string, Resources>> {
     const out = new Map<string, Map<string, Resources>>();
     for (const [frameworkId, roles] of this.tasks.allocated()) out.set(frameworkId, new Map(roles));
-    for (const [frameworkId, offered] of this.offers.allocated()) {
+    const offers = new AllocationSums();
+    for (const o of this.offers.values()) offers.add(o.frameworkId, o.role, o.resources);
+    for (const [frameworkId, offered] of offers.view()) {
       let roles = out.get(frameworkId);
       if (roles === undefined) out.set(frameworkId, (roles = new Map()));
       for (const [role, r] of offered) roles.set(role, (roles.get(role) ?? Resources.EMPTY).add(r));
