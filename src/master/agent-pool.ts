@@ -14,9 +14,11 @@
  * which ignore ranges and sets, as in Mesos.
  */
 import { Resources, Scalar } from '../resources/index.ts';
+import type { AllocatorAgent } from './allocator/drf.ts';
 import type { AgentRecord } from './model.ts';
 
-interface FreeEntry {
+/** Also the allocator's view of the agent, so a settled cycle allocates no object per agent. */
+interface FreeEntry extends AllocatorAgent {
   total: Resources;
   used: Resources;
   offered: Resources;
@@ -28,11 +30,17 @@ export class AgentPool {
 
   /** total − used − offered, as of now. */
   freeOf(agent: AgentRecord): Resources {
+    return this.allocatorAgent(agent).free;
+  }
+
+  /** `{ id, free }` for allocate(): the same object for as long as the agent's free is the same. */
+  allocatorAgent(agent: AgentRecord): AllocatorAgent {
     const e = this.free.get(agent);
-    if (e !== undefined && e.total === agent.total && e.used === agent.used && e.offered === agent.offered) return e.free;
+    if (e !== undefined && e.total === agent.total && e.used === agent.used && e.offered === agent.offered) return e;
     const free = agent.total.subtract(agent.used).subtract(agent.offered);
-    this.free.set(agent, { total: agent.total, used: agent.used, offered: agent.offered, free });
-    return free;
+    const entry: FreeEntry = { id: agent.id, total: agent.total, used: agent.used, offered: agent.offered, free };
+    this.free.set(agent, entry);
+    return entry;
   }
 
   /** The sum of the agents' scalar resources, unreserved (roles summed). */

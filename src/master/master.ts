@@ -430,7 +430,7 @@ export class Master {
       // A deactivated (or draining) agent counts toward the cluster total for fair shares but
       // is offered to nobody.
       if (a.maintenance?.deactivated === true) continue;
-      agents.push({ id: a.id, free: this.pool.freeOf(a) });
+      agents.push(this.pool.allocatorAgent(a));
     }
     const total = this.pool.scalarTotal(active);
     const frameworks = [];
@@ -462,7 +462,7 @@ export class Master {
       this.offers.set(offer.id, offer);
       agent.offered = agent.offered.add(offer.resources);
       let event = byFramework.get(offer.frameworkId);
-      if (event === undefined) byFramework.set(offer.frameworkId, (event = OfferJson.event()));
+      if (event === undefined) byFramework.set(offer.frameworkId, (event = OfferJson.event(offer.frameworkId)));
       event.add(this.offerJson, offer, agent);
     }
     for (const [frameworkId, event] of byFramework) this.sendToFramework(frameworkId, event.finish());

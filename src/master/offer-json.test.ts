@@ -40,7 +40,7 @@ test('an OFFERS event frames as the same record as the object form', () => {
   const encoder = new OfferJson();
   const a = agent();
   const offers = ['o1', 'o2'].map((id): OfferRecord => ({ id, frameworkId: 'fw', agentId: a.id, role: '*', resources: a.total, createdAt: 0 }));
-  const event = OfferJson.event();
+  const event = OfferJson.event('fw');
   for (const o of offers) event.add(encoder, o, a);
   const encoded = event.finish();
   const plain = { type: 'OFFERS', offers: { offers: offers.map((o) => offerToJson(o, a)) } };

@@ -37,14 +37,14 @@ export class OfferJson {
    * pieces: a string per offer (made by concatenation) was a rope that the join then had to
    * walk and flatten, offer by offer.
    */
-  parts(offer: OfferRecord, agent: AgentRecord, into: string[]): string[] {
-    into.push('{"id":{"value":', JSON.stringify(offer.id), '},"framework_id":{"value":', JSON.stringify(offer.frameworkId), '},', this.restOf(agent, offer.resources, offer.role));
+  parts(offer: OfferRecord, agent: AgentRecord, into: string[], frameworkIdJson = JSON.stringify(offer.frameworkId)): string[] {
+    into.push('{"id":{"value":', JSON.stringify(offer.id), '},"framework_id":{"value":', frameworkIdJson, '},', this.restOf(agent, offer.resources, offer.role));
     return into;
   }
 
-  /** An OFFERS event being built: `add` offers, then `finish`. */
-  static event(): OffersEvent {
-    return new OffersEvent();
+  /** An OFFERS event to one framework being built: `add` its offers, then `finish`. */
+  static event(frameworkId: string): OffersEvent {
+    return new OffersEvent(JSON.stringify(frameworkId));
   }
 
   private restOf(agent: AgentRecord, resources: Resources, role: string): string {
@@ -97,9 +97,12 @@ export class OffersEvent {
   private readonly pieces: string[] = ['{"type":"OFFERS","offers":{"offers":['];
   private count = 0;
 
+  /** `frameworkIdJson`: the JSON of the id of the framework every offer added is for. */
+  constructor(private readonly frameworkIdJson: string) {}
+
   add(json: OfferJson, offer: OfferRecord, agent: AgentRecord): void {
     if (this.count++ > 0) this.pieces.push(',');
-    json.parts(offer, agent, this.pieces);
+    json.parts(offer, agent, this.pieces, this.frameworkIdJson);
   }
 
   finish(): EncodedJson {
