@@ -462,8 +462,8 @@ export class Master {
       this.offers.set(offer.id, offer);
       agent.offered = agent.offered.add(offer.resources);
       let event = byFramework.get(offer.frameworkId);
-      if (event === undefined) byFramework.set(offer.frameworkId, (event = OfferJson.event(offer.frameworkId)));
-      event.add(this.offerJson, offer, agent);
+      if (event === undefined) byFramework.set(offer.frameworkId, (event = this.offerJson.event(offer.frameworkId)));
+      event.add(offer, agent);
     }
     for (const [frameworkId, event] of byFramework) this.sendToFramework(frameworkId, event.finish());
     this.metrics.offersMade.inc(offers.length);

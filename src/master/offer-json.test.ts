@@ -18,36 +18,41 @@ function agent(): AgentRecord {
   };
 }
 
-test('an offer encodes exactly as JSON.stringify(offerToJson(…)), before and after the agent changes', () => {
+/** The event's bytes, and what JSON.stringify makes of the object form of the same offers. */
+function both(encoder: OfferJson, offers: OfferRecord[], a: AgentRecord): [string, string] {
+  const event = encoder.event(offers[0]!.frameworkId);
+  for (const o of offers) event.add(o, a);
+  return [event.finish().text, JSON.stringify({ type: 'OFFERS', offers: { offers: offers.map((o) => offerToJson(o, a)) } })];
+}
+
+test('an OFFERS event is byte for byte JSON.stringify of the object form, before and after the agent changes', () => {
   const encoder = new OfferJson();
   const a = agent();
   const resources = R('cpus:4;cpus(db):1;mem:1024;ports:[31000-31005,31010-32000]');
-  const offer = (id: string, role: string): OfferRecord => ({ id, frameworkId: 'fw-1', agentId: a.id, role, resources, createdAt: 0 });
-  for (const [id, role] of [['o1', '*'], ['o2', 'db'], ['o3', '*']] as const) {
-    assert.equal(encoder.offer(offer(id, role), a), JSON.stringify(offerToJson(offer(id, role), a)));
-  }
+  const offer = (id: string, role: string): OfferRecord => ({ id, frameworkId: 'fw-"1"-\u00e9', agentId: a.id, role, resources, createdAt: 0 });
+  assert.equal(...both(encoder, [offer('o1', '*')], a));
+  assert.equal(...both(encoder, [offer('o2', 'db'), offer('o3', '*'), offer('o\u00e94', '*')], a));
   // Re-registration may change the hostname, port and attributes: the cached agent part follows.
   a.hostname = 'other';
   a.port = 5052;
   a.attributes = [{ name: 'zone', type: 'TEXT', text: { value: 'z' } }];
-  assert.equal(encoder.offer(offer('o4', '*'), a), JSON.stringify(offerToJson(offer('o4', '*'), a)));
+  assert.equal(...both(encoder, [offer('o5', '*')], a));
   // Other resources on the same agent (a task launched since): re-made too.
-  const smaller: OfferRecord = { ...offer('o5', '*'), resources: R('cpus:1;mem:64') };
-  assert.equal(encoder.offer(smaller, a), JSON.stringify(offerToJson(smaller, a)));
+  assert.equal(...both(encoder, [{ ...offer('o6', '*'), resources: R('cpus:1;mem:64') }], a));
 });
 
-test('an OFFERS event frames as the same record as the object form', () => {
+test('an encoded event frames as the same record as the object form, and survives writers that do not know it', () => {
   const encoder = new OfferJson();
   const a = agent();
   const offers = ['o1', 'o2'].map((id): OfferRecord => ({ id, frameworkId: 'fw', agentId: a.id, role: '*', resources: a.total, createdAt: 0 }));
-  const event = OfferJson.event('fw');
-  for (const o of offers) event.add(encoder, o, a);
+  const event = encoder.event('fw');
+  for (const o of offers) event.add(o, a);
   const encoded = event.finish();
   const plain = { type: 'OFFERS', offers: { offers: offers.map((o) => offerToJson(o, a)) } };
-  assert.deepEqual(encodeJsonRecord(encoded), encodeJsonRecord(plain));
-  // A writer that does not know EncodedJson still writes the same JSON.
-  assert.equal(JSON.stringify({ wrapped: encoded }), JSON.stringify({ wrapped: plain }));
   assert.ok(encoded instanceof EncodedJson);
+  assert.deepEqual(encodeJsonRecord(encoded), encodeJsonRecord(plain));
+  assert.equal(JSON.stringify({ wrapped: encoded }), JSON.stringify({ wrapped: plain }));
+  assert.deepEqual(encodeJsonRecord(EncodedJson.fromText(JSON.stringify(plain))), encodeJsonRecord(plain));
 });
 
 test('offered resources of any kind, reserved or not, encode as the object form does', () => {
@@ -56,7 +61,7 @@ test('offered resources of any kind, reserved or not, encode as the object form 
   const entry = fc.oneof(
     fc.tuple(fc.constantFrom('cpus', 'mem', 'gpus'), fc.integer({ min: 1, max: 100_000 })).map(([n, milli]) => `${n}:${milli / 1000}`),
     fc.tuple(fc.integer({ min: 1000, max: 2000 }), fc.integer({ min: 0, max: 50 })).map(([b, w]) => `ports:[${b}-${b + w},${b + w + 2}-${b + w + 9}]`),
-    fc.subarray(['ssd', 'hdd', 'x"y'], { minLength: 1 }).map((items) => `disks:{${items.join(',')}}`),
+    fc.subarray(['ssd', 'hdd', 'x"y', 'd\u00e9'], { minLength: 1 }).map((items) => `disks:{${items.join(',')}}`),
   );
   fc.assert(
     fc.property(fc.array(fc.tuple(entry, fc.constantFrom('*', 'db', 'web')), { minLength: 1, maxLength: 6 }), fc.constantFrom('*', 'db'), (entries, role) => {
@@ -67,8 +72,7 @@ test('offered resources of any kind, reserved or not, encode as the object form 
       } catch {
         return; // e.g. the same name as two types
       }
-      const offer: OfferRecord = { id: 'o', frameworkId: 'f', agentId: a.id, role, resources, createdAt: 0 };
-      assert.equal(encoder.offer(offer, a), JSON.stringify(offerToJson(offer, a)));
+      assert.equal(...both(encoder, [{ id: 'o', frameworkId: 'f', agentId: a.id, role, resources, createdAt: 0 }], a));
     }),
   );
 });

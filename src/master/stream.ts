@@ -13,7 +13,7 @@ export interface EventSink {
   readonly id: string;
   readonly isOpen: boolean;
   open(headers: Record<string, string>): void;
-  /** A plain JSON-able object, or an `EncodedJson` (src/protocol/encoded-json.ts) sent as its text. */
+  /** A plain JSON-able object, or an `EncodedJson` (src/protocol/encoded-json.ts) sent as it is. */
   send(event: unknown): void;
   close(): void;
   onClose(listener: () => void): void;

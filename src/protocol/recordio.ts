@@ -9,7 +9,7 @@
  * so the decoder buffers across arbitrary boundaries, including inside the size header.
  */
 import { DroverError } from './errors.ts';
-import { jsonTextOf } from './encoded-json.ts';
+import { EncodedJson } from './encoded-json.ts';
 
 const LF = 0x0a;
 const ZERO = 0x30;
@@ -52,9 +52,9 @@ function encodeStringRecord(record: string): Buffer {
   return out;
 }
 
-/** Frame one JSON message (an `EncodedJson` is framed as its text). */
+/** Frame one JSON message (an `EncodedJson` is framed as its bytes, not re-encoded). */
 export function encodeJsonRecord(message: unknown): Buffer {
-  return encodeRecord(jsonTextOf(message));
+  return message instanceof EncodedJson ? encodeRecord(message.bytes) : encodeRecord(JSON.stringify(message));
 }
 
 export interface RecordIODecoderOptions {
