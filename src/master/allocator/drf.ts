@@ -126,10 +126,9 @@ export function allocate(input: AllocationInput): AllocationResult {
       // Whole unreserved agents are the common case: nothing is left, no subtraction needed.
       free = offered === free ? Resources.EMPTY : free.subtract(offered);
       const q = queues.get(candidate.role)!;
-      shares.addTo(candidate.allocated, offered);
+      shares.addTo(candidate.allocated, offered, q.allocated);
       candidate.share = shares.of(candidate.allocated);
       moveBack(q.candidates, q.candidates.indexOf(candidate), byCandidate);
-      shares.addTo(q.allocated, offered);
       q.share = shares.of(q.allocated) / q.weight;
       moveBack(roles, roles.indexOf(q), byRole);
     }
@@ -231,11 +230,13 @@ class Shares {
     return this.names.map(() => 0);
   }
 
-  /** Adds the scalars of `r` (all roles) to `into`; names outside the total do not count. */
-  addTo(into: number[], r: Resources): void {
+  /** Adds the scalars of `r` (all roles) to `into` (and `alsoInto`); names outside the total do not count. */
+  addTo(into: number[], r: Resources, alsoInto?: number[]): void {
     for (const [name, milli] of r.scalarMillis()) {
       const i = this.index.get(name);
-      if (i !== undefined) into[i]! += milli;
+      if (i === undefined) continue;
+      into[i]! += milli;
+      if (alsoInto !== undefined) alsoInto[i]! += milli;
     }
   }
 
