@@ -232,11 +232,12 @@ class Shares {
 
   /** Adds the scalars of `r` (all roles) to `into` (and `alsoInto`); names outside the total do not count. */
   addTo(into: number[], r: Resources, alsoInto?: number[]): void {
-    for (const [name, milli] of r.scalarMillis()) {
-      const i = this.index.get(name);
+    for (const x of r) {
+      if (x.value.type !== 'SCALAR') continue;
+      const i = this.index.get(x.name);
       if (i === undefined) continue;
-      into[i]! += milli;
-      if (alsoInto !== undefined) alsoInto[i]! += milli;
+      into[i]! += x.value.milli;
+      if (alsoInto !== undefined) alsoInto[i]! += x.value.milli;
     }
   }
 
