@@ -65,15 +65,21 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
   }
   log(`${s.agents.count} agents, ${frameworkCount} frameworks, ${master.tasks.size} tasks; ${cycles} cycles`);
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   let offers = 0;
   for (let c = 0; c < cycles; c++) {
     for (const offer of [...master.offers.values()]) master.removeOffer(offer);
     const before = master.offers.size;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     master.runAllocation();
+    const cpu = process.cpuUsage(cpu0);
     times.push(performance.now() - t0);
+    // On a shared machine wall time includes waiting for a core; CPU time (this process's
+    // threads, so the collector's helpers too) does not.
+    cpuTimes.push((cpu.user + cpu.system) / 1000);
     offers = master.offers.size - before;
-    log(`cycle ${c + 1}: ${times.at(-1)!.toFixed(1)} ms, ${offers} offers`);
+    log(`cycle ${c + 1}: ${times.at(-1)!.toFixed(1)} ms (CPU ${cpuTimes.at(-1)!.toFixed(1)} ms), ${offers} offers`);
   }
   await store.close();
   const sorted = [...times].sort((a, b) => a - b);
@@ -89,6 +95,7 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
     meanCycleMs: round(mean),
     p50CycleMs: round(sorted[Math.floor(sorted.length / 2)]!),
     maxCycleMs: round(sorted.at(-1)!),
+    meanCycleCpuMs: round(cpuTimes.reduce((x, y) => x + y, 0) / cpuTimes.length),
     seconds: round(times.reduce((x, y) => x + y, 0) / 1000),
     inProcess: true,
     rssMb: round(mem.rss / 2 ** 20),

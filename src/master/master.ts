@@ -17,10 +17,12 @@ import type { Store } from '../store/store.ts';
 import { allocate } from './allocator/drf.ts';
 import { transition } from './tasks/transitions.ts';
 import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
-import { offerToJson } from './views.ts';
+import { OfferJson, type OffersEvent } from './offer-json.ts';
+import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
 import { TaskTable } from './task-table.ts';
+import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
 import type { EventSink } from './stream.ts';
@@ -81,6 +83,10 @@ export class Master {
     offerTimeoutMs: number | undefined;
   };
 
+  /** Agents' free resources and the cluster total for the offer cycle, re-made only on change. */
+  private readonly pool = new AgentPool();
+  /** Cached JSON of agents and offered resources for OFFERS events. */
+  private readonly offerJson = new OfferJson();
   private frameworkCounter = 0;
   private agentCounter = 0;
   private offerCounter = 0;
@@ -417,15 +423,16 @@ export class Master {
     // scheduled a cycle each: O(agents²) of resource math (docs/architecture/006-scale.md).
     if (![...this.frameworks.values()].some((f) => f.stream?.isOpen && f.roles.some((r) => !f.suppressedRoles.has(r)))) return;
     const agents = [];
-    let total = Resources.EMPTY;
+    const active: AgentRecord[] = [];
     for (const a of this.agents.values()) {
       if (a.status !== 'active' || !a.stream?.isOpen) continue;
-      total = total.add(a.total);
+      active.push(a);
       // A deactivated (or draining) agent counts toward the cluster total for fair shares but
       // is offered to nobody.
       if (a.maintenance?.deactivated === true) continue;
-      agents.push({ id: a.id, free: a.total.subtract(a.used).subtract(a.offered) });
+      agents.push(this.pool.allocatorAgent(a));
     }
+    const total = this.pool.scalarTotal(active);
     const frameworks = [];
     const allocatedByFramework = this.allocatedByFramework();
     for (const f of this.frameworks.values()) {
@@ -439,8 +446,9 @@ export class Master {
       });
     }
     if (agents.length === 0 || frameworks.length === 0) return;
-    const { offers } = allocate({ now: this.now(), seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
-    const byFramework = new Map<string, unknown[]>();
+    const now = this.now();
+    const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
+    const byFramework = new Map<string, OffersEvent>();
     for (const decision of offers) {
       const agent = this.agents.get(decision.agentId)!;
       const offer: OfferRecord = {
@@ -449,15 +457,15 @@ export class Master {
         agentId: decision.agentId,
         role: decision.role,
         resources: decision.resources,
-        createdAt: this.now(),
+        createdAt: now,
       };
       this.offers.set(offer.id, offer);
       agent.offered = agent.offered.add(offer.resources);
-      const list = byFramework.get(offer.frameworkId) ?? [];
-      list.push(offerToJson(offer, agent));
-      byFramework.set(offer.frameworkId, list);
+      let event = byFramework.get(offer.frameworkId);
+      if (event === undefined) byFramework.set(offer.frameworkId, (event = this.offerJson.event(offer.frameworkId)));
+      event.add(offer, agent);
     }
-    for (const [frameworkId, list] of byFramework) this.sendToFramework(frameworkId, { type: 'OFFERS', offers: { offers: list } });
+    for (const [frameworkId, event] of byFramework) this.sendToFramework(frameworkId, event.finish());
     this.metrics.offersMade.inc(offers.length);
     this.metrics.allocationSeconds.observe((performance.now() - started) / 1000);
   }
@@ -484,15 +492,19 @@ export class Master {
 
   /**
    * Per framework, per role: resources of its live tasks (kept as a running sum by the task
-   * table, not re-added task by task every cycle) plus its outstanding offers.
+   * table, not re-added task by task every cycle) plus its outstanding offers. Offers are summed
+   * here, as plain numbers: most are answered before the next cycle, so a running sum kept per
+   * offer made and removed cost more than this pass (docs/architecture/006-scale.md).
    */
   private allocatedByFramework(): Map<string, Map<string, Resources>> {
     const out = new Map<string, Map<string, Resources>>();
     for (const [frameworkId, roles] of this.tasks.allocated()) out.set(frameworkId, new Map(roles));
-    for (const o of this.offers.values()) {
-      const roles = out.get(o.frameworkId) ?? new Map<string, Resources>();
-      roles.set(o.role, (roles.get(o.role) ?? Resources.EMPTY).add(o.resources));
-      out.set(o.frameworkId, roles);
+    const offers = new AllocationSums();
+    for (const o of this.offers.values()) offers.add(o.frameworkId, o.role, o.resources);
+    for (const [frameworkId, offered] of offers.view()) {
+      let roles = out.get(frameworkId);
+      if (roles === undefined) out.set(frameworkId, (roles = new Map()));
+      for (const [role, r] of offered) roles.set(role, (roles.get(role) ?? Resources.EMPTY).add(r));
     }
     return out;
   }

@@ -6,12 +6,14 @@
 import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { encodeJsonRecord } from '../protocol/recordio.ts';
+import { jsonTextOf } from '../protocol/encoded-json.ts';
 
 /** Where events to one subscriber go: a chunked HTTP response, or (in-process) a queue. */
 export interface EventSink {
   readonly id: string;
   readonly isOpen: boolean;
   open(headers: Record<string, string>): void;
+  /** A plain JSON-able object, or an `EncodedJson` (src/protocol/encoded-json.ts) sent as it is. */
   send(event: unknown): void;
   close(): void;
   onClose(listener: () => void): void;
@@ -80,7 +82,7 @@ export class QueueSink implements EventSink {
   open(): void {}
 
   send(event: unknown): void {
-    if (!this.closed) this.deliver(JSON.parse(JSON.stringify(event)) as unknown);
+    if (!this.closed) this.deliver(JSON.parse(jsonTextOf(event)) as unknown);
   }
 
   close(): void {

@@ -47,6 +47,15 @@ describe('RecordIO encoding', () => {
     assert.equal(encodeRecord('日本').subarray(0, 2).toString(), '6\n');
   });
 
+  test('a string record is its UTF-8 bytes (as TextEncoder makes them, lone surrogates too) after the size', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1 }), (text) => {
+        const bytes = new TextEncoder().encode(text);
+        assert.deepEqual(encodeRecord(text), Buffer.concat([Buffer.from(`${bytes.byteLength}\n`), bytes]));
+      }),
+    );
+  });
+
   test('refuses an empty record, which the format cannot express', () => {
     expectRecordIOError(() => encodeRecord(''), /never 0/);
   });

@@ -235,3 +235,10 @@ function withoutOverlap(b: Resources, a: Resources): Resources {
     }),
   );
 }
+
+test('scalarMillis sums each scalar over roles in milli-units and leaves ranges and sets out', () => {
+  const r = Resources.parse('cpus:1.5;mem:64;cpus(db):0.25;ports:[1-2];disks:{a}');
+  assert.deepEqual(r.scalarMillis(), [['cpus', 1750], ['mem', 64000]]);
+  assert.equal(r.scalarMillis(), r.scalarMillis(), 'computed once');
+  assert.deepEqual(Resources.EMPTY.scalarMillis(), []);
+});

@@ -24,6 +24,9 @@ export { DEFAULT_ROLE } from './resource.ts';
 export type { Resource, ResourceType, ResourceValue } from './resource.ts';
 export type { ResourceJSON } from './resource-json.ts';
 
+// Outside the instances, so that two equal bags stay deep-equal whether or not one was asked.
+const scalarMillisCache = new WeakMap<Resources, ReadonlyArray<readonly [string, number]>>();
+
 export class Resources {
   static readonly EMPTY = new Resources(new Map());
 
@@ -112,6 +115,8 @@ export class Resources {
   /** Throws RESOURCE_MATH unless `this.contains(other)`: resources never go below zero. */
   subtract(other: Resources): Resources {
     if (other.isEmpty) return this;
+    // An offer declined whole, an agent's only task ending: nothing is left.
+    if (other === this) return Resources.EMPTY;
     for (const r of other.entries.values()) checkType(this.types, r);
     if (!this.contains(other)) {
       throw new DroverError('RESOURCE_MATH', `cannot subtract '${other.format()}' from '${this.format()}'`);
@@ -164,6 +169,21 @@ export class Resources {
     return union;
   }
 
+  /**
+   * Per scalar name, its milli-units summed over roles, in first-seen order. Computed once (the
+   * bag is immutable): running sums and shares over many bags add these plain numbers instead
+   * of building a new bag per addition.
+   */
+  scalarMillis(): ReadonlyArray<readonly [name: string, milli: number]> {
+    let cached = scalarMillisCache.get(this);
+    if (cached === undefined) {
+      const sums = new Map<string, number>();
+      for (const r of this.entries.values()) if (r.value.type === 'SCALAR') sums.set(r.name, (sums.get(r.name) ?? 0) + r.value.milli);
+      scalarMillisCache.set(this, (cached = [...sums]));
+    }
+    return cached;
+  }
+
   cpus(): number {
     return this.scalar('cpus').toNumber();
   }
@@ -199,7 +219,16 @@ export class Resources {
 
   /** Only the resources reserved for `role` (`'*'` gives the unreserved ones). */
   filterRole(role: string): Resources {
-    return Resources.of(this.toArray().filter((r) => r.role === role));
+    // Immutable, so a bag that is all `role` is its own filter (the allocator asks this of
+    // every agent every cycle, and nearly every agent is all unreserved).
+    let all = true;
+    for (const r of this.entries.values()) {
+      if (r.role !== role) {
+        all = false;
+        break;
+      }
+    }
+    return all ? this : Resources.of(this.toArray().filter((r) => r.role === role));
   }
 
   /** The same amounts with every reservation moved to `role` (default: unreserved). */

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Resources } from '../../resources/index.ts';
-import { allocate, shuffled, type AllocatorAgent, type AllocatorFramework } from './drf.ts';
+import { allocate, DEFAULT_MIN_ALLOCATABLE, offerable, shuffled, type AllocationInput, type AllocatorAgent, type AllocatorFramework, type OfferDecision } from './drf.ts';
 
 const R = (text: string): Resources => Resources.parse(text);
 
@@ -118,4 +119,101 @@ describe('DRF offer cycle', () => {
     assert.deepEqual([...order].sort(), list.map((a) => a.id).sort());
     assert.notDeepEqual(order, shuffled(list, 43).map((a) => a.id));
   });
+});
+
+/**
+ * DRF by its definition, the slow way: for every agent, look at every (framework, role) and take
+ * the lowest (role share / weight, framework share, role, framework id) that may be offered the
+ * agent; shares recomputed from `Resources` sums every time. allocate() must choose the same.
+ */
+function allocateByDefinition(input: AllocationInput): OfferDecision[] {
+  const names = [...new Set(input.total.toArray().filter((r) => r.value.type === 'SCALAR').map((r) => r.name))];
+  const share = (r: Resources): number => Math.max(0, ...names.map((n) => r.scalar(n).toNumber() / input.total.scalar(n).toNumber()));
+  const allocated = new Map<string, Resources>(); // role \0 framework id
+  for (const f of input.frameworks) for (const [role, r] of f.allocated) allocated.set(`${role}\0${f.id}`, r);
+  const roleShare = (role: string): number => {
+    let sum = Resources.EMPTY;
+    for (const [key, r] of allocated) if (key.split('\0')[0] === role) sum = sum.add(r);
+    return share(sum) / (input.weights?.get(role) ?? 1);
+  };
+  const offers: OfferDecision[] = [];
+  for (const agent of shuffled(input.agents, input.seed)) {
+    let free = agent.free;
+    for (;;) {
+      let best: { key: [number, number, string, string]; framework: AllocatorFramework; role: string } | undefined;
+      for (const f of input.frameworks) {
+        if ((f.refusals.get(agent.id) ?? -Infinity) > input.now) continue;
+        for (const role of f.roles) {
+          if (f.suppressedRoles.has(role)) continue;
+          const r = offerable(free, role);
+          if (!(input.minAllocatable ?? DEFAULT_MIN_ALLOCATABLE).some((m) => r.contains(m))) continue;
+          const key: [number, number, string, string] = [roleShare(role), share(allocated.get(`${role}\0${f.id}`) ?? Resources.EMPTY), role, f.id];
+          if (best === undefined || lexLower(key, best.key)) best = { key, framework: f, role };
+        }
+      }
+      if (best === undefined) break;
+      const offered = offerable(free, best.role);
+      offers.push({ frameworkId: best.framework.id, role: best.role, agentId: agent.id, resources: offered });
+      free = free.subtract(offered);
+      const key = `${best.role}\0${best.framework.id}`;
+      allocated.set(key, (allocated.get(key) ?? Resources.EMPTY).add(offered));
+    }
+  }
+  return offers;
+}
+
+function lexLower(a: [number, number, string, string], b: [number, number, string, string]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
+}
+
+test('allocate() chooses what DRF by its definition chooses: roles, weights, refusals, suppression, reservations', () => {
+  const roles = ['*', 'db', 'web'];
+  const agentArb = fc.record({
+    cpus: fc.integer({ min: 0, max: 8 }),
+    mem: fc.integer({ min: 0, max: 8 }),
+    reservedFor: fc.constantFrom(undefined, 'db', 'web'),
+    reservedCpus: fc.integer({ min: 1, max: 4 }),
+  });
+  const frameworkArb = fc.record({
+    roles: fc.subarray(roles, { minLength: 1 }),
+    suppressed: fc.subarray(roles),
+    refused: fc.subarray([0, 1, 2, 3, 4, 5]),
+    refusedUntil: fc.constantFrom(50, 100, 150),
+    usedCpus: fc.integer({ min: 0, max: 6 }),
+    usedMem: fc.integer({ min: 0, max: 6 }),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(agentArb, { minLength: 1, maxLength: 6 }),
+      fc.array(frameworkArb, { minLength: 1, maxLength: 5 }),
+      fc.integer({ min: 0, max: 1000 }),
+      fc.constantFrom(undefined, new Map([['db', 2]]), new Map([['web', 3], ['*', 0.5]])),
+      (agentSpecs, frameworkSpecs, seed, weights) => {
+        const list: AllocatorAgent[] = agentSpecs.map((a, i) => {
+          const parts = [`cpus:${a.cpus}`, `mem:${a.mem * 256}`, 'ports:[31000-31009]'];
+          if (a.reservedFor !== undefined) parts.push(`cpus(${a.reservedFor}):${a.reservedCpus}`);
+          return { id: `a${i}`, free: R(parts.join(';')) };
+        });
+        let used = Resources.EMPTY;
+        const frameworks = frameworkSpecs.map((f, i) => {
+          // The first listed role holds what the framework uses (multiples of 1 cpu / 256 mem,
+          // so ties between shares are frequent and the tie-breaks are exercised).
+          const r = R(`cpus:${f.usedCpus};mem:${f.usedMem * 256}`);
+          used = used.add(r);
+          return framework(`f${i}`, {
+            roles: f.roles,
+            suppressedRoles: new Set(f.suppressed),
+            refusals: new Map(f.refused.map((a) => [`a${a}`, f.refusedUntil])),
+            allocated: r.isEmpty ? new Map() : new Map([[f.roles[0]!, r]]),
+          });
+        });
+        const input: AllocationInput = { now: 100, seed, total: total(list, used), agents: list, frameworks, ...(weights ? { weights } : {}) };
+        const expected = allocateByDefinition(input);
+        const got = allocate(input).offers;
+        assert.deepEqual(got.map((o) => [o.agentId, o.frameworkId, o.role, o.resources.format()]), expected.map((o) => [o.agentId, o.frameworkId, o.role, o.resources.format()]));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
