@@ -3,7 +3,6 @@
  * the master through the scheduler SDK, and applies the pure reconciler's results — launches on
  * offers (placement with reasons), kills, backoff and the crash-loop stop. The HTTP API is api.ts.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
@@ -15,11 +14,12 @@ import { type App, appIdOfTask, taskId as makeTaskId } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import { ServiceEvents } from './events.ts';
 import { place, type Spot } from './placement.ts';
-import { reconcile, isLive, type Instance } from './reconcile.ts';
+import { reconcile, isLive, type Instance, type ReconcileResult } from './reconcile.ts';
 import { buildTaskInfo } from './task-builder.ts';
 import { Deployments, type Deployment } from './deployments.ts';
 import { InstanceTable } from './instance-table.ts';
 import { ReadinessChecks } from './readiness.ts';
+import { TimeOrderedUuids } from './time-uuid.ts';
 
 const PREFIX = '/drover/services';
 /** A run shorter than this that ends in failure counts toward the crash loop. */
@@ -64,16 +64,25 @@ export class ServicesFramework {
   private readonly log: Logger;
   private suppressed = false;
   private tickScheduled = false;
+  /**
+   * The reconciler's latest result per app, for the app object it was computed for. Valid until
+   * one of the app's instances changes (`changed`): a tick or a batch of offers then recomputes
+   * only the apps that changed, not every instance of every app (docs/architecture/006-scale.md).
+   */
+  private readonly plans = new Map<string, { app: App; result: ReconcileResult }>();
   /** Instances to write (or, when null, delete) at the next write turn. */
   private readonly dirty = new Map<string, Instance | null>();
   private writesScheduled = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
+  private readonly uuids: TimeOrderedUuids;
 
   constructor(private readonly options: ServicesOptions) {
     this.now = options.now ?? Date.now;
     this.readiness = new ReadinessChecks(this.now);
+    this.uuids = new TimeOrderedUuids(this.now);
     this.log = options.logger;
     this.writer = options.store.batchWriter({ maxBatch: 100, maxDelayMs: 5 });
   }
@@ -94,7 +103,11 @@ export class ServicesFramework {
     }
     this.frameworkId = id?.value;
     await this.subscribe();
-    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer = setInterval(() => {
+      // Once a second from scratch: a change that did not go through `changed` is stale ≤ 1 s.
+      this.plans.clear();
+      this.tick();
+    }, 1000);
     this.timer.unref();
     this.reconcileTimer = setInterval(() => this.reconcileInstances(), 15_000);
     this.reconcileTimer.unref();
@@ -246,6 +259,7 @@ export class ServicesFramework {
     await this.options.store.txn({ success: [{ type: 'delete', key: `${PREFIX}/apps${appId}` }, { type: 'deletePrefix', prefix: `${PREFIX}/versions${appId}/@` }] });
     this.apps.delete(appId);
     this.runtime.delete(appId);
+    this.plans.delete(appId);
     const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force, previous ? [{ appId, app: previous }] : []);
     if (previous) this.stopping.set(appId, previous);
     this.stopReleased();
@@ -318,12 +332,15 @@ export class ServicesFramework {
     this.stopReleased();
     let wantOffers = false;
     for (const app of this.apps.values()) {
-      this.readiness.run(app, this.instancesOf(app.id), (instance) => {
-        instance.ready = true;
-        this.persist(instance);
-        this.scheduleTick();
-      });
-      const result = reconcile(app, this.instancesOf(app.id), 0);
+      if ((app.readinessChecks ?? []).length > 0) {
+        this.readiness.run(app, this.instancesOf(app.id), (instance) => {
+          instance.ready = true;
+          this.changed(instance);
+          this.persist(instance);
+          this.scheduleTick();
+        });
+      }
+      const result = this.planOf(app);
       for (const k of result.kill) {
         const i = this.instances.get(k.taskId);
         if (i) this.kill(i);
@@ -365,14 +382,29 @@ export class ServicesFramework {
       const id = normalizeId(raw, group);
       if (typeof id !== 'string') continue;
       const dependency = this.apps.get(id);
-      if (dependency && !reconcile(dependency, this.instancesOf(id), 0).complete) return id;
+      if (dependency && !this.planOf(dependency).complete) return id;
     }
     return undefined;
+  }
+
+  /** The reconciler's result for the app, recomputed only when its instances changed. */
+  private planOf(app: App): ReconcileResult {
+    const cached = this.plans.get(app.id);
+    if (cached !== undefined && cached.app === app) return cached.result;
+    const result = reconcile(app, this.instancesOf(app.id), 0);
+    this.plans.set(app.id, { app, result });
+    return result;
+  }
+
+  /** Every change of an instance the reconciler reads (added, removed, state, health, ready). */
+  private changed(instance: Instance): void {
+    this.plans.delete(instance.appId);
   }
 
   private kill(i: Instance): void {
     if (i.state === 'TASK_KILLING' || isTerminalState(i.state)) return;
     i.state = 'TASK_KILLING';
+    this.changed(i);
     (i as Instance & { killedByUs?: boolean }).killedByUs = true;
     this.persist(i);
     void this.call({ type: 'KILL', kill: { task_id: { value: i.taskId }, agent_id: { value: i.agentId } } });
@@ -384,7 +416,7 @@ export class ServicesFramework {
     // (Per offer it was O(offers × every instance) per cycle: docs/architecture/006-scale.md.)
     const plans: Array<{ app: App; want: number; spots: Spot[] }> = [];
     for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-      const plan = reconcile(app, this.instancesOf(app.id), 0);
+      const plan = this.planOf(app);
       // The launch count assumes this round's kills happen: apply them together.
       for (const k of plan.kill) {
         const victim = this.instances.get(k.taskId);
@@ -411,7 +443,7 @@ export class ServicesFramework {
         if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
         for (const launch of result.launches) {
-          const id = makeTaskId(app.id, randomUUID());
+          const id = makeTaskId(app.id, this.uuids.next());
           remaining = remaining.subtract(launch.resources);
           taskInfos.push(buildTaskInfo(app, id, offer.agent_id.value, offer.hostname, launch.ports, launch.resources));
           const instance: Instance = {
@@ -420,6 +452,7 @@ export class ServicesFramework {
             ports: launch.ports, host: offer.hostname, stagedAt: new Date(this.now()).toISOString(),
           };
           this.instances.set(id, instance);
+          this.changed(instance);
           this.persist(instance);
           plan.want--;
           if (app.constraints.length > 0) plan.spots.push(instance);
@@ -457,16 +490,20 @@ export class ServicesFramework {
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
     if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
     if (status.healthy !== undefined) instance.healthy = status.healthy;
+    if (instance.state !== before || instance.healthy !== wasHealthy) this.changed(instance);
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.now()).toISOString();
-    this.events.publish('status_update_event', {
-      slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
-      host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
-    });
+    if (this.events.listening) {
+      this.events.publish('status_update_event', {
+        slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
+        host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
+      });
+    }
     if (wasHealthy !== instance.healthy && instance.healthy !== undefined) {
       this.events.publish('health_status_changed_event', { appId: instance.appId, instanceId: instance.taskId, version: instance.version, alive: instance.healthy });
     }
     if (isTerminalState(status.state)) {
       this.instances.delete(instance.taskId);
+      this.changed(instance);
       this.readiness.forget(instance.taskId);
       this.unpersist(instance.taskId);
       if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
