@@ -9,7 +9,7 @@ import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { BatchWriter, Store } from '../../store/store.ts';
-import type { OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
+import type { Acknowledgement, OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import { type App, appIdOfTask, taskId as makeTaskId } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import { ServiceEvents } from './events.ts';
@@ -73,6 +73,9 @@ export class ServicesFramework {
   /** Instances to write (or, when null, delete) at the next write turn. */
   private readonly dirty = new Map<string, Instance | null>();
   private writesScheduled = false;
+  /** Acknowledgements of the updates handled this turn, sent together at the next one. */
+  private acks: Acknowledgement[] = [];
+  private acksScheduled = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -290,6 +293,9 @@ export class ServicesFramework {
   /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
   async killTasks(taskIds: string[], scale: boolean): Promise<Instance[]> {
     const found = taskIds.map((t) => this.instances.get(t)).filter((i): i is Instance => i !== undefined);
+    // Killed before the scale is stored: putApp's tick would otherwise see too many live
+    // instances and kill as many again by age (then relaunch them), twice the kills asked for.
+    for (const i of found) this.kill(i);
     if (scale) {
       const byApp = new Map<string, number>();
       for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
@@ -300,7 +306,6 @@ export class ServicesFramework {
         await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
       }
     }
-    for (const i of found) this.kill(i);
     return found;
   }
 
@@ -467,9 +472,7 @@ export class ServicesFramework {
   }
 
   private handleUpdate(status: TaskStatus): void {
-    if (status.uuid && status.agent_id) {
-      void this.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid } });
-    }
+    if (status.uuid && status.agent_id) this.acknowledge({ agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid });
     const instance = this.instances.get(status.task_id.value);
     const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
     if (!instance) {
@@ -513,6 +516,31 @@ export class ServicesFramework {
       this.persist(instance);
     }
     this.scheduleTick();
+  }
+
+  /**
+   * Acknowledgements go out once per turn, together (acknowledgeAll where the transport has it):
+   * one in-process call each was a promise, a validation and a framework lookup per update.
+   * Sent after the update was handled, as before the agent retries until it sees one.
+   */
+  private acknowledge(ack: Acknowledgement): void {
+    this.acks.push(ack);
+    if (this.acksScheduled) return;
+    this.acksScheduled = true;
+    setImmediate(() => this.sendAcks());
+  }
+
+  private sendAcks(): void {
+    this.acksScheduled = false;
+    const acks = this.acks;
+    this.acks = [];
+    const connection = this.connection;
+    if (acks.length === 0 || !connection) return;
+    if (connection.acknowledgeAll) {
+      connection.acknowledgeAll(acks).catch((error: unknown) => this.log.warn({ error, type: 'ACKNOWLEDGE', acks: acks.length }, 'services-call-failed'));
+      return;
+    }
+    for (const acknowledge of acks) void this.call({ type: 'ACKNOWLEDGE', acknowledge });
   }
 
   /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */
