@@ -24,6 +24,8 @@ import { TimeOrderedUuids } from './time-uuid.ts';
 const PREFIX = '/drover/services';
 /** A run shorter than this that ends in failure counts toward the crash loop. */
 const HEALTHY_RUN_MS = 10_000;
+/** At most one REVIVE for new demand per this long (Marathon's min_revive_offers_interval). */
+const MIN_REVIVE_INTERVAL_MS = 1000;
 /** Instance writes within this window are coalesced per instance. */
 const WRITE_COALESCE_MS = 100;
 
@@ -63,6 +65,10 @@ export class ServicesFramework {
   private readonly writer: BatchWriter;
   private readonly log: Logger;
   private suppressed = false;
+  /** Launches wanted at the last tick: more now is new demand (see tick). */
+  private wantedBefore = 0;
+  private lastReviveAt = -Infinity;
+  private reviveTimer: NodeJS.Timeout | undefined;
   private tickScheduled = false;
   /**
    * The reconciler's latest result per app, for the app object it was computed for. Valid until
@@ -120,6 +126,7 @@ export class ServicesFramework {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.reviveTimer) clearTimeout(this.reviveTimer);
     await this.connection?.close();
     this.writeDirty();
     await this.writer.flush();
@@ -335,7 +342,7 @@ export class ServicesFramework {
   tick(): void {
     if (this.stopped || !this.connection) return;
     this.stopReleased();
-    let wantOffers = false;
+    let wanted = 0;
     for (const app of this.apps.values()) {
       if ((app.readinessChecks ?? []).length > 0) {
         this.readiness.run(app, this.instancesOf(app.id), (instance) => {
@@ -350,7 +357,7 @@ export class ServicesFramework {
         const i = this.instances.get(k.taskId);
         if (i) this.kill(i);
       }
-      if (result.launch > 0 && this.launchAllowed(app)) wantOffers = true;
+      if (result.launch > 0 && this.launchAllowed(app)) wanted += result.launch;
       for (const d of this.deployments.forApp(app.id)) {
         if (result.complete) this.finishDeployment(d);
       }
@@ -358,10 +365,29 @@ export class ServicesFramework {
     for (const d of this.deployments.list()) {
       if (d.apps.every((id) => !this.apps.has(id) && this.instancesOf(id).every((i) => !isLive(i)))) this.finishDeployment(d);
     }
-    if (wantOffers && this.suppressed) {
-      this.suppressed = false;
-      void this.call({ type: 'REVIVE', revive: {} });
-    } else if (!wantOffers && !this.suppressed) {
+    // New demand (an app created or scaled up, a task to replace) while offers are already
+    // wanted: the agents we declined stay filtered for refuse_seconds, and a burst of POSTs
+    // otherwise waited that long for them. REVIVE clears the filters, as Marathon revives on new
+    // launch demand — at most once per MIN_REVIVE_INTERVAL_MS, the rest picked up by a timer.
+    const newDemand = wanted > this.wantedBefore;
+    this.wantedBefore = wanted;
+    if (wanted > 0 && (this.suppressed || newDemand || this.reviveTimer !== undefined)) {
+      const wait = this.lastReviveAt + MIN_REVIVE_INTERVAL_MS - this.now();
+      if (wait <= 0 || this.suppressed) {
+        this.suppressed = false;
+        this.lastReviveAt = this.now();
+        if (this.reviveTimer !== undefined) clearTimeout(this.reviveTimer);
+        this.reviveTimer = undefined;
+        void this.call({ type: 'REVIVE', revive: {} });
+      } else if (this.reviveTimer === undefined) {
+        this.reviveTimer = setTimeout(() => {
+          this.reviveTimer = undefined;
+          this.wantedBefore = 0; // still wanted then: revive
+          this.tick();
+        }, wait);
+        this.reviveTimer.unref();
+      }
+    } else if (wanted === 0 && !this.suppressed) {
       this.suppressed = true;
       void this.call({ type: 'SUPPRESS', suppress: {} });
     }
