@@ -480,7 +480,7 @@ export class ServicesFramework {
           const instance: Instance = {
             taskId: id, appId: app.id, agentId: offer.agent_id.value, hostname: offer.hostname, attributes,
             configVersion: app.versionInfo.lastConfigChangeAt, version: app.version, state: 'TASK_STAGING',
-            ports: launch.ports, host: offer.hostname, stagedAt: new Date(this.now()).toISOString(),
+            ports: launch.ports, host: offer.hostname, stagedAt: at,
           };
           this.instances.set(id, instance);
           this.changed(instance);
