@@ -8,7 +8,8 @@ import { DroverError } from '../../protocol/errors.ts';
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
-import type { BatchWriter, Store } from '../../store/store.ts';
+import type { Op, Store } from '../../store/store.ts';
+import { MAX_TXN_OPS } from '../../store/validate.ts';
 import type { Acknowledgement, OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import { type App, appIdOfTask, taskId as makeTaskId } from './app.ts';
 import { normalizeId } from './app-schema.ts';
@@ -26,6 +27,8 @@ const PREFIX = '/drover/services';
 const HEALTHY_RUN_MS = 10_000;
 /** At most one REVIVE for new demand per this long (Marathon's min_revive_offers_interval). */
 const MIN_REVIVE_INTERVAL_MS = 1000;
+/** Ticks asked for by status updates within this window are one tick. */
+const TICK_COALESCE_MS = 25;
 /** Instance writes within this window are coalesced per instance. */
 const WRITE_COALESCE_MS = 100;
 
@@ -62,7 +65,8 @@ export class ServicesFramework {
   readonly now: () => number;
   frameworkId: string | undefined;
   private connection: SchedulerConnection | undefined;
-  private readonly writer: BatchWriter;
+  /** The instance writes being committed, if any: later ones wait, so a key's writes stay in order. */
+  private writing: Promise<void> | undefined;
   private readonly log: Logger;
   private suppressed = false;
   /** Launches wanted at the last tick: more now is new demand (see tick). */
@@ -93,7 +97,6 @@ export class ServicesFramework {
     this.readiness = new ReadinessChecks(this.now);
     this.uuids = new TimeOrderedUuids(this.now);
     this.log = options.logger;
-    this.writer = options.store.batchWriter({ maxBatch: 100, maxDelayMs: 5 });
   }
 
   async start(): Promise<void> {
@@ -129,7 +132,10 @@ export class ServicesFramework {
     if (this.reviveTimer) clearTimeout(this.reviveTimer);
     await this.connection?.close();
     this.writeDirty();
-    await this.writer.flush();
+    while (this.writing !== undefined) {
+      await this.writing;
+      this.writeDirty();
+    }
     this.events.close();
   }
 
@@ -327,15 +333,17 @@ export class ServicesFramework {
   /**
    * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
    * (one per agent UPDATE call) and each used to tick — a reconcile of every app, O(all
-   * instances) — per update: 50,000 launches meant 100,000 full passes.
+   * instances) — per update: 50,000 launches meant 100,000 full passes. Not every turn either:
+   * a tick recomputes every app whose instances changed, and during a launch that is every app
+   * on almost every turn; TICK_COALESCE_MS bounds it to a few dozen ticks a second.
    */
   private scheduleTick(): void {
     if (this.tickScheduled) return;
     this.tickScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.tickScheduled = false;
       this.tick();
-    });
+    }, TICK_COALESCE_MS).unref();
   }
 
   /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
@@ -519,7 +527,8 @@ export class ServicesFramework {
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
     if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
     if (status.healthy !== undefined) instance.healthy = status.healthy;
-    if (instance.state !== before || instance.healthy !== wasHealthy) this.changed(instance);
+    // The reconciler reads live, killing and healthy: STAGING → STARTING changes none of them.
+    if (!(before === 'TASK_STAGING' && instance.state === 'TASK_STARTING') && (instance.state !== before || instance.healthy !== wasHealthy)) this.changed(instance);
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.now()).toISOString();
     if (this.events.listening) {
       this.events.publish('status_update_event', {
@@ -536,9 +545,11 @@ export class ServicesFramework {
       this.readiness.forget(instance.taskId);
       this.unpersist(instance.taskId);
       if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
-    } else if (instance.state !== before || instance.healthy !== wasHealthy || instance.startedAt !== wasStartedAt) {
+    } else if ((instance.state !== before && instance.state !== 'TASK_STARTING') || instance.healthy !== wasHealthy || instance.startedAt !== wasStartedAt) {
       // Only a change is written: the periodic reconciliation answers every instance every
-      // 15 s, and at 50,000 instances rewriting them all was most of the store's load.
+      // 15 s, and at 50,000 instances rewriting them all was most of the store's load. Nor is
+      // TASK_STARTING: recovered, STAGING and STARTING mean the same (launched, not running
+      // yet; reconciliation tells which), and under load it was a third of the writes.
       this.persist(instance);
     }
     this.scheduleTick();
@@ -610,14 +621,30 @@ export class ServicesFramework {
     setTimeout(() => this.writeDirty(), WRITE_COALESCE_MS).unref();
   }
 
+  /**
+   * One flush: every dirty instance, in transactions of MAX_TXN_OPS (its keys are distinct, so
+   * they may commit in any order). The window above already batches; a group-commit writer on
+   * top cost two promises and a queue entry per write, and cut transactions at 100.
+   */
   private writeDirty(): void {
     this.writesScheduled = false;
+    // A flush still committing: this one follows when it is done (finally below).
+    if (this.writing !== undefined || this.dirty.size === 0) return;
+    const ops: Op[] = [];
     for (const [taskId, instance] of this.dirty) {
       const key = `${PREFIX}/instances/${taskId}`;
-      if (instance === null) void this.writer.delete(key).catch(() => undefined);
-      else void this.writer.put(key, JSON.stringify(instance)).catch((error: unknown) => this.log.error({ error }, 'instance-write-failed'));
+      ops.push(instance === null ? { type: 'delete', key } : { type: 'put', key, value: JSON.stringify(instance) });
     }
     this.dirty.clear();
+    const chunks: Array<Promise<unknown>> = [];
+    for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
+      const success = ops.slice(i, i + MAX_TXN_OPS);
+      chunks.push(this.options.store.txn({ success }).catch((error: unknown) => this.log.error({ error, writes: success.length }, 'instance-write-failed')));
+    }
+    this.writing = Promise.all(chunks).then(() => {
+      this.writing = undefined;
+      if (this.dirty.size > 0 && !this.stopped) this.scheduleWrites();
+    });
   }
 }
 
