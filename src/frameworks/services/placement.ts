@@ -24,6 +24,8 @@ export interface PlacementResult {
   launches: Array<{ ports: number[]; resources: Resources }>;
   /** Why (more) instances could not be placed here; undefined when all wanted were placed. */
   reason?: string;
+  /** The offer's resources left after these launches. */
+  remaining: Resources;
 }
 
 export function place(app: App, offer: OfferView, existing: readonly Spot[], wanted: number): PlacementResult {
@@ -32,19 +34,19 @@ export function place(app: App, offer: OfferView, existing: readonly Spot[], wan
   let remaining = offer.resources;
   for (let i = 0; i < wanted; i++) {
     const refusal = constraintRefusal(app, offer, spots);
-    if (refusal) return { launches, reason: refusal };
+    if (refusal) return { launches, reason: refusal, remaining };
     const scalars = scalarsOf(app);
-    const short = shortfall(remaining.flatten(), scalars);
-    if (short) return { launches, reason: short };
+    const short = shortfall(remaining, scalars);
+    if (short) return { launches, reason: short, remaining };
     const ports = pickPorts(app, remaining.ports());
-    if (typeof ports === 'string') return { launches, reason: ports };
+    if (typeof ports === 'string') return { launches, reason: ports, remaining };
     const portResources = ports.length === 0 ? Resources.EMPTY : Resources.of([{ name: 'ports', value: RangeSet.of(ports.map((p) => [p, p] as [number, number])) }]);
     const needed = takeFrom(remaining, scalars.add(portResources));
     remaining = remaining.subtract(needed);
     launches.push({ ports, resources: needed });
     spots.push({ agentId: offer.agentId, hostname: offer.hostname, attributes: offer.attributes });
   }
-  return { launches };
+  return { launches, remaining };
 }
 
 /**
@@ -85,6 +87,7 @@ function takeFrom(offered: Resources, needed: Resources): Resources {
   return out;
 }
 
+/** Scalars summed over roles (Resources.scalar), without building a flattened copy per instance. */
 function shortfall(have: Resources, need: Resources): string | undefined {
   for (const name of ['cpus', 'mem', 'disk']) {
     const h = have.scalar(name).toNumber();
