@@ -35,6 +35,8 @@ const HEALTHY_RUN_MS = 10_000;
 const RECONCILE_INTERVAL_MS = 600_000;
 /** At most one REVIVE for new demand per this long (Marathon's min_revive_offers_interval). */
 const MIN_REVIVE_INTERVAL_MS = 1000;
+/** Launches placed from one OFFERS event before the framework yields a turn (handleOffers). */
+const LAUNCHES_PER_TURN = 1000;
 /** Ticks asked for by status updates within this window are one tick. */
 const TICK_COALESCE_MS = 25;
 /** Instance writes within this window are coalesced per instance. */
@@ -181,7 +183,7 @@ export class ServicesFramework {
   private async consume(connection: SchedulerConnection): Promise<void> {
     try {
       for await (const event of connection.events()) {
-        if (event.type === 'OFFERS') this.handleOffers(event.offers.offers);
+        if (event.type === 'OFFERS') await this.handleOffers(event.offers.offers, connection);
         else if (event.type === 'UPDATE') this.handleUpdate(event.update.status);
       }
     } catch (e) {
@@ -457,7 +459,7 @@ export class ServicesFramework {
     void this.call({ type: 'KILL', kill: { task_id: { value: i.taskId }, agent_id: { value: i.agentId } } });
   }
 
-  private handleOffers(offers: OfferJson[]): void {
+  private async handleOffers(offers: OfferJson[], connection: SchedulerConnection): Promise<void> {
     // One plan per app per batch of offers, not per offer: within a batch the reconciler's
     // launch count only drops by what the batch itself launches, and its kills are applied once.
     // (Per offer it was O(offers × every instance) per cycle: docs/architecture/006-scale.md.)
@@ -474,7 +476,18 @@ export class ServicesFramework {
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
     const at = new Date(this.now()).toISOString();
+    let placed = 0;
     for (const offer of offers) {
+      if (placed >= LAUNCHES_PER_TURN) {
+        // Let the accepts of this much go out (and agents start on them) before placing more: one
+        // OFFERS event of 1,000 agents placed 50,000 tasks in one turn, and the master, then the
+        // agents, then the master again each waited for the whole batch.
+        placed = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.stopped || this.connection !== connection) return;
+        // An app deleted or changed meanwhile gets nothing more from this batch.
+        for (const plan of plans) if (this.apps.get(plan.app.id) !== plan.app) plan.want = 0;
+      }
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       let remaining = resources;
@@ -502,6 +515,7 @@ export class ServicesFramework {
           this.changed(instance);
           this.persist(instance);
           plan.want--;
+          placed++;
           if (app.constraints.length > 0) plan.spots.push(instance);
         }
       }
