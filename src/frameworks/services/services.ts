@@ -19,6 +19,7 @@ import { reconcile, isLive, type Instance, type ReconcileResult } from './reconc
 import { buildTaskInfo } from './task-builder.ts';
 import { Deployments, type Deployment } from './deployments.ts';
 import { InstanceTable } from './instance-table.ts';
+import { decodeInstance, encodeInstance } from './instance-codec.ts';
 import { ReadinessChecks } from './readiness.ts';
 import { TimeOrderedUuids } from './time-uuid.ts';
 
@@ -26,13 +27,15 @@ const PREFIX = '/drover/services';
 /** A run shorter than this that ends in failure counts toward the crash loop. */
 const HEALTHY_RUN_MS = 10_000;
 /**
- * Explicit reconciliation of every instance, besides the one at each (re)subscription: Marathon's
- * --reconciliation_interval default. It was 15 s: at 50,000 instances each round is 50,000
- * statuses built, sent and handled (≈ 0.7 s of master CPU; at 1,000,000 instances more than the
- * interval itself). Status updates are retried by agents until acknowledged, so none is lost
- * in between; the subscription-time round covers a master failover.
+ * Reconciliation (Mesos' algorithm): every instance at each (re)subscription; then, every
+ * RECONCILE_RETRY_MS, the instances with no status since — a master that just failed over does
+ * not answer for agents that have not re-registered yet — and every instance again each
+ * RECONCILE_ALL_MS (Marathon's --reconciliation_interval default). It was every instance every
+ * 15 s: at 50,000 instances, 50,000 statuses built, sent and handled per round (≈ 0.7 s of master
+ * CPU; at 1,000,000 instances more than the interval itself) to learn nothing new.
  */
-const RECONCILE_INTERVAL_MS = 600_000;
+const RECONCILE_RETRY_MS = 15_000;
+const RECONCILE_ALL_MS = 600_000;
 /** At most one REVIVE for new demand per this long (Marathon's min_revive_offers_interval). */
 const MIN_REVIVE_INTERVAL_MS = 1000;
 /** Launches placed from one OFFERS event before the framework yields a turn (handleOffers). */
@@ -99,6 +102,8 @@ export class ServicesFramework {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** Task ids with a status since the last full reconciliation (see RECONCILE_RETRY_MS). */
+  private readonly answered = new Set<string>();
   /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
   private readonly uuids: TimeOrderedUuids;
 
@@ -120,7 +125,7 @@ export class ServicesFramework {
       this.apps.set(app.id, app);
     }
     for (const kv of instances.kvs) {
-      const instance = JSON.parse(kv.value) as Instance;
+      const instance = decodeInstance(kv.key.slice(`${PREFIX}/instances/`.length), kv.value);
       this.instances.set(instance.taskId, instance);
     }
     this.frameworkId = id?.value;
@@ -131,7 +136,12 @@ export class ServicesFramework {
       this.tick();
     }, 1000);
     this.timer.unref();
-    this.reconcileTimer = setInterval(() => this.reconcileInstances(), RECONCILE_INTERVAL_MS);
+    let lastFull = this.now();
+    this.reconcileTimer = setInterval(() => {
+      const full = this.now() - lastFull >= RECONCILE_ALL_MS;
+      if (full) lastFull = this.now();
+      this.reconcileInstances(full);
+    }, RECONCILE_RETRY_MS);
     this.reconcileTimer.unref();
   }
 
@@ -174,9 +184,11 @@ export class ServicesFramework {
     this.tick();
   }
 
-  /** Explicit reconciliation of every instance we know (Marathon repeats it periodically). */
-  private reconcileInstances(): void {
-    const tasks = [...this.instances.values()].map((i) => ({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } }));
+  /** Explicit reconciliation of every instance we know, or of those with no status since the last full one. */
+  private reconcileInstances(all = true): void {
+    if (all) this.answered.clear();
+    const tasks = [];
+    for (const i of this.instances.values()) if (all || !this.answered.has(i.taskId)) tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
     if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
 
@@ -531,6 +543,7 @@ export class ServicesFramework {
     if (status.uuid && status.agent_id) this.acknowledge({ agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid });
     const instance = this.instances.get(status.task_id.value);
     const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
+    if (instance && status.state !== 'TASK_UNKNOWN') this.answered.add(instance.taskId);
     if (!instance) {
       // A task we do not know (e.g. of a deleted app): make sure it does not run.
       if (!isTerminalState(status.state)) void this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
@@ -538,7 +551,7 @@ export class ServicesFramework {
     }
     if (status.state === 'TASK_UNKNOWN') {
       // The master does not know the task (yet): not a reason to replace it; ask again soon.
-      setTimeout(() => this.reconcileInstances(), 2000).unref();
+      setTimeout(() => this.reconcileInstances(false), 2000).unref();
       return;
     }
     const before = instance.state;
@@ -563,6 +576,7 @@ export class ServicesFramework {
     }
     if (isTerminalState(status.state)) {
       this.instances.delete(instance.taskId);
+      this.answered.delete(instance.taskId);
       this.changed(instance);
       this.readiness.forget(instance.taskId);
       this.unpersist(instance.taskId);
@@ -655,7 +669,7 @@ export class ServicesFramework {
     const ops: Op[] = [];
     for (const [taskId, instance] of this.dirty) {
       const key = `${PREFIX}/instances/${taskId}`;
-      ops.push(instance === null ? { type: 'delete', key } : { type: 'put', key, value: JSON.stringify(instance) });
+      ops.push(instance === null ? { type: 'delete', key } : { type: 'put', key, value: encodeInstance(instance) });
     }
     this.dirty.clear();
     const chunks: Array<Promise<unknown>> = [];
