@@ -40,8 +40,6 @@ const RECONCILE_ALL_MS = 600_000;
 const MIN_REVIVE_INTERVAL_MS = 1000;
 /** Launches placed from one OFFERS event before the framework yields a turn (handleOffers). */
 const LAUNCHES_PER_TURN = 1000;
-/** Ticks asked for by status updates within this window are one tick. */
-const TICK_COALESCE_MS = 25;
 /** Instance writes within this window are coalesced per instance. */
 const WRITE_COALESCE_MS = 100;
 
@@ -355,17 +353,17 @@ export class ServicesFramework {
   /**
    * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
    * (one per agent UPDATE call) and each used to tick — a reconcile of every app, O(all
-   * instances) — per update: 50,000 launches meant 100,000 full passes. Not every turn either:
-   * a tick recomputes every app whose instances changed, and during a launch that is every app
-   * on almost every turn; TICK_COALESCE_MS bounds it to a few dozen ticks a second.
+   * instances) — per update: 50,000 launches meant 100,000 full passes. (Not later than the
+   * next turn: a deployment is complete, and its app unlocked for the next PUT, the moment the
+   * update that completes it has been handled.)
    */
   private scheduleTick(): void {
     if (this.tickScheduled) return;
     this.tickScheduled = true;
-    setTimeout(() => {
+    setImmediate(() => {
       this.tickScheduled = false;
       this.tick();
-    }, TICK_COALESCE_MS).unref();
+    });
   }
 
   /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
