@@ -2,7 +2,7 @@
  * Placement of an app's instances on one offer, as a pipeline of small checks (resources, ports,
  * then each constraint), pure. Every refusal carries its reason, which `/v2/queue` shows.
  */
-import { RangeSet, Resources } from '../../resources/index.ts';
+import { DEFAULT_ROLE, RangeSet, Resources } from '../../resources/index.ts';
 import type { App } from './app.ts';
 
 export interface OfferView {
@@ -67,6 +67,8 @@ export function scalarsOf(app: App): Resources {
 
 /** `needed` expressed in the offer's own roles (unreserved first), so the master accepts it. */
 function takeFrom(offered: Resources, needed: Resources): Resources {
+  // The usual offer is all unreserved: `needed` (unreserved) is then already in its roles.
+  if (allUnreserved(offered)) return needed;
   let out = Resources.EMPTY;
   for (const want of needed) {
     let left = want.value;
@@ -88,6 +90,11 @@ function takeFrom(offered: Resources, needed: Resources): Resources {
 }
 
 /** Scalars summed over roles (Resources.scalar), without building a flattened copy per instance. */
+function allUnreserved(resources: Resources): boolean {
+  for (const r of resources) if (r.role !== DEFAULT_ROLE) return false;
+  return true;
+}
+
 function shortfall(have: Resources, need: Resources): string | undefined {
   for (const name of ['cpus', 'mem', 'disk']) {
     const h = have.scalar(name).toNumber();
