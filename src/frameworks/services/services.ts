@@ -100,8 +100,8 @@ export class ServicesFramework {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
-  /** Task ids with a status since the last full reconciliation (see RECONCILE_RETRY_MS). */
-  private readonly answered = new Set<string>();
+  /** Task ids asked for by the last full reconciliation with no status since (RECONCILE_RETRY_MS); empty when all answered. */
+  private unanswered = new Set<string>();
   /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
   private readonly uuids: TimeOrderedUuids;
 
@@ -182,11 +182,15 @@ export class ServicesFramework {
     this.tick();
   }
 
-  /** Explicit reconciliation of every instance we know, or of those with no status since the last full one. */
+  /** Explicit reconciliation of every instance we know, or of those the last full one has no answer for yet. */
   private reconcileInstances(all = true): void {
-    if (all) this.answered.clear();
+    if (all) this.unanswered = new Set(this.instances.keys());
     const tasks = [];
-    for (const i of this.instances.values()) if (all || !this.answered.has(i.taskId)) tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
+    for (const taskId of this.unanswered) {
+      const i = this.instances.get(taskId);
+      if (i === undefined) this.unanswered.delete(taskId);
+      else tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
+    }
     if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
 
@@ -541,7 +545,7 @@ export class ServicesFramework {
     if (status.uuid && status.agent_id) this.acknowledge({ agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid });
     const instance = this.instances.get(status.task_id.value);
     const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
-    if (instance && status.state !== 'TASK_UNKNOWN') this.answered.add(instance.taskId);
+    if (status.state !== 'TASK_UNKNOWN') this.unanswered.delete(status.task_id.value);
     if (!instance) {
       // A task we do not know (e.g. of a deleted app): make sure it does not run.
       if (!isTerminalState(status.state)) void this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
@@ -574,7 +578,6 @@ export class ServicesFramework {
     }
     if (isTerminalState(status.state)) {
       this.instances.delete(instance.taskId);
-      this.answered.delete(instance.taskId);
       this.changed(instance);
       this.readiness.forget(instance.taskId);
       this.unpersist(instance.taskId);
