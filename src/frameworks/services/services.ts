@@ -85,6 +85,8 @@ export class ServicesFramework {
   private lastReviveAt = -Infinity;
   private reviveTimer: NodeJS.Timeout | undefined;
   private tickScheduled = false;
+  /** The OFFERS batches being placed, in order (consume). */
+  private placing: Promise<void> = Promise.resolve();
   /**
    * The reconciler's latest result per app, for the app object it was computed for. Valid until
    * one of the app's instances changes (`changed`): a tick or a batch of offers then recomputes
@@ -197,7 +199,14 @@ export class ServicesFramework {
   private async consume(connection: SchedulerConnection): Promise<void> {
     try {
       for await (const event of connection.events()) {
-        if (event.type === 'OFFERS') await this.handleOffers(event.offers.offers, connection);
+        if (event.type === 'OFFERS') {
+          // Offers one batch after another (a batch's plans assume no other batch is placing),
+          // but status updates are not held behind them: a batch of 1,000 agents yields turns
+          // (handleOffers), and updates queued that long had their acknowledgements late enough
+          // for agents to resend them.
+          const offers = event.offers.offers;
+          this.placing = this.placing.then(() => this.handleOffers(offers, connection)).catch((error: unknown) => this.log.error({ error }, 'services-offers-failed'));
+        }
         else if (event.type === 'UPDATE') this.handleUpdate(event.update.status);
       }
     } catch (e) {
