@@ -29,10 +29,20 @@ export type SchedulerEvent =
 /** A call without `framework_id`: the connection fills it in. */
 export type OutgoingCall = Omit<SchedulerCall, 'framework_id'>;
 
+/** One ACKNOWLEDGE's body. */
+export type Acknowledgement = NonNullable<SchedulerCall['acknowledge']>;
+
 export interface SchedulerConnection {
   readonly frameworkId: string;
   /** Send a call; rejects with a DroverError when the master refuses it (4xx). */
   call(call: OutgoingCall): Promise<void>;
+  /**
+   * Many ACKNOWLEDGE calls at once, where the transport can do better than one call each (the
+   * in-process one: one pass, each still validated as its own call). The v1 HTTP API has no batch
+   * form, so transports without it leave this out and callers send one ACKNOWLEDGE per update.
+   * Every acknowledgement is tried; rejects with the first refusal.
+   */
+  acknowledgeAll?(acks: readonly Acknowledgement[]): Promise<void>;
   /** Every event after SUBSCRIBED, in order; ends when the subscription ends. */
   events(): AsyncIterable<SchedulerEvent>;
   /** Close the subscription (the framework is then disconnected, not torn down). */

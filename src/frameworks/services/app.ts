@@ -120,8 +120,16 @@ export function taskName(appId: string): string {
 
 /** Marathon's task id form: `prod_web.instance-<uuid>._app.1`. */
 export function taskId(appId: string, uuid: string): string {
-  return `${appId.split('/').filter(Boolean).join('_')}.instance-${uuid}._app.1`;
+  let prefix = taskIdPrefixes.get(appId);
+  if (prefix === undefined) {
+    prefix = appId.split('/').filter(Boolean).join('_');
+    // One entry per app id ever launched: bounded by the apps, not by the tasks.
+    taskIdPrefixes.set(appId, prefix);
+  }
+  return `${prefix}.instance-${uuid}._app.1`;
 }
+
+const taskIdPrefixes = new Map<string, string>();
 
 export function appIdOfTask(task: string): string | undefined {
   const match = /^(.+)\.instance-[0-9a-f-]+\._app\.\d+$/.exec(task);

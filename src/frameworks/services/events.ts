@@ -15,8 +15,16 @@ export class ServiceEvents {
   private readonly listeners = new Set<Listener>();
 
   publish(eventType: string, body: Record<string, unknown>): void {
+    // Most of the time nobody listens to /v2/events; the copy and the ISO timestamp were then
+    // pure garbage, twice per launched task (docs/architecture/006-scale.md).
+    if (this.listeners.size === 0) return;
     const event: ServiceEvent = { ...body, eventType, timestamp: new Date().toISOString() };
     for (const listener of this.listeners) listener(event);
+  }
+
+  /** True when someone listens: callers on hot paths skip building the body otherwise. */
+  get listening(): boolean {
+    return this.listeners.size > 0;
   }
 
   subscribe(listener: Listener): () => void {

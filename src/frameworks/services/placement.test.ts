@@ -54,3 +54,12 @@ describe('placement', () => {
     assert.match(place(app({ constraints: [['hostname', 'CLUSTER']] }), offer('h2'), [spot('h1')], 1).reason ?? '', /not h1/);
   });
 });
+
+test('from an offer with reserved resources, a launch takes them in the offer’s roles', () => {
+  const reserved = place(app({}), offer('h1', {}, 'cpus(web):0.5;cpus:4;mem:1024;ports:[31000-31009]'), [], 1);
+  assert.equal(reserved.launches.length, 1);
+  // 1 cpu needed: the 0.5 reserved for web and 0.5 unreserved (the offer's own roles, so the master accepts it).
+  assert.equal(reserved.launches[0]!.resources.format(), Resources.parse('cpus(web):0.5;cpus:0.5;mem:128;ports:[31000-31000]').format());
+  const plain = place(app({}), offer('h1'), [], 1);
+  assert.equal(plain.launches[0]!.resources.format(), Resources.parse('cpus:1;mem:128;ports:[31000-31000]').format());
+});

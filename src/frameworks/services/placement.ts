@@ -2,7 +2,7 @@
  * Placement of an app's instances on one offer, as a pipeline of small checks (resources, ports,
  * then each constraint), pure. Every refusal carries its reason, which `/v2/queue` shows.
  */
-import { RangeSet, Resources } from '../../resources/index.ts';
+import { DEFAULT_ROLE, RangeSet, Resources } from '../../resources/index.ts';
 import type { App } from './app.ts';
 
 export interface OfferView {
@@ -24,6 +24,8 @@ export interface PlacementResult {
   launches: Array<{ ports: number[]; resources: Resources }>;
   /** Why (more) instances could not be placed here; undefined when all wanted were placed. */
   reason?: string;
+  /** The offer's resources left after these launches. */
+  remaining: Resources;
 }
 
 export function place(app: App, offer: OfferView, existing: readonly Spot[], wanted: number): PlacementResult {
@@ -32,23 +34,41 @@ export function place(app: App, offer: OfferView, existing: readonly Spot[], wan
   let remaining = offer.resources;
   for (let i = 0; i < wanted; i++) {
     const refusal = constraintRefusal(app, offer, spots);
-    if (refusal) return { launches, reason: refusal };
-    const scalars = Resources.parse(`cpus:${app.cpus};mem:${app.mem}${app.disk > 0 ? `;disk:${app.disk}` : ''}`);
-    const short = shortfall(remaining.flatten(), scalars);
-    if (short) return { launches, reason: short };
+    if (refusal) return { launches, reason: refusal, remaining };
+    const scalars = scalarsOf(app);
+    const short = shortfall(remaining, scalars);
+    if (short) return { launches, reason: short, remaining };
     const ports = pickPorts(app, remaining.ports());
-    if (typeof ports === 'string') return { launches, reason: ports };
+    if (typeof ports === 'string') return { launches, reason: ports, remaining };
     const portResources = ports.length === 0 ? Resources.EMPTY : Resources.of([{ name: 'ports', value: RangeSet.of(ports.map((p) => [p, p] as [number, number])) }]);
     const needed = takeFrom(remaining, scalars.add(portResources));
     remaining = remaining.subtract(needed);
     launches.push({ ports, resources: needed });
     spots.push({ agentId: offer.agentId, hostname: offer.hostname, attributes: offer.attributes });
   }
-  return { launches };
+  return { launches, remaining };
+}
+
+/**
+ * An app's cpus/mem/disk as Resources, parsed once per app version (an App is replaced, never
+ * changed, when its definition changes). Parsing the text per instance placed was a fifth of
+ * handleOffers at 50,000 launches (docs/architecture/006-scale.md).
+ */
+const parsedScalars = new WeakMap<App, Resources>();
+
+export function scalarsOf(app: App): Resources {
+  let scalars = parsedScalars.get(app);
+  if (scalars === undefined) {
+    scalars = Resources.parse(`cpus:${app.cpus};mem:${app.mem}${app.disk > 0 ? `;disk:${app.disk}` : ''}`);
+    parsedScalars.set(app, scalars);
+  }
+  return scalars;
 }
 
 /** `needed` expressed in the offer's own roles (unreserved first), so the master accepts it. */
 function takeFrom(offered: Resources, needed: Resources): Resources {
+  // The usual offer is all unreserved: `needed` (unreserved) is then already in its roles.
+  if (allUnreserved(offered)) return needed;
   let out = Resources.EMPTY;
   for (const want of needed) {
     let left = want.value;
@@ -67,6 +87,12 @@ function takeFrom(offered: Resources, needed: Resources): Resources {
     }
   }
   return out;
+}
+
+/** Scalars summed over roles (Resources.scalar), without building a flattened copy per instance. */
+function allUnreserved(resources: Resources): boolean {
+  for (const r of resources) if (r.role !== DEFAULT_ROLE) return false;
+  return true;
 }
 
 function shortfall(have: Resources, need: Resources): string | undefined {

@@ -3,27 +3,43 @@
  * the master through the scheduler SDK, and applies the pure reconciler's results — launches on
  * offers (placement with reasons), kills, backoff and the crash-loop stop. The HTTP API is api.ts.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
-import type { BatchWriter, Store } from '../../store/store.ts';
-import type { OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
+import type { Op, Store } from '../../store/store.ts';
+import { MAX_TXN_OPS } from '../../store/validate.ts';
+import type { Acknowledgement, OfferJson, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import { type App, appIdOfTask, taskId as makeTaskId } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import { ServiceEvents } from './events.ts';
 import { place, type Spot } from './placement.ts';
-import { reconcile, isLive, type Instance } from './reconcile.ts';
+import { reconcile, isLive, type Instance, type ReconcileResult } from './reconcile.ts';
 import { buildTaskInfo } from './task-builder.ts';
 import { Deployments, type Deployment } from './deployments.ts';
 import { InstanceTable } from './instance-table.ts';
+import { decodeInstance, encodeInstance } from './instance-codec.ts';
 import { ReadinessChecks } from './readiness.ts';
+import { TimeOrderedUuids } from './time-uuid.ts';
 
 const PREFIX = '/drover/services';
 /** A run shorter than this that ends in failure counts toward the crash loop. */
 const HEALTHY_RUN_MS = 10_000;
+/**
+ * Reconciliation (Mesos' algorithm): every instance at each (re)subscription; then, every
+ * RECONCILE_RETRY_MS, the instances with no status since — a master that just failed over does
+ * not answer for agents that have not re-registered yet — and every instance again each
+ * RECONCILE_ALL_MS (Marathon's --reconciliation_interval default). It was every instance every
+ * 15 s: at 50,000 instances, 50,000 statuses built, sent and handled per round (≈ 0.7 s of master
+ * CPU; at 1,000,000 instances more than the interval itself) to learn nothing new.
+ */
+const RECONCILE_RETRY_MS = 15_000;
+const RECONCILE_ALL_MS = 600_000;
+/** At most one REVIVE for new demand per this long (Marathon's min_revive_offers_interval). */
+const MIN_REVIVE_INTERVAL_MS = 1000;
+/** Launches placed from one OFFERS event before the framework yields a turn (handleOffers). */
+const LAUNCHES_PER_TURN = 1000;
 /** Instance writes within this window are coalesced per instance. */
 const WRITE_COALESCE_MS = 100;
 
@@ -60,22 +76,42 @@ export class ServicesFramework {
   readonly now: () => number;
   frameworkId: string | undefined;
   private connection: SchedulerConnection | undefined;
-  private readonly writer: BatchWriter;
+  /** The instance writes being committed, if any: later ones wait, so a key's writes stay in order. */
+  private writing: Promise<void> | undefined;
   private readonly log: Logger;
   private suppressed = false;
+  /** Launches wanted at the last tick: more now is new demand (see tick). */
+  private wantedBefore = 0;
+  private lastReviveAt = -Infinity;
+  private reviveTimer: NodeJS.Timeout | undefined;
   private tickScheduled = false;
+  /** The OFFERS batches being placed, in order (consume). */
+  private placing: Promise<void> = Promise.resolve();
+  /**
+   * The reconciler's latest result per app, for the app object it was computed for. Valid until
+   * one of the app's instances changes (`changed`): a tick or a batch of offers then recomputes
+   * only the apps that changed, not every instance of every app (docs/architecture/006-scale.md).
+   */
+  private readonly plans = new Map<string, { app: App; result: ReconcileResult }>();
   /** Instances to write (or, when null, delete) at the next write turn. */
   private readonly dirty = new Map<string, Instance | null>();
   private writesScheduled = false;
+  /** Acknowledgements of the updates handled this turn, sent together at the next one. */
+  private acks: Acknowledgement[] = [];
+  private acksScheduled = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** Task ids asked for by the last full reconciliation with no status since (RECONCILE_RETRY_MS); empty when all answered. */
+  private unanswered = new Set<string>();
+  /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
+  private readonly uuids: TimeOrderedUuids;
 
   constructor(private readonly options: ServicesOptions) {
     this.now = options.now ?? Date.now;
     this.readiness = new ReadinessChecks(this.now);
+    this.uuids = new TimeOrderedUuids(this.now);
     this.log = options.logger;
-    this.writer = options.store.batchWriter({ maxBatch: 100, maxDelayMs: 5 });
   }
 
   async start(): Promise<void> {
@@ -89,14 +125,23 @@ export class ServicesFramework {
       this.apps.set(app.id, app);
     }
     for (const kv of instances.kvs) {
-      const instance = JSON.parse(kv.value) as Instance;
+      const instance = decodeInstance(kv.key.slice(`${PREFIX}/instances/`.length), kv.value);
       this.instances.set(instance.taskId, instance);
     }
     this.frameworkId = id?.value;
     await this.subscribe();
-    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer = setInterval(() => {
+      // Once a second from scratch: a change that did not go through `changed` is stale ≤ 1 s.
+      this.plans.clear();
+      this.tick();
+    }, 1000);
     this.timer.unref();
-    this.reconcileTimer = setInterval(() => this.reconcileInstances(), 15_000);
+    let lastFull = this.now();
+    this.reconcileTimer = setInterval(() => {
+      const full = this.now() - lastFull >= RECONCILE_ALL_MS;
+      if (full) lastFull = this.now();
+      this.reconcileInstances(full);
+    }, RECONCILE_RETRY_MS);
     this.reconcileTimer.unref();
   }
 
@@ -104,9 +149,13 @@ export class ServicesFramework {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.reviveTimer) clearTimeout(this.reviveTimer);
     await this.connection?.close();
     this.writeDirty();
-    await this.writer.flush();
+    while (this.writing !== undefined) {
+      await this.writing;
+      this.writeDirty();
+    }
     this.events.close();
   }
 
@@ -135,16 +184,29 @@ export class ServicesFramework {
     this.tick();
   }
 
-  /** Explicit reconciliation of every instance we know (Marathon repeats it periodically). */
-  private reconcileInstances(): void {
-    const tasks = [...this.instances.values()].map((i) => ({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } }));
+  /** Explicit reconciliation of every instance we know, or of those the last full one has no answer for yet. */
+  private reconcileInstances(all = true): void {
+    if (all) this.unanswered = new Set(this.instances.keys());
+    const tasks = [];
+    for (const taskId of this.unanswered) {
+      const i = this.instances.get(taskId);
+      if (i === undefined) this.unanswered.delete(taskId);
+      else tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
+    }
     if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
 
   private async consume(connection: SchedulerConnection): Promise<void> {
     try {
       for await (const event of connection.events()) {
-        if (event.type === 'OFFERS') this.handleOffers(event.offers.offers);
+        if (event.type === 'OFFERS') {
+          // Offers one batch after another (a batch's plans assume no other batch is placing),
+          // but status updates are not held behind them: a batch of 1,000 agents yields turns
+          // (handleOffers), and updates queued that long had their acknowledgements late enough
+          // for agents to resend them.
+          const offers = event.offers.offers;
+          this.placing = this.placing.then(() => this.handleOffers(offers, connection)).catch((error: unknown) => this.log.error({ error }, 'services-offers-failed'));
+        }
         else if (event.type === 'UPDATE') this.handleUpdate(event.update.status);
       }
     } catch (e) {
@@ -246,6 +308,7 @@ export class ServicesFramework {
     await this.options.store.txn({ success: [{ type: 'delete', key: `${PREFIX}/apps${appId}` }, { type: 'deletePrefix', prefix: `${PREFIX}/versions${appId}/@` }] });
     this.apps.delete(appId);
     this.runtime.delete(appId);
+    this.plans.delete(appId);
     const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force, previous ? [{ appId, app: previous }] : []);
     if (previous) this.stopping.set(appId, previous);
     this.stopReleased();
@@ -276,6 +339,9 @@ export class ServicesFramework {
   /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
   async killTasks(taskIds: string[], scale: boolean): Promise<Instance[]> {
     const found = taskIds.map((t) => this.instances.get(t)).filter((i): i is Instance => i !== undefined);
+    // Killed before the scale is stored: putApp's tick would otherwise see too many live
+    // instances and kill as many again by age (then relaunch them), twice the kills asked for.
+    for (const i of found) this.kill(i);
     if (scale) {
       const byApp = new Map<string, number>();
       for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
@@ -286,7 +352,6 @@ export class ServicesFramework {
         await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
       }
     }
-    for (const i of found) this.kill(i);
     return found;
   }
 
@@ -301,7 +366,9 @@ export class ServicesFramework {
   /**
    * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
    * (one per agent UPDATE call) and each used to tick — a reconcile of every app, O(all
-   * instances) — per update: 50,000 launches meant 100,000 full passes.
+   * instances) — per update: 50,000 launches meant 100,000 full passes. (Not later than the
+   * next turn: a deployment is complete, and its app unlocked for the next PUT, the moment the
+   * update that completes it has been handled.)
    */
   private scheduleTick(): void {
     if (this.tickScheduled) return;
@@ -316,19 +383,22 @@ export class ServicesFramework {
   tick(): void {
     if (this.stopped || !this.connection) return;
     this.stopReleased();
-    let wantOffers = false;
+    let wanted = 0;
     for (const app of this.apps.values()) {
-      this.readiness.run(app, this.instancesOf(app.id), (instance) => {
-        instance.ready = true;
-        this.persist(instance);
-        this.scheduleTick();
-      });
-      const result = reconcile(app, this.instancesOf(app.id), 0);
+      if ((app.readinessChecks ?? []).length > 0) {
+        this.readiness.run(app, this.instancesOf(app.id), (instance) => {
+          instance.ready = true;
+          this.changed(instance);
+          this.persist(instance);
+          this.scheduleTick();
+        });
+      }
+      const result = this.planOf(app);
       for (const k of result.kill) {
         const i = this.instances.get(k.taskId);
         if (i) this.kill(i);
       }
-      if (result.launch > 0 && this.launchAllowed(app)) wantOffers = true;
+      if (result.launch > 0 && this.launchAllowed(app)) wanted += result.launch;
       for (const d of this.deployments.forApp(app.id)) {
         if (result.complete) this.finishDeployment(d);
       }
@@ -336,10 +406,29 @@ export class ServicesFramework {
     for (const d of this.deployments.list()) {
       if (d.apps.every((id) => !this.apps.has(id) && this.instancesOf(id).every((i) => !isLive(i)))) this.finishDeployment(d);
     }
-    if (wantOffers && this.suppressed) {
-      this.suppressed = false;
-      void this.call({ type: 'REVIVE', revive: {} });
-    } else if (!wantOffers && !this.suppressed) {
+    // New demand (an app created or scaled up, a task to replace) while offers are already
+    // wanted: the agents we declined stay filtered for refuse_seconds, and a burst of POSTs
+    // otherwise waited that long for them. REVIVE clears the filters, as Marathon revives on new
+    // launch demand — at most once per MIN_REVIVE_INTERVAL_MS, the rest picked up by a timer.
+    const newDemand = wanted > this.wantedBefore;
+    this.wantedBefore = wanted;
+    if (wanted > 0 && (this.suppressed || newDemand || this.reviveTimer !== undefined)) {
+      const wait = this.lastReviveAt + MIN_REVIVE_INTERVAL_MS - this.now();
+      if (wait <= 0 || this.suppressed) {
+        this.suppressed = false;
+        this.lastReviveAt = this.now();
+        if (this.reviveTimer !== undefined) clearTimeout(this.reviveTimer);
+        this.reviveTimer = undefined;
+        void this.call({ type: 'REVIVE', revive: {} });
+      } else if (this.reviveTimer === undefined) {
+        this.reviveTimer = setTimeout(() => {
+          this.reviveTimer = undefined;
+          this.wantedBefore = 0; // still wanted then: revive
+          this.tick();
+        }, wait);
+        this.reviveTimer.unref();
+      }
+    } else if (wanted === 0 && !this.suppressed) {
       this.suppressed = true;
       void this.call({ type: 'SUPPRESS', suppress: {} });
     }
@@ -365,26 +454,41 @@ export class ServicesFramework {
       const id = normalizeId(raw, group);
       if (typeof id !== 'string') continue;
       const dependency = this.apps.get(id);
-      if (dependency && !reconcile(dependency, this.instancesOf(id), 0).complete) return id;
+      if (dependency && !this.planOf(dependency).complete) return id;
     }
     return undefined;
+  }
+
+  /** The reconciler's result for the app, recomputed only when its instances changed. */
+  private planOf(app: App): ReconcileResult {
+    const cached = this.plans.get(app.id);
+    if (cached !== undefined && cached.app === app) return cached.result;
+    const result = reconcile(app, this.instancesOf(app.id), 0);
+    this.plans.set(app.id, { app, result });
+    return result;
+  }
+
+  /** Every change of an instance the reconciler reads (added, removed, state, health, ready). */
+  private changed(instance: Instance): void {
+    this.plans.delete(instance.appId);
   }
 
   private kill(i: Instance): void {
     if (i.state === 'TASK_KILLING' || isTerminalState(i.state)) return;
     i.state = 'TASK_KILLING';
+    this.changed(i);
     (i as Instance & { killedByUs?: boolean }).killedByUs = true;
     this.persist(i);
     void this.call({ type: 'KILL', kill: { task_id: { value: i.taskId }, agent_id: { value: i.agentId } } });
   }
 
-  private handleOffers(offers: OfferJson[]): void {
+  private async handleOffers(offers: OfferJson[], connection: SchedulerConnection): Promise<void> {
     // One plan per app per batch of offers, not per offer: within a batch the reconciler's
     // launch count only drops by what the batch itself launches, and its kills are applied once.
     // (Per offer it was O(offers × every instance) per cycle: docs/architecture/006-scale.md.)
     const plans: Array<{ app: App; want: number; spots: Spot[] }> = [];
     for (const app of [...this.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-      const plan = reconcile(app, this.instancesOf(app.id), 0);
+      const plan = this.planOf(app);
       // The launch count assumes this round's kills happen: apply them together.
       for (const k of plan.kill) {
         const victim = this.instances.get(k.taskId);
@@ -395,7 +499,18 @@ export class ServicesFramework {
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
     const at = new Date(this.now()).toISOString();
+    let placed = 0;
     for (const offer of offers) {
+      if (placed >= LAUNCHES_PER_TURN) {
+        // Let the accepts of this much go out (and agents start on them) before placing more: one
+        // OFFERS event of 1,000 agents placed 50,000 tasks in one turn, and the master, then the
+        // agents, then the master again each waited for the whole batch.
+        placed = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.stopped || this.connection !== connection) return;
+        // An app deleted or changed meanwhile gets nothing more from this batch.
+        for (const plan of plans) if (this.apps.get(plan.app.id) !== plan.app) plan.want = 0;
+      }
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       let remaining = resources;
@@ -407,21 +522,23 @@ export class ServicesFramework {
         // An offer already used up by earlier apps: say why without running placement (at
         // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
         const short = remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
-        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want) : { launches: [], reason: short };
+        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want) : { launches: [], reason: short, remaining };
         if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
+        remaining = result.remaining;
         for (const launch of result.launches) {
-          const id = makeTaskId(app.id, randomUUID());
-          remaining = remaining.subtract(launch.resources);
+          const id = makeTaskId(app.id, this.uuids.next());
           taskInfos.push(buildTaskInfo(app, id, offer.agent_id.value, offer.hostname, launch.ports, launch.resources));
           const instance: Instance = {
             taskId: id, appId: app.id, agentId: offer.agent_id.value, hostname: offer.hostname, attributes,
             configVersion: app.versionInfo.lastConfigChangeAt, version: app.version, state: 'TASK_STAGING',
-            ports: launch.ports, host: offer.hostname, stagedAt: new Date(this.now()).toISOString(),
+            ports: launch.ports, host: offer.hostname, stagedAt: at,
           };
           this.instances.set(id, instance);
+          this.changed(instance);
           this.persist(instance);
           plan.want--;
+          placed++;
           if (app.constraints.length > 0) plan.spots.push(instance);
         }
       }
@@ -434,11 +551,10 @@ export class ServicesFramework {
   }
 
   private handleUpdate(status: TaskStatus): void {
-    if (status.uuid && status.agent_id) {
-      void this.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid } });
-    }
+    if (status.uuid && status.agent_id) this.acknowledge({ agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid });
     const instance = this.instances.get(status.task_id.value);
     const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
+    if (status.state !== 'TASK_UNKNOWN') this.unanswered.delete(status.task_id.value);
     if (!instance) {
       // A task we do not know (e.g. of a deleted app): make sure it does not run.
       if (!isTerminalState(status.state)) void this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
@@ -446,7 +562,7 @@ export class ServicesFramework {
     }
     if (status.state === 'TASK_UNKNOWN') {
       // The master does not know the task (yet): not a reason to replace it; ask again soon.
-      setTimeout(() => this.reconcileInstances(), 2000).unref();
+      setTimeout(() => this.reconcileInstances(false), 2000).unref();
       return;
     }
     const before = instance.state;
@@ -457,25 +573,57 @@ export class ServicesFramework {
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
     if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
     if (status.healthy !== undefined) instance.healthy = status.healthy;
+    // The reconciler reads live, killing and healthy: STAGING → STARTING changes none of them.
+    if (!(before === 'TASK_STAGING' && instance.state === 'TASK_STARTING') && (instance.state !== before || instance.healthy !== wasHealthy)) this.changed(instance);
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.now()).toISOString();
-    this.events.publish('status_update_event', {
-      slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
-      host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
-    });
+    if (this.events.listening) {
+      this.events.publish('status_update_event', {
+        slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
+        host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
+      });
+    }
     if (wasHealthy !== instance.healthy && instance.healthy !== undefined) {
       this.events.publish('health_status_changed_event', { appId: instance.appId, instanceId: instance.taskId, version: instance.version, alive: instance.healthy });
     }
     if (isTerminalState(status.state)) {
       this.instances.delete(instance.taskId);
+      this.changed(instance);
       this.readiness.forget(instance.taskId);
       this.unpersist(instance.taskId);
       if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
-    } else if (instance.state !== before || instance.healthy !== wasHealthy || instance.startedAt !== wasStartedAt) {
-      // Only a change is written: the periodic reconciliation answers every instance every
-      // 15 s, and at 50,000 instances rewriting them all was most of the store's load.
+    } else if ((instance.state !== before && instance.state !== 'TASK_STARTING') || instance.healthy !== wasHealthy || instance.startedAt !== wasStartedAt) {
+      // Only a change is written: a reconciliation answers every instance, and at 50,000
+      // instances rewriting them all (every 15 s, then) was most of the store's load. Nor is
+      // TASK_STARTING: recovered, STAGING and STARTING mean the same (launched, not running
+      // yet; reconciliation tells which), and under load it was a third of the writes.
       this.persist(instance);
     }
     this.scheduleTick();
+  }
+
+  /**
+   * Acknowledgements go out once per turn, together (acknowledgeAll where the transport has it):
+   * one in-process call each was a promise, a validation and a framework lookup per update.
+   * Sent after the update was handled, as before the agent retries until it sees one.
+   */
+  private acknowledge(ack: Acknowledgement): void {
+    this.acks.push(ack);
+    if (this.acksScheduled) return;
+    this.acksScheduled = true;
+    setImmediate(() => this.sendAcks());
+  }
+
+  private sendAcks(): void {
+    this.acksScheduled = false;
+    const acks = this.acks;
+    this.acks = [];
+    const connection = this.connection;
+    if (acks.length === 0 || !connection) return;
+    if (connection.acknowledgeAll) {
+      connection.acknowledgeAll(acks).catch((error: unknown) => this.log.warn({ error, type: 'ACKNOWLEDGE', acks: acks.length }, 'services-call-failed'));
+      return;
+    }
+    for (const acknowledge of acks) void this.call({ type: 'ACKNOWLEDGE', acknowledge });
   }
 
   /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */
@@ -519,14 +667,30 @@ export class ServicesFramework {
     setTimeout(() => this.writeDirty(), WRITE_COALESCE_MS).unref();
   }
 
+  /**
+   * One flush: every dirty instance, in transactions of MAX_TXN_OPS (its keys are distinct, so
+   * they may commit in any order). The window above already batches; a group-commit writer on
+   * top cost two promises and a queue entry per write, and cut transactions at 100.
+   */
   private writeDirty(): void {
     this.writesScheduled = false;
+    // A flush still committing: this one follows when it is done (finally below).
+    if (this.writing !== undefined || this.dirty.size === 0) return;
+    const ops: Op[] = [];
     for (const [taskId, instance] of this.dirty) {
       const key = `${PREFIX}/instances/${taskId}`;
-      if (instance === null) void this.writer.delete(key).catch(() => undefined);
-      else void this.writer.put(key, JSON.stringify(instance)).catch((error: unknown) => this.log.error({ error }, 'instance-write-failed'));
+      ops.push(instance === null ? { type: 'delete', key } : { type: 'put', key, value: encodeInstance(instance) });
     }
     this.dirty.clear();
+    const chunks: Array<Promise<unknown>> = [];
+    for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
+      const success = ops.slice(i, i + MAX_TXN_OPS);
+      chunks.push(this.options.store.txn({ success }).catch((error: unknown) => this.log.error({ error, writes: success.length }, 'instance-write-failed')));
+    }
+    this.writing = Promise.all(chunks).then(() => {
+      this.writing = undefined;
+      if (this.dirty.size > 0 && !this.stopped) this.scheduleWrites();
+    });
   }
 }
 

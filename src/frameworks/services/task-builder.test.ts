@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Resources } from '../../resources/index.ts';
 import { parseApp } from './app.ts';
-import { buildTaskInfo } from './task-builder.ts';
+import { buildTaskInfo, taskEnvironment } from './task-builder.ts';
 
 const NOW = new Date('2026-11-22T00:00:00Z');
 
@@ -29,4 +29,20 @@ test('named container networks become the task network_infos (CNI on the agent)'
   assert.deepEqual(info.container, { type: 'MESOS', network_infos: [{ name: 'dev' }, { name: 'data' }] });
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'container/bridge' }] }, NOW), /Object is not valid/);
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'host' }, { mode: 'container', name: 'dev' }] }, NOW), /Object is not valid/);
+});
+
+test('the per-app parts cached between tasks give exactly the environment taskEnvironment builds', () => {
+  const apps = [
+    parseApp({ id: '/shop/web', cmd: 'serve', env: { A: '1', '42': 'numeric key' }, labels: { tier: 'front', 'x-y': 'z' }, portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }] }, NOW),
+    parseApp({ id: '/plain', cmd: 'serve' }, NOW),
+    // The app's env names a per-task variable: built per task, the task's value wins as before.
+    parseApp({ id: '/own-host', cmd: 'serve', env: { HOST: 'mine', PORT0: 'x' }, portDefinitions: [{ port: 0 }] }, NOW),
+  ];
+  for (const app of apps) {
+    for (const [host, ports] of [['node-1', [31000, 31001]], ['node-2', [31005, 31006]]] as const) {
+      const info = buildTaskInfo(app, 't', 'a1', host, [...ports].slice(0, app.portDefinitions.length), Resources.parse('cpus:1;mem:128')) as { command: { environment: { variables: Array<{ name: string; value: string }> } } };
+      const expected = Object.entries(taskEnvironment(app, host, [...ports].slice(0, app.portDefinitions.length))).map(([name, value]) => ({ name, type: 'VALUE', value }));
+      assert.deepEqual(info.command.environment.variables, expected, app.id);
+    }
+  }
 });

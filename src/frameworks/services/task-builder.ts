@@ -55,15 +55,58 @@ export function mesosHealthCheck(app: App, ports: number[]): Record<string, unkn
   return { type: 'HTTP', http: { port, path: hc.path ?? '/', scheme }, ...common };
 }
 
+type Variable = { name: string; type: 'VALUE'; value: string };
+
+/** What every task of one app version shares, built once (an App is replaced, never changed). */
+interface AppTaskParts {
+  name: string;
+  /** The environment without the per-task variables (HOST and the ports); taskEnvironment's keys in its order. */
+  head: Variable[];
+  labels: Variable[];
+  fixed: boolean;
+}
+
+const partsByApp = new WeakMap<App, AppTaskParts>();
+
+function appTaskParts(app: App): AppTaskParts {
+  let parts = partsByApp.get(app);
+  if (parts !== undefined) return parts;
+  // The environment with no host and no ports, split where HOST goes. When the app's own env or
+  // labels name one of the per-task variables, the cache could reorder or lose it: build per task.
+  const base = Object.entries(taskEnvironment(app, '', [])).map(([name, value]): Variable => ({ name, type: 'VALUE', value }));
+  const at = base.findIndex((v) => v.name === 'HOST');
+  const perTask = (name: string) => name === 'HOST' || name === 'PORT' || name === 'PORTS' || name.startsWith('PORT');
+  const names = app.portDefinitions.map((p) => p.name?.toUpperCase().replace(/[^A-Z0-9_]/g, '_')).filter((n) => n !== undefined);
+  const fixed = !Object.keys(app.env).some(perTask) && new Set(names).size === names.length;
+  parts = { name: taskName(app.id), head: base.slice(0, at), labels: base.slice(at + 1), fixed };
+  partsByApp.set(app, parts);
+  return parts;
+}
+
+function taskVariables(app: App, host: string, ports: number[]): Variable[] {
+  const parts = appTaskParts(app);
+  if (!parts.fixed) return Object.entries(taskEnvironment(app, host, ports)).map(([name, value]) => ({ name, type: 'VALUE', value }));
+  const variables: Variable[] = [...parts.head, { name: 'HOST', type: 'VALUE', value: host }, ...parts.labels];
+  ports.forEach((port, i) => {
+    variables.push({ name: `PORT${i}`, type: 'VALUE', value: String(port) });
+    const name = app.portDefinitions[i]?.name;
+    if (name) variables.push({ name: `PORT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`, type: 'VALUE', value: String(port) });
+  });
+  if (ports.length > 0) {
+    variables.push({ name: 'PORT', type: 'VALUE', value: String(ports[0]) }, { name: 'PORTS', type: 'VALUE', value: ports.join(',') });
+  }
+  return variables;
+}
+
 export function buildTaskInfo(app: App, taskId: string, agentId: string, host: string, ports: number[], resources: Resources): Record<string, unknown> {
-  const env = taskEnvironment(app, host, ports);
-  const variables = Object.entries(env).map(([name, value]) => ({ name, type: 'VALUE', value }));
+  // The per-app parts are shared between tasks: the TaskInfo is only serialised, never changed.
+  const variables = taskVariables(app, host, ports);
   const command = app.cmd !== undefined
     ? { value: app.cmd, shell: true }
     : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
   const health = mesosHealthCheck(app, ports);
   return {
-    name: taskName(app.id),
+    name: appTaskParts(app).name,
     task_id: { value: taskId },
     agent_id: { value: agentId },
     resources: resources.toJSON(),
@@ -79,7 +122,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
     discovery: {
       visibility: 'FRAMEWORK',
-      name: taskName(app.id),
+      name: appTaskParts(app).name,
       ports: { ports: ports.map((number, i) => ({ number, protocol: app.portDefinitions[i]?.protocol ?? 'tcp', ...(app.portDefinitions[i]?.name ? { name: app.portDefinitions[i]!.name } : {}) })) },
     },
   };

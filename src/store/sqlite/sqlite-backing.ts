@@ -16,6 +16,8 @@ import type { KeyValue, WatchEvent } from '../store.ts';
 import type { Backing, LeaseRow } from '../embedded/backing.ts';
 
 const SCHEMA_VERSION = 1;
+/** WAL size (pages) at which a commit checkpoints; see the constructor. */
+const WAL_AUTOCHECKPOINT_PAGES = 4000;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -74,6 +76,12 @@ export class SqliteBacking implements Backing {
       this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
+      // Under NORMAL only a checkpoint fsyncs, and it runs inside the commit that crosses the
+      // threshold, on the caller's (the master's) thread. The default 1,000 pages (4 MB) meant a
+      // checkpoint — two fsyncs — every ~8 group commits of 100 instance writes: at 50,000
+      // launches the master sat seconds in fsync. 4,000 pages (16 MB of WAL) checkpoint a
+      // quarter as often, and pages rewritten meanwhile are copied once.
+      this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
         throw new DroverError('STORE_UNAVAILABLE', `SQLite store ${path} has schema ${version}; this Drover knows ${SCHEMA_VERSION}`);
