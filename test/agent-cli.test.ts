@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resources } from '../src/resources/index.ts';
 import { FakeMaster } from './agent-fake-master.ts';
-import { DROVER_BIN, startDrover } from './support/process.ts';
+import { DROVER_BIN, eventually, startDrover } from './support/process.ts';
 
 /** Runs `drover` to completion (async, so the refusals below start in parallel). */
 async function drover(args: string[]): Promise<{ status: number | null; stderr: string }> {
@@ -62,8 +62,11 @@ describe('drover agent', () => {
     assert.deepEqual(info.attributes, [{ name: 'zone', type: 'TEXT', text: { value: 'a' } }]);
     assert.equal(await (await fetch(`${agent.url}/ping`)).text(), 'pong');
     await master.waitFor(() => master.connected, 'stream open');
-    const meta = JSON.parse(await readFile(join(workDir, 'meta', 'agent.json'), 'utf8')) as { agentId: string };
-    assert.equal(meta.agentId, 'agent-1');
+    // The id is checkpointed as the registration is answered, not before the stream opens.
+    const agentId = async (): Promise<string | undefined> =>
+      ((JSON.parse(await readFile(join(workDir, 'meta', 'agent.json'), 'utf8').catch(() => '{}')) as { agentId?: string }).agentId);
+    await eventually(async () => (await agentId()) !== undefined, 'agent.json written');
+    assert.equal(await agentId(), 'agent-1');
     assert.equal(await agent.stop('SIGTERM'), 0);
   });
 });
