@@ -8,11 +8,12 @@
  */
 import { DroverError } from '../protocol/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
-import { isTerminalState } from '../protocol/mesos/enums.ts';
+import { canonicalEnum, isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
-import { keptTaskInfo, type AgentRecord, type TaskRecord } from './model.ts';
+import { keptStatus, keptTaskInfo, type AgentRecord, type TaskRecord } from './model.ts';
+import { sharedResources } from './interner.ts';
 import { operatorEvents } from './views-v1.ts';
 
 type Register = AgentCall & Required<Pick<AgentCall, 'register'>>;
@@ -123,10 +124,12 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         frameworkId,
         agentId: agent.id,
         info: keptTaskInfo(report.task_info),
-        resources: Resources.fromJSON(report.task_info.resources),
+        resources: sharedResources(Resources.fromJSON(report.task_info.resources)),
         role: master.frameworks.get(frameworkId)?.roles[0] ?? '*',
-        state: report.state,
-        statuses: report.status ? [report.status] : [],
+        state: canonicalEnum(report.state),
+        statuses: report.status ? [keptStatus(report.status)] : [],
+        statusUuid: report.status?.uuid,
+        directory: undefined,
         createdAt: master.now(),
       };
       master.tasks.set(key, task);

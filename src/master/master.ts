@@ -10,13 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from '../log/index.ts';
 import { Resources } from '../resources/index.ts';
-import { isTerminalState, PARTITION_AWARE_STATES, type TaskState, type TaskStatusReason } from '../protocol/mesos/enums.ts';
+import { canonicalEnum, isTerminalState, PARTITION_AWARE_STATES, type TaskState, type TaskStatusReason } from '../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
 import type { Store } from '../store/store.ts';
 import { allocate } from './allocator/drf.ts';
 import { transition } from './tasks/transitions.ts';
-import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { offerToJson } from './views.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
@@ -306,10 +306,11 @@ export class Master {
       this.log.debug({ taskId: task.id, before: result.before, after: result.after, reason: result.reason }, 'status-transition-refused');
       return false;
     }
-    task.state = status.state;
-    task.statuses.push(status);
+    task.state = canonicalEnum(status.state);
+    task.statuses.push(keptStatus(status));
+    task.statusUuid = status.uuid;
     if (task.statuses.length > 16) task.statuses.splice(0, task.statuses.length - 16);
-    this.publish(operatorEvents.taskUpdated(task));
+    this.publish(operatorEvents.taskUpdated(task, status));
     if (isTerminalState(status.state)) this.completeTask(task);
     return true;
   }

@@ -13,6 +13,7 @@ import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
 import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
+import { sharedResources } from './interner.ts';
 
 export const HEARTBEAT_SECONDS = 15;
 
@@ -190,7 +191,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', why);
         continue;
       }
-      const resources = Resources.fromJSON(task.resources);
+      const resources = sharedResources(Resources.fromJSON(task.resources));
       if (!pool.contains(resources)) {
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task uses more resources (${resources.format()}) than available (${pool.format() || 'nothing'}) in the offers`);
         continue;
@@ -206,6 +207,8 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         role: offers[0]!.role,
         state: 'TASK_STAGING',
         statuses: [],
+        statusUuid: undefined,
+        directory: undefined,
         createdAt: master.now(),
       };
       master.tasks.set(master.taskKey(framework.id, record.id), record);

@@ -8,8 +8,8 @@ import type { TaskRecord } from './model.ts';
 const task = (n: number, agentId: string, frameworkId: string, role: string): TaskRecord => {
   const resources = Resources.parse(`cpus:0.${n % 9 + 1};mem:${32 * (n + 1)};ports:[${31000 + n}-${31000 + n}]`);
   return {
-    id: `t${n}`, frameworkId, agentId, role, resources, state: 'TASK_RUNNING', statuses: [], createdAt: 0,
-    info: { name: `t${n}`, task_id: { value: `t${n}` }, agent_id: { value: agentId }, resources: resources.toJSON(), command: { value: 'x' } },
+    id: `t${n}`, frameworkId, agentId, role, resources, state: 'TASK_RUNNING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: 0,
+    info: { name: `t${n}` },
   };
 };
 
