@@ -55,7 +55,7 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
         id: taskId, frameworkId, agentId: id, role: '*', resources: task, state: 'TASK_RUNNING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: now,
         info: { name: taskId },
       };
-      master.tasks.set(master.taskKey(frameworkId, taskId), record);
+      master.tasks.set(record);
       used = used.add(task);
     }
     master.agents.set(id, {

@@ -116,7 +116,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
       master.sendToAgent(agent.id, { type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: report.framework_id } });
       continue;
     }
-    let task = master.tasks.get(key);
+    let task = master.tasks.get(frameworkId, report.task_info.task_id.value);
     if (!task) {
       if (isTerminalState(report.state)) continue;
       task = {
@@ -132,7 +132,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         directory: undefined,
         createdAt: master.now(),
       };
-      master.tasks.set(key, task);
+      master.tasks.set(task);
       master.publish(operatorEvents.taskAdded(task));
     } else if (task.state !== report.state && !isTerminalState(report.state)) {
       // A task that came back (e.g. RUNNING after UNREACHABLE): tell its framework now. A task

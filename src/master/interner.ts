@@ -29,12 +29,21 @@ export class Interner<T> {
   }
 }
 
+const strings = new Interner<string>();
 const jsonValues = new Interner<unknown>();
 
-/** A shared copy of a JSON-shaped value (labels, discovery, container, kill policy, names). */
+/**
+ * A shared copy of a JSON-shaped value (labels, discovery, container, kill policy, names), built
+ * from shared parts: a task's discovery differs from its neighbour's only in a port number, so
+ * its name and port entries are shared even when the whole is not.
+ */
 export function sharedJson<T>(value: T): T {
-  if (value === undefined || value === null) return value;
-  return jsonValues.intern(typeof value === 'string' ? `s${value}` : `j${JSON.stringify(value)}`, value) as T;
+  if (typeof value === 'string') return strings.intern(value, value) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const copy = Array.isArray(value)
+    ? value.map((v: unknown) => sharedJson(v))
+    : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sharedJson(v)]));
+  return jsonValues.intern(JSON.stringify(copy), copy) as T;
 }
 
 const resourceBags = new Interner<Resources>();

@@ -236,8 +236,7 @@ export class Master {
   removeFramework(framework: FrameworkRecord, why: string): void {
     if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
     for (const offer of [...this.offers.values()]) if (offer.frameworkId === framework.id) this.removeOffer(offer);
-    for (const task of [...this.tasks.values()]) {
-      if (task.frameworkId !== framework.id) continue;
+    for (const task of this.tasks.ofFramework(framework.id)) {
       this.sendToAgent(task.agentId, { type: 'KILL', kill: { framework_id: { value: framework.id }, task_id: { value: task.id } } });
       this.applyStatus(task, this.masterStatus(task, 'TASK_KILLED', 'REASON_FRAMEWORK_REMOVED', `Framework removed: ${why}`));
     }
@@ -293,7 +292,7 @@ export class Master {
   }
 
   findTask(frameworkId: string, taskId: string): TaskRecord | undefined {
-    return this.tasks.get(this.taskKey(frameworkId, taskId));
+    return this.tasks.get(frameworkId, taskId);
   }
 
   /**
@@ -307,16 +306,16 @@ export class Master {
       return false;
     }
     task.state = canonicalEnum(status.state);
-    task.statuses.push(keptStatus(status));
+    // A new exact-size array, not push: a pushed-to array reserves 17 slots for its 2 statuses.
+    task.statuses = task.statuses.slice(-15).concat([keptStatus(status)]);
     task.statusUuid = status.uuid;
-    if (task.statuses.length > 16) task.statuses.splice(0, task.statuses.length - 16);
     this.publish(operatorEvents.taskUpdated(task, status));
     if (isTerminalState(status.state)) this.completeTask(task);
     return true;
   }
 
   private completeTask(task: TaskRecord): void {
-    this.tasks.delete(this.taskKey(task.frameworkId, task.id));
+    this.tasks.delete(task.frameworkId, task.id);
     const agent = this.agents.get(task.agentId);
     if (agent) agent.used = agent.used.subtract(task.resources);
     this.maintenance.taskEnded(task.agentId);

@@ -211,7 +211,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         directory: undefined,
         createdAt: master.now(),
       };
-      master.tasks.set(master.taskKey(framework.id, record.id), record);
+      master.tasks.set(record);
       if (agent) agent.used = agent.used.add(resources);
       master.publish(operatorEvents.taskAdded(record));
     }
@@ -335,7 +335,7 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
     };
   };
   if (named.length === 0) {
-    for (const task of master.tasks.values()) if (task.frameworkId === framework.id) master.sendStatus(framework.id, statusOf(task));
+    for (const task of master.tasks.ofFramework(framework.id)) master.sendStatus(framework.id, statusOf(task));
     return;
   }
   for (const { task_id: taskId, agent_id: agentId } of named) {

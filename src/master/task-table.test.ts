@@ -20,8 +20,8 @@ test('the indexes always equal a scan of every task, through any sequence of set
       (ops) => {
         const table = new TaskTable();
         for (const [put, n, agent, framework, role] of ops) {
-          if (put) table.set(`k${n}`, task(n, agent, framework, role));
-          else table.delete(`k${n}`);
+          if (put) table.set(task(n, agent, framework, role));
+          else table.delete(framework, `t${n}`);
         }
         for (const agent of ['A', 'B']) {
           assert.deepEqual(table.onAgent(agent).map((t) => t.id).sort(), [...table.values()].filter((t) => t.agentId === agent).map((t) => t.id).sort());

@@ -417,7 +417,8 @@ export class ServicesFramework {
           const instance: Instance = {
             taskId: id, appId: app.id, agentId: offer.agent_id.value, hostname: offer.hostname, attributes,
             configVersion: app.versionInfo.lastConfigChangeAt, version: app.version, state: 'TASK_STAGING',
-            ports: launch.ports, host: offer.hostname, stagedAt: new Date(this.now()).toISOString(),
+            // startedAt in the literal: added later it costs each instance a property array.
+            ports: launch.ports, host: offer.hostname, stagedAt: new Date(this.now()).toISOString(), startedAt: undefined,
           };
           this.instances.set(id, instance);
           this.persist(instance);
