@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
-import { isTerminalState } from '../../protocol/mesos/enums.ts';
+import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { BatchWriter, Store } from '../../store/store.ts';
@@ -456,7 +456,8 @@ export class ServicesFramework {
     // A kill we asked for ends only in a terminal state: a health update (TASK_RUNNING with
     // `healthy`) that was already on its way must not bring the instance back to life.
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
-    if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
+    // The module's string, not the event's: kept per instance, a parsed copy is 32 bytes each.
+    if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : canonicalEnum(status.state);
     if (status.healthy !== undefined) instance.healthy = status.healthy;
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.now()).toISOString();
     this.events.publish('status_update_event', {
