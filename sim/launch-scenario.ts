@@ -175,13 +175,15 @@ async function postApp(url: string, s: Scenario, a: number): Promise<void> {
     ...s.apps.extra,
   };
   // A master saturated by a million launches can drop a kept-alive connection under a POST
-  // (ECONNRESET): try again; a 409 then means the lost attempt had created the app.
+  // (ECONNRESET), or answer 408 when its busy event loop did not read the request in time:
+  // try again; a 409 then means a lost attempt had created the app.
   for (let attempt = 1; ; attempt++) {
     const response = await fetch(`${url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((e: unknown) => {
       if (attempt >= 5) throw e;
       return undefined;
     });
-    if (response === undefined) {
+    if (response === undefined || (response.status === 408 && attempt < 5)) {
+      await response?.arrayBuffer();
       await sleep(1000 * attempt);
       continue;
     }

@@ -26,6 +26,10 @@ const PREFIX = '/drover/services';
 const HEALTHY_RUN_MS = 10_000;
 /** Instance writes within this window are coalesced per instance. */
 const WRITE_COALESCE_MS = 100;
+/** The master's limit on tasks named in one RECONCILE call. */
+const RECONCILE_CALL_TASKS = 100_000;
+/** Instances asked about per periodic reconciliation (every 15 s). */
+const RECONCILE_PERIODIC_TASKS = 10_000;
 
 export interface AppRuntime {
   /** Failures in a row without a run that lasted HEALTHY_RUN_MS (or was healthy). */
@@ -70,6 +74,7 @@ export class ServicesFramework {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconcileCursor: Iterator<Instance> | undefined;
 
   constructor(private readonly options: ServicesOptions) {
     this.now = options.now ?? Date.now;
@@ -96,7 +101,7 @@ export class ServicesFramework {
     await this.subscribe();
     this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
-    this.reconcileTimer = setInterval(() => this.reconcileInstances(), 15_000);
+    this.reconcileTimer = setInterval(() => this.reconcileSome(), 15_000);
     this.reconcileTimer.unref();
   }
 
@@ -135,9 +140,38 @@ export class ServicesFramework {
     this.tick();
   }
 
-  /** Explicit reconciliation of every instance we know (Marathon repeats it periodically). */
+  /** Explicit reconciliation of every instance we know, in calls the master accepts (≤ 100,000 tasks). */
   private reconcileInstances(): void {
-    const tasks = [...this.instances.values()].map((i) => ({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } }));
+    let tasks: Array<{ task_id: { value: string }; agent_id: { value: string } }> = [];
+    for (const i of this.instances.values()) {
+      tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
+      if (tasks.length === RECONCILE_CALL_TASKS) {
+        void this.call({ type: 'RECONCILE', reconcile: { tasks } });
+        tasks = [];
+      }
+    }
+    if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
+  }
+
+  /**
+   * The periodic reconciliation (Marathon repeats it too): the next RECONCILE_PERIODIC_TASKS
+   * instances, round the table. Every instance every 15 s was 1,000,000 status updates each time
+   * at scale-1m (docs/architecture/006-scale.md); up to 10,000 instances it is still all of them.
+   */
+  private reconcileSome(): void {
+    if (this.instances.size <= RECONCILE_PERIODIC_TASKS) return this.reconcileInstances();
+    const tasks: Array<{ task_id: { value: string }; agent_id: { value: string } }> = [];
+    // A Map iterator stays valid while entries come and go; it ends after the last one.
+    this.reconcileCursor ??= this.instances.values();
+    while (tasks.length < RECONCILE_PERIODIC_TASKS) {
+      const next = this.reconcileCursor.next();
+      if (next.done) {
+        this.reconcileCursor = this.instances.values();
+        if (tasks.length > 0) break;
+        continue;
+      }
+      tasks.push({ task_id: { value: next.value.taskId }, agent_id: { value: next.value.agentId } });
+    }
     if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
 
@@ -447,7 +481,7 @@ export class ServicesFramework {
     }
     if (status.state === 'TASK_UNKNOWN') {
       // The master does not know the task (yet): not a reason to replace it; ask again soon.
-      setTimeout(() => this.reconcileInstances(), 2000).unref();
+      setTimeout(() => void this.call({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: instance.taskId }, agent_id: { value: instance.agentId } }] } }), 2000).unref();
       return;
     }
     const before = instance.state;
