@@ -28,6 +28,12 @@ const HEALTHY_RUN_MS = 10_000;
 const WRITE_COALESCE_MS = 100;
 /** The master's limit on tasks named in one RECONCILE call. */
 const RECONCILE_CALL_TASKS = 100_000;
+/**
+ * Launches per batch of offers (Marathon caps launches per offer cycle too). Without a cap one
+ * cycle of 10,000 offers built every TaskInfo of a million-task deployment in one turn: gigabytes
+ * of TaskInfos, instances and ACCEPTs alive at once (docs/architecture/006-scale.md).
+ */
+const MAX_LAUNCHES_PER_OFFERS = 10_000;
 /** Instances asked about per periodic reconciliation (every 15 s). */
 const RECONCILE_PERIODIC_TASKS = 10_000;
 
@@ -429,19 +435,25 @@ export class ServicesFramework {
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
     const at = new Date(this.now()).toISOString();
+    let budget = MAX_LAUNCHES_PER_OFFERS;
     for (const offer of offers) {
+      if (budget === 0) {
+        // Launched enough for this batch: the rest go back at once, offered again next cycle.
+        void this.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 1 } } });
+        continue;
+      }
       const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       let remaining = resources;
       const taskInfos: Record<string, unknown>[] = [];
       for (const plan of plans) {
         const app = plan.app;
-        if (plan.want === 0) continue;
+        if (plan.want === 0 || budget === 0) continue;
         const runtime = this.runtimeOf(app.id);
         // An offer already used up by earlier apps: say why without running placement (at
         // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
         const short = remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
-        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want) : { launches: [], reason: short };
+        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, Math.min(plan.want, budget)) : { launches: [], reason: short };
         if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
         for (const launch of result.launches) {
@@ -457,6 +469,7 @@ export class ServicesFramework {
           this.instances.set(id, instance);
           this.persist(instance);
           plan.want--;
+          budget--;
           if (app.constraints.length > 0) plan.spots.push(instance);
         }
       }
