@@ -9,7 +9,7 @@ import { HollowAgent, type HollowAgentStats, type TaskBehaviour } from './hollow
 import { pooledPost } from './call-pool.ts';
 
 /** Call sockets per fleet (a fleet is a worker thread): enough for the pace of a million launches. */
-const CALL_SOCKETS = 256;
+const CALL_SOCKETS = 1024;
 
 export interface FleetSpec {
   masterUrl: string;

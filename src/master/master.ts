@@ -45,6 +45,13 @@ export interface MasterOptions {
   completedTasksPerFramework?: number;
   /** Seed for the allocator's agent shuffle (a cycle counter is added). */
   seed?: number;
+  /**
+   * Offers per framework per cycle, at most (default 1,000). Mesos has no cap; Marathon caps the
+   * launches of a cycle. At 10,000 agents one OFFERS event was 10,000 offers — tens of megabytes
+   * of JSON, then 10,000 ACCEPT/DECLINE calls — per cycle (docs/architecture/006-scale.md).
+   * The agents left out keep their resources; the shuffle gives them a turn in later cycles.
+   */
+  maxOffersPerFramework?: number;
   /** Role weights for weighted DRF (Mesos --weights); absent roles weigh 1. */
   weights?: ReadonlyMap<string, number>;
   /**
@@ -118,6 +125,7 @@ export class Master {
       frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs ?? 15_000,
       completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
       seed: options.seed ?? 1,
+      maxOffersPerFramework: options.maxOffersPerFramework ?? 1000,
       weights: options.weights ?? new Map(),
     };
   }
@@ -442,6 +450,7 @@ export class Master {
     const { offers } = allocate({ now: this.now(), seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
     const byFramework = new Map<string, unknown[]>();
     for (const decision of offers) {
+      if ((byFramework.get(decision.frameworkId)?.length ?? 0) >= this.options.maxOffersPerFramework) continue;
       const agent = this.agents.get(decision.agentId)!;
       const offer: OfferRecord = {
         id: `${this.id}-O${this.offerCounter++}`,
@@ -458,7 +467,7 @@ export class Master {
       byFramework.set(offer.frameworkId, list);
     }
     for (const [frameworkId, list] of byFramework) this.sendToFramework(frameworkId, { type: 'OFFERS', offers: { offers: list } });
-    this.metrics.offersMade.inc(offers.length);
+    this.metrics.offersMade.inc([...byFramework.values()].reduce((n, list) => n + list.length, 0));
     this.metrics.allocationSeconds.observe((performance.now() - started) / 1000);
   }
 
