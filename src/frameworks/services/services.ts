@@ -34,6 +34,11 @@ const RECONCILE_CALL_TASKS = 100_000;
  * of TaskInfos, instances and ACCEPTs alive at once (docs/architecture/006-scale.md).
  */
 const MAX_LAUNCHES_PER_OFFERS = 10_000;
+/**
+ * Launches not yet RUNNING, at most. At scale-1m without it the master fell minutes behind on
+ * status updates and acknowledgements: its accept queue filled, agents missed heartbeats.
+ */
+const MAX_LAUNCHES_IN_FLIGHT = 10_000;
 /** Instances asked about per periodic reconciliation (every 15 s). */
 const RECONCILE_PERIODIC_TASKS = 10_000;
 
@@ -435,7 +440,11 @@ export class ServicesFramework {
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
     const at = new Date(this.now()).toISOString();
-    let budget = MAX_LAUNCHES_PER_OFFERS;
+    // Backpressure: launches not yet RUNNING count against the budget, so the launch rate follows
+    // what the master and agents confirm instead of piling up updates and acks in their queues.
+    let inFlight = 0;
+    for (const i of this.instances.values()) if (i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING') inFlight++;
+    let budget = Math.max(0, Math.min(MAX_LAUNCHES_PER_OFFERS, MAX_LAUNCHES_IN_FLIGHT - inFlight));
     for (const offer of offers) {
       if (budget === 0) {
         // Launched enough for this batch: the rest go back at once, offered again next cycle.
