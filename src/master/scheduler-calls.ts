@@ -222,7 +222,9 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
     master.log.info({ frameworkId: framework.id, agentId: agent.id, tasks: launched.length }, 'launching-tasks');
   }
   if (!pool.isEmpty && agent) master.refuse(framework, agent.id, filters?.refuse_seconds);
-  master.scheduleAllocation();
+  // No cycle now: what is left goes back at the next periodic cycle, as in Mesos' batch
+  // allocation. A cycle per ACCEPT/DECLINE batch ran cycles back to back at 10,000 agents
+  // (≈ 1 s of CPU each) and starved everything else (docs/architecture/006-scale.md).
 }
 
 function tasksOf(op: Operation): TaskInfo[] {
@@ -277,7 +279,7 @@ export function decline(master: Master, framework: FrameworkRecord, call: Call<'
     master.refuse(framework, offer.agentId, call.decline.filters?.refuse_seconds);
     master.metrics.offersDeclined.inc();
   }
-  master.scheduleAllocation();
+  // No cycle now (see accept): declined resources wait for the next periodic cycle.
 }
 
 function rolesOf(framework: FrameworkRecord, body: { roles?: string[]; role?: string } | undefined): string[] {
