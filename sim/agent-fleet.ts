@@ -6,6 +6,10 @@ import { silentLogger } from '../src/log/index.ts';
 import type { AttributeJson } from '../src/protocol/mesos/agent-link.ts';
 import { Resources } from '../src/resources/index.ts';
 import { HollowAgent, type HollowAgentStats, type TaskBehaviour } from './hollow-agent.ts';
+import { pooledPost } from './call-pool.ts';
+
+/** Call sockets per fleet (a fleet is a worker thread): enough for the pace of a million launches. */
+const CALL_SOCKETS = 1024;
 
 export interface FleetSpec {
   masterUrl: string;
@@ -27,6 +31,8 @@ export class AgentFleet {
   constructor(private readonly spec: FleetSpec) {
     const resources = Resources.parse(spec.resources);
     const logger = silentLogger();
+    // One pool of call sockets for the fleet's agents (call-pool.ts says why).
+    const post = pooledPost(CALL_SOCKETS);
     for (let i = 0; i < spec.count; i++) {
       const index = spec.first + i;
       const attributes: AttributeJson[] = Object.entries(spec.attributes ?? {}).map(([name, value]) => ({
@@ -42,6 +48,7 @@ export class AgentFleet {
           attributes,
           behaviour: spec.behaviour,
           logger,
+          post,
           ...(spec.heartbeatIntervalOverride === undefined ? {} : { heartbeatIntervalOverride: spec.heartbeatIntervalOverride }),
         }),
       );

@@ -52,10 +52,10 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
       const frameworkId = frameworkIds[taskSeq % frameworkIds.length]!;
       const taskId = `task-${taskSeq++}`;
       const record: TaskRecord = {
-        id: taskId, frameworkId, agentId: id, role: '*', resources: task, state: 'TASK_RUNNING', statuses: [], createdAt: now,
-        info: { name: taskId, task_id: { value: taskId }, agent_id: { value: id }, resources: task.toJSON(), command: { value: 'sleep 3600' } },
+        id: taskId, frameworkId, agentId: id, role: '*', resources: task, state: 'TASK_RUNNING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: now,
+        info: { name: taskId },
       };
-      master.tasks.set(master.taskKey(frameworkId, taskId), record);
+      master.tasks.set(record);
       used = used.add(task);
     }
     master.agents.set(id, {

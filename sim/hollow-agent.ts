@@ -20,7 +20,7 @@ import type { AgentCall, AgentEvent, AgentStatusUpdate, AttributeJson } from '..
 import type { TaskState } from '../src/protocol/mesos/enums.ts';
 import type { TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
-import { MasterLink } from '../src/agent/master-link.ts';
+import { MasterLink, type MasterLinkOptions } from '../src/agent/master-link.ts';
 import { StatusUpdateManager } from '../src/agent/status-updates/status-update-manager.ts';
 import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff.ts';
 
@@ -43,6 +43,8 @@ export interface HollowAgentOptions {
   /** Seconds between heartbeats instead of the master's (the real agent's override). */
   heartbeatIntervalOverride?: number;
   random?: () => number;
+  /** How calls are posted (MasterLinkOptions.post): the fleet's pool. */
+  post?: MasterLinkOptions['post'];
 }
 
 /** What a fleet reports: counts, plus the violations the correctness test asserts are zero. */
@@ -124,6 +126,7 @@ export class HollowAgent {
       // Under a saturated master a call can take long; a spurious timeout only causes a retry.
       callTimeoutMs: 60_000,
       silenceTimeoutMs: 120_000,
+      ...(options.post ? { post: options.post } : {}),
       logger: options.logger,
     });
   }

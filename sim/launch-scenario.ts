@@ -174,9 +174,25 @@ async function postApp(url: string, s: Scenario, a: number): Promise<void> {
     portDefinitions: Array.from({ length: s.apps.ports }, () => ({ port: 0 })),
     ...s.apps.extra,
   };
-  const response = await fetch(`${url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (response.status !== 201) throw new Error(`POST /v2/apps ${body.id}: ${response.status} ${await response.text()}`);
-  await response.arrayBuffer();
+  // A master saturated by a million launches can drop a kept-alive connection under a POST
+  // (ECONNRESET), or answer 408 when its busy event loop did not read the request in time:
+  // try again; a 409 then means a lost attempt had created the app.
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(`${url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((e: unknown) => {
+      if (attempt >= 5) throw e;
+      return undefined;
+    });
+    if (response === undefined || (response.status === 408 && attempt < 5)) {
+      await response?.arrayBuffer();
+      await sleep(1000 * attempt);
+      continue;
+    }
+    if (response.status === 201 || (response.status === 409 && attempt > 1)) {
+      await response.arrayBuffer();
+      return;
+    }
+    throw new Error(`POST /v2/apps ${body.id}: ${response.status} ${await response.text()}`);
+  }
 }
 
 async function getJson<T>(url: string, timeoutMs = 120_000): Promise<T> {

@@ -37,6 +37,12 @@ export interface MasterLinkOptions {
   /** A stream with no event for this long is presumed dead; default max(30 s, 5 heartbeats). */
   silenceTimeoutMs?: number;
   callTimeoutMs?: number;
+  /**
+   * How calls (not the REGISTER stream) are posted; default `fetch`. The simulator passes a
+   * pooled client: 10,000 hollow agents in one process with a kept-alive socket each for calls,
+   * besides their streams, ran out of file descriptors.
+   */
+  post?: (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
   logger: Logger;
   random?: () => number;
 }
@@ -95,12 +101,12 @@ export class MasterLink {
     const agentId = this.currentAgentId;
     if (streamId === undefined || agentId === undefined) return 'failed';
     try {
-      const response = await fetch(this.endpoint, {
-        method: 'POST',
+      const init = {
         headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
         body: JSON.stringify({ ...call, agent_id: { value: agentId } }),
         signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
-      });
+      };
+      const response = this.options.post ? await this.options.post(this.endpoint, init) : await fetch(this.endpoint, { method: 'POST', ...init });
       const body = await response.text();
       if (response.status === 200 || response.status === 202) return 'accepted';
       if (response.status === 409) {

@@ -8,11 +8,12 @@
  */
 import { DroverError } from '../protocol/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
-import { isTerminalState } from '../protocol/mesos/enums.ts';
+import { canonicalEnum, isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
-import { keptTaskInfo, type AgentRecord, type TaskRecord } from './model.ts';
+import { keptStatus, keptTaskInfo, type AgentRecord, type TaskRecord } from './model.ts';
+import { sharedResources } from './interner.ts';
 import { operatorEvents } from './views-v1.ts';
 
 type Register = AgentCall & Required<Pick<AgentCall, 'register'>>;
@@ -115,7 +116,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
       master.sendToAgent(agent.id, { type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: report.framework_id } });
       continue;
     }
-    let task = master.tasks.get(key);
+    let task = master.tasks.get(frameworkId, report.task_info.task_id.value);
     if (!task) {
       if (isTerminalState(report.state)) continue;
       task = {
@@ -123,13 +124,15 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         frameworkId,
         agentId: agent.id,
         info: keptTaskInfo(report.task_info),
-        resources: Resources.fromJSON(report.task_info.resources),
+        resources: sharedResources(Resources.fromJSON(report.task_info.resources)),
         role: master.frameworks.get(frameworkId)?.roles[0] ?? '*',
-        state: report.state,
-        statuses: report.status ? [report.status] : [],
+        state: canonicalEnum(report.state),
+        statuses: report.status ? [keptStatus(report.status)] : [],
+        statusUuid: report.status?.uuid,
+        directory: undefined,
         createdAt: master.now(),
       };
-      master.tasks.set(key, task);
+      master.tasks.set(task);
       master.publish(operatorEvents.taskAdded(task));
     } else if (task.state !== report.state && !isTerminalState(report.state)) {
       // A task that came back (e.g. RUNNING after UNREACHABLE): tell its framework now. A task

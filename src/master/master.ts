@@ -10,13 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from '../log/index.ts';
 import { Resources } from '../resources/index.ts';
-import { isTerminalState, PARTITION_AWARE_STATES, type TaskState, type TaskStatusReason } from '../protocol/mesos/enums.ts';
+import { canonicalEnum, isTerminalState, PARTITION_AWARE_STATES, type TaskState, type TaskStatusReason } from '../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
 import type { Store } from '../store/store.ts';
 import { allocate } from './allocator/drf.ts';
 import { transition } from './tasks/transitions.ts';
-import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { OfferJson, type OffersEvent } from './offer-json.ts';
 import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
@@ -47,6 +47,13 @@ export interface MasterOptions {
   completedTasksPerFramework?: number;
   /** Seed for the allocator's agent shuffle (a cycle counter is added). */
   seed?: number;
+  /**
+   * Offers per framework per cycle, at most (default 1,000). Mesos has no cap; Marathon caps the
+   * launches of a cycle. At 10,000 agents one OFFERS event was 10,000 offers — tens of megabytes
+   * of JSON, then 10,000 ACCEPT/DECLINE calls — per cycle (docs/architecture/006-scale.md).
+   * The agents left out keep their resources; the shuffle gives them a turn in later cycles.
+   */
+  maxOffersPerFramework?: number;
   /** Role weights for weighted DRF (Mesos --weights); absent roles weigh 1. */
   weights?: ReadonlyMap<string, number>;
   /**
@@ -124,6 +131,7 @@ export class Master {
       frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs ?? 15_000,
       completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
       seed: options.seed ?? 1,
+      maxOffersPerFramework: options.maxOffersPerFramework ?? 1000,
       weights: options.weights ?? new Map(),
     };
   }
@@ -242,8 +250,7 @@ export class Master {
   removeFramework(framework: FrameworkRecord, why: string): void {
     if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
     for (const offer of [...this.offers.values()]) if (offer.frameworkId === framework.id) this.removeOffer(offer);
-    for (const task of [...this.tasks.values()]) {
-      if (task.frameworkId !== framework.id) continue;
+    for (const task of this.tasks.ofFramework(framework.id)) {
       this.sendToAgent(task.agentId, { type: 'KILL', kill: { framework_id: { value: framework.id }, task_id: { value: task.id } } });
       this.applyStatus(task, this.masterStatus(task, 'TASK_KILLED', 'REASON_FRAMEWORK_REMOVED', `Framework removed: ${why}`));
     }
@@ -299,7 +306,7 @@ export class Master {
   }
 
   findTask(frameworkId: string, taskId: string): TaskRecord | undefined {
-    return this.tasks.get(this.taskKey(frameworkId, taskId));
+    return this.tasks.get(frameworkId, taskId);
   }
 
   /**
@@ -312,16 +319,17 @@ export class Master {
       this.log.debug({ taskId: task.id, before: result.before, after: result.after, reason: result.reason }, 'status-transition-refused');
       return false;
     }
-    task.state = status.state;
-    task.statuses.push(status);
-    if (task.statuses.length > 16) task.statuses.splice(0, task.statuses.length - 16);
-    this.publish(operatorEvents.taskUpdated(task));
+    task.state = canonicalEnum(status.state);
+    // A new exact-size array, not push: a pushed-to array reserves 17 slots for its 2 statuses.
+    task.statuses = task.statuses.slice(-15).concat([keptStatus(status)]);
+    task.statusUuid = status.uuid;
+    this.publish(operatorEvents.taskUpdated(task, status));
     if (isTerminalState(status.state)) this.completeTask(task);
     return true;
   }
 
   private completeTask(task: TaskRecord): void {
-    this.tasks.delete(this.taskKey(task.frameworkId, task.id));
+    this.tasks.delete(task.frameworkId, task.id);
     const agent = this.agents.get(task.agentId);
     if (agent) agent.used = agent.used.subtract(task.resources);
     this.maintenance.taskEnded(task.agentId);
@@ -450,6 +458,7 @@ export class Master {
     const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
     const byFramework = new Map<string, OffersEvent>();
     for (const decision of offers) {
+      if ((byFramework.get(decision.frameworkId)?.length ?? 0) >= this.options.maxOffersPerFramework) continue;
       const agent = this.agents.get(decision.agentId)!;
       const offer: OfferRecord = {
         id: `${this.id}-O${this.offerCounter++}`,
@@ -465,8 +474,12 @@ export class Master {
       if (event === undefined) byFramework.set(offer.frameworkId, (event = this.offerJson.event(offer.frameworkId)));
       event.add(offer, agent);
     }
-    for (const [frameworkId, event] of byFramework) this.sendToFramework(frameworkId, event.finish());
-    this.metrics.offersMade.inc(offers.length);
+    let made = 0;
+    for (const [frameworkId, event] of byFramework) {
+      made += event.length;
+      this.sendToFramework(frameworkId, event.finish());
+    }
+    this.metrics.offersMade.inc(made);
     this.metrics.allocationSeconds.observe((performance.now() - started) / 1000);
   }
 

@@ -4,9 +4,10 @@
  */
 import type { Resources } from '../resources/index.ts';
 import type { AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
-import type { TaskState } from '../protocol/mesos/enums.ts';
+import { canonicalEnum, type TaskState, type TaskStatusReason, type TaskStatusSource } from '../protocol/mesos/enums.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { EventSink } from './stream.ts';
+import { sharedJson } from './interner.ts';
 import type { AgentMaintenance } from './maintenance.ts';
 
 export interface AgentRecord {
@@ -52,17 +53,46 @@ export interface FrameworkRecord {
 }
 
 /**
- * What the master keeps of a TaskInfo once the task is launched: what its views, DNS, kills and
- * reconciliation read. The command (with its environment), executor, health check and data went
- * to the agent and are not kept: at a million tasks they were most of the master's memory
- * (docs/architecture/006-scale.md). Mesos' master keeps a `Task`, not the `TaskInfo`, for the same reason.
+ * What the master keeps of a TaskInfo once the task is launched: what its views, DNS and kills
+ * read. The command (with its environment), executor, health check and data went to the agent
+ * and are not kept: at a million tasks they were most of the master's memory
+ * (docs/architecture/006-scale.md). Mesos' master keeps a `Task`, not the `TaskInfo`, for the
+ * same reason. The task's id, agent and resources are on the record itself; the rest is shared
+ * between tasks with equal values (an app's tasks have the same labels, discovery, container).
  */
-export function keptTaskInfo(info: TaskInfo): TaskInfo {
-  const kept: TaskInfo = { name: info.name, task_id: info.task_id, agent_id: info.agent_id, resources: info.resources };
-  if (info.container !== undefined) kept.container = info.container;
-  if (info.kill_policy !== undefined) kept.kill_policy = info.kill_policy;
-  if (info.labels !== undefined) kept.labels = info.labels;
-  if (info.discovery !== undefined) kept.discovery = info.discovery;
+export type KeptTaskInfo = Pick<TaskInfo, 'name' | 'container' | 'kill_policy' | 'labels' | 'discovery'>;
+
+export function keptTaskInfo(info: TaskInfo): KeptTaskInfo {
+  const kept: KeptTaskInfo = { name: sharedJson(info.name) };
+  if (info.container !== undefined) kept.container = sharedJson(info.container);
+  if (info.kill_policy !== undefined) kept.kill_policy = sharedJson(info.kill_policy);
+  if (info.labels !== undefined) kept.labels = sharedJson(info.labels);
+  if (info.discovery !== undefined) kept.discovery = sharedJson(info.discovery);
+  return kept;
+}
+
+/**
+ * One status a task went through, as the master keeps it: no `task_id`/`agent_id` objects (the
+ * record has both), enum strings shared. The views rebuild the v1 TaskStatus from it (`v1Status`).
+ */
+export interface KeptStatus {
+  state: TaskState;
+  timestamp?: number;
+  source?: TaskStatusSource;
+  reason?: TaskStatusReason;
+  message?: string;
+  healthy?: boolean;
+  labels?: TaskStatus['labels'];
+  container_status?: TaskStatus['container_status'];
+}
+
+export function keptStatus(status: TaskStatus): KeptStatus {
+  const kept: KeptStatus = { state: canonicalEnum(status.state), timestamp: status.timestamp, source: canonicalEnum(status.source) };
+  if (status.reason !== undefined) kept.reason = canonicalEnum(status.reason);
+  if (status.message !== undefined) kept.message = status.message;
+  if (status.healthy !== undefined) kept.healthy = status.healthy;
+  if (status.labels !== undefined) kept.labels = status.labels;
+  if (status.container_status !== undefined) kept.container_status = status.container_status;
   return kept;
 }
 
@@ -71,14 +101,17 @@ export interface TaskRecord {
   frameworkId: string;
   agentId: string;
   /** keptTaskInfo() of the launched TaskInfo. */
-  info: TaskInfo;
+  info: KeptTaskInfo;
+  /** Shared between tasks with equal resources (interner.ts): never mutate. */
   resources: Resources;
   role: string;
   state: TaskState;
-  /** Every status the task went through (the latest last); uuids kept for acknowledgements. */
-  statuses: TaskStatus[];
+  /** Every status the task went through (the latest last), kept compact. */
+  statuses: KeptStatus[];
+  /** The latest status' uuid (the v1 view's `status_update_uuid`). */
+  statusUuid: string | undefined;
   /** Sandbox on the agent, as the agent reported it. */
-  directory?: string;
+  directory: string | undefined;
   createdAt: number;
 }
 

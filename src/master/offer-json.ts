@@ -106,6 +106,11 @@ export class OffersEvent {
     this.rests.push(rest);
   }
 
+  /** Offers added so far. */
+  get length(): number {
+    return this.ids.length;
+  }
+
   finish(): EncodedJson {
     const out = Buffer.allocUnsafe(this.size);
     let at = OPEN.copy(out, 0);

@@ -13,6 +13,7 @@ import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
 import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
+import { sharedResources } from './interner.ts';
 
 export const HEARTBEAT_SECONDS = 15;
 
@@ -191,7 +192,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', checked);
         continue;
       }
-      const resources = checked;
+      const resources = sharedResources(checked);
       if (!pool.contains(resources)) {
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task uses more resources (${resources.format()}) than available (${pool.format() || 'nothing'}) in the offers`);
         continue;
@@ -208,9 +209,11 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         role: offers[0]!.role,
         state: 'TASK_STAGING',
         statuses: [],
+        statusUuid: undefined,
+        directory: undefined,
         createdAt: master.now(),
       };
-      master.tasks.set(master.taskKey(framework.id, record.id), record);
+      master.tasks.set(record);
       if (agent) agent.used = agent.used.add(resources);
       // Built only for someone to send it to: at 50,000 launches it was garbage nobody read.
       if (master.operatorStreams.size > 0) master.publish(operatorEvents.taskAdded(record));
@@ -222,7 +225,9 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
     master.log.info({ frameworkId: framework.id, agentId: agent.id, tasks: launched.length }, 'launching-tasks');
   }
   if (!pool.isEmpty && agent) master.refuse(framework, agent.id, filters?.refuse_seconds);
-  master.scheduleAllocation();
+  // No cycle now: what is left goes back at the next periodic cycle, as in Mesos' batch
+  // allocation. A cycle per ACCEPT/DECLINE batch ran cycles back to back at 10,000 agents
+  // (≈ 1 s of CPU each) and starved everything else (docs/architecture/006-scale.md).
 }
 
 function tasksOf(op: Operation): TaskInfo[] {
@@ -277,7 +282,7 @@ export function decline(master: Master, framework: FrameworkRecord, call: Call<'
     master.refuse(framework, offer.agentId, call.decline.filters?.refuse_seconds);
     master.metrics.offersDeclined.inc();
   }
-  master.scheduleAllocation();
+  // No cycle now (see accept): declined resources wait for the next periodic cycle.
 }
 
 function rolesOf(framework: FrameworkRecord, body: { roles?: string[]; role?: string } | undefined): string[] {
@@ -335,7 +340,7 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
     };
   };
   if (named.length === 0) {
-    for (const task of master.tasks.values()) if (task.frameworkId === framework.id) master.sendStatus(framework.id, statusOf(task));
+    for (const task of master.tasks.ofFramework(framework.id)) master.sendStatus(framework.id, statusOf(task));
     return;
   }
   for (const { task_id: taskId, agent_id: agentId } of named) {

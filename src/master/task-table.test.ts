@@ -8,8 +8,8 @@ import type { TaskRecord } from './model.ts';
 const task = (n: number, agentId: string, frameworkId: string, role: string): TaskRecord => {
   const resources = Resources.parse(`cpus:0.${n % 9 + 1};mem:${32 * (n + 1)};ports:[${31000 + n}-${31000 + n}]`);
   return {
-    id: `t${n}`, frameworkId, agentId, role, resources, state: 'TASK_RUNNING', statuses: [], createdAt: 0,
-    info: { name: `t${n}`, task_id: { value: `t${n}` }, agent_id: { value: agentId }, resources: resources.toJSON(), command: { value: 'x' } },
+    id: `t${n}`, frameworkId, agentId, role, resources, state: 'TASK_RUNNING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: 0,
+    info: { name: `t${n}` },
   };
 };
 
@@ -20,8 +20,8 @@ test('the indexes always equal a scan of every task, through any sequence of set
       (ops) => {
         const table = new TaskTable();
         for (const [put, n, agent, framework, role] of ops) {
-          if (put) table.set(`k${n}`, task(n, agent, framework, role));
-          else table.delete(`k${n}`);
+          if (put) table.set(task(n, agent, framework, role));
+          else table.delete(framework, `t${n}`);
         }
         for (const agent of ['A', 'B']) {
           assert.deepEqual(table.onAgent(agent).map((t) => t.id).sort(), [...table.values()].filter((t) => t.agentId === agent).map((t) => t.id).sort());

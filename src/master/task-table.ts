@@ -1,11 +1,13 @@
 /**
- * The master's live tasks by key (frameworkId \0 taskId), with two running indexes that the hot
- * paths need instead of a scan of every task:
+ * The master's live tasks, by framework and task id, with two running indexes that the hot paths
+ * need instead of a scan of every task:
  *   - per framework, per role: the sum of the tasks' scalar resources (what DRF shares are made
  *     of), read by every offer cycle — at 1,000,000 tasks the scan cost a second per cycle;
  *   - per agent: its tasks, read by (re-)registration and by marking an agent unreachable.
- * A Map subclass, so every reader keeps working; `set`, `delete` and `clear` keep the indexes.
  * A task's framework, role, agent and resources never change once it is stored.
+ *
+ * Keyed by framework, then by the task's own id string: no `frameworkId\0taskId` key per task
+ * (≈ 170 bytes each with its rope, at a million tasks; docs/architecture/006-scale.md).
  *
  * Only scalars are summed (allocation-sums.ts says why).
  */
@@ -13,51 +15,81 @@ import type { Resources } from '../resources/index.ts';
 import { AllocationSums } from './allocation-sums.ts';
 import type { TaskRecord } from './model.ts';
 
-export class TaskTable extends Map<string, TaskRecord> {
-  private byAgent: Map<string, Map<string, TaskRecord>> | undefined;
-  private allocation: AllocationSums | undefined;
+export class TaskTable {
+  private readonly byFramework = new Map<string, Map<string, TaskRecord>>();
+  private readonly byAgent = new Map<string, Set<TaskRecord>>();
+  private readonly allocation = new AllocationSums();
+  private count = 0;
 
-  override set(key: string, task: TaskRecord): this {
-    // Map's constructor calls set before field initialisers run: indexes are created lazily.
-    this.byAgent ??= new Map();
-    this.allocation ??= new AllocationSums();
-    const previous = super.get(key);
-    if (previous !== undefined) this.unindex(key, previous);
+  get size(): number {
+    return this.count;
+  }
+
+  get(frameworkId: string, taskId: string): TaskRecord | undefined {
+    return this.byFramework.get(frameworkId)?.get(taskId);
+  }
+
+  /** Store a task, replacing the framework's task with the same id. */
+  set(task: TaskRecord): this {
+    this.delete(task.frameworkId, task.id);
+    let tasks = this.byFramework.get(task.frameworkId);
+    if (tasks === undefined) this.byFramework.set(task.frameworkId, (tasks = new Map()));
+    tasks.set(task.id, task);
+    this.count++;
     let agent = this.byAgent.get(task.agentId);
-    if (agent === undefined) this.byAgent.set(task.agentId, (agent = new Map()));
-    agent.set(key, task);
+    if (agent === undefined) this.byAgent.set(task.agentId, (agent = new Set()));
+    agent.add(task);
     this.allocation.add(task.frameworkId, task.role, task.resources);
-    return super.set(key, task);
+    return this;
   }
 
-  override delete(key: string): boolean {
-    const previous = super.get(key);
-    if (previous === undefined) return false;
-    this.unindex(key, previous);
-    return super.delete(key);
+  delete(frameworkId: string, taskId: string): boolean {
+    const tasks = this.byFramework.get(frameworkId);
+    const task = tasks?.get(taskId);
+    if (tasks === undefined || task === undefined) return false;
+    tasks.delete(taskId);
+    if (tasks.size === 0) this.byFramework.delete(frameworkId);
+    this.count--;
+    this.unindex(task);
+    return true;
   }
 
-  override clear(): void {
-    this.byAgent?.clear();
-    this.allocation?.clear();
-    super.clear();
+  clear(): void {
+    this.byFramework.clear();
+    this.byAgent.clear();
+    this.allocation.clear();
+    this.count = 0;
+  }
+
+  *values(): IterableIterator<TaskRecord> {
+    for (const tasks of this.byFramework.values()) yield* tasks.values();
+  }
+
+  [Symbol.iterator](): IterableIterator<TaskRecord> {
+    return this.values();
+  }
+
+  /** The framework's live tasks (a fresh array). */
+  ofFramework(frameworkId: string): TaskRecord[] {
+    const tasks = this.byFramework.get(frameworkId);
+    return tasks === undefined ? [] : [...tasks.values()];
   }
 
   /** The agent's live tasks (a fresh array). */
   onAgent(agentId: string): TaskRecord[] {
-    const tasks = this.byAgent?.get(agentId);
-    return tasks === undefined ? [] : [...tasks.values()];
+    const tasks = this.byAgent.get(agentId);
+    return tasks === undefined ? [] : [...tasks];
   }
 
   /** Per framework, per role: the scalar resources of its live tasks. Read-only view. */
   allocated(): ReadonlyMap<string, ReadonlyMap<string, Resources>> {
-    return this.allocation?.view() ?? new Map();
+    return this.allocation.view();
   }
 
-  private unindex(key: string, task: TaskRecord): void {
-    const agent = this.byAgent?.get(task.agentId);
-    agent?.delete(key);
-    if (agent?.size === 0) this.byAgent!.delete(task.agentId);
-    this.allocation?.subtract(task.frameworkId, task.role, task.resources);
+  private unindex(task: TaskRecord): void {
+    const agent = this.byAgent.get(task.agentId);
+    agent?.delete(task);
+    if (agent?.size === 0) this.byAgent.delete(task.agentId);
+    this.allocation.subtract(task.frameworkId, task.role, task.resources);
   }
 }

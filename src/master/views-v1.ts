@@ -2,7 +2,8 @@
  * Mesos v1 operator API shapes of the master's model (`task_id: {value}`, resources as v1 JSON,
  * times as `{nanoseconds}`), and the operator events built from them.
  */
-import type { AgentRecord, FrameworkRecord, TaskRecord } from './model.ts';
+import type { TaskStatus } from '../protocol/mesos/scheduler.ts';
+import type { AgentRecord, FrameworkRecord, KeptStatus, TaskRecord } from './model.ts';
 import { allocatedResourcesJson } from './views.ts';
 
 const nanos = (ms: number) => ({ nanoseconds: Math.round(ms * 1e6) });
@@ -15,11 +16,16 @@ export function v1Task(task: TaskRecord): Record<string, unknown> {
     agent_id: { value: task.agentId },
     state: task.state,
     resources: allocatedResourcesJson(task.resources, task.role),
-    statuses: task.statuses,
-    ...(task.statuses.length > 0 ? { status_update_state: task.state, status_update_uuid: task.statuses.at(-1)?.uuid } : {}),
+    statuses: task.statuses.map((s) => v1Status(task, s)),
+    ...(task.statuses.length > 0 ? { status_update_state: task.state, ...(task.statusUuid === undefined ? {} : { status_update_uuid: task.statusUuid }) } : {}),
     ...(task.info.labels ? { labels: task.info.labels } : {}),
     ...(task.info.container ? { container: task.info.container } : {}),
   };
+}
+
+/** A kept status as the v1 TaskStatus it was (older statuses' uuids are not kept). */
+export function v1Status(task: Pick<TaskRecord, 'id' | 'agentId'>, kept: KeptStatus): TaskStatus {
+  return { task_id: { value: task.id }, agent_id: { value: task.agentId }, ...kept };
 }
 
 export function v1Agent(agent: AgentRecord): Record<string, unknown> {
@@ -53,9 +59,9 @@ export function v1Framework(framework: FrameworkRecord): Record<string, unknown>
 /** Operator events, built where the master changes state. */
 export const operatorEvents = {
   taskAdded: (task: TaskRecord) => ({ type: 'TASK_ADDED', task_added: { task: v1Task(task) } }),
-  taskUpdated: (task: TaskRecord) => ({
+  taskUpdated: (task: TaskRecord, status: TaskStatus) => ({
     type: 'TASK_UPDATED',
-    task_updated: { framework_id: { value: task.frameworkId }, status: task.statuses.at(-1), state: task.state },
+    task_updated: { framework_id: { value: task.frameworkId }, status, state: task.state },
   }),
   agentAdded: (agent: AgentRecord) => ({ type: 'AGENT_ADDED', agent_added: { agent: v1Agent(agent) } }),
   agentRemoved: (agent: AgentRecord) => ({ type: 'AGENT_REMOVED', agent_removed: { agent_id: { value: agent.id } } }),

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
-import { isTerminalState } from '../../protocol/mesos/enums.ts';
+import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Op, Store } from '../../store/store.ts';
@@ -42,6 +42,19 @@ const MIN_REVIVE_INTERVAL_MS = 1000;
 const LAUNCHES_PER_TURN = 1000;
 /** Instance writes within this window are coalesced per instance. */
 const WRITE_COALESCE_MS = 100;
+/** The master's limit on tasks named in one RECONCILE call. */
+const RECONCILE_CALL_TASKS = 100_000;
+/**
+ * Launches per batch of offers (Marathon caps launches per offer cycle too). Without a cap one
+ * cycle of 10,000 offers built every TaskInfo of a million-task deployment in one turn: gigabytes
+ * of TaskInfos, instances and ACCEPTs alive at once (docs/architecture/006-scale.md).
+ */
+const MAX_LAUNCHES_PER_OFFERS = 10_000;
+/**
+ * Launches not yet RUNNING, at most. At scale-1m without it the master fell minutes behind on
+ * status updates and acknowledgements: its accept queue filled, agents missed heartbeats.
+ */
+const MAX_LAUNCHES_IN_FLIGHT = 10_000;
 
 export interface AppRuntime {
   /** Failures in a row without a run that lasted HEALTHY_RUN_MS (or was healthy). */
@@ -106,6 +119,8 @@ export class ServicesFramework {
   private unanswered = new Set<string>();
   /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
   private readonly uuids: TimeOrderedUuids;
+  /** One pending re-ask for TASK_UNKNOWN answers, however many arrive. */
+  private unknownRetry: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ServicesOptions) {
     this.now = options.now ?? Date.now;
@@ -187,11 +202,19 @@ export class ServicesFramework {
   /** Explicit reconciliation of every instance we know, or of those the last full one has no answer for yet. */
   private reconcileInstances(all = true): void {
     if (all) this.unanswered = new Set(this.instances.keys());
-    const tasks = [];
+    // In calls the master accepts (RECONCILE_CALL_TASKS each).
+    let tasks: Array<{ task_id: { value: string }; agent_id: { value: string } }> = [];
     for (const taskId of this.unanswered) {
       const i = this.instances.get(taskId);
-      if (i === undefined) this.unanswered.delete(taskId);
-      else tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
+      if (i === undefined) {
+        this.unanswered.delete(taskId);
+        continue;
+      }
+      tasks.push({ task_id: { value: i.taskId }, agent_id: { value: i.agentId } });
+      if (tasks.length === RECONCILE_CALL_TASKS) {
+        void this.call({ type: 'RECONCILE', reconcile: { tasks } });
+        tasks = [];
+      }
     }
     if (tasks.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks } });
   }
@@ -499,8 +522,18 @@ export class ServicesFramework {
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? this.instancesOf(app.id).filter(isLive) : [] });
     }
     const at = new Date(this.now()).toISOString();
+    // Backpressure: launches not yet RUNNING count against the budget, so the launch rate follows
+    // what the master and agents confirm instead of piling up updates and acks in their queues.
+    let inFlight = 0;
+    for (const i of this.instances.values()) if (i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING') inFlight++;
+    let budget = Math.max(0, Math.min(MAX_LAUNCHES_PER_OFFERS, MAX_LAUNCHES_IN_FLIGHT - inFlight));
     let placed = 0;
     for (const offer of offers) {
+      if (budget === 0) {
+        // Launched enough for this batch: the rest go back at once, offered again next cycle.
+        void this.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 1 } } });
+        continue;
+      }
       if (placed >= LAUNCHES_PER_TURN) {
         // Let the accepts of this much go out (and agents start on them) before placing more: one
         // OFFERS event of 1,000 agents placed 50,000 tasks in one turn, and the master, then the
@@ -517,12 +550,12 @@ export class ServicesFramework {
       const taskInfos: Record<string, unknown>[] = [];
       for (const plan of plans) {
         const app = plan.app;
-        if (plan.want === 0) continue;
+        if (plan.want === 0 || budget === 0) continue;
         const runtime = this.runtimeOf(app.id);
         // An offer already used up by earlier apps: say why without running placement (at
         // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
         const short = remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
-        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, plan.want) : { launches: [], reason: short, remaining };
+        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, Math.min(plan.want, budget)) : { launches: [], reason: short, remaining };
         if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
         remaining = result.remaining;
@@ -532,13 +565,14 @@ export class ServicesFramework {
           const instance: Instance = {
             taskId: id, appId: app.id, agentId: offer.agent_id.value, hostname: offer.hostname, attributes,
             configVersion: app.versionInfo.lastConfigChangeAt, version: app.version, state: 'TASK_STAGING',
-            ports: launch.ports, host: offer.hostname, stagedAt: at,
+            ports: launch.ports, host: offer.hostname, stagedAt: at, startedAt: undefined,
           };
           this.instances.set(id, instance);
           this.changed(instance);
           this.persist(instance);
           plan.want--;
           placed++;
+          budget--;
           if (app.constraints.length > 0) plan.spots.push(instance);
         }
       }
@@ -562,7 +596,13 @@ export class ServicesFramework {
     }
     if (status.state === 'TASK_UNKNOWN') {
       // The master does not know the task (yet): not a reason to replace it; ask again soon.
-      setTimeout(() => this.reconcileInstances(false), 2000).unref();
+      if (this.unknownRetry === undefined) {
+        this.unknownRetry = setTimeout(() => {
+          this.unknownRetry = undefined;
+          this.reconcileInstances(false);
+        }, 2000);
+        this.unknownRetry.unref();
+      }
       return;
     }
     const before = instance.state;
@@ -571,7 +611,8 @@ export class ServicesFramework {
     // A kill we asked for ends only in a terminal state: a health update (TASK_RUNNING with
     // `healthy`) that was already on its way must not bring the instance back to life.
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
-    if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : status.state;
+    // The module's string, not the event's: kept per instance, a parsed copy is 32 bytes each.
+    if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : canonicalEnum(status.state);
     if (status.healthy !== undefined) instance.healthy = status.healthy;
     // The reconciler reads live, killing and healthy: STAGING → STARTING changes none of them.
     if (!(before === 'TASK_STAGING' && instance.state === 'TASK_STARTING') && (instance.state !== before || instance.healthy !== wasHealthy)) this.changed(instance);

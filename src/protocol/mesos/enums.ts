@@ -150,3 +150,15 @@ export type FrameworkCapability = (typeof FRAMEWORK_CAPABILITIES)[number];
 
 export const RESOURCE_VALUE_TYPES = ['SCALAR', 'RANGES', 'SET'] as const;
 export type ResourceValueType = (typeof RESOURCE_VALUE_TYPES)[number];
+
+const CANONICAL = new Map<string, string>([...TASK_STATES, ...TASK_STATUS_SOURCES, ...TASK_STATUS_REASONS].map((s) => [s, s]));
+
+/**
+ * The module's own copy of an enum string. A value out of `JSON.parse` is a fresh string per
+ * message; kept per task (a state, a source, a reason) that was one copy per task — at a million
+ * tasks, tens of megabytes of `TASK_RUNNING` (docs/architecture/006-scale.md). Unknown values are
+ * returned as they are (validation decides about those, not this).
+ */
+export function canonicalEnum<T extends string | undefined>(value: T): T {
+  return value === undefined ? value : ((CANONICAL.get(value) ?? value) as T);
+}
