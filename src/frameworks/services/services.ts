@@ -528,6 +528,9 @@ export class ServicesFramework {
     for (const i of this.instances.values()) if (i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING') inFlight++;
     let budget = Math.max(0, Math.min(MAX_LAUNCHES_PER_OFFERS, MAX_LAUNCHES_IN_FLIGHT - inFlight));
     let placed = 0;
+    // Launches wait for their instances to be stored (see storeThenAccept).
+    const fresh: Instance[] = [];
+    const accepts: Array<{ offerId: OfferJson['id']; taskInfos: Record<string, unknown>[] }> = [];
     for (const offer of offers) {
       if (budget === 0) {
         // Launched enough for this batch: the rest go back at once, offered again next cycle.
@@ -539,6 +542,7 @@ export class ServicesFramework {
         // OFFERS event of 1,000 agents placed 50,000 tasks in one turn, and the master, then the
         // agents, then the master again each waited for the whole batch.
         placed = 0;
+        await this.storeThenAccept(fresh.splice(0), accepts.splice(0));
         await new Promise((resolve) => setImmediate(resolve));
         if (this.stopped || this.connection !== connection) return;
         // An app deleted or changed meanwhile gets nothing more from this batch.
@@ -569,7 +573,7 @@ export class ServicesFramework {
           };
           this.instances.set(id, instance);
           this.changed(instance);
-          this.persist(instance);
+          fresh.push(instance);
           plan.want--;
           placed++;
           budget--;
@@ -577,10 +581,41 @@ export class ServicesFramework {
         }
       }
       if (taskInfos.length > 0) {
-        void this.call({ type: 'ACCEPT', accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH', launch: { task_infos: taskInfos as never } }], filters: { refuse_seconds: 1 } } });
+        accepts.push({ offerId: offer.id, taskInfos });
       } else {
         void this.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 5 } } });
       }
+    }
+    await this.storeThenAccept(fresh, accepts);
+  }
+
+  /**
+   * Stores the new instances, then launches them — as Marathon stores an instance before its
+   * launch. A launch sent before its instance was stored could be lost with a leader that stopped
+   * in between: the next leader, not knowing the instance, launched another, and the first ran
+   * on unowned (the SIGSTOP test in test/ha.test.ts caught 10 running for 5 wanted). One write
+   * per batch of offers (in transactions of MAX_TXN_OPS), so the rate is kept. If the write
+   * fails nothing is launched: the offers are declined and the instances forgotten, to be placed
+   * again on a later offer.
+   */
+  private async storeThenAccept(fresh: Instance[], accepts: Array<{ offerId: OfferJson['id']; taskInfos: Record<string, unknown>[] }>): Promise<void> {
+    if (accepts.length === 0) return;
+    const ops: Op[] = fresh.map((instance) => ({ type: 'put', key: `${PREFIX}/instances/${instance.taskId}`, value: encodeInstance(instance) }));
+    try {
+      const chunks: Array<Promise<unknown>> = [];
+      for (let i = 0; i < ops.length; i += MAX_TXN_OPS) chunks.push(this.options.store.txn({ success: ops.slice(i, i + MAX_TXN_OPS) }));
+      await Promise.all(chunks);
+    } catch (error) {
+      this.log.error({ error, instances: fresh.length }, 'instance-write-failed-launches-withdrawn');
+      for (const instance of fresh) {
+        this.instances.delete(instance.taskId);
+        this.changed(instance);
+      }
+      for (const { offerId } of accepts) void this.call({ type: 'DECLINE', decline: { offer_ids: [offerId], filters: { refuse_seconds: 1 } } });
+      return;
+    }
+    for (const { offerId, taskInfos } of accepts) {
+      void this.call({ type: 'ACCEPT', accept: { offer_ids: [offerId], operations: [{ type: 'LAUNCH', launch: { task_infos: taskInfos as never } }], filters: { refuse_seconds: 1 } } });
     }
   }
 
@@ -703,8 +738,8 @@ export class ServicesFramework {
     if (this.writesScheduled) return;
     this.writesScheduled = true;
     // A short window, not the next turn: STARTING and RUNNING of one instance are a few
-    // milliseconds apart but never in one turn. The ACCEPT never waited for this write (the
-    // group commit was asynchronous before too); after a crash, reconciliation tells the truth.
+    // milliseconds apart but never in one turn. (A new instance is written before its launch,
+    // by storeThenAccept; these are the changes after it.)
     setTimeout(() => this.writeDirty(), WRITE_COALESCE_MS).unref();
   }
 
