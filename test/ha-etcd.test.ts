@@ -43,12 +43,15 @@ test('one etcd member down: service continues; two down: writes stop with a 503;
 
   await etcd.kill(KILL_FIRST);
   let i = 1;
-  await eventually(async () => {
-    const id = `/q/a${i++}`;
-    const r = await create(id);
-    if (r.status === 201) acknowledged.push(id);
-    return r.status === 201;
-  }, 'a write with one member down', 30_000);
+  /** Creates `/q/<prefix><n>` until one is acknowledged. */
+  const createUntilAcknowledged = (prefix: string, what: string, timeoutMs: number): Promise<unknown> =>
+    eventually(async () => {
+      const id = `/q/${prefix}${i++}`;
+      const r = await create(id);
+      if (r.status === 201) acknowledged.push(id);
+      return r.status === 201;
+    }, what, timeoutMs);
+  await createUntilAcknowledged('a', 'a write with one member down', 30_000);
 
   await etcd.kill(KILL_SECOND);
   const seen: string[] = [];
@@ -66,12 +69,7 @@ test('one etcd member down: service continues; two down: writes stop with a 503;
 
   await etcd.start(KILL_FIRST);
   await etcd.start(KILL_SECOND);
-  await eventually(async () => {
-    const id = `/q/c${i++}`;
-    const r = await create(id);
-    if (r.status === 201) acknowledged.push(id);
-    return r.status === 201;
-  }, 'writes again once quorum is back', 90_000);
+  await createUntilAcknowledged('c', 'writes again once quorum is back', 90_000);
   const apps = ((await (await fetch(`${master.url}/v2/apps?id=/q`)).json()) as { apps: Array<{ id: string }> }).apps.map((a) => a.id);
   assert.deepEqual(acknowledged.filter((id) => !apps.includes(id)), [], 'every acknowledged create survived');
   console.log(`# ${acknowledged.length} creates acknowledged across the faults, all present`);

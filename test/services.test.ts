@@ -407,7 +407,9 @@ describe('readiness checks', () => {
     await writeFile(join(sandbox, 'go'), '');
     await eventually(async () => (await deploymentOfReady()) === undefined, 'the deployment completed once ready', 45_000).catch(async (e: Error) => {
       const stderr = await readFile(join(sandbox, 'stderr'), 'utf8').catch(() => '');
-      throw new Error(`${e.message}\ndeployment: ${JSON.stringify(await deploymentOfReady())}\ntasks: ${JSON.stringify(await tasks('/ready'))}\nstderr: ${stderr.slice(-2000)}`);
+      const stdout = await readFile(join(sandbox, 'stdout'), 'utf8').catch(() => '');
+      const files = await readdir(sandbox).catch((err: Error) => [err.message]);
+      throw new Error(`${e.message}\ndeployment: ${JSON.stringify(await deploymentOfReady())}\ntasks: ${JSON.stringify(await tasks('/ready'))}\nsandbox ${sandbox}: ${files.join(' ')}\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`);
     });
     const bad = await call('POST', '/v2/apps', { id: '/unready', cmd: 'x', portDefinitions: [{ port: 0, name: 'web' }], readinessChecks: [{ portName: 'http-api' }] });
     assert.equal(bad.status, 422);

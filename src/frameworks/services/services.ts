@@ -165,6 +165,7 @@ export class ServicesFramework {
     if (this.timer) clearInterval(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.reviveTimer) clearTimeout(this.reviveTimer);
+    if (this.unknownRetry) clearTimeout(this.unknownRetry);
     await this.connection?.close();
     this.writeDirty();
     while (this.writing !== undefined) {

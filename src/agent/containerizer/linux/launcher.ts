@@ -14,9 +14,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { arch, constants, release } from 'node:os';
+import { arch, release } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../../log/index.ts';
+import { signalName } from '../exit-status.ts';
 
 const SCRIPT = readFileSync(new URL('./launcher.pl', import.meta.url), 'utf8');
 
@@ -109,7 +110,6 @@ export class TaskLauncher {
         },
         started: (pid) => {
           const exited = new Promise<LauncherExit | undefined>((r) => this.exits.set(pid, r));
-          void exited.then(() => this.updateRef());
           // An init that ends before saying "ready" (a failed setup) must not leave `ready` hanging.
           void exited.then(() => {
             this.pending.delete(seq);
@@ -190,7 +190,7 @@ export class TaskLauncher {
       if (settle === undefined) return;
       this.exits.delete(pid);
       const signal = Number(c);
-      settle(signal > 0 ? { code: null, signal: signalFromNumber(signal) } : { code: Number(b), signal: null });
+      settle(signal > 0 ? { code: null, signal: signalName(signal) as NodeJS.Signals } : { code: Number(b), signal: null });
       return;
     }
     const pending = this.pending.get(Number(a));
@@ -205,9 +205,4 @@ export class TaskLauncher {
     }
     if (kind === 'F') pending.failed(new Error(line.slice(line.indexOf(' ', 2) + 1)));
   }
-}
-
-function signalFromNumber(n: number): NodeJS.Signals {
-  for (const [name, value] of Object.entries(constants.signals)) if (value === n) return name as NodeJS.Signals;
-  return 'SIGKILL';
 }
