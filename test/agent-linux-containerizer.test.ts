@@ -126,7 +126,7 @@ describe('linux containerizer', { skip }, () => {
     await assert.rejects(c.launch(spec(await sandbox(), 'true', { user: 'no-such-user-drover' })), /unknown user 'no-such-user-drover'/);
   });
 
-  test('cpu, memory and pids limits are written to the task cgroup, which is removed when the task ends', async () => {
+  test('cpu shares, memory and pids limits are written to the task cgroup, which is removed when the task ends; no CPU quota by default', async () => {
     const dir = await sandbox();
     const c = create();
     const record = await c.launch(spec(dir, 'while [ ! -e go ]; do sleep 0.02; done', { resources: { cpus: 0.5, memMb: 48 } }));
@@ -134,16 +134,33 @@ describe('linux containerizer', { skip }, () => {
     const file = (name: string): string => readFileSync(join(cgroups.find((d) => existsSync(join(d, name)))!, name), 'utf8').trim();
     if (c.cgroupLayout.version === 1) {
       assert.equal(file('memory.limit_in_bytes'), String(48 * 1024 * 1024));
-      assert.equal(file('cpu.cfs_quota_us'), '50000'); // 0.5 cpus × 100 ms period
       assert.equal(file('cpu.shares'), '512');
+      // Shares only (docs/architecture/008-cpu-limits.md): the task may use idle cycles.
+      assert.equal(file('cpu.cfs_quota_us'), '-1');
     } else {
       assert.equal(file('memory.max'), String(48 * 1024 * 1024));
-      assert.equal(file('cpu.max'), '50000 100000');
+      assert.equal(file('cpu.weight'), '20'); // 512 shares, as runc converts them
+      assert.equal(file('cpu.max'), 'max 100000');
     }
     assert.equal(file('pids.max'), '4096');
     await writeFile(join(dir, 'go'), '');
     assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
     assert.deepEqual(cgroups.filter((d) => existsSync(d)), [], 'cgroups removed');
+  });
+
+  test('with the hard CFS quota turned on (--cgroups-enable-cfs), a task is held to its cpus', async () => {
+    const dir = await sandbox();
+    const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, cfsQuota: true });
+    // A busy loop under a 0.1-cpu quota: the kernel throttles it (cpu.stat nr_throttled grows).
+    const record = await c.launch(spec(dir, 'while [ ! -e go ]; do :; done', { resources: { cpus: 0.1 } }));
+    const cgroups = record.cgroups ?? [];
+    const file = (name: string): string => readFileSync(join(cgroups.find((d) => existsSync(join(d, name)))!, name), 'utf8').trim();
+    if (c.cgroupLayout.version === 1) assert.equal(file('cpu.cfs_quota_us'), '10000'); // 0.1 cpus × 100 ms period
+    else assert.equal(file('cpu.max'), '10000 100000');
+    const throttled = (): number => Number(/nr_throttled (\d+)/.exec(file('cpu.stat'))?.[1] ?? 0);
+    await eventually(() => throttled() > 0, 'the busy task throttled by its quota');
+    await writeFile(join(dir, 'go'), '');
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
   });
 
   test('a task over its memory limit is OOM-killed and the exit says so', async () => {

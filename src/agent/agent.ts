@@ -83,6 +83,8 @@ export interface AgentOptions {
   gcIntervalMs?: number;
   /** CNI config and plugin dirs (linux containerizer, tasks with network_infos); default /etc/drover/cni, /usr/lib/cni. */
   cni?: CniOptions;
+  /** `--cgroups-enable-cfs`: a hard CFS quota per task on top of CPU shares; default false. */
+  cgroupsEnableCfs?: boolean;
 }
 
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
@@ -113,6 +115,7 @@ export class Agent {
       typeof options.containerizer === 'object' ? options.containerizer : createContainerizer({
             ...(options.containerizer === undefined ? {} : { kind: options.containerizer }),
             ...(options.cni === undefined ? {} : { cni: options.cni }),
+            ...(options.cgroupsEnableCfs === undefined ? {} : { cfsQuota: options.cgroupsEnableCfs }),
             logger: this.logger,
             pollIntervalMs,
           });

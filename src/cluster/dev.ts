@@ -25,6 +25,8 @@ export interface DevOptions {
   jobs?: boolean;
   /** Finished runs kept per job in the jobs history (default 10). */
   jobsHistoryCount?: number;
+  /** The agent's `--cgroups-enable-cfs` (hard CPU quota per task); default false. */
+  cgroupsEnableCfs?: boolean;
 }
 
 export interface DevCluster {
@@ -49,6 +51,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       workDir: join(dataDir, 'agent'),
       logger: options.logger.child({ part: 'agent' }),
       ...(options.resources ? { resources: options.resources } : {}),
+      ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),
     });
     await agent.start();
     const running = master;

@@ -20,13 +20,15 @@ export interface ContainerizerChoice {
   pollIntervalMs: number;
   /** CNI config and plugin dirs for the linux containerizer. */
   cni?: CniOptions;
+  /** Hard CFS quota per task on top of shares (linux containerizer); default false. */
+  cfsQuota?: boolean;
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
   const { logger, pollIntervalMs } = choice;
   if (choice.kind !== 'posix') {
     try {
-      return LinuxContainerizer.create({ logger, pollIntervalMs, ...(choice.cni === undefined ? {} : { cni: choice.cni }) });
+      return LinuxContainerizer.create({ logger, pollIntervalMs, ...(choice.cni === undefined ? {} : { cni: choice.cni }), ...(choice.cfsQuota === undefined ? {} : { cfsQuota: choice.cfsQuota }) });
     } catch (err) {
       logger.warn({ requested: choice.kind ?? 'default', reason: (err as Error).message, using: 'posix' }, 'containerizer-fallback');
     }

@@ -43,6 +43,13 @@ export interface LinuxContainerizerOptions {
    * util-linux command chain (launch-command.ts) from the agent's own process. Default true.
    */
   launcher?: boolean;
+  /**
+   * Also cap each task's CPU time at `cpus × period` with a hard CFS quota (Mesos'
+   * `--cgroups_enable_cfs`). Default false: tasks get CPU shares (a weight) only, so an idle
+   * machine lends its spare cycles and a task asking for 0.01 cpus still starts in milliseconds.
+   * See docs/architecture/008-cpu-limits.md.
+   */
+  cfsQuota?: boolean;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
@@ -121,7 +128,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
       if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
     };
     const record = networks === undefined ? { cgroups, pidIsInit: this.launcher !== undefined } : { cgroups, networks, pidIsInit: this.launcher !== undefined };
-    const onReady = cpus === undefined ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) };
+    const onReady = cpus === undefined || this.linux.cfsQuota !== true ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) };
     const launcher = this.launcher;
     if (launcher !== undefined) {
       const request = {
