@@ -33,7 +33,16 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   jobs?: boolean;
   /** Finished runs kept per job in the jobs framework's history (default 10). */
   jobsHistoryCount?: number;
+  /** Largest body the frameworks' APIs (/v1, /v2) take; default API_BODY_LIMIT (1 MiB). */
+  apiBodyLimit?: number;
 }
+
+/**
+ * Marathon's and Metronome's definitions are a few KiB; a 10 MB app body was accepted and held the
+ * event loop for 4 s while it was validated. The master's own APIs keep the server's larger limit
+ * (a framework's ACCEPT of 10,000 launches is legitimately big).
+ */
+export const API_BODY_LIMIT = 1024 * 1024;
 
 export interface MasterServer {
   readonly master: Master;
@@ -45,8 +54,12 @@ export interface MasterServer {
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, apiBodyLimit: _limit, ...masterOptions } = options;
   const app = createHttpServer({ logger });
+  const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
+  app.addHook('onRoute', (route) => {
+    if (route.bodyLimit === undefined && /^\/v[0-9]\//.test(route.url ?? '')) route.bodyLimit = apiBodyLimit;
+  });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
