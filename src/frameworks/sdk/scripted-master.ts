@@ -73,7 +73,7 @@ export class ScriptedMaster implements SchedulerTransport {
       this.offers++;
       const agentId = o.agentId ?? 'agent-1';
       return {
-        id: { value: `offer-${this.offers}` }, framework_id: { value: this.frameworkId }, agent_id: { value: agentId }, hostname: o.hostname ?? `host-of-${agentId}`,
+        id: { value: `offer-${this.offers}` }, framework_id: { value: this.frameworkId }, agent_id: { value: agentId }, hostname: o.hostname ?? `host-${agentId.replace(/^agent-/, '')}`,
         resources: Resources.parse(o.resources ?? 'cpus:4;mem:4096;disk:1000;ports:[31000-32000]').toJSON(),
         attributes: Object.entries(o.attributes ?? {}).map(([name, value]) => ({ name, type: 'TEXT', text: { value } })),
       };
