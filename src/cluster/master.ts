@@ -12,7 +12,7 @@ import { registerOperatorV1Routes } from '../master/api/operator-v1.ts';
 import type { Store } from '../store/store.ts';
 import { ServicesFramework } from '../frameworks/services/services.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
-import { InProcessSchedulerTransport } from '../frameworks/sdk/in-process-transport.ts';
+import { inProcessTransport } from './in-process-master.ts';
 import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
 import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
@@ -67,11 +67,11 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerAgentFilesRoutes(app, master);
   mount?.(app, master);
   const services = withServices
-    ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }) })
+    ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }) })
     : undefined;
   if (services) registerServicesRoutes(app, services);
   const jobs = withJobs
-    ? new JobsFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'jobs' }), ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
+    ? new JobsFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'jobs' }), ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
     : undefined;
   if (jobs) registerJobsRoutes(app, jobs);
   // The built-in frameworks load their state from the store after the server listens (they need
