@@ -111,6 +111,10 @@ export function expandedSize(pattern: string): number {
       stack[stack.length - 1]!.total += 1;
       stack[stack.length - 1]!.last = 0;
       i++;
+    } else if (ch === '*' || ch === '+' || ch === '?') {
+      // A loop or an option: its branch, and around a group the engine's empty step too.
+      stack[stack.length - 1]!.total += 2;
+      i++;
     } else if (ch === '{' && COUNTED.test(pattern.slice(i))) {
       const [text, min, comma, max] = COUNTED.exec(pattern.slice(i))!;
       // `{n}` is n copies; `{n,m}` at most m; `{n,}` n and a loop.

@@ -40,14 +40,20 @@ const agent = fc.record({ hostname: value, attributes: fc.dictionary(fc.constant
 test('no generated input makes placing on one offer take more than a few milliseconds', () => {
   fc.assert(
     fc.property(fc.array(constraint, { maxLength: 4 }), agent, fc.array(agent, { maxLength: 50 }), fc.integer({ min: 1, max: 20 }), (constraints, on, others, wanted) => {
-      // Compiled once per app version, off the offer path (and bounded by the pattern size).
-      const spec = placementSpec({ cpus: 0.1, mem: 16, disk: 0, ports: { kind: 'any', count: 1 }, constraints });
       const offer: OfferView = { agentId: 'a0', ...on, resources: Resources.parse('cpus:4;mem:1024;ports:[31000-31009]') };
       const spots: Spot[] = others.map((o, i) => ({ agentId: `a${i + 1}`, ...o }));
-      const started = performance.now();
-      const result = placeOn(spec, offer, spots, wanted);
-      const took = performance.now() - started;
-      assert.ok(took < BOUND_MS, `placeOn took ${took.toFixed(1)} ms for ${JSON.stringify({ constraints, on })}`);
+      // Each attempt with a spec compiled afresh (compiling is once per app version, off the
+      // offer path), so the engine's automaton starts cold every time. A slow input is slow on
+      // every attempt; a pause of this shared machine (GC, another process) is not the input's doing.
+      const attempts: number[] = [];
+      let result!: ReturnType<typeof placeOn>;
+      while (attempts.length < 3 && !attempts.some((t) => t < BOUND_MS)) {
+        const spec = placementSpec({ cpus: 0.1, mem: 16, disk: 0, ports: { kind: 'any', count: 1 }, constraints });
+        const started = performance.now();
+        result = placeOn(spec, offer, spots, wanted);
+        attempts.push(performance.now() - started);
+      }
+      assert.ok(attempts.some((t) => t < BOUND_MS), `placeOn took ${attempts.map((t) => t.toFixed(1)).join(', ')} ms for ${JSON.stringify({ constraints, on })}`);
       // Never more than wanted, never more than the offer has, and a reason whenever short.
       assert.ok(result.launches.length <= wanted);
       const taken = result.launches.reduce((sum, l) => sum.add(l.resources), Resources.EMPTY);
