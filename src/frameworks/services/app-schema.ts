@@ -5,6 +5,7 @@
  * silently ignored.
  */
 import Type, { type Static } from 'typebox';
+import { patternProblem } from '../../placement/index.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
@@ -168,11 +169,10 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
     else if (op === 'UNIQUE' && value !== undefined) out.push({ path: `/constraints/${i}`, errors: ['UNIQUE does not take a value'] });
     else if ((op === 'MAX_PER' || op === 'GROUP_BY') && value !== undefined && !/^\d+$/.test(value)) out.push({ path: `/constraints/${i}`, errors: [`${op} value must be an integer`] });
     else if ((op === 'LIKE' || op === 'UNLIKE') && value !== undefined) {
-      try {
-        new RegExp(value);
-      } catch {
-        out.push({ path: `/constraints/${i}`, errors: [`'${value}' is not a valid regular expression`] });
-      }
+      // Matched against every offer's field in the placement hot path: refused here unless the
+      // linear-time engine takes it within its bounds (src/placement/pattern.ts).
+      const problem = patternProblem(value);
+      if (problem !== undefined) out.push({ path: `/constraints/${i}`, errors: [problem] });
     }
   }
   const names = (app.portDefinitions ?? []).map((p) => p.name).filter((n): n is string => n !== undefined);
