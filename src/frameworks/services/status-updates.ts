@@ -114,6 +114,7 @@ export class StatusUpdates {
     if (!app || status.state === 'TASK_KILLED') return;
     const now = this.clock.now();
     const r = this.context.runtimeOf(appId);
+    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(now).toISOString(), version: instance.version, slaveId: instance.agentId };
     // Lost with its machine (agent restarted, removed, preempted...): replaced at once, and not
     // a crash — ten young tasks on an agent killed -9 used to stop the app for good.
     if (lossCause(status) === 'machine') return;
@@ -121,7 +122,6 @@ export class StatusUpdates {
     r.consecutiveFailures = ranFor >= HEALTHY_RUN_MS || instance.healthy === true ? 1 : r.consecutiveFailures + 1;
     const delay = Math.min(app.backoffSeconds * app.backoffFactor ** (r.consecutiveFailures - 1), app.maxLaunchDelaySeconds);
     r.delayUntil = now + delay * 1000;
-    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(now).toISOString(), version: instance.version, slaveId: instance.agentId };
     if (app.maxConsecutiveFailures > 0 && r.consecutiveFailures >= app.maxConsecutiveFailures && r.stopped === undefined) {
       r.stopped = `stopped relaunching after ${r.consecutiveFailures} consecutive failures (maxConsecutiveFailures ${app.maxConsecutiveFailures}); last: ${status.message ?? status.state}. Deploy a new version or DELETE /v2/queue${appId}/delay to resume.`;
       this.context.events.publish('app_launch_stopped_event', { appId, reason: r.stopped });
