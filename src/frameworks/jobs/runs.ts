@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
-import { isTerminalState } from '../../protocol/mesos/enums.ts';
+import { isTerminalState, type TaskState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Store } from '../../store/store.ts';
@@ -255,16 +255,24 @@ export class RunLauncher {
       }
     }
     this.unknown.delete(task.id);
-    if (isTerminalState(task.status)) return;
+    if (hasEnded(task)) {
+      // A task lost with its agent that comes back: its run was retried (or has ended) since, and
+      // two copies of one run must not run — it is killed. (Exactly once: the retry stays.)
+      if (!isTerminalState(status.state) && !LOST_STATES.has(status.state)) {
+        this.log.warn({ jobId: run.jobId, runId: run.id, taskId: task.id, state: status.state }, 'lost-task-returned-killed');
+        this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
+      }
+      return;
+    }
     task.status = status.state === 'TASK_UNKNOWN' ? 'TASK_LOST' : status.state;
     if (status.message) task.message = status.message;
     if (isFinished(run.status)) {
       // Marked successful (or stopped) while its task ran: only the task's record changes.
-      if (isTerminalState(task.status)) task.completedAt = now;
+      if (hasEnded(task)) task.completedAt = now;
       await this.jobs.saveRun(run);
       return;
     }
-    if (!isTerminalState(task.status)) {
+    if (!hasEnded(task)) {
       if (task.status === 'TASK_RUNNING' && run.status === 'STARTING') transition(run, 'ACTIVE', now);
       await this.jobs.saveRun(run);
       return;
@@ -293,6 +301,19 @@ export class RunLauncher {
     }
     await this.jobs.finishRun(run, 'FAILED', why);
   }
+}
+
+/**
+ * A run's task is over for the run when it ended, or when it was lost with its agent: TASK_LOST
+ * (what a framework that is not partition-aware gets for an unreachable agent, and what an unknown
+ * task becomes) or TASK_UNREACHABLE. Metronome's runs treat a lost task as failed: the run is
+ * retried or fails under its restart policy instead of waiting for an agent that may never come
+ * back — and if it does, the old task is killed (see applyUpdate).
+ */
+const LOST_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['TASK_LOST', 'TASK_UNREACHABLE']);
+
+function hasEnded(task: Run['tasks'][number]): boolean {
+  return isTerminalState(task.status) || LOST_STATES.has(task.status) || task.completedAt !== undefined;
 }
 
 /** Puts a run back to a snapshot (JSON.stringify of it): fields added since are removed. */

@@ -5,7 +5,7 @@
  * No sockets and no sleeps: frameworks are driven in milliseconds with a ManualClock.
  */
 import assert from 'node:assert/strict';
-import type { TaskState } from '../../protocol/mesos/enums.ts';
+import type { TaskState, TaskStatusReason, TaskStatusSource } from '../../protocol/mesos/enums.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import { Resources } from '../../resources/index.ts';
 import { EventQueue } from './event-queue.ts';
@@ -83,9 +83,10 @@ export class ScriptedMaster implements SchedulerTransport {
   }
 
   /** A status update; with `uuid` it expects an acknowledgement, as an agent's does. */
-  update(taskId: string, state: TaskState, options: { message?: string; uuid?: string; healthy?: boolean; agentId?: string } = {}): void {
+  update(taskId: string, state: TaskState, options: { message?: string; uuid?: string; healthy?: boolean; agentId?: string; reason?: TaskStatusReason; source?: TaskStatusSource } = {}): void {
     const status = {
       task_id: { value: taskId }, state, agent_id: { value: options.agentId ?? 'agent-1' },
+      ...(options.reason ? { reason: options.reason } : {}), ...(options.source ? { source: options.source } : {}),
       ...(options.message ? { message: options.message } : {}), ...(options.uuid ? { uuid: options.uuid } : {}), ...(options.healthy === undefined ? {} : { healthy: options.healthy }),
     };
     this.push({ type: 'UPDATE', update: { status: status as never } });

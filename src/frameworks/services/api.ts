@@ -7,7 +7,7 @@ import { DroverError } from '../../protocol/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import { EVENT_STREAM_BUFFER_BYTES, MAX_EVENT_SUBSCRIBERS, sseFrame } from './events.ts';
-import { isHealthy, isLive, type Instance } from './reconcile.ts';
+import { holdsSlot, isHealthy, isLive, type Instance } from './reconcile.ts';
 import type { ServicesFramework } from './services.ts';
 import type { Deployment } from './deployments.ts';
 import { guarded } from './conflict.ts';
@@ -142,7 +142,9 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   app.get('/v2/queue', async () => ({
     queue: [...services.apps.values()].flatMap((a) => {
       const r = services.runtimeOf(a.id);
-      const live = services.instancesOf(a.id).filter(isLive).length;
+      // Unreachable instances past inactiveAfterSeconds no longer count: their replacements are queued.
+      const now = services.now();
+      const live = services.instancesOf(a.id).filter((i) => holdsSlot(a, i, now)).length;
       const count = Math.max(0, a.instances - live);
       if (count === 0 && r.stopped === undefined) return [];
       const left = Math.max(0, Math.ceil((r.delayUntil - services.now()) / 1000));

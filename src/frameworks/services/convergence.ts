@@ -2,7 +2,14 @@
  * Convergence: applies the pure reconciler (reconcile.ts) to every app — kills now, launches wait
  * for offers (offers.ts), how many are wanted goes to the revive decision (revive.ts) — finishes
  * deployments, and stops deleted apps in dependency order. It keeps the reconciler's latest result
- * per app until one of the app's instances changes.
+ * per app until one of the app's instances changes, or the next refresh (≤ 1 s: how late an
+ * unreachable instance may be found inactive or expunged).
+ *
+ * Unreachable instances (unreachableStrategy): an inactive one is announced once
+ * (`instance_changed_event`, condition UnreachableInactive) and its replacement comes through the
+ * normal launch path — offers, the launch budget, backoff — however many went at once; an
+ * expunged one is forgotten, as is one killed while unreachable (a KILL cannot reach it): when
+ * it comes back it is a task we do not know, and killed (status-updates.ts).
  */
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { Clock } from '../../clock/clock.ts';
@@ -13,6 +20,7 @@ import type { ServiceEvents } from './events.ts';
 import type { InstanceTable } from './instance-table.ts';
 import type { ReadinessChecks } from './readiness.ts';
 import { reconcile, isLive, type Instance, type ReconcileResult } from './reconcile.ts';
+import { instanceChanged } from './status-updates.ts';
 import type { AppRuntime } from './runtime.ts';
 
 /** What convergence reads and changes of the framework's state. */
@@ -31,6 +39,10 @@ export interface ConvergenceEffects {
   /** Queue an instance's change for the store (instance-writer.ts). */
   persist(instance: Instance): void;
   kill(taskId: string, agentId: string): void;
+  /** Forget an instance: out of the table, the store and the readiness checks. */
+  forget(instance: Instance): void;
+  /** For the log: an unreachable instance was found inactive (replaced) or expunged (forgotten). */
+  unreachable(instance: Instance, what: 'inactive' | 'expunged' | 'killed'): void;
   /** Launches wanted after this tick (revive.ts). */
   wanted(launches: number): void;
   /** Whether the framework is subscribed and running. */
@@ -85,6 +97,20 @@ export class Convergence {
         });
       }
       const result = this.planOf(app);
+      for (const id of result.inactive) {
+        const i = this.state.instances.get(id);
+        if (i === undefined || i.inactive === true) continue;
+        i.inactive = true;
+        this.effects.persist(i);
+        this.effects.unreachable(i, 'inactive');
+        this.state.events.publish('instance_changed_event', instanceChanged(i, 'UnreachableInactive'));
+      }
+      for (const id of result.expunge) {
+        const i = this.state.instances.get(id);
+        if (i === undefined) continue;
+        this.effects.unreachable(i, 'expunged');
+        this.forgetInstance(i);
+      }
       for (const k of result.kill) {
         const i = this.state.instances.get(k.taskId);
         if (i) this.kill(i);
@@ -129,7 +155,7 @@ export class Convergence {
   planOf(app: App): ReconcileResult {
     const cached = this.plans.get(app.id);
     if (cached !== undefined && cached.app === app) return cached.result;
-    const result = reconcile(app, this.state.instances.ofApp(app.id), 0);
+    const result = reconcile(app, this.state.instances.ofApp(app.id), 0, this.clock.now());
     this.plans.set(app.id, { app, result });
     return result;
   }
@@ -145,11 +171,26 @@ export class Convergence {
 
   kill(i: Instance): void {
     if (i.state === 'TASK_KILLING' || isTerminalState(i.state)) return;
+    if (i.state === 'TASK_UNREACHABLE') {
+      // No KILL reaches it now, and it would stay KILLING (never answered) for good: forget it.
+      // Should it come back, it is unknown, and killed then. The KILL is sent all the same, for a
+      // master that does reach it.
+      this.effects.unreachable(i, 'killed');
+      this.effects.kill(i.taskId, i.agentId);
+      this.forgetInstance(i);
+      return;
+    }
     i.state = 'TASK_KILLING';
     this.changed(i);
     (i as Instance & { killedByUs?: boolean }).killedByUs = true;
     this.effects.persist(i);
     this.effects.kill(i.taskId, i.agentId);
+  }
+
+  private forgetInstance(i: Instance): void {
+    this.effects.forget(i);
+    this.changed(i);
+    this.state.events.publish('instance_changed_event', instanceChanged(i, 'Gone'));
   }
 
   /**

@@ -1,11 +1,19 @@
 /**
  * The services reconciler: desired app vs its instances → what to launch and what to kill. Pure
- * (STYLE.md): the shell applies the result. It is also the deployment engine: a changed
- * configuration is rolled out by the same function, one call at a time, honouring the app's
- * upgradeStrategy, so that at every moment
+ * (STYLE.md): the shell applies the result, and passes the time (`now`) in. It is also the
+ * deployment engine: a changed configuration is rolled out by the same function, one call at a
+ * time, honouring the app's upgradeStrategy, so that at every moment
  *   healthy instances ≥ ⌈instances × minimumHealthCapacity⌉ (once reached; one less when
  *                       ⌊instances × maximumOverCapacity⌋ is 0, or the rollout could never move), and
- *   live instances   ≤ instances + ⌊instances × maximumOverCapacity⌋.
+ *   instances holding a slot ≤ instances + ⌊instances × maximumOverCapacity⌋.
+ *
+ * Unreachable instances follow the app's `unreachableStrategy` (Marathon's): an instance that is
+ * TASK_UNREACHABLE keeps its slot until it has been unreachable `inactiveAfterSeconds` — then it is
+ * inactive, gives up its slot and a replacement is launched, while it may still come back — and
+ * after `expungeAfterSeconds` it is expunged: forgotten, so that it is killed if it ever returns.
+ * With "disabled" (stateful apps) an unreachable instance keeps its slot for good: no replacement.
+ * An instance that comes back holds a slot again; any surplus is killed like a scale-down
+ * (unreachable ones first, then by `killSelection`), so exactly `instances` stay.
  */
 import type { TaskState } from '../../protocol/mesos/enums.ts';
 import type { App } from './app.ts';
@@ -27,6 +35,10 @@ export interface Instance {
   host: string;
   stagedAt: string;
   startedAt?: string;
+  /** When it became TASK_UNREACHABLE (ISO time); absent while reachable. */
+  unreachableSince?: string;
+  /** Set once it was announced inactive (unreachableStrategy): its replacement is launched. */
+  inactive?: boolean;
 }
 
 export interface ReconcileResult {
@@ -36,6 +48,36 @@ export interface ReconcileResult {
   kill: Array<{ taskId: string; why: 'scale-down' | 'replaced' | 'app-deleted' }>;
   /** True when the app runs exactly `instances` instances of its configuration, all healthy. */
   complete: boolean;
+  /** Unreachable instances now inactive: they gave up their slot (a replacement is launched). */
+  inactive: string[];
+  /** Unreachable instances past `expungeAfterSeconds`: to forget (killed if they come back). */
+  expunge: string[];
+}
+
+/** Where an instance stands under the app's unreachableStrategy at `now`. */
+export type Reachability = 'reachable' | 'unreachable' | 'inactive' | 'expunged';
+
+export function reachability(app: App, i: Instance, now: number): Reachability {
+  if (i.state !== 'TASK_UNREACHABLE') return 'reachable';
+  const strategy = app.unreachableStrategy;
+  // "disabled" (stateful apps): wait for it for good, never replace it.
+  if (strategy === 'disabled') return 'unreachable';
+  // Stored before this field existed, or the time is unknown: counted from now on.
+  const since = i.unreachableSince === undefined ? now : Date.parse(i.unreachableSince);
+  const away = now - since;
+  if (away >= strategy.expungeAfterSeconds * 1000) return 'expunged';
+  if (away >= strategy.inactiveAfterSeconds * 1000) return 'inactive';
+  return 'unreachable';
+}
+
+/**
+ * Whether the instance counts toward the app's `instances`: live, not being killed, and not an
+ * unreachable one past `inactiveAfterSeconds`. (/v2/queue's count is `instances` minus these.)
+ */
+export function holdsSlot(app: App, i: Instance, now: number): boolean {
+  if (!isLive(i) || i.state === 'TASK_KILLING') return false;
+  const r = reachability(app, i, now);
+  return r === 'reachable' || r === 'unreachable';
 }
 
 const LIVE: ReadonlySet<TaskState> = new Set(['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_UNREACHABLE']);
@@ -49,17 +91,22 @@ export function isHealthy(app: App, i: Instance): boolean {
   return i.state === 'TASK_RUNNING' && (app.healthChecks.length === 0 || i.healthy === true) && ((app.readinessChecks ?? []).length === 0 || i.ready === true);
 }
 
-export function reconcile(app: App, instances: readonly Instance[], pending: number): ReconcileResult {
-  const live = instances.filter((i) => isLive(i) && i.state !== 'TASK_KILLING');
+export function reconcile(app: App, instances: readonly Instance[], pending: number, now: number): ReconcileResult {
+  const inactive: string[] = [];
+  const expunge: string[] = [];
+  for (const i of instances) {
+    const r = isLive(i) && i.state !== 'TASK_KILLING' ? reachability(app, i, now) : 'reachable';
+    if (r === 'inactive') inactive.push(i.taskId);
+    else if (r === 'expunged') expunge.push(i.taskId);
+  }
+  const live = instances.filter((i) => holdsSlot(app, i, now));
   const current = live.filter((i) => i.configVersion === app.versionInfo.lastConfigChangeAt);
   const old = live.filter((i) => i.configVersion !== app.versionInfo.lastConfigChangeAt);
   const kill: ReconcileResult['kill'] = [];
 
   // Scale down: too many of the current configuration.
   if (current.length > app.instances) {
-    const byAge = [...current].sort((a, b) => a.stagedAt.localeCompare(b.stagedAt));
-    const victims = app.killSelection === 'YOUNGEST_FIRST' ? byAge.reverse() : byAge;
-    for (const v of victims.slice(0, current.length - app.instances)) kill.push({ taskId: v.taskId, why: 'scale-down' });
+    for (const v of killOrder(app, current).slice(0, current.length - app.instances)) kill.push({ taskId: v.taskId, why: 'scale-down' });
   }
   const keptCurrent = current.length - kill.length;
 
@@ -91,5 +138,16 @@ export function reconcile(app: App, instances: readonly Instance[], pending: num
   if (launch < missing) launch = Math.min(missing, Math.max(0, maxLive - (live.length - kill.length) - pending));
 
   const complete = old.length === 0 && current.length === app.instances && pending === 0 && current.every((i) => isHealthy(app, i));
-  return { launch, kill, complete };
+  return { launch, kill, complete, inactive, expunge };
+}
+
+/**
+ * Marathon's order of instances to kill on a scale-down: unreachable ones first (they serve
+ * nothing), then those not running yet, then by `killSelection` (YOUNGEST_FIRST by default) — so
+ * when an unreachable instance comes back beside its replacement, the replacement goes.
+ */
+function killOrder(app: App, instances: readonly Instance[]): Instance[] {
+  const rank = (i: Instance): number => (i.state === 'TASK_UNREACHABLE' ? 0 : i.state === 'TASK_RUNNING' ? 2 : 1);
+  const youngestFirst = app.killSelection === 'YOUNGEST_FIRST';
+  return [...instances].sort((a, b) => rank(a) - rank(b) || (youngestFirst ? b.stagedAt.localeCompare(a.stagedAt) : a.stagedAt.localeCompare(b.stagedAt)));
 }

@@ -5,7 +5,7 @@
  */
 import { ManualClock } from '../../clock/clock.ts';
 import { silentLogger } from '../../log/index.ts';
-import type { TaskState } from '../../protocol/mesos/enums.ts';
+import type { TaskState, TaskStatusReason, TaskStatusSource } from '../../protocol/mesos/enums.ts';
 import { createMemoryStore } from '../../store/memory/memory-store.ts';
 import type { Store } from '../../store/store.ts';
 import { FailingStore } from '../sdk/failing-store.ts';
@@ -27,7 +27,7 @@ export interface ServicesHarness {
   put(body: Record<string, unknown>): Promise<App>;
   /** Offers, settles, and returns the task ids launched by it. */
   launch(...offers: ScriptedOffer[]): Promise<string[]>;
-  report(taskId: string, state: TaskState, options?: { message?: string; uuid?: string; healthy?: boolean }): Promise<void>;
+  report(taskId: string, state: TaskState, options?: { message?: string; uuid?: string; healthy?: boolean; agentId?: string; reason?: TaskStatusReason; source?: TaskStatusSource }): Promise<void>;
   /** Task ids of the instances in the store. */
   stored(): Promise<string[]>;
   stop(): Promise<void>;

@@ -95,6 +95,12 @@ export class ServicesFramework {
       {
         persist: (i) => this.writer.persist(i),
         kill: (taskId, agentId) => void call({ type: 'KILL', kill: { task_id: { value: taskId }, agent_id: { value: agentId } } }),
+        forget: (i) => {
+          this.instances.delete(i.taskId);
+          this.writer.unpersist(i.taskId);
+          this.readiness.forget(i.taskId);
+        },
+        unreachable: (i, what) => log.warn({ appId: i.appId, taskId: i.taskId, agentId: i.agentId, unreachableSince: i.unreachableSince }, `unreachable-instance-${what}`),
         wanted: (n) => this.demand.update(n),
         active: () => !this.stopped && this.driver.connection !== undefined,
       },
@@ -126,6 +132,7 @@ export class ServicesFramework {
       unknown: () => this.rounds.unknown(),
       scheduleTick: () => convergence.scheduleTick(),
       crashLoopStopped: (appId, failures) => log.warn({ appId, failures }, 'app-crash-loop-stopped'),
+      returned: (i, state) => log.info({ appId: i.appId, taskId: i.taskId, agentId: i.agentId, state }, 'unreachable-instance-returned'),
     }, clock);
   }
 

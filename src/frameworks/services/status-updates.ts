@@ -1,7 +1,9 @@
 /**
  * Status updates → instance states: the instance's state and health, events for /v2/events,
  * the instance's store write (only what changed), and for a task that ended, Marathon's backoff
- * and Drover's crash-loop stop.
+ * and Drover's crash-loop stop — for the task's own failures only (loss-cause.ts). An instance
+ * that turns TASK_UNREACHABLE (or TASK_LOST) records since when; the reconciler decides from that
+ * when it is replaced (unreachableStrategy).
  */
 import type { Clock } from '../../clock/clock.ts';
 import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
@@ -9,6 +11,7 @@ import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { type App, appIdOfTask } from './app.ts';
 import type { ServiceEvents } from './events.ts';
 import type { InstanceTable } from './instance-table.ts';
+import { lossCause } from './loss-cause.ts';
 import type { Instance } from './reconcile.ts';
 import type { AppRuntime } from './runtime.ts';
 
@@ -34,6 +37,8 @@ export interface UpdateContext {
   unknown(): void;
   scheduleTick(): void;
   crashLoopStopped(appId: string, failures: number): void;
+  /** An unreachable instance is reachable again (or ended while away): for the log. */
+  returned(instance: Instance, state: string): void;
 }
 
 export class StatusUpdates {
@@ -69,6 +74,15 @@ export class StatusUpdates {
     // The reconciler reads live, killing and healthy: STAGING → STARTING changes none of them.
     if (!(before === 'TASK_STAGING' && instance.state === 'TASK_STARTING') && (instance.state !== before || instance.healthy !== wasHealthy)) c.changed(instance);
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.clock.now()).toISOString();
+    if (instance.state === 'TASK_UNREACHABLE' && before !== 'TASK_UNREACHABLE') {
+      // Our clock, not the master's: the strategy's delays are measured where they are applied.
+      instance.unreachableSince = new Date(this.clock.now()).toISOString();
+    } else if (before === 'TASK_UNREACHABLE' && instance.state !== 'TASK_UNREACHABLE') {
+      delete instance.unreachableSince;
+      delete instance.inactive;
+      c.returned(instance, status.state);
+    }
+    if (instance.state !== before && c.events.listening) c.events.publish('instance_changed_event', instanceChanged(instance));
     if (c.events.listening) {
       c.events.publish('status_update_event', {
         slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
@@ -100,15 +114,30 @@ export class StatusUpdates {
     if (!app || status.state === 'TASK_KILLED') return;
     const now = this.clock.now();
     const r = this.context.runtimeOf(appId);
+    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(now).toISOString(), version: instance.version, slaveId: instance.agentId };
+    // Lost with its machine (agent restarted, removed, preempted...): replaced at once, and not
+    // a crash — ten young tasks on an agent killed -9 used to stop the app for good.
+    if (lossCause(status) === 'machine') return;
     const ranFor = instance.startedAt ? now - Date.parse(instance.startedAt) : 0;
     r.consecutiveFailures = ranFor >= HEALTHY_RUN_MS || instance.healthy === true ? 1 : r.consecutiveFailures + 1;
     const delay = Math.min(app.backoffSeconds * app.backoffFactor ** (r.consecutiveFailures - 1), app.maxLaunchDelaySeconds);
     r.delayUntil = now + delay * 1000;
-    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(now).toISOString(), version: instance.version, slaveId: instance.agentId };
     if (app.maxConsecutiveFailures > 0 && r.consecutiveFailures >= app.maxConsecutiveFailures && r.stopped === undefined) {
       r.stopped = `stopped relaunching after ${r.consecutiveFailures} consecutive failures (maxConsecutiveFailures ${app.maxConsecutiveFailures}); last: ${status.message ?? status.state}. Deploy a new version or DELETE /v2/queue${appId}/delay to resume.`;
       this.context.events.publish('app_launch_stopped_event', { appId, reason: r.stopped });
       this.context.crashLoopStopped(appId, r.consecutiveFailures);
     }
   }
+}
+
+/** Marathon's condition of an instance (stringTypes.raml), from its Mesos state. */
+const CONDITIONS: Readonly<Record<string, string>> = {
+  TASK_STAGING: 'Staging', TASK_STARTING: 'Starting', TASK_RUNNING: 'Running', TASK_KILLING: 'Killing', TASK_FINISHED: 'Finished',
+  TASK_FAILED: 'Failed', TASK_KILLED: 'Killed', TASK_ERROR: 'Error', TASK_UNREACHABLE: 'Unreachable', TASK_GONE: 'Gone',
+  TASK_GONE_BY_OPERATOR: 'Gone', TASK_DROPPED: 'Dropped', TASK_UNKNOWN: 'Unknown',
+};
+
+/** Marathon's `instance_changed_event` body (core/event/Events.scala InstanceChanged). */
+export function instanceChanged(instance: Instance, condition = CONDITIONS[instance.state] ?? 'Unknown'): Record<string, unknown> {
+  return { instanceId: instance.taskId, condition, runSpecId: instance.appId, agentId: instance.agentId, host: instance.host, runSpecVersion: instance.version };
 }
