@@ -15,8 +15,6 @@ import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord }
 import { operatorEvents } from './views-v1.ts';
 import { sharedResources } from './interner.ts';
 
-export const HEARTBEAT_SECONDS = 15;
-
 type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
 
 const calls = compileValidator(SchedulerCall);

@@ -501,7 +501,6 @@ export class ServicesFramework {
     if (i.state === 'TASK_KILLING' || isTerminalState(i.state)) return;
     i.state = 'TASK_KILLING';
     this.changed(i);
-    (i as Instance & { killedByUs?: boolean }).killedByUs = true;
     this.persist(i);
     void this.call({ type: 'KILL', kill: { task_id: { value: i.taskId }, agent_id: { value: i.agentId } } });
   }
