@@ -23,7 +23,7 @@ import type { Clock, StatusUpdateManager } from './status-updates/status-update-
 import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 
 /** Mesos' default grace between SIGTERM and SIGKILL. */
 export const DEFAULT_KILL_GRACE_MS = 3000;

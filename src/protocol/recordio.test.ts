@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
-import { DroverError } from './errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { RecordIODecoder, decodeJsonRecords, decodeRecords, encodeJsonRecord, encodeRecord } from './recordio.ts';
 
 /** Cut `bytes` at the given sorted, de-duplicated positions. */

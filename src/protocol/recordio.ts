@@ -8,7 +8,7 @@
  * No CR, nothing after the data. Transport chunks are unrelated to records (proxies re-chunk),
  * so the decoder buffers across arbitrary boundaries, including inside the size header.
  */
-import { DroverError } from './errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { EncodedJson } from './encoded-json.ts';
 
 const LF = 0x0a;

@@ -3,7 +3,7 @@
  * validates the shape of untrusted input and reports `resources[i].field: reason`, with the same
  * place as a JSON pointer in the error's `details` for API edges.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { RangeSet } from './range-set.ts';
 import { DEFAULT_ROLE, describeValue, identifierProblem } from './resource.ts';
 import type { Resource, ResourceType } from './resource.ts';

@@ -3,7 +3,7 @@
  * primitives (election, observe, group commit). A backend implements only the `do*` primitives
  * and may assume their arguments are valid and the store is open.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { GroupCommitWriter } from './batch-writer.ts';
 import { campaign, observe } from './election.ts';
 import type {

@@ -12,7 +12,7 @@
  * A batch is atomic: if it fails (e.g. one put names an expired lease), every operation in it
  * fails with that error.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { BatchWriter, BatchWriterOptions, Op, PutOptions, Store } from './store.ts';
 import { MAX_TXN_OPS, requireKey, requireLeaseId, requireValue } from './validate.ts';
 

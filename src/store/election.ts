@@ -11,7 +11,7 @@
  *   `createRevision(key) = token` fail once the key is gone, even if the deposed leader has not
  *   noticed yet.
  */
-import { DroverError, isDroverError } from '../protocol/errors.ts';
+import { DroverError, isDroverError } from '../errors/errors.ts';
 import type {
   CampaignOptions,
   Compare,

@@ -22,7 +22,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, open, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { FileFollower } from './file-follow.ts';
 
 /** Mesos caps one read at 16 pages. */

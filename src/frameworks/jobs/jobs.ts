@@ -9,7 +9,7 @@
  * in the store, written before anything is launched.
  */
 import type { Logger } from '../../log/index.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { Compare, Op, Store } from '../../store/store.ts';
 import type { SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import { DEFAULT_HISTORY_COUNT, emptyHistory, recordFinished, type History } from './history.ts';

@@ -4,7 +4,7 @@
  * HTTP API uses (scheduler-calls.ts), and receive the events an HTTP client would parse — the
  * master's own objects, not copies: read-only by contract (QueueSink in master/stream.ts).
  */
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
 import type { Master } from '../../master/master.ts';
 import { QueueSink } from '../../master/stream.ts';

@@ -4,7 +4,7 @@
  * offers (placement with reasons), kills, backoff and the crash-loop stop. The HTTP API is api.ts.
  */
 import type { Logger } from '../../log/index.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';

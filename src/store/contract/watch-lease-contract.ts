@@ -1,7 +1,7 @@
 /** Contract: watches (order, grouping, resume, compaction, close) and leases. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isDroverError } from '../../protocol/errors.ts';
+import { isDroverError } from '../../errors/errors.ts';
 import { describeEvents, recorder, rejectsWith, sleep, unique, waitFor, withStore, type OpenStore } from './support.ts';
 
 export function watchContract(open: OpenStore): void {

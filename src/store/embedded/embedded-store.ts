@@ -5,7 +5,7 @@
  * a transaction is trivially serialised with every other one.
  */
 import { randomBytes } from 'node:crypto';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { BaseStore } from '../base-store.ts';
 import { compareKeys } from '../keys.ts';
 import type { Compare, KeyValue, Lease, Op, RangeResult, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from '../store.ts';

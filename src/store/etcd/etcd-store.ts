@@ -4,7 +4,7 @@
  * the revisions) directly. Keys are used as given; revisions are etcd's own.
  */
 import { Etcd3, isRecoverableError, type IOptions, type Lease as EtcdLeaseHandle, type Watcher } from 'etcd3';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { BaseStore } from '../base-store.ts';
 import type { KeyValue, Lease, RangeResult, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from '../store.ts';
 import { prefixRange, storeError, toCompare, toKeyValue, toRequestOp, toWatchEvent } from './etcd-wire.ts';
