@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DROVER_BIN, eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 
 let root: string;
 let dev: DroverProcess;

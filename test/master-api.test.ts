@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { readUntil, startDrover, type DroverProcess } from './support/process.ts';
+import { readUntil, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { TestScheduler } from './support/scheduler.ts';
 
 let master: DroverProcess;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { startEtcd } from '../../../test/support/etcd.ts';
+import { startEtcd } from '../../../devkit/etcd.ts';
 import { storeContract } from '../contract.ts';
 import { recorder, rejectsWith, sleep, unique, waitFor } from '../contract/support.ts';
 import { openStore } from '../open.ts';

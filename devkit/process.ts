@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 
-export const DROVER_BIN = join(import.meta.dirname, '..', '..', 'bin', 'drover.cjs');
+export const DROVER_BIN = join(import.meta.dirname, '..', 'bin', 'drover.cjs');
 
 export interface DroverProcess {
   readonly url: string;
