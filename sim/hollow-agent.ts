@@ -22,7 +22,7 @@ import type { TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
 import { MasterLink, type MasterLinkOptions } from '../src/agent/master-link.ts';
 import { StatusUpdateManager } from '../src/agent/status-updates/status-update-manager.ts';
-import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff.ts';
+import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff-policies.ts';
 
 export interface TaskBehaviour {
   /** TASK_STARTING → TASK_RUNNING after this long (ms). */

@@ -15,7 +15,7 @@
 import type { Logger } from '../log/index.ts';
 import { AGENT_STREAM_HEADER, type AgentCall, type AgentEvent } from '../protocol/mesos/agent-link.ts';
 import { decodeJsonRecords } from '../protocol/recordio.ts';
-import { backoffDelay, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, type BackoffPolicy } from '../clock/backoff.ts';
 import { parseAgentEvent } from './master-events.ts';
 
 export type Registered = Extract<AgentEvent, { type: 'REGISTERED' }>['registered'];

@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../../log/index.ts';
 import type { AgentStatusUpdate } from '../../protocol/mesos/agent-link.ts';
-import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import { backoffDelay, type BackoffPolicy } from '../../clock/backoff.ts';
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import { dueUpdates, nextDueAt, type QueuedUpdate } from './update-queue.ts';
 
