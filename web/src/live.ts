@@ -119,10 +119,15 @@ class LiveHub {
         backoff.reset();
         const parser = newParser();
         const reader = response.body.getReader();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          parser(value);
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            parser(value);
+          }
+        } finally {
+          // A parser that threw (a malformed or oversized frame) leaves the body unread: close it.
+          void reader.cancel().catch(() => undefined);
         }
       } catch {
         // Connection refused or dropped (master restarting): fall through to the retry.
