@@ -17,6 +17,7 @@ import type { Logger } from '../log/index.ts';
 import type { AgentCall, AgentEvent, AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import { Resources } from '../resources/index.ts';
 import type { BackoffPolicy } from '../clock/backoff.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
 import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from './backoff-policies.ts';
 import { CheckpointStore, type TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
 import type { Containerizer } from './containerizer/containerizer.ts';
@@ -29,7 +30,7 @@ import { SandboxGc } from './sandbox-gc.ts';
 import type { CniOptions } from './network/cni.ts';
 import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-policy.ts';
 import { MasterLink, type Registered } from './master-link.ts';
-import { StatusUpdateManager, type Clock } from './status-updates/status-update-manager.ts';
+import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
 
@@ -86,8 +87,6 @@ export interface AgentOptions {
   cni?: CniOptions;
 }
 
-const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
-
 export class Agent {
   private readonly layout: WorkDirLayout;
   private readonly checkpoints: CheckpointStore;
@@ -96,6 +95,7 @@ export class Agent {
   private readonly supervisor: TaskSupervisor;
   private readonly link: MasterLink;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private readonly hostname: string;
   private resources: Resources | undefined;
   private http: AgentHttp | undefined;
@@ -117,7 +117,8 @@ export class Agent {
             logger: this.logger,
             pollIntervalMs,
           });
-    const clock = options.clock ?? SYSTEM_CLOCK;
+    const clock = options.clock ?? systemClock;
+    this.clock = clock;
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
       persist: (frameworkId, taskId, updates, durable) => this.checkpoints.writeUpdates(frameworkId, taskId, updates, durable),
@@ -158,6 +159,7 @@ export class Agent {
       onEvent: (event) => this.onEvent(event),
       onDisconnected: () => this.updates.pause(),
       reconnectBackoff: options.reconnectBackoff ?? RECONNECT_BACKOFF,
+      clock,
       ...(options.heartbeatIntervalOverride === undefined ? {} : { heartbeatIntervalOverride: options.heartbeatIntervalOverride }),
       ...(options.masterSilenceTimeoutMs === undefined ? {} : { silenceTimeoutMs: options.masterSilenceTimeoutMs }),
       logger: this.logger,
@@ -238,9 +240,9 @@ export class Agent {
   async shutdown(drainMs = 2000): Promise<void> {
     if (this.phase === 'running') {
       await this.supervisor.killAll();
-      const deadline = Date.now() + drainMs;
-      while (this.supervisor.list().length > 0 && this.link.connected && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      const deadline = this.clock.now() + drainMs;
+      while (this.supervisor.list().length > 0 && this.link.connected && this.clock.now() < deadline) {
+        await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), 20));
       }
     }
     await this.stop();
