@@ -63,10 +63,12 @@ test('batches on disjoint keys overlap up to maxInFlight; a busy key waits its t
 
 test('a batch never writes one key twice; a failed batch fails each of its writes', async () => {
   const store = fakeStore();
-  const writer = new GroupCommitWriter(store, { maxBatch: 10, maxDelayMs: 1 });
+  const clock = new ManualClock();
+  const writer = new GroupCommitWriter(store, { maxBatch: 10, maxDelayMs: 1, clock });
   const first = [writer.put('k', '1'), writer.put('j', '1')];
   const second = [writer.delete('k'), writer.put('x', '1')];
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  clock.advance(1);
+  await tick();
   assert.deepEqual(store.keys(0), ['k', 'j']);
   store.batches[0]?.fail(new Error('boom'));
   for (const p of first) await assert.rejects(p, /boom/);
