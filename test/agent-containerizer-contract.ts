@@ -94,6 +94,7 @@ export function containerizerContract(name: string, create: () => Containerizer)
       const box = await sandbox();
       t.after(box.cleanup);
       const c = create();
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the task's shell
       const record = box.track(await c.launch(box.spec({ value: 'echo "$GREETING from $(pwd)"; echo "home=${HOME:-unset}"; echo err >&2; exit 7' }, { GREETING: 'hi' })));
       assert.ok(record.pid > 0);
       assert.equal(record.sandbox, box.dir);

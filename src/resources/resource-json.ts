@@ -92,7 +92,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** `resources[2].scalar.value: reason`, with the same place as a JSON pointer in `details`. */
 export function jsonError(path: Array<string | number>, reason: string): DroverError {
   const dotted = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
-  const pointer = '/' + path.map(String).join('/');
+  const pointer = `/${path.map(String).join('/')}`;
   return new DroverError('RESOURCE_PARSE', `resources${dotted}: ${reason}`, {
     details: [{ path: path.length === 0 ? '' : pointer, errors: [reason] }],
   });

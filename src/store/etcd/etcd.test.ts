@@ -16,7 +16,7 @@ describe('etcd store specifics', () => {
     const [a, b] = [await openStore(etcd.storeUrl), await openStore(etcd.storeUrl)];
     const { revision } = await a.put('/specifics/shared', 'from-a');
     assert.equal((await b.get('/specifics/shared'))?.modRevision, revision);
-    const leader = await a.campaign('specifics', 'a', { ttlSeconds: 1 });
+    await a.campaign('specifics', 'a', { ttlSeconds: 1 });
     const seen: Array<string | undefined> = [];
     const observer = await b.observe('specifics', (o) => void seen.push(o.leader));
     assert.deepEqual(seen, ['a']);
