@@ -10,8 +10,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEtcd } from '../test/support/etcd.ts';
-import { startDrover, type DroverProcess } from '../test/support/process.ts';
+import { startEtcd } from '../devkit/etcd.ts';
+import { startDrover, type DroverProcess } from '../devkit/process.ts';
 
 const flag = (args: string[], name: string, fallback: number): number => {
   const raw = args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];

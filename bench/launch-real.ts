@@ -29,7 +29,7 @@ import { promisify } from 'node:util';
 import { HttpSchedulerTransport } from '../src/frameworks/sdk/http-transport.ts';
 import type { OfferJson, SchedulerConnection } from '../src/frameworks/sdk/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
-import { DROVER_BIN, listeningUrl } from '../test/support/process.ts';
+import { DROVER_BIN, listeningUrl } from '../devkit/process.ts';
 
 const run = promisify(execFile);
 const TASK = Resources.parse('cpus:0.01;mem:4');

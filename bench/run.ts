@@ -36,8 +36,8 @@ async function main(argv: string[]): Promise<number> {
     const mod = (await import(pathToFileURL(join(here, `${name}.ts`)).href)) as { default: Bench };
     const result = await mod.default(flags);
     const line = JSON.stringify(result);
-    await writeFile(join(here, 'results', `${name}.json`), line + '\n');
-    process.stdout.write(line + '\n');
+    await writeFile(join(here, 'results', `${name}.json`), `${line}\n`);
+    process.stdout.write(`${line}\n`);
   }
   return 0;
 }

@@ -22,7 +22,8 @@ import type { TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
 import { MasterLink, type MasterLinkOptions } from '../src/agent/master-link.ts';
 import { StatusUpdateManager } from '../src/agent/status-updates/status-update-manager.ts';
-import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff.ts';
+import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff-policies.ts';
+import { systemClock } from '../src/clock/clock.ts';
 
 export interface TaskBehaviour {
   /** TASK_STARTING → TASK_RUNNING after this long (ms). */
@@ -109,7 +110,7 @@ export class HollowAgent {
       // Hollow: nothing on disk. The real agent checkpoints here; the protocol is unchanged.
       persist: async () => undefined,
       backoff: STATUS_UPDATE_BACKOFF,
-      clock: { now: () => Date.now() },
+      clock: systemClock,
       logger: options.logger,
     });
     this.link = new MasterLink({

@@ -6,8 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DROVER_BIN, listeningUrl } from '../test/support/process.ts';
+import { DROVER_BIN, listeningUrl } from '../devkit/process.ts';
 
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;

@@ -61,8 +61,8 @@ async function main(argv: string[]): Promise<number> {
   const line = JSON.stringify(summary);
   const dir = join(import.meta.dirname, '..', 'bench', 'results');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, `${scenario.name}.json`), line + '\n');
-  process.stdout.write(line + '\n');
+  await writeFile(join(dir, `${scenario.name}.json`), `${line}\n`);
+  process.stdout.write(`${line}\n`);
   return summary['complete'] === false ? 1 : 0;
 }
 

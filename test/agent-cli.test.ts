@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resources } from '../src/resources/index.ts';
 import { FakeMaster } from './agent-fake-master.ts';
-import { DROVER_BIN, eventually, startDrover } from './support/process.ts';
+import { DROVER_BIN, eventually, startDrover } from '../devkit/process.ts';
 
 /** Runs `drover` to completion (async, so the refusals below start in parallel). */
 async function drover(args: string[]): Promise<{ status: number | null; stderr: string }> {

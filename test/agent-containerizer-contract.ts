@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Containerizer, ContainerLaunchSpec } from '../src/agent/containerizer/containerizer.ts';
+import { eventually } from '../devkit/process.ts';
 
 /**
  * Is any process of the group still running? Zombies do not count: on this VM, PID 1 does not reap
@@ -54,14 +55,6 @@ export async function groupGone(pgid: number): Promise<void> {
   await eventually(() => !groupAlive(pgid), `process group ${pgid} to be gone`, 3000);
 }
 
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 let counter = 0;
 
 interface Sandbox {
@@ -101,6 +94,7 @@ export function containerizerContract(name: string, create: () => Containerizer)
       const box = await sandbox();
       t.after(box.cleanup);
       const c = create();
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for the task's shell
       const record = box.track(await c.launch(box.spec({ value: 'echo "$GREETING from $(pwd)"; echo "home=${HOME:-unset}"; echo err >&2; exit 7' }, { GREETING: 'hi' })));
       assert.ok(record.pid > 0);
       assert.equal(record.sandbox, box.dir);

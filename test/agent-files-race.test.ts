@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SandboxFiles } from '../src/agent/http/files.ts';
-import { isDroverError } from '../src/protocol/errors.ts';
+import { isDroverError } from '../src/errors/errors.ts';
 
 const REQUESTS = 4000;
 let root: string;

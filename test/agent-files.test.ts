@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile, appendFile, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { eventually } from '../devkit/process.ts';
 import { Agent } from '../src/agent/agent.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
@@ -200,62 +201,68 @@ describe('confinement: every way out leaks nothing', () => {
 });
 
 describe('/files/follow', () => {
-  /** Reads the stream until `until` matches what arrived, or fails after 5 s. */
-  async function collect(body: ReadableStream<Uint8Array>, until: RegExp): Promise<string> {
+  /** Reads a follow stream in the background; `text()` is what arrived so far, `ended` resolves to all of it. */
+  function follow(body: ReadableStream<Uint8Array>): { text(): string; ended: Promise<string>; cancel(): Promise<void> } {
     const reader = body.getReader();
     const decoder = new TextDecoder();
     let text = '';
-    const deadline = setTimeout(() => void reader.cancel(), 5000);
-    try {
-      while (!until.test(text)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
+    const ended = (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += decoder.decode(value, { stream: true });
+        }
+      } catch {
+        // cancelled
       }
-    } finally {
-      clearTimeout(deadline);
-      await reader.cancel().catch(() => undefined);
-    }
-    return text;
+      return text;
+    })();
+    return { text: () => text, ended, cancel: () => reader.cancel().catch(() => undefined) };
   }
 
   test('by default sends only what is appended after connecting', async () => {
     const path = join(sandbox, 'follow-end.log');
     await writeFile(path, 'before\n');
-    const controller = new AbortController();
-    const response = await fetch(`${agent.url}/files/follow?path=${q(path)}`, { signal: controller.signal });
+    const response = await fetch(`${agent.url}/files/follow?path=${q(path)}`);
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
-    const text = collect(response.body!, /line 2\n/);
-    await appendFile(path, 'line 1\n');
-    await new Promise((r) => setTimeout(r, 50));
-    await appendFile(path, 'line 2\n');
-    assert.equal(await text, 'line 1\nline 2\n');
-    controller.abort();
+    const stream = follow(response.body!);
+    try {
+      await appendFile(path, 'line 1\n');
+      await eventually(() => stream.text() === 'line 1\n', 'the first append', 5000);
+      await appendFile(path, 'line 2\n');
+      await eventually(() => stream.text() === 'line 1\nline 2\n', 'the second append', 5000);
+    } finally {
+      await stream.cancel();
+    }
   });
 
   test('offset=0 starts from the beginning; a truncated file is read again from 0', async () => {
     const path = join(sandbox, 'follow-start.log');
     await writeFile(path, 'old old old\n');
     const response = await fetch(`${agent.url}/files/follow?path=${q(path)}&offset=0`);
-    const text = collect(response.body!, /new\n/);
-    await new Promise((r) => setTimeout(r, 100));
-    await truncate(path, 0);
-    await new Promise((r) => setTimeout(r, 100));
-    await appendFile(path, 'new\n');
-    assert.equal(await text, 'old old old\nnew\n');
+    const stream = follow(response.body!);
+    try {
+      await eventually(() => stream.text() === 'old old old\n', 'the file from offset 0', 5000);
+      await truncate(path, 0);
+      await appendFile(path, 'new\n'); // shorter than what was sent: the follower sees the truncation
+      await eventually(() => stream.text() === 'old old old\nnew\n', 'the file read again from 0', 5000);
+    } finally {
+      await stream.cancel();
+    }
   });
 
   test('a followed file swapped for a symlink out of the work dir sends nothing of its target', async () => {
     const path = join(sandbox, 'follow-swap.log');
     await writeFile(path, 'mine\n');
-    const response = fetch(`${agent.url}/files/follow?path=${q(path)}&offset=0&timeout=0.6`).then((r) => r.text());
-    await new Promise((r) => setTimeout(r, 150));
+    const response = await fetch(`${agent.url}/files/follow?path=${q(path)}&offset=0&timeout=0.6`);
+    const stream = follow(response.body!);
+    await eventually(() => stream.text() === 'mine\n', 'the file before the swap', 5000);
     // What a hostile task can do to its own sandbox: rotate its log into a link to a host file.
     await rm(path);
     await symlink(join(outside, 'secret'), path);
-    const text = await response;
-    assert.equal(text, 'mine\n');
+    assert.equal(await stream.ended, 'mine\n');
   });
 
   test('timeout ends the stream; bad parameters are 400', async () => {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
 import type { TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
-import { eventually, killTasksUnder } from './agent-containerizer-contract.ts';
+import { eventually } from '../devkit/process.ts';
+import { killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
 import { FAST_AGENT } from './support/agent.ts';
 
@@ -106,7 +107,8 @@ describe('agent health checks', () => {
     assert.equal(unhealthy.status.state, 'TASK_RUNNING');
     assert.equal(unhealthy.status.healthy, false);
     assert.match(unhealthy.status.message ?? '', new RegExp(`HTTP health check on port ${port}/ failed 2 times in a row`));
-    // Reported once per change, and the task is left running.
+    // Reported once per change, and the task is left running. That no second report comes is the
+    // point, so there is no condition to wait for: 300 ms is six more probes at 50 ms.
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(healthUpdates('web').length, 2);
     assert.deepEqual(master.statesOf('web'), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_RUNNING', 'TASK_RUNNING']);
@@ -122,6 +124,7 @@ describe('agent health checks', () => {
     const health = healthUpdates('cmd');
     assert.equal(health[0]?.status.healthy, true);
     const count = master.updatesOf('cmd').length;
+    // That nothing follows is the point: 200 ms is four probe intervals in which none may report.
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(master.updatesOf('cmd').length, count, 'nothing after the terminal update');
     assert.equal(master.statesOf('cmd').at(-1), 'TASK_FINISHED');

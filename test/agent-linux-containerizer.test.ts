@@ -15,7 +15,8 @@ import type { ContainerLaunchSpec } from '../src/agent/containerizer/containeriz
 import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
-import { eventually, killTasksUnder } from './agent-containerizer-contract.ts';
+import { eventually } from '../devkit/process.ts';
+import { killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
 import { FAST_AGENT, linuxUnavailable } from './support/agent.ts';
 

@@ -18,7 +18,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { TestScheduler } from './support/scheduler.ts';
 import type { TaskStatus } from '../src/protocol/mesos/scheduler.ts';
 

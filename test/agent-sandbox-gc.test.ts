@@ -16,6 +16,7 @@ import { killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster } from './agent-fake-master.ts';
 import { WorkDirLayout } from '../src/agent/work-dir.ts';
 import { silentLogger } from '../src/log/index.ts';
+import { ManualClock } from '../src/clock/clock.ts';
 
 let root: string;
 before(async () => {
@@ -35,24 +36,26 @@ test('finished sandboxes go after the delay; ones in use stay', async () => {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'stdout'), 'log line\n');
   }
+  const clock = new ManualClock(Date.now());
   const gc = new SandboxGc({
     root,
     inUse: () => [running],
     // Usage of this machine's disk shortens the delay (at most to the floor), never lengthens it.
     policy: { gcDelayMs: 400, diskHeadroom: 0, minAgeMs: 300 },
-    intervalMs: 50,
+    // Wall-clock time to start from (ages compare with the files' mtimes), then moved by hand;
+    // the timer-driven sweeps are the next test's subject.
+    clock,
     logger: silentLogger(),
   });
-  gc.start();
   try {
     // Just finished: logs still readable.
-    await new Promise((r) => setTimeout(r, 150));
+    clock.advance(150);
+    assert.deepEqual(await gc.sweep(), []);
     assert.ok(await exists(join(finished, 'stdout')));
-    // The sweep removes the sandbox, then its emptied parents (runs/, executors/done/): wait for
-    // both (a loaded machine may see the first before the second).
+    // Past the delay, one sweep removes the sandbox, then its emptied parents (runs/, executors/done/).
     const executor = join(root, 'slaves', 'S1', 'frameworks', 'fw', 'executors', 'done');
-    const deadline = Date.now() + 15_000;
-    while (((await exists(finished)) || (await exists(executor))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    clock.advance(400);
+    assert.deepEqual(await gc.sweep(), [finished]);
     assert.equal(await exists(finished), false);
     // runs/ and executors/done/ were emptied with it; the running task's tree is untouched.
     assert.equal(await exists(executor), false);

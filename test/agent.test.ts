@@ -8,11 +8,13 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../src/agent/agent.ts';
 import { parseAttributes } from '../src/agent/attributes.ts';
 import { Resources } from '../src/resources/index.ts';
-import { eventually, groupGone, killTasksUnder } from './agent-containerizer-contract.ts';
+import { eventually } from '../devkit/process.ts';
+import { groupGone, killTasksUnder } from './agent-containerizer-contract.ts';
 import { FakeMaster, FRAMEWORK } from './agent-fake-master.ts';
 import { FAST_AGENT } from './support/agent.ts';
 
@@ -136,8 +138,13 @@ describe('registration', () => {
   test('keeps trying while the master is down, then registers', async () => {
     const port = master.port;
     await master.close();
+    // Something on the port that answers no REGISTER: it counts the agent's attempts.
+    let attempts = 0;
+    const refuser = createServer((socket) => (attempts++, socket.destroy()));
+    await new Promise<void>((resolve) => refuser.listen(port, '127.0.0.1', resolve));
     const agent = await startAgent();
-    await new Promise((resolve) => setTimeout(resolve, 300)); // a few failed attempts
+    await eventually(() => attempts >= 3, 'a few failed attempts');
+    await new Promise<void>((resolve) => refuser.close(() => resolve()));
     assert.equal(agent.registered, false);
     master = await FakeMaster.start({ port });
     await master.waitFor(() => agent.registered, 'registration once the master is up');
@@ -300,7 +307,8 @@ describe('status updates', () => {
     master.ack(finished);
     // Nothing left to send: the task's checkpoint is removed...
     await eventually(async () => !(await exists(join(workDir, 'meta', 'frameworks', 'fw-1', 'tasks', 'quick'))), 'checkpoint removed');
-    // ...and no retry follows (waiting well past the largest backoff).
+    // ...and no retry follows. That nothing comes is the point, so there is no condition to wait
+    // for: 1 s is well past the largest backoff of this test's policy.
     const count = master.updatesOf('quick').length;
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.equal(master.updatesOf('quick').length, count);

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DROVER_BIN, eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 
 let root: string;
 let dev: DroverProcess;
@@ -297,7 +297,9 @@ describe('drover node', () => {
     await eventually(() => json<Array<{ id: string; state: string }>>(['task', 'list', 'pinned', '--completed']).some((t) => t.id === firstTask && t.state === 'TASK_KILLED'), 'the task killed');
     const state = (await (await fetch(`${dev.url}/master/state`)).json()) as { slaves: Array<{ deactivated: boolean; drain_info?: { state: string } }> };
     assert.deepEqual([state.slaves[0]!.deactivated, state.slaves[0]!.drain_info?.state], [true, 'DRAINED']);
-    // No offers reach the services framework meanwhile: the replacement waits in the queue.
+    // No offers reach the services framework meanwhile: the replacement waits in the queue. That
+    // nothing launches is the point, so there is no condition to wait for: 1.5 s is several
+    // offer cycles in which it could have.
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(json<{ tasksRunning: number }>(['app', 'show', 'pinned']).tasksRunning, 0);
 

@@ -8,6 +8,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { eventually } from '../devkit/process.ts';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'drover.cjs');
 
@@ -56,12 +57,10 @@ describe('drover CLI', () => {
     assert.equal(await response.text(), 'pong');
     assert.ok((await stat(join(dataDir, 'store.db'))).isFile(), 'the embedded store lives in the data dir');
     // The agent registers with the master in the same process.
-    const deadline = Date.now() + 15_000;
-    let agents: Array<{ active: boolean }> = [];
-    while (Date.now() < deadline && agents.length === 0) {
-      agents = ((await (await fetch(`${url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> }).slaves;
-      if (agents.length === 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    const agents = await eventually(async () => {
+      const { slaves } = (await (await fetch(`${url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> };
+      return slaves.length > 0 && slaves;
+    }, 'the agent registered', 15_000);
     assert.equal(agents.length, 1);
     assert.equal(agents[0]?.active, true);
     assert.ok((await stat(join(dataDir, 'agent'))).isDirectory(), 'the agent work dir lives in the data dir');

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcdCluster, type EtcdCluster } from './support/etcd-cluster.ts';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 
 let root: string;
 let etcd: EtcdCluster;

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEtcd, type EtcdProcess } from './support/etcd.ts';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { startEtcd, type EtcdProcess } from '../devkit/etcd.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 
 const TTL = 2;
 let root: string;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { TestScheduler } from './support/scheduler.ts';
 import type { OfferJson } from '../src/frameworks/sdk/scheduler.ts';
 

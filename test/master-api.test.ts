@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { readUntil, startDrover, type DroverProcess } from './support/process.ts';
+import { readUntil, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { TestScheduler } from './support/scheduler.ts';
 
 let master: DroverProcess;
@@ -79,7 +79,7 @@ describe('scheduler API: bad input changes nothing', () => {
     ['a JSON array', () => post('[1,2,3]'), 400, /Failed to validate/, '/'],
     ['an unknown call type', () => post({ type: 'LAUNCH_ROCKETS' }), 400, /Failed to validate/, '/type'],
     ['a call without its body', () => post({ type: 'ACCEPT', framework_id: { value: 'x' } }), 400, /'accept' to be present/, '/accept'],
-    ['a deeply nested body', () => post('{"type":"SUBSCRIBE","x":' + '['.repeat(10000) + ']'.repeat(10000) + '}'), 400, /nested deeper/],
+    ['a deeply nested body', () => post(`{"type":"SUBSCRIBE","x":${'['.repeat(10000)}${']'.repeat(10000)}}`), 400, /nested deeper/],
     ['a wrongly typed field', () => post({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: 1, name: 'x' } } }), 400, /Failed to validate/, '/subscribe/framework_info/user'],
     ['a missing framework_id', () => post({ type: 'REVIVE' }), 400, /framework_id/, '/framework_id'],
     ['an unknown framework', () => post({ type: 'REVIVE', framework_id: { value: 'nobody' } }, { 'mesos-stream-id': 'x' }), 403, /not subscribed/],

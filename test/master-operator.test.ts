@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { decodeJsonRecords } from '../src/protocol/recordio.ts';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { TestScheduler, taskInfo } from './support/scheduler.ts';
 
 let root: string;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
 
 /** 30 characters and no `z`: the worst case for `(.*.*)*z` under backtracking. */

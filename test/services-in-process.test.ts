@@ -18,7 +18,7 @@ import { freezePlainJson } from '../src/master/stream.ts';
 import { ServicesFramework } from '../src/frameworks/services/services.ts';
 import { parseApp } from '../src/frameworks/services/app.ts';
 import { HollowAgent } from '../sim/hollow-agent.ts';
-import { eventually } from './support/process.ts';
+import { eventually } from '../devkit/process.ts';
 
 let server: MasterServer;
 const agents: HollowAgent[] = [];

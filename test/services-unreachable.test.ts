@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 
 /** Heartbeats every 0.5 s, unreachable after 6 missed: 3 s (Mesos: 15 s × 5). */
 const HEARTBEAT_S = 0.5;

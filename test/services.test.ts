@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, readUntil, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, readUntil, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
 
 let root: string;

@@ -51,6 +51,27 @@ describe('RecordIO parser', () => {
     assert.equal((got[0]!['tasks'] as unknown[]).length, 40_000);
     assert.deepEqual(got[1], { type: 'x' });
   });
+  test('refuses a record over the frame limit before buffering it, and stays failed', () => {
+    const got: unknown[] = [];
+    const feed = recordIoParser((m) => got.push(m), 1000);
+    feed(encoder.encode('12\n{"type":"x"}'));
+    // Only the size header of the oversized record has arrived: it is refused already.
+    assert.throws(() => feed(encoder.encode('1001\n')), /exceeds the limit of 1000 bytes/);
+    assert.throws(() => feed(encoder.encode('12\n{"type":"y"}')), /malformed RecordIO/);
+    assert.deepEqual(got, [{ type: 'x' }]);
+  });
+
+  test('a malformed size header throws (live.ts then reconnects) instead of misreading the stream', () => {
+    const feed = recordIoParser(() => undefined);
+    assert.throws(() => feed(encoder.encode('12x\n{}')), /expected a decimal digit/);
+  });
+
+  test('a whole record that is not JSON is skipped; the next one is read', () => {
+    const got: unknown[] = [];
+    const feed = recordIoParser((m) => got.push(m));
+    feed(encoder.encode('5\n{nope12\n{"type":"x"}'));
+    assert.deepEqual(got, [{ type: 'x' }]);
+  });
 });
 
 describe('SSE parser', () => {

@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from './support/process.ts';
+import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import type { Page } from 'playwright-core';
 import { ensureWebBuilt, launchBrowser, screenshot, type Browser } from './support/browser.ts';
 

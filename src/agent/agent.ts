@@ -16,7 +16,9 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../log/index.ts';
 import type { AgentCall, AgentEvent, AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import { Resources } from '../resources/index.ts';
-import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import type { BackoffPolicy } from '../clock/backoff.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from './backoff-policies.ts';
 import { CheckpointStore, type TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
 import type { Containerizer } from './containerizer/containerizer.ts';
 import { createContainerizer, type ContainerizerKind } from './containerizer/select.ts';
@@ -28,7 +30,7 @@ import { SandboxGc } from './sandbox-gc.ts';
 import type { CniOptions } from './network/cni.ts';
 import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-policy.ts';
 import { MasterLink, type Registered } from './master-link.ts';
-import { StatusUpdateManager, type Clock } from './status-updates/status-update-manager.ts';
+import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
 
@@ -87,8 +89,6 @@ export interface AgentOptions {
   cgroupsEnableCfs?: boolean;
 }
 
-const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
-
 export class Agent {
   private readonly layout: WorkDirLayout;
   private readonly checkpoints: CheckpointStore;
@@ -97,6 +97,7 @@ export class Agent {
   private readonly supervisor: TaskSupervisor;
   private readonly link: MasterLink;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private readonly hostname: string;
   private resources: Resources | undefined;
   private http: AgentHttp | undefined;
@@ -119,7 +120,8 @@ export class Agent {
             logger: this.logger,
             pollIntervalMs,
           });
-    const clock = options.clock ?? SYSTEM_CLOCK;
+    const clock = options.clock ?? systemClock;
+    this.clock = clock;
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
       persist: (frameworkId, taskId, updates, durable) => this.checkpoints.writeUpdates(frameworkId, taskId, updates, durable),
@@ -160,6 +162,7 @@ export class Agent {
       onEvent: (event) => this.onEvent(event),
       onDisconnected: () => this.updates.pause(),
       reconnectBackoff: options.reconnectBackoff ?? RECONNECT_BACKOFF,
+      clock,
       ...(options.heartbeatIntervalOverride === undefined ? {} : { heartbeatIntervalOverride: options.heartbeatIntervalOverride }),
       ...(options.masterSilenceTimeoutMs === undefined ? {} : { silenceTimeoutMs: options.masterSilenceTimeoutMs }),
       logger: this.logger,
@@ -240,9 +243,9 @@ export class Agent {
   async shutdown(drainMs = 2000): Promise<void> {
     if (this.phase === 'running') {
       await this.supervisor.killAll();
-      const deadline = Date.now() + drainMs;
-      while (this.supervisor.list().length > 0 && this.link.connected && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      const deadline = this.clock.now() + drainMs;
+      while (this.supervisor.list().length > 0 && this.link.connected && this.clock.now() < deadline) {
+        await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), 20));
       }
     }
     await this.stop();

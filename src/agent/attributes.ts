@@ -3,7 +3,7 @@
  * Each value becomes Mesos attribute JSON: a number is SCALAR, `[a-b,…]` RANGES, `{x,y}` SET,
  * anything else TEXT. Constraints (`hostname`, `rack`…) match on these.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { AttributeJson } from '../protocol/mesos/agent-link.ts';
 import { rangesFromText } from '../resources/range-set.ts';
 

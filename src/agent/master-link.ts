@@ -15,7 +15,9 @@
 import type { Logger } from '../log/index.ts';
 import { AGENT_STREAM_HEADER, type AgentCall, type AgentEvent } from '../protocol/mesos/agent-link.ts';
 import { decodeJsonRecords } from '../protocol/recordio.ts';
-import { backoffDelay, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, type BackoffPolicy } from '../clock/backoff.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { every, type Repeating } from '../clock/every.ts';
 import { parseAgentEvent } from './master-events.ts';
 
 export type Registered = Extract<AgentEvent, { type: 'REGISTERED' }>['registered'];
@@ -45,6 +47,8 @@ export interface MasterLinkOptions {
   post?: (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
   logger: Logger;
   random?: () => number;
+  /** Heartbeats, the silence watchdog and the reconnect wait; default the system clock. */
+  clock?: Clock;
 }
 
 export class MasterLink {
@@ -57,12 +61,15 @@ export class MasterLink {
   private stream: AbortController | undefined;
   private streamId: string | undefined;
   private currentAgentId: string | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private heartbeat: Repeating | undefined;
+  private watchdog: Repeating | undefined;
   private lastEventAt = 0;
   private wake: (() => void) | undefined;
 
+  private readonly clock: Clock;
+
   constructor(private readonly options: MasterLinkOptions) {
+    this.clock = options.clock ?? systemClock;
     this.endpoints = options.masterUrl
       .split(',')
       .map((u) => u.trim())
@@ -130,9 +137,9 @@ export class MasterLink {
       attempt = registered ? 1 : attempt + 1;
       const delay = backoffDelay(this.options.reconnectBackoff, attempt, this.options.random);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const timer = this.clock.setTimeout(resolve, delay);
         this.wake = () => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           resolve();
         };
       });
@@ -161,9 +168,9 @@ export class MasterLink {
       }
       // A standby's 307 was followed: calls go straight to the master that answered.
       this.endpoint = response.url || target;
-      this.lastEventAt = Date.now();
+      this.lastEventAt = this.clock.now();
       for await (const raw of decodeJsonRecords<unknown>(response.body)) {
-        this.lastEventAt = Date.now();
+        this.lastEventAt = this.clock.now();
         let event: AgentEvent;
         try {
           event = parseAgentEvent(raw);
@@ -211,21 +218,19 @@ export class MasterLink {
 
   private startTimers(intervalSeconds: number, controller: AbortController): void {
     const intervalMs = (this.options.heartbeatIntervalOverride ?? intervalSeconds) * 1000;
-    this.heartbeat = setInterval(() => void this.call({ type: 'HEARTBEAT' }), intervalMs);
-    this.heartbeat.unref();
+    this.heartbeat = every(this.clock, intervalMs, () => void this.call({ type: 'HEARTBEAT' }));
     const silenceMs = this.options.silenceTimeoutMs ?? Math.max(30_000, 5 * intervalMs);
-    this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastEventAt > silenceMs) {
+    this.watchdog = every(this.clock, Math.min(silenceMs, 1000), () => {
+      if (this.clock.now() - this.lastEventAt > silenceMs) {
         this.options.logger.warn({ silenceMs }, 'master-silent');
         controller.abort();
       }
-    }, Math.min(silenceMs, 1000));
-    this.watchdog.unref();
+    });
   }
 
   private stopTimers(): void {
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    if (this.watchdog !== undefined) clearInterval(this.watchdog);
+    this.heartbeat?.stop();
+    this.watchdog?.stop();
     this.heartbeat = undefined;
     this.watchdog = undefined;
   }

@@ -10,6 +10,7 @@
  */
 import { lstat, readdir, rm, rmdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { systemClock, type Clock, type TimerHandle } from '../clock/clock.ts';
 import type { Logger } from '../log/index.ts';
 import { planSandboxGc, type DiskUsage, type GcPolicy, type SandboxEntry } from './sandbox-gc-policy.ts';
 
@@ -21,16 +22,24 @@ export interface SandboxGcOptions {
   policy: GcPolicy;
   /** How often to look; default one minute (and sooner when a sandbox falls due). */
   intervalMs?: number;
-  now?: () => number;
+  /**
+   * Default the system clock. Its `now()` must be wall-clock time: sandbox ages compare it with
+   * file mtimes.
+   */
+  clock?: Clock;
   logger: Logger;
 }
 
 export class SandboxGc {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
 
-  constructor(private readonly options: SandboxGcOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly options: SandboxGcOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   start(): void {
     this.stopped = false;
@@ -39,7 +48,7 @@ export class SandboxGc {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     await this.running;
   }
 
@@ -60,15 +69,16 @@ export class SandboxGc {
   }
 
   private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      void this.sweep().catch((err: unknown) => this.options.logger.warn({ err }, 'sandbox-gc-failed'));
-    }, ms);
-    this.timer.unref();
+    this.clock.clearTimeout(this.timer);
+    this.timer = this.clock
+      .setTimeout(() => {
+        void this.sweep().catch((err: unknown) => this.options.logger.warn({ err }, 'sandbox-gc-failed'));
+      }, ms)
+      .unref();
   }
 
   private async pass(): Promise<{ removed: string[]; nextInMs: number }> {
-    const now = (this.options.now ?? Date.now)();
+    const now = this.clock.now();
     const interval = this.options.intervalMs ?? 60_000;
     const inUse = new Set(this.options.inUse());
     const sandboxes: SandboxEntry[] = [];
@@ -136,7 +146,7 @@ async function diskUsage(root: string): Promise<DiskUsage> {
 /** runs/, executors/<task>/, … up to but not including `slaves/`; stops at the first non-empty. */
 async function removeEmptyParents(sandbox: string, root: string): Promise<void> {
   const stop = join(root, 'slaves');
-  for (let dir = dirname(sandbox); dir.startsWith(stop + '/') ; dir = dirname(dir)) {
+  for (let dir = dirname(sandbox); dir.startsWith(`${stop}/`) ; dir = dirname(dir)) {
     try {
       await rmdir(dir);
     } catch {

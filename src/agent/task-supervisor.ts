@@ -19,11 +19,12 @@ import type { Containerizer, ExitStatus } from './containerizer/containerizer.ts
 import type { UriFetcher } from './fetcher/fetcher.ts';
 import { parseHealthCheck } from './health/health-check-spec.ts';
 import { TaskHealthChecks } from './health/task-health-checks.ts';
-import type { Clock, StatusUpdateManager } from './status-updates/status-update-manager.ts';
+import type { Clock } from '../clock/clock.ts';
+import type { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 
 /** Mesos' default grace between SIGTERM and SIGKILL. */
 export const DEFAULT_KILL_GRACE_MS = 3000;

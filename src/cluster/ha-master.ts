@@ -20,10 +20,9 @@
 import { hostname } from 'node:os';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHttpServer } from '../http/server.ts';
-import type { Logger } from '../log/index.ts';
-import { isDroverError } from '../protocol/errors.ts';
+import { isDroverError } from '../errors/errors.ts';
 import { fencedStore } from '../store/fenced-store.ts';
-import type { Leadership, Observer, Store } from '../store/store.ts';
+import type { Leadership, Observer } from '../store/store.ts';
 import { startMasterServer, type MasterServer, type MasterServerOptions } from './master.ts';
 
 export const MASTER_ELECTION = 'drover-master';

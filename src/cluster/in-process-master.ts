@@ -3,7 +3,7 @@
  * calls through exactly the validation and handling of the HTTP API (master/scheduler-calls.ts),
  * events through a QueueSink. Here, in the composition root, so the SDK imports no master internals.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { Master } from '../master/master.ts';
 import { QueueSink } from '../master/stream.ts';
 import * as scheduler from '../master/scheduler-calls.ts';

@@ -8,7 +8,7 @@
  *   mapped to the same shape; anything else is a 500 that is logged with its stack.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { DroverError, isDroverError, type ErrorKind } from '../protocol/errors.ts';
+import { DroverError, isDroverError, type ErrorKind } from '../errors/errors.ts';
 import type { Logger } from '../log/index.ts';
 
 export const MAX_JSON_DEPTH = 64;

@@ -6,7 +6,7 @@
  * reports are adopted (after a master failover the master learns them only this way); tasks the
  * master expected but the agent does not report are gone.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
 import { canonicalEnum, isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';

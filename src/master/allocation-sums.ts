@@ -9,7 +9,7 @@
  * Ranges (ports) are not summed: those of different agents overlap, a union of ranges cannot be
  * subtracted item by item, and shares ignore them anyway.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { Resources, Scalar } from '../resources/index.ts';
 
 export class AllocationSums {

@@ -13,7 +13,7 @@
  * reports killed again. Marking the agent gone after draining (`mark_gone`) is not supported yet
  * and is refused rather than ignored.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { AgentRecord, TaskRecord } from './model.ts';
 

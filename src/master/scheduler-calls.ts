@@ -4,7 +4,7 @@
  * a thrown DroverError into a 4xx). Invalid launches are not HTTP errors: as in Mesos, ACCEPT is
  * answered 202 and each bad task gets a TASK_ERROR or TASK_DROPPED update with its reason.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { REQUIRED_CALL_FIELD, SchedulerCall, type TaskInfo, type Operation } from '../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../protocol/validation.ts';
 import { isTerminalState } from '../protocol/mesos/enums.ts';
@@ -14,8 +14,6 @@ import type { Master } from './master.ts';
 import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
 import { sharedResources } from './interner.ts';
-
-export const HEARTBEAT_SECONDS = 15;
 
 type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
 

@@ -32,8 +32,3 @@ export class EncodedJson {
     return JSON.parse(this.text) as unknown;
   }
 }
-
-/** The JSON text of a message, reusing it when the message is already encoded. */
-export function jsonTextOf(message: unknown): string {
-  return message instanceof EncodedJson ? message.text : JSON.stringify(message);
-}

@@ -2,8 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
-import { DroverError } from './errors.ts';
-import { RecordIODecoder, decodeJsonRecords, decodeRecords, encodeJsonRecord, encodeRecord } from './recordio.ts';
+import { DroverError } from '../errors/errors.ts';
+import { decodeJsonRecords, decodeRecords, encodeJsonRecord, encodeRecord } from './recordio.ts';
+import { RecordIODecoder } from './recordio-decoder.ts';
 
 /** Cut `bytes` at the given sorted, de-duplicated positions. */
 function chunkAt(bytes: Buffer, cuts: number[]): Buffer[] {
@@ -20,7 +21,8 @@ function chunkAt(bytes: Buffer, cuts: number[]): Buffer[] {
 
 function decodeAll(chunks: Uint8Array[], maxRecordBytes?: number): string[] {
   const decoder = new RecordIODecoder(maxRecordBytes === undefined ? {} : { maxRecordBytes });
-  const out = chunks.flatMap((c) => decoder.push(c)).map((r) => r.toString('utf8'));
+  const text = new TextDecoder();
+  const out = chunks.flatMap((c) => decoder.push(c)).map((r) => text.decode(r));
   decoder.end();
   return out;
 }

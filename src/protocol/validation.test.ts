@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Type from 'typebox';
-import { DroverError } from './errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { compileValidator, escapePointer } from './validation.ts';
 
 const App = compileValidator(

@@ -6,7 +6,7 @@
  */
 import type { TSchema, Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { DroverError, type ErrorDetail } from './errors.ts';
+import { DroverError, type ErrorDetail } from '../errors/errors.ts';
 
 /** Shape of one error as TypeBox (ajv-compatible) reports it. */
 interface SchemaError {

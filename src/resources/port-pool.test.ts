@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isDroverError } from '../protocol/errors.ts';
+import { isDroverError } from '../errors/errors.ts';
 import { PortPool } from './port-pool.ts';
 import { RangeSet } from './range-set.ts';
 

@@ -18,7 +18,7 @@
  * free ranges are the maximal runs of free ports, so they are always coalesced: after any
  * sequence of operations freeRangeCount ≤ (ranges the pool started with) + allocated.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { RangeSet } from './range-set.ts';
 
 export const MAX_PORT = 65535;

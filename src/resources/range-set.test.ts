@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isDroverError } from '../protocol/errors.ts';
+import { isDroverError } from '../errors/errors.ts';
 import { RangeSet } from './range-set.ts';
 
 // Small universe so that the naive Set<number> model can enumerate everything.

@@ -7,7 +7,7 @@
  * Values go up to Number.MAX_SAFE_INTEGER (2^53 - 1) so arithmetic on them stays exact.
  * Set operations are linear merges over the two range lists; `contains(value)` is a binary search.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 
 export type Range = readonly [begin: number, end: number];
 

@@ -3,7 +3,7 @@
  * validates the shape of untrusted input and reports `resources[i].field: reason`, with the same
  * place as a JSON pointer in the error's `details` for API edges.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { RangeSet } from './range-set.ts';
 import { DEFAULT_ROLE, describeValue, identifierProblem } from './resource.ts';
 import type { Resource, ResourceType } from './resource.ts';
@@ -92,7 +92,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** `resources[2].scalar.value: reason`, with the same place as a JSON pointer in `details`. */
 export function jsonError(path: Array<string | number>, reason: string): DroverError {
   const dotted = path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
-  const pointer = '/' + path.map(String).join('/');
+  const pointer = `/${path.map(String).join('/')}`;
   return new DroverError('RESOURCE_PARSE', `resources${dotted}: ${reason}`, {
     details: [{ path: path.length === 0 ? '' : pointer, errors: [reason] }],
   });

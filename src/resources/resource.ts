@@ -3,7 +3,7 @@
  * vocabulary of the bag (`resources.ts`) and its two wire forms (`resource-text.ts`,
  * `resource-json.ts`): the value union, the default role, identifier rules and value algebra.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { RangeSet } from './range-set.ts';
 import type { Scalar } from './scalar.ts';
 import type { ValueSet } from './value-set.ts';

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DroverError, isDroverError } from '../protocol/errors.ts';
+import { type DroverError, isDroverError } from '../errors/errors.ts';
 import { RangeSet } from './range-set.ts';
 import { Resources } from './resources.ts';
 import type { ResourceValue } from './resources.ts';

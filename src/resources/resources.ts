@@ -10,7 +10,7 @@
  *
  * Entries keep insertion order for `format`/`toJSON`; equality ignores order.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { RangeSet } from './range-set.ts';
 import { combine, DEFAULT_ROLE, describeValue, identifierProblem, valueContains, valueEquals } from './resource.ts';
 import type { Resource, ResourceType, ResourceValue } from './resource.ts';

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isDroverError } from '../protocol/errors.ts';
+import { isDroverError } from '../errors/errors.ts';
 import { Scalar } from './scalar.ts';
 
 const milli = fc.integer({ min: 0, max: 1e12 });

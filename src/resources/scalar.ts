@@ -11,7 +11,7 @@
  * so 0.0015 also becomes 0.002 even though its binary double is slightly below 0.0015. A value
  * that rounds to 0 (e.g. "0.0004") is zero, and zero resources drop out of a `Resources` bag.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 
 /** Largest representable milli-unit count; beyond this integers stop being exact. */
 const MAX_MILLI = Number.MAX_SAFE_INTEGER;

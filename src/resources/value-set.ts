@@ -7,7 +7,7 @@
  * the delimiters of the resource text syntax, and an item holding one would not survive
  * format → parse.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 
 const FORBIDDEN = /[{}[\],;:()]/;
 

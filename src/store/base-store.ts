@@ -3,7 +3,8 @@
  * primitives (election, observe, group commit). A backend implements only the `do*` primitives
  * and may assume their arguments are valid and the store is open.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { DroverError } from '../errors/errors.ts';
 import { GroupCommitWriter } from './batch-writer.ts';
 import { campaign, observe } from './election.ts';
 import type {
@@ -42,6 +43,9 @@ export abstract class BaseStore implements Store {
   /** Batch-writer transactions that may be in flight at once (remote backends overlap them). */
   protected readonly batchConcurrency: number = 1;
   private closing: Promise<void> | undefined;
+
+  /** Timers of the store's shells (batch writer delay, election watch resync, lease sweeps). */
+  constructor(protected readonly clock: Clock = systemClock) {}
 
   protected abstract doGet(key: string): Promise<KeyValue | undefined>;
   protected abstract doPut(key: string, value: string, lease: string | undefined): Promise<{ revision: number }>;
@@ -135,12 +139,12 @@ export abstract class BaseStore implements Store {
     this.ensureOpen();
     requireElection(election);
     if (typeof listener !== 'function') throw new DroverError('STORE_MISUSE', 'observe needs a listener function');
-    return observe(this, election, listener);
+    return observe(this, election, listener, { clock: this.clock });
   }
 
   batchWriter(options: BatchWriterOptions = {}): BatchWriter {
     this.ensureOpen();
-    return new GroupCommitWriter(this, { ...options, maxInFlight: this.batchConcurrency });
+    return new GroupCommitWriter(this, { ...options, maxInFlight: this.batchConcurrency, clock: this.clock });
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ManualClock } from '../clock/clock.ts';
 import { GroupCommitWriter } from './batch-writer.ts';
 import type { Op, Txn, TxnResult } from './store.ts';
 
@@ -20,16 +21,19 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 test('a full batch goes at once; a partial one after maxDelayMs', async () => {
   const store = fakeStore();
-  const writer = new GroupCommitWriter(store, { maxBatch: 3, maxDelayMs: 300 });
-  const started = Date.now();
+  const clock = new ManualClock();
+  const writer = new GroupCommitWriter(store, { maxBatch: 3, maxDelayMs: 300, clock });
   const puts = ['a', 'b', 'c', 'd'].map((k) => writer.put(k, 'v'));
   await tick();
   assert.deepEqual(store.keys(0), ['a', 'b', 'c']); // full: sent without waiting
   store.batches[0]?.commit();
   await tick();
-  if (Date.now() - started < 250) assert.equal(store.batches.length, 1, 'd waits for its delay');
-  while (store.batches.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(Date.now() - started >= 290, 'not before maxDelayMs');
+  clock.advance(299);
+  await tick();
+  assert.equal(store.batches.length, 1, 'd waits for its delay');
+  clock.advance(1);
+  await tick();
+  assert.equal(store.batches.length, 2, 'd goes once maxDelayMs has passed');
   assert.deepEqual(store.keys(1), ['d']);
   store.batches[1]?.commit();
   await Promise.all(puts);
@@ -59,10 +63,12 @@ test('batches on disjoint keys overlap up to maxInFlight; a busy key waits its t
 
 test('a batch never writes one key twice; a failed batch fails each of its writes', async () => {
   const store = fakeStore();
-  const writer = new GroupCommitWriter(store, { maxBatch: 10, maxDelayMs: 1 });
+  const clock = new ManualClock();
+  const writer = new GroupCommitWriter(store, { maxBatch: 10, maxDelayMs: 1, clock });
   const first = [writer.put('k', '1'), writer.put('j', '1')];
   const second = [writer.delete('k'), writer.put('x', '1')];
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  clock.advance(1);
+  await tick();
   assert.deepEqual(store.keys(0), ['k', 'j']);
   store.batches[0]?.fail(new Error('boom'));
   for (const p of first) await assert.rejects(p, /boom/);

@@ -12,7 +12,8 @@
  * A batch is atomic: if it fails (e.g. one put names an expired lease), every operation in it
  * fails with that error.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { systemClock, type Clock, type TimerHandle } from '../clock/clock.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { BatchWriter, BatchWriterOptions, Op, PutOptions, Store } from './store.ts';
 import { MAX_TXN_OPS, requireKey, requireLeaseId, requireValue } from './validate.ts';
 
@@ -28,6 +29,8 @@ interface Queued {
 export interface GroupCommitOptions extends BatchWriterOptions {
   /** Batches that may be committing at once (default 1). */
   maxInFlight?: number;
+  /** Runs the maxDelayMs timer; default the system clock. */
+  clock?: Clock;
 }
 
 export class GroupCommitWriter implements BatchWriter {
@@ -35,7 +38,8 @@ export class GroupCommitWriter implements BatchWriter {
   private readonly maxDelayMs: number;
   private readonly maxInFlight: number;
   private queue: Queued[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly clock: Clock;
   /** The oldest queued operation has waited maxDelayMs: flush even a partial batch. */
   private due = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -50,6 +54,7 @@ export class GroupCommitWriter implements BatchWriter {
     this.maxBatch = options.maxBatch ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 2;
     this.maxInFlight = options.maxInFlight ?? 1;
+    this.clock = options.clock ?? systemClock;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > MAX_TXN_OPS) {
       throw new DroverError('STORE_MISUSE', `maxBatch must be an integer in 1..${MAX_TXN_OPS}`);
     }
@@ -113,7 +118,7 @@ export class GroupCommitWriter implements BatchWriter {
   /** Starts the maxDelayMs clock for the queue's oldest operation. */
   private arm(): void {
     if (this.timer !== undefined || this.due || this.queue.length === 0) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.due = true;
       this.pump();
@@ -130,7 +135,7 @@ export class GroupCommitWriter implements BatchWriter {
     }
     if (this.queue.length === 0) {
       this.due = false;
-      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     } else {
       this.arm();

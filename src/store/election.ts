@@ -11,7 +11,9 @@
  *   `createRevision(key) = token` fail once the key is gone, even if the deposed leader has not
  *   noticed yet.
  */
-import { DroverError, isDroverError } from '../protocol/errors.ts';
+import { Backoff, type BackoffPolicy, type RandomSource } from '../clock/backoff.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { DroverError, isDroverError } from '../errors/errors.ts';
 import type {
   CampaignOptions,
   Compare,
@@ -253,6 +255,9 @@ class StoreLeadership implements Leadership {
   }
 }
 
+/** Jittered: every observer of a broken store (all masters and their frameworks) resyncs at once otherwise. */
+const WATCH_RESYNC_BACKOFF: BackoffPolicy = { initialMs: 100, maxMs: 5000, factor: 2, jitter: 0.5 };
+
 /**
  * Follows who leads `election`: the listener is called now with the current leader and again
  * whenever the leader (its candidacy or its value) changes.
@@ -261,13 +266,15 @@ export async function observe(
   store: Store,
   election: string,
   listener: (observation: Observation) => void,
+  options: { clock?: Clock; random?: RandomSource } = {},
 ): Promise<Observer> {
+  const clock = options.clock ?? systemClock;
   const prefix = electionPrefix(election);
   const candidates = new Map<string, { createRevision: number; value: string }>();
   let cancelled = false;
   let watch: Watch | undefined;
   let reported: string | undefined | null = null; // null: nothing reported yet
-  let delayMs = 100;
+  const resyncDelay = new Backoff(WATCH_RESYNC_BACKOFF, options.random);
 
   const report = (): void => {
     let leaderKey: string | undefined;
@@ -301,15 +308,14 @@ export async function observe(
     });
     if (cancelled) return void (await started.cancel()); // cancelled while the watch was starting
     watch = started;
-    delayMs = 100;
+    resyncDelay.reset();
   };
 
   // A broken watch (compacted history, backend trouble) is repaired by re-reading from scratch.
   const resync = async (error: unknown): Promise<void> => {
     watch = undefined;
     if (cancelled || isDroverError(error, 'STORE_CLOSED')) return;
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-    delayMs = Math.min(delayMs * 2, 5000);
+    await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), resyncDelay.next()));
     if (cancelled) return;
     await sync().catch((e: unknown) => resync(e));
   };

@@ -8,7 +8,7 @@
  * Transactions with `failure` operations are refused: when the guard is what failed, applying
  * them would be exactly the stale write fencing exists to stop.
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { GroupCommitWriter } from './batch-writer.ts';
 import type { BatchWriter, BatchWriterOptions, Leadership, PutOptions, Store, Txn, TxnResult } from './store.ts';
 

@@ -4,7 +4,7 @@
  *   sqlite:PATH                      embedded file (sqlite:///abs/path and sqlite:rel.db both work)
  *   etcd://host:port[,host:port…]    an etcd cluster
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import { openEtcdStore } from './etcd/etcd-store.ts';
 import { createMemoryStore } from './memory/memory-store.ts';
 import { openSqliteStore } from './sqlite/sqlite-store.ts';

@@ -3,7 +3,7 @@
  * backend is wrong, with the same DROVER_ERR_STORE_MISUSE, on all of them (a bug found against
  * the memory store in a unit test must not first show up against etcd in production).
  */
-import { DroverError } from '../protocol/errors.ts';
+import { DroverError } from '../errors/errors.ts';
 import type { Compare, Op, Txn } from './store.ts';
 
 /**

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, kill, spawnEtcd, waitHealthy } from './etcd.ts';
+import { freePort, kill, spawnEtcd, waitHealthy } from '../../devkit/etcd.ts';
 
 export interface EtcdCluster {
   /** `etcd://h:p,h:p,h:p` for openStore() and `drover master --store`. */

@@ -13,6 +13,7 @@
  */
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { get } from './api.ts';
+import { Backoff, type BackoffPolicy } from '../../src/clock/backoff.ts';
 import { recordIoParser, sseParser } from './streams.ts';
 
 export type Topic = 'apps' | 'tasks' | 'agents' | 'jobs' | 'queue' | 'deployments' | 'summary';
@@ -29,6 +30,8 @@ const FLUSH_MS = 400;
 const POLL_LIVE_MS = 15_000;
 const POLL_OFFLINE_MS = 3_000;
 const EVENTS_KEPT = 200;
+/** Every open browser loses its streams together when the master restarts; jitter spreads the reconnects. */
+const STREAM_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 5000, factor: 2, jitter: 0.5 };
 
 type Connection = 'connecting' | 'live' | 'offline';
 
@@ -107,26 +110,30 @@ class LiveHub {
    * Each connection gets a new parser: a frame cut off by a drop must not prefix the next stream.
    */
   private async follow(name: 'marathon' | 'mesos', open: () => Promise<Response>, newParser: () => (chunk: Uint8Array) => void): Promise<void> {
-    let backoff = 500;
+    const backoff = new Backoff(STREAM_BACKOFF);
     for (;;) {
       try {
         const response = await open();
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         this.setStream(name, 'live');
-        backoff = 500;
+        backoff.reset();
         const parser = newParser();
         const reader = response.body.getReader();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          parser(value);
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            parser(value);
+          }
+        } finally {
+          // A parser that threw (a malformed or oversized frame) leaves the body unread: close it.
+          void reader.cancel().catch(() => undefined);
         }
       } catch {
         // Connection refused or dropped (master restarting): fall through to the retry.
       }
       this.setStream(name, 'offline');
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, 5000);
+      await new Promise((r) => setTimeout(r, backoff.next()));
     }
   }
 

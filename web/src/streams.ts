@@ -3,6 +3,7 @@
  * network delivers (a frame may be split anywhere, several may arrive at once). Pure: no DOM, no
  * network — tested in test/ui-streams.test.ts.
  */
+import { DEFAULT_MAX_RECORD_BYTES, RecordIODecoder } from '../../src/protocol/recordio-decoder.ts';
 
 export function sseParser(onEvent: (type: string, data: Record<string, unknown>) => void): (chunk: Uint8Array) => void {
   const decoder = new TextDecoder();
@@ -29,57 +30,21 @@ export function sseParser(onEvent: (type: string, data: Record<string, unknown>)
 }
 
 /**
- * RecordIO: `<length>\n<json>` repeated; lengths count bytes. Chunks are kept as they arrive and
- * joined only once a whole record is there, so a multi-megabyte first record (the SUBSCRIBED
- * snapshot of a large cluster) is not copied again for every chunk.
+ * RecordIO through the server's own decoder (src/protocol/recordio-decoder.ts), so the UI frames
+ * exactly as the master does and refuses a record over `maxRecordBytes` before buffering it. A
+ * malformed or oversized frame throws: the stream cannot be resynchronised, and the caller
+ * (live.ts) drops the connection and opens a new one. A whole record that is not JSON is skipped.
  */
-export function recordIoParser(onRecord: (m: Record<string, unknown>) => void): (chunk: Uint8Array) => void {
-  const decoder = new TextDecoder();
-  let chunks: Uint8Array[] = [];
-  let size = 0;
-  let need = -1;
-  const take = (n: number): Uint8Array => {
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = chunks[0]!;
-      const part = Math.min(head.length, n - filled);
-      out.set(head.subarray(0, part), filled);
-      filled += part;
-      if (part === head.length) chunks.shift();
-      else chunks[0] = head.subarray(part);
-    }
-    size -= n;
-    return out;
-  };
+export function recordIoParser(onRecord: (m: Record<string, unknown>) => void, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): (chunk: Uint8Array) => void {
+  const decoder = new RecordIODecoder({ maxRecordBytes });
+  const text = new TextDecoder();
   return (chunk) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    for (;;) {
-      if (need < 0) {
-        // The length line is short: find its newline across the first few chunks.
-        let offset = 0;
-        let nl = -1;
-        for (const c of chunks) {
-          const i = c.indexOf(10);
-          if (i >= 0) {
-            nl = offset + i;
-            break;
-          }
-          offset += c.length;
-        }
-        if (nl < 0) return;
-        need = Number(decoder.decode(take(nl + 1)).trim());
-      }
-      if (size < need) return;
-      const record = decoder.decode(take(need));
-      need = -1;
+    for (const record of decoder.push(chunk)) {
       try {
-        onRecord(JSON.parse(record) as Record<string, unknown>);
+        onRecord(JSON.parse(text.decode(record)) as Record<string, unknown>);
       } catch {
         // A record we cannot read is skipped; the next invalidation or poll catches up.
       }
-      if (size === 0) chunks = [];
     }
   };
 }

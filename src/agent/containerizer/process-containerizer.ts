@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/index.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { ContainerLaunchSpec, ContainerRecord, Containerizer, ExitStatus, RecoveredContainer } from './containerizer.ts';
 import { EXIT_FILE, WRAPPER_SCRIPT, exitStatusFromShellCode, readExitFile } from './exit-status.ts';
 import { isSameProcessAlive, readBootId, readProcStat, signalGroup } from './proc.ts';

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { HealthCheckSpec, HealthProbe } from './health-check-spec.ts';
 import { HealthChecker } from './health-checker.ts';
 import { runProbe } from './health-probes.ts';
-import type { HealthReport } from './health-state.ts';
+import type { HealthReport, ProbeResult } from './health-state.ts';
+import { ManualClock, systemClock } from '../../clock/clock.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -24,7 +25,7 @@ function fastSpec(probe: HealthProbe, overrides: Partial<HealthCheckSpec> = {}):
 
 function check(spec: HealthCheckSpec, sandbox = tmpdir(), env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }): { reports: HealthReport[]; checker: HealthChecker } {
   const reports: HealthReport[] = [];
-  const checker = new HealthChecker({ spec, sandbox, env, clock: { now: () => Date.now() }, onReport: (r) => reports.push(r) });
+  const checker = new HealthChecker({ spec, sandbox, env, clock: systemClock, onReport: (r) => reports.push(r) });
   cleanups.push(() => checker.stop());
   checker.start();
   return { reports, checker };
@@ -120,10 +121,18 @@ describe('HealthChecker', () => {
     assert.ok(Date.now() - started < 2000);
   });
 
-  test('stop() ends checking: no report after it', async () => {
-    const { reports, checker } = check(fastSpec({ type: 'TCP', port: 1 }, { consecutiveFailures: 1 }));
+  test('stop() ends checking: no probe and no report after it', async () => {
+    const clock = new ManualClock();
+    const reports: HealthReport[] = [];
+    let probes = 0;
+    const runProbe = async (): Promise<ProbeResult> => (probes++, { ok: false, durationMs: 0 });
+    const checker = new HealthChecker({ spec: fastSpec({ type: 'TCP', port: 1 }, { consecutiveFailures: 1 }), sandbox: tmpdir(), env: {}, clock, onReport: (r) => reports.push(r), runProbe });
+    checker.start();
     checker.stop();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    clock.advance(60_000); // two thousand intervals
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(probes, 0);
     assert.deepEqual(reports, []);
+    assert.equal(clock.pending, 0, 'no timer left behind');
   });
 });

@@ -4,7 +4,7 @@
  * health changes. One probe at a time: the next is scheduled when the last has ended, so a slow
  * task is never hit by a pile of concurrent checks.
  */
-import type { Clock } from '../status-updates/status-update-manager.ts';
+import type { Clock, TimerHandle } from '../../clock/clock.ts';
 import type { HealthCheckSpec } from './health-check-spec.ts';
 import { runProbe as defaultRunProbe, type ProbeContext, type ProbeRunner } from './health-probes.ts';
 import { initialHealth, nextProbeDelay, recordResult, type HealthReport, type HealthState, type ProbeResult } from './health-state.ts';
@@ -23,7 +23,7 @@ export interface HealthCheckerOptions {
 
 export class HealthChecker {
   private state: HealthState;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private probesRun = 0;
   private stopped = false;
   private readonly runProbe: ProbeRunner;
@@ -45,14 +45,13 @@ export class HealthChecker {
   /** No probe starts after this, and the result of one in flight is dropped. */
   stop(): void {
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.probe(), nextProbeDelay(this.options.spec, this.probesRun));
-    this.timer.unref();
+    this.timer = this.options.clock.setTimeout(() => void this.probe(), nextProbeDelay(this.options.spec, this.probesRun)).unref();
   }
 
   private async probe(): Promise<void> {
@@ -61,13 +60,13 @@ export class HealthChecker {
     const context: ProbeContext = { sandbox: this.options.sandbox, env: this.options.env, timeoutMs: spec.timeoutMs };
     // A probe bounds itself by the timeout; the watchdog is for a probe that fails to, so one bug
     // cannot silently end checking for the task's whole life.
-    let watchdog: NodeJS.Timeout | undefined;
+    let watchdog: TimerHandle | undefined;
     const expired = new Promise<ProbeResult>((resolve) => {
-      watchdog = setTimeout(() => resolve({ ok: false, message: 'the probe did not end', durationMs: spec.timeoutMs + WATCHDOG_SLACK_MS }), spec.timeoutMs + WATCHDOG_SLACK_MS);
+      watchdog = this.options.clock.setTimeout(() => resolve({ ok: false, message: 'the probe did not end', durationMs: spec.timeoutMs + WATCHDOG_SLACK_MS }), spec.timeoutMs + WATCHDOG_SLACK_MS);
     });
     const probed = this.runProbe(spec.probe, context).catch((err: unknown): ProbeResult => ({ ok: false, message: (err as Error).message, durationMs: 0 }));
     const result = await Promise.race([probed, expired]);
-    clearTimeout(watchdog);
+    this.options.clock.clearTimeout(watchdog);
     this.probesRun += 1;
     if (this.stopped) return;
     const step = recordResult(spec, this.state, result, this.options.clock.now());

@@ -3,7 +3,7 @@
  * when a task is RUNNING (or reattached after an agent restart) and stops when it ends, is being
  * killed, or the agent stops.
  */
-import type { Clock } from '../status-updates/status-update-manager.ts';
+import type { Clock } from '../../clock/clock.ts';
 import { parseHealthCheck } from './health-check-spec.ts';
 import { HealthChecker } from './health-checker.ts';
 import type { HealthReport } from './health-state.ts';

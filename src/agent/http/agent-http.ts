@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { createHttpServer } from '../../http/server.ts';
 import type { Logger } from '../../log/index.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { FileFollower } from './file-follow.ts';
 import { SandboxFiles } from './files.ts';
 import { runExecSession, type ExecSpec } from '../exec/exec-session.ts';

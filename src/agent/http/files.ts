@@ -23,7 +23,7 @@
 import { lstat, readFile, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { isInside as inside, openConfined, placeOf, type Confinement } from './confined-open.ts';
 import { FileFollower } from './file-follow.ts';
 

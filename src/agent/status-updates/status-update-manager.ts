@@ -9,17 +9,13 @@
  */
 import type { Logger } from '../../log/index.ts';
 import type { AgentStatusUpdate } from '../../protocol/mesos/agent-link.ts';
-import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import { backoffDelay, type BackoffPolicy } from '../../clock/backoff.ts';
+import type { Clock, TimerHandle } from '../../clock/clock.ts';
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import { dueUpdates, nextDueAt, type QueuedUpdate } from './update-queue.ts';
 
 /** Stays well under agent-link.ts' maxItems of 10000 per UPDATE call. */
 const MAX_BATCH = 1000;
-
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-}
 
 export interface StatusUpdateManagerOptions {
   /** Sends one UPDATE call; true when the master accepted it (202). Must not throw. */
@@ -48,7 +44,7 @@ interface Stream {
 
 export class StatusUpdateManager {
   private readonly streams = new Map<string, Stream>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   /** When the pending timer fires (clock ms). */
   private timerDueAt = Infinity;
   private inFlight = false;
@@ -156,8 +152,7 @@ export class StatusUpdateManager {
   private setTimer(now: number, delayMs: number): void {
     this.clearTimer();
     this.timerDueAt = now + delayMs;
-    this.timer = setTimeout(() => void this.flush(), delayMs);
-    this.timer.unref();
+    this.timer = this.options.clock.setTimeout(() => void this.flush(), delayMs).unref();
   }
 
   private async flush(): Promise<void> {
@@ -188,7 +183,7 @@ export class StatusUpdateManager {
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerDueAt = Infinity;
   }

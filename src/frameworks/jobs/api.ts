@@ -5,7 +5,7 @@
  * `{"message":"Job 'x' does not exist"}` with 404); a refused request changes nothing.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { chronosId, fromChronos } from './chronos.ts';
 import { historyJson, historySummaryJson } from './history.ts';
 import { invalid, jobJson, nextTick, parseJob, parseSchedule, type Job, type Schedule } from './job.ts';

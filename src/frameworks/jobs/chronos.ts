@@ -4,7 +4,7 @@
  * Every Chronos field either maps to a Metronome one, is a read-only counter (ignored, as GET →
  * POST must work), or is refused with a 422 naming it.
  */
-import type { ErrorDetail } from '../../protocol/errors.ts';
+import type { ErrorDetail } from '../../errors/errors.ts';
 import { invalid } from './job.ts';
 
 /** Chronos job name → Drover job id: lowercase, '_' → '-' (the original stays in a label). */

@@ -5,7 +5,7 @@
  * `unsupportedFields` with a 422 naming the field — never silently ignored.
  */
 import Type, { type Static } from 'typebox';
-import type { ErrorDetail } from '../../protocol/errors.ts';
+import type { ErrorDetail } from '../../errors/errors.ts';
 import { patternProblem } from '../../placement/index.ts';
 
 /** Metronome's pathType: dot-separated segments of lowercase letters, digits and inner dashes. */

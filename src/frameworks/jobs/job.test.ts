@@ -6,7 +6,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { fromChronos } from './chronos.ts';
 import { parseJob, parseSchedule } from './job.ts';
 import { manualRunId, runJson, type Run } from './run.ts';

@@ -2,7 +2,7 @@
  * A job as the jobs framework keeps it: Metronome's spec with every default filled in, validated
  * at the edge. `parseJob` and `parseSchedule` are the only ways in; `jobJson` is the way out.
  */
-import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { cronErrors, nextCronTick } from './cron.ts';
 import { isIsoInterval, nextIsoTick, parseIsoInterval } from './iso-interval.ts';

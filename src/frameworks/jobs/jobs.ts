@@ -10,7 +10,7 @@
  */
 import { systemClock, type Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { Compare, Op, Store } from '../../store/store.ts';
 import { repeatEvery } from '../sdk/driver.ts';
 import type { SchedulerTransport } from '../sdk/scheduler.ts';

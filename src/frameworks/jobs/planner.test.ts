@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { emptyHistory, recordFinished, recordSkipped } from './history.ts';
 import { nextTick, parseJob, type Job, type Schedule } from './job.ts';
 import { MAX_SKIP_RECORDS, dependencyErrors, decideChild, planTicks, type Outcome } from './planner.ts';

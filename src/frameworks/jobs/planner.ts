@@ -4,7 +4,7 @@
  * child does in a cycle given its parents' outcomes). No clock, no store: the shell passes `now`
  * and applies the result.
  */
-import type { ErrorDetail } from '../../protocol/errors.ts';
+import type { ErrorDetail } from '../../errors/errors.ts';
 import { nextTick, type Job, type Schedule } from './job.ts';
 
 export type TickDecision = { tick: number; action: 'launch' } | { tick: number; action: 'skip'; reason: string; count?: number };

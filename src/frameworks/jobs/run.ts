@@ -12,7 +12,7 @@
  * for "mark successful" (Chronos' job/success), which releases the run's dependents.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { TaskState } from '../../protocol/mesos/enums.ts';
 
 export type RunStatus = 'INITIAL' | 'STARTING' | 'ACTIVE' | 'SUCCESS' | 'FAILED';

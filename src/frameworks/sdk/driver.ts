@@ -9,6 +9,7 @@
  * What the framework decides stays with it: what to do with offers and updates, which tasks to
  * reconcile and when, and when an update is safe to acknowledge (see `acknowledge`).
  */
+import { backoffDelay, type BackoffPolicy } from '../../clock/backoff.ts';
 import type { Clock, TimerHandle } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
 import type { FrameworkInfo, TaskStatus } from '../../protocol/mesos/scheduler.ts';
@@ -17,7 +18,8 @@ import type { Acknowledgement, OfferJson, OutgoingCall, SchedulerConnection, Sch
 /** The master's limit on tasks named in one RECONCILE call. */
 export const RECONCILE_CALL_TASKS = 100_000;
 /** Backoff between attempts to subscribe again: 100 ms doubling, at most this. */
-const RESUBSCRIBE_MAX_MS = 2000;
+/** Resubscription after a lost master: 100 ms doubling to 2 s, equal jitter (every framework of a failed-over master retries at once). */
+const RESUBSCRIBE_BACKOFF: BackoffPolicy = { initialMs: 100, maxMs: 2000, jitter: 0.5 };
 
 export interface ReconcileTask {
   task_id: { value: string };
@@ -117,7 +119,7 @@ export class SchedulerDriver {
         this.options.logger.warn({ error, attempt }, `${this.options.name}-resubscribe-failed`);
         if (!this.closed) this.resubscribe(attempt + 1);
       });
-    }, Math.min(RESUBSCRIBE_MAX_MS, 100 * 2 ** attempt));
+    }, backoffDelay(RESUBSCRIBE_BACKOFF, attempt + 1));
   }
 
   /**

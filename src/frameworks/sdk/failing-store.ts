@@ -4,7 +4,7 @@
  * DROVER_ERR_STORE_UNAVAILABLE either before anything is applied, or — `after` — once it has been
  * applied (a client that timed out on a transaction that did commit: the ambiguous case).
  */
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { Op, Store, Txn } from '../../store/store.ts';
 
 export interface FailurePlan {

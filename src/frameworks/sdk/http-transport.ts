@@ -6,7 +6,7 @@
  * standby's 307 to the leader is followed (as Mesos' scheduler libraries do), and the calls of
  * the subscription then go to the master that answered.
  */
-import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { decodeJsonRecords } from '../../protocol/recordio.ts';
 import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
 import { EventQueue } from './event-queue.ts';

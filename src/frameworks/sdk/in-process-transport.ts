@@ -7,7 +7,7 @@
  * The master is reached through `InProcessMaster`, which the composition root implements over the
  * master (src/cluster/in-process-master.ts): the SDK knows no master internals.
  */
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
 import { EventQueue } from './event-queue.ts';
 import { subscribedFrameworkId, type Acknowledgement, type OutgoingCall, type SchedulerConnection, type SchedulerEvent, type SchedulerTransport, type SubscribeOptions } from './scheduler.ts';

@@ -3,7 +3,7 @@
  * behind it (HTTP today — the public Mesos v1 scheduler API; in-process next, for `drover dev`).
  * Built-in frameworks and tests use only this interface.
  */
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { FrameworkInfo, SchedulerCall, TaskStatus } from '../../protocol/mesos/scheduler.ts';
 
 export interface OfferJson {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { TaskState, TaskStatusReason, TaskStatusSource } from '../../protocol/mesos/enums.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { Resources } from '../../resources/index.ts';
 import { EventQueue } from './event-queue.ts';
 import type { OutgoingCall, SchedulerConnection, SchedulerEvent, SchedulerTransport } from './scheduler.ts';

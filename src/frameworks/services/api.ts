@@ -3,7 +3,7 @@
  * events (SSE), info. Error bodies keep Marathon's shapes; a refused request changes nothing.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import { EVENT_STREAM_BUFFER_BYTES, MAX_EVENT_SUBSCRIBERS, sseFrame } from './events.ts';

@@ -2,7 +2,7 @@
  * An app as the services framework keeps it: Marathon's definition with every default filled in
  * (AppDefinition.scala), validated at the edge. `parseApp` is the only way in.
  */
-import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { AppDefinition, normalizeId, semanticErrors, unsupportedFields } from './app-schema.ts';
 

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 
 /** Run a change; a 409 from a deployment lock carries the blocking deployments (Marathon's shape). */
 export async function guarded(reply: FastifyReply, change: () => Promise<unknown>): Promise<unknown> {

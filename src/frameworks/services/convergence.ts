@@ -182,7 +182,6 @@ export class Convergence {
     }
     i.state = 'TASK_KILLING';
     this.changed(i);
-    (i as Instance & { killedByUs?: boolean }).killedByUs = true;
     this.effects.persist(i);
     this.effects.kill(i.taskId, i.agentId);
   }

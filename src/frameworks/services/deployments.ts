@@ -4,7 +4,7 @@
  * blocking deployments, unless forced (which cancels them, as Marathon's `force=true`).
  */
 import { randomUUID } from 'node:crypto';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 
 export interface Deployment {
   id: string;

@@ -4,7 +4,7 @@
  * app in it, validated as a whole before anything is applied.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DroverError, type ErrorDetail } from '../../protocol/errors.ts';
+import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { type App, parseApp } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import type { ServicesFramework } from './services.ts';

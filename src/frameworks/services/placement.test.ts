@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { Resources } from '../../resources/index.ts';
 import { parseApp } from './app.ts';
 import { place, specOf, type OfferView, type Spot } from './placement.ts';

@@ -8,7 +8,7 @@
  */
 import { systemClock, type Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { Store } from '../../store/store.ts';
 import { repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
 import type { SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';

@@ -70,7 +70,8 @@ describe('DRF offer cycle', () => {
     const frameworks = [framework('f1', { role: 'gold' }), framework('f2', { role: 'gold' }), framework('f3', { role: 'silver' })];
     const { offers } = allocate({ now: 0, seed: 11, total: total(list), agents: list, frameworks, weights: new Map([['gold', 2]]) });
     assert.deepEqual(countBy(offers), { f1: 10, f2: 10, f3: 10 });
-    const byRole = offers.reduce<Record<string, number>>((acc, o) => ({ ...acc, [o.role]: (acc[o.role] ?? 0) + 1 }), {});
+    const byRole: Record<string, number> = {};
+    for (const o of offers) byRole[o.role] = (byRole[o.role] ?? 0) + 1;
     assert.deepEqual(byRole, { gold: 20, silver: 10 });
   });
 

@@ -9,7 +9,7 @@
  * still confines every path to its work dir. A follow stream ends when the caller goes away.
  */
 import type { FastifyInstance } from 'fastify';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
 
 /** How long the agent may take to start answering (a follow stream may then last forever). */

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';

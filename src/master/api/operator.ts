@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import type { Master } from '../master.ts';

@@ -3,7 +3,7 @@
  * Operator views (state, v1 operator calls) are in operator.ts.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { AgentCall, AGENT_STREAM_HEADER } from '../../protocol/mesos/agent-link.ts';
 import { EventStream } from '../stream.ts';

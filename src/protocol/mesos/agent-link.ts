@@ -20,7 +20,7 @@
  *     ACKNOWLEDGE (batched), SHUTDOWN_FRAMEWORK, HEARTBEAT (so the agent can notice a dead master).
  */
 import Type, { type Static } from 'typebox';
-import { Id, ResourceJson, TaskInfo, TaskStatus, FrameworkInfo, KillPolicy } from './scheduler.ts';
+import { Id, ResourceJson, TaskInfo, TaskStatus, FrameworkInfo, type KillPolicy } from './scheduler.ts';
 import { TASK_STATES } from './enums.ts';
 
 export const AGENT_STREAM_HEADER = 'drover-stream-id';

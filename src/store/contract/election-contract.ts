@@ -29,7 +29,9 @@ export function electionContract(open: OpenStore): void {
 
         const { won } = campaigners(store, election, ['a', 'b', 'c']);
         await waitFor(() => won.length > 0, 'a leader');
-        await sleep(300); // time for a second (wrong) winner to show up
+        // Nothing may happen here, so there is no condition to wait for: the time a second (wrong)
+        // winner would need to show up.
+        await sleep(300);
         assert.equal(won.length, 1);
         const leader = won[0] as Leadership;
         assert.ok(['a', 'b', 'c'].includes(leader.candidate));
@@ -119,7 +121,7 @@ export function electionContract(open: OpenStore): void {
         a.onLost(() => (aLost = true));
         let bLeads = false;
         const bWon = store.campaign(election, 'b', { ttlSeconds: 2 }).then((l) => ((bLeads = true), l));
-        await sleep(100);
+        await sleep(100); // that b does not win during this time is the point: nothing to wait for
         assert.equal(bLeads, false, 'b waits while a leads');
         await a.resign();
         await a.resign();

@@ -1,6 +1,6 @@
 /** Helpers for the store contract suite. */
 import assert from 'node:assert/strict';
-import { isDroverError, type ErrorKind } from '../../protocol/errors.ts';
+import { isDroverError, type ErrorKind } from '../../errors/errors.ts';
 import type { Store, WatchEvent, WatchOptions } from '../store.ts';
 
 export type OpenStore = () => Promise<Store>;

@@ -1,7 +1,7 @@
 /** Contract: watches (order, grouping, resume, compaction, close) and leases. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isDroverError } from '../../protocol/errors.ts';
+import { isDroverError } from '../../errors/errors.ts';
 import { describeEvents, recorder, rejectsWith, sleep, unique, waitFor, withStore, type OpenStore } from './support.ts';
 
 export function watchContract(open: OpenStore): void {
@@ -11,6 +11,10 @@ export function watchContract(open: OpenStore): void {
         const base = unique('watch');
         const rec = recorder();
         const watch = await store.watch(base, rec);
+        // A second watch on the same prefix, left open: it shows when a write after the cancel has
+        // been delivered to the watches that are still there.
+        const probe = recorder();
+        await store.watch(base, probe);
         await store.put(`${base.slice(0, -1)}-outside`, 'not watched');
         const a = await store.put(`${base}a`, '1');
         const t = await store.txn({
@@ -42,7 +46,7 @@ export function watchContract(open: OpenStore): void {
         await watch.cancel();
         await watch.cancel(); // idempotent
         await store.put(`${base}after-cancel`, 'x');
-        await sleep(100);
+        await waitFor(() => probe.events().some((e) => e.kv.key === `${base}after-cancel`), 'the write after the cancel to reach the open watch');
         assert.equal(rec.events().length, 6, 'nothing after cancel');
       }));
 
@@ -55,9 +59,10 @@ export function watchContract(open: OpenStore): void {
         const rec = recorder(r2.revision);
         await store.watch(base, rec);
         const r4 = await store.put(`${base}z`, '1');
-        await waitFor(() => rec.events().length >= 3, 'replayed and live events');
-        await sleep(50); // no duplicates may follow
-        assert.deepEqual(describeEvents(rec.events(), base), [`put x@${r2.revision}`, `put y@${r3.revision}`, `put z@${r4.revision}`]);
+        // A marker last: events come in revision order, so a duplicate would show before it.
+        const r5 = await store.put(`${base}marker`, '1');
+        await waitFor(() => rec.events().some((e) => e.revision === r5.revision), 'replayed and live events up to the marker');
+        assert.deepEqual(describeEvents(rec.events(), base), [`put x@${r2.revision}`, `put y@${r3.revision}`, `put z@${r4.revision}`, `put marker@${r5.revision}`]);
         assert.equal(rec.events()[0]?.kv.value, '2');
       }));
 
@@ -69,9 +74,10 @@ export function watchContract(open: OpenStore): void {
         await store.watch(base, rec);
         const written: number[] = [];
         while ((written.at(-1) ?? 0) < from + 1) written.push((await store.put(`${base}k`, String(written.length))).revision);
+        // A marker last: events come in revision order, so anything extra would show before it.
+        written.push((await store.put(`${base}marker`, '1')).revision);
         const expected = written.filter((r) => r >= from);
-        await waitFor(() => rec.events().length >= expected.length, 'the events from the start revision');
-        await sleep(50);
+        await waitFor(() => rec.events().some((e) => e.revision === written.at(-1)), 'the events from the start revision up to the marker');
         assert.deepEqual(rec.events().map((e) => e.revision), expected);
       }));
 
@@ -145,6 +151,8 @@ export function leaseContract(open: OpenStore): void {
         assert.equal((await store.get(`${base}plain`))?.value, 'x');
         await lease.revoke();
         await rejectsWith(lease.keepAliveOnce(), 'STORE_LEASE_NOT_FOUND');
+        // Nothing may happen here, so there is no condition to wait for: a short wait gives a
+        // wrongly fired onLost (a microtask or a client event) the time to show.
         await sleep(20);
         assert.equal(lost, false, 'revoking your own lease is not losing it');
       }));
@@ -154,13 +162,15 @@ export function leaseContract(open: OpenStore): void {
         const key = `${unique('keepalive')}k`;
         const lease = await store.grantLease(1);
         await store.put(key, 'x', { lease: lease.id });
+        // Real time past the 1 s TTL is the point: the contract runs against a real etcd too, whose
+        // lease expiry no injected clock can move.
         await sleep(2200);
         assert.equal((await store.get(key))?.value, 'x');
         await lease.keepAliveOnce();
         const manual = await store.grantLease(1, { keepAlive: false });
         await store.put(`${key}2`, 'x', { lease: manual.id });
         for (let i = 0; i < 5; i++) {
-          await sleep(400);
+          await sleep(400); // 2 s of real time in all, renewed by hand within each TTL (as above)
           await manual.keepAliveOnce();
         }
         assert.equal((await store.get(`${key}2`))?.value, 'x', 'keepAliveOnce renews too');

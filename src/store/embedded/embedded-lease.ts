@@ -3,6 +3,8 @@
  * (expired in a sweep, or found missing on renewal); `onLost` fires then, unless this handle
  * revoked the lease itself.
  */
+import type { Clock } from '../../clock/clock.ts';
+import { every, type Repeating } from '../../clock/every.ts';
 import type { Lease } from '../store.ts';
 
 export interface LeaseEngine {
@@ -15,7 +17,7 @@ export interface LeaseEngine {
 }
 
 export class EmbeddedLease implements Lease {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Repeating | undefined;
   private revoked = false;
   private ended = false;
   private readonly listeners: Array<() => void> = [];
@@ -25,17 +27,17 @@ export class EmbeddedLease implements Lease {
     readonly id: string,
     readonly ttlSeconds: number,
     keepAlive: boolean,
+    clock: Clock,
   ) {
     if (keepAlive) {
       // Renew at a third of the TTL, as etcd's clients do: two renewals may be late before loss.
-      this.timer = setInterval(() => {
+      this.timer = every(clock, (ttlSeconds * 1000) / 3, () => {
         try {
           this.engine.renewLease(this.id);
         } catch {
           this.markEnded();
         }
-      }, (ttlSeconds * 1000) / 3);
-      this.timer.unref();
+      });
     }
   }
 
@@ -72,7 +74,7 @@ export class EmbeddedLease implements Lease {
 
   /** Stops renewing (store closing); the lease itself is left to expire. */
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer?.stop();
     this.timer = undefined;
   }
 }

@@ -5,7 +5,9 @@
  * a transaction is trivially serialised with every other one.
  */
 import { randomBytes } from 'node:crypto';
-import { DroverError } from '../../protocol/errors.ts';
+import { systemClock, type Clock } from '../../clock/clock.ts';
+import { every, type Repeating } from '../../clock/every.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { BaseStore } from '../base-store.ts';
 import { compareKeys } from '../keys.ts';
 import type { Compare, KeyValue, Lease, Op, RangeResult, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from '../store.ts';
@@ -14,8 +16,8 @@ import { EmbeddedLease, type LeaseEngine } from './embedded-lease.ts';
 import { WatchHub } from './watch-hub.ts';
 
 export interface EmbeddedOptions {
-  /** Clock for lease expiry, epoch milliseconds (default Date.now). */
-  now?: () => number;
+  /** Lease expiry times, the sweep and the keep-alive renewals (default the system clock). */
+  clock?: Clock;
   /** How often expired leases are swept (default 250 ms; 0 = never, call expireLeases()). */
   sweepIntervalMs?: number;
   /**
@@ -37,8 +39,7 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   private readonly hub = new WatchHub();
   /** Lease handles granted by this store, to tell them when their lease ends. */
   private readonly handles = new Map<string, EmbeddedLease>();
-  private readonly sweeper: NodeJS.Timeout | undefined;
-  private readonly now: () => number;
+  private readonly sweeper: Repeating | undefined;
   private readonly historyRevisions: number;
 
   constructor(
@@ -46,13 +47,11 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
     private readonly backing: Backing,
     options: EmbeddedOptions = {},
   ) {
-    super();
-    this.now = options.now ?? Date.now;
+    super(options.clock ?? systemClock);
     this.historyRevisions = options.historyRevisions ?? DEFAULT_HISTORY_REVISIONS;
     const sweepIntervalMs = options.sweepIntervalMs ?? 250;
     if (sweepIntervalMs > 0) {
-      this.sweeper = setInterval(() => this.expireLeases(), sweepIntervalMs);
-      this.sweeper.unref();
+      this.sweeper = every(this.clock, sweepIntervalMs, () => this.expireLeases());
     }
   }
 
@@ -112,14 +111,14 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
       // Random 63-bit ids like etcd's, so an id is never reused across restarts of a SQLite store.
       id = (randomBytes(8).readBigUInt64BE() >> 1n).toString();
     } while (id === '0' || this.backing.lease(id) !== undefined);
-    this.backing.insertLease({ id, ttlSeconds, expiresAt: this.now() + ttlSeconds * 1000 });
-    const handle = new EmbeddedLease(this, id, ttlSeconds, keepAlive);
+    this.backing.insertLease({ id, ttlSeconds, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+    const handle = new EmbeddedLease(this, id, ttlSeconds, keepAlive, this.clock);
     this.handles.set(id, handle);
     return handle;
   }
 
   protected async doClose(): Promise<void> {
-    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper?.stop();
     // Leases are not revoked: like a crashed process's, they expire (on reopen, for SQLite).
     for (const handle of this.handles.values()) handle.stop();
     this.handles.clear();
@@ -130,11 +129,11 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   renewLease(id: string): void {
     this.ensureOpen();
     const row = this.backing.lease(id);
-    if (row === undefined || row.expiresAt <= this.now()) {
+    if (row === undefined || row.expiresAt <= this.clock.now()) {
       if (row !== undefined) this.endLease(id);
       throw new DroverError('STORE_LEASE_NOT_FOUND', `lease ${id} has expired or was revoked`);
     }
-    this.backing.renewLease(id, this.now() + row.ttlSeconds * 1000);
+    this.backing.renewLease(id, this.clock.now() + row.ttlSeconds * 1000);
   }
 
   revokeLease(id: string): void {
@@ -145,7 +144,7 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   /** Ends every lease past its expiry. Runs on the sweep timer; tests with a fake clock call it. */
   expireLeases(): void {
     if (this.isClosed) return;
-    for (const id of this.backing.expiredLeases(this.now())) this.endLease(id);
+    for (const id of this.backing.expiredLeases(this.clock.now())) this.endLease(id);
   }
 
   /** Deletes the lease and its keys as one revision (as etcd does), and tells its handle. */
@@ -178,7 +177,7 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   /** Applies one branch of operations as one revision; a branch that changes nothing keeps it. */
   private apply(ops: Op[]): { revision: number; changed: boolean } {
     // Check everything that can fail before writing anything: a transaction is all-or-nothing.
-    const now = this.now();
+    const now = this.clock.now();
     for (const op of ops) {
       if (op.type !== 'put' || op.lease === undefined) continue;
       const row = this.backing.lease(op.lease);

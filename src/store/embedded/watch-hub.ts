@@ -6,7 +6,7 @@
  * Replay and registration happen in one synchronous step (the engine is single-threaded), so a
  * watch from revision R sees history from R and then live events with no gap and no duplicate.
  */
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import type { Watch, WatchEvent, WatchOptions } from '../store.ts';
 
 interface Watcher {

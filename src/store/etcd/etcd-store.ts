@@ -4,7 +4,10 @@
  * the revisions) directly. Keys are used as given; revisions are etcd's own.
  */
 import { Etcd3, isRecoverableError, type IOptions, type Lease as EtcdLeaseHandle, type Watcher } from 'etcd3';
-import { DroverError } from '../../protocol/errors.ts';
+import { backoffDelay, type BackoffPolicy } from '../../clock/backoff.ts';
+import { systemClock, type Clock } from '../../clock/clock.ts';
+import { every, type Repeating } from '../../clock/every.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { BaseStore } from '../base-store.ts';
 import type { KeyValue, Lease, RangeResult, Txn, TxnResult, Watch, WatchEvent, WatchOptions } from '../store.ts';
 import { prefixRange, storeError, toCompare, toKeyValue, toRequestOp, toWatchEvent } from './etcd-wire.ts';
@@ -24,6 +27,8 @@ const callOnce = {
 } as unknown as GlobalPolicy;
 
 const READ_ATTEMPTS = 3;
+/** Between read attempts: jittered, so the reads of every client of a failing member do not come back together. */
+const READ_RETRY_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 500, factor: 2, jitter: 0.5 };
 
 /** A point read whose only use is the header's revision (a count over all keys would be O(n)). */
 const REVISION_PROBE = { key: Buffer.from([0]), keys_only: true };
@@ -31,14 +36,16 @@ const REVISION_PROBE = { key: Buffer.from([0]), keys_only: true };
 export interface EtcdStoreOptions {
   /** Deadline for each unary call (default 5000 ms): a dead cluster fails calls, not hangs them. */
   callTimeoutMs?: number;
+  /** Lease watchdogs, read retries, the batch writer and election watches; default the system clock. */
+  clock?: Clock;
 }
 
 class EtcdLease implements Lease {
   private revoked = false;
   private lostFired = false;
   private readonly listeners: Array<() => void> = [];
-  private lastRenewal = Date.now();
-  private readonly watchdog: NodeJS.Timeout | undefined;
+  private lastRenewal: number;
+  private readonly watchdog: Repeating | undefined;
 
   constructor(
     private readonly inner: EtcdLeaseHandle,
@@ -46,19 +53,20 @@ class EtcdLease implements Lease {
     readonly ttlSeconds: number,
     keepAlive: boolean,
     private readonly ensureOpen: () => void,
+    private readonly clock: Clock,
   ) {
+    this.lastRenewal = clock.now();
     // etcd3 emits 'lost' when a keep-alive (automatic or once) finds the lease gone.
     inner.on('lost', () => this.fireLost());
     if (keepAlive) {
       // etcd3 only gives up after 2 × TTL without etcd; by then a successor may have led for a
       // whole TTL. A lease not renewed for one TTL may have expired: report it lost then.
-      inner.on('keepaliveSucceeded', () => (this.lastRenewal = Date.now()));
-      this.watchdog = setInterval(() => {
-        if (Date.now() - this.lastRenewal < ttlSeconds * 1000) return;
+      inner.on('keepaliveSucceeded', () => (this.lastRenewal = this.clock.now()));
+      this.watchdog = every(clock, (ttlSeconds * 1000) / 4, () => {
+        if (this.clock.now() - this.lastRenewal < ttlSeconds * 1000) return;
         this.fireLost();
         void this.inner.revoke().catch(() => undefined); // best effort: do not leave it half-alive
-      }, (ttlSeconds * 1000) / 4);
-      this.watchdog.unref();
+      });
     }
   }
 
@@ -66,7 +74,7 @@ class EtcdLease implements Lease {
     this.ensureOpen();
     try {
       await this.inner.keepaliveOnce();
-      this.lastRenewal = Date.now();
+      this.lastRenewal = this.clock.now();
     } catch (error) {
       throw storeError(error);
     }
@@ -96,7 +104,7 @@ class EtcdLease implements Lease {
   }
 
   private stopWatchdog(): void {
-    if (this.watchdog !== undefined) clearInterval(this.watchdog);
+    this.watchdog?.stop();
   }
 
   private fireLost(): void {
@@ -114,8 +122,11 @@ export class EtcdStore extends BaseStore {
   private readonly leases = new Set<EtcdLease>();
   private readonly watches = new Map<Watcher, WatchOptions>();
 
-  constructor(private readonly client: Etcd3) {
-    super();
+  constructor(
+    private readonly client: Etcd3,
+    clock: Clock = systemClock,
+  ) {
+    super(clock);
   }
 
   protected async doGet(key: string): Promise<KeyValue | undefined> {
@@ -238,7 +249,7 @@ export class EtcdStore extends BaseStore {
     } catch (error) {
       throw storeError(error);
     }
-    const lease = new EtcdLease(inner, id, ttlSeconds, keepAlive, () => this.ensureOpen());
+    const lease = new EtcdLease(inner, id, ttlSeconds, keepAlive, () => this.ensureOpen(), this.clock);
     this.leases.add(lease);
     return lease;
   }
@@ -273,7 +284,7 @@ export class EtcdStore extends BaseStore {
         if (attempt >= READ_ATTEMPTS || this.isClosed || !(error instanceof Error && isRecoverableError(error))) {
           throw storeError(error);
         }
-        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+        await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), backoffDelay(READ_RETRY_BACKOFF, attempt)));
       }
     }
   }
@@ -288,6 +299,7 @@ export async function openEtcdStore(hosts: string[], options: EtcdStoreOptions =
   const client = new Etcd3({
     hosts,
     faultHandling: { global: callOnce },
+    // A gRPC deadline is a wall-clock instant that the gRPC library times itself: never the injected clock.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
   });
   try {
@@ -297,5 +309,5 @@ export async function openEtcdStore(hosts: string[], options: EtcdStoreOptions =
     const mapped = storeError(error);
     throw new DroverError('STORE_UNAVAILABLE', `cannot reach etcd at ${hosts.join(',')}: ${mapped.message}`, { cause: error });
   }
-  return new EtcdStore(client);
+  return new EtcdStore(client, options.clock);
 }

@@ -5,7 +5,7 @@
  */
 import { ClientClosedError, EtcdLeaseInvalidError } from 'etcd3';
 import type { ICompare, IEvent, IKeyValue, IRequestOp } from 'etcd3';
-import { DroverError, isDroverError } from '../../protocol/errors.ts';
+import { DroverError, isDroverError } from '../../errors/errors.ts';
 import { prefixEndBytes } from '../keys.ts';
 import type { Compare, KeyValue, Op, WatchEvent } from '../store.ts';
 

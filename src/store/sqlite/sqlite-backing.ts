@@ -10,7 +10,7 @@
  * writing one store would each hand out the same revisions, so the second open fails instead.
  */
 import Database from 'better-sqlite3';
-import { DroverError } from '../../protocol/errors.ts';
+import { DroverError } from '../../errors/errors.ts';
 import { prefixEnd } from '../keys.ts';
 import type { KeyValue, WatchEvent } from '../store.ts';
 import type { Backing, LeaseRow } from '../embedded/backing.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { isDroverError } from '../../protocol/errors.ts';
+import { isDroverError } from '../../errors/errors.ts';
 import { storeContract } from '../contract.ts';
 import { recorder, rejectsWith, waitFor } from '../contract/support.ts';
 import { openStore } from '../open.ts';

@@ -107,8 +107,8 @@ export function JobForm({ onClose }: { onClose: () => void }) {
       </div>
       <div className="modal-foot">
         <span className="muted">Metronome job spec, checked by the server.</span>
-        <button onClick={onClose}>Cancel</button>
-        <button className="primary" disabled={busy} onClick={() => void submit()}>{busy ? 'Creating…' : 'Create job'}</button>
+        <button type="button" onClick={onClose}>Cancel</button>
+        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>{busy ? 'Creating…' : 'Create job'}</button>
       </div>
     </Modal>
   );

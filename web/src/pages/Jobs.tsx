@@ -50,14 +50,14 @@ export function Jobs({ selected }: { selected: string | undefined }) {
     { title: 'Active', width: '52px', align: 'right', render: (j) => (j.activeRuns ?? []).length },
     { title: 'Last run', width: '136px', render: (j) => { const o = lastOutcome(j); return o.at ? <><Badge value={o.status} /> <span className="muted">{ago(o.at)}</span></> : <span className="muted">{o.status}</span>; } },
     { title: 'OK / failed', width: '76px', align: 'right', render: (j) => { const h = j.history ?? j.historySummary; return h ? `${h.successCount} / ${h.failureCount}` : '—'; } },
-    { title: '', width: '78px', render: (j) => <button className="small" onClick={(e) => { e.stopPropagation(); void runNow(j.id); }}>Run now</button> },
+    { title: '', width: '78px', render: (j) => <button type="button" className="small" onClick={(e) => { e.stopPropagation(); void runNow(j.id); }}>Run now</button> },
   ];
 
   const job = list.find((j) => j.id === selected);
   return (
     <div className="page fill">
       <PageHead title="Jobs" sub={`${list.length} jobs · ${list.reduce((s, j) => s + (j.activeRuns ?? []).length, 0)} runs active`}>
-        <button className="primary" disabled={notRunning} onClick={() => setCreating(true)}>
+        <button type="button" className="primary" disabled={notRunning} onClick={() => setCreating(true)}>
           Create job
         </button>
       </PageHead>
@@ -85,8 +85,8 @@ function JobPanel({ job }: { job: Job }) {
           <div className="muted small">{job.description || 'No description'}</div>
         </div>
         <div className="row-actions">
-          <button className="primary small" onClick={() => void runNow(job.id)}>Run now</button>
-          <button className="icon" aria-label="Close job" onClick={() => navigate('/jobs')}>×</button>
+          <button type="button" className="primary small" onClick={() => void runNow(job.id)}>Run now</button>
+          <button type="button" className="icon" aria-label="Close job" onClick={() => navigate('/jobs')}>×</button>
         </div>
       </div>
       <div className="panel-body">
@@ -116,7 +116,7 @@ function JobPanel({ job }: { job: Job }) {
                   <td className="mono">{r.id}</td>
                   <td><Badge value={r.status} /></td>
                   <td className="muted">running {duration(runSeconds(r))}</td>
-                  <td className="right"><button className="small danger" onClick={() => void stopRun(job.id, r.id)}>Stop</button></td>
+                  <td className="right"><button type="button" className="small danger" onClick={() => void stopRun(job.id, r.id)}>Stop</button></td>
                 </tr>
               ))}
             </tbody>

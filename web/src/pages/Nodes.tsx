@@ -54,8 +54,8 @@ export function Nodes() {
       width: '160px',
       render: (a) => (
         <div className="row-actions">
-          <button className="small" disabled={a.drain_info !== undefined} title="Stop offering this node and kill its tasks (their schedulers place them elsewhere)" aria-label={`Drain ${a.hostname}`} onClick={() => void maintain(a, 'DRAIN_AGENT')}>Drain</button>
-          <button className="small" disabled={!a.deactivated} title="Offer this node again" aria-label={`Reactivate ${a.hostname}`} onClick={() => void maintain(a, 'REACTIVATE_AGENT')}>Reactivate</button>
+          <button type="button" className="small" disabled={a.drain_info !== undefined} title="Stop offering this node and kill its tasks (their schedulers place them elsewhere)" aria-label={`Drain ${a.hostname}`} onClick={() => void maintain(a, 'DRAIN_AGENT')}>Drain</button>
+          <button type="button" className="small" disabled={!a.deactivated} title="Offer this node again" aria-label={`Reactivate ${a.hostname}`} onClick={() => void maintain(a, 'REACTIVATE_AGENT')}>Reactivate</button>
         </div>
       ),
     },

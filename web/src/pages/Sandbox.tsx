@@ -86,7 +86,7 @@ export function LogTail({ agentId, path }: { agentId: string; path: string }) {
         </span>
         <span className="mono muted ellipsis">{path}</span>
         <span className="grow" />
-        <button className="small" onClick={() => setPaused(!paused)}>{paused ? 'Resume' : 'Pause'}</button>
+        <button type="button" className="small" onClick={() => setPaused(!paused)}>{paused ? 'Resume' : 'Pause'}</button>
         <a className="button small" href={filesUrl(agentId, 'download', { path })}>Download</a>
       </div>
       <ErrorBox error={error} />
@@ -132,11 +132,11 @@ export function FileBrowser({ agentId, root }: { agentId: string; root: string }
   return (
     <div className="files">
       <div className="crumbs mono">
-        <button className="link" onClick={() => setDir(root)}>sandbox</button>
+        <button type="button" className="link" onClick={() => setDir(root)}>sandbox</button>
         {rel.split('/').filter(Boolean).map((seg, i, all) => (
           <span key={i}>
             {' / '}
-            <button className="link" onClick={() => setDir(`${root}/${all.slice(0, i + 1).join('/')}`)}>{seg}</button>
+            <button type="button" className="link" onClick={() => setDir(`${root}/${all.slice(0, i + 1).join('/')}`)}>{seg}</button>
           </span>
         ))}
       </div>
@@ -152,7 +152,7 @@ export function FileBrowser({ agentId, root }: { agentId: string; root: string }
             return (
               <tr key={f.path}>
                 <td className="mono">
-                  <button className="link" onClick={() => (isDir ? setDir(f.path) : void show(f))}>{isDir ? `${name}/` : name}</button>
+                  <button type="button" className="link" onClick={() => (isDir ? setDir(f.path) : void show(f))}>{isDir ? `${name}/` : name}</button>
                 </td>
                 <td className="mono muted">{f.mode}</td>
                 <td className="num">{isDir ? '—' : f.size.toLocaleString()}</td>
@@ -169,7 +169,7 @@ export function FileBrowser({ agentId, root }: { agentId: string; root: string }
             <span className="mono ellipsis">{open.path}</span>
             <span className="grow" />
             <span className="muted">{open.size > 64 * 1024 ? 'first 64 KiB' : `${open.size.toLocaleString()} bytes`}</span>
-            <button className="small" onClick={() => setOpen(undefined)}>Close</button>
+            <button type="button" className="small" onClick={() => setOpen(undefined)}>Close</button>
           </div>
           <pre className="log-text short">{open.data}</pre>
         </div>

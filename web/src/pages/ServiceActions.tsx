@@ -50,13 +50,13 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
 
   return (
     <div className="row-actions" onClick={(e) => e.stopPropagation()}>
-      <button className={compact ? 'small' : undefined} onClick={() => { setInstances(String(app.instances)); setDialog('scale'); }}>
+      <button type="button" className={compact ? 'small' : undefined} onClick={() => { setInstances(String(app.instances)); setDialog('scale'); }}>
         Scale
       </button>
-      <button className={compact ? 'small' : undefined} onClick={() => void restart()}>
+      <button type="button" className={compact ? 'small' : undefined} onClick={() => void restart()}>
         Restart
       </button>
-      <button className={`danger${compact ? ' small' : ''}`} onClick={() => { setConfirm(''); setLocked(undefined); setDialog('destroy'); }}>
+      <button type="button" className={`danger${compact ? ' small' : ''}`} onClick={() => { setConfirm(''); setLocked(undefined); setDialog('destroy'); }}>
         Destroy
       </button>
       {dialog === 'scale' ? (
@@ -69,8 +69,8 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
             </div>
           </div>
           <div className="modal-foot">
-            <button onClick={close}>Cancel</button>
-            <button className="primary" onClick={() => void scale()}>
+            <button type="button" onClick={close}>Cancel</button>
+            <button type="button" className="primary" onClick={() => void scale()}>
               Scale service
             </button>
           </div>
@@ -89,13 +89,13 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
             </div>
           </div>
           <div className="modal-foot">
-            <button onClick={close}>Cancel</button>
+            <button type="button" onClick={close}>Cancel</button>
             {locked ? (
-              <button className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(true)}>
+              <button type="button" className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(true)}>
                 Destroy anyway
               </button>
             ) : (
-              <button className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(false)}>
+              <button type="button" className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(false)}>
                 Destroy service
               </button>
             )}

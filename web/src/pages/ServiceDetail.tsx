@@ -115,7 +115,7 @@ export function ServiceDetail({ id }: { id: string }) {
         <div className="alert info-alert">
           Deploying: {a.tasksRunning} of {a.instances} instances running.{' '}
           {a.deployments.map((d) => (
-            <button key={d.id} className="small" title={`Deployment ${d.id}: roll back to the previous definition`} onClick={() => void cancel(d.id)}>
+            <button type="button" key={d.id} className="small" title={`Deployment ${d.id}: roll back to the previous definition`} onClick={() => void cancel(d.id)}>
               Cancel deployment
             </button>
           ))}
@@ -147,8 +147,8 @@ export function ServiceDetail({ id }: { id: string }) {
                 <td className="muted">{ago(v)}</td>
                 <td>{v === a.version ? <span className="badge ok">current</span> : v === a.versionInfo?.lastConfigChangeAt ? <span className="badge muted" title="The newest configuration; later versions only scaled">current config</span> : null}</td>
                 <td className="right">
-                  <button className="small" onClick={() => void view(v)}>View</button>{' '}
-                  {v !== a.version ? <button className="small" onClick={() => void rollback(v)}>Roll back</button> : null}
+                  <button type="button" className="small" onClick={() => void view(v)}>View</button>{' '}
+                  {v !== a.version ? <button type="button" className="small" onClick={() => void rollback(v)}>Roll back</button> : null}
                 </td>
               </tr>
             ))}

@@ -209,10 +209,10 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
   return (
     <Modal title="Create service" onClose={onClose} wide>
       <div className="tabs" role="tablist">
-        <button role="tab" aria-selected={mode === 'form'} className={mode === 'form' ? 'tab active' : 'tab'} onClick={() => switchTo('form')}>
+        <button type="button" role="tab" aria-selected={mode === 'form'} className={mode === 'form' ? 'tab active' : 'tab'} onClick={() => switchTo('form')}>
           Form
         </button>
-        <button role="tab" aria-selected={mode === 'json'} className={mode === 'json' ? 'tab active' : 'tab'} onClick={() => switchTo('json')}>
+        <button type="button" role="tab" aria-selected={mode === 'json'} className={mode === 'json' ? 'tab active' : 'tab'} onClick={() => switchTo('json')}>
           JSON
         </button>
       </div>
@@ -252,8 +252,8 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
       </div>
       <div className="modal-foot">
         <span className="muted">Checked with the API's schema before sending.</span>
-        <button onClick={onClose}>Cancel</button>
-        <button className="primary" disabled={busy} onClick={() => void submit()}>
+        <button type="button" onClick={onClose}>Cancel</button>
+        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
           {busy ? 'Creating…' : 'Create service'}
         </button>
       </div>

@@ -60,7 +60,7 @@ export function Services() {
     <div className="page fill">
       <PageHead title="Services" sub={`${rows.length} services · ${deploying.length} deployments in progress`}>
         <input className="search" placeholder="Filter by ID" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter services" />
-        <button className="primary" onClick={() => setCreating(true)}>
+        <button type="button" className="primary" onClick={() => setCreating(true)}>
           Create service
         </button>
       </PageHead>

@@ -109,16 +109,16 @@ function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) 
         <div className="row-actions">
           {isServiceTask(task) && LIVE.has(task.state) ? (
             <>
-              <button className="small" title="Kill this instance; the service starts a replacement" onClick={() => void kill(task.id, false)}>Kill</button>
-              <button className="small danger" title="Kill this instance and lower the service's instance count" onClick={() => void kill(task.id, true)}>Kill &amp; scale down</button>
+              <button type="button" className="small" title="Kill this instance; the service starts a replacement" onClick={() => void kill(task.id, false)}>Kill</button>
+              <button type="button" className="small danger" title="Kill this instance and lower the service's instance count" onClick={() => void kill(task.id, true)}>Kill &amp; scale down</button>
             </>
           ) : null}
-          <button className="icon" aria-label="Close task" onClick={onClose}>×</button>
+          <button type="button" className="icon" aria-label="Close task" onClick={onClose}>×</button>
         </div>
       </div>
       <div className="tabs" role="tablist">
         {(['stdout', 'stderr', 'files'] as const).map((t) => (
-          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'tab active' : 'tab'} onClick={() => setTab(t)}>
+          <button type="button" key={t} role="tab" aria-selected={tab === t} className={tab === t ? 'tab active' : 'tab'} onClick={() => setTab(t)}>
             {t === 'files' ? 'Files' : t}
           </button>
         ))}

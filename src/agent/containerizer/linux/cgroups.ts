@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DroverError } from '../../../protocol/errors.ts';
+import { DroverError } from '../../../errors/errors.ts';
 
 export type CgroupLayout =
   | { version: 1; hierarchies: Map<string, string> } // controller → directory of the agent's own cgroup

@@ -17,7 +17,7 @@
  * with its leader even for processes that called setsid.
  */
 import { accessSync, constants } from 'node:fs';
-import { DroverError } from '../../../protocol/errors.ts';
+import { DroverError } from '../../../errors/errors.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import type { TaskUser } from './task-user.ts';
 

@@ -25,7 +25,7 @@ import { resolveTaskUser, type TaskUser } from './task-user.ts';
 import { launcherUnavailable, TaskLauncher } from './launcher.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
-import { DroverError } from '../../../protocol/errors.ts';
+import { DroverError } from '../../../errors/errors.ts';
 
 /** Default pids.max: plenty for a service, a wall against a fork bomb. */
 export const DEFAULT_PIDS_MAX = 4096;

@@ -4,7 +4,7 @@
  * for every other program on the machine. An unknown user is a launch failure the framework sees.
  */
 import { execFile } from 'node:child_process';
-import { DroverError } from '../../../protocol/errors.ts';
+import { DroverError } from '../../../errors/errors.ts';
 
 export interface TaskUser {
   name: string;

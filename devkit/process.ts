@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 
-export const DROVER_BIN = join(import.meta.dirname, '..', '..', 'bin', 'drover.cjs');
+export const DROVER_BIN = join(import.meta.dirname, '..', 'bin', 'drover.cjs');
 
 export interface DroverProcess {
   readonly url: string;
@@ -24,7 +24,15 @@ export async function startDrover(args: string[], options: { timeoutMs?: number;
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await listeningUrl(child, `drover ${args.join(' ')}`, options.timeoutMs ?? 20_000, () => out);
+  let url: string;
+  try {
+    url = await listeningUrl(child, `drover ${args.join(' ')}`, options.timeoutMs ?? 20_000, () => out);
+  } catch (error) {
+    // A process that never said where it listens is nobody's to stop: left running, it kept the
+    // test file alive until the runner's 10-minute timeout.
+    child.kill('SIGKILL');
+    throw error;
+  }
   return {
     url,
     child,

@@ -1,3 +1,0 @@
-export * from './errors.ts';
-export * from './recordio.ts';
-export * from './validation.ts';
