@@ -101,7 +101,7 @@ function adoptFrameworks(master: Master, call: Register): void {
     if (id === undefined || master.frameworks.has(id) || master.removedFrameworks.has(id)) continue;
     const framework = master.newFrameworkRecord(id, info, master.now());
     master.frameworks.set(id, framework);
-    master.startFailoverTimer(framework);
+    master.awaitReregistration(framework);
     void master.registry.putFramework(id, framework.info, framework.registeredAt);
   }
 }

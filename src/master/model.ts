@@ -7,6 +7,7 @@ import type { AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import { canonicalEnum, type TaskState, type TaskStatusReason, type TaskStatusSource } from '../protocol/mesos/enums.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { EventSink } from './stream.ts';
+import type { TimerHandle } from '../clock/clock.ts';
 import { sharedJson } from './interner.ts';
 import type { AgentMaintenance } from './maintenance.ts';
 
@@ -49,7 +50,7 @@ export interface FrameworkRecord {
   streamId?: string;
   /** Set while disconnected: when the framework will be torn down. */
   failoverDeadline?: number;
-  failoverTimer?: NodeJS.Timeout;
+  failoverTimer?: TimerHandle;
 }
 
 /**
