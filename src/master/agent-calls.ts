@@ -39,6 +39,7 @@ export async function register(master: Master, call: Register, total: Resources,
     if (agent.stream?.isOpen) agent.stream.close();
     Object.assign(agent, { info, hostname: info.hostname, port: info.port, total, attributes: info.attributes ?? [], status: 'active', reregisteredAt: now, lastSeen: now });
     agent.unreachableAt = undefined;
+    delete agent.removalHeldSince;
   } else {
     agent = {
       id: requestedId ?? master.nextAgentId(),

@@ -128,3 +128,47 @@ test('a torn-down framework is kept in completed_frameworks with its killed task
     await master.stop();
   }
 });
+
+test('health checks mark at most 40% of the agents unreachable per window and log the rest as held', async () => {
+  const clock = new ManualClock(0);
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = silentLogger();
+  const warn = logger.warn.bind(logger);
+  logger.warn = ((obj: Record<string, unknown>, msg: string) => {
+    lines.push({ ...obj, msg });
+    warn(obj, msg);
+  }) as typeof logger.warn;
+  const master = new Master({ store: createMemoryStore(), logger, hostname: 'test', port: 5050, clock, agentHeartbeatIntervalMs: 1000, agentMaxMissedHeartbeats: 5 });
+  await master.start();
+  try {
+    for (let i = 0; i < 5; i++) {
+      const id = `A${i}`;
+      master.agents.set(id, { id, info: { hostname: id, port: 5051, resources: [] }, hostname: id, port: 5051, total: Resources.EMPTY, attributes: [], used: Resources.EMPTY, offered: Resources.EMPTY, status: 'active', registeredAt: 0, lastSeen: 0 });
+    }
+    // Three of five go silent at once (a partition); two keep heartbeating.
+    clock.advance(5001);
+    master.agents.get('A3')!.lastSeen = clock.now();
+    master.agents.get('A4')!.lastSeen = clock.now();
+    master.checkAgents();
+    // 40% of 5 = 2 marked; the third is held, with a clear log line.
+    const statuses = () => [...master.agents.values()].map((a) => a.status);
+    assert.deepEqual(statuses(), ['unreachable', 'unreachable', 'active', 'active', 'active']);
+    assert.equal(master.agents.get('A2')!.removalHeldSince, 5001);
+    const held = lines.find((l) => l['msg'] === 'agent-removal-held');
+    assert.equal(held?.['held'], 1);
+    assert.equal(held?.['reason'], 'mass-unreachable');
+    assert.equal(held?.['windowCap'], 2);
+    // Checking again within the window changes nothing and logs nothing new.
+    clock.advance(1000);
+    master.checkAgents();
+    assert.equal(lines.filter((l) => l['msg'] === 'agent-removal-held').length, 1);
+    assert.equal(master.agents.get('A2')!.status, 'active');
+    // Once the window slid past the first markings, the held agent is marked.
+    clock.advance(4000);
+    master.checkAgents();
+    assert.equal(master.agents.get('A2')!.status, 'unreachable');
+    assert.equal(master.agents.get('A2')!.removalHeldSince, undefined);
+  } finally {
+    await master.stop();
+  }
+});

@@ -24,6 +24,7 @@ import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
 import { TaskTable } from './task-table.ts';
 import { CompletedFrameworks, DEFAULT_MAX_COMPLETED_FRAMEWORKS } from './completed-frameworks.ts';
+import { decideRemovals, DEFAULT_GUARD_FRACTION, EMPTY_HISTORY, type RemovalHistory, type RemovalPolicy } from './agent-removal-limit.ts';
 import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
@@ -50,6 +51,17 @@ export interface MasterOptions {
   frameworkHeartbeatIntervalMs?: number;
   /** Completed tasks kept in memory per framework (older ones stay in the store's history). */
   completedTasksPerFramework?: number;
+  /**
+   * Mesos --agent_removal_rate_limit (`1/20mins` → `{ agents: 1, perMs: 1_200_000 }`): at most
+   * this many agents marked unreachable per period. Default none, as in Mesos.
+   */
+  agentRemovalRate?: { agents: number; perMs: number };
+  /**
+   * Largest share of the reachable agents marked unreachable within one detection window
+   * (default 0.4; 1 turns the guard off). More than that at once looks like a network split:
+   * the rest are held (agent-removal-limit.ts).
+   */
+  agentRemovalGuardFraction?: number;
   /** Torn-down frameworks kept for the views (Mesos --max_completed_frameworks, default 50). */
   maxCompletedFrameworks?: number;
   /**
@@ -108,8 +120,9 @@ export class Master {
   readonly startedAt: number;
   readonly hostname: string;
   port: number;
-  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership'>> & {
+  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate'>> & {
     offerTimeoutMs: number | undefined;
+    agentRemovalRate: { agents: number; perMs: number } | undefined;
   };
 
   /** Agents' free resources and the cluster total for the offer cycle, re-made only on change. */
@@ -130,6 +143,10 @@ export class Master {
   /** Until this fires, disconnected frameworks recovered from the registry or from agents have no failover timer. */
   private reregistrationGrace: TimerHandle | undefined;
   private graceOver = false;
+  /** Unreachable markings within the detection window, and the rate limit's next permit. */
+  private removalHistory: RemovalHistory = EMPTY_HISTORY;
+  /** Agents held back from being marked unreachable (ids), as last logged. */
+  private heldAgents = new Set<string>();
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
@@ -166,6 +183,8 @@ export class Master {
       frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs ?? 15_000,
       completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
       maxCompletedFrameworks: options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS,
+      agentRemovalRate: options.agentRemovalRate,
+      agentRemovalGuardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
       frameworkReregistrationGraceMs:
         options.frameworkReregistrationGraceMs ?? Math.max(MIN_REREGISTRATION_GRACE_MS, (options.agentHeartbeatIntervalMs ?? 15_000) * (options.agentMaxMissedHeartbeats ?? 5)),
       seed: options.seed ?? 1,
@@ -460,14 +479,43 @@ export class Master {
     this.agentOutbox.clear();
   }
 
-  /** Mark agents that missed too many heartbeats unreachable and tell their tasks' frameworks. */
+  /**
+   * Mark agents that missed too many heartbeats unreachable and tell their tasks' frameworks —
+   * as many as the removal limits allow (agent-removal-limit.ts); the others are held and asked
+   * about again on the next check.
+   */
   checkAgents(): void {
-    const limit = this.options.agentHeartbeatIntervalMs * this.options.agentMaxMissedHeartbeats;
+    const windowMs = this.options.agentHeartbeatIntervalMs * this.options.agentMaxMissedHeartbeats;
     const now = this.now();
+    const silent: AgentRecord[] = [];
+    let reachable = 0;
     for (const agent of this.agents.values()) {
-      if (agent.status === 'unreachable' || now - agent.lastSeen <= limit) continue;
-      this.markUnreachable(agent, `missed ${this.options.agentMaxMissedHeartbeats} heartbeats`);
+      if (agent.status === 'unreachable') continue;
+      reachable++;
+      if (now - agent.lastSeen > windowMs) silent.push(agent);
     }
+    if (silent.length === 0 && this.heldAgents.size === 0) return;
+    silent.sort((a, b) => a.lastSeen - b.lastSeen);
+    const policy: RemovalPolicy = { guardFraction: this.options.agentRemovalGuardFraction, windowMs, ...(this.options.agentRemovalRate ? { rate: this.options.agentRemovalRate } : {}) };
+    const decision = decideRemovals(policy, this.removalHistory, now, silent.map((a) => a.id), reachable);
+    this.removalHistory = decision.history;
+    for (const id of decision.mark) this.markUnreachable(this.agents.get(id)!, `missed ${this.options.agentMaxMissedHeartbeats} heartbeats`);
+    const held = new Set(decision.held);
+    for (const agent of this.agents.values()) {
+      if (held.has(agent.id)) agent.removalHeldSince ??= now;
+      else delete agent.removalHeldSince;
+    }
+    this.metrics.agentsRemovalHeld.set(held.size);
+    // Logged when the held set changes, not on every check: one line per episode step.
+    if (held.size !== this.heldAgents.size || [...held].some((id) => !this.heldAgents.has(id))) {
+      if (held.size > 0) {
+        this.log.warn(
+          { held: held.size, heldAgents: [...held].slice(0, 20), marked: decision.mark.length, markedInWindow: decision.markedInWindow, windowCap: decision.windowCap, reachable, reason: decision.reason, retryAt: decision.retryAt === undefined ? undefined : new Date(decision.retryAt).toISOString() },
+          'agent-removal-held',
+        );
+      } else this.log.info({ released: this.heldAgents.size }, 'agent-removal-released');
+    }
+    this.heldAgents = held;
   }
 
   markUnreachable(agent: AgentRecord, why: string): void {

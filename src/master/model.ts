@@ -28,6 +28,8 @@ export interface AgentRecord {
   registeredAt: number;
   reregisteredAt?: number;
   unreachableAt?: number;
+  /** Silent past the heartbeat limit, but held back from being marked unreachable (removal limits) since then. */
+  removalHeldSince?: number;
   lastSeen: number;
   stream?: EventSink;
   streamId?: string;
