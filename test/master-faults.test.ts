@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from './support/process.ts';
@@ -86,6 +86,65 @@ describe('master restart', () => {
       await fw.status('keeper', 'TASK_KILLED');
     } finally {
       await fw?.close().catch(() => undefined);
+      await agent.stop('SIGKILL');
+      await master.stop();
+    }
+  });
+});
+
+describe('machine reboot', () => {
+  test('a rebooted agent registers under a new id; the old agent is gone and its tasks GONE (LOST without PARTITION_AWARE)', async () => {
+    const dir = join(root, 'reboot');
+    await mkdir(dir, { recursive: true });
+    const bootIdFile = join(dir, 'boot_id');
+    await writeFile(bootIdFile, 'boot-1\n');
+    // Long heartbeats: the restart below is quicker than the unreachable timeout, so what the
+    // frameworks hear comes from the reboot, not from a missed heartbeat.
+    const master = await startDrover(['master', '--no-services', '--no-jobs', '--port', '0', '--store', `sqlite:${join(dir, 'master.db')}`, '--allocation-interval', '0.2', '--agent-heartbeat-interval', '10']);
+    let agent = await startAgent(master.url, dir, 'agent-boot', ['--boot-id-file', bootIdFile]);
+    const aware = await TestScheduler.subscribe(master.url, { name: 'aware', failover_timeout: 60, capabilities: [{ type: 'PARTITION_AWARE' }] });
+    const plain = await TestScheduler.subscribe(master.url, { name: 'plain', failover_timeout: 60 });
+    try {
+      await aware.launch((await aware.offers())[0]!, [{ id: 'aware-task', cmd: 'sleep 120' }]);
+      const running = await aware.status('aware-task', 'TASK_RUNNING');
+      const oldAgentId = running.agent_id!.value;
+      await plain.launch((await plain.offers())[0]!, [{ id: 'plain-task', cmd: 'sleep 120' }]);
+      await plain.status('plain-task', 'TASK_RUNNING');
+
+      // The machine goes down: the agent and every task process die, and the next boot has a new id.
+      const agentState = (await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; pid: number | null }> };
+      await agent.stop('SIGKILL');
+      for (const t of agentState.tasks) if (t.pid !== null) process.kill(t.pid, 'SIGKILL');
+      await writeFile(bootIdFile, 'boot-2\n');
+      agent = await startAgent(master.url, dir, 'agent-boot', ['--boot-id-file', bootIdFile]);
+
+      const gone = await aware.next('UPDATE', (e) => e.update.status.task_id.value === 'aware-task' && e.update.status.state === 'TASK_GONE');
+      assert.equal(gone.update.status.reason, 'REASON_AGENT_REMOVED');
+      assert.equal(gone.update.status.source, 'SOURCE_MASTER');
+      const lost = await plain.next('UPDATE', (e) => e.update.status.task_id.value === 'plain-task' && e.update.status.state === 'TASK_LOST');
+      assert.equal(lost.update.status.reason, 'REASON_AGENT_REMOVED');
+
+      const s = await eventually(async () => {
+        const st = await state(master.url);
+        return st.slaves.length === 1 && st.slaves[0]!['active'] === true ? st : undefined;
+      }, 'one active agent');
+      const newAgentId = String(s.slaves[0]!['id']);
+      assert.notEqual(newAgentId, oldAgentId, 'a new agent id');
+      assert.ok(!s.slaves.some((a) => a['id'] === oldAgentId), 'the old agent is removed');
+      // The new agent recovered nothing, and recorded its id under the new boot id.
+      const fresh = await eventually(async () => {
+        const a = (await (await fetch(`${agent.url}/state`)).json()) as { id: string | null; tasks: unknown[] };
+        return a.id === null ? undefined : a;
+      }, 'the agent has written its new id');
+      assert.deepEqual([fresh.id, fresh.tasks.length], [newAgentId, 0]);
+      const meta = JSON.parse(await readFile(join(dir, 'agent-boot', 'meta', 'agent.json'), 'utf8')) as { agentId: string; bootId: string };
+      assert.deepEqual([meta.agentId, meta.bootId], [newAgentId, 'boot-2']);
+      // Reconciliation agrees: the old tasks are not running anywhere.
+      const st = await state(master.url);
+      assert.ok(!st.frameworks.some((f) => (f['tasks'] as unknown[]).length > 0));
+    } finally {
+      await aware.close().catch(() => undefined);
+      await plain.close().catch(() => undefined);
       await agent.stop('SIGKILL');
       await master.stop();
     }

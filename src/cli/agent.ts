@@ -17,6 +17,7 @@ interface AgentArgs {
   'gc-disk-headroom': number;
   'cni-config-dir': string;
   'cni-plugins-dir': string;
+  'boot-id-file': string;
 }
 
 /**
@@ -44,6 +45,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('gc-disk-headroom', { type: 'number', default: 0.1, describe: 'Fraction of the work dir disk to keep free: the fuller the disk, the sooner old sandboxes go' })
         .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
+        .option('boot-id-file', { type: 'string', default: '/proc/sys/kernel/random/boot_id', describe: "The machine's boot id: when it changed since the last run, the machine rebooted and the agent registers anew" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -69,6 +71,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         gcDelayMs: parseDurationMs(args['gc-delay']) ?? 0,
         gcDiskHeadroom: args['gc-disk-headroom'],
         cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
+        bootIdFile: args['boot-id-file'],
         logger,
       });
       await agent.start();

@@ -104,6 +104,8 @@ export class Master {
   readonly frameworks = new Map<string, FrameworkRecord>();
   /** Frameworks that were torn down: a re-subscription with their id is refused. */
   readonly removedFrameworks = new Set<string>();
+  /** Agents removed for good (a rebooted machine's old agent): a registration with their id is refused. */
+  readonly goneAgents = new Set<string>();
   readonly tasks = new TaskTable(); // key: frameworkId \0 taskId
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
   /** Torn-down frameworks with their completed tasks, for the views (newest first). */
@@ -198,9 +200,10 @@ export class Master {
    * recovered frameworks' failover timers do not start here but after `serve()` and its grace.
    */
   async start(): Promise<void> {
-    const { agents, frameworks, removedFrameworks } = await this.registry.load();
+    const { agents, frameworks, removedFrameworks, goneAgents } = await this.registry.load();
     await this.maintenance.load();
     for (const id of removedFrameworks) this.removedFrameworks.add(id);
+    for (const id of goneAgents) this.goneAgents.add(id);
     for (const f of frameworks) {
       const record = this.newFrameworkRecord(f.id, f.info, f.registeredAt);
       record.unregisteredAt = this.now();
@@ -534,6 +537,30 @@ export class Master {
     this.publish(operatorEvents.agentRemoved(agent));
     this.metrics.agentsUnreachable.inc();
     this.log.warn({ agentId: agent.id, hostname: agent.hostname, why }, 'agent-unreachable');
+  }
+
+  /**
+   * Remove an agent for good: its machine rebooted (the new boot's agent registered under a new
+   * id), or a new agent registered at its address. Its tasks cannot come back: TASK_GONE with
+   * REASON_AGENT_REMOVED from SOURCE_MASTER (frameworks that are not PARTITION_AWARE get
+   * TASK_LOST, by `sendStatus`), so a framework can tell an agent loss from a task failure. The
+   * registry forgets the agent and refuses its id from now on.
+   */
+  async removeAgentAsGone(agent: AgentRecord, why: string): Promise<void> {
+    await this.registry.removeAgentAsGone(agent.id, why, this.now());
+    this.agents.delete(agent.id);
+    this.goneAgents.add(agent.id);
+    delete agent.removalHeldSince;
+    this.heldAgents.delete(agent.id);
+    agent.stream?.close();
+    this.rescindOffersOn(agent.id);
+    for (const task of this.tasks.onAgent(agent.id)) {
+      const status = this.masterStatus(task, 'TASK_GONE', 'REASON_AGENT_REMOVED', `Agent ${agent.hostname} was removed: ${why}`);
+      if (this.applyStatus(task, status)) this.sendStatus(task.frameworkId, status);
+    }
+    this.publish(operatorEvents.agentRemoved(agent));
+    this.metrics.agentsRemoved.inc();
+    this.log.warn({ agentId: agent.id, hostname: agent.hostname, why }, 'agent-removed');
   }
 
   // ---- offers and allocation ----------------------------------------------------------------
