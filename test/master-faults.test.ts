@@ -150,3 +150,44 @@ describe('machine reboot', () => {
     }
   });
 });
+
+describe('completed frameworks', () => {
+  test('a torn-down framework is listed in completed_frameworks of /master/state, /master/frameworks and v1 GET_FRAMEWORKS', async () => {
+    const dir = join(root, 'completed');
+    const master = await startDrover(['master', '--no-services', '--no-jobs', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2', '--max-completed-frameworks', '1']);
+    const agent = await startAgent(master.url, dir, 'agent-c');
+    try {
+      const ids: string[] = [];
+      for (const name of ['first', 'second']) {
+        const fw = await TestScheduler.subscribe(master.url, { name });
+        ids.push(fw.frameworkId);
+        await fw.launch((await fw.offers())[0]!, [{ id: `${name}-task`, cmd: 'sleep 120' }]);
+        await fw.status(`${name}-task`, 'TASK_RUNNING');
+        await fw.call({ type: 'TEARDOWN' });
+        await eventually(async () => (await state(master.url)).completed_frameworks.some((f) => f['id'] === fw.frameworkId), `${name} completed`);
+        await fw.close().catch(() => undefined);
+      }
+      // --max-completed-frameworks 1: only the newest is kept.
+      const s = await state(master.url);
+      assert.deepEqual(s.completed_frameworks.map((f) => f['id']), [ids[1]]);
+      const done = s.completed_frameworks[0]!;
+      assert.equal(done['active'], false);
+      assert.deepEqual((done['completed_tasks'] as Array<Record<string, unknown>>).map((t) => [t['id'], t['state']]), [['second-task', 'TASK_KILLED']]);
+      assert.ok(!s.frameworks.some((f) => ids.includes(String(f['id']))));
+
+      const frameworks = (await (await fetch(`${master.url}/master/frameworks?framework_id=${ids[1]}`)).json()) as State;
+      assert.deepEqual([frameworks.frameworks.length, frameworks.completed_frameworks.map((f) => f['name'])], [0, ['second']]);
+      const v1 = (await (await fetch(`${master.url}/api/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'GET_FRAMEWORKS' }) })).json()) as {
+        get_frameworks: { completed_frameworks: Array<{ framework_info: { name: string }; active: boolean; unregistered_time?: unknown }> };
+      };
+      assert.deepEqual(v1.get_frameworks.completed_frameworks.map((f) => [f.framework_info.name, f.active, f.unregistered_time !== undefined]), [['second', false, true]]);
+      // A bad query is a 400 with the field's path, not a 500.
+      const bad = await fetch(`${master.url}/master/frameworks?framework_id=`);
+      assert.equal(bad.status, 400);
+      assert.match(await bad.text(), /framework_id/);
+    } finally {
+      await agent.stop('SIGKILL');
+      await master.stop();
+    }
+  });
+});
