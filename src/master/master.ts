@@ -14,7 +14,7 @@ import { canonicalEnum, isTerminalState, PARTITION_AWARE_STATES, type TaskState,
 import type { TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
 import type { Store } from '../store/store.ts';
-import { systemClock, type Clock, type TimerHandle } from '../clock/clock.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
 import { allocate } from './allocator/drf.ts';
 import { transition } from './tasks/transitions.ts';
 import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
@@ -23,8 +23,10 @@ import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
 import { TaskTable } from './task-table.ts';
+import { FrameworkFailover } from './framework-failover.ts';
 import { CompletedFrameworks, DEFAULT_MAX_COMPLETED_FRAMEWORKS } from './completed-frameworks.ts';
-import { decideRemovals, DEFAULT_GUARD_FRACTION, EMPTY_HISTORY, type RemovalHistory, type RemovalPolicy } from './agent-removal-limit.ts';
+import { DEFAULT_GUARD_FRACTION } from './agent-removal-limit.ts';
+import { AgentHealth } from './agent-health.ts';
 import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
@@ -122,7 +124,7 @@ export class Master {
   readonly startedAt: number;
   readonly hostname: string;
   port: number;
-  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate'>> & {
+  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs'>> & {
     offerTimeoutMs: number | undefined;
     agentRemovalRate: { agents: number; perMs: number } | undefined;
   };
@@ -140,15 +142,8 @@ export class Master {
   private agentOutbox = new Map<string, AgentEvent[]>();
   private outboxScheduled = false;
   private stopped = false;
-  /** Set once `serve()` ran: the grace for recovered frameworks is counting (or over). */
-  private serving = false;
-  /** Until this fires, disconnected frameworks recovered from the registry or from agents have no failover timer. */
-  private reregistrationGrace: TimerHandle | undefined;
-  private graceOver = false;
-  /** Unreachable markings within the detection window, and the rate limit's next permit. */
-  private removalHistory: RemovalHistory = EMPTY_HISTORY;
-  /** Agents held back from being marked unreachable (ids), as last logged. */
-  private heldAgents = new Set<string>();
+  private readonly failover: FrameworkFailover;
+  private readonly health: AgentHealth;
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
@@ -176,6 +171,19 @@ export class Master {
         if (agent) this.publish(operatorEvents.agentAdded(agent));
       },
     });
+    this.failover = new FrameworkFailover(
+      { clock: this.clock, log: this.log, frameworks: () => this.frameworks.values(), removeFramework: (f, why) => this.removeFramework(f, why) },
+      options.frameworkReregistrationGraceMs ?? Math.max(MIN_REREGISTRATION_GRACE_MS, (options.agentHeartbeatIntervalMs ?? 15_000) * (options.agentMaxMissedHeartbeats ?? 5)),
+    );
+    this.health = new AgentHealth(
+      { agents: this.agents, log: this.log, markUnreachable: (agent, why) => this.markUnreachable(agent, why), heldCount: (n) => this.metrics.agentsRemovalHeld.set(n) },
+      {
+        heartbeatIntervalMs: options.agentHeartbeatIntervalMs ?? 15_000,
+        maxMissedHeartbeats: options.agentMaxMissedHeartbeats ?? 5,
+        guardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
+        rate: options.agentRemovalRate,
+      },
+    );
     this.completedFrameworks = new CompletedFrameworks(options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS, options.completedTasksPerFramework ?? 1000);
     this.options = {
       allocationIntervalMs: options.allocationIntervalMs ?? 1000,
@@ -187,8 +195,6 @@ export class Master {
       maxCompletedFrameworks: options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS,
       agentRemovalRate: options.agentRemovalRate,
       agentRemovalGuardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
-      frameworkReregistrationGraceMs:
-        options.frameworkReregistrationGraceMs ?? Math.max(MIN_REREGISTRATION_GRACE_MS, (options.agentHeartbeatIntervalMs ?? 15_000) * (options.agentMaxMissedHeartbeats ?? 5)),
       seed: options.seed ?? 1,
       maxOffersPerFramework: options.maxOffersPerFramework ?? 1000,
       weights: options.weights ?? new Map(),
@@ -238,44 +244,24 @@ export class Master {
 
   /**
    * The master answers requests now (its HTTP server listens): recovered frameworks get
-   * `frameworkReregistrationGraceMs` to re-subscribe; after that, each one still disconnected
-   * starts its own failover timeout. Called by the composition root after `listen`, after a
-   * restart and after every HA election alike.
+   * `frameworkReregistrationGraceMs` to re-subscribe before their failover timers start
+   * (framework-failover.ts). Called by the composition root after `listen`, after a restart and
+   * after every HA election alike.
    */
   serve(): void {
-    if (this.serving || this.stopped) return;
-    this.serving = true;
-    const graceMs = this.options.frameworkReregistrationGraceMs;
-    this.log.info({ graceMs, recovered: [...this.frameworks.values()].filter((f) => f.stream?.isOpen !== true).length }, 'framework-reregistration-grace-started');
-    this.reregistrationGrace = this.clock.setTimeout(() => this.endReregistrationGrace(), graceMs).unref();
+    if (!this.stopped) this.failover.serve();
   }
 
-  private endReregistrationGrace(): void {
-    this.reregistrationGrace = undefined;
-    this.graceOver = true;
-    if (this.stopped) return;
-    const waiting = [...this.frameworks.values()].filter((f) => f.stream?.isOpen !== true && f.failoverTimer === undefined);
-    this.log.info({ frameworks: waiting.map((f) => f.id) }, 'framework-reregistration-grace-ended');
-    for (const framework of waiting) this.startFailoverTimer(framework);
-  }
-
-  /**
-   * A framework known without a connection (from the registry, or from an agent's report):
-   * its failover timer starts now if the re-subscription grace is over, else when it ends.
-   */
+  /** A framework known without a connection: its failover timer starts after the grace. */
   awaitReregistration(framework: FrameworkRecord): void {
-    framework.unregisteredAt ??= this.now();
-    if (this.graceOver) this.startFailoverTimer(framework);
+    this.failover.awaitReregistration(framework);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    this.clock.clearTimeout(this.reregistrationGrace);
-    for (const f of this.frameworks.values()) {
-      this.clock.clearTimeout(f.failoverTimer);
-      f.stream?.close();
-    }
+    this.failover.stop();
+    for (const f of this.frameworks.values()) f.stream?.close();
     for (const a of this.agents.values()) a.stream?.close();
     for (const o of this.operatorStreams) o.close();
     await this.registry.flush();
@@ -332,22 +318,12 @@ export class Master {
 
   /** A disconnected framework is torn down when its failover timeout passes without a return. */
   startFailoverTimer(framework: FrameworkRecord): void {
-    this.clock.clearTimeout(framework.failoverTimer);
-    framework.failoverDeadline = this.now() + framework.failoverTimeoutMs;
-    framework.unregisteredAt = this.now();
-    framework.failoverTimer = this.clock
-      .setTimeout(() => {
-        framework.failoverTimer = undefined;
-        this.log.info({ frameworkId: framework.id }, 'framework-failover-timeout');
-        this.removeFramework(framework, 'failover timeout elapsed');
-      }, framework.failoverTimeoutMs)
-      .unref();
+    this.failover.start(framework);
   }
 
   /** A framework re-subscribed: its failover timer, if any, stops. */
   cancelFailoverTimer(framework: FrameworkRecord): void {
-    this.clock.clearTimeout(framework.failoverTimer);
-    framework.failoverTimer = undefined;
+    this.failover.cancel(framework);
   }
 
   /** Kill every task of the framework, drop its offers, and forget it for good. */
@@ -484,41 +460,10 @@ export class Master {
 
   /**
    * Mark agents that missed too many heartbeats unreachable and tell their tasks' frameworks —
-   * as many as the removal limits allow (agent-removal-limit.ts); the others are held and asked
-   * about again on the next check.
+   * as many as the removal limits allow (agent-health.ts); the others are held.
    */
   checkAgents(): void {
-    const windowMs = this.options.agentHeartbeatIntervalMs * this.options.agentMaxMissedHeartbeats;
-    const now = this.now();
-    const silent: AgentRecord[] = [];
-    let reachable = 0;
-    for (const agent of this.agents.values()) {
-      if (agent.status === 'unreachable') continue;
-      reachable++;
-      if (now - agent.lastSeen > windowMs) silent.push(agent);
-    }
-    if (silent.length === 0 && this.heldAgents.size === 0) return;
-    silent.sort((a, b) => a.lastSeen - b.lastSeen);
-    const policy: RemovalPolicy = { guardFraction: this.options.agentRemovalGuardFraction, windowMs, ...(this.options.agentRemovalRate ? { rate: this.options.agentRemovalRate } : {}) };
-    const decision = decideRemovals(policy, this.removalHistory, now, silent.map((a) => a.id), reachable);
-    this.removalHistory = decision.history;
-    for (const id of decision.mark) this.markUnreachable(this.agents.get(id)!, `missed ${this.options.agentMaxMissedHeartbeats} heartbeats`);
-    const held = new Set(decision.held);
-    for (const agent of this.agents.values()) {
-      if (held.has(agent.id)) agent.removalHeldSince ??= now;
-      else delete agent.removalHeldSince;
-    }
-    this.metrics.agentsRemovalHeld.set(held.size);
-    // Logged when the held set changes, not on every check: one line per episode step.
-    if (held.size !== this.heldAgents.size || [...held].some((id) => !this.heldAgents.has(id))) {
-      if (held.size > 0) {
-        this.log.warn(
-          { held: held.size, heldAgents: [...held].slice(0, 20), marked: decision.mark.length, markedInWindow: decision.markedInWindow, windowCap: decision.windowCap, reachable, reason: decision.reason, retryAt: decision.retryAt === undefined ? undefined : new Date(decision.retryAt).toISOString() },
-          'agent-removal-held',
-        );
-      } else this.log.info({ released: this.heldAgents.size }, 'agent-removal-released');
-    }
-    this.heldAgents = held;
+    this.health.check(this.now());
   }
 
   markUnreachable(agent: AgentRecord, why: string): void {
@@ -551,7 +496,7 @@ export class Master {
     this.agents.delete(agent.id);
     this.goneAgents.add(agent.id);
     delete agent.removalHeldSince;
-    this.heldAgents.delete(agent.id);
+    this.health.forget(agent.id);
     agent.stream?.close();
     this.rescindOffersOn(agent.id);
     for (const task of this.tasks.onAgent(agent.id)) {
