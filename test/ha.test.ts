@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, type EtcdProcess } from '../devkit/etcd.ts';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { TestScheduler } from './support/scheduler.ts';
 
 const TTL = 2;
 let root: string;
@@ -234,5 +235,40 @@ describe('three masters on etcd', () => {
     const onAgent = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks.filter((t) => t.id.startsWith('ha_steady.') && t.state === 'TASK_RUNNING');
     assert.equal(onAgent.length, 5);
     console.log(`# SIGSTOP: leader ${leader} paused, ${next} took over; the resumed master redirects to it`);
+  });
+
+  test('a leader change does not tear down a framework with failover_timeout 0 that re-subscribes seconds after the new leader serves', { timeout: 120_000 }, async () => {
+    const leader = await waitForLeader();
+    let fw = await TestScheduler.subscribe(urlOf(leader), { name: 'ha-zero', failover_timeout: 0 });
+    const id = fw.frameworkId;
+    try {
+      await fw.launch((await fw.offers())[0]!, [{ id: 'ha-keeper', cmd: 'sleep 300' }]);
+      await fw.status('ha-keeper', 'TASK_RUNNING');
+      // Marathon's DELETE /v2/leader: the leader steps down (closing the framework's stream) and a
+      // leader is elected again — maybe the same process, but always a new Master with a new id.
+      const masterIdAt = async (port: number): Promise<string | undefined> =>
+        ((await (await fetch(`${urlOf(port)}/master/state`, { signal: AbortSignal.timeout(2000) })).json()) as { id?: string }).id;
+      const before = await masterIdAt(leader);
+      await fetch(`${urlOf(leader)}/v2/leader`, { method: 'DELETE' });
+      await fw.close().catch(() => undefined);
+      const next = await eventually(async () => {
+        const port = await leaderPort().catch(() => undefined);
+        if (port === undefined) return undefined;
+        const id = await masterIdAt(port).catch(() => undefined);
+        return id !== undefined && id !== before ? port : undefined;
+      }, 'a newly elected master', 30_000);
+      // Before the grace existed the new leader tore the framework down as soon as it started.
+      await new Promise((r) => setTimeout(r, 3000));
+      fw = await TestScheduler.subscribe(urlOf(next), { name: 'ha-zero', failover_timeout: 0, id: { value: id } });
+      assert.equal(fw.frameworkId, id);
+      await fw.call({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 'ha-keeper' } }] } });
+      await fw.status('ha-keeper', 'TASK_RUNNING', 30_000);
+      const onAgent = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks;
+      assert.ok(onAgent.some((t) => t.id === 'ha-keeper' && t.state === 'TASK_RUNNING'), 'still running on the agent');
+      await fw.call({ type: 'KILL', kill: { task_id: { value: 'ha-keeper' } } });
+      await fw.status('ha-keeper', 'TASK_KILLED');
+    } finally {
+      await fw.close().catch(() => undefined);
+    }
   });
 });

@@ -33,6 +33,7 @@ import { MasterLink, type Registered } from './master-link.ts';
 import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
+import { BOOT_ID_FILE, readBootId, rebootedSince } from './boot-id.ts';
 
 export interface AgentOptions {
   /** e.g. http://127.0.0.1:5050 */
@@ -87,6 +88,8 @@ export interface AgentOptions {
   cni?: CniOptions;
   /** `--cgroups-enable-cfs`: a hard CFS quota per task on top of CPU shares; default false. */
   cgroupsEnableCfs?: boolean;
+  /** Where the machine's boot id is read (default /proc/sys/kernel/random/boot_id); tests fake a reboot by changing it. */
+  bootIdFile?: string;
 }
 
 export class Agent {
@@ -103,6 +106,12 @@ export class Agent {
   private http: AgentHttp | undefined;
   private readonly gc: SandboxGc;
   private id: string | undefined;
+  /** This boot's id, recorded with the agent id. */
+  private bootId: string | undefined;
+  /** The boot id in the identity checkpoint; rewritten with the id at REGISTERED when it differs. */
+  private recordedBootId: string | undefined;
+  /** The id of this machine's agent before a reboot, until the master has heard of it. */
+  private rebootedFrom: string | undefined;
   private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
 
   constructor(private readonly options: AgentOptions) {
@@ -200,7 +209,20 @@ export class Agent {
     await mkdir(this.layout.metaDir, { recursive: true });
     if (this.options.detectResources !== false) this.resources = await detectResources(this.layout.root, this.resources);
     this.resources ??= Resources.EMPTY;
-    this.id = await this.checkpoints.readAgentId();
+    this.bootId = await readBootId(this.options.bootIdFile ?? BOOT_ID_FILE, this.logger);
+    const meta = await this.checkpoints.readAgentMeta();
+    this.recordedBootId = meta?.bootId;
+    if (meta !== undefined && rebootedSince(meta.bootId, this.bootId)) {
+      // Every task of the previous run died with the machine: nothing to reattach to. Register as
+      // a new agent, naming the old one so the master can report its tasks gone now rather than
+      // after a heartbeat timeout (Mesos: a rebooted host's agent gets a new id).
+      this.rebootedFrom = meta.agentId;
+      this.id = undefined;
+      await this.checkpoints.forgetTasks();
+      this.logger.warn({ previousAgentId: meta.agentId, previousBootId: meta.bootId, bootId: this.bootId }, 'agent-host-rebooted');
+    } else {
+      this.id = meta?.agentId;
+    }
     const recovered = await this.checkpoints.loadTasks();
     await this.supervisor.recover(recovered);
     this.logger.info({ agentId: this.id, tasks: recovered.length, workDir: this.layout.root }, 'agent-recovered');
@@ -284,17 +306,21 @@ export class Agent {
       info.id = { value: this.id };
       call.agent_id = { value: this.id };
     }
+    if (this.rebootedFrom !== undefined) call.register!.rebooted_agent_id = { value: this.rebootedFrom };
     return call;
   }
 
   private async onRegistered(registered: Registered): Promise<void> {
     const id = registered.agent_id.value;
-    if (this.id !== id) {
-      if (this.id !== undefined) this.logger.warn({ previous: this.id, agentId: id }, 'agent-id-changed');
+    if (this.id !== id || this.recordedBootId !== this.bootId) {
+      if (this.id !== undefined && this.id !== id) this.logger.warn({ previous: this.id, agentId: id }, 'agent-id-changed');
       // On disk before any LAUNCH is read: sandboxes are named after this id.
-      await this.checkpoints.writeAgentId(id);
+      await this.checkpoints.writeAgentId(id, this.bootId);
       this.id = id;
+      this.recordedBootId = this.bootId;
     }
+    // The master has removed the pre-reboot agent (it handled this registration).
+    this.rebootedFrom = undefined;
     this.logger.info({ agentId: id, masterId: registered.master_id }, 'agent-registered');
     this.updates.resume();
   }

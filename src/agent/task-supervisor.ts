@@ -107,9 +107,11 @@ export class TaskSupervisor {
       if (isTerminalState(task.state)) {
         if (updates.length === 0) this.enqueue(supervised, () => this.complete(supervised));
       } else if (task.container === undefined) {
-        // The agent died between checkpointing the task and spawning it.
+        // The agent died between checkpointing the task and spawning it: the task never ran.
+        // Mesos' agent says TASK_DROPPED (TASK_LOST to frameworks that are not PARTITION_AWARE:
+        // the master maps it), REASON_AGENT_RESTARTED — not a failure of the task.
         this.enqueue(supervised, () =>
-          this.transition(supervised, { state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_AGENT_RESTARTED', message: 'The agent restarted before the task was started' }),
+          this.transition(supervised, { state: 'TASK_DROPPED', source: 'SOURCE_AGENT', reason: 'REASON_AGENT_RESTARTED', message: 'Task launched during agent restart: it was never started' }),
         );
       } else {
         withContainer.push(supervised);

@@ -18,6 +18,7 @@ interface AgentArgs {
   'cni-config-dir': string;
   'cni-plugins-dir': string;
   'cgroups-enable-cfs': boolean;
+  'boot-id-file': string;
 }
 
 /**
@@ -46,6 +47,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)" })
+        .option('boot-id-file', { type: 'string', default: '/proc/sys/kernel/random/boot_id', describe: "The machine's boot id: when it changed since the last run, the machine rebooted and the agent registers anew" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -72,6 +74,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         gcDiskHeadroom: args['gc-disk-headroom'],
         cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
         cgroupsEnableCfs: args['cgroups-enable-cfs'],
+        bootIdFile: args['boot-id-file'],
         logger,
       });
       await agent.start();

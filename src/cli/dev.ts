@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { waitForSignal } from './signals.ts';
+import { checkRemovalGuard, removalRateFlag } from './master.ts';
 
 interface DevArgs {
   port: number;
@@ -10,6 +11,8 @@ interface DevArgs {
   jobs: boolean;
   'jobs-history-count': number;
   'cgroups-enable-cfs': boolean;
+  'agent-removal-rate-limit'?: string;
+  'agent-removal-guard': number;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -27,12 +30,16 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota (default: CPU shares only, spare cycles lent)" })
+        .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
+        .option('agent-removal-guard', { type: 'number', default: 0.4, describe: 'Largest share of agents marked unreachable within one heartbeat window (1 turns this off)' })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
           if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
+          if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
+          checkRemovalGuard(args['agent-removal-guard']);
           return true;
         }),
     handler: async (args) => {
@@ -49,7 +56,9 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], logger, ...(resources ? { resources } : {}) });
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], logger,
+        agentRemovalGuardFraction: args['agent-removal-guard'],
+        ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }), ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

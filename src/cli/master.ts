@@ -1,5 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { waitForSignal } from './signals.ts';
+import { parseDurationMs } from './agent.ts';
+// Light module (pure, no server code): flags are checked before anything starts.
+import { parseRemovalRate } from '../master/agent-removal-limit.ts';
 
 interface MasterArgs {
   port: number;
@@ -16,6 +19,22 @@ interface MasterArgs {
   'jobs-history-count': number;
   'leader-ttl': number;
   'advertise-url'?: string;
+  'agent-removal-rate-limit'?: string;
+  'agent-removal-guard': number;
+  'max-completed-frameworks': number;
+  'framework-reregistration-grace'?: number;
+}
+
+/** `--agent-removal-rate-limit` (Mesos' `1/20mins`) as the master's option; throws a flag error. */
+export function removalRateFlag(text: string): { agents: number; perMs: number } {
+  const rate = parseRemovalRate(text, parseDurationMs);
+  if (rate === undefined) throw new Error(`--agent-removal-rate-limit must be AGENTS/DURATION such as '1/20mins' or '5/1hrs', got '${text}'`);
+  return rate;
+}
+
+/** `--agent-removal-guard`: a fraction in (0, 1]; 1 turns the guard off. */
+export function checkRemovalGuard(value: number): void {
+  if (!(typeof value === 'number' && value > 0 && value <= 1)) throw new Error(`--agent-removal-guard must be a fraction in (0, 1] (1 turns the guard off), got ${String(value)}`);
 }
 
 /** Mesos' --weights syntax: `role1=2,role2=0.5`. */
@@ -49,11 +68,15 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
+        .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
+        .option('agent-removal-guard', { type: 'number', default: 0.4, describe: 'Largest share of agents marked unreachable within one heartbeat window; more at once is held as a likely partition (1 turns this off)' })
+        .option('max-completed-frameworks', { type: 'number', default: 50, describe: 'Torn-down frameworks kept in completed_frameworks' })
+        .option('framework-reregistration-grace', { type: 'number', describe: 'Seconds frameworks have to re-subscribe after a restart or leader change before their failover timeouts start (default: max(75, heartbeat interval × missed heartbeats))' })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .check((args) => {
           if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
-          for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout', 'leader-ttl'] as const) {
+          for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout', 'leader-ttl', 'framework-reregistration-grace'] as const) {
             const v = args[name];
             if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
           }
@@ -61,6 +84,9 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
             if (!Number.isInteger(args[name]) || args[name] < 1) throw new Error(`--${name} must be a positive integer`);
           }
           if (args.weights !== undefined) parseWeights(args.weights);
+          if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
+          checkRemovalGuard(args['agent-removal-guard']);
+          if (!Number.isInteger(args['max-completed-frameworks']) || args['max-completed-frameworks'] < 0) throw new Error('--max-completed-frameworks must be an integer ≥ 0');
           return true;
         }),
     handler: async (args) => {
@@ -86,6 +112,10 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         jobs: args.jobs,
         jobsHistoryCount: args['jobs-history-count'],
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
+        ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
+        agentRemovalGuardFraction: args['agent-removal-guard'],
+        maxCompletedFrameworks: args['max-completed-frameworks'],
+        ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.
       if (store.backend === 'etcd') {

@@ -27,6 +27,9 @@ export interface DevOptions {
   jobsHistoryCount?: number;
   /** The agent's `--cgroups-enable-cfs` (hard CPU quota per task); default false. */
   cgroupsEnableCfs?: boolean;
+  /** Master: Mesos --agent_removal_rate_limit, and the mass-unreachable guard (MasterOptions). */
+  agentRemovalRate?: { agents: number; perMs: number };
+  agentRemovalGuardFraction?: number;
 }
 
 export interface DevCluster {
@@ -43,7 +46,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
   try {
-    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }) });
+    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }), ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }), ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }) });
     const agent = new Agent({
       masterUrl: master.url,
       port: options.agentPort,

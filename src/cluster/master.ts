@@ -94,6 +94,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   master.port = bound;
+  // Only now can frameworks reach this master: their re-subscription grace starts here.
+  master.serve();
   await services?.start();
   await jobs?.start();
   frameworksReady = true;

@@ -33,12 +33,19 @@ export function checkRegistration(call: Register): Resources {
 export async function register(master: Master, call: Register, total: Resources, stream: EventSink): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
+  if (requestedId !== undefined && master.goneAgents.has(requestedId)) {
+    throw new DroverError('CONFLICT', `Agent ${requestedId} was removed for good (its machine rebooted, or another agent took its address); register without an id`, {
+      details: [{ path: '/register/agent_info/id', errors: ['is the id of a removed agent'] }],
+    });
+  }
+  await removeReplacedAgent(master, call, requestedId);
   const now = master.now();
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
   if (agent) {
     if (agent.stream?.isOpen) agent.stream.close();
     Object.assign(agent, { info, hostname: info.hostname, port: info.port, total, attributes: info.attributes ?? [], status: 'active', reregisteredAt: now, lastSeen: now });
     agent.unreachableAt = undefined;
+    delete agent.removalHeldSince;
   } else {
     agent = {
       id: requestedId ?? master.nextAgentId(),
@@ -88,6 +95,29 @@ export async function register(master: Master, call: Register, total: Resources,
   master.scheduleAllocation();
 }
 
+/**
+ * A registration can replace an older agent of the same machine, which is then gone for good:
+ * - the agent says its machine rebooted (`rebooted_agent_id`, from its boot id): every task the
+ *   old agent ran died with the machine;
+ * - a new agent (no id) registers at the address (hostname:port) of a disconnected one, as Mesos
+ *   removes "an old disconnected agent because a registration attempt occurred" — the old
+ *   agent's work dir was lost, so nothing of it can come back.
+ */
+async function removeReplacedAgent(master: Master, call: Register, requestedId: string | undefined): Promise<void> {
+  const rebootedId = call.register.rebooted_agent_id?.value;
+  const rebooted = rebootedId === undefined || rebootedId === requestedId ? undefined : master.agents.get(rebootedId);
+  if (rebooted) {
+    await master.removeAgentAsGone(rebooted, 'its machine rebooted; the agent registered again under a new id');
+    return;
+  }
+  if (requestedId !== undefined) return;
+  const { hostname, port } = call.register.agent_info;
+  for (const agent of master.agents.values()) {
+    if (agent.hostname !== hostname || agent.port !== port || agent.stream?.isOpen === true) continue;
+    await master.removeAgentAsGone(agent, 'a new agent registered at the same address');
+  }
+}
+
 function countActive(master: Master): number {
   let n = 0;
   for (const a of master.agents.values()) if (a.status === 'active' && a.stream?.isOpen) n++;
@@ -101,7 +131,7 @@ function adoptFrameworks(master: Master, call: Register): void {
     if (id === undefined || master.frameworks.has(id) || master.removedFrameworks.has(id)) continue;
     const framework = master.newFrameworkRecord(id, info, master.now());
     master.frameworks.set(id, framework);
-    master.startFailoverTimer(framework);
+    master.awaitReregistration(framework);
     void master.registry.putFramework(id, framework.info, framework.registeredAt);
   }
 }

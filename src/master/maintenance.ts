@@ -15,7 +15,6 @@
  */
 import { DroverError } from '../errors/errors.ts';
 import type { Store } from '../store/store.ts';
-import type { AgentRecord, TaskRecord } from './model.ts';
 
 const PREFIX = '/drover/master/maintenance/';
 
@@ -29,18 +28,28 @@ export interface AgentMaintenance {
   drain?: DrainInfo;
 }
 
+/**
+ * What maintenance sees of an agent: its id, and where its state is mirrored for the views and
+ * the offer cycle. The master's AgentRecord is one; this file does not import the master's
+ * model, so the model may name `AgentMaintenance` without an import cycle.
+ */
+export interface MaintainedAgent {
+  readonly id: string;
+  maintenance?: AgentMaintenance;
+}
+
 /** What the maintenance shell needs of the master. */
 export interface MaintenanceHost {
-  readonly agents: Map<string, AgentRecord>;
-  /** The live tasks on one agent (the master's by-agent index). */
-  tasksOn(agentId: string): readonly TaskRecord[];
+  agent(agentId: string): MaintainedAgent | undefined;
+  /** How many live tasks the agent has (the master's by-agent index). */
+  liveTasksOn(agentId: string): number;
+  /** Ask the agent to kill each of its live tasks, with the grace period capped (ns) when given. */
+  killTasksOn(agentId: string, gracePeriodNs: number | undefined): void;
   /** Rescind every outstanding offer on the agent. */
   rescindOffersOn(agentId: string): void;
-  /** Ask the agent to kill the task, with the grace period capped (ns) when given. */
-  killOnAgent(task: TaskRecord, gracePeriodNs: number | undefined): void;
   scheduleAllocation(): void;
   /** The agent's state changed (for operator streams). */
-  agentUpdated(agent: AgentRecord): void;
+  agentUpdated(agentId: string): void;
 }
 
 export class Maintenance {
@@ -57,7 +66,7 @@ export class Maintenance {
   }
 
   /** Mirrors the agent's maintenance state onto its record (views and the offer cycle read it there). */
-  attach(agent: AgentRecord): void {
+  attach(agent: MaintainedAgent): void {
     const state = this.states.get(agent.id);
     if (state === undefined) delete agent.maintenance;
     else agent.maintenance = state;
@@ -100,7 +109,7 @@ export class Maintenance {
   }
 
   /** An agent (re-)registered: it keeps its maintenance state, and if draining, what it still runs is killed again. */
-  agentRegistered(agent: AgentRecord): void {
+  agentRegistered(agent: MaintainedAgent): void {
     this.attach(agent);
     if (agent.maintenance?.drain?.state === 'DRAINING') {
       this.killTasksOf(agent.id);
@@ -108,21 +117,21 @@ export class Maintenance {
     }
   }
 
-  private agent(agentId: string): AgentRecord {
-    const agent = this.host.agents.get(agentId);
+  private agent(agentId: string): MaintainedAgent {
+    const agent = this.host.agent(agentId);
     if (!agent) throw new DroverError('NOT_FOUND', `Unknown agent ${agentId}`);
     return agent;
   }
 
   private killTasksOf(agentId: string): void {
     const grace = this.states.get(agentId)?.drain?.config.max_grace_period?.nanoseconds;
-    for (const task of this.host.tasksOn(agentId)) this.host.killOnAgent(task, grace);
+    this.host.killTasksOn(agentId, grace);
   }
 
   private async checkDrained(agentId: string): Promise<void> {
     const state = this.states.get(agentId);
     if (state?.drain?.state !== 'DRAINING') return;
-    if (this.host.tasksOn(agentId).length > 0) return;
+    if (this.host.liveTasksOn(agentId) > 0) return;
     await this.save(agentId, { ...state, drain: { ...state.drain, state: 'DRAINED' } });
   }
 
@@ -132,9 +141,9 @@ export class Maintenance {
   }
 
   private updated(agentId: string): void {
-    const agent = this.host.agents.get(agentId);
+    const agent = this.host.agent(agentId);
     if (!agent) return;
     this.attach(agent);
-    this.host.agentUpdated(agent);
+    this.host.agentUpdated(agentId);
   }
 }

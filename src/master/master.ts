@@ -14,6 +14,7 @@ import { canonicalEnum, isTerminalState, PARTITION_AWARE_STATES, type TaskState,
 import type { TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
 import type { Store } from '../store/store.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
 import { allocate } from './allocator/drf.ts';
 import { transition } from './tasks/transitions.ts';
 import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
@@ -22,6 +23,10 @@ import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
 import { TaskTable } from './task-table.ts';
+import { FrameworkFailover } from './framework-failover.ts';
+import { CompletedFrameworks, DEFAULT_MAX_COMPLETED_FRAMEWORKS } from './completed-frameworks.ts';
+import { DEFAULT_GUARD_FRACTION } from './agent-removal-limit.ts';
+import { AgentHealth } from './agent-health.ts';
 import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
@@ -33,6 +38,9 @@ export interface MasterOptions {
   /** Address frameworks and agents reach this master at (for master_info). */
   hostname?: string;
   port?: number;
+  /** Time and the master's fault timers (framework failover, re-subscription grace). */
+  clock?: Clock;
+  /** Wall time only (older callers); `clock` wins when both are given. */
   now?: () => number;
   /** Offer cycle period (Mesos --allocation_interval, default 1 s). */
   allocationIntervalMs?: number;
@@ -45,6 +53,29 @@ export interface MasterOptions {
   frameworkHeartbeatIntervalMs?: number;
   /** Completed tasks kept in memory per framework (older ones stay in the store's history). */
   completedTasksPerFramework?: number;
+  /**
+   * Mesos --agent_removal_rate_limit (`1/20mins` → `{ agents: 1, perMs: 1_200_000 }`): at most
+   * this many agents marked unreachable per period. Default none, as in Mesos.
+   */
+  agentRemovalRate?: { agents: number; perMs: number };
+  /**
+   * Largest share of the reachable agents marked unreachable within one detection window
+   * (default 0.4; 1 turns the guard off). More than that at once looks like a network split:
+   * the rest are held (agent-removal-limit.ts).
+   */
+  agentRemovalGuardFraction?: number;
+  /** Torn-down frameworks kept for the views (Mesos --max_completed_frameworks, default 50). */
+  maxCompletedFrameworks?: number;
+  /**
+   * After a restart or a leader change, how long recovered frameworks have to re-subscribe
+   * before their failover timeouts start (default: the agent re-registration window,
+   * heartbeat interval × missed heartbeats = 75 s). Mesos waits for agents to re-register
+   * before it counts a framework's failover timeout; without this grace a framework with
+   * failover_timeout 0 was torn down — its tasks killed — before the master even served. Never
+   * less than 75 s by default: test clusters shrink the heartbeat window to a second, but a
+   * scheduler process needs its own time to notice the failover and reconnect.
+   */
+  frameworkReregistrationGraceMs?: number;
   /** Seed for the allocator's agent shuffle (a cycle counter is added). */
   seed?: number;
   /**
@@ -64,6 +95,8 @@ export interface MasterOptions {
 }
 
 export const DEFAULT_REFUSE_SECONDS = 5;
+/** The default re-subscription grace is at least Mesos' agent ping window (15 s × 5). */
+const MIN_REREGISTRATION_GRACE_MS = 75_000;
 /** Mesos caps refuse_seconds at one year. */
 const MAX_REFUSE_SECONDS = 31_536_000;
 
@@ -73,8 +106,12 @@ export class Master {
   readonly frameworks = new Map<string, FrameworkRecord>();
   /** Frameworks that were torn down: a re-subscription with their id is refused. */
   readonly removedFrameworks = new Set<string>();
+  /** Agents removed for good (a rebooted machine's old agent): a registration with their id is refused. */
+  readonly goneAgents = new Set<string>();
   readonly tasks = new TaskTable(); // key: frameworkId \0 taskId
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
+  /** Torn-down frameworks with their completed tasks, for the views (newest first). */
+  readonly completedFrameworks: CompletedFrameworks<FrameworkRecord, TaskRecord>;
   readonly offers = new Map<string, OfferRecord>();
   readonly metrics = new MasterMetrics();
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
@@ -82,12 +119,14 @@ export class Master {
   readonly registry: Registry;
   readonly maintenance: Maintenance;
   readonly log: Logger;
+  readonly clock: Clock;
   readonly now: () => number;
   readonly startedAt: number;
   readonly hostname: string;
   port: number;
-  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'now' | 'offerTimeoutMs' | 'checkLeadership'>> & {
+  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs'>> & {
     offerTimeoutMs: number | undefined;
+    agentRemovalRate: { agents: number; perMs: number } | undefined;
   };
 
   /** Agents' free resources and the cluster total for the offer cycle, re-made only on change. */
@@ -103,6 +142,8 @@ export class Master {
   private agentOutbox = new Map<string, AgentEvent[]>();
   private outboxScheduled = false;
   private stopped = false;
+  private readonly failover: FrameworkFailover;
+  private readonly health: AgentHealth;
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
@@ -110,19 +151,40 @@ export class Master {
   constructor(options: MasterOptions) {
     this.checkLeadership = options.checkLeadership;
     this.log = options.logger;
-    this.now = options.now ?? Date.now;
+    const now = options.now;
+    this.clock = options.clock ?? (now === undefined ? systemClock : { ...systemClock, now });
+    this.now = () => this.clock.now();
     this.startedAt = this.now();
     this.hostname = options.hostname ?? osHostname();
     this.port = options.port ?? 5050;
     this.registry = new Registry(options.store, this.log);
     this.maintenance = new Maintenance(options.store, {
-      agents: this.agents,
-      tasksOn: (agentId) => this.tasks.onAgent(agentId),
+      agent: (agentId) => this.agents.get(agentId),
+      liveTasksOn: (agentId) => this.tasks.onAgent(agentId).length,
+      killTasksOn: (agentId, gracePeriodNs) => {
+        for (const task of this.tasks.onAgent(agentId)) this.killOnAgent(task, gracePeriodNs);
+      },
       rescindOffersOn: (agentId) => this.rescindOffersOn(agentId),
-      killOnAgent: (task, gracePeriodNs) => this.killOnAgent(task, gracePeriodNs),
       scheduleAllocation: () => this.scheduleAllocation(),
-      agentUpdated: (agent) => this.publish(operatorEvents.agentAdded(agent)),
+      agentUpdated: (agentId) => {
+        const agent = this.agents.get(agentId);
+        if (agent) this.publish(operatorEvents.agentAdded(agent));
+      },
     });
+    this.failover = new FrameworkFailover(
+      { clock: this.clock, log: this.log, frameworks: () => this.frameworks.values(), removeFramework: (f, why) => this.removeFramework(f, why) },
+      options.frameworkReregistrationGraceMs ?? Math.max(MIN_REREGISTRATION_GRACE_MS, (options.agentHeartbeatIntervalMs ?? 15_000) * (options.agentMaxMissedHeartbeats ?? 5)),
+    );
+    this.health = new AgentHealth(
+      { agents: this.agents, log: this.log, markUnreachable: (agent, why) => this.markUnreachable(agent, why), heldCount: (n) => this.metrics.agentsRemovalHeld.set(n) },
+      {
+        heartbeatIntervalMs: options.agentHeartbeatIntervalMs ?? 15_000,
+        maxMissedHeartbeats: options.agentMaxMissedHeartbeats ?? 5,
+        guardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
+        rate: options.agentRemovalRate,
+      },
+    );
+    this.completedFrameworks = new CompletedFrameworks(options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS, options.completedTasksPerFramework ?? 1000);
     this.options = {
       allocationIntervalMs: options.allocationIntervalMs ?? 1000,
       offerTimeoutMs: options.offerTimeoutMs,
@@ -130,21 +192,28 @@ export class Master {
       agentMaxMissedHeartbeats: options.agentMaxMissedHeartbeats ?? 5,
       frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs ?? 15_000,
       completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
+      maxCompletedFrameworks: options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS,
+      agentRemovalRate: options.agentRemovalRate,
+      agentRemovalGuardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
       seed: options.seed ?? 1,
       maxOffersPerFramework: options.maxOffersPerFramework ?? 1000,
       weights: options.weights ?? new Map(),
     };
   }
 
-  /** Load the registry (agents become 'recovering', frameworks wait for re-subscription). */
+  /**
+   * Load the registry (agents become 'recovering', frameworks wait for re-subscription). The
+   * recovered frameworks' failover timers do not start here but after `serve()` and its grace.
+   */
   async start(): Promise<void> {
-    const { agents, frameworks, removedFrameworks } = await this.registry.load();
+    const { agents, frameworks, removedFrameworks, goneAgents } = await this.registry.load();
     await this.maintenance.load();
     for (const id of removedFrameworks) this.removedFrameworks.add(id);
+    for (const id of goneAgents) this.goneAgents.add(id);
     for (const f of frameworks) {
       const record = this.newFrameworkRecord(f.id, f.info, f.registeredAt);
+      record.unregisteredAt = this.now();
       this.frameworks.set(f.id, record);
-      this.startFailoverTimer(record);
     }
     for (const a of agents) {
       const total = Resources.fromJSON(a.info.resources);
@@ -173,13 +242,26 @@ export class Master {
     this.log.info({ masterId: this.id, agents: agents.length, frameworks: frameworks.length }, 'master-started');
   }
 
+  /**
+   * The master answers requests now (its HTTP server listens): recovered frameworks get
+   * `frameworkReregistrationGraceMs` to re-subscribe before their failover timers start
+   * (framework-failover.ts). Called by the composition root after `listen`, after a restart and
+   * after every HA election alike.
+   */
+  serve(): void {
+    if (!this.stopped) this.failover.serve();
+  }
+
+  /** A framework known without a connection: its failover timer starts after the grace. */
+  awaitReregistration(framework: FrameworkRecord): void {
+    this.failover.awaitReregistration(framework);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    for (const f of this.frameworks.values()) {
-      if (f.failoverTimer) clearTimeout(f.failoverTimer);
-      f.stream?.close();
-    }
+    this.failover.stop();
+    for (const f of this.frameworks.values()) f.stream?.close();
     for (const a of this.agents.values()) a.stream?.close();
     for (const o of this.operatorStreams) o.close();
     await this.registry.flush();
@@ -236,19 +318,17 @@ export class Master {
 
   /** A disconnected framework is torn down when its failover timeout passes without a return. */
   startFailoverTimer(framework: FrameworkRecord): void {
-    if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
-    framework.failoverDeadline = this.now() + framework.failoverTimeoutMs;
-    framework.unregisteredAt = this.now();
-    framework.failoverTimer = setTimeout(() => {
-      this.log.info({ frameworkId: framework.id }, 'framework-failover-timeout');
-      this.removeFramework(framework, 'failover timeout elapsed');
-    }, framework.failoverTimeoutMs);
-    framework.failoverTimer.unref();
+    this.failover.start(framework);
+  }
+
+  /** A framework re-subscribed: its failover timer, if any, stops. */
+  cancelFailoverTimer(framework: FrameworkRecord): void {
+    this.failover.cancel(framework);
   }
 
   /** Kill every task of the framework, drop its offers, and forget it for good. */
   removeFramework(framework: FrameworkRecord, why: string): void {
-    if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
+    this.cancelFailoverTimer(framework);
     for (const offer of [...this.offers.values()]) if (offer.frameworkId === framework.id) this.removeOffer(offer);
     for (const task of this.tasks.ofFramework(framework.id)) {
       this.sendToAgent(task.agentId, { type: 'KILL', kill: { framework_id: { value: framework.id }, task_id: { value: task.id } } });
@@ -259,6 +339,11 @@ export class Master {
     }
     this.frameworks.delete(framework.id);
     this.removedFrameworks.add(framework.id);
+    // Its tasks were just completed above (TASK_KILLED): they leave with it, into the views'
+    // completed_frameworks, instead of staying listed under a framework that no longer exists.
+    framework.unregisteredAt ??= this.now();
+    this.completedFrameworks.add(framework, this.completedTasks.get(framework.id) ?? [], this.now());
+    this.completedTasks.delete(framework.id);
     framework.stream?.send({ type: 'ERROR', error: { message: `Framework removed: ${why}` } });
     framework.stream?.close();
     this.registry.removeFramework(framework.id);
@@ -373,14 +458,12 @@ export class Master {
     this.agentOutbox.clear();
   }
 
-  /** Mark agents that missed too many heartbeats unreachable and tell their tasks' frameworks. */
+  /**
+   * Mark agents that missed too many heartbeats unreachable and tell their tasks' frameworks —
+   * as many as the removal limits allow (agent-health.ts); the others are held.
+   */
   checkAgents(): void {
-    const limit = this.options.agentHeartbeatIntervalMs * this.options.agentMaxMissedHeartbeats;
-    const now = this.now();
-    for (const agent of this.agents.values()) {
-      if (agent.status === 'unreachable' || now - agent.lastSeen <= limit) continue;
-      this.markUnreachable(agent, `missed ${this.options.agentMaxMissedHeartbeats} heartbeats`);
-    }
+    this.health.check(this.now());
   }
 
   markUnreachable(agent: AgentRecord, why: string): void {
@@ -399,6 +482,30 @@ export class Master {
     this.publish(operatorEvents.agentRemoved(agent));
     this.metrics.agentsUnreachable.inc();
     this.log.warn({ agentId: agent.id, hostname: agent.hostname, why }, 'agent-unreachable');
+  }
+
+  /**
+   * Remove an agent for good: its machine rebooted (the new boot's agent registered under a new
+   * id), or a new agent registered at its address. Its tasks cannot come back: TASK_GONE with
+   * REASON_AGENT_REMOVED from SOURCE_MASTER (frameworks that are not PARTITION_AWARE get
+   * TASK_LOST, by `sendStatus`), so a framework can tell an agent loss from a task failure. The
+   * registry forgets the agent and refuses its id from now on.
+   */
+  async removeAgentAsGone(agent: AgentRecord, why: string): Promise<void> {
+    await this.registry.removeAgentAsGone(agent.id, why, this.now());
+    this.agents.delete(agent.id);
+    this.goneAgents.add(agent.id);
+    delete agent.removalHeldSince;
+    this.health.forget(agent.id);
+    agent.stream?.close();
+    this.rescindOffersOn(agent.id);
+    for (const task of this.tasks.onAgent(agent.id)) {
+      const status = this.masterStatus(task, 'TASK_GONE', 'REASON_AGENT_REMOVED', `Agent ${agent.hostname} was removed: ${why}`);
+      if (this.applyStatus(task, status)) this.sendStatus(task.frameworkId, status);
+    }
+    this.publish(operatorEvents.agentRemoved(agent));
+    this.metrics.agentsRemoved.inc();
+    this.log.warn({ agentId: agent.id, hostname: agent.hostname, why }, 'agent-removed');
   }
 
   // ---- offers and allocation ----------------------------------------------------------------

@@ -7,6 +7,7 @@ import type { AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import { canonicalEnum, type TaskState, type TaskStatusReason, type TaskStatusSource } from '../protocol/mesos/enums.ts';
 import type { FrameworkInfo, TaskInfo, TaskStatus } from '../protocol/mesos/scheduler.ts';
 import type { EventSink } from './stream.ts';
+import type { TimerHandle } from '../clock/clock.ts';
 import { sharedJson } from './interner.ts';
 import type { AgentMaintenance } from './maintenance.ts';
 
@@ -27,6 +28,8 @@ export interface AgentRecord {
   registeredAt: number;
   reregisteredAt?: number;
   unreachableAt?: number;
+  /** Silent past the heartbeat limit, but held back from being marked unreachable (removal limits) since then. */
+  removalHeldSince?: number;
   lastSeen: number;
   stream?: EventSink;
   streamId?: string;
@@ -49,7 +52,7 @@ export interface FrameworkRecord {
   streamId?: string;
   /** Set while disconnected: when the framework will be torn down. */
   failoverDeadline?: number;
-  failoverTimer?: NodeJS.Timeout;
+  failoverTimer?: TimerHandle;
 }
 
 /**

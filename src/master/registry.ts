@@ -7,6 +7,7 @@
  *   /drover/master/agents/<agentId>                  {info, registeredAt}
  *   /drover/master/frameworks/<frameworkId>          {info, registeredAt}
  *   /drover/master/removed-frameworks/<frameworkId>  {removedAt}
+ *   /drover/master/gone-agents/<agentId>             {removedAt, why}  (a rebooted machine's old agent)
  *   /drover/master/history/<frameworkId>/<taskId>    completed task (JSON view)
  * Writes on hot paths (task history) go through the store's group-commit batch writer.
  */
@@ -23,6 +24,7 @@ export interface RegistryContents {
   agents: Array<{ id: string; info: AgentInfo; registeredAt: number }>;
   frameworks: Array<{ id: string; info: FrameworkInfo; registeredAt: number }>;
   removedFrameworks: string[];
+  goneAgents: string[];
 }
 
 export class Registry {
@@ -36,15 +38,17 @@ export class Registry {
   }
 
   async load(): Promise<RegistryContents> {
-    const [agents, frameworks, removed] = await Promise.all([
+    const [agents, frameworks, removed, gone] = await Promise.all([
       this.store.range(`${PREFIX}/agents/`),
       this.store.range(`${PREFIX}/frameworks/`),
       this.store.range(`${PREFIX}/removed-frameworks/`),
+      this.store.range(`${PREFIX}/gone-agents/`),
     ]);
     return {
       agents: agents.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['agents'][number]),
       frameworks: frameworks.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['frameworks'][number]),
       removedFrameworks: removed.kvs.map((kv) => kv.key.slice(`${PREFIX}/removed-frameworks/`.length)),
+      goneAgents: gone.kvs.map((kv) => kv.key.slice(`${PREFIX}/gone-agents/`.length)),
     };
   }
 
@@ -66,6 +70,16 @@ export class Registry {
         ],
       })
       .catch((error: unknown) => this.log.error({ frameworkId: id, error }, 'registry-write-failed'));
+  }
+
+  /** The agent is gone for good: its record goes, and its id is refused from now on. */
+  async removeAgentAsGone(id: string, why: string, removedAt: number): Promise<void> {
+    await this.store.txn({
+      success: [
+        { type: 'delete', key: `${PREFIX}/agents/${id}` },
+        { type: 'put', key: `${PREFIX}/gone-agents/${id}`, value: JSON.stringify({ removedAt, why }) },
+      ],
+    });
   }
 
   recordCompletedTask(task: TaskRecord): void {

@@ -91,7 +91,7 @@ export async function subscribe(master: Master, call: Call<'subscribe'>, stream:
     // old scheduler instance and are withdrawn so the new one gets fresh ones.
     const previous = framework.stream;
     const replacement = master.newFrameworkRecord(framework.id, info, framework.registeredAt);
-    if (framework.failoverTimer) clearTimeout(framework.failoverTimer);
+    master.cancelFailoverTimer(framework);
     Object.assign(framework, replacement, { reregisteredAt: now, failoverTimer: undefined, failoverDeadline: undefined, unregisteredAt: undefined });
     for (const offer of [...master.offers.values()]) if (offer.frameworkId === framework.id) master.removeOffer(offer);
     if (previous?.isOpen) {

@@ -53,6 +53,7 @@ export function v1Framework(framework: FrameworkRecord): Record<string, unknown>
     recovered: false,
     registered_time: nanos(framework.registeredAt),
     ...(framework.reregisteredAt === undefined ? {} : { reregistered_time: nanos(framework.reregisteredAt) }),
+    ...(framework.unregisteredAt === undefined || connected ? {} : { unregistered_time: nanos(framework.unregisteredAt) }),
   };
 }
 

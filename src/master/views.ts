@@ -84,6 +84,7 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
     deactivated: agent.maintenance?.deactivated === true,
     ...(agent.maintenance?.drain ? { drain_info: agent.maintenance.drain } : {}),
     drover_status: agent.status,
+    ...(agent.removalHeldSince === undefined ? {} : { drover_removal_held_since: agent.removalHeldSince / 1000 }),
   };
 }
 

@@ -8,7 +8,7 @@
  * that (for logs) and is garbage-collected separately.
  */
 import Type, { type Static } from 'typebox';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log/index.ts';
 import { AgentStatusUpdate } from '../../protocol/mesos/agent-link.ts';
@@ -21,6 +21,12 @@ import { AtomicJsonWriter, readJsonFile } from './atomic-json.ts';
 export const AgentMeta = Type.Object({
   version: Type.Literal(1),
   agentId: Type.String({ minLength: 1 }),
+  /**
+   * The machine's boot id when the id was recorded (/proc/sys/kernel/random/boot_id). A different
+   * one at start means the machine rebooted: every task died with it, and the agent registers
+   * anew. Absent in checkpoints written before it was recorded.
+   */
+  bootId: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type AgentMeta = Static<typeof AgentMeta>;
 
@@ -82,14 +88,28 @@ export class CheckpointStore {
   ) {}
 
   async readAgentId(): Promise<string | undefined> {
-    const raw = await readJsonFile(this.layout.agentMetaFile);
-    if (raw === undefined) return undefined;
-    return agentMetaValidator.validate(raw, `invalid agent checkpoint ${this.layout.agentMetaFile}`).agentId;
+    return (await this.readAgentMeta())?.agentId;
   }
 
-  writeAgentId(agentId: string): Promise<void> {
-    const meta: AgentMeta = { version: 1, agentId };
+  /** The agent's identity checkpoint: its id and the boot id it was recorded under. */
+  async readAgentMeta(): Promise<AgentMeta | undefined> {
+    const raw = await readJsonFile(this.layout.agentMetaFile);
+    if (raw === undefined) return undefined;
+    return agentMetaValidator.validate(raw, `invalid agent checkpoint ${this.layout.agentMetaFile}`);
+  }
+
+  writeAgentId(agentId: string, bootId?: string): Promise<void> {
+    const meta: AgentMeta = { version: 1, agentId, ...(bootId === undefined ? {} : { bootId }) };
     return this.writer.write(this.layout.agentMetaFile, meta);
+  }
+
+  /**
+   * After a reboot: the tasks of the agent that ran before died with the machine. Their
+   * checkpoints (and unacknowledged updates) go, so no later start recovers them; their
+   * sandboxes stay for their logs until sandbox GC takes them.
+   */
+  async forgetTasks(): Promise<void> {
+    await rm(this.layout.frameworksMetaDir, { recursive: true, force: true });
   }
 
   /**

@@ -40,7 +40,7 @@ function getTasks(master: Master): Record<string, unknown> {
   return {
     tasks: live.filter((t) => t.state !== 'TASK_UNREACHABLE').map(v1Task),
     unreachable_tasks: live.filter((t) => t.state === 'TASK_UNREACHABLE').map(v1Task),
-    completed_tasks: [...master.completedTasks.values()].flat().map(v1Task),
+    completed_tasks: [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)].flat().map(v1Task),
   };
 }
 
@@ -49,7 +49,7 @@ function getAgents(master: Master): Record<string, unknown> {
 }
 
 function getFrameworks(master: Master): Record<string, unknown> {
-  return { frameworks: [...master.frameworks.values()].map(v1Framework), completed_frameworks: [] };
+  return { frameworks: [...master.frameworks.values()].map(v1Framework), completed_frameworks: master.completedFrameworks.list().map((c) => v1Framework(c.framework)) };
 }
 
 export function getState(master: Master): Record<string, unknown> {

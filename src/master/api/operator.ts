@@ -77,6 +77,7 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
       const offers = [...master.offers.values()].filter((o) => o.frameworkId === f.id);
       return frameworkToJson(f, tasks, completed, offers);
     });
+  const completedFrameworks = completedFrameworksJson(master, filter.frameworkId, (t) => matches(t, filter), page);
   const leader = `master@${master.hostname}:${master.port}`;
   return {
     version: '1.11.0',
@@ -93,10 +94,20 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
     flags: flags(master),
     slaves: agents.map(agentToJson),
     frameworks,
-    completed_frameworks: [],
+    completed_frameworks: completedFrameworks,
     unregistered_frameworks: [],
   };
 }
+
+/** Torn-down frameworks in the legacy shape, newest first, with their (filtered, paged) completed tasks. */
+function completedFrameworksJson(master: Master, frameworkId: string | undefined, keep: (t: TaskRecord) => boolean = () => true, page: (items: TaskRecord[]) => TaskRecord[] = (items) => items): Array<Record<string, unknown>> {
+  return master.completedFrameworks
+    .list()
+    .filter((c) => frameworkId === undefined || c.framework.id === frameworkId)
+    .map((c) => frameworkToJson(c.framework, [], page(c.tasks.filter(keep).reverse()), []));
+}
+
+const FrameworksQuery = compileValidator(Type.Object({ framework_id: Type.Optional(Type.String({ minLength: 1 })) }));
 
 function flags(master: Master): Record<string, string> {
   const o = master.options;
@@ -106,6 +117,10 @@ function flags(master: Master): Record<string, string> {
     max_agent_ping_timeouts: String(o.agentMaxMissedHeartbeats),
     ...(o.offerTimeoutMs === undefined ? {} : { offer_timeout: `${o.offerTimeoutMs / 1000}secs` }),
     ...(o.weights.size === 0 ? {} : { weights: [...o.weights].map(([role, w]) => `${role}=${w}`).join(',') }),
+    ...(o.agentRemovalRate === undefined ? {} : { agent_removal_rate_limit: `${o.agentRemovalRate.agents}/${o.agentRemovalRate.perMs / 1000}secs` }),
+    agent_removal_guard_fraction: String(o.agentRemovalGuardFraction),
+    max_completed_frameworks: String(o.maxCompletedFrameworks),
+    max_completed_tasks_per_framework: String(o.completedTasksPerFramework),
     port: String(master.port),
   };
 }
@@ -113,6 +128,25 @@ function flags(master: Master): Record<string, string> {
 export function registerOperatorRoutes(app: FastifyInstance, master: Master): void {
   app.get('/master/state', async (request) => masterState(master, parseQuery(request.query)));
   app.get('/state', async (request) => masterState(master, parseQuery(request.query)));
+
+  /** Mesos' `/master/frameworks`: live and torn-down frameworks, optionally one by id. */
+  app.get('/master/frameworks', async (request) => {
+    let q;
+    try {
+      q = FrameworksQuery.validate(request.query, 'Invalid query parameters');
+    } catch (e) {
+      if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
+      throw e;
+    }
+    const id = q.framework_id;
+    return {
+      frameworks: [...master.frameworks.values()]
+        .filter((f) => id === undefined || f.id === id)
+        .map((f) => frameworkToJson(f, master.tasks.ofFramework(f.id), [...(master.completedTasks.get(f.id) ?? [])].reverse(), [...master.offers.values()].filter((o) => o.frameworkId === f.id))),
+      completed_frameworks: completedFrameworksJson(master, id),
+      unregistered_frameworks: [],
+    };
+  });
 
   app.get('/master/state-summary', async () => {
     const byFramework = new Map<string, Map<string, number>>();
@@ -156,7 +190,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     // group-committed): the in-memory window answers for them.
     const key = (t: Record<string, unknown>): string => `${String(t['framework_id'])}\u0000${String(t['id'])}`;
     const recent = q.completed
-      ? [...master.completedTasks.values()].flat().filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson)
+      ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)].flat().filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson)
       : [];
     const recentKeys = new Set(recent.map((t) => key(t as Record<string, unknown>)));
     const all = [...live, ...recent, ...done.filter((t) => !recentKeys.has(key(t)))];

@@ -76,6 +76,13 @@ export const AgentCall = Type.Object({
       tasks: Type.Optional(Type.Array(AgentTask, { maxItems: 100000 })),
       /** Frameworks the agent has tasks of, so a failed-over master can rebuild them. */
       frameworks: Type.Optional(Type.Array(FrameworkInfo, { maxItems: 10000 })),
+      /**
+       * The id this machine's agent had before the machine rebooted (its boot id changed). The
+       * agent registers as a new agent without its old tasks; the master removes the old agent
+       * as gone and reports its tasks TASK_GONE (TASK_LOST to frameworks that are not
+       * PARTITION_AWARE), as Mesos does for a rebooted host.
+       */
+      rebooted_agent_id: Type.Optional(Id),
     }),
   ),
   update: Type.Optional(Type.Object({ updates: Type.Array(AgentStatusUpdate, { minItems: 1, maxItems: 10000 }) })),
