@@ -51,15 +51,6 @@ const layerRules = Object.entries(MAY_IMPORT).map(([folder, allowed]) => {
   };
 });
 
-// TEMPORARY, for the lead to delete after merging the services-split branch, which gives the
-// in-process SDK transport its own way into the master: until then it imports master internals,
-// so this one file is left out of its layer's rule.
-const TEMPORARY_LAYER_EXCEPTIONS = { frameworks: '^src/frameworks/sdk/in-process-transport\\.ts$' };
-for (const [folder, file] of Object.entries(TEMPORARY_LAYER_EXCEPTIONS)) {
-  const rule = layerRules.find((r) => r.name === `layer-${folder}`);
-  rule.from.pathNot = `${rule.from.pathNot}|${file}`;
-}
-
 module.exports = {
   forbidden: [
     ...layerRules,
@@ -67,11 +58,7 @@ module.exports = {
       name: 'no-circular',
       comment: 'A cycle makes two modules one unit that must be read, tested and changed together.',
       severity: 'error',
-      from: {
-        // TEMPORARY, for the lead to delete after merging: the services-split branch breaks the
-        // jobs/{jobs,cycles,runs} cycle and the faults branch the master/{maintenance,model} one.
-        pathNot: '^src/frameworks/jobs/(jobs|cycles|runs)\\.ts$|^src/master/(maintenance|model)\\.ts$',
-      },
+      from: {},
       to: { circular: true },
     },
     {

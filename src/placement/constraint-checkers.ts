@@ -6,7 +6,7 @@
  * An agent without the field fails every operator but UNLIKE (Marathon: it cannot be shown to
  * match, and UNLIKE only says what must not match).
  */
-import type { CompiledConstraint, FieldCounts, OfferCheck, Operator, SpreadCheck } from './constraints.ts';
+import type { CompiledConstraint, FieldCounts, OfferCheck, Operator, SpreadCheck } from './types.ts';
 
 /** Every operator but UNLIKE, on an agent without the field. */
 export const missing = (c: CompiledConstraint): string => `agent has no ${c.field}`;

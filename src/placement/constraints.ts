@@ -8,31 +8,8 @@
  *   (`FieldCounts`) and are evaluated again for every instance placed on the offer.
  */
 import { CONSTRAINT_CHECKERS } from './constraint-checkers.ts';
-import { compilePattern, type Pattern } from './pattern.ts';
-import type { Spot } from './types.ts';
-
-export const OPERATORS = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'] as const;
-export type Operator = (typeof OPERATORS)[number];
-
-/** Instances per value of one field (hostname, rack, …), over the spots of one app. */
-export type FieldCounts = ReadonlyMap<string, number>;
-
-/** A constraint's verdict for one offer: `undefined` = holds, else the refusal's text after the label. */
-export type OfferCheck = (constraint: CompiledConstraint, here: string | undefined) => string | undefined;
-export type SpreadCheck = (constraint: CompiledConstraint, here: string, count: number, counts: FieldCounts) => string | undefined;
-
-export interface CompiledConstraint {
-  readonly field: string;
-  readonly operator: Operator;
-  readonly value: string | undefined;
-  /** `constraint rack LIKE r[12]`: how every refusal of this constraint begins. */
-  readonly label: string;
-  /** LIKE and UNLIKE: the value compiled (linear-time, full-string match). */
-  readonly pattern: Pattern | undefined;
-  /** A number for MAX_PER and GROUP_BY. */
-  readonly limit: number | undefined;
-  readonly check: { kind: 'offer'; run: OfferCheck } | { kind: 'spread'; run: SpreadCheck };
-}
+import { compilePattern } from './pattern.ts';
+import { OPERATORS, type CompiledConstraint, type Operator, type Spot } from './types.ts';
 
 /** The value of a constraint field on an agent: `hostname`/`@hostname`, `@region`/`@zone`, or an attribute. */
 export function fieldValue(field: string, spot: Spot): string | undefined {

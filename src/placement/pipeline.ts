@@ -7,7 +7,8 @@
 import type { Resources } from '../resources/index.ts';
 import { claim } from './claim.ts';
 import { missing } from './constraint-checkers.ts';
-import { fieldValue, type CompiledConstraint } from './constraints.ts';
+import { fieldValue } from './constraints.ts';
+import type { CompiledConstraint } from './types.ts';
 import { portShortfall, scalarShortfall } from './resource-checkers.ts';
 import type { Launch, OfferView, PlacementResult, PlacementSpec, Refusal, Spot } from './types.ts';
 

@@ -5,7 +5,7 @@
  * or a Job.
  */
 import type { Resources } from '../resources/index.ts';
-import type { CompiledConstraint, Operator } from './constraints.ts';
+import type { Pattern } from './pattern.ts';
 
 /** One offer as placement sees it. `resources` is what is left of it for this spec. */
 export interface OfferView {
@@ -56,4 +56,29 @@ export interface PlacementResult {
   reason?: string;
   /** The offer's resources left after these launches. */
   remaining: Resources;
+}
+
+// ---- constraints (compiled in constraints.ts, checked in constraint-checkers.ts) ----
+
+export const OPERATORS = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'] as const;
+export type Operator = (typeof OPERATORS)[number];
+
+/** Instances per value of one field (hostname, rack, …), over the spots of one app. */
+export type FieldCounts = ReadonlyMap<string, number>;
+
+/** A constraint's verdict for one offer: `undefined` = holds, else the refusal's text after the label. */
+export type OfferCheck = (constraint: CompiledConstraint, here: string | undefined) => string | undefined;
+export type SpreadCheck = (constraint: CompiledConstraint, here: string, count: number, counts: FieldCounts) => string | undefined;
+
+export interface CompiledConstraint {
+  readonly field: string;
+  readonly operator: Operator;
+  readonly value: string | undefined;
+  /** `constraint rack LIKE r[12]`: how every refusal of this constraint begins. */
+  readonly label: string;
+  /** LIKE and UNLIKE: the value compiled (linear-time, full-string match). */
+  readonly pattern: Pattern | undefined;
+  /** A number for MAX_PER and GROUP_BY. */
+  readonly limit: number | undefined;
+  readonly check: { kind: 'offer'; run: OfferCheck } | { kind: 'spread'; run: SpreadCheck };
 }
