@@ -59,7 +59,8 @@ beforeEach(async () => {
   outer = await mkdtemp(join(root, 'outer-'));
   sandbox = join(outer, 'sandbox');
   await mkdir(sandbox);
-  fetcher = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), timeoutMs: 10_000, maxBytes: 1 << 20 });
+  // Host paths are refused unless allowed; these tests copy from `files` (see the allow-list test).
+  fetcher = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), timeoutMs: 10_000, maxBytes: 1 << 20, allowedPaths: [files] });
 });
 
 async function rejected(uris: FetchUri[]): Promise<FetchError> {
@@ -119,7 +120,7 @@ describe('Fetcher', () => {
 
   test('a 404, a missing file, an unknown scheme, a timeout and the size cap fail with the URI and why', async () => {
     assert.match((await rejected([{ value: `${base}/missing.tgz` }])).message, new RegExp(`^Failed to fetch '${base}/missing.tgz': HTTP 404`));
-    assert.match((await rejected([{ value: '/nonexistent/thing.txt' }])).message, /'\/nonexistent\/thing.txt': no such file/);
+    assert.match((await rejected([{ value: join(files, 'nonexistent.txt') }])).message, /nonexistent.txt': no such file/);
     assert.match((await rejected([{ value: 'hdfs://namenode/x.jar' }])).message, /unsupported URI scheme 'hdfs'/);
     const impatient = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), timeoutMs: 300 });
     const late = await impatient.fetch([{ value: `${base}/slow` }], sandbox).catch((e: unknown) => e as Error);
