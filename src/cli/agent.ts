@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 // Light modules (no server code): the flags are parsed before anything starts.
 import { parseAttributes } from '../agent/attributes.ts';
+import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
 
@@ -18,6 +19,7 @@ interface AgentArgs {
   'cni-config-dir': string;
   'cni-plugins-dir': string;
   'cgroups-enable-cfs': boolean;
+  'fetcher-allowed-paths': string;
 }
 
 /**
@@ -46,6 +48,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)" })
+        .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -72,6 +75,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         gcDiskHeadroom: args['gc-disk-headroom'],
         cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
         cgroupsEnableCfs: args['cgroups-enable-cfs'],
+        fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
         logger,
       });
       await agent.start();
@@ -114,6 +118,11 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
   }
   if (parseDurationMs(args['gc-delay'] ?? '1weeks') === undefined) {
     return `--gc-delay must be a duration such as '1weeks', '6hrs', '30mins' or '10secs', got '${args['gc-delay']}'`;
+  }
+  try {
+    parseAllowedPaths(args['fetcher-allowed-paths'] ?? '');
+  } catch (e) {
+    return `--fetcher-allowed-paths: ${(e as Error).message}`;
   }
   const headroom = args['gc-disk-headroom'] ?? 0.1;
   if (!(headroom >= 0 && headroom <= 1)) return `--gc-disk-headroom must be a fraction from 0 to 1, got ${String(headroom)}`;

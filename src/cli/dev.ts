@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { waitForSignal } from './signals.ts';
 
 interface DevArgs {
@@ -10,6 +11,7 @@ interface DevArgs {
   jobs: boolean;
   'jobs-history-count': number;
   'cgroups-enable-cfs': boolean;
+  'fetcher-allowed-paths': string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -27,12 +29,18 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota (default: CPU shares only, spare cycles lent)" })
+        .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
           if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
+          try {
+            parseAllowedPaths(args['fetcher-allowed-paths']);
+          } catch (e) {
+            throw new Error(`--fetcher-allowed-paths: ${(e as Error).message}`);
+          }
           return true;
         }),
     handler: async (args) => {
@@ -49,7 +57,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], logger, ...(resources ? { resources } : {}) });
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']), logger, ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

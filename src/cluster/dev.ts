@@ -27,6 +27,8 @@ export interface DevOptions {
   jobsHistoryCount?: number;
   /** The agent's `--cgroups-enable-cfs` (hard CPU quota per task); default false. */
   cgroupsEnableCfs?: boolean;
+  /** Host directories tasks may fetch files from (`--fetcher-allowed-paths`); default none. */
+  fetcherAllowedPaths?: string[];
 }
 
 export interface DevCluster {
@@ -52,6 +54,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       logger: options.logger.child({ part: 'agent' }),
       ...(options.resources ? { resources: options.resources } : {}),
       ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),
+      ...(options.fetcherAllowedPaths === undefined ? {} : { fetcher: { allowedPaths: options.fetcherAllowedPaths } }),
     });
     await agent.start();
     const running = master;
