@@ -23,7 +23,8 @@ import { CheckpointStore, type TaskCheckpoint } from './checkpoint/checkpoint-st
 import type { Containerizer } from './containerizer/containerizer.ts';
 import { createContainerizer, type ContainerizerKind } from './containerizer/select.ts';
 import { detectResources } from './default-resources.ts';
-import { Fetcher, type FetcherOptions } from './fetcher/fetcher.ts';
+import type { FetcherOptions } from './fetcher/fetcher.ts';
+import { FetcherProcess } from './fetcher/fetcher-process.ts';
 import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
 import { ttyArgv } from './exec/exec-session.ts';
 import { SandboxGc } from './sandbox-gc.ts';
@@ -72,8 +73,11 @@ export interface AgentOptions {
   recoveryPollIntervalMs?: number;
   /** A REGISTER stream without any event this long is presumed dead. */
   masterSilenceTimeoutMs?: number;
-  /** Fetcher limits (download timeout, size caps); the cache lives in `<workDir>/cache/fetcher`. */
-  fetcher?: Pick<FetcherOptions, 'timeoutMs' | 'maxBytes' | 'maxExtractedBytes'>;
+  /**
+   * Fetcher limits (download timeout, size caps) and the host directories `file://` URIs may name
+   * (`allowedPaths`, default none); the cache lives in `<workDir>/cache/fetcher/<uid>`.
+   */
+  fetcher?: Pick<FetcherOptions, 'timeoutMs' | 'maxBytes' | 'maxExtractedBytes' | 'maxArchiveEntries' | 'allowedPaths'>;
   /** Environment every task starts from; default this process's environment. */
   baseEnv?: Record<string, string | undefined>;
   /** Finished sandboxes live this long on an empty disk; default one week (sandbox-gc-policy.ts). */
@@ -105,6 +109,7 @@ export class Agent {
   private resources: Resources | undefined;
   private http: AgentHttp | undefined;
   private readonly gc: SandboxGc;
+  private readonly fetcher: FetcherProcess;
   private id: string | undefined;
   /** This boot's id, recorded with the agent id. */
   private bootId: string | undefined;
@@ -131,6 +136,7 @@ export class Agent {
           });
     const clock = options.clock ?? systemClock;
     this.clock = clock;
+    this.fetcher = new FetcherProcess({ ...options.fetcher, cacheDir: join(this.layout.root, 'cache', 'fetcher'), logger: this.logger });
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
       persist: (frameworkId, taskId, updates, durable) => this.checkpoints.writeUpdates(frameworkId, taskId, updates, durable),
@@ -149,7 +155,7 @@ export class Agent {
       // A plain copy: reading process.env goes through getenv(3) per key, per launch.
       baseEnv: options.baseEnv ?? { ...process.env },
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
-      fetcher: new Fetcher({ ...options.fetcher, cacheDir: join(this.layout.root, 'cache', 'fetcher'), logger: this.logger }),
+      fetcher: this.fetcher,
       logger: this.logger,
     });
     this.gc = new SandboxGc({
@@ -258,6 +264,7 @@ export class Agent {
     await this.supervisor.idle();
     await this.checkpoints.flush();
     await this.http?.close();
+    this.fetcher.close();
     this.logger.info({ agentId: this.id }, 'agent-stopped');
   }
 

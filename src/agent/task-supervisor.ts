@@ -258,11 +258,12 @@ export class TaskSupervisor {
     }
     const uris = c.taskInfo.command?.uris ?? [];
     if (uris.length > 0) {
-      // Before TASK_STARTING, as in Mesos: the fetch is part of getting the container ready.
-      // Fetched files stay owned by the agent's user until the Linux containerizer chowns sandboxes.
+      // Before TASK_STARTING, as in Mesos: the fetch is part of getting the container ready, and
+      // runs as the task's user.
       if (this.options.fetcher === undefined) return this.launchFailed(supervised, 'This agent has no fetcher for the task\'s URIs');
       try {
-        await this.options.fetcher.fetch(uris, c.sandbox);
+        const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+        await this.options.fetcher.fetch(uris, c.sandbox, user === '' ? undefined : user);
       } catch (err) {
         return this.launchFailed(supervised, (err as Error).message);
       }

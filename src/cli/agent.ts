@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 // Light modules (no server code): the flags are parsed before anything starts.
 import { parseAttributes } from '../agent/attributes.ts';
+import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
 
@@ -19,6 +20,7 @@ interface AgentArgs {
   'cni-plugins-dir': string;
   'cgroups-enable-cfs': boolean;
   'boot-id-file': string;
+  'fetcher-allowed-paths': string;
 }
 
 /**
@@ -48,6 +50,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)" })
         .option('boot-id-file', { type: 'string', default: '/proc/sys/kernel/random/boot_id', describe: "The machine's boot id: when it changed since the last run, the machine rebooted and the agent registers anew" })
+        .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -75,6 +78,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
         cgroupsEnableCfs: args['cgroups-enable-cfs'],
         bootIdFile: args['boot-id-file'],
+        fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
         logger,
       });
       await agent.start();
@@ -117,6 +121,11 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
   }
   if (parseDurationMs(args['gc-delay'] ?? '1weeks') === undefined) {
     return `--gc-delay must be a duration such as '1weeks', '6hrs', '30mins' or '10secs', got '${args['gc-delay']}'`;
+  }
+  try {
+    parseAllowedPaths(args['fetcher-allowed-paths'] ?? '');
+  } catch (e) {
+    return `--fetcher-allowed-paths: ${(e as Error).message}`;
   }
   const headroom = args['gc-disk-headroom'] ?? 0.1;
   if (!(headroom >= 0 && headroom <= 1)) return `--gc-disk-headroom must be a fraction from 0 to 1, got ${String(headroom)}`;

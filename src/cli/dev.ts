@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { waitForSignal } from './signals.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
 
@@ -13,6 +14,7 @@ interface DevArgs {
   'cgroups-enable-cfs': boolean;
   'agent-removal-rate-limit'?: string;
   'agent-removal-guard': number;
+  'fetcher-allowed-paths': string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -32,6 +34,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota (default: CPU shares only, spare cycles lent)" })
         .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
         .option('agent-removal-guard', { type: 'number', default: 0.4, describe: 'Largest share of agents marked unreachable within one heartbeat window (1 turns this off)' })
+        .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -40,6 +43,11 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
           if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
           checkRemovalGuard(args['agent-removal-guard']);
+          try {
+            parseAllowedPaths(args['fetcher-allowed-paths']);
+          } catch (e) {
+            throw new Error(`--fetcher-allowed-paths: ${(e as Error).message}`);
+          }
           return true;
         }),
     handler: async (args) => {
@@ -56,7 +64,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], logger,
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']), logger,
         agentRemovalGuardFraction: args['agent-removal-guard'],
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }), ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);

@@ -30,6 +30,8 @@ export interface DevOptions {
   /** Master: Mesos --agent_removal_rate_limit, and the mass-unreachable guard (MasterOptions). */
   agentRemovalRate?: { agents: number; perMs: number };
   agentRemovalGuardFraction?: number;
+  /** Host directories tasks may fetch files from (`--fetcher-allowed-paths`); default none. */
+  fetcherAllowedPaths?: string[];
 }
 
 export interface DevCluster {
@@ -55,6 +57,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       logger: options.logger.child({ part: 'agent' }),
       ...(options.resources ? { resources: options.resources } : {}),
       ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),
+      ...(options.fetcherAllowedPaths === undefined ? {} : { fetcher: { allowedPaths: options.fetcherAllowedPaths } }),
     });
     await agent.start();
     const running = master;

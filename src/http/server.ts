@@ -31,7 +31,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   app.setErrorHandler((error: FastifyError | DroverError, request, reply) => {
     const drover = toDroverError(error);
-    if (drover.status >= 500) options.logger.error({ url: request.url, error }, 'request-failed');
+    if (drover.status >= 500) options.logger.error({ url: request.url, err: error }, 'request-failed');
     void reply.status(drover.status).type('application/json').send(drover.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -1,21 +1,80 @@
 /**
- * Extraction of archive entries into a sandbox, refusing anything that could land outside it.
+ * Extraction of an archive into a sandbox, refusing anything that could land outside it.
  *
- * `checkEntries` (pure) looks at the whole archive before a byte is written, so a bad archive is
- * refused as a whole: an absolute path, a `..` segment, a symlink or hardlink whose target
- * resolves outside the sandbox. Targets are resolved through the archive's own symlinks (the
- * final set of them, and also lexically), because a chain of links that each look harmless can
- * still climb out (`a/b/c/u -> ../../..` plus `v -> a/b/c/u/..`).
+ * The archive is read twice, streaming both times. The first pass lists every entry (bodies
+ * skipped; a zip's are not even inflated) and stops as soon as the count or the declared bytes
+ * pass their limits, so a bomb costs little. `checkEntries` (pure) then looks at the whole list
+ * before a byte is written, so a bad archive is refused as a whole: an absolute path, a `..`
+ * segment, a symlink or hardlink whose target resolves outside the sandbox. Targets are resolved
+ * through the archive's own symlinks (the final set of them, and also lexically), because a chain
+ * of links that each look harmless can still climb out (`a/b/c/u -> ../../..` plus
+ * `v -> a/b/c/u/..`).
  *
- * `writeEntries` then checks again against the real filesystem, which may hold files of an earlier
- * URI: the nearest existing ancestor of every target must really be inside the sandbox, and files
- * are opened with O_NOFOLLOW so an existing symlink is never written through.
+ * The second pass writes, and checks again against the real filesystem, which may hold files of an
+ * earlier URI: the nearest existing ancestor of every target must really be inside the sandbox, and
+ * files are opened with O_NOFOLLOW so an existing symlink is never written through. Each entry must
+ * be the one the first pass saw, and no body may pass its declared size.
  */
 import { constants } from 'node:fs';
 import { copyFile, lstat, mkdir, open, realpath, rm, symlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import type { ArchiveEntry } from './archive-entry.ts';
+import type { ArchiveEntry, EntryVisitor } from './archive-entry.ts';
 import { ArchiveError } from './archive-entry.ts';
+import { readTarArchive } from './tar-archive.ts';
+import { readZipArchive } from './zip-archive.ts';
+
+export type ArchiveKind = 'tar' | 'tar.gz' | 'zip';
+
+export interface ExtractLimits {
+  /** Largest total the files may declare (and write). */
+  maxBytes: number;
+  /** Most entries of any kind. */
+  maxEntries: number;
+}
+
+export function archiveKind(path: string): ArchiveKind | undefined {
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.tar.gz') || lower.endsWith('.tgz')) return 'tar.gz';
+  if (lower.endsWith('.tar')) return 'tar';
+  if (lower.endsWith('.zip')) return 'zip';
+  return undefined;
+}
+
+function readArchive(path: string, kind: ArchiveKind, visit: EntryVisitor): Promise<void> {
+  return kind === 'zip' ? readZipArchive(path, visit) : readTarArchive(path, kind === 'tar.gz', visit);
+}
+
+/** Lists, checks, then writes the archive's entries under `root`; returns how many there were. */
+export async function extractArchive(path: string, kind: ArchiveKind, root: string, limits: ExtractLimits): Promise<number> {
+  const entries = await listEntries(path, kind, limits);
+  checkEntries(entries, limits.maxBytes, limits.maxEntries);
+  const writer = await EntryWriter.open(root, limits.maxBytes);
+  let index = 0;
+  await readArchive(path, kind, async (entry, body) => {
+    const listed = entries[index++];
+    if (listed === undefined || !sameEntry(listed, entry)) throw new ArchiveError(`the archive changed while it was extracted (at entry ${index})`);
+    await writer.write(entry, body);
+  });
+  if (index !== entries.length) throw new ArchiveError('the archive changed while it was extracted (fewer entries)');
+  return entries.length;
+}
+
+/** Every entry without its body; stops at the first entry over a limit. */
+export async function listEntries(path: string, kind: ArchiveKind, limits: ExtractLimits): Promise<ArchiveEntry[]> {
+  const entries: ArchiveEntry[] = [];
+  let total = 0;
+  await readArchive(path, kind, async (entry) => {
+    entries.push(entry);
+    total += entry.size ?? 0;
+    if (entries.length > limits.maxEntries) throw new ArchiveError(`archive has more than ${limits.maxEntries} entries`);
+    if (total > limits.maxBytes) throw new ArchiveError(`archive expands to more than ${limits.maxBytes} bytes`);
+  });
+  return entries;
+}
+
+function sameEntry(a: ArchiveEntry, b: ArchiveEntry): boolean {
+  return a.path === b.path && a.type === b.type && a.size === b.size && a.linkTarget === b.linkTarget;
+}
 
 /** Symlink hops followed while resolving one path, as the kernel's MAXSYMLINKS. */
 const MAX_HOPS = 40;
@@ -30,12 +89,13 @@ export function safeSegments(path: string): string[] {
   return segments;
 }
 
-export function checkEntries(entries: readonly ArchiveEntry[], maxBytes: number): void {
+export function checkEntries(entries: readonly ArchiveEntry[], maxBytes: number, maxEntries = Infinity): void {
+  if (entries.length > maxEntries) throw new ArchiveError(`archive has more than ${maxEntries} entries`);
   let total = 0;
   const links = new Map<string, { dir: string[]; target: string }>();
   for (const entry of entries) {
     const segments = safeSegments(entry.path);
-    total += entry.data?.length ?? 0;
+    total += entry.size ?? 0;
     if (entry.type === 'symlink') {
       if (entry.linkTarget === undefined || entry.linkTarget === '') throw new ArchiveError(`symlink ${JSON.stringify(entry.path)} has no target`);
       if (entry.linkTarget.startsWith('/')) throw new ArchiveError(`symlink ${JSON.stringify(entry.path)} points outside the sandbox (${entry.linkTarget})`);
@@ -108,17 +168,28 @@ function resolve(segments: readonly string[], links: ReadonlyMap<string, { dir: 
   return out;
 }
 
-/** Writes checked entries under `root` (which exists). Permission bits are kept, setuid and the like dropped. */
-export async function writeEntries(root: string, entries: readonly ArchiveEntry[]): Promise<void> {
-  const realRoot = await realpath(root);
-  for (const entry of entries) {
+/** Writes checked entries under a root that exists. Permission bits are kept, setuid and the like dropped. */
+class EntryWriter {
+  private written = 0;
+
+  private constructor(
+    private readonly realRoot: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  static async open(root: string, maxBytes: number): Promise<EntryWriter> {
+    return new EntryWriter(await realpath(root), maxBytes);
+  }
+
+  async write(entry: ArchiveEntry, body: AsyncIterable<Uint8Array> | undefined): Promise<void> {
+    const realRoot = this.realRoot;
     const segments = safeSegments(entry.path);
-    if (segments.length === 0) continue; // "./" itself
+    if (segments.length === 0) return; // "./" itself
     const path = join(realRoot, ...segments);
     if (entry.type === 'dir') {
       await ensureInside(realRoot, path);
       await mkdir(path, { recursive: true, mode: 0o755 });
-      continue;
+      return;
     }
     await ensureInside(realRoot, dirname(path));
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
@@ -137,7 +208,15 @@ export async function writeEntries(root: string, entries: readonly ArchiveEntry[
       const mode = (entry.mode ?? 0o644) & 0o777;
       const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
       try {
-        await file.writeFile(entry.data ?? Buffer.alloc(0));
+        let bytes = 0;
+        for await (const chunk of body ?? []) {
+          bytes += chunk.length;
+          this.written += chunk.length;
+          // The readers check sizes too; this holds even if one of them did not.
+          if (bytes > (entry.size ?? 0)) throw new ArchiveError(`entry ${JSON.stringify(entry.path)} is longer than its declared ${entry.size ?? 0} bytes`);
+          if (this.written > this.maxBytes) throw new ArchiveError(`archive expands to more than ${this.maxBytes} bytes`);
+          await file.write(chunk);
+        }
         await file.chmod(mode);
       } finally {
         await file.close();

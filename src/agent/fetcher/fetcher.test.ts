@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -59,11 +59,12 @@ beforeEach(async () => {
   outer = await mkdtemp(join(root, 'outer-'));
   sandbox = join(outer, 'sandbox');
   await mkdir(sandbox);
-  fetcher = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), timeoutMs: 10_000, maxBytes: 1 << 20 });
+  // Host paths are refused unless allowed; these tests copy from `files` (see the allow-list test).
+  fetcher = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), timeoutMs: 10_000, maxBytes: 1 << 20, allowedPaths: [files] });
 });
 
-async function rejected(uris: FetchUri[]): Promise<FetchError> {
-  const err = await fetcher.fetch(uris, sandbox).then(
+async function rejected(uris: FetchUri[], by: Fetcher = fetcher): Promise<FetchError> {
+  const err = await by.fetch(uris, sandbox).then(
     () => assert.fail('the fetch should have failed'),
     (e: unknown) => e,
   );
@@ -119,7 +120,7 @@ describe('Fetcher', () => {
 
   test('a 404, a missing file, an unknown scheme, a timeout and the size cap fail with the URI and why', async () => {
     assert.match((await rejected([{ value: `${base}/missing.tgz` }])).message, new RegExp(`^Failed to fetch '${base}/missing.tgz': HTTP 404`));
-    assert.match((await rejected([{ value: '/nonexistent/thing.txt' }])).message, /'\/nonexistent\/thing.txt': no such file/);
+    assert.match((await rejected([{ value: join(files, 'nonexistent.txt') }])).message, /nonexistent.txt': no such file/);
     assert.match((await rejected([{ value: 'hdfs://namenode/x.jar' }])).message, /unsupported URI scheme 'hdfs'/);
     const impatient = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), timeoutMs: 300 });
     const late = await impatient.fetch([{ value: `${base}/slow` }], sandbox).catch((e: unknown) => e as Error);
@@ -154,5 +155,46 @@ describe('Fetcher', () => {
     assert.match((await rejected([{ value: tar }])).message, /leads outside the sandbox/);
     assert.deepEqual(await readdir(outer), ['sandbox']);
     assert.equal(await readlink(join(sandbox, 'planted')), outer);
+  });
+
+  test('host paths: none without an allow-list; under it, the real path must stay under it, cache or not', async () => {
+    const closed = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger() });
+    assert.equal((await rejected([{ value: join(files, 'script.sh') }], closed)).message, `Failed to fetch '${join(files, 'script.sh')}': host path ${join(files, 'script.sh')} is not under the agent's --fetcher-allowed-paths (none are allowed on this agent)`);
+
+    await symlink('/etc/hostname', join(files, 'out-link'));
+    assert.match((await rejected([{ value: join(files, 'out-link') }])).message, /out-link resolves to \/etc\/hostname, outside the agent's --fetcher-allowed-paths$/);
+    assert.match((await rejected([{ value: 'file:///etc/hostname' }])).message, /host path \/etc\/hostname is not under the agent's --fetcher-allowed-paths \(allowed: /);
+
+    // Cached while allowed; an agent that no longer allows it does not serve the copy either.
+    await fetcher.fetch([{ value: join(files, 'script.sh'), cache: true }], sandbox);
+    const later = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), allowedPaths: [join(files, 'app')] });
+    const other = join(outer, 'other');
+    await mkdir(other);
+    await assert.rejects(later.fetch([{ value: join(files, 'script.sh'), cache: true }], other), /is not under the agent's --fetcher-allowed-paths \(allowed: /);
+    assert.deepEqual(await readdir(other), []);
+  });
+
+  test('size and entry-count bombs are refused before a byte is extracted', async () => {
+    // 2 MB of zeros (a few KB compressed) against a 1 MB expansion limit; the first entry is small.
+    const bomb = await hostileTar('bomb.tar.gz', `i=tarfile.TarInfo('first.txt'); i.size=2; t.addfile(i,io.BytesIO(b'ok'))\ni=tarfile.TarInfo('zeros'); i.size=2<<20; t.addfile(i,io.BytesIO(bytes(2<<20)))`);
+    const limited = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), allowedPaths: [files], maxExtractedBytes: 1 << 20, maxArchiveEntries: 3 });
+    assert.match((await rejected([{ value: bomb }], limited)).message, /bomb.tar.gz': archive expands to more than 1048576 bytes$/);
+    const many = await hostileTar('many.tar.gz', `for n in range(4):\n  i=tarfile.TarInfo(f'f{n}'); i.size=1; t.addfile(i,io.BytesIO(b'x'))`);
+    assert.match((await rejected([{ value: many }], limited)).message, /many.tar.gz': archive has more than 3 entries$/);
+    assert.deepEqual((await readdir(sandbox)).sort(), ['bomb.tar.gz', 'many.tar.gz'], 'only the archives themselves');
+  });
+
+  test('hostile zips: a ../ name and a symlink out are refused, nothing lands outside', async () => {
+    const zip = (name: string, script: string): string => {
+      const out = join(files, name);
+      execFileSync('python3', ['-c', `import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1],'w')\n${script}\nz.close()`, out]);
+      return out;
+    };
+    const dotdot = zip('dotdot.zip', `z.writestr('ok.txt','ok')\nz.writestr('../evil','evil')`);
+    const link = zip('link.zip', `i=zipfile.ZipInfo('etc'); i.create_system=3; i.external_attr=(0o120777<<16); z.writestr(i,'/etc')`);
+    assert.match((await rejected([{ value: dotdot }])).message, /dotdot.zip': .*\.\.\/evil/);
+    assert.match((await rejected([{ value: link }])).message, /link.zip': symlink "etc" points outside the sandbox \(\/etc\)/);
+    assert.deepEqual(await readdir(outer), ['sandbox']);
+    assert.deepEqual((await readdir(sandbox)).sort(), ['dotdot.zip', 'link.zip']);
   });
 });

@@ -1,26 +1,28 @@
 /**
  * The fetcher: puts a task's CommandInfo.uris into its sandbox before the command starts, as the
- * Mesos fetcher does. `file://` URIs and plain absolute paths are copied; `http://` and
- * `https://` are downloaded with a timeout and a size cap; .tar, .tar.gz/.tgz and .zip are
- * extracted into the sandbox (the archive stays too) unless `extract: false`; `executable: true`
- * sets mode 755 (and is never extracted); `cache: true` keeps a copy under the agent's work dir,
- * keyed by the URI, and reuses it on the next fetch of that URI.
+ * Mesos fetcher does. `http://` and `https://` are downloaded with a timeout and a size cap;
+ * `file://` URIs and plain absolute paths are copied only from under `allowedPaths` (the agent's
+ * `--fetcher-allowed-paths`, default none); .tar, .tar.gz/.tgz and .zip are extracted into the
+ * sandbox (the archive stays too) unless `extract: false`; `executable: true` sets mode 755 (and
+ * is never extracted); `cache: true` keeps a copy under `cacheDir`, keyed by the URI, and reuses it
+ * on the next fetch of that URI. Everything streams: no file is read into memory whole.
+ *
+ * This class does the work in whatever process runs it, as that process' user. The agent runs it
+ * in a child process as the task's user (fetcher-process.ts), so the kernel's permission checks
+ * are the task's, and the agent's event loop never carries a download or an extraction.
  *
  * Any failure rejects with a FetchError naming the URI and why; the supervisor turns it into
- * TASK_FAILED (REASON_CONTAINER_LAUNCH_FAILED). Files are owned by the agent's user (root in
- * production) — the Linux containerizer is to chown sandboxes for `CommandInfo.user`.
+ * TASK_FAILED (REASON_CONTAINER_LAUNCH_FAILED).
  */
+import { constants, createWriteStream } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
-import { chmod, copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { chmod, copyFile, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import type { Logger } from '../../log/index.ts';
-import type { ArchiveEntry } from './archive-entry.ts';
 import { ArchiveError } from './archive-entry.ts';
-import { checkEntries, safeSegments, writeEntries } from './archive-extract.ts';
-import { readTar } from './tar-reader.ts';
-import { readZip } from './zip-reader.ts';
+import { archiveKind, extractArchive, safeSegments } from './archive-extract.ts';
 
 export interface FetchUri {
   value: string;
@@ -30,9 +32,12 @@ export interface FetchUri {
   output_file?: string;
 }
 
-/** What the task supervisor needs; the contract is "all URIs are in the sandbox, or it rejects". */
+/**
+ * What the task supervisor needs; the contract is "all URIs are in the sandbox, or it rejects".
+ * `user` is who the task runs as (CommandInfo.user, else FrameworkInfo.user), when known.
+ */
 export interface UriFetcher {
-  fetch(uris: readonly FetchUri[], sandbox: string): Promise<void>;
+  fetch(uris: readonly FetchUri[], sandbox: string, user?: string): Promise<void>;
 }
 
 export interface FetcherOptions {
@@ -42,8 +47,15 @@ export interface FetcherOptions {
   timeoutMs?: number;
   /** Largest file fetched; default 1 GiB. */
   maxBytes?: number;
-  /** Largest total an archive may expand to; default 2 GiB. Archives are read into memory. */
+  /** Largest total an archive may expand to; default 2 GiB. */
   maxExtractedBytes?: number;
+  /** Most entries one archive may hold; default 100,000. */
+  maxArchiveEntries?: number;
+  /**
+   * Absolute host directories whose files `file://` URIs and bare paths may name; default none,
+   * so no host path is fetched. The file's real path (symlinks resolved) must be under one.
+   */
+  allowedPaths?: readonly string[];
   logger: Logger;
 }
 
@@ -63,11 +75,16 @@ export class Fetcher implements UriFetcher {
   private readonly timeoutMs: number;
   private readonly maxBytes: number;
   private readonly maxExtractedBytes: number;
+  private readonly maxArchiveEntries: number;
+  private readonly allowedPaths: readonly string[];
+  private allowedRealPaths: Promise<string[]> | undefined;
 
   constructor(private readonly options: FetcherOptions) {
     this.timeoutMs = options.timeoutMs ?? 5 * 60_000;
     this.maxBytes = options.maxBytes ?? 1024 ** 3;
     this.maxExtractedBytes = options.maxExtractedBytes ?? 2 * 1024 ** 3;
+    this.maxArchiveEntries = options.maxArchiveEntries ?? 100_000;
+    this.allowedPaths = (options.allowedPaths ?? []).map((p) => resolve(p));
   }
 
   /** One URI after another, in order: a later archive may overwrite an earlier file on purpose. */
@@ -95,6 +112,8 @@ export class Fetcher implements UriFetcher {
     }
     if (segments.length === 0) throw new Refused(`output file ${JSON.stringify(name)} names the sandbox itself`);
     const dest = join(sandbox, ...segments);
+    // Before the cache too: a cached copy of a host file is no way around the allow-list.
+    if (source.kind === 'file') this.checkAllowed(source.path);
     await mkdir(dirname(dest), { recursive: true });
     const started = Date.now();
     if (uri.cache === true) {
@@ -122,16 +141,37 @@ export class Fetcher implements UriFetcher {
   }
 
   private async retrieve(source: Source, dest: string): Promise<void> {
-    if (source.kind === 'file') {
-      const info = await stat(source.path).catch((err: NodeJS.ErrnoException) => {
-        throw new Refused(err.code === 'ENOENT' ? `no such file ${source.path}` : describeError(err));
-      });
-      if (!info.isFile()) throw new Refused(`${source.path} is not a regular file`);
-      if (info.size > this.maxBytes) throw new Refused(`file is ${info.size} bytes, over the ${this.maxBytes}-byte limit`);
-      await copyFile(source.path, dest);
-      return;
-    }
+    if (source.kind === 'file') return this.copyHostFile(source.path, dest);
     await this.download(source.url, dest);
+  }
+
+  private checkAllowed(path: string): void {
+    if (this.allowedPaths.some((root) => inside(root, resolve(path)))) return;
+    const allowed = this.allowedPaths.length === 0 ? 'none are allowed on this agent' : `allowed: ${this.allowedPaths.join(', ')}`;
+    throw new Refused(`host path ${path} is not under the agent's --fetcher-allowed-paths (${allowed})`);
+  }
+
+  /**
+   * Opens first, then checks where the opened file really is: a symlink swapped in between a
+   * check and the open cannot redirect the copy. O_NONBLOCK so a FIFO cannot hang the open.
+   */
+  private async copyHostFile(path: string, dest: string): Promise<void> {
+    const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new Refused(`no such file ${path}`);
+      if (err.code === 'EACCES') throw new Refused(`${path} is not readable by the task's user`);
+      throw new Refused(describeError(err));
+    });
+    try {
+      const real = await realpath(process.platform === 'linux' ? `/proc/self/fd/${file.fd}` : path);
+      const roots = await (this.allowedRealPaths ??= Promise.all(this.allowedPaths.map((p) => realpath(p).catch(() => p))));
+      if (!roots.some((root) => inside(root, real))) throw new Refused(`host path ${path} resolves to ${real}, outside the agent's --fetcher-allowed-paths`);
+      const info = await file.stat();
+      if (!info.isFile()) throw new Refused(`${path} is not a regular file`);
+      if (info.size > this.maxBytes) throw new Refused(`file is ${info.size} bytes, over the ${this.maxBytes}-byte limit`);
+      await pipeline(file.createReadStream({ autoClose: false }), createWriteStream(dest, { mode: 0o644 }));
+    } finally {
+      await file.close();
+    }
   }
 
   private async download(url: string, dest: string): Promise<void> {
@@ -171,18 +211,8 @@ export class Fetcher implements UriFetcher {
   private async extract(archive: string, sandbox: string): Promise<void> {
     const kind = archiveKind(archive);
     if (kind === undefined) return;
-    let data = await readFile(archive);
-    if (kind === 'tar.gz') {
-      try {
-        data = gunzipSync(data, { maxOutputLength: this.maxExtractedBytes });
-      } catch (err) {
-        throw new ArchiveError(`cannot decompress ${basename(archive)}: ${(err as Error).message}`);
-      }
-    }
-    const entries: ArchiveEntry[] = kind === 'zip' ? readZip(data, this.maxExtractedBytes) : readTar(data);
-    checkEntries(entries, this.maxExtractedBytes);
-    await writeEntries(sandbox, entries);
-    this.options.logger.info({ archive, entries: entries.length }, 'extracted-archive');
+    const entries = await extractArchive(archive, kind, sandbox, { maxBytes: this.maxExtractedBytes, maxEntries: this.maxArchiveEntries });
+    this.options.logger.info({ archive, entries }, 'extracted-archive');
   }
 }
 
@@ -202,12 +232,8 @@ function parseSource(value: string): Source {
   throw new Refused(`unsupported URI scheme '${url.protocol.replace(/:$/, '')}' (file, http and https are)`);
 }
 
-export function archiveKind(path: string): 'tar' | 'tar.gz' | 'zip' | undefined {
-  const lower = path.toLowerCase();
-  if (lower.endsWith('.tar.gz') || lower.endsWith('.tgz')) return 'tar.gz';
-  if (lower.endsWith('.tar')) return 'tar';
-  if (lower.endsWith('.zip')) return 'zip';
-  return undefined;
+function inside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 async function exists(path: string): Promise<boolean> {

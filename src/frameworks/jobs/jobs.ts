@@ -91,7 +91,7 @@ export class JobsFramework {
         if (this.ticking) return;
         this.ticking = true;
         void this.tick()
-          .catch((error: unknown) => this.log.error({ error }, 'jobs-tick-failed'))
+          .catch((error: unknown) => this.log.error({ err: error }, 'jobs-tick-failed'))
           .finally(() => (this.ticking = false));
       });
     }
@@ -330,7 +330,7 @@ export class JobsFramework {
       this.pendingReleases.delete(key);
     } catch (error) {
       this.pendingReleases.set(key, { parentId, cycle });
-      this.log.error({ error, jobId: parentId, cycle }, 'release-write-failed');
+      this.log.error({ err: error, jobId: parentId, cycle }, 'release-write-failed');
     }
   }
 

@@ -73,8 +73,8 @@ export class RunLauncher {
         capabilities: [{ type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
       },
       subscribed: (connection, previousId) => this.subscribed(connection, previousId),
-      offers: (offers) => void this.jobs.serial(() => this.handleOffers(offers)).catch((error: unknown) => this.log.error({ error }, 'jobs-offers-failed')),
-      update: (status) => void this.jobs.serial(() => this.handleUpdate(status)).catch((error: unknown) => this.log.error({ error }, 'jobs-update-failed')),
+      offers: (offers) => void this.jobs.serial(() => this.handleOffers(offers)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-offers-failed')),
+      update: (status) => void this.jobs.serial(() => this.handleUpdate(status)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-update-failed')),
     }, { transport: options.transport, clock: options.clock, logger: log, name: 'jobs' });
     this.clock = options.clock;
   }
@@ -151,7 +151,7 @@ export class RunLauncher {
       if (now - (run.waitingSince ?? run.createdAt) <= job.run.maxLaunchDelay * 1000) continue;
       const last = [...(this.rejections.get(run.jobId)?.values() ?? [])].map((r) => r.reason)[0];
       // Policy: a run whose end could not be stored stays INITIAL (finishRun restores it) and is expired at a later tick.
-      await this.jobs.finishRun(run, 'FAILED', `not launched within maxLaunchDelay ${job.run.maxLaunchDelay} s${last ? `: ${last}` : ''}`).catch((error: unknown) => this.log.error({ error, jobId: run.jobId, runId: run.id }, 'run-expiry-write-failed'));
+      await this.jobs.finishRun(run, 'FAILED', `not launched within maxLaunchDelay ${job.run.maxLaunchDelay} s${last ? `: ${last}` : ''}`).catch((error: unknown) => this.log.error({ err: error, jobId: run.jobId, runId: run.id }, 'run-expiry-write-failed'));
     }
   }
 
@@ -195,7 +195,7 @@ export class RunLauncher {
           await this.jobs.store.txn({ success: chunk.map(({ run }) => ({ type: 'put' as const, key: keys.run(run.jobId, run.id), value: JSON.stringify(run) })) });
           for (const { taskInfo } of chunk) taskInfos.push(taskInfo);
         } catch (error) {
-          this.log.error({ error, runs: chunk.length }, 'run-write-failed-launches-withdrawn');
+          this.log.error({ err: error, runs: chunk.length }, 'run-write-failed-launches-withdrawn');
           for (const { run, before } of chunk) restoreRun(run, before);
         }
       }

@@ -104,7 +104,7 @@ export class SchedulerDriver {
         else if (event.type === 'UPDATE') this.handlers.update(event.update.status);
       }
     } catch (e) {
-      this.options.logger.warn({ error: e }, `${this.options.name}-stream-failed`);
+      this.options.logger.warn({ err: e }, `${this.options.name}-stream-failed`);
     }
     if (this.closed || this.current !== connection) return;
     this.resubscribe(0);
@@ -116,7 +116,7 @@ export class SchedulerDriver {
       this.resubscribeTimer = undefined;
       if (this.closed) return;
       this.subscribe().catch((error: unknown) => {
-        this.options.logger.warn({ error, attempt }, `${this.options.name}-resubscribe-failed`);
+        this.options.logger.warn({ err: error, attempt }, `${this.options.name}-resubscribe-failed`);
         if (!this.closed) this.resubscribe(attempt + 1);
       });
     }, backoffDelay(RESUBSCRIBE_BACKOFF, attempt + 1));
@@ -129,7 +129,7 @@ export class SchedulerDriver {
   call(call: OutgoingCall): Promise<boolean> {
     if (this.current === undefined) return Promise.resolve(false);
     return this.current.call(call).then(() => true, (error: unknown) => {
-      this.options.logger.warn({ error, type: call.type }, `${this.options.name}-call-failed`);
+      this.options.logger.warn({ err: error, type: call.type }, `${this.options.name}-call-failed`);
       return false;
     });
   }
@@ -155,7 +155,7 @@ export class SchedulerDriver {
     const connection = this.current;
     if (acks.length === 0 || !connection) return;
     if (connection.acknowledgeAll) {
-      connection.acknowledgeAll(acks).catch((error: unknown) => this.options.logger.warn({ error, type: 'ACKNOWLEDGE', acks: acks.length }, `${this.options.name}-call-failed`));
+      connection.acknowledgeAll(acks).catch((error: unknown) => this.options.logger.warn({ err: error, type: 'ACKNOWLEDGE', acks: acks.length }, `${this.options.name}-call-failed`));
       return;
     }
     for (const acknowledge of acks) void this.call({ type: 'ACKNOWLEDGE', acknowledge });

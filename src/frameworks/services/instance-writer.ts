@@ -65,7 +65,7 @@ export class InstanceWriter {
       const part = instances.slice(i, i + MAX_TXN_OPS);
       const success: Op[] = part.map((instance) => ({ type: 'put', key: INSTANCES_PREFIX + instance.taskId, value: encodeInstance(instance) }));
       chunks.push(this.store.txn({ success }).then(() => part, (error: unknown) => {
-        this.log.error({ error, instances: part.length }, 'instance-write-failed-launches-withdrawn');
+        this.log.error({ err: error, instances: part.length }, 'instance-write-failed-launches-withdrawn');
         for (const instance of part) this.unpersist(instance.taskId);
         return [];
       }));
@@ -101,7 +101,7 @@ export class InstanceWriter {
       const part = entries.slice(i, i + MAX_TXN_OPS);
       const success: Op[] = part.map(([taskId, instance]) => (instance === null ? { type: 'delete', key: INSTANCES_PREFIX + taskId } : { type: 'put', key: INSTANCES_PREFIX + taskId, value: encodeInstance(instance) }));
       chunks.push(this.store.txn({ success }).then(() => true, (error: unknown) => {
-        this.log.error({ error, writes: part.length, failures: this.failures + 1 }, 'instance-write-failed');
+        this.log.error({ err: error, writes: part.length, failures: this.failures + 1 }, 'instance-write-failed');
         for (const [taskId, instance] of part) if (!this.dirty.has(taskId)) this.dirty.set(taskId, instance);
         return false;
       }));

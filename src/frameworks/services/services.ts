@@ -118,7 +118,7 @@ export class ServicesFramework {
       call,
       askNow: (taskIds) => this.rounds.askNow(taskIds),
       current: (connection) => !this.stopped && this.driver.connection === connection,
-    }, clock, (error) => log.error({ error }, 'services-offers-failed'));
+    }, clock, (error) => log.error({ err: error }, 'services-offers-failed'));
     this.updates = new StatusUpdates({
       apps: this.apps, instances: this.instances, events: this.events,
       runtimeOf: (id) => this.runtimeOf(id),
