@@ -289,6 +289,7 @@ export class TaskSupervisor {
         ...(user === undefined || user === '' ? {} : { user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
+        ...(requestsPrivileged(c.taskInfo.container) ? { privileged: true } : {}),
       });
     } catch (err) {
       await starting;
@@ -413,6 +414,11 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
     if (!parsed.ok) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: parsed.error };
   }
   return undefined;
+}
+
+/** ContainerInfo.docker.privileged (Mesos' field; Marathon's `container.docker.privileged`). */
+export function requestsPrivileged(container: unknown): boolean {
+  return (container as { docker?: { privileged?: unknown } } | undefined)?.docker?.privileged === true;
 }
 
 function key(frameworkId: string, taskId: string): string {

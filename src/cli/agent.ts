@@ -18,6 +18,8 @@ interface AgentArgs {
   'cni-config-dir': string;
   'cni-plugins-dir': string;
   'cgroups-enable-cfs': boolean;
+  'allow-privileged': boolean;
+  'default-task-user': string;
 }
 
 /**
@@ -46,6 +48,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)" })
+        .option('allow-privileged', { type: 'boolean', default: false, describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why' })
+        .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -72,6 +76,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         gcDiskHeadroom: args['gc-disk-headroom'],
         cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
         cgroupsEnableCfs: args['cgroups-enable-cfs'],
+        allowPrivileged: args['allow-privileged'],
+        defaultTaskUser: args['default-task-user'],
         logger,
       });
       await agent.start();

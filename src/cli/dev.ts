@@ -10,6 +10,8 @@ interface DevArgs {
   jobs: boolean;
   'jobs-history-count': number;
   'cgroups-enable-cfs': boolean;
+  'allow-privileged': boolean;
+  'default-task-user': string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -27,6 +29,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota (default: CPU shares only, spare cycles lent)" })
+        .option('allow-privileged', { type: 'boolean', default: false, describe: 'Let tasks that ask be privileged (container.docker.privileged: every capability, no seccomp filter)' })
+        .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -49,7 +53,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], logger, ...(resources ? { resources } : {}) });
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], allowPrivileged: args['allow-privileged'], defaultTaskUser: args['default-task-user'], logger, ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -14,6 +14,7 @@ interface MasterArgs {
   services: boolean;
   jobs: boolean;
   'jobs-history-count': number;
+  'default-task-user': string;
   'leader-ttl': number;
   'advertise-url'?: string;
 }
@@ -47,6 +48,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('services', { type: 'boolean', default: true, describe: 'Run the built-in services framework (Marathon /v2 API); --no-services turns it off' })
         .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
+        .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who the built-in frameworks' tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
@@ -85,6 +87,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         services: args.services,
         jobs: args.jobs,
         jobsHistoryCount: args['jobs-history-count'],
+        defaultTaskUser: args['default-task-user'],
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.

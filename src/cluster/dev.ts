@@ -27,6 +27,10 @@ export interface DevOptions {
   jobsHistoryCount?: number;
   /** The agent's `--cgroups-enable-cfs` (hard CPU quota per task); default false. */
   cgroupsEnableCfs?: boolean;
+  /** The agent's `--allow-privileged`; default false. */
+  allowPrivileged?: boolean;
+  /** Who tasks run as unless an app or job names a user: the frameworks' FrameworkInfo.user and the agent's default; default nobody. */
+  defaultTaskUser?: string;
 }
 
 export interface DevCluster {
@@ -43,7 +47,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
   try {
-    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }) });
+    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }), ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }) });
     const agent = new Agent({
       masterUrl: master.url,
       port: options.agentPort,
@@ -52,6 +56,8 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       logger: options.logger.child({ part: 'agent' }),
       ...(options.resources ? { resources: options.resources } : {}),
       ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),
+      ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
+      ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
     });
     await agent.start();
     const running = master;

@@ -33,6 +33,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   jobs?: boolean;
   /** Finished runs kept per job in the jobs framework's history (default 10). */
   jobsHistoryCount?: number;
+  /** `--default-task-user`: the built-in frameworks' FrameworkInfo.user (Marathon's --mesos_user); default nobody. */
+  defaultTaskUser?: string;
 }
 
 export interface MasterServer {
@@ -45,7 +47,8 @@ export interface MasterServer {
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, defaultTaskUser, ...masterOptions } = options;
+  const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
   const app = createHttpServer({ logger });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
@@ -54,11 +57,11 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerAgentFilesRoutes(app, master);
   mount?.(app, master);
   const services = withServices
-    ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }) })
+    ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser })
     : undefined;
   if (services) registerServicesRoutes(app, services);
   const jobs = withJobs
-    ? new JobsFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'jobs' }), ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
+    ? new JobsFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'jobs' }), ...frameworkUser, ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
     : undefined;
   if (jobs) registerJobsRoutes(app, jobs);
   // The built-in frameworks load their state from the store after the server listens (they need

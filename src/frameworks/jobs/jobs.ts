@@ -37,6 +37,8 @@ export interface JobsOptions {
   tickIntervalMs?: number;
   frameworkName?: string;
   role?: string;
+  /** FrameworkInfo.user: who a job's runs run as unless the job names a user; default nobody. */
+  frameworkUser?: string;
 }
 
 export class JobsFramework {

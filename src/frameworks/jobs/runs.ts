@@ -41,7 +41,7 @@ export class RunLauncher {
   async subscribe(): Promise<void> {
     const role = this.jobs.options.role ?? '*';
     const connection = await this.jobs.options.transport.subscribe({
-      user: 'root',
+      user: this.jobs.options.frameworkUser ?? 'nobody',
       name: this.jobs.options.frameworkName ?? 'metronome',
       roles: [role],
       failover_timeout: 604800,

@@ -75,6 +75,8 @@ export interface ServicesOptions {
   now?: () => number;
   frameworkName?: string;
   role?: string;
+  /** FrameworkInfo.user: who an app's tasks run as unless the app names a user (Marathon's --mesos_user); default nobody. */
+  frameworkUser?: string;
 }
 
 export class ServicesFramework {
@@ -177,7 +179,7 @@ export class ServicesFramework {
 
   private async subscribe(): Promise<void> {
     const connection = await this.options.transport.subscribe({
-      user: 'root',
+      user: this.options.frameworkUser ?? 'nobody',
       name: this.options.frameworkName ?? 'marathon',
       roles: [this.options.role ?? '*'],
       failover_timeout: 604800,
