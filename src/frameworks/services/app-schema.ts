@@ -136,7 +136,8 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
     if (docker !== undefined && docker !== null) {
       if (typeof docker !== 'object' || Array.isArray(docker)) out.push({ path: '/container/docker', errors: ['must be an object'] });
       else {
-        for (const key of Object.keys(docker)) if (key !== 'privileged') out.push({ path: `/container/docker/${key}`, errors: ['container images are not supported yet; only privileged is'] });
+        const others = Object.keys(docker).filter((key) => key !== 'privileged');
+        if (others.length > 0) out.push({ path: '/container/docker', errors: [`container images are not supported yet (${others.join(', ')}); only docker.privileged is`] });
         const privileged = (docker as Record<string, unknown>)['privileged'];
         if (privileged !== undefined && typeof privileged !== 'boolean') out.push({ path: '/container/docker/privileged', errors: ['must be a boolean'] });
       }
