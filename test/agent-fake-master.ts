@@ -22,6 +22,7 @@ export interface TaskSpec {
   cmd: string;
   resources?: TaskInfo['resources'];
   killPolicyMs?: number;
+  container?: TaskInfo['container'];
 }
 
 export class FakeMaster {
@@ -82,6 +83,7 @@ export class FakeMaster {
         resources: t.resources ?? [{ name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } }],
         command: { value: t.cmd, shell: true },
       };
+      if (t.container !== undefined) info.container = t.container;
       if (t.killPolicyMs !== undefined) info.kill_policy = { grace_period: { nanoseconds: t.killPolicyMs * 1e6 } };
       return info;
     });

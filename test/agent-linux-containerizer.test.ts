@@ -324,7 +324,7 @@ describe('linux containerizer in the agent', { skip }, () => {
     return (await (await fetch(`${agent.url}/state`)).json()) as never;
   }
 
-  test('OOM is TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY; an unknown user is REASON_CONTAINER_LAUNCH_FAILED', async () => {
+  test('OOM is TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY; an unknown user or a privileged task the agent does not allow is REASON_CONTAINER_LAUNCH_FAILED', async () => {
     const agent = await startAgent();
     master.launch([{ id: 'hog', cmd: 'head -c 200M /dev/zero | tail -n 1', resources: [{ name: 'mem', type: 'SCALAR', scalar: { value: 32 } }] }]);
     const failed = await master.update('hog', 'TASK_FAILED');
@@ -335,6 +335,12 @@ describe('linux containerizer in the agent', { skip }, () => {
     const refused = await master.update('stranger', 'TASK_FAILED');
     assert.equal(refused.status.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
     assert.match(refused.status.message ?? '', /unknown user 'no-such-user-drover'/);
+
+    // This agent was not started with --allow-privileged.
+    master.launch([{ id: 'privileged', cmd: 'true', container: { type: 'MESOS', docker: { privileged: true } } }]);
+    const forbidden = await master.update('privileged', 'TASK_FAILED');
+    assert.equal(forbidden.status.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
+    assert.match(forbidden.status.message ?? '', /does not run privileged tasks: start it with --allow-privileged/);
     await agent.stop();
     agents.splice(agents.indexOf(agent), 1);
   });

@@ -202,6 +202,8 @@ export class Agent {
    * (the exit file, MESOS_SANDBOX): the work dir must be traversable by others — not listable —
    * while `meta/`, which holds every task's environment, is the agent's alone. Directories above
    * the work dir are the operator's: one that others cannot traverse is logged, not changed.
+   * (The launcher chdirs into the sandbox as root, so a task still starts; what breaks is a
+   * path through the parents: MESOS_SANDBOX, the exit file.)
    */
   private async openWorkDirToTasks(): Promise<void> {
     if (this.containerizer.name !== 'linux') return;
@@ -209,6 +211,9 @@ export class Agent {
     await chmod(this.layout.metaDir, 0o700);
     const mode = (await stat(root)).mode & 0o7777;
     if ((mode & 0o001) === 0) await chmod(root, mode | 0o011);
+    // Under /tmp the task's path is rebuilt in its private tmpfs (0755 directories), so only the
+    // work dir itself matters there.
+    if (root.startsWith('/tmp/')) return;
     for (let dir = dirname(root); ; dir = dirname(dir)) {
       const closed = ((await stat(dir)).mode & 0o001) === 0;
       if (closed) this.logger.warn({ workDir: root, dir }, 'work-dir-not-traversable-by-task-users');
