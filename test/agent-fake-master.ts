@@ -23,6 +23,7 @@ export interface TaskSpec {
   resources?: TaskInfo['resources'];
   killPolicyMs?: number;
   container?: TaskInfo['container'];
+  healthCheck?: TaskInfo['health_check'];
 }
 
 export class FakeMaster {
@@ -84,6 +85,7 @@ export class FakeMaster {
         command: { value: t.cmd, shell: true },
       };
       if (t.container !== undefined) info.container = t.container;
+      if (t.healthCheck !== undefined) info.health_check = t.healthCheck;
       if (t.killPolicyMs !== undefined) info.kill_policy = { grace_period: { nanoseconds: t.killPolicyMs * 1e6 } };
       return info;
     });

@@ -345,6 +345,20 @@ describe('linux containerizer in the agent', { skip }, () => {
     agents.splice(agents.indexOf(agent), 1);
   });
 
+  test('a COMMAND health check runs inside the task, as the task: its pid namespace, its seccomp filter', async () => {
+    const agent = await startAgent();
+    // Healthy only where the task's PID 1 is the exit-status wrapper and the filter is on: on the
+    // agent's host, as root, both would be false.
+    const check = 'grep -q drover-task /proc/1/cmdline && grep -q "^Seccomp:[[:space:]]*2" /proc/self/status && [ "$(id -u)" = 0 ]';
+    master.launch([{ id: 'checked', cmd: 'sleep 30', healthCheck: { type: 'COMMAND', command: { value: check }, delay_seconds: 0, interval_seconds: 0.1, grace_period_seconds: 10 } }]);
+    const healthy = await master.waitFor(() => master.updatesOf('checked').find((u) => u.status.healthy !== undefined), 'a health result', 30_000);
+    assert.equal(healthy.status.healthy, true, healthy.status.message);
+    master.kill('checked');
+    await master.update('checked', 'TASK_KILLED');
+    await agent.stop();
+    agents.splice(agents.indexOf(agent), 1);
+  });
+
   test('an agent restart reattaches to a live task with the same pid, which can then be killed', async () => {
     const first = await startAgent();
     assert.equal((await state(first)).containerizer, 'linux');

@@ -322,7 +322,11 @@ export class TaskSupervisor {
   private startHealthChecks(supervised: SupervisedTask): void {
     const c = supervised.checkpoint;
     if (this.detached) return;
-    const target = { key: key(c.frameworkId, c.taskInfo.task_id.value), healthCheck: c.taskInfo.health_check, sandbox: c.sandbox, env: this.taskEnv(c) };
+    const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+    const container = c.container;
+    // COMMAND checks run inside the task, as the task (its user, capabilities, seccomp filter).
+    const commandArgv = container === undefined ? undefined : (argv: string[]) => this.options.containerizer.execArgv(container, { argv, ...(user === undefined || user === '' ? {} : { user }) });
+    const target = { key: key(c.frameworkId, c.taskInfo.task_id.value), healthCheck: c.taskInfo.health_check, sandbox: c.sandbox, env: this.taskEnv(c), ...(commandArgv === undefined ? {} : { commandArgv }) };
     this.health.start(target, (report) =>
       this.enqueue(supervised, async () => {
         if (c.state !== 'TASK_RUNNING' || c.killRequested === true) return;
