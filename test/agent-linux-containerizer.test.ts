@@ -153,11 +153,12 @@ describe('linux containerizer', { skip }, () => {
     assert.equal(out['Seccomp'], '2');
   });
 
-  test('a root task keeps only the default capabilities and a seccomp filter: it cannot remount /, mount a tmpfs, write /proc/sys or read masked kernel files', async () => {
+  for (const launcher of [true, false]) test(`a root task keeps only the default capabilities and a seccomp filter: it cannot remount /, mount a tmpfs, write /proc/sys or read masked kernel files (${launcher ? 'task launcher' : 'command chain'})`, async () => {
     const dir = await sandbox();
     const masked = MASKED_PATHS.filter((p) => existsSync(p));
     const readOnly = READ_ONLY_PATHS.filter((p) => existsSync(p));
-    const c = create();
+    const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, launcher });
+    assert.equal(c.launchMethod, launcher ? 'launcher' : 'command-chain');
     const script = [
       'id -u; grep -E "^(CapEff|Seccomp):" /proc/self/status',
       'mount -o remount,rw / 2>/dev/null && echo "remount=WORKED" || echo remount=refused',
