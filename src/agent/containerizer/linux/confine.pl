@@ -13,6 +13,7 @@ use warnings;
 
 use constant {
   PR_CAPBSET_DROP => 24, PR_SET_NO_NEW_PRIVS => 38, PR_SET_SECCOMP => 22, SECCOMP_MODE_FILTER => 2,
+  EINVAL => 22,    # the same on x86-64 and arm64; `$!{EINVAL}` would load Errno in every task (~2 ms of CPU, measured)
   PR_CAP_AMBIENT => 47, PR_CAP_AMBIENT_CLEAR_ALL => 4, LINUX_CAPABILITY_VERSION_3 => 0x20080522,
   C_MS_RDONLY => 1, C_MS_NOSUID => 2, C_MS_NODEV => 4, C_MS_NOEXEC => 8, C_MS_BIND => 4096, C_MS_REC => 16384,
   C_MOUNT_ATTR_RDONLY => 1, C_AT_RECURSIVE => 0x8000, C_AT_FDCWD => -100, C_SYS_MOUNT_SETATTR => 442,
@@ -69,7 +70,7 @@ sub confine_process {
     for my $cap (0 .. 63) {
       next if ($c->{caps} >> $cap) & 1;
       next if syscall($c->{prctl}, PR_CAPBSET_DROP, $cap, 0, 0, 0) == 0;
-      last if $!{EINVAL};    # past the kernel's last capability
+      last if $! + 0 == EINVAL;    # past the kernel's last capability
       return "cannot drop capability $cap from the bounding set: $!";
     }
   }
@@ -88,7 +89,7 @@ sub confine_process {
     syscall($c->{capset}, $header, $data) == 0 or return "capset: $!";
   }
   # Before 4.3 there is no ambient set to clear.
-  syscall($c->{prctl}, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0 or $!{EINVAL} or return "clearing ambient capabilities: $!";
+  syscall($c->{prctl}, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0 or $! + 0 == EINVAL or return "clearing ambient capabilities: $!";
   syscall($c->{prctl}, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 or return "no_new_privs: $!";
   if (!$privileged && length $c->{filter}) {
     my $filter = $c->{filter};
