@@ -13,7 +13,7 @@ import { startMasterServer, type MasterServer } from '../src/cluster/master.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { createMemoryStore } from '../src/store/memory/memory-store.ts';
-import { InProcessSchedulerTransport } from '../src/frameworks/sdk/in-process-transport.ts';
+import { inProcessTransport } from '../src/cluster/in-process-master.ts';
 import { freezePlainJson } from '../src/master/stream.ts';
 import { ServicesFramework } from '../src/frameworks/services/services.ts';
 import { parseApp } from '../src/frameworks/services/app.ts';
@@ -46,7 +46,7 @@ before(async () => {
     },
   });
   services = new ServicesFramework({
-    transport: new InProcessSchedulerTransport(server.master, { checkEvents: true }),
+    transport: inProcessTransport(server.master, { checkEvents: true }),
     store: createMemoryStore(),
     logger: pino({ level: 'warn' }, sink),
   });
@@ -76,7 +76,7 @@ test('launch, scale down and reconcile on frozen events; every update acknowledg
   await eventually(() => stats().acknowledged === 70 && stats().unacknowledged === 0, 'the 10 TASK_KILLED acknowledged', 60_000).catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(stats())} ${JSON.stringify(agents.map((a) => a.stats))}`));
 
   // An explicit reconciliation answers every instance with a fresh (frozen) status.
-  (services as unknown as { reconcileInstances(): void }).reconcileInstances();
+  (services as unknown as { rounds: { round(full: boolean): void } }).rounds.round(true);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(services.instancesOf('/web').filter((i) => i.state === 'TASK_RUNNING').length, 20);
 
@@ -87,7 +87,7 @@ test('launch, scale down and reconcile on frozen events; every update acknowledg
 });
 
 test('with checkEvents, what a framework receives is frozen: writing to it throws', async () => {
-  const connection = await new InProcessSchedulerTransport(server.master, { checkEvents: true }).subscribe({ user: 'root', name: 'frozen-probe', roles: ['*'] });
+  const connection = await inProcessTransport(server.master, { checkEvents: true }).subscribe({ user: 'root', name: 'frozen-probe', roles: ['*'] });
   await connection.call({ type: 'REVIVE', revive: {} });
   const iterator = connection.events()[Symbol.asyncIterator]();
   let event;
@@ -102,7 +102,7 @@ test('with checkEvents, what a framework receives is frozen: writing to it throw
 });
 
 test('acknowledgeAll tries every acknowledgement and rejects with the first refusal', async () => {
-  const connection = await new InProcessSchedulerTransport(server.master).subscribe({ user: 'root', name: 'ack-probe' });
+  const connection = await inProcessTransport(server.master).subscribe({ user: 'root', name: 'ack-probe' });
   assert.ok(connection.acknowledgeAll);
   await assert.rejects(
     connection.acknowledgeAll([

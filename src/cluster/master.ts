@@ -12,7 +12,7 @@ import { registerOperatorV1Routes } from '../master/api/operator-v1.ts';
 import type { Store } from '../store/store.ts';
 import { ServicesFramework } from '../frameworks/services/services.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
-import { InProcessSchedulerTransport } from '../frameworks/sdk/in-process-transport.ts';
+import { inProcessTransport } from './in-process-master.ts';
 import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
 import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
@@ -33,9 +33,18 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   jobs?: boolean;
   /** Finished runs kept per job in the jobs framework's history (default 10). */
   jobsHistoryCount?: number;
+  /** Largest body the frameworks' APIs (/v1, /v2) take; default API_BODY_LIMIT (1 MiB). */
+  apiBodyLimit?: number;
   /** `--default-task-user`: the built-in frameworks' FrameworkInfo.user (Marathon's --mesos_user); default nobody. */
   defaultTaskUser?: string;
 }
+
+/**
+ * Marathon's and Metronome's definitions are a few KiB; a 10 MB app body was accepted and held the
+ * event loop for 4 s while it was validated. The master's own APIs keep the server's larger limit
+ * (a framework's ACCEPT of 10,000 launches is legitimately big).
+ */
+export const API_BODY_LIMIT = 1024 * 1024;
 
 export interface MasterServer {
   readonly master: Master;
@@ -47,9 +56,13 @@ export interface MasterServer {
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, defaultTaskUser, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, apiBodyLimit: _limit, defaultTaskUser, ...masterOptions } = options;
   const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
   const app = createHttpServer({ logger });
+  const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
+  app.addHook('onRoute', (route) => {
+    if (route.bodyLimit === undefined && /^\/v[0-9]\//.test(route.url ?? '')) route.bodyLimit = apiBodyLimit;
+  });
   const master = new Master({ ...masterOptions, store, logger, port });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
@@ -57,11 +70,11 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerAgentFilesRoutes(app, master);
   mount?.(app, master);
   const services = withServices
-    ? new ServicesFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser })
+    ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser })
     : undefined;
   if (services) registerServicesRoutes(app, services);
   const jobs = withJobs
-    ? new JobsFramework({ transport: new InProcessSchedulerTransport(master), store, logger: logger.child({ part: 'jobs' }), ...frameworkUser, ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
+    ? new JobsFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'jobs' }), ...frameworkUser, ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
     : undefined;
   if (jobs) registerJobsRoutes(app, jobs);
   // The built-in frameworks load their state from the store after the server listens (they need

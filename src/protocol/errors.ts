@@ -35,6 +35,8 @@ export const ErrorCodes = {
   CONFIG: { code: 'DROVER_ERR_CONFIG', status: 400 },
   /** The master could not reach an agent on a caller's behalf (the sandbox files proxy). */
   AGENT_UNREACHABLE: { code: 'DROVER_ERR_AGENT_UNREACHABLE', status: 502 },
+  /** A server-side limit is reached (e.g. event stream subscribers): retry later. */
+  OVERLOADED: { code: 'DROVER_ERR_OVERLOADED', status: 503 },
   INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
 } as const;
 

@@ -8,13 +8,14 @@
  * one (rotated: a different inode at the same path) is read again from its start, as `tail -F`.
  *
  * `path` must be a real path already checked to be inside the work dir. The task owns its sandbox
- * and can swap the file (or a folder above it) for a symlink at any time, so every reopen checks
- * that the path still resolves to itself and opens with O_NOFOLLOW; otherwise it waits as if the
- * file were gone. Nothing is ever read through a link.
+ * and can swap the file (or a folder above it) for a symlink at any time, so every reopen opens
+ * with O_NOFOLLOW and then checks that what was opened is that path (`/proc/self/fd`, never a
+ * check before the open: confined-open.ts); otherwise it waits as if the file were gone. Nothing is
+ * ever read through a link.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { constants } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
+import { open, readlink, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
 /** One read per wake-up at most; the pump loops until caught up or the client is slow. */
@@ -123,10 +124,14 @@ export class FileFollower {
     if (this.paused || this.stream.destroyed) return;
     let handle;
     try {
-      if ((await realpath(this.path)) !== this.path) return; // a link now: treat as gone
-      handle = await open(this.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      handle = await open(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch {
       return; // rotated away and not yet recreated (or a link): wait for the next wake-up
+    }
+    // Opened through a folder swapped for a link: not our file, treat it as gone.
+    if ((await readlink(`/proc/self/fd/${handle.fd}`).catch(() => '')) !== this.path) {
+      await handle.close();
+      return;
     }
     try {
       const stats = await handle.stat();

@@ -12,17 +12,19 @@
  * for one outside the work dir. Paths are absolute (the `directory` of a task in /state) or
  * relative to the work dir.
  *
- * Confinement is checked twice: on the path as written (so `..` cannot climb out) and on its real
- * path (so a symlink a task leaves in its sandbox, say to /etc/shadow, cannot be followed out).
+ * Confinement: the path as written must stay inside (so `..` cannot climb out), and what is
+ * opened must be inside, checked on the opened descriptor (confined-open.ts) — a task can swap a
+ * folder of its sandbox for a symlink between any check and any open. The agent's `meta/`
+ * (checkpoints, which hold env values) is never listed nor served.
  * The path is percent-decoded exactly once (by the query parser) and never again: `%2e%2e` that
  * survives is a literal name — sandbox names really contain `%2E` (work-dir.ts `pathSegment`) — so
  * decoding it a second time would both break those names and reopen the traversal.
  */
-import { createReadStream } from 'node:fs';
-import { lstat, open, readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readFile, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, isAbsolute, join, resolve, sep } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { DroverError } from '../../protocol/errors.ts';
+import { isInside as inside, openConfined, placeOf, type Confinement } from './confined-open.ts';
 import { FileFollower } from './file-follow.ts';
 
 /** Mesos caps one read at 16 pages. */
@@ -44,27 +46,32 @@ export class SandboxFiles {
   constructor(private readonly root: string) {}
 
   async browse(requested: string | undefined): Promise<FileInfo[]> {
-    const { path, stats } = await this.resolve(requested);
-    const shown = (requested ?? '').replace(/\/+$/, '') || '/';
-    if (!stats.isDirectory()) return [await fileInfo(shown, stats)];
-    const entries: FileInfo[] = [];
-    for (const name of await readdir(path)) {
-      try {
-        entries.push(await fileInfo(shown === '/' ? `/${name}` : `${shown}/${name}`, await this.entryStats(join(path, name))));
-      } catch {
-        // Gone between readdir and stat, or a dangling symlink: not listable, as in Mesos.
+    const { handle, stats, procPath, realPath, confinement } = await this.open(requested);
+    try {
+      const shown = (requested ?? '').replace(/\/+$/, '') || '/';
+      if (!stats.isDirectory()) return [await fileInfo(shown, stats)];
+      const entries: FileInfo[] = [];
+      // Listed through the opened folder itself, never through its path again.
+      for (const name of await readdir(procPath)) {
+        if (placeOf(confinement, join(realPath, name)) === 'hidden') continue;
+        try {
+          entries.push(await fileInfo(shown === '/' ? `/${name}` : `${shown}/${name}`, await this.entryStats(join(procPath, name), confinement)));
+        } catch {
+          // Gone between readdir and stat, or a dangling symlink: not listable, as in Mesos.
+        }
       }
+      return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    } finally {
+      await handle.close();
     }
-    return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   async read(requested: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined): Promise<{ offset: number; data: string }> {
     const offset = integerParam('offset', offsetParam);
     const length = integerParam('length', lengthParam);
-    const { path, stats } = await this.resolve(requested);
-    if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot read a directory');
-    const handle = await open(path, 'r');
+    const { handle, stats } = await this.open(requested);
     try {
+      if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot read a directory');
       // The size now, not from the earlier stat: task logs grow while we read.
       const size = (await handle.stat()).size;
       const start = offset === -1 ? size : offset;
@@ -81,9 +88,13 @@ export class SandboxFiles {
   }
 
   async download(requested: string | undefined): Promise<{ stream: NodeJS.ReadableStream; name: string; size: number }> {
-    const { path, stats } = await this.resolve(requested);
-    if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot download a directory');
-    return { stream: createReadStream(path), name: basename(path), size: stats.size };
+    const { handle, stats, realPath } = await this.open(requested);
+    if (stats.isDirectory() || !stats.isFile()) {
+      await handle.close();
+      throw new DroverError('MALFORMED', 'Can only download a regular file');
+    }
+    // The stream reads the opened descriptor (and closes it when done).
+    return { stream: handle.createReadStream(), name: basename(realPath), size: stats.size };
   }
 
   /** A started follower of one file; the caller sends its stream and stops it when the client goes. */
@@ -97,7 +108,8 @@ export class SandboxFiles {
       }
       timeoutMs = seconds * 1000;
     }
-    const { path, stats } = await this.resolve(requested);
+    const { handle, stats, realPath: path } = await this.open(requested);
+    await handle.close();
     if (!stats.isFile()) throw new DroverError('MALFORMED', 'Can only follow a regular file');
     // Follows the resolved real path: a symlink swapped afterwards cannot redirect the stream out.
     const follower = new FileFollower(path, { offset: offset === -1 ? undefined : offset, timeoutMs });
@@ -109,11 +121,42 @@ export class SandboxFiles {
    * What a listing shows for an entry: what it points to (as Mesos does), unless it is a symlink
    * leading out of the work dir — then the link itself, so a listing reveals nothing outside.
    */
-  private async entryStats(path: string): Promise<Stats> {
+  private async entryStats(path: string, confinement: Confinement): Promise<Stats> {
     const own = await lstat(path);
     if (!own.isSymbolicLink()) return own;
     const target = await realpath(path);
-    return inside(await this.rootRealPath(), target) ? stat(target) : own;
+    return placeOf(confinement, target) === 'allowed' ? stat(target) : own;
+  }
+
+  /** The work dir's real path, and the parts of it never served. */
+  private async confinement(): Promise<Confinement> {
+    const root = await this.rootRealPath();
+    return { root, hidden: [join(root, 'meta')] };
+  }
+
+  /**
+   * Opens a requested path read-only, confined (confined-open.ts): 400 for a bad path, 404 when
+   * it does not exist, 403 when what would be opened is outside the work dir or hidden.
+   */
+  private async open(requested: string | undefined): Promise<{ handle: FileHandle; stats: Stats; realPath: string; procPath: string; confinement: Confinement }> {
+    const { path } = await this.resolve(requested);
+    const confinement = await this.confinement();
+    let opened;
+    try {
+      opened = await openConfined(path, confinement);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new DroverError('NOT_FOUND', `'${requested}' does not exist`);
+      if (code === 'ELOOP') throw forbidden(requested!);
+      throw e;
+    }
+    if ('refused' in opened) throw forbidden(requested!);
+    try {
+      return { ...opened, stats: await opened.handle.stat(), confinement };
+    } catch (e) {
+      await opened.handle.close();
+      throw e;
+    }
   }
 
   private rootRealPath(): Promise<string> {
@@ -136,13 +179,9 @@ export class SandboxFiles {
       }
       throw e;
     }
-    if (!inside(await this.rootRealPath(), real)) throw forbidden(requested);
+    if (placeOf(await this.confinement(), real) !== 'allowed') throw forbidden(requested);
     return { path: real, stats: await stat(real) };
   }
-}
-
-function inside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 /** 403, not 404: the caller learns the path is refused, not that it is absent. */

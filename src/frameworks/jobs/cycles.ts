@@ -6,13 +6,32 @@
  * Called only from inside `JobsFramework.serial`.
  */
 import type { Logger } from '../../log/index.ts';
-import type { Compare, Op } from '../../store/store.ts';
+import type { Compare, Op, Store } from '../../store/store.ts';
 import { recordSkipped, type History } from './history.ts';
 import type { Job, Schedule } from './job.ts';
 import { keys, pairKey, type Claim, type Cursor } from './job-store.ts';
-import type { JobsFramework } from './jobs.ts';
 import { childrenOf, decideChild, planTicks, type Outcome, type TickDecision } from './planner.ts';
 import type { Run } from './run.ts';
+
+/**
+ * What cycles read and change of the jobs framework (JobsFramework satisfies it). Store failures:
+ * every decision is written in one transaction before memory changes; a failed one throws, the
+ * cursor stays where it was, and the next tick decides the same ticks again.
+ */
+export interface CycleBook {
+  readonly jobs: ReadonlyMap<string, Job>;
+  readonly runs: Map<string, Run>;
+  readonly cursors: Map<string, Cursor>;
+  readonly claims: Map<string, Claim>;
+  readonly histories: Map<string, History>;
+  readonly historyCount: number;
+  readonly store: Pick<Store, 'txn' | 'get' | 'range'>;
+  readonly launcher: { wantOffers(fresh?: boolean): void };
+  now(): number;
+  history(jobId: string): History;
+  newRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Run;
+  createRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Promise<Run | undefined>;
+}
 
 /**
  * Decisions per transaction: each is a compare and up to three operations (claim, run, a pruned
@@ -21,7 +40,7 @@ import type { Run } from './run.ts';
 const TICKS_PER_TXN = 30;
 
 export class Cycles {
-  constructor(private readonly jobs: JobsFramework, private readonly log: Logger) {}
+  constructor(private readonly jobs: CycleBook, private readonly log: Logger) {}
 
   /** `active`: a run of the job that has not finished, if any (for FORBID). */
   async tickSchedule(job: Job, schedule: Schedule, now: number, active: string | undefined): Promise<void> {

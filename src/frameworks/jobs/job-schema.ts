@@ -6,6 +6,7 @@
  */
 import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../../protocol/errors.ts';
+import { patternProblem } from '../../placement/index.ts';
 
 /** Metronome's pathType: dot-separated segments of lowercase letters, digits and inner dashes. */
 export const JOB_ID = /^([a-z0-9]+(-+[a-z0-9]+)*)(\.([a-z0-9]+(-+[a-z0-9]+)*))*$/;
@@ -119,11 +120,9 @@ export function runSemanticErrors(run: RunSpec): ErrorDetail[] {
     if (!OPERATORS.includes(c.operator)) out.push({ path: `/run/placement/constraints/${i}/operator`, errors: [`operator must be one of ${OPERATORS.join(', ')}`] });
     else if (c.value === undefined) out.push({ path: `/run/placement/constraints/${i}/value`, errors: [`${c.operator} requires a value`] });
     else if (c.operator === 'LIKE' || c.operator === 'UNLIKE') {
-      try {
-        new RegExp(c.value);
-      } catch {
-        out.push({ path: `/run/placement/constraints/${i}/value`, errors: [`'${c.value}' is not a valid regular expression`] });
-      }
+      // As for apps: only what the linear-time engine takes within its bounds (src/placement/pattern.ts).
+      const problem = patternProblem(c.value);
+      if (problem !== undefined) out.push({ path: `/run/placement/constraints/${i}/value`, errors: [problem] });
     }
   }
   return out;

@@ -44,6 +44,10 @@ describe('job validation', () => {
     assert.deepEqual(rejection(() => parseJob({ ...base, schedules: [{ id: 's', cron: '* * * * *', startingDeadlineSeconds: 30 }] }, NOW)), { '/schedules/0/startingDeadlineSeconds': ['must be at least 60 seconds'] });
     assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, dependencies: [{ id: 'a' }], schedules: [{ id: 's', cron: '* * * * *' }] }, NOW))), ['/dependencies']);
     assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'rack', operator: 'GROUP_BY' }] } } }, NOW))), ['/run/placement/constraints/0/operator']);
+    // LIKE/UNLIKE patterns: only what the linear-time engine takes (src/placement/pattern.ts).
+    const like = (value: string) => rejection(() => parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'hostname', operator: 'LIKE', value }] } } }, NOW));
+    assert.match(like('(?=a)a')['/run/placement/constraints/0/value']?.[0] ?? '', /is not a valid regular expression: invalid or unsupported Perl syntax/);
+    assert.match(like('x'.repeat(1001))['/run/placement/constraints/0/value']?.[0] ?? '', /at most 1000/);
     assert.deepEqual(rejection(() => parseJob({ ...base, color: 'red' }, NOW)), { '/color': ['unknown property'] });
     assert.deepEqual(Object.keys(rejection(() => parseJob([], NOW))), ['/']);
     // A schema failure and an unsupported field are reported together.

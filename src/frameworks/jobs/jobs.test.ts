@@ -238,7 +238,7 @@ describe('schedules', () => {
     const stale = await startJobs(store3, new ManualClock(T0 + 2 * MIN));
     const fresh = await startJobs(store3, new ManualClock(T0 + 13 * MIN));
     assert.equal(fresh.jobs.runsOf('tick').length, 5, 'minute 13 ran');
-    stale.clock.t = T0 + 13 * MIN;
+    stale.clock.set(T0 + 13 * MIN);
     (stale.jobs.cursors as Map<string, unknown>).set(`tick\u0000m`, { cursor: T0 - 30_000 + 2 * MIN, storedAt: T0 });
     await stale.jobs.tick();
     const all = (await store3.range(keys.runs('tick'))).kvs.map((kv) => JSON.parse(kv.value) as { scheduledAt: number });
@@ -287,7 +287,7 @@ describe('restart', () => {
 describe('schedules across DST, fast-forwarded', () => {
   test('02:30 daily in Europe/Berlin over the spring change: one run per day, the gap day at 03:00', () =>
     withHarness(async (h) => {
-      h.clock.t = Date.parse('2026-03-27T12:00:00Z');
+      h.clock.set(Date.parse('2026-03-27T12:00:00Z'));
       await h.add({ id: 'nightly', run: run('true', { maxLaunchDelay: 1_000_000 }), schedules: [{ id: 'n', cron: '30 2 * * *', timezone: 'Europe/Berlin' }] });
       for (let i = 0; i < 4 * 24 * 4; i++) {
         h.clock.advance(15 * MIN);
@@ -299,7 +299,7 @@ describe('schedules across DST, fast-forwarded', () => {
 
   test('01:30 daily in America/New_York over the fall change: once on the day 01:30 happens twice', () =>
     withHarness(async (h) => {
-      h.clock.t = Date.parse('2026-10-31T12:00:00Z');
+      h.clock.set(Date.parse('2026-10-31T12:00:00Z'));
       await h.add({ id: 'nightly', run: run('true', { maxLaunchDelay: 1_000_000 }), schedules: [{ id: 'n', cron: '30 1 * * *', timezone: 'America/New_York' }] });
       for (let i = 0; i < 3 * 24 * 4; i++) {
         h.clock.advance(15 * MIN);

@@ -8,21 +8,19 @@
  * every decision that must happen once (a tick, a child's run in a cycle) is a create-if-absent
  * in the store, written before anything is launched.
  */
+import { systemClock, type Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../protocol/errors.ts';
 import type { Compare, Op, Store } from '../../store/store.ts';
-import type { SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
+import { repeatEvery } from '../sdk/driver.ts';
+import type { SchedulerTransport } from '../sdk/scheduler.ts';
 import { DEFAULT_HISTORY_COUNT, emptyHistory, recordFinished, type History } from './history.ts';
 import { invalid, type Job, type Schedule } from './job.ts';
 import { keys, loadState, pairKey, type Claim, type Cursor } from './job-store.ts';
 import { childrenOf, dependencyErrors } from './planner.ts';
 import { cycleRunId, isFinished, manualRunId, transition, type Run, type RunStatus } from './run.ts';
-import { RunLauncher } from './runs.ts';
+import { RunLauncher, restoreRun } from './runs.ts';
 import { Cycles } from './cycles.ts';
-
-export interface Clock {
-  now(): number;
-}
 
 export interface JobsOptions {
   transport: SchedulerTransport;
@@ -52,20 +50,26 @@ export class JobsFramework {
   readonly historyCount: number;
   readonly launcher: RunLauncher;
   readonly cycles: Cycles;
-  frameworkId: string | undefined;
+  private storedFrameworkId: string | undefined;
   private readonly log: Logger;
   private chain: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { stop(): void } | undefined;
+  /** Dependents' releases whose store write failed: retried at each tick (policy, see finishRun). */
+  private readonly pendingReleases = new Map<string, { parentId: string; cycle: string }>();
   private stopped = false;
   /** A timer tick is queued or running: the next one is not queued behind it. */
   private ticking = false;
 
   constructor(readonly options: JobsOptions) {
-    this.clock = options.clock ?? { now: () => Date.now() };
+    this.clock = options.clock ?? systemClock;
     this.historyCount = options.historyCount ?? DEFAULT_HISTORY_COUNT;
     this.log = options.logger;
-    this.launcher = new RunLauncher(this, options.logger);
+    this.launcher = new RunLauncher(this, options.logger, { transport: options.transport, clock: this.clock, ...(options.frameworkName === undefined ? {} : { frameworkName: options.frameworkName }), ...(options.role === undefined ? {} : { role: options.role }), ...(options.frameworkUser === undefined ? {} : { frameworkUser: options.frameworkUser }) });
     this.cycles = new Cycles(this, options.logger);
+  }
+
+  get frameworkId(): string | undefined {
+    return this.launcher.frameworkId ?? this.storedFrameworkId;
   }
 
   get store(): Store {
@@ -79,26 +83,25 @@ export class JobsFramework {
     for (const [k, v] of state.claims) this.claims.set(k, v);
     for (const [k, v] of state.histories) this.histories.set(k, v);
     for (const run of state.runs) this.runs.set(pairKey(run.jobId, run.id), run);
-    this.frameworkId = state.frameworkId;
-    await this.launcher.subscribe();
+    this.storedFrameworkId = state.frameworkId;
+    await this.launcher.subscribe(state.frameworkId);
     // Catch up right away: ticks between the last decided one and now are decided before anything else.
     await this.tick();
     const every = this.options.tickIntervalMs ?? 1000;
     if (every > 0) {
-      this.timer = setInterval(() => {
+      this.timer = repeatEvery(this.clock, every, () => {
         if (this.ticking) return;
         this.ticking = true;
         void this.tick()
           .catch((error: unknown) => this.log.error({ error }, 'jobs-tick-failed'))
           .finally(() => (this.ticking = false));
-      }, every);
-      this.timer.unref();
+      });
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
     await this.launcher.close();
     await this.chain;
   }
@@ -184,7 +187,7 @@ export class JobsFramework {
       if (dependents.length > 0) throw new DroverError('CONFLICT', `Job '${jobId}' is a dependency of ${dependents.map((d) => `'${d.id}'`).join(', ')}; delete or change those first`);
       const active = this.activeRuns(jobId);
       if (active.length > 0 && !stopCurrentJobRuns) throw new DroverError('CONFLICT', 'There are active job runs. Override with stopCurrentJobRuns=true');
-      for (const run of active) this.launcher.killTasks(run);
+      // Policy: the store first; a failed write throws (503) and nothing is killed or forgotten.
       await this.store.txn({
         success: [
           { type: 'delete', key: keys.spec(jobId) },
@@ -194,6 +197,7 @@ export class JobsFramework {
           { type: 'deletePrefix', prefix: keys.runs(jobId) },
         ],
       });
+      for (const run of active) this.launcher.killTasks(run);
       this.jobs.delete(jobId);
       this.histories.delete(jobId);
       for (const map of [this.cursors, this.claims, this.runs] as Array<Map<string, unknown>>) {
@@ -223,12 +227,17 @@ export class JobsFramework {
     return this.serial(async () => {
       const run = this.run(jobId, runId);
       if (isFinished(run.status)) throw new DroverError('CONFLICT', `Run '${runId}' of job '${jobId}' already finished (${run.status})`);
+      // Policy: stored before the kill; a failed write throws (503) and the run is as it was.
+      const launched = run.status !== 'INITIAL';
       run.stopRequested = true;
-      if (run.status === 'INITIAL') await this.finishRun(run, 'FAILED', 'stopped by request before it was launched');
-      else {
-        await this.saveRun(run);
-        this.launcher.killTasks(run);
+      try {
+        if (launched) await this.saveRun(run);
+        else await this.finishRun(run, 'FAILED', 'stopped by request before it was launched');
+      } catch (error) {
+        delete run.stopRequested;
+        throw error;
       }
+      if (launched) this.launcher.killTasks(run);
       return run;
     });
   }
@@ -242,8 +251,10 @@ export class JobsFramework {
     return this.serial(async () => {
       const run = this.run(jobId, runId);
       if (run.status === 'SUCCESS') return run;
-      if (!isFinished(run.status)) this.launcher.killTasks(run);
+      const active = !isFinished(run.status);
+      // Policy: stored first, then the kill: a failed write throws (503) and the run goes on.
       await this.finishRun(run, 'SUCCESS', 'marked successful by hand');
+      if (active) this.launcher.killTasks(run);
       return run;
     });
   }
@@ -278,12 +289,19 @@ export class JobsFramework {
     };
   }
 
+  /** A run's change (inside serial). Its callers restore the run if this fails (runs.ts). */
   async saveRun(run: Run): Promise<void> {
     await this.store.put(keys.run(run.jobId, run.id), JSON.stringify(run));
   }
 
-  /** End a run (inside serial): history, the run record and pruning in one write; then its dependents. */
+  /**
+   * End a run (inside serial): history, the run record and pruning in one write; then its dependents.
+   * Policy: if the write fails the run is restored to what was stored and the error thrown (the
+   * caller leaves the update unacknowledged, or answers 503). If releasing a dependent fails after
+   * it, the release is retried at each tick until it lands.
+   */
   async finishRun(run: Run, status: Extract<RunStatus, 'SUCCESS' | 'FAILED'>, reason?: string): Promise<void> {
+    const snapshot = JSON.stringify(run);
     const { before } = transition(run, status, this.now());
     if (reason !== undefined) run.reason = reason;
     const change = recordFinished(this.history(run.jobId), run, this.historyCount);
@@ -293,12 +311,29 @@ export class JobsFramework {
     const droppedCycles = change.dropped.map((id) => this.runs.get(pairKey(run.jobId, id))?.cycle).filter((c): c is string => c !== undefined);
     for (const id of change.dropped) ops.push({ type: 'delete', key: keys.run(run.jobId, id) });
     for (const cycle of droppedCycles) ops.push({ type: 'delete', key: keys.claim(run.jobId, cycle) });
-    await this.store.txn({ success: ops });
+    try {
+      await this.store.txn({ success: ops });
+    } catch (error) {
+      restoreRun(run, snapshot);
+      throw error;
+    }
     this.histories.set(run.jobId, change.history);
     for (const id of change.dropped) this.runs.delete(pairKey(run.jobId, id));
     for (const cycle of droppedCycles) this.claims.delete(pairKey(run.jobId, cycle));
     this.log.info({ jobId: run.jobId, runId: run.id, before, status, reason }, 'finished-run');
-    await this.cycles.releaseChildren(run.jobId, run.cycle);
+    await this.release(run.jobId, run.cycle);
+  }
+
+  /** Release `parentId`'s dependents in `cycle`; a failed write leaves it pending for the next tick. */
+  private async release(parentId: string, cycle: string): Promise<void> {
+    const key = pairKey(parentId, cycle);
+    try {
+      await this.cycles.releaseChildren(parentId, cycle);
+      this.pendingReleases.delete(key);
+    } catch (error) {
+      this.pendingReleases.set(key, { parentId, cycle });
+      this.log.error({ error, jobId: parentId, cycle }, 'release-write-failed');
+    }
   }
 
   // ---- schedules and dependencies ------------------------------------------------------------
@@ -314,14 +349,10 @@ export class JobsFramework {
       for (const job of [...this.jobs.values()]) {
         for (const schedule of job.schedules) await this.cycles.tickSchedule(job, schedule, now, active.get(job.id));
       }
+      for (const { parentId, cycle } of [...this.pendingReleases.values()]) await this.release(parentId, cycle);
       await this.launcher.expireWaiting(now);
       this.launcher.wantOffers();
     });
-  }
-
-  /** For the launcher: the scheduler connection changed. */
-  connected(connection: SchedulerConnection | undefined): void {
-    if (connection) this.frameworkId = connection.frameworkId;
   }
 }
 

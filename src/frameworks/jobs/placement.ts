@@ -1,57 +1,30 @@
 /**
- * Placement of one job run on one offer, pure: resources (cpus, mem, disk in the offer's own
- * roles, unreserved first), then each placement constraint (IS, LIKE, UNLIKE on `hostname` or an
- * agent attribute). A refusal carries its reason, which `/v1/queue` shows.
+ * The jobs framework's side of placement (src/placement): a job run as a PlacementSpec (no ports;
+ * IS, LIKE, UNLIKE constraints), built once per job version — a Job is replaced, never changed,
+ * when its definition changes, so a WeakMap keyed by it compiles the patterns once.
  */
-import { Resources } from '../../resources/index.ts';
+import { placeOn, placementSpec, type OfferView, type PlacementSpec } from '../../placement/index.ts';
+import type { Resources } from '../../resources/index.ts';
 import type { Job } from './job.ts';
 
-export interface OfferView {
-  agentId: string;
-  hostname: string;
-  attributes: Record<string, string>;
-  resources: Resources;
-}
+export type { OfferView };
 
 export type Fit = { resources: Resources } | { reason: string };
 
+const specs = new WeakMap<Job, PlacementSpec>();
+
+function specOf(job: Job): PlacementSpec {
+  let spec = specs.get(job);
+  if (spec === undefined) {
+    const { cpus, mem, disk, placement } = job.run;
+    spec = placementSpec({ cpus, mem, disk, ports: { kind: 'any', count: 0 }, constraints: placement.constraints.map((c) => [c.attribute, c.operator, c.value]) });
+    specs.set(job, spec);
+  }
+  return spec;
+}
+
+/** One run of `job` on `offer`: the resources it takes, or why not. */
 export function fit(job: Job, offer: OfferView): Fit {
-  for (const c of job.run.placement.constraints) {
-    const field = c.attribute === 'hostname' || c.attribute === '@hostname' ? offer.hostname : offer.attributes[c.attribute];
-    const label = `constraint ${c.attribute} ${c.operator} ${c.value}`;
-    if (c.operator === 'UNLIKE') {
-      if (field !== undefined && fullMatch(c.value, field)) return { reason: `${label}: ${c.attribute} is ${field}` };
-      continue;
-    }
-    if (field === undefined) return { reason: `${label}: agent has no ${c.attribute}` };
-    if (c.operator === 'IS' && field !== c.value) return { reason: `${label}: ${c.attribute} is ${field}` };
-    if (c.operator === 'LIKE' && !fullMatch(c.value, field)) return { reason: `${label}: ${c.attribute} is ${field}` };
-  }
-  const need = Resources.parse(`cpus:${job.run.cpus};mem:${job.run.mem}${job.run.disk > 0 ? `;disk:${job.run.disk}` : ''}`);
-  const have = offer.resources.flatten();
-  for (const name of ['cpus', 'mem', 'disk']) {
-    const h = have.scalar(name).toNumber();
-    const n = need.scalar(name).toNumber();
-    if (h < n) return { reason: `insufficient ${name}: ${h} < ${n}` };
-  }
-  return { resources: takeFrom(offer.resources, need) };
-}
-
-/** `needed` (scalars) expressed in the offer's own roles, so the master accepts it. */
-function takeFrom(offered: Resources, needed: Resources): Resources {
-  let out = Resources.EMPTY;
-  for (const want of needed) {
-    let left = want.value;
-    for (const have of offered) {
-      if (have.name !== want.name || left.isEmpty || have.value.type !== 'SCALAR' || left.type !== 'SCALAR') continue;
-      const take = have.value.milli < left.milli ? have.value : left;
-      out = out.add(Resources.of([{ name: have.name, role: have.role, value: take }]));
-      left = left.subtract(take);
-    }
-  }
-  return out;
-}
-
-function fullMatch(pattern: string, value: string): boolean {
-  return new RegExp(`^(?:${pattern})$`).test(value);
+  const result = placeOn(specOf(job), offer, [], 1);
+  return result.launches[0] ? { resources: result.launches[0].resources } : { reason: result.reason! };
 }

@@ -6,16 +6,45 @@
  * A job task that exits 0 ends its run SUCCESS and is never restarted; a failed one is retried
  * only under ON_FAILURE, within `activeDeadlineSeconds` (and `retries`, a Drover extension).
  */
+import type { Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
-import type { OfferJson, OutgoingCall, SchedulerConnection } from '../sdk/scheduler.ts';
+import type { Store } from '../../store/store.ts';
+import { repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
+import type { OfferJson, OutgoingCall, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
+import type { Job } from './job.ts';
 import { keys, pairKey } from './job-store.ts';
-import type { JobsFramework } from './jobs.ts';
 import { fit } from './placement.ts';
-import { isFinished, runTaskId, transition, type Run } from './run.ts';
+import { isFinished, runTaskId, transition, type Run, type RunStatus } from './run.ts';
 import { buildJobTaskInfo } from './task-builder.ts';
+
+/** Reconciliation of every live task, this often. */
+const RECONCILE_MS = 30_000;
+/** Runs stored per transaction before their launch. */
+const RUNS_PER_TXN = 100;
+
+/** What the launch side needs of the jobs framework (JobsFramework satisfies it). */
+export interface RunBook {
+  readonly jobs: ReadonlyMap<string, Job>;
+  readonly runs: ReadonlyMap<string, Run>;
+  readonly store: Pick<Store, 'txn' | 'put'>;
+  now(): number;
+  /** Run `change` after every change before it. */
+  serial<T>(change: () => Promise<T>): Promise<T>;
+  saveRun(run: Run): Promise<void>;
+  finishRun(run: Run, status: Extract<RunStatus, 'SUCCESS' | 'FAILED'>, reason?: string): Promise<void>;
+}
+
+export interface LauncherOptions {
+  transport: SchedulerTransport;
+  clock: Clock;
+  frameworkName?: string;
+  role?: string;
+  /** FrameworkInfo.user: who a job's runs run as unless the job names a user; default nobody. */
+  frameworkUser?: string;
+}
 
 /** How often a task the master does not know yet is asked about before it counts as lost. */
 const UNKNOWN_RETRIES = 30;
@@ -28,70 +57,59 @@ export interface Rejection {
 }
 
 export class RunLauncher {
-  private connection: SchedulerConnection | undefined;
   private suppressed = true;
-  private closed = false;
   private readonly unknown = new Map<string, number>();
   /** Why recent offers were not used, per job and agent (for /v1/queue). */
   readonly rejections = new Map<string, Map<string, Rejection>>();
-  private reconcileTimer: NodeJS.Timeout | undefined;
+  private rounds: { stop(): void } | undefined;
+  private readonly driver: SchedulerDriver;
 
-  constructor(private readonly jobs: JobsFramework, private readonly log: Logger) {}
+  constructor(private readonly jobs: RunBook, private readonly log: Logger, options: LauncherOptions) {
+    this.driver = new SchedulerDriver({
+      info: {
+        user: options.frameworkUser ?? 'nobody',
+        name: options.frameworkName ?? 'metronome',
+        roles: [options.role ?? '*'],
+        failover_timeout: 604800,
+        checkpoint: true,
+        capabilities: [{ type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
+      },
+      subscribed: (connection, previousId) => this.subscribed(connection, previousId),
+      offers: (offers) => void this.jobs.serial(() => this.handleOffers(offers)).catch((error: unknown) => this.log.error({ error }, 'jobs-offers-failed')),
+      update: (status) => void this.jobs.serial(() => this.handleUpdate(status)).catch((error: unknown) => this.log.error({ error }, 'jobs-update-failed')),
+    }, { transport: options.transport, clock: options.clock, logger: log, name: 'jobs' });
+    this.clock = options.clock;
+  }
 
-  async subscribe(): Promise<void> {
-    const role = this.jobs.options.role ?? '*';
-    const connection = await this.jobs.options.transport.subscribe({
-      user: this.jobs.options.frameworkUser ?? 'nobody',
-      name: this.jobs.options.frameworkName ?? 'metronome',
-      roles: [role],
-      failover_timeout: 604800,
-      checkpoint: true,
-      capabilities: [{ type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
-      ...(this.jobs.frameworkId ? { id: { value: this.jobs.frameworkId } } : {}),
-    }, { suppressedRoles: [role] });
-    this.connection = connection;
+  private readonly clock: Clock;
+
+  get frameworkId(): string | undefined {
+    return this.driver.frameworkId;
+  }
+
+  /** Subscribes (resuming `frameworkId`, from the store) and starts the reconciliation rounds. */
+  async subscribe(frameworkId: string | undefined): Promise<void> {
+    this.driver.restore(frameworkId);
+    await this.driver.start();
+    this.rounds = repeatEvery(this.clock, RECONCILE_MS, () => this.reconcile());
+  }
+
+  /** Policy: the framework id is stored before the subscription is used; failing, it does not count (see SchedulerDriver). */
+  private async subscribed(connection: SchedulerConnection, previousId: string | undefined): Promise<void> {
     this.suppressed = true;
-    if (this.jobs.frameworkId !== connection.frameworkId) await this.jobs.store.put(keys.frameworkId, connection.frameworkId);
-    this.jobs.connected(connection);
+    if (previousId !== connection.frameworkId) await this.jobs.store.put(keys.frameworkId, connection.frameworkId);
     this.log.info({ frameworkId: connection.frameworkId, jobs: this.jobs.jobs.size }, 'jobs-subscribed');
     this.reconcile();
-    if (!this.reconcileTimer) {
-      this.reconcileTimer = setInterval(() => this.reconcile(), 30_000);
-      this.reconcileTimer.unref();
-    }
-    void this.consume(connection);
     this.wantOffers();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
-    await this.connection?.close();
-  }
-
-  private async consume(connection: SchedulerConnection): Promise<void> {
-    try {
-      for await (const event of connection.events()) {
-        if (event.type === 'OFFERS') void this.jobs.serial(() => this.handleOffers(event.offers.offers)).catch((error: unknown) => this.log.error({ error }, 'jobs-offers-failed'));
-        else if (event.type === 'UPDATE') void this.jobs.serial(() => this.handleUpdate(event.update.status)).catch((error: unknown) => this.log.error({ error }, 'jobs-update-failed'));
-      }
-    } catch (e) {
-      this.log.warn({ error: e }, 'jobs-stream-failed');
-    }
-    if (this.closed || this.connection !== connection) return;
-    for (let attempt = 0; !this.closed; attempt++) {
-      try {
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-        await this.subscribe();
-        return;
-      } catch (e) {
-        this.log.warn({ error: e, attempt }, 'jobs-resubscribe-failed');
-      }
-    }
+    this.rounds?.stop();
+    await this.driver.close();
   }
 
   private call(call: OutgoingCall): void {
-    void (this.connection?.call(call) ?? Promise.resolve()).catch((error: unknown) => this.log.warn({ error, type: call.type }, 'jobs-call-failed'));
+    void this.driver.call(call);
   }
 
   /**
@@ -99,7 +117,7 @@ export class RunLauncher {
    * was just created — revive even if not suppressed, which also clears earlier decline filters.
    */
   wantOffers(fresh = false): void {
-    if (!this.connection) return;
+    if (!this.driver.connection) return;
     const want = [...this.jobs.runs.values()].some((r) => r.status === 'INITIAL');
     if (want && (this.suppressed || fresh)) {
       this.suppressed = false;
@@ -112,8 +130,7 @@ export class RunLauncher {
 
   /** The latest state of every task of an active run (after a restart, and periodically). */
   private reconcile(): void {
-    const tasks = this.liveTasks().map(({ task }) => ({ task_id: { value: task.id }, agent_id: { value: task.agentId } }));
-    if (tasks.length > 0) this.call({ type: 'RECONCILE', reconcile: { tasks } });
+    this.driver.reconcile(this.liveTasks().map(({ task }) => ({ task_id: { value: task.id }, agent_id: { value: task.agentId } })));
   }
 
   private liveTasks(): Array<{ run: Run; task: Run['tasks'][number] }> {
@@ -135,7 +152,8 @@ export class RunLauncher {
       if (!job) continue;
       if (now - (run.waitingSince ?? run.createdAt) <= job.run.maxLaunchDelay * 1000) continue;
       const last = [...(this.rejections.get(run.jobId)?.values() ?? [])].map((r) => r.reason)[0];
-      await this.jobs.finishRun(run, 'FAILED', `not launched within maxLaunchDelay ${job.run.maxLaunchDelay} s${last ? `: ${last}` : ''}`);
+      // Policy: a run whose end could not be stored stays INITIAL (finishRun restores it) and is expired at a later tick.
+      await this.jobs.finishRun(run, 'FAILED', `not launched within maxLaunchDelay ${job.run.maxLaunchDelay} s${last ? `: ${last}` : ''}`).catch((error: unknown) => this.log.error({ error, jobId: run.jobId, runId: run.id }, 'run-expiry-write-failed'));
     }
   }
 
@@ -144,8 +162,7 @@ export class RunLauncher {
     for (const offer of offers) {
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       let remaining = Resources.fromJSON(offer.resources);
-      const launched: Run[] = [];
-      const taskInfos: Record<string, unknown>[] = [];
+      const launched: Array<{ run: Run; before: string; taskInfo: Record<string, unknown> }> = [];
       const waiting = [...this.jobs.runs.values()].filter((r) => r.status === 'INITIAL').sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
       for (const run of waiting) {
         const job = this.jobs.jobs.get(run.jobId);
@@ -158,23 +175,37 @@ export class RunLauncher {
           continue;
         }
         rejections.delete(offer.agent_id.value);
+        const before = JSON.stringify(run);
         const taskId = runTaskId(run);
-        taskInfos.push(buildJobTaskInfo(job, run, taskId, offer.agent_id.value, placed.resources));
+        const taskInfo = buildJobTaskInfo(job, run, taskId, offer.agent_id.value, placed.resources);
         run.tasks.push({ id: taskId, status: 'TASK_STAGING', agentId: offer.agent_id.value, hostname: offer.hostname, startedAt: now });
         transition(run, 'STARTING', now);
         delete run.waitingSince;
         remaining = remaining.subtract(placed.resources);
-        launched.push(run);
-      }
-      if (launched.length === 0) {
-        this.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 5 } } });
-        continue;
+        launched.push({ run, before, taskInfo });
       }
       // The task ids are stored before the launch: after a crash, reconciliation finds them.
-      for (let i = 0; i < launched.length; i += 100) {
-        await this.jobs.store.txn({ success: launched.slice(i, i + 100).map((r) => ({ type: 'put' as const, key: keys.run(r.jobId, r.id), value: JSON.stringify(r) })) });
+      // Policy: only runs whose write committed are launched; the others go back to what was
+      // stored (INITIAL, waiting) and wait for a later offer, and an offer left with nothing to
+      // launch is declined. A write that failed only in the client's eyes leaves a stored task
+      // that was never launched: reconciliation gets TASK_GONE for it and the run is retried or
+      // failed under its restart policy.
+      const taskInfos: Record<string, unknown>[] = [];
+      for (let i = 0; i < launched.length; i += RUNS_PER_TXN) {
+        const chunk = launched.slice(i, i + RUNS_PER_TXN);
+        try {
+          await this.jobs.store.txn({ success: chunk.map(({ run }) => ({ type: 'put' as const, key: keys.run(run.jobId, run.id), value: JSON.stringify(run) })) });
+          for (const { taskInfo } of chunk) taskInfos.push(taskInfo);
+        } catch (error) {
+          this.log.error({ error, runs: chunk.length }, 'run-write-failed-launches-withdrawn');
+          for (const { run, before } of chunk) restoreRun(run, before);
+        }
       }
-      this.log.info({ runs: launched.map((r) => `${r.jobId}/${r.id}`), agentId: offer.agent_id.value }, 'launching-runs');
+      if (taskInfos.length === 0) {
+        this.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: launched.length === 0 ? 5 : 1 } } });
+        continue;
+      }
+      this.log.info({ runs: launched.filter(({ run }) => run.status !== 'INITIAL').map(({ run }) => `${run.jobId}/${run.id}`), agentId: offer.agent_id.value }, 'launching-runs');
       this.call({ type: 'ACCEPT', accept: { offer_ids: [offer.id], operations: [{ type: 'LAUNCH', launch: { task_infos: taskInfos as never } }], filters: { refuse_seconds: 1 } } });
     }
     this.wantOffers();
@@ -188,22 +219,40 @@ export class RunLauncher {
     return run && task ? { run, task } : undefined;
   }
 
+  /**
+   * Policy: an update is acknowledged once its effect is stored. If the write fails, the run goes
+   * back to what was stored and the update stays unacknowledged, so the agent sends it again.
+   */
   private async handleUpdate(status: TaskStatus): Promise<void> {
-    if (status.uuid && status.agent_id) this.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id, task_id: status.task_id, uuid: status.uuid } });
     const found = this.findRun(status.task_id.value);
     if (!found) {
+      this.driver.acknowledge(status);
       // A task of a deleted job or a finished run: make sure it does not keep running.
       if (!isTerminalState(status.state) && status.state !== 'TASK_UNKNOWN') this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
       return;
     }
-    const { run, task } = found;
+    const { run } = found;
+    const before = JSON.stringify(run);
+    try {
+      await this.applyUpdate(status, found);
+    } catch (error) {
+      // finishRun restores the run itself when its own write failed; a failure after it (a
+      // dependent's release) leaves the finished run as stored.
+      if (isFinished(run.status) && JSON.parse(before).status !== run.status) throw error;
+      restoreRun(run, before);
+      throw error;
+    }
+    this.driver.acknowledge(status);
+  }
+
+  private async applyUpdate(status: TaskStatus, { run, task }: { run: Run; task: Run['tasks'][number] }): Promise<void> {
     const now = this.jobs.now();
     if (status.state === 'TASK_UNKNOWN') {
       // Right after a restart the agent may not have re-registered yet: ask again, a while.
       const n = (this.unknown.get(task.id) ?? 0) + 1;
       this.unknown.set(task.id, n);
       if (n < UNKNOWN_RETRIES) {
-        setTimeout(() => this.reconcile(), 2000).unref();
+        this.clock.setTimeout(() => this.reconcile(), 2000).unref();
         return;
       }
     }
@@ -246,6 +295,14 @@ export class RunLauncher {
     }
     await this.jobs.finishRun(run, 'FAILED', why);
   }
+}
+
+/** Puts a run back to a snapshot (JSON.stringify of it): fields added since are removed. */
+export function restoreRun(run: Run, snapshot: string): void {
+  const saved = JSON.parse(snapshot) as Record<string, unknown>;
+  const target = run as unknown as Record<string, unknown>;
+  for (const key of Object.keys(target)) if (!(key in saved)) delete target[key];
+  Object.assign(target, saved);
 }
 
 function attributeEntry(a: unknown): [string, string] {

@@ -8,7 +8,7 @@ import { startMasterServer, type MasterServer } from '../../cluster/master.ts';
 import { silentLogger } from '../../log/index.ts';
 import { createMemoryStore } from '../../store/memory/memory-store.ts';
 import { HttpSchedulerTransport } from './http-transport.ts';
-import { InProcessSchedulerTransport } from './in-process-transport.ts';
+import { inProcessTransport } from '../../cluster/in-process-master.ts';
 import type { SchedulerTransport } from './scheduler.ts';
 
 let server: MasterServer;
@@ -20,7 +20,7 @@ after(() => server.close());
 
 const transports: Array<[string, () => SchedulerTransport]> = [
   ['http', () => new HttpSchedulerTransport(server.url)],
-  ['in-process', () => new InProcessSchedulerTransport(server.master)],
+  ['in-process', () => inProcessTransport(server.master)],
 ];
 
 for (const [name, make] of transports) {

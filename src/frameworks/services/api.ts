@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../protocol/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
 import { normalizeId } from './app-schema.ts';
-import { sseFrame } from './events.ts';
+import { EVENT_STREAM_BUFFER_BYTES, MAX_EVENT_SUBSCRIBERS, sseFrame } from './events.ts';
 import { isHealthy, isLive, type Instance } from './reconcile.ts';
 import type { ServicesFramework } from './services.ts';
 import type { Deployment } from './deployments.ts';
@@ -171,13 +171,16 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   app.get('/v2/events', async (request, reply) => {
     const q = request.query as Query;
     const types = new Set(list(q['event_type']));
+    if (services.events.subscribers >= MAX_EVENT_SUBSCRIBERS) {
+      return reply.status(503).header('retry-after', '5').send(new DroverError('OVERLOADED', `Too many event stream subscribers (at most ${MAX_EVENT_SUBSCRIBERS}); retry later`).toJSON());
+    }
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     reply.raw.write(sseFrame({ eventType: 'event_stream_attached', timestamp: new Date().toISOString(), remoteAddress: request.ip }));
     const unsubscribe = services.events.subscribe((event) => {
       if (types.size > 0 && !types.has(event.eventType)) return;
       // A consumer that cannot keep up is disconnected instead of buffered without bound.
-      if (reply.raw.writableLength > 8 * 1024 * 1024) reply.raw.destroy();
+      if (reply.raw.writableLength > EVENT_STREAM_BUFFER_BYTES) reply.raw.destroy();
       else reply.raw.write(sseFrame(event));
     });
     reply.raw.once('close', unsubscribe);
@@ -260,8 +263,12 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   );
 }
 
+/**
+ * An app id from a route's path. Fastify has already percent-decoded the path once: decoding it
+ * again turned `%25` into a lone `%` and a URIError (a 500), and would let `%252F` smuggle a slash.
+ */
 function appId(raw: string): string {
-  const id = normalizeId(decodeURIComponent(raw));
+  const id = normalizeId(raw);
   if (typeof id !== 'string') throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/id', errors: [id.error] }] });
   return id;
 }
@@ -269,7 +276,7 @@ function appId(raw: string): string {
 function splitAppPath(request: FastifyRequest): { id: string; suffix?: 'tasks' | 'versions' | 'restart'; rest?: string } {
   const path = (request.params as { '*': string })['*'].replace(/\/$/, '');
   const match = /^(.*?)\/(tasks|versions|restart)(?:\/(.+))?$/.exec(path);
-  if (match?.[1] && match[2]) return { id: appId(match[1]), suffix: match[2] as 'tasks' | 'versions' | 'restart', ...(match[3] ? { rest: decodeURIComponent(match[3]) } : {}) };
+  if (match?.[1] && match[2]) return { id: appId(match[1]), suffix: match[2] as 'tasks' | 'versions' | 'restart', ...(match[3] ? { rest: match[3] } : {}) };
   return { id: appId(path) };
 }
 

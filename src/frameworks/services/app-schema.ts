@@ -5,15 +5,19 @@
  * silently ignored.
  */
 import Type, { type Static } from 'typebox';
+import { patternProblem } from '../../placement/index.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
+/** Per-field counts: the body limit (1 MiB) bounds the total; these bound what one map may hold. */
+export const MAX_LABELS = 256;
+export const MAX_ENV = 1024;
 
 export const PortDefinition = Type.Object({
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   protocol: Type.Optional(Type.Enum(['tcp', 'udp', 'udp,tcp', 'tcp,udp'])),
   name: Type.Optional(Type.String({ pattern: '^[a-z0-9-]+$', maxLength: 63 })),
-  labels: Type.Optional(Type.Record(Type.String(), Str())),
+  labels: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Str(), { maxProperties: MAX_LABELS })),
 });
 
 export const HealthCheck = Type.Object({
@@ -50,8 +54,8 @@ export const AppDefinition = Type.Object({
   cmd: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 1024 * 1024 }), Type.Null()])),
   args: Type.Optional(Type.Union([Type.Array(Str(65536), { maxItems: 4096 }), Type.Null()])),
   user: Type.Optional(Type.Union([Str(256), Type.Null()])),
-  env: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Type.Union([Str(1024 * 1024), Type.Object({ secret: Str() })]))),
-  labels: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Str(65536))),
+  env: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Type.Union([Str(1024 * 1024), Type.Object({ secret: Str() })]), { maxProperties: MAX_ENV })),
+  labels: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Str(65536), { maxProperties: MAX_LABELS })),
   instances: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   cpus: Type.Optional(Num(0.001)),
   mem: Type.Optional(Num(0)),
@@ -79,7 +83,7 @@ export const AppDefinition = Type.Object({
   fetch: Type.Optional(Type.Array(Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()), destPath: Type.Optional(Str()) }), { maxItems: 100 })),
   uris: Type.Optional(Type.Array(Str(8192), { maxItems: 100 })),
   dependencies: Type.Optional(Type.Array(Str(1024), { maxItems: 100 })),
-  networks: Type.Optional(Type.Array(Type.Object({ mode: Type.Optional(Type.Enum(['host', 'container', 'container/bridge'])), name: Type.Optional(Str(256)), labels: Type.Optional(Type.Record(Type.String(), Str())) }), { maxItems: 16 })),
+  networks: Type.Optional(Type.Array(Type.Object({ mode: Type.Optional(Type.Enum(['host', 'container', 'container/bridge'])), name: Type.Optional(Str(256)), labels: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Str(), { maxProperties: MAX_LABELS })) }), { maxItems: 16 })),
   container: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
   secrets: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   executor: Type.Optional(Str()),
@@ -176,11 +180,10 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
     else if (op === 'UNIQUE' && value !== undefined) out.push({ path: `/constraints/${i}`, errors: ['UNIQUE does not take a value'] });
     else if ((op === 'MAX_PER' || op === 'GROUP_BY') && value !== undefined && !/^\d+$/.test(value)) out.push({ path: `/constraints/${i}`, errors: [`${op} value must be an integer`] });
     else if ((op === 'LIKE' || op === 'UNLIKE') && value !== undefined) {
-      try {
-        new RegExp(value);
-      } catch {
-        out.push({ path: `/constraints/${i}`, errors: [`'${value}' is not a valid regular expression`] });
-      }
+      // Matched against every offer's field in the placement hot path: refused here unless the
+      // linear-time engine takes it within its bounds (src/placement/pattern.ts).
+      const problem = patternProblem(value);
+      if (problem !== undefined) out.push({ path: `/constraints/${i}`, errors: [problem] });
     }
   }
   const names = (app.portDefinitions ?? []).map((p) => p.name).filter((n): n is string => n !== undefined);

@@ -11,6 +11,14 @@ export interface ServiceEvent {
 
 type Listener = (event: ServiceEvent) => void;
 
+/**
+ * At most this many `/v2/events` streams at once, each buffering at most EVENT_STREAM_BUFFER_BYTES
+ * for a slow reader: 40 paused clients held 275 MB when each could buffer 8 MiB. Marathon caps a
+ * subscriber at 50 outstanding messages and drops it (`--event_stream_max_outstanding_messages`).
+ */
+export const MAX_EVENT_SUBSCRIBERS = 64;
+export const EVENT_STREAM_BUFFER_BYTES = 1024 * 1024;
+
 export class ServiceEvents {
   private readonly listeners = new Set<Listener>();
 
@@ -25,6 +33,11 @@ export class ServiceEvents {
   /** True when someone listens: callers on hot paths skip building the body otherwise. */
   get listening(): boolean {
     return this.listeners.size > 0;
+  }
+
+  /** How many listen now (the /v2/events route caps it). */
+  get subscribers(): number {
+    return this.listeners.size;
   }
 
   subscribe(listener: Listener): () => void {

@@ -21,7 +21,8 @@ interface GroupBody {
 
 function groupId(raw: string): string {
   if (raw === '' || raw === '/') return '/';
-  const id = normalizeId(decodeURIComponent(raw));
+  // Already percent-decoded by fastify (see api.ts appId): never decode twice.
+  const id = normalizeId(raw);
   if (typeof id !== 'string') throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/id', errors: [id.error] }] });
   return id;
 }
@@ -49,7 +50,16 @@ export function groupTree(root: string, apps: App[], version: string): Record<st
 
 /** Every app definition in a group body, with ids resolved against their enclosing group. */
 function collect(body: GroupBody, base: string, path: string, now: Date, out: App[], errors: ErrorDetail[]): void {
-  const id = typeof body.id === 'string' ? groupId(body.id.startsWith('/') ? body.id : `${base === '/' ? '' : base}/${body.id}`) : base;
+  const fail = (where: string, error: string): void => void errors.push({ path: where === '' ? '/' : where, errors: [error] });
+  if (body.id !== undefined && typeof body.id !== 'string') return fail(`${path}/id`, 'must be a string');
+  if (body.apps !== undefined && !Array.isArray(body.apps)) return fail(`${path}/apps`, 'must be an array of apps');
+  if (body.groups !== undefined && !Array.isArray(body.groups)) return fail(`${path}/groups`, 'must be an array of groups');
+  let id = base;
+  if (typeof body.id === 'string') {
+    const full = normalizeId(body.id.startsWith('/') ? body.id : `${base === '/' ? '' : base}/${body.id}`);
+    if (typeof full !== 'string') return fail(`${path}/id`, full.error);
+    id = full;
+  }
   for (const [i, app] of (Array.isArray(body.apps) ? body.apps : []).entries()) {
     try {
       out.push(parseApp(app, now, id));
@@ -59,7 +69,9 @@ function collect(body: GroupBody, base: string, path: string, now: Date, out: Ap
     }
   }
   for (const [i, child] of (Array.isArray(body.groups) ? body.groups : []).entries()) {
-    collect(child as GroupBody, id, `${path}/groups/${i}`, now, out, errors);
+    // `{"groups":[null]}` was a 500 and `{"groups":[1]}` an empty group: each must be an object.
+    if (typeof child !== 'object' || child === null || Array.isArray(child)) fail(`${path}/groups/${i}`, 'expected a group object');
+    else collect(child as GroupBody, id, `${path}/groups/${i}`, now, out, errors);
   }
 }
 

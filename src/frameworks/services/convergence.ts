@@ -1,0 +1,174 @@
+/**
+ * Convergence: applies the pure reconciler (reconcile.ts) to every app — kills now, launches wait
+ * for offers (offers.ts), how many are wanted goes to the revive decision (revive.ts) — finishes
+ * deployments, and stops deleted apps in dependency order. It keeps the reconciler's latest result
+ * per app until one of the app's instances changes.
+ */
+import { isTerminalState } from '../../protocol/mesos/enums.ts';
+import type { Clock } from '../../clock/clock.ts';
+import type { App } from './app.ts';
+import { normalizeId } from './app-schema.ts';
+import type { Deployment, Deployments } from './deployments.ts';
+import type { ServiceEvents } from './events.ts';
+import type { InstanceTable } from './instance-table.ts';
+import type { ReadinessChecks } from './readiness.ts';
+import { reconcile, isLive, type Instance, type ReconcileResult } from './reconcile.ts';
+import type { AppRuntime } from './runtime.ts';
+
+/** What convergence reads and changes of the framework's state. */
+export interface ConvergenceState {
+  readonly apps: ReadonlyMap<string, App>;
+  /** Deleted apps whose instances are still being stopped (in dependency order). */
+  readonly stopping: Map<string, App>;
+  readonly instances: InstanceTable;
+  readonly deployments: Deployments;
+  readonly events: ServiceEvents;
+  readonly readiness: ReadinessChecks;
+  runtimeOf(appId: string): AppRuntime;
+}
+
+export interface ConvergenceEffects {
+  /** Queue an instance's change for the store (instance-writer.ts). */
+  persist(instance: Instance): void;
+  kill(taskId: string, agentId: string): void;
+  /** Launches wanted after this tick (revive.ts). */
+  wanted(launches: number): void;
+  /** Whether the framework is subscribed and running. */
+  active(): boolean;
+}
+
+export class Convergence {
+  /**
+   * The reconciler's latest result per app, for the app object it was computed for. Valid until
+   * one of the app's instances changes (`changed`): a tick or a batch of offers then recomputes
+   * only the apps that changed, not every instance of every app (docs/architecture/006-scale.md).
+   */
+  private readonly plans = new Map<string, { app: App; result: ReconcileResult }>();
+  private tickScheduled = false;
+
+  constructor(private readonly state: ConvergenceState, private readonly effects: ConvergenceEffects, private readonly clock: Clock) {}
+
+  /**
+   * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
+   * (one per agent UPDATE call) and each used to tick — a reconcile of every app, O(all
+   * instances) — per update: 50,000 launches meant 100,000 full passes. (Not later than the
+   * next turn: a deployment is complete, and its app unlocked for the next PUT, the moment the
+   * update that completes it has been handled.)
+   */
+  scheduleTick(): void {
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    setImmediate(() => {
+      this.tickScheduled = false;
+      this.tick();
+    });
+  }
+
+  /** Once a second from scratch: a change that did not go through `changed` is stale ≤ 1 s. */
+  refresh(): void {
+    this.plans.clear();
+    this.tick();
+  }
+
+  /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
+  tick(): void {
+    if (!this.effects.active()) return;
+    this.stopReleased();
+    let wanted = 0;
+    for (const app of this.state.apps.values()) {
+      if ((app.readinessChecks ?? []).length > 0) {
+        this.state.readiness.run(app, this.state.instances.ofApp(app.id), (instance) => {
+          instance.ready = true;
+          this.changed(instance);
+          this.effects.persist(instance);
+          this.scheduleTick();
+        });
+      }
+      const result = this.planOf(app);
+      for (const k of result.kill) {
+        const i = this.state.instances.get(k.taskId);
+        if (i) this.kill(i);
+      }
+      if (result.launch > 0 && this.launchAllowed(app)) wanted += result.launch;
+      for (const d of this.state.deployments.forApp(app.id)) {
+        if (result.complete) this.finishDeployment(d);
+      }
+    }
+    for (const d of this.state.deployments.list()) {
+      if (d.apps.every((id) => !this.state.apps.has(id) && this.state.instances.ofApp(id).every((i) => !isLive(i)))) this.finishDeployment(d);
+    }
+    this.effects.wanted(wanted);
+  }
+
+  private finishDeployment(d: Deployment): void {
+    if (!this.state.deployments.finish(d.id)) return;
+    this.state.events.publish('deployment_success', { id: d.id, plan: this.state.deployments.plan(d) });
+  }
+
+  launchAllowed(app: App): boolean {
+    const r = this.state.runtimeOf(app.id);
+    return r.stopped === undefined && this.clock.now() >= r.delayUntil && this.waitingFor(app) === undefined;
+  }
+
+  /**
+   * Marathon's dependency order: an app starts (or scales) only once every app it depends on
+   * runs all its instances, healthy. Returns the first dependency still being waited for.
+   */
+  waitingFor(app: App): string | undefined {
+    const group = app.id.slice(0, app.id.lastIndexOf('/')) || '/';
+    for (const raw of app.dependencies) {
+      const id = normalizeId(raw, group);
+      if (typeof id !== 'string') continue;
+      const dependency = this.state.apps.get(id);
+      if (dependency && !this.planOf(dependency).complete) return id;
+    }
+    return undefined;
+  }
+
+  /** The reconciler's result for the app, recomputed only when its instances changed. */
+  planOf(app: App): ReconcileResult {
+    const cached = this.plans.get(app.id);
+    if (cached !== undefined && cached.app === app) return cached.result;
+    const result = reconcile(app, this.state.instances.ofApp(app.id), 0);
+    this.plans.set(app.id, { app, result });
+    return result;
+  }
+
+  /** Every change of an instance the reconciler reads (added, removed, state, health, ready). */
+  changed(instance: Instance): void {
+    this.plans.delete(instance.appId);
+  }
+
+  forget(appId: string): void {
+    this.plans.delete(appId);
+  }
+
+  kill(i: Instance): void {
+    if (i.state === 'TASK_KILLING' || isTerminalState(i.state)) return;
+    i.state = 'TASK_KILLING';
+    this.changed(i);
+    (i as Instance & { killedByUs?: boolean }).killedByUs = true;
+    this.effects.persist(i);
+    this.effects.kill(i.taskId, i.agentId);
+  }
+
+  /**
+   * Marathon's stop order: a deleted app's instances are killed only once no app that depends on
+   * it (still deployed, or being stopped too) has live instances — dependents stop first.
+   */
+  stopReleased(): void {
+    const dependsOn = (app: App, id: string): boolean => {
+      const group = app.id.slice(0, app.id.lastIndexOf('/')) || '/';
+      return app.dependencies.some((raw) => normalizeId(raw, group) === id);
+    };
+    const { apps, stopping, instances } = this.state;
+    for (const [id] of stopping) {
+      const blocked = [...apps.values(), ...stopping.values()].some(
+        (other) => other.id !== id && dependsOn(other, id) && instances.ofApp(other.id).some(isLive),
+      );
+      if (blocked) continue;
+      for (const i of instances.ofApp(id)) if (isLive(i)) this.kill(i);
+      if (!instances.ofApp(id).some(isLive)) stopping.delete(id);
+    }
+  }
+}

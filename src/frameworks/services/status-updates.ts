@@ -1,0 +1,114 @@
+/**
+ * Status updates → instance states: the instance's state and health, events for /v2/events,
+ * the instance's store write (only what changed), and for a task that ended, Marathon's backoff
+ * and Drover's crash-loop stop.
+ */
+import type { Clock } from '../../clock/clock.ts';
+import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
+import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { type App, appIdOfTask } from './app.ts';
+import type { ServiceEvents } from './events.ts';
+import type { InstanceTable } from './instance-table.ts';
+import type { Instance } from './reconcile.ts';
+import type { AppRuntime } from './runtime.ts';
+
+/** A run shorter than this that ends in failure counts toward the crash loop. */
+export const HEALTHY_RUN_MS = 10_000;
+
+export interface UpdateContext {
+  readonly apps: ReadonlyMap<string, App>;
+  readonly instances: InstanceTable;
+  readonly events: ServiceEvents;
+  runtimeOf(appId: string): AppRuntime;
+  changed(instance: Instance): void;
+  /** Queue the instance's change, or its removal, for the store (instance-writer.ts). */
+  persist(instance: Instance): void;
+  unpersist(taskId: string): void;
+  /** The task ended: its readiness state goes. */
+  forgetReadiness(taskId: string): void;
+  /** A task we do not know: make sure it does not run. */
+  kill(status: TaskStatus): void;
+  acknowledge(status: TaskStatus): void;
+  /** Reconciliation (reconciliation.ts): a status arrived / the master does not know the task yet. */
+  answered(taskId: string): void;
+  unknown(): void;
+  scheduleTick(): void;
+  crashLoopStopped(appId: string, failures: number): void;
+}
+
+export class StatusUpdates {
+  constructor(private readonly context: UpdateContext, private readonly clock: Clock) {}
+
+  handle(status: TaskStatus): void {
+    const c = this.context;
+    // Acknowledged once handled here: the instance's store write is queued and, if it fails,
+    // retried until it lands (instance-writer.ts), so the update is not lost with the process alive.
+    c.acknowledge(status);
+    const instance = c.instances.get(status.task_id.value);
+    const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
+    if (status.state !== 'TASK_UNKNOWN') c.answered(status.task_id.value);
+    if (!instance) {
+      // A task we do not know (e.g. of a deleted app): make sure it does not run.
+      if (!isTerminalState(status.state)) c.kill(status);
+      return;
+    }
+    if (status.state === 'TASK_UNKNOWN') {
+      // The master does not know the task (yet): not a reason to replace it; ask again soon.
+      c.unknown();
+      return;
+    }
+    const before = instance.state;
+    const wasHealthy = instance.healthy;
+    const wasStartedAt = instance.startedAt;
+    // A kill we asked for ends only in a terminal state: a health update (TASK_RUNNING with
+    // `healthy`) that was already on its way must not bring the instance back to life.
+    const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
+    // The module's string, not the event's: kept per instance, a parsed copy is 32 bytes each.
+    if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : canonicalEnum(status.state);
+    if (status.healthy !== undefined) instance.healthy = status.healthy;
+    // The reconciler reads live, killing and healthy: STAGING → STARTING changes none of them.
+    if (!(before === 'TASK_STAGING' && instance.state === 'TASK_STARTING') && (instance.state !== before || instance.healthy !== wasHealthy)) c.changed(instance);
+    if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.clock.now()).toISOString();
+    if (c.events.listening) {
+      c.events.publish('status_update_event', {
+        slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
+        host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
+      });
+    }
+    if (wasHealthy !== instance.healthy && instance.healthy !== undefined) {
+      c.events.publish('health_status_changed_event', { appId: instance.appId, instanceId: instance.taskId, version: instance.version, alive: instance.healthy });
+    }
+    if (isTerminalState(status.state)) {
+      c.instances.delete(instance.taskId);
+      c.changed(instance);
+      c.forgetReadiness(instance.taskId);
+      c.unpersist(instance.taskId);
+      if (appId && before !== 'TASK_KILLING') this.recordFailure(appId, instance, status);
+    } else if ((instance.state !== before && instance.state !== 'TASK_STARTING') || instance.healthy !== wasHealthy || instance.startedAt !== wasStartedAt) {
+      // Only a change is written: a reconciliation answers every instance, and at 50,000
+      // instances rewriting them all (every 15 s, then) was most of the store's load. Nor is
+      // TASK_STARTING: recovered, STAGING and STARTING mean the same (launched, not running
+      // yet; reconciliation tells which), and under load it was a third of the writes.
+      c.persist(instance);
+    }
+    c.scheduleTick();
+  }
+
+  /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */
+  private recordFailure(appId: string, instance: Instance, status: TaskStatus): void {
+    const app = this.context.apps.get(appId);
+    if (!app || status.state === 'TASK_KILLED') return;
+    const now = this.clock.now();
+    const r = this.context.runtimeOf(appId);
+    const ranFor = instance.startedAt ? now - Date.parse(instance.startedAt) : 0;
+    r.consecutiveFailures = ranFor >= HEALTHY_RUN_MS || instance.healthy === true ? 1 : r.consecutiveFailures + 1;
+    const delay = Math.min(app.backoffSeconds * app.backoffFactor ** (r.consecutiveFailures - 1), app.maxLaunchDelaySeconds);
+    r.delayUntil = now + delay * 1000;
+    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(now).toISOString(), version: instance.version, slaveId: instance.agentId };
+    if (app.maxConsecutiveFailures > 0 && r.consecutiveFailures >= app.maxConsecutiveFailures && r.stopped === undefined) {
+      r.stopped = `stopped relaunching after ${r.consecutiveFailures} consecutive failures (maxConsecutiveFailures ${app.maxConsecutiveFailures}); last: ${status.message ?? status.state}. Deploy a new version or DELETE /v2/queue${appId}/delay to resume.`;
+      this.context.events.publish('app_launch_stopped_event', { appId, reason: r.stopped });
+      this.context.crashLoopStopped(appId, r.consecutiveFailures);
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * An HTTP fuzz of the frameworks' APIs: every POST/PUT/PATCH route of /v2 (Marathon) and /v1
+ * (Metronome, Chronos), plus odd paths and query strings on the GET and DELETE routes. The
+ * property, per request: never a 5xx; a refusal is a 4xx whose body says why (`message`, and
+ * `details` with paths for 422); and a refused request changes nothing (the apps, groups and jobs
+ * read back the same). Bodies are arbitrary JSON, or Marathon/Metronome fixtures with one field
+ * replaced by arbitrary JSON (most bugs hide one field away from a valid body).
+ *
+ * `runApiFuzz` is shared by test/api-fuzz.test.ts (CI: a few hundred cases a route) and
+ * `npm run fuzz -- --cases N` (long runs).
+ */
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { startMasterServer, type MasterServer } from '../../src/cluster/master.ts';
+import { silentLogger } from '../../src/log/index.ts';
+import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
+
+type Json = unknown;
+interface Request {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  body?: Json;
+}
+
+const APP = { id: '/fuzz/app', cmd: 'sleep 100', cpus: 0.1, mem: 32, instances: 1, portDefinitions: [{ port: 0, name: 'http' }], labels: { a: 'b' }, env: { K: 'v' }, constraints: [['hostname', 'UNIQUE']], healthChecks: [{ protocol: 'HTTP', path: '/' }] };
+const JOB = { id: 'fuzz-job', run: { cmd: 'true', cpus: 0.1, mem: 32, disk: 0 }, schedules: [{ id: 'every', cron: '*/5 * * * *', timezone: 'UTC' }] };
+const CHRONOS = { name: 'fuzz-chronos', command: 'true', schedule: 'R/2030-01-01T00:00:00Z/PT1H', cpus: 0.1, mem: 32 };
+
+/** Path pieces that have broken path handling somewhere: escapes, dots, slashes, long runs. */
+const segment = fc.oneof(
+  fc.constantFrom('fuzz', 'app', '%25', '%', '%2F', '%252F', '..', '.', '%2e%2e', 'a%00b', '%ff', '%E2%82%AC', 'UPPER', '-x', 'x-', '', 'versions', 'tasks', 'restart', 'delay', 'x'.repeat(300)),
+  fc.stringMatching(/^[a-z0-9-]{1,12}$/),
+);
+const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+const queryValue = fc.oneof(fc.constantFrom('true', 'false', '', '%25', 'a,b', '(', 'k in (a,b)', 'k==', '!=', 'tasks', 'apps.tasks'), fc.string({ maxLength: 20 }).map(encodeURIComponent));
+const query = fc
+  .array(fc.tuple(fc.constantFrom('force', 'embed', 'label', 'id', 'cmd', 'partialUpdate', 'dryRun', 'scale', 'host', 'wipe', 'status'), queryValue), { maxLength: 3 })
+  .map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`));
+
+const anyJson = fc.jsonValue({ maxDepth: 4 });
+/** A fixture with one (possibly nested) field replaced by arbitrary JSON, or dropped. */
+function mutated(base: Record<string, unknown>): fc.Arbitrary<Json> {
+  const keys = Object.keys(base);
+  return fc.tuple(fc.constantFrom(...keys, 'unknownField'), fc.option(anyJson, { nil: undefined }), fc.option(fc.constantFrom(...keys), { nil: undefined })).map(([key, value, inner]) => {
+    const out: Record<string, unknown> = structuredClone(base);
+    const target = out[key];
+    if (inner !== undefined && typeof target === 'object' && target !== null && !Array.isArray(target)) (target as Record<string, unknown>)[inner] = value;
+    else if (value === undefined) delete out[key];
+    else out[key] = value;
+    return out;
+  });
+}
+const appBody = fc.oneof(anyJson, mutated(APP), mutated(APP), mutated(APP));
+const jobBody = fc.oneof(anyJson, mutated(JOB), mutated(JOB), mutated(JOB.run as Record<string, unknown>).map((run) => ({ ...JOB, run })));
+const groupBody: fc.Arbitrary<Json> = fc.letrec((tie) => ({
+  group: fc.oneof(
+    { depthSize: 'small' },
+    anyJson,
+    fc.record({ id: fc.oneof(path, anyJson), apps: fc.oneof(fc.array(appBody, { maxLength: 2 }), anyJson), groups: fc.oneof(fc.array(tie('group'), { maxLength: 2 }), anyJson) }, { requiredKeys: [] }),
+  ),
+})).group;
+
+/** The routes and how to make a request for each. */
+export const ROUTES: Record<string, fc.Arbitrary<Request>> = {
+  'POST /v2/apps': fc.tuple(appBody, query).map(([body, q]) => ({ method: 'POST', url: `/v2/apps${q}`, body })),
+  'PUT /v2/apps/*': fc.tuple(path, appBody, query).map(([p, body, q]) => ({ method: 'PUT', url: `/v2/apps/${p}${q}`, body })),
+  'PATCH /v2/apps/*': fc.tuple(path, appBody, query).map(([p, body, q]) => ({ method: 'PATCH', url: `/v2/apps/${p}${q}`, body })),
+  'PUT /v2/apps': fc.tuple(fc.oneof(anyJson, fc.array(appBody, { maxLength: 3 })), query).map(([body, q]) => ({ method: 'PUT', url: `/v2/apps${q}`, body })),
+  'POST /v2/apps/*': fc.tuple(path, fc.option(anyJson, { nil: undefined }), query).map(([p, body, q]) => ({ method: 'POST', url: `/v2/apps/${p}${q}`, ...(body === undefined ? {} : { body }) })),
+  'POST /v2/groups': fc.tuple(groupBody, query).map(([body, q]) => ({ method: 'POST', url: `/v2/groups${q}`, body })),
+  'PUT /v2/groups/*': fc.tuple(path, groupBody, query).map(([p, body, q]) => ({ method: 'PUT', url: `/v2/groups/${p}${q}`, body })),
+  'POST /v2/tasks/delete': fc.tuple(anyJson, query).map(([body, q]) => ({ method: 'POST', url: `/v2/tasks/delete${q}`, body })),
+  'GET/DELETE /v2/*': fc.tuple(fc.constantFrom('GET', 'DELETE') as fc.Arbitrary<'GET' | 'DELETE'>, fc.constantFrom('apps', 'groups', 'queue', 'deployments', 'tasks'), path, query).map(([method, root, p, q]) => ({ method, url: `/v2/${root}/${p}${q}` })),
+  'POST /v1/jobs': fc.tuple(jobBody, query).map(([body, q]) => ({ method: 'POST', url: `/v1/jobs${q}`, body })),
+  'PUT /v1/jobs/:id': fc.tuple(segment, jobBody).map(([id, body]) => ({ method: 'PUT', url: `/v1/jobs/${id}`, body })),
+  'POST /v1/jobs/:id/schedules': fc.tuple(fc.constantFrom('fuzz-job', 'nope', '%25'), fc.oneof(anyJson, mutated(JOB.schedules[0]!))).map(([id, body]) => ({ method: 'POST', url: `/v1/jobs/${id}/schedules`, body })),
+  'PUT /v1/jobs/:id/schedules/:sid': fc.tuple(fc.constantFrom('fuzz-job', 'nope'), segment, fc.oneof(anyJson, mutated(JOB.schedules[0]!))).map(([id, sid, body]) => ({ method: 'PUT', url: `/v1/jobs/${id}/schedules/${sid}`, body })),
+  'POST /v1/jobs/:id/runs...': fc.tuple(fc.constantFrom('fuzz-job', 'nope', '%25'), fc.constantFrom('', '/x/actions/stop', '/x/actions/success')).map(([id, rest]) => ({ method: 'POST', url: `/v1/jobs/${id}/runs${rest}` })),
+  'POST /v0/scheduled-jobs': jobBody.map((body) => ({ method: 'POST', url: '/v0/scheduled-jobs', body })),
+  'POST /v1/scheduler/iso8601': fc.oneof(anyJson, mutated(CHRONOS)).map((body) => ({ method: 'POST', url: '/v1/scheduler/iso8601', body })),
+  'POST /v1/scheduler/dependency': fc.oneof(anyJson, mutated({ ...CHRONOS, parents: ['fuzz-chronos'] })).map((body) => ({ method: 'POST', url: '/v1/scheduler/dependency', body })),
+  'PUT /v1/scheduler/job/:name': segment.map((name) => ({ method: 'PUT', url: `/v1/scheduler/job/${name}` })),
+  'GET/DELETE /v1/*': fc.tuple(fc.constantFrom('GET', 'DELETE') as fc.Arbitrary<'GET' | 'DELETE'>, path, query).map(([method, p, q]) => ({ method, url: `/v1/jobs/${p}${q}` })),
+};
+
+export interface FuzzServer {
+  server: MasterServer;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** A master with both frameworks on a memory store, no agents: the APIs are what is fuzzed. */
+export async function startFuzzServer(): Promise<FuzzServer> {
+  const server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', ui: false });
+  const app = server.app;
+  // Seed one app and one job, so the fuzz also hits updates of things that exist.
+  await app.inject({ method: 'POST', url: '/v2/apps', payload: APP });
+  await app.inject({ method: 'POST', url: '/v1/jobs', payload: JOB });
+  return { server, app, close: () => server.close() };
+}
+
+/**
+ * The stored definitions as the APIs show them: a refused request must leave them as they were.
+ * Counts and deployments are left out: they move on their own (a deployment of an earlier,
+ * accepted request completes between two reads), as are groups (derived from the apps, with a
+ * `version` that is the time of the read).
+ */
+const MOVING = new Set(['deployments', 'tasksStaged', 'tasksRunning', 'tasksHealthy', 'tasksUnhealthy', 'tasks', 'lastTaskFailure', 'taskStats', 'readinessCheckResults', 'nextRunAt']);
+async function snapshot(app: FastifyInstance): Promise<string> {
+  const apps = await app.inject({ method: 'GET', url: '/v2/apps' });
+  const jobs = await app.inject({ method: 'GET', url: '/v1/jobs' });
+  return JSON.stringify([JSON.parse(apps.body), JSON.parse(jobs.body)], (key, value: unknown) => (MOVING.has(key) ? undefined : value));
+}
+
+export interface Violation {
+  route: string;
+  request: Request;
+  status: number;
+  body: string;
+  why: string;
+}
+
+/** Sends one request; a problem with the answer, in words, or undefined. */
+async function check(app: FastifyInstance, request: Request): Promise<{ status: number; body: string; why?: string }> {
+  const before = await snapshot(app);
+  const res = await app.inject({
+    method: request.method,
+    url: request.url,
+    ...(request.body === undefined ? {} : { payload: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } }),
+  });
+  if (res.statusCode >= 500) return { status: res.statusCode, body: res.body, why: 'a 5xx' };
+  if (res.statusCode >= 400) {
+    let parsed: { message?: unknown; details?: Array<{ path?: unknown; errors?: unknown }> };
+    try {
+      parsed = JSON.parse(res.body) as typeof parsed;
+    } catch {
+      return { status: res.statusCode, body: res.body, why: 'a refusal whose body is not JSON' };
+    }
+    if (typeof parsed.message !== 'string' || parsed.message === '') return { status: res.statusCode, body: res.body, why: 'a refusal without a message' };
+    if (res.statusCode === 422 && !(Array.isArray(parsed.details) && parsed.details.length > 0 && parsed.details.every((d) => typeof d.path === 'string' && Array.isArray(d.errors)))) {
+      return { status: res.statusCode, body: res.body, why: 'a 422 without details (path and errors)' };
+    }
+    if ((await snapshot(app)) !== before) return { status: res.statusCode, body: res.body, why: 'a refused request changed the state' };
+  }
+  return { status: res.statusCode, body: res.body };
+}
+
+/** Runs `cases` requests per route; returns what broke the property (empty when none). */
+export async function runApiFuzz(app: FastifyInstance, options: { cases: number; seed?: number; routes?: string[] }): Promise<{ violations: Violation[]; statuses: Record<string, Record<number, number>> }> {
+  const violations: Violation[] = [];
+  const statuses: Record<string, Record<number, number>> = {};
+  for (const [route, arbitrary] of Object.entries(ROUTES)) {
+    if (options.routes !== undefined && !options.routes.includes(route)) continue;
+    const counts: Record<number, number> = (statuses[route] = {});
+    const result = await fc.check(
+      fc.asyncProperty(arbitrary, async (request) => {
+        const answer = await check(app, request);
+        counts[answer.status] = (counts[answer.status] ?? 0) + 1;
+        if (answer.why !== undefined) {
+          violations.push({ route, request, status: answer.status, body: answer.body.slice(0, 500), why: answer.why });
+          return false;
+        }
+        return true;
+      }),
+      { numRuns: options.cases, ...(options.seed === undefined ? {} : { seed: options.seed }), endOnFailure: true },
+    );
+    if (result.failed && result.counterexample) {
+      const request = result.counterexample[0];
+      const last = violations.at(-1);
+      if (last) violations[violations.length - 1] = { ...last, request };
+    }
+  }
+  return { violations, statuses };
+}
