@@ -16,6 +16,8 @@ export interface DroverProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+const START_TIMEOUT_MS = 60_000;
+
 export async function startDrover(args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<DroverProcess> {
   const child = spawn(process.execPath, [DROVER_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -26,7 +28,9 @@ export async function startDrover(args: string[], options: { timeoutMs?: number;
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   let url: string;
   try {
-    url = await listeningUrl(child, `drover ${args.join(' ')}`, options.timeoutMs ?? 20_000, () => out);
+    // A bound on "it never started", not a performance check: under the suite's four files at
+    // once on two cores a start (tsx compiling the server) took 13–17 s, too close to 20 s.
+    url = await listeningUrl(child, `drover ${args.join(' ')}`, options.timeoutMs ?? START_TIMEOUT_MS, () => out);
   } catch (error) {
     // A process that never said where it listens is nobody's to stop: left running, it kept the
     // test file alive until the runner's 10-minute timeout.

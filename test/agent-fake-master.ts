@@ -22,6 +22,8 @@ export interface TaskSpec {
   cmd: string;
   resources?: TaskInfo['resources'];
   killPolicyMs?: number;
+  container?: TaskInfo['container'];
+  healthCheck?: TaskInfo['health_check'];
 }
 
 export class FakeMaster {
@@ -82,6 +84,8 @@ export class FakeMaster {
         resources: t.resources ?? [{ name: 'cpus', type: 'SCALAR', scalar: { value: 0.1 } }],
         command: { value: t.cmd, shell: true },
       };
+      if (t.container !== undefined) info.container = t.container;
+      if (t.healthCheck !== undefined) info.health_check = t.healthCheck;
       if (t.killPolicyMs !== undefined) info.kill_policy = { grace_period: { nanoseconds: t.killPolicyMs * 1e6 } };
       return info;
     });

@@ -6,13 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
 import type { ContainerLaunchSpec } from '../src/agent/containerizer/containerizer.ts';
 import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
+import { capabilityNames, MASKED_PATHS, READ_ONLY_PATHS } from '../src/agent/containerizer/linux/task-privileges.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { eventually } from '../devkit/process.ts';
@@ -37,6 +38,17 @@ function spec(dir: string, value: string, extra: Partial<ContainerLaunchSpec> = 
 }
 
 const create = (): LinuxContainerizer => LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50 });
+
+/** `Name:\tvalue` lines (and `key=value` lines, and a bare first line as `uid`) → an object. */
+function status(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [i, line] of text.trim().split('\n').entries()) {
+    const m = /^(\w+)(?::\s*|=)(.*)$/.exec(line);
+    if (m !== null) out[m[1]!] = m[2]!.trim();
+    else if (i === 0) out['uid'] = line.trim();
+  }
+  return out;
+}
 
 /** Is a host pid a live (non-zombie) process? */
 function running(pid: number): boolean {
@@ -98,7 +110,7 @@ describe('linux containerizer', { skip }, () => {
     const marker = join(tmpdir(), `drover-host-marker-${process.pid}`);
     await writeFile(marker, 'host');
     const c = create();
-    // Runs as root (no user given): the read-only view is the mount's doing, not permissions.
+    // Runs as root: the read-only view is the mount's doing, not permissions.
     const script = [
       'for f in /etc/drover-probe /usr/drover-probe /var/tmp/drover-probe /root/drover-probe; do',
       '  if (echo x > "$f") 2>/dev/null; then echo "WROTE $f"; else echo "ro $f"; fi',
@@ -108,7 +120,7 @@ describe('linux containerizer', { skip }, () => {
       `[ -e ${marker} ] && echo "host /tmp visible" || echo tmp-private`,
       'echo x > /dev/null && echo devnull-ok',
     ].join('\n');
-    const record = await c.launch(spec(dir, script));
+    const record = await c.launch(spec(dir, script, { user: 'root' }));
     assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
     const out = await readFile(join(dir, 'stdout'), 'utf8');
     await rm(marker, { force: true });
@@ -125,6 +137,95 @@ describe('linux containerizer', { skip }, () => {
     assert.equal(await readFile(join(dir, 'stdout'), 'utf8'), '65534\n65534\nNoNewPrivs:\t1\n');
     assert.equal(await readFile(join(dir, 'owned'), 'utf8'), 'mine\n');
     await assert.rejects(c.launch(spec(await sandbox(), 'true', { user: 'no-such-user-drover' })), /unknown user 'no-such-user-drover'/);
+  });
+
+  test('a task that names no user runs as nobody: no capabilities, no_new_privs, seccomp filter', async () => {
+    const dir = await sandbox();
+    const c = create();
+    const record = await c.launch(spec(dir, 'id -u; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status'));
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    const out = status(await readFile(join(dir, 'stdout'), 'utf8'));
+    assert.equal(out['uid'], '65534');
+    assert.equal(out['CapEff'], '0000000000000000');
+    assert.equal(out['CapPrm'], '0000000000000000');
+    assert.equal(out['CapAmb'], '0000000000000000');
+    assert.equal(out['CapBnd'], '00000000a80425fb', 'the bounding set is the default set');
+    assert.equal(out['NoNewPrivs'], '1');
+    assert.equal(out['Seccomp'], '2');
+  });
+
+  for (const launcher of [true, false]) test(`a root task keeps only the default capabilities and a seccomp filter: it cannot remount /, mount a tmpfs, write /proc/sys or read masked kernel files (${launcher ? 'task launcher' : 'command chain'})`, async () => {
+    const dir = await sandbox();
+    const masked = MASKED_PATHS.filter((p) => existsSync(p));
+    const readOnly = READ_ONLY_PATHS.filter((p) => existsSync(p));
+    const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, launcher });
+    assert.equal(c.launchMethod, launcher ? 'launcher' : 'command-chain');
+    const script = [
+      'id -u; grep -E "^(CapEff|Seccomp):" /proc/self/status',
+      'mount -o remount,rw / 2>/dev/null && echo "remount=WORKED" || echo remount=refused',
+      'mount -t tmpfs none /mnt 2>/dev/null && echo "tmpfs=WORKED" || echo tmpfs=refused',
+      'unshare --mount true 2>/dev/null && echo "unshare=WORKED" || echo unshare=refused',
+      // Harmless if it ever succeeded: the kernel would only drop clean caches.
+      '(echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo "procsys=WORKED" || echo procsys=refused',
+      // Every masked or read-only path this kernel has (this VM's has no /proc/kcore or
+      // /proc/sysrq-trigger; a path the host lacks is skipped by the launcher too).
+      ...masked.map((p) => `if [ -d ${p} ]; then echo "masked ${p} $(ls -A ${p} | wc -l) $(wc -c < ${p}/. 2>/dev/null)"; else echo "masked ${p} $([ -c ${p} ] && echo null || echo file) $(head -c 16 ${p} 2>/dev/null | wc -c)"; fi`),
+      ...readOnly.map((p) => `echo "readonly ${p} $(awk -v p=${p} '$5 == p { split($6, o, ","); print o[1] }' /proc/self/mountinfo | tail -1)"`),
+      'echo x > owned-by-root && echo sandbox=ok',
+    ].join('\n');
+    const record = await c.launch(spec(dir, script, { user: 'root' }));
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    const text = await readFile(join(dir, 'stdout'), 'utf8');
+    const out = status(text);
+    assert.equal(out['uid'], '0');
+    const lines = text.split('\n');
+    for (const p of masked) {
+      const line = lines.find((l) => l.startsWith(`masked ${p} `)) ?? '';
+      // A directory shows empty; a file is /dev/null and reads nothing.
+      assert.match(line, statSync(p).isDirectory() ? / 0\s*$/ : / null 0$/, line);
+    }
+    for (const p of readOnly) assert.equal(lines.find((l) => l.startsWith(`readonly ${p} `)), `readonly ${p} ro`);
+    assert.ok(masked.includes('/proc/keys') && masked.includes('/proc/timer_list') && readOnly.includes('/proc/sys'));
+    const caps = capabilityNames(out['CapEff'] ?? '');
+    assert.ok(!caps.includes('SYS_ADMIN') && !caps.includes('SYS_MODULE') && !caps.includes('SYS_PTRACE') && !caps.includes('NET_ADMIN'), caps.join(','));
+    assert.deepEqual(caps, capabilityNames('a80425fb'));
+    assert.equal(out['Seccomp'], '2');
+    assert.deepEqual(
+      [out['remount'], out['tmpfs'], out['unshare'], out['procsys'], out['sandbox']],
+      ['refused', 'refused', 'refused', 'refused', 'ok'],
+    );
+  });
+
+  test('a privileged task runs with every capability and no filter, only on an agent that allows it; elsewhere it fails saying why', async () => {
+    const refusing = create();
+    await assert.rejects(refusing.launch(spec(await sandbox(), 'true', { user: 'root', privileged: true })), /does not run privileged tasks: start it with --allow-privileged/);
+    const dir = await sandbox();
+    const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, allowPrivileged: true });
+    const record = await c.launch(spec(dir, 'grep -E "^(CapEff|Seccomp):" /proc/self/status; [ -c /proc/keys ] && echo keys=masked || echo keys=visible', { user: 'root', privileged: true }));
+    assert.equal(record.privileged, true);
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    const out = status(await readFile(join(dir, 'stdout'), 'utf8'));
+    const own = status(readFileSync('/proc/self/status', 'utf8'));
+    assert.ok(capabilityNames(out['CapEff'] ?? '').includes('SYS_ADMIN'));
+    assert.equal(out['CapEff'], own['CapEff'], "the agent's own set");
+    assert.equal(out['Seccomp'], '0');
+    assert.equal(out['keys'], 'visible');
+  });
+
+  test('task exec enters a root task with the same restrictions (capabilities, seccomp), and a privileged one privileged', async () => {
+    const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, allowPrivileged: true });
+    const probe = 'id -u; grep -E "^(CapEff|Seccomp):" /proc/self/status';
+    for (const privileged of [false, true]) {
+      const dir = await sandbox();
+      const record = await c.launch(spec(dir, 'while [ ! -e go ]; do sleep 0.05; done', { user: 'root', ...(privileged ? { privileged } : {}) }));
+      const argv = await c.execArgv(record, { user: 'root', argv: ['/bin/sh', '-c', probe] });
+      const out = status(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: dir, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }));
+      assert.equal(out['uid'], '0');
+      assert.equal(out['Seccomp'], privileged ? '0' : '2');
+      assert.equal(capabilityNames(out['CapEff'] ?? '').includes('SYS_ADMIN'), privileged);
+      await writeFile(join(dir, 'go'), '');
+      assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    }
   });
 
   test('cpu shares, memory and pids limits are written to the task cgroup, which is removed when the task ends; no CPU quota by default', async () => {
@@ -225,7 +326,7 @@ describe('linux containerizer in the agent', { skip }, () => {
     return (await (await fetch(`${agent.url}/state`)).json()) as never;
   }
 
-  test('OOM is TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY; an unknown user is REASON_CONTAINER_LAUNCH_FAILED', async () => {
+  test('OOM is TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY; an unknown user or a privileged task the agent does not allow is REASON_CONTAINER_LAUNCH_FAILED', async () => {
     const agent = await startAgent();
     master.launch([{ id: 'hog', cmd: 'head -c 200M /dev/zero | tail -n 1', resources: [{ name: 'mem', type: 'SCALAR', scalar: { value: 32 } }] }]);
     const failed = await master.update('hog', 'TASK_FAILED');
@@ -236,6 +337,26 @@ describe('linux containerizer in the agent', { skip }, () => {
     const refused = await master.update('stranger', 'TASK_FAILED');
     assert.equal(refused.status.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
     assert.match(refused.status.message ?? '', /unknown user 'no-such-user-drover'/);
+
+    // This agent was not started with --allow-privileged.
+    master.launch([{ id: 'privileged', cmd: 'true', container: { type: 'MESOS', docker: { privileged: true } } }]);
+    const forbidden = await master.update('privileged', 'TASK_FAILED');
+    assert.equal(forbidden.status.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
+    assert.match(forbidden.status.message ?? '', /does not run privileged tasks: start it with --allow-privileged/);
+    await agent.stop();
+    agents.splice(agents.indexOf(agent), 1);
+  });
+
+  test('a COMMAND health check runs inside the task, as the task: its pid namespace, its seccomp filter', async () => {
+    const agent = await startAgent();
+    // Healthy only where the task's PID 1 is the exit-status wrapper and the filter is on: on the
+    // agent's host, as root, both would be false.
+    const check = 'grep -q drover-task /proc/1/cmdline && grep -q "^Seccomp:[[:space:]]*2" /proc/self/status && [ "$(id -u)" = 0 ]';
+    master.launch([{ id: 'checked', cmd: 'sleep 30', healthCheck: { type: 'COMMAND', command: { value: check }, delay_seconds: 0, interval_seconds: 0.1, grace_period_seconds: 10 } }]);
+    const healthy = await master.waitFor(() => master.updatesOf('checked').find((u) => u.status.healthy !== undefined), 'a health result', 30_000);
+    assert.equal(healthy.status.healthy, true, healthy.status.message);
+    master.kill('checked');
+    await master.update('checked', 'TASK_KILLED');
     await agent.stop();
     agents.splice(agents.indexOf(agent), 1);
   });

@@ -11,8 +11,8 @@
  * looks like, and what the next `start()` on the same work dir recovers. `shutdown()` kills them.
  */
 import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import type { Logger } from '../log/index.ts';
 import type { AgentCall, AgentEvent, AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
 import { Resources } from '../resources/index.ts';
@@ -94,6 +94,10 @@ export interface AgentOptions {
   cgroupsEnableCfs?: boolean;
   /** Where the machine's boot id is read (default /proc/sys/kernel/random/boot_id); tests fake a reboot by changing it. */
   bootIdFile?: string;
+  /** `--allow-privileged`: run tasks asking for ContainerInfo.docker.privileged; default false (they fail, saying why). */
+  allowPrivileged?: boolean;
+  /** `--default-task-user`: the user of a task whose TaskInfo and FrameworkInfo name none; default nobody. */
+  defaultTaskUser?: string;
 }
 
 export class Agent {
@@ -131,6 +135,8 @@ export class Agent {
             ...(options.containerizer === undefined ? {} : { kind: options.containerizer }),
             ...(options.cni === undefined ? {} : { cni: options.cni }),
             ...(options.cgroupsEnableCfs === undefined ? {} : { cfsQuota: options.cgroupsEnableCfs }),
+            ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
+            ...(options.defaultTaskUser === undefined ? {} : { defaultUser: options.defaultTaskUser }),
             logger: this.logger,
             pollIntervalMs,
           });
@@ -209,10 +215,35 @@ export class Agent {
     return this.layout.root;
   }
 
+  /**
+   * Tasks run as other users (nobody by default) and reach their sandbox by its absolute path
+   * (the exit file, MESOS_SANDBOX): the work dir must be traversable by others — not listable —
+   * while `meta/`, which holds every task's environment, is the agent's alone. Directories above
+   * the work dir are the operator's: one that others cannot traverse is logged, not changed.
+   * (The launcher chdirs into the sandbox as root, so a task still starts; what breaks is a
+   * path through the parents: MESOS_SANDBOX, the exit file.)
+   */
+  private async openWorkDirToTasks(): Promise<void> {
+    if (this.containerizer.name !== 'linux') return;
+    const root = this.layout.root;
+    await chmod(this.layout.metaDir, 0o700);
+    const mode = (await stat(root)).mode & 0o7777;
+    if ((mode & 0o001) === 0) await chmod(root, mode | 0o011);
+    // Under /tmp the task's path is rebuilt in its private tmpfs (0755 directories), so only the
+    // work dir itself matters there.
+    if (root.startsWith('/tmp/')) return;
+    for (let dir = dirname(root); ; dir = dirname(dir)) {
+      const closed = ((await stat(dir)).mode & 0o001) === 0;
+      if (closed) this.logger.warn({ workDir: root, dir }, 'work-dir-not-traversable-by-task-users');
+      if (closed || dir === dirname(dir)) break;
+    }
+  }
+
   async start(): Promise<void> {
     if (this.phase !== 'new') throw new Error(`an agent starts once (it is ${this.phase})`);
     this.phase = 'starting';
     await mkdir(this.layout.metaDir, { recursive: true });
+    await this.openWorkDirToTasks();
     if (this.options.detectResources !== false) this.resources = await detectResources(this.layout.root, this.resources);
     this.resources ??= Resources.EMPTY;
     this.bootId = await readBootId(this.options.bootIdFile ?? BOOT_ID_FILE, this.logger);

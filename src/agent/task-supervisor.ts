@@ -293,6 +293,7 @@ export class TaskSupervisor {
         ...(user === undefined || user === '' ? {} : { user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
+        ...(requestsPrivileged(c.taskInfo.container) ? { privileged: true } : {}),
       });
     } catch (err) {
       await starting;
@@ -325,7 +326,11 @@ export class TaskSupervisor {
   private startHealthChecks(supervised: SupervisedTask): void {
     const c = supervised.checkpoint;
     if (this.detached) return;
-    const target = { key: key(c.frameworkId, c.taskInfo.task_id.value), healthCheck: c.taskInfo.health_check, sandbox: c.sandbox, env: this.taskEnv(c) };
+    const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+    const container = c.container;
+    // COMMAND checks run inside the task, as the task (its user, capabilities, seccomp filter).
+    const commandArgv = container === undefined ? undefined : (argv: string[]) => this.options.containerizer.execArgv(container, { argv, ...(user === undefined || user === '' ? {} : { user }) });
+    const target = { key: key(c.frameworkId, c.taskInfo.task_id.value), healthCheck: c.taskInfo.health_check, sandbox: c.sandbox, env: this.taskEnv(c), ...(commandArgv === undefined ? {} : { commandArgv }) };
     this.health.start(target, (report) =>
       this.enqueue(supervised, async () => {
         if (c.state !== 'TASK_RUNNING' || c.killRequested === true) return;
@@ -417,6 +422,11 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
     if (!parsed.ok) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: parsed.error };
   }
   return undefined;
+}
+
+/** ContainerInfo.docker.privileged (Mesos' field; Marathon's `container.docker.privileged`). */
+export function requestsPrivileged(container: unknown): boolean {
+  return (container as { docker?: { privileged?: unknown } } | undefined)?.docker?.privileged === true;
 }
 
 function key(frameworkId: string, taskId: string): string {

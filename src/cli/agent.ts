@@ -21,6 +21,8 @@ interface AgentArgs {
   'cgroups-enable-cfs': boolean;
   'boot-id-file': string;
   'fetcher-allowed-paths': string;
+  'allow-privileged': boolean;
+  'default-task-user': string;
 }
 
 /**
@@ -51,6 +53,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)" })
         .option('boot-id-file', { type: 'string', default: '/proc/sys/kernel/random/boot_id', describe: "The machine's boot id: when it changed since the last run, the machine rebooted and the agent registers anew" })
         .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
+        .option('allow-privileged', { type: 'boolean', default: false, describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why' })
+        .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -79,6 +83,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         cgroupsEnableCfs: args['cgroups-enable-cfs'],
         bootIdFile: args['boot-id-file'],
         fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
+        allowPrivileged: args['allow-privileged'],
+        defaultTaskUser: args['default-task-user'],
         logger,
       });
       await agent.start();

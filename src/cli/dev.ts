@@ -15,6 +15,8 @@ interface DevArgs {
   'agent-removal-rate-limit'?: string;
   'agent-removal-guard': number;
   'fetcher-allowed-paths': string;
+  'allow-privileged': boolean;
+  'default-task-user': string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -35,6 +37,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
         .option('agent-removal-guard', { type: 'number', default: 0.4, describe: 'Largest share of agents marked unreachable within one heartbeat window (1 turns this off)' })
         .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
+        .option('allow-privileged', { type: 'boolean', default: false, describe: 'Let tasks that ask be privileged (container.docker.privileged: every capability, no seccomp filter)' })
+        .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -64,7 +68,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']), logger,
+      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']), allowPrivileged: args['allow-privileged'], defaultTaskUser: args['default-task-user'], logger,
         agentRemovalGuardFraction: args['agent-removal-guard'],
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }), ...(resources ? { resources } : {}) });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);

@@ -17,6 +17,7 @@ interface MasterArgs {
   services: boolean;
   jobs: boolean;
   'jobs-history-count': number;
+  'default-task-user': string;
   'leader-ttl': number;
   'advertise-url'?: string;
   'agent-removal-rate-limit'?: string;
@@ -66,6 +67,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('services', { type: 'boolean', default: true, describe: 'Run the built-in services framework (Marathon /v2 API); --no-services turns it off' })
         .option('jobs', { type: 'boolean', default: true, describe: 'Run the built-in jobs framework (Metronome /v1 API); --no-jobs turns it off' })
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
+        .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who the built-in frameworks' tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
@@ -111,6 +113,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         services: args.services,
         jobs: args.jobs,
         jobsHistoryCount: args['jobs-history-count'],
+        defaultTaskUser: args['default-task-user'],
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
         agentRemovalGuardFraction: args['agent-removal-guard'],

@@ -32,6 +32,10 @@ export interface DevOptions {
   agentRemovalGuardFraction?: number;
   /** Host directories tasks may fetch files from (`--fetcher-allowed-paths`); default none. */
   fetcherAllowedPaths?: string[];
+  /** The agent's `--allow-privileged`; default false. */
+  allowPrivileged?: boolean;
+  /** Who tasks run as unless an app or job names a user: the frameworks' FrameworkInfo.user and the agent's default; default nobody. */
+  defaultTaskUser?: string;
 }
 
 export interface DevCluster {
@@ -48,7 +52,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
   try {
-    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }), ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }), ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }) });
+    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }), ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }), ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }), ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }) });
     const agent = new Agent({
       masterUrl: master.url,
       port: options.agentPort,
@@ -58,6 +62,8 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.resources ? { resources: options.resources } : {}),
       ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),
       ...(options.fetcherAllowedPaths === undefined ? {} : { fetcher: { allowedPaths: options.fetcherAllowedPaths } }),
+      ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
+      ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
     });
     await agent.start();
     const running = master;

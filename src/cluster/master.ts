@@ -35,6 +35,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   jobsHistoryCount?: number;
   /** Largest body the frameworks' APIs (/v1, /v2) take; default API_BODY_LIMIT (1 MiB). */
   apiBodyLimit?: number;
+  /** `--default-task-user`: the built-in frameworks' FrameworkInfo.user (Marathon's --mesos_user); default nobody. */
+  defaultTaskUser?: string;
 }
 
 /**
@@ -54,7 +56,8 @@ export interface MasterServer {
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, apiBodyLimit: _limit, ...masterOptions } = options;
+  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, apiBodyLimit: _limit, defaultTaskUser, ...masterOptions } = options;
+  const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
   const app = createHttpServer({ logger });
   const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
   app.addHook('onRoute', (route) => {
@@ -67,11 +70,11 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerAgentFilesRoutes(app, master);
   mount?.(app, master);
   const services = withServices
-    ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }) })
+    ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser })
     : undefined;
   if (services) registerServicesRoutes(app, services);
   const jobs = withJobs
-    ? new JobsFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'jobs' }), ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
+    ? new JobsFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'jobs' }), ...frameworkUser, ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
     : undefined;
   if (jobs) registerJobsRoutes(app, jobs);
   // The built-in frameworks load their state from the store after the server listens (they need

@@ -45,6 +45,8 @@ export const ContainerRecord = Type.Object({
   cgroups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** The task's CNI networks (network/cni.ts), so a restarted agent can DEL them at its end. */
   networks: Type.Optional(Type.Array(Type.Object({ name: Type.String(), ifname: Type.String(), ipAddresses: Type.Array(Type.String()) }))),
+  /** The task runs privileged (task-privileges.ts), so `task exec` into it is too. */
+  privileged: Type.Optional(Type.Boolean()),
 });
 export type ContainerRecord = Static<typeof ContainerRecord>;
 

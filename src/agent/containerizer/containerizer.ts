@@ -35,6 +35,12 @@ export interface ContainerLaunchSpec {
   resources?: { cpus?: number; memMb?: number };
   /** CNI networks by name (ContainerInfo.network_infos); only the linux containerizer joins them. */
   networks?: string[];
+  /**
+   * ContainerInfo.docker.privileged: the task keeps root's capabilities, has no seccomp filter and
+   * sees the kernel files unmasked. The linux containerizer refuses it unless its agent was
+   * started with --allow-privileged; the posix containerizer confines nothing in the first place.
+   */
+  privileged?: boolean;
 }
 
 export interface ExitStatus {

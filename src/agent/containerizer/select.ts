@@ -22,13 +22,24 @@ export interface ContainerizerChoice {
   cni?: CniOptions;
   /** Hard CFS quota per task on top of shares (linux containerizer); default false. */
   cfsQuota?: boolean;
+  /** `--allow-privileged`: run tasks that ask to be privileged (linux containerizer); default false. */
+  allowPrivileged?: boolean;
+  /** `--default-task-user`: who a task runs as when neither it nor its framework says; default nobody. */
+  defaultUser?: string;
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
   const { logger, pollIntervalMs } = choice;
   if (choice.kind !== 'posix') {
     try {
-      return LinuxContainerizer.create({ logger, pollIntervalMs, ...(choice.cni === undefined ? {} : { cni: choice.cni }), ...(choice.cfsQuota === undefined ? {} : { cfsQuota: choice.cfsQuota }) });
+      return LinuxContainerizer.create({
+        logger,
+        pollIntervalMs,
+        ...(choice.cni === undefined ? {} : { cni: choice.cni }),
+        ...(choice.cfsQuota === undefined ? {} : { cfsQuota: choice.cfsQuota }),
+        ...(choice.allowPrivileged === undefined ? {} : { allowPrivileged: choice.allowPrivileged }),
+        ...(choice.defaultUser === undefined ? {} : { defaultUser: choice.defaultUser }),
+      });
     } catch (err) {
       logger.warn({ requested: choice.kind ?? 'default', reason: (err as Error).message, using: 'posix' }, 'containerizer-fallback');
     }

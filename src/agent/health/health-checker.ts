@@ -15,6 +15,8 @@ export interface HealthCheckerOptions {
   spec: HealthCheckSpec;
   sandbox: string;
   env: Record<string, string>;
+  /** Runs a COMMAND check inside the task (see ProbeContext.commandArgv). */
+  commandArgv?: (argv: string[]) => Promise<string[]>;
   onReport(report: HealthReport): void;
   clock: Clock;
   /** Default: the real probes (health-probes.ts). */
@@ -57,7 +59,7 @@ export class HealthChecker {
   private async probe(): Promise<void> {
     this.timer = undefined;
     const { spec } = this.options;
-    const context: ProbeContext = { sandbox: this.options.sandbox, env: this.options.env, timeoutMs: spec.timeoutMs };
+    const context: ProbeContext = { sandbox: this.options.sandbox, env: this.options.env, timeoutMs: spec.timeoutMs, ...(this.options.commandArgv === undefined ? {} : { commandArgv: this.options.commandArgv }) };
     // A probe bounds itself by the timeout; the watchdog is for a probe that fails to, so one bug
     // cannot silently end checking for the task's whole life.
     let watchdog: TimerHandle | undefined;

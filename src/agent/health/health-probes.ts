@@ -16,6 +16,12 @@ export interface ProbeContext {
   /** The task's environment; the check's own variables are laid over it. */
   env: Record<string, string>;
   timeoutMs: number;
+  /**
+   * The command line that runs a COMMAND check's argv inside the task — its namespaces, cgroups,
+   * user, capabilities and seccomp filter (the containerizer's execArgv, as `task exec`). A check
+   * is the app's code: on the agent's host as root it would undo every restriction the task has.
+   */
+  commandArgv?: (argv: string[]) => Promise<string[]>;
 }
 
 export type ProbeRunner = (probe: HealthProbe, context: ProbeContext) => Promise<ProbeResult>;
@@ -87,8 +93,15 @@ function tcpProbe(port: number, timeoutMs: number): Promise<ProbeResult> {
   });
 }
 
-function commandProbe(probe: Extract<HealthProbe, { type: 'COMMAND' }>, context: ProbeContext): Promise<ProbeResult> {
-  const [file, args] = probe.shell ? ['/bin/sh', ['-c', probe.value]] : [probe.value, probe.arguments.slice(1)];
+async function commandProbe(probe: Extract<HealthProbe, { type: 'COMMAND' }>, context: ProbeContext): Promise<ProbeResult> {
+  const own = probe.shell ? ['/bin/sh', '-c', probe.value] : [probe.value, ...probe.arguments.slice(1)];
+  let argv: string[];
+  try {
+    argv = context.commandArgv === undefined ? own : await context.commandArgv(own);
+  } catch (err) {
+    return { ok: false, message: `cannot run the check in the task: ${(err as Error).message}`, durationMs: 0 };
+  }
+  const [file, ...args] = argv as [string, ...string[]];
   return new Promise((resolve) => {
     const { finish, onEnd } = attempt(resolve, context.timeoutMs, `command did not finish within ${context.timeoutMs} ms`);
     // Its own process group, so a timeout kills whatever the check started, not just the shell.

@@ -14,6 +14,8 @@ export interface TaskHealthTarget {
   healthCheck: unknown;
   sandbox: string;
   env: Record<string, string>;
+  /** Runs a COMMAND check inside the task (see ProbeContext.commandArgv). */
+  commandArgv?: (argv: string[]) => Promise<string[]>;
 }
 
 export class TaskHealthChecks {
@@ -27,7 +29,7 @@ export class TaskHealthChecks {
     const parsed = parseHealthCheck(target.healthCheck);
     if (!parsed.ok) return;
     this.stop(target.key);
-    const checker = new HealthChecker({ spec: parsed.spec, sandbox: target.sandbox, env: target.env, clock: this.clock, onReport });
+    const checker = new HealthChecker({ spec: parsed.spec, sandbox: target.sandbox, env: target.env, clock: this.clock, onReport, ...(target.commandArgv === undefined ? {} : { commandArgv: target.commandArgv }) });
     this.checkers.set(target.key, checker);
     checker.start();
   }

@@ -35,6 +35,8 @@ export interface JobsOptions {
   tickIntervalMs?: number;
   frameworkName?: string;
   role?: string;
+  /** FrameworkInfo.user: who a job's runs run as unless the job names a user; default nobody. */
+  frameworkUser?: string;
 }
 
 export class JobsFramework {
@@ -62,7 +64,7 @@ export class JobsFramework {
     this.clock = options.clock ?? systemClock;
     this.historyCount = options.historyCount ?? DEFAULT_HISTORY_COUNT;
     this.log = options.logger;
-    this.launcher = new RunLauncher(this, options.logger, { transport: options.transport, clock: this.clock, ...(options.frameworkName === undefined ? {} : { frameworkName: options.frameworkName }), ...(options.role === undefined ? {} : { role: options.role }) });
+    this.launcher = new RunLauncher(this, options.logger, { transport: options.transport, clock: this.clock, ...(options.frameworkName === undefined ? {} : { frameworkName: options.frameworkName }), ...(options.role === undefined ? {} : { role: options.role }), ...(options.frameworkUser === undefined ? {} : { frameworkUser: options.frameworkUser }) });
     this.cycles = new Cycles(this, options.logger);
   }
 

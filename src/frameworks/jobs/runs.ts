@@ -42,6 +42,8 @@ export interface LauncherOptions {
   clock: Clock;
   frameworkName?: string;
   role?: string;
+  /** FrameworkInfo.user: who a job's runs run as unless the job names a user; default nobody. */
+  frameworkUser?: string;
 }
 
 /** How often a task the master does not know yet is asked about before it counts as lost. */
@@ -65,7 +67,7 @@ export class RunLauncher {
   constructor(private readonly jobs: RunBook, private readonly log: Logger, options: LauncherOptions) {
     this.driver = new SchedulerDriver({
       info: {
-        user: 'root',
+        user: options.frameworkUser ?? 'nobody',
         name: options.frameworkName ?? 'metronome',
         roles: [options.role ?? '*'],
         failover_timeout: 604800,

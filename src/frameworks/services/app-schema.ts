@@ -134,7 +134,18 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   if (container) {
     const type = container['type'];
     if (type !== undefined && type !== 'MESOS') out.push({ path: '/container/type', errors: [`container type ${String(type)} is not supported yet; use MESOS without an image`] });
-    if (container['docker'] !== undefined) out.push({ path: '/container/docker', errors: ['container images are not supported yet'] });
+    // `docker: { privileged: true }` without an image asks for a privileged task (the agent runs it
+    // only with --allow-privileged); images themselves are not supported yet.
+    const docker = container['docker'];
+    if (docker !== undefined && docker !== null) {
+      if (typeof docker !== 'object' || Array.isArray(docker)) out.push({ path: '/container/docker', errors: ['must be an object'] });
+      else {
+        const others = Object.keys(docker).filter((key) => key !== 'privileged');
+        if (others.length > 0) out.push({ path: '/container/docker', errors: [`container images are not supported yet (${others.join(', ')}); only docker.privileged is`] });
+        const privileged = (docker as Record<string, unknown>)['privileged'];
+        if (privileged !== undefined && typeof privileged !== 'boolean') out.push({ path: '/container/docker/privileged', errors: ['must be a boolean'] });
+      }
+    }
     if (container['volumes'] !== undefined && Array.isArray(container['volumes']) && container['volumes'].length > 0) out.push({ path: '/container/volumes', errors: ['volumes are not supported yet'] });
   }
   for (const [name, value] of Object.entries(app.env ?? {})) {

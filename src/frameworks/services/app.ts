@@ -41,6 +41,8 @@ export interface App {
   fetch: Array<{ uri: string; extract?: boolean; executable?: boolean; cache?: boolean; destPath?: string }>;
   dependencies: string[];
   networks: Array<{ mode: string; name?: string }>;
+  /** Marathon's `container.docker.privileged` (no image): the task asks to be privileged; the agent decides. */
+  container?: { type: 'MESOS'; docker: { privileged: true } };
   /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */
   maxConsecutiveFailures: number;
   version: string;
@@ -98,6 +100,7 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     dependencies: def.dependencies ?? [],
     networks: (def.networks ?? [{ mode: 'host' }]).map((n) => ({ mode: n.mode ?? 'host', ...(n.name ? { name: n.name } : {}) })),
     maxConsecutiveFailures: def.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    ...((def.container?.['docker'] as { privileged?: unknown } | undefined)?.privileged === true ? { container: { type: 'MESOS' as const, docker: { privileged: true as const } } } : {}),
     version,
     versionInfo: { lastScalingAt: version, lastConfigChangeAt: version },
   };

@@ -40,6 +40,8 @@ export interface ServicesOptions {
   logger: Logger;
   clock?: Clock;
   frameworkName?: string;
+  /** FrameworkInfo.user: who an app's tasks run as unless the app names a user (Marathon's --mesos_user); default nobody. */
+  frameworkUser?: string;
   role?: string;
 }
 
@@ -75,7 +77,7 @@ export class ServicesFramework {
     const uuids = new TimeOrderedUuids(now);
     this.driver = new SchedulerDriver({
       info: {
-        user: 'root',
+        user: options.frameworkUser ?? 'nobody',
         name: options.frameworkName ?? 'marathon',
         roles: [options.role ?? '*'],
         failover_timeout: 604800,

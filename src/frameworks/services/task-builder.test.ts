@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Resources } from '../../resources/index.ts';
 import { parseApp } from './app.ts';
+import { unsupportedFields } from './app-schema.ts';
 import { buildTaskInfo, taskEnvironment } from './task-builder.ts';
 
 const NOW = new Date('2026-11-22T00:00:00Z');
@@ -29,6 +30,20 @@ test('named container networks become the task network_infos (CNI on the agent)'
   assert.deepEqual(info.container, { type: 'MESOS', network_infos: [{ name: 'dev' }, { name: 'data' }] });
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'container/bridge' }] }, NOW), /Object is not valid/);
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'host' }, { mode: 'container', name: 'dev' }] }, NOW), /Object is not valid/);
+});
+
+test("Marathon's container.docker.privileged (no image) becomes ContainerInfo.docker.privileged; anything else under docker is refused", () => {
+  const def = { id: '/priv', cmd: 'serve', container: { type: 'MESOS', docker: { privileged: true } } };
+  assert.deepEqual(unsupportedFields(def), []);
+  const app = parseApp(def, NOW);
+  assert.deepEqual(app.container, { type: 'MESOS', docker: { privileged: true } }, 'kept, so GET shows it and a PUT of it round-trips');
+  const info = buildTaskInfo(app, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container: unknown };
+  assert.deepEqual(info.container, { type: 'MESOS', docker: { privileged: true } });
+  const plain = parseApp({ ...def, container: { type: 'MESOS', docker: { privileged: false } } }, NOW);
+  assert.equal(plain.container, undefined);
+  assert.equal((buildTaskInfo(plain, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container?: unknown }).container, undefined);
+  assert.deepEqual(unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true } } }).map((d) => d.path), ['/container/docker']);
+  assert.deepEqual(unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { privileged: 'yes' } } }).map((d) => d.path), ['/container/docker/privileged']);
 });
 
 test('the per-app parts cached between tasks give exactly the environment taskEnvironment builds', () => {

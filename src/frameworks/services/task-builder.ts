@@ -118,7 +118,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
-    ...(containerNetworks(app).length > 0 ? { container: { type: 'MESOS', network_infos: containerNetworks(app).map((name) => ({ name })) } } : {}),
+    ...taskContainer(app),
     labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
     discovery: {
       visibility: 'FRAMEWORK',
@@ -131,4 +131,12 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
 /** The named (CNI) networks an app asks for; empty for host networking. */
 export function containerNetworks(app: App): string[] {
   return app.networks.filter((n) => n.mode === 'container' && n.name).map((n) => n.name!);
+}
+
+/** TaskInfo.container: CNI networks, and Mesos' docker.privileged when the app asks (the agent decides whether it may). */
+function taskContainer(app: App): { container?: Record<string, unknown> } {
+  const networks = containerNetworks(app);
+  const privileged = app.container?.docker.privileged === true;
+  if (networks.length === 0 && !privileged) return {};
+  return { container: { type: 'MESOS', ...(networks.length > 0 ? { network_infos: networks.map((name) => ({ name })) } : {}), ...(privileged ? { docker: { privileged: true } } : {}) } };
 }

@@ -9,7 +9,10 @@
  *                           its child and exits with its status (it blocks SIGTERM; if it is
  *                           killed, --kill-child SIGKILLs the namespace);
  *   3. setup (PID 1 inside, root): SETUP_SCRIPT builds the filesystem view, then execs
- *      setpriv (user, groups, no_new_privs) → the exit-status wrapper (exit-status.ts) → command.
+ *      confine.pl as a wrapper (kernel files masked, bounding set, user, groups, capabilities,
+ *      no_new_privs, seccomp; see confine.ts) → the exit-status wrapper (exit-status.ts) → command.
+ *      Without perl, setpriv does what it can (bounding set, user, no_new_privs): no seccomp filter
+ *      and no masked kernel files — the containerizer says so in its log when it starts.
  *
  * The wrapper is PID 1 of the task's pid namespace. That is what we want: it traps TERM (an init
  * only receives signals it handles), records the command's status in `<sandbox>/.drover-exit`,
@@ -20,6 +23,8 @@ import { accessSync, constants } from 'node:fs';
 import { DroverError } from '../../../errors/errors.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import type { TaskUser } from './task-user.ts';
+import { confineArgv, confineConfig } from './confine.ts';
+import { SETPRIV_BOUNDING_SET } from './task-privileges.ts';
 
 /** `sh -c JOIN_SCRIPT drover-join <procs files…> -- <next stage…>` */
 export const JOIN_SCRIPT = [
@@ -134,6 +139,8 @@ export interface LaunchCommandInput {
   sandbox: string;
   exitFile: string;
   user: TaskUser;
+  /** Keep root's capabilities, no seccomp, kernel files unmasked (task-privileges.ts). */
+  privileged: boolean;
   /** The task's own argv (see commandArgv). */
   argv: readonly string[];
   /** A network namespace to start in (CNI networks): nsenter joins it before unshare runs. */
@@ -143,16 +150,14 @@ export interface LaunchCommandInput {
 /** Pure: the argv to spawn (argv[0] is the program). */
 export function linuxLaunchArgv(input: LaunchCommandInput): string[] {
   const { tools, user } = input;
-  // setpriv drops every capability on the switch away from uid 0; no_new_privs keeps setuid
-  // binaries (su, sudo, ping) from handing them back. Root stays root only when asked for.
-  const setpriv = user.uid === 0 ? [tools.setpriv, '--no-new-privs'] : [tools.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--no-new-privs'];
+  const confine = privilegeArgv(tools, user, input.privileged, true);
   return [
     '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
     // Without networks the task shares the host's network namespace, as before.
     ...(input.netns === undefined ? [] : [input.netns.nsenter, `--net=${input.netns.path}`, '--']),
     tools.unshare, '--pid', '--fork', '--kill-child', '--mount', '--ipc', '--uts', '--mount-proc',
     '/bin/sh', '-c', SETUP_SCRIPT, 'drover-setup', tools.mount, tools.mkdir, input.sandbox, tools.perl ?? '',
-    ...setpriv, '--',
+    ...confine,
     '/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', input.exitFile, ...input.argv,
   ];
 }
@@ -165,6 +170,8 @@ export interface ExecCommandInput {
   initPid: number;
   sandbox: string;
   user: TaskUser;
+  /** The task is privileged (ContainerRecord.privileged): so is what runs in it. */
+  privileged: boolean;
   argv: readonly string[];
 }
 
@@ -172,16 +179,32 @@ export interface ExecCommandInput {
  * The command line of `task exec` in a Linux container: join the task's cgroups (so its limits
  * apply and a kill of the task ends this too), enter its pid, mount, ipc, uts and network
  * namespaces (nsenter forks, so the command is a member of the pid namespace and sees only the
- * task's processes), start in the sandbox, and drop to the task's user with no_new_privs — the
- * same user and privileges the task itself has.
+ * task's processes), start in the sandbox, and drop to the task's user, capabilities and
+ * seccomp filter — the same user and privileges the task itself has (its masked kernel files are
+ * in the mount namespace it enters).
  */
 export function linuxExecArgv(input: ExecCommandInput): string[] {
   const { tools, user } = input;
-  const setpriv = user.uid === 0 ? [tools.setpriv, '--no-new-privs'] : [tools.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--no-new-privs'];
+  const confine = privilegeArgv(tools, user, input.privileged, false);
   return [
     '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
     tools.nsenter, `--target=${input.initPid}`, '--pid', '--mount', '--ipc', '--uts', '--net', `--wd=${input.sandbox}`, '--',
-    ...setpriv, '--',
+    ...confine,
     ...input.argv,
   ];
+}
+
+/**
+ * Pure: the argv prefix (ending in `--`) that takes root's powers away before what follows runs:
+ * confine.pl where perl is, else setpriv — which drops every capability on the switch away from
+ * uid 0 and limits a root task's to the bounding set, but installs no seccomp filter and masks
+ * nothing. no_new_privs keeps setuid binaries (su, sudo, ping) from handing anything back.
+ * `mask`: hide the kernel files (a launch; an exec enters a namespace where that is done).
+ */
+export function privilegeArgv(tools: Pick<LinuxTools, 'perl' | 'setpriv'>, user: TaskUser, privileged: boolean, mask: boolean): string[] {
+  const config = confineConfig();
+  if (tools.perl !== undefined && config !== undefined) return confineArgv(tools.perl, config, user, privileged, mask);
+  const ids = user.uid === 0 ? [] : [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups'];
+  const caps = privileged ? [] : [`--bounding-set=${SETPRIV_BOUNDING_SET}`, '--inh-caps=-all'];
+  return [tools.setpriv, ...ids, ...caps, '--no-new-privs', '--'];
 }

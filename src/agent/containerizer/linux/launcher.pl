@@ -3,12 +3,14 @@
 # task nor runs a chain of util-linux programs. perl-base is part of every Debian system, and
 # only its core modules are used.
 #
-# Arguments: syscall numbers for this architecture, as name=number (unshare, mount, setns,
-# prctl, setgroups, setresgid, setresuid; mount_setattr is 442 everywhere).
+# confine.pl is prepended to this file (the steps that take root's powers away from a task).
+# Arguments, name=value: syscall numbers for this architecture (unshare, mount, setns, prctl,
+# capset, setgroups, setresgid, setresuid; mount_setattr is 442 everywhere) and confine.pl's
+# configuration (caps, filter, masked, readonly).
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
-#   L  id  sandbox  uid  gid  n groups…  n cgroup.procs files…  netns-path-or-empty
-#      n argv…  n env…
+#   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
+#      netns-path-or-empty  n argv…  n env…
 # Replies on stdout, one line each (each written whole by one write(2), so the three writers —
 # this process, a launch child, a task before its exec — never interleave):
 #   S id pid        the task exists: pid (in the host's pid namespace) is its namespace's init
@@ -23,15 +25,15 @@
 #              I (PID 1 of the new pid namespace, adopted by the launcher, a child subreaper):
 #                      its own session; stdout/stderr into the sandbox; a private mount tree with
 #                      a fresh /proc; the sandbox bound onto itself; everything else read-only
-#                      (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm; the
-#                      task's user and groups; no_new_privs; "R id"; exec the argv (the
-#                      exit-status wrapper, exit-status.ts, which runs the command).
+#                      (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm; /proc/sys
+#                      read-only and kernel files masked; bounding set, the task's user and
+#                      groups, capabilities, no_new_privs, seccomp (confine.pl, all skipped but
+#                      the user for a privileged task); "R id"; exec the argv (the exit-status
+#                      wrapper, exit-status.ts, which runs the command).
 # A failed step before I exists is an F line; a failed step inside I exits 125 with the reason
 # on the task's stderr, so the task fails saying why instead of running with a writable host.
 # The sandbox's stdout and stderr are opened in C, in the host's mount namespace: a file open for
 # writing on the task's copy of a mount would make mount_setattr refuse to make it read-only.
-use strict;
-use warnings;
 use POSIX ();
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 
@@ -39,6 +41,7 @@ my %nr = map { split /=/, $_, 2 } @ARGV;
 for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid)) {
   die "drover-launcher: no syscall number for $name\n" unless defined $nr{$name};
 }
+my $confine = confine_config(@ARGV);
 my $SYS_mount_setattr = 442;
 
 use constant {
@@ -46,7 +49,7 @@ use constant {
   CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000,
   MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_BIND => 4096, MS_REC => 16384,
   MS_PRIVATE => 1 << 18,
-  PR_SET_CHILD_SUBREAPER => 36, PR_SET_NO_NEW_PRIVS => 38,
+  PR_SET_CHILD_SUBREAPER => 36,
   AT_FDCWD => -100, AT_RECURSIVE => 0x8000, MOUNT_ATTR_RDONLY => 1,
 };
 
@@ -88,9 +91,9 @@ sub launch {
   my @f = map { decode($_) } split /\t/, $_[0], -1;
   my $op = shift @f;
   return unless defined $op && $op eq 'L';
-  my ($id, $sandbox, $uid, $gid) = splice(@f, 0, 4);
+  my ($id, $sandbox, $uid, $gid, $privileged) = splice(@f, 0, 5);
   # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
-  ($uid, $gid) = (0 + $uid, 0 + $gid);
+  ($uid, $gid, $privileged) = (0 + $uid, 0 + $gid, $privileged eq '1');
   my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
   my @procs = splice(@f, 0, shift @f);
   my $netns = shift @f;
@@ -134,12 +137,12 @@ sub launch {
     syswrite($agent, "S $id $init\n");
     POSIX::_exit(0);
   }
-  start_task($agent, $id, $sandbox, $uid, $gid, \@groups, \@argv, \@env);
+  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env);
 }
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
-  my ($agent, $id, $sandbox, $uid, $gid, $groups, $argv, $env) = @_;
+  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env) = @_;
   $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
   POSIX::setsid();
   my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
@@ -169,14 +172,12 @@ sub start_task {
     syscall($nr{mount}, $here, $box, 0, MS_BIND, 0) == 0 or $fail->("cannot bind the sandbox back under /tmp: $!");
   }
   chdir($box) or $fail->("cannot enter the sandbox: $!");
-  if ($uid != 0) {
-    my @gids = (@$groups ? @$groups : ($gid));
-    my $list = pack('L*', @gids);
-    syscall($nr{setgroups}, scalar(@gids), $list) == 0 or $fail->("setgroups: $!");
-    syscall($nr{setresgid}, $gid, $gid, $gid) == 0 or $fail->("setresgid $gid: $!");
-    syscall($nr{setresuid}, $uid, $uid, $uid) == 0 or $fail->("setresuid $uid: $!");
+  if (!$privileged) {
+    my $err = confine_kernel_files($confine);
+    $fail->($err) if defined $err;
   }
-  syscall($nr{prctl}, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 or $fail->("no_new_privs: $!");
+  my $err = confine_process($confine, $uid, $gid, $groups, $privileged);
+  $fail->($err) if defined $err;
   syswrite($agent, "R $id\n");
   close($agent);
   %ENV = map { split /=/, $_, 2 } @$env;

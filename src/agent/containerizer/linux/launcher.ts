@@ -18,19 +18,17 @@ import { arch, release } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../../log/index.ts';
 import { signalName } from '../exit-status.ts';
+import { confineConfig, CONFINE_SUBS } from './confine.ts';
 
-const SCRIPT = readFileSync(new URL('./launcher.pl', import.meta.url), 'utf8');
-
-/** System call numbers per architecture (mount_setattr is 442 on all of them). */
-const SYSCALLS: Record<string, Record<string, number>> = {
-  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, setgroups: 116, setresgid: 119, setresuid: 117 },
-  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, setgroups: 159, setresgid: 149, setresuid: 147 },
-};
+/** confine.pl's subroutines first: launcher.pl calls them in each task's PID 1. */
+const SCRIPT = `${CONFINE_SUBS}\n${readFileSync(new URL('./launcher.pl', import.meta.url), 'utf8')}`;
 
 export interface LaunchRequest {
   sandbox: string;
   uid: number;
   gid: number;
+  /** Keep root's capabilities, no seccomp filter, kernel files unmasked (task-privileges.ts). */
+  privileged: boolean;
   /** Supplementary groups for a non-root user (its primary group is used when empty). */
   groups: readonly number[];
   /** `cgroup.procs` files the task joins before anything else. */
@@ -65,7 +63,7 @@ interface Pending {
 /** Why the launcher cannot be used here, or undefined when it can. */
 export function launcherUnavailable(perl: string | undefined): string | undefined {
   if (perl === undefined) return 'perl is not installed';
-  if (SYSCALLS[arch()] === undefined) return `no system call table for ${arch()}`;
+  if (confineConfig() === undefined) return `no system call table for ${arch()}`;
   const [major = 0, minor = 0] = release().split('.').map((n) => Number.parseInt(n, 10));
   // mount_setattr(2), for a recursive read-only host view in one call.
   if (major < 5 || (major === 5 && minor < 12)) return `kernel ${release()} predates mount_setattr (5.12)`;
@@ -76,7 +74,7 @@ export function launcherUnavailable(perl: string | undefined): string | undefine
 export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
   const list = (items: readonly (string | number)[]): (string | number)[] => [items.length, ...items];
   const fields: (string | number)[] = [
-    'L', seq, req.sandbox, req.uid, req.gid, ...list(req.groups), ...list(req.procsFiles), req.netns ?? '',
+    'L', seq, req.sandbox, req.uid, req.gid, req.privileged ? 1 : 0, ...list(req.groups), ...list(req.procsFiles), req.netns ?? '',
     ...list(req.argv), ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
   ];
   return `${fields.map((f) => String(f).replace(/[%\t\n\r\0]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('\t')}\n`;
@@ -157,7 +155,7 @@ export class TaskLauncher {
 
   private running(): ChildProcess {
     if (this.child !== undefined) return this.child;
-    const args = Object.entries(SYSCALLS[arch()] ?? {}).map(([name, nr]) => `${name}=${nr}`);
+    const args = confineConfig() ?? [];
     const child = spawn(this.perl, ['-e', SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     this.child = child;
     child.stdin!.on('error', () => {

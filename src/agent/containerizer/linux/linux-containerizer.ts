@@ -2,7 +2,10 @@
  * LinuxContainerizer (`--containerizer linux`): each task in its own cgroup (memory, cpu, pids
  * limits; freezer or cgroup.kill to end it whole), its own pid, mount, ipc and uts namespaces, a
  * read-only view of the host filesystem with a writable sandbox and a private /tmp, running as
- * the task's user with no_new_privs. See src/agent/README.md ("Linux containerizer").
+ * the task's user (default `nobody`) with Docker's default capability set at most, a seccomp
+ * filter, no_new_privs and the kernel's sensitive files masked — root included, unless the task
+ * is privileged and the agent allows it (task-privileges.ts). See src/agent/README.md ("Linux
+ * containerizer") and docs/architecture/009-task-privileges.md.
  *
  * It is ProcessContainerizer with three hooks filled in, so spawning detached, the exit file,
  * pid identity and recovery are the same code the contract suite already holds to its promises:
@@ -23,9 +26,13 @@ import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCg
 import { findLinuxTools, linuxExecArgv, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
 import { resolveTaskUser, type TaskUser } from './task-user.ts';
 import { launcherUnavailable, TaskLauncher } from './launcher.ts';
+import { confineConfig } from './confine.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
 import { DroverError } from '../../../errors/errors.ts';
+
+/** Who a task runs as when nobody says (Marathon's --mesos_user is the framework-side analogue). */
+export const DEFAULT_TASK_USER = 'nobody';
 
 /** Default pids.max: plenty for a service, a wall against a fork bomb. */
 export const DEFAULT_PIDS_MAX = 4096;
@@ -34,8 +41,14 @@ export interface LinuxContainerizerOptions {
   logger: Logger;
   pollIntervalMs?: number;
   pidsMax?: number;
-  /** The user when neither CommandInfo.user nor FrameworkInfo.user names one; default root. */
+  /** The user when neither CommandInfo.user nor FrameworkInfo.user names one; default `nobody`. */
   defaultUser?: string;
+  /**
+   * `--allow-privileged`: run tasks that ask to be privileged (ContainerInfo.docker.privileged).
+   * Default false: such a task fails to launch, saying why. Who may *ask* is the permission
+   * check's business (Identity); this is the agent owner's say on whether it can happen at all.
+   */
+  allowPrivileged?: boolean;
   /** Where CNI configs and plugins are; default DEFAULT_CNI_OPTIONS. Used only by tasks asking for networks. */
   cni?: CniOptions;
   /**
@@ -72,6 +85,10 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const unavailable = linux.launcher === false ? 'turned off' : launcherUnavailable(tools.perl);
     if (unavailable === undefined) this.launcher = new TaskLauncher(tools.perl!, linux.logger);
     else linux.logger.info({ reason: unavailable }, 'task-launcher-unavailable-using-command-chain');
+    if (tools.perl === undefined || confineConfig() === undefined) {
+      // setpriv limits capabilities, but cannot install a filter or mount anything.
+      linux.logger.warn({ reason: tools.perl === undefined ? 'perl is not installed' : `no system call table for ${process.arch}`, missing: ['seccomp filter', 'masked kernel files'] }, 'tasks-partly-confined');
+    }
   }
 
   /** The task launcher's pid while it runs (for tests and diagnostics). */
@@ -101,7 +118,11 @@ export class LinuxContainerizer extends ProcessContainerizer {
   }
 
   protected override async prepare(spec: ContainerLaunchSpec, argv: string[]): Promise<PreparedLaunch> {
-    const user = await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? 'root');
+    const privileged = spec.privileged === true;
+    if (privileged && this.linux.allowPrivileged !== true) {
+      throw new DroverError('FORBIDDEN', 'the task asks to be privileged (container.docker.privileged), and this agent does not run privileged tasks: start it with --allow-privileged to allow them');
+    }
+    const user = await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
     // The task must be able to write its sandbox: it is fresh, holding only the stdout/stderr
     // just opened and what the fetcher downloaded.
     if (user.uid !== 0) await chownTree(spec.sandbox, user);
@@ -127,7 +148,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
       await removeTaskCgroup(cgroups);
       if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
     };
-    const record = networks === undefined ? { cgroups, pidIsInit: this.launcher !== undefined } : { cgroups, networks, pidIsInit: this.launcher !== undefined };
+    const record = { cgroups, pidIsInit: this.launcher !== undefined, ...(networks === undefined ? {} : { networks }), ...(privileged ? { privileged } : {}) };
     const onReady = cpus === undefined || this.linux.cfsQuota !== true ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) };
     const launcher = this.launcher;
     if (launcher !== undefined) {
@@ -135,6 +156,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
         sandbox: spec.sandbox,
         uid: user.uid,
         gid: user.gid,
+        privileged,
         groups: user.groups ?? [],
         procsFiles: procsFiles(cgroups),
         ...(attached === undefined ? {} : { netns: attached.netns }),
@@ -144,7 +166,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
       return { argv: [], start: () => launcher.launch(request), record, abort, ...onReady };
     }
     return {
-      argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, argv, ...(netns === undefined ? {} : { netns }) }),
+      argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, privileged, argv, ...(netns === undefined ? {} : { netns }) }),
       record,
       abort,
       signalsReady: true,
@@ -161,8 +183,8 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const children = record.pidIsInit === true ? '' : await readFile(`/proc/${record.pid}/task/${record.pid}/children`, 'utf8').catch(() => '');
     const initPid = record.pidIsInit === true ? record.pid : Number(children.trim().split(/\s+/)[0]);
     if (!Number.isInteger(initPid) || initPid <= 0) throw new DroverError('CONFLICT', `container ${record.containerId} is not running`);
-    const user = await resolveTaskUser(options.user ?? this.linux.defaultUser ?? 'root');
-    return linuxExecArgv({ tools: { ...this.tools, nsenter }, procsFiles: procsFiles(record.cgroups), initPid, sandbox: record.sandbox, user, argv: options.argv });
+    const user = await resolveTaskUser(options.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
+    return linuxExecArgv({ tools: { ...this.tools, nsenter }, procsFiles: procsFiles(record.cgroups), initPid, sandbox: record.sandbox, user, privileged: record.privileged === true, argv: options.argv });
   }
 
   protected override async signal(record: ContainerRecord, signal: NodeJS.Signals): Promise<void> {

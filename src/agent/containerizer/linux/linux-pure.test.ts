@@ -4,6 +4,7 @@ import { parseCgroupLayout, taskCgroupDirs } from './cgroups.ts';
 import { linuxLaunchArgv } from './launch-command.ts';
 import { parsePasswdLine, resolveTaskUser } from './task-user.ts';
 import { encodeLaunchRequest } from './launcher.ts';
+import { SETPRIV_BOUNDING_SET } from './task-privileges.ts';
 
 // Trimmed from this project's VMs: hybrid, cpu and cpuacct as separate v1 hierarchies, the agent
 // inside a memory cgroup of its own.
@@ -46,7 +47,7 @@ describe('parseCgroupLayout', () => {
 
 describe('linuxLaunchArgv', () => {
   const tools = { unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', mount: '/usr/bin/mount', mkdir: '/usr/bin/mkdir' };
-  const base = { tools, procsFiles: ['/cg/a/cgroup.procs'], sandbox: '/sb', exitFile: '/sb/.drover-exit', argv: ['/bin/sh', '-c', 'echo hi'] };
+  const base = { tools, procsFiles: ['/cg/a/cgroup.procs'], sandbox: '/sb', exitFile: '/sb/.drover-exit', argv: ['/bin/sh', '-c', 'echo hi'], privileged: false };
 
   test('joins the cgroup, then namespaces, setup, setpriv, wrapper, command — in that order', () => {
     const argv = linuxLaunchArgv({ ...base, user: { name: 'nobody', uid: 65534, gid: 65534 } });
@@ -76,10 +77,24 @@ describe('linuxLaunchArgv', () => {
     assert.equal(linuxLaunchArgv({ ...base, user }).some((a) => a.includes('nsenter') || a.startsWith('--net')), false);
   });
 
-  test('root keeps its ids but still gets no_new_privs', () => {
+  test('root keeps its ids but, without perl, setpriv still limits its bounding set and sets no_new_privs; privileged keeps the set', () => {
     const argv = linuxLaunchArgv({ ...base, user: { name: 'root', uid: 0, gid: 0 } });
     assert.ok(argv.includes('--no-new-privs'));
+    assert.ok(argv.includes(`--bounding-set=${SETPRIV_BOUNDING_SET}`) && argv.includes('--inh-caps=-all'));
     assert.equal(argv.some((a) => a.startsWith('--reuid')), false);
+    const privileged = linuxLaunchArgv({ ...base, privileged: true, user: { name: 'root', uid: 0, gid: 0 } });
+    assert.equal(privileged.some((a) => a.startsWith('--bounding-set')), false);
+  });
+
+  test('with perl, confine.pl replaces setpriv: configured for this machine, then uid gid groups privileged mask', () => {
+    const argv = linuxLaunchArgv({ ...base, tools: { ...tools, perl: '/usr/bin/perl' }, user: { name: 'nobody', uid: 65534, gid: 65534, groups: [65534, 7] } });
+    assert.equal(argv.includes('/usr/bin/setpriv'), false);
+    const at = argv.indexOf('-e', argv.indexOf('drover-setup'));
+    assert.equal(argv[at - 1], '/usr/bin/perl');
+    assert.ok(argv.some((a) => a.startsWith('filter=')) && argv.some((a) => a.startsWith('caps=2818844155')));
+    const ids = argv.indexOf('--', at);
+    assert.deepEqual(argv.slice(ids + 1, ids + 7), ['65534', '65534', '65534,7', '0', '1', '--']);
+    assert.ok(argv.indexOf('drover-task') > ids);
   });
 });
 
@@ -102,11 +117,11 @@ describe('resolveTaskUser', () => {
 describe('encodeLaunchRequest', () => {
   test('one line; tabs, newlines and % inside fields are escaped; lists carry their length', () => {
     const line = encodeLaunchRequest(7, {
-      sandbox: '/s b', uid: 1, gid: 2, groups: [2, 3], procsFiles: ['/cg/a'], argv: ['/bin/sh', '-c', 'echo "a\tb"\nexit 3%'], env: { A: 'x=y', B: '' },
+      sandbox: '/s b', uid: 1, gid: 2, privileged: false, groups: [2, 3], procsFiles: ['/cg/a'], argv: ['/bin/sh', '-c', 'echo "a\tb"\nexit 3%'], env: { A: 'x=y', B: '' },
     });
     assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'));
     assert.deepEqual(line.slice(0, -1).split('\t'), [
-      'L', '7', '/s b', '1', '2', '2', '2', '3', '1', '/cg/a', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=',
+      'L', '7', '/s b', '1', '2', '0', '2', '2', '3', '1', '/cg/a', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=',
     ]);
   });
 });
