@@ -32,16 +32,34 @@ function run(command: string, args: string[]): string {
   return result.stdout.trim();
 }
 
+const dir = mkdtempSync(join(tmpdir(), 'drover-power-loss-'));
+
+/** Why this machine cannot run the test, found by trying: root in a container may lack loop devices. */
 function whyNot(): string | undefined {
   if (process.platform !== 'linux') return 'loop devices are Linux-only';
   if (process.getuid?.() !== 0) return 'needs root for losetup and mount';
-  for (const tool of ['losetup', 'mkfs.ext4', 'mount', 'umount']) {
+  for (const tool of ['losetup', 'mkfs.ext4', 'mount', 'umount', 'truncate']) {
     if (spawnSync(tool, ['--version']).error !== undefined) return `${tool} is not installed`;
   }
-  return undefined;
+  const probe = join(dir, 'probe.img');
+  const mountPoint = join(dir, 'probe');
+  let loop: string | undefined;
+  try {
+    run('truncate', ['-s', '16M', probe]);
+    run('mkfs.ext4', ['-q', '-F', probe]);
+    loop = run('losetup', ['--find', '--show', probe]);
+    mkdirSync(mountPoint);
+    run('mount', ['-t', 'ext4', loop, mountPoint]);
+    run('umount', [mountPoint]);
+    return undefined;
+  } catch (error) {
+    return `cannot mount a loop device here: ${(error as Error).message.trim()}`;
+  } finally {
+    if (loop !== undefined) spawnSync('losetup', ['-d', loop]);
+    rmSync(probe, { force: true });
+  }
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'drover-power-loss-'));
 const cleanups: Array<() => void> = [];
 after(() => {
   for (const cleanup of cleanups.reverse()) {
@@ -146,9 +164,9 @@ describe('SQLite store across a power loss', { skip }, () => {
   test('control, synchronous=NORMAL: the same cut loses acknowledged writes, or the store refuses to open', async () => {
     const { acknowledged, afterCut } = await writeThenCut('normal', 'normal');
     const result = await afterPowerLoss(afterCut, 'normal-check', acknowledged);
-    // Either outcome proves the cut dropped unsynced data; the store must never open quietly
-    // with acknowledged writes missing *and* claim nothing was wrong... which NORMAL does allow:
-    // so this control only asserts that the simulation loses data at all.
+    // Either outcome shows the cut dropped unsynced data. Under NORMAL the revision mark may be
+    // lost with the data, so a quiet open with writes missing is possible: that is why NORMAL is
+    // not the default, and why this control asserts only that the simulation loses something.
     assert.ok(
       result.refused !== undefined || result.missing.length > 0,
       'the simulated power loss dropped nothing: the test cannot tell durable from not',

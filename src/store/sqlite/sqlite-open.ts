@@ -57,8 +57,7 @@ export type Synchronous = 'full' | 'normal';
 export interface OpenedStoreFile {
   db: Database.Database;
   identity: ClusterIdentity;
-  /** Revision in the file when it was opened. */
-  revision: number;
+  /** Records each commit's revision in `<path>.rev`. */
   mark: RevisionMark;
 }
 
@@ -120,7 +119,7 @@ function readFacts(db: Database.Database): DatabaseFacts & { revision: number } 
     revision,
     identity: identityRow === undefined ? undefined : { clusterId: identityRow.id, createdAt: identityRow.created_at },
     // Any table but ours, any key, or a revision past a fresh store's: this is somebody's state.
-    hasData: hasKeys || revision > 1 || [...tables].some((t) => !['meta', 'kv', 'events', 'leases', 'cluster'].includes(t)),
+    hasData: hasKeys || revision > 1 || [...tables].some((t) => !t.startsWith('sqlite_') && !['meta', 'kv', 'events', 'leases', 'cluster'].includes(t)),
   };
 }
 
@@ -188,7 +187,7 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
     makePrivate(path, false);
     const writer = new RevisionMark(path, (identity as ClusterIdentity).clusterId);
     writer.record(facts.revision);
-    return { db, identity: identity as ClusterIdentity, revision: facts.revision, mark: writer };
+    return { db, identity: identity as ClusterIdentity, mark: writer };
   } catch (error) {
     db.close();
     if (error instanceof DroverError) throw error;
