@@ -101,17 +101,8 @@ async function writeThenCut(name: string, synchronous: 'full' | 'normal'): Promi
   run('mkfs.ext4', ['-q', '-F', image]);
   const disk = mountImage(image, name);
   const path = join(disk.mountPoint, 'store.db');
-  // Single puts and group commits at once (what the master does), each key printed to stdout
-  // only after its put resolved: the printed keys are the writes the store acknowledged.
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
-    import('${new URL('../src/store/sqlite/sqlite-store.ts', import.meta.url).href}').then(async (m) => {
-      const store = m.openSqliteStore(${JSON.stringify(path)}, { synchronous: ${JSON.stringify(synchronous)} });
-      const writer = store.batchWriter();
-      let n = 0;
-      const batched = async () => { for (;;) { const key = '/b/' + n++; await writer.put(key, 'x'.repeat(300)); process.stdout.write(key + '\\n'); } };
-      for (let i = 0; i < 50; i++) void batched();
-      for (let i = 0; ; i++) { await store.put('/s/' + i, 'y'.repeat(300)); process.stdout.write('/s/' + i + '\\n'); }
-    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const writer = new URL('../src/store/sqlite/acknowledging-writer.test-child.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', writer, path, synchronous], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const acknowledged: string[] = [];
   let copied = false;

@@ -226,16 +226,9 @@ describe('SQLite store never serves older state silently', () => {
 
   test('kill -9 while committing: every acknowledged write is there, and the store opens', async () => {
     const path = fresh();
-    // Single puts and group commits at once, each key printed only after its put resolved.
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
-      import('${new URL('./sqlite-store.ts', import.meta.url).href}').then(async (m) => {
-        const store = m.openSqliteStore(${JSON.stringify(path)});
-        const writer = store.batchWriter();
-        let n = 0;
-        const batched = async () => { for (;;) { const key = '/b/' + n++; await writer.put(key, 'x'.repeat(300)); process.stdout.write(key + '\\n'); } };
-        for (let i = 0; i < 50; i++) void batched();
-        for (let i = 0; ; i++) { await store.put('/s/' + i, 'y'.repeat(300)); process.stdout.write('/s/' + i + '\\n'); }
-      });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./acknowledging-writer.test-child.ts', import.meta.url).pathname, path], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const acknowledged: string[] = [];
     const exited = new Promise((resolve) => child.once('exit', resolve));
     for await (const line of createInterface({ input: child.stdout })) {
