@@ -1,9 +1,11 @@
 /**
  * Store write throughput:
- *   `npm run bench -- store [--seconds=3] [--backend=sqlite,sqlite-normal,etcd] [--rounds=1]`.
+ *   `npm run bench -- store [--seconds=3] [--backend=sqlite,sqlite-full,sqlite-normal,etcd] [--rounds=1]`.
  *
- * For SQLite (a temp file; `sqlite` is the store as shipped, synchronous=FULL, and
- * `sqlite-normal` the same with synchronous=NORMAL, for the cost of durability) and etcd (a real single-member etcd started here, its data dir in the
+ * For SQLite (a temp file; `sqlite` is the store as shipped — durable, the WAL fsynced off the
+ * main thread once for all commits made meanwhile —, `sqlite-full` with SQLite's own
+ * synchronous=FULL, an fsync in every commit, and `sqlite-normal` with synchronous=NORMAL, not
+ * durable across a power loss: the before/after of durability) and etcd (a real single-member etcd started here, its data dir in the
  * same temp dir, so both write to the same disk) it measures:
  * - single:   one awaited put after another (latency-bound: each waits for its own commit);
  * - batch100: many concurrent writers through batchWriter (group commit, ≤ 100 puts per txn).
@@ -85,7 +87,7 @@ async function measure(backend: string, round: number, store: Store, seconds: nu
   }
 }
 
-const BACKENDS = ['sqlite', 'sqlite-normal', 'etcd'] as const;
+const BACKENDS = ['sqlite', 'sqlite-full', 'sqlite-normal', 'etcd'] as const;
 
 export default async function storeBench(args: string[]): Promise<Record<string, unknown>> {
   const seconds = Number(flag(args, 'seconds') ?? 3);
@@ -104,6 +106,7 @@ export default async function storeBench(args: string[]): Promise<Record<string,
         const file = join(dir, `${backend}-${round}.db`);
         const store =
           backend === 'sqlite' ? await openStore(`sqlite:${file}`)
+          : backend === 'sqlite-full' ? openSqliteStore(file, { synchronous: 'full' })
           : backend === 'sqlite-normal' ? openSqliteStore(file, { synchronous: 'normal' })
           : await openStore((etcd as { storeUrl: string }).storeUrl);
         results.push(...(await measure(backend, round, store, seconds)));

@@ -95,7 +95,7 @@ function mountImage(image: string, name: string): { mountPoint: string; unmount(
 }
 
 /** Writes until ACKS_BEFORE_CUT writes were acknowledged, then cuts the power. */
-async function writeThenCut(name: string, synchronous: 'full' | 'normal'): Promise<{ acknowledged: string[]; afterCut: string }> {
+async function writeThenCut(name: string, synchronous: 'group' | 'full' | 'normal'): Promise<{ acknowledged: string[]; afterCut: string }> {
   const image = join(dir, `${name}.img`);
   run('truncate', ['-s', '256M', image]);
   run('mkfs.ext4', ['-q', '-F', image]);
@@ -145,12 +145,14 @@ async function afterPowerLoss(image: string, name: string, acknowledged: string[
 const skip = whyNot();
 
 describe('SQLite store across a power loss', { skip }, () => {
-  test('synchronous=FULL: every acknowledged write survives, and the store opens', async () => {
-    const { acknowledged, afterCut } = await writeThenCut('full', 'full');
-    const result = await afterPowerLoss(afterCut, 'full-check', acknowledged);
-    assert.equal(result.refused, undefined, `refused after a power loss it should survive: ${result.refused}`);
-    assert.deepEqual(result.missing.slice(0, 5), [], `${result.missing.length} of ${acknowledged.length} acknowledged writes lost`);
-  });
+  for (const mode of ['group', 'full'] as const) {
+    test(`${mode === 'group' ? 'as shipped (group fsync)' : 'synchronous=FULL'}: every acknowledged write survives, and the store opens`, async () => {
+      const { acknowledged, afterCut } = await writeThenCut(mode, mode);
+      const result = await afterPowerLoss(afterCut, `${mode}-check`, acknowledged);
+      assert.equal(result.refused, undefined, `refused after a power loss it should survive: ${result.refused}`);
+      assert.deepEqual(result.missing.slice(0, 5), [], `${result.missing.length} of ${acknowledged.length} acknowledged writes lost`);
+    });
+  }
 
   test('control, synchronous=NORMAL: the same cut loses acknowledged writes, or the store refuses to open', async () => {
     const { acknowledged, afterCut } = await writeThenCut('normal', 'normal');

@@ -4,13 +4,13 @@
  * puts and group commits at once (what the master does), and prints each key to stdout only
  * after its put resolved. The printed keys are exactly the writes the store acknowledged.
  *
- *   node --import tsx acknowledging-writer.test-child.ts PATH [full|normal]
+ *   node --import tsx acknowledging-writer.test-child.ts PATH [group|full|normal]
  */
 import { openSqliteStore } from './sqlite-store.ts';
 
-const [path, synchronous = 'full'] = process.argv.slice(2);
-if (path === undefined || (synchronous !== 'full' && synchronous !== 'normal')) {
-  process.stderr.write('usage: acknowledging-writer.test-child.ts PATH [full|normal]\n');
+const [path, synchronous = 'group'] = process.argv.slice(2);
+if (path === undefined || (synchronous !== 'group' && synchronous !== 'full' && synchronous !== 'normal')) {
+  process.stderr.write('usage: acknowledging-writer.test-child.ts PATH [group|full|normal]\n');
   process.exit(2);
 }
 const store = openSqliteStore(path, { synchronous });

@@ -19,9 +19,10 @@ import type { Backing, LeaseRow } from '../embedded/backing.ts';
 import type { ClusterIdentity } from './cluster-identity.ts';
 import type { RevisionMark } from './revision-mark.ts';
 import { openStoreFile, type Synchronous } from './sqlite-open.ts';
+import type { WalSync } from './wal-sync.ts';
 
 export interface SqliteBackingOptions {
-  /** Default 'full'; see Synchronous. */
+  /** Default 'group'; see Synchronous. */
   synchronous?: Synchronous;
   /** Epoch milliseconds, for the cluster identity's creation time (default Date.now). */
   now?: () => number;
@@ -53,15 +54,21 @@ function toKv(row: KvRow): KeyValue {
 export class SqliteBacking implements Backing {
   private readonly db: Database.Database;
   private readonly mark: RevisionMark;
+  private readonly walSync: WalSync | undefined;
   readonly identity: ClusterIdentity;
+  /** Only in `group` mode, where a commit is durable once the WAL's next fsync returns. */
+  readonly whenDurable?: () => Promise<void>;
   private current: number;
   private compacted: number;
   private readonly statements;
 
   constructor(path: string, options: SqliteBackingOptions = {}) {
-    const opened = openStoreFile(path, options.synchronous ?? 'full', options.now ?? Date.now);
+    const opened = openStoreFile(path, options.synchronous ?? 'group', options.now ?? Date.now);
     this.db = opened.db;
     this.mark = opened.mark;
+    this.walSync = opened.walSync;
+    const walSync = opened.walSync;
+    if (walSync !== undefined) this.whenDurable = () => walSync.whenDurable();
     this.identity = opened.identity;
     const db = this.db;
     this.statements = {
@@ -98,11 +105,17 @@ export class SqliteBacking implements Backing {
   }
 
   atomically<T>(fn: () => T): T {
+    // After a failed fsync nothing more is written (wal-sync.ts says why).
+    if (this.walSync?.failure !== undefined) throw this.walSync.failure;
     const [current, compacted] = [this.current, this.compacted];
     try {
       const result = this.db.transaction(fn)();
-      // Committed (and, under synchronous=FULL, fsynced): only now may the mark say so.
-      if (this.current !== current && !this.db.inTransaction) this.mark.record(this.current);
+      if (this.current !== current && !this.db.inTransaction) {
+        // The mark may only ever name a durable revision: under FULL that is now, under `group`
+        // once the WAL's fsync returned (the syncer records it then).
+        if (this.walSync === undefined) this.mark.record(this.current);
+        else this.walSync.committedAt(this.current);
+      }
       return result;
     } catch (error) {
       // SQLite rolled back; the cached counters must follow.
@@ -200,10 +213,14 @@ export class SqliteBacking implements Backing {
 
   close(): void {
     try {
-      this.db.close();
-      this.mark.sync();
+      this.walSync?.close();
     } finally {
-      this.mark.close();
+      try {
+        this.db.close();
+        this.mark.sync();
+      } finally {
+        this.mark.close();
+      }
     }
   }
 }

@@ -22,6 +22,7 @@ import {
   type ClusterIdentity, type DatabaseFacts,
 } from './cluster-identity.ts';
 import { readRevisionMark, RevisionMark } from './revision-mark.ts';
+import { WalSync } from './wal-sync.ts';
 
 export const SCHEMA_VERSION = 1;
 /** WAL size (pages) at which a commit checkpoints; see openStoreFile. */
@@ -48,17 +49,23 @@ const SCHEMA = `
 `;
 
 /**
- * `full` (the default): a commit is fsynced before it is acknowledged, so it survives a power loss.
+ * `group` (the default): SQLite commits with synchronous=NORMAL and wal-sync.ts fsyncs the WAL
+ * off the main thread, one fsync for every commit made meanwhile; a write is acknowledged once
+ * its fsync returned, so it survives a power loss.
+ * `full`: SQLite's synchronous=FULL, an fsync inside every commit, on the caller's thread. Same
+ * guarantee, fewer writes per second; kept for the benchmark and as a fallback.
  * `normal`: only checkpoints fsync; a power loss may lose the last acknowledged commits. It exists
  * for the benchmark's before/after figure and the power-loss test's control run, not for use.
  */
-export type Synchronous = 'full' | 'normal';
+export type Synchronous = 'group' | 'full' | 'normal';
 
 export interface OpenedStoreFile {
   db: Database.Database;
   identity: ClusterIdentity;
-  /** Records each commit's revision in `<path>.rev`. */
+  /** Records each durable commit's revision in `<path>.rev`. */
   mark: RevisionMark;
+  /** In `group` mode: the WAL's fsync, shared by the commits made meanwhile. */
+  walSync: WalSync | undefined;
 }
 
 function damaged(reason: string, cause?: unknown): DroverError {
@@ -144,9 +151,9 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
     // writing one store (each handing out the same revisions) fail at open instead.
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
-    // FULL: the WAL is fsynced at every commit, so an acknowledged write survives a power loss.
-    // Group commit (batch-writer.ts, ≤ 100 writes per transaction) is what keeps the write rate:
-    // the fsync is paid per batch, not per write (figures in docs/architecture/002-store.md).
+    // An acknowledged write must survive a power loss: FULL fsyncs the WAL in every commit, on
+    // this thread; `group` commits with NORMAL and fsyncs the WAL itself, off the thread, once for
+    // all the commits made meanwhile (wal-sync.ts; figures in docs/architecture/002-store.md).
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     // A checkpoint (two fsyncs) runs inside the commit that crosses the threshold, on the caller's
     // (the master's) thread. The default 1,000 pages (4 MB) meant one every ~8 group commits of
@@ -162,8 +169,8 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
     const verdict = judgeStore(path, facts, sidecar);
     if (verdict.action === 'refuse') throw damaged(verdict.reason);
     // Only this cluster's mark counts: a fresh or adopted store has no past to fall behind.
-    const mark = readRevisionMark(path);
-    const marked = mark !== undefined && mark.clusterId === facts.identity?.clusterId ? mark.revision : undefined;
+    const recorded = readRevisionMark(path);
+    const marked = recorded !== undefined && recorded.clusterId === facts.identity?.clusterId ? recorded.revision : undefined;
     if (marked !== undefined && marked > facts.revision) {
       throw damaged(
         `${path} is at revision ${facts.revision}, but this store had committed revision ${marked} (recorded in ${path}.rev). ` +
@@ -182,12 +189,19 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
         db.prepare('INSERT INTO cluster (id, created_at) VALUES (?, ?)').run(identity.clusterId, identity.createdAt);
       }
     }).exclusive();
+    const mark = new RevisionMark(path, (identity as ClusterIdentity).clusterId);
+    let walSync: WalSync | undefined;
+    if (synchronous === 'group') {
+      walSync = new WalSync(`${path}-wal`, (revision) => mark.record(revision));
+      walSync.committedAt(facts.revision);
+      walSync.syncNow(); // the transaction above, under NORMAL, is durable only now
+      fsyncDirectory(dirname(path)); // and so is the WAL's directory entry
+    }
     // After the commit above is durable: the sidecar never names a cluster the file lacks.
     if (verdict.action !== 'open' || verdict.writeSidecar) writeSidecar(path, identity as ClusterIdentity);
     makePrivate(path, false);
-    const writer = new RevisionMark(path, (identity as ClusterIdentity).clusterId);
-    writer.record(facts.revision);
-    return { db, identity: identity as ClusterIdentity, mark: writer };
+    mark.record(facts.revision);
+    return { db, identity: identity as ClusterIdentity, mark, walSync };
   } catch (error) {
     db.close();
     if (error instanceof DroverError) throw error;

@@ -10,7 +10,7 @@ import { SqliteBacking } from './sqlite-backing.ts';
 import type { Synchronous } from './sqlite-open.ts';
 
 export interface SqliteStoreOptions extends EmbeddedOptions {
-  /** Default 'full' (commits survive a power loss); 'normal' only for benchmarks and test controls. */
+  /** Default 'group' (commits survive a power loss, fsyncs shared); see Synchronous in sqlite-open.ts. */
   synchronous?: Synchronous;
 }
 
