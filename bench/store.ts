@@ -8,6 +8,8 @@
  * durable across a power loss: the before/after of durability) and etcd (a real single-member etcd started here, its data dir in the
  * same temp dir, so both write to the same disk) it measures:
  * - single:   one awaited put after another (latency-bound: each waits for its own commit);
+ * - concurrent: 100 callers each awaiting its own put (one txn each), no batchWriter: what a
+ *   durable store can share between transactions (one fsync for all commits made meanwhile);
  * - batch100: many concurrent writers through batchWriter (group commit, ≤ 100 puts per txn).
  * Each mode runs for a fixed time (default 3 s) rather than a fixed count, so slow and fast
  * backends both get a measurement of a few seconds. With `--rounds=N` the chosen backends take
@@ -25,7 +27,7 @@ import type { Store } from '../src/store/store.ts';
 interface Result {
   backend: string;
   round: number;
-  mode: 'single' | 'batch100';
+  mode: 'single' | 'concurrent' | 'batch100';
   writesPerSecond: number;
   writes: number;
   seconds: number;
@@ -55,6 +57,23 @@ async function single(store: Store, seconds: number): Promise<Omit<Result, 'back
   return { mode: 'single', writes, seconds: round(elapsed), writesPerSecond: Math.round(writes / elapsed), revisions: (await store.revision()) - before };
 }
 
+async function concurrent(store: Store, seconds: number, callers = 100): Promise<Omit<Result, 'backend' | 'round'>> {
+  const before = await store.revision();
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let next = 0;
+  let writes = 0;
+  const caller = async (): Promise<void> => {
+    while (performance.now() < end) {
+      await store.put(`/bench/concurrent/${next++}`, VALUE);
+      writes++;
+    }
+  };
+  await Promise.all(Array.from({ length: callers }, caller));
+  const elapsed = (performance.now() - start) / 1000;
+  return { mode: 'concurrent', writes, seconds: round(elapsed), writesPerSecond: Math.round(writes / elapsed), revisions: (await store.revision()) - before };
+}
+
 async function batched(store: Store, seconds: number, writers = 2000): Promise<Omit<Result, 'backend' | 'round'>> {
   const writer = store.batchWriter({ maxBatch: 100 });
   const before = await store.revision();
@@ -81,7 +100,11 @@ function round(n: number): number {
 
 async function measure(backend: string, round: number, store: Store, seconds: number): Promise<Result[]> {
   try {
-    return [{ backend, round, ...(await single(store, seconds)) }, { backend, round, ...(await batched(store, seconds)) }];
+    return [
+      { backend, round, ...(await single(store, seconds)) },
+      { backend, round, ...(await concurrent(store, seconds)) },
+      { backend, round, ...(await batched(store, seconds)) },
+    ];
   } finally {
     await store.close();
   }
