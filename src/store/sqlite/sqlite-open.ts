@@ -146,6 +146,8 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
     if (error instanceof DroverError) throw error;
     throw unavailable(path, error);
   }
+  let mark: RevisionMark | undefined;
+  let walSync: WalSync | undefined;
   try {
     // Exclusive before WAL: the lock is then held for the connection's life, and two processes
     // writing one store (each handing out the same revisions) fail at open instead.
@@ -189,10 +191,10 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
         db.prepare('INSERT INTO cluster (id, created_at) VALUES (?, ?)').run(identity.clusterId, identity.createdAt);
       }
     }).exclusive();
-    const mark = new RevisionMark(path, (identity as ClusterIdentity).clusterId);
-    let walSync: WalSync | undefined;
+    const marker = new RevisionMark(path, (identity as ClusterIdentity).clusterId);
+    mark = marker;
     if (synchronous === 'group') {
-      walSync = new WalSync(`${path}-wal`, (revision) => mark.record(revision));
+      walSync = new WalSync(`${path}-wal`, (revision) => marker.record(revision));
       walSync.committedAt(facts.revision);
       walSync.syncNow(); // the transaction above, under NORMAL, is durable only now
       fsyncDirectory(dirname(path)); // and so is the WAL's directory entry
@@ -200,9 +202,15 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
     // After the commit above is durable: the sidecar never names a cluster the file lacks.
     if (verdict.action !== 'open' || verdict.writeSidecar) writeSidecar(path, identity as ClusterIdentity);
     makePrivate(path, false);
-    mark.record(facts.revision);
-    return { db, identity: identity as ClusterIdentity, mark, walSync };
+    marker.record(facts.revision);
+    return { db, identity: identity as ClusterIdentity, mark: marker, walSync };
   } catch (error) {
+    try {
+      walSync?.close();
+    } catch {
+      // the open's own failure is the one to report
+    }
+    mark?.close();
     db.close();
     if (error instanceof DroverError) throw error;
     const code = (error as { code?: unknown }).code;
