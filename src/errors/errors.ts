@@ -26,6 +26,8 @@ export const ErrorCodes = {
   STORE_UNAVAILABLE: { code: 'DROVER_ERR_STORE_UNAVAILABLE', status: 503 },
   /** The store was closed and can no longer be used. */
   STORE_CLOSED: { code: 'DROVER_ERR_STORE_CLOSED', status: 503 },
+  /** The store's files are damaged, lost or older than what was committed: refuse to start on them. */
+  STORE_DAMAGED: { code: 'DROVER_ERR_STORE_DAMAGED', status: 503 },
   /** The caller may not make this call now (e.g. a framework that is not subscribed). */
   FORBIDDEN: { code: 'DROVER_ERR_FORBIDDEN', status: 403 },
   NOT_FOUND: { code: 'DROVER_ERR_NOT_FOUND', status: 404 },

@@ -19,6 +19,14 @@ export interface Backing {
    */
   atomically<T>(fn: () => T): T;
 
+  /**
+   * Only for a backing whose commits become durable later (SQLite's group fsync): resolves once
+   * every commit made so far is durable. The engine acknowledges a write, publishes its watch
+   * events and answers a read only after it, so nothing that a power loss could undo is seen.
+   * Without it, a commit is as durable as it will get when `atomically` returns.
+   */
+  whenDurable?: () => Promise<void>;
+
   /** Current store revision (1 in a fresh store, like etcd). */
   revision(): number;
   setRevision(revision: number): void;

@@ -41,6 +41,14 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   private readonly handles = new Map<string, EmbeddedLease>();
   private readonly sweeper: Repeating | undefined;
   private readonly historyRevisions: number;
+  /**
+   * Highest revision whose events were published. With a backing that becomes durable after the
+   * commit, a commit waits between the two; watch replay stops here, so a watch registered in
+   * that gap gets the commit live, once, like every other watcher.
+   */
+  private published: number;
+  /** Several group-commit batches may share one deferred fsync; one at a time otherwise. */
+  protected override readonly batchConcurrency: number;
 
   constructor(
     readonly backend: string,
@@ -49,6 +57,8 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   ) {
     super(options.clock ?? systemClock);
     this.historyRevisions = options.historyRevisions ?? DEFAULT_HISTORY_REVISIONS;
+    this.published = backing.revision();
+    this.batchConcurrency = backing.whenDurable === undefined ? 1 : 8;
     const sweepIntervalMs = options.sweepIntervalMs ?? 250;
     if (sweepIntervalMs > 0) {
       this.sweeper = every(this.clock, sweepIntervalMs, () => this.expireLeases());
@@ -60,35 +70,48 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
     super.ensureOpen();
   }
 
+  // Reads answer only once what they saw is durable (see Backing.whenDurable): what a caller
+  // acts on is never undone by a power loss. Read first, then wait: the wait covers every commit
+  // the read could have seen.
   protected async doGet(key: string): Promise<KeyValue | undefined> {
-    return this.backing.get(key);
+    const kv = this.backing.get(key);
+    await this.backing.whenDurable?.();
+    return kv;
   }
 
   protected async doPut(key: string, value: string, lease: string | undefined): Promise<{ revision: number }> {
     const op: Op = lease === undefined ? { type: 'put', key, value } : { type: 'put', key, value, lease };
-    return { revision: this.apply([op]).revision };
+    const { revision, events } = this.apply([op]);
+    await this.settle(events);
+    return { revision };
   }
 
   protected async doDelete(key: string): Promise<{ revision: number; deleted: boolean }> {
-    const { revision, changed } = this.apply([{ type: 'delete', key }]);
-    return { revision, deleted: changed };
+    const { revision, events } = this.apply([{ type: 'delete', key }]);
+    await this.settle(events);
+    return { revision, deleted: events.length > 0 };
   }
 
   protected async doRange(prefix: string, limit: number | undefined): Promise<RangeResult> {
     // One row more than asked tells whether the limit cut the result.
     const rows = this.backing.range(prefix, limit === undefined ? undefined : limit + 1);
     const more = limit !== undefined && rows.length > limit;
-    return { kvs: more ? rows.slice(0, limit) : rows, revision: this.backing.revision(), more };
+    const revision = this.backing.revision();
+    await this.backing.whenDurable?.();
+    return { kvs: more ? rows.slice(0, limit) : rows, revision, more };
   }
 
   protected async doTxn(txn: Txn): Promise<TxnResult> {
     const succeeded = (txn.compare ?? []).every((c) => this.holds(c));
-    const { revision } = this.apply(succeeded ? txn.success : (txn.failure ?? []));
+    const { revision, events } = this.apply(succeeded ? txn.success : (txn.failure ?? []));
+    await this.settle(events); // also when nothing changed: the compares read the current state
     return { succeeded, revision };
   }
 
   protected async doRevision(): Promise<number> {
-    return this.backing.revision();
+    const revision = this.backing.revision();
+    await this.backing.whenDurable?.();
+    return revision;
   }
 
   protected async doCompact(revision: number): Promise<void> {
@@ -101,7 +124,10 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   protected async doWatch(prefix: string, options: WatchOptions): Promise<Watch> {
     const from = options.fromRevision;
     let history: WatchEvent[] | 'compacted' = [];
-    if (from !== undefined) history = from < this.backing.compactedRevision() ? 'compacted' : this.backing.eventsFrom(from);
+    if (from !== undefined) {
+      const published = this.published;
+      history = from < this.backing.compactedRevision() ? 'compacted' : this.backing.eventsFrom(from).filter((e) => e.revision <= published);
+    }
     return this.hub.add(prefix, options, history);
   }
 
@@ -157,10 +183,31 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
       this.commit(revision, deleted);
       return deleted;
     });
-    this.hub.publish(events);
     const handle = this.handles.get(id);
     this.handles.delete(id);
-    handle?.markEnded();
+    const settled = this.settle(events);
+    if (settled === undefined) handle?.markEnded();
+    else void settled.then(() => handle?.markEnded(), () => handle?.markEnded());
+  }
+
+  /**
+   * Publishes a commit's events once it is durable: at once (returning undefined) for a backing
+   * durable at commit, else when Backing.whenDurable resolves. Those resolve in commit order, so
+   * watchers still get revisions in order. A failed fsync ends every watch: the store has stopped.
+   */
+  private settle(events: WatchEvent[]): Promise<void> | undefined {
+    const publish = (): void => {
+      this.hub.publish(events);
+      if (events.length > 0) this.published = (events[0] as WatchEvent).revision;
+    };
+    if (this.backing.whenDurable === undefined) {
+      publish();
+      return undefined;
+    }
+    return this.backing.whenDurable().then(publish, (error: unknown) => {
+      this.hub.failAll(error as Error);
+      throw error;
+    });
   }
 
   private holds(compare: Compare): boolean {
@@ -174,8 +221,11 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
     return test(actual - (compare.value as number), compare.op);
   }
 
-  /** Applies one branch of operations as one revision; a branch that changes nothing keeps it. */
-  private apply(ops: Op[]): { revision: number; changed: boolean } {
+  /**
+   * Applies one branch of operations as one revision (a branch that changes nothing keeps it) and
+   * returns its events, for the caller to settle (publish once durable).
+   */
+  private apply(ops: Op[]): { revision: number; events: WatchEvent[] } {
     // Check everything that can fail before writing anything: a transaction is all-or-nothing.
     const now = this.clock.now();
     for (const op of ops) {
@@ -212,8 +262,7 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
       this.commit(revision, changes);
       return changes;
     });
-    this.hub.publish(events);
-    return { revision: this.backing.revision(), changed: events.length > 0 };
+    return { revision: this.backing.revision(), events };
   }
 
   /** Inside an atomic unit: makes `revision` current if anything changed, logs, auto-compacts. */

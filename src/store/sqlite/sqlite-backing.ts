@@ -2,39 +2,31 @@
  * Backing for the SQLite store (better-sqlite3: synchronous, in-process).
  *
  * Tables: `kv` (the live keys), `events` (the watch log: one row per changed key per revision,
- * pruned by compaction), `leases` (id, ttl, expiry) and `meta` (current and compacted revision,
- * so a reopened store continues its revision sequence instead of restarting it).
+ * pruned by compaction), `leases` (id, ttl, expiry), `meta` (current and compacted revision,
+ * so a reopened store continues its revision sequence instead of restarting it) and `cluster`
+ * (the store's cluster identity).
  *
- * WAL with synchronous=NORMAL: a commit survives a process crash; the last commits before a power
- * loss may be lost, never corrupted. The file is opened with an exclusive lock: two processes
- * writing one store would each hand out the same revisions, so the second open fails instead.
+ * Durability (docs/architecture/002-store.md, "Power loss and damage"): WAL with
+ * synchronous=FULL, so an acknowledged commit survives a power loss; opening refuses a damaged
+ * file, a store that lost its cluster identity, and one older than the revision it had committed
+ * (sqlite-open.ts). The file is opened with an exclusive lock: two processes writing one store
+ * would each hand out the same revisions, so the second open fails instead.
  */
-import Database from 'better-sqlite3';
-import { DroverError } from '../../errors/errors.ts';
+import type Database from 'better-sqlite3';
 import { prefixEnd } from '../keys.ts';
 import type { KeyValue, WatchEvent } from '../store.ts';
 import type { Backing, LeaseRow } from '../embedded/backing.ts';
+import type { ClusterIdentity } from './cluster-identity.ts';
+import type { RevisionMark } from './revision-mark.ts';
+import { openStoreFile, type Synchronous } from './sqlite-open.ts';
+import type { WalSync } from './wal-sync.ts';
 
-const SCHEMA_VERSION = 1;
-/** WAL size (pages) at which a commit checkpoints; see the constructor. */
-const WAL_AUTOCHECKPOINT_PAGES = 4000;
-
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY, value TEXT NOT NULL,
-    create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease TEXT
-  ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS kv_by_lease ON kv (lease) WHERE lease IS NOT NULL;
-  CREATE TABLE IF NOT EXISTS events (
-    rev INTEGER NOT NULL, seq INTEGER NOT NULL, type INTEGER NOT NULL, key TEXT NOT NULL,
-    value TEXT NOT NULL, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL,
-    version INTEGER NOT NULL, lease TEXT,
-    PRIMARY KEY (rev, seq)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, ttl INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_at);
-`;
+export interface SqliteBackingOptions {
+  /** Default 'group'; see Synchronous. */
+  synchronous?: Synchronous;
+  /** Epoch milliseconds, for the cluster identity's creation time (default Date.now). */
+  now?: () => number;
+}
 
 interface KvRow {
   key: string;
@@ -61,41 +53,23 @@ function toKv(row: KvRow): KeyValue {
 
 export class SqliteBacking implements Backing {
   private readonly db: Database.Database;
+  private readonly mark: RevisionMark;
+  private readonly walSync: WalSync | undefined;
+  readonly identity: ClusterIdentity;
+  /** Only in `group` mode, where a commit is durable once the WAL's next fsync returns. */
+  readonly whenDurable?: () => Promise<void>;
   private current: number;
   private compacted: number;
   private readonly statements;
 
-  constructor(path: string) {
-    try {
-      this.db = new Database(path, { timeout: 1000 });
-    } catch (error) {
-      throw new DroverError('STORE_UNAVAILABLE', `cannot open SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
-    }
-    try {
-      // Exclusive before WAL: the lock is then held for the connection's life (see header).
-      this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      // Under NORMAL only a checkpoint fsyncs, and it runs inside the commit that crosses the
-      // threshold, on the caller's (the master's) thread. The default 1,000 pages (4 MB) meant a
-      // checkpoint — two fsyncs — every ~8 group commits of 100 instance writes: at 50,000
-      // launches the master sat seconds in fsync. 4,000 pages (16 MB of WAL) checkpoint a
-      // quarter as often, and pages rewritten meanwhile are copied once.
-      this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) {
-        throw new DroverError('STORE_UNAVAILABLE', `SQLite store ${path} has schema ${version}; this Drover knows ${SCHEMA_VERSION}`);
-      }
-      // BEGIN EXCLUSIVE takes the write lock now, so a second process fails at open, not later.
-      this.db.transaction(() => {
-        this.db.exec(SCHEMA);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }).exclusive();
-    } catch (error) {
-      this.db.close();
-      if (error instanceof DroverError) throw error;
-      throw new DroverError('STORE_UNAVAILABLE', `cannot open SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
-    }
+  constructor(path: string, options: SqliteBackingOptions = {}) {
+    const opened = openStoreFile(path, options.synchronous ?? 'group', options.now ?? Date.now);
+    this.db = opened.db;
+    this.mark = opened.mark;
+    this.walSync = opened.walSync;
+    const walSync = opened.walSync;
+    if (walSync !== undefined) this.whenDurable = () => walSync.whenDurable();
+    this.identity = opened.identity;
     const db = this.db;
     this.statements = {
       meta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
@@ -131,9 +105,18 @@ export class SqliteBacking implements Backing {
   }
 
   atomically<T>(fn: () => T): T {
+    // After a failed fsync nothing more is written (wal-sync.ts says why).
+    if (this.walSync?.failure !== undefined) throw this.walSync.failure;
     const [current, compacted] = [this.current, this.compacted];
     try {
-      return this.db.transaction(fn)();
+      const result = this.db.transaction(fn)();
+      if (this.current !== current && !this.db.inTransaction) {
+        // The mark may only ever name a durable revision: under FULL that is now, under `group`
+        // once the WAL's fsync returned (the syncer records it then).
+        if (this.walSync === undefined) this.mark.record(this.current);
+        else this.walSync.committedAt(this.current);
+      }
+      return result;
     } catch (error) {
       // SQLite rolled back; the cached counters must follow.
       [this.current, this.compacted] = [current, compacted];
@@ -229,6 +212,15 @@ export class SqliteBacking implements Backing {
   }
 
   close(): void {
-    this.db.close();
+    try {
+      this.walSync?.close();
+    } finally {
+      try {
+        this.db.close();
+        this.mark.sync();
+      } finally {
+        this.mark.close();
+      }
+    }
   }
 }
