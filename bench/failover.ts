@@ -38,7 +38,19 @@ export default async function failover(args: string[]): Promise<Record<string, u
       masters.push(await start(0));
       ports.push(Number(new URL(masters[i]!.url).port));
     }
-    agent = await startDrover(['agent', '--master', ports.map(url).join(','), '--port', '0', '--work-dir', join(root, 'agent'), '--hostname', '127.0.0.1', '--resources', 'cpus:2;mem:4096;disk:1000;ports:[22400-22450]']);
+    agent = await startDrover([
+      'agent',
+      '--master',
+      ports.map(url).join(','),
+      '--port',
+      '0',
+      '--work-dir',
+      join(root, 'agent'),
+      '--hostname',
+      '127.0.0.1',
+      '--resources',
+      'cpus:2;mem:4096;disk:1000;ports:[22400-22450]',
+    ]);
     const leader = async (): Promise<number | undefined> => {
       for (const port of ports) {
         const r = await fetch(`${url(port)}/v2/leader`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
@@ -58,10 +70,17 @@ export default async function failover(args: string[]): Promise<Record<string, u
     const runningIds = async (): Promise<string[]> => {
       const l = await until(leader, 30_000);
       const r = await fetch(`${url(l)}/v2/apps/bench/tasks`);
-      return ((await r.json()) as { tasks: Array<{ id: string; state: string }> }).tasks.filter((t) => t.state === 'TASK_RUNNING').map((t) => t.id).sort();
+      return ((await r.json()) as { tasks: Array<{ id: string; state: string }> }).tasks
+        .filter((t) => t.state === 'TASK_RUNNING')
+        .map((t) => t.id)
+        .sort();
     };
     const first = await until(leader, 30_000);
-    await fetch(`${url(first)}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '/bench', cmd: 'sleep 3600', cpus: 0.01, mem: 16, instances, portDefinitions: [] }) });
+    await fetch(`${url(first)}/v2/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: '/bench', cmd: 'sleep 3600', cpus: 0.01, mem: 16, instances, portDefinitions: [] }),
+    });
     const before = await until(async () => {
       const ids = await runningIds();
       return ids.length === instances ? ids : undefined;
@@ -76,7 +95,12 @@ export default async function failover(args: string[]): Promise<Record<string, u
       const survivors = ports.filter((p) => p !== current);
       await until(async () => {
         const via = survivors[Math.floor(Math.random() * survivors.length)]!;
-        const r = await fetch(`${url(via)}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: `/probe/k${k}`, cmd: 'true', cpus: 0.01, mem: 16, instances: 0 }), signal: AbortSignal.timeout(2000) });
+        const r = await fetch(`${url(via)}/v2/apps`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ id: `/probe/k${k}`, cmd: 'true', cpus: 0.01, mem: 16, instances: 0 }),
+          signal: AbortSignal.timeout(2000),
+        });
         return r.status === 201 ? true : undefined;
       }, 60_000);
       times.push(Math.round(performance.now() - killedAt));

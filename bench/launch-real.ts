@@ -58,14 +58,23 @@ function percentile(sorted: number[], p: number): number {
 function rate(latenciesMs: number[], seconds: number): Rate {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   const round = (x: number): number => Number(x.toFixed(1));
-  return { launchesPerSecond: round(latenciesMs.length / seconds), p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)), seconds: Number(seconds.toFixed(3)), launched: latenciesMs.length };
+  return {
+    launchesPerSecond: round(latenciesMs.length / seconds),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    seconds: Number(seconds.toFixed(3)),
+    launched: latenciesMs.length,
+  };
 }
 
 const now = (): number => performance.now();
 
 /** `drover …` as a child process, resolved with its URL once it prints "listening on URL". */
 async function startDrover(args: string[], logFile?: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...(process.env['DROVER_BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['DROVER_BENCH_CPU_PROF']}`] : []), DROVER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn' } });
+  const child = spawn(process.execPath, [...(process.env['DROVER_BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['DROVER_BENCH_CPU_PROF']}`] : []), DROVER_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn' },
+  });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   if (logFile !== undefined) {
@@ -122,7 +131,23 @@ async function benchDrover(n: number, batch: number, containerizer: string, logD
   try {
     const master = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.1'], logDir && join(logDir, 'master.log'));
     processes.push(master.child);
-    const agent = await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, 'agent'), '--hostname', 'bench', ...(containerizer ? ['--containerizer', containerizer] : []), '--resources', `cpus:${Math.max(1, n * 0.01 + 1)};mem:${n * 4 + 1024};disk:1024;ports:[31000-32000]`], logDir && join(logDir, 'agent.log'));
+    const agent = await startDrover(
+      [
+        'agent',
+        '--master',
+        master.url,
+        '--port',
+        '0',
+        '--work-dir',
+        join(root, 'agent'),
+        '--hostname',
+        'bench',
+        ...(containerizer ? ['--containerizer', containerizer] : []),
+        '--resources',
+        `cpus:${Math.max(1, n * 0.01 + 1)};mem:${n * 4 + 1024};disk:1024;ports:[31000-32000]`,
+      ],
+      logDir && join(logDir, 'agent.log'),
+    );
     processes.push(agent.child);
     const used = ((await (await fetch(`${agent.url}/state`)).json()) as { containerizer: unknown }).containerizer;
 
@@ -235,7 +260,7 @@ async function podmanRootfs(dir: string): Promise<string> {
   return rootfs;
 }
 
-async function benchPodman(n: number, parallel: number): Promise<Rate & { runtime: string; parallel: number } | { error: string }> {
+async function benchPodman(n: number, parallel: number): Promise<(Rate & { runtime: string; parallel: number }) | { error: string }> {
   try {
     await run('podman', ['--version']);
   } catch {
@@ -245,7 +270,26 @@ async function benchPodman(n: number, parallel: number): Promise<Rate & { runtim
   const label = `drover-bench=${process.pid}-${Date.now()}`;
   try {
     const rootfs = await podmanRootfs(dir);
-    const runArgs = [...PODMAN_GLOBAL, 'run', '-d', '--rm', '--label', label, '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=32768:32768', '--network', 'none', '-v', '/usr:/usr:ro', '--rootfs', rootfs, 'sleep', '600'];
+    const runArgs = [
+      ...PODMAN_GLOBAL,
+      'run',
+      '-d',
+      '--rm',
+      '--label',
+      label,
+      '--ulimit',
+      'nofile=20000:20000',
+      '--ulimit',
+      'nproc=32768:32768',
+      '--network',
+      'none',
+      '-v',
+      '/usr:/usr:ro',
+      '--rootfs',
+      rootfs,
+      'sleep',
+      '600',
+    ];
     // One probe run first: a setup problem is reported as such, not as N failures.
     try {
       await run('podman', runArgs);
@@ -256,16 +300,20 @@ async function benchPodman(n: number, parallel: number): Promise<Rate & { runtim
     const errors: string[] = [];
     const started = now();
     let last = started;
-    await inParallel(Array.from({ length: n }, (_, i) => i), parallel, async () => {
-      const t = now();
-      try {
-        await run('podman', runArgs);
-        last = now();
-        latencies.push(last - t);
-      } catch (e) {
-        errors.push(String((e as { stderr?: string }).stderr ?? e).trim());
-      }
-    });
+    await inParallel(
+      Array.from({ length: n }, (_, i) => i),
+      parallel,
+      async () => {
+        const t = now();
+        try {
+          await run('podman', runArgs);
+          last = now();
+          latencies.push(last - t);
+        } catch (e) {
+          errors.push(String((e as { stderr?: string }).stderr ?? e).trim());
+        }
+      },
+    );
     return { ...rate(latencies, (last - started) / 1000), runtime: 'runc', parallel, ...(errors.length > 0 ? { errors: errors.length, firstError: errors[0] } : {}) };
   } finally {
     const { stdout } = await run('podman', [...PODMAN_GLOBAL, 'ps', '-aq', '--filter', `label=${label}`]).catch(() => ({ stdout: '' }));

@@ -57,7 +57,14 @@ function run(scenario: Scenario, instances: number, offers: number): Record<stri
     }
   }
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return { scenario: scenario.name, constraints: scenario.constraints, placed, ms: Number(ms.toFixed(1)), usPerInstance: Number(((ms * 1000) / Math.max(1, placed)).toFixed(2)), refusals: Object.fromEntries(reasons) };
+  return {
+    scenario: scenario.name,
+    constraints: scenario.constraints,
+    placed,
+    ms: Number(ms.toFixed(1)),
+    usPerInstance: Number(((ms * 1000) / Math.max(1, placed)).toFixed(2)),
+    refusals: Object.fromEntries(reasons),
+  };
 }
 
 export default async function placement(args: string[]): Promise<Record<string, unknown>> {
@@ -65,13 +72,25 @@ export default async function placement(args: string[]): Promise<Record<string, 
   const offers = flag(args, 'offers', 1_000);
   const scenarios: Scenario[] = [
     { name: 'plain', constraints: [], hostname: (i) => `agent-${i}.example` },
-    { name: 'constrained', constraints: [['hostname', 'LIKE', 'agent-[0-9]+\\.example'], ['rack', 'MAX_PER', '2500'], ['hostname', 'MAX_PER', '100'], ['rack', 'UNLIKE', 'rack-(99|98)']], hostname: (i) => `agent-${i}.example` },
+    {
+      name: 'constrained',
+      constraints: [
+        ['hostname', 'LIKE', 'agent-[0-9]+\\.example'],
+        ['rack', 'MAX_PER', '2500'],
+        ['hostname', 'MAX_PER', '100'],
+        ['rack', 'UNLIKE', 'rack-(99|98)'],
+      ],
+      hostname: (i) => `agent-${i}.example`,
+    },
   ];
   if (!args.includes('--no-catastrophic')) {
     // 30 characters, no z: the pattern cannot match, which is what made backtracking explode.
     scenarios.push({ name: 'catastrophic', constraints: [['hostname', 'UNLIKE', '(.*.*)*z']], hostname: (i) => `agent-${String(i).padStart(6, '0')}-aaaaaaaaaaaaaaaaa`.slice(0, 30) });
   }
-  const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  const only = args
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',');
   const results = scenarios.filter((s) => only === undefined || only.includes(s.name)).map((s) => run(s, instances, offers));
   return { bench: 'placement', instances, offers, results, node: process.version };
 }

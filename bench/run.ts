@@ -14,7 +14,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 async function available(): Promise<string[]> {
   const files = await readdir(here);
-  return files.filter((f) => f.endsWith('.ts') && f !== 'run.ts').map((f) => f.slice(0, -3)).sort();
+  return files
+    .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
+    .map((f) => f.slice(0, -3))
+    .sort();
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -128,10 +128,13 @@ export default async function storeBench(args: string[]): Promise<Record<string,
       for (const backend of backends) {
         const file = join(dir, `${backend}-${round}.db`);
         const store =
-          backend === 'sqlite' ? await openStore(`sqlite:${file}`)
-          : backend === 'sqlite-full' ? openSqliteStore(file, { synchronous: 'full' })
-          : backend === 'sqlite-normal' ? openSqliteStore(file, { synchronous: 'normal' })
-          : await openStore((etcd as { storeUrl: string }).storeUrl);
+          backend === 'sqlite'
+            ? await openStore(`sqlite:${file}`)
+            : backend === 'sqlite-full'
+              ? openSqliteStore(file, { synchronous: 'full' })
+              : backend === 'sqlite-normal'
+                ? openSqliteStore(file, { synchronous: 'normal' })
+                : await openStore((etcd as { storeUrl: string }).storeUrl);
         results.push(...(await measure(backend, round, store, seconds)));
       }
     }

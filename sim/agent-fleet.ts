@@ -69,8 +69,19 @@ export class AgentFleet {
 
   stats(): HollowAgentStats {
     const out: HollowAgentStats = {
-      registered: 0, tasks: 0, running: 0, launched: 0, ended: 0, killed: 0, updatesSent: 0, acknowledged: 0,
-      unacknowledged: 0, overcommits: 0, duplicatePorts: 0, duplicateLaunches: 0, violations: [],
+      registered: 0,
+      tasks: 0,
+      running: 0,
+      launched: 0,
+      ended: 0,
+      killed: 0,
+      updatesSent: 0,
+      acknowledged: 0,
+      unacknowledged: 0,
+      overcommits: 0,
+      duplicatePorts: 0,
+      duplicateLaunches: 0,
+      violations: [],
     };
     for (const agent of this.agents) {
       if (agent.registered) out.registered++;
@@ -96,8 +107,19 @@ export class AgentFleet {
 /** Sums of several fleets' stats (one per worker). */
 export function sumStats(all: readonly HollowAgentStats[]): HollowAgentStats {
   const out: HollowAgentStats = {
-    registered: 0, tasks: 0, running: 0, launched: 0, ended: 0, killed: 0, updatesSent: 0, acknowledged: 0,
-    unacknowledged: 0, overcommits: 0, duplicatePorts: 0, duplicateLaunches: 0, violations: [],
+    registered: 0,
+    tasks: 0,
+    running: 0,
+    launched: 0,
+    ended: 0,
+    killed: 0,
+    updatesSent: 0,
+    acknowledged: 0,
+    unacknowledged: 0,
+    overcommits: 0,
+    duplicatePorts: 0,
+    duplicateLaunches: 0,
+    violations: [],
   };
   for (const s of all) {
     for (const k of Object.keys(out) as Array<keyof HollowAgentStats>) {

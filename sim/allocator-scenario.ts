@@ -52,15 +52,34 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
       const frameworkId = frameworkIds[taskSeq % frameworkIds.length]!;
       const taskId = `task-${taskSeq++}`;
       const record: TaskRecord = {
-        id: taskId, frameworkId, agentId: id, role: '*', resources: task, state: 'TASK_RUNNING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: now,
+        id: taskId,
+        frameworkId,
+        agentId: id,
+        role: '*',
+        resources: task,
+        state: 'TASK_RUNNING',
+        statuses: [],
+        statusUuid: undefined,
+        directory: undefined,
+        createdAt: now,
         info: { name: taskId },
       };
       master.tasks.set(record);
       used = used.add(task);
     }
     master.agents.set(id, {
-      id, info: { hostname: `hollow-${a}`, port: 5051, resources: total.toJSON() }, hostname: `hollow-${a}`, port: 5051, total, attributes: [],
-      used, offered: Resources.EMPTY, status: 'active', registeredAt: now, lastSeen: now, stream: new DroppingSink(),
+      id,
+      info: { hostname: `hollow-${a}`, port: 5051, resources: total.toJSON() },
+      hostname: `hollow-${a}`,
+      port: 5051,
+      total,
+      attributes: [],
+      used,
+      offered: Resources.EMPTY,
+      status: 'active',
+      registeredAt: now,
+      lastSeen: now,
+      stream: new DroppingSink(),
     });
   }
   log(`${s.agents.count} agents, ${frameworkCount} frameworks, ${master.tasks.size} tasks; ${cycles} cycles`);

@@ -79,7 +79,10 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
         const n = (await fleets!.stats()).registered;
         return n === s.agents.count || (Date.now() > graceEnd && n >= 0.99 * s.agents.count);
       },
-      deadline, 'every agent registered', log, async () => `registered ${(await fleets!.stats()).registered}/${s.agents.count}`,
+      deadline,
+      'every agent registered',
+      log,
+      async () => `registered ${(await fleets!.stats()).registered}/${s.agents.count}`,
     );
     const registeredAgents = (await fleets.stats()).registered;
     const atRest = await master.figures();
@@ -91,9 +94,11 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     // Up to 8 POSTs in flight, as several clients would: sequential POSTs measure the round trip
     // of a busy master 1,000 times over, not its throughput.
     let nextApp = 0;
-    await Promise.all(Array.from({ length: Math.min(8, s.apps.count) }, async () => {
-      while (nextApp < s.apps.count) await postApp(url, s, nextApp++);
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(8, s.apps.count) }, async () => {
+        while (nextApp < s.apps.count) await postApp(url, s, nextApp++);
+      }),
+    );
     log(`posted ${s.apps.count} apps in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     let running = 0;
     let lastLog = 0;
@@ -116,7 +121,13 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     log(`${complete ? 'all' : 'TIMED OUT:'} ${running}/${total} running after ${seconds.toFixed(1)} s`);
 
     if (s.measure.requireAcknowledged) {
-      await until(async () => (await fleets!.stats()).unacknowledged === 0, Date.now() + 60_000, 'every update acknowledged', log, async () => `unacknowledged ${(await fleets!.stats()).unacknowledged}`).catch((e: unknown) => log(String(e)));
+      await until(
+        async () => (await fleets!.stats()).unacknowledged === 0,
+        Date.now() + 60_000,
+        'every update acknowledged',
+        log,
+        async () => `unacknowledged ${(await fleets!.stats()).unacknowledged}`,
+      ).catch((e: unknown) => log(String(e)));
     }
     if (options.heapSnapshotDir) {
       master.child.kill('SIGUSR2');
@@ -237,7 +248,10 @@ async function churn(url: string, master: MasterProcess, fleets: Fleets, s: Scen
     while (Date.now() - from < intervalSeconds * 1000) {
       await sleep(1000);
       const apps = await getJson<AppsJson>(`${url}/v2/apps`);
-      minRunning = Math.min(minRunning, apps.apps.reduce((n, a) => n + a.tasksRunning, 0));
+      minRunning = Math.min(
+        minRunning,
+        apps.apps.reduce((n, a) => n + a.tasksRunning, 0),
+      );
     }
     const after = await fleets.stats();
     const f = await master.figures();

@@ -31,14 +31,24 @@ export interface ProcessFigures {
 }
 
 export class MasterProcess {
-  private constructor(readonly url: string, readonly child: ChildProcess) {}
+  private constructor(
+    readonly url: string,
+    readonly child: ChildProcess,
+  ) {}
 
   static async start(options: MasterProcessOptions): Promise<MasterProcess> {
     const args = [
       ...(options.nodeArgs ?? []),
-      DROVER_BIN, 'master', '--port', '0', '--store', options.store,
-      '--allocation-interval', String(options.allocationIntervalSeconds),
-      '--agent-heartbeat-interval', String(options.agentHeartbeatIntervalSeconds),
+      DROVER_BIN,
+      'master',
+      '--port',
+      '0',
+      '--store',
+      options.store,
+      '--allocation-interval',
+      String(options.allocationIntervalSeconds),
+      '--agent-heartbeat-interval',
+      String(options.agentHeartbeatIntervalSeconds),
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],

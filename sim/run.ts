@@ -57,7 +57,12 @@ async function main(argv: string[]): Promise<number> {
   const summary =
     scenario.kind === 'allocator'
       ? await runAllocatorScenario(scenario, { progress })
-      : await runLaunchScenario(scenario, { progress, ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}), ...(masterLog ? { masterLogFile: masterLog } : {}), ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
+      : await runLaunchScenario(scenario, {
+          progress,
+          ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}),
+          ...(masterLog ? { masterLogFile: masterLog } : {}),
+          ...(heapSnapshotDir ? { heapSnapshotDir } : {}),
+        });
   const line = JSON.stringify(summary);
   const dir = join(import.meta.dirname, '..', 'bench', 'results');
   await mkdir(dir, { recursive: true });

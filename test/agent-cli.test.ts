@@ -63,8 +63,7 @@ describe('drover agent', () => {
     assert.equal(await (await fetch(`${agent.url}/ping`)).text(), 'pong');
     await master.waitFor(() => master.connected, 'stream open');
     // The id is checkpointed as the registration is answered, not before the stream opens.
-    const agentId = async (): Promise<string | undefined> =>
-      ((JSON.parse(await readFile(join(workDir, 'meta', 'agent.json'), 'utf8').catch(() => '{}')) as { agentId?: string }).agentId);
+    const agentId = async (): Promise<string | undefined> => (JSON.parse(await readFile(join(workDir, 'meta', 'agent.json'), 'utf8').catch(() => '{}')) as { agentId?: string }).agentId;
     await eventually(async () => (await agentId()) !== undefined, 'agent.json written');
     assert.equal(await agentId(), 'agent-1');
     assert.equal(await agent.stop('SIGTERM'), 0);

@@ -46,7 +46,10 @@ describe('CNI networks', { skip }, () => {
       });
     await writeFile(join(configDir, '10-dev.conflist'), network('dev', 'drover-dev0', '10.99.1.0/24'));
     // The .conf form (a single plugin) works too.
-    await writeFile(join(configDir, '20-data.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'data', type: 'bridge', bridge: 'drover-data0', ipam: { type: 'host-local', subnet: '10.99.2.0/24', dataDir: join(root, 'ipam') } }));
+    await writeFile(
+      join(configDir, '20-data.conf'),
+      JSON.stringify({ cniVersion: '0.4.0', name: 'data', type: 'bridge', bridge: 'drover-data0', ipam: { type: 'host-local', subnet: '10.99.2.0/24', dataDir: join(root, 'ipam') } }),
+    );
     agent = new Agent({
       masterUrl: master.url,
       port: 0,
@@ -102,7 +105,10 @@ describe('CNI networks', { skip }, () => {
     launchOn('netted', 'ip -o -4 addr', ['dev', 'data']);
     const running = await master.update('netted', 'TASK_RUNNING');
     const status = running.status.container_status as { container_id: { value: string }; network_infos: Array<{ name: string; ip_addresses: Array<{ ip_address: string; protocol: string }> }> };
-    assert.deepEqual(status.network_infos.map((n) => n.name), ['dev', 'data']);
+    assert.deepEqual(
+      status.network_infos.map((n) => n.name),
+      ['dev', 'data'],
+    );
     const [dev, data] = status.network_infos.map((n) => n.ip_addresses[0]!);
     assert.match(dev!.ip_address, /^10\.99\.1\.\d+$/);
     assert.match(data!.ip_address, /^10\.99\.2\.\d+$/);

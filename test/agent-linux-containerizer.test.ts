@@ -154,47 +154,52 @@ describe('linux containerizer', { skip }, () => {
     assert.equal(out['Seccomp'], '2');
   });
 
-  for (const launcher of [true, false]) test(`a root task keeps only the default capabilities and a seccomp filter: it cannot remount /, mount a tmpfs, write /proc/sys or read masked kernel files (${launcher ? 'task launcher' : 'command chain'})`, async () => {
-    const dir = await sandbox();
-    const masked = MASKED_PATHS.filter((p) => existsSync(p));
-    const readOnly = READ_ONLY_PATHS.filter((p) => existsSync(p));
-    const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, launcher });
-    assert.equal(c.launchMethod, launcher ? 'launcher' : 'command-chain');
-    const script = [
-      'id -u; grep -E "^(CapEff|Seccomp):" /proc/self/status',
-      'mount -o remount,rw / 2>/dev/null && echo "remount=WORKED" || echo remount=refused',
-      'mount -t tmpfs none /mnt 2>/dev/null && echo "tmpfs=WORKED" || echo tmpfs=refused',
-      'unshare --mount true 2>/dev/null && echo "unshare=WORKED" || echo unshare=refused',
-      // Harmless if it ever succeeded: the kernel would only drop clean caches.
-      '(echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo "procsys=WORKED" || echo procsys=refused',
-      // Every masked or read-only path this kernel has (this VM's has no /proc/kcore or
-      // /proc/sysrq-trigger; a path the host lacks is skipped by the launcher too).
-      ...masked.map((p) => `if [ -d ${p} ]; then echo "masked ${p} $(ls -A ${p} | wc -l) $(wc -c < ${p}/. 2>/dev/null)"; else echo "masked ${p} $([ -c ${p} ] && echo null || echo file) $(head -c 16 ${p} 2>/dev/null | wc -c)"; fi`),
-      ...readOnly.map((p) => `echo "readonly ${p} $(awk -v p=${p} '$5 == p { split($6, o, ","); print o[1] }' /proc/self/mountinfo | tail -1)"`),
-      'echo x > owned-by-root && echo sandbox=ok',
-    ].join('\n');
-    const record = await c.launch(spec(dir, script, { user: 'root' }));
-    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
-    const text = await readFile(join(dir, 'stdout'), 'utf8');
-    const out = status(text);
-    assert.equal(out['uid'], '0');
-    const lines = text.split('\n');
-    for (const p of masked) {
-      const line = lines.find((l) => l.startsWith(`masked ${p} `)) ?? '';
-      // A directory shows empty; a file is /dev/null and reads nothing.
-      assert.match(line, statSync(p).isDirectory() ? / 0\s*$/ : / null 0$/, line);
-    }
-    for (const p of readOnly) assert.equal(lines.find((l) => l.startsWith(`readonly ${p} `)), `readonly ${p} ro`);
-    assert.ok(masked.includes('/proc/keys') && masked.includes('/proc/timer_list') && readOnly.includes('/proc/sys'));
-    const caps = capabilityNames(out['CapEff'] ?? '');
-    assert.ok(!caps.includes('SYS_ADMIN') && !caps.includes('SYS_MODULE') && !caps.includes('SYS_PTRACE') && !caps.includes('NET_ADMIN'), caps.join(','));
-    assert.deepEqual(caps, capabilityNames('a80425fb'));
-    assert.equal(out['Seccomp'], '2');
-    assert.deepEqual(
-      [out['remount'], out['tmpfs'], out['unshare'], out['procsys'], out['sandbox']],
-      ['refused', 'refused', 'refused', 'refused', 'ok'],
-    );
-  });
+  for (const launcher of [true, false])
+    test(`a root task keeps only the default capabilities and a seccomp filter: it cannot remount /, mount a tmpfs, write /proc/sys or read masked kernel files (${launcher ? 'task launcher' : 'command chain'})`, async () => {
+      const dir = await sandbox();
+      const masked = MASKED_PATHS.filter((p) => existsSync(p));
+      const readOnly = READ_ONLY_PATHS.filter((p) => existsSync(p));
+      const c = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 50, launcher });
+      assert.equal(c.launchMethod, launcher ? 'launcher' : 'command-chain');
+      const script = [
+        'id -u; grep -E "^(CapEff|Seccomp):" /proc/self/status',
+        'mount -o remount,rw / 2>/dev/null && echo "remount=WORKED" || echo remount=refused',
+        'mount -t tmpfs none /mnt 2>/dev/null && echo "tmpfs=WORKED" || echo tmpfs=refused',
+        'unshare --mount true 2>/dev/null && echo "unshare=WORKED" || echo unshare=refused',
+        // Harmless if it ever succeeded: the kernel would only drop clean caches.
+        '(echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo "procsys=WORKED" || echo procsys=refused',
+        // Every masked or read-only path this kernel has (this VM's has no /proc/kcore or
+        // /proc/sysrq-trigger; a path the host lacks is skipped by the launcher too).
+        ...masked.map(
+          (p) =>
+            `if [ -d ${p} ]; then echo "masked ${p} $(ls -A ${p} | wc -l) $(wc -c < ${p}/. 2>/dev/null)"; else echo "masked ${p} $([ -c ${p} ] && echo null || echo file) $(head -c 16 ${p} 2>/dev/null | wc -c)"; fi`,
+        ),
+        ...readOnly.map((p) => `echo "readonly ${p} $(awk -v p=${p} '$5 == p { split($6, o, ","); print o[1] }' /proc/self/mountinfo | tail -1)"`),
+        'echo x > owned-by-root && echo sandbox=ok',
+      ].join('\n');
+      const record = await c.launch(spec(dir, script, { user: 'root' }));
+      assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+      const text = await readFile(join(dir, 'stdout'), 'utf8');
+      const out = status(text);
+      assert.equal(out['uid'], '0');
+      const lines = text.split('\n');
+      for (const p of masked) {
+        const line = lines.find((l) => l.startsWith(`masked ${p} `)) ?? '';
+        // A directory shows empty; a file is /dev/null and reads nothing.
+        assert.match(line, statSync(p).isDirectory() ? / 0\s*$/ : / null 0$/, line);
+      }
+      for (const p of readOnly)
+        assert.equal(
+          lines.find((l) => l.startsWith(`readonly ${p} `)),
+          `readonly ${p} ro`,
+        );
+      assert.ok(masked.includes('/proc/keys') && masked.includes('/proc/timer_list') && readOnly.includes('/proc/sys'));
+      const caps = capabilityNames(out['CapEff'] ?? '');
+      assert.ok(!caps.includes('SYS_ADMIN') && !caps.includes('SYS_MODULE') && !caps.includes('SYS_PTRACE') && !caps.includes('NET_ADMIN'), caps.join(','));
+      assert.deepEqual(caps, capabilityNames('a80425fb'));
+      assert.equal(out['Seccomp'], '2');
+      assert.deepEqual([out['remount'], out['tmpfs'], out['unshare'], out['procsys'], out['sandbox']], ['refused', 'refused', 'refused', 'refused', 'ok']);
+    });
 
   test('a privileged task runs with every capability and no filter, only on an agent that allows it; elsewhere it fails saying why', async () => {
     const refusing = create();
@@ -247,7 +252,11 @@ describe('linux containerizer', { skip }, () => {
     assert.equal(file('pids.max'), '4096');
     await writeFile(join(dir, 'go'), '');
     assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
-    assert.deepEqual(cgroups.filter((d) => existsSync(d)), [], 'cgroups removed');
+    assert.deepEqual(
+      cgroups.filter((d) => existsSync(d)),
+      [],
+      'cgroups removed',
+    );
   });
 
   test('with the hard CFS quota turned on (--cgroups-enable-cfs), a task is held to its cpus', async () => {
@@ -257,7 +266,8 @@ describe('linux containerizer', { skip }, () => {
     const record = await c.launch(spec(dir, 'while [ ! -e go ]; do :; done', { resources: { cpus: 0.1 } }));
     const cgroups = record.cgroups ?? [];
     const file = (name: string): string => readFileSync(join(cgroups.find((d) => existsSync(join(d, name)))!, name), 'utf8').trim();
-    if (c.cgroupLayout.version === 1) assert.equal(file('cpu.cfs_quota_us'), '10000'); // 0.1 cpus × 100 ms period
+    if (c.cgroupLayout.version === 1)
+      assert.equal(file('cpu.cfs_quota_us'), '10000'); // 0.1 cpus × 100 ms period
     else assert.equal(file('cpu.max'), '10000 100000');
     const throttled = (): number => Number(/nr_throttled (\d+)/.exec(file('cpu.stat'))?.[1] ?? 0);
     await eventually(() => throttled() > 0, 'the busy task throttled by its quota');
@@ -286,7 +296,11 @@ describe('linux containerizer', { skip }, () => {
     await c.kill(record.containerId, 1000);
     await c.wait(record.containerId);
     await eventually(() => pids.every((pid) => !running(pid)), 'every process of the task gone', 3000);
-    assert.deepEqual(record.cgroups!.filter((d) => existsSync(d)), [], 'cgroups removed');
+    assert.deepEqual(
+      record.cgroups!.filter((d) => existsSync(d)),
+      [],
+      'cgroups removed',
+    );
   });
 });
 
@@ -382,7 +396,9 @@ describe('linux containerizer in the agent', { skip }, () => {
     await master.update('survivor', 'TASK_KILLED');
     await eventually(() => !running(pid), 'the task gone');
     // Nothing of the task is left anywhere on the host.
-    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(workDir));
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(workDir));
     assert.deepEqual(left, []);
   });
 });

@@ -114,7 +114,11 @@ test('kill -9 of an agent with 20 running tasks: a restart keeps them and delive
   try {
     const ids = Array.from({ length: 20 }, (_, i) => `sleeper-${String(i).padStart(2, '0')}`);
     const offer = (await fw.offers())[0]!;
-    await fw.launch(offer, ids.map((id) => ({ id, cmd: `echo started ${id}; exec sleep 600`, resources: 'cpus:0.05;mem:16' })), 0.01);
+    await fw.launch(
+      offer,
+      ids.map((id) => ({ id, cmd: `echo started ${id}; exec sleep 600`, resources: 'cpus:0.05;mem:16' })),
+      0.01,
+    );
     const runningUuids = new Set<string | undefined>();
     for (const id of ids) runningUuids.add((await fw.status(id, 'TASK_RUNNING', 20_000)).uuid);
     // These end on their own while the agent is down: one succeeds, one fails with 3. short-ok's
@@ -154,7 +158,11 @@ test('kill -9 of an agent with 20 running tasks: a restart keeps them and delive
     const survivors = ids.slice(3);
     assert.equal(survivors.length, SURVIVORS);
     // (Offers, rescinds and heartbeats may; task updates have nobody to come from.)
-    assert.deepEqual(fw.events.slice(downAt).filter((e) => e.type === 'UPDATE'), [], 'no update reaches the framework while the agent is down');
+    assert.deepEqual(
+      fw.events.slice(downAt).filter((e) => e.type === 'UPDATE'),
+      [],
+      'no update reaches the framework while the agent is down',
+    );
 
     agent = await startAgent();
 
@@ -165,7 +173,10 @@ test('kill -9 of an agent with 20 running tasks: a restart keeps them and delive
     };
     assert.deepEqual(await outcome('sleeper-00'), ['TASK_FAILED', 'Command terminated with signal SIGTERM', undefined]);
     assert.deepEqual(await outcome('sleeper-01'), ['TASK_FAILED', 'Command terminated with signal SIGKILL', undefined]);
-    assert.deepEqual((await outcome('sleeper-02')).filter((_, i) => i !== 1), ['TASK_FAILED', 'REASON_EXECUTOR_TERMINATED']);
+    assert.deepEqual(
+      (await outcome('sleeper-02')).filter((_, i) => i !== 1),
+      ['TASK_FAILED', 'REASON_EXECUTOR_TERMINATED'],
+    );
     assert.deepEqual(await outcome('short-ok'), ['TASK_FINISHED', 'Command exited with status 0', undefined]);
     assert.deepEqual(await outcome('short-bad'), ['TASK_FAILED', 'Command exited with status 3', undefined]);
 
@@ -191,15 +202,23 @@ test('kill -9 of an agent with 20 running tasks: a restart keeps them and delive
     // but only as the same update (same uuid): a new update would mean a restarted task.
     const again = since.flatMap((e) => (e.type === 'UPDATE' && survivors.includes(e.update.status.task_id.value) ? [e.update.status] : []));
     const fresh = again.filter((s) => s.state !== 'TASK_RUNNING' || !runningUuids.has(s.uuid));
-    assert.deepEqual(fresh.map((s) => `${s.task_id.value}:${s.state}`), [], 'no new update for a survivor');
+    assert.deepEqual(
+      fresh.map((s) => `${s.task_id.value}:${s.state}`),
+      [],
+      'no new update for a survivor',
+    );
     for (const id of ended) assert.ok(!afterState.has(id) || afterState.get(id)!.state !== 'TASK_RUNNING', `${id} is not running`);
 
     // The master agrees: 17 running tasks on the agent.
-    await eventually(async () => {
-      const state = (await (await fetch(`${master.url}/master/state`)).json()) as { frameworks: Array<{ id: string; tasks: Array<{ id: string; state: string }> }> };
-      const tasks = state.frameworks.find((f) => f.id === fw.frameworkId)?.tasks ?? [];
-      return tasks.filter((t) => t.state === 'TASK_RUNNING').length === SURVIVORS;
-    }, 'the master to see 17 running tasks', 30_000);
+    await eventually(
+      async () => {
+        const state = (await (await fetch(`${master.url}/master/state`)).json()) as { frameworks: Array<{ id: string; tasks: Array<{ id: string; state: string }> }> };
+        const tasks = state.frameworks.find((f) => f.id === fw.frameworkId)?.tasks ?? [];
+        return tasks.filter((t) => t.state === 'TASK_RUNNING').length === SURVIVORS;
+      },
+      'the master to see 17 running tasks',
+      30_000,
+    );
 
     // Clean up through the framework so no sleep lingers.
     for (const id of survivors) await fw.call({ type: 'KILL', kill: { task_id: { value: id } } });
@@ -223,14 +242,18 @@ async function freePort(): Promise<number> {
 test('kill -9 of `drover dev` and a restart on the same --data-dir keeps the tasks and their PIDs', { timeout: 90_000 }, async () => {
   const dataDir = join(root, 'dev');
   const agentPort = await freePort();
-  const startDev = (): Promise<DroverProcess> => startDrover(['dev', '--port', '0', '--agent-port', String(agentPort), '--data-dir', dataDir, '--resources', 'cpus:2;mem:1024;disk:1024;ports:[21150-21160]']);
+  const startDev = (): Promise<DroverProcess> =>
+    startDrover(['dev', '--port', '0', '--agent-port', String(agentPort), '--data-dir', dataDir, '--resources', 'cpus:2;mem:1024;disk:1024;ports:[21150-21160]']);
   const pids = async (): Promise<Map<string, AgentTask>> => new Map(((await (await fetch(`http://127.0.0.1:${agentPort}/state`)).json()) as { tasks: AgentTask[] }).tasks.map((t) => [t.id, t]));
   let dev = await startDev();
   const ids = ['dev-a', 'dev-b', 'dev-c'];
   try {
     const fw = await TestScheduler.subscribe(dev.url, { name: 'dev-recovery', failover_timeout: 60 });
     const frameworkId = fw.frameworkId;
-    await fw.launch((await fw.offers())[0]!, ids.map((id) => ({ id, cmd: `echo started ${id}; exec sleep 600`, resources: 'cpus:0.05;mem:16' })));
+    await fw.launch(
+      (await fw.offers())[0]!,
+      ids.map((id) => ({ id, cmd: `echo started ${id}; exec sleep 600`, resources: 'cpus:0.05;mem:16' })),
+    );
     for (const id of ids) await fw.status(id, 'TASK_RUNNING', 20_000);
     const before = await pids();
     for (const id of ids) launcherPids.add(before.get(id)!.pid!);
@@ -239,10 +262,14 @@ test('kill -9 of `drover dev` and a restart on the same --data-dir keeps the tas
     await dev.stop('SIGKILL');
     dev = await startDev();
 
-    const afterState = await eventually(async () => {
-      const now = await pids();
-      return ids.every((id) => now.get(id)?.state === 'TASK_RUNNING') && now;
-    }, 'the dev agent to report its tasks again', 30_000);
+    const afterState = await eventually(
+      async () => {
+        const now = await pids();
+        return ids.every((id) => now.get(id)?.state === 'TASK_RUNNING') && now;
+      },
+      'the dev agent to report its tasks again',
+      30_000,
+    );
     for (const id of ids) {
       assert.equal(afterState.get(id)!.pid, before.get(id)!.pid, `${id} kept its pid`);
       assert.equal(await readFile(join(afterState.get(id)!.directory, 'stdout'), 'utf8'), `started ${id}\n`, `${id} ran once`);

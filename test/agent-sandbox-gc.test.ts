@@ -26,7 +26,11 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 test('finished sandboxes go after the delay; ones in use stay', async () => {
   const layout = new WorkDirLayout(root);
@@ -71,7 +75,7 @@ test('finished sandboxes go after the delay; ones in use stay', async () => {
   assert.ok(await exists(join(root, 'slaves')));
 });
 
-test('in the agent: a finished task\'s sandbox goes after --gc-delay, a running one stays', async () => {
+test("in the agent: a finished task's sandbox goes after --gc-delay, a running one stays", async () => {
   const master = await FakeMaster.start();
   const workDir = join(root, 'agent');
   const agent = new Agent({
@@ -93,7 +97,10 @@ test('in the agent: a finished task\'s sandbox goes after --gc-delay, a running 
   try {
     await agent.start();
     await master.waitFor(() => agent.registered && master.connected && agent.agentId !== undefined, 'registration');
-    master.launch([{ id: 'quick', cmd: 'echo done' }, { id: 'long', cmd: 'sleep 30' }]);
+    master.launch([
+      { id: 'quick', cmd: 'echo done' },
+      { id: 'long', cmd: 'sleep 30' },
+    ]);
     const finished = await master.update('quick', 'TASK_FINISHED');
     const running = await master.update('long', 'TASK_RUNNING');
     // Readable right after the end (the floor), gone a little after the delay.

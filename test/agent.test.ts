@@ -350,7 +350,10 @@ describe('agent restart', () => {
     const task = reported.tasks?.find((t) => t.task_info.task_id.value === 'survivor');
     assert.equal(task?.state, 'TASK_RUNNING');
     assert.match(task?.directory ?? '', /executors\/survivor\/runs\//);
-    assert.deepEqual(reported.frameworks?.map((f) => f.id?.value), ['fw-1']);
+    assert.deepEqual(
+      reported.frameworks?.map((f) => f.id?.value),
+      ['fw-1'],
+    );
     assert.equal((await agentState(second)).tasks.find((t) => t['id'] === 'survivor')?.['state'], 'TASK_RUNNING');
     master.kill('survivor');
     await master.update('survivor', 'TASK_KILLED');

@@ -16,14 +16,20 @@ after(async () => {
   await fuzz.close();
 });
 
-test('no request to the frameworks\' APIs gets a 5xx, and a refused one says why and changes nothing', async () => {
+test("no request to the frameworks' APIs gets a 5xx, and a refused one says why and changes nothing", async () => {
   const { violations, statuses } = await runApiFuzz(fuzz.app, { cases: 200 });
   assert.deepEqual(violations, []);
   // The fuzz reached every route and got both answers (a fuzz that only ever hits 404 tests nothing).
   assert.deepEqual(Object.keys(statuses).sort(), Object.keys(ROUTES).sort());
   const all = Object.values(statuses).flatMap((c) => Object.entries(c));
-  assert.ok(all.some(([s]) => Number(s) < 300), 'some requests were accepted');
-  assert.ok(all.some(([s]) => Number(s) === 422), 'some requests were refused as invalid');
+  assert.ok(
+    all.some(([s]) => Number(s) < 300),
+    'some requests were accepted',
+  );
+  assert.ok(
+    all.some(([s]) => Number(s) === 422),
+    'some requests were refused as invalid',
+  );
 });
 
 test('the measured defects: %25 in an app or group path, a null or non-object group', async () => {
@@ -37,7 +43,10 @@ test('the measured defects: %25 in an app or group path, a null or non-object gr
   for (const groups of [[null], [1], ['x'], [[]]]) {
     const res = await fuzz.app.inject({ method: 'POST', url: '/v2/groups', payload: { id: '/g', groups } });
     assert.equal(res.statusCode, 422, `${JSON.stringify(groups)}: ${res.body}`);
-    assert.deepEqual((JSON.parse(res.body) as { details: Array<{ path: string }> }).details.map((d) => d.path), ['/groups/0']);
+    assert.deepEqual(
+      (JSON.parse(res.body) as { details: Array<{ path: string }> }).details.map((d) => d.path),
+      ['/groups/0'],
+    );
   }
 });
 
@@ -47,7 +56,10 @@ test('an app body over 1 MiB is refused with 413 before it is parsed; per-field 
   const labels = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`k${i}`, 'v']));
   const many = await fuzz.app.inject({ method: 'POST', url: '/v2/apps', payload: { id: '/many', cmd: 'x', labels } });
   assert.equal(many.statusCode, 422, many.body);
-  assert.deepEqual((JSON.parse(many.body) as { details: Array<{ path: string }> }).details.map((d) => d.path), ['/labels']);
+  assert.deepEqual(
+    (JSON.parse(many.body) as { details: Array<{ path: string }> }).details.map((d) => d.path),
+    ['/labels'],
+  );
   assert.equal((await fuzz.app.inject({ method: 'GET', url: '/v2/apps/many' })).statusCode, 404);
 });
 

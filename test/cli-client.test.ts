@@ -57,7 +57,10 @@ describe('drover app / deployment / task / node', () => {
 
     const tasks = json<Array<{ id: string; state: string }>>(['task', 'list', 'cli_web']);
     assert.equal(tasks.filter((t) => t.state === 'TASK_RUNNING').length, 2);
-    assert.ok(tasks.every((t) => t.id.startsWith('cli_web.')), 'filtered on the server by the text');
+    assert.ok(
+      tasks.every((t) => t.id.startsWith('cli_web.')),
+      'filtered on the server by the text',
+    );
     const nodes = json<Array<{ hostname: string; active: boolean }>>(['node', 'list']);
     assert.equal(nodes.length, 1);
     assert.equal(nodes[0]!.active, true);
@@ -116,12 +119,19 @@ describe('drover app / deployment / task / node', () => {
   });
 
   test('task log prints the last lines, follows new ones, and reads a finished task from history', async () => {
-    const added = drover(['app', 'add', '-'], JSON.stringify({ id: '/ticker', cmd: 'i=0; while true; do i=$((i+1)); echo "tick $i"; echo "err $i" >&2; sleep 0.3; done', cpus: 0.01, mem: 16, instances: 1 }));
+    const added = drover(
+      ['app', 'add', '-'],
+      JSON.stringify({ id: '/ticker', cmd: 'i=0; while true; do i=$((i+1)); echo "tick $i"; echo "err $i" >&2; sleep 0.3; done', cpus: 0.01, mem: 16, instances: 1 }),
+    );
     assert.equal(added.status, 0, added.stderr);
-    await eventually(() => {
-      const r = drover(['task', 'log', 'ticker', '--lines', '2']);
-      return r.status === 0 && /^tick \d+\ntick \d+\n$/.test(r.stdout);
-    }, 'two lines of history', 30_000);
+    await eventually(
+      () => {
+        const r = drover(['task', 'log', 'ticker', '--lines', '2']);
+        return r.status === 0 && /^tick \d+\ntick \d+\n$/.test(r.stdout);
+      },
+      'two lines of history',
+      30_000,
+    );
     assert.match(drover(['task', 'log', '/ticker', '--stderr', '--lines', '1']).stdout, /^err \d+\n$/);
 
     // Follow: a line the task printed after the follow began must show up.
@@ -178,10 +188,15 @@ describe('drover app / deployment / task / node', () => {
 describe('drover job', () => {
   test('add, list, run, history with outcomes, log of a finished run, schedules, kill, remove', async () => {
     const file = join(root, 'job.json');
-    await writeFile(file, JSON.stringify({
-      id: 'cli.report', description: 'a report', run: { cmd: 'echo "report for $MESOS_TASK_ID"; sleep 1', cpus: 0.01, mem: 32, disk: 0 },
-      schedules: [{ id: 'yearly', cron: '0 3 1 1 *', timezone: 'Europe/Berlin' }],
-    }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        id: 'cli.report',
+        description: 'a report',
+        run: { cmd: 'echo "report for $MESOS_TASK_ID"; sleep 1', cpus: 0.01, mem: 32, disk: 0 },
+        schedules: [{ id: 'yearly', cron: '0 3 1 1 *', timezone: 'Europe/Berlin' }],
+      }),
+    );
     const added = drover(['job', 'add', file]);
     assert.equal(added.status, 0, added.stderr);
     assert.match(added.stdout, /created cli\.report/);
@@ -240,7 +255,10 @@ describe('drover task exec', () => {
     assert.equal(pid1.status, 0, pid1.stderr);
     const argv = pid1.stdout.split('\0');
     assert.ok(argv.includes('drover-task'), `PID 1 is the task's wrapper: ${JSON.stringify(argv)}`);
-    assert.ok(argv.some((a) => a.includes('exec sleep 300')), 'running the app command');
+    assert.ok(
+      argv.some((a) => a.includes('exec sleep 300')),
+      'running the app command',
+    );
     // Only the task's processes are visible, and the command starts in the sandbox.
     const ps = drover(['task', 'exec', '/box', '--', 'sh', '-c', 'ls /proc | grep -c "^[0-9]"; cat marker; echo oops >&2; exit 7']);
     assert.equal(ps.status, 7, ps.stderr);

@@ -57,10 +57,14 @@ describe('drover CLI', () => {
     assert.equal(await response.text(), 'pong');
     assert.ok((await stat(join(dataDir, 'store.db'))).isFile(), 'the embedded store lives in the data dir');
     // The agent registers with the master in the same process.
-    const agents = await eventually(async () => {
-      const { slaves } = (await (await fetch(`${url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> };
-      return slaves.length > 0 && slaves;
-    }, 'the agent registered', 15_000);
+    const agents = await eventually(
+      async () => {
+        const { slaves } = (await (await fetch(`${url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> };
+        return slaves.length > 0 && slaves;
+      },
+      'the agent registered',
+      15_000,
+    );
     assert.equal(agents.length, 1);
     assert.equal(agents[0]?.active, true);
     assert.ok((await stat(join(dataDir, 'agent'))).isDirectory(), 'the agent work dir lives in the data dir');

@@ -30,7 +30,12 @@ after(async () => {
 
 async function create(id: string): Promise<{ status: number; body: string }> {
   try {
-    const r = await fetch(`${master.url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, cmd: 'sleep 1', cpus: 0.01, mem: 16, instances: 0 }), signal: AbortSignal.timeout(20_000) });
+    const r = await fetch(`${master.url}/v2/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id, cmd: 'sleep 1', cpus: 0.01, mem: 16, instances: 0 }),
+      signal: AbortSignal.timeout(20_000),
+    });
     return { status: r.status, body: await r.text() };
   } catch (e) {
     return { status: 0, body: (e as Error).message };
@@ -45,23 +50,31 @@ test('one etcd member down: service continues; two down: writes stop with a 503;
   let i = 1;
   /** Creates `/q/<prefix><n>` until one is acknowledged. */
   const createUntilAcknowledged = (prefix: string, what: string, timeoutMs: number): Promise<unknown> =>
-    eventually(async () => {
-      const id = `/q/${prefix}${i++}`;
-      const r = await create(id);
-      if (r.status === 201) acknowledged.push(id);
-      return r.status === 201;
-    }, what, timeoutMs);
+    eventually(
+      async () => {
+        const id = `/q/${prefix}${i++}`;
+        const r = await create(id);
+        if (r.status === 201) acknowledged.push(id);
+        return r.status === 201;
+      },
+      what,
+      timeoutMs,
+    );
   await createUntilAcknowledged('a', 'a write with one member down', 30_000);
 
   await etcd.kill(KILL_SECOND);
   const seen: string[] = [];
-  const refused = await eventually(async () => {
-    const started = Date.now();
-    const r = await create(`/q/b${i++}`);
-    seen.push(`${r.status} after ${Date.now() - started} ms: ${r.body.slice(0, 120)}`);
-    if (r.status === 201) acknowledged.push(`/q/b${i - 1}`);
-    return r.status === 503 ? r : undefined;
-  }, 'writes refused without quorum', 120_000).catch((e: Error) => {
+  const refused = await eventually(
+    async () => {
+      const started = Date.now();
+      const r = await create(`/q/b${i++}`);
+      seen.push(`${r.status} after ${Date.now() - started} ms: ${r.body.slice(0, 120)}`);
+      if (r.status === 201) acknowledged.push(`/q/b${i - 1}`);
+      return r.status === 503 ? r : undefined;
+    },
+    'writes refused without quorum',
+    120_000,
+  ).catch((e: Error) => {
     throw new Error(`${e.message}; answers: ${seen.slice(-6).join(' | ')}\nmaster: ${master.output().slice(-3000)}`);
   });
   assert.match(refused.body, /leading master|unavailable|store/i, refused.body);
@@ -71,6 +84,10 @@ test('one etcd member down: service continues; two down: writes stop with a 503;
   await etcd.start(KILL_SECOND);
   await createUntilAcknowledged('c', 'writes again once quorum is back', 90_000);
   const apps = ((await (await fetch(`${master.url}/v2/apps?id=/q`)).json()) as { apps: Array<{ id: string }> }).apps.map((a) => a.id);
-  assert.deepEqual(acknowledged.filter((id) => !apps.includes(id)), [], 'every acknowledged create survived');
+  assert.deepEqual(
+    acknowledged.filter((id) => !apps.includes(id)),
+    [],
+    'every acknowledged create survived',
+  );
   console.log(`# ${acknowledged.length} creates acknowledged across the faults, all present`);
 });

@@ -20,7 +20,21 @@ const ports: number[] = [];
 let agent: DroverProcess;
 
 function startMaster(port: number): Promise<DroverProcess> {
-  return startDrover(['master', '--store', etcd.storeUrl, '--port', String(port), '--leader-ttl', String(TTL), '--allocation-interval', '0.2', '--agent-heartbeat-interval', '1', '--jobs-history-count', '100']);
+  return startDrover([
+    'master',
+    '--store',
+    etcd.storeUrl,
+    '--port',
+    String(port),
+    '--leader-ttl',
+    String(TTL),
+    '--allocation-interval',
+    '0.2',
+    '--agent-heartbeat-interval',
+    '1',
+    '--jobs-history-count',
+    '100',
+  ]);
 }
 const urlOf = (port: number): string => `http://127.0.0.1:${port}`;
 
@@ -32,14 +46,25 @@ before(async () => {
     masters.push(m);
     ports.push(Number(new URL(m.url).port));
   }
-  agent = await startDrover(['agent', '--master', ports.map(urlOf).join(','), '--port', '0', '--work-dir', join(root, 'agent'), '--hostname', '127.0.0.1',
-    '--resources', 'cpus:4;mem:8192;disk:1000;ports:[22200-22300]']);
+  agent = await startDrover([
+    'agent',
+    '--master',
+    ports.map(urlOf).join(','),
+    '--port',
+    '0',
+    '--work-dir',
+    join(root, 'agent'),
+    '--hostname',
+    '127.0.0.1',
+    '--resources',
+    'cpus:4;mem:8192;disk:1000;ports:[22200-22300]',
+  ]);
 });
 after(async () => {
   const leader = await leaderPort().catch(() => undefined);
   if (leader !== undefined) {
     for (const id of ['/ha/web', '/ha/probe', '/ha/steady']) await fetch(`${urlOf(leader)}/v2/apps${id}?force=true`, { method: 'DELETE' }).catch(() => undefined);
-    await eventually(async () => (((await (await fetch(`${urlOf(leader)}/v2/tasks`)).json()) as { tasks: unknown[] }).tasks.length === 0), 'tasks gone', 60_000).catch(() => undefined);
+    await eventually(async () => ((await (await fetch(`${urlOf(leader)}/v2/tasks`)).json()) as { tasks: unknown[] }).tasks.length === 0, 'tasks gone', 60_000).catch(() => undefined);
   }
   await agent.stop();
   for (const m of masters) await m?.stop('SIGKILL');
@@ -63,13 +88,20 @@ async function leaderPort(): Promise<number> {
 }
 
 async function waitForLeader(notPort?: number): Promise<number> {
-  return eventually(async () => {
-    const port = await leaderPort().catch(() => undefined);
-    return port !== undefined && port !== notPort ? port : undefined;
-  }, 'a leader', 30_000);
+  return eventually(
+    async () => {
+      const port = await leaderPort().catch(() => undefined);
+      return port !== undefined && port !== notPort ? port : undefined;
+    },
+    'a leader',
+    30_000,
+  );
 }
 
-interface TaskJson { id: string; state: string }
+interface TaskJson {
+  id: string;
+  state: string;
+}
 async function tasks(appId: string): Promise<TaskJson[]> {
   const port = await waitForLeader();
   const r = await fetch(`${urlOf(port)}/v2/apps${appId}/tasks`, { signal: AbortSignal.timeout(5000) });
@@ -93,12 +125,20 @@ describe('three masters on etcd', () => {
 
   test('kill -9 of the leader while a 200-instance app deploys: a new leader within 10 s, 200 running, none lost or duplicated, early ids kept', { timeout: 240_000 }, async () => {
     const leader = await waitForLeader();
-    const created = await fetch(`${urlOf(leader)}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '/ha/web', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 200, portDefinitions: [] }) });
+    const created = await fetch(`${urlOf(leader)}/v2/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: '/ha/web', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 200, portDefinitions: [] }),
+    });
     assert.equal(created.status, 201);
-    const early = await eventually(async () => {
-      const running = (await tasks('/ha/web')).filter((t) => t.state === 'TASK_RUNNING');
-      return running.length >= 20 ? running.map((t) => t.id) : undefined;
-    }, 'some instances running', 60_000);
+    const early = await eventually(
+      async () => {
+        const running = (await tasks('/ha/web')).filter((t) => t.state === 'TASK_RUNNING');
+        return running.length >= 20 ? running.map((t) => t.id) : undefined;
+      },
+      'some instances running',
+      60_000,
+    );
 
     const index = ports.indexOf(leader);
     const killedAt = Date.now();
@@ -106,25 +146,39 @@ describe('three masters on etcd', () => {
     masters[index] = undefined;
     const next = await waitForLeader(leader);
     // Serving writes: an acknowledged create on the new leader.
-    await eventually(async () => {
-      const r = await fetch(`${urlOf(next)}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '/ha/probe', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 0 }) }).catch(() => undefined);
-      return r !== undefined && (r.status === 201 || r.status === 409);
-    }, 'the new leader accepts writes', 30_000);
+    await eventually(
+      async () => {
+        const r = await fetch(`${urlOf(next)}/v2/apps`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ id: '/ha/probe', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 0 }),
+        }).catch(() => undefined);
+        return r !== undefined && (r.status === 201 || r.status === 409);
+      },
+      'the new leader accepts writes',
+      30_000,
+    );
     const failoverMs = Date.now() - killedAt;
     console.log(`# failover after kill -9: ${failoverMs} ms to a new leader serving writes`);
     assert.ok(failoverMs < 10_000, `failover took ${failoverMs} ms`);
     masters[index] = await startMaster(leader);
 
-    const all = await eventually(async () => {
-      const list = await tasks('/ha/web');
-      return list.filter((t) => t.state === 'TASK_RUNNING').length === 200 ? list : undefined;
-    }, '200 running after the failover', 180_000);
+    const all = await eventually(
+      async () => {
+        const list = await tasks('/ha/web');
+        return list.filter((t) => t.state === 'TASK_RUNNING').length === 200 ? list : undefined;
+      },
+      '200 running after the failover',
+      180_000,
+    );
     const ids = all.map((t) => t.id);
     assert.equal(new Set(ids).size, ids.length, 'no task id twice');
     assert.equal(ids.length, 200, `exactly 200 tasks, not ${ids.length}`);
     for (const id of early) assert.ok(ids.includes(id), `${id}, running before the kill, kept its id`);
     // The agent runs exactly those (nothing launched twice behind the framework's back).
-    const agentTasks = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks.filter((t) => t.id.startsWith('ha_web.') && t.state === 'TASK_RUNNING');
+    const agentTasks = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks.filter(
+      (t) => t.id.startsWith('ha_web.') && t.state === 'TASK_RUNNING',
+    );
     assert.equal(agentTasks.length, 200);
     console.log(`# after the failover: ${ids.length} running, ${early.length} launched before the kill all kept`);
   });
@@ -144,7 +198,12 @@ describe('three masters on etcd', () => {
       }
       const id = `/ha/churn/app-${i}`;
       const via = urlOf(ports[i % ports.length]!); // standbys redirect: any master will do
-      const r = await fetch(`${via}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 0 }), signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      const r = await fetch(`${via}/v2/apps`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id, cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 0 }),
+        signal: AbortSignal.timeout(5000),
+      }).catch(() => undefined);
       if (r?.status === 201) acknowledged.push(id);
       else refused++;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -167,7 +226,8 @@ describe('three masters on etcd', () => {
     // Chronos' repeating interval (a cron field cannot say "every 5 s"); the first tick soon.
     const start = new Date(Math.ceil(Date.now() / 5000) * 5000 + 5000).toISOString().replace(/\.\d+Z$/, 'Z');
     const created = await fetch(`${urlOf(leader0)}/v1/jobs`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'ha-tick', run: { cmd: 'true', cpus: 0.01, mem: 32, disk: 0 }, schedules: [{ id: 'every5s', cron: `R/${start}/PT5S`, startingDeadlineSeconds: 60 }] }),
     });
     assert.equal(created.status, 201, await created.text());
@@ -192,15 +252,22 @@ describe('three masters on etcd', () => {
     const leader = await waitForLeader();
     const removed = await fetch(`${urlOf(leader)}/v1/jobs/ha-tick/schedules/every5s`, { method: 'DELETE' });
     assert.equal(removed.status, 200, await removed.text());
-    const final = await eventually(async () => {
-      const j = await job().catch(() => undefined);
-      return j && j.activeRuns.length === 0 ? j : undefined;
-    }, 'no run active', 60_000);
+    const final = await eventually(
+      async () => {
+        const j = await job().catch(() => undefined);
+        return j && j.activeRuns.length === 0 ? j : undefined;
+      },
+      'no run active',
+      60_000,
+    );
     const runs = [...final.history.successfulFinishedRuns, ...final.history.failedFinishedRuns].map((r) => r.id);
     // A tick's run id starts with its scheduled time (yyyyMMddHHmmss): one run per tick, 5 s apart.
     const ticks = runs.map((id) => Date.parse(id.replace(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d).*$/, '$1-$2-$3T$4:$5:$6Z'))).sort((a, b) => a - b);
     assert.equal(new Set(ticks).size, ticks.length, `a tick ran twice: ${runs.join(', ')}`);
-    const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!).filter((d) => d !== 5000);
+    const gaps = ticks
+      .slice(1)
+      .map((t, i) => t - ticks[i]!)
+      .filter((d) => d !== 5000);
     assert.deepEqual(gaps, [], `every tick between the first and the last ran: ${runs.join(', ')}`);
     assert.equal(final.history.skippedRuns.length, 0, JSON.stringify(final.history.skippedRuns));
     assert.equal(final.history.failedFinishedRuns.length, 0);
@@ -212,7 +279,11 @@ describe('three masters on etcd', () => {
   test('SIGSTOP of the leader past its lease: another leads; the resumed one steps down and launches nothing', { timeout: 120_000 }, async () => {
     const leader = await waitForLeader();
     const port = await waitForLeader();
-    const created = await fetch(`${urlOf(port)}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '/ha/steady', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 5 }) });
+    const created = await fetch(`${urlOf(port)}/v2/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: '/ha/steady', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 5 }),
+    });
     assert.equal(created.status, 201);
     await eventually(async () => (await tasks('/ha/steady')).filter((t) => t.state === 'TASK_RUNNING').length === 5, 'five running', 60_000);
     const index = ports.indexOf(leader);
@@ -222,17 +293,23 @@ describe('three masters on etcd', () => {
     await new Promise((r) => setTimeout(r, TTL * 1000));
     paused.child.kill('SIGCONT');
     // The resumed master learns it lost its lease and becomes a standby: it redirects.
-    await eventually(async () => {
-      const r = await fetch(`${urlOf(leader)}/v2/apps`, { redirect: 'manual', signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-      return r?.status === 307 && r.headers.get('location')?.startsWith(urlOf(next)) === true;
-    }, 'the resumed master redirects to the new leader', 30_000);
+    await eventually(
+      async () => {
+        const r = await fetch(`${urlOf(leader)}/v2/apps`, { redirect: 'manual', signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+        return r?.status === 307 && r.headers.get('location')?.startsWith(urlOf(next)) === true;
+      },
+      'the resumed master redirects to the new leader',
+      30_000,
+    );
     // Nothing was launched twice: the new leader learns the five from the agent's
     // re-registration (the agent was still attached to the paused master), and stays at five.
     await eventually(async () => (await tasks('/ha/steady')).filter((t) => t.state === 'TASK_RUNNING').length === 5, 'five running on the new leader', 60_000);
     await new Promise((r) => setTimeout(r, 2000));
     const running = (await tasks('/ha/steady')).filter((t) => t.state === 'TASK_RUNNING');
     assert.equal(running.length, 5);
-    const onAgent = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks.filter((t) => t.id.startsWith('ha_steady.') && t.state === 'TASK_RUNNING');
+    const onAgent = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks.filter(
+      (t) => t.id.startsWith('ha_steady.') && t.state === 'TASK_RUNNING',
+    );
     assert.equal(onAgent.length, 5);
     console.log(`# SIGSTOP: leader ${leader} paused, ${next} took over; the resumed master redirects to it`);
   });
@@ -251,12 +328,16 @@ describe('three masters on etcd', () => {
       const before = await masterIdAt(leader);
       await fetch(`${urlOf(leader)}/v2/leader`, { method: 'DELETE' });
       await fw.close().catch(() => undefined);
-      const next = await eventually(async () => {
-        const port = await leaderPort().catch(() => undefined);
-        if (port === undefined) return undefined;
-        const id = await masterIdAt(port).catch(() => undefined);
-        return id !== undefined && id !== before ? port : undefined;
-      }, 'a newly elected master', 30_000);
+      const next = await eventually(
+        async () => {
+          const port = await leaderPort().catch(() => undefined);
+          if (port === undefined) return undefined;
+          const id = await masterIdAt(port).catch(() => undefined);
+          return id !== undefined && id !== before ? port : undefined;
+        },
+        'a newly elected master',
+        30_000,
+      );
       // Before the grace existed the new leader tore the framework down as soon as it started.
       await new Promise((r) => setTimeout(r, 3000));
       fw = await TestScheduler.subscribe(urlOf(next), { name: 'ha-zero', failover_timeout: 0, id: { value: id } });
@@ -264,7 +345,10 @@ describe('three masters on etcd', () => {
       await fw.call({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 'ha-keeper' } }] } });
       await fw.status('ha-keeper', 'TASK_RUNNING', 30_000);
       const onAgent = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks;
-      assert.ok(onAgent.some((t) => t.id === 'ha-keeper' && t.state === 'TASK_RUNNING'), 'still running on the agent');
+      assert.ok(
+        onAgent.some((t) => t.id === 'ha-keeper' && t.state === 'TASK_RUNNING'),
+        'still running on the agent',
+      );
       await fw.call({ type: 'KILL', kill: { task_id: { value: 'ha-keeper' } } });
       await fw.status('ha-keeper', 'TASK_KILLED');
     } finally {

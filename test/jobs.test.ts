@@ -30,16 +30,30 @@ async function call(method: string, path: string, body?: unknown, base = dev.url
 }
 const get = (path: string) => call('GET', path);
 
-interface RunJson { id: string; status: string; tasks: Array<{ id: string; status: string }>; reason?: string }
-interface HistoryJson { successCount: number; failureCount: number; successfulFinishedRuns: Array<{ id: string; tasks: string[] }>; failedFinishedRuns: Array<{ id: string }> }
+interface RunJson {
+  id: string;
+  status: string;
+  tasks: Array<{ id: string; status: string }>;
+  reason?: string;
+}
+interface HistoryJson {
+  successCount: number;
+  failureCount: number;
+  successfulFinishedRuns: Array<{ id: string; tasks: string[] }>;
+  failedFinishedRuns: Array<{ id: string }>;
+}
 
 const job = (id: string, cmd: string, extra: Record<string, unknown> = {}) => ({ id, run: { cmd, cpus: 0.1, mem: 32 }, ...extra });
 
 async function runStatus(jobId: string, runId: string, status: string): Promise<RunJson> {
-  return eventually(async () => {
-    const r = (await get(`/v1/jobs/${jobId}/runs/${runId}`)).body as RunJson;
-    return r.status === status ? r : undefined;
-  }, `run ${jobId}/${runId} ${status}`, 30_000);
+  return eventually(
+    async () => {
+      const r = (await get(`/v1/jobs/${jobId}/runs/${runId}`)).body as RunJson;
+      return r.status === status ? r : undefined;
+    },
+    `run ${jobId}/${runId} ${status}`,
+    30_000,
+  );
 }
 
 describe('jobs API', () => {
@@ -122,26 +136,37 @@ describe('jobs API', () => {
     assert.equal((refused.body as { message: string }).message, 'There are active job runs. Override with stopCurrentJobRuns=true');
     assert.equal((await call('DELETE', '/v1/jobs/sleeper?stopCurrentJobRuns=true')).status, 200);
     const taskId = b.tasks[0]?.id ?? `sleeper_${b.id}.1`;
-    await eventually(async () => {
-      const t = ((await get(`/master/tasks?task_id=${encodeURIComponent(taskId)}`)).body as { tasks: Array<{ state: string }> }).tasks[0];
-      return t?.state === 'TASK_KILLED';
-    }, 'the deleted job’s task was killed', 30_000);
+    await eventually(
+      async () => {
+        const t = ((await get(`/master/tasks?task_id=${encodeURIComponent(taskId)}`)).body as { tasks: Array<{ state: string }> }).tasks[0];
+        return t?.state === 'TASK_KILLED';
+      },
+      'the deleted job’s task was killed',
+      30_000,
+    );
   });
 
   test('the queue shows a run that does not fit, with the reason', async () => {
     await call('POST', '/v1/jobs', { id: 'huge', run: { cmd: 'true', cpus: 64, mem: 32 } });
     const r = (await call('POST', '/v1/jobs/huge/runs')).body as RunJson;
-    const queue = await eventually(async () => {
-      const q = (await get('/v1/queue')).body as Array<{ jobId: string; runs: Array<{ runId: string }>; lastUnusedOffers: Array<{ reason: string[] }> }>;
-      const entry = q.find((e) => e.jobId === 'huge');
-      return entry && entry.lastUnusedOffers.length > 0 ? entry : undefined;
-    }, 'a refused offer in the queue', 30_000);
+    const queue = await eventually(
+      async () => {
+        const q = (await get('/v1/queue')).body as Array<{ jobId: string; runs: Array<{ runId: string }>; lastUnusedOffers: Array<{ reason: string[] }> }>;
+        const entry = q.find((e) => e.jobId === 'huge');
+        return entry && entry.lastUnusedOffers.length > 0 ? entry : undefined;
+      },
+      'a refused offer in the queue',
+      30_000,
+    );
     assert.deepEqual(queue.runs, [{ runId: r.id }]);
     // Other tests' tasks may hold a little of the agent's 4 cpus.
     assert.match(queue.lastUnusedOffers[0]!.reason[0]!, /^insufficient cpus: [\d.]+ < 64$/);
     assert.equal((await call('POST', `/v1/jobs/huge/runs/${r.id}/actions/stop`)).status, 200);
     assert.equal(((await get(`/v1/jobs/huge/runs/${r.id}`)).body as RunJson).status, 'FAILED');
-    assert.deepEqual(((await get('/v1/queue')).body as Array<{ jobId: string }>).filter((e) => e.jobId === 'huge'), []);
+    assert.deepEqual(
+      ((await get('/v1/queue')).body as Array<{ jobId: string }>).filter((e) => e.jobId === 'huge'),
+      [],
+    );
   });
 
   test('a dependent job runs after its parent succeeds, in the parent’s cycle', async () => {
@@ -150,10 +175,14 @@ describe('jobs API', () => {
     assert.equal((await call('POST', '/v1/jobs', { ...job('dag.orphan', 'true'), dependencies: [{ id: 'dag.nope' }] })).status, 422);
     const parent = (await call('POST', '/v1/jobs/dag.parent/runs')).body as RunJson & { cycle: string };
     await runStatus('dag.parent', parent.id, 'SUCCESS');
-    const history = await eventually(async () => {
-      const h = ((await get('/v1/jobs/dag.child?embed=history')).body as { history: HistoryJson }).history;
-      return h.successCount === 1 ? h : undefined;
-    }, 'the child ran', 30_000);
+    const history = await eventually(
+      async () => {
+        const h = ((await get('/v1/jobs/dag.child?embed=history')).body as { history: HistoryJson }).history;
+        return h.successCount === 1 ? h : undefined;
+      },
+      'the child ran',
+      30_000,
+    );
     const child = (await get(`/v1/jobs/dag.child/runs/${history.successfulFinishedRuns[0]!.id}`)).body as { cycle: string; trigger: string };
     assert.equal(child.cycle, parent.cycle);
     assert.equal(child.trigger, 'dependency');
@@ -173,7 +202,11 @@ describe('jobs API', () => {
     assert.equal(docker.status, 422);
     assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/container');
     assert.equal((await call('PUT', '/v1/scheduler/job/Chronos_Root')).status, 204);
-    await eventually(async () => ((await get('/v1/jobs/chronos-child?embed=historySummary')).body as { historySummary: { successCount: number } }).historySummary.successCount === 1, 'the Chronos child ran after its parent', 30_000);
+    await eventually(
+      async () => ((await get('/v1/jobs/chronos-child?embed=historySummary')).body as { historySummary: { successCount: number } }).historySummary.successCount === 1,
+      'the Chronos child ran after its parent',
+      30_000,
+    );
     // job/success: a failed run counts as a success by hand.
     assert.equal((await call('POST', '/v1/scheduler/dependency', { name: 'flaky', command: 'false', parents: ['Chronos_Root'], retries: 0, cpus: 0.1, mem: 32, disk: 0 })).status, 204);
     const failed = (await call('POST', '/v1/jobs/flaky/runs')).body as RunJson;
@@ -186,10 +219,14 @@ describe('jobs API', () => {
 
   test('real time: a "* * * * *" job runs on the next minute', async () => {
     assert.equal((await call('POST', '/v1/jobs', { ...job('minutely', 'echo tick'), schedules: [{ id: 'every', cron: '* * * * *' }] })).status, 201);
-    const history = await eventually(async () => {
-      const h = ((await get('/v1/jobs/minutely?embed=history')).body as { history: HistoryJson }).history;
-      return h.successCount >= 1 ? h : undefined;
-    }, 'a scheduled run succeeded', 100_000);
+    const history = await eventually(
+      async () => {
+        const h = ((await get('/v1/jobs/minutely?embed=history')).body as { history: HistoryJson }).history;
+        return h.successCount >= 1 ? h : undefined;
+      },
+      'a scheduled run succeeded',
+      100_000,
+    );
     const run = (await get(`/v1/jobs/minutely/runs/${history.successfulFinishedRuns[0]!.id}`)).body as { trigger: string; scheduledAt: string };
     assert.equal(run.trigger, 'schedule');
     assert.match(run.scheduledAt, /:00\.000\+0000$/, 'the tick is on a whole minute');
@@ -224,10 +261,14 @@ test('a run survives a restart of drover dev: the task keeps running and its run
     await eventually(async () => ((await call('GET', '/master/state', undefined, url)).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered');
     await call('POST', '/v1/jobs', job('survivor', 'while [ ! -e gate ]; do sleep 0.2; done'), url);
     const r = (await call('POST', '/v1/jobs/survivor/runs', undefined, url)).body as RunJson;
-    const active = await eventually(async () => {
-      const run = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url)).body as RunJson;
-      return run.status === 'ACTIVE' ? run : undefined;
-    }, 'the run is active', 30_000);
+    const active = await eventually(
+      async () => {
+        const run = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url)).body as RunJson;
+        return run.status === 'ACTIVE' ? run : undefined;
+      },
+      'the run is active',
+      30_000,
+    );
     const taskId = active.tasks[0]!.id;
     sandbox = ((await call('GET', `/master/tasks?task_id=${encodeURIComponent(taskId)}`, undefined, url)).body as { tasks: Array<{ directory: string }> }).tasks[0]!.directory;
     assert.equal(await first.stop(), 0);
@@ -236,13 +277,24 @@ test('a run survives a restart of drover dev: the task keeps running and its run
     const url2 = second.url;
     const before = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url2)).body as RunJson;
     assert.notEqual(before.status, 'SUCCESS', 'the run was not finished by the restart');
-    assert.deepEqual(before.tasks.map((t) => t.id), [taskId]);
+    assert.deepEqual(
+      before.tasks.map((t) => t.id),
+      [taskId],
+    );
     await openGate();
-    const done = await eventually(async () => {
-      const run = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url2)).body as RunJson;
-      return run.status === 'SUCCESS' ? run : undefined;
-    }, 'the run finished after the restart', 60_000);
-    assert.deepEqual(done.tasks.map((t) => t.id), [taskId], 'the same task, not a relaunch');
+    const done = await eventually(
+      async () => {
+        const run = (await call('GET', `/v1/jobs/survivor/runs/${r.id}`, undefined, url2)).body as RunJson;
+        return run.status === 'SUCCESS' ? run : undefined;
+      },
+      'the run finished after the restart',
+      60_000,
+    );
+    assert.deepEqual(
+      done.tasks.map((t) => t.id),
+      [taskId],
+      'the same task, not a relaunch',
+    );
     assert.equal(((await call('GET', '/v1/jobs/survivor?embed=history', undefined, url2)).body as { history: HistoryJson }).history.successCount, 1);
   } finally {
     // Whatever happened, the task must not outlive the test (agents keep tasks across restarts).

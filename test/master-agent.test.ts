@@ -38,9 +38,20 @@ async function offerFor(framework: TestScheduler, hostname: string): Promise<Off
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-ma-'));
   master = await startDrover([
-    'master', '--no-services', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`,
-    '--allocation-interval', '0.2', '--agent-heartbeat-interval', '0.2', '--max-missed-heartbeats', '3',
-    '--max-completed-tasks-per-framework', '1',
+    'master',
+    '--no-services',
+    '--port',
+    '0',
+    '--store',
+    `sqlite:${join(root, 'master.db')}`,
+    '--allocation-interval',
+    '0.2',
+    '--agent-heartbeat-interval',
+    '0.2',
+    '--max-missed-heartbeats',
+    '3',
+    '--max-completed-tasks-per-framework',
+    '1',
   ]);
   agents.push(await startAgent('agent-a', 'cpus:2;mem:1024;disk:1024;ports:[21500-21510]'));
   agents.push(await startAgent('agent-b', 'cpus:2;mem:1024;disk:1024;ports:[21520-21530]'));

@@ -91,7 +91,11 @@ describe('scheduler API: bad input changes nothing', () => {
       assert.equal(got, status, JSON.stringify(json));
       assert.match(String(json['message']), message);
       assert.match(String(json['code']), /^DROVER_ERR_/);
-      if (path) assert.ok((json['details'] as Array<{ path: string }>).some((d) => d.path === path), JSON.stringify(json['details']));
+      if (path)
+        assert.ok(
+          (json['details'] as Array<{ path: string }>).some((d) => d.path === path),
+          JSON.stringify(json['details']),
+        );
       assert.deepEqual(essence(await state()), before);
     });
   }

@@ -34,8 +34,19 @@ async function state(url: string): Promise<State> {
 
 function startMaster(dir: string, port: number): Promise<DroverProcess> {
   return startDrover([
-    'master', '--no-services', '--no-jobs', '--port', String(port), '--store', `sqlite:${join(dir, 'master.db')}`,
-    '--allocation-interval', '0.2', '--agent-heartbeat-interval', '0.5', '--max-missed-heartbeats', '4',
+    'master',
+    '--no-services',
+    '--no-jobs',
+    '--port',
+    String(port),
+    '--store',
+    `sqlite:${join(dir, 'master.db')}`,
+    '--allocation-interval',
+    '0.2',
+    '--agent-heartbeat-interval',
+    '0.5',
+    '--max-missed-heartbeats',
+    '4',
   ]);
 }
 
@@ -100,7 +111,19 @@ describe('machine reboot', () => {
     await writeFile(bootIdFile, 'boot-1\n');
     // Long heartbeats: the restart below is quicker than the unreachable timeout, so what the
     // frameworks hear comes from the reboot, not from a missed heartbeat.
-    const master = await startDrover(['master', '--no-services', '--no-jobs', '--port', '0', '--store', `sqlite:${join(dir, 'master.db')}`, '--allocation-interval', '0.2', '--agent-heartbeat-interval', '10']);
+    const master = await startDrover([
+      'master',
+      '--no-services',
+      '--no-jobs',
+      '--port',
+      '0',
+      '--store',
+      `sqlite:${join(dir, 'master.db')}`,
+      '--allocation-interval',
+      '0.2',
+      '--agent-heartbeat-interval',
+      '10',
+    ]);
     let agent = await startAgent(master.url, dir, 'agent-boot', ['--boot-id-file', bootIdFile]);
     const aware = await TestScheduler.subscribe(master.url, { name: 'aware', failover_timeout: 60, capabilities: [{ type: 'PARTITION_AWARE' }] });
     const plain = await TestScheduler.subscribe(master.url, { name: 'plain', failover_timeout: 60 });
@@ -169,10 +192,16 @@ describe('completed frameworks', () => {
       }
       // --max-completed-frameworks 1: only the newest is kept.
       const s = await state(master.url);
-      assert.deepEqual(s.completed_frameworks.map((f) => f['id']), [ids[1]]);
+      assert.deepEqual(
+        s.completed_frameworks.map((f) => f['id']),
+        [ids[1]],
+      );
       const done = s.completed_frameworks[0]!;
       assert.equal(done['active'], false);
-      assert.deepEqual((done['completed_tasks'] as Array<Record<string, unknown>>).map((t) => [t['id'], t['state']]), [['second-task', 'TASK_KILLED']]);
+      assert.deepEqual(
+        (done['completed_tasks'] as Array<Record<string, unknown>>).map((t) => [t['id'], t['state']]),
+        [['second-task', 'TASK_KILLED']],
+      );
       assert.ok(!s.frameworks.some((f) => ids.includes(String(f['id']))));
 
       const frameworks = (await (await fetch(`${master.url}/master/frameworks?framework_id=${ids[1]}`)).json()) as State;
@@ -180,7 +209,10 @@ describe('completed frameworks', () => {
       const v1 = (await (await fetch(`${master.url}/api/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'GET_FRAMEWORKS' }) })).json()) as {
         get_frameworks: { completed_frameworks: Array<{ framework_info: { name: string }; active: boolean; unregistered_time?: unknown }> };
       };
-      assert.deepEqual(v1.get_frameworks.completed_frameworks.map((f) => [f.framework_info.name, f.active, f.unregistered_time !== undefined]), [['second', false, true]]);
+      assert.deepEqual(
+        v1.get_frameworks.completed_frameworks.map((f) => [f.framework_info.name, f.active, f.unregistered_time !== undefined]),
+        [['second', false, true]],
+      );
       // A bad query is a 400 with the field's path, not a 500.
       const bad = await fetch(`${master.url}/master/frameworks?framework_id=`);
       assert.equal(bad.status, 400);

@@ -19,7 +19,21 @@ let agent: DroverProcess;
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-op-'));
   master = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2', '--offer-timeout', '1', '--weights', 'prod=3,dev=1']);
-  agent = await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, 'agent'), '--resources', 'cpus:4;mem:2048;disk:1024;ports:[21600-21700]', '--hostname', 'op-agent', '--attributes', 'rack:r1;zone:a']);
+  agent = await startDrover([
+    'agent',
+    '--master',
+    master.url,
+    '--port',
+    '0',
+    '--work-dir',
+    join(root, 'agent'),
+    '--resources',
+    'cpus:4;mem:2048;disk:1024;ports:[21600-21700]',
+    '--hostname',
+    'op-agent',
+    '--attributes',
+    'rack:r1;zone:a',
+  ]);
 });
 after(async () => {
   await agent.stop('SIGKILL');
@@ -76,7 +90,10 @@ describe('v1 operator API', () => {
         seen.push(event.type + detail);
         if (seen.includes('TASK_UPDATED:TASK_RUNNING')) break;
       }
-      assert.deepEqual(seen.filter((e) => e !== 'TASK_UPDATED:TASK_STARTING'), ['FRAMEWORK_ADDED', 'TASK_ADDED', 'TASK_UPDATED:TASK_RUNNING']);
+      assert.deepEqual(
+        seen.filter((e) => e !== 'TASK_UPDATED:TASK_STARTING'),
+        ['FRAMEWORK_ADDED', 'TASK_ADDED', 'TASK_UPDATED:TASK_RUNNING'],
+      );
       await fw.call({ type: 'KILL', kill: { task_id: { value: 'observed' } } });
       await fw.status('observed', 'TASK_KILLED');
     } finally {
@@ -91,15 +108,24 @@ describe('/master/state', () => {
     const fw = await TestScheduler.subscribe(master.url, { name: 'filtered' });
     try {
       const [offer] = await fw.offers();
-      await fw.launch(offer!, [1, 2, 3].map((i) => ({ id: `f${i}`, cmd: 'sleep 30' })));
+      await fw.launch(
+        offer!,
+        [1, 2, 3].map((i) => ({ id: `f${i}`, cmd: 'sleep 30' })),
+      );
       for (const i of [1, 2, 3]) await fw.status(`f${i}`, 'TASK_RUNNING');
       type State = { frameworks: Array<{ id: string; tasks: Array<{ id: string; state: string }> }>; flags: Record<string, string> };
       const only = (await getJson<State>(`/master/state?framework_id=${fw.frameworkId}`)).body;
-      assert.deepEqual(only.frameworks.map((f) => f.id), [fw.frameworkId]);
+      assert.deepEqual(
+        only.frameworks.map((f) => f.id),
+        [fw.frameworkId],
+      );
       assert.deepEqual(only.frameworks[0]!.tasks.map((t) => t.id).sort(), ['f1', 'f2', 'f3']);
       assert.equal(only.flags['weights'], 'prod=3,dev=1');
       const one = (await getJson<State>(`/master/state?framework_id=${fw.frameworkId}&task_id=f2`)).body;
-      assert.deepEqual(one.frameworks[0]!.tasks.map((t) => t.id), ['f2']);
+      assert.deepEqual(
+        one.frameworks[0]!.tasks.map((t) => t.id),
+        ['f2'],
+      );
       const paged = (await getJson<State>(`/master/state?framework_id=${fw.frameworkId}&limit=2&offset=1`)).body;
       assert.equal(paged.frameworks[0]!.tasks.length, 2);
       const none = (await getJson<State>(`/master/state?framework_id=${fw.frameworkId}&state=TASK_FINISHED`)).body;
@@ -164,10 +190,16 @@ describe('scheduler calls', () => {
       const agentState = (await (await fetch(`${agent.url}/state`)).json()) as { tasks?: Array<Record<string, unknown>> };
       return !(agentState.tasks ?? []).some((t) => JSON.stringify(t).includes('doomed') && JSON.stringify(t).includes('TASK_RUNNING'));
     }, 'the task killed on the agent');
-    assert.ok(tasks.some((t) => t.id === 'doomed' && t.state === 'TASK_KILLED'), JSON.stringify(tasks));
+    assert.ok(
+      tasks.some((t) => t.id === 'doomed' && t.state === 'TASK_KILLED'),
+      JSON.stringify(tasks),
+    );
     // By task id alone (no framework id), only that task comes back, from the history.
     const byId = (await getJson<{ tasks: Array<{ id: string }> }>('/master/tasks?task_id=doomed')).body.tasks;
-    assert.deepEqual(byId.map((t) => t.id), ['doomed']);
+    assert.deepEqual(
+      byId.map((t) => t.id),
+      ['doomed'],
+    );
     await assert.rejects(TestScheduler.subscribe(master.url, { name: 'leaving', id: { value: fw.frameworkId } }), /has been removed/);
     await fw.close();
   });

@@ -24,8 +24,21 @@ before(async () => {
   assert.equal(HOSTNAME.length, 30);
   root = await mkdtemp(join(tmpdir(), 'drover-placement-'));
   master = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2', '--agent-heartbeat-interval', '0.5']);
-  agent = await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, 'agent'), '--hostname', HOSTNAME,
-    '--resources', 'cpus:2;mem:2048;disk:1000;ports:[21700-21749]', '--attributes', 'rack:r1']);
+  agent = await startDrover([
+    'agent',
+    '--master',
+    master.url,
+    '--port',
+    '0',
+    '--work-dir',
+    join(root, 'agent'),
+    '--hostname',
+    HOSTNAME,
+    '--resources',
+    'cpus:2;mem:2048;disk:1000;ports:[21700-21749]',
+    '--attributes',
+    'rack:r1',
+  ]);
   await eventually(async () => ((await get('/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.some((s) => s.active), 'the agent registered');
 });
 after(async () => {
@@ -52,19 +65,27 @@ describe('/v2/apps', () => {
     const created = await call('POST', '/v2/apps', { id: '/redos', cmd: 'sleep 300', cpus: 0.1, mem: 32, instances: 2, constraints: [['hostname', 'LIKE', '(.*.*)*z']] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const latencies: number[] = [];
-    const entry = await eventually(async () => {
-      latencies.push(await latency('/v2/apps'));
-      const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; lastUnusedOffers: Array<{ reason: string[] }> }> }).queue;
-      const e = queue.find((q) => q.app.id === '/redos');
-      return e && e.lastUnusedOffers.length > 0 ? e : undefined;
-    }, 'the refusal in /v2/queue', 20_000);
+    const entry = await eventually(
+      async () => {
+        latencies.push(await latency('/v2/apps'));
+        const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; lastUnusedOffers: Array<{ reason: string[] }> }> }).queue;
+        const e = queue.find((q) => q.app.id === '/redos');
+        return e && e.lastUnusedOffers.length > 0 ? e : undefined;
+      },
+      'the refusal in /v2/queue',
+      20_000,
+    );
     assert.equal(entry.lastUnusedOffers[0]!.reason[0], `constraint hostname LIKE (.*.*)*z: hostname is ${HOSTNAME}`);
     // Offers keep coming every 0.2 s and are refused each time: the master still answers at once
     // (generous bound for a loaded machine; a backtracking match here took minutes).
     for (let i = 0; i < 5; i++) latencies.push(await latency('/v2/apps'));
     assert.ok(Math.max(...latencies) < 2_000, `GET /v2/apps latencies: ${latencies.map((l) => l.toFixed(0)).join(', ')} ms`);
     const slaves = ((await get('/master/state')).body as { slaves: Array<{ hostname: string; active: boolean }> }).slaves;
-    assert.deepEqual(slaves.map((s) => [s.hostname, s.active]), [[HOSTNAME, true]], 'the agent’s heartbeats kept it active');
+    assert.deepEqual(
+      slaves.map((s) => [s.hostname, s.active]),
+      [[HOSTNAME, true]],
+      'the agent’s heartbeats kept it active',
+    );
     assert.equal((await call('DELETE', '/v2/apps/redos?force=true')).status, 200);
   });
 
@@ -75,11 +96,21 @@ describe('/v2/apps', () => {
   });
 
   test('patterns the engine does not take are refused with 422 naming the constraint, and nothing is created', async () => {
-    const backref = await call('POST', '/v2/apps', { id: '/bad', cmd: 'sleep 300', constraints: [['rack', 'IS', 'r1'], ['hostname', 'LIKE', '(a)\\1']] });
+    const backref = await call('POST', '/v2/apps', {
+      id: '/bad',
+      cmd: 'sleep 300',
+      constraints: [
+        ['rack', 'IS', 'r1'],
+        ['hostname', 'LIKE', '(a)\\1'],
+      ],
+    });
     assert.equal(backref.status, 422);
     const body = backref.body as { message: string; details: Array<{ path: string; errors: string[] }> };
     assert.equal(body.message, 'Object is not valid');
-    assert.deepEqual(body.details.map((d) => d.path), ['/constraints/1']);
+    assert.deepEqual(
+      body.details.map((d) => d.path),
+      ['/constraints/1'],
+    );
     assert.match(body.details[0]!.errors[0]!, /^'\(a\)\\1' is not a valid regular expression: invalid escape sequence/);
     const large = await call('POST', '/v2/apps', { id: '/bad', cmd: 'sleep 300', constraints: [['hostname', 'UNLIKE', '.{0,1000}']] });
     assert.equal(large.status, 422);
@@ -90,20 +121,33 @@ describe('/v2/apps', () => {
 
 describe('/v1/jobs', () => {
   test('a lookahead is refused with 422 at /run/placement/constraints/0/value; (.*.*)*z is accepted and its refusal queued', async () => {
-    const refused = await call('POST', '/v1/jobs', { id: 'lookahead', run: { cmd: 'true', cpus: 0.1, mem: 32, placement: { constraints: [{ attribute: 'hostname', operator: 'LIKE', value: '(?=node)node.*' }] } } });
+    const refused = await call('POST', '/v1/jobs', {
+      id: 'lookahead',
+      run: { cmd: 'true', cpus: 0.1, mem: 32, placement: { constraints: [{ attribute: 'hostname', operator: 'LIKE', value: '(?=node)node.*' }] } },
+    });
     assert.equal(refused.status, 422);
     const details = (refused.body as { details: Array<{ path: string; errors: string[] }> }).details;
-    assert.deepEqual(details.map((d) => d.path), ['/run/placement/constraints/0/value']);
+    assert.deepEqual(
+      details.map((d) => d.path),
+      ['/run/placement/constraints/0/value'],
+    );
     assert.match(details[0]!.errors[0]!, /unsupported Perl syntax/);
     assert.equal((await get('/v1/jobs/lookahead')).status, 404);
 
-    assert.equal((await call('POST', '/v1/jobs', { id: 'redos', run: { cmd: 'true', cpus: 0.1, mem: 32, placement: { constraints: [{ attribute: 'hostname', operator: 'LIKE', value: '(.*.*)*z' }] } } })).status, 201);
+    assert.equal(
+      (await call('POST', '/v1/jobs', { id: 'redos', run: { cmd: 'true', cpus: 0.1, mem: 32, placement: { constraints: [{ attribute: 'hostname', operator: 'LIKE', value: '(.*.*)*z' }] } } })).status,
+      201,
+    );
     const run = (await call('POST', '/v1/jobs/redos/runs')).body as { id: string };
-    const entry = await eventually(async () => {
-      const q = (await get('/v1/queue')).body as Array<{ jobId: string; lastUnusedOffers: Array<{ reason: string[] }> }>;
-      const e = q.find((x) => x.jobId === 'redos');
-      return e && e.lastUnusedOffers.length > 0 ? e : undefined;
-    }, 'the refusal in /v1/queue', 20_000);
+    const entry = await eventually(
+      async () => {
+        const q = (await get('/v1/queue')).body as Array<{ jobId: string; lastUnusedOffers: Array<{ reason: string[] }> }>;
+        const e = q.find((x) => x.jobId === 'redos');
+        return e && e.lastUnusedOffers.length > 0 ? e : undefined;
+      },
+      'the refusal in /v1/queue',
+      20_000,
+    );
     assert.equal(entry.lastUnusedOffers[0]!.reason[0], `constraint hostname LIKE (.*.*)*z: hostname is ${HOSTNAME}`);
     assert.equal((await call('POST', `/v1/jobs/redos/runs/${run.id}/actions/stop`)).status, 200);
   });

@@ -25,9 +25,27 @@ before(async () => {
   masterPort = Number(new URL(master.url).port);
   // Both agents share this machine's network: their port ranges must not overlap, or one agent's
   // health check could reach the other agent's task on the same port.
-  for (const [name, rack, ports] of [['node-1', 'r1', '21800-21849'], ['node-2', 'r2', '21850-21899']] as const) {
-    agents.push(await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, name), '--hostname', name,
-      '--resources', `cpus:2;mem:2048;disk:1000;ports:[${ports}]`, '--attributes', `rack:${rack}`]));
+  for (const [name, rack, ports] of [
+    ['node-1', 'r1', '21800-21849'],
+    ['node-2', 'r2', '21850-21899'],
+  ] as const) {
+    agents.push(
+      await startDrover([
+        'agent',
+        '--master',
+        master.url,
+        '--port',
+        '0',
+        '--work-dir',
+        join(root, name),
+        '--hostname',
+        name,
+        '--resources',
+        `cpus:2;mem:2048;disk:1000;ports:[${ports}]`,
+        '--attributes',
+        `rack:${rack}`,
+      ]),
+    );
   }
   await eventually(async () => ((await get('/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 2, 'two agents');
 });
@@ -49,16 +67,25 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 }
 const get = (path: string) => call('GET', path);
 
-interface TaskJson { id: string; state: string; host: string; healthCheckResults?: Array<{ alive: boolean }> }
+interface TaskJson {
+  id: string;
+  state: string;
+  host: string;
+  healthCheckResults?: Array<{ alive: boolean }>;
+}
 async function tasks(appId: string): Promise<TaskJson[]> {
   const r = await get(`/v2/apps${appId}/tasks`);
   return r.status === 200 ? (r.body as { tasks: TaskJson[] }).tasks : [];
 }
 async function runningTasks(appId: string, n: number, timeoutMs = 20_000): Promise<TaskJson[]> {
-  return eventually(async () => {
-    const list = (await tasks(appId)).filter((t) => t.state === 'TASK_RUNNING');
-    return list.length === n ? list : undefined;
-  }, `${n} running instances of ${appId}`, timeoutMs);
+  return eventually(
+    async () => {
+      const list = (await tasks(appId)).filter((t) => t.state === 'TASK_RUNNING');
+      return list.length === n ? list : undefined;
+    },
+    `${n} running instances of ${appId}`,
+    timeoutMs,
+  );
 }
 
 describe('constraints across agents', () => {
@@ -89,7 +116,11 @@ describe('constraints across agents', () => {
 
 describe('deployments', () => {
   const healthy = (extra: Record<string, unknown> = {}) => ({
-    id: '/hc', cmd: 'exec python3 -m http.server $PORT0', cpus: 0.1, mem: 64, instances: 2,
+    id: '/hc',
+    cmd: 'exec python3 -m http.server $PORT0',
+    cpus: 0.1,
+    mem: 64,
+    instances: 2,
     upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 },
     healthChecks: [{ protocol: 'MESOS_HTTP', path: '/', portIndex: 0, gracePeriodSeconds: 30, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 1, delaySeconds: 0 }],
     ...extra,
@@ -108,20 +139,30 @@ describe('deployments', () => {
     while (Date.now() < deadline) {
       const now = await tasks('/hc');
       assert.ok(healthyCount(now) >= 1, `healthy never below 1: ${JSON.stringify(now.map((t) => [t.state, t.healthCheckResults?.[0]?.alive]))}`);
-      assert.ok(now.filter((t) => t.state !== 'TASK_KILLING').length <= 2, `never over capacity (maximumOverCapacity 0): ${JSON.stringify(now.map((t) => [t.id.slice(3, 16), t.state, t.healthCheckResults?.[0]?.alive]))}`);
+      assert.ok(
+        now.filter((t) => t.state !== 'TASK_KILLING').length <= 2,
+        `never over capacity (maximumOverCapacity 0): ${JSON.stringify(now.map((t) => [t.id.slice(3, 16), t.state, t.healthCheckResults?.[0]?.alive]))}`,
+      );
       await new Promise((r) => setTimeout(r, 100));
     }
     const stalled = await tasks('/hc');
-    assert.ok(stalled.some((t) => original.includes(t.id) && t.healthCheckResults?.[0]?.alive === true), 'one original instance still serves');
+    assert.ok(
+      stalled.some((t) => original.includes(t.id) && t.healthCheckResults?.[0]?.alive === true),
+      'one original instance still serves',
+    );
     assert.equal(((await get('/v2/deployments')).body as unknown[]).length, 1, 'the deployment waits for health');
 
     // A good version (forced over the stalled deployment) completes, again never below one healthy.
     assert.equal((await call('PUT', '/v2/apps/hc?force=true', { cmd: 'exec python3 -m http.server $PORT0' })).status, 200);
-    await eventually(async () => {
-      const now = await tasks('/hc');
-      assert.ok(healthyCount(now) >= 1, 'healthy never below 1 while recovering');
-      return healthyCount(now) === 2 && ((await get('/v2/deployments')).body as unknown[]).length === 0;
-    }, 'the good version deployed', 40_000);
+    await eventually(
+      async () => {
+        const now = await tasks('/hc');
+        assert.ok(healthyCount(now) >= 1, 'healthy never below 1 while recovering');
+        return healthyCount(now) === 2 && ((await get('/v2/deployments')).body as unknown[]).length === 0;
+      },
+      'the good version deployed',
+      40_000,
+    );
     await call('DELETE', '/v2/apps/hc?force=true');
   });
 });
@@ -139,8 +180,16 @@ describe('master restart', () => {
     await eventually(async () => ((await get('/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 2, 'agents re-registered', 30_000);
     await new Promise((r) => setTimeout(r, 3000));
     assert.deepEqual((await tasks('/durable')).map((t) => t.id).sort(), ids);
-    const masterTasks = ((await get('/master/state')).body as { frameworks: Array<{ name: string; tasks: Array<{ id: string; state: string }> }> }).frameworks.find((f) => f.name === 'marathon')!.tasks;
-    assert.deepEqual(masterTasks.filter((t) => t.id.startsWith('durable.')).map((t) => t.id).sort(), ids);
+    const masterTasks = ((await get('/master/state')).body as { frameworks: Array<{ name: string; tasks: Array<{ id: string; state: string }> }> }).frameworks.find(
+      (f) => f.name === 'marathon',
+    )!.tasks;
+    assert.deepEqual(
+      masterTasks
+        .filter((t) => t.id.startsWith('durable.'))
+        .map((t) => t.id)
+        .sort(),
+      ids,
+    );
     await call('DELETE', '/v2/apps/durable?force=true');
   });
 });

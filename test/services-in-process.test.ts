@@ -28,12 +28,23 @@ const complaints: Array<{ msg: string; error?: unknown }> = [];
 
 before(async () => {
   server = await startMasterServer({
-    store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', services: false, jobs: false, ui: false, allocationIntervalMs: 100,
+    store: createMemoryStore(),
+    logger: silentLogger(),
+    port: 0,
+    host: '127.0.0.1',
+    services: false,
+    jobs: false,
+    ui: false,
+    allocationIntervalMs: 100,
   });
   for (let i = 0; i < 3; i++) {
     const agent = new HollowAgent({
-      masterUrl: server.url, hostname: `hollow-${i}`, resources: Resources.parse('cpus:4;mem:4096;ports:[31000-31100]'),
-      attributes: [{ name: 'rack', type: 'TEXT', text: { value: `r${i}` } }], behaviour: { runningAfterMs: 20 }, logger: silentLogger(),
+      masterUrl: server.url,
+      hostname: `hollow-${i}`,
+      resources: Resources.parse('cpus:4;mem:4096;ports:[31000-31100]'),
+      attributes: [{ name: 'rack', type: 'TEXT', text: { value: `r${i}` } }],
+      behaviour: { runningAfterMs: 20 },
+      logger: silentLogger(),
     });
     agent.start();
     agents.push(agent);
@@ -59,7 +70,14 @@ after(async () => {
   await server.close();
 });
 
-const stats = () => agents.map((a) => a.stats).reduce((sum, s) => ({ acknowledged: sum.acknowledged + s.acknowledged, unacknowledged: sum.unacknowledged + s.unacknowledged, updatesSent: sum.updatesSent + s.updatesSent }), { acknowledged: 0, unacknowledged: 0, updatesSent: 0 });
+const stats = () =>
+  agents
+    .map((a) => a.stats)
+    .reduce((sum, s) => ({ acknowledged: sum.acknowledged + s.acknowledged, unacknowledged: sum.unacknowledged + s.unacknowledged, updatesSent: sum.updatesSent + s.updatesSent }), {
+      acknowledged: 0,
+      unacknowledged: 0,
+      updatesSent: 0,
+    });
 
 test('launch, scale down and reconcile on frozen events; every update acknowledged', { timeout: 120_000 }, async () => {
   await services.putApp(parseApp({ id: '/web', cmd: 'sleep 300', cpus: 0.1, mem: 32, instances: 30, portDefinitions: [{ port: 0 }], constraints: [['rack', 'GROUP_BY']] }, new Date()));
@@ -67,20 +85,32 @@ test('launch, scale down and reconcile on frozen events; every update acknowledg
   // Each instance: TASK_STARTING and TASK_RUNNING, both acknowledged (in batches).
   await eventually(() => stats().acknowledged === 60 && stats().unacknowledged === 0, 'all 60 updates acknowledged', 60_000);
 
-  const victims = services.instancesOf('/web').slice(0, 10).map((i) => i.taskId);
+  const victims = services
+    .instancesOf('/web')
+    .slice(0, 10)
+    .map((i) => i.taskId);
   await services.killTasks(victims, true);
   await eventually(() => services.instancesOf('/web').length === 20, 'scaled down to 20', 60_000);
   // Exactly the ten named were killed (not ten more by age, relaunched after).
-  assert.equal(agents.reduce((n, a) => n + a.stats.killed, 0), 10);
+  assert.equal(
+    agents.reduce((n, a) => n + a.stats.killed, 0),
+    10,
+  );
   assert.ok(victims.every((id) => !services.instances.has(id)));
-  await eventually(() => stats().acknowledged === 70 && stats().unacknowledged === 0, 'the 10 TASK_KILLED acknowledged', 60_000).catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(stats())} ${JSON.stringify(agents.map((a) => a.stats))}`));
+  await eventually(() => stats().acknowledged === 70 && stats().unacknowledged === 0, 'the 10 TASK_KILLED acknowledged', 60_000).catch((e: Error) =>
+    assert.fail(`${e.message}: ${JSON.stringify(stats())} ${JSON.stringify(agents.map((a) => a.stats))}`),
+  );
 
   // An explicit reconciliation answers every instance with a fresh (frozen) status.
   (services as unknown as { rounds: { round(full: boolean): void } }).rounds.round(true);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(services.instancesOf('/web').filter((i) => i.state === 'TASK_RUNNING').length, 20);
 
-  assert.deepEqual(complaints.map((c) => c.msg), [], `the framework logged no failed stream or call: ${JSON.stringify(complaints)}`);
+  assert.deepEqual(
+    complaints.map((c) => c.msg),
+    [],
+    `the framework logged no failed stream or call: ${JSON.stringify(complaints)}`,
+  );
   // The master's own task state is intact: 20 running tasks of the framework.
   const running = [...server.master.tasks.values()].filter((t) => t.state === 'TASK_RUNNING');
   assert.equal(running.length, 20);

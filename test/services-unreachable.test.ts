@@ -32,13 +32,36 @@ function startAgent(name: string, on = master): Promise<DroverProcess> {
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-unreach-'));
-  master = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2',
-    '--agent-heartbeat-interval', String(HEARTBEAT_S), '--max-missed-heartbeats', String(MISSED)]);
-  slowMaster = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(root, 'slow.db')}`, '--allocation-interval', '0.2', '--agent-heartbeat-interval', '1', '--max-missed-heartbeats', '60']);
+  master = await startDrover([
+    'master',
+    '--port',
+    '0',
+    '--store',
+    `sqlite:${join(root, 'master.db')}`,
+    '--allocation-interval',
+    '0.2',
+    '--agent-heartbeat-interval',
+    String(HEARTBEAT_S),
+    '--max-missed-heartbeats',
+    String(MISSED),
+  ]);
+  slowMaster = await startDrover([
+    'master',
+    '--port',
+    '0',
+    '--store',
+    `sqlite:${join(root, 'slow.db')}`,
+    '--allocation-interval',
+    '0.2',
+    '--agent-heartbeat-interval',
+    '1',
+    '--max-missed-heartbeats',
+    '60',
+  ]);
   for (const name of ['node-1', 'node-2']) agents.set(name, await startAgent(name));
   agents.set('node-3', await startAgent('node-3', slowMaster));
   await eventually(async () => ((await get('/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 2, 'two agents');
-  await eventually(async () => ((await get('/master/state', slowMaster)).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 1, 'the slow master\'s agent');
+  await eventually(async () => ((await get('/master/state', slowMaster)).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 1, "the slow master's agent");
 });
 after(async () => {
   for (const a of agents.values()) a.child.kill('SIGCONT');
@@ -62,7 +85,12 @@ async function call(method: string, path: string, body?: unknown, on = master): 
 }
 const get = (path: string, on = master) => call('GET', path, undefined, on);
 
-interface TaskJson { id: string; state: string; host: string; stagedAt: string }
+interface TaskJson {
+  id: string;
+  state: string;
+  host: string;
+  stagedAt: string;
+}
 async function tasks(appId: string, on = master): Promise<TaskJson[]> {
   const r = await get(`/v2/apps${appId}/tasks`, on);
   return r.status === 200 ? (r.body as { tasks: TaskJson[] }).tasks : [];
@@ -73,21 +101,32 @@ const running = (list: TaskJson[]): TaskJson[] => list.filter((t) => t.state ===
 async function masterLiveTasks(prefix: string): Promise<Array<{ id: string; state: string }>> {
   const state = (await get('/master/state')).body as { frameworks: Array<{ name: string; tasks: Array<{ id: string; state: string }>; unreachable_tasks?: Array<{ id: string; state: string }> }> };
   const fw = state.frameworks.find((f) => f.name === 'marathon');
-  return [...(fw?.tasks ?? []), ...(fw?.unreachable_tasks ?? [])].filter((t) => t.id.startsWith(prefix) && !['TASK_KILLED', 'TASK_FAILED', 'TASK_FINISHED', 'TASK_GONE', 'TASK_LOST'].includes(t.state));
+  return [...(fw?.tasks ?? []), ...(fw?.unreachable_tasks ?? [])].filter(
+    (t) => t.id.startsWith(prefix) && !['TASK_KILLED', 'TASK_FAILED', 'TASK_FINISHED', 'TASK_GONE', 'TASK_LOST'].includes(t.state),
+  );
 }
 
 /** Pids of the processes under `pid` (children, grandchildren...), from ps. */
 function descendants(pid: number): number[] {
-  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=']).toString().trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid='])
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
   const out: number[] = [];
   const walk = (parent: number): void => {
-    for (const [child, ppid] of rows) if (ppid === parent && child !== undefined) (out.push(child), walk(child));
+    for (const [child, ppid] of rows) if (ppid === parent && child !== undefined) out.push(child), walk(child);
   };
   walk(pid);
   return out;
 }
 
-interface QueueEntry { app: { id: string }; count: number; delay: { timeLeftSeconds: number }; launchStopped: boolean }
+interface QueueEntry {
+  app: { id: string };
+  count: number;
+  delay: { timeLeftSeconds: number };
+  launchStopped: boolean;
+}
 async function queueOf(appId: string, on = master): Promise<QueueEntry | undefined> {
   return ((await get('/v2/queue', on)).body as { queue: QueueEntry[] }).queue.find((e) => e.app.id === appId);
 }
@@ -95,13 +134,21 @@ async function queueOf(appId: string, on = master): Promise<QueueEntry | undefin
 describe('unreachable agents', () => {
   test('SIGSTOP: replaced after detection + inactiveAfterSeconds; SIGCONT: exactly 2 again, the youngest killed, 0 duplicates', { timeout: 120_000 }, async () => {
     await call('POST', '/v2/apps', {
-      id: '/steady', cmd: 'sleep 600', cpus: 0.1, mem: 32, instances: 2,
+      id: '/steady',
+      cmd: 'sleep 600',
+      cpus: 0.1,
+      mem: 32,
+      instances: 2,
       unreachableStrategy: { inactiveAfterSeconds: 1, expungeAfterSeconds: 600 },
     });
-    const before = await eventually(async () => {
-      const list = running(await tasks('/steady'));
-      return list.length === 2 ? list : undefined;
-    }, '2 running', 30_000);
+    const before = await eventually(
+      async () => {
+        const list = running(await tasks('/steady'));
+        return list.length === 2 ? list : undefined;
+      },
+      '2 running',
+      30_000,
+    );
     const victim = before[0]!;
     const paused = agents.get(victim.host)!;
     const other = victim.host === 'node-1' ? 'node-2' : 'node-1';
@@ -110,10 +157,14 @@ describe('unreachable agents', () => {
     paused.child.kill('SIGSTOP');
     await eventually(async () => (await tasks('/steady')).some((t) => t.id === victim.id && t.state === 'TASK_UNREACHABLE') || undefined, 'TASK_UNREACHABLE', 30_000);
     const detected = Date.now() - t0;
-    const replaced = await eventually(async () => {
-      const list = running(await tasks('/steady'));
-      return list.length === 2 && list.every((t) => t.host === other || t.host !== victim.host) ? list : undefined;
-    }, 'the replacement running', 30_000);
+    const replaced = await eventually(
+      async () => {
+        const list = running(await tasks('/steady'));
+        return list.length === 2 && list.every((t) => t.host === other || t.host !== victim.host) ? list : undefined;
+      },
+      'the replacement running',
+      30_000,
+    );
     const replacedAt = Date.now() - t0;
     // Placement may have put both on one agent: then both are away, and both replaced.
     const away = before.filter((t) => t.host === victim.host).length;
@@ -127,27 +178,37 @@ describe('unreachable agents', () => {
 
     const t1 = Date.now();
     paused.child.kill('SIGCONT');
-    const healed = await eventually(async () => {
-      const list = await tasks('/steady');
-      return list.length === 2 && running(list).length === 2 && !list.some((t) => replacements.some((r) => r.id === t.id)) ? list : undefined;
-    }, 'exactly 2 after healing', 60_000);
+    const healed = await eventually(
+      async () => {
+        const list = await tasks('/steady');
+        return list.length === 2 && running(list).length === 2 && !list.some((t) => replacements.some((r) => r.id === t.id)) ? list : undefined;
+      },
+      'exactly 2 after healing',
+      60_000,
+    );
     const healedAt = Date.now() - t1;
     assert.deepEqual(healed.map((t) => t.id).sort(), before.map((t) => t.id).sort(), 'the returned instance kept, the youngest (the replacement) killed');
     // Stable: a few heartbeats later, still exactly 2 on the agents (0 duplicates).
     await sleep(3000);
     const live = await masterLiveTasks('steady.');
     assert.deepEqual(live.map((t) => t.id).sort(), before.map((t) => t.id).sort(), `0 duplicates: ${JSON.stringify(live)}`);
-    console.log(`# SIGSTOP ${victim.host} (${away} of 2 instances): unreachable after ${detected} ms (timeout ${HEARTBEAT_S * MISSED * 1000} ms), ${away} replacement(s) running on ${other} after ${replacedAt} ms (inactiveAfterSeconds 1); during: 2 running + ${away} unreachable, queue 0; SIGCONT: exactly 2 after ${healedAt} ms, replacement(s) killed, ${live.length} live on the agents`);
+    console.log(
+      `# SIGSTOP ${victim.host} (${away} of 2 instances): unreachable after ${detected} ms (timeout ${HEARTBEAT_S * MISSED * 1000} ms), ${away} replacement(s) running on ${other} after ${replacedAt} ms (inactiveAfterSeconds 1); during: 2 running + ${away} unreachable, queue 0; SIGCONT: exactly 2 after ${healedAt} ms, replacement(s) killed, ${live.length} live on the agents`,
+    );
     await call('DELETE', '/v2/apps/steady?force=true');
   });
 
   test('kill -9 of an agent under 10 young tasks, restarted: no backoff, no crash-loop stop, all relaunched at full speed', { timeout: 120_000 }, async () => {
     await call('POST', '/v2/apps', { id: '/young', cmd: 'sleep 600', cpus: 0.1, mem: 16, instances: 10, maxConsecutiveFailures: 10, backoffSeconds: 30 }, slowMaster);
     // A 30 s backoff: had one loss counted as a crash, no replacement would start for 30 s.
-    const first = await eventually(async () => {
-      const list = running(await tasks('/young', slowMaster));
-      return list.length === 10 ? list : undefined;
-    }, '10 running', 30_000);
+    const first = await eventually(
+      async () => {
+        const list = running(await tasks('/young', slowMaster));
+        return list.length === 10 ? list : undefined;
+      },
+      '10 running',
+      30_000,
+    );
     // Young (< 10 s): a crash now would count toward the crash loop.
     const age = Date.now() - Math.min(...first.map((t) => Date.parse(t.stagedAt)));
     const t0 = Date.now();
@@ -166,15 +227,21 @@ describe('unreachable agents', () => {
     agents.set('node-3', await startAgent('node-3', slowMaster));
     const restartedAfter = Date.now() - t0;
     const restartedAfterMs = (): number => restartedAfter;
-    const again = await eventually(async () => {
-      const list = running(await tasks('/young', slowMaster));
-      return list.length === 10 && list.every((t) => !first.some((f) => f.id === t.id)) ? list : undefined;
-    }, '10 new instances running', restartedAfterMs() + 20_000).catch(() => undefined);
+    const again = await eventually(
+      async () => {
+        const list = running(await tasks('/young', slowMaster));
+        return list.length === 10 && list.every((t) => !first.some((f) => f.id === t.id)) ? list : undefined;
+      },
+      '10 new instances running',
+      restartedAfterMs() + 20_000,
+    ).catch(() => undefined);
     const back = Date.now() - t0;
     const q = await queueOf('/young', slowMaster);
     const failure = ((await get('/v2/apps/young?embed=app.lastTaskFailure', slowMaster)).body as { app: { lastTaskFailure?: { state: string; message: string } } }).app.lastTaskFailure;
     const reused = again === undefined ? running(await tasks('/young', slowMaster)).filter((t) => first.some((f) => f.id === t.id)).length : 0;
-    console.log(`# kill -9 node-3 with 10 tasks ${Math.round(age / 1000)} s old, agent back after ${restartedAfter} ms; last loss: ${failure ? `${failure.state} (${failure.message})` : 'none recorded'}: ${again ? `10 replacements running after ${back} ms` : `not all replaced (${reused} reattached)`}; queue: ${q ? `delay ${q.delay.timeLeftSeconds} s, launchStopped ${q.launchStopped}` : 'empty'}`);
+    console.log(
+      `# kill -9 node-3 with 10 tasks ${Math.round(age / 1000)} s old, agent back after ${restartedAfter} ms; last loss: ${failure ? `${failure.state} (${failure.message})` : 'none recorded'}: ${again ? `10 replacements running after ${back} ms` : `not all replaced (${reused} reattached)`}; queue: ${q ? `delay ${q.delay.timeLeftSeconds} s, launchStopped ${q.launchStopped}` : 'empty'}`,
+    );
     assert.ok(again, `10 replacements running (${reused} reattached)`);
     assert.equal(failure?.state, 'TASK_FAILED', 'the agent reported them lost on recovery (not the unreachable path)');
     assert.ok(q === undefined || (!q.launchStopped && q.delay.timeLeftSeconds === 0), `not crash-looped: ${JSON.stringify(q)}`);

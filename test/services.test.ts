@@ -31,15 +31,24 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 }
 const get = (path: string) => call('GET', path);
 
-interface TaskJson { id: string; state: string; ports: number[]; host: string }
+interface TaskJson {
+  id: string;
+  state: string;
+  ports: number[];
+  host: string;
+}
 async function tasks(appId: string): Promise<TaskJson[]> {
   return ((await get(`/v2/apps${appId}/tasks`)).body as { tasks: TaskJson[] }).tasks;
 }
 async function running(appId: string, n: number): Promise<TaskJson[]> {
-  return eventually(async () => {
-    const list = (await tasks(appId)).filter((t) => t.state === 'TASK_RUNNING');
-    return list.length === n ? list : undefined;
-  }, `${n} running instances of ${appId}`, 20_000);
+  return eventually(
+    async () => {
+      const list = (await tasks(appId)).filter((t) => t.state === 'TASK_RUNNING');
+      return list.length === n ? list : undefined;
+    },
+    `${n} running instances of ${appId}`,
+    20_000,
+  );
 }
 async function noDeployments(appId: string): Promise<void> {
   await eventually(async () => ((await get(`/v2/apps${appId}`)).body as { app: { deployments: unknown[] } }).app.deployments.length === 0, `deployments of ${appId} done`, 20_000);
@@ -47,7 +56,14 @@ async function noDeployments(appId: string): Promise<void> {
 
 describe('apps lifecycle', () => {
   test('create → running with port variables, scale up and down, restart, delete', async () => {
-    const created = await call('POST', '/v2/apps', { id: '/web', cmd: 'echo "port=$PORT0 ports=$PORTS app=$MARATHON_APP_ID"; exec sleep 300', cpus: 0.1, mem: 32, instances: 2, portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }] });
+    const created = await call('POST', '/v2/apps', {
+      id: '/web',
+      cmd: 'echo "port=$PORT0 ports=$PORTS app=$MARATHON_APP_ID"; exec sleep 300',
+      cpus: 0.1,
+      mem: 32,
+      instances: 2,
+      portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }],
+    });
     assert.equal(created.status, 201);
     assert.equal(created.headers.get('location'), '/v2/apps/web');
     assert.match(created.headers.get('marathon-deployment-id') ?? '', /^[0-9a-f-]{36}$/);
@@ -66,7 +82,10 @@ describe('apps lifecycle', () => {
 
     assert.equal((await call('PUT', '/v2/apps/web', { instances: 3 })).status, 200);
     const three = await running('/web', 3);
-    assert.ok(two.every((t) => three.some((x) => x.id === t.id)), 'scaling up keeps the running instances');
+    assert.ok(
+      two.every((t) => three.some((x) => x.id === t.id)),
+      'scaling up keeps the running instances',
+    );
     await noDeployments('/web');
     await call('PUT', '/v2/apps/web', { instances: 1 });
     await running('/web', 1);
@@ -75,10 +94,14 @@ describe('apps lifecycle', () => {
     const before = (await tasks('/web')).map((t) => t.id);
     const restarted = await call('POST', '/v2/apps/web/restart');
     assert.equal(restarted.status, 200);
-    await eventually(async () => {
-      const now = (await tasks('/web')).filter((t) => t.state === 'TASK_RUNNING');
-      return now.length === 1 && !before.includes(now[0]!.id);
-    }, 'the instance replaced by a new one', 20_000);
+    await eventually(
+      async () => {
+        const now = (await tasks('/web')).filter((t) => t.state === 'TASK_RUNNING');
+        return now.length === 1 && !before.includes(now[0]!.id);
+      },
+      'the instance replaced by a new one',
+      20_000,
+    );
     await noDeployments('/web');
 
     assert.equal((await call('DELETE', '/v2/apps/web')).status, 200);
@@ -89,7 +112,11 @@ describe('apps lifecycle', () => {
   test('GET /v2/apps filters by id, cmd and label', async () => {
     await call('POST', '/v2/apps', { id: '/filters/a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0, labels: { tier: 'front', team: 'x' } });
     await call('POST', '/v2/apps', { id: '/filters/b', cmd: 'exec sleep 301', cpus: 0.01, mem: 16, instances: 0, labels: { tier: 'back' } });
-    const ids = async (q: string) => ((await get(`/v2/apps?${q}`)).body as { apps: Array<{ id: string }> }).apps.map((a) => a.id).filter((id) => id.startsWith('/filters')).sort();
+    const ids = async (q: string) =>
+      ((await get(`/v2/apps?${q}`)).body as { apps: Array<{ id: string }> }).apps
+        .map((a) => a.id)
+        .filter((id) => id.startsWith('/filters'))
+        .sort();
     assert.deepEqual(await ids('id=filters/a'), ['/filters/a']);
     assert.deepEqual(await ids('cmd=exec'), ['/filters/b']);
     assert.deepEqual(await ids(`label=${encodeURIComponent('tier==front')}`), ['/filters/a']);
@@ -148,11 +175,15 @@ describe('placement and queue', () => {
 
   test('a crash-looping app backs off, then stops relaunching and says why; a delay reset resumes it', async () => {
     await call('POST', '/v2/apps', { id: '/crashy', cmd: 'exit 1', cpus: 0.01, mem: 16, instances: 1, backoffSeconds: 0.1, backoffFactor: 1, maxConsecutiveFailures: 3 });
-    const stopped = await eventually(async () => {
-      const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; launchStopped: boolean; stoppedReason?: string }> }).queue;
-      const e = queue.find((q) => q.app.id === '/crashy');
-      return e?.launchStopped ? e : undefined;
-    }, 'the crash loop stopped', 30_000);
+    const stopped = await eventually(
+      async () => {
+        const queue = ((await get('/v2/queue')).body as { queue: Array<{ app: { id: string }; launchStopped: boolean; stoppedReason?: string }> }).queue;
+        const e = queue.find((q) => q.app.id === '/crashy');
+        return e?.launchStopped ? e : undefined;
+      },
+      'the crash loop stopped',
+      30_000,
+    );
     assert.match(stopped.stoppedReason ?? '', /3 consecutive failures.*Command exited with status 1|3 consecutive failures/);
     const failure = ((await get('/v2/apps/crashy?embed=app.lastTaskFailure')).body as { app: { lastTaskFailure?: { state: string } } }).app.lastTaskFailure;
     assert.equal(failure?.state, 'TASK_FAILED');
@@ -183,7 +214,10 @@ describe('events', () => {
     abort.abort();
     const events = [...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
     assert.ok(events.includes('status_update_event') && events.includes('deployment_success'), events.join(','));
-    assert.ok(events.every((e) => e === 'status_update_event' || e === 'deployment_success' || e === 'event_stream_attached'), `filter applied: ${events.join(',')}`);
+    assert.ok(
+      events.every((e) => e === 'status_update_event' || e === 'deployment_success' || e === 'event_stream_attached'),
+      `filter applied: ${events.join(',')}`,
+    );
     const data = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as { eventType: string; timestamp: string; appId?: string });
     const update = data.find((d) => d.eventType === 'status_update_event');
     assert.equal(update?.appId, '/evented');
@@ -217,7 +251,20 @@ describe('Marathon fixtures', () => {
     const accepted: string[] = [];
     for (const { file, app } of candidates) {
       const id = `/fixtures/${String(app['id']).replace(/^\//, '').replaceAll('/', '-').replaceAll('_', '-').toLowerCase()}`;
-      const small = { ...app, id, cpus: 0.01, mem: 16, disk: 0, instances: Math.min(Number(app['instances'] ?? 1), 1), cmd: typeof app['cmd'] === 'string' ? 'sleep 300' : app['cmd'], constraints: [], dependencies: [], healthChecks: [], fetch: [], uris: [] };
+      const small = {
+        ...app,
+        id,
+        cpus: 0.01,
+        mem: 16,
+        disk: 0,
+        instances: Math.min(Number(app['instances'] ?? 1), 1),
+        cmd: typeof app['cmd'] === 'string' ? 'sleep 300' : app['cmd'],
+        constraints: [],
+        dependencies: [],
+        healthChecks: [],
+        fetch: [],
+        uris: [],
+      };
       const response = await call('POST', '/v2/apps', small);
       if (response.status === 201) {
         accepted.push(id);
@@ -225,8 +272,14 @@ describe('Marathon fixtures', () => {
       }
       assert.equal(response.status, 422, `${file} ${id}: ${JSON.stringify(response.body)}`);
       const details = (response.body as { details: Array<{ path: string; errors: string[] }> }).details;
-      assert.ok(details.some((d) => d.path.length > 1 && d.errors.some((e) => /not supported|unknown property/.test(e))), `${file}: names an unsupported field: ${JSON.stringify(details)}`);
-      assert.ok(details.every((d) => d.path.startsWith('/') && d.errors.length > 0), `${file}: every detail has a path and a reason`);
+      assert.ok(
+        details.some((d) => d.path.length > 1 && d.errors.some((e) => /not supported|unknown property/.test(e))),
+        `${file}: names an unsupported field: ${JSON.stringify(details)}`,
+      );
+      assert.ok(
+        details.every((d) => d.path.startsWith('/') && d.errors.length > 0),
+        `${file}: every detail has a path and a reason`,
+      );
     }
     assert.ok(accepted.length >= 3, `accepted: ${accepted.join(', ')}`);
     for (const id of accepted) await running(id, 1).catch(async () => assert.fail(`${id} did not reach 1 running: ${JSON.stringify(await tasks(id))}`));
@@ -258,11 +311,22 @@ describe('versions, rollback and bulk updates', () => {
     await eventually(async () => ((await get('/v2/apps/versioned')).body as { app: { cpus: number } }).app.cpus === 0.01, 'cpus rolled back');
     assert.equal((await call('DELETE', '/v2/deployments/no-such-deployment')).status, 404);
 
-    const bad = await call('PUT', '/v2/apps', [{ id: '/bulk-a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }, { id: '/bulk-b', cpus: -1 }]);
+    const bad = await call('PUT', '/v2/apps', [
+      { id: '/bulk-a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 },
+      { id: '/bulk-b', cpus: -1 },
+    ]);
     assert.equal(bad.status, 422);
     assert.ok((bad.body as { details: Array<{ path: string }> }).details.some((d) => d.path === '/1/cpus'));
     assert.equal((await get('/v2/apps/bulk-a')).status, 404, 'nothing created when one element is bad');
-    assert.equal((await call('PUT', '/v2/apps', [{ id: '/bulk-a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }, { id: '/bulk-b', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 }])).status, 200);
+    assert.equal(
+      (
+        await call('PUT', '/v2/apps', [
+          { id: '/bulk-a', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 },
+          { id: '/bulk-b', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 0 },
+        ])
+      ).status,
+      200,
+    );
     assert.equal((await get('/v2/apps/bulk-b')).status, 200);
     for (const id of ['/versioned', '/bulk-a', '/bulk-b']) await call('DELETE', `/v2/apps${id}?force=true`);
   });
@@ -278,8 +342,14 @@ describe('groups', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     type Tree = { id: string; apps: Array<{ id: string; instances: number }>; groups: Tree[] };
     const tree = (await get('/v2/groups/shop')).body as Tree;
-    assert.deepEqual(tree.apps.map((a) => a.id), ['/shop/web']);
-    assert.deepEqual(tree.groups.map((g) => [g.id, g.apps.map((a) => a.id)]), [['/shop/db', ['/shop/db/pg']]]);
+    assert.deepEqual(
+      tree.apps.map((a) => a.id),
+      ['/shop/web'],
+    );
+    assert.deepEqual(
+      tree.groups.map((g) => [g.id, g.apps.map((a) => a.id)]),
+      [['/shop/db', ['/shop/db/pg']]],
+    );
     await running('/shop/db/pg', 1);
     await noDeployments('/shop/web');
     await noDeployments('/shop/db/pg');
@@ -300,7 +370,13 @@ describe('groups', () => {
     await eventually(async () => ((await get('/v2/apps/shop/web')).body as { app: { instances: number } }).app.instances === 1, 'rolled back to 1 instance');
     assert.equal((await call('PUT', '/v2/groups/shop', { version: '1999-01-01T00:00:00.000Z' })).status, 404);
 
-    const bad = await call('POST', '/v2/groups', { id: '/broken', apps: [{ id: 'a', cmd: 'x', cpus: -1 }, { id: 'b', cmd: 'x', readinessChecks: [{ name: 'r' }] }] });
+    const bad = await call('POST', '/v2/groups', {
+      id: '/broken',
+      apps: [
+        { id: 'a', cmd: 'x', cpus: -1 },
+        { id: 'b', cmd: 'x', readinessChecks: [{ name: 'r' }] },
+      ],
+    });
     // b's readiness check names a port ('http-api' by default) that b does not define.
     assert.equal(bad.status, 422);
     assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/apps/0/cpus', '/apps/1/readinessChecks/0/portName']);
@@ -385,7 +461,11 @@ describe('readiness checks', () => {
     // The task serves only once the test drops a `go` file into its sandbox: a gate, not a sleep,
     // so the "not ready yet" moment lasts as long as the test needs on a loaded machine.
     const created = await call('POST', '/v2/apps', {
-      id: '/ready', cmd: 'while [ ! -e go ]; do sleep 0.2; done; exec python3 -m http.server $PORT0', cpus: 0.01, mem: 64, instances: 1,
+      id: '/ready',
+      cmd: 'while [ ! -e go ]; do sleep 0.2; done; exec python3 -m http.server $PORT0',
+      cpus: 0.01,
+      mem: 64,
+      instances: 1,
       portDefinitions: [{ port: 0, name: 'http-api' }],
       readinessChecks: [{ path: '/', portName: 'http-api', intervalSeconds: 2, timeoutSeconds: 1 }],
     });
@@ -400,7 +480,10 @@ describe('readiness checks', () => {
     }, 'a readiness result in the deployment').catch(async (e: Error) => {
       throw new Error(`${e.message}\ndeployments: ${JSON.stringify((await get('/v2/deployments')).body)}\ntasks: ${JSON.stringify(await tasks('/ready'))}`);
     });
-    assert.ok(waiting.currentActions.flatMap((a) => a.readinessCheckResults ?? []).every((r) => !r.ready), 'not ready before the gate opens');
+    assert.ok(
+      waiting.currentActions.flatMap((a) => a.readinessCheckResults ?? []).every((r) => !r.ready),
+      'not ready before the gate opens',
+    );
     assert.ok(await deploymentOfReady(), 'the deployment is still running while the instance is not ready');
     const history = ((await get(`/master/tasks?task_id=${encodeURIComponent(task!.id)}`)).body as { tasks: Array<{ directory?: string }> }).tasks;
     const sandbox = history[0]!.directory!;
@@ -409,11 +492,16 @@ describe('readiness checks', () => {
       const stderr = await readFile(join(sandbox, 'stderr'), 'utf8').catch(() => '');
       const stdout = await readFile(join(sandbox, 'stdout'), 'utf8').catch(() => '');
       const files = await readdir(sandbox).catch((err: Error) => [err.message]);
-      throw new Error(`${e.message}\ndeployment: ${JSON.stringify(await deploymentOfReady())}\ntasks: ${JSON.stringify(await tasks('/ready'))}\nsandbox ${sandbox}: ${files.join(' ')}\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`);
+      throw new Error(
+        `${e.message}\ndeployment: ${JSON.stringify(await deploymentOfReady())}\ntasks: ${JSON.stringify(await tasks('/ready'))}\nsandbox ${sandbox}: ${files.join(' ')}\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`,
+      );
     });
     const bad = await call('POST', '/v2/apps', { id: '/unready', cmd: 'x', portDefinitions: [{ port: 0, name: 'web' }], readinessChecks: [{ portName: 'http-api' }] });
     assert.equal(bad.status, 422);
-    assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path), ['/readinessChecks/0/portName']);
+    assert.deepEqual(
+      (bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path),
+      ['/readinessChecks/0/portName'],
+    );
     await call('DELETE', '/v2/apps/ready?force=true');
   });
 });

@@ -160,10 +160,7 @@ describe('SQLite store across a power loss', { skip }, () => {
     // Either outcome shows the cut dropped unsynced data. Under NORMAL the revision mark may be
     // lost with the data, so a quiet open with writes missing is possible: that is why NORMAL is
     // not the default, and why this control asserts only that the simulation loses something.
-    assert.ok(
-      result.refused !== undefined || result.missing.length > 0,
-      'the simulated power loss dropped nothing: the test cannot tell durable from not',
-    );
+    assert.ok(result.refused !== undefined || result.missing.length > 0, 'the simulated power loss dropped nothing: the test cannot tell durable from not');
     process.stdout.write(`# control (NORMAL): ${result.refused === undefined ? `${result.missing.length} of ${acknowledged.length} acknowledged writes lost` : `refused: ${result.refused}`}\n`);
   });
 });

@@ -28,19 +28,24 @@ describe('RecordIO parser', () => {
   test('returns every record, whole and in order, however the bytes are chunked (multi-byte text included)', () => {
     fc.assert(
       fc.property(fc.array(record, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 30 }), (records, cuts) => {
-        const body = records.map((r) => {
-          const json = encoder.encode(JSON.stringify(r));
-          return `${json.length}\n${JSON.stringify(r)}`;
-        }).join('');
+        const body = records
+          .map((r) => {
+            const json = encoder.encode(JSON.stringify(r));
+            return `${json.length}\n${JSON.stringify(r)}`;
+          })
+          .join('');
         const got: unknown[] = [];
         const feed = recordIoParser((m) => got.push(m));
         for (const chunk of split(encoder.encode(body), cuts)) feed(chunk);
-        assert.deepEqual(got, records.map((r) => JSON.parse(JSON.stringify(r)) as unknown));
+        assert.deepEqual(
+          got,
+          records.map((r) => JSON.parse(JSON.stringify(r)) as unknown),
+        );
       }),
     );
   });
 
-  test('a 5 MB first record (a large cluster\'s SUBSCRIBED snapshot) in 64 KiB chunks', () => {
+  test("a 5 MB first record (a large cluster's SUBSCRIBED snapshot) in 64 KiB chunks", () => {
     const big = { type: 'SUBSCRIBED', tasks: Array.from({ length: 40_000 }, (_, i) => ({ id: `task-${i}`, state: 'TASK_RUNNING', note: 'ü€' })) };
     const json = encoder.encode(JSON.stringify(big));
     const bytes = encoder.encode(`${json.length}\n${JSON.stringify(big)}12\n{"type":"x"}`);
@@ -83,7 +88,10 @@ describe('SSE parser', () => {
         const got: Array<[string, unknown]> = [];
         const feed = sseParser((t, d) => got.push([t, d]));
         for (const chunk of split(encoder.encode(body), cuts)) feed(chunk);
-        assert.deepEqual(got, events.map(([t, d]) => [t, JSON.parse(JSON.stringify(d)) as unknown]));
+        assert.deepEqual(
+          got,
+          events.map(([t, d]) => [t, JSON.parse(JSON.stringify(d)) as unknown]),
+        );
       }),
     );
   });
@@ -92,16 +100,23 @@ describe('SSE parser', () => {
 describe('windowed list range', () => {
   test('covers every row in view, stays within the list, and renders a bounded number of rows', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 200_000 }), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 1, max: 80 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20_000_000 }), (count, viewport, rowHeight, overscan, scroll) => {
-        const { first, last } = visibleRange(scroll, viewport, rowHeight, count, overscan);
-        assert.ok(0 <= first && first <= last && last <= count);
-        // Every row that intersects [scroll, scroll + viewport) is rendered.
-        const firstVisible = Math.floor(scroll / rowHeight);
-        const lastVisible = Math.min(count, Math.ceil((scroll + viewport) / rowHeight));
-        if (viewport > 0) for (const i of [firstVisible, lastVisible - 1]) if (i >= firstVisible && i < lastVisible) assert.ok(first <= i && i < last, `row ${i} in [${first}, ${last})`);
-        // 10,000 or 100,000 rows: never more than a screenful plus the overscan.
-        assert.ok(last - first <= Math.ceil(viewport / rowHeight) + 2 * overscan + 1);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 1, max: 80 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 0, max: 20_000_000 }),
+        (count, viewport, rowHeight, overscan, scroll) => {
+          const { first, last } = visibleRange(scroll, viewport, rowHeight, count, overscan);
+          assert.ok(0 <= first && first <= last && last <= count);
+          // Every row that intersects [scroll, scroll + viewport) is rendered.
+          const firstVisible = Math.floor(scroll / rowHeight);
+          const lastVisible = Math.min(count, Math.ceil((scroll + viewport) / rowHeight));
+          if (viewport > 0) for (const i of [firstVisible, lastVisible - 1]) if (i >= firstVisible && i < lastVisible) assert.ok(first <= i && i < last, `row ${i} in [${first}, ${last})`);
+          // 10,000 or 100,000 rows: never more than a screenful plus the overscan.
+          assert.ok(last - first <= Math.ceil(viewport / rowHeight) + 2 * overscan + 1);
+        },
+      ),
     );
   });
 });

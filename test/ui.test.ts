@@ -62,7 +62,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (dev) {
-    for (const a of (await api<{ apps: Array<{ id: string }> }>('GET', '/v2/apps').catch(() => ({ body: { apps: [] } }))).body.apps) await api('DELETE', `/v2/apps${a.id}?force=true`).catch(() => undefined);
+    for (const a of (await api<{ apps: Array<{ id: string }> }>('GET', '/v2/apps').catch(() => ({ body: { apps: [] } }))).body.apps)
+      await api('DELETE', `/v2/apps${a.id}?force=true`).catch(() => undefined);
     const jobs = (await api<unknown>('GET', '/v1/jobs').catch(() => ({ body: [] }))).body;
     for (const j of Array.isArray(jobs) ? (jobs as Array<{ id: string }>) : []) await api('DELETE', `/v1/jobs/${j.id}?stopCurrentJobRuns=true`).catch(() => undefined);
     // `drover dev` stops without killing its tasks (a restart reattaches to them): wait until
@@ -95,7 +96,7 @@ describe('web UI', () => {
     assert.equal((await fetch(`${dev.url}/unknown-page`)).status, 404, 'tools (accept */*) get a 404, not the app');
   });
 
-  test('the master relays an agent\'s files API, and only that', async () => {
+  test("the master relays an agent's files API, and only that", async () => {
     const agentId = (await api<{ slaves: Array<{ id: string }> }>('GET', '/master/state')).body.slaves[0]!.id;
     const listing = await api<Array<{ path: string }>>('GET', `/agent/${agentId}/files/browse?path=${encodeURIComponent(root)}`);
     // The work dir is under --data-dir: the agent answers (403 outside, 200/404 inside), proving the relay reached it.
@@ -166,12 +167,19 @@ describe('web UI', () => {
     assert.ok(directory, 'the task has a sandbox');
     const token = `printed-after-follow-${Date.now().toString(36)}`;
     await writeFile(join(directory, 'say'), `${token}\n`);
-    await page.getByTestId('log-text').filter({ hasText: token }).waitFor(SLOW).catch(async (e: unknown) => {
-      await screenshot(page, 'failed-log-follow');
-      const shown = await page.getByTestId('log-text').textContent();
-      const written = await readFile(join(directory, 'stdout'), 'utf8').catch((x: unknown) => String(x));
-      throw new Error(`the followed log never showed ${token}; it shows ${JSON.stringify(shown)}; stdout has ${JSON.stringify(written)}; status ${await page.getByTestId('log-status').textContent()}`, { cause: e });
-    });
+    await page
+      .getByTestId('log-text')
+      .filter({ hasText: token })
+      .waitFor(SLOW)
+      .catch(async (e: unknown) => {
+        await screenshot(page, 'failed-log-follow');
+        const shown = await page.getByTestId('log-text').textContent();
+        const written = await readFile(join(directory, 'stdout'), 'utf8').catch((x: unknown) => String(x));
+        throw new Error(
+          `the followed log never showed ${token}; it shows ${JSON.stringify(shown)}; stdout has ${JSON.stringify(written)}; status ${await page.getByTestId('log-status').textContent()}`,
+          { cause: e },
+        );
+      });
     await screenshot(page, '05-tasks-log');
 
     await page.getByRole('tab', { name: 'Files' }).click();
@@ -183,7 +191,14 @@ describe('web UI', () => {
     const drain = page.getByRole('button', { name: /^Drain / }).first();
     await drain.waitFor();
     assert.equal(await drain.isDisabled(), false, 'an active node can be drained');
-    assert.equal(await page.getByRole('button', { name: /^Reactivate / }).first().isDisabled(), true, 'only a deactivated node can be reactivated');
+    assert.equal(
+      await page
+        .getByRole('button', { name: /^Reactivate / })
+        .first()
+        .isDisabled(),
+      true,
+      'only a deactivated node can be reactivated',
+    );
     await screenshot(page, '07-nodes');
 
     // Restart makes a new version and replaces the instances; destroy asks for the id first.
@@ -206,10 +221,16 @@ describe('web UI', () => {
     // Maintenance from the Nodes page: drain the node (DRAIN_AGENT), see it drained, reactivate.
     await nav(page, 'Nodes');
     const nodes = page.getByRole('table', { name: 'Nodes' });
-    await page.getByRole('button', { name: /^Drain / }).first().click();
+    await page
+      .getByRole('button', { name: /^Drain / })
+      .first()
+      .click();
     await nodes.getByText('drained', { exact: true }).waitFor(SLOW);
     await screenshot(page, '07b-nodes-drained');
-    await page.getByRole('button', { name: /^Reactivate / }).first().click();
+    await page
+      .getByRole('button', { name: /^Reactivate / })
+      .first()
+      .click();
     await nodes.getByText('active', { exact: true }).waitFor(SLOW);
   });
 
@@ -235,8 +256,13 @@ describe('web UI', () => {
     const page = await browser.context.newPage();
     try {
       const tasks = Array.from({ length: 10_000 }, (_, i) => ({
-        id: `load_app-${i % 100}.instance-${String(i).padStart(5, '0')}._app.1`, name: `load-${i}`, framework_id: 'fw', slave_id: `agent-${i % 1000}`,
-        state: 'TASK_RUNNING', resources: { cpus: 0.1, mem: 32, disk: 0 }, statuses: [{ state: 'TASK_RUNNING', timestamp: Date.now() / 1000 }],
+        id: `load_app-${i % 100}.instance-${String(i).padStart(5, '0')}._app.1`,
+        name: `load-${i}`,
+        framework_id: 'fw',
+        slave_id: `agent-${i % 1000}`,
+        state: 'TASK_RUNNING',
+        resources: { cpus: 0.1, mem: 32, disk: 0 },
+        statuses: [{ state: 'TASK_RUNNING', timestamp: Date.now() / 1000 }],
       }));
       const filters: string[] = [];
       await page.route(/\/master\/tasks\?/, async (route) => {
@@ -246,11 +272,19 @@ describe('web UI', () => {
         await route.fulfill({ json: { tasks: filter ? tasks.filter((t) => t.id.includes(filter)) : tasks } });
       });
       const agents = Array.from({ length: 1000 }, (_, i) => ({
-        id: `agent-${i}`, hostname: `node-${String(i + 1).padStart(4, '0')}`, port: 5051, registered_time: Date.now() / 1000, active: true,
-        resources: { cpus: 16, mem: 65536, disk: 500000, ports: '[31000-32000]' }, used_resources: { cpus: (i % 16) + 0.5, mem: (i * 97) % 65536, disk: 0, ports: '[31000-31009]' },
-        offered_resources: {}, attributes: { rack: `r${i % 40}`, zone: `z${i % 3}` },
+        id: `agent-${i}`,
+        hostname: `node-${String(i + 1).padStart(4, '0')}`,
+        port: 5051,
+        registered_time: Date.now() / 1000,
+        active: true,
+        resources: { cpus: 16, mem: 65536, disk: 500000, ports: '[31000-32000]' },
+        used_resources: { cpus: (i % 16) + 0.5, mem: (i * 97) % 65536, disk: 0, ports: '[31000-31009]' },
+        offered_resources: {},
+        attributes: { rack: `r${i % 40}`, zone: `z${i % 3}` },
       }));
-      await page.route(/\/master\/state\?limit=0/, (route) => route.fulfill({ json: { id: 'm', hostname: 'm', start_time: Date.now() / 1000, activated_slaves: 1000, unreachable_slaves: 0, slaves: agents, frameworks: [] } }));
+      await page.route(/\/master\/state\?limit=0/, (route) =>
+        route.fulfill({ json: { id: 'm', hostname: 'm', start_time: Date.now() / 1000, activated_slaves: 1000, unreachable_slaves: 0, slaves: agents, frameworks: [] } }),
+      );
 
       await page.goto(`${dev.url}/tasks`);
       const grid = page.getByRole('table', { name: 'Tasks' });

@@ -131,7 +131,9 @@ export class Agent {
     this.checkpoints = new CheckpointStore(this.layout, this.logger);
     const pollIntervalMs = options.recoveryPollIntervalMs ?? 1000;
     this.containerizer =
-      typeof options.containerizer === 'object' ? options.containerizer : createContainerizer({
+      typeof options.containerizer === 'object'
+        ? options.containerizer
+        : createContainerizer({
             ...(options.containerizer === undefined ? {} : { kind: options.containerizer }),
             ...(options.cni === undefined ? {} : { cni: options.cni }),
             ...(options.cgroupsEnableCfs === undefined ? {} : { cfsQuota: options.cgroupsEnableCfs }),

@@ -9,7 +9,16 @@ describe('parseAttributes', () => {
       { name: 'zone', type: 'TEXT', text: { value: 'us-east-1a' } },
       { name: 'level', type: 'SCALAR', scalar: { value: 2 } },
       { name: 'weight', type: 'SCALAR', scalar: { value: -0.5 } },
-      { name: 'ids', type: 'RANGES', ranges: { range: [{ begin: 1, end: 4 }, { begin: 8, end: 9 }] } },
+      {
+        name: 'ids',
+        type: 'RANGES',
+        ranges: {
+          range: [
+            { begin: 1, end: 4 },
+            { begin: 8, end: 9 },
+          ],
+        },
+      },
       { name: 'tags', type: 'SET', set: { item: ['ssd', 'gpu'] } },
     ]);
   });

@@ -46,7 +46,10 @@ function attributeFromText(name: string, value: string, fail: (reason: string) =
   }
   if (value.startsWith('{')) {
     if (!value.endsWith('}')) fail(`unterminated '{' in '${value}'`);
-    const items = value.slice(1, -1).split(',').map((s) => s.trim());
+    const items = value
+      .slice(1, -1)
+      .split(',')
+      .map((s) => s.trim());
     if (items.some((s) => s === '')) fail(`empty item in '${value}'`);
     return { name, type: 'SET', set: { item: [...new Set(items)] } };
   }

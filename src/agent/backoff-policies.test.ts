@@ -11,7 +11,7 @@ test("Mesos' status update schedule: 10 s doubling, capped at 10 min", () => {
 test('agents reconnecting after one failover spread out instead of retrying in lock step', () => {
   // 1000 agents on their third attempt: base 1000 ms, equal jitter puts each in [500, 1000].
   let seed = 42;
-  const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const random = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const delays = Array.from({ length: 1000 }, () => backoffDelay(RECONNECT_BACKOFF, 3, random));
   assert.ok(delays.every((d) => d >= 500 && d <= 1000));
   assert.ok(new Set(delays).size > 300, `only ${new Set(delays).size} distinct delays`);

@@ -146,7 +146,7 @@ async function diskUsage(root: string): Promise<DiskUsage> {
 /** runs/, executors/<task>/, … up to but not including `slaves/`; stops at the first non-empty. */
 async function removeEmptyParents(sandbox: string, root: string): Promise<void> {
   const stop = join(root, 'slaves');
-  for (let dir = dirname(sandbox); dir.startsWith(`${stop}/`) ; dir = dirname(dir)) {
+  for (let dir = dirname(sandbox); dir.startsWith(`${stop}/`); dir = dirname(dir)) {
     try {
       await rmdir(dir);
     } catch {

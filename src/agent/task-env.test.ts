@@ -17,17 +17,21 @@ describe('buildTaskEnv', () => {
       command: {
         value: 'true',
         environment: {
-          variables: [
-            { name: 'HOME', value: '/home/app' },
-            { name: 'LEVEL', type: 'VALUE', value: 'debug' },
-            { name: 'TOKEN', type: 'SECRET', value: 'do-not-pass' },
-            { name: 'NO_VALUE' },
-          ],
+          variables: [{ name: 'HOME', value: '/home/app' }, { name: 'LEVEL', type: 'VALUE', value: 'debug' }, { name: 'TOKEN', type: 'SECRET', value: 'do-not-pass' }, { name: 'NO_VALUE' }],
         },
       },
       resources: [
         { name: 'cpus', type: 'SCALAR', scalar: { value: 1 } },
-        { name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 31000, end: 31001 }, { begin: 31005, end: 31005 }] } },
+        {
+          name: 'ports',
+          type: 'RANGES',
+          ranges: {
+            range: [
+              { begin: 31000, end: 31001 },
+              { begin: 31005, end: 31005 },
+            ],
+          },
+        },
       ],
     });
     assert.deepEqual(env, {
@@ -73,4 +77,3 @@ test('containerResources: cpus and mem scalars summed over entries (reservations
   );
   assert.deepEqual(containerResources([]), {});
 });
-

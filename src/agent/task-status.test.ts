@@ -43,10 +43,7 @@ describe('terminalFields with a containerizer limitation', () => {
 describe('statusUpdate', () => {
   test('a Mesos TaskStatus: base64 uuid of 16 bytes, seconds timestamp, agent id, no executor id', () => {
     const uuid = new Uint8Array(16).fill(7);
-    const update = statusUpdate(
-      { frameworkId: 'F1', taskId: 't1', agentId: 'S1', nowMs: 1_500, uuid, directory: '/sandbox' },
-      { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: 'c1' },
-    );
+    const update = statusUpdate({ frameworkId: 'F1', taskId: 't1', agentId: 'S1', nowMs: 1_500, uuid, directory: '/sandbox' }, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: 'c1' });
     assert.deepEqual(update, {
       framework_id: { value: 'F1' },
       directory: '/sandbox',

@@ -70,7 +70,13 @@ export function terminalFields(exit: ExitStatus, killed: boolean, containerId?: 
   const base = containerId === undefined ? {} : { containerId };
   if (killed) return { ...base, state: 'TASK_KILLED', source: 'SOURCE_EXECUTOR', message: known ? describeExit(exit) : 'Task killed' };
   if (exit.limitation === 'memory') {
-    return { ...base, state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded (the task was OOM-killed); ${known ? describeExit(exit) : 'Command terminated'}` };
+    return {
+      ...base,
+      state: 'TASK_FAILED',
+      source: 'SOURCE_AGENT',
+      reason: 'REASON_CONTAINER_LIMITATION_MEMORY',
+      message: `Memory limit exceeded (the task was OOM-killed); ${known ? describeExit(exit) : 'Command terminated'}`,
+    };
   }
   if (!known) return { ...base, state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_EXECUTOR_TERMINATED', message: describeExit(exit) };
   if (exit.exitCode === 0) return { ...base, state: 'TASK_FINISHED', source: 'SOURCE_EXECUTOR', message: describeExit(exit) };

@@ -260,7 +260,7 @@ export class TaskSupervisor {
     if (uris.length > 0) {
       // Before TASK_STARTING, as in Mesos: the fetch is part of getting the container ready, and
       // runs as the task's user.
-      if (this.options.fetcher === undefined) return this.launchFailed(supervised, 'This agent has no fetcher for the task\'s URIs');
+      if (this.options.fetcher === undefined) return this.launchFailed(supervised, "This agent has no fetcher for the task's URIs");
       try {
         const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
         await this.options.fetcher.fetch(uris, c.sandbox, user === '' ? undefined : user);
@@ -302,7 +302,12 @@ export class TaskSupervisor {
     await starting;
     this.watchExit(supervised);
     const attached = c.container.networks;
-    await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', containerId: c.containerId, ...(attached === undefined ? {} : { networkInfos: networkInfosStatus(attached) }) });
+    await this.transition(supervised, {
+      state: 'TASK_RUNNING',
+      source: 'SOURCE_EXECUTOR',
+      containerId: c.containerId,
+      ...(attached === undefined ? {} : { networkInfos: networkInfosStatus(attached) }),
+    });
     this.startHealthChecks(supervised);
     this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
   }
@@ -330,7 +335,13 @@ export class TaskSupervisor {
     const container = c.container;
     // COMMAND checks run inside the task, as the task (its user, capabilities, seccomp filter).
     const commandArgv = container === undefined ? undefined : (argv: string[]) => this.options.containerizer.execArgv(container, { argv, ...(user === undefined || user === '' ? {} : { user }) });
-    const target = { key: key(c.frameworkId, c.taskInfo.task_id.value), healthCheck: c.taskInfo.health_check, sandbox: c.sandbox, env: this.taskEnv(c), ...(commandArgv === undefined ? {} : { commandArgv }) };
+    const target = {
+      key: key(c.frameworkId, c.taskInfo.task_id.value),
+      healthCheck: c.taskInfo.health_check,
+      sandbox: c.sandbox,
+      env: this.taskEnv(c),
+      ...(commandArgv === undefined ? {} : { commandArgv }),
+    };
     this.health.start(target, (report) =>
       this.enqueue(supervised, async () => {
         if (c.state !== 'TASK_RUNNING' || c.killRequested === true) return;
@@ -432,4 +443,3 @@ export function requestsPrivileged(container: unknown): boolean {
 function key(frameworkId: string, taskId: string): string {
   return `${frameworkId.length}:${frameworkId}/${taskId}`;
 }
-

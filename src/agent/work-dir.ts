@@ -66,16 +66,6 @@ export class WorkDirLayout {
 
   /** Mesos' executor run directory; the command executor's task id is its executor id. */
   sandbox(agentId: string, frameworkId: string, taskId: string, containerId: string): string {
-    return join(
-      this.root,
-      'slaves',
-      pathSegment(agentId),
-      'frameworks',
-      pathSegment(frameworkId),
-      'executors',
-      pathSegment(taskId),
-      'runs',
-      pathSegment(containerId),
-    );
+    return join(this.root, 'slaves', pathSegment(agentId), 'frameworks', pathSegment(frameworkId), 'executors', pathSegment(taskId), 'runs', pathSegment(containerId));
   }
 }

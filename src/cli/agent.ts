@@ -50,10 +50,22 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('gc-disk-headroom', { type: 'number', default: 0.1, describe: 'Fraction of the work dir disk to keep free: the fuller the disk, the sooner old sandboxes go' })
         .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
-        .option('cgroups-enable-cfs', { type: 'boolean', default: false, describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)" })
-        .option('boot-id-file', { type: 'string', default: '/proc/sys/kernel/random/boot_id', describe: "The machine's boot id: when it changed since the last run, the machine rebooted and the agent registers anew" })
+        .option('cgroups-enable-cfs', {
+          type: 'boolean',
+          default: false,
+          describe: "Cap each task's CPU time at its cpus with a hard CFS quota, as Mesos' --cgroups_enable_cfs (default: CPU shares only)",
+        })
+        .option('boot-id-file', {
+          type: 'string',
+          default: '/proc/sys/kernel/random/boot_id',
+          describe: "The machine's boot id: when it changed since the last run, the machine rebooted and the agent registers anew",
+        })
         .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
-        .option('allow-privileged', { type: 'boolean', default: false, describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why' })
+        .option('allow-privileged', {
+          type: 'boolean',
+          default: false,
+          describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why',
+        })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
@@ -139,7 +151,19 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
 }
 
 const DURATION_UNITS_MS: Record<string, number> = {
-  ns: 1e-6, us: 1e-3, ms: 1, secs: 1000, s: 1000, mins: 60_000, m: 60_000, hrs: 3_600_000, h: 3_600_000, days: 86_400_000, d: 86_400_000, weeks: 604_800_000, w: 604_800_000,
+  ns: 1e-6,
+  us: 1e-3,
+  ms: 1,
+  secs: 1000,
+  s: 1000,
+  mins: 60_000,
+  m: 60_000,
+  hrs: 3_600_000,
+  h: 3_600_000,
+  days: 86_400_000,
+  d: 86_400_000,
+  weeks: 604_800_000,
+  w: 604_800_000,
 };
 
 /** A Mesos flag duration ('1weeks', '6hrs', '2.5mins') in ms, or undefined. */

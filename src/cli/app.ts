@@ -19,54 +19,104 @@ type Deployed = { deploymentId?: string; version?: string };
 
 /** `drover app …`: Marathon apps through /v2/apps. */
 export function appCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
-  const done = (args: ClientArgs, what: string) => (r: Deployed) =>
-    print(args.json === true, r, () => `${what}${r.deploymentId ? ` (deployment ${r.deploymentId})` : ''}\n`);
+  const done = (args: ClientArgs, what: string) => (r: Deployed) => print(args.json === true, r, () => `${what}${r.deploymentId ? ` (deployment ${r.deploymentId})` : ''}\n`);
   return {
     command: 'app <command>',
     describe: 'Manage services (Marathon apps)',
     builder: (y: Argv<ClientArgs>) =>
       y
-        .command('add [file]', 'Create an app from a JSON file (or - for stdin)', (b) => b.positional('file', { type: 'string' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const created = await c.request<AppJson>('POST', '/v2/apps', await readJsonInput(a.file));
-            print(a.json === true, created, () => `created ${created.id}\n`);
-          }))
-        .command('list', 'List apps', (b) => b, (a) =>
-          withClient(a, setExit, async (c) => {
-            const { apps } = await c.get<{ apps: AppJson[] }>('/v2/apps');
-            print(a.json === true, apps, () =>
-              table(['ID', 'INSTANCES', 'RUNNING', 'HEALTHY', 'CPUS', 'MEM', 'DEPLOYING', 'CMD'], apps.map((x) => [x.id, x.instances, x.tasksRunning, x.tasksHealthy, x.cpus, x.mem, x.deployments.length > 0 ? 'yes' : '', x.cmd ?? (x.args ?? []).join(' ')])));
-          }))
-        .command('show <id>', 'Show an app and its tasks', (b) => b.positional('id', { type: 'string', demandOption: true }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const { app } = await c.get<{ app: AppJson }>(`/v2/apps${appPath(a.id)}?embed=app.tasks&embed=app.lastTaskFailure`);
-            print(a.json === true, app, () =>
-              `${app.id}: ${app.tasksRunning}/${app.instances} running, cpus ${app.cpus}, mem ${app.mem}\ncmd: ${app.cmd ?? (app.args ?? []).join(' ')}\n\n` +
-              table(['TASK', 'STATE', 'HOST', 'PORTS'], (app.tasks ?? []).map((t) => [t.id, t.state, t.host, t.ports.join(',')])));
-          }))
-        .command('update <id> [assignments..]', 'Change fields: key=value… (values in JSON), or - to read a JSON body', (b) => b.positional('id', { type: 'string', demandOption: true }).positional('assignments', { type: 'string', array: true }).option('force', { type: 'boolean' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const pairs = (a.assignments ?? []) as string[];
-            const body = pairs.length === 1 && (pairs[0] === '-' || pairs[0] === '') ? await readJsonInput('-') : parseAssignments(pairs);
-            done(a, `updated ${a.id}`)(await c.request<Deployed>('PUT', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`, body));
-          }))
-        .command('scale <id> <instances>', 'Set the number of instances', (b) => b.positional('id', { type: 'string', demandOption: true }).positional('instances', { type: 'number', demandOption: true }).option('force', { type: 'boolean' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            done(a, `scaling ${a.id} to ${a.instances}`)(await c.request<Deployed>('PUT', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`, { instances: a.instances }));
-          }))
-        .command('restart <id>', 'Replace every instance (rolling)', (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            done(a, `restarting ${a.id}`)(await c.request<Deployed>('POST', `/v2/apps${appPath(a.id)}/restart${a.force ? '?force=true' : ''}`));
-          }))
-        .command('remove <id>', 'Delete an app and its tasks', (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            done(a, `removing ${a.id}`)(await c.request<Deployed>('DELETE', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`));
-          }))
-        .command('kill <id>', "Kill an app's tasks (they are replaced unless --scale)", (b) => b.positional('id', { type: 'string', demandOption: true }).option('scale', { type: 'boolean', describe: 'also lower the instance count' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const { tasks } = await c.request<{ tasks: Array<{ id: string }> }>('DELETE', `/v2/apps${appPath(a.id)}/tasks${a.scale ? '?scale=true' : ''}`);
-            print(a.json === true, tasks, () => `killed ${tasks.length} task(s) of ${a.id}\n`);
-          }))
+        .command(
+          'add [file]',
+          'Create an app from a JSON file (or - for stdin)',
+          (b) => b.positional('file', { type: 'string' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const created = await c.request<AppJson>('POST', '/v2/apps', await readJsonInput(a.file));
+              print(a.json === true, created, () => `created ${created.id}\n`);
+            }),
+        )
+        .command(
+          'list',
+          'List apps',
+          (b) => b,
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const { apps } = await c.get<{ apps: AppJson[] }>('/v2/apps');
+              print(a.json === true, apps, () =>
+                table(
+                  ['ID', 'INSTANCES', 'RUNNING', 'HEALTHY', 'CPUS', 'MEM', 'DEPLOYING', 'CMD'],
+                  apps.map((x) => [x.id, x.instances, x.tasksRunning, x.tasksHealthy, x.cpus, x.mem, x.deployments.length > 0 ? 'yes' : '', x.cmd ?? (x.args ?? []).join(' ')]),
+                ),
+              );
+            }),
+        )
+        .command(
+          'show <id>',
+          'Show an app and its tasks',
+          (b) => b.positional('id', { type: 'string', demandOption: true }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const { app } = await c.get<{ app: AppJson }>(`/v2/apps${appPath(a.id)}?embed=app.tasks&embed=app.lastTaskFailure`);
+              print(
+                a.json === true,
+                app,
+                () =>
+                  `${app.id}: ${app.tasksRunning}/${app.instances} running, cpus ${app.cpus}, mem ${app.mem}\ncmd: ${app.cmd ?? (app.args ?? []).join(' ')}\n\n` +
+                  table(
+                    ['TASK', 'STATE', 'HOST', 'PORTS'],
+                    (app.tasks ?? []).map((t) => [t.id, t.state, t.host, t.ports.join(',')]),
+                  ),
+              );
+            }),
+        )
+        .command(
+          'update <id> [assignments..]',
+          'Change fields: key=value… (values in JSON), or - to read a JSON body',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).positional('assignments', { type: 'string', array: true }).option('force', { type: 'boolean' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const pairs = (a.assignments ?? []) as string[];
+              const body = pairs.length === 1 && (pairs[0] === '-' || pairs[0] === '') ? await readJsonInput('-') : parseAssignments(pairs);
+              done(a, `updated ${a.id}`)(await c.request<Deployed>('PUT', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`, body));
+            }),
+        )
+        .command(
+          'scale <id> <instances>',
+          'Set the number of instances',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).positional('instances', { type: 'number', demandOption: true }).option('force', { type: 'boolean' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              done(a, `scaling ${a.id} to ${a.instances}`)(await c.request<Deployed>('PUT', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`, { instances: a.instances }));
+            }),
+        )
+        .command(
+          'restart <id>',
+          'Replace every instance (rolling)',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              done(a, `restarting ${a.id}`)(await c.request<Deployed>('POST', `/v2/apps${appPath(a.id)}/restart${a.force ? '?force=true' : ''}`));
+            }),
+        )
+        .command(
+          'remove <id>',
+          'Delete an app and its tasks',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              done(a, `removing ${a.id}`)(await c.request<Deployed>('DELETE', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`));
+            }),
+        )
+        .command(
+          'kill <id>',
+          "Kill an app's tasks (they are replaced unless --scale)",
+          (b) => b.positional('id', { type: 'string', demandOption: true }).option('scale', { type: 'boolean', describe: 'also lower the instance count' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const { tasks } = await c.request<{ tasks: Array<{ id: string }> }>('DELETE', `/v2/apps${appPath(a.id)}/tasks${a.scale ? '?scale=true' : ''}`);
+              print(a.json === true, tasks, () => `killed ${tasks.length} task(s) of ${a.id}\n`);
+            }),
+        )
         .demandCommand(1, 'Name an app command.'),
     handler: () => undefined,
   } as CommandModule<ClientArgs, ClientArgs>;

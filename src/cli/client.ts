@@ -8,7 +8,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
   }
 }
@@ -36,7 +39,7 @@ export class Client {
         ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       });
     } catch (e) {
-      throw new CliError(`cannot reach the master at ${this.master}: ${e instanceof Error ? (e.cause as Error | undefined)?.message ?? e.message : String(e)}`);
+      throw new CliError(`cannot reach the master at ${this.master}: ${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e)}`);
     }
     const text = await response.text();
     let parsed: unknown = text;

@@ -4,7 +4,14 @@ import { withClient, type ClientArgs } from './run-command.ts';
 import { print, table } from './table.ts';
 import { addTaskLog } from './task-log.ts';
 
-interface DeploymentJson { id: string; affectedApps: string[]; currentActions: Array<{ action: string; app: string }>; currentStep: number; totalSteps: number; version: string }
+interface DeploymentJson {
+  id: string;
+  affectedApps: string[];
+  currentActions: Array<{ action: string; app: string }>;
+  currentStep: number;
+  totalSteps: number;
+  version: string;
+}
 
 export function deploymentCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
   return {
@@ -12,38 +19,60 @@ export function deploymentCommand(setExit: (code: number) => void): CommandModul
     describe: 'Follow and roll back deployments',
     builder: (y: Argv<ClientArgs>) =>
       y
-        .command('list', 'Deployments in progress', (b) => b, (a) =>
-          withClient(a, setExit, async (c) => {
-            const list = await c.get<DeploymentJson[]>('/v2/deployments');
-            print(a.json === true, list, () => table(['ID', 'APPS', 'ACTIONS', 'STEP'], list.map((d) => [d.id, d.affectedApps.join(','), d.currentActions.map((x) => x.action).join(','), `${d.currentStep}/${d.totalSteps}`])));
-          }))
-        .command('watch <id>', 'Show progress until the deployment ends', (b) => b.positional('id', { type: 'string', demandOption: true }).option('timeout', { type: 'number', default: 600, describe: 'seconds' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const deadline = Date.now() + a.timeout * 1000;
-            for (;;) {
-              const d = (await c.get<DeploymentJson[]>('/v2/deployments')).find((x) => x.id === a.id);
-              if (!d) {
-                process.stdout.write(`deployment ${a.id} finished\n`);
-                return;
+        .command(
+          'list',
+          'Deployments in progress',
+          (b) => b,
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const list = await c.get<DeploymentJson[]>('/v2/deployments');
+              print(a.json === true, list, () =>
+                table(
+                  ['ID', 'APPS', 'ACTIONS', 'STEP'],
+                  list.map((d) => [d.id, d.affectedApps.join(','), d.currentActions.map((x) => x.action).join(','), `${d.currentStep}/${d.totalSteps}`]),
+                ),
+              );
+            }),
+        )
+        .command(
+          'watch <id>',
+          'Show progress until the deployment ends',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).option('timeout', { type: 'number', default: 600, describe: 'seconds' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const deadline = Date.now() + a.timeout * 1000;
+              for (;;) {
+                const d = (await c.get<DeploymentJson[]>('/v2/deployments')).find((x) => x.id === a.id);
+                if (!d) {
+                  process.stdout.write(`deployment ${a.id} finished\n`);
+                  return;
+                }
+                const progress = await Promise.all(
+                  d.affectedApps.map(async (app) => {
+                    const r = await c.get<{ app: { instances: number; tasksRunning: number } }>(`/v2/apps${app}`).catch(() => undefined);
+                    return r ? `${app} ${bar(r.app.tasksRunning, r.app.instances)} ${r.app.tasksRunning}/${r.app.instances}` : `${app} (removing)`;
+                  }),
+                );
+                process.stdout.write(`step ${d.currentStep}/${d.totalSteps} ${d.currentActions.map((x) => x.action).join(',')}: ${progress.join('  ')}\n`);
+                if (Date.now() > deadline) {
+                  process.stderr.write(`drover: deployment ${a.id} still running after ${a.timeout} s\n`);
+                  setExit(1);
+                  return;
+                }
+                await new Promise((r) => setTimeout(r, 1000));
               }
-              const progress = await Promise.all(d.affectedApps.map(async (app) => {
-                const r = await c.get<{ app: { instances: number; tasksRunning: number } }>(`/v2/apps${app}`).catch(() => undefined);
-                return r ? `${app} ${bar(r.app.tasksRunning, r.app.instances)} ${r.app.tasksRunning}/${r.app.instances}` : `${app} (removing)`;
-              }));
-              process.stdout.write(`step ${d.currentStep}/${d.totalSteps} ${d.currentActions.map((x) => x.action).join(',')}: ${progress.join('  ')}\n`);
-              if (Date.now() > deadline) {
-                process.stderr.write(`drover: deployment ${a.id} still running after ${a.timeout} s\n`);
-                setExit(1);
-                return;
-              }
-              await new Promise((r) => setTimeout(r, 1000));
-            }
-          }))
-        .command('rollback <id>', 'Roll a deployment back (or stop it with --force)', (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const r = await c.request<{ deploymentId?: string } | undefined>('DELETE', `/v2/deployments/${encodeURIComponent(a.id)}${a.force ? '?force=true' : ''}`);
-            print(a.json === true, r ?? {}, () => (r?.deploymentId ? `rolling back with deployment ${r.deploymentId}\n` : `stopped tracking ${a.id}\n`));
-          }))
+            }),
+        )
+        .command(
+          'rollback <id>',
+          'Roll a deployment back (or stop it with --force)',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const r = await c.request<{ deploymentId?: string } | undefined>('DELETE', `/v2/deployments/${encodeURIComponent(a.id)}${a.force ? '?force=true' : ''}`);
+              print(a.json === true, r ?? {}, () => (r?.deploymentId ? `rolling back with deployment ${r.deploymentId}\n` : `stopped tracking ${a.id}\n`));
+            }),
+        )
         .demandCommand(1, 'Name a deployment command.'),
     handler: () => undefined,
   } as CommandModule<ClientArgs, ClientArgs>;
@@ -54,7 +83,14 @@ function bar(done: number, total: number, width = 20): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
-interface TaskJson { id: string; name: string; state: string; slave_id: string; framework_id: string; resources: { cpus: number; mem: number } }
+interface TaskJson {
+  id: string;
+  name: string;
+  state: string;
+  slave_id: string;
+  framework_id: string;
+  resources: { cpus: number; mem: number };
+}
 
 export function taskListCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {
   return {
@@ -62,14 +98,28 @@ export function taskListCommand(setExit: (code: number) => void): CommandModule<
     describe: 'Find tasks and read their logs',
     builder: (y: Argv<ClientArgs>) => {
       const withList = y
-        .command('list [filter]', 'List tasks (filtered on the server)', (b) => b.positional('filter', { type: 'string' }).option('completed', { type: 'boolean', describe: 'include finished tasks' }).option('agent', { type: 'string', describe: 'only tasks on this agent id' }), (a) =>
-          withClient(a, setExit, async (c) => {
-            const q = new URLSearchParams({ completed: a.completed ? 'true' : 'false', limit: '1000' });
-            if (a.filter) q.set('filter', a.filter);
-            if (a.agent) q.set('agent_id', a.agent);
-            const { tasks } = await c.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
-            print(a.json === true, tasks, () => table(['ID', 'NAME', 'STATE', 'AGENT', 'CPUS', 'MEM'], tasks.map((t) => [t.id, t.name, t.state, t.slave_id, t.resources.cpus, t.resources.mem])));
-          }))
+        .command(
+          'list [filter]',
+          'List tasks (filtered on the server)',
+          (b) =>
+            b
+              .positional('filter', { type: 'string' })
+              .option('completed', { type: 'boolean', describe: 'include finished tasks' })
+              .option('agent', { type: 'string', describe: 'only tasks on this agent id' }),
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const q = new URLSearchParams({ completed: a.completed ? 'true' : 'false', limit: '1000' });
+              if (a.filter) q.set('filter', a.filter);
+              if (a.agent) q.set('agent_id', a.agent);
+              const { tasks } = await c.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
+              print(a.json === true, tasks, () =>
+                table(
+                  ['ID', 'NAME', 'STATE', 'AGENT', 'CPUS', 'MEM'],
+                  tasks.map((t) => [t.id, t.name, t.state, t.slave_id, t.resources.cpus, t.resources.mem]),
+                ),
+              );
+            }),
+        )
         .command<ClientArgs & { target: string; command?: string[]; interactive?: boolean; tty?: boolean; '--'?: string[] }>(
           'exec <target> [command..]',
           'Run a command inside a running task (its namespaces, cgroups and user): drover task exec [-i] [-t] TASK -- CMD…',

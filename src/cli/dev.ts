@@ -27,7 +27,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
     builder: (y) =>
       y
         .option('port', { type: 'number', default: 5050, describe: 'HTTP port for the API and UI' })
-        .option('agent-port', { type: 'number', default: 5051, describe: "HTTP port of the agent (sandboxes, logs)" })
+        .option('agent-port', { type: 'number', default: 5051, describe: 'HTTP port of the agent (sandboxes, logs)' })
         .option('resources', { type: 'string', describe: "What the agent offers, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (default: detected)" })
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
         .option('data-dir', { type: 'string', default: './.drover', describe: 'Folder that holds all cluster state' })
@@ -68,9 +68,22 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({ port: args.port, agentPort: args['agent-port'], host: args.host, dataDir: args['data-dir'], jobs: args.jobs, jobsHistoryCount: args['jobs-history-count'], cgroupsEnableCfs: args['cgroups-enable-cfs'], fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']), allowPrivileged: args['allow-privileged'], defaultTaskUser: args['default-task-user'], logger,
+      const cluster = await startDev({
+        port: args.port,
+        agentPort: args['agent-port'],
+        host: args.host,
+        dataDir: args['data-dir'],
+        jobs: args.jobs,
+        jobsHistoryCount: args['jobs-history-count'],
+        cgroupsEnableCfs: args['cgroups-enable-cfs'],
+        fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
+        allowPrivileged: args['allow-privileged'],
+        defaultTaskUser: args['default-task-user'],
+        logger,
         agentRemovalGuardFraction: args['agent-removal-guard'],
-        ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }), ...(resources ? { resources } : {}) });
+        ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
+        ...(resources ? { resources } : {}),
+      });
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -41,7 +41,10 @@ export function checkRemovalGuard(value: number): void {
 /** Mesos' --weights syntax: `role1=2,role2=0.5`. */
 export function parseWeights(text: string): Map<string, number> {
   const weights = new Map<string, number>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const match = /^([^\s=,]+)=([0-9]*\.?[0-9]+)$/.exec(part);
     const weight = Number(match?.[2]);
     if (!match || !(weight > 0)) throw new Error(`--weights: '${part}' is not role=weight with a positive weight`);
@@ -71,9 +74,16 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
-        .option('agent-removal-guard', { type: 'number', default: 0.4, describe: 'Largest share of agents marked unreachable within one heartbeat window; more at once is held as a likely partition (1 turns this off)' })
+        .option('agent-removal-guard', {
+          type: 'number',
+          default: 0.4,
+          describe: 'Largest share of agents marked unreachable within one heartbeat window; more at once is held as a likely partition (1 turns this off)',
+        })
         .option('max-completed-frameworks', { type: 'number', default: 50, describe: 'Torn-down frameworks kept in completed_frameworks' })
-        .option('framework-reregistration-grace', { type: 'number', describe: 'Seconds frameworks have to re-subscribe after a restart or leader change before their failover timeouts start (default: max(75, heartbeat interval × missed heartbeats))' })
+        .option('framework-reregistration-grace', {
+          type: 'number',
+          describe: 'Seconds frameworks have to re-subscribe after a restart or leader change before their failover timeouts start (default: max(75, heartbeat interval × missed heartbeats))',
+        })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .check((args) => {

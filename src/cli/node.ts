@@ -48,16 +48,28 @@ export function nodeCommand(setExit: (code: number) => void): CommandModule<Clie
     describe: 'Agents in the cluster and their maintenance',
     builder: (y: Argv<ClientArgs>) =>
       y
-        .command('list', 'List agents with their resources and state', (b) => b, (a) =>
-          withClient(a, setExit, async (c) => {
-            const list = await nodes(c);
-            print(a.json === true, list, () =>
-              table(['ID', 'HOSTNAME', 'STATE', 'CPUS', 'MEM'], list.map((s) => [s.id, s.hostname, state(s), `${s.used_resources['cpus']}/${s.resources['cpus']}`, `${s.used_resources['mem']}/${s.resources['mem']}`])));
-          }))
+        .command(
+          'list',
+          'List agents with their resources and state',
+          (b) => b,
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const list = await nodes(c);
+              print(a.json === true, list, () =>
+                table(
+                  ['ID', 'HOSTNAME', 'STATE', 'CPUS', 'MEM'],
+                  list.map((s) => [s.id, s.hostname, state(s), `${s.used_resources['cpus']}/${s.resources['cpus']}`, `${s.used_resources['mem']}/${s.resources['mem']}`]),
+                ),
+              );
+            }),
+        )
         .command<NodeArgs & { grace?: number; wait?: boolean }>(
           'drain <node>',
           'Stop offering the node and kill its tasks (their schedulers place them elsewhere)',
-          (b) => node(b).option('grace', { type: 'number', describe: 'Cap on each task\'s kill grace period, in seconds' }).option('wait', { type: 'boolean', describe: 'Wait until no task is left (DRAINED)' }),
+          (b) =>
+            node(b)
+              .option('grace', { type: 'number', describe: "Cap on each task's kill grace period, in seconds" })
+              .option('wait', { type: 'boolean', describe: 'Wait until no task is left (DRAINED)' }),
           (a) =>
             withClient(a, setExit, async (c) => {
               const target = await resolveNode(c, a.node);
@@ -80,13 +92,15 @@ export function nodeCommand(setExit: (code: number) => void): CommandModule<Clie
             const target = await resolveNode(c, a.node);
             await c.request('POST', '/api/v1', { type: 'DEACTIVATE_AGENT', deactivate_agent: { agent_id: { value: target.id } } });
             process.stderr.write(`deactivated ${target.hostname} (${target.id})\n`);
-          }))
+          }),
+        )
         .command<NodeArgs>('reactivate <node>', 'Offer the node again (ends a drain or a deactivation)', node, (a) =>
           withClient(a, setExit, async (c) => {
             const target = await resolveNode(c, a.node);
             await c.request('POST', '/api/v1', { type: 'REACTIVATE_AGENT', reactivate_agent: { agent_id: { value: target.id } } });
             process.stderr.write(`reactivated ${target.hostname} (${target.id})\n`);
-          }))
+          }),
+        )
         .demandCommand(1, 'Name a node command.'),
     handler: () => undefined,
   } as CommandModule<ClientArgs, ClientArgs>;

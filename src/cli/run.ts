@@ -67,9 +67,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   const script = argv[i];
   if (script === undefined) return usage('name a script to run');
   let code = 1;
-  await withClient({ ...(options.master ? { master: options.master } : {}) }, (c) => (code = c), async (client) => {
-    code = await run(client.master, { script, args: argv.slice(i + 1), cpus: options.cpus, mem: options.mem });
-  });
+  await withClient(
+    { ...(options.master ? { master: options.master } : {}) },
+    (c) => (code = c),
+    async (client) => {
+      code = await run(client.master, { script, args: argv.slice(i + 1), cpus: options.cpus, mem: options.mem });
+    },
+  );
   return code;
 }
 
@@ -185,10 +189,22 @@ async function launch(connection: SchedulerConnection, offer: OfferJson, taskId:
     type: 'ACCEPT',
     accept: {
       offer_ids: [offer.id],
-      operations: [{
-        type: 'LAUNCH',
-        launch: { task_infos: [{ name: taskId, task_id: { value: taskId }, agent_id: offer.agent_id, resources: Resources.parse(`cpus:${args.cpus};mem:${args.mem}`).toJSON(), command: { value: command, shell: true } }] },
-      }],
+      operations: [
+        {
+          type: 'LAUNCH',
+          launch: {
+            task_infos: [
+              {
+                name: taskId,
+                task_id: { value: taskId },
+                agent_id: offer.agent_id,
+                resources: Resources.parse(`cpus:${args.cpus};mem:${args.mem}`).toJSON(),
+                command: { value: command, shell: true },
+              },
+            ],
+          },
+        },
+      ],
       filters: { refuse_seconds: 60 },
     },
   });

@@ -20,7 +20,12 @@ export interface ExecOptions {
   tty: boolean;
 }
 
-interface ExitRecord { type: 'EXIT'; exit_code?: number; signal?: string; message?: string }
+interface ExitRecord {
+  type: 'EXIT';
+  exit_code?: number;
+  signal?: string;
+  message?: string;
+}
 type ExecRecord = { type: 'STDOUT' | 'STDERR'; data: string } | ExitRecord;
 
 /** Runs the command in the one running task the target names; resolves with the exit code to leave with. */
@@ -41,7 +46,11 @@ export async function execOnAgent(agentUrl: string, task: { taskId: string; fram
   const query = new URLSearchParams({ task_id: task.taskId, argv: JSON.stringify(options.argv), tty: String(options.tty) });
   if (task.frameworkId) query.set('framework_id', task.frameworkId);
   const raw = options.tty && options.interactive && process.stdin.isTTY === true;
-  const request = httpRequest(`${agentUrl}/tasks/exec?${query.toString()}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, ...(options.signal ? { signal: options.signal } : {}) });
+  const request = httpRequest(`${agentUrl}/tasks/exec?${query.toString()}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
     request.on('response', resolve);
     request.on('error', (e) => reject(options.signal?.aborted ? e : new CliError(`cannot reach agent ${agentUrl} for task ${task.taskId}: ${e.message}`)));

@@ -8,55 +8,77 @@ import type { Argv } from 'yargs';
 import { CliError, type Client } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
 
-export interface TaskJson { id: string; name: string; state: string; slave_id: string; framework_id?: string; directory?: string }
-export interface Source { task: TaskJson; agentUrl: string; path: string; offset: number }
+export interface TaskJson {
+  id: string;
+  name: string;
+  state: string;
+  slave_id: string;
+  framework_id?: string;
+  directory?: string;
+}
+export interface Source {
+  task: TaskJson;
+  agentUrl: string;
+  path: string;
+  offset: number;
+}
 
 const POLL_MS = 300;
 
 export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void): Argv<ClientArgs> {
   return y
-    .command('ls <target> [path]', "List a task's sandbox (or a folder in it)", (b) => b.positional('target', { type: 'string', demandOption: true }).positional('path', { type: 'string', default: '' }), (a) =>
-      withClient(a, setExit, async (client) => {
-        const [s] = await findSources(client, a.target, a.path);
-        const response = await fetch(`${s!.agentUrl}/files/browse?${new URLSearchParams({ path: s!.path.replace(/\/$/, '') }).toString()}`);
-        if (!response.ok) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
-        const entries = (await response.json()) as Array<{ path: string; size: number; mode: string; mtime: number }>;
-        if (a.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
-        else for (const e of entries) process.stdout.write(`${e.mode}  ${String(e.size).padStart(10)}  ${new Date(e.mtime * 1000).toISOString()}  ${e.path.split('/').pop()}\n`);
-      }))
-    .command('download <target> <path>', 'Write a sandbox file to stdout', (b) => b.positional('target', { type: 'string', demandOption: true }).positional('path', { type: 'string', demandOption: true }), (a) =>
-      withClient(a, setExit, async (client) => {
-        const [s] = await findSources(client, a.target, a.path);
-        const response = await fetch(`${s!.agentUrl}/files/download?${new URLSearchParams({ path: s!.path }).toString()}`);
-        if (!response.ok || !response.body) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
-        for await (const chunk of response.body as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
-      }))
     .command(
-    'log <target> [file]',
-    "Print (and with --follow, stream) a task's stdout — or another sandbox file",
-    (b) =>
-      b
-        .positional('target', { type: 'string', demandOption: true, describe: 'task id, app id (all its tasks) or job id (its latest run)' })
-        .positional('file', { type: 'string', describe: 'file in the sandbox (default stdout)' })
-        .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing what the task writes' })
-        .option('lines', { alias: 'n', type: 'number', default: 10, describe: 'lines of history to print first' })
-        .option('stderr', { type: 'boolean', describe: 'stderr instead of stdout' }),
-    (a) =>
-      withClient(a, setExit, async (client) => {
-        const file = a.file ?? (a.stderr ? 'stderr' : 'stdout');
-        const sources = await findSources(client, a.target, file);
-        const prefix = sources.length > 1;
-        for (const s of sources) await printTail(s, a.lines, prefix);
-        if (!a.follow) return;
-        const stop = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-        let stopped = false;
-        void stop.then(() => (stopped = true));
-        while (!stopped) {
-          for (const s of sources) await pull(s, prefix);
-          await Promise.race([stop, new Promise((r) => setTimeout(r, POLL_MS))]);
-        }
-      }),
-  );
+      'ls <target> [path]',
+      "List a task's sandbox (or a folder in it)",
+      (b) => b.positional('target', { type: 'string', demandOption: true }).positional('path', { type: 'string', default: '' }),
+      (a) =>
+        withClient(a, setExit, async (client) => {
+          const [s] = await findSources(client, a.target, a.path);
+          const response = await fetch(`${s!.agentUrl}/files/browse?${new URLSearchParams({ path: s!.path.replace(/\/$/, '') }).toString()}`);
+          if (!response.ok) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
+          const entries = (await response.json()) as Array<{ path: string; size: number; mode: string; mtime: number }>;
+          if (a.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+          else for (const e of entries) process.stdout.write(`${e.mode}  ${String(e.size).padStart(10)}  ${new Date(e.mtime * 1000).toISOString()}  ${e.path.split('/').pop()}\n`);
+        }),
+    )
+    .command(
+      'download <target> <path>',
+      'Write a sandbox file to stdout',
+      (b) => b.positional('target', { type: 'string', demandOption: true }).positional('path', { type: 'string', demandOption: true }),
+      (a) =>
+        withClient(a, setExit, async (client) => {
+          const [s] = await findSources(client, a.target, a.path);
+          const response = await fetch(`${s!.agentUrl}/files/download?${new URLSearchParams({ path: s!.path }).toString()}`);
+          if (!response.ok || !response.body) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
+          for await (const chunk of response.body as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+        }),
+    )
+    .command(
+      'log <target> [file]',
+      "Print (and with --follow, stream) a task's stdout — or another sandbox file",
+      (b) =>
+        b
+          .positional('target', { type: 'string', demandOption: true, describe: 'task id, app id (all its tasks) or job id (its latest run)' })
+          .positional('file', { type: 'string', describe: 'file in the sandbox (default stdout)' })
+          .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing what the task writes' })
+          .option('lines', { alias: 'n', type: 'number', default: 10, describe: 'lines of history to print first' })
+          .option('stderr', { type: 'boolean', describe: 'stderr instead of stdout' }),
+      (a) =>
+        withClient(a, setExit, async (client) => {
+          const file = a.file ?? (a.stderr ? 'stderr' : 'stdout');
+          const sources = await findSources(client, a.target, file);
+          const prefix = sources.length > 1;
+          for (const s of sources) await printTail(s, a.lines, prefix);
+          if (!a.follow) return;
+          const stop = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+          let stopped = false;
+          void stop.then(() => (stopped = true));
+          while (!stopped) {
+            for (const s of sources) await pull(s, prefix);
+            await Promise.race([stop, new Promise((r) => setTimeout(r, POLL_MS))]);
+          }
+        }),
+    );
 }
 
 /** The tasks a target names (a task id, or an app's tasks) with the agent holding each sandbox. */
@@ -115,7 +137,14 @@ async function printTail(s: Source, lines: number, prefix: boolean): Promise<voi
   const { data } = await read(s, start, size - start);
   const all = data.split('\n');
   const complete = data.endsWith('\n') ? all.slice(0, -1) : all;
-  emit(s, complete.slice(-lines).map((l) => `${l}\n`).join(''), prefix);
+  emit(
+    s,
+    complete
+      .slice(-lines)
+      .map((l) => `${l}\n`)
+      .join(''),
+    prefix,
+  );
   s.offset = size;
 }
 

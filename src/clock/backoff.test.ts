@@ -6,23 +6,41 @@ import { Backoff, backoffDelay } from './backoff.ts';
 describe('backoffDelay', () => {
   test('jitter takes away at most its fraction of the delay', () => {
     const policy = { initialMs: 1000, maxMs: 8000, jitter: 0.5 };
-    assert.equal(backoffDelay(policy, 2, () => 0), 2000);
-    assert.equal(backoffDelay(policy, 2, () => 0.999999), 1000);
+    assert.equal(
+      backoffDelay(policy, 2, () => 0),
+      2000,
+    );
+    assert.equal(
+      backoffDelay(policy, 2, () => 0.999999),
+      1000,
+    );
   });
 
   test('full jitter reaches down to zero', () => {
-    assert.equal(backoffDelay({ initialMs: 1000, maxMs: 8000, jitter: 1 }, 4, () => 0.9999999), 0);
-    assert.equal(backoffDelay({ initialMs: 1000, maxMs: 8000, jitter: 1 }, 4, () => 0), 8000);
+    assert.equal(
+      backoffDelay({ initialMs: 1000, maxMs: 8000, jitter: 1 }, 4, () => 0.9999999),
+      0,
+    );
+    assert.equal(
+      backoffDelay({ initialMs: 1000, maxMs: 8000, jitter: 1 }, 4, () => 0),
+      8000,
+    );
   });
 
   test('a jittered delay stays within [(1 - jitter) × base, base] for any random value', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: 100 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (initialMs, attempt, jitter, r) => {
-        const policy = { initialMs, maxMs: 60_000, jitter };
-        const base = backoffDelay({ initialMs, maxMs: 60_000 }, attempt);
-        const d = backoffDelay(policy, attempt, () => r);
-        assert.ok(d <= base && d >= Math.floor((1 - jitter) * base), `${d} outside [${(1 - jitter) * base}, ${base}]`);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (initialMs, attempt, jitter, r) => {
+          const policy = { initialMs, maxMs: 60_000, jitter };
+          const base = backoffDelay({ initialMs, maxMs: 60_000 }, attempt);
+          const d = backoffDelay(policy, attempt, () => r);
+          assert.ok(d <= base && d >= Math.floor((1 - jitter) * base), `${d} outside [${(1 - jitter) * base}, ${base}]`);
+        },
+      ),
     );
   });
 

@@ -52,7 +52,17 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
   try {
-    master = await startMasterServer({ store, logger: options.logger.child({ part: 'master' }), port: options.port, host: options.host, jobs: options.jobs ?? true, ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }), ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }), ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }), ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }) });
+    master = await startMasterServer({
+      store,
+      logger: options.logger.child({ part: 'master' }),
+      port: options.port,
+      host: options.host,
+      jobs: options.jobs ?? true,
+      ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
+      ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }),
+      ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),
+      ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }),
+    });
     const agent = new Agent({
       masterUrl: master.url,
       port: options.agentPort,

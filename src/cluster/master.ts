@@ -69,12 +69,16 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerOperatorV1Routes(app, master);
   registerAgentFilesRoutes(app, master);
   mount?.(app, master);
-  const services = withServices
-    ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser })
-    : undefined;
+  const services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
   if (services) registerServicesRoutes(app, services);
   const jobs = withJobs
-    ? new JobsFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'jobs' }), ...frameworkUser, ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }) })
+    ? new JobsFramework({
+        transport: inProcessTransport(master),
+        store,
+        logger: logger.child({ part: 'jobs' }),
+        ...frameworkUser,
+        ...(jobsHistoryCount === undefined ? {} : { historyCount: jobsHistoryCount }),
+      })
     : undefined;
   if (jobs) registerJobsRoutes(app, jobs);
   // The built-in frameworks load their state from the store after the server listens (they need

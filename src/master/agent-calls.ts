@@ -169,9 +169,10 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
       // that ended is left to the agent's own update, which carries the real reason and a uuid
       // and is retried until acknowledged — a second, master-made terminal update would only
       // duplicate it with a worse reason.
-      const status = report.status?.state === report.state
-        ? { ...report.status, uuid: undefined, source: 'SOURCE_MASTER' as const, reason: 'REASON_AGENT_REREGISTERED' as const }
-        : master.masterStatus(task, report.state, 'REASON_AGENT_REREGISTERED', `Agent ${agent.hostname} re-registered`);
+      const status =
+        report.status?.state === report.state
+          ? { ...report.status, uuid: undefined, source: 'SOURCE_MASTER' as const, reason: 'REASON_AGENT_REREGISTERED' as const }
+          : master.masterStatus(task, report.state, 'REASON_AGENT_REREGISTERED', `Agent ${agent.hostname} re-registered`);
       delete status.uuid;
       if (master.applyStatus(task, status)) master.sendStatus(frameworkId, status);
     }

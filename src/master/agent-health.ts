@@ -47,7 +47,13 @@ export class AgentHealth {
     if (silent.length === 0 && this.held.size === 0) return;
     silent.sort((a, b) => a.lastSeen - b.lastSeen);
     const policy: RemovalPolicy = { guardFraction, windowMs, ...(rate ? { rate } : {}) };
-    const decision = decideRemovals(policy, this.history, now, silent.map((a) => a.id), reachable);
+    const decision = decideRemovals(
+      policy,
+      this.history,
+      now,
+      silent.map((a) => a.id),
+      reachable,
+    );
     this.history = decision.history;
     for (const id of decision.mark) this.host.markUnreachable(this.host.agents.get(id)!, `missed ${maxMissedHeartbeats} heartbeats`);
     const held = new Set(decision.held);

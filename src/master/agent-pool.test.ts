@@ -8,7 +8,19 @@ import type { AgentRecord } from './model.ts';
 const R = (text: string): Resources => Resources.parse(text);
 
 function agent(id: string, total: Resources): AgentRecord {
-  return { id, info: { hostname: id, port: 5051, resources: total.toJSON() }, hostname: id, port: 5051, total, attributes: [], used: Resources.EMPTY, offered: Resources.EMPTY, status: 'active', registeredAt: 0, lastSeen: 0 };
+  return {
+    id,
+    info: { hostname: id, port: 5051, resources: total.toJSON() },
+    hostname: id,
+    port: 5051,
+    total,
+    attributes: [],
+    used: Resources.EMPTY,
+    offered: Resources.EMPTY,
+    status: 'active',
+    registeredAt: 0,
+    lastSeen: 0,
+  };
 }
 
 test('free is always total − used − offered, through any launches, task ends, offers, declines and re-registrations', () => {

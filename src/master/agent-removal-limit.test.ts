@@ -64,7 +64,11 @@ test('rate 1/20mins (Mesos --agent_removal_rate_limit): the first at once, then 
     silent = d.held;
     clock.advance(MIN);
   }
-  assert.deepEqual(marked, [[0, 'a1'], [20, 'a2'], [40, 'a3']]);
+  assert.deepEqual(marked, [
+    [0, 'a1'],
+    [20, 'a2'],
+    [40, 'a3'],
+  ]);
 });
 
 test('rate 2/10mins spaces markings 5 minutes apart', () => {

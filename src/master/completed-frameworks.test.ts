@@ -10,7 +10,10 @@ test('keeps removed frameworks newest first, dropping the oldest beyond the boun
   completed.add(fw('a'), [1], 1);
   completed.add(fw('b'), [2], 2);
   completed.add(fw('c'), [3], 3);
-  assert.deepEqual(completed.list().map((c) => c.framework.id), ['c', 'b']);
+  assert.deepEqual(
+    completed.list().map((c) => c.framework.id),
+    ['c', 'b'],
+  );
   assert.equal(completed.get('a'), undefined);
   assert.equal(completed.get('b')?.removedAt, 2);
 });
@@ -29,21 +32,39 @@ test('a bound of 0 keeps nothing; the same id added again moves to the newest pl
   completed.add(fw('a'), [], 0);
   completed.add(fw('b'), [], 1);
   completed.add(fw('a'), [7], 2);
-  assert.deepEqual(completed.list().map((c) => [c.framework.id, c.tasks]), [['a', [7]], ['b', []]]);
+  assert.deepEqual(
+    completed.list().map((c) => [c.framework.id, c.tasks]),
+    [
+      ['a', [7]],
+      ['b', []],
+    ],
+  );
 });
 
 test('property: never more than the bounds, and the newest removals are the ones kept', () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 4 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 9 }), fc.nat(8)), { maxLength: 40 }), (maxF, maxT, adds) => {
       const completed = new CompletedFrameworks<{ id: string }, number>(maxF, maxT);
-      adds.forEach(([id, n], i) => completed.add(fw(String(id)), Array.from({ length: n }, (_, k) => k), i));
+      adds.forEach(([id, n], i) =>
+        completed.add(
+          fw(String(id)),
+          Array.from({ length: n }, (_, k) => k),
+          i,
+        ),
+      );
       assert.ok(completed.size <= maxF);
       for (const c of completed.list()) assert.ok(c.tasks.length <= maxT);
       // Expected: the distinct ids in order of their last addition, newest first, cut at maxF.
       const lastAdd = new Map<string, number>();
       adds.forEach(([id], i) => lastAdd.set(String(id), i));
-      const expected = [...lastAdd].sort((x, y) => y[1] - x[1]).slice(0, maxF).map(([id]) => id);
-      assert.deepEqual(completed.list().map((c) => c.framework.id), expected);
+      const expected = [...lastAdd]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, maxF)
+        .map(([id]) => id);
+      assert.deepEqual(
+        completed.list().map((c) => c.framework.id),
+        expected,
+      );
     }),
   );
 });

@@ -65,7 +65,10 @@ test('a framework that re-subscribes within the grace is never torn down', async
   const clock = new ManualClock(0);
   const master = await restartedMaster(await storeWithFramework(0), clock);
   const events: unknown[] = [];
-  const sink = new QueueSink((e) => events.push(e), () => undefined);
+  const sink = new QueueSink(
+    (e) => events.push(e),
+    () => undefined,
+  );
   try {
     master.serve();
     clock.advance(GRACE - 1_000);
@@ -84,7 +87,10 @@ test('a framework that re-subscribes within the grace is never torn down', async
 test('a framework that connects and disconnects after the grace gets its failover timeout at once', async () => {
   const clock = new ManualClock(0);
   const master = await restartedMaster(createMemoryStore(), clock);
-  const sink = new QueueSink(() => undefined, () => undefined);
+  const sink = new QueueSink(
+    () => undefined,
+    () => undefined,
+  );
   try {
     master.serve();
     clock.advance(GRACE);
@@ -107,20 +113,41 @@ test('a torn-down framework is kept in completed_frameworks with its killed task
   const sinks: QueueSink[] = [];
   try {
     for (const name of ['one', 'two', 'three']) {
-      const sink = new QueueSink(() => undefined, () => undefined);
+      const sink = new QueueSink(
+        () => undefined,
+        () => undefined,
+      );
       sinks.push(sink);
       await subscribe(master, { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'root', name, id: { value: name } } } }, sink);
       const framework = master.frameworks.get(name)!;
       for (const id of ['t1', 't2']) {
-        master.tasks.set({ id, frameworkId: name, agentId: 'A1', info: { name: id }, resources: Resources.EMPTY, role: '*', state: 'TASK_RUNNING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: 0 });
+        master.tasks.set({
+          id,
+          frameworkId: name,
+          agentId: 'A1',
+          info: { name: id },
+          resources: Resources.EMPTY,
+          role: '*',
+          state: 'TASK_RUNNING',
+          statuses: [],
+          statusUuid: undefined,
+          directory: undefined,
+          createdAt: 0,
+        });
       }
       clock.advance(1000);
       master.removeFramework(framework, 'teardown');
     }
     // Newest first, at most 2; each with its newest completed task only (the bound is 1).
-    assert.deepEqual(master.completedFrameworks.list().map((c) => c.framework.id), ['three', 'two']);
+    assert.deepEqual(
+      master.completedFrameworks.list().map((c) => c.framework.id),
+      ['three', 'two'],
+    );
     const three = master.completedFrameworks.get('three')!;
-    assert.deepEqual(three.tasks.map((t) => [t.id, t.state]), [['t2', 'TASK_KILLED']]);
+    assert.deepEqual(
+      three.tasks.map((t) => [t.id, t.state]),
+      [['t2', 'TASK_KILLED']],
+    );
     assert.equal(three.removedAt, 3000);
     assert.equal(master.completedTasks.has('three'), false, 'its tasks moved with it');
   } finally {
@@ -143,7 +170,19 @@ test('health checks mark at most 40% of the agents unreachable per window and lo
   try {
     for (let i = 0; i < 5; i++) {
       const id = `A${i}`;
-      master.agents.set(id, { id, info: { hostname: id, port: 5051, resources: [] }, hostname: id, port: 5051, total: Resources.EMPTY, attributes: [], used: Resources.EMPTY, offered: Resources.EMPTY, status: 'active', registeredAt: 0, lastSeen: 0 });
+      master.agents.set(id, {
+        id,
+        info: { hostname: id, port: 5051, resources: [] },
+        hostname: id,
+        port: 5051,
+        total: Resources.EMPTY,
+        attributes: [],
+        used: Resources.EMPTY,
+        offered: Resources.EMPTY,
+        status: 'active',
+        registeredAt: 0,
+        lastSeen: 0,
+      });
     }
     // Three of five go silent at once (a partition); two keep heartbeating.
     clock.advance(5001);

@@ -40,9 +40,7 @@ const jsonValues = new Interner<unknown>();
 export function sharedJson<T>(value: T): T {
   if (typeof value === 'string') return strings.intern(value, value) as T;
   if (value === null || typeof value !== 'object') return value;
-  const copy = Array.isArray(value)
-    ? value.map((v: unknown) => sharedJson(v))
-    : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sharedJson(v)]));
+  const copy = Array.isArray(value) ? value.map((v: unknown) => sharedJson(v)) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sharedJson(v)]));
   return jsonValues.intern(JSON.stringify(copy), copy) as T;
 }
 

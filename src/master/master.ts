@@ -124,7 +124,9 @@ export class Master {
   readonly startedAt: number;
   readonly hostname: string;
   port: number;
-  readonly options: Required<Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs'>> & {
+  readonly options: Required<
+    Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs'>
+  > & {
     offerTimeoutMs: number | undefined;
     agentRemovalRate: { agents: number; perMs: number } | undefined;
   };
@@ -440,9 +442,7 @@ export class Master {
 
   /** True while a LAUNCH of the task is queued for the agent but not yet written to its stream. */
   launchPending(agentId: string, frameworkId: string, taskId: string): boolean {
-    return (this.agentOutbox.get(agentId) ?? []).some(
-      (e) => e.type === 'LAUNCH' && e.launch.framework_id.value === frameworkId && e.launch.tasks.some((t) => t.task_id.value === taskId),
-    );
+    return (this.agentOutbox.get(agentId) ?? []).some((e) => e.type === 'LAUNCH' && e.launch.framework_id.value === frameworkId && e.launch.tasks.some((t) => t.task_id.value === taskId));
   }
 
   /** Launches and acknowledgements to one agent queued in one tick go out as one event each. */

@@ -15,7 +15,11 @@ export class MasterMetrics {
   readonly frameworksRemoved = new Counter({ name: 'drover_master_frameworks_removed_total', help: 'Frameworks torn down', registers: [this.registry] });
   readonly agentsUnreachable = new Counter({ name: 'drover_master_agents_unreachable_total', help: 'Agents marked unreachable', registers: [this.registry] });
   readonly agentsRemoved = new Counter({ name: 'drover_master_agents_removed_total', help: 'Agents removed for good (rebooted machines, replaced at their address)', registers: [this.registry] });
-  readonly agentsRemovalHeld = new Gauge({ name: 'drover_master_agents_removal_held', help: 'Silent agents held back from being marked unreachable by the removal limits', registers: [this.registry] });
+  readonly agentsRemovalHeld = new Gauge({
+    name: 'drover_master_agents_removal_held',
+    help: 'Silent agents held back from being marked unreachable by the removal limits',
+    registers: [this.registry],
+  });
   readonly agentsRegistered = new Gauge({ name: 'drover_master_agents_registered', help: 'Agents currently registered and active', registers: [this.registry] });
   readonly frameworksConnected = new Gauge({ name: 'drover_master_frameworks_connected', help: 'Frameworks with an open subscription', registers: [this.registry] });
   readonly allocationSeconds = new Histogram({

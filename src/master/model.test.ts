@@ -27,8 +27,17 @@ const fromAgent = (id: string, state: string, extra: Partial<TaskStatus> = {}): 
 function record(master: Master, id: string, port: number): TaskRecord {
   const launched = info(id, port);
   const task: TaskRecord = {
-    id, frameworkId: 'F1', agentId: 'A1', info: keptTaskInfo(launched), resources: sharedResources(Resources.fromJSON(launched.resources)),
-    role: '*', state: 'TASK_STAGING', statuses: [], statusUuid: undefined, directory: undefined, createdAt: 0,
+    id,
+    frameworkId: 'F1',
+    agentId: 'A1',
+    info: keptTaskInfo(launched),
+    resources: sharedResources(Resources.fromJSON(launched.resources)),
+    role: '*',
+    state: 'TASK_STAGING',
+    statuses: [],
+    statusUuid: undefined,
+    directory: undefined,
+    createdAt: 0,
   };
   master.tasks.set(task);
   return task;
@@ -64,7 +73,7 @@ test('the views show the same fields from the compact statuses as from whole Tas
   assert.equal((event.task_updated.status as TaskStatus).uuid, 'u-TASK_RUNNING');
 });
 
-test('kept statuses and task state use the module\'s enum strings, not the parsed copies', () => {
+test("kept statuses and task state use the module's enum strings, not the parsed copies", () => {
   const master = new Master({ store: createMemoryStore(), logger: silentLogger(), hostname: 'test', port: 5050 });
   const a = record(master, 'a', 31000);
   const b = record(master, 'b', 31001);
@@ -73,7 +82,10 @@ test('kept statuses and task state use the module\'s enum strings, not the parse
   // Equal strings are always ===; what is checked is that only the kept fields remain.
   assert.deepEqual(Object.keys(a.statuses[0]!).sort(), ['source', 'state', 'timestamp']);
   assert.deepEqual(keptStatus(fromAgent('a', 'TASK_FAILED', { reason: 'REASON_COMMAND_EXECUTOR_FAILED' })), {
-    state: 'TASK_FAILED', timestamp: 1700000000.5, source: 'SOURCE_EXECUTOR', reason: 'REASON_COMMAND_EXECUTOR_FAILED',
+    state: 'TASK_FAILED',
+    timestamp: 1700000000.5,
+    source: 'SOURCE_EXECUTOR',
+    reason: 'REASON_COMMAND_EXECUTOR_FAILED',
   });
 });
 
@@ -101,11 +113,23 @@ test('the task table finds, lists and removes tasks by framework and id', () => 
   assert.equal(master.tasks.size, 2);
   assert.equal(master.findTask('F1', 'a'), a);
   assert.equal(master.findTask('F2', 'a'), undefined);
-  assert.deepEqual(master.tasks.ofFramework('F1').map((t) => t.id).sort(), ['a', 'b']);
+  assert.deepEqual(
+    master.tasks
+      .ofFramework('F1')
+      .map((t) => t.id)
+      .sort(),
+    ['a', 'b'],
+  );
   // A terminal status removes the task from every index.
   master.applyStatus(a, fromAgent('a', 'TASK_FAILED'));
   assert.equal(master.tasks.size, 1);
   assert.equal(master.findTask('F1', 'a'), undefined);
-  assert.deepEqual(master.tasks.onAgent('A1').map((t) => t.id), ['b']);
-  assert.deepEqual([...master.tasks].map((t) => t.id), ['b']);
+  assert.deepEqual(
+    master.tasks.onAgent('A1').map((t) => t.id),
+    ['b'],
+  );
+  assert.deepEqual(
+    [...master.tasks].map((t) => t.id),
+    ['b'],
+  );
 });

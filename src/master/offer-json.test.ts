@@ -13,8 +13,17 @@ const R = (text: string): Resources => Resources.parse(text);
 function agent(): AgentRecord {
   const total = R('cpus:4;mem:1024;ports:[31000-32000]');
   return {
-    id: 'agent-"1"', info: { hostname: 'h', port: 5051, resources: total.toJSON() }, hostname: 'host\u00e9 "quoted"\n', port: 5051, total,
-    attributes: [{ name: 'rack', type: 'TEXT', text: { value: 'r1' } }], used: Resources.EMPTY, offered: Resources.EMPTY, status: 'active', registeredAt: 0, lastSeen: 0,
+    id: 'agent-"1"',
+    info: { hostname: 'h', port: 5051, resources: total.toJSON() },
+    hostname: 'host\u00e9 "quoted"\n',
+    port: 5051,
+    total,
+    attributes: [{ name: 'rack', type: 'TEXT', text: { value: 'r1' } }],
+    used: Resources.EMPTY,
+    offered: Resources.EMPTY,
+    status: 'active',
+    registeredAt: 0,
+    lastSeen: 0,
   };
 }
 

@@ -76,9 +76,7 @@ export class OfferJson {
     if (value.type === 'SCALAR') return `"scalar":{"value":${JSON.stringify(value.toNumber())}}`;
     let text = this.values.get(value);
     if (text === undefined) {
-      text = value.type === 'RANGES'
-        ? `"ranges":${JSON.stringify({ range: value.toArray().map(([begin, end]) => ({ begin, end })) })}`
-        : `"set":${JSON.stringify({ item: value.toArray() })}`;
+      text = value.type === 'RANGES' ? `"ranges":${JSON.stringify({ range: value.toArray().map(([begin, end]) => ({ begin, end })) })}` : `"set":${JSON.stringify({ item: value.toArray() })}`;
       this.values.set(value, text);
     }
     return text;
@@ -93,7 +91,10 @@ export class OffersEvent {
   private readonly middle: Buffer;
   private size = OPEN.length + CLOSE.length;
 
-  constructor(private readonly json: OfferJson, frameworkId: string) {
+  constructor(
+    private readonly json: OfferJson,
+    frameworkId: string,
+  ) {
     this.middle = Buffer.from(`},"framework_id":{"value":${JSON.stringify(frameworkId)}},`);
   }
 

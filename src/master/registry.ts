@@ -83,9 +83,7 @@ export class Registry {
   }
 
   recordCompletedTask(task: TaskRecord): void {
-    this.writer
-      .put(`${PREFIX}/history/${task.frameworkId}/${task.id}`, JSON.stringify(taskToJson(task)))
-      .catch((error: unknown) => this.log.error({ taskId: task.id, error }, 'history-write-failed'));
+    this.writer.put(`${PREFIX}/history/${task.frameworkId}/${task.id}`, JSON.stringify(taskToJson(task))).catch((error: unknown) => this.log.error({ taskId: task.id, error }, 'history-write-failed'));
   }
 
   async history(frameworkId?: string, taskId?: string): Promise<unknown[]> {

@@ -166,7 +166,11 @@ export function callingFramework(master: Master, call: SchedulerCall, streamId: 
 export function accept(master: Master, framework: FrameworkRecord, call: Call<'accept'>): void {
   const { offer_ids: offerIds, operations = [], filters } = call.accept;
   const tasks = operations.flatMap((op) => tasksOf(op));
-  const problem = offerProblem(master, framework, offerIds.map((o) => o.value));
+  const problem = offerProblem(
+    master,
+    framework,
+    offerIds.map((o) => o.value),
+  );
   const offers = offerIds.map((o) => master.offers.get(o.value)).filter((o): o is OfferRecord => o?.frameworkId === framework.id);
   // Every valid offer named is used up by this call, whatever else is wrong with it.
   for (const offer of offers) master.removeOffer(offer);

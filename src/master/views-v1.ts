@@ -70,4 +70,3 @@ export const operatorEvents = {
   frameworkUpdated: (f: FrameworkRecord) => ({ type: 'FRAMEWORK_UPDATED', framework_updated: { framework: v1Framework(f) } }),
   frameworkRemoved: (f: FrameworkRecord) => ({ type: 'FRAMEWORK_REMOVED', framework_removed: { framework_info: f.info } }),
 };
-

@@ -88,12 +88,7 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
   };
 }
 
-export function frameworkToJson(
-  framework: FrameworkRecord,
-  tasks: TaskRecord[],
-  completed: TaskRecord[],
-  offers: OfferRecord[],
-): Record<string, unknown> {
+export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[]): Record<string, unknown> {
   const used = tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
   const offered = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const connected = framework.stream?.isOpen === true;

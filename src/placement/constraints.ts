@@ -25,7 +25,7 @@ export function fieldValue(field: string, spot: Spot): string | undefined {
  */
 export function compileConstraint(field: string, operator: Operator, value: string | undefined): CompiledConstraint {
   const label = `constraint ${[field, operator, value].filter((x) => x !== undefined).join(' ')}`;
-  const pattern = (operator === 'LIKE' || operator === 'UNLIKE') ? compilePattern(value ?? '') : undefined;
+  const pattern = operator === 'LIKE' || operator === 'UNLIKE' ? compilePattern(value ?? '') : undefined;
   const limit = (operator === 'MAX_PER' || operator === 'GROUP_BY') && value !== undefined ? Number(value) : undefined;
   return { field, operator, value, label, pattern, limit, check: CONSTRAINT_CHECKERS[operator] };
 }

@@ -18,7 +18,11 @@ const BOUND_MS = 50;
 const atom = fc.constantFrom('a', 'b', 'z', 'x', '.', '-', '\\.', '[a-z]', '[^x]', '\\d', '\\w', '\\pL', '[0-9a-f]', 'é');
 const quantifier = fc.constantFrom('', '', '*', '+', '?', '*?', '{2}', '{0,5}', '{1,20}', '{3,}');
 const pattern: fc.Arbitrary<string> = fc.letrec<{ piece: string; seq: string; alt: string }>((tie) => ({
-  piece: fc.oneof({ depthSize: 'small', withCrossShrink: true }, fc.tuple(atom, quantifier).map(([a, q]) => a + q), fc.tuple(tie('alt'), quantifier, fc.constantFrom('(', '(?:')).map(([inner, q, open]) => `${open}${inner})${q}`)),
+  piece: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.tuple(atom, quantifier).map(([a, q]) => a + q),
+    fc.tuple(tie('alt'), quantifier, fc.constantFrom('(', '(?:')).map(([inner, q, open]) => `${open}${inner})${q}`),
+  ),
   seq: fc.array(tie('piece'), { minLength: 1, maxLength: 5 }).map((pieces) => pieces.join('')),
   alt: fc.array(tie('seq'), { minLength: 1, maxLength: 3 }).map((seqs) => seqs.join('|')),
 })).alt;
@@ -53,7 +57,10 @@ test('no generated input makes placing on one offer take more than a few millise
         result = placeOn(spec, offer, spots, wanted);
         attempts.push(performance.now() - started);
       }
-      assert.ok(attempts.some((t) => t < BOUND_MS), `placeOn took ${attempts.map((t) => t.toFixed(1)).join(', ')} ms for ${JSON.stringify({ constraints, on })}`);
+      assert.ok(
+        attempts.some((t) => t < BOUND_MS),
+        `placeOn took ${attempts.map((t) => t.toFixed(1)).join(', ')} ms for ${JSON.stringify({ constraints, on })}`,
+      );
       // Never more than wanted, never more than the offer has, and a reason whenever short.
       assert.ok(result.launches.length <= wanted);
       const taken = result.launches.reduce((sum, l) => sum.add(l.resources), Resources.EMPTY);

@@ -10,14 +10,20 @@ import { PIPELINE, placeOn, placementSpec, type OfferView, type PortRequest, typ
 
 const spec = (constraints: string[][] = [], ports: PortRequest = { kind: 'any', count: 0 }, scalars = { cpus: 1, mem: 128, disk: 0 }) => placementSpec({ ...scalars, ports, constraints });
 const offer = (hostname: string, attributes: Record<string, string> = {}, resources = 'cpus:4;mem:1024;ports:[31000-31009]'): OfferView => ({
-  agentId: `id-${hostname}`, hostname, attributes, resources: Resources.parse(resources),
+  agentId: `id-${hostname}`,
+  hostname,
+  attributes,
+  resources: Resources.parse(resources),
 });
 const spot = (hostname: string, attributes: Record<string, string> = {}): Spot => ({ agentId: `id-${hostname}`, hostname, attributes });
 const reason = (constraints: string[][], on: OfferView, existing: Spot[] = [], wanted = 1) => placeOn(spec(constraints), on, existing, wanted).reason;
 const placed = (constraints: string[][], on: OfferView, existing: Spot[] = [], wanted = 1) => placeOn(spec(constraints), on, existing, wanted).launches.length;
 
 test('the pipeline is one visible list: constraints, then resources, then ports', () => {
-  assert.deepEqual(PIPELINE.map(([name]) => name), ['constraints', 'resources', 'ports']);
+  assert.deepEqual(
+    PIPELINE.map(([name]) => name),
+    ['constraints', 'resources', 'ports'],
+  );
 });
 
 describe('resources and ports', () => {
@@ -25,7 +31,15 @@ describe('resources and ports', () => {
     const result = placeOn(spec([], { kind: 'any', count: 2 }), offer('h1'), [], 10);
     // 4 cpus → 4 instances; 10 ports → 5 instances: cpus run out first.
     assert.equal(result.launches.length, 4);
-    assert.deepEqual(result.launches.map((l) => l.ports), [[31000, 31001], [31002, 31003], [31004, 31005], [31006, 31007]]);
+    assert.deepEqual(
+      result.launches.map((l) => l.ports),
+      [
+        [31000, 31001],
+        [31002, 31003],
+        [31004, 31005],
+        [31006, 31007],
+      ],
+    );
     assert.equal(result.reason, 'insufficient cpus: 0 < 1');
     assert.deepEqual(result.refusal, { checker: 'resources', resource: 'cpus', have: 0, need: 1, message: 'insufficient cpus: 0 < 1' });
     assert.ok(result.launches[0]!.resources.equals(Resources.parse('cpus:1;mem:128;ports:[31000-31001]')));
@@ -113,7 +127,14 @@ describe('constraints (Marathon semantics)', () => {
   });
 
   test('an agent without the field fails every operator but UNLIKE', () => {
-    for (const c of [['rack', 'UNIQUE'], ['rack', 'CLUSTER'], ['rack', 'GROUP_BY'], ['rack', 'LIKE', 'r1'], ['rack', 'MAX_PER', '1'], ['rack', 'IS', 'r1']]) {
+    for (const c of [
+      ['rack', 'UNIQUE'],
+      ['rack', 'CLUSTER'],
+      ['rack', 'GROUP_BY'],
+      ['rack', 'LIKE', 'r1'],
+      ['rack', 'MAX_PER', '1'],
+      ['rack', 'IS', 'r1'],
+    ]) {
       assert.equal(reason([c], offer('h')), `constraint ${c.join(' ')}: agent has no rack`);
     }
     assert.equal(placed([['rack', 'UNLIKE', 'r1']], offer('h')), 1);
@@ -121,11 +142,23 @@ describe('constraints (Marathon semantics)', () => {
 
   test('fields: hostname and @hostname, @zone and @region read the zone and region attributes', () => {
     assert.equal(reason([['@hostname', 'IS', 'x']], offer('h')), 'constraint @hostname IS x: @hostname is h');
-    assert.equal(placed([['@zone', 'IS', 'a'], ['@region', 'IS', 'eu']], offer('h', { zone: 'a', region: 'eu' })), 1);
+    assert.equal(
+      placed(
+        [
+          ['@zone', 'IS', 'a'],
+          ['@region', 'IS', 'eu'],
+        ],
+        offer('h', { zone: 'a', region: 'eu' }),
+      ),
+      1,
+    );
   });
 
   test('the first constraint that refuses, in the order given, is the reason', () => {
-    const both = [['hostname', 'UNIQUE'], ['rack', 'LIKE', 'r1']];
+    const both = [
+      ['hostname', 'UNIQUE'],
+      ['rack', 'LIKE', 'r1'],
+    ];
     assert.match(reason(both, offer('h1', { rack: 'r2' }), [spot('h1')]) ?? '', /^constraint hostname UNIQUE/);
     assert.match(reason([...both].reverse(), offer('h1', { rack: 'r2' }), [spot('h1')]) ?? '', /^constraint rack LIKE r1/);
     const refusal = placeOn(spec(both), offer('h1', { rack: 'r2' }), [spot('h1')], 1).refusal;

@@ -82,11 +82,7 @@ export class RecordIODecoder {
   end(): void {
     if (this.failure) throw this.failure;
     if (!this.atBoundary) {
-      this.fail(
-        this.remaining > 0
-          ? `stream ended inside a record: ${this.remaining} of ${this.partsBytes + this.remaining} bytes missing`
-          : 'stream ended inside a record-size header',
-      );
+      this.fail(this.remaining > 0 ? `stream ended inside a record: ${this.remaining} of ${this.partsBytes + this.remaining} bytes missing` : 'stream ended inside a record-size header');
     }
   }
 

@@ -54,10 +54,7 @@ export function encodeJsonRecord(message: unknown): Buffer {
 }
 
 /** Decode a byte stream (e.g. an HTTP response body) into records. */
-export async function* decodeRecords(
-  source: AsyncIterable<Uint8Array>,
-  options?: RecordIODecoderOptions,
-): AsyncGenerator<Buffer> {
+export async function* decodeRecords(source: AsyncIterable<Uint8Array>, options?: RecordIODecoderOptions): AsyncGenerator<Buffer> {
   const decoder = new RecordIODecoder(options);
   for await (const chunk of source) {
     // A view, not a copy: the decoder already gave each record bytes of its own.
@@ -67,10 +64,7 @@ export async function* decodeRecords(
 }
 
 /** Decode a byte stream of JSON records. A record that is not JSON is a RECORDIO error. */
-export async function* decodeJsonRecords<T = unknown>(
-  source: AsyncIterable<Uint8Array>,
-  options?: RecordIODecoderOptions,
-): AsyncGenerator<T> {
+export async function* decodeJsonRecords<T = unknown>(source: AsyncIterable<Uint8Array>, options?: RecordIODecoderOptions): AsyncGenerator<T> {
   for await (const record of decodeRecords(source, options)) {
     yield parseJsonRecord<T>(record);
   }

@@ -33,9 +33,7 @@ describe('compileValidator', () => {
   });
 
   test('every failing path is reported in the Marathon shape', () => {
-    const e = validationError(() =>
-      App.validate({ cpus: 0, container: { portMappings: [{ containerPort: 80 }, { containerPort: -1 }] }, extra: true }),
-    );
+    const e = validationError(() => App.validate({ cpus: 0, container: { portMappings: [{ containerPort: 80 }, { containerPort: -1 }] }, extra: true }));
     assert.equal(e.code, 'DROVER_ERR_VALIDATION');
     assert.equal(e.status, 422);
     const body = JSON.parse(JSON.stringify(e)) as { message: string; details: Array<{ path: string; errors: string[] }> };

@@ -33,7 +33,10 @@ describe('PortPool', () => {
     const pool = PortPool.parse('[10-10,12-12]');
     assert.equal(pool.freeRangeCount, 2);
     assert.ok(!pool.allocate(11));
-    assert.throws(() => pool.free(11), (e) => isDroverError(e, 'RESOURCE_MATH'));
+    assert.throws(
+      () => pool.free(11),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
     assert.equal(pool.allocateAny(), 10);
     assert.equal(pool.allocateAny(), 12);
     assert.equal(pool.allocateAny(), undefined);
@@ -43,12 +46,19 @@ describe('PortPool', () => {
   test('freeing a port that is not allocated throws RESOURCE_MATH', () => {
     const pool = PortPool.parse('[80-90]');
     for (const port of [85, 79, 91, -1, 1.5, NaN]) {
-      assert.throws(() => pool.free(port), (e) => isDroverError(e, 'RESOURCE_MATH'), String(port));
+      assert.throws(
+        () => pool.free(port),
+        (e) => isDroverError(e, 'RESOURCE_MATH'),
+        String(port),
+      );
     }
   });
 
   test('rejects ports above 65535; accepts the whole port space and an empty pool', () => {
-    assert.throws(() => PortPool.parse('[65000-70000]'), (e) => isDroverError(e, 'RESOURCE_PARSE'));
+    assert.throws(
+      () => PortPool.parse('[65000-70000]'),
+      (e) => isDroverError(e, 'RESOURCE_PARSE'),
+    );
     const all = PortPool.parse('[0-65535]');
     assert.equal(all.capacity, 65536);
     assert.ok(all.allocate(65535));

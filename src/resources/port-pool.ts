@@ -85,7 +85,7 @@ export class PortPool {
   isFree(port: number): boolean {
     const off = port - this.base;
     // `>>> 0` rejects negatives, fractions and NaN in one comparison.
-    return (off >>> 0) === off && off < this.span && this.freeBit(off);
+    return off >>> 0 === off && off < this.span && this.freeBit(off);
   }
 
   /** Takes the lowest free port, or returns undefined when the pool is exhausted. */
@@ -113,7 +113,7 @@ export class PortPool {
   /** Returns `port` to the pool; throws RESOURCE_MATH if it is not an allocated port of this pool. */
   free(port: number): void {
     const off = port - this.base;
-    if ((off >>> 0) !== off || off >= this.span || !this.ownedBit(off) || this.freeBit(off)) {
+    if (off >>> 0 !== off || off >= this.span || !this.ownedBit(off) || this.freeBit(off)) {
       throw new DroverError('RESOURCE_MATH', `cannot free port ${port}: it is not allocated from this pool`);
     }
     const left = off > 0 && this.freeBit(off - 1);

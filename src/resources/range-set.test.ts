@@ -6,9 +6,7 @@ import { RangeSet } from './range-set.ts';
 
 // Small universe so that the naive Set<number> model can enumerate everything.
 const UNIVERSE = 64;
-const rangeArb = fc
-  .tuple(fc.integer({ min: 0, max: UNIVERSE - 1 }), fc.integer({ min: 0, max: 8 }))
-  .map(([b, len]): [number, number] => [b, Math.min(UNIVERSE - 1, b + len)]);
+const rangeArb = fc.tuple(fc.integer({ min: 0, max: UNIVERSE - 1 }), fc.integer({ min: 0, max: 8 })).map(([b, len]): [number, number] => [b, Math.min(UNIVERSE - 1, b + len)]);
 const rangeSet = fc.array(rangeArb, { maxLength: 8 }).map((rs) => RangeSet.of(rs));
 
 function model(s: RangeSet): Set<number> {
@@ -30,11 +28,21 @@ function assertCanonical(s: RangeSet): void {
 
 describe('RangeSet', () => {
   test('of() sorts and merges overlapping and adjacent ranges', () => {
-    const s = RangeSet.of([[35000, 35010], [31000, 31500], [31501, 32000], [80, 80], [31200, 31300]]);
+    const s = RangeSet.of([
+      [35000, 35010],
+      [31000, 31500],
+      [31501, 32000],
+      [80, 80],
+      [31200, 31300],
+    ]);
     assert.equal(s.format(), '[80-80,31000-32000,35000-35010]');
     assert.equal(s.rangeCount, 3);
     assert.equal(s.size, 1 + 1001 + 11);
-    assert.deepEqual(s.toArray(), [[80, 80], [31000, 32000], [35000, 35010]]);
+    assert.deepEqual(s.toArray(), [
+      [80, 80],
+      [31000, 32000],
+      [35000, 35010],
+    ]);
   });
 
   test('parse accepts Mesos text, whitespace and single values', () => {
@@ -46,11 +54,24 @@ describe('RangeSet', () => {
 
   test('parse rejects malformed ranges with RESOURCE_PARSE', () => {
     for (const bad of ['[5-1]', '[1-2', '1-2]', '[a-b]', '[1.5-2]', '[-1-2]', '[1-2,]', '[1-2-3]', '[[1-2]]', '[1-99999999999999999999]']) {
-      assert.throws(() => RangeSet.parse(bad), (e) => isDroverError(e, 'RESOURCE_PARSE'), bad);
+      assert.throws(
+        () => RangeSet.parse(bad),
+        (e) => isDroverError(e, 'RESOURCE_PARSE'),
+        bad,
+      );
     }
-    assert.throws(() => RangeSet.of([[2, 1]]), (e) => isDroverError(e, 'RESOURCE_PARSE'));
-    assert.throws(() => RangeSet.of([[-1, 1]]), (e) => isDroverError(e, 'RESOURCE_PARSE'));
-    assert.throws(() => RangeSet.of([[0, 0.5]]), (e) => isDroverError(e, 'RESOURCE_PARSE'));
+    assert.throws(
+      () => RangeSet.of([[2, 1]]),
+      (e) => isDroverError(e, 'RESOURCE_PARSE'),
+    );
+    assert.throws(
+      () => RangeSet.of([[-1, 1]]),
+      (e) => isDroverError(e, 'RESOURCE_PARSE'),
+    );
+    assert.throws(
+      () => RangeSet.of([[0, 0.5]]),
+      (e) => isDroverError(e, 'RESOURCE_PARSE'),
+    );
   });
 
   test('contains values and sets', () => {
@@ -75,8 +96,14 @@ describe('RangeSet', () => {
     assert.equal(allocated.format(), '[10-12,20-21]');
     assert.equal(rest.format(), '[22-29]');
     assert.ok(s.allocate(0).allocated.isEmpty);
-    assert.throws(() => s.allocate(14), (e) => isDroverError(e, 'RESOURCE_MATH'));
-    assert.throws(() => s.allocate(-1), (e) => isDroverError(e, 'RESOURCE_MATH'));
+    assert.throws(
+      () => s.allocate(14),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
+    assert.throws(
+      () => s.allocate(-1),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
   });
 
   test('allocateSpecific takes exactly the given values or throws RESOURCE_MATH', () => {
@@ -84,7 +111,10 @@ describe('RangeSet', () => {
     const { allocated, rest } = s.allocateSpecific(RangeSet.parse('[31500-31500]'));
     assert.equal(allocated.format(), '[31500-31500]');
     assert.equal(rest.format(), '[31000-31499,31501-32000]');
-    assert.throws(() => rest.allocateSpecific(RangeSet.single(31500)), (e) => isDroverError(e, 'RESOURCE_MATH'));
+    assert.throws(
+      () => rest.allocateSpecific(RangeSet.single(31500)),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
   });
 
   test('property: add/subtract/contains/size agree with a Set<number> model', () => {
@@ -98,7 +128,10 @@ describe('RangeSet', () => {
         assert.ok(a.add(b).equals(fromModel(union)));
         assert.ok(a.subtract(b).equals(fromModel(diff)));
         assert.ok(a.intersect(b).equals(fromModel(inter)));
-        assert.equal(a.contains(b), [...mb].every((v) => ma.has(v)));
+        assert.equal(
+          a.contains(b),
+          [...mb].every((v) => ma.has(v)),
+        );
         assert.equal(a.size, ma.size);
         for (let v = 0; v < UNIVERSE; v++) assert.equal(a.contains(v), ma.has(v));
       }),

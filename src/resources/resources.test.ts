@@ -11,9 +11,7 @@ import { ValueSet } from './value-set.ts';
 // A bag over a fixed vocabulary: each name has one type, as the invariants require.
 const role = fc.constantFrom('*', 'web', 'batch/etl');
 const scalarValue = fc.integer({ min: 0, max: 64_000 }).map((m) => Scalar.fromMilli(m));
-const rangesValue = fc
-  .array(fc.tuple(fc.integer({ min: 31000, max: 31100 }), fc.nat(20)), { maxLength: 4 })
-  .map((rs) => RangeSet.of(rs.map(([b, len]): [number, number] => [b, b + len])));
+const rangesValue = fc.array(fc.tuple(fc.integer({ min: 31000, max: 31100 }), fc.nat(20)), { maxLength: 4 }).map((rs) => RangeSet.of(rs.map(([b, len]): [number, number] => [b, b + len])));
 const setValue = fc.array(fc.constantFrom('a', 'b', 'c', 'us-east-1a'), { maxLength: 3 }).map((xs) => ValueSet.of(xs));
 const entry = fc.oneof(
   fc.record({ name: fc.constantFrom('cpus', 'mem', 'disk'), role, value: scalarValue as fc.Arbitrary<ResourceValue> }),
@@ -165,16 +163,29 @@ describe('Resources math', () => {
   test('subtracting what is not contained throws RESOURCE_MATH', () => {
     const r = Resources.parse('cpus:1;ports:[80-90]');
     for (const other of ['cpus:2', 'mem:1', 'ports:[91-91]', 'cpus(web):1']) {
-      assert.throws(() => r.subtract(Resources.parse(other)), (e) => isDroverError(e, 'RESOURCE_MATH'), other);
+      assert.throws(
+        () => r.subtract(Resources.parse(other)),
+        (e) => isDroverError(e, 'RESOURCE_MATH'),
+        other,
+      );
     }
   });
 
   test('mixing types for one name throws RESOURCE_MATH', () => {
     const a = Resources.parse('cpus:1');
     const b = Resources.parse('cpus(web):{a}');
-    assert.throws(() => a.add(b), (e) => isDroverError(e, 'RESOURCE_MATH'));
-    assert.throws(() => a.subtract(Resources.parse('cpus:{a}')), (e) => isDroverError(e, 'RESOURCE_MATH'));
-    assert.throws(() => a.ranges('cpus'), (e) => isDroverError(e, 'RESOURCE_MATH'));
+    assert.throws(
+      () => a.add(b),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
+    assert.throws(
+      () => a.subtract(Resources.parse('cpus:{a}')),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
+    assert.throws(
+      () => a.ranges('cpus'),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
     assert.equal(a.contains(b), false);
   });
 
@@ -200,9 +211,7 @@ describe('Resources math', () => {
   });
 
   test('property: scalar-only bags satisfy (a + b) - b == a exactly', () => {
-    const scalars = fc
-      .array(fc.record({ name: fc.constantFrom('cpus', 'mem', 'gpus'), role, value: scalarValue }), { maxLength: 6 })
-      .map((es) => Resources.of(es));
+    const scalars = fc.array(fc.record({ name: fc.constantFrom('cpus', 'mem', 'gpus'), role, value: scalarValue }), { maxLength: 6 }).map((es) => Resources.of(es));
     fc.assert(fc.property(scalars, scalars, (a, b) => assert.ok(a.add(b).subtract(b).equals(a))));
   });
 
@@ -238,7 +247,10 @@ function withoutOverlap(b: Resources, a: Resources): Resources {
 
 test('scalarMillis sums each scalar over roles in milli-units and leaves ranges and sets out', () => {
   const r = Resources.parse('cpus:1.5;mem:64;cpus(db):0.25;ports:[1-2];disks:{a}');
-  assert.deepEqual(r.scalarMillis(), [['cpus', 1750], ['mem', 64000]]);
+  assert.deepEqual(r.scalarMillis(), [
+    ['cpus', 1750],
+    ['mem', 64000],
+  ]);
   assert.equal(r.scalarMillis(), r.scalarMillis(), 'computed once');
   assert.deepEqual(Resources.EMPTY.scalarMillis(), []);
 });

@@ -45,15 +45,26 @@ describe('Scalar', () => {
 
   test('rejects bad text with RESOURCE_PARSE', () => {
     for (const bad of ['', 'abc', 'NaN', 'Infinity', '-1', '-0.5', '+1', '1.2.3', '0x10', '1e400', '99999999999999999']) {
-      assert.throws(() => Scalar.parse(bad), (e) => isDroverError(e, 'RESOURCE_PARSE'), bad);
+      assert.throws(
+        () => Scalar.parse(bad),
+        (e) => isDroverError(e, 'RESOURCE_PARSE'),
+        bad,
+      );
     }
     for (const bad of [NaN, Infinity, -Infinity, -1, 1e300]) {
-      assert.throws(() => Scalar.fromNumber(bad), (e) => isDroverError(e, 'RESOURCE_PARSE'), String(bad));
+      assert.throws(
+        () => Scalar.fromNumber(bad),
+        (e) => isDroverError(e, 'RESOURCE_PARSE'),
+        String(bad),
+      );
     }
   });
 
   test('subtracting more than there is throws RESOURCE_MATH', () => {
-    assert.throws(() => Scalar.parse('1').subtract(Scalar.parse('1.001')), (e) => isDroverError(e, 'RESOURCE_MATH'));
+    assert.throws(
+      () => Scalar.parse('1').subtract(Scalar.parse('1.001')),
+      (e) => isDroverError(e, 'RESOURCE_MATH'),
+    );
   });
 
   test('property: parse(format(x)) and fromNumber(toNumber(x)) round trip', () => {

@@ -27,9 +27,16 @@ describe('ValueSet', () => {
 
   test('rejects malformed sets', () => {
     for (const bad of ['{a,b', 'a,b}', '{a,,b}', '{a:b}', '{a;b}', '{(a)}', 'x']) {
-      assert.throws(() => ValueSet.parse(bad), (e) => isDroverError(e, 'RESOURCE_PARSE'), bad);
+      assert.throws(
+        () => ValueSet.parse(bad),
+        (e) => isDroverError(e, 'RESOURCE_PARSE'),
+        bad,
+      );
     }
-    assert.throws(() => ValueSet.of([' a']), (e) => isDroverError(e, 'RESOURCE_PARSE'));
+    assert.throws(
+      () => ValueSet.of([' a']),
+      (e) => isDroverError(e, 'RESOURCE_PARSE'),
+    );
   });
 
   test('property: (a + b) - b == a - b, containment and format round trip', () => {

@@ -26,17 +26,7 @@ import type {
   Watch,
   WatchOptions,
 } from './store.ts';
-import {
-  requireElection,
-  requireKey,
-  requireLeaseId,
-  requireLimit,
-  requirePrefix,
-  requireRevision,
-  requireTtl,
-  requireTxn,
-  requireValue,
-} from './validate.ts';
+import { requireElection, requireKey, requireLeaseId, requireLimit, requirePrefix, requireRevision, requireTtl, requireTxn, requireValue } from './validate.ts';
 
 export abstract class BaseStore implements Store {
   abstract readonly backend: string;

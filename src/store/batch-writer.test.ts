@@ -44,9 +44,12 @@ test('batches on disjoint keys overlap up to maxInFlight; a busy key waits its t
   const writer = new GroupCommitWriter(store, { maxBatch: 2, maxDelayMs: 1, maxInFlight: 2 });
   const done: string[] = [];
   const writes = [
-    ['a', '1'], ['b', '1'], // batch 0
-    ['c', '1'], ['d', '1'], // batch 1, in flight beside batch 0
-    ['a', '2'], ['e', '1'], // must wait: 'a' is in flight in batch 0
+    ['a', '1'],
+    ['b', '1'], // batch 0
+    ['c', '1'],
+    ['d', '1'], // batch 1, in flight beside batch 0
+    ['a', '2'],
+    ['e', '1'], // must wait: 'a' is in flight in batch 0
   ].map(([k, v]) => writer.put(k as string, v as string).then(() => void done.push(`${k}=${v}`)));
   await tick();
   assert.equal(store.batches.length, 2);

@@ -14,20 +14,7 @@
 import { Backoff, type BackoffPolicy, type RandomSource } from '../clock/backoff.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 import { DroverError, isDroverError } from '../errors/errors.ts';
-import type {
-  CampaignOptions,
-  Compare,
-  KeyValue,
-  Lease,
-  Leadership,
-  Observation,
-  Observer,
-  Op,
-  Store,
-  TxnResult,
-  Watch,
-  WatchEvent,
-} from './store.ts';
+import type { CampaignOptions, Compare, KeyValue, Lease, Leadership, Observation, Observer, Op, Store, TxnResult, Watch, WatchEvent } from './store.ts';
 
 /** Reserved key space: applications must not write under it. */
 export const ELECTION_PREFIX = '/_drover/election/';
@@ -62,12 +49,7 @@ function serialized(task: () => Promise<void>, onError: (error: unknown) => void
   };
 }
 
-export async function campaign(
-  store: Store,
-  election: string,
-  candidate: string,
-  options: CampaignOptions,
-): Promise<Leadership> {
+export async function campaign(store: Store, election: string, candidate: string, options: CampaignOptions): Promise<Leadership> {
   options.signal?.throwIfAborted();
   const lease = await store.grantLease(options.ttlSeconds, { keepAlive: true });
   const prefix = electionPrefix(election);
@@ -92,14 +74,7 @@ export async function campaign(
 }
 
 /** Resolves when no candidacy older than ours is left; rejects if ours ends or is aborted. */
-async function waitForTurn(
-  store: Store,
-  prefix: string,
-  key: string,
-  revision: number,
-  lease: Lease,
-  signal: AbortSignal | undefined,
-): Promise<void> {
+async function waitForTurn(store: Store, prefix: string, key: string, revision: number, lease: Lease, signal: AbortSignal | undefined): Promise<void> {
   let watch: Watch | undefined;
   let settled = false;
   let resolveTurn!: () => void;
@@ -262,12 +237,7 @@ const WATCH_RESYNC_BACKOFF: BackoffPolicy = { initialMs: 100, maxMs: 5000, facto
  * Follows who leads `election`: the listener is called now with the current leader and again
  * whenever the leader (its candidacy or its value) changes.
  */
-export async function observe(
-  store: Store,
-  election: string,
-  listener: (observation: Observation) => void,
-  options: { clock?: Clock; random?: RandomSource } = {},
-): Promise<Observer> {
+export async function observe(store: Store, election: string, listener: (observation: Observation) => void, options: { clock?: Clock; random?: RandomSource } = {}): Promise<Observer> {
   const clock = options.clock ?? systemClock;
   const prefix = electionPrefix(election);
   const candidates = new Map<string, { createRevision: number; value: string }>();

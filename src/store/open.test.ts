@@ -23,11 +23,7 @@ test('openStore picks the backend from the URL', async () => {
 });
 
 test('etcd URLs list host:port endpoints', () => {
-  assert.deepEqual(parseEtcdHosts('u', '10.0.0.1:2379,etcd-2.local:2379,[::1]:2380'), [
-    'http://10.0.0.1:2379',
-    'http://etcd-2.local:2379',
-    'http://[::1]:2380',
-  ]);
+  assert.deepEqual(parseEtcdHosts('u', '10.0.0.1:2379,etcd-2.local:2379,[::1]:2380'), ['http://10.0.0.1:2379', 'http://etcd-2.local:2379', 'http://[::1]:2380']);
 });
 
 test('bad store URLs fail with CONFIG', async () => {

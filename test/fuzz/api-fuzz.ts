@@ -22,7 +22,18 @@ interface Request {
   body?: Json;
 }
 
-const APP = { id: '/fuzz/app', cmd: 'sleep 100', cpus: 0.1, mem: 32, instances: 1, portDefinitions: [{ port: 0, name: 'http' }], labels: { a: 'b' }, env: { K: 'v' }, constraints: [['hostname', 'UNIQUE']], healthChecks: [{ protocol: 'HTTP', path: '/' }] };
+const APP = {
+  id: '/fuzz/app',
+  cmd: 'sleep 100',
+  cpus: 0.1,
+  mem: 32,
+  instances: 1,
+  portDefinitions: [{ port: 0, name: 'http' }],
+  labels: { a: 'b' },
+  env: { K: 'v' },
+  constraints: [['hostname', 'UNIQUE']],
+  healthChecks: [{ protocol: 'HTTP', path: '/' }],
+};
 const JOB = { id: 'fuzz-job', run: { cmd: 'true', cpus: 0.1, mem: 32, disk: 0 }, schedules: [{ id: 'every', cron: '*/5 * * * *', timezone: 'UTC' }] };
 const CHRONOS = { name: 'fuzz-chronos', command: 'true', schedule: 'R/2030-01-01T00:00:00Z/PT1H', cpus: 0.1, mem: 32 };
 
@@ -51,7 +62,12 @@ function mutated(base: Record<string, unknown>): fc.Arbitrary<Json> {
   });
 }
 const appBody = fc.oneof(anyJson, mutated(APP), mutated(APP), mutated(APP));
-const jobBody = fc.oneof(anyJson, mutated(JOB), mutated(JOB), mutated(JOB.run as Record<string, unknown>).map((run) => ({ ...JOB, run })));
+const jobBody = fc.oneof(
+  anyJson,
+  mutated(JOB),
+  mutated(JOB),
+  mutated(JOB.run as Record<string, unknown>).map((run) => ({ ...JOB, run })),
+);
 const groupBody: fc.Arbitrary<Json> = fc.letrec((tie) => ({
   group: fc.oneof(
     { depthSize: 'small' },
@@ -70,12 +86,20 @@ export const ROUTES: Record<string, fc.Arbitrary<Request>> = {
   'POST /v2/groups': fc.tuple(groupBody, query).map(([body, q]) => ({ method: 'POST', url: `/v2/groups${q}`, body })),
   'PUT /v2/groups/*': fc.tuple(path, groupBody, query).map(([p, body, q]) => ({ method: 'PUT', url: `/v2/groups/${p}${q}`, body })),
   'POST /v2/tasks/delete': fc.tuple(anyJson, query).map(([body, q]) => ({ method: 'POST', url: `/v2/tasks/delete${q}`, body })),
-  'GET/DELETE /v2/*': fc.tuple(fc.constantFrom('GET', 'DELETE') as fc.Arbitrary<'GET' | 'DELETE'>, fc.constantFrom('apps', 'groups', 'queue', 'deployments', 'tasks'), path, query).map(([method, root, p, q]) => ({ method, url: `/v2/${root}/${p}${q}` })),
+  'GET/DELETE /v2/*': fc
+    .tuple(fc.constantFrom('GET', 'DELETE') as fc.Arbitrary<'GET' | 'DELETE'>, fc.constantFrom('apps', 'groups', 'queue', 'deployments', 'tasks'), path, query)
+    .map(([method, root, p, q]) => ({ method, url: `/v2/${root}/${p}${q}` })),
   'POST /v1/jobs': fc.tuple(jobBody, query).map(([body, q]) => ({ method: 'POST', url: `/v1/jobs${q}`, body })),
   'PUT /v1/jobs/:id': fc.tuple(segment, jobBody).map(([id, body]) => ({ method: 'PUT', url: `/v1/jobs/${id}`, body })),
-  'POST /v1/jobs/:id/schedules': fc.tuple(fc.constantFrom('fuzz-job', 'nope', '%25'), fc.oneof(anyJson, mutated(JOB.schedules[0]!))).map(([id, body]) => ({ method: 'POST', url: `/v1/jobs/${id}/schedules`, body })),
-  'PUT /v1/jobs/:id/schedules/:sid': fc.tuple(fc.constantFrom('fuzz-job', 'nope'), segment, fc.oneof(anyJson, mutated(JOB.schedules[0]!))).map(([id, sid, body]) => ({ method: 'PUT', url: `/v1/jobs/${id}/schedules/${sid}`, body })),
-  'POST /v1/jobs/:id/runs...': fc.tuple(fc.constantFrom('fuzz-job', 'nope', '%25'), fc.constantFrom('', '/x/actions/stop', '/x/actions/success')).map(([id, rest]) => ({ method: 'POST', url: `/v1/jobs/${id}/runs${rest}` })),
+  'POST /v1/jobs/:id/schedules': fc
+    .tuple(fc.constantFrom('fuzz-job', 'nope', '%25'), fc.oneof(anyJson, mutated(JOB.schedules[0]!)))
+    .map(([id, body]) => ({ method: 'POST', url: `/v1/jobs/${id}/schedules`, body })),
+  'PUT /v1/jobs/:id/schedules/:sid': fc
+    .tuple(fc.constantFrom('fuzz-job', 'nope'), segment, fc.oneof(anyJson, mutated(JOB.schedules[0]!)))
+    .map(([id, sid, body]) => ({ method: 'PUT', url: `/v1/jobs/${id}/schedules/${sid}`, body })),
+  'POST /v1/jobs/:id/runs...': fc
+    .tuple(fc.constantFrom('fuzz-job', 'nope', '%25'), fc.constantFrom('', '/x/actions/stop', '/x/actions/success'))
+    .map(([id, rest]) => ({ method: 'POST', url: `/v1/jobs/${id}/runs${rest}` })),
   'POST /v0/scheduled-jobs': jobBody.map((body) => ({ method: 'POST', url: '/v0/scheduled-jobs', body })),
   'POST /v1/scheduler/iso8601': fc.oneof(anyJson, mutated(CHRONOS)).map((body) => ({ method: 'POST', url: '/v1/scheduler/iso8601', body })),
   'POST /v1/scheduler/dependency': fc.oneof(anyJson, mutated({ ...CHRONOS, parents: ['fuzz-chronos'] })).map((body) => ({ method: 'POST', url: '/v1/scheduler/dependency', body })),
@@ -146,7 +170,10 @@ async function check(app: FastifyInstance, request: Request): Promise<{ status: 
 }
 
 /** Runs `cases` requests per route; returns what broke the property (empty when none). */
-export async function runApiFuzz(app: FastifyInstance, options: { cases: number; seed?: number; routes?: string[] }): Promise<{ violations: Violation[]; statuses: Record<string, Record<number, number>> }> {
+export async function runApiFuzz(
+  app: FastifyInstance,
+  options: { cases: number; seed?: number; routes?: string[] },
+): Promise<{ violations: Violation[]; statuses: Record<string, Record<number, number>> }> {
   const violations: Violation[] = [];
   const statuses: Record<string, Record<number, number>> = {};
   for (const [route, arbitrary] of Object.entries(ROUTES)) {

@@ -33,11 +33,13 @@ export async function startEtcdCluster(options: { parentDir?: string; size?: num
     if (peersUp * 2 > size && !(await waitHealthy(child, m.client, 20_000))) throw new Error(`etcd member ${m.name} did not become healthy: ${stderr().trim()}`);
   };
   // Start all members at once: the first cannot become healthy alone.
-  await Promise.all(members.map((m, i) => {
-    const { child } = spawnEtcd(binary, m.dataDir, m.client, m.peer, m.name, cluster);
-    children[i] = child;
-    return child;
-  }));
+  await Promise.all(
+    members.map((m, i) => {
+      const { child } = spawnEtcd(binary, m.dataDir, m.client, m.peer, m.name, cluster);
+      children[i] = child;
+      return child;
+    }),
+  );
   for (let i = 0; i < size; i++) {
     if (!(await waitHealthy(children[i]!, members[i]!.client, 20_000))) throw new Error(`etcd member m${i} did not become healthy`);
   }

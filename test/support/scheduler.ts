@@ -72,7 +72,9 @@ export class TestScheduler {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.ended) {
-        throw new Error(`no matching ${type} event within ${timeoutMs} ms; got: ${this.events.map((e) => (e.type === 'UPDATE' ? `UPDATE(${e.update.status.task_id.value}:${e.update.status.state})` : e.type)).join(', ')}`);
+        throw new Error(
+          `no matching ${type} event within ${timeoutMs} ms; got: ${this.events.map((e) => (e.type === 'UPDATE' ? `UPDATE(${e.update.status.task_id.value}:${e.update.status.state})` : e.type)).join(', ')}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);

@@ -34,7 +34,7 @@ export async function request<T>(method: string, url: string, body?: unknown, si
     throw new ApiError(0, 'The master is not answering; retrying…');
   }
   const text = await response.text();
-  let parsed: unknown ;
+  let parsed: unknown;
   try {
     parsed = text === '' ? undefined : JSON.parse(text);
   } catch {

@@ -6,7 +6,21 @@ import { visibleRange } from './window.ts';
  * Renders only the rows in view (plus a few either side): the DOM holds ~40 rows whether the list
  * has 40 or 100,000. Fixed row height keeps the arithmetic exact and scrolling cheap.
  */
-export function VirtualList({ count, rowHeight, render, overscan = 8, className, label }: { count: number; rowHeight: number; render: (index: number) => ReactNode; overscan?: number; className?: string; label?: string }) {
+export function VirtualList({
+  count,
+  rowHeight,
+  render,
+  overscan = 8,
+  className,
+  label,
+}: {
+  count: number;
+  rowHeight: number;
+  render: (index: number) => ReactNode;
+  overscan?: number;
+  className?: string;
+  label?: string;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
@@ -42,41 +56,66 @@ export interface Column<T> {
 }
 
 /** A table whose body is a VirtualList: the header and rows share one CSS grid template. */
-export function Grid<T>({ rows, columns, rowKey, onRowClick, selected, rowHeight = 34, empty, label, height }: { rows: T[]; columns: Column<T>[]; rowKey: (row: T) => string; onRowClick?: (row: T) => void; selected?: string | undefined; rowHeight?: number; empty?: ReactNode; label: string; height?: number }) {
+export function Grid<T>({
+  rows,
+  columns,
+  rowKey,
+  onRowClick,
+  selected,
+  rowHeight = 34,
+  empty,
+  label,
+  height,
+}: {
+  rows: T[];
+  columns: Column<T>[];
+  rowKey: (row: T) => string;
+  onRowClick?: (row: T) => void;
+  selected?: string | undefined;
+  rowHeight?: number;
+  empty?: ReactNode;
+  label: string;
+  height?: number;
+}) {
   const template = columns.map((c) => c.width).join(' ');
   // Narrower than its columns' minimum widths, the grid scrolls sideways instead of clipping them.
   const minWidth = columns.reduce((sum, c) => sum + Number(/(\d+)px/.exec(c.width)?.[1] ?? 40), 0) + 10 * (columns.length - 1) + 24;
   return (
     <div className="grid" role="table" aria-label={label} aria-rowcount={rows.length + 1} style={height === undefined ? undefined : { height, minHeight: 0, flex: 'none' }}>
       <div className="grid-inner" style={{ minWidth }}>
-      <div className="grid-head" role="row" style={{ gridTemplateColumns: template }}>
-        {columns.map((c) => (
-          <div key={c.title} role="columnheader" className={c.align === 'right' ? 'num' : undefined}>
-            {c.title}
-          </div>
-        ))}
-      </div>
-      {rows.length === 0 ? (
-        <div className="empty">{empty ?? 'Nothing here.'}</div>
-      ) : (
-        <VirtualList
-          count={rows.length}
-          rowHeight={rowHeight}
-          render={(i) => {
-            const row = rows[i]!;
-            const key = rowKey(row);
-            return (
-              <div className={`grid-row${onRowClick ? ' clickable' : ''}${selected === key ? ' selected' : ''}`} style={{ gridTemplateColumns: template }} data-key={key} onClick={onRowClick ? () => onRowClick(row) : undefined}>
-                {columns.map((c) => (
-                  <div key={c.title} role="cell" className={c.align === 'right' ? 'num' : undefined}>
-                    {c.render(row)}
-                  </div>
-                ))}
-              </div>
-            );
-          }}
-        />
-      )}
+        <div className="grid-head" role="row" style={{ gridTemplateColumns: template }}>
+          {columns.map((c) => (
+            <div key={c.title} role="columnheader" className={c.align === 'right' ? 'num' : undefined}>
+              {c.title}
+            </div>
+          ))}
+        </div>
+        {rows.length === 0 ? (
+          <div className="empty">{empty ?? 'Nothing here.'}</div>
+        ) : (
+          <VirtualList
+            count={rows.length}
+            rowHeight={rowHeight}
+            render={(i) => {
+              const row = rows[i]!;
+              const key = rowKey(row);
+              return (
+                <div
+                  className={`grid-row${onRowClick ? ' clickable' : ''}${selected === key ? ' selected' : ''}`}
+                  style={{ gridTemplateColumns: template }}
+                  data-key={key}
+                  onClick={onRowClick ? () => onRowClick(row) : undefined}
+                >
+                  {columns.map((c) => (
+                    <div key={c.title} role="cell" className={c.align === 'right' ? 'num' : undefined}>
+                      {c.render(row)}
+                    </div>
+                  ))}
+                </div>
+              );
+            }}
+          />
+        )}
       </div>
     </div>
   );
@@ -98,10 +137,33 @@ export function Bar({ used, total, label, format = (n) => String(Math.round(n * 
 }
 
 const STATE_TONE: Record<string, string> = {
-  TASK_RUNNING: 'ok', Running: 'ok', SUCCESS: 'ok', TASK_FINISHED: 'ok', ACTIVE: 'info', Healthy: 'ok', active: 'ok',
-  TASK_STAGING: 'info', TASK_STARTING: 'info', Deploying: 'info', STARTING: 'info', INITIAL: 'info', TASK_KILLING: 'warn',
-  Waiting: 'warn', Delayed: 'warn', Suspended: 'muted', TASK_KILLED: 'muted', Unhealthy: 'bad', unreachable: 'bad',
-  TASK_FAILED: 'bad', TASK_ERROR: 'bad', TASK_LOST: 'bad', TASK_DROPPED: 'bad', TASK_GONE: 'bad', FAILED: 'bad', Stopped: 'bad', TASK_UNREACHABLE: 'bad',
+  TASK_RUNNING: 'ok',
+  Running: 'ok',
+  SUCCESS: 'ok',
+  TASK_FINISHED: 'ok',
+  ACTIVE: 'info',
+  Healthy: 'ok',
+  active: 'ok',
+  TASK_STAGING: 'info',
+  TASK_STARTING: 'info',
+  Deploying: 'info',
+  STARTING: 'info',
+  INITIAL: 'info',
+  TASK_KILLING: 'warn',
+  Waiting: 'warn',
+  Delayed: 'warn',
+  Suspended: 'muted',
+  TASK_KILLED: 'muted',
+  Unhealthy: 'bad',
+  unreachable: 'bad',
+  TASK_FAILED: 'bad',
+  TASK_ERROR: 'bad',
+  TASK_LOST: 'bad',
+  TASK_DROPPED: 'bad',
+  TASK_GONE: 'bad',
+  FAILED: 'bad',
+  Stopped: 'bad',
+  TASK_UNREACHABLE: 'bad',
 };
 
 export function Badge({ value, tone }: { value: string; tone?: string }) {

@@ -101,8 +101,16 @@ class LiveHub {
   start(): void {
     if (this.started) return;
     this.started = true;
-    void this.follow('marathon', () => fetch('/v2/events', { headers: { accept: 'text/event-stream' }, cache: 'no-store' }), () => sseParser((type, data) => this.onMarathon(type, data)));
-    void this.follow('mesos', () => fetch('/api/v1', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/recordio' }, body: JSON.stringify({ type: 'SUBSCRIBE' }), cache: 'no-store' }), () => recordIoParser((m) => this.onMesos(m)));
+    void this.follow(
+      'marathon',
+      () => fetch('/v2/events', { headers: { accept: 'text/event-stream' }, cache: 'no-store' }),
+      () => sseParser((type, data) => this.onMarathon(type, data)),
+    );
+    void this.follow(
+      'mesos',
+      () => fetch('/api/v1', { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/recordio' }, body: JSON.stringify({ type: 'SUBSCRIBE' }), cache: 'no-store' }),
+      () => recordIoParser((m) => this.onMesos(m)),
+    );
   }
 
   /**

@@ -58,7 +58,11 @@ function Shell() {
           </Link>
         ))}
         <div className="side-foot">
-          <span className={`conn ${connection}`} data-testid="connection" title={connection === 'live' ? 'Event streams connected; changes appear as they happen' : 'Event streams down; polling every 3 s and reconnecting'}>
+          <span
+            className={`conn ${connection}`}
+            data-testid="connection"
+            title={connection === 'live' ? 'Event streams connected; changes appear as they happen' : 'Event streams down; polling every 3 s and reconnecting'}
+          >
             <span className="dot" /> {connection === 'live' ? 'Live' : connection === 'offline' ? 'Reconnecting…' : 'Connecting…'}
           </span>
         </div>

@@ -16,10 +16,13 @@ export function notify(text: string, tone: 'ok' | 'bad' = 'ok'): void {
   const id = next++;
   notes = [...notes, { id, text, tone }].slice(-4);
   emit();
-  setTimeout(() => {
-    notes = notes.filter((n) => n.id !== id);
-    emit();
-  }, tone === 'bad' ? 8000 : 4000);
+  setTimeout(
+    () => {
+      notes = notes.filter((n) => n.id !== id);
+      emit();
+    },
+    tone === 'bad' ? 8000 : 4000,
+  );
 }
 
 export function Notes() {

@@ -52,9 +52,7 @@ export interface ExitStatus {
   limitation?: 'memory';
 }
 
-export type RecoveredContainer =
-  | { containerId: string; alive: true }
-  | { containerId: string; alive: false; status: ExitStatus };
+export type RecoveredContainer = { containerId: string; alive: true } | { containerId: string; alive: false; status: ExitStatus };
 
 export interface Containerizer {
   /** Short name for logs and /state ('process', 'linux'). */

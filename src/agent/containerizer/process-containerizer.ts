@@ -173,10 +173,7 @@ export class ProcessContainerizer implements Containerizer {
       return;
     }
     await this.signal(watched.record, 'SIGTERM');
-    const endedInGrace = await Promise.race([
-      watched.exited.then(() => true),
-      new Promise<false>((resolve) => setTimeout(resolve, gracePeriodMs, false).unref()),
-    ]);
+    const endedInGrace = await Promise.race([watched.exited.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, gracePeriodMs, false).unref())]);
     if (!endedInGrace && !watched.ended) {
       this.logger.info({ containerId, pid, gracePeriodMs }, 'container-kill-escalated');
       await this.signal(watched.record, 'SIGKILL');

@@ -49,7 +49,10 @@ async function run(request: FetchRequest): Promise<FetchReply> {
 process.once('disconnect', () => process.exit(0));
 // fetch()'s first call compiles most of undici (~0.4 s on a busy machine); a waiting child does
 // it early, on a data: URL that touches no network.
-void fetch('data:,').then((r) => r.text(), () => undefined);
+void fetch('data:,').then(
+  (r) => r.text(),
+  () => undefined,
+);
 
 process.once('message', (request: FetchRequest) => {
   run(request)

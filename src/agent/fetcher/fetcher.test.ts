@@ -159,7 +159,10 @@ describe('Fetcher', () => {
 
   test('host paths: none without an allow-list; under it, the real path must stay under it, cache or not', async () => {
     const closed = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger() });
-    assert.equal((await rejected([{ value: join(files, 'script.sh') }], closed)).message, `Failed to fetch '${join(files, 'script.sh')}': host path ${join(files, 'script.sh')} is not under the agent's --fetcher-allowed-paths (none are allowed on this agent)`);
+    assert.equal(
+      (await rejected([{ value: join(files, 'script.sh') }], closed)).message,
+      `Failed to fetch '${join(files, 'script.sh')}': host path ${join(files, 'script.sh')} is not under the agent's --fetcher-allowed-paths (none are allowed on this agent)`,
+    );
 
     await symlink('/etc/hostname', join(files, 'out-link'));
     assert.match((await rejected([{ value: join(files, 'out-link') }])).message, /out-link resolves to \/etc\/hostname, outside the agent's --fetcher-allowed-paths$/);
@@ -176,7 +179,10 @@ describe('Fetcher', () => {
 
   test('size and entry-count bombs are refused before a byte is extracted', async () => {
     // 2 MB of zeros (a few KB compressed) against a 1 MB expansion limit; the first entry is small.
-    const bomb = await hostileTar('bomb.tar.gz', `i=tarfile.TarInfo('first.txt'); i.size=2; t.addfile(i,io.BytesIO(b'ok'))\ni=tarfile.TarInfo('zeros'); i.size=2<<20; t.addfile(i,io.BytesIO(bytes(2<<20)))`);
+    const bomb = await hostileTar(
+      'bomb.tar.gz',
+      `i=tarfile.TarInfo('first.txt'); i.size=2; t.addfile(i,io.BytesIO(b'ok'))\ni=tarfile.TarInfo('zeros'); i.size=2<<20; t.addfile(i,io.BytesIO(bytes(2<<20)))`,
+    );
     const limited = new Fetcher({ cacheDir: join(root, 'cache'), logger: silentLogger(), allowedPaths: [files], maxExtractedBytes: 1 << 20, maxArchiveEntries: 3 });
     assert.match((await rejected([{ value: bomb }], limited)).message, /bomb.tar.gz': archive expands to more than 1048576 bytes$/);
     const many = await hostileTar('many.tar.gz', `for n in range(4):\n  i=tarfile.TarInfo(f'f{n}'); i.size=1; t.addfile(i,io.BytesIO(b'x'))`);

@@ -72,7 +72,10 @@ async function visitEntry(zip: yauzl.ZipFile, raw: yauzl.Entry, visit: EntryVisi
     await visit(entry, body);
   } catch (err) {
     // A stream opened and left: yauzl would otherwise keep the file open.
-    void opened?.then((s) => (s as unknown as { destroy(): void }).destroy(), () => undefined);
+    void opened?.then(
+      (s) => (s as unknown as { destroy(): void }).destroy(),
+      () => undefined,
+    );
     throw err;
   }
 }

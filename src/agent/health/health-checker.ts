@@ -59,7 +59,12 @@ export class HealthChecker {
   private async probe(): Promise<void> {
     this.timer = undefined;
     const { spec } = this.options;
-    const context: ProbeContext = { sandbox: this.options.sandbox, env: this.options.env, timeoutMs: spec.timeoutMs, ...(this.options.commandArgv === undefined ? {} : { commandArgv: this.options.commandArgv }) };
+    const context: ProbeContext = {
+      sandbox: this.options.sandbox,
+      env: this.options.env,
+      timeoutMs: spec.timeoutMs,
+      ...(this.options.commandArgv === undefined ? {} : { commandArgv: this.options.commandArgv }),
+    };
     // A probe bounds itself by the timeout; the watchdog is for a probe that fails to, so one bug
     // cannot silently end checking for the task's whole life.
     let watchdog: TimerHandle | undefined;

@@ -29,7 +29,14 @@ export class TaskHealthChecks {
     const parsed = parseHealthCheck(target.healthCheck);
     if (!parsed.ok) return;
     this.stop(target.key);
-    const checker = new HealthChecker({ spec: parsed.spec, sandbox: target.sandbox, env: target.env, clock: this.clock, onReport, ...(target.commandArgv === undefined ? {} : { commandArgv: target.commandArgv }) });
+    const checker = new HealthChecker({
+      spec: parsed.spec,
+      sandbox: target.sandbox,
+      env: target.env,
+      clock: this.clock,
+      onReport,
+      ...(target.commandArgv === undefined ? {} : { commandArgv: target.commandArgv }),
+    });
     this.checkers.set(target.key, checker);
     checker.start();
   }

@@ -16,7 +16,13 @@ describe('CNI helpers', () => {
 
   test('networkInfosStatus is Mesos ContainerStatus.network_infos', () => {
     assert.deepEqual(networkInfosStatus([{ name: 'dev', ifname: 'eth0', ipAddresses: ['10.99.1.2', 'fd00::2'] }]), [
-      { name: 'dev', ip_addresses: [{ ip_address: '10.99.1.2', protocol: 'IPv4' }, { ip_address: 'fd00::2', protocol: 'IPv6' }] },
+      {
+        name: 'dev',
+        ip_addresses: [
+          { ip_address: '10.99.1.2', protocol: 'IPv4' },
+          { ip_address: 'fd00::2', protocol: 'IPv6' },
+        ],
+      },
     ]);
   });
 
@@ -36,7 +42,10 @@ describe('CNI helpers', () => {
       await writeFile(join(dir, 'README'), 'ignored');
       const configs = await loadNetworkConfigs(dir);
       assert.deepEqual([...configs.keys()], ['a', 'b']);
-      assert.deepEqual(configs.get('a')!.plugins.map((p) => p.type), ['bridge', 'portmap']);
+      assert.deepEqual(
+        configs.get('a')!.plugins.map((p) => p.type),
+        ['bridge', 'portmap'],
+      );
       assert.deepEqual(configs.get('b'), { cniVersion: '0.4.0', name: 'b', plugins: [{ cniVersion: '0.4.0', name: 'b', type: 'bridge', bridge: 'br-b' }] });
       assert.equal((await loadNetworkConfigs(join(dir, 'missing'))).size, 0);
     } finally {

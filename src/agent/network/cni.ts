@@ -102,7 +102,10 @@ export class CniNetworks {
       }
       return { netns: netnsPath(containerId), networks };
     } catch (err) {
-      await this.detach(containerId, names.map((name, i) => ({ name, ifname: `eth${i}`, ipAddresses: [] }))).catch(() => undefined);
+      await this.detach(
+        containerId,
+        names.map((name, i) => ({ name, ifname: `eth${i}`, ipAddresses: [] })),
+      ).catch(() => undefined);
       throw err;
     }
   }

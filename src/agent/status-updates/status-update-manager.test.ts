@@ -22,7 +22,10 @@ function harness(accept = true) {
       return accept;
     },
     persist: async (_fw, taskId, updates, durable) => {
-      persisted.set(taskId, updates.map((u) => u.status.uuid!));
+      persisted.set(
+        taskId,
+        updates.map((u) => u.status.uuid!),
+      );
       writes.push({ taskId, uuids: updates.map((u) => u.status.uuid!), durable });
     },
     onDrained: (_fw, taskId) => drained.push(taskId),
@@ -62,7 +65,11 @@ describe('StatusUpdateManager', () => {
     await manager.add(update('a', 'TASK_STARTING', 'a1'));
     await manager.add(update('a', 'TASK_RUNNING', 'a2'));
     await manager.add(update('a', 'TASK_FINISHED', 'a3'));
-    assert.deepEqual(writes.map((w) => w.durable), [false, false, true], 'a machine crash ends the task: only how it ended must survive one');
+    assert.deepEqual(
+      writes.map((w) => w.durable),
+      [false, false, true],
+      'a machine crash ends the task: only how it ended must survive one',
+    );
     await step();
     // The terminal a3 goes along at once (update-queue.ts: a framework waiting for the end should
     // not wait out a1's retries); a2 waits for a1's acknowledgement.
@@ -89,7 +96,10 @@ describe('StatusUpdateManager', () => {
     assert.equal(await manager.acknowledge('F', 'a', 'a1'), true);
     assert.equal(await manager.acknowledge('F', 'a', 'a1'), false, 'a duplicate acknowledgement is ignored');
     await step();
-    assert.deepEqual(sent.at(-1)?.map((u) => u.status.uuid), ['a2']);
+    assert.deepEqual(
+      sent.at(-1)?.map((u) => u.status.uuid),
+      ['a2'],
+    );
     assert.deepEqual(persisted.get('a'), ['a2']);
     await manager.acknowledge('F', 'a', 'a2');
     assert.deepEqual(persisted.get('a'), []);

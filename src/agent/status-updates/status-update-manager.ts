@@ -68,7 +68,12 @@ export class StatusUpdateManager {
     const queued: QueuedUpdate = { update, persisted: stream.transient, attempts: 0, dueAtMs: 0 };
     stream.queue.push(queued);
     if (!stream.transient) {
-      await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update), isTerminalState(update.status.state));
+      await this.options.persist(
+        frameworkId,
+        taskId,
+        stream.queue.map((q) => q.update),
+        isTerminalState(update.status.state),
+      );
       queued.persisted = true;
     }
     this.kick();
@@ -87,7 +92,13 @@ export class StatusUpdateManager {
     // agent dies before the removal below lands, the acknowledged one is only sent again (a
     // duplicate the master recognises by its uuid).
     if (!drained) this.kick();
-    if (!stream.transient) await this.options.persist(frameworkId, taskId, stream.queue.map((q) => q.update), false);
+    if (!stream.transient)
+      await this.options.persist(
+        frameworkId,
+        taskId,
+        stream.queue.map((q) => q.update),
+        false,
+      );
     if (drained) this.options.onDrained?.(frameworkId, taskId);
     return true;
   }

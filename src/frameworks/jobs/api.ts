@@ -124,7 +124,13 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
     const body = request.body as Record<string, unknown> | null;
     const s = parseSchedule(body && typeof body === 'object' && !Array.isArray(body) ? { ...body, id: body['id'] ?? scheduleId } : body, jobs.now());
     if (s.id !== scheduleId) throw invalid([{ path: '/id', errors: [`the id in the body ('${s.id}') must be the schedule's id ('${scheduleId}')`] }]);
-    const next = await jobs.putJob(withSchedules(job, job.schedules.map((x) => (x.id === scheduleId ? s : x))), false);
+    const next = await jobs.putJob(
+      withSchedules(
+        job,
+        job.schedules.map((x) => (x.id === scheduleId ? s : x)),
+      ),
+      false,
+    );
     return scheduleJson(next, schedule(next, scheduleId));
   });
 
@@ -132,7 +138,13 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
     const job = jobs.job(jobId(request));
     const scheduleId = (request.params as Params).scheduleId ?? '';
     const removed = schedule(job, scheduleId);
-    await jobs.putJob(withSchedules(job, job.schedules.filter((x) => x.id !== scheduleId)), false);
+    await jobs.putJob(
+      withSchedules(
+        job,
+        job.schedules.filter((x) => x.id !== scheduleId),
+      ),
+      false,
+    );
     return removed;
   });
 
@@ -157,12 +169,14 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
       const waiting = jobs.activeRuns(job.id).filter((r) => r.status === 'INITIAL');
       if (waiting.length === 0) return [];
       const rejections = [...(jobs.launcher.rejections.get(job.id)?.values() ?? [])];
-      return [{
-        jobId: job.id,
-        runs: waiting.map((r) => ({ runId: r.id })),
-        // Drover addition: why recent offers were not used (every rejection has a reason).
-        lastUnusedOffers: rejections.map((r) => ({ agentId: r.agentId, hostname: r.hostname, reason: [r.reason], timestamp: metronomeTime(r.at) })),
-      }];
+      return [
+        {
+          jobId: job.id,
+          runs: waiting.map((r) => ({ runId: r.id })),
+          // Drover addition: why recent offers were not used (every rejection has a reason).
+          lastUnusedOffers: rejections.map((r) => ({ agentId: r.agentId, hostname: r.hostname, reason: [r.reason], timestamp: metronomeTime(r.at) })),
+        },
+      ];
     }),
   );
 

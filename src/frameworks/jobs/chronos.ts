@@ -14,9 +14,32 @@ export function chronosId(name: string): string {
 
 const READ_ONLY = new Set(['successCount', 'errorCount', 'lastSuccess', 'lastError', 'errorsSinceLastSuccess']);
 const MAPPED = new Set([
-  'name', 'command', 'arguments', 'shell', 'schedule', 'scheduleTimeZone', 'parents', 'epsilon', 'async', 'retries', 'owner', 'ownerName',
-  'description', 'cpus', 'mem', 'disk', 'disabled', 'concurrent', 'runAsUser', 'fetch', 'uris', 'environmentVariables', 'container',
-  'constraints', 'executor', 'executorFlags',
+  'name',
+  'command',
+  'arguments',
+  'shell',
+  'schedule',
+  'scheduleTimeZone',
+  'parents',
+  'epsilon',
+  'async',
+  'retries',
+  'owner',
+  'ownerName',
+  'description',
+  'cpus',
+  'mem',
+  'disk',
+  'disabled',
+  'concurrent',
+  'runAsUser',
+  'fetch',
+  'uris',
+  'environmentVariables',
+  'container',
+  'constraints',
+  'executor',
+  'executorFlags',
 ]);
 
 /** Seconds of an ISO-8601 duration without years or months (Chronos' epsilon), or undefined. */
@@ -43,7 +66,7 @@ export function fromChronos(input: unknown): Record<string, unknown> {
   if (container && (container['type'] !== 'MESOS' || container['image'] !== undefined)) refuse('/container', `container images are not supported yet (container type ${String(container['type'])})`);
   const hasSchedule = typeof c['schedule'] === 'string' && c['schedule'] !== '';
   const parents = Array.isArray(c['parents']) ? (c['parents'] as unknown[]).map(String) : [];
-  if (hasSchedule === (parents.length > 0)) refuse('/schedule', "a Chronos job has either a 'schedule' or 'parents'");
+  if (hasSchedule === parents.length > 0) refuse('/schedule', "a Chronos job has either a 'schedule' or 'parents'");
   let deadline: number | undefined;
   if (typeof c['epsilon'] === 'string') {
     deadline = seconds(c['epsilon']);
@@ -57,7 +80,10 @@ export function fromChronos(input: unknown): Record<string, unknown> {
   const retries = typeof c['retries'] === 'number' ? c['retries'] : 2;
   const num = (v: unknown, fallback: number): number => (v === undefined ? fallback : Number(v));
   const owner = [c['ownerName'], c['owner']].filter((x) => typeof x === 'string' && x !== '').join(' ');
-  const fetch: Array<Record<string, unknown>> = [...(Array.isArray(c['fetch']) ? (c['fetch'] as Array<Record<string, unknown>>) : []), ...(Array.isArray(c['uris']) ? (c['uris'] as string[]).map((uri) => ({ uri })) : [])];
+  const fetch: Array<Record<string, unknown>> = [
+    ...(Array.isArray(c['fetch']) ? (c['fetch'] as Array<Record<string, unknown>>) : []),
+    ...(Array.isArray(c['uris']) ? (c['uris'] as string[]).map((uri) => ({ uri })) : []),
+  ];
   const env = Array.isArray(c['environmentVariables']) ? Object.fromEntries((c['environmentVariables'] as Array<{ name: string; value: string }>).map((e) => [e.name, e.value])) : {};
   const constraints = Array.isArray(c['constraints'])
     ? (c['constraints'] as string[][]).map(([attribute, operator, value]) => ({ attribute, operator: operator === 'EQUALS' ? 'IS' : operator, value }))
@@ -69,14 +95,16 @@ export function fromChronos(input: unknown): Record<string, unknown> {
     ...(parents.length > 0 ? { dependencies: parents.map((p) => ({ id: chronosId(p) })) } : {}),
     ...(hasSchedule
       ? {
-          schedules: [{
-            id: 'default',
-            cron: c['schedule'],
-            ...(typeof c['scheduleTimeZone'] === 'string' ? { timezone: c['scheduleTimeZone'] } : {}),
-            ...(deadline === undefined ? {} : { startingDeadlineSeconds: Math.max(60, deadline) }),
-            concurrencyPolicy: c['concurrent'] === true ? 'ALLOW' : 'FORBID',
-            enabled: c['disabled'] !== true,
-          }],
+          schedules: [
+            {
+              id: 'default',
+              cron: c['schedule'],
+              ...(typeof c['scheduleTimeZone'] === 'string' ? { timezone: c['scheduleTimeZone'] } : {}),
+              ...(deadline === undefined ? {} : { startingDeadlineSeconds: Math.max(60, deadline) }),
+              concurrencyPolicy: c['concurrent'] === true ? 'ALLOW' : 'FORBID',
+              enabled: c['disabled'] !== true,
+            },
+          ],
         }
       : {}),
     run: {
@@ -86,7 +114,12 @@ export function fromChronos(input: unknown): Record<string, unknown> {
       disk: num(c['disk'], 256),
       ...(typeof c['runAsUser'] === 'string' ? { user: c['runAsUser'] } : {}),
       env,
-      artifacts: fetch.map((f) => ({ uri: String(f['uri']), ...(f['extract'] === undefined ? {} : { extract: f['extract'] }), ...(f['executable'] === undefined ? {} : { executable: f['executable'] }), ...(f['cache'] === undefined ? {} : { cache: f['cache'] }) })),
+      artifacts: fetch.map((f) => ({
+        uri: String(f['uri']),
+        ...(f['extract'] === undefined ? {} : { extract: f['extract'] }),
+        ...(f['executable'] === undefined ? {} : { executable: f['executable'] }),
+        ...(f['cache'] === undefined ? {} : { cache: f['cache'] }),
+      })),
       placement: { constraints },
       restart: retries > 0 ? { policy: 'ON_FAILURE', retries } : { policy: 'NEVER' },
     },

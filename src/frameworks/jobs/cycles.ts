@@ -40,7 +40,10 @@ export interface CycleBook {
 const TICKS_PER_TXN = 30;
 
 export class Cycles {
-  constructor(private readonly jobs: CycleBook, private readonly log: Logger) {}
+  constructor(
+    private readonly jobs: CycleBook,
+    private readonly log: Logger,
+  ) {}
 
   /** `active`: a run of the job that has not finished, if any (for FORBID). */
   async tickSchedule(job: Job, schedule: Schedule, now: number, active: string | undefined): Promise<void> {
@@ -62,9 +65,11 @@ export class Cycles {
     const cursorKey = pairKey(job.id, schedule.id);
     const cursor = this.jobs.cursors.get(cursorKey) ?? { cursor: now, storedAt: now };
     const next: Cursor = { ...cursor, cursor: cursorTo };
-    const compare: Compare[] = [this.jobs.cursors.has(cursorKey)
-      ? { key: keys.cursor(job.id, schedule.id), target: 'value', op: '=', value: JSON.stringify(cursor) }
-      : { key: keys.cursor(job.id, schedule.id), target: 'version', op: '=', value: 0 }];
+    const compare: Compare[] = [
+      this.jobs.cursors.has(cursorKey)
+        ? { key: keys.cursor(job.id, schedule.id), target: 'value', op: '=', value: JSON.stringify(cursor) }
+        : { key: keys.cursor(job.id, schedule.id), target: 'version', op: '=', value: 0 },
+    ];
     const ops: Op[] = [{ type: 'put', key: keys.cursor(job.id, schedule.id), value: JSON.stringify(next) }];
     const runs: Run[] = [];
     const claims = new Map<string, Claim>();

@@ -77,7 +77,13 @@ export function recordSkipped(history: History, skip: SkippedRun, keep: number):
   return h;
 }
 
-const finishedJson = (r: FinishedRun): Record<string, unknown> => ({ id: r.id, createdAt: metronomeTime(r.createdAt), finishedAt: metronomeTime(r.finishedAt), tasks: r.tasks, ...(r.reason ? { reason: r.reason } : {}) });
+const finishedJson = (r: FinishedRun): Record<string, unknown> => ({
+  id: r.id,
+  createdAt: metronomeTime(r.createdAt),
+  finishedAt: metronomeTime(r.finishedAt),
+  tasks: r.tasks,
+  ...(r.reason ? { reason: r.reason } : {}),
+});
 
 export function historySummaryJson(h: History): Record<string, unknown> {
   return { successCount: h.successCount, failureCount: h.failureCount, skippedCount: h.skippedCount, lastSuccessAt: metronomeTime(h.lastSuccessAt), lastFailureAt: metronomeTime(h.lastFailureAt) };
@@ -88,6 +94,12 @@ export function historyJson(h: History): Record<string, unknown> {
     ...historySummaryJson(h),
     successfulFinishedRuns: h.successfulFinishedRuns.map(finishedJson),
     failedFinishedRuns: h.failedFinishedRuns.map(finishedJson),
-    skippedRuns: h.skippedRuns.map((s) => ({ cycle: s.cycle, ...(s.scheduledAt === undefined ? {} : { scheduledAt: metronomeTime(s.scheduledAt) }), skippedAt: metronomeTime(s.skippedAt), reason: s.reason, count: s.count })),
+    skippedRuns: h.skippedRuns.map((s) => ({
+      cycle: s.cycle,
+      ...(s.scheduledAt === undefined ? {} : { scheduledAt: metronomeTime(s.scheduledAt) }),
+      skippedAt: metronomeTime(s.skippedAt),
+      reason: s.reason,
+      count: s.count,
+    })),
   };
 }

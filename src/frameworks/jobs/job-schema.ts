@@ -40,16 +40,20 @@ export const RunSpec = Type.Object({
   args: Type.Optional(Type.Array(Str(65536), { maxItems: 4096 })),
   user: Type.Optional(Str(256)),
   env: Type.Optional(Type.Record(Type.String({ maxLength: 4096 }), Type.Union([Str(1024 * 1024), Type.Object({ secret: Str() })]))),
-  artifacts: Type.Optional(Type.Array(Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()) }), { maxItems: 100 })),
+  artifacts: Type.Optional(
+    Type.Array(Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()) }), { maxItems: 100 }),
+  ),
   placement: Type.Optional(Type.Object({ constraints: Type.Optional(Type.Array(Constraint, { maxItems: 100 })) })),
   maxLaunchDelay: Type.Optional(Type.Integer({ minimum: 1 })),
   taskKillGracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-  restart: Type.Optional(Type.Object({
-    policy: Type.Optional(Type.Enum(['NEVER', 'ON_FAILURE'])),
-    activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
-    // Drover extension (Chronos' `retries`): at most this many retries under ON_FAILURE.
-    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
-  })),
+  restart: Type.Optional(
+    Type.Object({
+      policy: Type.Optional(Type.Enum(['NEVER', 'ON_FAILURE'])),
+      activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+      // Drover extension (Chronos' `retries`): at most this many retries under ON_FAILURE.
+      retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    }),
+  ),
   docker: Type.Optional(Type.Unknown()),
   ucr: Type.Optional(Type.Unknown()),
   secrets: Type.Optional(Type.Unknown()),
@@ -98,7 +102,9 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
 }
 
 export function scheduleUnknown(schedule: Record<string, unknown>, base = ''): ErrorDetail[] {
-  return Object.keys(schedule).filter((k) => !KNOWN_SCHEDULE.has(k)).map((k) => ({ path: `${base}/${k}`, errors: ['unknown property'] }));
+  return Object.keys(schedule)
+    .filter((k) => !KNOWN_SCHEDULE.has(k))
+    .map((k) => ({ path: `${base}/${k}`, errors: ['unknown property'] }));
 }
 
 function nonEmpty(v: unknown): boolean {

@@ -65,14 +65,18 @@ export async function loadState(store: Store): Promise<LoadedState> {
   return {
     frameworkId: id?.value,
     jobs: specs.kvs.map((kv) => JSON.parse(kv.value) as Job),
-    cursors: new Map(cursors.kvs.map((kv) => {
-      const [jobId = '', scheduleId = ''] = rest(kv.key, 'cursors');
-      return [pairKey(jobId, scheduleId), JSON.parse(kv.value) as Cursor];
-    })),
-    claims: new Map(claims.kvs.map((kv) => {
-      const [jobId = '', cycle = ''] = rest(kv.key, 'claims');
-      return [pairKey(jobId, decodeURIComponent(cycle)), JSON.parse(kv.value) as Claim];
-    })),
+    cursors: new Map(
+      cursors.kvs.map((kv) => {
+        const [jobId = '', scheduleId = ''] = rest(kv.key, 'cursors');
+        return [pairKey(jobId, scheduleId), JSON.parse(kv.value) as Cursor];
+      }),
+    ),
+    claims: new Map(
+      claims.kvs.map((kv) => {
+        const [jobId = '', cycle = ''] = rest(kv.key, 'claims');
+        return [pairKey(jobId, decodeURIComponent(cycle)), JSON.parse(kv.value) as Claim];
+      }),
+    ),
     runs: runs.kvs.map((kv) => JSON.parse(kv.value) as Run),
     histories: new Map(histories.kvs.map((kv) => [rest(kv.key, 'history')[0] ?? '', JSON.parse(kv.value) as History])),
   };

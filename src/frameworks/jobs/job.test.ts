@@ -35,20 +35,34 @@ describe('job validation', () => {
   });
 
   test('errors carry Metronome paths', () => {
-    assert.deepEqual(rejection(() => parseJob({ id: 'x', run: { cmd: 'true', cpus: 0.001 } }, NOW)), { '/run/cpus': ['must be >= 0.01'] });
+    assert.deepEqual(
+      rejection(() => parseJob({ id: 'x', run: { cmd: 'true', cpus: 0.001 } }, NOW)),
+      { '/run/cpus': ['must be >= 0.01'] },
+    );
     assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'Bad_Id', run: { cmd: 'true' } }, NOW))), ['/id']);
     assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: {} }, NOW))), ['/run']);
     assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: { cmd: 'a', args: ['b'] } }, NOW))), ['/run/cmd']);
-    assert.deepEqual(rejection(() => parseJob({ ...base, schedules: [{ id: 's', cron: '0 0 30 2 *' }] }, NOW)), { '/schedules/0/cron': ['day-of-month 30 never occurs in February'] });
+    assert.deepEqual(
+      rejection(() => parseJob({ ...base, schedules: [{ id: 's', cron: '0 0 30 2 *' }] }, NOW)),
+      { '/schedules/0/cron': ['day-of-month 30 never occurs in February'] },
+    );
     assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, schedules: [{ id: 's', cron: '* * * * *', timezone: 'Nowhere/City' }] }, NOW))), ['/schedules/0/timezone']);
-    assert.deepEqual(rejection(() => parseJob({ ...base, schedules: [{ id: 's', cron: '* * * * *', startingDeadlineSeconds: 30 }] }, NOW)), { '/schedules/0/startingDeadlineSeconds': ['must be at least 60 seconds'] });
+    assert.deepEqual(
+      rejection(() => parseJob({ ...base, schedules: [{ id: 's', cron: '* * * * *', startingDeadlineSeconds: 30 }] }, NOW)),
+      { '/schedules/0/startingDeadlineSeconds': ['must be at least 60 seconds'] },
+    );
     assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, dependencies: [{ id: 'a' }], schedules: [{ id: 's', cron: '* * * * *' }] }, NOW))), ['/dependencies']);
-    assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'rack', operator: 'GROUP_BY' }] } } }, NOW))), ['/run/placement/constraints/0/operator']);
+    assert.deepEqual(Object.keys(rejection(() => parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'rack', operator: 'GROUP_BY' }] } } }, NOW))), [
+      '/run/placement/constraints/0/operator',
+    ]);
     // LIKE/UNLIKE patterns: only what the linear-time engine takes (src/placement/pattern.ts).
     const like = (value: string) => rejection(() => parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'hostname', operator: 'LIKE', value }] } } }, NOW));
     assert.match(like('(?=a)a')['/run/placement/constraints/0/value']?.[0] ?? '', /is not a valid regular expression: invalid or unsupported Perl syntax/);
     assert.match(like('x'.repeat(1001))['/run/placement/constraints/0/value']?.[0] ?? '', /at most 1000/);
-    assert.deepEqual(rejection(() => parseJob({ ...base, color: 'red' }, NOW)), { '/color': ['unknown property'] });
+    assert.deepEqual(
+      rejection(() => parseJob({ ...base, color: 'red' }, NOW)),
+      { '/color': ['unknown property'] },
+    );
     assert.deepEqual(Object.keys(rejection(() => parseJob([], NOW))), ['/']);
     // A schema failure and an unsupported field are reported together.
     assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: { cmd: 'x', cpus: 0.001, docker: { image: 'busybox' } } }, NOW))).sort(), ['/run/cpus', '/run/docker']);
@@ -56,11 +70,21 @@ describe('job validation', () => {
   });
 
   test('EQ is IS; ON_FAILURE keeps its deadline; a repeating interval is a schedule too', () => {
-    const job = parseJob({ ...base, run: { cmd: 'x', placement: { constraints: [{ attribute: 'rack', operator: 'EQ', value: 'r1' }] }, restart: { policy: 'ON_FAILURE', activeDeadlineSeconds: 120 } }, schedules: [{ id: 'h', cron: 'R/2026-01-01T00:00:00Z/PT1H' }] }, NOW);
+    const job = parseJob(
+      {
+        ...base,
+        run: { cmd: 'x', placement: { constraints: [{ attribute: 'rack', operator: 'EQ', value: 'r1' }] }, restart: { policy: 'ON_FAILURE', activeDeadlineSeconds: 120 } },
+        schedules: [{ id: 'h', cron: 'R/2026-01-01T00:00:00Z/PT1H' }],
+      },
+      NOW,
+    );
     assert.deepEqual(job.run.placement.constraints, [{ attribute: 'rack', operator: 'IS', value: 'r1' }]);
     assert.deepEqual(job.run.restart, { policy: 'ON_FAILURE', activeDeadlineSeconds: 120 });
     assert.equal(job.schedules[0]!.cron, 'R/2026-01-01T00:00:00Z/PT1H');
-    assert.deepEqual(rejection(() => parseSchedule({ id: 'h', cron: 'R/2026-01-01/PT1H' }, NOW)), { '/cron': ["start '2026-01-01' is not an ISO-8601 date-time with a zone (e.g. 2026-01-01T00:00:00Z)"] });
+    assert.deepEqual(
+      rejection(() => parseSchedule({ id: 'h', cron: 'R/2026-01-01/PT1H' }, NOW)),
+      { '/cron': ["start '2026-01-01' is not an ISO-8601 date-time with a zone (e.g. 2026-01-01T00:00:00Z)"] },
+    );
     assert.deepEqual(Object.keys(rejection(() => parseSchedule({ id: 'h', cron: 'R/2026-01-01T00:00:00Z/PT1H', timezone: 'Europe/Berlin' }, NOW))), ['/timezone']);
   });
 });
@@ -93,7 +117,11 @@ describe('Metronome fixtures', () => {
         }
         const got = rejection(() => parseJob(body, NOW));
         assert.deepEqual(Object.keys(got).sort(), [...want].sort());
-        for (const reasons of Object.values(got)) assert.ok(reasons.every((r) => r.length > 10), `a reason, not just a flag: ${reasons.join('; ')}`);
+        for (const reasons of Object.values(got))
+          assert.ok(
+            reasons.every((r) => r.length > 10),
+            `a reason, not just a flag: ${reasons.join('; ')}`,
+          );
       });
     });
   }
@@ -119,27 +147,38 @@ describe('Metronome fixtures', () => {
   test('every fixture file is covered by this suite', () => {
     const covered = new Set([...Object.keys(jobs), 'v1__examples__schedule.json', 'v1__examples__schedule_list.json', 'v1__examples__run.json', 'v1__examples__run_list.json']);
     // Schemas and /info, queue answers are reference material, not inputs (the queue shape is checked in test/jobs.test.ts).
-    const reference = new Set(['general__examples__info.json', 'general__schema__info.schema.json', 'v0__schema__jobspec_v0.schema.json', 'v1__schema__jobspec.schema.json', 'v1__schema__schedulespec.schema.json', 'v1__examples__queue_job_list.json']);
+    const reference = new Set([
+      'general__examples__info.json',
+      'general__schema__info.schema.json',
+      'v0__schema__jobspec_v0.schema.json',
+      'v1__schema__jobspec.schema.json',
+      'v1__schema__schedulespec.schema.json',
+      'v1__examples__queue_job_list.json',
+    ]);
     for (const f of readdirSync(dir)) assert.ok(covered.has(f) || reference.has(f), `fixture ${f} is covered`);
   });
 });
 
 /** The fixtures' YAML is flat `key: value` with `- item` lists: enough to read them here. */
 function tinyYaml(text: string): Array<Record<string, unknown>> {
-  return text.split(/^---$/m).map((doc) => doc.trim()).filter(Boolean).map((doc) => {
-    const out: Record<string, unknown> = {};
-    let list: string[] | undefined;
-    for (const line of doc.split('\n')) {
-      const item = /^\s+-\s+(.*)$/.exec(line);
-      if (item && list) list.push(item[1]!);
-      const kv = /^(\w+):\s*(.*)$/.exec(line);
-      if (!kv) continue;
-      const value = kv[2]!;
-      if (value === '') out[kv[1]!] = list = [];
-      else out[kv[1]!] = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
-    }
-    return out;
-  });
+  return text
+    .split(/^---$/m)
+    .map((doc) => doc.trim())
+    .filter(Boolean)
+    .map((doc) => {
+      const out: Record<string, unknown> = {};
+      let list: string[] | undefined;
+      for (const line of doc.split('\n')) {
+        const item = /^\s+-\s+(.*)$/.exec(line);
+        if (item && list) list.push(item[1]!);
+        const kv = /^(\w+):\s*(.*)$/.exec(line);
+        if (!kv) continue;
+        const value = kv[2]!;
+        if (value === '') out[kv[1]!] = list = [];
+        else out[kv[1]!] = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+      }
+      return out;
+    });
 }
 
 describe('Chronos fixtures', () => {

@@ -64,7 +64,8 @@ export function parseJob(input: unknown, now: number): Job {
   if (details.length > 0) throw invalid([...details, ...unsupported.filter((u) => !details.some((d) => d.path === u.path))]);
   const spec = input as JobSpec;
   details.push(...unsupported);
-  if (!JOB_ID.test(spec.id)) details.push({ path: '/id', errors: [`'${spec.id}' is not a valid job id: dot-separated names of lowercase letters, digits and dashes (not at the start or end of a name)`] });
+  if (!JOB_ID.test(spec.id))
+    details.push({ path: '/id', errors: [`'${spec.id}' is not a valid job id: dot-separated names of lowercase letters, digits and dashes (not at the start or end of a name)`] });
   details.push(...runSemanticErrors(spec.run));
   for (const [i, d] of (spec.dependencies ?? []).entries()) {
     if (!JOB_ID.test(d.id)) details.push({ path: `/dependencies/${i}/id`, errors: [`'${d.id}' is not a valid job id`] });
@@ -90,9 +91,11 @@ export function parseJob(input: unknown, now: number): Job {
       ...(run.cmd === undefined ? {} : { cmd: run.cmd }),
       ...(run.args === undefined || run.args.length === 0 ? {} : { args: run.args }),
       ...(run.user === undefined ? {} : { user: run.user }),
-      env: run.env as Record<string, string> | undefined ?? {},
+      env: (run.env as Record<string, string> | undefined) ?? {},
       artifacts: (run.artifacts ?? []).map((a) => ({ uri: a.uri, extract: a.extract ?? true, executable: a.executable ?? false, cache: a.cache ?? false })),
-      placement: { constraints: (run.placement?.constraints ?? []).map((c) => ({ attribute: c.attribute, operator: c.operator === 'EQ' ? 'IS' : (c.operator as Constraint['operator']), value: c.value ?? '' })) },
+      placement: {
+        constraints: (run.placement?.constraints ?? []).map((c) => ({ attribute: c.attribute, operator: c.operator === 'EQ' ? 'IS' : (c.operator as Constraint['operator']), value: c.value ?? '' })),
+      },
       maxLaunchDelay: run.maxLaunchDelay ?? 3600,
       ...(run.taskKillGracePeriodSeconds === undefined ? {} : { taskKillGracePeriodSeconds: run.taskKillGracePeriodSeconds }),
       restart: {
@@ -125,7 +128,8 @@ function scheduleErrors(s: ScheduleSpec, now: number, base: string): ErrorDetail
     const parsed = parseIsoInterval(s.cron);
     if ('error' in parsed) out.push({ path: `${base}/cron`, errors: [parsed.error] });
     // Not ignored silently: an interval's start carries its own offset.
-    if (timezone !== 'UTC') out.push({ path: `${base}/timezone`, errors: ['a repeating interval (R/…) is not evaluated in a time zone: give its start an offset instead (e.g. 2026-01-01T02:00:00+01:00)'] });
+    if (timezone !== 'UTC')
+      out.push({ path: `${base}/timezone`, errors: ['a repeating interval (R/…) is not evaluated in a time zone: give its start an offset instead (e.g. 2026-01-01T02:00:00+01:00)'] });
   } else {
     const errors = cronErrors(s.cron, timezone, now);
     if (errors.length > 0) out.push({ path: errors[0]!.includes('time zone') ? `${base}/timezone` : `${base}/cron`, errors });

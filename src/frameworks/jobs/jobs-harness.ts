@@ -36,7 +36,10 @@ export async function startJobs(store: Store, clock: ManualClock, historyCount?:
     await jobs.serial(async () => undefined);
   };
   return {
-    jobs, master, clock, settle,
+    jobs,
+    master,
+    clock,
+    settle,
     async launch(resources) {
       const before = master.launched().length;
       master.offer(resources === undefined ? { resources: 'cpus:4;mem:4096;disk:1000' } : { resources });

@@ -43,7 +43,10 @@ describe('runs', () => {
       await h.add({ id: 'once', run: run('true', { restart: { policy: 'ON_FAILURE' } }) });
       const r = await h.jobs.runNow('once');
       assert.equal(r.status, 'INITIAL');
-      assert.ok(h.master.calls.some((c) => c.type === 'REVIVE'), 'asks for offers while a run waits');
+      assert.ok(
+        h.master.calls.some((c) => c.type === 'REVIVE'),
+        'asks for offers while a run waits',
+      );
       const [task] = await h.launch();
       assert.equal(task, `once_${r.id}.1`);
       assert.equal(h.jobs.run('once', r.id).status, 'STARTING');
@@ -107,7 +110,10 @@ describe('runs', () => {
       await h.jobs.deleteJob('child', false);
       await h.jobs.runNow('parent');
       const [task] = await h.launch();
-      await assert.rejects(h.jobs.deleteJob('parent', false), (e: unknown) => e instanceof DroverError && e.status === 409 && e.message === 'There are active job runs. Override with stopCurrentJobRuns=true');
+      await assert.rejects(
+        h.jobs.deleteJob('parent', false),
+        (e: unknown) => e instanceof DroverError && e.status === 409 && e.message === 'There are active job runs. Override with stopCurrentJobRuns=true',
+      );
       assert.ok(h.jobs.jobs.has('parent'), 'a refused delete changes nothing');
       await h.jobs.deleteJob('parent', true);
       assert.deepEqual(h.master.killed(), [task]);
@@ -188,8 +194,14 @@ describe('schedules', () => {
       // Three hours at once: minutes 1..120 are over an hour old (skipped), 121..180 run.
       h.clock.advance(180 * MIN);
       await h.jobs.tick();
-      const ticks = h.jobs.runsOf('busy').map((r) => Math.round((r.scheduledAt! - (T0 - 30_000)) / MIN)).sort((a, b) => a - b);
-      assert.deepEqual(ticks, Array.from({ length: 60 }, (_, i) => 121 + i));
+      const ticks = h.jobs
+        .runsOf('busy')
+        .map((r) => Math.round((r.scheduledAt! - (T0 - 30_000)) / MIN))
+        .sort((a, b) => a - b);
+      assert.deepEqual(
+        ticks,
+        Array.from({ length: 60 }, (_, i) => 121 + i),
+      );
       const history = h.jobs.history('busy');
       assert.equal(history.skippedCount, 120);
       assert.equal(history.skippedRuns.length, 10, 'the history keeps the last 10 skip records');
@@ -218,7 +230,10 @@ describe('schedules', () => {
     const runs = second.jobs.runsOf('tick');
     const ticks = runs.map((r) => (r.scheduledAt! - (T0 - 30_000)) / MIN).sort((a, b) => a - b);
     assert.deepEqual(ticks, [1, 2, 11, 12]);
-    const skipped = second.jobs.history('tick').skippedRuns.map((s) => (s.scheduledAt! - (T0 - 30_000)) / MIN).sort((a, b) => a - b);
+    const skipped = second.jobs
+      .history('tick')
+      .skippedRuns.map((s) => (s.scheduledAt! - (T0 - 30_000)) / MIN)
+      .sort((a, b) => a - b);
     assert.deepEqual(skipped, [3, 4, 5, 6, 7, 8, 9, 10]);
     assert.ok(second.jobs.history('tick').skippedRuns.every((s) => /^missed: .* beyond startingDeadlineSeconds 120/.test(s.reason)));
     // Every tick 1..12 has exactly one decision in the store.
@@ -268,8 +283,14 @@ describe('restart', () => {
     try {
       // The launched run's task id was stored before the launch: the new instance asks about it.
       const reconcile = second.master.calls.find((c) => c.type === 'RECONCILE');
-      assert.deepEqual(reconcile?.reconcile?.tasks?.map((t) => t.task_id.value), [task]);
-      assert.ok(second.master.calls.some((c) => c.type === 'REVIVE'), 'the waiting run asks for offers');
+      assert.deepEqual(
+        reconcile?.reconcile?.tasks?.map((t) => t.task_id.value),
+        [task],
+      );
+      assert.ok(
+        second.master.calls.some((c) => c.type === 'REVIVE'),
+        'the waiting run asks for offers',
+      );
       const [next] = await second.launch();
       assert.equal(next, `work_${waiting.id}.1`);
       await second.report(task!, 'TASK_FINISHED');
@@ -293,7 +314,10 @@ describe('schedules across DST, fast-forwarded', () => {
         h.clock.advance(15 * MIN);
         await h.jobs.tick();
       }
-      const ticks = h.jobs.runsOf('nightly').map((r) => new Date(r.scheduledAt!).toISOString()).sort();
+      const ticks = h.jobs
+        .runsOf('nightly')
+        .map((r) => new Date(r.scheduledAt!).toISOString())
+        .sort();
       assert.deepEqual(ticks, ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-31T00:30:00.000Z']);
     }));
 
@@ -305,7 +329,10 @@ describe('schedules across DST, fast-forwarded', () => {
         h.clock.advance(15 * MIN);
         await h.jobs.tick();
       }
-      const ticks = h.jobs.runsOf('nightly').map((r) => new Date(r.scheduledAt!).toISOString()).sort();
+      const ticks = h.jobs
+        .runsOf('nightly')
+        .map((r) => new Date(r.scheduledAt!).toISOString())
+        .sort();
       assert.deepEqual(ticks, ['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z', '2026-11-03T06:30:00.000Z']);
     }));
 });
@@ -376,10 +403,16 @@ describe('dependencies', () => {
 
   test('unknown parents and cycles are refused', () =>
     withHarness(async (h) => {
-      await assert.rejects(h.add({ id: 'orphan', run: run(), dependencies: [{ id: 'ghost' }] }), (e: unknown) => e instanceof DroverError && e.status === 422 && e.details[0]!.errors[0] === "unknown parent job 'ghost'");
+      await assert.rejects(
+        h.add({ id: 'orphan', run: run(), dependencies: [{ id: 'ghost' }] }),
+        (e: unknown) => e instanceof DroverError && e.status === 422 && e.details[0]!.errors[0] === "unknown parent job 'ghost'",
+      );
       await h.add({ id: 'a', run: run() });
       await h.add({ id: 'b', run: run(), dependencies: [{ id: 'a' }] });
       const { parseJob } = await import('./job.ts');
-      await assert.rejects(h.jobs.putJob(parseJob({ id: 'a', run: run(), dependencies: [{ id: 'b' }] }, T0), false), (e: unknown) => e instanceof DroverError && e.status === 422 && /dependency cycle: a → b → a/.test(e.details[0]!.errors[0]!));
+      await assert.rejects(
+        h.jobs.putJob(parseJob({ id: 'a', run: run(), dependencies: [{ id: 'b' }] }, T0), false),
+        (e: unknown) => e instanceof DroverError && e.status === 422 && /dependency cycle: a → b → a/.test(e.details[0]!.errors[0]!),
+      );
     }));
 });

@@ -64,7 +64,13 @@ export class JobsFramework {
     this.clock = options.clock ?? systemClock;
     this.historyCount = options.historyCount ?? DEFAULT_HISTORY_COUNT;
     this.log = options.logger;
-    this.launcher = new RunLauncher(this, options.logger, { transport: options.transport, clock: this.clock, ...(options.frameworkName === undefined ? {} : { frameworkName: options.frameworkName }), ...(options.role === undefined ? {} : { role: options.role }), ...(options.frameworkUser === undefined ? {} : { frameworkUser: options.frameworkUser }) });
+    this.launcher = new RunLauncher(this, options.logger, {
+      transport: options.transport,
+      clock: this.clock,
+      ...(options.frameworkName === undefined ? {} : { frameworkName: options.frameworkName }),
+      ...(options.role === undefined ? {} : { role: options.role }),
+      ...(options.frameworkUser === undefined ? {} : { frameworkUser: options.frameworkUser }),
+    });
     this.cycles = new Cycles(this, options.logger);
   }
 
@@ -265,11 +271,16 @@ export class JobsFramework {
     const claimKey = pairKey(job.id, cycle);
     const previous = this.claims.get(claimKey);
     // Create-if-absent, or replace exactly the skip it was (a parent marked successful by hand).
-    const compare: Compare = previous ? { key: keys.claim(job.id, cycle), target: 'value', op: '=', value: JSON.stringify(previous) } : { key: keys.claim(job.id, cycle), target: 'version', op: '=', value: 0 };
+    const compare: Compare = previous
+      ? { key: keys.claim(job.id, cycle), target: 'value', op: '=', value: JSON.stringify(previous) }
+      : { key: keys.claim(job.id, cycle), target: 'version', op: '=', value: 0 };
     const claim: Claim = { runId: run.id };
     const result = await this.store.txn({
       compare: [compare],
-      success: [{ type: 'put', key: keys.claim(job.id, cycle), value: JSON.stringify(claim) }, { type: 'put', key: keys.run(job.id, run.id), value: JSON.stringify(run) }],
+      success: [
+        { type: 'put', key: keys.claim(job.id, cycle), value: JSON.stringify(claim) },
+        { type: 'put', key: keys.run(job.id, run.id), value: JSON.stringify(run) },
+      ],
     });
     if (!result.succeeded) {
       this.log.warn({ jobId: job.id, cycle }, 'run-already-claimed');
@@ -284,8 +295,15 @@ export class JobsFramework {
 
   newRun(job: Job, trigger: Run['trigger'], cycle: string, now: number, scheduledAt?: number, id?: string): Run {
     return {
-      id: id ?? cycleRunId(job.id, cycle, scheduledAt ?? now), jobId: job.id, status: 'INITIAL', createdAt: now, trigger, cycle,
-      tasks: [], waitingSince: now, ...(scheduledAt === undefined ? {} : { scheduledAt }),
+      id: id ?? cycleRunId(job.id, cycle, scheduledAt ?? now),
+      jobId: job.id,
+      status: 'INITIAL',
+      createdAt: now,
+      trigger,
+      cycle,
+      tasks: [],
+      waitingSince: now,
+      ...(scheduledAt === undefined ? {} : { scheduledAt }),
     };
   }
 
@@ -305,7 +323,10 @@ export class JobsFramework {
     const { before } = transition(run, status, this.now());
     if (reason !== undefined) run.reason = reason;
     const change = recordFinished(this.history(run.jobId), run, this.historyCount);
-    const ops: Op[] = [{ type: 'put', key: keys.run(run.jobId, run.id), value: JSON.stringify(run) }, { type: 'put', key: keys.history(run.jobId), value: JSON.stringify(change.history) }];
+    const ops: Op[] = [
+      { type: 'put', key: keys.run(run.jobId, run.id), value: JSON.stringify(run) },
+      { type: 'put', key: keys.history(run.jobId), value: JSON.stringify(change.history) },
+    ];
     // A run that leaves the history takes its claim along: the store does not grow with every tick.
     // (Its tick stays decided: the cursor is past it.)
     const droppedCycles = change.dropped.map((id) => this.runs.get(pairKey(run.jobId, id))?.cycle).filter((c): c is string => c !== undefined);

@@ -40,5 +40,10 @@ test('task: cmd through the shell or args exec’d; env with the run’s identit
   assert.deepEqual([env['A'], env['DROVER_JOB_ID'], env['DROVER_JOB_RUN_ID']], ['1', 'j', run.id]);
   assert.deepEqual(shell['kill_policy'], { grace_period: { nanoseconds: 2_500_000_000 } });
   const exec = buildJobTaskInfo(parseJob({ id: 'j', run: { args: ['/bin/echo', 'a b'] } }, NOW), run, 't1', 'a1', Resources.parse('cpus:1'));
-  assert.deepEqual(exec['command'] && { ...(exec['command'] as Record<string, unknown>), environment: undefined }, { value: '/bin/echo', shell: false, arguments: ['/bin/echo', 'a b'], environment: undefined });
+  assert.deepEqual(exec['command'] && { ...(exec['command'] as Record<string, unknown>), environment: undefined }, {
+    value: '/bin/echo',
+    shell: false,
+    arguments: ['/bin/echo', 'a b'],
+    environment: undefined,
+  });
 });

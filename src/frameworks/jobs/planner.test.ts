@@ -20,7 +20,10 @@ describe('planTicks', () => {
   test('nothing is due before the first tick; each tick once, then the cursor moves past it', () => {
     assert.deepEqual(planTicks(minutely(), T0, T0, T0 + 59_999, undefined), { decisions: [], cursor: T0 });
     const plan = planTicks(minutely(), T0, T0, T0 + 2 * MIN + 5_000, undefined);
-    assert.deepEqual(plan.decisions, [{ tick: T0 + MIN, action: 'launch' }, { tick: T0 + 2 * MIN, action: 'launch' }]);
+    assert.deepEqual(plan.decisions, [
+      { tick: T0 + MIN, action: 'launch' },
+      { tick: T0 + 2 * MIN, action: 'launch' },
+    ]);
     assert.equal(plan.cursor, T0 + 2 * MIN);
     // Planning again from the new cursor at the same time decides nothing twice.
     assert.deepEqual(planTicks(minutely(), plan.cursor, T0, T0 + 2 * MIN + 5_000, undefined).decisions, []);
@@ -28,14 +31,20 @@ describe('planTicks', () => {
 
   test('ALLOW overlaps: every tick launches even while a run is active', () => {
     const plan = planTicks(minutely(), T0, T0, T0 + 3 * MIN, 'run-1');
-    assert.deepEqual(plan.decisions.map((d) => d.action), ['launch', 'launch', 'launch']);
+    assert.deepEqual(
+      plan.decisions.map((d) => d.action),
+      ['launch', 'launch', 'launch'],
+    );
   });
 
   test('FORBID skips a tick while a run is active, naming it — including runs this plan launches', () => {
     const busy = planTicks(minutely({ concurrencyPolicy: 'FORBID' }), T0, T0, T0 + MIN, 'run-1');
     assert.deepEqual(busy.decisions, [{ tick: T0 + MIN, action: 'skip', reason: 'concurrencyPolicy FORBID: run run-1 is still active' }]);
     const idle = planTicks(minutely({ concurrencyPolicy: 'FORBID' }), T0, T0, T0 + 3 * MIN, undefined);
-    assert.deepEqual(idle.decisions.map((d) => d.action), ['launch', 'skip', 'skip']);
+    assert.deepEqual(
+      idle.decisions.map((d) => d.action),
+      ['launch', 'skip', 'skip'],
+    );
   });
 
   test('ticks older than startingDeadlineSeconds are skipped with the reason; recent ones still run', () => {
@@ -57,9 +66,15 @@ describe('planTicks', () => {
     assert.equal(skips.length, MAX_SKIP_RECORDS);
     // 1440 ticks; the last two (60 s old and now) are within the deadline and run; 1438 missed =
     // one summary of 1339 + 99 single ones.
-    assert.equal(skips.reduce((n, s) => n + (s.count ?? 1), 0), 1438);
+    assert.equal(
+      skips.reduce((n, s) => n + (s.count ?? 1), 0),
+      1438,
+    );
     assert.match(skips[0]!.reason, /^missed: 1339 ticks from 2026-01-01T00:01:00.000Z to/);
-    assert.deepEqual(plan.decisions.filter((d) => d.action === 'launch').map((d) => d.tick), [T0 + 1439 * MIN, T0 + 1440 * MIN]);
+    assert.deepEqual(
+      plan.decisions.filter((d) => d.action === 'launch').map((d) => d.tick),
+      [T0 + 1439 * MIN, T0 + 1440 * MIN],
+    );
   });
 
   test('a disabled schedule decides nothing and just moves its cursor', () => {
@@ -70,7 +85,11 @@ describe('planTicks', () => {
 const job = (id: string, parents: string[] = []): Job => parseJob({ id, run: { cmd: 'true' }, dependencies: parents.map((p) => ({ id: p })) }, T0);
 
 describe('dependencies', () => {
-  const jobs = new Map([['a', job('a')], ['b', job('b', ['a'])], ['c', job('c', ['b'])]]);
+  const jobs = new Map([
+    ['a', job('a')],
+    ['b', job('b', ['a'])],
+    ['c', job('c', ['b'])],
+  ]);
 
   test('unknown parents, self-dependency and cycles are refused with the path', () => {
     assert.deepEqual(dependencyErrors(jobs, job('d', ['nope'])), [{ path: '/dependencies/0/id', errors: ["unknown parent job 'nope'"] }]);
@@ -82,16 +101,31 @@ describe('dependencies', () => {
 
   test('a child runs once all parents succeeded in the same cycle, and is skipped naming a failed one', () => {
     const child = job('d', ['a', 'c']);
-    const outcomes = (m: Record<string, Outcome>) => (id: string): Outcome => m[id] ?? { state: 'PENDING' };
+    const outcomes =
+      (m: Record<string, Outcome>) =>
+      (id: string): Outcome =>
+        m[id] ?? { state: 'PENDING' };
     assert.deepEqual(decideChild(child, 'c1', outcomes({ a: { state: 'SUCCESS', runId: 'r1' } })), { action: 'wait' });
     assert.deepEqual(decideChild(child, 'c1', outcomes({ a: { state: 'SUCCESS', runId: 'r1' }, c: { state: 'SUCCESS', runId: 'r2' } })), { action: 'launch' });
     assert.deepEqual(decideChild(child, 'c1', outcomes({ c: { state: 'FAILED', runId: 'r2' } })), { action: 'skip', reason: "parent 'c' failed in cycle c1 (run r2)" });
-    assert.deepEqual(decideChild(child, 'c1', outcomes({ a: { state: 'SKIPPED', reason: 'why' }, c: { state: 'SUCCESS', runId: 'r2' } })), { action: 'skip', reason: "parent 'a' was skipped in cycle c1: why" });
+    assert.deepEqual(decideChild(child, 'c1', outcomes({ a: { state: 'SKIPPED', reason: 'why' }, c: { state: 'SUCCESS', runId: 'r2' } })), {
+      action: 'skip',
+      reason: "parent 'a' was skipped in cycle c1: why",
+    });
   });
 });
 
 describe('runs and history', () => {
-  const run = (id: string, status: Run['status'], at: number): Run => ({ id, jobId: 'j', status, createdAt: at, completedAt: at + 1, trigger: 'manual', cycle: id, tasks: [{ id: `j_${id}.1`, status: 'TASK_FINISHED', agentId: 'a', hostname: 'h', startedAt: at }] });
+  const run = (id: string, status: Run['status'], at: number): Run => ({
+    id,
+    jobId: 'j',
+    status,
+    createdAt: at,
+    completedAt: at + 1,
+    trigger: 'manual',
+    cycle: id,
+    tasks: [{ id: `j_${id}.1`, status: 'TASK_FINISHED', agentId: 'a', hostname: 'h', startedAt: at }],
+  });
 
   test('the transition table is explicit; a finished run does not come back, except FAILED → SUCCESS by hand', () => {
     const r = run('r', 'INITIAL', T0);
@@ -101,7 +135,10 @@ describe('runs and history', () => {
     transition(r, 'STARTING', T0);
     transition(r, 'FAILED', T0 + 5);
     assert.equal(r.completedAt, T0 + 5);
-    assert.throws(() => transition(r, 'ACTIVE', T0), (e: unknown) => e instanceof DroverError && e.status === 409);
+    assert.throws(
+      () => transition(r, 'ACTIVE', T0),
+      (e: unknown) => e instanceof DroverError && e.status === 409,
+    );
     transition(r, 'SUCCESS', T0 + 6);
     assert.deepEqual(TRANSITIONS.SUCCESS, []);
   });
@@ -123,7 +160,10 @@ describe('runs and history', () => {
     h = recordFinished(h, run('f0', 'FAILED', T0 + 10), 3).history;
     assert.equal(h.successCount, 5);
     assert.equal(h.failureCount, 1);
-    assert.deepEqual(h.successfulFinishedRuns.map((r) => r.id), ['s4', 's3', 's2']);
+    assert.deepEqual(
+      h.successfulFinishedRuns.map((r) => r.id),
+      ['s4', 's3', 's2'],
+    );
     assert.deepEqual(h.successfulFinishedRuns[0]!.tasks, ['j_s4.1']);
     assert.deepEqual(dropped, ['s0', 's1']);
     assert.equal(h.lastSuccessAt, T0 + 5);

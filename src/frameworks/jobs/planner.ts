@@ -59,7 +59,12 @@ function missedDecisions(missed: number[], schedule: Schedule, now: number): Tic
   const first = older[0]!;
   const lastOlder = older[older.length - 1]!;
   return [
-    { tick: lastOlder, action: 'skip', count: older.length, reason: `missed: ${older.length} ticks from ${new Date(first).toISOString()} to ${new Date(lastOlder).toISOString()}, beyond startingDeadlineSeconds ${schedule.startingDeadlineSeconds} (the framework was not running)` },
+    {
+      tick: lastOlder,
+      action: 'skip',
+      count: older.length,
+      reason: `missed: ${older.length} ticks from ${new Date(first).toISOString()} to ${new Date(lastOlder).toISOString()}, beyond startingDeadlineSeconds ${schedule.startingDeadlineSeconds} (the framework was not running)`,
+    },
     ...missed.slice(missed.length - MAX_SKIP_RECORDS + 1).map((tick) => ({ tick, action: 'skip' as const, reason: reason(tick) })),
   ];
 }
@@ -75,7 +80,10 @@ export function dependencyErrors(jobs: ReadonlyMap<string, Job>, candidate: Job)
   }
   if (out.length > 0) return out;
   const graph = new Map([...jobs].map(([id, j]) => [id, j.dependencies.map((d) => d.id)]));
-  graph.set(candidate.id, candidate.dependencies.map((d) => d.id));
+  graph.set(
+    candidate.id,
+    candidate.dependencies.map((d) => d.id),
+  );
   const path = cycleThrough(graph, candidate.id);
   if (path) out.push({ path: '/dependencies', errors: [`dependency cycle: ${path.join(' → ')}`] });
   return out;
@@ -102,11 +110,7 @@ export function childrenOf(jobs: Iterable<Job>, parentId: string): Job[] {
   return [...jobs].filter((j) => j.dependencies.some((d) => d.id === parentId)).sort((a, b) => a.id.localeCompare(b.id));
 }
 
-export type Outcome =
-  | { state: 'PENDING' }
-  | { state: 'SUCCESS'; runId: string }
-  | { state: 'FAILED'; runId: string }
-  | { state: 'SKIPPED'; reason: string };
+export type Outcome = { state: 'PENDING' } | { state: 'SUCCESS'; runId: string } | { state: 'FAILED'; runId: string } | { state: 'SKIPPED'; reason: string };
 
 export type ChildDecision = { action: 'wait' } | { action: 'launch' } | { action: 'skip'; reason: string };
 

@@ -64,20 +64,27 @@ export class RunLauncher {
   private rounds: { stop(): void } | undefined;
   private readonly driver: SchedulerDriver;
 
-  constructor(private readonly jobs: RunBook, private readonly log: Logger, options: LauncherOptions) {
-    this.driver = new SchedulerDriver({
-      info: {
-        user: options.frameworkUser ?? 'nobody',
-        name: options.frameworkName ?? 'metronome',
-        roles: [options.role ?? '*'],
-        failover_timeout: 604800,
-        checkpoint: true,
-        capabilities: [{ type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
+  constructor(
+    private readonly jobs: RunBook,
+    private readonly log: Logger,
+    options: LauncherOptions,
+  ) {
+    this.driver = new SchedulerDriver(
+      {
+        info: {
+          user: options.frameworkUser ?? 'nobody',
+          name: options.frameworkName ?? 'metronome',
+          roles: [options.role ?? '*'],
+          failover_timeout: 604800,
+          checkpoint: true,
+          capabilities: [{ type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
+        },
+        subscribed: (connection, previousId) => this.subscribed(connection, previousId),
+        offers: (offers) => void this.jobs.serial(() => this.handleOffers(offers)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-offers-failed')),
+        update: (status) => void this.jobs.serial(() => this.handleUpdate(status)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-update-failed')),
       },
-      subscribed: (connection, previousId) => this.subscribed(connection, previousId),
-      offers: (offers) => void this.jobs.serial(() => this.handleOffers(offers)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-offers-failed')),
-      update: (status) => void this.jobs.serial(() => this.handleUpdate(status)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-update-failed')),
-    }, { transport: options.transport, clock: options.clock, logger: log, name: 'jobs' });
+      { transport: options.transport, clock: options.clock, logger: log, name: 'jobs' },
+    );
     this.clock = options.clock;
   }
 
@@ -153,7 +160,9 @@ export class RunLauncher {
       if (now - (run.waitingSince ?? run.createdAt) <= job.run.maxLaunchDelay * 1000) continue;
       const last = [...(this.rejections.get(run.jobId)?.values() ?? [])].map((r) => r.reason)[0];
       // Policy: a run whose end could not be stored stays INITIAL (finishRun restores it) and is expired at a later tick.
-      await this.jobs.finishRun(run, 'FAILED', `not launched within maxLaunchDelay ${job.run.maxLaunchDelay} s${last ? `: ${last}` : ''}`).catch((error: unknown) => this.log.error({ err: error, jobId: run.jobId, runId: run.id }, 'run-expiry-write-failed'));
+      await this.jobs
+        .finishRun(run, 'FAILED', `not launched within maxLaunchDelay ${job.run.maxLaunchDelay} s${last ? `: ${last}` : ''}`)
+        .catch((error: unknown) => this.log.error({ err: error, jobId: run.jobId, runId: run.id }, 'run-expiry-write-failed'));
     }
   }
 

@@ -32,7 +32,10 @@ test('the run write before a launch fails: not launched, the offer declined, lau
   const launched = await h.launch();
   assert.equal(launched.length, 1);
   const stored = JSON.parse((await store.store.get(keys.run('once', run.id)))!.value) as { tasks: Array<{ id: string }> };
-  assert.deepEqual(stored.tasks.map((t) => t.id), launched);
+  assert.deepEqual(
+    stored.tasks.map((t) => t.id),
+    launched,
+  );
   await h.jobs.stop();
 });
 
@@ -57,7 +60,10 @@ test('an update whose write fails is not acknowledged and leaves the run as stor
   h.master.update(task!, 'TASK_FINISHED', { uuid: 'u-2' });
   await h.settle();
   assert.equal(run.status, 'SUCCESS');
-  assert.deepEqual(h.master.callsOf('ACKNOWLEDGE').map((c) => c.acknowledge?.uuid), ['u-2']);
+  assert.deepEqual(
+    h.master.callsOf('ACKNOWLEDGE').map((c) => c.acknowledge?.uuid),
+    ['u-2'],
+  );
   assert.equal(h.jobs.history('once').successCount, 1);
   await h.jobs.stop();
 });

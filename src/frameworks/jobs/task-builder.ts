@@ -14,9 +14,7 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
     METRONOME_JOB_ID: job.id,
     METRONOME_JOB_RUN_ID: run.id,
   };
-  const command = job.run.cmd !== undefined
-    ? { value: job.run.cmd, shell: true }
-    : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
+  const command = job.run.cmd !== undefined ? { value: job.run.cmd, shell: true } : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
   return {
     name: `${job.id}.${run.id}`,
     task_id: { value: taskId },

@@ -53,7 +53,10 @@ export class SchedulerDriver {
   private acksScheduled = false;
   private resubscribeTimer: TimerHandle | undefined;
 
-  constructor(private readonly handlers: FrameworkHandlers, private readonly options: DriverOptions) {
+  constructor(
+    private readonly handlers: FrameworkHandlers,
+    private readonly options: DriverOptions,
+  ) {
     this.id = options.frameworkId;
   }
 
@@ -112,14 +115,17 @@ export class SchedulerDriver {
 
   /** The master went away: subscribe again with our id (the failover timeout keeps our tasks). */
   private resubscribe(attempt: number): void {
-    this.resubscribeTimer = this.options.clock.setTimeout(() => {
-      this.resubscribeTimer = undefined;
-      if (this.closed) return;
-      this.subscribe().catch((error: unknown) => {
-        this.options.logger.warn({ err: error, attempt }, `${this.options.name}-resubscribe-failed`);
-        if (!this.closed) this.resubscribe(attempt + 1);
-      });
-    }, backoffDelay(RESUBSCRIBE_BACKOFF, attempt + 1));
+    this.resubscribeTimer = this.options.clock.setTimeout(
+      () => {
+        this.resubscribeTimer = undefined;
+        if (this.closed) return;
+        this.subscribe().catch((error: unknown) => {
+          this.options.logger.warn({ err: error, attempt }, `${this.options.name}-resubscribe-failed`);
+          if (!this.closed) this.resubscribe(attempt + 1);
+        });
+      },
+      backoffDelay(RESUBSCRIBE_BACKOFF, attempt + 1),
+    );
   }
 
   /**
@@ -128,10 +134,13 @@ export class SchedulerDriver {
    */
   call(call: OutgoingCall): Promise<boolean> {
     if (this.current === undefined) return Promise.resolve(false);
-    return this.current.call(call).then(() => true, (error: unknown) => {
-      this.options.logger.warn({ err: error, type: call.type }, `${this.options.name}-call-failed`);
-      return false;
-    });
+    return this.current.call(call).then(
+      () => true,
+      (error: unknown) => {
+        this.options.logger.warn({ err: error, type: call.type }, `${this.options.name}-call-failed`);
+        return false;
+      },
+    );
   }
 
   /**
@@ -189,11 +198,13 @@ export function repeatEvery(clock: Clock, ms: number, fn: () => void): { stop():
   let handle: TimerHandle | undefined;
   let stopped = false;
   const arm = (): void => {
-    handle = clock.setTimeout(() => {
-      if (stopped) return;
-      arm();
-      fn();
-    }, ms).unref();
+    handle = clock
+      .setTimeout(() => {
+        if (stopped) return;
+        arm();
+        fn();
+      }, ms)
+      .unref();
   };
   arm();
   return {

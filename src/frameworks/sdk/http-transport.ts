@@ -22,7 +22,10 @@ export class HttpSchedulerTransport implements SchedulerTransport {
       ...(info.id ? { framework_id: info.id } : {}),
       subscribe: { framework_info: info, ...(options.suppressedRoles ? { suppressed_roles: options.suppressedRoles } : {}) },
     });
-    const masters = this.masterUrl.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u !== '');
+    const masters = this.masterUrl
+      .split(',')
+      .map((u) => u.trim().replace(/\/+$/, ''))
+      .filter((u) => u !== '');
     let response: Response | undefined;
     let lastError: unknown;
     for (const master of masters) {
@@ -87,7 +90,18 @@ export async function responseError(response: Response): Promise<DroverError> {
   } catch {
     // A plain-text error body (as Mesos sends) is the message itself.
   }
-  const kind = response.status === 403 ? 'FORBIDDEN' : response.status === 409 ? 'CONFLICT' : response.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : response.status === 404 ? 'NOT_FOUND' : response.status >= 500 ? 'STORE_UNAVAILABLE' : 'MALFORMED';
+  const kind =
+    response.status === 403
+      ? 'FORBIDDEN'
+      : response.status === 409
+        ? 'CONFLICT'
+        : response.status === 415
+          ? 'UNSUPPORTED_MEDIA_TYPE'
+          : response.status === 404
+            ? 'NOT_FOUND'
+            : response.status >= 500
+              ? 'STORE_UNAVAILABLE'
+              : 'MALFORMED';
   const error = new DroverError(kind, `HTTP ${response.status}: ${message}`, { details });
   return Object.assign(error, { httpStatus: response.status });
 }

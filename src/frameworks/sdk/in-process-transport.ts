@@ -40,7 +40,10 @@ export interface InProcessMaster {
 }
 
 export class InProcessSchedulerTransport implements SchedulerTransport {
-  constructor(private readonly master: InProcessMaster, private readonly options: InProcessOptions = {}) {}
+  constructor(
+    private readonly master: InProcessMaster,
+    private readonly options: InProcessOptions = {},
+  ) {}
 
   async subscribe(info: FrameworkInfo, options: SubscribeOptions = {}): Promise<SchedulerConnection> {
     const queue = new EventQueue<SchedulerEvent>();

@@ -73,7 +73,10 @@ export class ScriptedMaster implements SchedulerTransport {
       this.offers++;
       const agentId = o.agentId ?? 'agent-1';
       return {
-        id: { value: `offer-${this.offers}` }, framework_id: { value: this.frameworkId }, agent_id: { value: agentId }, hostname: o.hostname ?? `host-${agentId.replace(/^agent-/, '')}`,
+        id: { value: `offer-${this.offers}` },
+        framework_id: { value: this.frameworkId },
+        agent_id: { value: agentId },
+        hostname: o.hostname ?? `host-${agentId.replace(/^agent-/, '')}`,
         resources: Resources.parse(o.resources ?? 'cpus:4;mem:4096;disk:1000;ports:[31000-32000]').toJSON(),
         attributes: Object.entries(o.attributes ?? {}).map(([name, value]) => ({ name, type: 'TEXT', text: { value } })),
       };
@@ -85,9 +88,14 @@ export class ScriptedMaster implements SchedulerTransport {
   /** A status update; with `uuid` it expects an acknowledgement, as an agent's does. */
   update(taskId: string, state: TaskState, options: { message?: string; uuid?: string; healthy?: boolean; agentId?: string; reason?: TaskStatusReason; source?: TaskStatusSource } = {}): void {
     const status = {
-      task_id: { value: taskId }, state, agent_id: { value: options.agentId ?? 'agent-1' },
-      ...(options.reason ? { reason: options.reason } : {}), ...(options.source ? { source: options.source } : {}),
-      ...(options.message ? { message: options.message } : {}), ...(options.uuid ? { uuid: options.uuid } : {}), ...(options.healthy === undefined ? {} : { healthy: options.healthy }),
+      task_id: { value: taskId },
+      state,
+      agent_id: { value: options.agentId ?? 'agent-1' },
+      ...(options.reason ? { reason: options.reason } : {}),
+      ...(options.source ? { source: options.source } : {}),
+      ...(options.message ? { message: options.message } : {}),
+      ...(options.uuid ? { uuid: options.uuid } : {}),
+      ...(options.healthy === undefined ? {} : { healthy: options.healthy }),
     };
     this.push({ type: 'UPDATE', update: { status: status as never } });
   }
@@ -99,7 +107,9 @@ export class ScriptedMaster implements SchedulerTransport {
 
   /** Task ids launched so far, in order. */
   launched(): string[] {
-    return this.callsOf('ACCEPT').flatMap((c) => (c.accept?.operations ?? []).flatMap((o) => ((o as { launch?: { task_infos: Array<{ task_id: { value: string } }> } }).launch?.task_infos ?? []).map((t) => t.task_id.value)));
+    return this.callsOf('ACCEPT').flatMap((c) =>
+      (c.accept?.operations ?? []).flatMap((o) => ((o as { launch?: { task_infos: Array<{ task_id: { value: string } }> } }).launch?.task_infos ?? []).map((t) => t.task_id.value)),
+    );
   }
 
   killed(): string[] {

@@ -39,10 +39,7 @@ for (const [name, make] of transports) {
 
     test('an invalid call is refused with the path of the problem', async () => {
       const connection = await make().subscribe({ user: 'root', name: `sdk-bad-${name}` });
-      await assert.rejects(
-        connection.call({ type: 'KILL' }),
-        (e: Error & { details?: Array<{ path: string }> }) => /kill/.test(e.message) && e.details?.[0]?.path === '/kill',
-      );
+      await assert.rejects(connection.call({ type: 'KILL' }), (e: Error & { details?: Array<{ path: string }> }) => /kill/.test(e.message) && e.details?.[0]?.path === '/kill');
       await connection.close();
     });
 
@@ -74,6 +71,9 @@ test('EventQueue: FIFO across many pushes and takes, interleaved, with waiters',
   q.push(pushed++);
   got.push((await waiting).value as number);
   q.end();
-  assert.deepEqual(got, Array.from({ length: pushed }, (_, i) => i));
+  assert.deepEqual(
+    got,
+    Array.from({ length: pushed }, (_, i) => i),
+  );
   assert.equal((await q.next()).done, true);
 });

@@ -21,8 +21,17 @@ const list = (v: string | string[] | undefined): string[] => (v === undefined ? 
 export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
   registerGroupRoutes(app, services);
   const taskJson = (i: Instance): Record<string, unknown> => ({
-    id: i.taskId, appId: i.appId, host: i.host, ports: i.ports, servicePorts: [], slaveId: i.agentId, agentId: i.agentId,
-    stagedAt: i.stagedAt, ...(i.startedAt ? { startedAt: i.startedAt } : {}), version: i.version, state: i.state,
+    id: i.taskId,
+    appId: i.appId,
+    host: i.host,
+    ports: i.ports,
+    servicePorts: [],
+    slaveId: i.agentId,
+    agentId: i.agentId,
+    stagedAt: i.stagedAt,
+    ...(i.startedAt ? { startedAt: i.startedAt } : {}),
+    version: i.version,
+    state: i.state,
     ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }],
     ...(i.healthy === undefined ? {} : { healthCheckResults: [{ alive: i.healthy, taskId: i.taskId, instanceId: i.taskId }] }),
   });
@@ -45,7 +54,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   };
 
   const deployed = (reply: FastifyReply, d: Deployment, status: number, body?: unknown): FastifyReply =>
-    reply.status(status).header('Marathon-Deployment-Id', d.id).send(body ?? { deploymentId: d.id, version: d.version });
+    reply
+      .status(status)
+      .header('Marathon-Deployment-Id', d.id)
+      .send(body ?? { deploymentId: d.id, version: d.version });
 
   const now = (): Date => new Date(services.now());
 
@@ -98,7 +110,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
           throw e;
         }
       });
-      services.deployments.checkLock(next.map((a) => a.id), flag(q, 'force'));
+      services.deployments.checkLock(
+        next.map((a) => a.id),
+        flag(q, 'force'),
+      );
       let last: Deployment | undefined;
       for (const a of next) last = await services.putApp(a, { force: true });
       return last ? deployed(reply, last, 200) : reply.status(200).send({ deploymentId: null, version: now().toISOString() });
@@ -127,7 +142,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     services.deployments.list().map((d) => {
       const json = services.deployments.toJson(d) as { currentActions: Array<{ app: string; readinessCheckResults: unknown[] }> };
       for (const action of json.currentActions) {
-        action.readinessCheckResults = services.instancesOf(action.app).map((i) => services.readiness.results.get(i.taskId)).filter((r) => r !== undefined);
+        action.readinessCheckResults = services
+          .instancesOf(action.app)
+          .map((i) => services.readiness.results.get(i.taskId))
+          .filter((r) => r !== undefined);
       }
       return json;
     }),
@@ -148,16 +166,18 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       const count = Math.max(0, a.instances - live);
       if (count === 0 && r.stopped === undefined) return [];
       const left = Math.max(0, Math.ceil((r.delayUntil - services.now()) / 1000));
-      return [{
-        app: appJson(a, []),
-        count,
-        delay: { timeLeftSeconds: left, overdue: left === 0 },
-        since: a.version,
-        ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
-        ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
-        processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size },
-        lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: [x.reason], timestamp: x.at })),
-      }];
+      return [
+        {
+          app: appJson(a, []),
+          count,
+          delay: { timeLeftSeconds: left, overdue: left === 0 },
+          since: a.version,
+          ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
+          ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
+          processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size },
+          lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: [x.reason], timestamp: x.at })),
+        },
+      ];
     }),
   }));
 
@@ -174,7 +194,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     const q = request.query as Query;
     const types = new Set(list(q['event_type']));
     if (services.events.subscribers >= MAX_EVENT_SUBSCRIBERS) {
-      return reply.status(503).header('retry-after', '5').send(new DroverError('OVERLOADED', `Too many event stream subscribers (at most ${MAX_EVENT_SUBSCRIBERS}); retry later`).toJSON());
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send(new DroverError('OVERLOADED', `Too many event stream subscribers (at most ${MAX_EVENT_SUBSCRIBERS}); retry later`).toJSON());
     }
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -189,7 +212,12 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   });
 
   app.get('/v2/info', async (request) => ({
-    name: 'drover', version: '1.10.0', buildref: 'drover', elected: true, leader: request.headers.host ?? 'localhost:5050', frameworkId: services.frameworkId ?? null,
+    name: 'drover',
+    version: '1.10.0',
+    buildref: 'drover',
+    elected: true,
+    leader: request.headers.host ?? 'localhost:5050',
+    frameworkId: services.frameworkId ?? null,
     marathon_config: { master: 'drover', failover_timeout: 604800, local_port_min: 10000, local_port_max: 20000, task_launch_timeout: 300000 },
     http_config: { http_port: 5050 },
   }));
@@ -253,7 +281,12 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       if (suffix === 'tasks') {
         if (!services.apps.has(id)) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
         const host = typeof q['host'] === 'string' ? q['host'] : undefined;
-        const ids = rest ? [rest] : services.instancesOf(id).filter((i) => isLive(i) && (host === undefined || i.host === host)).map((i) => i.taskId);
+        const ids = rest
+          ? [rest]
+          : services
+              .instancesOf(id)
+              .filter((i) => isLive(i) && (host === undefined || i.host === host))
+              .map((i) => i.taskId);
         if (rest && !services.instances.has(rest)) throw new DroverError('NOT_FOUND', `Task '${rest}' does not exist`);
         const killed = await services.killTasks(ids, flag(q, 'scale'));
         return reply.send(rest ? { task: killed[0] ? taskJson(killed[0]) : null } : { tasks: killed.map(taskJson) });
@@ -300,7 +333,10 @@ function tasksText(tasks: Instance[], services: ServicesFramework): string {
 
 /** Marathon's label selector: `k`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, comma = AND. */
 export function parseLabelSelector(text: string): (labels: Record<string, string>) => boolean {
-  const parts = text.split(/,(?![^()]*\))/).map((p) => p.trim()).filter(Boolean);
+  const parts = text
+    .split(/,(?![^()]*\))/)
+    .map((p) => p.trim())
+    .filter(Boolean);
   const tests = parts.map((part) => {
     let m = /^([^!=\s]+)\s*==\s*(.*)$/.exec(part);
     if (m) return (l: Record<string, string>) => l[m![1]!] === m![2];

@@ -76,14 +76,26 @@ export const AppDefinition = Type.Object({
   backoffFactor: Type.Optional(Num(1)),
   maxLaunchDelaySeconds: Type.Optional(Num(0)),
   killSelection: Type.Optional(Type.Enum(['YOUNGEST_FIRST', 'OLDEST_FIRST'])),
-  unreachableStrategy: Type.Optional(
-    Type.Union([Type.Literal('disabled'), Type.Object({ inactiveAfterSeconds: Type.Optional(Num(0)), expungeAfterSeconds: Type.Optional(Num(0)) })]),
-  ),
+  unreachableStrategy: Type.Optional(Type.Union([Type.Literal('disabled'), Type.Object({ inactiveAfterSeconds: Type.Optional(Num(0)), expungeAfterSeconds: Type.Optional(Num(0)) })])),
   taskKillGracePeriodSeconds: Type.Optional(Type.Union([Num(0), Type.Null()])),
-  fetch: Type.Optional(Type.Array(Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()), destPath: Type.Optional(Str()) }), { maxItems: 100 })),
+  fetch: Type.Optional(
+    Type.Array(
+      Type.Object({ uri: Str(8192), extract: Type.Optional(Type.Boolean()), executable: Type.Optional(Type.Boolean()), cache: Type.Optional(Type.Boolean()), destPath: Type.Optional(Str()) }),
+      { maxItems: 100 },
+    ),
+  ),
   uris: Type.Optional(Type.Array(Str(8192), { maxItems: 100 })),
   dependencies: Type.Optional(Type.Array(Str(1024), { maxItems: 100 })),
-  networks: Type.Optional(Type.Array(Type.Object({ mode: Type.Optional(Type.Enum(['host', 'container', 'container/bridge'])), name: Type.Optional(Str(256)), labels: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Str(), { maxProperties: MAX_LABELS })) }), { maxItems: 16 })),
+  networks: Type.Optional(
+    Type.Array(
+      Type.Object({
+        mode: Type.Optional(Type.Enum(['host', 'container', 'container/bridge'])),
+        name: Type.Optional(Str(256)),
+        labels: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Str(), { maxProperties: MAX_LABELS })),
+      }),
+      { maxItems: 16 },
+    ),
+  ),
   container: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
   secrets: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   executor: Type.Optional(Str()),
@@ -120,7 +132,22 @@ export function normalizeId(raw: string, base = '/'): string | { error: string }
 }
 
 /** Read-only fields of Marathon's app representation: accepted (and ignored) so GET → PUT works. */
-const READ_ONLY = new Set(['tasksStaged', 'tasksRunning', 'tasksHealthy', 'tasksUnhealthy', 'deployments', 'tasks', 'lastTaskFailure', 'taskStats', 'readinessCheckResults', 'counts', 'ipAddress', 'storeUrls', 'upgradeStrategy', 'versionInfo']);
+const READ_ONLY = new Set([
+  'tasksStaged',
+  'tasksRunning',
+  'tasksHealthy',
+  'tasksUnhealthy',
+  'deployments',
+  'tasks',
+  'lastTaskFailure',
+  'taskStats',
+  'readinessCheckResults',
+  'counts',
+  'ipAddress',
+  'storeUrls',
+  'upgradeStrategy',
+  'versionInfo',
+]);
 const KNOWN = new Set([...Object.keys(AppDefinition.properties), ...READ_ONLY]);
 
 /** Fields Drover does not run yet, or does not know: refused with a reason instead of ignored. */
@@ -146,7 +173,8 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
         if (privileged !== undefined && typeof privileged !== 'boolean') out.push({ path: '/container/docker/privileged', errors: ['must be a boolean'] });
       }
     }
-    if (container['volumes'] !== undefined && Array.isArray(container['volumes']) && container['volumes'].length > 0) out.push({ path: '/container/volumes', errors: ['volumes are not supported yet'] });
+    if (container['volumes'] !== undefined && Array.isArray(container['volumes']) && container['volumes'].length > 0)
+      out.push({ path: '/container/volumes', errors: ['volumes are not supported yet'] });
   }
   for (const [name, value] of Object.entries(app.env ?? {})) {
     if (typeof value !== 'string') out.push({ path: `/env/${name}`, errors: ['secret references are not supported yet'] });
@@ -170,7 +198,7 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
   const hasCmd = typeof app.cmd === 'string';
   const hasArgs = Array.isArray(app.args) && app.args.length > 0;
   if (hasCmd && hasArgs) out.push({ path: '/cmd', errors: ["'cmd' and 'args' cannot both be set"] });
-  if (!hasCmd && !hasArgs) out.push({ path: '/', errors: ['AppDefinition must either contain one of \'cmd\' or \'args\', and/or a \'container\'.'] });
+  if (!hasCmd && !hasArgs) out.push({ path: '/', errors: ["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."] });
   if (app.portDefinitions && app.ports) out.push({ path: '/ports', errors: ['You cannot specify both ports and port definitions'] });
   const ops = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'];
   for (const [i, c] of (app.constraints ?? []).entries()) {

@@ -86,15 +86,23 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     ...(def.acceptedResourceRoles ? { acceptedResourceRoles: def.acceptedResourceRoles } : {}),
     healthChecks: def.healthChecks ?? [],
     readinessChecks: (def.readinessChecks ?? []).map((r) => ({
-      name: r.name ?? 'readinessCheck', protocol: r.protocol ?? 'HTTP', path: r.path ?? '/', portName: r.portName ?? 'http-api',
-      intervalSeconds: r.intervalSeconds ?? 30, timeoutSeconds: r.timeoutSeconds ?? 10, httpStatusCodesForReady: r.httpStatusCodesForReady ?? [200],
+      name: r.name ?? 'readinessCheck',
+      protocol: r.protocol ?? 'HTTP',
+      path: r.path ?? '/',
+      portName: r.portName ?? 'http-api',
+      intervalSeconds: r.intervalSeconds ?? 30,
+      timeoutSeconds: r.timeoutSeconds ?? 10,
+      httpStatusCodesForReady: r.httpStatusCodesForReady ?? [200],
     })),
     upgradeStrategy: { minimumHealthCapacity: def.upgradeStrategy?.minimumHealthCapacity ?? 1, maximumOverCapacity: def.upgradeStrategy?.maximumOverCapacity ?? 1 },
     backoffSeconds: def.backoffSeconds ?? 1,
     backoffFactor: def.backoffFactor ?? 1.15,
     maxLaunchDelaySeconds: def.maxLaunchDelaySeconds ?? 300,
     killSelection: def.killSelection ?? 'YOUNGEST_FIRST',
-    unreachableStrategy: def.unreachableStrategy === 'disabled' ? 'disabled' : { inactiveAfterSeconds: def.unreachableStrategy?.inactiveAfterSeconds ?? 0, expungeAfterSeconds: def.unreachableStrategy?.expungeAfterSeconds ?? 0 },
+    unreachableStrategy:
+      def.unreachableStrategy === 'disabled'
+        ? 'disabled'
+        : { inactiveAfterSeconds: def.unreachableStrategy?.inactiveAfterSeconds ?? 0, expungeAfterSeconds: def.unreachableStrategy?.expungeAfterSeconds ?? 0 },
     ...(typeof def.taskKillGracePeriodSeconds === 'number' ? { taskKillGracePeriodSeconds: def.taskKillGracePeriodSeconds } : {}),
     fetch: def.fetch ?? (def.uris ?? []).map((uri) => ({ uri })),
     dependencies: def.dependencies ?? [],

@@ -58,7 +58,11 @@ export class Convergence {
   private readonly plans = new Map<string, { app: App; result: ReconcileResult }>();
   private tickScheduled = false;
 
-  constructor(private readonly state: ConvergenceState, private readonly effects: ConvergenceEffects, private readonly clock: Clock) {}
+  constructor(
+    private readonly state: ConvergenceState,
+    private readonly effects: ConvergenceEffects,
+    private readonly clock: Clock,
+  ) {}
 
   /**
    * A tick soon, once for everything that happened meanwhile. Status updates arrive in batches
@@ -203,9 +207,7 @@ export class Convergence {
     };
     const { apps, stopping, instances } = this.state;
     for (const [id] of stopping) {
-      const blocked = [...apps.values(), ...stopping.values()].some(
-        (other) => other.id !== id && dependsOn(other, id) && instances.ofApp(other.id).some(isLive),
-      );
+      const blocked = [...apps.values(), ...stopping.values()].some((other) => other.id !== id && dependsOn(other, id) && instances.ofApp(other.id).some(isLive));
       if (blocked) continue;
       for (const i of instances.ofApp(id)) if (isLive(i)) this.kill(i);
       if (!instances.ofApp(id).some(isLive)) stopping.delete(id);

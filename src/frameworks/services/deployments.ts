@@ -63,6 +63,15 @@ export class Deployments {
   /** `/v2/deployments` element. */
   toJson(d: Deployment): Record<string, unknown> {
     const actions = d.apps.map((app) => ({ action: d.action, app, readinessCheckResults: [] }));
-    return { id: d.id, version: d.version, affectedApps: d.apps, affectedPods: [], steps: [{ actions: actions.map(({ action, app }) => ({ action, app })) }], currentActions: actions, currentStep: 1, totalSteps: 1 };
+    return {
+      id: d.id,
+      version: d.version,
+      affectedApps: d.apps,
+      affectedPods: [],
+      steps: [{ actions: actions.map(({ action, app }) => ({ action, app })) }],
+      currentActions: actions,
+      currentStep: 1,
+      totalSteps: 1,
+    };
   }
 }

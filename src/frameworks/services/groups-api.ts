@@ -41,7 +41,13 @@ export function groupTree(root: string, apps: App[], version: string): Record<st
   return {
     id: root,
     apps: direct,
-    groups: [...children].sort().map((child) => groupTree(child, apps.filter((a) => under(child, a.id)), version)),
+    groups: [...children].sort().map((child) =>
+      groupTree(
+        child,
+        apps.filter((a) => under(child, a.id)),
+        version,
+      ),
+    ),
     pods: [],
     dependencies: [],
     version,
@@ -97,58 +103,70 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
     return show(request);
   });
 
-  const change = (create: boolean) => async (request: FastifyRequest, reply: FastifyReply) => guarded(reply, async () => {
-    const q = request.query as Query;
-    const body = (request.body ?? {}) as GroupBody;
-    if (typeof body !== 'object' || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a group object'] }] });
-    const base = create && typeof body.id === 'string' ? '/' : pathOf(request);
-    const force = q['force'] === 'true';
-    let next: App[];
-    let removed: string[] = [];
-    if (typeof (body as { version?: unknown }).version === 'string') {
-      // Roll the group back: each app to its newest version at or before the given one; apps
-      // created after it are removed. (Apps deleted since then cannot come back: their history
-      // goes with them.)
-      const target = (body as { version: string }).version;
-      const history = await services.versionsUnder(base);
-      if (!history.some((a) => a.version === target)) throw new DroverError('NOT_FOUND', `Group '${base}' has no version ${target}`);
-      const version = now().toISOString();
-      const byApp = new Map<string, App>();
-      for (const a of history) if (a.version <= target && (byApp.get(a.id)?.version ?? '') < a.version) byApp.set(a.id, a);
-      next = [...byApp.values()].map((a) => ({ ...a, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }));
-      removed = [...services.apps.keys()].filter((id) => under(base, id) && !byApp.has(id));
-    } else if (body.scaleBy !== undefined) {
-      if (typeof body.scaleBy !== 'number' || !(body.scaleBy >= 0)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/scaleBy', errors: ['must be a non-negative number'] }] });
-      const factor = body.scaleBy;
-      const version = now().toISOString();
-      next = [...services.apps.values()].filter((a) => under(base, a.id)).map((a) => ({ ...a, instances: Math.ceil(a.instances * factor), version, versionInfo: { ...a.versionInfo, lastScalingAt: version } }));
-    } else {
-      next = [];
-      const errors: ErrorDetail[] = [];
-      collect(body, base, '', now(), next, errors);
-      if (errors.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: errors });
-      if (create && next.some((a) => services.apps.has(a.id))) throw new DroverError('CONFLICT', `Group ${String(body.id ?? base)} already exists`);
-    }
-    if (q['dryRun'] === 'true') {
-      return { steps: next.map((a) => ({ actions: [{ action: services.apps.has(a.id) ? 'RestartApplication' : 'StartApplication', app: a.id }] })) };
-    }
-    services.deployments.checkLock([...next.map((a) => a.id), ...removed], force);
-    let deploymentId: string | undefined;
-    for (const a of next) deploymentId = (await services.putApp(a, { force: true })).id;
-    for (const id of removed) deploymentId = (await services.deleteApp(id, true)).id;
-    return reply.status(create ? 201 : 200).header('Marathon-Deployment-Id', deploymentId ?? '').send({ deploymentId: deploymentId ?? null, version: now().toISOString() });
-  });
+  const change = (create: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
+    guarded(reply, async () => {
+      const q = request.query as Query;
+      const body = (request.body ?? {}) as GroupBody;
+      if (typeof body !== 'object' || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a group object'] }] });
+      const base = create && typeof body.id === 'string' ? '/' : pathOf(request);
+      const force = q['force'] === 'true';
+      let next: App[];
+      let removed: string[] = [];
+      if (typeof (body as { version?: unknown }).version === 'string') {
+        // Roll the group back: each app to its newest version at or before the given one; apps
+        // created after it are removed. (Apps deleted since then cannot come back: their history
+        // goes with them.)
+        const target = (body as { version: string }).version;
+        const history = await services.versionsUnder(base);
+        if (!history.some((a) => a.version === target)) throw new DroverError('NOT_FOUND', `Group '${base}' has no version ${target}`);
+        const version = now().toISOString();
+        const byApp = new Map<string, App>();
+        for (const a of history) if (a.version <= target && (byApp.get(a.id)?.version ?? '') < a.version) byApp.set(a.id, a);
+        next = [...byApp.values()].map((a) => ({ ...a, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }));
+        removed = [...services.apps.keys()].filter((id) => under(base, id) && !byApp.has(id));
+      } else if (body.scaleBy !== undefined) {
+        if (typeof body.scaleBy !== 'number' || !(body.scaleBy >= 0))
+          throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/scaleBy', errors: ['must be a non-negative number'] }] });
+        const factor = body.scaleBy;
+        const version = now().toISOString();
+        next = [...services.apps.values()]
+          .filter((a) => under(base, a.id))
+          .map((a) => ({ ...a, instances: Math.ceil(a.instances * factor), version, versionInfo: { ...a.versionInfo, lastScalingAt: version } }));
+      } else {
+        next = [];
+        const errors: ErrorDetail[] = [];
+        collect(body, base, '', now(), next, errors);
+        if (errors.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: errors });
+        if (create && next.some((a) => services.apps.has(a.id))) throw new DroverError('CONFLICT', `Group ${String(body.id ?? base)} already exists`);
+      }
+      if (q['dryRun'] === 'true') {
+        return { steps: next.map((a) => ({ actions: [{ action: services.apps.has(a.id) ? 'RestartApplication' : 'StartApplication', app: a.id }] })) };
+      }
+      services.deployments.checkLock([...next.map((a) => a.id), ...removed], force);
+      let deploymentId: string | undefined;
+      for (const a of next) deploymentId = (await services.putApp(a, { force: true })).id;
+      for (const id of removed) deploymentId = (await services.deleteApp(id, true)).id;
+      return reply
+        .status(create ? 201 : 200)
+        .header('Marathon-Deployment-Id', deploymentId ?? '')
+        .send({ deploymentId: deploymentId ?? null, version: now().toISOString() });
+    });
   app.post('/v2/groups', change(true));
   app.put('/v2/groups', change(false));
   app.put('/v2/groups/*', change(false));
 
-  app.delete('/v2/groups/*', async (request, reply) => guarded(reply, async () => {
-    const id = pathOf(request);
-    const apps = [...services.apps.values()].filter((a) => under(id, a.id));
-    if (apps.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
-    services.deployments.checkLock(apps.map((a) => a.id), (request.query as Query)['force'] === 'true');
-    let deploymentId = '';
-    for (const a of apps) deploymentId = (await services.deleteApp(a.id, true)).id;
-    return reply.status(200).header('Marathon-Deployment-Id', deploymentId).send({ deploymentId, version: now().toISOString() });
-  }));
+  app.delete('/v2/groups/*', async (request, reply) =>
+    guarded(reply, async () => {
+      const id = pathOf(request);
+      const apps = [...services.apps.values()].filter((a) => under(id, a.id));
+      if (apps.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
+      services.deployments.checkLock(
+        apps.map((a) => a.id),
+        (request.query as Query)['force'] === 'true',
+      );
+      let deploymentId = '';
+      for (const a of apps) deploymentId = (await services.deleteApp(a.id, true)).id;
+      return reply.status(200).header('Marathon-Deployment-Id', deploymentId).send({ deploymentId, version: now().toISOString() });
+    }),
+  );
 }

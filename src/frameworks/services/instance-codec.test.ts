@@ -4,9 +4,18 @@ import { decodeInstance, encodeInstance } from './instance-codec.ts';
 import type { Instance } from './reconcile.ts';
 
 const base: Instance = {
-  taskId: 'prod_web.instance-0192f3a4-1b2c-7d3e-8f40-123456789abc._app.1', appId: '/prod/web', agentId: 'a1-S3', hostname: 'node-1',
-  attributes: { rack: 'r1' }, configVersion: '2026-12-01T00:00:00.000Z', version: '2026-12-01T00:00:00.000Z', state: 'TASK_RUNNING',
-  ports: [31000], host: 'node-1', stagedAt: '2026-12-01T00:00:01.000Z', startedAt: '2026-12-01T00:00:02.000Z',
+  taskId: 'prod_web.instance-0192f3a4-1b2c-7d3e-8f40-123456789abc._app.1',
+  appId: '/prod/web',
+  agentId: 'a1-S3',
+  hostname: 'node-1',
+  attributes: { rack: 'r1' },
+  configVersion: '2026-12-01T00:00:00.000Z',
+  version: '2026-12-01T00:00:00.000Z',
+  state: 'TASK_RUNNING',
+  ports: [31000],
+  host: 'node-1',
+  stagedAt: '2026-12-01T00:00:01.000Z',
+  startedAt: '2026-12-01T00:00:02.000Z',
 };
 
 test('an instance round-trips, and what the key and other fields say is not stored', () => {

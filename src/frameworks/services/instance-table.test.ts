@@ -5,7 +5,17 @@ import { InstanceTable } from './instance-table.ts';
 import type { Instance } from './reconcile.ts';
 
 const instance = (taskId: string, appId: string): Instance => ({
-  taskId, appId, agentId: 'a', hostname: 'h', attributes: {}, configVersion: 'v', version: 'v', state: 'TASK_RUNNING', ports: [], host: 'h', stagedAt: '',
+  taskId,
+  appId,
+  agentId: 'a',
+  hostname: 'h',
+  attributes: {},
+  configVersion: 'v',
+  version: 'v',
+  state: 'TASK_RUNNING',
+  ports: [],
+  host: 'h',
+  stagedAt: '',
 });
 
 test('ofApp always equals filtering every instance by app, through any sequence of sets and deletes', () => {
@@ -17,7 +27,16 @@ test('ofApp always equals filtering every instance by app, through any sequence 
         else table.delete(`t${n}`);
       }
       for (const app of ['/a', '/b', '/c']) {
-        assert.deepEqual(table.ofApp(app).map((i) => i.taskId).sort(), [...table.values()].filter((i) => i.appId === app).map((i) => i.taskId).sort());
+        assert.deepEqual(
+          table
+            .ofApp(app)
+            .map((i) => i.taskId)
+            .sort(),
+          [...table.values()]
+            .filter((i) => i.appId === app)
+            .map((i) => i.taskId)
+            .sort(),
+        );
       }
     }),
   );

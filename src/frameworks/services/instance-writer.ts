@@ -34,7 +34,11 @@ export class InstanceWriter {
   private failures = 0;
   private closed = false;
 
-  constructor(private readonly store: Pick<Store, 'txn'>, private readonly clock: Clock, private readonly log: Logger) {}
+  constructor(
+    private readonly store: Pick<Store, 'txn'>,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
 
   /** Writes that are queued and not yet committed. */
   get pending(): number {
@@ -64,21 +68,28 @@ export class InstanceWriter {
     for (let i = 0; i < instances.length; i += MAX_TXN_OPS) {
       const part = instances.slice(i, i + MAX_TXN_OPS);
       const success: Op[] = part.map((instance) => ({ type: 'put', key: INSTANCES_PREFIX + instance.taskId, value: encodeInstance(instance) }));
-      chunks.push(this.store.txn({ success }).then(() => part, (error: unknown) => {
-        this.log.error({ err: error, instances: part.length }, 'instance-write-failed-launches-withdrawn');
-        for (const instance of part) this.unpersist(instance.taskId);
-        return [];
-      }));
+      chunks.push(
+        this.store.txn({ success }).then(
+          () => part,
+          (error: unknown) => {
+            this.log.error({ err: error, instances: part.length }, 'instance-write-failed-launches-withdrawn');
+            for (const instance of part) this.unpersist(instance.taskId);
+            return [];
+          },
+        ),
+      );
     }
     return (await Promise.all(chunks)).flat();
   }
 
   private schedule(ms: number): void {
     if (this.timer !== undefined || this.closed) return;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, ms).unref();
+    this.timer = this.clock
+      .setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, ms)
+      .unref();
   }
 
   /**
@@ -99,12 +110,19 @@ export class InstanceWriter {
     const chunks: Array<Promise<boolean>> = [];
     for (let i = 0; i < entries.length; i += MAX_TXN_OPS) {
       const part = entries.slice(i, i + MAX_TXN_OPS);
-      const success: Op[] = part.map(([taskId, instance]) => (instance === null ? { type: 'delete', key: INSTANCES_PREFIX + taskId } : { type: 'put', key: INSTANCES_PREFIX + taskId, value: encodeInstance(instance) }));
-      chunks.push(this.store.txn({ success }).then(() => true, (error: unknown) => {
-        this.log.error({ err: error, writes: part.length, failures: this.failures + 1 }, 'instance-write-failed');
-        for (const [taskId, instance] of part) if (!this.dirty.has(taskId)) this.dirty.set(taskId, instance);
-        return false;
-      }));
+      const success: Op[] = part.map(([taskId, instance]) =>
+        instance === null ? { type: 'delete', key: INSTANCES_PREFIX + taskId } : { type: 'put', key: INSTANCES_PREFIX + taskId, value: encodeInstance(instance) },
+      );
+      chunks.push(
+        this.store.txn({ success }).then(
+          () => true,
+          (error: unknown) => {
+            this.log.error({ err: error, writes: part.length, failures: this.failures + 1 }, 'instance-write-failed');
+            for (const [taskId, instance] of part) if (!this.dirty.has(taskId)) this.dirty.set(taskId, instance);
+            return false;
+          },
+        ),
+      );
     }
     this.writing = Promise.all(chunks).then((results) => {
       this.writing = undefined;

@@ -57,7 +57,11 @@ export class OfferPlacement {
   /** The OFFERS batches being placed, in order. */
   private placing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly context: OfferContext, private readonly clock: Clock, private readonly onError: (error: unknown) => void) {}
+  constructor(
+    private readonly context: OfferContext,
+    private readonly clock: Clock,
+    private readonly onError: (error: unknown) => void,
+  ) {}
 
   /**
    * Offers one batch after another, but status updates are not held behind them: a batch of
@@ -122,8 +126,12 @@ export class OfferPlacement {
         const runtime = c.runtimeOf(app.id);
         // An offer already used up by earlier apps: say why without running placement (at
         // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
-        const short = remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
-        const result = short === undefined ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, Math.min(plan.want, budget)) : { launches: [], reason: short, remaining };
+        const short =
+          remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
+        const result =
+          short === undefined
+            ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, Math.min(plan.want, budget))
+            : { launches: [], reason: short, remaining };
         if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
         else runtime.rejections.delete(offer.agent_id.value);
         remaining = result.remaining;
@@ -131,9 +139,18 @@ export class OfferPlacement {
           const id = makeTaskId(app.id, c.uuids.next());
           taskInfos.push({ taskId: id, info: buildTaskInfo(app, id, offer.agent_id.value, offer.hostname, launch.ports, launch.resources) });
           const instance: Instance = {
-            taskId: id, appId: app.id, agentId: offer.agent_id.value, hostname: offer.hostname, attributes,
-            configVersion: app.versionInfo.lastConfigChangeAt, version: app.version, state: 'TASK_STAGING',
-            ports: launch.ports, host: offer.hostname, stagedAt: at, startedAt: undefined,
+            taskId: id,
+            appId: app.id,
+            agentId: offer.agent_id.value,
+            hostname: offer.hostname,
+            attributes,
+            configVersion: app.versionInfo.lastConfigChangeAt,
+            version: app.version,
+            state: 'TASK_STAGING',
+            ports: launch.ports,
+            host: offer.hostname,
+            stagedAt: at,
+            startedAt: undefined,
           };
           c.instances.set(id, instance);
           c.changed(instance);

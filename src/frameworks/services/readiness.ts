@@ -53,7 +53,12 @@ export class ReadinessChecks {
       void probe(url, check.timeoutSeconds * 1000).then((answer) => {
         this.inFlight.delete(instance.taskId);
         const ready = answer !== undefined && check.httpStatusCodesForReady.includes(answer.status);
-        this.results.set(instance.taskId, { name: check.name, taskId: instance.taskId, ready, ...(answer ? { lastResponse: { status: answer.status, contentType: answer.contentType, body: '' } } : {}) });
+        this.results.set(instance.taskId, {
+          name: check.name,
+          taskId: instance.taskId,
+          ready,
+          ...(answer ? { lastResponse: { status: answer.status, contentType: answer.contentType, body: '' } } : {}),
+        });
         if (ready) {
           this.due.delete(instance.taskId);
           onReady(instance);

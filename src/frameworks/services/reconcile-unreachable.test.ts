@@ -20,8 +20,18 @@ let counter = 0;
 function instance(a: App, state: Instance['state'], fields: Partial<Instance> = {}): Instance {
   counter++;
   return {
-    taskId: `t${counter}`, appId: a.id, agentId: 'a1', hostname: 'h1', attributes: {}, configVersion: a.versionInfo.lastConfigChangeAt, version: a.version,
-    state, ports: [], host: 'h1', stagedAt: new Date(T0 + counter).toISOString(), ...fields,
+    taskId: `t${counter}`,
+    appId: a.id,
+    agentId: 'a1',
+    hostname: 'h1',
+    attributes: {},
+    configVersion: a.versionInfo.lastConfigChangeAt,
+    version: a.version,
+    state,
+    ports: [],
+    host: 'h1',
+    stagedAt: new Date(T0 + counter).toISOString(),
+    ...fields,
   };
 }
 
@@ -70,17 +80,26 @@ describe('reconciler: unreachable instances', () => {
     const replacement = instance(a, 'TASK_RUNNING');
     assert.deepEqual(reconcile(a, [other, returned, replacement], 0, T0).kill, [{ taskId: replacement.taskId, why: 'scale-down' }]);
     const oldestFirst = { ...a, killSelection: 'OLDEST_FIRST' as const };
-    assert.deepEqual(reconcile(oldestFirst, [other, returned, replacement], 0, T0).kill.map((k) => k.taskId), [other.taskId]);
+    assert.deepEqual(
+      reconcile(oldestFirst, [other, returned, replacement], 0, T0).kill.map((k) => k.taskId),
+      [other.taskId],
+    );
     // A replacement not yet running goes before any running instance, whatever the selection.
     const staging = instance(a, 'TASK_STAGING');
-    assert.deepEqual(reconcile(oldestFirst, [other, returned, staging], 0, T0).kill.map((k) => k.taskId), [staging.taskId]);
+    assert.deepEqual(
+      reconcile(oldestFirst, [other, returned, staging], 0, T0).kill.map((k) => k.taskId),
+      [staging.taskId],
+    );
   });
 
   test('a scale-down kills an unreachable instance first', () => {
     const a = app({ instances: 1, unreachableStrategy: { inactiveAfterSeconds: 300, expungeAfterSeconds: 600 } });
     const running = instance(a, 'TASK_RUNNING');
     const gone = unreachableAt(a, T0);
-    assert.deepEqual(reconcile(a, [gone, running], 0, T0 + 1000).kill.map((k) => k.taskId), [gone.taskId]);
+    assert.deepEqual(
+      reconcile(a, [gone, running], 0, T0 + 1000).kill.map((k) => k.taskId),
+      [gone.taskId],
+    );
   });
 
   test('an unreachable instance of an older configuration does not block a rollout', () => {
@@ -88,7 +107,10 @@ describe('reconciler: unreachable instances', () => {
     const after = { ...before, versionInfo: { ...before.versionInfo, lastConfigChangeAt: 'v2' } };
     const gone = unreachableAt(before, T0);
     const r = reconcile(after, [instance(before, 'TASK_RUNNING'), gone], 0, T0 + 1000);
-    assert.ok(r.kill.some((k) => k.taskId === gone.taskId && k.why === 'replaced'), 'unhealthy old instances may always go');
+    assert.ok(
+      r.kill.some((k) => k.taskId === gone.taskId && k.why === 'replaced'),
+      'unhealthy old instances may always go',
+    );
   });
 });
 
@@ -116,7 +138,14 @@ describe('reconciler: unreachable instances, property', () => {
         fc.constantFrom('YOUNGEST_FIRST' as const, 'OLDEST_FIRST' as const),
         fc.array(step, { maxLength: 40 }),
         (n, maxOver, inactiveAfter, extra, killSelection, steps) => {
-          const a = { ...app({ instances: n, upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: maxOver }, unreachableStrategy: { inactiveAfterSeconds: inactiveAfter, expungeAfterSeconds: inactiveAfter + extra } }), killSelection };
+          const a = {
+            ...app({
+              instances: n,
+              upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: maxOver },
+              unreachableStrategy: { inactiveAfterSeconds: inactiveAfter, expungeAfterSeconds: inactiveAfter + extra },
+            }),
+            killSelection,
+          };
           const maxLive = n + Math.floor(n * maxOver);
           let now = T0;
           let launched = 0;

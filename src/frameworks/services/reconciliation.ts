@@ -81,9 +81,11 @@ export class ReconciliationRounds {
   /** The master does not know the task (yet): not a reason to replace it; ask again soon. */
   unknown(): void {
     if (this.unknownRetry !== undefined) return;
-    this.unknownRetry = this.clock.setTimeout(() => {
-      this.unknownRetry = undefined;
-      this.round(false);
-    }, UNKNOWN_RETRY_MS).unref();
+    this.unknownRetry = this.clock
+      .setTimeout(() => {
+        this.unknownRetry = undefined;
+        this.round(false);
+      }, UNKNOWN_RETRY_MS)
+      .unref();
   }
 }

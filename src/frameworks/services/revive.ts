@@ -22,11 +22,7 @@ export interface DemandState {
   waiting: boolean;
 }
 
-export type ReviveDecision =
-  | { action: 'revive' }
-  | { action: 'suppress' }
-  | { action: 'wait'; ms: number }
-  | { action: 'none' };
+export type ReviveDecision = { action: 'revive' } | { action: 'suppress' } | { action: 'wait'; ms: number } | { action: 'none' };
 
 /** Pure: what to do about offers, with `wanted` launches waiting at `now`. */
 export function decideRevive(state: Readonly<DemandState>, wanted: number, now: number): ReviveDecision {
@@ -45,7 +41,11 @@ export class OfferDemand {
   private timer: TimerHandle | undefined;
 
   /** `retick`: decide again (the revive timer fired). */
-  constructor(private readonly send: (call: OutgoingCall) => void, private readonly clock: Clock, private readonly retick: () => void) {}
+  constructor(
+    private readonly send: (call: OutgoingCall) => void,
+    private readonly clock: Clock,
+    private readonly retick: () => void,
+  ) {}
 
   /** A new subscription starts suppressed (it subscribes with its role suppressed). */
   subscribed(): void {
@@ -66,12 +66,14 @@ export class OfferDemand {
         return;
       case 'wait':
         this.state.waiting = true;
-        this.timer = this.clock.setTimeout(() => {
-          this.timer = undefined;
-          this.state.waiting = false;
-          this.state.wantedBefore = 0; // still wanted then: revive
-          this.retick();
-        }, decision.ms).unref();
+        this.timer = this.clock
+          .setTimeout(() => {
+            this.timer = undefined;
+            this.state.waiting = false;
+            this.state.wantedBefore = 0; // still wanted then: revive
+            this.retick();
+          }, decision.ms)
+          .unref();
         return;
       case 'suppress':
         this.state.suppressed = true;

@@ -22,7 +22,11 @@ async function twoRunning(h: ServicesHarness, body: Record<string, unknown>): Pr
   return [a!, b!];
 }
 
-const states = (h: ServicesHarness): string[] => h.services.instancesOf('/web').map((i) => i.state).sort();
+const states = (h: ServicesHarness): string[] =>
+  h.services
+    .instancesOf('/web')
+    .map((i) => i.state)
+    .sort();
 
 describe('unreachable instances', () => {
   test('inactiveAfterSeconds 5: replaced after 5 s (not before); back beside its replacement, the replacement is killed', async () => {
@@ -45,7 +49,13 @@ describe('unreachable instances', () => {
     assert.equal(h.services.instances.get(lost)!.unreachableSince, undefined);
     assert.deepEqual(h.master.killed(), [replacement], 'the youngest (the replacement) goes; exactly 2 stay');
     await h.report(replacement, 'TASK_KILLED', agent2);
-    assert.deepEqual(h.services.instancesOf('/web').map((i) => i.taskId).sort(), [lost, kept].sort());
+    assert.deepEqual(
+      h.services
+        .instancesOf('/web')
+        .map((i) => i.taskId)
+        .sort(),
+      [lost, kept].sort(),
+    );
     assert.deepEqual(await h.launch(agent2), [], 'nothing more wanted');
     await h.stop();
   });
@@ -100,7 +110,10 @@ describe('unreachable instances', () => {
     const [lost, kept] = await twoRunning(h, { unreachableStrategy: { inactiveAfterSeconds: 300, expungeAfterSeconds: 600 } });
     await h.report(lost, 'TASK_UNREACHABLE', agent1);
     await h.put({ ...web, instances: 1, unreachableStrategy: { inactiveAfterSeconds: 300, expungeAfterSeconds: 600 } });
-    assert.deepEqual(h.services.instancesOf('/web').map((i) => i.taskId), [kept]);
+    assert.deepEqual(
+      h.services.instancesOf('/web').map((i) => i.taskId),
+      [kept],
+    );
     assert.deepEqual(h.master.killed(), [lost], 'a KILL is sent all the same');
     await h.stop();
   });
@@ -135,7 +148,7 @@ describe('crash accounting: losses caused by the machine', () => {
     });
   }
 
-  test('the task\'s own failures still count: 10 young TASK_FAILED from the executor stop the app', async () => {
+  test("the task's own failures still count: 10 young TASK_FAILED from the executor stop the app", async () => {
     const h = await startServices();
     await h.put({ ...young, backoffSeconds: 0 });
     const ids = await h.launch(big);

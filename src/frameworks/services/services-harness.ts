@@ -44,7 +44,11 @@ export async function startServices(options: { clock?: ManualClock; store?: Stor
   };
   await settle();
   return {
-    services, master, clock, store, settle,
+    services,
+    master,
+    clock,
+    store,
+    settle,
     async advance(ms) {
       clock.advance(ms);
       await settle();

@@ -24,7 +24,10 @@ describe('launching', () => {
     const launched = await h.launch();
     assert.equal(launched.length, 2);
     assert.deepEqual(storedAtAccept.sort(), [...launched].sort(), 'every launched instance was in the store when its ACCEPT went out');
-    assert.deepEqual(h.services.instancesOf('/web').map((i) => i.state), ['TASK_STAGING', 'TASK_STAGING']);
+    assert.deepEqual(
+      h.services.instancesOf('/web').map((i) => i.state),
+      ['TASK_STAGING', 'TASK_STAGING'],
+    );
     // Nothing more wanted: the next offer is declined, and offers are suppressed.
     assert.deepEqual(await h.launch(), []);
     assert.equal(h.master.callsOf('DECLINE').length, 1);
@@ -41,7 +44,10 @@ describe('launching', () => {
     const instance = h.services.instances.get(id!)!;
     assert.equal(instance.state, 'TASK_RUNNING');
     assert.equal(instance.startedAt, new Date(h.clock.now()).toISOString());
-    assert.deepEqual(h.master.callsOf('ACKNOWLEDGE').map((c) => c.acknowledge?.uuid), ['u-1']);
+    assert.deepEqual(
+      h.master.callsOf('ACKNOWLEDGE').map((c) => c.acknowledge?.uuid),
+      ['u-1'],
+    );
     await h.advance(100); // the write window
     const kv = await h.store.store.get(`/drover/services/instances/${id}`);
     assert.match(kv!.value, /TASK_RUNNING/);
@@ -146,7 +152,13 @@ describe('reconciliation rounds', () => {
     // Restart on the same store: the new incarnation asks about both.
     await h.stop();
     const h2 = await startServices({ clock: h.clock, store: h.store.store });
-    assert.deepEqual(h2.master.callsOf('RECONCILE').map(reconciled).map((ids) => ids.sort()), [[a, b].sort()]);
+    assert.deepEqual(
+      h2.master
+        .callsOf('RECONCILE')
+        .map(reconciled)
+        .map((ids) => ids.sort()),
+      [[a, b].sort()],
+    );
     await h2.report(a!, 'TASK_RUNNING'); // b stays unanswered (its agent has not re-registered)
     await h2.advance(RECONCILE_RETRY_MS);
     assert.deepEqual(h2.master.callsOf('RECONCILE').map(reconciled).at(-1), [b], 'only the unanswered one');
@@ -220,7 +232,10 @@ describe('store failures', () => {
     h.store.heal();
     assert.equal(launched.length, 300 - 128);
     const stored = new Set(await h.stored());
-    assert.ok(launched.every((id) => stored.has(id)), 'every launched instance is stored');
+    assert.ok(
+      launched.every((id) => stored.has(id)),
+      'every launched instance is stored',
+    );
     assert.equal(h.services.instancesOf('/web').length, launched.length, 'the others withdrawn');
     await h.advance(100);
     assert.equal((await h.stored()).length, launched.length);

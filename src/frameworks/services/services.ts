@@ -75,22 +75,29 @@ export class ServicesFramework {
     this.readiness = new ReadinessChecks(now);
     /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
     const uuids = new TimeOrderedUuids(now);
-    this.driver = new SchedulerDriver({
-      info: {
-        user: options.frameworkUser ?? 'nobody',
-        name: options.frameworkName ?? 'marathon',
-        roles: [options.role ?? '*'],
-        failover_timeout: 604800,
-        checkpoint: true,
-        capabilities: [{ type: 'PARTITION_AWARE' }, { type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
+    this.driver = new SchedulerDriver(
+      {
+        info: {
+          user: options.frameworkUser ?? 'nobody',
+          name: options.frameworkName ?? 'marathon',
+          roles: [options.role ?? '*'],
+          failover_timeout: 604800,
+          checkpoint: true,
+          capabilities: [{ type: 'PARTITION_AWARE' }, { type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
+        },
+        subscribed: (connection, previousId) => this.subscribed(connection, previousId),
+        offers: (offers, connection) => this.placement.offer(offers, connection),
+        update: (status) => this.updates.handle(status),
       },
-      subscribed: (connection, previousId) => this.subscribed(connection, previousId),
-      offers: (offers, connection) => this.placement.offer(offers, connection),
-      update: (status) => this.updates.handle(status),
-    }, { transport: options.transport, clock, logger: log, name: 'services' });
+      { transport: options.transport, clock, logger: log, name: 'services' },
+    );
     const call = this.driver.call.bind(this.driver);
     this.writer = new InstanceWriter(this.store, clock, log);
-    this.demand = new OfferDemand((c) => void call(c), clock, () => this.convergence.tick());
+    this.demand = new OfferDemand(
+      (c) => void call(c),
+      clock,
+      () => this.convergence.tick(),
+    );
     this.rounds = new ReconciliationRounds(this.instances, (tasks) => this.driver.reconcile(tasks), clock);
     this.convergence = new Convergence(
       { apps: this.apps, stopping: this.stopping, instances: this.instances, deployments: this.deployments, events: this.events, readiness: this.readiness, runtimeOf: (id) => this.runtimeOf(id) },
@@ -109,33 +116,44 @@ export class ServicesFramework {
       clock,
     );
     const convergence = this.convergence;
-    this.placement = new OfferPlacement({
-      apps: this.apps, instances: this.instances, uuids,
-      runtimeOf: (id) => this.runtimeOf(id),
-      planOf: (app) => convergence.planOf(app),
-      launchAllowed: (app) => convergence.launchAllowed(app),
-      kill: (i) => convergence.kill(i),
-      changed: (i) => convergence.changed(i),
-      storeNew: (instances) => this.writer.storeNew(instances),
-      call,
-      askNow: (taskIds) => this.rounds.askNow(taskIds),
-      current: (connection) => !this.stopped && this.driver.connection === connection,
-    }, clock, (error) => log.error({ err: error }, 'services-offers-failed'));
-    this.updates = new StatusUpdates({
-      apps: this.apps, instances: this.instances, events: this.events,
-      runtimeOf: (id) => this.runtimeOf(id),
-      changed: (i) => convergence.changed(i),
-      persist: (i) => this.writer.persist(i),
-      unpersist: (taskId) => this.writer.unpersist(taskId),
-      forgetReadiness: (taskId) => this.readiness.forget(taskId),
-      kill: (status) => void call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } }),
-      acknowledge: (status) => this.driver.acknowledge(status),
-      answered: (taskId) => this.rounds.answered(taskId),
-      unknown: () => this.rounds.unknown(),
-      scheduleTick: () => convergence.scheduleTick(),
-      crashLoopStopped: (appId, failures) => log.warn({ appId, failures }, 'app-crash-loop-stopped'),
-      returned: (i, state) => log.info({ appId: i.appId, taskId: i.taskId, agentId: i.agentId, state }, 'unreachable-instance-returned'),
-    }, clock);
+    this.placement = new OfferPlacement(
+      {
+        apps: this.apps,
+        instances: this.instances,
+        uuids,
+        runtimeOf: (id) => this.runtimeOf(id),
+        planOf: (app) => convergence.planOf(app),
+        launchAllowed: (app) => convergence.launchAllowed(app),
+        kill: (i) => convergence.kill(i),
+        changed: (i) => convergence.changed(i),
+        storeNew: (instances) => this.writer.storeNew(instances),
+        call,
+        askNow: (taskIds) => this.rounds.askNow(taskIds),
+        current: (connection) => !this.stopped && this.driver.connection === connection,
+      },
+      clock,
+      (error) => log.error({ err: error }, 'services-offers-failed'),
+    );
+    this.updates = new StatusUpdates(
+      {
+        apps: this.apps,
+        instances: this.instances,
+        events: this.events,
+        runtimeOf: (id) => this.runtimeOf(id),
+        changed: (i) => convergence.changed(i),
+        persist: (i) => this.writer.persist(i),
+        unpersist: (taskId) => this.writer.unpersist(taskId),
+        forgetReadiness: (taskId) => this.readiness.forget(taskId),
+        kill: (status) => void call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } }),
+        acknowledge: (status) => this.driver.acknowledge(status),
+        answered: (taskId) => this.rounds.answered(taskId),
+        unknown: () => this.rounds.unknown(),
+        scheduleTick: () => convergence.scheduleTick(),
+        crashLoopStopped: (appId, failures) => log.warn({ appId, failures }, 'app-crash-loop-stopped'),
+        returned: (i, state) => log.info({ appId: i.appId, taskId: i.taskId, agentId: i.agentId, state }, 'unreachable-instance-returned'),
+      },
+      clock,
+    );
   }
 
   get frameworkId(): string | undefined {
@@ -147,11 +165,7 @@ export class ServicesFramework {
   }
 
   async start(): Promise<void> {
-    const [apps, instances, id] = await Promise.all([
-      this.store.range(`${PREFIX}/apps/`),
-      this.store.range(INSTANCES_PREFIX),
-      this.store.get(`${PREFIX}/framework-id`),
-    ]);
+    const [apps, instances, id] = await Promise.all([this.store.range(`${PREFIX}/apps/`), this.store.range(INSTANCES_PREFIX), this.store.get(`${PREFIX}/framework-id`)]);
     for (const kv of apps.kvs) {
       const app = JSON.parse(kv.value) as App;
       this.apps.set(app.id, app);
@@ -282,7 +296,12 @@ export class ServicesFramework {
     this.deployments.checkLock([appId], force);
     const previous = this.apps.get(appId);
     // Policy: the store first; a failed write throws (503), and nothing is stopped or forgotten.
-    await this.store.txn({ success: [{ type: 'delete', key: `${PREFIX}/apps${appId}` }, { type: 'deletePrefix', prefix: `${PREFIX}/versions${appId}/@` }] });
+    await this.store.txn({
+      success: [
+        { type: 'delete', key: `${PREFIX}/apps${appId}` },
+        { type: 'deletePrefix', prefix: `${PREFIX}/versions${appId}/@` },
+      ],
+    });
     this.apps.delete(appId);
     this.runtime.delete(appId);
     this.convergence.forget(appId);

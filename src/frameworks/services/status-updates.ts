@@ -42,7 +42,10 @@ export interface UpdateContext {
 }
 
 export class StatusUpdates {
-  constructor(private readonly context: UpdateContext, private readonly clock: Clock) {}
+  constructor(
+    private readonly context: UpdateContext,
+    private readonly clock: Clock,
+  ) {}
 
   handle(status: TaskStatus): void {
     const c = this.context;
@@ -85,8 +88,15 @@ export class StatusUpdates {
     if (instance.state !== before && c.events.listening) c.events.publish('instance_changed_event', instanceChanged(instance));
     if (c.events.listening) {
       c.events.publish('status_update_event', {
-        slaveId: instance.agentId, taskId: instance.taskId, taskStatus: status.state, message: status.message ?? '', appId: instance.appId,
-        host: instance.host, ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }], ports: instance.ports, version: instance.version,
+        slaveId: instance.agentId,
+        taskId: instance.taskId,
+        taskStatus: status.state,
+        message: status.message ?? '',
+        appId: instance.appId,
+        host: instance.host,
+        ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }],
+        ports: instance.ports,
+        version: instance.version,
       });
     }
     if (wasHealthy !== instance.healthy && instance.healthy !== undefined) {
@@ -114,7 +124,16 @@ export class StatusUpdates {
     if (!app || status.state === 'TASK_KILLED') return;
     const now = this.clock.now();
     const r = this.context.runtimeOf(appId);
-    r.lastTaskFailure = { appId, host: instance.host, message: status.message ?? '', state: status.state, taskId: instance.taskId, timestamp: new Date(now).toISOString(), version: instance.version, slaveId: instance.agentId };
+    r.lastTaskFailure = {
+      appId,
+      host: instance.host,
+      message: status.message ?? '',
+      state: status.state,
+      taskId: instance.taskId,
+      timestamp: new Date(now).toISOString(),
+      version: instance.version,
+      slaveId: instance.agentId,
+    };
     // Lost with its machine (agent restarted, removed, preempted...): replaced at once, and not
     // a crash — ten young tasks on an agent killed -9 used to stop the app for good.
     if (lossCause(status) === 'machine') return;
@@ -132,9 +151,19 @@ export class StatusUpdates {
 
 /** Marathon's condition of an instance (stringTypes.raml), from its Mesos state. */
 const CONDITIONS: Readonly<Record<string, string>> = {
-  TASK_STAGING: 'Staging', TASK_STARTING: 'Starting', TASK_RUNNING: 'Running', TASK_KILLING: 'Killing', TASK_FINISHED: 'Finished',
-  TASK_FAILED: 'Failed', TASK_KILLED: 'Killed', TASK_ERROR: 'Error', TASK_UNREACHABLE: 'Unreachable', TASK_GONE: 'Gone',
-  TASK_GONE_BY_OPERATOR: 'Gone', TASK_DROPPED: 'Dropped', TASK_UNKNOWN: 'Unknown',
+  TASK_STAGING: 'Staging',
+  TASK_STARTING: 'Starting',
+  TASK_RUNNING: 'Running',
+  TASK_KILLING: 'Killing',
+  TASK_FINISHED: 'Finished',
+  TASK_FAILED: 'Failed',
+  TASK_KILLED: 'Killed',
+  TASK_ERROR: 'Error',
+  TASK_UNREACHABLE: 'Unreachable',
+  TASK_GONE: 'Gone',
+  TASK_GONE_BY_OPERATOR: 'Gone',
+  TASK_DROPPED: 'Dropped',
+  TASK_UNKNOWN: 'Unknown',
 };
 
 /** Marathon's `instance_changed_event` body (core/event/Events.scala InstanceChanged). */

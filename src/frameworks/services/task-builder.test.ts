@@ -8,9 +8,15 @@ import { buildTaskInfo, taskEnvironment } from './task-builder.ts';
 const NOW = new Date('2026-11-22T00:00:00Z');
 
 test('Marathon environment, named ports and the health check go into the TaskInfo', () => {
-  const app = parseApp({ id: '/shop/web', cmd: 'serve', labels: { tier: 'front' }, portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }], healthChecks: [{ protocol: 'MESOS_HTTP', path: '/health', portIndex: 0 }] }, NOW);
+  const app = parseApp(
+    { id: '/shop/web', cmd: 'serve', labels: { tier: 'front' }, portDefinitions: [{ port: 0, name: 'http' }, { port: 0 }], healthChecks: [{ protocol: 'MESOS_HTTP', path: '/health', portIndex: 0 }] },
+    NOW,
+  );
   const info = buildTaskInfo(app, 'shop_web.instance-x._app.1', 'a1', 'node-1', [31000, 31001], Resources.parse('cpus:1;mem:128;ports:[31000-31001]')) as {
-    name: string; command: { environment: { variables: Array<{ name: string; value: string }> } }; health_check: { type: string; http: { port: number; path: string } }; container?: unknown;
+    name: string;
+    command: { environment: { variables: Array<{ name: string; value: string }> } };
+    health_check: { type: string; http: { port: number; path: string } };
+    container?: unknown;
   };
   const env = Object.fromEntries(info.command.environment.variables.map((v) => [v.name, v.value]));
   assert.equal(info.name, 'web.shop');
@@ -25,7 +31,17 @@ test('Marathon environment, named ports and the health check go into the TaskInf
 });
 
 test('named container networks become the task network_infos (CNI on the agent)', () => {
-  const app = parseApp({ id: '/net', cmd: 'serve', networks: [{ mode: 'container', name: 'dev' }, { mode: 'container', name: 'data' }] }, NOW);
+  const app = parseApp(
+    {
+      id: '/net',
+      cmd: 'serve',
+      networks: [
+        { mode: 'container', name: 'dev' },
+        { mode: 'container', name: 'data' },
+      ],
+    },
+    NOW,
+  );
   const info = buildTaskInfo(app, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container: unknown };
   assert.deepEqual(info.container, { type: 'MESOS', network_infos: [{ name: 'dev' }, { name: 'data' }] });
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'container/bridge' }] }, NOW), /Object is not valid/);
@@ -42,8 +58,14 @@ test("Marathon's container.docker.privileged (no image) becomes ContainerInfo.do
   const plain = parseApp({ ...def, container: { type: 'MESOS', docker: { privileged: false } } }, NOW);
   assert.equal(plain.container, undefined);
   assert.equal((buildTaskInfo(plain, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container?: unknown }).container, undefined);
-  assert.deepEqual(unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true } } }).map((d) => d.path), ['/container/docker']);
-  assert.deepEqual(unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { privileged: 'yes' } } }).map((d) => d.path), ['/container/docker/privileged']);
+  assert.deepEqual(
+    unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true } } }).map((d) => d.path),
+    ['/container/docker'],
+  );
+  assert.deepEqual(
+    unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { privileged: 'yes' } } }).map((d) => d.path),
+    ['/container/docker/privileged'],
+  );
 });
 
 test('the per-app parts cached between tasks give exactly the environment taskEnvironment builds', () => {
@@ -54,8 +76,13 @@ test('the per-app parts cached between tasks give exactly the environment taskEn
     parseApp({ id: '/own-host', cmd: 'serve', env: { HOST: 'mine', PORT0: 'x' }, portDefinitions: [{ port: 0 }] }, NOW),
   ];
   for (const app of apps) {
-    for (const [host, ports] of [['node-1', [31000, 31001]], ['node-2', [31005, 31006]]] as const) {
-      const info = buildTaskInfo(app, 't', 'a1', host, [...ports].slice(0, app.portDefinitions.length), Resources.parse('cpus:1;mem:128')) as { command: { environment: { variables: Array<{ name: string; value: string }> } } };
+    for (const [host, ports] of [
+      ['node-1', [31000, 31001]],
+      ['node-2', [31005, 31006]],
+    ] as const) {
+      const info = buildTaskInfo(app, 't', 'a1', host, [...ports].slice(0, app.portDefinitions.length), Resources.parse('cpus:1;mem:128')) as {
+        command: { environment: { variables: Array<{ name: string; value: string }> } };
+      };
       const expected = Object.entries(taskEnvironment(app, host, [...ports].slice(0, app.portDefinitions.length))).map(([name, value]) => ({ name, type: 'VALUE', value }));
       assert.deepEqual(info.command.environment.variables, expected, app.id);
     }

@@ -101,9 +101,7 @@ function taskVariables(app: App, host: string, ports: number[]): Variable[] {
 export function buildTaskInfo(app: App, taskId: string, agentId: string, host: string, ports: number[], resources: Resources): Record<string, unknown> {
   // The per-app parts are shared between tasks: the TaskInfo is only serialised, never changed.
   const variables = taskVariables(app, host, ports);
-  const command = app.cmd !== undefined
-    ? { value: app.cmd, shell: true }
-    : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
+  const command = app.cmd !== undefined ? { value: app.cmd, shell: true } : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
   const health = mesosHealthCheck(app, ports);
   return {
     name: appTaskParts(app).name,
@@ -114,7 +112,9 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
       ...command,
       environment: { variables },
       ...(app.user ? { user: app.user } : {}),
-      ...(app.fetch.length > 0 ? { uris: app.fetch.map((f) => ({ value: f.uri, extract: f.extract ?? true, executable: f.executable ?? false, cache: f.cache ?? false, ...(f.destPath ? { output_file: f.destPath } : {}) })) } : {}),
+      ...(app.fetch.length > 0
+        ? { uris: app.fetch.map((f) => ({ value: f.uri, extract: f.extract ?? true, executable: f.executable ?? false, cache: f.cache ?? false, ...(f.destPath ? { output_file: f.destPath } : {}) })) }
+        : {}),
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),

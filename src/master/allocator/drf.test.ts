@@ -49,7 +49,10 @@ describe('DRF offer cycle', () => {
     const used = R('cpus:8;mem:8192');
     const f1 = framework('f1', { allocated: new Map([['*', used]]) });
     const { offers } = allocate({ now: 0, seed: 7, total: total(list, used), agents: list, frameworks: [f1, framework('f2')] });
-    assert.deepEqual(offers.map((o) => o.frameworkId), ['f2', 'f2', 'f1', 'f2']);
+    assert.deepEqual(
+      offers.map((o) => o.frameworkId),
+      ['f2', 'f2', 'f1', 'f2'],
+    );
   });
 
   test('dominant share, not cpus alone, decides', () => {
@@ -79,11 +82,17 @@ describe('DRF offer cycle', () => {
     const list = agents(1, 'cpus:1;mem:1024');
     const f1 = framework('f1', { refusals: new Map([['a0', 5_000]]) });
     const during = allocate({ now: 4_999, seed: 1, total: total(list), agents: list, frameworks: [f1, framework('f2')] });
-    assert.deepEqual(during.offers.map((o) => o.frameworkId), ['f2']);
+    assert.deepEqual(
+      during.offers.map((o) => o.frameworkId),
+      ['f2'],
+    );
     const alone = allocate({ now: 4_999, seed: 1, total: total(list), agents: list, frameworks: [f1] });
     assert.deepEqual(alone.offers, [], 'a refused agent is not offered to the refuser');
     const after = allocate({ now: 5_000, seed: 1, total: total(list), agents: list, frameworks: [f1] });
-    assert.deepEqual(after.offers.map((o) => o.frameworkId), ['f1']);
+    assert.deepEqual(
+      after.offers.map((o) => o.frameworkId),
+      ['f1'],
+    );
   });
 
   test('a suppressed role gets no offers', () => {
@@ -118,7 +127,10 @@ describe('DRF offer cycle', () => {
     assert.deepEqual(allocate({ ...input, seed: 42 }), allocate({ ...input, seed: 42 }));
     const order = shuffled(list, 42).map((a) => a.id);
     assert.deepEqual([...order].sort(), list.map((a) => a.id).sort());
-    assert.notDeepEqual(order, shuffled(list, 43).map((a) => a.id));
+    assert.notDeepEqual(
+      order,
+      shuffled(list, 43).map((a) => a.id),
+    );
   });
 });
 
@@ -128,7 +140,14 @@ describe('DRF offer cycle', () => {
  * agent; shares recomputed from `Resources` sums every time. allocate() must choose the same.
  */
 function allocateByDefinition(input: AllocationInput): OfferDecision[] {
-  const names = [...new Set(input.total.toArray().filter((r) => r.value.type === 'SCALAR').map((r) => r.name))];
+  const names = [
+    ...new Set(
+      input.total
+        .toArray()
+        .filter((r) => r.value.type === 'SCALAR')
+        .map((r) => r.name),
+    ),
+  ];
   const share = (r: Resources): number => Math.max(0, ...names.map((n) => r.scalar(n).toNumber() / input.total.scalar(n).toNumber()));
   const allocated = new Map<string, Resources>(); // role \0 framework id
   for (const f of input.frameworks) for (const [role, r] of f.allocated) allocated.set(`${role}\0${f.id}`, r);
@@ -189,7 +208,14 @@ test('allocate() chooses what DRF by its definition chooses: roles, weights, ref
       fc.array(agentArb, { minLength: 1, maxLength: 6 }),
       fc.array(frameworkArb, { minLength: 1, maxLength: 5 }),
       fc.integer({ min: 0, max: 1000 }),
-      fc.constantFrom(undefined, new Map([['db', 2]]), new Map([['web', 3], ['*', 0.5]])),
+      fc.constantFrom(
+        undefined,
+        new Map([['db', 2]]),
+        new Map([
+          ['web', 3],
+          ['*', 0.5],
+        ]),
+      ),
       (agentSpecs, frameworkSpecs, seed, weights) => {
         const list: AllocatorAgent[] = agentSpecs.map((a, i) => {
           const parts = [`cpus:${a.cpus}`, `mem:${a.mem * 256}`, 'ports:[31000-31009]'];
@@ -212,7 +238,10 @@ test('allocate() chooses what DRF by its definition chooses: roles, weights, ref
         const input: AllocationInput = { now: 100, seed, total: total(list, used), agents: list, frameworks, ...(weights ? { weights } : {}) };
         const expected = allocateByDefinition(input);
         const got = allocate(input).offers;
-        assert.deepEqual(got.map((o) => [o.agentId, o.frameworkId, o.role, o.resources.format()]), expected.map((o) => [o.agentId, o.frameworkId, o.role, o.resources.format()]));
+        assert.deepEqual(
+          got.map((o) => [o.agentId, o.frameworkId, o.role, o.resources.format()]),
+          expected.map((o) => [o.agentId, o.frameworkId, o.role, o.resources.format()]),
+        );
       },
     ),
     { numRuns: 300 },

@@ -141,13 +141,7 @@ export function allocate(input: AllocationInput): AllocationResult {
  * `free`, and what they would be offered. Roles are walked in share order; roles tied on share
  * are all looked at, since their frameworks' shares decide between them.
  */
-function pickCandidate(
-  roles: readonly RoleQueue[],
-  now: number,
-  agentId: string,
-  free: Resources,
-  minimum: readonly Resources[],
-): { candidate: Candidate; offered: Resources } | undefined {
+function pickCandidate(roles: readonly RoleQueue[], now: number, agentId: string, free: Resources, minimum: readonly Resources[]): { candidate: Candidate; offered: Resources } | undefined {
   let best: Candidate | undefined;
   let bestRoleShare = 0;
   let bestOffered = Resources.EMPTY;

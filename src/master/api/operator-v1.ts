@@ -12,7 +12,19 @@ import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
 
-const OPERATOR_CALLS = ['GET_HEALTH', 'GET_STATE', 'GET_AGENTS', 'GET_TASKS', 'GET_FRAMEWORKS', 'GET_VERSION', 'GET_MASTER', 'SUBSCRIBE', 'DRAIN_AGENT', 'DEACTIVATE_AGENT', 'REACTIVATE_AGENT'] as const;
+const OPERATOR_CALLS = [
+  'GET_HEALTH',
+  'GET_STATE',
+  'GET_AGENTS',
+  'GET_TASKS',
+  'GET_FRAMEWORKS',
+  'GET_VERSION',
+  'GET_MASTER',
+  'SUBSCRIBE',
+  'DRAIN_AGENT',
+  'DEACTIVATE_AGENT',
+  'REACTIVATE_AGENT',
+] as const;
 const AgentId = Type.Object({ value: Type.String({ minLength: 1, maxLength: 512 }) });
 const OperatorCall = compileValidator(
   Type.Object({

@@ -100,7 +100,12 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
 }
 
 /** Torn-down frameworks in the legacy shape, newest first, with their (filtered, paged) completed tasks. */
-function completedFrameworksJson(master: Master, frameworkId: string | undefined, keep: (t: TaskRecord) => boolean = () => true, page: (items: TaskRecord[]) => TaskRecord[] = (items) => items): Array<Record<string, unknown>> {
+function completedFrameworksJson(
+  master: Master,
+  frameworkId: string | undefined,
+  keep: (t: TaskRecord) => boolean = () => true,
+  page: (items: TaskRecord[]) => TaskRecord[] = (items) => items,
+): Array<Record<string, unknown>> {
   return master.completedFrameworks
     .list()
     .filter((c) => frameworkId === undefined || c.framework.id === frameworkId)
@@ -142,7 +147,14 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     return {
       frameworks: [...master.frameworks.values()]
         .filter((f) => id === undefined || f.id === id)
-        .map((f) => frameworkToJson(f, master.tasks.ofFramework(f.id), [...(master.completedTasks.get(f.id) ?? [])].reverse(), [...master.offers.values()].filter((o) => o.frameworkId === f.id))),
+        .map((f) =>
+          frameworkToJson(
+            f,
+            master.tasks.ofFramework(f.id),
+            [...(master.completedTasks.get(f.id) ?? [])].reverse(),
+            [...master.offers.values()].filter((o) => o.frameworkId === f.id),
+          ),
+        ),
       completed_frameworks: completedFrameworksJson(master, id),
       unregistered_frameworks: [],
     };
@@ -185,12 +197,21 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     const history = q.completed ? ((await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>) : [];
     // Every filter applies to the history as to the live tasks (a task id without a framework id
     // reads the whole history, so it must be filtered here).
-    const done = history.filter((t) => (q.taskId === undefined || t['id'] === q.taskId) && (q.agentId === undefined || t['slave_id'] === q.agentId) && (q.state === undefined || t['state'] === q.state) && text({ id: String(t['id']), name: String(t['name'] ?? '') }));
+    const done = history.filter(
+      (t) =>
+        (q.taskId === undefined || t['id'] === q.taskId) &&
+        (q.agentId === undefined || t['slave_id'] === q.agentId) &&
+        (q.state === undefined || t['state'] === q.state) &&
+        text({ id: String(t['id']), name: String(t['name'] ?? '') }),
+    );
     // Tasks that ended a moment ago may not have reached the store's history yet (its writes are
     // group-committed): the in-memory window answers for them.
     const key = (t: Record<string, unknown>): string => `${String(t['framework_id'])}\u0000${String(t['id'])}`;
     const recent = q.completed
-      ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)].flat().filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson)
+      ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)]
+          .flat()
+          .filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name }))
+          .map(taskToJson)
       : [];
     const recentKeys = new Set(recent.map((t) => key(t as Record<string, unknown>)));
     const all = [...live, ...recent, ...done.filter((t) => !recentKeys.has(key(t)))];

@@ -29,9 +29,7 @@ const NON_TERMINAL_TARGETS: Record<TaskState, readonly TaskState[]> = {
   TASK_GONE_BY_OPERATOR: [],
 };
 
-export type Transition =
-  | { ok: true; before: TaskState; after: TaskState }
-  | { ok: false; before: TaskState; after: TaskState; reason: string };
+export type Transition = { ok: true; before: TaskState; after: TaskState } | { ok: false; before: TaskState; after: TaskState; reason: string };
 
 export function canTransition(before: TaskState, after: TaskState): boolean {
   if (isTerminalState(before)) return false;
@@ -42,8 +40,6 @@ export function canTransition(before: TaskState, after: TaskState): boolean {
 
 export function transition(before: TaskState, after: TaskState): Transition {
   if (canTransition(before, after)) return { ok: true, before, after };
-  const reason = isTerminalState(before)
-    ? `task is already ${before}, which is terminal`
-    : `a task cannot go from ${before} back to ${after}`;
+  const reason = isTerminalState(before) ? `task is already ${before}, which is terminal` : `a task cannot go from ${before} back to ${after}`;
   return { ok: false, before, after, reason };
 }

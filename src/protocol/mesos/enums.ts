@@ -23,28 +23,14 @@ export const TASK_STATES = [
 export type TaskState = (typeof TASK_STATES)[number];
 
 /** States after which the task's resources are released and nothing more happens to it. */
-export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set<TaskState>([
-  'TASK_FINISHED',
-  'TASK_FAILED',
-  'TASK_KILLED',
-  'TASK_ERROR',
-  'TASK_DROPPED',
-  'TASK_GONE',
-  'TASK_GONE_BY_OPERATOR',
-]);
+export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR']);
 
 export function isTerminalState(state: TaskState): boolean {
   return TERMINAL_TASK_STATES.has(state);
 }
 
 /** States only sent to frameworks with the PARTITION_AWARE capability; others get TASK_LOST. */
-export const PARTITION_AWARE_STATES: ReadonlySet<TaskState> = new Set<TaskState>([
-  'TASK_DROPPED',
-  'TASK_UNREACHABLE',
-  'TASK_GONE',
-  'TASK_GONE_BY_OPERATOR',
-  'TASK_UNKNOWN',
-]);
+export const PARTITION_AWARE_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['TASK_DROPPED', 'TASK_UNREACHABLE', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR', 'TASK_UNKNOWN']);
 
 export const TASK_STATUS_SOURCES = ['SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR'] as const;
 export type TaskStatusSource = (typeof TASK_STATUS_SOURCES)[number];
@@ -122,18 +108,7 @@ export const SCHEDULER_EVENT_TYPES = [
 ] as const;
 export type SchedulerEventType = (typeof SCHEDULER_EVENT_TYPES)[number];
 
-export const OFFER_OPERATION_TYPES = [
-  'LAUNCH',
-  'LAUNCH_GROUP',
-  'RESERVE',
-  'UNRESERVE',
-  'CREATE',
-  'DESTROY',
-  'GROW_VOLUME',
-  'SHRINK_VOLUME',
-  'CREATE_DISK',
-  'DESTROY_DISK',
-] as const;
+export const OFFER_OPERATION_TYPES = ['LAUNCH', 'LAUNCH_GROUP', 'RESERVE', 'UNRESERVE', 'CREATE', 'DESTROY', 'GROW_VOLUME', 'SHRINK_VOLUME', 'CREATE_DISK', 'DESTROY_DISK'] as const;
 export type OfferOperationType = (typeof OFFER_OPERATION_TYPES)[number];
 
 export const FRAMEWORK_CAPABILITIES = [

@@ -65,7 +65,10 @@ describe('Mesos v1 scheduler call schema', () => {
   test('rejects wrong types with the path of each bad field', () => {
     const details = calls.details({
       type: 'ACCEPTX',
-      accept: { offer_ids: [{ value: '' }], operations: [{ type: 'LAUNCH', launch: { task_infos: [{ name: 't', task_id: {}, agent_id: { value: 'a' }, resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: -1 } }] }] } }] },
+      accept: {
+        offer_ids: [{ value: '' }],
+        operations: [{ type: 'LAUNCH', launch: { task_infos: [{ name: 't', task_id: {}, agent_id: { value: 'a' }, resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: -1 } }] }] } }],
+      },
     });
     const paths = details.map((d) => d.path);
     assert.ok(paths.includes('/type'), JSON.stringify(details));
@@ -76,6 +79,9 @@ describe('Mesos v1 scheduler call schema', () => {
 
   test('rejects an acknowledge uuid that is not base64', () => {
     const details = calls.details({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: { value: 'a' }, task_id: { value: 't' }, uuid: 'not base64!' } });
-    assert.deepEqual(details.map((d) => d.path), ['/acknowledge/uuid']);
+    assert.deepEqual(
+      details.map((d) => d.path),
+      ['/acknowledge/uuid'],
+    );
   });
 });

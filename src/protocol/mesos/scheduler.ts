@@ -5,16 +5,7 @@
  * fields are checked strictly. The types used by the master and the SDK derive from these.
  */
 import Type, { type Static } from 'typebox';
-import {
-  FRAMEWORK_CAPABILITIES,
-  OFFER_OPERATION_TYPES,
-  RESOURCE_VALUE_TYPES,
-  SCHEDULER_CALL_TYPES,
-  TASK_STATES,
-  TASK_STATUS_REASONS,
-  TASK_STATUS_SOURCES,
-} from './enums.ts';
-
+import { FRAMEWORK_CAPABILITIES, OFFER_OPERATION_TYPES, RESOURCE_VALUE_TYPES, SCHEDULER_CALL_TYPES, TASK_STATES, TASK_STATUS_REASONS, TASK_STATUS_SOURCES } from './enums.ts';
 
 /** Ids are opaque strings; Mesos caps none, we cap them so a hostile id cannot bloat state. */
 export const Id = Type.Object({ value: Type.String({ minLength: 1, maxLength: 512 }) });
@@ -29,9 +20,7 @@ export const ResourceJson = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 256 }),
   type: Type.Enum(RESOURCE_VALUE_TYPES),
   scalar: Type.Optional(Type.Object({ value: Type.Number({ minimum: 0 }) })),
-  ranges: Type.Optional(
-    Type.Object({ range: Type.Array(Type.Object({ begin: Type.Integer({ minimum: 0 }), end: Type.Integer({ minimum: 0 }) }), { maxItems: 65536 }) }),
-  ),
+  ranges: Type.Optional(Type.Object({ range: Type.Array(Type.Object({ begin: Type.Integer({ minimum: 0 }), end: Type.Integer({ minimum: 0 }) }), { maxItems: 65536 }) })),
   set: Type.Optional(Type.Object({ item: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 65536 }) })),
   role: Type.Optional(Type.String({ maxLength: 256 })),
   allocation_info: Type.Optional(Type.Object({ role: Type.Optional(Type.String({ maxLength: 256 })) })),

@@ -28,19 +28,15 @@ export function batchContract(open: OpenStore): void {
         const rec = recorder();
         await store.watch(base, rec);
         const writer = store.batchWriter();
-        await Promise.all([
-          writer.put(`${base}k`, '1'),
-          writer.put(`${base}k`, '2'),
-          writer.delete(`${base}k`),
-          writer.put(`${base}k`, '3'),
-          writer.put(`${base}j`, 'x'),
-          writer.delete(`${base}j`),
-        ]);
+        await Promise.all([writer.put(`${base}k`, '1'), writer.put(`${base}k`, '2'), writer.delete(`${base}k`), writer.put(`${base}k`, '3'), writer.put(`${base}j`, 'x'), writer.delete(`${base}j`)]);
         assert.equal((await store.get(`${base}k`))?.value, '3');
         assert.equal(await store.get(`${base}j`), undefined);
         await waitFor(() => rec.events().length >= 6, 'six events');
         const kEvents = rec.events().filter((e) => e.kv.key === `${base}k`);
-        assert.deepEqual(kEvents.map((e) => `${e.type}:${e.kv.value}`), ['put:1', 'put:2', 'delete:', 'put:3']);
+        assert.deepEqual(
+          kEvents.map((e) => `${e.type}:${e.kv.value}`),
+          ['put:1', 'put:2', 'delete:', 'put:3'],
+        );
         await writer.close();
       }));
 

@@ -8,9 +8,7 @@ import { rejectsWith, sleep, unique, waitFor, withStore, type OpenStore } from '
 /** Starts `names.length` campaigns at once and records the leaderships in the order won. */
 function campaigners(store: Store, election: string, names: string[]): { won: Leadership[]; all: Promise<unknown> } {
   const won: Leadership[] = [];
-  const all = Promise.allSettled(
-    names.map((name) => store.campaign(election, name, { ttlSeconds: 2 }).then((l) => void won.push(l))),
-  );
+  const all = Promise.allSettled(names.map((name) => store.campaign(election, name, { ttlSeconds: 2 }).then((l) => void won.push(l))));
   return { won, all };
 }
 

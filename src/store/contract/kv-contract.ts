@@ -45,17 +45,29 @@ export function kvContract(open: OpenStore): void {
         const last = await store.put(`${base.slice(0, -1)}x`, 'outside');
 
         const all = await store.range(base);
-        assert.deepEqual(all.kvs.map((kv) => kv.key.slice(base.length)), inside);
-        assert.deepEqual(all.kvs.map((kv) => kv.value), inside.map((k) => `v-${k}`));
+        assert.deepEqual(
+          all.kvs.map((kv) => kv.key.slice(base.length)),
+          inside,
+        );
+        assert.deepEqual(
+          all.kvs.map((kv) => kv.value),
+          inside.map((k) => `v-${k}`),
+        );
         assert.equal(all.more, false);
         assert.ok(all.revision >= last.revision);
 
         const three = await store.range(base, { limit: 3 });
-        assert.deepEqual(three.kvs.map((kv) => kv.key.slice(base.length)), ['B', 'a', 'a/x']);
+        assert.deepEqual(
+          three.kvs.map((kv) => kv.key.slice(base.length)),
+          ['B', 'a', 'a/x'],
+        );
         assert.equal(three.more, true);
         assert.equal((await store.range(base, { limit: inside.length })).more, false);
 
-        assert.deepEqual((await store.range(`${base}a`)).kvs.map((kv) => kv.key.slice(base.length)), ['a', 'a/x']);
+        assert.deepEqual(
+          (await store.range(`${base}a`)).kvs.map((kv) => kv.key.slice(base.length)),
+          ['a', 'a/x'],
+        );
         assert.deepEqual((await store.range(`${base}zzz`)).kvs, []);
         const everything = new Set((await store.range('')).kvs.map((kv) => kv.key));
         for (const k of inside) assert.ok(everything.has(base + k), `range('') includes ${k}`);
@@ -67,8 +79,7 @@ export function kvContract(open: OpenStore): void {
       withStore(open, async (store) => {
         const key = `${unique('cas')}k`;
         await store.put(key, 'v0');
-        const cas = (value: string) =>
-          store.txn({ compare: [{ key, target: 'version', op: '=', value: 1 }], success: [{ type: 'put', key, value }] });
+        const cas = (value: string) => store.txn({ compare: [{ key, target: 'version', op: '=', value: 1 }], success: [{ type: 'put', key, value }] });
         const [a, b] = await Promise.all([cas('A'), cas('B')]);
         assert.equal(Number(a.succeeded) + Number(b.succeeded), 1);
         const kv = await store.get(key);
@@ -78,9 +89,7 @@ export function kvContract(open: OpenStore): void {
         // Ten racing "create if absent": exactly one creates.
         const fresh = `${unique('cas')}new`;
         const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) =>
-            store.txn({ compare: [{ key: fresh, target: 'version', op: '=', value: 0 }], success: [{ type: 'put', key: fresh, value: String(i) }] }),
-          ),
+          Array.from({ length: 10 }, (_, i) => store.txn({ compare: [{ key: fresh, target: 'version', op: '=', value: 0 }], success: [{ type: 'put', key: fresh, value: String(i) }] })),
         );
         assert.equal(results.filter((r) => r.succeeded).length, 1);
       }));
@@ -93,7 +102,10 @@ export function kvContract(open: OpenStore): void {
         assert.equal(result.succeeded, true);
         const { kvs } = await store.range(base);
         assert.equal(kvs.length, 20);
-        assert.ok(kvs.every((kv) => kv.modRevision === result.revision), 'one revision for the whole transaction');
+        assert.ok(
+          kvs.every((kv) => kv.modRevision === result.revision),
+          'one revision for the whole transaction',
+        );
 
         // One bad put (unknown lease) fails the whole transaction: nothing is written.
         const partial = store.txn({
@@ -108,8 +120,11 @@ export function kvContract(open: OpenStore): void {
         // deletePrefix removes exactly the keys under the prefix, at one revision.
         await store.put(`${base}other`, 'kept');
         const wipe = await store.txn({ success: [{ type: 'deletePrefix', prefix: `${base}k` }] });
-        assert.deepEqual((await store.range(base)).kvs.map((kv) => kv.key), [`${base}other`]);
-        assert.equal(await store.revision() >= wipe.revision, true);
+        assert.deepEqual(
+          (await store.range(base)).kvs.map((kv) => kv.key),
+          [`${base}other`],
+        );
+        assert.equal((await store.revision()) >= wipe.revision, true);
       }));
 
     test('a failed compare applies the failure branch instead', () =>

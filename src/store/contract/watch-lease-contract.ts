@@ -78,7 +78,10 @@ export function watchContract(open: OpenStore): void {
         written.push((await store.put(`${base}marker`, '1')).revision);
         const expected = written.filter((r) => r >= from);
         await waitFor(() => rec.events().some((e) => e.revision === written.at(-1)), 'the events from the start revision up to the marker');
-        assert.deepEqual(rec.events().map((e) => e.revision), expected);
+        assert.deepEqual(
+          rec.events().map((e) => e.revision),
+          expected,
+        );
       }));
 
     test('a watch from a compacted revision fails with STORE_COMPACTED', () =>

@@ -59,7 +59,10 @@ describe('embedded engine over a deferred-durability backing', () => {
     sync();
     assert.equal((await put).revision, 2);
     await tick();
-    assert.deepEqual(watcher.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`), ['put k@2']);
+    assert.deepEqual(
+      watcher.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`),
+      ['put k@2'],
+    );
     assert.equal(read, 'v');
     await store.close();
   });
@@ -73,7 +76,10 @@ describe('embedded engine over a deferred-durability backing', () => {
     sync();
     await Promise.all(puts);
     await tick();
-    assert.deepEqual(watcher.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`), ['put a@2', 'put b@3', 'delete a@4']);
+    assert.deepEqual(
+      watcher.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`),
+      ['put a@2', 'put b@3', 'delete a@4'],
+    );
     await store.close();
   });
 
@@ -90,7 +96,10 @@ describe('embedded engine over a deferred-durability backing', () => {
     sync();
     await put;
     await tick();
-    assert.deepEqual(late.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`), ['put a@2', 'put b@3']);
+    assert.deepEqual(
+      late.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`),
+      ['put a@2', 'put b@3'],
+    );
     await store.close();
   });
 

@@ -177,7 +177,10 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
   private endLease(id: string): void {
     const events = this.backing.atomically(() => {
       const revision = this.backing.revision() + 1;
-      const deleted = this.backing.keysOfLease(id).sort(compareKeys).map((key) => tombstone(key, revision));
+      const deleted = this.backing
+        .keysOfLease(id)
+        .sort(compareKeys)
+        .map((key) => tombstone(key, revision));
       for (const e of deleted) this.backing.delete(e.kv.key);
       this.backing.deleteLease(id);
       this.commit(revision, deleted);
@@ -187,7 +190,11 @@ export class EmbeddedStore extends BaseStore implements LeaseEngine {
     this.handles.delete(id);
     const settled = this.settle(events);
     if (settled === undefined) handle?.markEnded();
-    else void settled.then(() => handle?.markEnded(), () => handle?.markEnded());
+    else
+      void settled.then(
+        () => handle?.markEnded(),
+        () => handle?.markEnded(),
+      );
   }
 
   /**

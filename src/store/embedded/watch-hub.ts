@@ -26,15 +26,15 @@ export class WatchHub {
   add(prefix: string, options: WatchOptions, history: WatchEvent[] | 'compacted'): Watch {
     const watcher: Watcher = { prefix, from: options.fromRevision ?? 0, options, pending: [], scheduled: false, active: true };
     if (history === 'compacted') {
-      const error = new DroverError(
-        'STORE_COMPACTED',
-        `watch from revision ${String(options.fromRevision)} is before the compacted revision: resync with a fresh range`,
-      );
+      const error = new DroverError('STORE_COMPACTED', `watch from revision ${String(options.fromRevision)} is before the compacted revision: resync with a fresh range`);
       watcher.active = false;
       queueMicrotask(() => options.onError?.(error));
     } else {
       this.watchers.add(watcher);
-      this.enqueue(watcher, history.filter((e) => e.kv.key.startsWith(prefix)));
+      this.enqueue(
+        watcher,
+        history.filter((e) => e.kv.key.startsWith(prefix)),
+      );
     }
     return {
       cancel: async () => {
@@ -52,7 +52,11 @@ export class WatchHub {
     for (const watcher of this.watchers) {
       if (revision < watcher.from) continue;
       if (watcher.prefix === '') this.enqueue(watcher, events);
-      else this.enqueue(watcher, events.filter((e) => e.kv.key.startsWith(watcher.prefix)));
+      else
+        this.enqueue(
+          watcher,
+          events.filter((e) => e.kv.key.startsWith(watcher.prefix)),
+        );
     }
   }
 

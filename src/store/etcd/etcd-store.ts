@@ -22,8 +22,7 @@ type GlobalPolicy = NonNullable<NonNullable<IOptions['faultHandling']>['global']
  * member when a circuit breaker kept the request from being sent is still etcd3's.)
  */
 const callOnce = {
-  execute: <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> =>
-    Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+  execute: <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> => Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
 } as unknown as GlobalPolicy;
 
 const READ_ATTEMPTS = 3;
@@ -136,9 +135,7 @@ export class EtcdStore extends BaseStore {
   }
 
   protected async doPut(key: string, value: string, lease: string | undefined): Promise<{ revision: number }> {
-    const request = lease === undefined
-      ? { key: Buffer.from(key), value: Buffer.from(value) }
-      : { key: Buffer.from(key), value: Buffer.from(value), lease };
+    const request = lease === undefined ? { key: Buffer.from(key), value: Buffer.from(value) } : { key: Buffer.from(key), value: Buffer.from(value), lease };
     const response = await this.call(() => this.client.kv.put(request));
     return { revision: Number(response.header.revision) };
   }

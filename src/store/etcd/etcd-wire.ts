@@ -58,9 +58,7 @@ export function toRequestOp(op: Op): IRequestOp {
   switch (op.type) {
     case 'put':
       return {
-        request_put: op.lease === undefined
-          ? { key: Buffer.from(op.key), value: Buffer.from(op.value) }
-          : { key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease },
+        request_put: op.lease === undefined ? { key: Buffer.from(op.key), value: Buffer.from(op.value) } : { key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease },
       };
     case 'delete':
       return { request_delete_range: { key: Buffer.from(op.key) } };

@@ -76,23 +76,15 @@ export class SqliteBacking implements Backing {
       setMeta: db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)'),
       get: db.prepare<[string], KvRow>('SELECT key, value, create_rev, mod_rev, version, lease FROM kv WHERE key = ?'),
       rangeAll: db.prepare<[number], KvRow>('SELECT key, value, create_rev, mod_rev, version, lease FROM kv ORDER BY key LIMIT ?'),
-      rangeFrom: db.prepare<[string, number], KvRow>(
-        'SELECT key, value, create_rev, mod_rev, version, lease FROM kv WHERE key >= ? ORDER BY key LIMIT ?',
-      ),
-      rangeBetween: db.prepare<[string, string, number], KvRow>(
-        'SELECT key, value, create_rev, mod_rev, version, lease FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?',
-      ),
-      put: db.prepare<[string, string, number, number, number, string | null]>(
-        'INSERT OR REPLACE INTO kv (key, value, create_rev, mod_rev, version, lease) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
+      rangeFrom: db.prepare<[string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version, lease FROM kv WHERE key >= ? ORDER BY key LIMIT ?'),
+      rangeBetween: db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version, lease FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?'),
+      put: db.prepare<[string, string, number, number, number, string | null]>('INSERT OR REPLACE INTO kv (key, value, create_rev, mod_rev, version, lease) VALUES (?, ?, ?, ?, ?, ?)'),
       delete: db.prepare<[string]>('DELETE FROM kv WHERE key = ?'),
       keysOfLease: db.prepare<[string], { key: string }>('SELECT key FROM kv WHERE lease = ?'),
       appendEvent: db.prepare<[number, number, number, string, string, number, number, number, string | null]>(
         'INSERT INTO events (rev, seq, type, key, value, create_rev, mod_rev, version, lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      eventsFrom: db.prepare<[number], EventRow>(
-        'SELECT rev, type, key, value, create_rev, mod_rev, version, lease FROM events WHERE rev >= ? ORDER BY rev, seq',
-      ),
+      eventsFrom: db.prepare<[number], EventRow>('SELECT rev, type, key, value, create_rev, mod_rev, version, lease FROM events WHERE rev >= ? ORDER BY rev, seq'),
       deleteEventsBefore: db.prepare<[number]>('DELETE FROM events WHERE rev < ?'),
       insertLease: db.prepare<[string, number, number]>('INSERT INTO leases (id, ttl, expires_at) VALUES (?, ?, ?)'),
       lease: db.prepare<[string], { id: string; ttl: number; expires_at: number }>('SELECT id, ttl, expires_at FROM leases WHERE id = ?'),
@@ -171,10 +163,7 @@ export class SqliteBacking implements Backing {
   appendEvents(events: WatchEvent[]): void {
     events.forEach((e, seq) => {
       const { kv } = e;
-      this.statements.appendEvent.run(
-        e.revision, seq, e.type === 'put' ? PUT : DELETE, kv.key, kv.value,
-        kv.createRevision, kv.modRevision, kv.version, kv.lease ?? null,
-      );
+      this.statements.appendEvent.run(e.revision, seq, e.type === 'put' ? PUT : DELETE, kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version, kv.lease ?? null);
     });
   }
 

@@ -17,10 +17,7 @@ import { chmodSync, closeSync, fsyncSync, openSync, statSync, type Stats } from 
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { DroverError } from '../../errors/errors.ts';
-import {
-  fsyncDirectory, judgeMissingFile, judgeStore, newClusterIdentity, readSidecar, writeSidecar,
-  type ClusterIdentity, type DatabaseFacts,
-} from './cluster-identity.ts';
+import { fsyncDirectory, judgeMissingFile, judgeStore, newClusterIdentity, readSidecar, writeSidecar, type ClusterIdentity, type DatabaseFacts } from './cluster-identity.ts';
 import { readRevisionMark, RevisionMark } from './revision-mark.ts';
 import { WalSync } from './wal-sync.ts';
 
@@ -215,11 +212,7 @@ export function openStoreFile(path: string, synchronous: Synchronous, now: () =>
     if (error instanceof DroverError) throw error;
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')) {
-      throw damaged(
-        `${path} is not a readable SQLite database (${(error as Error).message}). Keep a copy of ${path} and ${path}-wal ` +
-          `as they are and restore both from a backup.`,
-        error,
-      );
+      throw damaged(`${path} is not a readable SQLite database (${(error as Error).message}). Keep a copy of ${path} and ${path}-wal ` + `as they are and restore both from a backup.`, error);
     }
     throw unavailable(path, error);
   }

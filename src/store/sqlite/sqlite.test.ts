@@ -22,7 +22,12 @@ describe('SQLite store specifics', () => {
     const path = fresh();
     const first = openSqliteStore(path);
     const r1 = await first.put('a', '1');
-    const r2 = await first.txn({ success: [{ type: 'put', key: 'b', value: '2' }, { type: 'delete', key: 'a' }] });
+    const r2 = await first.txn({
+      success: [
+        { type: 'put', key: 'b', value: '2' },
+        { type: 'delete', key: 'a' },
+      ],
+    });
     await first.compact(r1.revision);
     await first.close();
 
@@ -37,9 +42,10 @@ describe('SQLite store specifics', () => {
     const replay = recorder(r1.revision);
     await second.watch('', replay);
     await waitFor(() => replay.events().length >= 4, 'replayed history');
-    assert.deepEqual(replay.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`), [
-      `put a@${r1.revision}`, `put b@${r2.revision}`, `delete a@${r2.revision}`, `put b@${r3.revision}`,
-    ]);
+    assert.deepEqual(
+      replay.events().map((e) => `${e.type} ${e.kv.key}@${e.revision}`),
+      [`put a@${r1.revision}`, `put b@${r2.revision}`, `delete a@${r2.revision}`, `put b@${r3.revision}`],
+    );
     const stale = recorder(r1.revision - 1);
     await second.watch('', stale);
     await waitFor(() => stale.errors.length > 0, 'compaction error');
@@ -80,11 +86,20 @@ describe('SQLite store specifics', () => {
     const store = openSqliteStore(path);
     await store.put('k', 'v');
     const { spawnSync } = await import('node:child_process');
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        `
       import('${new URL('./sqlite-store.ts', import.meta.url).href}').then((m) => {
         try { m.openSqliteStore(${JSON.stringify(path)}); console.log('opened'); }
         catch (e) { console.log(e.code); }
-      });`], { encoding: 'utf8', timeout: 20_000 });
+      });`,
+      ],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     assert.equal(child.stdout.trim(), 'DROVER_ERR_STORE_UNAVAILABLE', child.stderr);
     await store.close();
   });

@@ -90,11 +90,9 @@ export class WalSync {
     fsync(this.fd, (error) => {
       this.running = false;
       if (error !== null) {
-        this.failed = new DroverError(
-          'STORE_UNAVAILABLE',
-          `fsync of ${this.walPath} failed (${error.message}); the store stops: writes since the last good fsync may not be on disk`,
-          { cause: error },
-        );
+        this.failed = new DroverError('STORE_UNAVAILABLE', `fsync of ${this.walPath} failed (${error.message}); the store stops: writes since the last good fsync may not be on disk`, {
+          cause: error,
+        });
         for (const waiter of this.waiters.splice(0)) waiter.reject(this.failed);
         return;
       }

@@ -53,7 +53,11 @@ export function JobForm({ onClose }: { onClose: () => void }) {
     const id = form.id.trim();
     try {
       try {
-        await request('POST', '/v1/jobs', { id, ...(form.description ? { description: form.description } : {}), run: { cmd: form.cmd, cpus: number(form.cpus), mem: number(form.mem), disk: number(form.disk) } });
+        await request('POST', '/v1/jobs', {
+          id,
+          ...(form.description ? { description: form.description } : {}),
+          run: { cmd: form.cmd, cpus: number(form.cpus), mem: number(form.mem), disk: number(form.disk) },
+        });
       } catch (e) {
         show(e, false);
         return;
@@ -81,8 +85,21 @@ export function JobForm({ onClose }: { onClose: () => void }) {
     return (
       <div className={`field${problems ? ' invalid' : ''}${opts.span ? ' span2' : ''}`}>
         <label htmlFor={`job-${name}`}>{label}</label>
-        <input id={`job-${name}`} type={opts.type ?? 'text'} className={name === 'cmd' || name === 'id' || name === 'cron' ? 'mono' : undefined} value={form[name]} placeholder={opts.placeholder} onChange={(e) => setForm({ ...form, [name]: e.target.value })} />
-        {problems ? <div className="field-error" role="alert" data-field={`job-${name}`}>{problems.join('; ')}</div> : opts.hint ? <div className="hint">{opts.hint}</div> : null}
+        <input
+          id={`job-${name}`}
+          type={opts.type ?? 'text'}
+          className={name === 'cmd' || name === 'id' || name === 'cron' ? 'mono' : undefined}
+          value={form[name]}
+          placeholder={opts.placeholder}
+          onChange={(e) => setForm({ ...form, [name]: e.target.value })}
+        />
+        {problems ? (
+          <div className="field-error" role="alert" data-field={`job-${name}`}>
+            {problems.join('; ')}
+          </div>
+        ) : opts.hint ? (
+          <div className="hint">{opts.hint}</div>
+        ) : null}
       </div>
     );
   };
@@ -91,7 +108,11 @@ export function JobForm({ onClose }: { onClose: () => void }) {
   return (
     <Modal title="Create job" onClose={onClose} wide>
       <div className="modal-body">
-        {message ? <div className="alert bad" data-testid="job-form-message">{message}</div> : null}
+        {message ? (
+          <div className="alert bad" data-testid="job-form-message">
+            {message}
+          </div>
+        ) : null}
         <div className="form-grid">
           {field('id', 'Job ID', { placeholder: 'reports.nightly', hint: 'Lowercase segments separated by dots.' })}
           {field('description', 'Description')}
@@ -103,12 +124,22 @@ export function JobForm({ onClose }: { onClose: () => void }) {
           {field('cron', 'Schedule (cron)', { placeholder: '0 3 * * *', hint: 'Empty: run only on demand.' })}
           {field('timezone', 'Time zone', { placeholder: 'UTC' })}
         </div>
-        {general ? <ul className="error-list" role="alert">{general.map((g) => <li key={g}>{g}</li>)}</ul> : null}
+        {general ? (
+          <ul className="error-list" role="alert">
+            {general.map((g) => (
+              <li key={g}>{g}</li>
+            ))}
+          </ul>
+        ) : null}
       </div>
       <div className="modal-foot">
         <span className="muted">Metronome job spec, checked by the server.</span>
-        <button type="button" onClick={onClose}>Cancel</button>
-        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>{busy ? 'Creating…' : 'Create job'}</button>
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
+          {busy ? 'Creating…' : 'Create job'}
+        </button>
       </div>
     </Modal>
   );

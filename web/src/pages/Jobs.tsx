@@ -45,12 +45,68 @@ export function Jobs({ selected }: { selected: string | undefined }) {
   const [creating, setCreating] = useState(false);
 
   const columns: Column<Job>[] = [
-    { title: 'Job', width: 'minmax(120px, 2fr)', render: (j) => <Link to={`/jobs/${encodeURIComponent(j.id)}`} className="mono strong">{j.id}</Link> },
-    { title: 'Schedule', width: 'minmax(100px, 1fr)', render: (j) => (j.schedules?.[0] ? <span className="mono" title={j.schedules[0].timezone ?? 'UTC'}>{j.schedules[0].cron}{j.schedules[0].enabled === false ? ' (off)' : ''}</span> : <span className="muted">{(j.dependencies ?? []).length > 0 ? `after ${j.dependencies!.map((d) => d.id).join(', ')}` : 'manual'}</span>) },
+    {
+      title: 'Job',
+      width: 'minmax(120px, 2fr)',
+      render: (j) => (
+        <Link to={`/jobs/${encodeURIComponent(j.id)}`} className="mono strong">
+          {j.id}
+        </Link>
+      ),
+    },
+    {
+      title: 'Schedule',
+      width: 'minmax(100px, 1fr)',
+      render: (j) =>
+        j.schedules?.[0] ? (
+          <span className="mono" title={j.schedules[0].timezone ?? 'UTC'}>
+            {j.schedules[0].cron}
+            {j.schedules[0].enabled === false ? ' (off)' : ''}
+          </span>
+        ) : (
+          <span className="muted">{(j.dependencies ?? []).length > 0 ? `after ${j.dependencies!.map((d) => d.id).join(', ')}` : 'manual'}</span>
+        ),
+    },
     { title: 'Active', width: '52px', align: 'right', render: (j) => (j.activeRuns ?? []).length },
-    { title: 'Last run', width: '136px', render: (j) => { const o = lastOutcome(j); return o.at ? <><Badge value={o.status} /> <span className="muted">{ago(o.at)}</span></> : <span className="muted">{o.status}</span>; } },
-    { title: 'OK / failed', width: '76px', align: 'right', render: (j) => { const h = j.history ?? j.historySummary; return h ? `${h.successCount} / ${h.failureCount}` : '—'; } },
-    { title: '', width: '78px', render: (j) => <button type="button" className="small" onClick={(e) => { e.stopPropagation(); void runNow(j.id); }}>Run now</button> },
+    {
+      title: 'Last run',
+      width: '136px',
+      render: (j) => {
+        const o = lastOutcome(j);
+        return o.at ? (
+          <>
+            <Badge value={o.status} /> <span className="muted">{ago(o.at)}</span>
+          </>
+        ) : (
+          <span className="muted">{o.status}</span>
+        );
+      },
+    },
+    {
+      title: 'OK / failed',
+      width: '76px',
+      align: 'right',
+      render: (j) => {
+        const h = j.history ?? j.historySummary;
+        return h ? `${h.successCount} / ${h.failureCount}` : '—';
+      },
+    },
+    {
+      title: '',
+      width: '78px',
+      render: (j) => (
+        <button
+          type="button"
+          className="small"
+          onClick={(e) => {
+            e.stopPropagation();
+            void runNow(j.id);
+          }}
+        >
+          Run now
+        </button>
+      ),
+    },
   ];
 
   const job = list.find((j) => j.id === selected);
@@ -61,9 +117,23 @@ export function Jobs({ selected }: { selected: string | undefined }) {
           Create job
         </button>
       </PageHead>
-      {notRunning ? <div className="alert warn">The jobs framework is not running on this master (<code>/v1/jobs</code> answered 404).</div> : <ErrorBox error={jobs.error} />}
+      {notRunning ? (
+        <div className="alert warn">
+          The jobs framework is not running on this master (<code>/v1/jobs</code> answered 404).
+        </div>
+      ) : (
+        <ErrorBox error={jobs.error} />
+      )}
       <div className={job ? 'split' : 'split single'}>
-        <Grid label="Jobs" rows={list} columns={columns} rowKey={(j) => j.id} selected={selected} onRowClick={(j) => navigate(`/jobs/${encodeURIComponent(j.id)}`)} empty={jobs.loading ? 'Loading…' : notRunning ? 'No jobs framework, no jobs.' : 'No jobs yet. Create them with POST /v1/jobs (Metronome job spec).'} />
+        <Grid
+          label="Jobs"
+          rows={list}
+          columns={columns}
+          rowKey={(j) => j.id}
+          selected={selected}
+          onRowClick={(j) => navigate(`/jobs/${encodeURIComponent(j.id)}`)}
+          empty={jobs.loading ? 'Loading…' : notRunning ? 'No jobs framework, no jobs.' : 'No jobs yet. Create them with POST /v1/jobs (Metronome job spec).'}
+        />
         {job ? <JobPanel job={job} /> : null}
       </div>
       {creating ? <JobForm onClose={() => setCreating(false)} /> : null}
@@ -72,10 +142,9 @@ export function Jobs({ selected }: { selected: string | undefined }) {
 }
 
 function JobPanel({ job }: { job: Job }) {
-  const runs = [
-    ...(job.history?.successfulFinishedRuns ?? []).map((r) => ({ ...r, status: 'SUCCESS' })),
-    ...(job.history?.failedFinishedRuns ?? []).map((r) => ({ ...r, status: 'FAILED' })),
-  ].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  const runs = [...(job.history?.successfulFinishedRuns ?? []).map((r) => ({ ...r, status: 'SUCCESS' })), ...(job.history?.failedFinishedRuns ?? []).map((r) => ({ ...r, status: 'FAILED' }))].sort(
+    (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
+  );
   const active = job.activeRuns ?? [];
   return (
     <aside className="task-panel" aria-label="Job">
@@ -85,15 +154,32 @@ function JobPanel({ job }: { job: Job }) {
           <div className="muted small">{job.description || 'No description'}</div>
         </div>
         <div className="row-actions">
-          <button type="button" className="primary small" onClick={() => void runNow(job.id)}>Run now</button>
-          <button type="button" className="icon" aria-label="Close job" onClick={() => navigate('/jobs')}>×</button>
+          <button type="button" className="primary small" onClick={() => void runNow(job.id)}>
+            Run now
+          </button>
+          <button type="button" className="icon" aria-label="Close job" onClick={() => navigate('/jobs')}>
+            ×
+          </button>
         </div>
       </div>
       <div className="panel-body">
         <div className="kv">
-          <div><span>Command</span><code className="wrap">{job.run.cmd ?? '—'}</code></div>
-          <div><span>Resources</span><span>{job.run.cpus} CPU · {job.run.mem} MiB mem · {job.run.disk} MiB disk</span></div>
-          {(job.dependencies ?? []).length > 0 ? <div><span>Runs after</span><span className="mono">{job.dependencies!.map((d) => d.id).join(', ')}</span></div> : null}
+          <div>
+            <span>Command</span>
+            <code className="wrap">{job.run.cmd ?? '—'}</code>
+          </div>
+          <div>
+            <span>Resources</span>
+            <span>
+              {job.run.cpus} CPU · {job.run.mem} MiB mem · {job.run.disk} MiB disk
+            </span>
+          </div>
+          {(job.dependencies ?? []).length > 0 ? (
+            <div>
+              <span>Runs after</span>
+              <span className="mono">{job.dependencies!.map((d) => d.id).join(', ')}</span>
+            </div>
+          ) : null}
           {(job.schedules ?? []).map((s) => (
             <div key={s.id}>
               <span>Schedule {s.id}</span>
@@ -114,9 +200,15 @@ function JobPanel({ job }: { job: Job }) {
               {active.map((r) => (
                 <tr key={r.id}>
                   <td className="mono">{r.id}</td>
-                  <td><Badge value={r.status} /></td>
+                  <td>
+                    <Badge value={r.status} />
+                  </td>
                   <td className="muted">running {duration(runSeconds(r))}</td>
-                  <td className="right"><button type="button" className="small danger" onClick={() => void stopRun(job.id, r.id)}>Stop</button></td>
+                  <td className="right">
+                    <button type="button" className="small danger" onClick={() => void stopRun(job.id, r.id)}>
+                      Stop
+                    </button>
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -128,13 +220,20 @@ function JobPanel({ job }: { job: Job }) {
         ) : (
           <table className="table compact" aria-label="Run history">
             <thead>
-              <tr><th>Run</th><th>Outcome</th><th>Started</th><th className="num">Duration</th></tr>
+              <tr>
+                <th>Run</th>
+                <th>Outcome</th>
+                <th>Started</th>
+                <th className="num">Duration</th>
+              </tr>
             </thead>
             <tbody>
               {runs.map((r) => (
                 <tr key={r.id}>
                   <td className="mono">{r.id}</td>
-                  <td><Badge value={r.status} /></td>
+                  <td>
+                    <Badge value={r.status} />
+                  </td>
                   <td className="muted nowrap">{new Date(r.createdAt).toLocaleString()}</td>
                   <td className="num">{duration(runSeconds(r))}</td>
                 </tr>

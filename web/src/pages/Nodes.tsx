@@ -37,25 +37,60 @@ export function Nodes() {
   const { query } = useLocation();
   const [filter, setFilter] = useState(query.get('q') ?? '');
   const rows = useMemo(
-    () => (state.data?.slaves ?? []).filter((a) => filter === '' || a.hostname.includes(filter) || a.id.includes(filter) || attributes(a).includes(filter)).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id)),
+    () =>
+      (state.data?.slaves ?? [])
+        .filter((a) => filter === '' || a.hostname.includes(filter) || a.id.includes(filter) || attributes(a).includes(filter))
+        .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id)),
     [state.data, filter],
   );
   const columns: Column<Agent>[] = [
-    { title: 'Agent', width: 'minmax(150px, 1.2fr)', render: (a) => <div className="two-line"><span className="mono strong">{a.hostname}:{a.port}</span><span className="mono muted small ellipsis" title={a.id}>{a.id}</span></div> },
+    {
+      title: 'Agent',
+      width: 'minmax(150px, 1.2fr)',
+      render: (a) => (
+        <div className="two-line">
+          <span className="mono strong">
+            {a.hostname}:{a.port}
+          </span>
+          <span className="mono muted small ellipsis" title={a.id}>
+            {a.id}
+          </span>
+        </div>
+      ),
+    },
     { title: 'Status', width: '96px', render: (a) => <Badge value={status(a)} /> },
     { title: 'CPU', width: 'minmax(100px, 0.8fr)', render: (a) => <Bar used={num(a.used_resources, 'cpus')} total={num(a.resources, 'cpus')} format={cpus} label="CPU" /> },
     { title: 'Memory', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'mem')} total={num(a.resources, 'mem')} format={mib} label="Memory" /> },
     { title: 'Disk', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'disk')} total={num(a.resources, 'disk')} format={mib} label="Disk" /> },
     { title: 'Ports', width: 'minmax(100px, 0.8fr)', render: (a) => <Bar used={rangeCount(a.used_resources)} total={rangeCount(a.resources)} format={(n) => String(n)} label="Ports" /> },
-    { title: 'Attributes', width: 'minmax(80px, 0.8fr)', render: (a) => <span className="mono small ellipsis" title={attributes(a)}>{attributes(a) || <span className="muted">—</span>}</span> },
+    {
+      title: 'Attributes',
+      width: 'minmax(80px, 0.8fr)',
+      render: (a) => (
+        <span className="mono small ellipsis" title={attributes(a)}>
+          {attributes(a) || <span className="muted">—</span>}
+        </span>
+      ),
+    },
     { title: 'Registered', width: '76px', render: (a) => <span className="muted">{ago(a.registered_time * 1000)}</span> },
     {
       title: '',
       width: '160px',
       render: (a) => (
         <div className="row-actions">
-          <button type="button" className="small" disabled={a.drain_info !== undefined} title="Stop offering this node and kill its tasks (their schedulers place them elsewhere)" aria-label={`Drain ${a.hostname}`} onClick={() => void maintain(a, 'DRAIN_AGENT')}>Drain</button>
-          <button type="button" className="small" disabled={!a.deactivated} title="Offer this node again" aria-label={`Reactivate ${a.hostname}`} onClick={() => void maintain(a, 'REACTIVATE_AGENT')}>Reactivate</button>
+          <button
+            type="button"
+            className="small"
+            disabled={a.drain_info !== undefined}
+            title="Stop offering this node and kill its tasks (their schedulers place them elsewhere)"
+            aria-label={`Drain ${a.hostname}`}
+            onClick={() => void maintain(a, 'DRAIN_AGENT')}
+          >
+            Drain
+          </button>
+          <button type="button" className="small" disabled={!a.deactivated} title="Offer this node again" aria-label={`Reactivate ${a.hostname}`} onClick={() => void maintain(a, 'REACTIVATE_AGENT')}>
+            Reactivate
+          </button>
         </div>
       ),
     },

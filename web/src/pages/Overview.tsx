@@ -41,7 +41,18 @@ export function Overview() {
 
   return (
     <div className="page">
-      <PageHead title="Overview" sub={state.data ? <>Master {state.data.hostname} · up {ago(state.data.start_time * 1000).replace(' ago', '')}</> : 'Connecting to the master…'} />
+      <PageHead
+        title="Overview"
+        sub={
+          state.data ? (
+            <>
+              Master {state.data.hostname} · up {ago(state.data.start_time * 1000).replace(' ago', '')}
+            </>
+          ) : (
+            'Connecting to the master…'
+          )
+        }
+      />
       <ErrorBox error={state.error} />
       <section className="cards">
         {capacity.map((c) => (
@@ -53,7 +64,9 @@ export function Overview() {
       </section>
       <section className="cards">
         <Link to="/nodes" className="card stat">
-          <div className="big" data-testid="agents-active">{active}</div>
+          <div className="big" data-testid="agents-active">
+            {active}
+          </div>
           <div className="label">agents active{agents.length > active ? ` · ${agents.length - active} inactive` : ''}</div>
         </Link>
         <Link to="/services" className="card stat">
@@ -69,7 +82,15 @@ export function Overview() {
         </Link>
         <div className="card stat" title={(summary.data?.frameworks ?? []).map((f) => `${f.name}${f.active ? '' : ' (disconnected)'}`).join(', ')}>
           <div className="big">{summary.data?.frameworks.filter((f) => f.active).length ?? 0}</div>
-          <div className="label">frameworks connected{(summary.data?.frameworks ?? []).length > 0 ? `: ${(summary.data?.frameworks ?? []).filter((f) => f.active).map((f) => f.name).join(', ')}` : ''}</div>
+          <div className="label">
+            frameworks connected
+            {(summary.data?.frameworks ?? []).length > 0
+              ? `: ${(summary.data?.frameworks ?? [])
+                  .filter((f) => f.active)
+                  .map((f) => f.name)
+                  .join(', ')}`
+              : ''}
+          </div>
         </div>
       </section>
       {attention.length > 0 ? (
@@ -79,10 +100,22 @@ export function Overview() {
             <tbody>
               {attention.map(({ app, status, q }) => (
                 <tr key={app.id}>
-                  <td className="nowrap"><Link to={`/services${app.id}`} className="mono">{app.id}</Link></td>
-                  <td><Badge value={status} /></td>
-                  <td className="nowrap">{app.tasksRunning} of {app.instances} running</td>
-                  <td className="reason-cell">{q?.stoppedReason ?? q?.lastUnusedOffers?.[0]?.reason.join('; ') ?? (q && !q.delay.overdue ? `backing off, next launch in ${q.delay.timeLeftSeconds}s` : app.lastTaskFailure?.message ?? '')}</td>
+                  <td className="nowrap">
+                    <Link to={`/services${app.id}`} className="mono">
+                      {app.id}
+                    </Link>
+                  </td>
+                  <td>
+                    <Badge value={status} />
+                  </td>
+                  <td className="nowrap">
+                    {app.tasksRunning} of {app.instances} running
+                  </td>
+                  <td className="reason-cell">
+                    {q?.stoppedReason ??
+                      q?.lastUnusedOffers?.[0]?.reason.join('; ') ??
+                      (q && !q.delay.overdue ? `backing off, next launch in ${q.delay.timeLeftSeconds}s` : (app.lastTaskFailure?.message ?? ''))}
+                  </td>
                 </tr>
               ))}
             </tbody>

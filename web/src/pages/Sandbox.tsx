@@ -86,8 +86,12 @@ export function LogTail({ agentId, path }: { agentId: string; path: string }) {
         </span>
         <span className="mono muted ellipsis">{path}</span>
         <span className="grow" />
-        <button type="button" className="small" onClick={() => setPaused(!paused)}>{paused ? 'Resume' : 'Pause'}</button>
-        <a className="button small" href={filesUrl(agentId, 'download', { path })}>Download</a>
+        <button type="button" className="small" onClick={() => setPaused(!paused)}>
+          {paused ? 'Resume' : 'Pause'}
+        </button>
+        <a className="button small" href={filesUrl(agentId, 'download', { path })}>
+          Download
+        </a>
       </div>
       <ErrorBox error={error} />
       <pre
@@ -132,18 +136,31 @@ export function FileBrowser({ agentId, root }: { agentId: string; root: string }
   return (
     <div className="files">
       <div className="crumbs mono">
-        <button type="button" className="link" onClick={() => setDir(root)}>sandbox</button>
-        {rel.split('/').filter(Boolean).map((seg, i, all) => (
-          <span key={i}>
-            {' / '}
-            <button type="button" className="link" onClick={() => setDir(`${root}/${all.slice(0, i + 1).join('/')}`)}>{seg}</button>
-          </span>
-        ))}
+        <button type="button" className="link" onClick={() => setDir(root)}>
+          sandbox
+        </button>
+        {rel
+          .split('/')
+          .filter(Boolean)
+          .map((seg, i, all) => (
+            <span key={i}>
+              {' / '}
+              <button type="button" className="link" onClick={() => setDir(`${root}/${all.slice(0, i + 1).join('/')}`)}>
+                {seg}
+              </button>
+            </span>
+          ))}
       </div>
       <ErrorBox error={error} />
       <table className="table compact" aria-label="Sandbox files">
         <thead>
-          <tr><th>Name</th><th>Mode</th><th className="num">Size</th><th>Modified</th><th /></tr>
+          <tr>
+            <th>Name</th>
+            <th>Mode</th>
+            <th className="num">Size</th>
+            <th>Modified</th>
+            <th />
+          </tr>
         </thead>
         <tbody>
           {entries.map((f) => {
@@ -152,7 +169,9 @@ export function FileBrowser({ agentId, root }: { agentId: string; root: string }
             return (
               <tr key={f.path}>
                 <td className="mono">
-                  <button type="button" className="link" onClick={() => (isDir ? setDir(f.path) : void show(f))}>{isDir ? `${name}/` : name}</button>
+                  <button type="button" className="link" onClick={() => (isDir ? setDir(f.path) : void show(f))}>
+                    {isDir ? `${name}/` : name}
+                  </button>
                 </td>
                 <td className="mono muted">{f.mode}</td>
                 <td className="num">{isDir ? '—' : f.size.toLocaleString()}</td>
@@ -169,7 +188,9 @@ export function FileBrowser({ agentId, root }: { agentId: string; root: string }
             <span className="mono ellipsis">{open.path}</span>
             <span className="grow" />
             <span className="muted">{open.size > 64 * 1024 ? 'first 64 KiB' : `${open.size.toLocaleString()} bytes`}</span>
-            <button type="button" className="small" onClick={() => setOpen(undefined)}>Close</button>
+            <button type="button" className="small" onClick={() => setOpen(undefined)}>
+              Close
+            </button>
           </div>
           <pre className="log-text short">{open.data}</pre>
         </div>

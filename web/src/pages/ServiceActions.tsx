@@ -50,13 +50,28 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
 
   return (
     <div className="row-actions" onClick={(e) => e.stopPropagation()}>
-      <button type="button" className={compact ? 'small' : undefined} onClick={() => { setInstances(String(app.instances)); setDialog('scale'); }}>
+      <button
+        type="button"
+        className={compact ? 'small' : undefined}
+        onClick={() => {
+          setInstances(String(app.instances));
+          setDialog('scale');
+        }}
+      >
         Scale
       </button>
       <button type="button" className={compact ? 'small' : undefined} onClick={() => void restart()}>
         Restart
       </button>
-      <button type="button" className={`danger${compact ? ' small' : ''}`} onClick={() => { setConfirm(''); setLocked(undefined); setDialog('destroy'); }}>
+      <button
+        type="button"
+        className={`danger${compact ? ' small' : ''}`}
+        onClick={() => {
+          setConfirm('');
+          setLocked(undefined);
+          setDialog('destroy');
+        }}
+      >
         Destroy
       </button>
       {dialog === 'scale' ? (
@@ -65,11 +80,15 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
             <div className="field">
               <label htmlFor="scale-instances">Instances</label>
               <input id="scale-instances" type="number" min={0} autoFocus value={instances} onChange={(e) => setInstances(e.target.value)} onKeyDown={(e) => e.key === 'Enter' && void scale()} />
-              <div className="hint">Now {app.instances}; {app.tasksRunning} running.</div>
+              <div className="hint">
+                Now {app.instances}; {app.tasksRunning} running.
+              </div>
             </div>
           </div>
           <div className="modal-foot">
-            <button type="button" onClick={close}>Cancel</button>
+            <button type="button" onClick={close}>
+              Cancel
+            </button>
             <button type="button" className="primary" onClick={() => void scale()}>
               Scale service
             </button>
@@ -89,7 +108,9 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
             </div>
           </div>
           <div className="modal-foot">
-            <button type="button" onClick={close}>Cancel</button>
+            <button type="button" onClick={close}>
+              Cancel
+            </button>
             {locked ? (
               <button type="button" className="danger solid" disabled={confirm !== app.id} onClick={() => void destroy(true)}>
                 Destroy anyway

@@ -17,13 +17,33 @@ function health(app: App, t: MarathonTask): string {
 /** Instances in a windowed grid: an app may have thousands. */
 function instanceColumns(a: App): Column<MarathonTask>[] {
   return [
-    { title: 'Task', width: 'minmax(200px, 3fr)', render: (t) => <span className="mono ellipsis" title={t.id}>{t.id}</span> },
+    {
+      title: 'Task',
+      width: 'minmax(200px, 3fr)',
+      render: (t) => (
+        <span className="mono ellipsis" title={t.id}>
+          {t.id}
+        </span>
+      ),
+    },
     { title: 'State', width: '90px', render: (t) => <Badge value={t.state} /> },
     { title: 'Health', width: '84px', render: (t) => (health(a, t) === '—' ? <span className="muted">—</span> : <Badge value={health(a, t)} />) },
-    { title: 'Host', width: 'minmax(90px, 1fr)', render: (t) => <Link to={`/nodes?q=${encodeURIComponent(t.agentId)}`} title={`Agent ${t.agentId}`} className="mono">{t.host}</Link> },
+    {
+      title: 'Host',
+      width: 'minmax(90px, 1fr)',
+      render: (t) => (
+        <Link to={`/nodes?q=${encodeURIComponent(t.agentId)}`} title={`Agent ${t.agentId}`} className="mono">
+          {t.host}
+        </Link>
+      ),
+    },
     { title: 'Ports', width: 'minmax(70px, 1fr)', render: (t) => <span className="mono">{t.ports.join(', ') || '—'}</span> },
     { title: 'Started', width: '80px', render: (t) => <span className="nowrap">{ago(t.startedAt ?? t.stagedAt)}</span> },
-    { title: 'Version', width: 'minmax(80px, 1fr)', render: (t) => <span className="mono muted ellipsis">{t.version === a.version || t.version === a.versionInfo?.lastConfigChangeAt ? 'current' : t.version}</span> },
+    {
+      title: 'Version',
+      width: 'minmax(80px, 1fr)',
+      render: (t) => <span className="mono muted ellipsis">{t.version === a.version || t.version === a.versionInfo?.lastConfigChangeAt ? 'current' : t.version}</span>,
+    },
     { title: '', width: '96px', render: (t) => <Link to={`/tasks?task=${encodeURIComponent(t.id)}`}>Logs &amp; files</Link> },
   ];
 }
@@ -69,7 +89,14 @@ export function ServiceDetail({ id }: { id: string }) {
         title={a.id}
         sub={
           <>
-            <Link to="/services">Services</Link> · <span data-testid="app-status"><Badge value={appStatus(a, q)} /></span> · <span data-testid="instances-summary">{a.tasksRunning} of {a.instances} running</span>
+            <Link to="/services">Services</Link> ·{' '}
+            <span data-testid="app-status">
+              <Badge value={appStatus(a, q)} />
+            </span>{' '}
+            ·{' '}
+            <span data-testid="instances-summary">
+              {a.tasksRunning} of {a.instances} running
+            </span>
             {(a.healthChecks?.length ?? 0) > 0 ? ` · ${a.tasksHealthy} healthy` : ''} · version {a.version}
           </>
         }
@@ -77,15 +104,37 @@ export function ServiceDetail({ id }: { id: string }) {
         <ServiceActions app={a} />
       </PageHead>
       <section className="kv panel">
-        <div><span>Command</span><code className="wrap">{a.cmd ?? (a.args ?? []).join(' ')}</code></div>
-        <div><span>Resources</span><span>{cpus(a.cpus)} CPU · {mib(a.mem)} mem · {mib(a.disk)} disk · {(a.portDefinitions ?? []).length} ports</span></div>
-        <div><span>Constraints</span>{(a.constraints ?? []).length === 0 ? <span className="muted">none</span> : <span className="mono">{(a.constraints ?? []).map((c) => c.join(':')).join(', ')}</span>}</div>
-        <div><span>Health checks</span>{(a.healthChecks ?? []).length === 0 ? <span className="muted">none</span> : (a.healthChecks ?? []).map((h) => `${String(h['protocol'] ?? 'HTTP')} ${h['path'] !== undefined ? String(h['path']) : h['command'] !== undefined ? JSON.stringify(h['command']) : ''}`).join(', ')}</div>
+        <div>
+          <span>Command</span>
+          <code className="wrap">{a.cmd ?? (a.args ?? []).join(' ')}</code>
+        </div>
+        <div>
+          <span>Resources</span>
+          <span>
+            {cpus(a.cpus)} CPU · {mib(a.mem)} mem · {mib(a.disk)} disk · {(a.portDefinitions ?? []).length} ports
+          </span>
+        </div>
+        <div>
+          <span>Constraints</span>
+          {(a.constraints ?? []).length === 0 ? <span className="muted">none</span> : <span className="mono">{(a.constraints ?? []).map((c) => c.join(':')).join(', ')}</span>}
+        </div>
+        <div>
+          <span>Health checks</span>
+          {(a.healthChecks ?? []).length === 0 ? (
+            <span className="muted">none</span>
+          ) : (
+            (a.healthChecks ?? [])
+              .map((h) => `${String(h['protocol'] ?? 'HTTP')} ${h['path'] !== undefined ? String(h['path']) : h['command'] !== undefined ? JSON.stringify(h['command']) : ''}`)
+              .join(', ')
+          )}
+        </div>
       </section>
 
       {q && q.count > 0 ? (
         <section className="panel warn-panel" aria-label="Placement">
-          <h2>Why {q.count} instance{q.count === 1 ? ' is' : 's are'} not placed</h2>
+          <h2>
+            Why {q.count} instance{q.count === 1 ? ' is' : 's are'} not placed
+          </h2>
           {q.launchStopped ? <div className="alert bad">Launching stopped: {q.stoppedReason}</div> : null}
           {q.waitingForDependency ? <div className="alert warn">Waiting for dependency {q.waitingForDependency}</div> : null}
           {!q.delay.overdue ? <div className="alert warn">Backing off after failures: next launch in {q.delay.timeLeftSeconds}s</div> : null}
@@ -94,7 +143,11 @@ export function ServiceDetail({ id }: { id: string }) {
           ) : (
             <table className="table compact" aria-label="Declined offers">
               <thead>
-                <tr><th>Agent</th><th>Reason</th><th>When</th></tr>
+                <tr>
+                  <th>Agent</th>
+                  <th>Reason</th>
+                  <th>When</th>
+                </tr>
               </thead>
               <tbody>
                 {(q.lastUnusedOffers ?? []).slice(0, 100).map((o) => (
@@ -145,10 +198,24 @@ export function ServiceDetail({ id }: { id: string }) {
               <tr key={v}>
                 <td className="mono">{v}</td>
                 <td className="muted">{ago(v)}</td>
-                <td>{v === a.version ? <span className="badge ok">current</span> : v === a.versionInfo?.lastConfigChangeAt ? <span className="badge muted" title="The newest configuration; later versions only scaled">current config</span> : null}</td>
+                <td>
+                  {v === a.version ? (
+                    <span className="badge ok">current</span>
+                  ) : v === a.versionInfo?.lastConfigChangeAt ? (
+                    <span className="badge muted" title="The newest configuration; later versions only scaled">
+                      current config
+                    </span>
+                  ) : null}
+                </td>
                 <td className="right">
-                  <button type="button" className="small" onClick={() => void view(v)}>View</button>{' '}
-                  {v !== a.version ? <button type="button" className="small" onClick={() => void rollback(v)}>Roll back</button> : null}
+                  <button type="button" className="small" onClick={() => void view(v)}>
+                    View
+                  </button>{' '}
+                  {v !== a.version ? (
+                    <button type="button" className="small" onClick={() => void rollback(v)}>
+                      Roll back
+                    </button>
+                  ) : null}
                 </td>
               </tr>
             ))}

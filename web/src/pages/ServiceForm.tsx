@@ -59,7 +59,12 @@ function toApp(f: FormState): Record<string, unknown> {
 /** The form fields of an app definition (the rest only lives in the JSON editor). */
 function fromApp(app: Record<string, unknown>, base: FormState): FormState {
   const str = (v: unknown, fallback: string): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : fallback);
-  const env = app['env'] && typeof app['env'] === 'object' ? Object.entries(app['env'] as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join('\n') : base.env;
+  const env =
+    app['env'] && typeof app['env'] === 'object'
+      ? Object.entries(app['env'] as Record<string, unknown>)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join('\n')
+      : base.env;
   const constraints = Array.isArray(app['constraints']) ? (app['constraints'] as unknown[]).map((c) => (Array.isArray(c) ? c.join(':') : String(c))).join('\n') : base.constraints;
   const health = Array.isArray(app['healthChecks']) ? (app['healthChecks'] as Array<Record<string, unknown>>)[0]?.['path'] : undefined;
   return {
@@ -192,7 +197,14 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
         {props.textarea ? (
           <textarea id={id} className={props.mono ? 'mono' : undefined} rows={3} value={form[name]} placeholder={props.placeholder} onChange={(e) => setForm({ ...form, [name]: e.target.value })} />
         ) : (
-          <input id={id} className={props.mono ? 'mono' : undefined} type={props.type ?? 'text'} value={form[name]} placeholder={props.placeholder} onChange={(e) => setForm({ ...form, [name]: e.target.value })} />
+          <input
+            id={id}
+            className={props.mono ? 'mono' : undefined}
+            type={props.type ?? 'text'}
+            value={form[name]}
+            placeholder={props.placeholder}
+            onChange={(e) => setForm({ ...form, [name]: e.target.value })}
+          />
         )}
         {problems ? (
           <div className="field-error" role="alert" data-field={name}>
@@ -244,7 +256,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
         )}
         {(mode === 'json' ? errors.length > 0 : general) ? (
           <ul className="error-list" role="alert" data-testid="error-list">
-            {(mode === 'json' ? errors.flatMap((d) => d.errors.map((e) => `${d.path}: ${e}`)) : general ?? []).map((e) => (
+            {(mode === 'json' ? errors.flatMap((d) => d.errors.map((e) => `${d.path}: ${e}`)) : (general ?? [])).map((e) => (
               <li key={e}>{e}</li>
             ))}
           </ul>
@@ -252,7 +264,9 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
       </div>
       <div className="modal-foot">
         <span className="muted">Checked with the API's schema before sending.</span>
-        <button type="button" onClick={onClose}>Cancel</button>
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
         <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
           {busy ? 'Creating…' : 'Create service'}
         </button>

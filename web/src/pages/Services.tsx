@@ -30,7 +30,15 @@ export function Services() {
   const deploying = deployments.data ?? [];
 
   const columns: Column<App>[] = [
-    { title: 'Service', width: 'minmax(150px, 2fr)', render: (a) => <Link to={`/services${a.id}`} className="mono strong">{a.id}</Link> },
+    {
+      title: 'Service',
+      width: 'minmax(150px, 2fr)',
+      render: (a) => (
+        <Link to={`/services${a.id}`} className="mono strong">
+          {a.id}
+        </Link>
+      ),
+    },
     { title: 'Status', width: '100px', render: (a) => <Badge value={appStatus(a, queued.get(a.id))} /> },
     { title: 'Running', width: '76px', align: 'right', render: (a) => <span data-testid="running">{`${a.tasksRunning} / ${a.instances}`}</span> },
     { title: 'Healthy', width: '64px', align: 'right', render: (a) => ((a.healthChecks?.length ?? 0) === 0 ? <span className="muted">—</span> : a.tasksHealthy) },
@@ -74,7 +82,15 @@ export function Services() {
           ))}
         </div>
       ) : null}
-      <Grid label="Services" rows={rows} columns={columns} rowKey={(a) => a.id} rowHeight={38} onRowClick={(a) => navigate(`/services${a.id}`)} empty={apps.loading ? 'Loading…' : 'No services yet. Create one to run a long-lived command on the cluster.'} />
+      <Grid
+        label="Services"
+        rows={rows}
+        columns={columns}
+        rowKey={(a) => a.id}
+        rowHeight={38}
+        onRowClick={(a) => navigate(`/services${a.id}`)}
+        empty={apps.loading ? 'Loading…' : 'No services yet. Create one to run a long-lived command on the cluster.'}
+      />
       {creating ? <ServiceForm onClose={() => setCreating(false)} /> : null}
     </div>
   );

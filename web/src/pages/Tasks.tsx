@@ -51,9 +51,25 @@ export function Tasks() {
 
   const columns: Column<MesosTask>[] = useMemo(
     () => [
-      { title: 'Task', width: 'minmax(160px, 3fr)', render: (t) => <span className="mono ellipsis" title={t.id}>{t.id}</span> },
+      {
+        title: 'Task',
+        width: 'minmax(160px, 3fr)',
+        render: (t) => (
+          <span className="mono ellipsis" title={t.id}>
+            {t.id}
+          </span>
+        ),
+      },
       { title: 'State', width: '90px', render: (t) => <Badge value={t.state} /> },
-      { title: 'Agent', width: 'minmax(70px, 1fr)', render: (t) => <span className="mono muted ellipsis" title={t.slave_id}>{t.slave_id}</span> },
+      {
+        title: 'Agent',
+        width: 'minmax(70px, 1fr)',
+        render: (t) => (
+          <span className="mono muted ellipsis" title={t.slave_id}>
+            {t.slave_id}
+          </span>
+        ),
+      },
       { title: 'CPU', width: '44px', align: 'right', render: (t) => cpus(num(t.resources, 'cpus')) },
       { title: 'Mem', width: '68px', align: 'right', render: (t) => mib(num(t.resources, 'mem')) },
       { title: 'Updated', width: '80px', render: (t) => <span className="muted">{ago((t.statuses[t.statuses.length - 1]?.timestamp ?? 0) * 1000)}</span> },
@@ -67,7 +83,9 @@ export function Tasks() {
         <input className="search" placeholder="Filter by task id or name" aria-label="Filter tasks" value={text} onChange={(e) => setText(e.target.value)} />
         <select aria-label="State" value={state} onChange={(e) => navigate(withQuery(query, { state: e.target.value }), true)}>
           {STATES.map((s) => (
-            <option key={s} value={s}>{s === '' ? 'Any state' : s.slice(5).toLowerCase()}</option>
+            <option key={s} value={s}>
+              {s === '' ? 'Any state' : s.slice(5).toLowerCase()}
+            </option>
           ))}
         </select>
         <label className="check">
@@ -76,7 +94,15 @@ export function Tasks() {
       </PageHead>
       <ErrorBox error={tasks.error} />
       <div className={selected ? 'split' : 'split single'}>
-        <Grid label="Tasks" rows={rows} columns={columns} rowKey={(t) => t.id} selected={selectedId} onRowClick={(t) => navigate(withQuery(query, { task: t.id }))} empty={tasks.loading ? 'Loading…' : 'No task matches.'} />
+        <Grid
+          label="Tasks"
+          rows={rows}
+          columns={columns}
+          rowKey={(t) => t.id}
+          selected={selectedId}
+          onRowClick={(t) => navigate(withQuery(query, { task: t.id }))}
+          empty={tasks.loading ? 'Loading…' : 'No task matches.'}
+        />
         {selected ? <TaskPanel task={selected} onClose={() => navigate(withQuery(query, { task: undefined }))} /> : null}
       </div>
     </div>
@@ -101,7 +127,9 @@ function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) 
     <aside className="task-panel" aria-label="Task">
       <div className="panel-head">
         <div>
-          <div className="mono strong ellipsis" title={task.id}>{task.id}</div>
+          <div className="mono strong ellipsis" title={task.id}>
+            {task.id}
+          </div>
           <div className="muted small">
             <Badge value={task.state} /> on {task.slave_id} {last?.message ? `· ${last.message}` : ''}
           </div>
@@ -109,11 +137,17 @@ function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) 
         <div className="row-actions">
           {isServiceTask(task) && LIVE.has(task.state) ? (
             <>
-              <button type="button" className="small" title="Kill this instance; the service starts a replacement" onClick={() => void kill(task.id, false)}>Kill</button>
-              <button type="button" className="small danger" title="Kill this instance and lower the service's instance count" onClick={() => void kill(task.id, true)}>Kill &amp; scale down</button>
+              <button type="button" className="small" title="Kill this instance; the service starts a replacement" onClick={() => void kill(task.id, false)}>
+                Kill
+              </button>
+              <button type="button" className="small danger" title="Kill this instance and lower the service's instance count" onClick={() => void kill(task.id, true)}>
+                Kill &amp; scale down
+              </button>
             </>
           ) : null}
-          <button type="button" className="icon" aria-label="Close task" onClick={onClose}>×</button>
+          <button type="button" className="icon" aria-label="Close task" onClick={onClose}>
+            ×
+          </button>
         </div>
       </div>
       <div className="tabs" role="tablist">

@@ -27,14 +27,7 @@ import { confineArgv, confineConfig } from './confine.ts';
 import { SETPRIV_BOUNDING_SET } from './task-privileges.ts';
 
 /** `sh -c JOIN_SCRIPT drover-join <procs files…> -- <next stage…>` */
-export const JOIN_SCRIPT = [
-  'while [ "$1" != -- ]; do',
-  '  echo $$ > "$1" || { echo "drover: cannot join the cgroup $1" >&2; exit 125; }',
-  '  shift',
-  'done',
-  'shift',
-  'exec "$@"',
-].join('\n');
+export const JOIN_SCRIPT = ['while [ "$1" != -- ]; do', '  echo $$ > "$1" || { echo "drover: cannot join the cgroup $1" >&2; exit 125; }', '  shift', 'done', 'shift', 'exec "$@"'].join('\n');
 
 /**
  * Perl, for SETUP_SCRIPT (no single quotes in it: it sits in a single-quoted shell word).
@@ -75,7 +68,7 @@ export const SETUP_SCRIPT = [
   '"$mount" -c --bind "$sandbox" "$sandbox"',
   `if [ -n "$perl" ] && "$perl" -e '${RECURSIVE_READ_ONLY}' "$sandbox" 2>/dev/null; then :; else`,
   'while read -r _ _ _ _ mp _; do',
-  "  case $mp in *\\\\*) mp=$(printf '%b' \"$mp\");; esac",
+  '  case $mp in *\\\\*) mp=$(printf \'%b\' "$mp");; esac',
   '  case $mp in "$sandbox"|/proc|/proc/*) continue;; esac',
   '  "$mount" -c -o remount,bind,ro "$mp" 2>/dev/null || "$mount" -c -o remount,bind,ro,nosuid,nodev,noexec "$mp" ||',
   '    { echo "drover: cannot make $mp read-only" >&2; exit 125; }',
@@ -152,13 +145,37 @@ export function linuxLaunchArgv(input: LaunchCommandInput): string[] {
   const { tools, user } = input;
   const confine = privilegeArgv(tools, user, input.privileged, true);
   return [
-    '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
+    '/bin/sh',
+    '-c',
+    JOIN_SCRIPT,
+    'drover-join',
+    ...input.procsFiles,
+    '--',
     // Without networks the task shares the host's network namespace, as before.
     ...(input.netns === undefined ? [] : [input.netns.nsenter, `--net=${input.netns.path}`, '--']),
-    tools.unshare, '--pid', '--fork', '--kill-child', '--mount', '--ipc', '--uts', '--mount-proc',
-    '/bin/sh', '-c', SETUP_SCRIPT, 'drover-setup', tools.mount, tools.mkdir, input.sandbox, tools.perl ?? '',
+    tools.unshare,
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--mount',
+    '--ipc',
+    '--uts',
+    '--mount-proc',
+    '/bin/sh',
+    '-c',
+    SETUP_SCRIPT,
+    'drover-setup',
+    tools.mount,
+    tools.mkdir,
+    input.sandbox,
+    tools.perl ?? '',
     ...confine,
-    '/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', input.exitFile, ...input.argv,
+    '/bin/sh',
+    '-c',
+    WRAPPER_SCRIPT,
+    'drover-task',
+    input.exitFile,
+    ...input.argv,
   ];
 }
 
@@ -187,8 +204,21 @@ export function linuxExecArgv(input: ExecCommandInput): string[] {
   const { tools, user } = input;
   const confine = privilegeArgv(tools, user, input.privileged, false);
   return [
-    '/bin/sh', '-c', JOIN_SCRIPT, 'drover-join', ...input.procsFiles, '--',
-    tools.nsenter, `--target=${input.initPid}`, '--pid', '--mount', '--ipc', '--uts', '--net', `--wd=${input.sandbox}`, '--',
+    '/bin/sh',
+    '-c',
+    JOIN_SCRIPT,
+    'drover-join',
+    ...input.procsFiles,
+    '--',
+    tools.nsenter,
+    `--target=${input.initPid}`,
+    '--pid',
+    '--mount',
+    '--ipc',
+    '--uts',
+    '--net',
+    `--wd=${input.sandbox}`,
+    '--',
     ...confine,
     ...input.argv,
   ];

@@ -64,7 +64,9 @@ interface Pending {
 export function launcherUnavailable(perl: string | undefined): string | undefined {
   if (perl === undefined) return 'perl is not installed';
   if (confineConfig() === undefined) return `no system call table for ${arch()}`;
-  const [major = 0, minor = 0] = release().split('.').map((n) => Number.parseInt(n, 10));
+  const [major = 0, minor = 0] = release()
+    .split('.')
+    .map((n) => Number.parseInt(n, 10));
   // mount_setattr(2), for a recursive read-only host view in one call.
   if (major < 5 || (major === 5 && minor < 12)) return `kernel ${release()} predates mount_setattr (5.12)`;
   return undefined;
@@ -74,8 +76,17 @@ export function launcherUnavailable(perl: string | undefined): string | undefine
 export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
   const list = (items: readonly (string | number)[]): (string | number)[] => [items.length, ...items];
   const fields: (string | number)[] = [
-    'L', seq, req.sandbox, req.uid, req.gid, req.privileged ? 1 : 0, ...list(req.groups), ...list(req.procsFiles), req.netns ?? '',
-    ...list(req.argv), ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
+    'L',
+    seq,
+    req.sandbox,
+    req.uid,
+    req.gid,
+    req.privileged ? 1 : 0,
+    ...list(req.groups),
+    ...list(req.procsFiles),
+    req.netns ?? '',
+    ...list(req.argv),
+    ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
   ];
   return `${fields.map((f) => String(f).replace(/[%\t\n\r\0]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('\t')}\n`;
 }

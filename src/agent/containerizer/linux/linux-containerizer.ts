@@ -87,7 +87,10 @@ export class LinuxContainerizer extends ProcessContainerizer {
     else linux.logger.info({ reason: unavailable }, 'task-launcher-unavailable-using-command-chain');
     if (tools.perl === undefined || confineConfig() === undefined) {
       // setpriv limits capabilities, but cannot install a filter or mount anything.
-      linux.logger.warn({ reason: tools.perl === undefined ? 'perl is not installed' : `no system call table for ${process.arch}`, missing: ['seccomp filter', 'masked kernel files'] }, 'tasks-partly-confined');
+      linux.logger.warn(
+        { reason: tools.perl === undefined ? 'perl is not installed' : `no system call table for ${process.arch}`, missing: ['seccomp filter', 'masked kernel files'] },
+        'tasks-partly-confined',
+      );
     }
   }
 
@@ -166,7 +169,16 @@ export class LinuxContainerizer extends ProcessContainerizer {
       return { argv: [], start: () => launcher.launch(request), record, abort, ...onReady };
     }
     return {
-      argv: linuxLaunchArgv({ tools: this.tools, procsFiles: procsFiles(cgroups), sandbox: spec.sandbox, exitFile: join(spec.sandbox, EXIT_FILE), user, privileged, argv, ...(netns === undefined ? {} : { netns }) }),
+      argv: linuxLaunchArgv({
+        tools: this.tools,
+        procsFiles: procsFiles(cgroups),
+        sandbox: spec.sandbox,
+        exitFile: join(spec.sandbox, EXIT_FILE),
+        user,
+        privileged,
+        argv,
+        ...(netns === undefined ? {} : { netns }),
+      }),
       record,
       abort,
       signalsReady: true,
@@ -184,7 +196,15 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const initPid = record.pidIsInit === true ? record.pid : Number(children.trim().split(/\s+/)[0]);
     if (!Number.isInteger(initPid) || initPid <= 0) throw new DroverError('CONFLICT', `container ${record.containerId} is not running`);
     const user = await resolveTaskUser(options.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
-    return linuxExecArgv({ tools: { ...this.tools, nsenter }, procsFiles: procsFiles(record.cgroups), initPid, sandbox: record.sandbox, user, privileged: record.privileged === true, argv: options.argv });
+    return linuxExecArgv({
+      tools: { ...this.tools, nsenter },
+      procsFiles: procsFiles(record.cgroups),
+      initPid,
+      sandbox: record.sandbox,
+      user,
+      privileged: record.privileged === true,
+      argv: options.argv,
+    });
   }
 
   protected override async signal(record: ContainerRecord, signal: NodeJS.Signals): Promise<void> {

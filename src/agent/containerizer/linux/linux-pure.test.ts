@@ -33,7 +33,10 @@ describe('parseCgroupLayout', () => {
   });
 
   test('combined cpu,cpuacct mounts count as cpu; pure v2 is one directory; nothing usable is a problem', () => {
-    const combined = parseCgroupLayout('1 0 0:1 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory', '2:cpu,cpuacct:/a\n1:memory:/a');
+    const combined = parseCgroupLayout(
+      '1 0 0:1 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory',
+      '2:cpu,cpuacct:/a\n1:memory:/a',
+    );
     assert.ok(!('problem' in combined) && combined.version === 1);
     assert.equal(combined.hierarchies.get('cpu'), '/sys/fs/cgroup/cpu,cpuacct/a');
     assert.deepEqual(parseCgroupLayout('1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw', '0::/system.slice/drover.service'), { version: 2, dir: '/sys/fs/cgroup/system.slice/drover.service' });
@@ -74,16 +77,25 @@ describe('linuxLaunchArgv', () => {
     assert.ok(at('/cg/a/cgroup.procs') < at('/usr/bin/nsenter') && at('/usr/bin/nsenter') < at('/usr/bin/unshare'));
     assert.equal(argv[at('/usr/bin/nsenter') + 1], '--net=/run/netns/drover-c1');
     // The default path is exactly the argv it always was.
-    assert.equal(linuxLaunchArgv({ ...base, user }).some((a) => a.includes('nsenter') || a.startsWith('--net')), false);
+    assert.equal(
+      linuxLaunchArgv({ ...base, user }).some((a) => a.includes('nsenter') || a.startsWith('--net')),
+      false,
+    );
   });
 
   test('root keeps its ids but, without perl, setpriv still limits its bounding set and sets no_new_privs; privileged keeps the set', () => {
     const argv = linuxLaunchArgv({ ...base, user: { name: 'root', uid: 0, gid: 0 } });
     assert.ok(argv.includes('--no-new-privs'));
     assert.ok(argv.includes(`--bounding-set=${SETPRIV_BOUNDING_SET}`) && argv.includes('--inh-caps=-all'));
-    assert.equal(argv.some((a) => a.startsWith('--reuid')), false);
+    assert.equal(
+      argv.some((a) => a.startsWith('--reuid')),
+      false,
+    );
     const privileged = linuxLaunchArgv({ ...base, privileged: true, user: { name: 'root', uid: 0, gid: 0 } });
-    assert.equal(privileged.some((a) => a.startsWith('--bounding-set')), false);
+    assert.equal(
+      privileged.some((a) => a.startsWith('--bounding-set')),
+      false,
+    );
   });
 
   test('with perl, confine.pl replaces setpriv: configured for this machine, then uid gid groups privileged mask', () => {
@@ -117,11 +129,16 @@ describe('resolveTaskUser', () => {
 describe('encodeLaunchRequest', () => {
   test('one line; tabs, newlines and % inside fields are escaped; lists carry their length', () => {
     const line = encodeLaunchRequest(7, {
-      sandbox: '/s b', uid: 1, gid: 2, privileged: false, groups: [2, 3], procsFiles: ['/cg/a'], argv: ['/bin/sh', '-c', 'echo "a\tb"\nexit 3%'], env: { A: 'x=y', B: '' },
+      sandbox: '/s b',
+      uid: 1,
+      gid: 2,
+      privileged: false,
+      groups: [2, 3],
+      procsFiles: ['/cg/a'],
+      argv: ['/bin/sh', '-c', 'echo "a\tb"\nexit 3%'],
+      env: { A: 'x=y', B: '' },
     });
     assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'));
-    assert.deepEqual(line.slice(0, -1).split('\t'), [
-      'L', '7', '/s b', '1', '2', '0', '2', '2', '3', '1', '/cg/a', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=',
-    ]);
+    assert.deepEqual(line.slice(0, -1).split('\t'), ['L', '7', '/s b', '1', '2', '0', '2', '2', '3', '1', '/cg/a', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=']);
   });
 });

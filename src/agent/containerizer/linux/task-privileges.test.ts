@@ -1,7 +1,20 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { blockedSyscalls, BPF, capabilityMask, capabilityNames, CLONE_NAMESPACE_FLAGS, DEFAULT_CAPABILITIES, encodeFilter, SECCOMP_RET, seccompFilter, SETPRIV_BOUNDING_SET, type BpfInstruction, type SeccompArch } from './task-privileges.ts';
+import {
+  blockedSyscalls,
+  BPF,
+  capabilityMask,
+  capabilityNames,
+  CLONE_NAMESPACE_FLAGS,
+  DEFAULT_CAPABILITIES,
+  encodeFilter,
+  SECCOMP_RET,
+  seccompFilter,
+  SETPRIV_BOUNDING_SET,
+  type BpfInstruction,
+  type SeccompArch,
+} from './task-privileges.ts';
 
 /** A classic-BPF interpreter for the opcodes the filter uses: what the kernel would answer. */
 function run(program: readonly BpfInstruction[], data: { nr: number; arch: number; arg0?: number }): number {
@@ -61,7 +74,26 @@ describe('seccomp filter', () => {
 
   test('the list holds the ones the issue names', () => {
     const names = blockedSyscalls('x64');
-    for (const name of ['mount', 'umount2', 'kexec_load', 'init_module', 'finit_module', 'delete_module', 'reboot', 'swapon', 'swapoff', 'pivot_root', 'unshare', 'setns', 'bpf', 'perf_event_open', 'keyctl', 'add_key', 'request_key', 'open_by_handle_at']) {
+    for (const name of [
+      'mount',
+      'umount2',
+      'kexec_load',
+      'init_module',
+      'finit_module',
+      'delete_module',
+      'reboot',
+      'swapon',
+      'swapoff',
+      'pivot_root',
+      'unshare',
+      'setns',
+      'bpf',
+      'perf_event_open',
+      'keyctl',
+      'add_key',
+      'request_key',
+      'open_by_handle_at',
+    ]) {
       assert.ok(names.includes(name), name);
     }
     assert.equal(CLONE_NAMESPACE_FLAGS & 0x80, 0, 'the exit-signal bits of clone flags are not namespace flags');

@@ -10,13 +10,47 @@
 
 /** Capability numbers (linux/capability.h). */
 const CAPABILITY_NUMBERS = {
-  CHOWN: 0, DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, FOWNER: 3, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7,
-  SETPCAP: 8, LINUX_IMMUTABLE: 9, NET_BIND_SERVICE: 10, NET_BROADCAST: 11, NET_ADMIN: 12, NET_RAW: 13,
-  IPC_LOCK: 14, IPC_OWNER: 15, SYS_MODULE: 16, SYS_RAWIO: 17, SYS_CHROOT: 18, SYS_PTRACE: 19,
-  SYS_PACCT: 20, SYS_ADMIN: 21, SYS_BOOT: 22, SYS_NICE: 23, SYS_RESOURCE: 24, SYS_TIME: 25,
-  SYS_TTY_CONFIG: 26, MKNOD: 27, LEASE: 28, AUDIT_WRITE: 29, AUDIT_CONTROL: 30, SETFCAP: 31,
-  MAC_OVERRIDE: 32, MAC_ADMIN: 33, SYSLOG: 34, WAKE_ALARM: 35, BLOCK_SUSPEND: 36, AUDIT_READ: 37,
-  PERFMON: 38, BPF: 39, CHECKPOINT_RESTORE: 40,
+  CHOWN: 0,
+  DAC_OVERRIDE: 1,
+  DAC_READ_SEARCH: 2,
+  FOWNER: 3,
+  FSETID: 4,
+  KILL: 5,
+  SETGID: 6,
+  SETUID: 7,
+  SETPCAP: 8,
+  LINUX_IMMUTABLE: 9,
+  NET_BIND_SERVICE: 10,
+  NET_BROADCAST: 11,
+  NET_ADMIN: 12,
+  NET_RAW: 13,
+  IPC_LOCK: 14,
+  IPC_OWNER: 15,
+  SYS_MODULE: 16,
+  SYS_RAWIO: 17,
+  SYS_CHROOT: 18,
+  SYS_PTRACE: 19,
+  SYS_PACCT: 20,
+  SYS_ADMIN: 21,
+  SYS_BOOT: 22,
+  SYS_NICE: 23,
+  SYS_RESOURCE: 24,
+  SYS_TIME: 25,
+  SYS_TTY_CONFIG: 26,
+  MKNOD: 27,
+  LEASE: 28,
+  AUDIT_WRITE: 29,
+  AUDIT_CONTROL: 30,
+  SETFCAP: 31,
+  MAC_OVERRIDE: 32,
+  MAC_ADMIN: 33,
+  SYSLOG: 34,
+  WAKE_ALARM: 35,
+  BLOCK_SUSPEND: 36,
+  AUDIT_READ: 37,
+  PERFMON: 38,
+  BPF: 39,
+  CHECKPOINT_RESTORE: 40,
 } as const;
 export type Capability = keyof typeof CAPABILITY_NUMBERS;
 
@@ -26,8 +60,20 @@ export type Capability = keyof typeof CAPABILITY_NUMBERS;
  * what the bounding set allows a root exec anyway.
  */
 export const DEFAULT_CAPABILITIES: readonly Capability[] = [
-  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID', 'SETFCAP',
-  'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
 ];
 
 /** Pure: the bit mask of a capability set (as /proc/<pid>/status shows CapEff). */
@@ -52,8 +98,17 @@ export const SETPRIV_BOUNDING_SET = `-all,${DEFAULT_CAPABILITIES.map((c) => `+${
  * empty read-only tmpfs (Docker's masked paths). Paths missing on this kernel are skipped.
  */
 export const MASKED_PATHS: readonly string[] = [
-  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/proc/interrupts', '/sys/firmware',
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/interrupts',
+  '/sys/firmware',
   '/sys/devices/virtual/powercap',
 ];
 
@@ -76,34 +131,74 @@ export type SeccompArch = 'x64' | 'arm64';
  */
 const BLOCKED: Record<string, { x64: number; arm64?: number }> = {
   // filesystems and namespaces: the read-only host view must stay read-only
-  mount: { x64: 165, arm64: 40 }, umount2: { x64: 166, arm64: 39 }, pivot_root: { x64: 155, arm64: 41 },
-  open_tree: { x64: 428, arm64: 428 }, move_mount: { x64: 429, arm64: 429 }, fsopen: { x64: 430, arm64: 430 },
-  fsconfig: { x64: 431, arm64: 431 }, fsmount: { x64: 432, arm64: 432 }, fspick: { x64: 433, arm64: 433 },
-  mount_setattr: { x64: 442, arm64: 442 }, unshare: { x64: 272, arm64: 97 }, setns: { x64: 308, arm64: 268 },
-  name_to_handle_at: { x64: 303, arm64: 264 }, open_by_handle_at: { x64: 304, arm64: 265 },
-  quotactl: { x64: 179, arm64: 60 }, quotactl_fd: { x64: 443, arm64: 443 }, sysfs: { x64: 139 }, ustat: { x64: 136 },
-  uselib: { x64: 134 }, nfsservctl: { x64: 180, arm64: 42 }, vhangup: { x64: 153, arm64: 58 },
-  fanotify_init: { x64: 300, arm64: 262 }, lookup_dcookie: { x64: 212, arm64: 18 },
+  mount: { x64: 165, arm64: 40 },
+  umount2: { x64: 166, arm64: 39 },
+  pivot_root: { x64: 155, arm64: 41 },
+  open_tree: { x64: 428, arm64: 428 },
+  move_mount: { x64: 429, arm64: 429 },
+  fsopen: { x64: 430, arm64: 430 },
+  fsconfig: { x64: 431, arm64: 431 },
+  fsmount: { x64: 432, arm64: 432 },
+  fspick: { x64: 433, arm64: 433 },
+  mount_setattr: { x64: 442, arm64: 442 },
+  unshare: { x64: 272, arm64: 97 },
+  setns: { x64: 308, arm64: 268 },
+  name_to_handle_at: { x64: 303, arm64: 264 },
+  open_by_handle_at: { x64: 304, arm64: 265 },
+  quotactl: { x64: 179, arm64: 60 },
+  quotactl_fd: { x64: 443, arm64: 443 },
+  sysfs: { x64: 139 },
+  ustat: { x64: 136 },
+  uselib: { x64: 134 },
+  nfsservctl: { x64: 180, arm64: 42 },
+  vhangup: { x64: 153, arm64: 58 },
+  fanotify_init: { x64: 300, arm64: 262 },
+  lookup_dcookie: { x64: 212, arm64: 18 },
   // kernel modules, kexec, reboot, swap
-  init_module: { x64: 175, arm64: 105 }, finit_module: { x64: 313, arm64: 273 }, delete_module: { x64: 176, arm64: 106 },
-  create_module: { x64: 174 }, query_module: { x64: 178 }, get_kernel_syms: { x64: 177 },
-  kexec_load: { x64: 246, arm64: 104 }, kexec_file_load: { x64: 320, arm64: 294 }, reboot: { x64: 169, arm64: 142 },
-  swapon: { x64: 167, arm64: 224 }, swapoff: { x64: 168, arm64: 225 }, acct: { x64: 163, arm64: 89 },
+  init_module: { x64: 175, arm64: 105 },
+  finit_module: { x64: 313, arm64: 273 },
+  delete_module: { x64: 176, arm64: 106 },
+  create_module: { x64: 174 },
+  query_module: { x64: 178 },
+  get_kernel_syms: { x64: 177 },
+  kexec_load: { x64: 246, arm64: 104 },
+  kexec_file_load: { x64: 320, arm64: 294 },
+  reboot: { x64: 169, arm64: 142 },
+  swapon: { x64: 167, arm64: 224 },
+  swapoff: { x64: 168, arm64: 225 },
+  acct: { x64: 163, arm64: 89 },
   // the kernel's keyrings, tracing, BPF and io_uring are not namespaced, or a large attack surface
-  add_key: { x64: 248, arm64: 217 }, request_key: { x64: 249, arm64: 218 }, keyctl: { x64: 250, arm64: 219 },
-  bpf: { x64: 321, arm64: 280 }, perf_event_open: { x64: 298, arm64: 241 }, userfaultfd: { x64: 323, arm64: 282 },
-  io_uring_setup: { x64: 425, arm64: 425 }, io_uring_enter: { x64: 426, arm64: 426 }, io_uring_register: { x64: 427, arm64: 427 },
-  kcmp: { x64: 312, arm64: 272 }, syslog: { x64: 103, arm64: 116 }, _sysctl: { x64: 156 },
+  add_key: { x64: 248, arm64: 217 },
+  request_key: { x64: 249, arm64: 218 },
+  keyctl: { x64: 250, arm64: 219 },
+  bpf: { x64: 321, arm64: 280 },
+  perf_event_open: { x64: 298, arm64: 241 },
+  userfaultfd: { x64: 323, arm64: 282 },
+  io_uring_setup: { x64: 425, arm64: 425 },
+  io_uring_enter: { x64: 426, arm64: 426 },
+  io_uring_register: { x64: 427, arm64: 427 },
+  kcmp: { x64: 312, arm64: 272 },
+  syslog: { x64: 103, arm64: 116 },
+  _sysctl: { x64: 156 },
   // the clock is the machine's
-  clock_settime: { x64: 227, arm64: 112 }, clock_adjtime: { x64: 305, arm64: 266 }, settimeofday: { x64: 164, arm64: 170 },
+  clock_settime: { x64: 227, arm64: 112 },
+  clock_adjtime: { x64: 305, arm64: 266 },
+  settimeofday: { x64: 164, arm64: 170 },
   // I/O ports and NUMA policy (CAP_SYS_RAWIO, CAP_SYS_NICE)
-  ioperm: { x64: 173 }, iopl: { x64: 172 }, mbind: { x64: 237, arm64: 235 }, set_mempolicy: { x64: 238, arm64: 237 },
-  get_mempolicy: { x64: 239, arm64: 236 }, move_pages: { x64: 279, arm64: 239 }, set_mempolicy_home_node: { x64: 450, arm64: 450 },
+  ioperm: { x64: 173 },
+  iopl: { x64: 172 },
+  mbind: { x64: 237, arm64: 235 },
+  set_mempolicy: { x64: 238, arm64: 237 },
+  get_mempolicy: { x64: 239, arm64: 236 },
+  move_pages: { x64: 279, arm64: 239 },
+  set_mempolicy_home_node: { x64: 450, arm64: 450 },
 };
 
 /** Pure: the names blocked on an architecture. */
 export function blockedSyscalls(arch: SeccompArch): string[] {
-  return Object.entries(BLOCKED).filter(([, nr]) => nr[arch] !== undefined).map(([name]) => name);
+  return Object.entries(BLOCKED)
+    .filter(([, nr]) => nr[arch] !== undefined)
+    .map(([name]) => name);
 }
 
 const SYSCALL = { clone: { x64: 56, arm64: 220 }, clone3: { x64: 435, arm64: 435 } } as const;
@@ -136,7 +231,10 @@ export interface BpfInstruction {
  * seccomp_data: nr at offset 0, arch at 4, args[0] at 16 (its low 32 bits on little-endian).
  */
 export function seccompFilter(arch: SeccompArch): BpfInstruction[] {
-  const blocked = Object.values(BLOCKED).map((nr) => nr[arch]).filter((nr): nr is number => nr !== undefined).sort((a, b) => a - b);
+  const blocked = Object.values(BLOCKED)
+    .map((nr) => nr[arch])
+    .filter((nr): nr is number => nr !== undefined)
+    .sort((a, b) => a - b);
   const ins = (code: number, k: number, jt = 0, jf = 0): BpfInstruction => ({ code, jt, jf, k });
   const head: BpfInstruction[] = [
     ins(BPF.LD_W_ABS, 4),
