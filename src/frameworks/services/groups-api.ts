@@ -144,7 +144,9 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       }
       services.deployments.checkLock([...next.map((a) => a.id), ...removed], force);
       let deploymentId: string | undefined;
-      for (const a of next) deploymentId = (await services.putApp(a, { force: true })).id;
+      // Dependencies first: the apps are stored one write at a time, and an offer cycle between two
+      // writes would start a dependent whose dependency did not exist yet (seen in CI).
+      for (const a of dependenciesFirst(next)) deploymentId = (await services.putApp(a, { force: true })).id;
       for (const id of removed) deploymentId = (await services.deleteApp(id, true)).id;
       return reply
         .status(create ? 201 : 200)
@@ -169,4 +171,25 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       return reply.status(200).header('Marathon-Deployment-Id', deploymentId).send({ deploymentId, version: now().toISOString() });
     }),
   );
+}
+
+/** The apps ordered so each comes after the apps of the same batch it depends on (a cycle keeps its order). */
+export function dependenciesFirst(apps: readonly App[]): App[] {
+  const byId = new Map(apps.map((a) => [a.id, a]));
+  const out: App[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (app: App): void => {
+    if (state.has(app.id)) return;
+    state.set(app.id, 'visiting');
+    const group = app.id.slice(0, app.id.lastIndexOf('/')) || '/';
+    for (const raw of app.dependencies) {
+      const id = normalizeId(raw, group);
+      const dependency = typeof id === 'string' ? byId.get(id) : undefined;
+      if (dependency !== undefined) visit(dependency);
+    }
+    state.set(app.id, 'done');
+    out.push(app);
+  };
+  for (const app of apps) visit(app);
+  return out;
 }
