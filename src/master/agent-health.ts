@@ -21,6 +21,13 @@ export interface AgentHealthOptions {
   maxMissedHeartbeats: number;
   guardFraction: number;
   rate: { agents: number; perMs: number } | undefined;
+  /**
+   * How long an agent recovered from the registry (after a restart or a leader change) has to
+   * re-register before it counts as silent — Mesos' `--agent_reregister_timeout`. With the
+   * ordinary heartbeat window (5 s in the HA tests) a loaded machine's agent came back a moment
+   * late, was marked unreachable and its instances replaced under `unreachableStrategy` 0/0.
+   */
+  reregisterWindowMs: number;
 }
 
 export class AgentHealth {
@@ -42,7 +49,7 @@ export class AgentHealth {
     for (const agent of this.host.agents.values()) {
       if (agent.status === 'unreachable') continue;
       reachable++;
-      if (now - agent.lastSeen > windowMs) silent.push(agent);
+      if (now - agent.lastSeen > (agent.status === 'recovering' ? Math.max(windowMs, this.options.reregisterWindowMs) : windowMs)) silent.push(agent);
     }
     if (silent.length === 0 && this.held.size === 0) return;
     silent.sort((a, b) => a.lastSeen - b.lastSeen);

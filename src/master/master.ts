@@ -173,9 +173,13 @@ export class Master {
         if (agent) this.publish(operatorEvents.agentAdded(agent));
       },
     });
+    // One re-registration window after a restart or leader change, for frameworks (before their
+    // failover timers start) and for recovered agents (before they count as silent).
+    const reregistrationGraceMs =
+      options.frameworkReregistrationGraceMs ?? Math.max(MIN_REREGISTRATION_GRACE_MS, (options.agentHeartbeatIntervalMs ?? 15_000) * (options.agentMaxMissedHeartbeats ?? 5));
     this.failover = new FrameworkFailover(
       { clock: this.clock, log: this.log, frameworks: () => this.frameworks.values(), removeFramework: (f, why) => this.removeFramework(f, why) },
-      options.frameworkReregistrationGraceMs ?? Math.max(MIN_REREGISTRATION_GRACE_MS, (options.agentHeartbeatIntervalMs ?? 15_000) * (options.agentMaxMissedHeartbeats ?? 5)),
+      reregistrationGraceMs,
     );
     this.health = new AgentHealth(
       { agents: this.agents, log: this.log, markUnreachable: (agent, why) => this.markUnreachable(agent, why), heldCount: (n) => this.metrics.agentsRemovalHeld.set(n) },
@@ -184,6 +188,7 @@ export class Master {
         maxMissedHeartbeats: options.agentMaxMissedHeartbeats ?? 5,
         guardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
         rate: options.agentRemovalRate,
+        reregisterWindowMs: reregistrationGraceMs,
       },
     );
     this.completedFrameworks = new CompletedFrameworks(options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS, options.completedTasksPerFramework ?? 1000);
