@@ -12,7 +12,7 @@ import { isTerminalState, type TaskState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Store } from '../../store/store.ts';
-import { repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
+import { builtInFrameworkInfo, repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
 import type { OfferJson, OutgoingCall, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import type { Job } from './job.ts';
 import { keys, pairKey } from './job-store.ts';
@@ -71,14 +71,12 @@ export class RunLauncher {
   ) {
     this.driver = new SchedulerDriver(
       {
-        info: {
+        info: builtInFrameworkInfo({
           user: options.frameworkUser ?? 'nobody',
           name: options.frameworkName ?? 'metronome',
-          roles: [options.role ?? '*'],
-          failover_timeout: 604800,
-          checkpoint: true,
-          capabilities: [{ type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
-        },
+          role: options.role ?? '*',
+          capabilities: ['TASK_KILLING_STATE', 'MULTI_ROLE'],
+        }),
         subscribed: (connection, previousId) => this.subscribed(connection, previousId),
         offers: (offers) => void this.jobs.serial(() => this.handleOffers(offers)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-offers-failed')),
         update: (status) => void this.jobs.serial(() => this.handleUpdate(status)).catch((error: unknown) => this.log.error({ err: error }, 'jobs-update-failed')),

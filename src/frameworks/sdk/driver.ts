@@ -26,6 +26,23 @@ export interface ReconcileTask {
   agent_id: { value: string };
 }
 
+/**
+ * The FrameworkInfo a built-in framework subscribes with: a week's failover timeout (Marathon's
+ * and Metronome's default), checkpointing, one role, and the capabilities it handles.
+ */
+type Capability = NonNullable<FrameworkInfo['capabilities']>[number]['type'];
+
+export function builtInFrameworkInfo(info: { name: string; user: string; role: string; capabilities: readonly Capability[] }): Omit<FrameworkInfo, 'id'> {
+  return {
+    user: info.user,
+    name: info.name,
+    roles: [info.role],
+    failover_timeout: 604800,
+    checkpoint: true,
+    capabilities: info.capabilities.map((type) => ({ type })),
+  };
+}
+
 export interface FrameworkHandlers {
   /** FrameworkInfo to subscribe with; `id` is filled in by the driver once known. */
   readonly info: Omit<FrameworkInfo, 'id'>;

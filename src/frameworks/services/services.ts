@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../errors/errors.ts';
 import type { Store } from '../../store/store.ts';
-import { repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
+import { builtInFrameworkInfo, repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
 import type { SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import type { App } from './app.ts';
 import { Convergence } from './convergence.ts';
@@ -77,14 +77,12 @@ export class ServicesFramework {
     const uuids = new TimeOrderedUuids(now);
     this.driver = new SchedulerDriver(
       {
-        info: {
+        info: builtInFrameworkInfo({
           user: options.frameworkUser ?? 'nobody',
           name: options.frameworkName ?? 'marathon',
-          roles: [options.role ?? '*'],
-          failover_timeout: 604800,
-          checkpoint: true,
-          capabilities: [{ type: 'PARTITION_AWARE' }, { type: 'TASK_KILLING_STATE' }, { type: 'MULTI_ROLE' }],
-        },
+          role: options.role ?? '*',
+          capabilities: ['PARTITION_AWARE', 'TASK_KILLING_STATE', 'MULTI_ROLE'],
+        }),
         subscribed: (connection, previousId) => this.subscribed(connection, previousId),
         offers: (offers, connection) => this.placement.offer(offers, connection),
         update: (status) => this.updates.handle(status),
