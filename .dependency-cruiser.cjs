@@ -5,7 +5,7 @@
  *   resources                     ← value types
  *   protocol                      ← schemas, RecordIO
  *   http                          ← the HTTP server edge (errors and logging)
- *   store, placement, iam         ← persistence, placement pipeline, identities
+ *   store, placement, iam, images ← persistence, placement pipeline, identities, image puller + layer store
  *   master, agent, frameworks     ← the three halves of the system; none imports another
  *   catalog, dns, lb              ← built on the event streams of the layer below
  *   cli, cluster                  ← composition root and commands: may import all of src
@@ -28,12 +28,13 @@ const MAY_IMPORT = {
   store: ['protocol', 'resources'],
   placement: ['protocol', 'resources'],
   iam: ['store', 'protocol', 'resources'],
+  images: ['protocol', 'resources'],
   master: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],
-  agent: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],
+  agent: ['store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   frameworks: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],
-  catalog: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'http', 'protocol', 'resources'],
-  dns: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'http', 'protocol', 'resources'],
-  lb: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'http', 'protocol', 'resources'],
+  catalog: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
+  dns: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
+  lb: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
 };
 const FOUNDATION = { clock: [], errors: [], log: [] };
 

@@ -166,9 +166,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   if (auth.kind === 'htpasswd') {
     // distribution accepts only bcrypt; Python's crypt (libxcrypt) makes one, cost 4 so the
     // registry's check per request stays cheap.
-    const hash = (
-      await sh('/usr/bin/python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))', auth.password])
-    ).trim();
+    const hash = (await sh('/usr/bin/python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))', auth.password])).trim();
     await writeFile(join(dir, 'htpasswd'), `${auth.user}:${hash}\n`);
     authYaml = `auth:\n  htpasswd:\n    realm: drover-test\n    path: ${join(dir, 'htpasswd')}\n`;
   } else if (auth.kind === 'token') {
@@ -250,12 +248,7 @@ export async function startTokenServer(dir: string, users?: Record<string, strin
   const certPath = `${keyPath}.crt`;
   await sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=drover-test-token']);
   const key = createPrivateKey(await readFile(keyPath));
-  const certDer = Buffer.from(
-    (await readFile(certPath, 'utf8'))
-      .replace(/-----(BEGIN|END) CERTIFICATE-----/g, '')
-      .replace(/\s+/g, ''),
-    'base64',
-  );
+  const certDer = Buffer.from((await readFile(certPath, 'utf8')).replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''), 'base64');
   const service = 'drover-test-registry';
   const issuer = 'drover-test-issuer';
   const requests: TokenRequest[] = [];

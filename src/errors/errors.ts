@@ -39,6 +39,14 @@ export const ErrorCodes = {
   AGENT_UNREACHABLE: { code: 'DROVER_ERR_AGENT_UNREACHABLE', status: 502 },
   /** A server-side limit is reached (e.g. event stream subscribers): retry later. */
   OVERLOADED: { code: 'DROVER_ERR_OVERLOADED', status: 503 },
+  /** An image reference could not be parsed (name, tag or digest malformed or too long). */
+  IMAGE_REFERENCE: { code: 'DROVER_ERR_IMAGE_REFERENCE', status: 400 },
+  /** An image uses something this agent cannot run (zstd layers, an unknown media type, no manifest for its platform). */
+  IMAGE_UNSUPPORTED: { code: 'DROVER_ERR_IMAGE_UNSUPPORTED', status: 422 },
+  /** The registry refused or failed a pull (unknown image, bad credentials, connection lost, a malformed answer). */
+  IMAGE_PULL_FAILED: { code: 'DROVER_ERR_IMAGE_PULL_FAILED', status: 502 },
+  /** Bytes from a registry did not hash to the digest that named them: refused, nothing cached. */
+  IMAGE_DIGEST_MISMATCH: { code: 'DROVER_ERR_IMAGE_DIGEST_MISMATCH', status: 502 },
   INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
 } as const;
 
