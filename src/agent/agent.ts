@@ -26,6 +26,9 @@ import { detectResources } from './default-resources.ts';
 import type { FetcherOptions } from './fetcher/fetcher.ts';
 import { FetcherProcess } from './fetcher/fetcher-process.ts';
 import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
+import { LayerStore, type GcLimits } from '../images/layer-store.ts';
+import { every, type Repeating } from '../clock/every.ts';
+import { Puller, type PullerOptions } from '../images/puller.ts';
 import { ttyArgv } from './exec/exec-session.ts';
 import { SandboxGc } from './sandbox-gc.ts';
 import type { CniOptions } from './network/cni.ts';
@@ -98,6 +101,12 @@ export interface AgentOptions {
   allowPrivileged?: boolean;
   /** `--default-task-user`: the user of a task whose TaskInfo and FrameworkInfo name none; default nobody. */
   defaultTaskUser?: string;
+  /**
+   * The image store in `<workDir>/images` (src/images): `--insecure-registry`, `--registry-mirror`
+   * for the puller, and image GC limits `--image-gc-max-age` / `--image-gc-max-bytes` (applied
+   * after each pull and every `gcIntervalMs`, the sandbox GC's period).
+   */
+  images?: PullerOptions & GcLimits;
 }
 
 export class Agent {
@@ -114,6 +123,9 @@ export class Agent {
   private http: AgentHttp | undefined;
   private readonly gc: SandboxGc;
   private readonly fetcher: FetcherProcess;
+  /** Pulled images and their extracted layers, shared by every task here. */
+  readonly images: LayerStore;
+  private imageGc: Repeating | undefined;
   private id: string | undefined;
   /** This boot's id, recorded with the agent id. */
   private bootId: string | undefined;
@@ -128,6 +140,7 @@ export class Agent {
     this.hostname = options.hostname ?? osHostname();
     this.resources = options.resources;
     this.layout = new WorkDirLayout(options.workDir);
+    this.images = new LayerStore(options.workDir, new Puller(options.images ?? {}), this.logger);
     this.checkpoints = new CheckpointStore(this.layout, this.logger);
     const pollIntervalMs = options.recoveryPollIntervalMs ?? 1000;
     this.containerizer =
@@ -262,6 +275,7 @@ export class Agent {
     } else {
       this.id = meta?.agentId;
     }
+    await this.images.open();
     const recovered = await this.checkpoints.loadTasks();
     await this.supervisor.recover(recovered);
     this.logger.info({ agentId: this.id, tasks: recovered.length, workDir: this.layout.root }, 'agent-recovered');
@@ -276,13 +290,25 @@ export class Agent {
         this.logger.info({ taskId: request.taskId, argv: request.argv, tty: request.tty }, 'exec-in-task');
         return { argv, env: target.env, cwd: target.sandbox };
       },
+      images: { store: this.images, limits: () => this.imageGcLimits() },
       logger: this.logger,
     });
     this.phase = 'running';
     // After recovery: the recovered tasks' sandboxes are in use before the first sweep looks.
     this.gc.start();
+    const limits = this.imageGcLimits();
+    if (limits.maxAgeMs !== undefined || limits.maxBytes !== undefined) {
+      this.imageGc = every(this.clock, this.options.gcIntervalMs ?? 60_000, () => {
+        this.images.collect(limits).catch((error: unknown) => this.logger.warn({ err: error }, 'image-gc-failed'));
+      });
+    }
     this.link.start();
     this.logger.info({ url: this.url, master: this.options.masterUrl, resources: this.resources.format() }, 'agent-started');
+  }
+
+  private imageGcLimits(): GcLimits {
+    const { maxAgeMs, maxBytes } = this.options.images ?? {};
+    return { ...(maxAgeMs === undefined ? {} : { maxAgeMs }), ...(maxBytes === undefined ? {} : { maxBytes }) };
   }
 
   /** Disconnects and stops serving; every task keeps running, to be recovered by the next start. */
@@ -290,6 +316,7 @@ export class Agent {
     if (this.phase === 'stopped') return;
     this.phase = 'stopped';
     await this.gc.stop();
+    this.imageGc?.stop();
     this.supervisor.detach();
     await this.containerizer.detach();
     await this.link.stop();

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 // Light modules (no server code): the flags are parsed before anything starts.
 import { parseAttributes } from '../agent/attributes.ts';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
+import { checkPullerOptions } from '../images/puller.ts';
 import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
 
@@ -23,6 +24,10 @@ interface AgentArgs {
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
   'default-task-user': string;
+  'insecure-registry': string[];
+  'registry-mirror': string[];
+  'image-gc-max-age'?: string;
+  'image-gc-max-bytes'?: number;
 }
 
 /**
@@ -67,6 +72,10 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why',
         })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
+        .option('insecure-registry', { type: 'string', array: true, default: [], describe: 'host[:port] of an image registry reached over plain HTTP (loopback registries always may); repeatable' })
+        .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'URL of a Docker Hub mirror, tried before Docker Hub; repeatable' })
+        .option('image-gc-max-age', { type: 'string', describe: "Remove images no task has used for this long, e.g. '1weeks', '6hrs'" })
+        .option('image-gc-max-bytes', { type: 'number', describe: 'Remove least recently used images while the layers take more than this many bytes' })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -97,6 +106,12 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
         allowPrivileged: args['allow-privileged'],
         defaultTaskUser: args['default-task-user'],
+        images: {
+          insecureRegistries: args['insecure-registry'],
+          mirrors: args['registry-mirror'],
+          ...(args['image-gc-max-age'] === undefined ? {} : { maxAgeMs: parseDurationMs(args['image-gc-max-age']) ?? 0 }),
+          ...(args['image-gc-max-bytes'] === undefined ? {} : { maxBytes: args['image-gc-max-bytes'] }),
+        },
         logger,
       });
       await agent.start();
@@ -144,6 +159,16 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
     parseAllowedPaths(args['fetcher-allowed-paths'] ?? '');
   } catch (e) {
     return `--fetcher-allowed-paths: ${(e as Error).message}`;
+  }
+  if (args['image-gc-max-age'] !== undefined && parseDurationMs(args['image-gc-max-age']) === undefined) {
+    return `--image-gc-max-age must be a duration such as '1weeks' or '6hrs', got '${args['image-gc-max-age']}'`;
+  }
+  const maxBytes = args['image-gc-max-bytes'];
+  if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 0)) return `--image-gc-max-bytes must be an integer ≥ 0, got ${String(maxBytes)}`;
+  try {
+    checkPullerOptions({ insecureRegistries: args['insecure-registry'] ?? [], mirrors: args['registry-mirror'] ?? [] });
+  } catch (e) {
+    return (e as Error).message;
   }
   const headroom = args['gc-disk-headroom'] ?? 0.1;
   if (!(headroom >= 0 && headroom <= 1)) return `--gc-disk-headroom must be a fraction from 0 to 1, got ${String(headroom)}`;

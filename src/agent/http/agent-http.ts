@@ -6,6 +6,7 @@
  *   GET /files/browse|read|download   Mesos semantics, confined to the work dir (files.ts)
  *   GET /files/follow             a growing file as a chunked stream (file-follow.ts)
  *   POST /tasks/exec              a command inside a running task, streams carried (exec/exec-session.ts)
+ *   /images…                      the image store: list, pull, rm, prune (image-routes.ts)
  */
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +16,8 @@ import { DroverError } from '../../errors/errors.ts';
 import type { FileFollower } from './file-follow.ts';
 import { SandboxFiles } from './files.ts';
 import { runExecSession, type ExecSpec } from '../exec/exec-session.ts';
+import type { GcLimits, LayerStore } from '../../images/layer-store.ts';
+import { registerImageRoutes } from './image-routes.ts';
 
 export interface ExecRequest {
   taskId: string;
@@ -31,6 +34,8 @@ export interface AgentHttpOptions {
   state(): unknown;
   /** Resolves what to run for `task exec`; throws a DroverError (404/409) when it cannot. */
   exec?(request: ExecRequest): Promise<ExecSpec>;
+  /** The agent's image store and its GC limits, for the /images routes. */
+  images?: { store: LayerStore; limits(): GcLimits };
   logger: Logger;
 }
 
@@ -86,6 +91,8 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     reply.raw.flushHeaders();
     pipeline(follower.stream, reply.raw).catch(done);
   });
+
+  if (options.images !== undefined) registerImageRoutes(app, options.images.store, options.images.limits);
 
   const exec = options.exec;
   if (exec !== undefined) {
