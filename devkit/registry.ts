@@ -214,11 +214,19 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
 }
 
 /** Copies `oci:<layout>:<tag>` to `<registry>/<repository>` (a plain registry), as OCI or Docker schema2; `all` keeps an index. */
-export async function pushImage(images: TestImages, tag: string, registry: Registry, repository: string, options: { format?: 'oci' | 'v2s2'; all?: boolean } = {}): Promise<void> {
+export async function pushImage(images: TestImages, tag: string, registry: Registry, repository: string, options: { format?: 'oci' | 'v2s2'; all?: boolean; zstd?: boolean } = {}): Promise<void> {
   const args = ['copy', '--quiet', '--dest-tls-verify=false'];
+  let source = `oci:${images.layout}:${tag}`;
+  if (options.zstd === true) {
+    // Recompressed into a layout of its own first: pushed directly, skopeo reuses the registry's
+    // gzip blob of the same content instead of recompressing.
+    const zstdLayout = `${images.layout}-zstd`;
+    await sh('skopeo', ['copy', '--quiet', '--dest-compress-format', 'zstd', '--dest-compress', source, `oci:${zstdLayout}:${tag}`]);
+    source = `oci:${zstdLayout}:${tag}`;
+  }
   if (options.format === 'v2s2') args.push('--format', 'v2s2');
   if (options.all === true) args.push('--all');
-  await sh('skopeo', [...args, `oci:${images.layout}:${tag}`, `docker://${registry.host}/${repository}`]);
+  await sh('skopeo', [...args, source, `docker://${registry.host}/${repository}`]);
 }
 
 export interface TokenRequest {

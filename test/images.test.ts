@@ -37,6 +37,7 @@ before(async () => {
   await pushImage(images, 'multi', plain, 'drover/multi:latest', { all: true });
   await pushImage(images, 'big', plain, 'drover/big:latest');
   await pushImage(images, 'corrupt', plain, 'drover/corrupt:latest');
+  await pushImage(images, 'hello', plain, 'drover/zstd:latest', { zstd: true });
   token = await startTokenServer(dir, { alice: 'wonderland' });
   tokenRegistry = await startRegistry({ dir, dataDir: plain.dataDir, auth: { kind: 'token', token } });
   basicRegistry = await startRegistry({ dir, dataDir: plain.dataDir, auth: { kind: 'htpasswd', user: 'bob', password: 'builder' } });
@@ -134,6 +135,12 @@ describe('pulling', () => {
     await assert.rejects(store.pull(`${basicRegistry.host}/drover/hello`), (e) => isDroverError(e, 'IMAGE_PULL_FAILED') && /requires credentials \(Basic\)/.test(e.message));
     const image = await store.pull(`${basicRegistry.host}/drover/hello`, { secrets: { [basicRegistry.host]: { username: 'bob', password: 'builder' } } });
     assert.equal(image.layers.length, 1);
+  });
+
+  test('zstd layers are refused by name before any layer is fetched (Node 20 has no zstd)', async () => {
+    const store = await newStore();
+    await assert.rejects(store.pull(`${plain.host}/drover/zstd`), (e) => isDroverError(e, 'IMAGE_UNSUPPORTED') && /zstd-compressed/.test(e.message));
+    assert.deepEqual(await layerNames(store), []);
   });
 
   test('an unknown image fails with the registry error', async () => {

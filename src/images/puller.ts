@@ -123,6 +123,11 @@ export class Puller {
       parsed = parseManifest(bytes, contentType, image);
       if (parsed.kind !== 'manifest') throw new DroverError('IMAGE_UNSUPPORTED', `pulling ${image}: an index inside an index is not supported`);
     }
+    const zstd = parsed.layers.find((l) => l.compression === 'zstd');
+    if (zstd !== undefined) {
+      // Node 20's zlib has no zstd (Node 22.15 does): refused before a layer is fetched.
+      throw new DroverError('IMAGE_UNSUPPORTED', `pulling ${image}: layer ${zstd.digest} is zstd-compressed, which this agent cannot decompress (Node 20 has no zstd)`);
+    }
     if (parsed.config.size > MAX_CONFIG_BYTES) throw new DroverError('IMAGE_PULL_FAILED', `pulling ${image}: config of ${parsed.config.size} bytes, more than ${MAX_CONFIG_BYTES}`);
     const configResponse = await session.get(`blobs/${parsed.config.digest}`);
     const configBytes = await readBounded(configResponse, parsed.config.size, 'image config', image);
