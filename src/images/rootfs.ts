@@ -1,0 +1,114 @@
+/**
+ * A root filesystem per container: overlayfs of the image's stored layers (read-only lower dirs,
+ * shared by every container of the image) and an upper dir of the container's own.
+ *
+ *   <work-dir>/provisioner/<container>/rootfs     the overlay mount (what the task's / becomes)
+ *   <sandbox>/.rootfs/{upper,work}                 the container's writes: in the sandbox, so they
+ *                                                  count against its disk and go with it; the
+ *                                                  folder is root's alone (0700)
+ *
+ * The mount is made in the agent's mount namespace, as Mesos' provisioner backends do; a task's
+ * own namespace (launcher) copies it, binds the sandbox at /mnt/mesos/sandbox and pivots into
+ * it. Provisioning holds the image in the store (GC keeps it) until `destroy`; `recover` unmounts
+ * what a crash left behind for containers that no longer exist.
+ *
+ * Lower dirs are passed relative to the layers folder (the mount runs there), so a mount option
+ * stays under the kernel's one-page limit for up to ~50 layers; more is refused by name.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DroverError } from '../errors/errors.ts';
+import type { LayerStore, StoredImage } from './layer-store.ts';
+import { SANDBOX_IN_CONTAINER } from './runtime.ts';
+
+const run = promisify(execFile);
+const MAX_MOUNT_OPTIONS = 4000;
+const MAX_CONTAINER_ID = 200;
+
+export interface ProvisionedRootfs {
+  containerId: string;
+  image: StoredImage;
+  /** The mounted root filesystem. */
+  rootfs: string;
+  upper: string;
+}
+
+export class RootfsProvisioner {
+  private readonly dir: string;
+
+  constructor(
+    workDir: string,
+    private readonly store: LayerStore,
+  ) {
+    this.dir = join(workDir, 'provisioner');
+  }
+
+  private containerDir(containerId: string): string {
+    if (containerId.length === 0 || containerId.length > MAX_CONTAINER_ID || containerId.includes('/') || containerId.startsWith('.')) {
+      throw new DroverError('VALIDATION', `container id '${containerId.slice(0, 80)}' cannot name a rootfs`);
+    }
+    return join(this.dir, containerId);
+  }
+
+  /** Mounts the rootfs of `reference` (already pulled) for `containerId`, its writes under `sandbox`. */
+  async provision(containerId: string, reference: string, sandbox: string): Promise<ProvisionedRootfs> {
+    const base = this.containerDir(containerId);
+    const image = await this.store.hold(reference, `container-${containerId}`);
+    try {
+      const rootfs = join(base, 'rootfs');
+      const scratch = join(sandbox, '.rootfs');
+      const upper = join(scratch, 'upper');
+      const work = join(scratch, 'work');
+      await mkdir(rootfs, { recursive: true });
+      await mkdir(upper, { recursive: true });
+      await mkdir(work, { recursive: true });
+      await chmod(scratch, 0o700);
+      const layers = this.store.layerDirs(image).map((dir) => dir.slice(dir.lastIndexOf('/layers/') + '/layers/'.length));
+      // overlayfs takes the top layer first.
+      const options = `lowerdir=${layers.reverse().join(':')},upperdir=${upper},workdir=${work}`;
+      if (options.length > MAX_MOUNT_OPTIONS) {
+        throw new DroverError('IMAGE_UNSUPPORTED', `image ${image.reference}: ${image.layers.length} layers do not fit one overlay mount here`);
+      }
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs], { cwd: join(this.store.root, 'layers') });
+      // Mount points the task's namespace needs, made in the container's upper dir (never in a layer).
+      for (const point of [SANDBOX_IN_CONTAINER, '/proc', '/dev', '/tmp', '/etc']) await mkdir(join(rootfs, point), { recursive: true });
+      return { containerId, image, rootfs, upper };
+    } catch (error) {
+      await this.destroy(containerId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Unmounts and removes the container's rootfs and releases its image. Idempotent. */
+  async destroy(containerId: string): Promise<void> {
+    const base = this.containerDir(containerId);
+    const rootfs = join(base, 'rootfs');
+    // A busy mount (a task's process still in it) is detached lazily: it goes with the last user.
+    await run('umount', ['--lazy', rootfs]).catch(() => undefined);
+    // Never remove through a live mount: that would write whiteouts, not free anything.
+    if (
+      await run('mountpoint', ['-q', rootfs]).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new DroverError('CONFLICT', `the rootfs of container ${containerId} is still mounted`);
+    }
+    await rm(base, { recursive: true, force: true });
+    await this.store.release(`container-${containerId}`);
+  }
+
+  /** After an agent restart: destroys every rootfs whose container is not in `live`. */
+  async recover(live: ReadonlySet<string>): Promise<string[]> {
+    await mkdir(this.dir, { recursive: true });
+    const gone: string[] = [];
+    for (const containerId of await readdir(this.dir)) {
+      if (live.has(containerId)) continue;
+      await this.destroy(containerId);
+      gone.push(containerId);
+    }
+    return gone;
+  }
+}
