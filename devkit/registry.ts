@@ -54,6 +54,8 @@ export async function buildTestImages(dir: string): Promise<TestImages> {
   await mkdir(join(rootfs, 'opaque', 'sub'), { recursive: true });
   await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
   await symlink('busybox', join(rootfs, 'bin', 'sh'));
+  // Absolute symlinks point into the container's root, never the host's: they must stay as written.
+  await symlink('/usr/share/zoneinfo/UTC', join(rootfs, 'etc', 'localtime'));
   await writeFile(join(rootfs, 'etc', 'motd'), 'hello from the image\n');
   await writeFile(join(rootfs, 'tmp', 'x', 'a'), 'a\n');
   await writeFile(join(rootfs, 'opaque', 'old'), 'old\n');

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBigImage, buildTestImages, pushImage, startRegistry, startTokenServer, type Registry, type TestImages, type TokenServer } from '../devkit/registry.ts';
@@ -24,6 +24,7 @@ let tokenRegistry: Registry;
 let basicRegistry: Registry;
 let token: TokenServer;
 let proxy: CuttingProxy;
+let outside: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'drover-images-'));
@@ -38,6 +39,21 @@ before(async () => {
   await pushImage(images, 'big', plain, 'drover/big:latest');
   await pushImage(images, 'corrupt', plain, 'drover/corrupt:latest');
   await pushImage(images, 'hello', plain, 'drover/zstd:latest', { zstd: true });
+  // A hostile layer: a symlink to a host dir and a file written through it, and a path with '..'.
+  outside = join(dir, 'outside');
+  await mkdir(outside);
+  const script = [
+    'import io, sys, tarfile',
+    'out, target = sys.argv[1], sys.argv[2]',
+    'with tarfile.open(out, "w") as t:',
+    '    link = tarfile.TarInfo("escape"); link.type = tarfile.SYMTYPE; link.linkname = target; t.addfile(link)',
+    '    for name in ("escape/pwned", "../../pwned-dotdot"):',
+    '        data = b"owned"; info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))',
+  ].join('\n');
+  execFileSync('python3', ['-c', script, join(dir, 'hostile.tar'), outside]);
+  execFileSync('umoci', ['new', '--image', `${images.layout}:hostile`]);
+  execFileSync('umoci', ['raw', 'add-layer', '--image', `${images.layout}:hostile`, join(dir, 'hostile.tar')]);
+  await pushImage(images, 'hostile', plain, 'drover/hostile:latest');
   token = await startTokenServer(dir, { alice: 'wonderland' });
   tokenRegistry = await startRegistry({ dir, dataDir: plain.dataDir, auth: { kind: 'token', token } });
   basicRegistry = await startRegistry({ dir, dataDir: plain.dataDir, auth: { kind: 'htpasswd', user: 'bob', password: 'builder' } });
@@ -80,7 +96,8 @@ describe('pulling', () => {
     const [rootfs] = store.layerDirs(image);
     assert.equal(await readFile(join(rootfs!, 'etc', 'motd'), 'utf8'), 'hello from the image\n');
     assert.ok((await stat(join(rootfs!, 'bin', 'busybox'))).mode & 0o111, 'busybox stays executable');
-    assert.equal((await lstat(join(rootfs!, 'bin', 'sh'))).isSymbolicLink(), true);
+    assert.equal(await readlink(join(rootfs!, 'bin', 'sh')), 'busybox');
+    assert.equal(await readlink(join(rootfs!, 'etc', 'localtime')), '/usr/share/zoneinfo/UTC', 'absolute symlinks kept as written');
     // Stored once and listed; a second pull is answered from the store.
     assert.deepEqual(
       (await store.list()).map((i) => i.reference),
@@ -181,6 +198,17 @@ describe('integrity', () => {
     const [rootfs] = store.layerDirs(image);
     assert.equal((await stat(join(rootfs!, 'data', 'blob'))).size, 8 * 1024 * 1024);
     assert.equal((await layerNames(store)).length, 1);
+  });
+
+  test('a hostile layer is refused and writes nothing outside its own directory', async () => {
+    const store = await newStore();
+    // node-tar will not write through the symlink nor climb with '..'; the layer is refused.
+    await assert.rejects(store.pull(`${plain.host}/drover/hostile`), (e) => isDroverError(e, 'IMAGE_UNSUPPORTED') && /unsafe entry/.test(e.message));
+    assert.deepEqual(await readdir(outside), []);
+    assert.deepEqual(await layerNames(store), []);
+    await assert.rejects(lstat(join(dir, 'pwned-dotdot')), { code: 'ENOENT' });
+    await assert.rejects(lstat(join(store.root, 'pwned-dotdot')), { code: 'ENOENT' });
+    await assert.rejects(lstat(join(store.root, 'layers', 'pwned-dotdot')), { code: 'ENOENT' });
   });
 
   test('a half-extracted layer left by a crash is swept at open and never used', async () => {

@@ -16,13 +16,14 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { lstat, mkdir } from 'node:fs/promises';
+import { lchown, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { Unpack } from 'tar';
+import { Unpack, type ReadEntry } from 'tar';
 import { DroverError } from '../errors/errors.ts';
 import type { LayerDescriptor } from './manifest.ts';
 
@@ -72,21 +73,33 @@ export async function extractLayer(blob: Readable, options: ExtractOptions): Pro
   // A gzip bomb is bounded by the disk, as for any image; the diff_id check still applies at the end.
   const uncompressed = new HashTap(Number.MAX_SAFE_INTEGER);
   const whiteouts: { dir: string; name: string }[] = [];
+  const absoluteLinks: { path: string; target: string; uid: number; gid: number }[] = [];
+  let unsafe: string | undefined;
   const unpack = new Unpack({
     cwd: options.target,
     // Ownership as in the image (the agent runs as root); modes as in the archive, not the umask.
     preserveOwner: true,
     processUmask: 0,
     chmod: true,
-    filter: (path: string) => {
+    filter: (path: string, entry: ReadEntry | Stats) => {
       const clean = path.replace(/^(\.\/|\/)+/, '');
+      // node-tar makes absolute symlink targets relative; in an image they are relative to the
+      // container's root and must stay as written (`/etc/localtime -> /usr/share/zoneinfo/UTC`).
+      if ('type' in entry && entry.type === 'SymbolicLink' && entry.linkpath?.startsWith('/') === true) {
+        absoluteLinks.push({ path: clean.replace(/\/$/, ''), target: entry.linkpath, uid: entry.uid ?? 0, gid: entry.gid ?? 0 });
+      }
       const slash = clean.lastIndexOf('/', clean.endsWith('/') ? clean.length - 2 : clean.length);
       const base = clean.slice(slash + 1).replace(/\/$/, '');
       if (!base.startsWith(WHITEOUT)) return true;
       whiteouts.push({ dir: slash === -1 ? '' : clean.slice(0, slash), name: base });
       return false;
     },
-    onwarn: (code: string, message: string | Error) => options.onWarning?.(`${code}: ${String(message)}`),
+    onwarn: (code: string, message: string | Error) => {
+      // An entry that would land outside the layer (through a symlink, with '..') is an error
+      // for the whole layer: such an image is broken or hostile, and skipping would hide it.
+      if (code === 'TAR_ENTRY_ERROR' && unsafe === undefined) unsafe = String(message).slice(0, 200);
+      options.onWarning?.(`${code}: ${String(message)}`);
+    },
   });
   const unpacked = new Promise<void>((resolve, reject) => {
     unpack.on('end', resolve);
@@ -137,6 +150,8 @@ export async function extractLayer(blob: Readable, options: ExtractOptions): Pro
   if (diff !== options.diffId) {
     throw new DroverError('IMAGE_DIGEST_MISMATCH', `pulling ${image}: layer ${layer.digest} unpacks to ${diff}, but the config says ${options.diffId}: refused`);
   }
+  if (unsafe !== undefined) throw new DroverError('IMAGE_UNSUPPORTED', `pulling ${image}: layer ${layer.digest} has an unsafe entry (${unsafe}): refused`);
+  for (const link of absoluteLinks) await restoreAbsoluteLink(options.target, link, image);
   for (const { dir, name } of whiteouts) await applyWhiteout(options.target, dir, name, image);
   return { bytes: uncompressed.bytes, whiteouts: whiteouts.length };
 }
@@ -152,6 +167,17 @@ async function safeDir(root: string, dir: string, image: string): Promise<string
     else if (!stat.isDirectory()) throw new DroverError('IMAGE_UNSUPPORTED', `pulling ${image}: whiteout under a non-directory (${dir.slice(0, 200)})`);
   }
   return path;
+}
+
+async function restoreAbsoluteLink(root: string, link: { path: string; target: string; uid: number; gid: number }, image: string): Promise<void> {
+  const slash = link.path.lastIndexOf('/');
+  const parent = await safeDir(root, slash === -1 ? '' : link.path.slice(0, slash), image);
+  const path = join(parent, link.path.slice(slash + 1));
+  // Only a symlink node-tar made from this entry is replaced (a later entry may have replaced it).
+  if (!(await lstat(path).catch(() => undefined))?.isSymbolicLink()) return;
+  await unlink(path);
+  await symlink(link.target, path);
+  await lchown(path, link.uid, link.gid);
 }
 
 async function applyWhiteout(root: string, dir: string, name: string, image: string): Promise<void> {
