@@ -140,7 +140,8 @@ export class Agent {
     this.hostname = options.hostname ?? osHostname();
     this.resources = options.resources;
     this.layout = new WorkDirLayout(options.workDir);
-    this.images = new LayerStore(options.workDir, new Puller(options.images ?? {}), this.logger);
+    // The image GC ages images on the agent's clock (read when used: it is set below).
+    this.images = new LayerStore(options.workDir, new Puller(options.images ?? {}), this.logger, () => this.clock.now());
     this.checkpoints = new CheckpointStore(this.layout, this.logger);
     const pollIntervalMs = options.recoveryPollIntervalMs ?? 1000;
     this.containerizer =
