@@ -39,6 +39,10 @@ export const ErrorCodes = {
   AGENT_UNREACHABLE: { code: 'DROVER_ERR_AGENT_UNREACHABLE', status: 502 },
   /** A server-side limit is reached (e.g. event stream subscribers): retry later. */
   OVERLOADED: { code: 'DROVER_ERR_OVERLOADED', status: 503 },
+  /** The secrets key is missing or is not the one the store's secrets were written with: refuse to start. */
+  SECRETS_KEY: { code: 'DROVER_ERR_SECRETS_KEY', status: 503 },
+  /** This master has no secrets key: secrets cannot be written or read. */
+  SECRETS_SEALED: { code: 'DROVER_ERR_SECRETS_SEALED', status: 503 },
   INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
 } as const;
 
