@@ -6,13 +6,14 @@
  * but the secrets API's own read. A wrong key refuses the start.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall } from './support/http.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'anchors');
@@ -341,6 +342,21 @@ test("the anchors' secret examples: Marathon's app.json and Metronome's job_secr
   const answer = await call('POST', '/v1/jobs', fbs);
   assert.equal(answer.status, 422);
   assert.deepEqual((answer.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/run/ucr', '/run/volumes/0/containerPath']);
+});
+
+test('drover secret create (value from stdin), list, rm; the value is never printed', () => {
+  const cli = (args: string[], input = '') => spawnSync(process.execPath, [DROVER_BIN, 'secret', ...args, '--master', dev.url], { encoding: 'utf8', input, timeout: 60_000 });
+  const created = cli(['create', '/cli/token'], 'from-stdin-value');
+  assert.equal(created.status, 0, created.stderr);
+  assert.ok(!`${created.stdout}${created.stderr}`.includes('from-stdin-value'));
+  const again = cli(['create', '/cli/token'], 'x');
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /already exists/);
+  const listed = cli(['list', '/cli', '--json']);
+  assert.deepEqual(JSON.parse(listed.stdout), ['/cli/token']);
+  assert.equal(cli(['rm', '/cli/token']).status, 0);
+  assert.equal(cli(['rm', '/cli/token']).status, 1);
+  assert.deepEqual(JSON.parse(cli(['list', '--json']).stdout), ['/dev/db-password', '/dev/late', '/mysecret']);
 });
 
 test('a wrong or missing key refuses the start with a clear error; the right one opens the secrets', async () => {
