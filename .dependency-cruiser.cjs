@@ -5,7 +5,7 @@
  *   resources                     ← value types
  *   protocol                      ← schemas, RecordIO
  *   http                          ← the HTTP server edge (errors and logging)
- *   store, placement, iam, images ← persistence, placement pipeline, identities, image puller + layer store
+ *   store, placement, iam, images, secrets ← persistence, placement pipeline, identities, image puller + layer store, the secret store
  *   master, agent, frameworks     ← the three halves of the system; none imports another
  *   catalog, dns, lb              ← built on the event streams of the layer below
  *   cli, cluster                  ← composition root and commands: may import all of src
@@ -29,6 +29,7 @@ const MAY_IMPORT = {
   placement: ['protocol', 'resources'],
   iam: ['store', 'protocol', 'resources'],
   images: ['protocol', 'resources'],
+  secrets: ['store', 'protocol', 'resources'],
   master: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],
   agent: ['store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   frameworks: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],

@@ -142,8 +142,10 @@ describe('bad input gets Marathon-shaped errors and changes nothing', () => {
     const unsupported = await call('POST', '/v2/apps', { id: '/docker', cmd: 'x', container: { type: 'DOCKER', docker: { image: 'nginx' } } });
     assert.equal(unsupported.status, 422);
     assert.deepEqual((unsupported.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/container/docker', '/container/type']);
+    // As Marathon: an env reference names a declared secret (`secrets`), not a store path.
     const secret = await call('POST', '/v2/apps', { id: '/secret', cmd: 'x', env: { PASSWORD: { secret: '/db/pw' } } });
-    assert.equal((secret.body as { details: Array<{ path: string }> }).details[0]?.path, '/env/PASSWORD');
+    assert.equal(secret.status, 422);
+    assert.deepEqual((secret.body as { details: unknown }).details, [{ path: '/env/PASSWORD/secret', errors: ["references an undefined secret named '/db/pw'"] }]);
     assert.equal((await get('/v2/apps/nope')).status, 404);
     assert.deepEqual((await get('/v2/apps')).body, before);
   });

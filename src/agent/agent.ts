@@ -10,6 +10,8 @@
  * connects to the master. `stop()` leaves every task running — that is what an agent restart
  * looks like, and what the next `start()` on the same work dir recovers. `shutdown()` kills them.
  */
+import { resolveTaskUser } from './containerizer/linux/task-user.ts';
+import { DEFAULT_TASK_USER } from './containerizer/linux/linux-containerizer.ts';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chmod, mkdir, stat } from 'node:fs/promises';
@@ -178,6 +180,9 @@ export class Agent {
       baseEnv: options.baseEnv ?? { ...process.env },
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
       fetcher: this.fetcher,
+      resolveSecrets: (frameworkId, taskId) => this.link.resolveSecrets(frameworkId, taskId),
+      // Linux tasks run as their user (or the agent's default); plain processes as the agent.
+      secretFileOwner: async (user) => (this.containerizer.name === 'linux' ? resolveTaskUser(user ?? options.defaultTaskUser ?? DEFAULT_TASK_USER) : undefined),
       logger: this.logger,
     });
     this.gc = new SandboxGc({
@@ -285,6 +290,7 @@ export class Agent {
       port: this.options.port,
       root: this.layout.root,
       state: () => this.state(),
+      hiddenFiles: () => this.supervisor.secretFiles(),
       exec: async (request) => {
         const target = this.supervisor.execTarget(request.taskId, request.frameworkId);
         const argv = await this.containerizer.execArgv(target.container, { argv: request.tty ? ttyArgv(request.argv) : request.argv, ...(target.user === undefined ? {} : { user: target.user }) });

@@ -102,6 +102,31 @@ export class MasterLink {
     this.stream.abort();
   }
 
+  /**
+   * The values of the secrets a task being launched references (POST /api/v1/agent/secrets on the
+   * current stream). Never throws; a failure is a reason for the task's TASK_FAILED. The values
+   * are returned, never logged.
+   */
+  async resolveSecrets(frameworkId: string, taskId: string): Promise<{ values: Map<string, Buffer>; missing: string[] } | { error: string }> {
+    const streamId = this.streamId;
+    const agentId = this.currentAgentId;
+    if (streamId === undefined || agentId === undefined) return { error: 'the agent is not connected to a master' };
+    try {
+      const response = await fetch(this.endpoint.replace(/\/api\/v1\/agent$/, '/api/v1/agent/secrets'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
+        body: JSON.stringify({ agent_id: { value: agentId }, framework_id: { value: frameworkId }, task_id: { value: taskId } }),
+        signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
+      });
+      const text = await response.text();
+      if (response.status !== 200) return { error: `the master refused the secrets of task ${taskId} (HTTP ${response.status}): ${text.slice(0, 300)}` };
+      const body = JSON.parse(text) as { secrets?: Array<{ path: string; value: string }>; missing?: string[] };
+      return { values: new Map((body.secrets ?? []).map((s) => [s.path, Buffer.from(s.value, 'base64')])), missing: body.missing ?? [] };
+    } catch (err) {
+      return { error: `cannot get the secrets of task ${taskId} from the master: ${(err as Error).message}` };
+    }
+  }
+
   /** A non-REGISTER call on the current stream. Never throws. */
   async call(call: Omit<AgentCall, 'agent_id'>): Promise<CallResult> {
     const streamId = this.streamId;

@@ -11,6 +11,15 @@ const base = {
 };
 
 describe('buildTaskEnv', () => {
+  test('SECRET variables take the values resolved at launch; without one they are left out, never blank', () => {
+    const command = {
+      value: 'true',
+      environment: { variables: [{ name: 'DB_PW', type: 'SECRET' as const, secret: { type: 'REFERENCE' as const, reference: { name: '/dev/pw' } } }] },
+    };
+    assert.equal(buildTaskEnv({ ...base, command, resources: [], secrets: new Map([['DB_PW', 'v1']]) })['DB_PW'], 'v1');
+    assert.equal('DB_PW' in buildTaskEnv({ ...base, command, resources: [] }), false);
+  });
+
   test('base environment, Mesos variables and ports, then the command environment on top', () => {
     const env = buildTaskEnv({
       ...base,

@@ -20,6 +20,8 @@ export interface TaskEnvInput {
   agentId: string;
   frameworkId: string;
   resources: readonly ResourceJson[];
+  /** Values of the SECRET variables, resolved at launch (never checkpointed). */
+  secrets?: ReadonlyMap<string, string>;
 }
 
 export function buildTaskEnv(input: TaskEnvInput): Record<string, string> {
@@ -37,8 +39,13 @@ export function buildTaskEnv(input: TaskEnvInput): Record<string, string> {
     env['PORTS'] = ports.join(',');
   }
   for (const variable of input.command?.environment?.variables ?? []) {
-    // Secrets need a secret resolver, which the agent does not have yet; never pass a blank.
-    if (variable.type === 'SECRET' || variable.value === undefined) continue;
+    if (variable.type === 'SECRET') {
+      // Resolved by the supervisor at launch; without a value (exec, health checks) it is left out, never blank.
+      const value = input.secrets?.get(variable.name);
+      if (value !== undefined) env[variable.name] = value;
+      continue;
+    }
+    if (variable.value === undefined) continue;
     env[variable.name] = variable.value;
   }
   return env;

@@ -7,6 +7,9 @@
  * while the task is still being launched waits for the launch instead of racing it, and two
  * checkpoint writes of a task never interleave. Different tasks proceed in parallel.
  */
+import { join } from 'node:path';
+import { canonicalSecretPath, secretFilePathProblem, taskSecretRefs } from '../protocol/mesos/secrets.ts';
+import { removeSecretFiles, writeSecretFiles } from './secret-files.ts';
 import { networkInfosStatus, requestedNetworks } from './network/cni.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -43,6 +46,10 @@ export interface TaskSupervisorOptions {
   killGracePeriodMs?: number;
   /** Downloads CommandInfo.uris into the sandbox before the task starts (fetcher/). */
   fetcher?: UriFetcher;
+  /** The values of a launching task's secret references, from the master (master-link.ts). */
+  resolveSecrets?: (frameworkId: string, taskId: string) => Promise<{ values: Map<string, Buffer>; missing: string[] } | { error: string }>;
+  /** Who owns a task's secret files: the user it runs as (undefined: the agent's own user). */
+  secretFileOwner?: (user: string | undefined) => Promise<{ uid: number; gid: number } | undefined>;
   logger: Logger;
 }
 
@@ -256,6 +263,10 @@ export class TaskSupervisor {
     } catch (err) {
       return this.launchFailed(supervised, `Failed to create the sandbox ${c.sandbox}: ${(err as Error).message}`);
     }
+    // Secrets before the fetch: the sandbox is still the agent's alone. Values stay in memory (the
+    // launch's environment, the hidden secret files); the checkpoint keeps the references only.
+    const secrets = await this.taskSecrets(c);
+    if ('error' in secrets) return this.launchFailed(supervised, secrets.error);
     const uris = c.taskInfo.command?.uris ?? [];
     if (uris.length > 0) {
       // Before TASK_STARTING, as in Mesos: the fetch is part of getting the container ready, and
@@ -283,7 +294,7 @@ export class TaskSupervisor {
     // queued first, so the order holds.
     const starting = this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
     try {
-      const env = this.taskEnv(c);
+      const env = this.taskEnv(c, secrets.env);
       const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
       c.container = await this.options.containerizer.launch({
         containerId: c.containerId,
@@ -312,8 +323,47 @@ export class TaskSupervisor {
     this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
   }
 
-  private taskEnv(c: TaskCheckpoint): Record<string, string> {
+  /**
+   * Resolves the task's secret references through the master and writes its secret files;
+   * `{error}` names what is missing (never a value) for the task's TASK_FAILED.
+   */
+  private async taskSecrets(c: TaskCheckpoint): Promise<{ env: Map<string, string> } | { error: string }> {
+    const refs = taskSecretRefs(c.taskInfo);
+    if (refs.env.length === 0 && refs.files.length === 0) return { env: new Map() };
+    for (const f of refs.files) {
+      const problem = secretFilePathProblem(f.containerPath);
+      if (problem !== undefined) return { error: `Secret volume ${f.containerPath}: ${problem}` };
+    }
+    if (this.options.resolveSecrets === undefined) return { error: 'This agent cannot resolve secrets' };
+    const resolved = await this.options.resolveSecrets(c.frameworkId, c.taskInfo.task_id.value);
+    if ('error' in resolved) return resolved;
+    if (resolved.missing.length > 0) return { error: `Secret${resolved.missing.length > 1 ? 's' : ''} ${resolved.missing.join(', ')} not found in the secret store` };
+    const value = (path: string) => resolved.values.get(canonicalSecretPath(path));
+    const env = new Map<string, string>();
+    for (const e of refs.env) env.set(e.name, value(e.path)?.toString('utf8') ?? '');
+    try {
+      const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+      const owner = await this.options.secretFileOwner?.(user === '' ? undefined : user);
+      const files = refs.files.map((f) => ({ containerPath: f.containerPath, value: value(f.path) ?? Buffer.alloc(0) }));
+      await writeSecretFiles(c.sandbox, files, owner);
+    } catch (err) {
+      return { error: `Failed to write the task's secret files: ${(err as Error).message}` };
+    }
+    return { env };
+  }
+
+  /** The secret files of live tasks, for the files API to refuse (secret-files.ts). */
+  secretFiles(): string[] {
+    const out: string[] = [];
+    for (const { checkpoint: c } of this.tasks.values()) {
+      for (const f of taskSecretRefs(c.taskInfo).files) out.push(join(c.sandbox, f.containerPath));
+    }
+    return out;
+  }
+
+  private taskEnv(c: TaskCheckpoint, secrets?: ReadonlyMap<string, string>): Record<string, string> {
     return buildTaskEnv({
+      ...(secrets === undefined ? {} : { secrets }),
       base: this.options.baseEnv,
       command: c.taskInfo.command,
       sandbox: c.sandbox,
@@ -396,6 +446,13 @@ export class TaskSupervisor {
     const update = statusUpdate({ ...this.context(c.frameworkId, c.taskInfo.task_id.value), directory: c.sandbox }, fields);
     c.state = fields.state;
     c.latestStatus = update.status;
+    // A secret file lives as long as its task, as Mesos' secret tmpfs does.
+    const secretFiles = isTerminalState(fields.state) ? taskSecretRefs(c.taskInfo).files : [];
+    if (secretFiles.length > 0)
+      await removeSecretFiles(
+        c.sandbox,
+        secretFiles.map((f) => f.containerPath),
+      ).catch(() => undefined);
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
   }

@@ -68,22 +68,31 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(2);
         return;
       }
-      const cluster = await startDev({
-        port: args.port,
-        agentPort: args['agent-port'],
-        host: args.host,
-        dataDir: args['data-dir'],
-        jobs: args.jobs,
-        jobsHistoryCount: args['jobs-history-count'],
-        cgroupsEnableCfs: args['cgroups-enable-cfs'],
-        fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
-        allowPrivileged: args['allow-privileged'],
-        defaultTaskUser: args['default-task-user'],
-        logger,
-        agentRemovalGuardFraction: args['agent-removal-guard'],
-        ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
-        ...(resources ? { resources } : {}),
-      });
+      let cluster;
+      try {
+        cluster = await startDev({
+          port: args.port,
+          agentPort: args['agent-port'],
+          host: args.host,
+          dataDir: args['data-dir'],
+          jobs: args.jobs,
+          jobsHistoryCount: args['jobs-history-count'],
+          cgroupsEnableCfs: args['cgroups-enable-cfs'],
+          fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
+          allowPrivileged: args['allow-privileged'],
+          defaultTaskUser: args['default-task-user'],
+          logger,
+          agentRemovalGuardFraction: args['agent-removal-guard'],
+          ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
+          ...(resources ? { resources } : {}),
+        });
+      } catch (e) {
+        // A wrong or unreadable secrets key is the operator's to fix: say so plainly, no stack.
+        if ((e as { code?: unknown }).code !== 'DROVER_ERR_SECRETS_KEY') throw e;
+        process.stderr.write(`drover dev: ${(e as Error).message}\n`);
+        setExit(1);
+        return;
+      }
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -14,6 +14,7 @@ import { deploymentCommand, taskListCommand } from './cluster-commands.ts';
 import { nodeCommand } from './node.ts';
 import { jobCommand } from './job.ts';
 import { imageCommand } from './image.ts';
+import { secretCommand } from './secret.ts';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'run' && argv[1] !== '--help' && argv[1] !== '-h') return runCommand(argv.slice(1));
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(nodeCommand(setExit))
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
+    .command(secretCommand(setExit))
     .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
     .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
     .completion('completion', 'Print a shell completion script (bash or zsh)', completeIds as never)

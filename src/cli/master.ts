@@ -24,6 +24,7 @@ interface MasterArgs {
   'agent-removal-guard': number;
   'max-completed-frameworks': number;
   'framework-reregistration-grace'?: number;
+  'secrets-key-file'?: string;
 }
 
 /** `--agent-removal-rate-limit` (Mesos' `1/20mins`) as the master's option; throws a flag error. */
@@ -84,6 +85,10 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           type: 'number',
           describe: 'Seconds frameworks have to re-subscribe after a restart or leader change before their failover timeouts start (default: max(75, heartbeat interval × missed heartbeats))',
         })
+        .option('secrets-key-file', {
+          type: 'string',
+          describe: "The secret store's key (32 bytes, base64, mode 600; 'drover secret keygen FILE' writes one). Every master of an HA set needs the same file",
+        })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .check((args) => {
@@ -110,7 +115,22 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
       const logger = createLogger({ name: 'drover-master' });
       if (args.store.startsWith('sqlite:')) await mkdir(dirname(args.store.slice('sqlite:'.length).replace(/^\/\//, '')), { recursive: true });
       const store = await openStore(args.store);
+      let secretsKey: Buffer | undefined;
+      try {
+        // Checked before anything serves: a master whose key cannot open the store's secrets
+        // would launch tasks that never get them.
+        const { readKeyFile } = await import('../secrets/key-file.ts');
+        const { SecretStore } = await import('../secrets/secret-store.ts');
+        if (args['secrets-key-file'] !== undefined) secretsKey = await readKeyFile(args['secrets-key-file']);
+        await new SecretStore(store, secretsKey).verifyKey();
+      } catch (e) {
+        process.stderr.write(`drover master: ${(e as Error).message}\n`);
+        await store.close();
+        setExit(1);
+        return;
+      }
       const serverOptions = {
+        ...(secretsKey === undefined ? {} : { secretsKey }),
         store,
         logger,
         port: args.port,

@@ -2,6 +2,7 @@
  * `drover dev`: the whole single-node cluster in one process, all state under --data-dir:
  *   <data-dir>/store.db    the embedded SQLite store (master registry, history)
  *   <data-dir>/agent/      the agent's work dir (checkpoints, sandboxes)
+ *   <data-dir>/secrets.key the secret store's key (mode 600), created at first start; never in the store
  * A restart on the same folder recovers the cluster: the agent reattaches to its live tasks and
  * re-registers with its id. The built-in frameworks, DNS and UI join here as their issues land.
  */
@@ -13,6 +14,7 @@ import type { Store } from '../store/store.ts';
 import { Agent } from '../agent/agent.ts';
 import type { Resources } from '../resources/index.ts';
 import { startMasterServer, type MasterServer } from './master.ts';
+import { ensureKeyFile } from '../secrets/key-file.ts';
 
 export interface DevOptions {
   port: number;
@@ -49,6 +51,7 @@ export interface DevCluster {
 export async function startDev(options: DevOptions): Promise<DevCluster> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
+  const secretsKey = await ensureKeyFile(join(dataDir, 'secrets.key'));
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
   try {
@@ -58,6 +61,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       port: options.port,
       host: options.host,
       jobs: options.jobs ?? true,
+      secretsKey,
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }),
       ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),

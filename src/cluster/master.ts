@@ -17,6 +17,8 @@ import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
 import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
 import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
+import { SecretStore } from '../secrets/secret-store.ts';
+import { registerSecretsRoutes } from '../secrets/api.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -37,6 +39,11 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   apiBodyLimit?: number;
   /** `--default-task-user`: the built-in frameworks' FrameworkInfo.user (Marathon's --mesos_user); default nobody. */
   defaultTaskUser?: string;
+  /**
+   * The secret store's key (src/secrets/key-file.ts). Without it secrets can be listed and deleted
+   * but not written or read; with secrets in the store, a missing or wrong key refuses the start.
+   */
+  secretsKey?: Buffer;
 }
 
 /**
@@ -52,22 +59,42 @@ export interface MasterServer {
   readonly url: string;
   readonly services: ServicesFramework | undefined;
   readonly jobs: JobsFramework | undefined;
+  /** The secret store; `resolve(paths)` gives values to whatever launches with them (tasks, image pulls). */
+  readonly secrets: SecretStore;
   close(): Promise<void>;
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, apiBodyLimit: _limit, defaultTaskUser, ...masterOptions } = options;
+  const {
+    store,
+    logger,
+    port,
+    host,
+    mount,
+    services: withServices = true,
+    jobs: withJobs = true,
+    jobsHistoryCount,
+    ui = true,
+    apiBodyLimit: _limit,
+    defaultTaskUser,
+    secretsKey,
+    ...masterOptions
+  } = options;
+  // First: a master that cannot open its secrets would launch tasks that never get them.
+  const secrets = new SecretStore(store, secretsKey);
+  await secrets.verifyKey();
   const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
   const app = createHttpServer({ logger });
   const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
   app.addHook('onRoute', (route) => {
     if (route.bodyLimit === undefined && /^\/v[0-9]\//.test(route.url ?? '')) route.bodyLimit = apiBodyLimit;
   });
-  const master = new Master({ ...masterOptions, store, logger, port });
+  const master = new Master({ ...masterOptions, store, logger, port, resolveSecrets: (paths) => secrets.resolve(paths) });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
   registerAgentFilesRoutes(app, master);
+  registerSecretsRoutes(app, secrets);
   mount?.(app, master);
   const services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
   if (services) registerServicesRoutes(app, services);
@@ -113,6 +140,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     url,
     services,
     jobs,
+    secrets,
     async close() {
       await jobs?.stop();
       await services?.stop();

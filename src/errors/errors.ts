@@ -47,6 +47,10 @@ export const ErrorCodes = {
   IMAGE_PULL_FAILED: { code: 'DROVER_ERR_IMAGE_PULL_FAILED', status: 502 },
   /** Bytes from a registry did not hash to the digest that named them: refused, nothing cached. */
   IMAGE_DIGEST_MISMATCH: { code: 'DROVER_ERR_IMAGE_DIGEST_MISMATCH', status: 502 },
+  /** The secrets key is missing or is not the one the store's secrets were written with: refuse to start. */
+  SECRETS_KEY: { code: 'DROVER_ERR_SECRETS_KEY', status: 503 },
+  /** This master has no secrets key: secrets cannot be written or read. */
+  SECRETS_SEALED: { code: 'DROVER_ERR_SECRETS_SEALED', status: 503 },
   INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
 } as const;
 

@@ -6,6 +6,7 @@
  * reports are adopted (after a master failover the master learns them only this way); tasks the
  * master expected but the agent does not report are gone.
  */
+import { secretPathsOf } from './task-secrets.ts';
 import { DroverError } from '../errors/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
 import { canonicalEnum, isTerminalState } from '../protocol/mesos/enums.ts';
@@ -160,6 +161,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         statuses: report.status ? [keptStatus(report.status)] : [],
         statusUuid: report.status?.uuid,
         directory: undefined,
+        ...secretPathsOf(report.task_info),
         createdAt: master.now(),
       };
       master.tasks.set(task);

@@ -92,7 +92,12 @@ export interface MasterOptions {
    * (a fenced no-op write). Checked before launches and kills reach agents (confirmLeadership).
    */
   checkLeadership?: () => Promise<void>;
+  /** The values of secret paths, for agents launching tasks that reference them (task-secrets.ts). */
+  resolveSecrets?: SecretResolver;
 }
+
+/** Where the master gets secret values from (the secret store, injected by the composition root; task-secrets.ts). */
+export type SecretResolver = (paths: readonly string[]) => Promise<{ values: Map<string, Buffer>; missing: string[] }>;
 
 export const DEFAULT_REFUSE_SECONDS = 5;
 /** The default re-subscription grace is at least Mesos' agent ping window (15 s × 5). */
@@ -125,8 +130,9 @@ export class Master {
   readonly hostname: string;
   port: number;
   readonly options: Required<
-    Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs'>
+    Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs' | 'resolveSecrets'>
   > & {
+    resolveSecrets: SecretResolver | undefined;
     offerTimeoutMs: number | undefined;
     agentRemovalRate: { agents: number; perMs: number } | undefined;
   };
@@ -201,6 +207,7 @@ export class Master {
       completedTasksPerFramework: options.completedTasksPerFramework ?? 1000,
       maxCompletedFrameworks: options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS,
       agentRemovalRate: options.agentRemovalRate,
+      resolveSecrets: options.resolveSecrets,
       agentRemovalGuardFraction: options.agentRemovalGuardFraction ?? DEFAULT_GUARD_FRACTION,
       seed: options.seed ?? 1,
       maxOffersPerFramework: options.maxOffersPerFramework ?? 1000,

@@ -115,6 +115,8 @@ export interface TaskRecord {
   statusUuid: string | undefined;
   /** Sandbox on the agent, as the agent reported it. */
   directory: string | undefined;
+  /** The secret paths its TaskInfo references (env and volumes): all an agent may resolve for it. */
+  secretPaths?: readonly string[];
   createdAt: number;
 }
 

@@ -4,6 +4,7 @@
  * a thrown DroverError into a 4xx). Invalid launches are not HTTP errors: as in Mesos, ACCEPT is
  * answered 202 and each bad task gets a TASK_ERROR or TASK_DROPPED update with its reason.
  */
+import { secretPathsOf } from './task-secrets.ts';
 import { DroverError } from '../errors/errors.ts';
 import { REQUIRED_CALL_FIELD, SchedulerCall, type TaskInfo, type Operation } from '../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../protocol/validation.ts';
@@ -213,6 +214,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         statuses: [],
         statusUuid: undefined,
         directory: undefined,
+        ...secretPathsOf(task),
         createdAt: master.now(),
       };
       master.tasks.set(record);

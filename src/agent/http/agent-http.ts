@@ -32,6 +32,8 @@ export interface AgentHttpOptions {
   /** The work dir: the only tree /files may serve. */
   root: string;
   state(): unknown;
+  /** Files under the root never served (the secret files of live tasks). */
+  hiddenFiles?(): readonly string[];
   /** Resolves what to run for `task exec`; throws a DroverError (404/409) when it cannot. */
   exec?(request: ExecRequest): Promise<ExecSpec>;
   /** The agent's image store and its GC limits, for the /images routes. */
@@ -49,7 +51,7 @@ type Query = Record<string, string | string[] | undefined>;
 
 export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
   const app = createHttpServer({ logger: options.logger });
-  const files = new SandboxFiles(options.root);
+  const files = new SandboxFiles(options.root, () => options.hiddenFiles?.() ?? []);
   // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.
   const followers = new Set<FileFollower>();
 

@@ -22,7 +22,7 @@
  */
 import { lstat, readFile, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { DroverError } from '../../errors/errors.ts';
 import { isInside as inside, openConfined, placeOf, type Confinement } from './confined-open.ts';
 import { FileFollower } from './file-follow.ts';
@@ -43,7 +43,11 @@ export interface FileInfo {
 export class SandboxFiles {
   private realRoot: Promise<string> | undefined;
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    /** Absolute paths under the root never served: the secret files of live tasks. */
+    private readonly hiddenFiles: () => readonly string[] = () => [],
+  ) {}
 
   async browse(requested: string | undefined): Promise<FileInfo[]> {
     const { handle, stats, procPath, realPath, confinement } = await this.open(requested);
@@ -131,7 +135,8 @@ export class SandboxFiles {
   /** The work dir's real path, and the parts of it never served. */
   private async confinement(): Promise<Confinement> {
     const root = await this.rootRealPath();
-    return { root, hidden: [join(root, 'meta')] };
+    // meta/: checkpoints; and the secret files in live tasks' sandboxes (secret-files.ts).
+    return { root, hidden: [join(root, 'meta'), ...this.hiddenFiles().map((p) => join(root, relative(this.root, p)))] };
   }
 
   /**

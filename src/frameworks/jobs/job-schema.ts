@@ -4,6 +4,7 @@
  * images, secrets, volumes, GPUs, named networks) are accepted by the schema and then refused by
  * `unsupportedFields` with a 422 naming the field — never silently ignored.
  */
+import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type EnvValue, type SecretDecls } from '../sdk/secrets.ts';
 import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../../errors/errors.ts';
 import { patternProblem } from '../../placement/index.ts';
@@ -87,13 +88,15 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   for (const key of Object.keys(run)) if (!KNOWN_RUN.has(key)) out.push({ path: `/run/${key}`, errors: ['unknown property'] });
   if (run['docker'] !== undefined) out.push({ path: '/run/docker', errors: ['container images are not supported yet; jobs run as plain commands (no run.docker)'] });
   if (run['ucr'] !== undefined) out.push({ path: '/run/ucr', errors: ['container images are not supported yet; jobs run as plain commands (no run.ucr)'] });
-  if (nonEmpty(run['secrets'])) out.push({ path: '/run/secrets', errors: ['secrets are not supported yet'] });
-  if (nonEmpty(run['volumes'])) out.push({ path: '/run/volumes', errors: ['volumes are not supported yet'] });
+  // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts); other volumes not yet.
+  const secrets = run['secrets'] as SecretDecls | undefined;
+  out.push(...secretDeclarationErrors(run['secrets'], '/run'), ...secretVolumeErrors(run['volumes'], secrets, '/run/volumes'));
   if (nonEmpty(run['networks'])) out.push({ path: '/run/networks', errors: ['job networks are not supported yet; jobs use host networking'] });
   if (typeof run['gpus'] === 'number' && run['gpus'] > 0) out.push({ path: '/run/gpus', errors: ['gpus are not supported yet'] });
   const env = run['env'];
   if (env && typeof env === 'object') {
-    for (const [name, value] of Object.entries(env)) if (typeof value !== 'string') out.push({ path: `/run/env/${name}`, errors: ['secret references are not supported yet'] });
+    const refs = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== null && typeof v === 'object' && typeof (v as { secret?: unknown }).secret === 'string'));
+    out.push(...envSecretErrors(refs as Record<string, EnvValue>, secrets, '/run'));
   }
   for (const [i, s] of (Array.isArray(job['schedules']) ? job['schedules'] : []).entries()) {
     if (s && typeof s === 'object') out.push(...scheduleUnknown(s as Record<string, unknown>, `/schedules/${i}`));

@@ -95,12 +95,14 @@ describe('Metronome fixtures', () => {
   const dir = join(FIXTURES, 'metronome');
   // file → the fields each rejection names (empty = accepted). Unsupported features are refused, never ignored.
   const jobs: Record<string, string[][]> = {
-    'v1__examples__job.json': [['/run/docker', '/run/volumes', '/run/networks']],
+    // Host volumes are not run yet (secret volumes are: src/frameworks/sdk/secrets.ts).
+    'v1__examples__job.json': [['/run/docker', '/run/volumes/0', '/run/networks']],
     'v1__examples__job_docker_param.json': [['/run/docker']],
-    'v1__examples__job_file_based_secrets.json': [['/run/ucr', '/run/secrets', '/run/volumes']],
-    'v1__examples__job_secrets.json': [['/run/secrets', '/run/env/SECRET_ENV']],
+    // Its secret volume's absolute path needs the image (ucr) Drover does not run yet.
+    'v1__examples__job_file_based_secrets.json': [['/run/ucr', '/run/volumes/0/containerPath']],
+    'v1__examples__job_secrets.json': [[]],
     'v1__examples__job_ucr.json': [['/run/ucr']],
-    'v0__examples__job.json': [['/run/docker', '/run/volumes']],
+    'v0__examples__job.json': [['/run/docker', '/run/volumes/0']],
     // A list: the first is valid; the second's id has a space and capitals.
     'v1__examples__job_list.json': [[], ['/id']],
   };

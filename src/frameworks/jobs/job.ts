@@ -2,6 +2,7 @@
  * A job as the jobs framework keeps it: Metronome's spec with every default filled in, validated
  * at the edge. `parseJob` and `parseSchedule` are the only ways in; `jobJson` is the way out.
  */
+import type { EnvValue, SecretDecls, SecretVolume } from '../sdk/secrets.ts';
 import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { cronErrors, nextCronTick } from './cron.ts';
@@ -37,7 +38,11 @@ export interface Job {
     cmd?: string;
     args?: string[];
     user?: string;
-    env: Record<string, string>;
+    /** Plain values and references to `secrets` (`{"secret": "s1"}`), never a secret's value. */
+    env: Record<string, EnvValue>;
+    /** Metronome's run.secrets (name → store path) and secret volumes; present only when declared. */
+    secrets?: SecretDecls;
+    volumes?: SecretVolume[];
     artifacts: Array<{ uri: string; extract: boolean; executable: boolean; cache: boolean }>;
     placement: { constraints: Constraint[] };
     maxLaunchDelay: number;
@@ -91,7 +96,11 @@ export function parseJob(input: unknown, now: number): Job {
       ...(run.cmd === undefined ? {} : { cmd: run.cmd }),
       ...(run.args === undefined || run.args.length === 0 ? {} : { args: run.args }),
       ...(run.user === undefined ? {} : { user: run.user }),
-      env: (run.env as Record<string, string> | undefined) ?? {},
+      env: Object.fromEntries(Object.entries(run.env ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : { secret: v.secret }])),
+      ...(run.secrets !== undefined && run.secrets !== null && Object.keys(run.secrets as object).length > 0
+        ? { secrets: Object.fromEntries(Object.entries(run.secrets as SecretDecls).map(([name, d]) => [name, { source: d.source }])) }
+        : {}),
+      ...(Array.isArray(run.volumes) && run.volumes.length > 0 ? { volumes: (run.volumes as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) } : {}),
       artifacts: (run.artifacts ?? []).map((a) => ({ uri: a.uri, extract: a.extract ?? true, executable: a.executable ?? false, cache: a.cache ?? false })),
       placement: {
         constraints: (run.placement?.constraints ?? []).map((c) => ({ attribute: c.attribute, operator: c.operator === 'EQ' ? 'IS' : (c.operator as Constraint['operator']), value: c.value ?? '' })),

@@ -2,18 +2,21 @@
  * From a job run and its place to a Mesos TaskInfo: the command (shell `cmd` or exec `args`), the
  * environment with the run's identity, fetched artifacts, the kill grace period, labels. Pure.
  */
+import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { Job } from './job.ts';
 import type { Run } from './run.ts';
 
 export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: string, resources: Resources): Record<string, unknown> {
   const env: Record<string, string> = {
-    ...job.run.env,
+    ...plainEnv(job.run.env),
     DROVER_JOB_ID: job.id,
     DROVER_JOB_RUN_ID: run.id,
     METRONOME_JOB_ID: job.id,
     METRONOME_JOB_RUN_ID: run.id,
   };
+  // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
+  const secrets = job.run.secrets === undefined ? undefined : secretTaskParts(job.run.env, job.run.secrets, job.run.volumes ?? []);
   const command = job.run.cmd !== undefined ? { value: job.run.cmd, shell: true } : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
   return {
     name: `${job.id}.${run.id}`,
@@ -22,11 +25,12 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
     resources: resources.toJSON(),
     command: {
       ...command,
-      environment: { variables: Object.entries(env).map(([name, value]) => ({ name, type: 'VALUE', value })) },
+      environment: { variables: [...Object.entries(env).map(([name, value]) => ({ name, type: 'VALUE', value })), ...(secrets?.variables ?? [])] },
       ...(job.run.user ? { user: job.run.user } : {}),
       ...(job.run.artifacts.length > 0 ? { uris: job.run.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache })) } : {}),
     },
     ...(job.run.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(job.run.taskKillGracePeriodSeconds * 1e9) } } } : {}),
+    ...(secrets !== undefined && secrets.volumes.length > 0 ? { container: { type: 'MESOS', volumes: secrets.volumes } } : {}),
     labels: { labels: Object.entries(job.labels).map(([key, value]) => ({ key, value })) },
   };
 }

@@ -6,6 +6,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { patternProblem } from '../../placement/index.ts';
+import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type SecretDecls } from '../sdk/secrets.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
@@ -173,13 +174,10 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
         if (privileged !== undefined && typeof privileged !== 'boolean') out.push({ path: '/container/docker/privileged', errors: ['must be a boolean'] });
       }
     }
-    if (container['volumes'] !== undefined && Array.isArray(container['volumes']) && container['volumes'].length > 0)
-      out.push({ path: '/container/volumes', errors: ['volumes are not supported yet'] });
+    // Secret volumes are run (a file in the sandbox); host, persistent and external ones not yet.
+    out.push(...secretVolumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
   }
-  for (const [name, value] of Object.entries(app.env ?? {})) {
-    if (typeof value !== 'string') out.push({ path: `/env/${name}`, errors: ['secret references are not supported yet'] });
-  }
-  if (app.secrets && Object.keys(app.secrets).length > 0) out.push({ path: '/secrets', errors: ['secrets are not supported yet'] });
+  out.push(...secretDeclarationErrors(app.secrets, ''), ...envSecretErrors(app.env, app.secrets as SecretDecls | undefined, ''));
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });
   if (app.executor !== undefined && app.executor !== '' && app.executor !== '//cmd') out.push({ path: '/executor', errors: ['custom executors are not supported'] });
   const networks = app.networks ?? [];

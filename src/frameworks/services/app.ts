@@ -5,6 +5,7 @@
 import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { AppDefinition, normalizeId, semanticErrors, unsupportedFields } from './app-schema.ts';
+import type { EnvValue, SecretDecls, SecretVolume } from '../sdk/secrets.ts';
 
 export interface PortDef {
   port: number;
@@ -18,7 +19,10 @@ export interface App {
   cmd?: string;
   args?: string[];
   user?: string;
-  env: Record<string, string>;
+  /** Plain values, and references to `secrets` (`{"secret": "s1"}`): never a secret's value. */
+  env: Record<string, EnvValue>;
+  /** Marathon's `secrets`: name → store path; present only when the app declares some. */
+  secrets?: SecretDecls;
   labels: Record<string, string>;
   instances: number;
   cpus: number;
@@ -42,7 +46,7 @@ export interface App {
   dependencies: string[];
   networks: Array<{ mode: string; name?: string }>;
   /** Marathon's `container.docker.privileged` (no image): the task asks to be privileged; the agent decides. */
-  container?: { type: 'MESOS'; docker: { privileged: true } };
+  container?: { type: 'MESOS'; docker?: { privileged: true }; volumes?: SecretVolume[] };
   /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */
   maxConsecutiveFailures: number;
   version: string;
@@ -73,7 +77,8 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     ...(typeof def.cmd === 'string' ? { cmd: def.cmd } : {}),
     ...(Array.isArray(def.args) && def.args.length > 0 ? { args: def.args } : {}),
     ...(typeof def.user === 'string' ? { user: def.user } : {}),
-    env: Object.fromEntries(Object.entries(def.env ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string')),
+    env: Object.fromEntries(Object.entries(def.env ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : { secret: v.secret }])),
+    ...(def.secrets && Object.keys(def.secrets).length > 0 ? { secrets: Object.fromEntries(Object.entries(def.secrets as SecretDecls).map(([name, d]) => [name, { source: d.source }])) } : {}),
     labels: def.labels ?? {},
     instances: def.instances ?? 1,
     cpus: def.cpus ?? 1,
@@ -108,10 +113,19 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     dependencies: def.dependencies ?? [],
     networks: (def.networks ?? [{ mode: 'host' }]).map((n) => ({ mode: n.mode ?? 'host', ...(n.name ? { name: n.name } : {}) })),
     maxConsecutiveFailures: def.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    ...((def.container?.['docker'] as { privileged?: unknown } | undefined)?.privileged === true ? { container: { type: 'MESOS' as const, docker: { privileged: true as const } } } : {}),
+    ...appContainer(def),
     version,
     versionInfo: { lastScalingAt: version, lastConfigChangeAt: version },
   };
+}
+
+/** The container Drover runs: `docker.privileged` without an image, and secret volumes. */
+function appContainer(def: AppDefinition): { container?: NonNullable<App['container']> } {
+  const privileged = (def.container?.['docker'] as { privileged?: unknown } | undefined)?.privileged === true;
+  const raw = def.container?.['volumes'];
+  const volumes = Array.isArray(raw) ? (raw as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) : [];
+  if (!privileged && volumes.length === 0) return {};
+  return { container: { type: 'MESOS', ...(privileged ? { docker: { privileged: true as const } } : {}), ...(volumes.length > 0 ? { volumes } : {}) } };
 }
 
 function invalid(details: ErrorDetail[]): DroverError {

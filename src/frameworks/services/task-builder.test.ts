@@ -88,3 +88,34 @@ test('the per-app parts cached between tasks give exactly the environment taskEn
     }
   }
 });
+
+test('secrets become Mesos references in the TaskInfo (env and volume), never values', () => {
+  const app = parseApp(
+    {
+      id: '/db-client',
+      cmd: 'run',
+      secrets: { s1: { source: '/dev/db-password' } },
+      env: { DB_PW: { secret: 's1' }, PLAIN: 'x' },
+      container: { type: 'MESOS', volumes: [{ containerPath: 'conf/pw', secret: 's1' }] },
+    },
+    NOW,
+  );
+  assert.deepEqual(app.env, { DB_PW: { secret: 's1' }, PLAIN: 'x' });
+  const info = buildTaskInfo(app, 'db-client.instance-x._app.1', 'a1', 'node-1', [], Resources.parse('cpus:1;mem:128')) as {
+    command: { environment: { variables: Array<Record<string, unknown>> } };
+    container: unknown;
+  };
+  const vars = info.command.environment.variables;
+  assert.deepEqual(
+    vars.find((v) => v['name'] === 'DB_PW'),
+    { name: 'DB_PW', type: 'SECRET', secret: { type: 'REFERENCE', reference: { name: '/dev/db-password' } } },
+  );
+  assert.deepEqual(
+    vars.find((v) => v['name'] === 'PLAIN'),
+    { name: 'PLAIN', type: 'VALUE', value: 'x' },
+  );
+  assert.deepEqual(info.container, {
+    type: 'MESOS',
+    volumes: [{ container_path: 'conf/pw', mode: 'RO', source: { type: 'SECRET', secret: { type: 'REFERENCE', reference: { name: '/dev/db-password' } } } }],
+  });
+});

@@ -6,10 +6,11 @@
 import type { Resources } from '../../resources/index.ts';
 import type { App } from './app.ts';
 import { taskName } from './app.ts';
+import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
 
 export function taskEnvironment(app: App, host: string, ports: number[]): Record<string, string> {
   const env: Record<string, string> = {
-    ...app.env,
+    ...plainEnv(app.env),
     MARATHON_APP_ID: app.id,
     MARATHON_APP_VERSION: app.version,
     MARATHON_APP_RESOURCE_CPUS: String(app.cpus),
@@ -100,7 +101,10 @@ function taskVariables(app: App, host: string, ports: number[]): Variable[] {
 
 export function buildTaskInfo(app: App, taskId: string, agentId: string, host: string, ports: number[], resources: Resources): Record<string, unknown> {
   // The per-app parts are shared between tasks: the TaskInfo is only serialised, never changed.
-  const variables = taskVariables(app, host, ports);
+  const plain = taskVariables(app, host, ports);
+  // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
+  const secretParts = app.secrets === undefined ? undefined : secretTaskParts(app.env, app.secrets, app.container?.volumes ?? []);
+  const variables = secretParts === undefined || secretParts.variables.length === 0 ? plain : [...plain, ...secretParts.variables];
   const command = app.cmd !== undefined ? { value: app.cmd, shell: true } : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
   const health = mesosHealthCheck(app, ports);
   return {
@@ -118,7 +122,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
-    ...taskContainer(app),
+    ...taskContainer(app, secretParts?.volumes ?? []),
     labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
     discovery: {
       visibility: 'FRAMEWORK',
@@ -134,9 +138,16 @@ export function containerNetworks(app: App): string[] {
 }
 
 /** TaskInfo.container: CNI networks, and Mesos' docker.privileged when the app asks (the agent decides whether it may). */
-function taskContainer(app: App): { container?: Record<string, unknown> } {
+function taskContainer(app: App, volumes: Array<Record<string, unknown>>): { container?: Record<string, unknown> } {
   const networks = containerNetworks(app);
-  const privileged = app.container?.docker.privileged === true;
-  if (networks.length === 0 && !privileged) return {};
-  return { container: { type: 'MESOS', ...(networks.length > 0 ? { network_infos: networks.map((name) => ({ name })) } : {}), ...(privileged ? { docker: { privileged: true } } : {}) } };
+  const privileged = app.container?.docker?.privileged === true;
+  if (networks.length === 0 && !privileged && volumes.length === 0) return {};
+  return {
+    container: {
+      type: 'MESOS',
+      ...(networks.length > 0 ? { network_infos: networks.map((name) => ({ name })) } : {}),
+      ...(privileged ? { docker: { privileged: true } } : {}),
+      ...(volumes.length > 0 ? { volumes } : {}),
+    },
+  };
 }

@@ -5,13 +5,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
-import { AgentCall, AGENT_STREAM_HEADER } from '../../protocol/mesos/agent-link.ts';
+import { AgentCall, AgentSecretsCall, AGENT_STREAM_HEADER } from '../../protocol/mesos/agent-link.ts';
+import { resolveTaskSecrets } from '../task-secrets.ts';
 import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import * as scheduler from '../scheduler-calls.ts';
 import * as agents from '../agent-calls.ts';
 
 const agentCalls = compileValidator(AgentCall);
+const agentSecretsCalls = compileValidator(AgentSecretsCall);
 
 export function registerMasterRoutes(app: FastifyInstance, master: Master): void {
   // Mesos accepts protobuf bodies too; until Drover speaks protobuf, say so clearly.
@@ -57,6 +59,14 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
       agents.update(master, agent, call);
     }
     return reply.status(202).send();
+  });
+
+  // An agent launching a task asks for the values of the secrets the task references (task-secrets.ts).
+  app.post('/api/v1/agent/secrets', async (request, reply) => {
+    const call = parseCall(agentSecretsCalls, request.body, 'agent secrets call');
+    const agent = agents.callingAgent(master, { type: 'HEARTBEAT', agent_id: call.agent_id }, header(request.headers[AGENT_STREAM_HEADER]));
+    // Never cached anywhere on the way back.
+    return reply.header('cache-control', 'no-store').send(await resolveTaskSecrets(master, agent, call));
   });
 }
 

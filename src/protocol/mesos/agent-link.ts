@@ -109,3 +109,16 @@ export type AgentEvent =
   | { type: 'SHUTDOWN_FRAMEWORK'; shutdown_framework: { framework_id: Id } }
   | { type: 'HEARTBEAT' }
   | { type: 'ERROR'; error: { message: string } };
+
+/**
+ * agent → master `POST /api/v1/agent/secrets` (with the `Drover-Stream-Id` header): the values of
+ * the secrets a task it is launching references. Answered 200
+ * `{secrets: [{path, value: base64}], missing: [path]}`; 403 for a task that is not live on the
+ * calling agent; 409 for a stale stream.
+ */
+export const AgentSecretsCall = Type.Object({
+  agent_id: Id,
+  framework_id: Id,
+  task_id: Id,
+});
+export type AgentSecretsCall = Static<typeof AgentSecretsCall>;

@@ -5,6 +5,7 @@
  * fields are checked strictly. The types used by the master and the SDK derive from these.
  */
 import Type, { type Static } from 'typebox';
+import { SecretJson } from './secrets.ts';
 import { FRAMEWORK_CAPABILITIES, OFFER_OPERATION_TYPES, RESOURCE_VALUE_TYPES, SCHEDULER_CALL_TYPES, TASK_STATES, TASK_STATUS_REASONS, TASK_STATUS_SOURCES } from './enums.ts';
 
 /** Ids are opaque strings; Mesos caps none, we cap them so a hostile id cannot bloat state. */
@@ -34,6 +35,8 @@ export const Environment = Type.Object({
       name: Type.String({ minLength: 1, maxLength: 4096 }),
       type: Type.Optional(Type.Union([Type.Literal('VALUE'), Type.Literal('SECRET'), Type.Literal('UNKNOWN')])),
       value: Type.Optional(Type.String({ maxLength: 1024 * 1024 })),
+      /** For type SECRET: a reference into the secret store (secrets.ts), resolved by the agent at launch. */
+      secret: Type.Optional(SecretJson),
     }),
     { maxItems: 4096 },
   ),
