@@ -112,19 +112,21 @@ export class AgentFleet {
    * Cut `fraction` of the fleet's agents off from the master at once (each fleet of a run loses
    * its share; `lostIndices` picks which); kill counts start again from zero.
    */
-  async partition(fraction: number): Promise<{ agents: number; tasks: number }> {
+  async partition(fraction: number): Promise<{ agents: number; tasks: number; tasksByHost: Record<string, number> }> {
     const pick = lostIndices(this.agents.length, fraction, 0x5eed + this.spec.first);
     const lost = this.agents.filter((_, i) => pick.has(i));
     this.lost = new Set(lost);
     for (const a of this.agents) a.killedByApp.clear();
     let tasks = 0;
+    const tasksByHost: Record<string, number> = {};
     this.lostByApp = {};
     for (const a of lost) {
       tasks += a.liveTasks().tasks;
+      tasksByHost[a.hostname] = a.liveTasks().tasks;
       for (const [app, n] of a.tasksByApp()) this.lostByApp[app] = (this.lostByApp[app] ?? 0) + n;
     }
     await Promise.all(lost.map((a) => a.partition()));
-    return { agents: lost.length, tasks };
+    return { agents: lost.length, tasks, tasksByHost };
   }
 
   heal(): void {

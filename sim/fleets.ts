@@ -10,7 +10,7 @@ export interface Fleets {
   stats(): Promise<HollowAgentStats>;
   stop(): Promise<void>;
   /** Cut `fraction` of all agents off from the master at once (the partition scenario). */
-  partition(fraction: number): Promise<{ agents: number; tasks: number }>;
+  partition(fraction: number): Promise<{ agents: number; tasks: number; tasksByHost: Record<string, number> }>;
   /** Every cut-off agent reconnects. */
   heal(): Promise<void>;
   partitionReport(): Promise<PartitionReport>;
@@ -42,8 +42,8 @@ export async function startFleets(spec: Omit<FleetSpec, 'first' | 'count'>, agen
     },
     async partition(fraction) {
       const all = await Promise.all(threads.map((t) => reply(t, { type: 'partition', fraction }, 'partitioned', 60_000)));
-      const lost = all.map((m) => (m as { lost: { agents: number; tasks: number } }).lost);
-      return { agents: lost.reduce((n, l) => n + l.agents, 0), tasks: lost.reduce((n, l) => n + l.tasks, 0) };
+      const lost = all.map((m) => (m as { lost: { agents: number; tasks: number; tasksByHost: Record<string, number> } }).lost);
+      return { agents: lost.reduce((n, l) => n + l.agents, 0), tasks: lost.reduce((n, l) => n + l.tasks, 0), tasksByHost: Object.assign({}, ...lost.map((l) => l.tasksByHost)) };
     },
     async heal() {
       await Promise.all(threads.map((t) => reply(t, { type: 'heal' }, 'healed', 60_000)));

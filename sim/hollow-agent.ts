@@ -158,6 +158,10 @@ export class HollowAgent {
     this.updates.close();
   }
 
+  get hostname(): string {
+    return this.options.hostname;
+  }
+
   get partitioned(): boolean {
     return this.cutOff;
   }

@@ -130,6 +130,9 @@ export async function partitionPhase(url: string, fleets: Fleets, s: Scenario, l
     }
   }
   const stats = await fleets.stats();
+  // The lost agents' tasks on agents still held when the network heals: never reported lost, never replaced.
+  const state = await getJson<{ slaves: Array<{ hostname: string; drover_removal_held_since?: number }> }>(`${url}/master/state?limit=0`).catch(() => ({ slaves: [] }));
+  const heldTasks = state.slaves.filter((a) => a.drover_removal_held_since !== undefined).reduce((n, a) => n + (lost.tasksByHost[a.hostname] ?? 0), 0);
   const during = {
     running: last?.running ?? null,
     minRunning: Number.isFinite(minRunning) ? minRunning : null,
@@ -137,6 +140,9 @@ export async function partitionPhase(url: string, fleets: Fleets, s: Scenario, l
     heldAgents: last?.removal.held ?? null,
     agentsRunningTasks: stats.running,
     replacementsLaunched: stats.launched - launchedBefore,
+    /** Tasks of the lost agents that the master still held at healing time, and of those it had marked. */
+    heldTasks,
+    markedTasks: lost.tasks - heldTasks,
   };
   log(`detected after ${seconds(t0, firstDetected)} s (all ${seconds(t0, allDetected)} s); held peak ${heldPeak}; ${p.healWhen === 'replaced' ? `replaced after ${seconds(t0, replaced)} s` : ''}`);
 

@@ -70,7 +70,7 @@ interface PartitionOutcome {
   heldPeak: number;
   unreachablePeak: number;
   windowCap: number | null;
-  during: { minRunning: number | null; replacementsLaunched: number; unreachableAgents: number | null };
+  during: { minRunning: number | null; replacementsLaunched: number; unreachableAgents: number | null; heldTasks: number; markedTasks: number };
   afterHealing: { running: number; appsAtCount: boolean; agentsLiveTasks: number; duplicates: number; appsOverCount: number; unacknowledged: number };
   killedBySelection: Record<string, { apps: number; lostTasks: number; killedReturned: number; killedReplacements: number }>;
   violations: string[];
@@ -127,9 +127,9 @@ test('partition-60 scenario (reduced): 60 % of 50 agents cut off — the guard m
   assert.ok(p.heldPeak > 0, 'removals were held');
   assert.equal((p as unknown as { healedWhileHeld: boolean }).healedWhileHeld, true, 'the network healed while the hold stood');
   assert.ok(p.unreachablePeak + p.heldPeak <= 30);
-  // Replacements only for what was marked: the held agents' instances were never replaced.
-  assert.ok(p.during.replacementsLaunched > 0, 'the marked agents’ instances were replaced');
-  assert.ok(p.during.replacementsLaunched < p.lostTasks, `replacements ${p.during.replacementsLaunched} of ${p.lostTasks} lost tasks`);
+  // Replacements exactly for what was marked: the held agents' instances were never replaced.
+  // (Which agents ran how many tasks is placement's choice, so the split is read, not fixed.)
+  assert.equal(p.during.replacementsLaunched, p.during.markedTasks, `replacements ${p.during.replacementsLaunched}; marked agents' tasks ${p.during.markedTasks}, held ${p.during.heldTasks}`);
   assert.equal(p.complete, true, 'healed and settled');
   assert.equal(p.afterHealing.running, 500);
   assert.equal(p.afterHealing.appsAtCount, true);

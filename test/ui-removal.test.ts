@@ -92,7 +92,7 @@ test('agents held by the removal limits: counted in the API, announced on /v2/ev
   // The banner, on whatever page is open.
   const banner = page.getByTestId('removal-banner');
   await banner.waitFor({ timeout: 60_000 });
-  const text = await banner.innerText();
+  const text = (await banner.textContent()) ?? '';
   assert.match(text, /2 agents are unreachable and their removal is held/);
   assert.match(text, /1 more agent already marked unreachable/);
   assert.match(text, /rate limit \(1\/3600secs\)/);

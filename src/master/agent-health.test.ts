@@ -52,7 +52,7 @@ test('the hold is visible: status() counts held and unreachable agents, says why
   agents.get('d')!.lastSeen = 6000;
   agents.get('e')!.lastSeen = 6000;
   health.check(6000);
-  let s = health.status(6000);
+  const s = health.status(6000);
   assert.equal(s.unreachable, 2, 'two marked: the cap');
   assert.equal(s.held, 1, 'the third held');
   assert.equal(s.reason, 'mass-unreachable');
