@@ -25,8 +25,49 @@ export interface FleetSpec {
   wave?: number;
 }
 
+/** Kills since a partition, by app (task id prefix): of the agents cut off (the instances that came back) and of the others. */
+export interface PartitionReport {
+  /** Live tasks on the agents cut off, when they were. */
+  lostByApp: Record<string, number>;
+  killedOnLost: Record<string, number>;
+  killedElsewhere: Record<string, number>;
+}
+
+/**
+ * Which `fraction` of `count` agents are cut off: a seeded shuffle, the same every run. Evenly
+ * spaced indices lined up with how apps were placed (every lost agent ran the same half of the
+ * apps), so the pick is scattered instead.
+ */
+export function lostIndices(count: number, fraction: number, seed: number): Set<number> {
+  const order = Array.from({ length: count }, (_, i) => i);
+  let state = seed >>> 0 || 1;
+  const random = (): number => {
+    // xorshift32: small, seeded, good enough to scatter a pick.
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return new Set(order.slice(0, Math.round(count * fraction)));
+}
+
+/** Sums of several fleets' partition reports. */
+export function sumReports(all: readonly PartitionReport[]): PartitionReport {
+  const out: PartitionReport = { lostByApp: {}, killedOnLost: {}, killedElsewhere: {} };
+  for (const r of all) {
+    for (const side of ['lostByApp', 'killedOnLost', 'killedElsewhere'] as const) for (const [app, n] of Object.entries(r[side])) out[side][app] = (out[side][app] ?? 0) + n;
+  }
+  return out;
+}
+
 export class AgentFleet {
   readonly agents: HollowAgent[] = [];
+  private lost = new Set<HollowAgent>();
+  private lostByApp: Record<string, number> = {};
 
   constructor(private readonly spec: FleetSpec) {
     const resources = Resources.parse(spec.resources);
@@ -65,6 +106,41 @@ export class AgentFleet {
 
   async stop(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.stop()));
+  }
+
+  /**
+   * Cut `fraction` of the fleet's agents off from the master at once (each fleet of a run loses
+   * its share; `lostIndices` picks which); kill counts start again from zero.
+   */
+  async partition(fraction: number): Promise<{ agents: number; tasks: number; tasksByHost: Record<string, number> }> {
+    const pick = lostIndices(this.agents.length, fraction, 0x5eed + this.spec.first);
+    const lost = this.agents.filter((_, i) => pick.has(i));
+    this.lost = new Set(lost);
+    for (const a of this.agents) a.killedByApp.clear();
+    let tasks = 0;
+    const tasksByHost: Record<string, number> = {};
+    this.lostByApp = {};
+    for (const a of lost) {
+      tasks += a.liveTasks().tasks;
+      tasksByHost[a.hostname] = a.liveTasks().tasks;
+      for (const [app, n] of a.tasksByApp()) this.lostByApp[app] = (this.lostByApp[app] ?? 0) + n;
+    }
+    await Promise.all(lost.map((a) => a.partition()));
+    return { agents: lost.length, tasks, tasksByHost };
+  }
+
+  heal(): void {
+    for (const a of this.agents) a.heal();
+  }
+
+  /** Kills since the partition, by app: on the agents that were cut off, and on the others. */
+  partitionReport(): PartitionReport {
+    const out: PartitionReport = { lostByApp: { ...this.lostByApp }, killedOnLost: {}, killedElsewhere: {} };
+    for (const a of this.agents) {
+      const into = this.lost.has(a) ? out.killedOnLost : out.killedElsewhere;
+      for (const [app, n] of a.killedByApp) into[app] = (into[app] ?? 0) + n;
+    }
+    return out;
   }
 
   stats(): HollowAgentStats {

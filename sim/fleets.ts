@@ -3,19 +3,30 @@
  * behind one small interface: start, sum of stats, stop.
  */
 import { Worker } from 'node:worker_threads';
-import { AgentFleet, sumStats, type FleetSpec } from './agent-fleet.ts';
+import { AgentFleet, sumReports, sumStats, type FleetSpec, type PartitionReport } from './agent-fleet.ts';
 import type { HollowAgentStats } from './hollow-agent.ts';
 
 export interface Fleets {
   stats(): Promise<HollowAgentStats>;
   stop(): Promise<void>;
+  /** Cut `fraction` of all agents off from the master at once (the partition scenario). */
+  partition(fraction: number): Promise<{ agents: number; tasks: number; tasksByHost: Record<string, number> }>;
+  /** Every cut-off agent reconnects. */
+  heal(): Promise<void>;
+  partitionReport(): Promise<PartitionReport>;
 }
 
 export async function startFleets(spec: Omit<FleetSpec, 'first' | 'count'>, agents: number, workers: number): Promise<Fleets> {
   if (workers <= 0) {
     const fleet = new AgentFleet({ ...spec, first: 0, count: agents });
     await fleet.start();
-    return { stats: async () => fleet.stats(), stop: () => fleet.stop() };
+    return {
+      stats: async () => fleet.stats(),
+      stop: () => fleet.stop(),
+      partition: (fraction) => fleet.partition(fraction),
+      heal: async () => fleet.heal(),
+      partitionReport: async () => fleet.partitionReport(),
+    };
   }
   const per = Math.ceil(agents / workers);
   const threads: Worker[] = [];
@@ -28,6 +39,18 @@ export async function startFleets(spec: Omit<FleetSpec, 'first' | 'count'>, agen
     async stats() {
       const all = await Promise.all(threads.map((t) => reply(t, { type: 'stats' }, 'stats', 60_000)));
       return sumStats(all.map((m) => (m as { stats: HollowAgentStats }).stats));
+    },
+    async partition(fraction) {
+      const all = await Promise.all(threads.map((t) => reply(t, { type: 'partition', fraction }, 'partitioned', 60_000)));
+      const lost = all.map((m) => (m as { lost: { agents: number; tasks: number; tasksByHost: Record<string, number> } }).lost);
+      return { agents: lost.reduce((n, l) => n + l.agents, 0), tasks: lost.reduce((n, l) => n + l.tasks, 0), tasksByHost: Object.assign({}, ...lost.map((l) => l.tasksByHost)) };
+    },
+    async heal() {
+      await Promise.all(threads.map((t) => reply(t, { type: 'heal' }, 'healed', 60_000)));
+    },
+    async partitionReport() {
+      const all = await Promise.all(threads.map((t) => reply(t, { type: 'report' }, 'report', 60_000)));
+      return sumReports(all.map((m) => (m as { report: PartitionReport }).report));
     },
     async stop() {
       await Promise.all(threads.map((t) => reply(t, { type: 'stop' }, 'stopped', 30_000).catch(() => undefined)));

@@ -11,6 +11,11 @@
  * `failRate`, else TASK_FINISHED. A KILL ends it TASK_KILLED. Updates are retried until
  * acknowledged, one task's in order, exactly as the real agent does (the same code sends them).
  *
+ * A partition (`partition()`, the `partition` scenario) stops the agent's link: its stream ends,
+ * heartbeats and status updates stop, and it does not try to re-register — what the master sees
+ * of an agent cut off by the network. Its tasks keep running. `heal()` starts the link again: it
+ * re-registers under its id with its tasks, as an agent whose network came back does.
+ *
  * The agent also checks the master: a LAUNCH that would over-commit it, or hand out a port a live
  * task already holds, is counted as a violation (the correctness test asserts there are none).
  */
@@ -87,6 +92,9 @@ export class HollowAgent {
   private used = Resources.EMPTY;
   private id: string | undefined;
   private readonly random: () => number;
+  private cutOff = false;
+  /** Tasks killed (KILL from the master), by app (the task id's prefix), since the last reset. */
+  readonly killedByApp = new Map<string, number>();
   readonly stats = {
     launched: 0,
     ended: 0,
@@ -148,6 +156,35 @@ export class HollowAgent {
     for (const task of this.tasks.values()) if (task.exitTimer) clearTimeout(task.exitTimer);
     await this.link.stop();
     this.updates.close();
+  }
+
+  get hostname(): string {
+    return this.options.hostname;
+  }
+
+  get partitioned(): boolean {
+    return this.cutOff;
+  }
+
+  /** Cut off from the master: no stream, no heartbeats, no updates, no re-registration. */
+  async partition(): Promise<void> {
+    if (this.cutOff) return;
+    this.cutOff = true;
+    await this.link.stop();
+  }
+
+  /** The network is back: re-register (same id, same tasks). */
+  heal(): void {
+    if (!this.cutOff) return;
+    this.cutOff = false;
+    this.link.start();
+  }
+
+  /** Live tasks by app (the task id's prefix). */
+  tasksByApp(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const t of this.tasks.values()) out.set(appOf(t.taskId), (out.get(appOf(t.taskId)) ?? 0) + 1);
+    return out;
   }
 
   liveTasks(): { tasks: number; running: number } {
@@ -260,6 +297,8 @@ export class HollowAgent {
       return;
     }
     this.stats.killed++;
+    const app = appOf(taskId);
+    this.killedByApp.set(app, (this.killedByApp.get(app) ?? 0) + 1);
     this.end(task, 'TASK_KILLED', 'Command terminated with signal Terminated (hollow)');
   }
 
@@ -294,6 +333,12 @@ export class HollowAgent {
       },
     };
   }
+}
+
+/** The app part of a services task id (`sim_partition_app-0001.instance-….`), or the whole id. */
+function appOf(taskId: string): string {
+  const i = taskId.indexOf('.instance-');
+  return i < 0 ? taskId : taskId.slice(0, i);
 }
 
 function taskKey(frameworkId: string, taskId: string): string {

@@ -11,6 +11,7 @@ import type { HollowAgentStats } from './hollow-agent.ts';
 import { MasterProcess } from './master-process.ts';
 import { startFleets, type Fleets } from './fleets.ts';
 import { totalTasks, type Scenario } from './scenario.ts';
+import { partitionPhase } from './partition-scenario.ts';
 
 export interface RunOptions {
   /** Node flags for the master process (profiling). */
@@ -53,6 +54,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       store: s.master.store === 'memory' ? 'memory:' : `sqlite:${join(dir, 'master.db')}`,
       allocationIntervalSeconds: s.master.allocationIntervalSeconds,
       agentHeartbeatIntervalSeconds: s.master.agentHeartbeatIntervalSeconds,
+      ...(s.master.args ? { args: s.master.args } : {}),
       nodeArgs: [...(options.masterNodeArgs ?? []), ...(options.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${options.heapSnapshotDir}`] : [])],
       ...(options.masterLogFile ? { logFile: options.masterLogFile } : {}),
     });
@@ -137,6 +139,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     const latencies = complete ? await launchLatencies(url, s.measure.latencySample) : [];
     let intervals: unknown[] | undefined;
     if (s.kind === 'churn' && s.churn && complete) intervals = await churn(url, master, fleets, s, log);
+    const partition = s.kind === 'partition' && s.partition && complete ? await partitionPhase(url, fleets, s, log) : undefined;
     let rest: Record<string, unknown> | undefined;
     if (s.measure.restSeconds) rest = await atRestFigures(url, master, s.measure.restSeconds, log);
     const figures = await master.figures();
@@ -152,7 +155,8 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       p99LaunchMs: percentile(latencies, 99),
       masterRssMb: figures.peakRssMb,
       masterCpuSeconds: figures.cpuSeconds,
-      complete,
+      // A partition run is complete when its phase settled too.
+      complete: complete && (partition === undefined || partition['complete'] === true),
       running,
       masterRssNowMb: figures.rssMb,
       agentsCpuSeconds,
@@ -161,6 +165,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       latencySample: latencies.length,
       ...(rest ? { rest } : {}),
       ...(intervals ? { intervals } : {}),
+      ...(partition ? { partition } : {}),
       agentStats: stats,
       ...(inspected ? { inspected } : {}),
     };
@@ -184,6 +189,7 @@ async function postApp(url: string, s: Scenario, a: number): Promise<void> {
     instances: s.apps.instances,
     portDefinitions: Array.from({ length: s.apps.ports }, () => ({ port: 0 })),
     ...s.apps.extra,
+    ...Object.fromEntries(Object.entries(s.apps.vary ?? {}).map(([field, values]) => [field, values[a % values.length]])),
   };
   // A master saturated by a million launches can drop a kept-alive connection under a POST
   // (ECONNRESET), or answer 408 when its busy event loop did not read the request in time:

@@ -16,6 +16,8 @@ export interface MasterProcessOptions {
   store: string;
   allocationIntervalSeconds: number;
   agentHeartbeatIntervalSeconds: number;
+  /** Extra `drover master` flags (e.g. --max-missed-heartbeats 4, --agent-removal-guard 0.4). */
+  args?: string[];
   /** Extra node flags for the master (e.g. --cpu-prof --cpu-prof-dir=DIR, --max-old-space-size=4096). */
   nodeArgs?: string[];
   /** Master stdout/stderr go here when set. */
@@ -49,6 +51,7 @@ export class MasterProcess {
       String(options.allocationIntervalSeconds),
       '--agent-heartbeat-interval',
       String(options.agentHeartbeatIntervalSeconds),
+      ...(options.args ?? []),
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,8 +9,12 @@ import type { TaskBehaviour } from './hollow-agent.ts';
 
 export interface Scenario {
   name: string;
-  /** launch: create apps, wait until every task runs. churn: then keep tasks failing and measure per interval. allocator: offer cycles, in-process. */
-  kind: 'launch' | 'churn' | 'allocator';
+  /**
+   * launch: create apps, wait until every task runs. churn: then keep tasks failing and measure
+   * per interval. partition: then cut a share of the agents off and heal (partition-scenario.ts).
+   * allocator: offer cycles, in-process.
+   */
+  kind: 'launch' | 'churn' | 'partition' | 'allocator';
   description?: string;
   agents: {
     count: number;
@@ -32,11 +36,15 @@ export interface Scenario {
     cmd?: string;
     /** Extra fields of every app definition (e.g. backoffSeconds, constraints). */
     extra?: Record<string, unknown>;
+    /** Fields that vary by app: app `a` gets `values[a % values.length]` (e.g. killSelection). */
+    vary?: Record<string, unknown[]>;
   };
   master: {
     store: 'sqlite' | 'memory';
     allocationIntervalSeconds: number;
     agentHeartbeatIntervalSeconds: number;
+    /** Further `drover master` flags (e.g. ["--max-missed-heartbeats", "4"]). */
+    args?: string[];
   };
   measure: {
     /** Give up (and report what was reached) after this long. */
@@ -51,6 +59,18 @@ export interface Scenario {
   churn?: {
     durationSeconds: number;
     intervalSeconds: number;
+  };
+  /** kind partition: once every task runs, cut `fraction` of the agents off at once, then heal. */
+  partition?: {
+    fraction: number;
+    /**
+     * When the network comes back: `replaced` once every app is back at its count (the lost
+     * instances replaced); `held` as soon as the master holds removals (a partition shorter
+     * than the guard's hold: the held agents' instances are never replaced).
+     */
+    healWhen: 'replaced' | 'held';
+    /** Give up waiting for detection and replacement, and for the state after healing to settle. */
+    timeoutSeconds: number;
   };
   /** kind allocator: frameworks, cycles and tasks already running per agent. */
   allocator?: {

@@ -60,3 +60,81 @@ test('tiny scenario: 50 hollow agents run 2,000 tasks, nothing over-committed, n
     }
   }
 });
+
+interface PartitionOutcome {
+  complete: boolean;
+  lostAgents: number;
+  lostTasks: number;
+  detectionSeconds: number | null;
+  fullReplacementSeconds: number | null;
+  heldPeak: number;
+  unreachablePeak: number;
+  windowCap: number | null;
+  during: { minRunning: number | null; replacementsLaunched: number; unreachableAgents: number | null; heldTasks: number; markedTasks: number };
+  afterHealing: { running: number; appsAtCount: boolean; agentsLiveTasks: number; duplicates: number; appsOverCount: number; unacknowledged: number };
+  killedBySelection: Record<string, { apps: number; lostTasks: number; killedReturned: number; killedReplacements: number }>;
+  violations: string[];
+}
+
+/** The partition scenarios at 50 agents and 500 tasks (10 apps × 50), in this thread. */
+async function reducedPartition(name: string, resources?: string): Promise<PartitionOutcome> {
+  const scenario = await loadScenario(name, { agents: 50, apps: 10, tasks: 500, workers: 0 });
+  if (resources !== undefined) scenario.agents.resources = resources;
+  const summary = await runLaunchScenario(scenario, { progress: (line) => process.stderr.write(`[${name}] ${line}\n`) });
+  assert.equal(summary['running'], 500, 'every task ran before the partition');
+  const partition = summary['partition'] as PartitionOutcome | undefined;
+  assert.ok(partition, 'the partition phase ran');
+  return partition;
+}
+
+test('partition scenario (reduced): 10 % of 50 agents cut off — detected, every app back at its count, 0 duplicates after healing', { timeout: 300_000 }, async () => {
+  // 12 tasks per agent at most: the 500 tasks spread over ≥ 42 of the 50 agents, so the lost
+  // five run some (placement packs agents otherwise), and the other 45 have room for them.
+  const p = await reducedPartition('partition', 'cpus:1.2;mem:65536;ports:[31000-32000]');
+  assert.equal(p.lostAgents, 5);
+  assert.ok(p.lostTasks > 0, 'the lost agents ran tasks');
+  assert.equal(p.complete, true, 'replaced, healed and settled');
+  assert.notEqual(p.detectionSeconds, null, 'the master marked the lost agents unreachable');
+  assert.equal(p.heldPeak, 0, '5 of 50 is within the guard (at most 20 per window): nothing held');
+  assert.equal(p.during.unreachableAgents, 5);
+  // Each lost instance replaced once (inactiveAfterSeconds 0), and no more.
+  assert.equal(p.during.replacementsLaunched, p.lostTasks);
+  assert.notEqual(p.fullReplacementSeconds, null, 'every app back at its count while the agents were away');
+  // After healing: the returned instances and their replacements settled to exactly the counts.
+  assert.equal(p.afterHealing.running, 500);
+  assert.equal(p.afterHealing.appsAtCount, true);
+  assert.equal(p.afterHealing.agentsLiveTasks, 500, 'the agents run exactly the apps’ total');
+  assert.equal(p.afterHealing.duplicates, 0);
+  assert.equal(p.afterHealing.appsOverCount, 0);
+  assert.equal(p.afterHealing.unacknowledged, 0);
+  // One kill per returned instance, whichever side it hit; YOUNGEST_FIRST apps kill the replacements.
+  let lost = 0;
+  for (const [selection, row] of Object.entries(p.killedBySelection)) {
+    assert.equal(row.killedReturned + row.killedReplacements, row.lostTasks, `${selection}: one kill per instance that came back`);
+    if (selection === 'YOUNGEST_FIRST') assert.equal(row.killedReturned, 0, 'YOUNGEST_FIRST keeps the instances that came back');
+    lost += row.lostTasks;
+  }
+  assert.equal(lost, p.lostTasks);
+  assert.deepEqual(p.violations, []);
+});
+
+test('partition-60 scenario (reduced): 60 % of 50 agents cut off — the guard marks at most 40 %, holds the rest; 0 duplicates after healing', { timeout: 300_000 }, async () => {
+  const p = await reducedPartition('partition-60');
+  assert.equal(p.lostAgents, 30);
+  // 40 % of 50 = 20 agents marked within one detection window, never more; the other 10 held.
+  assert.equal(p.windowCap, 20);
+  assert.ok(p.unreachablePeak <= 20, `marked ${p.unreachablePeak} > the guard's 20`);
+  assert.ok(p.heldPeak > 0, 'removals were held');
+  assert.equal((p as unknown as { healedWhileHeld: boolean }).healedWhileHeld, true, 'the network healed while the hold stood');
+  assert.ok(p.unreachablePeak + p.heldPeak <= 30);
+  // Replacements exactly for what was marked: the held agents' instances were never replaced.
+  // (Which agents ran how many tasks is placement's choice, so the split is read, not fixed.)
+  assert.equal(p.during.replacementsLaunched, p.during.markedTasks, `replacements ${p.during.replacementsLaunched}; marked agents' tasks ${p.during.markedTasks}, held ${p.during.heldTasks}`);
+  assert.equal(p.complete, true, 'healed and settled');
+  assert.equal(p.afterHealing.running, 500);
+  assert.equal(p.afterHealing.appsAtCount, true);
+  assert.equal(p.afterHealing.agentsLiveTasks, 500);
+  assert.equal(p.afterHealing.duplicates, 0);
+  assert.equal(p.afterHealing.appsOverCount, 0);
+  assert.deepEqual(p.violations, []);
+});

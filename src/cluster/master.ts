@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../log/index.ts';
 import { createHttpServer } from '../http/server.ts';
 import { Master, type MasterOptions } from '../master/master.ts';
+import type { AgentRemovalStatus } from '../master/agent-health.ts';
 import { registerMasterRoutes } from '../master/api/routes.ts';
 import { registerOperatorRoutes } from '../master/api/operator.ts';
 import { registerOperatorV1Routes } from '../master/api/operator-v1.ts';
@@ -53,6 +54,28 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
  */
 export const API_BODY_LIMIT = 1024 * 1024;
 
+/**
+ * The master's removal limits, told to `/v2/events` (the stream Marathon clients and the UI
+ * follow): `agent_removal_held_event` whenever the set of held agents changes while some are
+ * held, `agent_removal_released_event` when none is held any more (they came back, or were
+ * marked unreachable after all). Drover's own event types; Marathon clients that do not know
+ * them skip them, as SSE clients do with any event they did not ask for.
+ */
+function publishRemovalEvent(services: ServicesFramework, s: AgentRemovalStatus): void {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  services.events.publish(s.held > 0 ? 'agent_removal_held_event' : 'agent_removal_released_event', {
+    held: s.held,
+    unreachable: s.unreachable,
+    agents: s.agents,
+    ...(s.reason === undefined ? {} : { reason: s.reason }),
+    ...(s.heldSince === undefined ? {} : { heldSince: iso(s.heldSince) }),
+    ...(s.retryAt === undefined ? {} : { retryAt: iso(s.retryAt) }),
+    markedInWindow: s.markedInWindow,
+    ...(s.windowCap === undefined ? {} : { windowCap: s.windowCap }),
+    heldAgents: s.heldAgents.map((a) => ({ id: a.id, hostname: a.hostname })),
+  });
+}
+
 export interface MasterServer {
   readonly master: Master;
   readonly app: FastifyInstance;
@@ -97,7 +120,10 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerSecretsRoutes(app, secrets);
   mount?.(app, master);
   const services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
-  if (services) registerServicesRoutes(app, services);
+  if (services) {
+    registerServicesRoutes(app, services);
+    master.removalWatchers.add((status) => publishRemovalEvent(services, status));
+  }
   const jobs = withJobs
     ? new JobsFramework({
         transport: inProcessTransport(master),

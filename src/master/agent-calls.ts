@@ -66,8 +66,6 @@ export async function register(master: Master, call: Register, total: Resources,
   const record = agent;
   record.info = { ...info, id: { value: record.id } };
   adoptFrameworks(master, call);
-  reconcileTasks(master, record, call.register.tasks ?? []);
-  master.maintenance.agentRegistered(record);
   await master.registry.putAgent(record.id, record.info, record.registeredAt);
 
   record.stream = stream;
@@ -77,6 +75,13 @@ export async function register(master: Master, call: Register, total: Resources,
     type: 'REGISTERED',
     registered: { agent_id: { value: record.id }, heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000, master_id: master.id },
   });
+  // Only once the stream is open: telling a framework its task came back makes it act — a
+  // surplus instance is killed at once (killSelection) — and a KILL queued while the stream was
+  // not yet open was dropped by the outbox. Seen in the simulator's partition scenario: 60 of
+  // 80 returned instances stayed TASK_KILLING in the framework and ran on. A draining agent's
+  // kills (maintenance) likewise.
+  reconcileTasks(master, record, call.register.tasks ?? []);
+  master.maintenance.agentRegistered(record);
   master.metrics.agentsRegistered.set(countActive(master));
   master.publish(operatorEvents.agentAdded(record));
   stream.onClose(() => {

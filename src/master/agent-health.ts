@@ -4,6 +4,11 @@
  * limits allow. The others are held (`removalHeldSince` on the record, gauge
  * `drover_master_agents_removal_held`), logged once per change as `agent-removal-held` with the
  * counts, and asked about again on the next check.
+ *
+ * `status()` is what the operator sees of it (`GET /master/agent-removal`, `drover_agent_removal`
+ * in `/master/state`, the UI's banner): how many agents are held, why, since when, and when the
+ * limits may let the next one through. The host hears of every change of the held set
+ * (`heldChanged`), which the composition root turns into an event.
  */
 import type { Logger } from '../log/index.ts';
 import { decideRemovals, EMPTY_HISTORY, type RemovalHistory, type RemovalPolicy } from './agent-removal-limit.ts';
@@ -14,6 +19,35 @@ export interface AgentHealthHost {
   readonly log: Logger;
   markUnreachable(agent: AgentRecord, why: string): void;
   heldCount(count: number): void;
+  /** The held set changed (agents held, released, or marked after all); called once per change. */
+  heldChanged?(status: AgentRemovalStatus): void;
+}
+
+/** Held agents listed by name in the status, at most (the counts are always whole). */
+export const HELD_AGENTS_LISTED = 20;
+
+/** What the removal limits hold right now, for the operator. Times are ms since the epoch. */
+export interface AgentRemovalStatus {
+  /** Silent agents held back from being marked unreachable. */
+  held: number;
+  /** Agents marked unreachable (their tasks reported UNREACHABLE, replacements allowed). */
+  unreachable: number;
+  /** Agents the master knows. */
+  agents: number;
+  /** Why the first held agent is held; absent when none is. */
+  reason?: 'mass-unreachable' | 'rate-limit';
+  /** When the longest-held agent was first held. */
+  heldSince?: number;
+  /** When asking again may let the first held agent through. */
+  retryAt?: number;
+  /** Markings within the current detection window, and the guard's cap for it (undefined: no guard). */
+  markedInWindow: number;
+  windowCap: number | undefined;
+  windowMs: number;
+  guardFraction: number;
+  rate: { agents: number; perMs: number } | undefined;
+  /** The first HELD_AGENTS_LISTED held agents, the longest held first. */
+  heldAgents: Array<{ id: string; hostname: string; since: number }>;
 }
 
 export interface AgentHealthOptions {
@@ -35,6 +69,8 @@ export class AgentHealth {
   private history: RemovalHistory = EMPTY_HISTORY;
   /** Agents held back from being marked unreachable, as last logged. */
   private held = new Set<string>();
+  /** The last decision's account of the hold: why, when to ask again, the window's cap. */
+  private last: Pick<AgentRemovalStatus, 'reason' | 'retryAt'> & { windowCap: number } = { windowCap: Infinity };
 
   constructor(
     private readonly host: AgentHealthHost,
@@ -62,6 +98,11 @@ export class AgentHealth {
       reachable,
     );
     this.history = decision.history;
+    this.last = {
+      windowCap: decision.windowCap,
+      ...(decision.reason === undefined ? {} : { reason: decision.reason }),
+      ...(decision.retryAt === undefined ? {} : { retryAt: decision.retryAt }),
+    };
     for (const id of decision.mark) this.host.markUnreachable(this.host.agents.get(id)!, `missed ${maxMissedHeartbeats} heartbeats`);
     const held = new Set(decision.held);
     for (const agent of this.host.agents.values()) {
@@ -70,7 +111,10 @@ export class AgentHealth {
     }
     this.host.heldCount(held.size);
     // Logged when the held set changes, not on every check: one line per step of an episode.
-    if (held.size !== this.held.size || [...held].some((id) => !this.held.has(id))) {
+    const before = this.held;
+    const changed = held.size !== before.size || [...held].some((id) => !before.has(id));
+    this.held = held;
+    if (changed) {
       if (held.size > 0) {
         this.host.log.warn(
           {
@@ -85,9 +129,40 @@ export class AgentHealth {
           },
           'agent-removal-held',
         );
-      } else this.host.log.info({ released: this.held.size }, 'agent-removal-released');
+      } else this.host.log.info({ released: before.size }, 'agent-removal-released');
+      this.host.heldChanged?.(this.status(now));
     }
-    this.held = held;
+  }
+
+  /**
+   * The hold as it stands: counted from the agent records, so an agent that re-registered a
+   * moment ago no longer counts as held, even before the next check.
+   */
+  status(now: number): AgentRemovalStatus {
+    const { heartbeatIntervalMs, maxMissedHeartbeats, guardFraction, rate } = this.options;
+    const windowMs = heartbeatIntervalMs * maxMissedHeartbeats;
+    const held: AgentRecord[] = [];
+    let unreachable = 0;
+    for (const agent of this.host.agents.values()) {
+      if (agent.status === 'unreachable') unreachable++;
+      else if (agent.removalHeldSince !== undefined) held.push(agent);
+    }
+    held.sort((a, b) => a.removalHeldSince! - b.removalHeldSince!);
+    const markedInWindow = this.history.markedAt.filter((t) => now - t < windowMs).length;
+    return {
+      held: held.length,
+      unreachable,
+      agents: this.host.agents.size,
+      ...(held.length > 0 && this.last.reason !== undefined ? { reason: this.last.reason } : {}),
+      ...(held.length > 0 ? { heldSince: held[0]!.removalHeldSince! } : {}),
+      ...(held.length > 0 && this.last.retryAt !== undefined ? { retryAt: this.last.retryAt } : {}),
+      markedInWindow,
+      windowCap: Number.isFinite(this.last.windowCap) && guardFraction < 1 ? this.last.windowCap : undefined,
+      windowMs,
+      guardFraction,
+      rate,
+      heldAgents: held.slice(0, HELD_AGENTS_LISTED).map((a) => ({ id: a.id, hostname: a.hostname, since: a.removalHeldSince! })),
+    };
   }
 
   /** The agent is gone for good: nothing to hold. */

@@ -26,7 +26,7 @@ import { TaskTable } from './task-table.ts';
 import { FrameworkFailover } from './framework-failover.ts';
 import { CompletedFrameworks, DEFAULT_MAX_COMPLETED_FRAMEWORKS } from './completed-frameworks.ts';
 import { DEFAULT_GUARD_FRACTION } from './agent-removal-limit.ts';
-import { AgentHealth } from './agent-health.ts';
+import { AgentHealth, type AgentRemovalStatus } from './agent-health.ts';
 import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
@@ -121,6 +121,8 @@ export class Master {
   readonly metrics = new MasterMetrics();
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
   readonly operatorStreams = new Set<EventSink>();
+  /** Told whenever the set of agents held back by the removal limits changes (agent-health.ts). */
+  readonly removalWatchers = new Set<(status: AgentRemovalStatus) => void>();
   readonly registry: Registry;
   readonly maintenance: Maintenance;
   readonly log: Logger;
@@ -188,7 +190,22 @@ export class Master {
       reregistrationGraceMs,
     );
     this.health = new AgentHealth(
-      { agents: this.agents, log: this.log, markUnreachable: (agent, why) => this.markUnreachable(agent, why), heldCount: (n) => this.metrics.agentsRemovalHeld.set(n) },
+      {
+        agents: this.agents,
+        log: this.log,
+        markUnreachable: (agent, why) => this.markUnreachable(agent, why),
+        heldCount: (n) => this.metrics.agentsRemovalHeld.set(n),
+        heldChanged: (status) => {
+          for (const watch of this.removalWatchers) {
+            // A watcher's failure must not stop the health check that called it.
+            try {
+              watch(status);
+            } catch (err) {
+              this.log.error({ err }, 'removal-watcher-failed');
+            }
+          }
+        },
+      },
       {
         heartbeatIntervalMs: options.agentHeartbeatIntervalMs ?? 15_000,
         maxMissedHeartbeats: options.agentMaxMissedHeartbeats ?? 5,
@@ -476,6 +493,11 @@ export class Master {
    */
   checkAgents(): void {
     this.health.check(this.now());
+  }
+
+  /** Agents held back by the removal limits, and why (GET /master/agent-removal, the UI's banner). */
+  agentRemovalStatus(): AgentRemovalStatus {
+    return this.health.status(this.now());
   }
 
   markUnreachable(agent: AgentRecord, why: string): void {

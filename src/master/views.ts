@@ -5,6 +5,7 @@
  */
 import { Resources } from '../resources/index.ts';
 import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
+import type { AgentRemovalStatus } from './agent-health.ts';
 
 /** Mesos v1 resource JSON with `allocation_info`, as offers carry it. */
 export function allocatedResourcesJson(resources: Resources, role: string): unknown[] {
@@ -120,5 +121,27 @@ export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[],
     completed_tasks: completed.map(taskToJson),
     offers: offers.map((o) => ({ id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: legacyResources(o.resources) })),
     executors: [],
+  };
+}
+
+/**
+ * The removal limits' hold, for operators (`GET /master/agent-removal`, `drover_agent_removal` in
+ * `/master/state`): times in seconds since the epoch as the rest of the legacy JSON; `window_cap`
+ * null when the guard is off, `rate_limit` in Mesos' flag syntax or null.
+ */
+export function agentRemovalJson(s: AgentRemovalStatus): Record<string, unknown> {
+  return {
+    held: s.held,
+    unreachable: s.unreachable,
+    agents: s.agents,
+    reason: s.reason ?? null,
+    held_since: s.heldSince === undefined ? null : s.heldSince / 1000,
+    retry_at: s.retryAt === undefined ? null : s.retryAt / 1000,
+    marked_in_window: s.markedInWindow,
+    window_cap: s.windowCap ?? null,
+    window_seconds: s.windowMs / 1000,
+    guard_fraction: s.guardFraction,
+    rate_limit: s.rate === undefined ? null : `${s.rate.agents}/${s.rate.perMs / 1000}secs`,
+    held_agents: s.heldAgents.map((a) => ({ id: a.id, hostname: a.hostname, since: a.since / 1000 })),
   };
 }

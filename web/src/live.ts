@@ -16,8 +16,8 @@ import { get } from './api.ts';
 import { Backoff, type BackoffPolicy } from '../../src/clock/backoff.ts';
 import { recordIoParser, sseParser } from './streams.ts';
 
-export type Topic = 'apps' | 'tasks' | 'agents' | 'jobs' | 'queue' | 'deployments' | 'summary';
-const ALL: Topic[] = ['apps', 'tasks', 'agents', 'jobs', 'queue', 'deployments', 'summary'];
+export type Topic = 'apps' | 'tasks' | 'agents' | 'jobs' | 'queue' | 'deployments' | 'summary' | 'removal';
+const ALL: Topic[] = ['apps', 'tasks', 'agents', 'jobs', 'queue', 'deployments', 'summary', 'removal'];
 
 export interface LiveEvent {
   source: 'marathon' | 'mesos';
@@ -147,11 +147,14 @@ class LiveHub {
 
   private onMarathon(type: string, data: Record<string, unknown>): void {
     if (type === 'event_stream_attached') return;
-    const topics: Topic[] = type.startsWith('deployment')
-      ? ['deployments', 'apps', 'queue']
-      : type === 'status_update_event' || type.includes('instance') || type.includes('health')
-        ? ['apps', 'tasks', 'queue', 'summary', 'agents']
-        : ['apps', 'deployments', 'queue'];
+    // The master's removal limits held or released agents (src/cluster/master.ts).
+    const topics: Topic[] = type.startsWith('agent_removal')
+      ? ['removal', 'agents', 'summary']
+      : type.startsWith('deployment')
+        ? ['deployments', 'apps', 'queue']
+        : type === 'status_update_event' || type.includes('instance') || type.includes('health')
+          ? ['apps', 'tasks', 'queue', 'summary', 'agents']
+          : ['apps', 'deployments', 'queue'];
     this.invalidate(topics);
     const bits = [data['appId'], data['taskStatus'], data['host'], data['id'] && type.startsWith('deployment') ? data['id'] : undefined].filter((x) => typeof x === 'string');
     this.record({ source: 'marathon', type, at: Date.parse(String(data['timestamp'] ?? '')) || Date.now(), text: bits.join(' · ') });
@@ -161,7 +164,7 @@ class LiveHub {
     const type = String(m['type'] ?? '');
     if (type === 'HEARTBEAT' || type === 'SUBSCRIBED') return;
     if (type.startsWith('TASK_')) this.invalidate(['tasks', 'summary', 'agents', 'jobs', 'apps']);
-    else if (type.startsWith('AGENT_')) this.invalidate(['agents', 'summary']);
+    else if (type.startsWith('AGENT_')) this.invalidate(['agents', 'summary', 'removal']);
     else this.invalidate(['summary']);
     const body = (m[type.toLowerCase()] ?? {}) as Record<string, unknown>;
     const task = (body['task'] ?? {}) as { task_id?: { value?: string }; state?: string };

@@ -4,6 +4,7 @@ import './styles.css';
 import { Link, useLocation } from './router.tsx';
 import { hub, useConnection } from './live.ts';
 import { Notes } from './notify.tsx';
+import { RemovalBanner } from './removal-banner.tsx';
 import { Overview } from './pages/Overview.tsx';
 import { Services } from './pages/Services.tsx';
 import { ServiceDetail } from './pages/ServiceDetail.tsx';
@@ -68,6 +69,7 @@ function Shell() {
         </div>
       </nav>
       <main className="main">
+        <RemovalBanner />
         <Page />
       </main>
       <Notes />
