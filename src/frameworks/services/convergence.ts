@@ -10,6 +10,10 @@
  * normal launch path — offers, the launch budget, backoff — however many went at once; an
  * expunged one is forgotten, as is one killed while unreachable (a KILL cannot reach it): when
  * it comes back it is a task we do not know, and killed (status-updates.ts).
+ *
+ * A KILL can be lost (an agent re-registering, a master failing over): as Marathon's
+ * `kill_retry_timeout`, an instance still KILLING `KILL_RETRY_MS` after its last KILL gets it again,
+ * for as long as it stays KILLING — else a returned surplus instance would run on for good.
  */
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { Clock } from '../../clock/clock.ts';
@@ -49,6 +53,9 @@ export interface ConvergenceEffects {
   active(): boolean;
 }
 
+/** Marathon's `--kill_retry_timeout` default: how long a KILL may go unanswered before it is sent again. */
+export const KILL_RETRY_MS = 10_000;
+
 export class Convergence {
   /**
    * The reconciler's latest result per app, for the app object it was computed for. Valid until
@@ -57,6 +64,10 @@ export class Convergence {
    */
   private readonly plans = new Map<string, { app: App; result: ReconcileResult }>();
   private tickScheduled = false;
+  /** Instances being killed: task id → when their last KILL went (only these are swept). */
+  private readonly killsSent = new Map<string, number>();
+  /** Whether instances recovered in KILLING (from the store) were taken into `killsSent`. */
+  private killsRecovered = false;
 
   constructor(
     private readonly state: ConvergenceState,
@@ -84,6 +95,26 @@ export class Convergence {
   refresh(): void {
     this.plans.clear();
     this.tick();
+    if (this.effects.active()) this.retryKills();
+  }
+
+  /** Send the KILL again to every instance still KILLING `KILL_RETRY_MS` after its last one. */
+  private retryKills(): void {
+    const now = this.clock.now();
+    if (!this.killsRecovered) {
+      this.killsRecovered = true;
+      for (const i of this.state.instances.values()) if (i.state === 'TASK_KILLING' && !this.killsSent.has(i.taskId)) this.killsSent.set(i.taskId, now);
+    }
+    for (const [taskId, at] of this.killsSent) {
+      const i = this.state.instances.get(taskId);
+      if (i === undefined || i.state !== 'TASK_KILLING') {
+        this.killsSent.delete(taskId);
+        continue;
+      }
+      if (now - at < KILL_RETRY_MS) continue;
+      this.killsSent.set(taskId, now);
+      this.effects.kill(i.taskId, i.agentId);
+    }
   }
 
   /** Apply the reconciler to every app: kills now; launches wait for offers (revive if needed). */
@@ -187,6 +218,7 @@ export class Convergence {
     i.state = 'TASK_KILLING';
     this.changed(i);
     this.effects.persist(i);
+    this.killsSent.set(i.taskId, this.clock.now());
     this.effects.kill(i.taskId, i.agentId);
   }
 

@@ -119,6 +119,40 @@ describe('unreachable instances', () => {
   });
 });
 
+describe('kills that go unanswered', () => {
+  test('a KILL lost on its way is sent again every 10 s (kill_retry_timeout) until the task ends', async () => {
+    const h = await startServices();
+    const [a] = await twoRunning(h, {});
+    await h.put({ ...web, instances: 1 });
+    const victim = h.master.killed()[0];
+    assert.ok(victim === a || victim !== undefined, 'the scale-down kills one');
+    assert.equal(h.master.killed().length, 1);
+    await h.advance(9000);
+    assert.equal(h.master.killed().length, 1, 'not again before 10 s');
+    await h.advance(1000);
+    assert.deepEqual(h.master.killed(), [victim, victim], 'sent again once 10 s passed unanswered');
+    await h.advance(10_000);
+    assert.equal(h.master.killed().length, 3);
+    await h.report(victim!, 'TASK_KILLED', victim === a ? agent1 : agent2);
+    await h.advance(30_000);
+    assert.equal(h.master.killed().length, 3, 'ended: never again');
+    await h.stop();
+  });
+
+  test('killSelection OLDEST_FIRST: back beside its replacement, the returned (older) instance goes', async () => {
+    const h = await startServices();
+    const [lost] = await twoRunning(h, { killSelection: 'OLDEST_FIRST', unreachableStrategy: { inactiveAfterSeconds: 5, expungeAfterSeconds: 60 } });
+    await h.report(lost, 'TASK_UNREACHABLE', { ...agent1, reason: 'REASON_AGENT_DISCONNECTED', source: 'SOURCE_MASTER' });
+    await h.advance(5000);
+    const [replacement] = await h.launch(agent2);
+    assert.ok(replacement);
+    await h.report(replacement, 'TASK_RUNNING', agent2);
+    await h.report(lost, 'TASK_RUNNING', { ...agent1, reason: 'REASON_AGENT_REREGISTERED', source: 'SOURCE_MASTER' });
+    assert.deepEqual(h.master.killed(), [lost], 'the oldest (the one that came back) goes');
+    await h.stop();
+  });
+});
+
 describe('crash accounting: losses caused by the machine', () => {
   const young = { ...web, instances: 10, backoffSeconds: 1, backoffFactor: 2, maxConsecutiveFailures: 10 };
   const big = { resources: 'cpus:16;mem:4096;disk:1000;ports:[31000-32000]' };
