@@ -149,7 +149,12 @@ export async function runSoakScenario(s: Scenario, options: RunOptions = {}): Pr
     const events = async (): Promise<void> => {
       while (Date.now() < end) {
         const controller = new AbortController();
-        const response = await fetch(`${url}/v2/events`, { signal: controller.signal }).catch(() => undefined);
+        // A master that does not answer (its event loop held) must not hold the run past its end.
+        const timer = setTimeout(() => controller.abort(), (soak.eventClientSeconds + 60) * 1000);
+        const response = await fetch(`${url}/v2/events`, { signal: controller.signal }).catch(() => {
+          counts.errors++;
+          return undefined;
+        });
         if (response?.ok) {
           counts.eventClients++;
           const reader = response.body!.getReader();
@@ -159,6 +164,7 @@ export async function runSoakScenario(s: Scenario, options: RunOptions = {}): Pr
             if (chunk?.done) break;
           }
         }
+        clearTimeout(timer);
         controller.abort();
         await sleep(500);
       }
