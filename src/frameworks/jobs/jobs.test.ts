@@ -129,8 +129,10 @@ describe('runs', () => {
       await h.add({ id: 'gone', run: run() });
       await h.jobs.runNow('gone');
       const [task] = await h.launch();
+      assert.ok(h.jobs.launcher.rejections.has('gone'), 'offers seen for the job are kept for /v1/queue');
       await h.jobs.deleteJob('gone', true);
       assert.deepEqual(h.master.killed(), [task], 'stopCurrentJobRuns kills the task');
+      assert.equal(h.jobs.launcher.rejections.has('gone'), false, 'a deleted job leaves nothing in memory');
       await h.report(task!, 'TASK_RUNNING'); // on its way before the kill landed
       assert.deepEqual(h.master.killed(), [task, task]);
       h.master.update(task!, 'TASK_LOST', { reason: 'REASON_RECONCILIATION', source: 'SOURCE_MASTER', message: 'Attempted to kill an unknown task' });
