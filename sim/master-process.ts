@@ -65,7 +65,12 @@ export class MasterProcess {
       child.stderr!.pipe(log);
     }
     child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
-    const url = await listeningUrl(child, 'drover master', 60_000, () => out);
+    // A master that never said where it listens is nobody's to stop: left running, it kept the
+    // runner (and a test file) alive, and one stuck in a loop kept a core busy for good.
+    const url = await listeningUrl(child, 'drover master', 60_000, () => out).catch((error: unknown) => {
+      child.kill('SIGKILL');
+      throw error;
+    });
     child.stdout!.resume();
     return new MasterProcess(url, child);
   }

@@ -1,6 +1,6 @@
 /**
  * `npm run sim -- SCENARIO [--agents N] [--tasks M] [--apps A] [--workers W] [--timeout S] [--duration S]
- *  [--master-cpu-prof DIR] [--master-heap-prof DIR] [--master-log FILE]`
+ *  [--minutes N (soak)] [--master-cpu-prof DIR] [--master-heap-prof DIR] [--master-log FILE]`
  *
  * Runs sim/scenarios/SCENARIO.json, prints progress on stderr and a one-line JSON summary last on
  * stdout, and writes it to bench/results/SCENARIO.json.
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { loadScenario, type Overrides } from './scenario.ts';
 import { runLaunchScenario } from './launch-scenario.ts';
 import { runAllocatorScenario } from './allocator-scenario.ts';
+import { runSoakScenario } from './soak-scenario.ts';
 
 function option(argv: string[], name: string): string | undefined {
   const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -43,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   set('workers', 'workers');
   set('timeoutSeconds', 'timeout');
   set('durationSeconds', 'duration');
+  set('minutes', 'minutes');
   const scenario = await loadScenario(name, overrides);
   const nodeArgs: string[] = [];
   const cpuProf = option(argv, 'master-cpu-prof');
@@ -54,6 +56,20 @@ async function main(argv: string[]): Promise<number> {
   const progress = (line: string): void => void process.stderr.write(`[sim ${scenario.name}] ${line}\n`);
   const masterLog = option(argv, 'master-log');
   const heapSnapshotDir = option(argv, 'master-heap-snapshot');
+  if (scenario.kind === 'soak') {
+    // The results file gets the full memory curve; stdout the one-line summary without it.
+    const { curve, ...brief } = await runSoakScenario(scenario, {
+      progress,
+      ...(nodeArgs.length ? { masterNodeArgs: nodeArgs } : {}),
+      ...(masterLog ? { masterLogFile: masterLog } : {}),
+      ...(heapSnapshotDir ? { heapSnapshotDir } : {}),
+    });
+    const dir = join(import.meta.dirname, '..', 'bench', 'results');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${scenario.name}.json`), `${JSON.stringify({ ...brief, curve })}\n`);
+    process.stdout.write(`${JSON.stringify(brief)}\n`);
+    return 0;
+  }
   const summary =
     scenario.kind === 'allocator'
       ? await runAllocatorScenario(scenario, { progress })

@@ -12,9 +12,9 @@ export interface Scenario {
   /**
    * launch: create apps, wait until every task runs. churn: then keep tasks failing and measure
    * per interval. partition: then cut a share of the agents off and heal (partition-scenario.ts).
-   * allocator: offer cycles, in-process.
+   * allocator: offer cycles, in-process. soak: churn and API load, memory sampled (soak-scenario.ts).
    */
-  kind: 'launch' | 'churn' | 'partition' | 'allocator';
+  kind: 'launch' | 'churn' | 'partition' | 'allocator' | 'soak';
   description?: string;
   agents: {
     count: number;
@@ -72,6 +72,22 @@ export interface Scenario {
     /** Give up waiting for detection and replacement, and for the state after healing to settle. */
     timeoutSeconds: number;
   };
+  /** kind soak: churn and API load for `minutes`, the master's memory sampled (soak-scenario.ts). */
+  soak?: {
+    minutes: number;
+    /** Samples before this are left out of the slope (caches and pools filling). */
+    warmupMinutes: number;
+    sampleSeconds: number;
+    /** Apps cycling through create → scale → delete. */
+    appSlots: number;
+    churnIntervalMs: number;
+    /** A job is created and run every this many churn rounds. */
+    jobEvery: number;
+    readIntervalMs: number;
+    /** Concurrent /v2/events clients, each reconnecting after `eventClientSeconds`. */
+    eventClients: number;
+    eventClientSeconds: number;
+  };
   /** kind allocator: frameworks, cycles and tasks already running per agent. */
   allocator?: {
     frameworks: number;
@@ -88,6 +104,8 @@ export interface Overrides {
   workers?: number;
   timeoutSeconds?: number;
   durationSeconds?: number;
+  /** soak: how long to run. */
+  minutes?: number;
 }
 
 export const SCENARIO_DIR = join(import.meta.dirname, 'scenarios');
@@ -113,6 +131,11 @@ export function applyOverrides(scenario: Scenario, o: Overrides): Scenario {
   if (o.workers !== undefined) s.workers = o.workers;
   if (o.timeoutSeconds !== undefined) s.measure.timeoutSeconds = o.timeoutSeconds;
   if (o.durationSeconds !== undefined && s.churn) s.churn.durationSeconds = o.durationSeconds;
+  if (o.minutes !== undefined && s.soak) {
+    s.soak.minutes = o.minutes;
+    // A short run keeps a proportionate warm-up (a 20-s smoke run would otherwise have no slope).
+    s.soak.warmupMinutes = Math.min(s.soak.warmupMinutes, o.minutes / 4);
+  }
   return s;
 }
 

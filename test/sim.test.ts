@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadScenario } from '../sim/scenario.ts';
 import { runLaunchScenario } from '../sim/launch-scenario.ts';
+import { runSoakScenario } from '../sim/soak-scenario.ts';
 
 interface TaskJson {
   id: string;
@@ -137,4 +138,24 @@ test('partition-60 scenario (reduced): 60 % of 50 agents cut off — the guard m
   assert.equal(p.afterHealing.duplicates, 0);
   assert.equal(p.afterHealing.appsOverCount, 0);
   assert.deepEqual(p.violations, []);
+});
+
+test('soak scenario, 20 s: churn and API load run against the real master and the memory curve is sampled', { timeout: 240_000 }, async () => {
+  // A smoke run only: that the scenario drives the master and reports its curve. No assertion on
+  // RSS here — a flat curve is for `npm run sim -- soak` (an hour), not for a loaded CI machine.
+  const summary = await runSoakScenario(await loadScenario('soak', { minutes: 1 / 3 }));
+  const curve = summary['curve'] as Array<{ t: number; rssMb: number; heapUsedMb: number }>;
+  const load = summary['load'] as Record<string, number>;
+  assert.ok(curve.length >= 2, `samples: ${curve.length}`);
+  assert.equal(summary['samples'], curve.length);
+  assert.ok(
+    curve.every((s) => s.rssMb > 0 && s.heapUsedMb > 0),
+    'every sample has the RSS and the heap in use',
+  );
+  assert.ok(load['appsCreated']! > 0 && load['gets']! > 0 && load['eventClients']! > 0, JSON.stringify(load));
+  assert.equal(load['errors'], 0, `no failed request: ${JSON.stringify(summary['lastErrors'])}`);
+  for (const key of ['rss', 'heapUsed'] as const) {
+    const c = summary[key] as Record<string, number>;
+    assert.ok(c['minMb']! <= c['endMb']! && c['endMb']! <= c['maxMb']!, JSON.stringify(c));
+  }
 });

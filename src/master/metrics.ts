@@ -22,6 +22,15 @@ export class MasterMetrics {
   });
   readonly agentsRegistered = new Gauge({ name: 'drover_master_agents_registered', help: 'Agents currently registered and active', registers: [this.registry] });
   readonly frameworksConnected = new Gauge({ name: 'drover_master_frameworks_connected', help: 'Frameworks with an open subscription', registers: [this.registry] });
+  /** Read at scrape time: the soak scenario (sim/soak-scenario.ts) follows it beside the RSS. */
+  readonly heapUsed = new Gauge({
+    name: 'drover_process_heap_used_bytes',
+    help: 'V8 heap in use by this process (process.memoryUsage().heapUsed)',
+    registers: [this.registry],
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
   readonly allocationSeconds = new Histogram({
     name: 'drover_master_allocation_cycle_seconds',
     help: 'Duration of one offer cycle',

@@ -121,6 +121,27 @@ describe('runs', () => {
       assert.throws(() => h.jobs.job('parent'), /Job 'parent' does not exist/);
     }));
 
+  test("a late update of a deleted job's task is killed once; the master's TASK_LOST answer to that KILL is not killed again", () =>
+    withHarness(async (h) => {
+      // Before: TASK_LOST of an unknown task got a KILL, and the master answers a KILL of a task it
+      // does not know with TASK_LOST — a KILL → TASK_LOST → KILL loop that never yielded in process
+      // (seen in the soak scenario: a job deleted with stopCurrentJobRuns while its task started).
+      await h.add({ id: 'gone', run: run() });
+      await h.jobs.runNow('gone');
+      const [task] = await h.launch();
+      assert.ok(h.jobs.launcher.rejections.has('gone'), 'offers seen for the job are kept for /v1/queue');
+      await h.jobs.deleteJob('gone', true);
+      assert.deepEqual(h.master.killed(), [task], 'stopCurrentJobRuns kills the task');
+      assert.equal(h.jobs.launcher.rejections.has('gone'), false, 'a deleted job leaves nothing in memory');
+      await h.report(task!, 'TASK_RUNNING'); // on its way before the kill landed
+      assert.deepEqual(h.master.killed(), [task, task]);
+      h.master.update(task!, 'TASK_LOST', { reason: 'REASON_RECONCILIATION', source: 'SOURCE_MASTER', message: 'Attempted to kill an unknown task' });
+      await h.settle();
+      await h.report(task!, 'TASK_UNKNOWN');
+      await h.report(task!, 'TASK_UNREACHABLE');
+      assert.deepEqual(h.master.killed(), [task, task], 'no KILL in reply to updates that do not say the task runs');
+    }));
+
   test('a run that waits longer than maxLaunchDelay fails with the reason offers were refused', () =>
     withHarness(async (h) => {
       await h.add({ id: 'big', run: run('true', { cpus: 8, maxLaunchDelay: 60 }) });

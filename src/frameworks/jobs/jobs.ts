@@ -206,6 +206,8 @@ export class JobsFramework {
       for (const run of active) this.launcher.killTasks(run);
       this.jobs.delete(jobId);
       this.histories.delete(jobId);
+      // Its offer rejections (for /v1/queue) too: kept, every job id ever created stayed in memory.
+      this.launcher.rejections.delete(jobId);
       for (const map of [this.cursors, this.claims, this.runs] as Array<Map<string, unknown>>) {
         for (const key of [...map.keys()]) if (key.startsWith(`${jobId}\u0000`)) map.delete(key);
       }

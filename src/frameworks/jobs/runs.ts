@@ -13,7 +13,7 @@ import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Store } from '../../store/store.ts';
 import { builtInFrameworkInfo, repeatEvery, SchedulerDriver } from '../sdk/driver.ts';
-import type { OfferJson, OutgoingCall, SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
+import { killsUnknownTask, type OfferJson, type OutgoingCall, type SchedulerConnection, type SchedulerTransport } from '../sdk/scheduler.ts';
 import type { Job } from './job.ts';
 import { keys, pairKey } from './job-store.ts';
 import { fit } from './placement.ts';
@@ -235,7 +235,8 @@ export class RunLauncher {
     if (!found) {
       this.driver.acknowledge(status);
       // A task of a deleted job or a finished run: make sure it does not keep running.
-      if (!isTerminalState(status.state) && status.state !== 'TASK_UNKNOWN') this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
+      // Not on the master's TASK_LOST answer to that KILL, which would loop (killsUnknownTask).
+      if (killsUnknownTask(status.state)) this.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
       return;
     }
     const { run } = found;

@@ -4,6 +4,7 @@
  * Built-in frameworks and tests use only this interface.
  */
 import { DroverError } from '../../errors/errors.ts';
+import type { TaskState } from '../../protocol/mesos/enums.ts';
 import type { FrameworkInfo, SchedulerCall, TaskStatus } from '../../protocol/mesos/scheduler.ts';
 
 export interface OfferJson {
@@ -25,6 +26,18 @@ export type SchedulerEvent =
   | { type: 'FAILURE'; failure: unknown }
   | { type: 'ERROR'; error: { message: string } }
   | { type: 'HEARTBEAT' };
+
+/**
+ * Whether an update for a task the framework does not know calls for a KILL: only when it says the
+ * task may be running on an agent. The master answers a KILL of a task it does not know with
+ * TASK_LOST (TASK_UNKNOWN for a partition-aware framework); killing again on that answer is an
+ * endless KILL → update → KILL loop through the master — in process it never yields, and it held
+ * `drover dev`'s event loop (and its memory) from the moment a deleted job's or app's task sent a
+ * late update. A lost or unreachable task that comes back reports TASK_RUNNING and is killed then.
+ */
+export function killsUnknownTask(state: TaskState): boolean {
+  return state === 'TASK_STAGING' || state === 'TASK_STARTING' || state === 'TASK_RUNNING';
+}
 
 /** A call without `framework_id`: the connection fills it in. */
 export type OutgoingCall = Omit<SchedulerCall, 'framework_id'>;

@@ -72,6 +72,25 @@ describe('launching', () => {
   });
 });
 
+describe('unknown tasks', () => {
+  test("a task no instance knows is killed once; the master's TASK_UNKNOWN answer to that KILL is not killed again", async () => {
+    // Before: every update of an unknown task that was not terminal got a KILL, and the master
+    // answers a KILL of a task it does not know with TASK_UNKNOWN — KILL → TASK_UNKNOWN → KILL …,
+    // a loop that held drover dev's event loop (in process it never yields) during app churn.
+    const h = await startServices();
+    const stray = 'web.00000000-0000-0000-0000-000000000000';
+    await h.report(stray, 'TASK_RUNNING'); // e.g. a late update of a deleted app's task
+    assert.deepEqual(h.master.killed(), [stray]);
+    await h.report(stray, 'TASK_UNKNOWN', { reason: 'REASON_RECONCILIATION', source: 'SOURCE_MASTER', message: 'Attempted to kill an unknown task' });
+    await h.report(stray, 'TASK_UNREACHABLE');
+    await h.report(stray, 'TASK_KILLING');
+    assert.deepEqual(h.master.killed(), [stray], 'no KILL in reply to updates that do not say the task runs');
+    await h.report(stray, 'TASK_RUNNING'); // should it come back running after all, it is killed then
+    assert.deepEqual(h.master.killed(), [stray, stray]);
+    await h.stop();
+  });
+});
+
 describe('crash loops', () => {
   test('backoff doubles per failure, and relaunching stops after maxConsecutiveFailures', async () => {
     const h = await startServices();

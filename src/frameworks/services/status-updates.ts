@@ -8,6 +8,7 @@
 import type { Clock } from '../../clock/clock.ts';
 import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { killsUnknownTask } from '../sdk/scheduler.ts';
 import { type App, appIdOfTask } from './app.ts';
 import type { ServiceEvents } from './events.ts';
 import type { InstanceTable } from './instance-table.ts';
@@ -56,8 +57,8 @@ export class StatusUpdates {
     const appId = instance?.appId ?? appIdOfTask(status.task_id.value);
     if (status.state !== 'TASK_UNKNOWN') c.answered(status.task_id.value);
     if (!instance) {
-      // A task we do not know (e.g. of a deleted app): make sure it does not run.
-      if (!isTerminalState(status.state)) c.kill(status);
+      // A task we do not know (e.g. of a deleted app): make sure it does not run (killsUnknownTask says when).
+      if (killsUnknownTask(status.state)) c.kill(status);
       return;
     }
     if (status.state === 'TASK_UNKNOWN') {

@@ -8,6 +8,7 @@
  * Only these four read-only calls are relayed, only to registered agents, and the agent
  * still confines every path to its work dir. A follow stream ends when the caller goes away.
  */
+import type { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
@@ -53,7 +54,7 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
     }
     try {
       for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!reply.raw.write(chunk)) await new Promise<void>((resolve) => reply.raw.once('drain', resolve).once('close', resolve));
+        if (!reply.raw.write(chunk)) await drainedOrClosed(reply.raw);
         if (reply.raw.destroyed) break;
       }
     } catch {
@@ -62,5 +63,22 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
       abort.abort();
       reply.raw.end();
     }
+  });
+}
+
+/**
+ * Resolves on 'drain' or 'close', whichever comes first, and leaves no listener behind. The relay
+ * once waited with `once('drain').once('close')`: each wait a slow reader caused left a 'close'
+ * listener on the response, so a follow stream kept open for hours by a slow client grew one
+ * closure per backpressure pause.
+ */
+export function drainedOrClosed(stream: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done).once('close', done);
   });
 }
