@@ -2,8 +2,10 @@ import type { CommandModule } from 'yargs';
 // Light modules (no server code): the flags are parsed before anything starts.
 import { parseAttributes } from '../agent/attributes.ts';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
+import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
 import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
+import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 
 interface AgentArgs {
   master: string;
@@ -22,6 +24,8 @@ interface AgentArgs {
   'boot-id-file': string;
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
+  'user-namespaces': boolean;
+  'user-namespace-range': string;
   'default-task-user': string;
 }
 
@@ -67,6 +71,16 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why',
         })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
+        .option('user-namespaces', {
+          type: 'boolean',
+          default: false,
+          describe: 'Run each unprivileged task in a user namespace (linux containerizer): root in a task is an unprivileged uid on the host (see --user-namespace-range)',
+        })
+        .option('user-namespace-range', {
+          type: 'string',
+          default: DEFAULT_USER_NAMESPACE_RANGE,
+          describe: "With --user-namespaces: HOSTID:SIZE, the host uids and gids a task's 0…SIZE-1 map to (ids no host user owns, like a subuid range)",
+        })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -97,6 +111,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
         allowPrivileged: args['allow-privileged'],
         defaultTaskUser: args['default-task-user'],
+        ...(args['user-namespaces'] ? { userNamespaces: parseUserNamespaceRange(args['user-namespace-range']) as UserNamespaceRange } : {}),
         logger,
       });
       await agent.start();
@@ -110,6 +125,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
 
 /** What is wrong with the flags, in words, or undefined. */
 export function agentArgsProblem(args: AgentArgs): string | undefined {
+  const range = parseUserNamespaceRange(args['user-namespace-range']);
+  if (typeof range === 'string') return range;
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     return `--port must be an integer from 0 to 65535, got ${String(args.port)}`;
   }

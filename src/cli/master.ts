@@ -24,6 +24,7 @@ interface MasterArgs {
   'agent-removal-guard': number;
   'max-completed-frameworks': number;
   'framework-reregistration-grace'?: number;
+  'accept-stale-store': boolean;
 }
 
 /** `--agent-removal-rate-limit` (Mesos' `1/20mins`) as the master's option; throws a flag error. */
@@ -84,6 +85,12 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           type: 'number',
           describe: 'Seconds frameworks have to re-subscribe after a restart or leader change before their failover timeouts start (default: max(75, heartbeat interval × missed heartbeats))',
         })
+        .option('accept-stale-store', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Adopt re-registering agents even when they were registered with a newer or another store (the store was restored from an older copy or replaced): their tasks join this store’s state. Default: refuse them with DROVER_ERR_STORE_STALE; use once, knowingly, to recover',
+        })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .check((args) => {
@@ -128,6 +135,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
         agentRemovalGuardFraction: args['agent-removal-guard'],
         maxCompletedFrameworks: args['max-completed-frameworks'],
+        acceptStaleStore: args['accept-stale-store'],
         ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.

@@ -10,7 +10,10 @@
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
 #   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
-#      netns-path-or-empty  n argv…  n env…
+#      netns-path-or-empty  userns-or-empty  n argv…  n env…
+# userns is "hostuid:hostgid:size": the task gets a user namespace in which uids and gids
+# 0..size-1 are hostuid… and hostgid… on the host (--user-namespaces; uid/gid/groups are then
+# the task's ids inside it).
 # Replies on stdout, one line each (each written whole by one write(2), so the three writers —
 # this process, a launch child, a task before its exec — never interleave):
 #   S id pid        the task exists: pid (in the host's pid namespace) is its namespace's init
@@ -21,7 +24,9 @@
 #
 # How a task starts:
 #   launcher ─fork→ C: join the cgroups, [enter the network namespace], unshare the pid, mount,
-#                      ipc and uts namespaces; fork I; report "S id pid(I)"; exit.
+#                      ipc and uts namespaces [and a user namespace: a helper H forked before
+#                      the unshare, still in the host's, writes C's uid_map and gid_map, then C
+#                      becomes root inside it]; fork I; report "S id pid(I)"; exit.
 #              I (PID 1 of the new pid namespace, adopted by the launcher, a child subreaper):
 #                      its own session; stdout/stderr into the sandbox; a private mount tree with
 #                      a fresh /proc; the sandbox bound onto itself; everything else read-only
@@ -46,7 +51,7 @@ my $SYS_mount_setattr = 442;
 
 use constant {
   CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
-  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000,
+  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000, CLONE_NEWUSER => 0x10000000,
   MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_BIND => 4096, MS_REC => 16384,
   MS_PRIVATE => 1 << 18,
   PR_SET_CHILD_SUBREAPER => 36,
@@ -97,6 +102,7 @@ sub launch {
   my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
   my @procs = splice(@f, 0, shift @f);
   my $netns = shift @f;
+  my $userns = shift @f;
   my @argv = splice(@f, 0, shift @f);
   my @env = splice(@f, 0, shift @f);
   my $pid = fork;
@@ -130,7 +136,19 @@ sub launch {
     syscall($nr{setns}, fileno($ns), CLONE_NEWNET) == 0 or $fail->("setns $netns: $!");
     close($ns);
   }
-  syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
+  my $mapper = $userns eq '' ? undef : map_helper($userns, $fail);
+  syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | ($mapper ? CLONE_NEWUSER : 0)) == 0 or $fail->("unshare: $!");
+  if ($mapper) {
+    # The new namespaces belong to the user namespace, in which C holds every capability; once
+    # H has written the maps, C becomes its root (host uid hostuid), and I inherits that.
+    syswrite($mapper->{go}, 'x');
+    close($mapper->{go});
+    waitpid($mapper->{pid}, 0) == $mapper->{pid} && $? == 0 or $fail->('cannot map the user namespace (see the agent log)');
+    my $root = pack('L', 0);
+    syscall($nr{setgroups}, 1, $root) == 0 or $fail->("setgroups in the user namespace: $!");
+    syscall($nr{setresgid}, 0, 0, 0) == 0 or $fail->("setresgid 0 in the user namespace: $!");
+    syscall($nr{setresuid}, 0, 0, 0) == 0 or $fail->("setresuid 0 in the user namespace: $!");
+  }
   my $init = fork;
   defined $init or $fail->("fork: $!");
   if ($init) {
@@ -138,6 +156,29 @@ sub launch {
     POSIX::_exit(0);
   }
   start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env);
+}
+
+# H: a child of C left in the host's user namespace (where it is root), so it may map host ids
+# into C's new one. It waits for C's word that the namespace exists, writes the maps, exits 0.
+sub map_helper {
+  my ($userns, $fail) = @_;
+  my ($uid, $gid, $size) = $userns =~ /^(\d+):(\d+):(\d+)$/ or $fail->("bad user namespace range '$userns'");
+  my $target = $$;
+  pipe(my $go_r, my $go_w) or $fail->("pipe: $!");
+  my $pid = fork;
+  defined $pid or $fail->("fork: $!");
+  if ($pid == 0) {
+    close($go_w);
+    POSIX::_exit(1) unless sysread($go_r, my $byte, 1) == 1;
+    for my $map (["uid_map", "0 $uid $size\n"], ["gid_map", "0 $gid $size\n"]) {
+      open(my $fh, '>', "/proc/$target/$map->[0]") or POSIX::_exit(2);
+      defined syswrite($fh, $map->[1]) or POSIX::_exit(3);
+      close($fh) or POSIX::_exit(3);
+    }
+    POSIX::_exit(0);
+  }
+  close($go_r);
+  return { pid => $pid, go => $go_w };
 }
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
