@@ -86,7 +86,11 @@ async function startDrover(args: string[], logFile?: string): Promise<{ url: str
     child.stderr!.pipe(log);
   }
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await listeningUrl(child, `drover ${args[0]}`, 20_000, () => out);
+  // A bound on "it never started" (60 s: at a load of 30 a start took over 20 s), not a measurement.
+  const url = await listeningUrl(child, `drover ${args[0]}`, 60_000, () => out).catch((e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
   child.stdout!.resume();
   return { url, child };
 }

@@ -24,14 +24,14 @@
 #
 # How a task starts:
 #   launcher ─fork→ C: join the cgroups, [enter the network namespace], unshare the pid, mount,
-#                      ipc and uts namespaces [and a user namespace: a helper H forked before
-#                      the unshare, still in the host's, writes C's uid_map and gid_map, then C
-#                      becomes root inside it]; fork I; report "S id pid(I)"; exit.
+#                      ipc and uts namespaces; fork I; report "S id pid(I)"; [write I's user
+#                      namespace maps when I asks]; exit.
 #              I (PID 1 of the new pid namespace, adopted by the launcher, a child subreaper):
 #                      its own session; stdout/stderr into the sandbox; a private mount tree with
 #                      a fresh /proc; the sandbox bound onto itself; everything else read-only
 #                      (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm; /proc/sys
-#                      read-only and kernel files masked; bounding set, the task's user and
+#                      read-only and kernel files masked; [a user namespace of its own, mapped
+#                      by C, becoming its root]; bounding set, the task's user and
 #                      groups, capabilities, no_new_privs, seccomp (confine.pl, all skipped but
 #                      the user for a privileged task); "R id"; exec the argv (the exit-status
 #                      wrapper, exit-status.ts, which runs the command).
@@ -136,54 +136,71 @@ sub launch {
     syscall($nr{setns}, fileno($ns), CLONE_NEWNET) == 0 or $fail->("setns $netns: $!");
     close($ns);
   }
-  my $mapper = $userns eq '' ? undef : map_helper($userns, $fail);
-  syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | ($mapper ? CLONE_NEWUSER : 0)) == 0 or $fail->("unshare: $!");
-  if ($mapper) {
-    # The new namespaces belong to the user namespace, in which C holds every capability; once
-    # H has written the maps, C becomes its root (host uid hostuid), and I inherits that.
-    syswrite($mapper->{go}, 'x');
-    close($mapper->{go});
-    waitpid($mapper->{pid}, 0) == $mapper->{pid} && $? == 0 or $fail->('cannot map the user namespace (see the agent log)');
-    my $root = pack('L', 0);
-    syscall($nr{setgroups}, 1, $root) == 0 or $fail->("setgroups in the user namespace: $!");
-    syscall($nr{setresgid}, 0, 0, 0) == 0 or $fail->("setresgid 0 in the user namespace: $!");
-    syscall($nr{setresuid}, 0, 0, 0) == 0 or $fail->("setresuid 0 in the user namespace: $!");
+  syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
+  # With a user namespace, I creates it at the end of its setup and C, still root on the host,
+  # writes its maps (a process cannot map host ids into its own namespace): two pipes for that.
+  my @ids;
+  if ($userns ne '') {
+    @ids = $userns =~ /^(\d+):(\d+):(\d+)$/ or $fail->("bad user namespace range '$userns'");
+  }
+  my ($up_r, $up_w, $down_r, $down_w);
+  if (@ids) {
+    pipe($up_r, $up_w) or $fail->("pipe: $!");
+    pipe($down_r, $down_w) or $fail->("pipe: $!");
   }
   my $init = fork;
   defined $init or $fail->("fork: $!");
   if ($init) {
     syswrite($agent, "S $id $init\n");
+    map_user_namespace(\@ids, $up_r, $up_w, $down_r, $down_w) if @ids;
     POSIX::_exit(0);
   }
-  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env);
+  my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
+  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes);
 }
 
-# H: a child of C left in the host's user namespace (where it is root), so it may map host ids
-# into C's new one. It waits for C's word that the namespace exists, writes the maps, exits 0.
-sub map_helper {
-  my ($userns, $fail) = @_;
-  my ($uid, $gid, $size) = $userns =~ /^(\d+):(\d+):(\d+)$/ or $fail->("bad user namespace range '$userns'");
-  my $target = $$;
-  pipe(my $go_r, my $go_w) or $fail->("pipe: $!");
-  my $pid = fork;
-  defined $pid or $fail->("fork: $!");
-  if ($pid == 0) {
-    close($go_w);
-    POSIX::_exit(1) unless sysread($go_r, my $byte, 1) == 1;
-    for my $map (["uid_map", "0 $uid $size\n"], ["gid_map", "0 $gid $size\n"]) {
-      open(my $fh, '>', "/proc/$target/$map->[0]") or POSIX::_exit(2);
-      defined syswrite($fh, $map->[1]) or POSIX::_exit(3);
-      close($fh) or POSIX::_exit(3);
-    }
-    POSIX::_exit(0);
+# C, for I's user namespace: once I has created it, write its uid and gid maps (C is still root
+# in the host's namespace) and answer "1", or "0" if the kernel refused. If I ends first (a failed
+# setup), the pipe says EOF and C just leaves.
+sub map_user_namespace {
+  my ($ids, $up_r, $up_w, $down_r, $down_w) = @_;
+  close($up_w);
+  close($down_r);
+  return unless (sysread($up_r, my $byte, 1) // 0) == 1;
+  my ($uid, $gid, $size) = @$ids;
+  my $ok = 1;
+  for my $map (["uid_map", "0 $uid $size\n"], ["gid_map", "0 $gid $size\n"]) {
+    # C shares I's mount namespace, where I has mounted its own /proc by now: I is pid 1 there.
+    open(my $fh, '>', "/proc/1/$map->[0]") or do { $ok = 0; last };
+    defined syswrite($fh, $map->[1]) or $ok = 0;
+    close($fh) or $ok = 0;
+    last unless $ok;
   }
-  close($go_r);
-  return { pid => $pid, go => $go_w };
+  syswrite($down_w, $ok ? '1' : '0');
+}
+
+# I, after every mount of its setup (done as host root, so its mount and pid namespaces stay the
+# host's): a new user namespace, mapped by C, in which I becomes root (host uid HOSTID) with every
+# capability of that namespace only; confine_process then drops them as for any task.
+sub enter_user_namespace {
+  my ($pipes) = @_;
+  my ($up_w, $down_r) = @$pipes;
+  syscall($nr{unshare}, CLONE_NEWUSER) == 0 or return "cannot create the user namespace: $!";
+  syswrite($up_w, 'x');
+  close($up_w);
+  my $got = sysread($down_r, my $answer, 1) // 0;
+  close($down_r);
+  return 'the user namespace could not be mapped' unless $got == 1 && $answer eq '1';
+  my $root = pack('L', 0);
+  syscall($nr{setgroups}, 1, $root) == 0 or return "setgroups in the user namespace: $!";
+  syscall($nr{setresgid}, 0, 0, 0) == 0 or return "setresgid 0 in the user namespace: $!";
+  syscall($nr{setresuid}, 0, 0, 0) == 0 or return "setresuid 0 in the user namespace: $!";
+  return undef;
 }
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
-  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env) = @_;
+  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes) = @_;
   $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
   POSIX::setsid();
   my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
@@ -215,6 +232,10 @@ sub start_task {
   chdir($box) or $fail->("cannot enter the sandbox: $!");
   if (!$privileged) {
     my $err = confine_kernel_files($confine);
+    $fail->($err) if defined $err;
+  }
+  if ($userns_pipes) {
+    my $err = enter_user_namespace($userns_pipes);
     $fail->($err) if defined $err;
   }
   my $err = confine_process($confine, $uid, $gid, $groups, $privileged);
