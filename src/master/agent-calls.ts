@@ -69,7 +69,10 @@ export async function register(master: Master, call: Register, total: Resources,
   adoptFrameworks(master, call);
   reconcileTasks(master, record, call.register.tasks ?? []);
   master.maintenance.agentRegistered(record);
-  record.registryRevision = await master.registry.putAgent(record.id, record.info, record.registeredAt);
+  // The highest write of the record wins: two registrations of one agent in flight at once may
+  // resolve in either order, and the agent may hold the marker of either.
+  const revision = await master.registry.putAgent(record.id, record.info, record.registeredAt);
+  record.registryRevision = Math.max(record.registryRevision ?? 0, revision);
 
   record.stream = stream;
   record.streamId = stream.id;
@@ -80,7 +83,7 @@ export async function register(master: Master, call: Register, total: Resources,
       agent_id: { value: record.id },
       heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000,
       master_id: master.id,
-      registry: { cluster_id: master.clusterId, revision: record.registryRevision },
+      registry: { cluster_id: master.clusterId, revision },
     },
   });
   master.metrics.agentsRegistered.set(countActive(master));
