@@ -17,12 +17,15 @@
  * Flags: --n=500 --batch=0 (0: no limit per ACCEPT) --skip-podman --podman-parallel=4
  * --containerizer=linux|posix (default: the agent's choice) --log-dir=DIR (master.log and agent.log
  * there; set DROVER_LOG_LEVEL=debug for a timeline).
+ * --user-namespaces: the agent runs with --user-namespaces. --compare-user-namespaces --rounds=3:
+ * instead of the podman run, Drover without and with user namespaces, alternating (the order
+ * flips every round) with the `unshare` floor in each round, so load swings hit both alike.
  * Everything started is killed before the result is returned.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -83,7 +86,11 @@ async function startDrover(args: string[], logFile?: string): Promise<{ url: str
     child.stderr!.pipe(log);
   }
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await listeningUrl(child, `drover ${args[0]}`, 20_000, () => out);
+  // A bound on "it never started" (60 s: at a load of 30 a start took over 20 s), not a measurement.
+  const url = await listeningUrl(child, `drover ${args[0]}`, 60_000, () => out).catch((e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
   child.stdout!.resume();
   return { url, child };
 }
@@ -124,8 +131,19 @@ async function inParallel<T>(items: T[], limit: number, each: (item: T) => Promi
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
 }
 
-async function benchDrover(n: number, batch: number, containerizer: string, logDir: string | undefined): Promise<Rate & { containerizer: unknown; failed: number }> {
+/** A host id range of this run's own for --user-namespaces (parallel runs never share one). */
+const USERNS_RANGE = `${4_000_000 + (process.pid % 1000) * 65_536}:65536`;
+
+async function benchDrover(
+  n: number,
+  batch: number,
+  containerizer: string,
+  logDir: string | undefined,
+  userNamespaces = false,
+): Promise<Rate & { containerizer: unknown; failed: number; userNamespaces: boolean; uidMap?: string }> {
   const root = await mkdtemp(join(tmpdir(), 'drover-bench-launch-'));
+  // Traversable: a task in a user namespace is not host root, so it reaches its sandbox as others do.
+  await chmod(root, 0o755);
   const processes: ChildProcess[] = [];
   let connection: SchedulerConnection | undefined;
   try {
@@ -143,6 +161,7 @@ async function benchDrover(n: number, batch: number, containerizer: string, logD
         '--hostname',
         'bench',
         ...(containerizer ? ['--containerizer', containerizer] : []),
+        ...(userNamespaces ? ['--user-namespaces', '--user-namespace-range', USERNS_RANGE] : []),
         '--resources',
         `cpus:${Math.max(1, n * 0.01 + 1)};mem:${n * 4 + 1024};disk:1024;ports:[31000-32000]`,
       ],
@@ -204,6 +223,9 @@ async function benchDrover(n: number, batch: number, containerizer: string, logD
 
     await until(() => runningMs.length + failed >= n, `${n} tasks RUNNING (have ${runningMs.length})`, Math.max(60_000, n * 400));
     const result = rate(runningMs, (lastRunning - firstAccept) / 1000);
+    // Evidence of what ran: one task's uid_map as the host sees it ("0 0 4294967295" without).
+    const sample = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ pid: number | null }> }).tasks.find((t) => t.pid !== null)?.pid;
+    const uidMap = sample === undefined || sample === null ? undefined : (await readFile(`/proc/${sample}/uid_map`, 'utf8').catch(() => '')).trim().replace(/\s+/g, ' ');
 
     // Tear down through the framework, so the agent reports every end.
     const ids = Array.from({ length: nextTask }, (_, i) => `t${i}`).filter((id) => !terminal.has(id));
@@ -211,7 +233,7 @@ async function benchDrover(n: number, batch: number, containerizer: string, logD
     await until(() => terminal.size >= nextTask, 'every task to end', Math.max(60_000, n * 200)).catch((e: unknown) => process.stderr.write(`${String(e)}\n`));
     await conn.close();
     await pump.catch(() => undefined);
-    return { ...result, containerizer: used, failed };
+    return { ...result, containerizer: used, failed, userNamespaces, ...(uidMap === undefined ? {} : { uidMap }) };
   } finally {
     await connection?.close().catch(() => undefined);
     for (const child of processes.reverse()) await stopProcess(child);
@@ -331,7 +353,8 @@ export default async function launchReal(args: string[]): Promise<Record<string,
   const parallel = Math.max(1, flag(args, 'podman-parallel', 4));
   const containerizer = args.find((a) => a.startsWith('--containerizer='))?.slice('--containerizer='.length) ?? '';
   const logDir = args.find((a) => a.startsWith('--log-dir='))?.slice('--log-dir='.length);
-  const drover = await benchDrover(n, batch, containerizer, logDir);
+  if (args.includes('--compare-user-namespaces')) return compareUserNamespaces(n, batch, containerizer, Math.max(1, flag(args, 'rounds', 3)));
+  const drover = await benchDrover(n, batch, containerizer, logDir, args.includes('--user-namespaces'));
   const unshare = await benchUnshare(n);
   const podman = args.includes('--skip-podman') ? { skipped: true } : await benchPodman(n, parallel);
   const ratio = (a: number, b: unknown): number | null => (typeof b === 'number' && b > 0 ? Number((a / b).toFixed(3)) : null);
@@ -349,4 +372,30 @@ export default async function launchReal(args: string[]): Promise<Record<string,
     batch,
     node: process.version,
   };
+}
+
+/**
+ * Drover without and with --user-namespaces, alternating, the floor in between: on a shared,
+ * loaded machine only figures taken side by side compare.
+ */
+async function compareUserNamespaces(n: number, batch: number, containerizer: string, rounds: number): Promise<Record<string, unknown>> {
+  const results = [];
+  for (let round = 1; round <= rounds; round++) {
+    const order = round % 2 === 1 ? [false, true] : [true, false];
+    const byMode: Record<string, unknown> = {};
+    const load = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0];
+    for (const on of order) byMode[on ? 'userns' : 'plain'] = await benchDrover(n, batch, containerizer, undefined, on);
+    const unshare = await benchUnshare(n);
+    const plain = byMode['plain'] as Rate;
+    const userns = byMode['userns'] as Rate;
+    results.push({
+      round,
+      order: order.map((on) => (on ? 'userns' : 'plain')),
+      loadAtStart: Number(load),
+      ...byMode,
+      unshare,
+      usernsVsPlain: Number((userns.launchesPerSecond / plain.launchesPerSecond).toFixed(3)),
+    });
+  }
+  return { bench: 'launch-real', mode: 'compare-user-namespaces', n, rounds: results, batch, node: process.version };
 }

@@ -16,7 +16,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import type { Logger } from '../log/index.ts';
-import type { AgentCall, AgentEvent, AgentInfo, AttributeJson } from '../protocol/mesos/agent-link.ts';
+import type { AgentCall, AgentEvent, AgentInfo, AttributeJson, RegistryMarker } from '../protocol/mesos/agent-link.ts';
 import { Resources } from '../resources/index.ts';
 import type { BackoffPolicy } from '../clock/backoff.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
@@ -24,6 +24,7 @@ import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from './backoff-policies.ts'
 import { CheckpointStore, type TaskCheckpoint } from './checkpoint/checkpoint-store.ts';
 import type { Containerizer } from './containerizer/containerizer.ts';
 import { createContainerizer, type ContainerizerKind } from './containerizer/select.ts';
+import type { UserNamespaceRange } from './containerizer/linux/launcher.ts';
 import { detectResources } from './default-resources.ts';
 import type { FetcherOptions } from './fetcher/fetcher.ts';
 import { FetcherProcess } from './fetcher/fetcher-process.ts';
@@ -109,6 +110,8 @@ export interface AgentOptions {
    * after each pull and every `gcIntervalMs`, the sandbox GC's period).
    */
   images?: PullerOptions & GcLimits;
+  /** `--user-namespaces` with its `--user-namespace-range` (linux containerizer); default off. */
+  userNamespaces?: UserNamespaceRange;
 }
 
 export class Agent {
@@ -135,6 +138,8 @@ export class Agent {
   private recordedBootId: string | undefined;
   /** The id of this machine's agent before a reboot, until the master has heard of it. */
   private rebootedFrom: string | undefined;
+  /** The registry marker of the last registration (checkpointed with the id); see stale-store.ts on the master. */
+  private registryMarker: RegistryMarker | undefined;
   private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
 
   constructor(private readonly options: AgentOptions) {
@@ -155,6 +160,7 @@ export class Agent {
             ...(options.cgroupsEnableCfs === undefined ? {} : { cfsQuota: options.cgroupsEnableCfs }),
             ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
             ...(options.defaultTaskUser === undefined ? {} : { defaultUser: options.defaultTaskUser }),
+            ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
             logger: this.logger,
             pollIntervalMs,
           });
@@ -280,6 +286,7 @@ export class Agent {
       this.logger.warn({ previousAgentId: meta.agentId, previousBootId: meta.bootId, bootId: this.bootId }, 'agent-host-rebooted');
     } else {
       this.id = meta?.agentId;
+      this.registryMarker = meta?.registry;
     }
     await this.images.open();
     const recovered = await this.checkpoints.loadTasks();
@@ -379,6 +386,7 @@ export class Agent {
     if (this.id !== undefined) {
       info.id = { value: this.id };
       call.agent_id = { value: this.id };
+      if (this.registryMarker !== undefined) call.register!.registry = this.registryMarker;
     }
     if (this.rebootedFrom !== undefined) call.register!.rebooted_agent_id = { value: this.rebootedFrom };
     return call;
@@ -386,16 +394,21 @@ export class Agent {
 
   private async onRegistered(registered: Registered): Promise<void> {
     const id = registered.agent_id.value;
-    if (this.id !== id || this.recordedBootId !== this.bootId) {
+    const marker = registered.registry;
+    const markerChanged = marker !== undefined && (marker.cluster_id !== this.registryMarker?.cluster_id || marker.revision !== this.registryMarker.revision);
+    if (this.id !== id || this.recordedBootId !== this.bootId || markerChanged) {
       if (this.id !== undefined && this.id !== id) this.logger.warn({ previous: this.id, agentId: id }, 'agent-id-changed');
-      // On disk before any LAUNCH is read: sandboxes are named after this id.
-      await this.checkpoints.writeAgentId(id, this.bootId);
+      // On disk before any LAUNCH is read: sandboxes are named after this id. A crash before
+      // this write leaves the previous, lower marker: never a false stale-store alarm.
+      const keep = marker ?? (this.id === id ? this.registryMarker : undefined);
+      await this.checkpoints.writeAgentId(id, this.bootId, keep);
       this.id = id;
       this.recordedBootId = this.bootId;
+      this.registryMarker = keep;
     }
     // The master has removed the pre-reboot agent (it handled this registration).
     this.rebootedFrom = undefined;
-    this.logger.info({ agentId: id, masterId: registered.master_id }, 'agent-registered');
+    this.logger.info({ agentId: id, masterId: registered.master_id, registry: marker }, 'agent-registered');
     this.updates.resume();
   }
 

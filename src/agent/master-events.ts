@@ -5,7 +5,7 @@
  * agent-link.ts next to the calls.)
  */
 import Type from 'typebox';
-import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
+import { type AgentEvent, RegistryMarker } from '../protocol/mesos/agent-link.ts';
 import { FrameworkInfo, Id, KillPolicy, TaskInfo } from '../protocol/mesos/scheduler.ts';
 import { compileValidator, type Validator } from '../protocol/validation.ts';
 
@@ -15,6 +15,7 @@ const Registered = Type.Object({
     agent_id: Id,
     heartbeat_interval_seconds: Type.Number({ exclusiveMinimum: 0 }),
     master_id: Type.String(),
+    registry: Type.Optional(RegistryMarker),
   }),
 });
 

@@ -189,6 +189,13 @@ export class MasterLink {
       const streamId = response.headers.get(AGENT_STREAM_HEADER);
       if (response.status !== 200 || response.body === null || streamId === null) {
         const text = await response.text().catch(() => '');
+        const code = errorCode(text);
+        if (code === 'DROVER_ERR_STORE_STALE') {
+          // The master's store is older than the one that registered this agent. Nothing here is
+          // killed: the tasks keep running while an operator restores the store or tells the
+          // master to accept it, and the link keeps retrying.
+          this.options.logger.error({ code, master: target, message: text.slice(0, 2000) }, 'master-refused-registration-stale-store');
+        }
         throw new Error(`master answered REGISTER with ${response.status}${streamId === null ? ' and no stream id' : ''}: ${text.slice(0, 500)}`);
       }
       // A standby's 307 was followed: calls go straight to the master that answered.
@@ -258,6 +265,16 @@ export class MasterLink {
     this.watchdog?.stop();
     this.heartbeat = undefined;
     this.watchdog = undefined;
+  }
+}
+
+/** The `code` of a DroverError body, if the text is one. */
+function errorCode(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { code?: unknown };
+    return typeof body.code === 'string' ? body.code : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -3,8 +3,10 @@ import type { CommandModule } from 'yargs';
 import { parseAttributes } from '../agent/attributes.ts';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { checkPullerOptions } from '../images/puller.ts';
+import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
 import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
+import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 
 interface AgentArgs {
   master: string;
@@ -23,6 +25,8 @@ interface AgentArgs {
   'boot-id-file': string;
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
+  'user-namespaces': boolean;
+  'user-namespace-range': string;
   'default-task-user': string;
   'insecure-registry': string[];
   'registry-mirror': string[];
@@ -76,6 +80,16 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'URL of a Docker Hub mirror, tried before Docker Hub; repeatable' })
         .option('image-gc-max-age', { type: 'string', describe: "Remove images no task has used for this long, e.g. '1weeks', '6hrs'" })
         .option('image-gc-max-bytes', { type: 'number', describe: 'Remove least recently used images while the layers take more than this many bytes' })
+        .option('user-namespaces', {
+          type: 'boolean',
+          default: false,
+          describe: 'Run each unprivileged task in a user namespace (linux containerizer): root in a task is an unprivileged uid on the host (see --user-namespace-range)',
+        })
+        .option('user-namespace-range', {
+          type: 'string',
+          default: DEFAULT_USER_NAMESPACE_RANGE,
+          describe: "With --user-namespaces: HOSTID:SIZE, the host uids and gids a task's 0…SIZE-1 map to (ids no host user owns, like a subuid range)",
+        })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -112,6 +126,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           ...(args['image-gc-max-age'] === undefined ? {} : { maxAgeMs: parseDurationMs(args['image-gc-max-age']) ?? 0 }),
           ...(args['image-gc-max-bytes'] === undefined ? {} : { maxBytes: args['image-gc-max-bytes'] }),
         },
+        ...(args['user-namespaces'] ? { userNamespaces: parseUserNamespaceRange(args['user-namespace-range']) as UserNamespaceRange } : {}),
         logger,
       });
       await agent.start();
@@ -125,6 +140,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
 
 /** What is wrong with the flags, in words, or undefined. */
 export function agentArgsProblem(args: AgentArgs): string | undefined {
+  const range = parseUserNamespaceRange(args['user-namespace-range']);
+  if (typeof range === 'string') return range;
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     return `--port must be an integer from 0 to 65535, got ${String(args.port)}`;
   }

@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { waitForSignal } from './signals.ts';
+import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
+import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
 
 interface DevArgs {
@@ -17,6 +19,9 @@ interface DevArgs {
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
   'default-task-user': string;
+  'accept-stale-store': boolean;
+  'user-namespaces': boolean;
+  'user-namespace-range': string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -39,6 +44,14 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .option('allow-privileged', { type: 'boolean', default: false, describe: 'Let tasks that ask be privileged (container.docker.privileged: every capability, no seccomp filter)' })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
+        .option('accept-stale-store', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Adopt re-registering agents even when they were registered with a newer or another store (the store was restored from an older copy or replaced): their tasks join this store’s state. Default: refuse them with DROVER_ERR_STORE_STALE; use once, knowingly, to recover',
+        })
+        .option('user-namespaces', { type: 'boolean', default: false, describe: 'Run each unprivileged task in a user namespace: root in a task is an unprivileged uid on the host' })
+        .option('user-namespace-range', { type: 'string', default: DEFAULT_USER_NAMESPACE_RANGE, describe: "With --user-namespaces: HOSTID:SIZE, the host ids a task's 0…SIZE-1 map to" })
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -47,6 +60,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
           if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
           checkRemovalGuard(args['agent-removal-guard']);
+          const range = parseUserNamespaceRange(args['user-namespace-range']);
+          if (typeof range === 'string') throw new Error(range);
           try {
             parseAllowedPaths(args['fetcher-allowed-paths']);
           } catch (e) {
@@ -83,6 +98,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           defaultTaskUser: args['default-task-user'],
           logger,
           agentRemovalGuardFraction: args['agent-removal-guard'],
+          acceptStaleStore: args['accept-stale-store'],
+          ...(args['user-namespaces'] ? { userNamespaces: parseUserNamespaceRange(args['user-namespace-range']) as UserNamespaceRange } : {}),
           ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
           ...(resources ? { resources } : {}),
         });

@@ -25,6 +25,7 @@ interface MasterArgs {
   'max-completed-frameworks': number;
   'framework-reregistration-grace'?: number;
   'secrets-key-file'?: string;
+  'accept-stale-store': boolean;
 }
 
 /** `--agent-removal-rate-limit` (Mesos' `1/20mins`) as the master's option; throws a flag error. */
@@ -89,6 +90,12 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           type: 'string',
           describe: "The secret store's key (32 bytes, base64, mode 600; 'drover secret keygen FILE' writes one). Every master of an HA set needs the same file",
         })
+        .option('accept-stale-store', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Adopt re-registering agents even when they were registered with a newer or another store (the store was restored from an older copy or replaced): their tasks join this store’s state. Default: refuse them with DROVER_ERR_STORE_STALE; use once, knowingly, to recover',
+        })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .check((args) => {
@@ -148,6 +155,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
         agentRemovalGuardFraction: args['agent-removal-guard'],
         maxCompletedFrameworks: args['max-completed-frameworks'],
+        acceptStaleStore: args['accept-stale-store'],
         ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.

@@ -6,6 +6,7 @@
  * A restart on the same folder recovers the cluster: the agent reattaches to its live tasks and
  * re-registers with its id. The built-in frameworks, DNS and UI join here as their issues land.
  */
+import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { mkdir } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import type { Logger } from '../log/index.ts';
@@ -38,6 +39,10 @@ export interface DevOptions {
   allowPrivileged?: boolean;
   /** Who tasks run as unless an app or job names a user: the frameworks' FrameworkInfo.user and the agent's default; default nobody. */
   defaultTaskUser?: string;
+  /** Master: adopt agents registered with a newer store (`--accept-stale-store`); default false. */
+  acceptStaleStore?: boolean;
+  /** The agent's `--user-namespaces` range; default off. */
+  userNamespaces?: UserNamespaceRange;
 }
 
 export interface DevCluster {
@@ -66,6 +71,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }),
       ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),
       ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }),
+      ...(options.acceptStaleStore === undefined ? {} : { acceptStaleStore: options.acceptStaleStore }),
     });
     const agent = new Agent({
       masterUrl: master.url,
@@ -78,6 +84,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.fetcherAllowedPaths === undefined ? {} : { fetcher: { allowedPaths: options.fetcherAllowedPaths } }),
       ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
+      ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
     });
     await agent.start();
     const running = master;

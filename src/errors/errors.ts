@@ -28,6 +28,13 @@ export const ErrorCodes = {
   STORE_CLOSED: { code: 'DROVER_ERR_STORE_CLOSED', status: 503 },
   /** The store's files are damaged, lost or older than what was committed: refuse to start on them. */
   STORE_DAMAGED: { code: 'DROVER_ERR_STORE_DAMAGED', status: 503 },
+  /**
+   * An agent re-registered knowing more of the master's store than the store holds (another
+   * cluster's id, or a registry revision the store does not have): the store was replaced or
+   * restored from an older copy. The registration is refused unless the master runs with
+   * --accept-stale-store.
+   */
+  STORE_STALE: { code: 'DROVER_ERR_STORE_STALE', status: 409 },
   /** The caller may not make this call now (e.g. a framework that is not subscribed). */
   FORBIDDEN: { code: 'DROVER_ERR_FORBIDDEN', status: 403 },
   NOT_FOUND: { code: 'DROVER_ERR_NOT_FOUND', status: 404 },

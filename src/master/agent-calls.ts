@@ -16,6 +16,7 @@ import type { Master } from './master.ts';
 import { keptStatus, keptTaskInfo, type AgentRecord, type TaskRecord } from './model.ts';
 import { sharedResources } from './interner.ts';
 import { operatorEvents } from './views-v1.ts';
+import { describeStaleStore, staleStoreVerdict } from './stale-store.ts';
 
 type Register = AgentCall & Required<Pick<AgentCall, 'register'>>;
 
@@ -39,6 +40,7 @@ export async function register(master: Master, call: Register, total: Resources,
       details: [{ path: '/register/agent_info/id', errors: ['is the id of a removed agent'] }],
     });
   }
+  checkStoreNotStale(master, call, requestedId);
   await removeReplacedAgent(master, call, requestedId);
   const now = master.now();
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
@@ -66,14 +68,22 @@ export async function register(master: Master, call: Register, total: Resources,
   const record = agent;
   record.info = { ...info, id: { value: record.id } };
   adoptFrameworks(master, call);
-  await master.registry.putAgent(record.id, record.info, record.registeredAt);
+  // The highest write of the record wins: two registrations of one agent in flight at once may
+  // resolve in either order, and the agent may hold the marker of either.
+  const revision = await master.registry.putAgent(record.id, record.info, record.registeredAt);
+  record.registryRevision = Math.max(record.registryRevision ?? 0, revision);
 
   record.stream = stream;
   record.streamId = stream.id;
   stream.open({ 'drover-stream-id': stream.id });
   stream.send({
     type: 'REGISTERED',
-    registered: { agent_id: { value: record.id }, heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000, master_id: master.id },
+    registered: {
+      agent_id: { value: record.id },
+      heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000,
+      master_id: master.id,
+      registry: { cluster_id: master.clusterId, revision },
+    },
   });
   // Only once the stream is open: telling a framework its task came back makes it act — a
   // surplus instance is killed at once (killSelection) — and a KILL queued while the stream was
@@ -99,6 +109,28 @@ export async function register(master: Master, call: Register, total: Resources,
   });
   master.log.info({ agentId: record.id, hostname: record.hostname, resources: total.format(), reregistered: record.reregisteredAt !== undefined }, 'agent-registered');
   master.scheduleAllocation();
+}
+
+/**
+ * Refuses, before anything changes, an agent whose registry marker shows that this master's store
+ * is older than the one that registered it (stale-store.ts): adopting it would silently rebuild
+ * the cluster from old state around tasks the store never heard of. The agent keeps its tasks
+ * running and retries; the operator decides (docs/architecture/002-store.md).
+ */
+function checkStoreNotStale(master: Master, call: Register, requestedId: string | undefined): void {
+  if (requestedId === undefined) return;
+  const verdict = staleStoreVerdict(call.register.registry, master.clusterId, master.agents.get(requestedId)?.registryRevision);
+  if (!verdict.stale) return;
+  const message = describeStaleStore(requestedId, verdict);
+  const figures = { agentId: requestedId, hostname: call.register.agent_info.hostname, tasks: call.register.tasks?.length ?? 0, ...verdict };
+  if (master.options.acceptStaleStore) {
+    master.metrics.agentsAcceptedStaleStore.inc();
+    master.log.warn({ ...figures, code: 'DROVER_ERR_STORE_STALE' }, 'stale-store-accepted');
+    return;
+  }
+  master.metrics.agentsRefusedStaleStore.inc();
+  master.log.error({ ...figures, code: 'DROVER_ERR_STORE_STALE' }, 'agent-refused-stale-store');
+  throw new DroverError('STORE_STALE', message, { details: [{ path: '/register/registry', errors: [message] }] });
 }
 
 /**

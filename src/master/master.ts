@@ -94,6 +94,13 @@ export interface MasterOptions {
   checkLeadership?: () => Promise<void>;
   /** The values of secret paths, for agents launching tasks that reference them (task-secrets.ts). */
   resolveSecrets?: SecretResolver;
+  /**
+   * Adopt agents whose registry marker says this store is older than what they were registered
+   * with (stale-store.ts), logging the figures, instead of refusing them with
+   * DROVER_ERR_STORE_STALE (`--accept-stale-store`). For a deliberate recovery onto an older or a
+   * new store; default false.
+   */
+  acceptStaleStore?: boolean;
 }
 
 /** Where the master gets secret values from (the secret store, injected by the composition root; task-secrets.ts). */
@@ -113,6 +120,8 @@ export class Master {
   readonly removedFrameworks = new Set<string>();
   /** Agents removed for good (a rebooted machine's old agent): a registration with their id is refused. */
   readonly goneAgents = new Set<string>();
+  /** The cluster id recorded in the store (Registry.load); handed to agents in their registry marker. */
+  clusterId = '';
   readonly tasks = new TaskTable(); // key: frameworkId \0 taskId
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
   /** Torn-down frameworks with their completed tasks, for the views (newest first). */
@@ -229,6 +238,7 @@ export class Master {
       seed: options.seed ?? 1,
       maxOffersPerFramework: options.maxOffersPerFramework ?? 1000,
       weights: options.weights ?? new Map(),
+      acceptStaleStore: options.acceptStaleStore ?? false,
     };
   }
 
@@ -237,7 +247,8 @@ export class Master {
    * recovered frameworks' failover timers do not start here but after `serve()` and its grace.
    */
   async start(): Promise<void> {
-    const { agents, frameworks, removedFrameworks, goneAgents } = await this.registry.load();
+    const { clusterId, agents, frameworks, removedFrameworks, goneAgents } = await this.registry.load();
+    this.clusterId = clusterId;
     await this.maintenance.load();
     for (const id of removedFrameworks) this.removedFrameworks.add(id);
     for (const id of goneAgents) this.goneAgents.add(id);
@@ -260,6 +271,7 @@ export class Master {
         status: 'recovering',
         registeredAt: a.registeredAt,
         lastSeen: this.now(),
+        registryRevision: a.revision,
       });
       this.maintenance.attach(this.agents.get(a.id)!);
     }
@@ -270,7 +282,7 @@ export class Master {
       this.timers.push(setInterval(() => this.expireOffers(), Math.max(50, Math.floor(this.options.offerTimeoutMs / 4))));
     }
     for (const t of this.timers) t.unref();
-    this.log.info({ masterId: this.id, agents: agents.length, frameworks: frameworks.length }, 'master-started');
+    this.log.info({ masterId: this.id, clusterId, agents: agents.length, frameworks: frameworks.length }, 'master-started');
   }
 
   /**

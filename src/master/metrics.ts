@@ -20,6 +20,16 @@ export class MasterMetrics {
     help: 'Silent agents held back from being marked unreachable by the removal limits',
     registers: [this.registry],
   });
+  readonly agentsRefusedStaleStore = new Counter({
+    name: 'drover_master_agent_registrations_refused_stale_store_total',
+    help: 'Agent re-registrations refused because the store is older than the agent was registered with (DROVER_ERR_STORE_STALE)',
+    registers: [this.registry],
+  });
+  readonly agentsAcceptedStaleStore = new Counter({
+    name: 'drover_master_agent_registrations_accepted_stale_store_total',
+    help: 'Agent re-registrations from a newer store adopted under --accept-stale-store',
+    registers: [this.registry],
+  });
   readonly agentsRegistered = new Gauge({ name: 'drover_master_agents_registered', help: 'Agents currently registered and active', registers: [this.registry] });
   readonly frameworksConnected = new Gauge({ name: 'drover_master_frameworks_connected', help: 'Frameworks with an open subscription', registers: [this.registry] });
   /** Read at scrape time: the soak scenario (sim/soak-scenario.ts) follows it beside the RSS. */

@@ -31,6 +31,8 @@ export interface AgentRecord {
   /** Silent past the heartbeat limit, but held back from being marked unreachable (removal limits) since then. */
   removalHeldSince?: number;
   lastSeen: number;
+  /** modRevision of the agent's registry record: what its registry marker is checked against (stale-store.ts). */
+  registryRevision?: number;
   stream?: EventSink;
   streamId?: string;
 }

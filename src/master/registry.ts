@@ -4,6 +4,7 @@
  * are not persisted: agents own them and report them on re-registration.
  *
  * Keys:
+ *   /drover/master/cluster                           {id, createdAt}  (written once, by the first master)
  *   /drover/master/agents/<agentId>                  {info, registeredAt}
  *   /drover/master/frameworks/<frameworkId>          {info, registeredAt}
  *   /drover/master/removed-frameworks/<frameworkId>  {removedAt}
@@ -11,6 +12,7 @@
  *   /drover/master/history/<frameworkId>/<taskId>    completed task (JSON view)
  * Writes on hot paths (task history) go through the store's group-commit batch writer.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/index.ts';
 import type { AgentInfo } from '../protocol/mesos/agent-link.ts';
 import type { FrameworkInfo } from '../protocol/mesos/scheduler.ts';
@@ -21,7 +23,10 @@ import { taskToJson } from './views.ts';
 const PREFIX = '/drover/master';
 
 export interface RegistryContents {
-  agents: Array<{ id: string; info: AgentInfo; registeredAt: number }>;
+  /** The cluster this store belongs to (created on the first load of an empty store). */
+  clusterId: string;
+  /** `revision`: the record's modRevision (stale-store.ts compares agents' markers with it). */
+  agents: Array<{ id: string; info: AgentInfo; registeredAt: number; revision: number }>;
   frameworks: Array<{ id: string; info: FrameworkInfo; registeredAt: number }>;
   removedFrameworks: string[];
   goneAgents: string[];
@@ -38,6 +43,7 @@ export class Registry {
   }
 
   async load(): Promise<RegistryContents> {
+    const clusterId = await this.clusterId();
     const [agents, frameworks, removed, gone] = await Promise.all([
       this.store.range(`${PREFIX}/agents/`),
       this.store.range(`${PREFIX}/frameworks/`),
@@ -45,15 +51,40 @@ export class Registry {
       this.store.range(`${PREFIX}/gone-agents/`),
     ]);
     return {
-      agents: agents.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['agents'][number]),
+      clusterId,
+      agents: agents.kvs.map((kv) => ({ ...(JSON.parse(kv.value) as Omit<RegistryContents['agents'][number], 'revision'>), revision: kv.modRevision })),
       frameworks: frameworks.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['frameworks'][number]),
       removedFrameworks: removed.kvs.map((kv) => kv.key.slice(`${PREFIX}/removed-frameworks/`.length)),
       goneAgents: gone.kvs.map((kv) => kv.key.slice(`${PREFIX}/gone-agents/`.length)),
     };
   }
 
-  async putAgent(id: string, info: AgentInfo, registeredAt: number): Promise<void> {
-    await this.store.put(`${PREFIX}/agents/${id}`, JSON.stringify({ id, info, registeredAt }));
+  /**
+   * The store's cluster id; the first master on an empty store creates it (a compare-and-set, so
+   * two masters racing on one etcd agree). It lives in the store itself, so it is lost, replaced or
+   * restored together with the registry it vouches for.
+   */
+  private async clusterId(): Promise<string> {
+    const key = `${PREFIX}/cluster`;
+    for (;;) {
+      const kv = await this.store.get(key);
+      if (kv) return (JSON.parse(kv.value) as { id: string }).id;
+      const id = randomUUID();
+      const { succeeded } = await this.store.txn({
+        compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
+        success: [{ type: 'put', key, value: JSON.stringify({ id, createdAt: Date.now() }) }],
+      });
+      if (succeeded) {
+        this.log.info({ clusterId: id }, 'cluster-created');
+        return id;
+      }
+    }
+  }
+
+  /** Returns the revision of the write: the agent's registry marker (stale-store.ts). */
+  async putAgent(id: string, info: AgentInfo, registeredAt: number): Promise<number> {
+    const { revision } = await this.store.put(`${PREFIX}/agents/${id}`, JSON.stringify({ id, info, registeredAt }));
+    return revision;
   }
 
   async putFramework(id: string, info: FrameworkInfo, registeredAt: number): Promise<void> {

@@ -11,7 +11,7 @@ import Type, { type Static } from 'typebox';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log/index.ts';
-import { AgentStatusUpdate } from '../../protocol/mesos/agent-link.ts';
+import { AgentStatusUpdate, RegistryMarker } from '../../protocol/mesos/agent-link.ts';
 import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import { FrameworkInfo, TaskInfo, TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../../protocol/validation.ts';
@@ -27,6 +27,12 @@ export const AgentMeta = Type.Object({
    * anew. Absent in checkpoints written before it was recorded.
    */
   bootId: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The master store's cluster id and the revision of this agent's last registration there
+   * (REGISTERED), sent back on re-registration so a master on an older or replaced store refuses
+   * instead of forgetting this agent's tasks (src/master/stale-store.ts).
+   */
+  registry: Type.Optional(RegistryMarker),
 });
 export type AgentMeta = Static<typeof AgentMeta>;
 
@@ -47,6 +53,8 @@ export const ContainerRecord = Type.Object({
   networks: Type.Optional(Type.Array(Type.Object({ name: Type.String(), ifname: Type.String(), ipAddresses: Type.Array(Type.String()) }))),
   /** The task runs privileged (task-privileges.ts), so `task exec` into it is too. */
   privileged: Type.Optional(Type.Boolean()),
+  /** The task has its own user namespace (--user-namespaces), so `task exec` enters it too. */
+  userNamespace: Type.Optional(Type.Boolean()),
 });
 export type ContainerRecord = Static<typeof ContainerRecord>;
 
@@ -100,8 +108,8 @@ export class CheckpointStore {
     return agentMetaValidator.validate(raw, `invalid agent checkpoint ${this.layout.agentMetaFile}`);
   }
 
-  writeAgentId(agentId: string, bootId?: string): Promise<void> {
-    const meta: AgentMeta = { version: 1, agentId, ...(bootId === undefined ? {} : { bootId }) };
+  writeAgentId(agentId: string, bootId?: string, registry?: RegistryMarker): Promise<void> {
+    const meta: AgentMeta = { version: 1, agentId, ...(bootId === undefined ? {} : { bootId }), ...(registry === undefined ? {} : { registry }) };
     return this.writer.write(this.layout.agentMetaFile, meta);
   }
 

@@ -10,6 +10,7 @@ import type { Containerizer } from './containerizer.ts';
 import { LinuxContainerizer } from './linux/linux-containerizer.ts';
 import { ProcessContainerizer } from './process-containerizer.ts';
 import type { CniOptions } from '../network/cni.ts';
+import type { UserNamespaceRange } from './linux/launcher.ts';
 
 export const CONTAINERIZER_KINDS = ['linux', 'posix'] as const;
 export type ContainerizerKind = (typeof CONTAINERIZER_KINDS)[number];
@@ -26,10 +27,13 @@ export interface ContainerizerChoice {
   allowPrivileged?: boolean;
   /** `--default-task-user`: who a task runs as when neither it nor its framework says; default nobody. */
   defaultUser?: string;
+  /** `--user-namespaces` (linux containerizer; see LinuxContainerizerOptions.userNamespaces). */
+  userNamespaces?: UserNamespaceRange;
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
   const { logger, pollIntervalMs } = choice;
+  if (choice.kind === 'posix' && choice.userNamespaces !== undefined) throw new Error('--user-namespaces needs the linux containerizer, not posix');
   if (choice.kind !== 'posix') {
     try {
       return LinuxContainerizer.create({
@@ -39,8 +43,11 @@ export function createContainerizer(choice: ContainerizerChoice): Containerizer 
         ...(choice.cfsQuota === undefined ? {} : { cfsQuota: choice.cfsQuota }),
         ...(choice.allowPrivileged === undefined ? {} : { allowPrivileged: choice.allowPrivileged }),
         ...(choice.defaultUser === undefined ? {} : { defaultUser: choice.defaultUser }),
+        ...(choice.userNamespaces === undefined ? {} : { userNamespaces: choice.userNamespaces }),
       });
     } catch (err) {
+      // Asked for user namespaces, the posix containerizer would run tasks as real host users.
+      if (choice.userNamespaces !== undefined) throw new Error(`--user-namespaces needs the linux containerizer: ${(err as Error).message}`);
       logger.warn({ requested: choice.kind ?? 'default', reason: (err as Error).message, using: 'posix' }, 'containerizer-fallback');
     }
   }

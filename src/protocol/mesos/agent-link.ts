@@ -46,6 +46,20 @@ export const AgentInfo = Type.Object({
 });
 export type AgentInfo = Static<typeof AgentInfo>;
 
+/**
+ * Which store the master that registered an agent keeps its registry in (Drover extension): the
+ * cluster id recorded in that store, and the store revision at which this agent's registration was
+ * written. The master hands it out in REGISTERED; the agent checkpoints it and sends it back when
+ * it re-registers, so a master on a replaced store (another cluster id) or on one restored from an
+ * older copy (the agent's record missing or older than that revision) notices instead of silently
+ * adopting or forgetting the agent's tasks (DROVER_ERR_STORE_STALE; docs/architecture/002-store.md).
+ */
+export const RegistryMarker = Type.Object({
+  cluster_id: Type.String({ minLength: 1, maxLength: 128 }),
+  revision: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+});
+export type RegistryMarker = Static<typeof RegistryMarker>;
+
 /** A task as the agent knows it, reported on (re-)registration. */
 export const AgentTask = Type.Object({
   framework_id: Id,
@@ -83,6 +97,8 @@ export const AgentCall = Type.Object({
        * PARTITION_AWARE), as Mesos does for a rebooted host.
        */
       rebooted_agent_id: Type.Optional(Id),
+      /** The marker of the agent's last registration (with `agent_id` only); see RegistryMarker. */
+      registry: Type.Optional(RegistryMarker),
     }),
   ),
   update: Type.Optional(Type.Object({ updates: Type.Array(AgentStatusUpdate, { minItems: 1, maxItems: 10000 }) })),
@@ -102,7 +118,7 @@ export interface AgentAcknowledgement {
 }
 
 export type AgentEvent =
-  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string } }
+  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker } }
   | { type: 'LAUNCH'; launch: AgentLaunch }
   | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
   | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }

@@ -189,6 +189,8 @@ export interface ExecCommandInput {
   user: TaskUser;
   /** The task is privileged (ContainerRecord.privileged): so is what runs in it. */
   privileged: boolean;
+  /** The task has its own user namespace (ContainerRecord.userNamespace): it is entered too, first. */
+  userNamespace?: boolean;
   argv: readonly string[];
 }
 
@@ -212,6 +214,8 @@ export function linuxExecArgv(input: ExecCommandInput): string[] {
     '--',
     tools.nsenter,
     `--target=${input.initPid}`,
+    // nsenter enters the user namespace first and becomes its root; the rest is as without one.
+    ...(input.userNamespace === true ? ['--user'] : []),
     '--pid',
     '--mount',
     '--ipc',

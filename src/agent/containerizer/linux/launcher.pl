@@ -10,7 +10,10 @@
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
 #   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
-#      netns-path-or-empty  n argv…  n env…
+#      netns-path-or-empty  userns-or-empty  n argv…  n env…
+# userns is "hostuid:hostgid:size": the task gets a user namespace in which uids and gids
+# 0..size-1 are hostuid… and hostgid… on the host (--user-namespaces; uid/gid/groups are then
+# the task's ids inside it).
 # Replies on stdout, one line each (each written whole by one write(2), so the three writers —
 # this process, a launch child, a task before its exec — never interleave):
 #   S id pid        the task exists: pid (in the host's pid namespace) is its namespace's init
@@ -21,12 +24,14 @@
 #
 # How a task starts:
 #   launcher ─fork→ C: join the cgroups, [enter the network namespace], unshare the pid, mount,
-#                      ipc and uts namespaces; fork I; report "S id pid(I)"; exit.
+#                      ipc and uts namespaces; fork I; report "S id pid(I)"; [write I's user
+#                      namespace maps when I asks]; exit.
 #              I (PID 1 of the new pid namespace, adopted by the launcher, a child subreaper):
 #                      its own session; stdout/stderr into the sandbox; a private mount tree with
 #                      a fresh /proc; the sandbox bound onto itself; everything else read-only
 #                      (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm; /proc/sys
-#                      read-only and kernel files masked; bounding set, the task's user and
+#                      read-only and kernel files masked; [a user namespace of its own, mapped
+#                      by C, becoming its root]; bounding set, the task's user and
 #                      groups, capabilities, no_new_privs, seccomp (confine.pl, all skipped but
 #                      the user for a privileged task); "R id"; exec the argv (the exit-status
 #                      wrapper, exit-status.ts, which runs the command).
@@ -46,7 +51,7 @@ my $SYS_mount_setattr = 442;
 
 use constant {
   CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
-  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000,
+  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000, CLONE_NEWUSER => 0x10000000,
   MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_BIND => 4096, MS_REC => 16384,
   MS_PRIVATE => 1 << 18,
   PR_SET_CHILD_SUBREAPER => 36,
@@ -97,6 +102,7 @@ sub launch {
   my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
   my @procs = splice(@f, 0, shift @f);
   my $netns = shift @f;
+  my $userns = shift @f;
   my @argv = splice(@f, 0, shift @f);
   my @env = splice(@f, 0, shift @f);
   my $pid = fork;
@@ -131,18 +137,70 @@ sub launch {
     close($ns);
   }
   syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
+  # With a user namespace, I creates it at the end of its setup and C, still root on the host,
+  # writes its maps (a process cannot map host ids into its own namespace): two pipes for that.
+  my @ids;
+  if ($userns ne '') {
+    @ids = $userns =~ /^(\d+):(\d+):(\d+)$/ or $fail->("bad user namespace range '$userns'");
+  }
+  my ($up_r, $up_w, $down_r, $down_w);
+  if (@ids) {
+    pipe($up_r, $up_w) or $fail->("pipe: $!");
+    pipe($down_r, $down_w) or $fail->("pipe: $!");
+  }
   my $init = fork;
   defined $init or $fail->("fork: $!");
   if ($init) {
     syswrite($agent, "S $id $init\n");
+    map_user_namespace(\@ids, $up_r, $up_w, $down_r, $down_w) if @ids;
     POSIX::_exit(0);
   }
-  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env);
+  my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
+  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes);
+}
+
+# C, for I's user namespace: once I has created it, write its uid and gid maps (C is still root
+# in the host's namespace) and answer "1", or "0" if the kernel refused. If I ends first (a failed
+# setup), the pipe says EOF and C just leaves.
+sub map_user_namespace {
+  my ($ids, $up_r, $up_w, $down_r, $down_w) = @_;
+  close($up_w);
+  close($down_r);
+  return unless (sysread($up_r, my $byte, 1) // 0) == 1;
+  my ($uid, $gid, $size) = @$ids;
+  my $ok = 1;
+  for my $map (["uid_map", "0 $uid $size\n"], ["gid_map", "0 $gid $size\n"]) {
+    # C shares I's mount namespace, where I has mounted its own /proc by now: I is pid 1 there.
+    open(my $fh, '>', "/proc/1/$map->[0]") or do { $ok = 0; last };
+    defined syswrite($fh, $map->[1]) or $ok = 0;
+    close($fh) or $ok = 0;
+    last unless $ok;
+  }
+  syswrite($down_w, $ok ? '1' : '0');
+}
+
+# I, after every mount of its setup (done as host root, so its mount and pid namespaces stay the
+# host's): a new user namespace, mapped by C, in which I becomes root (host uid HOSTID) with every
+# capability of that namespace only; confine_process then drops them as for any task.
+sub enter_user_namespace {
+  my ($pipes) = @_;
+  my ($up_w, $down_r) = @$pipes;
+  syscall($nr{unshare}, CLONE_NEWUSER) == 0 or return "cannot create the user namespace: $!";
+  syswrite($up_w, 'x');
+  close($up_w);
+  my $got = sysread($down_r, my $answer, 1) // 0;
+  close($down_r);
+  return 'the user namespace could not be mapped' unless $got == 1 && $answer eq '1';
+  my $root = pack('L', 0);
+  syscall($nr{setgroups}, 1, $root) == 0 or return "setgroups in the user namespace: $!";
+  syscall($nr{setresgid}, 0, 0, 0) == 0 or return "setresgid 0 in the user namespace: $!";
+  syscall($nr{setresuid}, 0, 0, 0) == 0 or return "setresuid 0 in the user namespace: $!";
+  return undef;
 }
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
-  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env) = @_;
+  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes) = @_;
   $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
   POSIX::setsid();
   my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
@@ -174,6 +232,10 @@ sub start_task {
   chdir($box) or $fail->("cannot enter the sandbox: $!");
   if (!$privileged) {
     my $err = confine_kernel_files($confine);
+    $fail->($err) if defined $err;
+  }
+  if ($userns_pipes) {
+    my $err = enter_user_namespace($userns_pipes);
     $fail->($err) if defined $err;
   }
   my $err = confine_process($confine, $uid, $gid, $groups, $privileged);

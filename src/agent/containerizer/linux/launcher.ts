@@ -35,9 +35,20 @@ export interface LaunchRequest {
   procsFiles: readonly string[];
   /** A network namespace (CNI) to start in. */
   netns?: string;
+  /**
+   * A user namespace mapping the task's uids and gids 0…size-1 to hostUid… and hostGid… on the
+   * host (`--user-namespaces`); `uid`, `gid` and `groups` are then ids inside it.
+   */
+  userNamespace?: UserNamespaceRange;
   /** What PID 1 of the task's namespace execs. */
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
+}
+
+export interface UserNamespaceRange {
+  hostUid: number;
+  hostGid: number;
+  size: number;
 }
 
 export type LauncherExit = { code: number | null; signal: NodeJS.Signals | null };
@@ -85,6 +96,7 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
     ...list(req.groups),
     ...list(req.procsFiles),
     req.netns ?? '',
+    req.userNamespace === undefined ? '' : `${req.userNamespace.hostUid}:${req.userNamespace.hostGid}:${req.userNamespace.size}`,
     ...list(req.argv),
     ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
   ];

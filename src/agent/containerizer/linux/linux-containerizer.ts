@@ -25,7 +25,7 @@ import { ProcessContainerizer, type PreparedLaunch } from '../process-containeri
 import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCgroup, oomKills, procsFiles, removeTaskCgroup, type CgroupLayout } from './cgroups.ts';
 import { findLinuxTools, linuxExecArgv, linuxLaunchArgv, type LinuxTools } from './launch-command.ts';
 import { resolveTaskUser, type TaskUser } from './task-user.ts';
-import { launcherUnavailable, TaskLauncher } from './launcher.ts';
+import { launcherUnavailable, TaskLauncher, type UserNamespaceRange } from './launcher.ts';
 import { confineConfig } from './confine.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
@@ -63,6 +63,12 @@ export interface LinuxContainerizerOptions {
    * See docs/architecture/008-cpu-limits.md.
    */
   cfsQuota?: boolean;
+  /**
+   * `--user-namespaces`: each unprivileged task in its own user namespace, its uids and gids
+   * 0…size-1 mapped to hostUid… and hostGid… on the host, so root in a task is an unprivileged
+   * uid outside it (docs/architecture/009-task-privileges.md). Needs the task launcher. Default off.
+   */
+  userNamespaces?: UserNamespaceRange;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
@@ -125,10 +131,18 @@ export class LinuxContainerizer extends ProcessContainerizer {
     if (privileged && this.linux.allowPrivileged !== true) {
       throw new DroverError('FORBIDDEN', 'the task asks to be privileged (container.docker.privileged), and this agent does not run privileged tasks: start it with --allow-privileged to allow them');
     }
-    const user = await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
+    const resolved = await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
+    // A privileged task asked for root's powers on the host, which a user namespace takes away.
+    const userns = privileged ? undefined : this.linux.userNamespaces;
+    const user = userns === undefined ? resolved : inUserNamespace(resolved, userns);
     // The task must be able to write its sandbox: it is fresh, holding only the stdout/stderr
-    // just opened and what the fetcher downloaded.
-    if (user.uid !== 0) await chownTree(spec.sandbox, user);
+    // just opened and what the fetcher downloaded. In a user namespace its owner is the task's
+    // user as the host sees it (root in the task included).
+    if (userns !== undefined) await chownTree(spec.sandbox, { ...user, uid: userns.hostUid + user.uid, gid: userns.hostGid + user.gid });
+    else if (user.uid !== 0) await chownTree(spec.sandbox, user);
+    if (userns !== undefined && this.launcher === undefined) {
+      throw new DroverError('CONFLICT', 'this agent runs tasks in user namespaces (--user-namespaces), which needs the task launcher (perl and a kernel ≥ 5.12); it is unavailable here');
+    }
     const limits = { pidsMax: this.linux.pidsMax ?? DEFAULT_PIDS_MAX, ...spec.resources };
     const cgroups = await createTaskCgroup(this.layout, spec.containerId, limits);
     const cpus = spec.resources?.cpus;
@@ -151,7 +165,13 @@ export class LinuxContainerizer extends ProcessContainerizer {
       await removeTaskCgroup(cgroups);
       if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
     };
-    const record = { cgroups, pidIsInit: this.launcher !== undefined, ...(networks === undefined ? {} : { networks }), ...(privileged ? { privileged } : {}) };
+    const record = {
+      cgroups,
+      pidIsInit: this.launcher !== undefined,
+      ...(networks === undefined ? {} : { networks }),
+      ...(privileged ? { privileged } : {}),
+      ...(userns === undefined ? {} : { userNamespace: true }),
+    };
     const onReady = cpus === undefined || this.linux.cfsQuota !== true ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) };
     const launcher = this.launcher;
     if (launcher !== undefined) {
@@ -163,6 +183,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
         groups: user.groups ?? [],
         procsFiles: procsFiles(cgroups),
         ...(attached === undefined ? {} : { netns: attached.netns }),
+        ...(userns === undefined ? {} : { userNamespace: userns }),
         argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv],
         env: spec.env,
       };
@@ -203,6 +224,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
       sandbox: record.sandbox,
       user,
       privileged: record.privileged === true,
+      userNamespace: record.userNamespace === true,
       argv: options.argv,
     });
   }
@@ -285,6 +307,17 @@ export class LinuxContainerizer extends ProcessContainerizer {
     if (!(await removeTaskCgroup(cgroups))) this.logger.warn({ containerId: record.containerId, cgroups }, 'container-cgroup-not-removed');
     return ooms > 0 ? { ...status, limitation: 'memory' } : status;
   }
+}
+
+/**
+ * The task's user inside its user namespace: the same ids, which must fall inside the mapped range
+ * (a uid outside it cannot be switched to there); supplementary groups outside it are left out.
+ */
+function inUserNamespace(user: TaskUser, range: UserNamespaceRange): TaskUser {
+  if (user.uid >= range.size || user.gid >= range.size) {
+    throw new DroverError('FORBIDDEN', `the task's user ${user.name} (uid ${user.uid}, gid ${user.gid}) is outside the ${range.size} ids this agent maps into a task's user namespace`);
+  }
+  return { ...user, ...(user.groups === undefined ? {} : { groups: user.groups.filter((g) => g < range.size) }) };
 }
 
 async function chownTree(dir: string, user: TaskUser): Promise<void> {

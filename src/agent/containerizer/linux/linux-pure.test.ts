@@ -139,6 +139,18 @@ describe('encodeLaunchRequest', () => {
       env: { A: 'x=y', B: '' },
     });
     assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'));
-    assert.deepEqual(line.slice(0, -1).split('\t'), ['L', '7', '/s b', '1', '2', '0', '2', '2', '3', '1', '/cg/a', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=']);
+    const userns = encodeLaunchRequest(8, {
+      sandbox: '/s',
+      uid: 0,
+      gid: 0,
+      privileged: false,
+      groups: [],
+      procsFiles: [],
+      userNamespace: { hostUid: 100000, hostGid: 200000, size: 65536 },
+      argv: ['x'],
+      env: {},
+    });
+    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '/s', '0', '0', '0', '0', '0', '', '100000:200000:65536', '1', 'x', '0']);
+    assert.deepEqual(line.slice(0, -1).split('\t'), ['L', '7', '/s b', '1', '2', '0', '2', '2', '3', '1', '/cg/a', '', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=']);
   });
 });
