@@ -16,6 +16,18 @@ import { isAlive, isTerminal, taskPrefix, type AppTask, type FaultAgent, type Fa
 
 const running = (list: AppTask[]): AppTask[] => list.filter((t) => t.state === 'TASK_RUNNING');
 
+/**
+ * On the candidate agents, at most as many per agent as lets the others take every instance when
+ * one is lost: the instances spread (some stay reachable), and the replacements find room.
+ */
+function spread(candidates: readonly string[], instances: number): string[][] {
+  const maxPer = Math.ceil(instances / Math.max(1, candidates.length - 1));
+  return [
+    ['hostname', 'LIKE', candidates.join('|')],
+    ['hostname', 'MAX_PER', String(maxPer)],
+  ];
+}
+
 /** How long to wait for anything the detection depends on: generous, a loaded machine is slow. */
 function bound(c: FaultCluster): number {
   return c.detectionWindowMs + c.agentSilenceMs + 120_000;
@@ -56,7 +68,7 @@ export async function partitionScenario(
     cpus: 0.05,
     mem: 16,
     instances,
-    constraints: [['hostname', 'LIKE', options.candidates.join('|')]],
+    constraints: spread(options.candidates, instances),
     unreachableStrategy: { inactiveAfterSeconds: options.inactiveAfterSeconds, expungeAfterSeconds: 3600 },
     killSelection: 'YOUNGEST_FIRST',
   });
@@ -164,7 +176,7 @@ export async function deadAgentScenario(
     cpus: 0.05,
     mem: 16,
     instances,
-    constraints: [['hostname', 'LIKE', options.candidates.join('|')]],
+    constraints: spread(options.candidates, instances),
     unreachableStrategy: { inactiveAfterSeconds: options.inactiveAfterSeconds, expungeAfterSeconds: options.expungeAfterSeconds },
   });
   const before = await c.until(
@@ -249,6 +261,10 @@ export async function massPartitionScenario(c: FaultCluster, options: { appId: s
   const count = (a: FaultAgent): number => before.filter((t) => t.host === a.name).length;
   const partition = [...live].sort((x, y) => count(y) - count(x)).slice(0, options.partitioned);
   const names = new Set(partition.map((a) => a.name));
+  // An agent marked before the split (a loaded machine that missed the detection window) has
+  // spent the rate limit's permit: the figures would then be about that, so say so plainly.
+  const markedBefore = await unreachableMarkings(c);
+  if (markedBefore > 0) throw new Error(`${markedBefore} agent(s) were marked unreachable before the split: the removal limits' budget is spent, the scenario cannot measure them`);
   const t0 = Date.now();
   for (const agent of partition) c.lan.partition(agent.node, 'both', c.masterPeer);
   const marked = async (): Promise<{ marked: string[]; held: string[] }> => {
@@ -312,6 +328,13 @@ export async function massPartitionScenario(c: FaultCluster, options: { appId: s
   };
 }
 
+/** The master's count of agents marked unreachable since it started (its /metrics). */
+async function unreachableMarkings(c: FaultCluster): Promise<number> {
+  const text = await (await fetch(`${c.master.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const match = /^drover_master_agents_unreachable_total (\d+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
 export interface LossyLinkFigures {
   scenario: 'lossy-link';
   agent: string;
@@ -331,6 +354,8 @@ export interface LossyLinkFigures {
   unacknowledgedAfter: number;
   /** How often the agent was marked unreachable meanwhile (TASK_UNREACHABLE updates seen). */
   unreachableUpdates: number;
+  /** Up to three tasks that went from terminal back to live, with every update they got. */
+  examples: string[];
 }
 
 /**
@@ -352,6 +377,8 @@ export async function lossyLinkScenario(
     capabilities: [{ type: 'PARTITION_AWARE' }],
   });
   const states = new Map<string, string[]>();
+  /** Per task, each update as `STATE/source/uuid-or-none`, for the figures' examples. */
+  const trail = new Map<string, string[]>();
   let launching = true;
   let launched = 0;
   let seq = 0;
@@ -361,6 +388,7 @@ export async function lossyLinkScenario(
       if (event.type === 'UPDATE') {
         const s = event.update.status;
         states.get(s.task_id.value)?.push(s.state);
+        trail.get(s.task_id.value)?.push(`${s.state.replace('TASK_', '')}/${(s.source ?? '').replace('SOURCE_', '')}/${s.uuid ? s.uuid.slice(0, 8) : '-'}`);
         if (s.uuid && s.agent_id) connection.call({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: s.agent_id, task_id: s.task_id, uuid: s.uuid } }).catch(() => undefined);
       } else if (event.type === 'OFFERS') {
         for (const offer of event.offers.offers) {
@@ -372,6 +400,7 @@ export async function lossyLinkScenario(
           const tasks = Array.from({ length: room }, () => {
             const id = `lossy-${++seq}`;
             states.set(id, ['LAUNCHED']);
+            trail.set(id, []);
             launched++;
             return {
               name: id,
@@ -430,11 +459,15 @@ export async function lossyLinkScenario(
   let missingTerminal = 0;
   let terminalThenAlive = 0;
   let unreachableUpdates = 0;
-  for (const seqOfStates of states.values()) {
+  const examples: string[] = [];
+  for (const [id, seqOfStates] of states) {
     const first = seqOfStates.findIndex(isTerminal);
     if (first < 0) missingTerminal++;
     else terminal[seqOfStates[first]!] = (terminal[seqOfStates[first]!] ?? 0) + 1;
-    if (first >= 0 && seqOfStates.slice(first + 1).some((s) => isAlive(s) || s === 'TASK_UNREACHABLE')) terminalThenAlive++;
+    if (first >= 0 && seqOfStates.slice(first + 1).some((s) => isAlive(s) || s === 'TASK_UNREACHABLE')) {
+      terminalThenAlive++;
+      if (examples.length < 3) examples.push(`${id}: ${trail.get(id)!.join(' ')}`);
+    }
     unreachableUpdates += seqOfStates.filter((s) => s === 'TASK_UNREACHABLE').length;
   }
   return {
@@ -451,5 +484,6 @@ export async function lossyLinkScenario(
     drainedMs,
     unacknowledgedAfter,
     unreachableUpdates,
+    examples,
   };
 }

@@ -7,7 +7,6 @@
 import { DroverError } from '../errors/errors.ts';
 import { REQUIRED_CALL_FIELD, SchedulerCall, type TaskInfo, type Operation } from '../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../protocol/validation.ts';
-import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
@@ -346,7 +345,7 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
     return;
   }
   for (const { task_id: taskId, agent_id: agentId } of named) {
-    const task = master.findTask(framework.id, taskId.value) ?? completed(master, framework.id, taskId.value);
+    const task = master.findTask(framework.id, taskId.value) ?? master.findCompletedTask(framework.id, taskId.value);
     if (task) {
       master.sendStatus(framework.id, statusOf(task));
       continue;
@@ -360,10 +359,6 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
   }
 }
 
-function completed(master: Master, frameworkId: string, taskId: string): TaskRecord | undefined {
-  const task = master.completedTasks.get(frameworkId)?.findLast((t) => t.id === taskId);
-  return task && isTerminalState(task.state) ? task : undefined;
-}
 
 export function teardown(master: Master, framework: FrameworkRecord): void {
   master.removeFramework(framework, 'framework requested TEARDOWN');
