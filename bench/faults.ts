@@ -7,7 +7,7 @@
  * B = master (default removal guard, no rate limit) + 5 agents: 60 % partitioned at once.
  * Apps use Marathon's unreachableStrategy default (inactiveAfterSeconds 0).
  *
- * Flags: --hold=30 (seconds partitioned after replacement) --lossy=120 (seconds of lossy link)
+ * Flags: --hold=20 (seconds partitioned after replacement) --lossy=120 (seconds of lossy link)
  */
 import { FaultCluster } from '../devkit/fault-cluster.ts';
 import { deadAgentScenario, lossyLinkScenario, massPartitionScenario, partitionScenario } from '../devkit/fault-scenarios.ts';
@@ -49,7 +49,7 @@ async function clusterB(): Promise<object[]> {
 export default async function faults(args: string[]): Promise<Record<string, unknown>> {
   const unavailable = netnsUnavailable();
   if (unavailable) throw new Error(`faults bench needs network namespaces: ${unavailable}`);
-  const holdS = flag(args, 'hold', 30);
+  const holdS = flag(args, 'hold', 20);
   const lossyS = flag(args, 'lossy', 120);
   const started = Date.now();
   const [a, b] = await Promise.all([clusterA(holdS, lossyS), clusterB()]);

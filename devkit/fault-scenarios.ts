@@ -131,7 +131,7 @@ export async function partitionScenario(
   );
   const healedMs = Date.now() - t1;
   // Stable for a few heartbeats: nothing relaunched, nothing doubled.
-  await sleep(Math.max(3000, 4 * c.options.heartbeatS * 1000));
+  await sleep(Math.max(3000, 2 * c.options.heartbeatS * 1000));
   const afterList = await c.tasks(appId);
   const live = await c.liveOnAgents(prefix);
   const killedReplacements = replacements.filter((r) => !healed.some((t) => t.id === r.id)).length;
@@ -308,7 +308,7 @@ export async function massPartitionScenario(c: FaultCluster, options: { appId: s
     bound(c),
   );
   const healedMs = Date.now() - t1;
-  await sleep(Math.max(3000, 4 * c.options.heartbeatS * 1000));
+  await sleep(Math.max(3000, 2 * c.options.heartbeatS * 1000));
   const afterList = await c.tasks(appId);
   const lv = await c.liveOnAgents(prefix);
   await c.deleteApp(appId);

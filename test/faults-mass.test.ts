@@ -1,11 +1,12 @@
 /**
  * The fault suite, part 2 (issue 14; reliability anchors §7): 60 % of the agents partitioned at
- * once. A real master (heartbeat 1 s × 8 missed) with `--agent-removal-rate-limit 1/10mins` (Mesos' flag) and the default
- * mass-unreachable guard, five real agents each in its own network namespace, ten instances (at
- * most four per agent). The three agents holding the most are cut off both ways: the rule lets exactly one be marked unreachable (the
- * first permit is immediate, the next ten minutes away); the other two are held — not marked, not
- * replaced. Only the marked agent's instances are replaced; healed, exactly the target count
- * remains (the replacements killed), with 0 duplicates on the agents. Prints its figures.
+ * once. A real master (heartbeat 1 s × 8 missed) with `--agent-removal-rate-limit 1/10mins`
+ * (Mesos' flag) and the default mass-unreachable guard, five real agents each in its own network
+ * namespace, ten instances (at most four per agent). The three agents holding the most are cut
+ * off both ways: the rule lets exactly one be marked unreachable (the first permit is immediate,
+ * the next ten minutes away); the other two are held — not marked, not replaced. Only the marked
+ * agent's instances are replaced; healed, exactly the target count remains (the replacements
+ * killed), with 0 duplicates on the agents. Prints its figures.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
