@@ -24,13 +24,17 @@ async function clusterA(holdS: number, lossyS: number): Promise<object[]> {
   const c = await FaultCluster.start({ prefix: 'a', portBase: 23200, agents: 3, relayedAgents: 1, heartbeatS: 15, missedHeartbeats: 5 });
   const steady = ['a1', 'a2', 'a3'];
   const out: object[] = [];
+  // A scenario that fails is reported as such; the next one still runs.
+  const run = async (name: string, scenario: () => Promise<object>): Promise<void> => {
+    out.push(await scenario().catch((error: unknown) => ({ scenario: name, error: String(error) })));
+  };
   try {
     for (const direction of ['both', 'out', 'in'] as const) {
-      out.push(await partitionScenario(c, { appId: `/part-${direction}`, direction, instances: 4, inactiveAfterSeconds: 0, holdMs: holdS * 1000, candidates: steady }));
+      await run(`partition-${direction}`, () => partitionScenario(c, { appId: `/part-${direction}`, direction, instances: 4, inactiveAfterSeconds: 0, holdMs: holdS * 1000, candidates: steady }));
     }
     const lossy = c.agents.find((a) => a.relay !== undefined)!;
-    out.push(await lossyLinkScenario(c, { agent: lossy, loss: 0.3, maxDelayMs: 2000, lossyMs: lossyS * 1000, concurrent: 4, taskSeconds: 1 }));
-    out.push(await deadAgentScenario(c, { appId: '/dead', instances: 4, inactiveAfterSeconds: 0, expungeAfterSeconds: 0, candidates: steady }));
+    await run('lossy-link', () => lossyLinkScenario(c, { agent: lossy, loss: 0.3, maxDelayMs: 2000, lossyMs: lossyS * 1000, concurrent: 4, taskSeconds: 1 }));
+    await run('agent-dead', () => deadAgentScenario(c, { appId: '/dead', instances: 4, inactiveAfterSeconds: 0, expungeAfterSeconds: 0, candidates: steady }));
   } finally {
     await c.destroy();
   }
@@ -52,13 +56,15 @@ export default async function faults(args: string[]): Promise<Record<string, unk
   const holdS = flag(args, 'hold', 20);
   const lossyS = flag(args, 'lossy', 120);
   const started = Date.now();
-  const [a, b] = await Promise.all([clusterA(holdS, lossyS), clusterB()]);
+  // Both run to their end (and clean up) even when one fails.
+  const [a, b] = await Promise.allSettled([clusterA(holdS, lossyS), clusterB()]);
+  const figures = (r: PromiseSettledResult<object[]>, name: string): object[] => (r.status === 'fulfilled' ? r.value : [{ cluster: name, error: String(r.reason) }]);
   return {
     bench: 'faults',
     detection: { heartbeatS: 15, missedHeartbeats: 5, windowS: 75 },
     holdS,
     lossyS,
-    scenarios: [...a, ...b],
+    scenarios: [...figures(a, 'A'), ...figures(b, 'B')],
     totalS: Math.round((Date.now() - started) / 1000),
   };
 }

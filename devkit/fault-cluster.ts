@@ -158,11 +158,13 @@ export class FaultCluster {
   }
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const response = await fetch(`${this.master.url}${path}`, {
-      method,
-      signal: AbortSignal.timeout(30_000),
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
+    const send = (): Promise<Response> =>
+      fetch(`${this.master.url}${path}`, {
+        method,
+        signal: AbortSignal.timeout(30_000),
+        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      });
+    const response = method === 'GET' ? await withRetries(send) : await send();
     const text = await response.text();
     let parsed: unknown = text;
     try {
@@ -197,7 +199,7 @@ export class FaultCluster {
 
   /** One agent's own view (GET /state on the agent, which iptables rules never block). */
   async agentState(agent: FaultAgent): Promise<{ id: string | null; registered: boolean; tasks: Array<{ id: string; state: string; pid: number | null }>; unacknowledged_updates: number }> {
-    const r = await fetch(`${agent.process.url}/state`, { signal: AbortSignal.timeout(10_000) });
+    const r = await withRetries(() => fetch(`${agent.process.url}/state`, { signal: AbortSignal.timeout(10_000) }));
     return (await r.json()) as Awaited<ReturnType<FaultCluster['agentState']>>;
   }
 
@@ -255,6 +257,21 @@ export class FaultCluster {
     await this.master.stop().catch(() => undefined);
     this.lan.destroy();
     await rm(this.root, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * A read sent again when the connection failed (fetch's TypeError): a kept-alive socket the
+ * server closed as it was reused ("other side closed") is not what a scenario measures.
+ */
+async function withRetries(send: () => Promise<Response>): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof TypeError) || attempt >= 3) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 

@@ -28,6 +28,15 @@ function spread(candidates: readonly string[], instances: number): string[][] {
   ];
 }
 
+/** One sample of an observation loop; a read that failed is a sample missed, not the scenario's end. */
+async function sample(read: () => Promise<void>): Promise<void> {
+  try {
+    await read();
+  } catch {
+    // the next sample follows in a moment
+  }
+}
+
 /** How long to wait for anything the detection depends on: generous, a loaded machine is slow. */
 function bound(c: FaultCluster): number {
   return c.detectionWindowMs + c.agentSilenceMs + 120_000;
@@ -112,9 +121,11 @@ export async function partitionScenario(
   const holdUntil = Date.now() + options.holdMs;
   let during = { running: 0, unreachable: 0, live: 0 };
   while (Date.now() < holdUntil) {
-    const list = await c.tasks(appId);
-    maxRunningDuring = Math.max(maxRunningDuring, running(list).filter((t) => t.host !== victim.name).length);
-    during = { running: running(list).length, unreachable: list.filter((t) => t.state === 'TASK_UNREACHABLE').length, live: (await c.liveOnAgents(prefix)).length };
+    await sample(async () => {
+      const list = await c.tasks(appId);
+      maxRunningDuring = Math.max(maxRunningDuring, running(list).filter((t) => t.host !== victim.name).length);
+      during = { running: running(list).length, unreachable: list.filter((t) => t.state === 'TASK_UNREACHABLE').length, live: (await c.liveOnAgents(prefix)).length };
+    });
     await sleep(500);
   }
 
@@ -285,10 +296,12 @@ export async function massPartitionScenario(c: FaultCluster, options: { appId: s
   const markedNames = new Set(seen.marked);
   const observeUntil = Date.now() + options.observeMs;
   while (Date.now() < observeUntil) {
-    seen = await marked();
-    for (const n of seen.marked) markedNames.add(n);
-    maxMarked = Math.max(maxMarked, seen.marked.length);
-    maxHeld = Math.max(maxHeld, seen.held.length);
+    await sample(async () => {
+      seen = await marked();
+      for (const n of seen.marked) markedNames.add(n);
+      maxMarked = Math.max(maxMarked, seen.marked.length);
+      maxHeld = Math.max(maxHeld, seen.held.length);
+    });
     await sleep(250);
   }
   const list = await c.tasks(appId);
