@@ -359,7 +359,6 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
   }
 }
 
-
 export function teardown(master: Master, framework: FrameworkRecord): void {
   master.removeFramework(framework, 'framework requested TEARDOWN');
 }
