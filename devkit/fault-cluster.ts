@@ -56,6 +56,12 @@ export interface SlaveJson {
   drover_removal_held_since?: number;
 }
 
+/**
+ * A bound on "never started", not a speed check: with a dozen processes starting at once on a
+ * loaded two-core machine (load 60+), a master took over 60 s to print its URL.
+ */
+const START_TIMEOUT_MS = 240_000;
+
 const TERMINAL = new Set(['TASK_KILLED', 'TASK_FAILED', 'TASK_FINISHED', 'TASK_GONE', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE_BY_OPERATOR']);
 const ALIVE = new Set(['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING']);
 
@@ -94,23 +100,26 @@ export class FaultCluster {
     let master: DroverProcess | undefined;
     let cluster: FaultCluster | undefined;
     try {
-      master = await startDrover([
-        'master',
-        '--host',
-        lan.hostIp,
-        '--port',
-        '0',
-        '--no-jobs',
-        '--store',
-        `sqlite:${join(root, 'master.db')}`,
-        '--allocation-interval',
-        '0.2',
-        '--agent-heartbeat-interval',
-        String(options.heartbeatS),
-        '--max-missed-heartbeats',
-        String(options.missedHeartbeats),
-        ...(options.masterArgs ?? []),
-      ]);
+      master = await startDrover(
+        [
+          'master',
+          '--host',
+          lan.hostIp,
+          '--port',
+          '0',
+          '--no-jobs',
+          '--store',
+          `sqlite:${join(root, 'master.db')}`,
+          '--allocation-interval',
+          '0.2',
+          '--agent-heartbeat-interval',
+          String(options.heartbeatS),
+          '--max-missed-heartbeats',
+          String(options.missedHeartbeats),
+          ...(options.masterArgs ?? []),
+        ],
+        { timeoutMs: START_TIMEOUT_MS },
+      );
       cluster = new FaultCluster(options, lan, root, master);
       const starts: Array<Promise<void>> = [];
       for (let i = 1; i <= options.agents; i++) starts.push(cluster.addAgent(`${options.prefix}${i}`, false));
@@ -145,7 +154,7 @@ export class FaultCluster {
       ...(relay ? { relay } : {}),
       process: await startDrover(
         ['agent', '--master', masterUrl, '--host', node.ip, '--port', '0', '--work-dir', join(this.root, name), '--hostname', name, '--resources', `cpus:4;mem:4096;disk:1000;ports:${ports}`],
-        { prefix: node.exec, timeoutMs: 120_000 },
+        { prefix: node.exec, timeoutMs: START_TIMEOUT_MS },
       ),
     };
     this.agents.push(agent);
