@@ -202,7 +202,9 @@ export async function deadAgentScenario(
   const away = before.filter((t) => t.host === victim.name).length;
   const t0 = Date.now();
   await c.killForGood(victim);
-  await c.until(async () => (await c.tasks(appId)).some((t) => t.host === victim.name && t.state === 'TASK_UNREACHABLE'), `${appId}: unreachable`, bound(c));
+  // Detected when the master marks the agent (with expungeAfterSeconds 0 services forgets the
+  // instances at once, so they may never show as unreachable in /v2).
+  await c.until(async () => (await c.slaves()).some((s) => s.hostname === victim.name && s.drover_status === 'unreachable'), `${victim.name} marked unreachable`, bound(c));
   const detectionMs = Date.now() - t0;
   await c.until(async () => running(await c.tasks(appId)).filter((t) => t.host !== victim.name).length === instances, `${appId}: back at ${instances}`, bound(c));
   const replacementMs = Date.now() - t0;
