@@ -18,8 +18,13 @@ export interface DroverProcess {
 
 const START_TIMEOUT_MS = 60_000;
 
-export async function startDrover(args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<DroverProcess> {
-  const child = spawn(process.execPath, [DROVER_BIN, ...args], {
+/**
+ * `prefix` runs the process under a wrapper that execs it, e.g. `ip netns exec NS` (devkit/netns.ts):
+ * the child's pid is then drover's own, so signals (SIGSTOP, kill -9) reach it.
+ */
+export async function startDrover(args: string[], options: { timeoutMs?: number; env?: Record<string, string>; prefix?: readonly string[] } = {}): Promise<DroverProcess> {
+  const [command, ...wrapperArgs] = [...(options.prefix ?? []), process.execPath];
+  const child = spawn(command!, [...wrapperArgs, DROVER_BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn', ...options.env },
   });

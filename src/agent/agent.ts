@@ -371,6 +371,8 @@ export class Agent {
       frameworks: [...frameworks.values()],
       tasks: this.supervisor.list().map(({ checkpoint }) => taskView(checkpoint)),
       completed_tasks: this.supervisor.completed().map(taskView),
+      // Status updates not yet acknowledged by their framework (fault tests wait for 0).
+      unacknowledged_updates: this.updates.unacknowledged(),
     };
   }
 

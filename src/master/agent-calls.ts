@@ -247,6 +247,14 @@ export function update(master: Master, agent: AgentRecord, call: AgentCall): voi
       continue;
     }
     const task: TaskRecord | undefined = master.findTask(frameworkId.value, status.task_id.value);
+    if (task === undefined && status.uuid !== undefined && !isTerminalState(status.state) && master.findCompletedTask(frameworkId.value, status.task_id.value)) {
+      // A live state of a task that has already ended: the agent sends a terminal update ahead
+      // of the ones before it (update-queue.ts), so on a slow or lossy link RUNNING can arrive
+      // after FINISHED. Forwarded, the framework would see the task come back to life; instead
+      // the master acknowledges it, so the agent stops retrying, and the framework keeps the end.
+      master.sendToAgent(agent.id, { type: 'ACKNOWLEDGE', acknowledge: { acknowledgements: [{ framework_id: frameworkId, task_id: status.task_id, uuid: status.uuid }] } });
+      continue;
+    }
     const stamped = { ...status, agent_id: { value: agent.id } };
     if (task && directory !== undefined) task.directory = directory;
     if (task) master.applyStatus(task, stamped);

@@ -437,6 +437,12 @@ export class Master {
     return this.tasks.get(frameworkId, taskId);
   }
 
+  /** The task's record among the framework's completed tasks (kept in memory, bounded), if any. */
+  findCompletedTask(frameworkId: string, taskId: string): TaskRecord | undefined {
+    const task = this.completedTasks.get(frameworkId)?.findLast((t) => t.id === taskId);
+    return task && isTerminalState(task.state) ? task : undefined;
+  }
+
   /**
    * Apply a status to a task through the transition table. A refused transition (a stale or
    * reordered update) leaves the task as it is. A terminal state frees the task's resources.

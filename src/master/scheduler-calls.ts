@@ -8,7 +8,6 @@ import { secretPathsOf } from './task-secrets.ts';
 import { DroverError } from '../errors/errors.ts';
 import { REQUIRED_CALL_FIELD, SchedulerCall, type TaskInfo, type Operation } from '../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../protocol/validation.ts';
-import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
@@ -348,7 +347,7 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
     return;
   }
   for (const { task_id: taskId, agent_id: agentId } of named) {
-    const task = master.findTask(framework.id, taskId.value) ?? completed(master, framework.id, taskId.value);
+    const task = master.findTask(framework.id, taskId.value) ?? master.findCompletedTask(framework.id, taskId.value);
     if (task) {
       master.sendStatus(framework.id, statusOf(task));
       continue;
@@ -360,11 +359,6 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
     const state = agent?.status === 'unreachable' ? 'TASK_UNREACHABLE' : agent ? 'TASK_GONE' : 'TASK_UNKNOWN';
     master.sendStatus(framework.id, master.masterStatus({ id: taskId.value, agentId: agentId?.value ?? '' }, state, 'REASON_RECONCILIATION', 'Reconciliation: task is unknown to the master'));
   }
-}
-
-function completed(master: Master, frameworkId: string, taskId: string): TaskRecord | undefined {
-  const task = master.completedTasks.get(frameworkId)?.findLast((t) => t.id === taskId);
-  return task && isTerminalState(task.state) ? task : undefined;
 }
 
 export function teardown(master: Master, framework: FrameworkRecord): void {

@@ -89,6 +89,7 @@ describe('StatusUpdateManager', () => {
     await manager.add(update('a', 'TASK_RUNNING', 'a2'));
     await step();
     assert.deepEqual(sent.map(uuids), [['a1']]);
+    assert.equal(manager.unacknowledged(), 2);
     await step(29);
     assert.equal(sent.length, 1, 'the backoff (30 ms) has not passed');
     await step(1);
@@ -101,9 +102,11 @@ describe('StatusUpdateManager', () => {
       ['a2'],
     );
     assert.deepEqual(persisted.get('a'), ['a2']);
+    assert.equal(manager.unacknowledged(), 1);
     await manager.acknowledge('F', 'a', 'a2');
     assert.deepEqual(persisted.get('a'), []);
     assert.deepEqual(drained, ['a']);
+    assert.equal(manager.unacknowledged(), 0);
     const count = sent.length;
     await step(10 * 60_000);
     assert.equal(sent.length, count, 'nothing left to retry');

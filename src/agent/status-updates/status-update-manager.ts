@@ -107,6 +107,13 @@ export class StatusUpdateManager {
     return this.streams.get(streamKey(frameworkId, taskId))?.queue.map((q) => q.update) ?? [];
   }
 
+  /** Updates sent (or to be sent) and not yet acknowledged, over every task: 0 once all drained. */
+  unacknowledged(): number {
+    let n = 0;
+    for (const stream of this.streams.values()) n += stream.queue.length;
+    return n;
+  }
+
   /** (Re-)registered: everything unacknowledged is sent now, without waiting out its backoff. */
   resume(): void {
     this.connected = true;

@@ -12,7 +12,9 @@
  *                update (with backoff, checkpointed on disk) until the master forwards the
  *                framework's ACKNOWLEDGE on the stream. Updates of one task are sent in order,
  *                the next only after the previous one is acknowledged (Mesos' status update
- *                manager does the same), except that a terminal update is never held back.
+ *                manager does the same), except that a terminal update is never held back. A
+ *                live state that arrives after the task's end is acknowledged by the master and
+ *                not forwarded: a framework never sees a task come back from a terminal state.
  *   Non-REGISTER calls carry `agent_id` and the `Drover-Stream-Id` header of the current stream;
  *   a stale stream id gets 409 (the agent must re-register).
  *
