@@ -16,7 +16,7 @@ import { after, before, test } from 'node:test';
 import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall } from './support/http.ts';
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'anchors');
+const FIXTURES = join(import.meta.dirname, 'fixtures'); // copies of shared/fixtures/anchors (test/fixtures/SOURCES.md)
 /** Long waits: a loaded machine launches slowly; this bounds "never", it measures nothing. */
 const WAIT_MS = 120_000;
 
