@@ -10,6 +10,7 @@
  * connects to the master. `stop()` leaves every task running — that is what an agent restart
  * looks like, and what the next `start()` on the same work dir recovers. `shutdown()` kills them.
  */
+import { masterCallerAuthorizer } from './http/caller-authorizer.ts';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chmod, mkdir, stat } from 'node:fs/promises';
@@ -98,6 +99,12 @@ export interface AgentOptions {
   allowPrivileged?: boolean;
   /** `--default-task-user`: the user of a task whose TaskInfo and FrameworkInfo name none; default nobody. */
   defaultTaskUser?: string;
+  /**
+   * The cluster's agent bootstrap token (`--token-file`, DROVER_AGENT_TOKEN): lets this agent
+   * register the first time. The master answers with the agent's own token, naming its id, which is
+   * kept in the work dir and presented from then on (src/iam).
+   */
+  bootstrapToken?: string;
 }
 
 export class Agent {
@@ -106,6 +113,8 @@ export class Agent {
   private readonly containerizer: Containerizer;
   private readonly updates: StatusUpdateManager;
   private readonly supervisor: TaskSupervisor;
+  /** This agent's own credential from the master (auth on); kept in meta/agent-token. */
+  private token: string | undefined;
   private readonly link: MasterLink;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -180,6 +189,7 @@ export class Agent {
     });
     this.link = new MasterLink({
       masterUrl: options.masterUrl,
+      credential: () => this.token ?? this.options.bootstrapToken,
       registerCall: () => this.registerCall(),
       onRegistered: (registered) => this.onRegistered(registered),
       onEvent: (event) => this.onEvent(event),
@@ -250,6 +260,7 @@ export class Agent {
     this.resources ??= Resources.EMPTY;
     this.bootId = await readBootId(this.options.bootIdFile ?? BOOT_ID_FILE, this.logger);
     const meta = await this.checkpoints.readAgentMeta();
+    this.token = await this.checkpoints.readAgentToken();
     this.recordedBootId = meta?.bootId;
     if (meta !== undefined && rebootedSince(meta.bootId, this.bootId)) {
       // Every task of the previous run died with the machine: nothing to reattach to. Register as
@@ -270,6 +281,10 @@ export class Agent {
       port: this.options.port,
       root: this.layout.root,
       state: () => this.state(),
+      authorize: masterCallerAuthorizer(
+        () => this.link.masterBase,
+        () => (this.token ?? this.options.bootstrapToken) !== undefined,
+      ),
       exec: async (request) => {
         const target = this.supervisor.execTarget(request.taskId, request.frameworkId);
         const argv = await this.containerizer.execArgv(target.container, { argv: request.tty ? ttyArgv(request.argv) : request.argv, ...(target.user === undefined ? {} : { user: target.user }) });
@@ -352,6 +367,10 @@ export class Agent {
 
   private async onRegistered(registered: Registered): Promise<void> {
     const id = registered.agent_id.value;
+    if (registered.agent_token !== undefined && registered.agent_token !== this.token) {
+      await this.checkpoints.writeAgentToken(registered.agent_token);
+      this.token = registered.agent_token;
+    }
     if (this.id !== id || this.recordedBootId !== this.bootId) {
       if (this.id !== undefined && this.id !== id) this.logger.warn({ previous: this.id, agentId: id }, 'agent-id-changed');
       // On disk before any LAUNCH is read: sandboxes are named after this id.

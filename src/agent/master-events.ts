@@ -15,6 +15,8 @@ const Registered = Type.Object({
     agent_id: Id,
     heartbeat_interval_seconds: Type.Number({ exclusiveMinimum: 0 }),
     master_id: Type.String(),
+    /** The agent's own credential, naming this agent id (auth on): kept, and presented from now on. */
+    agent_token: Type.Optional(Type.String({ maxLength: 4096 })),
   }),
 });
 

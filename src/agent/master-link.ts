@@ -26,6 +26,8 @@ export type CallResult = 'accepted' | 'stale' | 'failed';
 export interface MasterLinkOptions {
   /** One master URL, or several (HA), comma-separated. */
   masterUrl: string;
+  /** The credential calls carry (`Authorization: token=…`), read at each call; none with auth off. */
+  credential?: () => string | undefined;
   /** Builds the REGISTER call for this attempt. */
   registerCall(): AgentCall;
   /** Awaited before the stream's next event is read; calls on the new stream work from here on. */
@@ -109,7 +111,7 @@ export class MasterLink {
     if (streamId === undefined || agentId === undefined) return 'failed';
     try {
       const init = {
-        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, ...this.authorization() },
         body: JSON.stringify({ ...call, agent_id: { value: agentId } }),
         signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
       };
@@ -127,6 +129,16 @@ export class MasterLink {
       this.options.logger.warn({ type: call.type, err }, 'master-call-failed');
       return 'failed';
     }
+  }
+
+  private authorization(): Record<string, string> {
+    const credential = this.options.credential?.();
+    return credential === undefined ? {} : { authorization: `token=${credential}` };
+  }
+
+  /** The master that accepted the current registration (its base URL), for the agent's own questions. */
+  get masterBase(): string {
+    return this.endpoint.replace(/\/api\/v1\/agent$/, '');
   }
 
   private async run(): Promise<void> {
@@ -157,7 +169,7 @@ export class MasterLink {
       const target = this.endpoints[this.next % this.endpoints.length]!;
       const response = await fetch(target, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/recordio' },
+        headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.authorization() },
         body: JSON.stringify(call),
         signal: controller.signal,
       });

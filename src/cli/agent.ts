@@ -6,6 +6,7 @@ import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
 
 interface AgentArgs {
+  'token-file'?: string;
   master: string;
   port: number;
   host: string;
@@ -67,6 +68,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why',
         })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
+        .option('token-file', { type: 'string', describe: "The cluster's agent bootstrap token, to join the first time (else $DROVER_AGENT_TOKEN; `drover dev` keeps it in <data-dir>/agent-token)" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -80,6 +82,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
       const logger = createLogger({ name: 'drover-agent' });
       const workDir = args['work-dir'];
       const given = args.resources === undefined ? undefined : Resources.parse(args.resources);
+      const { readFile } = await import('node:fs/promises');
+      const bootstrapToken = args['token-file'] !== undefined ? (await readFile(args['token-file'], 'utf8')).trim() : process.env['DROVER_AGENT_TOKEN'] || undefined;
       const agent = new Agent({
         masterUrl: args.master,
         port: args.port,
@@ -97,6 +101,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
         allowPrivileged: args['allow-privileged'],
         defaultTaskUser: args['default-task-user'],
+        ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
         logger,
       });
       await agent.start();

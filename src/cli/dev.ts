@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { waitForSignal } from './signals.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
+import { AUTH_FLAG } from './auth-flag.ts';
 
 interface DevArgs {
   port: number;
@@ -17,6 +18,7 @@ interface DevArgs {
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
   'default-task-user': string;
+  auth: string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -39,6 +41,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .option('allow-privileged', { type: 'boolean', default: false, describe: 'Let tasks that ask be privileged (container.docker.privileged: every capability, no seccomp filter)' })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
+        .option('auth', AUTH_FLAG)
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -79,11 +82,22 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
         allowPrivileged: args['allow-privileged'],
         defaultTaskUser: args['default-task-user'],
+        auth:
+          args.auth === 'off'
+            ? { mode: 'off' }
+            : {
+                mode: 'on',
+                ...(process.env['DROVER_ADMIN_TOKEN'] ? { adminToken: process.env['DROVER_ADMIN_TOKEN'] } : {}),
+                ...(process.env['DROVER_AGENT_TOKEN'] ? { agentToken: process.env['DROVER_AGENT_TOKEN'] } : {}),
+              },
         logger,
         agentRemovalGuardFraction: args['agent-removal-guard'],
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
         ...(resources ? { resources } : {}),
       });
+      if (cluster.adminTokenFile)
+        process.stdout.write(`drover dev: admin token in ${cluster.adminTokenFile} (the drover CLI on this machine uses it; or export DROVER_TOKEN=$(cat ${cluster.adminTokenFile}))\n`);
+      else process.stdout.write('drover dev: WARNING: authentication is OFF (--auth off): anyone who can reach this port controls the cluster\n');
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -17,6 +17,10 @@ import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
 import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
 import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
+import { Iam } from '../iam/iam.ts';
+import { installGuard } from '../iam/guard.ts';
+import { registerAcsRoutes } from '../iam/acs-api.ts';
+import { appPathOfTask } from '../iam/task-paths.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -37,7 +41,21 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   apiBodyLimit?: number;
   /** `--default-task-user`: the built-in frameworks' FrameworkInfo.user (Marathon's --mesos_user); default nobody. */
   defaultTaskUser?: string;
+  /** Authentication and permissions (src/iam): on unless `{ mode: 'off' }`, which is logged loudly. */
+  auth?: AuthOptions;
 }
+
+export type AuthOptions =
+  | { mode: 'off' }
+  | {
+      mode?: 'on';
+      /** The bootstrap admin token (replaces the stored one); default: generated at the first start. */
+      adminToken?: string;
+      /** The agent bootstrap token (replaces the stored one); default: generated at the first start. */
+      agentToken?: string;
+      /** Lifetime of login tokens (default 5 days, as DC/OS). */
+      tokenTtlSeconds?: number;
+    };
 
 /**
  * Marathon's and Metronome's definitions are a few KiB; a 10 MB app body was accepted and held the
@@ -52,24 +70,60 @@ export interface MasterServer {
   readonly url: string;
   readonly services: ServicesFramework | undefined;
   readonly jobs: JobsFramework | undefined;
+  /** Identity and access; undefined with auth off. */
+  readonly iam: Iam | undefined;
   close(): Promise<void>;
 }
 
 export async function startMasterServer(options: MasterServerOptions): Promise<MasterServer> {
-  const { store, logger, port, host, mount, services: withServices = true, jobs: withJobs = true, jobsHistoryCount, ui = true, apiBodyLimit: _limit, defaultTaskUser, ...masterOptions } = options;
+  const {
+    store,
+    logger,
+    port,
+    host,
+    mount,
+    services: withServices = true,
+    jobs: withJobs = true,
+    jobsHistoryCount,
+    ui = true,
+    apiBodyLimit: _limit,
+    defaultTaskUser,
+    auth = {},
+    ...masterOptions
+  } = options;
   const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
   const app = createHttpServer({ logger });
   const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
   app.addHook('onRoute', (route) => {
     if (route.bodyLimit === undefined && /^\/v[0-9]\//.test(route.url ?? '')) route.bodyLimit = apiBodyLimit;
   });
-  const master = new Master({ ...masterOptions, store, logger, port });
+  // The guard goes first: its hooks must see every route registered after it.
+  let iam: Iam | undefined;
+  let services: ServicesFramework | undefined;
+  let master: Master | undefined;
+  if (auth.mode === 'off') {
+    logger.warn({ auth: 'off' }, 'AUTHENTICATION-IS-OFF: every API of this master is open to anyone who can reach it (--auth off)');
+  } else {
+    iam = await Iam.open(store, { ...(auth.adminToken === undefined ? {} : { adminToken: auth.adminToken }), ...(auth.agentToken === undefined ? {} : { agentToken: auth.agentToken }) });
+    installGuard(app, {
+      iam,
+      audit: logger.child({ part: 'audit' }),
+      lookups: {
+        appOfTask: (taskId) => services?.instances.get(taskId)?.appId ?? (appPathOfTask(taskId) === '/' ? undefined : appPathOfTask(taskId)),
+        appExists: (id) => services?.apps.has(id) ?? false,
+        frameworkRoles: (id) => master?.frameworks.get(id)?.roles,
+      },
+    });
+    registerAcsRoutes(app, iam, auth.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: auth.tokenTtlSeconds });
+  }
+  const agentIam = iam;
+  master = new Master({ ...masterOptions, store, logger, port, ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}) });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
   registerAgentFilesRoutes(app, master);
   mount?.(app, master);
-  const services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
+  services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
   if (services) registerServicesRoutes(app, services);
   const jobs = withJobs
     ? new JobsFramework({
@@ -113,6 +167,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     url,
     services,
     jobs,
+    iam,
     async close() {
       await jobs?.stop();
       await services?.stop();

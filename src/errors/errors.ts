@@ -28,6 +28,8 @@ export const ErrorCodes = {
   STORE_CLOSED: { code: 'DROVER_ERR_STORE_CLOSED', status: 503 },
   /** The store's files are damaged, lost or older than what was committed: refuse to start on them. */
   STORE_DAMAGED: { code: 'DROVER_ERR_STORE_DAMAGED', status: 503 },
+  /** No credential, or one that is invalid or expired: authenticate (POST /acs/api/v1/auth/login). */
+  UNAUTHORIZED: { code: 'DROVER_ERR_UNAUTHORIZED', status: 401 },
   /** The caller may not make this call now (e.g. a framework that is not subscribed). */
   FORBIDDEN: { code: 'DROVER_ERR_FORBIDDEN', status: 403 },
   NOT_FOUND: { code: 'DROVER_ERR_NOT_FOUND', status: 404 },

@@ -30,7 +30,7 @@ export function checkRegistration(call: Register): Resources {
   }
 }
 
-export async function register(master: Master, call: Register, total: Resources, stream: EventSink): Promise<void> {
+export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
   if (requestedId !== undefined && master.goneAgents.has(requestedId)) {
@@ -64,6 +64,8 @@ export async function register(master: Master, call: Register, total: Resources,
   }
   const record = agent;
   record.info = { ...info, id: { value: record.id } };
+  if (address !== undefined) record.address = address;
+  const agentToken = master.agentCredential ? await master.agentCredential(record.id) : undefined;
   adoptFrameworks(master, call);
   reconcileTasks(master, record, call.register.tasks ?? []);
   master.maintenance.agentRegistered(record);
@@ -74,7 +76,12 @@ export async function register(master: Master, call: Register, total: Resources,
   stream.open({ 'drover-stream-id': stream.id });
   stream.send({
     type: 'REGISTERED',
-    registered: { agent_id: { value: record.id }, heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000, master_id: master.id },
+    registered: {
+      agent_id: { value: record.id },
+      heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000,
+      master_id: master.id,
+      ...(agentToken === undefined ? {} : { agent_token: agentToken }),
+    },
   });
   master.metrics.agentsRegistered.set(countActive(master));
   master.publish(operatorEvents.agentAdded(record));

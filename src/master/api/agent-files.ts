@@ -7,10 +7,16 @@
  * cluster network usually cannot); one origin also keeps the UI free of cross-origin rules.
  * Only these four read-only calls are relayed, only to registered agents, and the agent
  * still confines every path to its work dir. A follow stream ends when the caller goes away.
+ *
+ * No SSRF by construction: the master connects only to the address the agent's registration came
+ * from (its socket's remote address, never the hostname it claims), at the numeric port it
+ * registered, with a path the master builds; the query is passed on as parsed parameters. The
+ * caller's credential goes along: the agent checks the caller's permission on the task.
  */
 import type { FastifyInstance } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
+import { credentialOf } from '../../iam/credentials.ts';
 
 /** How long the agent may take to start answering (a follow stream may then last forever). */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -24,8 +30,15 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
     if (!OPERATIONS.has(operation)) throw new DroverError('NOT_FOUND', `No route for GET /agent/${agentId}/files/${operation}`);
     const agent = master.agents.get(agentId);
     if (!agent) throw new DroverError('NOT_FOUND', `Agent '${agentId}' is not registered`);
-    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-    const target = `http://${agent.hostname}:${agent.port}/files/${operation}${query}`;
+    if (agent.address === undefined || !Number.isInteger(agent.port) || agent.port < 1 || agent.port > 65535) {
+      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} has no verified address`);
+    }
+    const target = new URL(`http://${agent.address.includes(':') ? `[${agent.address}]` : agent.address}:${agent.port}/files/${operation}`);
+    for (const [name, value] of Object.entries(request.query as Record<string, string | string[]>)) {
+      for (const v of Array.isArray(value) ? value : [value]) target.searchParams.append(name, v);
+    }
+    const credential = credentialOf(request.headers);
+    const authorization = credential === undefined ? undefined : `token=${credential}`;
     const abort = new AbortController();
     // The response closes when the caller goes away (or when it is done): stop reading the agent.
     reply.raw.once('close', () => abort.abort());
@@ -33,9 +46,9 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
     const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
     let upstream: Response;
     try {
-      upstream = await fetch(target, { signal: abort.signal });
+      upstream = await fetch(target, { signal: abort.signal, ...(authorization === undefined ? {} : { headers: { authorization } }) });
     } catch (cause) {
-      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.hostname}:${agent.port} did not answer`, { cause });
+      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.address}:${agent.port} did not answer`, { cause });
     } finally {
       clearTimeout(timer);
     }
