@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { MAX_EVENT_SUBSCRIBERS } from '../src/frameworks/services/events.ts';
 import { ROUTES, runApiFuzz, startFuzzServer, type FuzzServer } from './fuzz/api-fuzz.ts';
+import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
 
 let fuzz: FuzzServer;
 before(async () => {
@@ -67,7 +68,7 @@ test('at most MAX_EVENT_SUBSCRIBERS /v2/events streams at once; the next gets 50
   const open: Array<{ req: ClientRequest; res: IncomingMessage }> = [];
   const subscribe = (): Promise<{ req: ClientRequest; res: IncomingMessage }> =>
     new Promise((resolve, reject) => {
-      const req = httpRequest(`${fuzz.server.url}/v2/events`, { agent: false, headers: { accept: 'text/event-stream' } }, (res) => resolve({ req, res }));
+      const req = httpRequest(`${fuzz.server.url}/v2/events`, { agent: false, headers: { accept: 'text/event-stream', authorization: `token=${TEST_ADMIN_TOKEN}` } }, (res) => resolve({ req, res }));
       req.on('error', reject);
       req.end();
     });

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { readUntil, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
 import { TestScheduler } from './support/scheduler.ts';
 
 let master: DroverProcess;
@@ -128,7 +129,7 @@ describe('scheduler API: bad input changes nothing', () => {
     const status = await new Promise<number>((resolve, reject) => {
       const request = httpRequest(`${master.url}/api/v1/scheduler`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': String(17 * 1024 * 1024) },
+        headers: { authorization: `token=${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-length': String(17 * 1024 * 1024) },
       });
       request.on('response', (response) => {
         response.resume();

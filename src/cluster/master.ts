@@ -18,7 +18,7 @@ import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
 import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
 import { Iam } from '../iam/iam.ts';
-import { installGuard } from '../iam/guard.ts';
+import { installGuard, principalOf } from '../iam/guard.ts';
 import { registerAcsRoutes } from '../iam/acs-api.ts';
 import { appPathOfTask } from '../iam/task-paths.ts';
 
@@ -121,7 +121,17 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
-  registerAgentFilesRoutes(app, master);
+  const relayIam = iam;
+  registerAgentFilesRoutes(
+    app,
+    master,
+    relayIam === undefined
+      ? undefined
+      : async (request) => {
+          const principal = principalOf(request);
+          return principal === undefined ? undefined : relayIam.delegatedToken(principal);
+        },
+  );
   mount?.(app, master);
   services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
   if (services) registerServicesRoutes(app, services);

@@ -44,8 +44,20 @@ export function principalOf(request: FastifyRequest): Principal | undefined {
   return (request as Guarded)[DECIDED]?.principal;
 }
 
+const ROUTES = new WeakMap<FastifyInstance, Array<{ method: string; url: string }>>();
+
+/** Every route registered on `app` after its guard was installed (the table test enumerates them). */
+export function guardedRoutes(app: FastifyInstance): ReadonlyArray<{ method: string; url: string }> {
+  return ROUTES.get(app) ?? [];
+}
+
 export function installGuard(app: FastifyInstance, options: GuardOptions): void {
   const { iam, lookups, audit } = options;
+  const routes: Array<{ method: string; url: string }> = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, url: route.url });
+  });
 
   const refuse = async (reply: FastifyReply, status: 401 | 403, message: string): Promise<void> => {
     if (status === 401) {
@@ -89,6 +101,7 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       return refuse(reply, 403, reason);
     };
     if (rule.kind === 'authenticated') return;
+    if (principal.kind === 'delegated') return deny('a delegated token may only ask about sandbox access');
     if (rule.kind === 'agent') {
       const why = agentLinkRefusal(principal, request.body);
       if (why !== undefined) return deny(why);
@@ -155,8 +168,9 @@ function routeRequest(request: FastifyRequest): RouteRequest {
  * token); every other call must come from the agent it names.
  */
 export function agentLinkRefusal(principal: Principal, body: unknown): string | undefined {
-  const call = (body ?? {}) as { type?: unknown; agent_id?: { value?: unknown }; register?: { agent_info?: { id?: { value?: unknown } } } };
-  const claimed = call.type === 'REGISTER' ? (call.register?.agent_info?.id?.value ?? call.agent_id?.value) : call.agent_id?.value;
+  const call = (body ?? {}) as { type?: unknown; agent_id?: { value?: unknown }; register?: { agent_info?: { id?: { value?: unknown } }; rebooted_agent_id?: { value?: unknown } } };
+  // "My machine rebooted, I was agent X" has X removed as gone: only X's own token may say it.
+  const claimed = call.type === 'REGISTER' ? (call.register?.agent_info?.id?.value ?? call.agent_id?.value ?? call.register?.rebooted_agent_id?.value) : call.agent_id?.value;
   if (principal.kind === 'agent') {
     if (claimed === undefined && call.type === 'REGISTER') return undefined;
     return claimed === principal.agentId ? undefined : `an agent token for ${principal.agentId} cannot act as agent ${String(claimed).slice(0, 100)}`;

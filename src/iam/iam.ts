@@ -15,6 +15,7 @@
 import type { Store } from '../store/store.ts';
 import { IamDirectory } from './directory.ts';
 import { allows, type Permission, SUPERUSER } from './permissions.ts';
+import { AGENT_SANDBOX } from './route-permissions.ts';
 import { newSecret, secretDigest, secretMatches } from './secrets.ts';
 import { TokenSigner } from './tokens.ts';
 
@@ -22,6 +23,7 @@ export const ADMIN_DIGEST = '/iam/bootstrap/admin';
 export const AGENT_DIGEST = '/iam/bootstrap/agent';
 
 export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
+const SANDBOX_SCOPE = 'sandbox';
 export const AGENT_BOOTSTRAP = 'agent-bootstrap';
 
 /** Who a request comes from. */
@@ -33,6 +35,12 @@ export type Principal =
   | { kind: 'agent-bootstrap'; uid: typeof AGENT_BOOTSTRAP }
   /** An agent's own token: may act as that agent id only. */
   | { kind: 'agent'; uid: string; agentId: string }
+  /**
+   * A short-lived token the master's files relay gives an agent instead of the caller's own: it can
+   * only ask (POST /acs/api/v1/authorize) whether `uid` may read a sandbox, so an agent — maybe a
+   * rogue one that joined with the bootstrap token — never holds a credential it could replay.
+   */
+  | { kind: 'delegated'; uid: string; admin: boolean }
   /** A component of this process (the built-in frameworks): no HTTP in between. */
   | { kind: 'internal'; uid: string };
 
@@ -79,6 +87,11 @@ export class Iam {
     const claims = await this.tokens.verify(credential);
     if (!claims) return undefined;
     if (claims.agent_id !== undefined) return { kind: 'agent', uid: claims.uid, agentId: claims.agent_id };
+    if (claims.scope !== undefined) {
+      if (claims.scope !== SANDBOX_SCOPE) return undefined;
+      if (claims.uid === BOOTSTRAP_ADMIN) return { kind: 'delegated', uid: claims.uid, admin: true };
+      return this.directory.accounts.has(claims.uid) ? { kind: 'delegated', uid: claims.uid, admin: false } : undefined;
+    }
     // A deleted account's tokens die with it.
     if (!this.directory.accounts.has(claims.uid)) return undefined;
     return { kind: 'account', uid: claims.uid };
@@ -87,6 +100,11 @@ export class Iam {
   /** May `principal` do every one of `wanted`? */
   authorize(principal: Principal, wanted: readonly Permission[]): { allowed: true } | { allowed: false; missing: Permission } {
     if (principal.kind === 'admin' || principal.kind === 'internal') return { allowed: true };
+    if (principal.kind === 'delegated') {
+      const outside = wanted.find((w) => w.action !== 'read' || !(w.rid === AGENT_SANDBOX || w.rid.startsWith(`${AGENT_SANDBOX}:`)));
+      if (outside !== undefined) return { allowed: false, missing: outside };
+      if (principal.admin) return { allowed: true };
+    }
     const grants = this.grantsOf(principal);
     for (const w of wanted) if (!allows(grants, w)) return { allowed: false, missing: w };
     return { allowed: true };
@@ -94,8 +112,13 @@ export class Iam {
 
   grantsOf(principal: Principal): Permission[] {
     if (principal.kind === 'admin' || principal.kind === 'internal') return [{ rid: SUPERUSER, action: 'full' }];
-    if (principal.kind !== 'account') return [];
+    if (principal.kind !== 'account' && principal.kind !== 'delegated') return [];
     return this.directory.grantsOf(principal.uid);
+  }
+
+  /** What the files relay hands an agent for `principal` (see the 'delegated' principal). */
+  delegatedToken(principal: Principal): Promise<string> {
+    return this.tokens.issue({ uid: principal.kind === 'admin' || principal.kind === 'internal' ? BOOTSTRAP_ADMIN : principal.uid, scope: SANDBOX_SCOPE }, 60);
   }
 
   /** An agent's own token, naming the id the master assigned it. */

@@ -10,6 +10,7 @@
  */
 import { DroverError } from '../errors/errors.ts';
 import { type Action, normalizePath, type Permission, SUPERUSER } from './permissions.ts';
+import type { SchedulerCallType } from '../protocol/mesos/enums.ts';
 
 export const MARATHON_SERVICES = 'dcos:service:marathon:marathon:services';
 export const METRONOME_JOBS = 'dcos:service:metronome:metronome:jobs';
@@ -119,30 +120,30 @@ export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
  * `dcos:mesos:master:framework:role:<role>` for each of its roles (Mesos' register_frameworks);
  * every later call acts as that framework, so it needs the same on one of the framework's roles.
  */
-export const SCHEDULER_CALL_TYPES = [
-  'SUBSCRIBE',
-  'TEARDOWN',
-  'ACCEPT',
-  'DECLINE',
-  'REVIVE',
-  'SUPPRESS',
-  'KILL',
-  'SHUTDOWN',
-  'ACKNOWLEDGE',
-  'ACKNOWLEDGE_OPERATION_STATUS',
-  'RECONCILE',
-  'RECONCILE_OPERATIONS',
-  'MESSAGE',
-  'REQUEST',
-  'ACCEPT_INVERSE_OFFERS',
-  'DECLINE_INVERSE_OFFERS',
-  'UPDATE_FRAMEWORK',
-] as const;
+export const SCHEDULER_CALL_PERMISSIONS: Readonly<Record<SchedulerCallType, 'subscribing roles' | 'framework role'>> = {
+  SUBSCRIBE: 'subscribing roles',
+  UPDATE_FRAMEWORK: 'subscribing roles',
+  TEARDOWN: 'framework role',
+  ACCEPT: 'framework role',
+  DECLINE: 'framework role',
+  ACCEPT_INVERSE_OFFERS: 'framework role',
+  DECLINE_INVERSE_OFFERS: 'framework role',
+  REVIVE: 'framework role',
+  SUPPRESS: 'framework role',
+  KILL: 'framework role',
+  SHUTDOWN: 'framework role',
+  ACKNOWLEDGE: 'framework role',
+  ACKNOWLEDGE_OPERATION_STATUS: 'framework role',
+  RECONCILE: 'framework role',
+  RECONCILE_OPERATIONS: 'framework role',
+  MESSAGE: 'framework role',
+  REQUEST: 'framework role',
+};
 
 function schedulerCall(request: RouteRequest, lookups: ClusterLookups): Permission[] {
   const call = (request.body ?? {}) as { type?: unknown; subscribe?: { framework_info?: { role?: unknown; roles?: unknown } }; framework_id?: { value?: unknown } };
   const role = (r: string): Permission => ({ rid: `${FRAMEWORK_ROLE}:${r === '*' ? '/' : ridPath(`/${r}`, '/roles')}`, action: 'create' });
-  if (call.type === 'SUBSCRIBE' || call.type === 'UPDATE_FRAMEWORK') {
+  if (SCHEDULER_CALL_PERMISSIONS[call.type as SchedulerCallType] === 'subscribing roles') {
     const info = call.subscribe?.framework_info ?? (call as { update_framework?: { framework_info?: { role?: unknown; roles?: unknown } } }).update_framework?.framework_info ?? {};
     const roles = Array.isArray(info.roles) ? info.roles.filter((r): r is string => typeof r === 'string').slice(0, 64) : [];
     if (typeof info.role === 'string') roles.push(info.role);

@@ -20,11 +20,14 @@ export function secretDigest(secret: string): string {
 }
 
 /** Constant-time: does `candidate` hash to `digest` (hex SHA-256)? */
-export function secretMatches(candidate: string, digest: string): boolean {
-  if (candidate.length > MAX_SECRET_LENGTH) return false;
-  const a = createHash('sha256').update(candidate).digest();
+export function secretMatches(candidate: string, digest: string, equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): boolean {
+  // Overlong input is hashed too (a bounded prefix), so no input returns earlier than another.
+  const a = createHash('sha256')
+    .update(candidate.length > MAX_SECRET_LENGTH ? candidate.slice(0, MAX_SECRET_LENGTH + 1) : candidate)
+    .digest();
   const b = Buffer.from(digest, 'hex');
-  return b.length === a.length && timingSafeEqual(a, b);
+  const same = equal(a, b.length === a.length ? b : Buffer.alloc(a.length));
+  return same && b.length === a.length && candidate.length <= MAX_SECRET_LENGTH;
 }
 
 const N = 16384;

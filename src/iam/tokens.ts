@@ -23,6 +23,8 @@ export interface TokenClaims {
   uid: string;
   /** Present on agent tokens: the agent id this token may act as. */
   agent_id?: string;
+  /** Present on delegated tokens: what the holder may ask about on `uid`'s behalf ('sandbox'). */
+  scope?: string;
   exp: number;
 }
 
@@ -48,7 +50,7 @@ export class TokenSigner {
     return new TokenSigner((await importJWK(jwk.privateKey, 'ES256')) as CryptoKey, (await importJWK(jwk.publicKey, 'ES256')) as CryptoKey, now);
   }
 
-  async issue(claims: { uid: string; agent_id?: string }, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS): Promise<string> {
+  async issue(claims: { uid: string; agent_id?: string; scope?: string }, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS): Promise<string> {
     const nowSeconds = Math.floor(this.now() / 1000);
     return new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
@@ -64,7 +66,12 @@ export class TokenSigner {
     try {
       const { payload } = await jwtVerify(token, this.publicKey, { issuer: ISSUER, algorithms: ['ES256'], currentDate: new Date(this.now()) });
       if (typeof payload.uid !== 'string' || typeof payload.exp !== 'number') return undefined;
-      return { uid: payload.uid, exp: payload.exp, ...(typeof payload['agent_id'] === 'string' ? { agent_id: payload['agent_id'] } : {}) };
+      return {
+        uid: payload.uid,
+        exp: payload.exp,
+        ...(typeof payload['agent_id'] === 'string' ? { agent_id: payload['agent_id'] } : {}),
+        ...(typeof payload['scope'] === 'string' ? { scope: payload['scope'] } : {}),
+      };
     } catch {
       return undefined;
     }

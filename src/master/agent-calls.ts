@@ -38,7 +38,7 @@ export async function register(master: Master, call: Register, total: Resources,
       details: [{ path: '/register/agent_info/id', errors: ['is the id of a removed agent'] }],
     });
   }
-  await removeReplacedAgent(master, call, requestedId);
+  await removeReplacedAgent(master, call, requestedId, address);
   const now = master.now();
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
   if (agent) {
@@ -108,9 +108,10 @@ export async function register(master: Master, call: Register, total: Resources,
  *   old agent ran died with the machine;
  * - a new agent (no id) registers at the address (hostname:port) of a disconnected one, as Mesos
  *   removes "an old disconnected agent because a registration attempt occurred" — the old
- *   agent's work dir was lost, so nothing of it can come back.
+ *   agent's work dir was lost, so nothing of it can come back. It must connect from the address
+ *   the old one connected from (src/iam: a hostname is only a claim).
  */
-async function removeReplacedAgent(master: Master, call: Register, requestedId: string | undefined): Promise<void> {
+async function removeReplacedAgent(master: Master, call: Register, requestedId: string | undefined, address: string | undefined): Promise<void> {
   const rebootedId = call.register.rebooted_agent_id?.value;
   const rebooted = rebootedId === undefined || rebootedId === requestedId ? undefined : master.agents.get(rebootedId);
   if (rebooted) {
@@ -121,6 +122,8 @@ async function removeReplacedAgent(master: Master, call: Register, requestedId: 
   const { hostname, port } = call.register.agent_info;
   for (const agent of master.agents.values()) {
     if (agent.hostname !== hostname || agent.port !== port || agent.stream?.isOpen === true) continue;
+    // The claimed hostname alone proves nothing: only an agent connecting from the old one's address replaces it.
+    if (agent.address !== undefined && address !== undefined && agent.address !== address) continue;
     await master.removeAgentAsGone(agent, 'a new agent registered at the same address');
   }
 }

@@ -13,10 +13,9 @@
  * registered, with a path the master builds; the query is passed on as parsed parameters. The
  * caller's credential goes along: the agent checks the caller's permission on the task.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
-import { credentialOf } from '../../iam/credentials.ts';
 
 /** How long the agent may take to start answering (a follow stream may then last forever). */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -24,7 +23,12 @@ const OPERATIONS = new Set(['browse', 'read', 'download', 'follow']);
 /** Response headers worth passing on; hop-by-hop ones (connection, transfer-encoding) are not. */
 const PASSED = ['content-type', 'content-length', 'content-disposition', 'cache-control', 'x-content-type-options'];
 
-export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): void {
+/**
+ * `credential(request)`: what the agent is given to check the caller with — with auth on, a
+ * short-lived token that can only ask whether the caller may read a sandbox (src/iam/iam.ts), never
+ * the caller's own token, which a rogue agent could replay.
+ */
+export function registerAgentFilesRoutes(app: FastifyInstance, master: Master, credential?: (request: FastifyRequest) => Promise<string | undefined>): void {
   app.get('/agent/:agentId/files/:operation', async (request, reply) => {
     const { agentId, operation } = request.params as { agentId: string; operation: string };
     if (!OPERATIONS.has(operation)) throw new DroverError('NOT_FOUND', `No route for GET /agent/${agentId}/files/${operation}`);
@@ -37,8 +41,8 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
     for (const [name, value] of Object.entries(request.query as Record<string, string | string[]>)) {
       for (const v of Array.isArray(value) ? value : [value]) target.searchParams.append(name, v);
     }
-    const credential = credentialOf(request.headers);
-    const authorization = credential === undefined ? undefined : `token=${credential}`;
+    const delegated = credential === undefined ? undefined : await credential(request);
+    const authorization = delegated === undefined ? undefined : `token=${delegated}`;
     const abort = new AbortController();
     // The response closes when the caller goes away (or when it is done): stop reading the agent.
     reply.raw.once('close', () => abort.abort());
