@@ -14,6 +14,7 @@
  * Importing this module does all of it (devkit/process.ts imports it).
  */
 import { randomBytes } from 'node:crypto';
+import { fetchFollowing } from '../src/http/follow-redirects.ts';
 
 const secret = (prefix: string): string => `${prefix}.${randomBytes(24).toString('base64url')}`;
 
@@ -50,7 +51,11 @@ if (global[INSTALLED] === undefined) {
   globalThis.fetch = ((input: Parameters<Fetch>[0], init?: RequestInit) => {
     if (!isLoopback(input)) return rawFetch(input, init);
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    if (!headers.has('authorization')) headers.set('authorization', `token=${TEST_ADMIN_TOKEN}`);
-    return rawFetch(input, { ...init, headers });
+    if (headers.has('authorization')) return rawFetch(input, init);
+    headers.set('authorization', `token=${TEST_ADMIN_TOKEN}`);
+    // A standby's redirect is followed here, keeping the token (fetch drops it across origins);
+    // a caller that handles redirects itself gets them unfollowed, as it asked.
+    if (init?.redirect === 'manual' || input instanceof Request || (init?.body !== undefined && init.body !== null && typeof init.body !== 'string')) return rawFetch(input, { ...init, headers });
+    return fetchFollowing(typeof input === 'string' ? input : input.href, { ...init, headers }, rawFetch);
   }) as Fetch;
 }

@@ -490,3 +490,21 @@ describe("the agent's own API", () => {
     assert.equal(await exec(devTask, alice), 404, 'allowed: reached the exec resolver');
   });
 });
+
+test('--auth off opens the APIs, and says so loudly in the log', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const open = await startMasterServer({ store: createMemoryStore(), logger: pino({ level: 'warn' }, sink), port: 0, host: '127.0.0.1', ui: false, jobs: false, auth: { mode: 'off' } });
+  try {
+    assert.equal(open.iam, undefined);
+    assert.equal((await rawFetch(`${open.url}/v2/apps`)).status, 200);
+    assert.ok(lines.some((l) => l['level'] === 40 && String(l['msg']).startsWith('AUTHENTICATION-IS-OFF')));
+  } finally {
+    await open.close();
+  }
+});

@@ -19,6 +19,7 @@ import { backoffDelay, type BackoffPolicy } from '../clock/backoff.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 import { every, type Repeating } from '../clock/every.ts';
 import { parseAgentEvent } from './master-events.ts';
+import { fetchFollowing } from '../http/follow-redirects.ts';
 
 export type Registered = Extract<AgentEvent, { type: 'REGISTERED' }>['registered'];
 export type CallResult = 'accepted' | 'stale' | 'failed';
@@ -167,7 +168,7 @@ export class MasterLink {
     try {
       const call = this.options.registerCall();
       const target = this.endpoints[this.next % this.endpoints.length]!;
-      const response = await fetch(target, {
+      const response = await fetchFollowing(target, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.authorization() },
         body: JSON.stringify(call),

@@ -11,6 +11,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fetchFollowing } from '../http/follow-redirects.ts';
 
 export interface Credential {
   token: string;
@@ -71,7 +72,8 @@ export function authHeaders(url: string): Record<string, string> {
 
 /** fetch with the CLI's credential. */
 export function cliFetch(url: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...authHeaders(url) } });
+  // A standby master redirects to the leader; plain fetch would drop the token on the way.
+  return fetchFollowing(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...authHeaders(url) } });
 }
 
 /** `drover login` keeps the token here (mode 600). */
