@@ -70,6 +70,11 @@ export function authHeaders(url: string): Record<string, string> {
   return { authorization: `token=${credential.token}` };
 }
 
+/** The token the CLI sends to `url`, if any (for clients that take a token, like the SDK's transport). */
+export function tokenFor(url: string): string | undefined {
+  return authHeaders(url).authorization?.slice('token='.length);
+}
+
 /** fetch with the CLI's credential. */
 export function cliFetch(url: string, init: RequestInit = {}): Promise<Response> {
   // A standby master redirects to the leader; plain fetch would drop the token on the way.

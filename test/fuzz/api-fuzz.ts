@@ -10,7 +10,7 @@
  * `npm run fuzz -- --cases N` (long runs).
  */
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startMasterServer, type MasterServer } from '../../src/cluster/master.ts';
 import { silentLogger } from '../../src/log/index.ts';
 import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
@@ -114,6 +114,8 @@ export const ROUTES: Record<string, fc.Arbitrary<Request>> = {
 export interface FuzzServer {
   server: MasterServer;
   app: FastifyInstance;
+  /** app.inject as the admin (auth is on; the fuzz is about inputs). */
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
@@ -124,7 +126,12 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   // Seed one app and one job, so the fuzz also hits updates of things that exist.
   await app.inject({ method: 'POST', url: '/v2/apps', payload: APP, headers: ADMIN });
   await app.inject({ method: 'POST', url: '/v1/jobs', payload: JOB, headers: ADMIN });
-  return { server, app, close: () => server.close() };
+  return {
+    server,
+    app,
+    inject: (options) => app.inject({ ...options, headers: { ...ADMIN, ...options.headers } }),
+    close: () => server.close(),
+  };
 }
 
 /**
