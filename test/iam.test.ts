@@ -491,6 +491,29 @@ describe("the agent's own API", () => {
   });
 });
 
+test('a framework subscribes as a principal allowed to register in its roles (Mesos register_frameworks)', async () => {
+  assert.equal((await call('PUT', '/acs/api/v1/users/analytics-fw', { password: 'analytics-password' }, admin)).status, 201);
+  await call('PUT', `/acs/api/v1/acls/${encodeURIComponent('dcos:mesos:master:framework:role:%2Fanalytics')}/users/analytics-fw/create`, undefined, admin);
+  const token = await login('analytics-fw', 'analytics-password');
+  const subscribe = (role: string, principal?: string) =>
+    call(
+      'POST',
+      '/api/v1/scheduler',
+      { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'root', name: 'fw', roles: [role], capabilities: [{ type: 'MULTI_ROLE' }], ...(principal ? { principal } : {}) } } },
+      bearer(token),
+    );
+  assert.equal((await subscribe('prod')).status, 403);
+  assert.equal((await subscribe('analytics', 'someone-else')).status, 403);
+  // Allowed: the stream opens (read its first bytes, then let it go).
+  const response = await rawFetch(`${url}/api/v1/scheduler`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...bearer(token) },
+    body: JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'root', name: 'fw', roles: ['analytics'], capabilities: [{ type: 'MULTI_ROLE' }], principal: 'analytics-fw' } } }),
+  });
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+});
+
 test('--auth off opens the APIs, and says so loudly in the log', async () => {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({

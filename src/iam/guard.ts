@@ -109,6 +109,11 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
     }
     // Agents and the agent bootstrap token act on the agent link only.
     if (principal.kind === 'agent' || principal.kind === 'agent-bootstrap') return deny(`${principal.uid} may only use the agent API`);
+    // Mesos: a framework's FrameworkInfo.principal must be the principal it authenticated as.
+    const claimed = (request.body as { subscribe?: { framework_info?: { principal?: unknown } } } | null)?.subscribe?.framework_info?.principal;
+    if (url === '/api/v1/scheduler' && principal.kind === 'account' && typeof claimed === 'string' && claimed !== principal.uid) {
+      return deny(`${principal.uid} may not subscribe as principal ${claimed.slice(0, 100)}`);
+    }
     const needed = rule.need(routeRequest(request), lookups);
     decided.needed = needed;
     const decision = iam.authorize(principal, needed);
