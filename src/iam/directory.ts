@@ -56,13 +56,16 @@ export class IamDirectory {
 
   constructor(private readonly store: Store) {}
 
+  /** Reads users, groups and ACLs (only their prefixes: `/iam/` also holds the key and digests). */
   async load(): Promise<void> {
-    const { kvs } = await this.store.range(IAM_PREFIX);
-    for (const kv of kvs) {
-      const value = JSON.parse(kv.value) as Account & Group & Acl;
-      if (kv.key.startsWith(USERS)) this.accounts.set(value.uid, value);
-      else if (kv.key.startsWith(GROUPS)) this.groups.set(value.gid, value);
-      else if (kv.key.startsWith(ACLS)) this.acls.set(value.rid, value);
+    for (const prefix of [USERS, GROUPS, ACLS]) {
+      const { kvs } = await this.store.range(prefix);
+      for (const kv of kvs) {
+        const value = JSON.parse(kv.value) as Account & Group & Acl;
+        if (prefix === USERS) this.accounts.set(value.uid, value);
+        else if (prefix === GROUPS) this.groups.set(value.gid, value);
+        else this.acls.set(value.rid, value);
+      }
     }
   }
 
