@@ -7,13 +7,14 @@
  *   (DROVER_ADMIN_TOKEN, DROVER_AGENT_TOKEN), spawned `drover agent`s join with the agent token,
  *   and spawned CLI commands use the admin token (DROVER_TOKEN);
  * - `testAuth()` for clusters started in-process (startMasterServer, startDev);
- * - `fetch` of this process sends the admin token to loopback addresses when a request names no
+ * - `fetch` of this process sends the admin token to this machine (loopback, its hostname) when a request names no
  *   Authorization of its own, so the existing tests' plain fetch calls act as the admin. Tests
  *   about auth itself use `rawFetch` (no credential added) or pass their own header.
  *
  * Importing this module does all of it (devkit/process.ts imports it).
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { fetchFollowing } from '../src/http/follow-redirects.ts';
 
 const secret = (prefix: string): string => `${prefix}.${randomBytes(24).toString('base64url')}`;
@@ -40,7 +41,8 @@ export const rawFetch: Fetch = global[INSTALLED] ?? globalThis.fetch.bind(global
 function isLoopback(input: Parameters<Fetch>[0]): boolean {
   try {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
-    return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
+    // This machine: loopback, or its own hostname (agents register under it by default).
+    return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname) || url.hostname === hostname();
   } catch {
     return false;
   }

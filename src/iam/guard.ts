@@ -174,6 +174,8 @@ function routeRequest(request: FastifyRequest): RouteRequest {
  */
 export function agentLinkRefusal(principal: Principal, body: unknown): string | undefined {
   const call = (body ?? {}) as { type?: unknown; agent_id?: { value?: unknown }; register?: { agent_info?: { id?: { value?: unknown } }; rebooted_agent_id?: { value?: unknown } } };
+  // Anything else is not a call: the handler's validation answers 400 with the reason.
+  if (call.type !== 'REGISTER' && call.type !== 'HEARTBEAT' && call.type !== 'UPDATE') return undefined;
   // "My machine rebooted, I was agent X" has X removed as gone: only X's own token may say it.
   const claimed = call.type === 'REGISTER' ? (call.register?.agent_info?.id?.value ?? call.agent_id?.value ?? call.register?.rebooted_agent_id?.value) : call.agent_id?.value;
   if (principal.kind === 'agent') {
