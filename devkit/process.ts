@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+// Clusters these processes start run with auth on; the harness holds their bootstrap credentials.
+import './credentials.ts';
 
 export const DROVER_BIN = join(import.meta.dirname, '..', 'bin', 'drover.cjs');
 

@@ -51,6 +51,8 @@ export interface HollowAgentOptions {
   random?: () => number;
   /** How calls are posted (MasterLinkOptions.post): the fleet's pool. */
   post?: MasterLinkOptions['post'];
+  /** The agent bootstrap token to join with; default $DROVER_AGENT_TOKEN (devkit/credentials.ts sets it). */
+  bootstrapToken?: string;
 }
 
 /** What a fleet reports: counts, plus the violations the correctness test asserts are zero. */
@@ -108,6 +110,8 @@ export class HollowAgent {
     violations: [] as string[],
   };
 
+  private token: string | undefined;
+
   constructor(private readonly options: HollowAgentOptions) {
     this.random = options.random ?? Math.random;
     this.updates = new StatusUpdateManager({
@@ -121,11 +125,15 @@ export class HollowAgent {
       clock: systemClock,
       logger: options.logger,
     });
+    const bootstrapToken = options.bootstrapToken ?? (process.env['DROVER_AGENT_TOKEN'] || undefined);
     this.link = new MasterLink({
       masterUrl: options.masterUrl,
+      // Its own token once registered (kept in memory: a hollow agent has no disk), as the real agent.
+      credential: () => this.token ?? bootstrapToken,
       registerCall: () => this.registerCall(),
       onRegistered: async (registered) => {
         this.id = registered.agent_id.value;
+        if (registered.agent_token !== undefined) this.token = registered.agent_token;
         this.updates.resume();
       },
       onEvent: (event) => this.onEvent(event),

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { MAX_EVENT_SUBSCRIBERS } from '../src/frameworks/services/events.ts';
 import { ROUTES, runApiFuzz, startFuzzServer, type FuzzServer } from './fuzz/api-fuzz.ts';
+import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
 
 let fuzz: FuzzServer;
 before(async () => {
@@ -35,13 +36,13 @@ test("no request to the frameworks' APIs gets a 5xx, and a refused one says why 
 test('the measured defects: %25 in an app or group path, a null or non-object group', async () => {
   for (const url of ['/v2/apps/%25', '/v2/apps/a%25b/tasks', '/v2/groups/%25', '/v2/apps/fuzz/app/tasks/%25']) {
     for (const method of ['GET', 'DELETE'] as const) {
-      const res = await fuzz.app.inject({ method, url });
+      const res = await fuzz.inject({ method, url });
       assert.ok(res.statusCode < 500, `${method} ${url}: ${res.statusCode} ${res.body}`);
     }
   }
-  assert.equal((await fuzz.app.inject({ method: 'GET', url: '/v2/apps/%25' })).statusCode, 422);
+  assert.equal((await fuzz.inject({ method: 'GET', url: '/v2/apps/%25' })).statusCode, 422);
   for (const groups of [[null], [1], ['x'], [[]]]) {
-    const res = await fuzz.app.inject({ method: 'POST', url: '/v2/groups', payload: { id: '/g', groups } });
+    const res = await fuzz.inject({ method: 'POST', url: '/v2/groups', payload: { id: '/g', groups } });
     assert.equal(res.statusCode, 422, `${JSON.stringify(groups)}: ${res.body}`);
     assert.deepEqual(
       (JSON.parse(res.body) as { details: Array<{ path: string }> }).details.map((d) => d.path),
@@ -51,23 +52,23 @@ test('the measured defects: %25 in an app or group path, a null or non-object gr
 });
 
 test('an app body over 1 MiB is refused with 413 before it is parsed; per-field counts are bounded', async () => {
-  const big = await fuzz.app.inject({ method: 'POST', url: '/v2/apps', payload: { id: '/big', cmd: 'x'.repeat(1024 * 1024 + 1) } });
+  const big = await fuzz.inject({ method: 'POST', url: '/v2/apps', payload: { id: '/big', cmd: 'x'.repeat(1024 * 1024 + 1) } });
   assert.equal(big.statusCode, 413, big.body);
   const labels = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`k${i}`, 'v']));
-  const many = await fuzz.app.inject({ method: 'POST', url: '/v2/apps', payload: { id: '/many', cmd: 'x', labels } });
+  const many = await fuzz.inject({ method: 'POST', url: '/v2/apps', payload: { id: '/many', cmd: 'x', labels } });
   assert.equal(many.statusCode, 422, many.body);
   assert.deepEqual(
     (JSON.parse(many.body) as { details: Array<{ path: string }> }).details.map((d) => d.path),
     ['/labels'],
   );
-  assert.equal((await fuzz.app.inject({ method: 'GET', url: '/v2/apps/many' })).statusCode, 404);
+  assert.equal((await fuzz.inject({ method: 'GET', url: '/v2/apps/many' })).statusCode, 404);
 });
 
 test('at most MAX_EVENT_SUBSCRIBERS /v2/events streams at once; the next gets 503 until one leaves', async () => {
   const open: Array<{ req: ClientRequest; res: IncomingMessage }> = [];
   const subscribe = (): Promise<{ req: ClientRequest; res: IncomingMessage }> =>
     new Promise((resolve, reject) => {
-      const req = httpRequest(`${fuzz.server.url}/v2/events`, { agent: false, headers: { accept: 'text/event-stream' } }, (res) => resolve({ req, res }));
+      const req = httpRequest(`${fuzz.server.url}/v2/events`, { agent: false, headers: { accept: 'text/event-stream', authorization: `token=${TEST_ADMIN_TOKEN}` } }, (res) => resolve({ req, res }));
       req.on('error', reject);
       req.end();
     });

@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { readUntil, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { TEST_ADMIN_TOKEN, TEST_AGENT_TOKEN } from '../devkit/credentials.ts';
+import { decodeJsonRecords } from '../src/protocol/recordio.ts';
 import { TestScheduler } from './support/scheduler.ts';
 
 let master: DroverProcess;
@@ -128,7 +130,7 @@ describe('scheduler API: bad input changes nothing', () => {
     const status = await new Promise<number>((resolve, reject) => {
       const request = httpRequest(`${master.url}/api/v1/scheduler`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': String(17 * 1024 * 1024) },
+        headers: { authorization: `token=${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-length': String(17 * 1024 * 1024) },
       });
       request.on('response', (response) => {
         response.resume();
@@ -185,12 +187,25 @@ describe('agent link: bad input changes nothing', () => {
   });
 
   test('HEARTBEAT or UPDATE from an agent that is not registered on that stream → 409 (re-register)', async () => {
-    const heartbeat = await agentCall({ type: 'HEARTBEAT', agent_id: { value: 'ghost' } }, { 'drover-stream-id': 'nope' });
+    // Auth is on: an agent id is acted for only with that agent's own token. A ghost: an agent that
+    // registered once (its token names its id) and whose stream is gone.
+    const registration = await fetch(`${master.url}/api/v1/agent`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `token=${TEST_AGENT_TOKEN}` },
+      body: JSON.stringify({ type: 'REGISTER', register: { agent_info: { ...agentInfo, hostname: 'ghost' } } }),
+    });
+    const registered = (await (async () => {
+      for await (const event of decodeJsonRecords<{ registered: { agent_id: { value: string }; agent_token: string } }>(registration.body as never)) return event.registered;
+      throw new Error('no REGISTERED');
+    })())!;
+    const ghost = registered.agent_id.value;
+    const own = { authorization: `token=${registered.agent_token}` };
+    const heartbeat = await agentCall({ type: 'HEARTBEAT', agent_id: { value: ghost } }, { 'drover-stream-id': 'nope', ...own });
     assert.equal(heartbeat.status, 409);
     assert.match(String(heartbeat.json['message']), /re-register/);
     const update = await agentCall(
-      { type: 'UPDATE', agent_id: { value: 'ghost' }, update: { updates: [{ framework_id: { value: 'f' }, status: { task_id: { value: 't' }, state: 'TASK_RUNNING' } }] } },
-      { 'drover-stream-id': 'nope' },
+      { type: 'UPDATE', agent_id: { value: ghost }, update: { updates: [{ framework_id: { value: 'f' }, status: { task_id: { value: 't' }, state: 'TASK_RUNNING' } }] } },
+      { 'drover-stream-id': 'nope', ...own },
     );
     assert.equal(update.status, 409);
   });

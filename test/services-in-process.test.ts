@@ -19,6 +19,7 @@ import { ServicesFramework } from '../src/frameworks/services/services.ts';
 import { parseApp } from '../src/frameworks/services/app.ts';
 import { HollowAgent } from '../sim/hollow-agent.ts';
 import { eventually } from '../devkit/process.ts';
+import { testAuth } from '../devkit/credentials.ts';
 
 let server: MasterServer;
 const agents: HollowAgent[] = [];
@@ -36,6 +37,7 @@ before(async () => {
     jobs: false,
     ui: false,
     allocationIntervalMs: 100,
+    auth: testAuth(),
   });
   for (let i = 0; i < 3; i++) {
     const agent = new HollowAgent({

@@ -12,6 +12,7 @@
  */
 import { resolveTaskUser } from './containerizer/linux/task-user.ts';
 import { DEFAULT_TASK_USER } from './containerizer/linux/linux-containerizer.ts';
+import { masterCallerAuthorizer } from './http/caller-authorizer.ts';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chmod, mkdir, stat } from 'node:fs/promises';
@@ -112,6 +113,12 @@ export interface AgentOptions {
   images?: PullerOptions & GcLimits;
   /** `--user-namespaces` with its `--user-namespace-range` (linux containerizer); default off. */
   userNamespaces?: UserNamespaceRange;
+  /**
+   * The cluster's agent bootstrap token (`--token-file`, DROVER_AGENT_TOKEN): lets this agent
+   * register the first time. The master answers with the agent's own token, naming its id, which is
+   * kept in the work dir and presented from then on (src/iam).
+   */
+  bootstrapToken?: string;
 }
 
 export class Agent {
@@ -120,6 +127,8 @@ export class Agent {
   private readonly containerizer: Containerizer;
   private readonly updates: StatusUpdateManager;
   private readonly supervisor: TaskSupervisor;
+  /** This agent's own credential from the master (auth on); kept in meta/agent-token. */
+  private token: string | undefined;
   private readonly link: MasterLink;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -205,6 +214,7 @@ export class Agent {
     });
     this.link = new MasterLink({
       masterUrl: options.masterUrl,
+      credential: () => this.token ?? this.options.bootstrapToken,
       registerCall: () => this.registerCall(),
       onRegistered: (registered) => this.onRegistered(registered),
       onEvent: (event) => this.onEvent(event),
@@ -275,6 +285,7 @@ export class Agent {
     this.resources ??= Resources.EMPTY;
     this.bootId = await readBootId(this.options.bootIdFile ?? BOOT_ID_FILE, this.logger);
     const meta = await this.checkpoints.readAgentMeta();
+    this.token = await this.checkpoints.readAgentToken();
     this.recordedBootId = meta?.bootId;
     if (meta !== undefined && rebootedSince(meta.bootId, this.bootId)) {
       // Every task of the previous run died with the machine: nothing to reattach to. Register as
@@ -298,6 +309,10 @@ export class Agent {
       root: this.layout.root,
       state: () => this.state(),
       hiddenFiles: () => this.supervisor.secretFiles(),
+      authorize: masterCallerAuthorizer(
+        () => this.link.masterBase,
+        () => (this.token ?? this.options.bootstrapToken) !== undefined,
+      ),
       exec: async (request) => {
         const target = this.supervisor.execTarget(request.taskId, request.frameworkId);
         const argv = await this.containerizer.execArgv(target.container, { argv: request.tty ? ttyArgv(request.argv) : request.argv, ...(target.user === undefined ? {} : { user: target.user }) });
@@ -396,6 +411,10 @@ export class Agent {
 
   private async onRegistered(registered: Registered): Promise<void> {
     const id = registered.agent_id.value;
+    if (registered.agent_token !== undefined && registered.agent_token !== this.token) {
+      await this.checkpoints.writeAgentToken(registered.agent_token);
+      this.token = registered.agent_token;
+    }
     const marker = registered.registry;
     const markerChanged = marker !== undefined && (marker.cluster_id !== this.registryMarker?.cluster_id || marker.revision !== this.registryMarker.revision);
     if (this.id !== id || this.recordedBootId !== this.bootId || markerChanged) {

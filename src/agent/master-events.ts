@@ -16,6 +16,8 @@ const Registered = Type.Object({
     heartbeat_interval_seconds: Type.Number({ exclusiveMinimum: 0 }),
     master_id: Type.String(),
     registry: Type.Optional(RegistryMarker),
+    /** The agent's own credential, naming this agent id (auth on): kept, and presented from now on. */
+    agent_token: Type.Optional(Type.String({ maxLength: 4096 })),
   }),
 });
 

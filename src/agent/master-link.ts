@@ -19,6 +19,7 @@ import { backoffDelay, type BackoffPolicy } from '../clock/backoff.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 import { every, type Repeating } from '../clock/every.ts';
 import { parseAgentEvent } from './master-events.ts';
+import { fetchFollowing } from '../http/follow-redirects.ts';
 
 export type Registered = Extract<AgentEvent, { type: 'REGISTERED' }>['registered'];
 export type CallResult = 'accepted' | 'stale' | 'failed';
@@ -26,6 +27,8 @@ export type CallResult = 'accepted' | 'stale' | 'failed';
 export interface MasterLinkOptions {
   /** One master URL, or several (HA), comma-separated. */
   masterUrl: string;
+  /** The credential calls carry (`Authorization: token=…`), read at each call; none with auth off. */
+  credential?: () => string | undefined;
   /** Builds the REGISTER call for this attempt. */
   registerCall(): AgentCall;
   /** Awaited before the stream's next event is read; calls on the new stream work from here on. */
@@ -114,7 +117,7 @@ export class MasterLink {
     try {
       const response = await fetch(this.endpoint.replace(/\/api\/v1\/agent$/, '/api/v1/agent/secrets'), {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, ...this.authorization() },
         body: JSON.stringify({ agent_id: { value: agentId }, framework_id: { value: frameworkId }, task_id: { value: taskId } }),
         signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
       });
@@ -134,7 +137,7 @@ export class MasterLink {
     if (streamId === undefined || agentId === undefined) return 'failed';
     try {
       const init = {
-        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, ...this.authorization() },
         body: JSON.stringify({ ...call, agent_id: { value: agentId } }),
         signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
       };
@@ -152,6 +155,16 @@ export class MasterLink {
       this.options.logger.warn({ type: call.type, err }, 'master-call-failed');
       return 'failed';
     }
+  }
+
+  private authorization(): Record<string, string> {
+    const credential = this.options.credential?.();
+    return credential === undefined ? {} : { authorization: `token=${credential}` };
+  }
+
+  /** The master that accepted the current registration (its base URL), for the agent's own questions. */
+  get masterBase(): string {
+    return this.endpoint.replace(/\/api\/v1\/agent$/, '');
   }
 
   private async run(): Promise<void> {
@@ -180,9 +193,9 @@ export class MasterLink {
     try {
       const call = this.options.registerCall();
       const target = this.endpoints[this.next % this.endpoints.length]!;
-      const response = await fetch(target, {
+      const response = await fetchFollowing(target, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/recordio' },
+        headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.authorization() },
         body: JSON.stringify(call),
         signal: controller.signal,
       });

@@ -48,6 +48,11 @@ export class WorkDirLayout {
     return join(this.metaDir, 'agent.json');
   }
 
+  /** The agent's own credential from the master (mode 600; meta/ is never served by /files). */
+  get agentTokenFile(): string {
+    return join(this.metaDir, 'agent-token');
+  }
+
   get frameworksMetaDir(): string {
     return join(this.metaDir, 'frameworks');
   }

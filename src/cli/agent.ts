@@ -9,6 +9,7 @@ import { waitForSignal } from './signals.ts';
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 
 interface AgentArgs {
+  'token-file'?: string;
   master: string;
   port: number;
   host: string;
@@ -90,6 +91,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           default: DEFAULT_USER_NAMESPACE_RANGE,
           describe: "With --user-namespaces: HOSTID:SIZE, the host uids and gids a task's 0…SIZE-1 map to (ids no host user owns, like a subuid range)",
         })
+        .option('token-file', { type: 'string', describe: "The cluster's agent bootstrap token, to join the first time (else $DROVER_AGENT_TOKEN; `drover dev` keeps it in <data-dir>/agent-token)" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
           const problem = agentArgsProblem(args);
@@ -103,6 +105,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
       const logger = createLogger({ name: 'drover-agent' });
       const workDir = args['work-dir'];
       const given = args.resources === undefined ? undefined : Resources.parse(args.resources);
+      const { readFile } = await import('node:fs/promises');
+      const bootstrapToken = args['token-file'] !== undefined ? (await readFile(args['token-file'], 'utf8')).trim() : process.env['DROVER_AGENT_TOKEN'] || undefined;
       const agent = new Agent({
         masterUrl: args.master,
         port: args.port,
@@ -127,6 +131,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           ...(args['image-gc-max-bytes'] === undefined ? {} : { maxBytes: args['image-gc-max-bytes'] }),
         },
         ...(args['user-namespaces'] ? { userNamespaces: parseUserNamespaceRange(args['user-namespace-range']) as UserNamespaceRange } : {}),
+        ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
         logger,
       });
       await agent.start();

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cliFetch } from './credentials.ts';
 
 export class CliError extends Error {
   constructor(
@@ -34,7 +35,7 @@ export class Client {
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
     try {
-      response = await fetch(`${this.master}${path}`, {
+      response = await cliFetch(`${this.master}${path}`, {
         method,
         ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       });
@@ -48,6 +49,8 @@ export class Client {
     } catch {
       // a plain-text answer
     }
+    if (response.status === 401)
+      throw new CliError(`${describeError(response.status, parsed)}\n  log in with \`drover login\`, or set DROVER_TOKEN (on the machine of \`drover dev\`: its <data-dir>/admin-token)`);
     if (!response.ok) throw new CliError(describeError(response.status, parsed));
     return parsed as T;
   }

@@ -3,6 +3,7 @@
  * the ids come from the master (with a short timeout, so a down master never hangs the shell).
  */
 import { resolveMaster } from './client.ts';
+import { cliFetch } from './credentials.ts';
 
 type Done = (completions: string[]) => void;
 type DefaultCompletion = (onCompleted?: (err: Error | null, completions: string[] | undefined) => void) => void;
@@ -31,13 +32,13 @@ export function completeIds(current: string, argv: { _: Array<string | number>; 
       const master = await resolveMaster(argv.master);
       const signal = AbortSignal.timeout(1500);
       if (wantsJob) {
-        const jobs = (await (await fetch(`${master}/v1/jobs`, { signal })).json()) as Array<{ id: string }>;
+        const jobs = (await (await cliFetch(`${master}/v1/jobs`, { signal })).json()) as Array<{ id: string }>;
         done(jobs.map((j) => j.id).filter((id) => id.startsWith(current)));
       } else if (wantsApp) {
-        const { apps } = (await (await fetch(`${master}/v2/apps`, { signal })).json()) as { apps: Array<{ id: string }> };
+        const { apps } = (await (await cliFetch(`${master}/v2/apps`, { signal })).json()) as { apps: Array<{ id: string }> };
         done(apps.map((a) => a.id).filter((id) => id.startsWith(current) || id.slice(1).startsWith(current)));
       } else {
-        const { tasks } = (await (await fetch(`${master}/master/tasks?completed=false&limit=1000`, { signal })).json()) as { tasks: Array<{ id: string }> };
+        const { tasks } = (await (await cliFetch(`${master}/master/tasks?completed=false&limit=1000`, { signal })).json()) as { tasks: Array<{ id: string }> };
         done(tasks.map((t) => t.id).filter((id) => id.startsWith(current)));
       }
     } catch {

@@ -4,6 +4,7 @@ import { waitForSignal } from './signals.ts';
 import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
+import { AUTH_FLAG } from './auth-flag.ts';
 
 interface DevArgs {
   port: number;
@@ -22,6 +23,7 @@ interface DevArgs {
   'accept-stale-store': boolean;
   'user-namespaces': boolean;
   'user-namespace-range': string;
+  auth: string;
 }
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
@@ -52,6 +54,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         })
         .option('user-namespaces', { type: 'boolean', default: false, describe: 'Run each unprivileged task in a user namespace: root in a task is an unprivileged uid on the host' })
         .option('user-namespace-range', { type: 'string', default: DEFAULT_USER_NAMESPACE_RANGE, describe: "With --user-namespaces: HOSTID:SIZE, the host ids a task's 0…SIZE-1 map to" })
+        .option('auth', AUTH_FLAG)
         .check((args) => {
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
@@ -96,6 +99,14 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
           allowPrivileged: args['allow-privileged'],
           defaultTaskUser: args['default-task-user'],
+          auth:
+            args.auth === 'off'
+              ? { mode: 'off' }
+              : {
+                  mode: 'on',
+                  ...(process.env['DROVER_ADMIN_TOKEN'] ? { adminToken: process.env['DROVER_ADMIN_TOKEN'] } : {}),
+                  ...(process.env['DROVER_AGENT_TOKEN'] ? { agentToken: process.env['DROVER_AGENT_TOKEN'] } : {}),
+                },
           logger,
           agentRemovalGuardFraction: args['agent-removal-guard'],
           acceptStaleStore: args['accept-stale-store'],
@@ -110,6 +121,9 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         setExit(1);
         return;
       }
+      if (cluster.adminTokenFile)
+        process.stdout.write(`drover dev: admin token in ${cluster.adminTokenFile} (the drover CLI on this machine uses it; or export DROVER_TOKEN=$(cat ${cluster.adminTokenFile}))\n`);
+      else process.stdout.write('drover dev: WARNING: authentication is OFF (--auth off): anyone who can reach this port controls the cluster\n');
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

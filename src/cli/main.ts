@@ -15,8 +15,11 @@ import { nodeCommand } from './node.ts';
 import { jobCommand } from './job.ts';
 import { imageCommand } from './image.ts';
 import { secretCommand } from './secret.ts';
+import { iamCommand, loginCommand } from './iam.ts';
+import { loadCredential } from './credentials.ts';
 
 export async function main(argv: string[]): Promise<number> {
+  await loadCredential();
   if (argv[0] === 'run' && argv[1] !== '--help' && argv[1] !== '-h') return runCommand(argv.slice(1));
   let exitCode = 0;
   const setExit = (code: number): void => {
@@ -37,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
     .command(secretCommand(setExit))
+    .command(loginCommand(setExit) as never)
+    .command(iamCommand(setExit))
     .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
     .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
     .completion('completion', 'Print a shell completion script (bash or zsh)', completeIds as never)

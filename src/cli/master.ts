@@ -3,6 +3,7 @@ import { waitForSignal } from './signals.ts';
 import { parseDurationMs } from './agent.ts';
 // Light module (pure, no server code): flags are checked before anything starts.
 import { parseRemovalRate } from '../master/agent-removal-limit.ts';
+import { AUTH_FLAG } from './auth-flag.ts';
 
 interface MasterArgs {
   port: number;
@@ -26,6 +27,10 @@ interface MasterArgs {
   'framework-reregistration-grace'?: number;
   'secrets-key-file'?: string;
   'accept-stale-store': boolean;
+  auth: string;
+  'data-dir': string;
+  'admin-token-file'?: string;
+  'agent-token-file'?: string;
 }
 
 /** `--agent-removal-rate-limit` (Mesos' `1/20mins`) as the master's option; throws a flag error. */
@@ -98,6 +103,13 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         })
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
+        .option('auth', AUTH_FLAG)
+        .option('data-dir', { type: 'string', default: './.drover', describe: 'Where a generated bootstrap admin token and agent token are written (admin-token, agent-token; mode 600)' })
+        .option('admin-token-file', { type: 'string', describe: 'The bootstrap admin token (else $DROVER_ADMIN_TOKEN; else generated at the first start). HA: give all masters the same' })
+        .option('agent-token-file', {
+          type: 'string',
+          describe: 'The agent bootstrap token agents join with (else $DROVER_AGENT_TOKEN; else generated at the first start). HA: give all masters the same',
+        })
         .check((args) => {
           if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
           for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout', 'leader-ttl', 'framework-reregistration-grace'] as const) {
@@ -136,8 +148,31 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         setExit(1);
         return;
       }
+      const { readFile } = await import('node:fs/promises');
+      const secret = async (file: string | undefined, env: string): Promise<string | undefined> => (file !== undefined ? (await readFile(file, 'utf8')).trim() : process.env[env] || undefined);
+      const adminToken = await secret(args['admin-token-file'], 'DROVER_ADMIN_TOKEN');
+      const agentToken = await secret(args['agent-token-file'], 'DROVER_AGENT_TOKEN');
+      const auth = args.auth === 'off' ? ({ mode: 'off' } as const) : { mode: 'on' as const, ...(adminToken === undefined ? {} : { adminToken }), ...(agentToken === undefined ? {} : { agentToken }) };
+      /** Tokens this start generated (the cluster's first) are written to --data-dir, once, and said where. */
+      const keepGenerated = async (bootstrap: { adminToken: string | undefined; agentToken: string | undefined } | undefined): Promise<void> => {
+        if (bootstrap === undefined) return;
+        const { keptSecret } = await import('../cluster/dev.ts');
+        const { join } = await import('node:path');
+        await mkdir(args['data-dir'], { recursive: true });
+        for (const [name, value, given] of [
+          ['admin-token', bootstrap.adminToken, adminToken],
+          ['agent-token', bootstrap.agentToken, agentToken],
+        ] as const) {
+          if (value === undefined || given !== undefined) continue;
+          const file = join(args['data-dir'], name);
+          await keptSecret(file, '', value);
+          process.stdout.write(`drover master: generated the cluster's ${name.replace('-', ' ')}: ${file} (mode 600)\n`);
+        }
+      };
+      if (auth.mode === 'off') process.stdout.write('drover master: WARNING: authentication is OFF (--auth off): anyone who can reach this port controls the cluster\n');
       const serverOptions = {
         ...(secretsKey === undefined ? {} : { secretsKey }),
+        auth,
         store,
         logger,
         port: args.port,
@@ -163,10 +198,12 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         const { startHaMaster } = await import('../cluster/ha-master.ts');
         const ha = await startHaMaster({ ...serverOptions, leaderTtlSeconds: args['leader-ttl'], ...(args['advertise-url'] ? { advertiseUrl: args['advertise-url'] } : {}) });
         process.stdout.write(`drover master (HA, ${ha.advertiseUrl}): listening on ${ha.url} (store etcd)\n`);
+        void ha.elected().then(() => keepGenerated(ha.server()?.iam?.bootstrap));
         await waitForSignal();
         await ha.close();
       } else {
         const server = await startMasterServer(serverOptions);
+        await keepGenerated(server.iam?.bootstrap);
         process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
         await waitForSignal();
         await server.close();

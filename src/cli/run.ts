@@ -19,6 +19,7 @@ import { Resources } from '../resources/index.ts';
 import { CliError } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { execOnAgent } from './task-exec.ts';
+import { cliFetch, tokenFor } from './credentials.ts';
 
 /** The script travels base64-encoded inside one `sh -c` argument, which Linux caps at 128 KiB. */
 const MAX_SCRIPT_BYTES = 64 * 1024;
@@ -103,7 +104,7 @@ async function run(master: string, args: RunArgs): Promise<number> {
   // Its stdin is the FIFO the CLI feeds (opening it waits for that writer).
   const command = `printf '%s' '${script.toString('base64')}' | base64 -d > ./${name} && chmod +x ./${name} && mkfifo ${STDIN_FIFO} && if head -c2 ./${name} | grep -q '^#!'; then exec ./${name} ${quoted} < ${STDIN_FIFO}; else exec /bin/sh ./${name} ${quoted} < ${STDIN_FIFO}; fi`;
 
-  const connection = await new HttpSchedulerTransport(master).subscribe({ user: process.env['USER'] || 'root', name: `drover-run:${name}`, failover_timeout: 0 });
+  const connection = await new HttpSchedulerTransport(master, tokenFor(master)).subscribe({ user: process.env['USER'] || 'root', name: `drover-run:${name}`, failover_timeout: 0 });
   const taskId = `run-${name}-${Date.now().toString(36)}`;
   let agentUrl: string | undefined;
   let sandbox: string | undefined;
@@ -212,7 +213,7 @@ async function launch(connection: SchedulerConnection, offer: OfferJson, taskId:
 
 async function locate(master: string, agentId: string, taskId: string): Promise<{ agentUrl?: string; sandbox?: string }> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const state = (await (await fetch(`${master}/master/state?agent_id=${encodeURIComponent(agentId)}&task_id=${encodeURIComponent(taskId)}`)).json()) as {
+    const state = (await (await cliFetch(`${master}/master/state?agent_id=${encodeURIComponent(agentId)}&task_id=${encodeURIComponent(taskId)}`)).json()) as {
       slaves: Array<{ hostname: string; port: number }>;
       frameworks: Array<{ tasks: Array<{ directory?: string }>; completed_tasks: Array<{ directory?: string }> }>;
     };
@@ -244,7 +245,7 @@ function drain(agentUrl: string, sandbox: string, offsets: Offsets): Promise<voi
 async function drainOnce(agentUrl: string, sandbox: string, offsets: Offsets): Promise<void> {
   for (const stream of ['stdout', 'stderr'] as const) {
     const q = new URLSearchParams({ path: `${sandbox}/${stream}`, offset: String(offsets[stream]), length: '-1' });
-    const response = await fetch(`${agentUrl}/files/read?${q.toString()}`).catch(() => undefined);
+    const response = await cliFetch(`${agentUrl}/files/read?${q.toString()}`).catch(() => undefined);
     if (!response?.ok) continue;
     const { data } = (await response.json()) as { data: string };
     if (data.length === 0) continue;

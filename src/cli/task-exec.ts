@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { decodeJsonRecords } from '../protocol/recordio.ts';
 import { CliError, type Client } from './client.ts';
 import { findSources } from './task-log.ts';
+import { authHeaders } from './credentials.ts';
 
 export interface ExecOptions {
   target: string;
@@ -48,7 +49,7 @@ export async function execOnAgent(agentUrl: string, task: { taskId: string; fram
   const raw = options.tty && options.interactive && process.stdin.isTTY === true;
   const request = httpRequest(`${agentUrl}/tasks/exec?${query.toString()}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
+    headers: { 'content-type': 'application/octet-stream', ...authHeaders(agentUrl) },
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {

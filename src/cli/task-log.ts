@@ -7,6 +7,7 @@
 import type { Argv } from 'yargs';
 import { CliError, type Client } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
+import { cliFetch } from './credentials.ts';
 
 export interface TaskJson {
   id: string;
@@ -34,7 +35,7 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
       (a) =>
         withClient(a, setExit, async (client) => {
           const [s] = await findSources(client, a.target, a.path);
-          const response = await fetch(`${s!.agentUrl}/files/browse?${new URLSearchParams({ path: s!.path.replace(/\/$/, '') }).toString()}`);
+          const response = await cliFetch(`${s!.agentUrl}/files/browse?${new URLSearchParams({ path: s!.path.replace(/\/$/, '') }).toString()}`);
           if (!response.ok) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
           const entries = (await response.json()) as Array<{ path: string; size: number; mode: string; mtime: number }>;
           if (a.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
@@ -48,7 +49,7 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
       (a) =>
         withClient(a, setExit, async (client) => {
           const [s] = await findSources(client, a.target, a.path);
-          const response = await fetch(`${s!.agentUrl}/files/download?${new URLSearchParams({ path: s!.path }).toString()}`);
+          const response = await cliFetch(`${s!.agentUrl}/files/download?${new URLSearchParams({ path: s!.path }).toString()}`);
           if (!response.ok || !response.body) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
           for await (const chunk of response.body as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
         }),
@@ -111,7 +112,7 @@ async function read(s: Source, offset: number, length: number): Promise<{ offset
   const q = new URLSearchParams({ path: s.path, offset: String(offset), length: String(length) });
   let response: Response;
   try {
-    response = await fetch(`${s.agentUrl}/files/read?${q.toString()}`);
+    response = await cliFetch(`${s.agentUrl}/files/read?${q.toString()}`);
   } catch (e) {
     throw new CliError(`cannot reach agent ${s.agentUrl} for task ${s.task.id}: ${e instanceof Error ? e.message : String(e)}`);
   }

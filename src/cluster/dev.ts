@@ -3,19 +3,22 @@
  *   <data-dir>/store.db    the embedded SQLite store (master registry, history)
  *   <data-dir>/agent/      the agent's work dir (checkpoints, sandboxes)
  *   <data-dir>/secrets.key the secret store's key (mode 600), created at first start; never in the store
+ *   <data-dir>/admin-token the bootstrap admin token (mode 600): the CLI on this machine finds it
+ *   <data-dir>/agent-token the agent bootstrap token (mode 600): what this cluster's agents join with
  * A restart on the same folder recovers the cluster: the agent reattaches to its live tasks and
  * re-registers with its id. The built-in frameworks, DNS and UI join here as their issues land.
  */
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { newSecret } from '../iam/secrets.ts';
 import { resolve, join } from 'node:path';
 import type { Logger } from '../log/index.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { Agent } from '../agent/agent.ts';
 import type { Resources } from '../resources/index.ts';
-import { startMasterServer, type MasterServer } from './master.ts';
 import { ensureKeyFile } from '../secrets/key-file.ts';
+import { startMasterServer, type AuthOptions, type MasterServer } from './master.ts';
 
 export interface DevOptions {
   port: number;
@@ -43,6 +46,12 @@ export interface DevOptions {
   acceptStaleStore?: boolean;
   /** The agent's `--user-namespaces` range; default off. */
   userNamespaces?: UserNamespaceRange;
+  /**
+   * Auth (default on): `{ mode: 'off' }` turns it off (loudly). On, the bootstrap admin and agent
+   * tokens are `adminToken`/`agentToken` if given, else those kept in the data dir, else new ones
+   * written there (mode 600).
+   */
+  auth?: AuthOptions;
 }
 
 export interface DevCluster {
@@ -50,7 +59,33 @@ export interface DevCluster {
   readonly store: Store;
   readonly master: MasterServer;
   readonly agent: Agent;
+  /** The bootstrap admin token (auth on) and where it is kept. */
+  readonly adminToken: string | undefined;
+  readonly adminTokenFile: string | undefined;
   close(): Promise<void>;
+}
+
+/** A secret kept in `file` (mode 600), made on first use. */
+export async function keptSecret(file: string, prefix: string, given?: string): Promise<string> {
+  if (given === undefined) {
+    try {
+      const kept = (await readFile(file, 'utf8')).trim();
+      if (kept !== '') return kept;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  const secret = given ?? newSecret(prefix);
+  const temp = `${file}.tmp`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(`${secret}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+  return secret;
 }
 
 export async function startDev(options: DevOptions): Promise<DevCluster> {
@@ -59,6 +94,11 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const secretsKey = await ensureKeyFile(join(dataDir, 'secrets.key'));
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
+  const authOff = options.auth?.mode === 'off';
+  const given = options.auth?.mode === 'off' ? {} : (options.auth ?? {});
+  const adminTokenFile = authOff ? undefined : join(dataDir, 'admin-token');
+  const adminToken = adminTokenFile === undefined ? undefined : await keptSecret(adminTokenFile, 'drover-admin', given.adminToken);
+  const agentToken = authOff ? undefined : await keptSecret(join(dataDir, 'agent-token'), 'drover-agent', given.agentToken);
   try {
     master = await startMasterServer({
       store,
@@ -67,6 +107,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       host: options.host,
       jobs: options.jobs ?? true,
       secretsKey,
+      auth: authOff ? { mode: 'off' } : { ...given, mode: 'on', ...(adminToken === undefined ? {} : { adminToken }), ...(agentToken === undefined ? {} : { agentToken }) },
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }),
       ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),
@@ -85,15 +126,18 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
+      ...(agentToken === undefined ? {} : { bootstrapToken: agentToken }),
     });
     await agent.start();
     const running = master;
-    options.logger.info({ url: running.url, agent: agent.url, dataDir }, 'dev-cluster-started');
+    options.logger.info({ url: running.url, agent: agent.url, dataDir, ...(adminTokenFile ? { adminTokenFile } : {}) }, 'dev-cluster-started');
     return {
       url: running.url,
       store,
       master: running,
       agent,
+      adminToken,
+      adminTokenFile,
       async close() {
         // The agent stops without killing its tasks, exactly like an agent restart: the next
         // `drover dev` on this folder reattaches to them.

@@ -20,6 +20,10 @@ import { JobsFramework } from '../frameworks/jobs/jobs.ts';
 import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
 import { SecretStore } from '../secrets/secret-store.ts';
 import { registerSecretsRoutes } from '../secrets/api.ts';
+import { Iam } from '../iam/iam.ts';
+import { installGuard, principalOf } from '../iam/guard.ts';
+import { registerAcsRoutes } from '../iam/acs-api.ts';
+import { appPathOfTask } from '../iam/task-paths.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -45,7 +49,21 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
    * but not written or read; with secrets in the store, a missing or wrong key refuses the start.
    */
   secretsKey?: Buffer;
+  /** Authentication and permissions (src/iam): on unless `{ mode: 'off' }`, which is logged loudly. */
+  auth?: AuthOptions;
 }
+
+export type AuthOptions =
+  | { mode: 'off' }
+  | {
+      mode?: 'on';
+      /** The bootstrap admin token (replaces the stored one); default: generated at the first start. */
+      adminToken?: string;
+      /** The agent bootstrap token (replaces the stored one); default: generated at the first start. */
+      agentToken?: string;
+      /** Lifetime of login tokens (default 5 days, as DC/OS). */
+      tokenTtlSeconds?: number;
+    };
 
 /**
  * Marathon's and Metronome's definitions are a few KiB; a 10 MB app body was accepted and held the
@@ -84,6 +102,8 @@ export interface MasterServer {
   readonly jobs: JobsFramework | undefined;
   /** The secret store; `resolve(paths)` gives values to whatever launches with them (tasks, image pulls). */
   readonly secrets: SecretStore;
+  /** Identity and access; undefined with auth off. */
+  readonly iam: Iam | undefined;
   close(): Promise<void>;
 }
 
@@ -101,6 +121,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     apiBodyLimit: _limit,
     defaultTaskUser,
     secretsKey,
+    auth = {},
     ...masterOptions
   } = options;
   // First: a master that cannot open its secrets would launch tasks that never get them.
@@ -112,14 +133,51 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   app.addHook('onRoute', (route) => {
     if (route.bodyLimit === undefined && /^\/v[0-9]\//.test(route.url ?? '')) route.bodyLimit = apiBodyLimit;
   });
-  const master = new Master({ ...masterOptions, store, logger, port, resolveSecrets: (paths) => secrets.resolve(paths) });
+  // The guard goes first: its hooks must see every route registered after it.
+  let iam: Iam | undefined;
+  let services: ServicesFramework | undefined;
+  let master: Master | undefined;
+  if (auth.mode === 'off') {
+    logger.warn({ auth: 'off' }, 'AUTHENTICATION-IS-OFF: every API of this master is open to anyone who can reach it (--auth off)');
+  } else {
+    iam = await Iam.open(store, { ...(auth.adminToken === undefined ? {} : { adminToken: auth.adminToken }), ...(auth.agentToken === undefined ? {} : { agentToken: auth.agentToken }) });
+    installGuard(app, {
+      iam,
+      audit: logger.child({ part: 'audit' }),
+      lookups: {
+        appOfTask: (taskId) => services?.instances.get(taskId)?.appId ?? (appPathOfTask(taskId) === '/' ? undefined : appPathOfTask(taskId)),
+        appExists: (id) => services?.apps.has(id) ?? false,
+        frameworkRoles: (id) => master?.frameworks.get(id)?.roles,
+      },
+    });
+    registerAcsRoutes(app, iam, auth.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: auth.tokenTtlSeconds });
+  }
+  const agentIam = iam;
+  master = new Master({
+    ...masterOptions,
+    store,
+    logger,
+    port,
+    resolveSecrets: (paths) => secrets.resolve(paths),
+    ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}),
+  });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
   registerOperatorV1Routes(app, master);
-  registerAgentFilesRoutes(app, master);
-  registerSecretsRoutes(app, secrets);
+  const relayIam = iam;
+  registerAgentFilesRoutes(
+    app,
+    master,
+    relayIam === undefined
+      ? undefined
+      : async (request) => {
+          const principal = principalOf(request);
+          return principal === undefined ? undefined : relayIam.delegatedToken(principal);
+        },
+  );
   mount?.(app, master);
-  const services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
+  services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
+  registerSecretsRoutes(app, secrets);
   if (services) {
     registerServicesRoutes(app, services);
     master.removalWatchers.add((status) => publishRemovalEvent(services, status));
@@ -167,6 +225,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     services,
     jobs,
     secrets,
+    iam,
     async close() {
       await jobs?.stop();
       await services?.stop();

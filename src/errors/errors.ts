@@ -35,6 +35,8 @@ export const ErrorCodes = {
    * --accept-stale-store.
    */
   STORE_STALE: { code: 'DROVER_ERR_STORE_STALE', status: 409 },
+  /** No credential, or one that is invalid or expired: authenticate (POST /acs/api/v1/auth/login). */
+  UNAUTHORIZED: { code: 'DROVER_ERR_UNAUTHORIZED', status: 401 },
   /** The caller may not make this call now (e.g. a framework that is not subscribed). */
   FORBIDDEN: { code: 'DROVER_ERR_FORBIDDEN', status: 403 },
   NOT_FOUND: { code: 'DROVER_ERR_NOT_FOUND', status: 404 },

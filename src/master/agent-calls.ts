@@ -32,7 +32,7 @@ export function checkRegistration(call: Register): Resources {
   }
 }
 
-export async function register(master: Master, call: Register, total: Resources, stream: EventSink): Promise<void> {
+export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
   if (requestedId !== undefined && master.goneAgents.has(requestedId)) {
@@ -41,7 +41,7 @@ export async function register(master: Master, call: Register, total: Resources,
     });
   }
   checkStoreNotStale(master, call, requestedId);
-  await removeReplacedAgent(master, call, requestedId);
+  await removeReplacedAgent(master, call, requestedId, address);
   const now = master.now();
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
   if (agent) {
@@ -67,6 +67,8 @@ export async function register(master: Master, call: Register, total: Resources,
   }
   const record = agent;
   record.info = { ...info, id: { value: record.id } };
+  if (address !== undefined) record.address = address;
+  const agentToken = master.agentCredential ? await master.agentCredential(record.id) : undefined;
   adoptFrameworks(master, call);
   // The highest write of the record wins: two registrations of one agent in flight at once may
   // resolve in either order, and the agent may hold the marker of either.
@@ -83,6 +85,7 @@ export async function register(master: Master, call: Register, total: Resources,
       heartbeat_interval_seconds: master.options.agentHeartbeatIntervalMs / 1000,
       master_id: master.id,
       registry: { cluster_id: master.clusterId, revision },
+      ...(agentToken === undefined ? {} : { agent_token: agentToken }),
     },
   });
   // Only once the stream is open: telling a framework its task came back makes it act — a
@@ -139,9 +142,10 @@ function checkStoreNotStale(master: Master, call: Register, requestedId: string 
  *   old agent ran died with the machine;
  * - a new agent (no id) registers at the address (hostname:port) of a disconnected one, as Mesos
  *   removes "an old disconnected agent because a registration attempt occurred" — the old
- *   agent's work dir was lost, so nothing of it can come back.
+ *   agent's work dir was lost, so nothing of it can come back. It must connect from the address
+ *   the old one connected from (src/iam: a hostname is only a claim).
  */
-async function removeReplacedAgent(master: Master, call: Register, requestedId: string | undefined): Promise<void> {
+async function removeReplacedAgent(master: Master, call: Register, requestedId: string | undefined, address: string | undefined): Promise<void> {
   const rebootedId = call.register.rebooted_agent_id?.value;
   const rebooted = rebootedId === undefined || rebootedId === requestedId ? undefined : master.agents.get(rebootedId);
   if (rebooted) {
@@ -152,6 +156,8 @@ async function removeReplacedAgent(master: Master, call: Register, requestedId: 
   const { hostname, port } = call.register.agent_info;
   for (const agent of master.agents.values()) {
     if (agent.hostname !== hostname || agent.port !== port || agent.stream?.isOpen === true) continue;
+    // The claimed hostname alone proves nothing: only an agent connecting from the old one's address replaces it.
+    if (agent.address !== undefined && address !== undefined && agent.address !== address) continue;
     await master.removeAgentAsGone(agent, 'a new agent registered at the same address');
   }
 }

@@ -46,6 +46,11 @@ export interface MasterOptions {
   allocationIntervalMs?: number;
   /** Rescind offers not used within this long (Mesos --offer_timeout; default none). */
   offerTimeoutMs?: number;
+  /**
+   * Auth on: the credential a registering agent receives, naming the agent id it was given
+   * (src/iam); the agent presents it from then on, and only it may act as that id.
+   */
+  agentCredential?: (agentId: string) => Promise<string>;
   /** Interval between agent heartbeats, and how many may be missed (default 15 s × 5). */
   agentHeartbeatIntervalMs?: number;
   agentMaxMissedHeartbeats?: number;
@@ -141,7 +146,10 @@ export class Master {
   readonly hostname: string;
   port: number;
   readonly options: Required<
-    Omit<MasterOptions, 'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs' | 'resolveSecrets'>
+    Omit<
+      MasterOptions,
+      'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentCredential' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs' | 'resolveSecrets'
+    >
   > & {
     resolveSecrets: SecretResolver | undefined;
     offerTimeoutMs: number | undefined;
@@ -164,11 +172,13 @@ export class Master {
   private readonly failover: FrameworkFailover;
   private readonly health: AgentHealth;
   private readonly checkLeadership: (() => Promise<void>) | undefined;
+  readonly agentCredential: ((agentId: string) => Promise<string>) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
 
   constructor(options: MasterOptions) {
     this.checkLeadership = options.checkLeadership;
+    this.agentCredential = options.agentCredential;
     this.log = options.logger;
     const now = options.now;
     this.clock = options.clock ?? (now === undefined ? systemClock : { ...systemClock, now });

@@ -35,6 +35,11 @@ export interface AgentRecord {
   registryRevision?: number;
   stream?: EventSink;
   streamId?: string;
+  /**
+   * The address the agent's registration came from (its socket's remote address): the only
+   * place the master reaches the agent at (the files relay), whatever hostname it claims.
+   */
+  address?: string;
 }
 
 export interface FrameworkRecord {

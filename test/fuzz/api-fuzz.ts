@@ -10,10 +10,14 @@
  * `npm run fuzz -- --cases N` (long runs).
  */
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startMasterServer, type MasterServer } from '../../src/cluster/master.ts';
 import { silentLogger } from '../../src/log/index.ts';
 import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
+import { TEST_ADMIN_TOKEN, testAuth } from '../../devkit/credentials.ts';
+
+/** The fuzz is about inputs, as the admin: auth itself is test/iam-*.test.ts's. */
+const ADMIN = { authorization: `token=${TEST_ADMIN_TOKEN}` };
 
 type Json = unknown;
 interface Request {
@@ -110,17 +114,24 @@ export const ROUTES: Record<string, fc.Arbitrary<Request>> = {
 export interface FuzzServer {
   server: MasterServer;
   app: FastifyInstance;
+  /** app.inject as the admin (auth is on; the fuzz is about inputs). */
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
 /** A master with both frameworks on a memory store, no agents: the APIs are what is fuzzed. */
 export async function startFuzzServer(): Promise<FuzzServer> {
-  const server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', ui: false });
+  const server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', ui: false, auth: testAuth() });
   const app = server.app;
   // Seed one app and one job, so the fuzz also hits updates of things that exist.
-  await app.inject({ method: 'POST', url: '/v2/apps', payload: APP });
-  await app.inject({ method: 'POST', url: '/v1/jobs', payload: JOB });
-  return { server, app, close: () => server.close() };
+  await app.inject({ method: 'POST', url: '/v2/apps', payload: APP, headers: ADMIN });
+  await app.inject({ method: 'POST', url: '/v1/jobs', payload: JOB, headers: ADMIN });
+  return {
+    server,
+    app,
+    inject: (options) => app.inject({ ...options, headers: { ...ADMIN, ...options.headers } }),
+    close: () => server.close(),
+  };
 }
 
 /**
@@ -131,8 +142,8 @@ export async function startFuzzServer(): Promise<FuzzServer> {
  */
 const MOVING = new Set(['deployments', 'tasksStaged', 'tasksRunning', 'tasksHealthy', 'tasksUnhealthy', 'tasks', 'lastTaskFailure', 'taskStats', 'readinessCheckResults', 'nextRunAt']);
 async function snapshot(app: FastifyInstance): Promise<string> {
-  const apps = await app.inject({ method: 'GET', url: '/v2/apps' });
-  const jobs = await app.inject({ method: 'GET', url: '/v1/jobs' });
+  const apps = await app.inject({ method: 'GET', url: '/v2/apps', headers: ADMIN });
+  const jobs = await app.inject({ method: 'GET', url: '/v1/jobs', headers: ADMIN });
   return JSON.stringify([JSON.parse(apps.body), JSON.parse(jobs.body)], (key, value: unknown) => (MOVING.has(key) ? undefined : value));
 }
 
@@ -150,7 +161,7 @@ async function check(app: FastifyInstance, request: Request): Promise<{ status: 
   const res = await app.inject({
     method: request.method,
     url: request.url,
-    ...(request.body === undefined ? {} : { payload: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } }),
+    ...(request.body === undefined ? { headers: ADMIN } : { payload: JSON.stringify(request.body), headers: { ...ADMIN, 'content-type': 'application/json' } }),
   });
   if (res.statusCode >= 500) return { status: res.statusCode, body: res.body, why: 'a 5xx' };
   if (res.statusCode >= 400) {

@@ -11,6 +11,7 @@ import { ServiceDetail } from './pages/ServiceDetail.tsx';
 import { Tasks } from './pages/Tasks.tsx';
 import { Jobs } from './pages/Jobs.tsx';
 import { Nodes } from './pages/Nodes.tsx';
+import { Login, loggedIn } from './pages/Login.tsx';
 
 const NAV = [
   { to: '/', label: 'Overview' },
@@ -77,9 +78,9 @@ function Shell() {
   );
 }
 
-hub.start();
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <Shell />
-  </StrictMode>,
-);
+const root = createRoot(document.getElementById('root')!);
+// Auth is on by default: without a session, the login page first (it reloads into the UI).
+void loggedIn().then((yes) => {
+  if (yes) hub.start();
+  root.render(<StrictMode>{yes ? <Shell /> : <Login onDone={() => window.location.reload()} />}</StrictMode>);
+});

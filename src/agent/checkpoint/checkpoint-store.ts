@@ -8,7 +8,7 @@
  * that (for logs) and is garbage-collected separately.
  */
 import Type, { type Static } from 'typebox';
-import { readdir, rm } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log/index.ts';
 import { AgentStatusUpdate, RegistryMarker } from '../../protocol/mesos/agent-link.ts';
@@ -106,6 +106,29 @@ export class CheckpointStore {
     const raw = await readJsonFile(this.layout.agentMetaFile);
     if (raw === undefined) return undefined;
     return agentMetaValidator.validate(raw, `invalid agent checkpoint ${this.layout.agentMetaFile}`);
+  }
+
+  /** The credential the master issued for this agent id (auth on), if one was kept. */
+  async readAgentToken(): Promise<string | undefined> {
+    try {
+      return (await readFile(this.layout.agentTokenFile, 'utf8')).trim() || undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  /** Kept durably before it is used: a crash between must not leave the agent without its id's credential. */
+  async writeAgentToken(token: string): Promise<void> {
+    const temp = `${this.layout.agentTokenFile}.tmp`;
+    const handle = await open(temp, 'w', 0o600);
+    try {
+      await handle.writeFile(token);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, this.layout.agentTokenFile);
   }
 
   writeAgentId(agentId: string, bootId?: string, registry?: RegistryMarker): Promise<void> {

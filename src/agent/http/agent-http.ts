@@ -9,7 +9,8 @@
  *   /images…                      the image store: list, pull, rm, prune (image-routes.ts)
  */
 import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { credentialOf } from '../../iam/credentials.ts';
 import { createHttpServer } from '../../http/server.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../errors/errors.ts';
@@ -18,6 +19,9 @@ import { SandboxFiles } from './files.ts';
 import { runExecSession, type ExecSpec } from '../exec/exec-session.ts';
 import type { GcLimits, LayerStore } from '../../images/layer-store.ts';
 import { registerImageRoutes } from './image-routes.ts';
+import type { CallerAuthorizer } from './caller-authorizer.ts';
+import { appPathOfTask, taskOfSandboxPath } from '../../iam/task-paths.ts';
+import { AGENT_EXEC, AGENT_SANDBOX } from '../../iam/route-permissions.ts';
 
 export interface ExecRequest {
   taskId: string;
@@ -34,6 +38,8 @@ export interface AgentHttpOptions {
   state(): unknown;
   /** Files under the root never served (the secret files of live tasks). */
   hiddenFiles?(): readonly string[];
+  /** Checks the caller of exec and files (caller-authorizer.ts); default: everyone may. */
+  authorize?: CallerAuthorizer;
   /** Resolves what to run for `task exec`; throws a DroverError (404/409) when it cannot. */
   exec?(request: ExecRequest): Promise<ExecSpec>;
   /** The agent's image store and its GC limits, for the /images routes. */
@@ -54,6 +60,21 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
   const files = new SandboxFiles(options.root, () => options.hiddenFiles?.() ?? []);
   // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.
   const followers = new Set<FileFollower>();
+
+  const authorize = options.authorize ?? (async () => undefined);
+  const authorization = (request: FastifyRequest): string | undefined => {
+    const h = request.headers.authorization;
+    if (h !== undefined) return h;
+    const credential = credentialOf(request.headers);
+    return credential === undefined ? undefined : `token=${credential}`;
+  };
+  // Files: read on the sandbox of the task the path names (a path in no task's sandbox: every app's).
+  app.addHook('preHandler', async (request) => {
+    if (!request.url.startsWith('/files/')) return;
+    const path = (request.query as Query)['path'];
+    const task = typeof path === 'string' ? taskOfSandboxPath(path) : undefined;
+    await authorize(authorization(request), `${AGENT_SANDBOX}:${task === undefined ? '/' : appPathOfTask(task)}`, 'read');
+  });
 
   app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
   app.get('/state', async () => options.state());
@@ -102,7 +123,9 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     app.register(async (scope) => {
       scope.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
       scope.post('/tasks/exec', async (request, reply) => {
-        const spec = await exec(parseExecQuery(request.query as Query));
+        const query = parseExecQuery(request.query as Query);
+        await authorize(authorization(request), `${AGENT_EXEC}:${appPathOfTask(query.taskId)}`, 'create');
+        const spec = await exec(query);
         reply.hijack();
         await runExecSession(spec, request.raw, reply.raw);
       });

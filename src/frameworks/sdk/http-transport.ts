@@ -6,6 +6,7 @@
  * standby's 307 to the leader is followed (as Mesos' scheduler libraries do), and the calls of
  * the subscription then go to the master that answered.
  */
+import { fetchFollowing } from '../../http/follow-redirects.ts';
 import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { decodeJsonRecords } from '../../protocol/recordio.ts';
 import type { FrameworkInfo } from '../../protocol/mesos/scheduler.ts';
@@ -13,7 +14,18 @@ import { EventQueue } from './event-queue.ts';
 import { subscribedFrameworkId, type OutgoingCall, type SchedulerConnection, type SchedulerEvent, type SchedulerTransport, type SubscribeOptions } from './scheduler.ts';
 
 export class HttpSchedulerTransport implements SchedulerTransport {
-  constructor(private readonly masterUrl: string) {}
+  /**
+   * `token`: the framework's principal (a service account's token from `POST /acs/api/v1/auth/login`);
+   * SUBSCRIBE needs `create` on `dcos:mesos:master:framework:role:<role>` for its roles.
+   */
+  constructor(
+    private readonly masterUrl: string,
+    private readonly token?: string,
+  ) {}
+
+  private auth(): Record<string, string> {
+    return this.token === undefined ? {} : { authorization: `token=${this.token}` };
+  }
 
   async subscribe(info: FrameworkInfo, options: SubscribeOptions = {}): Promise<SchedulerConnection> {
     const abort = new AbortController();
@@ -30,7 +42,12 @@ export class HttpSchedulerTransport implements SchedulerTransport {
     let lastError: unknown;
     for (const master of masters) {
       try {
-        response = await fetch(`${master}/api/v1/scheduler`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, signal: abort.signal });
+        response = await fetchFollowing(`${master}/api/v1/scheduler`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', ...this.auth() },
+          body,
+          signal: abort.signal,
+        });
         break;
       } catch (e) {
         lastError = e;
@@ -59,12 +76,13 @@ export class HttpSchedulerTransport implements SchedulerTransport {
     })();
     // The master that accepted the subscription (after any redirect), without the path.
     const url = response.url.replace(/\/api\/v1\/scheduler$/, '');
+    const auth = this.auth();
     return {
       frameworkId,
       async call(call: OutgoingCall): Promise<void> {
         const res = await fetch(`${url}/api/v1/scheduler`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'mesos-stream-id': streamId },
+          headers: { 'content-type': 'application/json', 'mesos-stream-id': streamId, ...auth },
           body: JSON.stringify({ ...call, framework_id: { value: frameworkId } }),
         });
         if (res.status !== 202) throw await responseError(res);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startMasterServer, type MasterServer } from '../../cluster/master.ts';
 import { silentLogger } from '../../log/index.ts';
 import { createMemoryStore } from '../../store/memory/memory-store.ts';
+import { testAuth } from '../../../devkit/credentials.ts';
 import { HttpSchedulerTransport } from './http-transport.ts';
 import { inProcessTransport } from '../../cluster/in-process-master.ts';
 import type { SchedulerTransport } from './scheduler.ts';
@@ -14,7 +15,7 @@ import type { SchedulerTransport } from './scheduler.ts';
 let server: MasterServer;
 
 before(async () => {
-  server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', services: false });
+  server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', services: false, auth: testAuth() });
 });
 after(() => server.close());
 

@@ -7,9 +7,14 @@
  * cluster network usually cannot); one origin also keeps the UI free of cross-origin rules.
  * Only these four read-only calls are relayed, only to registered agents, and the agent
  * still confines every path to its work dir. A follow stream ends when the caller goes away.
+ *
+ * No SSRF by construction: the master connects only to the address the agent's registration came
+ * from (its socket's remote address, never the hostname it claims), at the numeric port it
+ * registered, with a path the master builds; the query is passed on as parsed parameters. The
+ * caller's credential goes along: the agent checks the caller's permission on the task.
  */
 import type { Writable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
 
@@ -19,14 +24,26 @@ const OPERATIONS = new Set(['browse', 'read', 'download', 'follow']);
 /** Response headers worth passing on; hop-by-hop ones (connection, transfer-encoding) are not. */
 const PASSED = ['content-type', 'content-length', 'content-disposition', 'cache-control', 'x-content-type-options'];
 
-export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): void {
+/**
+ * `credential(request)`: what the agent is given to check the caller with — with auth on, a
+ * short-lived token that can only ask whether the caller may read a sandbox (src/iam/iam.ts), never
+ * the caller's own token, which a rogue agent could replay.
+ */
+export function registerAgentFilesRoutes(app: FastifyInstance, master: Master, credential?: (request: FastifyRequest) => Promise<string | undefined>): void {
   app.get('/agent/:agentId/files/:operation', async (request, reply) => {
     const { agentId, operation } = request.params as { agentId: string; operation: string };
     if (!OPERATIONS.has(operation)) throw new DroverError('NOT_FOUND', `No route for GET /agent/${agentId}/files/${operation}`);
     const agent = master.agents.get(agentId);
     if (!agent) throw new DroverError('NOT_FOUND', `Agent '${agentId}' is not registered`);
-    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
-    const target = `http://${agent.hostname}:${agent.port}/files/${operation}${query}`;
+    if (agent.address === undefined || !Number.isInteger(agent.port) || agent.port < 1 || agent.port > 65535) {
+      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} has no verified address`);
+    }
+    const target = new URL(`http://${agent.address.includes(':') ? `[${agent.address}]` : agent.address}:${agent.port}/files/${operation}`);
+    for (const [name, value] of Object.entries(request.query as Record<string, string | string[]>)) {
+      for (const v of Array.isArray(value) ? value : [value]) target.searchParams.append(name, v);
+    }
+    const delegated = credential === undefined ? undefined : await credential(request);
+    const authorization = delegated === undefined ? undefined : `token=${delegated}`;
     const abort = new AbortController();
     // The response closes when the caller goes away (or when it is done): stop reading the agent.
     reply.raw.once('close', () => abort.abort());
@@ -34,9 +51,9 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master): 
     const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
     let upstream: Response;
     try {
-      upstream = await fetch(target, { signal: abort.signal });
+      upstream = await fetch(target, { signal: abort.signal, ...(authorization === undefined ? {} : { headers: { authorization } }) });
     } catch (cause) {
-      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.hostname}:${agent.port} did not answer`, { cause });
+      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.address}:${agent.port} did not answer`, { cause });
     } finally {
       clearTimeout(timer);
     }

@@ -12,7 +12,7 @@ import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
 
-const OPERATOR_CALLS = [
+export const OPERATOR_CALLS = [
   'GET_HEALTH',
   'GET_STATE',
   'GET_AGENTS',

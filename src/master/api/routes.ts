@@ -48,7 +48,7 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
       const registration = call as Parameters<typeof agents.register>[1];
       const total = agents.checkRegistration(registration);
       const stream = new EventStream(reply.raw);
-      await streamFrom(reply, stream, () => agents.register(master, registration, total, stream));
+      await streamFrom(reply, stream, () => agents.register(master, registration, total, stream, request.socket.remoteAddress));
       return;
     }
     const agent = agents.callingAgent(master, call, header(request.headers[AGENT_STREAM_HEADER]));

@@ -120,7 +120,7 @@ export interface AgentAcknowledgement {
 }
 
 export type AgentEvent =
-  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker } }
+  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker; agent_token?: string } }
   | { type: 'LAUNCH'; launch: AgentLaunch }
   | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
   | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }

@@ -1,0 +1,295 @@
+/**
+ * THE permission table: every HTTP route a Drover master serves, and every Mesos v1 operator and
+ * scheduler call type, mapped to the permissions it needs — or explicitly public. One table, so a
+ * reviewer reads every decision in one place, and a route without an entry is refused (deny by
+ * default) and fails test/iam-routes.test.ts.
+ *
+ * Resource names are DC/OS's where DC/OS has one (perms-reference), Drover's own (`drover:…`)
+ * for the rest. Paths in rids are checked by permissions.ts (prefix by whole segments, `..`
+ * refused). Adding a route: add its `METHOD /url` (fastify's pattern) here.
+ */
+import { DroverError } from '../errors/errors.ts';
+import { type Action, normalizePath, type Permission, SUPERUSER } from './permissions.ts';
+import type { SchedulerCallType } from '../protocol/mesos/enums.ts';
+
+export const MARATHON_SERVICES = 'dcos:service:marathon:marathon:services';
+export const METRONOME_JOBS = 'dcos:service:metronome:metronome:jobs';
+export const MESOS_OPS = 'dcos:adminrouter:ops:mesos';
+export const AGENT_OPS = 'dcos:adminrouter:ops:slave';
+export const FRAMEWORK_ROLE = 'dcos:mesos:master:framework:role';
+export const AGENT_SANDBOX = 'dcos:mesos:agent:sandbox:app_id';
+export const AGENT_EXEC = 'dcos:mesos:agent:nested_container_session:app_id';
+export const MAINTENANCE = 'drover:agents:maintenance';
+
+/** What the table needs to know about the cluster to name a request's resources. */
+export interface ClusterLookups {
+  /** The app (services) a task id belongs to, if known. */
+  appOfTask(taskId: string): string | undefined;
+  appExists(appId: string): boolean;
+  /** Roles of a framework, if known. */
+  frameworkRoles(frameworkId: string): readonly string[] | undefined;
+}
+
+export interface RouteRequest {
+  params: Record<string, string | undefined>;
+  query: Record<string, unknown>;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Which list a read route's answer is filtered to (the caller sees only what it may read). */
+export type ReadFilter = 'apps' | 'tasks' | 'queue' | 'groups' | 'deployments' | 'jobs' | 'jobs-queue';
+
+export type RouteRule =
+  | { kind: 'public' }
+  /** Any authenticated principal; the handler answers only about the caller itself. */
+  | { kind: 'authenticated' }
+  /** The agent link: only agent credentials, bound to the agent id they name (see guard.ts). */
+  | { kind: 'agent' }
+  | { kind: 'permissions'; need: (request: RouteRequest, lookups: ClusterLookups) => Permission[]; filter?: ReadFilter };
+
+const fixed = (rid: string, action: Action): RouteRule => ({ kind: 'permissions', need: () => [{ rid, action }] });
+const filtered = (filter: ReadFilter): RouteRule => ({ kind: 'permissions', need: () => [], filter });
+
+/** A path for a rid, or a 400 naming `where` (an id that is not a path, or one with `..`). */
+export function ridPath(raw: unknown, where: string): string {
+  if (typeof raw !== 'string') return '/';
+  const path = normalizePath(raw);
+  if (typeof path !== 'string') throw new DroverError('MALFORMED', `Invalid id: ${path.error}`, { details: [{ path: where, errors: [path.error] }] });
+  return path;
+}
+
+const app = (path: string, action: Action): Permission => ({ rid: `${MARATHON_SERVICES}:${path}`, action });
+/** Metronome job ids are dotted (`prod.backup`): as a path, `/prod/backup`, so a grant on `/prod` covers it. */
+export const jobPath = (id: unknown, where = '/id'): string => (typeof id === 'string' ? ridPath(`/${id.split('.').join('/')}`, where) : '/');
+const job = (id: unknown, action: Action): Permission => ({ rid: `${METRONOME_JOBS}:${jobPath(id)}`, action });
+
+/** `/v2/apps/<id>[/tasks|/versions|/restart…]`: the app id part (as services/api.ts splits it). */
+function appOfPath(request: RouteRequest): string {
+  const raw = (request.params['*'] ?? '').replace(/\/$/, '');
+  const match = /^(.*?)\/(tasks|versions|restart)(?:\/.+)?$/.exec(raw);
+  return ridPath(match?.[1] ?? raw, '/id');
+}
+
+const existsOrCreate = (lookups: ClusterLookups, path: string): Action => (lookups.appExists(path) ? 'update' : 'create');
+
+/** Every app id a group body names (absolute, or relative to its enclosing group). */
+function groupBodyApps(body: unknown, base: string, out: string[], depth = 0): void {
+  if (depth > 16 || typeof body !== 'object' || body === null) return;
+  const b = body as { id?: unknown; apps?: unknown; groups?: unknown };
+  const id = typeof b.id === 'string' ? (b.id.startsWith('/') ? b.id : `${base}/${b.id}`) : base;
+  const here = ridPath(id, '/id');
+  for (const a of Array.isArray(b.apps) ? b.apps.slice(0, 1000) : []) {
+    const aid = (a as { id?: unknown } | null)?.id;
+    if (typeof aid === 'string') out.push(ridPath(aid.startsWith('/') ? aid : `${here === '/' ? '' : here}/${aid}`, '/apps/id'));
+  }
+  for (const g of Array.isArray(b.groups) ? b.groups.slice(0, 1000) : []) groupBodyApps(g, here === '/' ? '' : here, out, depth + 1);
+}
+
+const groupChange = (create: boolean): RouteRule => ({
+  kind: 'permissions',
+  need: (request, lookups) => {
+    const body = request.body as { id?: unknown } | null;
+    const group = ridPath(request.params['*'] ?? (typeof body?.id === 'string' ? body.id : '/'), '/id');
+    const apps: string[] = [];
+    groupBodyApps({ ...(typeof body === 'object' && body !== null ? body : {}), id: group }, '', apps);
+    return [app(group, create ? 'create' : 'update'), ...apps.map((a) => app(a, existsOrCreate(lookups, a)))];
+  },
+});
+
+/**
+ * Mesos v1 operator calls (`POST /api/v1`), by type. Reads are Admin Router's `ops:mesos`;
+ * maintenance is Drover's own.
+ */
+export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
+  GET_HEALTH: { rid: MESOS_OPS, action: 'read' },
+  GET_STATE: { rid: MESOS_OPS, action: 'read' },
+  GET_AGENTS: { rid: MESOS_OPS, action: 'read' },
+  GET_TASKS: { rid: MESOS_OPS, action: 'read' },
+  GET_FRAMEWORKS: { rid: MESOS_OPS, action: 'read' },
+  GET_VERSION: { rid: MESOS_OPS, action: 'read' },
+  GET_MASTER: { rid: MESOS_OPS, action: 'read' },
+  SUBSCRIBE: { rid: MESOS_OPS, action: 'read' },
+  DRAIN_AGENT: { rid: MAINTENANCE, action: 'update' },
+  DEACTIVATE_AGENT: { rid: MAINTENANCE, action: 'update' },
+  REACTIVATE_AGENT: { rid: MAINTENANCE, action: 'update' },
+};
+
+/**
+ * Mesos v1 scheduler calls (`POST /api/v1/scheduler`), by type: SUBSCRIBE needs `create` on
+ * `dcos:mesos:master:framework:role:<role>` for each of its roles (Mesos' register_frameworks);
+ * every later call acts as that framework, so it needs the same on one of the framework's roles.
+ */
+export const SCHEDULER_CALL_PERMISSIONS: Readonly<Record<SchedulerCallType, 'subscribing roles' | 'framework role'>> = {
+  SUBSCRIBE: 'subscribing roles',
+  UPDATE_FRAMEWORK: 'subscribing roles',
+  TEARDOWN: 'framework role',
+  ACCEPT: 'framework role',
+  DECLINE: 'framework role',
+  ACCEPT_INVERSE_OFFERS: 'framework role',
+  DECLINE_INVERSE_OFFERS: 'framework role',
+  REVIVE: 'framework role',
+  SUPPRESS: 'framework role',
+  KILL: 'framework role',
+  SHUTDOWN: 'framework role',
+  ACKNOWLEDGE: 'framework role',
+  ACKNOWLEDGE_OPERATION_STATUS: 'framework role',
+  RECONCILE: 'framework role',
+  RECONCILE_OPERATIONS: 'framework role',
+  MESSAGE: 'framework role',
+  REQUEST: 'framework role',
+};
+
+function schedulerCall(request: RouteRequest, lookups: ClusterLookups): Permission[] {
+  const call = (request.body ?? {}) as { type?: unknown; subscribe?: { framework_info?: { role?: unknown; roles?: unknown } }; framework_id?: { value?: unknown } };
+  const role = (r: string): Permission => ({ rid: `${FRAMEWORK_ROLE}:${r === '*' ? '/' : ridPath(`/${r}`, '/roles')}`, action: 'create' });
+  if (SCHEDULER_CALL_PERMISSIONS[call.type as SchedulerCallType] === 'subscribing roles') {
+    const info = call.subscribe?.framework_info ?? (call as { update_framework?: { framework_info?: { role?: unknown; roles?: unknown } } }).update_framework?.framework_info ?? {};
+    const roles = Array.isArray(info.roles) ? info.roles.filter((r): r is string => typeof r === 'string').slice(0, 64) : [];
+    if (typeof info.role === 'string') roles.push(info.role);
+    return (roles.length > 0 ? roles : ['*']).map(role);
+  }
+  const id = call.framework_id?.value;
+  const roles = typeof id === 'string' ? lookups.frameworkRoles(id) : undefined;
+  // An unknown framework: the call is refused by the master anyway (404/403); ask for the default role.
+  return [role(roles?.[0] ?? '*')];
+}
+
+function operatorCall(request: RouteRequest): Permission[] {
+  const type = (request.body as { type?: unknown } | null)?.type;
+  const p = typeof type === 'string' ? OPERATOR_CALL_PERMISSIONS[type] : undefined;
+  // An unknown type fails validation in the handler; only a superuser gets that far.
+  return [p ?? { rid: SUPERUSER, action: 'full' }];
+}
+
+const IAM_ADMIN = fixed(SUPERUSER, 'full');
+
+export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
+  // ---- public --------------------------------------------------------------------------------
+  'GET /ping': { kind: 'public' },
+  'POST /acs/api/v1/auth/login': { kind: 'public' },
+  // The UI's static files (its data comes from the APIs below, with the caller's token).
+  'GET /': { kind: 'public' },
+  'GET /*': { kind: 'public' },
+
+  // ---- identity (DC/OS IAM: everything but /auth needs the superuser) ---------------------------
+  'POST /acs/api/v1/authorize': { kind: 'authenticated' },
+  'GET /acs/api/v1/users': IAM_ADMIN,
+  'GET /acs/api/v1/users/:uid': IAM_ADMIN,
+  'PUT /acs/api/v1/users/:uid': IAM_ADMIN,
+  'PATCH /acs/api/v1/users/:uid': IAM_ADMIN,
+  'DELETE /acs/api/v1/users/:uid': IAM_ADMIN,
+  'GET /acs/api/v1/groups': IAM_ADMIN,
+  'PUT /acs/api/v1/groups/:gid': IAM_ADMIN,
+  'DELETE /acs/api/v1/groups/:gid': IAM_ADMIN,
+  'PUT /acs/api/v1/groups/:gid/users/:uid': IAM_ADMIN,
+  'DELETE /acs/api/v1/groups/:gid/users/:uid': IAM_ADMIN,
+  'GET /acs/api/v1/acls': IAM_ADMIN,
+  'PUT /acs/api/v1/acls/:rid/users/:uid/:action': IAM_ADMIN,
+  'DELETE /acs/api/v1/acls/:rid/users/:uid/:action': IAM_ADMIN,
+  'PUT /acs/api/v1/acls/:rid/groups/:gid/:action': IAM_ADMIN,
+  'DELETE /acs/api/v1/acls/:rid/groups/:gid/:action': IAM_ADMIN,
+
+  // ---- Mesos: master ---------------------------------------------------------------------------
+  'GET /metrics': fixed('dcos:adminrouter:ops:system-metrics', 'read'),
+  'POST /api/v1/scheduler': { kind: 'permissions', need: schedulerCall },
+  'POST /api/v1/agent': { kind: 'agent' },
+  // Values of a launching task's secrets: the agent's own token only (guard.ts agentSecretsRefusal).
+  'POST /api/v1/agent/secrets': { kind: 'agent' },
+  'POST /api/v1': { kind: 'permissions', need: operatorCall },
+  'GET /master/state': fixed(MESOS_OPS, 'read'),
+  'GET /state': fixed(MESOS_OPS, 'read'),
+  'GET /master/frameworks': fixed(MESOS_OPS, 'read'),
+  'GET /master/state-summary': fixed(MESOS_OPS, 'read'),
+  'GET /master/tasks': fixed(MESOS_OPS, 'read'),
+  'GET /master/redirect': fixed(MESOS_OPS, 'read'),
+  'GET /master/agent-removal': fixed(MESOS_OPS, 'read'),
+  // The relay to an agent's sandbox files; the agent checks the caller's permission on the task too.
+  'GET /agent/:agentId/files/:operation': fixed(AGENT_OPS, 'read'),
+
+  // ---- Marathon (/v2) ---------------------------------------------------------------------------
+  'GET /v2/apps': filtered('apps'),
+  'POST /v2/apps': { kind: 'permissions', need: (r) => [app(ridPath((r.body as { id?: unknown } | null)?.id, '/id'), 'create')] },
+  'PUT /v2/apps': { kind: 'permissions', need: bulkApps },
+  'PATCH /v2/apps': { kind: 'permissions', need: bulkApps },
+  'GET /v2/apps/*': { kind: 'permissions', need: (r) => [app(appOfPath(r), 'read')] },
+  'PUT /v2/apps/*': { kind: 'permissions', need: (r, l) => [app(appOfPath(r), existsOrCreate(l, appOfPath(r)))] },
+  'PATCH /v2/apps/*': { kind: 'permissions', need: (r, l) => [app(appOfPath(r), existsOrCreate(l, appOfPath(r)))] },
+  'POST /v2/apps/*': { kind: 'permissions', need: (r) => [app(appOfPath(r), 'update')] },
+  // Deleting the app needs delete; killing its tasks (`…/tasks[/id]`) is an update (Marathon's UpdateRunSpec).
+  'DELETE /v2/apps/*': { kind: 'permissions', need: (r) => [app(appOfPath(r), /\/tasks(\/|$)/.test(r.params['*'] ?? '') ? 'update' : 'delete')] },
+  'GET /v2/tasks': filtered('tasks'),
+  'POST /v2/tasks/delete': { kind: 'permissions', need: killTasks },
+  'GET /v2/groups': filtered('groups'),
+  'GET /v2/groups/*': { kind: 'permissions', need: (r) => [app(ridPath(r.params['*'], '/id'), 'read')] },
+  'POST /v2/groups': groupChange(true),
+  'PUT /v2/groups': groupChange(false),
+  'PUT /v2/groups/*': groupChange(false),
+  'DELETE /v2/groups/*': { kind: 'permissions', need: (r) => [app(ridPath(r.params['*'], '/id'), 'delete')] },
+  'GET /v2/deployments': filtered('deployments'),
+  'DELETE /v2/deployments/:id': fixed(`${MARATHON_SERVICES}:/`, 'update'),
+  'GET /v2/queue': filtered('queue'),
+  'DELETE /v2/queue/*': { kind: 'permissions', need: (r) => [app(ridPath((r.params['*'] ?? '').replace(/\/delay$/, ''), '/id'), 'update')] },
+  'GET /v2/events': fixed('dcos:service:marathon:marathon:admin:events', 'read'),
+  'GET /v2/info': fixed('dcos:service:marathon:marathon:admin:config', 'read'),
+  'GET /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'read'),
+  'DELETE /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'update'),
+
+  // ---- secrets (DC/OS' /secrets/v1; src/secrets/api.ts SECRET_ROUTES) ------------------------------
+  'PUT /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'create')] },
+  'PATCH /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'update')] },
+  'GET /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'read')] },
+  'DELETE /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'delete')] },
+
+  // ---- Metronome (/v1) and Chronos ------------------------------------------------------------
+  'GET /v1/jobs': filtered('jobs'),
+  'POST /v1/jobs': { kind: 'permissions', need: (r) => [job((r.body as { id?: unknown } | null)?.id, 'create')] },
+  'POST /v0/scheduled-jobs': { kind: 'permissions', need: (r) => [job((r.body as { id?: unknown } | null)?.id, 'create')] },
+  'PUT /v0/scheduled-jobs/:id': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'GET /v1/jobs/:id': { kind: 'permissions', need: (r) => [job(r.params['id'], 'read')] },
+  'PUT /v1/jobs/:id': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'DELETE /v1/jobs/:id': { kind: 'permissions', need: (r) => [job(r.params['id'], 'delete')] },
+  'GET /v1/jobs/:id/schedules': { kind: 'permissions', need: (r) => [job(r.params['id'], 'read')] },
+  'POST /v1/jobs/:id/schedules': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'GET /v1/jobs/:id/schedules/:scheduleId': { kind: 'permissions', need: (r) => [job(r.params['id'], 'read')] },
+  'PUT /v1/jobs/:id/schedules/:scheduleId': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'DELETE /v1/jobs/:id/schedules/:scheduleId': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'GET /v1/jobs/:id/runs': { kind: 'permissions', need: (r) => [job(r.params['id'], 'read')] },
+  'POST /v1/jobs/:id/runs': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'GET /v1/jobs/:id/runs/:runId': { kind: 'permissions', need: (r) => [job(r.params['id'], 'read')] },
+  'POST /v1/jobs/:id/runs/:runId/actions/stop': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'POST /v1/jobs/:id/runs/:runId/actions/success': { kind: 'permissions', need: (r) => [job(r.params['id'], 'update')] },
+  'GET /v1/queue': filtered('jobs-queue'),
+  // Chronos names are not Metronome ids until parsed: these need the permission on every job.
+  'POST /v1/scheduler/iso8601': fixed(`${METRONOME_JOBS}:/`, 'full'),
+  'POST /v1/scheduler/dependency': fixed(`${METRONOME_JOBS}:/`, 'full'),
+  'PUT /v1/scheduler/job/success/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
+  'PUT /v1/scheduler/job/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
+};
+
+/** DC/OS' secret permissions: `dcos:secrets:default:/path`, and `dcos:secrets:list:default:/dir` to list. */
+function secret(request: RouteRequest, action: Action): Permission {
+  const path = ridPath(`/${request.params['*'] ?? ''}`.replace(/\/+$/, '') || '/', '/path');
+  const list = request.query['list'] === 'true' || request.query['list'] === true;
+  return list ? { rid: `dcos:secrets:list:default:${path}`, action: 'read' } : { rid: `dcos:secrets:default:${path}`, action };
+}
+
+function bulkApps(request: RouteRequest, lookups: ClusterLookups): Permission[] {
+  const body = Array.isArray(request.body) ? request.body.slice(0, 10_000) : [];
+  return body.map((a, i) => {
+    const path = ridPath((a as { id?: unknown } | null)?.id, `/${i}/id`);
+    return app(path, existsOrCreate(lookups, path));
+  });
+}
+
+function killTasks(request: RouteRequest, lookups: ClusterLookups): Permission[] {
+  const ids = (request.body as { ids?: unknown } | null)?.ids;
+  const list = Array.isArray(ids) ? ids.slice(0, 10_000) : [];
+  // A task nobody knows belongs to no app: killing it needs the permission on every app.
+  return list.map((id) => app(typeof id === 'string' ? (lookups.appOfTask(id) ?? '/') : '/', 'update'));
+}
+
+/** The rule for a route (HEAD is GET's), or undefined: no entry, so refused. */
+export function ruleFor(method: string, url: string): RouteRule | undefined {
+  return ROUTE_PERMISSIONS[`${method === 'HEAD' ? 'GET' : method} ${url}`];
+}
