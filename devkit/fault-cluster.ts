@@ -11,7 +11,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDrover, type DroverProcess } from './process.ts';
+import { eventually, startDrover, type DroverProcess } from './process.ts';
 import { createLan, type Lan, type NetNode, type Peer } from './netns.ts';
 import { startDelayRelay, type DelayRelay } from './delay-relay.ts';
 
@@ -234,20 +234,9 @@ export class FaultCluster {
     for (const pid of this.lan.pids(agent.node)) killQuietly(pid);
   }
 
-  /** Polls `check` until it holds (returns a value other than undefined/false). */
-  async until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const value = await check();
-        if (value !== undefined && value !== false) return value;
-      } catch (e) {
-        last = e;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  /** Polls `check` until it holds (returns a value other than undefined/false): devkit's eventually(). */
+  until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number): Promise<T> {
+    return eventually(check, what, timeoutMs);
   }
 
   async destroy(): Promise<void> {

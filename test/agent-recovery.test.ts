@@ -180,13 +180,15 @@ test('kill -9 of an agent with 20 running tasks: a restart keeps them and delive
     assert.deepEqual(await outcome('short-ok'), ['TASK_FINISHED', 'Command exited with status 0', undefined]);
     assert.deepEqual(await outcome('short-bad'), ['TASK_FAILED', 'Command exited with status 3', undefined]);
 
-    // The unacknowledged STARTING of short-ok came again, with the same uuid; once it is
-    // acknowledged the RUNNING queued behind it follows.
+    // The unacknowledged STARTING of short-ok came again, with the same uuid. The task ended while
+    // the agent was down, so its final state reaches the framework too; the RUNNING queued behind
+    // STARTING is stale by then — the master acknowledges it to the agent and keeps it from the
+    // framework, so no task goes from terminal back to running (test/master-stale-update.test.ts).
     const resent = await fw.status('short-ok', 'TASK_STARTING');
     assert.equal(resent.uuid, heldStarting.uuid);
     fw.release('short-ok');
     await fw.ack(resent);
-    await fw.status('short-ok', 'TASK_RUNNING');
+    await fw.status('short-ok', 'TASK_FINISHED');
 
     // Survivors: same PIDs, still RUNNING, never restarted.
     const afterState = new Map((await agentTasks()).map((t) => [t.id, t]));
@@ -219,6 +221,10 @@ test('kill -9 of an agent with 20 running tasks: a restart keeps them and delive
       'the master to see 17 running tasks',
       30_000,
     );
+    const shortOk = fw.events.slice(downAt).flatMap((e) => (e.type === 'UPDATE' && e.update.status.task_id.value === 'short-ok' ? [e.update.status.state] : []));
+    const finishedAt = shortOk.indexOf('TASK_FINISHED');
+    assert.ok(finishedAt >= 0, `short-ok finished: ${shortOk.join(', ')}`);
+    assert.ok(!shortOk.slice(finishedAt).includes('TASK_RUNNING'), `never running again after finished: ${shortOk.join(', ')}`);
 
     // Clean up through the framework so no sleep lingers.
     for (const id of survivors) await fw.call({ type: 'KILL', kill: { task_id: { value: id } } });

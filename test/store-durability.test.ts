@@ -95,18 +95,18 @@ function mountImage(image: string, name: string): { mountPoint: string; unmount(
 }
 
 /** Writes until ACKS_BEFORE_CUT writes were acknowledged, then cuts the power. */
-async function writeThenCut(name: string, synchronous: 'group' | 'full' | 'normal'): Promise<{ acknowledged: string[]; afterCut: string }> {
-  const image = join(dir, `${name}.img`);
+async function writeThenCut(name: string, synchronous: 'group' | 'full' | 'normal', attempt = 1): Promise<{ acknowledged: string[]; afterCut: string }> {
+  const image = join(dir, `${name}-${attempt}.img`);
   run('truncate', ['-s', '256M', image]);
   run('mkfs.ext4', ['-q', '-F', image]);
-  const disk = mountImage(image, name);
+  const disk = mountImage(image, `${name}-${attempt}`);
   const path = join(disk.mountPoint, 'store.db');
   const writer = new URL('../src/store/sqlite/acknowledging-writer.test-child.ts', import.meta.url).pathname;
   const child = spawn(process.execPath, ['--import', 'tsx', writer, path, synchronous], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const acknowledged: string[] = [];
   let copied = false;
-  const afterCut = join(dir, `${name}-after-cut.img`);
+  const afterCut = join(dir, `${name}-${attempt}-after-cut.img`);
   for await (const line of createInterface({ input: child.stdout })) {
     acknowledged.push(line);
     if (acknowledged.length === ACKS_BEFORE_CUT) {
@@ -118,8 +118,14 @@ async function writeThenCut(name: string, synchronous: 'group' | 'full' | 'norma
     }
   }
   await exited;
-  assert.ok(copied, `the writer stopped after ${acknowledged.length} writes, before the cut`);
   disk.unmount();
+  // A writer that died before the cut measured nothing (seen once in CI: SQLITE_FULL on a fresh
+  // 256 MB image after 393 small writes, cause not found): run it again on a new image, once.
+  if (!copied && attempt === 1) {
+    process.stdout.write(`# ${name}: the writer stopped after ${acknowledged.length} writes, before the cut; again on a new image\n`);
+    return writeThenCut(name, synchronous, 2);
+  }
+  assert.ok(copied, `the writer stopped after ${acknowledged.length} writes, before the cut`);
   return { acknowledged, afterCut };
 }
 

@@ -94,7 +94,8 @@ test('agents held by the removal limits: counted in the API, announced on /v2/ev
 
   // The banner, on whatever page is open.
   const banner = page.getByTestId('removal-banner');
-  await banner.waitFor({ timeout: 60_000 });
+  // It may first show the one held before the second went silent: wait for the state above.
+  await banner.filter({ hasText: '2 agents are unreachable' }).waitFor({ timeout: 60_000 });
   const text = (await banner.textContent()) ?? '';
   assert.match(text, /2 agents are unreachable and their removal is held/);
   assert.match(text, /1 more agent already marked unreachable/);

@@ -62,10 +62,38 @@ export function fromChronos(input: unknown): Record<string, unknown> {
   if (c['async'] === true) refuse('/async', 'async jobs were removed in Chronos 3.0 and are not supported');
   if (c['executor'] !== undefined && c['executor'] !== '') refuse('/executor', 'custom executors are not supported');
   if (c['executorFlags'] !== undefined && c['executorFlags'] !== '') refuse('/executorFlags', 'custom executors are not supported');
+  // Types first: a value converted to text below must be text already (an object's own `toString`
+  // would run, or throw — a 500 found by the fuzzer).
+  const strings = (key: string): void => {
+    const v = c[key];
+    if (v === undefined) return;
+    if (!Array.isArray(v)) return refuse(`/${key}`, 'expected an array of strings');
+    v.forEach((x, i) => {
+      if (typeof x !== 'string') refuse(`/${key}/${i}`, 'expected a string');
+    });
+  };
+  strings('parents');
+  strings('arguments');
+  strings('uris');
+  // Chronos' own docs send numbers as text ("cpus": "0.5"): both are taken.
+  for (const key of ['cpus', 'mem', 'disk']) if (c[key] !== undefined && typeof c[key] !== 'number' && typeof c[key] !== 'string') refuse(`/${key}`, 'expected a number');
+  if (Array.isArray(c['fetch'])) {
+    (c['fetch'] as unknown[]).forEach((f, i) => {
+      if (typeof f !== 'object' || f === null || typeof (f as { uri?: unknown }).uri !== 'string') refuse(`/fetch/${i}/uri`, 'expected a string');
+    });
+  }
+  if (Array.isArray(c['environmentVariables'])) {
+    (c['environmentVariables'] as unknown[]).forEach((e, i) => {
+      const { name, value } = (typeof e === 'object' && e !== null ? e : {}) as { name?: unknown; value?: unknown };
+      if (typeof name !== 'string') refuse(`/environmentVariables/${i}/name`, 'expected a string');
+      if (typeof value !== 'string') refuse(`/environmentVariables/${i}/value`, 'expected a string');
+    });
+  }
   const container = c['container'] as Record<string, unknown> | undefined;
-  if (container && (container['type'] !== 'MESOS' || container['image'] !== undefined)) refuse('/container', `container images are not supported yet (container type ${String(container['type'])})`);
+  if (container && (container['type'] !== 'MESOS' || container['image'] !== undefined))
+    refuse('/container', `container images are not supported yet (container type ${typeof container['type'] === 'string' ? container['type'].slice(0, 100) : typeof container['type']})`);
   const hasSchedule = typeof c['schedule'] === 'string' && c['schedule'] !== '';
-  const parents = Array.isArray(c['parents']) ? (c['parents'] as unknown[]).map(String) : [];
+  const parents = Array.isArray(c['parents']) ? (c['parents'] as unknown[]).filter((p): p is string => typeof p === 'string') : [];
   if (hasSchedule === parents.length > 0) refuse('/schedule', "a Chronos job has either a 'schedule' or 'parents'");
   let deadline: number | undefined;
   if (typeof c['epsilon'] === 'string') {
@@ -75,7 +103,7 @@ export function fromChronos(input: unknown): Record<string, unknown> {
   if (errors.length > 0) throw invalid(errors);
 
   const name = c['name'] as string;
-  const args = Array.isArray(c['arguments']) ? (c['arguments'] as unknown[]).map(String) : [];
+  const args = Array.isArray(c['arguments']) ? (c['arguments'] as string[]) : [];
   const shell = c['shell'] !== false;
   const retries = typeof c['retries'] === 'number' ? c['retries'] : 2;
   const num = (v: unknown, fallback: number): number => (v === undefined ? fallback : Number(v));
@@ -115,7 +143,7 @@ export function fromChronos(input: unknown): Record<string, unknown> {
       ...(typeof c['runAsUser'] === 'string' ? { user: c['runAsUser'] } : {}),
       env,
       artifacts: fetch.map((f) => ({
-        uri: String(f['uri']),
+        uri: f['uri'] as string,
         ...(f['extract'] === undefined ? {} : { extract: f['extract'] }),
         ...(f['executable'] === undefined ? {} : { executable: f['executable'] }),
         ...(f['cache'] === undefined ? {} : { cache: f['cache'] }),

@@ -237,3 +237,27 @@ describe('Chronos fixtures', () => {
     }
   });
 });
+
+describe('Chronos bodies with values that are not what they claim', () => {
+  // An object whose own `toString` is not a function throws when converted to text: the fuzzer
+  // found a 500 with `mem: ['O', {toString: -1.9e-44}]` on POST /v1/scheduler/iso8601.
+  const hostile = { toString: -1.9883551068431598e-44 };
+  const base = { name: 'x', command: 'true', schedule: 'R/2030-01-01T00:00:00Z/PT1H' };
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['/mem', { ...base, mem: ['O', '([q', hostile] }],
+    ['/arguments/0', { ...base, arguments: [hostile] }],
+    ['/parents/0', { name: 'x', command: 'true', parents: [hostile] }],
+    ['/uris/0', { ...base, uris: [hostile] }],
+    ['/fetch/0/uri', { ...base, fetch: [{ uri: hostile }] }],
+    ['/environmentVariables/0/name', { ...base, environmentVariables: [{ name: hostile, value: 'v' }] }],
+    ['/container', { ...base, container: { type: hostile } }],
+  ];
+  for (const [path, body] of cases) {
+    test(`refused with 422 at ${path}, no TypeError`, () => {
+      assert.throws(
+        () => fromChronos(body),
+        (e: unknown) => e instanceof DroverError && e.status === 422 && JSON.stringify(e.details).includes(`"${path}"`),
+      );
+    });
+  }
+});
