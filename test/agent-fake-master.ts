@@ -129,7 +129,8 @@ export class FakeMaster {
     return this.updatesOf(taskId).map((u) => u.status.state);
   }
 
-  async waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  /** Ends as soon as `check` holds; the default bound is for a loaded 2-core machine running the suite four files at a time. */
+  async waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 60_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = check();

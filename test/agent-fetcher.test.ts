@@ -176,7 +176,8 @@ describe('agent fetcher as the task user', { skip: process.getuid?.() === 0 ? fa
     delay.disable();
     const longestMs = delay.max / 1e6;
     t.diagnostic(`longest event-loop stall while fetching and extracting 200 MB: ${longestMs.toFixed(1)} ms`);
-    // Before the fetcher streamed in a child process: 10.8 s on this 2-core machine under load.
-    assert.ok(longestMs < 500, `the event loop stalled for ${longestMs.toFixed(1)} ms`);
+    // Before the fetcher streamed in a child process: 10.8 s on this 2-core machine under load. The
+    // bound is a guard against that, not a speed goal: a loaded machine's own pauses reach 0.5 s.
+    assert.ok(longestMs < 3_000, `the event loop stalled for ${longestMs.toFixed(1)} ms`);
   });
 });

@@ -24,11 +24,13 @@ import { createMemoryStore } from '../src/store/memory/memory-store.ts';
 import { decodeJsonRecords } from '../src/protocol/recordio.ts';
 import { guardedRoutes } from '../src/iam/guard.ts';
 import { allows, type Action, type Permission } from '../src/iam/permissions.ts';
-import { OPERATOR_CALL_PERMISSIONS, ruleFor } from '../src/iam/route-permissions.ts';
+import { agentRuleFor, OPERATOR_CALL_PERMISSIONS, ruleFor } from '../src/iam/route-permissions.ts';
 import { OPERATOR_CALLS } from '../src/master/api/operator-v1.ts';
 import { startAgentHttp, type AgentHttp } from '../src/agent/http/agent-http.ts';
 import { masterCallerAuthorizer } from '../src/agent/http/caller-authorizer.ts';
 import { DroverError } from '../src/errors/errors.ts';
+import { LayerStore } from '../src/images/layer-store.ts';
+import { Puller } from '../src/images/puller.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { HollowAgent } from '../sim/hollow-agent.ts';
 import { DROVER_BIN, eventually } from '../devkit/process.ts';
@@ -443,6 +445,8 @@ describe("the agent's own API", () => {
   let root: string;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'drover-agent-authz-'));
+    const images = new LayerStore(root, new Puller());
+    await images.open();
     agentHttp = await startAgentHttp({
       host: '127.0.0.1',
       port: 0,
@@ -456,6 +460,7 @@ describe("the agent's own API", () => {
       exec: async () => {
         throw new DroverError('NOT_FOUND', 'reached exec');
       },
+      images: { store: images, limits: () => ({}) },
       logger: silentLogger(),
     });
     await call('PUT', `/acs/api/v1/acls/${encodeURIComponent('dcos:mesos:agent:sandbox:app_id:%2Fdev')}/users/alice/read`, undefined, admin);
@@ -464,6 +469,42 @@ describe("the agent's own API", () => {
   after(async () => {
     await agentHttp.close();
     await rm(root, { recursive: true, force: true });
+  });
+
+  test('every route the agent serves has an entry in the one table', () => {
+    assert.ok(agentHttp.routes.length >= 10, agentHttp.routes.join(' '));
+    const missing = agentHttp.routes.filter((r) => {
+      const [method = '', path = ''] = r.split(' ');
+      return agentRuleFor(method, path) === undefined;
+    });
+    assert.deepEqual(missing, []);
+  });
+
+  test('state and images need their permission; only /ping is public', async () => {
+    const agent = `http://127.0.0.1:${agentHttp.port}`;
+    const dave = await login('dave', 'dave-password');
+    const status = async (method: string, path: string, token?: string, body?: unknown) =>
+      (
+        await rawFetch(`${agent}${path}`, {
+          method,
+          headers: { ...(token === undefined ? {} : { authorization: `token=${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        })
+      ).status;
+    assert.equal(await status('GET', '/ping'), 200);
+    // Without a credential: 401 everywhere else, and the pull (the agent fetching a URL it was given) never starts.
+    for (const [method, path, body] of [
+      ['GET', '/state'],
+      ['GET', '/images'],
+      ['POST', '/images/pull', { image: '127.0.0.1:1/x:1' }],
+      ['DELETE', '/images?image=127.0.0.1:1/x:1'],
+      ['POST', '/images/prune', {}],
+    ] as Array<[string, string, unknown?]>) {
+      assert.equal(await status(method, path, undefined, body), 401, `${method} ${path}`);
+      assert.equal(await status(method, path, dave, body), 403, `${method} ${path} as dave`);
+    }
+    assert.equal(await status('GET', '/state', TEST_ADMIN_TOKEN), 200);
+    assert.equal(await status('GET', '/images', TEST_ADMIN_TOKEN), 200);
   });
 
   test('files and exec need the caller’s permission on the task’s app', async () => {

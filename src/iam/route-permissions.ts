@@ -289,6 +289,40 @@ function killTasks(request: RouteRequest, lookups: ClusterLookups): Permission[]
   return list.map((id) => app(typeof id === 'string' ? (lookups.appOfTask(id) ?? '/') : '/', 'update'));
 }
 
+/** The image store of an agent (`drover image …`): read to list, create to pull, delete to remove or prune. */
+export const AGENT_IMAGES = 'drover:agent:images';
+/** The agent's own state (`GET /state`): DC/OS' agent endpoint permission. */
+export const AGENT_STATE = 'dcos:mesos:agent:endpoint:path:/state';
+
+/**
+ * Every route an AGENT serves (src/agent/http/agent-http.ts): public, one fixed permission, or the
+ * permission on the task the request names (`task`: checked by the handler, which knows the task —
+ * AGENT_SANDBOX read for files, AGENT_EXEC create for exec). A route without an entry is refused
+ * and fails test/iam.test.ts.
+ */
+export type AgentRouteRule = { kind: 'public' } | { kind: 'task' } | { kind: 'fixed'; permission: Permission };
+
+const agentFixed = (rid: string, action: Action): AgentRouteRule => ({ kind: 'fixed', permission: { rid, action } });
+
+export const AGENT_ROUTE_PERMISSIONS: Readonly<Record<string, AgentRouteRule>> = {
+  'GET /ping': { kind: 'public' },
+  'GET /state': agentFixed(AGENT_STATE, 'read'),
+  'GET /files/browse': { kind: 'task' },
+  'GET /files/read': { kind: 'task' },
+  'GET /files/download': { kind: 'task' },
+  'GET /files/follow': { kind: 'task' },
+  'POST /tasks/exec': { kind: 'task' },
+  'GET /images': agentFixed(AGENT_IMAGES, 'read'),
+  'POST /images/pull': agentFixed(AGENT_IMAGES, 'create'),
+  'DELETE /images': agentFixed(AGENT_IMAGES, 'delete'),
+  'POST /images/prune': agentFixed(AGENT_IMAGES, 'delete'),
+};
+
+/** The rule for an agent route (HEAD is GET's), or undefined: no entry, so refused. */
+export function agentRuleFor(method: string, url: string): AgentRouteRule | undefined {
+  return AGENT_ROUTE_PERMISSIONS[`${method === 'HEAD' ? 'GET' : method} ${url}`];
+}
+
 /** The rule for a route (HEAD is GET's), or undefined: no entry, so refused. */
 export function ruleFor(method: string, url: string): RouteRule | undefined {
   return ROUTE_PERMISSIONS[`${method === 'HEAD' ? 'GET' : method} ${url}`];

@@ -21,7 +21,7 @@ import type { GcLimits, LayerStore } from '../../images/layer-store.ts';
 import { registerImageRoutes } from './image-routes.ts';
 import type { CallerAuthorizer } from './caller-authorizer.ts';
 import { appPathOfTask, taskOfSandboxPath } from '../../iam/task-paths.ts';
-import { AGENT_EXEC, AGENT_SANDBOX } from '../../iam/route-permissions.ts';
+import { AGENT_EXEC, AGENT_SANDBOX, agentRuleFor } from '../../iam/route-permissions.ts';
 
 export interface ExecRequest {
   taskId: string;
@@ -38,7 +38,7 @@ export interface AgentHttpOptions {
   state(): unknown;
   /** Files under the root never served (the secret files of live tasks). */
   hiddenFiles?(): readonly string[];
-  /** Checks the caller of exec and files (caller-authorizer.ts); default: everyone may. */
+  /** Checks the caller of every route but /ping (caller-authorizer.ts); default: everyone may. */
   authorize?: CallerAuthorizer;
   /** Resolves what to run for `task exec`; throws a DroverError (404/409) when it cannot. */
   exec?(request: ExecRequest): Promise<ExecSpec>;
@@ -50,6 +50,8 @@ export interface AgentHttpOptions {
 export interface AgentHttp {
   readonly app: FastifyInstance;
   readonly port: number;
+  /** `METHOD url` of every route served (HEAD included), for the permission table's test. */
+  readonly routes: readonly string[];
   close(): Promise<void>;
 }
 
@@ -68,6 +70,19 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     const credential = credentialOf(request.headers);
     return credential === undefined ? undefined : `token=${credential}`;
   };
+  const routes: string[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push(`${method} ${route.url}`);
+  });
+  // Every route by the one table (src/iam/route-permissions.ts AGENT_ROUTE_PERMISSIONS): a route
+  // without an entry is refused; fixed permissions are checked here, a task's by the handler.
+  app.addHook('onRequest', async (request) => {
+    const url = request.routeOptions.url;
+    if (url === undefined) return; // no such route: fastify's 404
+    const rule = agentRuleFor(request.method, url);
+    if (rule === undefined) throw new DroverError('FORBIDDEN', `No permission is defined for ${request.method} ${url}`);
+    if (rule.kind === 'fixed') await authorize(authorization(request), rule.permission.rid, rule.permission.action);
+  });
   // Files: read on the sandbox of the task the path names (a path in no task's sandbox: every app's).
   app.addHook('preHandler', async (request) => {
     if (!request.url.startsWith('/files/')) return;
@@ -138,6 +153,7 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
   return {
     app,
     port,
+    routes,
     close: async () => {
       for (const follower of followers) follower.finish();
       await app.close();
