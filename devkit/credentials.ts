@@ -14,7 +14,7 @@
  * Importing this module does all of it (devkit/process.ts imports it).
  */
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { fetchFollowing } from '../src/http/follow-redirects.ts';
 
 const secret = (prefix: string): string => `${prefix}.${randomBytes(24).toString('base64url')}`;
@@ -38,11 +38,17 @@ const global = globalThis as typeof globalThis & { [INSTALLED]?: Fetch };
 /** fetch without the harness's credential. */
 export const rawFetch: Fetch = global[INSTALLED] ?? globalThis.fetch.bind(globalThis);
 
+function isLocalAddress(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((a) => a.address === bare));
+}
+
 function isLoopback(input: Parameters<Fetch>[0]): boolean {
   try {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
-    // This machine: loopback, or its own hostname (agents register under it by default).
-    return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname) || url.hostname === hostname();
+    // This machine: loopback, its own hostname (agents register under it by default), or an address
+    // of one of its interfaces (the fault tests' masters listen on a bridge they create).
+    return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname) || url.hostname === hostname() || isLocalAddress(url.hostname);
   } catch {
     return false;
   }

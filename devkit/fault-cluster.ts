@@ -12,6 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from './process.ts';
+import { TEST_ADMIN_TOKEN } from './credentials.ts';
 import { createLan, type Lan, type NetNode, type Peer } from './netns.ts';
 import { startDelayRelay, type DelayRelay } from './delay-relay.ts';
 
@@ -127,6 +128,8 @@ export class FaultCluster {
       await Promise.all(starts);
       const total = options.agents + (options.relayedAgents ?? 0);
       await cluster.until(async () => (await cluster!.slaves()).filter((s) => s.active).length === total, `${total} agents registered`, 120_000);
+      // Each agent asks the master once whether the admin may read its state, before any cut.
+      for (const agent of cluster.agents) await cluster.agentState(agent);
       return cluster;
     } catch (error) {
       if (cluster) await cluster.destroy();
@@ -208,7 +211,10 @@ export class FaultCluster {
 
   /** One agent's own view (GET /state on the agent, which iptables rules never block). */
   async agentState(agent: FaultAgent): Promise<{ id: string | null; registered: boolean; tasks: Array<{ id: string; state: string; pid: number | null }>; unacknowledged_updates: number }> {
-    const r = await withRetries(() => fetch(`${agent.process.url}/state`, { signal: AbortSignal.timeout(10_000) }));
+    // The agent is in its own namespace, no address of this one: the admin token is named, not implied.
+    // While it is cut off it answers from the master's remembered answer (caller-authorizer.ts).
+    const r = await withRetries(() => fetch(`${agent.process.url}/state`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` }, signal: AbortSignal.timeout(20_000) }));
+    if (r.status !== 200) throw new Error(`GET ${agent.process.url}/state: ${r.status} ${await r.text()}`);
     return (await r.json()) as Awaited<ReturnType<FaultCluster['agentState']>>;
   }
 

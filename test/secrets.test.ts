@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
 import { httpCall } from './support/http.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures'); // copies of shared/fixtures/anchors (test/fixtures/SOURCES.md)
@@ -38,7 +39,7 @@ const call = (method: string, path: string, body?: unknown, base = dev.url) => h
 function rawPut(base: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: 'PUT', path, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, method: 'PUT', path, headers: { 'content-type': 'application/json', authorization: `token=${TEST_ADMIN_TOKEN}` } }, (res) => {
       let data = '';
       res.on('data', (d: Buffer) => (data += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data === '' ? undefined : JSON.parse(data) }));
