@@ -41,7 +41,8 @@ describe('drover CLI', () => {
     t.after(() => child.kill('SIGKILL'));
     let out = '';
     const url = await new Promise<string>((resolveUrl, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed; stdout: ${out}`)), 20_000);
+      // A bound on never starting (a loaded machine took over 60 s), not a speed check.
+      const timer = setTimeout(() => reject(new Error(`no URL printed; stdout: ${out}`)), 180_000);
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         const match = /listening on (http:\/\/\S+)/.exec(out);

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startDrover, type DroverProcess } from '../devkit/process.ts';
+import { TEST_AGENT_TOKEN } from '../devkit/credentials.ts';
 import { AGENT_STREAM_HEADER, type AgentEvent } from '../src/protocol/mesos/agent-link.ts';
 import { decodeJsonRecords } from '../src/protocol/recordio.ts';
 import { Resources } from '../src/resources/index.ts';
@@ -29,7 +30,8 @@ test('RUNNING after FINISHED from an agent: acknowledged by the master, never fo
   const abort = new AbortController();
   const response = await fetch(`${master.url}/api/v1/agent`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/recordio' },
+    // As an agent joins: with the agent bootstrap token; every later call with the token REGISTERED names.
+    headers: { 'content-type': 'application/json', accept: 'application/recordio', authorization: `token=${TEST_AGENT_TOKEN}` },
     body: JSON.stringify({ type: 'REGISTER', register: { agent_info: { hostname: 'scripted', port: 5051, resources: Resources.parse('cpus:1;mem:256').toJSON() } } }),
     signal: abort.signal,
   });
@@ -58,7 +60,8 @@ test('RUNNING after FINISHED from an agent: acknowledged by the master, never fo
       });
     }
   };
-  const agentId = (await agentEvent('REGISTERED')).registered.agent_id;
+  const { agent_id: agentId, agent_token: agentToken } = (await agentEvent('REGISTERED')).registered;
+  assert.ok(agentToken !== undefined, 'REGISTERED names the agent its own token');
   const fw = await TestScheduler.subscribe(master.url, { name: 'stale-update' });
   try {
     await fw.launch((await fw.offers())[0]!, [{ id: 't1', cmd: 'true' }]);
@@ -68,7 +71,7 @@ test('RUNNING after FINISHED from an agent: acknowledged by the master, never fo
     const update = async (states: Array<[string, string]>): Promise<number> => {
       const r = await fetch(`${master.url}/api/v1/agent`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId },
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, authorization: `token=${agentToken}` },
         body: JSON.stringify({
           type: 'UPDATE',
           agent_id: agentId,

@@ -208,6 +208,10 @@ export class MasterLink {
           // killed: the tasks keep running while an operator restores the store or tells the
           // master to accept it, and the link keeps retrying.
           this.options.logger.error({ code, master: target, message: text.slice(0, 2000) }, 'master-refused-registration-stale-store');
+        } else if (response.status === 401) {
+          // A token this master cannot verify: another cluster's (a new store) or one gone bad. As
+          // for a stale store, nothing is killed and the link keeps retrying while an operator acts.
+          this.options.logger.error({ code, master: target, message: text.slice(0, 2000) }, 'master-refused-agent-credential');
         }
         throw new Error(`master answered REGISTER with ${response.status}${streamId === null ? ' and no stream id' : ''}: ${text.slice(0, 500)}`);
       }
