@@ -126,19 +126,23 @@ export async function createVipLab(options: { backends: number; port?: number })
       async client(ns = agent.ns) {
         const child = spawnIn(ns, [CLIENT]);
         await waitReady(child, 'client');
-        const waiting = new Map<number, (answer: unknown) => void>();
+        const waiting = new Map<number, { resolve: (answer: unknown) => void; reject: (e: Error) => void }>();
         let next = 0;
+        child.once('exit', () => {
+          for (const w of waiting.values()) w.reject(new Error('client exited'));
+          waiting.clear();
+        });
         createInterface({ input: child.stdout }).on('line', (line) => {
           const { id, answer } = JSON.parse(line) as { id: number; answer: unknown };
-          waiting.get(id)?.(answer);
+          waiting.get(id)?.resolve(answer);
           waiting.delete(id);
         });
         return {
           request<T>(command: Record<string, unknown>): Promise<T> {
             const id = next++;
             return new Promise<T>((resolve, reject) => {
-              waiting.set(id, (a) => resolve(a as T));
-              child.once('exit', () => reject(new Error('client exited')));
+              if (child.exitCode !== null) return reject(new Error('client exited'));
+              waiting.set(id, { resolve: (a) => resolve(a as T), reject });
               child.stdin.write(`${JSON.stringify({ ...command, id })}\n`);
             });
           },

@@ -6,6 +6,8 @@
 //   {"op":"hammer-start","url":U,"concurrency":C}  fresh-connection requests without pause …
 //   {"op":"hammer-stop"}              … until this: how many succeeded and failed (with errors)
 //   {"op":"latency","url":U,"n":N,"fresh":B}  N sequential requests: per-request ms
+//   {"op":"pair","a":U1,"b":U2,"n":N,"fresh":B}  N requests to each, interleaved one by one (so
+//                                     load on a shared machine hits both alike): ms of each
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 
@@ -95,6 +97,22 @@ async function handle(cmd) {
       }
       agent?.destroy();
       return { ms, failed };
+    }
+    case 'pair': {
+      const agents = cmd.fresh ? [undefined, undefined] : [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
+      const out = { a: [], b: [], failed: 0 };
+      for (let i = 0; i < cmd.n; i++) {
+        // alternate which goes first
+        for (const which of i % 2 === 0 ? ['a', 'b'] : ['b', 'a']) {
+          const t0 = process.hrtime.bigint();
+          const r = await get(cmd[which], agents[which === 'a' ? 0 : 1] ?? fresh());
+          const t1 = process.hrtime.bigint();
+          if (r.ok) out[which].push(Number(t1 - t0) / 1e6);
+          else out.failed++;
+        }
+      }
+      for (const agent of agents) agent?.destroy();
+      return out;
     }
     default:
       return { error: `unknown op ${cmd.op}` };
