@@ -128,3 +128,16 @@ export function appVipErrors(app: unknown): Array<{ path: string; errors: string
   }
   return out;
 }
+
+/**
+ * Whether a TaskInfo's `discovery` declares a VIP on any port: such a task is taken out of the
+ * VIPs (TASK_KILLING) and given time to leave them before it is signalled (task-supervisor.ts).
+ */
+export function declaresVips(discovery: unknown): boolean {
+  const ports = (discovery as { ports?: { ports?: unknown } } | undefined)?.ports?.ports;
+  if (!Array.isArray(ports)) return false;
+  return ports.slice(0, 64).some((p: unknown) => {
+    const labels = (p as { labels?: { labels?: unknown } } | null)?.labels?.labels;
+    return Array.isArray(labels) && labels.slice(0, 64).some((l: unknown) => typeof (l as { key?: unknown } | null)?.key === 'string' && isVipLabelKey((l as { key: string }).key));
+  });
+}
