@@ -96,6 +96,17 @@ interface Reply {
 }
 
 describe('VIPs from the master to the kernel', { skip: unavailable }, () => {
+  test('a bad VIP label is a 422 naming the label, and creates nothing', async () => {
+    const bad = await call('POST', '/v2/apps', { id: '/bad-vip', cmd: 'sleep 100', portDefinitions: [{ port: 0, labels: { VIP_0: '/x y:80' } }] });
+    assert.equal(bad.status, 422);
+    const details = (bad.body as { details: Array<{ path: string; errors: string[] }> }).details;
+    assert.ok(
+      details.some((d) => d.path === '/portDefinitions/0/labels/VIP_0' && /name segment/.test(d.errors[0] ?? '')),
+      JSON.stringify(details),
+    );
+    assert.equal((await call('GET', '/v2/apps/bad-vip')).status, 404);
+  });
+
   test('an app with VIP_0 is balanced by the VIP; scaling down resets nothing and fails no request', async () => {
     const created = await call('POST', '/v2/apps', {
       id: '/web',

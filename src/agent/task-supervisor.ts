@@ -23,7 +23,7 @@ import type { UriFetcher } from './fetcher/fetcher.ts';
 import { parseHealthCheck } from './health/health-check-spec.ts';
 import { TaskHealthChecks } from './health/task-health-checks.ts';
 import type { Clock } from '../clock/clock.ts';
-import { declaresVips } from './vip/labels.ts';
+import { declaresVips } from '../protocol/vip-labels.ts';
 import type { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';

@@ -12,7 +12,7 @@
  * backend set before its process is signalled (docs/architecture/011-vips.md).
  */
 import { createHash } from 'node:crypto';
-import { ipv4ToNumber, numberToIpv4, portVips, type VipProtocol } from './labels.ts';
+import { ipv4ToNumber, numberToIpv4, portVips, type VipProtocol } from '../../protocol/vip-labels.ts';
 
 export interface VipTaskPort {
   number: number;
