@@ -40,6 +40,7 @@ interface AgentArgs {
   'vip-table-suffix': string;
   'vip-token-file'?: string;
   'vip-drain': string;
+  'vip-keep-on-exit': boolean;
 }
 
 /**
@@ -106,6 +107,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('vip-range', { type: 'string', default: DEFAULT_VIP_RANGE, describe: 'With --vip: the IPv4 CIDR named VIPs get their addresses from (DC/OS: 11.0.0.0/8)' })
         .option('vip-table-suffix', { type: 'string', default: '', describe: "With --vip: suffix of the nftables table name ('drover<suffix>'), for several agents on one host" })
         .option('vip-token-file', { type: 'string', describe: 'With --vip: a token allowed to read the master (dcos:adminrouter:ops:mesos read) to follow its operator stream (else $DROVER_TOKEN)' })
+        .option('vip-keep-on-exit', {
+          type: 'boolean',
+          default: false,
+          describe: 'With --vip: leave the nftables table when the agent stops, so flows through VIPs survive an agent restart (default: removed)',
+        })
         .option('vip-drain', {
           type: 'string',
           default: '2secs',
@@ -165,6 +171,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           headers: (): Record<string, string> => (token === undefined ? {} : { authorization: `token=${token}` }),
           range: args['vip-range'],
           tableSuffix: args['vip-table-suffix'],
+          keepOnStop: args['vip-keep-on-exit'],
           logger,
         });
         await service.start();
