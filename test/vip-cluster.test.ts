@@ -1,12 +1,16 @@
 /**
- * VIPs end to end (issue 18 point 3): a real `drover master` (services) and `drover agent`, an app
- * whose port carries `VIP_0: /web:80`, and the VIP process (src/agent/vip/vip-service.ts)
- * following the master's operator stream and programming the kernel of an "agent" network
- * namespace (devkit/vip-lab.ts). The agent registers with the lab bridge's address as its hostname,
- * so its tasks (host networking, listening on every address) are the VIP's backends from inside
- * the namespace. Scaling down kills one instance while connections are held to the others and
- * fresh ones are opened without pause: with --vip-drain the killed instance leaves the VIP
- * (TASK_KILLING) before its SIGTERM, so not one request fails and no held connection is reset.
+ * VIPs end to end (issue 18 point 3): a real `drover master` (services) on a private bridge and two
+ * real `drover agent --vip` processes, each in its own network namespace (devkit/vip-lab.ts), each
+ * programming its own namespace's kernel from the master's operator stream. An app of 4 instances
+ * (2 per agent, host networking inside the agents' namespaces) declares `VIP_0: /web:80`:
+ *
+ * - both agents program the same VIP address; a client on agent A reaches all 4 instances through
+ *   it, the 2 on agent B too (DNAT, masquerade, and back);
+ * - scaling to 2 kills 2 instances while a client on agent A holds 12 connections and opens fresh
+ *   ones without pause: with --vip-drain the killed instances leave the VIP (TASK_KILLING) before
+ *   their SIGTERM — not one request fails, no held connection to a survivor is reset. (Run with
+ *   `--vip-drain 0secs`, the same test sees ECONNREFUSED and ECONNRESET.)
+ * - a bad VIP label is a 422 naming it; stopping an agent removes its nftables table.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,50 +20,43 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
-import { VipService } from '../src/agent/vip/vip-service.ts';
+import { parseVipRange, vipAddressOf, vipTable } from '../src/agent/vip/table.ts';
+import { vipChainName } from '../src/agent/vip/nft-script.ts';
 import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
+import type { NetNode } from '../devkit/netns.ts';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { createVipLab, type VipLab, vipLabUnavailable } from '../devkit/vip-lab.ts';
 
 const unavailable = vipLabUnavailable();
 const BACKEND = fileURLToPath(new URL('../devkit/vip-lab/backend.mjs', import.meta.url));
+const SUFFIX = `_c${randomBytes(3).toString('hex')}`;
+const TABLE = `drover${SUFFIX}`;
 let root: string;
 let lab: VipLab;
 let master: DroverProcess;
-let agent: DroverProcess;
-let vips: VipService;
+const agents: Array<{ node: NetNode; process: DroverProcess }> = [];
+
+/** Where every agent must put /web:80: the address follows from the name alone. */
+function expectedVip(): string {
+  const range = parseVipRange('11.0.0.0/8');
+  if (typeof range === 'string') throw new Error(range);
+  return vipAddressOf(vipTable([{ taskId: 'x', state: 'TASK_RUNNING', ports: [{ number: 1, protocol: 'tcp', labels: { VIP_0: '/web:80' } }] }], range), '/web')!;
+}
 
 before(async () => {
   if (unavailable) return;
   root = await mkdtemp(join(tmpdir(), 'drover-vipc-'));
   lab = await createVipLab({ backends: 0 });
-  master = await startDrover(['master', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2', '--no-jobs']);
-  agent = await startDrover([
-    'agent',
-    '--master',
-    master.url,
-    '--port',
-    '0',
-    '--work-dir',
-    join(root, 'agent'),
-    '--hostname',
-    lab.lan.hostIp,
-    '--containerizer',
-    'posix',
-    '--resources',
-    'cpus:4;mem:2048;disk:1000;ports:[21950-21999]',
-    '--vip-drain',
-    '3secs',
-  ]);
-  vips = new VipService({
-    masters: [master.url],
-    headers: () => ({ authorization: `token=${TEST_ADMIN_TOKEN}` }),
-    tableSuffix: `_t${randomBytes(3).toString('hex')}`,
-    netns: lab.agent.ns,
-    logger: pino({ level: 'silent' }),
-  });
-  await vips.start();
+  const second = lab.lan.addNode();
+  execFileSync('ip', ['-n', second.ns, 'route', 'add', 'default', 'via', lab.lan.hostIp]);
+  master = await startDrover(['master', '--host', lab.lan.hostIp, '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2', '--no-jobs']);
+  for (const [i, node] of [lab.agent, second].entries()) {
+    // Two instances (0.1 cpus each) per agent. DROVER_TOKEN (devkit/credentials.ts: the admin
+    // token) is the credential the VIP process follows the operator stream with.
+    const args = ['agent', '--master', master.url, '--host', node.ip, '--port', '0', '--work-dir', join(root, `agent${i}`), '--hostname', node.ip, '--containerizer', 'posix'];
+    args.push('--resources', 'cpus:0.2;mem:256;disk:100;ports:[21950-21999]', '--vip', '--vip-table-suffix', SUFFIX, '--vip-drain', '3secs');
+    agents.push({ node, process: await startDrover(args, { prefix: node.exec }) });
+  }
 });
 after(async () => {
   // Tasks outlive a stopped agent (it reattaches on restart): they must be gone before it stops.
@@ -67,8 +64,7 @@ after(async () => {
     await call('DELETE', '/v2/apps/web?force=true').catch(() => undefined);
     await eventually(async () => ((await call('GET', '/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'all tasks gone', 60_000).catch(() => undefined);
   }
-  await vips?.stop();
-  await agent?.stop();
+  for (const a of agents) await a.process.stop();
   await master?.stop();
   await lab?.destroy();
   if (root) await rm(root, { recursive: true, force: true });
@@ -77,13 +73,34 @@ after(async () => {
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${master.url}${path}`, {
     method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { authorization: `token=${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
-const webVip = () => vips.table.entries.find((e) => e.names.includes('/web'));
+/** The backends of the VIP chain as the kernel of `node` holds them (undefined: no such chain). */
+function kernelBackends(node: NetNode, vip: string): string[] | undefined {
+  let text: string;
+  try {
+    text = execFileSync('ip', ['netns', 'exec', node.ns, 'nft', 'list', 'chain', 'ip', TABLE, vipChainName({ ip: vip, port: 80, protocol: 'tcp' })], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).toString();
+  } catch {
+    return undefined;
+  }
+  const many = /map \{([^}]*)\}/.exec(text);
+  if (many) return [...many[1]!.matchAll(/(\d+\.\d+\.\d+\.\d+) \. (\d+)/g)].map((m) => `${m[1]}:${m[2]}`).sort();
+  const one = /dnat ip to (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(text);
+  return one ? [`${one[1]}:${one[2]}`] : [];
+}
+
+async function taskAddresses(): Promise<string[]> {
+  const r = await call('GET', '/v2/apps/web/tasks');
+  if (r.status !== 200) return [];
+  return (r.body as { tasks: Array<{ host: string; ports: number[]; state: string }> }).tasks.map((t) => `${t.host}:${t.ports[0]}`).sort();
+}
 
 interface Reply {
   ok: boolean;
@@ -107,77 +124,86 @@ describe('VIPs from the master to the kernel', { skip: unavailable }, () => {
     assert.equal((await call('GET', '/v2/apps/bad-vip')).status, 404);
   });
 
-  test('an app with VIP_0 is balanced by the VIP; scaling down resets nothing and fails no request', async () => {
+  test('every agent balances the VIP over all instances; scaling down resets nothing and fails no request', async () => {
     const created = await call('POST', '/v2/apps', {
       id: '/web',
-      cmd: `exec ${process.execPath} ${BACKEND} $PORT0 $PORT0`,
-      instances: 3,
+      cmd: `exec ${process.execPath} ${BACKEND} $HOST:$PORT0 $PORT0`,
+      instances: 4,
       cpus: 0.1,
-      mem: 64,
+      mem: 32,
       portDefinitions: [{ port: 0, protocol: 'tcp', name: 'http', labels: { VIP_0: '/web:80' } }],
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    // Backends appear once the tasks are RUNNING (the VIP process follows TASK_UPDATED events).
-    const entry = await eventually(() => (webVip()?.backends.length === 3 ? webVip() : undefined), 'three backends in the VIP', 90_000);
-    assert.match(entry.ip, /^11\./);
-    assert.equal(entry.port, 80);
-    assert.ok(entry.backends.every((b) => b.ip === lab.lan.hostIp));
-    const url = `http://${entry.ip}:80/`;
-    const names = new Set(entry.backends.map((b) => String(b.port)));
+    const vip = expectedVip();
+    const all = await eventually(
+      async () => {
+        const running = await taskAddresses();
+        return running.length === 4 ? running : undefined;
+      },
+      'four tasks',
+      90_000,
+    );
+    // Both agents' kernels hold the VIP at the same address, with all four instances (2 each).
+    for (const a of agents) await eventually(() => JSON.stringify(kernelBackends(a.node, vip)) === JSON.stringify(all), `the VIP with 4 backends on ${a.node.ip}`, 60_000);
+    assert.deepEqual(new Set(all.map((x) => x.split(':')[0])), new Set(agents.map((a) => a.node.ip)));
 
-    // The tasks listen as soon as they run, but "RUNNING" may come first: wait for all three.
+    const url = `http://${vip}:80/`;
     const client = await lab.client();
     const hammer = await lab.client();
     try {
+      // RUNNING may come a moment before the server listens: wait until all four answer.
       await eventually(
         async () => {
-          const b = await client.request<{ names: Record<string, number>; errors: string[] }>({ op: 'burst', url, n: 30 });
-          return b.errors.length === 0 && Object.keys(b.names).length === 3;
+          const b = await client.request<{ names: Record<string, number>; errors: string[] }>({ op: 'burst', url, n: 60 });
+          return b.errors.length === 0 && Object.keys(b.names).length === 4;
         },
-        'all three instances answer through the VIP',
+        'all four instances answer through the VIP from agent A',
         60_000,
       );
       const curl = JSON.parse(execFileSync('ip', ['netns', 'exec', lab.agent.ns, 'curl', '-sS', '--max-time', '30', url]).toString()) as { name: string };
-      assert.ok(names.has(curl.name), `curl answered by ${curl.name}`);
+      assert.ok(all.includes(curl.name), `curl answered by ${curl.name}`);
 
       const held = await client.request<Reply[]>({ op: 'hold', url, n: 12 });
       assert.ok(held.every((r) => r.ok));
       await hammer.request({ op: 'hammer-start', url, concurrency: 2 });
       const scaled = await call('PUT', '/v2/apps/web', { instances: 2 });
       assert.equal(scaled.status, 200, JSON.stringify(scaled.body));
-      // The killed instance is out of the VIP, and then gone from the app.
-      await eventually(() => webVip()?.backends.length === 2, 'two backends in the VIP', 60_000);
-      await eventually(async () => ((await call('GET', '/v2/apps/web/tasks')).body as { tasks: unknown[] }).tasks.length === 2, 'two tasks left', 60_000);
-      const gone = [...names].find((n) => !webVip()!.backends.some((b) => String(b.port) === n))!;
-      // Until the process has exited for sure: its port refuses.
-      await eventually(
+      const left = await eventually(
         async () => {
-          const direct = await client.request<{ names: Record<string, number>; errors: string[] }>({ op: 'burst', url: `http://${lab.lan.hostIp}:${gone}/`, n: 1 });
-          return direct.errors.length === 1;
+          const running = await taskAddresses();
+          return running.length === 2 ? running : undefined;
         },
-        'the killed instance has exited',
-        60_000,
+        'two tasks left',
+        90_000,
       );
+      for (const a of agents) await eventually(() => JSON.stringify(kernelBackends(a.node, vip)) === JSON.stringify(left), `the VIP with 2 backends on ${a.node.ip}`, 60_000);
+      const gone = all.filter((x) => !left.includes(x));
+      // The killed processes have exited: their ports refuse.
+      for (const g of gone) await eventually(async () => (await client.request<{ errors: string[] }>({ op: 'burst', url: `http://${g}/`, n: 1 })).errors.length === 1, `${g} has exited`, 60_000);
       const result = await hammer.request<{ ok: number; failed: number; errors: string[]; names: Record<string, number> }>({ op: 'hammer-stop' });
-      assert.equal(result.failed, 0, `requests failed while an instance was killed: ${result.errors.join(', ')}`);
+      assert.equal(result.failed, 0, `requests failed while instances were killed: ${result.errors.join(', ')}`);
       assert.ok(result.ok > 0);
       const pings = await client.request<Reply[]>({ op: 'ping' });
-      const survivors = pings.filter((p) => p.held !== gone);
-      assert.ok(survivors.length > 0);
+      const survivors = pings.filter((p) => left.includes(p.held ?? ''));
+      assert.ok(survivors.length > 0, 'some held connections are on the survivors');
       for (const p of survivors) {
         assert.equal(p.ok, true, `held connection to ${p.held}: ${p.error}`);
         assert.equal(p.reused, true);
         assert.equal(p.localPort, p.heldPort);
         assert.equal(p.name, p.held);
       }
-    } catch (e) {
-      // What the VIP and the app looked like, for the failure message.
-      console.log(`# vip table ${JSON.stringify(vips.table)}`);
-      console.log(`# tasks ${JSON.stringify((await call('GET', '/v2/apps/web/tasks')).body).slice(0, 2000)}`);
-      throw e;
     } finally {
       await client.close();
       await hammer.close();
     }
+  });
+
+  test('an agent that stops removes its VIP table', async () => {
+    await call('DELETE', '/v2/apps/web?force=true');
+    await eventually(async () => ((await call('GET', '/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'all tasks gone', 60_000);
+    const b = agents[1]!;
+    execFileSync('ip', ['netns', 'exec', b.node.ns, 'nft', 'list', 'table', 'ip', TABLE], { stdio: 'ignore' });
+    await b.process.stop();
+    assert.throws(() => execFileSync('ip', ['netns', 'exec', b.node.ns, 'nft', 'list', 'table', 'ip', TABLE], { stdio: 'ignore' }));
   });
 });

@@ -43,8 +43,6 @@ export class VipService {
   private applying: Promise<void> | undefined;
   private dirty = false;
   private current: VipTable = { entries: [], problems: [] };
-  private applied = 0;
-  private waiters: Array<{ until: number; resolve: () => void }> = [];
 
   constructor(private readonly options: VipServiceOptions) {
     const range = parseVipRange(options.range ?? '11.0.0.0/8');
@@ -53,7 +51,7 @@ export class VipService {
     this.kernel = new KernelVips({ table: vipTableName(options.tableSuffix ?? ''), ...(options.netns === undefined ? {} : { netns: options.netns }) });
   }
 
-  /** The last table programmed. */
+  /** The last table programmed (e.g. for the VIP names' addresses). */
   get table(): VipTable {
     return this.current;
   }
@@ -61,12 +59,6 @@ export class VipService {
   async start(): Promise<void> {
     await this.kernel.start();
     this.loop = this.run();
-  }
-
-  /** Resolves once a table computed after this call is in the kernel (tests). */
-  nextApplied(): Promise<void> {
-    const until = this.applied + 1;
-    return new Promise((resolve) => this.waiters.push({ until, resolve }));
   }
 
   async stop(): Promise<void> {
@@ -131,9 +123,7 @@ export class VipService {
     for (const p of table.problems.slice(0, 20)) this.options.logger.warn(p, 'vip-label-refused');
     await this.kernel.apply(table.entries);
     this.current = table;
-    this.applied++;
     this.options.logger.info({ vips: table.entries.length, backends: table.entries.reduce((n, e) => n + e.backends.length, 0) }, 'vips-programmed');
-    this.waiters = this.waiters.filter((w) => (w.until <= this.applied ? (w.resolve(), false) : true));
   }
 
   /** Agents register by hostname; nft needs addresses. Each hostname is looked up once. */
