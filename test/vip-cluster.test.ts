@@ -10,6 +10,8 @@
  *   ones without pause: with --vip-drain the killed instances leave the VIP (TASK_KILLING) before
  *   their SIGTERM — not one request fails, no held connection to a survivor is reset. (Run with
  *   `--vip-drain 0secs`, the same test sees ECONNREFUSED and ECONNRESET.)
+ * - a master restart never empties the VIP (the agents' VIP processes keep the tasks of agents the
+ *   new master has not heard from yet): 0 failed requests across it;
  * - a bad VIP label is a 422 naming it; stopping an agent removes its nftables table.
  */
 import assert from 'node:assert/strict';
@@ -36,6 +38,11 @@ let lab: VipLab;
 let master: DroverProcess;
 const agents: Array<{ node: NetNode; process: DroverProcess }> = [];
 
+/** A master on the lab bridge; its store is a file, so a restart on the same port keeps the registry. */
+function startMaster(port: number): Promise<DroverProcess> {
+  return startDrover(['master', '--host', lab.lan.hostIp, '--port', String(port), '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2', '--no-jobs']);
+}
+
 /** Where every agent must put /web:80: the address follows from the name alone. */
 function expectedVip(): string {
   const range = parseVipRange('11.0.0.0/8');
@@ -49,7 +56,7 @@ before(async () => {
   lab = await createVipLab({ backends: 0 });
   const second = lab.lan.addNode();
   execFileSync('ip', ['-n', second.ns, 'route', 'add', 'default', 'via', lab.lan.hostIp]);
-  master = await startDrover(['master', '--host', lab.lan.hostIp, '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2', '--no-jobs']);
+  master = await startMaster(0);
   for (const [i, node] of [lab.agent, second].entries()) {
     // Two instances (0.1 cpus each) per agent. DROVER_TOKEN (devkit/credentials.ts: the admin
     // token) is the credential the VIP process follows the operator stream with.
@@ -194,6 +201,35 @@ describe('VIPs from the master to the kernel', { skip: unavailable }, () => {
       }
     } finally {
       await client.close();
+      await hammer.close();
+    }
+  });
+
+  test('a master restart never empties the VIP: 0 failed requests while the agents re-register', async () => {
+    const vip = expectedVip();
+    const before = await taskAddresses();
+    assert.equal(before.length, 2);
+    const hammer = await lab.client();
+    try {
+      await hammer.request({ op: 'hammer-start', url: `http://${vip}:80/`, concurrency: 2 });
+      const port = Number(new URL(master.url).port);
+      await master.stop();
+      master = await startMaster(port);
+      // The new master knows the agents from its registry, their tasks only once they re-register.
+      await eventually(async () => JSON.stringify(await taskAddresses()) === JSON.stringify(before), 'both tasks known to the new master', 90_000);
+      await eventually(
+        async () => {
+          const r = await call('GET', '/master/state');
+          return (r.body as { slaves?: Array<{ active: boolean }> }).slaves?.filter((a) => a.active).length === 2;
+        },
+        'both agents re-registered',
+        90_000,
+      );
+      for (const a of agents) assert.deepEqual(kernelBackends(a.node, vip), before);
+      const result = await hammer.request<{ ok: number; failed: number; errors: string[] }>({ op: 'hammer-stop' });
+      assert.equal(result.failed, 0, `requests failed across the master restart: ${result.errors.join(', ')}`);
+      assert.ok(result.ok > 0);
+    } finally {
       await hammer.close();
     }
   });

@@ -49,6 +49,31 @@ describe('VipTaskView', () => {
     assert.deepEqual(view.tasks(ips), []);
   });
 
+  it('keeps the tasks of agents a restarted master has not heard from again, until they re-register', () => {
+    const view = new VipTaskView();
+    view.apply(subscribed([task('t1', 'TASK_RUNNING'), task('t2', 'TASK_RUNNING')]));
+    // The master restarted: it knows agent a1 from its registry (not active) but no task yet.
+    const agentsOf = (active: boolean) => ({ agents: [{ agent_info: { id: { value: 'a1' }, hostname: 'node-1' }, active }] });
+    view.apply({ type: 'SUBSCRIBED', subscribed: { get_state: { get_agents: agentsOf(false), get_tasks: { tasks: [] } } } });
+    assert.deepEqual(
+      view.tasks(ips).map((t) => t.taskId),
+      ['t1', 't2'],
+    );
+    // a1 re-registers with t1 only (t2 ended meanwhile): TASK_ADDED, then AGENT_ADDED.
+    view.apply({ type: 'TASK_ADDED', task_added: { task: task('t1', 'TASK_RUNNING') } });
+    view.apply({ type: 'AGENT_ADDED', agent_added: { agent: { agent_info: { id: { value: 'a1' }, hostname: 'node-1' }, active: true } } });
+    assert.deepEqual(
+      view.tasks(ips).map((t) => t.taskId),
+      ['t1'],
+    );
+    // Not kept: tasks the master lists as unreachable, and tasks of agents it no longer lists.
+    view.apply({ type: 'SUBSCRIBED', subscribed: { get_state: { get_agents: agentsOf(false), get_tasks: { tasks: [], unreachable_tasks: [task('t1', 'TASK_UNREACHABLE')] } } } });
+    assert.deepEqual(view.tasks(ips), []);
+    view.apply(subscribed([task('t3', 'TASK_RUNNING')]));
+    view.apply({ type: 'SUBSCRIBED', subscribed: { get_state: { get_agents: { agents: [] }, get_tasks: { tasks: [] } } } });
+    assert.deepEqual(view.tasks(ips), []);
+  });
+
   it('uses the container address only for tasks on a CNI network', () => {
     const view = new VipTaskView();
     const status = { state: 'TASK_RUNNING', container_status: { network_infos: [{ ip_addresses: [{ ip_address: '172.16.0.9' }] }] } };

@@ -19,6 +19,8 @@ interface Kept {
   containerIp?: string;
   cni: boolean;
   ports: VipTaskPort[];
+  /** Kept from before a re-subscription, until its agent re-registers (see SUBSCRIBED). */
+  kept?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -60,6 +62,8 @@ export class VipTaskView {
   private readonly byId = new Map<string, Kept>();
   /** agent id → hostname (as the agent registered it). */
   readonly agents = new Map<string, string>();
+  /** Agents the master lists as not active (recovered from its registry, or unreachable). */
+  private readonly recovering = new Set<string>();
   /** Whether the full state (SUBSCRIBED) has been seen: before it, nothing is programmed. */
   synced = false;
 
@@ -68,11 +72,20 @@ export class VipTaskView {
     const e = obj(event);
     switch (e['type']) {
       case 'SUBSCRIBED': {
+        const previous = this.synced ? [...this.byId.values()] : [];
         this.byId.clear();
         this.agents.clear();
+        this.recovering.clear();
         const state = obj(obj(e['subscribed'])['get_state']);
         for (const a of arr(obj(state['get_agents'])['agents'])) this.addAgent(a);
-        for (const t of arr(obj(state['get_tasks'])['tasks'])) this.addTask(t);
+        const tasks = obj(state['get_tasks']);
+        for (const t of arr(tasks['tasks'])) this.addTask(t);
+        // A master that has just restarted knows its agents (the registry) but not yet their
+        // tasks: those come back as each agent re-registers. Until then, the tasks we knew on
+        // such an agent stay — serving an empty VIP after a master failover was dcos-net's bug
+        // (dcos/dcos#6267). Tasks the master lists as unreachable are not kept.
+        const listed = new Set(arr(tasks['unreachable_tasks']).map((t) => str(obj(obj(t)['task_id'])['value'])));
+        for (const t of previous) if (this.recovering.has(t.agentId) && !this.byId.has(t.taskId) && !listed.has(t.taskId)) this.byId.set(t.taskId, { ...t, kept: true });
         this.synced = true;
         return true;
       }
@@ -92,12 +105,20 @@ export class VipTaskView {
         applyStatus(kept, status, state);
         return kept.ports.length > 0;
       }
-      case 'AGENT_ADDED':
-        this.addAgent(obj(e['agent_added'])['agent']);
+      case 'AGENT_ADDED': {
+        const id = this.addAgent(obj(e['agent_added'])['agent']);
+        // Re-registered: its live tasks came as TASK_ADDED just before; the kept ones that did
+        // not have ended meanwhile.
+        if (id !== undefined && !this.recovering.has(id)) this.dropKept(id);
         return true;
+      }
       case 'AGENT_REMOVED': {
         const id = str(obj(obj(e['agent_removed'])['agent_id'])['value']);
-        if (id !== undefined) this.agents.delete(id);
+        if (id !== undefined) {
+          this.agents.delete(id);
+          this.recovering.delete(id);
+          for (const [taskId, t] of this.byId) if (t.agentId === id) this.byId.delete(taskId);
+        }
         return true;
       }
       default:
@@ -105,11 +126,20 @@ export class VipTaskView {
     }
   }
 
-  private addAgent(raw: unknown): void {
-    const info = obj(obj(raw)['agent_info']);
+  private addAgent(raw: unknown): string | undefined {
+    const agent = obj(raw);
+    const info = obj(agent['agent_info']);
     const id = str(obj(info['id'])['value']);
     const hostname = str(info['hostname']);
-    if (id !== undefined && hostname !== undefined) this.agents.set(id, hostname);
+    if (id === undefined) return undefined;
+    if (hostname !== undefined) this.agents.set(id, hostname);
+    if (agent['active'] === false) this.recovering.add(id);
+    else this.recovering.delete(id);
+    return id;
+  }
+
+  private dropKept(agentId: string): void {
+    for (const [taskId, t] of this.byId) if (t.agentId === agentId && t.kept === true) this.byId.delete(taskId);
   }
 
   private addTask(raw: unknown): boolean {

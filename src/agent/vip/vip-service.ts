@@ -96,9 +96,28 @@ export class VipService {
       signal: this.controller.signal,
     });
     if (response.status !== 200 || response.body === null) throw new Error(`master answered SUBSCRIBE with ${response.status}: ${(await response.text().catch(() => '')).slice(0, 300)}`);
-    for await (const event of decodeJsonRecords<unknown>(response.body)) {
-      if ((event as { type?: unknown }).type === 'SUBSCRIBED') onSubscribed();
-      if (this.view.apply(event) && this.view.synced) this.schedule();
+    // The master sends HEARTBEAT every interval: a stream silent for three of them is presumed
+    // dead (a partition leaves the socket open) and is replaced.
+    const controller = this.controller;
+    let lastEventAt = Date.now();
+    let silenceMs = 3 * 15_000;
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastEventAt > silenceMs) controller.abort(new Error(`no event from the master for ${silenceMs} ms`));
+    }, 1000);
+    watchdog.unref();
+    try {
+      for await (const event of decodeJsonRecords<unknown>(response.body)) {
+        lastEventAt = Date.now();
+        const e = event as { type?: unknown; subscribed?: { heartbeat_interval_seconds?: unknown } };
+        if (e.type === 'SUBSCRIBED') {
+          onSubscribed();
+          const seconds = e.subscribed?.heartbeat_interval_seconds;
+          if (typeof seconds === 'number' && seconds > 0) silenceMs = Math.max(3000, 3 * seconds * 1000);
+        }
+        if (this.view.apply(event) && this.view.synced) this.schedule();
+      }
+    } finally {
+      clearInterval(watchdog);
     }
     throw new Error('the operator stream ended');
   }
