@@ -6,7 +6,7 @@
  *
  * - both agents program the same VIP address; a client on agent A reaches all 4 instances through
  *   it, the 2 on agent B too (DNAT, masquerade, and back);
- * - scaling to 2 kills 2 instances while a client on agent A holds 12 connections and opens fresh
+ * - scaling to 2 kills 2 instances while a client on agent A holds 20 connections and opens fresh
  *   ones without pause: with --vip-drain the killed instances leave the VIP (TASK_KILLING) before
  *   their SIGTERM — not one request fails, no held connection to a survivor is reset. (Run with
  *   `--vip-drain 0secs`, the same test sees ECONNREFUSED and ECONNRESET.)
@@ -170,7 +170,7 @@ describe('VIPs from the master to the kernel', { skip: unavailable }, () => {
       const curl = JSON.parse(execFileSync('ip', ['netns', 'exec', lab.agent.ns, 'curl', '-sS', '--max-time', '30', url]).toString()) as { name: string };
       assert.ok(all.includes(curl.name), `curl answered by ${curl.name}`);
 
-      const held = await client.request<Reply[]>({ op: 'hold', url, n: 12 });
+      const held = await client.request<Reply[]>({ op: 'hold', url, n: 20 });
       assert.ok(held.every((r) => r.ok));
       await hammer.request({ op: 'hammer-start', url, concurrency: 2 });
       const scaled = await call('PUT', '/v2/apps/web', { instances: 2 });

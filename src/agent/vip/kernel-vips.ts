@@ -20,6 +20,13 @@ export interface KernelVipsOptions {
 
 const MAX_OUTPUT = 64 * 1024;
 
+/** nft (or `ip`) could not be started at all. */
+export class NftUnavailable extends DroverError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('CONFIG', message, options);
+  }
+}
+
 export class KernelVips {
   private programmed = new Set<string>();
   private started = false;
@@ -30,7 +37,11 @@ export class KernelVips {
 
   /** Reads what a previous run left in the table (nothing if there is no table). */
   async start(): Promise<void> {
-    const listed = await this.nft(['-j', 'list', 'table', 'ip', this.options.table], '').catch(() => undefined);
+    // No table yet is normal; no nft binary (or no permission to run it) is not: say so at start.
+    const listed = await this.nft(['-j', 'list', 'table', 'ip', this.options.table], '').catch((err: unknown) => {
+      if (err instanceof NftUnavailable) throw err;
+      return undefined;
+    });
     if (listed !== undefined) {
       const parsed = JSON.parse(listed) as { nftables?: Array<{ chain?: { name?: unknown } }> };
       for (const item of parsed.nftables ?? []) {
@@ -69,7 +80,7 @@ export class KernelVips {
       child.stderr.on('data', (d: Buffer) => {
         if (err.length < MAX_OUTPUT) err += d.toString();
       });
-      child.on('error', (e) => reject(new DroverError('INTERNAL', `cannot run ${cmd}: ${e.message}`, { cause: e })));
+      child.on('error', (e) => reject(new NftUnavailable(`cannot run ${cmd} (Debian: nftables): ${e.message}`, { cause: e })));
       child.on('close', (code) => {
         if (code === 0) resolve(out);
         else reject(new DroverError('INTERNAL', `nft ${args.join(' ')} failed (exit ${code}): ${err.trim().slice(0, 2000)}`));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { KernelVips, NftUnavailable } from './kernel-vips.ts';
 import { vipChainName, vipCleanupScript, vipScript, vipTableName } from './nft-script.ts';
 
 describe('vipScript', () => {
@@ -39,5 +40,16 @@ describe('vipScript', () => {
     assert.throws(() => vipTableName('x; flush ruleset'), /must match/);
     assert.equal(vipChainName({ ip: '11.1.2.3', port: 443, protocol: 'tcp' }), 'v-11-1-2-3-443-tcp');
     assert.equal(vipCleanupScript('drover'), 'add table ip drover\ndelete table ip drover\n');
+  });
+});
+
+describe('KernelVips', () => {
+  it('says at start that nft cannot be run, instead of failing every update later', async () => {
+    const kernel = new KernelVips({ table: 'drover_x', nft: '/nonexistent/nft' });
+    await assert.rejects(kernel.start(), (e: unknown) => e instanceof NftUnavailable && /cannot run \/nonexistent\/nft/.test(e.message));
+  });
+
+  it('refuses a namespace name that is not a plain name', () => {
+    assert.throws(() => new KernelVips({ table: 'drover', netns: 'a b; rm -rf /' }), /not a plain name/);
   });
 });
