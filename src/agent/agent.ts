@@ -76,6 +76,8 @@ export interface AgentOptions {
   statusUpdateBackoff?: BackoffPolicy;
   /** SIGTERM → SIGKILL grace when neither the KILL nor the task says; default 3 s. */
   killGracePeriodMs?: number;
+  /** Time a task that declares VIPs gets between TASK_KILLING and SIGTERM (task-supervisor.ts); default 0. */
+  vipDrainMs?: number;
   /** How often reattached tasks are checked for exit; default 1 s. */
   recoveryPollIntervalMs?: number;
   /** A REGISTER stream without any event this long is presumed dead. */
@@ -194,6 +196,7 @@ export class Agent {
       // A plain copy: reading process.env goes through getenv(3) per key, per launch.
       baseEnv: options.baseEnv ?? { ...process.env },
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
+      ...(options.vipDrainMs === undefined ? {} : { vipDrainMs: options.vipDrainMs }),
       fetcher: this.fetcher,
       resolveSecrets: (frameworkId, taskId) => this.link.resolveSecrets(frameworkId, taskId),
       // Linux tasks run as their user (or the agent's default); plain processes as the agent.

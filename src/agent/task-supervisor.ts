@@ -23,6 +23,7 @@ import type { UriFetcher } from './fetcher/fetcher.ts';
 import { parseHealthCheck } from './health/health-check-spec.ts';
 import { TaskHealthChecks } from './health/task-health-checks.ts';
 import type { Clock } from '../clock/clock.ts';
+import { declaresVips } from '../protocol/vip-labels.ts';
 import type { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
@@ -44,6 +45,11 @@ export interface TaskSupervisorOptions {
   clock: Clock;
   baseEnv: Readonly<Record<string, string | undefined>>;
   killGracePeriodMs?: number;
+  /**
+   * How long a task that declares VIPs stays up between TASK_KILLING and its SIGTERM, so every
+   * agent's VIP process takes it out of the VIP first (docs/architecture/011-vips.md); default 0.
+   */
+  vipDrainMs?: number;
   /** Downloads CommandInfo.uris into the sandbox before the task starts (fetcher/). */
   fetcher?: UriFetcher;
   /** The values of a launching task's secret references, from the master (master-link.ts). */
@@ -415,6 +421,13 @@ export class TaskSupervisor {
     const killingState = c.frameworkInfo.capabilities?.some((cap) => cap.type === 'TASK_KILLING_STATE') === true;
     if (killingState && c.state !== 'TASK_KILLING') {
       await this.transition(supervised, { state: 'TASK_KILLING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+      // TASK_KILLING takes the task out of every VIP (src/agent/vip/table.ts); the signal waits
+      // until that had time to reach the agents, so no new connection is sent to a closing task.
+      const drainMs = this.options.vipDrainMs ?? 0;
+      if (drainMs > 0 && declaresVips(c.taskInfo.discovery)) {
+        this.options.logger.info({ taskId: c.taskInfo.task_id.value, drainMs }, 'draining-task-from-vips');
+        await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, drainMs));
+      }
     } else {
       await this.options.checkpoints.writeTask(c);
     }

@@ -7,6 +7,8 @@ import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/
 import { Resources } from '../resources/index.ts';
 import { waitForSignal } from './signals.ts';
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
+import { DEFAULT_VIP_RANGE, parseVipRange } from '../agent/vip/table.ts';
+import { vipTableName } from '../agent/vip/nft-script.ts';
 
 interface AgentArgs {
   'token-file'?: string;
@@ -33,6 +35,12 @@ interface AgentArgs {
   'registry-mirror': string[];
   'image-gc-max-age'?: string;
   'image-gc-max-bytes'?: number;
+  vip: boolean;
+  'vip-range': string;
+  'vip-table-suffix': string;
+  'vip-token-file'?: string;
+  'vip-drain': string;
+  'vip-keep-on-exit': boolean;
 }
 
 /**
@@ -91,6 +99,24 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           default: DEFAULT_USER_NAMESPACE_RANGE,
           describe: "With --user-namespaces: HOSTID:SIZE, the host uids and gids a task's 0…SIZE-1 map to (ids no host user owns, like a subuid range)",
         })
+        .option('vip', {
+          type: 'boolean',
+          default: false,
+          describe: "Program this host's VIPs (VIP_n port labels → nftables DNAT, table 'drover') from the master's operator stream; needs root, nft and an operator credential (--vip-token-file)",
+        })
+        .option('vip-range', { type: 'string', default: DEFAULT_VIP_RANGE, describe: 'With --vip: the IPv4 CIDR named VIPs get their addresses from (DC/OS: 11.0.0.0/8)' })
+        .option('vip-table-suffix', { type: 'string', default: '', describe: "With --vip: suffix of the nftables table name ('drover<suffix>'), for several agents on one host" })
+        .option('vip-token-file', { type: 'string', describe: 'With --vip: a token allowed to read the master (dcos:adminrouter:ops:mesos read) to follow its operator stream (else $DROVER_TOKEN)' })
+        .option('vip-keep-on-exit', {
+          type: 'boolean',
+          default: false,
+          describe: 'With --vip: leave the nftables table when the agent stops, so flows through VIPs survive an agent restart (default: removed)',
+        })
+        .option('vip-drain', {
+          type: 'string',
+          default: '2secs',
+          describe: 'How long a task that declares VIPs stays up after TASK_KILLING before its SIGTERM, so every agent takes it out of the VIP first',
+        })
         .option('token-file', { type: 'string', describe: "The cluster's agent bootstrap token, to join the first time (else $DROVER_AGENT_TOKEN; `drover dev` keeps it in <data-dir>/agent-token)" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
@@ -132,11 +158,28 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         },
         ...(args['user-namespaces'] ? { userNamespaces: parseUserNamespaceRange(args['user-namespace-range']) as UserNamespaceRange } : {}),
         ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
+        vipDrainMs: parseDurationMs(args['vip-drain']) ?? 0,
         logger,
       });
       await agent.start();
+      let vips: { stop(): Promise<void> } | undefined;
+      if (args.vip) {
+        const { VipService } = await import('../agent/vip/vip-service.ts');
+        const token = args['vip-token-file'] !== undefined ? (await readFile(args['vip-token-file'], 'utf8')).trim() : process.env['DROVER_TOKEN'] || undefined;
+        const service = new VipService({
+          masters: args.master.split(',').map((m) => m.trim()),
+          headers: (): Record<string, string> => (token === undefined ? {} : { authorization: `token=${token}` }),
+          range: args['vip-range'],
+          tableSuffix: args['vip-table-suffix'],
+          keepOnStop: args['vip-keep-on-exit'],
+          logger,
+        });
+        await service.start();
+        vips = service;
+      }
       process.stdout.write(`drover agent: listening on ${agent.url} (master ${args.master}, work dir ${agent.workDir})\n`);
       await waitForSignal();
+      await vips?.stop();
       await agent.stop();
       setExit(0);
     },
@@ -192,6 +235,16 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
   } catch (e) {
     return (e as Error).message;
   }
+  if (args['vip-range'] !== undefined) {
+    const range = parseVipRange(args['vip-range']);
+    if (typeof range === 'string') return `--vip-range: ${range}`;
+  }
+  try {
+    vipTableName(args['vip-table-suffix'] ?? '');
+  } catch (e) {
+    return `--vip-table-suffix: ${(e as Error).message}`;
+  }
+  if (parseDurationMs(args['vip-drain'] ?? '2secs') === undefined) return `--vip-drain must be a duration such as '2secs' or '500ms', got '${args['vip-drain']}'`;
   const headroom = args['gc-disk-headroom'] ?? 0.1;
   if (!(headroom >= 0 && headroom <= 1)) return `--gc-disk-headroom must be a fraction from 0 to 1, got ${String(headroom)}`;
   return undefined;

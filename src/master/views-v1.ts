@@ -20,6 +20,8 @@ export function v1Task(task: TaskRecord): Record<string, unknown> {
     ...(task.statuses.length > 0 ? { status_update_state: task.state, ...(task.statusUuid === undefined ? {} : { status_update_uuid: task.statusUuid }) } : {}),
     ...(task.info.labels ? { labels: task.info.labels } : {}),
     ...(task.info.container ? { container: task.info.container } : {}),
+    // Mesos' v1 Task carries it: port names, protocols and labels (VIP_n) for discovery and VIPs.
+    ...(task.info.discovery ? { discovery: task.info.discovery } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
 import Type, { type Static } from 'typebox';
 import { patternProblem } from '../../placement/index.ts';
 import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type SecretDecls } from '../sdk/secrets.ts';
+import { appVipErrors } from '../../protocol/vip-labels.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
@@ -198,6 +199,8 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
   if (hasCmd && hasArgs) out.push({ path: '/cmd', errors: ["'cmd' and 'args' cannot both be set"] });
   if (!hasCmd && !hasArgs) out.push({ path: '/', errors: ["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."] });
   if (app.portDefinitions && app.ports) out.push({ path: '/ports', errors: ['You cannot specify both ports and port definitions'] });
+  // VIP_n port labels are read by every agent's VIP process: a bad one is refused here, with its path.
+  out.push(...appVipErrors(app));
   const ops = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'];
   for (const [i, c] of (app.constraints ?? []).entries()) {
     const [, op, value] = c;

@@ -119,3 +119,19 @@ test('secrets become Mesos references in the TaskInfo (env and volume), never va
     volumes: [{ container_path: 'conf/pw', mode: 'RO', source: { type: 'SECRET', secret: { type: 'REFERENCE', reference: { name: '/dev/db-password' } } } }],
   });
 });
+
+test('port labels (VIP_n) reach the DiscoveryInfo ports, as Marathon passes them', () => {
+  const app = parseApp({ id: '/web', cmd: 'x', portDefinitions: [{ port: 0, name: 'http', labels: { VIP_0: '/web:80' } }, { port: 0 }] }, new Date(0));
+  const info = buildTaskInfo(app, 't', 'a1', 'h', [31000, 31001], Resources.parse('cpus:1;mem:128;ports:[31000-31001]')) as { discovery: { ports: { ports: unknown[] } } };
+  assert.deepEqual(info.discovery.ports.ports, [
+    { number: 31000, protocol: 'tcp', name: 'http', labels: { labels: [{ key: 'VIP_0', value: '/web:80' }] } },
+    { number: 31001, protocol: 'tcp' },
+  ]);
+});
+
+test('a bad VIP_n label is refused at the edge with its path', () => {
+  assert.throws(
+    () => parseApp({ id: '/web', cmd: 'x', portDefinitions: [{ port: 0, labels: { VIP_0: '/web:0' } }] }, new Date(0)),
+    (e: { details?: Array<{ path: string; errors: string[] }> }) => e.details?.some((d) => d.path === '/portDefinitions/0/labels/VIP_0' && /1\.\.65535/.test(d.errors[0] ?? '')) === true,
+  );
+});

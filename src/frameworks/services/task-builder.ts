@@ -127,9 +127,15 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     discovery: {
       visibility: 'FRAMEWORK',
       name: appTaskParts(app).name,
-      ports: { ports: ports.map((number, i) => ({ number, protocol: app.portDefinitions[i]?.protocol ?? 'tcp', ...(app.portDefinitions[i]?.name ? { name: app.portDefinitions[i]!.name } : {}) })) },
+      ports: { ports: ports.map((number, i) => discoveryPort(app.portDefinitions[i], number)) },
     },
   };
+}
+
+/** DiscoveryInfo.Port, with the port's labels as Marathon passes them (VIP_n labels reach the agents' VIP tables this way). */
+function discoveryPort(def: App['portDefinitions'][number] | undefined, number: number): Record<string, unknown> {
+  const labels = def?.labels === undefined ? [] : Object.entries(def.labels);
+  return { number, protocol: def?.protocol ?? 'tcp', ...(def?.name ? { name: def.name } : {}), ...(labels.length > 0 ? { labels: { labels: labels.map(([key, value]) => ({ key, value })) } } : {}) };
 }
 
 /** The named (CNI) networks an app asks for; empty for host networking. */
