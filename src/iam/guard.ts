@@ -207,6 +207,10 @@ export function filterList(filter: ReadFilter, payload: unknown, grants: readonl
   switch (filter) {
     case 'apps':
       return Array.isArray(p?.['apps']) ? { ...p, apps: (p['apps'] as Array<{ id?: unknown }>).filter((a) => canApp(a.id)) } : payload;
+    case 'pods':
+      // A list of pods or of pod statuses (both carry the pod's `id`). One pod's answers (the pod,
+      // its status, its list of version strings) had its read permission checked already.
+      return Array.isArray(payload) ? (payload as unknown[]).filter((x) => typeof x !== 'object' || x === null || canApp((x as { id?: unknown }).id)) : payload;
     case 'tasks':
       return Array.isArray(p?.['tasks']) ? { ...p, tasks: (p['tasks'] as Array<{ appId?: unknown }>).filter((t) => canApp(t.appId)) } : payload;
     case 'queue':
