@@ -20,12 +20,32 @@ import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { freePort } from '../devkit/etcd.ts';
 import { httpCall } from './support/http.ts';
+import { spawnSync } from 'node:child_process';
 
 const root = await mkdtemp(join(tmpdir(), 'drover-pods-'));
 const workDir = join(root, 'agent');
 let master: DroverProcess;
 let agent: DroverProcess | undefined;
 let portBase = 0;
+/** /v2/events for the whole file, as text. */
+let events = '';
+const eventsAbort = new AbortController();
+
+/** The SSE events of `type` seen so far, parsed. */
+function eventsOf(type: string): Array<Record<string, unknown>> {
+  return events
+    .split('\n\n')
+    .filter((frame) => frame.includes(`event: ${type}\n`))
+    .map(
+      (frame) =>
+        JSON.parse(
+          frame
+            .split('\n')
+            .find((l) => l.startsWith('data: '))!
+            .slice(6),
+        ) as Record<string, unknown>,
+    );
+}
 
 interface ContainerStatus {
   name: string;
@@ -107,15 +127,31 @@ before(async () => {
   master = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2']);
   agent = await startAgent();
   await eventually(async () => ((await api('GET', '/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 1, 'the agent');
+  const response = await fetch(`${master.url}/v2/events`, { headers: { accept: 'text/event-stream' }, signal: eventsAbort.signal });
+  void (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) events += decoder.decode(chunk, { stream: true });
+    } catch {
+      // aborted at the end
+    }
+  })();
 });
 
 after(async () => {
+  eventsAbort.abort();
   for (const p of ((await api('GET', '/v2/pods').catch(() => ({ body: [] }))).body as Array<{ id: string }>) ?? []) await api('DELETE', `/v2/pods${p.id}`).catch(() => undefined);
   await eventually(async () => (await agentTasks()).every((t) => !['TASK_RUNNING', 'TASK_STARTING', 'TASK_STAGING', 'TASK_KILLING'].includes(t.state)), 'all pod tasks gone', 60_000).catch(
     () => undefined,
   );
   await agent?.stop('SIGKILL');
   await master.stop();
+  // Safety net: a volume mount left in a sandbox (the agent was killed before it unmounted) must
+  // not make rm go through it into the host directory.
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp?.startsWith(`${root}/`)) spawnSync('umount', ['-l', mp]);
+  }
   await rm(root, { recursive: true, force: true });
 });
 
@@ -181,14 +217,16 @@ test('two containers talk over localhost and share a volume; the pod survives ki
   const before = new Map((await agentTasks()).map((t) => [t.id, t.pid]));
   await agent!.stop('SIGKILL');
   agent = await startAgent();
+  let seen: unknown;
   await eventually(
     async () => {
       const tasks = await agentTasks();
+      seen = tasks;
       return tasks.length === 2 && tasks.every((t) => t.state === 'TASK_RUNNING' && before.get(t.id) === t.pid);
     },
     'both tasks recovered with their pids',
-    120_000,
-  );
+    180_000,
+  ).catch((e: Error) => assert.fail(`${e.message}; before ${JSON.stringify([...before])}, now ${JSON.stringify(seen)}`));
   const afterRestart = await status('/talk');
   assert.deepEqual(
     afterRestart.instances.map((i) => i.id),
@@ -247,6 +285,11 @@ test('scale, rolling replace on update, versions, instance kill, delete', { time
   assert.equal((await api('DELETE', '/v2/pods/roll::instances', ['nope'])).status, 422);
   assert.equal((await api('DELETE', '/v2/pods/roll')).status, 202);
   assert.equal((await api('GET', '/v2/pods/roll')).status, 404);
+  // The pod's life on /v2/events: created, updated (scale, new configuration), deleted; its tasks' updates.
+  await eventually(() => eventsOf('pod_deleted_event').some((e) => e['podId'] === '/roll'), 'pod_deleted_event', 30_000);
+  assert.equal(eventsOf('pod_created_event').filter((e) => e['podId'] === '/roll').length, 1);
+  assert.equal(eventsOf('pod_updated_event').filter((e) => e['podId'] === '/roll').length, 2);
+  assert.ok(eventsOf('status_update_event').some((e) => e['appId'] === '/roll' && e['taskStatus'] === 'TASK_RUNNING'));
   await eventually(async () => (await agentTasks()).every((t) => !t.id.startsWith('roll.') || t.state === 'TASK_KILLED'), 'the pod gone from the agent', 120_000);
 });
 

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { freePort } from '../devkit/etcd.ts';
 import { TestScheduler } from './support/scheduler.ts';
+import { spawnSync } from 'node:child_process';
 import { Resources } from '../src/resources/index.ts';
 import type { OfferJson } from '../src/frameworks/sdk/scheduler.ts';
 import type { TaskInfo } from '../src/protocol/mesos/scheduler.ts';
@@ -122,6 +123,11 @@ after(async () => {
   for (const pid of launcherPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   await agent?.stop('SIGKILL');
   await master.stop();
+  // Safety net: no volume mount of ours may outlive the test (rm would go through it).
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp?.startsWith(`${root}/`)) spawnSync('umount', ['-l', mp]);
+  }
   await rm(root, { recursive: true, force: true });
 });
 

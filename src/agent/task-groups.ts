@@ -23,22 +23,12 @@ import { execFile } from 'node:child_process';
 import { mkdir, chown, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { isAbsolute, join, normalize } from 'node:path';
-import Type, { type Static } from 'typebox';
 import type { TaskInfo } from '../protocol/mesos/scheduler.ts';
-import type { TaskState } from '../protocol/mesos/enums.ts';
+import { isTerminalState, type TaskState } from '../protocol/mesos/enums.ts';
 import type { StatusFields } from './task-status.ts';
+import type { TaskGroupCheckpoint } from './checkpoint/task-group-checkpoint.ts';
 
-/** What each task of a group records about its group (in its TaskCheckpoint). */
-export const TaskGroupCheckpoint = Type.Object({
-  executorId: Type.String({ minLength: 1 }),
-  /** Every task of the group, this one included. */
-  taskIds: Type.Array(Type.String({ minLength: 1 }), { maxItems: 10000 }),
-  /** The executor's sandbox: the directory the group's SANDBOX_PATH volumes share. */
-  executorSandbox: Type.String({ minLength: 1 }),
-  /** ExecutorInfo.container.network_infos names (refused at launch while unsupported). */
-  networks: Type.Optional(Type.Array(Type.String())),
-});
-export type TaskGroupCheckpoint = Static<typeof TaskGroupCheckpoint>;
+export type { TaskGroupCheckpoint };
 
 export interface GroupExecutor {
   executor_id: { value: string };
@@ -169,7 +159,7 @@ export async function releaseGroupSandbox(sandbox: string): Promise<void> {
   }
 }
 
-/** The default executor's rule: which ends of one task take its group down. */
+/** The default executor's rule: which states of one task take its group down (any end but exit 0). */
 export function killsGroup(state: TaskState): boolean {
-  return state !== 'TASK_FINISHED';
+  return isTerminalState(state) && state !== 'TASK_FINISHED';
 }

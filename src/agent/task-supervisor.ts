@@ -460,6 +460,9 @@ export class TaskSupervisor {
   /** Records the new state and queues its update; both are on disk when this resolves. */
   private async transition(supervised: SupervisedTask, fields: StatusFields): Promise<void> {
     const c = supervised.checkpoint;
+    // A group task's volume mounts go before its end is recorded: nothing may delete a sandbox
+    // (and through a mount, the shared or host directory) while they are in place.
+    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.releaseMounts(c);
     const update = statusUpdate({ ...this.context(c.frameworkId, c.taskInfo.task_id.value), directory: c.sandbox }, fields);
     c.state = fields.state;
     c.latestStatus = update.status;
@@ -472,10 +475,7 @@ export class TaskSupervisor {
       ).catch(() => undefined);
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
-    if (c.taskGroup !== undefined && isTerminalState(fields.state)) {
-      await releaseGroupSandbox(c.sandbox).catch((err: unknown) => this.options.logger.warn({ err, sandbox: c.sandbox }, 'task-group-unmount-failed'));
-      if (killsGroup(fields.state)) this.killGroup(c);
-    }
+    if (c.taskGroup !== undefined && isTerminalState(fields.state) && killsGroup(fields.state)) this.killGroup(c);
   }
 
   /** A task of a group failed or was killed: the others go too (the default executor's rule). */
@@ -489,8 +489,14 @@ export class TaskSupervisor {
     }
   }
 
+  private async releaseMounts(c: TaskCheckpoint): Promise<void> {
+    await releaseGroupSandbox(c.sandbox).catch((err: unknown) => this.options.logger.warn({ err, sandbox: c.sandbox }, 'task-group-unmount-failed'));
+  }
+
   private async complete(supervised: SupervisedTask): Promise<void> {
     const c = supervised.checkpoint;
+    // Again here: an agent that died between a task's end and its unmount left them behind.
+    if (c.taskGroup !== undefined) await this.releaseMounts(c);
     const taskId = c.taskInfo.task_id.value;
     this.tasks.delete(key(c.frameworkId, taskId));
     this.completedTasks.push(c);

@@ -16,7 +16,7 @@ import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import { FrameworkInfo, TaskInfo, TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import type { WorkDirLayout } from '../work-dir.ts';
-import { TaskGroupCheckpoint } from '../task-groups.ts';
+import { TaskGroupCheckpoint } from './task-group-checkpoint.ts';
 import { AtomicJsonWriter, readJsonFile } from './atomic-json.ts';
 
 export const AgentMeta = Type.Object({

@@ -229,7 +229,8 @@ function healthCheck(c: Checker, raw: unknown, path: string, endpoints: Readonly
 /** The pod, or DROVER_ERR_VALIDATION (422) with every problem's path. `now` dates the version. */
 export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   const c = new Checker();
-  const body = c.object(raw, '/', true) ?? {};
+  const body = c.object(raw, '/', true);
+  if (body === undefined) throw new DroverError('VALIDATION', 'Object is not valid', { details: c.details });
   let id = '/';
   const rawId = fixedId ?? body['id'];
   const idString = c.string(rawId, '/id', true);
