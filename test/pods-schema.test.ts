@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { DroverError } from '../src/errors/errors.ts';
 import { parsePod, podConfigEqual } from '../src/frameworks/services/pod-schema.ts';
 import { splitPodPath } from '../src/frameworks/services/pods-api.ts';
+import { isPodTaskId } from '../src/frameworks/services/pods.ts';
+import { taskId } from '../src/frameworks/services/app.ts';
 
 const NOW = new Date('2026-12-07T00:00:00.000Z');
 
@@ -136,4 +138,13 @@ test('/v2/pods/<rest>: the pod id and the :: action', () => {
   assert.deepEqual(splitPodPath('::status'), { id: '', action: 'status' });
   assert.deepEqual(splitPodPath('a::versions/2026-12-07T00:00:00.000Z'), { id: 'a', action: 'versions', arg: '2026-12-07T00:00:00.000Z' });
   assert.deepEqual(splitPodPath('a::instances/a.instance-1'), { id: 'a', action: 'instances', arg: 'a.instance-1' });
+});
+
+test("pod task ids are told apart from apps' (a pod update must never reach an app, nor the reverse)", () => {
+  const uuid = '0c9f4f5e-8d1a-4a57-9d0e-3f0d2b1c4a5e';
+  assert.equal(isPodTaskId(`talk.instance-${uuid}.server`), true);
+  assert.equal(isPodTaskId(`prod_web.instance-${uuid}.side-car`), true);
+  assert.equal(isPodTaskId(taskId('/web', uuid)), false);
+  assert.equal(isPodTaskId(taskId('/prod/web', uuid)), false);
+  assert.equal(isPodTaskId('web.1234'), false);
 });

@@ -87,6 +87,13 @@ export interface PodContext {
 
 export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
 
+/**
+ * A pod task's id: `<pod>.instance-<uuid>.<container>`. An app's is `<app>.instance-<uuid>._app.1`
+ * (app.ts); a container name never starts with `_`, so the two never match each other.
+ */
+const POD_TASK_ID = /^.+\.instance-[0-9a-f-]{36}\.[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+export const isPodTaskId = (taskId: string): boolean => taskId.length <= 1024 && POD_TASK_ID.test(taskId);
+
 function newInstanceId(podId: string): string {
   return `${podId.split('/').filter(Boolean).join('_')}.instance-${randomUUID()}`;
 }
@@ -428,7 +435,7 @@ export class PodManager {
   /** True if the update is a pod task's (handled and acknowledged here). */
   handle(status: TaskStatus): boolean {
     const taskId = status.task_id.value;
-    if (!taskId.includes('.instance-')) return false;
+    if (!isPodTaskId(taskId)) return false;
     const instance = this.instances.get(instanceIdOf(taskId));
     const task = instance?.tasks.find((t) => t.taskId === taskId);
     if (instance === undefined || task === undefined) {
