@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { freePort } from '../devkit/etcd.ts';
 import { httpCall } from './support/http.ts';
 import { spawnSync } from 'node:child_process';
@@ -306,9 +306,19 @@ test("the anchors' pod.json, with exec in place of its image, runs", { timeout: 
   fixture.volumes[0].host = hostDir;
   fixture.containers[0].volumeMounts[0] = { name: 'etc', mountPath: 'mnt/etc' };
   fixture.containers[0].exec.command.shell = 'cat mnt/etc/hello > seen; exec sleep 100';
-  const r = await api('POST', '/v2/pods', fixture);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
+  // Through the CLI: drover pod add FILE.
+  const file = join(root, 'pod.json');
+  await writeFile(file, JSON.stringify(fixture));
+  const added = drover(['pod', 'add', file]);
+  assert.equal(added.status, 0, added.stderr);
+  assert.equal(added.stdout, 'created /foo\n');
   const [instance] = await runningInstances('/foo', 1);
+  const listedByCli = JSON.parse(drover(['pod', 'list', '--json']).stdout) as Array<{ id: string; status: string }>;
+  assert.deepEqual(
+    listedByCli.map((p) => p.id),
+    ['/foo'],
+  );
+  assert.match(drover(['pod', 'show', '/foo']).stdout, new RegExp(`${instance!.id}\\s+STABLE`));
   const c = instance!.containers[0]!;
   assert.equal(c.name, 'container1');
   assert.equal(c.endpoints[0]!.name, 'httpendpoint');
@@ -321,5 +331,12 @@ test("the anchors' pod.json, with exec in place of its image, runs", { timeout: 
     listed.map((p) => [p.id, p.labels['owner']]),
     [['/foo', 'zeus']],
   );
-  assert.equal((await api('DELETE', '/v2/pods/foo')).status, 202);
+  const removed = drover(['pod', 'rm', '/foo']);
+  assert.equal(removed.status, 0, removed.stderr);
+  assert.equal((await api('GET', '/v2/pods/foo')).status, 404);
 });
+
+function drover(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [DROVER_BIN, ...args], { encoding: 'utf8', env: { ...process.env, DROVER_MASTER: master.url }, timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
