@@ -283,6 +283,12 @@ test('scale, rolling replace on update, versions, instance kill, delete', { time
   assert.equal(killed.status, 200, JSON.stringify(killed.body));
   await runningInstances('/roll', 2, (s) => s.instances.every((i) => i.id !== victim));
   assert.equal((await api('DELETE', '/v2/pods/roll::instances', ['nope'])).status, 422);
+  // Pods show in the group tree (read only: /v2/groups does not change them).
+  const tree = (await api('GET', '/v2/groups')).body as { pods: Array<{ id: string }> };
+  assert.deepEqual(
+    tree.pods.map((p) => p.id),
+    ['/roll'],
+  );
   assert.equal((await api('DELETE', '/v2/pods/roll')).status, 202);
   assert.equal((await api('GET', '/v2/pods/roll')).status, 404);
   // The pod's life on /v2/events: created, updated (scale, new configuration), deleted; its tasks' updates.

@@ -247,7 +247,8 @@ function pruneGroup(group: unknown, canApp: (id: unknown) => boolean, depth = 0)
   if (typeof group !== 'object' || group === null || depth > 64) return undefined;
   const g = group as Record<string, unknown>;
   const apps = Array.isArray(g['apps']) ? (g['apps'] as Array<{ id?: unknown }>).filter((a) => canApp(a.id)) : [];
+  const pods = Array.isArray(g['pods']) ? (g['pods'] as Array<{ id?: unknown }>).filter((p) => canApp(p.id)) : [];
   const groups = Array.isArray(g['groups']) ? (g['groups'] as unknown[]).map((c) => pruneGroup(c, canApp, depth + 1)).filter((c) => c !== undefined) : [];
-  if (apps.length === 0 && groups.length === 0 && !canApp(g['id']) && depth > 0) return undefined;
-  return { ...g, apps, groups };
+  if (apps.length === 0 && pods.length === 0 && groups.length === 0 && !canApp(g['id']) && depth > 0) return undefined;
+  return { ...g, apps, pods, groups };
 }
