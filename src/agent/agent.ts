@@ -41,6 +41,7 @@ import { MasterLink, type Registered } from './master-link.ts';
 import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
+import type { GroupExecutor } from './task-groups.ts';
 import { BOOT_ID_FILE, readBootId, rebootedSince } from './boot-id.ts';
 
 export interface AgentOptions {
@@ -205,7 +206,7 @@ export class Agent {
     });
     this.gc = new SandboxGc({
       root: this.layout.root,
-      inUse: () => this.supervisor.list().map((t) => t.checkpoint.sandbox),
+      inUse: () => this.supervisor.list().flatMap((t) => (t.checkpoint.taskGroup === undefined ? [t.checkpoint.sandbox] : [t.checkpoint.sandbox, t.checkpoint.taskGroup.executorSandbox])),
       policy: {
         gcDelayMs: options.gcDelayMs ?? DEFAULT_GC_DELAY_MS,
         diskHeadroom: options.gcDiskHeadroom ?? DEFAULT_GC_DISK_HEADROOM,
@@ -439,7 +440,7 @@ export class Agent {
   private onEvent(event: AgentEvent): void {
     switch (event.type) {
       case 'LAUNCH':
-        this.supervisor.launch(event.launch.framework_id.value, event.launch.framework_info, event.launch.tasks);
+        this.supervisor.launch(event.launch.framework_id.value, event.launch.framework_info, event.launch.tasks, event.launch.executor as GroupExecutor | undefined);
         break;
       case 'KILL':
         this.supervisor.kill(event.kill.framework_id.value, event.kill.task_id.value, event.kill.kill_policy?.grace_period?.nanoseconds);

@@ -27,6 +27,15 @@ const Launch = Type.Object({
     framework_id: Id,
     framework_info: FrameworkInfo,
     tasks: Type.Array(TaskInfo, { maxItems: 10000 }),
+    executor: Type.Optional(
+      Type.Object({
+        type: Type.Optional(Type.String({ maxLength: 64 })),
+        executor_id: Id,
+        framework_id: Type.Optional(Id),
+        resources: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 1024 })),
+        container: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      }),
+    ),
   }),
 });
 

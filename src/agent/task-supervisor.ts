@@ -29,6 +29,7 @@ import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
+import { groupCheckpoint, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 
 /** Mesos' default grace between SIGTERM and SIGKILL. */
 export const DEFAULT_KILL_GRACE_MS = 3000;
@@ -152,7 +153,13 @@ export class TaskSupervisor {
     }
   }
 
-  launch(frameworkId: string, frameworkInfo: FrameworkInfo, taskInfos: readonly TaskInfo[]): void {
+  /** `executor` set: the tasks are one task group (task-groups.ts). */
+  launch(frameworkId: string, frameworkInfo: FrameworkInfo, taskInfos: readonly TaskInfo[], executor?: GroupExecutor): void {
+    let group: TaskGroupCheckpoint | undefined;
+    if (executor !== undefined) {
+      const agentId = this.options.agentId() ?? taskInfos[0]?.agent_id.value ?? 'unknown';
+      group = groupCheckpoint(executor, taskInfos, this.options.layout.sandbox(agentId, frameworkId, executor.executor_id.value, randomUUID()));
+    }
     for (const taskInfo of taskInfos) {
       const taskId = taskInfo.task_id.value;
       if (this.tasks.has(key(frameworkId, taskId))) {
@@ -170,6 +177,7 @@ export class TaskSupervisor {
         sandbox: this.options.layout.sandbox(agentId, frameworkId, taskId, containerId),
         state: 'TASK_STAGING',
         launchedAtMs: this.options.clock.now(),
+        ...(group === undefined ? {} : { taskGroup: group }),
       });
       this.enqueue(supervised, () => this.start(supervised));
     }
@@ -262,12 +270,21 @@ export class TaskSupervisor {
     if (c.killRequested === true) {
       return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
     }
-    const problem = launchProblem(c.taskInfo);
+    const problem = launchProblem(c.taskInfo) ?? (c.taskGroup === undefined ? undefined : groupLaunchProblem(c.taskInfo, c.taskGroup));
     if (problem !== undefined) return this.transition(supervised, problem);
     try {
       await mkdir(c.sandbox, { recursive: true });
     } catch (err) {
       return this.launchFailed(supervised, `Failed to create the sandbox ${c.sandbox}: ${(err as Error).message}`);
+    }
+    if (c.taskGroup !== undefined) {
+      try {
+        const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+        const owner = await this.options.secretFileOwner?.(user === '' ? undefined : user);
+        await prepareGroupSandbox(c.taskInfo, c.taskGroup, c.sandbox, owner);
+      } catch (err) {
+        return this.launchFailed(supervised, `Failed to prepare the task group's volumes: ${(err as Error).message}`);
+      }
     }
     // Secrets before the fetch: the sandbox is still the agent's alone. Values stay in memory (the
     // launch's environment, the hidden secret files); the checkpoint keeps the references only.
@@ -456,6 +473,9 @@ export class TaskSupervisor {
   /** Records the new state and queues its update; both are on disk when this resolves. */
   private async transition(supervised: SupervisedTask, fields: StatusFields): Promise<void> {
     const c = supervised.checkpoint;
+    // A group task's volume mounts go before its end is recorded: nothing may delete a sandbox
+    // (and through a mount, the shared or host directory) while they are in place.
+    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.releaseMounts(c);
     const update = statusUpdate({ ...this.context(c.frameworkId, c.taskInfo.task_id.value), directory: c.sandbox }, fields);
     c.state = fields.state;
     c.latestStatus = update.status;
@@ -468,10 +488,28 @@ export class TaskSupervisor {
       ).catch(() => undefined);
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
+    if (c.taskGroup !== undefined && isTerminalState(fields.state) && killsGroup(fields.state)) this.killGroup(c);
+  }
+
+  /** A task of a group failed or was killed: the others go too (the default executor's rule). */
+  private killGroup(c: TaskCheckpoint): void {
+    for (const taskId of c.taskGroup?.taskIds ?? []) {
+      const sibling = this.tasks.get(key(c.frameworkId, taskId));
+      if (sibling === undefined || sibling === this.tasks.get(key(c.frameworkId, c.taskInfo.task_id.value))) continue;
+      if (isTerminalState(sibling.checkpoint.state) || sibling.checkpoint.killRequested === true) continue;
+      this.options.logger.info({ taskId, cause: c.taskInfo.task_id.value, state: c.state }, 'killing-task-group-sibling');
+      this.kill(c.frameworkId, taskId);
+    }
+  }
+
+  private async releaseMounts(c: TaskCheckpoint): Promise<void> {
+    await releaseGroupSandbox(c.sandbox).catch((err: unknown) => this.options.logger.warn({ err, sandbox: c.sandbox }, 'task-group-unmount-failed'));
   }
 
   private async complete(supervised: SupervisedTask): Promise<void> {
     const c = supervised.checkpoint;
+    // Again here: an agent that died between a task's end and its unmount left them behind.
+    if (c.taskGroup !== undefined) await this.releaseMounts(c);
     const taskId = c.taskInfo.task_id.value;
     this.tasks.delete(key(c.frameworkId, taskId));
     this.completedTasks.push(c);

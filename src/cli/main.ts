@@ -10,6 +10,7 @@ import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
 import { masterCommand } from './master.ts';
 import { appCommand } from './app.ts';
+import { podCommand } from './pod.ts';
 import { deploymentCommand, taskListCommand } from './cluster-commands.ts';
 import { nodeCommand } from './node.ts';
 import { jobCommand } from './job.ts';
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(masterCommand((code) => (exitCode = code)))
     .command(agentCommand((code) => (exitCode = code)))
     .command(appCommand(setExit))
+    .command(podCommand(setExit))
     .command(deploymentCommand(setExit))
     .command(taskListCommand(setExit))
     .command(nodeCommand(setExit))

@@ -146,7 +146,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
       audit: logger.child({ part: 'audit' }),
       lookups: {
         appOfTask: (taskId) => services?.instances.get(taskId)?.appId ?? (appPathOfTask(taskId) === '/' ? undefined : appPathOfTask(taskId)),
-        appExists: (id) => services?.apps.has(id) ?? false,
+        appExists: (id) => (services?.apps.has(id) ?? false) || (services?.pods.pods.has(id) ?? false),
         frameworkRoles: (id) => master?.frameworks.get(id)?.roles,
       },
     });

@@ -207,6 +207,10 @@ export function filterList(filter: ReadFilter, payload: unknown, grants: readonl
   switch (filter) {
     case 'apps':
       return Array.isArray(p?.['apps']) ? { ...p, apps: (p['apps'] as Array<{ id?: unknown }>).filter((a) => canApp(a.id)) } : payload;
+    case 'pods':
+      // A list of pods or of pod statuses (both carry the pod's `id`). One pod's answers (the pod,
+      // its status, its list of version strings) had its read permission checked already.
+      return Array.isArray(payload) ? (payload as unknown[]).filter((x) => typeof x !== 'object' || x === null || canApp((x as { id?: unknown }).id)) : payload;
     case 'tasks':
       return Array.isArray(p?.['tasks']) ? { ...p, tasks: (p['tasks'] as Array<{ appId?: unknown }>).filter((t) => canApp(t.appId)) } : payload;
     case 'queue':
@@ -243,7 +247,8 @@ function pruneGroup(group: unknown, canApp: (id: unknown) => boolean, depth = 0)
   if (typeof group !== 'object' || group === null || depth > 64) return undefined;
   const g = group as Record<string, unknown>;
   const apps = Array.isArray(g['apps']) ? (g['apps'] as Array<{ id?: unknown }>).filter((a) => canApp(a.id)) : [];
+  const pods = Array.isArray(g['pods']) ? (g['pods'] as Array<{ id?: unknown }>).filter((p) => canApp(p.id)) : [];
   const groups = Array.isArray(g['groups']) ? (g['groups'] as unknown[]).map((c) => pruneGroup(c, canApp, depth + 1)).filter((c) => c !== undefined) : [];
-  if (apps.length === 0 && groups.length === 0 && !canApp(g['id']) && depth > 0) return undefined;
-  return { ...g, apps, groups };
+  if (apps.length === 0 && pods.length === 0 && groups.length === 0 && !canApp(g['id']) && depth > 0) return undefined;
+  return { ...g, apps, pods, groups };
 }

@@ -38,7 +38,7 @@ export interface RouteRequest {
 }
 
 /** Which list a read route's answer is filtered to (the caller sees only what it may read). */
-export type ReadFilter = 'apps' | 'tasks' | 'queue' | 'groups' | 'deployments' | 'jobs' | 'jobs-queue';
+export type ReadFilter = 'apps' | 'pods' | 'tasks' | 'queue' | 'groups' | 'deployments' | 'jobs' | 'jobs-queue';
 
 export type RouteRule =
   | { kind: 'public' }
@@ -69,6 +69,13 @@ function appOfPath(request: RouteRequest): string {
   const raw = (request.params['*'] ?? '').replace(/\/$/, '');
   const match = /^(.*?)\/(tasks|versions|restart)(?:\/.+)?$/.exec(raw);
   return ridPath(match?.[1] ?? raw, '/id');
+}
+
+/** `/v2/pods/<id>[::status|::versions…|::instances…]`: the pod id part (as services/pods-api.ts splits it). */
+function podOfPath(request: RouteRequest): string {
+  const raw = request.params['*'] ?? '';
+  const at = raw.indexOf('::');
+  return ridPath((at < 0 ? raw : raw.slice(0, at)).replace(/\/$/, '') || '/', '/id');
 }
 
 const existsOrCreate = (lookups: ClusterLookups, path: string): Action => (lookups.appExists(path) ? 'update' : 'create');
@@ -220,6 +227,12 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'DELETE /v2/apps/*': { kind: 'permissions', need: (r) => [app(appOfPath(r), /\/tasks(\/|$)/.test(r.params['*'] ?? '') ? 'update' : 'delete')] },
   'GET /v2/tasks': filtered('tasks'),
   'POST /v2/tasks/delete': { kind: 'permissions', need: killTasks },
+  // Pods: the same permission as apps (Marathon's run specs), by pod id.
+  'GET /v2/pods': filtered('pods'),
+  'POST /v2/pods': { kind: 'permissions', need: (r) => [app(ridPath((r.body as { id?: unknown } | null)?.id, '/id'), 'create')] },
+  'GET /v2/pods/*': { kind: 'permissions', need: (r) => (podOfPath(r) === '/' ? [] : [app(podOfPath(r), 'read')]), filter: 'pods' },
+  'PUT /v2/pods/*': { kind: 'permissions', need: (r, l) => [app(podOfPath(r), existsOrCreate(l, podOfPath(r)))] },
+  'DELETE /v2/pods/*': { kind: 'permissions', need: (r) => [app(podOfPath(r), /::instances/.test(r.params['*'] ?? '') ? 'update' : 'delete')] },
   'GET /v2/groups': filtered('groups'),
   'GET /v2/groups/*': { kind: 'permissions', need: (r) => [app(ridPath(r.params['*'], '/id'), 'read')] },
   'POST /v2/groups': groupChange(true),

@@ -14,6 +14,7 @@ import type { Master } from './master.ts';
 import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { operatorEvents } from './views-v1.ts';
 import { sharedResources } from './interner.ts';
+import { executorProblem, groupTasksProblem, type ExecutorJson } from './task-groups.ts';
 
 type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
 
@@ -180,16 +181,42 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
     return;
   }
   const agent = master.agents.get(offers[0]?.agentId ?? '');
+  const agentId = offers[0]!.agentId;
   let pool = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const launched: TaskInfo[] = [];
   const launchedIds = new Set<string>();
+  const book = (task: TaskInfo, resources: Resources): void => {
+    launchedIds.add(task.task_id.value);
+    const record: TaskRecord = {
+      id: task.task_id.value,
+      frameworkId: framework.id,
+      agentId,
+      info: keptTaskInfo(task),
+      resources,
+      role: offers[0]!.role,
+      state: 'TASK_STAGING',
+      statuses: [],
+      statusUuid: undefined,
+      directory: undefined,
+      ...secretPathsOf(task),
+      createdAt: master.now(),
+    };
+    master.tasks.set(record);
+    if (agent) agent.used = agent.used.add(resources);
+    // Built only for someone to send it to: at 50,000 launches it was garbage nobody read.
+    if (master.operatorStreams.size > 0) master.publish(operatorEvents.taskAdded(record));
+  };
   for (const op of operations) {
-    if (op.type !== 'LAUNCH' && op.type !== 'LAUNCH_GROUP') {
+    if (op.type === 'LAUNCH_GROUP') {
+      pool = launchGroup(master, framework, op, agentId, pool, launchedIds, book);
+      continue;
+    }
+    if (op.type !== 'LAUNCH') {
       master.log.warn({ frameworkId: framework.id, operation: op.type }, 'operation-unsupported');
       continue;
     }
     for (const task of tasksOf(op)) {
-      const checked = taskProblem(master, framework, task, offers[0]!.agentId, launchedIds);
+      const checked = taskProblem(master, framework, task, agentId, launchedIds);
       if (typeof checked === 'string') {
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', checked);
         continue;
@@ -201,25 +228,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
       }
       pool = pool.subtract(resources);
       launched.push(task);
-      launchedIds.add(task.task_id.value);
-      const record: TaskRecord = {
-        id: task.task_id.value,
-        frameworkId: framework.id,
-        agentId: offers[0]!.agentId,
-        info: keptTaskInfo(task),
-        resources,
-        role: offers[0]!.role,
-        state: 'TASK_STAGING',
-        statuses: [],
-        statusUuid: undefined,
-        directory: undefined,
-        ...secretPathsOf(task),
-        createdAt: master.now(),
-      };
-      master.tasks.set(record);
-      if (agent) agent.used = agent.used.add(resources);
-      // Built only for someone to send it to: at 50,000 launches it was garbage nobody read.
-      if (master.operatorStreams.size > 0) master.publish(operatorEvents.taskAdded(record));
+      book(task, resources);
     }
   }
   if (launched.length > 0 && agent) {
@@ -231,6 +240,48 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
   // No cycle now: what is left goes back at the next periodic cycle, as in Mesos' batch
   // allocation. A cycle per ACCEPT/DECLINE batch ran cycles back to back at 10,000 agents
   // (≈ 1 s of CPU each) and starved everything else (docs/architecture/006-scale.md).
+}
+
+/**
+ * One LAUNCH_GROUP: all of its tasks launch together in one LAUNCH event that names the executor,
+ * or none do (task-groups.ts). Returns what is left of the pool.
+ */
+function launchGroup(
+  master: Master,
+  framework: FrameworkRecord,
+  op: Operation,
+  agentId: string,
+  pool: Resources,
+  launchedIds: Set<string>,
+  book: (task: TaskInfo, resources: Resources) => void,
+): Resources {
+  const tasks = tasksOf(op);
+  const executor = (op.launch_group?.executor ?? {}) as ExecutorJson;
+  const fail = (message: string): Resources => {
+    for (const task of tasks) reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_GROUP_INVALID', message);
+    return pool;
+  };
+  const groupProblem = groupTasksProblem(tasks);
+  if (groupProblem !== undefined) return fail(groupProblem);
+  const executorResources = executorProblem(executor, framework.id);
+  if (typeof executorResources === 'string') return fail(executorResources);
+  const perTask: Resources[] = [];
+  let total = executorResources;
+  for (const task of tasks) {
+    const checked = taskProblem(master, framework, task, agentId, launchedIds);
+    if (typeof checked === 'string') return fail(`Task '${task.task_id.value}' is invalid: ${checked}`);
+    perTask.push(checked);
+    total = total.add(checked);
+  }
+  if (!pool.contains(total)) return fail(`Task group uses more resources (${total.format()}) than available (${pool.format() || 'nothing'}) in the offers`);
+  tasks.forEach((task, i) => book(task, sharedResources(i === 0 ? perTask[i]!.add(executorResources) : perTask[i]!)));
+  master.sendToAgent(agentId, {
+    type: 'LAUNCH',
+    launch: { framework_id: { value: framework.id }, framework_info: framework.info, tasks, executor: { ...executor, framework_id: { value: framework.id } } },
+  });
+  master.metrics.tasksLaunched.inc(tasks.length);
+  master.log.info({ frameworkId: framework.id, agentId, tasks: tasks.length, executorId: executor.executor_id?.value }, 'launching-task-group');
+  return pool.subtract(total);
 }
 
 function tasksOf(op: Operation): TaskInfo[] {
@@ -270,7 +321,14 @@ function taskProblem(master: Master, framework: FrameworkRecord, task: TaskInfo,
   }
 }
 
-function reject(master: Master, framework: FrameworkRecord, task: TaskInfo, state: 'TASK_ERROR' | 'TASK_DROPPED', reason: 'REASON_TASK_INVALID' | 'REASON_INVALID_OFFERS', message: string): void {
+function reject(
+  master: Master,
+  framework: FrameworkRecord,
+  task: TaskInfo,
+  state: 'TASK_ERROR' | 'TASK_DROPPED',
+  reason: 'REASON_TASK_INVALID' | 'REASON_TASK_GROUP_INVALID' | 'REASON_INVALID_OFFERS',
+  message: string,
+): void {
   const status = master.masterStatus({ id: task.task_id.value, agentId: task.agent_id.value }, state, reason, message);
   master.sendStatus(framework.id, status);
   master.metrics.tasksRejected.inc({ state });

@@ -16,6 +16,7 @@ import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import { FrameworkInfo, TaskInfo, TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import type { WorkDirLayout } from '../work-dir.ts';
+import { TaskGroupCheckpoint } from './task-group-checkpoint.ts';
 import { AtomicJsonWriter, readJsonFile } from './atomic-json.ts';
 
 export const AgentMeta = Type.Object({
@@ -72,6 +73,8 @@ export const TaskCheckpoint = Type.Object({
   /** Set before the first signal is sent, so an agent restarted mid-kill still reports KILLED. */
   killRequested: Type.Optional(Type.Boolean()),
   launchedAtMs: Type.Number(),
+  /** Set for a task of a task group (LAUNCH_GROUP): its group, so a restart recovers it whole. */
+  taskGroup: Type.Optional(TaskGroupCheckpoint),
 });
 export type TaskCheckpoint = Static<typeof TaskCheckpoint>;
 

@@ -12,6 +12,7 @@ import type { ServicesFramework } from './services.ts';
 import type { Deployment } from './deployments.ts';
 import { guarded } from './conflict.ts';
 import { registerGroupRoutes } from './groups-api.ts';
+import { registerPodRoutes } from './pods-api.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -20,6 +21,7 @@ const list = (v: string | string[] | undefined): string[] => (v === undefined ? 
 
 export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
   registerGroupRoutes(app, services);
+  registerPodRoutes(app, services);
   const taskJson = (i: Instance): Record<string, unknown> => ({
     id: i.taskId,
     appId: i.appId,

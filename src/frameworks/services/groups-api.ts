@@ -29,14 +29,16 @@ function groupId(raw: string): string {
 
 const under = (group: string, appId: string): boolean => group === '/' || appId.startsWith(`${group}/`);
 
-/** The group tree (Marathon's shape) of every app under `root`. */
-export function groupTree(root: string, apps: App[], version: string): Record<string, unknown> {
-  const direct = apps.filter((a) => a.id.slice(0, a.id.lastIndexOf('/')) === (root === '/' ? '' : root));
+/** The group tree (Marathon's shape) of every app (and pod) under `root`. Pods are shown, not changed, here. */
+export function groupTree(root: string, apps: App[], version: string, pods: ReadonlyArray<{ id: string }> = []): Record<string, unknown> {
+  const parentOf = (id: string): string => id.slice(0, id.lastIndexOf('/'));
+  const here = root === '/' ? '' : root;
+  const direct = apps.filter((a) => parentOf(a.id) === here);
   const children = new Set<string>();
-  for (const a of apps) {
-    if (!under(root, a.id)) continue;
-    const rest = a.id.slice(root === '/' ? 1 : root.length + 1).split('/');
-    if (rest.length > 1) children.add(`${root === '/' ? '' : root}/${rest[0]}`);
+  for (const x of [...apps, ...pods]) {
+    if (!under(root, x.id)) continue;
+    const rest = x.id.slice(root === '/' ? 1 : root.length + 1).split('/');
+    if (rest.length > 1) children.add(`${here}/${rest[0]}`);
   }
   return {
     id: root,
@@ -46,9 +48,10 @@ export function groupTree(root: string, apps: App[], version: string): Record<st
         child,
         apps.filter((a) => under(child, a.id)),
         version,
+        pods.filter((p) => under(child, p.id)),
       ),
     ),
-    pods: [],
+    pods: pods.filter((p) => parentOf(p.id) === here),
     dependencies: [],
     version,
   };
@@ -88,8 +91,9 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
   const show = async (request: FastifyRequest) => {
     const id = pathOf(request);
     const apps = [...services.apps.values()].filter((a) => under(id, a.id));
-    if (id !== '/' && apps.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
-    return groupTree(id, apps, now().toISOString());
+    const pods = [...services.pods.pods.values()].filter((p) => under(id, p.id));
+    if (id !== '/' && apps.length === 0 && pods.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
+    return groupTree(id, apps, now().toISOString(), pods);
   };
   app.get('/v2/groups', show);
   app.get('/v2/groups/*', async (request) => {

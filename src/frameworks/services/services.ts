@@ -20,6 +20,7 @@ import { decodeInstance } from './instance-codec.ts';
 import { InstanceTable } from './instance-table.ts';
 import { InstanceWriter, INSTANCES_PREFIX } from './instance-writer.ts';
 import { OfferPlacement } from './offers.ts';
+import { PodManager } from './pods.ts';
 import { ReadinessChecks } from './readiness.ts';
 import type { Instance } from './reconcile.ts';
 import { ReconciliationRounds } from './reconciliation.ts';
@@ -54,6 +55,8 @@ export class ServicesFramework {
   readonly events = new ServiceEvents();
   readonly deployments = new Deployments();
   readonly readiness: ReadinessChecks;
+  /** Marathon pods (task groups): pods.ts. */
+  readonly pods: PodManager;
   readonly clock: Clock;
   private readonly store: Store;
   private readonly log: Logger;
@@ -84,8 +87,14 @@ export class ServicesFramework {
           capabilities: ['PARTITION_AWARE', 'TASK_KILLING_STATE', 'MULTI_ROLE'],
         }),
         subscribed: (connection, previousId) => this.subscribed(connection, previousId),
-        offers: (offers, connection) => this.placement.offer(offers, connection),
-        update: (status) => this.updates.handle(status),
+        offers: (offers, connection) => {
+          // Pods first (they take whole offers for their task groups); apps get the rest.
+          const rest = this.pods.offer(offers);
+          if (rest.length > 0) this.placement.offer(rest, connection);
+        },
+        update: (status) => {
+          if (!this.pods.handle(status)) this.updates.handle(status);
+        },
       },
       { transport: options.transport, clock, logger: log, name: 'services' },
     );
@@ -108,12 +117,23 @@ export class ServicesFramework {
           this.readiness.forget(i.taskId);
         },
         unreachable: (i, what) => log.warn({ appId: i.appId, taskId: i.taskId, agentId: i.agentId, unreachableSince: i.unreachableSince }, `unreachable-instance-${what}`),
-        wanted: (n) => this.demand.update(n),
+        wanted: (n) => this.demand.update(n + this.pods.wanted()),
         active: () => !this.stopped && this.driver.connection !== undefined,
       },
       clock,
     );
     const convergence = this.convergence;
+    this.pods = new PodManager({
+      store: this.store,
+      events: this.events,
+      clock,
+      logger: log,
+      call,
+      acknowledge: (status) => this.driver.acknowledge(status),
+      reconcile: (tasks) => this.driver.reconcile(tasks),
+      demandChanged: () => convergence.scheduleTick(),
+      active: () => !this.stopped && this.driver.connection !== undefined,
+    });
     this.placement = new OfferPlacement(
       {
         apps: this.apps,
@@ -172,6 +192,7 @@ export class ServicesFramework {
       const instance = decodeInstance(kv.key.slice(INSTANCES_PREFIX.length), kv.value);
       this.instances.set(instance.taskId, instance);
     }
+    await this.pods.load();
     this.driver.restore(id?.value);
     await this.driver.start();
     this.refresher = repeatEvery(this.clock, REFRESH_MS, () => this.convergence.refresh());
@@ -181,6 +202,7 @@ export class ServicesFramework {
   async stop(): Promise<void> {
     this.stopped = true;
     this.refresher?.stop();
+    this.pods.stop();
     this.rounds.stop();
     this.demand.cancel();
     await this.driver.close();
@@ -200,6 +222,7 @@ export class ServicesFramework {
     this.events.publish('scheduler_registered_event', { frameworkId: connection.frameworkId, master: '' });
     // After a (re)subscription, learn the truth about every instance we think exists.
     this.rounds.round(true);
+    this.pods.reconcileAll();
     this.convergence.tick();
   }
 

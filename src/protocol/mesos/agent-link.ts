@@ -111,6 +111,11 @@ export interface AgentLaunch {
   framework_id: Id;
   framework_info: FrameworkInfo;
   tasks: TaskInfo[];
+  /**
+   * Set for a task group (LAUNCH_GROUP): the DEFAULT executor's ExecutorInfo. The tasks then start
+   * together, share a network namespace and the executor's sandbox, and die together.
+   */
+  executor?: Record<string, unknown>;
 }
 
 export interface AgentAcknowledgement {

@@ -40,7 +40,7 @@ export const RECURSIVE_READ_ONLY = [
   'my ($sandbox, $root, $proc) = ($ARGV[0], "/", "/proc");',
   'my ($set, $clear) = (pack("QQQQ", 1, 0, 0, 0), pack("QQQQ", 0, 1, 0, 0));',
   'syscall(442, -100, $root, 0x8000, $set, 32) == 0 or die "mount_setattr /: $!";',
-  'syscall(442, -100, $sandbox, 0, $clear, 32) == 0 or die "mount_setattr sandbox: $!";',
+  'syscall(442, -100, $sandbox, 0x8000, $clear, 32) == 0 or die "mount_setattr sandbox: $!";',
   'syscall(442, -100, $proc, 0, $clear, 32) == 0 or die "mount_setattr /proc: $!";',
 ].join(' ');
 
@@ -65,11 +65,11 @@ export const SETUP_SCRIPT = [
   'set -e',
   "trap 'exit 143' TERM",
   'mount=$1 mkdir=$2 sandbox=$3 perl=$4; shift 4',
-  '"$mount" -c --bind "$sandbox" "$sandbox"',
+  '"$mount" -c --rbind "$sandbox" "$sandbox"',
   `if [ -n "$perl" ] && "$perl" -e '${RECURSIVE_READ_ONLY}' "$sandbox" 2>/dev/null; then :; else`,
   'while read -r _ _ _ _ mp _; do',
   '  case $mp in *\\\\*) mp=$(printf \'%b\' "$mp");; esac',
-  '  case $mp in "$sandbox"|/proc|/proc/*) continue;; esac',
+  '  case $mp in "$sandbox"|"$sandbox"/*|/proc|/proc/*) continue;; esac',
   '  "$mount" -c -o remount,bind,ro "$mp" 2>/dev/null || "$mount" -c -o remount,bind,ro,nosuid,nodev,noexec "$mp" ||',
   '    { echo "drover: cannot make $mp read-only" >&2; exit 125; }',
   'done < /proc/self/mountinfo',
@@ -77,7 +77,7 @@ export const SETUP_SCRIPT = [
   'cd "$sandbox"',
   '"$mount" -t tmpfs -o mode=1777,nosuid,nodev drover-tmp /tmp',
   '[ ! -d /dev/shm ] || "$mount" -t tmpfs -o mode=1777,nosuid,nodev drover-shm /dev/shm',
-  'if [ ! -d "$sandbox" ]; then "$mkdir" -p "$sandbox"; "$mount" -c --bind . "$sandbox"; fi',
+  'if [ ! -d "$sandbox" ]; then "$mkdir" -p "$sandbox"; "$mount" -c --rbind . "$sandbox"; fi',
   'cd "$sandbox"',
   // Tell the agent the command is about to start (see PreparedLaunch.signalsReady); the task
   // does not inherit the pipe.

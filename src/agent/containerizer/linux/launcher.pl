@@ -209,10 +209,11 @@ sub start_task {
   my $box = "$sandbox";
   syscall($nr{mount}, $none, $root, 0, MS_REC | MS_PRIVATE, 0) == 0 or $fail->("cannot make the mounts private: $!");
   syscall($nr{mount}, $procfs, $proc, $procfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) == 0 or $fail->("cannot mount /proc: $!");
-  syscall($nr{mount}, $box, $box, 0, MS_BIND, 0) == 0 or $fail->("cannot bind the sandbox: $!");
+  # Recursive: volumes bind-mounted into the sandbox by the agent (task groups) come along.
+  syscall($nr{mount}, $box, $box, 0, MS_BIND | MS_REC, 0) == 0 or $fail->("cannot bind the sandbox: $!");
   my ($set, $clear) = (pack('QQQQ', MOUNT_ATTR_RDONLY, 0, 0, 0), pack('QQQQ', 0, MOUNT_ATTR_RDONLY, 0, 0));
   syscall($SYS_mount_setattr, AT_FDCWD, $root, AT_RECURSIVE, $set, 32) == 0 or $fail->("cannot make / read-only: $!");
-  syscall($SYS_mount_setattr, AT_FDCWD, $box, 0, $clear, 32) == 0 or $fail->("cannot keep the sandbox writable: $!");
+  syscall($SYS_mount_setattr, AT_FDCWD, $box, AT_RECURSIVE, $clear, 32) == 0 or $fail->("cannot keep the sandbox writable: $!");
   syscall($SYS_mount_setattr, AT_FDCWD, $proc, 0, $clear, 32) == 0 or $fail->("cannot keep /proc writable: $!");
   chdir($box) or $fail->("cannot enter the sandbox: $!");
   syscall($nr{mount}, $tmpname, $tmp, $tmpfs, MS_NOSUID | MS_NODEV, $mode) == 0 or $fail->("cannot mount /tmp: $!");
@@ -227,7 +228,7 @@ sub start_task {
       mkdir($path) unless -d $path;
     }
     my $here = '.';
-    syscall($nr{mount}, $here, $box, 0, MS_BIND, 0) == 0 or $fail->("cannot bind the sandbox back under /tmp: $!");
+    syscall($nr{mount}, $here, $box, 0, MS_BIND | MS_REC, 0) == 0 or $fail->("cannot bind the sandbox back under /tmp: $!");
   }
   chdir($box) or $fail->("cannot enter the sandbox: $!");
   if (!$privileged) {

@@ -1,0 +1,434 @@
+/**
+ * Marathon's pod JSON (`types/pod.raml`, `podContainer.raml`; m2-anchors §4a) parsed into a Pod:
+ * defaults filled in, every problem reported with its JSON path (422, Marathon's
+ * `{message, details: [{path, errors}]}`), nothing half-accepted.
+ *
+ * Supported: containers with `exec` (shell or argv), resources, endpoints (host ports, fixed or
+ * from the offer), environment, user, labels, volumeMounts at sandbox-relative paths onto
+ * ephemeral or host volumes, artifacts (fetched into the container's sandbox), HTTP/TCP/command
+ * health checks (Mesos-level, run by the agent), lifecycle.killGracePeriodSeconds;
+ * `networks: [{mode: host}]`; scaling (fixed); scheduling.upgrade (the rolling replace),
+ * backoff and killSelection (stored); executorResources.
+ *
+ * Refused with their path until their part exists: container `image` (images are another
+ * piece of work), container and bridge networks, persistent and secret volumes, read-only or
+ * absolute mount paths (both need an image's root filesystem), secrets, placement constraints
+ * and roles, resourceLimits, linuxInfo, tty, check.
+ */
+import { DroverError } from '../../errors/errors.ts';
+import { normalizeId } from './app-schema.ts';
+
+export interface PodEndpoint {
+  name: string;
+  /** 0: a port from the offer. */
+  hostPort: number;
+  containerPort?: number;
+  protocol: string[];
+  labels: Record<string, string>;
+}
+
+export interface PodHealthCheck {
+  http?: { endpoint: string; path: string; scheme: 'HTTP' | 'HTTPS' };
+  tcp?: { endpoint: string };
+  exec?: { command: { shell?: string; argv?: string[] } };
+  gracePeriodSeconds: number;
+  intervalSeconds: number;
+  maxConsecutiveFailures: number;
+  timeoutSeconds: number;
+  delaySeconds: number;
+}
+
+export interface PodContainer {
+  name: string;
+  exec: { command: { shell?: string; argv?: string[] } };
+  resources: { cpus: number; mem: number; disk: number; gpus: number };
+  endpoints: PodEndpoint[];
+  environment: Record<string, string>;
+  user?: string;
+  labels: Record<string, string>;
+  volumeMounts: Array<{ name: string; mountPath: string }>;
+  artifacts: Array<{ uri: string; extract: boolean; executable: boolean; cache: boolean; destPath?: string }>;
+  healthCheck?: PodHealthCheck;
+  lifecycle?: { killGracePeriodSeconds: number };
+}
+
+export interface Pod {
+  id: string;
+  labels: Record<string, string>;
+  version: string;
+  versionInfo: { lastConfigChangeAt: string; lastScalingAt: string };
+  user?: string;
+  environment: Record<string, string>;
+  containers: PodContainer[];
+  volumes: Array<{ name: string; host?: string }>;
+  networks: Array<{ mode: 'host' }>;
+  scaling: { kind: 'fixed'; instances: number; maxInstances?: number };
+  scheduling: {
+    backoff: { backoff: number; backoffFactor: number; maxLaunchDelay: number };
+    upgrade: { minimumHealthCapacity: number; maximumOverCapacity: number };
+    killSelection: 'YOUNGEST_FIRST' | 'OLDEST_FIRST';
+  };
+  executorResources: { cpus: number; mem: number; disk: number };
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const MAX_STRING = 64 * 1024;
+const MAX_ITEMS = 256;
+
+type Json = Record<string, unknown>;
+
+class Checker {
+  readonly details: Array<{ path: string; errors: string[] }> = [];
+  fail(path: string, error: string): void {
+    const d = this.details.find((x) => x.path === path);
+    if (d) d.errors.push(error);
+    else this.details.push({ path, errors: [error] });
+  }
+  object(v: unknown, path: string, required = false): Json | undefined {
+    if (v === undefined || v === null) {
+      if (required) this.fail(path, 'is required');
+      return undefined;
+    }
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      this.fail(path, 'must be an object');
+      return undefined;
+    }
+    return v as Json;
+  }
+  array(v: unknown, path: string, required = false): unknown[] {
+    if (v === undefined || v === null) {
+      if (required) this.fail(path, 'is required');
+      return [];
+    }
+    if (!Array.isArray(v)) {
+      this.fail(path, 'must be an array');
+      return [];
+    }
+    if (v.length > MAX_ITEMS) {
+      this.fail(path, `must have at most ${MAX_ITEMS} items`);
+      return [];
+    }
+    return v;
+  }
+  string(v: unknown, path: string, required = false): string | undefined {
+    if (v === undefined || v === null) {
+      if (required) this.fail(path, 'is required');
+      return undefined;
+    }
+    if (typeof v !== 'string') {
+      this.fail(path, 'must be a string');
+      return undefined;
+    }
+    if (v.length > MAX_STRING) {
+      this.fail(path, `must be at most ${MAX_STRING} characters`);
+      return undefined;
+    }
+    return v;
+  }
+  number(v: unknown, path: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, integer = false): number {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      this.fail(path, integer ? 'must be an integer' : 'must be a number');
+      return fallback;
+    }
+    if (v < min || v > max) {
+      this.fail(path, `must be between ${min} and ${max}`);
+      return fallback;
+    }
+    return v;
+  }
+  boolean(v: unknown, path: string, fallback: boolean): boolean {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') {
+      this.fail(path, 'must be a boolean');
+      return fallback;
+    }
+    return v;
+  }
+  stringMap(v: unknown, path: string): Record<string, string> {
+    const o = this.object(v, path);
+    const out: Record<string, string> = {};
+    if (o === undefined) return out;
+    const entries = Object.entries(o);
+    if (entries.length > 1024) {
+      this.fail(path, 'must have at most 1024 entries');
+      return out;
+    }
+    for (const [k, val] of entries) {
+      if (k.length > 4096) this.fail(`${path}/${k.slice(0, 64)}`, 'name is too long');
+      else if (typeof val === 'string' && val.length <= MAX_STRING) out[k] = val;
+      else if (typeof val === 'object' && val !== null && 'secret' in val) this.fail(`${path}/${k}`, 'secret references are not supported for pods yet');
+      else this.fail(`${path}/${k}`, 'must be a string');
+    }
+    return out;
+  }
+  /** A field this version cannot honour: present (and not empty) is an error. */
+  unsupported(v: unknown, path: string, why: string): void {
+    if (v === undefined || v === null || v === false) return;
+    if (Array.isArray(v) && v.length === 0) return;
+    if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) return;
+    this.fail(path, why);
+  }
+}
+
+function command(c: Checker, raw: unknown, path: string): { shell?: string; argv?: string[] } {
+  const cmd = c.object(raw, path, true);
+  if (cmd === undefined) return {};
+  if (cmd['shell'] !== undefined && cmd['argv'] !== undefined) c.fail(path, "must have one of 'shell' or 'argv', not both");
+  if (cmd['shell'] !== undefined) {
+    const shell = c.string(cmd['shell'], `${path}/shell`);
+    if (shell !== undefined && shell.trim() === '') c.fail(`${path}/shell`, 'must not be empty');
+    return shell === undefined ? {} : { shell };
+  }
+  if (cmd['argv'] !== undefined) {
+    const argv = c.array(cmd['argv'], `${path}/argv`).map((a, i) => c.string(a, `${path}/argv/${i}`) ?? '');
+    if (argv.length === 0) c.fail(`${path}/argv`, 'must not be empty');
+    return { argv };
+  }
+  c.fail(path, "must have 'shell' or 'argv'");
+  return {};
+}
+
+function healthCheck(c: Checker, raw: unknown, path: string, endpoints: ReadonlySet<string>): PodHealthCheck | undefined {
+  const hc = c.object(raw, path);
+  if (hc === undefined) return undefined;
+  const kinds = ['http', 'tcp', 'exec'].filter((k) => hc[k] !== undefined);
+  if (kinds.length !== 1) {
+    c.fail(path, "must have exactly one of 'http', 'tcp' or 'exec'");
+    return undefined;
+  }
+  const out: PodHealthCheck = {
+    gracePeriodSeconds: c.number(hc['gracePeriodSeconds'], `${path}/gracePeriodSeconds`, 300, 0, 86400, true),
+    intervalSeconds: c.number(hc['intervalSeconds'], `${path}/intervalSeconds`, 60, 1, 86400, true),
+    maxConsecutiveFailures: c.number(hc['maxConsecutiveFailures'], `${path}/maxConsecutiveFailures`, 3, 0, 1000, true),
+    timeoutSeconds: c.number(hc['timeoutSeconds'], `${path}/timeoutSeconds`, 20, 1, 86400, true),
+    delaySeconds: c.number(hc['delaySeconds'], `${path}/delaySeconds`, 15, 0, 86400, true),
+  };
+  const endpoint = (v: unknown, p: string): string => {
+    const e = c.string(v, p, true) ?? '';
+    if (e !== '' && !endpoints.has(e)) c.fail(p, `must name an endpoint of this container`);
+    return e;
+  };
+  if (hc['http'] !== undefined) {
+    const http = c.object(hc['http'], `${path}/http`) ?? {};
+    const p = c.string(http['path'], `${path}/http/path`) ?? '/';
+    if (!p.startsWith('/')) c.fail(`${path}/http/path`, "must start with '/'");
+    const scheme = http['scheme'] ?? 'HTTP';
+    if (scheme !== 'HTTP' && scheme !== 'HTTPS') c.fail(`${path}/http/scheme`, "must be 'HTTP' or 'HTTPS'");
+    out.http = { endpoint: endpoint(http['endpoint'], `${path}/http/endpoint`), path: p, scheme: scheme === 'HTTPS' ? 'HTTPS' : 'HTTP' };
+  } else if (hc['tcp'] !== undefined) {
+    const tcp = c.object(hc['tcp'], `${path}/tcp`) ?? {};
+    out.tcp = { endpoint: endpoint(tcp['endpoint'], `${path}/tcp/endpoint`) };
+  } else {
+    const exec = c.object(hc['exec'], `${path}/exec`) ?? {};
+    out.exec = { command: command(c, exec['command'], `${path}/exec/command`) };
+  }
+  return out;
+}
+
+/** The pod, or DROVER_ERR_VALIDATION (422) with every problem's path. `now` dates the version. */
+export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
+  const c = new Checker();
+  const body = c.object(raw, '/', true);
+  if (body === undefined) throw new DroverError('VALIDATION', 'Object is not valid', { details: c.details });
+  let id = '/';
+  const rawId = fixedId ?? body['id'];
+  const idString = c.string(rawId, '/id', true);
+  if (idString !== undefined) {
+    const n = normalizeId(idString);
+    if (typeof n === 'string') id = n;
+    else c.fail('/id', n.error);
+  }
+  const version = now.toISOString();
+
+  const volumes: Pod['volumes'] = [];
+  const volumeNames = new Set<string>();
+  c.array(body['volumes'], '/volumes').forEach((v, i) => {
+    const p = `/volumes/${i}`;
+    const vol = c.object(v, p, true);
+    if (vol === undefined) return;
+    const name = c.string(vol['name'], `${p}/name`, true) ?? '';
+    if (name !== '' && !NAME.test(name)) c.fail(`${p}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
+    if (volumeNames.has(name)) c.fail(`${p}/name`, 'must be unique in the pod');
+    volumeNames.add(name);
+    c.unsupported(vol['persistent'], `${p}/persistent`, 'persistent volumes are not supported for pods yet');
+    c.unsupported(vol['secret'], `${p}/secret`, 'secret volumes are not supported for pods yet');
+    const host = c.string(vol['host'], `${p}/host`);
+    if (host !== undefined && !host.startsWith('/')) c.fail(`${p}/host`, 'must be an absolute path on the agent');
+    if (host !== undefined && host.split('/').includes('..')) c.fail(`${p}/host`, "must not contain '..'");
+    volumes.push({ name, ...(host === undefined ? {} : { host }) });
+  });
+
+  const networks = c.array(body['networks'], '/networks');
+  networks.forEach((n, i) => {
+    const net = c.object(n, `/networks/${i}`, true);
+    if (net === undefined) return;
+    const mode = net['mode'] ?? 'container';
+    if (mode !== 'host') c.fail(`/networks/${i}/mode`, `'${String(mode).slice(0, 64)}' networking is not supported for pods yet: use {"mode": "host"}`);
+  });
+  if (networks.length === 0) c.fail('/networks', 'is required: use [{"mode": "host"}] (container networks are not supported for pods yet)');
+
+  const containers: PodContainer[] = [];
+  const containerNames = new Set<string>();
+  const endpointNames = new Set<string>();
+  const fixedPorts = new Set<number>();
+  const rawContainers = c.array(body['containers'], '/containers', true);
+  if (body['containers'] !== undefined && rawContainers.length === 0) c.fail('/containers', 'must have at least one container');
+  rawContainers.forEach((r, i) => {
+    const p = `/containers/${i}`;
+    const ct = c.object(r, p, true);
+    if (ct === undefined) return;
+    const name = c.string(ct['name'], `${p}/name`, true) ?? '';
+    if (name !== '' && !NAME.test(name)) c.fail(`${p}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
+    if (containerNames.has(name)) c.fail(`${p}/name`, 'must be unique in the pod');
+    containerNames.add(name);
+    c.unsupported(ct['image'], `${p}/image`, 'container images are not supported for pods yet: give an exec command run on the host filesystem');
+    c.unsupported(ct['resourceLimits'], `${p}/resourceLimits`, 'is not supported for pods yet');
+    c.unsupported(ct['linuxInfo'], `${p}/linuxInfo`, 'is not supported for pods yet');
+    c.unsupported(ct['tty'], `${p}/tty`, 'is not supported for pods yet');
+    c.unsupported(ct['check'], `${p}/check`, 'is not supported for pods yet');
+    c.unsupported(ct['secrets'], `${p}/secrets`, 'is not supported for pods yet');
+    const exec = c.object(ct['exec'], `${p}/exec`, true);
+    const cmd = exec === undefined ? {} : command(c, exec['command'], `${p}/exec/command`);
+    const res = c.object(ct['resources'], `${p}/resources`, true) ?? {};
+    const resources = {
+      cpus: c.number(res['cpus'], `${p}/resources/cpus`, 1, 0.001, 1024),
+      mem: c.number(res['mem'], `${p}/resources/mem`, 128, 1, 16 * 1024 * 1024),
+      disk: c.number(res['disk'], `${p}/resources/disk`, 0, 0, 1024 * 1024 * 1024),
+      gpus: c.number(res['gpus'], `${p}/resources/gpus`, 0, 0, 0, true),
+    };
+    const endpoints: PodEndpoint[] = [];
+    c.array(ct['endpoints'], `${p}/endpoints`).forEach((e, j) => {
+      const ep = `${p}/endpoints/${j}`;
+      const eo = c.object(e, ep, true);
+      if (eo === undefined) return;
+      const en = c.string(eo['name'], `${ep}/name`, true) ?? '';
+      if (en !== '' && !NAME.test(en)) c.fail(`${ep}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
+      if (endpointNames.has(en)) c.fail(`${ep}/name`, 'must be unique in the pod');
+      endpointNames.add(en);
+      const hostPort = c.number(eo['hostPort'], `${ep}/hostPort`, 0, 0, 65535, true);
+      if (hostPort !== 0 && fixedPorts.has(hostPort)) c.fail(`${ep}/hostPort`, 'is used by another endpoint of the pod');
+      if (hostPort !== 0) fixedPorts.add(hostPort);
+      const containerPort = eo['containerPort'] === undefined || eo['containerPort'] === null ? undefined : c.number(eo['containerPort'], `${ep}/containerPort`, 0, 0, 65535, true);
+      const protocol = c.array(eo['protocol'], `${ep}/protocol`).map((x, k) => {
+        const s = c.string(x, `${ep}/protocol/${k}`) ?? 'tcp';
+        if (s !== 'tcp' && s !== 'udp') c.fail(`${ep}/protocol/${k}`, "must be 'tcp' or 'udp'");
+        return s;
+      });
+      endpoints.push({
+        name: en,
+        hostPort,
+        ...(containerPort === undefined ? {} : { containerPort }),
+        protocol: protocol.length === 0 ? ['tcp'] : protocol,
+        labels: c.stringMap(eo['labels'], `${ep}/labels`),
+      });
+    });
+    const volumeMounts: PodContainer['volumeMounts'] = [];
+    c.array(ct['volumeMounts'], `${p}/volumeMounts`).forEach((m, j) => {
+      const mp = `${p}/volumeMounts/${j}`;
+      const mo = c.object(m, mp, true);
+      if (mo === undefined) return;
+      const vn = c.string(mo['name'], `${mp}/name`, true) ?? '';
+      if (vn !== '' && !volumeNames.has(vn)) c.fail(`${mp}/name`, 'must name a volume of the pod');
+      const mountPath = c.string(mo['mountPath'], `${mp}/mountPath`, true) ?? '';
+      if (mountPath.startsWith('/')) c.fail(`${mp}/mountPath`, 'absolute mount paths need a container image, not supported for pods yet: give a path relative to the sandbox');
+      else if (mountPath === '' || mountPath.split('/').includes('..')) c.fail(`${mp}/mountPath`, "must be a non-empty path inside the sandbox (no '..')");
+      if (mo['readOnly'] === true) c.fail(`${mp}/readOnly`, 'read-only mounts are not supported for pods yet');
+      volumeMounts.push({ name: vn, mountPath });
+    });
+    const artifacts: PodContainer['artifacts'] = [];
+    c.array(ct['artifacts'], `${p}/artifacts`).forEach((a, j) => {
+      const ap = `${p}/artifacts/${j}`;
+      const ao = c.object(a, ap, true);
+      if (ao === undefined) return;
+      const uri = c.string(ao['uri'], `${ap}/uri`, true) ?? '';
+      const destPath = c.string(ao['destPath'], `${ap}/destPath`);
+      if (destPath !== undefined && (destPath.startsWith('/') || destPath.split('/').includes('..'))) c.fail(`${ap}/destPath`, 'must be a path inside the sandbox');
+      artifacts.push({
+        uri,
+        extract: c.boolean(ao['extract'], `${ap}/extract`, true),
+        executable: c.boolean(ao['executable'], `${ap}/executable`, false),
+        cache: c.boolean(ao['cache'], `${ap}/cache`, false),
+        ...(destPath === undefined ? {} : { destPath }),
+      });
+    });
+    const ownEndpoints = new Set(endpoints.map((e) => e.name));
+    const hc = healthCheck(c, ct['healthCheck'], `${p}/healthCheck`, ownEndpoints);
+    const lifecycle = c.object(ct['lifecycle'], `${p}/lifecycle`);
+    const user = c.string(ct['user'], `${p}/user`);
+    containers.push({
+      name,
+      exec: { command: cmd },
+      resources,
+      endpoints,
+      environment: c.stringMap(ct['environment'], `${p}/environment`),
+      ...(user === undefined ? {} : { user }),
+      labels: c.stringMap(ct['labels'], `${p}/labels`),
+      volumeMounts,
+      artifacts,
+      ...(hc === undefined ? {} : { healthCheck: hc }),
+      ...(lifecycle === undefined ? {} : { lifecycle: { killGracePeriodSeconds: c.number(lifecycle['killGracePeriodSeconds'], `${p}/lifecycle/killGracePeriodSeconds`, 3, 0, 3600) } }),
+    });
+  });
+
+  const scalingRaw = c.object(body['scaling'], '/scaling') ?? {};
+  if (scalingRaw['kind'] !== undefined && scalingRaw['kind'] !== 'fixed') c.fail('/scaling/kind', "must be 'fixed'");
+  const instances = c.number(scalingRaw['instances'], '/scaling/instances', 1, 0, 10000, true);
+  const maxInstances = scalingRaw['maxInstances'] === undefined || scalingRaw['maxInstances'] === null ? undefined : c.number(scalingRaw['maxInstances'], '/scaling/maxInstances', 0, 0, 100000, true);
+  if (maxInstances !== undefined && instances > maxInstances) c.fail('/scaling/instances', `must not exceed maxInstances (${maxInstances})`);
+
+  const sched = c.object(body['scheduling'], '/scheduling') ?? {};
+  const backoff = c.object(sched['backoff'], '/scheduling/backoff') ?? {};
+  const upgrade = c.object(sched['upgrade'], '/scheduling/upgrade') ?? {};
+  const placement = c.object(sched['placement'], '/scheduling/placement') ?? {};
+  c.unsupported(placement['constraints'], '/scheduling/placement/constraints', 'placement constraints are not supported for pods yet');
+  const roles = c.array(placement['acceptedResourceRoles'], '/scheduling/placement/acceptedResourceRoles');
+  if (roles.some((r) => r !== '*')) c.fail('/scheduling/placement/acceptedResourceRoles', "only '*' is supported for pods yet");
+  const killSelection = sched['killSelection'] ?? 'YOUNGEST_FIRST';
+  if (killSelection !== 'YOUNGEST_FIRST' && killSelection !== 'OLDEST_FIRST') c.fail('/scheduling/killSelection', "must be 'YOUNGEST_FIRST' or 'OLDEST_FIRST'");
+  c.unsupported(body['secrets'], '/secrets', 'secrets are not supported for pods yet');
+  if (body['role'] !== undefined && body['role'] !== '*') c.fail('/role', "only '*' is supported for pods yet");
+  const exe = c.object(body['executorResources'], '/executorResources') ?? {};
+  const user = c.string(body['user'], '/user');
+  const labels = c.stringMap(body['labels'], '/labels');
+  const environment = c.stringMap(body['environment'], '/environment');
+  const scheduling: Pod['scheduling'] = {
+    backoff: {
+      backoff: c.number(backoff['backoff'], '/scheduling/backoff/backoff', 1, 0, 86400),
+      backoffFactor: c.number(backoff['backoffFactor'], '/scheduling/backoff/backoffFactor', 1.15, 1, 100),
+      maxLaunchDelay: c.number(backoff['maxLaunchDelay'], '/scheduling/backoff/maxLaunchDelay', 300, 0, 86400),
+    },
+    upgrade: {
+      minimumHealthCapacity: c.number(upgrade['minimumHealthCapacity'], '/scheduling/upgrade/minimumHealthCapacity', 1, 0, 1),
+      maximumOverCapacity: c.number(upgrade['maximumOverCapacity'], '/scheduling/upgrade/maximumOverCapacity', 1, 0, 1),
+    },
+    killSelection: killSelection === 'OLDEST_FIRST' ? 'OLDEST_FIRST' : 'YOUNGEST_FIRST',
+  };
+  const executorResources = {
+    cpus: c.number(exe['cpus'], '/executorResources/cpus', 0.1, 0.01, 64),
+    mem: c.number(exe['mem'], '/executorResources/mem', 32, 1, 65536),
+    disk: c.number(exe['disk'], '/executorResources/disk', 10, 1, 1024 * 1024),
+  };
+
+  if (c.details.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: c.details });
+  return {
+    id,
+    labels,
+    version,
+    versionInfo: { lastConfigChangeAt: version, lastScalingAt: version },
+    ...(user === undefined ? {} : { user }),
+    environment,
+    containers,
+    volumes,
+    networks: [{ mode: 'host' }],
+    scaling: { kind: 'fixed', instances, ...(maxInstances === undefined ? {} : { maxInstances }) },
+    scheduling,
+    executorResources,
+  };
+}
+
+/** Same configuration (only scaling may differ): a scale, not a restart. */
+export function podConfigEqual(a: Pod, b: Pod): boolean {
+  const strip = (p: Pod): unknown => ({ ...p, version: '', versionInfo: undefined, scaling: undefined });
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}

@@ -1,0 +1,604 @@
+/**
+ * Marathon pods on Mesos task groups, inside the services framework: desired state (pods and
+ * their versions in the store), instances (one task group each, stored before their launch),
+ * placement on offers (LAUNCH_GROUP), status updates, scaling and a rolling replace on update.
+ *
+ * An instance is `<pod id, / → _>.instance-<uuid>`; its tasks are `<instance id>.<container>`,
+ * Marathon's ids. An instance ends when all of its tasks have ended; one failed or killed task
+ * ends them all (the agent's default-executor rule), and a replacement is launched (with the
+ * pod's backoff after failures).
+ *
+ * Rolling replace: instances of an older configuration are killed only while at least
+ * `minimumHealthCapacity × instances` of the new one run; at most `maximumOverCapacity ×
+ * instances` extra are launched meanwhile.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock/clock.ts';
+import { DroverError } from '../../errors/errors.ts';
+import type { Logger } from '../../log/index.ts';
+import { isTerminalState, type TaskState } from '../../protocol/mesos/enums.ts';
+import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { Resources } from '../../resources/index.ts';
+import type { Store } from '../../store/store.ts';
+import type { ReconcileTask } from '../sdk/driver.ts';
+import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
+import type { ServiceEvents } from './events.ts';
+import { type Pod, type PodContainer, podConfigEqual } from './pod-schema.ts';
+
+const PREFIX = '/drover/services';
+const PODS = `${PREFIX}/pods`;
+const POD_VERSIONS = `${PREFIX}/pod-versions`;
+export const POD_INSTANCES = `${PREFIX}/pod-instances/`;
+const TERMINATIONS_KEPT = 10;
+
+export interface PodTask {
+  taskId: string;
+  container: string;
+  state: TaskState;
+  message?: string;
+  healthy?: boolean;
+  since: string;
+}
+
+export interface PodInstance {
+  id: string;
+  podId: string;
+  /** Pod version it was launched with, and its configuration version (a scale keeps it). */
+  version: string;
+  configVersion: string;
+  agentId: string;
+  hostname: string;
+  /** Host port of each endpoint. */
+  ports: Record<string, number>;
+  tasks: PodTask[];
+  stagedAt: string;
+  startedAt?: string;
+  killing?: boolean;
+}
+
+interface Termination {
+  instanceID: string;
+  startedAt?: string;
+  terminatedAt: string;
+  message?: string;
+  containers: Array<{ containerId: string; lastKnownState: string; termination?: { message?: string } }>;
+}
+
+interface PodRuntime {
+  failures: number;
+  delayUntil: number;
+  terminations: Termination[];
+  statusSince: string;
+}
+
+export interface PodContext {
+  store: Store;
+  events: ServiceEvents;
+  clock: Clock;
+  logger: Logger;
+  call(call: OutgoingCall): Promise<boolean>;
+  acknowledge(status: TaskStatus): void;
+  reconcile(tasks: Iterable<ReconcileTask>): void;
+  /** Decide about offers again (the pods' demand changed). */
+  demandChanged(): void;
+  /** Whether the framework is subscribed and running. */
+  active(): boolean;
+}
+
+export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
+
+/**
+ * A pod task's id: `<pod>.instance-<uuid>.<container>`. An app's is `<app>.instance-<uuid>._app.1`
+ * (app.ts); a container name never starts with `_`, so the two never match each other.
+ */
+const POD_TASK_ID = /^.+\.instance-[0-9a-f-]{36}\.[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+export const isPodTaskId = (taskId: string): boolean => taskId.length <= 1024 && POD_TASK_ID.test(taskId);
+
+function newInstanceId(podId: string): string {
+  return `${podId.split('/').filter(Boolean).join('_')}.instance-${randomUUID()}`;
+}
+
+const live = (i: PodInstance): boolean => i.tasks.some((t) => !isTerminalState(t.state));
+const running = (i: PodInstance): boolean => i.tasks.every((t) => t.state === 'TASK_RUNNING' || t.state === 'TASK_FINISHED') && i.tasks.some((t) => t.state === 'TASK_RUNNING');
+
+export class PodManager {
+  readonly pods = new Map<string, Pod>();
+  readonly instances = new Map<string, PodInstance>();
+  private readonly runtimes = new Map<string, PodRuntime>();
+  private retry: ReturnType<Clock['setTimeout']> | undefined;
+
+  constructor(private readonly c: PodContext) {}
+
+  async load(): Promise<void> {
+    const [pods, instances] = await Promise.all([this.c.store.range(`${PODS}/`), this.c.store.range(POD_INSTANCES)]);
+    for (const kv of pods.kvs) {
+      const pod = JSON.parse(kv.value) as Pod;
+      this.pods.set(pod.id, pod);
+    }
+    for (const kv of instances.kvs) {
+      const instance = JSON.parse(kv.value) as PodInstance;
+      this.instances.set(instance.id, instance);
+    }
+  }
+
+  private now(): string {
+    return new Date(this.c.clock.now()).toISOString();
+  }
+
+  runtimeOf(podId: string): PodRuntime {
+    let r = this.runtimes.get(podId);
+    if (!r) this.runtimes.set(podId, (r = { failures: 0, delayUntil: 0, terminations: [], statusSince: this.now() }));
+    return r;
+  }
+
+  instancesOf(podId: string): PodInstance[] {
+    return [...this.instances.values()].filter((i) => i.podId === podId);
+  }
+
+  // ---- desired state ------------------------------------------------------------------------
+
+  /** Create or update a pod; answers whether it existed. */
+  async put(pod: Pod, options: { create?: boolean } = {}): Promise<{ pod: Pod; created: boolean }> {
+    const existing = this.pods.get(pod.id);
+    if (options.create && existing) throw new DroverError('CONFLICT', `Pod ${pod.id} already exists.`);
+    // A scale keeps the configuration version: its instances are not replaced.
+    const stored: Pod = existing && podConfigEqual(existing, pod) ? { ...pod, versionInfo: { lastConfigChangeAt: existing.versionInfo.lastConfigChangeAt, lastScalingAt: pod.version } } : pod;
+    await this.c.store.txn({
+      success: [
+        { type: 'put', key: `${PODS}${stored.id}`, value: JSON.stringify(stored) },
+        { type: 'put', key: `${POD_VERSIONS}${stored.id}/@${stored.version}`, value: JSON.stringify(stored) },
+      ],
+    });
+    this.pods.set(stored.id, stored);
+    const runtime = this.runtimeOf(stored.id);
+    if (!existing || existing.versionInfo.lastConfigChangeAt !== stored.versionInfo.lastConfigChangeAt) Object.assign(runtime, { failures: 0, delayUntil: 0 });
+    runtime.statusSince = this.now();
+    this.c.events.publish(existing ? 'pod_updated_event' : 'pod_created_event', { podId: stored.id, version: stored.version });
+    this.converge();
+    return { pod: stored, created: !existing };
+  }
+
+  async remove(podId: string): Promise<void> {
+    if (!this.pods.has(podId)) throw new DroverError('NOT_FOUND', `Pod '${podId}' does not exist`);
+    await this.c.store.txn({
+      success: [
+        { type: 'delete', key: `${PODS}${podId}` },
+        { type: 'deletePrefix', prefix: `${POD_VERSIONS}${podId}/@` },
+      ],
+    });
+    this.pods.delete(podId);
+    this.c.events.publish('pod_deleted_event', { podId });
+    this.converge();
+  }
+
+  async versions(podId: string): Promise<Pod[]> {
+    const result = await this.c.store.range(`${POD_VERSIONS}${podId}/@`);
+    return result.kvs.map((kv) => JSON.parse(kv.value) as Pod);
+  }
+
+  /** Kill these instances of the pod (they are replaced, as Marathon does). */
+  killInstances(podId: string, ids: readonly string[]): PodInstance[] {
+    const found = ids.map((id) => this.instances.get(id)).filter((i): i is PodInstance => i !== undefined && i.podId === podId);
+    for (const i of found) this.kill(i);
+    return found;
+  }
+
+  // ---- convergence ----------------------------------------------------------------------------
+
+  /** Launches each pod wants now (0 while backing off). */
+  private plan(pod: Pod): { launch: number; kill: PodInstance[] } {
+    const desired = pod.scaling.instances;
+    const alive = this.instancesOf(pod.id).filter((i) => live(i) && i.killing !== true);
+    const current = alive.filter((i) => i.configVersion === pod.versionInfo.lastConfigChangeAt);
+    const old = alive.filter((i) => i.configVersion !== pod.versionInfo.lastConfigChangeAt);
+    const kill: PodInstance[] = [];
+    const byAge = (a: PodInstance, b: PodInstance): number => a.stagedAt.localeCompare(b.stagedAt);
+    if (current.length > desired) {
+      const sorted = [...current].sort(byAge);
+      const extra = current.length - desired;
+      kill.push(...(pod.scheduling.killSelection === 'OLDEST_FIRST' ? sorted.slice(0, extra) : sorted.slice(-extra)));
+    }
+    const minHealthy = Math.ceil(desired * pod.scheduling.upgrade.minimumHealthCapacity);
+    const currentRunning = current.filter(running).length;
+    const keepOld = Math.max(0, Math.min(old.length, minHealthy - currentRunning));
+    kill.push(...[...old].sort(byAge).slice(0, old.length - keepOld));
+    const maxTotal = desired + Math.floor(desired * pod.scheduling.upgrade.maximumOverCapacity);
+    const afterKills = alive.length - kill.length;
+    let launch = Math.max(0, Math.min(desired - current.length, maxTotal - afterKills));
+    if (launch > 0 && this.runtimeOf(pod.id).delayUntil > this.c.clock.now()) launch = 0;
+    return { launch, kill };
+  }
+
+  /** Kills what must go (deleted pods, scale-downs, replaced versions) and reports the demand. */
+  converge(): void {
+    if (!this.c.active()) return;
+    for (const i of this.instances.values()) {
+      if (!this.pods.has(i.podId) && live(i) && i.killing !== true) this.kill(i);
+    }
+    for (const pod of this.pods.values()) for (const i of this.plan(pod).kill) this.kill(i);
+    this.c.demandChanged();
+  }
+
+  /** Launches wanted now, over all pods (for the revive decision). */
+  wanted(): number {
+    let n = 0;
+    for (const pod of this.pods.values()) n += this.plan(pod).launch;
+    if (n === 0) this.scheduleRetry();
+    return n;
+  }
+
+  /** A pod backing off wants offers again when its delay is over. */
+  private scheduleRetry(): void {
+    const next = Math.min(...[...this.pods.keys()].map((id) => this.runtimeOf(id).delayUntil).filter((t) => t > this.c.clock.now()));
+    if (!Number.isFinite(next) || this.retry !== undefined) return;
+    this.retry = this.c.clock.setTimeout(
+      () => {
+        this.retry = undefined;
+        this.c.demandChanged();
+      },
+      next - this.c.clock.now() + 10,
+    );
+    this.retry.unref?.();
+  }
+
+  stop(): void {
+    this.c.clock.clearTimeout(this.retry);
+  }
+
+  private kill(i: PodInstance): void {
+    i.killing = true;
+    void this.persist(i);
+    for (const t of i.tasks) {
+      if (isTerminalState(t.state)) continue;
+      void this.c.call({ type: 'KILL', kill: { task_id: { value: t.taskId }, agent_id: { value: i.agentId } } });
+    }
+    this.c.logger.info({ podId: i.podId, instanceId: i.id }, 'pod-instance-killing');
+  }
+
+  private async persist(i: PodInstance): Promise<void> {
+    await this.c.store.put(`${POD_INSTANCES}${i.id}`, JSON.stringify(i)).catch((err: unknown) => this.c.logger.error({ err, instanceId: i.id }, 'pod-instance-write-failed'));
+  }
+
+  // ---- offers ---------------------------------------------------------------------------------
+
+  /**
+   * Places the pods' wanted instances on the offers (synchronously: the instances exist in
+   * memory at once), stores them, then ACCEPTs with LAUNCH_GROUP. Returns the offers not used.
+   */
+  offer(offers: OfferJson[]): OfferJson[] {
+    const plans = [...this.pods.values()].map((pod) => ({ pod, want: this.plan(pod).launch })).filter((p) => p.want > 0);
+    if (plans.length === 0) return offers;
+    const rest: OfferJson[] = [];
+    const launches: Array<{ offer: OfferJson; instances: PodInstance[]; ops: unknown[] }> = [];
+    for (const offer of offers) {
+      let remaining = Resources.fromJSON(offer.resources);
+      const instances: PodInstance[] = [];
+      const ops: unknown[] = [];
+      for (const plan of plans) {
+        while (plan.want > 0) {
+          const fit = this.fit(plan.pod, remaining);
+          if (fit === undefined) break;
+          remaining = fit.remaining;
+          const instance = this.newInstance(plan.pod, offer, fit.ports);
+          instances.push(instance);
+          ops.push(this.launchGroup(plan.pod, instance, offer, fit.ports));
+          plan.want--;
+        }
+      }
+      if (instances.length === 0) rest.push(offer);
+      else launches.push({ offer, instances, ops });
+    }
+    for (const l of launches) void this.storeThenAccept(l.offer, l.instances, l.ops);
+    return rest;
+  }
+
+  /** Whether one instance fits `resources`, with its host ports. */
+  private fit(pod: Pod, resources: Resources): { remaining: Resources; ports: Record<string, number> } | undefined {
+    let cpus = pod.executorResources.cpus;
+    let mem = pod.executorResources.mem;
+    let disk = pod.executorResources.disk;
+    for (const ct of pod.containers) {
+      cpus += ct.resources.cpus;
+      mem += ct.resources.mem;
+      disk += ct.resources.disk;
+    }
+    if (resources.cpus() + 1e-9 < cpus || resources.mem() + 1e-9 < mem || resources.disk() + 1e-9 < disk) return undefined;
+    const free = resources.ports();
+    const ports: Record<string, number> = {};
+    const taken: number[] = [];
+    const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
+    for (const e of endpoints.filter((x) => x.hostPort !== 0)) {
+      if (!free.contains(e.hostPort)) return undefined;
+      ports[e.name] = e.hostPort;
+      taken.push(e.hostPort);
+    }
+    for (const e of endpoints.filter((x) => x.hostPort === 0)) {
+      let port: number | undefined;
+      for (const p of free.values()) {
+        if (!taken.includes(p)) {
+          port = p;
+          break;
+        }
+      }
+      if (port === undefined) return undefined;
+      ports[e.name] = port;
+      taken.push(port);
+    }
+    const used = Resources.parse(`cpus:${round(cpus)};mem:${round(mem)};disk:${round(disk)}${taken.length > 0 ? `;ports:[${taken.map((p) => `${p}-${p}`).join(',')}]` : ''}`);
+    if (!resources.contains(used)) return undefined;
+    return { remaining: resources.subtract(used), ports };
+  }
+
+  private newInstance(pod: Pod, offer: OfferJson, ports: Record<string, number>): PodInstance {
+    const id = newInstanceId(pod.id);
+    const at = this.now();
+    const instance: PodInstance = {
+      id,
+      podId: pod.id,
+      version: pod.version,
+      configVersion: pod.versionInfo.lastConfigChangeAt,
+      agentId: offer.agent_id.value,
+      hostname: offer.hostname,
+      ports,
+      tasks: pod.containers.map((ct) => ({ taskId: `${id}.${ct.name}`, container: ct.name, state: 'TASK_STAGING', since: at })),
+      stagedAt: at,
+    };
+    this.instances.set(id, instance);
+    return instance;
+  }
+
+  private launchGroup(pod: Pod, instance: PodInstance, offer: OfferJson, ports: Record<string, number>): unknown {
+    const scalar = (name: string, value: number) => ({ name, type: 'SCALAR', scalar: { value: round(value) } });
+    const portEnv = Object.entries(ports).map(([name, port]) => ({ name: `ENDPOINT_${name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }));
+    return {
+      type: 'LAUNCH_GROUP',
+      launch_group: {
+        executor: {
+          type: 'DEFAULT',
+          executor_id: { value: `instance-${instance.id}` },
+          resources: [scalar('cpus', pod.executorResources.cpus), scalar('mem', pod.executorResources.mem), scalar('disk', pod.executorResources.disk)],
+          container: { type: 'MESOS' },
+        },
+        task_group: {
+          tasks: pod.containers.map((ct) => {
+            const own = ct.endpoints.map((e) => ports[e.name]!);
+            const env = { ...pod.environment, ...ct.environment };
+            const command: Record<string, unknown> =
+              ct.exec.command.shell !== undefined ? { shell: true, value: ct.exec.command.shell } : { shell: false, value: ct.exec.command.argv![0], arguments: ct.exec.command.argv };
+            const user = ct.user ?? pod.user;
+            return {
+              name: ct.name,
+              task_id: { value: `${instance.id}.${ct.name}` },
+              agent_id: offer.agent_id,
+              resources: [
+                scalar('cpus', ct.resources.cpus),
+                scalar('mem', ct.resources.mem),
+                ...(ct.resources.disk > 0 ? [scalar('disk', ct.resources.disk)] : []),
+                ...(own.length > 0 ? [{ name: 'ports', type: 'RANGES', ranges: { range: own.map((p) => ({ begin: p, end: p })) } }] : []),
+              ],
+              command: {
+                ...command,
+                environment: {
+                  variables: [
+                    ...Object.entries(env).map(([name, value]) => ({ name, value })),
+                    ...portEnv,
+                    { name: 'MARATHON_APP_ID', value: pod.id },
+                    { name: 'MESOS_TASK_ID', value: `${instance.id}.${ct.name}` },
+                  ],
+                },
+                ...(user === undefined ? {} : { user }),
+                ...(ct.artifacts.length === 0
+                  ? {}
+                  : {
+                      uris: ct.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache, ...(a.destPath === undefined ? {} : { output_file: a.destPath }) })),
+                    }),
+              },
+              container: { type: 'MESOS', volumes: this.volumesOf(pod, ct) },
+              ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports) }),
+              ...(ct.lifecycle === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: Math.round(ct.lifecycle.killGracePeriodSeconds * 1e9) } } }),
+              labels: { labels: Object.entries(ct.labels).map(([key, value]) => ({ key, value })) },
+            };
+          }),
+        },
+      },
+    };
+  }
+
+  private volumesOf(pod: Pod, ct: PodContainer): unknown[] {
+    return ct.volumeMounts.map((m) => {
+      const v = pod.volumes.find((x) => x.name === m.name)!;
+      return v.host === undefined
+        ? { container_path: m.mountPath, mode: 'RW', source: { type: 'SANDBOX_PATH', sandbox_path: { type: 'PARENT', path: `volumes/${v.name}` } } }
+        : { container_path: m.mountPath, mode: 'RW', source: { type: 'HOST_PATH', host_path: { path: v.host } } };
+    });
+  }
+
+  /** As for apps (offers.ts): only stored instances launch; one that failed to store is forgotten. */
+  private async storeThenAccept(offer: OfferJson, instances: PodInstance[], ops: unknown[]): Promise<void> {
+    try {
+      await this.c.store.txn({ success: instances.map((i) => ({ type: 'put' as const, key: `${POD_INSTANCES}${i.id}`, value: JSON.stringify(i) })) });
+    } catch (err) {
+      this.c.logger.error({ err }, 'pod-instances-store-failed');
+      for (const i of instances) this.instances.delete(i.id);
+      void this.c.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 1 } } });
+      return;
+    }
+    for (const i of instances)
+      this.c.events.publish('instance_changed_event', { instanceId: i.id, condition: 'Created', runSpecId: i.podId, agentId: i.agentId, host: i.hostname, runSpecVersion: i.version });
+    this.c.logger.info({ agentId: offer.agent_id.value, instances: instances.map((i) => i.id) }, 'pod-instances-launching');
+    const taken = await this.c.call({ type: 'ACCEPT', accept: { offer_ids: [offer.id], operations: ops as never, filters: { refuse_seconds: 1 } } });
+    if (!taken) this.c.reconcile(instances.flatMap((i) => i.tasks.map((t) => ({ task_id: { value: t.taskId }, agent_id: { value: i.agentId } }))));
+  }
+
+  // ---- status updates -------------------------------------------------------------------------
+
+  /** True if the update is a pod task's (handled and acknowledged here). */
+  handle(status: TaskStatus): boolean {
+    const taskId = status.task_id.value;
+    if (!isPodTaskId(taskId)) return false;
+    const instance = this.instances.get(instanceIdOf(taskId));
+    const task = instance?.tasks.find((t) => t.taskId === taskId);
+    if (instance === undefined || task === undefined) {
+      // Not ours (any more): a live one is killed, as Marathon kills unknown tasks.
+      if (!isTerminalState(status.state)) void this.c.call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } });
+      this.c.acknowledge(status);
+      return true;
+    }
+    const wasRunning = running(instance);
+    if (task.state !== status.state || status.healthy !== task.healthy) {
+      if (isTerminalState(task.state) && !isTerminalState(status.state)) {
+        this.c.acknowledge(status);
+        return true;
+      }
+      task.state = status.state;
+      task.since = this.now();
+      if (status.message !== undefined) task.message = status.message;
+      if (status.healthy !== undefined) task.healthy = status.healthy;
+      if (status.state === 'TASK_RUNNING' && instance.startedAt === undefined) instance.startedAt = this.now();
+      this.c.events.publish('status_update_event', {
+        slaveId: instance.agentId,
+        taskId,
+        taskStatus: status.state,
+        message: status.message ?? '',
+        appId: instance.podId,
+        host: instance.hostname,
+        ports: Object.values(instance.ports),
+        version: instance.version,
+      });
+    }
+    if (!live(instance)) {
+      void this.ended(instance).then(() => this.c.acknowledge(status));
+      return true;
+    }
+    if (running(instance) !== wasRunning) {
+      this.runtimeOf(instance.podId).statusSince = this.now();
+      if (running(instance)) this.runtimeOf(instance.podId).failures = 0;
+      this.c.events.publish('instance_changed_event', {
+        instanceId: instance.id,
+        condition: running(instance) ? 'Running' : 'Staging',
+        runSpecId: instance.podId,
+        agentId: instance.agentId,
+        host: instance.hostname,
+        runSpecVersion: instance.version,
+      });
+    }
+    void this.persist(instance).then(() => {
+      this.c.acknowledge(status);
+      this.converge();
+    });
+    return true;
+  }
+
+  /** Every task of the instance ended: forget it, remember why, and replace it if still wanted. */
+  private async ended(instance: PodInstance): Promise<void> {
+    this.instances.delete(instance.id);
+    await this.c.store.delete(`${POD_INSTANCES}${instance.id}`).catch((err: unknown) => this.c.logger.error({ err, instanceId: instance.id }, 'pod-instance-delete-failed'));
+    const runtime = this.runtimeOf(instance.podId);
+    const failed = instance.killing !== true && instance.tasks.some((t) => t.state !== 'TASK_FINISHED' && t.state !== 'TASK_KILLED');
+    const pod = this.pods.get(instance.podId);
+    if (failed && pod) {
+      runtime.failures++;
+      const b = pod.scheduling.backoff;
+      const delayS = Math.min(b.maxLaunchDelay, b.backoff * b.backoffFactor ** (runtime.failures - 1));
+      runtime.delayUntil = this.c.clock.now() + delayS * 1000;
+    }
+    runtime.terminations.unshift({
+      instanceID: instance.id,
+      ...(instance.startedAt === undefined ? {} : { startedAt: instance.startedAt }),
+      terminatedAt: this.now(),
+      ...(failed ? { message: instance.tasks.find((t) => t.state === 'TASK_FAILED')?.message ?? 'failed' } : {}),
+      containers: instance.tasks.map((t) => ({ containerId: t.taskId, lastKnownState: t.state, ...(t.message === undefined ? {} : { termination: { message: t.message } }) })),
+    });
+    runtime.terminations.length = Math.min(runtime.terminations.length, TERMINATIONS_KEPT);
+    runtime.statusSince = this.now();
+    this.c.events.publish('instance_changed_event', {
+      instanceId: instance.id,
+      condition: failed ? 'Failed' : 'Killed',
+      runSpecId: instance.podId,
+      agentId: instance.agentId,
+      host: instance.hostname,
+      runSpecVersion: instance.version,
+    });
+    this.c.logger.info({ podId: instance.podId, instanceId: instance.id, failed }, 'pod-instance-ended');
+    this.converge();
+  }
+
+  /** After a (re)subscription: ask the master about every pod task we know. */
+  reconcileAll(): void {
+    const tasks: ReconcileTask[] = [];
+    for (const i of this.instances.values()) for (const t of i.tasks) tasks.push({ task_id: { value: t.taskId }, agent_id: { value: i.agentId } });
+    if (tasks.length > 0) this.c.reconcile(tasks);
+    this.converge();
+  }
+
+  // ---- views ----------------------------------------------------------------------------------
+
+  /** Marathon's PodStatus (types/podStatus.raml). */
+  status(pod: Pod): Record<string, unknown> {
+    const instances = this.instancesOf(pod.id);
+    const stable = instances.filter((i) => running(i) && i.killing !== true && i.configVersion === pod.versionInfo.lastConfigChangeAt).length;
+    const runtime = this.runtimeOf(pod.id);
+    const now = this.now();
+    return {
+      id: pod.id,
+      spec: pod,
+      status: stable >= pod.scaling.instances && instances.length === stable ? 'STABLE' : 'DEGRADED',
+      statusSince: runtime.statusSince,
+      instances: instances.map((i) => this.instanceStatus(i)),
+      terminationHistory: runtime.terminations,
+      lastUpdated: now,
+      lastChanged: runtime.statusSince,
+    };
+  }
+
+  instanceStatus(i: PodInstance): Record<string, unknown> {
+    const pod = this.pods.get(i.podId);
+    const state = i.killing === true || !live(i) ? 'TERMINAL' : running(i) ? 'STABLE' : i.tasks.some((t) => t.state === 'TASK_STAGING') ? 'STAGING' : 'DEGRADED';
+    return {
+      id: i.id,
+      status: state,
+      statusSince: i.startedAt ?? i.stagedAt,
+      agentHostname: i.hostname,
+      agentId: i.agentId,
+      networks: [],
+      containers: i.tasks.map((t) => {
+        const ct = pod?.containers.find((c) => c.name === t.container);
+        return {
+          name: t.container,
+          status: t.state,
+          statusSince: t.since,
+          containerId: t.taskId,
+          ...(t.message === undefined ? {} : { message: t.message }),
+          endpoints: (ct?.endpoints ?? []).map((e) => ({ name: e.name, allocatedHostPort: i.ports[e.name], ...(t.healthy === undefined ? {} : { healthy: t.healthy }) })),
+          ...(ct === undefined ? {} : { resources: ct.resources }),
+          lastUpdated: t.since,
+          lastChanged: t.since,
+        };
+      }),
+      specReference: `/v2/pods${i.podId}::versions/${i.version}`,
+      lastUpdated: i.startedAt ?? i.stagedAt,
+      lastChanged: i.startedAt ?? i.stagedAt,
+      role: '*',
+    };
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+/** A pod container's health check as Mesos HealthCheck JSON (the agent runs it). */
+function healthCheckOf(ct: PodContainer, ports: Record<string, number>): Record<string, unknown> {
+  const hc = ct.healthCheck!;
+  const common = {
+    delay_seconds: hc.delaySeconds,
+    interval_seconds: hc.intervalSeconds,
+    timeout_seconds: hc.timeoutSeconds,
+    consecutive_failures: hc.maxConsecutiveFailures,
+    grace_period_seconds: hc.gracePeriodSeconds,
+  };
+  if (hc.http) return { ...common, type: 'HTTP', http: { port: ports[hc.http.endpoint], path: hc.http.path, scheme: hc.http.scheme.toLowerCase() } };
+  if (hc.tcp) return { ...common, type: 'TCP', tcp: { port: ports[hc.tcp.endpoint] } };
+  const cmd = hc.exec!.command;
+  return { ...common, type: 'COMMAND', command: cmd.shell !== undefined ? { shell: true, value: cmd.shell } : { shell: false, value: cmd.argv![0], arguments: cmd.argv } };
+}

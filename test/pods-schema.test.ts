@@ -1,0 +1,150 @@
+/**
+ * The pod JSON (pod-schema.ts) and the `/v2/pods/<id>::…` path split (pods-api.ts), pure: defaults
+ * of the anchors (m2-anchors §4a), a 422 with the path of every problem, and what is refused
+ * until its part exists. The end-to-end behaviour is test/pods.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DroverError } from '../src/errors/errors.ts';
+import { parsePod, podConfigEqual } from '../src/frameworks/services/pod-schema.ts';
+import { splitPodPath } from '../src/frameworks/services/pods-api.ts';
+import { isPodTaskId } from '../src/frameworks/services/pods.ts';
+import { taskId } from '../src/frameworks/services/app.ts';
+
+const NOW = new Date('2026-12-07T00:00:00.000Z');
+
+function problems(body: unknown): string[] {
+  try {
+    parsePod(body, NOW);
+  } catch (e) {
+    assert.ok(e instanceof DroverError);
+    assert.equal(e.code, 'DROVER_ERR_VALIDATION');
+    return e.details.map((d) => `${d.path}: ${d.errors.join('; ')}`);
+  }
+  assert.fail('the pod was accepted');
+}
+
+test('the minimal pod of the anchors gets their defaults', () => {
+  const pod = parsePod(
+    {
+      id: '/simplepod',
+      scaling: { kind: 'fixed', instances: 1 },
+      containers: [{ name: 'sleep1', exec: { command: { shell: 'sleep 1000' } }, resources: { cpus: 0.1, mem: 32 } }],
+      networks: [{ mode: 'host' }],
+    },
+    NOW,
+  );
+  assert.equal(pod.id, '/simplepod');
+  assert.equal(pod.version, NOW.toISOString());
+  assert.deepEqual(pod.executorResources, { cpus: 0.1, mem: 32, disk: 10 });
+  assert.deepEqual(pod.scheduling.upgrade, { minimumHealthCapacity: 1, maximumOverCapacity: 1 });
+  assert.deepEqual(pod.scheduling.backoff, { backoff: 1, backoffFactor: 1.15, maxLaunchDelay: 300 });
+  assert.equal(pod.scheduling.killSelection, 'YOUNGEST_FIRST');
+  assert.deepEqual(pod.containers[0]!.resources, { cpus: 0.1, mem: 32, disk: 0, gpus: 0 });
+  assert.deepEqual(pod.containers[0]!.exec, { command: { shell: 'sleep 1000' } });
+});
+
+test("the anchors' pod.json: refused where it needs what is not built yet, each with its path", async () => {
+  const fixture = JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'marathon', 'pod.json'), 'utf8'));
+  assert.deepEqual(
+    problems(fixture)
+      .map((p) => p.split(':')[0])
+      .sort(),
+    ['/containers/0/image', '/containers/0/volumeMounts/0/mountPath', '/containers/0/volumeMounts/0/readOnly', '/networks/0/mode'],
+  );
+  delete fixture.containers[0].image;
+  fixture.networks = [{ mode: 'host' }];
+  fixture.containers[0].volumeMounts = [{ name: 'etc', mountPath: 'mnt/etc' }];
+  const pod = parsePod(fixture, NOW);
+  assert.equal(pod.id, '/foo');
+  assert.deepEqual(pod.scaling, { kind: 'fixed', instances: 1, maxInstances: 888 });
+  assert.deepEqual(pod.executorResources, { cpus: 0.2, mem: 64, disk: 50 });
+  assert.deepEqual(pod.volumes, [{ name: 'etc', host: '/hdd/tools/docker/registry' }]);
+  const c = pod.containers[0]!;
+  assert.deepEqual(c.endpoints, [{ name: 'httpendpoint', hostPort: 0, containerPort: 80, protocol: ['tcp'], labels: {} }]);
+  assert.deepEqual(c.healthCheck?.http, { endpoint: 'httpendpoint', path: '/health', scheme: 'HTTP' });
+  assert.deepEqual(c.artifacts, [{ uri: 'https://foo.com/archive.zip', extract: true, executable: false, cache: true, destPath: 'newname.zip' }]);
+  assert.deepEqual(c.lifecycle, { killGracePeriodSeconds: 60 });
+  assert.equal(c.user, 'root');
+});
+
+test('every problem with its path; bounds on what a request may carry', () => {
+  const got = problems({
+    id: '/Bad',
+    networks: [],
+    volumes: [
+      { name: 'v', persistent: { size: 10 } },
+      { name: 'v', host: 'relative' },
+    ],
+    containers: [
+      { name: 'a', exec: { command: { shell: 'x', argv: ['y'] } }, resources: { cpus: 0, mem: 32 }, endpoints: [{ name: 'p', hostPort: 80 }], volumeMounts: [{ name: 'nope', mountPath: '../up' }] },
+      { name: 'a', exec: { command: { argv: [] } }, resources: { cpus: 1, mem: 32 }, endpoints: [{ name: 'p', hostPort: 80, protocol: ['sctp'] }], healthCheck: { tcp: { endpoint: 'missing' } } },
+    ],
+    scaling: { kind: 'auto', instances: 5, maxInstances: 2 },
+    scheduling: { placement: { constraints: [['hostname', 'UNIQUE']], acceptedResourceRoles: ['slave_public'] }, killSelection: 'RANDOM' },
+    environment: { S: { secret: 'x' } },
+  });
+  const paths = got.map((p) => p.split(':')[0]);
+  for (const expected of [
+    '/id',
+    '/networks',
+    '/volumes/0/persistent',
+    '/volumes/1/name',
+    '/volumes/1/host',
+    '/containers/0/exec/command',
+    '/containers/0/resources/cpus',
+    '/containers/0/volumeMounts/0/name',
+    '/containers/0/volumeMounts/0/mountPath',
+    '/containers/1/name',
+    '/containers/1/exec/command/argv',
+    '/containers/1/endpoints/0/name',
+    '/containers/1/endpoints/0/hostPort',
+    '/containers/1/endpoints/0/protocol/0',
+    '/containers/1/healthCheck/tcp/endpoint',
+    '/scaling/kind',
+    '/scaling/instances',
+    '/scheduling/placement/constraints',
+    '/scheduling/placement/acceptedResourceRoles',
+    '/scheduling/killSelection',
+    '/environment/S',
+  ]) {
+    assert.ok(paths.includes(expected), `${expected} in ${JSON.stringify(got, null, 1)}`);
+  }
+  assert.deepEqual(problems('not an object'), ['/: must be an object']);
+  assert.ok(
+    problems({ id: '/big', networks: [{ mode: 'host' }], containers: Array.from({ length: 300 }, (_, i) => ({ name: `c${i}` })) }).some((p) => p.startsWith('/containers: must have at most 256')),
+  );
+  assert.ok(
+    problems({ id: '/long', networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 1, mem: 1 }, exec: { command: { shell: 'x'.repeat(70_000) } } }] }).some((p) =>
+      p.startsWith('/containers/0/exec/command/shell'),
+    ),
+  );
+});
+
+test('a scale is not a configuration change; anything else is', () => {
+  const base = { id: '/p', networks: [{ mode: 'host' }], containers: [{ name: 'c', exec: { command: { shell: 'sleep 9' } }, resources: { cpus: 0.1, mem: 32 } }] };
+  const a = parsePod({ ...base, scaling: { instances: 1 } }, NOW);
+  const b = parsePod({ ...base, scaling: { instances: 3 } }, new Date(NOW.getTime() + 1000));
+  const c = parsePod({ ...base, environment: { X: '1' } }, new Date(NOW.getTime() + 2000));
+  assert.equal(podConfigEqual(a, b), true);
+  assert.equal(podConfigEqual(a, c), false);
+});
+
+test('/v2/pods/<rest>: the pod id and the :: action', () => {
+  assert.deepEqual(splitPodPath('a/b'), { id: 'a/b' });
+  assert.deepEqual(splitPodPath('a/b::status'), { id: 'a/b', action: 'status' });
+  assert.deepEqual(splitPodPath('::status'), { id: '', action: 'status' });
+  assert.deepEqual(splitPodPath('a::versions/2026-12-07T00:00:00.000Z'), { id: 'a', action: 'versions', arg: '2026-12-07T00:00:00.000Z' });
+  assert.deepEqual(splitPodPath('a::instances/a.instance-1'), { id: 'a', action: 'instances', arg: 'a.instance-1' });
+});
+
+test("pod task ids are told apart from apps' (a pod update must never reach an app, nor the reverse)", () => {
+  const uuid = '0c9f4f5e-8d1a-4a57-9d0e-3f0d2b1c4a5e';
+  assert.equal(isPodTaskId(`talk.instance-${uuid}.server`), true);
+  assert.equal(isPodTaskId(`prod_web.instance-${uuid}.side-car`), true);
+  assert.equal(isPodTaskId(taskId('/web', uuid)), false);
+  assert.equal(isPodTaskId(taskId('/prod/web', uuid)), false);
+  assert.equal(isPodTaskId('web.1234'), false);
+});
