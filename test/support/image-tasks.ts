@@ -14,7 +14,7 @@ export function killImageTasksUnder(dir: string): number {
       const root = readFileSync(`/proc/${entry}/mountinfo`, 'utf8')
         .split('\n')
         .find((line) => line.split(' ')[4] === '/');
-      if (root !== undefined && root.includes(' overlay ') && root.includes(`upperdir=${dir}/`)) {
+      if (root?.includes(' overlay ') && root.includes(`upperdir=${dir}/`)) {
         process.kill(Number(entry), 'SIGKILL');
         killed++;
       }
