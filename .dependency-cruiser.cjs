@@ -32,7 +32,7 @@ const MAY_IMPORT = {
   secrets: ['store', 'protocol', 'resources'],
   master: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],
   agent: ['store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
-  frameworks: ['store', 'placement', 'iam', 'http', 'protocol', 'resources'],
+  frameworks: ['store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   catalog: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   dns: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   lb: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],

@@ -67,9 +67,9 @@ describe('jobs API', () => {
     const invalid = await call('POST', '/v1/jobs', { id: 'bad', run: { cmd: 'x', cpus: 0.001 } });
     assert.equal(invalid.status, 422);
     assert.deepEqual(invalid.body, { message: 'Object is not valid', code: 'DROVER_ERR_VALIDATION', details: [{ path: '/run/cpus', errors: ['must be >= 0.01'] }] });
-    const docker = await call('POST', '/v1/jobs', { id: 'bad', run: { cmd: 'x', docker: { image: 'busybox' } } });
+    const docker = await call('POST', '/v1/jobs', { id: 'bad', run: { cmd: 'x', docker: { image: 'busybox', parameters: [{ key: 'privileged', value: 'true' }] } } });
     assert.equal(docker.status, 422);
-    assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/run/docker');
+    assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/run/docker/parameters');
 
     const s = await call('POST', '/v1/jobs/api.demo/schedules', { id: 'nightly', cron: '0 2 * * *', timezone: 'Europe/Berlin' });
     assert.equal(s.status, 201);

@@ -173,6 +173,7 @@ export class Agent {
             ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
             ...(options.defaultTaskUser === undefined ? {} : { defaultUser: options.defaultTaskUser }),
             ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
+            images: { store: this.images, workDir: options.workDir },
             logger: this.logger,
             pollIntervalMs,
           });
@@ -473,6 +474,7 @@ function taskView(c: TaskCheckpoint): Record<string, unknown> {
     directory: c.sandbox,
     container_id: c.containerId,
     pid: c.container?.pid ?? null,
+    ...(c.container?.image === undefined ? {} : { image: c.container.image }),
     resources: c.taskInfo.resources,
     status: c.latestStatus ?? null,
   };

@@ -11,11 +11,17 @@ describe('launchProblem', () => {
     assert.equal(launchProblem(task({ command: { value: 'true' }, container: { type: 'MESOS' } })), undefined);
   });
 
-  test('no command, a custom executor or an image cannot run here, and say why', () => {
+  test('no command (and no image), a custom executor or an image that cannot be named cannot run here, and say why', () => {
     assert.equal(launchProblem(task({}))?.state, 'TASK_ERROR');
     assert.equal(launchProblem(task({ command: { value: '' } }))?.reason, 'REASON_TASK_INVALID');
     assert.match(launchProblem(task({ executor: { executor_id: { value: 'e' } } }))?.message ?? '', /executors/);
-    assert.equal(launchProblem(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: { image: 'nginx' } } }))?.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
+    // An image may say what to run itself; both of Mesos' forms name one.
+    assert.equal(launchProblem(task({ container: { type: 'DOCKER', docker: { image: 'nginx' } } })), undefined);
+    assert.equal(launchProblem(task({ container: { type: 'MESOS', mesos: { image: { type: 'DOCKER', docker: { name: 'nginx' } } } } })), undefined);
+    const appc = launchProblem(task({ container: { type: 'MESOS', mesos: { image: { type: 'APPC', appc: { name: 'x' } } } } }));
+    assert.equal(appc?.reason, 'REASON_TASK_INVALID');
+    assert.match(appc?.message ?? '', /container\.mesos\.image\.type APPC/);
+    assert.match(launchProblem(task({ container: { type: 'DOCKER', docker: {} } }))?.message ?? '', /container\.docker\.image/);
   });
 
   test('an invalid health check is a TASK_ERROR naming the field; a valid one is fine', () => {

@@ -30,6 +30,10 @@ import { statusUpdate, terminalFields, type StatusFields } from './task-status.t
 import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
 import { groupCheckpoint, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
+import { requestedImage } from './containerizer/container-image.ts';
+import type { ContainerImage } from './containerizer/containerizer.ts';
+import { parseDockerConfig } from '../images/auth.ts';
+import { SANDBOX_IN_CONTAINER } from '../images/runtime.ts';
 
 /** Mesos' default grace between SIGTERM and SIGKILL. */
 export const DEFAULT_KILL_GRACE_MS = 3000;
@@ -307,6 +311,16 @@ export class TaskSupervisor {
         return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
       }
     }
+    const requested = requestedImage(c.taskInfo.container);
+    if ('error' in requested) return this.launchFailed(supervised, requested.error);
+    let image: ContainerImage | undefined = requested.image;
+    if (image !== undefined && secrets.pullConfig !== undefined) {
+      try {
+        image = { ...image, pullSecret: parseDockerConfig(secrets.pullConfig.toString('utf8')) };
+      } catch (err) {
+        return this.launchFailed(supervised, `The pull secret of the image ${image.reference}: ${(err as Error).message}`);
+      }
+    }
     const networks = requestedNetworks(c.taskInfo.container);
     if (networks.length > 0 && this.options.containerizer.name !== 'linux') {
       // Running it on the host network would silently break what the task was promised.
@@ -315,16 +329,23 @@ export class TaskSupervisor {
     // STARTING is checkpointed while the container starts, not before: the writes to the task's
     // files then coalesce with RUNNING's when they overlap (see AtomicJsonWriter). Its update is
     // queued first, so the order holds.
-    const starting = this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId });
+    const starting = this.transition(supervised, {
+      state: 'TASK_STARTING',
+      source: 'SOURCE_EXECUTOR',
+      containerId: c.containerId,
+      ...(image === undefined ? {} : { message: `Provisioning the image ${image.reference}` }),
+    });
     try {
       const env = this.taskEnv(c, secrets.env);
-      const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+      // An image task's user is CommandInfo.user alone; the image's User comes before the framework's.
+      const user = image === undefined ? (c.taskInfo.command?.user ?? c.frameworkInfo.user) : c.taskInfo.command?.user;
       c.container = await this.options.containerizer.launch({
         containerId: c.containerId,
         sandbox: c.sandbox,
         command: c.taskInfo.command ?? {},
         env,
         ...(user === undefined || user === '' ? {} : { user }),
+        ...(image === undefined ? {} : { image, frameworkUser: c.frameworkInfo.user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
         ...(requestsPrivileged(c.taskInfo.container) ? { privileged: true } : {}),
@@ -350,9 +371,9 @@ export class TaskSupervisor {
    * Resolves the task's secret references through the master and writes its secret files;
    * `{error}` names what is missing (never a value) for the task's TASK_FAILED.
    */
-  private async taskSecrets(c: TaskCheckpoint): Promise<{ env: Map<string, string> } | { error: string }> {
+  private async taskSecrets(c: TaskCheckpoint): Promise<{ env: Map<string, string>; pullConfig?: Buffer } | { error: string }> {
     const refs = taskSecretRefs(c.taskInfo);
-    if (refs.env.length === 0 && refs.files.length === 0) return { env: new Map() };
+    if (refs.env.length === 0 && refs.files.length === 0 && refs.pullConfig === undefined) return { env: new Map() };
     for (const f of refs.files) {
       const problem = secretFilePathProblem(f.containerPath);
       if (problem !== undefined) return { error: `Secret volume ${f.containerPath}: ${problem}` };
@@ -372,7 +393,8 @@ export class TaskSupervisor {
     } catch (err) {
       return { error: `Failed to write the task's secret files: ${(err as Error).message}` };
     }
-    return { env };
+    const pullConfig = refs.pullConfig === undefined ? undefined : value(refs.pullConfig);
+    return { env, ...(pullConfig === undefined ? {} : { pullConfig }) };
   }
 
   /** The secret files of live tasks, for the files API to refuse (secret-files.ts). */
@@ -385,11 +407,15 @@ export class TaskSupervisor {
   }
 
   private taskEnv(c: TaskCheckpoint, secrets?: ReadonlyMap<string, string>): Record<string, string> {
+    // In an image the host's environment (PATH above all) means nothing: the image's Env goes
+    // under the task's own (images/runtime.ts), and the sandbox is where the task sees it.
+    const requested = requestedImage(c.taskInfo.container);
+    const inImage = c.container?.image !== undefined || ('image' in requested && requested.image !== undefined);
     return buildTaskEnv({
       ...(secrets === undefined ? {} : { secrets }),
-      base: this.options.baseEnv,
+      base: inImage ? {} : this.options.baseEnv,
       command: c.taskInfo.command,
-      sandbox: c.sandbox,
+      sandbox: inImage ? SANDBOX_IN_CONTAINER : c.sandbox,
       taskId: c.taskInfo.task_id.value,
       agentId: this.options.agentId() ?? c.taskInfo.agent_id.value,
       frameworkId: c.frameworkId,
@@ -529,11 +555,10 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
   if (task.executor !== undefined) {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'Custom executors are not supported by this agent' };
   }
-  const container = task.container as { type?: unknown; mesos?: { image?: unknown } } | undefined;
-  if (container !== undefined && (container.type === 'DOCKER' || container.mesos?.image !== undefined)) {
-    return { state: 'TASK_FAILED', source: 'SOURCE_AGENT', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: 'Container images are not supported by this agent yet' };
-  }
-  if (task.command?.value === undefined || task.command.value === '') {
+  const image = requestedImage(task.container);
+  if ('error' in image) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: image.error };
+  // An image may say what to run (Entrypoint, Cmd); the containerizer refuses if neither does.
+  if (image.image === undefined && (task.command?.value === undefined || task.command.value === '')) {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'The task has no command to run' };
   }
   if (task.health_check !== undefined) {

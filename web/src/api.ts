@@ -68,6 +68,8 @@ export interface MarathonTask {
 export interface App {
   id: string;
   cmd?: string | null;
+  /** Marathon's container; `docker.image` names the image its tasks run in. */
+  container?: { type?: string; docker?: { image?: string; forcePullImage?: boolean } } | null;
   args?: string[] | null;
   instances: number;
   cpus: number;
@@ -188,7 +190,7 @@ export interface Job {
   id: string;
   description?: string;
   labels?: Record<string, string>;
-  run: { cmd?: string; cpus: number; mem: number; disk: number };
+  run: { cmd?: string; cpus: number; mem: number; disk: number; docker?: { image: string }; ucr?: { image: { id: string } } };
   schedules?: Array<{ id: string; cron: string; timezone?: string; enabled?: boolean; concurrencyPolicy?: string; nextRunAt?: string }>;
   dependencies?: Array<{ id: string }>;
   activeRuns?: JobRun[];

@@ -56,6 +56,10 @@ export const ContainerRecord = Type.Object({
   privileged: Type.Optional(Type.Boolean()),
   /** The task has its own user namespace (--user-namespaces), so `task exec` enters it too. */
   userNamespace: Type.Optional(Type.Boolean()),
+  /** The image the task runs in (its rootfs is mounted until the container is destroyed). */
+  image: Type.Optional(Type.String({ minLength: 1 })),
+  /** Who an image task runs as (resolved in its image at launch), so `task exec` runs as the same. */
+  imageUser: Type.Optional(Type.Object({ name: Type.String(), uid: Type.Integer({ minimum: 0 }), gid: Type.Integer({ minimum: 0 }) })),
 });
 export type ContainerRecord = Static<typeof ContainerRecord>;
 

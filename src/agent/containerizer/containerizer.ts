@@ -15,6 +15,7 @@
  *   `gracePeriodMs` to exit after SIGTERM, then SIGKILLs it; it resolves once the container ended.
  */
 import type { ContainerRecord } from '../checkpoint/checkpoint-store.ts';
+import type { DockerConfig } from '../../images/auth.ts';
 
 export type { ContainerRecord };
 
@@ -41,6 +42,27 @@ export interface ContainerLaunchSpec {
    * started with --allow-privileged; the posix containerizer confines nothing in the first place.
    */
   privileged?: boolean;
+  /**
+   * ContainerInfo.mesos.image (or a DOCKER container's docker.image): the task runs in that image's
+   * root filesystem, pulled into the agent's layer store first (linux containerizer only). Its
+   * command then follows the image's Entrypoint/Cmd by Mesos' rules (src/images/runtime.ts), and
+   * `env` is the task's own (the image's Env goes under it).
+   */
+  image?: ContainerImage;
+  /**
+   * FrameworkInfo.user, for an image task, where `user` is CommandInfo.user alone: the image's own
+   * non-root User comes between the two (docs/architecture/000-map.md, "images").
+   */
+  frameworkUser?: string;
+}
+
+export interface ContainerImage {
+  /** `[host[:port]/]name[:tag][@digest]`. */
+  reference: string;
+  /** Ask the registry even when the image is stored (Image.cached false, forcePullImage). */
+  force?: boolean;
+  /** A pull secret: a Docker config.json (Image.docker.config, Marathon's pullConfig). */
+  pullSecret?: DockerConfig;
 }
 
 export interface ExitStatus {

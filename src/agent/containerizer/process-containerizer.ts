@@ -81,7 +81,8 @@ export class ProcessContainerizer implements Containerizer {
     if (this.containers.has(spec.containerId)) {
       throw new DroverError('CONFLICT', `container ${spec.containerId} already exists`);
     }
-    const argv = commandArgv(spec.command);
+    // An image task's command depends on the image's config, known once it is pulled (prepare).
+    const argv = spec.image === undefined ? commandArgv(spec.command) : [];
     const stdout = await open(join(spec.sandbox, 'stdout'), 'a', 0o644);
     let watched: Watched | undefined;
     let spawnError: Promise<Error> | undefined;
@@ -228,6 +229,8 @@ export class ProcessContainerizer implements Containerizer {
   }
 
   protected async prepare(spec: ContainerLaunchSpec, argv: string[]): Promise<PreparedLaunch> {
+    if (spec.image !== undefined)
+      throw new DroverError('CONFLICT', `the task asks for the image ${spec.image.reference.slice(0, 200)}: container images need the linux containerizer, and this agent runs ${this.name}`);
     return { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv] };
   }
 

@@ -11,6 +11,7 @@ import { LinuxContainerizer } from './linux/linux-containerizer.ts';
 import { ProcessContainerizer } from './process-containerizer.ts';
 import type { CniOptions } from '../network/cni.ts';
 import type { UserNamespaceRange } from './linux/launcher.ts';
+import type { LayerStore } from '../../images/layer-store.ts';
 
 export const CONTAINERIZER_KINDS = ['linux', 'posix'] as const;
 export type ContainerizerKind = (typeof CONTAINERIZER_KINDS)[number];
@@ -29,6 +30,8 @@ export interface ContainerizerChoice {
   defaultUser?: string;
   /** `--user-namespaces` (linux containerizer; see LinuxContainerizerOptions.userNamespaces). */
   userNamespaces?: UserNamespaceRange;
+  /** The agent's image store and work dir: tasks naming an image run in it (linux containerizer). */
+  images?: { store: LayerStore; workDir: string };
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
@@ -44,6 +47,7 @@ export function createContainerizer(choice: ContainerizerChoice): Containerizer 
         ...(choice.allowPrivileged === undefined ? {} : { allowPrivileged: choice.allowPrivileged }),
         ...(choice.defaultUser === undefined ? {} : { defaultUser: choice.defaultUser }),
         ...(choice.userNamespaces === undefined ? {} : { userNamespaces: choice.userNamespaces }),
+        ...(choice.images === undefined ? {} : { images: choice.images.store, workDir: choice.images.workDir }),
       });
     } catch (err) {
       // Asked for user namespaces, the posix containerizer would run tasks as real host users.

@@ -8,6 +8,7 @@ import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type EnvV
 import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../../errors/errors.ts';
 import { patternProblem } from '../../placement/index.ts';
+import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
 
 /** Metronome's pathType: dot-separated segments of lowercase letters, digits and inner dashes. */
 export const JOB_ID = /^([a-z0-9]+(-+[a-z0-9]+)*)(\.([a-z0-9]+(-+[a-z0-9]+)*))*$/;
@@ -55,8 +56,8 @@ export const RunSpec = Type.Object({
       retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
     }),
   ),
-  docker: Type.Optional(Type.Unknown()),
-  ucr: Type.Optional(Type.Unknown()),
+  docker: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  ucr: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   secrets: Type.Optional(Type.Unknown()),
   volumes: Type.Optional(Type.Unknown()),
   networks: Type.Optional(Type.Unknown()),
@@ -86,8 +87,7 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   const raw = job['run'];
   const run = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
   for (const key of Object.keys(run)) if (!KNOWN_RUN.has(key)) out.push({ path: `/run/${key}`, errors: ['unknown property'] });
-  if (run['docker'] !== undefined) out.push({ path: '/run/docker', errors: ['container images are not supported yet; jobs run as plain commands (no run.docker)'] });
-  if (run['ucr'] !== undefined) out.push({ path: '/run/ucr', errors: ['container images are not supported yet; jobs run as plain commands (no run.ucr)'] });
+  out.push(...imageErrors(run));
   // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts); other volumes not yet.
   const secrets = run['secrets'] as SecretDecls | undefined;
   out.push(...secretDeclarationErrors(run['secrets'], '/run'), ...secretVolumeErrors(run['volumes'], secrets, '/run/volumes'));
@@ -110,6 +110,41 @@ export function scheduleUnknown(schedule: Record<string, unknown>, base = ''): E
     .map((k) => ({ path: `${base}/${k}`, errors: ['unknown property'] }));
 }
 
+const object = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+/**
+ * Metronome's `run.docker` {image, forcePullImage, privileged, parameters} and `run.ucr`
+ * {image: {id, kind, forcePull}, privileged}: both run on the agents' containerizer (no Docker
+ * daemon); docker parameters and appc images cannot be honoured and are refused by name.
+ */
+function imageErrors(run: Record<string, unknown>): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  if (run['docker'] !== undefined && run['ucr'] !== undefined) out.push({ path: '/run/ucr', errors: ['run.docker and run.ucr cannot both be set'] });
+  if (run['docker'] !== undefined) {
+    const docker = object(run['docker']);
+    if (docker === undefined) return [...out, { path: '/run/docker', errors: ['must be an object'] }];
+    out.push(...containerFieldErrors(docker, '/run/docker', ['image', 'forcePullImage', 'privileged']));
+    const problem = imageReferenceProblem(docker['image']);
+    if (problem !== undefined) out.push({ path: '/run/docker/image', errors: [problem] });
+    for (const flag of ['forcePullImage', 'privileged']) if (docker[flag] !== undefined && typeof docker[flag] !== 'boolean') out.push({ path: `/run/docker/${flag}`, errors: ['must be a boolean'] });
+  }
+  if (run['ucr'] !== undefined) {
+    const ucr = object(run['ucr']);
+    if (ucr === undefined) return [...out, { path: '/run/ucr', errors: ['must be an object'] }];
+    out.push(...containerFieldErrors(ucr, '/run/ucr', ['image', 'privileged']));
+    if (ucr['privileged'] !== undefined && typeof ucr['privileged'] !== 'boolean') out.push({ path: '/run/ucr/privileged', errors: ['must be a boolean'] });
+    const image = object(ucr['image']);
+    if (image === undefined) return [...out, { path: '/run/ucr/image', errors: ['must be an object with an id'] }];
+    out.push(...containerFieldErrors(image, '/run/ucr/image', ['id', 'kind', 'forcePull']));
+    const problem = imageReferenceProblem(image['id']);
+    if (problem !== undefined) out.push({ path: '/run/ucr/image/id', errors: [problem] });
+    if (image['kind'] !== undefined && image['kind'] !== 'docker')
+      out.push({ path: '/run/ucr/image/kind', errors: [`image kind ${String(image['kind']).slice(0, 20)} is not supported: only docker (OCI and Docker registries)`] });
+    if (image['forcePull'] !== undefined && typeof image['forcePull'] !== 'boolean') out.push({ path: '/run/ucr/image/forcePull', errors: ['must be a boolean'] });
+  }
+  return out;
+}
+
 function nonEmpty(v: unknown): boolean {
   if (v === undefined || v === null) return false;
   if (Array.isArray(v)) return v.length > 0;
@@ -124,7 +159,9 @@ export const OPERATORS = ['IS', 'EQ', 'LIKE', 'UNLIKE'];
 export function runSemanticErrors(run: RunSpec): ErrorDetail[] {
   const out: ErrorDetail[] = [];
   if (run.cmd !== undefined && run.args !== undefined && run.args.length > 0) out.push({ path: '/run/cmd', errors: ["'cmd' and 'args' cannot both be set"] });
-  if (run.cmd === undefined && (run.args === undefined || run.args.length === 0)) out.push({ path: '/run', errors: ["a job run needs 'cmd' or 'args' (container images are not supported yet)"] });
+  const image = run.docker !== undefined || run.ucr !== undefined;
+  if (run.cmd === undefined && (run.args === undefined || run.args.length === 0) && !image)
+    out.push({ path: '/run', errors: ["a job run needs 'cmd' or 'args', or an image (run.docker or run.ucr)"] });
   for (const [i, c] of (run.placement?.constraints ?? []).entries()) {
     if (!OPERATORS.includes(c.operator)) out.push({ path: `/run/placement/constraints/${i}/operator`, errors: [`operator must be one of ${OPERATORS.join(', ')}`] });
     else if (c.value === undefined) out.push({ path: `/run/placement/constraints/${i}/value`, errors: [`${c.operator} requires a value`] });

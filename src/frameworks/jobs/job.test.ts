@@ -65,7 +65,10 @@ describe('job validation', () => {
     );
     assert.deepEqual(Object.keys(rejection(() => parseJob([], NOW))), ['/']);
     // A schema failure and an unsupported field are reported together.
-    assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: { cmd: 'x', cpus: 0.001, docker: { image: 'busybox' } } }, NOW))).sort(), ['/run/cpus', '/run/docker']);
+    assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: { cmd: 'x', cpus: 0.001, docker: { image: 'busybox', parameters: [{ key: 'cap-add', value: 'ALL' }] } } }, NOW))).sort(), [
+      '/run/cpus',
+      '/run/docker/parameters',
+    ]);
     assert.deepEqual(Object.keys(rejection(() => parseJob({ id: 'x', run: 'echo' }, NOW))), ['/run']);
   });
 
@@ -95,14 +98,15 @@ describe('Metronome fixtures', () => {
   const dir = join(FIXTURES, 'metronome');
   // file → the fields each rejection names (empty = accepted). Unsupported features are refused, never ignored.
   const jobs: Record<string, string[][]> = {
-    // Host volumes are not run yet (secret volumes are: src/frameworks/sdk/secrets.ts).
-    'v1__examples__job.json': [['/run/docker', '/run/volumes/0', '/run/networks']],
-    'v1__examples__job_docker_param.json': [['/run/docker']],
-    // Its secret volume's absolute path needs the image (ucr) Drover does not run yet.
-    'v1__examples__job_file_based_secrets.json': [['/run/ucr', '/run/volumes/0/containerPath']],
+    // Images run (run.docker, run.ucr); host volumes and job networks are not run yet (secret volumes are: src/frameworks/sdk/secrets.ts).
+    'v1__examples__job.json': [['/run/volumes/0', '/run/networks']],
+    // docker run options cannot be honoured without a Docker daemon.
+    'v1__examples__job_docker_param.json': [['/run/docker/parameters']],
+    // A secret file at an absolute path in the image is not written yet (only sandbox-relative ones).
+    'v1__examples__job_file_based_secrets.json': [['/run/volumes/0/containerPath']],
     'v1__examples__job_secrets.json': [[]],
-    'v1__examples__job_ucr.json': [['/run/ucr']],
-    'v0__examples__job.json': [['/run/docker', '/run/volumes/0']],
+    'v1__examples__job_ucr.json': [[]],
+    'v0__examples__job.json': [['/run/volumes/0']],
     // A list: the first is valid; the second's id has a space and capitals.
     'v1__examples__job_list.json': [[], ['/id']],
   };

@@ -48,6 +48,9 @@ export interface Job {
     maxLaunchDelay: number;
     taskKillGracePeriodSeconds?: number;
     restart: { policy: 'NEVER' | 'ON_FAILURE'; activeDeadlineSeconds?: number; retries?: number };
+    /** Metronome's run.docker or run.ucr: the image the run's task runs in (no Docker daemon either way). */
+    docker?: { image: string; forcePullImage?: boolean; privileged?: boolean };
+    ucr?: { image: { id: string; kind?: 'docker'; forcePull?: boolean }; privileged?: boolean };
   };
 }
 
@@ -107,6 +110,7 @@ export function parseJob(input: unknown, now: number): Job {
       },
       maxLaunchDelay: run.maxLaunchDelay ?? 3600,
       ...(run.taskKillGracePeriodSeconds === undefined ? {} : { taskKillGracePeriodSeconds: run.taskKillGracePeriodSeconds }),
+      ...runImage(run),
       restart: {
         policy: restartPolicy,
         ...(run.restart?.activeDeadlineSeconds === undefined ? {} : { activeDeadlineSeconds: run.restart.activeDeadlineSeconds }),
@@ -114,6 +118,20 @@ export function parseJob(input: unknown, now: number): Job {
       },
     },
   };
+}
+
+/** run.docker / run.ucr as stored: only the fields job-schema.ts let through. */
+function runImage(run: JobSpec['run']): Pick<Job['run'], 'docker' | 'ucr'> {
+  const flag = (o: Record<string, unknown> | undefined, key: string): { [k: string]: boolean } => (typeof o?.[key] === 'boolean' ? { [key]: o[key] as boolean } : {});
+  if (run.docker !== undefined) {
+    const d = run.docker;
+    return { docker: { image: d['image'] as string, ...flag(d, 'forcePullImage'), ...flag(d, 'privileged') } };
+  }
+  if (run.ucr !== undefined) {
+    const image = run.ucr['image'] as Record<string, unknown>;
+    return { ucr: { image: { id: image['id'] as string, ...(image['kind'] === 'docker' ? { kind: 'docker' as const } : {}), ...flag(image, 'forcePull') }, ...flag(run.ucr, 'privileged') } };
+  }
+  return {};
 }
 
 /** Validate a body posted to `/v1/jobs/{id}/schedules[/{scheduleId}]`. */

@@ -3,6 +3,7 @@
  * environment with the run's identity, fetched artifacts, the kill grace period, labels. Pure.
  */
 import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
+import { mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { Job } from './job.ts';
 import type { Run } from './run.ts';
@@ -17,7 +18,29 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
   };
   // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
   const secrets = job.run.secrets === undefined ? undefined : secretTaskParts(job.run.env, job.run.secrets, job.run.volumes ?? []);
-  const command = job.run.cmd !== undefined ? { value: job.run.cmd, shell: true } : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
+  const image =
+    job.run.docker !== undefined
+      ? { image: job.run.docker.image, forcePull: job.run.docker.forcePullImage === true }
+      : job.run.ucr !== undefined
+        ? { image: job.run.ucr.image.id, forcePull: job.run.ucr.image.forcePull === true }
+        : undefined;
+  const privileged = (job.run.docker?.privileged ?? job.run.ucr?.privileged) === true;
+  // With an image, `args` go after its Entrypoint and no command at all runs its Entrypoint/Cmd (Mesos' rules).
+  const command =
+    job.run.cmd !== undefined
+      ? { value: job.run.cmd, shell: true }
+      : image !== undefined
+        ? { shell: false, ...(job.run.args === undefined ? {} : { arguments: job.run.args }) }
+        : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
+  const secretVolumes = secrets?.volumes ?? [];
+  const container =
+    image === undefined && !privileged && secretVolumes.length === 0
+      ? undefined
+      : {
+          ...(image === undefined ? { type: 'MESOS' } : mesosImageContainer(image)),
+          ...(privileged ? { docker: { privileged: true } } : {}),
+          ...(secretVolumes.length > 0 ? { volumes: secretVolumes } : {}),
+        };
   return {
     name: `${job.id}.${run.id}`,
     task_id: { value: taskId },
@@ -30,7 +53,7 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
       ...(job.run.artifacts.length > 0 ? { uris: job.run.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache })) } : {}),
     },
     ...(job.run.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(job.run.taskKillGracePeriodSeconds * 1e9) } } } : {}),
-    ...(secrets !== undefined && secrets.volumes.length > 0 ? { container: { type: 'MESOS', volumes: secrets.volumes } } : {}),
+    ...(container === undefined ? {} : { container }),
     labels: { labels: Object.entries(job.labels).map(([key, value]) => ({ key, value })) },
   };
 }

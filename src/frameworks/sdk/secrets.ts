@@ -71,7 +71,7 @@ export function secretVolumeErrors(volumes: unknown, secrets: SecretDecls | unde
   for (const [i, volume] of volumes.entries()) {
     const v = (volume && typeof volume === 'object' && !Array.isArray(volume) ? volume : {}) as Record<string, unknown>;
     if (v['secret'] === undefined) {
-      out.push({ path: `${at}/${i}`, errors: ['only secret volumes ({"containerPath", "secret"}) are supported yet'] });
+      out.push({ path: `${at}/${i}`, errors: ['this volume kind is not supported yet (host, persistent and external volumes); only secret volumes ({"containerPath", "secret"}) are'] });
       continue;
     }
     const unknown = Object.keys(v).filter((k) => k !== 'containerPath' && k !== 'secret');

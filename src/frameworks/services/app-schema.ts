@@ -8,6 +8,7 @@ import Type, { type Static } from 'typebox';
 import { patternProblem } from '../../placement/index.ts';
 import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type SecretDecls } from '../sdk/secrets.ts';
 import { appVipErrors } from '../../protocol/vip-labels.ts';
+import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
@@ -160,21 +161,8 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
     else if (!KNOWN.has(key)) out.push({ path: `/${key}`, errors: ['unknown property'] });
   }
   const container = app.container ?? undefined;
+  if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, app.networks ?? []));
   if (container) {
-    const type = container['type'];
-    if (type !== undefined && type !== 'MESOS') out.push({ path: '/container/type', errors: [`container type ${String(type)} is not supported yet; use MESOS without an image`] });
-    // `docker: { privileged: true }` without an image asks for a privileged task (the agent runs it
-    // only with --allow-privileged); images themselves are not supported yet.
-    const docker = container['docker'];
-    if (docker !== undefined && docker !== null) {
-      if (typeof docker !== 'object' || Array.isArray(docker)) out.push({ path: '/container/docker', errors: ['must be an object'] });
-      else {
-        const others = Object.keys(docker).filter((key) => key !== 'privileged');
-        if (others.length > 0) out.push({ path: '/container/docker', errors: [`container images are not supported yet (${others.join(', ')}); only docker.privileged is`] });
-        const privileged = (docker as Record<string, unknown>)['privileged'];
-        if (privileged !== undefined && typeof privileged !== 'boolean') out.push({ path: '/container/docker/privileged', errors: ['must be a boolean'] });
-      }
-    }
     // Secret volumes are run (a file in the sandbox); host, persistent and external ones not yet.
     out.push(...secretVolumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
   }
@@ -191,13 +179,97 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   return out;
 }
 
+const DOCKER_FIELDS = ['image', 'forcePullImage', 'pullConfig', 'privileged', 'network', 'portMappings'];
+const CONTAINER_FIELDS = ['type', 'docker', 'volumes', 'portMappings'];
+
+/**
+ * Marathon's `container`: MESOS and DOCKER both run on the agents' containerizer (there is no
+ * Docker daemon), with `docker.image`, `forcePullImage`, `pullConfig` (a declared secret holding a
+ * Docker config.json) and `privileged`. `container.portMappings` on host networking: each is a
+ * host port the task gets (containerPort 0 = the allocated host port). What cannot be honoured —
+ * docker parameters, bridge/user networks, a containerPort other than the host port — is a 422
+ * naming the field.
+ */
+export function containerErrors(container: Record<string, unknown>, secrets: SecretDecls | undefined, networks: ReadonlyArray<{ mode?: string }>): Array<{ path: string; errors: string[] }> {
+  const out: Array<{ path: string; errors: string[] }> = [];
+  const type = container['type'];
+  if (type !== undefined && type !== 'MESOS' && type !== 'DOCKER')
+    out.push({ path: '/container/type', errors: [`container type ${String(type).slice(0, 40)} is not supported; use MESOS or DOCKER (both run without a Docker daemon)`] });
+  out.push(...containerFieldErrors(container, '/container', CONTAINER_FIELDS));
+  const docker = container['docker'];
+  if (docker !== undefined && docker !== null) {
+    if (typeof docker !== 'object' || Array.isArray(docker)) out.push({ path: '/container/docker', errors: ['must be an object'] });
+    else {
+      const d = docker as Record<string, unknown>;
+      out.push(...containerFieldErrors(d, '/container/docker', DOCKER_FIELDS));
+      if (d['image'] !== undefined) {
+        const problem = imageReferenceProblem(d['image']);
+        if (problem !== undefined) out.push({ path: '/container/docker/image', errors: [problem] });
+      } else if (type === 'DOCKER') out.push({ path: '/container/docker/image', errors: ['a DOCKER container needs an image'] });
+      for (const flag of ['privileged', 'forcePullImage']) {
+        if (d[flag] !== undefined && typeof d[flag] !== 'boolean') out.push({ path: `/container/docker/${flag}`, errors: ['must be a boolean'] });
+      }
+      const pull = d['pullConfig'];
+      if (pull !== undefined && pull !== null) {
+        const secret = (pull as { secret?: unknown }).secret;
+        if (typeof pull !== 'object' || typeof secret !== 'string') out.push({ path: '/container/docker/pullConfig/secret', errors: ['must name a secret of the app'] });
+        else if (!Object.hasOwn(secrets ?? {}, secret)) out.push({ path: '/container/docker/pullConfig/secret', errors: [`references an undefined secret named '${secret.slice(0, 100)}'`] });
+        if (d['image'] === undefined) out.push({ path: '/container/docker/pullConfig', errors: ['needs docker.image'] });
+      }
+      const network = d['network'];
+      if (network !== undefined && network !== 'HOST')
+        out.push({ path: '/container/docker/network', errors: [`docker network ${String(network).slice(0, 20)} is not supported: tasks use host networking or named CNI networks (app networks)`] });
+      if (Array.isArray(d['portMappings']) && d['portMappings'].length > 0)
+        out.push({ path: '/container/docker/portMappings', errors: ['docker.portMappings (bridge networking) is not supported; use container.portMappings with host networking'] });
+    }
+  }
+  const mappings = container['portMappings'];
+  if (mappings !== undefined && mappings !== null) {
+    if (!Array.isArray(mappings) || mappings.length > 100) out.push({ path: '/container/portMappings', errors: ['must be an array of at most 100 port mappings'] });
+    else if (networks.some((n) => n.mode !== undefined && n.mode !== 'host')) out.push({ path: '/container/portMappings', errors: ['port mappings are supported with host networking only'] });
+    else {
+      for (const [i, m] of (mappings as unknown[]).entries()) {
+        const mapping = (m && typeof m === 'object' && !Array.isArray(m) ? m : undefined) as Record<string, unknown> | undefined;
+        if (mapping === undefined) {
+          out.push({ path: `/container/portMappings/${i}`, errors: ['must be an object'] });
+          continue;
+        }
+        out.push(...containerFieldErrors(mapping, `/container/portMappings/${i}`, ['containerPort', 'hostPort', 'servicePort', 'protocol', 'name', 'labels', 'networkNames']));
+        for (const key of ['containerPort', 'hostPort', 'servicePort']) {
+          const v = mapping[key];
+          if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535))
+            out.push({ path: `/container/portMappings/${i}/${key}`, errors: ['must be a port number (0 to 65535)'] });
+        }
+        // On the host's network the task listens on the port it was given: it cannot be remapped.
+        const containerPort = mapping['containerPort'] ?? 0;
+        const hostPort = mapping['hostPort'] ?? 0;
+        if (hostPort !== 0)
+          out.push({
+            path: `/container/portMappings/${i}/hostPort`,
+            errors: ['fixed host ports are not supported in port mappings yet; leave hostPort 0 (dynamic) or use portDefinitions with requirePorts'],
+          });
+        if (containerPort !== 0)
+          out.push({ path: `/container/portMappings/${i}/containerPort`, errors: ['with host networking the task listens on its allocated host port ($PORT0…): containerPort must be 0'] });
+        const protocol = mapping['protocol'];
+        if (protocol !== undefined && !['tcp', 'udp', 'udp,tcp', 'tcp,udp'].includes(protocol as string))
+          out.push({ path: `/container/portMappings/${i}/protocol`, errors: ['must be tcp, udp or udp,tcp'] });
+        const name = mapping['name'];
+        if (name !== undefined && (typeof name !== 'string' || !/^[a-z0-9-]{1,63}$/.test(name)))
+          out.push({ path: `/container/portMappings/${i}/name`, errors: ['must match ^[a-z0-9-]+$ (at most 63)'] });
+      }
+    }
+  }
+  return out;
+}
+
 /** Semantic checks the schema cannot express. */
 export function semanticErrors(app: AppDefinition): Array<{ path: string; errors: string[] }> {
   const out: Array<{ path: string; errors: string[] }> = [];
   const hasCmd = typeof app.cmd === 'string';
   const hasArgs = Array.isArray(app.args) && app.args.length > 0;
   if (hasCmd && hasArgs) out.push({ path: '/cmd', errors: ["'cmd' and 'args' cannot both be set"] });
-  if (!hasCmd && !hasArgs) out.push({ path: '/', errors: ["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."] });
+  const hasImage = typeof (app.container?.['docker'] as { image?: unknown } | undefined)?.image === 'string';
+  if (!hasCmd && !hasArgs && !hasImage) out.push({ path: '/', errors: ["AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."] });
   if (app.portDefinitions && app.ports) out.push({ path: '/ports', errors: ['You cannot specify both ports and port definitions'] });
   // VIP_n port labels are read by every agent's VIP process: a bad one is refused here, with its path.
   out.push(...appVipErrors(app));

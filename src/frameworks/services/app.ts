@@ -45,8 +45,16 @@ export interface App {
   fetch: Array<{ uri: string; extract?: boolean; executable?: boolean; cache?: boolean; destPath?: string }>;
   dependencies: string[];
   networks: Array<{ mode: string; name?: string }>;
-  /** Marathon's `container.docker.privileged` (no image): the task asks to be privileged; the agent decides. */
-  container?: { type: 'MESOS'; docker?: { privileged: true }; volumes?: SecretVolume[] };
+  /**
+   * Marathon's `container`: its type as given (both run on the agents' containerizer), the image
+   * with forcePullImage and pullConfig (a secret name of the app), `docker.privileged` (the task
+   * asks to be privileged; the agent decides), and secret volumes.
+   */
+  container?: {
+    type: 'MESOS' | 'DOCKER';
+    docker?: { image?: string; forcePullImage?: boolean; pullConfig?: { secret: string }; privileged?: true };
+    volumes?: SecretVolume[];
+  };
   /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */
   maxConsecutiveFailures: number;
   version: string;
@@ -67,11 +75,17 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
   const more = [...(typeof id === 'string' ? [] : [{ path: '/id', errors: [id.error] }]), ...semanticErrors(def), ...unsupportedFields(def)];
   if (more.length > 0) throw invalid(more);
   const version = now.toISOString();
+  // container.portMappings on host networking are host ports by another name (app-schema.ts).
+  const mappings = (Array.isArray(def.container?.['portMappings']) ? def.container['portMappings'] : undefined) as
+    | Array<{ servicePort?: number; protocol?: PortDef['protocol']; name?: string; labels?: Record<string, string> }>
+    | undefined;
   const portDefinitions: PortDef[] = def.portDefinitions
     ? def.portDefinitions.map((p) => ({ port: p.port ?? 0, protocol: p.protocol ?? 'tcp', ...(p.name ? { name: p.name } : {}), ...(p.labels ? { labels: p.labels } : {}) }))
-    : def.ports
-      ? def.ports.map((port) => ({ port, protocol: 'tcp' }))
-      : [{ port: 0, protocol: 'tcp', name: 'default' }];
+    : mappings !== undefined && !def.ports
+      ? mappings.map((m) => ({ port: m.servicePort ?? 0, protocol: m.protocol ?? 'tcp', ...(m.name ? { name: m.name } : {}), ...(m.labels ? { labels: m.labels } : {}) }))
+      : def.ports
+        ? def.ports.map((port) => ({ port, protocol: 'tcp' }))
+        : [{ port: 0, protocol: 'tcp', name: 'default' }];
   return {
     id: id as string,
     ...(typeof def.cmd === 'string' ? { cmd: def.cmd } : {}),
@@ -119,13 +133,27 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
   };
 }
 
-/** The container Drover runs: `docker.privileged` without an image, and secret volumes. */
+/** The container Drover runs: an image, `docker.privileged`, and secret volumes. */
 function appContainer(def: AppDefinition): { container?: NonNullable<App['container']> } {
-  const privileged = (def.container?.['docker'] as { privileged?: unknown } | undefined)?.privileged === true;
+  const d = def.container?.['docker'] as { image?: unknown; forcePullImage?: unknown; pullConfig?: { secret?: unknown } | null; privileged?: unknown } | undefined;
+  const privileged = d?.privileged === true;
+  const image = typeof d?.image === 'string' ? d.image : undefined;
   const raw = def.container?.['volumes'];
   const volumes = Array.isArray(raw) ? (raw as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) : [];
-  if (!privileged && volumes.length === 0) return {};
-  return { container: { type: 'MESOS', ...(privileged ? { docker: { privileged: true as const } } : {}), ...(volumes.length > 0 ? { volumes } : {}) } };
+  if (!privileged && volumes.length === 0 && image === undefined) return {};
+  const docker = {
+    ...(image === undefined ? {} : { image }),
+    ...(image !== undefined && d?.forcePullImage === true ? { forcePullImage: true } : {}),
+    ...(image !== undefined && typeof d?.pullConfig?.secret === 'string' ? { pullConfig: { secret: d.pullConfig.secret } } : {}),
+    ...(privileged ? { privileged: true as const } : {}),
+  };
+  return {
+    container: {
+      type: def.container?.['type'] === 'DOCKER' ? 'DOCKER' : 'MESOS',
+      ...(Object.keys(docker).length > 0 ? { docker } : {}),
+      ...(volumes.length > 0 ? { volumes } : {}),
+    },
+  };
 }
 
 function invalid(details: ErrorDetail[]): DroverError {

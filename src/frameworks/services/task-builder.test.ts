@@ -48,7 +48,7 @@ test('named container networks become the task network_infos (CNI on the agent)'
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'host' }, { mode: 'container', name: 'dev' }] }, NOW), /Object is not valid/);
 });
 
-test("Marathon's container.docker.privileged (no image) becomes ContainerInfo.docker.privileged; anything else under docker is refused", () => {
+test("Marathon's container.docker.privileged (no image) becomes ContainerInfo.docker.privileged; what cannot be honoured under docker is refused", () => {
   const def = { id: '/priv', cmd: 'serve', container: { type: 'MESOS', docker: { privileged: true } } };
   assert.deepEqual(unsupportedFields(def), []);
   const app = parseApp(def, NOW);
@@ -59,9 +59,12 @@ test("Marathon's container.docker.privileged (no image) becomes ContainerInfo.do
   assert.equal(plain.container, undefined);
   assert.equal((buildTaskInfo(plain, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container?: unknown }).container, undefined);
   assert.deepEqual(
-    unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true } } }).map((d) => d.path),
-    ['/container/docker'],
+    unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true, parameters: [{ key: 'a', value: 'b' }], network: 'BRIDGE', credential: {} } } }).map(
+      (d) => d.path,
+    ),
+    ['/container/docker/parameters', '/container/docker/credential', '/container/docker/network'],
   );
+  assert.deepEqual(unsupportedFields({ id: '/x', container: { type: 'DOCKER', docker: { image: 'nginx', privileged: true, parameters: [], network: 'HOST', forcePullImage: false } } }), []);
   assert.deepEqual(
     unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { privileged: 'yes' } } }).map((d) => d.path),
     ['/container/docker/privileged'],

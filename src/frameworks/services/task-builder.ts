@@ -3,6 +3,7 @@
  * (docs/task-environment-vars.md), the health check translated to Mesos' agent-side form, the
  * kill grace period, labels. Pure.
  */
+import { mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { App } from './app.ts';
 import { taskName } from './app.ts';
@@ -105,7 +106,14 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
   // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
   const secretParts = app.secrets === undefined ? undefined : secretTaskParts(app.env, app.secrets, app.container?.volumes ?? []);
   const variables = secretParts === undefined || secretParts.variables.length === 0 ? plain : [...plain, ...secretParts.variables];
-  const command = app.cmd !== undefined ? { value: app.cmd, shell: true } : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
+  // With an image, `args` go after its Entrypoint and no command at all runs its Entrypoint/Cmd (Mesos' rules).
+  const image = app.container?.docker?.image;
+  const command =
+    app.cmd !== undefined
+      ? { value: app.cmd, shell: true }
+      : image !== undefined
+        ? { shell: false, ...(app.args === undefined ? {} : { arguments: app.args }) }
+        : { value: app.args?.[0] ?? '', shell: false, arguments: app.args ?? [] };
   const health = mesosHealthCheck(app, ports);
   return {
     name: appTaskParts(app).name,
@@ -143,14 +151,25 @@ export function containerNetworks(app: App): string[] {
   return app.networks.filter((n) => n.mode === 'container' && n.name).map((n) => n.name!);
 }
 
-/** TaskInfo.container: CNI networks, and Mesos' docker.privileged when the app asks (the agent decides whether it may). */
+/**
+ * TaskInfo.container: the image (mesos.image, whichever container type the app named: there is no
+ * Docker daemon), CNI networks, and Mesos' docker.privileged when the app asks (the agent decides
+ * whether it may).
+ */
 function taskContainer(app: App, volumes: Array<Record<string, unknown>>): { container?: Record<string, unknown> } {
   const networks = containerNetworks(app);
-  const privileged = app.container?.docker?.privileged === true;
-  if (networks.length === 0 && !privileged && volumes.length === 0) return {};
+  const docker = app.container?.docker;
+  const privileged = docker?.privileged === true;
+  const pullSecret = docker?.pullConfig === undefined ? undefined : app.secrets?.[docker.pullConfig.secret]?.source;
+  const image =
+    docker?.image === undefined
+      ? {}
+      : mesosImageContainer({ image: docker.image, ...(docker.forcePullImage === true ? { forcePull: true } : {}), ...(pullSecret === undefined ? {} : { pullSecretPath: pullSecret }) });
+  if (networks.length === 0 && !privileged && volumes.length === 0 && docker?.image === undefined) return {};
   return {
     container: {
       type: 'MESOS',
+      ...image,
       ...(networks.length > 0 ? { network_infos: networks.map((name) => ({ name })) } : {}),
       ...(privileged ? { docker: { privileged: true } } : {}),
       ...(volumes.length > 0 ? { volumes } : {}),

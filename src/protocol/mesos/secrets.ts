@@ -70,6 +70,8 @@ export function secretFilePathProblem(containerPath: string): string | undefined
 export interface TaskSecretRefs {
   env: Array<{ name: string; path: string }>;
   files: Array<{ containerPath: string; path: string }>;
+  /** The pull secret of the task's image (ContainerInfo.mesos.image.docker.config by reference). */
+  pullConfig?: string;
 }
 
 interface LooseTaskInfo {
@@ -93,11 +95,13 @@ export function taskSecretRefs(task: LooseTaskInfo): TaskSecretRefs {
       if (source?.type === 'SECRET' && typeof path === 'string' && typeof volume['container_path'] === 'string') files.push({ containerPath: volume['container_path'], path });
     }
   }
-  return { env, files };
+  const config = (task.container?.['mesos'] as { image?: { docker?: { config?: { type?: unknown; reference?: { name?: unknown } } } } } | undefined)?.image?.docker?.config;
+  const pullConfig = config?.type === 'REFERENCE' && typeof config.reference?.name === 'string' ? config.reference.name : undefined;
+  return { env, files, ...(pullConfig === undefined ? {} : { pullConfig }) };
 }
 
 /** Every secret path a task names, once each. */
 export function taskSecretPaths(task: LooseTaskInfo): string[] {
   const refs = taskSecretRefs(task);
-  return [...new Set([...refs.env.map((e) => e.path), ...refs.files.map((f) => f.path)])];
+  return [...new Set([...refs.env.map((e) => e.path), ...refs.files.map((f) => f.path), ...(refs.pullConfig === undefined ? [] : [refs.pullConfig])])];
 }

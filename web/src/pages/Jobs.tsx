@@ -168,6 +168,12 @@ function JobPanel({ job }: { job: Job }) {
             <span>Command</span>
             <code className="wrap">{job.run.cmd ?? '—'}</code>
           </div>
+          {(job.run.docker?.image ?? job.run.ucr?.image.id) ? (
+            <div>
+              <span>Image</span>
+              <code className="wrap">{job.run.docker?.image ?? job.run.ucr?.image.id}</code>
+            </div>
+          ) : null}
           <div>
             <span>Resources</span>
             <span>

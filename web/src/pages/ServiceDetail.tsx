@@ -106,8 +106,14 @@ export function ServiceDetail({ id }: { id: string }) {
       <section className="kv panel">
         <div>
           <span>Command</span>
-          <code className="wrap">{a.cmd ?? (a.args ?? []).join(' ')}</code>
+          <code className="wrap">{a.cmd ?? ((a.args ?? []).join(' ') || (a.container?.docker?.image ? "the image's own" : ''))}</code>
         </div>
+        {a.container?.docker?.image ? (
+          <div>
+            <span>Image</span>
+            <code className="wrap">{a.container.docker.image}</code>
+          </div>
+        ) : null}
         <div>
           <span>Resources</span>
           <span>

@@ -6,11 +6,21 @@ my @args = @ARGV;
 my @config;
 push @config, shift @args while @args && $args[0] ne '--';
 shift @args;
-my ($uid, $gid, $groups, $privileged, $mask) = splice(@args, 0, 5);
+my @ids;
+push @ids, shift @args while @args && $args[0] ne '--';
 shift @args;
+my ($uid, $gid, $groups, $privileged, $mask, $mntns, $wd) = @ids;
 my $fail = sub { print STDERR "drover: $_[0]\n"; exit 125 };
-$fail->('usage: confine <config…> -- uid gid groups privileged mask -- argv…') unless defined $mask && @args;
+$fail->('usage: confine <config…> -- uid gid groups privileged mask [mntns wd] -- argv…') unless defined $mask && @args;
 my $c = confine_config(@config);
+# `task exec` into an image: its mount namespace is entered here, by this already-loaded perl,
+# because the image has no perl of its own; setns makes the image's root ours.
+if (defined $mntns) {
+  open(my $ns, '<', $mntns) or $fail->("cannot open the mount namespace $mntns: $!");
+  syscall(0 + $c->{setns}, fileno($ns), 0x00020000) == 0 or $fail->("setns $mntns: $!");
+  close($ns);
+  chdir($wd) or chdir('/') or $fail->("cannot enter $wd: $!");
+}
 if ($mask && !$privileged) {
   my $err = confine_kernel_files($c);
   $fail->($err) if defined $err;

@@ -16,8 +16,8 @@ export const CONFINE_WRAPPER = `${CONFINE_PL}\n${readFileSync(new URL('./confine
 
 /** System call numbers per architecture (mount_setattr is 442 on all of them). */
 export const SYSCALLS: Record<string, Record<string, number>> = {
-  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, capset: 126, setgroups: 116, setresgid: 119, setresuid: 117 },
-  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, capset: 91, setgroups: 159, setresgid: 149, setresuid: 147 },
+  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, capset: 126, setgroups: 116, setresgid: 119, setresuid: 117, pivot_root: 155, umount2: 166 },
+  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, capset: 91, setgroups: 159, setresgid: 149, setresuid: 147, pivot_root: 41, umount2: 39 },
 };
 
 /** Pure: confine.pl's name=value configuration for an architecture (undefined: no table for it). */
@@ -38,7 +38,8 @@ export function confineConfig(nodeArch: string = arch()): string[] | undefined {
  * Pure: the argv prefix that confines what follows it (as root, in the task's namespaces): hide
  * the kernel files when `mask`, then bounding set, user, capabilities, no_new_privs, seccomp.
  */
-export function confineArgv(perl: string, config: readonly string[], user: TaskUser, privileged: boolean, mask: boolean): string[] {
+export function confineArgv(perl: string, config: readonly string[], user: TaskUser, privileged: boolean, mask: boolean, enter?: { mountNamespace: string; workingDir: string }): string[] {
   const groups = (user.groups ?? []).join(',');
-  return [perl, '-e', CONFINE_WRAPPER, ...config, '--', String(user.uid), String(user.gid), groups, privileged ? '1' : '0', mask ? '1' : '0', '--'];
+  const into = enter === undefined ? [] : [enter.mountNamespace, enter.workingDir];
+  return [perl, '-e', CONFINE_WRAPPER, ...config, '--', String(user.uid), String(user.gid), groups, privileged ? '1' : '0', mask ? '1' : '0', ...into, '--'];
 }

@@ -191,6 +191,12 @@ export interface ExecCommandInput {
   privileged: boolean;
   /** The task has its own user namespace (ContainerRecord.userNamespace): it is entered too, first. */
   userNamespace?: boolean;
+  /**
+   * The task runs in an image (ContainerRecord.image): its root has no perl, so the mount
+   * namespace is entered by confine.pl (setns), not by nsenter, and the working directory is the
+   * sandbox as the task sees it.
+   */
+  image?: { workingDir: string };
   argv: readonly string[];
 }
 
@@ -204,7 +210,13 @@ export interface ExecCommandInput {
  */
 export function linuxExecArgv(input: ExecCommandInput): string[] {
   const { tools, user } = input;
-  const confine = privilegeArgv(tools, user, input.privileged, false);
+  const image = input.image;
+  const config = confineConfig();
+  if (image !== undefined && (tools.perl === undefined || config === undefined)) throw new DroverError('CONFLICT', 'exec into a task that runs in an image needs perl on the agent');
+  const confine =
+    image === undefined
+      ? privilegeArgv(tools, user, input.privileged, false)
+      : confineArgv(tools.perl!, config!, user, input.privileged, false, { mountNamespace: `/proc/${input.initPid}/ns/mnt`, workingDir: image.workingDir });
   return [
     '/bin/sh',
     '-c',
@@ -217,11 +229,11 @@ export function linuxExecArgv(input: ExecCommandInput): string[] {
     // nsenter enters the user namespace first and becomes its root; the rest is as without one.
     ...(input.userNamespace === true ? ['--user'] : []),
     '--pid',
-    '--mount',
+    ...(image === undefined ? ['--mount'] : []),
     '--ipc',
     '--uts',
     '--net',
-    `--wd=${input.sandbox}`,
+    ...(image === undefined ? [`--wd=${input.sandbox}`] : []),
     '--',
     ...confine,
     ...input.argv,

@@ -10,7 +10,12 @@
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
 #   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
-#      netns-path-or-empty  userns-or-empty  n argv…  n env…
+#      netns-path-or-empty  userns-or-empty  rootfs-or-empty  workdir  exit-file  n argv…  n env…
+# rootfs (an image's overlay mount, src/images/rootfs.ts) makes the task's root that filesystem:
+# the sandbox bound at /mnt/mesos/sandbox, a fresh /proc, a minimal /dev, the host's /etc/hosts and
+# /etc/resolv.conf read-only, pivot_root, the host's tree detached, then `workdir`. There I stays
+# PID 1 and does the exit-status wrapper's job itself (an image need not have /bin/sh): it runs the
+# argv as its child and writes how it ended to exit-file (a path inside the container).
 # userns is "hostuid:hostgid:size": the task gets a user namespace in which uids and gids
 # 0..size-1 are hostuid… and hostgid… on the host (--user-namespaces; uid/gid/groups are then
 # the task's ids inside it).
@@ -43,7 +48,7 @@ use POSIX ();
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 
 my %nr = map { split /=/, $_, 2 } @ARGV;
-for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid)) {
+for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid pivot_root umount2)) {
   die "drover-launcher: no syscall number for $name\n" unless defined $nr{$name};
 }
 my $confine = confine_config(@ARGV);
@@ -53,7 +58,7 @@ use constant {
   CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
   CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000, CLONE_NEWUSER => 0x10000000,
   MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_BIND => 4096, MS_REC => 16384,
-  MS_PRIVATE => 1 << 18,
+  MS_PRIVATE => 1 << 18, MS_RDONLY => 1, MNT_DETACH => 2, EINTR => 4,
   PR_SET_CHILD_SUBREAPER => 36,
   AT_FDCWD => -100, AT_RECURSIVE => 0x8000, MOUNT_ATTR_RDONLY => 1,
 };
@@ -103,6 +108,7 @@ sub launch {
   my @procs = splice(@f, 0, shift @f);
   my $netns = shift @f;
   my $userns = shift @f;
+  my ($rootfs, $workdir, $exit_file) = splice(@f, 0, 3);
   my @argv = splice(@f, 0, shift @f);
   my @env = splice(@f, 0, shift @f);
   my $pid = fork;
@@ -156,7 +162,8 @@ sub launch {
     POSIX::_exit(0);
   }
   my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
-  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes);
+  my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file };
+  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image);
 }
 
 # C, for I's user namespace: once I has created it, write its uid and gid maps (C is still root
@@ -200,10 +207,39 @@ sub enter_user_namespace {
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
-  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes) = @_;
+  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes, $image) = @_;
   $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
   POSIX::setsid();
   my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
+  if ($image) {
+    my $err = enter_image_root($sandbox, $image);
+    $fail->($err) if defined $err;
+  } else {
+    host_view($sandbox, $fail);
+  }
+  if (!$privileged) {
+    my $err = confine_kernel_files($confine);
+    $fail->($err) if defined $err;
+  }
+  if ($userns_pipes) {
+    my $err = enter_user_namespace($userns_pipes);
+    $fail->($err) if defined $err;
+  }
+  my $err = confine_process($confine, $uid, $gid, $groups, $privileged);
+  $fail->($err) if defined $err;
+  syswrite($agent, "R $id\n");
+  close($agent);
+  %ENV = map { split /=/, $_, 2 } @$env;
+  run_as_init($argv, $image->{exit_file}) if $image;
+  $SIG{TERM} = 'DEFAULT';
+  { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+  print STDERR "drover: cannot run $argv->[0]: $!\n";
+  POSIX::_exit(127);
+}
+
+# I, without an image: the host's tree, read-only but for the sandbox, /proc and a private /tmp.
+sub host_view {
+  my ($sandbox, $fail) = @_;
   my ($none, $root, $proc, $tmp, $shm) = ('none', '/', '/proc', '/tmp', '/dev/shm');
   my ($procfs, $tmpfs, $tmpname, $shmname, $mode) = ('proc', 'tmpfs', 'drover-tmp', 'drover-shm', 'mode=1777');
   my $box = "$sandbox";
@@ -231,23 +267,98 @@ sub start_task {
     syscall($nr{mount}, $here, $box, 0, MS_BIND | MS_REC, 0) == 0 or $fail->("cannot bind the sandbox back under /tmp: $!");
   }
   chdir($box) or $fail->("cannot enter the sandbox: $!");
-  if (!$privileged) {
-    my $err = confine_kernel_files($confine);
-    $fail->($err) if defined $err;
+}
+
+# I, with an image: its overlay rootfs (already mounted by the agent, so a mount point) becomes
+# the root. Every path below is checked not to be a symlink first: the image is untrusted, and a
+# link would make a mount land wherever it points on the host. Returns an error or undef.
+sub enter_image_root {
+  my ($sandbox, $image) = @_;
+  my $root = "$image->{rootfs}";
+  my ($none, $slash, $procfs, $tmpfs) = ('none', '/', 'proc', 'tmpfs');
+  syscall($nr{mount}, $none, $slash, 0, MS_REC | MS_PRIVATE, 0) == 0 or return "cannot make the mounts private: $!";
+  for my $dir ('/mnt', '/mnt/mesos', '/mnt/mesos/sandbox', '/proc', '/dev', '/etc') {
+    return "the image's $dir is a symbolic link" if -l "$root$dir";
+    -d "$root$dir" or mkdir("$root$dir", 0755) or return "cannot create $dir in the image: $!";
   }
-  if ($userns_pipes) {
-    my $err = enter_user_namespace($userns_pipes);
-    $fail->($err) if defined $err;
+  my ($box, $inside) = ("$sandbox", "$root/mnt/mesos/sandbox");
+  syscall($nr{mount}, $box, $inside, 0, MS_BIND, 0) == 0 or return "cannot bind the sandbox at /mnt/mesos/sandbox: $!";
+  my $proc = "$root/proc";
+  syscall($nr{mount}, $procfs, $proc, $procfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) == 0 or return "cannot mount /proc: $!";
+  my ($dev, $devname, $devopts) = ("$root/dev", 'drover-dev', 'mode=755,size=1024k');
+  syscall($nr{mount}, $devname, $dev, $tmpfs, MS_NOSUID | MS_NOEXEC, $devopts) == 0 or return "cannot mount /dev: $!";
+  # The host's device nodes, bound one by one (no mknod: nothing the host does not already offer).
+  for my $name (qw(null zero full random urandom tty)) {
+    my ($src, $dst) = ("/dev/$name", "$dev/$name");
+    next unless -e $src;
+    open(my $fh, '>', $dst) or return "cannot create /dev/$name: $!";
+    close($fh);
+    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /dev/$name: $!";
   }
-  my $err = confine_process($confine, $uid, $gid, $groups, $privileged);
-  $fail->($err) if defined $err;
-  syswrite($agent, "R $id\n");
-  close($agent);
-  %ENV = map { split /=/, $_, 2 } @$env;
-  $SIG{TERM} = 'DEFAULT';
-  { no warnings 'exec'; exec { $argv->[0] } @$argv; }
-  print STDERR "drover: cannot run $argv->[0]: $!\n";
-  POSIX::_exit(127);
+  symlink("/proc/self/fd", "$dev/fd");
+  symlink("/proc/self/fd/$_->[1]", "$dev/$_->[0]") for (['stdin', 0], ['stdout', 1], ['stderr', 2]);
+  mkdir("$dev/shm", 01777);
+  my ($shm, $shmname, $shmopts) = ("$dev/shm", 'drover-shm', 'mode=1777');
+  syscall($nr{mount}, $shmname, $shm, $tmpfs, MS_NOSUID | MS_NODEV, $shmopts) == 0 or return "cannot mount /dev/shm: $!";
+  # A private devpts where the kernel allows one (feasible, not required: a task without a tty runs without it).
+  mkdir("$dev/pts", 0755);
+  my ($pts, $ptsfs, $ptsopts) = ("$dev/pts", 'devpts', 'newinstance,ptmxmode=0666,mode=0620');
+  symlink('pts/ptmx', "$dev/ptmx") if syscall($nr{mount}, $ptsfs, $pts, $ptsfs, MS_NOSUID | MS_NOEXEC, $ptsopts) == 0;
+  my $ro = pack('QQQQ', MOUNT_ATTR_RDONLY, 0, 0, 0);
+  for my $name (qw(hosts resolv.conf)) {
+    my ($src, $dst) = ("/etc/$name", "$root/etc/$name");
+    next unless -f $src;
+    unlink($dst) if -l $dst;
+    if (!-e $dst) { open(my $fh, '>', $dst) or return "cannot create /etc/$name: $!"; close($fh) }
+    return "the image's /etc/$name is not a file" unless -f $dst && !-l $dst;
+    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /etc/$name: $!";
+    syscall($SYS_mount_setattr, AT_FDCWD, $dst, 0, $ro, 32) == 0 or return "cannot make /etc/$name read-only: $!";
+  }
+  chdir($root) or return "cannot enter the image's root: $!";
+  my $dot = '.';
+  syscall($nr{pivot_root}, $dot, $dot) == 0 or return "pivot_root: $!";
+  # The host's tree is stacked under the new root: detach it, nothing of it stays reachable.
+  syscall($nr{umount2}, $dot, MNT_DETACH) == 0 or return "cannot detach the host's tree: $!";
+  chdir('/') or return "cannot enter /: $!";
+  my $path = '';
+  for my $part (grep { $_ ne '' } split m{/}, $image->{workdir}) {
+    $path .= "/$part";
+    return "the working directory $image->{workdir} crosses a symbolic link" if -l $path;
+    mkdir($path, 0755) unless -d $path;
+  }
+  chdir($image->{workdir}) or return "cannot enter the working directory $image->{workdir}: $!";
+  return undef;
+}
+
+# I, in an image, confined: the exit-status wrapper's job (exit-status.ts) without a shell. The
+# argv runs as I's child; TERM and friends are caught (not ignored, so the child gets them at their
+# default), and how the child ended is written to the exit file as a shell would say it (128+N
+# for signal N) before I exits with it, ending the namespace.
+sub run_as_init {
+  my ($argv, $exit_file) = @_;
+  $SIG{$_} = sub { } for qw(TERM INT HUP QUIT);
+  my $child = fork;
+  if (!defined $child) { print STDERR "drover: fork: $!\n"; POSIX::_exit(125) }
+  if ($child == 0) {
+    $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP QUIT);
+    { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+    print STDERR "drover: cannot run $argv->[0]: $!\n";
+    POSIX::_exit(127);
+  }
+  my $status;
+  for (;;) {
+    my $pid = waitpid(-1, 0);
+    if ($pid == $child) { $status = $?; last }
+    next if $pid > 0 || $! + 0 == EINTR;
+    $status = 127 << 8;
+    last;
+  }
+  my $code = ($status & 127) ? 128 + ($status & 127) : $status >> 8;
+  if (open(my $fh, '>', "$exit_file.tmp")) {
+    print $fh "$code\n";
+    close($fh) and rename("$exit_file.tmp", $exit_file);
+  }
+  POSIX::_exit($code);
 }
 
 my $rin = '';

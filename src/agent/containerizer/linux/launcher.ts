@@ -40,7 +40,13 @@ export interface LaunchRequest {
    * host (`--user-namespaces`); `uid`, `gid` and `groups` are then ids inside it.
    */
   userNamespace?: UserNamespaceRange;
-  /** What PID 1 of the task's namespace execs. */
+  /**
+   * An image's root filesystem (a mounted overlay, src/images/rootfs.ts): the task's root, with the
+   * sandbox at /mnt/mesos/sandbox; PID 1 runs `argv` as its child and writes `exitFile` (a path
+   * inside the container) itself, as the exit-status wrapper does for host tasks.
+   */
+  image?: { rootfs: string; workingDir: string; exitFile: string };
+  /** What PID 1 of the task's namespace execs (with an image: runs as its child). */
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
 }
@@ -97,6 +103,9 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
     ...list(req.procsFiles),
     req.netns ?? '',
     req.userNamespace === undefined ? '' : `${req.userNamespace.hostUid}:${req.userNamespace.hostGid}:${req.userNamespace.size}`,
+    req.image?.rootfs ?? '',
+    req.image?.workingDir ?? '',
+    req.image?.exitFile ?? '',
     ...list(req.argv),
     ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
   ];

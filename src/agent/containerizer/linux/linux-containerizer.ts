@@ -19,7 +19,7 @@
 import { chown, lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../log/index.ts';
-import type { ContainerLaunchSpec, ContainerRecord, ExitStatus } from '../containerizer.ts';
+import type { ContainerLaunchSpec, ContainerRecord, ExitStatus, RecoveredContainer } from '../containerizer.ts';
 import { EXIT_FILE } from '../exit-status.ts';
 import { ProcessContainerizer, type PreparedLaunch } from '../process-containerizer.ts';
 import { applyCpuQuota, cgroupPids, createTaskCgroup, detectCgroupLayout, killCgroup, oomKills, procsFiles, removeTaskCgroup, type CgroupLayout } from './cgroups.ts';
@@ -30,6 +30,10 @@ import { confineConfig } from './confine.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
 import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
 import { DroverError } from '../../../errors/errors.ts';
+import type { LayerStore } from '../../../images/layer-store.ts';
+import { RootfsProvisioner } from '../../../images/rootfs.ts';
+import { SANDBOX_IN_CONTAINER } from '../../../images/runtime.ts';
+import { EXIT_FILE_IN_CONTAINER, prepareImage, type PreparedImage } from './image-launch.ts';
 
 /** Who a task runs as when nobody says (Marathon's --mesos_user is the framework-side analogue). */
 export const DEFAULT_TASK_USER = 'nobody';
@@ -69,6 +73,13 @@ export interface LinuxContainerizerOptions {
    * uid outside it (docs/architecture/009-task-privileges.md). Needs the task launcher. Default off.
    */
   userNamespaces?: UserNamespaceRange;
+  /**
+   * The agent's image store: tasks naming an image are pulled into it and run in an overlay
+   * rootfs of its layers (image-launch.ts). Without it such a task fails to launch, saying why.
+   */
+  images?: LayerStore;
+  /** Where rootfs mounts go (`<dir>/provisioner/<container>/rootfs`); the agent's work dir. */
+  workDir?: string;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
@@ -79,6 +90,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly cni: CniNetworks;
   private readonly launcher: TaskLauncher | undefined;
+  private readonly provisioner: RootfsProvisioner | undefined;
 
   /** Prefer `create`, which detects the layout and tools and checks that they work here. */
   constructor(
@@ -88,6 +100,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
   ) {
     super(linux.pollIntervalMs === undefined ? { logger: linux.logger } : { logger: linux.logger, pollIntervalMs: linux.pollIntervalMs });
     this.cni = new CniNetworks(linux.cni ?? DEFAULT_CNI_OPTIONS);
+    if (linux.images !== undefined && linux.workDir !== undefined) this.provisioner = new RootfsProvisioner(linux.workDir, linux.images);
     const unavailable = linux.launcher === false ? 'turned off' : launcherUnavailable(tools.perl);
     if (unavailable === undefined) this.launcher = new TaskLauncher(tools.perl!, linux.logger);
     else linux.logger.info({ reason: unavailable }, 'task-launcher-unavailable-using-command-chain');
@@ -131,7 +144,25 @@ export class LinuxContainerizer extends ProcessContainerizer {
     if (privileged && this.linux.allowPrivileged !== true) {
       throw new DroverError('FORBIDDEN', 'the task asks to be privileged (container.docker.privileged), and this agent does not run privileged tasks: start it with --allow-privileged to allow them');
     }
-    const resolved = await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
+    let image: PreparedImage | undefined;
+    if (spec.image !== undefined) {
+      if (this.provisioner === undefined || this.linux.images === undefined)
+        throw new DroverError('CONFLICT', `the task asks for the image ${spec.image.reference.slice(0, 200)}, and this agent has no image store`);
+      if (this.launcher === undefined) throw new DroverError('CONFLICT', 'container images need the task launcher (perl and a kernel ≥ 5.12); it is unavailable here');
+      image = await prepareImage(this.linux.images, this.provisioner, { ...spec, image: spec.image }, this.linux.defaultUser ?? DEFAULT_TASK_USER);
+      this.logger.info({ containerId: spec.containerId, image: image.image.reference, user: image.user.name }, 'container-rootfs-provisioned');
+    }
+    try {
+      return await this.prepareProcess(spec, argv, image);
+    } catch (error) {
+      if (image !== undefined) await this.provisioner?.destroy(spec.containerId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async prepareProcess(spec: ContainerLaunchSpec, argv: string[], image: PreparedImage | undefined): Promise<PreparedLaunch> {
+    const privileged = spec.privileged === true;
+    const resolved = image?.user ?? (await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER));
     // A privileged task asked for root's powers on the host, which a user namespace takes away.
     const userns = privileged ? undefined : this.linux.userNamespaces;
     const user = userns === undefined ? resolved : inUserNamespace(resolved, userns);
@@ -140,6 +171,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     // user as the host sees it (root in the task included).
     if (userns !== undefined) await chownTree(spec.sandbox, { ...user, uid: userns.hostUid + user.uid, gid: userns.hostGid + user.gid });
     else if (user.uid !== 0) await chownTree(spec.sandbox, user);
+    // (chownTree leaves `.rootfs`, an image's upper dir, to root: the overlay writes there as root.)
     if (userns !== undefined && this.launcher === undefined) {
       throw new DroverError('CONFLICT', 'this agent runs tasks in user namespaces (--user-namespaces), which needs the task launcher (perl and a kernel ≥ 5.12); it is unavailable here');
     }
@@ -164,6 +196,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const abort = async (): Promise<void> => {
       await removeTaskCgroup(cgroups);
       if (networks !== undefined) await this.detachNetworks(spec.containerId, networks);
+      if (image !== undefined) await this.provisioner?.destroy(spec.containerId).catch((err: unknown) => this.logger.warn({ containerId: spec.containerId, err }, 'container-rootfs-not-destroyed'));
     };
     const record = {
       cgroups,
@@ -171,6 +204,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
       ...(networks === undefined ? {} : { networks }),
       ...(privileged ? { privileged } : {}),
       ...(userns === undefined ? {} : { userNamespace: true }),
+      ...(image === undefined ? {} : { image: image.image.reference, imageUser: { name: image.user.name, uid: image.user.uid, gid: image.user.gid } }),
     };
     const onReady = cpus === undefined || this.linux.cfsQuota !== true ? {} : { onReady: () => applyCpuQuota(cgroups, cpus) };
     const launcher = this.launcher;
@@ -184,8 +218,9 @@ export class LinuxContainerizer extends ProcessContainerizer {
         procsFiles: procsFiles(cgroups),
         ...(attached === undefined ? {} : { netns: attached.netns }),
         ...(userns === undefined ? {} : { userNamespace: userns }),
-        argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv],
-        env: spec.env,
+        ...(image === undefined
+          ? { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], env: spec.env }
+          : { argv: image.plan.argv, env: image.plan.env, image: { rootfs: image.rootfs.rootfs, workingDir: image.plan.workingDir, exitFile: EXIT_FILE_IN_CONTAINER } }),
       };
       return { argv: [], start: () => launcher.launch(request), record, abort, ...onReady };
     }
@@ -216,7 +251,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const children = record.pidIsInit === true ? '' : await readFile(`/proc/${record.pid}/task/${record.pid}/children`, 'utf8').catch(() => '');
     const initPid = record.pidIsInit === true ? record.pid : Number(children.trim().split(/\s+/)[0]);
     if (!Number.isInteger(initPid) || initPid <= 0) throw new DroverError('CONFLICT', `container ${record.containerId} is not running`);
-    const user = await resolveTaskUser(options.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
+    const user = record.imageUser !== undefined ? { ...record.imageUser, groups: [record.imageUser.gid] } : await resolveTaskUser(options.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER);
     return linuxExecArgv({
       tools: { ...this.tools, nsenter },
       procsFiles: procsFiles(record.cgroups),
@@ -225,6 +260,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
       user,
       privileged: record.privileged === true,
       userNamespace: record.userNamespace === true,
+      ...(record.image === undefined ? {} : { image: { workingDir: SANDBOX_IN_CONTAINER } }),
       argv: options.argv,
     });
   }
@@ -274,6 +310,30 @@ export class LinuxContainerizer extends ProcessContainerizer {
     this.sweepTimer.unref();
   }
 
+  /**
+   * After an agent restart: rootfs mounts stay where they were (in the agent's mount namespace,
+   * and each task has its own copy in its namespace anyway), so live image tasks keep theirs;
+   * what a crash left of containers that no longer exist is unmounted and their images released.
+   */
+  override async recover(records: readonly ContainerRecord[]): Promise<RecoveredContainer[]> {
+    if (this.provisioner !== undefined) {
+      const gone = await this.provisioner.recover(new Set(records.map((r) => r.containerId))).catch((err: unknown) => {
+        this.logger.warn({ err }, 'rootfs-recovery-failed');
+        return [];
+      });
+      if (gone.length > 0) this.logger.info({ containers: gone }, 'stale-rootfs-removed');
+    }
+    return super.recover(records);
+  }
+
+  private async destroyRootfs(containerId: string): Promise<void> {
+    try {
+      await this.provisioner?.destroy(containerId);
+    } catch (err) {
+      this.logger.warn({ containerId, err }, 'container-rootfs-not-destroyed');
+    }
+  }
+
   override async detach(): Promise<void> {
     for (const id of [...this.terminating.keys()]) this.stopTerminating(id);
     this.launcher?.close();
@@ -305,6 +365,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     await killCgroup(cgroups);
     const ooms = await oomKills(cgroups);
     if (!(await removeTaskCgroup(cgroups))) this.logger.warn({ containerId: record.containerId, cgroups }, 'container-cgroup-not-removed');
+    if (record.image !== undefined) await this.destroyRootfs(record.containerId);
     return ooms > 0 ? { ...status, limitation: 'memory' } : status;
   }
 }
@@ -320,12 +381,13 @@ function inUserNamespace(user: TaskUser, range: UserNamespaceRange): TaskUser {
   return { ...user, ...(user.groups === undefined ? {} : { groups: user.groups.filter((g) => g < range.size) }) };
 }
 
-async function chownTree(dir: string, user: TaskUser): Promise<void> {
+async function chownTree(dir: string, user: TaskUser, top = true): Promise<void> {
   await chown(dir, user.uid, user.gid);
   for (const entry of await readdir(dir)) {
+    if (top && entry === '.rootfs') continue;
     const path = join(dir, entry);
     const stat = await lstat(path);
-    if (stat.isDirectory()) await chownTree(path, user);
+    if (stat.isDirectory()) await chownTree(path, user, false);
     else if (!stat.isSymbolicLink()) await chown(path, user.uid, user.gid);
   }
 }

@@ -150,7 +150,43 @@ describe('encodeLaunchRequest', () => {
       argv: ['x'],
       env: {},
     });
-    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '/s', '0', '0', '0', '0', '0', '', '100000:200000:65536', '1', 'x', '0']);
-    assert.deepEqual(line.slice(0, -1).split('\t'), ['L', '7', '/s b', '1', '2', '0', '2', '2', '3', '1', '/cg/a', '', '', '3', '/bin/sh', '-c', 'echo "a%09b"%0aexit 3%25', '2', 'A=x=y', 'B=']);
+    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '/s', '0', '0', '0', '0', '0', '', '100000:200000:65536', '', '', '', '1', 'x', '0']);
+    const image = encodeLaunchRequest(9, {
+      sandbox: '/s',
+      uid: 0,
+      gid: 0,
+      privileged: false,
+      groups: [],
+      procsFiles: [],
+      image: { rootfs: '/r', workingDir: '/w', exitFile: '/x' },
+      argv: ['y'],
+      env: {},
+    });
+    assert.deepEqual(image.slice(0, -1).split('\t'), ['L', '9', '/s', '0', '0', '0', '0', '0', '', '', '/r', '/w', '/x', '1', 'y', '0']);
+    assert.deepEqual(line.slice(0, -1).split('\t'), [
+      'L',
+      '7',
+      '/s b',
+      '1',
+      '2',
+      '0',
+      '2',
+      '2',
+      '3',
+      '1',
+      '/cg/a',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '3',
+      '/bin/sh',
+      '-c',
+      'echo "a%09b"%0aexit 3%25',
+      '2',
+      'A=x=y',
+      'B=',
+    ]);
   });
 });

@@ -1,0 +1,172 @@
+/**
+ * Tasks in an image on the linux containerizer (issue 17's benchmark), against a loopback
+ * docker-registry serving the busybox test image (devkit/registry.ts):
+ *
+ *   cold start   fresh image store: pull + overlay rootfs + launch, until the command is about to run
+ *   warm start   the image stored: rootfs + launch of one task
+ *   warm launches  `--launches=N` (default 200) tasks of the image launched at once, each `true`;
+ *                the rate is N / (time until every launch resolved)
+ *   sequential   `--podman-runs=N` launches one after another, each waited to its end (podman's loop)
+ *   podman       `podman run --rm … /bin/sh -c true` of the same image (pulled from the same registry
+ *                first) when podman is installed and can run here (crun, else runc): one warm start
+ *                and `--podman-runs=N` (default 20) sequential runs; otherwise the reason it could not
+ *
+ * Needs root (cgroups, namespaces, overlay mounts) like the linux containerizer itself. Prints one
+ * JSON line; figures are for people (a noisy 2-core machine), never asserted.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildTestImages, pushImage, startRegistry } from '../devkit/registry.ts';
+import type { ContainerLaunchSpec } from '../src/agent/containerizer/containerizer.ts';
+import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
+import { LayerStore } from '../src/images/layer-store.ts';
+import { Puller } from '../src/images/puller.ts';
+import { silentLogger } from '../src/log/index.ts';
+
+const run = promisify(execFile);
+const ms = (start: number): number => Math.round((performance.now() - start) * 10) / 10;
+
+function flag(flags: string[], name: string, fallback: number): number {
+  const value = flags.find((f) => f.startsWith(`--${name}=`))?.slice(name.length + 3);
+  return value === undefined ? fallback : Number(value);
+}
+
+interface Rig {
+  containerizer: LinuxContainerizer;
+  store: LayerStore;
+  workDir: string;
+}
+
+async function rig(dir: string, name: string): Promise<Rig> {
+  const workDir = join(dir, name);
+  const store = new LayerStore(workDir, new Puller());
+  await store.open();
+  const containerizer = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 100, images: store, workDir });
+  return { containerizer, store, workDir };
+}
+
+let counter = 0;
+async function spec(r: Rig, reference: string, value: string): Promise<ContainerLaunchSpec> {
+  const containerId = `bench-${process.pid}-${++counter}`;
+  const sandbox = join(r.workDir, 'sandboxes', containerId);
+  await mkdir(sandbox, { recursive: true });
+  return { containerId, sandbox, command: { value, shell: true }, env: {}, user: 'nobody', image: { reference } };
+}
+
+async function launchAndWait(r: Rig, reference: string): Promise<number> {
+  const s = await spec(r, reference, 'true');
+  const start = performance.now();
+  await r.containerizer.launch(s);
+  const took = ms(start);
+  await r.containerizer.wait(s.containerId);
+  return took;
+}
+
+/**
+ * `podman run --rm` of the same image and command. Its default runtime (crun) is tried first; on
+ * this kind of machine it refuses (raising RLIMIT_NOFILE/NPROC is not permitted, cgroups are in
+ * hybrid mode), so the ulimits are pinned and runc is tried next. What failed is reported.
+ */
+async function podman(reference: string, runs: number): Promise<Record<string, unknown>> {
+  try {
+    await run('podman', ['--version']);
+  } catch {
+    return { available: false, reason: 'podman is not installed (apt-get install podman runc)' };
+  }
+  const failures: string[] = [];
+  try {
+    await run('podman', ['pull', '--quiet', '--tls-verify=false', reference], { timeout: 300_000 });
+  } catch (error) {
+    return { available: false, reason: `podman could not pull: ${((error as { stderr?: string }).stderr ?? (error as Error).message).trim().slice(0, 300)}` };
+  }
+  const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+  for (const runtime of [[], ['--runtime', 'runc']]) {
+    const once = async (): Promise<number> => {
+      const start = performance.now();
+      await run('podman', [...runtime, 'run', '--rm', '--network=host', ...ulimits, '--entrypoint', '/bin/sh', reference, '-c', 'true'], { timeout: 120_000 });
+      return ms(start);
+    };
+    try {
+      const warmStartMs = await once();
+      const start = performance.now();
+      for (let i = 0; i < runs; i++) await once();
+      const elapsed = performance.now() - start;
+      return {
+        available: true,
+        runtime: runtime.length === 0 ? 'default (crun)' : 'runc',
+        ...(failures.length === 0 ? {} : { failedFirst: failures }),
+        warmStartMs,
+        runs,
+        runsPerSecond: Math.round((runs / elapsed) * 1000 * 10) / 10,
+      };
+    } catch (error) {
+      failures.push(`${runtime.length === 0 ? 'crun' : 'runc'}: ${((error as { stderr?: string }).stderr ?? (error as Error).message).trim().slice(0, 200)}`);
+    }
+  }
+  return { available: false, reason: `podman could not run here: ${failures.join('; ')}` };
+}
+
+export default async function imageLaunch(flags: string[]): Promise<Record<string, unknown>> {
+  const launches = flag(flags, 'launches', 200);
+  const podmanRuns = flag(flags, 'podman-runs', 20);
+  const dir = await mkdtemp(join(tmpdir(), 'drover-bench-imglaunch-'));
+  await chmod(dir, 0o755);
+  const registry = await startRegistry({ dir });
+  const rigs: Rig[] = [];
+  try {
+    const images = await buildTestImages(dir);
+    await pushImage(images, 'hello', registry, 'bench/hello:latest');
+    const reference = `${registry.host}/bench/hello:latest`;
+
+    const cold = await rig(dir, 'cold');
+    rigs.push(cold);
+    const coldStartMs = await launchAndWait(cold, reference);
+    const warmStartMs = await launchAndWait(cold, reference);
+
+    // Every launch at once, as an offer's worth of tasks arrives; each runs `true`.
+    const specs = await Promise.all(Array.from({ length: launches }, () => spec(cold, reference, 'true')));
+    const start = performance.now();
+    await Promise.all(specs.map((s) => cold.containerizer.launch(s)));
+    const elapsed = performance.now() - start;
+    const failed = (await Promise.all(specs.map((s) => cold.containerizer.wait(s.containerId)))).filter((st) => st.exitCode !== 0).length;
+    const warmLaunchesPerSecond = Math.round((launches / elapsed) * 1000 * 10) / 10;
+
+    // Like for like with podman's loop: one after another, each to its end.
+    const seqStart = performance.now();
+    for (let i = 0; i < podmanRuns; i++) await launchAndWait(cold, reference);
+    const sequentialPerSecond = Math.round((podmanRuns / (performance.now() - seqStart)) * 1000 * 10) / 10;
+
+    const side = await podman(reference, podmanRuns);
+    const podmanRate = side['runsPerSecond'] as number | undefined;
+    return {
+      bench: 'image-launch',
+      image: 'busybox-static, one layer (devkit/registry.ts hello)',
+      coldStartMs,
+      warmStartMs,
+      warmLaunches: launches,
+      warmLaunchesMs: Math.round(elapsed),
+      warmLaunchesPerSecond,
+      warmLaunchesFailed: failed,
+      sequentialRuns: podmanRuns,
+      sequentialRunsPerSecond: sequentialPerSecond,
+      podman: side,
+      ...(podmanRate === undefined
+        ? {}
+        : {
+            ratioConcurrentVsPodman: Math.round((warmLaunchesPerSecond / podmanRate) * 10) / 10,
+            ratioSequentialVsPodman: Math.round((sequentialPerSecond / podmanRate) * 10) / 10,
+            ratioWarmStart: Math.round(((side['warmStartMs'] as number) / warmStartMs) * 10) / 10,
+          }),
+      note: 'drover: from launch() to the command about to run (launch resolves at ready); podman: the whole `podman run --rm` of sh -c true',
+    };
+  } finally {
+    for (const r of rigs) await r.containerizer.detach();
+    await registry.stop();
+    const { stdout } = await run('sh', ['-c', `grep -o " ${dir}/[^ ]*" /proc/self/mounts || true`]);
+    for (const m of stdout.trim().split('\n').filter(Boolean).reverse()) await run('umount', ['--lazy', m.trim()]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
