@@ -41,6 +41,11 @@ export async function register(master: Master, call: Register, total: Resources,
     });
   }
   checkStoreNotStale(master, call, requestedId);
+  // Signed before anything changes: a bad CSR is a 400 that leaves the registry as it was.
+  const csr = call.register.csr;
+  const newId = requestedId === undefined && csr !== undefined ? master.nextAgentId() : undefined;
+  const certifiedId = requestedId ?? newId;
+  const agentCertificate = csr !== undefined && certifiedId !== undefined && master.agentCertificate ? await master.agentCertificate(certifiedId, csr) : undefined;
   await removeReplacedAgent(master, call, requestedId, address);
   const now = master.now();
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
@@ -51,7 +56,7 @@ export async function register(master: Master, call: Register, total: Resources,
     delete agent.removalHeldSince;
   } else {
     agent = {
-      id: requestedId ?? master.nextAgentId(),
+      id: certifiedId ?? master.nextAgentId(),
       info,
       hostname: info.hostname,
       port: info.port,
@@ -86,6 +91,7 @@ export async function register(master: Master, call: Register, total: Resources,
       master_id: master.id,
       registry: { cluster_id: master.clusterId, revision },
       ...(agentToken === undefined ? {} : { agent_token: agentToken }),
+      ...(agentCertificate === undefined ? {} : { agent_certificate: agentCertificate }),
     },
   });
   // Only once the stream is open: telling a framework its task came back makes it act — a

@@ -51,6 +51,11 @@ export interface MasterOptions {
    * (src/iam); the agent presents it from then on, and only it may act as that id.
    */
   agentCredential?: (agentId: string) => Promise<string>;
+  /**
+   * TLS on: the certificate (PEM) of the cluster CA for the key of a registering agent's CSR,
+   * binding it to the agent id (src/iam/tls-ca.ts); throws a 4xx DroverError for a bad CSR.
+   */
+  agentCertificate?: (agentId: string, csrPem: string) => Promise<string>;
   /** Interval between agent heartbeats, and how many may be missed (default 15 s × 5). */
   agentHeartbeatIntervalMs?: number;
   agentMaxMissedHeartbeats?: number;
@@ -148,7 +153,19 @@ export class Master {
   readonly options: Required<
     Omit<
       MasterOptions,
-      'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentCredential' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs' | 'resolveSecrets'
+      | 'store'
+      | 'logger'
+      | 'hostname'
+      | 'port'
+      | 'clock'
+      | 'now'
+      | 'offerTimeoutMs'
+      | 'checkLeadership'
+      | 'agentCredential'
+      | 'agentCertificate'
+      | 'agentRemovalRate'
+      | 'frameworkReregistrationGraceMs'
+      | 'resolveSecrets'
     >
   > & {
     resolveSecrets: SecretResolver | undefined;
@@ -173,12 +190,14 @@ export class Master {
   private readonly health: AgentHealth;
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   readonly agentCredential: ((agentId: string) => Promise<string>) | undefined;
+  readonly agentCertificate: ((agentId: string, csrPem: string) => Promise<string>) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
 
   constructor(options: MasterOptions) {
     this.checkLeadership = options.checkLeadership;
     this.agentCredential = options.agentCredential;
+    this.agentCertificate = options.agentCertificate;
     this.log = options.logger;
     const now = options.now;
     this.clock = options.clock ?? (now === undefined ? systemClock : { ...systemClock, now });

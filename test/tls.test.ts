@@ -1,0 +1,260 @@
+/**
+ * TLS: the master serves HTTPS with the cluster CA's certificate (and plain HTTP only on
+ * loopback, or nowhere with `plain: 'none'`); agents join with the bootstrap token and a CSR and
+ * get a certificate binding their agent id (TLS bootstrap, as kubelets); over TLS the master takes
+ * an agent id only from the certificate presented.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { pino } from 'pino';
+import { startMasterServer, type MasterServer } from '../src/cluster/master.ts';
+import { Resources } from '../src/resources/index.ts';
+import { createMemoryStore } from '../src/store/memory/memory-store.ts';
+import type { Store } from '../src/store/store.ts';
+import { decodeJsonRecords } from '../src/protocol/recordio.ts';
+import { AGENT_STREAM_HEADER } from '../src/protocol/mesos/agent-link.ts';
+import { ClusterCa, newAgentKey } from '../src/iam/tls-ca.ts';
+import { agentIdOf } from '../src/iam/tls-identity.ts';
+import { tlsFetch } from '../src/iam/tls-client.ts';
+import { rawFetch, TEST_ADMIN_TOKEN, TEST_AGENT_TOKEN } from '../devkit/credentials.ts';
+
+const store: Store = createMemoryStore();
+let server: MasterServer;
+let httpsUrl: string;
+let caPem: string;
+/** Trusts the cluster CA, presents no certificate. */
+let anonymous: typeof fetch;
+
+async function start(): Promise<void> {
+  server = await startMasterServer({
+    store,
+    logger: pino({ level: 'warn' }),
+    port: 0,
+    host: '127.0.0.1',
+    ui: false,
+    jobs: false,
+    allocationIntervalMs: 100,
+    auth: { mode: 'on', adminToken: TEST_ADMIN_TOKEN, agentToken: TEST_AGENT_TOKEN },
+    tls: { mode: 'on' },
+  });
+  httpsUrl = server.httpsUrl!;
+  caPem = server.caCertPem!;
+  anonymous = tlsFetch({ caPem });
+}
+
+before(start);
+after(async () => {
+  await server.close();
+  await store.close();
+});
+
+interface Registration {
+  status: number;
+  agentId?: string;
+  streamId?: string;
+  certificate?: string;
+  body?: unknown;
+  close(): void;
+}
+
+/** REGISTER on the agent link over `via`; reads REGISTERED (or the refusal) and keeps the stream open. */
+async function register(via: typeof fetch, options: { token?: string; csr?: string; id?: string; hostname?: string } = {}): Promise<Registration> {
+  const abort = new AbortController();
+  const info = { hostname: options.hostname ?? 'tls-agent', port: 5051, resources: Resources.parse('cpus:1;mem:128').toJSON(), ...(options.id ? { id: { value: options.id } } : {}) };
+  const response = await via(`${httpsUrl}/api/v1/agent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(options.token ? { authorization: `token=${options.token}` } : {}) },
+    body: JSON.stringify({ type: 'REGISTER', ...(options.id ? { agent_id: { value: options.id } } : {}), register: { agent_info: info, tasks: [], ...(options.csr ? { csr: options.csr } : {}) } }),
+    signal: abort.signal,
+  });
+  if (response.status !== 200) return { status: response.status, body: await response.json(), close: () => abort.abort() };
+  // The first event only: the stream must stay open (a for-await's return would cancel it).
+  const events = decodeJsonRecords<{ type: string; registered: { agent_id: { value: string }; agent_certificate?: string } }>(response.body as never)[Symbol.asyncIterator]();
+  const first = await events.next();
+  if (!first.done) {
+    const event = first.value;
+    assert.equal(event.type, 'REGISTERED');
+    const { agent_id, agent_certificate } = event.registered;
+    return {
+      status: 200,
+      agentId: agent_id.value,
+      streamId: response.headers.get(AGENT_STREAM_HEADER) ?? '',
+      ...(agent_certificate ? { certificate: agent_certificate } : {}),
+      close: () => abort.abort(),
+    };
+  }
+  throw new Error('the REGISTER stream ended without an event');
+}
+
+/** A new agent through TLS bootstrap: its key, its certificate, and a fetch that presents them. */
+async function bootstrapAgent(hostname: string): Promise<{ agentId: string; streamId: string; keyPem: string; certPem: string; mtls: typeof fetch; close(): void }> {
+  const { keyPem, csrPem } = await newAgentKey();
+  const joined = await register(anonymous, { token: TEST_AGENT_TOKEN, csr: csrPem, hostname });
+  assert.equal(joined.status, 200, JSON.stringify(joined.body));
+  assert.ok(joined.certificate, 'REGISTERED carries the agent certificate');
+  return { agentId: joined.agentId!, streamId: joined.streamId!, keyPem, certPem: joined.certificate, mtls: tlsFetch({ caPem, certPem: joined.certificate, keyPem }), close: joined.close };
+}
+
+/** A HEARTBEAT naming `agentId` on its stream: 202 accepted, 403 refused by the guard. */
+async function heartbeat(via: typeof fetch, agentId: string, streamId: string, token?: string): Promise<number> {
+  const response = await via(`${httpsUrl}/api/v1/agent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, ...(token ? { authorization: `token=${token}` } : {}) },
+    body: JSON.stringify({ type: 'HEARTBEAT', agent_id: { value: agentId } }),
+  });
+  await response.text();
+  return response.status;
+}
+
+describe('HTTPS with the cluster CA', () => {
+  test("the master serves HTTPS with a certificate of the cluster's CA, and plain HTTP on loopback", async () => {
+    const response = await anonymous(`${httpsUrl}/v2/info`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` } });
+    assert.equal(response.status, 200);
+    await response.text();
+    // Without the cluster CA the master's certificate is not trusted (it is the cluster's own).
+    await assert.rejects(rawFetch(`${httpsUrl}/v2/info`), (e: Error) => /certificate/i.test(String((e.cause as Error | undefined)?.message ?? e.message)));
+    // The same port, plain HTTP, from loopback: existing clients keep working.
+    const plain = await rawFetch(`${server.url}/v2/info`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` } });
+    assert.equal(plain.status, 200);
+    await plain.text();
+    assert.match(server.url, /^http:\/\//);
+  });
+
+  test('with plain HTTP not allowed, a plain request is answered 400 "use https" even from loopback', async () => {
+    const strict = await startMasterServer({
+      store: createMemoryStore(),
+      logger: pino({ level: 'warn' }),
+      port: 0,
+      host: '127.0.0.1',
+      ui: false,
+      jobs: false,
+      services: false,
+      auth: { mode: 'on', adminToken: TEST_ADMIN_TOKEN, agentToken: TEST_AGENT_TOKEN },
+      tls: { mode: 'on', plain: 'none' },
+    });
+    try {
+      assert.match(strict.url, /^https:\/\//);
+      const plain = await rawFetch(strict.url.replace('https://', 'http://') + '/ping');
+      assert.equal(plain.status, 400);
+      assert.match(await plain.text(), /HTTPS only/);
+      const secure = await tlsFetch({ caPem: strict.caCertPem! })(`${strict.url}/ping`);
+      assert.equal(await secure.text(), 'pong');
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+describe('agents prove who they are with certificates', () => {
+  test('TLS bootstrap: the bootstrap token and a CSR get a certificate that binds the assigned agent id', async () => {
+    const agent = await bootstrapAgent('boot-1');
+    try {
+      const cert = new X509Certificate(agent.certPem);
+      assert.equal(agentIdOf(cert), agent.agentId);
+      assert.ok(cert.checkIssued(new X509Certificate(caPem)));
+      // Its certificate alone (no token) is its credential on the agent link.
+      assert.equal(await heartbeat(agent.mtls, agent.agentId, agent.streamId), 202);
+    } finally {
+      agent.close();
+    }
+  });
+
+  test('a certificate of agent A cannot REGISTER or act as agent B', async () => {
+    const a = await bootstrapAgent('imp-a');
+    const b = await bootstrapAgent('imp-b');
+    try {
+      const asB = await register(a.mtls, { id: b.agentId, hostname: 'imp-b' });
+      assert.equal(asB.status, 403);
+      assert.match(String((asB.body as { message?: string }).message), /cannot act as agent/);
+      assert.equal(await heartbeat(a.mtls, b.agentId, b.streamId), 403);
+      // Not even with the admin token or B's agent token beside it: the certificate decides.
+      assert.equal(await heartbeat(a.mtls, b.agentId, b.streamId, TEST_ADMIN_TOKEN), 403);
+      // B is still registered and its own certificate still acts as B.
+      assert.equal(await heartbeat(b.mtls, b.agentId, b.streamId), 202);
+      // A re-registers as itself with its certificate.
+      const again = await register(a.mtls, { id: a.agentId, hostname: 'imp-a' });
+      assert.equal(again.status, 200);
+      assert.equal(again.agentId, a.agentId);
+      again.close();
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test('over TLS a token naming an agent does not prove the id: only the certificate does', async () => {
+    const { csrPem } = await newAgentKey();
+    const joined = await register(anonymous, { token: TEST_AGENT_TOKEN, csr: csrPem, hostname: 'token-only' });
+    assert.equal(joined.status, 200);
+    try {
+      // The agent token the master issued (auth), sent over TLS without the certificate.
+      const agentToken = await server.iam!.agentToken(joined.agentId!);
+      assert.equal(await heartbeat(anonymous, joined.agentId!, joined.streamId!, agentToken), 403);
+      const reregister = await register(anonymous, { token: agentToken, id: joined.agentId!, hostname: 'token-only' });
+      assert.equal(reregister.status, 403);
+      assert.match(String((reregister.body as { message?: string }).message), /must present its certificate/);
+    } finally {
+      joined.close();
+    }
+  });
+
+  test("an agent certificate cannot call the master's other APIs", async () => {
+    const agent = await bootstrapAgent('not-admin');
+    try {
+      for (const [method, path, body] of [
+        ['GET', '/v2/apps', undefined],
+        ['POST', '/v2/apps', { id: '/x', cmd: 'sleep 1', cpus: 0.1, mem: 16 }],
+        ['GET', '/master/state', undefined],
+        ['POST', '/api/v1', { type: 'GET_AGENTS' }],
+      ] as const) {
+        const response = await agent.mtls(`${httpsUrl}${path}`, {
+          method,
+          ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        });
+        assert.equal(response.status, 403, `${method} ${path}: ${await response.text()}`);
+      }
+    } finally {
+      agent.close();
+    }
+  });
+
+  test('expired certificates and certificates of another CA are refused, whatever they name', async () => {
+    const agent = await bootstrapAgent('refused');
+    try {
+      const ca = await ClusterCa.open(store); // the cluster's own CA (the same store)
+      const { keyPem, csrPem } = await newAgentKey();
+      const expired = await ca.signAgentCsr(csrPem, agent.agentId, { notBefore: Date.now() - 3 * 86_400_000, ttlMs: 86_400_000 });
+      const viaExpired = tlsFetch({ caPem, certPem: expired, keyPem });
+      assert.equal(await heartbeat(viaExpired, agent.agentId, agent.streamId), 401);
+      const other = await ClusterCa.open(createMemoryStore());
+      const foreign = await other.signAgentCsr(csrPem, agent.agentId);
+      const viaForeign = tlsFetch({ caPem, certPem: foreign, keyPem });
+      assert.equal(await heartbeat(viaForeign, agent.agentId, agent.streamId), 401);
+      const response = await viaForeign(`${httpsUrl}/v2/info`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` } });
+      assert.equal(response.status, 401);
+      assert.match(await response.text(), /not trusted/);
+      // A bad CSR is a 4xx with the field, and no agent is added.
+      const before = server.master.agents.size;
+      const bad = await register(anonymous, { token: TEST_AGENT_TOKEN, csr: 'not a csr', hostname: 'bad-csr' });
+      assert.equal(bad.status, 422);
+      assert.match(JSON.stringify(bad.body), /\/register\/csr/);
+      assert.equal(server.master.agents.size, before);
+    } finally {
+      agent.close();
+    }
+  });
+
+  test('a master restart keeps the CA: certificates issued before still prove their agent', async () => {
+    const agent = await bootstrapAgent('survivor');
+    agent.close();
+    const caBefore = caPem;
+    await server.close();
+    await start();
+    assert.equal(caPem, caBefore);
+    const again = await register(agent.mtls, { id: agent.agentId, hostname: 'survivor' });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.agentId, agent.agentId);
+    again.close();
+  });
+});
