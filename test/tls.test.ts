@@ -7,6 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent } from '../src/agent/agent.ts';
+import { silentLogger } from '../src/log/index.ts';
+import { DROVER_BIN, eventually } from '../devkit/process.ts';
 import { pino } from 'pino';
 import { startMasterServer, type MasterServer } from '../src/cluster/master.ts';
 import { Resources } from '../src/resources/index.ts';
@@ -256,5 +263,78 @@ describe('agents prove who they are with certificates', () => {
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.equal(again.agentId, agent.agentId);
     again.close();
+  });
+});
+
+describe('the CLI and a real agent over HTTPS', () => {
+  test('the CLI trusts the cluster CA (DROVER_CA_CERT) for an https:// master, and refuses it without', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'drover-tls-cli-'));
+    try {
+      const caFile = join(home, 'ca.crt');
+      await writeFile(caFile, caPem);
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, DROVER_DATA_DIR: join(home, 'no-dev-here'), DROVER_LOG_LEVEL: 'warn', DROVER_TOKEN: TEST_ADMIN_TOKEN };
+      delete env['DROVER_CA_CERT'];
+      const drover = (extra: NodeJS.ProcessEnv, ...args: string[]) =>
+        new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+          execFile(process.execPath, [DROVER_BIN, ...args, '--master', httpsUrl], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 120_000 }, (error, stdout, stderr) =>
+            resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+          );
+        });
+      const trusted = await drover({ DROVER_CA_CERT: caFile }, 'app', 'list', '--json');
+      assert.equal(trusted.status, 0, trusted.stderr);
+      assert.ok(Array.isArray(JSON.parse(trusted.stdout)));
+      const untrusted = await drover({}, 'app', 'list', '--json');
+      assert.equal(untrusted.status, 1);
+      assert.match(untrusted.stderr, /certificate/i);
+      // `drover dev`'s data dir: the CLI on that machine finds ca.crt there.
+      const dataDir = join(home, 'dev-data');
+      const { writeCaFile } = await import('../src/cluster/dev.ts');
+      await writeCaFile(dataDir, caPem);
+      const viaDataDir = await drover({ DROVER_DATA_DIR: dataDir }, 'app', 'list', '--json');
+      assert.equal(viaDataDir.status, 0, viaDataDir.stderr);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  test('an agent joins by TLS bootstrap, keeps its key (mode 600) and certificate, and re-registers with them after a restart', async () => {
+    const workDir = await mkdtemp(join(tmpdir(), 'drover-tls-agent-'));
+    const options = {
+      masterUrl: httpsUrl,
+      masterCaPem: caPem,
+      port: 0,
+      workDir,
+      resources: Resources.parse('cpus:1;mem:256;ports:[31000-31010]'),
+      detectResources: false,
+      containerizer: 'posix' as const,
+      bootstrapToken: TEST_AGENT_TOKEN,
+      logger: silentLogger(),
+      heartbeatIntervalOverride: 0.2,
+    };
+    let agent = new Agent(options);
+    try {
+      await agent.start();
+      await eventually(() => agent.registered && agent.agentId !== undefined, 'the agent registered over HTTPS', 60_000);
+      const id = agent.agentId!;
+      const keyFile = join(workDir, 'meta', 'agent-key.pem');
+      const certFile = join(workDir, 'meta', 'agent-cert.pem');
+      await eventually(async () => (await stat(certFile).catch(() => undefined)) !== undefined, 'the certificate is kept', 60_000);
+      assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+      const certPem = await readFile(certFile, 'utf8');
+      assert.equal(agentIdOf(new X509Certificate(certPem)), id);
+      // Its heartbeats (on new connections, with the certificate) keep it active.
+      const lastSeen = server.master.agents.get(id)!.lastSeen;
+      await eventually(() => server.master.agents.get(id)!.lastSeen > lastSeen, 'a heartbeat with the certificate was accepted', 60_000);
+      await agent.stop();
+      agent = new Agent(options);
+      await agent.start();
+      await eventually(() => agent.registered, 'the restarted agent registered again', 60_000);
+      assert.equal(agent.agentId, id);
+      // No new CSR: the same certificate proved the id.
+      assert.equal(await readFile(certFile, 'utf8'), certPem);
+    } finally {
+      await agent.stop();
+      await rm(workDir, { recursive: true, force: true });
+    }
   });
 });

@@ -90,8 +90,10 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
     }
     if (peer.kind !== 'plain') decided.tls = true;
     if (rule.kind === 'public') return;
-    // mTLS: the agent of the certificate, whatever token comes with it.
-    if (peer.kind === 'agent') {
+    // mTLS: on the agent link, the agent of the certificate, whatever token comes with it;
+    // elsewhere a token sent with it speaks (the agent asking the master about a caller with the
+    // caller's delegated token), and without one the agent may do there what agents may: nothing.
+    if (peer.kind === 'agent' && (rule.kind === 'agent' || credentialOf(request.headers) === undefined)) {
       decided.principal = { kind: 'agent', uid: `agent:${peer.agentId}`, agentId: peer.agentId };
       decided.certified = true;
       return;

@@ -16,7 +16,7 @@ const MAX_REMEMBERED = 1000;
 
 export type CallerAuthorizer = (authorization: string | undefined, rid: string, action: Action) => Promise<void>;
 
-export function masterCallerAuthorizer(masterBase: () => string, enabled: () => boolean, now: () => number = Date.now): CallerAuthorizer {
+export function masterCallerAuthorizer(masterBase: () => string, enabled: () => boolean, now: () => number = Date.now, fetchImpl: () => typeof fetch = () => fetch): CallerAuthorizer {
   const answers = new Map<string, { allowed: boolean; at: number }>();
   return async (authorization, rid, action) => {
     if (!enabled()) return;
@@ -30,7 +30,7 @@ export function masterCallerAuthorizer(masterBase: () => string, enabled: () => 
     else {
       let response: Response;
       try {
-        response = await fetch(`${masterBase()}/acs/api/v1/authorize`, {
+        response = await fetchImpl()(`${masterBase()}/acs/api/v1/authorize`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization },
           body: JSON.stringify({ rid, action }),
