@@ -76,7 +76,9 @@ export interface DevCluster {
 export async function writeCaFile(dir: string, caPem: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = join(resolve(dir), 'ca.crt');
-  const temp = `${file}.tmp`;
+  // Masters of one HA set on one machine may share the folder: same CA, written only if changed.
+  if ((await readFile(file, 'utf8').catch(() => undefined)) === caPem) return file;
+  const temp = `${file}.${process.pid}.tmp`;
   const handle = await open(temp, 'w', 0o644);
   try {
     await handle.writeFile(caPem);
