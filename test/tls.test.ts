@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -325,6 +327,29 @@ describe('the CLI and a real agent over HTTPS', () => {
       // Its heartbeats (on new connections, with the certificate) keep it active.
       const lastSeen = server.master.agents.get(id)!.lastSeen;
       await eventually(() => server.master.agents.get(id)!.lastSeen > lastSeen, 'a heartbeat with the certificate was accepted', 60_000);
+      // The master's files relay reaches it over mTLS.
+      assert.equal(server.master.agents.get(id)!.certified, true);
+      const relayed = await anonymous(`${httpsUrl}/agent/${id}/files/browse?path=${encodeURIComponent(workDir)}`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` } });
+      assert.equal(relayed.status, 200, await relayed.clone().text());
+      await relayed.text();
+      // Something else at the agent's address, with a certificate of the same CA for another
+      // agent: the relay refuses to talk to it (the certificate must name the agent asked for).
+      const other = await bootstrapAgent('impostor');
+      const impostor = createHttpsServer({ cert: other.certPem, key: other.keyPem }, (_req, res) => res.end('impostor'));
+      await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+      const record = server.master.agents.get(id)!;
+      const realPort = record.port;
+      try {
+        record.port = (impostor.address() as AddressInfo).port;
+        const refused = await anonymous(`${httpsUrl}/agent/${id}/files/browse?path=${encodeURIComponent(workDir)}`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` } });
+        const body = await refused.text();
+        assert.notEqual(refused.status, 200);
+        assert.doesNotMatch(body, /impostor/);
+      } finally {
+        record.port = realPort;
+        impostor.close();
+        other.close();
+      }
       await agent.stop();
       agent = new Agent(options);
       await agent.start();

@@ -331,6 +331,7 @@ export class Agent {
       root: this.layout.root,
       state: () => this.state(),
       hiddenFiles: () => this.supervisor.secretFiles(),
+      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem }),
       authorize: masterCallerAuthorizer(
         () => this.link.masterBase,
         () => (this.token ?? this.options.bootstrapToken) !== undefined,
@@ -346,6 +347,7 @@ export class Agent {
       images: { store: this.images, limits: () => this.imageGcLimits() },
       logger: this.logger,
     });
+    if (this.tlsCert !== undefined && this.tlsKey !== undefined) this.http.setCertificate(this.tlsCert, this.tlsKey);
     this.phase = 'running';
     // After recovery: the recovered tasks' sandboxes are in use before the first sweep looks.
     this.gc.start();
@@ -463,6 +465,7 @@ export class Agent {
       this.tlsCert = registered.agent_certificate;
       this.pendingCsr = undefined;
       this.masterFetch = tlsFetch({ caPem: this.options.masterCaPem, certPem: this.tlsCert, keyPem: this.tlsKey });
+      this.http?.setCertificate(this.tlsCert, this.tlsKey);
       this.logger.info({ agentId: id }, 'agent-certificate-received');
     }
     if (registered.agent_token !== undefined && registered.agent_token !== this.token) {

@@ -26,6 +26,7 @@ import { registerAcsRoutes } from '../iam/acs-api.ts';
 import { appPathOfTask } from '../iam/task-paths.ts';
 import { ClusterCa } from '../iam/tls-ca.ts';
 import { type PlainHttp, tlsServerFactory } from '../iam/tls-server.ts';
+import { tlsFetch } from '../iam/tls-client.ts';
 import { hostname as osHostname, networkInterfaces } from 'node:os';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
@@ -166,6 +167,22 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     serverFactory = tlsServerFactory({ ...served, clientCaPem: ca.certPem, plain: tls.plain ?? 'loopback' });
     logger.info({ plainHttp: tls.plain ?? 'loopback', operatorCertificate: tls.certPem !== undefined }, 'tls-on');
   }
+  // Master → agent (the files relay): mTLS with a master certificate of the CA, and per agent a
+  // connection pool that accepts only a certificate binding that agent's id.
+  let agentFetch: ((agentId: string) => typeof fetch) | undefined;
+  if (ca !== undefined) {
+    const client = await ca.issueMaster([]);
+    const pools = new Map<string, typeof fetch>();
+    agentFetch = (agentId) => {
+      let pool = pools.get(agentId);
+      if (pool === undefined) {
+        if (pools.size >= 100_000) pools.clear();
+        pool = tlsFetch({ caPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem, expectAgentId: agentId });
+        pools.set(agentId, pool);
+      }
+      return pool;
+    };
+  }
   const app = createHttpServer({ logger, ...(serverFactory === undefined ? {} : { serverFactory: serverFactory as never }) });
   const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
   app.addHook('onRoute', (route) => {
@@ -199,6 +216,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     resolveSecrets: (paths) => secrets.resolve(paths),
     ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}),
     ...(ca ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId) } : {}),
+    ...(agentFetch ? { agentFetch } : {}),
   });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);

@@ -41,20 +41,24 @@ function decide(socket: TLSSocket): PeerIdentity {
 
 /** The agent id a certificate of this cluster's CA binds (its `urn:drover:agent:<id>` SAN). */
 export function agentIdOf(cert: X509Certificate): string | undefined {
-  return urisOf(cert)
+  return agentIdOfSan(cert.subjectAltName);
+}
+
+/** The same from a SAN as Node writes it (`URI:urn:drover:agent:x, DNS:…`; a TLS peer certificate's `subjectaltname`). */
+export function agentIdOfSan(san: string | undefined): string | undefined {
+  return urisOf(san)
     .find((u) => u.startsWith(AGENT_URI_PREFIX))
     ?.slice(AGENT_URI_PREFIX.length);
 }
 
 /** Is this the certificate of a master of the cluster? */
 export function isMasterCertificate(cert: X509Certificate): boolean {
-  return urisOf(cert).includes(MASTER_URI);
+  return urisOf(cert.subjectAltName).includes(MASTER_URI);
 }
 
-function urisOf(cert: X509Certificate): string[] {
-  const san = cert.subjectAltName ?? '';
-  // Node writes `URI:urn:drover:agent:x, DNS:…`; our ids and names hold no comma or quote.
-  return san
+function urisOf(san: string | undefined): string[] {
+  // Our ids and names hold no comma or quote, so a plain split is exact.
+  return (san ?? '')
     .split(', ')
     .filter((part) => part.startsWith('URI:'))
     .map((part) => part.slice(4));

@@ -19,8 +19,9 @@ import type { Socket } from 'node:net';
 export type PlainHttp = 'none' | 'loopback' | 'any';
 
 export interface TlsServerOptions {
-  certPem: string;
-  keyPem: string;
+  /** The server's certificate and key; an agent has none until its registration (setServerCertificate). */
+  certPem?: string;
+  keyPem?: string;
   /** The CA client certificates must chain to (the cluster CA). */
   clientCaPem: string;
   plain: PlainHttp;
@@ -38,7 +39,17 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 /** A fastify `serverFactory` for a port that speaks HTTPS and, where allowed, plain HTTP. */
 export function tlsServerFactory(options: TlsServerOptions): (handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>) => HttpsServer {
   return (handler) => {
-    const https = createHttpsServer({ cert: options.certPem, key: options.keyPem, ca: options.clientCaPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, handler);
+    const https = createHttpsServer(
+      {
+        ...(options.certPem === undefined ? {} : { cert: options.certPem }),
+        ...(options.keyPem === undefined ? {} : { key: options.keyPem }),
+        ca: options.clientCaPem,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+      },
+      handler,
+    );
     const plain: PlainServer = createPlainServer(handler);
     // The inner HTTP server never listens itself: it is given connections the outer one accepted.
     plain.emit('listening');
@@ -83,4 +94,9 @@ export function tlsServerFactory(options: TlsServerOptions): (handler: RequestLi
     https.on('close', () => plain.close());
     return https;
   };
+}
+
+/** The certificate a TLS server presents from now on (an agent's, once the master issued it). */
+export function setServerCertificate(server: unknown, tls: { certPem: string; keyPem: string; caPem: string }): void {
+  (server as HttpsServer).setSecureContext({ cert: tls.certPem, key: tls.keyPem, ca: tls.caPem });
 }

@@ -32,7 +32,7 @@ export function checkRegistration(call: Register): Resources {
   }
 }
 
-export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string): Promise<void> {
+export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string, certified = false): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
   if (requestedId !== undefined && master.goneAgents.has(requestedId)) {
@@ -73,6 +73,7 @@ export async function register(master: Master, call: Register, total: Resources,
   const record = agent;
   record.info = { ...info, id: { value: record.id } };
   if (address !== undefined) record.address = address;
+  record.certified = certified || agentCertificate !== undefined;
   const agentToken = master.agentCredential ? await master.agentCredential(record.id) : undefined;
   adoptFrameworks(master, call);
   // The highest write of the record wins: two registrations of one agent in flight at once may

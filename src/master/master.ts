@@ -56,6 +56,8 @@ export interface MasterOptions {
    * binding it to the agent id (src/iam/tls-ca.ts); throws a 4xx DroverError for a bad CSR.
    */
   agentCertificate?: (agentId: string, csrPem: string) => Promise<string>;
+  /** TLS on: how the master calls agent `agentId` (its files relay): mTLS, checking the agent's certificate names that id. */
+  agentFetch?: (agentId: string) => typeof fetch;
   /** Interval between agent heartbeats, and how many may be missed (default 15 s × 5). */
   agentHeartbeatIntervalMs?: number;
   agentMaxMissedHeartbeats?: number;
@@ -163,6 +165,7 @@ export class Master {
       | 'checkLeadership'
       | 'agentCredential'
       | 'agentCertificate'
+      | 'agentFetch'
       | 'agentRemovalRate'
       | 'frameworkReregistrationGraceMs'
       | 'resolveSecrets'
@@ -191,6 +194,7 @@ export class Master {
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   readonly agentCredential: ((agentId: string) => Promise<string>) | undefined;
   readonly agentCertificate: ((agentId: string, csrPem: string) => Promise<string>) | undefined;
+  readonly agentFetch: ((agentId: string) => typeof fetch) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
 
@@ -198,6 +202,7 @@ export class Master {
     this.checkLeadership = options.checkLeadership;
     this.agentCredential = options.agentCredential;
     this.agentCertificate = options.agentCertificate;
+    this.agentFetch = options.agentFetch;
     this.log = options.logger;
     const now = options.now;
     this.clock = options.clock ?? (now === undefined ? systemClock : { ...systemClock, now });
