@@ -144,7 +144,7 @@ describe('HTTPS with the cluster CA', () => {
     });
     try {
       assert.match(strict.url, /^https:\/\//);
-      const plain = await rawFetch(strict.url.replace('https://', 'http://') + '/ping');
+      const plain = await rawFetch(`${strict.url.replace('https://', 'http://')}/ping`);
       assert.equal(plain.status, 400);
       assert.match(await plain.text(), /HTTPS only/);
       const secure = await tlsFetch({ caPem: strict.caCertPem! })(`${strict.url}/ping`);
