@@ -55,13 +55,18 @@ export function tlsServerFactory(options: TlsServerOptions): (handler: RequestLi
     plain.emit('listening');
     const tlsListeners = https.listeners('connection') as Array<(socket: Socket) => void>;
     https.removeAllListeners('connection');
+    const silent = function (this: Socket): void {
+      this.destroy();
+    };
     const dispatch = (socket: Socket): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
         socket.once('readable', () => dispatch(socket));
         return;
       }
+      // From here the servers set their own timeouts: this one must not outlive the first byte.
       socket.setTimeout(0);
+      socket.off('timeout', silent);
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE) {
         // Node's TLS socket takes the bytes already buffered on the socket (the unshifted one).
@@ -77,7 +82,8 @@ export function tlsServerFactory(options: TlsServerOptions): (handler: RequestLi
     };
     https.on('connection', (socket: Socket) => {
       socket.on('error', () => socket.destroy());
-      socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
+      socket.setTimeout(FIRST_BYTE_TIMEOUT_MS);
+      socket.on('timeout', silent);
       dispatch(socket);
     });
     // fastify closes with forceCloseConnections: the plain connections are closed with the TLS ones.
