@@ -23,6 +23,8 @@ export interface FleetSpec {
   heartbeatIntervalOverride?: number;
   /** Agents started per wave, 10 ms apart. */
   wave?: number;
+  /** The cluster CA (PEM): agents join over HTTPS by TLS bootstrap and use mTLS (HollowAgentOptions.caPem). */
+  caPem?: string;
 }
 
 /** Kills since a partition, by app (task id prefix): of the agents cut off (the instances that came back) and of the others. */
@@ -90,6 +92,7 @@ export class AgentFleet {
           behaviour: spec.behaviour,
           logger,
           post,
+          ...(spec.caPem === undefined ? {} : { caPem: spec.caPem }),
           ...(spec.heartbeatIntervalOverride === undefined ? {} : { heartbeatIntervalOverride: spec.heartbeatIntervalOverride }),
         }),
       );

@@ -34,7 +34,8 @@ export async function startFleets(spec: Omit<FleetSpec, 'first' | 'count'>, agen
     const worker = new Worker(new URL('./agent-worker-boot.mjs', import.meta.url), { workerData: { ...spec, first: w * per, count: Math.min(per, agents - w * per) } });
     threads.push(worker);
   }
-  await Promise.all(threads.map((t) => reply(t, undefined, 'started', 120_000)));
+  // Generous: with TLS each agent first makes a key and a CSR, and a loaded machine starves the workers.
+  await Promise.all(threads.map((t) => reply(t, undefined, 'started', 600_000)));
   return {
     async stats() {
       const all = await Promise.all(threads.map((t) => reply(t, { type: 'stats' }, 'stats', 60_000)));

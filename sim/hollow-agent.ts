@@ -29,6 +29,8 @@ import { MasterLink, type MasterLinkOptions } from '../src/agent/master-link.ts'
 import { StatusUpdateManager } from '../src/agent/status-updates/status-update-manager.ts';
 import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff-policies.ts';
 import { systemClock } from '../src/clock/clock.ts';
+import { newAgentKey } from '../src/iam/tls-ca.ts';
+import { tlsFetch } from '../src/iam/tls-client.ts';
 
 export interface TaskBehaviour {
   /** TASK_STARTING → TASK_RUNNING after this long (ms). */
@@ -53,6 +55,12 @@ export interface HollowAgentOptions {
   post?: MasterLinkOptions['post'];
   /** The agent bootstrap token to join with; default $DROVER_AGENT_TOKEN (devkit/credentials.ts sets it). */
   bootstrapToken?: string;
+  /**
+   * The cluster CA (PEM): join over HTTPS by TLS bootstrap as the real agent does (a CSR with the
+   * first REGISTER, the certificate from REGISTERED, mTLS from then on). Each agent then has its
+   * own connections (its certificate is its own): `post` is not used.
+   */
+  caPem?: string;
 }
 
 /** What a fleet reports: counts, plus the violations the correctness test asserts are zero. */
@@ -111,6 +119,10 @@ export class HollowAgent {
   };
 
   private token: string | undefined;
+  /** TLS: key, pending CSR, and the fetch that presents the certificate once it came. */
+  private tlsKey: string | undefined;
+  private csr: string | undefined;
+  private masterFetch: typeof fetch | undefined;
 
   constructor(private readonly options: HollowAgentOptions) {
     this.random = options.random ?? Math.random;
@@ -131,9 +143,14 @@ export class HollowAgent {
       // Its own token once registered (kept in memory: a hollow agent has no disk), as the real agent.
       credential: () => this.token ?? bootstrapToken,
       registerCall: () => this.registerCall(),
+      ...(options.caPem === undefined ? {} : { fetch: () => this.masterFetch ?? fetch }),
       onRegistered: async (registered) => {
         this.id = registered.agent_id.value;
         if (registered.agent_token !== undefined) this.token = registered.agent_token;
+        if (registered.agent_certificate !== undefined && options.caPem !== undefined && this.tlsKey !== undefined) {
+          this.masterFetch = tlsFetch({ caPem: options.caPem, certPem: registered.agent_certificate, keyPem: this.tlsKey });
+          this.csr = undefined;
+        }
         this.updates.resume();
       },
       onEvent: (event) => this.onEvent(event),
@@ -143,7 +160,7 @@ export class HollowAgent {
       // Under a saturated master a call can take long; a spurious timeout only causes a retry.
       callTimeoutMs: 60_000,
       silenceTimeoutMs: 120_000,
-      ...(options.post ? { post: options.post } : {}),
+      ...(options.post && options.caPem === undefined ? { post: options.post } : {}),
       logger: options.logger,
     });
   }
@@ -201,7 +218,23 @@ export class HollowAgent {
     return { tasks: this.tasks.size, running };
   }
 
-  private registerCall(): AgentCall {
+  private async registerCall(): Promise<AgentCall> {
+    const call = this.plainRegisterCall();
+    if (this.options.caPem !== undefined) {
+      if (this.masterFetch === undefined) this.masterFetch = tlsFetch({ caPem: this.options.caPem });
+      if (this.tlsKey === undefined || this.csr !== undefined) {
+        if (this.csr === undefined) {
+          const { keyPem, csrPem } = await newAgentKey();
+          this.tlsKey = keyPem;
+          this.csr = csrPem;
+        }
+        call.register!.csr = this.csr;
+      }
+    }
+    return call;
+  }
+
+  private plainRegisterCall(): AgentCall {
     const call: AgentCall = {
       type: 'REGISTER',
       register: {

@@ -4,7 +4,8 @@
  * /v2/apps: tasksRunning) until every task runs. Launch latency is the services framework's
  * stagedAt (offer accepted) → startedAt (TASK_RUNNING seen), read from /v2/apps/ID/tasks.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tlsFetch } from '../src/iam/tls-client.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HollowAgentStats } from './hollow-agent.ts';
@@ -44,6 +45,18 @@ interface AppsJson {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How the runner calls the master's API: this process's fetch (plain HTTP on loopback, with the
+ * harness's admin token), or — a `tls` scenario — HTTPS trusting the cluster CA, token added here.
+ */
+let api: typeof fetch = (input, init) => fetch(input, init);
+
+function httpsApi(caPem: string): typeof fetch {
+  const secure = tlsFetch({ caPem });
+  const token = process.env['DROVER_ADMIN_TOKEN'];
+  return (input, init) => secure(input, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), ...(token ? { authorization: `token=${token}` } : {}) } });
+}
+
 export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): Promise<LaunchSummary> {
   const log = options.progress ?? (() => undefined);
   const dir = await mkdtemp(join(tmpdir(), `drover-sim-${s.name}-`));
@@ -54,11 +67,18 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       store: s.master.store === 'memory' ? 'memory:' : `sqlite:${join(dir, 'master.db')}`,
       allocationIntervalSeconds: s.master.allocationIntervalSeconds,
       agentHeartbeatIntervalSeconds: s.master.agentHeartbeatIntervalSeconds,
-      ...(s.master.args ? { args: s.master.args } : {}),
+      args: [...(s.master.args ?? []), ...(s.master.tls ? ['--tls', 'on', '--data-dir', dir] : [])],
       nodeArgs: [...(options.masterNodeArgs ?? []), ...(options.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${options.heapSnapshotDir}`] : [])],
       ...(options.masterLogFile ? { logFile: options.masterLogFile } : {}),
     });
-    const url = master.url;
+    let url = master.url;
+    let caPem: string | undefined;
+    api = (input, init) => fetch(input, init);
+    if (s.master.tls) {
+      caPem = await readFile(join(dir, 'ca.crt'), 'utf8');
+      url = url.replace(/^http:/, 'https:');
+      api = httpsApi(caPem);
+    }
     log(`master ${url} pid ${master.pid}`);
     fleets = await startFleets(
       {
@@ -66,6 +86,7 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
         resources: s.agents.resources,
         ...(s.agents.attributes ? { attributes: s.agents.attributes } : {}),
         behaviour: s.agents.behaviour,
+        ...(caPem === undefined ? {} : { caPem }),
         ...(s.agents.heartbeatIntervalSeconds === undefined ? {} : { heartbeatIntervalOverride: s.agents.heartbeatIntervalSeconds }),
       },
       s.agents.count,
@@ -195,7 +216,7 @@ async function postApp(url: string, s: Scenario, a: number): Promise<void> {
   // (ECONNRESET), or answer 408 when its busy event loop did not read the request in time:
   // try again; a 409 then means a lost attempt had created the app.
   for (let attempt = 1; ; attempt++) {
-    const response = await fetch(`${url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((e: unknown) => {
+    const response = await api(`${url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((e: unknown) => {
       if (attempt >= 5) throw e;
       return undefined;
     });
@@ -213,7 +234,7 @@ async function postApp(url: string, s: Scenario, a: number): Promise<void> {
 }
 
 async function getJson<T>(url: string, timeoutMs = 120_000): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const response = await api(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
   return (await response.json()) as T;
 }
@@ -288,7 +309,7 @@ async function churn(url: string, master: MasterProcess, fleets: Fleets, s: Scen
 /** Sits with every task running: the master's offer-cycle time (its metric) and memory at rest. */
 async function atRestFigures(url: string, master: MasterProcess, seconds: number, log: (l: string) => void): Promise<Record<string, unknown>> {
   const metric = async (): Promise<{ sum: number; count: number }> => {
-    const text = await (await fetch(`${url}/metrics`)).text();
+    const text = await (await api(`${url}/metrics`)).text();
     const sum = Number(/^drover_master_allocation_cycle_seconds_sum(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
     const count = Number(/^drover_master_allocation_cycle_seconds_count(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
     return { sum, count };

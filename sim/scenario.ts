@@ -45,6 +45,11 @@ export interface Scenario {
     agentHeartbeatIntervalSeconds: number;
     /** Further `drover master` flags (e.g. ["--max-missed-heartbeats", "4"]). */
     args?: string[];
+    /**
+     * Everything over HTTPS with the cluster CA: hollow agents join by TLS bootstrap and use mTLS,
+     * the runner's API calls go to https:// (bench/tls.ts compares this with auth and TLS off).
+     */
+    tls?: boolean;
   };
   measure: {
     /** Give up (and report what was reached) after this long. */

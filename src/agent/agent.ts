@@ -38,6 +38,9 @@ import { SandboxGc } from './sandbox-gc.ts';
 import type { CniOptions } from './network/cni.ts';
 import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-policy.ts';
 import { MasterLink, type Registered } from './master-link.ts';
+import { X509Certificate } from 'node:crypto';
+import { tlsFetch } from '../iam/tls-client.ts';
+import { agentIdOf } from '../iam/tls-identity.ts';
 import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
@@ -122,6 +125,13 @@ export interface AgentOptions {
    * kept in the work dir and presented from then on (src/iam).
    */
   bootstrapToken?: string;
+  /**
+   * The cluster CA's certificate (`--master-ca`, DROVER_CA_CERT): with it the agent talks to the
+   * master over HTTPS trusting that CA only, and joins by TLS bootstrap — its REGISTER carries a
+   * CSR for a key made here (meta/agent-key.pem, mode 600), the master answers with a certificate
+   * binding the agent id (meta/agent-cert.pem), and every later connection presents it (mTLS).
+   */
+  masterCaPem?: string;
 }
 
 export class Agent {
@@ -132,6 +142,11 @@ export class Agent {
   private readonly supervisor: TaskSupervisor;
   /** This agent's own credential from the master (auth on); kept in meta/agent-token. */
   private token: string | undefined;
+  /** TLS (masterCaPem): this agent's key and certificate, and the fetch that presents them. */
+  private tlsKey: string | undefined;
+  private tlsCert: string | undefined;
+  private pendingCsr: string | undefined;
+  private masterFetch: typeof fetch | undefined;
   private readonly link: MasterLink;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -221,6 +236,7 @@ export class Agent {
       masterUrl: options.masterUrl,
       credential: () => this.token ?? this.options.bootstrapToken,
       registerCall: () => this.registerCall(),
+      fetch: () => this.masterFetch ?? fetch,
       onRegistered: (registered) => this.onRegistered(registered),
       onEvent: (event) => this.onEvent(event),
       onDisconnected: () => this.updates.pause(),
@@ -291,6 +307,12 @@ export class Agent {
     this.bootId = await readBootId(this.options.bootIdFile ?? BOOT_ID_FILE, this.logger);
     const meta = await this.checkpoints.readAgentMeta();
     this.token = await this.checkpoints.readAgentToken();
+    if (this.options.masterCaPem !== undefined) {
+      const kept = await this.checkpoints.readAgentTls();
+      this.tlsKey = kept.keyPem;
+      this.tlsCert = kept.keyPem === undefined ? undefined : kept.certPem;
+      this.masterFetch = tlsFetch({ caPem: this.options.masterCaPem, ...(this.tlsCert === undefined ? {} : { certPem: this.tlsCert, keyPem: this.tlsKey }) });
+    }
     this.recordedBootId = meta?.bootId;
     if (meta !== undefined && rebootedSince(meta.bootId, this.bootId)) {
       // Every task of the previous run died with the machine: nothing to reattach to. Register as
@@ -314,9 +336,12 @@ export class Agent {
       root: this.layout.root,
       state: () => this.state(),
       hiddenFiles: () => this.supervisor.secretFiles(),
+      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem }),
       authorize: masterCallerAuthorizer(
         () => this.link.masterBase,
         () => (this.token ?? this.options.bootstrapToken) !== undefined,
+        Date.now,
+        () => this.link.fetchImpl(),
       ),
       exec: async (request) => {
         const target = this.supervisor.execTarget(request.taskId, request.frameworkId);
@@ -327,6 +352,7 @@ export class Agent {
       images: { store: this.images, limits: () => this.imageGcLimits() },
       logger: this.logger,
     });
+    if (this.tlsCert !== undefined && this.tlsKey !== undefined) this.http.setCertificate(this.tlsCert, this.tlsKey);
     this.phase = 'running';
     // After recovery: the recovered tasks' sandboxes are in use before the first sweep looks.
     this.gc.start();
@@ -396,7 +422,29 @@ export class Agent {
     };
   }
 
-  private registerCall(): AgentCall {
+  /** TLS bootstrap: a CSR when this agent has no certificate for the id it registers as. */
+  private async certificateRequest(): Promise<string | undefined> {
+    if (this.options.masterCaPem === undefined) return undefined;
+    if (this.tlsCert !== undefined && this.id !== undefined && agentIdOf(new X509Certificate(this.tlsCert)) === this.id) return undefined;
+    if (this.pendingCsr === undefined) {
+      // Loaded only here: the X.509 encoder is needed once in an agent's life.
+      const { newAgentKey } = await import('../iam/tls-ca.ts');
+      const { keyPem, csrPem } = await newAgentKey();
+      await this.checkpoints.writeAgentKey(keyPem);
+      this.tlsKey = keyPem;
+      this.pendingCsr = csrPem;
+    }
+    return this.pendingCsr;
+  }
+
+  private async registerCall(): Promise<AgentCall> {
+    const csr = await this.certificateRequest();
+    const call = this.registerCallWithout();
+    if (csr !== undefined) call.register!.csr = csr;
+    return call;
+  }
+
+  private registerCallWithout(): AgentCall {
     const { tasks, frameworks } = this.supervisor.registration();
     const info: AgentInfo = {
       hostname: this.hostname,
@@ -416,6 +464,15 @@ export class Agent {
 
   private async onRegistered(registered: Registered): Promise<void> {
     const id = registered.agent_id.value;
+    if (registered.agent_certificate !== undefined && this.tlsKey !== undefined && this.options.masterCaPem !== undefined) {
+      // Kept before it is used; the calls of this stream go out on new connections that present it.
+      await this.checkpoints.writeAgentCert(registered.agent_certificate);
+      this.tlsCert = registered.agent_certificate;
+      this.pendingCsr = undefined;
+      this.masterFetch = tlsFetch({ caPem: this.options.masterCaPem, certPem: this.tlsCert, keyPem: this.tlsKey });
+      this.http?.setCertificate(this.tlsCert, this.tlsKey);
+      this.logger.info({ agentId: id }, 'agent-certificate-received');
+    }
     if (registered.agent_token !== undefined && registered.agent_token !== this.token) {
       await this.checkpoints.writeAgentToken(registered.agent_token);
       this.token = registered.agent_token;

@@ -18,6 +18,7 @@ const Registered = Type.Object({
     registry: Type.Optional(RegistryMarker),
     /** The agent's own credential, naming this agent id (auth on): kept, and presented from now on. */
     agent_token: Type.Optional(Type.String({ maxLength: 4096 })),
+    agent_certificate: Type.Optional(Type.String({ maxLength: 16384 })),
   }),
 });
 

@@ -29,8 +29,13 @@ export interface MasterLinkOptions {
   masterUrl: string;
   /** The credential calls carry (`Authorization: token=…`), read at each call; none with auth off. */
   credential?: () => string | undefined;
-  /** Builds the REGISTER call for this attempt. */
-  registerCall(): AgentCall;
+  /** Builds the REGISTER call for this attempt (async: a TLS bootstrap makes a key and a CSR first). */
+  registerCall(): AgentCall | Promise<AgentCall>;
+  /**
+   * The fetch the link uses, read at each call: with TLS, one that trusts the cluster CA and
+   * presents the agent's certificate once it has one (src/iam/tls-client.ts); default `fetch`.
+   */
+  fetch?: () => typeof fetch;
   /** Awaited before the stream's next event is read; calls on the new stream work from here on. */
   onRegistered(registered: Registered): Promise<void>;
   /** Every later event of the stream, in order. */
@@ -115,7 +120,7 @@ export class MasterLink {
     const agentId = this.currentAgentId;
     if (streamId === undefined || agentId === undefined) return { error: 'the agent is not connected to a master' };
     try {
-      const response = await fetch(this.endpoint.replace(/\/api\/v1\/agent$/, '/api/v1/agent/secrets'), {
+      const response = await this.fetchImpl()(this.endpoint.replace(/\/api\/v1\/agent$/, '/api/v1/agent/secrets'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, ...this.authorization() },
         body: JSON.stringify({ agent_id: { value: agentId }, framework_id: { value: frameworkId }, task_id: { value: taskId } }),
@@ -141,7 +146,7 @@ export class MasterLink {
         body: JSON.stringify({ ...call, agent_id: { value: agentId } }),
         signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
       };
-      const response = this.options.post ? await this.options.post(this.endpoint, init) : await fetch(this.endpoint, { method: 'POST', ...init });
+      const response = this.options.post ? await this.options.post(this.endpoint, init) : await this.fetchImpl()(this.endpoint, { method: 'POST', ...init });
       const body = await response.text();
       if (response.status === 200 || response.status === 202) return 'accepted';
       if (response.status === 409) {
@@ -155,6 +160,11 @@ export class MasterLink {
       this.options.logger.warn({ type: call.type, err }, 'master-call-failed');
       return 'failed';
     }
+  }
+
+  /** The fetch for talking to the master now (the agent's certificate may have just arrived). */
+  fetchImpl(): typeof fetch {
+    return this.options.fetch?.() ?? fetch;
   }
 
   private authorization(): Record<string, string> {
@@ -191,14 +201,18 @@ export class MasterLink {
     this.stream = controller;
     let registered = false;
     try {
-      const call = this.options.registerCall();
+      const call = await this.options.registerCall();
       const target = this.endpoints[this.next % this.endpoints.length]!;
-      const response = await fetchFollowing(target, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.authorization() },
-        body: JSON.stringify(call),
-        signal: controller.signal,
-      });
+      const response = await fetchFollowing(
+        target,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.authorization() },
+          body: JSON.stringify(call),
+          signal: controller.signal,
+        },
+        this.fetchImpl(),
+      );
       const streamId = response.headers.get(AGENT_STREAM_HEADER);
       if (response.status !== 200 || response.body === null || streamId === null) {
         const text = await response.text().catch(() => '');

@@ -53,6 +53,15 @@ export class WorkDirLayout {
     return join(this.metaDir, 'agent-token');
   }
 
+  /** The agent's TLS key (mode 600) and the certificate the cluster CA issued for it (TLS bootstrap). */
+  get agentKeyFile(): string {
+    return join(this.metaDir, 'agent-key.pem');
+  }
+
+  get agentCertFile(): string {
+    return join(this.metaDir, 'agent-cert.pem');
+  }
+
   get frameworksMetaDir(): string {
     return join(this.metaDir, 'frameworks');
   }

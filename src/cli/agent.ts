@@ -12,6 +12,7 @@ import { vipTableName } from '../agent/vip/nft-script.ts';
 
 interface AgentArgs {
   'token-file'?: string;
+  'master-ca'?: string;
   master: string;
   port: number;
   host: string;
@@ -117,6 +118,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           default: '2secs',
           describe: 'How long a task that declares VIPs stays up after TASK_KILLING before its SIGTERM, so every agent takes it out of the VIP first',
         })
+        .option('master-ca', {
+          type: 'string',
+          describe:
+            "The cluster CA's certificate (the master's <data-dir>/ca.crt; else $DROVER_CA_CERT): join over HTTPS by TLS bootstrap and prove this agent's id with the certificate the master issues",
+        })
         .option('token-file', { type: 'string', describe: "The cluster's agent bootstrap token, to join the first time (else $DROVER_AGENT_TOKEN; `drover dev` keeps it in <data-dir>/agent-token)" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
@@ -132,6 +138,8 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
       const workDir = args['work-dir'];
       const given = args.resources === undefined ? undefined : Resources.parse(args.resources);
       const { readFile } = await import('node:fs/promises');
+      const caFile = args['master-ca'] ?? (process.env['DROVER_CA_CERT'] || undefined);
+      const masterCaPem = caFile === undefined ? undefined : await readFile(caFile, 'utf8');
       const bootstrapToken = args['token-file'] !== undefined ? (await readFile(args['token-file'], 'utf8')).trim() : process.env['DROVER_AGENT_TOKEN'] || undefined;
       const agent = new Agent({
         masterUrl: args.master,
@@ -159,6 +167,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         ...(args['user-namespaces'] ? { userNamespaces: parseUserNamespaceRange(args['user-namespace-range']) as UserNamespaceRange } : {}),
         ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
         vipDrainMs: parseDurationMs(args['vip-drain']) ?? 0,
+        ...(masterCaPem === undefined ? {} : { masterCaPem }),
         logger,
       });
       await agent.start();

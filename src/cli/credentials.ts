@@ -7,6 +7,10 @@
  *      (DROVER_DATA_DIR, default ./.drover): `<data-dir>/admin-token`, sent only to loopback
  *      masters — so the Quick start's `drover dev` then `drover app …` just work.
  * Every CLI request goes through `cliFetch`/`authHeaders`, which add `Authorization: token=…`.
+ *
+ * HTTPS: the master's certificate is the cluster CA's own, so the CLI trusts that CA — the file
+ * DROVER_CA_CERT names, else `<data-dir>/ca.crt` that `drover dev|master` write — besides nothing
+ * else for an https:// master (with neither, the system's roots: an operator's own certificate).
  */
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -21,6 +25,21 @@ export interface Credential {
 }
 
 let credential: Credential | undefined;
+/** A fetch trusting the cluster CA, where the CLI found its certificate. */
+let caFetch: typeof fetch | undefined;
+
+/** The cluster CA's certificate the CLI trusts: DROVER_CA_CERT, else `<data-dir>/ca.crt` if there. */
+export async function loadCaCert(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  caFetch = undefined;
+  const named = env['DROVER_CA_CERT'] || undefined;
+  const pem = named !== undefined ? await readFile(named, 'utf8') : await readText(join(env['DROVER_DATA_DIR'] ?? './.drover', 'ca.crt'));
+  if (pem !== undefined) {
+    // Loaded only when there is a CA to trust: most commands talk plain HTTP to loopback.
+    const { tlsFetch } = await import('../iam/tls-client.ts');
+    caFetch = tlsFetch({ caPem: pem });
+  }
+  return pem;
+}
 
 export function loginFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(env['XDG_CONFIG_HOME'] ?? join(env['HOME'] ?? homedir(), '.config'), 'drover', 'token.json');
@@ -78,7 +97,8 @@ export function tokenFor(url: string): string | undefined {
 /** fetch with the CLI's credential. */
 export function cliFetch(url: string, init: RequestInit = {}): Promise<Response> {
   // A standby master redirects to the leader; plain fetch would drop the token on the way.
-  return fetchFollowing(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...authHeaders(url) } });
+  const via = caFetch !== undefined && url.startsWith('https:') ? caFetch : fetch;
+  return fetchFollowing(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...authHeaders(url) } }, via);
 }
 
 /** `drover login` keeps the token here (mode 600). */

@@ -5,8 +5,9 @@ import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
 import { AUTH_FLAG } from './auth-flag.ts';
+import { TLS_FLAGS, type TlsArgs, tlsArgsProblem, tlsOptions } from './tls-flags.ts';
 
-interface DevArgs {
+interface DevArgs extends TlsArgs {
   port: number;
   'agent-port': number;
   resources?: string;
@@ -55,7 +56,10 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('user-namespaces', { type: 'boolean', default: false, describe: 'Run each unprivileged task in a user namespace: root in a task is an unprivileged uid on the host' })
         .option('user-namespace-range', { type: 'string', default: DEFAULT_USER_NAMESPACE_RANGE, describe: "With --user-namespaces: HOSTID:SIZE, the host ids a task's 0…SIZE-1 map to" })
         .option('auth', AUTH_FLAG)
+        .options(TLS_FLAGS)
         .check((args) => {
+          const tlsProblem = tlsArgsProblem(args);
+          if (tlsProblem !== undefined) throw new Error(tlsProblem);
           for (const name of ['port', 'agent-port'] as const) {
             const port = args[name];
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
@@ -107,6 +111,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
                   ...(process.env['DROVER_ADMIN_TOKEN'] ? { adminToken: process.env['DROVER_ADMIN_TOKEN'] } : {}),
                   ...(process.env['DROVER_AGENT_TOKEN'] ? { agentToken: process.env['DROVER_AGENT_TOKEN'] } : {}),
                 },
+          tls: await tlsOptions(args),
           logger,
           agentRemovalGuardFraction: args['agent-removal-guard'],
           acceptStaleStore: args['accept-stale-store'],
@@ -124,6 +129,11 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       if (cluster.adminTokenFile)
         process.stdout.write(`drover dev: admin token in ${cluster.adminTokenFile} (the drover CLI on this machine uses it; or export DROVER_TOKEN=$(cat ${cluster.adminTokenFile}))\n`);
       else process.stdout.write('drover dev: WARNING: authentication is OFF (--auth off): anyone who can reach this port controls the cluster\n');
+      if (cluster.caFile)
+        process.stdout.write(
+          `drover dev: HTTPS on ${cluster.master.httpsUrl} with the cluster CA in ${cluster.caFile} (the drover CLI on this machine trusts it; plain HTTP ${args['require-https'] ? 'refused' : 'on loopback only'})\n`,
+        );
+      else process.stdout.write('drover dev: WARNING: TLS is OFF (--tls off): the API, tokens included, travels in clear\n');
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       await waitForSignal();
       await cluster.close();

@@ -17,10 +17,11 @@ import { jobCommand } from './job.ts';
 import { imageCommand } from './image.ts';
 import { secretCommand } from './secret.ts';
 import { iamCommand, loginCommand } from './iam.ts';
-import { loadCredential } from './credentials.ts';
+import { loadCaCert, loadCredential } from './credentials.ts';
 
 export async function main(argv: string[]): Promise<number> {
   await loadCredential();
+  await loadCaCert();
   if (argv[0] === 'run' && argv[1] !== '--help' && argv[1] !== '-h') return runCommand(argv.slice(1));
   let exitCode = 0;
   const setExit = (code: number): void => {

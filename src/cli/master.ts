@@ -4,8 +4,9 @@ import { parseDurationMs } from './agent.ts';
 // Light module (pure, no server code): flags are checked before anything starts.
 import { parseRemovalRate } from '../master/agent-removal-limit.ts';
 import { AUTH_FLAG } from './auth-flag.ts';
+import { TLS_FLAGS, type TlsArgs, tlsArgsProblem, tlsOptions } from './tls-flags.ts';
 
-interface MasterArgs {
+interface MasterArgs extends TlsArgs {
   port: number;
   host: string;
   store: string;
@@ -104,7 +105,12 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('leader-ttl', { type: 'number', default: 3, describe: 'HA (etcd store): seconds of the leadership lease; a dead leader is replaced within about this long' })
         .option('advertise-url', { type: 'string', describe: 'HA: the URL other masters redirect clients to (default http://HOST:PORT)' })
         .option('auth', AUTH_FLAG)
-        .option('data-dir', { type: 'string', default: './.drover', describe: 'Where a generated bootstrap admin token and agent token are written (admin-token, agent-token; mode 600)' })
+        .option('data-dir', {
+          type: 'string',
+          default: './.drover',
+          describe: "Where a generated bootstrap admin token and agent token are written (admin-token, agent-token; mode 600), and the cluster CA's certificate (ca.crt)",
+        })
+        .options(TLS_FLAGS)
         .option('admin-token-file', { type: 'string', describe: 'The bootstrap admin token (else $DROVER_ADMIN_TOKEN; else generated at the first start). HA: give all masters the same' })
         .option('agent-token-file', {
           type: 'string',
@@ -123,6 +129,8 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
           checkRemovalGuard(args['agent-removal-guard']);
           if (!Number.isInteger(args['max-completed-frameworks']) || args['max-completed-frameworks'] < 0) throw new Error('--max-completed-frameworks must be an integer ≥ 0');
+          const tlsProblem = tlsArgsProblem(args);
+          if (tlsProblem !== undefined) throw new Error(tlsProblem);
           return true;
         }),
     handler: async (args) => {
@@ -170,9 +178,19 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         }
       };
       if (auth.mode === 'off') process.stdout.write('drover master: WARNING: authentication is OFF (--auth off): anyone who can reach this port controls the cluster\n');
+      const tls = await tlsOptions(args);
+      if (tls.mode === 'off') process.stdout.write('drover master: WARNING: TLS is OFF (--tls off): the API, tokens included, travels in clear\n');
+      /** The cluster CA's certificate, for the CLI (DROVER_CA_CERT) and agents (--master-ca). */
+      const keepCa = async (caPem: string | undefined): Promise<void> => {
+        if (caPem === undefined) return;
+        const { writeCaFile } = await import('../cluster/dev.ts');
+        const file = await writeCaFile(args['data-dir'], caPem);
+        process.stdout.write(`drover master: the cluster CA's certificate is in ${file} (agents: --master-ca ${file}; CLI: DROVER_CA_CERT=${file})\n`);
+      };
       const serverOptions = {
         ...(secretsKey === undefined ? {} : { secretsKey }),
         auth,
+        tls,
         store,
         logger,
         port: args.port,
@@ -198,12 +216,16 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         const { startHaMaster } = await import('../cluster/ha-master.ts');
         const ha = await startHaMaster({ ...serverOptions, leaderTtlSeconds: args['leader-ttl'], ...(args['advertise-url'] ? { advertiseUrl: args['advertise-url'] } : {}) });
         process.stdout.write(`drover master (HA, ${ha.advertiseUrl}): listening on ${ha.url} (store etcd)\n`);
-        void ha.elected().then(() => keepGenerated(ha.server()?.iam?.bootstrap));
+        void ha.elected().then(async () => {
+          await keepGenerated(ha.server()?.iam?.bootstrap);
+          await keepCa(ha.server()?.caCertPem);
+        });
         await waitForSignal();
         await ha.close();
       } else {
         const server = await startMasterServer(serverOptions);
         await keepGenerated(server.iam?.bootstrap);
+        await keepCa(server.caCertPem);
         process.stdout.write(`drover master ${server.master.id}: listening on ${server.url} (store ${store.backend})\n`);
         await waitForSignal();
         await server.close();

@@ -5,6 +5,9 @@
  *   <data-dir>/secrets.key the secret store's key (mode 600), created at first start; never in the store
  *   <data-dir>/admin-token the bootstrap admin token (mode 600): the CLI on this machine finds it
  *   <data-dir>/agent-token the agent bootstrap token (mode 600): what this cluster's agents join with
+ *   <data-dir>/ca.crt      the cluster CA's certificate (TLS on): the CLI on this machine trusts it;
+ *                          the agent joins over HTTPS with it (TLS bootstrap) and proves its id with
+ *                          the certificate the master issues
  * A restart on the same folder recovers the cluster: the agent reattaches to its live tasks and
  * re-registers with its id. The built-in frameworks, DNS and UI join here as their issues land.
  */
@@ -18,7 +21,7 @@ import type { Store } from '../store/store.ts';
 import { Agent } from '../agent/agent.ts';
 import type { Resources } from '../resources/index.ts';
 import { ensureKeyFile } from '../secrets/key-file.ts';
-import { startMasterServer, type AuthOptions, type MasterServer } from './master.ts';
+import { startMasterServer, type AuthOptions, type MasterServer, type TlsOptions } from './master.ts';
 
 export interface DevOptions {
   port: number;
@@ -52,6 +55,8 @@ export interface DevOptions {
    * written there (mode 600).
    */
   auth?: AuthOptions;
+  /** TLS (default on, plain HTTP on loopback): see TlsOptions. */
+  tls?: TlsOptions;
 }
 
 export interface DevCluster {
@@ -62,7 +67,27 @@ export interface DevCluster {
   /** The bootstrap admin token (auth on) and where it is kept. */
   readonly adminToken: string | undefined;
   readonly adminTokenFile: string | undefined;
+  /** TLS on: where the cluster CA's certificate is (`<data-dir>/ca.crt`). */
+  readonly caFile: string | undefined;
   close(): Promise<void>;
+}
+
+/** `<dir>/ca.crt`: the cluster CA's certificate (public; mode 644). */
+export async function writeCaFile(dir: string, caPem: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = join(resolve(dir), 'ca.crt');
+  // Masters of one HA set on one machine may share the folder: same CA, written only if changed.
+  if ((await readFile(file, 'utf8').catch(() => undefined)) === caPem) return file;
+  const temp = `${file}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w', 0o644);
+  try {
+    await handle.writeFile(caPem);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+  return file;
 }
 
 /** A secret kept in `file` (mode 600), made on first use. */
@@ -108,14 +133,18 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       jobs: options.jobs ?? true,
       secretsKey,
       auth: authOff ? { mode: 'off' } : { ...given, mode: 'on', ...(adminToken === undefined ? {} : { adminToken }), ...(agentToken === undefined ? {} : { agentToken }) },
+      tls: options.tls ?? { mode: 'on' },
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.jobsHistoryCount === undefined ? {} : { jobsHistoryCount: options.jobsHistoryCount }),
       ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),
       ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }),
       ...(options.acceptStaleStore === undefined ? {} : { acceptStaleStore: options.acceptStaleStore }),
     });
+    const caFile = master.caCertPem === undefined ? undefined : await writeCaFile(dataDir, master.caCertPem);
     const agent = new Agent({
-      masterUrl: master.url,
+      // TLS on: the agent joins as any other, over HTTPS by TLS bootstrap.
+      masterUrl: master.httpsUrl ?? master.url,
+      ...(master.caCertPem === undefined ? {} : { masterCaPem: master.caCertPem }),
       port: options.agentPort,
       host: options.host,
       workDir: join(dataDir, 'agent'),
@@ -138,6 +167,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       agent,
       adminToken,
       adminTokenFile,
+      caFile,
       async close() {
         // The agent stops without killing its tasks, exactly like an agent restart: the next
         // `drover dev` on this folder reattaches to them.

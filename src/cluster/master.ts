@@ -24,6 +24,10 @@ import { Iam } from '../iam/iam.ts';
 import { installGuard, principalOf } from '../iam/guard.ts';
 import { registerAcsRoutes } from '../iam/acs-api.ts';
 import { appPathOfTask } from '../iam/task-paths.ts';
+import { ClusterCa } from '../iam/tls-ca.ts';
+import { type PlainHttp, tlsServerFactory } from '../iam/tls-server.ts';
+import { tlsFetch } from '../iam/tls-client.ts';
+import { hostname as osHostname, networkInterfaces } from 'node:os';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -51,6 +55,29 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   secretsKey?: Buffer;
   /** Authentication and permissions (src/iam): on unless `{ mode: 'off' }`, which is logged loudly. */
   auth?: AuthOptions;
+  /** HTTPS with the cluster CA (src/iam/tls-*.ts); default off here, on in `drover dev|master`. */
+  tls?: TlsOptions;
+}
+
+export type TlsOptions =
+  | { mode: 'off' }
+  | {
+      mode: 'on';
+      /** Where plain HTTP is still served on the same port (default: loopback peers only). */
+      plain?: PlainHttp;
+      /** The operator's certificate and key (PEM) instead of one the cluster CA issues. */
+      certPem?: string;
+      keyPem?: string;
+      /** More names the master's certificate should hold (besides this machine's names and IPs). */
+      hostnames?: string[];
+    };
+
+/** This machine's names and addresses, for the master's certificate. */
+function localNames(host: string, extra: readonly string[]): string[] {
+  const names = ['localhost', osHostname(), '127.0.0.1', '::1', ...extra];
+  if (host !== '0.0.0.0' && host !== '::') names.push(host);
+  else for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.push(a.address.replace(/%.*$/, ''));
+  return [...new Set(names.filter((n) => n !== ''))];
 }
 
 export type AuthOptions =
@@ -104,6 +131,9 @@ export interface MasterServer {
   readonly secrets: SecretStore;
   /** Identity and access; undefined with auth off. */
   readonly iam: Iam | undefined;
+  /** TLS on: the cluster CA's certificate (PEM) clients and agents trust, and the HTTPS URL. */
+  readonly caCertPem: string | undefined;
+  readonly httpsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -122,13 +152,38 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     defaultTaskUser,
     secretsKey,
     auth = {},
+    tls = { mode: 'off' },
     ...masterOptions
   } = options;
   // First: a master that cannot open its secrets would launch tasks that never get them.
   const secrets = new SecretStore(store, secretsKey);
   await secrets.verifyKey();
   const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
-  const app = createHttpServer({ logger });
+  // The CA first too: the server is made with its certificate.
+  const ca = tls.mode === 'on' ? await ClusterCa.open(store, secretsKey === undefined ? {} : { sealKey: secretsKey }) : undefined;
+  let serverFactory: ReturnType<typeof tlsServerFactory> | undefined;
+  if (ca !== undefined && tls.mode === 'on') {
+    const served = tls.certPem !== undefined && tls.keyPem !== undefined ? { certPem: tls.certPem, keyPem: tls.keyPem } : await ca.issueMaster(localNames(host, tls.hostnames ?? []));
+    serverFactory = tlsServerFactory({ ...served, clientCaPem: ca.certPem, plain: tls.plain ?? 'loopback' });
+    logger.info({ plainHttp: tls.plain ?? 'loopback', operatorCertificate: tls.certPem !== undefined }, 'tls-on');
+  }
+  // Master → agent (the files relay): mTLS with a master certificate of the CA, and per agent a
+  // connection pool that accepts only a certificate binding that agent's id.
+  let agentFetch: ((agentId: string) => typeof fetch) | undefined;
+  if (ca !== undefined) {
+    const client = await ca.issueMaster([]);
+    const pools = new Map<string, typeof fetch>();
+    agentFetch = (agentId) => {
+      let pool = pools.get(agentId);
+      if (pool === undefined) {
+        if (pools.size >= 100_000) pools.clear();
+        pool = tlsFetch({ caPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem, expectAgentId: agentId });
+        pools.set(agentId, pool);
+      }
+      return pool;
+    };
+  }
+  const app = createHttpServer({ logger, ...(serverFactory === undefined ? {} : { serverFactory: serverFactory as never }) });
   const apiBodyLimit = options.apiBodyLimit ?? API_BODY_LIMIT;
   app.addHook('onRoute', (route) => {
     if (route.bodyLimit === undefined && /^\/v[0-9]\//.test(route.url ?? '')) route.bodyLimit = apiBodyLimit;
@@ -160,6 +215,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     port,
     resolveSecrets: (paths) => secrets.resolve(paths),
     ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}),
+    ...(ca ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId) } : {}),
+    ...(agentFetch ? { agentFetch } : {}),
   });
   registerMasterRoutes(app, master);
   registerOperatorRoutes(app, master);
@@ -217,7 +274,10 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   await services?.start();
   await jobs?.start();
   frameworksReady = true;
-  const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${bound}`;
+  const reachable = `${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
+  const httpsUrl = ca === undefined ? undefined : `https://${reachable}`;
+  // Plain HTTP where this process's own clients (on this machine) may still use it.
+  const url = httpsUrl !== undefined && tls.mode === 'on' && tls.plain === 'none' ? httpsUrl : `http://${reachable}`;
   return {
     master,
     app,
@@ -226,6 +286,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     jobs,
     secrets,
     iam,
+    caCertPem: ca?.certPem,
+    httpsUrl,
     async close() {
       await jobs?.stop();
       await services?.stop();

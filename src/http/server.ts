@@ -7,7 +7,7 @@
  * - Errors: `{message, code, details}` with the DroverError's status; fastify's own 4xx errors are
  *   mapped to the same shape; anything else is a 500 that is logged with its stack.
  */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import { DroverError, isDroverError, type ErrorKind } from '../errors/errors.ts';
 import type { Logger } from '../log/index.ts';
 
@@ -17,10 +17,17 @@ export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export interface HttpServerOptions {
   logger: Logger;
   bodyLimit?: number;
+  /** Makes the node server fastify serves on (the master's HTTPS port: src/iam/tls-server.ts). */
+  serverFactory?: FastifyServerFactory;
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    forceCloseConnections: true,
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', 'text/json'], { parseAs: 'string' }, (_request, body, done) => {
     try {

@@ -17,6 +17,7 @@ import type { Logger } from '../log/index.ts';
 import { credentialOf } from './credentials.ts';
 import type { Iam, Principal } from './iam.ts';
 import { allows, type Permission } from './permissions.ts';
+import { peerIdentity } from './tls-identity.ts';
 import { type ClusterLookups, jobPath, MARATHON_SERVICES, METRONOME_JOBS, type ReadFilter, type RouteRequest, type RouteRule, ruleFor } from './route-permissions.ts';
 
 export interface GuardOptions {
@@ -28,6 +29,10 @@ export interface GuardOptions {
 
 interface Decided {
   principal?: Principal;
+  /** The request came over TLS (the agent link then takes an agent id only from a certificate). */
+  tls?: boolean;
+  /** The principal is the agent of the client certificate, not of a token. */
+  certified?: boolean;
   rule?: RouteRule;
   needed?: Permission[];
 }
@@ -77,7 +82,22 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       audit.warn({ who: undefined, method: request.method, route: url, decision: 'denied', reason: 'no permission entry' }, 'audit');
       return refuse(reply, 403, `${request.method} ${url} has no entry in the permission table`);
     }
+    // A client certificate presented but not trusted (another CA, expired) is refused outright.
+    const peer = peerIdentity(request.raw.socket);
+    if (peer.kind === 'untrusted') {
+      audit.warn({ who: undefined, method: request.method, route: url, decision: 'denied', reason: `untrusted client certificate: ${peer.reason}` }, 'audit');
+      return refuse(reply, 401, `The client certificate is not trusted (${peer.reason}); an agent's certificate comes from this cluster's CA at registration`);
+    }
+    if (peer.kind !== 'plain') decided.tls = true;
     if (rule.kind === 'public') return;
+    // mTLS: on the agent link, the agent of the certificate, whatever token comes with it;
+    // elsewhere a token sent with it speaks (the agent asking the master about a caller with the
+    // caller's delegated token), and without one the agent may do there what agents may: nothing.
+    if (peer.kind === 'agent' && (rule.kind === 'agent' || credentialOf(request.headers) === undefined)) {
+      decided.principal = { kind: 'agent', uid: `agent:${peer.agentId}`, agentId: peer.agentId };
+      decided.certified = true;
+      return;
+    }
     const credential = credentialOf(request.headers);
     if (credential === undefined) {
       audit.info({ who: undefined, method: request.method, route: url, decision: 'denied', reason: 'no credentials' }, 'audit');
@@ -103,6 +123,11 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
     if (rule.kind === 'authenticated') return;
     if (principal.kind === 'delegated') return deny('a delegated token may only ask about sandbox access');
     if (rule.kind === 'agent') {
+      // Over TLS an agent id is taken from the agent's certificate only: a token naming an agent
+      // (which a rogue process could have copied) does not prove it there.
+      if (decided.tls === true && principal.kind === 'agent' && decided.certified !== true) {
+        return deny(`over TLS agent ${principal.agentId} must present its certificate (a token naming an agent is not accepted)`);
+      }
       const why = url === '/api/v1/agent/secrets' ? agentSecretsRefusal(principal, request.body) : agentLinkRefusal(principal, request.body);
       if (why !== undefined) return deny(why);
       return;

@@ -32,7 +32,7 @@ export function checkRegistration(call: Register): Resources {
   }
 }
 
-export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string): Promise<void> {
+export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string, certified = false): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
   if (requestedId !== undefined && master.goneAgents.has(requestedId)) {
@@ -41,6 +41,11 @@ export async function register(master: Master, call: Register, total: Resources,
     });
   }
   checkStoreNotStale(master, call, requestedId);
+  // Signed before anything changes: a bad CSR is a 400 that leaves the registry as it was.
+  const csr = call.register.csr;
+  const newId = requestedId === undefined && csr !== undefined ? master.nextAgentId() : undefined;
+  const certifiedId = requestedId ?? newId;
+  const agentCertificate = csr !== undefined && certifiedId !== undefined && master.agentCertificate ? await master.agentCertificate(certifiedId, csr) : undefined;
   await removeReplacedAgent(master, call, requestedId, address);
   const now = master.now();
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
@@ -51,7 +56,7 @@ export async function register(master: Master, call: Register, total: Resources,
     delete agent.removalHeldSince;
   } else {
     agent = {
-      id: requestedId ?? master.nextAgentId(),
+      id: certifiedId ?? master.nextAgentId(),
       info,
       hostname: info.hostname,
       port: info.port,
@@ -68,6 +73,7 @@ export async function register(master: Master, call: Register, total: Resources,
   const record = agent;
   record.info = { ...info, id: { value: record.id } };
   if (address !== undefined) record.address = address;
+  record.certified = certified || agentCertificate !== undefined;
   const agentToken = master.agentCredential ? await master.agentCredential(record.id) : undefined;
   adoptFrameworks(master, call);
   // The highest write of the record wins: two registrations of one agent in flight at once may
@@ -86,6 +92,7 @@ export async function register(master: Master, call: Register, total: Resources,
       master_id: master.id,
       registry: { cluster_id: master.clusterId, revision },
       ...(agentToken === undefined ? {} : { agent_token: agentToken }),
+      ...(agentCertificate === undefined ? {} : { agent_certificate: agentCertificate }),
     },
   });
   // Only once the stream is open: telling a framework its task came back makes it act — a

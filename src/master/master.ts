@@ -51,6 +51,13 @@ export interface MasterOptions {
    * (src/iam); the agent presents it from then on, and only it may act as that id.
    */
   agentCredential?: (agentId: string) => Promise<string>;
+  /**
+   * TLS on: the certificate (PEM) of the cluster CA for the key of a registering agent's CSR,
+   * binding it to the agent id (src/iam/tls-ca.ts); throws a 4xx DroverError for a bad CSR.
+   */
+  agentCertificate?: (agentId: string, csrPem: string) => Promise<string>;
+  /** TLS on: how the master calls agent `agentId` (its files relay): mTLS, checking the agent's certificate names that id. */
+  agentFetch?: (agentId: string) => typeof fetch;
   /** Interval between agent heartbeats, and how many may be missed (default 15 s × 5). */
   agentHeartbeatIntervalMs?: number;
   agentMaxMissedHeartbeats?: number;
@@ -148,7 +155,20 @@ export class Master {
   readonly options: Required<
     Omit<
       MasterOptions,
-      'store' | 'logger' | 'hostname' | 'port' | 'clock' | 'now' | 'offerTimeoutMs' | 'checkLeadership' | 'agentCredential' | 'agentRemovalRate' | 'frameworkReregistrationGraceMs' | 'resolveSecrets'
+      | 'store'
+      | 'logger'
+      | 'hostname'
+      | 'port'
+      | 'clock'
+      | 'now'
+      | 'offerTimeoutMs'
+      | 'checkLeadership'
+      | 'agentCredential'
+      | 'agentCertificate'
+      | 'agentFetch'
+      | 'agentRemovalRate'
+      | 'frameworkReregistrationGraceMs'
+      | 'resolveSecrets'
     >
   > & {
     resolveSecrets: SecretResolver | undefined;
@@ -173,12 +193,16 @@ export class Master {
   private readonly health: AgentHealth;
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   readonly agentCredential: ((agentId: string) => Promise<string>) | undefined;
+  readonly agentCertificate: ((agentId: string, csrPem: string) => Promise<string>) | undefined;
+  readonly agentFetch: ((agentId: string) => typeof fetch) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
 
   constructor(options: MasterOptions) {
     this.checkLeadership = options.checkLeadership;
     this.agentCredential = options.agentCredential;
+    this.agentCertificate = options.agentCertificate;
+    this.agentFetch = options.agentFetch;
     this.log = options.logger;
     const now = options.now;
     this.clock = options.clock ?? (now === undefined ? systemClock : { ...systemClock, now });

@@ -40,6 +40,8 @@ export interface AgentRecord {
    * place the master reaches the agent at (the files relay), whatever hostname it claims.
    */
   address?: string;
+  /** It proved its id with a certificate of the cluster CA (or got one at this registration): relays to it use mTLS. */
+  certified?: boolean;
 }
 
 export interface FrameworkRecord {

@@ -126,16 +126,32 @@ export class CheckpointStore {
   }
 
   /** Kept durably before it is used: a crash between must not leave the agent without its id's credential. */
-  async writeAgentToken(token: string): Promise<void> {
-    const temp = `${this.layout.agentTokenFile}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(token);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, this.layout.agentTokenFile);
+  writeAgentToken(token: string): Promise<void> {
+    return writePrivate(this.layout.agentTokenFile, token);
+  }
+
+  /** The agent's TLS key and certificate (TLS bootstrap), where kept. */
+  async readAgentTls(): Promise<{ keyPem?: string; certPem?: string }> {
+    const read = async (file: string): Promise<string | undefined> => {
+      try {
+        return (await readFile(file, 'utf8')) || undefined;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    };
+    const keyPem = await read(this.layout.agentKeyFile);
+    const certPem = await read(this.layout.agentCertFile);
+    return { ...(keyPem === undefined ? {} : { keyPem }), ...(certPem === undefined ? {} : { certPem }) };
+  }
+
+  /** The key before its CSR is sent (mode 600): the certificate that comes back is for this key. */
+  writeAgentKey(keyPem: string): Promise<void> {
+    return writePrivate(this.layout.agentKeyFile, keyPem);
+  }
+
+  writeAgentCert(certPem: string): Promise<void> {
+    return writePrivate(this.layout.agentCertFile, certPem);
   }
 
   writeAgentId(agentId: string, bootId?: string, registry?: RegistryMarker): Promise<void> {
@@ -228,4 +244,17 @@ async function listDirs(dir: string): Promise<string[]> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
+}
+
+/** Written whole (temp file, fsync, rename), mode 600. */
+async function writePrivate(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
 }

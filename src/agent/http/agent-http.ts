@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { credentialOf } from '../../iam/credentials.ts';
 import { createHttpServer } from '../../http/server.ts';
+import { setServerCertificate, tlsServerFactory } from '../../iam/tls-server.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../errors/errors.ts';
 import type { FileFollower } from './file-follow.ts';
@@ -42,6 +43,12 @@ export interface AgentHttpOptions {
   authorize?: CallerAuthorizer;
   /** Resolves what to run for `task exec`; throws a DroverError (404/409) when it cannot. */
   exec?(request: ExecRequest): Promise<ExecSpec>;
+  /**
+   * The cluster CA (TLS): the port answers HTTPS too — with the agent's certificate once it has
+   * one (`setCertificate`), so the master's relays reach it over mTLS and check it is the agent
+   * they expect — and plain HTTP as before (`drover task log` reads sandboxes directly).
+   */
+  tlsCaPem?: string;
   /** The agent's image store and its GC limits, for the /images routes. */
   images?: { store: LayerStore; limits(): GcLimits };
   logger: Logger;
@@ -52,13 +59,18 @@ export interface AgentHttp {
   readonly port: number;
   /** `METHOD url` of every route served (HEAD included), for the permission table's test. */
   readonly routes: readonly string[];
+  /** TLS: the certificate (and key) the port presents from now on. */
+  setCertificate(certPem: string, keyPem: string): void;
   close(): Promise<void>;
 }
 
 type Query = Record<string, string | string[] | undefined>;
 
 export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
-  const app = createHttpServer({ logger: options.logger });
+  const app = createHttpServer({
+    logger: options.logger,
+    ...(options.tlsCaPem === undefined ? {} : { serverFactory: tlsServerFactory({ clientCaPem: options.tlsCaPem, plain: 'any' }) as never }),
+  });
   const files = new SandboxFiles(options.root, () => options.hiddenFiles?.() ?? []);
   // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.
   const followers = new Set<FileFollower>();
@@ -154,6 +166,9 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     app,
     port,
     routes,
+    setCertificate(certPem, keyPem) {
+      if (options.tlsCaPem !== undefined) setServerCertificate(app.server, { certPem, keyPem, caPem: options.tlsCaPem });
+    },
     close: async () => {
       for (const follower of followers) follower.finish();
       await app.close();

@@ -23,7 +23,7 @@ const MAX_REMEMBERED = 1000;
 
 export type CallerAuthorizer = (authorization: string | undefined, rid: string, action: Action) => Promise<void>;
 
-export function masterCallerAuthorizer(masterBase: () => string, enabled: () => boolean, now: () => number = Date.now): CallerAuthorizer {
+export function masterCallerAuthorizer(masterBase: () => string, enabled: () => boolean, now: () => number = Date.now, fetchImpl: () => typeof fetch = () => fetch): CallerAuthorizer {
   const answers = new Map<string, { allowed: boolean; at: number }>();
   return async (authorization, rid, action) => {
     if (!enabled()) return;
@@ -35,7 +35,7 @@ export function masterCallerAuthorizer(masterBase: () => string, enabled: () => 
     let allowed: boolean;
     if (known !== undefined && now() - known.at < REMEMBER_MS) allowed = known.allowed;
     else {
-      const asked = await ask(masterBase(), authorization, rid, action);
+      const asked = await ask(fetchImpl(), masterBase(), authorization, rid, action);
       if (asked === 'unauthorized') throw new DroverError('UNAUTHORIZED', 'The token is invalid or has expired');
       if (typeof asked === 'boolean') {
         allowed = asked;
@@ -49,10 +49,10 @@ export function masterCallerAuthorizer(masterBase: () => string, enabled: () => 
 }
 
 /** The master's answer: allowed or not, the credential refused, or why it could not be had. */
-async function ask(base: string, authorization: string, rid: string, action: Action): Promise<boolean | 'unauthorized' | DroverError> {
+async function ask(fetchFn: typeof fetch, base: string, authorization: string, rid: string, action: Action): Promise<boolean | 'unauthorized' | DroverError> {
   let response: Response;
   try {
-    response = await fetch(`${base}/acs/api/v1/authorize`, {
+    response = await fetchFn(`${base}/acs/api/v1/authorize`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization },
       body: JSON.stringify({ rid, action }),

@@ -12,6 +12,8 @@
  * from (its socket's remote address, never the hostname it claims), at the numeric port it
  * registered, with a path the master builds; the query is passed on as parsed parameters. The
  * caller's credential goes along: the agent checks the caller's permission on the task.
+ * With TLS, to an agent that proved its id with a certificate: HTTPS, presenting the master's
+ * certificate, and the agent's must bind the agent id asked for (not merely be the CA's).
  */
 import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -38,7 +40,8 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master, c
     if (agent.address === undefined || !Number.isInteger(agent.port) || agent.port < 1 || agent.port > 65535) {
       throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} has no verified address`);
     }
-    const target = new URL(`http://${agent.address.includes(':') ? `[${agent.address}]` : agent.address}:${agent.port}/files/${operation}`);
+    const secure = agent.certified === true && master.agentFetch !== undefined;
+    const target = new URL(`${secure ? 'https' : 'http'}://${agent.address.includes(':') ? `[${agent.address}]` : agent.address}:${agent.port}/files/${operation}`);
     for (const [name, value] of Object.entries(request.query as Record<string, string | string[]>)) {
       for (const v of Array.isArray(value) ? value : [value]) target.searchParams.append(name, v);
     }
@@ -51,7 +54,7 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master, c
     const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
     let upstream: Response;
     try {
-      upstream = await fetch(target, { signal: abort.signal, ...(authorization === undefined ? {} : { headers: { authorization } }) });
+      upstream = await (secure ? master.agentFetch!(agentId) : fetch)(target, { signal: abort.signal, ...(authorization === undefined ? {} : { headers: { authorization } }) });
     } catch (cause) {
       throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.address}:${agent.port} did not answer`, { cause });
     } finally {

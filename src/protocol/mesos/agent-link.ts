@@ -101,6 +101,12 @@ export const AgentCall = Type.Object({
       rebooted_agent_id: Type.Optional(Id),
       /** The marker of the agent's last registration (with `agent_id` only); see RegistryMarker. */
       registry: Type.Optional(RegistryMarker),
+      /**
+       * TLS bootstrap (as a kubelet's): a PEM PKCS#10 request for the agent's key. The master
+       * answers REGISTERED with `agent_certificate`, the cluster CA's certificate binding this key
+       * to the agent id it assigned (src/iam/tls-ca.ts).
+       */
+      csr: Type.Optional(Type.String({ maxLength: 8192 })),
     }),
   ),
   update: Type.Optional(Type.Object({ updates: Type.Array(AgentStatusUpdate, { minItems: 1, maxItems: 10000 }) })),
@@ -125,7 +131,7 @@ export interface AgentAcknowledgement {
 }
 
 export type AgentEvent =
-  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker; agent_token?: string } }
+  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker; agent_token?: string; agent_certificate?: string } }
   | { type: 'LAUNCH'; launch: AgentLaunch }
   | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
   | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }
