@@ -12,6 +12,7 @@ import { masterCommand } from './master.ts';
 import { appCommand } from './app.ts';
 import { deploymentCommand, taskListCommand } from './cluster-commands.ts';
 import { nodeCommand } from './node.ts';
+import { dnsCommand } from './dns.ts';
 import { jobCommand } from './job.ts';
 import { imageCommand } from './image.ts';
 import { secretCommand } from './secret.ts';
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(deploymentCommand(setExit))
     .command(taskListCommand(setExit))
     .command(nodeCommand(setExit))
+    .command(dnsCommand(setExit))
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
     .command(secretCommand(setExit))

@@ -52,6 +52,9 @@ export interface DevOptions {
    * written there (mode 600).
    */
   auth?: AuthOptions;
+  /** DNS (Mesos-DNS names) on this UDP+TCP port; 0 or absent: off. `dnsPortOptional`: go on without DNS if the port is taken. */
+  dnsPort?: number;
+  dnsPortOptional?: boolean;
 }
 
 export interface DevCluster {
@@ -113,6 +116,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),
       ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }),
       ...(options.acceptStaleStore === undefined ? {} : { acceptStaleStore: options.acceptStaleStore }),
+      ...(options.dnsPort ? { dns: { port: options.dnsPort, optional: options.dnsPortOptional ?? false } } : {}),
     });
     const agent = new Agent({
       masterUrl: master.url,

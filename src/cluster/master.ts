@@ -24,6 +24,7 @@ import { Iam } from '../iam/iam.ts';
 import { installGuard, principalOf } from '../iam/guard.ts';
 import { registerAcsRoutes } from '../iam/acs-api.ts';
 import { appPathOfTask } from '../iam/task-paths.ts';
+import { type Discovery, type DiscoveryOptions, prepareDiscovery } from '../discovery/discovery.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -51,6 +52,14 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   secretsKey?: Buffer;
   /** Authentication and permissions (src/iam): on unless `{ mode: 'off' }`, which is logged loudly. */
   auth?: AuthOptions;
+  /** Mesos-DNS names served by this master (src/discovery): DNS on UDP+TCP `port`; absent = off. */
+  dns?: Omit<DiscoveryOptions, 'host'> & {
+    host?: string;
+    /** If the port cannot be bound: go on without DNS (logged) instead of failing the start (`drover dev`'s default port). */
+    optional?: boolean;
+  };
+  /** Where services' `port: 0` service ports come from (Marathon's --local_port_min/max). */
+  servicePortRange?: { min: number; max: number };
 }
 
 export type AuthOptions =
@@ -104,6 +113,8 @@ export interface MasterServer {
   readonly secrets: SecretStore;
   /** Identity and access; undefined with auth off. */
   readonly iam: Iam | undefined;
+  /** DNS (Mesos-DNS names) when started with `dns`. */
+  readonly discovery: Discovery | undefined;
   close(): Promise<void>;
 }
 
@@ -122,6 +133,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     defaultTaskUser,
     secretsKey,
     auth = {},
+    dns: dnsOptions,
+    servicePortRange,
     ...masterOptions
   } = options;
   // First: a master that cannot open its secrets would launch tasks that never get them.
@@ -176,7 +189,15 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
         },
   );
   mount?.(app, master);
-  services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
+  services = withServices
+    ? new ServicesFramework({
+        transport: inProcessTransport(master),
+        store,
+        logger: logger.child({ part: 'services' }),
+        ...frameworkUser,
+        ...(servicePortRange === undefined ? {} : { servicePortRange }),
+      })
+    : undefined;
   registerSecretsRoutes(app, secrets);
   if (services) {
     registerServicesRoutes(app, services);
@@ -200,6 +221,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     if (frameworksReady || !/^\/v[0-9]\//.test(request.url)) return;
     await reply.code(503).header('retry-after', '1').send({ message: 'Drover is starting: its frameworks are loading their state; retry shortly' });
   });
+  const discoveryPlan = dnsOptions ? prepareDiscovery(app, { ...dnsOptions, host: dnsOptions.host ?? host }, '0.1.0') : undefined;
   // Last: its catch-all GET route answers only what no API route matched.
   if (ui) registerWebUi(app);
   await master.start();
@@ -212,6 +234,19 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   master.port = bound;
+  // DNS before anyone can launch through this master: its zone follows every task from the start.
+  let discovery: Discovery | undefined;
+  try {
+    discovery = await discoveryPlan?.start(master, logger.child({ part: 'dns' }));
+  } catch (e) {
+    if (dnsOptions?.optional && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      logger.warn({ port: dnsOptions.port, err: (e as Error).message }, 'dns-off-port-in-use');
+    } else {
+      await master.stop();
+      await app.close();
+      throw e;
+    }
+  }
   // Only now can frameworks reach this master: their re-subscription grace starts here.
   master.serve();
   await services?.start();
@@ -226,9 +261,11 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     jobs,
     secrets,
     iam,
+    discovery,
     async close() {
       await jobs?.stop();
       await services?.stop();
+      await discovery?.close();
       await master.stop();
       await app.close();
     },
