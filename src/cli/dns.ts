@@ -3,6 +3,7 @@
  * HTTP interface (`/v1/hosts`, `/v1/services`) by default, or with `--server HOST:PORT` by asking
  * a DNS server (UDP, TCP if truncated; `--tcp` for TCP only).
  */
+import { isIP } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
 import { CliError } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
@@ -17,10 +18,15 @@ interface Row {
 }
 
 function server(text: string): { host: string; port: number } {
-  const m = /^\[?([0-9a-fA-F:.]+|localhost)\]?(?::(\d{1,5}))?$/.exec(text.slice(0, 64));
-  const port = m?.[2] === undefined ? 53 : Number(m[2]);
-  if (!m || port < 1 || port > 65535) throw new CliError(`--server must be HOST[:PORT] with an IP address, got ${text}`);
-  return { host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!, port };
+  // HOST, HOST:PORT, [V6]:PORT or a bare IPv6 address.
+  const t = text.slice(0, 64);
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(t);
+  const colons = t.split(':').length - 1;
+  const [host, portText] = bracketed ? [bracketed[1], bracketed[2]] : colons === 1 ? t.split(':') : [t, undefined];
+  const port = portText === undefined ? 53 : Number(portText);
+  const ip = host === 'localhost' ? '127.0.0.1' : host;
+  if (ip === undefined || !isIP(ip) || !Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--server must be HOST[:PORT] with an IP address, got ${text}`);
+  return { host: ip, port };
 }
 
 export function dnsCommand(setExit: (code: number) => void): CommandModule<ClientArgs, ClientArgs> {

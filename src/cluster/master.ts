@@ -225,9 +225,12 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   // Last: its catch-all GET route answers only what no API route matched.
   if (ui) registerWebUi(app);
   await master.start();
+  // Before the server listens: the zone must see every agent's re-registration (src/discovery).
+  const attached = discoveryPlan?.attach(master);
   try {
     await app.listen({ port, host });
   } catch (e) {
+    attached?.stop();
     await master.stop();
     throw e;
   }
@@ -237,11 +240,13 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   // DNS before anyone can launch through this master: its zone follows every task from the start.
   let discovery: Discovery | undefined;
   try {
-    discovery = await discoveryPlan?.start(master, logger.child({ part: 'dns' }));
+    discovery = await attached?.listen(logger.child({ part: 'dns' }));
   } catch (e) {
     if (dnsOptions?.optional && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       logger.warn({ port: dnsOptions.port, err: (e as Error).message }, 'dns-off-port-in-use');
+      attached?.stop();
     } else {
+      attached?.stop();
       await master.stop();
       await app.close();
       throw e;

@@ -46,8 +46,13 @@ export interface Discovery {
   close(): Promise<void>;
 }
 
-/** Register the HTTP routes (before the server listens); `start` after the master is started and listening. */
-export function prepareDiscovery(app: FastifyInstance, options: DiscoveryOptions, version: string): { start(master: Master, logger: Logger): Promise<Discovery> } {
+/**
+ * Three steps around the master's start: `prepareDiscovery` registers the HTTP routes (before the
+ * server listens); `attach` builds the zone and subscribes to the master's events (after
+ * `master.start()`, before the server listens, so no agent re-registration is missed);
+ * `listen` binds the DNS port (after the server listens: the master's port is in the records).
+ */
+export function prepareDiscovery(app: FastifyInstance, options: DiscoveryOptions, version: string): { attach(master: Master): { listen(logger: Logger): Promise<Discovery>; stop(): void } } {
   const domain = options.domain ?? DEFAULT_DNS_DOMAIN;
   let zone: MasterZone | undefined;
   let dns: DnsServer | undefined;
@@ -80,34 +85,35 @@ export function prepareDiscovery(app: FastifyInstance, options: DiscoveryOptions
     }),
   });
   return {
-    async start(master, logger) {
-      zone = new MasterZone(master, { domain, ip, vipAddress: options.vipAddress ?? defaultVipAddress });
-      zone.start();
-      const z = zone;
-      dns = new DnsServer({
-        zone: z.zone,
-        domain,
-        recovered: () => z.recovered(),
-        port: options.port,
-        host: options.host,
-        ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-        ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
-        logger,
-      });
-      try {
-        await dns.listen();
-      } catch (e) {
-        z.stop();
-        throw e;
-      }
-      const server = dns;
-      logger.info({ port: server.port, host: options.host, domain, ip }, 'dns-listening');
+    attach(master) {
+      const z = new MasterZone(master, { domain, ip, vipAddress: options.vipAddress ?? defaultVipAddress });
+      z.start();
+      zone = z;
       return {
-        zone: z,
-        dns: server,
-        async close() {
-          z.stop();
-          await server.close();
+        stop: () => z.stop(),
+        async listen(logger) {
+          z.refresh();
+          const server = new DnsServer({
+            zone: z.zone,
+            domain,
+            recovered: () => z.recovered(),
+            port: options.port,
+            host: options.host,
+            ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
+            ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
+            logger,
+          });
+          await server.listen();
+          dns = server;
+          logger.info({ port: server.port, host: options.host, domain, ip }, 'dns-listening');
+          return {
+            zone: z,
+            dns: server,
+            async close() {
+              z.stop();
+              await server.close();
+            },
+          };
         },
       };
     },

@@ -30,14 +30,15 @@ function nameParam(raw: unknown, where: string): string {
 export function registerDnsHttpRoutes(app: FastifyInstance, info: DnsHttpInfo): void {
   app.get('/v1/version', async () => ({ Service: 'Mesos-DNS', URL: 'https://github.com/drover/drover (src/discovery)', Version: info.version }));
   app.get('/v1/config', async () => info.config());
-  app.get('/v1/hosts/:host', async (request) => {
-    const host = nameParam((request.params as { host?: unknown }).host, '/host');
+  // Wildcards, not `:name`: a parameter is cut at Fastify's 100 characters, names go to 253.
+  app.get('/v1/hosts/*', async (request) => {
+    const host = nameParam((request.params as { '*'?: unknown })['*'], '/host');
     const ips = info.zone.lookup(host)?.a ?? [];
     if (ips.length === 0) return [{ host: '', ip: '' }];
     return ips.map((ip) => ({ host: `${host}.`, ip }));
   });
-  app.get('/v1/services/:service', async (request) => {
-    const service = nameParam((request.params as { service?: unknown }).service, '/service');
+  app.get('/v1/services/*', async (request) => {
+    const service = nameParam((request.params as { '*'?: unknown })['*'], '/service');
     const out: Array<{ service: string; host: string; ip: string; port: string }> = [];
     for (const r of info.zone.lookup(service)?.srv ?? []) {
       for (const ip of info.zone.lookup(r.target)?.a ?? []) out.push({ service: `${service}.`, host: `${r.target}.`, ip, port: String(r.port) });

@@ -104,6 +104,8 @@ export class MasterZone {
   readonly config: ZoneConfig;
   private sink: QueueSink | undefined;
   private wasRecovered = false;
+  /** Agents known from before a restart whose re-registration (with their tasks) has not been seen yet. */
+  private readonly awaited = new Set<string>();
 
   constructor(
     private readonly master: Master,
@@ -112,8 +114,13 @@ export class MasterZone {
     this.config = { domain: options.domain, nsIp: options.ip, vipAddress: options.vipAddress };
   }
 
-  /** Build from the master's state and follow its events. */
+  /**
+   * Build from the master's state and follow its events. Called before the master listens, so
+   * every re-registration of an agent known from the registry is seen as its AGENT_ADDED (sent
+   * once the agent's tasks are in the master's table).
+   */
   start(): void {
+    for (const agent of this.master.agents.values()) if (agent.status === 'recovering') this.awaited.add(agent.id);
     this.refreshCluster();
     for (const task of this.master.tasks.values()) this.refreshTask(task.frameworkId, task.id);
     this.sink = new QueueSink(
@@ -133,9 +140,19 @@ export class MasterZone {
   /** False while agents known before a restart have not re-registered: a missing name may still come. */
   recovered(): boolean {
     if (this.wasRecovered) return true;
-    for (const agent of this.master.agents.values()) if (agent.status === 'recovering') return false;
+    for (const id of this.awaited) {
+      const agent = this.master.agents.get(id);
+      // Given up on (unreachable after the re-registration window) or removed: not awaited any more.
+      if (agent === undefined || agent.status === 'unreachable') this.awaited.delete(id);
+    }
+    if (this.awaited.size > 0) return false;
     this.wasRecovered = true;
     return true;
+  }
+
+  /** The cluster's own names again (after the master's port is known). */
+  refresh(): void {
+    this.refreshCluster();
   }
 
   private frameworkView(f: FrameworkRecord): FrameworkView {
@@ -200,7 +217,10 @@ export class MasterZone {
       case 'AGENT_REMOVED': {
         this.refreshCluster();
         const id = e.agent_added?.agent?.agent_info?.id?.value ?? e.agent_removed?.agent_id?.value;
-        if (id) this.refreshAgentTasks(id);
+        if (id) {
+          this.awaited.delete(id);
+          this.refreshAgentTasks(id);
+        }
         return;
       }
       case 'FRAMEWORK_ADDED':

@@ -201,8 +201,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   // ---- Mesos-DNS' HTTP interface (src/discovery; DC/OS guarded it as ops:mesos-dns) -------------
   'GET /v1/version': fixed(MESOS_DNS_OPS, 'read'),
   'GET /v1/config': fixed(MESOS_DNS_OPS, 'read'),
-  'GET /v1/hosts/:host': fixed(MESOS_DNS_OPS, 'read'),
-  'GET /v1/services/:service': fixed(MESOS_DNS_OPS, 'read'),
+  'GET /v1/hosts/*': fixed(MESOS_DNS_OPS, 'read'),
+  'GET /v1/services/*': fixed(MESOS_DNS_OPS, 'read'),
 
   'GET /master/state': fixed(MESOS_OPS, 'read'),
   'GET /state': fixed(MESOS_OPS, 'read'),

@@ -127,8 +127,18 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     discovery: {
       visibility: 'FRAMEWORK',
       name: appTaskParts(app).name,
-      ports: { ports: ports.map((number, i) => ({ number, protocol: app.portDefinitions[i]?.protocol ?? 'tcp', ...(app.portDefinitions[i]?.name ? { name: app.portDefinitions[i]!.name } : {}) })) },
+      // Port labels go along, as Marathon sends them: DNS and VIPs read `VIP_n` from here.
+      ports: { ports: ports.map((number, i) => discoveryPort(number, app.portDefinitions[i])) },
     },
+  };
+}
+
+function discoveryPort(number: number, definition: App['portDefinitions'][number] | undefined): Record<string, unknown> {
+  return {
+    number,
+    protocol: definition?.protocol ?? 'tcp',
+    ...(definition?.name ? { name: definition.name } : {}),
+    ...(definition?.labels && Object.keys(definition.labels).length > 0 ? { labels: { labels: Object.entries(definition.labels).map(([key, value]) => ({ key, value })) } } : {}),
   };
 }
 

@@ -1,0 +1,238 @@
+/**
+ * Discovery: DNS queries/s of Drover's DNS against dnsmasq serving the same records from a hosts
+ * file (and --srv-host), both under the same bounded loopback load from dnsperf (time-limited,
+ * at most `--outstanding` queries in flight); then name propagation: from the master's
+ * TASK_RUNNING to the first DNS answer for the task's instance name, over `--tasks` tasks.
+ *
+ * The cluster is a real master (services framework, DNS) in this process with hollow agents
+ * (sim/hollow-agent.ts) speaking the real agent protocol over HTTP. Propagation is measured by a
+ * listener on the master's operator events registered after the DNS zone's: at each
+ * TASK_RUNNING it starts a clock and asks the DNS server (UDP) for the instance's name, again on
+ * every negative answer, until the name answers.
+ *
+ * The load balancer's and the VIPs' numbers are other benches' (keys `lb`, `vip` left null here).
+ *
+ * Flags: --seconds=10 (dnsperf run per server) --outstanding=100 --tasks=1000 --agents=4
+ * Needs dnsperf and dnsmasq (apt-get install dnsperf dnsmasq-base).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import dnsPacket from 'dns-packet';
+import { startMasterServer } from '../src/cluster/master.ts';
+import { silentLogger } from '../src/log/index.ts';
+import { Resources } from '../src/resources/index.ts';
+import { createMemoryStore } from '../src/store/memory/memory-store.ts';
+import { QueueSink } from '../src/master/stream.ts';
+import { instanceLabel, label } from '../src/discovery/names.ts';
+import { HollowAgent } from '../sim/hollow-agent.ts';
+import { eventually } from '../devkit/process.ts';
+import { testAuth } from '../devkit/credentials.ts';
+
+const run = promisify(execFile);
+
+/** A loopback port free for UDP and TCP now. */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const udp = createSocket('udp4');
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const port = udp.address().port;
+    const tcp = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (ok) {
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      return port;
+    }
+  }
+}
+
+function flag(args: string[], name: string, fallback: number): number {
+  const raw = args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer`);
+  return value;
+}
+
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function dnsperf(port: number, queries: string, seconds: number, outstanding: number): Promise<{ qps: number; completed: number; lost: number }> {
+  const { stdout } = await run('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queries, '-l', String(seconds), '-q', String(outstanding), '-c', '4', '-t', '2'], {
+    timeout: (seconds + 30) * 1000,
+  });
+  const qps = Number(/Queries per second:\s+([\d.]+)/.exec(stdout)?.[1]);
+  const completed = Number(/Queries completed:\s+(\d+)/.exec(stdout)?.[1]);
+  const lost = Number(/Queries lost:\s+(\d+)/.exec(stdout)?.[1]);
+  if (!Number.isFinite(qps)) throw new Error(`dnsperf printed no rate:\n${stdout}`);
+  return { qps, completed, lost };
+}
+
+export default async function discovery(args: string[]): Promise<Record<string, unknown>> {
+  const seconds = flag(args, 'seconds', 10);
+  const outstanding = flag(args, 'outstanding', 100);
+  const taskCount = flag(args, 'tasks', 1000);
+  const agentCount = flag(args, 'agents', 4);
+  const dir = await mkdtemp(join(tmpdir(), 'drover-bench-dns-'));
+  const dnsPort = await freePort();
+  const server = await startMasterServer({
+    store: createMemoryStore(),
+    logger: silentLogger(),
+    port: 0,
+    host: '127.0.0.1',
+    jobs: false,
+    ui: false,
+    allocationIntervalMs: 50,
+    auth: testAuth(),
+    dns: { port: dnsPort, upstreams: [] },
+  });
+  const agents: HollowAgent[] = [];
+  let dnsmasq: ReturnType<typeof spawn> | undefined;
+  try {
+    for (let i = 0; i < agentCount; i++) {
+      const agent = new HollowAgent({
+        masterUrl: server.url,
+        hostname: `127.0.0.${i + 2}`,
+        resources: Resources.parse(`cpus:${Math.ceil(taskCount / agentCount) + 10};mem:${(Math.ceil(taskCount / agentCount) + 10) * 16};ports:[31000-32000]`),
+        behaviour: { runningAfterMs: 5 },
+        logger: silentLogger(),
+      });
+      agent.start();
+      agents.push(agent);
+    }
+    await eventually(() => agents.every((a) => a.registered), 'hollow agents registered', 60_000);
+    const master = server.master;
+    const services = server.services!;
+
+    // ---- propagation: TASK_RUNNING → first answer ---------------------------------------
+    const frameworkName = 'marathon';
+    const latencies: number[] = [];
+    const client = createSocket('udp4');
+    const pending = new Map<number, { name: string; started: number; tries: number }>();
+    let nextId = 1;
+    const ask = (name: string, started: number, tries: number): void => {
+      const id = nextId++ & 0xffff || 1;
+      pending.set(id, { name, started, tries });
+      client.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name }] }), dnsPort, '127.0.0.1');
+    };
+    client.on('message', (msg) => {
+      const id = msg.readUInt16BE(0);
+      const p = pending.get(id);
+      if (!p) return;
+      pending.delete(id);
+      const answered = (msg[3]! & 0x0f) === 0 && msg.readUInt16BE(6) > 0;
+      if (answered) latencies.push(performance.now() - p.started);
+      else if (p.tries < 10_000) ask(p.name, p.started, p.tries + 1);
+    });
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+    const probe = new QueueSink(
+      (event) => {
+        const e = event as { type?: string; task_updated?: { framework_id?: { value?: string }; state?: string; status?: { task_id?: { value?: string }; agent_id?: { value?: string } } } };
+        if (e.type !== 'TASK_UPDATED' || e.task_updated?.state !== 'TASK_RUNNING') return;
+        const taskId = e.task_updated.status?.task_id?.value;
+        const frameworkId = e.task_updated.framework_id?.value;
+        if (!taskId || !frameworkId) return;
+        const task = master.tasks.get(frameworkId, taskId);
+        if (!task) return;
+        const t = label(task.info.name ?? '');
+        ask(`${instanceLabel(t, taskId, task.agentId)}.${frameworkName}.mesos`, performance.now(), 0);
+      },
+      () => undefined,
+    );
+    master.operatorStreams.add(probe);
+    const created = await fetch(`${server.url}/v2/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: '/bench/web', cmd: 'serve', cpus: 0.5, mem: 8, instances: taskCount, portDefinitions: [{ port: 0, name: 'http' }] }),
+    });
+    if (created.status !== 201) throw new Error(`app not created: ${created.status} ${await created.text()}`);
+    await eventually(() => latencies.length >= taskCount || undefined, `${taskCount} names answered`, 600_000);
+    master.operatorStreams.delete(probe);
+    client.close();
+    latencies.sort((x, y) => x - y);
+
+    // ---- queries/s: Drover vs dnsmasq, same records, same load ------------------------------
+    const names: Array<{ name: string; type: string }> = [];
+    const hosts: string[] = [];
+    const srvHosts: string[] = [];
+    const zone = server.discovery!.zone.zone;
+    for (const name of zone.names()) {
+      const records = zone.lookup(name)!;
+      if (!name.endsWith('.mesos')) continue;
+      for (const ip of records.a) hosts.push(`${ip} ${name}`);
+      if (records.a.length > 0 && names.length < 2000) names.push({ name, type: 'A' });
+      for (const r of records.srv) srvHosts.push(`--srv-host=${name},${r.target},${r.port},${r.priority},${r.weight}`);
+      if (records.srv.length > 0 && records.srv.length <= 8 && names.length < 2000) names.push({ name, type: 'SRV' });
+    }
+    const queries = join(dir, 'queries.txt');
+    await writeFile(queries, `${names.map((n) => `${n.name} ${n.type}`).join('\n')}\n`);
+    const hostsFile = join(dir, 'hosts');
+    await writeFile(hostsFile, `${hosts.join('\n')}\n`);
+    const drover = await dnsperf(dnsPort, queries, seconds, outstanding);
+    const masqPort = await freePort();
+    dnsmasq = spawn(
+      'dnsmasq',
+      [
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        `--port=${masqPort}`,
+        '--listen-address=127.0.0.1',
+        '--bind-interfaces',
+        '--no-resolv',
+        '--no-hosts',
+        `--addn-hosts=${hostsFile}`,
+        '--cache-size=10000',
+        '--pid-file=',
+        '--user=root',
+        ...srvHosts.slice(0, 5000),
+      ],
+      { stdio: 'ignore' },
+    );
+    // Up once it answers.
+    await eventually(
+      async () => {
+        const r = await run('dig', ['@127.0.0.1', '-p', String(masqPort), 'leader.mesos', '+short', '+time=1', '+tries=1']).catch(() => ({ stdout: '' }));
+        return r.stdout.trim() !== '';
+      },
+      'dnsmasq answering',
+      30_000,
+    );
+    const masq = await dnsperf(masqPort, queries, seconds, outstanding);
+    return {
+      bench: 'discovery',
+      dns: {
+        tool: 'dnsperf',
+        seconds,
+        outstanding,
+        names: names.length,
+        drover_qps: round(drover.qps),
+        dnsmasq_qps: round(masq.qps),
+        ratio: round(drover.qps / masq.qps, 3),
+        drover_lost: drover.lost,
+        dnsmasq_lost: masq.lost,
+      },
+      propagation: {
+        tasks: latencies.length,
+        p50_ms: round(percentile(latencies, 50)),
+        p99_ms: round(percentile(latencies, 99)),
+        max_ms: round(latencies[latencies.length - 1] ?? Number.NaN),
+        agents: agentCount,
+      },
+      service_ports: { app: (services.apps.get('/bench/web')?.portDefinitions ?? []).map((p) => p.port) },
+      lb: null,
+      vip: null,
+    };
+  } finally {
+    dnsmasq?.kill();
+    await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
