@@ -166,6 +166,12 @@ export class DnsServer {
   // ---- transports ---------------------------------------------------------------------------
 
   private onUdp(socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
+    // The common case, an answer already encoded, is sent without a promise in between.
+    const cached = this.cachedAnswer(msg, 'udp');
+    if (cached) {
+      socket.send(cached, rinfo.port, rinfo.address);
+      return;
+    }
     void this.respond(msg, 'udp').then(
       (answer) => {
         if (answer && this.udp === socket) socket.send(answer, rinfo.port, rinfo.address);
@@ -209,6 +215,8 @@ export class DnsServer {
 
   /** The answer to one message, or undefined to send nothing (not a query, unparseable). */
   async respond(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    const cached = this.cachedAnswer(msg, transport);
+    if (cached) return cached;
     this.counters.queries++;
     if (msg.length < 12 || msg.length > MAX_MESSAGE) {
       this.counters.malformed++;
@@ -219,20 +227,7 @@ export class DnsServer {
       this.counters.malformed++;
       return undefined;
     }
-    const generation = this.options.zone.generation;
-    if (generation !== this.cacheGeneration) {
-      this.cache.clear();
-      this.cacheGeneration = generation;
-    }
-    const key = `${transport}${msg[2]! & 0x01}${msg.subarray(12).toString('latin1')}`;
-    const cached = this.cache.get(key);
-    if (cached) {
-      const out: Buffer = Buffer.from(cached);
-      out[0] = msg[0]!;
-      out[1] = msg[1]!;
-      this.counters.answered++;
-      return out;
-    }
+    const key = this.cacheKey(msg, transport);
     let query: dnsPacket.Packet;
     try {
       query = dnsPacket.decode(msg);
@@ -250,6 +245,29 @@ export class DnsServer {
     if (answer.cacheable && this.cache.size < MAX_CACHE_ENTRIES) this.cache.set(key, answer.bytes);
     this.counters.answered++;
     return Buffer.from(answer.bytes);
+  }
+
+  private cacheKey(msg: Buffer, transport: 'udp' | 'tcp'): string {
+    return `${transport}${msg[2]! & 0x01}${msg.subarray(12).toString('latin1')}`;
+  }
+
+  /** The encoded answer to the same question (same RD bit, same EDNS) if the zone has not changed since, with this query's id. */
+  private cachedAnswer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+    if (msg.length < 12 || msg.length > CLASSIC_UDP || (msg[2]! & 0x80) !== 0) return undefined;
+    const generation = this.options.zone.generation;
+    if (generation !== this.cacheGeneration) {
+      this.cache.clear();
+      this.cacheGeneration = generation;
+      return undefined;
+    }
+    const cached = this.cache.get(this.cacheKey(msg, transport));
+    if (!cached) return undefined;
+    const out: Buffer = Buffer.from(cached);
+    out[0] = msg[0]!;
+    out[1] = msg[1]!;
+    this.counters.queries++;
+    this.counters.answered++;
+    return out;
   }
 
   private inZone(name: string): boolean {
@@ -303,8 +321,8 @@ export class DnsServer {
           for (const ip of zone.lookup(r.target)?.a ?? []) additionals.push({ type: 'A', name: r.target, ttl: this.ttl, data: ip } as Answer);
         }
       }
-      // Rotated answers (rudimentary balancing, as Mesos-DNS shuffles) are not cached.
-      if (records.a.length > 1 || records.srv.length > 1) cacheable = false;
+      // Several records are rotated (rudimentary balancing, as Mesos-DNS shuffles them) each
+      // time the zone changes and the answer is encoded again; between changes the cached order is served.
     }
     if (answers.length === 0) {
       const exists = records !== undefined || name === apex || zone.hasUnder(name);
