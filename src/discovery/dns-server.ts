@@ -119,10 +119,21 @@ export class DnsServer {
     return this.boundPort;
   }
 
-  /** Bind UDP and TCP on the same port (a free one for port 0). */
+  /** Bind UDP and TCP on the same port (a free one for port 0: tried again if its TCP twin is taken). */
   async listen(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.bind();
+      } catch (e) {
+        if (this.options.port !== 0 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw e;
+      }
+    }
+  }
+
+  private async bind(): Promise<void> {
     const type = isIPv6(this.options.host) ? 'udp6' : 'udp4';
-    const udp = createSocket({ type, reuseAddr: false });
+    // A larger receive buffer: queries that arrive while the master's event loop is busy wait in it instead of being dropped.
+    const udp = createSocket({ type, reuseAddr: false, recvBufferSize: 4 * 1024 * 1024 });
     udp.on('message', (msg, rinfo) => this.onUdp(udp, msg, rinfo));
     udp.on('error', (err) => this.options.logger?.warn({ err }, 'dns-udp-error'));
     await new Promise<void>((resolve, reject) => {
