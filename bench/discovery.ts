@@ -131,11 +131,11 @@ export default async function discovery(args: string[]): Promise<Record<string, 
       }
     });
     await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-    // UDP may drop a query in a burst: one unanswered for 250 ms is asked again (the time counts).
+    // UDP may drop a query in a burst: one unanswered for 1 s is asked again, as a resolver would (the time counts).
     const resend = setInterval(() => {
       const now = performance.now();
       for (const [id, p] of pending) {
-        if (now - p.sent < 250) continue;
+        if (now - p.sent < 1000) continue;
         pending.delete(id);
         resent++;
         ask(p.name, p.started, p.tries + 1);
