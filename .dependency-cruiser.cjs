@@ -7,7 +7,7 @@
  *   http                          ← the HTTP server edge (errors and logging)
  *   store, placement, iam, images, secrets ← persistence, placement pipeline, identities, image puller + layer store, the secret store
  *   master, agent, frameworks     ← the three halves of the system; none imports another
- *   catalog, dns, lb              ← built on the event streams of the layer below
+ *   catalog, discovery, lb        ← built on the event streams of the layer below
  *   cli, cluster                  ← composition root and commands: may import all of src
  *   web                           ← may import src (schemas, decoders, backoff), never a server
  *   devkit                        ← real processes for tests, sim and bench; may import src
@@ -34,7 +34,7 @@ const MAY_IMPORT = {
   agent: ['store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   frameworks: ['store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   catalog: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
-  dns: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
+  discovery: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
   lb: ['master', 'agent', 'frameworks', 'store', 'placement', 'iam', 'images', 'http', 'protocol', 'resources'],
 };
 const FOUNDATION = { clock: [], errors: [], log: [] };

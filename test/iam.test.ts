@@ -84,6 +84,8 @@ before(async () => {
     host: '127.0.0.1',
     allocationIntervalMs: 100,
     auth: { mode: 'on', adminToken: TEST_ADMIN_TOKEN, agentToken: TEST_AGENT_TOKEN },
+    // DNS on, so its Mesos-DNS HTTP routes are among those checked against the table.
+    dns: { port: 0, upstreams: [] },
   });
   url = server.url;
   for (let i = 0; i < 2; i++) {

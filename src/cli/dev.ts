@@ -25,7 +25,11 @@ interface DevArgs extends TlsArgs {
   'user-namespaces': boolean;
   'user-namespace-range': string;
   auth: string;
+  'dns-port'?: number;
 }
+
+/** `drover dev`'s DNS port when none is given (Mesos-DNS names; a taken port turns DNS off with a warning). */
+export const DEV_DNS_PORT = 8053;
 
 /** `drover dev`: a single-node cluster in one process; runs until SIGINT or SIGTERM. */
 export function devCommand(setExit: (code: number) => void): CommandModule<object, DevArgs> {
@@ -57,10 +61,15 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('user-namespace-range', { type: 'string', default: DEFAULT_USER_NAMESPACE_RANGE, describe: "With --user-namespaces: HOSTID:SIZE, the host ids a task's 0…SIZE-1 map to" })
         .option('auth', AUTH_FLAG)
         .options(TLS_FLAGS)
+        .option('dns-port', {
+          type: 'number',
+          describe: `DNS port (UDP and TCP) for Mesos-DNS names such as web.marathon.mesos; 0 turns DNS off (default ${DEV_DNS_PORT}, skipped with a warning if taken)`,
+        })
         .check((args) => {
           const tlsProblem = tlsArgsProblem(args);
           if (tlsProblem !== undefined) throw new Error(tlsProblem);
-          for (const name of ['port', 'agent-port'] as const) {
+          for (const name of ['port', 'agent-port', 'dns-port'] as const) {
+            if (args[name] === undefined) continue;
             const port = args[name];
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
@@ -103,6 +112,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
           allowPrivileged: args['allow-privileged'],
           defaultTaskUser: args['default-task-user'],
+          dnsPort: args['dns-port'] ?? DEV_DNS_PORT,
+          dnsPortOptional: args['dns-port'] === undefined,
           auth:
             args.auth === 'off'
               ? { mode: 'off' }
@@ -135,6 +146,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         );
       else process.stdout.write('drover dev: WARNING: TLS is OFF (--tls off): the API, tokens included, travels in clear\n');
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
+      const dns = cluster.master.discovery?.dns;
+      if (dns) process.stdout.write(`drover dev: DNS on ${args.host}:${dns.port} (UDP and TCP): web.marathon.mesos, leader.mesos, …\n`);
       await waitForSignal();
       await cluster.close();
       setExit(0);

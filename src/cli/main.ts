@@ -13,6 +13,7 @@ import { appCommand } from './app.ts';
 import { podCommand } from './pod.ts';
 import { deploymentCommand, taskListCommand } from './cluster-commands.ts';
 import { nodeCommand } from './node.ts';
+import { dnsCommand } from './dns.ts';
 import { jobCommand } from './job.ts';
 import { imageCommand } from './image.ts';
 import { secretCommand } from './secret.ts';
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(deploymentCommand(setExit))
     .command(taskListCommand(setExit))
     .command(nodeCommand(setExit))
+    .command(dnsCommand(setExit))
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
     .command(secretCommand(setExit))

@@ -29,6 +29,10 @@ interface MasterArgs extends TlsArgs {
   'secrets-key-file'?: string;
   'accept-stale-store': boolean;
   auth: string;
+  'dns-port': number;
+  'dns-domain': string;
+  'local-port-min': number;
+  'local-port-max': number;
   'data-dir': string;
   'admin-token-file'?: string;
   'agent-token-file'?: string;
@@ -111,13 +115,22 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           describe: "Where a generated bootstrap admin token and agent token are written (admin-token, agent-token; mode 600), and the cluster CA's certificate (ca.crt)",
         })
         .options(TLS_FLAGS)
+        .option('dns-port', { type: 'number', default: 0, describe: 'Serve Mesos-DNS names (web.marathon.mesos, leader.mesos, …) on this UDP and TCP port (53 where allowed); 0: no DNS' })
+        .option('dns-domain', { type: 'string', default: 'mesos', describe: "The DNS domain (Mesos-DNS' `domain`)" })
+        .option('local-port-min', { type: 'number', default: 10000, describe: "Lowest service port given to `port: 0` (Marathon's --local_port_min)" })
+        .option('local-port-max', { type: 'number', default: 20000, describe: "Highest service port given to `port: 0` (Marathon's --local_port_max)" })
         .option('admin-token-file', { type: 'string', describe: 'The bootstrap admin token (else $DROVER_ADMIN_TOKEN; else generated at the first start). HA: give all masters the same' })
         .option('agent-token-file', {
           type: 'string',
           describe: 'The agent bootstrap token agents join with (else $DROVER_AGENT_TOKEN; else generated at the first start). HA: give all masters the same',
         })
         .check((args) => {
-          if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got ${String(args.port)}`);
+          for (const name of ['port', 'dns-port'] as const) {
+            if (!Number.isInteger(args[name]) || args[name] < 0 || args[name] > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(args[name])}`);
+          }
+          const [min, max] = [args['local-port-min'], args['local-port-max']];
+          if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) throw new Error('--local-port-min and --local-port-max must be ports with min ≤ max');
+          if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?){0,4}$/.test(args['dns-domain'])) throw new Error('--dns-domain must be a lower-case DNS name');
           for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout', 'leader-ttl', 'framework-reregistration-grace'] as const) {
             const v = args[name];
             if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
@@ -210,6 +223,8 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         maxCompletedFrameworks: args['max-completed-frameworks'],
         acceptStaleStore: args['accept-stale-store'],
         ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
+        ...(args['dns-port'] > 0 ? { dns: { port: args['dns-port'], domain: args['dns-domain'] } } : {}),
+        servicePortRange: { min: args['local-port-min'], max: args['local-port-max'] },
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.
       if (store.backend === 'etcd') {

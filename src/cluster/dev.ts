@@ -57,6 +57,9 @@ export interface DevOptions {
   auth?: AuthOptions;
   /** TLS (default on, plain HTTP on loopback): see TlsOptions. */
   tls?: TlsOptions;
+  /** DNS (Mesos-DNS names) on this UDP+TCP port; 0 or absent: off. `dnsPortOptional`: go on without DNS if the port is taken. */
+  dnsPort?: number;
+  dnsPortOptional?: boolean;
 }
 
 export interface DevCluster {
@@ -139,6 +142,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.agentRemovalRate === undefined ? {} : { agentRemovalRate: options.agentRemovalRate }),
       ...(options.agentRemovalGuardFraction === undefined ? {} : { agentRemovalGuardFraction: options.agentRemovalGuardFraction }),
       ...(options.acceptStaleStore === undefined ? {} : { acceptStaleStore: options.acceptStaleStore }),
+      ...(options.dnsPort ? { dns: { port: options.dnsPort, optional: options.dnsPortOptional ?? false } } : {}),
     });
     const caFile = master.caCertPem === undefined ? undefined : await writeCaFile(dataDir, master.caCertPem);
     const agent = new Agent({

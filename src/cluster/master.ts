@@ -28,6 +28,7 @@ import { ClusterCa } from '../iam/tls-ca.ts';
 import { type PlainHttp, tlsServerFactory } from '../iam/tls-server.ts';
 import { tlsFetch } from '../iam/tls-client.ts';
 import { hostname as osHostname, networkInterfaces } from 'node:os';
+import { type Discovery, type DiscoveryOptions, prepareDiscovery } from '../discovery/discovery.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
   store: Store;
@@ -57,6 +58,14 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   auth?: AuthOptions;
   /** HTTPS with the cluster CA (src/iam/tls-*.ts); default off here, on in `drover dev|master`. */
   tls?: TlsOptions;
+  /** Mesos-DNS names served by this master (src/discovery): DNS on UDP+TCP `port`; absent = off. */
+  dns?: Omit<DiscoveryOptions, 'host'> & {
+    host?: string;
+    /** If the port cannot be bound: go on without DNS (logged) instead of failing the start (`drover dev`'s default port). */
+    optional?: boolean;
+  };
+  /** Where services' `port: 0` service ports come from (Marathon's --local_port_min/max). */
+  servicePortRange?: { min: number; max: number };
 }
 
 export type TlsOptions =
@@ -134,6 +143,8 @@ export interface MasterServer {
   /** TLS on: the cluster CA's certificate (PEM) clients and agents trust, and the HTTPS URL. */
   readonly caCertPem: string | undefined;
   readonly httpsUrl: string | undefined;
+  /** DNS (Mesos-DNS names) when started with `dns`. */
+  readonly discovery: Discovery | undefined;
   close(): Promise<void>;
 }
 
@@ -153,6 +164,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     secretsKey,
     auth = {},
     tls = { mode: 'off' },
+    dns: dnsOptions,
+    servicePortRange,
     ...masterOptions
   } = options;
   // First: a master that cannot open its secrets would launch tasks that never get them.
@@ -233,7 +246,15 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
         },
   );
   mount?.(app, master);
-  services = withServices ? new ServicesFramework({ transport: inProcessTransport(master), store, logger: logger.child({ part: 'services' }), ...frameworkUser }) : undefined;
+  services = withServices
+    ? new ServicesFramework({
+        transport: inProcessTransport(master),
+        store,
+        logger: logger.child({ part: 'services' }),
+        ...frameworkUser,
+        ...(servicePortRange === undefined ? {} : { servicePortRange }),
+      })
+    : undefined;
   registerSecretsRoutes(app, secrets);
   if (services) {
     registerServicesRoutes(app, services);
@@ -257,18 +278,37 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     if (frameworksReady || !/^\/v[0-9]\//.test(request.url)) return;
     await reply.code(503).header('retry-after', '1').send({ message: 'Drover is starting: its frameworks are loading their state; retry shortly' });
   });
+  const discoveryPlan = dnsOptions ? prepareDiscovery(app, { ...dnsOptions, host: dnsOptions.host ?? host }, '0.1.0') : undefined;
   // Last: its catch-all GET route answers only what no API route matched.
   if (ui) registerWebUi(app);
   await master.start();
+  // Before the server listens: the zone must see every agent's re-registration (src/discovery).
+  const attached = discoveryPlan?.attach(master);
   try {
     await app.listen({ port, host });
   } catch (e) {
+    attached?.stop();
     await master.stop();
     throw e;
   }
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   master.port = bound;
+  // DNS before anyone can launch through this master: its zone follows every task from the start.
+  let discovery: Discovery | undefined;
+  try {
+    discovery = await attached?.listen(logger.child({ part: 'dns' }));
+  } catch (e) {
+    if (dnsOptions?.optional && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      logger.warn({ port: dnsOptions.port, err: (e as Error).message }, 'dns-off-port-in-use');
+      attached?.stop();
+    } else {
+      attached?.stop();
+      await master.stop();
+      await app.close();
+      throw e;
+    }
+  }
   // Only now can frameworks reach this master: their re-subscription grace starts here.
   master.serve();
   await services?.start();
@@ -288,9 +328,11 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     iam,
     caCertPem: ca?.certPem,
     httpsUrl,
+    discovery,
     async close() {
       await jobs?.stop();
       await services?.stop();
+      await discovery?.close();
       await master.stop();
       await app.close();
     },

@@ -20,6 +20,7 @@ export const FRAMEWORK_ROLE = 'dcos:mesos:master:framework:role';
 export const AGENT_SANDBOX = 'dcos:mesos:agent:sandbox:app_id';
 export const AGENT_EXEC = 'dcos:mesos:agent:nested_container_session:app_id';
 export const MAINTENANCE = 'drover:agents:maintenance';
+export const MESOS_DNS_OPS = 'dcos:adminrouter:ops:mesos-dns';
 
 /** What the table needs to know about the cluster to name a request's resources. */
 export interface ClusterLookups {
@@ -204,6 +205,12 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   // Values of a launching task's secrets: the agent's own token only (guard.ts agentSecretsRefusal).
   'POST /api/v1/agent/secrets': { kind: 'agent' },
   'POST /api/v1': { kind: 'permissions', need: operatorCall },
+  // ---- Mesos-DNS' HTTP interface (src/discovery; DC/OS guarded it as ops:mesos-dns) -------------
+  'GET /v1/version': fixed(MESOS_DNS_OPS, 'read'),
+  'GET /v1/config': fixed(MESOS_DNS_OPS, 'read'),
+  'GET /v1/hosts/*': fixed(MESOS_DNS_OPS, 'read'),
+  'GET /v1/services/*': fixed(MESOS_DNS_OPS, 'read'),
+
   'GET /master/state': fixed(MESOS_OPS, 'read'),
   'GET /state': fixed(MESOS_OPS, 'read'),
   'GET /master/frameworks': fixed(MESOS_OPS, 'read'),

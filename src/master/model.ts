@@ -72,7 +72,7 @@ export interface FrameworkRecord {
  * same reason. The task's id, agent and resources are on the record itself; the rest is shared
  * between tasks with equal values (an app's tasks have the same labels, discovery, container).
  */
-export type KeptTaskInfo = Pick<TaskInfo, 'name' | 'container' | 'kill_policy' | 'labels' | 'discovery'>;
+export type KeptTaskInfo = Pick<TaskInfo, 'name' | 'container' | 'kill_policy' | 'labels' | 'discovery' | 'health_check'>;
 
 export function keptTaskInfo(info: TaskInfo): KeptTaskInfo {
   const kept: KeptTaskInfo = { name: sharedJson(info.name) };
@@ -80,6 +80,8 @@ export function keptTaskInfo(info: TaskInfo): KeptTaskInfo {
   if (info.kill_policy !== undefined) kept.kill_policy = sharedJson(info.kill_policy);
   if (info.labels !== undefined) kept.labels = sharedJson(info.labels);
   if (info.discovery !== undefined) kept.discovery = sharedJson(info.discovery);
+  // DNS publishes a task with a health check only once it is healthy (src/discovery).
+  if (info.health_check !== undefined) kept.health_check = sharedJson(info.health_check);
   return kept;
 }
 

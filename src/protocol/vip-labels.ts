@@ -6,6 +6,8 @@
  * segment outside `[a-z0-9_.-]`, or more than 8 VIP labels on one port is refused with a reason.
  */
 
+import { createHash } from 'node:crypto';
+
 export const MAX_VIP_LABEL_LENGTH = 256;
 export const MAX_VIPS_PER_PORT = 8;
 const MAX_NAME_SEGMENTS = 16;
@@ -140,4 +142,28 @@ export function declaresVips(discovery: unknown): boolean {
     const labels = (p as { labels?: { labels?: unknown } } | null)?.labels?.labels;
     return Array.isArray(labels) && labels.slice(0, 64).some((l: unknown) => typeof (l as { key?: unknown } | null)?.key === 'string' && isVipLabelKey((l as { key: string }).key));
   });
+}
+
+/** The range named VIPs take their addresses from unless an agent is told otherwise (DC/OS: 11.0.0.0/8). */
+export const DEFAULT_VIP_RANGE = '11.0.0.0/8';
+
+/** A named VIP's place in its range: a hash of the name (sha256's first 32 bits). */
+export function vipNameHash(name: string): number {
+  return createHash('sha256').update(name).digest().readUInt32BE(0);
+}
+
+/**
+ * The address a named VIP (`/mygroup/myapp`, as parseVipLabel names it) gets in a range of
+ * `size` addresses from `base`, probe 0: the first and last address are never handed out. The VIP
+ * data plane (src/agent/vip/table.ts) probes further only when two names collide on one address
+ * and port; DNS (src/discovery) answers this one.
+ */
+export function vipAddressInRange(name: string, base: number, size: number, probe = 0): string {
+  const usable = size - 2;
+  return numberToIpv4(base + 1 + ((vipNameHash(name) + probe) % usable));
+}
+
+/** vipAddressInRange in DEFAULT_VIP_RANGE. */
+export function defaultVipAddress(name: string): string {
+  return vipAddressInRange(name, ipv4ToNumber('11.0.0.0')!, 2 ** 24);
 }

@@ -11,8 +11,7 @@
  * agent's address and host port. TASK_KILLING is out: that is how a killed instance leaves the
  * backend set before its process is signalled (docs/architecture/011-vips.md).
  */
-import { createHash } from 'node:crypto';
-import { ipv4ToNumber, numberToIpv4, portVips, type VipProtocol } from '../../protocol/vip-labels.ts';
+import { DEFAULT_VIP_RANGE, ipv4ToNumber, portVips, vipAddressInRange, vipNameHash, type VipProtocol } from '../../protocol/vip-labels.ts';
 
 export interface VipTaskPort {
   number: number;
@@ -67,7 +66,7 @@ export interface VipTable {
   problems: VipProblem[];
 }
 
-export const DEFAULT_VIP_RANGE = '11.0.0.0/8';
+export { DEFAULT_VIP_RANGE };
 
 /** `a.b.c.d/n` (n in 8..30) as a range, or the reason it is not one. */
 export function parseVipRange(text: string): VipRange | string {
@@ -78,10 +77,6 @@ export function parseVipRange(text: string): VipRange | string {
   const size = 2 ** (32 - bits);
   if (base % size !== 0) return `VIP range ${text} has host bits set`;
   return { base, size };
-}
-
-function hashName(name: string): number {
-  return createHash('sha256').update(name).digest().readUInt32BE(0);
 }
 
 function protocols(text: string): VipProtocol[] {
@@ -129,13 +124,13 @@ export function vipTable(tasks: readonly VipTask[], range: VipRange): VipTable {
     });
   }
   const taken = new Map(byAddress);
-  const order = [...named.keys()].map((name) => ({ name, hash: hashName(name) })).sort((a, b) => a.hash - b.hash || (a.name < b.name ? -1 : 1));
+  const order = [...named.keys()].map((name) => ({ name, hash: vipNameHash(name) })).sort((a, b) => a.hash - b.hash || (a.name < b.name ? -1 : 1));
   // The range's first and last address are never handed out (network and broadcast forms).
   const usable = range.size - 2;
-  for (const { name, hash } of order) {
+  for (const { name } of order) {
     const slots = [...named.get(name)!.values()];
     for (let probe = 0; probe < usable; probe++) {
-      const ip = numberToIpv4(range.base + 1 + ((hash + probe) % usable));
+      const ip = vipAddressInRange(name, range.base, range.size, probe);
       if (slots.some((s) => taken.has(keyOf(ip, s.port, s.protocol)))) continue;
       for (const s of slots) taken.set(keyOf(ip, s.port, s.protocol), { ip, port: s.port, protocol: s.protocol, names: [name], backends: s.backends });
       break;

@@ -13,6 +13,7 @@ import type { Deployment } from './deployments.ts';
 import { guarded } from './conflict.ts';
 import { registerGroupRoutes } from './groups-api.ts';
 import { registerPodRoutes } from './pods-api.ts';
+import { servicePortsOf } from './service-ports.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -22,12 +23,16 @@ const list = (v: string | string[] | undefined): string[] => (v === undefined ? 
 export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
   registerGroupRoutes(app, services);
   registerPodRoutes(app, services);
+  const servicePortsOfApp = (appId: string): number[] => {
+    const a = services.apps.get(appId);
+    return a ? servicePortsOf(a) : [];
+  };
   const taskJson = (i: Instance): Record<string, unknown> => ({
     id: i.taskId,
     appId: i.appId,
     host: i.host,
     ports: i.ports,
-    servicePorts: [],
+    servicePorts: servicePortsOfApp(i.appId),
     slaveId: i.agentId,
     agentId: i.agentId,
     stagedAt: i.stagedAt,
@@ -69,8 +74,11 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a JSON object'] }] });
     const merged = { ...(existing && partial ? stripComputed(existing) : {}), ...(body as Record<string, unknown>), id };
     const next = parseApp(merged, now());
-    if (existing && isScaleOnly(existing, next)) {
-      return { ...next, versionInfo: { lastConfigChangeAt: existing.versionInfo.lastConfigChangeAt, lastScalingAt: next.version } };
+    // `port: 0` again means the ports the app holds: compared with them assigned, a PUT of the
+    // same definition with another instance count is a scale, not a restart.
+    const assigned = existing ? services.withServicePorts(next) : next;
+    if (existing && isScaleOnly(existing, assigned)) {
+      return { ...assigned, versionInfo: { lastConfigChangeAt: existing.versionInfo.lastConfigChangeAt, lastScalingAt: next.version } };
     }
     return next;
   };
@@ -89,7 +97,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
 
   app.post('/v2/apps', async (request, reply) =>
     guarded(reply, async () => {
-      const parsed = parseApp(request.body, now());
+      const parsed = services.withServicePorts(parseApp(request.body, now()));
       const d = await services.putApp(parsed, { create: true, force: flag(request.query as Query, 'force') });
       services.events.publish('api_post_event', { clientIp: request.ip, uri: '/v2/apps', appDefinition: parsed });
       return reply.status(201).header('Location', `/v2/apps${parsed.id}`).header('Marathon-Deployment-Id', d.id).send(appJson(parsed, []));
@@ -102,16 +110,18 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       const q = request.query as Query;
       if (!Array.isArray(request.body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected an array of apps'] }] });
       // Validate every element first, so a bad one changes nothing.
-      const next = (request.body as unknown[]).map((body, i) => {
+      let next = (request.body as unknown[]).map((body, i) => {
         const id = typeof (body as { id?: unknown })?.id === 'string' ? appId(String((body as { id: string }).id).replace(/^\//, '')) : undefined;
         if (!id) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: `/${i}/id`, errors: ['is required'] }] });
         try {
           return updated(id, body, q['partialUpdate'] !== 'false');
         } catch (e) {
-          if (e instanceof DroverError) throw new DroverError('VALIDATION', e.message, { details: e.details.map((d) => ({ ...d, path: `/${i}${d.path === '/' ? '' : d.path}` })) });
+          if (e instanceof DroverError && e.status === 422) throw new DroverError('VALIDATION', e.message, { details: e.details.map((d) => ({ ...d, path: `/${i}${d.path === '/' ? '' : d.path}` })) });
           throw e;
         }
       });
+      // Service ports for all of them at once: a conflict refuses the whole request before any write.
+      next = services.withServicePortsAll(next);
       services.deployments.checkLock(
         next.map((a) => a.id),
         flag(q, 'force'),

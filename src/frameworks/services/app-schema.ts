@@ -294,5 +294,11 @@ export function semanticErrors(app: AppDefinition): Array<{ path: string; errors
     if ((r.timeoutSeconds ?? 10) >= (r.intervalSeconds ?? 30)) out.push({ path: `/readinessChecks/${i}/timeoutSeconds`, errors: ['must be less than intervalSeconds'] });
   }
   if (new Set(names).size !== names.length) out.push({ path: '/portDefinitions', errors: ['Port names must be unique.'] });
+  // Marathon: a service port other than 0 appears once per app (0s are assigned distinct ones).
+  const fixedPorts = (app.portDefinitions ?? [])
+    .map((p) => p.port ?? 0)
+    .concat(app.ports ?? [])
+    .filter((p) => p !== 0);
+  if (new Set(fixedPorts).size !== fixedPorts.length) out.push({ path: app.portDefinitions ? '/portDefinitions' : '/ports', errors: ['Ports must be unique.'] });
   return out;
 }

@@ -146,6 +146,8 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       if (q['dryRun'] === 'true') {
         return { steps: next.map((a) => ({ actions: [{ action: services.apps.has(a.id) ? 'RestartApplication' : 'StartApplication', app: a.id }] })) };
       }
+      // Service ports for every app of the group at once: a conflict refuses the whole change (409).
+      next = services.withServicePortsAll(next);
       services.deployments.checkLock([...next.map((a) => a.id), ...removed], force);
       let deploymentId: string | undefined;
       // Dependencies first: the apps are stored one write at a time, and an offer cycle between two

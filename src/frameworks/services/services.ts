@@ -27,6 +27,7 @@ import { ReconciliationRounds } from './reconciliation.ts';
 import { OfferDemand } from './revive.ts';
 import { newRuntime, type AppRuntime } from './runtime.ts';
 import { StatusUpdates } from './status-updates.ts';
+import { assignServicePorts, assignServicePortsAll, ServicePortIndex, type ServicePortRange } from './service-ports.ts';
 import { TimeOrderedUuids } from './time-uuid.ts';
 
 export type { AppRuntime } from './runtime.ts';
@@ -44,6 +45,8 @@ export interface ServicesOptions {
   /** FrameworkInfo.user: who an app's tasks run as unless the app names a user (Marathon's --mesos_user); default nobody. */
   frameworkUser?: string;
   role?: string;
+  /** Where `port: 0` service ports come from (Marathon's --local_port_min/max); default 10000–20000. */
+  servicePortRange?: ServicePortRange;
 }
 
 export class ServicesFramework {
@@ -57,6 +60,8 @@ export class ServicesFramework {
   readonly readiness: ReadinessChecks;
   /** Marathon pods (task groups): pods.ts. */
   readonly pods: PodManager;
+  /** Which app holds which service port (service-ports.ts). */
+  readonly servicePorts: ServicePortIndex;
   readonly clock: Clock;
   private readonly store: Store;
   private readonly log: Logger;
@@ -74,6 +79,7 @@ export class ServicesFramework {
     const clock = (this.clock = options.clock ?? systemClock);
     const log = (this.log = options.logger);
     this.store = options.store;
+    this.servicePorts = new ServicePortIndex(options.servicePortRange);
     const now = (): number => clock.now();
     this.readiness = new ReadinessChecks(now);
     /** Task ids increase with time, so the instance table is appended to (time-uuid.ts). */
@@ -187,6 +193,7 @@ export class ServicesFramework {
     for (const kv of apps.kvs) {
       const app = JSON.parse(kv.value) as App;
       this.apps.set(app.id, app);
+      this.servicePorts.hold(app);
     }
     for (const kv of instances.kvs) {
       const instance = decodeInstance(kv.key.slice(INSTANCES_PREFIX.length), kv.value);
@@ -251,19 +258,40 @@ export class ServicesFramework {
 
   // ---- desired state ------------------------------------------------------------------------
 
+  /** `app` with its 0 service ports assigned (reusing its current version's); 409 on a port another app holds. */
+  withServicePorts(app: App): App {
+    return assignServicePorts(app, this.apps.get(app.id), this.servicePorts);
+  }
+
+  /** The same for the apps of one request: all assigned, or a 409 before anything is stored. */
+  withServicePortsAll(apps: readonly App[]): App[] {
+    return assignServicePortsAll(apps, (id) => this.apps.get(id), this.servicePorts);
+  }
+
   /** Store a new version of an app (create or update) and start its deployment. */
-  async putApp(app: App, options: { force?: boolean; create?: boolean } = {}): Promise<Deployment> {
-    const existing = this.apps.get(app.id);
-    if (options.create && existing) throw new DroverError('CONFLICT', `An app with id [${app.id}] already exists.`);
-    this.deployments.checkLock([app.id], options.force ?? false);
+  async putApp(given: App, options: { force?: boolean; create?: boolean } = {}): Promise<Deployment> {
+    const existing = this.apps.get(given.id);
+    if (options.create && existing) throw new DroverError('CONFLICT', `An app with id [${given.id}] already exists.`);
+    this.deployments.checkLock([given.id], options.force ?? false);
+    const app = this.withServicePorts(given);
+    // Held before the write, so a concurrent request cannot be given the same ports; given back
+    // (to the version before) if the write fails.
+    this.servicePorts.hold(app);
     // The definition and its entry in the version history go in one transaction. Policy: the
     // store first, memory after; a failed write throws (503) and changes nothing.
-    await this.store.txn({
-      success: [
-        { type: 'put', key: `${PREFIX}/apps${app.id}`, value: JSON.stringify(app) },
-        { type: 'put', key: `${PREFIX}/versions${app.id}/@${app.version}`, value: JSON.stringify(app) },
-      ],
-    });
+    try {
+      await this.store.txn({
+        success: [
+          { type: 'put', key: `${PREFIX}/apps${app.id}`, value: JSON.stringify(app) },
+          { type: 'put', key: `${PREFIX}/versions${app.id}/@${app.version}`, value: JSON.stringify(app) },
+        ],
+      });
+    } catch (e) {
+      const now = this.apps.get(app.id);
+      if (now) this.servicePorts.hold(now);
+      else this.servicePorts.release(app.id);
+      throw e;
+    }
     this.apps.set(app.id, app);
     const runtime = this.runtimeOf(app.id);
     if (!existing || existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt) {
@@ -324,6 +352,7 @@ export class ServicesFramework {
       ],
     });
     this.apps.delete(appId);
+    this.servicePorts.release(appId);
     this.runtime.delete(appId);
     this.convergence.forget(appId);
     const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force, previous ? [{ appId, app: previous }] : []);

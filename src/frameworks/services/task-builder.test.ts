@@ -138,3 +138,28 @@ test('a bad VIP_n label is refused at the edge with its path', () => {
     (e: { details?: Array<{ path: string; errors: string[] }> }) => e.details?.some((d) => d.path === '/portDefinitions/0/labels/VIP_0' && /1\.\.65535/.test(d.errors[0] ?? '')) === true,
   );
 });
+
+test('DiscoveryInfo carries each port’s number, protocol, name and labels (VIP_n for DNS and VIPs), as Marathon sends them', () => {
+  const app = parseApp(
+    {
+      id: '/g/web',
+      cmd: 'serve',
+      portDefinitions: [
+        { port: 0, name: 'http', labels: { VIP_0: '/g/web:80' } },
+        { port: 0, protocol: 'udp' },
+      ],
+    },
+    NOW,
+  );
+  const info = buildTaskInfo(app, 'g_web.instance-x._app.1', 'a1', 'node-1', [31000, 31001], Resources.parse('cpus:1;mem:128;ports:[31000-31001]')) as { discovery: unknown };
+  assert.deepEqual(info.discovery, {
+    visibility: 'FRAMEWORK',
+    name: 'web.g',
+    ports: {
+      ports: [
+        { number: 31000, protocol: 'tcp', name: 'http', labels: { labels: [{ key: 'VIP_0', value: '/g/web:80' }] } },
+        { number: 31001, protocol: 'udp' },
+      ],
+    },
+  });
+});
