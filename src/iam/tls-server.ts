@@ -28,6 +28,8 @@ export interface TlsServerOptions {
 }
 
 const TLS_HANDSHAKE = 0x16;
+/** fastify's default keep-alive. */
+const DEFAULT_KEEP_ALIVE_MS = 72_000;
 /** How long a connection may stay silent before its first byte (Nomad's `https_handshake_timeout` is 5 s). */
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
 
@@ -37,8 +39,10 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 }
 
 /** A fastify `serverFactory` for a port that speaks HTTPS and, where allowed, plain HTTP. */
-export function tlsServerFactory(options: TlsServerOptions): (handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>) => HttpsServer {
-  return (handler) => {
+export function tlsServerFactory(
+  options: TlsServerOptions,
+): (handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>, fastifyOptions?: { keepAliveTimeout?: number; requestTimeout?: number }) => HttpsServer {
+  return (handler, fastifyOptions) => {
     const https = createHttpsServer(
       {
         ...(options.certPem === undefined ? {} : { cert: options.certPem }),
@@ -51,6 +55,13 @@ export function tlsServerFactory(options: TlsServerOptions): (handler: RequestLi
       handler,
     );
     const plain: PlainServer = createPlainServer(handler);
+    // What fastify sets on a server it makes itself, and not on a factory's: keep-alive 72 s, not
+    // node's 5 s (a client whose loop is busy when a 5 s timer closes its pooled socket reuses a
+    // closed one: "fetch failed").
+    for (const server of [https, plain]) {
+      server.keepAliveTimeout = fastifyOptions?.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_MS;
+      if (fastifyOptions?.requestTimeout !== undefined) server.requestTimeout = fastifyOptions.requestTimeout;
+    }
     // The inner HTTP server never listens itself: it is given connections the outer one accepted.
     plain.emit('listening');
     const tlsListeners = https.listeners('connection') as Array<(socket: Socket) => void>;
