@@ -105,7 +105,11 @@ describe('jobs API', () => {
     const runId = (started.body as RunJson).id;
     assert.match(runId, /^\d{14}[A-Za-z0-9]{5}$/);
     const done = await runStatus('hello', runId, 'SUCCESS');
-    const history = ((await get('/v1/jobs/hello?embed=history')).body as { history: HistoryJson }).history;
+    // The run's end and the job's history counters are two writes: read the history once it has it.
+    const history = await eventually(async () => {
+      const h = ((await get('/v1/jobs/hello?embed=history')).body as { history: HistoryJson }).history;
+      return h.successCount > 0 ? h : undefined;
+    }, 'the run in the history');
     assert.equal(history.successCount, 1);
     assert.deepEqual(history.successfulFinishedRuns[0]!.tasks, [done.tasks[0]!.id]);
     // From the history's task id to its log through the agent's sandbox files API.

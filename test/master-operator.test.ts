@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { decodeJsonRecords } from '../src/protocol/recordio.ts';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { TestScheduler, taskInfo } from './support/scheduler.ts';
+import { Resources } from '../src/resources/index.ts';
 
 let root: string;
 let master: DroverProcess;
@@ -165,7 +166,16 @@ describe('scheduler calls', () => {
         type: 'ACCEPT',
         accept: {
           offer_ids: [offer!.id],
-          operations: [{ type: 'LAUNCH_GROUP', launch_group: { executor: { type: 'DEFAULT' }, task_group: { tasks: [taskInfo(offer!, 'g1', 'exit 0'), taskInfo(offer!, 'g2', 'exit 0')] } } }],
+          operations: [
+            {
+              type: 'LAUNCH_GROUP',
+              launch_group: {
+                // Mesos' default executor: an id and resources of its own, disk among them.
+                executor: { type: 'DEFAULT', executor_id: { value: 'grouped-executor' }, framework_id: { value: fw.frameworkId }, resources: Resources.parse('cpus:0.1;mem:32;disk:10').toJSON() },
+                task_group: { tasks: [taskInfo(offer!, 'g1', 'exit 0'), taskInfo(offer!, 'g2', 'exit 0')] },
+              },
+            },
+          ],
         },
       });
       await fw.status('g1', 'TASK_FINISHED');

@@ -449,7 +449,8 @@ describe('task endpoints', () => {
     await call('POST', '/v2/apps', { id: '/killable', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 2 });
     const [first, second] = await running('/killable', 2);
     const text = (await call('GET', '/v2/tasks', undefined, { accept: 'text/plain' })).body as string;
-    assert.match(text, new RegExp(`^killable\\t0\\t.*${first!.host}:${first!.ports[0]}`, 'm'));
+    // Marathon's text form: app, its service port (given from 10000–20000), then host:port of each task.
+    assert.match(text, new RegExp(`^killable\\t1\\d{4}\\t.*${first!.host}:${first!.ports[0]}`, 'm'));
     const killed = await call('DELETE', `/v2/apps/killable/tasks/${encodeURIComponent(first!.id)}`);
     assert.equal((killed.body as { task: { id: string } }).task.id, first!.id);
     await eventually(async () => {

@@ -40,7 +40,8 @@ const agents: Array<{ node: NetNode; process: DroverProcess }> = [];
 
 /** A master on the lab bridge; its store is a file, so a restart on the same port keeps the registry. */
 function startMaster(port: number): Promise<DroverProcess> {
-  return startDrover(['master', '--host', lab.lan.hostIp, '--port', String(port), '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2', '--no-jobs']);
+  // Plain HTTP on a bridge address (TLS allows only HTTPS there; TLS is test/tls.test.ts's subject).
+  return startDrover(['master', '--host', lab.lan.hostIp, '--port', String(port), '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2', '--no-jobs', '--tls', 'off']);
 }
 
 /** Where every agent must put /web:80: the address follows from the name alone. */
