@@ -1,0 +1,117 @@
+/**
+ * Server slots: which instance sits in which slot of which backend, and the runtime API commands
+ * that move HAProxy from one assignment to the next. Pure.
+ *
+ * A rolling deploy or a scale changes only which slots are filled: new instances take free slots
+ * (`set server B/sK addr IP port P` then `state ready`) before gone ones leave theirs (`state
+ * maint`: HAProxy sends it no new request and lets the requests on it finish), so a backend never
+ * passes through empty on the way. Only when a backend has too few free slots does it grow, and
+ * that needs a reload (`overflow`).
+ */
+import type { LbModel, LbServer } from './model.ts';
+import type { SlotTable } from './config.ts';
+
+export interface SlotPlan {
+  /** The assignment after the commands ran. */
+  tables: Map<string, SlotTable>;
+  /** Runtime API commands, in order. */
+  commands: string[];
+  /** Backends with more instances than slots: these need a reload (grown tables). */
+  overflow: string[];
+}
+
+const key = (s: LbServer): string => `${s.ip}|${s.port}`;
+
+/** How many slots a backend of n instances gets: twice n (a whole rolling deploy fits), at least `min`, a power of two. */
+export function slotCount(n: number, min: number): number {
+  return Math.max(min, 2 ** Math.ceil(Math.log2(Math.max(1, n) * 2)));
+}
+
+/** Fresh tables for a reload: every backend's instances in s1…sk, sized for them (never shrunk below `keep`'s size unless 4× too big). */
+export function compactTables(model: LbModel, keep: ReadonlyMap<string, SlotTable>, minSlots: number): Map<string, SlotTable> {
+  const out = new Map<string, SlotTable>();
+  for (const s of model.services) {
+    const wanted = slotCount(s.servers.length, minSlots);
+    const had = keep.get(s.backend)?.length ?? 0;
+    const size = had >= wanted && had <= wanted * 4 ? had : wanted;
+    const table: Array<LbServer | null> = new Array<LbServer | null>(size).fill(null);
+    s.servers.forEach((v, k) => {
+      table[k] = v;
+    });
+    out.set(s.backend, table);
+  }
+  return out;
+}
+
+function setCommands(backend: string, k: number, v: LbServer): string[] {
+  return [`set server ${backend}/s${k + 1} addr ${v.ip} port ${v.port}`, `set server ${backend}/s${k + 1} state ready`];
+}
+
+/** The runtime commands from `current` to `model`'s instances; backends new to `current` are overflow (a reload adds them). */
+export function planSlots(current: ReadonlyMap<string, SlotTable>, model: LbModel): SlotPlan {
+  const tables = new Map<string, SlotTable>();
+  const adds: string[] = [];
+  const removes: string[] = [];
+  const overflow: string[] = [];
+  for (const s of model.services) {
+    const cur = current.get(s.backend);
+    if (cur === undefined) {
+      overflow.push(s.backend);
+      continue;
+    }
+    const next: Array<LbServer | null> = [...cur];
+    const wanted = new Map(s.servers.map((v) => [key(v), v]));
+    const freed: number[] = [];
+    next.forEach((v, k) => {
+      if (v === null) return;
+      const w = wanted.get(key(v));
+      if (w === undefined) {
+        next[k] = null;
+        freed.push(k);
+        removes.push(`set server ${s.backend}/s${k + 1} state maint`);
+      } else {
+        // The same address (a port reused by a new task): the slot stays, under the new task's id.
+        next[k] = w;
+        wanted.delete(key(v));
+      }
+    });
+    const free = cur.flatMap((v, k) => (v === null ? [k] : []));
+    const missing = [...wanted.values()];
+    if (missing.length > free.length + freed.length) {
+      overflow.push(s.backend);
+      continue;
+    }
+    // New instances go into slots that were free before this plan first (they are added before
+    // anything is taken away); only then into slots this plan frees (after their maint command).
+    const lateAdds: string[] = [];
+    missing.forEach((v, n) => {
+      const k = n < free.length ? free[n]! : freed[n - free.length]!;
+      next[k] = v;
+      (n < free.length ? adds : lateAdds).push(...setCommands(s.backend, k, v));
+    });
+    removes.push(...lateAdds);
+    tables.set(s.backend, next);
+  }
+  return { tables, commands: [...adds, ...removes], overflow };
+}
+
+/** Take one task out of every backend it serves (a kill has begun): its slots go to maint at once. */
+export function drainTask(current: ReadonlyMap<string, SlotTable>, taskId: string): { tables: Map<string, SlotTable>; commands: string[] } {
+  const tables = new Map<string, SlotTable>();
+  const commands: string[] = [];
+  for (const [backend, table] of current) {
+    if (!table.some((v) => v?.taskId === taskId)) {
+      tables.set(backend, table);
+      continue;
+    }
+    tables.set(
+      backend,
+      table.map((v, k) => {
+        if (v?.taskId !== taskId) return v;
+        commands.push(`set server ${backend}/s${k + 1} state maint`);
+        return null;
+      }),
+    );
+  }
+  return { tables, commands };
+}
