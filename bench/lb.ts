@@ -107,15 +107,17 @@ export default async function lbBench(args: string[]): Promise<Record<string, un
     logger: createLogger({ name: 'bench-lb', level: 'warn' }),
   });
   try {
-    const js = `const s=require('http').createServer((q,r)=>r.end('ok'));s.keepAliveTimeout=65000;s.listen(+process.env.PORT0,process.env.LISTEN);process.on('SIGTERM',()=>setTimeout(()=>process.exit(0),1500))`;
+    const js = `const s=require('http').createServer((q,r)=>r.end('ok'));s.keepAliveTimeout=65000;s.listen(+process.env.PORT0,process.env.LISTEN);process.on('SIGTERM',()=>setTimeout(()=>process.exit(0),5000))`;
     await api('POST', '/v2/apps', {
       id: '/bench-lb',
       cmd: `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(js)}`,
       cpus: 0.05,
       mem: 96,
       instances: 4,
+      taskKillGracePeriodSeconds: 10,
       env: { LISTEN: listen, VERSION: '0' },
       portDefinitions: [{ port: servicePort }],
+      labels: { HAPROXY_0_MODE: 'http' },
       healthChecks: [{ protocol: 'MESOS_HTTP', path: '/', portIndex: 0, intervalSeconds: 1, timeoutSeconds: 2, gracePeriodSeconds: 60, maxConsecutiveFailures: 3 }],
       upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 0.25 },
     });

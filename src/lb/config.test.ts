@@ -29,7 +29,7 @@ test('the config: master-worker with an admin socket, frontends per service port
   const text = renderConfig(model, tables([web[0]!, web[1]!, null, null]), options);
   assert.match(text, /^\s+master-worker$/m);
   assert.match(text, /stats socket \/run\/lb\/haproxy.sock mode 600 level admin expose-fd listeners/);
-  assert.match(text, /frontend web_10000\n\s+bind \*:10000\n\s+mode http\n\s+default_backend web_10000/);
+  assert.match(text, /frontend web_10000\n\s+bind \*:10000\n\s+mode http\n\s+option httplog\n\s+default_backend web_10000/);
   assert.match(text, /frontend db_10002\n\s+bind 127.0.0.1:10002\n\s+mode tcp/);
   assert.match(text, /frontend marathon_http_in\n\s+bind \*:80/);
   // The path route comes before the host-only one on the shared vhost.

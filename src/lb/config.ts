@@ -52,8 +52,12 @@ function globalSection(o: ConfigOptions): string[] {
     `${INDENT}maxconn ${o.maxconn}`,
     // An old worker still holding a connection after a reload is stopped after this long.
     `${INDENT}hard-stop-after 60s`,
+    // Abnormal requests only (errors, retries, aborts) to stderr, which the LB logs.
+    `${INDENT}log stderr format raw local0`,
     '',
     'defaults',
+    `${INDENT}log global`,
+    `${INDENT}option dontlog-normal`,
     `${INDENT}mode http`,
     `${INDENT}timeout connect 5s`,
     `${INDENT}timeout client 50s`,
@@ -133,7 +137,7 @@ function frontendSections(model: LbModel, o: ConfigOptions): string[] {
   const lines: string[] = [];
   const routed = model.services.filter((s) => s.mode === 'http' && s.vhosts.length > 0);
   if (o.httpPort > 0 && routed.length > 0) {
-    lines.push('frontend marathon_http_in', `${INDENT}bind ${bindTo(o.bindAddr, o.httpPort)}`, `${INDENT}mode http`, ...vhostRules(routed, false), '');
+    lines.push('frontend marathon_http_in', `${INDENT}bind ${bindTo(o.bindAddr, o.httpPort)}`, `${INDENT}mode http`, `${INDENT}option httplog`, ...vhostRules(routed, false), '');
   }
   const certs = [...new Set(routed.flatMap((s) => s.sslCerts))].sort();
   if (o.httpsPort > 0 && certs.length > 0) {
@@ -141,6 +145,7 @@ function frontendSections(model: LbModel, o: ConfigOptions): string[] {
       'frontend marathon_https_in',
       `${INDENT}bind ${bindTo(o.bindAddr, o.httpsPort)} ssl ${certs.map((c) => `crt ${c}`).join(' ')}`,
       `${INDENT}mode http`,
+      `${INDENT}option httplog`,
       ...vhostRules(
         routed.filter((s) => s.sslCerts.length > 0 || !s.redirectToHttps),
         true,
@@ -152,14 +157,14 @@ function frontendSections(model: LbModel, o: ConfigOptions): string[] {
   const byAppId = new Map<string, LbService>();
   for (const s of model.services) if (s.mode === 'http' && !byAppId.has(s.appId)) byAppId.set(s.appId, s);
   if (o.appIdPort > 0 && byAppId.size > 0) {
-    lines.push('frontend marathon_http_appid_in', `${INDENT}bind ${bindTo(o.bindAddr, o.appIdPort)}`, `${INDENT}mode http`);
+    lines.push('frontend marathon_http_appid_in', `${INDENT}bind ${bindTo(o.bindAddr, o.appIdPort)}`, `${INDENT}mode http`, `${INDENT}option httplog`);
     for (const s of byAppId.values()) {
       lines.push(`${INDENT}acl app_${aclName(s)} hdr(x-marathon-app-id) -m str ${s.appId}`, `${INDENT}use_backend ${s.backend} if app_${aclName(s)}`);
     }
     lines.push('');
   }
   for (const s of model.services) {
-    lines.push(`frontend ${s.backend}`, `${INDENT}bind ${bindTo(s.bindAddr, s.servicePort)}`, `${INDENT}mode ${s.mode}`);
+    lines.push(`frontend ${s.backend}`, `${INDENT}bind ${bindTo(s.bindAddr, s.servicePort)}`, `${INDENT}mode ${s.mode}`, `${INDENT}option ${s.mode}log`);
     if (s.mode === 'http' && s.redirectToHttps) lines.push(`${INDENT}redirect scheme https code 301 if !{ ssl_fc }`);
     lines.push(`${INDENT}default_backend ${s.backend}`, '');
   }

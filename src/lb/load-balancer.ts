@@ -13,7 +13,7 @@
 import { lookup } from 'node:dns/promises';
 import { access, mkdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { isIP } from 'node:net';
+import { createServer, isIP } from 'node:net';
 import { join } from 'node:path';
 import { fetchFollowing } from '../http/follow-redirects.ts';
 import type { Logger } from '../log/index.ts';
@@ -22,7 +22,7 @@ import { followEvents } from './event-stream.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
 import { buildModel, type LbModel, type MarathonApp, parseCerts } from './model.ts';
 import { runCommands } from './runtime-api.ts';
-import { compactTables, drainTask, planSlots } from './slots.ts';
+import { compactTables, drainTask, planSlots, slotName } from './slots.ts';
 
 export interface LoadBalancerOptions {
   /** The master (or any master of an HA set): its /v2 API. */
@@ -65,6 +65,8 @@ export class LoadBalancer {
   private tables = new Map<string, SlotTable>();
   private shape = '';
   private readonly draining = new Set<string>();
+  /** Freed slots whose old task still lives (slots.ts: not reused before it is gone), oldest first. */
+  private readonly cooling = new Map<string, string>();
   private running: Promise<void> | undefined;
   private again = false;
   private stream: { stop(): void } | undefined;
@@ -132,9 +134,10 @@ export class LoadBalancer {
   private drain(taskId: string): void {
     if (this.draining.has(taskId) || this.draining.size > 100_000) return;
     this.draining.add(taskId);
-    const { tables, commands } = drainTask(this.tables, taskId);
+    const { tables, commands, freed } = drainTask(this.tables, taskId);
     if (commands.length === 0) return;
     this.tables = tables;
+    for (const [slot, task] of freed) this.cooling.set(slot, task);
     runCommands(this.socketPath, commands).then(
       () => this.options.logger.info({ taskId }, 'lb-drained-task'),
       (e: unknown) => this.options.logger.warn({ err: e, taskId }, 'lb-drain-failed'),
@@ -168,6 +171,7 @@ export class LoadBalancer {
       const apps = await this.readApps();
       const known = new Set(apps.flatMap((a) => (a.tasks ?? []).map((t) => t.id)));
       for (const id of this.draining) if (!known.has(id)) this.draining.delete(id);
+      for (const [slot, id] of this.cooling) if (!known.has(id)) this.cooling.delete(slot);
       const visible = apps.map((a) => ({ ...a, tasks: (a.tasks ?? []).filter((t) => !this.draining.has(t.id)) }));
       await this.resolveHosts(visible);
       const model = buildModel(visible, {
@@ -177,6 +181,7 @@ export class LoadBalancer {
         hostIps: this.hostIps,
       });
       await this.refuseMissingCerts(model);
+      await this.refuseBusyPorts(model);
       await this.apply(model);
       this.lastError = undefined;
       if (this.retry) clearTimeout(this.retry);
@@ -192,12 +197,16 @@ export class LoadBalancer {
 
   private async apply(model: LbModel): Promise<void> {
     const o = this.configOptions();
-    const plan = planSlots(this.tables, model);
+    const plan = planSlots(this.tables, model, this.cooling);
     const counts = new Map([...plan.tables].map(([b, t]) => [b, t.length]));
     if (plan.overflow.length === 0 && shapeOf(model, counts, o) === this.shape) {
       try {
         await runCommands(this.socketPath, plan.commands);
         this.tables = plan.tables;
+        for (const [slot] of plan.freed) this.cooling.delete(slot);
+        for (const [slot, task] of plan.freed) this.cooling.set(slot, task);
+        // A cooling slot taken again (none clean was left) cools no more.
+        for (const [backend, table] of plan.tables) table.forEach((v, k) => v !== null && this.cooling.delete(slotName(backend, k)));
         this.model = model;
         this.config = renderConfig(model, this.tables, o);
         if (plan.commands.length > 0) this.runtimeUpdates++;
@@ -213,6 +222,8 @@ export class LoadBalancer {
     await this.haproxy.reload(config);
     this.options.logger.info({ services: model.services.length, reloads: this.haproxy.reloads }, 'lb-reloaded');
     this.tables = tables;
+    // New workers start with empty connection pools: no slot needs to cool.
+    this.cooling.clear();
     this.model = model;
     this.config = config;
     this.shape = shapeOf(model, new Map([...tables].map(([b, t]) => [b, t.length])), o);
@@ -265,6 +276,20 @@ export class LoadBalancer {
     model.services = keep;
   }
 
+  /**
+   * A service port something else holds would fail the reload (`haproxy -c` does not bind): a
+   * port the running config does not bind yet is tried first, and refused if taken.
+   */
+  private async refuseBusyPorts(model: LbModel): Promise<void> {
+    const bound = new Set(this.model.services.map((s) => `${s.bindAddr}|${s.servicePort}`));
+    const keep = [];
+    for (const s of model.services) {
+      if (bound.has(`${s.bindAddr}|${s.servicePort}`) || (await canBind(s.bindAddr, s.servicePort))) keep.push(s);
+      else model.refused.push({ appId: s.appId, label: `HAPROXY_${s.portIndex}_PORT`, reason: `service port ${s.servicePort} on ${s.bindAddr} is in use by another process` });
+    }
+    model.services = keep;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.stream?.stop();
@@ -272,4 +297,13 @@ export class LoadBalancer {
     await this.running?.catch(() => undefined);
     await this.haproxy?.stop();
   }
+}
+
+/** Whether this process could listen on addr:port now (the socket is closed again at once). */
+function canBind(addr: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: addr === '*' ? '0.0.0.0' : addr, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }

@@ -106,6 +106,8 @@ test('hostile labels are refused with a reason and never reach the model', () =>
     ['HAPROXY_0_PATH', '/a\nuse_backend x'],
     ['HAPROXY_0_PATH', 'no-slash'],
     ['HAPROXY_0_PATH', "/a'"],
+    ['HAPROXY_0_PATH', '/a${HOME}'],
+    ['HAPROXY_0_PATH', '/a#b'],
     ['HAPROXY_0_MODE', 'http\n'],
     ['HAPROXY_0_BALANCE', 'roundrobin\n    server evil 1.2.3.4:80'],
     ['HAPROXY_0_STICKY', 'yes'],

@@ -89,8 +89,8 @@ export const MAX_CERTS = 8;
 const GROUP = /^[A-Za-z0-9_.-]{1,64}$/;
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const VHOST = new RegExp(`^(?:\\*\\.)?${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
-// RFC 3986 path characters, minus the ones HAProxy's config reads specially (space, quotes, `#`, `\`).
-const PATH = /^\/[A-Za-z0-9._~!$&()*+,;=:@%/-]{0,254}$/;
+// RFC 3986 path characters, minus the ones HAProxy's config reads specially (space, quotes, `#`, `\`, `$`).
+const PATH = /^\/[A-Za-z0-9._~!&()*+,;=:@%/-]{0,254}$/;
 const CERT = /^\/[A-Za-z0-9._/-]{1,254}$/;
 const PER_PORT = /^HAPROXY_(\d{1,3})_([A-Z_]{1,40})$/;
 const KNOWN_PER_PORT = new Set(['GROUP', 'VHOST', 'PATH', 'MODE', 'BALANCE', 'STICKY', 'REDIRECT_TO_HTTPS', 'SSL_CERT', 'BIND_ADDR', 'ENABLED', 'PORT']);

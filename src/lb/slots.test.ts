@@ -91,3 +91,21 @@ test('property: after any plan, the filled slots are exactly the wanted instance
     }),
   );
 });
+
+test('cooling slots (old task still draining) are taken only after clean ones, oldest first', () => {
+  const current = new Map<string, SlotTable>([['web_10000', [server(1), null, null, null]]]);
+  const cooling = new Map([
+    ['web_10000/s3', 't8'],
+    ['web_10000/s2', 't9'],
+  ]);
+  const one = planSlots(current, model([server(1), server(2)]), cooling);
+  assert.deepEqual(one.commands.slice(0, 1), ['set server web_10000/s4 addr 10.0.0.1 port 31002'], 'the clean slot s4 first');
+  const three = planSlots(current, model([server(1), server(2), server(3), server(4)]), cooling);
+  assert.deepEqual(
+    three.commands.filter((c) => c.endsWith('ready')),
+    ['set server web_10000/s4 state ready', 'set server web_10000/s3 state ready', 'set server web_10000/s2 state ready'],
+    'then s3 (cooling longest), then s2',
+  );
+  const freed = planSlots(current, model([server(2)]), cooling).freed;
+  assert.deepEqual(freed, [['web_10000/s1', 't1']], 'the slot of t1 starts cooling');
+});

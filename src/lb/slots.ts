@@ -7,6 +7,12 @@
  * maint`: HAProxy sends it no new request and lets the requests on it finish), so a backend never
  * passes through empty on the way. Only when a backend has too few free slots does it grow, and
  * that needs a reload (`overflow`).
+ *
+ * A freed slot "cools" until its old task is gone: HAProxy keeps idle connections per server, and
+ * a slot given a new address at once still held idle connections to the old, draining process —
+ * reused, they failed when that process exited (15 of 11,000 requests answered 503 in a
+ * loopback experiment reusing slots 1 s after the drain). Clean free slots are taken first, then
+ * cooling ones (oldest first), then slots this very plan frees.
  */
 import type { LbModel, LbServer } from './model.ts';
 import type { SlotTable } from './config.ts';
@@ -18,7 +24,12 @@ export interface SlotPlan {
   commands: string[];
   /** Backends with more instances than slots: these need a reload (grown tables). */
   overflow: string[];
+  /** Slots this plan freed (`backend/sK`) and the task that was in each: they cool until it is gone. */
+  freed: Array<[string, string]>;
 }
+
+/** A slot's runtime name, `backend/sK` (K from 1). */
+export const slotName = (backend: string, k: number): string => `${backend}/s${k + 1}`;
 
 const key = (s: LbServer): string => `${s.ip}|${s.port}`;
 
@@ -48,11 +59,13 @@ function setCommands(backend: string, k: number, v: LbServer): string[] {
 }
 
 /** The runtime commands from `current` to `model`'s instances; backends new to `current` are overflow (a reload adds them). */
-export function planSlots(current: ReadonlyMap<string, SlotTable>, model: LbModel): SlotPlan {
+export function planSlots(current: ReadonlyMap<string, SlotTable>, model: LbModel, cooling: ReadonlyMap<string, unknown> = new Map()): SlotPlan {
   const tables = new Map<string, SlotTable>();
   const adds: string[] = [];
   const removes: string[] = [];
   const overflow: string[] = [];
+  const freedAll: Array<[string, string]> = [];
+  const coolingOrder = [...cooling.keys()];
   for (const s of model.services) {
     const cur = current.get(s.backend);
     if (cur === undefined) {
@@ -68,6 +81,7 @@ export function planSlots(current: ReadonlyMap<string, SlotTable>, model: LbMode
       if (w === undefined) {
         next[k] = null;
         freed.push(k);
+        freedAll.push([slotName(s.backend, k), v.taskId]);
         removes.push(`set server ${s.backend}/s${k + 1} state maint`);
       } else {
         // The same address (a port reused by a new task): the slot stays, under the new task's id.
@@ -75,7 +89,9 @@ export function planSlots(current: ReadonlyMap<string, SlotTable>, model: LbMode
         wanted.delete(key(v));
       }
     });
-    const free = cur.flatMap((v, k) => (v === null ? [k] : []));
+    const empty = cur.flatMap((v, k) => (v === null ? [k] : []));
+    const age = (k: number): number => coolingOrder.indexOf(slotName(s.backend, k));
+    const free = [...empty.filter((k) => !cooling.has(slotName(s.backend, k))), ...empty.filter((k) => cooling.has(slotName(s.backend, k))).sort((a, b) => age(a) - age(b))];
     const missing = [...wanted.values()];
     if (missing.length > free.length + freed.length) {
       overflow.push(s.backend);
@@ -92,13 +108,14 @@ export function planSlots(current: ReadonlyMap<string, SlotTable>, model: LbMode
     removes.push(...lateAdds);
     tables.set(s.backend, next);
   }
-  return { tables, commands: [...adds, ...removes], overflow };
+  return { tables, commands: [...adds, ...removes], overflow, freed: freedAll };
 }
 
 /** Take one task out of every backend it serves (a kill has begun): its slots go to maint at once. */
-export function drainTask(current: ReadonlyMap<string, SlotTable>, taskId: string): { tables: Map<string, SlotTable>; commands: string[] } {
+export function drainTask(current: ReadonlyMap<string, SlotTable>, taskId: string): { tables: Map<string, SlotTable>; commands: string[]; freed: Array<[string, string]> } {
   const tables = new Map<string, SlotTable>();
   const commands: string[] = [];
+  const freed: Array<[string, string]> = [];
   for (const [backend, table] of current) {
     if (!table.some((v) => v?.taskId === taskId)) {
       tables.set(backend, table);
@@ -109,9 +126,10 @@ export function drainTask(current: ReadonlyMap<string, SlotTable>, taskId: strin
       table.map((v, k) => {
         if (v?.taskId !== taskId) return v;
         commands.push(`set server ${backend}/s${k + 1} state maint`);
+        freed.push([slotName(backend, k), taskId]);
         return null;
       }),
     );
   }
-  return { tables, commands };
+  return { tables, commands, freed };
 }
