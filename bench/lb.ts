@@ -148,11 +148,18 @@ export default async function lbBench(args: string[]): Promise<Record<string, un
     const rolling = load(servicePort);
     let replaced = 0;
     let version = 0;
-    while (replaced < steps) {
-      version++;
-      await api('PATCH', '/v2/apps/bench-lb', { env: { LISTEN: listen, VERSION: String(version) } });
-      await settled();
-      replaced += 4;
+    let error: string | undefined;
+    try {
+      while (replaced < steps) {
+        version++;
+        await api('PATCH', '/v2/apps/bench-lb', { env: { LISTEN: listen, VERSION: String(version) } });
+        await settled();
+        replaced += 4;
+      }
+    } catch (e) {
+      // A deploy that never finished: the figures so far are still worth a line, with the reason.
+      const { app } = (await api('GET', '/v2/apps/bench-lb?embed=app.tasks')) as { app: unknown };
+      error = `${(e as Error).message}; app: ${JSON.stringify(app).slice(0, 2000)}`;
     }
     const r = await rolling.stop();
     const after = { worker: await lb.lb.workerPid(), reloads: lb.lb.reloads };
@@ -169,6 +176,7 @@ export default async function lbBench(args: string[]): Promise<Record<string, un
       reloadsDuringRolling: after.reloads - before.reloads,
       workerPidUnchanged: after.worker === before.worker,
       rollingSeconds: Math.round(r.seconds),
+      ...(error === undefined ? {} : { error }),
     };
   } finally {
     await api('DELETE', '/v2/apps/bench-lb?force=true').catch(() => undefined);

@@ -161,11 +161,6 @@ export class LoadBalancer {
     });
   }
 
-  /** Resolves once every change seen so far is applied (for tests and the bench). */
-  async settled(): Promise<void> {
-    while (this.running) await this.running;
-  }
-
   private async syncOnce(): Promise<void> {
     try {
       const apps = await this.readApps();
