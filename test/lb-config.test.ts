@@ -64,3 +64,22 @@ test('haproxy -c accepts the config for every label the model takes', { skip }, 
   assert.match(config, /bind \[::1\]:10001/);
   assert.match(config, /frontend db_10010/);
 });
+
+test('an HAProxy left by a killed `drover lb` is stopped by the next one on the same work dir', { skip }, async () => {
+  const { startDrover } = await import('../devkit/process.ts');
+  const { readFile } = await import('node:fs/promises');
+  const work = join(dir, 'work');
+  const args = ['lb', '--master', 'http://127.0.0.1:1', '--http-port', '0', '--https-port', '0', '--app-id-port', '0', '--admin-port', '0', '--work-dir', work];
+  const first = await startDrover(args);
+  const pidOf = async (): Promise<number> => Number((await readFile(join(work, 'haproxy.cfg.pid'), 'utf8')).trim());
+  const leftover = await pidOf();
+  await first.stop('SIGKILL');
+  assert.doesNotThrow(() => process.kill(leftover, 0), 'HAProxy outlives an LB killed with SIGKILL');
+  const second = await startDrover(args);
+  try {
+    assert.throws(() => process.kill(leftover, 0), /ESRCH/, 'the leftover is gone');
+    assert.notEqual(await pidOf(), leftover);
+  } finally {
+    await second.stop();
+  }
+});

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from '../log/index.ts';
 import { showInfo } from './runtime-api.ts';
 
@@ -60,8 +60,9 @@ export class HaproxyProcess {
 
   /** Write and check `config`, start HAProxy on it, and wait until its runtime API answers. */
   static async start(options: HaproxyOptions, config: string): Promise<HaproxyProcess> {
+    await stopLeftover(options);
     await writeChecked(options, config);
-    const child = spawn(options.bin, ['-W', '-f', options.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.bin, ['-W', '-f', options.configPath, '-p', `${options.configPath}.pid`], { stdio: ['ignore', 'pipe', 'pipe'] });
     const process_ = new HaproxyProcess(options, child);
     try {
       await process_.workerPid(START_TIMEOUT_MS);
@@ -127,4 +128,20 @@ async function writeChecked(options: HaproxyOptions, config: string): Promise<vo
   const problem = await check(options.bin, candidate);
   if (problem !== undefined) throw new HaproxyError(`HAProxy refused the config: ${problem}`);
   await rename(candidate, options.configPath);
+}
+
+/**
+ * An HAProxy a previous LB on this work dir left running (its LB was killed with SIGKILL and
+ * could not stop it) still holds the ports: stopped, if its pid file names an HAProxy master
+ * running this very config.
+ */
+async function stopLeftover(options: HaproxyOptions): Promise<void> {
+  const pid = Number((await readFile(`${options.configPath}.pid`, 'utf8').catch(() => '')).trim().split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.split('\0').includes(options.configPath) || !cmdline.includes('haproxy')) return;
+  options.logger.warn({ pid }, 'lb-stopping-leftover-haproxy');
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')) !== '') await new Promise((r) => setTimeout(r, 100));
 }
