@@ -158,8 +158,9 @@ export default async function lbBench(args: string[]): Promise<Record<string, un
       }
     } catch (e) {
       // A deploy that never finished: the figures so far are still worth a line, with the reason.
-      const { app } = (await api('GET', '/v2/apps/bench-lb?embed=app.tasks')) as { app: unknown };
-      error = `${(e as Error).message}; app: ${JSON.stringify(app).slice(0, 2000)}`;
+      const { app } = (await api('GET', '/v2/apps/bench-lb')) as { app: { tasksRunning: number; tasksHealthy: number; deployments: unknown[] } };
+      const queue = await api('GET', '/v2/queue');
+      error = `${(e as Error).message}; running ${app.tasksRunning}, healthy ${app.tasksHealthy}, deployments ${app.deployments.length}; queue: ${JSON.stringify(queue).slice(0, 1500)}`;
     }
     const r = await rolling.stop();
     const after = { worker: await lb.lb.workerPid(), reloads: lb.lb.reloads };
