@@ -26,6 +26,10 @@ interface DevArgs extends TlsArgs {
   'user-namespace-range': string;
   auth: string;
   'dns-port'?: number;
+  lb: boolean;
+  'lb-http-port'?: number;
+  'lb-app-id-port'?: number;
+  'lb-admin-port'?: number;
 }
 
 /** `drover dev`'s DNS port when none is given (Mesos-DNS names; a taken port turns DNS off with a warning). */
@@ -65,12 +69,17 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           type: 'number',
           describe: `DNS port (UDP and TCP) for Mesos-DNS names such as web.marathon.mesos; 0 turns DNS off (default ${DEV_DNS_PORT}, skipped with a warning if taken)`,
         })
+        .option('lb', { type: 'boolean', default: true, describe: 'Run `drover lb` (HAProxy) beside the cluster when haproxy is installed; --no-lb turns it off' })
+        .option('lb-http-port', { type: 'number', describe: 'Port of the LB’s vhost frontend (default 80; with --port 0: none)' })
+        .option('lb-app-id-port', { type: 'number', describe: 'Port of the LB’s X-Marathon-App-Id frontend (default 9091; with --port 0: none)' })
+        .option('lb-admin-port', { type: 'number', describe: 'Port of the LB’s admin endpoints (default 9090; with --port 0: a free one)' })
         .check((args) => {
           const tlsProblem = tlsArgsProblem(args);
           if (tlsProblem !== undefined) throw new Error(tlsProblem);
-          for (const name of ['port', 'agent-port', 'dns-port'] as const) {
+          for (const name of ['port', 'agent-port', 'dns-port', 'lb-http-port', 'lb-app-id-port', 'lb-admin-port'] as const) {
             if (args[name] === undefined) continue;
             const port = args[name];
+            if (port === undefined) continue;
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
           if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
@@ -148,9 +157,56 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       const dns = cluster.master.discovery?.dns;
       if (dns) process.stdout.write(`drover dev: DNS on ${args.host}:${dns.port} (UDP and TCP): web.marathon.mesos, leader.mesos, …\n`);
-      await waitForSignal();
+      const stopping = waitForSignal();
+      const lb = args.lb ? await startDevLb(args, cluster.url, cluster.adminToken) : undefined;
+      await stopping;
+      await lb?.close();
       await cluster.close();
       setExit(0);
     },
   };
+}
+
+/**
+ * `drover lb` beside `drover dev`, when HAProxy is installed: the same code as the command, in
+ * this process, talking to the master over HTTP with the admin token as marathon-lb would. It
+ * serves every group (`*`) and binds service ports on --host. A LB that cannot start (HAProxy
+ * missing, a port taken) is reported and the cluster runs on without it. With `--port 0` (a
+ * throw-away cluster, as tests start them) its ports default to none or free ones, so that two
+ * such clusters never compete for 80 and 9091.
+ */
+async function startDevLb(args: DevArgs, url: string, token: string | undefined): Promise<{ close(): Promise<void> } | undefined> {
+  const { execFile } = await import('node:child_process');
+  const haproxy = await new Promise<boolean>((resolve) => execFile('haproxy', ['-v'], (e) => resolve(e === null)));
+  if (!haproxy) {
+    process.stdout.write('drover dev: haproxy is not installed: no load balancer (apt-get install haproxy)\n');
+    return undefined;
+  }
+  const { startLb } = await import('../lb/index.ts');
+  const { createLogger } = await import('../log/index.ts');
+  const { join, resolve } = await import('node:path');
+  const throwAway = args.port === 0;
+  try {
+    const running = await startLb({
+      master: url,
+      token,
+      groups: ['*'],
+      bindAddr: args.host,
+      httpPort: args['lb-http-port'] ?? (throwAway ? 0 : 80),
+      httpsPort: 0,
+      appIdPort: args['lb-app-id-port'] ?? (throwAway ? 0 : 9091),
+      adminHost: args.host,
+      adminPort: args['lb-admin-port'] ?? (throwAway ? 0 : 9090),
+      workDir: resolve(join(args['data-dir'], 'lb')),
+      haproxyBin: 'haproxy',
+      minSlots: 8,
+      maxconn: 4096,
+      logger: createLogger({ name: 'drover-lb' }),
+    });
+    process.stdout.write(`drover dev: load balancer (HAProxy) admin at ${running.adminUrl}\n`);
+    return running;
+  } catch (e) {
+    process.stdout.write(`drover dev: no load balancer: ${e instanceof Error ? e.message : String(e)}\n`);
+    return undefined;
+  }
 }

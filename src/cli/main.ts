@@ -19,6 +19,7 @@ import { imageCommand } from './image.ts';
 import { secretCommand } from './secret.ts';
 import { iamCommand, loginCommand } from './iam.ts';
 import { loadCaCert, loadCredential } from './credentials.ts';
+import { lbCommand } from './lb.ts';
 
 export async function main(argv: string[]): Promise<number> {
   await loadCredential();
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(secretCommand(setExit))
     .command(loginCommand(setExit) as never)
     .command(iamCommand(setExit))
+    .command(lbCommand(setExit) as never)
     .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
     .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
     .completion('completion', 'Print a shell completion script (bash or zsh)', completeIds as never)
