@@ -16,6 +16,7 @@ import { eventually, startDrover, type DroverProcess } from '../devkit/process.t
 import { httpCall, type HttpAnswer } from './support/http.ts';
 import { type Dig, digAt, freeDnsPort } from './support/dns.ts';
 
+const RESTART_BOUND_MS = 240_000;
 let root: string;
 let dev: DroverProcess;
 let dnsPort: number;
@@ -72,6 +73,7 @@ describe('robustness', () => {
     const seen = new Map<string, number>();
     let answered = false;
     let started: DroverProcess | undefined;
+    const deadline = Date.now() + RESTART_BOUND_MS;
     void restarting.then((d) => (started = d)).catch(() => undefined);
     // Ask all through the restart: no answer (not listening yet) and SERVFAIL (state not recovered) are fine, NXDOMAIN never.
     while (!answered) {
@@ -79,7 +81,9 @@ describe('robustness', () => {
       seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
       assert.notEqual(answer.status, 'NXDOMAIN', `answers seen so far: ${JSON.stringify([...seen])}`);
       answered = answer.status === 'NOERROR' && answer.answers.length === 1;
-      if (!answered && started === undefined && seen.size > 0 && [...seen.values()].reduce((x, y) => x + y) > 2000) assert.fail('never answered');
+      // A bound on "never", not a speed check: a restart on a loaded machine takes tens of seconds.
+      if (!answered && Date.now() > deadline) assert.fail(`never answered within ${RESTART_BOUND_MS / 1000} s; answers seen: ${JSON.stringify([...seen])}, restarted: ${started !== undefined}`);
+      if (!answered && answer.status !== 'NO-ANSWER') await new Promise((resolve) => setTimeout(resolve, 50));
     }
     dev = started ?? (await restarting);
     assert.ok(seen.get('NOERROR'), JSON.stringify([...seen]));
