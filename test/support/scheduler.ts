@@ -73,7 +73,7 @@ export class TestScheduler {
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.ended) {
         throw new Error(
-          `no matching ${type} event within ${timeoutMs} ms; got: ${this.events.map((e) => (e.type === 'UPDATE' ? `UPDATE(${e.update.status.task_id.value}:${e.update.status.state})` : e.type)).join(', ')}`,
+          `no matching ${type} event within ${timeoutMs} ms; got: ${this.events.map((e) => (e.type === 'UPDATE' ? `UPDATE(${e.update.status.task_id.value}:${e.update.status.state}${e.update.status.state === 'TASK_ERROR' ? ` ${JSON.stringify(e.update.status.message ?? '')}` : ''})` : e.type)).join(', ')}`,
         );
       }
       await new Promise<void>((resolve) => {
