@@ -215,7 +215,8 @@ describe('web UI', () => {
     assert.equal(await confirm.isDisabled(), true, 'not before the id is typed');
     await page.getByLabel('Service ID').fill('/ui/web');
     await confirm.click();
-    await page.waitForURL(/\/services$/);
+    // The delete is a store write and a deployment: on a loaded machine it took over 30 s once.
+    await page.waitForURL(/\/services$/, SLOW);
     await page.locator('[data-key="/ui/web"]').waitFor({ state: 'detached', timeout: 60_000 });
 
     // Maintenance from the Nodes page: drain the node (DRAIN_AGENT), see it drained, reactivate.
