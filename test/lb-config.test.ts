@@ -79,10 +79,14 @@ test('an HAProxy left by a killed `drover lb` is stopped by the next one on the 
   try {
     // Gone, or a zombie nobody has reaped yet (its parent, the killed LB, is gone; PID 1 reaps when it will).
     const { eventually } = await import('../devkit/process.ts');
-    await eventually(async () => {
-      const stat = await readFile(`/proc/${leftover}/stat`, 'utf8').catch(() => undefined);
-      return stat === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')));
-    }, 'the leftover HAProxy gone', 30_000);
+    await eventually(
+      async () => {
+        const stat = await readFile(`/proc/${leftover}/stat`, 'utf8').catch(() => undefined);
+        return stat === undefined || / Z /.test(stat.slice(stat.lastIndexOf(')')));
+      },
+      'the leftover HAProxy gone',
+      30_000,
+    );
     assert.notEqual(await pidOf(), leftover);
   } finally {
     await second.stop();
