@@ -18,7 +18,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,28 +29,10 @@ import { QueueSink } from '../src/master/stream.ts';
 import { instanceLabel, label } from '../src/discovery/names.ts';
 import { startFleets, type Fleets } from '../sim/fleets.ts';
 import { eventually } from '../devkit/process.ts';
+import { freeDnsPort } from '../devkit/dns-port.ts';
 import { testAuth } from '../devkit/credentials.ts';
 
 const run = promisify(execFile);
-
-/** A loopback port free for UDP and TCP now. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const udp = createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    const port = udp.address().port;
-    const tcp = createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (ok) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      return port;
-    }
-  }
-}
 
 function flag(args: string[], name: string, fallback: number): number {
   const raw = args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -80,7 +61,7 @@ export default async function discovery(args: string[]): Promise<Record<string, 
   const taskCount = flag(args, 'tasks', 1000);
   const agentCount = flag(args, 'agents', 4);
   const dir = await mkdtemp(join(tmpdir(), 'drover-bench-dns-'));
-  const dnsPort = await freePort();
+  const dnsPort = await freeDnsPort();
   const server = await startMasterServer({
     store: createMemoryStore(),
     logger: silentLogger(),
@@ -202,7 +183,7 @@ export default async function discovery(args: string[]): Promise<Record<string, 
     await writeFile(hostsFile, `${hosts.join('\n')}\n`);
     phase('queries/s: drover');
     const drover = await dnsperf(dnsPort, queries, seconds, outstanding);
-    const masqPort = await freePort();
+    const masqPort = await freeDnsPort();
     dnsmasq = spawn(
       'dnsmasq',
       [

@@ -1,31 +1,12 @@
 /**
- * DNS helpers for the discovery tests: a port free for UDP and TCP, and the real `dig`.
+ * DNS helpers for the discovery tests: a port free for UDP and TCP (devkit/dns-port.ts), and the real `dig`.
  */
 import { execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+export { freeDnsPort } from '../../devkit/dns-port.ts';
 
-/** A port free for both UDP and TCP on loopback right now. */
-export async function freeDnsPort(): Promise<number> {
-  for (;;) {
-    const udp = createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    const port = udp.address().port;
-    const tcp = createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (ok) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      return port;
-    }
-  }
-}
+const run = promisify(execFile);
 
 export interface Dig {
   status: string;
