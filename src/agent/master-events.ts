@@ -57,7 +57,7 @@ const ShutdownFramework = Type.Object({
   shutdown_framework: Type.Object({ framework_id: Id }),
 });
 
-const Heartbeat = Type.Object({ type: Type.Literal('HEARTBEAT') });
+const Heartbeat = Type.Object({ type: Type.Literal('HEARTBEAT'), heartbeat: Type.Optional(Type.Object({ sent_at: Type.Number({ minimum: 0 }) })) });
 
 const ErrorEvent = Type.Object({ type: Type.Literal('ERROR'), error: Type.Object({ message: Type.String() }) });
 

@@ -72,6 +72,8 @@ export class MasterLink {
   private heartbeat: Repeating | undefined;
   private watchdog: Repeating | undefined;
   private lastEventAt = 0;
+  /** `sent_at` of the last HEARTBEAT event read on the current stream: echoed in HEARTBEAT calls. */
+  private lastMasterHeartbeat: number | undefined;
   private wake: (() => void) | undefined;
 
   private readonly clock: Clock;
@@ -232,6 +234,7 @@ export class MasterLink {
       // A standby's 307 was followed: calls go straight to the master that answered.
       this.endpoint = response.url || target;
       this.lastEventAt = this.clock.now();
+      this.lastMasterHeartbeat = undefined;
       for await (const raw of decodeJsonRecords<unknown>(response.body)) {
         this.lastEventAt = this.clock.now();
         let event: AgentEvent;
@@ -253,7 +256,10 @@ export class MasterLink {
           this.startTimers(event.registered.heartbeat_interval_seconds, controller);
           continue;
         }
-        if (event.type === 'HEARTBEAT') continue;
+        if (event.type === 'HEARTBEAT') {
+          if (event.heartbeat !== undefined) this.lastMasterHeartbeat = event.heartbeat.sent_at;
+          continue;
+        }
         if (event.type === 'ERROR') {
           this.options.logger.warn({ message: event.error.message }, 'master-error-event');
           continue;
@@ -281,7 +287,10 @@ export class MasterLink {
 
   private startTimers(intervalSeconds: number, controller: AbortController): void {
     const intervalMs = (this.options.heartbeatIntervalOverride ?? intervalSeconds) * 1000;
-    this.heartbeat = every(this.clock, intervalMs, () => void this.call({ type: 'HEARTBEAT' }));
+    this.heartbeat = every(this.clock, intervalMs, () => {
+      const echo = this.lastMasterHeartbeat;
+      void this.call(echo === undefined ? { type: 'HEARTBEAT' } : { type: 'HEARTBEAT', heartbeat: { master_heartbeat: echo } });
+    });
     const silenceMs = this.options.silenceTimeoutMs ?? Math.max(30_000, 5 * intervalMs);
     this.watchdog = every(this.clock, Math.min(silenceMs, 1000), () => {
       if (this.clock.now() - this.lastEventAt > silenceMs) {

@@ -54,6 +54,7 @@ export async function register(master: Master, call: Register, total: Resources,
     Object.assign(agent, { info, hostname: info.hostname, port: info.port, total, attributes: info.attributes ?? [], status: 'active', reregisteredAt: now, lastSeen: now });
     agent.unreachableAt = undefined;
     delete agent.removalHeldSince;
+    delete agent.echoesHeartbeats;
   } else {
     agent = {
       id: certifiedId ?? master.nextAgentId(),
@@ -248,7 +249,14 @@ export function callingAgent(master: Master, call: AgentCall, streamId: string |
   if (!agent || agent.status !== 'active' || streamId === undefined || agent.streamId !== streamId || !agent.stream?.isOpen) {
     throw new DroverError('CONFLICT', `Agent ${call.agent_id.value} is not registered on this stream; re-register`);
   }
-  agent.lastSeen = master.now();
+  const now = master.now();
+  const echoed = call.type === 'HEARTBEAT' ? call.heartbeat?.master_heartbeat : undefined;
+  if (echoed !== undefined) {
+    // A pong: alive as of the ping it answers (plus the ping interval, so a steady link never
+    // looks late), never later than now.
+    agent.echoesHeartbeats = true;
+    agent.lastSeen = Math.max(agent.lastSeen, Math.min(now, echoed + master.agentPingIntervalMs));
+  } else if (!agent.echoesHeartbeats) agent.lastSeen = now;
   return agent;
 }
 

@@ -149,6 +149,15 @@ export class Master {
   readonly log: Logger;
   readonly clock: Clock;
   readonly now: () => number;
+  /**
+   * HEARTBEAT events go to agents this often (a third of the heartbeat interval), stamped with
+   * the master's clock; an agent echoes the last one it read. An agent counts as seen as of the
+   * ping it answers plus this interval (agent-calls.ts `callingAgent`), so a one-way partition
+   * is detected within the heartbeat window plus one ping interval, as Mesos' pings do.
+   */
+  get agentPingIntervalMs(): number {
+    return Math.max(50, Math.floor(this.options.agentHeartbeatIntervalMs / 3));
+  }
   readonly startedAt: number;
   readonly hostname: string;
   port: number;
@@ -310,8 +319,10 @@ export class Master {
       this.maintenance.attach(this.agents.get(a.id)!);
     }
     this.timers.push(setInterval(() => this.runAllocation(), this.options.allocationIntervalMs));
-    this.timers.push(setInterval(() => this.checkAgents(), Math.max(50, Math.floor(this.options.agentHeartbeatIntervalMs / 2))));
+    // Checked at least every second: the check's own period adds to the detection time.
+    this.timers.push(setInterval(() => this.checkAgents(), Math.max(50, Math.min(1000, Math.floor(this.options.agentHeartbeatIntervalMs / 2)))));
     this.timers.push(setInterval(() => this.heartbeatFrameworks(), this.options.frameworkHeartbeatIntervalMs));
+    this.timers.push(setInterval(() => this.pingAgents(), this.agentPingIntervalMs));
     if (this.options.offerTimeoutMs !== undefined) {
       this.timers.push(setInterval(() => this.expireOffers(), Math.max(50, Math.floor(this.options.offerTimeoutMs / 4))));
     }
@@ -730,7 +741,11 @@ export class Master {
 
   private heartbeatFrameworks(): void {
     for (const f of this.frameworks.values()) f.stream?.send({ type: 'HEARTBEAT' });
-    for (const a of this.agents.values()) a.stream?.send({ type: 'HEARTBEAT' });
     this.publish({ type: 'HEARTBEAT' });
+  }
+
+  private pingAgents(): void {
+    const event = { type: 'HEARTBEAT' as const, heartbeat: { sent_at: this.now() } };
+    for (const a of this.agents.values()) a.stream?.send(event);
   }
 }

@@ -30,7 +30,14 @@ export interface AgentRecord {
   unreachableAt?: number;
   /** Silent past the heartbeat limit, but held back from being marked unreachable (removal limits) since then. */
   removalHeldSince?: number;
+  /**
+   * When the agent was last known alive. For an agent that echoes the master's HEARTBEAT events
+   * (`echoesHeartbeats`), as of the newest event it proves to have read: its calls alone do not
+   * count, since they still arrive when the master's events no longer reach it.
+   */
   lastSeen: number;
+  /** It echoes HEARTBEAT events in its HEARTBEAT calls (agent-calls.ts `callingAgent`). */
+  echoesHeartbeats?: boolean;
   /** modRevision of the agent's registry record: what its registry marker is checked against (stale-store.ts). */
   registryRevision?: number;
   stream?: EventSink;

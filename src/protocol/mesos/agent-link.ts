@@ -6,8 +6,9 @@
  *                `Drover-Stream-Id`; the first event is REGISTERED (or ERROR). An agent that has an
  *                id (from its checkpoint) sends it back: that is re-registration, and the tasks it
  *                reports are reconciled with what the master knew, never wiped.
- *     HEARTBEAT  202; every `heartbeat_interval_seconds`. Missing `max_missed_heartbeats` in a row
- *                makes the agent unreachable.
+ *     HEARTBEAT  202; every `heartbeat_interval_seconds`, echoing the last HEARTBEAT event read.
+ *                Missing `max_missed_heartbeats` in a row makes the agent unreachable; a call
+ *                that echoes an old event counts only as of that event (a one-way partition).
  *     UPDATE     202; a batch of task status updates, each with a `uuid`. The agent retries an
  *                update (with backoff, checkpointed on disk) until the master forwards the
  *                framework's ACKNOWLEDGE on the stream. Updates of one task are sent in order,
@@ -19,7 +20,8 @@
  *   a stale stream id gets 409 (the agent must re-register).
  *
  *   master → agent   events on the REGISTER stream: LAUNCH (batched per agent), KILL,
- *     ACKNOWLEDGE (batched), SHUTDOWN_FRAMEWORK, HEARTBEAT (so the agent can notice a dead master).
+ *     ACKNOWLEDGE (batched), SHUTDOWN_FRAMEWORK, HEARTBEAT (every third of the heartbeat interval,
+ *     stamped with the master's clock: the agent notices a dead master, the master a deaf agent).
  */
 import Type, { type Static } from 'typebox';
 import { Id, ResourceJson, TaskInfo, TaskStatus, FrameworkInfo, type KillPolicy } from './scheduler.ts';
@@ -110,6 +112,13 @@ export const AgentCall = Type.Object({
     }),
   ),
   update: Type.Optional(Type.Object({ updates: Type.Array(AgentStatusUpdate, { minItems: 1, maxItems: 10000 }) })),
+  /**
+   * HEARTBEAT: the `sent_at` of the last HEARTBEAT event the agent read on this stream. The
+   * master counts the agent as seen only as recently as it proves to hear the master (a ping and
+   * its pong, as Mesos' master pings agents): an agent whose calls still arrive while the master's
+   * events no longer reach it (a one-way partition) is then marked unreachable on time.
+   */
+  heartbeat: Type.Optional(Type.Object({ master_heartbeat: Type.Number({ minimum: 0 }) })),
 });
 export type AgentCall = Static<typeof AgentCall>;
 
@@ -136,7 +145,8 @@ export type AgentEvent =
   | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
   | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }
   | { type: 'SHUTDOWN_FRAMEWORK'; shutdown_framework: { framework_id: Id } }
-  | { type: 'HEARTBEAT' }
+  /** `heartbeat.sent_at`: the master's clock (ms) when it sent it; echoed in the agent's next HEARTBEAT call. */
+  | { type: 'HEARTBEAT'; heartbeat?: { sent_at: number } }
   | { type: 'ERROR'; error: { message: string } };
 
 /**
