@@ -160,6 +160,8 @@ export class HollowAgent {
       // Under a saturated master a call can take long; a spurious timeout only causes a retry.
       callTimeoutMs: 60_000,
       silenceTimeoutMs: 120_000,
+      // Pinged only with the framework heartbeats (master.ts agentPingIntervalMs); the sim's cuts are two-way.
+      echoHeartbeats: false,
       ...(options.post && options.caPem === undefined ? { post: options.post } : {}),
       logger: options.logger,
     });

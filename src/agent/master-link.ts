@@ -42,6 +42,13 @@ export interface MasterLinkOptions {
   onEvent(event: AgentEvent): void;
   onDisconnected(): void;
   reconnectBackoff: BackoffPolicy;
+  /**
+   * Echo the master's pings in HEARTBEAT calls (default true), which gets this agent pinged every
+   * third of the heartbeat interval and detected on a one-way partition. The simulator's hollow
+   * agents turn it off: a thousand of them share one thread, and answering the pings would
+   * measure that thread rather than the master.
+   */
+  echoHeartbeats?: boolean;
   /** Seconds; replaces the master's heartbeat_interval_seconds (tests). */
   heartbeatIntervalOverride?: number;
   /** A stream with no event for this long is presumed dead; default max(30 s, 5 heartbeats). */
@@ -257,7 +264,7 @@ export class MasterLink {
           continue;
         }
         if (event.type === 'HEARTBEAT') {
-          if (event.heartbeat !== undefined) this.lastMasterHeartbeat = event.heartbeat.sent_at;
+          if (event.heartbeat !== undefined && this.options.echoHeartbeats !== false) this.lastMasterHeartbeat = event.heartbeat.sent_at;
           continue;
         }
         if (event.type === 'ERROR') {

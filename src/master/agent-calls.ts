@@ -96,6 +96,8 @@ export async function register(master: Master, call: Register, total: Resources,
       ...(agentCertificate === undefined ? {} : { agent_certificate: agentCertificate }),
     },
   });
+  // The first ping: an agent that echoes it gets the frequent ones (Master.agentPingIntervalMs).
+  stream.send({ type: 'HEARTBEAT', heartbeat: { sent_at: master.now() } });
   // Only once the stream is open: telling a framework its task came back makes it act — a
   // surplus instance is killed at once (killSelection) — and a KILL queued while the stream was
   // not yet open was dropped by the outbox. Seen in the simulator's partition scenario: 60 of
@@ -252,10 +254,10 @@ export function callingAgent(master: Master, call: AgentCall, streamId: string |
   const now = master.now();
   const echoed = call.type === 'HEARTBEAT' ? call.heartbeat?.master_heartbeat : undefined;
   if (echoed !== undefined) {
-    // A pong: alive as of the ping it answers (plus the ping interval, so a steady link never
-    // looks late), never later than now.
+    // A pong: alive as of the ping it answers (plus half a ping interval, so detection is
+    // centred on the window), never later than now.
     agent.echoesHeartbeats = true;
-    agent.lastSeen = Math.max(agent.lastSeen, Math.min(now, echoed + master.agentPingIntervalMs));
+    agent.lastSeen = Math.max(agent.lastSeen, Math.min(now, echoed + master.agentPingIntervalMs / 2));
   } else if (!agent.echoesHeartbeats) agent.lastSeen = now;
   return agent;
 }

@@ -150,10 +150,11 @@ export class Master {
   readonly clock: Clock;
   readonly now: () => number;
   /**
-   * HEARTBEAT events go to agents this often (a third of the heartbeat interval), stamped with
-   * the master's clock; an agent echoes the last one it read. An agent counts as seen as of the
-   * ping it answers plus this interval (agent-calls.ts `callingAgent`), so a one-way partition
-   * is detected within the heartbeat window plus one ping interval, as Mesos' pings do.
+   * Stamped HEARTBEAT events (pings) go this often (a third of the heartbeat interval) to the
+   * agents that echo them; every agent gets one with the framework heartbeats, which is how an
+   * agent starts to echo. An echoing agent counts as seen as of the ping it answers plus half
+   * this interval (agent-calls.ts `callingAgent`): a one-way partition is detected at the
+   * heartbeat window ± half a ping interval, as Mesos' pings do (75 s ± 2.5 s by default).
    */
   get agentPingIntervalMs(): number {
     return Math.max(50, Math.floor(this.options.agentHeartbeatIntervalMs / 3));
@@ -741,11 +742,13 @@ export class Master {
 
   private heartbeatFrameworks(): void {
     for (const f of this.frameworks.values()) f.stream?.send({ type: 'HEARTBEAT' });
+    const ping = { type: 'HEARTBEAT' as const, heartbeat: { sent_at: this.now() } };
+    for (const a of this.agents.values()) a.stream?.send(ping);
     this.publish({ type: 'HEARTBEAT' });
   }
 
   private pingAgents(): void {
-    const event = { type: 'HEARTBEAT' as const, heartbeat: { sent_at: this.now() } };
-    for (const a of this.agents.values()) a.stream?.send(event);
+    const ping = { type: 'HEARTBEAT' as const, heartbeat: { sent_at: this.now() } };
+    for (const a of this.agents.values()) if (a.echoesHeartbeats) a.stream?.send(ping);
   }
 }
