@@ -187,15 +187,19 @@ export async function partitionPhase(url: string, fleets: Fleets, s: Scenario, l
   const final = (await snapshot(url)) ?? after;
   agentsAfter = await fleets.stats();
   const report = await fleets.partitionReport();
-  const bySelection: Record<string, { apps: number; lostTasks: number; killedReturned: number; killedReplacements: number }> = {};
+  // Kills after healing, per killSelection: of the instances that came back, and of the others.
+  // YOUNGEST_FIRST kills the replacements (the youngest), so `killedReturned` is 0. OLDEST_FIRST
+  // kills the app's oldest instances, which are its original ones on ANY agent (those that came
+  // back are no older than the originals that stayed), so its kills split between both sides.
+  const bySelection: Record<string, { apps: number; lostTasks: number; killedReturned: number; killedElsewhere: number }> = {};
   for (const app of final?.apps ?? []) {
     const selection = app.killSelection ?? 'YOUNGEST_FIRST';
-    const row = (bySelection[selection] ??= { apps: 0, lostTasks: 0, killedReturned: 0, killedReplacements: 0 });
+    const row = (bySelection[selection] ??= { apps: 0, lostTasks: 0, killedReturned: 0, killedElsewhere: 0 });
     const prefix = taskPrefix(app.id);
     row.apps++;
     row.lostTasks += report.lostByApp[prefix] ?? 0;
     row.killedReturned += report.killedOnLost[prefix] ?? 0;
-    row.killedReplacements += report.killedElsewhere[prefix] ?? 0;
+    row.killedElsewhere += report.killedElsewhere[prefix] ?? 0;
   }
   const afterHealing = {
     settledSeconds: seconds(t1, settled),

@@ -73,7 +73,7 @@ interface PartitionOutcome {
   windowCap: number | null;
   during: { minRunning: number | null; replacementsLaunched: number; unreachableAgents: number | null; heldTasks: number; markedTasks: number };
   afterHealing: { running: number; appsAtCount: boolean; agentsLiveTasks: number; duplicates: number; appsOverCount: number; unacknowledged: number };
-  killedBySelection: Record<string, { apps: number; lostTasks: number; killedReturned: number; killedReplacements: number }>;
+  killedBySelection: Record<string, { apps: number; lostTasks: number; killedReturned: number; killedElsewhere: number }>;
   violations: string[];
 }
 
@@ -111,7 +111,7 @@ test('partition scenario (reduced): 10 % of 50 agents cut off — detected, ever
   // One kill per returned instance, whichever side it hit; YOUNGEST_FIRST apps kill the replacements.
   let lost = 0;
   for (const [selection, row] of Object.entries(p.killedBySelection)) {
-    assert.equal(row.killedReturned + row.killedReplacements, row.lostTasks, `${selection}: one kill per instance that came back`);
+    assert.equal(row.killedReturned + row.killedElsewhere, row.lostTasks, `${selection}: one kill per instance that came back`);
     if (selection === 'YOUNGEST_FIRST') assert.equal(row.killedReturned, 0, 'YOUNGEST_FIRST keeps the instances that came back');
     lost += row.lostTasks;
   }
