@@ -166,10 +166,18 @@ test('bad pod JSON: 422 with the path of every problem, nothing stored', { timeo
     networks: [{ mode: 'host' }],
     containers: [{ name: 'Bad_Name', resources: { cpus: -1, mem: 32 }, exec: { command: {} }, endpoints: [{ name: 'e', hostPort: 70000 }] }],
     scaling: { instances: 'two' },
+    scheduling: { unreachableStrategy: { inactiveAfterSeconds: -1 } },
   });
   assert.equal(bad.status, 422);
   const badPaths = ((bad.body as { details: Array<{ path: string }> }).details ?? []).map((d) => d.path).sort();
-  assert.deepEqual(badPaths, ['/containers/0/endpoints/0/hostPort', '/containers/0/exec/command', '/containers/0/name', '/containers/0/resources/cpus', '/scaling/instances']);
+  assert.deepEqual(badPaths, [
+    '/containers/0/endpoints/0/hostPort',
+    '/containers/0/exec/command',
+    '/containers/0/name',
+    '/containers/0/resources/cpus',
+    '/scaling/instances',
+    '/scheduling/unreachableStrategy/inactiveAfterSeconds',
+  ]);
   assert.equal((await api('POST', '/v2/pods', 'not json')).status, 400);
   assert.deepEqual((await api('GET', '/v2/pods')).body, []);
   assert.equal((await api('GET', '/v2/pods/foo')).status, 404);

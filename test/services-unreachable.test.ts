@@ -198,6 +198,72 @@ describe('unreachable agents', () => {
     await call('DELETE', '/v2/apps/steady?force=true');
   });
 
+  test('pods too: SIGSTOP replaces the unreachable instance; SIGCONT leaves exactly the target count, 0 duplicates', { timeout: 150_000 }, async () => {
+    interface PodInstanceJson {
+      id: string;
+      status: string;
+      agentHostname: string;
+      containers: Array<{ status: string }>;
+    }
+    const instances = async (): Promise<PodInstanceJson[]> => {
+      const r = await get('/v2/pods/upod::status');
+      return r.status === 200 ? ((r.body as { instances?: PodInstanceJson[] }).instances ?? []) : [];
+    };
+    const stable = (list: PodInstanceJson[]): PodInstanceJson[] => list.filter((i) => i.status === 'STABLE');
+    const created = await call('POST', '/v2/pods', {
+      id: '/upod',
+      networks: [{ mode: 'host' }],
+      scaling: { kind: 'fixed', instances: 2 },
+      scheduling: { unreachableStrategy: { inactiveAfterSeconds: 1, expungeAfterSeconds: 600 } },
+      containers: [{ name: 'main', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'sleep 600' } } }],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const before = await eventually(
+      async () => {
+        const list = stable(await instances());
+        return list.length === 2 ? list : undefined;
+      },
+      '2 pod instances running',
+      60_000,
+    );
+    const victim = before[0]!;
+    const paused = agents.get(victim.agentHostname)!;
+    const other = victim.agentHostname === 'node-1' ? 'node-2' : 'node-1';
+    const away = before.filter((i) => i.agentHostname === victim.agentHostname).length;
+
+    const t0 = Date.now();
+    paused.child.kill('SIGSTOP');
+    const replaced = await eventually(
+      async () => {
+        const list = stable(await instances());
+        return list.length === 2 && list.every((i) => i.agentHostname === other) ? list : undefined;
+      },
+      'the replacement instance(s) running on the other agent',
+      60_000,
+    );
+    const replacedAt = Date.now() - t0;
+    const replacements = replaced.filter((i) => !before.some((b) => b.id === i.id));
+    assert.equal(replacements.length, away, 'one new instance per instance away');
+
+    const t1 = Date.now();
+    paused.child.kill('SIGCONT');
+    const healed = await eventually(
+      async () => {
+        const list = await instances();
+        return list.length === 2 && stable(list).length === 2 && !list.some((i) => replacements.some((r) => r.id === i.id)) ? list : undefined;
+      },
+      'exactly 2 instances after healing, the youngest (the replacements) killed',
+      60_000,
+    );
+    const healedAt = Date.now() - t1;
+    assert.deepEqual(healed.map((i) => i.id).sort(), before.map((i) => i.id).sort());
+    await sleep(3000);
+    const live = await masterLiveTasks('upod.');
+    assert.equal(live.length, 2, `0 duplicates on the agents: ${JSON.stringify(live)}`);
+    console.log(`# pod: SIGSTOP ${victim.agentHostname} (${away} of 2 instances): replaced on ${other} after ${replacedAt} ms; SIGCONT: exactly 2 after ${healedAt} ms, ${live.length} tasks live`);
+    await call('DELETE', '/v2/pods/upod');
+  });
+
   test('kill -9 of an agent under 10 young tasks, restarted: no backoff, no crash-loop stop, all relaunched at full speed', { timeout: 120_000 }, async () => {
     await call('POST', '/v2/apps', { id: '/young', cmd: 'sleep 600', cpus: 0.1, mem: 16, instances: 10, maxConsecutiveFailures: 10, backoffSeconds: 30 }, slowMaster);
     // A 30 s backoff: had one loss counted as a crash, no replacement would start for 30 s.

@@ -67,6 +67,8 @@ export interface Pod {
     backoff: { backoff: number; backoffFactor: number; maxLaunchDelay: number };
     upgrade: { minimumHealthCapacity: number; maximumOverCapacity: number };
     killSelection: 'YOUNGEST_FIRST' | 'OLDEST_FIRST';
+    /** As an app's (Marathon's defaults 0/0): when an unreachable instance is replaced, and forgotten. */
+    unreachableStrategy: { inactiveAfterSeconds: number; expungeAfterSeconds: number } | 'disabled';
   };
   executorResources: { cpus: number; mem: number; disk: number };
 }
@@ -386,6 +388,16 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   if (roles.some((r) => r !== '*')) c.fail('/scheduling/placement/acceptedResourceRoles', "only '*' is supported for pods yet");
   const killSelection = sched['killSelection'] ?? 'YOUNGEST_FIRST';
   if (killSelection !== 'YOUNGEST_FIRST' && killSelection !== 'OLDEST_FIRST') c.fail('/scheduling/killSelection', "must be 'YOUNGEST_FIRST' or 'OLDEST_FIRST'");
+  const unreachable = sched['unreachableStrategy'];
+  let unreachableStrategy: Pod['scheduling']['unreachableStrategy'] = { inactiveAfterSeconds: 0, expungeAfterSeconds: 0 };
+  if (unreachable === 'disabled') unreachableStrategy = 'disabled';
+  else if (unreachable !== undefined && unreachable !== null) {
+    const u = c.object(unreachable, '/scheduling/unreachableStrategy') ?? {};
+    const inactiveAfterSeconds = c.number(u['inactiveAfterSeconds'], '/scheduling/unreachableStrategy/inactiveAfterSeconds', 0, 0, 31536000);
+    const expungeAfterSeconds = c.number(u['expungeAfterSeconds'], '/scheduling/unreachableStrategy/expungeAfterSeconds', 0, 0, 31536000);
+    if (expungeAfterSeconds < inactiveAfterSeconds) c.fail('/scheduling/unreachableStrategy/expungeAfterSeconds', 'must be greater than or equal to inactiveAfterSeconds');
+    unreachableStrategy = { inactiveAfterSeconds, expungeAfterSeconds };
+  }
   c.unsupported(body['secrets'], '/secrets', 'secrets are not supported for pods yet');
   if (body['role'] !== undefined && body['role'] !== '*') c.fail('/role', "only '*' is supported for pods yet");
   const exe = c.object(body['executorResources'], '/executorResources') ?? {};
@@ -403,6 +415,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
       maximumOverCapacity: c.number(upgrade['maximumOverCapacity'], '/scheduling/upgrade/maximumOverCapacity', 1, 0, 1),
     },
     killSelection: killSelection === 'OLDEST_FIRST' ? 'OLDEST_FIRST' : 'YOUNGEST_FIRST',
+    unreachableStrategy,
   };
   const executorResources = {
     cpus: c.number(exe['cpus'], '/executorResources/cpus', 0.1, 0.01, 64),

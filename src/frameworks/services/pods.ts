@@ -23,7 +23,9 @@ import type { Store } from '../../store/store.ts';
 import type { ReconcileTask } from '../sdk/driver.ts';
 import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
 import type { ServiceEvents } from './events.ts';
+import { lossCause } from './loss-cause.ts';
 import { type Pod, type PodContainer, podConfigEqual } from './pod-schema.ts';
+import { unreachablePhase } from './reconcile.ts';
 
 const PREFIX = '/drover/services';
 const PODS = `${PREFIX}/pods`;
@@ -38,6 +40,8 @@ export interface PodTask {
   message?: string;
   healthy?: boolean;
   since: string;
+  /** It ended with its machine (loss-cause.ts): not a crash of the pod, no backoff. */
+  machineLoss?: boolean;
 }
 
 export interface PodInstance {
@@ -54,6 +58,8 @@ export interface PodInstance {
   stagedAt: string;
   startedAt?: string;
   killing?: boolean;
+  /** Since when a task of it has been TASK_UNREACHABLE (the pod's unreachableStrategy counts from here). */
+  unreachableSince?: string;
 }
 
 interface Termination {
@@ -99,6 +105,9 @@ function newInstanceId(podId: string): string {
 }
 
 const live = (i: PodInstance): boolean => i.tasks.some((t) => !isTerminalState(t.state));
+const unreachable = (i: PodInstance): boolean => i.tasks.some((t) => t.state === 'TASK_UNREACHABLE');
+/** Pods stored before unreachableStrategy existed have Marathon's default. */
+const strategyOf = (pod: Pod | undefined): Pod['scheduling']['unreachableStrategy'] => pod?.scheduling.unreachableStrategy ?? { inactiveAfterSeconds: 0, expungeAfterSeconds: 0 };
 const running = (i: PodInstance): boolean => i.tasks.every((t) => t.state === 'TASK_RUNNING' || t.state === 'TASK_FINISHED') && i.tasks.some((t) => t.state === 'TASK_RUNNING');
 
 export class PodManager {
@@ -106,6 +115,8 @@ export class PodManager {
   readonly instances = new Map<string, PodInstance>();
   private readonly runtimes = new Map<string, PodRuntime>();
   private retry: ReturnType<Clock['setTimeout']> | undefined;
+  /** The next unreachableStrategy deadline (an instance turning inactive or expunged). */
+  private unreachableTimer: ReturnType<Clock['setTimeout']> | undefined;
 
   constructor(private readonly c: PodContext) {}
 
@@ -188,15 +199,18 @@ export class PodManager {
   /** Launches each pod wants now (0 while backing off). */
   private plan(pod: Pod): { launch: number; kill: PodInstance[] } {
     const desired = pod.scaling.instances;
-    const alive = this.instancesOf(pod.id).filter((i) => live(i) && i.killing !== true);
+    const now = this.c.clock.now();
+    // An unreachable instance past inactiveAfterSeconds no longer counts: it is replaced.
+    const alive = this.instancesOf(pod.id).filter((i) => live(i) && i.killing !== true && (!unreachable(i) || unreachablePhase(strategyOf(pod), i.unreachableSince, now) === 'unreachable'));
     const current = alive.filter((i) => i.configVersion === pod.versionInfo.lastConfigChangeAt);
     const old = alive.filter((i) => i.configVersion !== pod.versionInfo.lastConfigChangeAt);
     const kill: PodInstance[] = [];
     const byAge = (a: PodInstance, b: PodInstance): number => a.stagedAt.localeCompare(b.stagedAt);
     if (current.length > desired) {
-      const sorted = [...current].sort(byAge);
-      const extra = current.length - desired;
-      kill.push(...(pod.scheduling.killSelection === 'OLDEST_FIRST' ? sorted.slice(0, extra) : sorted.slice(-extra)));
+      // Unreachable ones first (they serve nothing), then by killSelection, as for apps.
+      const youngestFirst = pod.scheduling.killSelection !== 'OLDEST_FIRST';
+      const sorted = [...current].sort((a, b) => Number(unreachable(b)) - Number(unreachable(a)) || (youngestFirst ? byAge(b, a) : byAge(a, b)));
+      kill.push(...sorted.slice(0, current.length - desired));
     }
     const minHealthy = Math.ceil(desired * pod.scheduling.upgrade.minimumHealthCapacity);
     const currentRunning = current.filter(running).length;
@@ -212,6 +226,7 @@ export class PodManager {
   /** Kills what must go (deleted pods, scale-downs, replaced versions) and reports the demand. */
   converge(): void {
     if (!this.c.active()) return;
+    this.expireUnreachable();
     for (const i of this.instances.values()) {
       if (!this.pods.has(i.podId) && live(i) && i.killing !== true) this.kill(i);
     }
@@ -243,6 +258,40 @@ export class PodManager {
 
   stop(): void {
     this.c.clock.clearTimeout(this.retry);
+    this.c.clock.clearTimeout(this.unreachableTimer);
+  }
+
+  /**
+   * unreachableStrategy: an instance unreachable past `expungeAfterSeconds` is forgotten (its
+   * tasks, should they come back, are unknown and killed — handle()); one past
+   * `inactiveAfterSeconds` is replaced (plan()). Wakes itself at the next deadline.
+   */
+  private expireUnreachable(): void {
+    const now = this.c.clock.now();
+    let next = Infinity;
+    for (const i of [...this.instances.values()]) {
+      if (!unreachable(i) || i.killing === true) continue;
+      const strategy = strategyOf(this.pods.get(i.podId));
+      const phase = unreachablePhase(strategy, i.unreachableSince, now);
+      if (phase === 'expunged') {
+        this.instances.delete(i.id);
+        void this.c.store.delete(`${POD_INSTANCES}${i.id}`).catch((err: unknown) => this.c.logger.error({ err, instanceId: i.id }, 'pod-instance-delete-failed'));
+        this.c.logger.warn({ podId: i.podId, instanceId: i.id, unreachableSince: i.unreachableSince }, 'pod-instance-expunged');
+        continue;
+      }
+      if (strategy === 'disabled') continue;
+      const since = i.unreachableSince === undefined ? now : Date.parse(i.unreachableSince);
+      for (const s of [strategy.inactiveAfterSeconds, strategy.expungeAfterSeconds]) if (since + s * 1000 > now) next = Math.min(next, since + s * 1000);
+    }
+    if (!Number.isFinite(next) || this.unreachableTimer !== undefined) return;
+    this.unreachableTimer = this.c.clock.setTimeout(
+      () => {
+        this.unreachableTimer = undefined;
+        this.converge();
+      },
+      next - now + 10,
+    );
+    this.unreachableTimer.unref?.();
   }
 
   private kill(i: PodInstance): void {
@@ -452,6 +501,7 @@ export class PodManager {
       }
       task.state = status.state;
       task.since = this.now();
+      if (isTerminalState(status.state) && lossCause(status) === 'machine') task.machineLoss = true;
       if (status.message !== undefined) task.message = status.message;
       if (status.healthy !== undefined) task.healthy = status.healthy;
       if (status.state === 'TASK_RUNNING' && instance.startedAt === undefined) instance.startedAt = this.now();
@@ -470,6 +520,8 @@ export class PodManager {
       void this.ended(instance).then(() => this.c.acknowledge(status));
       return true;
     }
+    if (unreachable(instance)) instance.unreachableSince ??= this.now();
+    else delete instance.unreachableSince;
     if (running(instance) !== wasRunning) {
       this.runtimeOf(instance.podId).statusSince = this.now();
       if (running(instance)) this.runtimeOf(instance.podId).failures = 0;
@@ -494,7 +546,8 @@ export class PodManager {
     this.instances.delete(instance.id);
     await this.c.store.delete(`${POD_INSTANCES}${instance.id}`).catch((err: unknown) => this.c.logger.error({ err, instanceId: instance.id }, 'pod-instance-delete-failed'));
     const runtime = this.runtimeOf(instance.podId);
-    const failed = instance.killing !== true && instance.tasks.some((t) => t.state !== 'TASK_FINISHED' && t.state !== 'TASK_KILLED');
+    // A task lost with its machine is no crash (loss-cause.ts): no backoff for it, as for apps.
+    const failed = instance.killing !== true && instance.tasks.some((t) => t.state !== 'TASK_FINISHED' && t.state !== 'TASK_KILLED' && t.machineLoss !== true);
     const pod = this.pods.get(instance.podId);
     if (failed && pod) {
       runtime.failures++;

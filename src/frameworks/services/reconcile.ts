@@ -59,12 +59,14 @@ export type Reachability = 'reachable' | 'unreachable' | 'inactive' | 'expunged'
 
 export function reachability(app: App, i: Instance, now: number): Reachability {
   if (i.state !== 'TASK_UNREACHABLE') return 'reachable';
-  const strategy = app.unreachableStrategy;
+  return unreachablePhase(app.unreachableStrategy, i.unreachableSince, now);
+}
+
+/** Where an instance unreachable since `since` (ISO; unknown: from now on) stands under `strategy`. Apps and pods. */
+export function unreachablePhase(strategy: App['unreachableStrategy'], since: string | undefined, now: number): Exclude<Reachability, 'reachable'> {
   // "disabled" (stateful apps): wait for it for good, never replace it.
   if (strategy === 'disabled') return 'unreachable';
-  // Stored before this field existed, or the time is unknown: counted from now on.
-  const since = i.unreachableSince === undefined ? now : Date.parse(i.unreachableSince);
-  const away = now - since;
+  const away = now - (since === undefined ? now : Date.parse(since));
   if (away >= strategy.expungeAfterSeconds * 1000) return 'expunged';
   if (away >= strategy.inactiveAfterSeconds * 1000) return 'inactive';
   return 'unreachable';
