@@ -81,6 +81,8 @@ export class MasterLink {
   private lastEventAt = 0;
   /** `sent_at` of the last HEARTBEAT event read on the current stream: echoed in HEARTBEAT calls. */
   private lastMasterHeartbeat: number | undefined;
+  /** A pong (HEARTBEAT call answering a ping) is in flight: the next ping does not stack another. */
+  private ponging = false;
   private wake: (() => void) | undefined;
 
   private readonly clock: Clock;
@@ -264,7 +266,10 @@ export class MasterLink {
           continue;
         }
         if (event.type === 'HEARTBEAT') {
-          if (event.heartbeat !== undefined && this.options.echoHeartbeats !== false) this.lastMasterHeartbeat = event.heartbeat.sent_at;
+          if (event.heartbeat !== undefined && this.options.echoHeartbeats !== false) {
+            this.lastMasterHeartbeat = event.heartbeat.sent_at;
+            this.pong();
+          }
           continue;
         }
         if (event.type === 'ERROR') {
@@ -290,6 +295,20 @@ export class MasterLink {
       }
     }
     return registered;
+  }
+
+  /**
+   * Answer a ping at once: the master then sees the agent every ping interval (a third of the
+   * heartbeat interval), so detection is the window ± a few seconds whatever the phase of the
+   * heartbeat timer (with calls every interval alone it ranged 60–75 s at 15 s × 5).
+   */
+  private pong(): void {
+    const echo = this.lastMasterHeartbeat;
+    if (this.ponging || echo === undefined) return;
+    this.ponging = true;
+    void this.call({ type: 'HEARTBEAT', heartbeat: { master_heartbeat: echo } }).finally(() => {
+      this.ponging = false;
+    });
   }
 
   private startTimers(intervalSeconds: number, controller: AbortController): void {
