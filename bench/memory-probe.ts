@@ -4,7 +4,9 @@
  * heap sampled every 5 s: app churn with real tasks (create, scale, delete), jobs run and deleted,
  * the sandbox file API (browse and read through the master's /agent/{id}/files relay and on the
  * agent directly, follow streams left mid-way), /v2/events clients coming and going, and the
- * reads and refusals (404s, 4xx bodies) a UI and a fuzzer make. With --heap-snapshots the
+ * reads and refusals (404s, 4xx bodies) a UI and a fuzzer make, and the two abuses measured when
+ * it grew (issue 15): 10 MB request bodies (+112 MB each, then) and 40 `/v2/events` clients that
+ * never read (+275 MB, then), repeated every 30 s. With --heap-snapshots the
  * process writes a snapshot after the warm-up and at the end (compare them by constructor).
  * Prints one JSON line: the RSS and heap curves' start, min, max, end and slope after warm-up.
  */
@@ -33,7 +35,7 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
   });
   const url = drover.url;
   const pid = drover.child.pid!;
-  const counts = { apps: 0, deletes: 0, jobs: 0, fileReads: 0, fileBrowses: 0, follows: 0, eventClients: 0, gets: 0, refusals: 0, errors: 0 };
+  const counts = { apps: 0, deletes: 0, jobs: 0, fileReads: 0, fileBrowses: 0, follows: 0, eventClients: 0, gets: 0, refusals: 0, errors: 0, hugeBodies: 0, hugeRefused: 0, pausedClients: 0 };
   const started = Date.now();
   const end = started + minutes * 60_000;
   const warmup = Math.min(2, minutes / 4) * 60;
@@ -152,7 +154,22 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
         await sleep(100);
       }
     };
-    const load = Promise.all([churn(), files(), reads(), events(), events()]);
+    const abuse = async (): Promise<void> => {
+      const huge = JSON.stringify({ id: '/probe/huge', cmd: 'x'.repeat(10 * 2 ** 20) });
+      while (Date.now() < end) {
+        for (let k = 0; k < 2; k++) {
+          const r = await call('/v2/apps', { method: 'POST', headers: { 'content-type': 'application/json' }, body: huge });
+          counts.hugeBodies++;
+          if (r?.status === 413) counts.hugeRefused++;
+        }
+        // Subscribers that never read: the server's buffer per subscriber and their number are what bound it.
+        const paused = Array.from({ length: 40 }, () => new AbortController());
+        await Promise.all(paused.map((c) => fetch(`${url}/v2/events`, { signal: c.signal }).then(() => counts.pausedClients++, () => undefined)));
+        await sleep(Math.min(30_000, Math.max(0, end - Date.now())));
+        for (const c of paused) c.abort();
+      }
+    };
+    const load = Promise.all([churn(), files(), reads(), events(), events(), abuse()]);
     if (snapshots) {
       await sleep(warmup * 1000);
       drover.child.kill('SIGUSR2');
