@@ -6,6 +6,8 @@
  * reports are adopted (after a master failover the master learns them only this way); tasks the
  * master expected but the agent does not report are gone.
  */
+import { registeredTotal } from './reservation-hooks.ts';
+import { reservedOf } from './reservations.ts';
 import { secretPathsOf } from './task-secrets.ts';
 import { DroverError } from '../errors/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
@@ -95,6 +97,8 @@ export async function register(master: Master, call: Register, total: Resources,
       ...(agentCertificate === undefined ? {} : { agent_certificate: agentCertificate }),
     },
   });
+  // Reservations after REGISTERED: the agent is told its ledger on the open stream.
+  record.total = registeredTotal(master, record, total, call.register.checkpointed_resources);
   // Only once the stream is open: telling a framework its task came back makes it act — a
   // surplus instance is killed at once (killSelection) — and a KILL queued while the stream was
   // not yet open was dropped by the outbox. Seen in the simulator's partition scenario: 60 of
@@ -212,6 +216,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         statusUuid: report.status?.uuid,
         directory: undefined,
         ...secretPathsOf(report.task_info),
+        ...reservedOf(report.task_info.resources),
         createdAt: master.now(),
       };
       master.tasks.set(task);
