@@ -77,7 +77,14 @@ function volume(id: string, size: number, principal = PRINCIPAL, path = 'data'):
 
 const unreserved = (name: string, value: number) => ({ name, type: 'SCALAR', scalar: { value } });
 
-type ResourceView = { name: string; scalar?: { value: number }; role?: string; reservation?: { principal?: string; labels?: unknown }; reservations?: unknown[]; disk?: { persistence?: { id: string } } };
+type ResourceView = {
+  name: string;
+  scalar?: { value: number };
+  role?: string;
+  reservation?: { principal?: string; labels?: unknown };
+  reservations?: unknown[];
+  disk?: { persistence?: { id: string } };
+};
 
 /** The next offer whose resources pass `pred` (others are declined at once). */
 async function nextOffer(pred: (resources: ResourceView[]) => boolean, scheduler = fw): Promise<OfferJson> {
@@ -108,7 +115,7 @@ async function isRunning(id: string, scheduler = fw): Promise<void> {
 }
 
 async function masterLedger(): Promise<ResourceView[] | undefined> {
-  const slaves = (await (await fetch(`${master.url}/master/slaves`)).json()) as { slaves: Array<{ id: string; reserved_resources_full?: ResourceView[] }> };
+  const slaves = (await (await fetch(`${master.url}/master/state`)).json()) as { slaves: Array<{ id: string; reserved_resources_full?: ResourceView[] }> };
   return slaves.slaves.find((s) => s.id === agentId)?.reserved_resources_full;
 }
 
@@ -128,13 +135,20 @@ function operator(body: unknown) {
 }
 
 const hasVolume = (id: string) => (rs: ResourceView[]) => rs.some((r) => r.disk?.persistence?.id === id);
-const scalar = (rs: ResourceView[], name: string, role: string | undefined) => rs.filter((r) => r.name === name && (r.role ?? '*') === (role ?? '*') && r.disk === undefined).reduce((s, r) => s + (r.scalar?.value ?? 0), 0);
+const scalar = (rs: ResourceView[], name: string, role: string | undefined) =>
+  rs.filter((r) => r.name === name && (r.role ?? '*') === (role ?? '*') && r.disk === undefined).reduce((s, r) => s + (r.scalar?.value ?? 0), 0);
 
 before(async () => {
   port = await freePort();
   master = await startMaster();
   agent = await startAgent();
-  fw = await TestScheduler.subscribe(master.url, { name: 'reservations', roles: [ROLE], principal: PRINCIPAL, failover_timeout: 3600, capabilities: [{ type: 'MULTI_ROLE' }, { type: 'RESERVATION_REFINEMENT' }] });
+  fw = await TestScheduler.subscribe(master.url, {
+    name: 'reservations',
+    roles: [ROLE],
+    principal: PRINCIPAL,
+    failover_timeout: 3600,
+    capabilities: [{ type: 'MULTI_ROLE' }, { type: 'RESERVATION_REFINEMENT' }],
+  });
 });
 
 after(async () => {
@@ -208,7 +222,7 @@ test('refused operations change nothing and are reported to the framework', { ti
     ['e-role', /not subscribed/],
     ['e-plain', /not dynamically reserved/],
     ['e-in-use', /in use by a task/],
-    ['e-volume-disk', /in use by a task or holds a persistent volume/],
+    ['e-volume-disk', /holds persistent volume\(s\) 'vol1'; DESTROY them first/],
     ['e-too-big', /not available as reserved disk/],
     ['e-path', /container_path/],
   ];
@@ -228,13 +242,20 @@ test("a killed task's replacement on the same volume reads what it wrote", { tim
   // Free again: the volume is offered, with its persistence id.
   const offer = await nextOffer(hasVolume('vol1'));
   await accept(offer, [
-    { type: 'LAUNCH', launch: { task_infos: [task(offer, 'writer-2', 'cat data/log > seen; echo second >> data/log; exec sleep 600', [reserved('cpus', 0.5), unreserved('mem', 32), volume('vol1', 256)])] } },
+    {
+      type: 'LAUNCH',
+      launch: { task_infos: [task(offer, 'writer-2', 'cat data/log > seen; echo second >> data/log; exec sleep 600', [reserved('cpus', 0.5), unreserved('mem', 32), volume('vol1', 256)])] },
+    },
   ]);
   await isRunning('writer-2');
-  const log = await eventually(async () => {
-    const text = await readFile(join(volumeDir('vol1'), 'log'), 'utf8').catch(() => '');
-    return text.includes('second') ? text : undefined;
-  }, 'the replacement to append to the volume', 60_000);
+  const log = await eventually(
+    async () => {
+      const text = await readFile(join(volumeDir('vol1'), 'log'), 'utf8').catch(() => '');
+      return text.includes('second') ? text : undefined;
+    },
+    'the replacement to append to the volume',
+    60_000,
+  );
   assert.equal(log, 'first\nsecond\n');
 });
 
@@ -260,7 +281,7 @@ test('operator RESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES, UNRESERVE_RES
   assert.equal(inUse.status, 409);
   assert.match(JSON.stringify(inUse.body), /in use by a task/);
   const notReserved = await operator({ type: 'UNRESERVE_RESOURCES', unreserve_resources: { agent_id: agentRef, resources: [reserved('mem', 64, ADMIN)] } });
-  assert.equal(notReserved.status, 409);
+  assert.equal(notReserved.status, 409, JSON.stringify(notReserved.body));
   assert.equal(JSON.stringify(await masterLedger()), before);
 
   // Reserve memory and disk, make a volume of the disk, destroy it, unreserve both.
@@ -288,13 +309,24 @@ test('a master restart keeps the reservations and the volume (the store), the ta
   await fw.close().catch(() => undefined);
   await master.stop();
   master = await startMaster();
-  await eventually(async () => {
-    const ledger = await masterLedger().catch(() => undefined);
-    return ledger !== undefined ? ledger : undefined;
-  }, 'the restarted master to know the agent and its reservations', 120_000);
+  await eventually(
+    async () => {
+      const ledger = await masterLedger().catch(() => undefined);
+      return ledger !== undefined ? ledger : undefined;
+    },
+    'the restarted master to know the agent and its reservations',
+    120_000,
+  );
   assert.deepEqual(await masterLedger(), before);
   // The framework comes back (failover) and still owns writer-2; the reservation is offered again.
-  fw = await TestScheduler.subscribe(master.url, { id: { value: frameworkId }, name: 'reservations', roles: [ROLE], principal: PRINCIPAL, failover_timeout: 3600, capabilities: [{ type: 'MULTI_ROLE' }, { type: 'RESERVATION_REFINEMENT' }] });
+  fw = await TestScheduler.subscribe(master.url, {
+    id: { value: frameworkId },
+    name: 'reservations',
+    roles: [ROLE],
+    principal: PRINCIPAL,
+    failover_timeout: 3600,
+    capabilities: [{ type: 'MULTI_ROLE' }, { type: 'RESERVATION_REFINEMENT' }],
+  });
   const offer = await nextOffer((rs) => scalar(rs, 'cpus', ROLE) > 0);
   const cpus = (offer.resources as ResourceView[]).find((r) => r.name === 'cpus' && r.role === ROLE)!;
   assert.deepEqual(cpus.reservation, { principal: PRINCIPAL, labels: LABELS });
@@ -306,10 +338,14 @@ test('a master restart keeps the reservations and the volume (the store), the ta
 test('an agent kill -9 and restart keeps the volume and its data; DESTROY deletes them', { timeout: 240_000 }, async () => {
   await agent.stop('SIGKILL');
   agent = await startAgent();
-  const state = await eventually(async () => {
-    const s = (await (await fetch(`${agent.url}/state`)).json()) as { registered: boolean; reserved_resources_full: ResourceView[]; tasks: Array<{ id: string; state: string }> };
-    return s.registered ? s : undefined;
-  }, 'the restarted agent to register', 120_000);
+  const state = await eventually(
+    async () => {
+      const s = (await (await fetch(`${agent.url}/state`)).json()) as { registered: boolean; reserved_resources_full: ResourceView[]; tasks: Array<{ id: string; state: string }> };
+      return s.registered ? s : undefined;
+    },
+    'the restarted agent to register',
+    120_000,
+  );
   assert.ok(hasVolume('vol1')(state.reserved_resources_full), 'the agent kept its checkpointed resources');
   assert.equal(await readFile(join(volumeDir('vol1'), 'log'), 'utf8'), 'first\nsecond\n');
   assert.equal(state.tasks.find((t) => t.id === 'writer-2')?.state, 'TASK_RUNNING');
@@ -325,7 +361,7 @@ test('an agent kill -9 and restart keeps the volume and its data; DESTROY delete
   assert.equal((await operation('u1')).state, 'OPERATION_FINISHED');
   await eventually(async () => !(await exists(volumeDir('vol1'))), 'the volume directory to be deleted', 60_000);
   assert.equal(await masterLedger(), undefined, 'nothing reserved any more');
-  const slaves = (await (await fetch(`${master.url}/master/slaves`)).json()) as { slaves: Array<{ id: string; unreserved_resources: { cpus: number; disk: number } }> };
+  const slaves = (await (await fetch(`${master.url}/master/state`)).json()) as { slaves: Array<{ id: string; unreserved_resources: { cpus: number; disk: number } }> };
   const unreservedNow = slaves.slaves.find((s) => s.id === agentId)!.unreserved_resources;
   assert.deepEqual([unreservedNow.cpus, unreservedNow.disk], [4, 2048], 'all of the agent is unreserved again');
 });

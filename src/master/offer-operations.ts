@@ -9,7 +9,7 @@
  * `commit` then makes the copy the agent's: the allocator's bag, the store (so reservations
  * survive a master restart or failover), and the agent's own checkpoint (CHECKPOINT_RESOURCES).
  */
-import { Resources } from '../resources/index.ts';
+import type { Resources } from '../resources/index.ts';
 import type { ResourceJson } from '../protocol/mesos/scheduler.ts';
 import type { Master } from './master.ts';
 import type { AgentRecord } from './model.ts';
@@ -74,7 +74,8 @@ export function applyOperation(state: AgentWorkingState, type: ReservationOperat
   for (const [i, json] of resources.entries()) {
     const e = entryOf(json, i);
     if (typeof e === 'string') return e;
-    if (e === undefined) return `resources[${i}]: ${type === 'RESERVE' || type === 'UNRESERVE' ? 'is not dynamically reserved (it needs `reservations` or `role` with `reservation`)' : 'is not a persistent volume on dynamically reserved disk'}`;
+    if (e === undefined)
+      return `resources[${i}]: ${type === 'RESERVE' || type === 'UNRESERVE' ? 'is not dynamically reserved (it needs `reservations` or `role` with `reservation`)' : 'is not a persistent volume on dynamically reserved disk'}`;
     const roleProblem = roleRefusal(type, e.role, actor);
     if (roleProblem !== undefined) return `resources[${i}]: ${roleProblem}`;
     entries.push(e);
@@ -120,10 +121,15 @@ function unreserve(state: AgentWorkingState, entries: ReservedEntry[]): Refusal 
   if (entries.some((e) => e.volume !== undefined)) return 'a persistent volume cannot be unreserved: DESTROY it first';
   const free = subtractEntries(state.free, entries);
   if ('missing' in free) {
-    const reserved = subtractEntries(state.ledger, [free.missing]);
-    return 'missing' in reserved
-      ? `Invalid UNRESERVE: ${free.missing.value.format()} is not reserved with that principal and labels on this agent`
-      : `Invalid UNRESERVE: ${free.missing.value.format()} is in use by a task or holds a persistent volume`;
+    const m = free.missing;
+    if (!('missing' in subtractEntries(state.ledger, [m]))) return conflict(`Invalid UNRESERVE: ${m.value.format()} is in use by a task`);
+    const volumes = state.ledger.filter((x) => x.volume !== undefined && baseOf(x).key === m.key);
+    if (volumes.length > 0) {
+      return conflict(
+        `Invalid UNRESERVE: ${m.value.format()} is more than is free of that reservation: it holds persistent volume(s) ${volumes.map((v) => `'${v.volume!.id}'`).join(', ')}; DESTROY them first`,
+      );
+    }
+    return conflict(`Invalid UNRESERVE: ${m.value.format()} is not reserved with that principal and labels on this agent (or is in use by a task)`);
   }
   const reserved = sumOf(entries);
   if (!state.pool.contains(reserved)) return conflict(`Invalid UNRESERVE: ${reserved.format()} is not among the resources at hand (${state.pool.format() || 'nothing'})`);
@@ -194,7 +200,7 @@ function destroy(state: AgentWorkingState, entries: ReservedEntry[]): Refusal | 
  * A task's reserved resources and volumes against what is free: takes them from `state.free`,
  * or says which is not available.
  */
-export function useReserved(state: AgentWorkingState, reserved: readonly ReservedEntry[]): string | undefined {
+export function takeReserved(state: AgentWorkingState, reserved: readonly ReservedEntry[]): string | undefined {
   if (reserved.length === 0) return undefined;
   const free = subtractEntries(state.free, reserved);
   if ('missing' in free) {

@@ -284,7 +284,12 @@ export function recoveredTotal(declared: Resources, stored: readonly ResourceJso
  * An offer's resources as JSON when the agent has reservations of the offer's role (offer-json.ts),
  * else `undefined`: each reservation and volume no live task uses is its own item.
  */
-export function reservedOfferJson(ledger: readonly ReservedEntry[] | undefined, liveTasks: Iterable<{ reserved?: readonly ReservedEntry[] }>, resources: Resources, role: string): ResourceJson[] | undefined {
+export function reservedOfferJson(
+  ledger: readonly ReservedEntry[] | undefined,
+  liveTasks: Iterable<{ reserved?: readonly ReservedEntry[] }>,
+  resources: Resources,
+  role: string,
+): ResourceJson[] | undefined {
   if (ledger === undefined || !ledger.some((e) => e.role === role)) return undefined;
   const used: Array<readonly ReservedEntry[]> = [];
   for (const t of liveTasks) if (t.reserved !== undefined) used.push(t.reserved);

@@ -15,7 +15,7 @@ import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord }
 import { operatorEvents } from './views-v1.ts';
 import { sharedResources } from './interner.ts';
 import { executorProblem, groupTasksProblem, type ExecutorJson } from './task-groups.ts';
-import { applyOperation, commit, refusalMessage, useReserved, workingState, type AgentWorkingState, type ReservationOperation } from './offer-operations.ts';
+import { applyOperation, commit, refusalMessage, takeReserved, workingState, type AgentWorkingState, type ReservationOperation } from './offer-operations.ts';
 import { entryOf, type ReservedEntry } from './reservations.ts';
 
 type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
@@ -244,7 +244,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         continue;
       }
       const reserved = taskReserved(task);
-      const reservedProblem = typeof reserved === 'string' ? reserved : reserved.length === 0 ? undefined : useReserved(reservations(), reserved);
+      const reservedProblem = typeof reserved === 'string' ? reserved : reserved.length === 0 ? undefined : takeReserved(reservations(), reserved);
       if (reservedProblem !== undefined) {
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', reservedProblem);
         continue;
