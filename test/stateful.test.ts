@@ -201,6 +201,15 @@ test('scaled down, its agent killed: a scale-up waits in the queue for that agen
   await killTask(seen.at(-1)!, '?scale=true');
   await eventually(async () => ((await call('GET', '/v2/apps/db/pg')).body as { app: { tasksRunning: number; instances: number } }).app.tasksRunning === 0, 'the scale-down', 120_000);
   await agents.get(home)!.stop('SIGKILL');
+  // Once the master knows the agent is gone no offer of it is out: the instance can only wait.
+  await eventually(
+    async () => {
+      const state = (await (await fetch(`${master.url}/master/state`)).json()) as { slaves: Array<{ hostname: string; drover_status: string }> };
+      return state.slaves.find((s) => s.hostname === home)?.drover_status === 'unreachable';
+    },
+    `the master to see ${home} unreachable`,
+    120_000,
+  );
   assert.equal((await call('PUT', '/v2/apps/db/pg', { instances: 1 })).status, 200);
   const queued = await eventually(
     async () => {

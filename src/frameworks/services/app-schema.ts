@@ -7,7 +7,7 @@
 import { volumeErrors } from './stateful-schema.ts';
 import Type, { type Static } from 'typebox';
 import { patternProblem } from '../../placement/index.ts';
-import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type SecretDecls } from '../sdk/secrets.ts';
+import { envSecretErrors, secretDeclarationErrors, type SecretDecls } from '../sdk/secrets.ts';
 import { appVipErrors } from '../../protocol/vip-labels.ts';
 import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
 
