@@ -46,6 +46,8 @@ import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
 import type { GroupExecutor } from './task-groups.ts';
 import { BOOT_ID_FILE, readBootId, rebootedSince } from './boot-id.ts';
+import { CheckpointedResources } from './persistent-volumes.ts';
+import { AtomicJsonWriter } from './checkpoint/atomic-json.ts';
 
 export interface AgentOptions {
   /** e.g. http://127.0.0.1:5050 */
@@ -155,6 +157,8 @@ export class Agent {
   private http: AgentHttp | undefined;
   private readonly gc: SandboxGc;
   private readonly fetcher: FetcherProcess;
+  /** Reserved resources and persistent volumes the master checkpointed here (persistent-volumes.ts). */
+  private readonly checkpointedResources: CheckpointedResources;
   /** Pulled images and their extracted layers, shared by every task here. */
   readonly images: LayerStore;
   private imageGc: Repeating | undefined;
@@ -177,6 +181,7 @@ export class Agent {
     // The image GC ages images on the agent's clock (read when used: it is set below).
     this.images = new LayerStore(options.workDir, new Puller(options.images ?? {}), this.logger, () => this.clock.now());
     this.checkpoints = new CheckpointStore(this.layout, this.logger);
+    this.checkpointedResources = new CheckpointedResources(this.layout.root, new AtomicJsonWriter(), this.logger);
     const pollIntervalMs = options.recoveryPollIntervalMs ?? 1000;
     this.containerizer =
       typeof options.containerizer === 'object'
@@ -327,6 +332,7 @@ export class Agent {
       this.registryMarker = meta?.registry;
     }
     await this.images.open();
+    await this.checkpointedResources.load();
     const recovered = await this.checkpoints.loadTasks();
     await this.supervisor.recover(recovered);
     this.logger.info({ agentId: this.id, tasks: recovered.length, workDir: this.layout.root }, 'agent-recovered');
@@ -413,6 +419,8 @@ export class Agent {
       work_dir: this.layout.root,
       containerizer: this.containerizer.name,
       resources: this.resources?.toJSON() ?? [],
+      // Mesos' agent /state key: dynamically reserved resources and persistent volumes.
+      reserved_resources_full: this.checkpointedResources.resources,
       attributes: this.options.attributes ?? [],
       frameworks: [...frameworks.values()],
       tasks: this.supervisor.list().map(({ checkpoint }) => taskView(checkpoint)),
@@ -453,6 +461,8 @@ export class Agent {
       attributes: this.options.attributes ?? [],
     };
     const call: AgentCall = { type: 'REGISTER', register: { agent_info: info, tasks, frameworks } };
+    const checkpointed = this.checkpointedResources.resources;
+    if (checkpointed.length > 0) call.register!.checkpointed_resources = checkpointed;
     if (this.id !== undefined) {
       info.id = { value: this.id };
       call.agent_id = { value: this.id };
@@ -515,6 +525,9 @@ export class Agent {
         break;
       case 'SHUTDOWN_FRAMEWORK':
         this.supervisor.shutdownFramework(event.shutdown_framework.framework_id.value);
+        break;
+      case 'CHECKPOINT_RESOURCES':
+        this.checkpointedResources.apply(event.checkpoint_resources.resources).catch((err: unknown) => this.logger.error({ err }, 'checkpoint-resources-failed'));
         break;
       default:
         break;

@@ -6,7 +6,7 @@
  */
 import Type from 'typebox';
 import { type AgentEvent, RegistryMarker } from '../protocol/mesos/agent-link.ts';
-import { FrameworkInfo, Id, KillPolicy, TaskInfo } from '../protocol/mesos/scheduler.ts';
+import { FrameworkInfo, Id, KillPolicy, ResourceJson, TaskInfo } from '../protocol/mesos/scheduler.ts';
 import { compileValidator, type Validator } from '../protocol/validation.ts';
 
 const Registered = Type.Object({
@@ -57,11 +57,16 @@ const ShutdownFramework = Type.Object({
   shutdown_framework: Type.Object({ framework_id: Id }),
 });
 
+const CheckpointResources = Type.Object({
+  type: Type.Literal('CHECKPOINT_RESOURCES'),
+  checkpoint_resources: Type.Object({ resources: Type.Array(ResourceJson, { maxItems: 10000 }) }),
+});
+
 const Heartbeat = Type.Object({ type: Type.Literal('HEARTBEAT'), heartbeat: Type.Optional(Type.Object({ sent_at: Type.Number({ minimum: 0 }) })) });
 
 const ErrorEvent = Type.Object({ type: Type.Literal('ERROR'), error: Type.Object({ message: Type.String() }) });
 
-const AgentEventSchema = Type.Union([Registered, Launch, Kill, Acknowledge, ShutdownFramework, Heartbeat, ErrorEvent]);
+const AgentEventSchema = Type.Union([Registered, Launch, Kill, Acknowledge, ShutdownFramework, CheckpointResources, Heartbeat, ErrorEvent]);
 
 const validator = compileValidator(AgentEventSchema) as unknown as Validator<AgentEvent>;
 

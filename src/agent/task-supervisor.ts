@@ -29,6 +29,7 @@ import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
+import { mountTaskVolumes, taskVolumes } from './persistent-volumes.ts';
 import { groupCheckpoint, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 import { requestedImage } from './containerizer/container-image.ts';
 import type { ContainerImage } from './containerizer/containerizer.ts';
@@ -290,6 +291,15 @@ export class TaskSupervisor {
         return this.launchFailed(supervised, `Failed to prepare the task group's volumes: ${(err as Error).message}`);
       }
     }
+    if (taskVolumes(c.taskInfo).length > 0) {
+      try {
+        const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
+        const owner = await this.options.secretFileOwner?.(user === '' ? undefined : user);
+        await mountTaskVolumes(c.taskInfo, this.options.layout.root, c.sandbox, owner);
+      } catch (err) {
+        return this.launchFailed(supervised, `Failed to mount the task's persistent volumes: ${(err as Error).message}`);
+      }
+    }
     // Secrets before the fetch: the sandbox is still the agent's alone. Values stay in memory (the
     // launch's environment, the hidden secret files); the checkpoint keeps the references only.
     const secrets = await this.taskSecrets(c);
@@ -501,7 +511,7 @@ export class TaskSupervisor {
     const c = supervised.checkpoint;
     // A group task's volume mounts go before its end is recorded: nothing may delete a sandbox
     // (and through a mount, the shared or host directory) while they are in place.
-    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.releaseMounts(c);
+    if (hasMounts(c) && isTerminalState(fields.state)) await this.releaseMounts(c);
     const update = statusUpdate({ ...this.context(c.frameworkId, c.taskInfo.task_id.value), directory: c.sandbox }, fields);
     c.state = fields.state;
     c.latestStatus = update.status;
@@ -535,7 +545,7 @@ export class TaskSupervisor {
   private async complete(supervised: SupervisedTask): Promise<void> {
     const c = supervised.checkpoint;
     // Again here: an agent that died between a task's end and its unmount left them behind.
-    if (c.taskGroup !== undefined) await this.releaseMounts(c);
+    if (hasMounts(c)) await this.releaseMounts(c);
     const taskId = c.taskInfo.task_id.value;
     this.tasks.delete(key(c.frameworkId, taskId));
     this.completedTasks.push(c);
@@ -571,6 +581,11 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
 /** ContainerInfo.docker.privileged (Mesos' field; Marathon's `container.docker.privileged`). */
 export function requestsPrivileged(container: unknown): boolean {
   return (container as { docker?: { privileged?: unknown } } | undefined)?.docker?.privileged === true;
+}
+
+/** Group volumes and persistent volumes are bind mounts in the sandbox, unmounted when the task ends. */
+function hasMounts(c: TaskCheckpoint): boolean {
+  return c.taskGroup !== undefined || taskVolumes(c.taskInfo).length > 0;
 }
 
 function key(frameworkId: string, taskId: string): string {

@@ -31,6 +31,7 @@ interface MasterArgs extends TlsArgs {
   auth: string;
   'dns-port': number;
   'dns-domain': string;
+  'mesos-role'?: string;
   'local-port-min': number;
   'local-port-max': number;
   'data-dir': string;
@@ -119,6 +120,10 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('dns-domain', { type: 'string', default: 'mesos', describe: "The DNS domain (Mesos-DNS' `domain`)" })
         .option('local-port-min', { type: 'number', default: 10000, describe: "Lowest service port given to `port: 0` (Marathon's --local_port_min)" })
         .option('local-port-max', { type: 'number', default: 20000, describe: "Highest service port given to `port: 0` (Marathon's --local_port_max)" })
+        .option('mesos-role', {
+          type: 'string',
+          describe: "The services framework's role (Marathon's --mesos_role): it gets unreserved resources and this role's; apps with persistent volumes reserve for it",
+        })
         .option('admin-token-file', { type: 'string', describe: 'The bootstrap admin token (else $DROVER_ADMIN_TOKEN; else generated at the first start). HA: give all masters the same' })
         .option('agent-token-file', {
           type: 'string',
@@ -131,6 +136,8 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
           const [min, max] = [args['local-port-min'], args['local-port-max']];
           if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) throw new Error('--local-port-min and --local-port-max must be ports with min ≤ max');
           if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?){0,4}$/.test(args['dns-domain'])) throw new Error('--dns-domain must be a lower-case DNS name');
+          const role = args['mesos-role'];
+          if (role !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(role)) throw new Error('--mesos-role must be 1 to 128 letters, digits, _ . or -');
           for (const name of ['allocation-interval', 'agent-heartbeat-interval', 'offer-timeout', 'leader-ttl', 'framework-reregistration-grace'] as const) {
             const v = args[name];
             if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new Error(`--${name} must be a positive number of seconds`);
@@ -225,6 +232,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
         ...(args['dns-port'] > 0 ? { dns: { port: args['dns-port'], domain: args['dns-domain'] } } : {}),
         servicePortRange: { min: args['local-port-min'], max: args['local-port-max'] },
+        ...(args['mesos-role'] === undefined ? {} : { servicesRole: args['mesos-role'] }),
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.
       if (store.backend === 'etcd') {

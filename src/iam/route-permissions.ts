@@ -20,6 +20,9 @@ export const FRAMEWORK_ROLE = 'dcos:mesos:master:framework:role';
 export const AGENT_SANDBOX = 'dcos:mesos:agent:sandbox:app_id';
 export const AGENT_EXEC = 'dcos:mesos:agent:nested_container_session:app_id';
 export const MAINTENANCE = 'drover:agents:maintenance';
+/** DC/OS' rids for dynamic reservations and persistent volumes (operator calls). */
+export const MESOS_RESERVATION = 'dcos:mesos:master:reservation';
+export const MESOS_VOLUME = 'dcos:mesos:master:volume';
 export const MESOS_DNS_OPS = 'dcos:adminrouter:ops:mesos-dns';
 
 /** What the table needs to know about the cluster to name a request's resources. */
@@ -121,6 +124,12 @@ export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
   DRAIN_AGENT: { rid: MAINTENANCE, action: 'update' },
   DEACTIVATE_AGENT: { rid: MAINTENANCE, action: 'update' },
   REACTIVATE_AGENT: { rid: MAINTENANCE, action: 'update' },
+  // Mesos' reserve_resources / unreserve_resources / create_volumes / destroy_volumes ACLs, one rid
+  // for every role (DC/OS scopes them per role, which would read the roles from the body).
+  RESERVE_RESOURCES: { rid: MESOS_RESERVATION, action: 'create' },
+  UNRESERVE_RESOURCES: { rid: MESOS_RESERVATION, action: 'delete' },
+  CREATE_VOLUMES: { rid: MESOS_VOLUME, action: 'create' },
+  DESTROY_VOLUMES: { rid: MESOS_VOLUME, action: 'delete' },
 };
 
 /**

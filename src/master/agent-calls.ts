@@ -6,6 +6,8 @@
  * reports are adopted (after a master failover the master learns them only this way); tasks the
  * master expected but the agent does not report are gone.
  */
+import { registeredTotal } from './reservation-hooks.ts';
+import { reservedOf } from './reservations.ts';
 import { secretPathsOf } from './task-secrets.ts';
 import { DroverError } from '../errors/errors.ts';
 import type { AgentCall, AgentTask } from '../protocol/mesos/agent-link.ts';
@@ -96,6 +98,8 @@ export async function register(master: Master, call: Register, total: Resources,
       ...(agentCertificate === undefined ? {} : { agent_certificate: agentCertificate }),
     },
   });
+  // Reservations after REGISTERED: the agent is told its ledger on the open stream.
+  record.total = registeredTotal(master, record, total, call.register.checkpointed_resources);
   // The first ping: an agent that echoes it gets the frequent ones (Master.agentPingIntervalMs).
   stream.send({ type: 'HEARTBEAT', heartbeat: { sent_at: master.now() } });
   // Only once the stream is open: telling a framework its task came back makes it act — a
@@ -215,6 +219,7 @@ function reconcileTasks(master: Master, agent: AgentRecord, reported: AgentTask[
         statusUuid: report.status?.uuid,
         directory: undefined,
         ...secretPathsOf(report.task_info),
+        ...reservedOf(report.task_info.resources),
         createdAt: master.now(),
       };
       master.tasks.set(task);

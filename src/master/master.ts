@@ -31,6 +31,7 @@ import { AllocationSums } from './allocation-sums.ts';
 import { MasterMetrics } from './metrics.ts';
 import { operatorEvents } from './views-v1.ts';
 import type { EventSink } from './stream.ts';
+import { recoveredTotal, reservedOfferJson } from './reservations.ts';
 
 export interface MasterOptions {
   store: Store;
@@ -189,7 +190,7 @@ export class Master {
   /** Agents' free resources and the cluster total for the offer cycle, re-made only on change. */
   private readonly pool = new AgentPool();
   /** Cached JSON of agents and offered resources for OFFERS events. */
-  private readonly offerJson = new OfferJson();
+  private readonly offerJson = new OfferJson((agent, resources, role) => reservedOfferJson(agent.reservations, this.tasks.onAgent(agent.id), resources, role));
   private frameworkCounter = 0;
   private agentCounter = 0;
   private offerCounter = 0;
@@ -291,7 +292,7 @@ export class Master {
    * recovered frameworks' failover timers do not start here but after `serve()` and its grace.
    */
   async start(): Promise<void> {
-    const { clusterId, agents, frameworks, removedFrameworks, goneAgents } = await this.registry.load();
+    const { clusterId, agents, frameworks, removedFrameworks, goneAgents, reservations } = await this.registry.load();
     this.clusterId = clusterId;
     await this.maintenance.load();
     for (const id of removedFrameworks) this.removedFrameworks.add(id);
@@ -302,7 +303,7 @@ export class Master {
       this.frameworks.set(f.id, record);
     }
     for (const a of agents) {
-      const total = Resources.fromJSON(a.info.resources);
+      const { total, ledger } = recoveredTotal(Resources.fromJSON(a.info.resources), reservations.get(a.id));
       this.agents.set(a.id, {
         id: a.id,
         info: a.info,
@@ -316,6 +317,7 @@ export class Master {
         registeredAt: a.registeredAt,
         lastSeen: this.now(),
         registryRevision: a.revision,
+        ...(ledger.length === 0 ? {} : { reservations: ledger }),
       });
       this.maintenance.attach(this.agents.get(a.id)!);
     }

@@ -10,6 +10,7 @@ import type { EventSink } from './stream.ts';
 import type { TimerHandle } from '../clock/clock.ts';
 import { sharedJson } from './interner.ts';
 import type { AgentMaintenance } from './maintenance.ts';
+import type { ReservedEntry } from './reservations.ts';
 
 export interface AgentRecord {
   id: string;
@@ -49,6 +50,8 @@ export interface AgentRecord {
   address?: string;
   /** It proved its id with a certificate of the cluster CA (or got one at this registration): relays to it use mTLS. */
   certified?: boolean;
+  /** Dynamic reservations and persistent volumes on it (reservations.ts); `total` has them applied. */
+  reservations?: ReservedEntry[];
 }
 
 export interface FrameworkRecord {
@@ -135,6 +138,8 @@ export interface TaskRecord {
   directory: string | undefined;
   /** The secret paths its TaskInfo references (env and volumes): all an agent may resolve for it. */
   secretPaths?: readonly string[];
+  /** The dynamically reserved resources and volumes its TaskInfo names (reservations.ts). */
+  reserved?: readonly ReservedEntry[];
   createdAt: number;
 }
 

@@ -31,9 +31,17 @@ const CLOSE = Buffer.from(']}}');
 const OFFER_ID = Buffer.from('{"id":{"value":');
 const COMMA = 0x2c;
 
+/**
+ * The offered resources of an agent with dynamic reservations, as JSON (reservations.ts): each
+ * reservation with its principal and labels, each volume on its own; `undefined` for the rest.
+ */
+export type ReservedResourcesJson = (agent: AgentRecord, resources: Resources, role: string) => unknown[] | undefined;
+
 export class OfferJson {
   private readonly agents = new WeakMap<AgentRecord, AgentFragment>();
   private readonly values = new WeakMap<RangeSet | ValueSet, string>();
+
+  constructor(private readonly reserved?: ReservedResourcesJson) {}
 
   /** An OFFERS event to one framework being built: `add` its offers, then `finish`. */
   event(frameworkId: string): OffersEvent {
@@ -42,6 +50,17 @@ export class OfferJson {
 
   /** The cached bytes of an offer after its framework id. */
   restOf(agent: AgentRecord, resources: Resources, role: string): Buffer {
+    // Reserved resources are listed by reservation and volume, which changes without the bag
+    // changing (a volume's task ends): not cached. Agents without reservations take the fast path.
+    const reserved = agent.reservations !== undefined && agent.reservations.length > 0 ? this.reserved?.(agent, resources, role) : undefined;
+    if (reserved !== undefined) {
+      const url = { scheme: 'http', address: { hostname: agent.hostname, ip: '127.0.0.1', port: agent.port }, path: '/slave(1)' };
+      const items = reserved.map((r) => ({ ...(r as object), allocation_info: { role } }));
+      return Buffer.from(
+        `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},` +
+          `"resources":${JSON.stringify(items)},"attributes":${JSON.stringify(agent.attributes)},"allocation_info":{"role":${JSON.stringify(role)}}}`,
+      );
+    }
     const c = this.agents.get(agent);
     if (c !== undefined && c.resources === resources && c.role === role && c.hostname === agent.hostname && c.port === agent.port && c.attributes === agent.attributes) {
       return c.rest;

@@ -9,13 +9,14 @@
  *   /drover/master/frameworks/<frameworkId>          {info, registeredAt}
  *   /drover/master/removed-frameworks/<frameworkId>  {removedAt}
  *   /drover/master/gone-agents/<agentId>             {removedAt, why}  (a rebooted machine's old agent)
+ *   /drover/master/reservations/<agentId>            [Resource JSON]  (dynamic reservations and volumes; reservations.ts)
  *   /drover/master/history/<frameworkId>/<taskId>    completed task (JSON view)
  * Writes on hot paths (task history) go through the store's group-commit batch writer.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/index.ts';
 import type { AgentInfo } from '../protocol/mesos/agent-link.ts';
-import type { FrameworkInfo } from '../protocol/mesos/scheduler.ts';
+import type { FrameworkInfo, ResourceJson } from '../protocol/mesos/scheduler.ts';
 import type { BatchWriter, Store } from '../store/store.ts';
 import type { TaskRecord } from './model.ts';
 import { taskToJson } from './views.ts';
@@ -30,6 +31,8 @@ export interface RegistryContents {
   frameworks: Array<{ id: string; info: FrameworkInfo; registeredAt: number }>;
   removedFrameworks: string[];
   goneAgents: string[];
+  /** Per agent id: its dynamically reserved resources and persistent volumes. */
+  reservations: Map<string, ResourceJson[]>;
 }
 
 export class Registry {
@@ -44,11 +47,12 @@ export class Registry {
 
   async load(): Promise<RegistryContents> {
     const clusterId = await this.clusterId();
-    const [agents, frameworks, removed, gone] = await Promise.all([
+    const [agents, frameworks, removed, gone, reservations] = await Promise.all([
       this.store.range(`${PREFIX}/agents/`),
       this.store.range(`${PREFIX}/frameworks/`),
       this.store.range(`${PREFIX}/removed-frameworks/`),
       this.store.range(`${PREFIX}/gone-agents/`),
+      this.store.range(`${PREFIX}/reservations/`),
     ]);
     return {
       clusterId,
@@ -56,6 +60,7 @@ export class Registry {
       frameworks: frameworks.kvs.map((kv) => JSON.parse(kv.value) as RegistryContents['frameworks'][number]),
       removedFrameworks: removed.kvs.map((kv) => kv.key.slice(`${PREFIX}/removed-frameworks/`.length)),
       goneAgents: gone.kvs.map((kv) => kv.key.slice(`${PREFIX}/gone-agents/`.length)),
+      reservations: new Map(reservations.kvs.map((kv) => [kv.key.slice(`${PREFIX}/reservations/`.length), JSON.parse(kv.value) as ResourceJson[]])),
     };
   }
 
@@ -85,6 +90,13 @@ export class Registry {
   async putAgent(id: string, info: AgentInfo, registeredAt: number): Promise<number> {
     const { revision } = await this.store.put(`${PREFIX}/agents/${id}`, JSON.stringify({ id, info, registeredAt }));
     return revision;
+  }
+
+  /** The agent's whole ledger (none: the key goes). */
+  async putReservations(agentId: string, resources: ResourceJson[]): Promise<void> {
+    const key = `${PREFIX}/reservations/${agentId}`;
+    if (resources.length === 0) await this.store.delete(key);
+    else await this.store.put(key, JSON.stringify(resources));
   }
 
   async putFramework(id: string, info: FrameworkInfo, registeredAt: number): Promise<void> {

@@ -15,6 +15,8 @@ import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord }
 import { operatorEvents } from './views-v1.ts';
 import { sharedResources } from './interner.ts';
 import { executorProblem, groupTasksProblem, type ExecutorJson } from './task-groups.ts';
+import { applyOperation, commit, refusalMessage, takeReserved, workingState, type AgentWorkingState, type ReservationOperation } from './offer-operations.ts';
+import { entryOf, type ReservedEntry } from './reservations.ts';
 
 type Call<K extends keyof SchedulerCall> = SchedulerCall & Required<Pick<SchedulerCall, K>>;
 
@@ -185,7 +187,11 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
   let pool = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const launched: TaskInfo[] = [];
   const launchedIds = new Set<string>();
-  const book = (task: TaskInfo, resources: Resources): void => {
+  // The agent's reservations as this call changes them (offer-operations.ts); made on first need,
+  // before any task of this call is booked (its free part counts the live tasks).
+  let working: AgentWorkingState | undefined;
+  const reservations = (): AgentWorkingState => (working ??= workingState(master, agent!, pool));
+  const book = (task: TaskInfo, resources: Resources, reserved: readonly ReservedEntry[] = []): void => {
     launchedIds.add(task.task_id.value);
     const record: TaskRecord = {
       id: task.task_id.value,
@@ -199,6 +205,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
       statusUuid: undefined,
       directory: undefined,
       ...secretPathsOf(task),
+      ...(reserved.length === 0 ? {} : { reserved }),
       createdAt: master.now(),
     };
     master.tasks.set(record);
@@ -211,8 +218,18 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
       pool = launchGroup(master, framework, op, agentId, pool, launchedIds, book);
       continue;
     }
+    if (isReservationOperation(op.type)) {
+      if (!agent) continue;
+      const w = reservations();
+      w.pool = pool;
+      const problem = applyOperation(w, op.type, operationResources(op), { kind: 'framework', principal: framework.info.principal, roles: framework.roles, allocationRole: offers[0]!.role });
+      if (problem === undefined) pool = w.pool;
+      operationStatus(master, framework, op, agentId, problem === undefined ? undefined : refusalMessage(problem));
+      continue;
+    }
     if (op.type !== 'LAUNCH') {
       master.log.warn({ frameworkId: framework.id, operation: op.type }, 'operation-unsupported');
+      operationStatus(master, framework, op, agentId, `Operation ${op.type} is not supported`);
       continue;
     }
     for (const task of tasksOf(op)) {
@@ -226,10 +243,19 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
         reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', `Task uses more resources (${resources.format()}) than available (${pool.format() || 'nothing'}) in the offers`);
         continue;
       }
+      const reserved = taskReserved(task);
+      const reservedProblem = typeof reserved === 'string' ? reserved : reserved.length === 0 ? undefined : takeReserved(reservations(), reserved);
+      if (reservedProblem !== undefined) {
+        reject(master, framework, task, 'TASK_ERROR', 'REASON_TASK_INVALID', reservedProblem);
+        continue;
+      }
       pool = pool.subtract(resources);
       launched.push(task);
-      book(task, resources);
+      book(task, resources, reserved as ReservedEntry[]);
     }
+  }
+  if (working?.changed && agent) {
+    commit(master, agent, working).catch((error: unknown) => master.log.error({ agentId: agent.id, error }, 'registry-write-failed'));
   }
   if (launched.length > 0 && agent) {
     master.sendToAgent(agent.id, { type: 'LAUNCH', launch: { framework_id: { value: framework.id }, framework_info: framework.info, tasks: launched } });
@@ -282,6 +308,57 @@ function launchGroup(
   master.metrics.tasksLaunched.inc(tasks.length);
   master.log.info({ frameworkId: framework.id, agentId, tasks: tasks.length, executorId: executor.executor_id?.value }, 'launching-task-group');
   return pool.subtract(total);
+}
+
+const RESERVATION_OPERATIONS: ReadonlySet<string> = new Set(['RESERVE', 'UNRESERVE', 'CREATE', 'DESTROY']);
+
+function isReservationOperation(type: string): type is ReservationOperation {
+  return RESERVATION_OPERATIONS.has(type);
+}
+
+function operationResources(op: Operation): NonNullable<Operation['reserve']>['resources'] {
+  switch (op.type) {
+    case 'RESERVE':
+      return op.reserve?.resources ?? [];
+    case 'UNRESERVE':
+      return op.unreserve?.resources ?? [];
+    case 'CREATE':
+      return op.create?.volumes ?? [];
+    default:
+      return op.destroy?.volumes ?? [];
+  }
+}
+
+/**
+ * Tells the framework what became of an operation other than a launch: OPERATION_ERROR with the
+ * reason when it was refused (whether or not it has an id: the framework must not think it was
+ * done), OPERATION_FINISHED when it was applied and has an id to report on (Mesos' feedback).
+ */
+function operationStatus(master: Master, framework: FrameworkRecord, op: Operation, agentId: string, problem: string | undefined): void {
+  if (problem !== undefined) master.log.info({ frameworkId: framework.id, operation: op.type, agentId, problem }, 'operation-refused');
+  if (problem === undefined && op.id === undefined) return;
+  master.sendToFramework(framework.id, {
+    type: 'UPDATE_OPERATION_STATUS',
+    update_operation_status: {
+      status: {
+        ...(op.id === undefined ? {} : { operation_id: op.id }),
+        state: problem === undefined ? 'OPERATION_FINISHED' : 'OPERATION_ERROR',
+        ...(problem === undefined ? {} : { message: `${op.type}: ${problem}` }),
+        agent_id: { value: agentId },
+      },
+    },
+  });
+}
+
+/** The reserved resources and volumes a task names, or why one of them is invalid. */
+function taskReserved(task: TaskInfo): ReservedEntry[] | string {
+  const out: ReservedEntry[] = [];
+  for (const [i, json] of task.resources.entries()) {
+    const e = entryOf(json, i);
+    if (typeof e === 'string') return `Task uses invalid resources: ${e}`;
+    if (e !== undefined) out.push(e);
+  }
+  return out;
 }
 
 function tasksOf(op: Operation): TaskInfo[] {

@@ -6,6 +6,7 @@
 import { Resources } from '../resources/index.ts';
 import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
 import type { AgentRemovalStatus } from './agent-health.ts';
+import { ledgerToJson } from './reservations.ts';
 
 /** Mesos v1 resource JSON with `allocation_info`, as offers carry it. */
 export function allocatedResourcesJson(resources: Resources, role: string): unknown[] {
@@ -80,6 +81,8 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
     used_resources: legacyResources(agent.used),
     offered_resources: legacyResources(agent.offered),
     unreserved_resources: legacyResources(agent.total.filterRole('*')),
+    // Mesos: dynamically reserved resources and persistent volumes, in Resource JSON.
+    ...(agent.reservations === undefined || agent.reservations.length === 0 ? {} : { reserved_resources_full: ledgerToJson(agent.reservations) }),
     attributes,
     active: agent.status === 'active',
     deactivated: agent.maintenance?.deactivated === true,

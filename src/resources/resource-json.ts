@@ -1,5 +1,6 @@
 /**
- * The Mesos v1 JSON form of one resource, `{name, type, scalar|ranges|set, role?}`. Parsing
+ * The Mesos v1 JSON form of one resource, `{name, type, scalar|ranges|set, role?}` (or the role in
+ * the refined `reservations` stack). Parsing
  * validates the shape of untrusted input and reports `resources[i].field: reason`, with the same
  * place as a JSON pointer in the error's `details` for API edges.
  */
@@ -33,7 +34,8 @@ export function resourceFromJSON(element: unknown, i: number): Resource {
   if (!isObject(element)) throw jsonError([i], `expected an object, got ${describeValue(element)}`);
   const nameReason = identifierProblem('name', element.name);
   if (nameReason !== undefined) throw jsonError([i, 'name'], nameReason);
-  const role = element.role ?? DEFAULT_ROLE;
+  // Mesos' refined form names the role only in the `reservations` stack (its last entry).
+  const role = element.role ?? refinedRole(element.reservations) ?? DEFAULT_ROLE;
   const roleReason = identifierProblem('role', role);
   if (roleReason !== undefined) throw jsonError([i, 'role'], roleReason);
   const base = { name: element.name as string, role: role as string };
@@ -77,6 +79,12 @@ export function resourceFromJSON(element: unknown, i: number): Resource {
     default:
       throw jsonError([i, 'type'], `expected 'SCALAR', 'RANGES' or 'SET', got ${describeValue(element.type)}`);
   }
+}
+
+function refinedRole(stack: unknown): unknown {
+  if (!Array.isArray(stack) || stack.length === 0) return undefined;
+  const last: unknown = stack[stack.length - 1];
+  return isObject(last) ? last.role : undefined;
 }
 
 /** Protobuf JSON may carry uint64 as a number or a decimal string; accept both. */

@@ -17,11 +17,20 @@ export interface OfferJson {
   allocation_info?: { role: string };
 }
 
+export interface OperationStatus {
+  operation_id?: { value: string };
+  state: 'OPERATION_FINISHED' | 'OPERATION_ERROR';
+  message?: string;
+  agent_id?: { value: string };
+}
+
 export type SchedulerEvent =
   | { type: 'SUBSCRIBED'; subscribed: { framework_id: { value: string }; heartbeat_interval_seconds: number; master_info?: unknown } }
   | { type: 'OFFERS'; offers: { offers: OfferJson[] } }
   | { type: 'RESCIND'; rescind: { offer_id: { value: string } } }
   | { type: 'UPDATE'; update: { status: TaskStatus } }
+  /** What became of a RESERVE/UNRESERVE/CREATE/DESTROY (src/master/scheduler-calls.ts). */
+  | { type: 'UPDATE_OPERATION_STATUS'; update_operation_status: { status: OperationStatus } }
   | { type: 'MESSAGE'; message: unknown }
   | { type: 'FAILURE'; failure: unknown }
   | { type: 'ERROR'; error: { message: string } }

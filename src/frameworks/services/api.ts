@@ -2,6 +2,7 @@
  * Marathon's `/v2` REST API over the services framework: apps, tasks, deployments, queue,
  * events (SSE), info. Error bodies keep Marathon's shapes; a refused request changes nothing.
  */
+import { marathonContainer } from './stateful-schema.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
@@ -47,8 +48,11 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     const instances = services.instancesOf(a.id);
     const live = instances.filter(isLive);
     const runtime = services.runtimeOf(a.id);
+    const { persistentVolumes: _resident, ...marathon } = a;
+    const container = marathonContainer(a);
     const out: Record<string, unknown> = {
-      ...a,
+      ...marathon,
+      ...(container === undefined ? {} : { container }),
       tasksStaged: live.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
       tasksRunning: live.filter((i) => i.state === 'TASK_RUNNING').length,
       tasksHealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => isHealthy(a, i)).length,
@@ -300,7 +304,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
               .filter((i) => isLive(i) && (host === undefined || i.host === host))
               .map((i) => i.taskId);
         if (rest && !services.instances.has(rest)) throw new DroverError('NOT_FOUND', `Task '${rest}' does not exist`);
-        const killed = await services.killTasks(ids, flag(q, 'scale'));
+        const killed = await services.killTasks(ids, flag(q, 'scale'), flag(q, 'wipe'));
         return reply.send(rest ? { task: killed[0] ? taskJson(killed[0]) : null } : { tasks: killed.map(taskJson) });
       }
       if (suffix) throw new DroverError('NOT_FOUND', `No route for DELETE ${request.url}`);
@@ -328,8 +332,10 @@ function splitAppPath(request: FastifyRequest): { id: string; suffix?: 'tasks' |
 }
 
 function stripComputed(app: App): Record<string, unknown> {
-  const { version: _v, versionInfo: _vi, ...rest } = app;
-  return rest;
+  const { version: _v, versionInfo: _vi, persistentVolumes: _p, ...rest } = app;
+  // Persistent volumes go back among container.volumes, where the definition has them.
+  const container = marathonContainer(app);
+  return container === undefined ? rest : { ...rest, container };
 }
 
 function tasksText(tasks: Instance[], services: ServicesFramework): string {

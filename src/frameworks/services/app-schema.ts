@@ -4,9 +4,10 @@
  * accepted by the schema but refused by `unsupportedFields` with a 422 naming the field, never
  * silently ignored.
  */
+import { volumeErrors } from './stateful-schema.ts';
 import Type, { type Static } from 'typebox';
 import { patternProblem } from '../../placement/index.ts';
-import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type SecretDecls } from '../sdk/secrets.ts';
+import { envSecretErrors, secretDeclarationErrors, type SecretDecls } from '../sdk/secrets.ts';
 import { appVipErrors } from '../../protocol/vip-labels.ts';
 import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
 
@@ -163,8 +164,8 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   const container = app.container ?? undefined;
   if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, app.networks ?? []));
   if (container) {
-    // Secret volumes are run (a file in the sandbox); host, persistent and external ones not yet.
-    out.push(...secretVolumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
+    // Secret volumes (a file in the sandbox) and persistent ones (stateful.ts); host and external ones not yet.
+    out.push(...volumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
   }
   out.push(...secretDeclarationErrors(app.secrets, ''), ...envSecretErrors(app.env, app.secrets as SecretDecls | undefined, ''));
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });

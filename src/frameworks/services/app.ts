@@ -6,6 +6,7 @@ import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { AppDefinition, normalizeId, semanticErrors, unsupportedFields } from './app-schema.ts';
 import type { EnvValue, SecretDecls, SecretVolume } from '../sdk/secrets.ts';
+import { nonPersistentVolumes, persistentVolumesOf, residentDefaults, type PersistentVolume } from './stateful-schema.ts';
 
 export interface PortDef {
   port: number;
@@ -55,6 +56,8 @@ export interface App {
     docker?: { image?: string; forcePullImage?: boolean; pullConfig?: { secret: string }; privileged?: true };
     volumes?: SecretVolume[];
   };
+  /** `container.volumes[].persistent`: the app is resident (stateful.ts). */
+  persistentVolumes?: PersistentVolume[];
   /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */
   maxConsecutiveFailures: number;
   version: string;
@@ -72,7 +75,9 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
   if (details.length > 0) throw invalid(details);
   const def = body as AppDefinition;
   const id = normalizeId(def.id, base);
-  const more = [...(typeof id === 'string' ? [] : [{ path: '/id', errors: [id.error] }]), ...semanticErrors(def), ...unsupportedFields(def)];
+  const persistentVolumes = persistentVolumesOf(def.container?.['volumes']);
+  const resident = residentDefaults(def, persistentVolumes);
+  const more = [...(typeof id === 'string' ? [] : [{ path: '/id', errors: [id.error] }]), ...semanticErrors(def), ...unsupportedFields(def), ...resident.errors];
   if (more.length > 0) throw invalid(more);
   const version = now.toISOString();
   // container.portMappings on host networking are host ports by another name (app-schema.ts).
@@ -128,6 +133,9 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     networks: (def.networks ?? [{ mode: 'host' }]).map((n) => ({ mode: n.mode ?? 'host', ...(n.name ? { name: n.name } : {}) })),
     maxConsecutiveFailures: def.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ...appContainer(def),
+    ...(persistentVolumes.length === 0 ? {} : { persistentVolumes }),
+    ...(resident.unreachableStrategy === undefined ? {} : { unreachableStrategy: resident.unreachableStrategy }),
+    ...(resident.upgradeStrategy === undefined ? {} : { upgradeStrategy: resident.upgradeStrategy }),
     version,
     versionInfo: { lastScalingAt: version, lastConfigChangeAt: version },
   };
@@ -138,7 +146,7 @@ function appContainer(def: AppDefinition): { container?: NonNullable<App['contai
   const d = def.container?.['docker'] as { image?: unknown; forcePullImage?: unknown; pullConfig?: { secret?: unknown } | null; privileged?: unknown } | undefined;
   const privileged = d?.privileged === true;
   const image = typeof d?.image === 'string' ? d.image : undefined;
-  const raw = def.container?.['volumes'];
+  const raw = nonPersistentVolumes(def.container?.['volumes']);
   const volumes = Array.isArray(raw) ? (raw as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) : [];
   if (!privileged && volumes.length === 0 && image === undefined) return {};
   const docker = {

@@ -12,6 +12,7 @@ import { place, type Spot } from './placement.ts';
 import { isLive, type Instance, type ReconcileResult } from './reconcile.ts';
 import { recordRejection, type AppRuntime } from './runtime.ts';
 import { buildTaskInfo } from './task-builder.ts';
+import { isResident, placeResident, type ResidentContext, type ResidentPlan } from './stateful.ts';
 import type { TimeOrderedUuids } from './time-uuid.ts';
 
 /** Launches placed from one OFFERS event before the framework yields a turn. */
@@ -46,6 +47,8 @@ export interface OfferContext {
   askNow(taskIds: string[]): void;
   /** False once the framework stopped or the subscription these offers came on was replaced. */
   current(subscription: unknown): boolean;
+  /** Resident apps (persistent volumes) are placed by stateful.ts. */
+  readonly resident?: ResidentContext;
 }
 
 interface Accept {
@@ -78,6 +81,7 @@ export class OfferPlacement {
     // launch count only drops by what the batch itself launches, and its kills are applied once.
     // (Per offer it was O(offers × every instance) per cycle: docs/architecture/006-scale.md.)
     const plans: Array<{ app: App; want: number; spots: Spot[] }> = [];
+    const residentPlans: ResidentPlan[] = [];
     for (const app of [...c.apps.values()].sort((a, b) => a.id.localeCompare(b.id))) {
       const plan = c.planOf(app);
       // The launch count assumes this round's kills happen: apply them together.
@@ -86,6 +90,10 @@ export class OfferPlacement {
         if (victim) c.kill(victim);
       }
       if (plan.launch === 0 || !c.launchAllowed(app)) continue;
+      if (isResident(app)) {
+        residentPlans.push({ app, want: plan.launch });
+        continue;
+      }
       // Spots matter only to constraints; without any, placement never reads them.
       plans.push({ app, want: plan.launch, spots: app.constraints.length > 0 ? c.instances.ofApp(app.id).filter(isLive) : [] });
     }
@@ -116,8 +124,12 @@ export class OfferPlacement {
         // An app deleted or changed meanwhile gets nothing more from this batch.
         for (const plan of plans) if (c.apps.get(plan.app.id) !== plan.app) plan.want = 0;
       }
-      const resources = Resources.fromJSON(offer.resources);
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
+      // Resident apps first: an offer they use (reserve, launch on a reservation, release) is theirs alone.
+      if (c.resident !== undefined && (residentPlans.length > 0 || c.resident.slots.all().length > 0)) {
+        if (await placeResident(c.resident, offer, residentPlans, attributes, at)) continue;
+      }
+      const resources = Resources.fromJSON(offer.resources);
       let remaining = resources;
       const taskInfos: Accept['taskInfos'] = [];
       for (const plan of plans) {

@@ -6,6 +6,7 @@
  * instance-writer.ts writes instances. The subscription loop is the SDK's SchedulerDriver; the
  * HTTP API is api.ts. Store failures: README "Store failures".
  */
+import { ResidentSlots } from './stateful.ts';
 import { systemClock, type Clock } from '../../clock/clock.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../errors/errors.ts';
@@ -72,6 +73,8 @@ export class ServicesFramework {
   private readonly rounds: ReconciliationRounds;
   private readonly placement: OfferPlacement;
   private readonly updates: StatusUpdates;
+  /** Resident apps' reservations and volumes (stateful.ts). */
+  private readonly residentSlots: ResidentSlots;
   private refresher: { stop(): void } | undefined;
   private stopped = false;
 
@@ -79,6 +82,7 @@ export class ServicesFramework {
     const clock = (this.clock = options.clock ?? systemClock);
     const log = (this.log = options.logger);
     this.store = options.store;
+    this.residentSlots = new ResidentSlots(options.store);
     this.servicePorts = new ServicePortIndex(options.servicePortRange);
     const now = (): number => clock.now();
     this.readiness = new ReadinessChecks(now);
@@ -123,7 +127,8 @@ export class ServicesFramework {
           this.readiness.forget(i.taskId);
         },
         unreachable: (i, what) => log.warn({ appId: i.appId, taskId: i.taskId, agentId: i.agentId, unreachableSince: i.unreachableSince }, `unreachable-instance-${what}`),
-        wanted: (n) => this.demand.update(n + this.pods.wanted()),
+        // Slots to release need offers of their agents too (stateful.ts).
+        wanted: (n) => this.demand.update(n + this.pods.wanted() + this.residentSlots.releasing()),
         active: () => !this.stopped && this.driver.connection !== undefined,
       },
       clock,
@@ -154,6 +159,17 @@ export class ServicesFramework {
         call,
         askNow: (taskIds) => this.rounds.askNow(taskIds),
         current: (connection) => !this.stopped && this.driver.connection === connection,
+        resident: {
+          slots: this.residentSlots,
+          instances: this.instances,
+          role: options.role ?? '*',
+          nextUuid: () => uuids.next(),
+          runtimeOf: (id) => this.runtimeOf(id),
+          changed: (i) => convergence.changed(i),
+          storeNew: (instances) => this.writer.storeNew(instances),
+          call,
+          log,
+        },
       },
       clock,
       (error) => log.error({ err: error }, 'services-offers-failed'),
@@ -200,6 +216,7 @@ export class ServicesFramework {
       this.instances.set(instance.taskId, instance);
     }
     await this.pods.load();
+    await this.residentSlots.load();
     this.driver.restore(id?.value);
     await this.driver.start();
     this.refresher = repeatEvery(this.clock, REFRESH_MS, () => this.convergence.refresh());
@@ -352,6 +369,8 @@ export class ServicesFramework {
       ],
     });
     this.apps.delete(appId);
+    // Its reservations and volumes go too (Marathon deletes a resident app's data with it).
+    await this.residentSlots.appDeleted(appId);
     this.servicePorts.release(appId);
     this.runtime.delete(appId);
     this.convergence.forget(appId);
@@ -364,8 +383,10 @@ export class ServicesFramework {
   }
 
   /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
-  async killTasks(taskIds: string[], scale: boolean): Promise<Instance[]> {
+  async killTasks(taskIds: string[], scale: boolean, wipe = false): Promise<Instance[]> {
     const found = taskIds.map((t) => this.instances.get(t)).filter((i): i is Instance => i !== undefined);
+    // wipe=true: a resident instance's reservation and volume are released (stateful.ts).
+    if (wipe) await this.residentSlots.wipe(found.map((i) => i.taskId));
     // Killed before the scale is stored: putApp's tick would otherwise see too many live
     // instances and kill as many again by age (then relaunch them), twice the kills asked for.
     for (const i of found) this.convergence.kill(i);

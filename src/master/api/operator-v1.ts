@@ -11,6 +11,8 @@ import { compileValidator } from '../../protocol/validation.ts';
 import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
+import { principalOf } from '../../iam/guard.ts';
+import { isReservationCall, RESERVATION_CALLS, RESERVATION_CALL_FIELDS, reservationCall } from './operator-reservations.ts';
 
 export const OPERATOR_CALLS = [
   'GET_HEALTH',
@@ -24,6 +26,7 @@ export const OPERATOR_CALLS = [
   'DRAIN_AGENT',
   'DEACTIVATE_AGENT',
   'REACTIVATE_AGENT',
+  ...RESERVATION_CALLS,
 ] as const;
 const AgentId = Type.Object({ value: Type.String({ minLength: 1, maxLength: 512 }) });
 const OperatorCall = compileValidator(
@@ -38,6 +41,7 @@ const OperatorCall = compileValidator(
     ),
     deactivate_agent: Type.Optional(Type.Object({ agent_id: AgentId })),
     reactivate_agent: Type.Optional(Type.Object({ agent_id: AgentId })),
+    ...RESERVATION_CALL_FIELDS,
   }),
 );
 
@@ -76,6 +80,10 @@ export function registerOperatorV1Routes(app: FastifyInstance, master: Master): 
     } catch (e) {
       if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
       throw e;
+    }
+    if (isReservationCall(call.type)) {
+      await reservationCall(master, call.type, call, principalOf(request)?.uid);
+      return reply.code(202).send();
     }
     switch (call.type) {
       case 'GET_HEALTH':

@@ -20,8 +20,9 @@
  *   a stale stream id gets 409 (the agent must re-register).
  *
  *   master → agent   events on the REGISTER stream: LAUNCH (batched per agent), KILL,
- *     ACKNOWLEDGE (batched), SHUTDOWN_FRAMEWORK, HEARTBEAT (every third of the heartbeat interval,
- *     stamped with the master's clock: the agent notices a dead master, the master a deaf agent).
+ *     ACKNOWLEDGE (batched), SHUTDOWN_FRAMEWORK, CHECKPOINT_RESOURCES (reservations and volumes),
+ *     HEARTBEAT (every third of the heartbeat interval, stamped with the master's clock: the agent
+ *     notices a dead master, the master a deaf agent).
  */
 import Type, { type Static } from 'typebox';
 import { Id, ResourceJson, TaskInfo, TaskStatus, FrameworkInfo, type KillPolicy } from './scheduler.ts';
@@ -109,6 +110,8 @@ export const AgentCall = Type.Object({
        * to the agent id it assigned (src/iam/tls-ca.ts).
        */
       csr: Type.Optional(Type.String({ maxLength: 8192 })),
+      /** The reserved resources and persistent volumes the agent checkpointed (CHECKPOINT_RESOURCES). */
+      checkpointed_resources: Type.Optional(Type.Array(ResourceJson, { maxItems: 10000 })),
     }),
   ),
   update: Type.Optional(Type.Object({ updates: Type.Array(AgentStatusUpdate, { minItems: 1, maxItems: 10000 }) })),
@@ -145,6 +148,12 @@ export type AgentEvent =
   | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
   | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }
   | { type: 'SHUTDOWN_FRAMEWORK'; shutdown_framework: { framework_id: Id } }
+  /**
+   * The agent's whole set of dynamically reserved resources and persistent volumes (Mesos'
+   * CheckpointResourcesMessage): the agent writes it to its work dir, creates the directories of
+   * new volumes and deletes those of volumes no longer listed (DESTROY).
+   */
+  | { type: 'CHECKPOINT_RESOURCES'; checkpoint_resources: { resources: Array<Static<typeof ResourceJson>> } }
   /** `heartbeat.sent_at`: the master's clock (ms) when it sent it; echoed in the agent's next HEARTBEAT call. */
   | { type: 'HEARTBEAT'; heartbeat?: { sent_at: number } }
   | { type: 'ERROR'; error: { message: string } };

@@ -17,6 +17,18 @@ const Base64 = Type.String({ maxLength: 4 * 1024 * 1024, pattern: '^[A-Za-z0-9+/
 export const Label = Type.Object({ key: Type.String({ maxLength: 1024 }), value: Type.Optional(Type.String({ maxLength: 65536 })) });
 export const Labels = Type.Object({ labels: Type.Array(Label, { maxItems: 1024 }) });
 
+const ReservationJson = Type.Object({
+  type: Type.Optional(Type.Enum(['UNKNOWN', 'STATIC', 'DYNAMIC'])),
+  role: Type.Optional(Type.String({ maxLength: 256 })),
+  principal: Type.Optional(Type.String({ maxLength: 256 })),
+  labels: Type.Optional(Type.Object({ labels: Type.Array(Label, { maxItems: 64 }) })),
+});
+const DiskJson = Type.Object({
+  persistence: Type.Optional(Type.Object({ id: Type.String({ maxLength: 256 }), principal: Type.Optional(Type.String({ maxLength: 256 })) })),
+  volume: Type.Optional(Type.Object({ container_path: Type.String({ maxLength: 4096 }), mode: Type.Optional(Type.Enum(['RW', 'RO'])) })),
+  source: Type.Optional(Type.Object({ type: Type.Optional(Type.String({ maxLength: 64 })) })),
+});
+
 export const ResourceJson = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 256 }),
   type: Type.Enum(RESOURCE_VALUE_TYPES),
@@ -25,6 +37,11 @@ export const ResourceJson = Type.Object({
   set: Type.Optional(Type.Object({ item: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 65536 }) })),
   role: Type.Optional(Type.String({ maxLength: 256 })),
   allocation_info: Type.Optional(Type.Object({ role: Type.Optional(Type.String({ maxLength: 256 })) })),
+  /** Dynamic reservations (src/master/reservations.ts): Mesos' pre-refinement `reservation` and the refined `reservations` stack. */
+  reservation: Type.Optional(ReservationJson),
+  reservations: Type.Optional(Type.Array(ReservationJson, { maxItems: 16 })),
+  /** A persistent volume: `{persistence: {id, principal?}, volume: {container_path, mode}}`. */
+  disk: Type.Optional(DiskJson),
 });
 export type ResourceJson = Static<typeof ResourceJson>;
 const ResourceList = Type.Array(ResourceJson, { maxItems: 1024 });
@@ -112,6 +129,11 @@ export const Operation = Type.Object({
       task_group: Type.Object({ tasks: Type.Array(TaskInfo, { maxItems: 10000 }) }),
     }),
   ),
+  // Reservations and persistent volumes (src/master/offer-operations.ts).
+  reserve: Type.Optional(Type.Object({ resources: ResourceList, source: Type.Optional(ResourceList) })),
+  unreserve: Type.Optional(Type.Object({ resources: ResourceList })),
+  create: Type.Optional(Type.Object({ volumes: ResourceList })),
+  destroy: Type.Optional(Type.Object({ volumes: ResourceList })),
 });
 export type Operation = Static<typeof Operation>;
 
