@@ -417,4 +417,71 @@ describe('the CLI and a real agent over HTTPS', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('certificate rotation: an agent renews its certificate (same key) once two thirds of its lifetime are gone, and stays registered with the new one', async () => {
+    const rotatingStore = createMemoryStore();
+    // Agent certificates of 150 s, issued backdated a minute: valid 90 s more, renewed after 40 s.
+    const rotating = await startMasterServer({
+      store: rotatingStore,
+      logger: pino({ level: 'warn' }),
+      port: 0,
+      host: '127.0.0.1',
+      ui: false,
+      jobs: false,
+      auth: { mode: 'on', adminToken: TEST_ADMIN_TOKEN, agentToken: TEST_AGENT_TOKEN },
+      tls: { mode: 'on', agentCertTtlMs: 150_000 },
+    });
+    const workDir = await mkdtemp(join(tmpdir(), 'drover-tls-rotate-'));
+    const agent = new Agent({
+      masterUrl: rotating.httpsUrl!,
+      masterCaPem: rotating.caCertPem!,
+      port: 0,
+      workDir,
+      resources: Resources.parse('cpus:1;mem:128'),
+      detectResources: false,
+      containerizer: 'posix' as const,
+      bootstrapToken: TEST_AGENT_TOKEN,
+      logger: silentLogger(),
+      heartbeatIntervalOverride: 0.5,
+    });
+    try {
+      await agent.start();
+      const certFile = join(workDir, 'meta', 'agent-cert.pem');
+      const keyFile = join(workDir, 'meta', 'agent-key.pem');
+      const first = await eventually(
+        async () => {
+          const pem = await readFile(certFile, 'utf8').catch(() => undefined);
+          return pem === undefined ? undefined : new X509Certificate(pem);
+        },
+        'the first certificate',
+        60_000,
+      );
+      const id = agentIdOf(first)!;
+      const key = await readFile(keyFile, 'utf8');
+      // Renewal comes at two thirds of the lifetime: about 40 s from now.
+      const second = await eventually(
+        async () => {
+          const cert = new X509Certificate(await readFile(certFile, 'utf8'));
+          return cert.serialNumber !== first.serialNumber ? cert : undefined;
+        },
+        'a renewed certificate',
+        150_000,
+      );
+      assert.equal(agentIdOf(second), id, 'the renewed certificate binds the same agent id');
+      assert.ok(Date.parse(second.validTo) > Date.parse(first.validTo), `${second.validTo} after ${first.validTo}`);
+      assert.ok(second.checkIssued(new X509Certificate(rotating.caCertPem!)));
+      assert.equal(await readFile(keyFile, 'utf8'), key, 'the key is kept: only the certificate changes');
+      assert.equal(second.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'), first.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'));
+      // Registered again under its id, and its heartbeats (with the new certificate) keep it active.
+      await eventually(() => agent.registered && rotating.master.agents.get(id)?.certified === true, 'registered again with the renewed certificate', 60_000);
+      assert.equal(agent.agentId, id);
+      const seen = rotating.master.agents.get(id)!.lastSeen;
+      await eventually(() => rotating.master.agents.get(id)!.lastSeen > seen, 'a heartbeat after the renewal was accepted', 60_000);
+    } finally {
+      await agent.stop();
+      await rotating.close();
+      await rotatingStore.close();
+      await rm(workDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -79,6 +79,8 @@ export type TlsOptions =
       keyPem?: string;
       /** More names the master's certificate should hold (besides this machine's names and IPs). */
       hostnames?: string[];
+      /** Lifetime of the agent certificates it issues (default a year; agents renew at two thirds). */
+      agentCertTtlMs?: number;
     };
 
 /** This machine's names and addresses, for the master's certificate. */
@@ -231,7 +233,9 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     port,
     resolveSecrets: (paths) => secrets.resolve(paths),
     ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}),
-    ...(ca ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId) } : {}),
+    ...(ca
+      ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId, tls.mode === 'on' && tls.agentCertTtlMs !== undefined ? { ttlMs: tls.agentCertTtlMs } : {}) }
+      : {}),
     ...(agentFetch ? { agentFetch } : {}),
   });
   registerMasterRoutes(app, master);
