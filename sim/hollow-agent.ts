@@ -34,6 +34,14 @@ import { tlsDispatcher } from '../src/iam/tls-client.ts';
 import { fetch as undiciFetch, type Dispatcher } from 'undici';
 import { dispatcherPost } from './call-pool.ts';
 
+/**
+ * A TLS hollow agent's connections to the master: its REGISTER stream and one for its calls (a
+ * heartbeat waits behind an update). A thousand agents on one loaded machine with up to 8 each
+ * made handshakes during the launch burst, which timed out under CPU contention and set status
+ * updates back by their retry backoff (10 s, 20 s, …): the sim's cost, not the master's.
+ */
+const CONNECTIONS = 2;
+
 export interface TaskBehaviour {
   /** TASK_STARTING → TASK_RUNNING after this long (ms). */
   runningAfterMs: number;
@@ -151,12 +159,12 @@ export class HollowAgent {
       credential: () => this.token ?? bootstrapToken,
       registerCall: () => this.registerCall(),
       ...(options.caPem === undefined ? {} : { fetch: () => this.masterFetch ?? fetch }),
-      ...(options.caPem === undefined ? {} : { post: dispatcherPost(() => this.switchDispatcher(this.dispatcher ?? tlsDispatcher({ caPem: options.caPem! }))) }),
+      ...(options.caPem === undefined ? {} : { post: dispatcherPost(() => this.switchDispatcher(this.dispatcher ?? tlsDispatcher({ caPem: options.caPem!, connections: CONNECTIONS }))) }),
       onRegistered: async (registered) => {
         this.id = registered.agent_id.value;
         if (registered.agent_token !== undefined) this.token = registered.agent_token;
         if (registered.agent_certificate !== undefined && options.caPem !== undefined && this.tlsKey !== undefined) {
-          this.switchDispatcher(tlsDispatcher({ caPem: options.caPem, certPem: registered.agent_certificate, keyPem: this.tlsKey }));
+          this.switchDispatcher(tlsDispatcher({ caPem: options.caPem, certPem: registered.agent_certificate, keyPem: this.tlsKey, connections: CONNECTIONS }));
           this.csr = undefined;
         }
         this.updates.resume();
@@ -240,7 +248,7 @@ export class HollowAgent {
   private async registerCall(): Promise<AgentCall> {
     const call = this.plainRegisterCall();
     if (this.options.caPem !== undefined) {
-      if (this.masterFetch === undefined) this.switchDispatcher(tlsDispatcher({ caPem: this.options.caPem }));
+      if (this.masterFetch === undefined) this.switchDispatcher(tlsDispatcher({ caPem: this.options.caPem, connections: CONNECTIONS }));
       if (this.tlsKey === undefined || this.csr !== undefined) {
         if (this.csr === undefined) {
           const { keyPem, csrPem } = await newAgentKey();

@@ -25,6 +25,8 @@ export interface ClientTls {
    * came from, and what proves who answers there is the certificate.
    */
   expectAgentId?: string;
+  /** Connections per master at most (default 8): a REGISTER stream holds one for its life. */
+  connections?: number;
 }
 
 /**
@@ -43,7 +45,7 @@ export function tlsDispatcher(tls: ClientTls): Agent {
     keepAliveTimeout: 60_000,
     // Per master: an agent's REGISTER stream, its batched status updates, a heartbeat, and the odd
     // question (secrets, authorize) — more would only be more handshakes; the rest wait their turn.
-    connections: MAX_CONNECTIONS_PER_ORIGIN,
+    connections: tls.connections ?? MAX_CONNECTIONS_PER_ORIGIN,
     connect: {
       secureContext,
       timeout: CONNECT_TIMEOUT_MS,
