@@ -8,6 +8,7 @@
  * and reports seconds from the first POST until every task runs, for each, and on/off (goal ≤ 1.10).
  *
  * Flags: --scenario=launch-50k --agents=N --tasks=N --apps=N --workers=N --order=off-first|on-first
+ *        --master-cpu-prof=DIR (each master writes a CPU profile there when it stops)
  */
 import { loadScenario, type Overrides } from '../sim/scenario.ts';
 import { runLaunchScenario, type LaunchSummary } from '../sim/launch-scenario.ts';
@@ -39,11 +40,13 @@ export default async function tls(args: string[]): Promise<Record<string, unknow
     if (m && to90[current] === undefined && Number(m[2]) >= 0.9 * Number(m[3])) to90[current] = Number(m[1]);
   };
   const order = value(args, 'order') ?? 'off-first';
+  const cpuProf = value(args, 'master-cpu-prof');
+  const masterNodeArgs = cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`];
   const results: Record<'off' | 'on', LaunchSummary | undefined> = { off: undefined, on: undefined };
   for (const which of order === 'on-first' ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
     current = which;
     progress(`--- ${which}: auth and TLS ${which}`);
-    results[which] = await runLaunchScenario(which === 'on' ? on : off, { progress });
+    results[which] = await runLaunchScenario(which === 'on' ? on : off, { progress, masterNodeArgs });
   }
   const pick = (r: LaunchSummary) => ({
     seconds: r.seconds,
@@ -54,6 +57,10 @@ export default async function tls(args: string[]): Promise<Record<string, unknow
     p99LaunchMs: r.p99LaunchMs,
     masterCpuSeconds: r.masterCpuSeconds,
     masterRssMb: r.masterRssMb,
+    agentsCpuSeconds: r['agentsCpuSeconds'],
+    // Resent updates and failed calls show as updatesSent above 2 per task, and in warnings.
+    updatesSent: (r['agentStats'] as { updatesSent?: number } | undefined)?.updatesSent,
+    agentWarnings: (r['agentStats'] as { warnings?: Record<string, number> } | undefined)?.warnings,
   });
   const offR = results.off!;
   const onR = results.on!;

@@ -5,16 +5,21 @@
  * every process's own view. Agents marked `relayed` reach the master through a delay relay
  * (devkit/delay-relay.ts) for lossy-link scenarios.
  *
+ * TLS is on, as on a default install: the master listens on the bridge, where only HTTPS is
+ * allowed, so the agents join with the cluster CA (`--master-ca <data-dir>/ca.crt`, TLS bootstrap
+ * and mTLS) and this harness calls the master over HTTPS trusting that CA (`masterUrl`, `api`).
+ *
  * `destroy()` deletes the apps, stops every process it started (and any process left in its
  * namespaces), then removes the namespaces and the bridge — call it in `after`, it never throws.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from './process.ts';
 import { TEST_ADMIN_TOKEN } from './credentials.ts';
 import { createLan, type Lan, type NetNode, type Peer } from './netns.ts';
 import { startDelayRelay, type DelayRelay } from './delay-relay.ts';
+import { tlsFetch } from '../src/iam/tls-client.ts';
 
 export interface FaultClusterOptions {
   /** Agents connected straight to the master. */
@@ -70,12 +75,26 @@ export class FaultCluster {
   readonly agents: FaultAgent[] = [];
   private apps = new Set<string>();
 
+  /** The master's HTTPS URL (the one the agents use). */
+  readonly masterUrl: string;
+  /** The cluster CA's certificate file the agents are given (`--master-ca`). */
+  readonly caFile: string;
+  /** fetch to the master: trusts the cluster CA, sends the admin token. */
+  readonly api: typeof fetch;
+
   private constructor(
     readonly options: FaultClusterOptions,
     readonly lan: Lan,
     readonly root: string,
     readonly master: DroverProcess,
-  ) {}
+    caPem: string,
+  ) {
+    // The master prints its plain-HTTP URL (plain HTTP is for loopback peers only); the same port speaks HTTPS.
+    this.masterUrl = master.url.replace(/^http:/, 'https:');
+    this.caFile = join(root, 'master-data', 'ca.crt');
+    const secure = tlsFetch({ caPem });
+    this.api = (input, init) => secure(input, { ...init, headers: { authorization: `token=${TEST_ADMIN_TOKEN}`, ...(init?.headers as Record<string, string> | undefined) } });
+  }
 
   /** The master as the agents' iptables rules name it. */
   get masterPeer(): Peer {
@@ -113,12 +132,9 @@ export class FaultCluster {
           `sqlite:${join(root, 'master.db')}`,
           '--allocation-interval',
           '0.2',
-          // Plain HTTP: the master listens on a bridge address, where TLS (on by default) allows
-          // HTTPS only. These scenarios are about the network failing, not about TLS
-          // (test/tls.test.ts); a TLS fault cluster needs the agents given the CA (--master-ca) and
-          // this harness's calls made with it — not done yet.
-          '--tls',
-          'off',
+          // TLS on (the default): the CA's certificate is written to <data-dir>/ca.crt.
+          '--data-dir',
+          join(root, 'master-data'),
           '--agent-heartbeat-interval',
           String(options.heartbeatS),
           '--max-missed-heartbeats',
@@ -127,7 +143,7 @@ export class FaultCluster {
         ],
         { timeoutMs: START_TIMEOUT_MS },
       );
-      cluster = new FaultCluster(options, lan, root, master);
+      cluster = new FaultCluster(options, lan, root, master, await readFile(join(root, 'master-data', 'ca.crt'), 'utf8'));
       const starts: Array<Promise<void>> = [];
       for (let i = 1; i <= options.agents; i++) starts.push(cluster.addAgent(`${options.prefix}${i}`, false));
       for (let i = 1; i <= (options.relayedAgents ?? 0); i++) starts.push(cluster.addAgent(`${options.prefix}-lossy-${i}`, true));
@@ -151,7 +167,8 @@ export class FaultCluster {
   private async addAgent(name: string, relayed: boolean): Promise<void> {
     const node = this.lan.addNode();
     const relay = relayed ? await startDelayRelay({ host: this.lan.hostIp, target: { host: this.lan.hostIp, port: this.masterPeer.port } }) : undefined;
-    const masterUrl = relay ? `http://${this.lan.hostIp}:${relay.port}` : this.master.url;
+    // The relay passes bytes through: TLS end to end, to the same address the certificate names.
+    const masterUrl = relay ? `https://${this.lan.hostIp}:${relay.port}` : this.masterUrl;
     const index = this.agents.length;
     // Each agent its own port range (its tasks run in its namespace, but a range names an agent).
     const base = this.options.portBase + index * 20;
@@ -162,7 +179,23 @@ export class FaultCluster {
       dead: false,
       ...(relay ? { relay } : {}),
       process: await startDrover(
-        ['agent', '--master', masterUrl, '--host', node.ip, '--port', '0', '--work-dir', join(this.root, name), '--hostname', name, '--resources', `cpus:4;mem:4096;disk:1000;ports:${ports}`],
+        [
+          'agent',
+          '--master',
+          masterUrl,
+          '--master-ca',
+          this.caFile,
+          '--host',
+          node.ip,
+          '--port',
+          '0',
+          '--work-dir',
+          join(this.root, name),
+          '--hostname',
+          name,
+          '--resources',
+          `cpus:4;mem:4096;disk:1000;ports:${ports}`,
+        ],
         { prefix: node.exec, timeoutMs: START_TIMEOUT_MS },
       ),
     };
@@ -177,7 +210,7 @@ export class FaultCluster {
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
     const send = (): Promise<Response> =>
-      fetch(`${this.master.url}${path}`, {
+      this.api(`${this.masterUrl}${path}`, {
         method,
         signal: AbortSignal.timeout(30_000),
         ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),

@@ -13,6 +13,7 @@ import { HttpSchedulerTransport } from '../src/frameworks/sdk/http-transport.ts'
 import type { SchedulerConnection } from '../src/frameworks/sdk/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
 import { isAlive, isTerminal, taskPrefix, type AppTask, type FaultAgent, type FaultCluster } from './fault-cluster.ts';
+import { TEST_ADMIN_TOKEN } from './credentials.ts';
 
 const running = (list: AppTask[]): AppTask[] => list.filter((t) => t.state === 'TASK_RUNNING');
 
@@ -345,7 +346,7 @@ export async function massPartitionScenario(c: FaultCluster, options: { appId: s
 
 /** The master's count of agents marked unreachable since it started (its /metrics). */
 async function unreachableMarkings(c: FaultCluster): Promise<number> {
-  const text = await (await fetch(`${c.master.url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const text = await (await c.api(`${c.masterUrl}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
   const match = /^drover_master_agents_unreachable_total (\d+)/m.exec(text);
   return match ? Number(match[1]) : 0;
 }
@@ -385,7 +386,7 @@ export async function lossyLinkScenario(
   const agent = options.agent;
   if (!agent.relay) throw new Error(`${agent.name} has no relay`);
   const relayPeer = { ip: c.lan.hostIp, port: agent.relay.port };
-  const connection: SchedulerConnection = await new HttpSchedulerTransport(c.master.url).subscribe({
+  const connection: SchedulerConnection = await new HttpSchedulerTransport(c.masterUrl, TEST_ADMIN_TOKEN, c.api).subscribe({
     user: 'root',
     name: `lossy-${agent.name}`,
     failover_timeout: 3600,

@@ -2,7 +2,8 @@
  * Many HollowAgents in one thread, started in waves so that a thousand REGISTER calls do not
  * land on the master in the same millisecond (a real fleet boots over minutes, not at once).
  */
-import { silentLogger } from '../src/log/index.ts';
+import { pino } from 'pino';
+import type { Logger } from '../src/log/index.ts';
 import type { AttributeJson } from '../src/protocol/mesos/agent-link.ts';
 import { Resources } from '../src/resources/index.ts';
 import { HollowAgent, type HollowAgentStats, type TaskBehaviour } from './hollow-agent.ts';
@@ -66,14 +67,38 @@ export function sumReports(all: readonly PartitionReport[]): PartitionReport {
   return out;
 }
 
+/**
+ * The hollow agents' log, kept as a tally of warnings by event and reason (a failed call, a lost
+ * stream): a run that stalls says why in its summary (`agentStats.warnings`), without a log line
+ * per agent.
+ */
+function tallyLogger(tally: Map<string, number>): Logger {
+  return pino(
+    { level: 'warn' },
+    {
+      write(line: string): void {
+        let key = 'unparsed';
+        try {
+          const entry = JSON.parse(line) as { msg?: string; err?: unknown };
+          key = `${entry.msg ?? ''}: ${String(typeof entry.err === 'string' ? entry.err : ((entry.err as { message?: string } | undefined)?.message ?? '')).slice(0, 120)}`;
+        } catch {
+          // counted as unparsed
+        }
+        if (tally.size < 50 || tally.has(key)) tally.set(key, (tally.get(key) ?? 0) + 1);
+      },
+    },
+  );
+}
+
 export class AgentFleet {
   readonly agents: HollowAgent[] = [];
+  private readonly warnings = new Map<string, number>();
   private lost = new Set<HollowAgent>();
   private lostByApp: Record<string, number> = {};
 
   constructor(private readonly spec: FleetSpec) {
     const resources = Resources.parse(spec.resources);
-    const logger = silentLogger();
+    const logger = tallyLogger(this.warnings);
     // One pool of call sockets for the fleet's agents (call-pool.ts says why).
     const post = pooledPost(CALL_SOCKETS);
     for (let i = 0; i < spec.count; i++) {
@@ -161,6 +186,7 @@ export class AgentFleet {
       duplicatePorts: 0,
       duplicateLaunches: 0,
       violations: [],
+      warnings: Object.fromEntries(this.warnings),
     };
     for (const agent of this.agents) {
       if (agent.registered) out.registered++;
@@ -199,10 +225,12 @@ export function sumStats(all: readonly HollowAgentStats[]): HollowAgentStats {
     duplicatePorts: 0,
     duplicateLaunches: 0,
     violations: [],
+    warnings: {},
   };
   for (const s of all) {
     for (const k of Object.keys(out) as Array<keyof HollowAgentStats>) {
       if (k === 'violations') out.violations.push(...s.violations);
+      else if (k === 'warnings') for (const [w, n] of Object.entries(s.warnings ?? {})) out.warnings![w] = (out.warnings![w] ?? 0) + n;
       else out[k] += s[k];
     }
   }

@@ -5,6 +5,7 @@
  * limit of this machine's processes, and the runner died with EMFILE.
  */
 import { Agent, request } from 'node:http';
+import { type Dispatcher, request as undiciRequest } from 'undici';
 
 export function pooledPost(sockets: number): (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }> {
   const agent = new Agent({ keepAlive: true, maxSockets: sockets });
@@ -22,4 +23,18 @@ export function pooledPost(sockets: number): (url: string, init: { headers: Reco
       req.on('error', reject);
       req.end(init.body);
     });
+}
+
+/**
+ * A POST on an undici dispatcher (a TLS agent's own: its certificate is its own, so its calls
+ * cannot share a pool), read at each call — the agent's certificate may have just arrived.
+ */
+export function dispatcherPost(
+  dispatcher: () => Dispatcher,
+): (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }> {
+  return async (url, init) => {
+    const response = await undiciRequest(url, { method: 'POST', dispatcher: dispatcher(), headers: init.headers, body: init.body, signal: init.signal });
+    const text = await response.body.text();
+    return { status: response.statusCode, text: async () => text };
+  };
 }

@@ -30,7 +30,17 @@ import { StatusUpdateManager } from '../src/agent/status-updates/status-update-m
 import { RECONNECT_BACKOFF, STATUS_UPDATE_BACKOFF } from '../src/agent/backoff-policies.ts';
 import { systemClock } from '../src/clock/clock.ts';
 import { newAgentKey } from '../src/iam/tls-ca.ts';
-import { tlsFetch } from '../src/iam/tls-client.ts';
+import { tlsDispatcher } from '../src/iam/tls-client.ts';
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
+import { dispatcherPost } from './call-pool.ts';
+
+/**
+ * A TLS hollow agent's connections to the master: its REGISTER stream and one for its calls (a
+ * heartbeat waits behind an update). A thousand agents on one loaded machine with up to 8 each
+ * made handshakes during the launch burst, which timed out under CPU contention and set status
+ * updates back by their retry backoff (10 s, 20 s, …): the sim's cost, not the master's.
+ */
+const CONNECTIONS = 2;
 
 export interface TaskBehaviour {
   /** TASK_STARTING → TASK_RUNNING after this long (ms). */
@@ -58,7 +68,9 @@ export interface HollowAgentOptions {
   /**
    * The cluster CA (PEM): join over HTTPS by TLS bootstrap as the real agent does (a CSR with the
    * first REGISTER, the certificate from REGISTERED, mTLS from then on). Each agent then has its
-   * own connections (its certificate is its own): `post` is not used.
+   * own connections (its certificate is its own): `post` is not used; its calls go out with
+   * undici's `request` on the agent's own dispatcher (fetch's streams cost the one fleet thread
+   * more than the master's TLS costs it).
    */
   caPem?: string;
 }
@@ -80,6 +92,8 @@ export interface HollowAgentStats {
   duplicatePorts: number;
   duplicateLaunches: number;
   violations: string[];
+  /** Warnings of the fleet's agents by event and reason, counted (agent-fleet.ts). */
+  warnings?: Record<string, number>;
 }
 
 interface HollowTask {
@@ -123,6 +137,7 @@ export class HollowAgent {
   private tlsKey: string | undefined;
   private csr: string | undefined;
   private masterFetch: typeof fetch | undefined;
+  private dispatcher: Dispatcher | undefined;
 
   constructor(private readonly options: HollowAgentOptions) {
     this.random = options.random ?? Math.random;
@@ -144,11 +159,12 @@ export class HollowAgent {
       credential: () => this.token ?? bootstrapToken,
       registerCall: () => this.registerCall(),
       ...(options.caPem === undefined ? {} : { fetch: () => this.masterFetch ?? fetch }),
+      ...(options.caPem === undefined ? {} : { post: dispatcherPost(() => this.switchDispatcher(this.dispatcher ?? tlsDispatcher({ caPem: options.caPem!, connections: CONNECTIONS }))) }),
       onRegistered: async (registered) => {
         this.id = registered.agent_id.value;
         if (registered.agent_token !== undefined) this.token = registered.agent_token;
         if (registered.agent_certificate !== undefined && options.caPem !== undefined && this.tlsKey !== undefined) {
-          this.masterFetch = tlsFetch({ caPem: options.caPem, certPem: registered.agent_certificate, keyPem: this.tlsKey });
+          this.switchDispatcher(tlsDispatcher({ caPem: options.caPem, certPem: registered.agent_certificate, keyPem: this.tlsKey, connections: CONNECTIONS }));
           this.csr = undefined;
         }
         this.updates.resume();
@@ -165,6 +181,17 @@ export class HollowAgent {
       ...(options.post && options.caPem === undefined ? { post: options.post } : {}),
       logger: options.logger,
     });
+  }
+
+  /** The agent's connections to the master from now on (its certificate's, once it has one). */
+  private switchDispatcher(dispatcher: Dispatcher): Dispatcher {
+    if (dispatcher !== this.dispatcher) {
+      void this.dispatcher?.close().catch(() => undefined);
+      this.dispatcher = dispatcher;
+      this.masterFetch = ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+        undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher })) as unknown as typeof fetch;
+    }
+    return dispatcher;
   }
 
   get agentId(): string | undefined {
@@ -223,7 +250,7 @@ export class HollowAgent {
   private async registerCall(): Promise<AgentCall> {
     const call = this.plainRegisterCall();
     if (this.options.caPem !== undefined) {
-      if (this.masterFetch === undefined) this.masterFetch = tlsFetch({ caPem: this.options.caPem });
+      if (this.masterFetch === undefined) this.switchDispatcher(tlsDispatcher({ caPem: this.options.caPem, connections: CONNECTIONS }));
       if (this.tlsKey === undefined || this.csr !== undefined) {
         if (this.csr === undefined) {
           const { keyPem, csrPem } = await newAgentKey();

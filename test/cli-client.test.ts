@@ -183,6 +183,24 @@ describe('drover app / deployment / task / node', () => {
     assert.equal(direct.status, 0, direct.stderr);
     assert.equal(direct.stdout, 'hello from the cluster\n');
   });
+
+  test('drover run over HTTPS: the scheduler API and the task trust the cluster CA (DROVER_CA_CERT), and without it the certificate is refused', async () => {
+    const script = join(root, 'https.sh');
+    await writeFile(script, '#!/bin/sh\necho hello over https\nexit 4\n');
+    const https = /HTTPS on (https:\/\/\S+)/.exec(dev.output())?.[1];
+    assert.ok(https, `drover dev says where it serves HTTPS:\n${dev.output()}`);
+    const caFile = join(root, 'data', 'ca.crt');
+    // No data dir to find ca.crt in: only DROVER_CA_CERT says what to trust.
+    const elsewhere = { DROVER_MASTER: https, DROVER_DATA_DIR: join(root, 'nowhere') };
+    const trusted = drover(['run', '--mem', '32', '--cpus', '0.05', script], undefined, { ...elsewhere, DROVER_CA_CERT: caFile });
+    assert.equal(trusted.status, 4, trusted.stderr);
+    assert.equal(trusted.stdout, 'hello over https\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, ...elsewhere };
+    delete env['DROVER_CA_CERT'];
+    const untrusted = spawnSync(process.execPath, [DROVER_BIN, 'run', '--mem', '32', '--cpus', '0.05', script], { encoding: 'utf8', env, timeout: 60_000 });
+    assert.notEqual(untrusted.status, 0);
+    assert.match(untrusted.stderr, /certificate/i);
+  });
 });
 
 describe('drover job', () => {

@@ -62,6 +62,23 @@ test('tiny scenario: 50 hollow agents run 2,000 tasks, nothing over-committed, n
   }
 });
 
+test('tiny scenario over TLS (what bench/tls.ts runs): 50 hollow agents join by TLS bootstrap and run 500 tasks over mTLS, every update acknowledged, no call failed', {
+  timeout: 300_000,
+}, async () => {
+  const base = await loadScenario('tiny', { tasks: 500 });
+  const scenario = { ...base, master: { ...base.master, tls: true } };
+  const summary = await runLaunchScenario(scenario);
+  const stats = summary['agentStats'] as Record<string, unknown>;
+  assert.equal(summary['complete'], true, `every task running (${String(summary['running'])}/500)`);
+  assert.equal(stats['registered'], 50);
+  assert.equal(stats['running'], 500);
+  assert.deepEqual(stats['violations'], []);
+  assert.equal(stats['unacknowledged'], 0, 'every status update acknowledged');
+  assert.equal(stats['acknowledged'], 1000);
+  // A failed call (a refused certificate, a handshake cut off) would be tallied here.
+  assert.deepEqual(stats['warnings'], {});
+});
+
 interface PartitionOutcome {
   complete: boolean;
   lostAgents: number;

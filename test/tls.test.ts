@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -26,6 +26,7 @@ import { AGENT_STREAM_HEADER } from '../src/protocol/mesos/agent-link.ts';
 import { ClusterCa, newAgentKey } from '../src/iam/tls-ca.ts';
 import { agentIdOf } from '../src/iam/tls-identity.ts';
 import { tlsFetch } from '../src/iam/tls-client.ts';
+import { caCertHash } from '../src/iam/tls-pin.ts';
 import { rawFetch, TEST_ADMIN_TOKEN, TEST_AGENT_TOKEN } from '../devkit/credentials.ts';
 
 const store: Store = createMemoryStore();
@@ -359,6 +360,127 @@ describe('the CLI and a real agent over HTTPS', () => {
       assert.equal(await readFile(certFile, 'utf8'), certPem);
     } finally {
       await agent.stop();
+      await rm(workDir, { recursive: true, force: true });
+    }
+  });
+
+  test("an agent verifies the master's certificate: another CA's master is refused (--master-ca), so is a CA without the pinned hash (--master-ca-hash); the right hash joins and keeps the CA", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'drover-tls-pin-'));
+    const running: Array<ReturnType<typeof spawn>> = [];
+    /** `drover agent` as its own process; its output so far, and a wait for a pattern in it. */
+    const agentProcess = (name: string, flags: string[]) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, DROVER_LOG_LEVEL: 'info', DROVER_AGENT_TOKEN: TEST_AGENT_TOKEN };
+      delete env['DROVER_CA_CERT'];
+      const child = spawn(
+        process.execPath,
+        [DROVER_BIN, 'agent', '--master', httpsUrl, '--port', '0', '--work-dir', join(dir, name), '--hostname', name, '--resources', 'cpus:1;mem:128', '--containerizer', 'posix', ...flags],
+        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      running.push(child);
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      return { output: () => out, seen: (pattern: RegExp) => eventually(() => pattern.test(out), `${name}: ${pattern} in its output`, 120_000) };
+    };
+    const registeredAs = (hostname: string) => [...server.master.agents.values()].find((a) => a.hostname === hostname);
+    try {
+      // A CA of another cluster: its certificate and its hash.
+      const otherStore = createMemoryStore();
+      const other = await ClusterCa.open(otherStore);
+      await otherStore.close();
+      const otherFile = join(dir, 'other-ca.crt');
+      await writeFile(otherFile, other.certPem);
+      assert.notEqual(caCertHash(other.certPem), caCertHash(caPem));
+
+      // --master-ca of another CA: the handshake fails, the agent never registers (and keeps trying).
+      const wrongCa = agentProcess('wrong-ca', ['--master-ca', otherFile]);
+      await wrongCa.seen(/master-registration-failed[\s\S]*(certificate|self.signed)/i);
+      assert.equal(registeredAs('wrong-ca'), undefined, wrongCa.output());
+
+      // --master-ca-hash of another CA: the master's chain has no CA with it; nothing is kept.
+      const wrongPin = agentProcess('wrong-pin', ['--master-ca-hash', caCertHash(other.certPem)]);
+      await wrongPin.seen(/master-ca-refused[\s\S]*pinned hash/);
+      assert.equal(registeredAs('wrong-pin'), undefined, wrongPin.output());
+      assert.equal(await stat(join(dir, 'wrong-pin', 'meta', 'master-ca.pem')).catch(() => undefined), undefined);
+
+      // The right hash: the agent finds the CA in the master's chain, keeps it, and joins by TLS bootstrap.
+      const pinned = agentProcess('pinned', ['--master-ca-hash', caCertHash(caPem).toUpperCase().replace('SHA256:', 'sha256:')]);
+      await eventually(() => registeredAs('pinned')?.certified === true, 'the agent with the pinned CA hash registered with a certificate', 120_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${pinned.output()}`);
+      });
+      assert.equal((await readFile(join(dir, 'pinned', 'meta', 'master-ca.pem'), 'utf8')).trim(), caPem.trim());
+      // Still refused: the agents of the wrong CA and pin never got in.
+      assert.equal(registeredAs('wrong-ca'), undefined);
+      assert.equal(registeredAs('wrong-pin'), undefined);
+    } finally {
+      for (const child of running) child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('certificate rotation: an agent renews its certificate (same key) once two thirds of its lifetime are gone, and stays registered with the new one', async () => {
+    const rotatingStore = createMemoryStore();
+    // Agent certificates of 150 s, issued backdated a minute: valid 90 s more, renewed after 40 s.
+    const rotating = await startMasterServer({
+      store: rotatingStore,
+      logger: pino({ level: 'warn' }),
+      port: 0,
+      host: '127.0.0.1',
+      ui: false,
+      jobs: false,
+      auth: { mode: 'on', adminToken: TEST_ADMIN_TOKEN, agentToken: TEST_AGENT_TOKEN },
+      tls: { mode: 'on', agentCertTtlMs: 150_000 },
+    });
+    const workDir = await mkdtemp(join(tmpdir(), 'drover-tls-rotate-'));
+    const agent = new Agent({
+      masterUrl: rotating.httpsUrl!,
+      masterCaPem: rotating.caCertPem!,
+      port: 0,
+      workDir,
+      resources: Resources.parse('cpus:1;mem:128'),
+      detectResources: false,
+      containerizer: 'posix' as const,
+      bootstrapToken: TEST_AGENT_TOKEN,
+      logger: silentLogger(),
+      heartbeatIntervalOverride: 0.5,
+    });
+    try {
+      await agent.start();
+      const certFile = join(workDir, 'meta', 'agent-cert.pem');
+      const keyFile = join(workDir, 'meta', 'agent-key.pem');
+      const first = await eventually(
+        async () => {
+          const pem = await readFile(certFile, 'utf8').catch(() => undefined);
+          return pem === undefined ? undefined : new X509Certificate(pem);
+        },
+        'the first certificate',
+        60_000,
+      );
+      const id = agentIdOf(first)!;
+      const key = await readFile(keyFile, 'utf8');
+      // Renewal comes at two thirds of the lifetime: about 40 s from now.
+      const second = await eventually(
+        async () => {
+          const cert = new X509Certificate(await readFile(certFile, 'utf8'));
+          return cert.serialNumber !== first.serialNumber ? cert : undefined;
+        },
+        'a renewed certificate',
+        150_000,
+      );
+      assert.equal(agentIdOf(second), id, 'the renewed certificate binds the same agent id');
+      assert.ok(Date.parse(second.validTo) > Date.parse(first.validTo), `${second.validTo} after ${first.validTo}`);
+      assert.ok(second.checkIssued(new X509Certificate(rotating.caCertPem!)));
+      assert.equal(await readFile(keyFile, 'utf8'), key, 'the key is kept: only the certificate changes');
+      assert.equal(second.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'), first.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'));
+      // Registered again under its id, and its heartbeats (with the new certificate) keep it active.
+      await eventually(() => agent.registered && rotating.master.agents.get(id)?.certified === true, 'registered again with the renewed certificate', 60_000);
+      assert.equal(agent.agentId, id);
+      const seen = rotating.master.agents.get(id)!.lastSeen;
+      await eventually(() => rotating.master.agents.get(id)!.lastSeen > seen, 'a heartbeat after the renewal was accepted', 60_000);
+    } finally {
+      await agent.stop();
+      await rotating.close();
+      await rotatingStore.close();
       await rm(workDir, { recursive: true, force: true });
     }
   });

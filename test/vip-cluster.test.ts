@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseVipRange, vipAddressOf, vipTable } from '../src/agent/vip/table.ts';
 import { vipChainName } from '../src/agent/vip/nft-script.ts';
 import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
+import { tlsFetch } from '../src/iam/tls-client.ts';
 import type { NetNode } from '../devkit/netns.ts';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { createVipLab, type VipLab, vipLabUnavailable } from '../devkit/vip-lab.ts';
@@ -36,13 +37,35 @@ const TABLE = `drover${SUFFIX}`;
 let root: string;
 let lab: VipLab;
 let master: DroverProcess;
+/** The master's HTTPS URL and a fetch trusting its CA. */
+let masterUrl: string;
+let api: typeof fetch;
 const agents: Array<{ node: NetNode; process: DroverProcess }> = [];
 
 /** A master on the lab bridge; its store is a file, so a restart on the same port keeps the registry. */
-function startMaster(port: number): Promise<DroverProcess> {
-  // Plain HTTP on a bridge address (TLS allows only HTTPS there; TLS is test/tls.test.ts's subject).
-  return startDrover(['master', '--host', lab.lan.hostIp, '--port', String(port), '--store', `sqlite:${join(root, 'master.db')}`, '--allocation-interval', '0.2', '--no-jobs', '--tls', 'off']);
+async function startMaster(port: number): Promise<DroverProcess> {
+  // TLS on (the default): on a bridge address only HTTPS is allowed, so the agents and this test
+  // reach the master at https:// trusting the cluster CA (written to <data-dir>/ca.crt).
+  const started = await startDrover([
+    'master',
+    '--host',
+    lab.lan.hostIp,
+    '--port',
+    String(port),
+    '--store',
+    `sqlite:${join(root, 'master.db')}`,
+    '--data-dir',
+    join(root, 'master-data'),
+    '--allocation-interval',
+    '0.2',
+    '--no-jobs',
+  ]);
+  masterUrl = started.url.replace(/^http:/, 'https:');
+  api = tlsFetch({ caPem: await readFile(caFile(), 'utf8') });
+  return started;
 }
+
+const caFile = (): string => join(root, 'master-data', 'ca.crt');
 
 /** Where every agent must put /web:80: the address follows from the name alone. */
 function expectedVip(): string {
@@ -61,7 +84,7 @@ before(async () => {
   for (const [i, node] of [lab.agent, second].entries()) {
     // Two instances (0.1 cpus each) per agent. DROVER_TOKEN (devkit/credentials.ts: the admin
     // token) is the credential the VIP process follows the operator stream with.
-    const args = ['agent', '--master', master.url, '--host', node.ip, '--port', '0', '--work-dir', join(root, `agent${i}`), '--hostname', node.ip, '--containerizer', 'posix'];
+    const args = ['agent', '--master', masterUrl, '--master-ca', caFile(), '--host', node.ip, '--port', '0', '--work-dir', join(root, `agent${i}`), '--hostname', node.ip, '--containerizer', 'posix'];
     args.push('--resources', 'cpus:0.2;mem:256;disk:100;ports:[21950-21999]', '--vip', '--vip-table-suffix', SUFFIX, '--vip-drain', '3secs');
     agents.push({ node, process: await startDrover(args, { prefix: node.exec }) });
   }
@@ -79,7 +102,7 @@ after(async () => {
 });
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${master.url}${path}`, {
+  const response = await api(`${masterUrl}${path}`, {
     method,
     headers: { authorization: `token=${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -40,7 +40,7 @@ import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-poli
 import { MasterLink, type Registered } from './master-link.ts';
 import { X509Certificate } from 'node:crypto';
 import { tlsFetch } from '../iam/tls-client.ts';
-import { agentIdOf } from '../iam/tls-identity.ts';
+import { agentIdOf, renewalTime } from '../iam/tls-identity.ts';
 import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { WorkDirLayout } from './work-dir.ts';
@@ -148,6 +148,8 @@ export class Agent {
   private tlsKey: string | undefined;
   private tlsCert: string | undefined;
   private pendingCsr: string | undefined;
+  /** When the certificate is due for renewal (scheduleRenewal). */
+  private renewal: ReturnType<Clock['setTimeout']> | undefined;
   private masterFetch: typeof fetch | undefined;
   private readonly link: MasterLink;
   private readonly logger: Logger;
@@ -381,6 +383,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.phase === 'stopped') return;
     this.phase = 'stopped';
+    if (this.renewal !== undefined) this.clock.clearTimeout(this.renewal);
     await this.gc.stop();
     this.imageGc?.stop();
     this.supervisor.detach();
@@ -430,10 +433,23 @@ export class Agent {
     };
   }
 
-  /** TLS bootstrap: a CSR when this agent has no certificate for the id it registers as. */
+  /**
+   * TLS bootstrap: a CSR when this agent has no certificate for the id it registers as — or one
+   * due for renewal (two thirds of its lifetime gone): then a CSR for the key it has, so the
+   * certificate file is the only thing that changes, in one atomic write.
+   */
   private async certificateRequest(): Promise<string | undefined> {
     if (this.options.masterCaPem === undefined) return undefined;
-    if (this.tlsCert !== undefined && this.id !== undefined && agentIdOf(new X509Certificate(this.tlsCert)) === this.id) return undefined;
+    const current = this.tlsCert === undefined ? undefined : new X509Certificate(this.tlsCert);
+    if (current !== undefined && this.id !== undefined && agentIdOf(current) === this.id) {
+      if (this.clock.now() < renewalTime(current) || this.tlsKey === undefined) return undefined;
+      if (this.pendingCsr === undefined) {
+        const { csrForKey } = await import('../iam/tls-ca.ts');
+        this.pendingCsr = await csrForKey(this.tlsKey);
+        this.logger.info({ agentId: this.id, validTo: current.validTo }, 'agent-certificate-renewing');
+      }
+      return this.pendingCsr;
+    }
     if (this.pendingCsr === undefined) {
       // Loaded only here: the X.509 encoder is needed once in an agent's life.
       const { newAgentKey } = await import('../iam/tls-ca.ts');
@@ -443,6 +459,25 @@ export class Agent {
       this.pendingCsr = csrPem;
     }
     return this.pendingCsr;
+  }
+
+  /**
+   * At the certificate's renewal time the link re-registers, and that REGISTER carries the CSR
+   * (certificateRequest). Checked again at most every day: a timer longer than that is not kept.
+   */
+  private scheduleRenewal(): void {
+    if (this.renewal !== undefined) this.clock.clearTimeout(this.renewal);
+    this.renewal = undefined;
+    if (this.tlsCert === undefined || this.phase === 'stopped') return;
+    // Due already (this registration asked for a new one and got none): try again in a minute, not in a loop.
+    const due = renewalTime(new X509Certificate(this.tlsCert)) - this.clock.now();
+    const wait = due <= 0 ? 60_000 : Math.min(due, 24 * 3600 * 1000);
+    this.renewal = this.clock.setTimeout(() => {
+      this.renewal = undefined;
+      if (this.phase === 'stopped') return;
+      if (this.tlsCert !== undefined && this.clock.now() >= renewalTime(new X509Certificate(this.tlsCert))) this.link.reconnect('agent-certificate-renewal');
+      else this.scheduleRenewal();
+    }, wait);
   }
 
   private async registerCall(): Promise<AgentCall> {
@@ -483,6 +518,7 @@ export class Agent {
       this.http?.setCertificate(this.tlsCert, this.tlsKey);
       this.logger.info({ agentId: id }, 'agent-certificate-received');
     }
+    this.scheduleRenewal();
     if (registered.agent_token !== undefined && registered.agent_token !== this.token) {
       await this.checkpoints.writeAgentToken(registered.agent_token);
       this.token = registered.agent_token;

@@ -263,6 +263,10 @@ export class MasterLink {
           registered = true;
           await this.options.onRegistered(event.registered);
           this.startTimers(event.registered.heartbeat_interval_seconds, controller);
+          // A first heartbeat at once, not after an interval: it opens the connection calls take
+          // (with TLS, the handshake that proves a just-issued certificate), so a failure shows
+          // now, and the first status updates of a launch do not wait for a handshake.
+          void this.call({ type: 'HEARTBEAT' });
           continue;
         }
         if (event.type === 'HEARTBEAT') {

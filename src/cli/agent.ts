@@ -9,10 +9,12 @@ import { waitForSignal } from './signals.ts';
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { DEFAULT_VIP_RANGE, parseVipRange } from '../agent/vip/table.ts';
 import { vipTableName } from '../agent/vip/nft-script.ts';
+import { parseCaHash } from '../iam/tls-pin.ts';
 
 interface AgentArgs {
   'token-file'?: string;
   'master-ca'?: string;
+  'master-ca-hash'?: string;
   master: string;
   port: number;
   host: string;
@@ -123,6 +125,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           describe:
             "The cluster CA's certificate (the master's <data-dir>/ca.crt; else $DROVER_CA_CERT): join over HTTPS by TLS bootstrap and prove this agent's id with the certificate the master issues",
         })
+        .option('master-ca-hash', {
+          type: 'string',
+          describe:
+            "Without --master-ca: the cluster CA's hash (sha256:<hex>, as `drover master` prints it; kubeadm's --discovery-token-ca-cert-hash). The first join trusts only a master that presents a CA with this hash, and keeps that CA in <work-dir>/meta/master-ca.pem",
+        })
         .option('token-file', { type: 'string', describe: "The cluster's agent bootstrap token, to join the first time (else $DROVER_AGENT_TOKEN; `drover dev` keeps it in <data-dir>/agent-token)" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
@@ -139,7 +146,27 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
       const given = args.resources === undefined ? undefined : Resources.parse(args.resources);
       const { readFile } = await import('node:fs/promises');
       const caFile = args['master-ca'] ?? (process.env['DROVER_CA_CERT'] || undefined);
-      const masterCaPem = caFile === undefined ? undefined : await readFile(caFile, 'utf8');
+      let masterCaPem = caFile === undefined ? undefined : await readFile(caFile, 'utf8');
+      if (masterCaPem === undefined && args['master-ca-hash'] !== undefined) {
+        // The first join: no CA file, a pinned hash. Waits (with backoff) for a master that presents it.
+        const { pinnedMasterCa } = await import('../agent/master-ca.ts');
+        const { join } = await import('node:path');
+        const { mkdir } = await import('node:fs/promises');
+        const metaDir = join(workDir, 'meta');
+        await mkdir(metaDir, { recursive: true });
+        const stop = new AbortController();
+        const onSignal = (): void => stop.abort();
+        process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+        try {
+          masterCaPem = await pinnedMasterCa({ metaDir, masters: args.master.split(',').map((m) => m.trim()), pin: args['master-ca-hash'], logger, signal: stop.signal });
+        } catch (err) {
+          process.stderr.write(`drover agent: ${(err as Error).message}\n`);
+          setExit(1);
+          return;
+        } finally {
+          process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+        }
+      }
       const bootstrapToken = args['token-file'] !== undefined ? (await readFile(args['token-file'], 'utf8')).trim() : process.env['DROVER_AGENT_TOKEN'] || undefined;
       const agent = new Agent({
         masterUrl: args.master,
@@ -178,6 +205,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         const service = new VipService({
           masters: args.master.split(',').map((m) => m.trim()),
           headers: (): Record<string, string> => (token === undefined ? {} : { authorization: `token=${token}` }),
+          ...(masterCaPem === undefined ? {} : { fetch: (await import('../iam/tls-client.ts')).tlsFetch({ caPem: masterCaPem }) }),
           range: args['vip-range'],
           tableSuffix: args['vip-table-suffix'],
           keepOnStop: args['vip-keep-on-exit'],
@@ -215,6 +243,9 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
     }
   }
   if (args['work-dir'] === '') return '--work-dir must not be empty';
+  if (args['master-ca-hash'] !== undefined && parseCaHash(args['master-ca-hash']) === undefined) {
+    return `--master-ca-hash must be sha256:<64 hex digits> (as drover master prints it), got '${args['master-ca-hash'].slice(0, 100)}'`;
+  }
   if (args.hostname === '') return '--hostname must not be empty';
   try {
     if (args.resources !== undefined) Resources.parse(args.resources);

@@ -94,6 +94,12 @@ export function tokenFor(url: string): string | undefined {
   return authHeaders(url).authorization?.slice('token='.length);
 }
 
+/** fetch without the CLI's credential, trusting the cluster CA for https:// (for clients that add their own token). */
+export function caAwareFetch(input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> {
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  return caFetch !== undefined && url.startsWith('https:') ? caFetch(input, init) : fetch(input, init);
+}
+
 /** fetch with the CLI's credential. */
 export function cliFetch(url: string, init: RequestInit = {}): Promise<Response> {
   // A standby master redirects to the leader; plain fetch would drop the token on the way.

@@ -205,7 +205,10 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         if (caPem === undefined) return;
         const { writeCaFile } = await import('../cluster/dev.ts');
         const file = await writeCaFile(args['data-dir'], caPem);
-        process.stdout.write(`drover master: the cluster CA's certificate is in ${file} (agents: --master-ca ${file}; CLI: DROVER_CA_CERT=${file})\n`);
+        const { caCertHash } = await import('../iam/tls-pin.ts');
+        process.stdout.write(
+          `drover master: the cluster CA's certificate is in ${file} (agents: --master-ca ${file}, or on a machine without the file --master-ca-hash ${caCertHash(caPem)}; CLI: DROVER_CA_CERT=${file})\n`,
+        );
       };
       const serverOptions = {
         ...(secretsKey === undefined ? {} : { secretsKey }),

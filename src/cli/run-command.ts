@@ -13,9 +13,16 @@ export async function withClient(args: ClientArgs, setExit: (code: number) => vo
   try {
     await run(new Client(await resolveMaster(args.master)));
   } catch (e) {
-    process.stderr.write(`drover: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`drover: ${failure(e)}\n`);
     setExit(e instanceof CliError ? e.exitCode : 1);
   }
+}
+
+/** The message of a failure, with its cause when fetch's own says only "fetch failed" (an untrusted certificate, a refused connection). */
+function failure(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? e.cause.message : undefined;
+  return cause === undefined || e.message.includes(cause) ? e.message : `${e.message}: ${cause}`;
 }
 
 export function appPath(id: string): string {

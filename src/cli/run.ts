@@ -19,7 +19,7 @@ import { Resources } from '../resources/index.ts';
 import { CliError } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { execOnAgent } from './task-exec.ts';
-import { cliFetch, tokenFor } from './credentials.ts';
+import { caAwareFetch, cliFetch, tokenFor } from './credentials.ts';
 
 /** The script travels base64-encoded inside one `sh -c` argument, which Linux caps at 128 KiB. */
 const MAX_SCRIPT_BYTES = 64 * 1024;
@@ -104,7 +104,7 @@ async function run(master: string, args: RunArgs): Promise<number> {
   // Its stdin is the FIFO the CLI feeds (opening it waits for that writer).
   const command = `printf '%s' '${script.toString('base64')}' | base64 -d > ./${name} && chmod +x ./${name} && mkfifo ${STDIN_FIFO} && if head -c2 ./${name} | grep -q '^#!'; then exec ./${name} ${quoted} < ${STDIN_FIFO}; else exec /bin/sh ./${name} ${quoted} < ${STDIN_FIFO}; fi`;
 
-  const connection = await new HttpSchedulerTransport(master, tokenFor(master)).subscribe({ user: process.env['USER'] || 'root', name: `drover-run:${name}`, failover_timeout: 0 });
+  const connection = await new HttpSchedulerTransport(master, tokenFor(master), caAwareFetch).subscribe({ user: process.env['USER'] || 'root', name: `drover-run:${name}`, failover_timeout: 0 });
   const taskId = `run-${name}-${Date.now().toString(36)}`;
   let agentUrl: string | undefined;
   let sandbox: string | undefined;

@@ -81,6 +81,8 @@ export type TlsOptions =
       keyPem?: string;
       /** More names the master's certificate should hold (besides this machine's names and IPs). */
       hostnames?: string[];
+      /** Lifetime of the agent certificates it issues (default a year; agents renew at two thirds). */
+      agentCertTtlMs?: number;
     };
 
 /** This machine's names and addresses, for the master's certificate. */
@@ -179,7 +181,10 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const ca = tls.mode === 'on' ? await ClusterCa.open(store, secretsKey === undefined ? {} : { sealKey: secretsKey }) : undefined;
   let serverFactory: ReturnType<typeof tlsServerFactory> | undefined;
   if (ca !== undefined && tls.mode === 'on') {
-    const served = tls.certPem !== undefined && tls.keyPem !== undefined ? { certPem: tls.certPem, keyPem: tls.keyPem } : await ca.issueMaster(localNames(host, tls.hostnames ?? []));
+    // A certificate of the cluster CA goes out with the CA after it: an agent given only the CA's
+    // hash (--master-ca-hash) finds the CA in the chain (src/iam/tls-pin.ts).
+    const issued = tls.certPem !== undefined && tls.keyPem !== undefined ? undefined : await ca.issueMaster(localNames(host, tls.hostnames ?? []));
+    const served = issued === undefined ? { certPem: tls.certPem!, keyPem: tls.keyPem! } : { certPem: `${issued.certPem.trimEnd()}\n${ca.certPem}`, keyPem: issued.keyPem };
     serverFactory = tlsServerFactory({ ...served, clientCaPem: ca.certPem, plain: tls.plain ?? 'loopback' });
     logger.info({ plainHttp: tls.plain ?? 'loopback', operatorCertificate: tls.certPem !== undefined }, 'tls-on');
   }
@@ -231,7 +236,9 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     port,
     resolveSecrets: (paths) => secrets.resolve(paths),
     ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}),
-    ...(ca ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId) } : {}),
+    ...(ca
+      ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId, tls.mode === 'on' && tls.agentCertTtlMs !== undefined ? { ttlMs: tls.agentCertTtlMs } : {}) }
+      : {}),
     ...(agentFetch ? { agentFetch } : {}),
   });
   registerMasterRoutes(app, master);

@@ -147,6 +147,16 @@ export async function newAgentKey(): Promise<{ keyPem: string; csrPem: string }>
   return { keyPem: toPem(Buffer.from(pkcs8), 'PRIVATE KEY'), csrPem: csr.toString('pem') };
 }
 
+/** A CSR for an agent's existing key (PKCS#8 PEM): a renewal keeps the key, so only the certificate file changes. */
+export async function csrForKey(keyPem: string): Promise<string> {
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', pemBody(keyPem), EC, true, ['sign']);
+  // The public half of a P-256 private key, through its JWK (x, y are in it).
+  const { d: _d, ...publicJwk } = (await webcrypto.subtle.exportKey('jwk', privateKey)) as webcrypto.JsonWebKey;
+  const publicKey = await webcrypto.subtle.importKey('jwk', { ...publicJwk, key_ops: ['verify'] }, EC, true, ['verify']);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=drover-agent', keys: { privateKey, publicKey } as webcrypto.CryptoKeyPair, signingAlgorithm: EC });
+  return csr.toString('pem');
+}
+
 /** Is `cert` (PEM) signed by the CA `caPem` and valid at `now`? */
 export function issuedBy(cert: X509Certificate, caPem: string, now: number = Date.now()): boolean {
   const ca = new X509Certificate(caPem);

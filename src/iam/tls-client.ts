@@ -4,7 +4,7 @@
  * certificate. undici (Node's own HTTP client, as a package) because the fetch built into Node
  * takes no TLS options; one Agent per identity keeps its connections alive.
  */
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { agentIdOfSan } from './tls-identity.ts';
 
@@ -25,19 +25,52 @@ export interface ClientTls {
    * came from, and what proves who answers there is the certificate.
    */
   expectAgentId?: string;
+  /** Connections per master at most (default 8): a REGISTER stream holds one for its life. */
+  connections?: number;
 }
 
-export function tlsFetch(tls: ClientTls): typeof fetch {
-  const dispatcher = new Agent({
+/**
+ * What connections of one identity share: one SecureContext (the CA, certificate and key parsed
+ * once, not at every connection — which cost a hollow agent fleet seconds of CPU per thousand
+ * connections), kept alive past an agent's heartbeat interval, a bounded number per master, TLS
+ * sessions resumed on new connections (undici keeps the master's session tickets), and a connect
+ * timeout that survives a loaded machine (undici's 10 s cut handshakes off and made new ones).
+ */
+export function tlsDispatcher(tls: ClientTls): Agent {
+  const withCertificate = tls.certPem !== undefined && tls.keyPem !== undefined;
+  const secureContext = withCertificate ? createSecureContext({ ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }) : trustOnly(tls.caPem);
+  return new Agent({
     // An agent's heartbeat comes every 15 s: kept alive past it (the master keeps 72 s), each call
     // rides the open connection instead of a new TLS handshake (undici's default is 4 s).
     keepAliveTimeout: 60_000,
+    // Per master: an agent's REGISTER stream, its batched status updates, a heartbeat, and the odd
+    // question (secrets, authorize) — more would only be more handshakes; the rest wait their turn.
+    connections: tls.connections ?? MAX_CONNECTIONS_PER_ORIGIN,
     connect: {
-      ca: tls.caPem,
-      ...(tls.certPem !== undefined && tls.keyPem !== undefined ? { cert: tls.certPem, key: tls.keyPem } : {}),
+      secureContext,
+      timeout: CONNECT_TIMEOUT_MS,
       ...(tls.expectAgentId === undefined ? {} : { checkServerIdentity: (_host: string, cert: PeerCertificate) => agentCheck(cert, tls.expectAgentId!) }),
     },
   });
+}
+
+const MAX_CONNECTIONS_PER_ORIGIN = 8;
+
+/** Contexts that only trust a CA (no certificate of their own): one per CA, shared (a process knows one or two). */
+const trusting = new Map<string, SecureContext>();
+function trustOnly(caPem: string): SecureContext {
+  let context = trusting.get(caPem);
+  if (context === undefined) {
+    if (trusting.size >= 16) trusting.clear();
+    context = createSecureContext({ ca: caPem, minVersion: 'TLSv1.2' });
+    trusting.set(caPem, context);
+  }
+  return context;
+}
+const CONNECT_TIMEOUT_MS = 30_000;
+
+export function tlsFetch(tls: ClientTls): typeof fetch {
+  const dispatcher = tlsDispatcher(tls);
   return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
     undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher })) as unknown as typeof fetch;
 }

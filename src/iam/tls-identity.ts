@@ -63,3 +63,13 @@ function urisOf(san: string | undefined): string[] {
     .filter((part) => part.startsWith('URI:'))
     .map((part) => part.slice(4));
 }
+
+/**
+ * When a certificate should be renewed: once two thirds of its lifetime have passed (kubelets
+ * rotate at 70–90 %), so a renewal has a third of the lifetime to succeed in.
+ */
+export function renewalTime(cert: X509Certificate): number {
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  return from + ((to - from) * 2) / 3;
+}

@@ -21,6 +21,8 @@ export interface VipServiceOptions {
   masters: readonly string[];
   /** Headers for the operator API (a credential with `dcos:adminrouter:ops:mesos` read). */
   headers: () => Record<string, string>;
+  /** How the stream is requested; over HTTPS, a fetch trusting the cluster CA (the agent's `--master-ca`). Default `fetch`. */
+  fetch?: typeof fetch;
   /** CIDR named VIPs are allocated from (default 11.0.0.0/8, as DC/OS). */
   range?: string;
   /** Suffix of the nftables table name (`drover<suffix>`): tests and several agents on one host. */
@@ -89,12 +91,16 @@ export class VipService {
 
   private async follow(master: string, onSubscribed: () => void): Promise<void> {
     this.controller = new AbortController();
-    const response = await fetchFollowing(new URL('/api/v1', master), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.options.headers() },
-      body: JSON.stringify({ type: 'SUBSCRIBE' }),
-      signal: this.controller.signal,
-    });
+    const response = await fetchFollowing(
+      new URL('/api/v1', master),
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/recordio', ...this.options.headers() },
+        body: JSON.stringify({ type: 'SUBSCRIBE' }),
+        signal: this.controller.signal,
+      },
+      this.options.fetch,
+    );
     if (response.status !== 200 || response.body === null) throw new Error(`master answered SUBSCRIBE with ${response.status}: ${(await response.text().catch(() => '')).slice(0, 300)}`);
     // The master sends HEARTBEAT every interval: a stream silent for three of them is presumed
     // dead (a partition leaves the socket open) and is replaced.

@@ -17,10 +17,13 @@ export class HttpSchedulerTransport implements SchedulerTransport {
   /**
    * `token`: the framework's principal (a service account's token from `POST /acs/api/v1/auth/login`);
    * SUBSCRIBE needs `create` on `dcos:mesos:master:framework:role:<role>` for its roles.
+   * `fetchImpl`: how requests go out — over HTTPS, one that trusts the cluster CA
+   * (src/iam/tls-client.ts; the CLI's comes from DROVER_CA_CERT or `<data-dir>/ca.crt`).
    */
   constructor(
     private readonly masterUrl: string,
     private readonly token?: string,
+    private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
   private auth(): Record<string, string> {
@@ -42,12 +45,16 @@ export class HttpSchedulerTransport implements SchedulerTransport {
     let lastError: unknown;
     for (const master of masters) {
       try {
-        response = await fetchFollowing(`${master}/api/v1/scheduler`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json', ...this.auth() },
-          body,
-          signal: abort.signal,
-        });
+        response = await fetchFollowing(
+          `${master}/api/v1/scheduler`,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json', ...this.auth() },
+            body,
+            signal: abort.signal,
+          },
+          this.fetchImpl,
+        );
         break;
       } catch (e) {
         lastError = e;
@@ -77,10 +84,11 @@ export class HttpSchedulerTransport implements SchedulerTransport {
     // The master that accepted the subscription (after any redirect), without the path.
     const url = response.url.replace(/\/api\/v1\/scheduler$/, '');
     const auth = this.auth();
+    const fetchImpl = this.fetchImpl;
     return {
       frameworkId,
       async call(call: OutgoingCall): Promise<void> {
-        const res = await fetch(`${url}/api/v1/scheduler`, {
+        const res = await fetchImpl(`${url}/api/v1/scheduler`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'mesos-stream-id': streamId, ...auth },
           body: JSON.stringify({ ...call, framework_id: { value: frameworkId } }),
