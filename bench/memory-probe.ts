@@ -164,7 +164,14 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
         }
         // Subscribers that never read: the server's buffer per subscriber and their number are what bound it.
         const paused = Array.from({ length: 40 }, () => new AbortController());
-        await Promise.all(paused.map((c) => fetch(`${url}/v2/events`, { signal: c.signal }).then(() => counts.pausedClients++, () => undefined)));
+        await Promise.all(
+          paused.map((c) =>
+            fetch(`${url}/v2/events`, { signal: c.signal }).then(
+              () => counts.pausedClients++,
+              () => undefined,
+            ),
+          ),
+        );
         await sleep(Math.min(30_000, Math.max(0, end - Date.now())));
         for (const c of paused) c.abort();
       }
