@@ -15,7 +15,7 @@
  * consumed already. Limits and guarantees name scalars (cpus, mem, disk, gpus); other names are
  * refused at the edge (operator-quota.ts).
  */
-import { DEFAULT_ROLE, Resources, Scalar } from '../../resources/index.ts';
+import { DEFAULT_ROLE, type Resource, Resources, Scalar } from '../../resources/index.ts';
 
 /**
  * Scalar name → amount (`{cpus: 1, mem: 1024}`), as Mesos' QuotaConfig maps. Not a `Resources`
@@ -36,6 +36,8 @@ export class QuotaCycle {
   private readonly unsatisfied = new Map<string, Amounts>();
   private readonly required: Amounts = new Map();
   private readonly available: Amounts = new Map();
+  private readonly caps = new Map<string, Amounts | typeof NONE>();
+  private readonly stageCaps = new Map<string, Amounts | typeof NONE>();
 
   /**
    * @param allocated per role: what its tasks use plus its outstanding offers (all frameworks)
@@ -87,46 +89,81 @@ export class QuotaCycle {
   /**
    * What `role` may take of `offerable` now: unreserved scalars cut to the role's limit headroom
    * and to what the required headroom of other roles leaves; in the guarantee stage, guaranteed
-   * scalars also cut to what the role still misses. Returns `offerable` itself when nothing is cut.
+   * scalars also cut to what the role still misses. Returns `offerable` itself when nothing is
+   * cut, and EMPTY when no scalar is left (min_allocatable names scalars only).
    */
   fit(role: string, offerable: Resources, guaranteeStage: boolean): Resources {
+    const caps = this.capsOf(role, guaranteeStage);
+    if (caps === undefined) return offerable;
+    let out: Array<{ name: string; role: string; value: Resource['value'] }> | undefined;
+    let scalars = 0;
+    for (const x of offerable) {
+      const limit = x.role === DEFAULT_ROLE && x.value.type === 'SCALAR' ? caps.get(x.name) : undefined;
+      if (limit === undefined || x.value.type !== 'SCALAR' || x.value.milli <= limit) {
+        if (x.value.type === 'SCALAR') scalars++;
+        out?.push(x);
+        continue;
+      }
+      // The first cut: copy what came before it.
+      if (out === undefined) {
+        out = [];
+        for (const y of offerable) {
+          if (y === x) break;
+          out.push(y);
+        }
+      }
+      if (limit > 0) {
+        scalars++;
+        out.push({ name: x.name, role: x.role, value: Scalar.fromMilli(limit) });
+      }
+    }
+    if (out === undefined) return offerable;
+    return scalars === 0 ? Resources.EMPTY : Resources.of(out);
+  }
+
+  /**
+   * Per role (and stage), the caps on its unreserved scalars, or undefined for none. Cached: they
+   * change only when the role is offered something, or — while guarantees are unmet — when
+   * anyone is (the available headroom moves); `offered` drops what went stale.
+   */
+  private capsOf(role: string, guaranteeStage: boolean): Amounts | undefined {
+    const cache = guaranteeStage ? this.stageCaps : this.caps;
+    const cached = cache.get(role);
+    if (cached !== undefined) return cached === NONE ? undefined : cached;
+    const caps = this.computeCaps(role, guaranteeStage);
+    cache.set(role, caps ?? NONE);
+    return caps;
+  }
+
+  private computeCaps(role: string, guaranteeStage: boolean): Amounts | undefined {
     const quota = this.quotas.get(role);
-    if (quota === undefined && this.required.size === 0) return offerable;
+    if (quota === undefined && this.required.size === 0) return undefined;
     const caps: Amounts = new Map();
-    const cap = (name: string, milli: number): void => {
-      const have = caps.get(name);
-      caps.set(name, Math.max(0, have === undefined ? milli : Math.min(have, milli)));
-    };
     if (quota !== undefined) {
       const c = this.consumed.get(role)!;
-      for (const [name, limit] of quota.limits) cap(name, milli(limit) - (c.get(name) ?? 0));
+      for (const [name, limit] of quota.limits) capAt(caps, name, milli(limit) - (c.get(name) ?? 0));
     }
     const own = this.unsatisfied.get(role);
-    if (guaranteeStage && own !== undefined) for (const [name, missing] of own) cap(name, missing);
+    if (guaranteeStage && own !== undefined) for (const [name, missing] of own) capAt(caps, name, missing);
     // Others' unsatisfied guarantees stay unoffered: what this role takes beyond its own missing
     // part must leave the required headroom in place.
     for (const [name, required] of this.required) {
       const others = required - (own?.get(name) ?? 0);
-      if (others <= 0) continue;
-      cap(name, (this.available.get(name) ?? 0) - others);
+      if (others > 0) capAt(caps, name, (this.available.get(name) ?? 0) - others);
     }
-    if (caps.size === 0) return offerable;
-    let cut = false;
-    const out = [];
-    for (const x of offerable) {
-      const limit = x.role === DEFAULT_ROLE && x.value.type === 'SCALAR' ? caps.get(x.name) : undefined;
-      if (limit === undefined || x.value.type !== 'SCALAR' || x.value.milli <= limit) {
-        out.push(x);
-        continue;
-      }
-      cut = true;
-      if (limit > 0) out.push({ name: x.name, role: x.role, value: Scalar.fromMilli(limit) });
-    }
-    return cut ? Resources.of(out) : offerable;
+    return caps.size === 0 ? undefined : caps;
   }
 
   /** `role` was offered `resources`: its consumption, guarantee and the headrooms move. */
   offered(role: string, resources: Resources): void {
+    // Its caps are stale; with guarantees unmet, everyone's are (the available headroom moves).
+    if (this.required.size > 0) {
+      this.caps.clear();
+      this.stageCaps.clear();
+    } else {
+      this.caps.delete(role);
+      this.stageCaps.delete(role);
+    }
     const c = this.consumed.get(role);
     const own = this.unsatisfied.get(role);
     for (const x of resources) {
@@ -147,6 +184,14 @@ export class QuotaCycle {
     }
     if (own !== undefined && own.size === 0) this.unsatisfied.delete(role);
   }
+}
+
+/** Cached "no caps". */
+const NONE: Amounts = new Map();
+
+function capAt(caps: Amounts, name: string, milliCap: number): void {
+  const have = caps.get(name);
+  caps.set(name, Math.max(0, have === undefined ? milliCap : Math.min(have, milliCap)));
 }
 
 function addScalars(into: Amounts, r: Resources): void {
