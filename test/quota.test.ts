@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { spawnSync } from 'node:child_process';
+import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
 import { TestScheduler } from './support/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
@@ -227,6 +228,30 @@ describe('quota', () => {
     assert.deepEqual((await get('/master/weights')).body, [{ role: 'prod', weight: 3 }]);
   });
 
+  test('drover quota and drover role', () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [DROVER_BIN, ...args], { encoding: 'utf8', env: { ...process.env, DROVER_MASTER: master.url }, timeout: 60_000 });
+    const set = cli('quota', 'set', 'cli-role', '--limits', 'cpus:1;mem:128', '--guarantees', 'cpus:0.5');
+    assert.equal(set.status, 0, set.stderr);
+    const listed = cli('quota', 'list', '--json');
+    assert.equal(listed.status, 0, listed.stderr);
+    const entry = (JSON.parse(listed.stdout) as Array<{ name: string; quota: { guarantee: unknown; limit: unknown } }>).find((r) => r.name === 'cli-role');
+    assert.deepEqual(entry?.quota.guarantee, { cpus: 0.5 });
+    assert.deepEqual(entry?.quota.limit, { cpus: 1, mem: 128 });
+    assert.equal(cli('role', 'weight', 'cli-role', '2').status, 0);
+    const roles = cli('role', 'list');
+    assert.equal(roles.status, 0, roles.stderr);
+    assert.match(roles.stdout, /^cli-role\s+2\s/m);
+    assert.equal(cli('quota', 'remove', 'cli-role').status, 0);
+    assert.ok(!cli('quota', 'list').stdout.includes('cli-role'));
+    // Bad input: the CLI's usage error, or the master's 400 with the field.
+    const bad = cli('quota', 'set', 'cli-role', '--limits', 'cpus:lots');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--limits: 'cpus:lots' is not name:amount/);
+    const refused = cli('quota', 'set', 'cli-role', '--limits', 'ports:1');
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /\/update_quota\/quota_configs\/0\/limits\/ports: not a quota resource/);
+  });
+
   test('quota and weights survive a master restart', async () => {
     // The agents stay with the old address: nothing may be left running on them.
     for (const a of ((await get('/v2/apps')).body as { apps: Array<{ id: string }> }).apps) assert.equal((await call('DELETE', `/v2/apps${a.id}?force=true`)).status, 200);
@@ -241,7 +266,10 @@ describe('quota', () => {
     master = await startDrover(masterArgs());
     assert.deepEqual((await v1({ type: 'GET_QUOTA' })).body, quota);
     assert.deepEqual((await get('/master/quota')).body, quota.get_quota.status);
-    assert.deepEqual((await get('/master/weights')).body, [{ role: 'prod', weight: 3 }]);
+    assert.deepEqual((await get('/master/weights')).body, [
+      { role: 'cli-role', weight: 2 },
+      { role: 'prod', weight: 3 },
+    ]);
     assert.equal((await v1({ type: 'REMOVE_QUOTA', remove_quota: { role: 'legacy' } })).status, 200);
     assert.deepEqual(
       ((await get('/master/quota')).body as { configs: Array<{ role: string }> }).configs.map((c) => c.role),

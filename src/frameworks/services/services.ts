@@ -151,6 +151,7 @@ export class ServicesFramework {
       reconcile: (tasks) => this.driver.reconcile(tasks),
       demandChanged: () => convergence.scheduleTick(),
       active: () => !this.stopped && this.driver.connection !== undefined,
+      defaultRole: this.roles[0]!,
     });
     this.placement = new OfferPlacement(
       {
