@@ -253,6 +253,7 @@ describe('quota', () => {
   });
 
   test('quota and weights survive a master restart', async () => {
+    assert.equal(master.child.exitCode ?? master.child.signalCode, null, `the master ended before its restart:\n${master.output().slice(-4000)}`);
     // The agents stay with the old address: nothing may be left running on them.
     for (const a of ((await get('/v2/apps')).body as { apps: Array<{ id: string }> }).apps) assert.equal((await call('DELETE', `/v2/apps${a.id}?force=true`)).status, 200);
     await eventually(async () => ((await get('/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'every app task gone', WAIT);
