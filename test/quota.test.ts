@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
 import { TestScheduler } from './support/scheduler.ts';
@@ -228,26 +228,36 @@ describe('quota', () => {
     assert.deepEqual((await get('/master/weights')).body, [{ role: 'prod', weight: 3 }]);
   });
 
-  test('drover quota and drover role', () => {
-    const cli = (...args: string[]) => spawnSync(process.execPath, [DROVER_BIN, ...args], { encoding: 'utf8', env: { ...process.env, DROVER_MASTER: master.url }, timeout: 60_000 });
-    const set = cli('quota', 'set', 'cli-role', '--limits', 'cpus:1;mem:128', '--guarantees', 'cpus:0.5');
+  test('drover quota and drover role', async () => {
+    // Not spawnSync: a test process blocked for seconds misses its idle keep-alive connections
+    // being closed by the master, and its next request went out on a dead one ("fetch failed").
+    const cli = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [DROVER_BIN, ...args], { env: { ...process.env, DROVER_MASTER: master.url }, timeout: 60_000 });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    const set = await cli('quota', 'set', 'cli-role', '--limits', 'cpus:1;mem:128', '--guarantees', 'cpus:0.5');
     assert.equal(set.status, 0, set.stderr);
-    const listed = cli('quota', 'list', '--json');
+    const listed = await cli('quota', 'list', '--json');
     assert.equal(listed.status, 0, listed.stderr);
     const entry = (JSON.parse(listed.stdout) as Array<{ name: string; quota: { guarantee: unknown; limit: unknown } }>).find((r) => r.name === 'cli-role');
     assert.deepEqual(entry?.quota.guarantee, { cpus: 0.5 });
     assert.deepEqual(entry?.quota.limit, { cpus: 1, mem: 128 });
-    assert.equal(cli('role', 'weight', 'cli-role', '2').status, 0);
-    const roles = cli('role', 'list');
+    assert.equal((await cli('role', 'weight', 'cli-role', '2')).status, 0);
+    const roles = await cli('role', 'list');
     assert.equal(roles.status, 0, roles.stderr);
     assert.match(roles.stdout, /^cli-role\s+2\s/m);
-    assert.equal(cli('quota', 'remove', 'cli-role').status, 0);
-    assert.ok(!cli('quota', 'list').stdout.includes('cli-role'));
+    assert.equal((await cli('quota', 'remove', 'cli-role')).status, 0);
+    assert.ok(!(await cli('quota', 'list')).stdout.includes('cli-role'));
     // Bad input: the CLI's usage error, or the master's 400 with the field.
-    const bad = cli('quota', 'set', 'cli-role', '--limits', 'cpus:lots');
+    const bad = await cli('quota', 'set', 'cli-role', '--limits', 'cpus:lots');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--limits: 'cpus:lots' is not name:amount/);
-    const refused = cli('quota', 'set', 'cli-role', '--limits', 'ports:1');
+    const refused = await cli('quota', 'set', 'cli-role', '--limits', 'ports:1');
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /\/update_quota\/quota_configs\/0\/limits\/ports: not a quota resource/);
   });
