@@ -31,32 +31,44 @@ class DroppingSink implements EventSink {
 
 export async function runAllocatorScenario(s: Scenario, options: { progress?: (l: string) => void } = {}): Promise<Record<string, unknown>> {
   const log = options.progress ?? (() => undefined);
-  const { frameworks: frameworkCount, cycles, tasksPerAgent } = s.allocator!;
+  const { frameworks: frameworkCount, cycles, tasksPerAgent, roles: roleCount = 0, weights = {}, quota = {}, reservedAgents = 0 } = s.allocator!;
   const store = createMemoryStore();
   const master = new Master({ store, logger: silentLogger(), hostname: 'sim', port: 5050 });
   const total = Resources.parse(s.agents.resources);
+  const reserved = Resources.parse(s.agents.resources, 'role-0');
   const task = Resources.parse(`cpus:${s.apps.cpus};mem:${s.apps.mem}`);
   const now = Date.now();
+  const roleOf = (f: number): string => (roleCount > 0 ? `role-${f % roleCount}` : '*');
   for (let f = 0; f < frameworkCount; f++) {
     const id = master.nextFrameworkId();
-    const record = master.newFrameworkRecord(id, { user: 'sim', name: `sim-${f}`, roles: ['*'] }, now);
+    const record = master.newFrameworkRecord(id, { user: 'sim', name: `sim-${f}`, roles: [roleOf(f)] }, now);
     record.stream = new DroppingSink();
     master.frameworks.set(id, record);
   }
   const frameworkIds = [...master.frameworks.keys()];
+  const frameworkRole = new Map(frameworkIds.map((id, f) => [id, roleOf(f)]));
+  await master.roleConfig.updateWeights(Object.entries(weights).map(([role, weight]) => ({ role, weight })));
+  await master.roleConfig.updateQuotas(
+    Object.entries(quota).map(([role, q]) => ({ role, quota: { guarantees: new Map(Object.entries(q.guarantees ?? {})), limits: new Map(Object.entries(q.limits ?? {})) } })),
+  );
   let taskSeq = 0;
   for (let a = 0; a < s.agents.count; a++) {
     const id = master.nextAgentId();
+    const isReserved = roleCount > 0 && a < reservedAgents;
+    const agentTotal = isReserved ? reserved : total;
     let used = Resources.EMPTY;
     for (let t = 0; t < tasksPerAgent; t++) {
-      const frameworkId = frameworkIds[taskSeq % frameworkIds.length]!;
+      // A reserved agent runs tasks of role-0 only (frameworks 0, roles, 2 × roles, …).
+      const frameworkId = isReserved ? frameworkIds[(taskSeq * roleCount) % frameworkIds.length]! : frameworkIds[taskSeq % frameworkIds.length]!;
       const taskId = `task-${taskSeq++}`;
+      const role = frameworkRole.get(frameworkId)!;
+      const resources = isReserved ? Resources.parse(`cpus:${s.apps.cpus};mem:${s.apps.mem}`, 'role-0') : task;
       const record: TaskRecord = {
         id: taskId,
         frameworkId,
         agentId: id,
-        role: '*',
-        resources: task,
+        role,
+        resources,
         state: 'TASK_RUNNING',
         statuses: [],
         statusUuid: undefined,
@@ -65,14 +77,14 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
         info: { name: taskId },
       };
       master.tasks.set(record);
-      used = used.add(task);
+      used = used.add(resources);
     }
     master.agents.set(id, {
       id,
-      info: { hostname: `hollow-${a}`, port: 5051, resources: total.toJSON() },
+      info: { hostname: `hollow-${a}`, port: 5051, resources: agentTotal.toJSON() },
       hostname: `hollow-${a}`,
       port: 5051,
-      total,
+      total: agentTotal,
       attributes: [],
       used,
       offered: Resources.EMPTY,
@@ -82,10 +94,11 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
       stream: new DroppingSink(),
     });
   }
-  log(`${s.agents.count} agents, ${frameworkCount} frameworks, ${master.tasks.size} tasks; ${cycles} cycles`);
+  log(`${s.agents.count} agents, ${frameworkCount} frameworks in ${Math.max(1, roleCount)} roles, ${master.tasks.size} tasks, ${master.roleConfig.quotas.size} quotas; ${cycles} cycles`);
   const times: number[] = [];
   const cpuTimes: number[] = [];
   let offers = 0;
+  let lastOffers: Record<string, { offers: number; cpus: number }> = {};
   for (let c = 0; c < cycles; c++) {
     for (const offer of [...master.offers.values()]) master.removeOffer(offer);
     const before = master.offers.size;
@@ -98,6 +111,7 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
     // threads, so the collector's helpers too) does not.
     cpuTimes.push((cpu.user + cpu.system) / 1000);
     offers = master.offers.size - before;
+    if (c === cycles - 1) lastOffers = offeredByRole(master);
     log(`cycle ${c + 1}: ${times.at(-1)!.toFixed(1)} ms (CPU ${cpuTimes.at(-1)!.toFixed(1)} ms), ${offers} offers`);
   }
   await store.close();
@@ -111,6 +125,10 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
     frameworks: frameworkCount,
     cycles,
     offersPerCycle: offers,
+    roles: Math.max(1, roleCount),
+    quotas: master.roleConfig.quotas.size,
+    reservedAgents: roleCount > 0 ? reservedAgents : 0,
+    ...(roleCount > 0 ? { lastCycleByRole: lastOffers } : {}),
     meanCycleMs: round(mean),
     p50CycleMs: round(sorted[Math.floor(sorted.length / 2)]!),
     maxCycleMs: round(sorted.at(-1)!),
@@ -119,6 +137,17 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
     inProcess: true,
     rssMb: round(mem.rss / 2 ** 20),
   };
+}
+
+/** Offers of the last cycle per role: how many, and their cpus (quota's effect, for the summary). */
+function offeredByRole(master: Master): Record<string, { offers: number; cpus: number }> {
+  const out: Record<string, { offers: number; cpus: number }> = {};
+  for (const o of master.offers.values()) {
+    const r = (out[o.role] ??= { offers: 0, cpus: 0 });
+    r.offers++;
+    r.cpus = round(r.cpus + o.resources.cpus());
+  }
+  return out;
 }
 
 function round(x: number): number {

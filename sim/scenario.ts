@@ -98,6 +98,14 @@ export interface Scenario {
     frameworks: number;
     cycles: number;
     tasksPerAgent: number;
+    /** Frameworks (and their tasks) spread round-robin over roles `role-0` … (default: all in `*`). */
+    roles?: number;
+    /** Role weights (UPDATE_WEIGHTS). */
+    weights?: Record<string, number>;
+    /** Role quotas (UPDATE_QUOTA): scalar name → amount. */
+    quota?: Record<string, { guarantees?: Record<string, number>; limits?: Record<string, number> }>;
+    /** This many agents have all their resources statically reserved for `role-0` (with `roles`). */
+    reservedAgents?: number;
   };
 }
 

@@ -20,6 +20,7 @@ import { secretCommand } from './secret.ts';
 import { iamCommand, loginCommand } from './iam.ts';
 import { loadCaCert, loadCredential } from './credentials.ts';
 import { lbCommand } from './lb.ts';
+import { quotaCommand, roleCommand } from './quota.ts';
 
 export async function main(argv: string[]): Promise<number> {
   await loadCredential();
@@ -42,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(deploymentCommand(setExit))
     .command(taskListCommand(setExit))
     .command(nodeCommand(setExit))
+    .command(quotaCommand(setExit))
+    .command(roleCommand(setExit))
     .command(dnsCommand(setExit))
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))

@@ -16,6 +16,7 @@ interface MasterArgs extends TlsArgs {
   'max-missed-heartbeats': number;
   'max-completed-tasks-per-framework': number;
   weights?: string;
+  'services-roles': string;
   services: boolean;
   jobs: boolean;
   'jobs-history-count': number;
@@ -49,6 +50,14 @@ export function removalRateFlag(text: string): { agents: number; perMs: number }
 /** `--agent-removal-guard`: a fraction in (0, 1]; 1 turns the guard off. */
 export function checkRemovalGuard(value: number): void {
   if (!(typeof value === 'number' && value > 0 && value <= 1)) throw new Error(`--agent-removal-guard must be a fraction in (0, 1] (1 turns the guard off), got ${String(value)}`);
+}
+
+/** `--services-roles`: comma-separated role names (Mesos' role characters; no empty or repeated ones). */
+function parseRoles(text: string): string[] {
+  const roles = text.split(',').map((r) => r.trim());
+  for (const r of roles) if (!/^(\*|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){0,7})$/.test(r)) throw new Error(`--services-roles: '${r}' is not a role name`);
+  if (new Set(roles).size !== roles.length || roles.length > 64) throw new Error('--services-roles: at most 64 roles, none repeated');
+  return roles;
 }
 
 /** Mesos' --weights syntax: `role1=2,role2=0.5`. */
@@ -85,6 +94,11 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .option('jobs-history-count', { type: 'number', default: 10, describe: 'Finished runs kept per job (and kind) in the jobs history' })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who the built-in frameworks' tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
         .option('weights', { type: 'string', describe: "Role weights for DRF, e.g. 'prod=3,dev=1'" })
+        .option('services-roles', {
+          type: 'string',
+          default: '*',
+          describe: "Roles the services framework subscribes with, the first the default of apps without `role` (Marathon's --mesos_role), e.g. 'slave_public' or '*,dev'",
+        })
         .option('max-completed-tasks-per-framework', { type: 'number', default: 1000, describe: 'Completed tasks kept in memory per framework (all stay in the history store)' })
         .option('agent-removal-rate-limit', { type: 'string', describe: "Mesos --agent_removal_rate_limit: at most AGENTS/DURATION marked unreachable, e.g. '1/20mins' (default: no rate limit)" })
         .option('agent-removal-guard', {
@@ -146,6 +160,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
             if (!Number.isInteger(args[name]) || args[name] < 1) throw new Error(`--${name} must be a positive integer`);
           }
           if (args.weights !== undefined) parseWeights(args.weights);
+          parseRoles(args['services-roles']);
           if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
           checkRemovalGuard(args['agent-removal-guard']);
           if (!Number.isInteger(args['max-completed-frameworks']) || args['max-completed-frameworks'] < 0) throw new Error('--max-completed-frameworks must be an integer ≥ 0');
@@ -227,6 +242,9 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         jobs: args.jobs,
         jobsHistoryCount: args['jobs-history-count'],
         defaultTaskUser: args['default-task-user'],
+        // --mesos-role (Marathon's flag) is the apps' default role; --services-roles may add more.
+        servicesRoles:
+          args['mesos-role'] === undefined ? parseRoles(args['services-roles']) : [args['mesos-role'], ...parseRoles(args['services-roles']).filter((r) => r !== args['mesos-role'] && r !== '*')],
         ...(args.weights === undefined ? {} : { weights: parseWeights(args.weights) }),
         ...(args['agent-removal-rate-limit'] === undefined ? {} : { agentRemovalRate: removalRateFlag(args['agent-removal-rate-limit']) }),
         agentRemovalGuardFraction: args['agent-removal-guard'],
@@ -235,7 +253,6 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
         ...(args['dns-port'] > 0 ? { dns: { port: args['dns-port'], domain: args['dns-domain'] } } : {}),
         servicePortRange: { min: args['local-port-min'], max: args['local-port-max'] },
-        ...(args['mesos-role'] === undefined ? {} : { servicesRole: args['mesos-role'] }),
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.
       if (store.backend === 'etcd') {

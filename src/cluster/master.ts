@@ -66,8 +66,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   };
   /** Where services' `port: 0` service ports come from (Marathon's --local_port_min/max). */
   servicePortRange?: { min: number; max: number };
-  /** The services framework's role (`--mesos-role`); default `*`. */
-  servicesRole?: string;
+  /** Roles of the services framework; the first is its apps' default role (Marathon's --mesos_role). Default `['*']`. */
+  servicesRoles?: readonly string[];
 }
 
 export type TlsOptions =
@@ -170,7 +170,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     tls = { mode: 'off' },
     dns: dnsOptions,
     servicePortRange,
-    servicesRole,
+    servicesRoles,
     ...masterOptions
   } = options;
   // First: a master that cannot open its secrets would launch tasks that never get them.
@@ -263,7 +263,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
         logger: logger.child({ part: 'services' }),
         ...frameworkUser,
         ...(servicePortRange === undefined ? {} : { servicePortRange }),
-        ...(servicesRole === undefined ? {} : { role: servicesRole }),
+        ...(servicesRoles === undefined || servicesRoles.length === 0 ? {} : { role: servicesRoles[0]!, roles: servicesRoles.slice(1) }),
       })
     : undefined;
   registerSecretsRoutes(app, secrets);

@@ -24,6 +24,9 @@ export const MAINTENANCE = 'drover:agents:maintenance';
 export const MESOS_RESERVATION = 'dcos:mesos:master:reservation';
 export const MESOS_VOLUME = 'dcos:mesos:master:volume';
 export const MESOS_DNS_OPS = 'dcos:adminrouter:ops:mesos-dns';
+/** DC/OS' quota and weight permissions (R to read, U to change). */
+export const QUOTA_ROLE = 'dcos:mesos:master:quota:role';
+export const WEIGHT_ROLE = 'dcos:mesos:master:weight:role';
 
 /** What the table needs to know about the cluster to name a request's resources. */
 export interface ClusterLookups {
@@ -130,6 +133,13 @@ export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
   UNRESERVE_RESOURCES: { rid: MESOS_RESERVATION, action: 'delete' },
   CREATE_VOLUMES: { rid: MESOS_VOLUME, action: 'create' },
   DESTROY_VOLUMES: { rid: MESOS_VOLUME, action: 'delete' },
+  GET_ROLES: { rid: MESOS_OPS, action: 'read' },
+  GET_WEIGHTS: { rid: WEIGHT_ROLE, action: 'read' },
+  UPDATE_WEIGHTS: { rid: WEIGHT_ROLE, action: 'update' },
+  GET_QUOTA: { rid: QUOTA_ROLE, action: 'read' },
+  UPDATE_QUOTA: { rid: QUOTA_ROLE, action: 'update' },
+  SET_QUOTA: { rid: QUOTA_ROLE, action: 'update' },
+  REMOVE_QUOTA: { rid: QUOTA_ROLE, action: 'update' },
 };
 
 /**
@@ -227,6 +237,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'GET /master/tasks': fixed(MESOS_OPS, 'read'),
   'GET /master/redirect': fixed(MESOS_OPS, 'read'),
   'GET /master/agent-removal': fixed(MESOS_OPS, 'read'),
+  'GET /master/roles': fixed(MESOS_OPS, 'read'),
+  'GET /master/quota': fixed(QUOTA_ROLE, 'read'),
+  'GET /master/weights': fixed(WEIGHT_ROLE, 'read'),
+  'PUT /master/weights': fixed(WEIGHT_ROLE, 'update'),
   // The relay to an agent's sandbox files; the agent checks the caller's permission on the task too.
   'GET /agent/:agentId/files/:operation': fixed(AGENT_OPS, 'read'),
 

@@ -16,6 +16,7 @@ import type { AgentEvent } from '../protocol/mesos/agent-link.ts';
 import type { Store } from '../store/store.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 import { allocate } from './allocator/drf.ts';
+import { RoleConfig } from './allocator/role-config.ts';
 import { transition } from './tasks/transitions.ts';
 import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { OfferJson, type OffersEvent } from './offer-json.ts';
@@ -147,6 +148,8 @@ export class Master {
   readonly removalWatchers = new Set<(status: AgentRemovalStatus) => void>();
   readonly registry: Registry;
   readonly maintenance: Maintenance;
+  /** Operator weights and quota per role, stored (allocator/role-config.ts). */
+  readonly roleConfig: RoleConfig;
   readonly log: Logger;
   readonly clock: Clock;
   readonly now: () => number;
@@ -222,6 +225,7 @@ export class Master {
     this.hostname = options.hostname ?? osHostname();
     this.port = options.port ?? 5050;
     this.registry = new Registry(options.store, this.log);
+    this.roleConfig = new RoleConfig(options.store, options.weights);
     this.maintenance = new Maintenance(options.store, {
       agent: (agentId) => this.agents.get(agentId),
       liveTasksOn: (agentId) => this.tasks.onAgent(agentId).length,
@@ -295,6 +299,7 @@ export class Master {
     const { clusterId, agents, frameworks, removedFrameworks, goneAgents, reservations } = await this.registry.load();
     this.clusterId = clusterId;
     await this.maintenance.load();
+    await this.roleConfig.load();
     for (const id of removedFrameworks) this.removedFrameworks.add(id);
     for (const id of goneAgents) this.goneAgents.add(id);
     for (const f of frameworks) {
@@ -662,7 +667,7 @@ export class Master {
     }
     if (agents.length === 0 || frameworks.length === 0) return;
     const now = this.now();
-    const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.options.weights });
+    const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.roleConfig.weights, quotas: this.roleConfig.quotas });
     const byFramework = new Map<string, OffersEvent>();
     for (const decision of offers) {
       if ((byFramework.get(decision.frameworkId)?.length ?? 0) >= this.options.maxOffersPerFramework) continue;

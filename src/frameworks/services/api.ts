@@ -53,6 +53,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     const out: Record<string, unknown> = {
       ...marathon,
       ...(container === undefined ? {} : { container }),
+      role: a.role ?? services.roles[0],
       tasksStaged: live.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
       tasksRunning: live.filter((i) => i.state === 'TASK_RUNNING').length,
       tasksHealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => isHealthy(a, i)).length,
@@ -190,8 +191,9 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
           since: a.version,
           ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
           ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
-          processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size },
-          lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: [x.reason], timestamp: x.at })),
+          processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size, rejectSummaryLastOffers: rejectSummary(r.rejections.values()) },
+          // The reason in words first (what Drover always said), then Marathon's code.
+          lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: x.code === undefined ? [x.reason] : [x.reason, x.code], timestamp: x.at })),
         },
       ];
     }),
@@ -370,4 +372,12 @@ export function parseLabelSelector(text: string): (labels: Record<string, string
     throw new DroverError('VALIDATION', `Invalid label selector: ${part}`, { details: [{ path: '/label', errors: [`cannot parse '${part}'`] }] });
   });
   return (labels) => tests.every((t) => t(labels));
+}
+
+/** Marathon's `rejectSummaryLastOffers`: per reason code, how many of the last offers it declined. */
+function rejectSummary(rejections: Iterable<{ code?: string }>): Array<{ reason: string; declined: number; processed: number }> {
+  const list = [...rejections];
+  const counts = new Map<string, number>();
+  for (const r of list) if (r.code !== undefined) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
+  return [...counts].map(([reason, declined]) => ({ reason, declined, processed: list.length }));
 }

@@ -34,6 +34,8 @@ export interface App {
   requirePorts: boolean;
   constraints: string[][];
   acceptedResourceRoles?: string[];
+  /** Marathon's `role` (1.9+): the role its tasks run in; absent = the framework's default role. */
+  role?: string;
   healthChecks: AppDefinition['healthChecks'] & object;
   readinessChecks: Array<{ name: string; protocol: 'HTTP' | 'HTTPS'; path: string; portName: string; intervalSeconds: number; timeoutSeconds: number; httpStatusCodesForReady: number[] }>;
   upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
@@ -108,6 +110,7 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     requirePorts: def.requirePorts ?? false,
     constraints: def.constraints ?? [],
     ...(def.acceptedResourceRoles ? { acceptedResourceRoles: def.acceptedResourceRoles } : {}),
+    ...(typeof def.role === 'string' ? { role: def.role } : {}),
     healthChecks: def.healthChecks ?? [],
     readinessChecks: (def.readinessChecks ?? []).map((r) => ({
       name: r.name ?? 'readinessCheck',

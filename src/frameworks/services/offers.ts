@@ -8,7 +8,7 @@ import { Resources } from '../../resources/index.ts';
 import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
 import { type App, taskId as makeTaskId } from './app.ts';
 import type { InstanceTable } from './instance-table.ts';
-import { place, type Spot } from './placement.ts';
+import { place, roleFit, type Spot } from './placement.ts';
 import { isLive, type Instance, type ReconcileResult } from './reconcile.ts';
 import { recordRejection, type AppRuntime } from './runtime.ts';
 import { buildTaskInfo } from './task-builder.ts';
@@ -34,6 +34,8 @@ export interface OfferContext {
   readonly apps: ReadonlyMap<string, App>;
   readonly instances: InstanceTable;
   readonly uuids: TimeOrderedUuids;
+  /** The role of apps that name none (the framework's first role). */
+  readonly defaultRole: string;
   runtimeOf(appId: string): AppRuntime;
   planOf(app: App): ReconcileResult;
   launchAllowed(app: App): boolean;
@@ -124,6 +126,7 @@ export class OfferPlacement {
         // An app deleted or changed meanwhile gets nothing more from this batch.
         for (const plan of plans) if (c.apps.get(plan.app.id) !== plan.app) plan.want = 0;
       }
+      const offerRole = offer.allocation_info?.role ?? '*';
       const attributes = Object.fromEntries((offer.attributes ?? []).map((a) => attributeEntry(a)));
       // Resident apps first: an offer they use (reserve, launch on a reservation, release) is theirs alone.
       if (c.resident !== undefined && (residentPlans.length > 0 || c.resident.slots.all().length > 0)) {
@@ -136,17 +139,23 @@ export class OfferPlacement {
         const app = plan.app;
         if (plan.want === 0 || budget === 0) continue;
         const runtime = c.runtimeOf(app.id);
+        const fit = roleFit(app, c.defaultRole, offerRole, remaining);
+        if (fit.refusal !== undefined) {
+          recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: fit.refusal, code: 'UnfulfilledRole', at });
+          continue;
+        }
+        const usable = fit.usable;
         // An offer already used up by earlier apps: say why without running placement (at
         // 1,000 apps × 10,000 offers a cycle, placement's parsing was the whole cycle).
-        const short =
-          remaining.cpus() < app.cpus ? `insufficient cpus: ${remaining.cpus()} < ${app.cpus}` : remaining.mem() < app.mem ? `insufficient mem: ${remaining.mem()} < ${app.mem}` : undefined;
+        const short = usable.cpus() < app.cpus ? `insufficient cpus: ${usable.cpus()} < ${app.cpus}` : usable.mem() < app.mem ? `insufficient mem: ${usable.mem()} < ${app.mem}` : undefined;
         const result =
           short === undefined
-            ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: remaining }, plan.spots, Math.min(plan.want, budget))
-            : { launches: [], reason: short, remaining };
-        if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, at });
+            ? place(app, { agentId: offer.agent_id.value, hostname: offer.hostname, attributes, resources: usable }, plan.spots, Math.min(plan.want, budget))
+            : { launches: [], reason: short, remaining: usable };
+        if (result.reason) recordRejection(runtime, { agentId: offer.agent_id.value, hostname: offer.hostname, reason: result.reason, code: rejectionCode(result.reason), at });
         else runtime.rejections.delete(offer.agent_id.value);
-        remaining = result.remaining;
+        // What the app could not use (other roles' resources) stays for the apps after it.
+        remaining = usable === remaining ? result.remaining : remaining.subtract(usable).add(result.remaining);
         for (const launch of result.launches) {
           const id = makeTaskId(app.id, c.uuids.next());
           taskInfos.push({ taskId: id, info: buildTaskInfo(app, id, offer.agent_id.value, offer.hostname, launch.ports, launch.resources) });
@@ -218,6 +227,15 @@ export class OfferPlacement {
       });
     }
   }
+}
+
+/** Marathon's NoOfferMatchReason for a placement refusal (its /v2/queue summaries count these). */
+function rejectionCode(reason: string): string {
+  if (reason.startsWith('insufficient cpus')) return 'InsufficientCpus';
+  if (reason.startsWith('insufficient mem')) return 'InsufficientMemory';
+  if (reason.startsWith('insufficient disk')) return 'InsufficientDisk';
+  if (reason.startsWith('insufficient ports') || reason.startsWith('required ports')) return 'InsufficientPorts';
+  return 'UnfulfilledConstraint';
 }
 
 function attributeEntry(a: unknown): [string, string] {

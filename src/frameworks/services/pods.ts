@@ -89,6 +89,11 @@ export interface PodContext {
   demandChanged(): void;
   /** Whether the framework is subscribed and running. */
   active(): boolean;
+  /**
+   * The role pods run in (the framework's default role; pods name no other yet): only offers
+   * allocated to it are theirs — a task runs in its offer's role.
+   */
+  defaultRole?: string;
 }
 
 export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
@@ -319,7 +324,12 @@ export class PodManager {
     if (plans.length === 0) return offers;
     const rest: OfferJson[] = [];
     const launches: Array<{ offer: OfferJson; instances: PodInstance[]; ops: unknown[] }> = [];
+    const role = this.c.defaultRole ?? '*';
     for (const offer of offers) {
+      if ((offer.allocation_info?.role ?? '*') !== role) {
+        rest.push(offer);
+        continue;
+      }
       let remaining = Resources.fromJSON(offer.resources);
       const instances: PodInstance[] = [];
       const ops: unknown[] = [];

@@ -18,6 +18,8 @@ export interface Rejection {
   agentId: string;
   hostname: string;
   reason: string;
+  /** Marathon's NoOfferMatchReason (UnfulfilledRole, InsufficientCpus, UnfulfilledConstraint, …). */
+  code?: string;
   at: string;
 }
 

@@ -30,6 +30,7 @@ import { newRuntime, type AppRuntime } from './runtime.ts';
 import { StatusUpdates } from './status-updates.ts';
 import { assignServicePorts, assignServicePortsAll, ServicePortIndex, type ServicePortRange } from './service-ports.ts';
 import { TimeOrderedUuids } from './time-uuid.ts';
+import { roleErrors } from './placement.ts';
 
 export type { AppRuntime } from './runtime.ts';
 
@@ -46,6 +47,11 @@ export interface ServicesOptions {
   /** FrameworkInfo.user: who an app's tasks run as unless the app names a user (Marathon's --mesos_user); default nobody. */
   frameworkUser?: string;
   role?: string;
+  /**
+   * More roles the framework subscribes with (MULTI_ROLE), for apps and pods that name one in
+   * `role`; `role` (default `*`) stays the default role of those that do not (Marathon's --mesos_role).
+   */
+  roles?: readonly string[];
   /** Where `port: 0` service ports come from (Marathon's --local_port_min/max); default 10000–20000. */
   servicePortRange?: ServicePortRange;
 }
@@ -64,6 +70,8 @@ export class ServicesFramework {
   /** Which app holds which service port (service-ports.ts). */
   readonly servicePorts: ServicePortIndex;
   readonly clock: Clock;
+  /** The roles this framework subscribes with; the first is the default role of apps and pods. */
+  readonly roles: readonly string[];
   private readonly store: Store;
   private readonly log: Logger;
   private readonly driver: SchedulerDriver;
@@ -83,6 +91,7 @@ export class ServicesFramework {
     const log = (this.log = options.logger);
     this.store = options.store;
     this.residentSlots = new ResidentSlots(options.store);
+    this.roles = [...new Set([options.role ?? '*', ...(options.roles ?? [])])];
     this.servicePorts = new ServicePortIndex(options.servicePortRange);
     const now = (): number => clock.now();
     this.readiness = new ReadinessChecks(now);
@@ -90,12 +99,15 @@ export class ServicesFramework {
     const uuids = new TimeOrderedUuids(now);
     this.driver = new SchedulerDriver(
       {
-        info: builtInFrameworkInfo({
-          user: options.frameworkUser ?? 'nobody',
-          name: options.frameworkName ?? 'marathon',
-          role: options.role ?? '*',
-          capabilities: ['PARTITION_AWARE', 'TASK_KILLING_STATE', 'MULTI_ROLE'],
-        }),
+        info: {
+          ...builtInFrameworkInfo({
+            user: options.frameworkUser ?? 'nobody',
+            name: options.frameworkName ?? 'marathon',
+            role: this.roles[0]!,
+            capabilities: ['PARTITION_AWARE', 'TASK_KILLING_STATE', 'MULTI_ROLE'],
+          }),
+          roles: [...this.roles],
+        },
         subscribed: (connection, previousId) => this.subscribed(connection, previousId),
         offers: (offers, connection) => {
           // Pods first (they take whole offers for their task groups); apps get the rest.
@@ -144,12 +156,14 @@ export class ServicesFramework {
       reconcile: (tasks) => this.driver.reconcile(tasks),
       demandChanged: () => convergence.scheduleTick(),
       active: () => !this.stopped && this.driver.connection !== undefined,
+      defaultRole: this.roles[0]!,
     });
     this.placement = new OfferPlacement(
       {
         apps: this.apps,
         instances: this.instances,
         uuids,
+        defaultRole: this.roles[0]!,
         runtimeOf: (id) => this.runtimeOf(id),
         planOf: (app) => convergence.planOf(app),
         launchAllowed: (app) => convergence.launchAllowed(app),
@@ -277,12 +291,20 @@ export class ServicesFramework {
 
   /** `app` with its 0 service ports assigned (reusing its current version's); 409 on a port another app holds. */
   withServicePorts(app: App): App {
+    this.checkRoles([app]);
     return assignServicePorts(app, this.apps.get(app.id), this.servicePorts);
   }
 
   /** The same for the apps of one request: all assigned, or a 409 before anything is stored. */
   withServicePortsAll(apps: readonly App[]): App[] {
+    this.checkRoles(apps);
     return assignServicePortsAll(apps, (id) => this.apps.get(id), this.servicePorts);
+  }
+
+  /** Every path that stores an app passes here first: its roles must be this framework's (422 naming the field). */
+  private checkRoles(apps: readonly App[]): void {
+    const details = apps.flatMap((a) => roleErrors(a, this.roles).map((d) => (apps.length > 1 ? { ...d, path: `${a.id}${d.path}` } : d)));
+    if (details.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details });
   }
 
   /** Store a new version of an app (create or update) and start its deployment. */

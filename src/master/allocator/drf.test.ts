@@ -166,7 +166,7 @@ function allocateByDefinition(input: AllocationInput): OfferDecision[] {
         for (const role of f.roles) {
           if (f.suppressedRoles.has(role)) continue;
           const r = offerable(free, role);
-          if (!(input.minAllocatable ?? DEFAULT_MIN_ALLOCATABLE).some((m) => r.contains(m))) continue;
+          if (!(input.minAllocatable ?? DEFAULT_MIN_ALLOCATABLE).some((m) => r.flatten().contains(m))) continue;
           const key: [number, number, string, string] = [roleShare(role), share(allocated.get(`${role}\0${f.id}`) ?? Resources.EMPTY), role, f.id];
           if (best === undefined || lexLower(key, best.key)) best = { key, framework: f, role };
         }

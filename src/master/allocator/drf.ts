@@ -13,6 +13,9 @@
  * divided by its weight. Ports and sets do not count, as in Mesos.
  */
 import { DEFAULT_ROLE, Resources } from '../../resources/index.ts';
+import { QuotaCycle, type RoleQuota } from './quota.ts';
+
+export type { RoleQuota } from './quota.ts';
 
 export interface AllocatorAgent {
   id: string;
@@ -45,6 +48,12 @@ export interface AllocationInput {
    * (Mesos' --min_allocatable_resources; default cpus:0.01 or mem:32).
    */
   minAllocatable?: readonly Resources[];
+  /**
+   * Per role: guarantees held back for it and limits it may not pass (quota.ts). With any
+   * guarantee unmet, roles below theirs are served first over every agent (Mesos' first stage),
+   * then everyone, leaving the rest of the unmet guarantees unoffered.
+   */
+  quotas?: ReadonlyMap<string, RoleQuota>;
 }
 
 export interface OfferDecision {
@@ -116,13 +125,18 @@ export function allocate(input: AllocationInput): AllocationResult {
   // a scan of every framework (1,000,000 checks per cycle at 10,000 agents × 100 frameworks).
   // After an offer only the chosen candidate and its role move, each to its new place.
   const offers: OfferDecision[] = [];
-  for (const agent of shuffled(input.agents, input.seed)) {
-    let free = agent.free;
+  const quota = input.quotas !== undefined && input.quotas.size > 0 ? quotaCycle(input, input.quotas) : undefined;
+  const order = shuffled(input.agents, input.seed);
+  // A role below its guarantee without a framework to offer to keeps its headroom held, but
+  // gives stage 1 nothing to do.
+  const servable = (): boolean => quota !== undefined && roles.some((q) => quota.belowGuarantee(q.role));
+  const take = (agentId: string, free: Resources, stage: Stage): Resources => {
     while (!free.isEmpty) {
-      const pick = pickCandidate(roles, input.now, agent.id, free, minimum);
+      const pick = pickCandidate(roles, input.now, agentId, free, minimum, stage);
       if (pick === undefined) break;
       const { candidate, offered } = pick;
-      offers.push({ frameworkId: candidate.framework.id, role: candidate.role, agentId: agent.id, resources: offered });
+      offers.push({ frameworkId: candidate.framework.id, role: candidate.role, agentId, resources: offered });
+      quota?.offered(candidate.role, offered);
       // Whole unreserved agents are the common case: nothing is left, no subtraction needed.
       free = offered === free ? Resources.EMPTY : free.subtract(offered);
       const q = queues.get(candidate.role)!;
@@ -131,8 +145,24 @@ export function allocate(input: AllocationInput): AllocationResult {
       moveBack(q.candidates, q.candidates.indexOf(candidate), byCandidate);
       q.share = shares.of(q.allocated) / q.weight;
       moveBack(roles, roles.indexOf(q), byRole);
+      if (stage.guarantees && !servable()) break;
+    }
+    return free;
+  };
+  // Stage 1 (only while some role with candidates is below its guarantee): those roles, over
+  // every agent, take what they miss. What is left of each agent goes to stage 2.
+  let left: Map<string, Resources> | undefined;
+  if (quota !== undefined && servable()) {
+    left = new Map();
+    const stage: Stage = { quota, guarantees: true };
+    for (const agent of order) {
+      if (!servable()) break;
+      const rest = take(agent.id, agent.free, stage);
+      if (rest !== agent.free) left.set(agent.id, rest);
     }
   }
+  const stage: Stage = { quota, guarantees: false };
+  for (const agent of order) take(agent.id, left?.get(agent.id) ?? agent.free, stage);
   return { offers };
 }
 
@@ -141,14 +171,23 @@ export function allocate(input: AllocationInput): AllocationResult {
  * `free`, and what they would be offered. Roles are walked in share order; roles tied on share
  * are all looked at, since their frameworks' shares decide between them.
  */
-function pickCandidate(roles: readonly RoleQueue[], now: number, agentId: string, free: Resources, minimum: readonly Resources[]): { candidate: Candidate; offered: Resources } | undefined {
+function pickCandidate(
+  roles: readonly RoleQueue[],
+  now: number,
+  agentId: string,
+  free: Resources,
+  minimum: readonly Resources[],
+  stage: Stage,
+): { candidate: Candidate; offered: Resources } | undefined {
   let best: Candidate | undefined;
   let bestRoleShare = 0;
   let bestOffered = Resources.EMPTY;
+  const quota = stage.quota;
   for (const q of roles) {
     if (best !== undefined && q.share > bestRoleShare) break;
-    const offered = offerable(free, q.role);
-    if (!minimum.some((m) => offered.contains(m))) continue;
+    if (stage.guarantees && !quota!.belowGuarantee(q.role)) continue;
+    const offered = quota === undefined ? offerable(free, q.role) : quota.fit(q.role, offerable(free, q.role), stage.guarantees);
+    if (!allocatable(offered, minimum)) continue;
     for (const c of q.candidates) {
       const refusals = c.framework.refusals;
       if (refusals.size > 0) {
@@ -164,6 +203,26 @@ function pickCandidate(roles: readonly RoleQueue[], now: number, agentId: string
     }
   }
   return best === undefined ? undefined : { candidate: best, offered: bestOffered };
+}
+
+/** Which allocation stage a pick is in; without quota there is only one. */
+interface Stage {
+  quota: QuotaCycle | undefined;
+  /** Stage 1: only roles below their guarantee, cut to what they miss. */
+  guarantees: boolean;
+}
+
+/** The cycle's quota bookkeeping: per role, what its frameworks hold, and every agent's free resources. */
+function quotaCycle(input: AllocationInput, quotas: ReadonlyMap<string, RoleQuota>): QuotaCycle {
+  const allocated = new Map<string, Resources>();
+  for (const f of input.frameworks) {
+    for (const [role, r] of f.allocated) if (quotas.has(role)) allocated.set(role, (allocated.get(role) ?? Resources.EMPTY).add(r));
+  }
+  return new QuotaCycle(
+    quotas,
+    allocated,
+    input.agents.map((a) => a.free),
+  );
 }
 
 /** Between roles of equal share: (framework share, role, framework id). */
@@ -243,6 +302,17 @@ class Shares {
     }
     return max;
   }
+}
+
+/**
+ * min_allocatable is role-blind: an agent whose resources are all reserved for a role (a public
+ * agent's `cpus(slave_public):4`) is offered to that role too. Flattened only when needed.
+ */
+function allocatable(offered: Resources, minimum: readonly Resources[]): boolean {
+  if (minimum.some((m) => offered.contains(m))) return true;
+  if (offered.roles().every((r) => r === DEFAULT_ROLE)) return false;
+  const flat = offered.flatten();
+  return minimum.some((m) => flat.contains(m));
 }
 
 /** What a framework in `role` may be offered from `free`: unreserved plus `role`'s reservations. */

@@ -13,6 +13,7 @@ import type { Master } from '../master.ts';
 import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
 import { principalOf } from '../../iam/guard.ts';
 import { isReservationCall, RESERVATION_CALLS, RESERVATION_CALL_FIELDS, reservationCall } from './operator-reservations.ts';
+import { handleQuotaCall, isQuotaCall, registerQuotaRoutes } from './operator-quota.ts';
 
 export const OPERATOR_CALLS = [
   'GET_HEALTH',
@@ -73,7 +74,11 @@ export function getState(master: Master): Record<string, unknown> {
 }
 
 export function registerOperatorV1Routes(app: FastifyInstance, master: Master): void {
+  registerQuotaRoutes(app, master);
   app.post('/api/v1', async (request, reply) => {
+    // Roles, weights and quota: operator-quota.ts.
+    const type = (request.body as { type?: unknown } | null)?.type;
+    if (isQuotaCall(type)) return handleQuotaCall(master, request.body as Record<string, unknown>, reply);
     let call;
     try {
       call = OperatorCall.validate(request.body, 'Failed to validate master::Call');
