@@ -31,6 +31,8 @@ import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
 import { groupCheckpoint, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 import { requestedImage } from './containerizer/container-image.ts';
+import { requestedVolumes, volumesProblem } from './containerizer/container-volumes.ts';
+import { portMappingsProblem, requestedPortMappings, type PortMapping } from './network/cni-bridge.ts';
 import type { ContainerImage } from './containerizer/containerizer.ts';
 import { parseDockerConfig } from '../images/auth.ts';
 import { SANDBOX_IN_CONTAINER } from '../images/runtime.ts';
@@ -61,6 +63,8 @@ export interface TaskSupervisorOptions {
   resolveSecrets?: (frameworkId: string, taskId: string) => Promise<{ values: Map<string, Buffer>; missing: string[] } | { error: string }>;
   /** Who owns a task's secret files: the user it runs as (undefined: the agent's own user). */
   secretFileOwner?: (user: string | undefined) => Promise<{ uid: number; gid: number } | undefined>;
+  /** `--host-volume-paths`: the host directories a task's volumes may come from; default none (container-volumes.ts). */
+  hostVolumePaths?: readonly string[];
   logger: Logger;
 }
 
@@ -274,7 +278,7 @@ export class TaskSupervisor {
     if (c.killRequested === true) {
       return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
     }
-    const problem = launchProblem(c.taskInfo) ?? (c.taskGroup === undefined ? undefined : groupLaunchProblem(c.taskInfo, c.taskGroup));
+    const problem = launchProblem(c.taskInfo, { hostVolumePaths: this.options.hostVolumePaths ?? [] }) ?? (c.taskGroup === undefined ? undefined : groupLaunchProblem(c.taskInfo, c.taskGroup));
     if (problem !== undefined) return this.transition(supervised, problem);
     try {
       await mkdir(c.sandbox, { recursive: true });
@@ -321,6 +325,10 @@ export class TaskSupervisor {
         return this.launchFailed(supervised, `The pull secret of the image ${image.reference}: ${(err as Error).message}`);
       }
     }
+    const volumes = requestedVolumes(c.taskInfo.container);
+    const containerVolumes = 'error' in volumes ? [] : volumes.volumes;
+    if (containerVolumes.length > 0 && this.options.containerizer.name !== 'linux')
+      return this.launchFailed(supervised, `Volumes need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
     const networks = requestedNetworks(c.taskInfo.container);
     if (networks.length > 0 && this.options.containerizer.name !== 'linux') {
       // Running it on the host network would silently break what the task was promised.
@@ -348,6 +356,8 @@ export class TaskSupervisor {
         ...(image === undefined ? {} : { image, frameworkUser: c.frameworkInfo.user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
+        ...(containerVolumes.length === 0 ? {} : { volumes: containerVolumes }),
+        ...portMappingsOf(c.taskInfo.container),
         ...(requestsPrivileged(c.taskInfo.container) ? { privileged: true } : {}),
       });
     } catch (err) {
@@ -551,12 +561,18 @@ export class TaskSupervisor {
 }
 
 /** Why a task cannot be run by this agent at all, as the status to answer with. */
-export function launchProblem(task: TaskInfo): StatusFields | undefined {
+export function launchProblem(task: TaskInfo, options: { hostVolumePaths?: readonly string[] } = {}): StatusFields | undefined {
   if (task.executor !== undefined) {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'Custom executors are not supported by this agent' };
   }
   const image = requestedImage(task.container);
   if ('error' in image) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: image.error };
+  const volumes = requestedVolumes(task.container);
+  const volumeProblem = 'error' in volumes ? volumes.error : volumesProblem(volumes.volumes, { allowedHostPaths: options.hostVolumePaths ?? [], image: image.image !== undefined });
+  if (volumeProblem !== undefined) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: volumeProblem };
+  const ports = requestedPortMappings(task.container);
+  const portProblem = 'error' in ports ? ports.error : portMappingsProblem(ports.mappings, task.resources, requestedNetworks(task.container));
+  if (portProblem !== undefined) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: portProblem };
   // An image may say what to run (Entrypoint, Cmd); the containerizer refuses if neither does.
   if (image.image === undefined && (task.command?.value === undefined || task.command.value === '')) {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'The task has no command to run' };
@@ -566,6 +582,12 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
     if (!parsed.ok) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: parsed.error };
   }
   return undefined;
+}
+
+/** NetworkInfo.port_mappings as the containerizer takes them (validated by launchProblem). */
+function portMappingsOf(container: unknown): { portMappings?: PortMapping[] } {
+  const ports = requestedPortMappings(container);
+  return 'error' in ports || ports.mappings.length === 0 ? {} : { portMappings: ports.mappings };
 }
 
 /** ContainerInfo.docker.privileged (Mesos' field; Marathon's `container.docker.privileged`). */

@@ -9,6 +9,7 @@ import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../../errors/errors.ts';
 import { patternProblem } from '../../placement/index.ts';
 import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
+import { hostVolumeErrors } from '../sdk/host-volumes.ts';
 
 /** Metronome's pathType: dot-separated segments of lowercase letters, digits and inner dashes. */
 export const JOB_ID = /^([a-z0-9]+(-+[a-z0-9]+)*)(\.([a-z0-9]+(-+[a-z0-9]+)*))*$/;
@@ -88,9 +89,10 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   const run = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
   for (const key of Object.keys(run)) if (!KNOWN_RUN.has(key)) out.push({ path: `/run/${key}`, errors: ['unknown property'] });
   out.push(...imageErrors(run));
-  // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts); other volumes not yet.
+  // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts), host volumes (host-volumes.ts); other volumes not yet.
   const secrets = run['secrets'] as SecretDecls | undefined;
   out.push(...secretDeclarationErrors(run['secrets'], '/run'), ...secretVolumeErrors(run['volumes'], secrets, '/run/volumes'));
+  out.push(...hostVolumeErrors(run['volumes'], '/run/volumes', run['docker'] !== undefined || run['ucr'] !== undefined));
   if (nonEmpty(run['networks'])) out.push({ path: '/run/networks', errors: ['job networks are not supported yet; jobs use host networking'] });
   if (typeof run['gpus'] === 'number' && run['gpus'] > 0) out.push({ path: '/run/gpus', errors: ['gpus are not supported yet'] });
   const env = run['env'];

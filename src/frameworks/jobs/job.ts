@@ -8,6 +8,7 @@ import { compileValidator } from '../../protocol/validation.ts';
 import { cronErrors, nextCronTick } from './cron.ts';
 import { isIsoInterval, nextIsoTick, parseIsoInterval } from './iso-interval.ts';
 import { JOB_ID, JobSpec, SCHEDULE_ID, ScheduleSpec, runSemanticErrors, scheduleUnknown, unsupportedFields } from './job-schema.ts';
+import { hostVolumesOf, isHostVolume, type HostVolume } from '../sdk/host-volumes.ts';
 
 export interface Schedule {
   id: string;
@@ -42,7 +43,7 @@ export interface Job {
     env: Record<string, EnvValue>;
     /** Metronome's run.secrets (name → store path) and secret volumes; present only when declared. */
     secrets?: SecretDecls;
-    volumes?: SecretVolume[];
+    volumes?: Array<SecretVolume | HostVolume>;
     artifacts: Array<{ uri: string; extract: boolean; executable: boolean; cache: boolean }>;
     placement: { constraints: Constraint[] };
     maxLaunchDelay: number;
@@ -103,7 +104,9 @@ export function parseJob(input: unknown, now: number): Job {
       ...(run.secrets !== undefined && run.secrets !== null && Object.keys(run.secrets as object).length > 0
         ? { secrets: Object.fromEntries(Object.entries(run.secrets as SecretDecls).map(([name, d]) => [name, { source: d.source }])) }
         : {}),
-      ...(Array.isArray(run.volumes) && run.volumes.length > 0 ? { volumes: (run.volumes as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) } : {}),
+      ...(Array.isArray(run.volumes) && run.volumes.length > 0
+        ? { volumes: (run.volumes as unknown[]).map((v) => (isHostVolume(v) ? hostVolumesOf([v])[0]! : { containerPath: (v as SecretVolume).containerPath, secret: (v as SecretVolume).secret })) }
+        : {}),
       artifacts: (run.artifacts ?? []).map((a) => ({ uri: a.uri, extract: a.extract ?? true, executable: a.executable ?? false, cache: a.cache ?? false })),
       placement: {
         constraints: (run.placement?.constraints ?? []).map((c) => ({ attribute: c.attribute, operator: c.operator === 'EQ' ? 'IS' : (c.operator as Constraint['operator']), value: c.value ?? '' })),

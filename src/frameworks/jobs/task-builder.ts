@@ -2,7 +2,8 @@
  * From a job run and its place to a Mesos TaskInfo: the command (shell `cmd` or exec `args`), the
  * environment with the run's identity, fetched artifacts, the kill grace period, labels. Pure.
  */
-import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
+import { plainEnv, secretTaskParts, secretVolumesOf } from '../sdk/secrets.ts';
+import { hostVolumesOf, mesosHostVolumes } from '../sdk/host-volumes.ts';
 import { mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { Job } from './job.ts';
@@ -17,7 +18,7 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
     METRONOME_JOB_RUN_ID: run.id,
   };
   // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
-  const secrets = job.run.secrets === undefined ? undefined : secretTaskParts(job.run.env, job.run.secrets, job.run.volumes ?? []);
+  const secrets = job.run.secrets === undefined ? undefined : secretTaskParts(job.run.env, job.run.secrets, secretVolumesOf(job.run.volumes ?? []));
   const image =
     job.run.docker !== undefined
       ? { image: job.run.docker.image, forcePull: job.run.docker.forcePullImage === true }
@@ -32,7 +33,7 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
       : image !== undefined
         ? { shell: false, ...(job.run.args === undefined ? {} : { arguments: job.run.args }) }
         : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
-  const secretVolumes = secrets?.volumes ?? [];
+  const secretVolumes = [...(secrets?.volumes ?? []), ...mesosHostVolumes(hostVolumesOf(job.run.volumes ?? []))];
   const container =
     image === undefined && !privileged && secretVolumes.length === 0
       ? undefined

@@ -9,6 +9,7 @@ import { patternProblem } from '../../placement/index.ts';
 import { envSecretErrors, secretDeclarationErrors, secretVolumeErrors, type SecretDecls } from '../sdk/secrets.ts';
 import { appVipErrors } from '../../protocol/vip-labels.ts';
 import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
+import { hostVolumeErrors } from '../sdk/host-volumes.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
@@ -163,8 +164,10 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   const container = app.container ?? undefined;
   if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, app.networks ?? []));
   if (container) {
-    // Secret volumes are run (a file in the sandbox); host, persistent and external ones not yet.
+    // Secret volumes are run (a file in the sandbox) and host ones (a bind mount); persistent and external ones not yet.
     out.push(...secretVolumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
+    const docker = container['docker'] as { image?: unknown } | null | undefined;
+    out.push(...hostVolumeErrors(container['volumes'], '/container/volumes', typeof docker?.image === 'string'));
   }
   out.push(...secretDeclarationErrors(app.secrets, ''), ...envSecretErrors(app.env, app.secrets as SecretDecls | undefined, ''));
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });

@@ -6,6 +6,7 @@ import { DroverError, type ErrorDetail } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { AppDefinition, normalizeId, semanticErrors, unsupportedFields } from './app-schema.ts';
 import type { EnvValue, SecretDecls, SecretVolume } from '../sdk/secrets.ts';
+import { hostVolumesOf, isHostVolume, type HostVolume } from '../sdk/host-volumes.ts';
 
 export interface PortDef {
   port: number;
@@ -53,7 +54,8 @@ export interface App {
   container?: {
     type: 'MESOS' | 'DOCKER';
     docker?: { image?: string; forcePullImage?: boolean; pullConfig?: { secret: string }; privileged?: true };
-    volumes?: SecretVolume[];
+    /** Secret volumes and host volumes (an absolute hostPath) or sandbox ones (a relative hostPath). */
+    volumes?: Array<SecretVolume | HostVolume>;
   };
   /** Failures in a row (without a healthy or long-enough run) after which relaunching stops. */
   maxConsecutiveFailures: number;
@@ -139,7 +141,9 @@ function appContainer(def: AppDefinition): { container?: NonNullable<App['contai
   const privileged = d?.privileged === true;
   const image = typeof d?.image === 'string' ? d.image : undefined;
   const raw = def.container?.['volumes'];
-  const volumes = Array.isArray(raw) ? (raw as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) : [];
+  const volumes: Array<SecretVolume | HostVolume> = Array.isArray(raw)
+    ? raw.map((v) => (isHostVolume(v) ? hostVolumesOf([v])[0]! : { containerPath: (v as SecretVolume).containerPath, secret: (v as SecretVolume).secret }))
+    : [];
   if (!privileged && volumes.length === 0 && image === undefined) return {};
   const docker = {
     ...(image === undefined ? {} : { image }),

@@ -7,7 +7,8 @@ import { mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { App } from './app.ts';
 import { taskName } from './app.ts';
-import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
+import { plainEnv, secretTaskParts, secretVolumesOf } from '../sdk/secrets.ts';
+import { hostVolumesOf, mesosHostVolumes } from '../sdk/host-volumes.ts';
 
 export function taskEnvironment(app: App, host: string, ports: number[]): Record<string, string> {
   const env: Record<string, string> = {
@@ -104,7 +105,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
   // The per-app parts are shared between tasks: the TaskInfo is only serialised, never changed.
   const plain = taskVariables(app, host, ports);
   // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
-  const secretParts = app.secrets === undefined ? undefined : secretTaskParts(app.env, app.secrets, app.container?.volumes ?? []);
+  const secretParts = app.secrets === undefined ? undefined : secretTaskParts(app.env, app.secrets, secretVolumesOf(app.container?.volumes ?? []));
   const variables = secretParts === undefined || secretParts.variables.length === 0 ? plain : [...plain, ...secretParts.variables];
   // With an image, `args` go after its Entrypoint and no command at all runs its Entrypoint/Cmd (Mesos' rules).
   const image = app.container?.docker?.image;
@@ -130,7 +131,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
-    ...taskContainer(app, secretParts?.volumes ?? []),
+    ...taskContainer(app, [...(secretParts?.volumes ?? []), ...mesosHostVolumes(hostVolumesOf(app.container?.volumes ?? []))]),
     labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
     discovery: {
       visibility: 'FRAMEWORK',

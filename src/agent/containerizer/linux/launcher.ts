@@ -46,6 +46,11 @@ export interface LaunchRequest {
    * inside the container) itself, as the exit-status wrapper does for host tasks.
    */
   image?: { rootfs: string; workingDir: string; exitFile: string };
+  /**
+   * Host and sandbox volumes (container-volumes.ts): `source` bound at `target` — inside the
+   * image's root with an image, else a path in the sandbox — read-only when asked.
+   */
+  volumes?: ReadonlyArray<{ source: string; target: string; readOnly: boolean }>;
   /** What PID 1 of the task's namespace execs (with an image: runs as its child). */
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
@@ -106,6 +111,7 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
     req.image?.rootfs ?? '',
     req.image?.workingDir ?? '',
     req.image?.exitFile ?? '',
+    ...list((req.volumes ?? []).flatMap((v) => [v.source, v.target, v.readOnly ? 1 : 0])),
     ...list(req.argv),
     ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
   ];
