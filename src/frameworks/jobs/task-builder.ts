@@ -4,7 +4,7 @@
  */
 import { plainEnv, secretTaskParts, secretVolumesOf } from '../sdk/secrets.ts';
 import { hostVolumesOf, mesosHostVolumes } from '../sdk/host-volumes.ts';
-import { mesosImageContainer } from '../sdk/container-image.ts';
+import { MESOS_BRIDGE, mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { Job } from './job.ts';
 import type { Run } from './run.ts';
@@ -34,13 +34,16 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
         ? { shell: false, ...(job.run.args === undefined ? {} : { arguments: job.run.args }) }
         : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
   const secretVolumes = [...(secrets?.volumes ?? []), ...mesosHostVolumes(hostVolumesOf(job.run.volumes ?? []))];
+  // Named networks are CNI networks on the agent; container/bridge is its mesos-bridge (no port mappings in Metronome).
+  const networkInfos = (job.run.networks ?? []).map((n) => ({ name: n.mode === 'container/bridge' ? MESOS_BRIDGE : n.name! }));
   const container =
-    image === undefined && !privileged && secretVolumes.length === 0
+    image === undefined && !privileged && secretVolumes.length === 0 && networkInfos.length === 0
       ? undefined
       : {
           ...(image === undefined ? { type: 'MESOS' } : mesosImageContainer(image)),
           ...(privileged ? { docker: { privileged: true } } : {}),
           ...(secretVolumes.length > 0 ? { volumes: secretVolumes } : {}),
+          ...(networkInfos.length > 0 ? { network_infos: networkInfos } : {}),
         };
   return {
     name: `${job.id}.${run.id}`,
