@@ -343,6 +343,7 @@ export class TaskSupervisor {
       containerId: c.containerId,
       ...(image === undefined ? {} : { message: `Provisioning the image ${image.reference}` }),
     });
+    const pullProgress = this.pullProgressUpdates(supervised, image?.reference ?? '', starting);
     try {
       const env = this.taskEnv(c, secrets.env);
       // An image task's user is CommandInfo.user alone; the image's User comes before the framework's.
@@ -358,13 +359,14 @@ export class TaskSupervisor {
         ...(networks.length === 0 ? {} : { networks }),
         ...(containerVolumes.length === 0 ? {} : { volumes: containerVolumes }),
         ...portMappingsOf(c.taskInfo.container),
+        ...(image === undefined ? {} : { onPullProgress: pullProgress.report }),
         ...(requestsPrivileged(c.taskInfo.container) ? { privileged: true } : {}),
       });
     } catch (err) {
-      await starting;
+      await pullProgress.settled();
       return this.launchFailed(supervised, `Failed to launch the task: ${(err as Error).message}`);
     }
-    await starting;
+    await pullProgress.settled();
     this.watchExit(supervised);
     const attached = c.container.networks;
     await this.transition(supervised, {
@@ -375,6 +377,30 @@ export class TaskSupervisor {
     });
     this.startHealthChecks(supervised);
     this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
+  }
+
+  /**
+   * TASK_STARTING updates while an image is pulled, at most one a second (and the last one when
+   * the pull is done), saying `Pulling the image R: D of T MB (P%)`; each after the one before, all
+   * before whatever comes next (`settled`).
+   */
+  private pullProgressUpdates(supervised: SupervisedTask, reference: string, first: Promise<void>): { report: (p: { done: number; total: number }) => void; settled: () => Promise<void> } {
+    const c = supervised.checkpoint;
+    let chain = first;
+    let lastSentMs = Number.NEGATIVE_INFINITY;
+    const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+    const report = (p: { done: number; total: number }): void => {
+      const now = this.options.clock.now();
+      const finished = p.done >= p.total;
+      if (!finished && now - lastSentMs < 1000) return;
+      lastSentMs = now;
+      const percent = p.total === 0 ? 100 : Math.floor((100 * p.done) / p.total);
+      const message = `Pulling the image ${reference.slice(0, 300)}: ${mb(p.done)} of ${mb(p.total)} MB (${percent}%)`;
+      chain = chain.then(() =>
+        c.state === 'TASK_STARTING' && c.killRequested !== true ? this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId, message }) : undefined,
+      );
+    };
+    return { report, settled: () => chain };
   }
 
   /**

@@ -58,6 +58,8 @@ export interface ContainerLaunchSpec {
    * non-root User comes between the two (docs/architecture/000-map.md, "images").
    */
   frameworkUser?: string;
+  /** Called while the image is pulled: compressed bytes done of its total (TASK_STARTING's message). */
+  onPullProgress?: (progress: { done: number; total: number }) => void;
   /** Host and sandbox volumes (ContainerInfo.volumes; container-volumes.ts), already allowed by the agent's --host-volume-paths. */
   volumes?: ContainerVolume[];
 }
