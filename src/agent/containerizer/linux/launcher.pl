@@ -29,6 +29,11 @@
 #   R id            its setup is done and its command is about to start
 #   E pid code sig  a task's init ended (code or signal number, the other one -1)
 #   F id reason     nothing was started
+#   D id 0|reason   a mount request is done (0) or failed
+# Mount requests (an image's rootfs, src/images/rootfs.ts), done in the launcher itself, in the
+# agent's mount namespace, so the agent forks no mount(8)/umount(8) per task:
+#   M  id  cwd  options  target    mount an overlay at target (lower dirs relative to cwd)
+#   U  id  target                  detach the mount at target (lazily); not mounted is done too
 # EOF on stdin (the agent stopped or died) ends the launcher; the tasks run on.
 #
 # How a task starts:
@@ -101,9 +106,27 @@ sub reap {
   }
 }
 
+sub mount_op {
+  my ($op, @f) = @_;
+  my $id = shift @f;
+  if ($op eq 'M') {
+    my ($cwd, $options, $target) = @f;
+    chdir($cwd) or return reply("D $id cannot enter $cwd: $!");
+    my ($type, $src) = ('overlay', 'overlay');
+    my $ok = syscall($nr{mount}, $src, $target, $type, 0, $options) == 0;
+    my $err = "$!";
+    chdir('/');
+    return reply($ok ? "D $id 0" : "D $id mount overlay at $target: $err");
+  }
+  my ($target) = @f;
+  return reply("D $id 0") if syscall($nr{umount2}, $target, MNT_DETACH) == 0 || $! + 0 == 22;    # EINVAL: not a mount
+  reply("D $id umount $target: $!");
+}
+
 sub launch {
   my @f = map { decode($_) } split /\t/, $_[0], -1;
   my $op = shift @f;
+  return mount_op($op, @f) if defined $op && ($op eq 'M' || $op eq 'U');
   return unless defined $op && $op eq 'L';
   my ($id, $sandbox, $uid, $gid, $privileged) = splice(@f, 0, 5);
   # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.

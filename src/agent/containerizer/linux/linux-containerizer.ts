@@ -106,10 +106,11 @@ export class LinuxContainerizer extends ProcessContainerizer {
   ) {
     super(linux.pollIntervalMs === undefined ? { logger: linux.logger } : { logger: linux.logger, pollIntervalMs: linux.pollIntervalMs });
     this.cni = new CniNetworks(linux.cni ?? DEFAULT_CNI_OPTIONS);
-    if (linux.images !== undefined && linux.workDir !== undefined) this.provisioner = new RootfsProvisioner(linux.workDir, linux.images);
     const unavailable = linux.launcher === false ? 'turned off' : launcherUnavailable(tools.perl);
     if (unavailable === undefined) this.launcher = new TaskLauncher(tools.perl!, linux.logger);
     else linux.logger.info({ reason: unavailable }, 'task-launcher-unavailable-using-command-chain');
+    // Rootfs mounts through the launcher's system calls when it runs (no mount(8) fork per task).
+    if (linux.images !== undefined && linux.workDir !== undefined) this.provisioner = new RootfsProvisioner(linux.workDir, linux.images, this.launcher);
     if (tools.perl === undefined || confineConfig() === undefined) {
       // setpriv limits capabilities, but cannot install a filter or mount anything.
       linux.logger.warn(
