@@ -7,6 +7,9 @@
  *   warm launches  `--launches=N` (default 200) tasks of the image launched at once, each `true`;
  *                the rate is N / (time until every launch resolved)
  *   sequential   `--podman-runs=N` launches one after another, each waited to its end (podman's loop)
+ *   cold pull    `--pull-mb=N` (default 50) MB of random bytes in one gzip layer: a fresh layer store's
+ *                pull (fetch, verify, decompress and extract) against `skopeo copy` of the same image
+ *                from the same registry into an OCI layout (fetch and verify only), best of `--pull-runs=N` (default 3)
  *   podman       `podman run --rm … /bin/sh -c true` of the same image (pulled from the same registry
  *                first) when podman is installed and can run here (crun, else runc): one warm start
  *                and `--podman-runs=N` (default 20) sequential runs; otherwise the reason it could not
@@ -19,7 +22,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildTestImages, pushImage, startRegistry } from '../devkit/registry.ts';
+import { buildBigImage, buildTestImages, pushImage, startRegistry } from '../devkit/registry.ts';
 import type { ContainerLaunchSpec } from '../src/agent/containerizer/containerizer.ts';
 import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
 import { LayerStore } from '../src/images/layer-store.ts';
@@ -109,6 +112,48 @@ async function podman(reference: string, runs: number): Promise<Record<string, u
   return { available: false, reason: `podman could not run here: ${failures.join('; ')}` };
 }
 
+/** A fresh store's pull of a big one-layer image against `skopeo copy` of it (see the file comment); best of `runs`. */
+async function coldPull(
+  dir: string,
+  images: Awaited<ReturnType<typeof buildTestImages>>,
+  registry: Awaited<ReturnType<typeof startRegistry>>,
+  megabytes: number,
+  runs: number,
+): Promise<Record<string, unknown>> {
+  await buildBigImage(images, dir, 'big', megabytes);
+  await pushImage(images, 'big', registry, 'bench/big:latest');
+  const reference = `${registry.host}/bench/big:latest`;
+  let droverMs = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < runs; i++) {
+    const store = new LayerStore(join(dir, `pull-${i}`), new Puller());
+    await store.open();
+    const start = performance.now();
+    await store.pull(reference);
+    droverMs = Math.min(droverMs, ms(start));
+    await rm(join(dir, `pull-${i}`), { recursive: true, force: true });
+  }
+  let skopeoMs: number | undefined;
+  let skopeo: string | undefined;
+  try {
+    for (let i = 0; i < runs; i++) {
+      const target = join(dir, `skopeo-${i}`);
+      const start = performance.now();
+      await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reference}`, `oci:${target}:big`], { timeout: 300_000 });
+      skopeoMs = Math.min(skopeoMs ?? Number.POSITIVE_INFINITY, ms(start));
+      await rm(target, { recursive: true, force: true });
+    }
+  } catch (error) {
+    skopeo = `skopeo could not run: ${((error as { stderr?: string }).stderr ?? (error as Error).message).trim().slice(0, 200)}`;
+  }
+  return {
+    megabytes,
+    runs,
+    droverMs,
+    ...(skopeoMs === undefined ? { skopeo } : { skopeoMs, ratioVsSkopeo: Math.round((droverMs / skopeoMs) * 100) / 100 }),
+    note: 'drover: fetch + sha256 + gunzip + untar into the layer store; skopeo copy: fetch + verify into an OCI layout (no extraction)',
+  };
+}
+
 export default async function imageLaunch(flags: string[]): Promise<Record<string, unknown>> {
   const launches = flag(flags, 'launches', 200);
   const podmanRuns = flag(flags, 'podman-runs', 20);
@@ -139,6 +184,8 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
     for (let i = 0; i < podmanRuns; i++) await launchAndWait(cold, reference);
     const sequentialPerSecond = Math.round((podmanRuns / (performance.now() - seqStart)) * 1000 * 10) / 10;
 
+    const pull = await coldPull(dir, images, registry, flag(flags, 'pull-mb', 50), flag(flags, 'pull-runs', 3));
+
     const side = await podman(reference, podmanRuns);
     const podmanRate = side['runsPerSecond'] as number | undefined;
     return {
@@ -152,6 +199,7 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
       warmLaunchesFailed: failed,
       sequentialRuns: podmanRuns,
       sequentialRunsPerSecond: sequentialPerSecond,
+      coldPull: pull,
       podman: side,
       ...(podmanRate === undefined
         ? {}
@@ -160,7 +208,7 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
             ratioSequentialVsPodman: Math.round((sequentialPerSecond / podmanRate) * 10) / 10,
             ratioWarmStart: Math.round(((side['warmStartMs'] as number) / warmStartMs) * 10) / 10,
           }),
-      note: 'drover: from launch() to the command about to run (launch resolves at ready); podman: the whole `podman run --rm` of sh -c true',
+      note: 'drover: from launch() to the command about to run (launch resolves at ready); podman: the whole `podman run --rm` of sh -c true; rootfs overlays mounted and unmounted by the task launcher (no mount(8)/umount(8)/mountpoint(1) fork per task)',
     };
   } finally {
     for (const r of rigs) await r.containerizer.detach();

@@ -33,6 +33,27 @@ function json<T>(args: string[]): T {
 }
 
 describe('drover app / deployment / task / node', () => {
+  test('app list and show name each app’s image, and show says why its pull failed', async () => {
+    // Nothing listens on port 1: the pull fails at once, naming the image.
+    const image = '127.0.0.1:1/drover/nowhere:v1';
+    const added = drover(['app', 'add', '-'], JSON.stringify({ id: '/cli/imaged', cpus: 0.01, mem: 16, instances: 1, container: { type: 'DOCKER', docker: { image } } }));
+    assert.equal(added.status, 0, added.stderr);
+    const list = drover(['app', 'list']);
+    assert.match(list.stdout, /^ID\s+INSTANCES\s+RUNNING\s+HEALTHY\s+CPUS\s+MEM\s+DEPLOYING\s+IMAGE\s+CMD/m);
+    assert.match(list.stdout, /^\/cli\/imaged\s.*127\.0\.0\.1:1\/drover\/nowhere:v1/m);
+    const shown = await eventually(
+      () => {
+        const out = drover(['app', 'show', '/cli/imaged']).stdout;
+        return /last failure:/.test(out) ? out : undefined;
+      },
+      'the failed pull in app show',
+      60_000,
+    );
+    assert.match(shown, /^image: 127\.0\.0\.1:1\/drover\/nowhere:v1$/m);
+    assert.match(shown, /^last failure: TASK_FAILED .*127\.0\.0\.1:1\/drover\/nowhere:v1/m);
+    assert.equal(drover(['app', 'remove', '/cli/imaged', '--force']).status, 0);
+  });
+
   test('the app lifecycle through the CLI', async () => {
     const file = join(root, 'web.json');
     await writeFile(file, JSON.stringify({ id: '/cli/web', cmd: 'sleep 300', cpus: 0.01, mem: 16, instances: 1 }));

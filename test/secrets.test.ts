@@ -150,7 +150,10 @@ test('Marathon secrets: bad references are 422 with the field path, and nothing 
     [{ secrets: { s1: {} } }, '/secrets/s1/source', /is required/],
     [{ secrets: { s1: { source: '/a' } }, container: { type: 'MESOS', volumes: [{ containerPath: '/etc/pw', secret: 's1' }] } }, '/container/volumes/0/containerPath', /relative/],
     [{ secrets: { s1: { source: '/a' } }, container: { type: 'MESOS', volumes: [{ containerPath: 'pw', secret: 's2' }] } }, '/container/volumes/0/secret', /undefined secret/],
-    [{ container: { type: 'MESOS', volumes: [{ containerPath: 'x', hostPath: '/etc', mode: 'RO' }] } }, '/container/volumes/0', /only secret volumes/],
+    [{ container: { type: 'MESOS', volumes: [{ containerPath: 'x', external: { name: 'v', provider: 'dvdi' }, mode: 'RW' }] } }, '/container/volumes/0', /not supported yet/],
+    // Host volumes run (test/image-volumes.test.ts); an absolute containerPath needs an image.
+    [{ container: { type: 'MESOS', volumes: [{ containerPath: '/x', hostPath: '/etc', mode: 'RO' }] } }, '/container/volumes/0/containerPath', /container image/],
+    [{ container: { type: 'MESOS', volumes: [{ containerPath: 'x', hostPath: '/etc', mode: 'rw' }] } }, '/container/volumes/0/mode', /RO or RW/],
   ];
   for (const [fields, path, reason] of cases) {
     const answer = await call('POST', '/v2/apps', { ...base, ...fields });

@@ -35,7 +35,8 @@ import { every, type Repeating } from '../clock/every.ts';
 import { Puller, type PullerOptions } from '../images/puller.ts';
 import { ttyArgv } from './exec/exec-session.ts';
 import { SandboxGc } from './sandbox-gc.ts';
-import type { CniOptions } from './network/cni.ts';
+import { DEFAULT_CNI_OPTIONS, type CniOptions } from './network/cni.ts';
+import { DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET } from './network/cni-bridge.ts';
 import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-policy.ts';
 import { MasterLink, type Registered } from './master-link.ts';
 import { X509Certificate } from 'node:crypto';
@@ -111,6 +112,8 @@ export interface AgentOptions {
   bootIdFile?: string;
   /** `--allow-privileged`: run tasks asking for ContainerInfo.docker.privileged; default false (they fail, saying why). */
   allowPrivileged?: boolean;
+  /** `--host-volume-paths`: host directories tasks may mount as volumes (linux containerizer); default none. */
+  hostVolumePaths?: string[];
   /** `--default-task-user`: the user of a task whose TaskInfo and FrameworkInfo name none; default nobody. */
   defaultTaskUser?: string;
   /**
@@ -190,9 +193,14 @@ export class Agent {
         ? options.containerizer
         : createContainerizer({
             ...(options.containerizer === undefined ? {} : { kind: options.containerizer }),
-            ...(options.cni === undefined ? {} : { cni: options.cni }),
+            // The agent's own mesos-bridge (bridge networking) keeps its leases in the work dir.
+            cni: {
+              ...(options.cni ?? DEFAULT_CNI_OPTIONS),
+              bridge: options.cni?.bridge ?? { bridgeName: DEFAULT_BRIDGE_NAME, subnet: DEFAULT_BRIDGE_SUBNET, ipamDir: join(options.workDir, 'cni', 'ipam') },
+            },
             ...(options.cgroupsEnableCfs === undefined ? {} : { cfsQuota: options.cgroupsEnableCfs }),
             ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
+            ...(options.hostVolumePaths === undefined ? {} : { hostVolumePaths: options.hostVolumePaths }),
             ...(options.defaultTaskUser === undefined ? {} : { defaultUser: options.defaultTaskUser }),
             ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
             images: { store: this.images, workDir: options.workDir },
@@ -222,6 +230,7 @@ export class Agent {
       ...(options.killGracePeriodMs === undefined ? {} : { killGracePeriodMs: options.killGracePeriodMs }),
       ...(options.vipDrainMs === undefined ? {} : { vipDrainMs: options.vipDrainMs }),
       fetcher: this.fetcher,
+      ...(options.hostVolumePaths === undefined ? {} : { hostVolumePaths: options.hostVolumePaths }),
       resolveSecrets: (frameworkId, taskId) => this.link.resolveSecrets(frameworkId, taskId),
       // Linux tasks run as their user (or the agent's default); plain processes as the agent.
       secretFileOwner: async (user) => (this.containerizer.name === 'linux' ? resolveTaskUser(user ?? options.defaultTaskUser ?? DEFAULT_TASK_USER) : undefined),

@@ -32,6 +32,8 @@ import { DroverError } from '../errors/errors.ts';
 import { mountTaskVolumes, taskVolumes } from './persistent-volumes.ts';
 import { groupCheckpoint, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 import { requestedImage } from './containerizer/container-image.ts';
+import { requestedVolumes, volumesProblem } from './containerizer/container-volumes.ts';
+import { portMappingsProblem, requestedPortMappings, type PortMapping } from './network/cni-bridge.ts';
 import type { ContainerImage } from './containerizer/containerizer.ts';
 import { parseDockerConfig } from '../images/auth.ts';
 import { SANDBOX_IN_CONTAINER } from '../images/runtime.ts';
@@ -62,6 +64,8 @@ export interface TaskSupervisorOptions {
   resolveSecrets?: (frameworkId: string, taskId: string) => Promise<{ values: Map<string, Buffer>; missing: string[] } | { error: string }>;
   /** Who owns a task's secret files: the user it runs as (undefined: the agent's own user). */
   secretFileOwner?: (user: string | undefined) => Promise<{ uid: number; gid: number } | undefined>;
+  /** `--host-volume-paths`: the host directories a task's volumes may come from; default none (container-volumes.ts). */
+  hostVolumePaths?: readonly string[];
   logger: Logger;
 }
 
@@ -275,7 +279,7 @@ export class TaskSupervisor {
     if (c.killRequested === true) {
       return this.transition(supervised, { state: 'TASK_KILLED', source: 'SOURCE_AGENT', reason: 'REASON_TASK_KILLED_DURING_LAUNCH', message: 'Task killed before it was started' });
     }
-    const problem = launchProblem(c.taskInfo) ?? (c.taskGroup === undefined ? undefined : groupLaunchProblem(c.taskInfo, c.taskGroup));
+    const problem = launchProblem(c.taskInfo, { hostVolumePaths: this.options.hostVolumePaths ?? [] }) ?? (c.taskGroup === undefined ? undefined : groupLaunchProblem(c.taskInfo, c.taskGroup));
     if (problem !== undefined) return this.transition(supervised, problem);
     try {
       await mkdir(c.sandbox, { recursive: true });
@@ -331,6 +335,10 @@ export class TaskSupervisor {
         return this.launchFailed(supervised, `The pull secret of the image ${image.reference}: ${(err as Error).message}`);
       }
     }
+    const volumes = requestedVolumes(c.taskInfo.container);
+    const containerVolumes = 'error' in volumes ? [] : volumes.volumes;
+    if (containerVolumes.length > 0 && this.options.containerizer.name !== 'linux')
+      return this.launchFailed(supervised, `Volumes need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
     const networks = requestedNetworks(c.taskInfo.container);
     if (networks.length > 0 && this.options.containerizer.name !== 'linux') {
       // Running it on the host network would silently break what the task was promised.
@@ -345,6 +353,7 @@ export class TaskSupervisor {
       containerId: c.containerId,
       ...(image === undefined ? {} : { message: `Provisioning the image ${image.reference}` }),
     });
+    const pullProgress = this.pullProgressUpdates(supervised, image?.reference ?? '', starting);
     try {
       const env = this.taskEnv(c, secrets.env);
       // An image task's user is CommandInfo.user alone; the image's User comes before the framework's.
@@ -358,13 +367,16 @@ export class TaskSupervisor {
         ...(image === undefined ? {} : { image, frameworkUser: c.frameworkInfo.user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
+        ...(containerVolumes.length === 0 ? {} : { volumes: containerVolumes }),
+        ...portMappingsOf(c.taskInfo.container),
+        ...(image === undefined ? {} : { onPullProgress: pullProgress.report }),
         ...(requestsPrivileged(c.taskInfo.container) ? { privileged: true } : {}),
       });
     } catch (err) {
-      await starting;
+      await pullProgress.settled();
       return this.launchFailed(supervised, `Failed to launch the task: ${(err as Error).message}`);
     }
-    await starting;
+    await pullProgress.settled();
     this.watchExit(supervised);
     const attached = c.container.networks;
     await this.transition(supervised, {
@@ -375,6 +387,30 @@ export class TaskSupervisor {
     });
     this.startHealthChecks(supervised);
     this.options.logger.info({ taskId, pid: c.container.pid }, 'launched-task');
+  }
+
+  /**
+   * TASK_STARTING updates while an image is pulled, at most one a second (and the last one when
+   * the pull is done), saying `Pulling the image R: D of T MB (P%)`; each after the one before, all
+   * before whatever comes next (`settled`).
+   */
+  private pullProgressUpdates(supervised: SupervisedTask, reference: string, first: Promise<void>): { report: (p: { done: number; total: number }) => void; settled: () => Promise<void> } {
+    const c = supervised.checkpoint;
+    let chain = first;
+    let lastSentMs = Number.NEGATIVE_INFINITY;
+    const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+    const report = (p: { done: number; total: number }): void => {
+      const now = this.options.clock.now();
+      const finished = p.done >= p.total;
+      if (!finished && now - lastSentMs < 1000) return;
+      lastSentMs = now;
+      const percent = p.total === 0 ? 100 : Math.floor((100 * p.done) / p.total);
+      const message = `Pulling the image ${reference.slice(0, 300)}: ${mb(p.done)} of ${mb(p.total)} MB (${percent}%)`;
+      chain = chain.then(() =>
+        c.state === 'TASK_STARTING' && c.killRequested !== true ? this.transition(supervised, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR', containerId: c.containerId, message }) : undefined,
+      );
+    };
+    return { report, settled: () => chain };
   }
 
   /**
@@ -561,12 +597,18 @@ export class TaskSupervisor {
 }
 
 /** Why a task cannot be run by this agent at all, as the status to answer with. */
-export function launchProblem(task: TaskInfo): StatusFields | undefined {
+export function launchProblem(task: TaskInfo, options: { hostVolumePaths?: readonly string[] } = {}): StatusFields | undefined {
   if (task.executor !== undefined) {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'Custom executors are not supported by this agent' };
   }
   const image = requestedImage(task.container);
   if ('error' in image) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: image.error };
+  const volumes = requestedVolumes(task.container);
+  const volumeProblem = 'error' in volumes ? volumes.error : volumesProblem(volumes.volumes, { allowedHostPaths: options.hostVolumePaths ?? [], image: image.image !== undefined });
+  if (volumeProblem !== undefined) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: volumeProblem };
+  const ports = requestedPortMappings(task.container);
+  const portProblem = 'error' in ports ? ports.error : portMappingsProblem(ports.mappings, task.resources, requestedNetworks(task.container));
+  if (portProblem !== undefined) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: portProblem };
   // An image may say what to run (Entrypoint, Cmd); the containerizer refuses if neither does.
   if (image.image === undefined && (task.command?.value === undefined || task.command.value === '')) {
     return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: 'The task has no command to run' };
@@ -576,6 +618,12 @@ export function launchProblem(task: TaskInfo): StatusFields | undefined {
     if (!parsed.ok) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: parsed.error };
   }
   return undefined;
+}
+
+/** NetworkInfo.port_mappings as the containerizer takes them (validated by launchProblem). */
+function portMappingsOf(container: unknown): { portMappings?: PortMapping[] } {
+  const ports = requestedPortMappings(container);
+  return 'error' in ports || ports.mappings.length === 0 ? {} : { portMappings: ports.mappings };
 }
 
 /** ContainerInfo.docker.privileged (Mesos' field; Marathon's `container.docker.privileged`). */

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 // Light modules (no server code): the flags are parsed before anything starts.
 import { parseAttributes } from '../agent/attributes.ts';
+import { join } from 'node:path';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
 import { checkPullerOptions } from '../images/puller.ts';
 import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
@@ -10,6 +11,7 @@ import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.t
 import { DEFAULT_VIP_RANGE, parseVipRange } from '../agent/vip/table.ts';
 import { vipTableName } from '../agent/vip/nft-script.ts';
 import { parseCaHash } from '../iam/tls-pin.ts';
+import { bridgeOptionsProblem, DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET, type BridgeOptions } from '../agent/network/cni-bridge.ts';
 
 interface AgentArgs {
   'token-file'?: string;
@@ -27,10 +29,13 @@ interface AgentArgs {
   'gc-disk-headroom': number;
   'cni-config-dir': string;
   'cni-plugins-dir': string;
+  'bridge-name': string;
+  'bridge-subnet': string;
   'cgroups-enable-cfs': boolean;
   'boot-id-file': string;
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
+  'host-volume-paths': string;
   'user-namespaces': boolean;
   'user-namespace-range': string;
   'default-task-user': string;
@@ -71,6 +76,12 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         .option('gc-disk-headroom', { type: 'number', default: 0.1, describe: 'Fraction of the work dir disk to keep free: the fuller the disk, the sooner old sandboxes go' })
         .option('cni-config-dir', { type: 'string', default: '/etc/drover/cni', describe: 'CNI network configs (*.conf, *.conflist) tasks may join by name (linux containerizer)' })
         .option('cni-plugins-dir', { type: 'string', default: '/usr/lib/cni', describe: 'CNI plugin binaries (Debian: containernetworking-plugins)' })
+        .option('bridge-name', {
+          type: 'string',
+          default: DEFAULT_BRIDGE_NAME,
+          describe: "The Linux bridge of the agent's own mesos-bridge network (bridge networking, when the CNI config dir defines none)",
+        })
+        .option('bridge-subnet', { type: 'string', default: DEFAULT_BRIDGE_SUBNET, describe: 'IPv4 CIDR the addresses of bridged tasks come from' })
         .option('cgroups-enable-cfs', {
           type: 'boolean',
           default: false,
@@ -86,6 +97,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           type: 'boolean',
           default: false,
           describe: 'Run tasks that ask to be privileged (container.docker.privileged: every capability, no seccomp filter); default: they fail, saying why',
+        })
+        .option('host-volume-paths', {
+          type: 'string',
+          default: '',
+          describe: "Host directories tasks may mount as volumes (container.volumes' hostPath), comma-separated; default: none, a host volume is refused",
         })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
         .option('insecure-registry', { type: 'string', array: true, default: [], describe: 'host[:port] of an image registry reached over plain HTTP (loopback registries always may); repeatable' })
@@ -179,11 +195,12 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         ...(args.containerizer === undefined ? {} : { containerizer: args.containerizer }),
         gcDelayMs: parseDurationMs(args['gc-delay']) ?? 0,
         gcDiskHeadroom: args['gc-disk-headroom'],
-        cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'] },
+        cni: { configDir: args['cni-config-dir'], pluginsDir: args['cni-plugins-dir'], bridge: bridgeFlags(args['bridge-name'], args['bridge-subnet'], args['work-dir']) },
         cgroupsEnableCfs: args['cgroups-enable-cfs'],
         bootIdFile: args['boot-id-file'],
         fetcher: { allowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']) },
         allowPrivileged: args['allow-privileged'],
+        hostVolumePaths: parseAllowedPaths(args['host-volume-paths']),
         defaultTaskUser: args['default-task-user'],
         images: {
           insecureRegistries: args['insecure-registry'],
@@ -311,4 +328,11 @@ export function parseDurationMs(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(text.trim());
   const unit = match?.[2] === undefined ? undefined : DURATION_UNITS_MS[match[2]];
   return match?.[1] === undefined || unit === undefined ? undefined : Number(match[1]) * unit;
+}
+
+/** --bridge-name and --bridge-subnet, checked; the leases go under the work dir. */
+function bridgeFlags(bridgeName: string, subnet: string, workDir: string): BridgeOptions {
+  const problem = bridgeOptionsProblem({ bridgeName, subnet });
+  if (problem !== undefined) throw new Error(`--bridge-name/--bridge-subnet: ${problem}`);
+  return { bridgeName, subnet, ipamDir: join(workDir, 'cni', 'ipam') };
 }

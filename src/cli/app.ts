@@ -13,7 +13,12 @@ interface AppJson {
   args?: string[];
   deployments: Array<{ id: string }>;
   tasks?: Array<{ id: string; state: string; host: string; ports: number[] }>;
+  container?: { docker?: { image?: string } };
+  lastTaskFailure?: { state: string; message: string; timestamp: string };
 }
+
+/** An app's image (Marathon's container.docker.image), or '' when it runs on the host's tree. */
+const imageOf = (app: AppJson): string => app.container?.docker?.image ?? '';
 
 type Deployed = { deploymentId?: string; version?: string };
 
@@ -44,8 +49,8 @@ export function appCommand(setExit: (code: number) => void): CommandModule<Clien
               const { apps } = await c.get<{ apps: AppJson[] }>('/v2/apps');
               print(a.json === true, apps, () =>
                 table(
-                  ['ID', 'INSTANCES', 'RUNNING', 'HEALTHY', 'CPUS', 'MEM', 'DEPLOYING', 'CMD'],
-                  apps.map((x) => [x.id, x.instances, x.tasksRunning, x.tasksHealthy, x.cpus, x.mem, x.deployments.length > 0 ? 'yes' : '', x.cmd ?? (x.args ?? []).join(' ')]),
+                  ['ID', 'INSTANCES', 'RUNNING', 'HEALTHY', 'CPUS', 'MEM', 'DEPLOYING', 'IMAGE', 'CMD'],
+                  apps.map((x) => [x.id, x.instances, x.tasksRunning, x.tasksHealthy, x.cpus, x.mem, x.deployments.length > 0 ? 'yes' : '', imageOf(x), x.cmd ?? (x.args ?? []).join(' ')]),
                 ),
               );
             }),
@@ -61,7 +66,11 @@ export function appCommand(setExit: (code: number) => void): CommandModule<Clien
                 a.json === true,
                 app,
                 () =>
-                  `${app.id}: ${app.tasksRunning}/${app.instances} running, cpus ${app.cpus}, mem ${app.mem}\ncmd: ${app.cmd ?? (app.args ?? []).join(' ')}\n\n` +
+                  `${app.id}: ${app.tasksRunning}/${app.instances} running, cpus ${app.cpus}, mem ${app.mem}\ncmd: ${app.cmd ?? (app.args ?? []).join(' ')}\n` +
+                  (imageOf(app) === '' ? '' : `image: ${imageOf(app)}\n`) +
+                  // A failed pull names the image and the registry's error here.
+                  (app.lastTaskFailure === undefined ? '' : `last failure: ${app.lastTaskFailure.state} ${app.lastTaskFailure.message}\n`) +
+                  '\n' +
                   table(
                     ['TASK', 'STATE', 'HOST', 'PORTS'],
                     (app.tasks ?? []).map((t) => [t.id, t.state, t.host, t.ports.join(',')]),

@@ -6,6 +6,7 @@ import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.t
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
 import { AUTH_FLAG } from './auth-flag.ts';
 import { TLS_FLAGS, type TlsArgs, tlsArgsProblem, tlsOptions } from './tls-flags.ts';
+import { bridgeOptionsProblem, DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET } from '../agent/network/cni-bridge.ts';
 
 interface DevArgs extends TlsArgs {
   port: number;
@@ -20,6 +21,9 @@ interface DevArgs extends TlsArgs {
   'agent-removal-guard': number;
   'fetcher-allowed-paths': string;
   'allow-privileged': boolean;
+  'host-volume-paths': string;
+  'bridge-name': string;
+  'bridge-subnet': string;
   'default-task-user': string;
   'accept-stale-store': boolean;
   'user-namespaces': boolean;
@@ -54,6 +58,9 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('agent-removal-guard', { type: 'number', default: 0.4, describe: 'Largest share of agents marked unreachable within one heartbeat window (1 turns this off)' })
         .option('fetcher-allowed-paths', { type: 'string', default: '', describe: 'Host directories whose files tasks may fetch with file:// URIs or bare paths, comma-separated (default: none)' })
         .option('allow-privileged', { type: 'boolean', default: false, describe: 'Let tasks that ask be privileged (container.docker.privileged: every capability, no seccomp filter)' })
+        .option('host-volume-paths', { type: 'string', default: '', describe: 'Host directories tasks may mount as volumes (hostPath), comma-separated; default: none' })
+        .option('bridge-name', { type: 'string', default: DEFAULT_BRIDGE_NAME, describe: 'The Linux bridge of bridged tasks (container/bridge networking)' })
+        .option('bridge-subnet', { type: 'string', default: DEFAULT_BRIDGE_SUBNET, describe: 'IPv4 CIDR the addresses of bridged tasks come from' })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
         .option('accept-stale-store', {
           type: 'boolean',
@@ -120,6 +127,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           cgroupsEnableCfs: args['cgroups-enable-cfs'],
           fetcherAllowedPaths: parseAllowedPaths(args['fetcher-allowed-paths']),
           allowPrivileged: args['allow-privileged'],
+          hostVolumePaths: parseAllowedPaths(args['host-volume-paths']),
+          bridge: checkedBridge(args['bridge-name'], args['bridge-subnet']),
           defaultTaskUser: args['default-task-user'],
           dnsPort: args['dns-port'] ?? DEV_DNS_PORT,
           dnsPortOptional: args['dns-port'] === undefined,
@@ -209,4 +218,10 @@ async function startDevLb(args: DevArgs, url: string, token: string | undefined)
     process.stdout.write(`drover dev: no load balancer: ${e instanceof Error ? e.message : String(e)}\n`);
     return undefined;
   }
+}
+
+function checkedBridge(bridgeName: string, subnet: string): { bridgeName: string; subnet: string } {
+  const problem = bridgeOptionsProblem({ bridgeName, subnet });
+  if (problem !== undefined) throw new Error(`--bridge-name/--bridge-subnet: ${problem}`);
+  return { bridgeName, subnet };
 }

@@ -22,6 +22,7 @@ import { Agent } from '../agent/agent.ts';
 import type { Resources } from '../resources/index.ts';
 import { ensureKeyFile } from '../secrets/key-file.ts';
 import { startMasterServer, type AuthOptions, type MasterServer, type TlsOptions } from './master.ts';
+import { DEFAULT_CNI_OPTIONS } from '../agent/network/cni.ts';
 
 export interface DevOptions {
   port: number;
@@ -43,6 +44,10 @@ export interface DevOptions {
   fetcherAllowedPaths?: string[];
   /** The agent's `--allow-privileged`; default false. */
   allowPrivileged?: boolean;
+  /** The agent's `--host-volume-paths`; default none. */
+  hostVolumePaths?: string[];
+  /** The agent's `--bridge-name` and `--bridge-subnet` (bridge networking); default drover-br0, 172.30.0.0/16. */
+  bridge?: { bridgeName: string; subnet: string };
   /** Who tasks run as unless an app or job names a user: the frameworks' FrameworkInfo.user and the agent's default; default nobody. */
   defaultTaskUser?: string;
   /** Master: adopt agents registered with a newer store (`--accept-stale-store`); default false. */
@@ -157,6 +162,8 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),
       ...(options.fetcherAllowedPaths === undefined ? {} : { fetcher: { allowedPaths: options.fetcherAllowedPaths } }),
       ...(options.allowPrivileged === undefined ? {} : { allowPrivileged: options.allowPrivileged }),
+      ...(options.hostVolumePaths === undefined ? {} : { hostVolumePaths: options.hostVolumePaths }),
+      ...(options.bridge === undefined ? {} : { cni: { ...DEFAULT_CNI_OPTIONS, bridge: { ...options.bridge, ipamDir: join(dataDir, 'agent', 'cni', 'ipam') } } }),
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
       ...(agentToken === undefined ? {} : { bootstrapToken: agentToken }),

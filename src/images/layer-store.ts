@@ -17,6 +17,7 @@
 import { randomUUID, createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline, Transform } from 'node:stream';
 import { DroverError, isDroverError } from '../errors/errors.ts';
 import type { Logger } from '../log/index.ts';
 import type { DockerConfig } from './auth.ts';
@@ -55,6 +56,16 @@ export interface PullOptions {
   secrets?: DockerConfig;
   /** Ask the registry even when the reference is already stored (Marathon's forcePullImage). */
   force?: boolean;
+  /**
+   * Called as layer bytes arrive: compressed bytes done of the image's total (its manifest's layer
+   * sizes; stored layers count as done). A caller joining a pull already running gets its calls too.
+   */
+  onProgress?: (progress: PullProgress) => void;
+}
+
+export interface PullProgress {
+  done: number;
+  total: number;
 }
 
 export interface GcLimits {
@@ -93,6 +104,8 @@ export class LayerStore {
   private readonly imagePulls = new Map<string, Promise<StoredImage>>();
   /** Layers of pulls in progress: GC must not take them before their image record exists. */
   private readonly pinned = new Map<string, number>();
+  /** Progress callbacks of the pulls running, by canonical reference. */
+  private readonly progressListeners = new Map<string, Set<(progress: PullProgress) => void>>();
 
   constructor(
     workDir: string,
@@ -120,9 +133,21 @@ export class LayerStore {
   /** Pulls `reference` (or returns it stored); concurrent pulls of one reference or one layer share the work. */
   pull(input: string, options: PullOptions = {}): Promise<StoredImage> {
     const reference = parseReference(input);
-    const running = this.imagePulls.get(reference.canonical);
-    if (running !== undefined) return running;
-    const pull = this.pullOnce(reference, options).finally(() => this.imagePulls.delete(reference.canonical));
+    const key = reference.canonical;
+    if (options.onProgress !== undefined) {
+      const listeners = this.progressListeners.get(key) ?? new Set();
+      listeners.add(options.onProgress);
+      this.progressListeners.set(key, listeners);
+    }
+    const forget = (): void => {
+      if (options.onProgress !== undefined) this.progressListeners.get(key)?.delete(options.onProgress);
+    };
+    const running = this.imagePulls.get(key);
+    if (running !== undefined) return running.finally(forget);
+    const pull = this.pullOnce(reference, options).finally(() => {
+      this.imagePulls.delete(key);
+      this.progressListeners.delete(key);
+    });
     this.imagePulls.set(reference.canonical, pull);
     return pull;
   }
@@ -138,9 +163,22 @@ export class LayerStore {
     const digests = resolved.layers.map((l) => l.digest);
     for (const d of digests) this.pinned.set(d, (this.pinned.get(d) ?? 0) + 1);
     try {
+      const progress = { done: 0, total: resolved.layers.reduce((sum, l) => sum + l.size, 0) };
+      const report = (bytes: number): void => {
+        progress.done += bytes;
+        for (const listener of this.progressListeners.get(reference.canonical) ?? []) listener({ ...progress });
+      };
       const queue = resolved.layers.map((layer, i) => ({ layer, diffId: resolved.config.diffIds[i]! }));
       const workers = Array.from({ length: Math.min(LAYER_CONCURRENCY, queue.length) }, async () => {
-        for (let next = queue.shift(); next !== undefined; next = queue.shift()) await this.ensureLayer(resolved, next.layer, next.diffId);
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+          let counted = 0;
+          await this.ensureLayer(resolved, next.layer, next.diffId, (bytes) => {
+            counted += bytes;
+            report(bytes);
+          });
+          // A stored layer (or one another pull fetched) counts whole.
+          if (counted < next.layer.size) report(next.layer.size - counted);
+        }
       });
       await Promise.all(workers);
       const now = this.clock();
@@ -175,7 +213,7 @@ export class LayerStore {
     return readJson<StoredLayer>(join(this.layersDir, hex(digest), 'layer.json'));
   }
 
-  private ensureLayer(image: ResolvedImage, layer: LayerDescriptor, diffId: string): Promise<StoredLayer> {
+  private ensureLayer(image: ResolvedImage, layer: LayerDescriptor, diffId: string, onBytes?: (bytes: number) => void): Promise<StoredLayer> {
     const running = this.layerPulls.get(layer.digest);
     if (running !== undefined) return running;
     const pull = (async () => {
@@ -184,7 +222,21 @@ export class LayerStore {
       const tmp = join(this.layersDir, `.tmp-${randomUUID()}`);
       await mkdir(join(tmp, 'rootfs'), { recursive: true });
       try {
-        const blob = await image.session.get(`blobs/${layer.digest}`);
+        const response = await image.session.get(`blobs/${layer.digest}`);
+        // Bytes counted on their way to the extractor; an error of the response ends the count too.
+        const blob =
+          onBytes === undefined
+            ? response
+            : pipeline(
+                response,
+                new Transform({
+                  transform(chunk: Buffer, _encoding, done) {
+                    onBytes(chunk.length);
+                    done(null, chunk);
+                  },
+                }),
+                () => undefined,
+              );
         const extracted = await extractLayer(blob, {
           image: image.reference.canonical,
           layer,

@@ -16,7 +16,7 @@
  * stays under the kernel's one-page limit for up to ~50 layers; more is refused by name.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DroverError } from '../errors/errors.ts';
@@ -35,12 +35,35 @@ export interface ProvisionedRootfs {
   upper: string;
 }
 
+/**
+ * Who mounts and unmounts: the linux containerizer's task launcher (system calls in a small
+ * long-lived process) where it runs, else mount(8)/umount(8) — a fork of the agent each.
+ */
+export interface Mounter {
+  mountOverlay(cwd: string, options: string, target: string): Promise<void>;
+  unmount(target: string): Promise<void>;
+}
+
+const commandMounter: Mounter = {
+  mountOverlay: async (cwd, options, target) => void (await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd })),
+  unmount: async (target) => void (await run('umount', ['--lazy', target]).catch(() => undefined)),
+};
+
+/** Whether `path` is a mount point of this process' namespace (/proc/self/mountinfo, no fork). */
+async function isMountPoint(path: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  // Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return info.split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
 export class RootfsProvisioner {
   private readonly dir: string;
 
   constructor(
     workDir: string,
     private readonly store: LayerStore,
+    private readonly mounter: Mounter = commandMounter,
   ) {
     this.dir = join(workDir, 'provisioner');
   }
@@ -71,7 +94,7 @@ export class RootfsProvisioner {
       if (options.length > MAX_MOUNT_OPTIONS) {
         throw new DroverError('IMAGE_UNSUPPORTED', `image ${image.reference}: ${image.layers.length} layers do not fit one overlay mount here`);
       }
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs], { cwd: join(this.store.root, 'layers') });
+      await this.mounter.mountOverlay(join(this.store.root, 'layers'), options, rootfs);
       // Mount points the task's namespace needs, made in the container's upper dir (never in a layer).
       for (const point of [SANDBOX_IN_CONTAINER, '/proc', '/dev', '/tmp', '/etc']) await mkdir(join(rootfs, point), { recursive: true });
       return { containerId, image, rootfs, upper };
@@ -86,14 +109,9 @@ export class RootfsProvisioner {
     const base = this.containerDir(containerId);
     const rootfs = join(base, 'rootfs');
     // A busy mount (a task's process still in it) is detached lazily: it goes with the last user.
-    await run('umount', ['--lazy', rootfs]).catch(() => undefined);
+    await this.mounter.unmount(rootfs).catch(() => undefined);
     // Never remove through a live mount: that would write whiteouts, not free anything.
-    if (
-      await run('mountpoint', ['-q', rootfs]).then(
-        () => true,
-        () => false,
-      )
-    ) {
+    if (await isMountPoint(rootfs)) {
       throw new DroverError('CONFLICT', `the rootfs of container ${containerId} is still mounted`);
     }
     await rm(base, { recursive: true, force: true });

@@ -158,7 +158,12 @@ export interface MesosTask {
   resources: LegacyResources;
   statuses: Array<{ state: string; timestamp: number; message?: string; reason?: string; healthy?: boolean }>;
   directory?: string;
+  /** Mesos ContainerInfo: `mesos.image.docker.name` is the image the task runs in. */
+  container?: { mesos?: { image?: { docker?: { name?: string } } } };
 }
+
+/** The image a task runs in, or undefined (the host's tree). */
+export const taskImage = (t: MesosTask): string | undefined => t.container?.mesos?.image?.docker?.name;
 
 export interface FileInfo {
   path: string;

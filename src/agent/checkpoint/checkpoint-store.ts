@@ -51,7 +51,17 @@ export const ContainerRecord = Type.Object({
   /** The task's cgroup directories (Linux containerizer), so a restarted agent can kill and remove them. */
   cgroups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** The task's CNI networks (network/cni.ts), so a restarted agent can DEL them at its end. */
-  networks: Type.Optional(Type.Array(Type.Object({ name: Type.String(), ifname: Type.String(), ipAddresses: Type.Array(Type.String()) }))),
+  networks: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String(),
+        ifname: Type.String(),
+        ipAddresses: Type.Array(Type.String()),
+        // Host port forwards (network/cni-bridge.ts), for the DEL.
+        portMappings: Type.Optional(Type.Array(Type.Object({ hostPort: Type.Number(), containerPort: Type.Number(), protocol: Type.String() }))),
+      }),
+    ),
+  ),
   /** The task runs privileged (task-privileges.ts), so `task exec` into it is too. */
   privileged: Type.Optional(Type.Boolean()),
   /** The task has its own user namespace (--user-namespaces), so `task exec` enters it too. */

@@ -16,6 +16,8 @@
  */
 import type { ContainerRecord } from '../checkpoint/checkpoint-store.ts';
 import type { DockerConfig } from '../../images/auth.ts';
+import type { ContainerVolume } from './container-volumes.ts';
+import type { PortMapping } from '../network/cni-bridge.ts';
 
 export type { ContainerRecord };
 
@@ -36,6 +38,8 @@ export interface ContainerLaunchSpec {
   resources?: { cpus?: number; memMb?: number };
   /** CNI networks by name (ContainerInfo.network_infos); only the linux containerizer joins them. */
   networks?: string[];
+  /** Host port → container port forwards on those networks (NetworkInfo.port_mappings; network/cni-bridge.ts). */
+  portMappings?: PortMapping[];
   /**
    * ContainerInfo.docker.privileged: the task keeps root's capabilities, has no seccomp filter and
    * sees the kernel files unmasked. The linux containerizer refuses it unless its agent was
@@ -54,6 +58,10 @@ export interface ContainerLaunchSpec {
    * non-root User comes between the two (docs/architecture/000-map.md, "images").
    */
   frameworkUser?: string;
+  /** Called while the image is pulled: compressed bytes done of its total (TASK_STARTING's message). */
+  onPullProgress?: (progress: { done: number; total: number }) => void;
+  /** Host and sandbox volumes (ContainerInfo.volumes; container-volumes.ts), already allowed by the agent's --host-volume-paths. */
+  volumes?: ContainerVolume[];
 }
 
 export interface ContainerImage {

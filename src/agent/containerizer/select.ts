@@ -26,6 +26,8 @@ export interface ContainerizerChoice {
   cfsQuota?: boolean;
   /** `--allow-privileged`: run tasks that ask to be privileged (linux containerizer); default false. */
   allowPrivileged?: boolean;
+  /** `--host-volume-paths` (linux containerizer; see LinuxContainerizerOptions.hostVolumePaths). */
+  hostVolumePaths?: string[];
   /** `--default-task-user`: who a task runs as when neither it nor its framework says; default nobody. */
   defaultUser?: string;
   /** `--user-namespaces` (linux containerizer; see LinuxContainerizerOptions.userNamespaces). */
@@ -45,6 +47,7 @@ export function createContainerizer(choice: ContainerizerChoice): Containerizer 
         ...(choice.cni === undefined ? {} : { cni: choice.cni }),
         ...(choice.cfsQuota === undefined ? {} : { cfsQuota: choice.cfsQuota }),
         ...(choice.allowPrivileged === undefined ? {} : { allowPrivileged: choice.allowPrivileged }),
+        ...(choice.hostVolumePaths === undefined ? {} : { hostVolumePaths: choice.hostVolumePaths }),
         ...(choice.defaultUser === undefined ? {} : { defaultUser: choice.defaultUser }),
         ...(choice.userNamespaces === undefined ? {} : { userNamespaces: choice.userNamespaces }),
         ...(choice.images === undefined ? {} : { images: choice.images.store, workDir: choice.images.workDir }),

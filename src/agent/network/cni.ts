@@ -13,12 +13,15 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DroverError } from '../../errors/errors.ts';
+import { bridgeConfList, MESOS_BRIDGE, runtimePortMappings, type BridgeOptions, type PortMapping } from './cni-bridge.ts';
 
 export interface CniOptions {
   /** Default /etc/drover/cni. */
   configDir: string;
   /** Default /usr/lib/cni (Debian's containernetworking-plugins). */
   pluginsDir: string;
+  /** The agent's own `mesos-bridge` network when the config dir has none of that name (cni-bridge.ts). */
+  bridge?: BridgeOptions;
 }
 
 export const DEFAULT_CNI_OPTIONS: CniOptions = { configDir: '/etc/drover/cni', pluginsDir: '/usr/lib/cni' };
@@ -28,6 +31,8 @@ export interface AttachedNetwork {
   name: string;
   ifname: string;
   ipAddresses: string[];
+  /** Host port → container port forwards made on this network (cni-bridge.ts), given again to DEL. */
+  portMappings?: Array<{ hostPort: number; containerPort: number; protocol: string }>;
 }
 
 interface NetworkConfList {
@@ -87,8 +92,8 @@ export class CniNetworks {
    * Creates the namespace and ADDs every network; on any failure undoes what it did and throws,
    * so a launch either has all its networks or none.
    */
-  async attach(containerId: string, names: readonly string[]): Promise<{ netns: string; networks: AttachedNetwork[] }> {
-    const configs = await loadNetworkConfigs(this.options.configDir);
+  async attach(containerId: string, names: readonly string[], portMappings: readonly PortMapping[] = []): Promise<{ netns: string; networks: AttachedNetwork[] }> {
+    const configs = await this.configs();
     const missing = names.filter((n) => !configs.has(n));
     if (missing.length > 0) throw new DroverError('MALFORMED', `Unknown CNI network(s): ${missing.join(', ')} (configs in ${this.options.configDir})`);
     await run(IP, ['netns', 'add', netnsName(containerId)], undefined, undefined);
@@ -97,14 +102,15 @@ export class CniNetworks {
       await run(IP, ['-n', netnsName(containerId), 'link', 'set', 'lo', 'up'], undefined, undefined);
       for (const [i, name] of names.entries()) {
         const ifname = `eth${i}`;
-        const result = await this.chain('ADD', containerId, ifname, configs.get(name)!);
-        networks.push({ name, ifname, ipAddresses: ipsOf(result) });
+        const ports = runtimePortMappings(portMappings, name);
+        const result = await this.chain('ADD', containerId, ifname, configs.get(name)!, ports);
+        networks.push({ name, ifname, ipAddresses: ipsOf(result), ...(ports.length === 0 ? {} : { portMappings: ports }) });
       }
       return { netns: netnsPath(containerId), networks };
     } catch (err) {
       await this.detach(
         containerId,
-        names.map((name, i) => ({ name, ifname: `eth${i}`, ipAddresses: [] })),
+        names.map((name, i) => ({ name, ifname: `eth${i}`, ipAddresses: [], portMappings: runtimePortMappings(portMappings, name) })),
       ).catch(() => undefined);
       throw err;
     }
@@ -112,12 +118,12 @@ export class CniNetworks {
 
   /** DELs every network (last first) and deletes the namespace; tolerant of half-done state. */
   async detach(containerId: string, networks: readonly AttachedNetwork[]): Promise<void> {
-    const configs = await loadNetworkConfigs(this.options.configDir);
+    const configs = await this.configs();
     const errors: string[] = [];
     for (const network of [...networks].reverse()) {
       const config = configs.get(network.name);
       if (config === undefined) continue; // config removed since: nothing we can call
-      await this.chain('DEL', containerId, network.ifname, config).catch((err: Error) => errors.push(err.message));
+      await this.chain('DEL', containerId, network.ifname, config, network.portMappings ?? []).catch((err: Error) => errors.push(err.message));
     }
     await run(IP, ['netns', 'delete', netnsName(containerId)], undefined, undefined).catch((err: Error) => {
       if (!/No such file/.test(err.message)) errors.push(err.message);
@@ -126,7 +132,20 @@ export class CniNetworks {
   }
 
   /** Runs a conflist per the spec: ADD in order passing prevResult along, DEL in reverse. */
-  private async chain(command: 'ADD' | 'DEL', containerId: string, ifname: string, list: NetworkConfList): Promise<unknown> {
+  /** The config dir's networks, and the agent's own mesos-bridge unless the dir defines one. */
+  private async configs(): Promise<Map<string, NetworkConfList>> {
+    const configs = await loadNetworkConfigs(this.options.configDir);
+    if (this.options.bridge !== undefined && !configs.has(MESOS_BRIDGE)) configs.set(MESOS_BRIDGE, bridgeConfList(this.options.bridge));
+    return configs;
+  }
+
+  private async chain(
+    command: 'ADD' | 'DEL',
+    containerId: string,
+    ifname: string,
+    list: NetworkConfList,
+    portMappings: ReadonlyArray<{ hostPort: number; containerPort: number; protocol: string }>,
+  ): Promise<unknown> {
     const env = {
       PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
       CNI_COMMAND: command,
@@ -140,7 +159,14 @@ export class CniNetworks {
     for (const plugin of plugins) {
       // Plugin types are bare names resolved in CNI_PATH only: a config cannot run an arbitrary path.
       if (!/^[A-Za-z0-9_-]+$/.test(plugin.type)) throw new Error(`CNI plugin type '${plugin.type}' is not a plain name`);
-      const config = { ...plugin, cniVersion: list.cniVersion, name: list.name, ...(prevResult === undefined ? {} : { prevResult }) };
+      const wantsPorts = (plugin['capabilities'] as { portMappings?: unknown } | undefined)?.portMappings === true && portMappings.length > 0;
+      const config = {
+        ...plugin,
+        cniVersion: list.cniVersion,
+        name: list.name,
+        ...(prevResult === undefined ? {} : { prevResult }),
+        ...(wantsPorts ? { runtimeConfig: { portMappings } } : {}),
+      };
       const out = await run(join(this.options.pluginsDir, plugin.type), [], env, JSON.stringify(config));
       if (command === 'ADD') prevResult = JSON.parse(out) as unknown;
     }

@@ -89,9 +89,7 @@ export function fromChronos(input: unknown): Record<string, unknown> {
       if (typeof value !== 'string') refuse(`/environmentVariables/${i}/value`, 'expected a string');
     });
   }
-  const container = c['container'] as Record<string, unknown> | undefined;
-  if (container && (container['type'] !== 'MESOS' || container['image'] !== undefined))
-    refuse('/container', `container images are not supported yet (container type ${typeof container['type'] === 'string' ? container['type'].slice(0, 100) : typeof container['type']})`);
+  const container = chronosContainer(c['container'], refuse);
   const hasSchedule = typeof c['schedule'] === 'string' && c['schedule'] !== '';
   const parents = Array.isArray(c['parents']) ? (c['parents'] as unknown[]).filter((p): p is string => typeof p === 'string') : [];
   if (hasSchedule === parents.length > 0) refuse('/schedule', "a Chronos job has either a 'schedule' or 'parents'");
@@ -149,7 +147,64 @@ export function fromChronos(input: unknown): Record<string, unknown> {
         ...(f['cache'] === undefined ? {} : { cache: f['cache'] }),
       })),
       placement: { constraints },
+      ...container,
       restart: retries > 0 ? { policy: 'ON_FAILURE', retries } : { policy: 'NEVER' },
     },
+  };
+}
+
+const CONTAINER_FIELDS = ['type', 'image', 'forcePullImage', 'network', 'networkName', 'networkInfos', 'portMappings', 'volumes', 'parameters'];
+
+/**
+ * Chronos' `container` as Metronome run fields: an image (DOCKER or MESOS, both on the agents'
+ * containerizer, no Docker daemon) → run.docker; `network` BRIDGE → the agents' bridge, USER with
+ * `networkName` → that CNI network, HOST → nothing; host volumes `{containerPath, hostPath, mode}`
+ * → run.volumes (mode RW when absent, as Chronos). docker parameters, external volumes, network
+ * infos and port mappings (jobs have no ports) cannot be honoured: refused by path.
+ */
+function chronosContainer(raw: unknown, refuse: (path: string, reason: string) => void): Record<string, unknown> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    refuse('/container', 'expected an object');
+    return {};
+  }
+  const c = raw as Record<string, unknown>;
+  for (const key of Object.keys(c)) if (!CONTAINER_FIELDS.includes(key)) refuse(`/container/${key}`, 'not supported by Drover');
+  const type = c['type'] ?? 'DOCKER';
+  if (type !== 'DOCKER' && type !== 'MESOS') refuse('/container/type', 'must be DOCKER or MESOS (both run without a Docker daemon)');
+  const image = c['image'];
+  if (image !== undefined && (typeof image !== 'string' || image === '')) refuse('/container/image', 'expected an image reference');
+  if (type === 'DOCKER' && image === undefined) refuse('/container/image', 'a DOCKER container needs an image');
+  if (c['forcePullImage'] !== undefined && typeof c['forcePullImage'] !== 'boolean') refuse('/container/forcePullImage', 'expected a boolean');
+  const nonEmpty = (key: string, reason: string): void => {
+    const v = c[key];
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) refuse(`/container/${key}`, reason);
+  };
+  nonEmpty('parameters', 'docker parameters (docker run options) cannot be honoured: images run without a Docker daemon');
+  nonEmpty('networkInfos', 'not supported: use network USER with networkName (a CNI network on the agents)');
+  nonEmpty('portMappings', 'jobs have no ports: port mappings are not supported for jobs');
+  const network = c['network'] ?? 'HOST';
+  let networks: Array<Record<string, unknown>> = [];
+  if (network === 'BRIDGE') networks = [{ mode: 'container/bridge' }];
+  else if (network === 'USER') {
+    if (typeof c['networkName'] !== 'string' || c['networkName'] === '') refuse('/container/networkName', 'network USER needs the name of a CNI network on the agents');
+    else networks = [{ mode: 'container', name: c['networkName'] }];
+  } else if (network !== 'HOST') refuse('/container/network', 'must be HOST, BRIDGE or USER');
+  const volumes: Array<Record<string, unknown>> = [];
+  const rawVolumes = c['volumes'];
+  if (rawVolumes !== undefined) {
+    if (!Array.isArray(rawVolumes) || rawVolumes.length > 64) refuse('/container/volumes', 'expected an array of at most 64 volumes');
+    else
+      rawVolumes.forEach((v, i) => {
+        const volume = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
+        if (volume['external'] !== undefined) return refuse(`/container/volumes/${i}/external`, 'external volumes are not supported');
+        if (typeof volume['hostPath'] !== 'string' || typeof volume['containerPath'] !== 'string') return refuse(`/container/volumes/${i}`, 'a volume needs containerPath and hostPath');
+        volumes.push({ containerPath: volume['containerPath'], hostPath: volume['hostPath'], mode: volume['mode'] ?? 'RW' });
+      });
+  }
+  return {
+    ...(typeof image === 'string' && image !== '' ? { docker: { image, ...(c['forcePullImage'] === true ? { forcePullImage: true } : {}) } } : {}),
+    ...(networks.length > 0 ? { networks } : {}),
+    ...(volumes.length > 0 ? { volumes } : {}),
   };
 }

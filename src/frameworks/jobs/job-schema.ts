@@ -9,6 +9,7 @@ import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../../errors/errors.ts';
 import { patternProblem } from '../../placement/index.ts';
 import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
+import { hostVolumeErrors } from '../sdk/host-volumes.ts';
 
 /** Metronome's pathType: dot-separated segments of lowercase letters, digits and inner dashes. */
 export const JOB_ID = /^([a-z0-9]+(-+[a-z0-9]+)*)(\.([a-z0-9]+(-+[a-z0-9]+)*))*$/;
@@ -88,10 +89,11 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   const run = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
   for (const key of Object.keys(run)) if (!KNOWN_RUN.has(key)) out.push({ path: `/run/${key}`, errors: ['unknown property'] });
   out.push(...imageErrors(run));
-  // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts); other volumes not yet.
+  // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts), host volumes (host-volumes.ts); other volumes not yet.
   const secrets = run['secrets'] as SecretDecls | undefined;
   out.push(...secretDeclarationErrors(run['secrets'], '/run'), ...secretVolumeErrors(run['volumes'], secrets, '/run/volumes'));
-  if (nonEmpty(run['networks'])) out.push({ path: '/run/networks', errors: ['job networks are not supported yet; jobs use host networking'] });
+  out.push(...hostVolumeErrors(run['volumes'], '/run/volumes', run['docker'] !== undefined || run['ucr'] !== undefined));
+  out.push(...jobNetworkErrors(run['networks']));
   if (typeof run['gpus'] === 'number' && run['gpus'] > 0) out.push({ path: '/run/gpus', errors: ['gpus are not supported yet'] });
   const env = run['env'];
   if (env && typeof env === 'object') {
@@ -101,6 +103,36 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   for (const [i, s] of (Array.isArray(job['schedules']) ? job['schedules'] : []).entries()) {
     if (s && typeof s === 'object') out.push(...scheduleUnknown(s as Record<string, unknown>, `/schedules/${i}`));
   }
+  return out;
+}
+
+/**
+ * Metronome's run.networks (`[{mode: host | container | container/bridge, name?, labels?}]`):
+ * named container networks are CNI networks on the agents, container/bridge their mesos-bridge
+ * (agent/network/cni-bridge.ts); host is the default. Same mixing rules as Marathon's.
+ */
+function jobNetworkErrors(networks: unknown): ErrorDetail[] {
+  if (networks === undefined || networks === null) return [];
+  if (!Array.isArray(networks) || networks.length > 32) return [{ path: '/run/networks', errors: ['must be an array of at most 32 networks'] }];
+  const out: ErrorDetail[] = [];
+  const modes: string[] = [];
+  for (const [i, raw] of networks.entries()) {
+    const n = object(raw);
+    if (n === undefined) {
+      out.push({ path: `/run/networks/${i}`, errors: ['must be an object'] });
+      continue;
+    }
+    for (const key of Object.keys(n)) if (!['mode', 'name', 'labels'].includes(key)) out.push({ path: `/run/networks/${i}/${key}`, errors: ['unknown property'] });
+    const mode = n['mode'] ?? 'container';
+    if (mode !== 'host' && mode !== 'container' && mode !== 'container/bridge') out.push({ path: `/run/networks/${i}/mode`, errors: ['must be host, container or container/bridge'] });
+    else modes.push(mode);
+    const name = n['name'];
+    if (mode === 'container' && (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(name)))
+      out.push({ path: `/run/networks/${i}/name`, errors: ['a container network needs a name (a CNI network on the agents)'] });
+    if (mode !== 'container' && name !== undefined) out.push({ path: `/run/networks/${i}/name`, errors: [`a ${String(mode)} network has no name`] });
+  }
+  if ((modes.includes('host') || modes.includes('container/bridge')) && networks.length > 1)
+    out.push({ path: '/run/networks', errors: ['host or bridge networking cannot be combined with other networks'] });
   return out;
 }
 

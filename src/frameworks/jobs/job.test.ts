@@ -98,15 +98,15 @@ describe('Metronome fixtures', () => {
   const dir = join(FIXTURES, 'metronome');
   // file → the fields each rejection names (empty = accepted). Unsupported features are refused, never ignored.
   const jobs: Record<string, string[][]> = {
-    // Images run (run.docker, run.ucr); host volumes and job networks are not run yet (secret volumes are: src/frameworks/sdk/secrets.ts).
-    'v1__examples__job.json': [['/run/volumes/0', '/run/networks']],
+    // Images run (run.docker, run.ucr), host volumes (each agent's --host-volume-paths decide) and named networks (CNI on the agents).
+    'v1__examples__job.json': [[]],
     // docker run options cannot be honoured without a Docker daemon.
     'v1__examples__job_docker_param.json': [['/run/docker/parameters']],
     // A secret file at an absolute path in the image is not written yet (only sandbox-relative ones).
     'v1__examples__job_file_based_secrets.json': [['/run/volumes/0/containerPath']],
     'v1__examples__job_secrets.json': [[]],
     'v1__examples__job_ucr.json': [[]],
-    'v0__examples__job.json': [['/run/volumes/0']],
+    'v0__examples__job.json': [[]],
     // A list: the first is valid; the second's id has a space and capitals.
     'v1__examples__job_list.json': [[], ['/id']],
   };
@@ -192,7 +192,8 @@ describe('Chronos fixtures', () => {
   const expected: Record<string, string[]> = {
     'docs_api_md_job_1_SAMPLE_JOB1.json': [],
     'docs_api_md_job_2_hostings_earnings_summary.json': ['/async'],
-    'docs_api_md_job_3_dockerjob.json': ['/container'],
+    // Its image, bridge network and host volume all run (issue 17).
+    'docs_api_md_job_3_dockerjob.json': [],
     'docs_api_md_job_4_camus_kafka2hdfs.json': [],
   };
   for (const [file, want] of Object.entries(expected)) {
@@ -254,7 +255,7 @@ describe('Chronos bodies with values that are not what they claim', () => {
     ['/uris/0', { ...base, uris: [hostile] }],
     ['/fetch/0/uri', { ...base, fetch: [{ uri: hostile }] }],
     ['/environmentVariables/0/name', { ...base, environmentVariables: [{ name: hostile, value: 'v' }] }],
-    ['/container', { ...base, container: { type: hostile } }],
+    ['/container/type', { ...base, container: { type: hostile } }],
   ];
   for (const [path, body] of cases) {
     test(`refused with 422 at ${path}, no TypeError`, () => {

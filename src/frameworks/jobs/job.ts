@@ -8,6 +8,7 @@ import { compileValidator } from '../../protocol/validation.ts';
 import { cronErrors, nextCronTick } from './cron.ts';
 import { isIsoInterval, nextIsoTick, parseIsoInterval } from './iso-interval.ts';
 import { JOB_ID, JobSpec, SCHEDULE_ID, ScheduleSpec, runSemanticErrors, scheduleUnknown, unsupportedFields } from './job-schema.ts';
+import { hostVolumesOf, isHostVolume, type HostVolume } from '../sdk/host-volumes.ts';
 
 export interface Schedule {
   id: string;
@@ -42,7 +43,7 @@ export interface Job {
     env: Record<string, EnvValue>;
     /** Metronome's run.secrets (name → store path) and secret volumes; present only when declared. */
     secrets?: SecretDecls;
-    volumes?: SecretVolume[];
+    volumes?: Array<SecretVolume | HostVolume>;
     artifacts: Array<{ uri: string; extract: boolean; executable: boolean; cache: boolean }>;
     placement: { constraints: Constraint[] };
     maxLaunchDelay: number;
@@ -51,6 +52,8 @@ export interface Job {
     /** Metronome's run.docker or run.ucr: the image the run's task runs in (no Docker daemon either way). */
     docker?: { image: string; forcePullImage?: boolean; privileged?: boolean };
     ucr?: { image: { id: string; kind?: 'docker'; forcePull?: boolean }; privileged?: boolean };
+    /** Metronome's run.networks other than host: named CNI networks, or the agents' bridge; absent = host. */
+    networks?: Array<{ mode: 'container' | 'container/bridge'; name?: string }>;
   };
 }
 
@@ -103,7 +106,10 @@ export function parseJob(input: unknown, now: number): Job {
       ...(run.secrets !== undefined && run.secrets !== null && Object.keys(run.secrets as object).length > 0
         ? { secrets: Object.fromEntries(Object.entries(run.secrets as SecretDecls).map(([name, d]) => [name, { source: d.source }])) }
         : {}),
-      ...(Array.isArray(run.volumes) && run.volumes.length > 0 ? { volumes: (run.volumes as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) } : {}),
+      ...(Array.isArray(run.volumes) && run.volumes.length > 0
+        ? { volumes: (run.volumes as unknown[]).map((v) => (isHostVolume(v) ? hostVolumesOf([v])[0]! : { containerPath: (v as SecretVolume).containerPath, secret: (v as SecretVolume).secret })) }
+        : {}),
+      ...jobNetworks(run.networks),
       artifacts: (run.artifacts ?? []).map((a) => ({ uri: a.uri, extract: a.extract ?? true, executable: a.executable ?? false, cache: a.cache ?? false })),
       placement: {
         constraints: (run.placement?.constraints ?? []).map((c) => ({ attribute: c.attribute, operator: c.operator === 'EQ' ? 'IS' : (c.operator as Constraint['operator']), value: c.value ?? '' })),
@@ -189,4 +195,13 @@ export function nextTick(schedule: Schedule, after: number, storedAt: number): n
 
 export function jobJson(job: Job): Record<string, unknown> {
   return { ...job, run: { ...job.run, placement: { constraints: job.run.placement.constraints } } };
+}
+
+/** run.networks as the job keeps them (validated before): host networking is the absence of any. */
+function jobNetworks(networks: unknown): { networks?: NonNullable<Job['run']['networks']> } {
+  if (!Array.isArray(networks)) return {};
+  const kept = (networks as Array<{ mode?: string; name?: string }>)
+    .map((n) => ({ mode: n.mode ?? 'container', ...(n.name === undefined ? {} : { name: n.name }) }))
+    .filter((n): n is { mode: 'container' | 'container/bridge'; name?: string } => n.mode === 'container' || n.mode === 'container/bridge');
+  return kept.length === 0 ? {} : { networks: kept };
 }

@@ -2,8 +2,9 @@
  * From a job run and its place to a Mesos TaskInfo: the command (shell `cmd` or exec `args`), the
  * environment with the run's identity, fetched artifacts, the kill grace period, labels. Pure.
  */
-import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
-import { mesosImageContainer } from '../sdk/container-image.ts';
+import { plainEnv, secretTaskParts, secretVolumesOf } from '../sdk/secrets.ts';
+import { hostVolumesOf, mesosHostVolumes } from '../sdk/host-volumes.ts';
+import { MESOS_BRIDGE, mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { Job } from './job.ts';
 import type { Run } from './run.ts';
@@ -17,7 +18,7 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
     METRONOME_JOB_RUN_ID: run.id,
   };
   // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
-  const secrets = job.run.secrets === undefined ? undefined : secretTaskParts(job.run.env, job.run.secrets, job.run.volumes ?? []);
+  const secrets = job.run.secrets === undefined ? undefined : secretTaskParts(job.run.env, job.run.secrets, secretVolumesOf(job.run.volumes ?? []));
   const image =
     job.run.docker !== undefined
       ? { image: job.run.docker.image, forcePull: job.run.docker.forcePullImage === true }
@@ -32,14 +33,17 @@ export function buildJobTaskInfo(job: Job, run: Run, taskId: string, agentId: st
       : image !== undefined
         ? { shell: false, ...(job.run.args === undefined ? {} : { arguments: job.run.args }) }
         : { value: job.run.args?.[0] ?? '', shell: false, arguments: job.run.args ?? [] };
-  const secretVolumes = secrets?.volumes ?? [];
+  const secretVolumes = [...(secrets?.volumes ?? []), ...mesosHostVolumes(hostVolumesOf(job.run.volumes ?? []))];
+  // Named networks are CNI networks on the agent; container/bridge is its mesos-bridge (no port mappings in Metronome).
+  const networkInfos = (job.run.networks ?? []).map((n) => ({ name: n.mode === 'container/bridge' ? MESOS_BRIDGE : n.name! }));
   const container =
-    image === undefined && !privileged && secretVolumes.length === 0
+    image === undefined && !privileged && secretVolumes.length === 0 && networkInfos.length === 0
       ? undefined
       : {
           ...(image === undefined ? { type: 'MESOS' } : mesosImageContainer(image)),
           ...(privileged ? { docker: { privileged: true } } : {}),
           ...(secretVolumes.length > 0 ? { volumes: secretVolumes } : {}),
+          ...(networkInfos.length > 0 ? { network_infos: networkInfos } : {}),
         };
   return {
     name: `${job.id}.${run.id}`,

@@ -37,6 +37,9 @@ export function containerFieldErrors(object: Record<string, unknown>, at: string
   return out;
 }
 
+/** The bridge network's name in NetworkInfo (Marathon's --mesos_bridge_name default): each agent's own bridge (agent/network/cni-bridge.ts). */
+export const MESOS_BRIDGE = 'mesos-bridge';
+
 export interface ImageSpec {
   image: string;
   forcePull?: boolean;

@@ -14,9 +14,15 @@
  */
 import type { ErrorDetail } from '../../errors/errors.ts';
 import { secretEnvVariable, secretFilePathProblem, secretPathProblem, secretVolume } from '../../protocol/mesos/secrets.ts';
+import { isHostVolume } from './host-volumes.ts';
 
 export type EnvValue = string | { secret: string };
 export type SecretDecls = Record<string, { source: string }>;
+/** The secret volumes among an app's or job's volumes (host volumes are host-volumes.ts'). */
+export function secretVolumesOf(volumes: readonly unknown[]): SecretVolume[] {
+  return volumes.filter((v): v is SecretVolume => typeof v === 'object' && v !== null && typeof (v as { secret?: unknown }).secret === 'string');
+}
+
 export interface SecretVolume {
   containerPath: string;
   secret: string;
@@ -70,8 +76,12 @@ export function secretVolumeErrors(volumes: unknown, secrets: SecretDecls | unde
   const seen = new Set<string>();
   for (const [i, volume] of volumes.entries()) {
     const v = (volume && typeof volume === 'object' && !Array.isArray(volume) ? volume : {}) as Record<string, unknown>;
+    if (isHostVolume(v)) continue; // host-volumes.ts
     if (v['secret'] === undefined) {
-      out.push({ path: `${at}/${i}`, errors: ['this volume kind is not supported yet (host, persistent and external volumes); only secret volumes ({"containerPath", "secret"}) are'] });
+      out.push({
+        path: `${at}/${i}`,
+        errors: ['this volume kind is not supported yet (persistent and external volumes); secret ({"containerPath", "secret"}) and host ({"containerPath", "hostPath", "mode"}) volumes are'],
+      });
       continue;
     }
     const unknown = Object.keys(v).filter((k) => k !== 'containerPath' && k !== 'secret');

@@ -10,6 +10,7 @@ import { patternProblem } from '../../placement/index.ts';
 import { envSecretErrors, secretDeclarationErrors, type SecretDecls } from '../sdk/secrets.ts';
 import { appVipErrors } from '../../protocol/vip-labels.ts';
 import { containerFieldErrors, imageReferenceProblem } from '../sdk/container-image.ts';
+import { hostVolumeErrors } from '../sdk/host-volumes.ts';
 
 const Str = (max = 4096) => Type.String({ maxLength: max });
 const Num = (min = 0) => Type.Number({ minimum: min });
@@ -162,21 +163,27 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
     else if (!KNOWN.has(key)) out.push({ path: `/${key}`, errors: ['unknown property'] });
   }
   const container = app.container ?? undefined;
-  if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, app.networks ?? []));
+  if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, effectiveNetworks(app)));
   if (container) {
     // Secret volumes (a file in the sandbox) and persistent ones (stateful.ts); host and external ones not yet.
     out.push(...volumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
+    const docker = container['docker'] as { image?: unknown } | null | undefined;
+    out.push(...hostVolumeErrors(container['volumes'], '/container/volumes', typeof docker?.image === 'string'));
   }
   out.push(...secretDeclarationErrors(app.secrets, ''), ...envSecretErrors(app.env, app.secrets as SecretDecls | undefined, ''));
   if ((app.gpus ?? 0) > 0) out.push({ path: '/gpus', errors: ['gpus are not supported yet'] });
   if (app.executor !== undefined && app.executor !== '' && app.executor !== '//cmd') out.push({ path: '/executor', errors: ['custom executors are not supported'] });
   const networks = app.networks ?? [];
   for (const [i, n] of networks.entries()) {
-    // Named container networks are CNI networks on the agent; bridge mode is not supported yet.
-    if (n.mode === 'container/bridge') out.push({ path: `/networks/${i}/mode`, errors: ['network mode container/bridge is not supported yet; use host or a named container network'] });
+    // Named container networks are CNI networks on the agent; container/bridge is the agents' mesos-bridge (agent/network/cni-bridge.ts).
+    if (n.mode === 'container/bridge' && n.name) out.push({ path: `/networks/${i}/name`, errors: ['a container/bridge network has no name'] });
     if (n.mode === 'container' && !n.name) out.push({ path: `/networks/${i}/name`, errors: ['a container network needs a name (a CNI network on the agents)'] });
   }
   if (networks.some((n) => (n.mode ?? 'host') === 'host') && networks.length > 1) out.push({ path: '/networks', errors: ['host networking cannot be combined with other networks'] });
+  if (networks.some((n) => n.mode === 'container/bridge') && networks.length > 1) out.push({ path: '/networks', errors: ['bridge networking cannot be combined with other networks'] });
+  const dockerNetwork = (container?.['docker'] as { network?: unknown } | null | undefined)?.network;
+  if (networks.length > 0 && dockerNetwork !== undefined && (dockerNetwork === 'BRIDGE') !== networks.some((n) => n.mode === 'container/bridge'))
+    out.push({ path: '/container/docker/network', errors: ['docker.network (deprecated) disagrees with networks; give networks only'] });
   return out;
 }
 
@@ -218,49 +225,77 @@ export function containerErrors(container: Record<string, unknown>, secrets: Sec
         if (d['image'] === undefined) out.push({ path: '/container/docker/pullConfig', errors: ['needs docker.image'] });
       }
       const network = d['network'];
-      if (network !== undefined && network !== 'HOST')
-        out.push({ path: '/container/docker/network', errors: [`docker network ${String(network).slice(0, 20)} is not supported: tasks use host networking or named CNI networks (app networks)`] });
-      if (Array.isArray(d['portMappings']) && d['portMappings'].length > 0)
-        out.push({ path: '/container/docker/portMappings', errors: ['docker.portMappings (bridge networking) is not supported; use container.portMappings with host networking'] });
+      if (network !== undefined && network !== 'HOST' && network !== 'BRIDGE')
+        out.push({
+          path: '/container/docker/network',
+          errors: [`docker network ${String(network).slice(0, 20)} is not supported: tasks use HOST or BRIDGE networking, or named CNI networks (app networks)`],
+        });
+      if (Array.isArray(d['portMappings']) && d['portMappings'].length > 0) {
+        if (network !== 'BRIDGE') out.push({ path: '/container/docker/portMappings', errors: ['docker.portMappings (deprecated) need docker.network BRIDGE; use container.portMappings'] });
+        else if (Array.isArray(container['portMappings'])) out.push({ path: '/container/docker/portMappings', errors: ['give container.portMappings or docker.portMappings (deprecated), not both'] });
+        else out.push(...portMappingErrors(d['portMappings'], '/container/docker/portMappings', true));
+      }
     }
   }
   const mappings = container['portMappings'];
   if (mappings !== undefined && mappings !== null) {
-    if (!Array.isArray(mappings) || mappings.length > 100) out.push({ path: '/container/portMappings', errors: ['must be an array of at most 100 port mappings'] });
-    else if (networks.some((n) => n.mode !== undefined && n.mode !== 'host')) out.push({ path: '/container/portMappings', errors: ['port mappings are supported with host networking only'] });
-    else {
-      for (const [i, m] of (mappings as unknown[]).entries()) {
-        const mapping = (m && typeof m === 'object' && !Array.isArray(m) ? m : undefined) as Record<string, unknown> | undefined;
-        if (mapping === undefined) {
-          out.push({ path: `/container/portMappings/${i}`, errors: ['must be an object'] });
-          continue;
-        }
-        out.push(...containerFieldErrors(mapping, `/container/portMappings/${i}`, ['containerPort', 'hostPort', 'servicePort', 'protocol', 'name', 'labels', 'networkNames']));
-        for (const key of ['containerPort', 'hostPort', 'servicePort']) {
-          const v = mapping[key];
-          if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535))
-            out.push({ path: `/container/portMappings/${i}/${key}`, errors: ['must be a port number (0 to 65535)'] });
-        }
-        // On the host's network the task listens on the port it was given: it cannot be remapped.
-        const containerPort = mapping['containerPort'] ?? 0;
-        const hostPort = mapping['hostPort'] ?? 0;
-        if (hostPort !== 0)
-          out.push({
-            path: `/container/portMappings/${i}/hostPort`,
-            errors: ['fixed host ports are not supported in port mappings yet; leave hostPort 0 (dynamic) or use portDefinitions with requirePorts'],
-          });
-        if (containerPort !== 0)
-          out.push({ path: `/container/portMappings/${i}/containerPort`, errors: ['with host networking the task listens on its allocated host port ($PORT0…): containerPort must be 0'] });
-        const protocol = mapping['protocol'];
-        if (protocol !== undefined && !['tcp', 'udp', 'udp,tcp', 'tcp,udp'].includes(protocol as string))
-          out.push({ path: `/container/portMappings/${i}/protocol`, errors: ['must be tcp, udp or udp,tcp'] });
-        const name = mapping['name'];
-        if (name !== undefined && (typeof name !== 'string' || !/^[a-z0-9-]{1,63}$/.test(name)))
-          out.push({ path: `/container/portMappings/${i}/name`, errors: ['must match ^[a-z0-9-]+$ (at most 63)'] });
-      }
-    }
+    const bridge = networks.some((n) => n.mode === 'container/bridge');
+    if (networks.some((n) => n.mode === 'container')) out.push({ path: '/container/portMappings', errors: ['port mappings are supported with host and container/bridge networking only'] });
+    else out.push(...portMappingErrors(mappings, '/container/portMappings', bridge));
   }
   return out;
+}
+
+/**
+ * Port mappings. On the host's network the task listens on the port it was given, so a
+ * containerPort must be 0 (= that port) and hostPorts are dynamic. On the bridge, each
+ * containerPort is forwarded from a host port: 0 (the default) is any free one, a number is that
+ * port (Marathon's fixed hostPort); an app's mappings are all one or the other.
+ */
+export function portMappingErrors(mappings: unknown, at: string, bridge: boolean): Array<{ path: string; errors: string[] }> {
+  const out: Array<{ path: string; errors: string[] }> = [];
+  if (!Array.isArray(mappings) || mappings.length > 100) return [{ path: at, errors: ['must be an array of at most 100 port mappings'] }];
+  let fixed: boolean | undefined;
+  for (const [i, m] of (mappings as unknown[]).entries()) {
+    const mapping = (m && typeof m === 'object' && !Array.isArray(m) ? m : undefined) as Record<string, unknown> | undefined;
+    if (mapping === undefined) {
+      out.push({ path: `${at}/${i}`, errors: ['must be an object'] });
+      continue;
+    }
+    out.push(...containerFieldErrors(mapping, `${at}/${i}`, ['containerPort', 'hostPort', 'servicePort', 'protocol', 'name', 'labels', 'networkNames']));
+    let numbers = true;
+    for (const key of ['containerPort', 'hostPort', 'servicePort']) {
+      const v = mapping[key];
+      if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535)) {
+        out.push({ path: `${at}/${i}/${key}`, errors: ['must be a port number (0 to 65535)'] });
+        numbers = false;
+      }
+    }
+    const containerPort = mapping['containerPort'] ?? 0;
+    const hostPort = mapping['hostPort'] ?? 0;
+    if (!bridge) {
+      // On the host's network the task listens on the port it was given: it cannot be remapped.
+      if (hostPort !== 0)
+        out.push({ path: `${at}/${i}/hostPort`, errors: ['fixed host ports need container/bridge networking; on the host network leave hostPort 0 or use portDefinitions with requirePorts'] });
+      if (containerPort !== 0) out.push({ path: `${at}/${i}/containerPort`, errors: ['with host networking the task listens on its allocated host port ($PORT0…): containerPort must be 0'] });
+    } else if (numbers) {
+      if (fixed !== undefined && fixed !== (hostPort !== 0))
+        out.push({ path: `${at}/${i}/hostPort`, errors: ['an app’s port mappings are either all fixed hostPorts or all dynamic (0); a mix is not supported yet'] });
+      fixed ??= hostPort !== 0;
+    }
+    const protocol = mapping['protocol'];
+    if (protocol !== undefined && !['tcp', 'udp', 'udp,tcp', 'tcp,udp'].includes(protocol as string)) out.push({ path: `${at}/${i}/protocol`, errors: ['must be tcp, udp or udp,tcp'] });
+    const name = mapping['name'];
+    if (name !== undefined && (typeof name !== 'string' || !/^[a-z0-9-]{1,63}$/.test(name))) out.push({ path: `${at}/${i}/name`, errors: ['must match ^[a-z0-9-]+$ (at most 63)'] });
+  }
+  return out;
+}
+
+/** The app's networks, with the deprecated `docker.network: BRIDGE` as `container/bridge` when `networks` is absent. */
+export function effectiveNetworks(app: AppDefinition): ReadonlyArray<{ mode?: string; name?: string }> {
+  if (app.networks !== undefined) return app.networks;
+  const network = (app.container?.['docker'] as { network?: unknown } | null | undefined)?.network;
+  return network === 'BRIDGE' ? [{ mode: 'container/bridge' }] : [];
 }
 
 /** Semantic checks the schema cannot express. */

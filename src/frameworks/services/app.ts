@@ -7,6 +7,7 @@ import { compileValidator } from '../../protocol/validation.ts';
 import { AppDefinition, normalizeId, semanticErrors, unsupportedFields } from './app-schema.ts';
 import type { EnvValue, SecretDecls, SecretVolume } from '../sdk/secrets.ts';
 import { nonPersistentVolumes, persistentVolumesOf, residentDefaults, type PersistentVolume } from './stateful-schema.ts';
+import { hostVolumesOf, isHostVolume, type HostVolume } from '../sdk/host-volumes.ts';
 
 export interface PortDef {
   port: number;
@@ -56,7 +57,13 @@ export interface App {
   container?: {
     type: 'MESOS' | 'DOCKER';
     docker?: { image?: string; forcePullImage?: boolean; pullConfig?: { secret: string }; privileged?: true };
-    volumes?: SecretVolume[];
+    /** Secret volumes and host volumes (an absolute hostPath) or sandbox ones (a relative hostPath). */
+    volumes?: Array<SecretVolume | HostVolume>;
+    /**
+     * On container/bridge networking only: each containerPort forwarded from a host port (0: the
+     * allocated one, as is a containerPort of 0), servicePort as for portDefinitions.
+     */
+    portMappings?: BridgePortMapping[];
   };
   /** `container.volumes[].persistent`: the app is resident (stateful.ts). */
   persistentVolumes?: PersistentVolume[];
@@ -82,13 +89,15 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
   const more = [...(typeof id === 'string' ? [] : [{ path: '/id', errors: [id.error] }]), ...semanticErrors(def), ...unsupportedFields(def), ...resident.errors];
   if (more.length > 0) throw invalid(more);
   const version = now.toISOString();
-  // container.portMappings on host networking are host ports by another name (app-schema.ts).
-  const mappings = (Array.isArray(def.container?.['portMappings']) ? def.container['portMappings'] : undefined) as
+  // container.portMappings on host networking are host ports by another name (app-schema.ts); on
+  // the bridge each is a host port too, forwarded to its containerPort.
+  const bridged = bridgeMappings(def);
+  const mappings = (bridged ?? (Array.isArray(def.container?.['portMappings']) ? def.container['portMappings'] : undefined)) as
     | Array<{ servicePort?: number; protocol?: PortDef['protocol']; name?: string; labels?: Record<string, string> }>
     | undefined;
   const portDefinitions: PortDef[] = def.portDefinitions
     ? def.portDefinitions.map((p) => ({ port: p.port ?? 0, protocol: p.protocol ?? 'tcp', ...(p.name ? { name: p.name } : {}), ...(p.labels ? { labels: p.labels } : {}) }))
-    : mappings !== undefined && !def.ports
+    : mappings !== undefined && (!def.ports || bridged !== undefined)
       ? mappings.map((m) => ({ port: m.servicePort ?? 0, protocol: m.protocol ?? 'tcp', ...(m.name ? { name: m.name } : {}), ...(m.labels ? { labels: m.labels } : {}) }))
       : def.ports
         ? def.ports.map((port) => ({ port, protocol: 'tcp' }))
@@ -133,7 +142,7 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
     ...(typeof def.taskKillGracePeriodSeconds === 'number' ? { taskKillGracePeriodSeconds: def.taskKillGracePeriodSeconds } : {}),
     fetch: def.fetch ?? (def.uris ?? []).map((uri) => ({ uri })),
     dependencies: def.dependencies ?? [],
-    networks: (def.networks ?? [{ mode: 'host' }]).map((n) => ({ mode: n.mode ?? 'host', ...(n.name ? { name: n.name } : {}) })),
+    networks: (def.networks ?? (bridged !== undefined ? [{ mode: 'container/bridge' }] : [{ mode: 'host' }])).map((n) => ({ mode: n.mode ?? 'host', ...(n.name ? { name: n.name } : {}) })),
     maxConsecutiveFailures: def.maxConsecutiveFailures ?? DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ...appContainer(def),
     ...(persistentVolumes.length === 0 ? {} : { persistentVolumes }),
@@ -150,8 +159,18 @@ function appContainer(def: AppDefinition): { container?: NonNullable<App['contai
   const privileged = d?.privileged === true;
   const image = typeof d?.image === 'string' ? d.image : undefined;
   const raw = nonPersistentVolumes(def.container?.['volumes']);
-  const volumes = Array.isArray(raw) ? (raw as SecretVolume[]).map((v) => ({ containerPath: v.containerPath, secret: v.secret })) : [];
-  if (!privileged && volumes.length === 0 && image === undefined) return {};
+  const mappings = bridgeMappings(def)?.map((m) => ({
+    containerPort: m.containerPort ?? 0,
+    hostPort: m.hostPort ?? 0,
+    servicePort: m.servicePort ?? 0,
+    protocol: m.protocol ?? 'tcp',
+    ...(m.name === undefined ? {} : { name: m.name }),
+    ...(m.labels === undefined ? {} : { labels: m.labels }),
+  }));
+  const volumes: Array<SecretVolume | HostVolume> = Array.isArray(raw)
+    ? raw.map((v) => (isHostVolume(v) ? hostVolumesOf([v])[0]! : { containerPath: (v as SecretVolume).containerPath, secret: (v as SecretVolume).secret }))
+    : [];
+  if (!privileged && volumes.length === 0 && image === undefined && mappings === undefined) return {};
   const docker = {
     ...(image === undefined ? {} : { image }),
     ...(image !== undefined && d?.forcePullImage === true ? { forcePullImage: true } : {}),
@@ -163,8 +182,30 @@ function appContainer(def: AppDefinition): { container?: NonNullable<App['contai
       type: def.container?.['type'] === 'DOCKER' ? 'DOCKER' : 'MESOS',
       ...(Object.keys(docker).length > 0 ? { docker } : {}),
       ...(volumes.length > 0 ? { volumes } : {}),
+      ...(mappings === undefined ? {} : { portMappings: mappings }),
     },
   };
+}
+
+export interface BridgePortMapping {
+  containerPort: number;
+  hostPort: number;
+  servicePort: number;
+  protocol: PortDef['protocol'];
+  name?: string;
+  labels?: Record<string, string>;
+}
+
+type RawMapping = Partial<BridgePortMapping>;
+
+/** On bridge networking (networks or the deprecated docker.network): its port mappings, container.portMappings or docker.portMappings; else undefined. */
+function bridgeMappings(def: AppDefinition): RawMapping[] | undefined {
+  const docker = def.container?.['docker'] as { network?: unknown; portMappings?: unknown } | null | undefined;
+  const bridge = def.networks !== undefined ? def.networks.some((n) => n.mode === 'container/bridge') : docker?.network === 'BRIDGE';
+  if (!bridge) return undefined;
+  const mappings = def.container?.['portMappings'] ?? docker?.portMappings;
+  // Marathon: no mappings on the bridge is one dynamic port named default.
+  return Array.isArray(mappings) ? (mappings as RawMapping[]) : [{ containerPort: 0, hostPort: 0, name: 'default' }];
 }
 
 function invalid(details: ErrorDetail[]): DroverError {

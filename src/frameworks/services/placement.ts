@@ -21,12 +21,20 @@ export function specOf(app: App): PlacementSpec {
       cpus: app.cpus,
       mem: app.mem,
       disk: app.disk,
-      ports: app.requirePorts && app.portDefinitions.length > 0 ? { kind: 'fixed', ports: app.portDefinitions.map((p) => p.port) } : { kind: 'any', count: app.portDefinitions.length },
+      ports: portRequest(app),
       constraints: app.constraints,
     });
     specs.set(app, spec);
   }
   return spec;
+}
+
+/** Fixed host ports (requirePorts, or a bridge app's fixed hostPorts) or any `count` of them. */
+function portRequest(app: App): PlacementSpec['ports'] {
+  const bridged = app.container?.portMappings;
+  if (bridged !== undefined && bridged.length > 0 && bridged.every((m) => m.hostPort !== 0)) return { kind: 'fixed', ports: bridged.map((m) => m.hostPort) };
+  if (bridged !== undefined) return { kind: 'any', count: bridged.length };
+  return app.requirePorts && app.portDefinitions.length > 0 ? { kind: 'fixed', ports: app.portDefinitions.map((p) => p.port) } : { kind: 'any', count: app.portDefinitions.length };
 }
 
 /** Up to `wanted` instances of `app` on `offer`, given where its instances run (`existing`). */

@@ -44,7 +44,7 @@ test('named container networks become the task network_infos (CNI on the agent)'
   );
   const info = buildTaskInfo(app, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container: unknown };
   assert.deepEqual(info.container, { type: 'MESOS', network_infos: [{ name: 'dev' }, { name: 'data' }] });
-  assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'container/bridge' }] }, NOW), /Object is not valid/);
+  assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'container/bridge' }, { mode: 'container', name: 'dev' }] }, NOW), /Object is not valid/);
   assert.throws(() => parseApp({ id: '/net', cmd: 'x', networks: [{ mode: 'host' }, { mode: 'container', name: 'dev' }] }, NOW), /Object is not valid/);
 });
 
@@ -59,9 +59,7 @@ test("Marathon's container.docker.privileged (no image) becomes ContainerInfo.do
   assert.equal(plain.container, undefined);
   assert.equal((buildTaskInfo(plain, 't', 'a1', 'h', [], Resources.parse('cpus:1;mem:128')) as { container?: unknown }).container, undefined);
   assert.deepEqual(
-    unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true, parameters: [{ key: 'a', value: 'b' }], network: 'BRIDGE', credential: {} } } }).map(
-      (d) => d.path,
-    ),
+    unsupportedFields({ id: '/x', cmd: 'x', container: { docker: { image: 'nginx', privileged: true, parameters: [{ key: 'a', value: 'b' }], network: 'USER', credential: {} } } }).map((d) => d.path),
     ['/container/docker/parameters', '/container/docker/credential', '/container/docker/network'],
   );
   assert.deepEqual(unsupportedFields({ id: '/x', container: { type: 'DOCKER', docker: { image: 'nginx', privileged: true, parameters: [], network: 'HOST', forcePullImage: false } } }), []);

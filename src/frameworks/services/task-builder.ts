@@ -3,11 +3,12 @@
  * (docs/task-environment-vars.md), the health check translated to Mesos' agent-side form, the
  * kill grace period, labels. Pure.
  */
-import { mesosImageContainer } from '../sdk/container-image.ts';
+import { MESOS_BRIDGE, mesosImageContainer } from '../sdk/container-image.ts';
 import type { Resources } from '../../resources/index.ts';
 import type { App } from './app.ts';
 import { taskName } from './app.ts';
-import { plainEnv, secretTaskParts } from '../sdk/secrets.ts';
+import { plainEnv, secretTaskParts, secretVolumesOf } from '../sdk/secrets.ts';
+import { hostVolumesOf, mesosHostVolumes } from '../sdk/host-volumes.ts';
 
 export function taskEnvironment(app: App, host: string, ports: number[]): Record<string, string> {
   const env: Record<string, string> = {
@@ -104,7 +105,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
   // The per-app parts are shared between tasks: the TaskInfo is only serialised, never changed.
   const plain = taskVariables(app, host, ports);
   // References only: the agent resolves them at launch (src/protocol/mesos/secrets.ts).
-  const secretParts = app.secrets === undefined ? undefined : secretTaskParts(app.env, app.secrets, app.container?.volumes ?? []);
+  const secretParts = app.secrets === undefined ? undefined : secretTaskParts(app.env, app.secrets, secretVolumesOf(app.container?.volumes ?? []));
   const variables = secretParts === undefined || secretParts.variables.length === 0 ? plain : [...plain, ...secretParts.variables];
   // With an image, `args` go after its Entrypoint and no command at all runs its Entrypoint/Cmd (Mesos' rules).
   const image = app.container?.docker?.image;
@@ -130,7 +131,7 @@ export function buildTaskInfo(app: App, taskId: string, agentId: string, host: s
     },
     ...(health ? { health_check: health } : {}),
     ...(app.taskKillGracePeriodSeconds !== undefined ? { kill_policy: { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } } } : {}),
-    ...taskContainer(app, secretParts?.volumes ?? []),
+    ...taskContainer(app, [...(secretParts?.volumes ?? []), ...mesosHostVolumes(hostVolumesOf(app.container?.volumes ?? []))], ports),
     labels: { labels: Object.entries(app.labels).map(([key, value]) => ({ key, value })) },
     discovery: {
       visibility: 'FRAMEWORK',
@@ -156,7 +157,7 @@ export function containerNetworks(app: App): string[] {
  * Docker daemon), CNI networks, and Mesos' docker.privileged when the app asks (the agent decides
  * whether it may).
  */
-function taskContainer(app: App, volumes: Array<Record<string, unknown>>): { container?: Record<string, unknown> } {
+function taskContainer(app: App, volumes: Array<Record<string, unknown>>, ports: readonly number[]): { container?: Record<string, unknown> } {
   const networks = containerNetworks(app);
   const docker = app.container?.docker;
   const privileged = docker?.privileged === true;
@@ -165,14 +166,31 @@ function taskContainer(app: App, volumes: Array<Record<string, unknown>>): { con
     docker?.image === undefined
       ? {}
       : mesosImageContainer({ image: docker.image, ...(docker.forcePullImage === true ? { forcePull: true } : {}), ...(pullSecret === undefined ? {} : { pullSecretPath: pullSecret }) });
-  if (networks.length === 0 && !privileged && volumes.length === 0 && docker?.image === undefined) return {};
+  const bridge = bridgeNetworkInfo(app, ports);
+  if (networks.length === 0 && bridge === undefined && !privileged && volumes.length === 0 && docker?.image === undefined) return {};
   return {
     container: {
       type: 'MESOS',
       ...image,
       ...(networks.length > 0 ? { network_infos: networks.map((name) => ({ name })) } : {}),
+      ...(bridge === undefined ? {} : { network_infos: [bridge] }),
       ...(privileged ? { docker: { privileged: true } } : {}),
       ...(volumes.length > 0 ? { volumes } : {}),
     },
   };
+}
+
+/**
+ * A bridge app's NetworkInfo: each mapping's allocated host port (`ports[i]`) forwarded to its
+ * containerPort (0: the same number), one mapping per protocol.
+ */
+function bridgeNetworkInfo(app: App, ports: readonly number[]): Record<string, unknown> | undefined {
+  const mappings = app.container?.portMappings;
+  if (mappings === undefined || !app.networks.some((n) => n.mode === 'container/bridge')) return undefined;
+  const port_mappings = mappings.flatMap((m, i) => {
+    const hostPort = ports[i];
+    if (hostPort === undefined) return [];
+    return m.protocol.split(',').map((protocol) => ({ host_port: hostPort, container_port: m.containerPort === 0 ? hostPort : m.containerPort, protocol }));
+  });
+  return { name: MESOS_BRIDGE, ...(port_mappings.length > 0 ? { port_mappings } : {}) };
 }

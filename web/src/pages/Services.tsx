@@ -46,6 +46,18 @@ export function Services() {
     { title: 'CPU', width: '50px', align: 'right', render: (a) => cpus(a.cpus) },
     { title: 'Mem', width: '72px', align: 'right', render: (a) => mib(a.mem) },
     {
+      title: 'Image',
+      width: 'minmax(100px, 1fr)',
+      render: (a) =>
+        a.container?.docker?.image ? (
+          <span className="mono ellipsis" title={a.container.docker.image} data-testid="app-image">
+            {a.container.docker.image}
+          </span>
+        ) : (
+          <span className="muted">—</span>
+        ),
+    },
+    {
       title: 'Deployment',
       width: 'minmax(110px, 1fr)',
       render: (a) => {

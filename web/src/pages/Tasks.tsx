@@ -3,7 +3,7 @@
  * list; a selected task shows its log (followed live) and its sandbox files.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { ApiError, num, request, type MesosTask } from '../api.ts';
+import { ApiError, num, request, taskImage, type MesosTask } from '../api.ts';
 import { notify } from '../notify.tsx';
 import { Badge, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
 import { hub, useResource } from '../live.ts';
@@ -61,6 +61,23 @@ export function Tasks() {
         ),
       },
       { title: 'State', width: '90px', render: (t) => <Badge value={t.state} /> },
+      {
+        // The image, and while it is pulled (TASK_STARTING) or after a failed pull, what the agent said.
+        title: 'Image',
+        width: 'minmax(120px, 2fr)',
+        render: (t) => {
+          const image = taskImage(t);
+          if (image === undefined) return <span className="muted">—</span>;
+          const last = t.statuses[t.statuses.length - 1];
+          const note = t.state === 'TASK_STARTING' || t.state === 'TASK_FAILED' ? last?.message : undefined;
+          return (
+            <span className="mono ellipsis" title={note === undefined ? image : `${image}\n${note}`} data-testid="task-image">
+              {image}
+              {note === undefined ? null : <span className="muted"> · {note}</span>}
+            </span>
+          );
+        },
+      },
       {
         title: 'Agent',
         width: 'minmax(70px, 1fr)',

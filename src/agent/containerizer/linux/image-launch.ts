@@ -35,9 +35,10 @@ export interface PreparedImage {
 }
 
 /** Pulls (or finds) the image; the error says which image and why. */
-export async function pullImage(store: LayerStore, image: ContainerImage): Promise<StoredImage> {
+export async function pullImage(store: LayerStore, image: ContainerImage, onProgress?: ContainerLaunchSpec['onPullProgress']): Promise<StoredImage> {
   try {
     return await store.pull(image.reference, {
+      ...(onProgress === undefined ? {} : { onProgress }),
       ...(image.force === true ? { force: true } : {}),
       ...(image.pullSecret === undefined ? {} : { secrets: image.pullSecret }),
     });
@@ -78,7 +79,7 @@ export async function imageTaskUser(rootfs: string, plan: LaunchPlan, spec: Cont
 
 /** Pull, provision, plan, user: everything up to the launch. Leaves nothing behind when it fails. */
 export async function prepareImage(store: LayerStore, provisioner: RootfsProvisioner, spec: ContainerLaunchSpec & { image: ContainerImage }, defaultUser: string): Promise<PreparedImage> {
-  const image = await pullImage(store, spec.image);
+  const image = await pullImage(store, spec.image, spec.onPullProgress);
   const rootfs = await provisioner.provision(spec.containerId, image.reference, spec.sandbox);
   try {
     // The launcher refuses links too; checked here first so the task fails with a clear message.

@@ -10,7 +10,11 @@
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
 #   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
-#      netns-path-or-empty  userns-or-empty  rootfs-or-empty  workdir  exit-file  n argv…  n env…
+#      netns-path-or-empty  userns-or-empty  rootfs-or-empty  workdir  exit-file
+#      3n volumes (source target ro)…  n argv…  n env…
+# A volume (container-volumes.ts) binds `source` (a real host path, checked by the agent) at
+# `target`: a path inside the image's root, or without an image a path in the sandbox. Every
+# directory on the way to the target is checked not to be a symbolic link and created if missing.
 # rootfs (an image's overlay mount, src/images/rootfs.ts) makes the task's root that filesystem:
 # the sandbox bound at /mnt/mesos/sandbox, a fresh /proc, a minimal /dev, the host's /etc/hosts and
 # /etc/resolv.conf read-only, pivot_root, the host's tree detached, then `workdir`. There I stays
@@ -25,6 +29,11 @@
 #   R id            its setup is done and its command is about to start
 #   E pid code sig  a task's init ended (code or signal number, the other one -1)
 #   F id reason     nothing was started
+#   D id 0|reason   a mount request is done (0) or failed
+# Mount requests (an image's rootfs, src/images/rootfs.ts), done in the launcher itself, in the
+# agent's mount namespace, so the agent forks no mount(8)/umount(8) per task:
+#   M  id  cwd  options  target    mount an overlay at target (lower dirs relative to cwd)
+#   U  id  target                  detach the mount at target (lazily); not mounted is done too
 # EOF on stdin (the agent stopped or died) ends the launcher; the tasks run on.
 #
 # How a task starts:
@@ -97,9 +106,27 @@ sub reap {
   }
 }
 
+sub mount_op {
+  my ($op, @f) = @_;
+  my $id = shift @f;
+  if ($op eq 'M') {
+    my ($cwd, $options, $target) = @f;
+    chdir($cwd) or return reply("D $id cannot enter $cwd: $!");
+    my ($type, $src) = ('overlay', 'overlay');
+    my $ok = syscall($nr{mount}, $src, $target, $type, 0, $options) == 0;
+    my $err = "$!";
+    chdir('/');
+    return reply($ok ? "D $id 0" : "D $id mount overlay at $target: $err");
+  }
+  my ($target) = @f;
+  return reply("D $id 0") if syscall($nr{umount2}, $target, MNT_DETACH) == 0 || $! + 0 == 22;    # EINVAL: not a mount
+  reply("D $id umount $target: $!");
+}
+
 sub launch {
   my @f = map { decode($_) } split /\t/, $_[0], -1;
   my $op = shift @f;
+  return mount_op($op, @f) if defined $op && ($op eq 'M' || $op eq 'U');
   return unless defined $op && $op eq 'L';
   my ($id, $sandbox, $uid, $gid, $privileged) = splice(@f, 0, 5);
   # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
@@ -109,6 +136,7 @@ sub launch {
   my $netns = shift @f;
   my $userns = shift @f;
   my ($rootfs, $workdir, $exit_file) = splice(@f, 0, 3);
+  my @volumes = splice(@f, 0, shift @f);
   my @argv = splice(@f, 0, shift @f);
   my @env = splice(@f, 0, shift @f);
   my $pid = fork;
@@ -163,7 +191,7 @@ sub launch {
   }
   my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
   my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file };
-  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image);
+  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image, \@volumes);
 }
 
 # C, for I's user namespace: once I has created it, write its uid and gid maps (C is still root
@@ -207,15 +235,15 @@ sub enter_user_namespace {
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
-  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes, $image) = @_;
+  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes, $image, $volumes) = @_;
   $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
   POSIX::setsid();
   my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
   if ($image) {
-    my $err = enter_image_root($sandbox, $image);
+    my $err = enter_image_root($sandbox, $image, $volumes);
     $fail->($err) if defined $err;
   } else {
-    host_view($sandbox, $fail);
+    host_view($sandbox, $fail, $volumes);
   }
   if (!$privileged) {
     my $err = confine_kernel_files($confine);
@@ -239,7 +267,7 @@ sub start_task {
 
 # I, without an image: the host's tree, read-only but for the sandbox, /proc and a private /tmp.
 sub host_view {
-  my ($sandbox, $fail) = @_;
+  my ($sandbox, $fail, $volumes) = @_;
   my ($none, $root, $proc, $tmp, $shm) = ('none', '/', '/proc', '/tmp', '/dev/shm');
   my ($procfs, $tmpfs, $tmpname, $shmname, $mode) = ('proc', 'tmpfs', 'drover-tmp', 'drover-shm', 'mode=1777');
   my $box = "$sandbox";
@@ -251,6 +279,9 @@ sub host_view {
   syscall($SYS_mount_setattr, AT_FDCWD, $root, AT_RECURSIVE, $set, 32) == 0 or $fail->("cannot make / read-only: $!");
   syscall($SYS_mount_setattr, AT_FDCWD, $box, AT_RECURSIVE, $clear, 32) == 0 or $fail->("cannot keep the sandbox writable: $!");
   syscall($SYS_mount_setattr, AT_FDCWD, $proc, 0, $clear, 32) == 0 or $fail->("cannot keep /proc writable: $!");
+  # Volumes land in the sandbox (the agent made their targets relative to it).
+  my $err = mount_volumes('', $box, $volumes);
+  $fail->($err) if defined $err;
   chdir($box) or $fail->("cannot enter the sandbox: $!");
   syscall($nr{mount}, $tmpname, $tmp, $tmpfs, MS_NOSUID | MS_NODEV, $mode) == 0 or $fail->("cannot mount /tmp: $!");
   if (-d $shm) {
@@ -273,7 +304,7 @@ sub host_view {
 # the root. Every path below is checked not to be a symlink first: the image is untrusted, and a
 # link would make a mount land wherever it points on the host. Returns an error or undef.
 sub enter_image_root {
-  my ($sandbox, $image) = @_;
+  my ($sandbox, $image, $volumes) = @_;
   my $root = "$image->{rootfs}";
   my ($none, $slash, $procfs, $tmpfs) = ('none', '/', 'proc', 'tmpfs');
   syscall($nr{mount}, $none, $slash, 0, MS_REC | MS_PRIVATE, 0) == 0 or return "cannot make the mounts private: $!";
@@ -314,6 +345,8 @@ sub enter_image_root {
     syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /etc/$name: $!";
     syscall($SYS_mount_setattr, AT_FDCWD, $dst, 0, $ro, 32) == 0 or return "cannot make /etc/$name read-only: $!";
   }
+  my $verr = mount_volumes($root, '', $volumes);
+  return $verr if defined $verr;
   chdir($root) or return "cannot enter the image's root: $!";
   my $dot = '.';
   syscall($nr{pivot_root}, $dot, $dot) == 0 or return "pivot_root: $!";
@@ -327,6 +360,43 @@ sub enter_image_root {
     mkdir($path, 0755) unless -d $path;
   }
   chdir($image->{workdir}) or return "cannot enter the working directory $image->{workdir}: $!";
+  return undef;
+}
+
+# I, root, before the task runs: bind each volume's source at $prefix.target, where $prefix.$top
+# is a directory known safe and every directory below it on the way is checked not to be a link
+# (an image or a fetched archive is untrusted: a link would make the mount land anywhere on the
+# host). The target is a directory or a file as the source is. Read-only volumes are made so
+# recursively. Returns an error or undef.
+sub mount_volumes {
+  my ($prefix, $top, $volumes) = @_;
+  my @v = @$volumes;
+  while (my ($source, $target, $ro) = splice(@v, 0, 3)) {
+    return "volume target $target is not under $top" unless $top eq '' || index("$target/", "$top/") == 0;
+    my @parts = grep { $_ ne '' && $_ ne '.' } split m{/}, substr($target, length $top);
+    return "volume target $target names no path" unless @parts;
+    return "volume target $target contains '..'" if grep { $_ eq '..' } @parts;
+    my $path = "$prefix$top";
+    my $last = pop @parts;
+    for my $part (@parts) {
+      $path .= "/$part";
+      return "volume $target: $path is a symbolic link" if -l $path;
+      -d $path or mkdir($path, 0755) or return "volume $target: cannot create $path: $!";
+    }
+    $path .= "/$last";
+    return "volume $target: $path is a symbolic link" if -l $path;
+    if (-d $source) {
+      -d $path or mkdir($path, 0755) or return "volume $target: cannot create $path: $!";
+    } else {
+      if (!-e $path) { open(my $fh, '>', $path) or return "volume $target: cannot create $path: $!"; close($fh) }
+      return "volume $target: $path is not a file, as its source is" if -d $path;
+    }
+    my ($src, $dst) = ("$source", "$path");
+    syscall($nr{mount}, $src, $dst, 0, MS_BIND | MS_REC, 0) == 0 or return "cannot bind the volume $source at $target: $!";
+    # A bind copies its source mount's flags (the host view is read-only): set them as asked.
+    my $attr = $ro eq '1' ? pack('QQQQ', MOUNT_ATTR_RDONLY, 0, 0, 0) : pack('QQQQ', 0, MOUNT_ATTR_RDONLY, 0, 0);
+    syscall($SYS_mount_setattr, AT_FDCWD, $dst, AT_RECURSIVE, $attr, 32) == 0 or return "cannot make the volume at $target " . ($ro eq '1' ? 'read-only' : 'writable') . ": $!";
+  }
   return undef;
 }
 

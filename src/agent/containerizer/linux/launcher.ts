@@ -46,6 +46,11 @@ export interface LaunchRequest {
    * inside the container) itself, as the exit-status wrapper does for host tasks.
    */
   image?: { rootfs: string; workingDir: string; exitFile: string };
+  /**
+   * Host and sandbox volumes (container-volumes.ts): `source` bound at `target` — inside the
+   * image's root with an image, else a path in the sandbox — read-only when asked.
+   */
+  volumes?: ReadonlyArray<{ source: string; target: string; readOnly: boolean }>;
   /** What PID 1 of the task's namespace execs (with an image: runs as its child). */
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
@@ -106,6 +111,7 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
     req.image?.rootfs ?? '',
     req.image?.workingDir ?? '',
     req.image?.exitFile ?? '',
+    ...list((req.volumes ?? []).flatMap((v) => [v.source, v.target, v.readOnly ? 1 : 0])),
     ...list(req.argv),
     ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
   ];
@@ -117,6 +123,8 @@ export class TaskLauncher {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly exits = new Map<number, (exit: LauncherExit | undefined) => void>();
+  /** Mount requests in flight (M and U lines): settled by their D line. */
+  private readonly mountOps = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
   constructor(
     private readonly perl: string,
@@ -155,6 +163,40 @@ export class TaskLauncher {
     });
   }
 
+  /** Mounts an overlay at `target` (lower dirs in `options` relative to `cwd`), in the agent's mount namespace. */
+  mountOverlay(cwd: string, options: string, target: string): Promise<void> {
+    return this.mountOp(['M', cwd, options, target]);
+  }
+
+  /** Detaches the mount at `target` lazily; a path that is not a mount is fine. */
+  unmount(target: string): Promise<void> {
+    return this.mountOp(['U', target]);
+  }
+
+  private mountOp(fields: [string, ...string[]]): Promise<void> {
+    const child = this.running();
+    const seq = ++this.seq;
+    return new Promise<void>((resolve, reject) => {
+      const settle = (): void => {
+        this.mountOps.delete(seq);
+        this.updateRef();
+      };
+      this.mountOps.set(seq, {
+        resolve: () => {
+          settle();
+          resolve();
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+      this.updateRef();
+      const [op, ...rest] = fields;
+      child.stdin!.write(`${[op, seq, ...rest].map((f) => String(f).replace(/[%\t\n\r\0]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('\t')}\n`);
+    });
+  }
+
   /** The launcher process, while one runs (it starts with the first launch). */
   get pid(): number | undefined {
     return this.child?.pid;
@@ -178,7 +220,7 @@ export class TaskLauncher {
   private updateRef(): void {
     const child = this.child;
     if (child === undefined) return;
-    const busy = this.pending.size > 0 || this.exits.size > 0;
+    const busy = this.pending.size > 0 || this.exits.size > 0 || this.mountOps.size > 0;
     for (const handle of [child, child.stdin, child.stdout, child.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
       if (busy) handle?.ref?.();
       else handle?.unref?.();
@@ -210,6 +252,7 @@ export class TaskLauncher {
     for (const pending of [...this.pending.values()]) pending.failed(err);
     for (const settle of this.exits.values()) settle(undefined);
     this.exits.clear();
+    for (const op of [...this.mountOps.values()]) op.reject(err);
   }
 
   private onLine(line: string): void {
@@ -221,6 +264,12 @@ export class TaskLauncher {
       this.exits.delete(pid);
       const signal = Number(c);
       settle(signal > 0 ? { code: null, signal: signalName(signal) as NodeJS.Signals } : { code: Number(b), signal: null });
+      return;
+    }
+    if (kind === 'D') {
+      const op = this.mountOps.get(Number(a));
+      if (b === '0') op?.resolve();
+      else op?.reject(new Error(line.slice(`D ${a} `.length)));
       return;
     }
     const pending = this.pending.get(Number(a));

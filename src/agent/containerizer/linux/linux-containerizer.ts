@@ -34,6 +34,7 @@ import type { LayerStore } from '../../../images/layer-store.ts';
 import { RootfsProvisioner } from '../../../images/rootfs.ts';
 import { SANDBOX_IN_CONTAINER } from '../../../images/runtime.ts';
 import { EXIT_FILE_IN_CONTAINER, prepareImage, type PreparedImage } from './image-launch.ts';
+import { resolveVolumes, type ResolvedVolume } from '../container-volumes.ts';
 
 /** Who a task runs as when nobody says (Marathon's --mesos_user is the framework-side analogue). */
 export const DEFAULT_TASK_USER = 'nobody';
@@ -53,6 +54,11 @@ export interface LinuxContainerizerOptions {
    * check's business (Identity); this is the agent owner's say on whether it can happen at all.
    */
   allowPrivileged?: boolean;
+  /**
+   * `--host-volume-paths`: the host directories a task's host volumes may come from (checked
+   * again here on the real path, links resolved). Default none: no task mounts a host path.
+   */
+  hostVolumePaths?: readonly string[];
   /** Where CNI configs and plugins are; default DEFAULT_CNI_OPTIONS. Used only by tasks asking for networks. */
   cni?: CniOptions;
   /**
@@ -100,10 +106,11 @@ export class LinuxContainerizer extends ProcessContainerizer {
   ) {
     super(linux.pollIntervalMs === undefined ? { logger: linux.logger } : { logger: linux.logger, pollIntervalMs: linux.pollIntervalMs });
     this.cni = new CniNetworks(linux.cni ?? DEFAULT_CNI_OPTIONS);
-    if (linux.images !== undefined && linux.workDir !== undefined) this.provisioner = new RootfsProvisioner(linux.workDir, linux.images);
     const unavailable = linux.launcher === false ? 'turned off' : launcherUnavailable(tools.perl);
     if (unavailable === undefined) this.launcher = new TaskLauncher(tools.perl!, linux.logger);
     else linux.logger.info({ reason: unavailable }, 'task-launcher-unavailable-using-command-chain');
+    // Rootfs mounts through the launcher's system calls when it runs (no mount(8) fork per task).
+    if (linux.images !== undefined && linux.workDir !== undefined) this.provisioner = new RootfsProvisioner(linux.workDir, linux.images, this.launcher);
     if (tools.perl === undefined || confineConfig() === undefined) {
       // setpriv limits capabilities, but cannot install a filter or mount anything.
       linux.logger.warn(
@@ -153,14 +160,24 @@ export class LinuxContainerizer extends ProcessContainerizer {
       this.logger.info({ containerId: spec.containerId, image: image.image.reference, user: image.user.name }, 'container-rootfs-provisioned');
     }
     try {
-      return await this.prepareProcess(spec, argv, image);
+      let volumes: ResolvedVolume[] | undefined;
+      if (spec.volumes !== undefined && spec.volumes.length > 0) {
+        if (this.launcher === undefined) throw new DroverError('CONFLICT', 'volumes need the task launcher (perl and a kernel ≥ 5.12); it is unavailable here');
+        volumes = await resolveVolumes(spec.volumes, {
+          sandbox: spec.sandbox,
+          allowedHostPaths: this.linux.hostVolumePaths ?? [],
+          image: image !== undefined,
+          sandboxInContainer: SANDBOX_IN_CONTAINER,
+        });
+      }
+      return await this.prepareProcess(spec, argv, image, volumes);
     } catch (error) {
       if (image !== undefined) await this.provisioner?.destroy(spec.containerId).catch(() => undefined);
       throw error;
     }
   }
 
-  private async prepareProcess(spec: ContainerLaunchSpec, argv: string[], image: PreparedImage | undefined): Promise<PreparedLaunch> {
+  private async prepareProcess(spec: ContainerLaunchSpec, argv: string[], image: PreparedImage | undefined, volumes: ResolvedVolume[] | undefined): Promise<PreparedLaunch> {
     const privileged = spec.privileged === true;
     const resolved = image?.user ?? (await resolveTaskUser(spec.user ?? this.linux.defaultUser ?? DEFAULT_TASK_USER));
     // A privileged task asked for root's powers on the host, which a user namespace takes away.
@@ -184,7 +201,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     if (spec.networks !== undefined && spec.networks.length > 0) {
       try {
         if (this.tools.nsenter === undefined) throw new Error("'nsenter' (util-linux) is not installed: no CNI networks");
-        attached = await this.cni.attach(spec.containerId, spec.networks);
+        attached = await this.cni.attach(spec.containerId, spec.networks, spec.portMappings ?? []);
       } catch (err) {
         await removeTaskCgroup(cgroups);
         throw err;
@@ -218,6 +235,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
         procsFiles: procsFiles(cgroups),
         ...(attached === undefined ? {} : { netns: attached.netns }),
         ...(userns === undefined ? {} : { userNamespace: userns }),
+        ...(volumes === undefined ? {} : { volumes }),
         ...(image === undefined
           ? { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], env: spec.env }
           : { argv: image.plan.argv, env: image.plan.env, image: { rootfs: image.rootfs.rootfs, workingDir: image.plan.workingDir, exitFile: EXIT_FILE_IN_CONTAINER } }),

@@ -150,7 +150,7 @@ describe('encodeLaunchRequest', () => {
       argv: ['x'],
       env: {},
     });
-    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '/s', '0', '0', '0', '0', '0', '', '100000:200000:65536', '', '', '', '1', 'x', '0']);
+    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '/s', '0', '0', '0', '0', '0', '', '100000:200000:65536', '', '', '', '0', '1', 'x', '0']);
     const image = encodeLaunchRequest(9, {
       sandbox: '/s',
       uid: 0,
@@ -159,10 +159,15 @@ describe('encodeLaunchRequest', () => {
       groups: [],
       procsFiles: [],
       image: { rootfs: '/r', workingDir: '/w', exitFile: '/x' },
+      volumes: [
+        { source: '/h', target: '/c', readOnly: true },
+        { source: '/s/d', target: '/e', readOnly: false },
+      ],
       argv: ['y'],
       env: {},
     });
-    assert.deepEqual(image.slice(0, -1).split('\t'), ['L', '9', '/s', '0', '0', '0', '0', '0', '', '', '/r', '/w', '/x', '1', 'y', '0']);
+    // Volumes: 3 fields each (source, target, read-only), counted as one list.
+    assert.deepEqual(image.slice(0, -1).split('\t'), ['L', '9', '/s', '0', '0', '0', '0', '0', '', '', '/r', '/w', '/x', '6', '/h', '/c', '1', '/s/d', '/e', '0', '1', 'y', '0']);
     assert.deepEqual(line.slice(0, -1).split('\t'), [
       'L',
       '7',
@@ -180,6 +185,7 @@ describe('encodeLaunchRequest', () => {
       '',
       '',
       '',
+      '0',
       '3',
       '/bin/sh',
       '-c',
