@@ -141,10 +141,11 @@ export default async function lbBench(args: string[]): Promise<Record<string, un
     await settled();
 
     // 1. Throughput through HAProxy and straight to one instance.
-    // Direct: the same 4 instances in turn. (Against one instance, as this bench first did, the
-    // figures were 51/s through vs 253/s direct: the tasks have cpus 0.05, so cpu.weight 3 of
-    // the machine's 100s; one instance answers its 4 waiting requests in each of its rare turns
-    // on a CPU, while HAProxy spreads them over 4 instances that each need their own turn.)
+    // Direct: the same 4 instances in turn, as HAProxy's roundrobin takes them. Against one
+    // instance, as this bench first did, the figures were 51/s through vs 253/s direct; the likely
+    // cause is the tasks' small CPU share (cpus 0.05): one instance answers its 4 waiting requests
+    // in each of its rare turns on a CPU, HAProxy spreads them over 4 that each need a turn
+    // (src/lb/README.md). Both are reported, and --cpus changes the share.
     const { tasks } = (await api('GET', '/v2/apps/bench-lb/tasks')) as { tasks: Array<{ ports: number[] }> };
     const instancePorts = tasks.map((t) => t.ports[0]!);
     const through = load([servicePort]);
