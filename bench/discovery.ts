@@ -1,8 +1,17 @@
 /**
- * Discovery: DNS queries/s of Drover's DNS against dnsmasq serving the same records from a hosts
- * file (and --srv-host), both under the same bounded loopback load from dnsperf (time-limited,
- * at most `--outstanding` queries in flight); then name propagation: from the master's
- * TASK_RUNNING to the first DNS answer for the task's instance name, over `--tasks` tasks.
+ * Discovery and load balancing, one JSON line (issue 18's goals in `goals`):
+ *
+ *   - `propagation`: from the master's TASK_RUNNING to the first DNS answer for the task's
+ *     instance name, over `--tasks` tasks;
+ *   - `dns`: queries/s of Drover's DNS against dnsmasq serving the same records from a hosts
+ *     file (and --srv-host), both under the same bounded loopback load from dnsperf (time-limited,
+ *     at most `--outstanding` queries in flight);
+ *   - `lb`: failed requests through HAProxy during rolling deploys replacing `--steps` instances
+ *     (bench/lb.ts, run as a part: a real `drover dev` and `drover lb`), and its throughput window;
+ *   - `vip`: VIP latency against a direct connection in network namespaces (bench/vip.ts).
+ *
+ * `--parts=dns,lb,vip` picks parts (default all); a part that cannot run (no HAProxy, no
+ * namespaces) reports its error under its key and the others still run.
  *
  * The cluster is a real master (services framework, DNS) in this process with hollow agents
  * (sim/hollow-agent.ts, in a worker thread) speaking the real agent protocol over HTTP. Propagation is measured by a
@@ -10,18 +19,19 @@
  * TASK_RUNNING it starts a clock and asks the DNS server (UDP) for the instance's name, again on
  * every negative answer, until the name answers.
  *
- * The load balancer's and the VIPs' numbers are other benches' (keys `lb`, `vip` left null here).
+ * The prober runs in its own thread, so the time it reads is when an answer reached a client.
  *
- * Flags: --seconds=10 (dnsperf run per server) --outstanding=100 --tasks=1000 --agents=4
- * Needs dnsperf and dnsmasq (apt-get install dnsperf dnsmasq-base).
+ * Flags: --seconds=10 (dnsperf run per server; the LB's throughput window) --outstanding=100
+ * --tasks=1000 --agents=4 --steps=50 (LB) --n=200 --rounds=5 --vips=1000 (VIP) --parts=dns,lb,vip
+ * Needs dnsperf and dnsmasq (apt-get install dnsperf dnsmasq-base), haproxy, nft and ip.
  */
 import { execFile, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import dnsPacket from 'dns-packet';
 import { startMasterServer } from '../src/cluster/master.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { createMemoryStore } from '../src/store/memory/memory-store.ts';
@@ -31,8 +41,56 @@ import { startFleets, type Fleets } from '../sim/fleets.ts';
 import { eventually } from '../devkit/process.ts';
 import { freeDnsPort } from '../devkit/dns-port.ts';
 import { testAuth } from '../devkit/credentials.ts';
+import lbBench from './lb.ts';
+import vipBench from './vip.ts';
 
 const run = promisify(execFile);
+
+/**
+ * The prober thread (plain JavaScript, evaluated): for each name posted with its start time it
+ * asks the DNS server (UDP) until the name answers — again at once on a negative answer, again
+ * after 1 s without a reply as a resolver would — and posts the time from the start to the first
+ * answer with the name and to the first reply of any kind.
+ */
+const PROBER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const dnsPacket = require(workerData.dnsPacket);
+const now = () => performance.timeOrigin + performance.now();
+const socket = dgram.createSocket('udp4');
+const pending = new Map();
+let nextId = 1;
+function ask(p) {
+  const id = nextId++ & 0xffff || 1;
+  if (nextId > 0xffff) nextId = 1;
+  p.sent = now();
+  if (p.firstSent === undefined) p.firstSent = p.sent - p.started;
+  pending.set(id, p);
+  socket.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name: p.name }] }), workerData.port, '127.0.0.1');
+}
+socket.on('message', (msg) => {
+  const id = msg.readUInt16BE(0);
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  if (p.firstReply === undefined) { p.firstReply = now() - p.started; p.firstRtt = now() - p.sent; }
+  const answered = (msg[3] & 0x0f) === 0 && msg.readUInt16BE(6) > 0;
+  if (answered) parentPort.postMessage({ latency: now() - p.started, firstReply: p.firstReply, firstSent: p.firstSent, firstRtt: p.firstRtt, negatives: p.negatives, resent: p.resent });
+  else if (p.tries++ < 10000) { p.negatives++; ask(p); }
+});
+setInterval(() => {
+  const t = now();
+  for (const [id, p] of pending) {
+    if (t - p.sent < 1000) continue;
+    pending.delete(id);
+    p.resent++;
+    ask(p);
+  }
+}, 50);
+socket.bind(0, '127.0.0.1', () => {
+  parentPort.on('message', (m) => ask({ name: m.name, started: m.started, tries: 0, negatives: 0, resent: 0, firstReply: undefined, firstSent: undefined, firstRtt: undefined }));
+});
+`;
 
 function flag(args: string[], name: string, fallback: number): number {
   const raw = args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -55,7 +113,63 @@ async function dnsperf(port: number, queries: string, seconds: number, outstandi
   return { qps, completed, lost };
 }
 
+const PARTS = ['dns', 'lb', 'vip'] as const;
+
 export default async function discovery(args: string[]): Promise<Record<string, unknown>> {
+  const raw = args.find((a) => a.startsWith('--parts='))?.slice(8);
+  const parts = raw === undefined ? [...PARTS] : raw.split(',');
+  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part '${p}' (known: ${PARTS.join(', ')})`);
+  const part = async (name: string, body: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown> | null> => {
+    if (!parts.includes(name)) return null;
+    process.stderr.write(`discovery bench: part ${name}\n`);
+    try {
+      return await body();
+    } catch (e) {
+      return { error: (e as Error).message.slice(0, 2000) };
+    }
+  };
+  const dns = await part('dns', () => dnsPart(args));
+  const lb = await part('lb', () => lbBench(args));
+  const vip = await part('vip', () => vipBench(args));
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const d = dns as { dns?: { ratio?: number }; propagation?: { p99_ms?: number } } | null;
+  const l = lb as { failedDuringRolling?: number; rollingSteps?: number } | null;
+  const v = vip as { fresh?: { overheadP50?: number }; keepAlive?: { overheadP50?: number } } | null;
+  const goal = (value: number | undefined, ok: (x: number) => boolean): boolean | null => (value === undefined ? null : ok(value));
+  return {
+    bench: 'discovery',
+    dns: d?.dns ?? (dns && 'error' in dns ? dns : null),
+    propagation: d?.propagation ?? null,
+    service_ports: (dns as { service_ports?: unknown } | null)?.service_ports ?? null,
+    lb:
+      lb && !('error' in lb)
+        ? {
+            rolling_steps: lb['rollingSteps'],
+            rolling_deploys: lb['rollingDeploys'],
+            requests_during_rolling: lb['requestsDuringRolling'],
+            failed_during_rolling: lb['failedDuringRolling'],
+            reloads_during_rolling: lb['reloadsDuringRolling'],
+            rps_through_haproxy: lb['requestsPerSecondThroughHaproxy'],
+            rps_direct_same_instances: lb['requestsPerSecondDirect'],
+            rps_direct_one_instance: lb['requestsPerSecondDirectOneInstance'],
+            cpus_per_instance: lb['cpusPerInstance'],
+            ...(lb['error'] === undefined ? {} : { error: lb['error'] }),
+          }
+        : lb,
+    vip:
+      vip && !('error' in vip)
+        ? { overhead_p50_fresh: v?.fresh?.overheadP50, overhead_p50_keepalive: v?.keepAlive?.overheadP50, fresh: vip['fresh'], keep_alive: vip['keepAlive'], failed: vip['failed'], nft: vip['nft'] }
+        : vip,
+    goals: {
+      dns_ratio_at_least_0_5: goal(num(d?.dns?.ratio), (x) => x >= 0.5),
+      propagation_p99_at_most_200_ms: goal(num(d?.propagation?.p99_ms), (x) => x <= 200),
+      lb_0_failed: goal(num(l?.failedDuringRolling), (x) => x === 0 && (l?.rollingSteps ?? 0) > 0),
+      vip_overhead_at_most_10_percent: goal(num(v?.fresh?.overheadP50) === undefined ? undefined : Math.max(v!.fresh!.overheadP50!, v?.keepAlive?.overheadP50 ?? 0), (x) => x <= 0.1),
+    },
+  };
+}
+
+async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
   const seconds = flag(args, 'seconds', 10);
   const outstanding = flag(args, 'outstanding', 100);
   const taskCount = flag(args, 'tasks', 1000);
@@ -85,43 +199,27 @@ export default async function discovery(args: string[]): Promise<Record<string, 
 
     // ---- propagation: TASK_RUNNING → first answer ---------------------------------------
     const frameworkName = 'marathon';
+    // The prober runs in its own thread: the time it reads is when the answer reached a client,
+    // not when this (busy) thread got round to reading the socket. Clocks: timeOrigin + now() is
+    // the same wall clock in both threads.
+    const prober = new Worker(PROBER, { eval: true, workerData: { port: dnsPort, dnsPacket: createRequire(import.meta.url).resolve('dns-packet') } });
     const latencies: number[] = [];
-    /** Time to the first reply of any kind, and negative replies: separates a busy event loop from a late zone. */
+    /** Time to the first reply of any kind, and negative replies: separates a busy answer path from a late zone. */
     const firstReplies: number[] = [];
     let negatives = 0;
-    const client = createSocket('udp4');
-    const pending = new Map<number, { name: string; started: number; tries: number; sent: number }>();
-    let nextId = 1;
     let resent = 0;
-    const ask = (name: string, started: number, tries: number): void => {
-      const id = nextId++ & 0xffff || 1;
-      pending.set(id, { name, started, tries, sent: performance.now() });
-      client.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name }] }), dnsPort, '127.0.0.1');
-    };
-    client.on('message', (msg) => {
-      const id = msg.readUInt16BE(0);
-      const p = pending.get(id);
-      if (!p) return;
-      pending.delete(id);
-      if (p.tries === 0) firstReplies.push(performance.now() - p.started);
-      const answered = (msg[3]! & 0x0f) === 0 && msg.readUInt16BE(6) > 0;
-      if (answered) latencies.push(performance.now() - p.started);
-      else {
-        negatives++;
-        if (p.tries < 10_000) ask(p.name, p.started, p.tries + 1);
-      }
+    /** From the event to the prober's first query (the message between threads), and that query's round trip. */
+    const firstSent: number[] = [];
+    const firstRtt: number[] = [];
+    prober.on('message', (m: { latency: number; firstReply: number; firstSent: number; firstRtt: number; negatives: number; resent: number }) => {
+      latencies.push(m.latency);
+      firstReplies.push(m.firstReply);
+      firstSent.push(m.firstSent);
+      firstRtt.push(m.firstRtt);
+      negatives += m.negatives;
+      resent += m.resent;
     });
-    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-    // UDP may drop a query in a burst: one unanswered for 1 s is asked again, as a resolver would (the time counts).
-    const resend = setInterval(() => {
-      const now = performance.now();
-      for (const [id, p] of pending) {
-        if (now - p.sent < 1000) continue;
-        pending.delete(id);
-        resent++;
-        ask(p.name, p.started, p.tries + 1);
-      }
-    }, 50);
+    const ask = (name: string): void => prober.postMessage({ name, started: performance.timeOrigin + performance.now() });
     const probe = new QueueSink(
       (event) => {
         const e = event as { type?: string; task_updated?: { framework_id?: { value?: string }; state?: string; status?: { task_id?: { value?: string }; agent_id?: { value?: string } } } };
@@ -132,7 +230,7 @@ export default async function discovery(args: string[]): Promise<Record<string, 
         const task = master.tasks.get(frameworkId, taskId);
         if (!task) return;
         const t = label(task.info.name ?? '');
-        ask(`${instanceLabel(t, taskId, task.agentId)}.${frameworkName}.mesos`, performance.now(), 0);
+        ask(`${instanceLabel(t, taskId, task.agentId)}.${frameworkName}.mesos`);
       },
       () => undefined,
     );
@@ -153,16 +251,19 @@ export default async function discovery(args: string[]): Promise<Record<string, 
     await fetch(`${server.url}/v2/apps/bench/warm?force=true`, { method: 'DELETE' });
     await eventually(() => [...master.tasks.values()].length === 0 || undefined, 'warm-up tasks gone', 120_000);
     phase(`propagation over ${taskCount} tasks`);
+    const postedBefore = server.discovery!.dns.changesPosted;
     latencies.length = 0;
     firstReplies.length = 0;
+    firstSent.length = 0;
+    firstRtt.length = 0;
     negatives = 0;
     await post('/bench/web', taskCount);
     await eventually(() => latencies.length >= taskCount || undefined, `${taskCount} names answered`, 600_000);
     master.operatorStreams.delete(probe);
-    clearInterval(resend);
-    client.close();
-    latencies.sort((x, y) => x - y);
-    firstReplies.sort((x, y) => x - y);
+    const zoneChanges = server.discovery!.dns.changesPosted - postedBefore;
+    const dnsThread = await server.discovery!.dns.counters();
+    await prober.terminate();
+    for (const list of [latencies, firstReplies, firstSent, firstRtt]) list.sort((x, y) => x - y);
 
     // ---- queries/s: Drover vs dnsmasq, same records, same load ------------------------------
     const names: Array<{ name: string; type: string }> = [];
@@ -214,7 +315,6 @@ export default async function discovery(args: string[]): Promise<Record<string, 
     phase('queries/s: dnsmasq');
     const masq = await dnsperf(masqPort, queries, seconds, outstanding);
     return {
-      bench: 'discovery',
       dns: {
         tool: 'dnsperf',
         seconds,
@@ -232,13 +332,16 @@ export default async function discovery(args: string[]): Promise<Record<string, 
         p99_ms: round(percentile(latencies, 99)),
         max_ms: round(latencies[latencies.length - 1] ?? Number.NaN),
         first_reply_p50_ms: round(percentile(firstReplies, 50)),
+        first_query_sent_p50_ms: round(percentile(firstSent, 50)),
+        first_query_rtt_p50_ms: round(percentile(firstRtt, 50)),
         negative_replies: negatives,
+        zone_changes: zoneChanges,
+        dns_thread_loop_delay_p99_ms: round(dnsThread.loopDelayP99Ms),
+        dns_thread_loop_delay_max_ms: round(dnsThread.loopDelayMaxMs),
         resent_queries: resent,
         agents: agentCount,
       },
       service_ports: { app: (services.apps.get('/bench/web')?.portDefinitions ?? []).map((p) => p.port) },
-      lb: null,
-      vip: null,
     };
   } finally {
     dnsmasq?.kill();

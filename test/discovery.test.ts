@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { DROVER_BIN, eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { httpCall, type HttpAnswer } from './support/http.ts';
 import { digAt, freeDnsPort } from './support/dns.ts';
+import { instanceLabel } from '../src/discovery/names.ts';
 
 const run = promisify(execFile);
 let root: string;
@@ -40,8 +41,8 @@ const call = (method: string, path: string, body?: unknown): Promise<HttpAnswer>
 const get = (path: string) => call('GET', path);
 const dig = (name: string, type = 'A', tcp = false) => digAt(dnsPort, name, type, tcp);
 
-async function tasks(appId: string): Promise<Array<{ id: string; state: string; ports: number[]; servicePorts: number[]; healthCheckResults?: Array<{ alive: boolean }> }>> {
-  return ((await get(`/v2/apps${appId}/tasks`)).body as { tasks: Array<{ id: string; state: string; ports: number[]; servicePorts: number[] }> }).tasks;
+async function tasks(appId: string): Promise<Array<{ id: string; slaveId: string; state: string; ports: number[]; servicePorts: number[]; healthCheckResults?: Array<{ alive: boolean }> }>> {
+  return ((await get(`/v2/apps${appId}/tasks`)).body as { tasks: Array<{ id: string; slaveId: string; state: string; ports: number[]; servicePorts: number[] }> }).tasks;
 }
 
 describe('cluster names', () => {
@@ -176,5 +177,63 @@ describe('task names follow the task', () => {
     await eventually(async () => (await dig('checked.marathon.mesos')).answers.length === 1, 'the healthy task published', 60_000);
     await call('DELETE', '/v2/apps/checked?force=true');
     await eventually(async () => (await dig('checked.marathon.mesos')).status === 'NXDOMAIN', 'gone after the delete', 30_000);
+  });
+
+  test('a kill decision takes the name out before the KILL: gone from DNS while the task still runs (drain)', async () => {
+    // A drain time longer than the test: the KILL is not sent while we look.
+    const created = await call('POST', '/v2/apps', {
+      id: '/drained',
+      cmd: 'exec sleep 600',
+      cpus: 0.1,
+      mem: 32,
+      instances: 2,
+      portDefinitions: [{ port: 0 }],
+      labels: { DROVER_DRAIN_SECONDS: '300' },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    // Both on this one agent: one address, two SRV records (one per instance name).
+    const srv = '_drained._tcp.marathon.mesos';
+    await eventually(async () => (await dig(srv, 'SRV')).answers.length === 2, 'both instances answer', 60_000);
+    const [victim, survivor] = await tasks('/drained');
+    const events = new AbortController();
+    const seen: string[] = [];
+    const stream = fetch(`${dev.url}/v2/events?event_type=drover_instance_draining_event`, { headers: { accept: 'text/event-stream' }, signal: events.signal }).then(async (r) => {
+      for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) seen.push(Buffer.from(chunk).toString('utf8'));
+    });
+    stream.catch(() => undefined);
+    try {
+      await eventually(() => seen.join('').includes('event_stream_attached') || seen.length > 0 || undefined, 'the event stream open').catch(() => undefined);
+      const killed = await call('DELETE', `/v2/apps/drained/tasks/${victim!.id}`);
+      assert.equal(killed.status, 200, JSON.stringify(killed.body));
+      const left = await eventually(
+        async () => {
+          const answer = await dig(srv, 'SRV');
+          return answer.answers.length === 1 ? answer : undefined;
+        },
+        'one instance left',
+        60_000,
+      );
+      const name = (t: { id: string; slaveId: string }): string => `${instanceLabel('drained', t.id, t.slaveId)}.marathon.mesos`;
+      assert.equal(left.answers[0]!.data.split(' ')[3], `${name(survivor!)}.`, 'the survivor is the one left');
+      assert.equal((await dig(name(victim!))).status, 'NXDOMAIN', 'the drained instance’s own name is gone too');
+      // The name is gone, and the task has not been sent its KILL: the master still has it RUNNING.
+      const master = ((await get(`/master/tasks?task_id=${encodeURIComponent(victim!.id)}`)).body as { tasks: Array<{ state: string }> }).tasks;
+      assert.equal(master[0]?.state, 'TASK_RUNNING', 'the master still has the task running (no KILL during the drain)');
+      const listed = await tasks('/drained');
+      assert.equal(listed.find((t) => t.id === victim!.id)?.state, 'TASK_KILLING', 'the framework shows it KILLING');
+      assert.ok(listed.some((t) => t.id === survivor!.id && t.state === 'TASK_RUNNING'));
+      const text = await eventually(() => (seen.join('').includes(victim!.id) ? seen.join('') : undefined), 'the draining event', 30_000);
+      const frame = text.split('\n\n').find((f) => f.includes('drover_instance_draining_event') && f.includes(victim!.id))!;
+      const data = JSON.parse(
+        frame
+          .split('\n')
+          .find((l) => l.startsWith('data:'))!
+          .slice(5),
+      ) as { appId: string; taskId: string; drainSeconds: number };
+      assert.deepEqual([data.appId, data.taskId, data.drainSeconds], ['/drained', victim!.id, 300]);
+    } finally {
+      events.abort();
+      await call('DELETE', '/v2/apps/drained?force=true');
+    }
   });
 });

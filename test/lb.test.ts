@@ -315,6 +315,65 @@ describe('drover lb on HAProxy', { skip }, () => {
     assert.ok(now.runtimeUpdates > 0, 'servers changed through the runtime API');
   });
 
+  test('drain before SIGTERM: with DROVER_DRAIN_SECONDS no request reaches a task after its SIGTERM, 0 failed over two rolling deploys', async () => {
+    const port = base + 6;
+    // This task does not serve on after SIGTERM as a courtesy: it marks every answer it gives
+    // after the signal, and quits 2 s later. A request marked "after-sigterm" reached a task the
+    // LB should have dropped before its KILL. (Caveat: one run of this test on main, without the
+    // event, passed too — the LB's TASK_KILLING path beat the SIGTERM there — so this test alone
+    // does not show the drain is needed; the services unit test and the DNS test do.)
+    const js = `let term=false;const s=require('http').createServer((q,r)=>r.end((term?'after-sigterm':'ok')+' '+process.env.MESOS_TASK_ID));s.keepAliveTimeout=65000;s.listen(+process.env.PORT0,process.env.LISTEN);process.on('SIGTERM',()=>{term=true;setTimeout(()=>process.exit(0),2000)})`;
+    await post(
+      app(
+        '/drain',
+        port,
+        { HAPROXY_0_MODE: 'http', DROVER_DRAIN_SECONDS: '5' },
+        { cmd: `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(js)}`, instances: 4, upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 0.25 } },
+      ),
+    );
+    await deployed('/drain', 4);
+    await eventually(async () => (await servers(`drain_${port}`)).length === 4, 'four servers in the backend', 60_000);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    let ok = 0;
+    const failures: string[] = [];
+    const late: string[] = [];
+    const seen = new Set<string>();
+    let loading = true;
+    const client = async (): Promise<void> => {
+      while (loading) {
+        try {
+          const r = await get(port, '/', {}, agent);
+          const [what, task] = r.body.split(' ');
+          if (r.status !== 200) failures.push(`HTTP ${r.status}: ${r.body.slice(0, 100)}`);
+          else if (what === 'after-sigterm') late.push(task!);
+          else {
+            ok++;
+            seen.add(task!);
+          }
+        } catch (e) {
+          failures.push(String(e));
+        }
+      }
+    };
+    const clients = [client(), client(), client(), client()];
+    try {
+      for (const version of ['2', '3']) {
+        const r = await httpCall(dev.url, 'PATCH', '/v2/apps/drain', { env: { LISTEN: listen, VERSION: version } });
+        assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.body));
+        await eventually(async () => (await healthyCount('/drain')) === 4, 'the rolling deploy done', 240_000);
+      }
+      // The last old instances are still draining: wait for their KILL and exit while the load runs.
+      await eventually(async () => ((await httpCall(dev.url, 'GET', '/v2/apps/drain/tasks')).body as { tasks: unknown[] }).tasks.length === 4, 'only the new instances left', 120_000);
+    } finally {
+      loading = false;
+      await Promise.all(clients);
+      agent.destroy();
+    }
+    assert.deepEqual(failures, [], `${failures.length} of ${ok + failures.length} requests failed`);
+    assert.deepEqual(late, [], `${late.length} requests reached a task after its SIGTERM`);
+    assert.ok(seen.size >= 8, `requests reached ${seen.size} instances over the deploys`);
+  });
+
   test('drover dev runs drover lb beside it when haproxy is installed, and --no-lb does not', async () => {
     const appIdPort2 = await freePort();
     const withLb = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--lb-app-id-port', String(appIdPort2), '--data-dir', join(root, 'dev-lb'), '--resources', 'cpus:1;mem:256;disk:100']);

@@ -12,6 +12,7 @@ import { registerOperatorRoutes } from '../master/api/operator.ts';
 import { registerOperatorV1Routes } from '../master/api/operator-v1.ts';
 import type { Store } from '../store/store.ts';
 import { ServicesFramework } from '../frameworks/services/services.ts';
+import { DRAINING_EVENT } from '../frameworks/services/convergence.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
 import { inProcessTransport } from './in-process-master.ts';
 import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
@@ -294,7 +295,17 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   if (ui) registerWebUi(app);
   await master.start();
   // Before the server listens: the zone must see every agent's re-registration (src/discovery).
-  const attached = discoveryPlan?.attach(master);
+  // The services framework's kill decisions (before its KILL) take the task's names out at once.
+  const attached = discoveryPlan?.attach(
+    master,
+    services
+      ? (drained) =>
+          services.events.subscribeType(DRAINING_EVENT, (e) => {
+            const frameworkId = services?.frameworkId;
+            if (frameworkId !== undefined && typeof e.taskId === 'string') drained(frameworkId, e.taskId);
+          })
+      : undefined,
+  );
   try {
     await app.listen({ port, host });
   } catch (e) {

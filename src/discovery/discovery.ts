@@ -1,6 +1,6 @@
 /**
  * Discovery inside a master process: the zone kept from the master's events (master-source.ts),
- * the DNS server on UDP and TCP (dns-server.ts), and Mesos-DNS' HTTP interface on the master's
+ * the DNS server on UDP and TCP (dns-server.ts, in its own thread: dns-thread.ts), and Mesos-DNS' HTTP interface on the master's
  * own server (http-api.ts).
  */
 import { networkInterfaces } from 'node:os';
@@ -8,7 +8,8 @@ import { isIPv4 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../log/index.ts';
 import type { Master } from '../master/master.ts';
-import { DnsServer, type Upstream } from './dns-server.ts';
+import { hostResolvers, type Upstream } from './dns-server.ts';
+import { DnsThread } from './dns-thread.ts';
 import { registerDnsHttpRoutes } from './http-api.ts';
 import { MasterZone } from './master-source.ts';
 import { defaultVipAddress } from '../protocol/vip-labels.ts';
@@ -42,7 +43,8 @@ export function advertisedIp(host: string): string {
 
 export interface Discovery {
   readonly zone: MasterZone;
-  readonly dns: DnsServer;
+  /** The DNS server, in its own thread (dns-thread.ts). */
+  readonly dns: DnsThread;
   close(): Promise<void>;
 }
 
@@ -52,10 +54,17 @@ export interface Discovery {
  * `master.start()`, before the server listens, so no agent re-registration is missed);
  * `listen` binds the DNS port (after the server listens: the master's port is in the records).
  */
-export function prepareDiscovery(app: FastifyInstance, options: DiscoveryOptions, version: string): { attach(master: Master): { listen(logger: Logger): Promise<Discovery>; stop(): void } } {
+/** Follows kill decisions (framework id, task id) until the returned function is called. */
+export type DrainFeed = (listener: (frameworkId: string, taskId: string) => void) => () => void;
+
+export function prepareDiscovery(
+  app: FastifyInstance,
+  options: DiscoveryOptions,
+  version: string,
+): { attach(master: Master, drains?: DrainFeed): { listen(logger: Logger): Promise<Discovery>; stop(): void } } {
   const domain = options.domain ?? DEFAULT_DNS_DOMAIN;
   let zone: MasterZone | undefined;
-  let dns: DnsServer | undefined;
+  let dns: DnsThread | undefined;
   const empty = new Zone();
   const ip = options.advertiseIp ?? advertisedIp(options.host);
   registerDnsHttpRoutes(app, {
@@ -85,24 +94,32 @@ export function prepareDiscovery(app: FastifyInstance, options: DiscoveryOptions
     }),
   });
   return {
-    attach(master) {
+    attach(master, drains) {
       const z = new MasterZone(master, { domain, ip, vipAddress: options.vipAddress ?? defaultVipAddress });
       z.start();
       zone = z;
+      const unfollow = drains?.((frameworkId, taskId) => z.drain(frameworkId, taskId));
+      const stopZone = (): void => {
+        unfollow?.();
+        z.stop();
+      };
       return {
-        stop: () => z.stop(),
+        stop: stopZone,
         async listen(logger) {
           z.refresh();
-          const server = new DnsServer({
-            zone: z.zone,
-            domain,
-            recovered: () => z.recovered(),
-            port: options.port,
-            host: options.host,
-            ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-            ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
+          const server = new DnsThread(
+            {
+              zone: z.zone,
+              domain,
+              recovered: () => z.recovered(),
+              port: options.port,
+              host: options.host,
+              ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
+              // The thread reads no files of its own: the host's resolvers are read here.
+              upstreams: options.upstreams ?? hostResolvers(),
+            },
             logger,
-          });
+          );
           await server.listen();
           dns = server;
           logger.info({ port: server.port, host: options.host, domain, ip }, 'dns-listening');
@@ -110,7 +127,7 @@ export function prepareDiscovery(app: FastifyInstance, options: DiscoveryOptions
             zone: z,
             dns: server,
             async close() {
-              z.stop();
+              stopZone();
               await server.close();
             },
           };

@@ -106,6 +106,8 @@ export class MasterZone {
   private wasRecovered = false;
   /** Agents known from before a restart whose re-registration (with their tasks) has not been seen yet. */
   private readonly awaited = new Set<string>();
+  /** Tasks their framework is draining (decided to kill, KILL not yet sent): no records any more. */
+  private readonly draining = new Set<string>();
 
   constructor(
     private readonly master: Master,
@@ -150,6 +152,16 @@ export class MasterZone {
     return true;
   }
 
+  /**
+   * A framework decided to kill this task (the services framework's `drover_instance_draining_event`,
+   * before its KILL): its names go now, before the task is sent SIGTERM.
+   */
+  drain(frameworkId: string, taskId: string): void {
+    if (!this.master.tasks.get(frameworkId, taskId)) return;
+    this.draining.add(taskSource(frameworkId, taskId));
+    this.refreshTask(frameworkId, taskId);
+  }
+
   /** The cluster's own names again (after the master's port is known). */
   refresh(): void {
     this.refreshCluster();
@@ -173,7 +185,8 @@ export class MasterZone {
   private refreshTask(frameworkId: string, taskId: string): void {
     const task = this.master.tasks.get(frameworkId, taskId);
     const source = taskSource(frameworkId, taskId);
-    if (!task) {
+    if (!task || this.draining.has(source)) {
+      if (!task) this.draining.delete(source);
       this.zone.set(source, []);
       return;
     }

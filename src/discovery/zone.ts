@@ -18,6 +18,8 @@ export class Zone {
   /** How many names lie under each name (`marathon.mesos` while `web.marathon.mesos` exists): an empty non-terminal is not NXDOMAIN. */
   private readonly below = new Map<string, number>();
   private changes = 0;
+  /** Told every change as it is made (a replica elsewhere, dns-thread.ts): the source and its new records. */
+  private readonly listeners = new Set<(source: string, records: readonly ZoneRecord[]) => void>();
 
   get generation(): number {
     return this.changes;
@@ -25,6 +27,17 @@ export class Zone {
 
   get sources(): number {
     return this.bySource.size;
+  }
+
+  /** Follow every change (`set` of a source whose records differ); returns the unsubscribe. */
+  onChange(listener: (source: string, records: readonly ZoneRecord[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every source and its records (a replica's first copy). */
+  entries(): Array<[string, ZoneRecord[]]> {
+    return [...this.bySource.entries()];
   }
 
   /** Replace what `source` contributes (an empty list removes it). */
@@ -61,6 +74,7 @@ export class Zone {
       }
     }
     this.changes++;
+    for (const listener of this.listeners) listener(source, records);
   }
 
   /** Remove every source whose key starts with `prefix`. */

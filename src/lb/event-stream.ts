@@ -11,7 +11,14 @@ import type { Logger } from '../log/index.ts';
 /** One SSE event is at most this long; a longer one ends the stream (then a reconnect and full re-read). */
 const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Drover's kill decision, before the KILL (src/frameworks/services/convergence.ts publishes it;
+ * the name is repeated here, the LB being a client of the /v2 API and nothing more).
+ */
+export const DRAINING_EVENT = 'drover_instance_draining_event';
+
 export const LB_EVENT_TYPES = [
+  DRAINING_EVENT,
   'event_stream_attached',
   'status_update_event',
   'health_status_changed_event',

@@ -4,11 +4,12 @@
  * and applies the difference to HAProxy — runtime commands when only servers changed, a reload
  * when the config's shape did.
  *
- * Kills: the services framework sends the KILL (then the agent SIGTERM) at once, with no hook
- * for the LB first. So the LB takes a task out of its backends on the first word of a kill
- * (`status_update_event` TASK_KILLING, before any re-read), HAProxy retries a request refused by
- * an instance that is already going (`retry-on conn-failure empty-response`, redispatched), and an
- * app that keeps serving during its kill grace period (taskKillGracePeriodSeconds) loses nothing.
+ * Kills: the services framework announces a kill decision (`drover_instance_draining_event`)
+ * before its KILL, which goes after the app's drain time (`DROVER_DRAIN_SECONDS`). The LB takes
+ * the task out of its backends on that event, or on the first other word of a kill
+ * (`status_update_event` TASK_KILLING) — before any re-read. HAProxy still retries a request
+ * refused by an instance that is already going (`retry-on conn-failure empty-response`,
+ * redispatched) for apps without a drain time.
  */
 import { lookup } from 'node:dns/promises';
 import { access, mkdir } from 'node:fs/promises';
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { fetchFollowing } from '../http/follow-redirects.ts';
 import type { Logger } from '../log/index.ts';
 import { type ConfigOptions, renderConfig, shapeOf, type SlotTable } from './config.ts';
-import { followEvents } from './event-stream.ts';
+import { DRAINING_EVENT, followEvents } from './event-stream.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
 import { buildModel, type LbModel, type MarathonApp, parseCerts } from './model.ts';
 import { runCommands } from './runtime-api.ts';
@@ -121,7 +122,9 @@ export class LoadBalancer {
   }
 
   private onEvent(event: Record<string, unknown>): void {
-    if (event['eventType'] === 'status_update_event' && typeof event['taskId'] === 'string' && GOING.has(String(event['taskStatus']))) {
+    if (event['eventType'] === DRAINING_EVENT && typeof event['taskId'] === 'string') {
+      this.drain(event['taskId']);
+    } else if (event['eventType'] === 'status_update_event' && typeof event['taskId'] === 'string' && GOING.has(String(event['taskStatus']))) {
       this.drain(event['taskId']);
     } else if (event['eventType'] === 'status_update_event' && event['taskStatus'] === 'TASK_RUNNING' && typeof event['taskId'] === 'string') {
       // An unreachable task that came back takes traffic again.

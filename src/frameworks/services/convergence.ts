@@ -14,9 +14,17 @@
  * A KILL can be lost (an agent re-registering, a master failing over): as Marathon's
  * `kill_retry_timeout`, an instance still KILLING `KILL_RETRY_MS` after its last KILL gets it again,
  * for as long as it stays KILLING — else a returned surplus instance would run on for good.
+ *
+ * Drain before SIGTERM: when it decides to kill a RUNNING instance, convergence publishes
+ * `drover_instance_draining_event` (Drover's own: Marathon has none) before anything else, and
+ * the instance is KILLING from then on (out of `/v2/apps`' RUNNING tasks, so out of the load
+ * balancer and DNS). The KILL itself goes `drainMs` later — the app's `DROVER_DRAIN_SECONDS`
+ * label, else the framework's `killDrainMs` (0: at once) — so the LB and DNS drop the backend
+ * before the task is sent SIGTERM. A deleted app's instances get their KILL at once (its routes
+ * go with it).
  */
 import { isTerminalState } from '../../protocol/mesos/enums.ts';
-import type { Clock } from '../../clock/clock.ts';
+import type { Clock, TimerHandle } from '../../clock/clock.ts';
 import type { App } from './app.ts';
 import { normalizeId } from './app-schema.ts';
 import type { Deployment, Deployments } from './deployments.ts';
@@ -53,6 +61,19 @@ export interface ConvergenceEffects {
   active(): boolean;
 }
 
+/** Drover's event at a kill decision, before the KILL (src/lb and src/discovery drop the backend on it). */
+export const DRAINING_EVENT = 'drover_instance_draining_event';
+/** The app label for the drain time before the KILL, in seconds (0–300). */
+export const DRAIN_LABEL = 'DROVER_DRAIN_SECONDS';
+const MAX_DRAIN_SECONDS = 300;
+
+/** The drain time of an app's kills: its `DROVER_DRAIN_SECONDS` label if valid, else `fallbackMs`. */
+export function drainMsOf(app: App | undefined, fallbackMs: number): number {
+  const raw = app?.labels?.[DRAIN_LABEL];
+  if (raw === undefined || raw.length > 8 || !/^\d+(\.\d{1,3})?$/.test(raw)) return fallbackMs;
+  return Math.round(Math.min(MAX_DRAIN_SECONDS, Number(raw)) * 1000);
+}
+
 /** Marathon's `--kill_retry_timeout` default: how long a KILL may go unanswered before it is sent again. */
 export const KILL_RETRY_MS = 10_000;
 
@@ -66,6 +87,8 @@ export class Convergence {
   private tickScheduled = false;
   /** Instances being killed: task id → when their last KILL went (only these are swept). */
   private readonly killsSent = new Map<string, number>();
+  /** Instances draining before their KILL (`DROVER_DRAIN_SECONDS`): task id → the timer that sends it. */
+  private readonly drains = new Map<string, TimerHandle>();
   /** Whether instances recovered in KILLING (from the store) were taken into `killsSent`. */
   private killsRecovered = false;
 
@@ -73,6 +96,8 @@ export class Convergence {
     private readonly state: ConvergenceState,
     private readonly effects: ConvergenceEffects,
     private readonly clock: Clock,
+    /** The drain time of an app without a `DROVER_DRAIN_SECONDS` label. */
+    private readonly killDrainMs = 0,
   ) {}
 
   /**
@@ -215,9 +240,31 @@ export class Convergence {
       this.forgetInstance(i);
       return;
     }
+    const wasRunning = i.state === 'TASK_RUNNING';
+    const drainMs = wasRunning ? drainMsOf(this.state.apps.get(i.appId) ?? this.state.stopping.get(i.appId), this.killDrainMs) : 0;
     i.state = 'TASK_KILLING';
     this.changed(i);
     this.effects.persist(i);
+    if (wasRunning) {
+      this.state.events.publish(DRAINING_EVENT, { appId: i.appId, taskId: i.taskId, agentId: i.agentId, host: i.host, ports: i.ports, drainSeconds: drainMs / 1000 });
+    }
+    // The retry sweep counts from when the KILL goes, after the drain.
+    this.killsSent.set(i.taskId, this.clock.now() + drainMs);
+    if (drainMs === 0) this.effects.kill(i.taskId, i.agentId);
+    else
+      this.drains.set(
+        i.taskId,
+        // Unref'd: a stopping framework does not wait for it (the KILL is retried after a restart, KILL_RETRY_MS).
+        this.clock.setTimeout(() => this.endDrain(i), drainMs).unref(),
+      );
+  }
+
+  /** The drain is over (or cut short): the KILL goes now. */
+  private endDrain(i: Instance): void {
+    const timer = this.drains.get(i.taskId);
+    if (timer === undefined) return;
+    this.clock.clearTimeout(timer);
+    this.drains.delete(i.taskId);
     this.killsSent.set(i.taskId, this.clock.now());
     this.effects.kill(i.taskId, i.agentId);
   }
@@ -241,7 +288,11 @@ export class Convergence {
     for (const [id] of stopping) {
       const blocked = [...apps.values(), ...stopping.values()].some((other) => other.id !== id && dependsOn(other, id) && instances.ofApp(other.id).some(isLive));
       if (blocked) continue;
-      for (const i of instances.ofApp(id)) if (isLive(i)) this.kill(i);
+      for (const i of instances.ofApp(id)) {
+        if (isLive(i)) this.kill(i);
+        // A deleted app's routes and names go with it: its draining instances are not waited for.
+        this.endDrain(i);
+      }
       if (!instances.ofApp(id).some(isLive)) stopping.delete(id);
     }
   }

@@ -21,13 +21,28 @@ export const EVENT_STREAM_BUFFER_BYTES = 1024 * 1024;
 
 export class ServiceEvents {
   private readonly listeners = new Set<Listener>();
+  /** Listeners of one event type (in-process parts such as DNS): they do not make `listening` true. */
+  private readonly typed = new Map<string, Set<Listener>>();
 
   publish(eventType: string, body: Record<string, unknown>): void {
     // Most of the time nobody listens to /v2/events; the copy and the ISO timestamp were then
     // pure garbage, twice per launched task (docs/architecture/006-scale.md).
-    if (this.listeners.size === 0) return;
+    const typed = this.typed.get(eventType);
+    if (this.listeners.size === 0 && typed === undefined) return;
     const event: ServiceEvent = { ...body, eventType, timestamp: new Date().toISOString() };
     for (const listener of this.listeners) listener(event);
+    if (typed) for (const listener of typed) listener(event);
+  }
+
+  /** Follow one event type only; returns the unsubscribe. */
+  subscribeType(eventType: string, listener: Listener): () => void {
+    let set = this.typed.get(eventType);
+    if (!set) this.typed.set(eventType, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.typed.delete(eventType);
+    };
   }
 
   /** True when someone listens: callers on hot paths skip building the body otherwise. */
@@ -47,6 +62,7 @@ export class ServiceEvents {
 
   close(): void {
     this.listeners.clear();
+    this.typed.clear();
   }
 }
 

@@ -72,6 +72,58 @@ describe('launching', () => {
   });
 });
 
+describe('drain before the KILL', () => {
+  test('a kill decision publishes drover_instance_draining_event at once; the KILL goes DROVER_DRAIN_SECONDS later, and a delete cuts the drain short', async () => {
+    const h = await startServices();
+    const events: Array<{ eventType: string; taskId?: unknown; drainSeconds?: unknown }> = [];
+    h.services.events.subscribe((e) => events.push(e));
+    await h.put({ ...web, instances: 2, labels: { DROVER_DRAIN_SECONDS: '2.5' } });
+    const [first, second] = await h.launch();
+    await h.report(first!, 'TASK_RUNNING');
+    await h.report(second!, 'TASK_RUNNING');
+    await h.services.killTasks([first!], false);
+    const draining = events.filter((e) => e.eventType === 'drover_instance_draining_event');
+    assert.deepEqual(
+      draining.map((e) => [e.taskId, e.drainSeconds]),
+      [[first, 2.5]],
+    );
+    assert.equal(h.services.instances.get(first!)!.state, 'TASK_KILLING', 'out of the RUNNING instances from the decision on');
+    assert.deepEqual(h.master.killed(), [], 'no KILL during the drain');
+    await h.advance(2400);
+    assert.deepEqual(h.master.killed(), []);
+    await h.advance(100);
+    assert.deepEqual(h.master.killed(), [first], 'the KILL once the drain is over');
+    // No second KILL from the retry sweep right after (it counts from the KILL, not the decision).
+    await h.advance(5000);
+    assert.deepEqual(h.master.killed(), [first]);
+    // A staged instance is not drained (it takes no traffic); a deleted app's drains end at once.
+    await h.put({ ...web, instances: 2, labels: { DROVER_DRAIN_SECONDS: '300' } });
+    await h.services.killTasks([second!], false);
+    assert.deepEqual(h.master.killed(), [first]);
+    await h.services.deleteApp('/web', true);
+    await h.settle();
+    assert.deepEqual(h.master.killed(), [first, second], 'the delete sent the KILL without waiting 300 s');
+    await h.stop();
+  });
+
+  test('without the label (or with a bad one) the framework default applies: 0 = the KILL at once, still after the event', async () => {
+    const h = await startServices();
+    const order: string[] = [];
+    h.services.events.subscribe((e) => {
+      if (e.eventType === 'drover_instance_draining_event') order.push('event');
+    });
+    h.master.onCall = (call) => {
+      if (call.type === 'KILL') order.push('KILL');
+    };
+    await h.put({ ...web, instances: 1, labels: { DROVER_DRAIN_SECONDS: '1e9' } });
+    const [id] = await h.launch();
+    await h.report(id!, 'TASK_RUNNING');
+    await h.services.killTasks([id!], false);
+    assert.deepEqual(order, ['event', 'KILL']);
+    await h.stop();
+  });
+});
+
 describe('unknown tasks', () => {
   test("a task no instance knows is killed once; the master's TASK_UNKNOWN answer to that KILL is not killed again", async () => {
     // Before: every update of an unknown task that was not terminal got a KILL, and the master

@@ -43,6 +43,8 @@ export interface ServicesOptions {
   store: Store;
   logger: Logger;
   clock?: Clock;
+  /** Drain time before a KILL for apps without a `DROVER_DRAIN_SECONDS` label (convergence.ts); default 0. */
+  killDrainMs?: number;
   frameworkName?: string;
   /** FrameworkInfo.user: who an app's tasks run as unless the app names a user (Marathon's --mesos_user); default nobody. */
   frameworkUser?: string;
@@ -144,6 +146,7 @@ export class ServicesFramework {
         active: () => !this.stopped && this.driver.connection !== undefined,
       },
       clock,
+      options.killDrainMs ?? 0,
     );
     const convergence = this.convergence;
     this.pods = new PodManager({

@@ -1,0 +1,62 @@
+/**
+ * The body of the DNS thread (dns-thread.ts starts it): a replica of the zone, fed by the
+ * changes the owning thread posts, and the DNS server answering from it. Nothing here waits for
+ * the master's event loop: a query is answered even while the master handles a burst.
+ */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DnsServer, type DnsServerOptions } from './dns-server.ts';
+import type { ZoneRecord } from './records.ts';
+import { Zone } from './zone.ts';
+import type { FromDnsThread, ToDnsThread } from './dns-thread.ts';
+
+const port = parentPort;
+if (!port) throw new Error('dns-thread-body.ts runs in a worker thread');
+const options = workerData as Omit<DnsServerOptions, 'zone' | 'recovered' | 'logger'>;
+/** This thread's nice value when allowed (dns-thread.ts says why); else it stays as it is. */
+const PRIORITY = -10;
+try {
+  // /proc/thread-self is this thread's /proc/<pid>/task/<tid>: setpriority on a thread id changes only that thread.
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, PRIORITY);
+} catch {
+  // Not Linux, or not allowed (no CAP_SYS_NICE): the default priority.
+}
+const zone = new Zone();
+const delay = monitorEventLoopDelay({ resolution: 10 });
+delay.enable();
+let recovered = false;
+const post = (message: FromDnsThread): void => port.postMessage(message);
+const server = new DnsServer({
+  ...options,
+  zone,
+  recovered: () => recovered,
+  logger: {
+    warn: (fields: { err?: unknown }, msg: string) => post({ type: 'warn', msg, error: String(fields?.err ?? '') }),
+  } as unknown as NonNullable<DnsServerOptions['logger']>,
+});
+
+port.on('message', (message: ToDnsThread) => {
+  switch (message.type) {
+    case 'zone':
+      for (const [source, records] of message.changes) zone.set(source, records as ZoneRecord[]);
+      if (message.recovered !== undefined) recovered = message.recovered;
+      return;
+    case 'counters':
+      post({ type: 'counters', id: message.id, counters: { ...server.counters }, loopDelayP99Ms: delay.percentile(99) / 1e6, loopDelayMaxMs: delay.max / 1e6 });
+      return;
+    case 'close':
+      void server.close().then(() => {
+        post({ type: 'closed' });
+        port.close();
+      });
+      return;
+  }
+});
+
+server.listen().then(
+  () => post({ type: 'listening', port: server.port }),
+  (e: unknown) => post({ type: 'failed', error: (e as Error).message, code: (e as NodeJS.ErrnoException).code ?? '' }),
+);
