@@ -12,6 +12,14 @@ import type { Clock, TimerHandle } from '../../clock/clock.ts';
 import type { OutgoingCall } from '../sdk/scheduler.ts';
 
 export const MIN_REVIVE_INTERVAL_MS = 1000;
+/**
+ * Launches waiting and no offers for this long since the last REVIVE: revive again. A REVIVE can
+ * be lost (sent between subscriptions, refused, or overtaken by an earlier SUPPRESS), and then the
+ * framework believed itself revived while the master kept it suppressed — seen as rolling
+ * deploys that never launched their first new instance. Marathon repeats its revives for the
+ * same reason (`--revive_offers_repetitions`).
+ */
+export const REVIVE_REPEAT_MS = 5000;
 
 export interface DemandState {
   suppressed: boolean;
@@ -20,6 +28,8 @@ export interface DemandState {
   lastReviveAt: number;
   /** A revive is already waiting for its interval. */
   waiting: boolean;
+  /** When the last OFFERS event came. */
+  lastOffersAt: number;
 }
 
 export type ReviveDecision = { action: 'revive' } | { action: 'suppress' } | { action: 'wait'; ms: number } | { action: 'none' };
@@ -33,12 +43,15 @@ export function decideRevive(state: Readonly<DemandState>, wanted: number, now: 
     return state.waiting ? { action: 'none' } : { action: 'wait', ms: wait };
   }
   if (wanted === 0 && !state.suppressed) return { action: 'suppress' };
+  if (wanted > 0 && now - Math.max(state.lastReviveAt, state.lastOffersAt) >= REVIVE_REPEAT_MS) return { action: 'revive' };
   return { action: 'none' };
 }
 
 export class OfferDemand {
-  private readonly state: DemandState = { suppressed: true, wantedBefore: 0, lastReviveAt: -Infinity, waiting: false };
+  private readonly state: DemandState = { suppressed: true, wantedBefore: 0, lastReviveAt: -Infinity, waiting: false, lastOffersAt: -Infinity };
   private timer: TimerHandle | undefined;
+  /** Decides again after REVIVE_REPEAT_MS while launches wait (no event may come to do it). */
+  private repeat: TimerHandle | undefined;
 
   /** `retick`: decide again (the revive timer fired). */
   constructor(
@@ -52,11 +65,24 @@ export class OfferDemand {
     this.state.suppressed = true;
   }
 
+  /** An OFFERS event came: the master is not holding us suppressed. */
+  offersReceived(): void {
+    this.state.lastOffersAt = this.clock.now();
+  }
+
   /** After each tick: `wanted` launches wait for offers. */
   update(wanted: number): void {
     const now = this.clock.now();
     const decision = decideRevive(this.state, wanted, now);
     this.state.wantedBefore = wanted;
+    if (wanted > 0 && this.repeat === undefined) {
+      this.repeat = this.clock
+        .setTimeout(() => {
+          this.repeat = undefined;
+          this.retick();
+        }, REVIVE_REPEAT_MS)
+        .unref();
+    }
     switch (decision.action) {
       case 'revive':
         this.state.suppressed = false;
@@ -85,7 +111,9 @@ export class OfferDemand {
 
   cancel(): void {
     this.clock.clearTimeout(this.timer);
+    this.clock.clearTimeout(this.repeat);
     this.timer = undefined;
+    this.repeat = undefined;
     this.state.waiting = false;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideRevive, MIN_REVIVE_INTERVAL_MS } from './revive.ts';
+import { decideRevive, MIN_REVIVE_INTERVAL_MS, REVIVE_REPEAT_MS } from './revive.ts';
 import { RECONCILE_ALL_MS, RECONCILE_RETRY_MS } from './reconciliation.ts';
 import { startServices } from './services-harness.ts';
 
@@ -195,18 +195,23 @@ describe('revive decisions', () => {
     assert.equal(h.master.callsOf('REVIVE').length, 1, 'within the interval: no second REVIVE');
     await h.advance(MIN_REVIVE_INTERVAL_MS);
     assert.equal(h.master.callsOf('REVIVE').length, 2, 'one more when the interval is over');
-    await h.advance(5 * MIN_REVIVE_INTERVAL_MS);
-    assert.equal(h.master.callsOf('REVIVE').length, 2, 'no new demand: no more');
+    await h.advance(REVIVE_REPEAT_MS - MIN_REVIVE_INTERVAL_MS);
+    assert.equal(h.master.callsOf('REVIVE').length, 2, 'no new demand: no more, within REVIVE_REPEAT_MS');
+    // Still waiting and no offer came: the REVIVE may have been lost — once more.
+    await h.advance(MIN_REVIVE_INTERVAL_MS);
+    assert.equal(h.master.callsOf('REVIVE').length, 3, 'launches waiting and no offers for REVIVE_REPEAT_MS: revived again');
     await h.stop();
   });
 
   test('decideRevive: pure cases', () => {
-    const base = { suppressed: false, wantedBefore: 2, lastReviveAt: 0, waiting: false };
+    const base = { suppressed: false, wantedBefore: 2, lastReviveAt: 0, waiting: false, lastOffersAt: 0 };
     assert.deepEqual(decideRevive({ ...base, suppressed: true }, 1, 10), { action: 'revive' }, 'suppressed with demand: at once');
     assert.deepEqual(decideRevive(base, 3, 10), { action: 'wait', ms: MIN_REVIVE_INTERVAL_MS - 10 });
     assert.deepEqual(decideRevive({ ...base, waiting: true }, 3, 10), { action: 'none' }, 'one timer');
     assert.deepEqual(decideRevive(base, 3, MIN_REVIVE_INTERVAL_MS), { action: 'revive' });
-    assert.deepEqual(decideRevive(base, 2, 5000), { action: 'none' }, 'same demand: the filters are not the problem');
+    assert.deepEqual(decideRevive(base, 2, REVIVE_REPEAT_MS - 1), { action: 'none' }, 'same demand: the filters are not the problem');
+    assert.deepEqual(decideRevive(base, 2, REVIVE_REPEAT_MS), { action: 'revive' }, 'same demand, no offers since the last REVIVE: it may have been lost');
+    assert.deepEqual(decideRevive({ ...base, lastOffersAt: 4000 }, 2, REVIVE_REPEAT_MS), { action: 'none' }, 'offers are coming: not suppressed');
     assert.deepEqual(decideRevive(base, 0, 5000), { action: 'suppress' });
   });
 });

@@ -112,6 +112,7 @@ export class ServicesFramework {
         },
         subscribed: (connection, previousId) => this.subscribed(connection, previousId),
         offers: (offers, connection) => {
+          this.demand.offersReceived();
           // Pods first (they take whole offers for their task groups); apps get the rest.
           const rest = this.pods.offer(offers);
           if (rest.length > 0) this.placement.offer(rest, connection);
