@@ -202,9 +202,15 @@ describe('jobs API', () => {
     assert.equal(root.schedules[0]!.startingDeadlineSeconds, 1800);
     assert.equal(root.schedules[0]!.nextRunAt, '2030-01-01T00:00:00.000+0000');
     assert.deepEqual(((await get('/v1/jobs/chronos-child')).body as { dependencies: unknown }).dependencies, [{ id: 'chronos-root' }]);
-    const docker = await call('POST', '/v1/scheduler/iso8601', { name: 'd', command: 'x', schedule: 'R//PT1H', container: { type: 'DOCKER', image: 'busybox' } });
+    // A Chronos container runs in its image now (test/image-launch-cluster.test.ts); docker run options cannot.
+    const docker = await call('POST', '/v1/scheduler/iso8601', {
+      name: 'd',
+      command: 'x',
+      schedule: 'R//PT1H',
+      container: { type: 'DOCKER', image: 'busybox', parameters: [{ key: 'privileged', value: 'true' }] },
+    });
     assert.equal(docker.status, 422);
-    assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/container');
+    assert.equal((docker.body as { details: Array<{ path: string }> }).details[0]!.path, '/container/parameters');
     assert.equal((await call('PUT', '/v1/scheduler/job/Chronos_Root')).status, 204);
     await eventually(
       async () => ((await get('/v1/jobs/chronos-child?embed=historySummary')).body as { historySummary: { successCount: number } }).historySummary.successCount === 1,

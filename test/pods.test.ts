@@ -81,6 +81,9 @@ function startAgent(): Promise<DroverProcess> {
     `pods-${process.pid}`,
     '--resources',
     `cpus:8;mem:8192;disk:8192;ports:[${portBase}-${portBase + 19}]`,
+    // pod.json's host volume comes from under here; a default agent mounts no host path.
+    '--host-volume-paths',
+    root,
   ]);
 }
 
