@@ -72,16 +72,22 @@ export class Repositories {
     if (typeof uri !== 'string' || uri.length > MAX_URI) throw repoError('MalformedRequest', '/uri', `must be a URI of at most ${MAX_URI} characters`);
     if (index !== undefined && (typeof index !== 'number' || !Number.isInteger(index) || index < 0)) throw repoError('MalformedRequest', '/index', 'must be a non-negative integer');
     this.checkUri(uri);
-    await this.packagesOf({ name, uri }, true);
-    return this.update((list) => {
+    const admissible = (list: Repository[]): void => {
       if (list.some((r) => r.name === name)) throw new CosmosError('RepositoryAlreadyPresent', `Repository name [${name}] is already present in the list`, 409, { name });
       if (list.some((r) => r.uri === uri)) throw new CosmosError('RepositoryAlreadyPresent', `Repository URI [${uri}] is already present in the list`, 409, { uri });
       if (list.length >= MAX_REPOSITORIES) throw repoError('MalformedRequest', '/', `at most ${MAX_REPOSITORIES} repositories`);
-      if (typeof index === 'number' && index > list.length)
+      if (typeof index === 'number' && index > list.length) {
         throw new CosmosError('RepositoryAddIndexOutOfBounds', `Index (${index}) is out of range. Index value must be between 0 and ${list.length} inclusive.`, 400, {
           attempted: index,
           max: list.length,
         });
+      }
+    };
+    // Checked before the fetch (no network for a request refused anyway), and again on the list the write replaces.
+    admissible(await this.list());
+    await this.packagesOf({ name, uri }, true);
+    return this.update((list) => {
+      admissible(list);
       const at = typeof index === 'number' ? index : list.length;
       return [...list.slice(0, at), { name, uri }, ...list.slice(at)];
     });
