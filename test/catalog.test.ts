@@ -6,13 +6,14 @@
  * run as a Marathon app) launching its own tasks.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
-import { type DroverProcess, eventually, startDrover } from '../devkit/process.ts';
+import { DROVER_BIN, type DroverProcess, eventually, startDrover } from '../devkit/process.ts';
 import { createKeyFile } from '../src/secrets/key-file.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'universe');
@@ -354,5 +355,80 @@ describe('the framework package: a v1 scheduler run as a Marathon app', () => {
       'no app, no hello-framework, none of its tasks',
       60_000,
     );
+  });
+});
+
+/** The CLI as a user runs it (asynchronously: this file's HTTP index server must keep answering). */
+function drover(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [DROVER_BIN, ...args], { env: { ...process.env, DROVER_MASTER: master.url }, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
+    );
+  });
+}
+
+describe('drover package (the CLI)', () => {
+  test('repo list, remove, add', async () => {
+    const listed = await drover(['package', 'repo', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /drover-tests\s+file:\/\//);
+    assert.match(listed.stdout, /Universe\s+builtin:universe/);
+    const removed = await drover(['package', 'repo', 'remove', 'served']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const refused = await drover(['package', 'repo', 'add', 'etc', 'file:///etc']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /UnsupportedRepositoryUri/);
+    const added = await drover(['package', 'repo', 'add', 'served', `${indexUrl}/repo`]);
+    assert.equal(added.code, 0, added.stderr);
+    const names = JSON.parse((await drover(['package', 'repo', 'list', '--json'])).stdout) as Array<{ name: string }>;
+    assert.deepEqual(
+      names.map((r) => r.name),
+      ['drover-tests', 'Universe', 'served'],
+    );
+  });
+
+  test('search and describe', async () => {
+    const found = await drover(['package', 'search', 'hello']);
+    assert.equal(found.code, 0, found.stderr);
+    assert.match(found.stdout, /^hello-framework\s+1\.0\.0/m);
+    assert.match(found.stdout, /^hello-http\s+1\.1\.0/m);
+    const config = JSON.parse((await drover(['package', 'describe', 'hello-http', '--config'])).stdout) as { properties: { hello: unknown } };
+    assert.ok(config.properties.hello);
+  });
+
+  test('install with --options and --app-id shows the notes; invalid options name the option and the schema path; uninstall', async () => {
+    const bad = join(root, 'bad-options.json');
+    await writeFile(bad, JSON.stringify({ hello: { instances: 99 } }));
+    const refused = await drover(['package', 'install', 'hello-http', '--options', bad]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /JsonSchemaMismatch/);
+    assert.match(refused.stderr, /option \/hello\/instances: .* \(schema \/properties\/hello\/properties\/instances\)/);
+    const good = join(root, 'options.json');
+    await writeFile(good, JSON.stringify({ hello: { message: 'from the cli' } }));
+    const installed = await drover(['package', 'install', 'hello-http', '--options', good, '--app-id', '/cli/hello', '--package-version', '1.0.0']);
+    assert.equal(installed.code, 0, installed.stderr);
+    assert.match(installed.stderr, /^hello-http 1\.0\.0: a test package\.$/m);
+    assert.match(installed.stderr, /^Installed package hello-http 1\.0\.0 as app \/cli\/hello$/m);
+    assert.match(installed.stderr, /^hello-http 1\.0\.0 is installed\.$/m);
+    const task = await eventually(async () => (await tasks()).find((t) => t.appId === '/cli/hello' && t.state === 'TASK_RUNNING'), '/cli/hello running', 120_000);
+    const answer = await eventually(
+      async () =>
+        fetch(`http://127.0.0.1:${task.ports[0]}/`).then(
+          (r) => (r.ok ? r.text() : undefined),
+          () => undefined,
+        ),
+      '/cli/hello answers',
+      60_000,
+    );
+    assert.equal(answer, 'from the cli from 1.0.0');
+    const listed = JSON.parse((await drover(['package', 'list', '--json'])).stdout) as Array<{ appId: string }>;
+    assert.deepEqual(
+      listed.map((p) => p.appId),
+      ['/cli/hello'],
+    );
+    const gone = await drover(['package', 'uninstall', 'hello-http']);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.match(gone.stderr, /^hello-http 1\.0\.0 is gone\.$/m);
+    await eventually(async () => (await apps()).length === 0 && (await tasks()).length === 0, 'no app, no task', 60_000);
   });
 });

@@ -20,6 +20,7 @@ import { secretCommand } from './secret.ts';
 import { iamCommand, loginCommand } from './iam.ts';
 import { loadCaCert, loadCredential } from './credentials.ts';
 import { lbCommand } from './lb.ts';
+import { packageCommand } from './package.ts';
 
 export async function main(argv: string[]): Promise<number> {
   await loadCredential();
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
     .command(secretCommand(setExit))
+    .command(packageCommand(setExit))
     .command(loginCommand(setExit) as never)
     .command(iamCommand(setExit))
     .command(lbCommand(setExit) as never)
