@@ -238,3 +238,30 @@ describe('the built-in repository', async () => {
     assert.ok(templateOf(p)?.includes('"HELLO_SCHEDULER_JS": "'));
   });
 });
+
+describe('the fixture packages on Drover', async () => {
+  const packages = await loadPackageTree(FIXTURES);
+  // What Drover's /v2 validation refuses in each real package's app (with its default options):
+  // the list the issue's closing note names. A path leaving this list means Drover gained it.
+  const refused: Record<string, string[]> = {
+    chronos: [],
+    'time-server': [],
+    // Marathon ignores unknown app fields; Drover refuses them (`maintainer` is not an app field).
+    'marathon-lb': ['/maintainer', '/container/docker/parameters'],
+    nginx: ['/maintainer', '/container/docker/network', '/container/docker/portMappings'],
+    redis: ['/container/docker/network', '/container/docker/portMappings'],
+  };
+  for (const p of packages) {
+    test(`${p.name}: ${refused[p.name]?.length ? `refused at ${refused[p.name]?.join(', ')}` : 'a valid Drover app'}`, () => {
+      const app = renderMarathonApp({ pkg: p, sourceUri: 'test:fixtures' });
+      let paths: string[] = [];
+      try {
+        parseApp(app, new Date());
+      } catch (e) {
+        paths = ((e as { details?: Array<{ path: string }> }).details ?? []).map((d) => d.path);
+        assert.ok(paths.length > 0, String(e));
+      }
+      assert.deepEqual(paths, refused[p.name]);
+    });
+  }
+});
