@@ -77,13 +77,16 @@ function sendError(reply: FastifyReply, e: unknown): FastifyReply {
 
 /** The services framework's /v2 routes, called in-process with the caller's credentials. */
 export function injectedMarathon(app: FastifyInstance, request: FastifyRequest): MarathonPort {
-  const auth = request.headers.authorization;
+  // The caller's credentials: its token, or the web UI's login cookie.
+  const credentials: Record<string, string> = {};
+  if (request.headers.authorization !== undefined) credentials['authorization'] = request.headers.authorization;
+  if (request.headers.cookie !== undefined) credentials['cookie'] = request.headers.cookie;
   return {
     async request(method, url, body) {
       const answer = await app.inject({
         method,
         url,
-        headers: { ...(auth === undefined ? {} : { authorization: auth }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { ...credentials, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
       });
       let parsed: unknown;
