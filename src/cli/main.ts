@@ -21,6 +21,7 @@ import { iamCommand, loginCommand } from './iam.ts';
 import { loadCaCert, loadCredential } from './credentials.ts';
 import { lbCommand } from './lb.ts';
 import { quotaCommand, roleCommand } from './quota.ts';
+import { packageCommand } from './package.ts';
 
 export async function main(argv: string[]): Promise<number> {
   await loadCredential();
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
     .command(secretCommand(setExit))
+    .command(packageCommand(setExit))
     .command(loginCommand(setExit) as never)
     .command(iamCommand(setExit))
     .command(lbCommand(setExit) as never)

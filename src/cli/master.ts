@@ -38,6 +38,7 @@ interface MasterArgs extends TlsArgs {
   'data-dir': string;
   'admin-token-file'?: string;
   'agent-token-file'?: string;
+  'catalog-local-path': string;
 }
 
 /** `--agent-removal-rate-limit` (Mesos' `1/20mins`) as the master's option; throws a flag error. */
@@ -132,6 +133,11 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         .options(TLS_FLAGS)
         .option('dns-port', { type: 'number', default: 0, describe: 'Serve Mesos-DNS names (web.marathon.mesos, leader.mesos, …) on this UDP and TCP port (53 where allowed); 0: no DNS' })
         .option('dns-domain', { type: 'string', default: 'mesos', describe: "The DNS domain (Mesos-DNS' `domain`)" })
+        .option('catalog-local-path', {
+          type: 'string',
+          default: '',
+          describe: 'Directories under which file:// package repositories may be added (`drover package repo add`), comma-separated (default: none; the built-in repository is always there)',
+        })
         .option('local-port-min', { type: 'number', default: 10000, describe: "Lowest service port given to `port: 0` (Marathon's --local_port_min)" })
         .option('local-port-max', { type: 'number', default: 20000, describe: "Highest service port given to `port: 0` (Marathon's --local_port_max)" })
         .option('mesos-role', {
@@ -253,6 +259,7 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(args['framework-reregistration-grace'] === undefined ? {} : { frameworkReregistrationGraceMs: args['framework-reregistration-grace'] * 1000 }),
         ...(args['dns-port'] > 0 ? { dns: { port: args['dns-port'], domain: args['dns-domain'] } } : {}),
         servicePortRange: { min: args['local-port-min'], max: args['local-port-max'] },
+        catalog: { localPaths: args['catalog-local-path'].split(',').filter((p) => p.trim() !== '') },
       };
       // On etcd, masters are highly available: each campaigns, one leads, the others redirect.
       if (store.backend === 'etcd') {

@@ -29,6 +29,8 @@ import { ClusterCa } from '../iam/tls-ca.ts';
 import { type PlainHttp, tlsServerFactory } from '../iam/tls-server.ts';
 import { tlsFetch } from '../iam/tls-client.ts';
 import { hostname as osHostname, networkInterfaces } from 'node:os';
+import { registerCatalogRoutes } from '../catalog/cosmos-api.ts';
+import { Repositories } from '../catalog/repositories.ts';
 import { type Discovery, type DiscoveryOptions, prepareDiscovery } from '../discovery/discovery.ts';
 
 export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logger' | 'port'> {
@@ -69,6 +71,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   servicePortRange?: { min: number; max: number };
   /** Roles of the services framework; the first is its apps' default role (Marathon's --mesos_role). Default `['*']`. */
   servicesRoles?: readonly string[];
+  /** The package catalog (Cosmos' /package API, src/catalog): on with the services framework; `localPaths` are the directories `file://` repositories may live under (`--catalog-local-path`). */
+  catalog?: { localPaths?: string[] } | false;
 }
 
 export type TlsOptions =
@@ -172,6 +176,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     dns: dnsOptions,
     servicePortRange,
     servicesRoles,
+    catalog: catalogOptions = {},
     ...masterOptions
   } = options;
   // First: a master that cannot open its secrets would launch tasks that never get them.
@@ -270,6 +275,8 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerSecretsRoutes(app, secrets);
   if (services) {
     registerServicesRoutes(app, services);
+    // Installs go through the /v2 routes above; without services there is nothing to install into.
+    if (catalogOptions !== false) registerCatalogRoutes(app, new Repositories({ store, localPaths: catalogOptions.localPaths ?? [] }));
     master.removalWatchers.add((status) => publishRemovalEvent(services, status));
   }
   const jobs = withJobs

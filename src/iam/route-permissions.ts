@@ -27,6 +27,8 @@ export const MESOS_DNS_OPS = 'dcos:adminrouter:ops:mesos-dns';
 /** DC/OS' quota and weight permissions (R to read, U to change). */
 export const QUOTA_ROLE = 'dcos:mesos:master:quota:role';
 export const WEIGHT_ROLE = 'dcos:mesos:master:weight:role';
+/** Cosmos' package API (DC/OS' Admin Router permission for /package and /service). */
+export const PACKAGE_API = 'dcos:adminrouter:package';
 
 /** What the table needs to know about the cluster to name a request's resources. */
 export interface ClusterLookups {
@@ -277,6 +279,22 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'GET /v2/info': fixed('dcos:service:marathon:marathon:admin:config', 'read'),
   'GET /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'read'),
   'DELETE /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'update'),
+
+  // ---- package catalog (Cosmos' RPC; src/catalog/cosmos-api.ts COSMOS_RPCS). An install or an
+  // update also needs the caller's permission on the app: it goes through POST/PUT /v2/apps.
+  'GET /capabilities': { kind: 'authenticated' },
+  'POST /package/search': fixed(PACKAGE_API, 'full'),
+  'POST /package/describe': fixed(PACKAGE_API, 'full'),
+  'POST /package/list-versions': fixed(PACKAGE_API, 'full'),
+  'POST /package/render': fixed(PACKAGE_API, 'full'),
+  'POST /package/install': fixed(PACKAGE_API, 'full'),
+  'POST /package/uninstall': fixed(PACKAGE_API, 'full'),
+  'POST /package/list': fixed(PACKAGE_API, 'full'),
+  'POST /package/repository/list': fixed(PACKAGE_API, 'full'),
+  'POST /package/repository/add': fixed(PACKAGE_API, 'full'),
+  'POST /package/repository/delete': fixed(PACKAGE_API, 'full'),
+  'POST /service/describe': fixed(PACKAGE_API, 'full'),
+  'POST /service/update': fixed(PACKAGE_API, 'full'),
 
   // ---- secrets (DC/OS' /secrets/v1; src/secrets/api.ts SECRET_ROUTES) ------------------------------
   'PUT /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'create')] },

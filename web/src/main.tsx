@@ -11,6 +11,7 @@ import { ServiceDetail } from './pages/ServiceDetail.tsx';
 import { Tasks } from './pages/Tasks.tsx';
 import { Jobs } from './pages/Jobs.tsx';
 import { Nodes } from './pages/Nodes.tsx';
+import { Catalog } from './pages/Catalog.tsx';
 import { Login, loggedIn } from './pages/Login.tsx';
 
 const NAV = [
@@ -19,6 +20,7 @@ const NAV = [
   { to: '/tasks', label: 'Tasks' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/nodes', label: 'Nodes' },
+  { to: '/catalog', label: 'Catalog' },
 ];
 
 function Page() {
@@ -29,6 +31,7 @@ function Page() {
   if (path === '/tasks') return <Tasks />;
   if (path === '/jobs' || path.startsWith('/jobs/')) return <Jobs selected={path.startsWith('/jobs/') ? decodeURIComponent(path.slice(6)) : undefined} />;
   if (path === '/nodes') return <Nodes />;
+  if (path === '/catalog' || path.startsWith('/catalog/')) return <Catalog selected={path.startsWith('/catalog/') ? decodeURIComponent(path.slice('/catalog/'.length)) : undefined} />;
   return (
     <div className="page">
       <h1>Not found</h1>
