@@ -252,7 +252,7 @@ describe('install → running app → upgrade → uninstall leaves nothing', () 
     const r = await rpc('/package/install', 'package.install', { packageName: 'nginx', packageVersion: '1.10.3' }, 'v2');
     assert.equal(r.status, 422, JSON.stringify(r.body));
     assert.equal((r.body as { type: string }).type, 'MarathonBadResponse');
-    assert.match(JSON.stringify((r.body as { data: unknown }).data), /\/container\/docker\/network/);
+    assert.match(JSON.stringify((r.body as { data: unknown }).data), /\/maintainer/);
     assert.deepEqual(await apps(), []);
   });
 
