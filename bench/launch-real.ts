@@ -32,7 +32,7 @@ import { promisify } from 'node:util';
 import { HttpSchedulerTransport } from '../src/frameworks/sdk/http-transport.ts';
 import type { OfferJson, SchedulerConnection } from '../src/frameworks/sdk/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
-import { DROVER_BIN, listeningUrl } from '../devkit/process.ts';
+import { DROVER_LAUNCHER, launcherEnv, listeningUrl } from '../devkit/process.ts';
 
 const run = promisify(execFile);
 const TASK = Resources.parse('cpus:0.01;mem:4');
@@ -74,9 +74,10 @@ const now = (): number => performance.now();
 
 /** `drover …` as a child process, resolved with its URL once it prints "listening on URL". */
 async function startDrover(args: string[], logFile?: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...(process.env['DROVER_BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['DROVER_BENCH_CPU_PROF']}`] : []), DROVER_BIN, ...args], {
+  const prof = process.env['DROVER_BENCH_CPU_PROF'];
+  const child = spawn(DROVER_LAUNCHER, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn' },
+    env: { ...process.env, ...launcherEnv(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn' },
   });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

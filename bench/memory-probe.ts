@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- memory-probe [--minutes N] [--heap-snapshots DIR]`: a real `drover dev` (its
+ * `npm run bench -- memory-probe [--minutes N] [--heap-snapshots DIR] [--malloc default]`: a real `drover dev` (its
  * own data dir and ports) under the loads that once grew it to 2.87 GB (issue 15), its RSS and
  * heap sampled every 5 s: app churn with real tasks (create, scale, delete), jobs run and deleted,
  * the sandbox file API (browse and read through the master's /agent/{id}/files relay and on the
@@ -30,8 +30,10 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
   const snapshots = flag(args, 'heap-snapshots');
   if (snapshots) await mkdir(snapshots, { recursive: true });
   const dataDir = await mkdtemp(join(tmpdir(), 'drover-memory-probe-'));
+  // --malloc default: glibc's own thresholds instead of the launcher's (docs/architecture/016-memory.md).
+  const malloc = flag(args, 'malloc') === 'default' ? 'default' : 'drover';
   const drover = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', dataDir, '--resources', 'cpus:8;mem:8192;disk:8192;ports:[31000-31999]'], {
-    env: { NODE_OPTIONS: snapshots ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}` : '' },
+    env: { NODE_OPTIONS: snapshots ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}` : '', ...(malloc === 'default' ? { DROVER_MALLOC: 'default' } : {}) },
   });
   const url = drover.url;
   const pid = drover.child.pid!;
@@ -190,6 +192,7 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
     return {
       bench: 'memory-probe',
       minutes,
+      malloc,
       samples: samples.length,
       warmupMinutes: warmup / 60,
       rss: curve(samples, 'rssMb', warmup),

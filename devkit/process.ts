@@ -9,6 +9,17 @@ import { join } from 'node:path';
 import './credentials.ts';
 
 export const DROVER_BIN = join(import.meta.dirname, '..', 'bin', 'drover.cjs');
+/**
+ * The product's launcher (package.json "bin"): sets glibc's malloc thresholds, then runs
+ * DROVER_BIN with DROVER_NODE. Long-running processes (masters, agents, `drover dev`) start
+ * through it, so tests and benchmarks measure them as users run them.
+ */
+export const DROVER_LAUNCHER = join(import.meta.dirname, '..', 'bin', 'drover');
+
+/** The environment that makes DROVER_LAUNCHER run this node, with extra node flags. */
+export function launcherEnv(nodeArgs: readonly string[] = []): Record<string, string> {
+  return { DROVER_NODE: process.execPath, ...(nodeArgs.length ? { DROVER_NODE_ARGS: nodeArgs.join(' ') } : {}) };
+}
 
 export interface DroverProcess {
   readonly url: string;
@@ -25,10 +36,10 @@ const START_TIMEOUT_MS = 60_000;
  * the child's pid is then drover's own, so signals (SIGSTOP, kill -9) reach it.
  */
 export async function startDrover(args: string[], options: { timeoutMs?: number; env?: Record<string, string>; prefix?: readonly string[] } = {}): Promise<DroverProcess> {
-  const [command, ...wrapperArgs] = [...(options.prefix ?? []), process.execPath];
-  const child = spawn(command!, [...wrapperArgs, DROVER_BIN, ...args], {
+  const [command, ...wrapperArgs] = [...(options.prefix ?? []), DROVER_LAUNCHER];
+  const child = spawn(command!, [...wrapperArgs, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn', ...options.env },
+    env: { ...process.env, ...launcherEnv(), DROVER_LOG_LEVEL: process.env['DROVER_LOG_LEVEL'] ?? 'warn', ...options.env },
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

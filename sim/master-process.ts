@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { DROVER_BIN, listeningUrl } from '../devkit/process.ts';
+import { DROVER_LAUNCHER, launcherEnv, listeningUrl } from '../devkit/process.ts';
 
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
@@ -40,8 +40,6 @@ export class MasterProcess {
 
   static async start(options: MasterProcessOptions): Promise<MasterProcess> {
     const args = [
-      ...(options.nodeArgs ?? []),
-      DROVER_BIN,
       'master',
       '--port',
       '0',
@@ -53,9 +51,10 @@ export class MasterProcess {
       String(options.agentHeartbeatIntervalSeconds),
       ...(options.args ?? []),
     ];
-    const child = spawn(process.execPath, args, {
+    // Through the product's launcher (bin/drover), so the master runs with the malloc settings users get.
+    const child = spawn(DROVER_LAUNCHER, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DROVER_LOG_LEVEL: options.logLevel ?? 'warn' },
+      env: { ...process.env, ...launcherEnv(options.nodeArgs), DROVER_LOG_LEVEL: options.logLevel ?? 'warn' },
     });
     let out = '';
     child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));

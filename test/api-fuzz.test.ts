@@ -1,5 +1,6 @@
 /**
- * The API fuzz (test/fuzz/api-fuzz.ts) in CI: a few hundred cases on every route. Long runs:
+ * The API fuzz (test/fuzz/api-fuzz.ts) in CI: 200 cases on each hand-written route, 30 on each other
+ * mutating row of the permission table. Long runs:
  * `npm run fuzz -- --cases 5000`.
  */
 import { after, before, test } from 'node:test';
@@ -18,7 +19,7 @@ after(async () => {
 });
 
 test("no request to the frameworks' APIs gets a 5xx, and a refused one says why and changes nothing", async () => {
-  const { violations, statuses } = await runApiFuzz(fuzz.app, { cases: 200 });
+  const { violations, statuses } = await runApiFuzz(fuzz.app, { cases: 200, tableCases: 30 });
   assert.deepEqual(violations, []);
   // The fuzz reached every route and got both answers (a fuzz that only ever hits 404 tests nothing).
   assert.deepEqual(Object.keys(statuses).sort(), Object.keys(ROUTES).sort());

@@ -1,20 +1,24 @@
 /**
- * An HTTP fuzz of the frameworks' APIs: every POST/PUT/PATCH route of /v2 (Marathon) and /v1
- * (Metronome, Chronos), plus odd paths and query strings on the GET and DELETE routes. The
+ * An HTTP fuzz of the master's APIs: every POST/PUT/PATCH/DELETE route of the permission table
+ * (Marathon, Metronome, Chronos, Mesos' v1 calls, IAM, secrets, packages, quota; routes without a
+ * hand-written generator are fuzzed from their pattern), plus odd paths and query strings on the
+ * GET routes. The
  * property, per request: never a 5xx; a refusal is a 4xx whose body says why (`message`, and
- * `details` with paths for 422); and a refused request changes nothing (the apps, groups and jobs
- * read back the same). Bodies are arbitrary JSON, or Marathon/Metronome fixtures with one field
+ * `details` with paths for 422); and a refused request changes nothing (every kind of stored
+ * definition reads back the same). Bodies are arbitrary JSON, or Marathon/Metronome fixtures with one field
  * replaced by arbitrary JSON (most bugs hide one field away from a valid body).
  *
  * `runApiFuzz` is shared by test/api-fuzz.test.ts (CI: a few hundred cases a route) and
  * `npm run fuzz -- --cases N` (long runs).
  */
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startMasterServer, type MasterServer } from '../../src/cluster/master.ts';
 import { silentLogger } from '../../src/log/index.ts';
 import { createMemoryStore } from '../../src/store/memory/memory-store.ts';
 import { TEST_ADMIN_TOKEN, testAuth } from '../../devkit/credentials.ts';
+import { ROUTE_PERMISSIONS } from '../../src/iam/route-permissions.ts';
 
 /** The fuzz is about inputs, as the admin: auth itself is test/iam-*.test.ts's. */
 const ADMIN = { authorization: `token=${TEST_ADMIN_TOKEN}` };
@@ -111,6 +115,76 @@ export const ROUTES: Record<string, fc.Arbitrary<Request>> = {
   'GET/DELETE /v1/*': fc.tuple(fc.constantFrom('GET', 'DELETE') as fc.Arbitrary<'GET' | 'DELETE'>, path, query).map(([method, p, q]) => ({ method, url: `/v1/jobs/${p}${q}` })),
 };
 
+/** Which rows of the permission table each hand-written route above covers, where names differ. */
+const COVERS: Record<string, string[]> = {
+  'PUT /v1/jobs/:id/schedules/:sid': ['PUT /v1/jobs/:id/schedules/:scheduleId'],
+  'POST /v1/jobs/:id/runs...': ['POST /v1/jobs/:id/runs', 'POST /v1/jobs/:id/runs/:runId/actions/stop', 'POST /v1/jobs/:id/runs/:runId/actions/success'],
+};
+
+/**
+ * Bodies close to valid for table rows without a hand-written route: a mutated one reaches the
+ * handler's deeper checks, where arbitrary JSON stops at the first.
+ */
+const POD = { id: '/fuzz/pod', containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'sleep 100' } } }], scaling: { kind: 'fixed', instances: 1 } };
+/** Operator calls (POST /api/v1) fuzzed by type; SUBSCRIBE is a stream that never ends, not a request. */
+const OPERATOR_TYPES = [
+  'GET_HEALTH', 'GET_FLAGS', 'GET_VERSION', 'GET_METRICS', 'GET_STATE', 'GET_AGENTS', 'GET_FRAMEWORKS', 'GET_TASKS', 'GET_ROLES', 'GET_WEIGHTS', 'UPDATE_WEIGHTS',
+  'GET_QUOTA', 'UPDATE_QUOTA', 'GET_MASTER', 'GET_MAINTENANCE_STATUS', 'GET_MAINTENANCE_SCHEDULE', 'UPDATE_MAINTENANCE_SCHEDULE', 'START_MAINTENANCE', 'STOP_MAINTENANCE',
+  'DRAIN_AGENT', 'DEACTIVATE_AGENT', 'REACTIVATE_AGENT', 'MARK_AGENT_GONE', 'RESERVE_RESOURCES', 'UNRESERVE_RESOURCES', 'CREATE_VOLUMES', 'DESTROY_VOLUMES', 'TEARDOWN', 'NOPE',
+];
+const EXAMPLES: Record<string, fc.Arbitrary<Json>> = {
+  'POST /v2/pods': mutated(POD),
+  'PUT /v2/pods/*': mutated(POD),
+  'PUT /v2/groups': groupBody,
+  'PATCH /v2/apps': fc.array(appBody, { maxLength: 3 }),
+  'POST /api/v1': fc.tuple(fc.constantFrom(...OPERATOR_TYPES), anyJson).map(([type, value]) => ({ type, [type.toLowerCase()]: value })),
+  'POST /api/v1/scheduler': fc
+    .tuple(fc.constantFrom('ACCEPT', 'DECLINE', 'REVIVE', 'SUPPRESS', 'KILL', 'RECONCILE', 'ACKNOWLEDGE', 'TEARDOWN', 'MESSAGE', 'REQUEST', 'UPDATE_FRAMEWORK', 'NOPE'), anyJson)
+    .map(([type, value]) => ({ type, framework_id: { value: 'fuzz' }, [type.toLowerCase()]: value })),
+  'PUT /master/weights': fc.oneof(anyJson, fc.array(fc.record({ role: fc.oneof(segment, anyJson), weight: fc.oneof(fc.double(), anyJson) }), { maxLength: 3 })),
+  'PUT /secrets/v1/secret/default/*': fc.oneof(anyJson, fc.record({ value: fc.oneof(fc.string(), anyJson) }, { requiredKeys: [] })),
+  'PATCH /secrets/v1/secret/default/*': fc.oneof(anyJson, fc.record({ value: fc.oneof(fc.string(), anyJson) }, { requiredKeys: [] })),
+  'PUT /acs/api/v1/users/:uid': fc.oneof(anyJson, mutated({ description: 'fuzz', password: 'fuzz-password-1' })),
+  'POST /acs/api/v1/auth/login': fc.oneof(anyJson, mutated({ uid: 'fuzz', password: 'nope' }), mutated({ uid: 'fuzz', token: 'a.b.c' })),
+  // The built-in repository's packages (catalog/universe).
+  'POST /package/install': fc.oneof(anyJson, mutated({ packageName: 'nginx', options: { service: { name: 'fuzz-nginx' } } }), mutated({ packageName: 'redis', appId: '/fuzz/redis' })),
+  'POST /package/render': fc.oneof(anyJson, mutated({ packageName: 'marathon-lb', options: { marathonlb: { name: 'x' } } }), mutated({ packageName: 'nginx', packageVersion: 'nope' })),
+  'POST /package/describe': fc.oneof(anyJson, mutated({ packageName: 'redis', packageVersion: '5.0.1' })),
+  'POST /package/uninstall': fc.oneof(anyJson, mutated({ packageName: 'nginx', appId: '/fuzz-nginx', all: false })),
+  'POST /service/update': fc.oneof(anyJson, mutated({ appId: '/fuzz-nginx', options: {}, replace: false })),
+  'POST /package/repository/add': fc.oneof(anyJson, mutated({ name: 'fuzz', uri: 'http://127.0.0.1:9/repo.json', index: 0 })),
+};
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Rows not fuzzed, and why. */
+const NOT_FUZZED: Record<string, string> = {
+  'DELETE /v2/leader': 'the master abdicates: a command without input, and the rest of the run would have no leader',
+};
+/** The URL of a table row, with fuzzed parameters (`:x` one segment, `*` a path) and a query. */
+function rowUrl(pattern: string): fc.Arbitrary<string> {
+  const parts = pattern.split('/').map((part) => (part === '*' ? path : part.startsWith(':') ? segment : fc.constant(part)));
+  return fc.tuple(fc.tuple(...parts), query).map(([pieces, q]) => `${pieces.join('/')}${q}`);
+}
+
+/**
+ * Every mutating row of the permission table (src/iam/route-permissions.ts, the one list of
+ * routes) that no hand-written route above covers, fuzzed from its pattern: a route added later
+ * is fuzzed from the day it is added.
+ */
+function tableRoutes(): Record<string, fc.Arbitrary<Request>> {
+  const covered = new Set([...Object.keys(ROUTES), ...Object.values(COVERS).flat()]);
+  const out: Record<string, fc.Arbitrary<Request>> = {};
+  for (const row of Object.keys(ROUTE_PERMISSIONS)) {
+    const [method, pattern] = row.split(' ') as [Request['method'], string];
+    if (!MUTATING.has(method) || covered.has(row) || row in NOT_FUZZED) continue;
+    const body = method === 'DELETE' ? fc.constant(undefined) : fc.oneof(anyJson, EXAMPLES[row] ?? anyJson);
+    out[row] = fc.tuple(rowUrl(pattern), body).map(([url, b]) => ({ method, url, ...(b === undefined ? {} : { body: b }) }));
+  }
+  return out;
+}
+const TABLE_ROUTES = tableRoutes();
+Object.assign(ROUTES, TABLE_ROUTES);
+
 export interface FuzzServer {
   server: MasterServer;
   app: FastifyInstance;
@@ -121,7 +195,8 @@ export interface FuzzServer {
 
 /** A master with both frameworks on a memory store, no agents: the APIs are what is fuzzed. */
 export async function startFuzzServer(): Promise<FuzzServer> {
-  const server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', ui: false, auth: testAuth() });
+  // With a secrets key, so secret writes reach their validation (without one they answer 503 by design).
+  const server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', ui: false, auth: testAuth(), secretsKey: randomBytes(32) });
   const app = server.app;
   // Seed one app and one job, so the fuzz also hits updates of things that exist.
   await app.inject({ method: 'POST', url: '/v2/apps', payload: APP, headers: ADMIN });
@@ -141,10 +216,27 @@ export async function startFuzzServer(): Promise<FuzzServer> {
  * `version` that is the time of the read).
  */
 const MOVING = new Set(['deployments', 'tasksStaged', 'tasksRunning', 'tasksHealthy', 'tasksUnhealthy', 'tasks', 'lastTaskFailure', 'taskStats', 'readinessCheckResults', 'nextRunAt']);
+/** What a refused request must leave as it was: every kind of stored definition, read back. */
+const STATE_READS: Array<{ method: 'GET' | 'POST'; url: string }> = [
+  { method: 'GET', url: '/v2/apps' },
+  { method: 'GET', url: '/v1/jobs' },
+  { method: 'GET', url: '/v2/pods' },
+  { method: 'GET', url: '/secrets/v1/secret/default/?list=true' },
+  { method: 'GET', url: '/acs/api/v1/users' },
+  { method: 'GET', url: '/acs/api/v1/groups' },
+  { method: 'GET', url: '/acs/api/v1/acls' },
+  { method: 'GET', url: '/master/weights' },
+  { method: 'GET', url: '/master/quota' },
+  { method: 'POST', url: '/package/repository/list' },
+];
 async function snapshot(app: FastifyInstance): Promise<string> {
-  const apps = await app.inject({ method: 'GET', url: '/v2/apps', headers: ADMIN });
-  const jobs = await app.inject({ method: 'GET', url: '/v1/jobs', headers: ADMIN });
-  return JSON.stringify([JSON.parse(apps.body), JSON.parse(jobs.body)], (key, value: unknown) => (MOVING.has(key) ? undefined : value));
+  const reads = await Promise.all(
+    STATE_READS.map(async ({ method, url }) => {
+      const res = await app.inject({ method, url, headers: { ...ADMIN, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { payload: '{}' } : {}) });
+      return [res.statusCode, res.statusCode < 300 ? (JSON.parse(res.body) as unknown) : null];
+    }),
+  );
+  return JSON.stringify(reads, (key, value: unknown) => (MOVING.has(key) ? undefined : value));
 }
 
 export interface Violation {
@@ -180,10 +272,10 @@ async function check(app: FastifyInstance, request: Request): Promise<{ status: 
   return { status: res.statusCode, body: res.body };
 }
 
-/** Runs `cases` requests per route; returns what broke the property (empty when none). */
+/** Runs `cases` requests per route (`tableCases` for the rows fuzzed from their pattern); returns what broke the property (empty when none). */
 export async function runApiFuzz(
   app: FastifyInstance,
-  options: { cases: number; seed?: number; routes?: string[] },
+  options: { cases: number; seed?: number; routes?: string[]; tableCases?: number },
 ): Promise<{ violations: Violation[]; statuses: Record<string, Record<number, number>> }> {
   const violations: Violation[] = [];
   const statuses: Record<string, Record<number, number>> = {};
@@ -200,7 +292,7 @@ export async function runApiFuzz(
         }
         return true;
       }),
-      { numRuns: options.cases, ...(options.seed === undefined ? {} : { seed: options.seed }), endOnFailure: true },
+      { numRuns: route in TABLE_ROUTES ? (options.tableCases ?? options.cases) : options.cases, ...(options.seed === undefined ? {} : { seed: options.seed }), endOnFailure: true },
     );
     if (result.failed && result.counterexample) {
       const request = result.counterexample[0];

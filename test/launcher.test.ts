@@ -1,0 +1,73 @@
+/**
+ * bin/drover, the launcher users run (package.json "bin"): it must set glibc's malloc thresholds
+ * before node starts (docs/architecture/016-memory.md), leave an operator's own values alone,
+ * step aside for DROVER_MALLOC=default, and work through the symlink npm puts on PATH.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DROVER_LAUNCHER, launcherEnv, startDrover } from '../devkit/process.ts';
+
+const version = (JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+/** The MALLOC_* variables of a running process, as the kernel holds its environment. */
+async function mallocEnv(pid: number): Promise<Record<string, string>> {
+  const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
+  return Object.fromEntries(
+    raw
+      .split('\0')
+      .filter((kv) => kv.startsWith('MALLOC_'))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
+async function masterMalloc(env: Record<string, string>): Promise<Record<string, string>> {
+  const master = await startDrover(['master', '--port', '0', '--store', 'memory:'], { env });
+  try {
+    // The pid spawned is node's own: the launcher execs it.
+    const cmdline = await readFile(`/proc/${master.child.pid}/cmdline`, 'utf8');
+    assert.match(cmdline, /drover\.cjs\0master\0/);
+    return await mallocEnv(master.child.pid!);
+  } finally {
+    await master.stop();
+  }
+}
+
+describe('bin/drover launcher', () => {
+  test('a master started through it runs with fixed malloc thresholds', async () => {
+    assert.deepEqual(await masterMalloc({}), { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' });
+  });
+
+  test("an operator's own values win, and DROVER_MALLOC=default leaves glibc's behaviour", async () => {
+    assert.deepEqual(await masterMalloc({ MALLOC_MMAP_THRESHOLD_: '65536' }), { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072' });
+    assert.deepEqual(await masterMalloc({ DROVER_MALLOC: 'default' }), {});
+  });
+
+  test('through a symlink elsewhere (as npm links it onto PATH) it finds its files and passes arguments through', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'drover-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await symlink(DROVER_LAUNCHER, join(dir, 'drover'));
+    const env = { ...process.env, ...launcherEnv(), PATH: `${dir}:${process.env['PATH']}` };
+    const ok = spawnSync('drover', ['--version'], { encoding: 'utf8', env, cwd: dir });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), version);
+    // Arguments with spaces and quotes arrive intact; the exit code is the CLI's own.
+    const bad = spawnSync('drover', ['dev', '--port', "70 000 'x'"], { encoding: 'utf8', env, cwd: dir });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--port must be an integer from 0 to 65535/);
+  });
+
+  test('DROVER_NODE_ARGS reach node', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'drover-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const preload = join(dir, 'preload.cjs');
+    await writeFile(preload, "process.stderr.write('preloaded by a node flag\\n');\n");
+    const r = spawnSync(DROVER_LAUNCHER, ['--version'], { encoding: 'utf8', env: { ...process.env, ...launcherEnv(['--max-old-space-size=512', '--require', preload]) } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), version);
+    assert.match(r.stderr, /preloaded by a node flag/);
+  });
+});
