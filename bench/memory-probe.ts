@@ -34,6 +34,8 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
   const malloc = flag(args, 'malloc') === 'default' ? 'default' : 'drover';
   const drover = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', dataDir, '--resources', 'cpus:8;mem:8192;disk:8192;ports:[31000-31999]'], {
     env: { NODE_OPTIONS: snapshots ? `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}` : '', ...(malloc === 'default' ? { DROVER_MALLOC: 'default' } : {}) },
+    // A bound on "it never started": two probes side by side on a loaded machine took over 60 s.
+    timeoutMs: 300_000,
   });
   const url = drover.url;
   const pid = drover.child.pid!;
