@@ -202,7 +202,17 @@ const AgentState: Shape = {
   capabilities: opt(['string']),
 };
 
-const MASTER_METRICS = ['master/uptime_secs', 'master/elected', 'master/slaves_active', 'master/frameworks_active', 'master/tasks_running', 'master/cpus_total', 'master/cpus_used', 'master/mem_total', 'master/mem_used'];
+const MASTER_METRICS = [
+  'master/uptime_secs',
+  'master/elected',
+  'master/slaves_active',
+  'master/frameworks_active',
+  'master/tasks_running',
+  'master/cpus_total',
+  'master/cpus_used',
+  'master/mem_total',
+  'master/mem_used',
+];
 const AGENT_METRICS = ['slave/uptime_secs', 'slave/registered', 'slave/tasks_running', 'slave/executors_running', 'slave/cpus_total', 'slave/cpus_used', 'slave/mem_total', 'slave/mem_used'];
 
 function metricsSnapshot(a: Answer, names: string[]): string[] {
@@ -214,10 +224,12 @@ function metricsSnapshot(a: Answer, names: string[]): string[] {
 
 const operator = (url: string, call: Record<string, unknown>): Promise<Answer> => post(`${url}/api/v1`, call);
 
-const call = (type: string, shape: Shape, extra: Record<string, unknown> = {}) => async (url: string) => {
-  const key = type.toLowerCase();
-  return expectJson(await operator(url, { type, ...extra }), { type: literal(type), [key]: shape });
-};
+const call =
+  (type: string, shape: Shape, extra: Record<string, unknown> = {}) =>
+  async (url: string) => {
+    const key = type.toLowerCase();
+    return expectJson(await operator(url, { type, ...extra }), { type: literal(type), [key]: shape });
+  };
 
 // ---- the table ----------------------------------------------------------------------------------
 
@@ -306,7 +318,14 @@ export const CASES: CompatCase[] = [
       const set = await post(`${c.master}/master/maintenance/schedule`, schedule);
       const read = await get(`${c.master}/master/maintenance/schedule`);
       const machines = (read.json as { windows?: Array<{ machine_ids: Array<{ hostname?: string }> }> } | undefined)?.windows?.flatMap((w) => w.machine_ids) ?? [];
-      return [...expectStatus(set, 200), ...expectJson(read, Schedule), ...check(machines.some((m) => m.hostname === SPARE), 'the posted schedule is not read back')];
+      return [
+        ...expectStatus(set, 200),
+        ...expectJson(read, Schedule),
+        ...check(
+          machines.some((m) => m.hostname === SPARE),
+          'the posted schedule is not read back',
+        ),
+      ];
     },
   },
   {
@@ -315,7 +334,13 @@ export const CASES: CompatCase[] = [
     check: async (c) => {
       const a = await get(`${c.master}/master/maintenance/status`);
       const draining = (a.json as { draining_machines?: Array<{ id: { hostname?: string } }> } | undefined)?.draining_machines ?? [];
-      return [...expectJson(a, ClusterStatus), ...check(draining.some((m) => m.id.hostname === SPARE), 'a scheduled machine is not draining')];
+      return [
+        ...expectJson(a, ClusterStatus),
+        ...check(
+          draining.some((m) => m.id.hostname === SPARE),
+          'a scheduled machine is not draining',
+        ),
+      ];
     },
   },
   {
@@ -377,7 +402,11 @@ export const CASES: CompatCase[] = [
       const set = await operator(c.master, { type: 'SET_LOGGING_LEVEL', set_logging_level: { level: 2, duration: { nanoseconds: 60e9 } } });
       const read = await operator(c.master, { type: 'GET_LOGGING_LEVEL' });
       const reset = await operator(c.master, { type: 'SET_LOGGING_LEVEL', set_logging_level: { level: 0, duration: { nanoseconds: 1e9 } } });
-      return [...expectStatus(set, 200), ...expectStatus(reset, 200), ...check((read.json as { get_logging_level?: { level?: number } })?.get_logging_level?.level === 2, 'the level set is not read back')];
+      return [
+        ...expectStatus(set, 200),
+        ...expectStatus(reset, 200),
+        ...check((read.json as { get_logging_level?: { level?: number } })?.get_logging_level?.level === 2, 'the level set is not read back'),
+      ];
     },
   },
   {
@@ -390,12 +419,32 @@ export const CASES: CompatCase[] = [
     name: 'READ_FILE (a path the master does not serve: 404, as Mesos)',
     check: async (c) => expectStatus(await operator(c.master, { type: 'READ_FILE', read_file: { path: '/no/such/virtual/path', offset: 0 } }), 404),
   },
-  { surface: 'master operator call', name: 'GET_STATE', check: async (c) => call('GET_STATE', { get_tasks: 'object', get_executors: 'object', get_frameworks: 'object', get_agents: 'object' })(c.master) },
-  { surface: 'master operator call', name: 'GET_AGENTS', check: async (c) => call('GET_AGENTS', { agents: [{ agent_info: { id: Id, hostname: 'string' }, active: 'boolean', total_resources: 'array' }] })(c.master) },
-  { surface: 'master operator call', name: 'GET_FRAMEWORKS', check: async (c) => call('GET_FRAMEWORKS', { frameworks: [{ framework_info: { id: Id, name: 'string', user: 'string' }, active: 'boolean', connected: 'boolean' }] })(c.master) },
-  { surface: 'master operator call', name: 'GET_TASKS', check: async (c) => call('GET_TASKS', { tasks: [{ task_id: Id, framework_id: Id, agent_id: Id, name: 'string', state: 'string' }] })(c.master) },
+  {
+    surface: 'master operator call',
+    name: 'GET_STATE',
+    check: async (c) => call('GET_STATE', { get_tasks: 'object', get_executors: 'object', get_frameworks: 'object', get_agents: 'object' })(c.master),
+  },
+  {
+    surface: 'master operator call',
+    name: 'GET_AGENTS',
+    check: async (c) => call('GET_AGENTS', { agents: [{ agent_info: { id: Id, hostname: 'string' }, active: 'boolean', total_resources: 'array' }] })(c.master),
+  },
+  {
+    surface: 'master operator call',
+    name: 'GET_FRAMEWORKS',
+    check: async (c) => call('GET_FRAMEWORKS', { frameworks: [{ framework_info: { id: Id, name: 'string', user: 'string' }, active: 'boolean', connected: 'boolean' }] })(c.master),
+  },
+  {
+    surface: 'master operator call',
+    name: 'GET_TASKS',
+    check: async (c) => call('GET_TASKS', { tasks: [{ task_id: Id, framework_id: Id, agent_id: Id, name: 'string', state: 'string' }] })(c.master),
+  },
   { surface: 'master operator call', name: 'GET_MASTER', check: async (c) => call('GET_MASTER', { master_info: { id: 'string', ip: 'number', port: 'number', hostname: 'string' } })(c.master) },
-  { surface: 'master operator call', name: 'GET_EXECUTORS', check: async (c) => call('GET_EXECUTORS', { executors: opt([{ executor_info: { executor_id: Id }, agent_id: Id }]), orphan_executors: opt('array') })(c.master) },
+  {
+    surface: 'master operator call',
+    name: 'GET_EXECUTORS',
+    check: async (c) => call('GET_EXECUTORS', { executors: opt([{ executor_info: { executor_id: Id }, agent_id: Id }]), orphan_executors: opt('array') })(c.master),
+  },
   { surface: 'master operator call', name: 'GET_OPERATIONS', check: async (c) => call('GET_OPERATIONS', { operations: opt('array') })(c.master) },
   { surface: 'master operator call', name: 'GET_MAINTENANCE_SCHEDULE', check: async (c) => call('GET_MAINTENANCE_SCHEDULE', { schedule: Schedule })(c.master) },
   { surface: 'master operator call', name: 'GET_MAINTENANCE_STATUS', check: async (c) => call('GET_MAINTENANCE_STATUS', { status: ClusterStatus })(c.master) },
@@ -417,7 +466,13 @@ export const CASES: CompatCase[] = [
       const a = await operator(c.master, { type: 'START_MAINTENANCE', start_maintenance: { machines: [{ hostname: `${SPARE}-2` }] } });
       const status = await operator(c.master, { type: 'GET_MAINTENANCE_STATUS' });
       const down = (status.json as { get_maintenance_status?: { status?: { down_machines?: Array<{ hostname?: string }> } } })?.get_maintenance_status?.status?.down_machines ?? [];
-      return [...expectStatus(a, 200), ...check(down.some((m) => m.hostname === `${SPARE}-2`), 'the machine is not down')];
+      return [
+        ...expectStatus(a, 200),
+        ...check(
+          down.some((m) => m.hostname === `${SPARE}-2`),
+          'the machine is not down',
+        ),
+      ];
     },
   },
   {
@@ -453,7 +508,21 @@ export const CASES: CompatCase[] = [
         body: JSON.stringify({
           framework_id: null,
           type: 'SUBSCRIBE',
-          subscribe: { framework_info: { user: 'root', name: 'compat-nulls', id: null, failover_timeout: null, checkpoint: null, role: null, hostname: null, principal: null, webui_url: null, capabilities: null, labels: null } },
+          subscribe: {
+            framework_info: {
+              user: 'root',
+              name: 'compat-nulls',
+              id: null,
+              failover_timeout: null,
+              checkpoint: null,
+              role: null,
+              hostname: null,
+              principal: null,
+              webui_url: null,
+              capabilities: null,
+              labels: null,
+            },
+          },
           accept: null,
           decline: null,
         }),
@@ -522,7 +591,13 @@ export const CASES: CompatCase[] = [
     check: async (c) => {
       const a = await get(`${c.agent}/slave(1)/state`);
       const tasks = ((a.json as { frameworks?: Array<{ executors?: Array<{ tasks?: Array<{ id: string }> }> }> })?.frameworks ?? []).flatMap((f) => f.executors ?? []).flatMap((e) => e.tasks ?? []);
-      return [...expectJson(a, AgentState), ...check(tasks.some((t) => t.id === c.taskId), 'the running task is not under its framework and executor')];
+      return [
+        ...expectJson(a, AgentState),
+        ...check(
+          tasks.some((t) => t.id === c.taskId),
+          'the running task is not under its framework and executor',
+        ),
+      ];
     },
   },
   { surface: 'agent endpoint', name: 'GET /state', check: async (c) => expectJson(await get(`${c.agent}/state`), AgentState) },
@@ -541,13 +616,25 @@ export const CASES: CompatCase[] = [
   },
 
   // agent operator calls (POST /api/v1 on the agent)
-  { surface: 'agent operator call', name: 'GET_STATE', check: async (c) => call('GET_STATE', { get_tasks: { launched_tasks: opt([{ task_id: Id, state: 'string' }]) }, get_executors: 'object', get_frameworks: { frameworks: opt([{ framework_info: { id: Id, name: 'string' } }]) } })(c.agent) },
+  {
+    surface: 'agent operator call',
+    name: 'GET_STATE',
+    check: async (c) =>
+      call('GET_STATE', {
+        get_tasks: { launched_tasks: opt([{ task_id: Id, state: 'string' }]) },
+        get_executors: 'object',
+        get_frameworks: { frameworks: opt([{ framework_info: { id: Id, name: 'string' } }]) },
+      })(c.agent),
+  },
   {
     surface: 'agent operator call',
     name: 'GET_CONTAINERS',
     check: async (c) => {
       const a = await operator(c.agent, { type: 'GET_CONTAINERS', get_containers: { show_nested: false, show_standalone: false } });
-      const errors = expectJson(a, { type: literal('GET_CONTAINERS'), get_containers: { containers: opt([{ framework_id: opt(Id), executor_id: opt(Id), executor_name: opt('string'), container_id: Id }]) } });
+      const errors = expectJson(a, {
+        type: literal('GET_CONTAINERS'),
+        get_containers: { containers: opt([{ framework_id: opt(Id), executor_id: opt(Id), executor_name: opt('string'), container_id: Id }]) },
+      });
       const ids = (a.json as { get_containers?: { containers?: Array<{ executor_id?: { value: string } }> } })?.get_containers?.containers?.map((x) => x.executor_id?.value);
       return [...errors, ...check(ids?.includes(c.taskId) === true, 'the running task has no container')];
     },
@@ -560,7 +647,14 @@ export const CASES: CompatCase[] = [
       const errors = expectJson(a, { type: literal('LIST_FILES'), list_files: { file_infos: opt([FileInfo]) } });
       const paths = (a.json as { list_files?: { file_infos?: Array<{ path: string }> } })?.list_files?.file_infos?.map((f) => f.path) ?? [];
       const missing = await operator(c.agent, { type: 'LIST_FILES', list_files: { path: `${c.sandbox}/no-such-dir` } });
-      return [...errors, ...check(paths.some((p) => p.endsWith('/stdout')), `stdout is not listed: ${paths.join(', ')}`), ...expectStatus(missing, 404)];
+      return [
+        ...errors,
+        ...check(
+          paths.some((p) => p.endsWith('/stdout')),
+          `stdout is not listed: ${paths.join(', ')}`,
+        ),
+        ...expectStatus(missing, 404),
+      ];
     },
   },
   {
@@ -584,8 +678,16 @@ export const CASES: CompatCase[] = [
       return [...expectStatus(a, 200), ...check(a.text.includes('compat-session'), 'the command output is not streamed')];
     },
   },
-  { surface: 'agent operator call', name: 'ATTACH_CONTAINER_INPUT', check: async (c) => expectStatus(await post(`${c.agent}/api/v1`, { type: 'ATTACH_CONTAINER_INPUT', attach_container_input: { type: 'CONTAINER_ID', container_id: { value: 'x' } } }), 200) },
-  { surface: 'agent operator call', name: 'ATTACH_CONTAINER_OUTPUT', check: async (c) => expectStatus(await post(`${c.agent}/api/v1`, { type: 'ATTACH_CONTAINER_OUTPUT', attach_container_output: { container_id: { value: c.taskId } } }), 200) },
+  {
+    surface: 'agent operator call',
+    name: 'ATTACH_CONTAINER_INPUT',
+    check: async (c) => expectStatus(await post(`${c.agent}/api/v1`, { type: 'ATTACH_CONTAINER_INPUT', attach_container_input: { type: 'CONTAINER_ID', container_id: { value: 'x' } } }), 200),
+  },
+  {
+    surface: 'agent operator call',
+    name: 'ATTACH_CONTAINER_OUTPUT',
+    check: async (c) => expectStatus(await post(`${c.agent}/api/v1`, { type: 'ATTACH_CONTAINER_OUTPUT', attach_container_output: { container_id: { value: c.taskId } } }), 200),
+  },
 
   // last: it ends the agent
   {

@@ -23,15 +23,31 @@ const tally = new Map<Surface, { passed: number; total: number }>();
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-compat-mesos-'));
   master = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2']);
-  agent = await startDrover(['agent', '--master', master.url, '--port', '0', '--work-dir', join(root, 'agent'), '--resources', 'cpus:2;mem:1024;disk:1024;ports:[24100-24110]', '--hostname', '127.0.0.1']);
+  agent = await startDrover([
+    'agent',
+    '--master',
+    master.url,
+    '--port',
+    '0',
+    '--work-dir',
+    join(root, 'agent'),
+    '--resources',
+    'cpus:2;mem:1024;disk:1024;ports:[24100-24110]',
+    '--hostname',
+    '127.0.0.1',
+  ]);
   scheduler = await TestScheduler.subscribe(master.url, { name: 'compat-mesos', failover_timeout: 60 });
   const offer = (await scheduler.offers())[0]!;
   await scheduler.launch(offer, [{ id: 'compat-task', cmd: 'echo compat-stdout-line; exec sleep 600', resources: 'cpus:0.1;mem:32' }]);
   await scheduler.status('compat-task', 'TASK_RUNNING', 60_000);
-  const task = await eventually(async () => {
-    const tasks = ((await (await fetch(`${master.url}/master/tasks`)).json()) as { tasks: Array<{ id: string; directory?: string; slave_id: string }> }).tasks;
-    return tasks.find((t) => t.id === 'compat-task' && t.directory !== undefined);
-  }, 'the task to have a sandbox', 60_000);
+  const task = await eventually(
+    async () => {
+      const tasks = ((await (await fetch(`${master.url}/master/tasks`)).json()) as { tasks: Array<{ id: string; directory?: string; slave_id: string }> }).tasks;
+      return tasks.find((t) => t.id === 'compat-task' && t.directory !== undefined);
+    },
+    'the task to have a sandbox',
+    60_000,
+  );
   ctx = {
     master: master.url,
     agent: agent.url,
