@@ -407,6 +407,15 @@ const agentFixed = (rid: string, action: Action): AgentRouteRule => ({ kind: 'fi
 export const AGENT_ROUTE_PERMISSIONS: Readonly<Record<string, AgentRouteRule>> = {
   'GET /ping': { kind: 'public' },
   'GET /state': agentFixed(AGENT_STATE, 'read'),
+  // src/agent/http/mesos-agent.ts: DC/OS' agent endpoint permissions; health and version are public, as on Mesos.
+  'GET /slave(1)/state': agentFixed(AGENT_STATE, 'read'),
+  'GET /flags': agentFixed('dcos:mesos:agent:endpoint:path:/flags', 'read'),
+  'GET /health': { kind: 'public' },
+  'GET /version': { kind: 'public' },
+  'GET /metrics/snapshot': agentFixed('dcos:mesos:agent:endpoint:path:/metrics/snapshot', 'read'),
+  'GET /containers': agentFixed('dcos:mesos:agent:endpoint:path:/containers', 'read'),
+  // Per call, by the handler: the state calls need AGENT_STATE, LIST_FILES/READ_FILE the sandbox's permission.
+  'POST /api/v1': { kind: 'task' },
   'GET /files/browse': { kind: 'task' },
   'GET /files/read': { kind: 'task' },
   'GET /files/download': { kind: 'task' },
