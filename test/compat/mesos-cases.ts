@@ -11,7 +11,7 @@
  * after those that read it, and MARK_AGENT_GONE (which ends the agent) last.
  */
 import { Readable } from 'node:stream';
-import { decodeJsonRecords } from '../../src/protocol/recordio.ts';
+import { decodeJsonRecords, encodeJsonRecord } from '../../src/protocol/recordio.ts';
 import { literal, opt, shapeErrors, values, type Shape } from './shape.ts';
 
 export type Surface = 'master endpoint' | 'master operator call' | 'scheduler call' | 'agent endpoint' | 'agent operator call';
@@ -24,6 +24,8 @@ export interface CompatContext {
   /** A subscribed framework with one running task (`taskId`, sandbox `sandbox` whose stdout holds `stdout`). */
   frameworkId: string;
   taskId: string;
+  /** The task's container id (what `dcos task exec` names as the parent of a session). */
+  containerId: string;
   sandbox: string;
   stdout: string;
   /** Subscribe a throwaway framework (for the teardown cases); its id. */
@@ -230,6 +232,48 @@ const call =
     const key = type.toLowerCase();
     return expectJson(await operator(url, { type, ...extra }), { type: literal(type), [key]: shape });
   };
+
+// ---- nested container sessions (agent.proto ProcessIO) -----------------------------------------
+
+const ProcessIo: Shape = { type: literal('DATA'), data: { type: 'string', data: 'string' } };
+
+function launchSession(c: CompatContext, id: string, command: string): Promise<Response> {
+  return fetch(`${c.agent}/api/v1`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/recordio', 'message-accept': 'application/json' },
+    body: JSON.stringify({
+      type: 'LAUNCH_NESTED_CONTAINER_SESSION',
+      launch_nested_container_session: { container_id: { value: id, parent: { value: c.containerId } }, command: { value: command, shell: true } },
+    }),
+  });
+}
+
+async function readSession(response: Response): Promise<{ status: number; records: Array<Record<string, unknown>> }> {
+  if (response.status !== 200 || response.body === null) return { status: response.status, records: [] };
+  const records: Array<Record<string, unknown>> = [];
+  for await (const r of decodeJsonRecords<Record<string, unknown>>(Readable.fromWeb(response.body as never))) records.push(r);
+  return { status: response.status, records };
+}
+
+function outputOf(records: Array<Record<string, unknown>>, type: 'STDOUT' | 'STDERR'): string {
+  return records
+    .map((r) => r['data'] as { type?: string; data?: string } | undefined)
+    .filter((d) => d?.type === type)
+    .map((d) => Buffer.from(d?.data ?? '', 'base64').toString('utf8'))
+    .join('');
+}
+
+/** ATTACH_CONTAINER_INPUT as a RecordIO request: the container, then STDIN records (an empty one is EOF). */
+async function attachInput(c: CompatContext, id: string, lines: string[]): Promise<Answer> {
+  const records = [
+    { type: 'ATTACH_CONTAINER_INPUT', attach_container_input: { type: 'CONTAINER_ID', container_id: { value: id } } },
+    ...lines.map((line) => ({
+      type: 'ATTACH_CONTAINER_INPUT',
+      attach_container_input: { type: 'PROCESS_IO', process_io: { type: 'DATA', data: { type: 'STDIN', data: Buffer.from(line).toString('base64') } } },
+    })),
+  ];
+  return post(`${c.agent}/api/v1`, Buffer.concat(records.map((r) => encodeJsonRecord(r))).toString('latin1'), 'application/recordio');
+}
 
 // ---- the table ----------------------------------------------------------------------------------
 
@@ -671,22 +715,44 @@ export const CASES: CompatCase[] = [
     surface: 'agent operator call',
     name: 'LAUNCH_NESTED_CONTAINER_SESSION',
     check: async (c) => {
-      const a = await post(`${c.agent}/api/v1`, {
-        type: 'LAUNCH_NESTED_CONTAINER_SESSION',
-        launch_nested_container_session: { container_id: { value: 'compat-session', parent: { value: c.taskId } }, command: { value: 'echo compat-session', shell: true } },
-      });
-      return [...expectStatus(a, 200), ...check(a.text.includes('compat-session'), 'the command output is not streamed')];
+      const { status, records } = await readSession(await launchSession(c, 'compat-session', 'echo compat-session-out; echo compat-session-err >&2'));
+      return [
+        ...check(status === 200, `status: expected 200, got ${status}`),
+        ...records.flatMap((r) => shapeErrors(r, ProcessIo)),
+        ...check(outputOf(records, 'STDOUT') === 'compat-session-out\n', `stdout: ${JSON.stringify(outputOf(records, 'STDOUT'))}`),
+        ...check(outputOf(records, 'STDERR') === 'compat-session-err\n', `stderr: ${JSON.stringify(outputOf(records, 'STDERR'))}`),
+      ];
     },
   },
   {
     surface: 'agent operator call',
     name: 'ATTACH_CONTAINER_INPUT',
-    check: async (c) => expectStatus(await post(`${c.agent}/api/v1`, { type: 'ATTACH_CONTAINER_INPUT', attach_container_input: { type: 'CONTAINER_ID', container_id: { value: 'x' } } }), 200),
+    check: async (c) => {
+      // The command waits for a line on stdin: the output can only come from the attached input.
+      const launched = await launchSession(c, 'compat-input', 'read line; echo "got-$line"');
+      const input = await attachInput(c, 'compat-input', ['from-input\n', '']);
+      const { records } = await readSession(launched);
+      return [...expectStatus(input, 200), ...check(outputOf(records, 'STDOUT') === 'got-from-input\n', `stdout: ${JSON.stringify(outputOf(records, 'STDOUT'))}`)];
+    },
   },
   {
     surface: 'agent operator call',
     name: 'ATTACH_CONTAINER_OUTPUT',
-    check: async (c) => expectStatus(await post(`${c.agent}/api/v1`, { type: 'ATTACH_CONTAINER_OUTPUT', attach_container_output: { container_id: { value: c.taskId } } }), 200),
+    check: async (c) => {
+      const launched = await launchSession(c, 'compat-output', 'read line; echo "out-$line"');
+      const attached = await fetch(`${c.agent}/api/v1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/recordio', 'message-accept': 'application/json' },
+        body: JSON.stringify({ type: 'ATTACH_CONTAINER_OUTPUT', attach_container_output: { container_id: { value: 'compat-output' } } }),
+      });
+      const input = await attachInput(c, 'compat-output', ['second\n', '']);
+      const [output] = await Promise.all([readSession(attached), readSession(launched)]);
+      return [
+        ...check(output.status === 200, `status: expected 200, got ${output.status}`),
+        ...expectStatus(input, 200),
+        ...check(outputOf(output.records, 'STDOUT') === 'out-second\n', `attached stdout: ${JSON.stringify(outputOf(output.records, 'STDOUT'))}`),
+      ];
+    },
   },
 
   // last: it ends the agent

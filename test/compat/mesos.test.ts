@@ -48,6 +48,7 @@ before(async () => {
     'the task to have a sandbox',
     60_000,
   );
+  const agentState = (await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; container_id: string }> };
   ctx = {
     master: master.url,
     agent: agent.url,
@@ -55,6 +56,7 @@ before(async () => {
     agentHostname: '127.0.0.1',
     frameworkId: scheduler.frameworkId,
     taskId: 'compat-task',
+    containerId: agentState.tasks.find((t) => t.id === 'compat-task')!.container_id,
     sandbox: task.directory!,
     stdout: 'compat-stdout-line',
     spareFramework: async () => {

@@ -26,6 +26,7 @@ import type { CallerAuthorizer } from './caller-authorizer.ts';
 import { appPathOfTask, taskOfSandboxPath } from '../../iam/task-paths.ts';
 import { AGENT_EXEC, AGENT_SANDBOX, AGENT_STATE, agentRuleFor } from '../../iam/route-permissions.ts';
 import { type MesosAgentView, registerMesosAgentRoutes } from './mesos-agent.ts';
+import { NestedSessions } from './nested-sessions.ts';
 
 export interface ExecRequest {
   taskId: string;
@@ -79,6 +80,8 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
   const files = new SandboxFiles(options.root, () => options.hiddenFiles?.() ?? []);
   // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.
   const followers = new Set<FileFollower>();
+  // Mesos' nested container sessions (nested-sessions.ts): killed when the server closes.
+  const sessions = new NestedSessions();
 
   const authorize = options.authorize ?? (async () => undefined);
   const authorization = (request: FastifyRequest): string | undefined => {
@@ -124,6 +127,15 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
           const task = taskOfSandboxPath(path);
           await authorize(authorization(request), `${AGENT_SANDBOX}:${task === undefined ? '/' : appPathOfTask(task)}`, 'read');
         },
+        ...(options.exec === undefined
+          ? {}
+          : {
+              sessions: {
+                store: sessions,
+                spec: (taskId: string, frameworkId: string, argv: string[]) => options.exec!({ taskId, frameworkId, argv, tty: false }),
+                authorizeExec: async (request: FastifyRequest, taskId: string) => authorize(authorization(request), `${AGENT_EXEC}:${appPathOfTask(taskId)}`, 'create'),
+              },
+            }),
       },
       options.state,
     );
@@ -194,6 +206,7 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     },
     close: async () => {
       for (const follower of followers) follower.finish();
+      sessions.close();
       await app.close();
     },
   };

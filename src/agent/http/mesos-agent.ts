@@ -20,6 +20,8 @@ import { versionJson } from '../../protocol/mesos/version.ts';
 import { Resources } from '../../resources/index.ts';
 import type { TaskCheckpoint } from '../checkpoint/checkpoint-store.ts';
 import type { SandboxFiles } from './files.ts';
+import type { ExecSpec } from '../exec/exec-session.ts';
+import type { NestedSessions } from './nested-sessions.ts';
 
 /** What the agent shows of itself (agent.ts builds it on each request). */
 export interface MesosAgentView {
@@ -304,6 +306,16 @@ export interface AgentCallHost {
   /** Checks the caller may read the agent's state (fixed permission) or the sandbox a path is in. */
   authorizeState(request: FastifyRequest): Promise<void>;
   authorizeSandbox(request: FastifyRequest, path: string): Promise<void>;
+  /** Nested container sessions (absent: the agent runs no exec, and the calls are refused). */
+  sessions?: SessionsHost;
+}
+
+export interface SessionsHost {
+  store: NestedSessions;
+  /** Runs `argv` in the running task (by task id) through the agent's exec path. */
+  spec(taskId: string, frameworkId: string, argv: string[]): Promise<ExecSpec>;
+  /** The caller may exec in the task (AGENT_EXEC on its app). */
+  authorizeExec(request: FastifyRequest, taskId: string): Promise<void>;
 }
 
 export async function handleAgentCall(host: AgentCallHost, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -370,7 +382,43 @@ export function registerMesosAgentRoutes(app: FastifyInstance, host: AgentCallHo
   app.get('/version', async () => versionJson());
   app.get('/metrics/snapshot', async () => agentMetrics(host.view(), Date.now()));
   app.get('/containers', async () => containersJson(host.view()));
-  app.post('/api/v1', async (request, reply) => handleAgentCall(host, request, reply));
+  app.register(async (scope) => {
+    // ATTACH_CONTAINER_INPUT streams its records: the body is read by the handler, not parsed.
+    scope.addContentTypeParser('application/recordio', (_request, _payload, done) => done(null, undefined));
+    scope.post('/api/v1', async (request, reply) => {
+      const sessions = host.sessions;
+      const streamed = (request.headers['content-type'] ?? '').startsWith('application/recordio');
+      const body = withoutNullFields(request.body) as Record<string, unknown> | undefined;
+      const type = streamed ? 'ATTACH_CONTAINER_INPUT' : body?.['type'];
+      if (type !== 'LAUNCH_NESTED_CONTAINER_SESSION' && type !== 'ATTACH_CONTAINER_OUTPUT' && type !== 'ATTACH_CONTAINER_INPUT') return handleAgentCall(host, request, reply);
+      if (sessions === undefined) throw new DroverError('NOT_IMPLEMENTED', `${String(type)} is not available: this agent runs no commands in tasks`);
+      if (type === 'ATTACH_CONTAINER_INPUT') {
+        if (!streamed) throw new DroverError('MALFORMED', 'ATTACH_CONTAINER_INPUT is a streamed call: send Content-Type application/recordio');
+        await sessions.store.attachInput(request.raw, (taskId) => sessions.authorizeExec(request, taskId));
+        return reply.code(200).send();
+      }
+      if (type === 'ATTACH_CONTAINER_OUTPUT') {
+        const target = sessions.store.outputTarget(body?.['attach_container_output']);
+        await sessions.authorizeExec(request, target.taskId);
+        reply.hijack();
+        await sessions.store.attachOutput(target.id, reply.raw);
+        return;
+      }
+      const launch = sessions.store.parseLaunch(body?.['launch_nested_container_session']);
+      const task = host.view().tasks.find((c) => !TERMINAL.has(c.state) && (c.containerId === launch.parent || c.taskInfo.task_id.value === launch.parent));
+      if (task === undefined) throw new DroverError('NOT_FOUND', `Parent container ${launch.parent} not found: no running task has it`);
+      await sessions.authorizeExec(request, task.taskInfo.task_id.value);
+      const spec = await sessions.spec(task.taskInfo.task_id.value, task.frameworkId, launch.argv);
+      reply.hijack();
+      try {
+        await sessions.store.launch(launch.id, task.taskInfo.task_id.value, spec, reply.raw);
+      } catch (e) {
+        const error = e instanceof DroverError ? e : new DroverError('INTERNAL', 'The session could not start', { cause: e });
+        if (!reply.raw.headersSent) reply.raw.writeHead(error.status, { 'content-type': 'application/json' });
+        reply.raw.end(JSON.stringify(error.toJSON()));
+      }
+    });
+  });
 }
 
 /**
