@@ -85,6 +85,62 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** Bad input: a 4xx naming the field, and nothing changed (run first: the table's last case ends the agent). */
+describe('bad input to the Mesos APIs', () => {
+  const operator = async (url: string, body: unknown) => {
+    const r = await fetch(`${url}/api/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, text: await r.text() };
+  };
+
+  test('a schedule naming a machine twice → 400 with its path; the schedule is unchanged', async () => {
+    const before = await (await fetch(`${ctx.master}/master/maintenance/schedule`)).text();
+    const window = { machine_ids: [{ hostname: 'dup' }, { hostname: 'DUP' }], unavailability: { start: { nanoseconds: 0 } } };
+    const r = await operator(ctx.master, { type: 'UPDATE_MAINTENANCE_SCHEDULE', update_maintenance_schedule: { schedule: { windows: [window] } } });
+    assert.equal(r.status, 400);
+    assert.match(r.text, /\/update_maintenance_schedule\/schedule\/windows\/0\/machine_ids\/1/);
+    assert.equal(await (await fetch(`${ctx.master}/master/maintenance/schedule`)).text(), before);
+  });
+
+  test('SET_LOGGING_LEVEL with a negative level → 400 naming the field', async () => {
+    const r = await operator(ctx.master, { type: 'SET_LOGGING_LEVEL', set_logging_level: { level: -1, duration: { nanoseconds: 1 } } });
+    assert.equal(r.status, 400);
+    assert.match(r.text, /\/set_logging_level\/level/);
+  });
+
+  test('a jsonp callback that is not an identifier → 400, never echoed into the script', async () => {
+    const r = await fetch(`${ctx.master}/master/state?jsonp=${encodeURIComponent('alert(1)//')}`);
+    assert.equal(r.status, 400);
+    assert.doesNotMatch(await r.text(), /alert\(1\)\/\/\(/);
+  });
+
+  test('a null inside a list is not an absent field: SUBSCRIBE with roles [null] → 400', async () => {
+    const r = await fetch(`${ctx.master}/api/v1/scheduler`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'root', name: 'bad', roles: [null] } } }),
+    });
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /\/subscribe\/framework_info\/roles\/0/);
+  });
+
+  test('UPDATE_FRAMEWORK for another framework id → 400; the framework keeps its name', async () => {
+    const r = await ctx.schedulerCall({ type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: { id: { value: 'someone-else' }, user: 'root', name: 'hijack' } } });
+    assert.equal(r.status, 400);
+    const f = ((await (await fetch(`${ctx.master}/master/frameworks?framework_id=${ctx.frameworkId}`)).json()) as { frameworks: Array<{ name: string }> }).frameworks[0];
+    assert.notEqual(f?.name, 'hijack');
+  });
+
+  test('agent READ_FILE outside the work dir → 4xx; LAUNCH_NESTED_CONTAINER_SESSION under no running task → 404', async () => {
+    const read = await operator(ctx.agent, { type: 'READ_FILE', read_file: { path: '/etc/passwd', offset: 0 } });
+    assert.ok(read.status >= 400 && read.status < 500, `${read.status} ${read.text}`);
+    const session = await operator(ctx.agent, {
+      type: 'LAUNCH_NESTED_CONTAINER_SESSION',
+      launch_nested_container_session: { container_id: { value: 'orphan', parent: { value: 'no-such-container' } }, command: { value: 'true' } },
+    });
+    assert.equal(session.status, 404);
+  });
+});
+
 describe('Mesos compatibility', () => {
   for (const c of CASES) {
     test(`${c.surface}: ${c.name}`, async () => {
