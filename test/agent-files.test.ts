@@ -72,7 +72,7 @@ describe('agent HTTP API', () => {
     assert.equal(state['hostname'], 'files-agent');
     assert.equal(state['registered'], false);
     assert.equal(state['port'], agent.port);
-    assert.deepEqual(Resources.fromJSON(state['resources']).format(), 'cpus:1;mem:128');
+    assert.deepEqual(Resources.fromJSON(state['resources_full']).format(), 'cpus:1;mem:128');
     assert.deepEqual(state['tasks'], []);
   });
 });

@@ -26,6 +26,7 @@ import { guardedRoutes } from '../src/iam/guard.ts';
 import { allows, type Action, type Permission } from '../src/iam/permissions.ts';
 import { agentRuleFor, OPERATOR_CALL_PERMISSIONS, ruleFor } from '../src/iam/route-permissions.ts';
 import { OPERATOR_CALLS } from '../src/master/api/operator-v1.ts';
+import { CLUSTER_CALLS } from '../src/master/api/operator-cluster.ts';
 import { QUOTA_CALLS } from '../src/master/api/operator-quota.ts';
 import { startAgentHttp, type AgentHttp } from '../src/agent/http/agent-http.ts';
 import { masterCallerAuthorizer } from '../src/agent/http/caller-authorizer.ts';
@@ -124,7 +125,7 @@ describe('the permission table', () => {
 
   test('every Mesos v1 operator call type has one permission', () => {
     assert.deepEqual(
-      [...OPERATOR_CALLS, ...QUOTA_CALLS].filter((t) => OPERATOR_CALL_PERMISSIONS[t] === undefined),
+      [...OPERATOR_CALLS, ...QUOTA_CALLS, ...CLUSTER_CALLS].filter((t) => OPERATOR_CALL_PERMISSIONS[t] === undefined),
       [],
     );
   });

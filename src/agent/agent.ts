@@ -30,6 +30,7 @@ import { detectResources } from './default-resources.ts';
 import type { FetcherOptions } from './fetcher/fetcher.ts';
 import { FetcherProcess } from './fetcher/fetcher-process.ts';
 import { startAgentHttp, type AgentHttp } from './http/agent-http.ts';
+import type { MesosAgentView } from './http/mesos-agent.ts';
 import { LayerStore, type GcLimits } from '../images/layer-store.ts';
 import { every, type Repeating } from '../clock/every.ts';
 import { Puller, type PullerOptions } from '../images/puller.ts';
@@ -177,6 +178,8 @@ export class Agent {
   /** The registry marker of the last registration (checkpointed with the id); see stale-store.ts on the master. */
   private registryMarker: RegistryMarker | undefined;
   private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  /** When this agent process started (Mesos' `start_time`). */
+  private readonly startedAtMs = Date.now();
 
   constructor(private readonly options: AgentOptions) {
     this.logger = options.logger;
@@ -352,6 +355,7 @@ export class Agent {
       port: this.options.port,
       root: this.layout.root,
       state: () => this.state(),
+      mesos: () => this.mesosView(),
       hiddenFiles: () => this.supervisor.secretFiles(),
       ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem }),
       authorize: masterCallerAuthorizer(
@@ -416,6 +420,37 @@ export class Agent {
       }
     }
     await this.stop();
+  }
+
+  /** What the Mesos-shaped endpoints show (http/mesos-agent.ts). */
+  mesosView(): MesosAgentView {
+    const o = this.options;
+    const flags: Record<string, string> = {
+      master: o.masterUrl,
+      port: String(this.http?.port ?? o.port),
+      ip: o.host ?? '127.0.0.1',
+      hostname: this.hostname,
+      work_dir: this.layout.root,
+      containerizers: this.containerizer.name,
+      ...(this.resources === undefined ? {} : { resources: this.resources.format() }),
+      ...(o.attributes === undefined || o.attributes.length === 0 ? {} : { attributes: o.attributes.map((a) => `${a.name}:${a.text?.value ?? a.scalar?.value ?? ''}`).join(';') }),
+      ...(o.killGracePeriodMs === undefined ? {} : { executor_shutdown_grace_period: `${o.killGracePeriodMs / 1000}secs` }),
+      ...(o.gcIntervalMs === undefined ? {} : { gc_delay: `${o.gcIntervalMs / 1000}secs` }),
+      cgroups_enable_cfs: String(o.cgroupsEnableCfs ?? false),
+    };
+    return {
+      id: this.id,
+      hostname: this.hostname,
+      port: this.http?.port ?? o.port,
+      masterUrl: o.masterUrl,
+      registered: this.link.connected,
+      startedAtMs: this.startedAtMs,
+      flags,
+      resources: this.resources?.toJSON() ?? [],
+      attributes: o.attributes ?? [],
+      tasks: this.supervisor.list().map(({ checkpoint }) => checkpoint),
+      completed: this.supervisor.completed(),
+    };
   }
 
   /** What GET /state shows. */

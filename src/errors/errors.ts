@@ -60,6 +60,8 @@ export const ErrorCodes = {
   SECRETS_KEY: { code: 'DROVER_ERR_SECRETS_KEY', status: 503 },
   /** This master has no secrets key: secrets cannot be written or read. */
   SECRETS_SEALED: { code: 'DROVER_ERR_SECRETS_SEALED', status: 503 },
+  /** A call of the anchor's API that Drover does not carry out (Mesos' NotImplemented). */
+  NOT_IMPLEMENTED: { code: 'DROVER_ERR_NOT_IMPLEMENTED', status: 501 },
   INTERNAL: { code: 'DROVER_ERR_INTERNAL', status: 500 },
 } as const;
 

@@ -20,6 +20,8 @@ export const FRAMEWORK_ROLE = 'dcos:mesos:master:framework:role';
 export const AGENT_SANDBOX = 'dcos:mesos:agent:sandbox:app_id';
 export const AGENT_EXEC = 'dcos:mesos:agent:nested_container_session:app_id';
 export const MAINTENANCE = 'drover:agents:maintenance';
+/** Tearing down any framework as an operator (TEARDOWN, `/master/teardown`: Mesos' teardown_frameworks ACL). */
+export const FRAMEWORK_TEARDOWN = 'dcos:mesos:master:framework:teardown';
 /** DC/OS' rids for dynamic reservations and persistent volumes (operator calls). */
 export const MESOS_RESERVATION = 'dcos:mesos:master:reservation';
 export const MESOS_VOLUME = 'dcos:mesos:master:volume';
@@ -142,6 +144,23 @@ export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
   UPDATE_QUOTA: { rid: QUOTA_ROLE, action: 'update' },
   SET_QUOTA: { rid: QUOTA_ROLE, action: 'update' },
   REMOVE_QUOTA: { rid: QUOTA_ROLE, action: 'update' },
+  // src/master/api/operator-cluster.ts
+  GET_FLAGS: { rid: MESOS_OPS, action: 'read' },
+  GET_METRICS: { rid: MESOS_OPS, action: 'read' },
+  GET_LOGGING_LEVEL: { rid: MESOS_OPS, action: 'read' },
+  SET_LOGGING_LEVEL: { rid: MESOS_OPS, action: 'update' },
+  LIST_FILES: { rid: MESOS_OPS, action: 'read' },
+  READ_FILE: { rid: MESOS_OPS, action: 'read' },
+  GET_EXECUTORS: { rid: MESOS_OPS, action: 'read' },
+  GET_OPERATIONS: { rid: MESOS_OPS, action: 'read' },
+  GET_MAINTENANCE_SCHEDULE: { rid: MAINTENANCE, action: 'read' },
+  GET_MAINTENANCE_STATUS: { rid: MAINTENANCE, action: 'read' },
+  UPDATE_MAINTENANCE_SCHEDULE: { rid: MAINTENANCE, action: 'update' },
+  START_MAINTENANCE: { rid: MAINTENANCE, action: 'update' },
+  STOP_MAINTENANCE: { rid: MAINTENANCE, action: 'update' },
+  // Mesos' teardown_frameworks ACL.
+  TEARDOWN: { rid: FRAMEWORK_TEARDOWN, action: 'delete' },
+  MARK_AGENT_GONE: { rid: MAINTENANCE, action: 'delete' },
 };
 
 /**
@@ -233,6 +252,26 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'GET /v1/services/*': fixed(MESOS_DNS_OPS, 'read'),
 
   'GET /master/state': fixed(MESOS_OPS, 'read'),
+  'GET /master/state.json': fixed(MESOS_OPS, 'read'),
+  'GET /state.json': fixed(MESOS_OPS, 'read'),
+  'GET /master/frameworks.json': fixed(MESOS_OPS, 'read'),
+  'GET /master/state-summary.json': fixed(MESOS_OPS, 'read'),
+  'GET /master/tasks.json': fixed(MESOS_OPS, 'read'),
+  'GET /master/roles.json': fixed(MESOS_OPS, 'read'),
+  // src/master/api/mesos-endpoints.ts. Health and version say nothing about the cluster: public, as on Mesos.
+  'GET /master/slaves': fixed(MESOS_OPS, 'read'),
+  'GET /master/slaves.json': fixed(MESOS_OPS, 'read'),
+  'GET /master/flags': fixed(MESOS_OPS, 'read'),
+  'GET /master/flags.json': fixed(MESOS_OPS, 'read'),
+  'GET /master/health': { kind: 'public' },
+  'GET /version': { kind: 'public' },
+  'GET /metrics/snapshot': fixed(MESOS_OPS, 'read'),
+  'POST /master/teardown': fixed(FRAMEWORK_TEARDOWN, 'delete'),
+  'GET /master/maintenance/schedule': fixed(MAINTENANCE, 'read'),
+  'POST /master/maintenance/schedule': fixed(MAINTENANCE, 'update'),
+  'GET /master/maintenance/status': fixed(MAINTENANCE, 'read'),
+  'POST /master/machine/down': fixed(MAINTENANCE, 'update'),
+  'POST /master/machine/up': fixed(MAINTENANCE, 'update'),
   'GET /state': fixed(MESOS_OPS, 'read'),
   'GET /master/frameworks': fixed(MESOS_OPS, 'read'),
   'GET /master/state-summary': fixed(MESOS_OPS, 'read'),
@@ -368,6 +407,15 @@ const agentFixed = (rid: string, action: Action): AgentRouteRule => ({ kind: 'fi
 export const AGENT_ROUTE_PERMISSIONS: Readonly<Record<string, AgentRouteRule>> = {
   'GET /ping': { kind: 'public' },
   'GET /state': agentFixed(AGENT_STATE, 'read'),
+  // src/agent/http/mesos-agent.ts: DC/OS' agent endpoint permissions; health and version are public, as on Mesos.
+  'GET /slave(1)/state': agentFixed(AGENT_STATE, 'read'),
+  'GET /flags': agentFixed('dcos:mesos:agent:endpoint:path:/flags', 'read'),
+  'GET /health': { kind: 'public' },
+  'GET /version': { kind: 'public' },
+  'GET /metrics/snapshot': agentFixed('dcos:mesos:agent:endpoint:path:/metrics/snapshot', 'read'),
+  'GET /containers': agentFixed('dcos:mesos:agent:endpoint:path:/containers', 'read'),
+  // Per call, by the handler: the state calls need AGENT_STATE, LIST_FILES/READ_FILE the sandbox's permission.
+  'POST /api/v1': { kind: 'task' },
   'GET /files/browse': { kind: 'task' },
   'GET /files/read': { kind: 'task' },
   'GET /files/download': { kind: 'task' },

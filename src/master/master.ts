@@ -148,6 +148,8 @@ export class Master {
   readonly removalWatchers = new Set<(status: AgentRemovalStatus) => void>();
   readonly registry: Registry;
   readonly maintenance: Maintenance;
+  /** The store, for the operator APIs' own keys (the maintenance schedule: maintenance-schedule.ts). */
+  readonly store: Store;
   /** Operator weights and quota per role, stored (allocator/role-config.ts). */
   readonly roleConfig: RoleConfig;
   readonly log: Logger;
@@ -224,6 +226,7 @@ export class Master {
     this.startedAt = this.now();
     this.hostname = options.hostname ?? osHostname();
     this.port = options.port ?? 5050;
+    this.store = options.store;
     this.registry = new Registry(options.store, this.log);
     this.roleConfig = new RoleConfig(options.store, options.weights);
     this.maintenance = new Maintenance(options.store, {

@@ -48,6 +48,7 @@ export function validateCall(body: unknown): SchedulerCall {
  */
 export async function dispatchAsLeader(master: Master, framework: FrameworkRecord, call: SchedulerCall): Promise<void> {
   if (call.type === 'ACCEPT' || call.type === 'KILL' || call.type === 'TEARDOWN') await master.confirmLeadership();
+  if (call.type === 'UPDATE_FRAMEWORK') return updateFramework(master, framework, call as Call<'update_framework'>);
   dispatch(master, framework, call);
 }
 
@@ -70,9 +71,20 @@ export function dispatch(master: Master, framework: FrameworkRecord, call: Sched
       return reconcile(master, framework, call as Call<'reconcile'>);
     case 'TEARDOWN':
       return teardown(master, framework);
+    case 'RECONCILE_OPERATIONS':
+      return reconcileOperations(master, framework, call as Call<'reconcile_operations'>);
+    case 'UPDATE_FRAMEWORK':
+      throw new Error('UPDATE_FRAMEWORK is asynchronous: dispatchAsLeader runs it');
+    case 'MESSAGE':
+      return refuseMessage(master, call as Call<'message'>);
+    case 'REQUEST':
+      // Mesos' hierarchical allocator ignores resource requests (its requestResources is a no-op),
+      // so a Mesos master answers 202 and nothing happens; Drover says so instead.
+      throw new DroverError('NOT_IMPLEMENTED', 'REQUEST is not supported: resources come in offers; use quota or reservations to have them set aside for a role');
     default:
-      // MESSAGE, SHUTDOWN, REQUEST, inverse offers, operation calls: Drover runs no custom
-      // executors and has no inverse offers yet, so these are accepted and have no effect.
+      // SHUTDOWN, inverse offers, ACKNOWLEDGE_OPERATION_STATUS: Drover runs no custom executors,
+      // sends no inverse offers and does not retry operation statuses, so there is nothing for
+      // these to act on.
       master.log.debug({ frameworkId: framework.id, type: call.type }, 'scheduler-call-ignored');
   }
 }
@@ -494,6 +506,91 @@ export function reconcile(master: Master, framework: FrameworkRecord, call: Call
     const state = agent?.status === 'unreachable' ? 'TASK_UNREACHABLE' : agent ? 'TASK_GONE' : 'TASK_UNKNOWN';
     master.sendStatus(framework.id, master.masterStatus({ id: taskId.value, agentId: agentId?.value ?? '' }, state, 'REASON_RECONCILIATION', 'Reconciliation: task is unknown to the master'));
   }
+}
+
+/**
+ * RECONCILE_OPERATIONS: the latest status of each operation named, as UPDATE_OPERATION_STATUS
+ * events (Mesos' master::reconcileOperations). Drover applies an offer operation at ACCEPT and
+ * sends its status then; it keeps no pending operations, so an implicit reconciliation (no ids)
+ * has nothing to report, and a named operation is answered from what is known of its agent:
+ * gone, unreachable, recovering (not re-registered since a failover), or else OPERATION_UNKNOWN.
+ */
+function reconcileOperations(master: Master, framework: FrameworkRecord, call: Call<'reconcile_operations'>): void {
+  for (const op of call.reconcile_operations.operations ?? []) {
+    const agentId = op.agent_id?.value;
+    const agent = agentId === undefined ? undefined : master.agents.get(agentId);
+    const state =
+      agentId !== undefined && master.goneAgents.has(agentId)
+        ? 'OPERATION_GONE_BY_OPERATOR'
+        : agent?.status === 'unreachable'
+          ? 'OPERATION_UNREACHABLE'
+          : agent?.status === 'recovering'
+            ? 'OPERATION_RECOVERING'
+            : 'OPERATION_UNKNOWN';
+    master.sendToFramework(framework.id, {
+      type: 'UPDATE_OPERATION_STATUS',
+      update_operation_status: {
+        status: {
+          operation_id: op.operation_id,
+          state,
+          ...(op.agent_id === undefined ? {} : { agent_id: op.agent_id }),
+          ...(op.resource_provider_id === undefined ? {} : { resource_provider_id: op.resource_provider_id }),
+        },
+      },
+    });
+  }
+}
+
+/**
+ * MESSAGE goes to a custom executor; Drover's agents run only their built-in command and default
+ * executors, which take no framework messages, so the message could only be dropped. Mesos
+ * accepts and drops it too; Drover refuses it, naming why.
+ */
+function refuseMessage(master: Master, call: Call<'message'>): never {
+  const agentId = call.message.agent_id.value;
+  if (!master.agents.has(agentId)) throw new DroverError('NOT_FOUND', `Agent ${agentId} is not registered`, { details: [{ path: '/message/agent_id', errors: ['unknown agent'] }] });
+  throw new DroverError(
+    'MALFORMED',
+    `Executor ${call.message.executor_id.value} takes no framework messages: Drover runs only its built-in command and default executors, which have no message handler`,
+    {
+      details: [{ path: '/message/executor_id', errors: ['not a custom executor'] }],
+    },
+  );
+}
+
+/** FrameworkInfo fields UPDATE_FRAMEWORK may not change (Mesos' validation::framework::validateUpdate). */
+const IMMUTABLE_FRAMEWORK_FIELDS = ['principal', 'user', 'checkpoint'] as const;
+
+/**
+ * UPDATE_FRAMEWORK (Mesos 1.9+): replace the framework's FrameworkInfo — name, roles, failover
+ * timeout, capabilities, labels, … — and its suppressed roles, without re-subscribing. The id must
+ * be the caller's, and principal, user and checkpoint stay as they are. Offers made to a role the
+ * framework leaves are rescinded; its tasks keep running under the role they were launched with.
+ */
+async function updateFramework(master: Master, framework: FrameworkRecord, call: Call<'update_framework'>): Promise<void> {
+  const info = call.update_framework.framework_info;
+  if (info.id?.value !== framework.id) {
+    throw new DroverError('MALFORMED', 'Updating framework with a mismatching ID', { details: [{ path: '/update_framework/framework_info/id', errors: [`must be ${framework.id}`] }] });
+  }
+  for (const field of IMMUTABLE_FRAMEWORK_FIELDS) {
+    const before = framework.info[field] ?? (field === 'checkpoint' ? false : undefined);
+    const after = info[field] ?? (field === 'checkpoint' ? false : undefined);
+    if (before !== after)
+      throw new DroverError('MALFORMED', `Updating 'FrameworkInfo.${field}' is unsupported`, { details: [{ path: `/update_framework/framework_info/${field}`, errors: ['cannot change'] }] });
+  }
+  const next = master.newFrameworkRecord(framework.id, info, framework.registeredAt);
+  await master.registry.putFramework(framework.id, next.info, framework.registeredAt);
+  Object.assign(framework, { info: next.info, roles: next.roles, partitionAware: next.partitionAware, killingState: next.killingState, failoverTimeoutMs: next.failoverTimeoutMs });
+  framework.suppressedRoles = new Set((call.update_framework.suppressed_roles ?? []).filter((r) => next.roles.includes(r)));
+  for (const offer of [...master.offers.values()]) {
+    if (offer.frameworkId !== framework.id || next.roles.includes(offer.role)) continue;
+    master.removeOffer(offer);
+    master.sendToFramework(framework.id, { type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
+    master.metrics.offersRescinded.inc();
+  }
+  master.publish(operatorEvents.frameworkUpdated(framework));
+  master.log.info({ frameworkId: framework.id, name: info.name, roles: next.roles }, 'framework-updated');
+  master.scheduleAllocation();
 }
 
 export function teardown(master: Master, framework: FrameworkRecord): void {

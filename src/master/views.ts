@@ -7,6 +7,10 @@ import { Resources } from '../resources/index.ts';
 import type { AgentRecord, FrameworkRecord, OfferRecord, TaskRecord } from './model.ts';
 import type { AgentRemovalStatus } from './agent-health.ts';
 import { ledgerToJson } from './reservations.ts';
+import { MESOS_VERSION } from '../protocol/mesos/version.ts';
+
+/** What a Drover agent can do, in Mesos' SlaveInfo.Capability names (`/master/slaves`). */
+const AGENT_CAPABILITIES = ['MULTI_ROLE', 'HIERARCHICAL_ROLE', 'AGENT_DRAINING'];
 
 /** Mesos v1 resource JSON with `allocation_info`, as offers carry it. */
 export function allocatedResourcesJson(resources: Resources, role: string): unknown[] {
@@ -81,6 +85,15 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
     used_resources: legacyResources(agent.used),
     offered_resources: legacyResources(agent.offered),
     unreserved_resources: legacyResources(agent.total.filterRole('*')),
+    // Mesos: the resources reserved for each role (static and dynamic), by role.
+    reserved_resources: Object.fromEntries(
+      agent.total
+        .roles()
+        .filter((role) => role !== '*')
+        .map((role) => [role, legacyResources(agent.total.filterRole(role))]),
+    ),
+    version: MESOS_VERSION,
+    capabilities: AGENT_CAPABILITIES,
     // Mesos: dynamically reserved resources and persistent volumes, in Resource JSON.
     ...(agent.reservations === undefined || agent.reservations.length === 0 ? {} : { reserved_resources_full: ledgerToJson(agent.reservations) }),
     attributes,

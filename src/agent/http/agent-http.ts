@@ -2,7 +2,9 @@
  * The agent's own HTTP API (agent port, 5051 by default): what runs here and the files of its
  * sandboxes, for operators, the web UI and `drover task log`.
  *   GET /ping                     pong
- *   GET /state                    agent id, hostname, resources, attributes, tasks (state, sandbox)
+ *   GET /state                    agent id, hostname, resources, attributes, tasks (state, sandbox),
+ *                                 in Mesos' shape too (mesos-agent.ts: also /slave(1)/state, /flags,
+ *                                 /health, /version, /metrics/snapshot, /containers, POST /api/v1)
  *   GET /files/browse|read|download   Mesos semantics, confined to the work dir (files.ts)
  *   GET /files/follow             a growing file as a chunked stream (file-follow.ts)
  *   POST /tasks/exec              a command inside a running task, streams carried (exec/exec-session.ts)
@@ -22,7 +24,9 @@ import type { GcLimits, LayerStore } from '../../images/layer-store.ts';
 import { registerImageRoutes } from './image-routes.ts';
 import type { CallerAuthorizer } from './caller-authorizer.ts';
 import { appPathOfTask, taskOfSandboxPath } from '../../iam/task-paths.ts';
-import { AGENT_EXEC, AGENT_SANDBOX, agentRuleFor } from '../../iam/route-permissions.ts';
+import { AGENT_EXEC, AGENT_SANDBOX, AGENT_STATE, agentRuleFor } from '../../iam/route-permissions.ts';
+import { type MesosAgentView, registerMesosAgentRoutes } from './mesos-agent.ts';
+import { NestedSessions } from './nested-sessions.ts';
 
 export interface ExecRequest {
   taskId: string;
@@ -36,7 +40,9 @@ export interface AgentHttpOptions {
   port: number;
   /** The work dir: the only tree /files may serve. */
   root: string;
-  state(): unknown;
+  state(): Record<string, unknown>;
+  /** The agent as Mesos shows it (mesos-agent.ts): `/state` in Mesos' shape, `/flags`, `/metrics/snapshot`, `/containers`, `POST /api/v1`. */
+  mesos?(): MesosAgentView;
   /** Files under the root never served (the secret files of live tasks). */
   hiddenFiles?(): readonly string[];
   /** Checks the caller of every route but /ping (caller-authorizer.ts); default: everyone may. */
@@ -74,6 +80,8 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
   const files = new SandboxFiles(options.root, () => options.hiddenFiles?.() ?? []);
   // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.
   const followers = new Set<FileFollower>();
+  // Mesos' nested container sessions (nested-sessions.ts): killed when the server closes.
+  const sessions = new NestedSessions();
 
   const authorize = options.authorize ?? (async () => undefined);
   const authorization = (request: FastifyRequest): string | undefined => {
@@ -104,7 +112,34 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
   });
 
   app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
-  app.get('/state', async () => options.state());
+  const mesos = options.mesos;
+  if (mesos === undefined) app.get('/state', async () => options.state());
+  else {
+    registerMesosAgentRoutes(
+      app,
+      {
+        view: mesos,
+        files,
+        // POST /api/v1 is checked per call: the state calls need the agent state permission, the
+        // file calls the sandbox's (as /files/*).
+        authorizeState: async (request) => authorize(authorization(request), AGENT_STATE, 'read'),
+        authorizeSandbox: async (request, path) => {
+          const task = taskOfSandboxPath(path);
+          await authorize(authorization(request), `${AGENT_SANDBOX}:${task === undefined ? '/' : appPathOfTask(task)}`, 'read');
+        },
+        ...(options.exec === undefined
+          ? {}
+          : {
+              sessions: {
+                store: sessions,
+                spec: (taskId: string, frameworkId: string, argv: string[]) => options.exec!({ taskId, frameworkId, argv, tty: false }),
+                authorizeExec: async (request: FastifyRequest, taskId: string) => authorize(authorization(request), `${AGENT_EXEC}:${appPathOfTask(taskId)}`, 'create'),
+              },
+            }),
+      },
+      options.state,
+    );
+  }
   app.get('/files/browse', async (request) => files.browse(param(request.query as Query, 'path')));
   app.get('/files/read', async (request) => {
     const query = request.query as Query;
@@ -171,6 +206,7 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     },
     close: async () => {
       for (const follower of followers) follower.finish();
+      sessions.close();
       await app.close();
     },
   };

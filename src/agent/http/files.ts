@@ -91,6 +91,25 @@ export class SandboxFiles {
     }
   }
 
+  /**
+   * Bytes of a file for the v1 READ_FILE call: from `offset`, at most `length` (to the end when
+   * absent), capped at MAX_READ_BYTES; `size` is the file's whole size (Mesos' Response.ReadFile).
+   */
+  async readBytes(requested: string, offset: number, length: number | undefined): Promise<{ size: number; data: Buffer }> {
+    const { handle, stats } = await this.open(requested);
+    try {
+      if (stats.isDirectory()) throw new DroverError('MALFORMED', 'Cannot read a directory');
+      const size = (await handle.stat()).size;
+      if (offset >= size) return { size, data: Buffer.alloc(0) };
+      const wanted = Math.min(length ?? size - offset, size - offset, MAX_READ_BYTES);
+      const buffer = Buffer.alloc(wanted);
+      const { bytesRead } = await handle.read(buffer, 0, wanted, offset);
+      return { size, data: buffer.subarray(0, bytesRead) };
+    } finally {
+      await handle.close();
+    }
+  }
+
   async download(requested: string | undefined): Promise<{ stream: NodeJS.ReadableStream; name: string; size: number }> {
     const { handle, stats, realPath } = await this.open(requested);
     if (stats.isDirectory() || !stats.isFile()) {

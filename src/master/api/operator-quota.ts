@@ -15,6 +15,7 @@ import type { RoleQuota } from '../allocator/quota.ts';
 import { QUOTA_RESOURCES } from '../allocator/role-config.ts';
 import type { Master } from '../master.ts';
 import { legacyResources } from '../views.ts';
+import { mesosGet } from './json-alias.ts';
 
 export const QUOTA_CALLS = ['GET_ROLES', 'GET_WEIGHTS', 'UPDATE_WEIGHTS', 'GET_QUOTA', 'UPDATE_QUOTA', 'SET_QUOTA', 'REMOVE_QUOTA'] as const;
 export type QuotaCall = (typeof QUOTA_CALLS)[number];
@@ -319,7 +320,7 @@ const plain = (m: ReadonlyMap<string, number>): Record<string, number> => Object
 
 /** `/master/roles`, `/master/quota`, `/master/weights` (Mesos' v0 JSON). */
 export function registerQuotaRoutes(app: FastifyInstance, master: Master): void {
-  app.get('/master/roles', async () => ({
+  mesosGet(app, '/master/roles', async () => ({
     roles: roleViews(master).map((v) => ({
       name: v.name,
       weight: v.weight,

@@ -12,8 +12,12 @@ import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import { v1Agent, v1Framework, v1Task } from '../views-v1.ts';
 import { principalOf } from '../../iam/guard.ts';
+import { versionJson } from '../../protocol/mesos/version.ts';
+import { masterInfo } from '../scheduler-calls.ts';
 import { isReservationCall, RESERVATION_CALLS, RESERVATION_CALL_FIELDS, reservationCall } from './operator-reservations.ts';
 import { handleQuotaCall, isQuotaCall, registerQuotaRoutes } from './operator-quota.ts';
+import { handleClusterCall, isClusterCall } from './operator-cluster.ts';
+import { withoutNullFields } from '../../protocol/mesos/protobuf-json.ts';
 
 export const OPERATOR_CALLS = [
   'GET_HEALTH',
@@ -77,11 +81,14 @@ export function registerOperatorV1Routes(app: FastifyInstance, master: Master): 
   registerQuotaRoutes(app, master);
   app.post('/api/v1', async (request, reply) => {
     // Roles, weights and quota: operator-quota.ts.
-    const type = (request.body as { type?: unknown } | null)?.type;
-    if (isQuotaCall(type)) return handleQuotaCall(master, request.body as Record<string, unknown>, reply);
+    // Protobuf's JSON mapping: a null field is an absent one.
+    const payload = withoutNullFields(request.body);
+    const type = (payload as { type?: unknown } | null)?.type;
+    if (isQuotaCall(type)) return handleQuotaCall(master, payload as Record<string, unknown>, reply);
+    if (isClusterCall(type)) return handleClusterCall(master, payload, reply);
     let call;
     try {
-      call = OperatorCall.validate(request.body, 'Failed to validate master::Call');
+      call = OperatorCall.validate(payload, 'Failed to validate master::Call');
     } catch (e) {
       if (e instanceof DroverError) throw new DroverError('MALFORMED', e.message, { details: e.details });
       throw e;
@@ -94,9 +101,9 @@ export function registerOperatorV1Routes(app: FastifyInstance, master: Master): 
       case 'GET_HEALTH':
         return { type: 'GET_HEALTH', get_health: { healthy: true } };
       case 'GET_VERSION':
-        return { type: 'GET_VERSION', get_version: { version_info: { version: '1.11.0' } } };
+        return { type: 'GET_VERSION', get_version: { version_info: versionJson() } };
       case 'GET_MASTER':
-        return { type: 'GET_MASTER', get_master: { master_info: { id: master.id, hostname: master.hostname, port: master.port } } };
+        return { type: 'GET_MASTER', get_master: { master_info: masterInfo(master) } };
       case 'GET_STATE':
         return { type: 'GET_STATE', get_state: getState(master) };
       case 'GET_AGENTS':

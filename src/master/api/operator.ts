@@ -12,6 +12,9 @@ import type { Master } from '../master.ts';
 import type { TaskRecord } from '../model.ts';
 import { agentRemovalJson, agentToJson, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
 import { Resources } from '../../resources/index.ts';
+import { masterFlags } from './master-flags.ts';
+import { mesosGet } from './json-alias.ts';
+import { registerMesosEndpoints } from './mesos-endpoints.ts';
 
 const StateQuery = compileValidator(
   Type.Object({
@@ -91,7 +94,7 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
     unreachable_slaves: agents.filter((a) => a.status === 'unreachable').length,
     leader,
     leader_info: { id: master.id, hostname: master.hostname, port: master.port, address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port } },
-    flags: flags(master),
+    flags: masterFlags(master),
     slaves: agents.map(agentToJson),
     frameworks,
     completed_frameworks: completedFrameworks,
@@ -115,25 +118,10 @@ function completedFrameworksJson(
 
 const FrameworksQuery = compileValidator(Type.Object({ framework_id: Type.Optional(Type.String({ minLength: 1 })) }));
 
-function flags(master: Master): Record<string, string> {
-  const o = master.options;
-  return {
-    allocation_interval: `${o.allocationIntervalMs / 1000}secs`,
-    agent_ping_timeout: `${o.agentHeartbeatIntervalMs / 1000}secs`,
-    max_agent_ping_timeouts: String(o.agentMaxMissedHeartbeats),
-    ...(o.offerTimeoutMs === undefined ? {} : { offer_timeout: `${o.offerTimeoutMs / 1000}secs` }),
-    ...(o.weights.size === 0 ? {} : { weights: [...o.weights].map(([role, w]) => `${role}=${w}`).join(',') }),
-    ...(o.agentRemovalRate === undefined ? {} : { agent_removal_rate_limit: `${o.agentRemovalRate.agents}/${o.agentRemovalRate.perMs / 1000}secs` }),
-    agent_removal_guard_fraction: String(o.agentRemovalGuardFraction),
-    max_completed_frameworks: String(o.maxCompletedFrameworks),
-    max_completed_tasks_per_framework: String(o.completedTasksPerFramework),
-    port: String(master.port),
-  };
-}
-
 export function registerOperatorRoutes(app: FastifyInstance, master: Master): void {
-  app.get('/master/state', async (request) => masterState(master, parseQuery(request.query)));
-  app.get('/state', async (request) => masterState(master, parseQuery(request.query)));
+  registerMesosEndpoints(app, master);
+  mesosGet(app, '/master/state', async (request) => masterState(master, parseQuery(request.query)));
+  mesosGet(app, '/state', async (request) => masterState(master, parseQuery(request.query)));
   /**
    * Silent agents the removal limits hold back (not marked unreachable, so not replaced), and
    * why: small enough to poll, unlike /master/state at 10,000 agents. The UI's banner reads it.
@@ -141,7 +129,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   app.get('/master/agent-removal', async () => agentRemovalJson(master.agentRemovalStatus()));
 
   /** Mesos' `/master/frameworks`: live and torn-down frameworks, optionally one by id. */
-  app.get('/master/frameworks', async (request) => {
+  mesosGet(app, '/master/frameworks', async (request) => {
     let q;
     try {
       q = FrameworksQuery.validate(request.query, 'Invalid query parameters');
@@ -166,7 +154,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     };
   });
 
-  app.get('/master/state-summary', async () => {
+  mesosGet(app, '/master/state-summary', async () => {
     const byFramework = new Map<string, Map<string, number>>();
     for (const t of master.tasks.values()) bump(byFramework, t.frameworkId, t.state);
     for (const [id, list] of master.completedTasks) for (const t of list) bump(byFramework, id, t.state);
@@ -196,7 +184,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   });
 
   /** Tasks, live and completed; `completed` come from the store's history, past the memory window. */
-  app.get('/master/tasks', async (request) => {
+  mesosGet(app, '/master/tasks', async (request) => {
     const q = parseQuery(request.query);
     const text = (t: { id: string; name?: string }) => q.filter === undefined || t.id.includes(q.filter) || (t.name ?? '').includes(q.filter);
     const live = [...master.tasks.values()].filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson);

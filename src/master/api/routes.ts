@@ -8,6 +8,7 @@ import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { AgentCall, AgentSecretsCall, AGENT_STREAM_HEADER } from '../../protocol/mesos/agent-link.ts';
 import { resolveTaskSecrets } from '../task-secrets.ts';
+import { withoutNullFields } from '../../protocol/mesos/protobuf-json.ts';
 import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import * as scheduler from '../scheduler-calls.ts';
@@ -26,7 +27,7 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
   app.get('/metrics', async (_request, reply) => reply.type(master.metrics.registry.contentType).send(await master.metrics.registry.metrics()));
 
   app.post('/api/v1/scheduler', async (request, reply) => {
-    const call = scheduler.validateCall(request.body);
+    const call = scheduler.validateCall(withoutNullFields(request.body));
     if (call.type === 'SUBSCRIBE') {
       if (request.headers['mesos-stream-id'] !== undefined) {
         throw new DroverError('MALFORMED', "Subscribe calls should not include the 'Mesos-Stream-Id' header");

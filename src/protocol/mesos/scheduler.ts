@@ -155,6 +155,10 @@ export const SchedulerCall = Type.Object({
   reconcile: Type.Optional(Type.Object({ tasks: Type.Optional(Type.Array(Type.Object({ task_id: Id, agent_id: Type.Optional(Id) }), { maxItems: 100000 })) })),
   message: Type.Optional(Type.Object({ agent_id: Id, executor_id: Id, data: Base64 })),
   request: Type.Optional(Opaque),
+  reconcile_operations: Type.Optional(
+    Type.Object({ operations: Type.Optional(Type.Array(Type.Object({ operation_id: Id, agent_id: Type.Optional(Id), resource_provider_id: Type.Optional(Id) }), { maxItems: 100000 })) }),
+  ),
+  update_framework: Type.Optional(Type.Object({ framework_info: FrameworkInfo, suppressed_roles: Type.Optional(Roles) })),
 });
 export type SchedulerCall = Static<typeof SchedulerCall>;
 
@@ -168,6 +172,8 @@ export const REQUIRED_CALL_FIELD: Partial<Record<SchedulerCall['type'], keyof Sc
   ACKNOWLEDGE: 'acknowledge',
   RECONCILE: 'reconcile',
   MESSAGE: 'message',
+  RECONCILE_OPERATIONS: 'reconcile_operations',
+  UPDATE_FRAMEWORK: 'update_framework',
 };
 
 export const TaskStatus = Type.Object({
