@@ -12,4 +12,3 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   if (port < 1 || port > 65535) return `${what}: the port must be from 1 to 65535, got ${port}`;
   return { host: m[1]!, port };
 }
-

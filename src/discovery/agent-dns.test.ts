@@ -30,7 +30,13 @@ before(async () => {
   await host.listen();
   hostZone.set('h', [{ type: 'A', name: 'www.example.test', ip: '192.0.2.10' }]);
   await writeFile(join(dir, 'host-resolv.conf'), 'search corp.example\nnameserver 127.0.0.1\noptions ndots:2\n');
-  agent = new AgentDns({ listen: { host: '127.0.0.1', port: 0 }, masters: [{ host: '127.0.0.1', port: master.port }], dir, hostResolvConf: join(dir, 'host-resolv.conf'), upstreams: [{ host: '127.0.0.1', port: host.port }] });
+  agent = new AgentDns({
+    listen: { host: '127.0.0.1', port: 0 },
+    masters: [{ host: '127.0.0.1', port: master.port }],
+    dir,
+    hostResolvConf: join(dir, 'host-resolv.conf'),
+    upstreams: [{ host: '127.0.0.1', port: host.port }],
+  });
   await agent.start();
 });
 after(async () => {
