@@ -57,7 +57,9 @@ const { parentPort, workerData } = require('node:worker_threads');
 const dgram = require('node:dgram');
 const dnsPacket = require(workerData.dnsPacket);
 const now = () => performance.timeOrigin + performance.now();
-const socket = dgram.createSocket('udp4');
+// Large receive buffers: a burst of 1,000 answers arriving while this thread waits for a CPU must
+// wait in the socket, not be dropped (a drop costs a 1 s resend and measured the buffer, not DNS).
+const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
 const pending = new Map();
 let nextId = 1;
 function ask(p) {
@@ -89,7 +91,7 @@ setInterval(() => {
 }, 50);
 // The same moment, the same thread: dnsmasq asked for a name it has had all along. Its answer
 // time is what this machine (scheduling, the prober itself) costs any server; the rest is ours.
-const baseline = dgram.createSocket('udp4');
+const baseline = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
 const baselinePending = new Map();
 let baselineId = 1;
 baseline.on('message', (msg) => {
