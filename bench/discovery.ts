@@ -57,7 +57,9 @@ const { parentPort, workerData } = require('node:worker_threads');
 const dgram = require('node:dgram');
 const dnsPacket = require(workerData.dnsPacket);
 const now = () => performance.timeOrigin + performance.now();
-const socket = dgram.createSocket('udp4');
+// Large receive buffers: a burst of 1,000 answers arriving while this thread waits for a CPU must
+// wait in the socket, not be dropped (a drop costs a 1 s resend and measured the buffer, not DNS).
+const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
 const pending = new Map();
 let nextId = 1;
 function ask(p) {
@@ -87,8 +89,31 @@ setInterval(() => {
     ask(p);
   }
 }, 50);
+// The same moment, the same thread: dnsmasq asked for a name it has had all along. Its answer
+// time is what this machine (scheduling, the prober itself) costs any server; the rest is ours.
+const baseline = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+const baselinePending = new Map();
+let baselineId = 1;
+baseline.on('message', (msg) => {
+  const id = msg.readUInt16BE(0);
+  const started = baselinePending.get(id);
+  if (started === undefined) return;
+  baselinePending.delete(id);
+  parentPort.postMessage({ baseline: now() - started });
+});
+function askBaseline(started) {
+  const id = baselineId++ & 0xffff || 1;
+  if (baselineId > 0xffff) baselineId = 1;
+  baselinePending.set(id, started);
+  baseline.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name: workerData.baselineName }] }), workerData.baselinePort, '127.0.0.1');
+}
 socket.bind(0, '127.0.0.1', () => {
-  parentPort.on('message', (m) => ask({ name: m.name, started: m.started, tries: 0, negatives: 0, resent: 0, firstReply: undefined, firstSent: undefined, firstRtt: undefined }));
+  baseline.bind(0, '127.0.0.1', () => {
+    parentPort.on('message', (m) => {
+      ask({ name: m.name, started: m.started, tries: 0, negatives: 0, resent: 0, firstReply: undefined, firstSent: undefined, firstRtt: undefined });
+      if (workerData.baselinePort) askBaseline(m.started);
+    });
+  });
 });
 `;
 
@@ -189,6 +214,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
   });
   let fleets: Fleets | undefined;
   let dnsmasq: ReturnType<typeof spawn> | undefined;
+  let baselineMasq: ReturnType<typeof spawn> | undefined;
   try {
     // The agents in a worker thread: the master's event loop (and its DNS) is not theirs.
     const per = Math.ceil(taskCount / agentCount) + 10;
@@ -202,8 +228,38 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     // The prober runs in its own thread: the time it reads is when the answer reached a client,
     // not when this (busy) thread got round to reading the socket. Clocks: timeOrigin + now() is
     // the same wall clock in both threads.
-    const prober = new Worker(PROBER, { eval: true, workerData: { port: dnsPort, dnsPacket: createRequire(import.meta.url).resolve('dns-packet') } });
+    // dnsmasq with one static name, asked by the prober at each TASK_RUNNING beside Drover (see PROBER).
+    const baselinePort = await freeDnsPort();
+    const baselineHosts = join(dir, 'baseline-hosts');
+    await writeFile(baselineHosts, '127.0.0.9 static.baseline.test\n');
+    baselineMasq = spawn(
+      'dnsmasq',
+      [
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        `--port=${baselinePort}`,
+        '--listen-address=127.0.0.1',
+        '--bind-interfaces',
+        '--no-resolv',
+        '--no-hosts',
+        `--addn-hosts=${baselineHosts}`,
+        '--pid-file=',
+        '--user=root',
+      ],
+      { stdio: 'ignore' },
+    );
+    await eventually(
+      async () => (await run('dig', ['@127.0.0.1', '-p', String(baselinePort), 'static.baseline.test', '+short', '+time=1', '+tries=1']).catch(() => ({ stdout: '' }))).stdout.trim() !== '',
+      'the baseline dnsmasq answering',
+      30_000,
+    );
+    const prober = new Worker(PROBER, {
+      eval: true,
+      workerData: { port: dnsPort, dnsPacket: createRequire(import.meta.url).resolve('dns-packet'), baselinePort, baselineName: 'static.baseline.test' },
+    });
     const latencies: number[] = [];
+    /** dnsmasq's answer to a name it always had, asked at the same moments (the machine's share of `latencies`). */
+    const baselines: number[] = [];
     /** Time to the first reply of any kind, and negative replies: separates a busy answer path from a late zone. */
     const firstReplies: number[] = [];
     let negatives = 0;
@@ -211,7 +267,11 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     /** From the event to the prober's first query (the message between threads), and that query's round trip. */
     const firstSent: number[] = [];
     const firstRtt: number[] = [];
-    prober.on('message', (m: { latency: number; firstReply: number; firstSent: number; firstRtt: number; negatives: number; resent: number }) => {
+    prober.on('message', (m: { baseline?: number; latency: number; firstReply: number; firstSent: number; firstRtt: number; negatives: number; resent: number }) => {
+      if (m.baseline !== undefined) {
+        baselines.push(m.baseline);
+        return;
+      }
       latencies.push(m.latency);
       firstReplies.push(m.firstReply);
       firstSent.push(m.firstSent);
@@ -253,6 +313,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     phase(`propagation over ${taskCount} tasks`);
     const postedBefore = server.discovery!.dns.changesPosted;
     latencies.length = 0;
+    baselines.length = 0;
     firstReplies.length = 0;
     firstSent.length = 0;
     firstRtt.length = 0;
@@ -262,8 +323,11 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     master.operatorStreams.delete(probe);
     const zoneChanges = server.discovery!.dns.changesPosted - postedBefore;
     const dnsThread = await server.discovery!.dns.counters();
+    // The baseline's last answers may still be on their way.
+    await eventually(() => baselines.length >= taskCount || undefined, 'the baseline answers', 30_000).catch(() => undefined);
     await prober.terminate();
-    for (const list of [latencies, firstReplies, firstSent, firstRtt]) list.sort((x, y) => x - y);
+    baselineMasq.kill();
+    for (const list of [latencies, baselines, firstReplies, firstSent, firstRtt]) list.sort((x, y) => x - y);
 
     // ---- queries/s: Drover vs dnsmasq, same records, same load ------------------------------
     const names: Array<{ name: string; type: string }> = [];
@@ -331,6 +395,10 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
         p50_ms: round(percentile(latencies, 50)),
         p99_ms: round(percentile(latencies, 99)),
         max_ms: round(latencies[latencies.length - 1] ?? Number.NaN),
+        // The same probe thread asking dnsmasq for a name it always had, at each TASK_RUNNING: what the loaded machine costs any server.
+        dnsmasq_static_p50_ms: round(percentile(baselines, 50)),
+        dnsmasq_static_p99_ms: round(percentile(baselines, 99)),
+        dnsmasq_static_answers: baselines.length,
         first_reply_p50_ms: round(percentile(firstReplies, 50)),
         first_query_sent_p50_ms: round(percentile(firstSent, 50)),
         first_query_rtt_p50_ms: round(percentile(firstRtt, 50)),
@@ -345,6 +413,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     };
   } finally {
     dnsmasq?.kill();
+    baselineMasq?.kill();
     await fleets?.stop();
     await server.close();
     await rm(dir, { recursive: true, force: true });

@@ -374,6 +374,99 @@ describe('drover lb on HAProxy', { skip }, () => {
     assert.ok(seen.size >= 8, `requests reached ${seen.size} instances over the deploys`);
   });
 
+  test("the marathon-lb package's labels through HAProxy: vhost, mode, balance, sticky, bind address, redirect to HTTPS, group and enabled", async () => {
+    // Port 0: everything a web app behind marathon-lb says; port 1: a vhost that must be HTTPS (never reaches a task).
+    const port0 = base + 7;
+    const port1 = base + 10;
+    await post(
+      app(
+        '/mlb',
+        port0,
+        {
+          HAPROXY_0_VHOST: 'mlb.test',
+          HAPROXY_0_MODE: 'http',
+          HAPROXY_0_BALANCE: 'roundrobin',
+          HAPROXY_0_STICKY: 'true',
+          HAPROXY_0_BIND_ADDR: '127.0.0.2',
+          HAPROXY_1_VHOST: 'secure.test',
+          HAPROXY_1_REDIRECT_TO_HTTPS: 'true',
+        },
+        {
+          instances: 2,
+          portDefinitions: [
+            { port: port0, protocol: 'tcp' },
+            { port: port1, protocol: 'tcp' },
+          ],
+        },
+      ),
+    );
+    // Left out: another group, and a port that says it is not enabled.
+    await post({
+      id: '/mlb-internal',
+      cmd: 'exec sleep 300',
+      cpus: 0.01,
+      mem: 16,
+      instances: 0,
+      portDefinitions: [{ port: 0 }],
+      labels: { HAPROXY_GROUP: 'internal', HAPROXY_0_VHOST: 'internal.test' },
+    });
+    await post({
+      id: '/mlb-off',
+      cmd: 'exec sleep 300',
+      cpus: 0.01,
+      mem: 16,
+      instances: 0,
+      portDefinitions: [{ port: 0 }],
+      labels: { HAPROXY_GROUP: 'external', HAPROXY_0_ENABLED: 'false', HAPROXY_0_VHOST: 'off.test' },
+    });
+    await deployed('/mlb', 2);
+    await eventually(async () => (await servers(`mlb_${port0}`)).length === 2, 'both instances in the backend', 60_000);
+
+    const config = await admin('/_haproxy_getconfig');
+    assert.match(config, new RegExp(`frontend mlb_${port0}\\n\\s+bind 127\\.0\\.0\\.2:${port0}\\n\\s+mode http`), 'HAPROXY_0_BIND_ADDR');
+    assert.doesNotMatch(config, /mlb-internal|mlb-off|internal\.test|off\.test/, 'another group and ENABLED=false are not served');
+
+    const ask = (host: string, port: number, headers: Record<string, string>): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host, port, path: '/x?y=1', headers, agent: false, timeout: 30_000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', reject);
+        req.end();
+      });
+    const taskOf = (body: string): string => body.split(' ')[1] ?? '';
+
+    // Round robin without the cookie: both instances answer; each answer sets the sticky cookie.
+    const first = await ask('127.0.0.1', httpPort, { host: 'mlb.test' });
+    assert.equal(first.status, 200);
+    const cookie = String(first.headers['set-cookie'] ?? '');
+    assert.match(cookie, /^mesosphere_server_id=s\d+;/, 'HAPROXY_0_STICKY sets the server cookie');
+    const spread = new Set<string>([taskOf(first.body)]);
+    for (let i = 0; i < 6; i++) spread.add(taskOf((await ask('127.0.0.1', httpPort, { host: 'mlb.test' })).body));
+    assert.equal(spread.size, 2, `roundrobin reaches both instances: ${[...spread].join(', ')}`);
+    // With the cookie: always the same instance, through the vhost and through the service port.
+    const pinned = new Set<string>();
+    for (let i = 0; i < 4; i++) pinned.add(taskOf((await ask('127.0.0.1', httpPort, { host: 'mlb.test', cookie: cookie.split(';')[0]! })).body));
+    for (let i = 0; i < 4; i++) pinned.add(taskOf((await ask('127.0.0.2', port0, { cookie: cookie.split(';')[0]! })).body));
+    assert.deepEqual([...pinned], [taskOf(first.body)], 'sticky: every request with the cookie reaches the first instance');
+    // Bound on 127.0.0.2 only.
+    await assert.rejects(ask('127.0.0.1', port0, {}), /ECONNREFUSED/);
+
+    // HAPROXY_1_REDIRECT_TO_HTTPS: the vhost and the service port answer 301 to https.
+    const redirect = await ask('127.0.0.1', httpPort, { host: 'secure.test' });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers['location'], 'https://secure.test/x?y=1');
+    const onPort = await ask('127.0.0.1', port1, { host: 'secure.test' });
+    assert.equal(onPort.status, 301);
+    assert.match(String(onPort.headers['location']), /^https:\/\/secure\.test\/x\?y=1$/);
+    // The first vhost is not redirected.
+    assert.equal((await ask('127.0.0.1', httpPort, { host: 'mlb.test' })).status, 200);
+  });
+
   test('drover dev runs drover lb beside it when haproxy is installed, and --no-lb does not', async () => {
     const appIdPort2 = await freePort();
     const withLb = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--lb-app-id-port', String(appIdPort2), '--data-dir', join(root, 'dev-lb'), '--resources', 'cpus:1;mem:256;disk:100']);

@@ -253,6 +253,37 @@ describe('web UI', () => {
     await screenshot(page, '08-jobs');
   });
 
+  test("a service's page shows its DNS names, VIPs and load balancer routes", TEST, async () => {
+    const created = await api('POST', '/v2/apps', {
+      id: '/ui/found',
+      cmd: 'sleep 600',
+      cpus: 0.01,
+      mem: 16,
+      instances: 0,
+      portDefinitions: [{ port: 0, name: 'http', labels: { VIP_0: '/ui/found:80' } }],
+      labels: { HAPROXY_GROUP: 'external', HAPROXY_0_VHOST: 'found.example.com', HAPROXY_0_PATH: '/api' },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`${dev.url}/services/ui/found`);
+      const panel = page.getByTestId('app-discovery');
+      const dns = panel.getByRole('table', { name: 'DNS names' });
+      await dns.getByText('found-ui.marathon.mesos', { exact: true }).waitFor(SLOW);
+      await dns.getByText('_found-ui._tcp.marathon.mesos', { exact: true }).waitFor();
+      await dns.getByText('_http._found-ui._tcp.marathon.mesos', { exact: true }).waitFor();
+      await panel.getByRole('table', { name: 'VIPs' }).getByText('uifound.marathon.l4lb.thisdcos.directory:80', { exact: true }).waitFor();
+      await panel
+        .getByRole('table', { name: 'Load balancer routes' })
+        .getByText(/^http:\/\/found\.example\.com\/api  ·  :\d+$/)
+        .waitFor();
+      console.log(`screenshot: ${await screenshot(page, 'service-discovery')}`);
+    } finally {
+      await page.close();
+      await api('DELETE', '/v2/apps/ui/found?force=true');
+    }
+  });
+
   test('10,000 tasks and 1,000 agents render through windowed lists, filtered on the server', TEST, async () => {
     const page = await browser.context.newPage();
     try {

@@ -125,6 +125,8 @@ export interface AgentOptions {
   images?: PullerOptions & GcLimits;
   /** `--user-namespaces` with its `--user-namespace-range` (linux containerizer); default off. */
   userNamespaces?: UserNamespaceRange;
+  /** `--dns`: the resolv.conf of the agent's resolver (src/discovery/agent-dns.ts), bound over each task's /etc/resolv.conf. */
+  taskResolvConf?: string;
   /**
    * The cluster's agent bootstrap token (`--token-file`, DROVER_AGENT_TOKEN): lets this agent
    * register the first time. The master answers with the agent's own token, naming its id, which is
@@ -206,6 +208,7 @@ export class Agent {
             ...(options.hostVolumePaths === undefined ? {} : { hostVolumePaths: options.hostVolumePaths }),
             ...(options.defaultTaskUser === undefined ? {} : { defaultUser: options.defaultTaskUser }),
             ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
+            ...(options.taskResolvConf === undefined ? {} : { resolvConf: options.taskResolvConf }),
             images: { store: this.images, workDir: options.workDir },
             logger: this.logger,
             pollIntervalMs,

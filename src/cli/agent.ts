@@ -11,6 +11,7 @@ import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.t
 import { DEFAULT_VIP_RANGE, parseVipRange } from '../agent/vip/table.ts';
 import { vipTableName } from '../agent/vip/nft-script.ts';
 import { parseCaHash } from '../iam/tls-pin.ts';
+import { DEFAULT_AGENT_DNS, parseHostPort } from '../discovery/agent-dns-flags.ts';
 import { bridgeOptionsProblem, DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET, type BridgeOptions } from '../agent/network/cni-bridge.ts';
 
 interface AgentArgs {
@@ -49,6 +50,8 @@ interface AgentArgs {
   'vip-token-file'?: string;
   'vip-drain': string;
   'vip-keep-on-exit': boolean;
+  dns?: string;
+  'dns-master'?: string;
 }
 
 /**
@@ -136,6 +139,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           default: '2secs',
           describe: 'How long a task that declares VIPs stays up after TASK_KILLING before its SIGTERM, so every agent takes it out of the VIP first',
         })
+        .option('dns', {
+          type: 'string',
+          describe: `Serve cluster names to this agent's tasks on ADDR:PORT (default ${DEFAULT_AGENT_DNS}; on port 53 each task's /etc/resolv.conf names it): .mesos and .thisdcos.directory go to --dns-master, the rest to the host's resolvers`,
+        })
+        .option('dns-master', { type: 'string', describe: "With --dns: the master's DNS, ADDR:PORT (several comma-separated: tried in order)" })
         .option('master-ca', {
           type: 'string',
           describe:
@@ -184,8 +192,21 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         }
       }
       const bootstrapToken = args['token-file'] !== undefined ? (await readFile(args['token-file'], 'utf8')).trim() : process.env['DROVER_AGENT_TOKEN'] || undefined;
+      let agentDns: { close(): Promise<void>; resolvConf: string | undefined } | undefined;
+      if (args.dns !== undefined) {
+        const { AgentDns } = await import('../discovery/agent-dns.ts');
+        const dns = new AgentDns({
+          listen: parseHostPort(args.dns === '' ? DEFAULT_AGENT_DNS : args.dns, '--dns') as { host: string; port: number },
+          masters: (args['dns-master'] ?? '').split(',').map((m) => parseHostPort(m, '--dns-master') as { host: string; port: number }),
+          dir: join(workDir, 'dns'),
+          logger,
+        });
+        await dns.start();
+        agentDns = dns;
+      }
       const agent = new Agent({
         masterUrl: args.master,
+        ...(agentDns?.resolvConf === undefined ? {} : { taskResolvConf: agentDns.resolvConf }),
         port: args.port,
         host: args.host,
         workDir,
@@ -235,6 +256,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
       await waitForSignal();
       await vips?.stop();
       await agent.stop();
+      await agentDns?.close();
       setExit(0);
     },
   };
@@ -302,6 +324,17 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
     return `--vip-table-suffix: ${(e as Error).message}`;
   }
   if (parseDurationMs(args['vip-drain'] ?? '2secs') === undefined) return `--vip-drain must be a duration such as '2secs' or '500ms', got '${args['vip-drain']}'`;
+  if (args.dns !== undefined) {
+    const listen = parseHostPort(args.dns === '' ? DEFAULT_AGENT_DNS : args.dns, '--dns');
+    if (typeof listen === 'string') return listen;
+    if (args['dns-master'] === undefined) return "--dns needs --dns-master ADDR:PORT (the master's DNS, `drover master --dns-port`)";
+  }
+  if (args['dns-master'] !== undefined) {
+    for (const m of args['dns-master'].split(',').slice(0, 16)) {
+      const parsed = parseHostPort(m, '--dns-master');
+      if (typeof parsed === 'string') return parsed;
+    }
+  }
   const headroom = args['gc-disk-headroom'] ?? 0.1;
   if (!(headroom >= 0 && headroom <= 1)) return `--gc-disk-headroom must be a fraction from 0 to 1, got ${String(headroom)}`;
   return undefined;

@@ -7,6 +7,8 @@ import { checkRemovalGuard, removalRateFlag } from './master.ts';
 import { AUTH_FLAG } from './auth-flag.ts';
 import { TLS_FLAGS, type TlsArgs, tlsArgsProblem, tlsOptions } from './tls-flags.ts';
 import { bridgeOptionsProblem, DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET } from '../agent/network/cni-bridge.ts';
+import { DEFAULT_AGENT_DNS, parseHostPort } from '../discovery/agent-dns-flags.ts';
+import { vipTableName } from '../agent/vip/nft-script.ts';
 
 interface DevArgs extends TlsArgs {
   port: number;
@@ -30,6 +32,9 @@ interface DevArgs extends TlsArgs {
   'user-namespace-range': string;
   auth: string;
   'dns-port'?: number;
+  'agent-dns': string;
+  vip: boolean;
+  'vip-table-suffix': string;
   lb: boolean;
   'lb-http-port'?: number;
   'lb-app-id-port'?: number;
@@ -76,6 +81,18 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           type: 'number',
           describe: `DNS port (UDP and TCP) for Mesos-DNS names such as web.marathon.mesos; 0 turns DNS off (default ${DEV_DNS_PORT}, skipped with a warning if taken)`,
         })
+        .option('agent-dns', {
+          type: 'string',
+          default: DEFAULT_AGENT_DNS,
+          describe:
+            "The agent's resolver for its tasks (ADDR:53: their /etc/resolv.conf names it): .mesos and .thisdcos.directory names to this cluster's DNS, the rest to the host's resolvers; 'off' turns it off",
+        })
+        .option('vip', {
+          type: 'boolean',
+          default: true,
+          describe: "Program VIPs (VIP_n port labels → nftables DNAT, table 'drover') where the kernel allows it (root, nft); --no-vip turns them off",
+        })
+        .option('vip-table-suffix', { type: 'string', default: '', describe: "Suffix of the VIPs' nftables table name ('drover<suffix>'), for several clusters on one host" })
         .option('lb', { type: 'boolean', default: true, describe: 'Run `drover lb` (HAProxy) beside the cluster when haproxy is installed; --no-lb turns it off' })
         .option('lb-http-port', { type: 'number', describe: 'Port of the LB’s vhost frontend (default 80; with --port 0: none)' })
         .option('lb-app-id-port', { type: 'number', describe: 'Port of the LB’s X-Marathon-App-Id frontend (default 9091; with --port 0: none)' })
@@ -89,6 +106,11 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
             if (port === undefined) continue;
             if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--${name} must be an integer from 0 to 65535, got ${String(port)}`);
           }
+          if (args['agent-dns'] !== 'off') {
+            const parsed = parseHostPort(args['agent-dns'], '--agent-dns');
+            if (typeof parsed === 'string') throw new Error(`${parsed} (or 'off')`);
+          }
+          vipTableName(args['vip-table-suffix']);
           if (!Number.isInteger(args['jobs-history-count']) || args['jobs-history-count'] < 1) throw new Error('--jobs-history-count must be a positive integer');
           if (args['agent-removal-rate-limit'] !== undefined) removalRateFlag(args['agent-removal-rate-limit']);
           checkRemovalGuard(args['agent-removal-guard']);
@@ -132,6 +154,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           defaultTaskUser: args['default-task-user'],
           dnsPort: args['dns-port'] ?? DEV_DNS_PORT,
           dnsPortOptional: args['dns-port'] === undefined,
+          agentDns: args['agent-dns'] === 'off' ? false : (parseHostPort(args['agent-dns'], '--agent-dns') as { host: string; port: number }),
+          vip: args.vip ? { tableSuffix: args['vip-table-suffix'] } : false,
           auth:
             args.auth === 'off'
               ? { mode: 'off' }
@@ -166,6 +190,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       process.stdout.write(`drover dev: listening on ${cluster.url} (data in ${args['data-dir']})\n`);
       const dns = cluster.master.discovery?.dns;
       if (dns) process.stdout.write(`drover dev: DNS on ${args.host}:${dns.port} (UDP and TCP): web.marathon.mesos, leader.mesos, …\n`);
+      if (cluster.agentDns?.resolvConf) process.stdout.write(`drover dev: tasks resolve cluster names through ${args['agent-dns']} (their /etc/resolv.conf)\n`);
+      if (cluster.vips) process.stdout.write(`drover dev: VIPs in nftables table drover${args['vip-table-suffix']} (--no-vip turns them off)\n`);
       const stopping = waitForSignal();
       const lb = args.lb ? await startDevLb(args, cluster.url, cluster.adminToken) : undefined;
       await stopping;

@@ -6,6 +6,7 @@ import { waitForSignal } from './signals.ts';
 export interface LbArgs {
   master?: string;
   group: string[];
+  'strict-mode': boolean;
   'bind-address': string;
   'http-port': number;
   'https-port': number;
@@ -28,6 +29,7 @@ export function lbCommand(setExit: (code: number) => void): CommandModule<object
     builder: (y) =>
       y
         .option('group', { type: 'string', array: true, default: ['external'], describe: "HAPROXY_GROUP values to serve ('*': every app)" })
+        .option('strict-mode', { type: 'boolean', default: false, describe: 'Serve a port only when its app says HAPROXY_{n}_ENABLED=true (marathon-lb --strict-mode)' })
         .option('bind-address', { type: 'string', default: '*', describe: "Address HAProxy's frontends bind (HAPROXY_{n}_BIND_ADDR overrides per port)" })
         .option('http-port', { type: 'number', default: 80, describe: 'Port of the HAPROXY_{n}_VHOST frontend (0: none)' })
         .option('https-port', { type: 'number', default: 443, describe: 'Port of the TLS vhost frontend, bound when an app has HAPROXY_{n}_SSL_CERT (0: none)' })
@@ -59,6 +61,7 @@ export function lbCommand(setExit: (code: number) => void): CommandModule<object
           master,
           token: tokenFor(master),
           groups: args.group,
+          strictMode: args['strict-mode'],
           bindAddr: args['bind-address'],
           httpPort: args['http-port'],
           httpsPort: args['https-port'],

@@ -23,6 +23,11 @@ import type { Resources } from '../resources/index.ts';
 import { ensureKeyFile } from '../secrets/key-file.ts';
 import { startMasterServer, type AuthOptions, type MasterServer, type TlsOptions } from './master.ts';
 import { DEFAULT_CNI_OPTIONS } from '../agent/network/cni.ts';
+import { AgentDns } from '../discovery/agent-dns.ts';
+import { DEFAULT_AGENT_DNS, parseHostPort } from '../discovery/agent-dns-flags.ts';
+import { VipService } from '../agent/vip/vip-service.ts';
+import { tlsFetch } from '../iam/tls-client.ts';
+import { vipsUnavailable } from '../agent/vip/kernel-vips.ts';
 
 export interface DevOptions {
   port: number;
@@ -65,6 +70,19 @@ export interface DevOptions {
   /** DNS (Mesos-DNS names) on this UDP+TCP port; 0 or absent: off. `dnsPortOptional`: go on without DNS if the port is taken. */
   dnsPort?: number;
   dnsPortOptional?: boolean;
+  /**
+   * The agent's resolver for its tasks (src/discovery/agent-dns.ts: `.mesos` and
+   * `.thisdcos.directory` to this master's DNS, the rest to the host's) on this address (port 53:
+   * tasks get a resolv.conf naming it). Default DEFAULT_AGENT_DNS; off: absent DNS, or `false`.
+   * Skipped with a warning when the address cannot be bound.
+   */
+  agentDns?: { host: string; port: number } | false;
+  /**
+   * VIPs in this host's kernel (the agent's `--vip`: src/agent/vip), in nftables table
+   * `drover<tableSuffix>`. Default on where the kernel allows it (root, nft, nf_tables), skipped
+   * with a warning elsewhere; `false` turns it off.
+   */
+  vip?: { tableSuffix: string } | false;
 }
 
 export interface DevCluster {
@@ -77,6 +95,10 @@ export interface DevCluster {
   readonly adminTokenFile: string | undefined;
   /** TLS on: where the cluster CA's certificate is (`<data-dir>/ca.crt`). */
   readonly caFile: string | undefined;
+  /** The agent's resolver for its tasks, when it runs. */
+  readonly agentDns: AgentDns | undefined;
+  /** The VIPs this host programs, when on. */
+  readonly vips: VipService | undefined;
   close(): Promise<void>;
 }
 
@@ -127,6 +149,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
   const secretsKey = await ensureKeyFile(join(dataDir, 'secrets.key'));
   const store = await openStore(`sqlite:${join(dataDir, 'store.db')}`);
   let master: MasterServer | undefined;
+  let agentDns: AgentDns | undefined;
   const authOff = options.auth?.mode === 'off';
   const given = options.auth?.mode === 'off' ? {} : (options.auth ?? {});
   const adminTokenFile = authOff ? undefined : join(dataDir, 'admin-token');
@@ -150,6 +173,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.dnsPort ? { dns: { port: options.dnsPort, optional: options.dnsPortOptional ?? false } } : {}),
     });
     const caFile = master.caCertPem === undefined ? undefined : await writeCaFile(dataDir, master.caCertPem);
+    agentDns = await startAgentDns(options, master, join(dataDir, 'agent', 'dns'));
     const agent = new Agent({
       // TLS on: the agent joins as any other, over HTTPS by TLS bootstrap.
       masterUrl: master.httpsUrl ?? master.url,
@@ -167,9 +191,12 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
       ...(agentToken === undefined ? {} : { bootstrapToken: agentToken }),
+      ...(agentDns?.resolvConf === undefined ? {} : { taskResolvConf: agentDns.resolvConf }),
     });
     await agent.start();
     const running = master;
+    const vips = await startVips(options, running, adminToken);
+    const resolver = agentDns;
     options.logger.info({ url: running.url, agent: agent.url, dataDir, ...(adminTokenFile ? { adminTokenFile } : {}) }, 'dev-cluster-started');
     return {
       url: running.url,
@@ -179,18 +206,64 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       adminToken,
       adminTokenFile,
       caFile,
+      agentDns: resolver,
+      vips,
       async close() {
         // The agent stops without killing its tasks, exactly like an agent restart: the next
         // `drover dev` on this folder reattaches to them.
+        await vips?.stop();
         await agent.stop();
+        await resolver?.close();
         await running.close();
         await store.close();
         options.logger.info({ dataDir }, 'dev-cluster-stopped');
       },
     };
   } catch (e) {
+    await agentDns?.close();
     await master?.close();
     await store.close();
     throw e;
+  }
+}
+
+/** The agent's resolver, or undefined (off, no master DNS, or the address taken: said in the log). */
+async function startAgentDns(options: DevOptions, master: MasterServer, dir: string): Promise<AgentDns | undefined> {
+  const dnsPort = master.discovery?.dns.port;
+  if (options.agentDns === false || dnsPort === undefined) return undefined;
+  const listen = options.agentDns ?? (parseHostPort(DEFAULT_AGENT_DNS, 'agent DNS') as { host: string; port: number });
+  const masterIp = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
+  const dns = new AgentDns({ listen, masters: [{ host: masterIp, port: dnsPort }], dir, logger: options.logger.child({ part: 'agent-dns' }) });
+  try {
+    await dns.start();
+    return dns;
+  } catch (err) {
+    options.logger.warn({ listen, err: (err as Error).message }, 'agent-dns-unavailable: tasks keep the host resolv.conf');
+    return undefined;
+  }
+}
+
+/** This host's VIPs from the master's operator stream, or undefined (off, or the kernel does not allow it: said in the log). */
+async function startVips(options: DevOptions, master: MasterServer, adminToken: string | undefined): Promise<VipService | undefined> {
+  if (options.vip === false) return undefined;
+  const why = await vipsUnavailable();
+  if (why !== undefined) {
+    options.logger.warn({ reason: why }, 'vips-unavailable');
+    return undefined;
+  }
+  const service = new VipService({
+    masters: [master.httpsUrl ?? master.url],
+    headers: (): Record<string, string> => (adminToken === undefined ? {} : { authorization: `token=${adminToken}` }),
+    ...(master.caCertPem === undefined ? {} : { fetch: tlsFetch({ caPem: master.caCertPem }) }),
+    tableSuffix: options.vip?.tableSuffix ?? '',
+    logger: options.logger.child({ part: 'vip' }),
+  });
+  try {
+    await service.start();
+    return service;
+  } catch (err) {
+    options.logger.warn({ err: (err as Error).message }, 'vips-unavailable');
+    await service.stop().catch(() => undefined);
+    return undefined;
   }
 }

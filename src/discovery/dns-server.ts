@@ -59,6 +59,12 @@ export interface DnsServerOptions {
   ttl?: number;
   /** Where other names go; default the nameservers of /etc/resolv.conf. Empty: REFUSED. */
   upstreams?: Upstream[];
+  /**
+   * Where the discovery zones' names go instead of the local zone (an agent's resolver,
+   * agent-dns.ts: the master's DNS answers them, so there is one zone and one source of truth).
+   * Default: answered from `zone`.
+   */
+  zoneUpstreams?: Upstream[];
   /** Per-upstream timeout of a forwarded query (Mesos-DNS `timeout`: 5 s). */
   forwardTimeoutMs?: number;
   logger?: Logger;
@@ -251,7 +257,9 @@ export class DnsServer {
     if (opcode !== 0) return this.errorAnswer(msg, RCODE.NOTIMP);
     if (!question || query.questions!.length !== 1 || typeof question.name !== 'string') return this.errorAnswer(msg, RCODE.FORMERR);
     const name = question.name.toLowerCase().replace(/\.$/, '');
-    if (!this.inZone(name)) return this.forward(msg, transport);
+    if (!this.inZone(name)) return this.forward(msg, transport, this.upstreams);
+    // Forwarded, never cached here: the master's answer changes with its events.
+    if (this.options.zoneUpstreams !== undefined) return this.forward(msg, transport, this.options.zoneUpstreams);
     const answer = this.authoritative(query, question, name, transport);
     if (answer.cacheable && this.cache.size < MAX_CACHE_ENTRIES) this.cache.set(key, answer.bytes);
     this.counters.answered++;
@@ -376,13 +384,13 @@ export class DnsServer {
 
   // ---- forwarding ---------------------------------------------------------------------------
 
-  private async forward(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
-    if (this.upstreams.length === 0) return this.errorAnswer(msg, RCODE.REFUSED);
+  private async forward(msg: Buffer, transport: 'udp' | 'tcp', upstreams: readonly Upstream[]): Promise<Buffer | undefined> {
+    if (upstreams.length === 0) return this.errorAnswer(msg, RCODE.REFUSED);
     if (this.forwardsInFlight >= MAX_FORWARDS_IN_FLIGHT) return this.errorAnswer(msg, RCODE.SERVFAIL);
     this.forwardsInFlight++;
     this.counters.forwarded++;
     try {
-      for (const upstream of this.upstreams) {
+      for (const upstream of upstreams) {
         if (this.isSelf(upstream)) continue;
         const answer = await udpExchange(msg, upstream, this.forwardTimeoutMs).catch(() => undefined);
         if (!answer) continue;

@@ -12,32 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 
-/** Longest DNS label (RFC 1035). */
-export const MAX_LABEL = 63;
-/** Longest name (RFC 1035, in text form without the final dot). */
-export const MAX_NAME = 253;
-
-/** A DNS label from a Mesos name: Mesos-DNS' RFC 1123 rules. Empty when nothing is left. */
-export function label(name: string): string {
-  let out = name
-    .toLowerCase()
-    .replaceAll('.', '-')
-    .replace(/[^a-z0-9-]/g, '');
-  if (out.length > MAX_LABEL) out = out.slice(0, MAX_LABEL);
-  return out.replace(/^-+/, '').replace(/-+$/, '');
-}
-
-/**
- * A framework's part of a name: Mesos-DNS keeps dots in framework names (each part a label), so
- * each dot-separated part is made a label on its own.
- */
-export function frameworkLabel(name: string): string {
-  return name
-    .split('.')
-    .map(label)
-    .filter((l) => l !== '')
-    .join('.');
-}
+export { frameworkLabel, label, MAX_LABEL, MAX_NAME } from './labels.ts';
+import { label } from './labels.ts';
 
 const ZBASE32 = 'ybndrfg8ejkmcpqxot1uwisza345h769';
 

@@ -30,6 +30,8 @@ export interface LoadBalancerOptions {
   master: string;
   token: string | undefined;
   groups: string[];
+  /** marathon-lb's `--strict-mode`: only ports labelled HAPROXY_{n}_ENABLED=true are served. */
+  strictMode?: boolean;
   /** Address of service-port frontends (HAPROXY_{n}_BIND_ADDR overrides) and the vhost/app-id ones. */
   bindAddr: string;
   httpPort: number;
@@ -174,6 +176,7 @@ export class LoadBalancer {
       await this.resolveHosts(visible);
       const model = buildModel(visible, {
         groups: this.options.groups,
+        ...(this.options.strictMode === true ? { strictMode: true } : {}),
         bindAddr: this.options.bindAddr,
         reservedPorts: [this.options.httpPort, this.options.httpsPort, this.options.appIdPort].filter((p) => p > 0),
         hostIps: this.hostIps,

@@ -41,6 +41,19 @@ test('groups: other groups and apps without one are left out unless --group *', 
   );
 });
 
+test('HAPROXY_{n}_ENABLED: false leaves a port out; strict mode (marathon-lb --strict-mode) serves only ports saying true', () => {
+  const on = (port: number) => ({ portDefinitions: [{ port }] });
+  const apps = [app('/plain', {}), app('/on', { HAPROXY_0_ENABLED: 'true' }, on(10001)), app('/off', { HAPROXY_0_ENABLED: 'false' }, on(10002))];
+  assert.deepEqual(
+    buildModel(apps, options).services.map((s) => s.appId),
+    ['/on', '/plain'],
+  );
+  assert.deepEqual(
+    buildModel(apps, { ...options, strictMode: true }).services.map((s) => s.appId),
+    ['/on'],
+  );
+});
+
 test('only RUNNING instances take traffic, and with health checks only healthy ones', () => {
   const tasks = [
     running('t1', 31001),

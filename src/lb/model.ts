@@ -75,6 +75,8 @@ export interface ModelOptions {
   groups: readonly string[];
   /** The address service-port frontends bind unless HAPROXY_{n}_BIND_ADDR says otherwise. */
   bindAddr: string;
+  /** marathon-lb's `--strict-mode` (the package's `strict-mode`): a port is served only with HAPROXY_{n}_ENABLED=true. */
+  strictMode?: boolean;
   /** Ports the LB itself binds (vhost, app-id, admin): a service port among them is refused. */
   reservedPorts: readonly number[];
   /** Agent host name → IP (resolved by the shell); tasks on hosts missing here get no traffic. */
@@ -245,7 +247,7 @@ export function buildModel(apps: readonly MarathonApp[], options: ModelOptions):
         for (const [label, reason] of problems) refuse(label, reason);
         continue;
       }
-      if (enabled === false) continue;
+      if (enabled === false || (options.strictMode === true && enabled !== true)) continue;
       if (!(everyGroup || (group !== undefined && options.groups.includes(group)))) continue;
       const servicePort = portLabel ?? servicePortOf(app, i);
       if (servicePort === undefined) continue;

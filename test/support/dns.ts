@@ -15,8 +15,8 @@ export interface Dig {
 }
 
 /** `dig` against the dev cluster's DNS: the header status and the answer/additional sections. */
-export async function digAt(dnsPort: number, name: string, type = 'A', tcp = false): Promise<Dig> {
-  const args = [`@127.0.0.1`, '-p', String(dnsPort), name, type, '+noall', '+comments', '+answer', '+additional', '+time=5', '+tries=2', ...(tcp ? ['+tcp'] : [])];
+export async function digAt(dnsPort: number, name: string, type = 'A', tcp = false, server = '127.0.0.1'): Promise<Dig> {
+  const args = [`@${server}`, '-p', String(dnsPort), name, type, '+noall', '+comments', '+answer', '+additional', '+time=5', '+tries=2', ...(tcp ? ['+tcp'] : [])];
   const { stdout } = await run('dig', args, { timeout: 30_000 });
   const status = /status: ([A-Z]+)/.exec(stdout)?.[1] ?? 'NONE';
   const records = (section: string) => {

@@ -34,6 +34,8 @@ export interface ContainerizerChoice {
   userNamespaces?: UserNamespaceRange;
   /** The agent's image store and work dir: tasks naming an image run in it (linux containerizer). */
   images?: { store: LayerStore; workDir: string };
+  /** The agent's resolver's resolv.conf for tasks (LinuxContainerizerOptions.resolvConf). */
+  resolvConf?: string;
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
@@ -51,6 +53,7 @@ export function createContainerizer(choice: ContainerizerChoice): Containerizer 
         ...(choice.defaultUser === undefined ? {} : { defaultUser: choice.defaultUser }),
         ...(choice.userNamespaces === undefined ? {} : { userNamespaces: choice.userNamespaces }),
         ...(choice.images === undefined ? {} : { images: choice.images.store, workDir: choice.images.workDir }),
+        ...(choice.resolvConf === undefined ? {} : { resolvConf: choice.resolvConf }),
       });
     } catch (err) {
       // Asked for user namespaces, the posix containerizer would run tasks as real host users.

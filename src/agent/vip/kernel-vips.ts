@@ -90,3 +90,21 @@ export class KernelVips {
     });
   }
 }
+
+/**
+ * Why this host's kernel cannot take VIPs here, or undefined when it can: root (CAP_NET_ADMIN),
+ * the nft binary, and nf_tables answering (`nft list tables`). `drover dev` asks before turning
+ * VIPs on by default.
+ */
+export function vipsUnavailable(nft = 'nft'): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return Promise.resolve('not root (nftables needs CAP_NET_ADMIN)');
+  return new Promise((resolve) => {
+    const child = spawn(nft, ['list', 'tables'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      if (err.length < 2000) err += d.toString();
+    });
+    child.on('error', (e) => resolve(`cannot run ${nft} (Debian: nftables): ${e.message}`));
+    child.on('close', (code) => resolve(code === 0 ? undefined : `nft list tables failed (exit ${code}): ${err.trim().slice(0, 500)}`));
+  });
+}

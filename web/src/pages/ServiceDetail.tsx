@@ -6,6 +6,7 @@ import { hub, useResource } from '../live.ts';
 import { notify } from '../notify.tsx';
 import { Link } from '../router.tsx';
 import { ServiceActions } from './ServiceActions.tsx';
+import { AppDiscovery } from '../app-discovery.tsx';
 import { appStatus } from './Services.tsx';
 
 function health(app: App, t: MarathonTask): string {
@@ -186,6 +187,8 @@ export function ServiceDetail({ id }: { id: string }) {
           Last failure {ago(a.lastTaskFailure.timestamp)}: <Badge value={a.lastTaskFailure.state} /> {a.lastTaskFailure.message}
         </div>
       ) : null}
+
+      <AppDiscovery app={a} />
 
       <section className="panel">
         <h2>Instances</h2>

@@ -11,7 +11,9 @@
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
 #   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
 #      netns-path-or-empty  userns-or-empty  rootfs-or-empty  workdir  exit-file
-#      3n volumes (source target ro)…  n argv…  n env…
+#      3n volumes (source target ro)…  n argv…  n env…  [resolv.conf]
+# resolv.conf, when given, is a host file bound read-only over the task's /etc/resolv.conf (the
+# agent's resolver, --dns): on the host's tree and in an image's root alike.
 # A volume (container-volumes.ts) binds `source` (a real host path, checked by the agent) at
 # `target`: a path inside the image's root, or without an image a path in the sandbox. Every
 # directory on the way to the target is checked not to be a symbolic link and created if missing.
@@ -139,6 +141,7 @@ sub launch {
   my @volumes = splice(@f, 0, shift @f);
   my @argv = splice(@f, 0, shift @f);
   my @env = splice(@f, 0, shift @f);
+  my $resolv = @f ? shift @f : '';
   my $pid = fork;
   if (!defined $pid) {
     reply("F $id fork: $!");
@@ -190,8 +193,8 @@ sub launch {
     POSIX::_exit(0);
   }
   my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
-  my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file };
-  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image, \@volumes);
+  my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file, resolv => $resolv };
+  start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image, \@volumes, $resolv);
 }
 
 # C, for I's user namespace: once I has created it, write its uid and gid maps (C is still root
@@ -235,7 +238,7 @@ sub enter_user_namespace {
 
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
-  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes, $image, $volumes) = @_;
+  my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes, $image, $volumes, $resolv) = @_;
   $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
   POSIX::setsid();
   my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
@@ -243,7 +246,7 @@ sub start_task {
     my $err = enter_image_root($sandbox, $image, $volumes);
     $fail->($err) if defined $err;
   } else {
-    host_view($sandbox, $fail, $volumes);
+    host_view($sandbox, $fail, $volumes, $resolv);
   }
   if (!$privileged) {
     my $err = confine_kernel_files($confine);
@@ -267,7 +270,7 @@ sub start_task {
 
 # I, without an image: the host's tree, read-only but for the sandbox, /proc and a private /tmp.
 sub host_view {
-  my ($sandbox, $fail, $volumes) = @_;
+  my ($sandbox, $fail, $volumes, $resolv) = @_;
   my ($none, $root, $proc, $tmp, $shm) = ('none', '/', '/proc', '/tmp', '/dev/shm');
   my ($procfs, $tmpfs, $tmpname, $shmname, $mode) = ('proc', 'tmpfs', 'drover-tmp', 'drover-shm', 'mode=1777');
   my $box = "$sandbox";
@@ -279,6 +282,11 @@ sub host_view {
   syscall($SYS_mount_setattr, AT_FDCWD, $root, AT_RECURSIVE, $set, 32) == 0 or $fail->("cannot make / read-only: $!");
   syscall($SYS_mount_setattr, AT_FDCWD, $box, AT_RECURSIVE, $clear, 32) == 0 or $fail->("cannot keep the sandbox writable: $!");
   syscall($SYS_mount_setattr, AT_FDCWD, $proc, 0, $clear, 32) == 0 or $fail->("cannot keep /proc writable: $!");
+  if ($resolv ne '') {
+    # After / went read-only (the bind copies that flag), before /tmp's tmpfs (it may hide the file).
+    my $etc = '/etc/resolv.conf';
+    syscall($nr{mount}, $resolv, $etc, 0, MS_BIND, 0) == 0 or $fail->("cannot bind $resolv at /etc/resolv.conf: $!");
+  }
   # Volumes land in the sandbox (the agent made their targets relative to it).
   my $err = mount_volumes('', $box, $volumes);
   $fail->($err) if defined $err;
@@ -338,6 +346,7 @@ sub enter_image_root {
   my $ro = pack('QQQQ', MOUNT_ATTR_RDONLY, 0, 0, 0);
   for my $name (qw(hosts resolv.conf)) {
     my ($src, $dst) = ("/etc/$name", "$root/etc/$name");
+    $src = $image->{resolv} if $name eq 'resolv.conf' && $image->{resolv} ne '';
     next unless -f $src;
     unlink($dst) if -l $dst;
     if (!-e $dst) { open(my $fh, '>', $dst) or return "cannot create /etc/$name: $!"; close($fh) }

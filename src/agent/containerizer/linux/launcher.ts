@@ -54,6 +54,8 @@ export interface LaunchRequest {
   /** What PID 1 of the task's namespace execs (with an image: runs as its child). */
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
+  /** A host file bound read-only over the task's /etc/resolv.conf (the agent's resolver, `--dns`). */
+  resolvConf?: string;
 }
 
 export interface UserNamespaceRange {
@@ -114,6 +116,8 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
     ...list((req.volumes ?? []).flatMap((v) => [v.source, v.target, v.readOnly ? 1 : 0])),
     ...list(req.argv),
     ...list(Object.entries(req.env).map(([k, v]) => `${k}=${v}`)),
+    // Optional and last: a request without it is the line it always was.
+    ...(req.resolvConf === undefined ? [] : [req.resolvConf]),
   ];
   return `${fields.map((f) => String(f).replace(/[%\t\n\r\0]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('\t')}\n`;
 }

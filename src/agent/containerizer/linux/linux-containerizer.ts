@@ -86,6 +86,11 @@ export interface LinuxContainerizerOptions {
   images?: LayerStore;
   /** Where rootfs mounts go (`<dir>/provisioner/<container>/rootfs`); the agent's work dir. */
   workDir?: string;
+  /**
+   * The agent's resolver's resolv.conf (`--dns`), bound over each task's /etc/resolv.conf (task
+   * launcher only). Tasks in a CNI network keep the host's: the resolver listens on the host's loopback.
+   */
+  resolvConf?: string;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
@@ -236,6 +241,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
         ...(attached === undefined ? {} : { netns: attached.netns }),
         ...(userns === undefined ? {} : { userNamespace: userns }),
         ...(volumes === undefined ? {} : { volumes }),
+        ...(this.linux.resolvConf === undefined || attached !== undefined ? {} : { resolvConf: this.linux.resolvConf }),
         ...(image === undefined
           ? { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], env: spec.env }
           : { argv: image.plan.argv, env: image.plan.env, image: { rootfs: image.rootfs.rootfs, workingDir: image.plan.workingDir, exitFile: EXIT_FILE_IN_CONTAINER } }),
