@@ -14,11 +14,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import type { Page } from 'playwright-core';
+import { ensureWebBuilt, launchBrowser, screenshot, type Browser } from './support/browser.ts';
 
 const TEST = { timeout: 240_000 };
 let root: string;
 let dev: DroverProcess;
 let agentUrl: string;
+let browser: Browser;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -67,6 +70,7 @@ const BURN = `perl -e '$x = "a" x (64 * 1024 * 1024); $i = 0; while (1) { $i++ }
 const MB = 1024 * 1024;
 
 before(async () => {
+  ensureWebBuilt();
   root = await mkdtemp(join(tmpdir(), 'drover-ui-usage-'));
   const port = await freePort();
   dev = await startDrover(
@@ -95,9 +99,11 @@ before(async () => {
   const state = await api<{ slaves: Array<{ pid: string }> }>('GET', '/master/state');
   // Mesos' pid: slave(1)@host:port.
   agentUrl = `http://${state.body.slaves[0]!.pid.split('@')[1]}`;
+  browser = await launchBrowser();
 });
 
 after(async () => {
+  await browser?.close();
   if (dev) {
     await api('DELETE', '/v2/apps/usage/burn?force=true').catch(() => undefined);
     await eventually(async () => (await api<{ tasks: unknown[] }>('GET', '/master/tasks?completed=false')).body.tasks.length === 0, 'every task ended', 60_000).catch(() => undefined);
@@ -170,5 +176,83 @@ describe('resource usage of a real task', () => {
     assert.equal(bad.body.details?.[0]?.path, '/app');
     const forged = await api('POST', '/api/v1/agent/usage', { agent_id: { value: usage.agents[0]!.id }, statistics: [] });
     assert.equal(forged.status, 403, forged.text);
+  });
+});
+
+/** The chart's latest figure (its data-latest) once it is above `min`, and proof its canvas has ink. */
+async function chartShows(page: Page, testId: string, min: number): Promise<number> {
+  const chart = page.getByTestId(testId);
+  await chart.waitFor();
+  const value = await eventually(
+    async () => {
+      const latest = Number((await chart.getAttribute('data-latest')) || 'NaN');
+      return latest > min ? latest : undefined;
+    },
+    `${testId} above ${min}`,
+    90_000,
+  );
+  // uPlot draws on a canvas: some of its pixels are not blank.
+  // Runs in the page: typed structurally (the test's tsconfig has no DOM library).
+  type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+  const inked = await chart.locator('canvas').evaluate((element) => {
+    const canvas = element as unknown as Canvas;
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) n++;
+    return n;
+  });
+  assert.ok(inked > 100, `${testId}: ${inked} pixels drawn`);
+  return value;
+}
+
+describe('usage graphs in the UI', () => {
+  test('the service page charts the burning task: CPU and memory of the app, a sparkline per task', TEST, async () => {
+    const { page } = browser;
+    await page.goto(`${dev.url}/services/usage/burn`);
+    const cpu = await chartShows(page, 'app-cpu-chart', 0.05);
+    const mem = await chartShows(page, 'app-mem-chart', 60 * MB);
+    // The caption says the same number in words.
+    assert.match((await page.getByTestId('app-mem-chart').locator('figcaption').textContent()) ?? '', /\d+(\.\d)? MiB/);
+    await page.getByTestId('task-usage').first().waitFor();
+    assert.ok(cpu > 0.05 && mem > 60 * MB);
+    await screenshot(page, 'usage-service');
+  });
+
+  test('a node page: hostname, resources, attributes, its tasks, usage charts; Drain asks first', TEST, async () => {
+    const { page } = browser;
+    const agent = (await api<{ slaves: Array<{ id: string; hostname: string }> }>('GET', '/master/state')).body.slaves[0]!;
+    await page.goto(`${dev.url}/nodes`);
+    // The list names nodes by hostname and links each to its page.
+    await page.getByRole('link', { name: agent.hostname, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: agent.hostname }).waitFor();
+    assert.equal(new URL(page.url()).pathname, `/nodes/${agent.id}`);
+    await chartShows(page, 'node-cpu-chart', 0.05);
+    await chartShows(page, 'node-mem-chart', 60 * MB);
+    await page
+      .getByRole('region', { name: 'Tasks on this node' })
+      .getByRole('link', { name: /usage_burn|burn/ })
+      .first()
+      .waitFor();
+    await page.getByRole('region', { name: 'Resources' }).getByText('CPU').first().waitFor();
+    await screenshot(page, 'node-detail');
+    // Drain is destructive: a dialog says what it does, and Cancel leaves the node as it was.
+    await page.getByRole('button', { name: 'Drain', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: `Drain ${agent.hostname}?` });
+    await dialog.getByText('its 1 running task(s) are killed').waitFor();
+    await screenshot(page, 'node-drain-confirm');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const after = await api<{ slaves: Array<{ id: string; drain_info?: unknown; deactivated?: boolean }> }>('GET', '/master/state');
+    assert.equal(after.body.slaves[0]!.drain_info, undefined, 'not drained');
+  });
+
+  test('the overview charts allocation against capacity over time', TEST, async () => {
+    const { page } = browser;
+    await page.goto(`${dev.url}/`);
+    // The first line is "allocated": the burning task's 0.25 cpus at least.
+    const allocated = await chartShows(page, 'cluster-cpu-chart', 0.2);
+    assert.ok(allocated >= 0.25);
+    await chartShows(page, 'cluster-mem-chart', 100 * MB);
+    await screenshot(page, 'usage-overview');
   });
 });

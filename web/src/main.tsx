@@ -11,6 +11,7 @@ import { ServiceDetail } from './pages/ServiceDetail.tsx';
 import { Tasks } from './pages/Tasks.tsx';
 import { Jobs } from './pages/Jobs.tsx';
 import { Nodes } from './pages/Nodes.tsx';
+import { NodeDetail } from './pages/NodeDetail.tsx';
 import { Catalog } from './pages/Catalog.tsx';
 import { Login, loggedIn } from './pages/Login.tsx';
 
@@ -31,6 +32,7 @@ function Page() {
   if (path === '/tasks') return <Tasks />;
   if (path === '/jobs' || path.startsWith('/jobs/')) return <Jobs selected={path.startsWith('/jobs/') ? decodeURIComponent(path.slice(6)) : undefined} />;
   if (path === '/nodes') return <Nodes />;
+  if (path.startsWith('/nodes/')) return <NodeDetail id={decodeURIComponent(path.slice('/nodes/'.length))} />;
   if (path === '/catalog' || path.startsWith('/catalog/')) return <Catalog selected={path.startsWith('/catalog/') ? decodeURIComponent(path.slice('/catalog/'.length)) : undefined} />;
   return (
     <div className="page">
