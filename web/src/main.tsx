@@ -1,6 +1,7 @@
 import { StrictMode, useEffect } from 'react';
 import { createRoot } from 'react-dom/client';
 import './styles.css';
+import { setTheme, useTheme } from './theme.ts';
 import { Link, useLocation } from './router.tsx';
 import { hub, useConnection } from './live.ts';
 import { Notes } from './notify.tsx';
@@ -47,6 +48,7 @@ function Page() {
 function Shell() {
   const { path } = useLocation();
   const connection = useConnection();
+  const theme = useTheme();
   const active = (to: string) => (to === '/' ? path === '/' || path === '/overview' : path === to || path.startsWith(`${to}/`));
   const current = NAV.find((n) => active(n.to));
   useEffect(() => {
@@ -65,6 +67,14 @@ function Shell() {
           </Link>
         ))}
         <div className="side-foot">
+          <button
+            type="button"
+            className="small theme-toggle"
+            aria-label={theme === 'dark' ? 'Use the light theme' : 'Use the dark theme'}
+            onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+          >
+            {theme === 'dark' ? '☀ Light' : '☾ Dark'}
+          </button>
           <span
             className={`conn ${connection}`}
             data-testid="connection"

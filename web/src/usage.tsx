@@ -11,6 +11,7 @@ import 'uplot/dist/uPlot.min.css';
 import { get } from './api.ts';
 import { cpus as fmtCpus, ErrorBox } from './components.tsx';
 import { Link } from './router.tsx';
+import { useTheme } from './theme.ts';
 
 export interface Series {
   t: number[];
@@ -71,6 +72,7 @@ export const bytes = (n: number): string => {
   if (n >= 1024) return `${Math.round(n / 1024)} KiB`;
   return `${Math.round(n)} B`;
 };
+const POWERS_OF_TWO = Array.from({ length: 50 }, (_, i) => 2 ** i);
 const cores = (n: number): string => `${fmtCpus(n)} cores`;
 
 /** The palette, read from the theme's CSS variables (a canvas cannot use var()). */
@@ -105,6 +107,8 @@ export function UsageChart({ title, t, lines, format, height = 160, testId }: { 
   const plot = useRef<uPlot | null>(null);
   const data: uPlot.AlignedData = [t.map((ms) => ms / 1000), ...lines.map((l) => l.values)];
   const shape = lines.map((l) => l.label).join('\u0000');
+  // Redrawn in the new palette when the theme changes.
+  const theme = useTheme();
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: rebuilt only when the lines change; new points go through setData below
   useEffect(() => {
@@ -119,7 +123,15 @@ export function UsageChart({ title, t, lines, format, height = 160, testId }: { 
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
         { stroke: colors.text, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid } },
-        { stroke: colors.text, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid }, size: 70, values: (_u, ticks) => ticks.map(format) },
+        {
+          stroke: colors.text,
+          grid: { stroke: colors.grid, width: 1 },
+          ticks: { stroke: colors.grid },
+          size: 70,
+          values: (_u, ticks) => ticks.map(format),
+          // Byte axes step in powers of two (1 GiB, 2 GiB, 4 GiB), not 1.9 GiB.
+          ...(format === bytes ? { incrs: POWERS_OF_TWO } : {}),
+        },
       ],
       series: [
         {},
@@ -140,7 +152,7 @@ export function UsageChart({ title, t, lines, format, height = 160, testId }: { 
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [shape, height]);
+  }, [shape, height, theme]);
 
   useEffect(() => {
     plot.current?.setData(data);
