@@ -105,5 +105,8 @@ describe('UsageSampler', () => {
     clock.advance(20_000);
     assert.equal(passes.length, 2);
     assert.equal(usagePrometheusText([]).includes('{'), false);
+    // Stopped (or --usage-interval 0): a request samples now, and does not push.
+    assert.equal(sampler.statistics().length, 1);
+    assert.equal(passes.length, 2);
   });
 });

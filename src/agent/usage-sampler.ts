@@ -231,8 +231,11 @@ export class UsageSampler {
     return this.options.intervalMs;
   }
 
-  /** One pass over every running container; also what `/monitor/statistics` serves until the next. */
-  sample(): readonly ContainerUsage[] {
+  /**
+   * One pass over every running container; also what `/monitor/statistics` serves until the next.
+   * A pass made because someone asked (`report` false) is not handed to `onSample`.
+   */
+  sample(report = true): readonly ContainerUsage[] {
     const now = this.options.clock.now() / 1000;
     const out: ContainerUsage[] = [];
     for (const t of this.options.targets()) {
@@ -250,13 +253,13 @@ export class UsageSampler {
       });
     }
     this.latest = out;
-    this.options.onSample?.(out);
+    if (report) this.options.onSample?.(out);
     return out;
   }
 
-  /** The last pass (a first one is made if none ran yet). */
+  /** The last pass; without a timer (interval 0) a pass made now, as Mesos samples on request. */
   statistics(): readonly ContainerUsage[] {
-    return this.timer === undefined && this.latest.length === 0 ? this.sample() : this.latest;
+    return this.timer === undefined ? this.sample(false) : this.latest;
   }
 
   /** The last pass as Prometheus text (exposition format 0.0.4). */
