@@ -206,6 +206,8 @@ describe('web UI', () => {
     await page.getByRole('table', { name: 'Versions' }).getByRole('row').nth(1).waitFor();
     const versionsBefore = await page.getByRole('table', { name: 'Versions' }).getByRole('row').count();
     await page.getByRole('button', { name: 'Restart' }).click();
+    // Restart replaces every instance: it asks first.
+    await page.getByRole('dialog', { name: 'Restart /ui/web?' }).getByRole('button', { name: 'Restart' }).click();
     await page.getByRole('table', { name: 'Versions' }).getByRole('row').nth(versionsBefore).waitFor(SLOW);
     await page.getByTestId('instances-summary').filter({ hasText: '2 of 2 running' }).waitFor(SLOW);
     // Until the restart's deployment is done, a destroy would be refused (409, app locked).
@@ -225,6 +227,11 @@ describe('web UI', () => {
     await page
       .getByRole('button', { name: /^Drain / })
       .first()
+      .click();
+    // Draining kills the node's tasks: it asks first.
+    await page
+      .getByRole('dialog', { name: /^Drain / })
+      .getByRole('button', { name: 'Drain' })
       .click();
     await nodes.getByText('drained', { exact: true }).waitFor(SLOW);
     await screenshot(page, '07b-nodes-drained');
@@ -251,6 +258,11 @@ describe('web UI', () => {
     await page.getByRole('table', { name: 'Run history' }).getByText('SUCCESS').first().waitFor(SLOW);
     await page.locator('[data-key="ui-report"]').getByText('1 / 0').waitFor();
     await screenshot(page, '08-jobs');
+    // A run links to its logs: the task's stdout on the Tasks page.
+    await page.getByRole('table', { name: 'Run history' }).getByRole('link', { name: 'Logs' }).first().click();
+    await page.waitForURL(/\/tasks\?task=/);
+    await page.getByTestId('log-text').filter({ hasText: 'report done' }).waitFor(SLOW);
+    await screenshot(page, '08b-job-run-logs');
   });
 
   test("a service's page shows its DNS names, VIPs and load balancer routes", TEST, async () => {
@@ -335,7 +347,7 @@ describe('web UI', () => {
       await page.locator('[aria-label="Nodes"][aria-rowcount="1001"]').waitFor();
       assert.ok((await nodes.locator('.grid-row').count()) < 200, 'only the agents in view are in the DOM');
       await nodes.locator('.vlist').evaluate((el) => (el.scrollTop = el.scrollHeight));
-      await nodes.getByText('node-1000:5051').waitFor();
+      await nodes.getByRole('link', { name: 'node-1000', exact: true }).waitFor();
       await screenshot(page, '10-nodes-1000');
     } finally {
       await page.close();

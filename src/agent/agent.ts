@@ -50,6 +50,7 @@ import type { GroupExecutor } from './task-groups.ts';
 import { BOOT_ID_FILE, readBootId, rebootedSince } from './boot-id.ts';
 import { CheckpointedResources } from './persistent-volumes.ts';
 import { AtomicJsonWriter } from './checkpoint/atomic-json.ts';
+import { UsageSampler, type UsageTarget } from './usage-sampler.ts';
 
 export interface AgentOptions {
   /** e.g. http://127.0.0.1:5050 */
@@ -140,6 +141,11 @@ export interface AgentOptions {
    * binding the agent id (meta/agent-cert.pem), and every later connection presents it (mTLS).
    */
   masterCaPem?: string;
+  /**
+   * `--usage-interval`: how often the running containers' cgroups are sampled (usage-sampler.ts)
+   * and the figures pushed to the master; default 5 s, 0 samples only when `/monitor/statistics` is asked.
+   */
+  usageIntervalMs?: number;
 }
 
 export class Agent {
@@ -170,6 +176,7 @@ export class Agent {
   /** Pulled images and their extracted layers, shared by every task here. */
   readonly images: LayerStore;
   private imageGc: Repeating | undefined;
+  private readonly usage: UsageSampler;
   private id: string | undefined;
   /** This boot's id, recorded with the agent id. */
   private bootId: string | undefined;
@@ -215,6 +222,13 @@ export class Agent {
           });
     const clock = options.clock ?? systemClock;
     this.clock = clock;
+    this.usage = new UsageSampler({
+      clock,
+      intervalMs: options.usageIntervalMs ?? 5000,
+      targets: () => this.usageTargets(),
+      // Pushed with the agent's own credential on its current stream; a lost push is just a gap.
+      onSample: (usage) => void this.link.postUsage(usage),
+    });
     this.fetcher = new FetcherProcess({ ...options.fetcher, cacheDir: join(this.layout.root, 'cache', 'fetcher'), logger: this.logger });
     this.updates = new StatusUpdateManager({
       send: async (updates) => (await this.link.call({ type: 'UPDATE', update: { updates } })) === 'accepted',
@@ -374,6 +388,7 @@ export class Agent {
         return { argv, env: target.env, cwd: target.sandbox };
       },
       images: { store: this.images, limits: () => this.imageGcLimits() },
+      usage: this.usage,
       logger: this.logger,
     });
     if (this.tlsCert !== undefined && this.tlsKey !== undefined) this.http.setCertificate(this.tlsCert, this.tlsKey);
@@ -387,6 +402,7 @@ export class Agent {
       });
     }
     this.link.start();
+    if (this.usage.intervalMs > 0) this.usage.start();
     this.logger.info({ url: this.url, master: this.options.masterUrl, resources: this.resources.format() }, 'agent-started');
   }
 
@@ -402,6 +418,7 @@ export class Agent {
     if (this.renewal !== undefined) this.clock.clearTimeout(this.renewal);
     await this.gc.stop();
     this.imageGc?.stop();
+    this.usage.stop();
     this.supervisor.detach();
     await this.containerizer.detach();
     await this.link.stop();
@@ -454,6 +471,19 @@ export class Agent {
       tasks: this.supervisor.list().map(({ checkpoint }) => checkpoint),
       completed: this.supervisor.completed(),
     };
+  }
+
+  /** The running containers with cgroups, for the usage sampler's pass. */
+  private usageTargets(): UsageTarget[] {
+    const out: UsageTarget[] = [];
+    for (const { checkpoint: c } of this.supervisor.list()) {
+      const cgroups = c.container?.cgroups;
+      if (cgroups === undefined || c.state !== 'TASK_RUNNING') continue;
+      const cpus = c.taskInfo.resources?.find((r) => r.name === 'cpus')?.scalar?.value;
+      const taskId = c.taskInfo.task_id.value;
+      out.push({ frameworkId: c.frameworkId, taskId, executorId: c.taskGroup?.executorId ?? taskId, containerId: c.containerId, cgroups, ...(cpus === undefined ? {} : { cpus }) });
+    }
+    return out;
   }
 
   /** What GET /state shows. */

@@ -146,6 +146,29 @@ export class MasterLink {
     }
   }
 
+  /**
+   * The containers' usage of one sampling pass (usage-sampler.ts) to the master (POST
+   * /api/v1/agent/usage on the current stream), where it feeds the UI's graphs. Never throws: a
+   * pass that does not arrive is a gap in a graph, nothing is retried.
+   */
+  async postUsage(statistics: readonly unknown[]): Promise<void> {
+    const streamId = this.streamId;
+    const agentId = this.currentAgentId;
+    if (streamId === undefined || agentId === undefined) return;
+    try {
+      const response = await this.fetchImpl()(this.endpoint.replace(/\/api\/v1\/agent$/, '/api/v1/agent/usage'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [AGENT_STREAM_HEADER]: streamId, ...this.authorization() },
+        body: JSON.stringify({ agent_id: { value: agentId }, statistics }),
+        signal: AbortSignal.timeout(this.options.callTimeoutMs ?? 10_000),
+      });
+      const text = await response.text();
+      if (response.status !== 202 && response.status !== 200) this.options.logger.debug({ status: response.status, body: text.slice(0, 300) }, 'usage-push-refused');
+    } catch (err) {
+      this.options.logger.debug({ err }, 'usage-push-failed');
+    }
+  }
+
   /** A non-REGISTER call on the current stream. Never throws. */
   async call(call: Omit<AgentCall, 'agent_id'>): Promise<CallResult> {
     const streamId = this.streamId;

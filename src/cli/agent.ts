@@ -40,6 +40,7 @@ interface AgentArgs {
   'user-namespaces': boolean;
   'user-namespace-range': string;
   'default-task-user': string;
+  'usage-interval': string;
   'insecure-registry': string[];
   'registry-mirror': string[];
   'image-gc-max-age'?: string;
@@ -107,6 +108,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           describe: "Host directories tasks may mount as volumes (container.volumes' hostPath), comma-separated; default: none, a host volume is refused",
         })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: 'Who a task runs as when neither it nor its framework names a user' })
+        .option('usage-interval', {
+          type: 'string',
+          default: '5secs',
+          describe: "How often the running tasks' cgroup CPU, memory and I/O are sampled and sent to the master (e.g. '5secs', '1secs'; 0 samples only on request)",
+        })
         .option('insecure-registry', { type: 'string', array: true, default: [], describe: 'host[:port] of an image registry reached over plain HTTP (loopback registries always may); repeatable' })
         .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'URL of a Docker Hub mirror, tried before Docker Hub; repeatable' })
         .option('image-gc-max-age', { type: 'string', describe: "Remove images no task has used for this long, e.g. '1weeks', '6hrs'" })
@@ -223,6 +229,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         allowPrivileged: args['allow-privileged'],
         hostVolumePaths: parseAllowedPaths(args['host-volume-paths']),
         defaultTaskUser: args['default-task-user'],
+        usageIntervalMs: usageIntervalMs(args['usage-interval']),
         images: {
           insecureRegistries: args['insecure-registry'],
           mirrors: args['registry-mirror'],
@@ -323,6 +330,11 @@ export function agentArgsProblem(args: AgentArgs): string | undefined {
   } catch (e) {
     return `--vip-table-suffix: ${(e as Error).message}`;
   }
+  try {
+    usageIntervalMs(args['usage-interval']);
+  } catch (err) {
+    return (err as Error).message;
+  }
   if (parseDurationMs(args['vip-drain'] ?? '2secs') === undefined) return `--vip-drain must be a duration such as '2secs' or '500ms', got '${args['vip-drain']}'`;
   if (args.dns !== undefined) {
     const listen = parseHostPort(args.dns === '' ? DEFAULT_AGENT_DNS : args.dns, '--dns');
@@ -357,6 +369,14 @@ const DURATION_UNITS_MS: Record<string, number> = {
 };
 
 /** A Mesos flag duration ('1weeks', '6hrs', '2.5mins') in ms, or undefined. */
+/** `--usage-interval`: a duration, or 0 (sample only when asked); throws with the flag's name otherwise. */
+export function usageIntervalMs(text: string | undefined): number {
+  if (text === undefined) return 5000;
+  const ms = text.trim() === '0' ? 0 : parseDurationMs(text);
+  if (ms === undefined) throw new Error(`--usage-interval must be a duration such as '5secs' or '1secs' (or 0), got '${text}'`);
+  return ms;
+}
+
 export function parseDurationMs(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(text.trim());
   const unit = match?.[2] === undefined ? undefined : DURATION_UNITS_MS[match[2]];

@@ -4,6 +4,7 @@ import { waitForSignal } from './signals.ts';
 import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
+import { usageIntervalMs } from './agent.ts';
 import { AUTH_FLAG } from './auth-flag.ts';
 import { TLS_FLAGS, type TlsArgs, tlsArgsProblem, tlsOptions } from './tls-flags.ts';
 import { bridgeOptionsProblem, DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET } from '../agent/network/cni-bridge.ts';
@@ -27,6 +28,7 @@ interface DevArgs extends TlsArgs {
   'bridge-name': string;
   'bridge-subnet': string;
   'default-task-user': string;
+  'usage-interval': string;
   'accept-stale-store': boolean;
   'user-namespaces': boolean;
   'user-namespace-range': string;
@@ -67,6 +69,11 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('bridge-name', { type: 'string', default: DEFAULT_BRIDGE_NAME, describe: 'The Linux bridge of bridged tasks (container/bridge networking)' })
         .option('bridge-subnet', { type: 'string', default: DEFAULT_BRIDGE_SUBNET, describe: 'IPv4 CIDR the addresses of bridged tasks come from' })
         .option('default-task-user', { type: 'string', default: 'nobody', describe: "Who tasks run as unless an app or job names a user (Marathon's --mesos_user)" })
+        .option('usage-interval', {
+          type: 'string',
+          default: '5secs',
+          describe: "How often the running tasks' cgroup CPU, memory and I/O are sampled and sent to the master (e.g. '5secs', '1secs'; 0 samples only on request)",
+        })
         .option('accept-stale-store', {
           type: 'boolean',
           default: false,
@@ -152,6 +159,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           hostVolumePaths: parseAllowedPaths(args['host-volume-paths']),
           bridge: checkedBridge(args['bridge-name'], args['bridge-subnet']),
           defaultTaskUser: args['default-task-user'],
+          usageIntervalMs: usageIntervalMs(args['usage-interval']),
           dnsPort: args['dns-port'] ?? DEV_DNS_PORT,
           dnsPortOptional: args['dns-port'] === undefined,
           agentDns: args['agent-dns'] === 'off' ? false : (parseHostPort(args['agent-dns'], '--agent-dns') as { host: string; port: number }),

@@ -55,6 +55,8 @@ export interface DevOptions {
   bridge?: { bridgeName: string; subnet: string };
   /** Who tasks run as unless an app or job names a user: the frameworks' FrameworkInfo.user and the agent's default; default nobody. */
   defaultTaskUser?: string;
+  /** `--usage-interval` of the agent (usage-sampler.ts); default 5 s. */
+  usageIntervalMs?: number;
   /** Master: adopt agents registered with a newer store (`--accept-stale-store`); default false. */
   acceptStaleStore?: boolean;
   /** The agent's `--user-namespaces` range; default off. */
@@ -181,6 +183,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       port: options.agentPort,
       host: options.host,
       workDir: join(dataDir, 'agent'),
+      ...(options.usageIntervalMs === undefined ? {} : { usageIntervalMs: options.usageIntervalMs }),
       logger: options.logger.child({ part: 'agent' }),
       ...(options.resources ? { resources: options.resources } : {}),
       ...(options.cgroupsEnableCfs === undefined ? {} : { cgroupsEnableCfs: options.cgroupsEnableCfs }),

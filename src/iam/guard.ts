@@ -128,7 +128,12 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       if (decided.tls === true && principal.kind === 'agent' && decided.certified !== true) {
         return deny(`over TLS agent ${principal.agentId} must present its certificate (a token naming an agent is not accepted)`);
       }
-      const why = url === '/api/v1/agent/secrets' ? agentSecretsRefusal(principal, request.body) : agentLinkRefusal(principal, request.body);
+      const why =
+        url === '/api/v1/agent/secrets'
+          ? agentSecretsRefusal(principal, request.body)
+          : url === '/api/v1/agent/usage'
+            ? agentOwnCallRefusal(principal, request.body, 'usage reports')
+            : agentLinkRefusal(principal, request.body);
       if (why !== undefined) return deny(why);
       return;
     }
@@ -212,6 +217,13 @@ export function agentLinkRefusal(principal: Principal, body: unknown): string | 
     return `${principal.uid} may register a new agent only; agent ${String(claimed).slice(0, 100)} must present its own token`;
   }
   return `${principal.uid} is not an agent`;
+}
+
+/** A call only an agent makes about itself (its usage reports): its own token, naming its own id. */
+export function agentOwnCallRefusal(principal: Principal, body: unknown, what: string): string | undefined {
+  if (principal.kind !== 'agent') return `${principal.uid} is not an agent: only an agent sends ${what}`;
+  const claimed = (body as { agent_id?: { value?: unknown } } | null)?.agent_id?.value;
+  return claimed === principal.agentId ? undefined : `an agent token for ${principal.agentId} cannot send the ${what} of agent ${String(claimed).slice(0, 100)}`;
 }
 
 /**

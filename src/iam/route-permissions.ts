@@ -244,6 +244,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'POST /api/v1/agent': { kind: 'agent' },
   // Values of a launching task's secrets: the agent's own token only (guard.ts agentSecretsRefusal).
   'POST /api/v1/agent/secrets': { kind: 'agent' },
+  // An agent's usage report (master/api/usage-routes.ts): the agent's own credential only (guard.ts).
+  'POST /api/v1/agent/usage': { kind: 'agent' },
   'POST /api/v1': { kind: 'permissions', need: operatorCall },
   // ---- Mesos-DNS' HTTP interface (src/discovery; DC/OS guarded it as ops:mesos-dns) -------------
   'GET /v1/version': fixed(MESOS_DNS_OPS, 'read'),
@@ -278,6 +280,8 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'GET /master/tasks': fixed(MESOS_OPS, 'read'),
   'GET /master/redirect': fixed(MESOS_OPS, 'read'),
   'GET /master/agent-removal': fixed(MESOS_OPS, 'read'),
+  // Usage series for the UI's graphs (master/usage-history.ts): per task, app, agent and cluster.
+  'GET /master/usage': fixed(MESOS_OPS, 'read'),
   'GET /master/roles': fixed(MESOS_OPS, 'read'),
   'GET /master/quota': fixed(QUOTA_ROLE, 'read'),
   'GET /master/weights': fixed(WEIGHT_ROLE, 'read'),
@@ -425,6 +429,9 @@ export const AGENT_ROUTE_PERMISSIONS: Readonly<Record<string, AgentRouteRule>> =
   'POST /images/pull': agentFixed(AGENT_IMAGES, 'create'),
   'DELETE /images': agentFixed(AGENT_IMAGES, 'delete'),
   'POST /images/prune': agentFixed(AGENT_IMAGES, 'delete'),
+  // Resource usage of the running containers (usage-sampler.ts): what /state shows, measured.
+  'GET /monitor/statistics': agentFixed(AGENT_STATE, 'read'),
+  'GET /metrics': agentFixed('dcos:adminrouter:ops:system-metrics', 'read'),
 };
 
 /** The rule for an agent route (HEAD is GET's), or undefined: no entry, so refused. */

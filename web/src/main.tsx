@@ -1,6 +1,7 @@
 import { StrictMode, useEffect } from 'react';
 import { createRoot } from 'react-dom/client';
 import './styles.css';
+import { setTheme, useTheme } from './theme.ts';
 import { Link, useLocation } from './router.tsx';
 import { hub, useConnection } from './live.ts';
 import { Notes } from './notify.tsx';
@@ -11,6 +12,7 @@ import { ServiceDetail } from './pages/ServiceDetail.tsx';
 import { Tasks } from './pages/Tasks.tsx';
 import { Jobs } from './pages/Jobs.tsx';
 import { Nodes } from './pages/Nodes.tsx';
+import { NodeDetail } from './pages/NodeDetail.tsx';
 import { Catalog } from './pages/Catalog.tsx';
 import { Login, loggedIn } from './pages/Login.tsx';
 
@@ -31,6 +33,7 @@ function Page() {
   if (path === '/tasks') return <Tasks />;
   if (path === '/jobs' || path.startsWith('/jobs/')) return <Jobs selected={path.startsWith('/jobs/') ? decodeURIComponent(path.slice(6)) : undefined} />;
   if (path === '/nodes') return <Nodes />;
+  if (path.startsWith('/nodes/')) return <NodeDetail id={decodeURIComponent(path.slice('/nodes/'.length))} />;
   if (path === '/catalog' || path.startsWith('/catalog/')) return <Catalog selected={path.startsWith('/catalog/') ? decodeURIComponent(path.slice('/catalog/'.length)) : undefined} />;
   return (
     <div className="page">
@@ -45,6 +48,7 @@ function Page() {
 function Shell() {
   const { path } = useLocation();
   const connection = useConnection();
+  const theme = useTheme();
   const active = (to: string) => (to === '/' ? path === '/' || path === '/overview' : path === to || path.startsWith(`${to}/`));
   const current = NAV.find((n) => active(n.to));
   useEffect(() => {
@@ -63,6 +67,14 @@ function Shell() {
           </Link>
         ))}
         <div className="side-foot">
+          <button
+            type="button"
+            className="small theme-toggle"
+            aria-label={theme === 'dark' ? 'Use the light theme' : 'Use the dark theme'}
+            onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+          >
+            {theme === 'dark' ? '☀ Light' : '☾ Dark'}
+          </button>
           <span
             className={`conn ${connection}`}
             data-testid="connection"

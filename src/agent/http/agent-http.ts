@@ -9,6 +9,8 @@
  *   GET /files/follow             a growing file as a chunked stream (file-follow.ts)
  *   POST /tasks/exec              a command inside a running task, streams carried (exec/exec-session.ts)
  *   /images…                      the image store: list, pull, rm, prune (image-routes.ts)
+ *   GET /monitor/statistics       each running container's cgroup usage, Mesos' shape (usage-sampler.ts)
+ *   GET /metrics                  the same figures as Prometheus series
  */
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -57,6 +59,8 @@ export interface AgentHttpOptions {
   tlsCaPem?: string;
   /** The agent's image store and its GC limits, for the /images routes. */
   images?: { store: LayerStore; limits(): GcLimits };
+  /** The usage sampler's last pass, for /monitor/statistics and /metrics. */
+  usage?: { statistics(): readonly unknown[]; prometheus(): string };
   logger: Logger;
 }
 
@@ -176,6 +180,12 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     reply.raw.flushHeaders();
     pipeline(follower.stream, reply.raw).catch(done);
   });
+
+  const usage = options.usage;
+  if (usage !== undefined) {
+    app.get('/monitor/statistics', async () => usage.statistics());
+    app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(usage.prometheus()));
+  }
 
   if (options.images !== undefined) registerImageRoutes(app, options.images.store, options.images.limits);
 

@@ -13,6 +13,7 @@ import { EventStream } from '../stream.ts';
 import type { Master } from '../master.ts';
 import * as scheduler from '../scheduler-calls.ts';
 import * as agents from '../agent-calls.ts';
+import { registerUsageRoutes } from './usage-routes.ts';
 
 const agentCalls = compileValidator(AgentCall);
 const agentSecretsCalls = compileValidator(AgentSecretsCall);
@@ -62,6 +63,9 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
     }
     return reply.status(202).send();
   });
+
+  // Agents' usage reports and the UI's series (usage-routes.ts).
+  registerUsageRoutes(app, master);
 
   // An agent launching a task asks for the values of the secrets the task references (task-secrets.ts).
   app.post('/api/v1/agent/secrets', async (request, reply) => {

@@ -9,6 +9,7 @@ import { hub, useResource } from '../live.ts';
 import { notify } from '../notify.tsx';
 import { Link, navigate } from '../router.tsx';
 import { JobForm } from './JobForm.tsx';
+import { useConfirm } from '../confirm.tsx';
 
 const EMBED = 'embed=activeRuns&embed=history&embed=historySummary';
 
@@ -142,6 +143,7 @@ export function Jobs({ selected }: { selected: string | undefined }) {
 }
 
 function JobPanel({ job }: { job: Job }) {
+  const [dialog, ask] = useConfirm();
   const runs = [...(job.history?.successfulFinishedRuns ?? []).map((r) => ({ ...r, status: 'SUCCESS' })), ...(job.history?.failedFinishedRuns ?? []).map((r) => ({ ...r, status: 'FAILED' }))].sort(
     (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
   );
@@ -197,6 +199,7 @@ function JobPanel({ job }: { job: Job }) {
             </div>
           ))}
         </div>
+        {dialog}
         <h3>Active runs</h3>
         {active.length === 0 ? (
           <div className="muted">None.</div>
@@ -210,8 +213,11 @@ function JobPanel({ job }: { job: Job }) {
                     <Badge value={r.status} />
                   </td>
                   <td className="muted">running {duration(runSeconds(r))}</td>
+                  <td>
+                    <RunLogs run={r} />
+                  </td>
                   <td className="right">
-                    <button type="button" className="small danger" onClick={() => void stopRun(job.id, r.id)}>
+                    <button type="button" className="small danger" onClick={() => ask(`Stop run ${r.id}?`, 'Its task is killed; the run ends as failed.', 'Stop run', () => stopRun(job.id, r.id))}>
                       Stop
                     </button>
                   </td>
@@ -231,6 +237,7 @@ function JobPanel({ job }: { job: Job }) {
                 <th>Outcome</th>
                 <th>Started</th>
                 <th className="num">Duration</th>
+                <th>Logs</th>
               </tr>
             </thead>
             <tbody>
@@ -242,6 +249,9 @@ function JobPanel({ job }: { job: Job }) {
                   </td>
                   <td className="muted nowrap">{new Date(r.createdAt).toLocaleString()}</td>
                   <td className="num">{duration(runSeconds(r))}</td>
+                  <td>
+                    <RunLogs run={r} />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -265,5 +275,21 @@ function JobPanel({ job }: { job: Job }) {
         ) : null}
       </div>
     </aside>
+  );
+}
+
+/**
+ * A run's logs: its task's stdout and stderr on the Tasks page (the sandbox, through the master's
+ * relay). Active runs list their tasks as objects, finished ones (Metronome's history) as ids.
+ */
+function RunLogs({ run }: { run: JobRun }) {
+  const tasks = (run.tasks ?? []) as Array<string | { id: string }>;
+  const last = tasks[tasks.length - 1];
+  const id = typeof last === 'string' ? last : last?.id;
+  if (id === undefined) return <span className="muted">—</span>;
+  return (
+    <Link to={`/tasks?task=${encodeURIComponent(id)}`} title={id}>
+      Logs
+    </Link>
   );
 }

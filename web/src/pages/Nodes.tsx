@@ -1,13 +1,14 @@
-/** Agents with their resources as bars, attributes and status; drain and reactivate them. */
+/** Agents with their resources as bars, attributes and status; drain (confirmed) and reactivate them; each links to its page (NodeDetail.tsx). */
 import { useMemo, useState } from 'react';
 import { ApiError, num, rangeCount, request, type Agent, type MasterState } from '../api.ts';
 import { Badge, Bar, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
 import { hub, useResource } from '../live.ts';
 import { notify } from '../notify.tsx';
-import { useLocation } from '../router.tsx';
+import { Link, useLocation } from '../router.tsx';
+import { useConfirm } from '../confirm.tsx';
 
 /** Maintenance goes through the master's operator API, as Mesos' DRAIN_AGENT / REACTIVATE_AGENT. */
-async function maintain(agent: Agent, type: 'DRAIN_AGENT' | 'REACTIVATE_AGENT'): Promise<void> {
+export async function maintain(agent: Agent, type: 'DRAIN_AGENT' | 'REACTIVATE_AGENT'): Promise<void> {
   const field = type === 'DRAIN_AGENT' ? 'drain_agent' : 'reactivate_agent';
   try {
     await request('POST', '/api/v1', { type, [field]: { agent_id: { value: agent.id } } });
@@ -19,13 +20,13 @@ async function maintain(agent: Agent, type: 'DRAIN_AGENT' | 'REACTIVATE_AGENT'):
 }
 
 /** What the Status column says: maintenance first, then reachability. */
-function status(a: Agent): string {
+export function nodeStatus(a: Agent): string {
   if (a.drain_info) return a.drain_info.state.toLowerCase();
   if (a.deactivated) return 'deactivated';
   return a.drover_status ?? (a.active ? 'active' : 'inactive');
 }
 
-function attributes(a: Agent): string {
+export function attributes(a: Agent): string {
   return Object.entries(a.attributes ?? {})
     .map(([k, v]) => `${k}:${Array.isArray(v) ? JSON.stringify(v) : String(v)}`)
     .join('  ');
@@ -36,6 +37,7 @@ export function Nodes() {
   const state = useResource<MasterState>('/master/state?limit=0', ['agents']);
   const { query } = useLocation();
   const [filter, setFilter] = useState(query.get('q') ?? '');
+  const [dialog, ask] = useConfirm();
   const rows = useMemo(
     () =>
       (state.data?.slaves ?? [])
@@ -49,16 +51,16 @@ export function Nodes() {
       width: 'minmax(150px, 1.2fr)',
       render: (a) => (
         <div className="two-line">
-          <span className="mono strong">
-            {a.hostname}:{a.port}
-          </span>
+          <Link to={`/nodes/${encodeURIComponent(a.id)}`} className="mono strong" title={`${a.hostname}:${a.port}`}>
+            {a.hostname}
+          </Link>
           <span className="mono muted small ellipsis" title={a.id}>
             {a.id}
           </span>
         </div>
       ),
     },
-    { title: 'Status', width: '96px', render: (a) => <Badge value={status(a)} /> },
+    { title: 'Status', width: '96px', render: (a) => <Badge value={nodeStatus(a)} /> },
     { title: 'CPU', width: 'minmax(100px, 0.8fr)', render: (a) => <Bar used={num(a.used_resources, 'cpus')} total={num(a.resources, 'cpus')} format={cpus} label="CPU" /> },
     { title: 'Memory', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'mem')} total={num(a.resources, 'mem')} format={mib} label="Memory" /> },
     { title: 'Disk', width: 'minmax(150px, 1fr)', render: (a) => <Bar used={num(a.used_resources, 'disk')} total={num(a.resources, 'disk')} format={mib} label="Disk" /> },
@@ -84,7 +86,9 @@ export function Nodes() {
             disabled={a.drain_info !== undefined}
             title="Stop offering this node and kill its tasks (their schedulers place them elsewhere)"
             aria-label={`Drain ${a.hostname}`}
-            onClick={() => void maintain(a, 'DRAIN_AGENT')}
+            onClick={() =>
+              ask(`Drain ${a.hostname}?`, `${a.hostname} stops receiving offers and its tasks are killed; their schedulers place them elsewhere.`, 'Drain', () => maintain(a, 'DRAIN_AGENT'))
+            }
           >
             Drain
           </button>
@@ -101,6 +105,7 @@ export function Nodes() {
       <PageHead title="Nodes" sub={`${rows.length.toLocaleString()} agents · ${active.toLocaleString()} active`}>
         <input className="search" placeholder="Filter by host, id or attribute" aria-label="Filter nodes" value={filter} onChange={(e) => setFilter(e.target.value)} />
       </PageHead>
+      {dialog}
       <ErrorBox error={state.error} />
       <Grid label="Nodes" rows={rows} columns={columns} rowKey={(a) => a.id} rowHeight={46} empty={state.loading ? 'Loading…' : 'No agents registered. Start one with `drover agent --master URL`.'} />
     </div>

@@ -4,6 +4,7 @@ import { Badge, Bar, ErrorBox, PageHead, ago, cpus, mib } from '../components.ts
 import { useLiveEvents, useResource } from '../live.ts';
 import { Link } from '../router.tsx';
 import { appStatus } from './Services.tsx';
+import { ClusterUsage } from '../usage.tsx';
 
 const SHOWN_STATES = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_UNREACHABLE'];
 
@@ -62,6 +63,7 @@ export function Overview() {
           </div>
         ))}
       </section>
+      <ClusterUsage />
       <section className="cards">
         <Link to="/nodes" className="card stat">
           <div className="big" data-testid="agents-active">

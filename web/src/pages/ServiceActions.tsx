@@ -1,10 +1,12 @@
-/** Scale, restart and destroy one service; used by the list and the detail page. */
+/** Edit (detail page), scale, restart (confirmed) and destroy (confirmed) one service; used by the list and the detail page. */
 import { useState } from 'react';
 import { ApiError, appPath, request, type App } from '../api.ts';
 import { Modal } from '../components.tsx';
 import { hub } from '../live.ts';
 import { notify } from '../notify.tsx';
 import { navigate } from '../router.tsx';
+import { useConfirm } from '../confirm.tsx';
+import { ServiceForm } from './ServiceForm.tsx';
 
 const failed = (what: string) => (e: unknown) => notify(`${what} failed: ${e instanceof ApiError ? `${e.status} ${e.message}` : String(e)}`, 'bad');
 
@@ -13,6 +15,8 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
   const [instances, setInstances] = useState(String(app.instances));
   const [confirm, setConfirm] = useState('');
   const [locked, setLocked] = useState<string | undefined>();
+  const [editing, setEditing] = useState(false);
+  const [confirmDialog, ask] = useConfirm();
   const close = () => setDialog(undefined);
   const refresh = () => hub.invalidate(['apps', 'deployments', 'queue', 'tasks']);
 
@@ -50,6 +54,11 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
 
   return (
     <div className="row-actions" onClick={(e) => e.stopPropagation()}>
+      {compact ? null : (
+        <button type="button" onClick={() => setEditing(true)}>
+          Edit
+        </button>
+      )}
       <button
         type="button"
         className={compact ? 'small' : undefined}
@@ -60,7 +69,11 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
       >
         Scale
       </button>
-      <button type="button" className={compact ? 'small' : undefined} onClick={() => void restart()}>
+      <button
+        type="button"
+        className={compact ? 'small' : undefined}
+        onClick={() => ask(`Restart ${app.id}?`, `Each of its ${app.tasksRunning} running instance(s) is replaced by a new one, following its upgrade strategy.`, 'Restart', restart)}
+      >
         Restart
       </button>
       <button
@@ -74,6 +87,8 @@ export function ServiceActions({ app, compact }: { app: App; compact?: boolean }
       >
         Destroy
       </button>
+      {confirmDialog}
+      {editing ? <ServiceForm existing={app} onClose={() => setEditing(false)} /> : null}
       {dialog === 'scale' ? (
         <Modal title={`Scale ${app.id}`} onClose={close}>
           <div className="modal-body">

@@ -8,6 +8,7 @@ import { Link } from '../router.tsx';
 import { ServiceActions } from './ServiceActions.tsx';
 import { AppDiscovery } from '../app-discovery.tsx';
 import { appStatus } from './Services.tsx';
+import { AppUsage } from '../usage.tsx';
 
 function health(app: App, t: MarathonTask): string {
   if ((app.healthChecks?.length ?? 0) === 0) return '—';
@@ -198,6 +199,8 @@ export function ServiceDetail({ id }: { id: string }) {
           <Grid label="Instances" rows={tasks} columns={instanceColumns(a)} rowKey={(t) => t.id} height={Math.min(440, 40 + tasks.length * 36)} rowHeight={36} />
         )}
       </section>
+
+      <AppUsage appId={id} />
 
       <section className="panel">
         <h2>Versions</h2>

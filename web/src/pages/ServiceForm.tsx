@@ -1,9 +1,14 @@
 /**
- * Create a service from a form or from JSON. Both produce one app definition, checked locally with
- * the API's own schema, then POSTed; the server's 422 details land next to the fields they name.
+ * Create or edit a service from a form or from JSON. Both produce one app definition, checked
+ * locally with the API's own schema and a few cross-field rules (a command using $PORT0 needs a
+ * host port; so does an HTTP health check), then POSTed (or PUT, editing); the server's 422
+ * details land next to the fields they name, in words (readable-errors.ts).
+ *
+ * The defaults make an app that runs: one host port (so `$PORT0` is set) and no health check.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { ApiError, request, type ErrorDetail } from '../api.ts';
+import { ApiError, appPath, request, type App, type ErrorDetail } from '../api.ts';
+import { fieldName, readable, readableReasons } from '../readable-errors.ts';
 import { Modal } from '../components.tsx';
 import { hub } from '../live.ts';
 import { notify } from '../notify.tsx';
@@ -22,22 +27,78 @@ interface FormState {
   healthPath: string;
 }
 
-const INITIAL: FormState = { id: '', cmd: '', instances: '1', cpus: '0.1', mem: '128', disk: '0', ports: '0', env: '', constraints: '', healthPath: '' };
+const INITIAL: FormState = { id: '', cmd: '', instances: '1', cpus: '0.1', mem: '128', disk: '0', ports: '1', env: '', constraints: '', healthPath: '' };
+
+/** What the API reports about an app but does not take back (and `version`, which a PUT makes anew). */
+const REPORTED_ONLY = [
+  'version',
+  'versionInfo',
+  'tasksStaged',
+  'tasksRunning',
+  'tasksHealthy',
+  'tasksUnhealthy',
+  'deployments',
+  'tasks',
+  'lastTaskFailure',
+  'taskStats',
+  'readinessCheckResults',
+  'counts',
+];
+
+/** The definition of an existing app, as an edit starts from it. */
+export function editableDefinition(app: App): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(app as unknown as Record<string, unknown>) };
+  for (const key of REPORTED_ONLY) delete out[key];
+  return out;
+}
+
+/**
+ * Rules between fields the schema cannot state: `$PORTn` and an HTTP health check need host
+ * ports. Without them every launch fails (the variable is unset, or the check has no port).
+ */
+export function crossFieldProblems(app: Record<string, unknown>): ErrorDetail[] {
+  const ports = Array.isArray(app['portDefinitions']) ? app['portDefinitions'].length : Array.isArray(app['ports']) ? app['ports'].length : 0;
+  const cmd = typeof app['cmd'] === 'string' ? app['cmd'] : '';
+  const out: ErrorDetail[] = [];
+  let highest = -1;
+  for (const m of cmd.matchAll(/\$\{?PORT(\d+)\b/g)) highest = Math.max(highest, Number(m[1]));
+  if (highest >= ports) out.push({ path: '/portDefinitions', errors: [`needs at least ${highest + 1}: the command uses $PORT${highest}`] });
+  const checks = Array.isArray(app['healthChecks']) ? (app['healthChecks'] as Array<Record<string, unknown>>) : [];
+  checks.forEach((check, i) => {
+    const protocol = String(check['protocol'] ?? 'HTTP');
+    const portIndex = typeof check['portIndex'] === 'number' ? check['portIndex'] : 0;
+    if (/HTTP|TCP/.test(protocol) && check['port'] === undefined && portIndex >= ports) {
+      out.push({ path: `/healthChecks/${i}`, errors: [`probes host port ${portIndex + 1}, but the service has ${ports}: add a host port or remove the check`] });
+    }
+  });
+  return out;
+}
 
 const number = (s: string): number | string => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
 
 /** The form as an app definition; values that are not numbers stay strings so the schema says so. */
-function toApp(f: FormState): Record<string, unknown> {
+function toApp(f: FormState, base: Record<string, unknown> = {}): Record<string, unknown> {
   const ports = Number(f.ports);
   const app: Record<string, unknown> = {
+    ...base,
     id: f.id.trim(),
     cmd: f.cmd,
     instances: number(f.instances),
     cpus: number(f.cpus),
     mem: number(f.mem),
     disk: number(f.disk),
-    portDefinitions: Number.isInteger(ports) && ports >= 0 && ports <= 100 ? Array.from({ length: ports }, () => ({ port: 0 })) : [],
+    // An edit keeps its port definitions (names, fixed ports) while their number is unchanged.
+    portDefinitions:
+      Array.isArray(base['portDefinitions']) && base['portDefinitions'].length === ports
+        ? base['portDefinitions']
+        : Number.isInteger(ports) && ports >= 0 && ports <= 100
+          ? Array.from({ length: ports }, () => ({ port: 0 }))
+          : [],
   };
+  delete app['env'];
+  delete app['constraints'];
+  delete app['healthChecks'];
+  delete app['ports'];
   const env = Object.fromEntries(
     f.env
       .split('\n')
@@ -52,7 +113,12 @@ function toApp(f: FormState): Record<string, unknown> {
     .filter(Boolean)
     .map((l) => l.split(':'));
   if (constraints.length > 0) app['constraints'] = constraints;
-  if (f.healthPath.trim() !== '') app['healthChecks'] = [{ protocol: 'MESOS_HTTP', path: f.healthPath.trim(), portIndex: 0 }];
+  const baseChecks = Array.isArray(base['healthChecks']) ? (base['healthChecks'] as Array<Record<string, unknown>>) : [];
+  if (f.healthPath.trim() !== '') {
+    // An edit that keeps the path keeps the whole check (its intervals and grace period).
+    const same = baseChecks[0]?.['path'] === f.healthPath.trim();
+    app['healthChecks'] = same ? baseChecks : [{ protocol: 'MESOS_HTTP', path: f.healthPath.trim(), portIndex: 0 }, ...baseChecks.slice(1)];
+  } else if (baseChecks.length > 0 && typeof baseChecks[0]?.['path'] !== 'string') app['healthChecks'] = baseChecks;
   return app;
 }
 
@@ -85,14 +151,16 @@ function fromApp(app: Record<string, unknown>, base: FormState): FormState {
 function fieldOf(path: string): keyof FormState | 'general' {
   const head = path.split('/')[1] ?? '';
   if (head === 'portDefinitions' || head === 'ports') return 'ports';
+  if (head === 'container' || head === 'labels' || head === 'secrets') return 'general';
   if (head === 'healthChecks') return 'healthPath';
   if (head === 'args' || path === '/') return 'cmd';
   return head in INITIAL ? (head as keyof FormState) : 'general';
 }
 
-export function ServiceForm({ onClose }: { onClose: () => void }) {
+export function ServiceForm({ onClose, existing }: { onClose: () => void; existing?: App }) {
+  const base = useMemo(() => (existing === undefined ? {} : editableDefinition(existing)), [existing]);
   const [mode, setMode] = useState<'form' | 'json'>('form');
-  const [form, setForm] = useState<FormState>(INITIAL);
+  const [form, setForm] = useState<FormState>(() => (existing === undefined ? INITIAL : fromApp(base, INITIAL)));
   const [json, setJson] = useState('');
   const [errors, setErrors] = useState<ErrorDetail[]>([]);
   const [source, setSource] = useState<'local' | 'server'>('local');
@@ -103,7 +171,8 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
     const map = new Map<string, string[]>();
     for (const d of errors) {
       const key = fieldOf(d.path);
-      map.set(key, [...(map.get(key) ?? []), ...d.errors.map((e) => (key === 'general' || d.path.split('/').length > 2 ? `${d.path}: ${e}` : e))]);
+      // At its field: the reason in words ("must be at least 0.001"); elsewhere, field and reason.
+      map.set(key, [...(map.get(key) ?? []), ...(key === 'general' || d.path.split('/').length > 2 ? readable(d) : readableReasons(d))]);
     }
     return map;
   }, [errors]);
@@ -124,7 +193,8 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
       void import('../validate.ts').then(({ validateApp }) => {
         setSource('local');
         setMessage('');
-        setErrors(validateApp(parsed));
+        const schema = validateApp(parsed);
+        setErrors(schema.length > 0 ? schema : crossFieldProblems(parsed as Record<string, unknown>));
       });
     }, 300);
     return () => clearTimeout(timer);
@@ -132,7 +202,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
 
   const switchTo = (next: 'form' | 'json') => {
     if (next === mode) return;
-    if (next === 'json') setJson(JSON.stringify(toApp(form), null, 2));
+    if (next === 'json') setJson(JSON.stringify(toApp(form, base), null, 2));
     else {
       // Back to the form: carry over what the JSON says, where the form has a field for it.
       try {
@@ -157,10 +227,11 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
         setErrors([{ path: '/', errors: [`not valid JSON: ${(e as Error).message}`] }]);
         return;
       }
-    } else body = toApp(form);
+    } else body = toApp(form, base);
     // Loaded on first use: the schema compiler is most of its weight, and only this form needs it.
     const { validateApp } = await import('../validate.ts');
-    const local = validateApp(body);
+    const schema = validateApp(body);
+    const local = schema.length > 0 ? schema : crossFieldProblems(body as Record<string, unknown>);
     if (local.length > 0) {
       setSource('local');
       setMessage('Fix the fields below; nothing was sent.');
@@ -169,6 +240,13 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
     }
     setBusy(true);
     try {
+      if (existing !== undefined) {
+        await request('PUT', appPath(existing.id), body);
+        notify(`Saved ${existing.id}: deploying the new version`);
+        hub.invalidate(['apps', 'deployments', 'queue']);
+        onClose();
+        return;
+      }
       const created = await request<{ id: string }>('POST', '/v2/apps', body);
       notify(`Created ${created.id}`);
       hub.invalidate(['apps', 'deployments', 'queue']);
@@ -177,7 +255,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
     } catch (e) {
       setSource('server');
       if (e instanceof ApiError) {
-        setMessage(`${e.status}: ${e.message}`);
+        setMessage(`${e.status}: ${e.message}${e.status === 409 ? ' (a deployment is in progress; wait for it or stop it on the service page)' : ''}`);
         setErrors(e.details);
       } else {
         setMessage((e as Error).message);
@@ -188,7 +266,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
     }
   };
 
-  const field = (name: keyof FormState, label: string, props: { placeholder?: string; type?: string; hint?: string; textarea?: boolean; mono?: boolean } = {}) => {
+  const field = (name: keyof FormState, label: string, props: { placeholder?: string; type?: string; hint?: string; textarea?: boolean; mono?: boolean; readOnly?: boolean } = {}) => {
     const problems = byField.get(name);
     const id = `f-${name}`;
     return (
@@ -201,6 +279,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
             id={id}
             className={props.mono ? 'mono' : undefined}
             type={props.type ?? 'text'}
+            readOnly={props.readOnly}
             value={form[name]}
             placeholder={props.placeholder}
             onChange={(e) => setForm({ ...form, [name]: e.target.value })}
@@ -219,7 +298,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
 
   const general = byField.get('general');
   return (
-    <Modal title="Create service" onClose={onClose} wide>
+    <Modal title={existing === undefined ? 'Create service' : `Edit ${existing.id}`} onClose={onClose} wide>
       <div className="tabs" role="tablist">
         <button type="button" role="tab" aria-selected={mode === 'form'} className={mode === 'form' ? 'tab active' : 'tab'} onClick={() => switchTo('form')}>
           Form
@@ -237,7 +316,13 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
         ) : null}
         {mode === 'form' ? (
           <div className="form-grid">
-            {field('id', 'Service ID', { placeholder: '/prod/web', hint: 'Lowercase letters, digits and dashes; slashes make groups.', mono: true })}
+            {field(
+              'id',
+              'Service ID',
+              existing === undefined
+                ? { placeholder: '/prod/web', hint: 'Lowercase letters, digits and dashes; slashes make groups.', mono: true }
+                : { mono: true, readOnly: true, hint: 'A service keeps its ID.' },
+            )}
             {field('instances', 'Instances', { type: 'number' })}
             <div className="span2">{field('cmd', 'Command', { placeholder: 'python3 -m http.server $PORT0', textarea: true, mono: true })}</div>
             {field('cpus', 'CPUs', { type: 'number' })}
@@ -246,7 +331,11 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
             {field('ports', 'Host ports', { type: 'number', hint: 'How many ports to assign ($PORT0, $PORT1…).' })}
             {field('env', 'Environment', { textarea: true, placeholder: 'KEY=value, one per line', mono: true })}
             {field('constraints', 'Constraints', { textarea: true, placeholder: 'hostname:UNIQUE, one per line', mono: true })}
-            {field('healthPath', 'HTTP health check path', { placeholder: '/health (on the first port)', mono: true })}
+            {field('healthPath', 'HTTP health check path', {
+              placeholder: '/health (on the first port)',
+              mono: true,
+              hint: 'Optional. The command must answer HTTP on $PORT0 at this path, or its instances are killed as unhealthy.',
+            })}
           </div>
         ) : (
           <div className={`field${errors.length > 0 ? ' invalid' : ''}`}>
@@ -256,7 +345,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
         )}
         {(mode === 'json' ? errors.length > 0 : general) ? (
           <ul className="error-list" role="alert" data-testid="error-list">
-            {(mode === 'json' ? errors.flatMap((d) => d.errors.map((e) => `${d.path}: ${e}`)) : (general ?? [])).map((e) => (
+            {(mode === 'json' ? errors.flatMap((d) => readableReasons(d).map((r) => `${fieldName(d.path)} (${d.path}) ${r}`)) : (general ?? [])).map((e) => (
               <li key={e}>{e}</li>
             ))}
           </ul>
@@ -268,7 +357,7 @@ export function ServiceForm({ onClose }: { onClose: () => void }) {
           Cancel
         </button>
         <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
-          {busy ? 'Creating…' : 'Create service'}
+          {existing !== undefined ? (busy ? 'Saving…' : 'Save changes') : busy ? 'Creating…' : 'Create service'}
         </button>
       </div>
     </Modal>

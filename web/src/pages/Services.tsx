@@ -1,9 +1,10 @@
-/** Every service with its status, instances and any deployment in progress. */
+/** Every service with its status, instances and any deployment in progress; a group tree (`/team/*`) narrows the list. */
 import { useMemo, useState } from 'react';
 import type { App, Deployment, QueueEntry } from '../api.ts';
 import { Badge, ErrorBox, Grid, PageHead, cpus, mib, type Column } from '../components.tsx';
 import { useResource } from '../live.ts';
-import { Link, navigate } from '../router.tsx';
+import { Link, navigate, useLocation } from '../router.tsx';
+import { GroupTree } from '../group-tree.tsx';
 import { ServiceActions } from './ServiceActions.tsx';
 import { ServiceForm } from './ServiceForm.tsx';
 
@@ -24,9 +25,15 @@ export function Services() {
   const queue = useResource<{ queue: QueueEntry[] }>('/v2/queue', ['queue']);
   const [filter, setFilter] = useState('');
   const [creating, setCreating] = useState(false);
+  const { query } = useLocation();
+  const group = query.get('group') ?? '/';
+  const ids = useMemo(() => (apps.data?.apps ?? []).map((a) => a.id), [apps.data]);
 
   const queued = useMemo(() => new Map((queue.data?.queue ?? []).map((q) => [q.app.id, q])), [queue.data]);
-  const rows = useMemo(() => (apps.data?.apps ?? []).filter((a) => a.id.includes(filter)).sort((a, b) => a.id.localeCompare(b.id)), [apps.data, filter]);
+  const rows = useMemo(
+    () => (apps.data?.apps ?? []).filter((a) => (group === '/' || a.id.startsWith(`${group}/`)) && a.id.includes(filter)).sort((a, b) => a.id.localeCompare(b.id)),
+    [apps.data, filter, group],
+  );
   const deploying = deployments.data ?? [];
 
   const columns: Column<App>[] = [
@@ -78,7 +85,7 @@ export function Services() {
 
   return (
     <div className="page fill">
-      <PageHead title="Services" sub={`${rows.length} services · ${deploying.length} deployments in progress`}>
+      <PageHead title={group === '/' ? 'Services' : `Services in ${group}`} sub={`${rows.length} services · ${deploying.length} deployments in progress`}>
         <input className="search" placeholder="Filter by ID" value={filter} onChange={(e) => setFilter(e.target.value)} aria-label="Filter services" />
         <button type="button" className="primary" onClick={() => setCreating(true)}>
           Create service
@@ -94,15 +101,18 @@ export function Services() {
           ))}
         </div>
       ) : null}
-      <Grid
-        label="Services"
-        rows={rows}
-        columns={columns}
-        rowKey={(a) => a.id}
-        rowHeight={38}
-        onRowClick={(a) => navigate(`/services${a.id}`)}
-        empty={apps.loading ? 'Loading…' : 'No services yet. Create one to run a long-lived command on the cluster.'}
-      />
+      <div className="with-tree">
+        <GroupTree ids={ids} selected={group} onSelect={(g) => navigate(g === '/' ? '/services' : `/services?group=${encodeURIComponent(g)}`)} />
+        <Grid
+          label="Services"
+          rows={rows}
+          columns={columns}
+          rowKey={(a) => a.id}
+          rowHeight={38}
+          onRowClick={(a) => navigate(`/services${a.id}`)}
+          empty={apps.loading ? 'Loading…' : 'No services yet. Create one to run a long-lived command on the cluster.'}
+        />
+      </div>
       {creating ? <ServiceForm onClose={() => setCreating(false)} /> : null}
     </div>
   );

@@ -3,11 +3,12 @@
  * list; a selected task shows its log (followed live) and its sandbox files.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { ApiError, num, request, taskImage, type MesosTask } from '../api.ts';
+import { ApiError, num, request, taskImage, type MasterState, type MesosTask } from '../api.ts';
+import { useConfirm } from '../confirm.tsx';
 import { notify } from '../notify.tsx';
 import { Badge, ErrorBox, Grid, PageHead, ago, cpus, mib, type Column } from '../components.tsx';
 import { hub, useResource } from '../live.ts';
-import { navigate, useLocation } from '../router.tsx';
+import { Link, navigate, useLocation } from '../router.tsx';
 import { FileBrowser, LogTail } from './Sandbox.tsx';
 
 const STATES = ['', 'TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_UNREACHABLE'];
@@ -139,6 +140,10 @@ async function kill(id: string, scale: boolean): Promise<void> {
 
 function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) {
   const [tab, setTab] = useState<'stdout' | 'stderr' | 'files'>('stdout');
+  const [dialog, ask] = useConfirm();
+  // Nodes by hostname, not by id: the id is in the link's title.
+  const agents = useResource<MasterState>('/master/state?limit=0', ['agents']);
+  const hostname = agents.data?.slaves.find((a) => a.id === task.slave_id)?.hostname;
   const last = task.statuses[task.statuses.length - 1];
   return (
     <aside className="task-panel" aria-label="Task">
@@ -148,20 +153,39 @@ function TaskPanel({ task, onClose }: { task: MesosTask; onClose: () => void }) 
             {task.id}
           </div>
           <div className="muted small">
-            <Badge value={task.state} /> on {task.slave_id} {last?.message ? `· ${last.message}` : ''}
+            <Badge value={task.state} /> on{' '}
+            <Link to={`/nodes/${encodeURIComponent(task.slave_id)}`} title={task.slave_id}>
+              {hostname ?? task.slave_id}
+            </Link>{' '}
+            {last?.message ? `· ${last.message}` : ''}
           </div>
         </div>
         <div className="row-actions">
           {isServiceTask(task) && LIVE.has(task.state) ? (
             <>
-              <button type="button" className="small" title="Kill this instance; the service starts a replacement" onClick={() => void kill(task.id, false)}>
+              <button
+                type="button"
+                className="small"
+                title="Kill this instance; the service starts a replacement"
+                onClick={() => ask(`Kill ${task.name || task.id}?`, 'The instance is killed; its service starts a replacement.', 'Kill', () => kill(task.id, false))}
+              >
                 Kill
               </button>
-              <button type="button" className="small danger" title="Kill this instance and lower the service's instance count" onClick={() => void kill(task.id, true)}>
+              <button
+                type="button"
+                className="small danger"
+                title="Kill this instance and lower the service's instance count"
+                onClick={() =>
+                  ask(`Kill ${task.name || task.id} and scale down?`, "The instance is killed and the service's instance count lowered by one: no replacement starts.", 'Kill and scale down', () =>
+                    kill(task.id, true),
+                  )
+                }
+              >
                 Kill &amp; scale down
               </button>
             </>
           ) : null}
+          {dialog}
           <button type="button" className="icon" aria-label="Close task" onClick={onClose}>
             ×
           </button>

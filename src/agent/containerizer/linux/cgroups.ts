@@ -18,8 +18,11 @@ export type CgroupLayout =
   | { version: 1; hierarchies: Map<string, string> } // controller → directory of the agent's own cgroup
   | { version: 2; dir: string };
 
-/** The v1 controllers a task cgroup uses; memory is required, the others are used when mounted. */
-const V1_CONTROLLERS = ['memory', 'cpu', 'pids', 'freezer'] as const;
+/**
+ * The v1 controllers a task cgroup uses; memory is required, the others are used when mounted.
+ * cpuacct and blkio limit nothing: they count the task's CPU time and I/O (usage-sampler.ts).
+ */
+const V1_CONTROLLERS = ['memory', 'cpu', 'pids', 'freezer', 'cpuacct', 'blkio'] as const;
 
 export interface CgroupLimits {
   /** CPU shares/weight and a CFS quota of `cpus × period`. */
@@ -123,7 +126,8 @@ const readFile = async (path: string, _encoding: 'utf8'): Promise<string> => rea
 /** The directories of one task's cgroup: one per v1 hierarchy, or the one v2 directory. */
 export function taskCgroupDirs(layout: CgroupLayout, containerId: string): string[] {
   if (layout.version === 2) return [join(layout.dir, 'drover', containerId)];
-  return [...layout.hierarchies.values()].map((dir) => join(dir, 'drover', containerId));
+  // Co-mounted controllers (cpu,cpuacct) share one directory: listed once.
+  return [...new Set(layout.hierarchies.values())].map((dir) => join(dir, 'drover', containerId));
 }
 
 /** Creates the task's cgroup and writes its limits; on failure removes what it made. */

@@ -28,8 +28,11 @@ describe('parseCgroupLayout', () => {
       memory: '/sys/fs/cgroup/memory/process_api/abc',
       freezer: '/sys/fs/cgroup/freezer',
       pids: '/sys/fs/cgroup/pids',
+      // cpuacct counts the task's CPU time for the usage sampler.
+      cpuacct: '/sys/fs/cgroup/cpuacct',
     });
     assert.ok(taskCgroupDirs(layout, 'c1').includes('/sys/fs/cgroup/memory/process_api/abc/drover/c1'));
+    assert.ok(taskCgroupDirs(layout, 'c1').includes('/sys/fs/cgroup/cpuacct/drover/c1'));
   });
 
   test('combined cpu,cpuacct mounts count as cpu; pure v2 is one directory; nothing usable is a problem', () => {
@@ -39,6 +42,8 @@ describe('parseCgroupLayout', () => {
     );
     assert.ok(!('problem' in combined) && combined.version === 1);
     assert.equal(combined.hierarchies.get('cpu'), '/sys/fs/cgroup/cpu,cpuacct/a');
+    // One directory serves both controllers: the task's cgroup is made (and joined) once there.
+    assert.deepEqual(taskCgroupDirs(combined, 'c1'), ['/sys/fs/cgroup/cpu,cpuacct/a/drover/c1', '/sys/fs/cgroup/memory/a/drover/c1']);
     assert.deepEqual(parseCgroupLayout('1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw', '0::/system.slice/drover.service'), { version: 2, dir: '/sys/fs/cgroup/system.slice/drover.service' });
     // Inside a container the hierarchy's root is the container's cgroup, mounted at the mount point.
     const nested = parseCgroupLayout('1 0 0:1 /docker/x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory', '4:memory:/docker/x/agent');
