@@ -137,6 +137,12 @@ export interface AgentOptions {
    * binding the agent id (meta/agent-cert.pem), and every later connection presents it (mTLS).
    */
   masterCaPem?: string;
+  /**
+   * With TLS (masterCaPem): where the agent's port still answers plain HTTP — 'loopback' (default:
+   * tools on this machine; what reaches it from elsewhere, the master's relays included, must
+   * come over HTTPS) or 'none' (`drover agent --require-https`).
+   */
+  plainHttp?: 'none' | 'loopback';
 }
 
 export class Agent {
@@ -353,7 +359,7 @@ export class Agent {
       root: this.layout.root,
       state: () => this.state(),
       hiddenFiles: () => this.supervisor.secretFiles(),
-      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem }),
+      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem, plainHttp: this.options.plainHttp ?? 'loopback' }),
       authorize: masterCallerAuthorizer(
         () => this.link.masterBase,
         () => (this.token ?? this.options.bootstrapToken) !== undefined,

@@ -27,6 +27,7 @@ export const OPERATOR_CALLS = [
   'DRAIN_AGENT',
   'DEACTIVATE_AGENT',
   'REACTIVATE_AGENT',
+  'MARK_AGENT_GONE',
   ...RESERVATION_CALLS,
 ] as const;
 const AgentId = Type.Object({ value: Type.String({ minLength: 1, maxLength: 512 }) });
@@ -42,6 +43,7 @@ const OperatorCall = compileValidator(
     ),
     deactivate_agent: Type.Optional(Type.Object({ agent_id: AgentId })),
     reactivate_agent: Type.Optional(Type.Object({ agent_id: AgentId })),
+    mark_agent_gone: Type.Optional(Type.Object({ agent_id: AgentId })),
     ...RESERVATION_CALL_FIELDS,
   }),
 );
@@ -120,6 +122,17 @@ export function registerOperatorV1Routes(app: FastifyInstance, master: Master): 
       case 'REACTIVATE_AGENT':
         await master.maintenance.reactivate(body(call.reactivate_agent, 'reactivate_agent').agent_id.value);
         return reply.code(200).send();
+      case 'MARK_AGENT_GONE': {
+        // Mesos: the agent is gone for good — its tasks TASK_GONE, its id refused from now on. With
+        // TLS and auth that is also the revocation of its certificate and its token: the guard
+        // refuses any connection whose certificate binds a gone agent id (src/iam/guard.ts).
+        const id = body(call.mark_agent_gone, 'mark_agent_gone').agent_id.value;
+        if (master.goneAgents.has(id)) return reply.code(200).send();
+        const agent = master.agents.get(id);
+        if (agent === undefined) throw new DroverError('NOT_FOUND', `Agent '${id.slice(0, 200)}' is not registered`);
+        await master.removeAgentAsGone(agent, 'marked gone by an operator (MARK_AGENT_GONE): its certificate and token are revoked');
+        return reply.code(200).send();
+      }
       case 'SUBSCRIBE': {
         const stream = new EventStream(reply.raw);
         reply.hijack();
