@@ -209,7 +209,7 @@ describe("an agent's port with TLS answers plain HTTP on loopback only (the defa
 });
 
 // Last: it removes the file's agent for good.
-describe("revocation: an operator marks an agent gone, and the master refuses its certificate", () => {
+describe('revocation: an operator marks an agent gone, and the master refuses its certificate', () => {
   test('drover node revoke → MARK_AGENT_GONE: the certificate is refused on every route (no new agent with it either), the relays refuse the agent', async () => {
     const meta = join(workDir, 'agent', 'meta');
     const certPem = await readFile(join(meta, 'agent-cert.pem'), 'utf8');
@@ -254,10 +254,18 @@ describe("revocation: an operator marks an agent gone, and the master refuses it
     const relayed = await readOut();
     assert.equal(relayed.status, 404);
     // Its task is gone for the services framework (TASK_GONE), and the id stays refused: MARK_AGENT_GONE again is a no-op.
-    const again = await admin(`${httpsUrl}/api/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'MARK_AGENT_GONE', mark_agent_gone: { agent_id: { value: agentId } } }) });
+    const again = await admin(`${httpsUrl}/api/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'MARK_AGENT_GONE', mark_agent_gone: { agent_id: { value: agentId } } }),
+    });
     assert.equal(again.status, 200);
     await again.text();
-    const unknown = await admin(`${httpsUrl}/api/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'MARK_AGENT_GONE', mark_agent_gone: { agent_id: { value: 'no-such-agent' } } }) });
+    const unknown = await admin(`${httpsUrl}/api/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'MARK_AGENT_GONE', mark_agent_gone: { agent_id: { value: 'no-such-agent' } } }),
+    });
     assert.equal(unknown.status, 404);
     await unknown.text();
   });
