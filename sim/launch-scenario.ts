@@ -125,11 +125,13 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     log(`posted ${s.apps.count} apps in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     let running = 0;
     let lastLog = 0;
+    let secondsTo90: number | undefined;
     while (running < total && Date.now() < deadline) {
       await sleep(running === 0 ? 100 : 250);
       // A saturated master may not answer in time: that is no progress, not the end of the run.
       const apps = await getJson<AppsJson>(`${url}/v2/apps`, Math.max(1000, deadline - Date.now())).catch(() => undefined);
       if (apps) running = apps.apps.reduce((n, a) => n + a.tasksRunning, 0);
+      if (secondsTo90 === undefined && running >= 0.9 * total) secondsTo90 = round((performance.now() - started) / 1000);
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         const f = await master.figures();
@@ -138,6 +140,8 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
     }
     const seconds = (performance.now() - started) / 1000;
     const complete = running >= total;
+    // The master's CPU over the launch alone (registration and TLS bootstrap before it excluded).
+    const masterCpuLaunchSeconds = round((await master.figures()).cpuSeconds - atRest.cpuSeconds);
     const runnerCpuUsed = process.cpuUsage(runnerCpu);
     // This process runs the hollow agents (all worker threads): if it nears `seconds`, the agents, not the master, set the pace.
     const agentsCpuSeconds = round((runnerCpuUsed.user + runnerCpuUsed.system) / 1e6);
@@ -176,6 +180,8 @@ export async function runLaunchScenario(s: Scenario, options: RunOptions = {}): 
       p99LaunchMs: percentile(latencies, 99),
       masterRssMb: figures.peakRssMb,
       masterCpuSeconds: figures.cpuSeconds,
+      masterCpuLaunchSeconds,
+      ...(secondsTo90 === undefined ? {} : { secondsTo90 }),
       // A partition run is complete when its phase settled too.
       complete: complete && (partition === undefined || partition['complete'] === true),
       running,

@@ -146,6 +146,12 @@ export interface AgentOptions {
    * and the figures pushed to the master; default 5 s, 0 samples only when `/monitor/statistics` is asked.
    */
   usageIntervalMs?: number;
+  /**
+   * With TLS (masterCaPem): where the agent's port still answers plain HTTP — 'loopback' (default:
+   * tools on this machine; what reaches it from elsewhere, the master's relays included, must
+   * come over HTTPS) or 'none' (`drover agent --require-https`).
+   */
+  plainHttp?: 'none' | 'loopback';
 }
 
 export class Agent {
@@ -374,7 +380,7 @@ export class Agent {
       state: () => this.state(),
       mesos: () => this.mesosView(),
       hiddenFiles: () => this.supervisor.secretFiles(),
-      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem }),
+      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem, plainHttp: this.options.plainHttp ?? 'loopback' }),
       authorize: masterCallerAuthorizer(
         () => this.link.masterBase,
         () => (this.token ?? this.options.bootstrapToken) !== undefined,

@@ -18,6 +18,7 @@ interface AgentArgs {
   'token-file'?: string;
   'master-ca'?: string;
   'master-ca-hash'?: string;
+  'require-https'?: boolean;
   master: string;
   port: number;
   host: string;
@@ -160,6 +161,11 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
           describe:
             "Without --master-ca: the cluster CA's hash (sha256:<hex>, as `drover master` prints it; kubeadm's --discovery-token-ca-cert-hash). The first join trusts only a master that presents a CA with this hash, and keeps that CA in <work-dir>/meta/master-ca.pem",
         })
+        .option('require-https', {
+          type: 'boolean',
+          default: false,
+          describe: "With TLS: this agent's port answers HTTPS only (default: plain HTTP too, from loopback only — the master's relays and other machines use HTTPS)",
+        })
         .option('token-file', { type: 'string', describe: "The cluster's agent bootstrap token, to join the first time (else $DROVER_AGENT_TOKEN; `drover dev` keeps it in <data-dir>/agent-token)" })
         .check((args) => {
           // A bad flag is a clear message and exit 2, before anything starts.
@@ -240,6 +246,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
         vipDrainMs: parseDurationMs(args['vip-drain']) ?? 0,
         ...(masterCaPem === undefined ? {} : { masterCaPem }),
+        ...(args['require-https'] ? { plainHttp: 'none' as const } : {}),
         logger,
       });
       await agent.start();

@@ -27,16 +27,24 @@ export interface Credential {
 let credential: Credential | undefined;
 /** A fetch trusting the cluster CA, where the CLI found its certificate. */
 let caFetch: typeof fetch | undefined;
+let caPem: string | undefined;
+
+/** The cluster CA's certificate the CLI trusts (loadCaCert), for clients that are not fetch (node:https). */
+export function trustedCaPem(): string | undefined {
+  return caPem;
+}
 
 /** The cluster CA's certificate the CLI trusts: DROVER_CA_CERT, else `<data-dir>/ca.crt` if there. */
 export async function loadCaCert(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   caFetch = undefined;
+  caPem = undefined;
   const named = env['DROVER_CA_CERT'] || undefined;
   const pem = named !== undefined ? await readFile(named, 'utf8') : await readText(join(env['DROVER_DATA_DIR'] ?? './.drover', 'ca.crt'));
   if (pem !== undefined) {
     // Loaded only when there is a CA to trust: most commands talk plain HTTP to loopback.
     const { tlsFetch } = await import('../iam/tls-client.ts');
     caFetch = tlsFetch({ caPem: pem });
+    caPem = pem;
   }
   return pem;
 }

@@ -1,6 +1,7 @@
 /**
- * `drover node list|drain|deactivate|reactivate`: agents and their maintenance, through the
- * master's operator API (`POST /api/v1` DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT, as Mesos).
+ * `drover node list|drain|deactivate|reactivate|revoke`: agents and their maintenance, through the
+ * master's operator API (`POST /api/v1` DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT,
+ * MARK_AGENT_GONE, as Mesos; revoking an agent is marking it gone: src/iam/guard.ts).
  * A node is named by its agent id or its hostname.
  */
 import type { Argv, CommandModule } from 'yargs';
@@ -100,6 +101,17 @@ export function nodeCommand(setExit: (code: number) => void): CommandModule<Clie
             await c.request('POST', '/api/v1', { type: 'REACTIVATE_AGENT', reactivate_agent: { agent_id: { value: target.id } } });
             process.stderr.write(`reactivated ${target.hostname} (${target.id})\n`);
           }),
+        )
+        .command<NodeArgs>(
+          ['revoke <node>', 'mark-gone <node>'],
+          'Remove the agent for good (MARK_AGENT_GONE): its tasks are TASK_GONE, its id, certificate and token refused from now on',
+          node,
+          (a) =>
+            withClient(a, setExit, async (c) => {
+              const target = await resolveNode(c, a.node);
+              await c.request('POST', '/api/v1', { type: 'MARK_AGENT_GONE', mark_agent_gone: { agent_id: { value: target.id } } });
+              process.stderr.write(`revoked ${target.hostname} (${target.id}): marked gone; its certificate and token are refused\n`);
+            }),
         )
         .demandCommand(1, 'Name a node command.'),
     handler: () => undefined,

@@ -219,7 +219,8 @@ async function locate(master: string, agentId: string, taskId: string): Promise<
     };
     const agent = state.slaves[0];
     const directory = state.frameworks.flatMap((f) => [...f.tasks, ...f.completed_tasks]).find((t) => t.directory)?.directory;
-    if (agent && directory) return { agentUrl: `http://${agent.hostname}:${agent.port}`, sandbox: directory };
+    // The master's relays to the agent (files, exec): over mutual TLS to its verified address.
+    if (agent && directory) return { agentUrl: `${master.replace(/\/+$/, '')}/agent/${encodeURIComponent(agentId)}`, sandbox: directory };
     await new Promise((r) => setTimeout(r, 100));
   }
   return {};

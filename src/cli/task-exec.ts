@@ -1,18 +1,19 @@
 /**
  * `drover task exec [-i] [-t] TASK -- CMD…`: runs a command inside a running task's container —
- * its namespaces, cgroups and user — through the agent's `POST /tasks/exec`
+ * its namespaces, cgroups and user — through the master's relay to the agent's `POST /tasks/exec`
  * (src/agent/exec/exec-session.ts). stdout and stderr arrive as RecordIO records and go to the
  * matching local streams; the command's exit code becomes ours (a signal → 128 + its number).
  * With -i our stdin is streamed to the command; with -t it gets a pseudo-terminal, and a local
  * terminal is switched to raw mode so keys reach it as typed.
  */
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { decodeJsonRecords } from '../protocol/recordio.ts';
 import { CliError, type Client } from './client.ts';
 import { findSources } from './task-log.ts';
-import { authHeaders } from './credentials.ts';
+import { authHeaders, trustedCaPem } from './credentials.ts';
 
 export interface ExecOptions {
   target: string;
@@ -40,15 +41,19 @@ export async function taskExec(client: Client, options: ExecOptions): Promise<nu
 }
 
 /**
- * One exec session on a known agent. `signal` ends it early: the connection is dropped, and the
+ * One exec session on a known agent, through the master's relay (`agentUrl` is
+ * `<master>/agent/<id>`; src/master/api/agent-exec.ts). `signal` ends it early: the connection is dropped, and the
  * agent kills what the session started.
  */
 export async function execOnAgent(agentUrl: string, task: { taskId: string; frameworkId?: string }, options: Omit<ExecOptions, 'target'> & { signal?: AbortSignal }): Promise<number> {
   const query = new URLSearchParams({ task_id: task.taskId, argv: JSON.stringify(options.argv), tty: String(options.tty) });
   if (task.frameworkId) query.set('framework_id', task.frameworkId);
   const raw = options.tty && options.interactive && process.stdin.isTTY === true;
-  const request = httpRequest(`${agentUrl}/tasks/exec?${query.toString()}`, {
+  const url = `${agentUrl}/tasks/exec?${query.toString()}`;
+  const ca = trustedCaPem();
+  const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, {
     method: 'POST',
+    ...(url.startsWith('https:') && ca !== undefined ? { ca } : {}),
     headers: { 'content-type': 'application/octet-stream', ...authHeaders(agentUrl) },
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -103,7 +103,9 @@ export async function findSources(client: Client, target: string, file: string):
     const state = await client.get<{ slaves: Array<{ id: string; hostname: string; port: number }> }>(`/master/state?agent_id=${encodeURIComponent(task.slave_id)}&limit=0`);
     const agent = state.slaves[0];
     if (!agent) throw new CliError(`agent ${task.slave_id} of task ${task.id} is not known to the master`);
-    sources.push({ task, agentUrl: `http://${agent.hostname}:${agent.port}`, path: file ? `${task.directory}/${file}` : task.directory, offset: 0 });
+    // Through the master's relay (src/master/api/agent-files.ts): the master reaches the agent at
+    // its verified address over mutual TLS; the CLI's token goes only to the master.
+    sources.push({ task, agentUrl: `${client.master.replace(/\/+$/, '')}/agent/${encodeURIComponent(agent.id)}`, path: file ? `${task.directory}/${file}` : task.directory, offset: 0 });
   }
   return sources;
 }

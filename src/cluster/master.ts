@@ -2,7 +2,7 @@
  * Composition of a master process: store + Master + HTTP API. Used by `drover master` and
  * `drover dev`, and by tests that need a real master on a loopback port.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.ts';
 import { createHttpServer } from '../http/server.ts';
 import { Master, type MasterOptions } from '../master/master.ts';
@@ -16,6 +16,7 @@ import { DRAINING_EVENT } from '../frameworks/services/convergence.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
 import { inProcessTransport } from './in-process-master.ts';
 import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
+import { registerAgentExecRoute } from '../master/api/agent-exec.ts';
 import { registerWebUi } from '../http/static.ts';
 import { JobsFramework } from '../frameworks/jobs/jobs.ts';
 import { registerJobsRoutes } from '../frameworks/jobs/api.ts';
@@ -197,8 +198,10 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   // Master → agent (the files relay): mTLS with a master certificate of the CA, and per agent a
   // connection pool that accepts only a certificate binding that agent's id.
   let agentFetch: ((agentId: string) => typeof fetch) | undefined;
+  let relayTls: { caPem: string; certPem: string; keyPem: string } | undefined;
   if (ca !== undefined) {
     const client = await ca.issueMaster([]);
+    relayTls = { caPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem };
     const pools = new Map<string, typeof fetch>();
     agentFetch = (agentId) => {
       let pool = pools.get(agentId);
@@ -231,6 +234,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
         appExists: (id) => (services?.apps.has(id) ?? false) || (services?.pods.pods.has(id) ?? false),
         frameworkRoles: (id) => master?.frameworks.get(id)?.roles,
       },
+      revokedAgent: (agentId) => master?.goneAgents.has(agentId) ?? false,
     });
     registerAcsRoutes(app, iam, auth.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: auth.tokenTtlSeconds });
   }
@@ -261,6 +265,17 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
           return principal === undefined ? undefined : relayIam.delegatedToken(principal);
         },
   );
+  registerAgentExecRoute(app, master, {
+    ...(relayTls === undefined ? {} : { tls: relayTls }),
+    ...(relayIam === undefined
+      ? {}
+      : {
+          credential: async (request: FastifyRequest) => {
+            const principal = principalOf(request);
+            return principal === undefined ? undefined : relayIam.delegatedToken(principal, 'exec');
+          },
+        }),
+  });
   mount?.(app, master);
   services = withServices
     ? new ServicesFramework({

@@ -25,6 +25,12 @@ export interface GuardOptions {
   lookups: ClusterLookups;
   /** The audit log (a child logger `{audit: true}`). */
   audit: Logger;
+  /**
+   * Is this agent id revoked (marked gone: MARK_AGENT_GONE, or removed for good)? Its certificate
+   * and its token are refused on every route from then on — the master's revocation list is its
+   * registry of gone agents, which it keeps for good (no CRL to distribute: only the master checks).
+   */
+  revokedAgent?: (agentId: string) => boolean;
 }
 
 interface Decided {
@@ -58,6 +64,7 @@ export function guardedRoutes(app: FastifyInstance): ReadonlyArray<{ method: str
 
 export function installGuard(app: FastifyInstance, options: GuardOptions): void {
   const { iam, lookups, audit } = options;
+  const revoked = options.revokedAgent ?? (() => false);
   const routes: Array<{ method: string; url: string }> = [];
   ROUTES.set(app, routes);
   app.addHook('onRoute', (route) => {
@@ -88,6 +95,10 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       audit.warn({ who: undefined, method: request.method, route: url, decision: 'denied', reason: `untrusted client certificate: ${peer.reason}` }, 'audit');
       return refuse(reply, 401, `The client certificate is not trusted (${peer.reason}); an agent's certificate comes from this cluster's CA at registration`);
     }
+    if (peer.kind === 'agent' && revoked(peer.agentId)) {
+      audit.warn({ who: `agent:${peer.agentId}`, method: request.method, route: url, decision: 'denied', reason: 'revoked client certificate' }, 'audit');
+      return refuse(reply, 401, `The certificate of agent ${peer.agentId} is revoked (the agent was marked gone); join again with the bootstrap token`);
+    }
     if (peer.kind !== 'plain') decided.tls = true;
     if (rule.kind === 'public') return;
     // mTLS: on the agent link, the agent of the certificate, whatever token comes with it;
@@ -104,6 +115,10 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       return refuse(reply, 401, 'Authentication required: send Authorization: token=<token> (or Bearer <token>); get one with POST /acs/api/v1/auth/login');
     }
     const principal = await iam.authenticate(credential);
+    if (principal?.kind === 'agent' && revoked(principal.agentId)) {
+      audit.warn({ who: principal.uid, method: request.method, route: url, decision: 'denied', reason: 'revoked agent token' }, 'audit');
+      return refuse(reply, 401, `The token of agent ${principal.agentId} is revoked (the agent was marked gone)`);
+    }
     if (principal === undefined) {
       audit.info({ who: undefined, method: request.method, route: url, decision: 'denied', reason: 'invalid or expired token' }, 'audit');
       return refuse(reply, 401, 'The token is invalid or has expired; log in again');
@@ -121,7 +136,7 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       return refuse(reply, 403, reason);
     };
     if (rule.kind === 'authenticated') return;
-    if (principal.kind === 'delegated') return deny('a delegated token may only ask about sandbox access');
+    if (principal.kind === 'delegated') return deny('a delegated token may only ask about sandbox or exec access');
     if (rule.kind === 'agent') {
       // Over TLS an agent id is taken from the agent's certificate only: a token naming an agent
       // (which a rogue process could have copied) does not prove it there.

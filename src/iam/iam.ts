@@ -15,7 +15,7 @@
 import type { Store } from '../store/store.ts';
 import { IamDirectory } from './directory.ts';
 import { allows, type Permission, SUPERUSER } from './permissions.ts';
-import { AGENT_SANDBOX } from './route-permissions.ts';
+import { AGENT_EXEC, AGENT_SANDBOX } from './route-permissions.ts';
 import { newSecret, secretDigest, secretMatches } from './secrets.ts';
 import { TokenSigner } from './tokens.ts';
 
@@ -23,7 +23,12 @@ export const ADMIN_DIGEST = '/iam/bootstrap/admin';
 export const AGENT_DIGEST = '/iam/bootstrap/agent';
 
 export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
-const SANDBOX_SCOPE = 'sandbox';
+/** What a delegated token may ask about: reading a sandbox (files relay), or an exec session (exec relay). */
+export type DelegatedScope = 'sandbox' | 'exec';
+const SCOPES: Record<DelegatedScope, { rid: string; action: Permission['action'] }> = {
+  sandbox: { rid: AGENT_SANDBOX, action: 'read' },
+  exec: { rid: AGENT_EXEC, action: 'create' },
+};
 export const AGENT_BOOTSTRAP = 'agent-bootstrap';
 
 /** Who a request comes from. */
@@ -36,11 +41,12 @@ export type Principal =
   /** An agent's own token: may act as that agent id only. */
   | { kind: 'agent'; uid: string; agentId: string }
   /**
-   * A short-lived token the master's files relay gives an agent instead of the caller's own: it can
-   * only ask (POST /acs/api/v1/authorize) whether `uid` may read a sandbox, so an agent — maybe a
-   * rogue one that joined with the bootstrap token — never holds a credential it could replay.
+   * A short-lived token the master's files and exec relays give an agent instead of the caller's
+   * own: it can only ask (POST /acs/api/v1/authorize) whether `uid` may read a sandbox (scope
+   * 'sandbox') or open an exec session (scope 'exec'), so an agent — maybe a rogue one that joined
+   * with the bootstrap token — never holds a credential it could replay.
    */
-  | { kind: 'delegated'; uid: string; admin: boolean }
+  | { kind: 'delegated'; uid: string; admin: boolean; scope: DelegatedScope }
   /** A component of this process (the built-in frameworks): no HTTP in between. */
   | { kind: 'internal'; uid: string };
 
@@ -88,9 +94,10 @@ export class Iam {
     if (!claims) return undefined;
     if (claims.agent_id !== undefined) return { kind: 'agent', uid: claims.uid, agentId: claims.agent_id };
     if (claims.scope !== undefined) {
-      if (claims.scope !== SANDBOX_SCOPE) return undefined;
-      if (claims.uid === BOOTSTRAP_ADMIN) return { kind: 'delegated', uid: claims.uid, admin: true };
-      return this.directory.accounts.has(claims.uid) ? { kind: 'delegated', uid: claims.uid, admin: false } : undefined;
+      if (claims.scope !== 'sandbox' && claims.scope !== 'exec') return undefined;
+      const scope: DelegatedScope = claims.scope;
+      if (claims.uid === BOOTSTRAP_ADMIN) return { kind: 'delegated', uid: claims.uid, admin: true, scope };
+      return this.directory.accounts.has(claims.uid) ? { kind: 'delegated', uid: claims.uid, admin: false, scope } : undefined;
     }
     // A deleted account's tokens die with it.
     if (!this.directory.accounts.has(claims.uid)) return undefined;
@@ -101,7 +108,8 @@ export class Iam {
   authorize(principal: Principal, wanted: readonly Permission[]): { allowed: true } | { allowed: false; missing: Permission } {
     if (principal.kind === 'admin' || principal.kind === 'internal') return { allowed: true };
     if (principal.kind === 'delegated') {
-      const outside = wanted.find((w) => w.action !== 'read' || !(w.rid === AGENT_SANDBOX || w.rid.startsWith(`${AGENT_SANDBOX}:`)));
+      const { rid, action } = SCOPES[principal.scope];
+      const outside = wanted.find((w) => w.action !== action || !(w.rid === rid || w.rid.startsWith(`${rid}:`)));
       if (outside !== undefined) return { allowed: false, missing: outside };
       if (principal.admin) return { allowed: true };
     }
@@ -116,9 +124,9 @@ export class Iam {
     return this.directory.grantsOf(principal.uid);
   }
 
-  /** What the files relay hands an agent for `principal` (see the 'delegated' principal). */
-  delegatedToken(principal: Principal): Promise<string> {
-    return this.tokens.issue({ uid: principal.kind === 'admin' || principal.kind === 'internal' ? BOOTSTRAP_ADMIN : principal.uid, scope: SANDBOX_SCOPE }, 60);
+  /** What the files (scope 'sandbox') and exec ('exec') relays hand an agent for `principal` (see the 'delegated' principal). */
+  delegatedToken(principal: Principal, scope: DelegatedScope = 'sandbox'): Promise<string> {
+    return this.tokens.issue({ uid: principal.kind === 'admin' || principal.kind === 'internal' ? BOOTSTRAP_ADMIN : principal.uid, scope }, 60);
   }
 
   /** An agent's own token, naming the id the master assigned it. */

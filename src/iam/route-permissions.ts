@@ -11,6 +11,7 @@
 import { DroverError } from '../errors/errors.ts';
 import { type Action, normalizePath, type Permission, SUPERUSER } from './permissions.ts';
 import type { SchedulerCallType } from '../protocol/mesos/enums.ts';
+import { appPathOfTask } from './task-paths.ts';
 
 export const MARATHON_SERVICES = 'dcos:service:marathon:marathon:services';
 export const METRONOME_JOBS = 'dcos:service:metronome:metronome:jobs';
@@ -131,6 +132,8 @@ export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
   DRAIN_AGENT: { rid: MAINTENANCE, action: 'update' },
   DEACTIVATE_AGENT: { rid: MAINTENANCE, action: 'update' },
   REACTIVATE_AGENT: { rid: MAINTENANCE, action: 'update' },
+  // Removes the agent for good and revokes its certificate and token (Mesos' mark_agents_gone ACL).
+  MARK_AGENT_GONE: { rid: MAINTENANCE, action: 'delete' },
   // Mesos' reserve_resources / unreserve_resources / create_volumes / destroy_volumes ACLs, one rid
   // for every role (DC/OS scopes them per role, which would read the roles from the body).
   RESERVE_RESOURCES: { rid: MESOS_RESERVATION, action: 'create' },
@@ -288,6 +291,14 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'PUT /master/weights': fixed(WEIGHT_ROLE, 'update'),
   // The relay to an agent's sandbox files; the agent checks the caller's permission on the task too.
   'GET /agent/:agentId/files/:operation': fixed(AGENT_OPS, 'read'),
+  // The relay of an exec session: create on the task's app, as the agent checks again.
+  'POST /agent/:agentId/tasks/exec': {
+    kind: 'permissions',
+    need: (r) => {
+      const taskId = r.query['task_id'];
+      return [{ rid: `${AGENT_EXEC}:${typeof taskId === 'string' && taskId.length <= 1024 ? appPathOfTask(taskId) : '/'}`, action: 'create' }];
+    },
+  },
 
   // ---- Marathon (/v2) ---------------------------------------------------------------------------
   'GET /v2/apps': filtered('apps'),

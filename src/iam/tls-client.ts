@@ -8,7 +8,8 @@ import { createSecureContext, type PeerCertificate, type SecureContext } from 'n
 import { Agent, fetch as undiciFetch } from 'undici';
 import { agentIdOfSan } from './tls-identity.ts';
 
-function agentCheck(cert: PeerCertificate, agentId: string): Error | undefined {
+/** A `checkServerIdentity` for a connection to one agent: its certificate must bind `agentId`. */
+export function agentCheck(cert: PeerCertificate, agentId: string): Error | undefined {
   const named = agentIdOfSan(cert.subjectaltname);
   return named === agentId ? undefined : new Error(`the server's certificate is for agent ${named ?? '(none)'}, not ${agentId}`);
 }

@@ -25,6 +25,8 @@ export interface TlsServerOptions {
   /** The CA client certificates must chain to (the cluster CA). */
   clientCaPem: string;
   plain: PlainHttp;
+  /** How long a new connection may stay silent before its first byte (default 10 s; tests). */
+  firstByteTimeoutMs?: number;
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -66,9 +68,19 @@ export function tlsServerFactory(
     plain.emit('listening');
     const tlsListeners = https.listeners('connection') as Array<(socket: Socket) => void>;
     https.removeAllListeners('connection');
+    // The timer fires in the event loop's timers phase, before the poll phase reads what arrived
+    // meanwhile: after a stall of the master's loop longer than the timeout (a CPU-starved
+    // machine, a long GC) every connection accepted during the stall would be cut although its
+    // first byte is waiting in the kernel — a thousand agents' handshakes at once, retried after
+    // their backoff. So the cut waits for one turn of the loop (setImmediate runs after the poll
+    // phase), and only a connection that is still silent then is closed.
     const silent = function (this: Socket): void {
-      this.destroy();
+      const socket = this;
+      setImmediate(() => {
+        if (!dispatched.has(socket)) socket.destroy();
+      });
     };
+    const dispatched = new WeakSet<Socket>();
     const dispatch = (socket: Socket): void => {
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
@@ -76,6 +88,7 @@ export function tlsServerFactory(
         return;
       }
       // From here the servers set their own timeouts: this one must not outlive the first byte.
+      dispatched.add(socket);
       socket.setTimeout(0);
       socket.off('timeout', silent);
       socket.unshift(first);
@@ -93,7 +106,7 @@ export function tlsServerFactory(
     };
     https.on('connection', (socket: Socket) => {
       socket.on('error', () => socket.destroy());
-      socket.setTimeout(FIRST_BYTE_TIMEOUT_MS);
+      socket.setTimeout(options.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS);
       socket.on('timeout', silent);
       dispatch(socket);
     });

@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { credentialOf } from '../../iam/credentials.ts';
 import { createHttpServer } from '../../http/server.ts';
-import { setServerCertificate, tlsServerFactory } from '../../iam/tls-server.ts';
+import { type PlainHttp, setServerCertificate, tlsServerFactory } from '../../iam/tls-server.ts';
 import type { Logger } from '../../log/index.ts';
 import { DroverError } from '../../errors/errors.ts';
 import type { FileFollower } from './file-follow.ts';
@@ -54,9 +54,11 @@ export interface AgentHttpOptions {
   /**
    * The cluster CA (TLS): the port answers HTTPS too — with the agent's certificate once it has
    * one (`setCertificate`), so the master's relays reach it over mTLS and check it is the agent
-   * they expect — and plain HTTP as before (`drover task log` reads sandboxes directly).
+   * they expect — and plain HTTP only where `plainHttp` allows it (default loopback: a token sent
+   * to the agent from another machine never crosses the network in clear).
    */
   tlsCaPem?: string;
+  plainHttp?: PlainHttp;
   /** The agent's image store and its GC limits, for the /images routes. */
   images?: { store: LayerStore; limits(): GcLimits };
   /** The usage sampler's last pass, for /monitor/statistics and /metrics. */
@@ -79,7 +81,7 @@ type Query = Record<string, string | string[] | undefined>;
 export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
   const app = createHttpServer({
     logger: options.logger,
-    ...(options.tlsCaPem === undefined ? {} : { serverFactory: tlsServerFactory({ clientCaPem: options.tlsCaPem, plain: 'any' }) as never }),
+    ...(options.tlsCaPem === undefined ? {} : { serverFactory: tlsServerFactory({ clientCaPem: options.tlsCaPem, plain: options.plainHttp ?? 'loopback' }) as never }),
   });
   const files = new SandboxFiles(options.root, () => options.hiddenFiles?.() ?? []);
   // Open follow streams never end by themselves; closing the server ends them first, or close waits forever.

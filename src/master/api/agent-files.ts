@@ -13,12 +13,14 @@
  * registered, with a path the master builds; the query is passed on as parsed parameters. The
  * caller's credential goes along: the agent checks the caller's permission on the task.
  * With TLS, to an agent that proved its id with a certificate: HTTPS, presenting the master's
- * certificate, and the agent's must bind the agent id asked for (not merely be the CA's).
+ * certificate, and the agent's must bind the agent id asked for (not merely be the CA's); to an
+ * agent without one only on loopback (relayTarget).
  */
 import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
+import { isLoopbackAddress } from '../../iam/tls-server.ts';
 
 /** How long the agent may take to start answering (a follow stream may then last forever). */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -31,17 +33,32 @@ const PASSED = ['content-type', 'content-length', 'content-disposition', 'cache-
  * short-lived token that can only ask whether the caller may read a sandbox (src/iam/iam.ts), never
  * the caller's own token, which a rogue agent could replay.
  */
+/**
+ * Where the master reaches an agent: the address its registration came from, at the port it
+ * registered, with a path the master builds. Over HTTPS (mTLS, the agent's certificate must bind
+ * `agentId`) when the agent proved its id with a certificate; plain HTTP — which carries the
+ * delegated token in clear — only to an agent at a loopback address (the same machine, as the
+ * master's own plain port), else refused.
+ */
+export function relayTarget(master: Master, agentId: string, path: string): { url: URL; secure: boolean } {
+  const agent = master.agents.get(agentId);
+  if (!agent) throw new DroverError('NOT_FOUND', `Agent '${agentId}' is not registered`);
+  if (agent.address === undefined || !Number.isInteger(agent.port) || agent.port < 1 || agent.port > 65535) {
+    throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} has no verified address`);
+  }
+  const secure = agent.certified === true && master.agentFetch !== undefined;
+  if (!secure && master.agentFetch !== undefined && !isLoopbackAddress(agent.address)) {
+    throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} joined without a certificate: the master reaches it over mutual TLS only (join it with --master-ca or --master-ca-hash)`);
+  }
+  const host = agent.address.includes(':') ? `[${agent.address}]` : agent.address;
+  return { url: new URL(`${secure ? 'https' : 'http'}://${host}:${agent.port}${path}`), secure };
+}
+
 export function registerAgentFilesRoutes(app: FastifyInstance, master: Master, credential?: (request: FastifyRequest) => Promise<string | undefined>): void {
   app.get('/agent/:agentId/files/:operation', async (request, reply) => {
     const { agentId, operation } = request.params as { agentId: string; operation: string };
     if (!OPERATIONS.has(operation)) throw new DroverError('NOT_FOUND', `No route for GET /agent/${agentId}/files/${operation}`);
-    const agent = master.agents.get(agentId);
-    if (!agent) throw new DroverError('NOT_FOUND', `Agent '${agentId}' is not registered`);
-    if (agent.address === undefined || !Number.isInteger(agent.port) || agent.port < 1 || agent.port > 65535) {
-      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} has no verified address`);
-    }
-    const secure = agent.certified === true && master.agentFetch !== undefined;
-    const target = new URL(`${secure ? 'https' : 'http'}://${agent.address.includes(':') ? `[${agent.address}]` : agent.address}:${agent.port}/files/${operation}`);
+    const { url: target, secure } = relayTarget(master, agentId, `/files/${operation}`);
     for (const [name, value] of Object.entries(request.query as Record<string, string | string[]>)) {
       for (const v of Array.isArray(value) ? value : [value]) target.searchParams.append(name, v);
     }
@@ -56,7 +73,7 @@ export function registerAgentFilesRoutes(app: FastifyInstance, master: Master, c
     try {
       upstream = await (secure ? master.agentFetch!(agentId) : fetch)(target, { signal: abort.signal, ...(authorization === undefined ? {} : { headers: { authorization } }) });
     } catch (cause) {
-      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${agent.address}:${agent.port} did not answer`, { cause });
+      throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} at ${target.host} did not answer`, { cause });
     } finally {
       clearTimeout(timer);
     }

@@ -176,11 +176,15 @@ export async function handleClusterCall(master: Master, body: unknown, reply: Fa
       return reply.code(200).send();
     }
     case 'MARK_AGENT_GONE': {
+      // Mesos: the agent is gone for good — its tasks TASK_GONE, its id refused from now on. With
+      // TLS and auth that is also the revocation of its certificate and its token: the guard
+      // refuses any connection whose certificate binds a gone agent id (src/iam/guard.ts).
       const id = part(call.mark_agent_gone, 'mark_agent_gone').agent_id.value;
+      if (master.goneAgents.has(id)) return reply.code(200).send();
       const agent = master.agents.get(id);
-      if (agent === undefined) throw new DroverError('NOT_FOUND', `Agent '${id}' not found`);
+      if (agent === undefined) throw new DroverError('NOT_FOUND', `Agent '${id.slice(0, 200)}' not found`);
       await master.confirmLeadership();
-      await master.removeAgentAsGone(agent, 'marked gone by an operator (MARK_AGENT_GONE)');
+      await master.removeAgentAsGone(agent, 'marked gone by an operator (MARK_AGENT_GONE): its certificate and token are revoked');
       return reply.code(200).send();
     }
   }
