@@ -52,11 +52,9 @@ test("the anchors' pod.json: refused where it needs what is not built yet, each 
     problems(fixture)
       .map((p) => p.split(':')[0])
       .sort(),
-    ['/containers/0/image', '/containers/0/volumeMounts/0/mountPath', '/containers/0/volumeMounts/0/readOnly', '/networks/0/mode'],
+    ['/networks/0/mode'],
   );
-  delete fixture.containers[0].image;
   fixture.networks = [{ mode: 'host' }];
-  fixture.containers[0].volumeMounts = [{ name: 'etc', mountPath: 'mnt/etc' }];
   const pod = parsePod(fixture, NOW);
   assert.equal(pod.id, '/foo');
   assert.deepEqual(pod.scaling, { kind: 'fixed', instances: 1, maxInstances: 888 });
@@ -68,6 +66,48 @@ test("the anchors' pod.json: refused where it needs what is not built yet, each 
   assert.deepEqual(c.artifacts, [{ uri: 'https://foo.com/archive.zip', extract: true, executable: false, cache: true, destPath: 'newname.zip' }]);
   assert.deepEqual(c.lifecycle, { killGracePeriodSeconds: 60 });
   assert.equal(c.user, 'root');
+  assert.deepEqual(c.image, { kind: 'DOCKER', id: 'mesosphere/marathon:latest', forcePull: false });
+  assert.deepEqual(c.volumeMounts, [{ name: 'etc', mountPath: '/mnt/etc', readOnly: true }]);
+  // Without its image, the absolute and read-only mount has no root filesystem to go in.
+  delete fixture.containers[0].image;
+  assert.deepEqual(
+    problems(fixture)
+      .map((p) => p.split(':')[0])
+      .sort(),
+    ['/containers/0/volumeMounts/0/mountPath', '/containers/0/volumeMounts/0/readOnly'],
+  );
+});
+
+test('container images: DOCKER only, a bounded reference, exec optional', () => {
+  const pod = (image: unknown, exec?: unknown) => ({
+    id: '/i',
+    networks: [{ mode: 'host' }],
+    containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, image, ...(exec === undefined ? {} : { exec }) }],
+  });
+  const parsed = parsePod(pod({ kind: 'DOCKER', id: 'registry.local:5000/app:1', forcePull: true }), NOW).containers[0]!;
+  assert.deepEqual(parsed.image, { kind: 'DOCKER', id: 'registry.local:5000/app:1', forcePull: true });
+  assert.deepEqual(parsed.exec, { command: {} }, "no exec: the image's own command");
+  assert.deepEqual(
+    problems(pod({ kind: 'APPC', id: 'x' })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/kind'],
+  );
+  assert.deepEqual(
+    problems(pod({ kind: 'DOCKER', id: 'x'.repeat(600) })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/id'],
+  );
+  assert.deepEqual(
+    problems(pod({ kind: 'DOCKER' })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/id'],
+  );
+  assert.deepEqual(
+    problems(pod({ kind: 'DOCKER', id: 'a', pullConfig: { secret: 's' } })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/pullConfig'],
+  );
+  assert.deepEqual(
+    problems({ id: '/i', networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 } }] }).map((p) => p.split(':')[0]),
+    ['/containers/0/exec'],
+    'no image: exec is required',
+  );
 });
 
 test('every problem with its path; bounds on what a request may carry', () => {

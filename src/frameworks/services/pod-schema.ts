@@ -3,16 +3,17 @@
  * defaults filled in, every problem reported with its JSON path (422, Marathon's
  * `{message, details: [{path, errors}]}`), nothing half-accepted.
  *
- * Supported: containers with `exec` (shell or argv), resources, endpoints (host ports, fixed or
- * from the offer), environment, user, labels, volumeMounts at sandbox-relative paths onto
- * ephemeral or host volumes, artifacts (fetched into the container's sandbox), HTTP/TCP/command
+ * Supported: containers with `exec` (shell or argv) and/or a DOCKER `image` (its own root
+ * filesystem from the agent's image store; without exec the image's Entrypoint/Cmd), resources, endpoints (host ports, fixed or
+ * from the offer), environment, user, labels, volumeMounts onto ephemeral or host volumes (at
+ * sandbox-relative paths; absolute and read-only ones in image containers), artifacts (fetched into the container's sandbox), HTTP/TCP/command
  * health checks (Mesos-level, run by the agent), lifecycle.killGracePeriodSeconds;
  * `networks: [{mode: host}]`; scaling (fixed); scheduling.upgrade (the rolling replace),
  * backoff and killSelection (stored); executorResources.
  *
- * Refused with their path until their part exists: container `image` (images are another
- * piece of work), container and bridge networks, persistent and secret volumes, read-only or
- * absolute mount paths (both need an image's root filesystem), secrets, placement constraints
+ * Refused with their path until their part exists: APPC images and pull secrets, container and
+ * bridge networks, persistent and secret volumes, read-only or absolute mount paths without an
+ * image (both need an image's root filesystem), secrets, placement constraints
  * and roles, resourceLimits, linuxInfo, tty, check.
  */
 import { DroverError } from '../../errors/errors.ts';
@@ -40,13 +41,17 @@ export interface PodHealthCheck {
 
 export interface PodContainer {
   name: string;
+  /** No exec with an image: the image's own Entrypoint and Cmd. */
   exec: { command: { shell?: string; argv?: string[] } };
+  /** Marathon's `image` (kind DOCKER): the container runs in its own root filesystem from the agent's image store. */
+  image?: { kind: 'DOCKER'; id: string; forcePull: boolean };
   resources: { cpus: number; mem: number; disk: number; gpus: number };
   endpoints: PodEndpoint[];
   environment: Record<string, string>;
   user?: string;
   labels: Record<string, string>;
-  volumeMounts: Array<{ name: string; mountPath: string }>;
+  /** mountPath: relative to the sandbox, or absolute inside the image (image containers only). */
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
   artifacts: Array<{ uri: string; extract: boolean; executable: boolean; cache: boolean; destPath?: string }>;
   healthCheck?: PodHealthCheck;
   lifecycle?: { killGracePeriodSeconds: number };
@@ -228,6 +233,19 @@ function healthCheck(c: Checker, raw: unknown, path: string, endpoints: Readonly
   return out;
 }
 
+/** A container's `image` (Marathon's podContainer.raml Image): DOCKER only, pulled by the agent. */
+function podImage(c: Checker, raw: unknown, path: string): PodContainer['image'] {
+  const image = c.object(raw, path);
+  if (image === undefined) return undefined;
+  const kind = image['kind'] ?? 'DOCKER';
+  if (kind !== 'DOCKER') c.fail(`${path}/kind`, `'${String(kind).slice(0, 32)}' images are not supported: only DOCKER (OCI and Docker registries)`);
+  const id = c.string(image['id'], `${path}/id`, true);
+  if (id !== undefined && (id === '' || id.length > 512 || /\s/.test(id))) c.fail(`${path}/id`, 'must be an image reference of 1 to 512 characters, without spaces');
+  c.unsupported(image['pullConfig'], `${path}/pullConfig`, 'pull secrets are not supported for pods yet');
+  const forcePull = c.boolean(image['forcePull'], `${path}/forcePull`, false);
+  return { kind: 'DOCKER', id: id ?? '', forcePull };
+}
+
 /** The pod, or DROVER_ERR_VALIDATION (422) with every problem's path. `now` dates the version. */
 export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   const c = new Checker();
@@ -284,13 +302,14 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     if (name !== '' && !NAME.test(name)) c.fail(`${p}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
     if (containerNames.has(name)) c.fail(`${p}/name`, 'must be unique in the pod');
     containerNames.add(name);
-    c.unsupported(ct['image'], `${p}/image`, 'container images are not supported for pods yet: give an exec command run on the host filesystem');
+    const image = podImage(c, ct['image'], `${p}/image`);
     c.unsupported(ct['resourceLimits'], `${p}/resourceLimits`, 'is not supported for pods yet');
     c.unsupported(ct['linuxInfo'], `${p}/linuxInfo`, 'is not supported for pods yet');
     c.unsupported(ct['tty'], `${p}/tty`, 'is not supported for pods yet');
     c.unsupported(ct['check'], `${p}/check`, 'is not supported for pods yet');
     c.unsupported(ct['secrets'], `${p}/secrets`, 'is not supported for pods yet');
-    const exec = c.object(ct['exec'], `${p}/exec`, true);
+    // An image says what to run when exec does not (its Entrypoint and Cmd).
+    const exec = c.object(ct['exec'], `${p}/exec`, image === undefined);
     const cmd = exec === undefined ? {} : command(c, exec['command'], `${p}/exec/command`);
     const res = c.object(ct['resources'], `${p}/resources`, true) ?? {};
     const resources = {
@@ -333,10 +352,13 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
       const vn = c.string(mo['name'], `${mp}/name`, true) ?? '';
       if (vn !== '' && !volumeNames.has(vn)) c.fail(`${mp}/name`, 'must name a volume of the pod');
       const mountPath = c.string(mo['mountPath'], `${mp}/mountPath`, true) ?? '';
-      if (mountPath.startsWith('/')) c.fail(`${mp}/mountPath`, 'absolute mount paths need a container image, not supported for pods yet: give a path relative to the sandbox');
-      else if (mountPath === '' || mountPath.split('/').includes('..')) c.fail(`${mp}/mountPath`, "must be a non-empty path inside the sandbox (no '..')");
-      if (mo['readOnly'] === true) c.fail(`${mp}/readOnly`, 'read-only mounts are not supported for pods yet');
-      volumeMounts.push({ name: vn, mountPath });
+      // Without an image the container sees the host's tree: a mount can only go in its sandbox,
+      // and only a bind mount inside its own root filesystem can be read-only.
+      if (mountPath.startsWith('/') && image === undefined) c.fail(`${mp}/mountPath`, 'an absolute mount path needs a container image: give a path relative to the sandbox, or an image');
+      else if (mountPath === '' || mountPath === '/' || mountPath.split('/').includes('..')) c.fail(`${mp}/mountPath`, "must be a non-empty path other than '/' (no '..')");
+      const readOnly = c.boolean(mo['readOnly'], `${mp}/readOnly`, false);
+      if (readOnly && image === undefined) c.fail(`${mp}/readOnly`, 'a read-only mount needs a container image');
+      volumeMounts.push({ name: vn, mountPath, ...(readOnly ? { readOnly } : {}) });
     });
     const artifacts: PodContainer['artifacts'] = [];
     c.array(ct['artifacts'], `${p}/artifacts`).forEach((a, j) => {
@@ -361,6 +383,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     containers.push({
       name,
       exec: { command: cmd },
+      ...(image === undefined ? {} : { image }),
       resources,
       endpoints,
       environment: c.stringMap(ct['environment'], `${p}/environment`),

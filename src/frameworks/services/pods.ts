@@ -422,8 +422,13 @@ export class PodManager {
           tasks: pod.containers.map((ct) => {
             const own = ct.endpoints.map((e) => ports[e.name]!);
             const env = { ...pod.environment, ...ct.environment };
+            // No command with an image: the agent runs the image's Entrypoint and Cmd.
             const command: Record<string, unknown> =
-              ct.exec.command.shell !== undefined ? { shell: true, value: ct.exec.command.shell } : { shell: false, value: ct.exec.command.argv![0], arguments: ct.exec.command.argv };
+              ct.exec.command.shell !== undefined
+                ? { shell: true, value: ct.exec.command.shell }
+                : ct.exec.command.argv !== undefined
+                  ? { shell: false, value: ct.exec.command.argv[0], arguments: ct.exec.command.argv }
+                  : { shell: false };
             const user = ct.user ?? pod.user;
             return {
               name: ct.name,
@@ -452,7 +457,12 @@ export class PodManager {
                       uris: ct.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache, ...(a.destPath === undefined ? {} : { output_file: a.destPath }) })),
                     }),
               },
-              container: { type: 'MESOS', volumes: this.volumesOf(pod, ct) },
+              container: {
+                type: 'MESOS',
+                // Each container's own root filesystem, pulled and provisioned by the agent as an app's.
+                ...(ct.image === undefined ? {} : { mesos: { image: { type: 'DOCKER', docker: { name: ct.image.id }, ...(ct.image.forcePull ? { cached: false } : {}) } } }),
+                volumes: this.volumesOf(pod, ct),
+              },
               ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports) }),
               ...(ct.lifecycle === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: Math.round(ct.lifecycle.killGracePeriodSeconds * 1e9) } } }),
               labels: { labels: Object.entries(ct.labels).map(([key, value]) => ({ key, value })) },
@@ -466,9 +476,10 @@ export class PodManager {
   private volumesOf(pod: Pod, ct: PodContainer): unknown[] {
     return ct.volumeMounts.map((m) => {
       const v = pod.volumes.find((x) => x.name === m.name)!;
+      const mode = m.readOnly === true ? 'RO' : 'RW';
       return v.host === undefined
-        ? { container_path: m.mountPath, mode: 'RW', source: { type: 'SANDBOX_PATH', sandbox_path: { type: 'PARENT', path: `volumes/${v.name}` } } }
-        : { container_path: m.mountPath, mode: 'RW', source: { type: 'HOST_PATH', host_path: { path: v.host } } };
+        ? { container_path: m.mountPath, mode, source: { type: 'SANDBOX_PATH', sandbox_path: { type: 'PARENT', path: `volumes/${v.name}` } } }
+        : { container_path: m.mountPath, mode, source: { type: 'HOST_PATH', host_path: { path: v.host } } };
     });
   }
 
