@@ -113,7 +113,7 @@ describe('pods in images', { skip }, () => {
   });
 
   after(async () => {
-    for (const id of ['/foo', '/pair']) await api('DELETE', `/v2/pods${id}`).catch(() => undefined);
+    for (const id of ['/foo', '/pair']) await api('DELETE', `/v2/pods${id}?force=true`).catch(() => undefined);
     await agent?.stop('SIGKILL');
     await master?.stop();
     killImageTasksUnder(dir);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DroverError } from '../src/errors/errors.ts';
-import { parsePod, podConfigEqual } from '../src/frameworks/services/pod-schema.ts';
+import { parsePod, podConfigEqual, podRoleErrors } from '../src/frameworks/services/pod-schema.ts';
 import { splitPodPath } from '../src/frameworks/services/pods-api.ts';
 import { isPodTaskId } from '../src/frameworks/services/pods.ts';
 import { taskId } from '../src/frameworks/services/app.ts';
@@ -146,7 +146,6 @@ test('every problem with its path; bounds on what a request may carry', () => {
     '/scaling/kind',
     '/scaling/instances',
     '/scheduling/placement/constraints',
-    '/scheduling/placement/acceptedResourceRoles',
     '/scheduling/killSelection',
     '/environment/S',
   ]) {
@@ -187,4 +186,29 @@ test("pod task ids are told apart from apps' (a pod update must never reach an a
   assert.equal(isPodTaskId(taskId('/web', uuid)), false);
   assert.equal(isPodTaskId(taskId('/prod/web', uuid)), false);
   assert.equal(isPodTaskId('web.1234'), false);
+});
+
+test("roles: a pod's role and accepted roles are checked against the framework's, with the pod's paths", () => {
+  const pod = (extra: Record<string, unknown>) =>
+    parsePod({ id: '/r', networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'x' } } }], ...extra }, NOW);
+  const roles = ['*', 'slave_public'];
+  // pod.json's empty list is no restriction (Marathon's default), not an error.
+  assert.equal(pod({ scheduling: { placement: { acceptedResourceRoles: [] } } }).scheduling.placement, undefined);
+  const publicPod = pod({ role: 'slave_public', scheduling: { placement: { acceptedResourceRoles: ['slave_public'] } } });
+  assert.equal(publicPod.role, 'slave_public');
+  assert.deepEqual(publicPod.scheduling.placement, { acceptedResourceRoles: ['slave_public'] });
+  assert.deepEqual(podRoleErrors(publicPod, roles), []);
+  assert.deepEqual(
+    podRoleErrors(pod({ role: 'other' }), roles).map((d) => d.path),
+    ['/role'],
+  );
+  assert.deepEqual(
+    podRoleErrors(pod({ scheduling: { placement: { acceptedResourceRoles: ['*', 'slave_public'] } } }), roles).map((d) => d.path),
+    ['/scheduling/placement/acceptedResourceRoles/1'],
+    "only * and the pod's own role (here the default, *)",
+  );
+  assert.deepEqual(
+    problems({ id: '/r', role: 7, networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'x' } } }] }).map((p) => p.split(':')[0]),
+    ['/role'],
+  );
 });

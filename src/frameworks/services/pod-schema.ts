@@ -9,15 +9,17 @@
  * sandbox-relative paths; absolute and read-only ones in image containers), artifacts (fetched into the container's sandbox), HTTP/TCP/command
  * health checks (Mesos-level, run by the agent), lifecycle.killGracePeriodSeconds;
  * `networks: [{mode: host}]`; scaling (fixed); scheduling.upgrade (the rolling replace),
- * backoff and killSelection (stored); executorResources.
+ * backoff and killSelection (stored); executorResources; `role` and
+ * scheduling.placement.acceptedResourceRoles (podRoleErrors checks them against the framework's roles).
  *
  * Refused with their path until their part exists: APPC images and pull secrets, container and
  * bridge networks, persistent and secret volumes, read-only or absolute mount paths without an
- * image (both need an image's root filesystem), secrets, placement constraints
- * and roles, resourceLimits, linuxInfo, tty, check.
+ * image (both need an image's root filesystem), secrets, placement constraints, resourceLimits,
+ * linuxInfo, tty, check.
  */
 import { DroverError } from '../../errors/errors.ts';
 import { normalizeId } from './app-schema.ts';
+import { roleErrors } from './placement.ts';
 
 export interface PodEndpoint {
   name: string;
@@ -59,6 +61,8 @@ export interface PodContainer {
 
 export interface Pod {
   id: string;
+  /** The role its tasks run in (Marathon's pod `role`); absent: the framework's default role. */
+  role?: string;
   labels: Record<string, string>;
   version: string;
   versionInfo: { lastConfigChangeAt: string; lastScalingAt: string };
@@ -72,6 +76,8 @@ export interface Pod {
     backoff: { backoff: number; backoffFactor: number; maxLaunchDelay: number };
     upgrade: { minimumHealthCapacity: number; maximumOverCapacity: number };
     killSelection: 'YOUNGEST_FIRST' | 'OLDEST_FIRST';
+    /** Which roles' resources it may use (an empty list is no restriction, Marathon's default). */
+    placement?: { acceptedResourceRoles: string[] };
     /** As an app's (Marathon's defaults 0/0): when an unreachable instance is replaced, and forgotten. */
     unreachableStrategy: { inactiveAfterSeconds: number; expungeAfterSeconds: number } | 'disabled';
   };
@@ -407,8 +413,10 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   const upgrade = c.object(sched['upgrade'], '/scheduling/upgrade') ?? {};
   const placement = c.object(sched['placement'], '/scheduling/placement') ?? {};
   c.unsupported(placement['constraints'], '/scheduling/placement/constraints', 'placement constraints are not supported for pods yet');
-  const roles = c.array(placement['acceptedResourceRoles'], '/scheduling/placement/acceptedResourceRoles');
-  if (roles.some((r) => r !== '*')) c.fail('/scheduling/placement/acceptedResourceRoles', "only '*' is supported for pods yet");
+  // Whether the roles are the framework's is checked where its roles are known (podRoleErrors).
+  const acceptedResourceRoles = c
+    .array(placement['acceptedResourceRoles'], '/scheduling/placement/acceptedResourceRoles')
+    .map((r, i) => c.string(r, `/scheduling/placement/acceptedResourceRoles/${i}`, true) ?? '');
   const killSelection = sched['killSelection'] ?? 'YOUNGEST_FIRST';
   if (killSelection !== 'YOUNGEST_FIRST' && killSelection !== 'OLDEST_FIRST') c.fail('/scheduling/killSelection', "must be 'YOUNGEST_FIRST' or 'OLDEST_FIRST'");
   const unreachable = sched['unreachableStrategy'];
@@ -422,7 +430,8 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     unreachableStrategy = { inactiveAfterSeconds, expungeAfterSeconds };
   }
   c.unsupported(body['secrets'], '/secrets', 'secrets are not supported for pods yet');
-  if (body['role'] !== undefined && body['role'] !== '*') c.fail('/role', "only '*' is supported for pods yet");
+  const role = c.string(body['role'], '/role');
+  if (role !== undefined && role.length > 1024) c.fail('/role', 'must be at most 1024 characters');
   const exe = c.object(body['executorResources'], '/executorResources') ?? {};
   const user = c.string(body['user'], '/user');
   const labels = c.stringMap(body['labels'], '/labels');
@@ -439,6 +448,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     },
     killSelection: killSelection === 'OLDEST_FIRST' ? 'OLDEST_FIRST' : 'YOUNGEST_FIRST',
     unreachableStrategy,
+    ...(acceptedResourceRoles.length === 0 ? {} : { placement: { acceptedResourceRoles } }),
   };
   const executorResources = {
     cpus: c.number(exe['cpus'], '/executorResources/cpus', 0.1, 0.01, 64),
@@ -449,6 +459,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   if (c.details.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: c.details });
   return {
     id,
+    ...(role === undefined ? {} : { role }),
     labels,
     version,
     versionInfo: { lastConfigChangeAt: version, lastScalingAt: version },
@@ -461,6 +472,18 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     scheduling,
     executorResources,
   };
+}
+
+/**
+ * Marathon's role rules for a pod, as for an app (placement.ts roleErrors): its role one of the
+ * framework's, its accepted roles only `*` and its own role; the paths are the pod's.
+ */
+export function podRoleErrors(pod: Pod, frameworkRoles: readonly string[]): Array<{ path: string; errors: string[] }> {
+  const accepted = pod.scheduling.placement?.acceptedResourceRoles;
+  return roleErrors({ ...(pod.role === undefined ? {} : { role: pod.role }), ...(accepted === undefined ? {} : { acceptedResourceRoles: accepted }) }, frameworkRoles).map((d) => ({
+    ...d,
+    path: d.path.replace(/^\/acceptedResourceRoles/, '/scheduling/placement/acceptedResourceRoles'),
+  }));
 }
 
 /** Same configuration (only scaling may differ): a scale, not a restart. */
