@@ -24,6 +24,9 @@ interface AgentFragment {
   head: Buffer;
   /** `],"attributes":[…],` as UTF-8 (closes the resources array). */
   tail: Buffer;
+  /** The bag last offered here and its items (itemsOf): a new bag equal to it reuses them. */
+  resources?: Resources;
+  items?: Buffer[];
 }
 
 const OPEN = Buffer.from('{"type":"OFFERS","offers":{"offers":[');
@@ -85,7 +88,13 @@ export class OfferJson {
       this.agents.set(agent, c);
     }
     const allocation = this.allocationOf(role);
-    const items = this.itemsOf(resources);
+    // Offers returned unused come back as a new bag of the same free resources: compared by
+    // value (a few entries) rather than written again.
+    if (c.resources !== resources && (c.resources === undefined || !sameInOrder(c.resources, resources))) {
+      c.items = this.itemsOf(resources);
+    }
+    c.resources = resources;
+    const items = c.items!;
     const parts: Buffer[] = [c.head];
     if (items.length === 0) parts.push(OPEN_BRACKET);
     for (const item of items) parts.push(item, allocation);
@@ -176,4 +185,15 @@ export class OffersEvent {
     CLOSE.copy(out, at);
     return EncodedJson.fromBytes(out);
   }
+}
+
+/** Equal bags listed in the same order: their JSON is the same bytes. */
+function sameInOrder(a: Resources, b: Resources): boolean {
+  if (!a.equals(b)) return false;
+  const other = b[Symbol.iterator]();
+  for (const x of a) {
+    const y = other.next().value;
+    if (y === undefined || y.name !== x.name || y.role !== x.role) return false;
+  }
+  return true;
 }
