@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DroverError } from '../src/errors/errors.ts';
-import { parsePod, podConfigEqual } from '../src/frameworks/services/pod-schema.ts';
+import { parsePod, podConfigEqual, podRoleErrors } from '../src/frameworks/services/pod-schema.ts';
 import { splitPodPath } from '../src/frameworks/services/pods-api.ts';
 import { isPodTaskId } from '../src/frameworks/services/pods.ts';
 import { taskId } from '../src/frameworks/services/app.ts';
@@ -52,11 +52,9 @@ test("the anchors' pod.json: refused where it needs what is not built yet, each 
     problems(fixture)
       .map((p) => p.split(':')[0])
       .sort(),
-    ['/containers/0/image', '/containers/0/volumeMounts/0/mountPath', '/containers/0/volumeMounts/0/readOnly', '/networks/0/mode'],
+    ['/networks/0/mode'],
   );
-  delete fixture.containers[0].image;
   fixture.networks = [{ mode: 'host' }];
-  fixture.containers[0].volumeMounts = [{ name: 'etc', mountPath: 'mnt/etc' }];
   const pod = parsePod(fixture, NOW);
   assert.equal(pod.id, '/foo');
   assert.deepEqual(pod.scaling, { kind: 'fixed', instances: 1, maxInstances: 888 });
@@ -68,6 +66,48 @@ test("the anchors' pod.json: refused where it needs what is not built yet, each 
   assert.deepEqual(c.artifacts, [{ uri: 'https://foo.com/archive.zip', extract: true, executable: false, cache: true, destPath: 'newname.zip' }]);
   assert.deepEqual(c.lifecycle, { killGracePeriodSeconds: 60 });
   assert.equal(c.user, 'root');
+  assert.deepEqual(c.image, { kind: 'DOCKER', id: 'mesosphere/marathon:latest', forcePull: false });
+  assert.deepEqual(c.volumeMounts, [{ name: 'etc', mountPath: '/mnt/etc', readOnly: true }]);
+  // Without its image, the absolute and read-only mount has no root filesystem to go in.
+  delete fixture.containers[0].image;
+  assert.deepEqual(
+    problems(fixture)
+      .map((p) => p.split(':')[0])
+      .sort(),
+    ['/containers/0/volumeMounts/0/mountPath', '/containers/0/volumeMounts/0/readOnly'],
+  );
+});
+
+test('container images: DOCKER only, a bounded reference, exec optional', () => {
+  const pod = (image: unknown, exec?: unknown) => ({
+    id: '/i',
+    networks: [{ mode: 'host' }],
+    containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, image, ...(exec === undefined ? {} : { exec }) }],
+  });
+  const parsed = parsePod(pod({ kind: 'DOCKER', id: 'registry.local:5000/app:1', forcePull: true }), NOW).containers[0]!;
+  assert.deepEqual(parsed.image, { kind: 'DOCKER', id: 'registry.local:5000/app:1', forcePull: true });
+  assert.deepEqual(parsed.exec, { command: {} }, "no exec: the image's own command");
+  assert.deepEqual(
+    problems(pod({ kind: 'APPC', id: 'x' })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/kind'],
+  );
+  assert.deepEqual(
+    problems(pod({ kind: 'DOCKER', id: 'x'.repeat(600) })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/id'],
+  );
+  assert.deepEqual(
+    problems(pod({ kind: 'DOCKER' })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/id'],
+  );
+  assert.deepEqual(
+    problems(pod({ kind: 'DOCKER', id: 'a', pullConfig: { secret: 's' } })).map((p) => p.split(':')[0]),
+    ['/containers/0/image/pullConfig'],
+  );
+  assert.deepEqual(
+    problems({ id: '/i', networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 } }] }).map((p) => p.split(':')[0]),
+    ['/containers/0/exec'],
+    'no image: exec is required',
+  );
 });
 
 test('every problem with its path; bounds on what a request may carry', () => {
@@ -106,7 +146,6 @@ test('every problem with its path; bounds on what a request may carry', () => {
     '/scaling/kind',
     '/scaling/instances',
     '/scheduling/placement/constraints',
-    '/scheduling/placement/acceptedResourceRoles',
     '/scheduling/killSelection',
     '/environment/S',
   ]) {
@@ -147,4 +186,29 @@ test("pod task ids are told apart from apps' (a pod update must never reach an a
   assert.equal(isPodTaskId(taskId('/web', uuid)), false);
   assert.equal(isPodTaskId(taskId('/prod/web', uuid)), false);
   assert.equal(isPodTaskId('web.1234'), false);
+});
+
+test("roles: a pod's role and accepted roles are checked against the framework's, with the pod's paths", () => {
+  const pod = (extra: Record<string, unknown>) =>
+    parsePod({ id: '/r', networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'x' } } }], ...extra }, NOW);
+  const roles = ['*', 'slave_public'];
+  // pod.json's empty list is no restriction (Marathon's default), not an error.
+  assert.equal(pod({ scheduling: { placement: { acceptedResourceRoles: [] } } }).scheduling.placement, undefined);
+  const publicPod = pod({ role: 'slave_public', scheduling: { placement: { acceptedResourceRoles: ['slave_public'] } } });
+  assert.equal(publicPod.role, 'slave_public');
+  assert.deepEqual(publicPod.scheduling.placement, { acceptedResourceRoles: ['slave_public'] });
+  assert.deepEqual(podRoleErrors(publicPod, roles), []);
+  assert.deepEqual(
+    podRoleErrors(pod({ role: 'other' }), roles).map((d) => d.path),
+    ['/role'],
+  );
+  assert.deepEqual(
+    podRoleErrors(pod({ scheduling: { placement: { acceptedResourceRoles: ['*', 'slave_public'] } } }), roles).map((d) => d.path),
+    ['/scheduling/placement/acceptedResourceRoles/1'],
+    "only * and the pod's own role (here the default, *)",
+  );
+  assert.deepEqual(
+    problems({ id: '/r', role: 7, networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'x' } } }] }).map((p) => p.split(':')[0]),
+    ['/role'],
+  );
 });

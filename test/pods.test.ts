@@ -2,8 +2,8 @@
  * Marathon pods (`/v2/pods`) on task groups, with real processes: `drover master` (services
  * framework inside) and a `drover agent` on the linux containerizer.
  *
- * - Bad pod JSON (the anchors' pod.json as it is: an image, a container network, an absolute and
- *   read-only mount) → 422 with every path; nothing stored.
+ * - Bad pod JSON (the anchors' pod.json as it is: its named container network) → 422 with every
+ *   path; nothing stored.
  * - A pod of two containers: one listens on its endpoint's host port (busybox nc), the other
  *   connects over localhost; they share an ephemeral volume.
  * - kill -9 of the agent and a restart: the pod keeps its one instance, same tasks, no duplicate.
@@ -143,7 +143,7 @@ before(async () => {
 
 after(async () => {
   eventsAbort.abort();
-  for (const p of ((await api('GET', '/v2/pods').catch(() => ({ body: [] }))).body as Array<{ id: string }>) ?? []) await api('DELETE', `/v2/pods${p.id}`).catch(() => undefined);
+  for (const p of ((await api('GET', '/v2/pods').catch(() => ({ body: [] }))).body as Array<{ id: string }>) ?? []) await api('DELETE', `/v2/pods${p.id}?force=true`).catch(() => undefined);
   await eventually(async () => (await agentTasks()).every((t) => !['TASK_RUNNING', 'TASK_STARTING', 'TASK_STAGING', 'TASK_KILLING'].includes(t.state)), 'all pod tasks gone', 60_000).catch(
     () => undefined,
   );
@@ -163,7 +163,8 @@ test('bad pod JSON: 422 with the path of every problem, nothing stored', { timeo
   const r = await api('POST', '/v2/pods', fixture);
   assert.equal(r.status, 422, JSON.stringify(r.body));
   const paths = ((r.body as { details: Array<{ path: string }> }).details ?? []).map((d) => d.path).sort();
-  assert.deepEqual(paths, ['/containers/0/image', '/containers/0/volumeMounts/0/mountPath', '/containers/0/volumeMounts/0/readOnly', '/networks/0/mode']);
+  // Its image and its absolute, read-only mount run now (test/pods-images.test.ts); its container network does not.
+  assert.deepEqual(paths, ['/networks/0/mode']);
   const bad = await api('POST', '/v2/pods', {
     id: '/bad',
     networks: [{ mode: 'host' }],
@@ -348,7 +349,10 @@ test("the anchors' pod.json, with exec in place of its image, runs", { timeout: 
     listed.map((p) => [p.id, p.labels['owner']]),
     [['/foo', 'zeus']],
   );
-  const removed = drover(['pod', 'rm', '/foo']);
+  // Its health check (/health on its endpoint) never passes with this command: its StartPod
+  // deployment never finishes and locks it, so the delete must force.
+  assert.equal((await api('DELETE', '/v2/pods/foo')).status, 409);
+  const removed = drover(['pod', 'rm', '/foo', '--force']);
   assert.equal(removed.status, 0, removed.stderr);
   assert.equal((await api('GET', '/v2/pods/foo')).status, 404);
 });

@@ -5,6 +5,8 @@
  *
  * - a `slave_public` app lands only on the public agent, and a second instance that does not fit
  *   waits with Marathon's UnfulfilledRole in /v2/queue for the private agent's offers;
+ * - a `slave_public` pod likewise, in the reserved resources; its StartPod, ScalePod and StopPod
+ *   deployments in /v2/deployments (Marathon's shape), the lock (409) while one cannot finish;
  * - a role at its quota limit gets no more offers — held offers and then a running task count —
  *   while another role keeps getting them;
  * - bad input → 4xx naming the field, nothing changed; quota and weights survive a restart.
@@ -43,6 +45,7 @@ before(async () => {
 });
 after(async () => {
   for (const a of ((await get('/v2/apps')).body as { apps?: Array<{ id: string }> }).apps ?? []) await call('DELETE', `/v2/apps${a.id}?force=true`);
+  for (const p of ((await get('/v2/pods')).body as Array<{ id: string }> | undefined) ?? []) await call('DELETE', `/v2/pods${p.id}?force=true`);
   for (const a of agents) await a.stop();
   await master.stop();
   await rm(root, { recursive: true, force: true });
@@ -112,6 +115,88 @@ describe('roles in placement', () => {
       [PUBLIC],
     );
     await call('DELETE', '/v2/apps/public?force=true');
+  });
+
+  test("a slave_public pod runs in the public agent's reserved resources; its deployments show in /v2/deployments, lock it, and finish", async () => {
+    interface PodStatus {
+      instances: Array<{ id: string; agentHostname: string; role: string; containers: Array<{ status: string }> }>;
+    }
+    interface DeploymentJson {
+      id: string;
+      affectedApps: string[];
+      affectedPods: string[];
+      steps: Array<{ actions: Array<{ action: string; pod?: string }> }>;
+      currentActions: Array<{ action: string; pod?: string }>;
+    }
+    const deployments = async (): Promise<DeploymentJson[]> => (await get('/v2/deployments')).body as DeploymentJson[];
+    // 0.55 + 0.05 cpus an instance: one fits the public agent's 1 reserved cpu, two do not.
+    const pod = (instances: number) => ({
+      id: '/pubpod',
+      role: 'slave_public',
+      networks: [{ mode: 'host' }],
+      scaling: { kind: 'fixed', instances },
+      scheduling: { placement: { acceptedResourceRoles: ['slave_public'] } },
+      executorResources: { cpus: 0.05, mem: 16, disk: 5 },
+      containers: [{ name: 'main', resources: { cpus: 0.55, mem: 32 }, exec: { command: { shell: 'exec sleep 600' } } }],
+    });
+    const running = (n: number) =>
+      eventually(
+        async () => {
+          const s = (await get('/v2/pods/pubpod::status')).body as PodStatus;
+          return s.instances.length === n && s.instances.every((i) => i.containers.every((c) => c.status === 'TASK_RUNNING')) ? s : undefined;
+        },
+        `${n} instance(s) of /pubpod running`,
+        WAIT,
+      );
+    // /public's task (0.6 of the reserved cpu) must be gone first.
+    await eventually(async () => (await tasksOf('/public')).length === 0, '/public gone', WAIT);
+    const created = await call('POST', '/v2/pods', pod(1));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const started = created.headers.get('marathon-deployment-id');
+    assert.ok(started, 'a deployment id');
+    const [instance] = (await running(1)).instances;
+    assert.equal(instance!.agentHostname, PUBLIC);
+    assert.equal(instance!.role, 'slave_public');
+    // It finishes once the instance runs: nothing of it left in /v2/deployments.
+    await eventually(async () => !(await deployments()).some((d) => d.id === started), 'the StartPod deployment finished', WAIT);
+
+    // Scale to 2: the second instance fits nowhere (the private agent's `*` resources are not
+    // accepted), so the ScalePod deployment stays, in Marathon's shape, and locks the pod.
+    const scaled = await call('PUT', '/v2/pods/pubpod', pod(2));
+    assert.equal(scaled.status, 200, JSON.stringify(scaled.body));
+    const scaleId = scaled.headers.get('marathon-deployment-id');
+    const open = (await deployments()).find((d) => d.id === scaleId);
+    assert.ok(open, 'the ScalePod deployment listed');
+    assert.deepEqual(open.affectedApps, []);
+    assert.deepEqual(open.affectedPods, ['/pubpod']);
+    assert.deepEqual(open.steps, [{ actions: [{ action: 'ScalePod', pod: '/pubpod' }] }]);
+    assert.deepEqual(open.currentActions, [{ action: 'ScalePod', pod: '/pubpod', readinessCheckResults: [] }]);
+    const locked = await call('PUT', '/v2/pods/pubpod', pod(1));
+    assert.equal(locked.status, 409, JSON.stringify(locked.body));
+    assert.deepEqual((locked.body as { deployments: Array<{ id: string }> }).deployments, [{ id: scaleId }]);
+    const stillOne = (await get('/v2/pods/pubpod::status')).body as PodStatus;
+    assert.deepEqual(
+      stillOne.instances.map((i) => i.agentHostname),
+      [PUBLIC],
+      'nothing ran on `*` resources',
+    );
+    // force: the blocked deployment is cancelled, the scale back to 1 is a deployment that finishes.
+    const forced = await call('PUT', '/v2/pods/pubpod?force=true', pod(1));
+    assert.equal(forced.status, 200, JSON.stringify(forced.body));
+    const forcedId = forced.headers.get('marathon-deployment-id');
+    await eventually(async () => !(await deployments()).some((d) => d.affectedPods.includes('/pubpod')), 'no deployment of /pubpod left', WAIT);
+    assert.ok(forcedId !== scaleId);
+
+    const removed = await call('DELETE', '/v2/pods/pubpod');
+    assert.equal(removed.status, 202);
+    const stopId = removed.headers.get('marathon-deployment-id');
+    assert.ok(stopId);
+    await eventually(async () => !(await deployments()).some((d) => d.id === stopId), 'the StopPod deployment finished', WAIT);
+    // Bad roles: 422 with the pod's paths, nothing stored.
+    const bad = await call('POST', '/v2/pods', { ...pod(1), id: '/badpod', role: 'not-mine' });
+    assert.equal(bad.status, 422);
+    assert.deepEqual((bad.body as { details: Array<{ path: string }> }).details.map((d) => d.path).sort(), ['/role', '/scheduling/placement/acceptedResourceRoles/0']);
+    assert.equal((await get('/v2/pods/badpod')).status, 404);
   });
 
   test("role and acceptedResourceRoles outside the framework's roles: 422 with the field path, nothing stored", async () => {

@@ -5,7 +5,8 @@
  * The app is a shell loop that appends to a file in its persistent volume. Its instance reserves
  * resources and creates its volume on one agent; every replacement — after a kill, after a master
  * restart, after a scale-down, the agent's kill -9 and restart, and a scale-up (queued meanwhile,
- * saying it waits for that agent) — runs on that agent and finds the file as it was. wipe=true
+ * saying it waits for that agent), and the agent's kill -9 and restart with the task running (the task
+ * is recovered and keeps writing) — runs on that agent and finds the file as it was. wipe=true
  * releases the reservation and deletes the volume; the replacement starts on a new, empty one.
  * Deleting the app releases everything. Bad input: 422 with the field path.
  */
@@ -195,6 +196,43 @@ test('a master restart changes nothing: the task runs on, its replacement still 
   seen.push(third.id);
   assert.equal(third.host, home);
   assert.equal((await logOn(home, 3)).at(-1), `start ${third.id}`);
+});
+
+test('its agent killed -9 while the task runs, and restarted: the same instance runs on there, on the same data; a replacement reads it', { timeout: 300_000 }, async () => {
+  const running = await runningTask();
+  assert.equal(running.host, home);
+  const ticks = async (): Promise<number> => {
+    const [dir] = await volumes(home);
+    return (await readFile(join(dir!, 'ticks'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  };
+  await agents.get(home)!.stop('SIGKILL');
+  const before = await ticks();
+  await startAgent(home);
+  // The agent reattaches to the task (tasks outlive their agent): the same instance, still writing its volume.
+  const after = await eventually(
+    async () => {
+      const answer = await call('GET', '/v2/apps/db/pg/tasks');
+      const tasks = answer.status === 200 ? (answer.body as { tasks: Task[] }).tasks : [];
+      return tasks.length === 1 && tasks[0]!.id === running.id && tasks[0]!.state === 'TASK_RUNNING' && (await ticks()) > before ? tasks[0] : undefined;
+    },
+    'the same task running and writing after the agent restart',
+    120_000,
+  );
+  assert.equal(after.host, home);
+  const agentState = (await (await fetch(`${agents.get(home)!.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> };
+  assert.deepEqual(
+    agentState.tasks.filter((t) => t.state === 'TASK_RUNNING').map((t) => t.id),
+    [running.id],
+    'recovered by the restarted agent',
+  );
+  // Its replacement, after a kill, still runs there on the same data.
+  await killTask(running.id);
+  const next = await runningTask(seen);
+  seen.push(next.id);
+  assert.equal(next.host, home);
+  const log = await logOn(home, seen.length);
+  assert.equal(log.at(-1), `start ${next.id}`);
+  assert.equal(log.at(-2), `start ${running.id}`);
 });
 
 test('scaled down, its agent killed: a scale-up waits in the queue for that agent, then runs there on the same data', { timeout: 300_000 }, async () => {

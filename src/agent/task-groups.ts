@@ -14,8 +14,10 @@
  *   host directory there. Each is a bind mount made on the host before the task starts (the
  *   linux launcher binds the sandbox recursively, so the task sees it; a symbolic link would
  *   lead out of the only writable, visible part of its mount namespace) and unmounted when the
- *   task ends. Read-only volumes and absolute container paths (which need an image's root
- *   filesystem) are refused for now.
+ *   task ends. Without an image, read-only volumes and absolute container paths are refused (they
+ *   need a root filesystem of the task's own); a task in an image gets its shared volumes bound a
+ *   second time by the containerizer, at any path of its root filesystem, read-only if asked
+ *   (groupImageVolumes), and its host volumes from the containerizer alone.
  * - Fate sharing: a task that ends in any terminal state but TASK_FINISHED (exit 0) kills the
  *   others (they report TASK_KILLED), as the default executor does.
  */
@@ -26,6 +28,8 @@ import { isAbsolute, join, normalize } from 'node:path';
 import type { TaskInfo } from '../protocol/mesos/scheduler.ts';
 import { isTerminalState, type TaskState } from '../protocol/mesos/enums.ts';
 import type { StatusFields } from './task-status.ts';
+import { requestedImage } from './containerizer/container-image.ts';
+import { type ContainerVolume, volumePathProblem } from './containerizer/container-volumes.ts';
 import type { TaskGroupCheckpoint } from './checkpoint/task-group-checkpoint.ts';
 
 export type { TaskGroupCheckpoint };
@@ -56,7 +60,16 @@ export interface LinkVolume {
   target: string;
   /** SANDBOX_PATH volumes: the shared directory is created if missing. */
   create: boolean;
+  /**
+   * A task in an image: the shared directory is bound at a hidden place in its sandbox
+   * (containerPath above), and from there by the containerizer at the path the task asked for,
+   * inside its root filesystem (absolute, or relative to /mnt/mesos/sandbox), read-only if asked.
+   */
+  inImage?: { containerPath: string; readOnly: boolean };
 }
+
+/** Where an image task's shared volume i is bound in its sandbox before the containerizer takes it. */
+const HIDDEN_VOLUMES = '.volumes';
 
 /** A relative path that stays inside its base, or why not. */
 function relativeProblem(path: unknown, what: string): string | undefined {
@@ -77,13 +90,34 @@ export function groupVolumes(task: TaskInfo, group: TaskGroupCheckpoint): LinkVo
   if (volumes === undefined) return [];
   if (!Array.isArray(volumes)) return 'ContainerInfo.volumes must be an array';
   if (volumes.length > 256) return 'ContainerInfo.volumes has more than 256 volumes';
+  const requested = requestedImage(task.container);
+  const image = !('error' in requested) && requested.image !== undefined;
   const out: LinkVolume[] = [];
   for (const [i, raw] of volumes.entries()) {
     const v = raw as { container_path?: unknown; mode?: unknown; host_path?: unknown; source?: { type?: unknown; sandbox_path?: { type?: unknown; path?: unknown }; host_path?: { path?: unknown } } };
     const where = `volume ${i}`;
+    if (image) {
+      // In its own root filesystem: any path but '/' (checked again by the containerizer), read-only
+      // if asked. Host volumes are the containerizer's alone there (container-volumes.ts, under the
+      // agent's --host-volume-paths); only the shared sandbox volumes are the group's.
+      const problem = volumePathProblem(v.container_path, `${where}: container_path`);
+      if (problem !== undefined) return problem;
+      if (v.mode !== undefined && v.mode !== 'RO' && v.mode !== 'RW') return `${where}: mode must be RO or RW`;
+      if (v.source?.type !== 'SANDBOX_PATH') continue;
+      if (v.source.sandbox_path?.type !== 'PARENT') continue;
+      const p = relativeProblem(v.source.sandbox_path.path, `${where}: sandbox_path.path`);
+      if (p !== undefined) return p;
+      out.push({
+        containerPath: `${HIDDEN_VOLUMES}/${i}`,
+        target: join(group.executorSandbox, normalize(v.source.sandbox_path.path as string)),
+        create: true,
+        inImage: { containerPath: v.container_path as string, readOnly: v.mode === 'RO' },
+      });
+      continue;
+    }
     const cp = relativeProblem(v.container_path, `${where}: container_path`);
     if (cp !== undefined) return cp;
-    if (v.mode === 'RO') return `${where}: read-only volumes need a container image (a bind mount); not supported yet`;
+    if (v.mode === 'RO') return `${where}: read-only volumes need a container image (a bind mount)`;
     const containerPath = normalize(v.container_path as string);
     if (v.source?.type === 'SANDBOX_PATH') {
       if (v.source.sandbox_path?.type !== 'PARENT') return `${where}: only SANDBOX_PATH volumes of type PARENT are supported`;
@@ -98,6 +132,16 @@ export function groupVolumes(task: TaskInfo, group: TaskGroupCheckpoint): LinkVo
     out.push({ containerPath, target: normalize(host), create: false });
   }
   return out;
+}
+
+/**
+ * The shared volumes of a group task in an image, as the containerizer's sandbox volumes: from
+ * their hidden place in the sandbox (prepareGroupSandbox binds them there) to their container path.
+ */
+export function groupImageVolumes(task: TaskInfo, group: TaskGroupCheckpoint): ContainerVolume[] {
+  const volumes = groupVolumes(task, group);
+  if (typeof volumes === 'string') return [];
+  return volumes.flatMap((v) => (v.inImage === undefined ? [] : [{ kind: 'sandbox' as const, source: v.containerPath, containerPath: v.inImage.containerPath, readOnly: v.inImage.readOnly }]));
 }
 
 /** Why this agent cannot run the group task at all (the supervisor answers with it). */

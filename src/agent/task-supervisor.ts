@@ -30,7 +30,7 @@ import { statusUpdate, terminalFields, type StatusFields } from './task-status.t
 import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
 import { mountTaskVolumes, taskVolumes } from './persistent-volumes.ts';
-import { groupCheckpoint, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
+import { groupCheckpoint, groupImageVolumes, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 import { requestedImage } from './containerizer/container-image.ts';
 import { requestedVolumes, volumesProblem } from './containerizer/container-volumes.ts';
 import { portMappingsProblem, requestedPortMappings, type PortMapping } from './network/cni-bridge.ts';
@@ -336,7 +336,8 @@ export class TaskSupervisor {
       }
     }
     const volumes = requestedVolumes(c.taskInfo.container);
-    const containerVolumes = 'error' in volumes ? [] : volumes.volumes;
+    // A group task in an image also gets the group's shared volumes inside its root filesystem.
+    const containerVolumes = [...('error' in volumes ? [] : volumes.volumes), ...(c.taskGroup === undefined || image === undefined ? [] : groupImageVolumes(c.taskInfo, c.taskGroup))];
     if (containerVolumes.length > 0 && this.options.containerizer.name !== 'linux')
       return this.launchFailed(supervised, `Volumes need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
     const networks = requestedNetworks(c.taskInfo.container);

@@ -62,11 +62,11 @@ export function podCommand(setExit: (code: number) => void): CommandModule<Clien
         )
         .command(
           ['remove <id>', 'rm <id>'],
-          'Delete a pod and its instances',
-          (b) => b.positional('id', { type: 'string', demandOption: true }),
+          'Delete a pod and its instances (--force: even while a deployment of it runs)',
+          (b) => b.positional('id', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }),
           (a) =>
             withClient(a, setExit, async (c) => {
-              await c.request('DELETE', `/v2/pods${appPath(a.id)}`);
+              await c.request('DELETE', `/v2/pods${appPath(a.id)}${a.force ? '?force=true' : ''}`);
               print(a.json === true, { id: a.id }, () => `removing ${a.id}\n`);
             }),
         )

@@ -48,6 +48,15 @@ test('an OFFERS event is byte for byte JSON.stringify of the object form, before
   assert.equal(...both(encoder, [offer('o5', '*')], a));
   // Other resources on the same agent (a task launched since): re-made too.
   assert.equal(...both(encoder, [{ ...offer('o6', '*'), resources: R('cpus:1;mem:64') }], a));
+  // The same bag offered to one role after another (an agent's free resources from cycle to
+  // cycle, with roles): each offer in its own role; an empty bag too.
+  assert.equal(...both(encoder, [offer('o7', 'db'), offer('o8', 'web'), offer('o9', 'db')], a));
+  assert.equal(...both(encoder, [{ ...offer('o10', 'web'), resources: Resources.EMPTY }], a));
+  // A new bag equal to the last one (an offer returned unused), then one equal but listed in
+  // another order: the bytes still follow the bag offered.
+  assert.equal(...both(encoder, [{ ...offer('o11', '*'), resources: R('cpus:1;mem:64') }], a));
+  assert.equal(...both(encoder, [{ ...offer('o12', '*'), resources: R('cpus:1;mem:64') }], a));
+  assert.equal(...both(encoder, [{ ...offer('o13', 'db'), resources: R('mem:64;cpus:1') }], a));
 });
 
 test('an encoded event frames as the same record as the object form, and survives writers that do not know it', () => {

@@ -20,16 +20,20 @@ interface AgentFragment {
   hostname: string;
   port: number;
   attributes: AgentRecord['attributes'];
-  resources: Resources;
-  role: string;
-  /** Everything after `"framework_id":{…},`, closing brace included, as UTF-8. */
-  rest: Buffer;
+  /** `"agent_id":{…},"hostname":…,"url":{…},"resources":` as UTF-8. */
+  head: Buffer;
+  /** `],"attributes":[…],` as UTF-8 (closes the resources array). */
+  tail: Buffer;
+  /** The bag last offered here and its items (itemsOf): a new bag equal to it reuses them. */
+  resources?: Resources;
+  items?: Buffer[];
 }
 
 const OPEN = Buffer.from('{"type":"OFFERS","offers":{"offers":[');
 const CLOSE = Buffer.from(']}}');
 const OFFER_ID = Buffer.from('{"id":{"value":');
 const COMMA = 0x2c;
+const OPEN_BRACKET = Buffer.from('[');
 
 /**
  * The offered resources of an agent with dynamic reservations, as JSON (reservations.ts): each
@@ -40,6 +44,8 @@ export type ReservedResourcesJson = (agent: AgentRecord, resources: Resources, r
 export class OfferJson {
   private readonly agents = new WeakMap<AgentRecord, AgentFragment>();
   private readonly values = new WeakMap<RangeSet | ValueSet, string>();
+  private readonly items = new WeakMap<Resources, Buffer[]>();
+  private readonly allocations = new Map<string, Buffer>();
 
   constructor(private readonly reserved?: ReservedResourcesJson) {}
 
@@ -48,49 +54,82 @@ export class OfferJson {
     return new OffersEvent(this, frameworkId);
   }
 
-  /** The cached bytes of an offer after its framework id. */
-  restOf(agent: AgentRecord, resources: Resources, role: string): Buffer {
+  /**
+   * The bytes of an offer after its framework id, as pieces to copy in order. Cached per agent
+   * (its head and tail), per offered `Resources` (each item up to its allocation role) and per
+   * role (`"allocation_info":{"role":…}}`, which closes an item and the offer alike): with roles,
+   * an agent is offered to another role from one cycle to the next, and a cache of whole offers
+   * per agent missed every time (the largest cost of a quota cycle at 10,000 agents).
+   */
+  restOf(agent: AgentRecord, resources: Resources, role: string): Buffer[] {
     // Reserved resources are listed by reservation and volume, which changes without the bag
     // changing (a volume's task ends): not cached. Agents without reservations take the fast path.
     const reserved = agent.reservations !== undefined && agent.reservations.length > 0 ? this.reserved?.(agent, resources, role) : undefined;
     if (reserved !== undefined) {
       const url = { scheme: 'http', address: { hostname: agent.hostname, ip: '127.0.0.1', port: agent.port }, path: '/slave(1)' };
       const items = reserved.map((r) => ({ ...(r as object), allocation_info: { role } }));
-      return Buffer.from(
-        `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},` +
-          `"resources":${JSON.stringify(items)},"attributes":${JSON.stringify(agent.attributes)},"allocation_info":{"role":${JSON.stringify(role)}}}`,
-      );
+      return [
+        Buffer.from(
+          `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},` +
+            `"resources":${JSON.stringify(items)},"attributes":${JSON.stringify(agent.attributes)},"allocation_info":{"role":${JSON.stringify(role)}}}`,
+        ),
+      ];
     }
-    const c = this.agents.get(agent);
-    if (c !== undefined && c.resources === resources && c.role === role && c.hostname === agent.hostname && c.port === agent.port && c.attributes === agent.attributes) {
-      return c.rest;
+    let c = this.agents.get(agent);
+    if (c === undefined || c.hostname !== agent.hostname || c.port !== agent.port || c.attributes !== agent.attributes) {
+      const url = { scheme: 'http', address: { hostname: agent.hostname, ip: '127.0.0.1', port: agent.port }, path: '/slave(1)' };
+      c = {
+        hostname: agent.hostname,
+        port: agent.port,
+        attributes: agent.attributes,
+        head: Buffer.from(`"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},"resources":`),
+        tail: Buffer.from(`],"attributes":${JSON.stringify(agent.attributes)},`),
+      };
+      this.agents.set(agent, c);
     }
-    const url = { scheme: 'http', address: { hostname: agent.hostname, ip: '127.0.0.1', port: agent.port }, path: '/slave(1)' };
-    const rest = Buffer.from(
-      `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},` +
-        `"resources":${this.resourcesText(resources, role)},"attributes":${JSON.stringify(agent.attributes)},` +
-        `"allocation_info":{"role":${JSON.stringify(role)}}}`,
-    );
-    this.agents.set(agent, { hostname: agent.hostname, port: agent.port, attributes: agent.attributes, resources, role, rest });
-    return rest;
+    const allocation = this.allocationOf(role);
+    // Offers returned unused come back as a new bag of the same free resources: compared by
+    // value (a few entries) rather than written again.
+    if (c.resources !== resources && (c.resources === undefined || !sameInOrder(c.resources, resources))) {
+      c.items = this.itemsOf(resources);
+    }
+    c.resources = resources;
+    const items = c.items!;
+    const parts: Buffer[] = [c.head];
+    if (items.length === 0) parts.push(OPEN_BRACKET);
+    for (const item of items) parts.push(item, allocation);
+    parts.push(c.tail, allocation);
+    return parts;
+  }
+
+  /** `"allocation_info":{"role":…}}`: the end of an item and of an offer. */
+  private allocationOf(role: string): Buffer {
+    let b = this.allocations.get(role);
+    if (b === undefined) {
+      b = Buffer.from(`"allocation_info":{"role":${JSON.stringify(role)}}}`);
+      // Roles are few; a bound all the same.
+      if (this.allocations.size < 10_000) this.allocations.set(role, b);
+    }
+    return b;
+  }
+
+  /** Each resource's JSON up to its allocation role (`[{…,` then `,{…,`), cached per bag. */
+  private itemsOf(resources: Resources): Buffer[] {
+    let items = this.items.get(resources);
+    if (items === undefined) {
+      items = [];
+      for (const r of resources) {
+        items.push(Buffer.from(`${items.length === 0 ? '[' : ','}{"name":${JSON.stringify(r.name)},"type":"${r.value.type}",${this.valueText(r.value)},"role":${JSON.stringify(r.role)},`));
+      }
+      this.items.set(resources, items);
+    }
+    return items;
   }
 
   /**
-   * `JSON.stringify(allocatedResourcesJson(resources, role))` (views.ts), written directly: the
-   * object form cost ≈ 12 µs per agent, which every agent pays in the first cycle and again
-   * whenever its free resources change. Range and set values are immutable and shared between
-   * bags (an agent's ports stay the same object through task launches that use no ports), so
-   * their text is cached.
+   * Range and set values are immutable and shared between bags (an agent's ports stay the same
+   * object through task launches that use no ports), so their text is cached.
    */
-  private resourcesText(resources: Resources, role: string): string {
-    const allocation = `"allocation_info":{"role":${JSON.stringify(role)}}}`;
-    const items: string[] = [];
-    for (const r of resources) {
-      items.push(`{"name":${JSON.stringify(r.name)},"type":"${r.value.type}",${this.valueText(r.value)},"role":${JSON.stringify(r.role)},${allocation}`);
-    }
-    return `[${items.join(',')}]`;
-  }
-
   private valueText(value: ResourceValue): string {
     if (value.type === 'SCALAR') return `"scalar":{"value":${JSON.stringify(value.toNumber())}}`;
     let text = this.values.get(value);
@@ -105,7 +144,7 @@ export class OfferJson {
 /** `{"type":"OFFERS","offers":{"offers":[…]}}` to one framework, assembled as bytes. */
 export class OffersEvent {
   private readonly ids: string[] = [];
-  private readonly rests: Buffer[] = [];
+  private readonly rests: Buffer[][] = [];
   /** `},"framework_id":{"value":"…"},`: the same in every offer of the event. */
   private readonly middle: Buffer;
   private size = OPEN.length + CLOSE.length;
@@ -121,7 +160,9 @@ export class OffersEvent {
   add(offer: OfferRecord, agent: AgentRecord): void {
     const id = JSON.stringify(offer.id);
     const rest = this.json.restOf(agent, offer.resources, offer.role);
-    this.size += (this.ids.length > 0 ? 1 : 0) + OFFER_ID.length + Buffer.byteLength(id) + this.middle.length + rest.length;
+    let restLength = 0;
+    for (const part of rest) restLength += part.length;
+    this.size += (this.ids.length > 0 ? 1 : 0) + OFFER_ID.length + Buffer.byteLength(id) + this.middle.length + restLength;
     this.ids.push(id);
     this.rests.push(rest);
   }
@@ -139,9 +180,20 @@ export class OffersEvent {
       at += OFFER_ID.copy(out, at);
       at += out.write(this.ids[i]!, at, 'utf8');
       at += this.middle.copy(out, at);
-      at += this.rests[i]!.copy(out, at);
+      for (const part of this.rests[i]!) at += part.copy(out, at);
     }
     CLOSE.copy(out, at);
     return EncodedJson.fromBytes(out);
   }
+}
+
+/** Equal bags listed in the same order: their JSON is the same bytes. */
+function sameInOrder(a: Resources, b: Resources): boolean {
+  if (!a.equals(b)) return false;
+  const other = b[Symbol.iterator]();
+  for (const x of a) {
+    const y = other.next().value;
+    if (y === undefined || y.name !== x.name || y.role !== x.role) return false;
+  }
+  return true;
 }

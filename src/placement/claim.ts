@@ -21,8 +21,8 @@ function pickPorts(spec: PlacementSpec, free: RangeSet): number[] {
   return [...free.allocate(request.count).allocated.values()];
 }
 
-/** `needed` (unreserved) expressed in the offer's own roles. */
-function inOfferRoles(offered: Resources, needed: Resources): Resources {
+/** `needed` (unreserved) expressed in the offer's own roles (pods take each task's share with it). */
+export function inOfferRoles(offered: Resources, needed: Resources): Resources {
   // The usual offer is all unreserved: `needed` is then already in its roles.
   if (allUnreserved(offered)) return needed;
   let out = Resources.EMPTY;

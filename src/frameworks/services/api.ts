@@ -157,8 +157,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
 
   app.get('/v2/deployments', async () =>
     services.deployments.list().map((d) => {
-      const json = services.deployments.toJson(d) as { currentActions: Array<{ app: string; readinessCheckResults: unknown[] }> };
+      const json = services.deployments.toJson(d) as { currentActions: Array<{ app?: string; readinessCheckResults: unknown[] }> };
       for (const action of json.currentActions) {
+        // Pods have no readiness checks (Marathon's neither).
+        if (action.app === undefined) continue;
         action.readinessCheckResults = services
           .instancesOf(action.app)
           .map((i) => services.readiness.results.get(i.taskId))

@@ -181,7 +181,8 @@ export class Convergence {
       }
     }
     for (const d of this.state.deployments.list()) {
-      if (d.apps.every((id) => !this.state.apps.has(id) && this.state.instances.ofApp(id).every((i) => !isLive(i)))) this.finishDeployment(d);
+      // A pod's deployment (no apps) is pods.ts's to finish.
+      if (d.apps.length > 0 && d.apps.every((id) => !this.state.apps.has(id) && this.state.instances.ofApp(id).every((i) => !isLive(i)))) this.finishDeployment(d);
     }
     this.effects.wanted(wanted);
   }

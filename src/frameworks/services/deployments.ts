@@ -1,6 +1,6 @@
 /**
- * Deployments as Marathon shows them: one per change, locking the apps it affects until the
- * reconciler reports them complete. A change to a locked app is refused with 409 listing the
+ * Deployments as Marathon shows them: one per change, locking the apps (or the pod) it affects
+ * until the reconciler (pods.ts for pods) reports them complete. A change to a locked app is refused with 409 listing the
  * blocking deployments, unless forced (which cancels them, as Marathon's `force=true`).
  */
 import { randomUUID } from 'node:crypto';
@@ -10,9 +10,18 @@ export interface Deployment {
   id: string;
   version: string;
   apps: string[];
+  /** A pod's deployment (pods.ts: StartPod, ScalePod, RestartPod, StopPod) names its pod here; `apps` is then empty. */
+  pods?: string[];
   action: string;
   /** The app definitions before this deployment (absent for a new app): what a rollback restores. */
   previous: Array<{ appId: string; app: unknown }>;
+  /** The pod definitions before it, as `previous` for apps. */
+  previousPods?: Array<{ podId: string; pod: unknown }>;
+}
+
+/** One action of a deployment step, as Marathon writes it: `{action, app}` or `{action, pod}`. */
+function actionsOf(d: Deployment): Array<{ action: string; app?: string; pod?: string }> {
+  return [...d.apps.map((app) => ({ action: d.action, app })), ...(d.pods ?? []).map((pod) => ({ action: d.action, pod }))];
 }
 
 export class Deployments {
@@ -28,6 +37,30 @@ export class Deployments {
 
   forApp(appId: string): Deployment[] {
     return this.list().filter((d) => d.apps.includes(appId));
+  }
+
+  forPod(podId: string): Deployment[] {
+    return this.list().filter((d) => d.pods?.includes(podId) === true);
+  }
+
+  /** As checkLock, for a pod (Marathon locks pods as it locks apps). */
+  checkPodLock(podId: string, force: boolean): void {
+    const blocking = this.forPod(podId);
+    if (blocking.length === 0) return;
+    if (force) {
+      for (const d of blocking) this.active.delete(d.id);
+      return;
+    }
+    const error = new DroverError('CONFLICT', "Pod is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.");
+    throw Object.assign(error, { deployments: blocking.map((d) => ({ id: d.id })) });
+  }
+
+  /** A pod's deployment; `force` cancels the pod's others first. */
+  startPod(podId: string, version: string, action: 'StartPod' | 'ScalePod' | 'RestartPod' | 'StopPod', force: boolean, previous?: unknown): Deployment {
+    if (force) for (const d of this.forPod(podId)) this.active.delete(d.id);
+    const deployment: Deployment = { id: randomUUID(), version, apps: [], pods: [podId], action, previous: [], ...(previous === undefined ? {} : { previousPods: [{ podId, pod: previous }] }) };
+    this.active.set(deployment.id, deployment);
+    return deployment;
   }
 
   checkLock(appIds: string[], force: boolean): void {
@@ -53,22 +86,22 @@ export class Deployments {
   }
 
   plan(d: Deployment): Record<string, unknown> {
-    return { id: d.id, version: d.version, steps: [{ actions: d.apps.map((app) => ({ action: d.action, app })) }] };
+    return { id: d.id, version: d.version, steps: [{ actions: actionsOf(d) }] };
   }
 
   step(d: Deployment): Record<string, unknown> {
-    return { actions: d.apps.map((app) => ({ action: d.action, app })) };
+    return { actions: actionsOf(d) };
   }
 
   /** `/v2/deployments` element. */
   toJson(d: Deployment): Record<string, unknown> {
-    const actions = d.apps.map((app) => ({ action: d.action, app, readinessCheckResults: [] }));
+    const actions = actionsOf(d).map((a) => ({ ...a, readinessCheckResults: [] }));
     return {
       id: d.id,
       version: d.version,
       affectedApps: d.apps,
-      affectedPods: [],
-      steps: [{ actions: actions.map(({ action, app }) => ({ action, app })) }],
+      affectedPods: d.pods ?? [],
+      steps: [{ actions: actionsOf(d) }],
       currentActions: actions,
       currentStep: 1,
       totalSteps: 1,

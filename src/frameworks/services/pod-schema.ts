@@ -3,20 +3,23 @@
  * defaults filled in, every problem reported with its JSON path (422, Marathon's
  * `{message, details: [{path, errors}]}`), nothing half-accepted.
  *
- * Supported: containers with `exec` (shell or argv), resources, endpoints (host ports, fixed or
- * from the offer), environment, user, labels, volumeMounts at sandbox-relative paths onto
- * ephemeral or host volumes, artifacts (fetched into the container's sandbox), HTTP/TCP/command
+ * Supported: containers with `exec` (shell or argv) and/or a DOCKER `image` (its own root
+ * filesystem from the agent's image store; without exec the image's Entrypoint/Cmd), resources, endpoints (host ports, fixed or
+ * from the offer), environment, user, labels, volumeMounts onto ephemeral or host volumes (at
+ * sandbox-relative paths; absolute and read-only ones in image containers), artifacts (fetched into the container's sandbox), HTTP/TCP/command
  * health checks (Mesos-level, run by the agent), lifecycle.killGracePeriodSeconds;
  * `networks: [{mode: host}]`; scaling (fixed); scheduling.upgrade (the rolling replace),
- * backoff and killSelection (stored); executorResources.
+ * backoff and killSelection (stored); executorResources; `role` and
+ * scheduling.placement.acceptedResourceRoles (podRoleErrors checks them against the framework's roles).
  *
- * Refused with their path until their part exists: container `image` (images are another
- * piece of work), container and bridge networks, persistent and secret volumes, read-only or
- * absolute mount paths (both need an image's root filesystem), secrets, placement constraints
- * and roles, resourceLimits, linuxInfo, tty, check.
+ * Refused with their path until their part exists: APPC images and pull secrets, container and
+ * bridge networks, persistent and secret volumes, read-only or absolute mount paths without an
+ * image (both need an image's root filesystem), secrets, placement constraints, resourceLimits,
+ * linuxInfo, tty, check.
  */
 import { DroverError } from '../../errors/errors.ts';
 import { normalizeId } from './app-schema.ts';
+import { roleErrors } from './placement.ts';
 
 export interface PodEndpoint {
   name: string;
@@ -40,13 +43,17 @@ export interface PodHealthCheck {
 
 export interface PodContainer {
   name: string;
+  /** No exec with an image: the image's own Entrypoint and Cmd. */
   exec: { command: { shell?: string; argv?: string[] } };
+  /** Marathon's `image` (kind DOCKER): the container runs in its own root filesystem from the agent's image store. */
+  image?: { kind: 'DOCKER'; id: string; forcePull: boolean };
   resources: { cpus: number; mem: number; disk: number; gpus: number };
   endpoints: PodEndpoint[];
   environment: Record<string, string>;
   user?: string;
   labels: Record<string, string>;
-  volumeMounts: Array<{ name: string; mountPath: string }>;
+  /** mountPath: relative to the sandbox, or absolute inside the image (image containers only). */
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
   artifacts: Array<{ uri: string; extract: boolean; executable: boolean; cache: boolean; destPath?: string }>;
   healthCheck?: PodHealthCheck;
   lifecycle?: { killGracePeriodSeconds: number };
@@ -54,6 +61,8 @@ export interface PodContainer {
 
 export interface Pod {
   id: string;
+  /** The role its tasks run in (Marathon's pod `role`); absent: the framework's default role. */
+  role?: string;
   labels: Record<string, string>;
   version: string;
   versionInfo: { lastConfigChangeAt: string; lastScalingAt: string };
@@ -67,6 +76,8 @@ export interface Pod {
     backoff: { backoff: number; backoffFactor: number; maxLaunchDelay: number };
     upgrade: { minimumHealthCapacity: number; maximumOverCapacity: number };
     killSelection: 'YOUNGEST_FIRST' | 'OLDEST_FIRST';
+    /** Which roles' resources it may use (an empty list is no restriction, Marathon's default). */
+    placement?: { acceptedResourceRoles: string[] };
     /** As an app's (Marathon's defaults 0/0): when an unreachable instance is replaced, and forgotten. */
     unreachableStrategy: { inactiveAfterSeconds: number; expungeAfterSeconds: number } | 'disabled';
   };
@@ -228,6 +239,19 @@ function healthCheck(c: Checker, raw: unknown, path: string, endpoints: Readonly
   return out;
 }
 
+/** A container's `image` (Marathon's podContainer.raml Image): DOCKER only, pulled by the agent. */
+function podImage(c: Checker, raw: unknown, path: string): PodContainer['image'] {
+  const image = c.object(raw, path);
+  if (image === undefined) return undefined;
+  const kind = image['kind'] ?? 'DOCKER';
+  if (kind !== 'DOCKER') c.fail(`${path}/kind`, `'${String(kind).slice(0, 32)}' images are not supported: only DOCKER (OCI and Docker registries)`);
+  const id = c.string(image['id'], `${path}/id`, true);
+  if (id !== undefined && (id === '' || id.length > 512 || /\s/.test(id))) c.fail(`${path}/id`, 'must be an image reference of 1 to 512 characters, without spaces');
+  c.unsupported(image['pullConfig'], `${path}/pullConfig`, 'pull secrets are not supported for pods yet');
+  const forcePull = c.boolean(image['forcePull'], `${path}/forcePull`, false);
+  return { kind: 'DOCKER', id: id ?? '', forcePull };
+}
+
 /** The pod, or DROVER_ERR_VALIDATION (422) with every problem's path. `now` dates the version. */
 export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   const c = new Checker();
@@ -284,13 +308,14 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     if (name !== '' && !NAME.test(name)) c.fail(`${p}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
     if (containerNames.has(name)) c.fail(`${p}/name`, 'must be unique in the pod');
     containerNames.add(name);
-    c.unsupported(ct['image'], `${p}/image`, 'container images are not supported for pods yet: give an exec command run on the host filesystem');
+    const image = podImage(c, ct['image'], `${p}/image`);
     c.unsupported(ct['resourceLimits'], `${p}/resourceLimits`, 'is not supported for pods yet');
     c.unsupported(ct['linuxInfo'], `${p}/linuxInfo`, 'is not supported for pods yet');
     c.unsupported(ct['tty'], `${p}/tty`, 'is not supported for pods yet');
     c.unsupported(ct['check'], `${p}/check`, 'is not supported for pods yet');
     c.unsupported(ct['secrets'], `${p}/secrets`, 'is not supported for pods yet');
-    const exec = c.object(ct['exec'], `${p}/exec`, true);
+    // An image says what to run when exec does not (its Entrypoint and Cmd).
+    const exec = c.object(ct['exec'], `${p}/exec`, image === undefined);
     const cmd = exec === undefined ? {} : command(c, exec['command'], `${p}/exec/command`);
     const res = c.object(ct['resources'], `${p}/resources`, true) ?? {};
     const resources = {
@@ -333,10 +358,13 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
       const vn = c.string(mo['name'], `${mp}/name`, true) ?? '';
       if (vn !== '' && !volumeNames.has(vn)) c.fail(`${mp}/name`, 'must name a volume of the pod');
       const mountPath = c.string(mo['mountPath'], `${mp}/mountPath`, true) ?? '';
-      if (mountPath.startsWith('/')) c.fail(`${mp}/mountPath`, 'absolute mount paths need a container image, not supported for pods yet: give a path relative to the sandbox');
-      else if (mountPath === '' || mountPath.split('/').includes('..')) c.fail(`${mp}/mountPath`, "must be a non-empty path inside the sandbox (no '..')");
-      if (mo['readOnly'] === true) c.fail(`${mp}/readOnly`, 'read-only mounts are not supported for pods yet');
-      volumeMounts.push({ name: vn, mountPath });
+      // Without an image the container sees the host's tree: a mount can only go in its sandbox,
+      // and only a bind mount inside its own root filesystem can be read-only.
+      if (mountPath.startsWith('/') && image === undefined) c.fail(`${mp}/mountPath`, 'an absolute mount path needs a container image: give a path relative to the sandbox, or an image');
+      else if (mountPath === '' || mountPath === '/' || mountPath.split('/').includes('..')) c.fail(`${mp}/mountPath`, "must be a non-empty path other than '/' (no '..')");
+      const readOnly = c.boolean(mo['readOnly'], `${mp}/readOnly`, false);
+      if (readOnly && image === undefined) c.fail(`${mp}/readOnly`, 'a read-only mount needs a container image');
+      volumeMounts.push({ name: vn, mountPath, ...(readOnly ? { readOnly } : {}) });
     });
     const artifacts: PodContainer['artifacts'] = [];
     c.array(ct['artifacts'], `${p}/artifacts`).forEach((a, j) => {
@@ -361,6 +389,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     containers.push({
       name,
       exec: { command: cmd },
+      ...(image === undefined ? {} : { image }),
       resources,
       endpoints,
       environment: c.stringMap(ct['environment'], `${p}/environment`),
@@ -384,8 +413,10 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   const upgrade = c.object(sched['upgrade'], '/scheduling/upgrade') ?? {};
   const placement = c.object(sched['placement'], '/scheduling/placement') ?? {};
   c.unsupported(placement['constraints'], '/scheduling/placement/constraints', 'placement constraints are not supported for pods yet');
-  const roles = c.array(placement['acceptedResourceRoles'], '/scheduling/placement/acceptedResourceRoles');
-  if (roles.some((r) => r !== '*')) c.fail('/scheduling/placement/acceptedResourceRoles', "only '*' is supported for pods yet");
+  // Whether the roles are the framework's is checked where its roles are known (podRoleErrors).
+  const acceptedResourceRoles = c
+    .array(placement['acceptedResourceRoles'], '/scheduling/placement/acceptedResourceRoles')
+    .map((r, i) => c.string(r, `/scheduling/placement/acceptedResourceRoles/${i}`, true) ?? '');
   const killSelection = sched['killSelection'] ?? 'YOUNGEST_FIRST';
   if (killSelection !== 'YOUNGEST_FIRST' && killSelection !== 'OLDEST_FIRST') c.fail('/scheduling/killSelection', "must be 'YOUNGEST_FIRST' or 'OLDEST_FIRST'");
   const unreachable = sched['unreachableStrategy'];
@@ -399,7 +430,8 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     unreachableStrategy = { inactiveAfterSeconds, expungeAfterSeconds };
   }
   c.unsupported(body['secrets'], '/secrets', 'secrets are not supported for pods yet');
-  if (body['role'] !== undefined && body['role'] !== '*') c.fail('/role', "only '*' is supported for pods yet");
+  const role = c.string(body['role'], '/role');
+  if (role !== undefined && role.length > 1024) c.fail('/role', 'must be at most 1024 characters');
   const exe = c.object(body['executorResources'], '/executorResources') ?? {};
   const user = c.string(body['user'], '/user');
   const labels = c.stringMap(body['labels'], '/labels');
@@ -416,6 +448,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     },
     killSelection: killSelection === 'OLDEST_FIRST' ? 'OLDEST_FIRST' : 'YOUNGEST_FIRST',
     unreachableStrategy,
+    ...(acceptedResourceRoles.length === 0 ? {} : { placement: { acceptedResourceRoles } }),
   };
   const executorResources = {
     cpus: c.number(exe['cpus'], '/executorResources/cpus', 0.1, 0.01, 64),
@@ -426,6 +459,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
   if (c.details.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: c.details });
   return {
     id,
+    ...(role === undefined ? {} : { role }),
     labels,
     version,
     versionInfo: { lastConfigChangeAt: version, lastScalingAt: version },
@@ -438,6 +472,18 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     scheduling,
     executorResources,
   };
+}
+
+/**
+ * Marathon's role rules for a pod, as for an app (placement.ts roleErrors): its role one of the
+ * framework's, its accepted roles only `*` and its own role; the paths are the pod's.
+ */
+export function podRoleErrors(pod: Pod, frameworkRoles: readonly string[]): Array<{ path: string; errors: string[] }> {
+  const accepted = pod.scheduling.placement?.acceptedResourceRoles;
+  return roleErrors({ ...(pod.role === undefined ? {} : { role: pod.role }), ...(accepted === undefined ? {} : { acceptedResourceRoles: accepted }) }, frameworkRoles).map((d) => ({
+    ...d,
+    path: d.path.replace(/^\/acceptedResourceRoles/, '/scheduling/placement/acceptedResourceRoles'),
+  }));
 }
 
 /** Same configuration (only scaling may differ): a scale, not a restart. */

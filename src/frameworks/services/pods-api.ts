@@ -1,6 +1,10 @@
 /**
  * Marathon's `/v2/pods` (m2-anchors §4a) over the pods of the services framework (pods.ts):
  *
+ * Every change opens a deployment (`Marathon-Deployment-Id`; StartPod, ScalePod, RestartPod,
+ * StopPod in /v2/deployments) and is refused with 409 while another one holds the pod, unless
+ * `?force=true`.
+ *
  *   POST   /v2/pods                         create (201, the pod)
  *   GET    /v2/pods                         every pod (HEAD: the capability probe)
  *   GET    /v2/pods/::status                every pod's status
@@ -18,7 +22,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import { normalizeId } from './app-schema.ts';
 import { guarded } from './conflict.ts';
-import { parsePod, type Pod } from './pod-schema.ts';
+import { parsePod, podRoleErrors, type Pod } from './pod-schema.ts';
 import type { ServicesFramework } from './services.ts';
 
 const INSTANCE_ID = /^(.+)\.(instance-|marathon-)([^.]+)$/;
@@ -34,6 +38,12 @@ export function splitPodPath(rest: string): { id: string; action?: string; arg?:
   return { id: rawId.replace(/\/$/, ''), ...(action === undefined ? {} : { action }), ...(arg === undefined ? {} : { arg }) };
 }
 
+/** `?force=true` (or a bare `?force`): cancel the pod's deployment in the way (Marathon's). */
+function force(request: FastifyRequest): boolean {
+  const q = request.query as Record<string, unknown> | undefined;
+  return q?.['force'] === 'true' || q?.['force'] === '';
+}
+
 function podId(raw: string): string {
   const n = normalizeId(raw);
   if (typeof n !== 'string') throw new DroverError('VALIDATION', 'Invalid pod id', { details: [{ path: '/id', errors: [n.error] }] });
@@ -43,6 +53,12 @@ function podId(raw: string): string {
 export function registerPodRoutes(app: FastifyInstance, services: ServicesFramework): void {
   const pods = services.pods;
   const now = (): Date => new Date(services.now());
+  /** The pod, if its role and accepted roles are the framework's (else 422 with their paths). */
+  const withRoles = (pod: Pod): Pod => {
+    const details = podRoleErrors(pod, services.roles);
+    if (details.length > 0) throw new DroverError('VALIDATION', 'Object is not valid', { details });
+    return pod;
+  };
   const known = (id: string): Pod => {
     const pod = pods.pods.get(id);
     if (!pod) throw new DroverError('NOT_FOUND', `Pod '${id}' does not exist`);
@@ -51,10 +67,10 @@ export function registerPodRoutes(app: FastifyInstance, services: ServicesFramew
 
   app.post('/v2/pods', async (request, reply) =>
     guarded(reply, async () => {
-      const pod = parsePod(request.body, now());
-      const { pod: stored } = await pods.put(pod, { create: true });
+      const pod = withRoles(parsePod(request.body, now()));
+      const { pod: stored, deployment } = await pods.put(pod, { create: true, force: force(request) });
       services.events.publish('api_post_event', { clientIp: request.ip, uri: '/v2/pods', podDefinition: stored });
-      return reply.status(201).header('Location', `/v2/pods${stored.id}`).send(stored);
+      return reply.status(201).header('Location', `/v2/pods${stored.id}`).header('Marathon-Deployment-Id', deployment.id).send(stored);
     }),
   );
 
@@ -86,10 +102,13 @@ export function registerPodRoutes(app: FastifyInstance, services: ServicesFramew
       if (typeof body === 'object' && body !== null && body.id !== undefined && (typeof body.id !== 'string' || normalizeId(body.id) !== path)) {
         throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/id', errors: [`must be the pod id of the path (${path})`] }] });
       }
-      const pod = parsePod(request.body, now(), path);
-      const { pod: stored, created } = await pods.put(pod);
+      const pod = withRoles(parsePod(request.body, now(), path));
+      const { pod: stored, created, deployment } = await pods.put(pod, { force: force(request) });
       services.events.publish('api_put_event', { clientIp: request.ip, uri: `/v2/pods${path}`, podDefinition: stored });
-      return reply.status(created ? 201 : 200).send(stored);
+      return reply
+        .status(created ? 201 : 200)
+        .header('Marathon-Deployment-Id', deployment.id)
+        .send(stored);
     }),
   );
 
@@ -98,8 +117,8 @@ export function registerPodRoutes(app: FastifyInstance, services: ServicesFramew
       const { id, action, arg } = splitPodPath((request.params as { '*': string })['*']);
       const pod = known(podId(id));
       if (action === undefined) {
-        await pods.remove(pod.id);
-        return reply.status(202).send({});
+        const deployment = await pods.remove(pod.id, { force: force(request) });
+        return reply.status(202).header('Marathon-Deployment-Id', deployment.id).send({});
       }
       if (action !== 'instances') throw new DroverError('NOT_FOUND', `Unknown pod resource ::${action.slice(0, 64)}`);
       const ids: unknown = arg !== undefined ? [arg] : request.body;

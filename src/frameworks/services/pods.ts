@@ -18,13 +18,16 @@ import { DroverError } from '../../errors/errors.ts';
 import type { Logger } from '../../log/index.ts';
 import { isTerminalState, type TaskState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { inOfferRoles } from '../../placement/index.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Store } from '../../store/store.ts';
 import type { ReconcileTask } from '../sdk/driver.ts';
 import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
+import type { Deployment, Deployments } from './deployments.ts';
 import type { ServiceEvents } from './events.ts';
 import { lossCause } from './loss-cause.ts';
 import { type Pod, type PodContainer, podConfigEqual } from './pod-schema.ts';
+import { roleFit } from './placement.ts';
 import { unreachablePhase } from './reconcile.ts';
 
 const PREFIX = '/drover/services';
@@ -58,6 +61,8 @@ export interface PodInstance {
   stagedAt: string;
   startedAt?: string;
   killing?: boolean;
+  /** The role its tasks run in (its offer's); absent in instances stored before pods had roles. */
+  role?: string;
   /** Since when a task of it has been TASK_UNREACHABLE (the pod's unreachableStrategy counts from here). */
   unreachableSince?: string;
 }
@@ -80,6 +85,8 @@ interface PodRuntime {
 export interface PodContext {
   store: Store;
   events: ServiceEvents;
+  /** The framework's deployments (shared with apps: one `/v2/deployments`). */
+  deployments: Deployments;
   clock: Clock;
   logger: Logger;
   call(call: OutgoingCall): Promise<boolean>;
@@ -89,11 +96,17 @@ export interface PodContext {
   demandChanged(): void;
   /** Whether the framework is subscribed and running. */
   active(): boolean;
-  /**
-   * The role pods run in (the framework's default role; pods name no other yet): only offers
-   * allocated to it are theirs — a task runs in its offer's role.
-   */
+  /** The role of pods that name none (the framework's first role). */
   defaultRole?: string;
+}
+
+/** What one pod instance takes from an offer (PodManager.fit). */
+interface PodFit {
+  ports: Record<string, number>;
+  executor: Resources;
+  tasks: Resources[];
+  /** All of it. */
+  taken: Resources;
 }
 
 export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
@@ -153,10 +166,15 @@ export class PodManager {
 
   // ---- desired state ------------------------------------------------------------------------
 
-  /** Create or update a pod; answers whether it existed. */
-  async put(pod: Pod, options: { create?: boolean } = {}): Promise<{ pod: Pod; created: boolean }> {
+  /**
+   * Create or update a pod; answers whether it existed, and the deployment that carries the change
+   * (StartPod, ScalePod or RestartPod; converge() finishes it). A pod in a deployment is locked
+   * (409) unless `force`, which cancels that deployment.
+   */
+  async put(pod: Pod, options: { create?: boolean; force?: boolean } = {}): Promise<{ pod: Pod; created: boolean; deployment: Deployment }> {
     const existing = this.pods.get(pod.id);
     if (options.create && existing) throw new DroverError('CONFLICT', `Pod ${pod.id} already exists.`);
+    this.c.deployments.checkPodLock(pod.id, options.force ?? false);
     // A scale keeps the configuration version: its instances are not replaced.
     const stored: Pod = existing && podConfigEqual(existing, pod) ? { ...pod, versionInfo: { lastConfigChangeAt: existing.versionInfo.lastConfigChangeAt, lastScalingAt: pod.version } } : pod;
     await this.c.store.txn({
@@ -170,12 +188,50 @@ export class PodManager {
     if (!existing || existing.versionInfo.lastConfigChangeAt !== stored.versionInfo.lastConfigChangeAt) Object.assign(runtime, { failures: 0, delayUntil: 0 });
     runtime.statusSince = this.now();
     this.c.events.publish(existing ? 'pod_updated_event' : 'pod_created_event', { podId: stored.id, version: stored.version });
+    const action = !existing ? 'StartPod' : existing.versionInfo.lastConfigChangeAt === stored.versionInfo.lastConfigChangeAt ? 'ScalePod' : 'RestartPod';
+    const deployment = this.startDeployment(stored.id, stored.version, action, options.force ?? false, existing);
     this.converge();
-    return { pod: stored, created: !existing };
+    return { pod: stored, created: !existing, deployment };
   }
 
-  async remove(podId: string): Promise<void> {
-    if (!this.pods.has(podId)) throw new DroverError('NOT_FOUND', `Pod '${podId}' does not exist`);
+  private startDeployment(podId: string, version: string, action: 'StartPod' | 'ScalePod' | 'RestartPod' | 'StopPod', force: boolean, previous: Pod | undefined): Deployment {
+    const d = this.c.deployments.startPod(podId, version, action, force, previous);
+    this.c.events.publish('deployment_info', { plan: this.c.deployments.plan(d), currentStep: this.c.deployments.step(d) });
+    return d;
+  }
+
+  /**
+   * A pod's deployment is done when what it asked for holds: for a stop, no live instance is
+   * left; otherwise exactly `scaling.instances` instances of the current configuration run (all
+   * their containers, healthy where checked) and none of an older one lives.
+   */
+  private finishDeployments(): void {
+    for (const d of this.c.deployments.list()) {
+      const podId = d.pods?.[0];
+      if (podId === undefined) continue;
+      const pod = this.pods.get(podId);
+      const instances = this.instancesOf(podId).filter(live);
+      const done =
+        d.action === 'StopPod'
+          ? pod === undefined && instances.length === 0
+          : pod !== undefined &&
+            instances.length === pod.scaling.instances &&
+            instances.every((i) => i.killing !== true && i.configVersion === pod.versionInfo.lastConfigChangeAt && running(i) && healthyWhereChecked(pod, i));
+      if (!done || !this.c.deployments.finish(d.id)) continue;
+      this.c.events.publish('deployment_success', { id: d.id, plan: this.c.deployments.plan(d) });
+      this.c.logger.info({ podId, deploymentId: d.id, action: d.action }, 'pod-deployment-finished');
+    }
+  }
+
+  /** The pod's definition before the deployment `d` (undefined: it did not exist). */
+  previousOf(d: Deployment, podId: string): Pod | undefined {
+    return d.previousPods?.find((p) => p.podId === podId)?.pod as Pod | undefined;
+  }
+
+  async remove(podId: string, options: { force?: boolean } = {}): Promise<Deployment> {
+    const existing = this.pods.get(podId);
+    if (!existing) throw new DroverError('NOT_FOUND', `Pod '${podId}' does not exist`);
+    this.c.deployments.checkPodLock(podId, options.force ?? false);
     await this.c.store.txn({
       success: [
         { type: 'delete', key: `${PODS}${podId}` },
@@ -184,7 +240,9 @@ export class PodManager {
     });
     this.pods.delete(podId);
     this.c.events.publish('pod_deleted_event', { podId });
+    const deployment = this.startDeployment(podId, this.now(), 'StopPod', options.force ?? false, existing);
     this.converge();
+    return deployment;
   }
 
   async versions(podId: string): Promise<Pod[]> {
@@ -236,6 +294,7 @@ export class PodManager {
       if (!this.pods.has(i.podId) && live(i) && i.killing !== true) this.kill(i);
     }
     for (const pod of this.pods.values()) for (const i of this.plan(pod).kill) this.kill(i);
+    this.finishDeployments();
     this.c.demandChanged();
   }
 
@@ -324,23 +383,33 @@ export class PodManager {
     if (plans.length === 0) return offers;
     const rest: OfferJson[] = [];
     const launches: Array<{ offer: OfferJson; instances: PodInstance[]; ops: unknown[] }> = [];
-    const role = this.c.defaultRole ?? '*';
+    const defaultRole = this.c.defaultRole ?? '*';
     for (const offer of offers) {
-      if ((offer.allocation_info?.role ?? '*') !== role) {
-        rest.push(offer);
-        continue;
-      }
+      const offerRole = offer.allocation_info?.role ?? '*';
       let remaining = Resources.fromJSON(offer.resources);
       const instances: PodInstance[] = [];
       const ops: unknown[] = [];
       for (const plan of plans) {
+        if (plan.want === 0) continue;
+        // A task runs in its offer's role: only offers of the pod's role, and of those only the
+        // resources of its accepted roles, as for apps (placement.ts roleFit).
+        const accepted = plan.pod.scheduling.placement?.acceptedResourceRoles;
+        const roles = roleFit(
+          { ...(plan.pod.role === undefined ? {} : { role: plan.pod.role }), ...(accepted === undefined ? {} : { acceptedResourceRoles: accepted }) },
+          defaultRole,
+          offerRole,
+          remaining,
+        );
+        if (roles.refusal !== undefined) continue;
+        let usable = roles.usable;
         while (plan.want > 0) {
-          const fit = this.fit(plan.pod, remaining);
+          const fit = this.fit(plan.pod, usable);
           if (fit === undefined) break;
-          remaining = fit.remaining;
-          const instance = this.newInstance(plan.pod, offer, fit.ports);
+          usable = usable.subtract(fit.taken);
+          remaining = remaining.subtract(fit.taken);
+          const instance = this.newInstance(plan.pod, offer, fit.ports, offerRole);
           instances.push(instance);
-          ops.push(this.launchGroup(plan.pod, instance, offer, fit.ports));
+          ops.push(this.launchGroup(plan.pod, instance, offer, fit));
           plan.want--;
         }
       }
@@ -351,8 +420,11 @@ export class PodManager {
     return rest;
   }
 
-  /** Whether one instance fits `resources`, with its host ports. */
-  private fit(pod: Pod, resources: Resources): { remaining: Resources; ports: Record<string, number> } | undefined {
+  /**
+   * Whether one instance fits `resources`: its host ports, and what the executor and each
+   * container take, in the offer's own roles (the master accepts only resources it offered).
+   */
+  private fit(pod: Pod, resources: Resources): PodFit | undefined {
     let cpus = pod.executorResources.cpus;
     let mem = pod.executorResources.mem;
     let disk = pod.executorResources.disk;
@@ -383,12 +455,30 @@ export class PodManager {
       ports[e.name] = port;
       taken.push(port);
     }
-    const used = Resources.parse(`cpus:${round(cpus)};mem:${round(mem)};disk:${round(disk)}${taken.length > 0 ? `;ports:[${taken.map((p) => `${p}-${p}`).join(',')}]` : ''}`);
-    if (!resources.contains(used)) return undefined;
-    return { remaining: resources.subtract(used), ports };
+    let left = resources;
+    const share = (text: string): Resources | undefined => {
+      const needed = Resources.parse(text);
+      const mine = inOfferRoles(left, needed);
+      // All of it, from what is left (inOfferRoles takes what there is).
+      if (!mine.flatten().contains(needed) || !left.contains(mine)) return undefined;
+      left = left.subtract(mine);
+      return mine;
+    };
+    const executor = share(`cpus:${round(pod.executorResources.cpus)};mem:${round(pod.executorResources.mem)};disk:${round(pod.executorResources.disk)}`);
+    if (executor === undefined) return undefined;
+    const tasks: Resources[] = [];
+    for (const ct of pod.containers) {
+      const own = ct.endpoints.map((e) => ports[e.name]!);
+      const mine = share(
+        `cpus:${round(ct.resources.cpus)};mem:${round(ct.resources.mem)}${ct.resources.disk > 0 ? `;disk:${round(ct.resources.disk)}` : ''}${own.length > 0 ? `;ports:[${own.map((p) => `${p}-${p}`).join(',')}]` : ''}`,
+      );
+      if (mine === undefined) return undefined;
+      tasks.push(mine);
+    }
+    return { ports, executor, tasks, taken: resources.subtract(left) };
   }
 
-  private newInstance(pod: Pod, offer: OfferJson, ports: Record<string, number>): PodInstance {
+  private newInstance(pod: Pod, offer: OfferJson, ports: Record<string, number>, role: string): PodInstance {
     const id = newInstanceId(pod.id);
     const at = this.now();
     const instance: PodInstance = {
@@ -399,6 +489,7 @@ export class PodManager {
       agentId: offer.agent_id.value,
       hostname: offer.hostname,
       ports,
+      role,
       tasks: pod.containers.map((ct) => ({ taskId: `${id}.${ct.name}`, container: ct.name, state: 'TASK_STAGING', since: at })),
       stagedAt: at,
     };
@@ -406,8 +497,8 @@ export class PodManager {
     return instance;
   }
 
-  private launchGroup(pod: Pod, instance: PodInstance, offer: OfferJson, ports: Record<string, number>): unknown {
-    const scalar = (name: string, value: number) => ({ name, type: 'SCALAR', scalar: { value: round(value) } });
+  private launchGroup(pod: Pod, instance: PodInstance, offer: OfferJson, fit: PodFit): unknown {
+    const ports = fit.ports;
     const portEnv = Object.entries(ports).map(([name, port]) => ({ name: `ENDPOINT_${name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }));
     return {
       type: 'LAUNCH_GROUP',
@@ -415,26 +506,25 @@ export class PodManager {
         executor: {
           type: 'DEFAULT',
           executor_id: { value: `instance-${instance.id}` },
-          resources: [scalar('cpus', pod.executorResources.cpus), scalar('mem', pod.executorResources.mem), scalar('disk', pod.executorResources.disk)],
+          resources: fit.executor.toJSON(),
           container: { type: 'MESOS' },
         },
         task_group: {
-          tasks: pod.containers.map((ct) => {
-            const own = ct.endpoints.map((e) => ports[e.name]!);
+          tasks: pod.containers.map((ct, index) => {
             const env = { ...pod.environment, ...ct.environment };
+            // No command with an image: the agent runs the image's Entrypoint and Cmd.
             const command: Record<string, unknown> =
-              ct.exec.command.shell !== undefined ? { shell: true, value: ct.exec.command.shell } : { shell: false, value: ct.exec.command.argv![0], arguments: ct.exec.command.argv };
+              ct.exec.command.shell !== undefined
+                ? { shell: true, value: ct.exec.command.shell }
+                : ct.exec.command.argv !== undefined
+                  ? { shell: false, value: ct.exec.command.argv[0], arguments: ct.exec.command.argv }
+                  : { shell: false };
             const user = ct.user ?? pod.user;
             return {
               name: ct.name,
               task_id: { value: `${instance.id}.${ct.name}` },
               agent_id: offer.agent_id,
-              resources: [
-                scalar('cpus', ct.resources.cpus),
-                scalar('mem', ct.resources.mem),
-                ...(ct.resources.disk > 0 ? [scalar('disk', ct.resources.disk)] : []),
-                ...(own.length > 0 ? [{ name: 'ports', type: 'RANGES', ranges: { range: own.map((p) => ({ begin: p, end: p })) } }] : []),
-              ],
+              resources: fit.tasks[index]!.toJSON(),
               command: {
                 ...command,
                 environment: {
@@ -452,7 +542,12 @@ export class PodManager {
                       uris: ct.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache, ...(a.destPath === undefined ? {} : { output_file: a.destPath }) })),
                     }),
               },
-              container: { type: 'MESOS', volumes: this.volumesOf(pod, ct) },
+              container: {
+                type: 'MESOS',
+                // Each container's own root filesystem, pulled and provisioned by the agent as an app's.
+                ...(ct.image === undefined ? {} : { mesos: { image: { type: 'DOCKER', docker: { name: ct.image.id }, ...(ct.image.forcePull ? { cached: false } : {}) } } }),
+                volumes: this.volumesOf(pod, ct),
+              },
               ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports) }),
               ...(ct.lifecycle === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: Math.round(ct.lifecycle.killGracePeriodSeconds * 1e9) } } }),
               labels: { labels: Object.entries(ct.labels).map(([key, value]) => ({ key, value })) },
@@ -466,9 +561,10 @@ export class PodManager {
   private volumesOf(pod: Pod, ct: PodContainer): unknown[] {
     return ct.volumeMounts.map((m) => {
       const v = pod.volumes.find((x) => x.name === m.name)!;
+      const mode = m.readOnly === true ? 'RO' : 'RW';
       return v.host === undefined
-        ? { container_path: m.mountPath, mode: 'RW', source: { type: 'SANDBOX_PATH', sandbox_path: { type: 'PARENT', path: `volumes/${v.name}` } } }
-        : { container_path: m.mountPath, mode: 'RW', source: { type: 'HOST_PATH', host_path: { path: v.host } } };
+        ? { container_path: m.mountPath, mode, source: { type: 'SANDBOX_PATH', sandbox_path: { type: 'PARENT', path: `volumes/${v.name}` } } }
+        : { container_path: m.mountPath, mode, source: { type: 'HOST_PATH', host_path: { path: v.host } } };
     });
   }
 
@@ -532,6 +628,8 @@ export class PodManager {
     }
     if (unreachable(instance)) instance.unreachableSince ??= this.now();
     else delete instance.unreachableSince;
+    // At once, not after the write below: whoever sees the pod running sees its deployment done.
+    this.finishDeployments();
     if (running(instance) !== wasRunning) {
       this.runtimeOf(instance.podId).statusSince = this.now();
       if (running(instance)) this.runtimeOf(instance.podId).failures = 0;
@@ -554,6 +652,7 @@ export class PodManager {
   /** Every task of the instance ended: forget it, remember why, and replace it if still wanted. */
   private async ended(instance: PodInstance): Promise<void> {
     this.instances.delete(instance.id);
+    this.finishDeployments();
     await this.c.store.delete(`${POD_INSTANCES}${instance.id}`).catch((err: unknown) => this.c.logger.error({ err, instanceId: instance.id }, 'pod-instance-delete-failed'));
     const runtime = this.runtimeOf(instance.podId);
     // A task lost with its machine is no crash (loss-cause.ts): no backoff for it, as for apps.
@@ -641,9 +740,14 @@ export class PodManager {
       specReference: `/v2/pods${i.podId}::versions/${i.version}`,
       lastUpdated: i.startedAt ?? i.stagedAt,
       lastChanged: i.startedAt ?? i.stagedAt,
-      role: '*',
+      role: i.role ?? '*',
     };
   }
+}
+
+/** Every container with a health check reports healthy (the agent's checks; Marathon waits for them too). */
+function healthyWhereChecked(pod: Pod, i: PodInstance): boolean {
+  return i.tasks.every((t) => pod.containers.find((c) => c.name === t.container)?.healthCheck === undefined || t.healthy === true);
 }
 
 function round(n: number): number {

@@ -153,6 +153,7 @@ export class ServicesFramework {
     this.pods = new PodManager({
       store: this.store,
       events: this.events,
+      deployments: this.deployments,
       clock,
       logger: log,
       call,
@@ -371,6 +372,14 @@ export class ServicesFramework {
     this.deployments.finish(id);
     if (force) return undefined;
     let rollback: Deployment | undefined;
+    for (const podId of d.pods ?? []) {
+      // As for apps: the pod as it was before, as a new deployment; a new pod is removed.
+      const before = this.pods.previousOf(d, podId);
+      const version = new Date(this.now()).toISOString();
+      if (before === undefined) {
+        if (this.pods.pods.has(podId)) rollback = await this.pods.remove(podId, { force: true });
+      } else rollback = (await this.pods.put({ ...before, version, versionInfo: { lastConfigChangeAt: version, lastScalingAt: version } }, { force: true })).deployment;
+    }
     for (const appId of d.apps) {
       const before = d.previous.find((p) => p.appId === appId)?.app as App | undefined;
       if (!before) {

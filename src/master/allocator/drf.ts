@@ -318,7 +318,17 @@ function allocatable(offered: Resources, minimum: readonly Resources[]): boolean
 /** What a framework in `role` may be offered from `free`: unreserved plus `role`'s reservations. */
 export function offerable(free: Resources, role: string): Resources {
   const unreserved = free.filterRole(DEFAULT_ROLE);
-  return role === DEFAULT_ROLE ? unreserved : unreserved.add(free.filterRole(role));
+  if (role === DEFAULT_ROLE || unreserved === free) return unreserved;
+  // Asked per role per agent in every pick: an agent without the role's reservations (nearly
+  // all of them) must not cost a filtered copy and a merged bag each time.
+  let reserved = false;
+  for (const r of free) {
+    if (r.role === role) {
+      reserved = true;
+      break;
+    }
+  }
+  return reserved ? unreserved.add(free.filterRole(role)) : unreserved;
 }
 
 /** Fisher–Yates with mulberry32: no agent is always first, yet a cycle replays from its seed. */
