@@ -270,6 +270,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'POST /v2/groups': groupChange(true),
   'PUT /v2/groups': groupChange(false),
   'PUT /v2/groups/*': groupChange(false),
+  'POST /v2/groups/*': groupChange(true),
   'DELETE /v2/groups/*': { kind: 'permissions', need: (r) => [app(ridPath(r.params['*'], '/id'), 'delete')] },
   'GET /v2/deployments': filtered('deployments'),
   'DELETE /v2/deployments/:id': fixed(`${MARATHON_SERVICES}:/`, 'update'),
@@ -279,6 +280,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'GET /v2/info': fixed('dcos:service:marathon:marathon:admin:config', 'read'),
   'GET /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'read'),
   'DELETE /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'update'),
+  'GET /v2/eventSubscriptions': fixed('dcos:service:marathon:marathon:admin:events', 'read'),
+  'GET /v2/plugins': fixed('dcos:service:marathon:marathon:admin:config', 'read'),
+  // The app schema is public knowledge (Marathon serves it to anyone allowed to talk to it).
+  'GET /v2/schemas/app': { kind: 'authenticated' },
 
   // ---- package catalog (Cosmos' RPC; src/catalog/cosmos-api.ts COSMOS_RPCS). An install or an
   // update also needs the caller's permission on the app: it goes through POST/PUT /v2/apps.

@@ -409,24 +409,28 @@ export class ServicesFramework {
   }
 
   /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
-  async killTasks(taskIds: string[], scale: boolean, wipe = false): Promise<Instance[]> {
+  /** Kill tasks; with `scale`, also lower their apps' instance counts (one deployment per app: the last is returned). */
+  async killTasks(taskIds: string[], scale: boolean, wipe = false, force = true): Promise<{ killed: Instance[]; deployment?: Deployment }> {
     const found = taskIds.map((t) => this.instances.get(t)).filter((i): i is Instance => i !== undefined);
+    const byApp = new Map<string, number>();
+    for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
+    // Marathon refuses a scale of a locked app (409) unless forced, before anything is killed.
+    if (scale) this.deployments.checkLock([...byApp.keys()], force);
     // wipe=true: a resident instance's reservation and volume are released (stateful.ts).
     if (wipe) await this.residentSlots.wipe(found.map((i) => i.taskId));
     // Killed before the scale is stored: putApp's tick would otherwise see too many live
     // instances and kill as many again by age (then relaunch them), twice the kills asked for.
     for (const i of found) this.convergence.kill(i);
+    let deployment: Deployment | undefined;
     if (scale) {
-      const byApp = new Map<string, number>();
-      for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
       for (const [appId, n] of byApp) {
         const app = this.apps.get(appId);
         if (!app) continue;
         const version = new Date(this.now()).toISOString();
-        await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
+        deployment = await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
       }
     }
-    return found;
+    return deployment === undefined ? { killed: found } : { killed: found, deployment };
   }
 
   resetDelay(appId: string): void {
