@@ -331,6 +331,19 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'POST /v1/scheduler/dependency': fixed(`${METRONOME_JOBS}:/`, 'full'),
   'PUT /v1/scheduler/job/success/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
   'PUT /v1/scheduler/job/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
+  'GET /v1/scheduler/jobs': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/jobs/summary': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/jobs/search': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/graph/dot': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/graph/csv': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/job/stat/:name': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/stats/:percentile': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'DELETE /v1/scheduler/job/:name': fixed(`${METRONOME_JOBS}:/`, 'delete'),
+  'DELETE /v1/scheduler/task/kill/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
+  // Metronome's (and Chronos') operations endpoints.
+  'GET /v1/metrics': fixed('dcos:service:metronome:metronome:admin:metrics', 'read'),
+  'GET /info': fixed('dcos:service:metronome:metronome:admin:info', 'read'),
+  'GET /leader': fixed('dcos:service:metronome:metronome:admin:leader', 'read'),
 };
 
 /** DC/OS' secret permissions: `dcos:secrets:default:/path`, and `dcos:secrets:list:default:/dir` to list. */

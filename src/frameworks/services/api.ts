@@ -285,7 +285,11 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       if (reply.raw.writableLength > EVENT_STREAM_BUFFER_BYTES) reply.raw.destroy();
       else reply.raw.write(sseFrame(event));
     });
-    reply.raw.once('close', unsubscribe);
+    reply.raw.once('close', () => {
+      unsubscribe();
+      // Marathon tells the other subscribers that one left.
+      services.events.publish('event_stream_detached', { remoteAddress: request.ip });
+    });
   });
 
   app.get('/v2/info', async (request) => {
