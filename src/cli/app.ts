@@ -122,7 +122,13 @@ export function appCommand(setExit: (code: number) => void): CommandModule<Clien
           (b) => b.positional('id', { type: 'string', demandOption: true }).option('scale', { type: 'boolean', describe: 'also lower the instance count' }),
           (a) =>
             withClient(a, setExit, async (c) => {
-              const { tasks } = await c.request<{ tasks: Array<{ id: string }> }>('DELETE', `/v2/apps${appPath(a.id)}/tasks${a.scale ? '?scale=true' : ''}`);
+              if (a.scale) {
+                // Marathon answers a kill that scales with the deployment it started, not the tasks.
+                const { tasks } = await c.request<{ tasks: Array<{ id: string }> }>('GET', `/v2/apps${appPath(a.id)}/tasks`);
+                done(a, `killed ${tasks.length} task(s) of ${a.id}, scaling it down`)(await c.request<Deployed>('DELETE', `/v2/apps${appPath(a.id)}/tasks?scale=true`));
+                return;
+              }
+              const { tasks } = await c.request<{ tasks: Array<{ id: string }> }>('DELETE', `/v2/apps${appPath(a.id)}/tasks`);
               print(a.json === true, tasks, () => `killed ${tasks.length} task(s) of ${a.id}\n`);
             }),
         )

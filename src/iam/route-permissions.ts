@@ -324,6 +324,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'POST /v2/groups': groupChange(true),
   'PUT /v2/groups': groupChange(false),
   'PUT /v2/groups/*': groupChange(false),
+  'POST /v2/groups/*': groupChange(true),
   'DELETE /v2/groups/*': { kind: 'permissions', need: (r) => [app(ridPath(r.params['*'], '/id'), 'delete')] },
   'GET /v2/deployments': filtered('deployments'),
   'DELETE /v2/deployments/:id': fixed(`${MARATHON_SERVICES}:/`, 'update'),
@@ -333,6 +334,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'GET /v2/info': fixed('dcos:service:marathon:marathon:admin:config', 'read'),
   'GET /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'read'),
   'DELETE /v2/leader': fixed('dcos:service:marathon:marathon:admin:leader', 'update'),
+  'GET /v2/eventSubscriptions': fixed('dcos:service:marathon:marathon:admin:events', 'read'),
+  'GET /v2/plugins': fixed('dcos:service:marathon:marathon:admin:config', 'read'),
+  // The app schema is public knowledge (Marathon serves it to anyone allowed to talk to it).
+  'GET /v2/schemas/app': { kind: 'authenticated' },
 
   // ---- package catalog (Cosmos' RPC; src/catalog/cosmos-api.ts COSMOS_RPCS). An install or an
   // update also needs the caller's permission on the app: it goes through POST/PUT /v2/apps.
@@ -380,6 +385,19 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'POST /v1/scheduler/dependency': fixed(`${METRONOME_JOBS}:/`, 'full'),
   'PUT /v1/scheduler/job/success/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
   'PUT /v1/scheduler/job/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
+  'GET /v1/scheduler/jobs': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/jobs/summary': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/jobs/search': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/graph/dot': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/graph/csv': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/job/stat/:name': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'GET /v1/scheduler/stats/:percentile': fixed(`${METRONOME_JOBS}:/`, 'read'),
+  'DELETE /v1/scheduler/job/:name': fixed(`${METRONOME_JOBS}:/`, 'delete'),
+  'DELETE /v1/scheduler/task/kill/:name': fixed(`${METRONOME_JOBS}:/`, 'update'),
+  // Metronome's (and Chronos') operations endpoints.
+  'GET /v1/metrics': fixed('dcos:service:metronome:metronome:admin:metrics', 'read'),
+  'GET /info': fixed('dcos:service:metronome:metronome:admin:info', 'read'),
+  'GET /leader': fixed('dcos:service:metronome:metronome:admin:leader', 'read'),
 };
 
 /** DC/OS' secret permissions: `dcos:secrets:default:/path`, and `dcos:secrets:list:default:/dir` to list. */

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import { chronosId, fromChronos } from './chronos.ts';
+import { chronosName, currentState, graphCsv, graphDot, jobStat, lastStatus, MAX_SEARCH_LIMIT, PERCENTILES, searchJobs, statsAt, toChronos, type GraphNode } from './chronos-read.ts';
 import { historyJson, historySummaryJson } from './history.ts';
 import { invalid, jobJson, nextTick, parseJob, parseSchedule, type Job, type Schedule } from './job.ts';
 import { JOB_ID } from './job-schema.ts';
@@ -200,5 +201,102 @@ export function registerJobsRoutes(app: FastifyInstance, jobs: JobsFramework): v
   app.put('/v1/scheduler/job/:name', async (request, reply) => {
     await jobs.runNow(chronosId((request.params as { name: string }).name));
     return reply.status(204).send();
+  });
+
+  // ---- Chronos' read side: jobs by the names they were posted with ----------------------------
+
+  const sortedJobs = (): Job[] => [...jobs.jobs.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const nameOf = (id: string): string => {
+    const job = jobs.jobs.get(id);
+    return job ? chronosName(job) : id;
+  };
+  /** The job a Chronos name names: the one posted with it, else the one with that id. */
+  const byName = (request: FastifyRequest): Job => {
+    const name = (request.params as { name: string }).name;
+    const found = name.length <= 255 ? (sortedJobs().find((j) => j.labels['chronos.name'] === name) ?? jobs.jobs.get(chronosId(name))) : undefined;
+    if (!found) throw new DroverError('NOT_FOUND', `Job '${name}' does not exist`);
+    return found;
+  };
+  const chronosJobs = (): Array<Record<string, unknown>> => sortedJobs().map((j) => toChronos(j, jobs.history(j.id), nameOf));
+  const graph = (): GraphNode[] =>
+    sortedJobs().map((j) => ({ name: chronosName(j), parents: j.dependencies.map((d) => nameOf(d.id)), status: lastStatus(jobs.history(j.id)), state: currentState(jobs.activeRuns(j.id)) }));
+  const count = (q: Query, name: string, fallback: number, max: number): number => {
+    const raw = q[name];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw invalid([{ path: `/${name}`, errors: [`must be an integer from 0 to ${max}`] }]);
+    return n;
+  };
+  const term = (q: Query, name: string): string | undefined => {
+    const v = q[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v.length > 255) throw invalid([{ path: `/${name}`, errors: ['must be one search term of at most 255 characters'] }]);
+    return v;
+  };
+
+  app.get('/v1/scheduler/jobs', async () => chronosJobs());
+  app.get('/v1/scheduler/jobs/summary', async () => {
+    const full = chronosJobs();
+    return {
+      jobs: graph().map((n, i) => ({ name: n.name, status: n.status, state: n.state, schedule: full[i]!['schedule'] ?? '', parents: full[i]!['parents'] ?? [], disabled: full[i]!['disabled'] })),
+    };
+  });
+  app.get('/v1/scheduler/jobs/search', async (request) => {
+    const q = request.query as Query;
+    const search = { limit: count(q, 'limit', 10, MAX_SEARCH_LIMIT), offset: count(q, 'offset', 0, Number.MAX_SAFE_INTEGER) };
+    const [name, command, any] = [term(q, 'name'), term(q, 'command'), term(q, 'any')];
+    return searchJobs(chronosJobs(), { ...search, ...(name === undefined ? {} : { name }), ...(command === undefined ? {} : { command }), ...(any === undefined ? {} : { any }) });
+  });
+  app.get('/v1/scheduler/graph/dot', async (_request, reply) => reply.type('text/plain').send(graphDot(graph())));
+  app.get('/v1/scheduler/graph/csv', async (_request, reply) => reply.type('text/plain').send(graphCsv(graph())));
+  app.get('/v1/scheduler/job/stat/:name', async (request) => jobStat(jobs.history(byName(request).id)));
+  app.get('/v1/scheduler/stats/:percentile', async (request) => {
+    const { percentile } = request.params as { percentile: string };
+    if (percentile !== 'mean' && !Object.hasOwn(PERCENTILES, percentile))
+      throw new DroverError('NOT_FOUND', `Unknown percentile '${percentile.slice(0, 64)}': one of mean, ${Object.keys(PERCENTILES).join(', ')}`);
+    return statsAt(
+      percentile as keyof typeof PERCENTILES | 'mean',
+      sortedJobs().map((j) => ({ name: chronosName(j), history: jobs.history(j.id) })),
+    );
+  });
+  // Chronos deletes a job with its running tasks.
+  app.delete('/v1/scheduler/job/:name', async (request, reply) => {
+    await jobs.deleteJob(byName(request).id, true);
+    return reply.status(204).send();
+  });
+  app.delete('/v1/scheduler/task/kill/:name', async (request, reply) => {
+    const job = byName(request);
+    for (const run of jobs.activeRuns(job.id)) await jobs.stopRun(job.id, run.id);
+    return reply.status(204).send();
+  });
+
+  // ---- Metronome's operations endpoints ----------------------------------------------------------
+
+  // Metronome's `/info` (general/examples/info.json): its version and the Marathon library's.
+  app.get('/info', async () => ({ version: '0.6.0', libVersion: '1.10.0' }));
+  app.get('/leader', async (request) => ({ leader: request.headers.host ?? `localhost:${request.socket.localPort}` }));
+  // Metronome's `/v1/metrics` is a Dropwizard registry dump: these are the jobs framework's figures.
+  app.get('/v1/metrics', async () => {
+    const all = [...jobs.jobs.values()];
+    const histories = all.map((j) => jobs.history(j.id));
+    const runs = all.flatMap((j) => jobs.activeRuns(j.id));
+    const gauge = (value: number) => ({ value });
+    const counter = (count: number) => ({ count });
+    return {
+      version: '4.0.0',
+      gauges: {
+        'jobs.count': gauge(all.length),
+        'runs.active': gauge(runs.length),
+        'runs.queued': gauge(runs.filter((r) => r.status === 'INITIAL').length),
+        'runs.running': gauge(runs.filter((r) => r.status === 'ACTIVE').length),
+      },
+      counters: {
+        'runs.succeeded': counter(histories.reduce((n, h) => n + h.successCount, 0)),
+        'runs.failed': counter(histories.reduce((n, h) => n + h.failureCount, 0)),
+      },
+      histograms: {},
+      meters: {},
+      timers: {},
+    };
   });
 }

@@ -6,7 +6,7 @@ import { marathonContainer } from './stateful-schema.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
-import { normalizeId } from './app-schema.ts';
+import { AppDefinition, normalizeId } from './app-schema.ts';
 import { EVENT_STREAM_BUFFER_BYTES, MAX_EVENT_SUBSCRIBERS, sseFrame } from './events.ts';
 import { holdsSlot, isHealthy, isLive, type Instance } from './reconcile.ts';
 import type { ServicesFramework } from './services.ts';
@@ -19,10 +19,12 @@ import { servicePortsOf } from './service-ports.ts';
 type Query = Record<string, string | string[] | undefined>;
 
 const flag = (q: Query, name: string): boolean => q[name] === 'true' || q[name] === '';
-const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+/** A repeatable query parameter; Marathon also takes comma-separated values (`embed=a,b`). */
+const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]).flatMap((x) => x.split(','));
 
 export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
-  registerGroupRoutes(app, services);
+  // Called only once routes answer, when appJson below exists.
+  registerGroupRoutes(app, services, (a, embed) => appJson(a, embed));
   registerPodRoutes(app, services);
   const servicePortsOfApp = (appId: string): number[] => {
     const a = services.apps.get(appId);
@@ -44,14 +46,55 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     ...(i.healthy === undefined ? {} : { healthCheckResults: [{ alive: i.healthy, taskId: i.taskId, instanceId: i.taskId }] }),
   });
 
-  const appJson = (a: App, embed: string[]): Record<string, unknown> => {
+  /** Marathon's `taskStats` of one group of instances (types/appInfo.raml TaskStats). */
+  const statsOf = (a: App, group: Instance[]): Record<string, unknown> => {
+    const now = services.now();
+    const lifeTimes = group.filter((i) => i.startedAt !== undefined).map((i) => (now - Date.parse(i.startedAt!)) / 1000);
+    const counts = {
+      staged: group.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
+      running: group.filter((i) => i.state === 'TASK_RUNNING').length,
+      healthy: a.healthChecks.length === 0 ? 0 : group.filter((i) => isHealthy(a, i)).length,
+      unhealthy: a.healthChecks.length === 0 ? 0 : group.filter((i) => i.state === 'TASK_RUNNING' && i.healthy === false).length,
+    };
+    const sorted = lifeTimes.sort((x, y) => x - y);
+    const median = sorted.length === 0 ? 0 : sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    const average = sorted.length === 0 ? 0 : sorted.reduce((x, y) => x + y, 0) / sorted.length;
+    return { stats: { counts, lifeTime: { averageSeconds: average, medianSeconds: median } } };
+  };
+  const taskStats = (a: App, live: Instance[]): Record<string, unknown> => {
+    // Marathon leaves out a group with no instances.
+    const out: Record<string, unknown> = {};
+    const groups: Array<[string, Instance[]]> = [
+      ['startedAfterLastScaling', live.filter((i) => i.startedAt !== undefined && i.startedAt >= a.versionInfo.lastScalingAt)],
+      ['withLatestConfig', live.filter((i) => i.configVersion === a.versionInfo.lastConfigChangeAt)],
+      ['withOutdatedConfig', live.filter((i) => i.configVersion !== a.versionInfo.lastConfigChangeAt)],
+      ['totalSummary', live],
+    ];
+    for (const [name, group] of groups) if (group.length > 0) out[name] = statsOf(a, group);
+    return out;
+  };
+
+  /**
+   * Marathon's AppInfo. `embed` as Marathon's InfoEmbedResolver reads it (`apps.*`, `app.*` or
+   * `group.apps.*`): counts and deployments are always there (Marathon still sends them unasked).
+   */
+  const appJson = (a: App, embed: readonly string[]): Record<string, unknown> => {
+    const embeds = (what: string): boolean => embed.some((e) => e.endsWith(`.${what}`));
     const instances = services.instancesOf(a.id);
     const live = instances.filter(isLive);
     const runtime = services.runtimeOf(a.id);
     const { persistentVolumes: _resident, ...marathon } = a;
     const container = marathonContainer(a);
+    const ports = servicePortsOf(a);
     const out: Record<string, unknown> = {
       ...marathon,
+      // Marathon's default executor (the command executor) is shown as the empty string.
+      executor: '',
+      portDefinitions: a.portDefinitions.map((p) => ({ ...p, labels: p.labels ?? {} })),
+      // Legacy fields Marathon still shows (and clients such as marathon-lb read): the service
+      // ports, and the URIs of `fetch`.
+      ports,
+      uris: a.fetch.map((f) => f.uri),
       ...(container === undefined ? {} : { container }),
       role: a.role ?? services.roles[0],
       tasksStaged: live.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
@@ -60,10 +103,14 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       tasksUnhealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => i.state === 'TASK_RUNNING' && i.healthy === false).length,
       deployments: services.deployments.forApp(a.id).map((d) => ({ id: d.id })),
     };
-    if (embed.some((e) => e.endsWith('.tasks'))) out['tasks'] = live.map(taskJson);
-    if (embed.some((e) => e.endsWith('.lastTaskFailure')) && runtime.lastTaskFailure) out['lastTaskFailure'] = runtime.lastTaskFailure;
+    if (embeds('tasks')) out['tasks'] = live.map(taskJson);
+    if (embeds('lastTaskFailure') && runtime.lastTaskFailure) out['lastTaskFailure'] = runtime.lastTaskFailure;
+    if (embeds('readiness')) out['readinessCheckResults'] = live.map((i) => services.readiness.results.get(i.taskId)).filter((r) => r !== undefined);
+    if (embeds('taskStats')) out['taskStats'] = taskStats(a, live);
     return out;
   };
+  /** What `GET /v2/apps/{id}` embeds unasked (Marathon's AppsResource.show). */
+  const SHOW_EMBEDS = ['app.tasks', 'app.counts', 'app.deployments', 'app.lastTaskFailure', 'app.readiness'];
 
   const deployed = (reply: FastifyReply, d: Deployment, status: number, body?: unknown): FastifyReply =>
     reply
@@ -72,6 +119,8 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       .send(body ?? { deploymentId: d.id, version: d.version });
 
   const now = (): Date => new Date(services.now());
+  /** `scale=true` with nothing to kill: Marathon still answers a deployment result, with no deployment. */
+  const scaledNothing = (): Deployment => ({ id: '', version: now().toISOString(), apps: [], action: 'ScaleApplication', previous: [] });
 
   /** A PUT/PATCH body merged over the current definition (Marathon's partialUpdate=true). */
   const updated = (id: string, body: unknown, partial: boolean): App => {
@@ -146,12 +195,15 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     return { tasks: tasks.map(taskJson) };
   });
 
-  app.post('/v2/tasks/delete', async (request) => {
+  app.post('/v2/tasks/delete', async (request, reply) => {
     const body = request.body as { ids?: unknown };
     if (!Array.isArray(body?.ids) || !body.ids.every((x) => typeof x === 'string')) {
       throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/ids', errors: ['expected an array of task ids'] }] });
     }
-    const killed = await services.killTasks(body.ids as string[], flag(request.query as Query, 'scale'));
+    const q = request.query as Query;
+    const scale = scaleOrWipe(q);
+    const { killed, deployment } = await services.killTasks(body.ids as string[], scale, flag(q, 'wipe'), flag(q, 'force'));
+    if (scale) return deployed(reply, deployment ?? scaledNothing(), 200);
     return { tasks: killed.map(taskJson) };
   });
 
@@ -193,7 +245,14 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
           since: a.version,
           ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
           ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
-          processedOffersSummary: { processedOffersCount: r.rejections.size, unusedOffersCount: r.rejections.size, rejectSummaryLastOffers: rejectSummary(r.rejections.values()) },
+          role: a.role ?? services.roles[0] ?? '*',
+          processedOffersSummary: {
+            processedOffersCount: r.rejections.size,
+            unusedOffersCount: r.rejections.size,
+            rejectSummaryLastOffers: rejectSummary(r.rejections.values()),
+            // Drover keeps only the last offer per agent, so the launch attempt's summary is the same.
+            rejectSummaryLaunchAttempt: rejectSummary(r.rejections.values()),
+          },
           // The reason in words first (what Drover always said), then Marathon's code.
           lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: x.code === undefined ? [x.reason] : [x.reason, x.code], timestamp: x.at })),
         },
@@ -228,23 +287,61 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       if (reply.raw.writableLength > EVENT_STREAM_BUFFER_BYTES) reply.raw.destroy();
       else reply.raw.write(sseFrame(event));
     });
-    reply.raw.once('close', unsubscribe);
+    reply.raw.once('close', () => {
+      unsubscribe();
+      // Marathon tells the other subscribers that one left.
+      services.events.publish('event_stream_detached', { remoteAddress: request.ip });
+    });
   });
 
-  app.get('/v2/info', async (request) => ({
-    name: 'drover',
-    version: '1.10.0',
-    buildref: 'drover',
-    elected: true,
-    leader: request.headers.host ?? 'localhost:5050',
-    frameworkId: services.frameworkId ?? null,
-    marathon_config: { master: 'drover', failover_timeout: 604800, local_port_min: 10000, local_port_max: 20000, task_launch_timeout: 300000 },
-    http_config: { http_port: 5050 },
-  }));
+  app.get('/v2/info', async (request) => {
+    const leader = request.headers.host ?? `localhost:${request.socket.localPort}`;
+    const base = `${request.protocol}://${leader}`;
+    return {
+      name: 'drover',
+      version: '1.10.0',
+      buildref: 'drover',
+      elected: true,
+      leader,
+      frameworkId: services.frameworkId ?? null,
+      // The keys clients read (info.json); Drover's own values, as Drover runs them.
+      marathon_config: {
+        master: base,
+        failover_timeout: 604800,
+        framework_name: 'marathon',
+        ha: false,
+        hostname: request.hostname,
+        local_port_min: 10000,
+        local_port_max: 20000,
+        mesos_role: services.roles[0] ?? '*',
+        mesos_user: 'nobody',
+        task_launch_timeout: 300000,
+        executor: '//cmd',
+        features: [],
+        webui_url: base,
+        mesos_leader_ui_url: `${base}/`,
+      },
+      // The port this request came in on: clients build URLs from it.
+      http_config: { http_port: request.socket.localPort },
+    };
+  });
+  // Marathon's HTTP callback subscriptions were removed in 1.7; clients still list them.
+  app.get('/v2/eventSubscriptions', async () => ({ callbackUrls: [] }));
+  // No plugins are loaded (Marathon's answer when none is configured).
+  app.get('/v2/plugins', async () => ({ plugins: [] }));
+  app.get('/v2/schemas/app', async () => ({ $schema: 'http://json-schema.org/draft-07/schema#', ...appDefinitionSchema() }));
   app.get('/v2/leader', async (request) => ({ leader: request.headers.host ?? 'localhost:5050' }));
 
   // Nested ids: /v2/apps/prod/web[/restart|/tasks[/<taskId>]|/versions]
   app.get('/v2/apps/*', async (request) => {
+    const raw = (request.params as { '*': string })['*'];
+    const embedAsked = list((request.query as Query)['embed']);
+    // `/v2/apps/<group>/*`: every app under the group, keyed "*" (Marathon's AppsResource).
+    if (raw === '*' || raw.endsWith('/*')) {
+      const group = raw === '*' ? '/' : appId(raw.slice(0, -2));
+      const prefix = group === '/' ? '/' : `${group}/`;
+      return { '*': [...services.apps.values()].filter((a) => a.id.startsWith(prefix)).map((a) => appJson(a, embedAsked)) };
+    }
     const { id, suffix, rest } = splitAppPath(request);
     const found = services.apps.get(id);
     if (!found) throw new DroverError('NOT_FOUND', `App '${id}' does not exist`);
@@ -256,7 +353,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       if (!one) throw new DroverError('NOT_FOUND', `App '${id}' has no version ${rest}`);
       return one;
     }
-    return { app: appJson(found, list((request.query as Query)['embed'])) };
+    return { app: appJson(found, embedAsked.length === 0 ? SHOW_EMBEDS : embedAsked) };
   });
 
   const putOrPatch = (partialDefault: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
@@ -308,7 +405,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
               .filter((i) => isLive(i) && (host === undefined || i.host === host))
               .map((i) => i.taskId);
         if (rest && !services.instances.has(rest)) throw new DroverError('NOT_FOUND', `Task '${rest}' does not exist`);
-        const killed = await services.killTasks(ids, flag(q, 'scale'), flag(q, 'wipe'));
+        const scale = scaleOrWipe(q);
+        const { killed, deployment } = await services.killTasks(ids, scale, flag(q, 'wipe'), flag(q, 'force'));
+        // Marathon answers a kill that scales with the deployment it started.
+        if (scale) return deployed(reply, deployment ?? scaledNothing(), 200);
         return reply.send(rest ? { task: killed[0] ? taskJson(killed[0]) : null } : { tasks: killed.map(taskJson) });
       }
       if (suffix) throw new DroverError('NOT_FOUND', `No route for DELETE ${request.url}`);
@@ -316,6 +416,11 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       return deployed(reply, d, 200);
     }),
   );
+}
+
+/** The app definition's JSON schema (the one the API validates with), without TypeBox's symbols. */
+function appDefinitionSchema(): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(AppDefinition)) as Record<string, unknown>;
 }
 
 /**
@@ -333,6 +438,13 @@ function splitAppPath(request: FastifyRequest): { id: string; suffix?: 'tasks' |
   const match = /^(.*?)\/(tasks|versions|restart)(?:\/(.+))?$/.exec(path);
   if (match?.[1] && match[2]) return { id: appId(match[1]), suffix: match[2] as 'tasks' | 'versions' | 'restart', ...(match[3] ? { rest: match[3] } : {}) };
   return { id: appId(path) };
+}
+
+/** Marathon refuses `scale` with `wipe` (TasksResource): a wiped resident instance is not a scale-down. */
+function scaleOrWipe(q: Query): boolean {
+  const scale = flag(q, 'scale');
+  if (scale && flag(q, 'wipe')) throw new DroverError('MALFORMED', 'You cannot use scale and wipe at the same time.', { details: [{ path: '/scale', errors: ['scale and wipe exclude each other'] }] });
+  return scale;
 }
 
 function stripComputed(app: App): Record<string, unknown> {

@@ -2,6 +2,11 @@
  * Deployments as Marathon shows them: one per change, locking the apps (or the pod) it affects
  * until the reconciler (pods.ts for pods) reports them complete. A change to a locked app is refused with 409 listing the
  * blocking deployments, unless forced (which cancels them, as Marathon's `force=true`).
+ *
+ * Persisted as Marathon's are: a deployment is stored in the same transaction as the change it
+ * carries out (services.ts `putApp`/`deleteApp`), `restore`d at start, and resumed — the
+ * reconciler finishes it when its apps converge. `ended` hears every end (to delete the stored
+ * copy and publish Marathon's events).
  */
 import { randomUUID } from 'node:crypto';
 import { DroverError } from '../../errors/errors.ts';
@@ -24,8 +29,13 @@ function actionsOf(d: Deployment): Array<{ action: string; app?: string; pod?: s
   return [...d.apps.map((app) => ({ action: d.action, app })), ...(d.pods ?? []).map((pod) => ({ action: d.action, pod }))];
 }
 
+/** How a deployment ended: its apps converged, or it was cancelled (forced over, or DELETEd). */
+export type DeploymentEnd = 'finished' | 'cancelled';
+
 export class Deployments {
   private readonly active = new Map<string, Deployment>();
+
+  constructor(private readonly ended: (d: Deployment, how: DeploymentEnd) => void = () => undefined) {}
 
   list(): Deployment[] {
     return [...this.active.values()];
@@ -67,22 +77,47 @@ export class Deployments {
     const blocking = this.list().filter((d) => d.apps.some((a) => appIds.includes(a)));
     if (blocking.length === 0) return;
     if (force) {
-      for (const d of blocking) this.active.delete(d.id);
+      for (const d of blocking) this.cancel(d.id);
       return;
     }
     const error = new DroverError('CONFLICT', "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.");
     throw Object.assign(error, { deployments: blocking.map((d) => ({ id: d.id })) });
   }
 
-  start(appIds: string[], version: string, action: string, force: boolean, previous: Deployment['previous'] = []): Deployment {
-    if (force) for (const d of this.list()) if (d.apps.some((a) => appIds.includes(a))) this.active.delete(d.id);
-    const deployment: Deployment = { id: randomUUID(), version, apps: appIds, action, previous };
+  /** A deployment not yet active: stored with the change it describes, then `activate`d. */
+  create(appIds: string[], version: string, action: string, previous: Deployment['previous'] = []): Deployment {
+    return { id: randomUUID(), version, apps: appIds, action, previous };
+  }
+
+  activate(deployment: Deployment, force: boolean): Deployment {
+    if (force) for (const d of this.list()) if (d.apps.some((a) => deployment.apps.includes(a))) this.cancel(d.id);
     this.active.set(deployment.id, deployment);
     return deployment;
   }
 
+  start(appIds: string[], version: string, action: string, force: boolean, previous: Deployment['previous'] = []): Deployment {
+    return this.activate(this.create(appIds, version, action, previous), force);
+  }
+
+  /** Deployments read back from the store at start: active again, to be finished by the reconciler. */
+  restore(deployments: readonly Deployment[]): void {
+    for (const d of deployments) this.active.set(d.id, d);
+  }
+
   finish(id: string): boolean {
-    return this.active.delete(id);
+    return this.end(id, 'finished');
+  }
+
+  cancel(id: string): boolean {
+    return this.end(id, 'cancelled');
+  }
+
+  private end(id: string, how: DeploymentEnd): boolean {
+    const d = this.active.get(id);
+    if (d === undefined) return false;
+    this.active.delete(id);
+    this.ended(d, how);
+    return true;
   }
 
   plan(d: Deployment): Record<string, unknown> {

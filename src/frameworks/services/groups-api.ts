@@ -30,7 +30,7 @@ function groupId(raw: string): string {
 const under = (group: string, appId: string): boolean => group === '/' || appId.startsWith(`${group}/`);
 
 /** The group tree (Marathon's shape) of every app (and pod) under `root`. Pods are shown, not changed, here. */
-export function groupTree(root: string, apps: App[], version: string, pods: ReadonlyArray<{ id: string }> = []): Record<string, unknown> {
+export function groupTree(root: string, apps: App[], version: string, pods: ReadonlyArray<{ id: string }> = [], render: (app: App) => unknown = (a) => a): Record<string, unknown> {
   const parentOf = (id: string): string => id.slice(0, id.lastIndexOf('/'));
   const here = root === '/' ? '' : root;
   const direct = apps.filter((a) => parentOf(a.id) === here);
@@ -42,13 +42,14 @@ export function groupTree(root: string, apps: App[], version: string, pods: Read
   }
   return {
     id: root,
-    apps: direct,
+    apps: direct.map(render),
     groups: [...children].sort().map((child) =>
       groupTree(
         child,
         apps.filter((a) => under(child, a.id)),
         version,
         pods.filter((p) => under(child, p.id)),
+        render,
       ),
     ),
     pods: pods.filter((p) => parentOf(p.id) === here),
@@ -65,7 +66,9 @@ function collect(body: GroupBody, base: string, path: string, now: Date, out: Ap
   if (body.groups !== undefined && !Array.isArray(body.groups)) return fail(`${path}/groups`, 'must be an array of groups');
   let id = base;
   if (typeof body.id === 'string') {
-    const full = normalizeId(body.id.startsWith('/') ? body.id : `${base === '/' ? '' : base}/${body.id}`);
+    const raw = body.id.startsWith('/') ? body.id : `${base === '/' ? '' : base}/${body.id}`;
+    // The root group (`{"id": "/"}`, what a GET /v2/groups sends back) is a group, not an app id.
+    const full = raw.replace(/\/+$/, '') === '' ? '/' : normalizeId(raw);
     if (typeof full !== 'string') return fail(`${path}/id`, full.error);
     id = full;
   }
@@ -84,7 +87,10 @@ function collect(body: GroupBody, base: string, path: string, now: Date, out: Ap
   }
 }
 
-export function registerGroupRoutes(app: FastifyInstance, services: ServicesFramework): void {
+/** How an app of a group is shown for the group's `embed=group.apps.*` (the `/v2/apps` AppInfo). */
+export type AppRenderer = (app: App, embed: readonly string[]) => unknown;
+
+export function registerGroupRoutes(app: FastifyInstance, services: ServicesFramework, appInfo: AppRenderer): void {
   const now = (): Date => new Date(services.now());
   const pathOf = (request: FastifyRequest): string => groupId(((request.params as { '*'?: string })['*'] ?? '').replace(/\/$/, ''));
 
@@ -93,7 +99,12 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
     const apps = [...services.apps.values()].filter((a) => under(id, a.id));
     const pods = [...services.pods.pods.values()].filter((p) => under(id, p.id));
     if (id !== '/' && apps.length === 0 && pods.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
-    return groupTree(id, apps, now().toISOString(), pods);
+    // `embed=group.apps.tasks|counts|…` shows each app as /v2/apps does with those embeds.
+    const appEmbeds = [request.query as Query]
+      .flatMap((q) => (q['embed'] === undefined ? [] : Array.isArray(q['embed']) ? q['embed'] : [q['embed']]))
+      .flatMap((e) => e.split(','))
+      .filter((e) => e.startsWith('group.apps.'));
+    return groupTree(id, apps, now().toISOString(), pods, appEmbeds.length === 0 ? undefined : (a) => appInfo(a, appEmbeds));
   };
   app.get('/v2/groups', show);
   app.get('/v2/groups/*', async (request) => {
@@ -112,7 +123,8 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       const q = request.query as Query;
       const body = (request.body ?? {}) as GroupBody;
       if (typeof body !== 'object' || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a group object'] }] });
-      const base = create && typeof body.id === 'string' ? '/' : pathOf(request);
+      // POST /v2/groups/{id} creates the body's group under {id} (a relative body id is resolved there).
+      const base = create && typeof body.id === 'string' && (request.params as { '*'?: string })['*'] === undefined ? '/' : pathOf(request);
       const force = q['force'] === 'true';
       let next: App[];
       let removed: string[] = [];
@@ -160,6 +172,7 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
         .send({ deploymentId: deploymentId ?? null, version: now().toISOString() });
     });
   app.post('/v2/groups', change(true));
+  app.post('/v2/groups/*', change(true));
   app.put('/v2/groups', change(false));
   app.put('/v2/groups/*', change(false));
 

@@ -15,7 +15,7 @@ import { builtInFrameworkInfo, repeatEvery, SchedulerDriver } from '../sdk/drive
 import type { SchedulerConnection, SchedulerTransport } from '../sdk/scheduler.ts';
 import type { App } from './app.ts';
 import { Convergence } from './convergence.ts';
-import { Deployments, type Deployment } from './deployments.ts';
+import { Deployments, type Deployment, type DeploymentEnd } from './deployments.ts';
 import { ServiceEvents } from './events.ts';
 import { decodeInstance } from './instance-codec.ts';
 import { InstanceTable } from './instance-table.ts';
@@ -35,6 +35,11 @@ import { roleErrors } from './placement.ts';
 export type { AppRuntime } from './runtime.ts';
 
 const PREFIX = '/drover/services';
+/** Where running deployments are kept (one key each), so a restart or failover resumes them. */
+const DEPLOYMENTS = `${PREFIX}/deployments/`;
+
+/** The group an app id is in (`/prod/web` → `/prod`, `/web` → `/`). */
+const groupOf = (appId: string): string => appId.slice(0, appId.lastIndexOf('/')) || '/';
 /** The reconciler runs from scratch this often (see Convergence.refresh). */
 const REFRESH_MS = 1000;
 
@@ -65,7 +70,7 @@ export class ServicesFramework {
   /** Deleted apps whose instances are still being stopped (in dependency order). */
   private readonly stopping = new Map<string, App>();
   readonly events = new ServiceEvents();
-  readonly deployments = new Deployments();
+  readonly deployments = new Deployments((d, how) => this.deploymentEnded(d, how));
   readonly readiness: ReadinessChecks;
   /** Marathon pods (task groups): pods.ts. */
   readonly pods: PodManager;
@@ -224,7 +229,14 @@ export class ServicesFramework {
   }
 
   async start(): Promise<void> {
-    const [apps, instances, id] = await Promise.all([this.store.range(`${PREFIX}/apps/`), this.store.range(INSTANCES_PREFIX), this.store.get(`${PREFIX}/framework-id`)]);
+    const [apps, instances, id, deployments] = await Promise.all([
+      this.store.range(`${PREFIX}/apps/`),
+      this.store.range(INSTANCES_PREFIX),
+      this.store.get(`${PREFIX}/framework-id`),
+      this.store.range(DEPLOYMENTS),
+    ]);
+    // Deployments that were running resume: the reconciler finishes each once its apps converge.
+    this.deployments.restore(deployments.kvs.map((kv) => JSON.parse(kv.value) as Deployment));
     for (const kv of apps.kvs) {
       const app = JSON.parse(kv.value) as App;
       this.apps.set(app.id, app);
@@ -314,6 +326,16 @@ export class ServicesFramework {
 
   /** Store a new version of an app (create or update) and start its deployment. */
   async putApp(given: App, options: { force?: boolean; create?: boolean } = {}): Promise<Deployment> {
+    try {
+      return await this.storeApp(given, options);
+    } catch (e) {
+      // Marathon's event for a refused change of the group tree (conflict, lock, store failure).
+      this.events.publish('group_change_failed', { groupId: groupOf(given.id), version: given.version, reason: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+  }
+
+  private async storeApp(given: App, options: { force?: boolean; create?: boolean }): Promise<Deployment> {
     const existing = this.apps.get(given.id);
     if (options.create && existing) throw new DroverError('CONFLICT', `An app with id [${given.id}] already exists.`);
     this.deployments.checkLock([given.id], options.force ?? false);
@@ -321,13 +343,17 @@ export class ServicesFramework {
     // Held before the write, so a concurrent request cannot be given the same ports; given back
     // (to the version before) if the write fails.
     this.servicePorts.hold(app);
-    // The definition and its entry in the version history go in one transaction. Policy: the
-    // store first, memory after; a failed write throws (503) and changes nothing.
+    const action = !existing ? 'StartApplication' : existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt ? 'RestartApplication' : 'ScaleApplication';
+    const deployment = this.deployments.create([app.id], app.version, action, existing ? [{ appId: app.id, app: existing }] : []);
+    // The definition, its entry in the version history and the deployment that carries it out go
+    // in one transaction (a restart resumes the deployment). Policy: the store first, memory
+    // after; a failed write throws (503) and changes nothing.
     try {
       await this.store.txn({
         success: [
           { type: 'put', key: `${PREFIX}/apps${app.id}`, value: JSON.stringify(app) },
           { type: 'put', key: `${PREFIX}/versions${app.id}/@${app.version}`, value: JSON.stringify(app) },
+          { type: 'put', key: `${DEPLOYMENTS}${deployment.id}`, value: JSON.stringify(deployment) },
         ],
       });
     } catch (e) {
@@ -342,8 +368,8 @@ export class ServicesFramework {
       // A new configuration gets a fresh start: backoff and the crash-loop stop are reset.
       Object.assign(runtime, { consecutiveFailures: 0, delayUntil: 0, stopped: undefined });
     }
-    const action = !existing ? 'StartApplication' : existing.versionInfo.lastConfigChangeAt !== app.versionInfo.lastConfigChangeAt ? 'RestartApplication' : 'ScaleApplication';
-    const deployment = this.deployments.start([app.id], app.version, action, options.force ?? false, existing ? [{ appId: app.id, app: existing }] : []);
+    this.deployments.activate(deployment, options.force ?? false);
+    this.events.publish('group_change_success', { groupId: groupOf(app.id), version: app.version });
     this.events.publish('deployment_info', { plan: this.deployments.plan(deployment), currentStep: this.deployments.step(deployment) });
     this.tick();
     return deployment;
@@ -369,7 +395,7 @@ export class ServicesFramework {
   async cancelDeployment(id: string, force: boolean): Promise<Deployment | undefined> {
     const d = this.deployments.get(id);
     if (!d) throw new DroverError('NOT_FOUND', `DeploymentPlan ${id} does not exist`);
-    this.deployments.finish(id);
+    this.deployments.cancel(id);
     if (force) return undefined;
     let rollback: Deployment | undefined;
     for (const podId of d.pods ?? []) {
@@ -396,11 +422,14 @@ export class ServicesFramework {
     if (!this.apps.has(appId)) throw new DroverError('NOT_FOUND', `App '${appId}' does not exist`);
     this.deployments.checkLock([appId], force);
     const previous = this.apps.get(appId);
+    const version = new Date(this.now()).toISOString();
+    const deployment = this.deployments.create([appId], version, 'StopApplication', previous ? [{ appId, app: previous }] : []);
     // Policy: the store first; a failed write throws (503), and nothing is stopped or forgotten.
     await this.store.txn({
       success: [
         { type: 'delete', key: `${PREFIX}/apps${appId}` },
         { type: 'deletePrefix', prefix: `${PREFIX}/versions${appId}/@` },
+        { type: 'put', key: `${DEPLOYMENTS}${deployment.id}`, value: JSON.stringify(deployment) },
       ],
     });
     this.apps.delete(appId);
@@ -409,7 +438,8 @@ export class ServicesFramework {
     this.servicePorts.release(appId);
     this.runtime.delete(appId);
     this.convergence.forget(appId);
-    const deployment = this.deployments.start([appId], new Date(this.now()).toISOString(), 'StopApplication', force, previous ? [{ appId, app: previous }] : []);
+    this.deployments.activate(deployment, force);
+    this.events.publish('group_change_success', { groupId: groupOf(appId), version });
     if (previous) this.stopping.set(appId, previous);
     this.convergence.stopReleased();
     this.events.publish('app_terminated_event', { appId });
@@ -417,25 +447,43 @@ export class ServicesFramework {
     return deployment;
   }
 
-  /** Kill instances (and with `scale`, lower the app's instance count accordingly). */
-  async killTasks(taskIds: string[], scale: boolean, wipe = false): Promise<Instance[]> {
+  /** Kill tasks; with `scale`, also lower their apps' instance counts (one deployment per app: the last is returned). */
+  async killTasks(taskIds: string[], scale: boolean, wipe = false, force = true): Promise<{ killed: Instance[]; deployment?: Deployment }> {
     const found = taskIds.map((t) => this.instances.get(t)).filter((i): i is Instance => i !== undefined);
+    const byApp = new Map<string, number>();
+    for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
+    // Marathon refuses a scale of a locked app (409) unless forced, before anything is killed.
+    if (scale) this.deployments.checkLock([...byApp.keys()], force);
     // wipe=true: a resident instance's reservation and volume are released (stateful.ts).
     if (wipe) await this.residentSlots.wipe(found.map((i) => i.taskId));
     // Killed before the scale is stored: putApp's tick would otherwise see too many live
     // instances and kill as many again by age (then relaunch them), twice the kills asked for.
     for (const i of found) this.convergence.kill(i);
+    let deployment: Deployment | undefined;
     if (scale) {
-      const byApp = new Map<string, number>();
-      for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
       for (const [appId, n] of byApp) {
         const app = this.apps.get(appId);
         if (!app) continue;
         const version = new Date(this.now()).toISOString();
-        await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
+        deployment = await this.putApp({ ...app, instances: Math.max(0, app.instances - n), version, versionInfo: { ...app.versionInfo, lastScalingAt: version } }, { force: true });
       }
     }
-    return found;
+    return deployment === undefined ? { killed: found } : { killed: found, deployment };
+  }
+
+  /** A deployment ended: its stored copy goes, and Marathon's events say how it ended. */
+  private deploymentEnded(d: Deployment, how: DeploymentEnd): void {
+    // Not awaited (the reconciler ends deployments synchronously). If the delete is lost, the
+    // deployment is restored at the next start and finished at once when its apps converged.
+    this.store.delete(`${DEPLOYMENTS}${d.id}`).catch((e: unknown) => this.log.warn({ deploymentId: d.id, err: e }, 'deployment-unstore-failed'));
+    const plan = this.deployments.plan(d);
+    const currentStep = this.deployments.step(d);
+    if (how === 'finished') {
+      this.events.publish('deployment_step_success', { plan, currentStep });
+      return;
+    }
+    this.events.publish('deployment_step_failure', { plan, currentStep });
+    this.events.publish('deployment_failed', { id: d.id, plan, reason: 'cancelled' });
   }
 
   resetDelay(appId: string): void {

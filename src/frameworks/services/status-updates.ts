@@ -102,6 +102,16 @@ export class StatusUpdates {
     }
     if (wasHealthy !== instance.healthy && instance.healthy !== undefined) {
       c.events.publish('health_status_changed_event', { appId: instance.appId, instanceId: instance.taskId, version: instance.version, alive: instance.healthy });
+      // Marathon's event for a check that failed, with the check that did.
+      if (instance.healthy === false && c.events.listening) {
+        c.events.publish('failed_health_check_event', {
+          appId: instance.appId,
+          taskId: instance.taskId,
+          instanceId: instance.taskId,
+          version: instance.version,
+          healthCheck: c.apps.get(instance.appId)?.healthChecks[0] ?? null,
+        });
+      }
     }
     if (isTerminalState(status.state)) {
       c.instances.delete(instance.taskId);
