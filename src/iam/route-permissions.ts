@@ -163,7 +163,6 @@ export const OPERATOR_CALL_PERMISSIONS: Readonly<Record<string, Permission>> = {
   STOP_MAINTENANCE: { rid: MAINTENANCE, action: 'update' },
   // Mesos' teardown_frameworks ACL.
   TEARDOWN: { rid: FRAMEWORK_TEARDOWN, action: 'delete' },
-  MARK_AGENT_GONE: { rid: MAINTENANCE, action: 'delete' },
 };
 
 /**
