@@ -77,7 +77,12 @@ export interface DevCluster {
   readonly adminTokenFile: string | undefined;
   /** TLS on: where the cluster CA's certificate is (`<data-dir>/ca.crt`). */
   readonly caFile: string | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops the cluster. Its tasks keep running (the next start on the folder reattaches to them)
+   * unless `stopTasks`: then the master stops first, so nothing is relaunched meanwhile, and the
+   * agent kills every task before it stops. Resolves with how many tasks were killed, or left.
+   */
+  close(options?: { stopTasks?: boolean }): Promise<{ tasks: number }>;
 }
 
 /** `<dir>/ca.crt`: the cluster CA's certificate (public; mode 644). */
@@ -179,13 +184,20 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       adminToken,
       adminTokenFile,
       caFile,
-      async close() {
-        // The agent stops without killing its tasks, exactly like an agent restart: the next
-        // `drover dev` on this folder reattaches to them.
-        await agent.stop();
-        await running.close();
+      async close(how = {}) {
+        const tasks = agent.taskCount();
+        if (how.stopTasks === true) {
+          await running.close();
+          await agent.shutdown(0);
+        } else {
+          // The agent stops without killing its tasks, exactly like an agent restart: the next
+          // `drover dev` on this folder reattaches to them.
+          await agent.stop();
+          await running.close();
+        }
         await store.close();
-        options.logger.info({ dataDir }, 'dev-cluster-stopped');
+        options.logger.info({ dataDir, tasks, stoppedTasks: how.stopTasks === true }, 'dev-cluster-stopped');
+        return { tasks };
       },
     };
   } catch (e) {
