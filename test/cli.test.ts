@@ -112,10 +112,12 @@ describe('drover CLI', () => {
   test('an unwritable data dir is one sentence with the fix, no stack', async (t) => {
     // A read-only file system (we are root: modes would not stop us).
     const dir = await mkdtemp(join(tmpdir(), 'drover-ro-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    t.after(async () => {
+      spawnSync('umount', [dir]);
+      await rm(dir, { recursive: true, force: true });
+    });
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir]);
     assert.equal(mounted.status, 0, String(mounted.stderr));
-    t.after(() => spawnSync('umount', [dir]));
     const r = spawnSync(process.execPath, [bin, 'dev', '--port', '0', '--agent-port', '0', '--dns-port', '0', '--no-lb', '--data-dir', join(dir, 'data')], { encoding: 'utf8', timeout: 180_000 });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /^drover dev: cannot write \S+\/data \(the file system is read-only, EROFS on mkdir\)\.\n {2}Give drover dev a folder it can write with --data-dir DIR/m);
