@@ -351,14 +351,14 @@ describe('drover node', () => {
     // Deactivated: the task keeps running, and the node says so.
     const deactivated = drover(['node', 'deactivate', node.hostname]);
     assert.equal(deactivated.status, 0, deactivated.stderr);
-    assert.match(drover(['node', 'list']).stdout, new RegExp(`^${node.id}\\s+\\S+\\s+deactivated\\s`, 'm'));
+    assert.match(drover(['node', 'list']).stdout, new RegExp(`^${node.hostname}\\s+deactivated\\s.*\\s${node.id}$`, 'm'));
     assert.ok(json<Array<{ id: string; state: string }>>(['task', 'list', 'pinned']).some((t) => t.id === firstTask && t.state === 'TASK_RUNNING'));
 
     // Drained: the task is killed and, with no other node, the app stays queued.
     const drained = drover(['node', 'drain', node.id, '--grace', '1', '--wait']);
     assert.equal(drained.status, 0, drained.stderr);
     assert.match(drained.stderr, /drained/);
-    assert.match(drover(['node', 'list']).stdout, new RegExp(`^${node.id}\\s+\\S+\\s+drained\\s`, 'm'));
+    assert.match(drover(['node', 'list']).stdout, new RegExp(`^${node.hostname}\\s+drained\\s.*\\s${node.id}$`, 'm'));
     await eventually(() => json<Array<{ id: string; state: string }>>(['task', 'list', 'pinned', '--completed']).some((t) => t.id === firstTask && t.state === 'TASK_KILLED'), 'the task killed');
     const state = (await (await fetchAfterCli(`${dev.url}/master/state`)).json()) as { slaves: Array<{ deactivated: boolean; drain_info?: { state: string } }> };
     assert.deepEqual([state.slaves[0]!.deactivated, state.slaves[0]!.drain_info?.state], [true, 'DRAINED']);

@@ -45,6 +45,7 @@ import { tlsFetch } from '../iam/tls-client.ts';
 import { agentIdOf, renewalTime } from '../iam/tls-identity.ts';
 import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
+import { isTerminalState } from '../protocol/mesos/enums.ts';
 import { WorkDirLayout } from './work-dir.ts';
 import type { GroupExecutor } from './task-groups.ts';
 import { BOOT_ID_FILE, readBootId, rebootedSince } from './boot-id.ts';
@@ -434,6 +435,11 @@ export class Agent {
     await this.http?.close();
     this.fetcher.close();
     this.logger.info({ agentId: this.id }, 'agent-stopped');
+  }
+
+  /** How many tasks this agent runs (not yet ended). */
+  taskCount(): number {
+    return this.supervisor.list().filter(({ checkpoint }) => !isTerminalState(checkpoint.state)).length;
   }
 
   /** Kills every task, waits up to `drainMs` for the master to acknowledge their ends, stops. */

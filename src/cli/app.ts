@@ -1,6 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
+import { CliError } from './client.ts';
 import { appPath, parseAssignments, readJsonInput, withClient, type ClientArgs } from './run-command.ts';
-import { print, table } from './table.ts';
+import { print, table, when } from './table.ts';
+import { progressLine, progressOf, queueEntry, whyLines } from './why.ts';
+import { agentNames } from './node.ts';
 
 interface AppJson {
   id: string;
@@ -12,9 +15,28 @@ interface AppJson {
   cmd?: string;
   args?: string[];
   deployments: Array<{ id: string }>;
-  tasks?: Array<{ id: string; state: string; host: string; ports: number[] }>;
+  tasks?: Array<{
+    id: string;
+    state: string;
+    host: string;
+    slaveId?: string;
+    ports: number[];
+    version?: string;
+    startedAt?: string;
+    stagedAt?: string;
+    healthCheckResults?: Array<{ alive: boolean }>;
+  }>;
+  healthChecks?: unknown[];
+  versionInfo?: { lastConfigChangeAt: string };
   container?: { docker?: { image?: string } };
   lastTaskFailure?: { state: string; message: string; timestamp: string };
+}
+
+/** A count typed by the user: digits only (no `1e3`, `0x10`, `-1` or `abc`), at most 1,000,000. */
+export function wholeNumber(text: string, what: string): number {
+  const n = /^\d{1,7}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n > 1_000_000) throw new CliError(`${what} must be a whole number from 0 to 1000000, not '${text}'; nothing was changed`, 2);
+  return n;
 }
 
 /** An app's image (Marathon's container.docker.image), or '' when it runs on the host's tree. */
@@ -62,18 +84,28 @@ export function appCommand(setExit: (code: number) => void): CommandModule<Clien
           (a) =>
             withClient(a, setExit, async (c) => {
               const { app } = await c.get<{ app: AppJson }>(`/v2/apps${appPath(a.id)}?embed=app.tasks&embed=app.lastTaskFailure`);
-              print(
-                a.json === true,
-                app,
-                () =>
-                  `${app.id}: ${app.tasksRunning}/${app.instances} running, cpus ${app.cpus}, mem ${app.mem}\ncmd: ${app.cmd ?? (app.args ?? []).join(' ')}\n` +
+              const waiting = await queueEntry(c, app.id);
+              if (a.json === true) {
+                print(true, { ...app, ...(waiting?.why ? { why: waiting.why } : {}) }, () => '');
+                return;
+              }
+              const p = progressOf(app);
+              const host = await agentNames(c);
+              const why = whyLines(waiting, { failure: false });
+              const failure = app.lastTaskFailure !== undefined ? `last failure: ${app.lastTaskFailure.state} ${app.lastTaskFailure.message} (${when(app.lastTaskFailure.timestamp)})\n` : '';
+              process.stdout.write(
+                `${app.id}: ${p.ready}/${app.instances} ${(app.healthChecks ?? []).length > 0 ? 'running and healthy' : 'running'}${p.old > 0 ? ` (and ${p.old} of the previous version)` : ''}, cpus ${app.cpus}, mem ${app.mem}\n` +
+                  `cmd: ${app.cmd ?? (app.args ?? []).join(' ')}\n` +
                   (imageOf(app) === '' ? '' : `image: ${imageOf(app)}\n`) +
+                  (app.deployments.length > 0 ? `deploying: ${progressLine(app)} (deployment ${app.deployments.map((d) => d.id).join(', ')})\n` : '') +
+                  (waiting !== undefined && waiting.count > 0 ? `waiting to launch ${waiting.count}:\n` : waiting !== undefined ? 'not launching:\n' : '') +
+                  why.map((l) => `${l}\n`).join('') +
                   // A failed pull names the image and the registry's error here.
-                  (app.lastTaskFailure === undefined ? '' : `last failure: ${app.lastTaskFailure.state} ${app.lastTaskFailure.message}\n`) +
+                  failure +
                   '\n' +
                   table(
-                    ['TASK', 'STATE', 'HOST', 'PORTS'],
-                    (app.tasks ?? []).map((t) => [t.id, t.state, t.host, t.ports.join(',')]),
+                    ['TASK', 'STATE', 'NODE', 'PORTS', 'STARTED'],
+                    (app.tasks ?? []).map((t) => [t.id, t.state, t.slaveId === undefined ? t.host : host(t.slaveId), t.ports.join(','), when(t.startedAt ?? t.stagedAt)]),
                   ),
               );
             }),
@@ -92,10 +124,12 @@ export function appCommand(setExit: (code: number) => void): CommandModule<Clien
         .command(
           'scale <id> <instances>',
           'Set the number of instances',
-          (b) => b.positional('id', { type: 'string', demandOption: true }).positional('instances', { type: 'number', demandOption: true }).option('force', { type: 'boolean' }),
+          // A string, checked here: yargs' number type turns `abc` into NaN, which JSON sends as null.
+          (b) => b.positional('id', { type: 'string', demandOption: true }).positional('instances', { type: 'string', demandOption: true }).option('force', { type: 'boolean' }),
           (a) =>
             withClient(a, setExit, async (c) => {
-              done(a, `scaling ${a.id} to ${a.instances}`)(await c.request<Deployed>('PUT', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`, { instances: a.instances }));
+              const instances = wholeNumber(String(a.instances), 'instances');
+              done(a, `scaling ${a.id} to ${instances}`)(await c.request<Deployed>('PUT', `/v2/apps${appPath(a.id)}${a.force ? '?force=true' : ''}`, { instances }));
             }),
         )
         .command(

@@ -63,10 +63,18 @@ export class Client {
 function describeError(status: number, body: unknown): string {
   if (body && typeof body === 'object') {
     const b = body as { message?: string; details?: Array<{ path: string; errors: string[] }>; deployments?: Array<{ id: string }> };
-    const lines = [`${b.message ?? 'request failed'} (HTTP ${status})`];
+    const lines = [`${forCli(b.message ?? 'request failed')} (HTTP ${status})`];
     for (const d of b.details ?? []) lines.push(`  ${d.path}: ${d.errors.join('; ')}`);
-    if (b.deployments?.length) lines.push(`  blocking deployments: ${b.deployments.map((d) => d.id).join(', ')}`);
+    if (b.deployments?.length) lines.push(`  blocking deployments: ${b.deployments.map((d) => d.id).join(', ')} (\`drover deployment watch ID\` to follow one)`);
     return lines.join('\n');
   }
   return `HTTP ${status}: ${String(body ?? '')}`;
+}
+
+/** A server message in the CLI's words: the API's `?force=true` is the CLI's `--force`. */
+export function forCli(message: string): string {
+  return message
+    .replace(/Override with the option '\?force=true'\./, 'Add --force to override (it cancels them).')
+    .replace(/\s*View details at '\/v2\/deployments\/<DEPLOYMENT_ID>'\./, '')
+    .replace(/\?force=true/g, '--force');
 }

@@ -3,6 +3,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { print, table } from './table.ts';
 import { addTaskLog } from './task-log.ts';
+import { appWithTasks, progressLine, queueEntry, whyLines } from './why.ts';
+import { agentNames, resolveNode } from './node.ts';
 
 interface DeploymentJson {
   id: string;
@@ -41,19 +43,28 @@ export function deploymentCommand(setExit: (code: number) => void): CommandModul
           (a) =>
             withClient(a, setExit, async (c) => {
               const deadline = Date.now() + a.timeout * 1000;
+              // A line is printed when what it says changes: a stuck deployment prints its reason
+              // once, not once a second.
+              let last = '';
               for (;;) {
                 const d = (await c.get<DeploymentJson[]>('/v2/deployments')).find((x) => x.id === a.id);
                 if (!d) {
                   process.stdout.write(`deployment ${a.id} finished\n`);
                   return;
                 }
-                const progress = await Promise.all(
-                  d.affectedApps.map(async (app) => {
-                    const r = await c.get<{ app: { instances: number; tasksRunning: number } }>(`/v2/apps${app}`).catch(() => undefined);
-                    return r ? `${app} ${bar(r.app.tasksRunning, r.app.instances)} ${r.app.tasksRunning}/${r.app.instances}` : `${app} (removing)`;
+                const parts = await Promise.all(
+                  d.affectedApps.map(async (id) => {
+                    const app = await appWithTasks(c, id);
+                    if (app === undefined) return [`${id} (removing)`];
+                    const action = d.currentActions.find((x) => x.app === id)?.action;
+                    const head = `${id} ${action === 'StopApplication' ? '(stopping)' : progressLine(app)}`;
+                    return [head, ...whyLines(await queueEntry(c, id), { indent: '    ' })];
                   }),
                 );
-                process.stdout.write(`step ${d.currentStep}/${d.totalSteps} ${d.currentActions.map((x) => x.action).join(',')}: ${progress.join('  ')}\n`);
+                const step = `step ${d.currentStep}/${d.totalSteps} ${d.currentActions.map((x) => x.action).join(',')}:`;
+                const text = parts.map((lines) => `${step} ${lines.join('\n')}`).join('\n');
+                if (text !== last) process.stdout.write(`${text}\n`);
+                last = text;
                 if (Date.now() > deadline) {
                   process.stderr.write(`drover: deployment ${a.id} still running after ${a.timeout} s\n`);
                   setExit(1);
@@ -78,11 +89,6 @@ export function deploymentCommand(setExit: (code: number) => void): CommandModul
   } as CommandModule<ClientArgs, ClientArgs>;
 }
 
-function bar(done: number, total: number, width = 20): string {
-  const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width));
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
 interface TaskJson {
   id: string;
   name: string;
@@ -105,17 +111,18 @@ export function taskListCommand(setExit: (code: number) => void): CommandModule<
             b
               .positional('filter', { type: 'string' })
               .option('completed', { type: 'boolean', describe: 'include finished tasks' })
-              .option('agent', { type: 'string', describe: 'only tasks on this agent id' }),
+              .option('agent', { type: 'string', describe: 'only tasks on this agent (hostname or id)' }),
           (a) =>
             withClient(a, setExit, async (c) => {
               const q = new URLSearchParams({ completed: a.completed ? 'true' : 'false', limit: '1000' });
               if (a.filter) q.set('filter', a.filter);
-              if (a.agent) q.set('agent_id', a.agent);
+              if (a.agent) q.set('agent_id', (await resolveNode(c, a.agent)).id);
               const { tasks } = await c.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
+              const host = a.json === true ? undefined : await agentNames(c);
               print(a.json === true, tasks, () =>
                 table(
-                  ['ID', 'NAME', 'STATE', 'AGENT', 'CPUS', 'MEM'],
-                  tasks.map((t) => [t.id, t.name, t.state, t.slave_id, t.resources.cpus, t.resources.mem]),
+                  ['ID', 'NAME', 'STATE', 'NODE', 'CPUS', 'MEM'],
+                  tasks.map((t) => [t.id, t.name, t.state, host!(t.slave_id), t.resources.cpus, t.resources.mem]),
                 ),
               );
             }),

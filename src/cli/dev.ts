@@ -1,6 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { parseAllowedPaths } from '../agent/fetcher/allowed-paths.ts';
+import { resolve } from 'node:path';
 import { waitForSignal } from './signals.ts';
+import { LOG_FORMAT_FLAG, logDestination, logFormat } from './log-format.ts';
+import { checkWritableDir, startupProblem } from './startup-errors.ts';
 import { DEFAULT_USER_NAMESPACE_RANGE, parseUserNamespaceRange } from '../agent/containerizer/linux/user-namespace.ts';
 import type { UserNamespaceRange } from '../agent/containerizer/linux/launcher.ts';
 import { checkRemovalGuard, removalRateFlag } from './master.ts';
@@ -41,6 +44,8 @@ interface DevArgs extends TlsArgs {
   'lb-http-port'?: number;
   'lb-app-id-port'?: number;
   'lb-admin-port'?: number;
+  'log-format'?: string;
+  'stop-tasks-on-exit': boolean;
 }
 
 /** `drover dev`'s DNS port when none is given (Mesos-DNS names; a taken port turns DNS off with a warning). */
@@ -104,6 +109,12 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
         .option('lb-http-port', { type: 'number', describe: 'Port of the LB’s vhost frontend (default 80; with --port 0: none)' })
         .option('lb-app-id-port', { type: 'number', describe: 'Port of the LB’s X-Marathon-App-Id frontend (default 9091; with --port 0: none)' })
         .option('lb-admin-port', { type: 'number', describe: 'Port of the LB’s admin endpoints (default 9090; with --port 0: a free one)' })
+        .option('log-format', LOG_FORMAT_FLAG)
+        .option('stop-tasks-on-exit', {
+          type: 'boolean',
+          default: false,
+          describe: 'Kill every task when drover dev stops (Ctrl-C, SIGTERM). Default: tasks keep running, and the next drover dev on the same --data-dir reattaches to them',
+        })
         .check((args) => {
           const tlsProblem = tlsArgsProblem(args);
           if (tlsProblem !== undefined) throw new Error(tlsProblem);
@@ -134,7 +145,8 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       // Loaded here so that `drover --help` and client commands never load the server stack.
       const { startDev } = await import('../cluster/dev.ts');
       const { createLogger } = await import('../log/index.ts');
-      const logger = createLogger({ name: 'drover-dev' });
+      const destination = logDestination(logFormat(args['log-format']));
+      const logger = createLogger({ name: 'drover-dev', ...(destination ? { destination } : {}) });
       const { Resources } = await import('../resources/index.ts');
       let resources;
       try {
@@ -146,6 +158,7 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       }
       let cluster;
       try {
+        await checkWritableDir(resolve(args['data-dir']));
         cluster = await startDev({
           port: args.port,
           agentPort: args['agent-port'],
@@ -181,9 +194,22 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
           ...(resources ? { resources } : {}),
         });
       } catch (e) {
-        // A wrong or unreadable secrets key is the operator's to fix: say so plainly, no stack.
-        if ((e as { code?: unknown }).code !== 'DROVER_ERR_SECRETS_KEY') throw e;
-        process.stderr.write(`drover dev: ${(e as Error).message}\n`);
+        // A busy port, a data dir it cannot write or another Drover holds, a wrong secrets key:
+        // the operator's to fix, so one sentence with the fix and no stack.
+        const problem =
+          (e as { code?: unknown }).code === 'DROVER_ERR_SECRETS_KEY'
+            ? (e as Error).message
+            : startupProblem(e, {
+                command: 'drover dev',
+                dataDir: resolve(args['data-dir']),
+                ports: [
+                  { flag: '--port', port: args.port },
+                  { flag: '--agent-port', port: args['agent-port'] },
+                  { flag: '--dns-port', port: args['dns-port'] ?? DEV_DNS_PORT },
+                ],
+              });
+        if (problem === undefined) throw e;
+        process.stderr.write(`drover dev: ${problem}\n`);
         setExit(1);
         return;
       }
@@ -204,7 +230,14 @@ export function devCommand(setExit: (code: number) => void): CommandModule<objec
       const lb = args.lb ? await startDevLb(args, cluster.url, cluster.adminToken) : undefined;
       await stopping;
       await lb?.close();
-      await cluster.close();
+      const stopTasks = args['stop-tasks-on-exit'];
+      const { tasks } = await cluster.close({ stopTasks });
+      if (stopTasks) process.stdout.write(`drover dev: stopped; killed ${tasks} task(s)\n`);
+      else if (tasks > 0)
+        process.stdout.write(
+          `drover dev: stopped; ${tasks} task(s) keep running: the next \`drover dev --data-dir ${args['data-dir']}\` reattaches to them (start it with --stop-tasks-on-exit to kill them when it stops)\n`,
+        );
+      else process.stdout.write('drover dev: stopped\n');
       setExit(0);
     },
   };
@@ -227,8 +260,9 @@ async function startDevLb(args: DevArgs, url: string, token: string | undefined)
   }
   const { startLb } = await import('../lb/index.ts');
   const { createLogger } = await import('../log/index.ts');
-  const { join, resolve } = await import('node:path');
+  const { join } = await import('node:path');
   const throwAway = args.port === 0;
+  const lbDestination = logDestination(logFormat(args['log-format']));
   try {
     const running = await startLb({
       master: url,
@@ -244,7 +278,7 @@ async function startDevLb(args: DevArgs, url: string, token: string | undefined)
       haproxyBin: 'haproxy',
       minSlots: 8,
       maxconn: 4096,
-      logger: createLogger({ name: 'drover-lb' }),
+      logger: createLogger({ name: 'drover-lb', ...(lbDestination ? { destination: lbDestination } : {}) }),
     });
     process.stdout.write(`drover dev: load balancer (HAProxy) admin at ${running.adminUrl}\n`);
     return running;

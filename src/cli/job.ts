@@ -6,7 +6,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { CliError } from './client.ts';
 import { readJsonInput, withClient, type ClientArgs } from './run-command.ts';
-import { print, table } from './table.ts';
+import { print, table, when } from './table.ts';
 
 interface RunJson {
   id: string;
@@ -98,7 +98,7 @@ export function jobCommand(setExit: (code: number) => void): CommandModule<Clien
                     (j.activeRuns ?? []).length,
                     j.historySummary?.successCount ?? 0,
                     j.historySummary?.failureCount ?? 0,
-                    j.historySummary?.lastSuccessAt ?? '',
+                    when(j.historySummary?.lastSuccessAt),
                     j.run.cmd ?? (j.run.args ?? []).join(' '),
                   ]),
                 ),
@@ -117,12 +117,12 @@ export function jobCommand(setExit: (code: number) => void): CommandModule<Clien
                 `runs: ${job.historySummary?.successCount ?? 0} ok, ${job.historySummary?.failureCount ?? 0} failed, ${job.historySummary?.skippedCount ?? 0} skipped\n\n` +
                 table(
                   ['SCHEDULE', 'CRON', 'TIMEZONE', 'ENABLED', 'NEXT RUN'],
-                  (job.schedules ?? []).map((s) => [s.id, s.cron, s.timezone ?? 'UTC', s.enabled === false ? 'no' : 'yes', s.nextRunAt ?? '']),
+                  (job.schedules ?? []).map((s) => [s.id, s.cron, s.timezone ?? 'UTC', s.enabled === false ? 'no' : 'yes', when(s.nextRunAt)]),
                 ) +
                 '\n' +
                 table(
                   ['RUN', 'STATUS', 'CREATED', 'TASKS'],
-                  (job.activeRuns ?? []).map((r) => [r.id, r.status, r.createdAt, r.tasks.map((t) => t.id).join(',')]),
+                  (job.activeRuns ?? []).map((r) => [r.id, r.status, when(r.createdAt), r.tasks.map((t) => t.id).join(',')]),
                 ),
             );
           }),
@@ -164,12 +164,12 @@ export function jobCommand(setExit: (code: number) => void): CommandModule<Clien
                 `${job.id}: ${h.successCount} ok, ${h.failureCount} failed, ${h.skippedCount ?? 0} skipped\n\n` +
                 table(
                   ['RUN', 'OUTCOME', 'STARTED', 'DURATION', 'TASKS', 'REASON'],
-                  rows.map((r) => [r.id, r.outcome, r.createdAt, duration(r.createdAt, r.finishedAt), r.tasks.join(','), r.reason ?? '']),
+                  rows.map((r) => [r.id, r.outcome, when(r.createdAt), duration(r.createdAt, r.finishedAt), r.tasks.join(','), r.reason ?? '']),
                 ) +
                 ((h.skippedRuns ?? []).length > 0
                   ? `\n${table(
                       ['SKIPPED TICK', 'COUNT', 'REASON'],
-                      (h.skippedRuns ?? []).map((s) => [s.scheduledAt ?? s.cycle, s.count, s.reason]),
+                      (h.skippedRuns ?? []).map((s) => [s.scheduledAt ? when(s.scheduledAt) : s.cycle, s.count, s.reason]),
                     )}`
                   : ''),
             );
@@ -193,7 +193,7 @@ export function jobCommand(setExit: (code: number) => void): CommandModule<Clien
                 print(a.json === true, schedules, () =>
                   table(
                     ['SCHEDULE', 'CRON', 'TIMEZONE', 'ENABLED', 'POLICY', 'NEXT RUN'],
-                    schedules.map((x) => [x.id, x.cron, x.timezone ?? 'UTC', x.enabled === false ? 'no' : 'yes', x.concurrencyPolicy ?? '', x.nextRunAt ?? '']),
+                    schedules.map((x) => [x.id, x.cron, x.timezone ?? 'UTC', x.enabled === false ? 'no' : 'yes', x.concurrencyPolicy ?? '', when(x.nextRunAt)]),
                   ),
                 );
               }),

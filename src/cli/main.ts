@@ -27,6 +27,19 @@ export async function main(argv: string[]): Promise<number> {
   await loadCredential();
   await loadCaCert();
   if (argv[0] === 'run' && argv[1] !== '--help' && argv[1] !== '-h') return runCommand(argv.slice(1));
+  // `drover completion zsh|bash`: yargs picks the script by $SHELL when it is created, so the
+  // shell named here is set first (for this process only) and the word removed.
+  if (argv[0] === 'completion' && argv[1] !== undefined && !argv[1].startsWith('-')) {
+    if (argv[1] !== 'bash' && argv[1] !== 'zsh') {
+      process.stderr.write(`drover: completion scripts are for bash or zsh, not '${argv[1].slice(0, 40)}'\n`);
+      return 2;
+    }
+    process.env['SHELL'] = `/bin/${argv[1]}`;
+    argv = [argv[0], ...argv.slice(2)];
+  }
+  // While the shell asks for completions (on every TAB), usage problems print nothing: the
+  // words typed so far are usually an incomplete command, and help text would land in the prompt.
+  const completing = argv.includes('--get-yargs-completions');
   let exitCode = 0;
   const setExit = (code: number): void => {
     exitCode = code;
@@ -56,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(lbCommand(setExit) as never)
     .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
     .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
-    .completion('completion', 'Print a shell completion script (bash or zsh)', completeIds as never)
+    .completion('completion', 'Print a shell completion script: drover completion [bash|zsh]', completeIds as never)
     .demandCommand(1, 'Name a command; see the list above.')
     .strict()
     .recommendCommands()
@@ -68,8 +81,10 @@ export async function main(argv: string[]): Promise<number> {
       // Usage problems (unknown commands, bad flags, failed .check()s) exit 2 with the help;
       // anything a command handler throws is a real failure and propagates.
       if (error && !(error instanceof UsageError) && !message) throw error;
-      y.showHelp('error');
-      process.stderr.write(`\n${message ?? error?.message ?? 'invalid usage'}\n`);
+      if (!completing) {
+        y.showHelp('error');
+        process.stderr.write(`\n${message ?? error?.message ?? 'invalid usage'}\n`);
+      }
       // Throwing stops yargs from running the command's handler after a failed check.
       throw new UsageError(message ?? 'invalid usage');
     });

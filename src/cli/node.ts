@@ -25,8 +25,20 @@ async function nodes(c: Client): Promise<NodeJson[]> {
   return (await c.get<{ slaves: NodeJson[] }>('/master/state-summary')).slaves;
 }
 
+/**
+ * How to print each agent: its hostname, or — for a hostname several agents share (agents on one
+ * machine) — the hostname with the end of the id that tells them apart.
+ */
+export async function agentNames(c: Client): Promise<(agentId: string) => string> {
+  const all = await nodes(c);
+  const shared = new Map<string, number>();
+  for (const n of all) shared.set(n.hostname, (shared.get(n.hostname) ?? 0) + 1);
+  const names = new Map(all.map((n) => [n.id, (shared.get(n.hostname) ?? 0) > 1 ? `${n.hostname} (${n.id.slice(n.id.lastIndexOf('-') + 1)})` : n.hostname]));
+  return (id) => names.get(id) ?? id;
+}
+
 /** The agent id for an id or a hostname; a hostname shared by several agents is ambiguous. */
-async function resolveNode(c: Client, name: string): Promise<NodeJson> {
+export async function resolveNode(c: Client, name: string): Promise<NodeJson> {
   const all = await nodes(c);
   const byId = all.find((n) => n.id === name);
   if (byId) return byId;
@@ -58,8 +70,8 @@ export function nodeCommand(setExit: (code: number) => void): CommandModule<Clie
               const list = await nodes(c);
               print(a.json === true, list, () =>
                 table(
-                  ['ID', 'HOSTNAME', 'STATE', 'CPUS', 'MEM'],
-                  list.map((s) => [s.id, s.hostname, state(s), `${s.used_resources['cpus']}/${s.resources['cpus']}`, `${s.used_resources['mem']}/${s.resources['mem']}`]),
+                  ['HOSTNAME', 'STATE', 'CPUS', 'MEM', 'ID'],
+                  list.map((s) => [s.hostname, state(s), `${s.used_resources['cpus']}/${s.resources['cpus']}`, `${s.used_resources['mem']}/${s.resources['mem']}`, s.id]),
                 ),
               );
             }),

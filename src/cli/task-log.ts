@@ -8,6 +8,7 @@ import type { Argv } from 'yargs';
 import { CliError, type Client } from './client.ts';
 import { withClient, type ClientArgs } from './run-command.ts';
 import { cliFetch } from './credentials.ts';
+import { when } from './table.ts';
 
 export interface TaskJson {
   id: string;
@@ -25,6 +26,23 @@ export interface Source {
 }
 
 const POLL_MS = 300;
+/** While following, the tasks' states are asked for every this many polls (about once a second). */
+const STATE_EVERY = 3;
+
+export const isTerminal = (state: string): boolean => /FINISHED|FAILED|KILLED|ERROR|DROPPED|GONE|LOST/.test(state);
+
+/** Whether every source's task has ended (its state refreshed from the master). */
+async function allEnded(client: Client, sources: Source[]): Promise<boolean> {
+  for (const s of sources) {
+    if (isTerminal(s.task.state)) continue;
+    const q = new URLSearchParams({ filter: s.task.id, completed: 'true', limit: '10' });
+    const { tasks } = await client.get<{ tasks: TaskJson[] }>(`/master/tasks?${q.toString()}`);
+    const now = tasks.find((t) => t.id === s.task.id);
+    if (now === undefined || !isTerminal(now.state)) return false;
+    s.task = { ...s.task, state: now.state };
+  }
+  return true;
+}
 
 export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void): Argv<ClientArgs> {
   return y
@@ -39,7 +57,7 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
           if (!response.ok) throw new CliError(`agent ${s!.agentUrl}: ${(await response.text()).slice(0, 500)} (HTTP ${response.status})`);
           const entries = (await response.json()) as Array<{ path: string; size: number; mode: string; mtime: number }>;
           if (a.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
-          else for (const e of entries) process.stdout.write(`${e.mode}  ${String(e.size).padStart(10)}  ${new Date(e.mtime * 1000).toISOString()}  ${e.path.split('/').pop()}\n`);
+          else for (const e of entries) process.stdout.write(`${e.mode}  ${String(e.size).padStart(10)}  ${when(e.mtime)}  ${e.path.split('/').pop()}\n`);
         }),
     )
     .command(
@@ -74,8 +92,17 @@ export function addTaskLog(y: Argv<ClientArgs>, setExit: (code: number) => void)
           const stop = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
           let stopped = false;
           void stop.then(() => (stopped = true));
-          while (!stopped) {
+          // Following ends when every followed task has ended (after what it wrote last is printed):
+          // a finished job run, or an app's tasks all killed, leave nothing more to wait for.
+          for (let round = 0; !stopped; round++) {
+            const ended = round % STATE_EVERY === 0 && (await allEnded(client, sources));
             for (const s of sources) await pull(s, prefix);
+            if (ended) {
+              process.stderr.write(
+                `drover: ${sources.length === 1 ? `task ${sources[0]!.task.id} has` : `all ${sources.length} tasks have`} ended (${[...new Set(sources.map((s) => s.task.state))].join(', ')})\n`,
+              );
+              return;
+            }
             await Promise.race([stop, new Promise((r) => setTimeout(r, POLL_MS))]);
           }
         }),
@@ -92,9 +119,23 @@ export async function findSources(client: Client, target: string, file: string):
   // A job's run tasks are `<jobId>_<runId>.<attempt>` (runId: 14 digits and 5 letters or digits).
   const ofJob = new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_\\d{14}[A-Za-z0-9]{5}\\.\\d+$`);
   const ofApp = tasks.filter((t) => t.id.startsWith(`${appKey}.`) || t.name === target || ofJob.test(t.id));
-  const matched = exact.length > 0 ? exact : ofApp;
-  if (matched.length === 0) throw new CliError(`no task matches '${target}'`);
-  const live = matched.filter((t) => !/FINISHED|FAILED|KILLED|ERROR|DROPPED|GONE|LOST/.test(t.state));
+  // Else a unique prefix of a task id, as git takes a commit's (task ids are 50+ characters).
+  // A prefix that names one running task names it, even if finished tasks share it.
+  const allPrefixed = [...new Set(tasks.filter((t) => t.id.startsWith(target)).map((t) => t.id))];
+  const livePrefixed = [...new Set(tasks.filter((t) => t.id.startsWith(target) && !isTerminal(t.state)).map((t) => t.id))];
+  const prefixed = livePrefixed.length === 1 ? livePrefixed : allPrefixed;
+  if (exact.length === 0 && ofApp.length === 0 && prefixed.length > 1) {
+    throw new CliError(
+      `'${target}' is the start of ${prefixed.length} task ids; type more of one:\n${prefixed
+        .slice(0, 10)
+        .map((id) => `  ${id}`)
+        .join('\n')}`,
+      2,
+    );
+  }
+  const matched = exact.length > 0 ? exact : ofApp.length > 0 ? ofApp : tasks.filter((t) => t.id === prefixed[0]);
+  if (matched.length === 0) throw new CliError(`no task matches '${target}' (a task id or the start of one, an app id, or a job id)`);
+  const live = matched.filter((t) => !isTerminal(t.state));
   // Every running task of the app; or, when none runs, the most recent finished one.
   const chosen = live.length > 0 ? live : matched.slice(0, 1);
   const sources: Source[] = [];

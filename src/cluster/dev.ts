@@ -101,7 +101,12 @@ export interface DevCluster {
   readonly agentDns: AgentDns | undefined;
   /** The VIPs this host programs, when on. */
   readonly vips: VipService | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops the cluster. Its tasks keep running (the next start on the folder reattaches to them)
+   * unless `stopTasks`: then the master stops first, so nothing is relaunched meanwhile, and the
+   * agent kills every task before it stops. Resolves with how many tasks were killed, or left.
+   */
+  close(options?: { stopTasks?: boolean }): Promise<{ tasks: number }>;
 }
 
 /** `<dir>/ca.crt`: the cluster CA's certificate (public; mode 644). */
@@ -211,15 +216,22 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       caFile,
       agentDns: resolver,
       vips,
-      async close() {
-        // The agent stops without killing its tasks, exactly like an agent restart: the next
-        // `drover dev` on this folder reattaches to them.
+      async close(how = {}) {
+        const tasks = agent.taskCount();
         await vips?.stop();
-        await agent.stop();
+        if (how.stopTasks === true) {
+          await running.close();
+          await agent.shutdown(0);
+        } else {
+          // The agent stops without killing its tasks, exactly like an agent restart: the next
+          // `drover dev` on this folder reattaches to them.
+          await agent.stop();
+          await running.close();
+        }
         await resolver?.close();
-        await running.close();
         await store.close();
-        options.logger.info({ dataDir }, 'dev-cluster-stopped');
+        options.logger.info({ dataDir, tasks, stoppedTasks: how.stopTasks === true }, 'dev-cluster-stopped');
+        return { tasks };
       },
     };
   } catch (e) {

@@ -15,6 +15,7 @@ import { guarded } from './conflict.ts';
 import { registerGroupRoutes } from './groups-api.ts';
 import { registerPodRoutes } from './pods-api.ts';
 import { servicePortsOf } from './service-ports.ts';
+import type { AppRuntime } from './runtime.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -126,6 +127,10 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   const updated = (id: string, body: unknown, partial: boolean): App => {
     const existing = services.apps.get(id);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/', errors: ['expected a JSON object'] }] });
+    // A null count is not "the default": `drover app scale /web abc` once sent NaN (null in JSON) and scaled 3 → 1.
+    if ('instances' in body && (body as Record<string, unknown>)['instances'] === null) {
+      throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: '/instances', errors: ['must be an integer >= 0, not null'] }] });
+    }
     const merged = { ...(existing && partial ? stripComputed(existing) : {}), ...(body as Record<string, unknown>), id };
     const next = parseApp(merged, now());
     // `port: 0` again means the ports the app holds: compared with them assigned, a PUT of the
@@ -228,37 +233,45 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     return deployed(reply, rollback, 200);
   });
 
-  app.get('/v2/queue', async () => ({
-    queue: [...services.apps.values()].flatMap((a) => {
-      const r = services.runtimeOf(a.id);
-      // Unreachable instances past inactiveAfterSeconds no longer count: their replacements are queued.
-      const now = services.now();
-      const live = services.instancesOf(a.id).filter((i) => holdsSlot(a, i, now)).length;
-      const count = Math.max(0, a.instances - live);
-      if (count === 0 && r.stopped === undefined) return [];
-      const left = Math.max(0, Math.ceil((r.delayUntil - services.now()) / 1000));
-      return [
-        {
-          app: appJson(a, []),
-          count,
-          delay: { timeLeftSeconds: left, overdue: left === 0 },
-          since: a.version,
-          ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
-          ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
-          role: a.role ?? services.roles[0] ?? '*',
-          processedOffersSummary: {
-            processedOffersCount: r.rejections.size,
-            unusedOffersCount: r.rejections.size,
-            rejectSummaryLastOffers: rejectSummary(r.rejections.values()),
-            // Drover keeps only the last offer per agent, so the launch attempt's summary is the same.
-            rejectSummaryLaunchAttempt: rejectSummary(r.rejections.values()),
-          },
-          // The reason in words first (what Drover always said), then Marathon's code.
-          lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: x.code === undefined ? [x.reason] : [x.reason, x.code], timestamp: x.at })),
+  app.get('/v2/queue', async (request) => {
+    // `?id=/web`: one app's entry (what `drover app show` and `deployment watch` read).
+    const only = (request.query as Query)['id'];
+    const apps = typeof only === 'string' ? [services.apps.get(appId(only))].filter((a) => a !== undefined) : [...services.apps.values()];
+    return { queue: apps.flatMap((a) => queueEntry(a)) };
+  });
+
+  const queueEntry = (a: App) => {
+    const r = services.runtimeOf(a.id);
+    // Unreachable instances past inactiveAfterSeconds no longer count: their replacements are queued.
+    const now = services.now();
+    const live = services.instancesOf(a.id).filter((i) => holdsSlot(a, i, now)).length;
+    // What the reconciler wants launched counts too: a rolling restart whose new instances
+    // cannot be placed has every old one running (instances − live is 0) and is stuck all the same.
+    const count = Math.max(0, a.instances - live, services.planOf(a).launch);
+    if (count === 0 && r.stopped === undefined) return [];
+    const left = Math.max(0, Math.ceil((r.delayUntil - services.now()) / 1000));
+    return [
+      {
+        app: appJson(a, []),
+        count,
+        delay: { timeLeftSeconds: left, overdue: left === 0 },
+        since: a.version,
+        ...(r.stopped ? { launchStopped: true, stoppedReason: r.stopped } : { launchStopped: false }),
+        ...(services.waitingFor(a) ? { waitingForDependency: services.waitingFor(a) } : {}),
+        role: a.role ?? services.roles[0] ?? '*',
+        processedOffersSummary: {
+          processedOffersCount: r.rejections.size,
+          unusedOffersCount: r.rejections.size,
+          rejectSummaryLastOffers: rejectSummary(r.rejections.values()),
+          // Drover keeps only the last offer per agent, so the launch attempt's summary is the same.
+          rejectSummaryLaunchAttempt: rejectSummary(r.rejections.values()),
         },
-      ];
-    }),
-  }));
+        // The reason in words first (what Drover always said), then Marathon's code.
+        lastUnusedOffers: [...r.rejections.values()].map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: x.code === undefined ? [x.reason] : [x.reason, x.code], timestamp: x.at })),
+        why: whyNotRunning(a, r, left, services.waitingFor(a)),
+      },
+    ];
+  };
 
   app.delete('/v2/queue/*', async (request, reply) => {
     const path = (request.params as { '*': string })['*'];
@@ -486,6 +499,60 @@ export function parseLabelSelector(text: string): (labels: Record<string, string
     throw new DroverError('VALIDATION', `Invalid label selector: ${part}`, { details: [{ path: '/label', errors: [`cannot parse '${part}'`] }] });
   });
   return (labels) => tests.every((t) => t(labels));
+}
+
+/**
+ * The class of agents a refusal puts its agent in. Resource refusals are their own class
+ * (`insufficient mem: 1856 < 99999`: agents of one size together); a constraint's refusal names
+ * the agent (`constraint hostname UNIQUE: hostname h1 already runs an instance`), so its class is
+ * the constraint (`constraint hostname UNIQUE`).
+ */
+function reasonClass(reason: string): string {
+  if (!reason.startsWith('constraint ')) return reason;
+  const colon = reason.indexOf(': ');
+  return colon < 0 ? reason : reason.slice(0, colon);
+}
+
+/** How many hostnames each placement reason names (the agent count is always whole). */
+const WHY_HOSTNAMES = 5;
+
+/**
+ * Why an app's instances are not running, in one object (docs/architecture/017-why.md): the
+ * placement refusals of the current configuration grouped by their reason — agents refusing for
+ * the same reason are one class — most agents first; the last task failure; the backoff.
+ */
+export function whyNotRunning(app: App, r: AppRuntime, delaySeconds: number, waitingFor: string | undefined) {
+  const since = Date.parse(app.versionInfo.lastConfigChangeAt);
+  const classes = new Map<string, { agents: number; reason: string; code?: string; example: string; hostnames: string[] }>();
+  for (const x of r.rejections.values()) {
+    // Refusals of an earlier configuration say nothing about this one.
+    if (Date.parse(x.at) < since) continue;
+    const key = reasonClass(x.reason);
+    const c = classes.get(key) ?? { agents: 0, reason: key, ...(x.code === undefined ? {} : { code: x.code }), example: x.reason, hostnames: [] };
+    c.agents++;
+    if (c.hostnames.length < WHY_HOSTNAMES) c.hostnames.push(x.hostname);
+    classes.set(key, c);
+  }
+  const placement = [...classes.values()].sort((p, q) => q.agents - p.agents || p.reason.localeCompare(q.reason));
+  const backoff = {
+    consecutiveFailures: r.consecutiveFailures,
+    delaySeconds,
+    ...(delaySeconds > 0 ? { until: new Date(r.delayUntil).toISOString() } : {}),
+    stopped: r.stopped !== undefined,
+    ...(r.stopped === undefined ? {} : { stoppedReason: r.stopped }),
+  };
+  const lines: string[] = [];
+  if (r.stopped !== undefined) lines.push(r.stopped);
+  if (waitingFor !== undefined) lines.push(`waiting for ${waitingFor} to run all its instances, healthy`);
+  if (delaySeconds > 0) lines.push(`backing off for ${delaySeconds} s after ${r.consecutiveFailures} failure(s) in a row`);
+  if (placement.length > 0) lines.push(placement.map((p) => `${p.agents} agent${p.agents === 1 ? '' : 's'}: ${p.reason}`).join('; '));
+  return {
+    summary: lines.join('. '),
+    placement,
+    ...(r.lastTaskFailure === undefined ? {} : { lastTaskFailure: r.lastTaskFailure }),
+    backoff,
+    ...(waitingFor === undefined ? {} : { waitingForDependency: waitingFor }),
+  };
 }
 
 /** Marathon's `rejectSummaryLastOffers`: per reason code, how many of the last offers it declined. */

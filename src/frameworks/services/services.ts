@@ -23,7 +23,7 @@ import { InstanceWriter, INSTANCES_PREFIX } from './instance-writer.ts';
 import { OfferPlacement } from './offers.ts';
 import { PodManager } from './pods.ts';
 import { ReadinessChecks } from './readiness.ts';
-import type { Instance } from './reconcile.ts';
+import type { Instance, ReconcileResult } from './reconcile.ts';
 import { ReconciliationRounds } from './reconciliation.ts';
 import { OfferDemand } from './revive.ts';
 import { newRuntime, type AppRuntime } from './runtime.ts';
@@ -289,6 +289,11 @@ export class ServicesFramework {
 
   instancesOf(appId: string): Instance[] {
     return this.instances.ofApp(appId);
+  }
+
+  /** The reconciler's current result for the app: how many instances it wants launched now, and whether it is complete. */
+  planOf(app: App): ReconcileResult {
+    return this.convergence.planOf(app);
   }
 
   /** Apply the reconciler to every app now (see Convergence.tick). */
