@@ -19,6 +19,7 @@ import { eventually, startDrover, type DroverProcess } from './process.ts';
 import { TEST_ADMIN_TOKEN } from './credentials.ts';
 import { createLan, type Lan, type NetNode, type Peer } from './netns.ts';
 import { startDelayRelay, type DelayRelay } from './delay-relay.ts';
+import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { tlsFetch } from '../src/iam/tls-client.ts';
 
 export interface FaultClusterOptions {
@@ -81,6 +82,8 @@ export class FaultCluster {
   readonly caFile: string;
   /** fetch to the master: trusts the cluster CA, sends the admin token. */
   readonly api: typeof fetch;
+  /** fetch to an agent over HTTPS, as the admin. */
+  private readonly agentApi: (url: string, init?: RequestInit) => Promise<Response>;
 
   private constructor(
     readonly options: FaultClusterOptions,
@@ -94,6 +97,11 @@ export class FaultCluster {
     this.caFile = join(root, 'master-data', 'ca.crt');
     const secure = tlsFetch({ caPem });
     this.api = (input, init) => secure(input, { ...init, headers: { authorization: `token=${TEST_ADMIN_TOKEN}`, ...(init?.headers as Record<string, string> | undefined) } });
+    // Agents: a certificate of the cluster CA, which binds an agent id (a URI SAN), not the address
+    // this harness dials; which agent answers is checked by the state it returns.
+    const agents = new UndiciAgent({ connect: { ca: caPem, checkServerIdentity: () => undefined } });
+    this.agentApi = (url, init) =>
+      undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: agents, headers: { authorization: `token=${TEST_ADMIN_TOKEN}` } }) as unknown as Promise<Response>;
   }
 
   /** The master as the agents' iptables rules name it. */
@@ -252,8 +260,11 @@ export class FaultCluster {
   async agentState(agent: FaultAgent): Promise<{ id: string | null; registered: boolean; tasks: Array<{ id: string; state: string; pid: number | null }>; unacknowledged_updates: number }> {
     // The agent is in its own namespace, no address of this one: the admin token is named, not implied.
     // While it is cut off it answers from the master's remembered answer (caller-authorizer.ts).
-    const r = await withRetries(() => fetch(`${agent.process.url}/state`, { headers: { authorization: `token=${TEST_ADMIN_TOKEN}` }, signal: AbortSignal.timeout(20_000) }));
-    if (r.status !== 200) throw new Error(`GET ${agent.process.url}/state: ${r.status} ${await r.text()}`);
+    // Over HTTPS: with TLS an agent answers plain HTTP from loopback only, and this harness is not in
+    // its namespace.
+    const url = `${agent.process.url.replace(/^http:/, 'https:')}/state`;
+    const r = await withRetries(() => this.agentApi(url, { signal: AbortSignal.timeout(20_000) }));
+    if (r.status !== 200) throw new Error(`GET ${url}: ${r.status} ${await r.text()}`);
     return (await r.json()) as Awaited<ReturnType<FaultCluster['agentState']>>;
   }
 
