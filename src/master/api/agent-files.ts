@@ -20,6 +20,7 @@ import type { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import type { Master } from '../master.ts';
+import { isIP } from 'node:net';
 import { isLoopbackAddress } from '../../iam/tls-server.ts';
 
 /** How long the agent may take to start answering (a follow stream may then last forever). */
@@ -50,7 +51,12 @@ export function relayTarget(master: Master, agentId: string, path: string): { ur
   if (!secure && master.agentFetch !== undefined && !isLoopbackAddress(agent.address)) {
     throw new DroverError('AGENT_UNREACHABLE', `Agent ${agentId} joined without a certificate: the master reaches it over mutual TLS only (join it with --master-ca or --master-ca-hash)`);
   }
-  const host = agent.address.includes(':') ? `[${agent.address}]` : agent.address;
+  // An agent that registered from a loopback address is on this machine; when it listens on
+  // another loopback address of it (`--host 127.0.0.2`), that one is as much this machine's, so it
+  // is used. Never an address off this machine that the agent only claims.
+  const claimed = agent.hostname;
+  const address = isLoopbackAddress(agent.address) && isIP(claimed) !== 0 && isLoopbackAddress(claimed) ? claimed : agent.address;
+  const host = address.includes(':') ? `[${address}]` : address;
   return { url: new URL(`${secure ? 'https' : 'http'}://${host}:${agent.port}${path}`), secure };
 }
 
