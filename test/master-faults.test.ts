@@ -156,8 +156,9 @@ describe('machine reboot', () => {
       assert.ok(!s.slaves.some((a) => a['id'] === oldAgentId), 'the old agent is removed');
       // The new agent recovered nothing, and recorded its id under the new boot id.
       const fresh = await eventually(async () => {
+        // Unregistered, the agent's /state says "" (Mesos' shape; it once said null).
         const a = (await (await fetch(`${agent.url}/state`)).json()) as { id: string | null; tasks: unknown[] };
-        return a.id === null ? undefined : a;
+        return a.id === null || a.id === '' ? undefined : a;
       }, 'the agent has written its new id');
       assert.deepEqual([fresh.id, fresh.tasks.length], [newAgentId, 0]);
       const meta = JSON.parse(await readFile(join(dir, 'agent-boot', 'meta', 'agent.json'), 'utf8')) as { agentId: string; bootId: string };
