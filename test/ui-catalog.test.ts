@@ -6,27 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
 import { type DroverProcess, eventually, startDrover } from '../devkit/process.ts';
+import { freePort } from '../devkit/etcd.ts';
 import { type Browser, ensureWebBuilt, launchBrowser, screenshot } from './support/browser.ts';
 
 let root: string;
 let dev: DroverProcess;
 let browser: Browser;
 const portBase = 40000 + (process.pid % 150) * 40;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${dev.url}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });

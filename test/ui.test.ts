@@ -11,10 +11,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
+import { freePort } from '../devkit/etcd.ts';
 import type { Page } from 'playwright-core';
 import { ensureWebBuilt, launchBrowser, screenshot, type Browser } from './support/browser.ts';
 
@@ -28,15 +28,6 @@ let dev: DroverProcess;
 let browser: Browser;
 
 const devArgs = (): string[] => ['dev', '--port', String(port), '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:2000;ports:[22700-22800]'];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${dev.url}${path}`, {
