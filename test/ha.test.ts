@@ -121,6 +121,41 @@ async function tasks(appId: string): Promise<TaskJson[]> {
   return r.status === 200 ? ((await r.json()) as { tasks: TaskJson[] }).tasks : [];
 }
 
+interface StateTask {
+  id: string;
+  state: string;
+  statuses?: Array<{ message?: string; reason?: string }>;
+}
+/**
+ * What the leader and the agent hold, in one line: each failure message of tests 4–6 carries it,
+ * so a failure in CI says whether launches failed, waited for resources or never reached the agent.
+ */
+async function clusterSummary(): Promise<string> {
+  const count = (tasks: StateTask[]): Record<string, number> => {
+    const c: Record<string, number> = {};
+    for (const t of tasks) {
+      const key = `${t.id.split(/[._]/)[0]}:${t.state}`;
+      c[key] = (c[key] ?? 0) + 1;
+    }
+    return c;
+  };
+  try {
+    const state = (await (await fetch(`${urlOf(await leaderPort())}/master/state`, { signal: AbortSignal.timeout(5000) })).json()) as {
+      slaves: Array<{ used_resources: unknown }>;
+      frameworks: Array<{ name: string; tasks: StateTask[]; completed_tasks?: StateTask[] }>;
+    };
+    const onAgent = ((await (await fetch(`${agent.url}/state`, { signal: AbortSignal.timeout(5000) })).json()) as { tasks: StateTask[] }).tasks;
+    const frameworks = state.frameworks.map((f) => ({
+      name: f.name,
+      tasks: count(f.tasks),
+      lastCompleted: (f.completed_tasks ?? []).slice(-3).map((t) => `${t.id} ${t.state} ${t.statuses?.at(-1)?.reason ?? ''} ${t.statuses?.at(-1)?.message ?? ''}`),
+    }));
+    return JSON.stringify({ used: state.slaves.map((a) => a.used_resources), frameworks, agent: count(onAgent) });
+  } catch (error) {
+    return `(no summary: ${String(error)})`;
+  }
+}
+
 describe('three masters on etcd', () => {
   test('one leads; standbys redirect with 307 and Location; every master names the leader', async () => {
     const leader = await waitForLeader();
@@ -251,7 +286,9 @@ describe('three masters on etcd', () => {
       if (r.status !== 200) throw new Error(`GET job: ${r.status}`);
       return (await r.json()) as { history: History; activeRuns: Array<{ id: string }> };
     };
-    await eventually(async () => ((await job().catch(() => undefined))?.history.successfulFinishedRuns.length ?? 0) >= 1, 'the first tick ran', 30_000);
+    await eventually(async () => ((await job().catch(() => undefined))?.history.successfulFinishedRuns.length ?? 0) >= 1, 'the first tick ran', 60_000).catch(async (error) => {
+      throw new Error(`${(error as Error).message}: ${await clusterSummary()}`);
+    });
     for (let k = 0; k < 3; k++) {
       await new Promise((r) => setTimeout(r, 6000));
       const leader = await waitForLeader();
@@ -283,7 +320,7 @@ describe('three masters on etcd', () => {
       .filter((d) => d !== 5000);
     assert.deepEqual(gaps, [], `every tick between the first and the last ran: ${runs.join(', ')}`);
     assert.equal(final.history.skippedRuns.length, 0, JSON.stringify(final.history.skippedRuns));
-    assert.equal(final.history.failedFinishedRuns.length, 0);
+    assert.equal(final.history.failedFinishedRuns.length, 0, `failed runs ${JSON.stringify(final.history.failedFinishedRuns)}: ${await clusterSummary()}`);
     assert.ok(ticks.length >= 8, `${ticks.length} ticks`);
     console.log(`# every-5-s job across 3 leader kills: ${ticks.length} ticks, each ran once, none skipped`);
     await fetch(`${urlOf(leader)}/v1/jobs/ha-tick`, { method: 'DELETE' });
@@ -298,7 +335,9 @@ describe('three masters on etcd', () => {
       body: JSON.stringify({ id: '/ha/steady', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 5 }),
     });
     assert.equal(created.status, 201);
-    await eventually(async () => (await tasks('/ha/steady')).filter((t) => t.state === 'TASK_RUNNING').length === 5, 'five running', 60_000);
+    await eventually(async () => (await tasks('/ha/steady')).filter((t) => t.state === 'TASK_RUNNING').length === 5, 'five running', 60_000).catch(async (error) => {
+      throw new Error(`${(error as Error).message}: ${await clusterSummary()}`);
+    });
     const index = ports.indexOf(leader);
     const paused = masters[index]!;
     paused.child.kill('SIGSTOP');
