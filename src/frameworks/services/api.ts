@@ -44,7 +44,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     version: i.version,
     state: i.state,
     ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }],
-    ...(i.healthy === undefined ? {} : { healthCheckResults: [{ alive: i.healthy, taskId: i.taskId, instanceId: i.taskId }] }),
+    ...(i.healthy === undefined ? {} : { healthCheckResults: [healthJson(i, i.healthy)] }),
   });
 
   /** Marathon's `taskStats` of one group of instances (types/appInfo.raml TaskStats). */
@@ -561,4 +561,19 @@ function rejectSummary(rejections: Iterable<{ code?: string }>): Array<{ reason:
   const counts = new Map<string, number>();
   for (const r of list) if (r.code !== undefined) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
   return [...counts].map(([reason, declined]) => ({ reason, declined, processed: list.length }));
+}
+
+/** Marathon's `Health` of a task (types/healthCheck.raml; Formats' HealthWrites): unknown times are `null`. */
+function healthJson(i: Instance, alive: boolean): Record<string, unknown> {
+  const h = i.health;
+  return {
+    alive,
+    consecutiveFailures: h?.consecutiveFailures ?? 0,
+    firstSuccess: h?.firstSuccess ?? null,
+    lastFailure: h?.lastFailure ?? null,
+    lastSuccess: h?.lastSuccess ?? null,
+    lastFailureCause: h?.lastFailureCause ?? null,
+    instanceId: i.taskId,
+    taskId: i.taskId,
+  };
 }
