@@ -7,12 +7,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from '../../devkit/process.ts';
 import { httpCall, type HttpAnswer } from '../support/http.ts';
 import { fixture, mismatches, pick } from './marathon-shape.ts';
+import { TEST_ADMIN_TOKEN } from '../../devkit/credentials.ts';
 
 let root: string;
 let dev: DroverProcess;
@@ -464,5 +466,94 @@ describe('Marathon health checks: a task failing maxConsecutiveFailures checks i
     } finally {
       await call('DELETE', '/v2/apps/compat/kept?force=true');
     }
+  });
+});
+
+describe('Marathon ignores app fields it does not know (its RAML readers read known fields by name)', () => {
+  test('unknown fields, top level and nested, are accepted and not kept; the answer names the top-level ones', async () => {
+    const body = {
+      id: '/compat/unknown',
+      cmd: 'sleep 3600',
+      cpus: 0.05,
+      mem: 32,
+      instances: 0,
+      notAMarathonField: { any: 'thing' },
+      'bad\nkey': 1,
+      upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 1, surplus: true },
+    };
+    try {
+      const created = await call('POST', '/v2/apps', body);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.headers.get('drover-ignored-fields'), '/notAMarathonField, /bad%0Akey');
+      const app = ((await call('GET', '/v2/apps/compat/unknown')).body as { app: Record<string, unknown> }).app;
+      assert.equal(app['notAMarathonField'], undefined);
+      assert.equal(app['bad\nkey'], undefined);
+      assert.equal((app['upgradeStrategy'] as Record<string, unknown>)['surplus'], undefined);
+      assert.equal((app['upgradeStrategy'] as Record<string, unknown>)['minimumHealthCapacity'], 1);
+      // A PUT with a typo'd field changes what it names and ignores the rest.
+      const put = await call('PUT', '/v2/apps/compat/unknown?force=true', { instnces: 2, cmd: 'sleep 3601' });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.equal(put.headers.get('drover-ignored-fields'), '/instnces');
+      const after = ((await call('GET', '/v2/apps/compat/unknown')).body as { app: { cmd: string; instances: number } }).app;
+      assert.deepEqual([after.cmd, after.instances], ['sleep 3601', 0]);
+      // Fields Marathon knows and Drover cannot run are still refused, naming the field.
+      const refused = await call('POST', '/v2/apps', { ...body, id: '/compat/gpu', gpus: 1 });
+      assert.equal(refused.status, 422);
+      assert.ok((refused.body as { details: Array<{ path: string }> }).details.some((d) => d.path === '/gpus'));
+      assert.equal((await call('GET', '/v2/apps/compat/gpu')).status, 404, 'nothing created');
+    } finally {
+      await call('DELETE', '/v2/apps/compat/unknown?force=true');
+    }
+  });
+});
+
+/**
+ * An unmodified Marathon client from npm (`marathon-node`, elasticio/marathon-node, on `request`)
+ * against this cluster: it creates, lists, reads, scales and deletes an app. It knows no
+ * authentication, so its request options carry the token (it passes them to every request);
+ * nothing of the library itself is changed. In this file to share its cluster.
+ */
+interface MarathonNodeClient {
+  app: {
+    getList(query?: Record<string, unknown>): Promise<{ apps: Array<{ id: string; instances: number }> }>;
+    create(body: unknown): Promise<{ id: string; deployments: unknown[] }>;
+    getOne(id: string, query?: Record<string, unknown>): Promise<{ app: { id: string; instances: number; tasksRunning: number } }>;
+    update(id: string, body: unknown, force?: boolean): Promise<{ deploymentId: string; version: string }>;
+    destroy(id: string, force?: boolean): Promise<{ deploymentId: string; version: string }>;
+    getTasks(id: string): Promise<{ tasks: Array<{ id: string; state: string }> }>;
+  };
+  info: { get(): Promise<{ name: string; http_config: { http_port: number } }> };
+  misc: { ping(): Promise<unknown> };
+}
+const marathonNode = createRequire(import.meta.url)('marathon-node') as (baseUrl: string, opts?: Record<string, unknown>) => MarathonNodeClient;
+
+describe('npm marathon-node against Drover', () => {
+  test('creates, lists, reads, scales and deletes an app', async () => {
+    const client = marathonNode(dev.url, { headers: { Authorization: `token=${TEST_ADMIN_TOKEN}` } });
+    assert.equal((await client.info.get()).http_config.http_port, Number(new URL(dev.url).port));
+    const created = await client.app.create({ id: '/compat/npm', cmd: 'exec sleep 3600', cpus: 0.05, mem: 32, instances: 1 });
+    assert.equal(created.id, '/compat/npm');
+    assert.ok((await client.app.getList()).apps.some((a) => a.id === '/compat/npm'));
+    await eventually(async () => (await client.app.getOne('compat/npm')).app.tasksRunning === 1, 'the client’s app running', 60_000);
+    const scaled = await client.app.update('compat/npm', { instances: 2 }, true);
+    assert.equal(typeof scaled.deploymentId, 'string');
+    await eventually(async () => (await client.app.getTasks('compat/npm')).tasks.filter((t) => t.state === 'TASK_RUNNING').length === 2, 'scaled to 2', 60_000);
+    assert.equal((await client.app.getOne('compat/npm')).app.instances, 2);
+    const deleted = await client.app.destroy('compat/npm', true);
+    assert.equal(typeof deleted.deploymentId, 'string');
+    // The library rejects a 404 (request-promise's StatusCodeError).
+    await eventually(
+      async () => {
+        try {
+          await client.app.getOne('compat/npm');
+          return false;
+        } catch (error) {
+          return (error as { statusCode?: number }).statusCode === 404;
+        }
+      },
+      'the app gone',
+      60_000,
+    );
+    assert.ok(!(await client.app.getList()).apps.some((a) => a.id === '/compat/npm'));
   });
 });
