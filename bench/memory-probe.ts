@@ -62,7 +62,7 @@ export default async function memoryProbe(args: string[]): Promise<Record<string
         const status = await readFile(`/proc/${pid}/status`, 'utf8');
         const rssMb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? NaN) / 1024;
         // A master busy writing a heap snapshot may not answer in time: that sample has no heap figure.
-        const metrics = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(30_000) })
+        const metrics = await fetch(`${url}/metrics/prometheus`, { signal: AbortSignal.timeout(30_000) })
           .then((r) => r.text())
           .catch(() => '');
         const heapUsedMb = Number(/^drover_process_heap_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN) / 2 ** 20;

@@ -346,7 +346,7 @@ export async function massPartitionScenario(c: FaultCluster, options: { appId: s
 
 /** The master's count of agents marked unreachable since it started (its /metrics). */
 async function unreachableMarkings(c: FaultCluster): Promise<number> {
-  const text = await (await c.api(`${c.masterUrl}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const text = await (await c.api(`${c.masterUrl}/metrics/prometheus`, { signal: AbortSignal.timeout(30_000) })).text();
   const match = /^drover_master_agents_unreachable_total (\d+)/m.exec(text);
   return match ? Number(match[1]) : 0;
 }

@@ -315,7 +315,7 @@ async function churn(url: string, master: MasterProcess, fleets: Fleets, s: Scen
 /** Sits with every task running: the master's offer-cycle time (its metric) and memory at rest. */
 async function atRestFigures(url: string, master: MasterProcess, seconds: number, log: (l: string) => void): Promise<Record<string, unknown>> {
   const metric = async (): Promise<{ sum: number; count: number }> => {
-    const text = await (await api(`${url}/metrics`)).text();
+    const text = await (await api(`${url}/metrics/prometheus`)).text();
     const sum = Number(/^drover_master_allocation_cycle_seconds_sum(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
     const count = Number(/^drover_master_allocation_cycle_seconds_count(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
     return { sum, count };

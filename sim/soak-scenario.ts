@@ -203,7 +203,7 @@ export async function runSoakScenario(s: Scenario, options: RunOptions = {}): Pr
 
 /** The master's heap in use, MB, from its metrics. */
 async function heapUsedMb(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const text = await (await fetch(`${url}/metrics/prometheus`, { signal: AbortSignal.timeout(30_000) })).text();
   return round(Number(/^drover_process_heap_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 2 ** 20);
 }
 

@@ -156,7 +156,8 @@ describe('task names follow the task', () => {
       cmd: 'exec sleep 600',
       cpus: 0.1,
       mem: 32,
-      healthChecks: [{ protocol: 'COMMAND', command: { value: 'test -e healthy' }, gracePeriodSeconds: 0, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 1 }],
+      // maxConsecutiveFailures 0: never killed for failing (Marathon's meaning), so it waits for the file.
+      healthChecks: [{ protocol: 'COMMAND', command: { value: 'test -e healthy' }, gracePeriodSeconds: 0, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 0 }],
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     // Running but failing its check: no name.

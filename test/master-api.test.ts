@@ -160,7 +160,7 @@ describe('scheduler API: bad input changes nothing', () => {
 
   test('the master is still healthy after all of it', async () => {
     assert.equal(await (await fetch(`${master.url}/ping`)).text(), 'pong');
-    const metrics = await (await fetch(`${master.url}/metrics`)).text();
+    const metrics = await (await fetch(`${master.url}/metrics/prometheus`)).text();
     assert.match(metrics, /drover_master_tasks_rejected_total/);
   });
 });

@@ -217,7 +217,7 @@ describe('scheduler calls', () => {
 
 describe('/metrics', () => {
   test('counts offers, launches, status updates, registered agents and cycle durations', async () => {
-    const text = await (await fetch(`${master.url}/metrics`)).text();
+    const text = await (await fetch(`${master.url}/metrics/prometheus`)).text();
     const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
     assert.ok(value('drover_master_offers_made_total') > 0, 'offers made');
     assert.ok(value('drover_master_tasks_launched_total') >= 3, 'launches');

@@ -51,7 +51,7 @@ async function masterKnowsTask(id: string): Promise<boolean> {
 }
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${master!.url}/metrics`)).text();
+  const text = await (await fetch(`${master!.url}/metrics/prometheus`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? 0 : Number(line.split(' ')[1]);
 }

@@ -18,6 +18,8 @@ export interface StatusFields {
   containerId?: string;
   /** A health check's verdict (REASON_TASK_HEALTH_CHECK_STATUS_UPDATED updates). */
   healthy?: boolean;
+  /** TaskStatus.labels (a health update's record: src/protocol/health-labels.ts). */
+  labels?: TaskStatus['labels'];
   /** ContainerStatus.network_infos (TASK_RUNNING of a task on CNI networks); needs containerId. */
   networkInfos?: unknown[];
 }
@@ -47,6 +49,7 @@ export function statusUpdate(ctx: StatusContext, fields: StatusFields): AgentSta
   if (fields.message !== undefined) status.message = fields.message;
   if (fields.reason !== undefined) status.reason = fields.reason;
   if (fields.healthy !== undefined) status.healthy = fields.healthy;
+  if (fields.labels !== undefined) status.labels = fields.labels;
   if (fields.containerId !== undefined) {
     status.container_status = { container_id: { value: fields.containerId }, ...(fields.networkInfos === undefined ? {} : { network_infos: fields.networkInfos }) };
   }

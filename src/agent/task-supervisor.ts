@@ -24,6 +24,7 @@ import { parseHealthCheck } from './health/health-check-spec.ts';
 import { TaskHealthChecks } from './health/task-health-checks.ts';
 import type { Clock } from '../clock/clock.ts';
 import { declaresVips } from '../protocol/vip-labels.ts';
+import { healthLabels } from '../protocol/health-labels.ts';
 import type { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
@@ -471,7 +472,8 @@ export class TaskSupervisor {
   }
 
   /**
-   * Health results become TASK_RUNNING updates carrying `healthy`, only when health changes. The
+   * Health results become TASK_RUNNING updates carrying `healthy` (and the check's record in
+   * labels, src/protocol/health-labels.ts), only when health changes. The
    * agent never kills an unhealthy task: the scheduler decides.
    */
   private startHealthChecks(supervised: SupervisedTask): void {
@@ -493,7 +495,8 @@ export class TaskSupervisor {
         if (c.state !== 'TASK_RUNNING' || c.killRequested === true) return;
         this.options.logger.info({ taskId: c.taskInfo.task_id.value, healthy: report.healthy, message: report.message }, 'task-health-changed');
         const reason = 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED';
-        await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', reason, healthy: report.healthy, message: report.message, containerId: c.containerId });
+        const labels = healthLabels(report.record);
+        await this.transition(supervised, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR', reason, healthy: report.healthy, message: report.message, labels, containerId: c.containerId });
       }),
     );
   }

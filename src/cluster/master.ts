@@ -14,6 +14,7 @@ import type { Store } from '../store/store.ts';
 import { ServicesFramework } from '../frameworks/services/services.ts';
 import { DRAINING_EVENT } from '../frameworks/services/convergence.ts';
 import { registerServicesRoutes } from '../frameworks/services/api.ts';
+import { registerMarathonMetrics } from '../frameworks/services/metrics.ts';
 import { inProcessTransport } from './in-process-master.ts';
 import { registerAgentFilesRoutes } from '../master/api/agent-files.ts';
 import { registerAgentExecRoute } from '../master/api/agent-exec.ts';
@@ -290,6 +291,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   registerSecretsRoutes(app, secrets);
   if (services) {
     registerServicesRoutes(app, services);
+    registerMarathonMetrics(master.metrics.registry, services, Date.now());
     // Installs go through the /v2 routes above; without services there is nothing to install into.
     if (catalogOptions !== false) registerCatalogRoutes(app, new Repositories({ store, localPaths: catalogOptions.localPaths ?? [] }));
     master.removalWatchers.add((status) => publishRemovalEvent(services, status));

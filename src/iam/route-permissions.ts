@@ -242,6 +242,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
 
   // ---- Mesos: master ---------------------------------------------------------------------------
   'GET /metrics': fixed('dcos:adminrouter:ops:system-metrics', 'read'),
+  'GET /metrics/prometheus': fixed('dcos:adminrouter:ops:system-metrics', 'read'),
   'POST /api/v1/scheduler': { kind: 'permissions', need: schedulerCall },
   'POST /api/v1/agent': { kind: 'agent' },
   // Values of a launching task's secrets: the agent's own token only (guard.ts agentSecretsRefusal).

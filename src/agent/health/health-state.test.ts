@@ -129,4 +129,28 @@ describe('health state machine', () => {
     assert.equal(nextProbeDelay(spec, 0), 15_000);
     assert.equal(nextProbeDelay(spec, 1), 10_000);
   });
+
+  test('each report carries Marathon’s Health record: first and last success, last failure and its cause, the count', () => {
+    const { reports, state } = run([
+      [20_000, ok],
+      [30_000, ok],
+      [40_000, fail],
+      [50_000, fail],
+      [60_000, fail],
+    ]);
+    assert.deepEqual(reports[0]![1].record, { consecutiveFailures: 0, firstSuccessMs: 20_000, lastSuccessMs: 20_000 });
+    assert.deepEqual(reports[1]![1].record, { consecutiveFailures: 3, firstSuccessMs: 20_000, lastSuccessMs: 30_000, lastFailureMs: 60_000, lastFailureCause: 'connection refused' });
+    // Back to healthy: the count is cleared, the last failure kept.
+    const back = recordResult(spec, state, ok, 70_000);
+    assert.deepEqual(back.report?.record, { consecutiveFailures: 0, firstSuccessMs: 20_000, lastSuccessMs: 70_000, lastFailureMs: 60_000, lastFailureCause: 'connection refused' });
+  });
+
+  test('failures inside the grace period leave the record alone (Marathon ignores them)', () => {
+    const { state } = run([
+      [1_000, fail],
+      [2_000, fail],
+    ]);
+    assert.equal(state.lastFailureMs, undefined);
+    assert.equal(state.consecutiveFailures, 0);
+  });
 });

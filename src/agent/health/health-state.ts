@@ -11,7 +11,12 @@
  * - One success makes it healthy again and resets the count.
  * - A report goes out only when health changes: the first verdict, then each flip.
  * - A probe that answered only after its timeout failed, whatever it answered.
+ * - The record Marathon shows per task (its `Health`: firstSuccess, lastSuccess, lastFailure,
+ *   lastFailureCause, consecutiveFailures) is kept here, updated by every counted result as
+ *   Marathon's `Health.update` does, and sent with each report (src/protocol/health-labels.ts). Failures
+ *   inside the grace period change nothing, as Marathon ignores them.
  */
+import type { HealthRecord } from '../../protocol/health-labels.ts';
 import type { HealthCheckSpec } from './health-check-spec.ts';
 
 export interface ProbeResult {
@@ -29,11 +34,19 @@ export interface HealthState {
   consecutiveFailures: number;
   /** A success was seen: the grace period no longer applies. */
   succeededOnce: boolean;
+  /** Times (ms since the epoch) of the first and latest success and the latest counted failure. */
+  firstSuccessMs?: number;
+  lastSuccessMs?: number;
+  lastFailureMs?: number;
+  /** Why the latest counted failure failed. */
+  lastFailureCause?: string;
 }
 
 export interface HealthReport {
   healthy: boolean;
   message: string;
+  /** Marathon's `Health` of the task as the agent knows it now. */
+  record: HealthRecord;
 }
 
 export interface HealthStep {
@@ -57,17 +70,27 @@ export function judge(spec: Pick<HealthCheckSpec, 'timeoutMs'>, result: ProbeRes
 export function recordResult(spec: HealthCheckSpec, state: HealthState, raw: ProbeResult, nowMs: number): HealthStep {
   const result = judge(spec, raw);
   if (result.ok) {
-    const next: HealthState = { ...state, healthy: true, consecutiveFailures: 0, succeededOnce: true };
-    return state.healthy === true ? { state: next } : { state: next, report: { healthy: true, message: `${describeCheck(spec)} passed` } };
+    const next: HealthState = { ...state, healthy: true, consecutiveFailures: 0, succeededOnce: true, firstSuccessMs: state.firstSuccessMs ?? nowMs, lastSuccessMs: nowMs };
+    return state.healthy === true ? { state: next } : { state: next, report: { healthy: true, message: `${describeCheck(spec)} passed`, record: healthRecord(next) } };
   }
   const inGrace = !state.succeededOnce && nowMs - state.startedAtMs < spec.gracePeriodMs;
   if (inGrace) return { state };
   const failures = state.consecutiveFailures + 1;
-  const next: HealthState = { ...state, consecutiveFailures: failures };
+  const next: HealthState = { ...state, consecutiveFailures: failures, lastFailureMs: nowMs, lastFailureCause: result.message ?? 'failed' };
   if (failures < spec.consecutiveFailures || state.healthy === false) return { state: next };
   next.healthy = false;
   const why = result.message === undefined ? '' : `: ${result.message}`;
-  return { state: next, report: { healthy: false, message: `${describeCheck(spec)} failed ${failures} times in a row${why}` } };
+  return { state: next, report: { healthy: false, message: `${describeCheck(spec)} failed ${failures} times in a row${why}`, record: healthRecord(next) } };
+}
+
+/** The part of the state Marathon shows (its `Health`). */
+export function healthRecord(state: HealthState): HealthRecord {
+  const record: HealthRecord = { consecutiveFailures: state.consecutiveFailures };
+  if (state.firstSuccessMs !== undefined) record.firstSuccessMs = state.firstSuccessMs;
+  if (state.lastSuccessMs !== undefined) record.lastSuccessMs = state.lastSuccessMs;
+  if (state.lastFailureMs !== undefined) record.lastFailureMs = state.lastFailureMs;
+  if (state.lastFailureCause !== undefined) record.lastFailureCause = state.lastFailureCause;
+  return record;
 }
 
 /** Delay before the next probe: `delay` before the first, `interval` after each one ends. */

@@ -6,7 +6,7 @@ import { marathonContainer } from './stateful-schema.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DroverError } from '../../errors/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
-import { AppDefinition, normalizeId } from './app-schema.ts';
+import { AppDefinition, ignoredFields, normalizeId } from './app-schema.ts';
 import { EVENT_STREAM_BUFFER_BYTES, MAX_EVENT_SUBSCRIBERS, sseFrame } from './events.ts';
 import { holdsSlot, isHealthy, isLive, type Instance } from './reconcile.ts';
 import type { ServicesFramework } from './services.ts';
@@ -44,7 +44,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     version: i.version,
     state: i.state,
     ipAddresses: [{ ipAddress: '127.0.0.1', protocol: 'IPv4' }],
-    ...(i.healthy === undefined ? {} : { healthCheckResults: [{ alive: i.healthy, taskId: i.taskId, instanceId: i.taskId }] }),
+    ...(i.healthy === undefined ? {} : { healthCheckResults: [healthJson(i, i.healthy)] }),
   });
 
   /** Marathon's `taskStats` of one group of instances (types/appInfo.raml TaskStats). */
@@ -159,6 +159,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       const parsed = services.withServicePorts(parseApp(request.body, now()));
       const d = await services.putApp(parsed, { create: true, force: flag(request.query as Query, 'force') });
       services.events.publish('api_post_event', { clientIp: request.ip, uri: '/v2/apps', appDefinition: parsed });
+      nameIgnored(reply, request.body);
       return reply.status(201).header('Location', `/v2/apps${parsed.id}`).header('Marathon-Deployment-Id', d.id).send(appJson(parsed, []));
     }),
   );
@@ -386,6 +387,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       }
       const existed = services.apps.has(id);
       const next = updated(id, request.body, partial);
+      nameIgnored(reply, request.body);
       const d = await services.putApp(next, { force: flag(q, 'force') });
       return deployed(reply, d, existed ? 200 : 201);
     });
@@ -561,4 +563,30 @@ function rejectSummary(rejections: Iterable<{ code?: string }>): Array<{ reason:
   const counts = new Map<string, number>();
   for (const r of list) if (r.code !== undefined) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
   return [...counts].map(([reason, declined]) => ({ reason, declined, processed: list.length }));
+}
+
+/** Marathon's `Health` of a task (types/healthCheck.raml; Formats' HealthWrites): unknown times are `null`. */
+function healthJson(i: Instance, alive: boolean): Record<string, unknown> {
+  const h = i.health;
+  return {
+    alive,
+    consecutiveFailures: h?.consecutiveFailures ?? 0,
+    firstSuccess: h?.firstSuccess ?? null,
+    lastFailure: h?.lastFailure ?? null,
+    lastSuccess: h?.lastSuccess ?? null,
+    lastFailureCause: h?.lastFailureCause ?? null,
+    instanceId: i.taskId,
+    taskId: i.taskId,
+  };
+}
+
+const MAX_IGNORED_NAMED = 20;
+/** The unknown fields Marathon would ignore, named in a header (percent-encoded, bounded: a key may hold anything). */
+function nameIgnored(reply: FastifyReply, body: unknown): void {
+  const ignored = ignoredFields(body);
+  if (ignored.length === 0) return;
+  const named = ignored.slice(0, MAX_IGNORED_NAMED).map((key) => `/${encodeURIComponent(key.slice(0, 100))}`);
+  if (ignored.length > MAX_IGNORED_NAMED) named.push(`(+${ignored.length - MAX_IGNORED_NAMED} more)`);
+  reply.header('Drover-Ignored-Fields', named.join(', '));
+  reply.log.info({ ignored: named }, 'app-fields-ignored');
 }

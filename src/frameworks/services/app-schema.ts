@@ -2,7 +2,8 @@
  * Marathon's app definition (`/v2/apps`), as JSON Schema. Field names, defaults and limits follow
  * Marathon's RAML (types/app.raml) and AppDefinition.scala. Features Drover does not run yet are
  * accepted by the schema but refused by `unsupportedFields` with a 422 naming the field, never
- * silently ignored.
+ * silently ignored. Fields Marathon does not know either are ignored, as Marathon ignores them
+ * (`ignoredFields`), and named in the answer.
  */
 import { volumeErrors } from './stateful-schema.ts';
 import Type, { type Static } from 'typebox';
@@ -155,12 +156,24 @@ const READ_ONLY = new Set([
 ]);
 const KNOWN = new Set([...Object.keys(AppDefinition.properties), ...READ_ONLY]);
 
-/** Fields Drover does not run yet, or does not know: refused with a reason instead of ignored. */
+/**
+ * Top-level fields Marathon does not know, which it ignores: its readers (generated from the RAML)
+ * read each known field by name (`json \\ "cmd"`) and never look at the rest, and AppsResource
+ * takes the body as `Json.parse(body).as[raml.App]`. Drover ignores them too (they are not kept),
+ * and names them in the answer's `Drover-Ignored-Fields` header and its log, so a typo is seen
+ * (015-anchor-apis.md). Nested unknown fields are ignored the same way by the schema.
+ */
+export function ignoredFields(input: unknown): string[] {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
+  // `check` Marathon knows (Mesos checks): refused by unsupportedFields, not ignored.
+  return Object.keys(input).filter((key) => !KNOWN.has(key) && key !== 'check');
+}
+
+/** Fields Drover does not run yet: refused with a reason instead of ignored. */
 export function unsupportedFields(app: AppDefinition): Array<{ path: string; errors: string[] }> {
   const out: Array<{ path: string; errors: string[] }> = [];
   for (const key of Object.keys(app)) {
     if (key === 'check') out.push({ path: '/check', errors: ['Mesos checks (non-killing) are not supported yet; use healthChecks'] });
-    else if (!KNOWN.has(key)) out.push({ path: `/${key}`, errors: ['unknown property'] });
   }
   const container = app.container ?? undefined;
   if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, effectiveNetworks(app)));

@@ -18,6 +18,15 @@
 import type { TaskState } from '../../protocol/mesos/enums.ts';
 import type { App } from './app.ts';
 
+/** Marathon's `Health` record (types/healthCheck.raml), times as ISO strings. */
+export interface InstanceHealth {
+  consecutiveFailures: number;
+  firstSuccess?: string;
+  lastSuccess?: string;
+  lastFailure?: string;
+  lastFailureCause?: string;
+}
+
 export interface Instance {
   taskId: string;
   appId: string;
@@ -29,6 +38,8 @@ export interface Instance {
   version: string;
   state: TaskState;
   healthy?: boolean;
+  /** Marathon's `Health` of its (first) health check, once one was reported (status-updates.ts). */
+  health?: InstanceHealth;
   /** Set once the app's readiness check passed (sticky, as a readiness check gates deployments). */
   ready?: boolean;
   ports: number[];

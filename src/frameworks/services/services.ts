@@ -209,6 +209,10 @@ export class ServicesFramework {
         unpersist: (taskId) => this.writer.unpersist(taskId),
         forgetReadiness: (taskId) => this.readiness.forget(taskId),
         kill: (status) => void call({ type: 'KILL', kill: { task_id: status.task_id, ...(status.agent_id ? { agent_id: status.agent_id } : {}) } }),
+        killInstance: (i) => {
+          log.info({ appId: i.appId, taskId: i.taskId, failures: i.health?.consecutiveFailures, cause: i.health?.lastFailureCause }, 'unhealthy-instance-killed');
+          convergence.kill(i);
+        },
         acknowledge: (status) => this.driver.acknowledge(status),
         answered: (taskId) => this.rounds.answered(taskId),
         unknown: () => this.rounds.unknown(),

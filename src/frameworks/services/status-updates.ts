@@ -8,12 +8,13 @@
 import type { Clock } from '../../clock/clock.ts';
 import { canonicalEnum, isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
+import { readHealthLabels } from '../../protocol/health-labels.ts';
 import { killsUnknownTask } from '../sdk/scheduler.ts';
 import { type App, appIdOfTask } from './app.ts';
 import type { ServiceEvents } from './events.ts';
 import type { InstanceTable } from './instance-table.ts';
 import { lossCause } from './loss-cause.ts';
-import type { Instance } from './reconcile.ts';
+import type { Instance, InstanceHealth } from './reconcile.ts';
 import type { AppRuntime } from './runtime.ts';
 
 /** A run shorter than this that ends in failure counts toward the crash loop. */
@@ -32,6 +33,8 @@ export interface UpdateContext {
   forgetReadiness(taskId: string): void;
   /** A task we do not know: make sure it does not run. */
   kill(status: TaskStatus): void;
+  /** An instance of ours to kill (failed its health check too often): replaced like any lost one. */
+  killInstance(instance: Instance): void;
   acknowledge(status: TaskStatus): void;
   /** Reconciliation (reconciliation.ts): a status arrived / the master does not know the task yet. */
   answered(taskId: string): void;
@@ -74,7 +77,10 @@ export class StatusUpdates {
     const killing = before === 'TASK_KILLING' && !isTerminalState(status.state);
     // The module's string, not the event's: kept per instance, a parsed copy is 32 bytes each.
     if (!killing) instance.state = status.state === 'TASK_LOST' ? 'TASK_UNREACHABLE' : canonicalEnum(status.state);
-    if (status.healthy !== undefined) instance.healthy = status.healthy;
+    if (status.healthy !== undefined) {
+      instance.health = nextHealth(instance.health, instance.healthy, status, this.clock.now());
+      instance.healthy = status.healthy;
+    }
     // The reconciler reads live, killing and healthy: STAGING → STARTING changes none of them.
     if (!(before === 'TASK_STAGING' && instance.state === 'TASK_STARTING') && (instance.state !== before || instance.healthy !== wasHealthy)) c.changed(instance);
     if (status.state === 'TASK_RUNNING' && !instance.startedAt) instance.startedAt = new Date(this.clock.now()).toISOString();
@@ -126,7 +132,34 @@ export class StatusUpdates {
       // yet; reconciliation tells which), and under load it was a third of the writes.
       c.persist(instance);
     }
+    if (instance.healthy === false && wasHealthy !== false && instance.state === 'TASK_RUNNING') this.killIfTooUnhealthy(instance);
     c.scheduleTick();
+  }
+
+  /**
+   * Marathon's HealthCheckActor.checkConsecutiveFailures: an instance whose check failed
+   * `maxConsecutiveFailures` times in a row (0: never) is killed, with `unhealthy_instance_kill_event`,
+   * and the reconciler launches its replacement. Unreachable instances are not killed (no KILL
+   * reaches them); this runs only for a RUNNING one.
+   */
+  private killIfTooUnhealthy(instance: Instance): void {
+    const c = this.context;
+    const check = c.apps.get(instance.appId)?.healthChecks[0];
+    if (check === undefined) return;
+    const max = check.maxConsecutiveFailures ?? 3;
+    const failures = instance.health?.consecutiveFailures ?? 0;
+    if (max <= 0 || failures < max) return;
+    c.events.publish('unhealthy_instance_kill_event', {
+      appId: instance.appId,
+      taskId: instance.taskId,
+      instanceId: instance.taskId,
+      version: instance.version,
+      reason: instance.health?.lastFailureCause ?? 'unknown',
+      host: instance.host,
+      slaveId: instance.agentId,
+      timestamp: instance.health?.lastFailure ?? new Date(this.clock.now()).toISOString(),
+    });
+    c.killInstance(instance);
   }
 
   /** Marathon's backoff, and the crash-loop stop after `maxConsecutiveFailures`. */
@@ -158,6 +191,35 @@ export class StatusUpdates {
       this.context.crashLoopStopped(appId, r.consecutiveFailures);
     }
   }
+}
+
+/**
+ * The instance's `Health` after a status carrying `healthy`. A Drover agent sends its check's
+ * record in the status' labels (src/protocol/health-labels.ts): taken as is, keeping the first
+ * success we already knew (an agent restart starts its record afresh). Without one (another
+ * agent, or a reconciliation answer), Marathon's `Health.update` on a change of `healthy`: a
+ * success sets first/last success and clears the count, a failure sets the last failure, its
+ * cause (the status' message) and counts one more.
+ */
+export function nextHealth(before: InstanceHealth | undefined, wasHealthy: boolean | undefined, status: TaskStatus, nowMs: number): InstanceHealth | undefined {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  const record = readHealthLabels(status.labels);
+  if (record !== undefined) {
+    const next: InstanceHealth = { consecutiveFailures: record.consecutiveFailures };
+    const firstSuccess = before?.firstSuccess ?? iso(record.firstSuccessMs);
+    const lastSuccess = iso(record.lastSuccessMs) ?? before?.lastSuccess;
+    const lastFailure = iso(record.lastFailureMs) ?? before?.lastFailure;
+    const lastFailureCause = record.lastFailureCause ?? before?.lastFailureCause;
+    if (firstSuccess !== undefined) next.firstSuccess = firstSuccess;
+    if (lastSuccess !== undefined) next.lastSuccess = lastSuccess;
+    if (lastFailure !== undefined) next.lastFailure = lastFailure;
+    if (lastFailureCause !== undefined) next.lastFailureCause = lastFailureCause;
+    return next;
+  }
+  if (before !== undefined && wasHealthy === status.healthy) return before;
+  const at = new Date(status.timestamp !== undefined && Number.isFinite(status.timestamp) ? status.timestamp * 1000 : nowMs).toISOString();
+  if (status.healthy === true) return { ...before, consecutiveFailures: 0, firstSuccess: before?.firstSuccess ?? at, lastSuccess: at };
+  return { ...before, consecutiveFailures: (before?.consecutiveFailures ?? 0) + 1, lastFailure: at, lastFailureCause: status.message ?? '' };
 }
 
 /** Marathon's condition of an instance (stringTypes.raml), from its Mesos state. */

@@ -49,7 +49,9 @@ export function mesosHealthCheck(app: App, ports: number[]): Record<string, unkn
     delay_seconds: hc.delaySeconds ?? 15,
     interval_seconds: hc.intervalSeconds ?? 60,
     timeout_seconds: hc.timeoutSeconds ?? 20,
-    consecutive_failures: hc.maxConsecutiveFailures ?? 3,
+    // When the agent reports the task unhealthy. Marathon's 0 means "never kill", not "no
+    // failures": the scheduler reads it (status-updates.ts), the agent reports at the first.
+    consecutive_failures: Math.max(1, hc.maxConsecutiveFailures ?? 3),
     grace_period_seconds: hc.gracePeriodSeconds ?? 300,
   };
   if (protocol === 'COMMAND') return { type: 'COMMAND', command: { value: hc.command?.value ?? 'true', shell: true }, ...common };

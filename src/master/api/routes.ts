@@ -14,6 +14,7 @@ import type { Master } from '../master.ts';
 import * as scheduler from '../scheduler-calls.ts';
 import * as agents from '../agent-calls.ts';
 import { registerUsageRoutes } from './usage-routes.ts';
+import { marathonMetricsJson, wantsPrometheusText } from '../metrics-json.ts';
 
 const agentCalls = compileValidator(AgentCall);
 const agentSecretsCalls = compileValidator(AgentSecretsCall);
@@ -25,7 +26,10 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
   });
 
   app.get('/ping', async (_request, reply) => reply.type('text/plain').send('pong'));
-  app.get('/metrics', async (_request, reply) => reply.type(master.metrics.registry.contentType).send(await master.metrics.registry.metrics()));
+  // Marathon's JSON (metrics-json.ts) unless a Prometheus scraper asks for text; the text always at /metrics/prometheus.
+  const prometheus = async (reply: FastifyReply) => reply.type(master.metrics.registry.contentType).send(await master.metrics.registry.metrics());
+  app.get('/metrics', async (request, reply) => (wantsPrometheusText(request.headers.accept) ? prometheus(reply) : reply.send(await marathonMetricsJson(master.metrics.registry))));
+  app.get('/metrics/prometheus', async (_request, reply) => prometheus(reply));
 
   app.post('/api/v1/scheduler', async (request, reply) => {
     const call = scheduler.validateCall(withoutNullFields(request.body));
