@@ -175,7 +175,7 @@ describe("the anchors' secret examples run with their secrets", { skip }, () => 
     }
   });
 
-  test('secret volumes: an absolute containerPath needs an image; /proc, /dev, the sandbox and .. are refused', async () => {
+  test('secret volumes: an absolute containerPath needs an image; /proc, /dev, the sandbox, .. and the agent's .secrets are refused', async () => {
     const base = {
       id: 'bad-secret-volume',
       run: { cpus: 0.01, mem: 32, disk: 0, cmd: 'true', secrets: { s: { source: '/mysecret' } }, volumes: [{ containerPath: '/mnt/x', secret: 's' }] },
@@ -187,7 +187,7 @@ describe("the anchors' secret examples run with their secrets", { skip }, () => 
       ['/run/volumes/0/containerPath'],
     );
     assert.match((noImage.body as { details: Detail[] }).details[0]!.errors[0]!, /needs a container image/);
-    for (const containerPath of ['/proc/x', '/dev/pw', '/mnt/mesos/sandbox/pw', '/mnt/../etc/pw', '//pw']) {
+    for (const containerPath of ['/proc/x', '/dev/pw', '/mnt/mesos/sandbox/pw', '/mnt/../etc/pw', '//pw', '.secrets/pw']) {
       const answer = await call('POST', '/v1/jobs', { ...base, run: { ...base.run, ucr: { image: { id: `${registry.host}/drover/hello` } }, volumes: [{ containerPath, secret: 's' }] } });
       assert.equal(answer.status, 422, containerPath);
       assert.deepEqual(

@@ -70,6 +70,7 @@ export function secretFilePathProblem(containerPath: string, options: { image?: 
     if (segment === '' || segment === '.' || segment === '..') return "must not contain empty, '.' or '..' segments";
     if (segment.includes('\0')) return 'must not contain a NUL byte';
   }
+  if (!absolute && segments[0] === '.secrets') return "'.secrets' in the sandbox is the agent's (secret files of tasks in images)";
   if (absolute && (segments[0] === 'proc' || segments[0] === 'dev' || containerPath === '/mnt/mesos/sandbox' || containerPath.startsWith('/mnt/mesos/sandbox/')))
     return 'must not be under /proc, /dev or /mnt/mesos/sandbox (the container runtime mounts those; name a path relative to the sandbox instead)';
   return undefined;
