@@ -175,7 +175,7 @@ describe("the anchors' secret examples run with their secrets", { skip }, () => 
     }
   });
 
-  test('secret volumes: an absolute containerPath needs an image; /proc, /dev, the sandbox, .. and the agent's .secrets are refused', async () => {
+  test('secret volumes: an absolute containerPath needs an image; /proc, /dev, the sandbox, .. and .secrets (the agent keeps its tmpfs there) are refused', async () => {
     const base = {
       id: 'bad-secret-volume',
       run: { cpus: 0.01, mem: 32, disk: 0, cmd: 'true', secrets: { s: { source: '/mysecret' } }, volumes: [{ containerPath: '/mnt/x', secret: 's' }] },
