@@ -42,7 +42,7 @@ import { DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc-poli
 import { MasterLink, type Registered } from './master-link.ts';
 import { X509Certificate } from 'node:crypto';
 import { tlsFetch } from '../iam/tls-client.ts';
-import { agentIdOf, renewalTime } from '../iam/tls-identity.ts';
+import { agentIdOf, firstCertificate, renewalTime } from '../iam/tls-identity.ts';
 import { StatusUpdateManager } from './status-updates/status-update-manager.ts';
 import { TaskSupervisor } from './task-supervisor.ts';
 import { isTerminalState } from '../protocol/mesos/enums.ts';
@@ -167,6 +167,13 @@ export class Agent {
   private tlsKey: string | undefined;
   private tlsCert: string | undefined;
   private pendingCsr: string | undefined;
+  /**
+   * The CAs this agent trusts (TLS on): `--master-ca`'s, until a master it verified told it
+   * others (a CA rotation: REGISTERED's ca_bundle, kept in meta/; 018-ca-rotation.md).
+   */
+  private masterCaPem: string | undefined;
+  /** Its certificate is not of the CA that signs now (a rotation): the next REGISTER asks for one that is. */
+  private caRenewal = false;
   /** When the certificate is due for renewal (scheduleRenewal). */
   private renewal: ReturnType<Clock['setTimeout']> | undefined;
   private masterFetch: typeof fetch | undefined;
@@ -351,10 +358,11 @@ export class Agent {
     const meta = await this.checkpoints.readAgentMeta();
     this.token = await this.checkpoints.readAgentToken();
     if (this.options.masterCaPem !== undefined) {
+      this.masterCaPem = (await this.checkpoints.readMasterCaBundle()) ?? this.options.masterCaPem;
       const kept = await this.checkpoints.readAgentTls();
       this.tlsKey = kept.keyPem;
       this.tlsCert = kept.keyPem === undefined ? undefined : kept.certPem;
-      this.masterFetch = tlsFetch({ caPem: this.options.masterCaPem, ...(this.tlsCert === undefined ? {} : { certPem: this.tlsCert, keyPem: this.tlsKey }) });
+      this.masterFetch = tlsFetch({ caPem: this.masterCaPem, ...(this.tlsCert === undefined ? {} : { certPem: this.tlsCert, keyPem: this.tlsKey }) });
     }
     this.recordedBootId = meta?.bootId;
     if (meta !== undefined && rebootedSince(meta.bootId, this.bootId)) {
@@ -381,7 +389,7 @@ export class Agent {
       state: () => this.state(),
       mesos: () => this.mesosView(),
       hiddenFiles: () => this.supervisor.secretFiles(),
-      ...(this.options.masterCaPem === undefined ? {} : { tlsCaPem: this.options.masterCaPem, plainHttp: this.options.plainHttp ?? 'loopback' }),
+      ...(this.masterCaPem === undefined ? {} : { tlsCaPem: this.masterCaPem, plainHttp: this.options.plainHttp ?? 'loopback' }),
       authorize: masterCallerAuthorizer(
         () => this.link.masterBase,
         () => (this.token ?? this.options.bootstrapToken) !== undefined,
@@ -528,10 +536,10 @@ export class Agent {
    * certificate file is the only thing that changes, in one atomic write.
    */
   private async certificateRequest(): Promise<string | undefined> {
-    if (this.options.masterCaPem === undefined) return undefined;
+    if (this.masterCaPem === undefined) return undefined;
     const current = this.tlsCert === undefined ? undefined : new X509Certificate(this.tlsCert);
     if (current !== undefined && this.id !== undefined && agentIdOf(current) === this.id) {
-      if (this.clock.now() < renewalTime(current) || this.tlsKey === undefined) return undefined;
+      if ((this.clock.now() < renewalTime(current) && !this.caRenewal) || this.tlsKey === undefined) return undefined;
       if (this.pendingCsr === undefined) {
         const { csrForKey } = await import('../iam/tls-ca.ts');
         this.pendingCsr = await csrForKey(this.tlsKey);
@@ -598,14 +606,36 @@ export class Agent {
 
   private async onRegistered(registered: Registered): Promise<void> {
     const id = registered.agent_id.value;
-    if (registered.agent_certificate !== undefined && this.tlsKey !== undefined && this.options.masterCaPem !== undefined) {
+    // A CA rotation: the CAs to trust from now on came over a connection verified against the
+    // ones trusted so far. Kept before they are used.
+    const bundle = registered.ca_bundle;
+    const newTrust = bundle !== undefined && this.masterCaPem !== undefined && bundle !== this.masterCaPem && firstCertificate(bundle) !== undefined;
+    if (newTrust) {
+      await this.checkpoints.writeMasterCaBundle(bundle);
+      this.masterCaPem = bundle;
+      this.logger.warn({ agentId: id, cas: bundle.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0 }, 'agent-master-ca-changed');
+    }
+    if (registered.agent_certificate !== undefined && this.tlsKey !== undefined && this.masterCaPem !== undefined) {
       // Kept before it is used; the calls of this stream go out on new connections that present it.
       await this.checkpoints.writeAgentCert(registered.agent_certificate);
       this.tlsCert = registered.agent_certificate;
       this.pendingCsr = undefined;
-      this.masterFetch = tlsFetch({ caPem: this.options.masterCaPem, certPem: this.tlsCert, keyPem: this.tlsKey });
-      this.http?.setCertificate(this.tlsCert, this.tlsKey);
-      this.logger.info({ agentId: id }, 'agent-certificate-received');
+      this.caRenewal = false;
+      this.masterFetch = tlsFetch({ caPem: this.masterCaPem, certPem: this.tlsCert, keyPem: this.tlsKey });
+      this.http?.setCertificate(this.tlsCert, this.tlsKey, this.masterCaPem);
+      this.logger.info({ agentId: id, issuer: new X509Certificate(this.tlsCert).issuer }, 'agent-certificate-received');
+    } else if (newTrust && this.masterCaPem !== undefined) {
+      this.masterFetch = tlsFetch({ caPem: this.masterCaPem, ...(this.tlsCert === undefined ? {} : { certPem: this.tlsCert, keyPem: this.tlsKey }) });
+      if (this.tlsCert !== undefined && this.tlsKey !== undefined) this.http?.setCertificate(this.tlsCert, this.tlsKey, this.masterCaPem);
+    }
+    // Its certificate is of a CA that no longer signs: register again at once, asking for one of the new CA.
+    const signing = bundle === undefined ? undefined : firstCertificate(bundle);
+    if (signing !== undefined && this.tlsCert !== undefined && this.tlsKey !== undefined && !new X509Certificate(this.tlsCert).checkIssued(new X509Certificate(signing))) {
+      if (!this.caRenewal) {
+        this.caRenewal = true;
+        this.logger.info({ agentId: id }, 'agent-certificate-renewing-for-new-ca');
+        queueMicrotask(() => this.link.reconnect('agent-certificate-of-new-ca'));
+      }
     }
     this.scheduleRenewal();
     if (registered.agent_token !== undefined && registered.agent_token !== this.token) {

@@ -19,6 +19,8 @@ const Registered = Type.Object({
     /** The agent's own credential, naming this agent id (auth on): kept, and presented from now on. */
     agent_token: Type.Optional(Type.String({ maxLength: 4096 })),
     agent_certificate: Type.Optional(Type.String({ maxLength: 16384 })),
+    /** The CA certificates to trust from now on (PEM, the signing CA first): two during a CA rotation. */
+    ca_bundle: Type.Optional(Type.String({ maxLength: 65536 })),
   }),
 });
 

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { canonicalSecretPath, secretFilePathProblem, taskSecretRefs } from '../protocol/mesos/secrets.ts';
-import { removeSecretFiles, writeSecretFiles } from './secret-files.ts';
+import { IMAGE_SECRETS_DIR, removeImageSecretFiles, removeSecretFiles, writeImageSecretFiles, writeSecretFiles, type ImageSecretVolume } from './secret-files.ts';
 import { networkInfosStatus, requestedNetworks } from './network/cni.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -338,7 +338,11 @@ export class TaskSupervisor {
     }
     const volumes = requestedVolumes(c.taskInfo.container);
     // A group task in an image also gets the group's shared volumes inside its root filesystem.
-    const containerVolumes = [...('error' in volumes ? [] : volumes.volumes), ...(c.taskGroup === undefined || image === undefined ? [] : groupImageVolumes(c.taskInfo, c.taskGroup))];
+    const containerVolumes = [
+      ...('error' in volumes ? [] : volumes.volumes),
+      ...(c.taskGroup === undefined || image === undefined ? [] : groupImageVolumes(c.taskInfo, c.taskGroup)),
+      ...secrets.volumes,
+    ];
     if (containerVolumes.length > 0 && this.options.containerizer.name !== 'linux')
       return this.launchFailed(supervised, `Volumes need the linux containerizer; this agent runs ${this.options.containerizer.name}`);
     const networks = requestedNetworks(c.taskInfo.container);
@@ -419,11 +423,13 @@ export class TaskSupervisor {
    * Resolves the task's secret references through the master and writes its secret files;
    * `{error}` names what is missing (never a value) for the task's TASK_FAILED.
    */
-  private async taskSecrets(c: TaskCheckpoint): Promise<{ env: Map<string, string>; pullConfig?: Buffer } | { error: string }> {
+  private async taskSecrets(c: TaskCheckpoint): Promise<{ env: Map<string, string>; pullConfig?: Buffer; volumes: ImageSecretVolume[] } | { error: string }> {
     const refs = taskSecretRefs(c.taskInfo);
-    if (refs.env.length === 0 && refs.files.length === 0 && refs.pullConfig === undefined) return { env: new Map() };
+    if (refs.env.length === 0 && refs.files.length === 0 && refs.pullConfig === undefined) return { env: new Map(), volumes: [] };
+    const requested = requestedImage(c.taskInfo.container);
+    const inImage = 'image' in requested && requested.image !== undefined;
     for (const f of refs.files) {
-      const problem = secretFilePathProblem(f.containerPath);
+      const problem = secretFilePathProblem(f.containerPath, { image: inImage });
       if (problem !== undefined) return { error: `Secret volume ${f.containerPath}: ${problem}` };
     }
     if (this.options.resolveSecrets === undefined) return { error: 'This agent cannot resolve secrets' };
@@ -433,23 +439,34 @@ export class TaskSupervisor {
     const value = (path: string) => resolved.values.get(canonicalSecretPath(path));
     const env = new Map<string, string>();
     for (const e of refs.env) env.set(e.name, value(e.path)?.toString('utf8') ?? '');
+    let volumes: ImageSecretVolume[] = [];
     try {
       const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
       const owner = await this.options.secretFileOwner?.(user === '' ? undefined : user);
       const files = refs.files.map((f) => ({ containerPath: f.containerPath, value: value(f.path) ?? Buffer.alloc(0) }));
-      await writeSecretFiles(c.sandbox, files, owner);
+      // Relative paths: files in the sandbox; absolute ones (in an image): a tmpfs bound into its root.
+      await writeSecretFiles(
+        c.sandbox,
+        files.filter((f) => !f.containerPath.startsWith('/')),
+        owner,
+      );
+      volumes = await writeImageSecretFiles(
+        c.sandbox,
+        files.filter((f) => f.containerPath.startsWith('/')),
+        owner,
+      );
     } catch (err) {
       return { error: `Failed to write the task's secret files: ${(err as Error).message}` };
     }
     const pullConfig = refs.pullConfig === undefined ? undefined : value(refs.pullConfig);
-    return { env, ...(pullConfig === undefined ? {} : { pullConfig }) };
+    return { env, volumes, ...(pullConfig === undefined ? {} : { pullConfig }) };
   }
 
   /** The secret files of live tasks, for the files API to refuse (secret-files.ts). */
   secretFiles(): string[] {
     const out: string[] = [];
     for (const { checkpoint: c } of this.tasks.values()) {
-      for (const f of taskSecretRefs(c.taskInfo).files) out.push(join(c.sandbox, f.containerPath));
+      for (const f of taskSecretRefs(c.taskInfo).files) out.push(f.containerPath.startsWith('/') ? join(c.sandbox, IMAGE_SECRETS_DIR) : join(c.sandbox, f.containerPath));
     }
     return out;
   }
@@ -560,8 +577,9 @@ export class TaskSupervisor {
     if (secretFiles.length > 0)
       await removeSecretFiles(
         c.sandbox,
-        secretFiles.map((f) => f.containerPath),
+        secretFiles.filter((f) => !f.containerPath.startsWith('/')).map((f) => f.containerPath),
       ).catch(() => undefined);
+    if (secretFiles.some((f) => f.containerPath.startsWith('/'))) await removeImageSecretFiles(c.sandbox);
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
     if (c.taskGroup !== undefined && isTerminalState(fields.state) && killsGroup(fields.state)) this.killGroup(c);

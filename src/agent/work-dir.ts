@@ -62,6 +62,11 @@ export class WorkDirLayout {
     return join(this.metaDir, 'agent-cert.pem');
   }
 
+  /** The CA certificates the master last told this agent to trust (a CA rotation; 018-ca-rotation.md). */
+  get masterCaBundleFile(): string {
+    return join(this.metaDir, 'master-ca-bundle.pem');
+  }
+
   get frameworksMetaDir(): string {
     return join(this.metaDir, 'frameworks');
   }

@@ -17,6 +17,7 @@ import { dnsCommand } from './dns.ts';
 import { jobCommand } from './job.ts';
 import { imageCommand } from './image.ts';
 import { secretCommand } from './secret.ts';
+import { caCommand } from './ca.ts';
 import { iamCommand, loginCommand } from './iam.ts';
 import { loadCaCert, loadCredential } from './credentials.ts';
 import { lbCommand } from './lb.ts';
@@ -63,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(jobCommand(setExit))
     .command(imageCommand(setExit))
     .command(secretCommand(setExit))
+    .command(caCommand(setExit))
     .command(packageCommand(setExit))
     .command(loginCommand(setExit) as never)
     .command(iamCommand(setExit))

@@ -235,6 +235,11 @@ export function masterCommand(setExit: (code: number) => void): CommandModule<ob
         ...(secretsKey === undefined ? {} : { secretsKey }),
         auth,
         tls,
+        // A CA rotation step: the file agents and the CLI trust follows it (018-ca-rotation.md).
+        onCaChanged: async (bundlePem: string) => {
+          const { writeCaFile } = await import('../cluster/dev.ts');
+          await writeCaFile(args['data-dir'], bundlePem);
+        },
         store,
         logger,
         port: args.port,

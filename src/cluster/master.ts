@@ -28,7 +28,8 @@ import { installGuard, principalOf } from '../iam/guard.ts';
 import { registerAcsRoutes } from '../iam/acs-api.ts';
 import { appPathOfTask } from '../iam/task-paths.ts';
 import { ClusterCa } from '../iam/tls-ca.ts';
-import { type PlainHttp, tlsServerFactory } from '../iam/tls-server.ts';
+import { type PlainHttp, setServerCertificate, tlsServerFactory } from '../iam/tls-server.ts';
+import { registerCaRoutes } from '../iam/ca-api.ts';
 import { tlsFetch } from '../iam/tls-client.ts';
 import { hostname as osHostname, networkInterfaces } from 'node:os';
 import { registerCatalogRoutes } from '../catalog/cosmos-api.ts';
@@ -63,6 +64,8 @@ export interface MasterServerOptions extends Omit<MasterOptions, 'store' | 'logg
   auth?: AuthOptions;
   /** HTTPS with the cluster CA (src/iam/tls-*.ts); default off here, on in `drover dev|master`. */
   tls?: TlsOptions;
+  /** TLS on: after a CA rotation step, the CA certificates trusted now (PEM), e.g. to rewrite `<data-dir>/ca.crt`. */
+  onCaChanged?: (bundlePem: string) => void | Promise<void>;
   /** Mesos-DNS names served by this master (src/discovery): DNS on UDP+TCP `port`; absent = off. */
   dns?: Omit<DiscoveryOptions, 'host'> & {
     host?: string;
@@ -175,6 +178,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     secretsKey,
     auth = {},
     tls = { mode: 'off' },
+    onCaChanged,
     dns: dnsOptions,
     servicePortRange,
     servicesRoles,
@@ -185,30 +189,40 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
   const secrets = new SecretStore(store, secretsKey);
   await secrets.verifyKey();
   const frameworkUser = defaultTaskUser === undefined ? {} : { frameworkUser: defaultTaskUser };
-  // The CA first too: the server is made with its certificate.
-  const ca = tls.mode === 'on' ? await ClusterCa.open(store, secretsKey === undefined ? {} : { sealKey: secretsKey }) : undefined;
+  // The CA first too: the server is made with its certificate. `let`: a CA rotation replaces it (018-ca-rotation.md).
+  const caOptions = secretsKey === undefined ? {} : { sealKey: secretsKey };
+  let ca = tls.mode === 'on' ? await ClusterCa.open(store, caOptions) : undefined;
+  /**
+   * The certificate this server presents: the operator's, or one of the serving CA with that CA
+   * after it — an agent given only the CA's hash (--master-ca-hash) finds the CA in the chain
+   * (src/iam/tls-pin.ts).
+   */
+  const servedCertificate = async (authority: ClusterCa): Promise<{ certPem: string; keyPem: string }> => {
+    if (tls.mode === 'on' && tls.certPem !== undefined && tls.keyPem !== undefined) return { certPem: tls.certPem, keyPem: tls.keyPem };
+    const issued = await authority.issueMaster(localNames(host, tls.mode === 'on' ? (tls.hostnames ?? []) : []));
+    return { certPem: `${issued.certPem.trimEnd()}\n${authority.servingCertPem}`, keyPem: issued.keyPem };
+  };
   let serverFactory: ReturnType<typeof tlsServerFactory> | undefined;
   if (ca !== undefined && tls.mode === 'on') {
-    // A certificate of the cluster CA goes out with the CA after it: an agent given only the CA's
-    // hash (--master-ca-hash) finds the CA in the chain (src/iam/tls-pin.ts).
-    const issued = tls.certPem !== undefined && tls.keyPem !== undefined ? undefined : await ca.issueMaster(localNames(host, tls.hostnames ?? []));
-    const served = issued === undefined ? { certPem: tls.certPem!, keyPem: tls.keyPem! } : { certPem: `${issued.certPem.trimEnd()}\n${ca.certPem}`, keyPem: issued.keyPem };
-    serverFactory = tlsServerFactory({ ...served, clientCaPem: ca.certPem, plain: tls.plain ?? 'loopback' });
-    logger.info({ plainHttp: tls.plain ?? 'loopback', operatorCertificate: tls.certPem !== undefined }, 'tls-on');
+    // Clients' certificates are checked against every CA trusted now (two during a rotation).
+    serverFactory = tlsServerFactory({ ...(await servedCertificate(ca)), clientCaPem: ca.bundlePem, plain: tls.plain ?? 'loopback' });
+    logger.info({ plainHttp: tls.plain ?? 'loopback', operatorCertificate: tls.certPem !== undefined, caRotating: ca.rotating }, 'tls-on');
   }
   // Master → agent (the files relay): mTLS with a master certificate of the CA, and per agent a
   // connection pool that accepts only a certificate binding that agent's id.
   let agentFetch: ((agentId: string) => typeof fetch) | undefined;
   let relayTls: { caPem: string; certPem: string; keyPem: string } | undefined;
+  const pools = new Map<string, typeof fetch>();
   if (ca !== undefined) {
     const client = await ca.issueMaster([]);
-    relayTls = { caPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem };
-    const pools = new Map<string, typeof fetch>();
+    // Changed in place by a CA rotation (the exec relay reads it at every call).
+    const relay = { caPem: ca.bundlePem, certPem: client.certPem, keyPem: client.keyPem };
+    relayTls = relay;
     agentFetch = (agentId) => {
       let pool = pools.get(agentId);
       if (pool === undefined) {
         if (pools.size >= 100_000) pools.clear();
-        pool = tlsFetch({ caPem: ca.certPem, certPem: client.certPem, keyPem: client.keyPem, expectAgentId: agentId });
+        pool = tlsFetch({ caPem: relay.caPem, certPem: relay.certPem, keyPem: relay.keyPem, expectAgentId: agentId });
         pools.set(agentId, pool);
       }
       return pool;
@@ -248,7 +262,10 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     resolveSecrets: (paths) => secrets.resolve(paths),
     ...(agentIam ? { agentCredential: (agentId: string) => agentIam.agentToken(agentId) } : {}),
     ...(ca
-      ? { agentCertificate: (agentId: string, csrPem: string) => ca.signAgentCsr(csrPem, agentId, tls.mode === 'on' && tls.agentCertTtlMs !== undefined ? { ttlMs: tls.agentCertTtlMs } : {}) }
+      ? {
+          agentCertificate: (agentId: string, csrPem: string) => ca!.signAgentCsr(csrPem, agentId, tls.mode === 'on' && tls.agentCertTtlMs !== undefined ? { ttlMs: tls.agentCertTtlMs } : {}),
+          agentCaBundle: () => ca!.bundlePem,
+        }
       : {}),
     ...(agentFetch ? { agentFetch } : {}),
   });
@@ -289,6 +306,42 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
       })
     : undefined;
   registerSecretsRoutes(app, secrets);
+  // The CA's rotation: what changes in this master when the stored CA does (018-ca-rotation.md).
+  const applyCa = async (next: ClusterCa): Promise<void> => {
+    const served = await servedCertificate(next);
+    const client = await next.issueMaster([]);
+    ca = next;
+    setServerCertificate(app.server, { ...served, caPem: next.bundlePem });
+    if (relayTls !== undefined) Object.assign(relayTls, { caPem: next.bundlePem, certPem: client.certPem, keyPem: client.keyPem });
+    pools.clear();
+    await onCaChanged?.(next.bundlePem);
+  };
+  /** Asks agents to register again now (closing their streams; they come back with their tasks): there they get the CA bundle, and a certificate of the new CA. */
+  const reregisterAgents = (which: (agent: { certificateIssuer?: string }) => boolean): void => {
+    for (const agent of master!.agents.values()) if (agent.stream?.isOpen && which(agent)) agent.stream.close();
+  };
+  registerCaRoutes(
+    app,
+    {
+      summary: () => (ca === undefined ? undefined : { ...ca.summary(), signingSubject: ca.subject }),
+      rotate: async () => {
+        await applyCa(await ClusterCa.rotate(store, caOptions));
+        logger.warn({ ca: ca?.summary() }, 'cluster-ca-rotation-started');
+        const signing = ca?.subject;
+        reregisterAgents((agent) => agent.certificateIssuer !== signing);
+      },
+      finish: async () => {
+        await applyCa(await ClusterCa.finishRotation(store, caOptions));
+        logger.warn({ ca: ca?.summary() }, 'cluster-ca-rotation-finished');
+        // Every agent registers again: it is told to trust the new CA alone. One still on the old CA
+        // (a forced finish) is refused from then on.
+        reregisterAgents(() => true);
+      },
+    },
+    {
+      agents: () => [...master!.agents.values()].filter((a) => a.status === 'active' && !master!.goneAgents.has(a.id)).map((a) => ({ id: a.id, hostname: a.hostname, issuer: a.certificateIssuer })),
+    },
+  );
   if (services) {
     registerServicesRoutes(app, services);
     registerMarathonMetrics(master.metrics.registry, services, Date.now());
@@ -372,7 +425,7 @@ export async function startMasterServer(options: MasterServerOptions): Promise<M
     jobs,
     secrets,
     iam,
-    caCertPem: ca?.certPem,
+    caCertPem: ca?.bundlePem,
     httpsUrl,
     discovery,
     async close() {

@@ -355,6 +355,11 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RouteRule>> = {
   'POST /service/describe': fixed(PACKAGE_API, 'full'),
   'POST /service/update': fixed(PACKAGE_API, 'full'),
 
+  // ---- the cluster CA's rotation (src/iam/ca-api.ts; 018-ca-rotation.md) -------------------------
+  'GET /tls/v1/ca': IAM_ADMIN,
+  'POST /tls/v1/ca/rotate': IAM_ADMIN,
+  'POST /tls/v1/ca/finish': IAM_ADMIN,
+
   // ---- secrets (DC/OS' /secrets/v1; src/secrets/api.ts SECRET_ROUTES) ------------------------------
   'PUT /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'create')] },
   'PATCH /secrets/v1/secret/default/*': { kind: 'permissions', need: (r) => [secret(r, 'update')] },

@@ -93,3 +93,38 @@ test('bad CSRs and ids are refused with the field and the reason', async () => {
     await store.close();
   }
 });
+
+test('rotation: the new CA signs agents, the old one the master until finish; both are trusted meanwhile; one rotation at a time', async () => {
+  const store = createMemoryStore();
+  try {
+    const key = randomBytes(32);
+    const old = await ClusterCa.open(store, { sealKey: key });
+    await assert.rejects(ClusterCa.finishRotation(store, { sealKey: key }), /No CA rotation is under way/);
+    const rotating = await ClusterCa.rotate(store, { sealKey: key });
+    assert.equal(rotating.rotating, true);
+    assert.notEqual(rotating.certPem, old.certPem);
+    assert.equal(rotating.servingCertPem, old.certPem);
+    assert.equal(rotating.bundlePem, `${rotating.certPem.trimEnd()}\n${old.certPem}`);
+    assert.deepEqual(rotating.summary().previous, old.summary().current);
+    // Both keys stay sealed in the store.
+    const stored = (await store.get(CA_KEY))?.value ?? '';
+    assert.ok(!stored.includes('PRIVATE KEY'));
+    const { csrPem } = await newAgentKey();
+    const agentCert = new X509Certificate(await rotating.signAgentCsr(csrPem, 'a1'));
+    assert.ok(issuedBy(agentCert, rotating.certPem) && !issuedBy(agentCert, old.certPem));
+    const master = new X509Certificate((await rotating.issueMaster(['localhost'])).certPem);
+    assert.ok(issuedBy(master, old.certPem));
+    assert.equal(agentCert.issuer, rotating.subject);
+    await assert.rejects(ClusterCa.rotate(store, { sealKey: key }), /under way already/);
+    // Another master opening the store sees the same rotation.
+    assert.equal((await ClusterCa.open(store, { sealKey: key })).bundlePem, rotating.bundlePem);
+
+    const done = await ClusterCa.finishRotation(store, { sealKey: key });
+    assert.equal(done.rotating, false);
+    assert.equal(done.bundlePem, rotating.certPem);
+    assert.ok(issuedBy(new X509Certificate((await done.issueMaster(['localhost'])).certPem), rotating.certPem));
+    assert.ok(!(await store.get(CA_KEY))!.value.includes('previous'));
+  } finally {
+    await store.close();
+  }
+});

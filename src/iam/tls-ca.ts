@@ -22,6 +22,7 @@ import { isIP } from 'node:net';
 import { DroverError } from '../errors/errors.ts';
 import type { Store } from '../store/store.ts';
 import { AGENT_URI_PREFIX, MASTER_URI } from './tls-identity.ts';
+import { caCertHash } from './tls-pin.ts';
 
 x509.cryptoProvider.set(webcrypto as never);
 
@@ -40,6 +41,8 @@ interface StoredCa {
   cert: string;
   /** PKCS#8 PEM, or `sealed:<iv>.<tag>.<ciphertext>` (base64) with a seal key. */
   key: string;
+  /** During a rotation (docs/architecture/018-ca-rotation.md): the CA being replaced, still trusted. */
+  previous?: { cert: string; key: string };
 }
 
 export interface CertifiedKey {
@@ -53,18 +56,64 @@ export interface ClusterCaOptions {
   now?: () => number;
 }
 
+/** One CA: its certificate and signing key. */
+interface Signer {
+  certPem: string;
+  cert: x509.X509Certificate;
+  key: webcrypto.CryptoKey;
+}
+
+/** What `GET /tls/v1/ca` shows of a CA. */
+export interface CaSummary {
+  subject: string;
+  /** sha256 of its SubjectPublicKeyInfo, as `--master-ca-hash` takes it. */
+  hash: string;
+  validTo: string;
+}
+
 export class ClusterCa {
   private constructor(
-    readonly certPem: string,
-    private readonly cert: x509.X509Certificate,
-    private readonly key: webcrypto.CryptoKey,
+    private readonly current: Signer,
+    private readonly previous: Signer | undefined,
     private readonly now: () => number,
   ) {}
+
+  /** The CA that signs agents' certificates (the new one during a rotation). */
+  get certPem(): string {
+    return this.current.certPem;
+  }
+
+  /** Every CA certificate trusted now, the signing one first: the new and the old during a rotation. */
+  get bundlePem(): string {
+    return this.previous === undefined ? this.current.certPem : `${this.current.certPem.trimEnd()}\n${this.previous.certPem}`;
+  }
+
+  /**
+   * The CA of the master's own certificates (server and relay client): the old one until a
+   * rotation is finished, so agents and clients that trust only it keep reaching the master.
+   */
+  get servingCertPem(): string {
+    return (this.previous ?? this.current).certPem;
+  }
+
+  /** Is a rotation under way (two CAs trusted)? */
+  get rotating(): boolean {
+    return this.previous !== undefined;
+  }
+
+  /** The subject (distinguished name) of the signing CA: an agent certificate's issuer names it. */
+  get subject(): string {
+    return new X509Certificate(this.current.certPem).subject;
+  }
+
+  summary(): { current: CaSummary; previous?: CaSummary } {
+    return { current: summarize(this.current.certPem), ...(this.previous === undefined ? {} : { previous: summarize(this.previous.certPem) }) };
+  }
 
   /** The cluster's CA from the store, generated at the first start. */
   static async open(store: Store, options: ClusterCaOptions = {}): Promise<ClusterCa> {
     const now = options.now ?? Date.now;
-    const seal = options.sealKey === undefined ? undefined : Buffer.from(hkdfSync('sha256', options.sealKey, Buffer.alloc(0), 'drover-cluster-ca-key', 32));
+    const seal = sealKeyOf(options);
     let stored = await store.get(CA_KEY);
     if (!stored) {
       const generated = await generateCa(now(), seal);
@@ -73,18 +122,45 @@ export class ClusterCa {
       stored = await store.get(CA_KEY);
       if (!stored) throw new DroverError('STORE_UNAVAILABLE', 'The cluster CA could not be stored');
     }
-    const { cert, key } = JSON.parse(stored.value) as StoredCa;
-    const keyPem = unseal(key, seal);
-    const cryptoKey = await webcrypto.subtle.importKey('pkcs8', pemBody(keyPem), EC, false, ['sign']);
-    return new ClusterCa(cert, new x509.X509Certificate(cert), cryptoKey as webcrypto.CryptoKey, now);
+    const record = JSON.parse(stored.value) as StoredCa;
+    const current = await signerOf(record.cert, record.key, seal);
+    const previous = record.previous === undefined ? undefined : await signerOf(record.previous.cert, record.previous.key, seal);
+    return new ClusterCa(current, previous, now);
   }
 
-  /** The master's certificate for `names` (hostnames and IPs); also valid as a TLS client. */
+  /**
+   * Starts a rotation: a new CA signs from now on; the current one becomes `previous`, still
+   * trusted (and still the CA of the master's own certificates) until `finishRotation`. Refused
+   * while a rotation is under way. Compare-and-set on the stored record: two at once, one wins.
+   */
+  static async rotate(store: Store, options: ClusterCaOptions = {}): Promise<ClusterCa> {
+    const now = options.now ?? Date.now;
+    const seal = sealKeyOf(options);
+    const stored = await store.get(CA_KEY);
+    if (!stored) throw new DroverError('NOT_FOUND', 'This cluster has no CA (TLS is off)');
+    const record = JSON.parse(stored.value) as StoredCa;
+    if (record.previous !== undefined) throw new DroverError('CONFLICT', 'A CA rotation is under way already: finish it first (drover ca finish)');
+    const generated = await generateCa(now(), seal);
+    await putIfUnchanged(store, stored.version, { ...generated, previous: { cert: record.cert, key: record.key } });
+    return ClusterCa.open(store, options);
+  }
+
+  /** Ends a rotation: the previous CA is forgotten (its key too); only the new one is trusted. */
+  static async finishRotation(store: Store, options: ClusterCaOptions = {}): Promise<ClusterCa> {
+    const stored = await store.get(CA_KEY);
+    if (!stored) throw new DroverError('NOT_FOUND', 'This cluster has no CA (TLS is off)');
+    const record = JSON.parse(stored.value) as StoredCa;
+    if (record.previous === undefined) throw new DroverError('CONFLICT', 'No CA rotation is under way (drover ca rotate starts one)');
+    await putIfUnchanged(store, stored.version, { cert: record.cert, key: record.key });
+    return ClusterCa.open(store, options);
+  }
+
+  /** The master's certificate for `names` (hostnames and IPs); also valid as a TLS client. Signed by the serving CA. */
   async issueMaster(names: readonly string[], ttlMs = AGENT_CERT_TTL_MS): Promise<CertifiedKey> {
     const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
     const sans: x509.JsonGeneralName[] = [{ type: 'url', value: MASTER_URI }];
     for (const name of new Set(names)) sans.push(isIP(name) ? { type: 'ip', value: name } : { type: 'dns', value: name });
-    const cert = await this.sign({ subject: 'CN=drover-master', publicKey: keys.publicKey as webcrypto.CryptoKey, sans, ttlMs });
+    const cert = await this.sign(this.previous ?? this.current, { subject: 'CN=drover-master', publicKey: keys.publicKey as webcrypto.CryptoKey, sans, ttlMs });
     const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as webcrypto.CryptoKey);
     return { certPem: cert, keyPem: toPem(Buffer.from(pkcs8), 'PRIVATE KEY') };
   }
@@ -106,7 +182,7 @@ export class ClusterCa {
       });
     }
     const publicKey = await csr.publicKey.export(EC, ['verify']);
-    return this.sign({
+    return this.sign(this.current, {
       subject: `CN=agent:${agentId}`,
       publicKey: publicKey as webcrypto.CryptoKey,
       sans: [{ type: 'url', value: `${AGENT_URI_PREFIX}${agentId}` }],
@@ -115,28 +191,48 @@ export class ClusterCa {
     });
   }
 
-  private async sign(spec: { subject: string; publicKey: webcrypto.CryptoKey; sans: x509.JsonGeneralName[]; ttlMs: number; notBefore?: number }): Promise<string> {
+  private async sign(signer: Signer, spec: { subject: string; publicKey: webcrypto.CryptoKey; sans: x509.JsonGeneralName[]; ttlMs: number; notBefore?: number }): Promise<string> {
     // Backdated a minute: a peer whose clock is a little behind must not see "not yet valid".
     const notBefore = spec.notBefore ?? this.now() - 60_000;
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial(),
       subject: spec.subject,
-      issuer: this.cert.subject,
+      issuer: signer.cert.subject,
       notBefore: new Date(notBefore),
       notAfter: new Date(notBefore + spec.ttlMs),
       publicKey: spec.publicKey,
-      signingKey: this.key,
+      signingKey: signer.key,
       signingAlgorithm: EC,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
         new x509.SubjectAlternativeNameExtension(spec.sans),
-        await x509.AuthorityKeyIdentifierExtension.create(this.cert),
+        await x509.AuthorityKeyIdentifierExtension.create(signer.cert),
       ],
     });
     return cert.toString('pem');
   }
+}
+
+function sealKeyOf(options: ClusterCaOptions): Buffer | undefined {
+  return options.sealKey === undefined ? undefined : Buffer.from(hkdfSync('sha256', options.sealKey, Buffer.alloc(0), 'drover-cluster-ca-key', 32));
+}
+
+async function signerOf(certPem: string, storedKey: string, seal: Buffer | undefined): Promise<Signer> {
+  const keyPem = unseal(storedKey, seal);
+  const key = await webcrypto.subtle.importKey('pkcs8', pemBody(keyPem), EC, false, ['sign']);
+  return { certPem, cert: new x509.X509Certificate(certPem), key: key as webcrypto.CryptoKey };
+}
+
+async function putIfUnchanged(store: Store, version: number, record: StoredCa): Promise<void> {
+  const result = await store.txn({ compare: [{ key: CA_KEY, target: 'version', op: '=', value: version }], success: [{ type: 'put', key: CA_KEY, value: JSON.stringify(record) }] });
+  if (!result.succeeded) throw new DroverError('CONFLICT', 'The cluster CA changed meanwhile (another rotation?): read it again and retry');
+}
+
+function summarize(certPem: string): CaSummary {
+  const cert = new X509Certificate(certPem);
+  return { subject: cert.subject.replace(/\n/g, ', '), hash: caCertHash(certPem), validTo: new Date(cert.validTo).toISOString() };
 }
 
 /** A new agent key (P-256, PKCS#8 PEM) and a CSR for it. */

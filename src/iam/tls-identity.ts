@@ -64,6 +64,14 @@ function urisOf(san: string | undefined): string[] {
     .map((part) => part.slice(4));
 }
 
+/** The first certificate (PEM) of a bundle, or undefined. Bundles are bounded by their message's schema. */
+export function firstCertificate(bundlePem: string): string | undefined {
+  const begin = bundlePem.indexOf('-----BEGIN CERTIFICATE-----');
+  const endMarker = '-----END CERTIFICATE-----';
+  const end = begin < 0 ? -1 : bundlePem.indexOf(endMarker, begin);
+  return end < 0 ? undefined : `${bundlePem.slice(begin, end + endMarker.length)}\n`;
+}
+
 /**
  * When a certificate should be renewed: once two thirds of its lifetime have passed (kubelets
  * rotate at 70–90 %), so a renewal has a third of the lifetime to succeed in.

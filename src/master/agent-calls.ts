@@ -6,6 +6,7 @@
  * reports are adopted (after a master failover the master learns them only this way); tasks the
  * master expected but the agent does not report are gone.
  */
+import { X509Certificate } from 'node:crypto';
 import { registeredTotal } from './reservation-hooks.ts';
 import { reservedOf } from './reservations.ts';
 import { secretPathsOf } from './task-secrets.ts';
@@ -34,7 +35,7 @@ export function checkRegistration(call: Register): Resources {
   }
 }
 
-export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string, certified = false): Promise<void> {
+export async function register(master: Master, call: Register, total: Resources, stream: EventSink, address?: string, certified = false, certificateIssuer?: string): Promise<void> {
   const info = call.register.agent_info;
   const requestedId = info.id?.value ?? call.agent_id?.value;
   if (requestedId !== undefined && master.goneAgents.has(requestedId)) {
@@ -77,6 +78,9 @@ export async function register(master: Master, call: Register, total: Resources,
   record.info = { ...info, id: { value: record.id } };
   if (address !== undefined) record.address = address;
   record.certified = certified || agentCertificate !== undefined;
+  const issuer = agentCertificate !== undefined ? new X509Certificate(agentCertificate).issuer : certified ? certificateIssuer : undefined;
+  if (issuer !== undefined) record.certificateIssuer = issuer;
+  const caBundle = master.agentCaBundle?.();
   const agentToken = master.agentCredential ? await master.agentCredential(record.id) : undefined;
   adoptFrameworks(master, call);
   // The highest write of the record wins: two registrations of one agent in flight at once may
@@ -96,6 +100,7 @@ export async function register(master: Master, call: Register, total: Resources,
       registry: { cluster_id: master.clusterId, revision },
       ...(agentToken === undefined ? {} : { agent_token: agentToken }),
       ...(agentCertificate === undefined ? {} : { agent_certificate: agentCertificate }),
+      ...(caBundle === undefined ? {} : { ca_bundle: caBundle }),
     },
   });
   // Reservations after REGISTERED: the agent is told its ledger on the open stream.

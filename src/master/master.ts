@@ -58,6 +58,11 @@ export interface MasterOptions {
    * binding it to the agent id (src/iam/tls-ca.ts); throws a 4xx DroverError for a bad CSR.
    */
   agentCertificate?: (agentId: string, csrPem: string) => Promise<string>;
+  /**
+   * TLS on: the CA certificates agents are to trust (PEM, the signing CA first), told in every
+   * REGISTERED: during a CA rotation the new and the old (docs/architecture/018-ca-rotation.md).
+   */
+  agentCaBundle?: () => string;
   /** TLS on: how the master calls agent `agentId` (its files relay): mTLS, checking the agent's certificate names that id. */
   agentFetch?: (agentId: string) => typeof fetch;
   /** Interval between agent heartbeats, and how many may be missed (default 15 s × 5). */
@@ -181,6 +186,7 @@ export class Master {
       | 'checkLeadership'
       | 'agentCredential'
       | 'agentCertificate'
+      | 'agentCaBundle'
       | 'agentFetch'
       | 'agentRemovalRate'
       | 'frameworkReregistrationGraceMs'
@@ -210,6 +216,7 @@ export class Master {
   private readonly checkLeadership: (() => Promise<void>) | undefined;
   readonly agentCredential: ((agentId: string) => Promise<string>) | undefined;
   readonly agentCertificate: ((agentId: string, csrPem: string) => Promise<string>) | undefined;
+  readonly agentCaBundle: (() => string) | undefined;
   readonly agentFetch: ((agentId: string) => typeof fetch) | undefined;
   private leadershipConfirmedAt = -Infinity;
   private leadershipCheck: Promise<void> | undefined;
@@ -218,6 +225,7 @@ export class Master {
     this.checkLeadership = options.checkLeadership;
     this.agentCredential = options.agentCredential;
     this.agentCertificate = options.agentCertificate;
+    this.agentCaBundle = options.agentCaBundle;
     this.agentFetch = options.agentFetch;
     this.log = options.logger;
     const now = options.now;

@@ -50,6 +50,8 @@ export interface AgentRecord {
   address?: string;
   /** It proved its id with a certificate of the cluster CA (or got one at this registration): relays to it use mTLS. */
   certified?: boolean;
+  /** The issuer (a CA's subject) of the certificate it presented or was given last: who still holds an old CA's (018-ca-rotation.md). */
+  certificateIssuer?: string;
   /** Dynamic reservations and persistent volumes on it (reservations.ts); `total` has them applied. */
   reservations?: ReservedEntry[];
 }

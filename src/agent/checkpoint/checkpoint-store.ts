@@ -164,6 +164,20 @@ export class CheckpointStore {
     return writePrivate(this.layout.agentCertFile, certPem);
   }
 
+  /** The CA bundle a (verified) master told this agent to trust; undefined before any rotation. */
+  async readMasterCaBundle(): Promise<string | undefined> {
+    try {
+      return (await readFile(this.layout.masterCaBundleFile, 'utf8')) || undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  writeMasterCaBundle(bundlePem: string): Promise<void> {
+    return writePrivate(this.layout.masterCaBundleFile, bundlePem);
+  }
+
   writeAgentId(agentId: string, bootId?: string, registry?: RegistryMarker): Promise<void> {
     const meta: AgentMeta = { version: 1, agentId, ...(bootId === undefined ? {} : { bootId }), ...(registry === undefined ? {} : { registry }) };
     return this.writer.write(this.layout.agentMetaFile, meta);

@@ -139,7 +139,13 @@ export async function resolveVolumes(
         throw new DroverError('FORBIDDEN', `the host volume ${v.source.slice(0, 200)} resolves to ${source.slice(0, 200)}, outside this agent's --host-volume-paths`);
     } else {
       const wanted = join(sandboxReal, v.source);
-      await mkdir(wanted, { recursive: true });
+      // A missing one is made a directory; an existing file (a secret file, secret-files.ts) is bound as a file.
+      if (
+        !(await stat(wanted)
+          .then((s) => s.isFile())
+          .catch(() => false))
+      )
+        await mkdir(wanted, { recursive: true });
       source = await realpath(wanted);
       if (!isUnder(source, sandboxReal)) throw new DroverError('FORBIDDEN', `the sandbox volume ${v.source.slice(0, 200)} leads out of the sandbox`);
     }

@@ -72,13 +72,15 @@ export interface AgentHttp {
   /** `METHOD url` of every route served (HEAD included), for the permission table's test. */
   readonly routes: readonly string[];
   /** TLS: the certificate (and key) the port presents from now on. */
-  setCertificate(certPem: string, keyPem: string): void;
+  /** `caPem`: the CAs trusted from now on (a CA rotation); default the last given, else `tlsCaPem`. */
+  setCertificate(certPem: string, keyPem: string, caPem?: string): void;
   close(): Promise<void>;
 }
 
 type Query = Record<string, string | string[] | undefined>;
 
 export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHttp> {
+  let trustedCa = options.tlsCaPem;
   const app = createHttpServer({
     logger: options.logger,
     ...(options.tlsCaPem === undefined ? {} : { serverFactory: tlsServerFactory({ clientCaPem: options.tlsCaPem, plain: options.plainHttp ?? 'loopback' }) as never }),
@@ -213,8 +215,9 @@ export async function startAgentHttp(options: AgentHttpOptions): Promise<AgentHt
     app,
     port,
     routes,
-    setCertificate(certPem, keyPem) {
-      if (options.tlsCaPem !== undefined) setServerCertificate(app.server, { certPem, keyPem, caPem: options.tlsCaPem });
+    setCertificate(certPem, keyPem, caPem) {
+      if (caPem !== undefined) trustedCa = caPem;
+      if (trustedCa !== undefined) setServerCertificate(app.server, { certPem, keyPem, caPem: trustedCa });
     },
     close: async () => {
       for (const follower of followers) follower.finish();

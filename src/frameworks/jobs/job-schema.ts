@@ -91,7 +91,7 @@ export function unsupportedFields(job: Record<string, unknown>): ErrorDetail[] {
   out.push(...imageErrors(run));
   // Metronome's run.secrets, env references and secret volumes (src/frameworks/sdk/secrets.ts), host volumes (host-volumes.ts); other volumes not yet.
   const secrets = run['secrets'] as SecretDecls | undefined;
-  out.push(...secretDeclarationErrors(run['secrets'], '/run'), ...secretVolumeErrors(run['volumes'], secrets, '/run/volumes'));
+  out.push(...secretDeclarationErrors(run['secrets'], '/run'), ...secretVolumeErrors(run['volumes'], secrets, '/run/volumes', { image: run['docker'] !== undefined || run['ucr'] !== undefined }));
   out.push(...hostVolumeErrors(run['volumes'], '/run/volumes', run['docker'] !== undefined || run['ucr'] !== undefined));
   out.push(...jobNetworkErrors(run['networks']));
   if (typeof run['gpus'] === 'number' && run['gpus'] > 0) out.push({ path: '/run/gpus', errors: ['gpus are not supported yet'] });

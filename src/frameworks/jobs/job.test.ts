@@ -102,8 +102,8 @@ describe('Metronome fixtures', () => {
     'v1__examples__job.json': [[]],
     // docker run options cannot be honoured without a Docker daemon.
     'v1__examples__job_docker_param.json': [['/run/docker/parameters']],
-    // A secret file at an absolute path in the image is not written yet (only sandbox-relative ones).
-    'v1__examples__job_file_based_secrets.json': [['/run/volumes/0/containerPath']],
+    // A secret file at an absolute path in its image (ucr.image): bound there from a tmpfs by the agent.
+    'v1__examples__job_file_based_secrets.json': [[]],
     'v1__examples__job_secrets.json': [[]],
     'v1__examples__job_ucr.json': [[]],
     'v0__examples__job.json': [[]],

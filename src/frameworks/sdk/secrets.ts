@@ -4,6 +4,7 @@
  *   "secrets": {"s1": {"source": "/dev/db-password"}}          declarations: a name → a store path
  *   "env": {"DB_PW": {"secret": "s1"}}                          an environment variable from one
  *   volumes: [{"containerPath": "pw", "secret": "s1"}]          a file (in the sandbox) from one
+ *   volumes: [{"containerPath": "/mnt/pw", "secret": "s1"}]     with an image: a file in its root
  *
  * Definitions keep these references only; the TaskInfo carries Mesos secret references
  * (src/protocol/mesos/secrets.ts) and the agent resolves them at launch. Validation follows
@@ -66,9 +67,10 @@ export function envSecretErrors(env: Record<string, EnvValue> | undefined, secre
 
 /**
  * Volumes: only secret volumes (`{containerPath, secret}`) are run today; `at` is the volumes'
- * path (`/container/volumes`, `/run/volumes`).
+ * path (`/container/volumes`, `/run/volumes`); `image`: the app or job runs in a container image
+ * (an absolute containerPath is then a path in its root).
  */
-export function secretVolumeErrors(volumes: unknown, secrets: SecretDecls | undefined, at: string): ErrorDetail[] {
+export function secretVolumeErrors(volumes: unknown, secrets: SecretDecls | undefined, at: string, options: { image?: boolean } = {}): ErrorDetail[] {
   if (volumes === undefined || volumes === null) return [];
   if (!Array.isArray(volumes)) return [{ path: at, errors: ['must be an array'] }];
   if (volumes.length > MAX_SECRETS) return [{ path: at, errors: [`at most ${MAX_SECRETS} volumes`] }];
@@ -94,7 +96,7 @@ export function secretVolumeErrors(volumes: unknown, secrets: SecretDecls | unde
       out.push({ path: `${at}/${i}/containerPath`, errors: ['is required'] });
       continue;
     }
-    const problem = secretFilePathProblem(containerPath);
+    const problem = secretFilePathProblem(containerPath, options);
     if (problem !== undefined) out.push({ path: `${at}/${i}/containerPath`, errors: [problem] });
     else if (seen.has(containerPath)) out.push({ path: `${at}/${i}/containerPath`, errors: ['another volume has this containerPath'] });
     seen.add(containerPath);

@@ -179,8 +179,8 @@ export function unsupportedFields(app: AppDefinition): Array<{ path: string; err
   if (container) out.push(...containerErrors(container, app.secrets as SecretDecls | undefined, effectiveNetworks(app)));
   if (container) {
     // Secret volumes (a file in the sandbox) and persistent ones (stateful.ts); host and external ones not yet.
-    out.push(...volumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes'));
     const docker = container['docker'] as { image?: unknown } | null | undefined;
+    out.push(...volumeErrors(container['volumes'], app.secrets as SecretDecls | undefined, '/container/volumes', { image: typeof docker?.image === 'string' }));
     out.push(...hostVolumeErrors(container['volumes'], '/container/volumes', typeof docker?.image === 'string'));
   }
   out.push(...secretDeclarationErrors(app.secrets, ''), ...envSecretErrors(app.env, app.secrets as SecretDecls | undefined, ''));

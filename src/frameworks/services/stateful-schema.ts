@@ -24,8 +24,8 @@ function isPersistent(v: unknown): v is Record<string, unknown> & { persistent: 
  * `container.volumes`: persistent volumes checked here, the others (secret volumes) by
  * secretVolumeErrors, each error at its volume's own index.
  */
-export function volumeErrors(volumes: unknown, secrets: SecretDecls | undefined, at: string): ErrorDetail[] {
-  if (!Array.isArray(volumes)) return secretVolumeErrors(volumes, secrets, at);
+export function volumeErrors(volumes: unknown, secrets: SecretDecls | undefined, at: string, options: { image?: boolean } = {}): ErrorDetail[] {
+  if (!Array.isArray(volumes)) return secretVolumeErrors(volumes, secrets, at, options);
   const out: ErrorDetail[] = [];
   const others: unknown[] = [];
   const index: number[] = [];
@@ -61,7 +61,7 @@ export function volumeErrors(volumes: unknown, secrets: SecretDecls | undefined,
       if (persistent[k] !== undefined) out.push({ path: `${here}/persistent/${k}`, errors: [`${k} is not supported`] });
     }
   });
-  for (const d of secretVolumeErrors(others, secrets, at)) {
+  for (const d of secretVolumeErrors(others, secrets, at, options)) {
     const rest = d.path.slice(at.length + 1);
     const j = Number.parseInt(rest, 10);
     out.push(Number.isInteger(j) && index[j] !== undefined ? { ...d, path: `${at}/${index[j]}${rest.slice(String(j).length)}` } : d);

@@ -3,6 +3,7 @@
  * Operator views (state, v1 operator calls) are in operator.ts.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { TLSSocket } from 'node:tls';
 import { peerIdentity } from '../../iam/tls-identity.ts';
 import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
@@ -55,7 +56,9 @@ export function registerMasterRoutes(app: FastifyInstance, master: Master): void
       const registration = call as Parameters<typeof agents.register>[1];
       const total = agents.checkRegistration(registration);
       const stream = new EventStream(reply.raw);
-      await streamFrom(reply, stream, () => agents.register(master, registration, total, stream, request.socket.remoteAddress, peerIdentity(request.raw.socket).kind === 'agent'));
+      const peer = peerIdentity(request.raw.socket);
+      const issuer = peer.kind === 'agent' ? (request.raw.socket as TLSSocket).getPeerX509Certificate?.()?.issuer : undefined;
+      await streamFrom(reply, stream, () => agents.register(master, registration, total, stream, request.socket.remoteAddress, peer.kind === 'agent', issuer));
       return;
     }
     const agent = agents.callingAgent(master, call, header(request.headers[AGENT_STREAM_HEADER]));

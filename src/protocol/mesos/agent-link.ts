@@ -143,7 +143,10 @@ export interface AgentAcknowledgement {
 }
 
 export type AgentEvent =
-  | { type: 'REGISTERED'; registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker; agent_token?: string; agent_certificate?: string } }
+  | {
+      type: 'REGISTERED';
+      registered: { agent_id: Id; heartbeat_interval_seconds: number; master_id: string; registry?: RegistryMarker; agent_token?: string; agent_certificate?: string; ca_bundle?: string };
+    }
   | { type: 'LAUNCH'; launch: AgentLaunch }
   | { type: 'KILL'; kill: { framework_id: Id; task_id: Id; kill_policy?: Static<typeof KillPolicy> } }
   | { type: 'ACKNOWLEDGE'; acknowledge: { acknowledgements: AgentAcknowledgement[] } }

@@ -53,17 +53,26 @@ export function secretVolume(containerPath: string, path: string): Record<string
   return { container_path: containerPath, mode: 'RO', source: { type: 'SECRET', secret: secretReference(path) } };
 }
 
-/** A file a secret is written to: a relative path inside the sandbox. */
+/**
+ * A file a secret is written to: relative to the sandbox, or — in a container image only — an
+ * absolute path inside the image's root (Mesos' secret volumes of a task with an image; the agent
+ * binds the file there from a tmpfs, agent/secret-files.ts).
+ */
 export const MAX_SECRET_FILE_PATH = 1024;
-export function secretFilePathProblem(containerPath: string): string | undefined {
+export function secretFilePathProblem(containerPath: string, options: { image?: boolean } = {}): string | undefined {
   if (containerPath.length === 0 || containerPath.length > MAX_SECRET_FILE_PATH) return `must be 1 to ${MAX_SECRET_FILE_PATH} characters`;
   // Without a container image there is no container root to mount into: the file lives in the
   // sandbox, as Mesos requires of secret volumes of tasks without an image.
-  if (containerPath.startsWith('/')) return 'must be relative to the sandbox (absolute paths need a container image, which is not supported yet)';
-  for (const segment of containerPath.split('/')) {
+  const absolute = containerPath.startsWith('/');
+  if (absolute && options.image !== true) return 'must be relative to the sandbox: an absolute path needs a container image (docker.image or ucr.image)';
+  const segments = (absolute ? containerPath.slice(1) : containerPath).split('/');
+  for (const segment of segments) {
     if (segment === '' || segment === '.' || segment === '..') return "must not contain empty, '.' or '..' segments";
     if (segment.includes('\0')) return 'must not contain a NUL byte';
   }
+  if (!absolute && segments[0] === '.secrets') return "'.secrets' in the sandbox is the agent's (secret files of tasks in images)";
+  if (absolute && (segments[0] === 'proc' || segments[0] === 'dev' || containerPath === '/mnt/mesos/sandbox' || containerPath.startsWith('/mnt/mesos/sandbox/')))
+    return 'must not be under /proc, /dev or /mnt/mesos/sandbox (the container runtime mounts those; name a path relative to the sandbox instead)';
   return undefined;
 }
 
