@@ -79,6 +79,9 @@ export class TaskSupervisor {
   private readonly completedTasks: TaskCheckpoint[] = [];
   private readonly health: TaskHealthChecks;
   private detached = false;
+  /** Task groups' network namespaces by networkId: attached (or being attached), and those already released. */
+  private readonly groupNets = new Map<string, Promise<NonNullable<TaskGroupCheckpoint['attached']>>>();
+  private readonly groupNetsReleased = new Set<string>();
 
   constructor(private readonly options: TaskSupervisorOptions) {
     this.health = new TaskHealthChecks(options.clock);
@@ -160,6 +163,11 @@ export class TaskSupervisor {
         this.enqueue(supervised, () => this.onExit(supervised, status));
       }
     }
+    // A group whose tasks all ended while the agent was down: its namespace goes now.
+    for (const { task } of recovered) {
+      const group = task.taskGroup;
+      if (group?.attached !== undefined && isTerminalState(task.state)) void this.releaseGroupNetworks(task.frameworkId, group);
+    }
   }
 
   /** `executor` set: the tasks are one task group (task-groups.ts). */
@@ -167,7 +175,7 @@ export class TaskSupervisor {
     let group: TaskGroupCheckpoint | undefined;
     if (executor !== undefined) {
       const agentId = this.options.agentId() ?? taskInfos[0]?.agent_id.value ?? 'unknown';
-      group = groupCheckpoint(executor, taskInfos, this.options.layout.sandbox(agentId, frameworkId, executor.executor_id.value, randomUUID()));
+      group = groupCheckpoint(executor, taskInfos, this.options.layout.sandbox(agentId, frameworkId, executor.executor_id.value, randomUUID()), randomUUID());
     }
     for (const taskInfo of taskInfos) {
       const taskId = taskInfo.task_id.value;
@@ -304,6 +312,17 @@ export class TaskSupervisor {
         return this.launchFailed(supervised, `Failed to mount the task's persistent volumes: ${(err as Error).message}`);
       }
     }
+    // The group's one network namespace: the first task to get here attaches it, the others join.
+    let shared: NonNullable<TaskGroupCheckpoint['attached']> | undefined;
+    if (c.taskGroup?.networks !== undefined && c.taskGroup.networks.length > 0) {
+      try {
+        shared = await this.groupNetworks(c.taskGroup);
+      } catch (err) {
+        return this.launchFailed(supervised, `Failed to attach the task group's networks (${c.taskGroup.networks.join(', ')}): ${(err as Error).message}`);
+      }
+      // On disk before any process may be in it: a restarted agent must be able to DEL it.
+      await this.options.checkpoints.writeTask(c);
+    }
     // Secrets before the fetch: the sandbox is still the agent's alone. Values stay in memory (the
     // launch's environment, the hidden secret files); the checkpoint keeps the references only.
     const secrets = await this.taskSecrets(c);
@@ -368,6 +387,7 @@ export class TaskSupervisor {
         ...(image === undefined ? {} : { image, frameworkUser: c.frameworkInfo.user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
+        ...(shared === undefined ? {} : { sharedNetns: shared.netns }),
         ...(containerVolumes.length === 0 ? {} : { volumes: containerVolumes }),
         ...portMappingsOf(c.taskInfo.container),
         ...(image === undefined ? {} : { onPullProgress: pullProgress.report }),
@@ -379,7 +399,7 @@ export class TaskSupervisor {
     }
     await pullProgress.settled();
     this.watchExit(supervised);
-    const attached = c.container.networks;
+    const attached = c.container.networks ?? shared?.networks;
     await this.transition(supervised, {
       state: 'TASK_RUNNING',
       source: 'SOURCE_EXECUTOR',
@@ -480,6 +500,7 @@ export class TaskSupervisor {
     const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
     const container = c.container;
     // COMMAND checks run inside the task, as the task (its user, capabilities, seccomp filter).
+    const probeHost = (container?.networks ?? c.taskGroup?.attached?.networks)?.[0]?.ipAddresses[0];
     const commandArgv = container === undefined ? undefined : (argv: string[]) => this.options.containerizer.execArgv(container, { argv, ...(user === undefined || user === '' ? {} : { user }) });
     const target = {
       key: key(c.frameworkId, c.taskInfo.task_id.value),
@@ -487,6 +508,8 @@ export class TaskSupervisor {
       sandbox: c.sandbox,
       env: this.taskEnv(c),
       ...(commandArgv === undefined ? {} : { commandArgv }),
+      // A task on a CNI network is checked at its address there (its own namespace's, or its group's).
+      ...(probeHost === undefined ? {} : { host: probeHost }),
     };
     this.health.start(target, (report) =>
       this.enqueue(supervised, async () => {
@@ -562,6 +585,44 @@ export class TaskSupervisor {
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
     if (c.taskGroup !== undefined && isTerminalState(fields.state) && killsGroup(fields.state)) this.killGroup(c);
+    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.releaseGroupNetworks(c.frameworkId, c.taskGroup);
+  }
+
+  /** The group's namespace, attached once for all its tasks (task-groups.ts). */
+  private groupNetworks(group: TaskGroupCheckpoint): Promise<NonNullable<TaskGroupCheckpoint['attached']>> {
+    const id = group.networkId ?? group.executorId;
+    let attaching = this.groupNets.get(id);
+    if (attaching === undefined) {
+      const containerizer = this.options.containerizer;
+      if (containerizer.attachGroupNetworks === undefined) return Promise.reject(new Error(`CNI networks need the linux containerizer; this agent runs ${containerizer.name}`));
+      attaching =
+        group.attached !== undefined
+          ? Promise.resolve(group.attached)
+          : containerizer.attachGroupNetworks(`group-${id}`, group.networks ?? [], group.portMappings ?? []).then((a) => {
+              // The tasks launched together share this object; each checkpoint carries it from now on.
+              group.attached = a;
+              return a;
+            });
+      this.groupNets.set(id, attaching);
+    }
+    return attaching;
+  }
+
+  /** Once every task of the group has ended, its namespace goes (DEL on each network). */
+  private async releaseGroupNetworks(frameworkId: string, group: TaskGroupCheckpoint): Promise<void> {
+    const id = group.networkId ?? group.executorId;
+    if (group.networks === undefined || group.networks.length === 0 || this.groupNetsReleased.has(id)) return;
+    const tasks = group.taskIds.map((taskId) => this.tasks.get(key(frameworkId, taskId)));
+    if (tasks.some((t) => t !== undefined && !isTerminalState(t.checkpoint.state))) return;
+    // Any task's copy: after a restart each checkpoint has its own, and the one that attached has it.
+    const attached = group.attached ?? tasks.find((t) => t?.checkpoint.taskGroup?.attached !== undefined)?.checkpoint.taskGroup?.attached;
+    const attaching = this.groupNets.get(id);
+    if (attached === undefined && attaching === undefined) return;
+    this.groupNetsReleased.add(id);
+    const networks = attached ?? (await attaching!.catch(() => undefined));
+    this.groupNets.delete(id);
+    if (networks === undefined) return;
+    await this.options.containerizer.detachGroupNetworks?.(`group-${id}`, networks.networks).catch((err: unknown) => this.options.logger.warn({ err, id }, 'group-networks-not-detached'));
   }
 
   /** A task of a group failed or was killed: the others go too (the default executor's rule). */

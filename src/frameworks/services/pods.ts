@@ -26,7 +26,7 @@ import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
 import type { Deployment, Deployments } from './deployments.ts';
 import type { ServiceEvents } from './events.ts';
 import { lossCause } from './loss-cause.ts';
-import { type Pod, type PodContainer, podConfigEqual } from './pod-schema.ts';
+import { BRIDGE_NETWORK, type Pod, type PodContainer, podConfigEqual, podNetworkNames } from './pod-schema.ts';
 import { roleFit } from './placement.ts';
 import { unreachablePhase } from './reconcile.ts';
 
@@ -55,8 +55,10 @@ export interface PodInstance {
   configVersion: string;
   agentId: string;
   hostname: string;
-  /** Host port of each endpoint. */
+  /** Host port of each endpoint that has one. */
   ports: Record<string, number>;
+  /** Its addresses on its container networks (from the agent's TASK_RUNNING). */
+  networks?: Array<{ name: string; addresses: string[] }>;
   tasks: PodTask[];
   stagedAt: string;
   startedAt?: string;
@@ -438,7 +440,8 @@ export class PodManager {
     const ports: Record<string, number> = {};
     const taken: number[] = [];
     const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
-    for (const e of endpoints.filter((x) => x.hostPort !== 0)) {
+    for (const e of endpoints) {
+      if (e.hostPort === undefined || e.hostPort === 0) continue;
       if (!free.contains(e.hostPort)) return undefined;
       ports[e.name] = e.hostPort;
       taken.push(e.hostPort);
@@ -468,7 +471,7 @@ export class PodManager {
     if (executor === undefined) return undefined;
     const tasks: Resources[] = [];
     for (const ct of pod.containers) {
-      const own = ct.endpoints.map((e) => ports[e.name]!);
+      const own = ct.endpoints.flatMap((e) => (ports[e.name] === undefined ? [] : [ports[e.name]!]));
       const mine = share(
         `cpus:${round(ct.resources.cpus)};mem:${round(ct.resources.mem)}${ct.resources.disk > 0 ? `;disk:${round(ct.resources.disk)}` : ''}${own.length > 0 ? `;ports:[${own.map((p) => `${p}-${p}`).join(',')}]` : ''}`,
       );
@@ -499,7 +502,34 @@ export class PodManager {
 
   private launchGroup(pod: Pod, instance: PodInstance, offer: OfferJson, fit: PodFit): unknown {
     const ports = fit.ports;
-    const portEnv = Object.entries(ports).map(([name, port]) => ({ name: `ENDPOINT_${name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }));
+    const networks = podNetworkNames(pod);
+    const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
+    // Marathon's ENDPOINT_<NAME>: the port to listen on, the container port on container networks.
+    const portEnv = endpoints.flatMap((e) => {
+      const port = networks.length > 0 ? (e.containerPort ?? ports[e.name]) : ports[e.name];
+      return port === undefined ? [] : [{ name: `ENDPOINT_${e.name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }];
+    });
+    // One namespace for the instance on its networks (the executor's), host ports forwarded to container ports on the first.
+    const mappings = endpoints.flatMap((e) =>
+      ports[e.name] === undefined || e.containerPort === undefined ? [] : e.protocol.map((protocol) => ({ host_port: ports[e.name]!, container_port: e.containerPort!, protocol })),
+    );
+    const executorContainer =
+      networks.length === 0
+        ? { type: 'MESOS' }
+        : {
+            type: 'MESOS',
+            network_infos: pod.networks.flatMap((n, i) =>
+              n.mode === 'host'
+                ? []
+                : [
+                    {
+                      name: n.mode === 'container' ? n.name : BRIDGE_NETWORK,
+                      ...(i === 0 && mappings.length > 0 ? { port_mappings: mappings } : {}),
+                      labels: { labels: Object.entries(n.labels).map(([key, value]) => ({ key, value })) },
+                    },
+                  ],
+            ),
+          };
     return {
       type: 'LAUNCH_GROUP',
       launch_group: {
@@ -507,7 +537,7 @@ export class PodManager {
           type: 'DEFAULT',
           executor_id: { value: `instance-${instance.id}` },
           resources: fit.executor.toJSON(),
-          container: { type: 'MESOS' },
+          container: executorContainer,
         },
         task_group: {
           tasks: pod.containers.map((ct, index) => {
@@ -548,7 +578,7 @@ export class PodManager {
                 ...(ct.image === undefined ? {} : { mesos: { image: { type: 'DOCKER', docker: { name: ct.image.id }, ...(ct.image.forcePull ? { cached: false } : {}) } } }),
                 volumes: this.volumesOf(pod, ct),
               },
-              ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports) }),
+              ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports, networks.length > 0) }),
               ...(ct.lifecycle === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: Math.round(ct.lifecycle.killGracePeriodSeconds * 1e9) } } }),
               labels: { labels: Object.entries(ct.labels).map(([key, value]) => ({ key, value })) },
             };
@@ -611,6 +641,8 @@ export class PodManager {
       if (status.message !== undefined) task.message = status.message;
       if (status.healthy !== undefined) task.healthy = status.healthy;
       if (status.state === 'TASK_RUNNING' && instance.startedAt === undefined) instance.startedAt = this.now();
+      const addresses = networkAddresses(status);
+      if (addresses !== undefined) instance.networks = addresses;
       this.c.events.publish('status_update_event', {
         slaveId: instance.agentId,
         taskId,
@@ -722,7 +754,7 @@ export class PodManager {
       statusSince: i.startedAt ?? i.stagedAt,
       agentHostname: i.hostname,
       agentId: i.agentId,
-      networks: [],
+      networks: i.networks ?? [],
       containers: i.tasks.map((t) => {
         const ct = pod?.containers.find((c) => c.name === t.container);
         return {
@@ -731,7 +763,11 @@ export class PodManager {
           statusSince: t.since,
           containerId: t.taskId,
           ...(t.message === undefined ? {} : { message: t.message }),
-          endpoints: (ct?.endpoints ?? []).map((e) => ({ name: e.name, allocatedHostPort: i.ports[e.name], ...(t.healthy === undefined ? {} : { healthy: t.healthy }) })),
+          endpoints: (ct?.endpoints ?? []).map((e) => ({
+            name: e.name,
+            ...(i.ports[e.name] === undefined ? {} : { allocatedHostPort: i.ports[e.name] }),
+            ...(t.healthy === undefined ? {} : { healthy: t.healthy }),
+          })),
           ...(ct === undefined ? {} : { resources: ct.resources }),
           lastUpdated: t.since,
           lastChanged: t.since,
@@ -750,13 +786,25 @@ function healthyWhereChecked(pod: Pod, i: PodInstance): boolean {
   return i.tasks.every((t) => pod.containers.find((c) => c.name === t.container)?.healthCheck === undefined || t.healthy === true);
 }
 
+/** The instance's addresses from a status' ContainerStatus.network_infos (Marathon's instance `networks`). */
+function networkAddresses(status: TaskStatus): Array<{ name: string; addresses: string[] }> | undefined {
+  const infos = (status.container_status as { network_infos?: Array<{ name?: unknown; ip_addresses?: Array<{ ip_address?: unknown }> }> } | undefined)?.network_infos;
+  if (!Array.isArray(infos) || infos.length === 0) return undefined;
+  return infos.slice(0, 16).map((n) => ({
+    name: typeof n.name === 'string' ? n.name.slice(0, 256) : '',
+    addresses: (Array.isArray(n.ip_addresses) ? n.ip_addresses : []).flatMap((a) => (typeof a.ip_address === 'string' ? [a.ip_address.slice(0, 64)] : [])).slice(0, 16),
+  }));
+}
+
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
 /** A pod container's health check as Mesos HealthCheck JSON (the agent runs it). */
-function healthCheckOf(ct: PodContainer, ports: Record<string, number>): Record<string, unknown> {
+function healthCheckOf(ct: PodContainer, hostPorts: Record<string, number>, containerNetwork: boolean): Record<string, unknown> {
   const hc = ct.healthCheck!;
+  // On a container network the agent checks the instance's address there, at the container port.
+  const ports: Record<string, number | undefined> = containerNetwork ? Object.fromEntries(ct.endpoints.map((e) => [e.name, e.containerPort ?? hostPorts[e.name]])) : hostPorts;
   const common = {
     delay_seconds: hc.delaySeconds,
     interval_seconds: hc.intervalSeconds,
