@@ -20,6 +20,10 @@
  *   need a root filesystem of the task's own); a task in an image gets its shared volumes bound a
  *   second time by the containerizer, at any path of its root filesystem, read-only if asked
  *   (groupImageVolumes), and its host volumes from the containerizer alone.
+ * - Persistent volumes in the executor's resources (a pod's, Mesos' default executor's) are
+ *   bind-mounted at `<executor sandbox>/<container_path>` once for the group, before its first task
+ *   starts, so its SANDBOX_PATH volumes reach them; they are unmounted when its last task has ended
+ *   (the data stays in the volume's directory, persistent-volumes.ts).
  * - Fate sharing: a task that ends in any terminal state but TASK_FINISHED (exit 0) kills the
  *   others (they report TASK_KILLED), as the default executor does.
  */
@@ -35,12 +39,15 @@ import { type ContainerVolume, volumePathProblem } from './containerizer/contain
 import type { TaskGroupCheckpoint } from './checkpoint/task-group-checkpoint.ts';
 import { portMappingsProblem, requestedPortMappings } from './network/cni-bridge.ts';
 import { requestedNetworks } from './network/cni.ts';
+import { volumesOf } from './persistent-volumes.ts';
+import type { ResourceJson } from '../protocol/mesos/scheduler.ts';
 
 export type { TaskGroupCheckpoint };
 
 export interface GroupExecutor {
   executor_id: { value: string };
   container?: Record<string, unknown>;
+  resources?: unknown;
 }
 
 const MAX_PATH = 4096;
@@ -48,7 +55,8 @@ const MAX_PATH = 4096;
 /** `networkId` names the group's network namespace (a fresh UUID per group). */
 export function groupCheckpoint(executor: GroupExecutor, tasks: readonly TaskInfo[], executorSandbox: string, networkId: string): TaskGroupCheckpoint {
   const networks = requestedNetworks(executor.container);
-  const base = { executorId: executor.executor_id.value, taskIds: tasks.map((t) => t.task_id.value), executorSandbox };
+  const volumes = volumesOf(Array.isArray(executor.resources) ? (executor.resources as ResourceJson[]) : []);
+  const base = { executorId: executor.executor_id.value, taskIds: tasks.map((t) => t.task_id.value), executorSandbox, ...(volumes.length === 0 ? {} : { volumes }) };
   if (networks.length === 0) return base;
   // The group's host ports are those of all its tasks (each endpoint's port is in its container's resources).
   const requested = requestedPortMappings(executor.container);

@@ -29,7 +29,7 @@ import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
-import { mountTaskVolumes, taskVolumes } from './persistent-volumes.ts';
+import { mountTaskVolumes, mountVolumes, taskVolumes } from './persistent-volumes.ts';
 import { groupCheckpoint, groupImageVolumes, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 import { requestedImage } from './containerizer/container-image.ts';
 import { requestedVolumes, volumesProblem } from './containerizer/container-volumes.ts';
@@ -82,6 +82,8 @@ export class TaskSupervisor {
   /** Task groups' network namespaces by networkId: attached (or being attached), and those already released. */
   private readonly groupNets = new Map<string, Promise<NonNullable<TaskGroupCheckpoint['attached']>>>();
   private readonly groupNetsReleased = new Set<string>();
+  /** Task groups' persistent volume mounts in their executor sandbox, by that sandbox. */
+  private readonly groupMounts = new Map<string, Promise<void>>();
 
   constructor(private readonly options: TaskSupervisorOptions) {
     this.health = new TaskHealthChecks(options.clock);
@@ -166,7 +168,7 @@ export class TaskSupervisor {
     // A group whose tasks all ended while the agent was down: its namespace goes now.
     for (const { task } of recovered) {
       const group = task.taskGroup;
-      if (group?.attached !== undefined && isTerminalState(task.state)) void this.releaseGroupNetworks(task.frameworkId, group);
+      if ((group?.attached !== undefined || (group?.volumes?.length ?? 0) > 0) && isTerminalState(task.state)) void this.groupEnded(task.frameworkId, group!);
     }
   }
 
@@ -298,6 +300,7 @@ export class TaskSupervisor {
       try {
         const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
         const owner = await this.options.secretFileOwner?.(user === '' ? undefined : user);
+        if (c.taskGroup.volumes !== undefined && c.taskGroup.volumes.length > 0) await this.groupVolumes(c.taskGroup, owner);
         await prepareGroupSandbox(c.taskInfo, c.taskGroup, c.sandbox, owner);
       } catch (err) {
         return this.launchFailed(supervised, `Failed to prepare the task group's volumes: ${(err as Error).message}`);
@@ -585,7 +588,21 @@ export class TaskSupervisor {
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
     if (c.taskGroup !== undefined && isTerminalState(fields.state) && killsGroup(fields.state)) this.killGroup(c);
-    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.releaseGroupNetworks(c.frameworkId, c.taskGroup);
+    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.groupEnded(c.frameworkId, c.taskGroup);
+  }
+
+  /** The executor's persistent volumes in its sandbox, mounted once for all the group's tasks (task-groups.ts). */
+  private groupVolumes(group: TaskGroupCheckpoint, owner: { uid: number; gid: number } | undefined): Promise<void> {
+    let mounting = this.groupMounts.get(group.executorSandbox);
+    if (mounting === undefined) {
+      mounting = (async () => {
+        await mkdir(group.executorSandbox, { recursive: true });
+        await mountVolumes(group.volumes ?? [], this.options.layout.root, group.executorSandbox, owner);
+      })();
+      this.groupMounts.set(group.executorSandbox, mounting);
+      mounting.catch(() => this.groupMounts.delete(group.executorSandbox));
+    }
+    return mounting;
   }
 
   /** The group's namespace, attached once for all its tasks (task-groups.ts). */
@@ -608,12 +625,19 @@ export class TaskSupervisor {
     return attaching;
   }
 
-  /** Once every task of the group has ended, its namespace goes (DEL on each network). */
-  private async releaseGroupNetworks(frameworkId: string, group: TaskGroupCheckpoint): Promise<void> {
-    const id = group.networkId ?? group.executorId;
-    if (group.networks === undefined || group.networks.length === 0 || this.groupNetsReleased.has(id)) return;
+  /**
+   * Once every task of the group has ended: its persistent volumes are unmounted from the executor
+   * sandbox (their data stays), and its namespace goes (DEL on each network).
+   */
+  private async groupEnded(frameworkId: string, group: TaskGroupCheckpoint): Promise<void> {
     const tasks = group.taskIds.map((taskId) => this.tasks.get(key(frameworkId, taskId)));
     if (tasks.some((t) => t !== undefined && !isTerminalState(t.checkpoint.state))) return;
+    if (group.volumes !== undefined && group.volumes.length > 0) {
+      this.groupMounts.delete(group.executorSandbox);
+      await releaseGroupSandbox(group.executorSandbox).catch((err: unknown) => this.options.logger.warn({ err, sandbox: group.executorSandbox }, 'group-volumes-unmount-failed'));
+    }
+    const id = group.networkId ?? group.executorId;
+    if (group.networks === undefined || group.networks.length === 0 || this.groupNetsReleased.has(id)) return;
     // Any task's copy: after a restart each checkpoint has its own, and the one that attached has it.
     const attached = group.attached ?? tasks.find((t) => t?.checkpoint.taskGroup?.attached !== undefined)?.checkpoint.taskGroup?.attached;
     const attaching = this.groupNets.get(id);

@@ -16,6 +16,11 @@ export const TaskGroupCheckpoint = Type.Object({
   portMappings: Type.Optional(
     Type.Array(Type.Object({ network: Type.String(), hostPort: Type.Integer(), containerPort: Type.Integer(), protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]) }), { maxItems: 1000 }),
   ),
+  /**
+   * The executor's persistent volumes (ExecutorInfo.resources with disk.persistence): mounted at
+   * `<executorSandbox>/<containerPath>` while the group runs (persistent-volumes.ts).
+   */
+  volumes: Type.Optional(Type.Array(Type.Object({ role: Type.String(), id: Type.String(), containerPath: Type.String() }), { maxItems: 256 })),
   /** Why the group's networks cannot be set up (bad port mappings); every task of it fails with this. */
   networkProblem: Type.Optional(Type.String()),
   /** The namespace and networks once attached (so a restarted agent can still DEL them). */

@@ -14,7 +14,9 @@
  * backoff and killSelection (stored); executorResources; `role` and
  * scheduling.placement.acceptedResourceRoles (podRoleErrors checks them against the framework's roles).
  *
- * Refused with their path until their part exists: APPC images and pull secrets, persistent and secret volumes, read-only or absolute mount paths without an
+ * Persistent volumes (`persistent: {size}`): each instance reserves its resources and volumes on
+ * one agent and is relaunched there, finding its data (pods.ts, PodSlot).
+ * Refused with their path until their part exists: APPC images and pull secrets, secret volumes, read-only or absolute mount paths without an
  * image (both need an image's root filesystem), secrets, placement constraints, resourceLimits,
  * linuxInfo, tty, check.
  */
@@ -81,7 +83,8 @@ export interface Pod {
   user?: string;
   environment: Record<string, string>;
   containers: PodContainer[];
-  volumes: Array<{ name: string; host?: string }>;
+  /** Ephemeral (neither), a host directory, or persistent (kept with the instance's reservation on its agent). */
+  volumes: Array<{ name: string; host?: string; persistent?: { size: number } }>;
   networks: PodNetwork[];
   scaling: { kind: 'fixed'; instances: number; maxInstances?: number };
   scheduling: {
@@ -291,12 +294,26 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     if (name !== '' && !NAME.test(name)) c.fail(`${p}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
     if (volumeNames.has(name)) c.fail(`${p}/name`, 'must be unique in the pod');
     volumeNames.add(name);
-    c.unsupported(vol['persistent'], `${p}/persistent`, 'persistent volumes are not supported for pods yet');
+    // Persistent (Marathon's `persistent: {size}`, MiB of the root disk): reserved with the instance on one agent (pods.ts).
+    let persistent: { size: number } | undefined;
+    if (vol['persistent'] !== undefined) {
+      const po = c.object(vol['persistent'], `${p}/persistent`, true);
+      if (po !== undefined) {
+        const size = c.number(po['size'], `${p}/persistent/size`, 0, 1, 16 * 1024 * 1024, true);
+        if (!Number.isInteger(size)) c.fail(`${p}/persistent/size`, 'must be a whole number of MiB');
+        if (po['type'] !== undefined && po['type'] !== 'root') c.fail(`${p}/persistent/type`, "only 'root' disks are supported");
+        c.unsupported(po['maxSize'], `${p}/persistent/maxSize`, 'mount disks (maxSize) are not supported');
+        c.unsupported(po['constraints'], `${p}/persistent/constraints`, 'persistent volume constraints are not supported');
+        c.unsupported(po['profileName'], `${p}/persistent/profileName`, 'disk profiles are not supported');
+        persistent = { size };
+      }
+      if (vol['host'] !== undefined) c.fail(`${p}/host`, 'a volume is either a host volume or persistent');
+    }
     c.unsupported(vol['secret'], `${p}/secret`, 'secret volumes are not supported for pods yet');
     const host = c.string(vol['host'], `${p}/host`);
     if (host !== undefined && !host.startsWith('/')) c.fail(`${p}/host`, 'must be an absolute path on the agent');
     if (host !== undefined && host.split('/').includes('..')) c.fail(`${p}/host`, "must not contain '..'");
-    volumes.push({ name, ...(host === undefined ? {} : { host }) });
+    volumes.push({ name, ...(host === undefined ? {} : { host }), ...(persistent === undefined ? {} : { persistent }) });
   });
 
   const networks: PodNetwork[] = [];
