@@ -6,7 +6,8 @@
  * The pod's instance reserves its resources and creates its volume on the agent (RESERVE, CREATE
  * and LAUNCH_GROUP in one ACCEPT); both containers mount the volume (one writes, the other reads).
  * A killed instance is replaced on the same agent, on the same reservation, and finds the data;
- * deleting the pod destroys the volume and releases the reservation. Bad input: 422 with its path.
+ * so is one replaced by an update (kill-first); deleting the pod destroys the volume and releases
+ * the reservation. Bad input: 422 with its path.
  * Runs with the other files (one master and one agent of its own, free ports, its own role).
  */
 import { after, before, test } from 'node:test';
@@ -161,6 +162,14 @@ test('a pod instance reserves and creates its volume; killed, it is replaced on 
   const seen2 = join(await sandboxOf(`${second.id}.reader`), 'seen');
   const read = await eventually(async () => (await readFile(seen2, 'utf8').catch(() => '')) || undefined, 'the new reader saw the old data', WAIT_MS);
   assert.ok(read.startsWith(`start ${first.id}.writer\n`), read);
+
+  // An update replaces the instance kill-first, on the same slot: the data is still there.
+  const updated = await api('PUT', '/v2/pods/db/store', { ...POD, environment: { VERSION: '2' } });
+  assert.equal(updated.status, 200, JSON.stringify(updated.body));
+  const third = await running([first.id, second.id]);
+  assert.equal(third.agentId, first.agentId);
+  assert.deepEqual(await logLines(3), [`start ${first.id}.writer`, `start ${second.id}.writer`, `start ${third.id}.writer`]);
+  assert.equal((await volumes()).length, 1);
 
   // Deleted: the volume is destroyed and the reservation released.
   assert.equal((await api('DELETE', '/v2/pods/db/store?force=true')).status, 202);

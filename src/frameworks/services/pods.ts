@@ -291,11 +291,14 @@ export class PodManager {
       const sorted = [...current].sort((a, b) => Number(unreachable(b)) - Number(unreachable(a)) || (youngestFirst ? byAge(b, a) : byAge(a, b)));
       kill.push(...sorted.slice(0, current.length - desired));
     }
-    const minHealthy = Math.ceil(desired * pod.scheduling.upgrade.minimumHealthCapacity);
+    // A resident pod has as many slots as instances: an old instance must end before its slot runs
+    // a new one (Marathon requires such an upgrade strategy of resident run specs).
+    const upgrade = isResidentPod(pod) ? { minimumHealthCapacity: 0, maximumOverCapacity: 0 } : pod.scheduling.upgrade;
+    const minHealthy = Math.ceil(desired * upgrade.minimumHealthCapacity);
     const currentRunning = current.filter(running).length;
     const keepOld = Math.max(0, Math.min(old.length, minHealthy - currentRunning));
     kill.push(...[...old].sort(byAge).slice(0, old.length - keepOld));
-    const maxTotal = desired + Math.floor(desired * pod.scheduling.upgrade.maximumOverCapacity);
+    const maxTotal = desired + Math.floor(desired * upgrade.maximumOverCapacity);
     const afterKills = alive.length - kill.length;
     let launch = Math.max(0, Math.min(desired - current.length, maxTotal - afterKills));
     if (launch > 0 && this.runtimeOf(pod.id).delayUntil > this.c.clock.now()) launch = 0;
