@@ -110,7 +110,7 @@ test('every problem with its path; bounds on what a request may carry', () => {
     id: '/Bad',
     networks: [],
     volumes: [
-      { name: 'v', persistent: { size: 10 } },
+      { name: 'v', persistent: { size: 0 } },
       { name: 'v', host: 'relative' },
     ],
     containers: [
@@ -125,7 +125,7 @@ test('every problem with its path; bounds on what a request may carry', () => {
   for (const expected of [
     '/id',
     '/networks',
-    '/volumes/0/persistent',
+    '/volumes/0/persistent/size',
     '/volumes/1/name',
     '/volumes/1/host',
     '/containers/0/exec/command',
