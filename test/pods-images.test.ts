@@ -4,17 +4,24 @@
  * `drover agent` on the linux containerizer under a real `drover master`.
  *
  * - The anchors' pod.json with only what this machine cannot give rewritten (its image id to the
- *   local registry, its host volume to a local directory, its artifact to a loopback server, and
- *   host networking in place of its named container network) runs: its container is in the
- *   image, sees the host volume read-only at /mnt/etc, has its artifact, and is healthy.
+ *   local registry, its host volume to a local directory, its artifact to a loopback server) runs
+ *   on its named container network `my-network` (a real CNI bridge + portmap network in the
+ *   agent's config dir, random bridge and subnet per run): its container is in the image, sees
+ *   the host volume read-only at /mnt/etc, has its artifact, and is healthy (the agent checks it
+ *   at the instance's address, container port 80); the instance's address shows in ::status and
+ *   in the master's task JSON, and its container port answers there and through its host port.
  * - Two image containers share an ephemeral volume at absolute paths (one writes, the other
  *   reads, read-only) and talk over localhost.
- * Skipped, with the reason, where the linux containerizer cannot run.
+ * - On a container network: two containers of one instance talk over localhost in their one
+ *   namespace, another pod's task reaches the instance at its address, and the namespace goes
+ *   with the instance.
+ * Skipped, with the reason, where the linux containerizer (or, for the network tests, the CNI
+ * plugins and iptables) cannot run.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -28,6 +35,8 @@ import { httpCall } from './support/http.ts';
 
 const run = promisify(execFile);
 const skip = linuxUnavailable();
+const cniSkip =
+  skip ?? (['bridge', 'host-local', 'portmap'].every((p) => existsSync(`/usr/lib/cni/${p}`)) && existsSync('/usr/sbin/iptables') ? undefined : 'the CNI plugins or iptables are not installed');
 const WAIT_MS = 180_000;
 
 interface ContainerStatus {
@@ -37,7 +46,7 @@ interface ContainerStatus {
   endpoints: Array<{ name: string; allocatedHostPort?: number; healthy?: boolean }>;
 }
 interface PodStatus {
-  instances: Array<{ id: string; status: string; containers: ContainerStatus[] }>;
+  instances: Array<{ id: string; status: string; containers: ContainerStatus[]; networks: Array<{ name: string; addresses: string[] }> }>;
 }
 
 describe('pods in images', { skip }, () => {
@@ -48,6 +57,20 @@ describe('pods in images', { skip }, () => {
   let artifacts: Server;
   let artifactUrl: string;
   let image: string;
+  // my-network: a bridge and subnet of this run's own (no other test's or engineer's collide).
+  const bridge = `drvpod${process.pid % 100000}`;
+  const subnet = `10.${224 + (process.pid % 16)}.${(process.pid >> 4) % 256}.0/24`;
+  const inSubnet = (ip: string): boolean => ip.startsWith(`${subnet.split('.').slice(0, 3).join('.')}.`);
+  /** The group namespaces whose interfaces hold `ip` (ip netns). */
+  const namespacesWith = async (ip: string): Promise<string[]> => {
+    const list = (await run('/usr/sbin/ip', ['netns', 'list'])).stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith('drover-group-'));
+    const out: string[] = [];
+    for (const ns of list) if ((await run('/usr/sbin/ip', ['-n', ns, 'addr']).catch(() => ({ stdout: '' }))).stdout.includes(`inet ${ip}/`)) out.push(ns);
+    return out;
+  };
 
   const api = (method: string, path: string, body?: unknown) => httpCall(master.url, method, path, body);
 
@@ -91,6 +114,19 @@ describe('pods in images', { skip }, () => {
     await new Promise<void>((resolve) => artifacts.listen(0, '127.0.0.1', resolve));
     artifactUrl = `http://127.0.0.1:${(artifacts.address() as { port: number }).port}/archive.zip`;
     const portBase = 21000 + ((process.pid * 53) % 19000);
+    const cniDir = join(dir, 'cni');
+    await mkdir(cniDir);
+    await writeFile(
+      join(cniDir, '10-my-network.conflist'),
+      JSON.stringify({
+        cniVersion: '0.4.0',
+        name: 'my-network',
+        plugins: [
+          { type: 'bridge', bridge, isGateway: true, ipMasq: false, hairpinMode: true, ipam: { type: 'host-local', subnet, dataDir: join(dir, 'ipam') } },
+          { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+        ],
+      }),
+    );
     master = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(dir, 'master.db')}`, '--allocation-interval', '0.2']);
     agent = await startDrover([
       'agent',
@@ -108,12 +144,14 @@ describe('pods in images', { skip }, () => {
       `cpus:8;mem:8192;disk:8192;ports:[${portBase}-${portBase + 19}]`,
       '--host-volume-paths',
       join(dir, 'hdd'),
+      '--cni-config-dir',
+      cniDir,
     ]);
     await eventually(async () => ((await api('GET', '/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 1, 'the agent', WAIT_MS);
   });
 
   after(async () => {
-    for (const id of ['/foo', '/pair']) await api('DELETE', `/v2/pods${id}?force=true`).catch(() => undefined);
+    for (const id of ['/foo', '/pair', '/netpair', '/netclient']) await api('DELETE', `/v2/pods${id}?force=true`).catch(() => undefined);
     await agent?.stop('SIGKILL');
     await master?.stop();
     killImageTasksUnder(dir);
@@ -126,21 +164,23 @@ describe('pods in images', { skip }, () => {
       .filter((m) => m.startsWith(`${dir}/`));
     for (const m of mounts.reverse()) spawnSync('umount', ['--lazy', m]);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    spawnSync('/usr/sbin/ip', ['link', 'delete', bridge], { stdio: 'ignore' });
   });
 
-  test("the anchors' pod.json, its image from a local registry, runs as a pod", { timeout: 400_000 }, async () => {
+  test("the anchors' pod.json, its image from a local registry, runs as a pod on its container network", { timeout: 400_000, skip: cniSkip }, async () => {
     const fixture = JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'marathon', 'pod.json'), 'utf8'));
     const hostDir = join(dir, 'hdd', 'tools', 'docker', 'registry');
     await mkdir(hostDir, { recursive: true });
     await writeFile(join(hostDir, 'hello'), 'from the host\n');
     // Only what this machine cannot give is rewritten: the image's registry, the host volume's
-    // directory, the artifact's server, and host networking for the named container network.
+    // directory and the artifact's server. Its network, my-network, is in the agent's CNI configs.
     const ct = fixture.containers[0];
     assert.equal(ct.image.kind, 'DOCKER');
     ct.image.id = image;
     fixture.volumes[0].host = hostDir;
     ct.artifacts[0].uri = artifactUrl;
-    fixture.networks = [{ mode: 'host' }];
+    assert.deepEqual(fixture.networks, [{ name: 'my-network', mode: 'container', labels: {} }]);
+    assert.deepEqual(ct.endpoints[0], { name: 'httpendpoint', containerPort: 80, hostPort: 0, protocol: ['tcp'], labels: {} });
     assert.deepEqual(ct.volumeMounts, [{ name: 'etc', mountPath: '/mnt/etc', readOnly: true }]);
     // Its command made to show what it sees, then serve the health check's /health.
     ct.exec.command.shell = [
@@ -164,9 +204,27 @@ describe('pods in images', { skip }, () => {
     assert.equal(await fileIn(join(sandbox, 'mode'), 'the mount mode'), 'ro\n');
     const listing = (await fileIn(join(sandbox, 'listing'), 'the sandbox listing')).split('\n');
     assert.ok(listing.includes('inside.txt') || listing.includes('newname.zip'), `the artifact in the sandbox: ${listing.join(' ')}`);
+    // Its address on my-network: in ::status and in the master's task JSON; port 80 answers there,
+    // and through the host port it was given.
+    assert.equal(instance.networks.length, 1);
+    assert.equal(instance.networks[0]!.name, 'my-network');
+    const ip = instance.networks[0]!.addresses[0]!;
+    assert.ok(inSubnet(ip), `${ip} in ${subnet}`);
+    const tasks = (await api('GET', '/master/tasks')).body as {
+      tasks: Array<{ id: string; statuses: Array<{ container_status?: { network_infos?: Array<{ name: string; ip_addresses: Array<{ ip_address: string }> }> } }> }>;
+    };
+    const task = tasks.tasks.find((t) => t.id === `${instance.id}.container1`)!;
+    const infos = task.statuses.flatMap((st) => st.container_status?.network_infos ?? []);
+    assert.ok(
+      infos.some((n) => n.name === 'my-network' && n.ip_addresses.some((a) => a.ip_address === ip)),
+      JSON.stringify(task.statuses),
+    );
+    assert.equal(await (await fetch(`http://${ip}:80/health`)).text(), 'ok\n');
     const port = instance.containers[0]!.endpoints[0]!.allocatedHostPort!;
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/health`)).text(), 'ok\n');
+    assert.equal((await namespacesWith(ip)).length, 1, 'one namespace holds the address');
     assert.equal((await api('DELETE', '/v2/pods/foo')).status, 202);
+    await eventually(async () => (await namespacesWith(ip)).length === 0, 'the namespace gone with the instance', WAIT_MS);
   });
 
   test('two image containers share a volume at absolute paths and talk over localhost', { timeout: 400_000 }, async () => {
@@ -216,5 +274,73 @@ describe('pods in images', { skip }, () => {
     // Each container has a root filesystem of its own: the writer's writes are not in the reader's.
     assert.notEqual(boxes.get('writer'), reader);
     assert.equal((await api('DELETE', '/v2/pods/pair')).status, 202);
+  });
+  test('on a container network: two containers talk over localhost, another task reaches the instance at its address', { timeout: 400_000, skip: cniSkip }, async () => {
+    const token = `net-${process.pid}-${Date.now()}`;
+    const created = await api('POST', '/v2/pods', {
+      id: '/netpair',
+      user: 'root',
+      networks: [{ name: 'my-network' }],
+      containers: [
+        {
+          name: 'server',
+          image: { kind: 'DOCKER', id: image },
+          resources: { cpus: 0.1, mem: 32 },
+          // No hostPort: reached only on the network (and, by its sibling, on localhost).
+          endpoints: [{ name: 'web', containerPort: 8080 }],
+          environment: { TOKEN: token },
+          exec: { command: { shell: 'mkdir -p /srv && echo "$TOKEN" > /srv/token && exec httpd -f -p "$ENDPOINT_WEB" -h /srv' } },
+        },
+        {
+          name: 'client',
+          image: { kind: 'DOCKER', id: image },
+          resources: { cpus: 0.1, mem: 32 },
+          exec: {
+            command: {
+              shell: [
+                'cd "$MESOS_SANDBOX"',
+                'until wget -q -O fetched http://127.0.0.1:8080/token; do sleep 0.2; done',
+                'ip -4 -o addr show eth0 > eth0 2>&1 || cat /proc/net/fib_trie > eth0',
+                'exec sleep 600',
+              ].join('\n'),
+            },
+          },
+        },
+      ],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const instance = (await running('/netpair', (st) => (st.instances[0]?.networks.length ?? 0) > 0)).instances[0]!;
+    assert.equal(instance.containers[0]!.endpoints[0]!.allocatedHostPort, undefined, 'no host port was asked for');
+    const ip = instance.networks[0]!.addresses[0]!;
+    assert.ok(inSubnet(ip), `${ip} in ${subnet}`);
+    const boxes = await sandboxes(instance.id);
+    assert.equal(await fileIn(join(boxes.get('client')!, 'fetched'), 'the token over localhost'), `${token}\n`);
+    // Both containers are in the one namespace: the client sees the instance's address on its eth0.
+    assert.ok((await fileIn(join(boxes.get('client')!, 'eth0'), "the client's interface")).includes(ip), 'the client has the instance address');
+    assert.equal((await namespacesWith(ip)).length, 1);
+
+    // Another pod on the same network reaches this instance at its address.
+    const other = await api('POST', '/v2/pods', {
+      id: '/netclient',
+      user: 'root',
+      networks: [{ name: 'my-network' }],
+      containers: [
+        {
+          name: 'main',
+          image: { kind: 'DOCKER', id: image },
+          resources: { cpus: 0.1, mem: 32 },
+          environment: { TARGET: `http://${ip}:8080/token` },
+          exec: { command: { shell: ['cd "$MESOS_SANDBOX"', 'until wget -q -O got "$TARGET"; do sleep 0.2; done', 'exec sleep 600'].join('\n') } },
+        },
+      ],
+    });
+    assert.equal(other.status, 201, JSON.stringify(other.body));
+    const client = (await running('/netclient', (st) => (st.instances[0]?.networks.length ?? 0) > 0)).instances[0]!;
+    const clientIp = client.networks[0]!.addresses[0]!;
+    assert.notEqual(clientIp, ip);
+    assert.equal(await fileIn(join((await sandboxes(client.id)).get('main')!, 'got'), 'the token across the network'), `${token}\n`);
+
+    for (const id of ['netpair', 'netclient']) assert.equal((await api('DELETE', `/v2/pods/${id}`)).status, 202);
+    await eventually(async () => (await namespacesWith(ip)).length === 0 && (await namespacesWith(clientIp)).length === 0, 'the namespaces gone with the instances', WAIT_MS);
   });
 });

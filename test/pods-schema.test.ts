@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DroverError } from '../src/errors/errors.ts';
-import { parsePod, podConfigEqual, podRoleErrors } from '../src/frameworks/services/pod-schema.ts';
+import { parsePod, podConfigEqual, podNetworkNames, podRoleErrors } from '../src/frameworks/services/pod-schema.ts';
 import { splitPodPath } from '../src/frameworks/services/pods-api.ts';
 import { isPodTaskId } from '../src/frameworks/services/pods.ts';
 import { taskId } from '../src/frameworks/services/app.ts';
@@ -46,16 +46,11 @@ test('the minimal pod of the anchors gets their defaults', () => {
   assert.deepEqual(pod.containers[0]!.exec, { command: { shell: 'sleep 1000' } });
 });
 
-test("the anchors' pod.json: refused where it needs what is not built yet, each with its path", async () => {
+test("the anchors' pod.json parses whole, its named container network included", async () => {
   const fixture = JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'marathon', 'pod.json'), 'utf8'));
-  assert.deepEqual(
-    problems(fixture)
-      .map((p) => p.split(':')[0])
-      .sort(),
-    ['/networks/0/mode'],
-  );
-  fixture.networks = [{ mode: 'host' }];
   const pod = parsePod(fixture, NOW);
+  assert.deepEqual(pod.networks, [{ mode: 'container', name: 'my-network', labels: {} }]);
+  assert.deepEqual(podNetworkNames(pod), ['my-network']);
   assert.equal(pod.id, '/foo');
   assert.deepEqual(pod.scaling, { kind: 'fixed', instances: 1, maxInstances: 888 });
   assert.deepEqual(pod.executorResources, { cpus: 0.2, mem: 64, disk: 50 });
@@ -115,7 +110,7 @@ test('every problem with its path; bounds on what a request may carry', () => {
     id: '/Bad',
     networks: [],
     volumes: [
-      { name: 'v', persistent: { size: 10 } },
+      { name: 'v', persistent: { size: 0 } },
       { name: 'v', host: 'relative' },
     ],
     containers: [
@@ -130,7 +125,7 @@ test('every problem with its path; bounds on what a request may carry', () => {
   for (const expected of [
     '/id',
     '/networks',
-    '/volumes/0/persistent',
+    '/volumes/0/persistent/size',
     '/volumes/1/name',
     '/volumes/1/host',
     '/containers/0/exec/command',
@@ -211,4 +206,65 @@ test("roles: a pod's role and accepted roles are checked against the framework's
     problems({ id: '/r', role: 7, networks: [{ mode: 'host' }], containers: [{ name: 'c', resources: { cpus: 0.1, mem: 32 }, exec: { command: { shell: 'x' } } }] }).map((p) => p.split(':')[0]),
     ['/role'],
   );
+});
+
+test('pod networks: container networks by name, container/bridge, host; each problem with its path', () => {
+  const base = (networks: unknown, endpoints: unknown[] = []): unknown => ({
+    id: '/net',
+    networks,
+    containers: [{ name: 'a', exec: { command: { shell: 'sleep 1' } }, resources: { cpus: 0.1, mem: 32 }, endpoints }],
+  });
+  // On a container network an endpoint without hostPort takes no host port; with one it needs a containerPort.
+  const pod = parsePod(
+    base(
+      [{ name: 'dev' }],
+      [
+        { name: 'web', containerPort: 8080 },
+        { name: 'admin', containerPort: 9090, hostPort: 0 },
+      ],
+    ),
+    NOW,
+  );
+  assert.deepEqual(pod.networks, [{ mode: 'container', name: 'dev', labels: {} }]);
+  assert.deepEqual(
+    pod.containers[0]!.endpoints.map((e) => [e.name, e.hostPort, e.containerPort]),
+    [
+      ['web', undefined, 8080],
+      ['admin', 0, 9090],
+    ],
+  );
+  // In host mode hostPort defaults to 0, as before.
+  assert.equal(parsePod(base([{ mode: 'host' }], [{ name: 'web' }]), NOW).containers[0]!.endpoints[0]!.hostPort, 0);
+  assert.deepEqual(podNetworkNames(parsePod(base([{ mode: 'container/bridge' }], [{ name: 'web', containerPort: 80 }]), NOW)), ['mesos-bridge']);
+  assert.deepEqual(podNetworkNames(parsePod(base([{ name: 'a' }, { name: 'b' }]), NOW)), ['a', 'b']);
+  const cases: Array<[unknown, string[]]> = [
+    [base([{ mode: 'container' }]), ['/networks/0/name']],
+    [base([{ name: '../etc' }]), ['/networks/0/name']],
+    [base([{ name: 'x'.repeat(64) }]), ['/networks/0/name']],
+    [base([{ name: 'a' }, { name: 'a' }]), ['/networks/1/name']],
+    [base([{ mode: 'bridge' }]), ['/networks/0/mode']],
+    [base([{ mode: 'host', name: 'x' }]), ['/networks/0/name']],
+    [base([{ mode: 'host' }, { name: 'dev' }]), ['/networks']],
+    [base([{ name: 'dev' }], [{ name: 'web', hostPort: 0 }]), ['/containers/0/endpoints/0/containerPort']],
+    [base([{ mode: 'container/bridge' }], [{ name: 'web' }]), ['/containers/0/endpoints/0/containerPort']],
+    [
+      base(
+        [{ name: 'dev' }],
+        [
+          { name: 'web', containerPort: 80 },
+          { name: 'api', containerPort: 80 },
+        ],
+      ),
+      ['/containers/0/endpoints/1/containerPort'],
+    ],
+    [base([{ name: 'dev' }], [{ name: 'web', containerPort: 70000 }]), ['/containers/0/endpoints/0/containerPort']],
+    [base([]), ['/networks']],
+  ];
+  for (const [body, paths] of cases) {
+    assert.deepEqual(
+      problems(body).map((p) => p.split(':')[0]),
+      paths,
+      JSON.stringify(body),
+    );
+  }
 });

@@ -2,8 +2,7 @@
  * Marathon pods (`/v2/pods`) on task groups, with real processes: `drover master` (services
  * framework inside) and a `drover agent` on the linux containerizer.
  *
- * - Bad pod JSON (the anchors' pod.json as it is: its named container network) → 422 with every
- *   path; nothing stored.
+ * - Bad pod JSON → 422 with every path; nothing stored.
  * - A pod of two containers: one listens on its endpoint's host port (busybox nc), the other
  *   connects over localhost; they share an ephemeral volume.
  * - kill -9 of the agent and a restart: the pod keeps its one instance, same tasks, no duplicate.
@@ -11,6 +10,8 @@
  * - Scale to 2, then an update (new environment) replaces both instances; DELETE removes all.
  * - pod.json from the anchors, with exec in place of the image, host networking, a host volume
  *   at a sandbox-relative path, runs.
+ * - A pod that fits no offer waits in /v2/queue (`pod` in place of `app`, the reason per agent),
+ *   beside an app that waits too; `drover app show` still reads the app's entry.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,11 +160,12 @@ after(async () => {
 });
 
 test('bad pod JSON: 422 with the path of every problem, nothing stored', { timeout: 60_000 }, async () => {
+  // The anchors' pod.json runs whole now (test/pods-images.test.ts); with a network mode Marathon has not, it is refused.
   const fixture = JSON.parse(await readFile(join(import.meta.dirname, 'fixtures', 'marathon', 'pod.json'), 'utf8'));
+  fixture.networks = [{ mode: 'overlay', name: 'x' }];
   const r = await api('POST', '/v2/pods', fixture);
   assert.equal(r.status, 422, JSON.stringify(r.body));
   const paths = ((r.body as { details: Array<{ path: string }> }).details ?? []).map((d) => d.path).sort();
-  // Its image and its absolute, read-only mount run now (test/pods-images.test.ts); its container network does not.
   assert.deepEqual(paths, ['/networks/0/mode']);
   const bad = await api('POST', '/v2/pods', {
     id: '/bad',
@@ -355,6 +357,60 @@ test("the anchors' pod.json, with exec in place of its image, runs", { timeout: 
   const removed = drover(['pod', 'rm', '/foo', '--force']);
   assert.equal(removed.status, 0, removed.stderr);
   assert.equal((await api('GET', '/v2/pods/foo')).status, 404);
+});
+
+test('a pod that fits no offer waits in /v2/queue with the reason; app entries and `drover app show` unaffected', { timeout: 300_000 }, async () => {
+  interface QueueEntry {
+    app?: { id: string };
+    pod?: { id: string };
+    count: number;
+    role: string;
+    delay: { overdue: boolean };
+    lastUnusedOffers: Array<{ hostname: string; reason: string[] }>;
+    why: { summary: string };
+  }
+  const pod = await api('POST', '/v2/pods', {
+    id: '/huge',
+    networks: [{ mode: 'host' }],
+    scaling: { kind: 'fixed', instances: 2 },
+    containers: [{ name: 'big', exec: { command: { shell: 'sleep 100' } }, resources: { cpus: 64, mem: 32 } }],
+  });
+  assert.equal(pod.status, 201, JSON.stringify(pod.body));
+  const app = await api('POST', '/v2/apps', { id: '/huge-app', cmd: 'sleep 100', cpus: 64, mem: 32, instances: 1 });
+  assert.equal(app.status, 201, JSON.stringify(app.body));
+  const queue = await eventually(
+    async () => {
+      const q = ((await api('GET', '/v2/queue')).body as { queue: QueueEntry[] }).queue;
+      const p = q.find((e) => e.pod?.id === '/huge');
+      return p !== undefined && p.lastUnusedOffers.length > 0 && q.some((e) => e.app?.id === '/huge-app') ? q : undefined;
+    },
+    'the pod and the app in the queue, with the offers they could not use',
+    120_000,
+  );
+  const entry = queue.find((e) => e.pod?.id === '/huge')!;
+  assert.equal(entry.app, undefined);
+  assert.equal(entry.count, 2);
+  assert.equal(entry.delay.overdue, true);
+  assert.deepEqual(entry.lastUnusedOffers[0]!.hostname, `pods-${process.pid}`);
+  assert.ok(entry.lastUnusedOffers[0]!.reason.includes('InsufficientCpus'), JSON.stringify(entry.lastUnusedOffers));
+  assert.match(entry.why.summary, /insufficient cpus: the pod needs 64\.1/);
+  // `?id=` names one service, app or pod.
+  const one = ((await api('GET', '/v2/queue?id=/huge')).body as { queue: QueueEntry[] }).queue;
+  assert.deepEqual(
+    one.map((e) => e.pod?.id ?? e.app?.id),
+    ['/huge'],
+  );
+  const shown = drover(['app', 'show', '/huge-app']);
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.match(shown.stdout, /cpus/);
+  // Placed or gone, a pod leaves the queue.
+  assert.equal((await api('DELETE', '/v2/pods/huge?force=true')).status, 202);
+  assert.equal((await api('DELETE', '/v2/apps/huge-app?force=true')).status, 200);
+  const after = ((await api('GET', '/v2/queue')).body as { queue: QueueEntry[] }).queue;
+  assert.equal(
+    after.some((e) => e.pod?.id === '/huge'),
+    false,
+  );
 });
 
 function drover(args: string[]): { status: number | null; stdout: string; stderr: string } {

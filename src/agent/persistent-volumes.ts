@@ -77,7 +77,11 @@ async function mountPoints(): Promise<Set<string>> {
  * finds them in place). The volume's top directory is given to the task's user.
  */
 export async function mountTaskVolumes(task: TaskInfo, workDir: string, sandbox: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
-  const volumes = taskVolumes(task);
+  await mountVolumes(taskVolumes(task), workDir, sandbox, owner);
+}
+
+/** Bind-mounts these volumes at `<dir>/<containerPath>` (idempotent), as mountTaskVolumes. */
+export async function mountVolumes(volumes: readonly TaskVolume[], workDir: string, sandbox: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
   if (volumes.length === 0) return;
   const mounted = await mountPoints();
   for (const v of volumes) {

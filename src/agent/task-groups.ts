@@ -6,8 +6,10 @@
  *   (`taskGroup`), so a restarted agent recovers the group whole.
  * - One network namespace: the default executor's. Without CNI networks that is the host's, so
  *   the tasks reach each other on localhost and share one port space (Mesos' host networking).
- *   A group on CNI networks is refused for now: one CNI namespace shared by several containers
- *   needs the containerizer to join an existing namespace.
+ *   With networks in `executor.container.network_infos` it is one CNI namespace of the group's
+ *   own, `drover-group-<networkId>`: attached when the first task starts (with the executor's
+ *   port mappings), joined by every task of the group (one IP, localhost between them), and
+ *   detached when the last one has ended. Its tasks name no networks of their own.
  * - One shared sandbox: the executor's directory (Mesos' executor sandbox). A task volume
  *   `{source: {type: SANDBOX_PATH, sandbox_path: {type: PARENT, path}}, container_path}` puts
  *   `<executor sandbox>/<path>` at `<task sandbox>/<container_path>`; a HOST_PATH volume puts a
@@ -18,6 +20,10 @@
  *   need a root filesystem of the task's own); a task in an image gets its shared volumes bound a
  *   second time by the containerizer, at any path of its root filesystem, read-only if asked
  *   (groupImageVolumes), and its host volumes from the containerizer alone.
+ * - Persistent volumes in the executor's resources (a pod's, Mesos' default executor's) are
+ *   bind-mounted at `<executor sandbox>/<container_path>` once for the group, before its first task
+ *   starts, so its SANDBOX_PATH volumes reach them; they are unmounted when its last task has ended
+ *   (the data stays in the volume's directory, persistent-volumes.ts).
  * - Fate sharing: a task that ends in any terminal state but TASK_FINISHED (exit 0) kills the
  *   others (they report TASK_KILLED), as the default executor does.
  */
@@ -31,24 +37,44 @@ import type { StatusFields } from './task-status.ts';
 import { requestedImage } from './containerizer/container-image.ts';
 import { type ContainerVolume, volumePathProblem } from './containerizer/container-volumes.ts';
 import type { TaskGroupCheckpoint } from './checkpoint/task-group-checkpoint.ts';
+import { portMappingsProblem, requestedPortMappings } from './network/cni-bridge.ts';
+import { requestedNetworks } from './network/cni.ts';
+import { volumesOf } from './persistent-volumes.ts';
+import type { ResourceJson } from '../protocol/mesos/scheduler.ts';
 
 export type { TaskGroupCheckpoint };
 
 export interface GroupExecutor {
   executor_id: { value: string };
   container?: Record<string, unknown>;
+  resources?: unknown;
 }
 
 const MAX_PATH = 4096;
 
-export function groupCheckpoint(executor: GroupExecutor, tasks: readonly TaskInfo[], executorSandbox: string): TaskGroupCheckpoint {
-  const infos = (executor.container as { network_infos?: Array<{ name?: unknown }> } | undefined)?.network_infos;
-  const networks = Array.isArray(infos) ? infos.map((n) => (typeof n?.name === 'string' ? n.name : '')).filter((n) => n !== '') : [];
+/** `networkId` names the group's network namespace (a fresh UUID per group). */
+export function groupCheckpoint(executor: GroupExecutor, tasks: readonly TaskInfo[], executorSandbox: string, networkId: string): TaskGroupCheckpoint {
+  const networks = requestedNetworks(executor.container);
+  const volumes = volumesOf(Array.isArray(executor.resources) ? (executor.resources as ResourceJson[]) : []);
+  const base = { executorId: executor.executor_id.value, taskIds: tasks.map((t) => t.task_id.value), executorSandbox, ...(volumes.length === 0 ? {} : { volumes }) };
+  if (networks.length === 0) return base;
+  // The group's host ports are those of all its tasks (each endpoint's port is in its container's resources).
+  const requested = requestedPortMappings(executor.container);
+  const problem =
+    'error' in requested
+      ? requested.error
+      : portMappingsProblem(
+          requested.mappings,
+          tasks.flatMap((t) => (Array.isArray(t.resources) ? t.resources : [])),
+          networks,
+        );
+  const mappings = 'error' in requested ? [] : requested.mappings;
   return {
-    executorId: executor.executor_id.value,
-    taskIds: tasks.map((t) => t.task_id.value),
-    executorSandbox,
-    ...(networks.length === 0 ? {} : { networks }),
+    ...base,
+    networks,
+    networkId,
+    ...(mappings.length === 0 ? {} : { portMappings: mappings }),
+    ...(problem === undefined ? {} : { networkProblem: `the executor's ${problem}` }),
   };
 }
 
@@ -146,13 +172,9 @@ export function groupImageVolumes(task: TaskInfo, group: TaskGroupCheckpoint): C
 
 /** Why this agent cannot run the group task at all (the supervisor answers with it). */
 export function groupLaunchProblem(task: TaskInfo, group: TaskGroupCheckpoint): StatusFields | undefined {
-  if (group.networks !== undefined && group.networks.length > 0) {
-    return {
-      state: 'TASK_FAILED',
-      source: 'SOURCE_AGENT',
-      reason: 'REASON_CONTAINER_LAUNCH_FAILED',
-      message: `Task groups on CNI networks (${group.networks.join(', ')}) are not supported yet: use host networking`,
-    };
+  if (group.networkProblem !== undefined) return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: group.networkProblem };
+  if (group.networks !== undefined && group.networks.length > 0 && requestedNetworks(task.container).length > 0) {
+    return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: "A task of a group on networks joins its executor's: it names no networks of its own" };
   }
   const volumes = groupVolumes(task, group);
   if (typeof volumes === 'string') return { state: 'TASK_ERROR', source: 'SOURCE_AGENT', reason: 'REASON_TASK_INVALID', message: volumes };

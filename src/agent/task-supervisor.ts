@@ -30,7 +30,7 @@ import { buildTaskEnv, containerResources } from './task-env.ts';
 import { statusUpdate, terminalFields, type StatusFields } from './task-status.ts';
 import type { WorkDirLayout } from './work-dir.ts';
 import { DroverError } from '../errors/errors.ts';
-import { mountTaskVolumes, taskVolumes } from './persistent-volumes.ts';
+import { mountTaskVolumes, mountVolumes, taskVolumes } from './persistent-volumes.ts';
 import { groupCheckpoint, groupImageVolumes, groupLaunchProblem, killsGroup, prepareGroupSandbox, releaseGroupSandbox, type GroupExecutor, type TaskGroupCheckpoint } from './task-groups.ts';
 import { requestedImage } from './containerizer/container-image.ts';
 import { requestedVolumes, volumesProblem } from './containerizer/container-volumes.ts';
@@ -80,6 +80,11 @@ export class TaskSupervisor {
   private readonly completedTasks: TaskCheckpoint[] = [];
   private readonly health: TaskHealthChecks;
   private detached = false;
+  /** Task groups' network namespaces by networkId: attached (or being attached), and those already released. */
+  private readonly groupNets = new Map<string, Promise<NonNullable<TaskGroupCheckpoint['attached']>>>();
+  private readonly groupNetsReleased = new Set<string>();
+  /** Task groups' persistent volume mounts in their executor sandbox, by that sandbox. */
+  private readonly groupMounts = new Map<string, Promise<void>>();
 
   constructor(private readonly options: TaskSupervisorOptions) {
     this.health = new TaskHealthChecks(options.clock);
@@ -161,6 +166,11 @@ export class TaskSupervisor {
         this.enqueue(supervised, () => this.onExit(supervised, status));
       }
     }
+    // A group whose tasks all ended while the agent was down: its namespace goes now.
+    for (const { task } of recovered) {
+      const group = task.taskGroup;
+      if ((group?.attached !== undefined || (group?.volumes?.length ?? 0) > 0) && isTerminalState(task.state)) void this.groupEnded(task.frameworkId, group!);
+    }
   }
 
   /** `executor` set: the tasks are one task group (task-groups.ts). */
@@ -168,7 +178,7 @@ export class TaskSupervisor {
     let group: TaskGroupCheckpoint | undefined;
     if (executor !== undefined) {
       const agentId = this.options.agentId() ?? taskInfos[0]?.agent_id.value ?? 'unknown';
-      group = groupCheckpoint(executor, taskInfos, this.options.layout.sandbox(agentId, frameworkId, executor.executor_id.value, randomUUID()));
+      group = groupCheckpoint(executor, taskInfos, this.options.layout.sandbox(agentId, frameworkId, executor.executor_id.value, randomUUID()), randomUUID());
     }
     for (const taskInfo of taskInfos) {
       const taskId = taskInfo.task_id.value;
@@ -291,6 +301,7 @@ export class TaskSupervisor {
       try {
         const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
         const owner = await this.options.secretFileOwner?.(user === '' ? undefined : user);
+        if (c.taskGroup.volumes !== undefined && c.taskGroup.volumes.length > 0) await this.groupVolumes(c.taskGroup, owner);
         await prepareGroupSandbox(c.taskInfo, c.taskGroup, c.sandbox, owner);
       } catch (err) {
         return this.launchFailed(supervised, `Failed to prepare the task group's volumes: ${(err as Error).message}`);
@@ -304,6 +315,17 @@ export class TaskSupervisor {
       } catch (err) {
         return this.launchFailed(supervised, `Failed to mount the task's persistent volumes: ${(err as Error).message}`);
       }
+    }
+    // The group's one network namespace: the first task to get here attaches it, the others join.
+    let shared: NonNullable<TaskGroupCheckpoint['attached']> | undefined;
+    if (c.taskGroup?.networks !== undefined && c.taskGroup.networks.length > 0) {
+      try {
+        shared = await this.groupNetworks(c.taskGroup);
+      } catch (err) {
+        return this.launchFailed(supervised, `Failed to attach the task group's networks (${c.taskGroup.networks.join(', ')}): ${(err as Error).message}`);
+      }
+      // On disk before any process may be in it: a restarted agent must be able to DEL it.
+      await this.options.checkpoints.writeTask(c);
     }
     // Secrets before the fetch: the sandbox is still the agent's alone. Values stay in memory (the
     // launch's environment, the hidden secret files); the checkpoint keeps the references only.
@@ -373,6 +395,7 @@ export class TaskSupervisor {
         ...(image === undefined ? {} : { image, frameworkUser: c.frameworkInfo.user }),
         resources: containerResources(c.taskInfo.resources),
         ...(networks.length === 0 ? {} : { networks }),
+        ...(shared === undefined ? {} : { sharedNetns: shared.netns }),
         ...(containerVolumes.length === 0 ? {} : { volumes: containerVolumes }),
         ...portMappingsOf(c.taskInfo.container),
         ...(image === undefined ? {} : { onPullProgress: pullProgress.report }),
@@ -384,7 +407,7 @@ export class TaskSupervisor {
     }
     await pullProgress.settled();
     this.watchExit(supervised);
-    const attached = c.container.networks;
+    const attached = c.container.networks ?? shared?.networks;
     await this.transition(supervised, {
       state: 'TASK_RUNNING',
       source: 'SOURCE_EXECUTOR',
@@ -499,6 +522,7 @@ export class TaskSupervisor {
     const user = c.taskInfo.command?.user ?? c.frameworkInfo.user;
     const container = c.container;
     // COMMAND checks run inside the task, as the task (its user, capabilities, seccomp filter).
+    const probeHost = (container?.networks ?? c.taskGroup?.attached?.networks)?.[0]?.ipAddresses[0];
     const commandArgv = container === undefined ? undefined : (argv: string[]) => this.options.containerizer.execArgv(container, { argv, ...(user === undefined || user === '' ? {} : { user }) });
     const target = {
       key: key(c.frameworkId, c.taskInfo.task_id.value),
@@ -506,6 +530,8 @@ export class TaskSupervisor {
       sandbox: c.sandbox,
       env: this.taskEnv(c),
       ...(commandArgv === undefined ? {} : { commandArgv }),
+      // A task on a CNI network is checked at its address there (its own namespace's, or its group's).
+      ...(probeHost === undefined ? {} : { host: probeHost }),
     };
     this.health.start(target, (report) =>
       this.enqueue(supervised, async () => {
@@ -583,6 +609,65 @@ export class TaskSupervisor {
     // fsynced only when terminal (CheckpointStore.writeTask says why).
     await Promise.all([this.options.checkpoints.writeTask(c, isTerminalState(fields.state)), this.options.updates.add(update)]);
     if (c.taskGroup !== undefined && isTerminalState(fields.state) && killsGroup(fields.state)) this.killGroup(c);
+    if (c.taskGroup !== undefined && isTerminalState(fields.state)) await this.groupEnded(c.frameworkId, c.taskGroup);
+  }
+
+  /** The executor's persistent volumes in its sandbox, mounted once for all the group's tasks (task-groups.ts). */
+  private groupVolumes(group: TaskGroupCheckpoint, owner: { uid: number; gid: number } | undefined): Promise<void> {
+    let mounting = this.groupMounts.get(group.executorSandbox);
+    if (mounting === undefined) {
+      mounting = (async () => {
+        await mkdir(group.executorSandbox, { recursive: true });
+        await mountVolumes(group.volumes ?? [], this.options.layout.root, group.executorSandbox, owner);
+      })();
+      this.groupMounts.set(group.executorSandbox, mounting);
+      mounting.catch(() => this.groupMounts.delete(group.executorSandbox));
+    }
+    return mounting;
+  }
+
+  /** The group's namespace, attached once for all its tasks (task-groups.ts). */
+  private groupNetworks(group: TaskGroupCheckpoint): Promise<NonNullable<TaskGroupCheckpoint['attached']>> {
+    const id = group.networkId ?? group.executorId;
+    let attaching = this.groupNets.get(id);
+    if (attaching === undefined) {
+      const containerizer = this.options.containerizer;
+      if (containerizer.attachGroupNetworks === undefined) return Promise.reject(new Error(`CNI networks need the linux containerizer; this agent runs ${containerizer.name}`));
+      attaching =
+        group.attached !== undefined
+          ? Promise.resolve(group.attached)
+          : containerizer.attachGroupNetworks(`group-${id}`, group.networks ?? [], group.portMappings ?? []).then((a) => {
+              // The tasks launched together share this object; each checkpoint carries it from now on.
+              group.attached = a;
+              return a;
+            });
+      this.groupNets.set(id, attaching);
+    }
+    return attaching;
+  }
+
+  /**
+   * Once every task of the group has ended: its persistent volumes are unmounted from the executor
+   * sandbox (their data stays), and its namespace goes (DEL on each network).
+   */
+  private async groupEnded(frameworkId: string, group: TaskGroupCheckpoint): Promise<void> {
+    const tasks = group.taskIds.map((taskId) => this.tasks.get(key(frameworkId, taskId)));
+    if (tasks.some((t) => t !== undefined && !isTerminalState(t.checkpoint.state))) return;
+    if (group.volumes !== undefined && group.volumes.length > 0) {
+      this.groupMounts.delete(group.executorSandbox);
+      await releaseGroupSandbox(group.executorSandbox).catch((err: unknown) => this.options.logger.warn({ err, sandbox: group.executorSandbox }, 'group-volumes-unmount-failed'));
+    }
+    const id = group.networkId ?? group.executorId;
+    if (group.networks === undefined || group.networks.length === 0 || this.groupNetsReleased.has(id)) return;
+    // Any task's copy: after a restart each checkpoint has its own, and the one that attached has it.
+    const attached = group.attached ?? tasks.find((t) => t?.checkpoint.taskGroup?.attached !== undefined)?.checkpoint.taskGroup?.attached;
+    const attaching = this.groupNets.get(id);
+    if (attached === undefined && attaching === undefined) return;
+    this.groupNetsReleased.add(id);
+    const networks = attached ?? (await attaching!.catch(() => undefined));
+    this.groupNets.delete(id);
+    if (networks === undefined) return;
+    await this.options.containerizer.detachGroupNetworks?.(`group-${id}`, networks.networks).catch((err: unknown) => this.options.logger.warn({ err, id }, 'group-networks-not-detached'));
   }
 
   /** A task of a group failed or was killed: the others go too (the default executor's rule). */

@@ -39,8 +39,9 @@ export interface ProgressApp {
 
 /** The queue entry of one app, or undefined when nothing of it waits to launch. */
 export async function queueEntry(c: Client, appId: string): Promise<QueueEntryJson | undefined> {
-  const { queue } = await c.get<{ queue: Array<QueueEntryJson & { app: { id: string } }> }>(`/v2/queue?${new URLSearchParams({ id: appId }).toString()}`);
-  return queue.find((q) => q.app.id === appId || q.app.id === `/${appId.replace(/^\/+/, '')}`);
+  // Pods are in the queue too (with `pod` in place of `app`): only an app's entry is this app's.
+  const { queue } = await c.get<{ queue: Array<QueueEntryJson & { app?: { id: string } }> }>(`/v2/queue?${new URLSearchParams({ id: appId }).toString()}`);
+  return queue.find((q) => q.app !== undefined && (q.app.id === appId || q.app.id === `/${appId.replace(/^\/+/, '')}`));
 }
 
 export async function appWithTasks(c: Client, appId: string): Promise<ProgressApp | undefined> {

@@ -266,7 +266,8 @@ export function filterList(filter: ReadFilter, payload: unknown, grants: readonl
     case 'tasks':
       return Array.isArray(p?.['tasks']) ? { ...p, tasks: (p['tasks'] as Array<{ appId?: unknown }>).filter((t) => canApp(t.appId)) } : payload;
     case 'queue':
-      return Array.isArray(p?.['queue']) ? { ...p, queue: (p['queue'] as Array<{ app?: { id?: unknown } }>).filter((q) => canApp(q.app?.id)) } : payload;
+      // An app's entry or a pod's (`pod`, as Marathon lists pods): both under the service's permission.
+      return Array.isArray(p?.['queue']) ? { ...p, queue: (p['queue'] as Array<{ app?: { id?: unknown }; pod?: { id?: unknown } }>).filter((q) => canApp(q.app?.id ?? q.pod?.id)) } : payload;
     case 'deployments':
       return Array.isArray(payload) ? (payload as Array<{ affectedApps?: unknown }>).filter((d) => Array.isArray(d.affectedApps) && d.affectedApps.every(canApp)) : payload;
     case 'groups':

@@ -61,6 +61,8 @@ export function taskToJson(task: TaskRecord): Record<string, unknown> {
       ...(s.message === undefined ? {} : { message: s.message }),
       ...(s.reason === undefined ? {} : { reason: s.reason }),
       ...(s.healthy === undefined ? {} : { healthy: s.healthy }),
+      // Mesos' JSON TaskStatus has it: the container id and its addresses on CNI networks (Mesos-DNS reads them).
+      ...(s.container_status === undefined ? {} : { container_status: s.container_status }),
     })),
     ...(task.info.labels ? { labels: task.info.labels.labels } : {}),
     ...(task.info.discovery ? { discovery: task.info.discovery } : {}),

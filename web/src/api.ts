@@ -100,8 +100,10 @@ export interface Deployment {
   currentActions: Array<{ action: string; app: string }>;
 }
 
+/** A /v2/queue entry: an app's (`app`) or, as Marathon lists them too, a pod's (`pod`). */
 export interface QueueEntry {
-  app: App;
+  app?: App;
+  pod?: { id: string };
   count: number;
   delay: { timeLeftSeconds: number; overdue: boolean };
   since: string;

@@ -18,6 +18,7 @@ import type { ContainerRecord } from '../checkpoint/checkpoint-store.ts';
 import type { DockerConfig } from '../../images/auth.ts';
 import type { ContainerVolume } from './container-volumes.ts';
 import type { PortMapping } from '../network/cni-bridge.ts';
+import type { AttachedNetwork } from '../network/cni.ts';
 
 export type { ContainerRecord };
 
@@ -40,6 +41,11 @@ export interface ContainerLaunchSpec {
   networks?: string[];
   /** Host port → container port forwards on those networks (NetworkInfo.port_mappings; network/cni-bridge.ts). */
   portMappings?: PortMapping[];
+  /**
+   * A network namespace made before for several containers (a task group's, attachGroupNetworks):
+   * the task starts in it; it outlives the task. Not with `networks`.
+   */
+  sharedNetns?: string;
   /**
    * ContainerInfo.docker.privileged: the task keeps root's capabilities, has no seccomp filter and
    * sees the kernel files unmasked. The linux containerizer refuses it unless its agent was
@@ -104,4 +110,11 @@ export interface Containerizer {
    * not running.
    */
   execArgv(record: ContainerRecord, options: { user?: string; argv: readonly string[] }): Promise<string[]>;
+  /**
+   * A network namespace of its own (`drover-<id>`) on these CNI networks, for several containers
+   * to join (ContainerLaunchSpec.sharedNetns); containerizers without CNI networks lack it.
+   */
+  attachGroupNetworks?(id: string, networks: readonly string[], portMappings: readonly PortMapping[]): Promise<{ netns: string; networks: AttachedNetwork[] }>;
+  /** Undoes attachGroupNetworks (once no container is in the namespace). */
+  detachGroupNetworks?(id: string, networks: readonly AttachedNetwork[]): Promise<void>;
 }

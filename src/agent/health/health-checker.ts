@@ -17,6 +17,8 @@ export interface HealthCheckerOptions {
   env: Record<string, string>;
   /** Runs a COMMAND check inside the task (see ProbeContext.commandArgv). */
   commandArgv?: (argv: string[]) => Promise<string[]>;
+  /** Where HTTP and TCP checks connect (see ProbeContext.host). */
+  host?: string;
   onReport(report: HealthReport): void;
   clock: Clock;
   /** Default: the real probes (health-probes.ts). */
@@ -64,6 +66,7 @@ export class HealthChecker {
       env: this.options.env,
       timeoutMs: spec.timeoutMs,
       ...(this.options.commandArgv === undefined ? {} : { commandArgv: this.options.commandArgv }),
+      ...(this.options.host === undefined ? {} : { host: this.options.host }),
     };
     // A probe bounds itself by the timeout; the watchdog is for a probe that fails to, so one bug
     // cannot silently end checking for the task's whole life.

@@ -1,7 +1,7 @@
 /**
  * The three probes, each one attempt bounded by a timeout; they resolve with a ProbeResult and
- * never reject. HTTP and TCP go to 127.0.0.1: tasks share the host network unless they ask for a
- * CNI network (then the containerizer must run the probe inside the task's namespace — not yet).
+ * never reject. HTTP and TCP go to 127.0.0.1 for tasks on the host network, and to the task's
+ * address on its first CNI network otherwise (the agent reaches it over the network's bridge).
  */
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
@@ -22,6 +22,8 @@ export interface ProbeContext {
    * is the app's code: on the agent's host as root it would undo every restriction the task has.
    */
   commandArgv?: (argv: string[]) => Promise<string[]>;
+  /** Where HTTP and TCP checks connect: the task's address on a CNI network; default 127.0.0.1. */
+  host?: string;
 }
 
 export type ProbeRunner = (probe: HealthProbe, context: ProbeContext) => Promise<ProbeResult>;
@@ -31,9 +33,9 @@ const HOST = '127.0.0.1';
 export const runProbe: ProbeRunner = (probe, context) => {
   switch (probe.type) {
     case 'HTTP':
-      return httpProbe(probe, context.timeoutMs);
+      return httpProbe(probe, context.timeoutMs, context.host ?? HOST);
     case 'TCP':
-      return tcpProbe(probe.port, context.timeoutMs);
+      return tcpProbe(probe.port, context.timeoutMs, context.host ?? HOST);
     case 'COMMAND':
       return commandProbe(probe, context);
   }
@@ -66,12 +68,12 @@ function attempt(resolve: (result: ProbeResult) => void, timeoutMs: number, time
   return { finish, onEnd: (cleanup) => cleanups.push(cleanup) };
 }
 
-function httpProbe(probe: Extract<HealthProbe, { type: 'HTTP' }>, timeoutMs: number): Promise<ProbeResult> {
+function httpProbe(probe: Extract<HealthProbe, { type: 'HTTP' }>, timeoutMs: number, host: string): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const { finish, onEnd } = attempt(resolve, timeoutMs, `no answer within ${timeoutMs} ms`);
     const request = probe.scheme === 'https' ? httpsRequest : httpRequest;
     // Like Mesos' `curl -k`: a task's self-signed certificate is not the check's business.
-    const req = request({ host: HOST, port: probe.port, path: probe.path, method: 'GET', agent: false, rejectUnauthorized: false, headers: { 'user-agent': 'drover-health-check' } }, (res) => {
+    const req = request({ host, port: probe.port, path: probe.path, method: 'GET', agent: false, rejectUnauthorized: false, headers: { 'user-agent': 'drover-health-check' } }, (res) => {
       const status = res.statusCode ?? 0;
       res.resume();
       const ok = probe.statuses.length > 0 ? probe.statuses.includes(status) : status >= 200 && status < 400;
@@ -83,10 +85,10 @@ function httpProbe(probe: Extract<HealthProbe, { type: 'HTTP' }>, timeoutMs: num
   });
 }
 
-function tcpProbe(port: number, timeoutMs: number): Promise<ProbeResult> {
+function tcpProbe(port: number, timeoutMs: number, host: string): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const { finish, onEnd } = attempt(resolve, timeoutMs, `no connection within ${timeoutMs} ms`);
-    const socket = connect({ host: HOST, port });
+    const socket = connect({ host, port });
     onEnd(() => socket.destroy());
     socket.once('connect', () => finish(true));
     socket.on('error', (err) => finish(false, err.message));

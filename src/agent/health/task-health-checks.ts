@@ -16,6 +16,8 @@ export interface TaskHealthTarget {
   env: Record<string, string>;
   /** Runs a COMMAND check inside the task (see ProbeContext.commandArgv). */
   commandArgv?: (argv: string[]) => Promise<string[]>;
+  /** Where HTTP and TCP checks connect (see ProbeContext.host). */
+  host?: string;
 }
 
 export class TaskHealthChecks {
@@ -36,6 +38,7 @@ export class TaskHealthChecks {
       clock: this.clock,
       onReport,
       ...(target.commandArgv === undefined ? {} : { commandArgv: target.commandArgv }),
+      ...(target.host === undefined ? {} : { host: target.host }),
     });
     this.checkers.set(target.key, checker);
     checker.start();

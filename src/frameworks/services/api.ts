@@ -16,6 +16,7 @@ import { registerGroupRoutes } from './groups-api.ts';
 import { registerPodRoutes } from './pods-api.ts';
 import { servicePortsOf } from './service-ports.ts';
 import type { AppRuntime } from './runtime.ts';
+import type { Pod } from './pod-schema.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -238,8 +239,35 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     // `?id=/web`: one app's entry (what `drover app show` and `deployment watch` read).
     const only = (request.query as Query)['id'];
     const apps = typeof only === 'string' ? [services.apps.get(appId(only))].filter((a) => a !== undefined) : [...services.apps.values()];
-    return { queue: apps.flatMap((a) => queueEntry(a)) };
+    // Pods too, as Marathon lists them: `pod` in place of `app`.
+    const pods = typeof only === 'string' ? [services.pods.pods.get(appId(only))].filter((p) => p !== undefined) : [...services.pods.pods.values()];
+    return { queue: [...apps.flatMap((a) => queueEntry(a)), ...pods.flatMap((p) => podQueueEntry(p))] };
   });
+
+  const podQueueEntry = (pod: Pod) => {
+    const q = services.pods.queued(pod);
+    if (q === undefined) return [];
+    const left = Math.max(0, Math.ceil((q.runtime.delayUntil - services.now()) / 1000));
+    const rejections = [...q.runtime.rejections.values()];
+    return [
+      {
+        pod,
+        count: q.count,
+        delay: { timeLeftSeconds: left, overdue: left === 0 },
+        since: pod.version,
+        launchStopped: false,
+        role: pod.role ?? services.roles[0] ?? '*',
+        processedOffersSummary: {
+          processedOffersCount: rejections.length,
+          unusedOffersCount: rejections.length,
+          rejectSummaryLastOffers: rejectSummary(rejections),
+          rejectSummaryLaunchAttempt: rejectSummary(rejections),
+        },
+        lastUnusedOffers: rejections.map((x) => ({ agentId: x.agentId, hostname: x.hostname, reason: x.code === undefined ? [x.reason] : [x.reason, x.code], timestamp: x.at })),
+        why: whyNotRunning(pod, { rejections: q.runtime.rejections, consecutiveFailures: q.runtime.failures, delayUntil: q.runtime.delayUntil }, left, undefined),
+      },
+    ];
+  };
 
   const queueEntry = (a: App) => {
     const r = services.runtimeOf(a.id);
@@ -523,7 +551,12 @@ const WHY_HOSTNAMES = 5;
  * placement refusals of the current configuration grouped by their reason — agents refusing for
  * the same reason are one class — most agents first; the last task failure; the backoff.
  */
-export function whyNotRunning(app: App, r: AppRuntime, delaySeconds: number, waitingFor: string | undefined) {
+export function whyNotRunning(
+  app: Pick<App, 'versionInfo'>,
+  r: Pick<AppRuntime, 'rejections' | 'consecutiveFailures' | 'delayUntil' | 'stopped' | 'lastTaskFailure'>,
+  delaySeconds: number,
+  waitingFor: string | undefined,
+) {
   const since = Date.parse(app.versionInfo.lastConfigChangeAt);
   const classes = new Map<string, { agents: number; reason: string; code?: string; example: string; hostnames: string[] }>();
   for (const x of r.rejections.values()) {

@@ -8,12 +8,15 @@
  * from the offer), environment, user, labels, volumeMounts onto ephemeral or host volumes (at
  * sandbox-relative paths; absolute and read-only ones in image containers), artifacts (fetched into the container's sandbox), HTTP/TCP/command
  * health checks (Mesos-level, run by the agent), lifecycle.killGracePeriodSeconds;
- * `networks: [{mode: host}]`; scaling (fixed); scheduling.upgrade (the rolling replace),
+ * networks: `[{mode: host}]`, or named container networks (`{mode: container, name}`: the agent's
+ * CNI networks; one namespace for the instance, its endpoints' `containerPort` there and an
+ * optional `hostPort` forwarded to it) or `container/bridge` (the agent's `mesos-bridge`); scaling (fixed); scheduling.upgrade (the rolling replace),
  * backoff and killSelection (stored); executorResources; `role` and
  * scheduling.placement.acceptedResourceRoles (podRoleErrors checks them against the framework's roles).
  *
- * Refused with their path until their part exists: APPC images and pull secrets, container and
- * bridge networks, persistent and secret volumes, read-only or absolute mount paths without an
+ * Persistent volumes (`persistent: {size}`): each instance reserves its resources and volumes on
+ * one agent and is relaunched there, finding its data (pods.ts, PodSlot).
+ * Refused with their path until their part exists: APPC images and pull secrets, secret volumes, read-only or absolute mount paths without an
  * image (both need an image's root filesystem), secrets, placement constraints, resourceLimits,
  * linuxInfo, tty, check.
  */
@@ -23,11 +26,22 @@ import { roleErrors } from './placement.ts';
 
 export interface PodEndpoint {
   name: string;
-  /** 0: a port from the offer. */
-  hostPort: number;
+  /** 0: a port from the offer. Absent (container networks only): no host port. */
+  hostPort?: number;
   containerPort?: number;
   protocol: string[];
   labels: Record<string, string>;
+}
+
+/** Host networking, a named CNI network, or the agent's `mesos-bridge` (Marathon's container/bridge). */
+export type PodNetwork = { mode: 'host' } | { mode: 'container'; name: string; labels: Record<string, string> } | { mode: 'container/bridge'; labels: Record<string, string> };
+
+/** The CNI network of the agent that Marathon's `container/bridge` is (Mesos' name). */
+export const BRIDGE_NETWORK = 'mesos-bridge';
+
+/** The CNI networks a pod's instances join (none: host networking). */
+export function podNetworkNames(pod: Pick<Pod, 'networks'>): string[] {
+  return pod.networks.flatMap((n) => (n.mode === 'container' ? [n.name] : n.mode === 'container/bridge' ? [BRIDGE_NETWORK] : []));
 }
 
 export interface PodHealthCheck {
@@ -69,8 +83,9 @@ export interface Pod {
   user?: string;
   environment: Record<string, string>;
   containers: PodContainer[];
-  volumes: Array<{ name: string; host?: string }>;
-  networks: Array<{ mode: 'host' }>;
+  /** Ephemeral (neither), a host directory, or persistent (kept with the instance's reservation on its agent). */
+  volumes: Array<{ name: string; host?: string; persistent?: { size: number } }>;
+  networks: PodNetwork[];
   scaling: { kind: 'fixed'; instances: number; maxInstances?: number };
   scheduling: {
     backoff: { backoff: number; backoffFactor: number; maxLaunchDelay: number };
@@ -85,6 +100,8 @@ export interface Pod {
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A CNI network's name (a config's `name`; also the file-system-safe part of Mesos' network names). */
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const MAX_STRING = 64 * 1024;
 const MAX_ITEMS = 256;
 
@@ -277,22 +294,55 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     if (name !== '' && !NAME.test(name)) c.fail(`${p}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
     if (volumeNames.has(name)) c.fail(`${p}/name`, 'must be unique in the pod');
     volumeNames.add(name);
-    c.unsupported(vol['persistent'], `${p}/persistent`, 'persistent volumes are not supported for pods yet');
+    // Persistent (Marathon's `persistent: {size}`, MiB of the root disk): reserved with the instance on one agent (pods.ts).
+    let persistent: { size: number } | undefined;
+    if (vol['persistent'] !== undefined) {
+      const po = c.object(vol['persistent'], `${p}/persistent`, true);
+      if (po !== undefined) {
+        const size = c.number(po['size'], `${p}/persistent/size`, 0, 1, 16 * 1024 * 1024, true);
+        if (!Number.isInteger(size)) c.fail(`${p}/persistent/size`, 'must be a whole number of MiB');
+        if (po['type'] !== undefined && po['type'] !== 'root') c.fail(`${p}/persistent/type`, "only 'root' disks are supported");
+        c.unsupported(po['maxSize'], `${p}/persistent/maxSize`, 'mount disks (maxSize) are not supported');
+        c.unsupported(po['constraints'], `${p}/persistent/constraints`, 'persistent volume constraints are not supported');
+        c.unsupported(po['profileName'], `${p}/persistent/profileName`, 'disk profiles are not supported');
+        persistent = { size };
+      }
+      if (vol['host'] !== undefined) c.fail(`${p}/host`, 'a volume is either a host volume or persistent');
+    }
     c.unsupported(vol['secret'], `${p}/secret`, 'secret volumes are not supported for pods yet');
     const host = c.string(vol['host'], `${p}/host`);
     if (host !== undefined && !host.startsWith('/')) c.fail(`${p}/host`, 'must be an absolute path on the agent');
     if (host !== undefined && host.split('/').includes('..')) c.fail(`${p}/host`, "must not contain '..'");
-    volumes.push({ name, ...(host === undefined ? {} : { host }) });
+    volumes.push({ name, ...(host === undefined ? {} : { host }), ...(persistent === undefined ? {} : { persistent }) });
   });
 
-  const networks = c.array(body['networks'], '/networks');
-  networks.forEach((n, i) => {
-    const net = c.object(n, `/networks/${i}`, true);
+  const networks: PodNetwork[] = [];
+  const rawNetworks = c.array(body['networks'], '/networks');
+  rawNetworks.forEach((n, i) => {
+    const p = `/networks/${i}`;
+    const net = c.object(n, p, true);
     if (net === undefined) return;
     const mode = net['mode'] ?? 'container';
-    if (mode !== 'host') c.fail(`/networks/${i}/mode`, `'${String(mode).slice(0, 64)}' networking is not supported for pods yet: use {"mode": "host"}`);
+    const labels = c.stringMap(net['labels'], `${p}/labels`);
+    if (mode === 'host') {
+      if (net['name'] !== undefined) c.fail(`${p}/name`, 'must not be set for host networking');
+      networks.push({ mode: 'host' });
+    } else if (mode === 'container') {
+      const name = c.string(net['name'], `${p}/name`, true) ?? '';
+      if (name !== '' && !NETWORK_NAME.test(name)) c.fail(`${p}/name`, 'must be 1 to 63 of [A-Za-z0-9_.-], starting with a letter or digit');
+      if (networks.some((x) => x.mode === 'container' && x.name === name)) c.fail(`${p}/name`, 'must be unique in the pod');
+      networks.push({ mode: 'container', name, labels });
+    } else if (mode === 'container/bridge') {
+      if (net['name'] !== undefined) c.fail(`${p}/name`, 'must not be set for container/bridge networking');
+      networks.push({ mode: 'container/bridge', labels });
+    } else c.fail(`${p}/mode`, "must be 'host', 'container' or 'container/bridge'");
   });
-  if (networks.length === 0) c.fail('/networks', 'is required: use [{"mode": "host"}] (container networks are not supported for pods yet)');
+  if (rawNetworks.length === 0) c.fail('/networks', 'is required: [{"mode": "host"}], or container networks by name');
+  if (networks.length > 1 && networks.some((n) => n.mode !== 'container')) c.fail('/networks', 'host and container/bridge networking cannot be combined with other networks');
+  if (networks.length > 8) c.fail('/networks', 'at most 8 networks');
+  const onContainerNetworks = networks.some((n) => n.mode !== 'host');
+  const bridged = networks.some((n) => n.mode === 'container/bridge');
+  const containerPorts = new Set<number>();
 
   const containers: PodContainer[] = [];
   const containerNames = new Set<string>();
@@ -333,10 +383,19 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
       if (en !== '' && !NAME.test(en)) c.fail(`${ep}/name`, 'must be lowercase letters, digits and dashes (at most 63)');
       if (endpointNames.has(en)) c.fail(`${ep}/name`, 'must be unique in the pod');
       endpointNames.add(en);
-      const hostPort = c.number(eo['hostPort'], `${ep}/hostPort`, 0, 0, 65535, true);
-      if (hostPort !== 0 && fixedPorts.has(hostPort)) c.fail(`${ep}/hostPort`, 'is used by another endpoint of the pod');
-      if (hostPort !== 0) fixedPorts.add(hostPort);
-      const containerPort = eo['containerPort'] === undefined || eo['containerPort'] === null ? undefined : c.number(eo['containerPort'], `${ep}/containerPort`, 0, 0, 65535, true);
+      // On container networks an endpoint has a host port only when it asks for one (0: any).
+      const noHostPort = onContainerNetworks && (eo['hostPort'] === undefined || eo['hostPort'] === null);
+      const hostPort = noHostPort ? undefined : c.number(eo['hostPort'], `${ep}/hostPort`, 0, 0, 65535, true);
+      if (hostPort !== undefined && hostPort !== 0 && fixedPorts.has(hostPort)) c.fail(`${ep}/hostPort`, 'is used by another endpoint of the pod');
+      if (hostPort !== undefined && hostPort !== 0) fixedPorts.add(hostPort);
+      const containerPort = eo['containerPort'] === undefined || eo['containerPort'] === null ? undefined : c.number(eo['containerPort'], `${ep}/containerPort`, 0, 1, 65535, true);
+      if (onContainerNetworks) {
+        // One namespace for the whole instance: its containers share one port space.
+        if (containerPort === undefined && (bridged || hostPort !== undefined))
+          c.fail(`${ep}/containerPort`, 'is required on a container network when the endpoint has a host port (or on container/bridge)');
+        if (containerPort !== undefined && containerPorts.has(containerPort)) c.fail(`${ep}/containerPort`, 'is used by another endpoint of the pod');
+        if (containerPort !== undefined) containerPorts.add(containerPort);
+      }
       const protocol = c.array(eo['protocol'], `${ep}/protocol`).map((x, k) => {
         const s = c.string(x, `${ep}/protocol/${k}`) ?? 'tcp';
         if (s !== 'tcp' && s !== 'udp') c.fail(`${ep}/protocol/${k}`, "must be 'tcp' or 'udp'");
@@ -344,7 +403,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
       });
       endpoints.push({
         name: en,
-        hostPort,
+        ...(hostPort === undefined ? {} : { hostPort }),
         ...(containerPort === undefined ? {} : { containerPort }),
         protocol: protocol.length === 0 ? ['tcp'] : protocol,
         labels: c.stringMap(eo['labels'], `${ep}/labels`),
@@ -467,7 +526,7 @@ export function parsePod(raw: unknown, now: Date, fixedId?: string): Pod {
     environment,
     containers,
     volumes,
-    networks: [{ mode: 'host' }],
+    networks,
     scaling: { kind: 'fixed', instances, ...(maxInstances === undefined ? {} : { maxInstances }) },
     scheduling,
     executorResources,

@@ -26,9 +26,11 @@ import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
 import type { Deployment, Deployments } from './deployments.ts';
 import type { ServiceEvents } from './events.ts';
 import { lossCause } from './loss-cause.ts';
-import { type Pod, type PodContainer, podConfigEqual } from './pod-schema.ts';
+import { BRIDGE_NETWORK, type Pod, type PodContainer, podConfigEqual, podNetworkNames } from './pod-schema.ts';
 import { roleFit } from './placement.ts';
 import { unreachablePhase } from './reconcile.ts';
+import { recordRejection, type Rejection } from './runtime.ts';
+import { isResidentPod, isUnreserved, newSlot, type OfferedResource, POD_SLOTS, type PodSlot, releaseOperations, reservedScalars, reserveOperations, slotIdOf, volumeResources } from './pod-slots.ts';
 
 const PREFIX = '/drover/services';
 const PODS = `${PREFIX}/pods`;
@@ -55,8 +57,10 @@ export interface PodInstance {
   configVersion: string;
   agentId: string;
   hostname: string;
-  /** Host port of each endpoint. */
+  /** Host port of each endpoint that has one. */
   ports: Record<string, number>;
+  /** Its addresses on its container networks (from the agent's TASK_RUNNING). */
+  networks?: Array<{ name: string; addresses: string[] }>;
   tasks: PodTask[];
   stagedAt: string;
   startedAt?: string;
@@ -65,6 +69,8 @@ export interface PodInstance {
   role?: string;
   /** Since when a task of it has been TASK_UNREACHABLE (the pod's unreachableStrategy counts from here). */
   unreachableSince?: string;
+  /** Its reservation and persistent volumes (pods with persistent volumes: pod-slots.ts). */
+  slotId?: string;
 }
 
 interface Termination {
@@ -78,6 +84,8 @@ interface Termination {
 interface PodRuntime {
   failures: number;
   delayUntil: number;
+  /** Why recent offers were not used, per agent (for /v2/queue). */
+  rejections: Map<string, Rejection>;
   terminations: Termination[];
   statusSince: string;
 }
@@ -107,6 +115,8 @@ interface PodFit {
   tasks: Resources[];
   /** All of it. */
   taken: Resources;
+  /** The resources as they go in LAUNCH_GROUP when not the above's (a slot's reserved ones). */
+  json?: { executor: unknown[]; tasks: unknown[][] };
 }
 
 export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
@@ -131,6 +141,8 @@ const running = (i: PodInstance): boolean => i.tasks.every((t) => t.state === 'T
 export class PodManager {
   readonly pods = new Map<string, Pod>();
   readonly instances = new Map<string, PodInstance>();
+  /** Reservations and volumes of pods with persistent volumes, by slot id (pod-slots.ts). */
+  readonly slots = new Map<string, PodSlot>();
   private readonly runtimes = new Map<string, PodRuntime>();
   private retry: ReturnType<Clock['setTimeout']> | undefined;
   /** The next unreachableStrategy deadline (an instance turning inactive or expunged). */
@@ -139,7 +151,11 @@ export class PodManager {
   constructor(private readonly c: PodContext) {}
 
   async load(): Promise<void> {
-    const [pods, instances] = await Promise.all([this.c.store.range(`${PODS}/`), this.c.store.range(POD_INSTANCES)]);
+    const [pods, instances, slots] = await Promise.all([this.c.store.range(`${PODS}/`), this.c.store.range(POD_INSTANCES), this.c.store.range(POD_SLOTS)]);
+    for (const kv of slots.kvs) {
+      const slot = JSON.parse(kv.value) as PodSlot;
+      this.slots.set(slot.id, slot);
+    }
     for (const kv of pods.kvs) {
       const pod = JSON.parse(kv.value) as Pod;
       this.pods.set(pod.id, pod);
@@ -156,7 +172,7 @@ export class PodManager {
 
   runtimeOf(podId: string): PodRuntime {
     let r = this.runtimes.get(podId);
-    if (!r) this.runtimes.set(podId, (r = { failures: 0, delayUntil: 0, terminations: [], statusSince: this.now() }));
+    if (!r) this.runtimes.set(podId, (r = { failures: 0, delayUntil: 0, rejections: new Map(), terminations: [], statusSince: this.now() }));
     return r;
   }
 
@@ -275,11 +291,14 @@ export class PodManager {
       const sorted = [...current].sort((a, b) => Number(unreachable(b)) - Number(unreachable(a)) || (youngestFirst ? byAge(b, a) : byAge(a, b)));
       kill.push(...sorted.slice(0, current.length - desired));
     }
-    const minHealthy = Math.ceil(desired * pod.scheduling.upgrade.minimumHealthCapacity);
+    // A resident pod has as many slots as instances: an old instance must end before its slot runs
+    // a new one (Marathon requires such an upgrade strategy of resident run specs).
+    const upgrade = isResidentPod(pod) ? { minimumHealthCapacity: 0, maximumOverCapacity: 0 } : pod.scheduling.upgrade;
+    const minHealthy = Math.ceil(desired * upgrade.minimumHealthCapacity);
     const currentRunning = current.filter(running).length;
     const keepOld = Math.max(0, Math.min(old.length, minHealthy - currentRunning));
     kill.push(...[...old].sort(byAge).slice(0, old.length - keepOld));
-    const maxTotal = desired + Math.floor(desired * pod.scheduling.upgrade.maximumOverCapacity);
+    const maxTotal = desired + Math.floor(desired * upgrade.maximumOverCapacity);
     const afterKills = alive.length - kill.length;
     let launch = Math.max(0, Math.min(desired - current.length, maxTotal - afterKills));
     if (launch > 0 && this.runtimeOf(pod.id).delayUntil > this.c.clock.now()) launch = 0;
@@ -302,6 +321,8 @@ export class PodManager {
   wanted(): number {
     let n = 0;
     for (const pod of this.pods.values()) n += this.plan(pod).launch;
+    // Slots of deleted pods are released at their agent's next offer.
+    for (const slot of this.slots.values()) if (!this.pods.has(slot.podId)) n++;
     if (n === 0) this.scheduleRetry();
     return n;
   }
@@ -380,17 +401,24 @@ export class PodManager {
    */
   offer(offers: OfferJson[]): OfferJson[] {
     const plans = [...this.pods.values()].map((pod) => ({ pod, want: this.plan(pod).launch })).filter((p) => p.want > 0);
-    if (plans.length === 0) return offers;
+    if (plans.length === 0 && [...this.slots.values()].every((s) => this.pods.has(s.podId))) return offers;
     const rest: OfferJson[] = [];
-    const launches: Array<{ offer: OfferJson; instances: PodInstance[]; ops: unknown[] }> = [];
+    const launches: Array<{ offer: OfferJson; instances: PodInstance[]; ops: unknown[]; slots?: { put: PodSlot[]; del: string[] } }> = [];
     const defaultRole = this.c.defaultRole ?? '*';
+    const residentPlans = plans.filter((p) => isResidentPod(p.pod));
     for (const offer of offers) {
+      // Reservations and volumes first: an offer used for them is used for nothing else.
+      const resident = this.residentOffer(offer, residentPlans, defaultRole);
+      if (resident !== undefined) {
+        launches.push(resident);
+        continue;
+      }
       const offerRole = offer.allocation_info?.role ?? '*';
       let remaining = Resources.fromJSON(offer.resources);
       const instances: PodInstance[] = [];
       const ops: unknown[] = [];
       for (const plan of plans) {
-        if (plan.want === 0) continue;
+        if (plan.want === 0 || isResidentPod(plan.pod)) continue;
         // A task runs in its offer's role: only offers of the pod's role, and of those only the
         // resources of its accepted roles, as for apps (placement.ts roleFit).
         const accepted = plan.pod.scheduling.placement?.acceptedResourceRoles;
@@ -400,11 +428,21 @@ export class PodManager {
           offerRole,
           remaining,
         );
-        if (roles.refusal !== undefined) continue;
+        const reject = (reason: string, code: string): void => recordRejection(this.runtimeOf(plan.pod.id), { agentId: offer.agent_id.value, hostname: offer.hostname, reason, code, at: this.now() });
+        if (roles.refusal !== undefined) {
+          reject(roles.refusal, 'UnfulfilledRole');
+          continue;
+        }
         let usable = roles.usable;
+        let placed = false;
         while (plan.want > 0) {
           const fit = this.fit(plan.pod, usable);
-          if (fit === undefined) break;
+          if (fit === undefined) {
+            if (!placed) reject(...shortfall(plan.pod, usable));
+            break;
+          }
+          placed = true;
+          this.runtimeOf(plan.pod.id).rejections.delete(offer.agent_id.value);
           usable = usable.subtract(fit.taken);
           remaining = remaining.subtract(fit.taken);
           const instance = this.newInstance(plan.pod, offer, fit.ports, offerRole);
@@ -416,8 +454,123 @@ export class PodManager {
       if (instances.length === 0) rest.push(offer);
       else launches.push({ offer, instances, ops });
     }
-    for (const l of launches) void this.storeThenAccept(l.offer, l.instances, l.ops);
+    for (const l of launches) void this.storeThenAccept(l.offer, l.instances, l.ops, l.slots);
     return rest;
+  }
+
+  /**
+   * One offer for pods with persistent volumes (pod-slots.ts): releases the slots of deleted pods,
+   * relaunches free slots of this agent on their reservations, and makes new slots while a pod
+   * has fewer than its instances. Undefined: nothing to do with this offer.
+   */
+  private residentOffer(
+    offer: OfferJson,
+    plans: Array<{ pod: Pod; want: number }>,
+    defaultRole: string,
+  ): { offer: OfferJson; instances: PodInstance[]; ops: unknown[]; slots: { put: PodSlot[]; del: string[] } } | undefined {
+    const agentId = offer.agent_id.value;
+    const frameworkId = offer.framework_id.value;
+    const offerRole = offer.allocation_info?.role ?? '*';
+    const items = offer.resources as OfferedResource[];
+    const bySlot = new Map<string, OfferedResource[]>();
+    for (const r of items) {
+      const id = slotIdOf(r);
+      if (id !== undefined) bySlot.set(id, [...(bySlot.get(id) ?? []), r]);
+    }
+    let unreserved = Resources.fromJSON(items.filter(isUnreserved) as never);
+    const ops: unknown[] = [];
+    const instances: PodInstance[] = [];
+    const put: PodSlot[] = [];
+    const del: string[] = [];
+    const reject = (pod: Pod, reason: string, code: string): void => recordRejection(this.runtimeOf(pod.id), { agentId, hostname: offer.hostname, reason, code, at: this.now() });
+    const launch = (plan: { pod: Pod; want: number }, slot: PodSlot, ports: Record<string, number>): void => {
+      const instance = this.newInstance(plan.pod, offer, ports, slot.role);
+      instance.slotId = slot.id;
+      slot.instanceId = instance.id;
+      put.push(slot);
+      instances.push(instance);
+      ops.push(this.launchGroup(plan.pod, instance, offer, slotFit(plan.pod, slot, frameworkId, ports)));
+      plan.want--;
+    };
+
+    // This agent's slots: released (their pod is gone), forgotten (their reservation is), or relaunched.
+    for (const slot of [...this.slots.values()].filter((s) => s.agentId === agentId)) {
+      const last = slot.instanceId === undefined ? undefined : this.instances.get(slot.instanceId);
+      if (last !== undefined && live(last)) continue;
+      const mine = bySlot.get(slot.id);
+      if (mine === undefined) {
+        // An offer to the slot's role carries all of its free reservations: not there, it is gone.
+        if (offerRole === slot.role) {
+          this.c.logger.warn({ podId: slot.podId, slotId: slot.id, agentId }, 'pod-reservation-missing');
+          this.slots.delete(slot.id);
+          del.push(slot.id);
+        }
+        continue;
+      }
+      if (!this.pods.has(slot.podId)) {
+        ops.push(...releaseOperations(mine));
+        this.slots.delete(slot.id);
+        del.push(slot.id);
+        this.c.logger.info({ podId: slot.podId, slotId: slot.id, agentId }, 'pod-slot-released');
+        continue;
+      }
+      const plan = plans.find((p) => p.pod.id === slot.podId);
+      if (plan === undefined || plan.want === 0) continue;
+      if (!plan.pod.containers.every((ct) => slot.containers.some((c) => c.name === ct.name))) {
+        reject(plan.pod, 'its reservation was made for other containers', 'NoCorrespondingReservationFound');
+        continue;
+      }
+      const ports = pickPorts(plan.pod, unreserved);
+      if (ports === undefined) {
+        reject(plan.pod, "insufficient ports: the offer lacks the pod's host ports", 'InsufficientPorts');
+        continue;
+      }
+      unreserved = unreserved.subtract(ports.resources);
+      launch(plan, slot, ports.ports);
+    }
+
+    // New slots while a pod has fewer than its instances.
+    for (const plan of plans) {
+      const pod = plan.pod;
+      const role = pod.role ?? defaultRole;
+      const volumeDisk = pod.volumes.reduce((n, v) => n + (v.persistent?.size ?? 0), 0);
+      while (plan.want > 0 && [...this.slots.values()].filter((s) => s.podId === pod.id).length < pod.scaling.instances) {
+        if (role === '*') {
+          reject(pod, "persistent volumes need a reservation role: the pod's role is '*' (start the master with --mesos-role, or give the pod a role)", 'NoCorrespondingReservationFound');
+          break;
+        }
+        if (offerRole !== role) {
+          reject(pod, `offer is for role '${offerRole}', the pod's role is '${role}'`, 'UnfulfilledRole');
+          break;
+        }
+        if (unreserved.disk() + 1e-9 < volumeDisk) {
+          reject(pod, `insufficient disk for the persistent volumes: ${unreserved.disk()} < ${volumeDisk}`, 'InsufficientDisk');
+          break;
+        }
+        const usable = unreserved.subtract(Resources.parse(`disk:${volumeDisk}`));
+        const fit = this.fit(pod, usable);
+        if (fit === undefined) {
+          reject(pod, ...shortfall(pod, usable));
+          break;
+        }
+        unreserved = usable.subtract(fit.taken);
+        const slot = newSlot(pod, offer, role);
+        this.slots.set(slot.id, slot);
+        ops.push(...reserveOperations(slot, frameworkId));
+        launch(plan, slot, fit.ports);
+        this.c.logger.info({ podId: pod.id, slotId: slot.id, agentId }, 'pod-slot-reserving');
+      }
+      if (plan.want > 0) {
+        const elsewhere = [...this.slots.values()].filter((s) => s.podId === pod.id && s.agentId !== agentId);
+        if (elsewhere.length > 0)
+          reject(pod, `waiting for its reserved resources and persistent volumes on ${[...new Set(elsewhere.map((s) => s.hostname))].join(', ')}`, 'NoCorrespondingReservationFound');
+      }
+    }
+    if (ops.length === 0) {
+      if (del.length > 0) void this.c.store.txn({ success: del.map((id) => ({ type: 'delete' as const, key: `${POD_SLOTS}${id}` })) }).catch(() => undefined);
+      return undefined;
+    }
+    return { offer, instances, ops, slots: { put, del } };
   }
 
   /**
@@ -434,27 +587,9 @@ export class PodManager {
       disk += ct.resources.disk;
     }
     if (resources.cpus() + 1e-9 < cpus || resources.mem() + 1e-9 < mem || resources.disk() + 1e-9 < disk) return undefined;
-    const free = resources.ports();
-    const ports: Record<string, number> = {};
-    const taken: number[] = [];
-    const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
-    for (const e of endpoints.filter((x) => x.hostPort !== 0)) {
-      if (!free.contains(e.hostPort)) return undefined;
-      ports[e.name] = e.hostPort;
-      taken.push(e.hostPort);
-    }
-    for (const e of endpoints.filter((x) => x.hostPort === 0)) {
-      let port: number | undefined;
-      for (const p of free.values()) {
-        if (!taken.includes(p)) {
-          port = p;
-          break;
-        }
-      }
-      if (port === undefined) return undefined;
-      ports[e.name] = port;
-      taken.push(port);
-    }
+    const picked = pickPorts(pod, resources);
+    if (picked === undefined) return undefined;
+    const ports = picked.ports;
     let left = resources;
     const share = (text: string): Resources | undefined => {
       const needed = Resources.parse(text);
@@ -468,7 +603,7 @@ export class PodManager {
     if (executor === undefined) return undefined;
     const tasks: Resources[] = [];
     for (const ct of pod.containers) {
-      const own = ct.endpoints.map((e) => ports[e.name]!);
+      const own = ct.endpoints.flatMap((e) => (ports[e.name] === undefined ? [] : [ports[e.name]!]));
       const mine = share(
         `cpus:${round(ct.resources.cpus)};mem:${round(ct.resources.mem)}${ct.resources.disk > 0 ? `;disk:${round(ct.resources.disk)}` : ''}${own.length > 0 ? `;ports:[${own.map((p) => `${p}-${p}`).join(',')}]` : ''}`,
       );
@@ -499,15 +634,42 @@ export class PodManager {
 
   private launchGroup(pod: Pod, instance: PodInstance, offer: OfferJson, fit: PodFit): unknown {
     const ports = fit.ports;
-    const portEnv = Object.entries(ports).map(([name, port]) => ({ name: `ENDPOINT_${name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }));
+    const networks = podNetworkNames(pod);
+    const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
+    // Marathon's ENDPOINT_<NAME>: the port to listen on, the container port on container networks.
+    const portEnv = endpoints.flatMap((e) => {
+      const port = networks.length > 0 ? (e.containerPort ?? ports[e.name]) : ports[e.name];
+      return port === undefined ? [] : [{ name: `ENDPOINT_${e.name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }];
+    });
+    // One namespace for the instance on its networks (the executor's), host ports forwarded to container ports on the first.
+    const mappings = endpoints.flatMap((e) =>
+      ports[e.name] === undefined || e.containerPort === undefined ? [] : e.protocol.map((protocol) => ({ host_port: ports[e.name]!, container_port: e.containerPort!, protocol })),
+    );
+    const executorContainer =
+      networks.length === 0
+        ? { type: 'MESOS' }
+        : {
+            type: 'MESOS',
+            network_infos: pod.networks.flatMap((n, i) =>
+              n.mode === 'host'
+                ? []
+                : [
+                    {
+                      name: n.mode === 'container' ? n.name : BRIDGE_NETWORK,
+                      ...(i === 0 && mappings.length > 0 ? { port_mappings: mappings } : {}),
+                      labels: { labels: Object.entries(n.labels).map(([key, value]) => ({ key, value })) },
+                    },
+                  ],
+            ),
+          };
     return {
       type: 'LAUNCH_GROUP',
       launch_group: {
         executor: {
           type: 'DEFAULT',
           executor_id: { value: `instance-${instance.id}` },
-          resources: fit.executor.toJSON(),
-          container: { type: 'MESOS' },
+          resources: fit.json?.executor ?? fit.executor.toJSON(),
+          container: executorContainer,
         },
         task_group: {
           tasks: pod.containers.map((ct, index) => {
@@ -524,7 +686,7 @@ export class PodManager {
               name: ct.name,
               task_id: { value: `${instance.id}.${ct.name}` },
               agent_id: offer.agent_id,
-              resources: fit.tasks[index]!.toJSON(),
+              resources: fit.json?.tasks[index] ?? fit.tasks[index]!.toJSON(),
               command: {
                 ...command,
                 environment: {
@@ -548,7 +710,7 @@ export class PodManager {
                 ...(ct.image === undefined ? {} : { mesos: { image: { type: 'DOCKER', docker: { name: ct.image.id }, ...(ct.image.forcePull ? { cached: false } : {}) } } }),
                 volumes: this.volumesOf(pod, ct),
               },
-              ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports) }),
+              ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports, networks.length > 0) }),
               ...(ct.lifecycle === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: Math.round(ct.lifecycle.killGracePeriodSeconds * 1e9) } } }),
               labels: { labels: Object.entries(ct.labels).map(([key, value]) => ({ key, value })) },
             };
@@ -569,12 +731,21 @@ export class PodManager {
   }
 
   /** As for apps (offers.ts): only stored instances launch; one that failed to store is forgotten. */
-  private async storeThenAccept(offer: OfferJson, instances: PodInstance[], ops: unknown[]): Promise<void> {
+  private async storeThenAccept(offer: OfferJson, instances: PodInstance[], ops: unknown[], slots: { put: PodSlot[]; del: string[] } = { put: [], del: [] }): Promise<void> {
     try {
-      await this.c.store.txn({ success: instances.map((i) => ({ type: 'put' as const, key: `${POD_INSTANCES}${i.id}`, value: JSON.stringify(i) })) });
+      await this.c.store.txn({
+        success: [
+          ...instances.map((i) => ({ type: 'put' as const, key: `${POD_INSTANCES}${i.id}`, value: JSON.stringify(i) })),
+          // A slot is stored before its RESERVE goes: a restarted framework knows its reservation.
+          ...slots.put.map((slot) => ({ type: 'put' as const, key: `${POD_SLOTS}${slot.id}`, value: JSON.stringify(slot) })),
+          ...slots.del.map((id) => ({ type: 'delete' as const, key: `${POD_SLOTS}${id}` })),
+        ],
+      });
     } catch (err) {
       this.c.logger.error({ err }, 'pod-instances-store-failed');
       for (const i of instances) this.instances.delete(i.id);
+      // New slots were never reserved; relaunched ones stay (their reservation is there).
+      for (const slot of slots.put) if (ops.some((o) => (o as { type?: string }).type === 'RESERVE' && JSON.stringify(o).includes(slot.id))) this.slots.delete(slot.id);
       void this.c.call({ type: 'DECLINE', decline: { offer_ids: [offer.id], filters: { refuse_seconds: 1 } } });
       return;
     }
@@ -611,6 +782,8 @@ export class PodManager {
       if (status.message !== undefined) task.message = status.message;
       if (status.healthy !== undefined) task.healthy = status.healthy;
       if (status.state === 'TASK_RUNNING' && instance.startedAt === undefined) instance.startedAt = this.now();
+      const addresses = networkAddresses(status);
+      if (addresses !== undefined) instance.networks = addresses;
       this.c.events.publish('status_update_event', {
         slaveId: instance.agentId,
         taskId,
@@ -695,6 +868,21 @@ export class PodManager {
 
   // ---- views ----------------------------------------------------------------------------------
 
+  /**
+   * What /v2/queue says of the pod: how many instances wait to launch (those missing from
+   * `scaling.instances` of its current configuration, or more while a rolling replace places them),
+   * or undefined when none does.
+   */
+  queued(pod: Pod): { count: number; runtime: PodRuntime } | undefined {
+    const now = this.c.clock.now();
+    const current = this.instancesOf(pod.id).filter(
+      (i) =>
+        live(i) && i.killing !== true && i.configVersion === pod.versionInfo.lastConfigChangeAt && (!unreachable(i) || unreachablePhase(strategyOf(pod), i.unreachableSince, now) === 'unreachable'),
+    );
+    const count = Math.max(0, pod.scaling.instances - current.length);
+    return count === 0 ? undefined : { count, runtime: this.runtimeOf(pod.id) };
+  }
+
   /** Marathon's PodStatus (types/podStatus.raml). */
   status(pod: Pod): Record<string, unknown> {
     const instances = this.instancesOf(pod.id);
@@ -722,7 +910,7 @@ export class PodManager {
       statusSince: i.startedAt ?? i.stagedAt,
       agentHostname: i.hostname,
       agentId: i.agentId,
-      networks: [],
+      networks: i.networks ?? [],
       containers: i.tasks.map((t) => {
         const ct = pod?.containers.find((c) => c.name === t.container);
         return {
@@ -731,7 +919,11 @@ export class PodManager {
           statusSince: t.since,
           containerId: t.taskId,
           ...(t.message === undefined ? {} : { message: t.message }),
-          endpoints: (ct?.endpoints ?? []).map((e) => ({ name: e.name, allocatedHostPort: i.ports[e.name], ...(t.healthy === undefined ? {} : { healthy: t.healthy }) })),
+          endpoints: (ct?.endpoints ?? []).map((e) => ({
+            name: e.name,
+            ...(i.ports[e.name] === undefined ? {} : { allocatedHostPort: i.ports[e.name] }),
+            ...(t.healthy === undefined ? {} : { healthy: t.healthy }),
+          })),
           ...(ct === undefined ? {} : { resources: ct.resources }),
           lastUpdated: t.since,
           lastChanged: t.since,
@@ -745,9 +937,74 @@ export class PodManager {
   }
 }
 
+/** The pod's host ports from these resources (fixed ones, then any for hostPort 0), or undefined. */
+function pickPorts(pod: Pod, resources: Resources): { ports: Record<string, number>; resources: Resources } | undefined {
+  const free = resources.ports();
+  const ports: Record<string, number> = {};
+  const taken: number[] = [];
+  const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
+  for (const e of endpoints) {
+    if (e.hostPort === undefined || e.hostPort === 0) continue;
+    if (!free.contains(e.hostPort)) return undefined;
+    ports[e.name] = e.hostPort;
+    taken.push(e.hostPort);
+  }
+  for (const e of endpoints.filter((x) => x.hostPort === 0)) {
+    let port: number | undefined;
+    for (const p of free.values()) {
+      if (!taken.includes(p)) {
+        port = p;
+        break;
+      }
+    }
+    if (port === undefined) return undefined;
+    ports[e.name] = port;
+    taken.push(port);
+  }
+  return { ports, resources: taken.length === 0 ? Resources.EMPTY : Resources.parse(`ports:[${taken.map((p) => `${p}-${p}`).join(',')}]`) };
+}
+
+/** What a slot's instance launches with: its reserved amounts and volumes, and unreserved host ports. */
+function slotFit(pod: Pod, slot: PodSlot, frameworkId: string, ports: Record<string, number>): PodFit {
+  return {
+    ports,
+    executor: Resources.EMPTY,
+    tasks: [],
+    taken: Resources.EMPTY,
+    json: {
+      executor: [...reservedScalars(slot, frameworkId, slot.executor), ...volumeResources(slot, frameworkId)],
+      tasks: pod.containers.map((ct) => {
+        const amounts = slot.containers.find((c) => c.name === ct.name)!;
+        const own = ct.endpoints.flatMap((e) => (ports[e.name] === undefined ? [] : [ports[e.name]!]));
+        return [...reservedScalars(slot, frameworkId, amounts), ...(own.length === 0 ? [] : Resources.parse(`ports:[${own.map((p) => `${p}-${p}`).join(',')}]`).toJSON())];
+      }),
+    },
+  };
+}
+
+/** Why one instance of the pod does not fit these resources, as a reason and Marathon's NoOfferMatchReason. */
+function shortfall(pod: Pod, resources: Resources): [string, string] {
+  const sum = (pick: (r: PodContainer['resources']) => number, executor: number): number => pod.containers.reduce((n, ct) => n + pick(ct.resources), executor);
+  const need = { cpus: sum((r) => r.cpus, pod.executorResources.cpus), mem: sum((r) => r.mem, pod.executorResources.mem), disk: sum((r) => r.disk, pod.executorResources.disk) };
+  if (resources.cpus() + 1e-9 < need.cpus) return [`insufficient cpus: the pod needs ${round(need.cpus)}, the offer has ${round(resources.cpus())}`, 'InsufficientCpus'];
+  if (resources.mem() + 1e-9 < need.mem) return [`insufficient mem: the pod needs ${round(need.mem)}, the offer has ${round(resources.mem())}`, 'InsufficientMemory'];
+  if (resources.disk() + 1e-9 < need.disk) return [`insufficient disk: the pod needs ${round(need.disk)}, the offer has ${round(resources.disk())}`, 'InsufficientDisk'];
+  return ["insufficient ports: the offer lacks the pod's host ports", 'InsufficientPorts'];
+}
+
 /** Every container with a health check reports healthy (the agent's checks; Marathon waits for them too). */
 function healthyWhereChecked(pod: Pod, i: PodInstance): boolean {
   return i.tasks.every((t) => pod.containers.find((c) => c.name === t.container)?.healthCheck === undefined || t.healthy === true);
+}
+
+/** The instance's addresses from a status' ContainerStatus.network_infos (Marathon's instance `networks`). */
+function networkAddresses(status: TaskStatus): Array<{ name: string; addresses: string[] }> | undefined {
+  const infos = (status.container_status as { network_infos?: Array<{ name?: unknown; ip_addresses?: Array<{ ip_address?: unknown }> }> } | undefined)?.network_infos;
+  if (!Array.isArray(infos) || infos.length === 0) return undefined;
+  return infos.slice(0, 16).map((n) => ({
+    name: typeof n.name === 'string' ? n.name.slice(0, 256) : '',
+    addresses: (Array.isArray(n.ip_addresses) ? n.ip_addresses : []).flatMap((a) => (typeof a.ip_address === 'string' ? [a.ip_address.slice(0, 64)] : [])).slice(0, 16),
+  }));
 }
 
 function round(n: number): number {
@@ -755,8 +1012,10 @@ function round(n: number): number {
 }
 
 /** A pod container's health check as Mesos HealthCheck JSON (the agent runs it). */
-function healthCheckOf(ct: PodContainer, ports: Record<string, number>): Record<string, unknown> {
+function healthCheckOf(ct: PodContainer, hostPorts: Record<string, number>, containerNetwork: boolean): Record<string, unknown> {
   const hc = ct.healthCheck!;
+  // On a container network the agent checks the instance's address there, at the container port.
+  const ports: Record<string, number | undefined> = containerNetwork ? Object.fromEntries(ct.endpoints.map((e) => [e.name, e.containerPort ?? hostPorts[e.name]])) : hostPorts;
   const common = {
     delay_seconds: hc.delaySeconds,
     interval_seconds: hc.intervalSeconds,

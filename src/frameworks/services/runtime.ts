@@ -30,7 +30,7 @@ export function newRuntime(): AppRuntime {
   return { consecutiveFailures: 0, delayUntil: 0, rejections: new Map() };
 }
 
-export function recordRejection(runtime: AppRuntime, rejection: Rejection): void {
+export function recordRejection(runtime: Pick<AppRuntime, 'rejections'>, rejection: Rejection): void {
   runtime.rejections.delete(rejection.agentId);
   runtime.rejections.set(rejection.agentId, rejection);
   if (runtime.rejections.size > MAX_REJECTIONS_KEPT) runtime.rejections.delete(runtime.rejections.keys().next().value!);

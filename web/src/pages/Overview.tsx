@@ -30,7 +30,7 @@ export function Overview() {
     { label: 'Ports', used: ports.used, total: ports.total, format: (n: number) => String(n) },
   ];
   // Services that are not simply running, with the first reason the queue gives.
-  const queued = new Map((queue.data?.queue ?? []).map((q) => [q.app.id, q]));
+  const queued = new Map((queue.data?.queue ?? []).flatMap((q) => (q.app === undefined ? [] : [[q.app.id, q] as const])));
   const attention = (apps.data?.apps ?? [])
     .map((a) => ({ app: a, status: appStatus(a, queued.get(a.id)), q: queued.get(a.id) }))
     .filter((x) => x.status !== 'Running' && x.status !== 'Suspended')

@@ -57,7 +57,7 @@ export function ServiceDetail({ id }: { id: string }) {
   const [viewing, setViewing] = useState<{ version: string; body: unknown } | undefined>();
 
   const a = app.data?.app;
-  const q = queue.data?.queue.find((x) => x.app.id === id);
+  const q = queue.data?.queue.find((x) => x.app?.id === id);
   if (!a) {
     return (
       <div className="page">

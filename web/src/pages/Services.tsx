@@ -29,7 +29,7 @@ export function Services() {
   const group = query.get('group') ?? '/';
   const ids = useMemo(() => (apps.data?.apps ?? []).map((a) => a.id), [apps.data]);
 
-  const queued = useMemo(() => new Map((queue.data?.queue ?? []).map((q) => [q.app.id, q])), [queue.data]);
+  const queued = useMemo(() => new Map((queue.data?.queue ?? []).flatMap((q) => (q.app === undefined ? [] : [[q.app.id, q] as const]))), [queue.data]);
   const rows = useMemo(
     () => (apps.data?.apps ?? []).filter((a) => (group === '/' || a.id.startsWith(`${group}/`)) && a.id.includes(filter)).sort((a, b) => a.id.localeCompare(b.id)),
     [apps.data, filter, group],

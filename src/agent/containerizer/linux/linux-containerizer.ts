@@ -28,7 +28,8 @@ import { resolveTaskUser, type TaskUser } from './task-user.ts';
 import { launcherUnavailable, TaskLauncher, type UserNamespaceRange } from './launcher.ts';
 import { confineConfig } from './confine.ts';
 import { WRAPPER_SCRIPT } from '../exit-status.ts';
-import { CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
+import { type AttachedNetwork, CniNetworks, DEFAULT_CNI_OPTIONS, type CniOptions } from '../../network/cni.ts';
+import type { PortMapping } from '../../network/cni-bridge.ts';
 import { DroverError } from '../../../errors/errors.ts';
 import type { LayerStore } from '../../../images/layer-store.ts';
 import { RootfsProvisioner } from '../../../images/rootfs.ts';
@@ -213,7 +214,13 @@ export class LinuxContainerizer extends ProcessContainerizer {
       }
       this.logger.info({ containerId: spec.containerId, networks: attached.networks }, 'container-networks-attached');
     }
-    const netns = attached === undefined || this.tools.nsenter === undefined ? undefined : { nsenter: this.tools.nsenter, path: attached.netns };
+    if (spec.sharedNetns !== undefined && this.tools.nsenter === undefined) {
+      await removeTaskCgroup(cgroups);
+      throw new Error("'nsenter' (util-linux) is not installed: no CNI networks");
+    }
+    // The task's own namespace, or its group's (made before, by attachGroupNetworks).
+    const netnsPath = attached?.netns ?? spec.sharedNetns;
+    const netns = netnsPath === undefined || this.tools.nsenter === undefined ? undefined : { nsenter: this.tools.nsenter, path: netnsPath };
     const networks = attached?.networks;
     const abort = async (): Promise<void> => {
       await removeTaskCgroup(cgroups);
@@ -238,10 +245,10 @@ export class LinuxContainerizer extends ProcessContainerizer {
         privileged,
         groups: user.groups ?? [],
         procsFiles: procsFiles(cgroups),
-        ...(attached === undefined ? {} : { netns: attached.netns }),
+        ...(netnsPath === undefined ? {} : { netns: netnsPath }),
         ...(userns === undefined ? {} : { userNamespace: userns }),
         ...(volumes === undefined ? {} : { volumes }),
-        ...(this.linux.resolvConf === undefined || attached !== undefined ? {} : { resolvConf: this.linux.resolvConf }),
+        ...(this.linux.resolvConf === undefined || netnsPath !== undefined ? {} : { resolvConf: this.linux.resolvConf }),
         ...(image === undefined
           ? { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], env: spec.env }
           : { argv: image.plan.argv, env: image.plan.env, image: { rootfs: image.rootfs.rootfs, workingDir: image.plan.workingDir, exitFile: EXIT_FILE_IN_CONTAINER } }),
@@ -362,6 +369,17 @@ export class LinuxContainerizer extends ProcessContainerizer {
     for (const id of [...this.terminating.keys()]) this.stopTerminating(id);
     this.launcher?.close();
     await super.detach();
+  }
+
+  async attachGroupNetworks(id: string, networks: readonly string[], portMappings: readonly PortMapping[]): Promise<{ netns: string; networks: AttachedNetwork[] }> {
+    if (this.tools.nsenter === undefined) throw new Error("'nsenter' (util-linux) is not installed: no CNI networks");
+    const attached = await this.cni.attach(id, networks, portMappings);
+    this.logger.info({ id, networks: attached.networks }, 'group-networks-attached');
+    return attached;
+  }
+
+  async detachGroupNetworks(id: string, networks: readonly AttachedNetwork[]): Promise<void> {
+    await this.detachNetworks(id, [...networks]);
   }
 
   /** A failed DEL is logged, not thrown: the task's end must still be reported. */
