@@ -5,7 +5,8 @@
  *   cold start   fresh image store: pull + overlay rootfs + launch, until the command is about to run
  *   warm start   the image stored: rootfs + launch of one task
  *   warm launches  `--launches=N` (default 200) tasks of the image launched at once, each `true`;
- *                the rate is N / (time until every launch resolved)
+ *                the rate is N / (time until every launch resolved); warmLaunchCpuMs is their CPU per
+ *                launch, launch to teardown: the agent's and the task launcher's with what it reaped
  *   sequential   `--podman-runs=N` launches one after another, each waited to its end (podman's loop)
  *   cold pull    `--pull-mb=N` (default 50) MB of random bytes in one gzip layer: a fresh layer store's
  *                pull (fetch, verify, decompress and extract) against `skopeo copy` of the same image
@@ -18,7 +19,7 @@
  * JSON line; figures are for people (a noisy 2-core machine), never asserted.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,6 +50,14 @@ async function rig(dir: string, name: string): Promise<Rig> {
   await store.open();
   const containerizer = LinuxContainerizer.create({ logger: silentLogger(), pollIntervalMs: 100, images: store, workDir });
   return { containerizer, store, workDir };
+}
+
+/** CPU time (ms) of the task launcher and everything it reaped (the tasks' inits and commands). */
+async function launcherCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / 100;
 }
 
 let counter = 0;
@@ -173,10 +182,15 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
 
     // Every launch at once, as an offer's worth of tasks arrives; each runs `true`.
     const specs = await Promise.all(Array.from({ length: launches }, () => spec(cold, reference, 'true')));
+    const launcherBefore = await launcherCpuMs(cold.containerizer.launcherPid);
+    const agentBefore = process.cpuUsage();
     const start = performance.now();
     await Promise.all(specs.map((s) => cold.containerizer.launch(s)));
     const elapsed = performance.now() - start;
     const failed = (await Promise.all(specs.map((s) => cold.containerizer.wait(s.containerId)))).filter((st) => st.exitCode !== 0).length;
+    const agentCpu = process.cpuUsage(agentBefore);
+    const launcherCpu = (await launcherCpuMs(cold.containerizer.launcherPid)) - launcherBefore;
+    const perLaunch = (msTotal: number): number => Math.round((msTotal / launches) * 10) / 10;
     const warmLaunchesPerSecond = Math.round((launches / elapsed) * 1000 * 10) / 10;
 
     // Like for like with podman's loop: one after another, each to its end.
@@ -197,6 +211,8 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
       warmLaunchesMs: Math.round(elapsed),
       warmLaunchesPerSecond,
       warmLaunchesFailed: failed,
+      // CPU of the burst from launch to teardown, load-independent where the rate is not (019-launch-path.md).
+      warmLaunchCpuMs: { agent: perLaunch((agentCpu.user + agentCpu.system) / 1000), launcherAndTasks: perLaunch(launcherCpu) },
       sequentialRuns: podmanRuns,
       sequentialRunsPerSecond: sequentialPerSecond,
       coldPull: pull,

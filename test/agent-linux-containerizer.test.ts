@@ -6,13 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../src/agent/agent.ts';
 import type { ContainerLaunchSpec } from '../src/agent/containerizer/containerizer.ts';
 import { LinuxContainerizer } from '../src/agent/containerizer/linux/linux-containerizer.ts';
+import { TaskLauncher } from '../src/agent/containerizer/linux/launcher.ts';
 import { capabilityNames, MASKED_PATHS, READ_ONLY_PATHS } from '../src/agent/containerizer/linux/task-privileges.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
@@ -103,6 +104,51 @@ describe('linux containerizer', { skip }, () => {
     assert.deepEqual(await c.wait(second.containerId), { exitCode: 5 });
     assert.notEqual(c.launcherPid, launcher);
     await c.detach();
+  });
+
+  test('one fork per task: the launcher forks the init straight into a new pid namespace and its cgroups, and keeps its own pid namespace for what follows', async () => {
+    const dir = await sandbox();
+    const c = create();
+    const record = await c.launch(spec(dir, 'while [ ! -e gate ]; do sleep 0.05; done'));
+    const launcher = c.launcherPid!;
+    const proc = (pid: number): Record<string, string> => status(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    // The init is the launcher's own child (no process in between), PID 1 of its namespace.
+    assert.equal(Number(proc(record.pid)['PPid']), launcher);
+    assert.deepEqual(proc(record.pid)['NSpid']?.split(/\s+/).map(Number), [record.pid, 1]);
+    // The launcher went back to its own pid namespace after the fork.
+    assert.equal(readlinkSync(`/proc/${launcher}/ns/pid_for_children`), readlinkSync(`/proc/${launcher}/ns/pid`));
+    assert.notEqual(readlinkSync(`/proc/${record.pid}/ns/pid`), readlinkSync(`/proc/${launcher}/ns/pid`));
+    // The init joined every hierarchy of the task's cgroup.
+    const lines = readFileSync(`/proc/${record.pid}/cgroup`, 'utf8').trim().split('\n');
+    const layout = c.cgroupLayout;
+    const names = layout.version === 1 ? [...layout.hierarchies.keys()] : [''];
+    for (const name of names) {
+      const line = lines.find((l) => l.split(':')[1]?.split(',').includes(name));
+      assert.ok(line?.endsWith(`/drover/${record.containerId}`), `${name}: ${line}`);
+    }
+    await writeFile(join(dir, 'gate'), '');
+    assert.deepEqual(await c.wait(record.containerId), { exitCode: 0 });
+    await c.detach();
+  });
+
+  test('the task launcher: a cgroup it cannot join fails the launch before it starts; an unmount detaches every mount stacked at the target', async () => {
+    const launcher = new TaskLauncher('perl', silentLogger());
+    try {
+      const dir = await sandbox();
+      await assert.rejects(
+        launcher.launch({ sandbox: dir, uid: 65534, gid: 65534, privileged: false, groups: [], procsFiles: [join(root, 'no-such-cgroup', 'cgroup.procs')], argv: ['/bin/true'], env: {} }),
+        /cannot join the cgroup/,
+      );
+      const target = join(dir, 'stacked');
+      await mkdir(target);
+      execFileSync('mount', ['-t', 'tmpfs', 'drover-test-a', target]);
+      execFileSync('mount', ['-t', 'tmpfs', 'drover-test-b', target]);
+      assert.equal(await launcher.unmount(target), true);
+      assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${target} `), 'nothing stays mounted there');
+      assert.equal(await launcher.unmount(target), true, 'not mounted is done too');
+    } finally {
+      launcher.close();
+    }
   });
 
   test('the host filesystem is read-only, even for root; the sandbox and a private /tmp are writable', async () => {

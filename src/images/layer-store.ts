@@ -77,6 +77,8 @@ export interface GcLimits {
 
 const MAX_HOLDER_LENGTH = 200;
 const LAYER_CONCURRENCY = 3;
+/** How stale an image's lastUsedAt may be (GC ages are minutes to days). */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 const hex = (digest: string): string => digest.slice('sha256:'.length);
 const imageKey = (canonical: string): string => createHash('sha256').update(canonical).digest('hex');
@@ -100,6 +102,8 @@ export class LayerStore {
   private readonly layersDir: string;
   private readonly imagesDir: string;
   private readonly holdsDir: string;
+  /** When hold() last wrote each image's lastUsedAt (by image key). */
+  private readonly touched = new Map<string, number>();
   private readonly layerPulls = new Map<string, Promise<StoredLayer>>();
   private readonly imagePulls = new Map<string, Promise<StoredImage>>();
   /** Layers of pulls in progress: GC must not take them before their image record exists. */
@@ -297,9 +301,16 @@ export class LayerStore {
   async hold(input: string, holder: string): Promise<StoredImage> {
     const image = await this.get(input);
     if (image === undefined) throw new DroverError('NOT_FOUND', `image ${input.slice(0, 200)} is not stored on this agent`);
-    await writeAtomic(this.holderPath(holder), imageKey(image.reference));
-    image.lastUsedAt = this.clock();
-    await writeAtomic(join(this.imagesDir, `${imageKey(image.reference)}.json`), JSON.stringify(image));
+    const key = imageKey(image.reference);
+    await writeAtomic(this.holderPath(holder), key);
+    // lastUsedAt is for age-based GC: rewritten at most once a LAST_USED_RESOLUTION_MS per image,
+    // not by each of a burst of launches (a held image is kept whatever its age anyway).
+    const now = this.clock();
+    if (now - Math.max(image.lastUsedAt, this.touched.get(key) ?? Number.NEGATIVE_INFINITY) >= LAST_USED_RESOLUTION_MS) {
+      this.touched.set(key, now);
+      image.lastUsedAt = now;
+      await writeAtomic(join(this.imagesDir, `${key}.json`), JSON.stringify(image));
+    }
     return image;
   }
 
@@ -325,6 +336,7 @@ export class LayerStore {
     if (!(await this.images()).some((i) => i.key === key)) throw new DroverError('NOT_FOUND', `image ${reference.canonical} is not stored on this agent`);
     if ((await this.holds()).has(key)) throw new DroverError('CONFLICT', `image ${reference.canonical} is in use by a task`);
     await rm(join(this.imagesDir, `${key}.json`), { force: true });
+    this.touched.delete(key);
     await this.sweepLayers();
   }
 
@@ -337,6 +349,7 @@ export class LayerStore {
     const unheld = images.filter((i) => !holds.has(i.key)).sort((a, b) => a.image.lastUsedAt - b.image.lastUsedAt);
     const drop = async (entry: { key: string; image: StoredImage }): Promise<void> => {
       await rm(join(this.imagesDir, `${entry.key}.json`), { force: true });
+      this.touched.delete(entry.key);
       removed.push(entry.image.reference);
     };
     for (const entry of unheld) {

@@ -16,8 +16,8 @@ export const CONFINE_WRAPPER = `${CONFINE_PL}\n${readFileSync(new URL('./confine
 
 /** System call numbers per architecture (mount_setattr is 442 on all of them). */
 export const SYSCALLS: Record<string, Record<string, number>> = {
-  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, capset: 126, setgroups: 116, setresgid: 119, setresuid: 117, pivot_root: 155, umount2: 166 },
-  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, capset: 91, setgroups: 159, setresgid: 149, setresuid: 147, pivot_root: 41, umount2: 39 },
+  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, capset: 126, setgroups: 116, setresgid: 119, setresuid: 117, pivot_root: 155, umount2: 166, setsid: 112, exit_group: 231 },
+  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, capset: 91, setgroups: 159, setresgid: 149, setresuid: 147, pivot_root: 41, umount2: 39, setsid: 157, exit_group: 94 },
 };
 
 /** Pure: confine.pl's name=value configuration for an architecture (undefined: no table for it). */

@@ -26,7 +26,7 @@
 # 0..size-1 are hostuid… and hostgid… on the host (--user-namespaces; uid/gid/groups are then
 # the task's ids inside it).
 # Replies on stdout, one line each (each written whole by one write(2), so the three writers —
-# this process, a launch child, a task before its exec — never interleave):
+# this process, a task's init before its exec, a mapper — never interleave):
 #   S id pid        the task exists: pid (in the host's pid namespace) is its namespace's init
 #   R id            its setup is done and its command is about to start
 #   E pid code sig  a task's init ended (code or signal number, the other one -1)
@@ -35,34 +35,37 @@
 # Mount requests (an image's rootfs, src/images/rootfs.ts), done in the launcher itself, in the
 # agent's mount namespace, so the agent forks no mount(8)/umount(8) per task:
 #   M  id  cwd  options  target    mount an overlay at target (lower dirs relative to cwd)
-#   U  id  target                  detach the mount at target (lazily); not mounted is done too
+#   U  id  target                  detach every mount at target (lazily); not mounted is done too
 # EOF on stdin (the agent stopped or died) ends the launcher; the tasks run on.
 #
-# How a task starts:
-#   launcher ─fork→ C: join the cgroups, [enter the network namespace], unshare the pid, mount,
-#                      ipc and uts namespaces; fork I; report "S id pid(I)"; [write I's user
-#                      namespace maps when I asks]; exit.
-#              I (PID 1 of the new pid namespace, adopted by the launcher, a child subreaper):
-#                      its own session; stdout/stderr into the sandbox; a private mount tree with
-#                      a fresh /proc; the sandbox bound onto itself; everything else read-only
-#                      (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm; /proc/sys
-#                      read-only and kernel files masked; [a user namespace of its own, mapped
-#                      by C, becoming its root]; bounding set, the task's user and
-#                      groups, capabilities, no_new_privs, seccomp (confine.pl, all skipped but
-#                      the user for a privileged task); "R id"; exec the argv (the exit-status
-#                      wrapper, exit-status.ts, which runs the command).
-# A failed step before I exists is an F line; a failed step inside I exits 125 with the reason
-# on the task's stderr, so the task fails saying why instead of running with a writable host.
-# The sandbox's stdout and stderr are opened in C, in the host's mount namespace: a file open for
-# writing on the task's copy of a mount would make mount_setattr refuse to make it read-only.
-use POSIX ();
+# How a task starts (one fork per task: docs/architecture/019-launch-path.md):
+#   launcher: unshare the pid namespace (for its next child only), fork I, return to its own pid
+#             namespace; [fork M, which writes I's user namespace maps when I asks, then exits].
+#   I (PID 1 of the new pid namespace, the launcher's child: it reports how I ended):
+#             stdout/stderr into the sandbox; join the cgroups; [enter the network namespace];
+#             unshare the mount, ipc and uts namespaces; report "S id pid(I)"; its own session;
+#             a private mount tree with a fresh /proc; the sandbox bound onto itself; everything
+#             else read-only (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm;
+#             /proc/sys read-only and kernel files masked; [a user namespace of its own, mapped
+#             by M, becoming its root]; bounding set, the task's user and groups, capabilities,
+#             no_new_privs, seccomp (confine.pl, all skipped but the user for a privileged task);
+#             "R id"; exec the argv (the exit-status wrapper, exit-status.ts, which runs the
+#             command).
+# A failed step before "S" is an F line (I exits; no E line is awaited for it); a failed step
+# after it exits 125 with the reason on the task's stderr, so the task fails saying why instead
+# of running with a writable host.
+# The sandbox's stdout and stderr are opened in I before it leaves the host's mount namespace: a
+# file open for writing on the task's copy of a mount would make mount_setattr refuse to make it
+# read-only.
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 
 my %nr = map { split /=/, $_, 2 } @ARGV;
-for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid pivot_root umount2)) {
+for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid pivot_root umount2 setsid exit_group)) {
   die "drover-launcher: no syscall number for $name\n" unless defined $nr{$name};
 }
 my $confine = confine_config(@ARGV);
+# POSIX is not loaded (2.3 MB more to copy on every fork): _exit and setsid are system calls here.
+sub quit { syscall(0 + $nr{exit_group}, 0 + $_[0]); die "drover-launcher: exit_group returned\n" }
 my $SYS_mount_setattr = 442;
 
 use constant {
@@ -74,6 +77,9 @@ use constant {
   AT_FDCWD => -100, AT_RECURSIVE => 0x8000, MOUNT_ATTR_RDONLY => 1,
 };
 
+# Each task's pid namespace is entered for one fork and left through this.
+open(my $own_pidns, '<', '/proc/self/ns/pid') or die "drover-launcher: /proc/self/ns/pid: $!\n";
+
 # Orphaned namespace inits come to us, so we can report how each ended.
 syscall($nr{prctl}, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 or die "drover-launcher: PR_SET_CHILD_SUBREAPER: $!\n";
 
@@ -83,7 +89,7 @@ for my $fh ($wake_r, $wake_w) { fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_N
 $SIG{CHLD} = sub { syswrite($wake_w, 'x') };
 $SIG{PIPE} = 'IGNORE';
 
-my %launchers;    # pid of a C → 1: reaped silently
+my %launchers;    # pid of an M (user namespace mapper) → 1: reaped silently
 my $input = '';
 
 sub reply {
@@ -121,8 +127,12 @@ sub mount_op {
     return reply($ok ? "D $id 0" : "D $id mount overlay at $target: $err");
   }
   my ($target) = @f;
-  return reply("D $id 0") if syscall($nr{umount2}, $target, MNT_DETACH) == 0 || $! + 0 == 22;    # EINVAL: not a mount
-  reply("D $id umount $target: $!");
+  # Every mount stacked there (EINVAL: no mount left), so "D id 0" means nothing is mounted at target.
+  for (1 .. 64) {
+    next if syscall($nr{umount2}, $target, MNT_DETACH) == 0;
+    return reply($! + 0 == 22 ? "D $id 0" : "D $id umount $target: $!");
+  }
+  reply("D $id umount $target: still mounted after 64 unmounts");
 }
 
 sub launch {
@@ -142,22 +152,50 @@ sub launch {
   my @argv = splice(@f, 0, shift @f);
   my @env = splice(@f, 0, shift @f);
   my $resolv = @f ? shift @f : '';
-  my $pid = fork;
-  if (!defined $pid) {
-    reply("F $id fork: $!");
+  # With a user namespace, I creates it at the end of its setup and M, a child of ours still root
+  # on the host, writes its maps (a process cannot map host ids into its own namespace).
+  my @ids;
+  if ($userns ne '') {
+    @ids = $userns =~ /^(\d+):(\d+):(\d+)$/ or return reply("F $id bad user namespace range '$userns'");
+  }
+  my ($up_r, $up_w, $down_r, $down_w);
+  if (@ids) {
+    pipe($up_r, $up_w) or return reply("F $id pipe: $!");
+    pipe($down_r, $down_w) or return reply("F $id pipe: $!");
+  }
+  # I is forked straight into a new pid namespace (its PID 1), then we go back to our own for the
+  # children that follow: one fork per task, not two.
+  syscall($nr{unshare}, CLONE_NEWPID) == 0 or return reply("F $id unshare: $!");
+  my $init = fork;
+  my $forkerr = "$!";
+  if (!defined $init || $init) {
+    syscall($nr{setns}, fileno($own_pidns), CLONE_NEWPID) == 0 or die "drover-launcher: cannot return to its pid namespace: $!\n";
+  }
+  return reply("F $id fork: $forkerr") unless defined $init;
+  if ($init) {
+    if (@ids) {
+      my $mapper = fork;
+      if (defined $mapper && $mapper == 0) {
+        $SIG{CHLD} = 'DEFAULT';
+        map_user_namespace(\@ids, $init, $up_r, $up_w, $down_r, $down_w);
+        quit(0);
+      }
+      # No mapper: I reads EOF and fails, saying the namespace could not be mapped.
+      $launchers{$mapper} = 1 if defined $mapper;
+    }
     return;
   }
-  if ($pid) {
-    $launchers{$pid} = 1;
-    return;
-  }
-  # C: nothing below returns.
+  # I: nothing below returns.
   $SIG{CHLD} = 'DEFAULT';
   close($wake_r);
   close($wake_w);
+  close($own_pidns);
   # The agent's pipe, kept past the redirections below (close-on-exec: the task never has it).
-  open(my $agent, '>&', \*STDOUT) or POSIX::_exit(1);
-  my $fail = sub { syswrite($agent, "F $id $_[0]\n"); POSIX::_exit(1) };
+  open(my $agent, '>&', \*STDOUT) or quit(1);
+  # Until "S" these fail the launch (an F line; the launcher reaps us and nobody waits for an E).
+  my $fail = sub { syswrite($agent, "F $id $_[0]\n"); quit(1) };
+  # Our pid as the host sees it: the host's /proc is still our /proc.
+  my $hostpid = readlink('/proc/self') or $fail->("cannot read /proc/self: $!");
   # Opened before the new mount namespace exists, so these writers pin the host's mount of the
   # sandbox, not the task's copy that is made read-only-but-the-sandbox below.
   open(STDIN, '<', '/dev/null') or $fail->("/dev/null: $!");
@@ -165,7 +203,7 @@ sub launch {
   open(STDERR, '>>', "$sandbox/stderr") or $fail->("cannot open $sandbox/stderr: $!");
   for my $file (@procs) {
     open(my $fh, '>>', $file) or $fail->("cannot join the cgroup $file: $!");
-    defined syswrite($fh, "$$\n") or $fail->("cannot join the cgroup $file: $!");
+    defined syswrite($fh, "0\n") or $fail->("cannot join the cgroup $file: $!");    # 0: the writer
     close($fh);
   }
   if ($netns ne '') {
@@ -173,43 +211,25 @@ sub launch {
     syscall($nr{setns}, fileno($ns), CLONE_NEWNET) == 0 or $fail->("setns $netns: $!");
     close($ns);
   }
-  syscall($nr{unshare}, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
-  # With a user namespace, I creates it at the end of its setup and C, still root on the host,
-  # writes its maps (a process cannot map host ids into its own namespace): two pipes for that.
-  my @ids;
-  if ($userns ne '') {
-    @ids = $userns =~ /^(\d+):(\d+):(\d+)$/ or $fail->("bad user namespace range '$userns'");
-  }
-  my ($up_r, $up_w, $down_r, $down_w);
-  if (@ids) {
-    pipe($up_r, $up_w) or $fail->("pipe: $!");
-    pipe($down_r, $down_w) or $fail->("pipe: $!");
-  }
-  my $init = fork;
-  defined $init or $fail->("fork: $!");
-  if ($init) {
-    syswrite($agent, "S $id $init\n");
-    map_user_namespace(\@ids, $up_r, $up_w, $down_r, $down_w) if @ids;
-    POSIX::_exit(0);
-  }
+  syscall($nr{unshare}, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
+  syswrite($agent, "S $id $hostpid\n");
   my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
   my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file, resolv => $resolv };
   start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image, \@volumes, $resolv);
 }
 
-# C, for I's user namespace: once I has created it, write its uid and gid maps (C is still root
-# in the host's namespace) and answer "1", or "0" if the kernel refused. If I ends first (a failed
-# setup), the pipe says EOF and C just leaves.
+# M, for I's user namespace: once I has created it, write its uid and gid maps (M is root in the
+# host's namespaces) and answer "1", or "0" if the kernel refused. If I ends first (a failed
+# setup), the pipe says EOF and M just leaves.
 sub map_user_namespace {
-  my ($ids, $up_r, $up_w, $down_r, $down_w) = @_;
+  my ($ids, $init, $up_r, $up_w, $down_r, $down_w) = @_;
   close($up_w);
   close($down_r);
   return unless (sysread($up_r, my $byte, 1) // 0) == 1;
   my ($uid, $gid, $size) = @$ids;
   my $ok = 1;
   for my $map (["uid_map", "0 $uid $size\n"], ["gid_map", "0 $gid $size\n"]) {
-    # C shares I's mount namespace, where I has mounted its own /proc by now: I is pid 1 there.
-    open(my $fh, '>', "/proc/1/$map->[0]") or do { $ok = 0; last };
+    open(my $fh, '>', "/proc/$init/$map->[0]") or do { $ok = 0; last };
     defined syswrite($fh, $map->[1]) or $ok = 0;
     close($fh) or $ok = 0;
     last unless $ok;
@@ -218,7 +238,7 @@ sub map_user_namespace {
 }
 
 # I, after every mount of its setup (done as host root, so its mount and pid namespaces stay the
-# host's): a new user namespace, mapped by C, in which I becomes root (host uid HOSTID) with every
+# host's): a new user namespace, mapped by M, in which I becomes root (host uid HOSTID) with every
 # capability of that namespace only; confine_process then drops them as for any task.
 sub enter_user_namespace {
   my ($pipes) = @_;
@@ -239,9 +259,9 @@ sub enter_user_namespace {
 # I: PID 1 of the task's namespaces, root until the end of its setup.
 sub start_task {
   my ($agent, $id, $sandbox, $uid, $gid, $privileged, $groups, $argv, $env, $userns_pipes, $image, $volumes, $resolv) = @_;
-  $SIG{TERM} = sub { POSIX::_exit(143) };    # a KILL during setup ends it
-  POSIX::setsid();
-  my $fail = sub { print STDERR "drover: $_[0]\n"; POSIX::_exit(125) };
+  $SIG{TERM} = sub { quit(143) };    # a KILL during setup ends it
+  my $fail = sub { print STDERR "drover: $_[0]\n"; quit(125) };
+  syscall($nr{setsid}) >= 0 or $fail->("setsid: $!");
   if ($image) {
     my $err = enter_image_root($sandbox, $image, $volumes);
     $fail->($err) if defined $err;
@@ -265,7 +285,7 @@ sub start_task {
   $SIG{TERM} = 'DEFAULT';
   { no warnings 'exec'; exec { $argv->[0] } @$argv; }
   print STDERR "drover: cannot run $argv->[0]: $!\n";
-  POSIX::_exit(127);
+  quit(127);
 }
 
 # I, without an image: the host's tree, read-only but for the sandbox, /proc and a private /tmp.
@@ -417,12 +437,12 @@ sub run_as_init {
   my ($argv, $exit_file) = @_;
   $SIG{$_} = sub { } for qw(TERM INT HUP QUIT);
   my $child = fork;
-  if (!defined $child) { print STDERR "drover: fork: $!\n"; POSIX::_exit(125) }
+  if (!defined $child) { print STDERR "drover: fork: $!\n"; quit(125) }
   if ($child == 0) {
     $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP QUIT);
     { no warnings 'exec'; exec { $argv->[0] } @$argv; }
     print STDERR "drover: cannot run $argv->[0]: $!\n";
-    POSIX::_exit(127);
+    quit(127);
   }
   my $status;
   for (;;) {
@@ -437,7 +457,7 @@ sub run_as_init {
     print $fh "$code\n";
     close($fh) and rename("$exit_file.tmp", $exit_file);
   }
-  POSIX::_exit($code);
+  quit($code);
 }
 
 my $rin = '';
@@ -462,4 +482,4 @@ for (;;) {
     }
   }
 }
-POSIX::_exit(0);
+quit(0);

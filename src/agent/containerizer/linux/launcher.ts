@@ -172,9 +172,13 @@ export class TaskLauncher {
     return this.mountOp(['M', cwd, options, target]);
   }
 
-  /** Detaches the mount at `target` lazily; a path that is not a mount is fine. */
-  unmount(target: string): Promise<void> {
-    return this.mountOp(['U', target]);
+  /**
+   * Detaches every mount stacked at `target` lazily; a path that is not a mount is fine. Resolves
+   * true: nothing is mounted there any more.
+   */
+  async unmount(target: string): Promise<boolean> {
+    await this.mountOp(['U', target]);
+    return true;
   }
 
   private mountOp(fields: [string, ...string[]]): Promise<void> {
