@@ -208,12 +208,12 @@ test("a task in an image resolves a cluster name through the resolv.conf bound i
   await startA();
   const e = await call('POST', '/v2/apps', {
     id: '/e',
-    // The image has busybox and nothing else: its own nslookup (which reads /etc/resolv.conf) and wget.
+    // The image has busybox and nothing else: its own nslookup (which reads /etc/resolv.conf) and wget (whose -T crashes busybox 1.35: timeout instead).
     cmd: [
       'cd "$MESOS_SANDBOX"',
       'for i in $(busybox seq 1 90); do',
       '  n=$(busybox nslookup a.marathon.mesos) && ip=$(echo "$n" | busybox awk \'/^Address/ && !/:53$/ { a = $NF } END { print a }\') && [ -n "$ip" ] &&',
-      `  m=$(busybox wget -q -T 5 -O - http://$ip:${A_PORT}/) && break`,
+      `  m=$(busybox timeout 5 busybox wget -q -O - http://$ip:${A_PORT}/) && break`,
       '  busybox sleep 1',
       'done',
       `printf 'ip=%s\\nname=%s\\nresolv=%s\\n' "$ip" "$m" "$(busybox grep nameserver /etc/resolv.conf | busybox tr '\\n' ' ')" > found.tmp && busybox mv found.tmp found-image.txt`,
