@@ -25,7 +25,6 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { Logger } from '../log/index.ts';
 import type { DnsCounters, DnsServerOptions } from './dns-server.ts';
 import type { ZoneRecord } from './records.ts';
-import type { Zone } from './zone.ts';
 
 /** On the zone channel (the thread may read it synchronously, before a query: see the file comment). */
 export type ZoneMessage = { type: 'zone'; changes: Array<[string, readonly ZoneRecord[]]>; recovered?: boolean };
