@@ -16,19 +16,19 @@
  * The cluster is a real master (services framework, DNS) in this process with hollow agents
  * (sim/hollow-agent.ts, in a worker thread) speaking the real agent protocol over HTTP. Propagation is measured by a
  * listener on the master's operator events registered after the DNS zone's: at each
- * TASK_RUNNING it starts a clock and asks the DNS server (UDP) for the instance's name, again on
- * every negative answer, until the name answers.
- *
- * The prober runs in its own thread, so the time it reads is when an answer reached a client.
+ * TASK_RUNNING it starts a clock and tells the prober, a process of its own
+ * (bench/discovery-prober.mjs), which asks the DNS server (real UDP) for the instance's name, again
+ * on every negative answer, until the name answers. The time it reads is when an answer reached a
+ * client outside the master's process; the message to it is counted (`first_query_sent_p50_ms`).
  *
  * Flags: --seconds=10 (dnsperf run per server; the LB's throughput window) --outstanding=100
  * --tasks=1000 --agents=4 --steps=50 (LB) --n=200 --rounds=5 --vips=1000 (VIP) --parts=dns,lb,vip
  * Needs dnsperf and dnsmasq (apt-get install dnsperf dnsmasq-base), haproxy, nft and ip.
  */
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,77 +45,6 @@ import lbBench from './lb.ts';
 import vipBench from './vip.ts';
 
 const run = promisify(execFile);
-
-/**
- * The prober thread (plain JavaScript, evaluated): for each name posted with its start time it
- * asks the DNS server (UDP) until the name answers — again at once on a negative answer, again
- * after 1 s without a reply as a resolver would — and posts the time from the start to the first
- * answer with the name and to the first reply of any kind.
- */
-const PROBER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const dgram = require('node:dgram');
-const dnsPacket = require(workerData.dnsPacket);
-const now = () => performance.timeOrigin + performance.now();
-// Large receive buffers: a burst of 1,000 answers arriving while this thread waits for a CPU must
-// wait in the socket, not be dropped (a drop costs a 1 s resend and measured the buffer, not DNS).
-const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-const pending = new Map();
-let nextId = 1;
-function ask(p) {
-  const id = nextId++ & 0xffff || 1;
-  if (nextId > 0xffff) nextId = 1;
-  p.sent = now();
-  if (p.firstSent === undefined) p.firstSent = p.sent - p.started;
-  pending.set(id, p);
-  socket.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name: p.name }] }), workerData.port, '127.0.0.1');
-}
-socket.on('message', (msg) => {
-  const id = msg.readUInt16BE(0);
-  const p = pending.get(id);
-  if (!p) return;
-  pending.delete(id);
-  if (p.firstReply === undefined) { p.firstReply = now() - p.started; p.firstRtt = now() - p.sent; }
-  const answered = (msg[3] & 0x0f) === 0 && msg.readUInt16BE(6) > 0;
-  if (answered) parentPort.postMessage({ latency: now() - p.started, firstReply: p.firstReply, firstSent: p.firstSent, firstRtt: p.firstRtt, negatives: p.negatives, resent: p.resent });
-  else if (p.tries++ < 10000) { p.negatives++; ask(p); }
-});
-setInterval(() => {
-  const t = now();
-  for (const [id, p] of pending) {
-    if (t - p.sent < 1000) continue;
-    pending.delete(id);
-    p.resent++;
-    ask(p);
-  }
-}, 50);
-// The same moment, the same thread: dnsmasq asked for a name it has had all along. Its answer
-// time is what this machine (scheduling, the prober itself) costs any server; the rest is ours.
-const baseline = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-const baselinePending = new Map();
-let baselineId = 1;
-baseline.on('message', (msg) => {
-  const id = msg.readUInt16BE(0);
-  const started = baselinePending.get(id);
-  if (started === undefined) return;
-  baselinePending.delete(id);
-  parentPort.postMessage({ baseline: now() - started });
-});
-function askBaseline(started) {
-  const id = baselineId++ & 0xffff || 1;
-  if (baselineId > 0xffff) baselineId = 1;
-  baselinePending.set(id, started);
-  baseline.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name: workerData.baselineName }] }), workerData.baselinePort, '127.0.0.1');
-}
-socket.bind(0, '127.0.0.1', () => {
-  baseline.bind(0, '127.0.0.1', () => {
-    parentPort.on('message', (m) => {
-      ask({ name: m.name, started: m.started, tries: 0, negatives: 0, resent: 0, firstReply: undefined, firstSent: undefined, firstRtt: undefined });
-      if (workerData.baselinePort) askBaseline(m.started);
-    });
-  });
-});
-`;
 
 function flag(args: string[], name: string, fallback: number): number {
   const raw = args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -199,6 +128,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
   const outstanding = flag(args, 'outstanding', 100);
   const taskCount = flag(args, 'tasks', 1000);
   const agentCount = flag(args, 'agents', 4);
+  const loadAtStart = Number((await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ')[0]);
   const dir = await mkdtemp(join(tmpdir(), 'drover-bench-dns-'));
   const dnsPort = await freeDnsPort();
   const server = await startMasterServer({
@@ -215,6 +145,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
   let fleets: Fleets | undefined;
   let dnsmasq: ReturnType<typeof spawn> | undefined;
   let baselineMasq: ReturnType<typeof spawn> | undefined;
+  let prober: ChildProcess | undefined;
   try {
     // The agents in a worker thread: the master's event loop (and its DNS) is not theirs.
     const per = Math.ceil(taskCount / agentCount) + 10;
@@ -225,16 +156,20 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
 
     // ---- propagation: TASK_RUNNING → first answer ---------------------------------------
     const frameworkName = 'marathon';
-    // The prober runs in its own thread: the time it reads is when the answer reached a client,
-    // not when this (busy) thread got round to reading the socket. Clocks: timeOrigin + now() is
-    // the same wall clock in both threads.
-    // dnsmasq with one static name, asked by the prober at each TASK_RUNNING beside Drover (see PROBER).
+    // The prober runs in its own process: the time it reads is when the answer reached a client,
+    // not when this (busy) process got round to reading a socket. Clocks: timeOrigin + now() is
+    // the same wall clock in both processes.
+    // dnsmasq with one static name, asked by the prober at each TASK_RUNNING beside Drover (discovery-prober.mjs).
     const baselinePort = await freeDnsPort();
     const baselineHosts = join(dir, 'baseline-hosts');
     await writeFile(baselineHosts, '127.0.0.9 static.baseline.test\n');
+    // At the prober's priority (discovery-prober.mjs): the baseline is not starved where Drover's DNS thread is not.
     baselineMasq = spawn(
-      'dnsmasq',
+      'nice',
       [
+        '-n',
+        '-10',
+        'dnsmasq',
         '--keep-in-foreground',
         '--conf-file=/dev/null',
         `--port=${baselinePort}`,
@@ -253,10 +188,24 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
       'the baseline dnsmasq answering',
       30_000,
     );
-    const prober = new Worker(PROBER, {
-      eval: true,
-      workerData: { port: dnsPort, dnsPacket: createRequire(import.meta.url).resolve('dns-packet'), baselinePort, baselineName: 'static.baseline.test' },
+    // The prober is a process of its own (bench/discovery-prober.mjs says why), told each name over IPC.
+    prober = fork(
+      fileURLToPath(new URL('./discovery-prober.mjs', import.meta.url)),
+      [String(dnsPort), String(baselinePort), 'static.baseline.test', createRequire(import.meta.url).resolve('dns-packet')],
+      {
+        execArgv: [],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
+    let proberNice: number | undefined;
+    const proberReady = new Promise<void>((resolve, reject) => {
+      prober!.once('message', (m: { nice?: number }) => {
+        proberNice = m.nice;
+        resolve();
+      });
+      prober!.once('exit', (code) => reject(new Error(`the prober exited (${code}) before it was ready`)));
     });
+    const proc = prober;
     const latencies: number[] = [];
     /** dnsmasq's answer to a name it always had, asked at the same moments (the machine's share of `latencies`). */
     const baselines: number[] = [];
@@ -264,10 +213,11 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     const firstReplies: number[] = [];
     let negatives = 0;
     let resent = 0;
-    /** From the event to the prober's first query (the message between threads), and that query's round trip. */
+    /** From the event to the prober's first query (the message between processes), and that query's round trip. */
     const firstSent: number[] = [];
     const firstRtt: number[] = [];
-    prober.on('message', (m: { baseline?: number; latency: number; firstReply: number; firstSent: number; firstRtt: number; negatives: number; resent: number }) => {
+    await proberReady;
+    proc.on('message', (m: { baseline?: number; latency: number; firstReply: number; firstSent: number; firstRtt: number; negatives: number; resent: number }) => {
       if (m.baseline !== undefined) {
         baselines.push(m.baseline);
         return;
@@ -279,7 +229,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
       negatives += m.negatives;
       resent += m.resent;
     });
-    const ask = (name: string): void => prober.postMessage({ name, started: performance.timeOrigin + performance.now() });
+    const ask = (name: string): void => void proc.send({ name, started: performance.timeOrigin + performance.now() });
     const probe = new QueueSink(
       (event) => {
         const e = event as { type?: string; task_updated?: { framework_id?: { value?: string }; state?: string; status?: { task_id?: { value?: string }; agent_id?: { value?: string } } } };
@@ -325,7 +275,8 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     const dnsThread = await server.discovery!.dns.counters();
     // The baseline's last answers may still be on their way.
     await eventually(() => baselines.length >= taskCount || undefined, 'the baseline answers', 30_000).catch(() => undefined);
-    await prober.terminate();
+    proc.disconnect();
+    await new Promise<void>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once('exit', () => resolve())));
     baselineMasq.kill();
     for (const list of [latencies, baselines, firstReplies, firstSent, firstRtt]) list.sort((x, y) => x - y);
 
@@ -395,7 +346,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
         p50_ms: round(percentile(latencies, 50)),
         p99_ms: round(percentile(latencies, 99)),
         max_ms: round(latencies[latencies.length - 1] ?? Number.NaN),
-        // The same probe thread asking dnsmasq for a name it always had, at each TASK_RUNNING: what the loaded machine costs any server.
+        // The same prober process asking dnsmasq for a name it always had, at each TASK_RUNNING: what the loaded machine costs any server.
         dnsmasq_static_p50_ms: round(percentile(baselines, 50)),
         dnsmasq_static_p99_ms: round(percentile(baselines, 99)),
         dnsmasq_static_answers: baselines.length,
@@ -408,12 +359,16 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
         dns_thread_loop_delay_max_ms: round(dnsThread.loopDelayMaxMs),
         resent_queries: resent,
         agents: agentCount,
+        prober: 'process',
+        prober_nice: proberNice,
+        loadavg_1m_at_start: loadAtStart,
       },
       service_ports: { app: (services.apps.get('/bench/web')?.portDefinitions ?? []).map((p) => p.port) },
     };
   } finally {
     dnsmasq?.kill();
     baselineMasq?.kill();
+    if (prober?.exitCode === null && prober.signalCode === null) prober.kill();
     await fleets?.stop();
     await server.close();
     await rm(dir, { recursive: true, force: true });

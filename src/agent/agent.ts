@@ -129,6 +129,8 @@ export interface AgentOptions {
   userNamespaces?: UserNamespaceRange;
   /** `--dns`: the resolv.conf of the agent's resolver (src/discovery/agent-dns.ts), bound over each task's /etc/resolv.conf. */
   taskResolvConf?: string;
+  /** `--dns`: the resolver's resolv.conf for a task in CNI networks, reached at one of their gateways (undefined: the host's). */
+  taskResolvConfForGateways?: (gateways: readonly string[]) => Promise<string | undefined>;
   /**
    * The cluster's agent bootstrap token (`--token-file`, DROVER_AGENT_TOKEN): lets this agent
    * register the first time. The master answers with the agent's own token, naming its id, which is
@@ -230,6 +232,7 @@ export class Agent {
             ...(options.defaultTaskUser === undefined ? {} : { defaultUser: options.defaultTaskUser }),
             ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
             ...(options.taskResolvConf === undefined ? {} : { resolvConf: options.taskResolvConf }),
+            ...(options.taskResolvConfForGateways === undefined ? {} : { resolvConfForGateways: options.taskResolvConfForGateways }),
             images: { store: this.images, workDir: options.workDir },
             logger: this.logger,
             pollIntervalMs,

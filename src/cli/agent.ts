@@ -204,7 +204,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
         }
       }
       const bootstrapToken = args['token-file'] !== undefined ? (await readFile(args['token-file'], 'utf8')).trim() : process.env['DROVER_AGENT_TOKEN'] || undefined;
-      let agentDns: { close(): Promise<void>; resolvConf: string | undefined } | undefined;
+      let agentDns: { close(): Promise<void>; resolvConf: string | undefined; resolvConfForGateways(gateways: readonly string[]): Promise<string | undefined> } | undefined;
       if (args.dns !== undefined) {
         const { AgentDns } = await import('../discovery/agent-dns.ts');
         const dns = new AgentDns({
@@ -218,7 +218,7 @@ export function agentCommand(setExit: (code: number) => void): CommandModule<obj
       }
       const agent = new Agent({
         masterUrl: args.master,
-        ...(agentDns?.resolvConf === undefined ? {} : { taskResolvConf: agentDns.resolvConf }),
+        ...(agentDns?.resolvConf === undefined ? {} : { taskResolvConf: agentDns.resolvConf, taskResolvConfForGateways: (gateways: readonly string[]) => agentDns!.resolvConfForGateways(gateways) }),
         port: args.port,
         host: args.host,
         workDir,

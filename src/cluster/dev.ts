@@ -199,7 +199,7 @@ export async function startDev(options: DevOptions): Promise<DevCluster> {
       ...(options.defaultTaskUser === undefined ? {} : { defaultTaskUser: options.defaultTaskUser }),
       ...(options.userNamespaces === undefined ? {} : { userNamespaces: options.userNamespaces }),
       ...(agentToken === undefined ? {} : { bootstrapToken: agentToken }),
-      ...(agentDns?.resolvConf === undefined ? {} : { taskResolvConf: agentDns.resolvConf }),
+      ...(agentDns?.resolvConf === undefined ? {} : { taskResolvConf: agentDns.resolvConf, taskResolvConfForGateways: (gateways: readonly string[]) => agentDns!.resolvConfForGateways(gateways) }),
     });
     await agent.start();
     const running = master;

@@ -89,6 +89,12 @@ test('no resolv.conf off port 53; its text keeps the host’s search and options
   );
 });
 
+test('off port 53 no gateway is served either (its tasks could not name it)', async () => {
+  // 127.0.0.1 is an address of this host: only the port keeps it from being served.
+  assert.equal(await agent.resolvConfForGateways(['127.0.0.1']), undefined);
+  await assert.rejects(stat(join(dir, 'resolv-127.0.0.1.conf')));
+});
+
 test('flags: ADDR:PORT, with reasons', () => {
   assert.deepEqual(parseHostPort('127.0.0.153:53', '--dns'), { host: '127.0.0.153', port: 53 });
   for (const bad of ['127.0.0.1', 'localhost:53', '127.0.0.1:0', '127.0.0.1:70000', '300.0.0.1:53', `${'1'.repeat(100)}:53`]) {

@@ -81,6 +81,43 @@ test('a change is answered by the very next query (no stale cache)', async () =>
   assert.equal((await lookup(at(), 'new.marathon.mesos', 'A')).rcode, 'NXDOMAIN');
 });
 
+test('beforeAnswer runs before every query, cached or not, and what it changes is answered (a replica catching up)', async () => {
+  const own = new Zone();
+  let pending: Array<[string, ZoneRecord[]]> = [];
+  let calls = 0;
+  const catching = new DnsServer({
+    zone: own,
+    domain: 'mesos',
+    recovered: () => true,
+    port: 0,
+    host: '127.0.0.1',
+    upstreams: [],
+    beforeAnswer: () => {
+      calls++;
+      for (const [source, records] of pending) own.set(source, records);
+      pending = [];
+    },
+  });
+  await catching.listen();
+  try {
+    const there = { host: '127.0.0.1', port: catching.port };
+    assert.equal((await lookup(there, 'late.marathon.mesos', 'A')).rcode, 'NXDOMAIN');
+    // Posted, not yet applied: the query itself brings it in.
+    pending.push(['t', [{ type: 'A', name: 'late.marathon.mesos', ip: '10.0.0.42' }]]);
+    for (const tcp of [false, true]) {
+      assert.deepEqual(
+        (await lookup(there, 'late.marathon.mesos', 'A', { tcp })).answers.map((a) => a.data),
+        ['10.0.0.42'],
+      );
+    }
+    pending.push(['t', []]);
+    assert.equal((await lookup(there, 'late.marathon.mesos', 'A')).rcode, 'NXDOMAIN', 'gone with the next query, the cached answer not served');
+    assert.equal(calls, 4);
+  } finally {
+    await catching.close();
+  }
+});
+
 test('an answer too big for UDP is truncated, and complete over TCP', async () => {
   const many: ZoneRecord[] = [];
   for (let i = 0; i < 100; i++) many.push({ type: 'A', name: 'big.marathon.mesos', ip: `10.1.${Math.floor(i / 250)}.${i % 250}` });

@@ -67,6 +67,11 @@ export interface DnsServerOptions {
   zoneUpstreams?: Upstream[];
   /** Per-upstream timeout of a forwarded query (Mesos-DNS `timeout`: 5 s). */
   forwardTimeoutMs?: number;
+  /**
+   * Called before each query is answered, cached or not: a replica of the zone applies the
+   * changes posted to it that its event loop has not got to yet (dns-thread-body.ts).
+   */
+  beforeAnswer?: () => void;
   logger?: Logger;
 }
 
@@ -183,6 +188,8 @@ export class DnsServer {
   // ---- transports ---------------------------------------------------------------------------
 
   private onUdp(socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
+    // The zone up to date before anything is read from it (DnsServerOptions.beforeAnswer).
+    this.options.beforeAnswer?.();
     // The common case, an answer already encoded, is sent without a promise in between.
     const cached = this.cachedAnswer(msg, 'udp');
     if (cached) {
@@ -214,6 +221,7 @@ export class DnsServer {
         if (buffered.length < 2 + length) break;
         const msg = buffered.subarray(2, 2 + length);
         buffered = buffered.subarray(2 + length);
+        this.options.beforeAnswer?.();
         void this.respond(Buffer.from(msg), 'tcp').then(
           (answer) => {
             if (!answer || socket.destroyed) return;

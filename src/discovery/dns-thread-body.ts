@@ -6,15 +6,15 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { DnsServer, type DnsServerOptions } from './dns-server.ts';
 import type { ZoneRecord } from './records.ts';
 import { Zone } from './zone.ts';
-import type { FromDnsThread, ToDnsThread } from './dns-thread.ts';
+import type { FromDnsThread, ToDnsThread, ZoneMessage } from './dns-thread.ts';
 
 const port = parentPort;
 if (!port) throw new Error('dns-thread-body.ts runs in a worker thread');
-const options = workerData as Omit<DnsServerOptions, 'zone' | 'recovered' | 'logger'>;
+const { zonePort, ...options } = workerData as Omit<DnsServerOptions, 'zone' | 'recovered' | 'logger'> & { zonePort: MessagePort };
 /** This thread's nice value when allowed (dns-thread.ts says why); else it stays as it is. */
 const PRIORITY = -10;
 try {
@@ -29,10 +29,20 @@ const delay = monitorEventLoopDelay({ resolution: 10 });
 delay.enable();
 let recovered = false;
 const post = (message: FromDnsThread): void => port.postMessage(message);
+const apply = (message: ZoneMessage): void => {
+  for (const [source, records] of message.changes) zone.set(source, records as ZoneRecord[]);
+  if (message.recovered !== undefined) recovered = message.recovered;
+};
+zonePort.on('message', apply);
+/** The changes posted but not yet delivered by the event loop, applied now (before a query is answered). */
+const catchUp = (): void => {
+  for (let m = receiveMessageOnPort(zonePort); m !== undefined; m = receiveMessageOnPort(zonePort)) apply(m.message as ZoneMessage);
+};
 const server = new DnsServer({
   ...options,
   zone,
   recovered: () => recovered,
+  beforeAnswer: catchUp,
   logger: {
     warn: (fields: { err?: unknown }, msg: string) => post({ type: 'warn', msg, error: String(fields?.err ?? '') }),
   } as unknown as NonNullable<DnsServerOptions['logger']>,
@@ -40,16 +50,13 @@ const server = new DnsServer({
 
 port.on('message', (message: ToDnsThread) => {
   switch (message.type) {
-    case 'zone':
-      for (const [source, records] of message.changes) zone.set(source, records as ZoneRecord[]);
-      if (message.recovered !== undefined) recovered = message.recovered;
-      return;
     case 'counters':
       post({ type: 'counters', id: message.id, counters: { ...server.counters }, loopDelayP99Ms: delay.percentile(99) / 1e6, loopDelayMaxMs: delay.max / 1e6 });
       return;
     case 'close':
       void server.close().then(() => {
         post({ type: 'closed' });
+        zonePort.close();
         port.close();
       });
       return;

@@ -36,6 +36,8 @@ export interface ContainerizerChoice {
   images?: { store: LayerStore; workDir: string };
   /** The agent's resolver's resolv.conf for tasks (LinuxContainerizerOptions.resolvConf). */
   resolvConf?: string;
+  /** The same for tasks in CNI networks (LinuxContainerizerOptions.resolvConfForGateways). */
+  resolvConfForGateways?: (gateways: readonly string[]) => Promise<string | undefined>;
 }
 
 export function createContainerizer(choice: ContainerizerChoice): Containerizer {
@@ -54,6 +56,7 @@ export function createContainerizer(choice: ContainerizerChoice): Containerizer 
         ...(choice.userNamespaces === undefined ? {} : { userNamespaces: choice.userNamespaces }),
         ...(choice.images === undefined ? {} : { images: choice.images.store, workDir: choice.images.workDir }),
         ...(choice.resolvConf === undefined ? {} : { resolvConf: choice.resolvConf }),
+        ...(choice.resolvConfForGateways === undefined ? {} : { resolvConfForGateways: choice.resolvConfForGateways }),
       });
     } catch (err) {
       // Asked for user namespaces, the posix containerizer would run tasks as real host users.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadNetworkConfigs, netnsName, networkInfosStatus, requestedNetworks } from './cni.ts';
+import { gatewaysOf, loadNetworkConfigs, netnsName, networkInfosStatus, requestedNetworks } from './cni.ts';
 
 describe('CNI helpers', () => {
   test('requestedNetworks reads Mesos ContainerInfo.network_infos names, in order', () => {
@@ -24,6 +24,22 @@ describe('CNI helpers', () => {
         ],
       },
     ]);
+  });
+
+  test("gatewaysOf reads a CNI result's IPv4 gateways (where a task's resolver can be reached)", () => {
+    assert.deepEqual(
+      gatewaysOf({
+        cniVersion: '0.4.0',
+        ips: [
+          { version: '4', address: '172.30.0.5/16', gateway: '172.30.0.1' },
+          { address: 'fd00::5/64', gateway: 'fd00::1' },
+        ],
+      }),
+      ['172.30.0.1'],
+    );
+    assert.deepEqual(gatewaysOf({ ips: [{ address: '10.0.0.2/24' }] }), []);
+    assert.deepEqual(gatewaysOf(undefined), []);
+    assert.deepEqual(gatewaysOf({ ips: 'x' }), []);
   });
 
   test('netnsName is a safe file name', () => {

@@ -11,6 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { DroverError } from '../../errors/errors.ts';
 import { bridgeConfList, MESOS_BRIDGE, runtimePortMappings, type BridgeOptions, type PortMapping } from './cni-bridge.ts';
@@ -92,12 +93,14 @@ export class CniNetworks {
    * Creates the namespace and ADDs every network; on any failure undoes what it did and throws,
    * so a launch either has all its networks or none.
    */
-  async attach(containerId: string, names: readonly string[], portMappings: readonly PortMapping[] = []): Promise<{ netns: string; networks: AttachedNetwork[] }> {
+  async attach(containerId: string, names: readonly string[], portMappings: readonly PortMapping[] = []): Promise<{ netns: string; networks: AttachedNetwork[]; gateways: string[] }> {
     const configs = await this.configs();
     const missing = names.filter((n) => !configs.has(n));
     if (missing.length > 0) throw new DroverError('MALFORMED', `Unknown CNI network(s): ${missing.join(', ')} (configs in ${this.options.configDir})`);
     await run(IP, ['netns', 'add', netnsName(containerId)], undefined, undefined);
     const networks: AttachedNetwork[] = [];
+    /** The plugins' gateways, first network first (where the task's resolver may be reached). */
+    const gateways: string[] = [];
     try {
       await run(IP, ['-n', netnsName(containerId), 'link', 'set', 'lo', 'up'], undefined, undefined);
       for (const [i, name] of names.entries()) {
@@ -105,8 +108,9 @@ export class CniNetworks {
         const ports = runtimePortMappings(portMappings, name);
         const result = await this.chain('ADD', containerId, ifname, configs.get(name)!, ports);
         networks.push({ name, ifname, ipAddresses: ipsOf(result), ...(ports.length === 0 ? {} : { portMappings: ports }) });
+        for (const gateway of gatewaysOf(result)) if (!gateways.includes(gateway)) gateways.push(gateway);
       }
-      return { netns: netnsPath(containerId), networks };
+      return { netns: netnsPath(containerId), networks, gateways };
     } catch (err) {
       await this.detach(
         containerId,
@@ -178,6 +182,16 @@ export class CniNetworks {
 function ipsOf(result: unknown): string[] {
   const ips = (result as { ips?: Array<{ address?: unknown }> } | undefined)?.ips ?? [];
   return ips.map((ip) => (typeof ip.address === 'string' ? ip.address.split('/')[0]! : '')).filter((a) => a !== '');
+}
+
+/** The IPv4 gateways of a CNI result (`ips[].gateway`), as plugins report them. */
+export function gatewaysOf(result: unknown): string[] {
+  const ips = (result as { ips?: Array<{ gateway?: unknown }> } | undefined)?.ips;
+  if (!Array.isArray(ips)) return [];
+  return ips
+    .slice(0, 16)
+    .map((ip) => ip?.gateway)
+    .filter((g): g is string => typeof g === 'string' && isIPv4(g));
 }
 
 /** The network names a TaskInfo.container asks for (Mesos ContainerInfo.network_infos[].name). */

@@ -89,9 +89,16 @@ export interface LinuxContainerizerOptions {
   workDir?: string;
   /**
    * The agent's resolver's resolv.conf (`--dns`), bound over each task's /etc/resolv.conf (task
-   * launcher only). Tasks in a CNI network keep the host's: the resolver listens on the host's loopback.
+   * launcher only), for tasks in the host's network namespace.
    */
   resolvConf?: string;
+  /**
+   * For a task in CNI networks (bridge networking included): the resolv.conf of the agent's
+   * resolver as reached from the task's namespace at one of its networks' gateways (the agent's
+   * resolver listening there too, src/discovery/agent-dns.ts), or undefined where no gateway is an
+   * address of this host (the task keeps the host's resolv.conf).
+   */
+  resolvConfForGateways?: (gateways: readonly string[]) => Promise<string | undefined>;
 }
 
 export class LinuxContainerizer extends ProcessContainerizer {
@@ -221,6 +228,10 @@ export class LinuxContainerizer extends ProcessContainerizer {
     // The task's own namespace, or its group's (made before, by attachGroupNetworks).
     const netnsPath = attached?.netns ?? spec.sharedNetns;
     const netns = netnsPath === undefined || this.tools.nsenter === undefined ? undefined : { nsenter: this.tools.nsenter, path: netnsPath };
+    // The agent's resolver where the task can reach it: on its network's gateway, or on loopback
+    // for a task in the host's namespace. A task group's shared namespace keeps the host's file.
+    const resolvConf =
+      attached !== undefined ? await this.networkResolvConf(spec.containerId, attached.gateways) : spec.sharedNetns === undefined ? this.linux.resolvConf : undefined;
     const networks = attached?.networks;
     const abort = async (): Promise<void> => {
       await removeTaskCgroup(cgroups);
@@ -248,7 +259,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
         ...(netnsPath === undefined ? {} : { netns: netnsPath }),
         ...(userns === undefined ? {} : { userNamespace: userns }),
         ...(volumes === undefined ? {} : { volumes }),
-        ...(this.linux.resolvConf === undefined || netnsPath !== undefined ? {} : { resolvConf: this.linux.resolvConf }),
+        ...(resolvConf === undefined ? {} : { resolvConf }),
         ...(image === undefined
           ? { argv: ['/bin/sh', '-c', WRAPPER_SCRIPT, 'drover-task', join(spec.sandbox, EXIT_FILE), ...argv], env: spec.env }
           : { argv: image.plan.argv, env: image.plan.env, image: { rootfs: image.rootfs.rootfs, workingDir: image.plan.workingDir, exitFile: EXIT_FILE_IN_CONTAINER } }),
@@ -271,6 +282,17 @@ export class LinuxContainerizer extends ProcessContainerizer {
       signalsReady: true,
       ...onReady,
     };
+  }
+
+  /** The resolv.conf of a task in CNI networks (LinuxContainerizerOptions.resolvConfForGateways); a failure leaves the host's. */
+  private async networkResolvConf(containerId: string, gateways: readonly string[]): Promise<string | undefined> {
+    if (this.linux.resolvConfForGateways === undefined || gateways.length === 0) return undefined;
+    try {
+      return await this.linux.resolvConfForGateways(gateways);
+    } catch (err) {
+      this.logger.warn({ containerId, gateways, err }, 'container-network-resolver-unavailable');
+      return undefined;
+    }
   }
 
   override async execArgv(record: ContainerRecord, options: { user?: string; argv: readonly string[] }): Promise<string[]> {
