@@ -47,8 +47,13 @@ describe('robustness', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     udp.close();
     for (let i = 0; i < 20; i++) {
-      await new Promise<void>((resolve) => {
+      // The server closes a connection the client ended (or idle for 10 s): never waits forever.
+      await new Promise<void>((resolve, reject) => {
         const s = connect({ host: '127.0.0.1', port: dnsPort }, () => s.end(randomBytes(1 + Math.floor(Math.random() * 3000))));
+        s.setTimeout(30_000, () => {
+          s.destroy();
+          reject(new Error('the DNS server kept a garbage TCP connection open for 30 s'));
+        });
         s.on('error', () => resolve());
         s.on('close', () => resolve());
       });
