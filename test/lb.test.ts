@@ -20,6 +20,9 @@ const skip = haveHaproxy ? false : 'haproxy is not installed (.ci/run installs i
 let root: string;
 let dev: DroverProcess;
 let lb: DroverProcess;
+/** The last test's own `drover dev` with its LB: it starts beside the main cluster, so that its start overlaps the other tests. */
+let withLbStarting: Promise<DroverProcess> | undefined;
+let appIdPort2: number;
 let httpPort: number;
 let appIdPort: number;
 /** Where tasks listen: the address the agent's host name resolves to (the LB sends traffic there). */
@@ -40,6 +43,12 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-lb-'));
   listen = (await lookup(hostname())).address;
   const agentPorts = 40000 + Math.floor(Math.random() * 200) * 100;
+  appIdPort2 = await freePort();
+  withLbStarting = startDrover(['dev', '--port', '0', '--agent-port', '0', '--lb-app-id-port', String(appIdPort2), '--data-dir', join(root, 'dev-lb'), '--resources', 'cpus:1;mem:256;disk:100'], {
+    timeoutMs: 120_000,
+  });
+  // A failed start is reported by the test that uses it.
+  withLbStarting.catch(() => undefined);
   dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--no-lb', '--data-dir', join(root, 'dev'), '--resources', `cpus:8;mem:4096;disk:1000;ports:[${agentPorts}-${agentPorts + 99}]`]);
   await eventually(async () => ((await httpCall(dev.url, 'GET', '/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered', 60_000);
   httpPort = await freePort();
@@ -73,6 +82,7 @@ after(async () => {
   await eventually(async () => ((await httpCall(dev.url, 'GET', '/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'all tasks gone', 30_000).catch(() => undefined);
   await lb?.stop();
   await dev?.stop();
+  await (await withLbStarting?.catch(() => undefined))?.stop();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -468,8 +478,7 @@ describe('drover lb on HAProxy', { skip }, () => {
   });
 
   test('drover dev runs drover lb beside it when haproxy is installed, and --no-lb does not', async () => {
-    const appIdPort2 = await freePort();
-    const withLb = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--lb-app-id-port', String(appIdPort2), '--data-dir', join(root, 'dev-lb'), '--resources', 'cpus:1;mem:256;disk:100']);
+    const withLb = await withLbStarting!;
     try {
       const adminUrl = await eventually(() => /load balancer \(HAProxy\) admin at (http:\/\/\S+)/.exec(withLb.output())?.[1], 'the LB admin URL', 60_000);
       assert.equal(await (await fetch(`${adminUrl}/_haproxy_health_check`)).text(), 'OK\n');
