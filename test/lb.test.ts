@@ -20,9 +20,6 @@ const skip = haveHaproxy ? false : 'haproxy is not installed (.ci/run installs i
 let root: string;
 let dev: DroverProcess;
 let lb: DroverProcess;
-/** The last test's own `drover dev` with its LB: it starts once the main cluster is up, so that its start overlaps the other tests. */
-let withLbStarting: Promise<DroverProcess> | undefined;
-let appIdPort2: number;
 let httpPort: number;
 let appIdPort: number;
 /** Where tasks listen: the address the agent's host name resolves to (the LB sends traffic there). */
@@ -45,12 +42,6 @@ before(async () => {
   const agentPorts = 40000 + Math.floor(Math.random() * 200) * 100;
   dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--no-lb', '--data-dir', join(root, 'dev'), '--resources', `cpus:8;mem:4096;disk:1000;ports:[${agentPorts}-${agentPorts + 99}]`]);
   await eventually(async () => ((await httpCall(dev.url, 'GET', '/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered', 60_000);
-  appIdPort2 = await freePort();
-  withLbStarting = startDrover(['dev', '--port', '0', '--agent-port', '0', '--lb-app-id-port', String(appIdPort2), '--data-dir', join(root, 'dev-lb'), '--resources', 'cpus:1;mem:256;disk:100'], {
-    timeoutMs: 120_000,
-  });
-  // A failed start is reported by the test that uses it.
-  withLbStarting.catch(() => undefined);
   httpPort = await freePort();
   appIdPort = await freePort();
   lb = await startDrover(
@@ -78,12 +69,8 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  // Every process stops even when the cluster never came up (before() failed).
-  await (await withLbStarting?.catch(() => undefined))?.stop();
-  if (dev) {
-    for (const a of ((await httpCall(dev.url, 'GET', '/v2/apps')).body as { apps: Array<{ id: string }> }).apps) await httpCall(dev.url, 'DELETE', `/v2/apps${a.id}?force=true`);
-    await eventually(async () => ((await httpCall(dev.url, 'GET', '/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'all tasks gone', 30_000).catch(() => undefined);
-  }
+  for (const a of ((await httpCall(dev.url, 'GET', '/v2/apps')).body as { apps: Array<{ id: string }> }).apps) await httpCall(dev.url, 'DELETE', `/v2/apps${a.id}?force=true`);
+  await eventually(async () => ((await httpCall(dev.url, 'GET', '/v2/tasks')).body as { tasks: unknown[] }).tasks.length === 0, 'all tasks gone', 30_000).catch(() => undefined);
   await lb?.stop();
   await dev?.stop();
   await rm(root, { recursive: true, force: true });
@@ -481,7 +468,8 @@ describe('drover lb on HAProxy', { skip }, () => {
   });
 
   test('drover dev runs drover lb beside it when haproxy is installed, and --no-lb does not', async () => {
-    const withLb = await withLbStarting!;
+    const appIdPort2 = await freePort();
+    const withLb = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--lb-app-id-port', String(appIdPort2), '--data-dir', join(root, 'dev-lb'), '--resources', 'cpus:1;mem:256;disk:100']);
     try {
       const adminUrl = await eventually(() => /load balancer \(HAProxy\) admin at (http:\/\/\S+)/.exec(withLb.output())?.[1], 'the LB admin URL', 60_000);
       assert.equal(await (await fetch(`${adminUrl}/_haproxy_health_check`)).text(), 'OK\n');
