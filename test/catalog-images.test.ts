@@ -2,7 +2,9 @@
  * `drover package install nginx` and `redis` from the built-in repository really run and answer on
  * their ports. Their images are the public ones; here they are rewritten (resource.json, as a
  * repository mirror would) to one image in a real docker-registry on loopback, built offline from
- * Debian's own nginx-light and redis-server packages (mmdebstrap → umoci → skopeo).
+ * Debian's own nginx-light and redis-server packages (mmdebstrap → umoci → skopeo). The OCI layout is
+ * built once per machine and kept under os.tmpdir() by its recipe's hash (DROVER_TEST_REBUILD=1
+ * builds it anew); every run pushes it into a fresh registry and pulls it through the agent.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -16,6 +18,7 @@ import { type DroverProcess, eventually, startDrover } from '../devkit/process.t
 import { type Registry, startRegistry } from '../devkit/registry.ts';
 import { BUILTIN_DIR } from '../src/catalog/repositories.ts';
 import { linuxUnavailable } from './support/agent.ts';
+import { cachedBuild } from './support/build-cache.ts';
 import { killImageTasksUnder } from './support/image-tasks.ts';
 
 const run = promisify(execFile);
@@ -39,30 +42,46 @@ describe('nginx and redis from the built-in repository, on images built from Deb
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'drover-catalog-images-'));
     await chmod(dir, 0o755);
-    // One rootfs with both servers: Debian's essential set plus nginx-light and redis-server.
-    await run(
-      'mmdebstrap',
-      [
-        '--quiet',
-        '--variant=essential',
-        '--include=nginx-light,redis-server',
-        '--dpkgopt=path-exclude=/usr/share/man/*',
-        '--dpkgopt=path-exclude=/usr/share/doc/*',
-        '--dpkgopt=path-exclude=/usr/share/locale/*',
-        'bookworm',
-        join(dir, 'rootfs.tar'),
-      ],
-      { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 },
-    );
-    const layout = join(dir, 'oci');
-    await run('umoci', ['init', '--layout', layout]);
-    await run('umoci', ['new', '--image', `${layout}:debian`]);
-    await run('umoci', ['raw', 'add-layer', '--image', `${layout}:debian`, join(dir, 'rootfs.tar')], { timeout: 900_000 });
-    await run('umoci', ['config', '--image', `${layout}:debian`, '--config.env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--config.workingdir', '/']);
-    registry = await startRegistry({ dir });
-    for (const repository of ['drover/nginx:1.22-debian', 'drover/redis:7.0-debian']) {
-      await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:debian`, `docker://${registry.host}/${repository}`], { timeout: 900_000 });
-    }
+    // One rootfs with both servers: Debian's essential set plus nginx-light and redis-server, as
+    // an OCI layout. Built once per machine (test/support/build-cache.ts: the recipe's hash names
+    // it); the cluster starts meanwhile.
+    const debootstrap = [
+      '--quiet',
+      '--variant=essential',
+      '--include=nginx-light,redis-server',
+      // No fsync per unpacked file: the tree is thrown away once it is a tar (on a busy disk the
+      // syncs made the build take many minutes).
+      '--dpkgopt=force-unsafe-io',
+      '--dpkgopt=path-exclude=/usr/share/man/*',
+      '--dpkgopt=path-exclude=/usr/share/doc/*',
+      '--dpkgopt=path-exclude=/usr/share/locale/*',
+      'bookworm',
+    ];
+    const config = ['--config.env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--config.workingdir', '/'];
+    const image = async (): Promise<void> => {
+      const built = await cachedBuild('catalog-debian-oci', { debootstrap, config }, async (out) => {
+        await run('mmdebstrap', [...debootstrap, join(out, 'rootfs.tar')], { maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
+        const layout = join(out, 'oci');
+        await run('umoci', ['init', '--layout', layout]);
+        await run('umoci', ['new', '--image', `${layout}:debian`]);
+        await run('umoci', ['raw', 'add-layer', '--image', `${layout}:debian`, join(out, 'rootfs.tar')], { timeout: 900_000 });
+        await run('umoci', ['config', '--image', `${layout}:debian`, ...config]);
+        await rm(join(out, 'rootfs.tar'));
+      });
+      registry = await startRegistry({ dir });
+      for (const repository of ['drover/nginx:1.22-debian', 'drover/redis:7.0-debian']) {
+        await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${join(built, 'oci')}:debian`, `docker://${registry.host}/${repository}`], { timeout: 900_000 });
+      }
+    };
+    const cluster = async (): Promise<void> => {
+      const base = 42000 + (process.pid % 100) * 40;
+      dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--no-lb', '--data-dir', join(dir, 'data'), '--resources', `cpus:4;mem:4096;disk:8000;ports:[${base}-${base + 39}]`], {
+        timeoutMs: 120_000,
+      });
+      await eventually(async () => ((await call('GET', '/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered', WAIT_MS);
+    };
+    // Both settle before a failure is thrown, so that after() finds all that was started.
+    for (const r of await Promise.allSettled([image(), cluster()])) if (r.status === 'rejected') throw r.reason;
     // The built-in packages, their images rewritten to the loopback registry.
     const mirror = join(dir, 'mirror');
     await cp(join(BUILTIN_DIR, 'packages', 'N'), join(mirror, 'packages', 'N'), { recursive: true });
@@ -72,11 +91,6 @@ describe('nginx and redis from the built-in repository, on images built from Deb
       JSON.stringify({ assets: { container: { docker: { 'nginx-image': `${registry.host}/drover/nginx:1.22-debian` } } } }),
     );
     await writeFile(join(mirror, 'packages', 'R', 'redis', '0', 'resource.json'), JSON.stringify({ assets: { container: { docker: { redis: `${registry.host}/drover/redis:7.0-debian` } } } }));
-    const base = 42000 + (process.pid % 100) * 40;
-    dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--no-lb', '--data-dir', join(dir, 'data'), '--resources', `cpus:4;mem:4096;disk:8000;ports:[${base}-${base + 39}]`], {
-      timeoutMs: 120_000,
-    });
-    await eventually(async () => ((await call('GET', '/master/state')).body as { slaves: unknown[] }).slaves.length === 1, 'the agent registered', WAIT_MS);
     // The mirror reaches the master as a Universe index over HTTP (`drover dev` allows no local repositories).
     await serveMirror(mirror);
   });

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
 import { DROVER_BIN, type DroverProcess, eventually, startDrover } from '../devkit/process.ts';
 import { createKeyFile } from '../src/secrets/key-file.ts';
+import { startAgentProcess } from './support/agent-process.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'universe');
 const media = (kind: string, version = 'v1') => `application/vnd.dcos.${kind}+json;charset=utf-8;version=${version}`;
@@ -46,19 +47,7 @@ before(async () => {
     '--catalog-local-path',
     join(root, 'repos'),
   ]);
-  agent = await startDrover([
-    'agent',
-    '--master',
-    master.url,
-    '--port',
-    '0',
-    '--work-dir',
-    join(root, 'agent'),
-    '--hostname',
-    'catalog-agent',
-    '--resources',
-    `cpus:4;mem:4096;disk:1000;ports:[${portBase}-${portBase + 59}]`,
-  ]);
+  agent = await startAgentProcess(master.url, join(root, 'agent'), { hostname: 'catalog-agent', resources: `cpus:4;mem:4096;disk:1000;ports:[${portBase}-${portBase + 59}]` });
   await eventually(async () => ((await (await fetch(`${master.url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> }).slaves.some((s) => s.active), 'the agent registered', 60_000);
   // A Universe server: the v4 index of the fixture packages, with Universe's media type.
   const index = await buildIndex(['C/chronos/7', 'N/nginx/6']);

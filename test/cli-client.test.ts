@@ -14,7 +14,8 @@ let dev: DroverProcess;
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-cli-'));
-  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--data-dir', join(root, 'data'), '--resources', 'cpus:4;mem:4096;disk:1000;ports:[21300-21400]']);
+  // --no-lb: no command here uses the load balancer (test/lb.test.ts does), and its HAProxy would reload as the apps come and go.
+  dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--no-lb', '--data-dir', join(root, 'data'), '--resources', 'cpus:4;mem:4096;disk:1000;ports:[21300-21400]']);
 });
 after(async () => {
   await dev.stop();

@@ -23,12 +23,15 @@ const ON_DEV = [['hostname', 'CLUSTER', hostname()]];
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-cli-ux-'));
   dev = await startDrover(['dev', '--port', '0', '--agent-port', '0', '--dns-port', '0', '--no-lb', '--data-dir', join(root, 'data'), '--resources', 'cpus:4;mem:4096;disk:1000;ports:[21400-21450]']);
-  // Each on its own loopback address, so that its hostname is one the CLI can reach.
-  for (const ip of SMALL) {
-    agents.push(
-      await startDrover(['agent', '--master', dev.url, '--port', '0', '--host', ip, '--hostname', ip, '--work-dir', join(root, ip), '--resources', 'cpus:1;mem:1024;disk:1000;ports:[21451-21460]']),
-    );
-  }
+  // Each on its own loopback address, so that its hostname is one the CLI can reach. Both start
+  // at once; both are kept (for after()) before a failure of either is thrown.
+  const started = await Promise.allSettled(
+    SMALL.map((ip) =>
+      startDrover(['agent', '--master', dev.url, '--port', '0', '--host', ip, '--hostname', ip, '--work-dir', join(root, ip), '--resources', 'cpus:1;mem:1024;disk:1000;ports:[21451-21460]']),
+    ),
+  );
+  for (const s of started) if (s.status === 'fulfilled') agents.push(s.value);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
   await eventually(
     async () => ((await (await fetch(`${dev.url}/master/state-summary`)).json()) as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 3,
     'three agents registered',

@@ -30,6 +30,7 @@ import { promisify } from 'node:util';
 import { buildTestImages, pushImage, startRegistry, type Registry } from '../devkit/registry.ts';
 import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
 import { linuxUnavailable } from './support/agent.ts';
+import { startAgentProcess } from './support/agent-process.ts';
 import { killImageTasksUnder } from './support/image-tasks.ts';
 import { httpCall } from './support/http.ts';
 
@@ -128,25 +129,11 @@ describe('pods in images', { skip }, () => {
       }),
     );
     master = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(dir, 'master.db')}`, '--allocation-interval', '0.2']);
-    agent = await startDrover([
-      'agent',
-      '--master',
-      master.url,
-      '--port',
-      '0',
-      '--work-dir',
-      join(dir, 'agent'),
-      '--hostname',
-      `podimg-${process.pid}`,
-      '--containerizer',
-      'linux',
-      '--resources',
-      `cpus:8;mem:8192;disk:8192;ports:[${portBase}-${portBase + 19}]`,
-      '--host-volume-paths',
-      join(dir, 'hdd'),
-      '--cni-config-dir',
-      cniDir,
-    ]);
+    agent = await startAgentProcess(master.url, join(dir, 'agent'), {
+      hostname: `podimg-${process.pid}`,
+      resources: `cpus:8;mem:8192;disk:8192;ports:[${portBase}-${portBase + 19}]`,
+      extra: ['--containerizer', 'linux', '--host-volume-paths', join(dir, 'hdd'), '--cni-config-dir', cniDir],
+    });
     await eventually(async () => ((await api('GET', '/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 1, 'the agent', WAIT_MS);
   });
 

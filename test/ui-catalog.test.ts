@@ -5,16 +5,13 @@
  * own task. Every wait is Playwright's auto-waiting or eventually() with generous timeouts.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TEST_ADMIN_TOKEN } from '../devkit/credentials.ts';
-import { type DroverProcess, eventually, startDrover } from '../devkit/process.ts';
-import { freePort } from '../devkit/etcd.ts';
-import { type Browser, ensureWebBuilt, launchBrowser, screenshot } from './support/browser.ts';
+import { type DroverProcess, eventually } from '../devkit/process.ts';
+import { type Browser, screenshot } from './support/browser.ts';
+import { startUiCluster, type UiCluster } from './support/ui-cluster.ts';
 
-let root: string;
+let ui: UiCluster;
 let dev: DroverProcess;
 let browser: Browser;
 const portBase = 40000 + (process.pid % 150) * 40;
@@ -26,26 +23,11 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
 }
 
 before(async () => {
-  ensureWebBuilt();
-  root = await mkdtemp(join(tmpdir(), 'drover-ui-catalog-'));
-  const port = await freePort();
-  dev = await startDrover(['dev', '--port', String(port), '--agent-port', '0', '--data-dir', root, '--resources', `cpus:4;mem:4096;disk:2000;ports:[${portBase}-${portBase + 39}]`], {
-    timeoutMs: 60_000,
-  });
-  await eventually(async () => (await api<{ slaves: unknown[] }>('GET', '/master/state')).body.slaves.length === 1, 'the agent registered', 60_000);
-  browser = await launchBrowser();
+  ui = await startUiCluster('ui-catalog', ['--resources', `cpus:4;mem:4096;disk:2000;ports:[${portBase}-${portBase + 39}]`]);
+  ({ dev, browser } = ui);
 });
 
-after(async () => {
-  await browser?.close();
-  if (dev) {
-    for (const a of (await api<{ apps: Array<{ id: string }> }>('GET', '/v2/apps').catch(() => ({ body: { apps: [] } }))).body.apps)
-      await api('DELETE', `/v2/apps${a.id}?force=true`).catch(() => undefined);
-    await eventually(async () => (await api<{ tasks: unknown[] }>('GET', '/master/tasks?completed=false')).body.tasks.length === 0, 'every task ended', 60_000).catch(() => undefined);
-    await dev.stop();
-  }
-  await rm(root, { recursive: true, force: true });
-});
+after(() => ui?.close());
 
 test('install hello-framework from the catalog form: a refused value is shown at its field first', { timeout: 300_000 }, async () => {
   const secret = await api('PUT', '/secrets/v1/secret/default/ui/token', { value: TEST_ADMIN_TOKEN });

@@ -9,17 +9,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
-import { freePort } from '../devkit/etcd.ts';
+import { eventually, type DroverProcess } from '../devkit/process.ts';
 import type { Page } from 'playwright-core';
-import { ensureWebBuilt, launchBrowser, screenshot, type Browser } from './support/browser.ts';
+import { screenshot, type Browser } from './support/browser.ts';
+import { startUiCluster, type UiCluster } from './support/ui-cluster.ts';
 
 const SLOW = { timeout: 90_000 };
 const TEST = { timeout: 300_000 };
-let root: string;
+let ui: UiCluster;
 let dev: DroverProcess;
 let browser: Browser;
 
@@ -30,27 +27,11 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
 }
 
 before(async () => {
-  ensureWebBuilt();
-  root = await mkdtemp(join(tmpdir(), 'drover-ui-forms-'));
-  const port = await freePort();
-  dev = await startDrover(
-    ['dev', '--port', String(port), '--agent-port', '0', '--data-dir', root, '--no-lb', '--usage-interval', '2secs', '--resources', 'cpus:4;mem:4096;disk:2000;ports:[23000-23050]'],
-    { timeoutMs: 60_000 },
-  );
-  await eventually(async () => (await api<{ slaves: unknown[] }>('GET', '/master/state')).body.slaves.length === 1, 'the agent registered', 60_000);
-  browser = await launchBrowser();
+  ui = await startUiCluster('ui-forms', ['--no-lb', '--usage-interval', '2secs', '--resources', 'cpus:4;mem:4096;disk:2000;ports:[23000-23050]']);
+  ({ dev, browser } = ui);
 });
 
-after(async () => {
-  await browser?.close();
-  if (dev) {
-    for (const a of (await api<{ apps: Array<{ id: string }> }>('GET', '/v2/apps').catch(() => ({ body: { apps: [] } }))).body.apps)
-      await api('DELETE', `/v2/apps${a.id}?force=true`).catch(() => undefined);
-    await eventually(async () => (await api<{ tasks: unknown[] }>('GET', '/master/tasks?completed=false')).body.tasks.length === 0, 'every task ended', 60_000).catch(() => undefined);
-    await dev.stop();
-  }
-  await rm(root, { recursive: true, force: true });
-});
+after(() => ui?.close());
 
 const dialog = (page: Page) => page.getByRole('dialog');
 

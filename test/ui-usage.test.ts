@@ -9,16 +9,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
-import { freePort } from '../devkit/etcd.ts';
+import { eventually, type DroverProcess } from '../devkit/process.ts';
 import type { Page } from 'playwright-core';
-import { ensureWebBuilt, launchBrowser, screenshot, type Browser } from './support/browser.ts';
+import { screenshot, type Browser } from './support/browser.ts';
+import { startUiCluster, type UiCluster } from './support/ui-cluster.ts';
 
 const TEST = { timeout: 240_000 };
-let root: string;
+let ui: UiCluster;
 let dev: DroverProcess;
 let agentUrl: string;
 let browser: Browser;
@@ -61,47 +58,20 @@ const BURN = `perl -e '$x = "a" x (64 * 1024 * 1024); $i = 0; while (1) { $i++ }
 const MB = 1024 * 1024;
 
 before(async () => {
-  ensureWebBuilt();
-  root = await mkdtemp(join(tmpdir(), 'drover-ui-usage-'));
-  const port = await freePort();
-  dev = await startDrover(
-    [
-      'dev',
-      '--port',
-      String(port),
-      '--agent-port',
-      '0',
-      '--data-dir',
-      root,
-      '--no-lb',
-      '--usage-interval',
-      '1secs',
-      '--cgroups-enable-cfs',
-      '--resources',
-      'cpus:4;mem:4096;disk:2000;ports:[22900-22950]',
-    ],
-    { timeoutMs: 60_000 },
-  );
-  dev.child.once('exit', (code, signal) => console.error(`drover dev exited early (${code ?? signal}):\n${dev.output().slice(-4000)}`));
-  await eventually(async () => (await api<{ slaves: unknown[] }>('GET', '/master/state')).body.slaves.length === 1, 'the agent registered', 60_000);
-  // mem 256: building the 64 MB string briefly needs twice that.
-  const created = await api('POST', '/v2/apps', { id: '/usage/burn', cmd: BURN, cpus: 0.25, mem: 256, instances: 1 });
-  assert.equal(created.status, 201, created.text);
-  const state = await api<{ slaves: Array<{ pid: string }> }>('GET', '/master/state');
-  // Mesos' pid: slave(1)@host:port.
-  agentUrl = `http://${state.body.slaves[0]!.pid.split('@')[1]}`;
-  browser = await launchBrowser();
+  ui = await startUiCluster('ui-usage', ['--no-lb', '--usage-interval', '1secs', '--cgroups-enable-cfs', '--resources', 'cpus:4;mem:4096;disk:2000;ports:[22900-22950]'], async (started) => {
+    dev = started;
+    dev.child.once('exit', (code, signal) => console.error(`drover dev exited early (${code ?? signal}):\n${dev.output().slice(-4000)}`));
+    // mem 256: building the 64 MB string briefly needs twice that.
+    const created = await api('POST', '/v2/apps', { id: '/usage/burn', cmd: BURN, cpus: 0.25, mem: 256, instances: 1 });
+    assert.equal(created.status, 201, created.text);
+    const state = await api<{ slaves: Array<{ pid: string }> }>('GET', '/master/state');
+    // Mesos' pid: slave(1)@host:port.
+    agentUrl = `http://${state.body.slaves[0]!.pid.split('@')[1]}`;
+  });
+  ({ browser } = ui);
 });
 
-after(async () => {
-  await browser?.close();
-  if (dev) {
-    await api('DELETE', '/v2/apps/usage/burn?force=true').catch(() => undefined);
-    await eventually(async () => (await api<{ tasks: unknown[] }>('GET', '/master/tasks?completed=false')).body.tasks.length === 0, 'every task ended', 60_000).catch(() => undefined);
-    await dev.stop();
-  }
-  await rm(root, { recursive: true, force: true });
-});
+after(() => ui?.close());
 
 describe('resource usage of a real task', () => {
   test('the agent measures the burning task: CPU seconds rise, 64 MB held, Mesos shape and Prometheus series', TEST, async () => {

@@ -10,24 +10,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { eventually, startDrover, type DroverProcess } from '../devkit/process.ts';
-import { freePort } from '../devkit/etcd.ts';
+import type { DroverProcess } from '../devkit/process.ts';
 import type { Page } from 'playwright-core';
-import { ensureWebBuilt, launchBrowser, screenshot, type Browser } from './support/browser.ts';
+import { screenshot, type Browser } from './support/browser.ts';
+import { startUiCluster, type UiCluster } from './support/ui-cluster.ts';
 
 /** For one wait on the cluster (a launch, a scale); a whole test may take several. */
 const SLOW = { timeout: 60_000 };
 /** For a whole test: CI runs four test files at once on two cores. */
 const TEST = { timeout: 240_000 };
+let ui: UiCluster;
 let root: string;
-let port: number;
 let dev: DroverProcess;
 let browser: Browser;
-
-const devArgs = (): string[] => ['dev', '--port', String(port), '--agent-port', '0', '--data-dir', root, '--resources', 'cpus:4;mem:4096;disk:2000;ports:[22700-22800]'];
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const response = await fetch(`${dev.url}${path}`, {
@@ -42,28 +39,11 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
 const nav = (page: Page, name: string): Promise<void> => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
 
 before(async () => {
-  ensureWebBuilt();
-  root = await mkdtemp(join(tmpdir(), 'drover-ui-'));
-  port = await freePort();
-  dev = await startDrover(devArgs(), { timeoutMs: 60_000 });
-  await eventually(async () => (await api<{ slaves: unknown[] }>('GET', '/master/state')).body.slaves.length === 1, 'the agent registered', 30_000);
-  browser = await launchBrowser();
+  ui = await startUiCluster('ui', ['--resources', 'cpus:4;mem:4096;disk:2000;ports:[22700-22800]']);
+  ({ root, dev, browser } = ui);
 });
 
-after(async () => {
-  await browser?.close();
-  if (dev) {
-    for (const a of (await api<{ apps: Array<{ id: string }> }>('GET', '/v2/apps').catch(() => ({ body: { apps: [] } }))).body.apps)
-      await api('DELETE', `/v2/apps${a.id}?force=true`).catch(() => undefined);
-    const jobs = (await api<unknown>('GET', '/v1/jobs').catch(() => ({ body: [] }))).body;
-    for (const j of Array.isArray(jobs) ? (jobs as Array<{ id: string }>) : []) await api('DELETE', `/v1/jobs/${j.id}?stopCurrentJobRuns=true`).catch(() => undefined);
-    // `drover dev` stops without killing its tasks (a restart reattaches to them): wait until
-    // the kills are done, or the tasks outlive the test.
-    await eventually(async () => (await api<{ tasks: unknown[] }>('GET', '/master/tasks?completed=false')).body.tasks.length === 0, 'every task ended', 60_000).catch(() => undefined);
-    await dev.stop();
-  }
-  await rm(root, { recursive: true, force: true });
-});
+after(() => ui?.close());
 
 describe('web UI', () => {
   test('serves the app with content types, caching and the SPA fallback; API misses stay JSON', async () => {
@@ -368,7 +348,7 @@ describe('web UI', () => {
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     await dev.stop();
     await page.getByTestId('connection').filter({ hasText: 'Reconnecting' }).waitFor();
-    dev = await startDrover(devArgs(), { timeoutMs: 60_000 });
+    dev = await ui.restartDev();
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor(SLOW);
     const created = await api('POST', '/v2/apps', { id: '/after-restart', cmd: 'sleep 300', cpus: 0.1, mem: 16, instances: 1 });
     assert.equal(created.status, 201);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { eventually, startDrover, type DroverProcess } from '../../devkit/process.ts';
 import { TestScheduler } from '../support/scheduler.ts';
 import { CASES, type CompatContext, type Surface } from './mesos-cases.ts';
+import { startAgentProcess } from '../support/agent-process.ts';
 
 let root: string;
 let master: DroverProcess;
@@ -23,19 +24,7 @@ const tally = new Map<Surface, { passed: number; total: number }>();
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'drover-compat-mesos-'));
   master = await startDrover(['master', '--no-services', '--port', '0', '--store', 'memory:', '--allocation-interval', '0.2']);
-  agent = await startDrover([
-    'agent',
-    '--master',
-    master.url,
-    '--port',
-    '0',
-    '--work-dir',
-    join(root, 'agent'),
-    '--resources',
-    'cpus:2;mem:1024;disk:1024;ports:[24100-24110]',
-    '--hostname',
-    '127.0.0.1',
-  ]);
+  agent = await startAgentProcess(master.url, join(root, 'agent'), { hostname: '127.0.0.1', resources: 'cpus:2;mem:1024;disk:1024;ports:[24100-24110]' });
   scheduler = await TestScheduler.subscribe(master.url, { name: 'compat-mesos', failover_timeout: 60 });
   const offer = (await scheduler.offers())[0]!;
   await scheduler.launch(offer, [{ id: 'compat-task', cmd: 'echo compat-stdout-line; exec sleep 600', resources: 'cpus:0.1;mem:32' }]);
