@@ -3,7 +3,7 @@
  * processes and one agent that knows all three. Faults are real too: kill -9 of the leader while
  * an app deploys, SIGSTOP of the leader past its lease. Each test prints its figures.
  *
- * `npm test` runs this file alone, after the rest: its leases are 2 s, and with three other files
+ * `npm test` runs this file alone, before the rest (scripts/test.sh): its leases are 2 s, and with three other files
  * loading both cores its leader changes and launches failed (tests 4–6, in most full runs and never
  * alone; a launch answered TASK_ERROR once). The schedulers' error lists now carry TASK_ERROR's
  * message, so the next such failure says why.
