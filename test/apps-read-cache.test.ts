@@ -158,4 +158,6 @@ test('the serializer writes what JSON.stringify writes, with encoded items as th
   assert.equal(serializeWithEncoded(payload).toString(), JSON.stringify(payload));
   assert.equal(serializeWithEncoded([new EncodedApp('/y', '{"id":"/y","name":"é✓"}')]).toString(), '[{"id":"/y","name":"é✓"}]');
   assert.equal(serializeWithEncoded('text').toString(), '"text"');
+  const mixed = [{ id: '/p' }, new EncodedApp('/q', '{"id":"/q"}'), new EncodedApp('/r', '{"id":"/r"}'), undefined, 'x'];
+  assert.equal(serializeWithEncoded(mixed).toString(), JSON.stringify(mixed));
 });

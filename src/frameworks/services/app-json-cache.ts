@@ -23,13 +23,16 @@ import type { App } from './app.ts';
 
 /** One app's JSON (UTF-8 bytes) in a list answer; `id` is what the read filter checks. */
 export class EncodedApp {
+  /** `,` and the JSON: an item after the first is one copy, not two (the copies' count is the cost). */
+  readonly afterComma: Buffer;
   readonly bytes: Buffer;
 
   constructor(
     readonly id: string,
     text: string,
   ) {
-    this.bytes = Buffer.from(text, 'utf8');
+    this.afterComma = Buffer.from(`,${text}`, 'utf8');
+    this.bytes = this.afterComma.subarray(1);
   }
 
   get text(): string {
@@ -125,8 +128,13 @@ function write(value: unknown, out: Array<string | Buffer>, depth: number): bool
   if (depth < 64 && Array.isArray(value)) {
     out.push('[');
     for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (i > 0 && item instanceof EncodedApp) {
+        out.push(item.afterComma);
+        continue;
+      }
       if (i > 0) out.push(COMMA);
-      if (!write(value[i], out, depth + 1)) out.push('null');
+      if (!write(item, out, depth + 1)) out.push('null');
     }
     out.push(']');
     return true;
