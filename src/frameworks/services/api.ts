@@ -17,6 +17,7 @@ import { registerPodRoutes } from './pods-api.ts';
 import { servicePortsOf } from './service-ports.ts';
 import type { AppRuntime } from './runtime.ts';
 import type { Pod } from './pod-schema.ts';
+import { AppJsonCache, type EncodedApp, sendsEncoded } from './app-json-cache.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -26,7 +27,13 @@ const list = (v: string | string[] | undefined): string[] => (v === undefined ? 
 
 export function registerServicesRoutes(app: FastifyInstance, services: ServicesFramework): void {
   // Called only once routes answer, when appJson below exists.
-  registerGroupRoutes(app, services, (a, embed) => appJson(a, embed));
+  registerGroupRoutes(app, services, {
+    appInfos: (reply, apps, embed) => encodedAppInfos(reply, apps, embed),
+    definitions: (reply, apps) => {
+      sendsEncoded(reply);
+      return apps.map((a) => cache.definitionOf(a));
+    },
+  });
   registerPodRoutes(app, services);
   const servicePortsOfApp = (appId: string): number[] => {
     const a = services.apps.get(appId);
@@ -80,36 +87,72 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
    * Marathon's AppInfo. `embed` as Marathon's InfoEmbedResolver reads it (`apps.*`, `app.*` or
    * `group.apps.*`): counts and deployments are always there (Marathon still sends them unasked).
    */
-  const appJson = (a: App, embed: readonly string[]): Record<string, unknown> => {
-    const embeds = (what: string): boolean => embed.some((e) => e.endsWith(`.${what}`));
-    const instances = services.instancesOf(a.id);
-    const live = instances.filter(isLive);
-    const runtime = services.runtimeOf(a.id);
+  const appJson = (a: App, embed: readonly string[], deployments?: ReadonlyMap<string, Deployment[]>): Record<string, unknown> => ({
+    ...appDefinitionJson(a),
+    ...appDynamicJson(a, embed, deployments),
+  });
+  /** The definition part of an AppInfo (up to `role`): it changes only with the app. */
+  const appDefinitionJson = (a: App): Record<string, unknown> => {
     const { persistentVolumes: _resident, ...marathon } = a;
     const container = marathonContainer(a);
-    const ports = servicePortsOf(a);
-    const out: Record<string, unknown> = {
+    return {
       ...marathon,
       // Marathon's default executor (the command executor) is shown as the empty string.
       executor: '',
       portDefinitions: a.portDefinitions.map((p) => ({ ...p, labels: p.labels ?? {} })),
       // Legacy fields Marathon still shows (and clients such as marathon-lb read): the service
       // ports, and the URIs of `fetch`.
-      ports,
+      ports: servicePortsOf(a),
       uris: a.fetch.map((f) => f.uri),
       ...(container === undefined ? {} : { container }),
       role: a.role ?? services.roles[0],
+    };
+  };
+  /**
+   * The part of an AppInfo that moves with tasks and deployments: counts, deployments and the
+   * embeds. `deployments` (app id → its deployments) saves a scan of every deployment per app
+   * when a whole list is shown.
+   */
+  const appDynamicJson = (a: App, embed: readonly string[], deployments?: ReadonlyMap<string, Deployment[]>): Record<string, unknown> => {
+    const embeds = (what: string): boolean => embed.some((e) => e.endsWith(`.${what}`));
+    const live = services.instancesOf(a.id).filter(isLive);
+    const out: Record<string, unknown> = {
       tasksStaged: live.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
       tasksRunning: live.filter((i) => i.state === 'TASK_RUNNING').length,
       tasksHealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => isHealthy(a, i)).length,
       tasksUnhealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => i.state === 'TASK_RUNNING' && i.healthy === false).length,
-      deployments: services.deployments.forApp(a.id).map((d) => ({ id: d.id })),
+      deployments: (deployments === undefined ? services.deployments.forApp(a.id) : (deployments.get(a.id) ?? [])).map((d) => ({ id: d.id })),
     };
     if (embeds('tasks')) out['tasks'] = live.map(taskJson);
-    if (embeds('lastTaskFailure') && runtime.lastTaskFailure) out['lastTaskFailure'] = runtime.lastTaskFailure;
+    if (embeds('lastTaskFailure')) {
+      const failure = services.runtimeOf(a.id).lastTaskFailure;
+      if (failure) out['lastTaskFailure'] = failure;
+    }
     if (embeds('readiness')) out['readinessCheckResults'] = live.map((i) => services.readiness.results.get(i.taskId)).filter((r) => r !== undefined);
     if (embeds('taskStats')) out['taskStats'] = taskStats(a, live);
     return out;
+  };
+  const cache = new AppJsonCache(appDefinitionJson);
+  /** Every deployment by the apps it changes (one pass, for a whole list). */
+  const deploymentsByApp = (): Map<string, Deployment[]> => {
+    const out = new Map<string, Deployment[]>();
+    for (const d of services.deployments.list()) {
+      for (const id of new Set(d.apps)) {
+        const list = out.get(id);
+        if (list === undefined) out.set(id, [d]);
+        else list.push(d);
+      }
+    }
+    return out;
+  };
+  /**
+   * A list's AppInfos as cached text (app-json-cache.ts): the guard's read filter drops the
+   * items the caller may not read, then `serializeWithEncoded` (set on the reply) joins the rest.
+   */
+  const encodedAppInfos = (reply: FastifyReply, apps: readonly App[], embed: readonly string[]): EncodedApp[] => {
+    sendsEncoded(reply);
+    const deployments = deploymentsByApp();
+    return apps.map((a) => cache.appInfo(a, a.role ?? services.roles[0] ?? '*', appDynamicJson(a, embed, deployments)));
   };
   /** What `GET /v2/apps/{id}` embeds unasked (Marathon's AppsResource.show). */
   const SHOW_EMBEDS = ['app.tasks', 'app.counts', 'app.deployments', 'app.lastTaskFailure', 'app.readiness'];
@@ -143,7 +186,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     return next;
   };
 
-  app.get('/v2/apps', async (request) => {
+  app.get('/v2/apps', async (request, reply) => {
     const q = request.query as Query;
     const embed = list(q['embed']);
     const idFilter = typeof q['id'] === 'string' ? q['id'] : undefined;
@@ -152,7 +195,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     const apps = [...services.apps.values()].filter(
       (a) => (idFilter === undefined || a.id.includes(idFilter)) && (cmdFilter === undefined || (a.cmd ?? '').includes(cmdFilter)) && (selector === undefined || selector(a.labels)),
     );
-    return { apps: apps.map((a) => appJson(a, embed)) };
+    return { apps: encodedAppInfos(reply, apps, embed) };
   });
 
   app.post('/v2/apps', async (request, reply) =>

@@ -29,30 +29,37 @@ function groupId(raw: string): string {
 
 const under = (group: string, appId: string): boolean => group === '/' || appId.startsWith(`${group}/`);
 
-/** The group tree (Marathon's shape) of every app (and pod) under `root`. Pods are shown, not changed, here. */
-export function groupTree(root: string, apps: App[], version: string, pods: ReadonlyArray<{ id: string }> = [], render: (app: App) => unknown = (a) => a): Record<string, unknown> {
-  const parentOf = (id: string): string => id.slice(0, id.lastIndexOf('/'));
+/**
+ * The group tree (Marathon's shape) of every app (and pod) under `root`. Pods are shown, not
+ * changed, here. Apps and pods are put in their child group's bucket in one pass per level (a
+ * filter of every app per child group was 500,000 prefix checks at 10,000 apps in 50 groups).
+ */
+export function groupTree(root: string, apps: readonly App[], version: string, pods: ReadonlyArray<{ id: string }> = [], render: (app: App) => unknown = (a) => a): Record<string, unknown> {
   const here = root === '/' ? '' : root;
-  const direct = apps.filter((a) => parentOf(a.id) === here);
-  const children = new Set<string>();
-  for (const x of [...apps, ...pods]) {
-    if (!under(root, x.id)) continue;
-    const rest = x.id.slice(root === '/' ? 1 : root.length + 1).split('/');
-    if (rest.length > 1) children.add(`${here}/${rest[0]}`);
+  const start = here.length + 1;
+  const directApps: App[] = [];
+  const directPods: Array<{ id: string }> = [];
+  const children = new Map<string, { apps: App[]; pods: Array<{ id: string }> }>();
+  const bucket = (id: string): { apps: App[]; pods: Array<{ id: string }> } | undefined => {
+    if (!under(root, id)) return undefined;
+    const child = id.slice(0, id.indexOf('/', start));
+    let b = children.get(child);
+    if (b === undefined) children.set(child, (b = { apps: [], pods: [] }));
+    return b;
+  };
+  for (const a of apps) {
+    if (a.id.lastIndexOf('/') === here.length && a.id.startsWith(here)) directApps.push(a);
+    else bucket(a.id)?.apps.push(a);
+  }
+  for (const p of pods) {
+    if (p.id.lastIndexOf('/') === here.length && p.id.startsWith(here)) directPods.push(p);
+    else bucket(p.id)?.pods.push(p);
   }
   return {
     id: root,
-    apps: direct.map(render),
-    groups: [...children].sort().map((child) =>
-      groupTree(
-        child,
-        apps.filter((a) => under(child, a.id)),
-        version,
-        pods.filter((p) => under(child, p.id)),
-        render,
-      ),
-    ),
-    pods: pods.filter((p) => parentOf(p.id) === here),
+    apps: directApps.map(render),
+    groups: [...children.keys()].sort().map((child) => groupTree(child, children.get(child)!.apps, version, children.get(child)!.pods, render)),
+    pods: directPods,
     dependencies: [],
     version,
   };
@@ -87,14 +94,21 @@ function collect(body: GroupBody, base: string, path: string, now: Date, out: Ap
   }
 }
 
-/** How an app of a group is shown for the group's `embed=group.apps.*` (the `/v2/apps` AppInfo). */
-export type AppRenderer = (app: App, embed: readonly string[]) => unknown;
+/**
+ * How a group's apps are shown, as the cached text of each (app-json-cache.ts; the guard's read
+ * filter drops unreadable ones before the text is joined): their AppInfo for the group's
+ * `embed=group.apps.*` (as `/v2/apps`), else their definition.
+ */
+export interface AppRenderers {
+  appInfos: (reply: FastifyReply, apps: readonly App[], embed: readonly string[]) => unknown[];
+  definitions: (reply: FastifyReply, apps: readonly App[]) => unknown[];
+}
 
-export function registerGroupRoutes(app: FastifyInstance, services: ServicesFramework, appInfo: AppRenderer): void {
+export function registerGroupRoutes(app: FastifyInstance, services: ServicesFramework, renderers: AppRenderers): void {
   const now = (): Date => new Date(services.now());
   const pathOf = (request: FastifyRequest): string => groupId(((request.params as { '*'?: string })['*'] ?? '').replace(/\/$/, ''));
 
-  const show = async (request: FastifyRequest) => {
+  const show = async (request: FastifyRequest, reply: FastifyReply) => {
     const id = pathOf(request);
     const apps = [...services.apps.values()].filter((a) => under(id, a.id));
     const pods = [...services.pods.pods.values()].filter((p) => under(id, p.id));
@@ -104,10 +118,12 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       .flatMap((q) => (q['embed'] === undefined ? [] : Array.isArray(q['embed']) ? q['embed'] : [q['embed']]))
       .flatMap((e) => e.split(','))
       .filter((e) => e.startsWith('group.apps.'));
-    return groupTree(id, apps, now().toISOString(), pods, appEmbeds.length === 0 ? undefined : (a) => appInfo(a, appEmbeds));
+    const shown = appEmbeds.length === 0 ? renderers.definitions(reply, apps) : renderers.appInfos(reply, apps, appEmbeds);
+    const byApp = new Map(apps.map((a, i) => [a, shown[i]]));
+    return groupTree(id, apps, now().toISOString(), pods, (a) => byApp.get(a));
   };
   app.get('/v2/groups', show);
-  app.get('/v2/groups/*', async (request) => {
+  app.get('/v2/groups/*', async (request, reply) => {
     const raw = ((request.params as { '*'?: string })['*'] ?? '').replace(/\/$/, '');
     if (raw === 'versions' || raw.endsWith('/versions')) {
       const id = groupId(raw.slice(0, -'versions'.length).replace(/\/$/, ''));
@@ -115,7 +131,7 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       if (versions.length === 0) throw new DroverError('NOT_FOUND', `Group '${id}' does not exist`);
       return versions;
     }
-    return show(request);
+    return show(request, reply);
   });
 
   const change = (create: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
