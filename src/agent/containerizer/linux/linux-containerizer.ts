@@ -230,8 +230,7 @@ export class LinuxContainerizer extends ProcessContainerizer {
     const netns = netnsPath === undefined || this.tools.nsenter === undefined ? undefined : { nsenter: this.tools.nsenter, path: netnsPath };
     // The agent's resolver where the task can reach it: on its network's gateway, or on loopback
     // for a task in the host's namespace. A task group's shared namespace keeps the host's file.
-    const resolvConf =
-      attached !== undefined ? await this.networkResolvConf(spec.containerId, attached.gateways) : spec.sharedNetns === undefined ? this.linux.resolvConf : undefined;
+    const resolvConf = attached !== undefined ? await this.networkResolvConf(spec.containerId, attached.gateways) : spec.sharedNetns === undefined ? this.linux.resolvConf : undefined;
     const networks = attached?.networks;
     const abort = async (): Promise<void> => {
       await removeTaskCgroup(cgroups);
