@@ -50,7 +50,7 @@ before(async () => {
   agent = await startAgentProcess(master.url, join(root, 'agent'), { hostname: 'catalog-agent', resources: `cpus:4;mem:4096;disk:1000;ports:[${portBase}-${portBase + 59}]` });
   await eventually(async () => ((await (await fetch(`${master.url}/master/state`)).json()) as { slaves: Array<{ active: boolean }> }).slaves.some((s) => s.active), 'the agent registered', 60_000);
   // A Universe server: the v4 index of the fixture packages, with Universe's media type.
-  const index = await buildIndex(['C/chronos/7', 'N/nginx/6']);
+  const index = await buildIndex(['C/chronos/7', 'M/marathon-lb/45', 'N/nginx/6']);
   indexServer = createServer((request, response) => {
     if (request.url === '/repo') {
       response.writeHead(200, { 'content-type': media('universe.repo', 'v4') });
@@ -237,11 +237,14 @@ describe('install → running app → upgrade → uninstall leaves nothing', () 
     assert.deepEqual(await apps(), []);
   });
 
-  test('a template Marathon refuses: its 422 passes through with the field, and no app', async () => {
-    const r = await rpc('/package/install', 'package.install', { packageName: 'nginx', packageVersion: '1.10.3' }, 'v2');
+  test('a template the /v2 API refuses: its 422 passes through with the field, and no app', async () => {
+    // The real marathon-lb 1.15.0 asks for `docker run` parameters, which Drover refuses (no
+    // Docker daemon). Its `maintainer` field is ignored, as Marathon ignores unknown fields.
+    const r = await rpc('/package/install', 'package.install', { packageName: 'marathon-lb', packageVersion: '1.15.0' }, 'v2');
     assert.equal(r.status, 422, JSON.stringify(r.body));
     assert.equal((r.body as { type: string }).type, 'MarathonBadResponse');
-    assert.match(JSON.stringify((r.body as { data: unknown }).data), /\/maintainer/);
+    assert.match(JSON.stringify((r.body as { data: unknown }).data), /\/container\/docker\/parameters/);
+    assert.doesNotMatch(JSON.stringify((r.body as { data: unknown }).data), /\/maintainer/);
     assert.deepEqual(await apps(), []);
   });
 

@@ -134,7 +134,7 @@ async function clusterSummary(): Promise<string> {
   const count = (tasks: StateTask[]): Record<string, number> => {
     const c: Record<string, number> = {};
     for (const t of tasks) {
-      const key = `${t.id.split(/[._]/)[0]}:${t.state}`;
+      const key = `${t.id.replace(/\.(instance|marathon)-.*$/, '')}:${t.state}`;
       c[key] = (c[key] ?? 0) + 1;
     }
     return c;
@@ -267,6 +267,18 @@ describe('three masters on etcd', () => {
     assert.ok(acknowledged.length > 50, `${acknowledged.length} creates acknowledged`);
     assert.deepEqual(missing, []);
     await fetch(`${urlOf(leader)}/v2/groups/ha/churn?force=true`, { method: 'DELETE' });
+    // The leader changes launched nothing twice: the agent runs exactly /ha/web's 200 (a task a
+    // new leader relaunched while the original ran on would be killed by implicit reconciliation).
+    await eventually(
+      async () => {
+        const onAgent = ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string }> }).tasks;
+        return onAgent.filter((t) => t.id.startsWith('ha_web.') && t.state === 'TASK_RUNNING').length === 200 && onAgent.every((t) => t.id.startsWith('ha_web.'));
+      },
+      "exactly /ha/web's 200 tasks on the agent",
+      90_000,
+    ).catch(async (error) => {
+      throw new Error(`${(error as Error).message}: ${await clusterSummary()}`);
+    });
   });
 
   test('a job ticking every 5 s across three leader kills: every tick runs exactly once', { timeout: 240_000 }, async () => {

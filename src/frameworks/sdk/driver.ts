@@ -200,6 +200,11 @@ export class SchedulerDriver {
     if (batch.length > 0) void this.call({ type: 'RECONCILE', reconcile: { tasks: batch } });
   }
 
+  /** Implicit reconciliation: the master sends the latest status of every task it knows of ours (those we do not know included). */
+  reconcileAll(): void {
+    void this.call({ type: 'RECONCILE', reconcile: { tasks: [] } });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.options.clock.clearTimeout(this.resubscribeTimer);

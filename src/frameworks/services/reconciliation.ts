@@ -9,6 +9,15 @@
  * This is also how an instance that was stored but never launched (a leader that stopped between
  * the write and its ACCEPT, or an ACCEPT the master refused) is found: the master answers
  * TASK_GONE for it, and it is replaced like any lost task.
+ *
+ * The other way round — a task the master knows of ours that we do not (an instance forgotten
+ * while its agent was away, replaced, and the task come back to a master that learns it from the
+ * agent's re-registration, with no status to tell us) — only implicit reconciliation finds: the
+ * master answers every task of ours, and one we do not know is killed (status-updates.ts). As
+ * Marathon (its --reconciliation_initial_delay, 15 s, and every --reconciliation_interval), one
+ * RECONCILE_RETRY_MS after each (re)subscription, when agents have had time to re-register, and
+ * with every full round. Without it the HA test's app ran 400 tasks for its 200 instances after
+ * leader changes: the orphans held their resources for good.
  */
 import type { Clock, TimerHandle } from '../../clock/clock.ts';
 import { repeatEvery, type ReconcileTask } from '../sdk/driver.ts';
@@ -25,19 +34,29 @@ export class ReconciliationRounds {
   private rounds: { stop(): void } | undefined;
   private unknownRetry: TimerHandle | undefined;
 
+  /** When the last full round asked for an implicit reconciliation (sent a round later), if it is still due. */
+  private implicitDueSince: number | undefined;
+
   constructor(
     private readonly instances: ReadonlyMap<string, Instance>,
     private readonly reconcile: (tasks: Iterable<ReconcileTask>) => void,
     private readonly clock: Clock,
+    private readonly reconcileAll: () => void = () => undefined,
   ) {}
 
   /** The periodic rounds (the first full one is the subscription's). */
   start(): void {
     let lastFull = this.clock.now();
     this.rounds = repeatEvery(this.clock, RECONCILE_RETRY_MS, () => {
+      // The implicit one a full round asked for, at least a round later: after a subscription,
+      // agents that were re-registering with a new master are back by then.
+      const since = this.implicitDueSince;
+      const implicit = since !== undefined && this.clock.now() - since >= RECONCILE_RETRY_MS;
+      if (implicit) this.implicitDueSince = undefined;
       const full = this.clock.now() - lastFull >= RECONCILE_ALL_MS;
       if (full) lastFull = this.clock.now();
       this.round(full);
+      if (implicit) this.reconcileAll();
     });
   }
 
@@ -48,7 +67,10 @@ export class ReconciliationRounds {
 
   /** Every instance we know (`full`), or those the last full round has no answer for yet. */
   round(full: boolean): void {
-    if (full) this.unanswered = new Set(this.instances.keys());
+    if (full) {
+      this.unanswered = new Set(this.instances.keys());
+      this.implicitDueSince = this.clock.now();
+    }
     this.reconcile(this.asked());
   }
 

@@ -235,14 +235,26 @@ describe('reconciliation rounds', () => {
         .map((ids) => ids.sort()),
       [[a, b].sort()],
     );
+    // Explicit rounds name tasks; an implicit one (every task the master knows of ours) names none.
+    const explicit = () =>
+      h2.master
+        .callsOf('RECONCILE')
+        .map(reconciled)
+        .filter((ids) => ids.length > 0);
+    const implicit = () => h2.master.callsOf('RECONCILE').filter((c) => reconciled(c).length === 0).length;
+    assert.equal(implicit(), 0, 'no implicit reconciliation at the subscription: agents are still re-registering');
     await h2.report(a!, 'TASK_RUNNING'); // b stays unanswered (its agent has not re-registered)
     await h2.advance(RECONCILE_RETRY_MS);
-    assert.deepEqual(h2.master.callsOf('RECONCILE').map(reconciled).at(-1), [b], 'only the unanswered one');
+    assert.deepEqual(explicit().at(-1), [b], 'only the unanswered one');
+    assert.equal(implicit(), 1, 'a round after the subscription: the implicit one');
     await h2.report(b!, 'TASK_RUNNING');
     await h2.advance(RECONCILE_RETRY_MS);
-    assert.equal(h2.master.callsOf('RECONCILE').length, 2, 'all answered: no call');
+    assert.equal(explicit().length, 2, 'all answered: no call');
+    assert.equal(implicit(), 1);
     await h2.advance(RECONCILE_ALL_MS);
-    assert.deepEqual(h2.master.callsOf('RECONCILE').map(reconciled).at(-1)?.sort(), [a, b].sort(), 'a full round');
+    assert.deepEqual(explicit().at(-1)?.sort(), [a, b].sort(), 'a full round');
+    await h2.advance(RECONCILE_RETRY_MS);
+    assert.equal(implicit(), 2, 'and an implicit one a round after it');
     await h2.stop();
   });
 

@@ -135,7 +135,12 @@ export class ServicesFramework {
       clock,
       () => this.convergence.tick(),
     );
-    this.rounds = new ReconciliationRounds(this.instances, (tasks) => this.driver.reconcile(tasks), clock);
+    this.rounds = new ReconciliationRounds(
+      this.instances,
+      (tasks) => this.driver.reconcile(tasks),
+      clock,
+      () => this.driver.reconcileAll(),
+    );
     this.convergence = new Convergence(
       { apps: this.apps, stopping: this.stopping, instances: this.instances, deployments: this.deployments, events: this.events, readiness: this.readiness, runtimeOf: (id) => this.runtimeOf(id) },
       {
