@@ -334,7 +334,11 @@ test("the anchors' secret examples: Marathon's app.json and Metronome's job_secr
   assert.equal((await call('POST', '/v1/jobs/job-env-secret/runs')).status, 201);
   const written = await eventually(
     async () => {
-      for (const file of await sandboxFiles('job-env-secret', 'secret-env')) return readFile(file, 'utf8');
+      // The shell creates the file before `echo` writes into it: wait for the whole line.
+      for (const file of await sandboxFiles('job-env-secret', 'secret-env')) {
+        const text = await readFile(file, 'utf8');
+        if (text.endsWith('\n')) return text;
+      }
       return undefined;
     },
     'the job wrote its secret',
