@@ -18,7 +18,6 @@ import { DroverError } from '../../errors/errors.ts';
 import type { Logger } from '../../log/index.ts';
 import { isTerminalState, type TaskState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
-import { inOfferRoles } from '../../placement/index.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Store } from '../../store/store.ts';
 import type { ReconcileTask } from '../sdk/driver.ts';
@@ -26,11 +25,13 @@ import type { OfferJson, OutgoingCall } from '../sdk/scheduler.ts';
 import type { Deployment, Deployments } from './deployments.ts';
 import type { ServiceEvents } from './events.ts';
 import { lossCause } from './loss-cause.ts';
-import { BRIDGE_NETWORK, type Pod, type PodContainer, podConfigEqual, podNetworkNames } from './pod-schema.ts';
+import { launchGroupOperation, networkAddresses } from './pod-task-group.ts';
+import { pickPorts, podFit, shortfall, slotFit } from './pod-offer-fit.ts';
+import { type Pod, podConfigEqual } from './pod-schema.ts';
 import { roleFit } from './placement.ts';
 import { unreachablePhase } from './reconcile.ts';
 import { recordRejection, type Rejection } from './runtime.ts';
-import { isResidentPod, isUnreserved, newSlot, type OfferedResource, POD_SLOTS, type PodSlot, releaseOperations, reservedScalars, reserveOperations, slotIdOf, volumeResources } from './pod-slots.ts';
+import { isResidentPod, isUnreserved, newSlot, type OfferedResource, POD_SLOTS, type PodSlot, releaseOperations, reserveOperations, slotIdOf } from './pod-slots.ts';
 
 const PREFIX = '/drover/services';
 const PODS = `${PREFIX}/pods`;
@@ -106,17 +107,6 @@ export interface PodContext {
   active(): boolean;
   /** The role of pods that name none (the framework's first role). */
   defaultRole?: string;
-}
-
-/** What one pod instance takes from an offer (PodManager.fit). */
-interface PodFit {
-  ports: Record<string, number>;
-  executor: Resources;
-  tasks: Resources[];
-  /** All of it. */
-  taken: Resources;
-  /** The resources as they go in LAUNCH_GROUP when not the above's (a slot's reserved ones). */
-  json?: { executor: unknown[]; tasks: unknown[][] };
 }
 
 export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
@@ -436,7 +426,7 @@ export class PodManager {
         let usable = roles.usable;
         let placed = false;
         while (plan.want > 0) {
-          const fit = this.fit(plan.pod, usable);
+          const fit = podFit(plan.pod, usable);
           if (fit === undefined) {
             if (!placed) reject(...shortfall(plan.pod, usable));
             break;
@@ -447,7 +437,7 @@ export class PodManager {
           remaining = remaining.subtract(fit.taken);
           const instance = this.newInstance(plan.pod, offer, fit.ports, offerRole);
           instances.push(instance);
-          ops.push(this.launchGroup(plan.pod, instance, offer, fit));
+          ops.push(launchGroupOperation(plan.pod, instance.id, offer.agent_id, fit));
           plan.want--;
         }
       }
@@ -489,7 +479,7 @@ export class PodManager {
       slot.instanceId = instance.id;
       put.push(slot);
       instances.push(instance);
-      ops.push(this.launchGroup(plan.pod, instance, offer, slotFit(plan.pod, slot, frameworkId, ports)));
+      ops.push(launchGroupOperation(plan.pod, instance.id, offer.agent_id, slotFit(plan.pod, slot, frameworkId, ports)));
       plan.want--;
     };
 
@@ -548,7 +538,7 @@ export class PodManager {
           break;
         }
         const usable = unreserved.subtract(Resources.parse(`disk:${volumeDisk}`));
-        const fit = this.fit(pod, usable);
+        const fit = podFit(pod, usable);
         if (fit === undefined) {
           reject(pod, ...shortfall(pod, usable));
           break;
@@ -573,46 +563,6 @@ export class PodManager {
     return { offer, instances, ops, slots: { put, del } };
   }
 
-  /**
-   * Whether one instance fits `resources`: its host ports, and what the executor and each
-   * container take, in the offer's own roles (the master accepts only resources it offered).
-   */
-  private fit(pod: Pod, resources: Resources): PodFit | undefined {
-    let cpus = pod.executorResources.cpus;
-    let mem = pod.executorResources.mem;
-    let disk = pod.executorResources.disk;
-    for (const ct of pod.containers) {
-      cpus += ct.resources.cpus;
-      mem += ct.resources.mem;
-      disk += ct.resources.disk;
-    }
-    if (resources.cpus() + 1e-9 < cpus || resources.mem() + 1e-9 < mem || resources.disk() + 1e-9 < disk) return undefined;
-    const picked = pickPorts(pod, resources);
-    if (picked === undefined) return undefined;
-    const ports = picked.ports;
-    let left = resources;
-    const share = (text: string): Resources | undefined => {
-      const needed = Resources.parse(text);
-      const mine = inOfferRoles(left, needed);
-      // All of it, from what is left (inOfferRoles takes what there is).
-      if (!mine.flatten().contains(needed) || !left.contains(mine)) return undefined;
-      left = left.subtract(mine);
-      return mine;
-    };
-    const executor = share(`cpus:${round(pod.executorResources.cpus)};mem:${round(pod.executorResources.mem)};disk:${round(pod.executorResources.disk)}`);
-    if (executor === undefined) return undefined;
-    const tasks: Resources[] = [];
-    for (const ct of pod.containers) {
-      const own = ct.endpoints.flatMap((e) => (ports[e.name] === undefined ? [] : [ports[e.name]!]));
-      const mine = share(
-        `cpus:${round(ct.resources.cpus)};mem:${round(ct.resources.mem)}${ct.resources.disk > 0 ? `;disk:${round(ct.resources.disk)}` : ''}${own.length > 0 ? `;ports:[${own.map((p) => `${p}-${p}`).join(',')}]` : ''}`,
-      );
-      if (mine === undefined) return undefined;
-      tasks.push(mine);
-    }
-    return { ports, executor, tasks, taken: resources.subtract(left) };
-  }
-
   private newInstance(pod: Pod, offer: OfferJson, ports: Record<string, number>, role: string): PodInstance {
     const id = newInstanceId(pod.id);
     const at = this.now();
@@ -630,104 +580,6 @@ export class PodManager {
     };
     this.instances.set(id, instance);
     return instance;
-  }
-
-  private launchGroup(pod: Pod, instance: PodInstance, offer: OfferJson, fit: PodFit): unknown {
-    const ports = fit.ports;
-    const networks = podNetworkNames(pod);
-    const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
-    // Marathon's ENDPOINT_<NAME>: the port to listen on, the container port on container networks.
-    const portEnv = endpoints.flatMap((e) => {
-      const port = networks.length > 0 ? (e.containerPort ?? ports[e.name]) : ports[e.name];
-      return port === undefined ? [] : [{ name: `ENDPOINT_${e.name.toUpperCase().replace(/-/g, '_')}`, value: String(port) }];
-    });
-    // One namespace for the instance on its networks (the executor's), host ports forwarded to container ports on the first.
-    const mappings = endpoints.flatMap((e) =>
-      ports[e.name] === undefined || e.containerPort === undefined ? [] : e.protocol.map((protocol) => ({ host_port: ports[e.name]!, container_port: e.containerPort!, protocol })),
-    );
-    const executorContainer =
-      networks.length === 0
-        ? { type: 'MESOS' }
-        : {
-            type: 'MESOS',
-            network_infos: pod.networks.flatMap((n, i) =>
-              n.mode === 'host'
-                ? []
-                : [
-                    {
-                      name: n.mode === 'container' ? n.name : BRIDGE_NETWORK,
-                      ...(i === 0 && mappings.length > 0 ? { port_mappings: mappings } : {}),
-                      labels: { labels: Object.entries(n.labels).map(([key, value]) => ({ key, value })) },
-                    },
-                  ],
-            ),
-          };
-    return {
-      type: 'LAUNCH_GROUP',
-      launch_group: {
-        executor: {
-          type: 'DEFAULT',
-          executor_id: { value: `instance-${instance.id}` },
-          resources: fit.json?.executor ?? fit.executor.toJSON(),
-          container: executorContainer,
-        },
-        task_group: {
-          tasks: pod.containers.map((ct, index) => {
-            const env = { ...pod.environment, ...ct.environment };
-            // No command with an image: the agent runs the image's Entrypoint and Cmd.
-            const command: Record<string, unknown> =
-              ct.exec.command.shell !== undefined
-                ? { shell: true, value: ct.exec.command.shell }
-                : ct.exec.command.argv !== undefined
-                  ? { shell: false, value: ct.exec.command.argv[0], arguments: ct.exec.command.argv }
-                  : { shell: false };
-            const user = ct.user ?? pod.user;
-            return {
-              name: ct.name,
-              task_id: { value: `${instance.id}.${ct.name}` },
-              agent_id: offer.agent_id,
-              resources: fit.json?.tasks[index] ?? fit.tasks[index]!.toJSON(),
-              command: {
-                ...command,
-                environment: {
-                  variables: [
-                    ...Object.entries(env).map(([name, value]) => ({ name, value })),
-                    ...portEnv,
-                    { name: 'MARATHON_APP_ID', value: pod.id },
-                    { name: 'MESOS_TASK_ID', value: `${instance.id}.${ct.name}` },
-                  ],
-                },
-                ...(user === undefined ? {} : { user }),
-                ...(ct.artifacts.length === 0
-                  ? {}
-                  : {
-                      uris: ct.artifacts.map((a) => ({ value: a.uri, extract: a.extract, executable: a.executable, cache: a.cache, ...(a.destPath === undefined ? {} : { output_file: a.destPath }) })),
-                    }),
-              },
-              container: {
-                type: 'MESOS',
-                // Each container's own root filesystem, pulled and provisioned by the agent as an app's.
-                ...(ct.image === undefined ? {} : { mesos: { image: { type: 'DOCKER', docker: { name: ct.image.id }, ...(ct.image.forcePull ? { cached: false } : {}) } } }),
-                volumes: this.volumesOf(pod, ct),
-              },
-              ...(ct.healthCheck === undefined ? {} : { health_check: healthCheckOf(ct, ports, networks.length > 0) }),
-              ...(ct.lifecycle === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: Math.round(ct.lifecycle.killGracePeriodSeconds * 1e9) } } }),
-              labels: { labels: Object.entries(ct.labels).map(([key, value]) => ({ key, value })) },
-            };
-          }),
-        },
-      },
-    };
-  }
-
-  private volumesOf(pod: Pod, ct: PodContainer): unknown[] {
-    return ct.volumeMounts.map((m) => {
-      const v = pod.volumes.find((x) => x.name === m.name)!;
-      const mode = m.readOnly === true ? 'RO' : 'RW';
-      return v.host === undefined
-        ? { container_path: m.mountPath, mode, source: { type: 'SANDBOX_PATH', sandbox_path: { type: 'PARENT', path: `volumes/${v.name}` } } }
-        : { container_path: m.mountPath, mode, source: { type: 'HOST_PATH', host_path: { path: v.host } } };
-    });
   }
 
   /** As for apps (offers.ts): only stored instances launch; one that failed to store is forgotten. */
@@ -937,94 +789,7 @@ export class PodManager {
   }
 }
 
-/** The pod's host ports from these resources (fixed ones, then any for hostPort 0), or undefined. */
-function pickPorts(pod: Pod, resources: Resources): { ports: Record<string, number>; resources: Resources } | undefined {
-  const free = resources.ports();
-  const ports: Record<string, number> = {};
-  const taken: number[] = [];
-  const endpoints = pod.containers.flatMap((ct) => ct.endpoints);
-  for (const e of endpoints) {
-    if (e.hostPort === undefined || e.hostPort === 0) continue;
-    if (!free.contains(e.hostPort)) return undefined;
-    ports[e.name] = e.hostPort;
-    taken.push(e.hostPort);
-  }
-  for (const e of endpoints.filter((x) => x.hostPort === 0)) {
-    let port: number | undefined;
-    for (const p of free.values()) {
-      if (!taken.includes(p)) {
-        port = p;
-        break;
-      }
-    }
-    if (port === undefined) return undefined;
-    ports[e.name] = port;
-    taken.push(port);
-  }
-  return { ports, resources: taken.length === 0 ? Resources.EMPTY : Resources.parse(`ports:[${taken.map((p) => `${p}-${p}`).join(',')}]`) };
-}
-
-/** What a slot's instance launches with: its reserved amounts and volumes, and unreserved host ports. */
-function slotFit(pod: Pod, slot: PodSlot, frameworkId: string, ports: Record<string, number>): PodFit {
-  return {
-    ports,
-    executor: Resources.EMPTY,
-    tasks: [],
-    taken: Resources.EMPTY,
-    json: {
-      executor: [...reservedScalars(slot, frameworkId, slot.executor), ...volumeResources(slot, frameworkId)],
-      tasks: pod.containers.map((ct) => {
-        const amounts = slot.containers.find((c) => c.name === ct.name)!;
-        const own = ct.endpoints.flatMap((e) => (ports[e.name] === undefined ? [] : [ports[e.name]!]));
-        return [...reservedScalars(slot, frameworkId, amounts), ...(own.length === 0 ? [] : Resources.parse(`ports:[${own.map((p) => `${p}-${p}`).join(',')}]`).toJSON())];
-      }),
-    },
-  };
-}
-
-/** Why one instance of the pod does not fit these resources, as a reason and Marathon's NoOfferMatchReason. */
-function shortfall(pod: Pod, resources: Resources): [string, string] {
-  const sum = (pick: (r: PodContainer['resources']) => number, executor: number): number => pod.containers.reduce((n, ct) => n + pick(ct.resources), executor);
-  const need = { cpus: sum((r) => r.cpus, pod.executorResources.cpus), mem: sum((r) => r.mem, pod.executorResources.mem), disk: sum((r) => r.disk, pod.executorResources.disk) };
-  if (resources.cpus() + 1e-9 < need.cpus) return [`insufficient cpus: the pod needs ${round(need.cpus)}, the offer has ${round(resources.cpus())}`, 'InsufficientCpus'];
-  if (resources.mem() + 1e-9 < need.mem) return [`insufficient mem: the pod needs ${round(need.mem)}, the offer has ${round(resources.mem())}`, 'InsufficientMemory'];
-  if (resources.disk() + 1e-9 < need.disk) return [`insufficient disk: the pod needs ${round(need.disk)}, the offer has ${round(resources.disk())}`, 'InsufficientDisk'];
-  return ["insufficient ports: the offer lacks the pod's host ports", 'InsufficientPorts'];
-}
-
 /** Every container with a health check reports healthy (the agent's checks; Marathon waits for them too). */
 function healthyWhereChecked(pod: Pod, i: PodInstance): boolean {
   return i.tasks.every((t) => pod.containers.find((c) => c.name === t.container)?.healthCheck === undefined || t.healthy === true);
-}
-
-/** The instance's addresses from a status' ContainerStatus.network_infos (Marathon's instance `networks`). */
-function networkAddresses(status: TaskStatus): Array<{ name: string; addresses: string[] }> | undefined {
-  const infos = (status.container_status as { network_infos?: Array<{ name?: unknown; ip_addresses?: Array<{ ip_address?: unknown }> }> } | undefined)?.network_infos;
-  if (!Array.isArray(infos) || infos.length === 0) return undefined;
-  return infos.slice(0, 16).map((n) => ({
-    name: typeof n.name === 'string' ? n.name.slice(0, 256) : '',
-    addresses: (Array.isArray(n.ip_addresses) ? n.ip_addresses : []).flatMap((a) => (typeof a.ip_address === 'string' ? [a.ip_address.slice(0, 64)] : [])).slice(0, 16),
-  }));
-}
-
-function round(n: number): number {
-  return Math.round(n * 1000) / 1000;
-}
-
-/** A pod container's health check as Mesos HealthCheck JSON (the agent runs it). */
-function healthCheckOf(ct: PodContainer, hostPorts: Record<string, number>, containerNetwork: boolean): Record<string, unknown> {
-  const hc = ct.healthCheck!;
-  // On a container network the agent checks the instance's address there, at the container port.
-  const ports: Record<string, number | undefined> = containerNetwork ? Object.fromEntries(ct.endpoints.map((e) => [e.name, e.containerPort ?? hostPorts[e.name]])) : hostPorts;
-  const common = {
-    delay_seconds: hc.delaySeconds,
-    interval_seconds: hc.intervalSeconds,
-    timeout_seconds: hc.timeoutSeconds,
-    consecutive_failures: hc.maxConsecutiveFailures,
-    grace_period_seconds: hc.gracePeriodSeconds,
-  };
-  if (hc.http) return { ...common, type: 'HTTP', http: { port: ports[hc.http.endpoint], path: hc.http.path, scheme: hc.http.scheme.toLowerCase() } };
-  if (hc.tcp) return { ...common, type: 'TCP', tcp: { port: ports[hc.tcp.endpoint] } };
-  const cmd = hc.exec!.command;
-  return { ...common, type: 'COMMAND', command: cmd.shell !== undefined ? { shell: true, value: cmd.shell } : { shell: false, value: cmd.argv![0], arguments: cmd.argv } };
 }
