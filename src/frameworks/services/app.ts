@@ -38,7 +38,7 @@ export interface App {
   /** Marathon's `role` (1.9+): the role its tasks run in; absent = the framework's default role. */
   role?: string;
   healthChecks: AppDefinition['healthChecks'] & object;
-  readinessChecks: Array<{ name: string; protocol: 'HTTP' | 'HTTPS'; path: string; portName: string; intervalSeconds: number; timeoutSeconds: number; httpStatusCodesForReady: number[] }>;
+  readinessChecks: Array<{ name: string; protocol: 'HTTP' | 'HTTPS'; path: string; portName: string; intervalSeconds: number; timeoutSeconds: number; httpStatusCodesForReady: number[]; preserveLastResponse: boolean }>;
   upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
   backoffSeconds: number;
   backoffFactor: number;
@@ -129,6 +129,7 @@ export function parseApp(input: unknown, now: Date, base = '/'): App {
       intervalSeconds: r.intervalSeconds ?? 30,
       timeoutSeconds: r.timeoutSeconds ?? 10,
       httpStatusCodesForReady: r.httpStatusCodesForReady ?? [200],
+      preserveLastResponse: r.preserveLastResponse ?? false,
     })),
     upgradeStrategy: { minimumHealthCapacity: def.upgradeStrategy?.minimumHealthCapacity ?? 1, maximumOverCapacity: def.upgradeStrategy?.maximumOverCapacity ?? 1 },
     backoffSeconds: def.backoffSeconds ?? 1,

@@ -12,16 +12,49 @@ export interface ReadinessResult {
   name: string;
   taskId: string;
   ready: boolean;
-  lastResponse?: { status: number; contentType: string; body: string };
+  /** The last answer, kept only with `preserveLastResponse` (Marathon writes `null` otherwise). */
+  lastResponse: ProbeAnswer | null;
 }
 
-/** One probe; resolves with the HTTP status, or undefined on error or timeout. */
-export function probe(url: string, timeoutMs: number): Promise<{ status: number; contentType: string } | undefined> {
+export interface ProbeAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** The most of an answer's body a probe keeps: Marathon keeps it whole; a task must not fill the framework's memory. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * One probe; resolves with the HTTP status (and, with `keepBody`, the first MAX_BODY_BYTES of the
+ * body as UTF-8), or undefined on error or timeout.
+ */
+export function probe(url: string, timeoutMs: number, keepBody = false): Promise<ProbeAnswer | undefined> {
   return new Promise((resolve) => {
     const send = url.startsWith('https:') ? httpsRequest : httpRequest;
     const req = send(url, { method: 'GET', timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? '') });
+      const answer = (body: string) => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body });
+      if (!keepBody) {
+        res.resume();
+        answer('');
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      const done = () => answer(Buffer.concat(chunks).toString('utf8'));
+      res.on('data', (chunk: Buffer) => {
+        if (kept >= MAX_BODY_BYTES) return;
+        chunks.push(chunk.subarray(0, MAX_BODY_BYTES - kept));
+        kept += Math.min(chunk.length, MAX_BODY_BYTES - kept);
+        if (kept >= MAX_BODY_BYTES) {
+          done();
+          res.destroy();
+        }
+      });
+      res.on('end', done);
+      // A body cut short after its status line still answers with what arrived.
+      res.on('error', done);
+      res.on('close', done);
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
@@ -50,14 +83,14 @@ export class ReadinessChecks {
       this.inFlight.add(instance.taskId);
       this.due.set(instance.taskId, this.now() + check.intervalSeconds * 1000);
       const url = `${check.protocol.toLowerCase()}://${instance.host}:${port}${check.path}`;
-      void probe(url, check.timeoutSeconds * 1000).then((answer) => {
+      void probe(url, check.timeoutSeconds * 1000, check.preserveLastResponse).then((answer) => {
         this.inFlight.delete(instance.taskId);
         const ready = answer !== undefined && check.httpStatusCodesForReady.includes(answer.status);
         this.results.set(instance.taskId, {
           name: check.name,
           taskId: instance.taskId,
           ready,
-          ...(answer ? { lastResponse: { status: answer.status, contentType: answer.contentType, body: '' } } : {}),
+          lastResponse: answer && check.preserveLastResponse ? answer : null,
         });
         if (ready) {
           this.due.delete(instance.taskId);
