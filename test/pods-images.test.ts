@@ -13,8 +13,9 @@
  * - Two image containers share an ephemeral volume at absolute paths (one writes, the other
  *   reads, read-only) and talk over localhost.
  * - On a container network: two containers of one instance talk over localhost in their one
- *   namespace, another pod's task reaches the instance at its address, and the namespace goes
- *   with the instance.
+ *   namespace, another pod's task reaches the instance at its address, both survive kill -9 of
+ *   the agent (same tasks, namespaces and addresses), and the namespace goes with the instance
+ *   (removed by the restarted agent, from the group's checkpoint).
  * Skipped, with the reason, where the linux containerizer (or, for the network tests, the CNI
  * plugins and iptables) cannot run.
  */
@@ -55,6 +56,7 @@ describe('pods in images', { skip }, () => {
   let registry: Registry;
   let master: DroverProcess;
   let agent: DroverProcess;
+  let startAgent: () => Promise<DroverProcess>;
   let artifacts: Server;
   let artifactUrl: string;
   let image: string;
@@ -129,11 +131,13 @@ describe('pods in images', { skip }, () => {
       }),
     );
     master = await startDrover(['master', '--port', '0', '--store', `sqlite:${join(dir, 'master.db')}`, '--allocation-interval', '0.2']);
-    agent = await startAgentProcess(master.url, join(dir, 'agent'), {
-      hostname: `podimg-${process.pid}`,
-      resources: `cpus:8;mem:8192;disk:8192;ports:[${portBase}-${portBase + 19}]`,
-      extra: ['--containerizer', 'linux', '--host-volume-paths', join(dir, 'hdd'), '--cni-config-dir', cniDir],
-    });
+    startAgent = () =>
+      startAgentProcess(master.url, join(dir, 'agent'), {
+        hostname: `podimg-${process.pid}`,
+        resources: `cpus:8;mem:8192;disk:8192;ports:[${portBase}-${portBase + 19}]`,
+        extra: ['--containerizer', 'linux', '--host-volume-paths', join(dir, 'hdd'), '--cni-config-dir', cniDir],
+      });
+    agent = await startAgent();
     await eventually(async () => ((await api('GET', '/master/state')).body as { slaves: Array<{ active: boolean }> }).slaves.filter((s) => s.active).length === 1, 'the agent', WAIT_MS);
   });
 
@@ -262,7 +266,10 @@ describe('pods in images', { skip }, () => {
     assert.notEqual(boxes.get('writer'), reader);
     assert.equal((await api('DELETE', '/v2/pods/pair')).status, 202);
   });
-  test('on a container network: two containers talk over localhost, another task reaches the instance at its address', { timeout: 400_000, skip: cniSkip }, async () => {
+  test('on a container network: two containers talk over localhost, another task reaches the instance at its address; kill -9 of the agent keeps them', {
+    timeout: 400_000,
+    skip: cniSkip,
+  }, async () => {
     const token = `net-${process.pid}-${Date.now()}`;
     const created = await api('POST', '/v2/pods', {
       id: '/netpair',
@@ -326,6 +333,29 @@ describe('pods in images', { skip }, () => {
     const clientIp = client.networks[0]!.addresses[0]!;
     assert.notEqual(clientIp, ip);
     assert.equal(await fileIn(join((await sandboxes(client.id)).get('main')!, 'got'), 'the token across the network'), `${token}\n`);
+
+    // kill -9 of the agent and a restart: both instances keep their tasks (same pids), their
+    // namespaces and addresses; the server still answers at its address.
+    const agentTasks = async () => ((await (await fetch(`${agent.url}/state`)).json()) as { tasks: Array<{ id: string; state: string; pid: number | null }> }).tasks;
+    const pids = new Map((await agentTasks()).filter((t) => t.state === 'TASK_RUNNING').map((t) => [t.id, t.pid]));
+    assert.equal(pids.size, 3, `three running tasks before the kill: ${JSON.stringify([...pids])}`);
+    await agent.stop('SIGKILL');
+    agent = await startAgent();
+    let seen: unknown;
+    await eventually(
+      async () => {
+        const tasks = (await agentTasks()).filter((t) => pids.has(t.id));
+        seen = tasks;
+        return tasks.length === 3 && tasks.every((t) => t.state === 'TASK_RUNNING' && pids.get(t.id) === t.pid);
+      },
+      'the three tasks recovered with their pids',
+      WAIT_MS,
+    ).catch((e: Error) => assert.fail(`${e.message}; before ${JSON.stringify([...pids])}, now ${JSON.stringify(seen)}`));
+    const recovered = await running('/netpair', (st) => (st.instances[0]?.networks.length ?? 0) > 0);
+    assert.equal(recovered.instances[0]!.id, instance.id, 'the same instance');
+    assert.deepEqual(recovered.instances[0]!.networks[0]!.addresses, [ip], 'the same address');
+    assert.equal((await namespacesWith(ip)).length, 1, "the instance's namespace survived");
+    assert.equal(await (await fetch(`http://${ip}:8080/token`)).text(), `${token}\n`, 'the server answers at its address');
 
     for (const id of ['netpair', 'netclient']) assert.equal((await api('DELETE', `/v2/pods/${id}`)).status, 202);
     await eventually(async () => (await namespacesWith(ip)).length === 0 && (await namespacesWith(clientIp)).length === 0, 'the namespaces gone with the instances', WAIT_MS);
