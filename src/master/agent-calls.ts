@@ -54,7 +54,10 @@ export async function register(master: Master, call: Register, total: Resources,
   let agent = requestedId === undefined ? undefined : master.agents.get(requestedId);
   if (agent) {
     if (agent.stream?.isOpen) agent.stream.close();
-    Object.assign(agent, { info, hostname: info.hostname, port: info.port, total, attributes: info.attributes ?? [], status: 'active', reregisteredAt: now, lastSeen: now });
+    // Its status stays what it was ('recovering' after a failover) until its tasks are known
+    // below: a RECONCILE answered in between (the registry write is awaited) would tell the
+    // framework TASK_GONE for every task it runs, and the framework would launch them all again.
+    Object.assign(agent, { info, hostname: info.hostname, port: info.port, total, attributes: info.attributes ?? [], reregisteredAt: now, lastSeen: now });
     agent.unreachableAt = undefined;
     delete agent.removalHeldSince;
     delete agent.echoesHeartbeats;
@@ -68,7 +71,8 @@ export async function register(master: Master, call: Register, total: Resources,
       attributes: info.attributes ?? [],
       used: Resources.EMPTY,
       offered: Resources.EMPTY,
-      status: 'active',
+      // 'active' once its tasks are known, as above.
+      status: 'recovering',
       registeredAt: now,
       lastSeen: now,
     };
@@ -112,6 +116,7 @@ export async function register(master: Master, call: Register, total: Resources,
   // not yet open was dropped by the outbox. Seen in the simulator's partition scenario: 60 of
   // 80 returned instances stayed TASK_KILLING in the framework and ran on. A draining agent's
   // kills (maintenance) likewise.
+  record.status = 'active';
   reconcileTasks(master, record, call.register.tasks ?? []);
   master.maintenance.agentRegistered(record);
   master.metrics.agentsRegistered.set(countActive(master));
