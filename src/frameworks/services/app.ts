@@ -38,7 +38,16 @@ export interface App {
   /** Marathon's `role` (1.9+): the role its tasks run in; absent = the framework's default role. */
   role?: string;
   healthChecks: AppDefinition['healthChecks'] & object;
-  readinessChecks: Array<{ name: string; protocol: 'HTTP' | 'HTTPS'; path: string; portName: string; intervalSeconds: number; timeoutSeconds: number; httpStatusCodesForReady: number[]; preserveLastResponse: boolean }>;
+  readinessChecks: Array<{
+    name: string;
+    protocol: 'HTTP' | 'HTTPS';
+    path: string;
+    portName: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    httpStatusCodesForReady: number[];
+    preserveLastResponse: boolean;
+  }>;
   upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
   backoffSeconds: number;
   backoffFactor: number;
