@@ -38,11 +38,17 @@
 #   U  id  target                  detach every mount at target (lazily); not mounted is done too
 # EOF on stdin (the agent stopped or died) ends the launcher; the tasks run on.
 #
+# The template mount namespace (make_template below): built once at start by a short-lived child T,
+# held open by a descriptor; an image task's I takes detached copies (open_tree) of its root, its
+# sandbox and the host's hosts/resolv.conf, enters the template and unshares from there, so its
+# namespace starts with the template's seven mounts instead of a copy of the host's whole tree.
+#
 # How a task starts (one fork per task: docs/architecture/019-launch-path.md):
 #   launcher: unshare the pid namespace (for its next child only), fork I, return to its own pid
 #             namespace; [fork M, which writes I's user namespace maps when I asks, then exits].
 #   I (PID 1 of the new pid namespace, the launcher's child: it reports how I ended):
 #             stdout/stderr into the sandbox; join the cgroups; [enter the network namespace];
+#             [an image task without volumes: copies of what it needs, then the template];
 #             unshare the mount, ipc and uts namespaces; report "S id pid(I)"; its own session;
 #             a private mount tree with a fresh /proc; the sandbox bound onto itself; everything
 #             else read-only (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm;
