@@ -9,8 +9,8 @@
 # configuration (caps, filter, masked, readonly).
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
-#   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
-#      netns-path-or-empty  userns-or-empty  rootfs-or-empty  workdir  exit-file
+#   L  id  userns-or-empty  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
+#      netns-path-or-empty  rootfs-or-empty  workdir  exit-file
 #      3n volumes (source target ro)…  n argv…  n env…  [resolv.conf]
 # resolv.conf, when given, is a host file bound read-only over the task's /etc/resolv.conf (the
 # agent's resolver, --dns): on the host's tree and in an image's root alike.
@@ -240,22 +240,18 @@ sub mount_op {
 }
 
 sub launch {
-  my @f = map { decode($_) } split /\t/, $_[0], -1;
-  my $op = shift @f;
-  return mount_op($op, @f) if defined $op && ($op eq 'M' || $op eq 'U');
-  return unless defined $op && $op eq 'L';
-  my ($id, $sandbox, $uid, $gid, $privileged) = splice(@f, 0, 5);
-  # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
-  ($uid, $gid, $privileged) = (0 + $uid, 0 + $gid, $privileged eq '1');
-  my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
-  my @procs = splice(@f, 0, shift @f);
-  my $netns = shift @f;
-  my $userns = shift @f;
-  my ($rootfs, $workdir, $exit_file) = splice(@f, 0, 3);
-  my @volumes = splice(@f, 0, shift @f);
-  my @argv = splice(@f, 0, shift @f);
-  my @env = splice(@f, 0, shift @f);
-  my $resolv = @f ? shift @f : '';
+  my ($op, $id, $userns, $rest) = split /\t/, $_[0], 4;
+  return unless defined $op;
+  if ($op eq 'M' || $op eq 'U') {
+    my @f = map { decode($_) } split /\t/, $_[0], -1;
+    shift @f;
+    return mount_op($op, @f);
+  }
+  return unless $op eq 'L' && defined $rest;
+  # Only what the launcher itself needs is decoded here: the rest of the request is parsed by I,
+  # after the fork (what the launcher writes between forks is copied, page by page, once per live
+  # task that still shares it).
+  ($id, $userns) = (decode($id), decode($userns));
   # With a user namespace, I creates it at the end of its setup and M, a child of ours still root
   # on the host, writes its maps (a process cannot map host ids into its own namespace).
   my @ids;
@@ -291,6 +287,18 @@ sub launch {
   }
   # I: nothing below returns.
   $SIG{CHLD} = 'DEFAULT';
+  my @f = map { decode($_) } split /\t/, $rest, -1;
+  my ($sandbox, $uid, $gid, $privileged) = splice(@f, 0, 4);
+  # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
+  ($uid, $gid, $privileged) = (0 + $uid, 0 + $gid, $privileged eq '1');
+  my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
+  my @procs = splice(@f, 0, shift @f);
+  my $netns = shift @f;
+  my ($rootfs, $workdir, $exit_file) = splice(@f, 0, 3);
+  my @volumes = splice(@f, 0, shift @f);
+  my @argv = splice(@f, 0, shift @f);
+  my @env = splice(@f, 0, shift @f);
+  my $resolv = @f ? shift @f : '';
   close($wake_r);
   close($wake_w);
   close($own_pidns);

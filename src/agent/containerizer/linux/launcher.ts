@@ -102,6 +102,8 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
   const fields: (string | number)[] = [
     'L',
     seq,
+    // Second, so the launcher finds it without parsing the rest (its child does that).
+    req.userNamespace === undefined ? '' : `${req.userNamespace.hostUid}:${req.userNamespace.hostGid}:${req.userNamespace.size}`,
     req.sandbox,
     req.uid,
     req.gid,
@@ -109,7 +111,6 @@ export function encodeLaunchRequest(seq: number, req: LaunchRequest): string {
     ...list(req.groups),
     ...list(req.procsFiles),
     req.netns ?? '',
-    req.userNamespace === undefined ? '' : `${req.userNamespace.hostUid}:${req.userNamespace.hostGid}:${req.userNamespace.size}`,
     req.image?.rootfs ?? '',
     req.image?.workingDir ?? '',
     req.image?.exitFile ?? '',
