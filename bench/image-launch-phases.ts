@@ -111,11 +111,18 @@ export default async function imageLaunchPhases(flags: string[]): Promise<Record
             { stdio: 'ignore' },
           );
     if (tracer !== undefined) await new Promise((r) => setTimeout(r, 1000));
-    const launcherCpu = async (): Promise<{ user: number; system: number }> => {
-      // utime + cutime, stime + cstime of the launcher: itself and every C, init and command it reaped.
+    const launcherCpu = async (): Promise<{ user: number; system: number; faults: number; childFaults: number }> => {
+      // utime + cutime, stime + cstime of the launcher: itself and every init and command it reaped;
+      // minflt and cminflt: its page faults and theirs (copy-on-write after each fork among them),
+      // a count the machine's load does not change.
       const stat = await readFile(`/proc/${containerizer!.launcherPid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return { user: ((Number(fields[11]) + Number(fields[13])) * 1000) / 100, system: ((Number(fields[12]) + Number(fields[14])) * 1000) / 100 };
+      return {
+        user: ((Number(fields[11]) + Number(fields[13])) * 1000) / 100,
+        system: ((Number(fields[12]) + Number(fields[14])) * 1000) / 100,
+        faults: Number(fields[7]),
+        childFaults: Number(fields[8]),
+      };
     };
     // --cpu-profile=FILE: the agent's (this process') CPU profile of the burst alone.
     const profileOut = flags.find((f) => f.startsWith('--cpu-profile='))?.slice('--cpu-profile='.length);
@@ -165,6 +172,10 @@ export default async function imageLaunchPhases(flags: string[]): Promise<Record
         agentSystem: Math.round((agentCpu.system / 1000 / launches) * 10) / 10,
         launcherAndTasksUser: Math.round((launcherCpuMs.user / launches) * 10) / 10,
         launcherAndTasksSystem: Math.round((launcherCpuMs.system / launches) * 10) / 10,
+      },
+      pageFaultsPerLaunch: {
+        launcher: Math.round((launcherAfter.faults - launcherBefore.faults) / launches),
+        tasks: Math.round((launcherAfter.childFaults - launcherBefore.childFaults) / launches),
       },
       load: (await run('cat', ['/proc/loadavg'])).stdout.trim(),
     };

@@ -202,6 +202,16 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
 
     const side = await podman(reference, podmanRuns);
     const podmanRate = side['runsPerSecond'] as number | undefined;
+    const vsSkopeo = (pull as { ratioVsSkopeo?: number }).ratioVsSkopeo;
+    // Issue 17's goals on this kind of machine, each with what was measured and whether it is met.
+    const goals = {
+      warmLaunchesPerSecond: { goal: '>= 50', measured: warmLaunchesPerSecond, met: warmLaunchesPerSecond >= 50 },
+      concurrentVsPodman:
+        podmanRate === undefined
+          ? { goal: '>= 5', measured: null, met: null }
+          : { goal: '>= 5', measured: Math.round((warmLaunchesPerSecond / podmanRate) * 10) / 10, met: warmLaunchesPerSecond / podmanRate >= 5 },
+      coldPullVsSkopeo: { goal: '<= 1.5', measured: vsSkopeo ?? null, met: vsSkopeo === undefined ? null : vsSkopeo <= 1.5 },
+    };
     return {
       bench: 'image-launch',
       image: 'busybox-static, one layer (devkit/registry.ts hello)',
@@ -224,6 +234,7 @@ export default async function imageLaunch(flags: string[]): Promise<Record<strin
             ratioSequentialVsPodman: Math.round((sequentialPerSecond / podmanRate) * 10) / 10,
             ratioWarmStart: Math.round(((side['warmStartMs'] as number) / warmStartMs) * 10) / 10,
           }),
+      goals,
       note: 'drover: from launch() to the command about to run (launch resolves at ready); podman: the whole `podman run --rm` of sh -c true; rootfs overlays mounted and unmounted by the task launcher (no mount(8)/umount(8)/mountpoint(1) fork per task)',
     };
   } finally {

@@ -7,14 +7,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildTestImages, pushImage, startRegistry, type Registry, type TestImages } from '../devkit/registry.ts';
 import { eventually } from '../devkit/process.ts';
 import { Agent } from '../src/agent/agent.ts';
+import { SYSCALLS } from '../src/agent/containerizer/linux/confine.ts';
 import type { FrameworkInfo, TaskInfo } from '../src/protocol/mesos/scheduler.ts';
 import { Resources } from '../src/resources/index.ts';
 import { killTasksUnder } from './agent-containerizer-contract.ts';
@@ -249,6 +250,27 @@ describe('tasks in images', { skip }, () => {
       return s.tasks.find((t) => t['id'] === id)?.['pid'] as number;
     };
     const pid = await pidOf(first, 'share-a');
+    // Nothing a task mounts inside its root (/proc, /dev, the sandbox…) reaches the agent's
+    // namespace: under the provisioner, only the two overlays are mounted.
+    const provisioned = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4] ?? '')
+      .filter((point) => point.startsWith(`${join(workDir, 'provisioner')}/`));
+    assert.equal(provisioned.length, 2, provisioned.join(' '));
+    for (const point of provisioned) assert.ok(point.endsWith('/rootfs'), point);
+    // The tasks' mount namespaces were copied from the launcher's template (019-launch-path.md),
+    // which holds only a place for the root and the host's device nodes, not the host's tree.
+    const launcher = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    const own = await readlink('/proc/self/ns/mnt');
+    const fds = await readdir(`/proc/${launcher}/fd`);
+    const namespaces = (await Promise.all(fds.map(async (fd) => [fd, await readlink(`/proc/${launcher}/fd/${fd}`).catch(() => '')] as const))).filter(
+      ([, link]) => link.startsWith('mnt:') && link !== own,
+    );
+    assert.equal(namespaces.length, 1, `the launcher holds one other mount namespace: ${namespaces.map(([, l]) => l).join(' ')}`);
+    const list = `open(my $ns, "<", $ARGV[0]) or die "$!"; syscall(${SYSCALLS[arch()]!['setns']}, fileno($ns), 0x20000) == 0 or die "setns: $!"; for my $d ("/", "/dev") { opendir(my $h, $d) or die "$!"; print join(" ", sort grep { !/^\\./ } readdir $h), "\n" }`;
+    const { stdout: template } = await run('perl', ['-e', list, `/proc/${launcher}/fd/${namespaces[0]![0]}`]);
+    const devices = ['full', 'null', 'random', 'tty', 'urandom', 'zero'].filter((name) => existsSync(`/dev/${name}`));
+    assert.deepEqual(template.split('\n').slice(0, 2), ['dev r', devices.join(' ')]);
     await first.stop();
     agent = undefined;
     // The task runs on without its agent, in its image.

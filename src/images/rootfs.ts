@@ -14,9 +14,16 @@
  *
  * Lower dirs are passed relative to the layers folder (the mount runs there), so a mount option
  * stays under the kernel's one-page limit for up to ~50 layers; more is refused by name.
+ *
+ * Under every image's layers lies one more, read-only and shared: the skeleton
+ * (<work-dir>/images/skeleton-1), holding the mount points a task's launch needs — /mnt/mesos/sandbox,
+ * /proc, /dev, /tmp, /etc with empty hosts and resolv.conf. As the lowest layer it shows only where
+ * the image has nothing at that path (an image's own file, link or whiteout wins), so a task sees
+ * what it saw when these were made per task; but they are no longer created through the overlay in
+ * each container's upper dir (a copy-up and several inode creations per launch: 019-launch-path.md).
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DroverError } from '../errors/errors.ts';
@@ -61,8 +68,49 @@ async function isMountPoint(path: string): Promise<boolean> {
   return info.split('\n').some((line) => line.split(' ')[4] === escaped);
 }
 
+/** The skeleton layer's entries: directories (mode) and empty files (mode), parents first. */
+const SKELETON: ReadonlyArray<{ path: string; dir: boolean; mode: number }> = [
+  { path: 'mnt', dir: true, mode: 0o755 },
+  { path: 'mnt/mesos', dir: true, mode: 0o755 },
+  { path: SANDBOX_IN_CONTAINER.slice(1), dir: true, mode: 0o755 },
+  { path: 'proc', dir: true, mode: 0o755 },
+  { path: 'dev', dir: true, mode: 0o755 },
+  { path: 'tmp', dir: true, mode: 0o755 },
+  { path: 'etc', dir: true, mode: 0o755 },
+  { path: 'etc/hosts', dir: false, mode: 0o644 },
+  { path: 'etc/resolv.conf', dir: false, mode: 0o644 },
+];
+/** Versioned: a change to SKELETON gets a new directory, never an edit of one a mount may use. */
+const SKELETON_DIR = 'skeleton-1';
+
+/** Makes `dir` (under the store's root) the skeleton layer once: built aside, then renamed in. */
+async function ensureSkeleton(dir: string): Promise<void> {
+  if (
+    await stat(dir)
+      .then((s) => s.isDirectory())
+      .catch(() => false)
+  )
+    return;
+  const aside = `${dir}.tmp-${process.pid}`;
+  await rm(aside, { recursive: true, force: true });
+  await mkdir(aside, { mode: 0o755 });
+  for (const entry of SKELETON) {
+    const path = join(aside, entry.path);
+    if (entry.dir) await mkdir(path);
+    else await writeFile(path, '');
+    await chmod(path, entry.mode);
+  }
+  await chmod(aside, 0o755);
+  await rename(aside, dir).catch(async (error: NodeJS.ErrnoException) => {
+    // Another provision built it first.
+    await rm(aside, { recursive: true, force: true });
+    if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+  });
+}
+
 export class RootfsProvisioner {
   private readonly dir: string;
+  private skeleton: Promise<void> | undefined;
 
   constructor(
     workDir: string,
@@ -93,13 +141,19 @@ export class RootfsProvisioner {
       await mkdir(work, { recursive: true });
       await chmod(scratch, 0o700);
       const layers = this.store.layerDirs(image).map((dir) => dir.slice(dir.lastIndexOf('/layers/') + '/layers/'.length));
-      // overlayfs takes the top layer first.
-      const options = `lowerdir=${layers.reverse().join(':')},upperdir=${upper},workdir=${work}`;
+      this.skeleton ??= ensureSkeleton(join(this.store.root, SKELETON_DIR)).catch((error: unknown) => {
+        this.skeleton = undefined;
+        throw error;
+      });
+      await this.skeleton;
+      // overlayfs takes the top layer first; the skeleton is the lowest.
+      const options = `lowerdir=${[...layers.reverse(), `../${SKELETON_DIR}`].join(':')},upperdir=${upper},workdir=${work}`;
       if (options.length > MAX_MOUNT_OPTIONS) {
         throw new DroverError('IMAGE_UNSUPPORTED', `image ${image.reference}: ${image.layers.length} layers do not fit one overlay mount here`);
       }
       await this.mounter.mountOverlay(join(this.store.root, 'layers'), options, rootfs);
-      // Mount points the task's namespace needs, made in the container's upper dir (never in a layer).
+      // Mount points the task's namespace needs: from the skeleton, unless the image hides one (a
+      // whiteout, say); then made in the container's upper dir (never in a layer).
       for (const point of [SANDBOX_IN_CONTAINER, '/proc', '/dev', '/tmp', '/etc']) await mkdir(join(rootfs, point), { recursive: true });
       return { containerId, image, rootfs, upper };
     } catch (error) {

@@ -27,6 +27,6 @@ if ($mask && !$privileged) {
 }
 my $err = confine_process($c, $uid, $gid, [grep { $_ ne '' } split /,/, $groups], $privileged);
 $fail->($err) if defined $err;
-{ no warnings 'exec'; exec { $args[0] } @args; }
+exec { $args[0] } @args;
 print STDERR "drover: cannot run $args[0]: $!\n";
 exit 127;

@@ -8,16 +8,15 @@
 #   caps      the capability mask a root task keeps (decimal)
 #   filter    the seccomp program, struct sock_filter[] as hex (empty: no filter on this arch)
 #   masked    ':'-separated kernel files to hide;  readonly  ':'-separated ones to make read-only
+# No `use warnings` or `use constant` (strict only checks at compile time): what is loaded here is
+# copied by every fork of the launcher, and warnings.pm and constant.pm are ~0.6 MB of it.
 use strict;
-use warnings;
 
-use constant {
-  PR_CAPBSET_DROP => 24, PR_SET_NO_NEW_PRIVS => 38, PR_SET_SECCOMP => 22, SECCOMP_MODE_FILTER => 2,
-  EINVAL => 22,    # the same on x86-64 and arm64; `$!{EINVAL}` would load Errno in every task (~2 ms of CPU, measured)
-  PR_CAP_AMBIENT => 47, PR_CAP_AMBIENT_CLEAR_ALL => 4, LINUX_CAPABILITY_VERSION_3 => 0x20080522,
-  C_MS_RDONLY => 1, C_MS_NOSUID => 2, C_MS_NODEV => 4, C_MS_NOEXEC => 8, C_MS_BIND => 4096, C_MS_REC => 16384,
-  C_MOUNT_ATTR_RDONLY => 1, C_AT_RECURSIVE => 0x8000, C_AT_FDCWD => -100, C_SYS_MOUNT_SETATTR => 442,
-};
+sub PR_CAPBSET_DROP () { 24 } sub PR_SET_NO_NEW_PRIVS () { 38 } sub PR_SET_SECCOMP () { 22 } sub SECCOMP_MODE_FILTER () { 2 }
+sub EINVAL () { 22 }    # the same on x86-64 and arm64; `$!{EINVAL}` would load Errno in every task (~2 ms of CPU, measured)
+sub PR_CAP_AMBIENT () { 47 } sub PR_CAP_AMBIENT_CLEAR_ALL () { 4 } sub LINUX_CAPABILITY_VERSION_3 () { 0x20080522 }
+sub C_MS_RDONLY () { 1 } sub C_MS_NOSUID () { 2 } sub C_MS_NODEV () { 4 } sub C_MS_NOEXEC () { 8 } sub C_MS_BIND () { 4096 } sub C_MS_REC () { 16384 }
+sub C_MOUNT_ATTR_RDONLY () { 1 } sub C_AT_RECURSIVE () { 0x8000 } sub C_AT_FDCWD () { -100 } sub C_SYS_MOUNT_SETATTR () { 442 }
 
 # name=value arguments → a hash; syscall() passes a value as a number only if Perl holds it as one.
 sub confine_config {

@@ -14,10 +14,10 @@ export const CONFINE_SUBS = CONFINE_PL;
 /** `perl -e CONFINE_WRAPPER <config…> -- uid gid groups privileged mask -- argv…` */
 export const CONFINE_WRAPPER = `${CONFINE_PL}\n${readFileSync(new URL('./confine-main.pl', import.meta.url), 'utf8')}`;
 
-/** System call numbers per architecture (mount_setattr is 442 on all of them). */
+/** System call numbers per architecture (mount_setattr 442, open_tree 428 and move_mount 429 on all of them). */
 export const SYSCALLS: Record<string, Record<string, number>> = {
-  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, capset: 126, setgroups: 116, setresgid: 119, setresuid: 117, pivot_root: 155, umount2: 166, setsid: 112, exit_group: 231 },
-  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, capset: 91, setgroups: 159, setresgid: 149, setresuid: 147, pivot_root: 41, umount2: 39, setsid: 157, exit_group: 94 },
+  x64: { unshare: 272, mount: 165, setns: 308, prctl: 157, capset: 126, setgroups: 116, setresgid: 119, setresuid: 117, pivot_root: 155, umount2: 166, setsid: 112, exit_group: 231, close: 3 },
+  arm64: { unshare: 97, mount: 40, setns: 268, prctl: 167, capset: 91, setgroups: 159, setresgid: 149, setresuid: 147, pivot_root: 41, umount2: 39, setsid: 157, exit_group: 94, close: 57 },
 };
 
 /** Pure: confine.pl's name=value configuration for an architecture (undefined: no table for it). */

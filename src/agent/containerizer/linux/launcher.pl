@@ -9,8 +9,8 @@
 # configuration (caps, filter, masked, readonly).
 #
 # Requests, one per line on stdin, tab-separated, every field percent-encoded (%XX):
-#   L  id  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
-#      netns-path-or-empty  userns-or-empty  rootfs-or-empty  workdir  exit-file
+#   L  id  userns-or-empty  sandbox  uid  gid  privileged(0/1)  n groups…  n cgroup.procs files…
+#      netns-path-or-empty  rootfs-or-empty  workdir  exit-file
 #      3n volumes (source target ro)…  n argv…  n env…  [resolv.conf]
 # resolv.conf, when given, is a host file bound read-only over the task's /etc/resolv.conf (the
 # agent's resolver, --dns): on the host's tree and in an image's root alike.
@@ -38,11 +38,17 @@
 #   U  id  target                  detach every mount at target (lazily); not mounted is done too
 # EOF on stdin (the agent stopped or died) ends the launcher; the tasks run on.
 #
+# The template mount namespace (make_template below): built once at start by a short-lived child T,
+# held open by a descriptor; an image task's I takes detached copies (open_tree) of its root, its
+# sandbox and the host's hosts/resolv.conf, enters the template and unshares from there, so its
+# namespace starts with the template's seven mounts instead of a copy of the host's whole tree.
+#
 # How a task starts (one fork per task: docs/architecture/019-launch-path.md):
 #   launcher: unshare the pid namespace (for its next child only), fork I, return to its own pid
 #             namespace; [fork M, which writes I's user namespace maps when I asks, then exits].
 #   I (PID 1 of the new pid namespace, the launcher's child: it reports how I ended):
 #             stdout/stderr into the sandbox; join the cgroups; [enter the network namespace];
+#             [an image task without volumes: copies of what it needs, then the template];
 #             unshare the mount, ipc and uts namespaces; report "S id pid(I)"; its own session;
 #             a private mount tree with a fresh /proc; the sandbox bound onto itself; everything
 #             else read-only (mount_setattr, recursive); a fresh tmpfs on /tmp and /dev/shm;
@@ -57,25 +63,26 @@
 # The sandbox's stdout and stderr are opened in I before it leaves the host's mount namespace: a
 # file open for writing on the task's copy of a mount would make mount_setattr refuse to make it
 # read-only.
-use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 
 my %nr = map { split /=/, $_, 2 } @ARGV;
-for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid pivot_root umount2 setsid exit_group)) {
+for my $name (qw(unshare mount setns prctl setgroups setresgid setresuid pivot_root umount2 setsid exit_group close)) {
   die "drover-launcher: no syscall number for $name\n" unless defined $nr{$name};
 }
 my $confine = confine_config(@ARGV);
 # POSIX is not loaded (2.3 MB more to copy on every fork): _exit and setsid are system calls here.
 sub quit { syscall(0 + $nr{exit_group}, 0 + $_[0]); die "drover-launcher: exit_group returned\n" }
-my $SYS_mount_setattr = 442;
+my ($SYS_mount_setattr, $SYS_open_tree, $SYS_move_mount) = (442, 428, 429);
 
-use constant {
-  CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
-  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000, CLONE_NEWUSER => 0x10000000,
-  MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_BIND => 4096, MS_REC => 16384,
-  MS_PRIVATE => 1 << 18, MS_RDONLY => 1, MNT_DETACH => 2, EINTR => 4,
-  PR_SET_CHILD_SUBREAPER => 36,
-  AT_FDCWD => -100, AT_RECURSIVE => 0x8000, MOUNT_ATTR_RDONLY => 1,
-};
+# Constants are subs with an empty prototype (inlined when compiled, as `use constant` makes them):
+# constant.pm and Fcntl would add ~0.8 MB to a launcher every fork copies (019-launch-path.md).
+sub F_GETFL () { 3 } sub F_SETFL () { 4 } sub O_NONBLOCK () { 0x800 }    # x86-64 and arm64 alike
+sub CLONE_NEWNS () { 0x00020000 } sub CLONE_NEWUTS () { 0x04000000 } sub CLONE_NEWIPC () { 0x08000000 }
+sub CLONE_NEWPID () { 0x20000000 } sub CLONE_NEWNET () { 0x40000000 } sub CLONE_NEWUSER () { 0x10000000 }
+sub MS_NOSUID () { 2 } sub MS_NODEV () { 4 } sub MS_NOEXEC () { 8 } sub MS_BIND () { 4096 } sub MS_REC () { 16384 }
+sub MS_PRIVATE () { 1 << 18 } sub MS_RDONLY () { 1 } sub MNT_DETACH () { 2 } sub EINTR () { 4 }
+sub PR_SET_CHILD_SUBREAPER () { 36 }
+sub AT_FDCWD () { -100 } sub AT_RECURSIVE () { 0x8000 } sub MOUNT_ATTR_RDONLY () { 1 }
+sub OPEN_TREE_CLONE () { 1 } sub OPEN_TREE_CLOEXEC () { 0x80000 } sub MOVE_MOUNT_F_EMPTY_PATH () { 4 }
 
 # Each task's pid namespace is entered for one fork and left through this.
 open(my $own_pidns, '<', '/proc/self/ns/pid') or die "drover-launcher: /proc/self/ns/pid: $!\n";
@@ -89,8 +96,105 @@ for my $fh ($wake_r, $wake_w) { fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_N
 $SIG{CHLD} = sub { syswrite($wake_w, 'x') };
 $SIG{PIPE} = 'IGNORE';
 
-my %launchers;    # pid of an M (user namespace mapper) → 1: reaped silently
+my %launchers;    # pid of an M (user namespace mapper) or of T → 1: reaped silently
 my $input = '';
+
+# The template mount namespace (docs/architecture/019-launch-path.md): a tmpfs root holding only
+# /r, where an image task attaches its root, and the host's device nodes an image's /dev binds.
+# An image task's init enters it before unsharing, so its new mount namespace copies these few
+# mounts, not the host's whole tree (hundreds of mounts, plus one overlay per running image task),
+# and has no host tree to detach after pivot_root. T, a child, builds it; this descriptor keeps it
+# alive after T has gone. Undefined where it cannot be built: image tasks then copy the host's tree.
+my $template = make_template();
+
+sub make_template {
+  pipe(my $ready_r, my $ready_w) or return undef;
+  pipe(my $hold_r, my $hold_w) or return undef;
+  my $pid = fork;
+  return undef unless defined $pid;
+  if ($pid == 0) {
+    $SIG{CHLD} = 'DEFAULT';
+    close($ready_r);
+    close($hold_w);
+    my $err = build_template();
+    syswrite($ready_w, defined $err ? "$err\n" : "ok\n");
+    sysread($hold_r, my $byte, 1);    # EOF once the launcher holds the namespace
+    quit(0);
+  }
+  $launchers{$pid} = 1;
+  close($ready_w);
+  close($hold_r);
+  my $answer = '';
+  while ((sysread($ready_r, my $chunk, 512) // 0) > 0) { $answer .= $chunk; last if $answer =~ /\n/ }
+  my $ns;
+  if ($answer eq "ok\n") {
+    open($ns, '<', "/proc/$pid/ns/mnt") or do { print STDERR "drover-launcher: no template mount namespace: /proc/$pid/ns/mnt: $!\n"; undef $ns };
+  } else {
+    chomp($answer);
+    print STDERR "drover-launcher: no template mount namespace: $answer\n";
+  }
+  close($hold_w);
+  close($ready_r);
+  return $ns;
+}
+
+# T: its own mount namespace, private, whose root becomes a small tmpfs. Returns an error or undef.
+sub build_template {
+  my ($none, $slash, $dir, $tmpfs, $name, $opts) = ('none', '/', '/tmp', 'tmpfs', 'drover-template', 'mode=755,size=64k');
+  syscall($nr{unshare}, CLONE_NEWNS) == 0 or return "unshare: $!";
+  syscall($nr{mount}, $none, $slash, 0, MS_REC | MS_PRIVATE, 0) == 0 or return "cannot make the mounts private: $!";
+  syscall($nr{mount}, $name, $dir, $tmpfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, $opts) == 0 or return "cannot mount a tmpfs: $!";
+  mkdir("$dir/r", 0755) or return "mkdir /r: $!";
+  mkdir("$dir/dev", 0755) or return "mkdir /dev: $!";
+  for my $dev (qw(null zero full random urandom tty)) {
+    my ($src, $dst) = ("/dev/$dev", "$dir/dev/$dev");
+    next unless -e $src;
+    open(my $fh, '>', $dst) or return "cannot create /dev/$dev: $!";
+    close($fh);
+    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /dev/$dev: $!";
+  }
+  chdir($dir) or return "chdir: $!";
+  my $dot = '.';
+  syscall($nr{pivot_root}, $dot, $dot) == 0 or return "pivot_root: $!";
+  syscall($nr{umount2}, $dot, MNT_DETACH) == 0 or return "cannot detach the host's tree: $!";
+  chdir('/') or return "chdir /: $!";
+  return undef;
+}
+
+# I, in the host's mount namespace, for the template: detached copies (open_tree) of what an image
+# task takes from the host, each a descriptor that survives setns. Returns them or an error.
+sub clone_for_template {
+  my ($rootfs, $sandbox, $resolv) = @_;
+  my %fd;
+  my $clone = sub {
+    my ($key, $path) = @_;
+    my $p = "$path";
+    my $fd = syscall($SYS_open_tree, AT_FDCWD, $p, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    return "cannot take a copy of $path: $!" if $fd < 0;
+    $fd{$key} = $fd;
+    return undef;
+  };
+  my $err = $clone->('root', $rootfs) // $clone->('sandbox', $sandbox);
+  return $err if defined $err;
+  for my $name (qw(hosts resolv.conf)) {
+    my $src = $name eq 'resolv.conf' && $resolv ne '' ? $resolv : "/etc/$name";
+    next unless -f $src;
+    $err = $clone->($name, $src);
+    return $err if defined $err;
+  }
+  return \%fd;
+}
+
+# I, in the task's namespace: attaches a copy from clone_for_template at target, private (a copy
+# of a shared mount joins its peer group: nothing mounted under it may reach the host's mount).
+sub attach {
+  my ($fd, $target) = @_;
+  my ($empty, $t, $none) = ('', "$target", 'none');
+  syscall($SYS_move_mount, $fd, $empty, AT_FDCWD, $t, MOVE_MOUNT_F_EMPTY_PATH) == 0 or return "move_mount: $!";
+  syscall($nr{close}, $fd);
+  syscall($nr{mount}, $none, $t, 0, MS_REC | MS_PRIVATE, 0) == 0 or return "cannot make it private: $!";
+  return undef;
+}
 
 sub reply {
   my ($line) = @_;
@@ -136,22 +240,18 @@ sub mount_op {
 }
 
 sub launch {
-  my @f = map { decode($_) } split /\t/, $_[0], -1;
-  my $op = shift @f;
-  return mount_op($op, @f) if defined $op && ($op eq 'M' || $op eq 'U');
-  return unless defined $op && $op eq 'L';
-  my ($id, $sandbox, $uid, $gid, $privileged) = splice(@f, 0, 5);
-  # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
-  ($uid, $gid, $privileged) = (0 + $uid, 0 + $gid, $privileged eq '1');
-  my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
-  my @procs = splice(@f, 0, shift @f);
-  my $netns = shift @f;
-  my $userns = shift @f;
-  my ($rootfs, $workdir, $exit_file) = splice(@f, 0, 3);
-  my @volumes = splice(@f, 0, shift @f);
-  my @argv = splice(@f, 0, shift @f);
-  my @env = splice(@f, 0, shift @f);
-  my $resolv = @f ? shift @f : '';
+  my ($op, $id, $userns, $rest) = split /\t/, $_[0], 4;
+  return unless defined $op;
+  if ($op eq 'M' || $op eq 'U') {
+    my @f = map { decode($_) } split /\t/, $_[0], -1;
+    shift @f;
+    return mount_op($op, @f);
+  }
+  return unless $op eq 'L' && defined $rest;
+  # Only what the launcher itself needs is decoded here: the rest of the request is parsed by I,
+  # after the fork (what the launcher writes between forks is copied, page by page, once per live
+  # task that still shares it).
+  ($id, $userns) = (decode($id), decode($userns));
   # With a user namespace, I creates it at the end of its setup and M, a child of ours still root
   # on the host, writes its maps (a process cannot map host ids into its own namespace).
   my @ids;
@@ -187,6 +287,18 @@ sub launch {
   }
   # I: nothing below returns.
   $SIG{CHLD} = 'DEFAULT';
+  my @f = map { decode($_) } split /\t/, $rest, -1;
+  my ($sandbox, $uid, $gid, $privileged) = splice(@f, 0, 4);
+  # syscall() passes a value as a number only if Perl holds it as one, else as a string pointer.
+  ($uid, $gid, $privileged) = (0 + $uid, 0 + $gid, $privileged eq '1');
+  my @groups = map { 0 + $_ } splice(@f, 0, shift @f);
+  my @procs = splice(@f, 0, shift @f);
+  my $netns = shift @f;
+  my ($rootfs, $workdir, $exit_file) = splice(@f, 0, 3);
+  my @volumes = splice(@f, 0, shift @f);
+  my @argv = splice(@f, 0, shift @f);
+  my @env = splice(@f, 0, shift @f);
+  my $resolv = @f ? shift @f : '';
   close($wake_r);
   close($wake_w);
   close($own_pidns);
@@ -211,10 +323,18 @@ sub launch {
     syscall($nr{setns}, fileno($ns), CLONE_NEWNET) == 0 or $fail->("setns $netns: $!");
     close($ns);
   }
+  # An image task without volumes (their sources are host paths) starts from the template.
+  my $copies;
+  if (defined $template && $rootfs ne '' && !@volumes) {
+    $copies = clone_for_template($rootfs, $sandbox, $resolv);
+    $fail->($copies) unless ref $copies;
+    syscall($nr{setns}, fileno($template), CLONE_NEWNS) == 0 or $fail->("cannot enter the template mount namespace: $!");
+  }
+  close($template) if defined $template;
   syscall($nr{unshare}, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) == 0 or $fail->("unshare: $!");
   syswrite($agent, "S $id $hostpid\n");
   my $userns_pipes = @ids ? do { close($up_r); close($down_w); [$up_w, $down_r] } : undef;
-  my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file, resolv => $resolv };
+  my $image = $rootfs eq '' ? undef : { rootfs => $rootfs, workdir => $workdir, exit_file => $exit_file, resolv => $resolv, copies => $copies };
   start_task($agent, $id, $sandbox, $uid, $gid, $privileged, \@groups, \@argv, \@env, $userns_pipes, $image, \@volumes, $resolv);
 }
 
@@ -282,8 +402,8 @@ sub start_task {
   close($agent);
   %ENV = map { split /=/, $_, 2 } @$env;
   run_as_init($argv, $image->{exit_file}) if $image;
-  $SIG{TERM} = 'DEFAULT';
-  { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+  # The exec resets TERM, caught here, to its default: no sigaction needed before it.
+  exec { $argv->[0] } @$argv;
   print STDERR "drover: cannot run $argv->[0]: $!\n";
   quit(127);
 }
@@ -333,15 +453,26 @@ sub host_view {
 # link would make a mount land wherever it points on the host. Returns an error or undef.
 sub enter_image_root {
   my ($sandbox, $image, $volumes) = @_;
-  my $root = "$image->{rootfs}";
+  my $copies = $image->{copies};
+  # From the template, the root is attached at /r (a copy of the agent's overlay mount).
+  my $root = $copies ? '/r' : "$image->{rootfs}";
   my ($none, $slash, $procfs, $tmpfs) = ('none', '/', 'proc', 'tmpfs');
+  if ($copies) {
+    my $err = attach($copies->{root}, $root);
+    return "cannot attach the image's root: $err" if defined $err;
+  }
   syscall($nr{mount}, $none, $slash, 0, MS_REC | MS_PRIVATE, 0) == 0 or return "cannot make the mounts private: $!";
   for my $dir ('/mnt', '/mnt/mesos', '/mnt/mesos/sandbox', '/proc', '/dev', '/etc') {
     return "the image's $dir is a symbolic link" if -l "$root$dir";
     -d "$root$dir" or mkdir("$root$dir", 0755) or return "cannot create $dir in the image: $!";
   }
   my ($box, $inside) = ("$sandbox", "$root/mnt/mesos/sandbox");
-  syscall($nr{mount}, $box, $inside, 0, MS_BIND, 0) == 0 or return "cannot bind the sandbox at /mnt/mesos/sandbox: $!";
+  if ($copies) {
+    my $err = attach($copies->{sandbox}, $inside);
+    return "cannot bind the sandbox at /mnt/mesos/sandbox: $err" if defined $err;
+  } else {
+    syscall($nr{mount}, $box, $inside, 0, MS_BIND, 0) == 0 or return "cannot bind the sandbox at /mnt/mesos/sandbox: $!";
+  }
   my $proc = "$root/proc";
   syscall($nr{mount}, $procfs, $proc, $procfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) == 0 or return "cannot mount /proc: $!";
   my ($dev, $devname, $devopts) = ("$root/dev", 'drover-dev', 'mode=755,size=1024k');
@@ -367,11 +498,17 @@ sub enter_image_root {
   for my $name (qw(hosts resolv.conf)) {
     my ($src, $dst) = ("/etc/$name", "$root/etc/$name");
     $src = $image->{resolv} if $name eq 'resolv.conf' && $image->{resolv} ne '';
-    next unless -f $src;
+    # From the template the host's files are not in sight: their copies were taken before.
+    next unless $copies ? defined $copies->{$name} : -f $src;
     unlink($dst) if -l $dst;
     if (!-e $dst) { open(my $fh, '>', $dst) or return "cannot create /etc/$name: $!"; close($fh) }
     return "the image's /etc/$name is not a file" unless -f $dst && !-l $dst;
-    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /etc/$name: $!";
+    if ($copies) {
+      my $err = attach($copies->{$name}, $dst);
+      return "cannot bind /etc/$name: $err" if defined $err;
+    } else {
+      syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /etc/$name: $!";
+    }
     syscall($SYS_mount_setattr, AT_FDCWD, $dst, 0, $ro, 32) == 0 or return "cannot make /etc/$name read-only: $!";
   }
   my $verr = mount_volumes($root, '', $volumes);
@@ -379,7 +516,8 @@ sub enter_image_root {
   chdir($root) or return "cannot enter the image's root: $!";
   my $dot = '.';
   syscall($nr{pivot_root}, $dot, $dot) == 0 or return "pivot_root: $!";
-  # The host's tree is stacked under the new root: detach it, nothing of it stays reachable.
+  # The host's tree (or the template's tmpfs) is stacked under the new root: detach it, nothing of
+  # it stays reachable.
   syscall($nr{umount2}, $dot, MNT_DETACH) == 0 or return "cannot detach the host's tree: $!";
   chdir('/') or return "cannot enter /: $!";
   my $path = '';
@@ -439,8 +577,9 @@ sub run_as_init {
   my $child = fork;
   if (!defined $child) { print STDERR "drover: fork: $!\n"; quit(125) }
   if ($child == 0) {
-    $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP QUIT);
-    { no warnings 'exec'; exec { $argv->[0] } @$argv; }
+    # Straight to the exec, which resets these caught signals to their defaults (fewer pages of
+    # this process written, each a copy-on-write fault, before the exec discards them).
+    exec { $argv->[0] } @$argv;
     print STDERR "drover: cannot run $argv->[0]: $!\n";
     quit(127);
   }

@@ -155,7 +155,7 @@ describe('encodeLaunchRequest', () => {
       argv: ['x'],
       env: {},
     });
-    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '/s', '0', '0', '0', '0', '0', '', '100000:200000:65536', '', '', '', '0', '1', 'x', '0']);
+    assert.deepEqual(userns.slice(0, -1).split('\t'), ['L', '8', '100000:200000:65536', '/s', '0', '0', '0', '0', '0', '', '', '', '', '0', '1', 'x', '0']);
     const image = encodeLaunchRequest(9, {
       sandbox: '/s',
       uid: 0,
@@ -172,10 +172,11 @@ describe('encodeLaunchRequest', () => {
       env: {},
     });
     // Volumes: 3 fields each (source, target, read-only), counted as one list.
-    assert.deepEqual(image.slice(0, -1).split('\t'), ['L', '9', '/s', '0', '0', '0', '0', '0', '', '', '/r', '/w', '/x', '6', '/h', '/c', '1', '/s/d', '/e', '0', '1', 'y', '0']);
+    assert.deepEqual(image.slice(0, -1).split('\t'), ['L', '9', '', '/s', '0', '0', '0', '0', '0', '', '/r', '/w', '/x', '6', '/h', '/c', '1', '/s/d', '/e', '0', '1', 'y', '0']);
     assert.deepEqual(line.slice(0, -1).split('\t'), [
       'L',
       '7',
+      '',
       '/s b',
       '1',
       '2',
@@ -185,7 +186,6 @@ describe('encodeLaunchRequest', () => {
       '3',
       '1',
       '/cg/a',
-      '',
       '',
       '',
       '',
