@@ -106,6 +106,8 @@ export interface Scenario {
     quota?: Record<string, { guarantees?: Record<string, number>; limits?: Record<string, number> }>;
     /** This many agents have all their resources statically reserved for `role-0` (with `roles`). */
     reservedAgents?: number;
+    /** The goal for an offer cycle (ms): the summary says whether p50 wall time and p50 CPU time meet it. */
+    goalCycleMs?: number;
   };
 }
 

@@ -19,7 +19,7 @@ import { allocate } from './allocator/drf.ts';
 import { RoleConfig } from './allocator/role-config.ts';
 import { transition } from './tasks/transitions.ts';
 import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
-import { OfferJson, type OffersEvent } from './offer-json.ts';
+import { OfferJson } from './offer-json.ts';
 import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
@@ -655,14 +655,16 @@ export class Master {
     if (![...this.frameworks.values()].some((f) => f.stream?.isOpen && f.roles.some((r) => !f.suppressedRoles.has(r)))) return;
     const agents = [];
     const active: AgentRecord[] = [];
+    this.pool.beginRound();
     for (const a of this.agents.values()) {
       if (a.status !== 'active' || !a.stream?.isOpen) continue;
       active.push(a);
       // A deactivated (or draining) agent counts toward the cluster total for fair shares but
       // is offered to nobody.
       if (a.maintenance?.deactivated === true) continue;
-      agents.push(this.pool.allocatorAgent(a));
+      agents.push(this.pool.include(a));
     }
+    const freeSums = this.pool.finishRound();
     const total = this.pool.scalarTotal(active);
     const frameworks = [];
     const allocatedByFramework = this.allocatedByFramework();
@@ -678,27 +680,32 @@ export class Master {
     }
     if (agents.length === 0 || frameworks.length === 0) return;
     const now = this.now();
-    const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.roleConfig.weights, quotas: this.roleConfig.quotas });
-    const byFramework = new Map<string, OffersEvent>();
+    const { offers } = allocate({ now, seed: this.options.seed + this.cycle++, total, agents, frameworks, weights: this.roleConfig.weights, quotas: this.roleConfig.quotas, freeSums });
+    // Grouped by framework first, so that each OFFERS event is assembled and sent whole before
+    // the next begins (offer-json.ts reuses one set of buffers for all of them).
+    const byFramework = new Map<string, Array<(typeof offers)[number]>>();
     for (const decision of offers) {
-      if ((byFramework.get(decision.frameworkId)?.length ?? 0) >= this.options.maxOffersPerFramework) continue;
-      const agent = this.agents.get(decision.agentId)!;
-      const offer: OfferRecord = {
-        id: `${this.id}-O${this.offerCounter++}`,
-        frameworkId: decision.frameworkId,
-        agentId: decision.agentId,
-        role: decision.role,
-        resources: decision.resources,
-        createdAt: now,
-      };
-      this.offers.set(offer.id, offer);
-      agent.offered = agent.offered.add(offer.resources);
-      let event = byFramework.get(offer.frameworkId);
-      if (event === undefined) byFramework.set(offer.frameworkId, (event = this.offerJson.event(offer.frameworkId)));
-      event.add(offer, agent);
+      let list = byFramework.get(decision.frameworkId);
+      if (list === undefined) byFramework.set(decision.frameworkId, (list = []));
+      if (list.length < this.options.maxOffersPerFramework) list.push(decision);
     }
     let made = 0;
-    for (const [frameworkId, event] of byFramework) {
+    for (const [frameworkId, decisions] of byFramework) {
+      const event = this.offerJson.event(frameworkId);
+      for (const decision of decisions) {
+        const agent = decision.agent.record;
+        const offer: OfferRecord = {
+          id: `${this.id}-O${this.offerCounter++}`,
+          frameworkId,
+          agentId: decision.agentId,
+          role: decision.role,
+          resources: decision.resources,
+          createdAt: now,
+        };
+        this.offers.set(offer.id, offer);
+        agent.offered = agent.offered.add(offer.resources);
+        event.add(offer, agent);
+      }
       made += event.length;
       this.sendToFramework(frameworkId, event.finish());
     }

@@ -94,3 +94,19 @@ test('offered resources of any kind, reserved or not, encode as the object form 
     }),
   );
 });
+
+test('events share one set of lists: a longer event then a shorter one, and an event used after the next began throws', () => {
+  const encoder = new OfferJson();
+  const a = agent();
+  const offer = (id: string): OfferRecord => ({ id, frameworkId: 'fw', agentId: a.id, role: '*', resources: a.total, createdAt: 0 });
+  // Five offers fill the shared lists; the next event of one offer must not write what is left of them.
+  assert.equal(...both(encoder, ['o1', 'o2', 'o3', 'o4', 'o5'].map(offer), a));
+  assert.equal(...both(encoder, [offer('o6')], a));
+  const first = encoder.event('fw');
+  first.add(offer('o7'), a);
+  const second = encoder.event('fw');
+  assert.throws(() => first.add(offer('o8'), a), /used after another one was begun/);
+  assert.throws(() => first.finish(), /used after another one was begun/);
+  second.add(offer('o9'), a);
+  assert.equal(JSON.parse(second.finish().text).offers.offers.length, 1);
+});

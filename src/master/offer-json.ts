@@ -12,6 +12,7 @@
  *
  * The bytes are exactly those of `JSON.stringify` of the object form (offer-json.test.ts checks it).
  */
+import { DroverError } from '../errors/errors.ts';
 import { EncodedJson } from '../protocol/encoded-json.ts';
 import type { RangeSet, Resources, ResourceValue, ValueSet } from '../resources/index.ts';
 import type { AgentRecord, OfferRecord } from './model.ts';
@@ -49,12 +50,28 @@ export class OfferJson {
   private readonly values = new WeakMap<RangeSet | ValueSet, string>();
   private readonly items = new WeakMap<Resources, Buffer[]>();
   private readonly allocations = new Map<string, Buffer>();
+  /**
+   * The lists an event collects its offers in, shared by every event: one event is built at a
+   * time (`event` begins one, and an earlier one not yet finished can no longer be used), and
+   * written only up to its own counts, so a cycle's events grow no arrays of their own (at
+   * 10,000 offers, about a megabyte of array growth per cycle otherwise).
+   */
+  readonly scratch: Scratch = { ids: [], parts: [], ends: [] };
+  private current: OffersEvent | undefined;
+  /** Where the last `restInto` stopped writing. */
+  lastEnd = 0;
 
   constructor(private readonly reserved?: ReservedResourcesJson) {}
 
-  /** An OFFERS event to one framework being built: `add` its offers, then `finish`. */
+  /** An OFFERS event to one framework being built: `add` its offers, then `finish`, before the next `event`. */
   event(frameworkId: string): OffersEvent {
-    return new OffersEvent(this, frameworkId);
+    this.current = new OffersEvent(this, frameworkId);
+    return this.current;
+  }
+
+  /** Throws unless `event` is the one being built. */
+  checkCurrent(event: OffersEvent): void {
+    if (this.current !== event) throw new DroverError('INTERNAL', 'an OFFERS event was used after another one was begun');
   }
 
   /**
@@ -70,8 +87,12 @@ export class OfferJson {
     return parts;
   }
 
-  /** `restOf`, pushed onto `parts` (an event's flat list: no array per offer); returns its bytes. */
-  restInto(agent: AgentRecord, resources: Resources, role: string, parts: Buffer[]): number {
+  /**
+   * `restOf`, written into `parts` from index `at` (an event's flat list: no array per offer).
+   * Returns its byte size; `parts.length` is not read (the list is reused) and `lastEnd` is the
+   * index after the last piece written.
+   */
+  restInto(agent: AgentRecord, resources: Resources, role: string, parts: Buffer[], at = parts.length): number {
     // Reserved resources are listed by reservation and volume, which changes without the bag
     // changing (a volume's task ends): not cached. Agents without reservations take the fast path.
     const reserved = agent.reservations !== undefined && agent.reservations.length > 0 ? this.reserved?.(agent, resources, role) : undefined;
@@ -82,7 +103,8 @@ export class OfferJson {
         `"agent_id":{"value":${JSON.stringify(agent.id)}},"hostname":${JSON.stringify(agent.hostname)},"url":${JSON.stringify(url)},` +
           `"resources":${JSON.stringify(items)},"attributes":${JSON.stringify(agent.attributes)},"allocation_info":{"role":${JSON.stringify(role)}}}`,
       );
-      parts.push(whole);
+      parts[at++] = whole;
+      this.lastEnd = at;
       return whole.length;
     }
     let c = this.agents.get(agent);
@@ -106,16 +128,19 @@ export class OfferJson {
     c.resources = resources;
     const items = c.items!;
     let size = c.head.length + c.tail.length + allocation.length * (items.length + 1);
-    parts.push(c.head);
+    parts[at++] = c.head;
     if (items.length === 0) {
-      parts.push(OPEN_BRACKET);
+      parts[at++] = OPEN_BRACKET;
       size += OPEN_BRACKET.length;
     }
     for (const item of items) {
-      parts.push(item, allocation);
+      parts[at++] = item;
+      parts[at++] = allocation;
       size += item.length;
     }
-    parts.push(c.tail, allocation);
+    parts[at++] = c.tail;
+    parts[at++] = allocation;
+    this.lastEnd = at;
     return size;
   }
 
@@ -158,13 +183,21 @@ export class OfferJson {
   }
 }
 
+/** One event's lists in `OfferJson.scratch`. */
+interface Scratch {
+  /** Offer ids, already JSON string contents (quotes added when written). */
+  ids: string[];
+  /** Every offer's pieces after its framework id, one flat list; `ends[i]` is where offer i's end. */
+  parts: Buffer[];
+  ends: number[];
+}
+
 /** `{"type":"OFFERS","offers":{"offers":[…]}}` to one framework, assembled as bytes. */
 export class OffersEvent {
-  /** Offer ids, already JSON string contents (quotes added when written). */
-  private readonly ids: string[] = [];
-  /** Every offer's pieces after its framework id, one flat list; `ends[i]` is where offer i's end. */
-  private readonly parts: Buffer[] = [];
-  private readonly ends: number[] = [];
+  private count = 0;
+  private partCount = 0;
+  /** Whether every id is ASCII (written as latin1, a plain byte copy). */
+  private ascii = true;
   /** `},"framework_id":{"value":"…"},`: the same in every offer of the event. */
   private readonly middle: Buffer;
   private size = OPEN.length + CLOSE.length;
@@ -178,38 +211,46 @@ export class OffersEvent {
 
   /** `offer` must be for this event's framework. */
   add(offer: OfferRecord, agent: AgentRecord): void {
+    this.json.checkCurrent(this);
+    const { ids, parts, ends } = this.json.scratch;
     // The master's offer ids (`<uuid>-O<n>`) need no escaping: no string made per offer for them.
-    const id = PLAIN_ID.test(offer.id) ? offer.id : JSON.stringify(offer.id).slice(1, -1);
-    const restLength = this.json.restInto(agent, offer.resources, offer.role, this.parts);
-    this.size += (this.ids.length > 0 ? 1 : 0) + OFFER_ID.length + Buffer.byteLength(id) + 2 + this.middle.length + restLength;
-    this.ids.push(id);
-    this.ends.push(this.parts.length);
+    const plain = PLAIN_ID.test(offer.id);
+    const id = plain ? offer.id : JSON.stringify(offer.id).slice(1, -1);
+    if (!plain) this.ascii = false;
+    const restLength = this.json.restInto(agent, offer.resources, offer.role, parts, this.partCount);
+    this.partCount = this.json.lastEnd;
+    this.size += (this.count > 0 ? 1 : 0) + OFFER_ID.length + (plain ? id.length : Buffer.byteLength(id)) + 2 + this.middle.length + restLength;
+    ids[this.count] = id;
+    ends[this.count] = this.partCount;
+    this.count++;
   }
 
   /** Offers added so far. */
   get length(): number {
-    return this.ids.length;
+    return this.count;
   }
 
   finish(): EncodedJson {
+    this.json.checkCurrent(this);
+    const { ids, parts, ends } = this.json.scratch;
     // Pieces are copied with TypedArray `set` (a memcpy): `Buffer#copy`'s argument checks cost
     // more than the copy itself for pieces this small, about 100,000 of them per cycle.
     const out = Buffer.allocUnsafe(this.size);
     out.set(OPEN, 0);
     let at = OPEN.length;
     const middle = this.middle;
-    const parts = this.parts;
+    const encoding = this.ascii ? 'latin1' : 'utf8';
     let p = 0;
-    for (let i = 0; i < this.ids.length; i++) {
+    for (let i = 0; i < this.count; i++) {
       if (i > 0) out[at++] = COMMA;
       out.set(OFFER_ID, at);
       at += OFFER_ID.length;
       out[at++] = QUOTE;
-      at += out.write(this.ids[i]!, at, 'utf8');
+      at += out.write(ids[i]!, at, encoding);
       out[at++] = QUOTE;
       out.set(middle, at);
       at += middle.length;
-      for (const end = this.ends[i]!; p < end; p++) {
+      for (const end = ends[i]!; p < end; p++) {
         const part = parts[p]!;
         out.set(part, at);
         at += part.length;

@@ -173,7 +173,7 @@ function allocateByDefinition(input: AllocationInput): OfferDecision[] {
       }
       if (best === undefined) break;
       const offered = offerable(free, best.role);
-      offers.push({ frameworkId: best.framework.id, role: best.role, agentId: agent.id, resources: offered });
+      offers.push({ frameworkId: best.framework.id, role: best.role, agentId: agent.id, agent, resources: offered });
       free = free.subtract(offered);
       const key = `${best.role}\0${best.framework.id}`;
       allocated.set(key, (allocated.get(key) ?? Resources.EMPTY).add(offered));

@@ -33,13 +33,13 @@ export interface AllocatorFramework {
   allocated: ReadonlyMap<string, Resources>;
 }
 
-export interface AllocationInput {
+export interface AllocationInput<A extends AllocatorAgent = AllocatorAgent> {
   now: number;
   /** Seeds the agent shuffle, so a cycle can be replayed. */
   seed: number;
   /** Everything the cluster has (sum of all agents' totals): the denominator of shares. */
   total: Resources;
-  agents: readonly AllocatorAgent[];
+  agents: readonly A[];
   frameworks: readonly AllocatorFramework[];
   /** Role weights; absent roles weigh 1. */
   weights?: ReadonlyMap<string, number>;
@@ -54,17 +54,28 @@ export interface AllocationInput {
    * then everyone, leaving the rest of the unmet guarantees unoffered.
    */
   quotas?: ReadonlyMap<string, RoleQuota>;
+  /**
+   * Σ of the agents' free scalars per role (`sumFree(agents)`), when the caller keeps it as the
+   * agents change (the master's AgentPool); summed here over every agent otherwise. Read only
+   * with quotas.
+   */
+  freeSums?: FreeSums;
 }
 
-export interface OfferDecision {
+/** Per role, per scalar name: milli-units. */
+export type FreeSums = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+export interface OfferDecision<A extends AllocatorAgent = AllocatorAgent> {
   frameworkId: string;
   role: string;
   agentId: string;
+  /** The input's agent itself: the shell finds its record without a lookup by id per offer. */
+  agent: A;
   resources: Resources;
 }
 
-export interface AllocationResult {
-  offers: OfferDecision[];
+export interface AllocationResult<A extends AllocatorAgent = AllocatorAgent> {
+  offers: OfferDecision<A>[];
 }
 
 export const DEFAULT_MIN_ALLOCATABLE: readonly Resources[] = [Resources.parse('cpus:0.01'), Resources.parse('mem:32')];
@@ -88,7 +99,7 @@ interface RoleQueue {
   candidates: Candidate[];
 }
 
-export function allocate(input: AllocationInput): AllocationResult {
+export function allocate<A extends AllocatorAgent>(input: AllocationInput<A>): AllocationResult<A> {
   const shares = new Shares(input.total);
   const minimum = input.minAllocatable ?? DEFAULT_MIN_ALLOCATABLE;
 
@@ -124,18 +135,18 @@ export function allocate(input: AllocationInput): AllocationResult {
   // front, skipping only those that refused the agent: O(roles + refusals) per pick instead of
   // a scan of every framework (1,000,000 checks per cycle at 10,000 agents × 100 frameworks).
   // After an offer only the chosen candidate and its role move, each to its new place.
-  const offers: OfferDecision[] = [];
+  const offers: OfferDecision<A>[] = [];
   const quota = input.quotas !== undefined && input.quotas.size > 0 ? quotaCycle(input, input.quotas) : undefined;
   const order = shuffled(input.agents, input.seed);
   // A role below its guarantee without a framework to offer to keeps its headroom held, but
   // gives stage 1 nothing to do.
   const servable = (): boolean => quota !== undefined && roles.some((q) => quota.belowGuarantee(q.role));
-  const take = (agentId: string, free: Resources, stage: Stage): Resources => {
+  const take = (agent: A, free: Resources, stage: Stage): Resources => {
     while (!free.isEmpty) {
-      const pick = pickCandidate(roles, input.now, agentId, free, minimum, stage);
+      const pick = pickCandidate(roles, input.now, agent.id, free, minimum, stage);
       if (pick === undefined) break;
       const { candidate, offered } = pick;
-      offers.push({ frameworkId: candidate.framework.id, role: candidate.role, agentId, resources: offered });
+      offers.push({ frameworkId: candidate.framework.id, role: candidate.role, agentId: agent.id, agent, resources: offered });
       quota?.offered(candidate.role, offered);
       // Whole unreserved agents are the common case: nothing is left, no subtraction needed.
       free = offered === free ? Resources.EMPTY : free.subtract(offered);
@@ -151,18 +162,23 @@ export function allocate(input: AllocationInput): AllocationResult {
   };
   // Stage 1 (only while some role with candidates is below its guarantee): those roles, over
   // every agent, take what they miss. What is left of each agent goes to stage 2.
-  let left: Map<string, Resources> | undefined;
+  // What stage 1 left of the agent at each place in `order` (an array: no lookup by id per agent).
+  let left: Array<Resources | undefined> | undefined;
   if (quota !== undefined && servable()) {
-    left = new Map();
+    left = [];
     const stage: Stage = { quota, guarantees: true };
-    for (const agent of order) {
+    for (let i = 0; i < order.length; i++) {
       if (!servable()) break;
-      const rest = take(agent.id, agent.free, stage);
-      if (rest !== agent.free) left.set(agent.id, rest);
+      const agent = order[i]!;
+      const rest = take(agent, agent.free, stage);
+      if (rest !== agent.free) left[i] = rest;
     }
   }
   const stage: Stage = { quota, guarantees: false };
-  for (const agent of order) take(agent.id, left?.get(agent.id) ?? agent.free, stage);
+  for (let i = 0; i < order.length; i++) {
+    const agent = order[i]!;
+    take(agent, left?.[i] ?? agent.free, stage);
+  }
   return { offers };
 }
 
@@ -213,16 +229,25 @@ interface Stage {
 }
 
 /** The cycle's quota bookkeeping: per role, what its frameworks hold, and every agent's free resources. */
-function quotaCycle(input: AllocationInput, quotas: ReadonlyMap<string, RoleQuota>): QuotaCycle {
+function quotaCycle(input: AllocationInput<AllocatorAgent>, quotas: ReadonlyMap<string, RoleQuota>): QuotaCycle {
   const allocated = new Map<string, Resources>();
   for (const f of input.frameworks) {
     for (const [role, r] of f.allocated) if (quotas.has(role)) allocated.set(role, (allocated.get(role) ?? Resources.EMPTY).add(r));
   }
-  return new QuotaCycle(
-    quotas,
-    allocated,
-    input.agents.map((a) => a.free),
-  );
+  return new QuotaCycle(quotas, allocated, input.freeSums ?? sumFree(input.agents));
+}
+
+/** Per role, per scalar name: Σ free milli-units over `agents`. */
+export function sumFree(agents: readonly AllocatorAgent[]): FreeSums {
+  const sums = new Map<string, Map<string, number>>();
+  for (const a of agents) {
+    for (const x of a.free.scalarEntries()) {
+      let byName = sums.get(x.role);
+      if (byName === undefined) sums.set(x.role, (byName = new Map()));
+      byName.set(x.name, (byName.get(x.name) ?? 0) + x.milli);
+    }
+  }
+  return sums;
 }
 
 /** Between roles of equal share: (framework share, role, framework id). */
@@ -285,12 +310,11 @@ class Shares {
 
   /** Adds the scalars of `r` (all roles) to `into` (and `alsoInto`); names outside the total do not count. */
   addTo(into: number[], r: Resources, alsoInto?: number[]): void {
-    for (const x of r) {
-      if (x.value.type !== 'SCALAR') continue;
-      const i = this.index.get(x.name);
+    for (const [name, milli] of r.scalarMillis()) {
+      const i = this.index.get(name);
       if (i === undefined) continue;
-      into[i]! += x.value.milli;
-      if (alsoInto !== undefined) alsoInto[i]! += x.value.milli;
+      into[i]! += milli;
+      if (alsoInto !== undefined) alsoInto[i]! += milli;
     }
   }
 
@@ -309,14 +333,48 @@ class Shares {
  * agent's `cpus(slave_public):4`) is offered to that role too. Flattened only when needed.
  */
 function allocatable(offered: Resources, minimum: readonly Resources[]): boolean {
-  if (minimum.some((m) => offered.contains(m))) return true;
-  if (offered.roles().every((r) => r === DEFAULT_ROLE)) return false;
-  const flat = offered.flatten();
-  return minimum.some((m) => flat.contains(m));
+  // A role at its quota limit is cut to nothing on every agent, often first in share order.
+  if (offered.isEmpty) return false;
+  // All unreserved (nearly every agent): role-blind or not, the same question.
+  if (offered.soleRole() === DEFAULT_ROLE) {
+    for (const m of minimum) if (containsFlat(offered, m)) return true;
+    return false;
+  }
+  for (const m of minimum) if (offered.contains(m)) return true;
+  let reserved = false;
+  for (const r of offered) {
+    if (r.role !== DEFAULT_ROLE) {
+      reserved = true;
+      break;
+    }
+  }
+  if (!reserved) return false;
+  for (const m of minimum) if (containsFlat(offered, m)) return true;
+  return false;
+}
+
+/**
+ * `offered.flatten().contains(m)`: for a minimum of unreserved scalars (the usual, and Mesos'
+ * default) on the bag's per-name sums over roles, cached per bag, instead of a flattened copy.
+ */
+function containsFlat(offered: Resources, m: Resources): boolean {
+  for (const x of m) if (x.value.type !== 'SCALAR' || x.role !== DEFAULT_ROLE) return offered.flatten().contains(m);
+  const have = offered.scalarMillis();
+  for (const [name, milli] of m.scalarMillis()) {
+    let sum = 0;
+    for (const [n, v] of have) if (n === name) sum = v;
+    if (sum < milli) return false;
+  }
+  return true;
 }
 
 /** What a framework in `role` may be offered from `free`: unreserved plus `role`'s reservations. */
 export function offerable(free: Resources, role: string): Resources {
+  // An agent all unreserved (nearly all of them), or all reserved for one role, is answered
+  // from the bag's summary, without a look at its entries.
+  const sole = free.soleRole();
+  if (sole === DEFAULT_ROLE || free.isEmpty) return free;
+  if (sole !== undefined) return sole === role ? free : Resources.EMPTY;
   const unreserved = free.filterRole(DEFAULT_ROLE);
   if (role === DEFAULT_ROLE || unreserved === free) return unreserved;
   // Asked per role per agent in every pick: an agent without the role's reservations (nearly

@@ -41,13 +41,14 @@ export class QuotaCycle {
 
   /**
    * @param allocated per role: what its tasks use plus its outstanding offers (all frameworks)
-   * @param agentsFree the free resources of every agent (their reservations nobody holds count
-   *        as consumed by their role; their unreserved scalars are the available headroom)
+   * @param freeByRole Σ of the agents' free scalars per role (drf.ts `sumFree`): reservations
+   *        nobody holds count as consumed by their role; the unreserved sums are the available
+   *        headroom
    */
   constructor(
     private readonly quotas: ReadonlyMap<string, RoleQuota>,
     allocated: ReadonlyMap<string, Resources>,
-    agentsFree: Iterable<Resources>,
+    freeByRole: ReadonlyMap<string, ReadonlyMap<string, number>>,
   ) {
     for (const role of quotas.keys()) this.consumed.set(role, new Map());
     for (const [role, r] of allocated) {
@@ -55,16 +56,10 @@ export class QuotaCycle {
       if (c !== undefined) addScalars(c, r);
     }
     const needHeadroom = [...quotas.values()].some((q) => q.guarantees.size > 0);
-    for (const free of agentsFree) {
-      for (const x of free) {
-        if (x.value.type !== 'SCALAR') continue;
-        if (x.role === DEFAULT_ROLE) {
-          if (needHeadroom) this.available.set(x.name, (this.available.get(x.name) ?? 0) + x.value.milli);
-        } else {
-          const c = this.consumed.get(x.role);
-          if (c !== undefined) c.set(x.name, (c.get(x.name) ?? 0) + x.value.milli);
-        }
-      }
+    for (const [role, byName] of freeByRole) {
+      const into = role === DEFAULT_ROLE ? (needHeadroom ? this.available : undefined) : this.consumed.get(role);
+      if (into === undefined) continue;
+      for (const [name, milli] of byName) into.set(name, (into.get(name) ?? 0) + milli);
     }
     for (const [role, q] of quotas) {
       if (q.guarantees.size === 0) continue;
@@ -95,30 +90,26 @@ export class QuotaCycle {
   fit(role: string, offerable: Resources, guaranteeStage: boolean): Resources {
     const caps = this.capsOf(role, guaranteeStage);
     if (caps === undefined) return offerable;
-    let out: Array<{ name: string; role: string; value: Resource['value'] }> | undefined;
+    // A first pass without allocating: is anything cut, and does any scalar remain? A role at
+    // its limit is asked this for every agent of the cycle and nearly always gets nothing.
+    let cut = false;
     let scalars = 0;
+    for (const x of offerable.scalarEntries()) {
+      const limit = x.role === DEFAULT_ROLE ? caps.get(x.name) : undefined;
+      if (limit !== undefined && x.milli > limit) {
+        cut = true;
+        if (limit > 0) scalars++;
+      } else scalars++;
+    }
+    if (!cut) return offerable;
+    if (scalars === 0) return Resources.EMPTY;
+    const out: Array<{ name: string; role: string; value: Resource['value'] }> = [];
     for (const x of offerable) {
       const limit = x.role === DEFAULT_ROLE && x.value.type === 'SCALAR' ? caps.get(x.name) : undefined;
-      if (limit === undefined || x.value.type !== 'SCALAR' || x.value.milli <= limit) {
-        if (x.value.type === 'SCALAR') scalars++;
-        out?.push(x);
-        continue;
-      }
-      // The first cut: copy what came before it.
-      if (out === undefined) {
-        out = [];
-        for (const y of offerable) {
-          if (y === x) break;
-          out.push(y);
-        }
-      }
-      if (limit > 0) {
-        scalars++;
-        out.push({ name: x.name, role: x.role, value: Scalar.fromMilli(limit) });
-      }
+      if (limit === undefined || x.value.type !== 'SCALAR' || x.value.milli <= limit) out.push(x);
+      else if (limit > 0) out.push({ name: x.name, role: x.role, value: Scalar.fromMilli(limit) });
     }
-    if (out === undefined) return offerable;
-    return scalars === 0 ? Resources.EMPTY : Resources.of(out);
+    return Resources.of(out);
   }
 
   /**
@@ -166,11 +157,10 @@ export class QuotaCycle {
     }
     const c = this.consumed.get(role);
     const own = this.unsatisfied.get(role);
-    for (const x of resources) {
-      if (x.value.type !== 'SCALAR') continue;
+    for (const x of resources.scalarEntries()) {
       // Its own reservations were counted as consumed when the cycle began.
       if (x.role !== DEFAULT_ROLE) continue;
-      const amount = x.value.milli;
+      const amount = x.milli;
       if (c !== undefined) c.set(x.name, (c.get(x.name) ?? 0) + amount);
       if (this.available.has(x.name)) this.available.set(x.name, this.available.get(x.name)! - amount);
       const missing = own?.get(x.name);
