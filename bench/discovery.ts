@@ -262,6 +262,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     await eventually(() => [...master.tasks.values()].length === 0 || undefined, 'warm-up tasks gone', 120_000);
     phase(`propagation over ${taskCount} tasks`);
     const postedBefore = server.discovery!.dns.changesPosted;
+    const threadBefore = await server.discovery!.dns.counters();
     latencies.length = 0;
     baselines.length = 0;
     firstReplies.length = 0;
@@ -355,6 +356,9 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
         first_query_rtt_p50_ms: round(percentile(firstRtt, 50)),
         negative_replies: negatives,
         zone_changes: zoneChanges,
+        // The DNS thread's CPU time during the burst (zone changes applied, queries answered), per change: load changes it little.
+        dns_thread_cpu_ms: round(dnsThread.cpuMs - threadBefore.cpuMs),
+        dns_thread_cpu_us_per_zone_change: zoneChanges > 0 ? round(((dnsThread.cpuMs - threadBefore.cpuMs) * 1000) / zoneChanges) : null,
         dns_thread_loop_delay_p99_ms: round(dnsThread.loopDelayP99Ms),
         dns_thread_loop_delay_max_ms: round(dnsThread.loopDelayMaxMs),
         resent_queries: resent,
