@@ -34,9 +34,10 @@ async function ask(server: DnsServer, name: string, type: string): Promise<Decod
   return { rcode: (p as { rcode?: string }).rcode ?? 'NOERROR', answers: show(p.answers), additionals: show(p.additionals), authorities: show(p.authorities) };
 }
 
-/** Asks twice: the second answer must come from the cache (and equal the first). */
+/** Asks three times: an answer is kept from its second asking, so the third must come from the cache (and equal the first). */
 async function cached(server: DnsServer, name: string, type: string): Promise<Decoded> {
   const first = await ask(server, name, type);
+  assert.deepEqual(await ask(server, name, type), first);
   const hits = server.counters.cached;
   const second = await ask(server, name, type);
   assert.equal(server.counters.cached, hits + 1, `${name} ${type} was cached`);
@@ -101,6 +102,14 @@ test('an answer about a name a change did not touch stays cached (a burst does n
   const server = serverOn(zone);
   zone.set('cluster', [a('ns1.mesos', '10.0.0.1'), a('leader.mesos', '10.0.0.1')]);
   await cached(server, 'leader.mesos', 'A');
+  // A new name asked once is not kept (nobody may ask again); asked again, it is.
+  zone.set('once', [a('once.marathon.mesos', '10.0.0.5')]);
+  const once = server.counters.cached;
+  await ask(server, 'once.marathon.mesos', 'A');
+  await ask(server, 'once.marathon.mesos', 'A');
+  assert.equal(server.counters.cached, once, 'the first two askings are encoded');
+  await ask(server, 'once.marathon.mesos', 'A');
+  assert.equal(server.counters.cached, once + 1, 'the third is from the cache');
   for (let i = 0; i < 100; i++) zone.set(`task-${i}`, [a(`web-${i}.marathon.mesos`, '10.0.0.7'), a('web.marathon.mesos', `10.0.1.${i}`)]);
   const hits = server.counters.cached;
   assert.deepEqual((await ask(server, 'leader.mesos', 'A')).answers, ['leader.mesos A "10.0.0.1"']);

@@ -32,8 +32,8 @@ export class Zone {
   /** How many names lie under each name (`marathon.mesos` while `web.marathon.mesos` exists): an empty non-terminal is not NXDOMAIN. */
   private readonly below = new Map<string, number>();
   /**
-   * `lookup`'s answers, kept until a change touches the name: a query merges a name's sources
-   * once per change of the name, not once per query.
+   * `lookup`'s answers for names of several sources, kept until a change touches the name: a
+   * query merges them once per change of the name, not once per query.
    */
   private readonly merged = new Map<string, NameRecords>();
   private changes = 0;
@@ -146,7 +146,9 @@ export class Zone {
       }
     }
     const out: NameRecords = { a: [...a], srv: [...srv.values()] };
-    this.merged.set(name, out);
+    // Kept only where merging costs: a name of many sources (an app's name, 1,000 tasks). A task's
+    // own name is quick to merge, and keeping one for each of a burst's new names costs the GC more.
+    if (sources.size > 1) this.merged.set(name, out);
     return out;
   }
 
