@@ -47,6 +47,11 @@ export class Zone {
     return this.bySource.size;
   }
 
+  /** True if `source` has records in the zone. */
+  hasSource(source: string): boolean {
+    return this.bySource.has(source);
+  }
+
   /** Follow every change (`set` of a source whose records differ); returns the unsubscribe. */
   onChange(listener: ZoneListener): () => void {
     this.listeners.add(listener);
