@@ -28,6 +28,7 @@
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,18 @@ async function dnsperf(port: number, queries: string, seconds: number, outstandi
 }
 
 const PARTS = ['dns', 'lb', 'vip'] as const;
+
+/** The calling thread's CPU time in ms (utime + stime of /proc/thread-self/stat, 10 ms ticks). Read synchronously: an asynchronous read runs in libuv's pool, and thread-self would be a pool thread. */
+function threadCpuMs(): number {
+  let stat = '';
+  try {
+    stat = readFileSync('/proc/thread-self/stat', 'latin1');
+  } catch {
+    return Number.NaN;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 export default async function discovery(args: string[]): Promise<Record<string, unknown>> {
   const raw = args.find((a) => a.startsWith('--parts='))?.slice(8);
@@ -262,6 +275,8 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     await eventually(() => [...master.tasks.values()].length === 0 || undefined, 'warm-up tasks gone', 120_000);
     phase(`propagation over ${taskCount} tasks`);
     const postedBefore = server.discovery!.dns.changesPosted;
+    const threadBefore = await server.discovery!.dns.counters();
+    const masterBefore = threadCpuMs();
     latencies.length = 0;
     baselines.length = 0;
     firstReplies.length = 0;
@@ -271,6 +286,7 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
     await post('/bench/web', taskCount);
     await eventually(() => latencies.length >= taskCount || undefined, `${taskCount} names answered`, 600_000);
     master.operatorStreams.delete(probe);
+    const masterCpuMs = threadCpuMs() - masterBefore;
     const zoneChanges = server.discovery!.dns.changesPosted - postedBefore;
     const dnsThread = await server.discovery!.dns.counters();
     // The baseline's last answers may still be on their way.
@@ -355,6 +371,12 @@ async function dnsPart(args: string[]): Promise<Record<string, unknown>> {
         first_query_rtt_p50_ms: round(percentile(firstRtt, 50)),
         negative_replies: negatives,
         zone_changes: zoneChanges,
+        // The DNS thread's CPU time during the burst (zone changes applied, queries answered), per change: load changes it little.
+        dns_thread_cpu_ms: round(dnsThread.cpuMs - threadBefore.cpuMs),
+        dns_thread_cpu_us_per_zone_change: zoneChanges > 0 ? round(((dnsThread.cpuMs - threadBefore.cpuMs) * 1000) / zoneChanges) : null,
+        // The master's main thread (everything it does for the burst: offers, launches, status updates, the zone), per task.
+        master_thread_cpu_ms: masterCpuMs,
+        master_thread_cpu_us_per_task: round((masterCpuMs * 1000) / taskCount),
         dns_thread_loop_delay_p99_ms: round(dnsThread.loopDelayP99Ms),
         dns_thread_loop_delay_max_ms: round(dnsThread.loopDelayMaxMs),
         resent_queries: resent,

@@ -13,8 +13,12 @@
  * Answers over the client's UDP size (512, or its EDNS size up to 1232) are sent truncated (TC)
  * so the client asks again over TCP.
  *
- * Answers are cached as encoded bytes by question (and the RD bit) until the zone changes: the
- * zone's generation is part of the key, so a change is visible to the very next query.
+ * Answers are cached as encoded bytes by question (and the RD bit), each with the names it read
+ * (the question's name, SRV targets, `ns1`). A zone change drops, synchronously, the answers that
+ * read a name it touched (zone.ts' `ZoneListener`), so the very next query sees it, and an answer
+ * about another name stays cached: a burst of 1,000 task changes does not make every query an
+ * encode. Answers that carry the SOA (negative answers, the apex's SOA) carry its serial, the
+ * zone's generation: they are kept only until the next change of any name.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -41,6 +45,8 @@ const TCP_IDLE_MS = 10_000;
 const MAX_TCP_CONNECTIONS = 512;
 const MAX_FORWARDS_IN_FLIGHT = 256;
 const MAX_CACHE_ENTRIES = 20_000;
+/** Bound on the names all cached answers read together (an SRV answer reads each target). */
+const MAX_CACHE_READS = 200_000;
 
 export interface Upstream {
   host: string;
@@ -99,6 +105,8 @@ export function hostResolvers(path = '/etc/resolv.conf'): Upstream[] {
 export interface DnsCounters {
   queries: number;
   answered: number;
+  /** Of `answered`, those sent from the answer cache. */
+  cached: number;
   nxdomain: number;
   servfail: number;
   forwarded: number;
@@ -112,18 +120,38 @@ export class DnsServer {
   private readonly upstreams: Upstream[];
   private readonly forwardTimeoutMs: number;
   private readonly suffix: string;
-  private readonly cache = new Map<string, Buffer>();
-  private cacheGeneration = -1;
+  /** Answers without the SOA: kept until a name they read changes. */
+  private readonly cache = new Map<string, { bytes: Buffer; reads: readonly string[] }>();
+  /** name → the key of the cached answer that reads it, or the keys when several do (most names are read by one: no Set for them). */
+  private readonly readers = new Map<string, string | Set<string>>();
+  private cacheReads = 0;
+  /** Answers with the SOA (its serial is the zone's generation): kept while the generation is `serialGeneration`. */
+  private readonly serialCache = new Map<string, Buffer>();
+  private serialGeneration = -1;
+  private readonly unfollowZone: () => void;
+  /**
+   * A hash of each question recently answered from the zone, by slot: an answer is kept from its
+   * second asking on. During a burst each new name is asked once, and keeping 1,000 answers
+   * nobody asks again cost the DNS thread more garbage collection than encoding them (the
+   * profile: GC time 2.5×). A slot taken by another question counts as asked (it errs towards
+   * keeping: two questions sharing a slot must not keep each other out of the cache, as dnsperf's
+   * 2,000 names did with 4,096 slots); the table is emptied once half its slots were written.
+   * Never a wrong answer either way: what is kept is dropped when a name it read changes.
+   */
+  private readonly askedOnce = new Int32Array(65_536);
+  private askedWrites = 0;
   private forwardsInFlight = 0;
   private tcpConnections = 0;
   private boundPort = 0;
-  readonly counters: DnsCounters = { queries: 0, answered: 0, nxdomain: 0, servfail: 0, forwarded: 0, malformed: 0 };
+  readonly counters: DnsCounters = { queries: 0, answered: 0, cached: 0, nxdomain: 0, servfail: 0, forwarded: 0, malformed: 0 };
 
   constructor(private readonly options: DnsServerOptions) {
     this.ttl = options.ttl ?? 5;
     this.upstreams = options.upstreams ?? hostResolvers();
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 2000;
     this.suffix = `.${options.domain}`;
+    // Synchronous: the replica's catch-up (beforeAnswer) applies a change and drops what it made stale before the query is answered.
+    this.unfollowZone = options.zone.onChange((_source, _records, touched) => this.forget(touched));
   }
 
   get port(): number {
@@ -177,6 +205,7 @@ export class DnsServer {
   }
 
   async close(): Promise<void> {
+    this.unfollowZone();
     const udp = this.udp;
     const tcp = this.tcp;
     this.udp = undefined;
@@ -190,13 +219,14 @@ export class DnsServer {
   private onUdp(socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
     // The zone up to date before anything is read from it (DnsServerOptions.beforeAnswer).
     this.options.beforeAnswer?.();
-    // The common case, an answer already encoded, is sent without a promise in between.
-    const cached = this.cachedAnswer(msg, 'udp');
-    if (cached) {
-      socket.send(cached, rinfo.port, rinfo.address);
+    // The zone's answers are made here, in this turn, without a promise; only forwarding waits.
+    const now = this.answerNow(msg, 'udp');
+    if (now === undefined) return;
+    if (!('forward' in now)) {
+      socket.send(now, rinfo.port, rinfo.address);
       return;
     }
-    void this.respond(msg, 'udp').then(
+    void this.forward(msg, 'udp', now.forward).then(
       (answer) => {
         if (answer && this.udp === socket) socket.send(answer, rinfo.port, rinfo.address);
       },
@@ -240,6 +270,12 @@ export class DnsServer {
 
   /** The answer to one message, or undefined to send nothing (not a query, unparseable). */
   async respond(msg: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    const now = this.answerNow(msg, transport);
+    return now !== undefined && 'forward' in now ? this.forward(msg, transport, now.forward) : now;
+  }
+
+  /** The answer from the cache or the zone; or where to forward the message; or undefined to send nothing. */
+  private answerNow(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined | { forward: readonly Upstream[] } {
     const cached = this.cachedAnswer(msg, transport);
     if (cached) return cached;
     this.counters.queries++;
@@ -252,7 +288,6 @@ export class DnsServer {
       this.counters.malformed++;
       return undefined;
     }
-    const key = this.cacheKey(msg, transport);
     let query: dnsPacket.Packet;
     try {
       query = dnsPacket.decode(msg);
@@ -265,11 +300,11 @@ export class DnsServer {
     if (opcode !== 0) return this.errorAnswer(msg, RCODE.NOTIMP);
     if (!question || query.questions!.length !== 1 || typeof question.name !== 'string') return this.errorAnswer(msg, RCODE.FORMERR);
     const name = question.name.toLowerCase().replace(/\.$/, '');
-    if (!this.inZone(name)) return this.forward(msg, transport, this.upstreams);
+    if (!this.inZone(name)) return { forward: this.upstreams };
     // Forwarded, never cached here: the master's answer changes with its events.
-    if (this.options.zoneUpstreams !== undefined) return this.forward(msg, transport, this.options.zoneUpstreams);
+    if (this.options.zoneUpstreams !== undefined) return { forward: this.options.zoneUpstreams };
     const answer = this.authoritative(query, question, name, transport);
-    if (answer.cacheable && this.cache.size < MAX_CACHE_ENTRIES) this.cache.set(key, answer.bytes);
+    if (answer.cacheable && msg.length <= CLASSIC_UDP && this.askedBefore(msg, transport)) this.remember(this.cacheKey(msg, transport), answer.bytes, answer.reads);
     this.counters.answered++;
     return Buffer.from(answer.bytes);
   }
@@ -278,23 +313,89 @@ export class DnsServer {
     return `${transport}${msg[2]! & 0x01}${msg.subarray(12).toString('latin1')}`;
   }
 
-  /** The encoded answer to the same question (same RD bit, same EDNS) if the zone has not changed since, with this query's id. */
+  /** The encoded answer to the same question (same RD bit, same EDNS) if nothing it read has changed since, with this query's id. */
   private cachedAnswer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
     if (msg.length < 12 || msg.length > CLASSIC_UDP || (msg[2]! & 0x80) !== 0) return undefined;
-    const generation = this.options.zone.generation;
-    if (generation !== this.cacheGeneration) {
-      this.cache.clear();
-      this.cacheGeneration = generation;
-      return undefined;
+    const key = this.cacheKey(msg, transport);
+    let cached = this.cache.get(key)?.bytes;
+    if (!cached && this.serialCache.size > 0) {
+      if (this.serialGeneration === this.options.zone.generation) cached = this.serialCache.get(key);
+      else this.serialCache.clear();
     }
-    const cached = this.cache.get(this.cacheKey(msg, transport));
     if (!cached) return undefined;
     const out: Buffer = Buffer.from(cached);
     out[0] = msg[0]!;
     out[1] = msg[1]!;
     this.counters.queries++;
     this.counters.answered++;
+    this.counters.cached++;
     return out;
+  }
+
+  /** True if this question was asked before (since its slot was last taken); notes it otherwise. */
+  private askedBefore(msg: Buffer, transport: 'udp' | 'tcp'): boolean {
+    // FNV-1a over the bytes the cache key holds (RD bit, question and EDNS), and the transport.
+    let h = transport === 'tcp' ? 0x811c9dc5 ^ 1 : 0x811c9dc5;
+    h = Math.imul(h ^ (msg[2]! & 0x01), 0x01000193);
+    for (let i = 12; i < msg.length; i++) h = Math.imul(h ^ msg[i]!, 0x01000193);
+    h |= 1; // never 0, the empty slot
+    const slot = (h >>> 0) % this.askedOnce.length;
+    const seen = this.askedOnce[slot]!;
+    if (seen === h) return true;
+    if (++this.askedWrites > this.askedOnce.length / 2) {
+      this.askedOnce.fill(0);
+      this.askedWrites = 1;
+    }
+    this.askedOnce[slot] = h;
+    return seen !== 0;
+  }
+
+  /** Keep an answer: with the names it read, or (`reads` undefined: it carries the SOA) for this generation of the zone. */
+  private remember(key: string, bytes: Buffer, reads: readonly string[] | undefined): void {
+    if (reads === undefined) {
+      const generation = this.options.zone.generation;
+      if (this.serialGeneration !== generation) {
+        this.serialCache.clear();
+        this.serialGeneration = generation;
+      }
+      if (this.serialCache.size < MAX_CACHE_ENTRIES) this.serialCache.set(key, bytes);
+      return;
+    }
+    if (this.cache.size >= MAX_CACHE_ENTRIES || this.cacheReads + reads.length > MAX_CACHE_READS) return;
+    this.drop(key);
+    this.cache.set(key, { bytes, reads });
+    this.cacheReads += reads.length;
+    for (const name of reads) {
+      const keys = this.readers.get(name);
+      if (keys === undefined) this.readers.set(name, key);
+      else if (typeof keys === 'string') {
+        if (keys !== key) this.readers.set(name, new Set([keys, key]));
+      } else keys.add(key);
+    }
+  }
+
+  private drop(key: string): void {
+    const entry = this.cache.get(key);
+    if (!entry) return;
+    this.cache.delete(key);
+    this.cacheReads -= entry.reads.length;
+    for (const name of entry.reads) {
+      const keys = this.readers.get(name);
+      if (keys === key) this.readers.delete(name);
+      else if (typeof keys === 'object') {
+        keys.delete(key);
+        if (keys.size === 0) this.readers.delete(name);
+      }
+    }
+  }
+
+  /** A zone change: the answers that read a name it touched go (the others stay: their names did not change). */
+  private forget(touched: readonly string[]): void {
+    for (const name of touched) {
+      const keys = this.readers.get(name);
+      if (typeof keys === 'string') this.drop(keys);
+      else if (keys) for (const key of [...keys]) this.drop(key);
+    }
   }
 
   private inZone(name: string): boolean {
@@ -325,9 +426,15 @@ export class DnsServer {
     } as Answer;
   }
 
-  private authoritative(query: dnsPacket.Packet, question: Question, name: string, transport: 'udp' | 'tcp'): { bytes: Buffer; cacheable: boolean } {
+  /**
+   * The zone's answer to one question; `reads`: the names it was made from (undefined when it
+   * carries the SOA, whose serial changes with every change of the zone).
+   */
+  private authoritative(query: dnsPacket.Packet, question: Question, name: string, transport: 'udp' | 'tcp'): { bytes: Buffer; cacheable: boolean; reads: string[] | undefined } {
     const zone = this.options.zone;
     const records = zone.lookup(name);
+    // The question's name (its records, and whether names lie below it: its ancestors' changes reach it as `touched`).
+    const reads = [name];
     const apex = this.zoneApex(name);
     const answers: Answer[] = [];
     const additionals: Answer[] = [];
@@ -338,6 +445,7 @@ export class DnsServer {
     if (name === apex && (type === 'SOA' || type === 'ANY')) answers.push(this.soa(apex));
     if (name === apex && (type === 'NS' || type === 'ANY')) {
       answers.push({ type: 'NS', name: apex, ttl: this.ttl, data: `ns1.${this.options.domain}` } as Answer);
+      reads.push(`ns1.${this.options.domain}`);
       for (const ip of zone.lookup(`ns1.${this.options.domain}`)?.a ?? []) additionals.push({ type: 'A', name: `ns1.${this.options.domain}`, ttl: this.ttl, data: ip } as Answer);
     }
     if (records) {
@@ -345,11 +453,12 @@ export class DnsServer {
       if (type === 'SRV' || type === 'ANY') {
         for (const r of rotate(records.srv)) {
           answers.push({ type: 'SRV', name: question.name, ttl: this.ttl, data: { priority: r.priority, weight: r.weight, port: r.port, target: r.target } } as Answer);
+          reads.push(r.target);
           for (const ip of zone.lookup(r.target)?.a ?? []) additionals.push({ type: 'A', name: r.target, ttl: this.ttl, data: ip } as Answer);
         }
       }
       // Several records are rotated (rudimentary balancing, as Mesos-DNS shuffles them) each
-      // time the zone changes and the answer is encoded again; between changes the cached order is served.
+      // time the name changes and the answer is encoded again; between changes the cached order is served.
     }
     if (answers.length === 0) {
       const exists = records !== undefined || name === apex || zone.hasUnder(name);
@@ -387,7 +496,8 @@ export class DnsServer {
       bytes = packet(true, false);
       if (bytes.length > limit) bytes = packet(false, true);
     }
-    return { bytes, cacheable };
+    const withSoa = answers.some((x) => x.type === 'SOA') || authorities.length > 0;
+    return { bytes, cacheable, reads: withSoa ? undefined : reads };
   }
 
   // ---- forwarding ---------------------------------------------------------------------------
@@ -422,7 +532,7 @@ export class DnsServer {
   }
 }
 
-function rotate<T>(list: T[]): T[] {
+function rotate<T>(list: readonly T[]): readonly T[] {
   if (list.length < 2) return list;
   const at = Math.floor(Math.random() * list.length);
   return [...list.slice(at), ...list.slice(0, at)];

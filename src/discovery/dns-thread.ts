@@ -35,11 +35,11 @@ export type FromDnsThread =
   | { type: 'listening'; port: number }
   | { type: 'failed'; error: string; code: string }
   | { type: 'warn'; msg: string; error: string }
-  | { type: 'counters'; id: number; counters: DnsCounters; loopDelayP99Ms: number; loopDelayMaxMs: number }
+  | { type: 'counters'; id: number; counters: DnsCounters; loopDelayP99Ms: number; loopDelayMaxMs: number; cpuMs: number }
   | { type: 'closed' };
 
-/** With the thread's event loop delay (p99, max) since it started. */
-export type DnsThreadCounters = DnsCounters & { loopDelayP99Ms: number; loopDelayMaxMs: number };
+/** With the thread's event loop delay (p99, max) and its CPU time (user + system, 10 ms steps; NaN where unknown) since it started. */
+export type DnsThreadCounters = DnsCounters & { loopDelayP99Ms: number; loopDelayMaxMs: number; cpuMs: number };
 
 export type DnsThreadOptions = Omit<DnsServerOptions, 'logger'>;
 
@@ -83,7 +83,7 @@ export class DnsThread {
     worker.on('message', (m: FromDnsThread) => {
       if (m.type === 'warn') this.logger?.warn({ err: m.error }, m.msg);
       else if (m.type === 'counters') {
-        this.waiting.get(m.id)?.({ ...m.counters, loopDelayP99Ms: m.loopDelayP99Ms, loopDelayMaxMs: m.loopDelayMaxMs });
+        this.waiting.get(m.id)?.({ ...m.counters, loopDelayP99Ms: m.loopDelayP99Ms, loopDelayMaxMs: m.loopDelayMaxMs, cpuMs: m.cpuMs });
         this.waiting.delete(m.id);
       }
     });
@@ -110,7 +110,7 @@ export class DnsThread {
   /** The thread's counters (queries, answered, NXDOMAIN, …) and its event loop's delay since it started. */
   counters(): Promise<DnsThreadCounters> {
     const worker = this.worker;
-    if (!worker) return Promise.resolve({ queries: 0, answered: 0, nxdomain: 0, servfail: 0, forwarded: 0, malformed: 0, loopDelayP99Ms: 0, loopDelayMaxMs: 0 });
+    if (!worker) return Promise.resolve({ queries: 0, answered: 0, cached: 0, nxdomain: 0, servfail: 0, forwarded: 0, malformed: 0, loopDelayP99Ms: 0, loopDelayMaxMs: 0, cpuMs: 0 });
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);

@@ -130,7 +130,7 @@ test('the zone: sources replaced and removed; always the union of their records;
   const t2 = taskRecords(task({ id: 'prod_web.instance-2._app.1', agentId: 'x-S9' }), { ...agent, id: 'x-S9', ip: '10.0.0.9' }, marathon, config);
   zone.set('t1', t1);
   zone.set('t2', t2);
-  assert.deepEqual(zone.lookup('web-prod.marathon.mesos')?.a.sort(), ['10.0.0.7', '10.0.0.9']);
+  assert.deepEqual([...(zone.lookup('web-prod.marathon.mesos')?.a ?? [])].sort(), ['10.0.0.7', '10.0.0.9']);
   assert.equal(zone.lookup('_web-prod._tcp.marathon.mesos')?.srv.length, 4);
   assert.equal(zone.hasUnder('marathon.mesos'), true);
   const generation = zone.generation;
