@@ -107,8 +107,16 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
   };
 }
 
-export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[]): Record<string, unknown> {
-  const used = tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+export interface FrameworkJsonOptions {
+  /** Each task's JSON: `taskToJson` (the default), or its encoded bytes (task-json-cache.ts). */
+  taskJson?: (task: TaskRecord) => unknown;
+  /** The sum of `tasks`' resources, when the caller has it already. */
+  used?: Resources;
+}
+
+export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[], options: FrameworkJsonOptions = {}): Record<string, unknown> {
+  const taskJson = options.taskJson ?? taskToJson;
+  const used = options.used ?? tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
   const offered = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const connected = framework.stream?.isOpen === true;
   return {
@@ -134,9 +142,9 @@ export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[],
     resources: legacyResources(used),
     used_resources: legacyResources(used),
     offered_resources: legacyResources(offered),
-    tasks: tasks.filter((t) => t.state !== 'TASK_UNREACHABLE').map(taskToJson),
-    unreachable_tasks: tasks.filter((t) => t.state === 'TASK_UNREACHABLE').map(taskToJson),
-    completed_tasks: completed.map(taskToJson),
+    tasks: tasks.filter((t) => t.state !== 'TASK_UNREACHABLE').map(taskJson),
+    unreachable_tasks: tasks.filter((t) => t.state === 'TASK_UNREACHABLE').map(taskJson),
+    completed_tasks: completed.map(taskJson),
     offers: offers.map((o) => ({ id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: legacyResources(o.resources) })),
     executors: [],
   };

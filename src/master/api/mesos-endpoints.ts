@@ -47,9 +47,11 @@ export function registerMesosEndpoints(app: FastifyInstance, master: Master): vo
   });
   app.addHook('onSend', async (request, reply, payload) => {
     const callback = (request.query as Record<string, unknown> | undefined)?.['jsonp'];
-    if (request.method !== 'GET' || typeof callback !== 'string' || reply.statusCode !== 200 || typeof payload !== 'string' || !isMesosRoute(request.routeOptions.url)) return payload;
+    const text = typeof payload === 'string';
+    if (request.method !== 'GET' || typeof callback !== 'string' || reply.statusCode !== 200 || !(text || Buffer.isBuffer(payload)) || !isMesosRoute(request.routeOptions.url)) return payload;
     reply.type('text/javascript; charset=utf-8');
-    return `${callback}(${payload});`;
+    // Large views are sent as bytes (encoded-items.ts): wrapped as bytes.
+    return text ? `${callback}(${payload});` : Buffer.concat([Buffer.from(`${callback}(`), payload as Buffer, Buffer.from(');')]);
   });
 
   mesosGet(app, '/master/slaves', async (request) => {

@@ -3,14 +3,16 @@
  * large cluster's state need not be shipped whole), `/master/state-summary`, `/master/tasks`
  * (including the history of completed tasks kept in the store).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
 import Type from 'typebox';
 import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import type { Master } from '../master.ts';
 import type { TaskRecord } from '../model.ts';
-import { agentRemovalJson, agentToJson, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
+import { agentRemovalJson, agentToJson, frameworkToJson, legacyResources } from '../views.ts';
+import { TaskJsonCache } from '../task-json-cache.ts';
+import { type EncodedItem, sendsEncoded } from '../../protocol/encoded-items.ts';
 import { Resources } from '../../resources/index.ts';
 import { masterFlags } from './master-flags.ts';
 import { mesosGet } from './json-alias.ts';
@@ -69,18 +71,45 @@ function matches(task: TaskRecord, f: TaskFilter): boolean {
   );
 }
 
-export function masterState(master: Master, filter: TaskFilter & { limit?: number; offset: number }): Record<string, unknown> {
+/**
+ * What the state views keep between requests (022-master-state-json.md): each task's encoded JSON
+ * and each framework's sum of live task resources at the task table's revision.
+ */
+export class StateViews {
+  private readonly tasks = new TaskJsonCache();
+  private readonly used = new Map<string, { revision: number; used: Resources }>();
+
+  constructor(private readonly master: Master) {}
+
+  /** The task's JSON as an encoded item (written as bytes by `serializeWithEncoded`). */
+  readonly taskJson = (task: TaskRecord): EncodedItem => this.tasks.item(task);
+
+  /** The sum of every live task's resources of the framework (the unfiltered view's `used_resources`). */
+  usedBy(frameworkId: string): Resources {
+    const revision = this.master.tasks.revision;
+    const cached = this.used.get(frameworkId);
+    if (cached !== undefined && cached.revision === revision) return cached.used;
+    const used = this.master.tasks.ofFramework(frameworkId).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+    this.used.set(frameworkId, { revision, used });
+    for (const id of this.used.keys()) if (!this.master.frameworks.has(id)) this.used.delete(id);
+    return used;
+  }
+}
+
+export function masterState(master: Master, filter: TaskFilter & { limit?: number; offset: number }, views: StateViews = new StateViews(master)): Record<string, unknown> {
   const page = <T>(items: T[]): T[] => items.slice(filter.offset, filter.limit === undefined ? undefined : filter.offset + filter.limit);
+  // Every live task of a framework is listed: its resource sum is the one kept per revision.
+  const whole = filter.taskId === undefined && filter.agentId === undefined && filter.state === undefined && filter.offset === 0 && filter.limit === undefined;
   const agents = [...master.agents.values()].filter((a) => filter.agentId === undefined || a.id === filter.agentId);
   const frameworks = [...master.frameworks.values()]
     .filter((f) => filter.frameworkId === undefined || f.id === filter.frameworkId)
     .map((f) => {
-      const tasks = page([...master.tasks.values()].filter((t) => t.frameworkId === f.id && matches(t, filter)));
+      const tasks = page(master.tasks.ofFramework(f.id).filter((t) => matches(t, filter)));
       const completed = page((master.completedTasks.get(f.id) ?? []).filter((t) => matches(t, filter)).reverse());
       const offers = [...master.offers.values()].filter((o) => o.frameworkId === f.id);
-      return frameworkToJson(f, tasks, completed, offers);
+      return frameworkToJson(f, tasks, completed, offers, { taskJson: views.taskJson, ...(whole ? { used: views.usedBy(f.id) } : {}) });
     });
-  const completedFrameworks = completedFrameworksJson(master, filter.frameworkId, (t) => matches(t, filter), page);
+  const completedFrameworks = completedFrameworksJson(master, filter.frameworkId, (t) => matches(t, filter), page, views.taskJson);
   const leader = `master@${master.hostname}:${master.port}`;
   return {
     version: '1.11.0',
@@ -109,19 +138,29 @@ function completedFrameworksJson(
   frameworkId: string | undefined,
   keep: (t: TaskRecord) => boolean = () => true,
   page: (items: TaskRecord[]) => TaskRecord[] = (items) => items,
+  taskJson?: (task: TaskRecord) => unknown,
 ): Array<Record<string, unknown>> {
   return master.completedFrameworks
     .list()
     .filter((c) => frameworkId === undefined || c.framework.id === frameworkId)
-    .map((c) => frameworkToJson(c.framework, [], page(c.tasks.filter(keep).reverse()), []));
+    .map((c) => frameworkToJson(c.framework, [], page(c.tasks.filter(keep).reverse()), [], taskJson === undefined ? {} : { taskJson }));
 }
 
 const FrameworksQuery = compileValidator(Type.Object({ framework_id: Type.Optional(Type.String({ minLength: 1 })) }));
 
 export function registerOperatorRoutes(app: FastifyInstance, master: Master): void {
   registerMesosEndpoints(app, master);
-  mesosGet(app, '/master/state', async (request) => masterState(master, parseQuery(request.query)));
-  mesosGet(app, '/state', async (request) => masterState(master, parseQuery(request.query)));
+  // These answers hold encoded items (tasks' bytes), written by `sendsEncoded`'s serializer
+  // after every preSerialization hook: the guard's read filter, were one set for these routes,
+  // still sees (and filters) the object tree first.
+  const views = new StateViews(master);
+  const state: RouteHandlerMethod = async (request, reply) => {
+    const q = parseQuery(request.query);
+    sendsEncoded(reply);
+    return masterState(master, q, views);
+  };
+  mesosGet(app, '/master/state', state);
+  mesosGet(app, '/state', state);
   /**
    * Silent agents the removal limits hold back (not marked unreachable, so not replaced), and
    * why: small enough to poll, unlike /master/state at 10,000 agents. The UI's banner reads it.
@@ -129,7 +168,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   app.get('/master/agent-removal', async () => agentRemovalJson(master.agentRemovalStatus()));
 
   /** Mesos' `/master/frameworks`: live and torn-down frameworks, optionally one by id. */
-  mesosGet(app, '/master/frameworks', async (request) => {
+  mesosGet(app, '/master/frameworks', async (request, reply) => {
     let q;
     try {
       q = FrameworksQuery.validate(request.query, 'Invalid query parameters');
@@ -138,6 +177,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
       throw e;
     }
     const id = q.framework_id;
+    sendsEncoded(reply);
     return {
       frameworks: [...master.frameworks.values()]
         .filter((f) => id === undefined || f.id === id)
@@ -147,9 +187,10 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
             master.tasks.ofFramework(f.id),
             [...(master.completedTasks.get(f.id) ?? [])].reverse(),
             [...master.offers.values()].filter((o) => o.frameworkId === f.id),
+            { taskJson: views.taskJson, used: views.usedBy(f.id) },
           ),
         ),
-      completed_frameworks: completedFrameworksJson(master, id),
+      completed_frameworks: completedFrameworksJson(master, id, undefined, undefined, views.taskJson),
       unregistered_frameworks: [],
     };
   });
@@ -184,10 +225,12 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   });
 
   /** Tasks, live and completed; `completed` come from the store's history, past the memory window. */
-  mesosGet(app, '/master/tasks', async (request) => {
+  mesosGet(app, '/master/tasks', async (request, reply) => {
     const q = parseQuery(request.query);
     const text = (t: { id: string; name?: string }) => q.filter === undefined || t.id.includes(q.filter) || (t.name ?? '').includes(q.filter);
-    const live = [...master.tasks.values()].filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson);
+    const keep = (t: TaskRecord): boolean => matches(t, q) && text({ id: t.id, name: t.info.name });
+    const live: TaskRecord[] = [];
+    for (const t of master.tasks.values()) if (keep(t)) live.push(t);
     const history = q.completed ? ((await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>) : [];
     // Every filter applies to the history as to the live tasks (a task id without a framework id
     // reads the whole history, so it must be filtered here).
@@ -200,17 +243,19 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     );
     // Tasks that ended a moment ago may not have reached the store's history yet (its writes are
     // group-committed): the in-memory window answers for them.
-    const key = (t: Record<string, unknown>): string => `${String(t['framework_id'])}\u0000${String(t['id'])}`;
-    const recent = q.completed
-      ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)]
-          .flat()
-          .filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name }))
-          .map(taskToJson)
-      : [];
-    const recentKeys = new Set(recent.map((t) => key(t as Record<string, unknown>)));
-    const all = [...live, ...recent, ...done.filter((t) => !recentKeys.has(key(t)))];
-    const ordered = q.order === 'asc' ? all : all.reverse();
-    return { tasks: ordered.slice(q.offset, q.offset + (q.limit ?? 100)) };
+    const recent = q.completed ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)].flat().filter(keep) : [];
+    const recentKeys = new Set(recent.map((t) => `${t.frameworkId}\u0000${t.id}`));
+    const records = live.concat(recent);
+    const stored = done.filter((t) => !recentKeys.has(`${String(t['framework_id'])}\u0000${String(t['id'])}`));
+    // The page of [...records, ...stored] (reversed unless `asc`); only its records are encoded.
+    const n = records.length + stored.length;
+    const tasks: unknown[] = [];
+    for (let k = q.offset; k < Math.min(n, q.offset + (q.limit ?? 100)); k++) {
+      const i = q.order === 'asc' ? k : n - 1 - k;
+      tasks.push(i < records.length ? views.taskJson(records[i]!) : stored[i - records.length]);
+    }
+    sendsEncoded(reply);
+    return { tasks };
   });
 }
 
