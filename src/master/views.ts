@@ -108,14 +108,14 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
 }
 
 export interface FrameworkJsonOptions {
-  /** Each task's JSON: `taskToJson` (the default), or its encoded bytes (task-json-cache.ts). */
-  taskJson?: (task: TaskRecord) => unknown;
+  /** A list of the framework's tasks as JSON: `tasks.map(taskToJson)` (the default), or kept encoded (task-list-json.ts). */
+  list?: (kind: 'tasks' | 'unreachable_tasks' | 'completed_tasks', tasks: TaskRecord[]) => unknown;
   /** The sum of `tasks`' resources, when the caller has it already. */
   used?: Resources;
 }
 
 export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[], options: FrameworkJsonOptions = {}): Record<string, unknown> {
-  const taskJson = options.taskJson ?? taskToJson;
+  const list = options.list ?? ((_kind: string, tasks: TaskRecord[]) => tasks.map(taskToJson));
   const used = options.used ?? tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
   const offered = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const connected = framework.stream?.isOpen === true;
@@ -142,9 +142,15 @@ export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[],
     resources: legacyResources(used),
     used_resources: legacyResources(used),
     offered_resources: legacyResources(offered),
-    tasks: tasks.filter((t) => t.state !== 'TASK_UNREACHABLE').map(taskJson),
-    unreachable_tasks: tasks.filter((t) => t.state === 'TASK_UNREACHABLE').map(taskJson),
-    completed_tasks: completed.map(taskJson),
+    tasks: list(
+      'tasks',
+      tasks.filter((t) => t.state !== 'TASK_UNREACHABLE'),
+    ),
+    unreachable_tasks: list(
+      'unreachable_tasks',
+      tasks.filter((t) => t.state === 'TASK_UNREACHABLE'),
+    ),
+    completed_tasks: list('completed_tasks', completed),
     offers: offers.map((o) => ({ id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: legacyResources(o.resources) })),
     executors: [],
   };
