@@ -7,7 +7,8 @@ import { taskToJson } from './views.ts';
 import { EncodedArray, JoinedArray, serializeWithEncoded } from '../protocol/encoded-items.ts';
 
 type State = 'TASK_STAGING' | 'TASK_RUNNING' | 'TASK_KILLED';
-const status = (id: string, state: State, timestamp: number) => keptStatus({ task_id: { value: id }, state, timestamp, source: 'SOURCE_EXECUTOR', ...(state === 'TASK_RUNNING' ? { healthy: true } : {}) });
+const status = (id: string, state: State, timestamp: number) =>
+  keptStatus({ task_id: { value: id }, state, timestamp, source: 'SOURCE_EXECUTOR', ...(state === 'TASK_RUNNING' ? { healthy: true } : {}) });
 const shared = Resources.parse('cpus:0.5;mem:64;ports:[31000-31001]');
 
 function record(i: number): TaskRecord {

@@ -14,7 +14,11 @@ test('a streamed body is JSON.stringify of the payload, with its length, large b
   const big = Array.from({ length: 400 }, (_, i) => ({ id: `t${i}`, name: `é✓ ${'x'.repeat(200)}` }));
   const blocks = [block(big.slice(0, 300)), block(big.slice(300))];
   const small = Array.from({ length: 500 }, (_, i) => ({ id: `a${i}`, n: i, ok: i % 2 === 0, skip: undefined }));
-  const payload = { slaves: small, frameworks: [{ id: 'f', tasks: new EncodedArray(blocks), completed: new JoinedArray([[{ id: 'old' }], new EncodedArray([])]), one: new EncodedItem('{"a":1}') }], n: null };
+  const payload = {
+    slaves: small,
+    frameworks: [{ id: 'f', tasks: new EncodedArray(blocks), completed: new JoinedArray([[{ id: 'old' }], new EncodedArray([])]), one: new EncodedItem('{"a":1}') }],
+    n: null,
+  };
   const plain = { slaves: small, frameworks: [{ id: 'f', tasks: big, completed: [{ id: 'old' }], one: { a: 1 } }], n: null };
   const expected = JSON.stringify(plain);
   assert.equal(serializeWithEncoded(payload).toString('utf8'), expected);

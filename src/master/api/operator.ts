@@ -12,7 +12,7 @@ import type { Master } from '../master.ts';
 import type { TaskRecord } from '../model.ts';
 import { agentRemovalJson, agentToJson, type FrameworkJsonOptions, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
 import { TaskListCache } from '../task-list-json.ts';
-import { JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
+import { EncodedItem, JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
 import { Resources } from '../../resources/index.ts';
 import { masterFlags } from './master-flags.ts';
 import { mesosGet } from './json-alias.ts';
@@ -128,7 +128,8 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
     leader,
     leader_info: { id: master.id, hostname: master.hostname, port: master.port, address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port } },
     flags: masterFlags(master),
-    slaves: agents.map(agentToJson),
+    // One native stringify of every agent, not a walk of 500 object trees by the byte serializer.
+    slaves: new EncodedItem(JSON.stringify(agents.map(agentToJson))),
     frameworks,
     completed_frameworks: completedFrameworks,
     unregistered_frameworks: [],
