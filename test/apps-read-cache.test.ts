@@ -11,7 +11,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMasterServer, type MasterServer } from '../src/cluster/master.ts';
-import { EncodedApp, serializeWithEncoded } from '../src/frameworks/services/app-json-cache.ts';
+import { EncodedApp } from '../src/frameworks/services/app-json-cache.ts';
+import { serializeWithEncoded } from '../src/protocol/encoded-items.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { createMemoryStore } from '../src/store/memory/memory-store.ts';

@@ -20,9 +20,18 @@ export class TaskTable {
   private readonly byAgent = new Map<string, Set<TaskRecord>>();
   private readonly allocation = new AllocationSums();
   private count = 0;
+  private changes = 0;
 
   get size(): number {
     return this.count;
+  }
+
+  /**
+   * Bumped by every `set`, `delete` and `clear`: a sum over a framework's tasks made at one
+   * revision holds until the next (a stored task's resources never change).
+   */
+  get revision(): number {
+    return this.changes;
   }
 
   get(frameworkId: string, taskId: string): TaskRecord | undefined {
@@ -32,6 +41,7 @@ export class TaskTable {
   /** Store a task, replacing the framework's task with the same id. */
   set(task: TaskRecord): this {
     this.delete(task.frameworkId, task.id);
+    this.changes++;
     let tasks = this.byFramework.get(task.frameworkId);
     if (tasks === undefined) this.byFramework.set(task.frameworkId, (tasks = new Map()));
     tasks.set(task.id, task);
@@ -48,6 +58,7 @@ export class TaskTable {
     const task = tasks?.get(taskId);
     if (tasks === undefined || task === undefined) return false;
     tasks.delete(taskId);
+    this.changes++;
     if (tasks.size === 0) this.byFramework.delete(frameworkId);
     this.count--;
     this.unindex(task);
@@ -55,6 +66,7 @@ export class TaskTable {
   }
 
   clear(): void {
+    this.changes++;
     this.byFramework.clear();
     this.byAgent.clear();
     this.allocation.clear();

@@ -107,8 +107,16 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
   };
 }
 
-export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[]): Record<string, unknown> {
-  const used = tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+export interface FrameworkJsonOptions {
+  /** A list of the framework's tasks as JSON: `tasks.map(taskToJson)` (the default), or kept encoded (task-list-json.ts). */
+  list?: (kind: 'tasks' | 'unreachable_tasks' | 'completed_tasks', tasks: TaskRecord[]) => unknown;
+  /** The sum of `tasks`' resources, when the caller has it already. */
+  used?: Resources;
+}
+
+export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[], options: FrameworkJsonOptions = {}): Record<string, unknown> {
+  const list = options.list ?? ((_kind: string, tasks: TaskRecord[]) => tasks.map(taskToJson));
+  const used = options.used ?? tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
   const offered = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const connected = framework.stream?.isOpen === true;
   return {
@@ -134,9 +142,15 @@ export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[],
     resources: legacyResources(used),
     used_resources: legacyResources(used),
     offered_resources: legacyResources(offered),
-    tasks: tasks.filter((t) => t.state !== 'TASK_UNREACHABLE').map(taskToJson),
-    unreachable_tasks: tasks.filter((t) => t.state === 'TASK_UNREACHABLE').map(taskToJson),
-    completed_tasks: completed.map(taskToJson),
+    tasks: list(
+      'tasks',
+      tasks.filter((t) => t.state !== 'TASK_UNREACHABLE'),
+    ),
+    unreachable_tasks: list(
+      'unreachable_tasks',
+      tasks.filter((t) => t.state === 'TASK_UNREACHABLE'),
+    ),
+    completed_tasks: list('completed_tasks', completed),
     offers: offers.map((o) => ({ id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: legacyResources(o.resources) })),
     executors: [],
   };

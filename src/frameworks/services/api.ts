@@ -17,7 +17,8 @@ import { registerPodRoutes } from './pods-api.ts';
 import { servicePortsOf } from './service-ports.ts';
 import type { AppRuntime } from './runtime.ts';
 import type { Pod } from './pod-schema.ts';
-import { AppJsonCache, type EncodedApp, sendsEncoded } from './app-json-cache.ts';
+import { AppJsonCache, type EncodedApp } from './app-json-cache.ts';
+import { sendsEncoded } from '../../protocol/encoded-items.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 

@@ -7,7 +7,8 @@
  * Permissions still apply, and before any text is joined: a list holds `EncodedApp` items that
  * carry their app `id`, the guard's read filter (src/iam/guard.ts `filterList`, a
  * `preSerialization` hook) drops the items the caller may not read exactly as it drops plain
- * objects (it reads `.id`), and only then does `serializeWithEncoded` (the reply's serializer)
+ * objects (it reads `.id`), and only then does `serializeWithEncoded` (the reply's serializer,
+ * src/protocol/encoded-items.ts)
  * join what is left. A handler never sends a prepared string; an `EncodedApp` that reaches a
  * writer that does not know it turns back into the same JSON through `toJSON`.
  *
@@ -18,30 +19,16 @@
  * `appJson` — so a field added to the task JSON flows through — and costs nothing for an app
  * with no instances (its text is reused when equal to last time).
  */
-import type { FastifyReply } from 'fastify';
+import { EncodedItem } from '../../protocol/encoded-items.ts';
 import type { App } from './app.ts';
 
 /** One app's JSON (UTF-8 bytes) in a list answer; `id` is what the read filter checks. */
-export class EncodedApp {
-  /** `,` and the JSON: an item after the first is one copy, not two (the copies' count is the cost). */
-  readonly afterComma: Buffer;
-  readonly bytes: Buffer;
-
+export class EncodedApp extends EncodedItem {
   constructor(
     readonly id: string,
     text: string,
   ) {
-    this.afterComma = Buffer.from(`,${text}`, 'utf8');
-    this.bytes = this.afterComma.subarray(1);
-  }
-
-  get text(): string {
-    return this.bytes.toString('utf8');
-  }
-
-  /** For a writer that does not know this type: the same JSON, only slower. */
-  toJSON(): unknown {
-    return JSON.parse(this.text) as unknown;
+    super(text);
   }
 }
 
@@ -89,70 +76,4 @@ export class AppJsonCache {
     if (item === undefined) this.raw.set(app, (item = new EncodedApp(app.id, JSON.stringify(app))));
     return item;
   }
-}
-
-/** This reply's payload may hold `EncodedApp` items: written by `serializeWithEncoded`, as JSON. */
-export function sendsEncoded(reply: FastifyReply): void {
-  // Fastify sends a serializer's Buffer as it is (its types say string only).
-  reply.serializer(serializeWithEncoded as unknown as (payload: unknown) => string).type('application/json; charset=utf-8');
-}
-
-/**
- * `JSON.stringify(payload)` as UTF-8 bytes, where `EncodedApp` items are written as their bytes
- * (copied once into the answer: no string of the whole list is made and encoded again). Plain
- * objects and arrays are walked; anything else (strings, numbers, dates, other classes) is left
- * to `JSON.stringify`, so the output is what `JSON.stringify` would write.
- */
-export function serializeWithEncoded(payload: unknown): Buffer {
-  const parts: Array<string | Buffer> = [];
-  write(payload, parts, 0);
-  const buffers = parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p));
-  let size = 0;
-  for (const b of buffers) size += b.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const b of buffers) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
-}
-
-const COMMA = Buffer.from(',');
-
-function write(value: unknown, out: Array<string | Buffer>, depth: number): boolean {
-  if (value instanceof EncodedApp) {
-    out.push(value.bytes);
-    return true;
-  }
-  if (depth < 64 && Array.isArray(value)) {
-    out.push('[');
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (i > 0 && item instanceof EncodedApp) {
-        out.push(item.afterComma);
-        continue;
-      }
-      if (i > 0) out.push(COMMA);
-      if (!write(item, out, depth + 1)) out.push('null');
-    }
-    out.push(']');
-    return true;
-  }
-  if (depth < 64 && typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype && typeof (value as { toJSON?: unknown }).toJSON !== 'function') {
-    out.push('{');
-    let first = true;
-    for (const [k, v] of Object.entries(value)) {
-      const at = out.length;
-      out.push(first ? '' : ',', JSON.stringify(k), ':');
-      if (write(v, out, depth + 1)) first = false;
-      else out.length = at;
-    }
-    out.push('}');
-    return true;
-  }
-  const text = JSON.stringify(value) as string | undefined;
-  if (text === undefined) return false;
-  out.push(text);
-  return true;
 }

@@ -17,6 +17,7 @@ import { masterMetricsSnapshot } from '../metrics-snapshot.ts';
 import { Machines, ScheduleSchema, scheduleOf, tearDownFramework, toSchedule } from './operator-cluster.ts';
 import { masterFlags } from './master-flags.ts';
 import { mesosGet } from './json-alias.ts';
+import { EncodedBody } from '../../protocol/encoded-items.ts';
 
 const SlavesQuery = compileValidator(Type.Object({ slave_id: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) }));
 const ScheduleBody = compileValidator(ScheduleSchema);
@@ -47,9 +48,14 @@ export function registerMesosEndpoints(app: FastifyInstance, master: Master): vo
   });
   app.addHook('onSend', async (request, reply, payload) => {
     const callback = (request.query as Record<string, unknown> | undefined)?.['jsonp'];
-    if (request.method !== 'GET' || typeof callback !== 'string' || reply.statusCode !== 200 || typeof payload !== 'string' || !isMesosRoute(request.routeOptions.url)) return payload;
+    const text = typeof payload === 'string';
+    if (request.method !== 'GET' || typeof callback !== 'string' || reply.statusCode !== 200 || !(text || payload instanceof EncodedBody) || !isMesosRoute(request.routeOptions.url)) return payload;
     reply.type('text/javascript; charset=utf-8');
-    return `${callback}(${payload});`;
+    if (text) return `${callback}(${payload});`;
+    // The large views stream their parts (encoded-items.ts): wrapped as parts, the length made good.
+    const wrapped = (payload as EncodedBody).wrapped(`${callback}(`, ');');
+    reply.header('content-length', wrapped.length);
+    return wrapped;
   });
 
   mesosGet(app, '/master/slaves', async (request) => {

@@ -3,14 +3,16 @@
  * large cluster's state need not be shipped whole), `/master/state-summary`, `/master/tasks`
  * (including the history of completed tasks kept in the store).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteHandlerMethod } from 'fastify';
 import Type from 'typebox';
 import { DroverError } from '../../errors/errors.ts';
 import { compileValidator } from '../../protocol/validation.ts';
 import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import type { Master } from '../master.ts';
 import type { TaskRecord } from '../model.ts';
-import { agentRemovalJson, agentToJson, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
+import { agentRemovalJson, agentToJson, type FrameworkJsonOptions, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
+import { TaskListCache } from '../task-list-json.ts';
+import { EncodedItem, JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
 import { Resources } from '../../resources/index.ts';
 import { masterFlags } from './master-flags.ts';
 import { mesosGet } from './json-alias.ts';
@@ -69,18 +71,49 @@ function matches(task: TaskRecord, f: TaskFilter): boolean {
   );
 }
 
-export function masterState(master: Master, filter: TaskFilter & { limit?: number; offset: number }): Record<string, unknown> {
+/**
+ * What the state views keep between requests (022-master-state-json.md): the unfiltered task
+ * lists, encoded (task-list-json.ts), and each framework's sum of live task resources at the task
+ * table's revision.
+ */
+export class StateViews {
+  readonly lists = new TaskListCache();
+  private readonly used = new Map<string, { revision: number; used: Resources }>();
+
+  constructor(private readonly master: Master) {}
+
+  /** A framework's (or torn-down framework's) lists of tasks, kept encoded under its id. */
+  listsOf(frameworkId: string): NonNullable<FrameworkJsonOptions['list']> {
+    return (kind, tasks) => this.lists.of(`${frameworkId}\u0000${kind}`, tasks);
+  }
+
+  /** The sum of every live task's resources of the framework (the unfiltered view's `used_resources`). */
+  usedBy(frameworkId: string): Resources {
+    const revision = this.master.tasks.revision;
+    const cached = this.used.get(frameworkId);
+    if (cached !== undefined && cached.revision === revision) return cached.used;
+    const used = this.master.tasks.ofFramework(frameworkId).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+    this.used.set(frameworkId, { revision, used });
+    for (const id of this.used.keys()) if (!this.master.frameworks.has(id)) this.used.delete(id);
+    return used;
+  }
+}
+
+export function masterState(master: Master, filter: TaskFilter & { limit?: number; offset: number }, views: StateViews = new StateViews(master)): Record<string, unknown> {
   const page = <T>(items: T[]): T[] => items.slice(filter.offset, filter.limit === undefined ? undefined : filter.offset + filter.limit);
+  // Every live task of a framework is listed: its resource sum is the one kept per revision.
+  const whole = filter.taskId === undefined && filter.agentId === undefined && filter.state === undefined && filter.offset === 0 && filter.limit === undefined;
   const agents = [...master.agents.values()].filter((a) => filter.agentId === undefined || a.id === filter.agentId);
   const frameworks = [...master.frameworks.values()]
     .filter((f) => filter.frameworkId === undefined || f.id === filter.frameworkId)
     .map((f) => {
-      const tasks = page([...master.tasks.values()].filter((t) => t.frameworkId === f.id && matches(t, filter)));
+      const tasks = page(master.tasks.ofFramework(f.id).filter((t) => matches(t, filter)));
       const completed = page((master.completedTasks.get(f.id) ?? []).filter((t) => matches(t, filter)).reverse());
       const offers = [...master.offers.values()].filter((o) => o.frameworkId === f.id);
-      return frameworkToJson(f, tasks, completed, offers);
+      // A filtered or paged view is small, or one of many: encoded per request, not kept.
+      return frameworkToJson(f, tasks, completed, offers, whole ? { list: views.listsOf(f.id), used: views.usedBy(f.id) } : {});
     });
-  const completedFrameworks = completedFrameworksJson(master, filter.frameworkId, (t) => matches(t, filter), page);
+  const completedFrameworks = completedFrameworksJson(master, filter.frameworkId, (t) => matches(t, filter), page, whole ? views : undefined);
   const leader = `master@${master.hostname}:${master.port}`;
   return {
     version: '1.11.0',
@@ -95,7 +128,8 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
     leader,
     leader_info: { id: master.id, hostname: master.hostname, port: master.port, address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port } },
     flags: masterFlags(master),
-    slaves: agents.map(agentToJson),
+    // One native stringify of every agent, not a walk of 500 object trees by the byte serializer.
+    slaves: new EncodedItem(JSON.stringify(agents.map(agentToJson))),
     frameworks,
     completed_frameworks: completedFrameworks,
     unregistered_frameworks: [],
@@ -109,19 +143,28 @@ function completedFrameworksJson(
   frameworkId: string | undefined,
   keep: (t: TaskRecord) => boolean = () => true,
   page: (items: TaskRecord[]) => TaskRecord[] = (items) => items,
+  views?: StateViews,
 ): Array<Record<string, unknown>> {
   return master.completedFrameworks
     .list()
     .filter((c) => frameworkId === undefined || c.framework.id === frameworkId)
-    .map((c) => frameworkToJson(c.framework, [], page(c.tasks.filter(keep).reverse()), []));
+    .map((c) => frameworkToJson(c.framework, [], page(c.tasks.filter(keep).reverse()), [], views === undefined ? {} : { list: views.listsOf(`completed:${c.framework.id}`) }));
 }
+
+/** Routes answered by `sendEncodedBody` (with their `.json` aliases): none may have a read filter. */
+export const STREAMED_ROUTES = ['/master/state', '/state', '/master/frameworks', '/master/tasks'] as const;
 
 const FrameworksQuery = compileValidator(Type.Object({ framework_id: Type.Optional(Type.String({ minLength: 1 })) }));
 
 export function registerOperatorRoutes(app: FastifyInstance, master: Master): void {
   registerMesosEndpoints(app, master);
-  mesosGet(app, '/master/state', async (request) => masterState(master, parseQuery(request.query)));
-  mesosGet(app, '/state', async (request) => masterState(master, parseQuery(request.query)));
+  // These answers hold kept task lists (their bytes) and are streamed from their parts
+  // (sendEncodedBody), past fastify's preSerialization hooks: their permission has no read
+  // filter (test/master-state-cache.test.ts checks STREAMED_ROUTES stay so).
+  const views = new StateViews(master);
+  const state: RouteHandlerMethod = async (request, reply) => sendEncodedBody(reply, masterState(master, parseQuery(request.query), views));
+  mesosGet(app, '/master/state', state);
+  mesosGet(app, '/state', state);
   /**
    * Silent agents the removal limits hold back (not marked unreachable, so not replaced), and
    * why: small enough to poll, unlike /master/state at 10,000 agents. The UI's banner reads it.
@@ -129,7 +172,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   app.get('/master/agent-removal', async () => agentRemovalJson(master.agentRemovalStatus()));
 
   /** Mesos' `/master/frameworks`: live and torn-down frameworks, optionally one by id. */
-  mesosGet(app, '/master/frameworks', async (request) => {
+  mesosGet(app, '/master/frameworks', async (request, reply) => {
     let q;
     try {
       q = FrameworksQuery.validate(request.query, 'Invalid query parameters');
@@ -138,7 +181,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
       throw e;
     }
     const id = q.framework_id;
-    return {
+    return sendEncodedBody(reply, {
       frameworks: [...master.frameworks.values()]
         .filter((f) => id === undefined || f.id === id)
         .map((f) =>
@@ -147,11 +190,12 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
             master.tasks.ofFramework(f.id),
             [...(master.completedTasks.get(f.id) ?? [])].reverse(),
             [...master.offers.values()].filter((o) => o.frameworkId === f.id),
+            { list: views.listsOf(f.id), used: views.usedBy(f.id) },
           ),
         ),
-      completed_frameworks: completedFrameworksJson(master, id),
+      completed_frameworks: completedFrameworksJson(master, id, undefined, undefined, views),
       unregistered_frameworks: [],
-    };
+    });
   });
 
   mesosGet(app, '/master/state-summary', async () => {
@@ -184,10 +228,12 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
   });
 
   /** Tasks, live and completed; `completed` come from the store's history, past the memory window. */
-  mesosGet(app, '/master/tasks', async (request) => {
+  mesosGet(app, '/master/tasks', async (request, reply) => {
     const q = parseQuery(request.query);
     const text = (t: { id: string; name?: string }) => q.filter === undefined || t.id.includes(q.filter) || (t.name ?? '').includes(q.filter);
-    const live = [...master.tasks.values()].filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name })).map(taskToJson);
+    const keep = (t: TaskRecord): boolean => matches(t, q) && text({ id: t.id, name: t.info.name });
+    const live: TaskRecord[] = [];
+    for (const t of master.tasks.values()) if (keep(t)) live.push(t);
     const history = q.completed ? ((await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>) : [];
     // Every filter applies to the history as to the live tasks (a task id without a framework id
     // reads the whole history, so it must be filtered here).
@@ -200,17 +246,29 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     );
     // Tasks that ended a moment ago may not have reached the store's history yet (its writes are
     // group-committed): the in-memory window answers for them.
-    const key = (t: Record<string, unknown>): string => `${String(t['framework_id'])}\u0000${String(t['id'])}`;
-    const recent = q.completed
-      ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)]
-          .flat()
-          .filter((t) => matches(t, q) && text({ id: t.id, name: t.info.name }))
-          .map(taskToJson)
-      : [];
-    const recentKeys = new Set(recent.map((t) => key(t as Record<string, unknown>)));
-    const all = [...live, ...recent, ...done.filter((t) => !recentKeys.has(key(t)))];
-    const ordered = q.order === 'asc' ? all : all.reverse();
-    return { tasks: ordered.slice(q.offset, q.offset + (q.limit ?? 100)) };
+    const recent = q.completed ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)].flat().filter(keep) : [];
+    const recentKeys = new Set(recent.map((t) => `${t.frameworkId}\u0000${t.id}`));
+    const records = live.concat(recent);
+    const stored = done.filter((t) => !recentKeys.has(`${String(t['framework_id'])}\u0000${String(t['id'])}`));
+    // The page of [...records, ...stored] (reversed unless `asc`). Every task unfiltered (what
+    // scripts and the bench ask for) comes from the kept list; a filtered or smaller page is
+    // encoded now (one kept list per filter would be memory a caller could multiply).
+    const n = records.length + stored.length;
+    const asc = q.order === 'asc';
+    let tasks: unknown;
+    const everything = q.filter === undefined && q.frameworkId === undefined && q.taskId === undefined && q.agentId === undefined && q.state === undefined && q.completed;
+    if (everything && q.offset === 0 && (q.limit ?? 100) >= n) {
+      const kept = views.lists.of('all', records, !asc);
+      tasks = new JoinedArray(asc ? [kept, stored] : [[...stored].reverse(), kept]);
+    } else {
+      const page: unknown[] = [];
+      for (let k = q.offset; k < Math.min(n, q.offset + (q.limit ?? 100)); k++) {
+        const i = asc ? k : n - 1 - k;
+        page.push(i < records.length ? taskToJson(records[i]!) : stored[i - records.length]);
+      }
+      tasks = page;
+    }
+    return sendEncodedBody(reply, { tasks });
   });
 }
 
