@@ -136,8 +136,40 @@ export async function healthyCount(id: string): Promise<number> {
   return a.deployments.length === 0 ? a.tasksHealthy : -1;
 }
 
-export async function deployed(id: string, n: number): Promise<void> {
-  await eventually(async () => (await healthyCount(id)) === n, `${id}: ${n} healthy instances, no deployment`, 120_000);
+/** Waits for `n` healthy instances and no deployment; a timeout says what the app had instead. */
+export async function deployed(id: string, n: number, timeoutMs = 120_000): Promise<void> {
+  await eventually(async () => (await healthyCount(id)) === n, `${id}: ${n} healthy instances, no deployment`, timeoutMs).catch(async (error: Error) => {
+    throw new Error(`${error.message}: ${await appSummary(id)}`);
+  });
+}
+
+/** One line on an app: its counts, its tasks' states and health, its last failure and why it waits. */
+async function appSummary(id: string): Promise<string> {
+  const shown = (await httpCall(dev.url, 'GET', `/v2/apps${id}?embed=app.tasks&embed=app.lastTaskFailure`).catch(() => undefined))?.body as
+    | {
+        app?: {
+          tasksRunning: number;
+          tasksHealthy: number;
+          tasksUnhealthy: number;
+          deployments: unknown[];
+          tasks?: Array<{ state: string; healthCheckResults?: Array<{ alive: boolean; lastFailureCause?: string }> }>;
+          lastTaskFailure?: unknown;
+        };
+      }
+    | undefined;
+  const queue = (await httpCall(dev.url, 'GET', `/v2/queue?id=${id}`).catch(() => undefined))?.body as { queue?: Array<{ why?: { summary?: string } }> } | undefined;
+  const a = shown?.app;
+  if (a === undefined) return 'the app could not be read';
+  const tasks = (a.tasks ?? []).map((t) => `${t.state}${(t.healthCheckResults ?? []).map((h) => (h.alive ? ' alive' : ` not alive (${h.lastFailureCause ?? '?'})`)).join('')}`);
+  return JSON.stringify({
+    running: a.tasksRunning,
+    healthy: a.tasksHealthy,
+    unhealthy: a.tasksUnhealthy,
+    deployments: a.deployments.length,
+    tasks,
+    lastTaskFailure: a.lastTaskFailure,
+    waiting: queue?.queue?.[0]?.why?.summary,
+  });
 }
 
 export function get(port: number, path: string, headers: Record<string, string> = {}, agent?: Agent): Promise<{ status: number; body: string }> {
