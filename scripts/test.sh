@@ -10,7 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 alone=(test/stateful.test.ts test/discovery-restart.test.ts test/ha.test.ts)
-longest=(test/lb-rolling.test.ts test/catalog-images.test.ts test/cli-ux.test.ts test/cli-client.test.ts test/faults-partition.test.ts test/jobs.test.ts test/agent-recovery.test.ts test/cli-install.test.ts test/faults-mass.test.ts test/lb.test.ts)
+longest=(test/lb.test.ts test/catalog-images.test.ts test/cli-ux.test.ts test/cli-client.test.ts test/faults-partition.test.ts test/jobs.test.ts test/agent-recovery.test.ts test/cli-install.test.ts test/faults-mass.test.ts)
 run=(node --import tsx --test --test-timeout=600000)
 
 status=0
