@@ -124,8 +124,40 @@ async function healthyCount(id: string): Promise<number> {
   return a.deployments.length === 0 ? a.tasksHealthy : -1;
 }
 
+/** Waits for `n` healthy instances and no deployment; a timeout says what the app had instead. */
 async function deployed(id: string, n: number): Promise<void> {
-  await eventually(async () => (await healthyCount(id)) === n, `${id}: ${n} healthy instances, no deployment`, 120_000);
+  await eventually(async () => (await healthyCount(id)) === n, `${id}: ${n} healthy instances, no deployment`, 120_000).catch(async (error: Error) => {
+    throw new Error(`${error.message}: ${await appSummary(id)}`);
+  });
+}
+
+/** One line on an app: its counts, its tasks' states and health, its last failure and why it waits. */
+async function appSummary(id: string): Promise<string> {
+  const shown = (await httpCall(dev.url, 'GET', `/v2/apps${id}?embed=app.tasks&embed=app.lastTaskFailure`).catch(() => undefined))?.body as
+    | {
+        app?: {
+          tasksRunning: number;
+          tasksHealthy: number;
+          tasksUnhealthy: number;
+          deployments: unknown[];
+          tasks?: Array<{ state: string; healthCheckResults?: Array<{ alive: boolean; lastFailureCause?: string }> }>;
+          lastTaskFailure?: unknown;
+        };
+      }
+    | undefined;
+  const queue = (await httpCall(dev.url, 'GET', `/v2/queue?id=${id}`).catch(() => undefined))?.body as { queue?: Array<{ why?: { summary?: string } }> } | undefined;
+  const a = shown?.app;
+  if (a === undefined) return 'the app could not be read';
+  const tasks = (a.tasks ?? []).map((t) => `${t.state}${(t.healthCheckResults ?? []).map((h) => (h.alive ? ' alive' : ` not alive (${h.lastFailureCause ?? '?'})`)).join('')}`);
+  return JSON.stringify({
+    running: a.tasksRunning,
+    healthy: a.tasksHealthy,
+    unhealthy: a.tasksUnhealthy,
+    deployments: a.deployments.length,
+    tasks,
+    lastTaskFailure: a.lastTaskFailure,
+    waiting: queue?.queue?.[0]?.why?.summary,
+  });
 }
 
 function get(port: number, path: string, headers: Record<string, string> = {}, agent?: Agent): Promise<{ status: number; body: string }> {
@@ -273,7 +305,7 @@ describe('drover lb on HAProxy', { skip }, () => {
       const update = async (env: Record<string, string>): Promise<void> => {
         const r = await httpCall(dev.url, 'PATCH', '/v2/apps/roll', { env: { LISTEN: listen, ...env } });
         assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.body));
-        await eventually(async () => (await healthyCount('/roll')) === 4, 'the rolling deploy done', 180_000);
+        await eventually(async () => (await healthyCount('/roll')) === 4, 'the rolling deploy done', 180_000).catch(async (e: Error) => assert.fail(`${e.message}: ${await appSummary('/roll')}`));
       };
       await update({ VERSION: '2' });
       await update({ VERSION: '3' });
@@ -360,7 +392,7 @@ describe('drover lb on HAProxy', { skip }, () => {
       for (const version of ['2', '3']) {
         const r = await httpCall(dev.url, 'PATCH', '/v2/apps/drain', { env: { LISTEN: listen, VERSION: version } });
         assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.body));
-        await eventually(async () => (await healthyCount('/drain')) === 4, 'the rolling deploy done', 240_000);
+        await eventually(async () => (await healthyCount('/drain')) === 4, 'the rolling deploy done', 240_000).catch(async (e: Error) => assert.fail(`${e.message}: ${await appSummary('/drain')}`));
       }
       // The last old instances are still draining: wait for their KILL and exit while the load runs.
       await eventually(async () => ((await httpCall(dev.url, 'GET', '/v2/apps/drain/tasks')).body as { tasks: unknown[] }).tasks.length === 4, 'only the new instances left', 120_000);
