@@ -140,7 +140,10 @@ test('bad persistent volumes: 422 with their paths, nothing stored', { skip }, a
   assert.equal((await api('GET', '/v2/pods/bad')).status, 404);
 });
 
-test('a pod instance reserves and creates its volume; killed, it is replaced on the same agent and finds its data; deleting the pod releases all', { skip, timeout: 400_000 }, async () => {
+test('a pod instance reserves and creates its volume; killed, it is replaced on the same agent and finds its data; wiped, on a new volume; deleting the pod releases all', {
+  skip,
+  timeout: 400_000,
+}, async () => {
   const created = await api('POST', '/v2/pods', POD);
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const first = await running();
@@ -170,6 +173,15 @@ test('a pod instance reserves and creates its volume; killed, it is replaced on 
   assert.equal(third.agentId, first.agentId);
   assert.deepEqual(await logLines(3), [`start ${first.id}.writer`, `start ${second.id}.writer`, `start ${third.id}.writer`]);
   assert.equal((await volumes()).length, 1);
+
+  // Killed with wipe=true: its volume is destroyed, and the replacement starts on a new, empty one.
+  const [oldVolume] = await volumes();
+  const wiped = await api('DELETE', `/v2/pods/db/store::instances/${third.id}?wipe=true`);
+  assert.equal(wiped.status, 200, JSON.stringify(wiped.body));
+  const fourth = await running([first.id, second.id, third.id]);
+  await eventually(async () => !(await volumes()).includes(oldVolume!), 'the wiped volume destroyed', WAIT_MS);
+  assert.equal((await volumes()).length, 1, 'one volume: the new one');
+  assert.deepEqual(await logLines(1), [`start ${fourth.id}.writer`], 'the new volume holds only the new instance');
 
   // Deleted: the volume is destroyed and the reservation released.
   assert.equal((await api('DELETE', '/v2/pods/db/store?force=true')).status, 202);

@@ -38,6 +38,12 @@ export interface PodSlot {
   volumes: Array<{ name: string; size: number; persistenceId: string }>;
   /** The instance last launched on it. */
   instanceId?: string;
+  /**
+   * `wipe=true` on its instance's kill: released (DESTROY + UNRESERVE) at its agent's next offer
+   * once the instance ended; it no longer counts as one of the pod's slots, so the replacement
+   * reserves a new one (a new, empty volume), as Marathon does for a wiped resident instance.
+   */
+  wipe?: boolean;
 }
 
 /** An offered resource, in the JSON the master sends. */

@@ -38,11 +38,14 @@ export function splitPodPath(rest: string): { id: string; action?: string; arg?:
   return { id: rawId.replace(/\/$/, ''), ...(action === undefined ? {} : { action }), ...(arg === undefined ? {} : { arg }) };
 }
 
-/** `?force=true` (or a bare `?force`): cancel the pod's deployment in the way (Marathon's). */
-function force(request: FastifyRequest): boolean {
+/** `?NAME=true` (or a bare `?NAME`). */
+function flag(request: FastifyRequest, name: string): boolean {
   const q = request.query as Record<string, unknown> | undefined;
-  return q?.['force'] === 'true' || q?.['force'] === '';
+  return q?.[name] === 'true' || q?.[name] === '';
 }
+
+/** `?force=true`: cancel the pod's deployment in the way (Marathon's). */
+const force = (request: FastifyRequest): boolean => flag(request, 'force');
 
 function podId(raw: string): string {
   const n = normalizeId(raw);
@@ -127,7 +130,7 @@ export function registerPodRoutes(app: FastifyInstance, services: ServicesFramew
       }
       const bad = (ids as string[]).findIndex((x) => !INSTANCE_ID.test(x));
       if (bad >= 0) throw new DroverError('VALIDATION', 'Object is not valid', { details: [{ path: arg !== undefined ? '/instanceId' : `/${bad}`, errors: ['is not an instance id'] }] });
-      const killed = pods.killInstances(pod.id, ids as string[]);
+      const killed = await pods.killInstances(pod.id, ids as string[], flag(request, 'wipe'));
       if (arg !== undefined) {
         if (killed.length === 0) throw new DroverError('NOT_FOUND', `Instance '${arg.slice(0, 256)}' of pod '${pod.id}' does not exist`);
         return pods.instanceStatus(killed[0]!);

@@ -257,8 +257,19 @@ export class PodManager {
   }
 
   /** Kill these instances of the pod (they are replaced, as Marathon does). */
-  killInstances(podId: string, ids: readonly string[]): PodInstance[] {
+  /**
+   * Kill these instances of the pod; with `wipe`, their reservations and persistent volumes go
+   * too (pod-slots.ts `wipe`), stored before any kill is sent so a restarted framework still
+   * releases them.
+   */
+  async killInstances(podId: string, ids: readonly string[], wipe = false): Promise<PodInstance[]> {
     const found = ids.map((id) => this.instances.get(id)).filter((i): i is PodInstance => i !== undefined && i.podId === podId);
+    const wiped = wipe ? [...this.slots.values()].filter((s) => s.podId === podId && s.wipe !== true && found.some((i) => i.slotId === s.id)) : [];
+    if (wiped.length > 0) {
+      await this.c.store.txn({ success: wiped.map((slot) => ({ type: 'put' as const, key: `${POD_SLOTS}${slot.id}`, value: JSON.stringify({ ...slot, wipe: true }) })) });
+      for (const slot of wiped) slot.wipe = true;
+      for (const slot of wiped) this.c.logger.info({ podId, slotId: slot.id, agentId: slot.agentId }, 'pod-slot-wiped');
+    }
     for (const i of found) this.kill(i);
     return found;
   }
@@ -311,8 +322,8 @@ export class PodManager {
   wanted(): number {
     let n = 0;
     for (const pod of this.pods.values()) n += this.plan(pod).launch;
-    // Slots of deleted pods are released at their agent's next offer.
-    for (const slot of this.slots.values()) if (!this.pods.has(slot.podId)) n++;
+    // Slots of deleted pods, and wiped ones, are released at their agent's next offer.
+    for (const slot of this.slots.values()) if (!this.pods.has(slot.podId) || slot.wipe === true) n++;
     if (n === 0) this.scheduleRetry();
     return n;
   }
@@ -391,7 +402,7 @@ export class PodManager {
    */
   offer(offers: OfferJson[]): OfferJson[] {
     const plans = [...this.pods.values()].map((pod) => ({ pod, want: this.plan(pod).launch })).filter((p) => p.want > 0);
-    if (plans.length === 0 && [...this.slots.values()].every((s) => this.pods.has(s.podId))) return offers;
+    if (plans.length === 0 && [...this.slots.values()].every((s) => this.pods.has(s.podId) && s.wipe !== true)) return offers;
     const rest: OfferJson[] = [];
     const launches: Array<{ offer: OfferJson; instances: PodInstance[]; ops: unknown[]; slots?: { put: PodSlot[]; del: string[] } }> = [];
     const defaultRole = this.c.defaultRole ?? '*';
@@ -497,7 +508,7 @@ export class PodManager {
         }
         continue;
       }
-      if (!this.pods.has(slot.podId)) {
+      if (!this.pods.has(slot.podId) || slot.wipe === true) {
         ops.push(...releaseOperations(mine));
         this.slots.delete(slot.id);
         del.push(slot.id);
@@ -524,7 +535,7 @@ export class PodManager {
       const pod = plan.pod;
       const role = pod.role ?? defaultRole;
       const volumeDisk = pod.volumes.reduce((n, v) => n + (v.persistent?.size ?? 0), 0);
-      while (plan.want > 0 && [...this.slots.values()].filter((s) => s.podId === pod.id).length < pod.scaling.instances) {
+      while (plan.want > 0 && [...this.slots.values()].filter((s) => s.podId === pod.id && s.wipe !== true).length < pod.scaling.instances) {
         if (role === '*') {
           reject(pod, "persistent volumes need a reservation role: the pod's role is '*' (start the master with --mesos-role, or give the pod a role)", 'NoCorrespondingReservationFound');
           break;
@@ -551,7 +562,7 @@ export class PodManager {
         this.c.logger.info({ podId: pod.id, slotId: slot.id, agentId }, 'pod-slot-reserving');
       }
       if (plan.want > 0) {
-        const elsewhere = [...this.slots.values()].filter((s) => s.podId === pod.id && s.agentId !== agentId);
+        const elsewhere = [...this.slots.values()].filter((s) => s.podId === pod.id && s.agentId !== agentId && s.wipe !== true);
         if (elsewhere.length > 0)
           reject(pod, `waiting for its reserved resources and persistent volumes on ${[...new Set(elsewhere.map((s) => s.hostname))].join(', ')}`, 'NoCorrespondingReservationFound');
       }
