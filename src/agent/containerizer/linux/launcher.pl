@@ -146,13 +146,8 @@ sub build_template {
   syscall($nr{mount}, $name, $dir, $tmpfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, $opts) == 0 or return "cannot mount a tmpfs: $!";
   mkdir("$dir/r", 0755) or return "mkdir /r: $!";
   mkdir("$dir/dev", 0755) or return "mkdir /dev: $!";
-  for my $dev (qw(null zero full random urandom tty)) {
-    my ($src, $dst) = ("/dev/$dev", "$dir/dev/$dev");
-    next unless -e $src;
-    open(my $fh, '>', $dst) or return "cannot create /dev/$dev: $!";
-    close($fh);
-    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /dev/$dev: $!";
-  }
+  my $devices = bind_host_devices("$dir/dev");
+  return $devices if defined $devices;
   chdir($dir) or return "chdir: $!";
   my $dot = '.';
   syscall($nr{pivot_root}, $dot, $dot) == 0 or return "pivot_root: $!";
@@ -451,6 +446,20 @@ sub host_view {
 # I, with an image: its overlay rootfs (already mounted by the agent, so a mount point) becomes
 # the root. Every path below is checked not to be a symlink first: the image is untrusted, and a
 # link would make a mount land wherever it points on the host. Returns an error or undef.
+# The host's device nodes into the directory $devdir, bound one by one (no mknod: nothing the
+# host does not already offer). Undef, or why not.
+sub bind_host_devices {
+  my ($devdir) = @_;
+  for my $name (qw(null zero full random urandom tty)) {
+    my ($src, $dst) = ("/dev/$name", "$devdir/$name");
+    next unless -e $src;
+    open(my $fh, '>', $dst) or return "cannot create /dev/$name: $!";
+    close($fh);
+    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /dev/$name: $!";
+  }
+  return undef;
+}
+
 sub enter_image_root {
   my ($sandbox, $image, $volumes) = @_;
   my $copies = $image->{copies};
@@ -477,14 +486,8 @@ sub enter_image_root {
   syscall($nr{mount}, $procfs, $proc, $procfs, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) == 0 or return "cannot mount /proc: $!";
   my ($dev, $devname, $devopts) = ("$root/dev", 'drover-dev', 'mode=755,size=1024k');
   syscall($nr{mount}, $devname, $dev, $tmpfs, MS_NOSUID | MS_NOEXEC, $devopts) == 0 or return "cannot mount /dev: $!";
-  # The host's device nodes, bound one by one (no mknod: nothing the host does not already offer).
-  for my $name (qw(null zero full random urandom tty)) {
-    my ($src, $dst) = ("/dev/$name", "$dev/$name");
-    next unless -e $src;
-    open(my $fh, '>', $dst) or return "cannot create /dev/$name: $!";
-    close($fh);
-    syscall($nr{mount}, $src, $dst, 0, MS_BIND, 0) == 0 or return "cannot bind /dev/$name: $!";
-  }
+  my $devices = bind_host_devices($dev);
+  return $devices if defined $devices;
   symlink("/proc/self/fd", "$dev/fd");
   symlink("/proc/self/fd/$_->[1]", "$dev/$_->[0]") for (['stdin', 0], ['stdout', 1], ['stderr', 2]);
   mkdir("$dev/shm", 01777);
