@@ -71,8 +71,8 @@ export async function register(master: Master, call: Register, total: Resources,
       attributes: info.attributes ?? [],
       used: Resources.EMPTY,
       offered: Resources.EMPTY,
-      // 'active' once its tasks are known, as above.
-      status: 'recovering',
+      // With tasks, 'active' once they are known, as above; with none there is nothing to wait for.
+      status: (call.register.tasks ?? []).length > 0 ? 'recovering' : 'active',
       registeredAt: now,
       lastSeen: now,
     };
