@@ -1,22 +1,7 @@
-/**
- * Marathon pods on Mesos task groups, inside the services framework: desired state (pods and
- * their versions in the store), instances (one task group each, stored before their launch),
- * placement on offers (LAUNCH_GROUP), status updates, scaling and a rolling replace on update.
- *
- * An instance is `<pod id, / → _>.instance-<uuid>`; its tasks are `<instance id>.<container>`,
- * Marathon's ids. An instance ends when all of its tasks have ended; one failed or killed task
- * ends them all (the agent's default-executor rule), and a replacement is launched (with the
- * pod's backoff after failures).
- *
- * Rolling replace: instances of an older configuration are killed only while at least
- * `minimumHealthCapacity × instances` of the new one run; at most `maximumOverCapacity ×
- * instances` extra are launched meanwhile.
- */
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock/clock.ts';
 import { DroverError } from '../../errors/errors.ts';
 import type { Logger } from '../../log/index.ts';
-import { isTerminalState, type TaskState } from '../../protocol/mesos/enums.ts';
+import { isTerminalState } from '../../protocol/mesos/enums.ts';
 import type { TaskStatus } from '../../protocol/mesos/scheduler.ts';
 import { Resources } from '../../resources/index.ts';
 import type { Store } from '../../store/store.ts';
@@ -31,6 +16,7 @@ import { type Pod, podConfigEqual } from './pod-schema.ts';
 import { roleFit } from './placement.ts';
 import { unreachablePhase } from './reconcile.ts';
 import { recordRejection, type Rejection } from './runtime.ts';
+import { healthyWhereChecked, instanceIdOf, isPodTaskId, live, newInstanceId, type PodInstance, type PodTask, running, strategyOf, unreachable } from './pod-instance.ts';
 import { isResidentPod, isUnreserved, newSlot, type OfferedResource, POD_SLOTS, type PodSlot, releaseOperations, reserveOperations, slotIdOf } from './pod-slots.ts';
 
 const PREFIX = '/drover/services';
@@ -39,40 +25,8 @@ const POD_VERSIONS = `${PREFIX}/pod-versions`;
 export const POD_INSTANCES = `${PREFIX}/pod-instances/`;
 const TERMINATIONS_KEPT = 10;
 
-export interface PodTask {
-  taskId: string;
-  container: string;
-  state: TaskState;
-  message?: string;
-  healthy?: boolean;
-  since: string;
-  /** It ended with its machine (loss-cause.ts): not a crash of the pod, no backoff. */
-  machineLoss?: boolean;
-}
-
-export interface PodInstance {
-  id: string;
-  podId: string;
-  /** Pod version it was launched with, and its configuration version (a scale keeps it). */
-  version: string;
-  configVersion: string;
-  agentId: string;
-  hostname: string;
-  /** Host port of each endpoint that has one. */
-  ports: Record<string, number>;
-  /** Its addresses on its container networks (from the agent's TASK_RUNNING). */
-  networks?: Array<{ name: string; addresses: string[] }>;
-  tasks: PodTask[];
-  stagedAt: string;
-  startedAt?: string;
-  killing?: boolean;
-  /** The role its tasks run in (its offer's); absent in instances stored before pods had roles. */
-  role?: string;
-  /** Since when a task of it has been TASK_UNREACHABLE (the pod's unreachableStrategy counts from here). */
-  unreachableSince?: string;
-  /** Its reservation and persistent volumes (pods with persistent volumes: pod-slots.ts). */
-  slotId?: string;
-}
+export { instanceIdOf, isPodTaskId };
+export type { PodInstance, PodTask };
 
 interface Termination {
   instanceID: string;
@@ -108,25 +62,6 @@ export interface PodContext {
   /** The role of pods that name none (the framework's first role). */
   defaultRole?: string;
 }
-
-export const instanceIdOf = (taskId: string): string => taskId.slice(0, taskId.lastIndexOf('.'));
-
-/**
- * A pod task's id: `<pod>.instance-<uuid>.<container>`. An app's is `<app>.instance-<uuid>._app.1`
- * (app.ts); a container name never starts with `_`, so the two never match each other.
- */
-const POD_TASK_ID = /^.+\.instance-[0-9a-f-]{36}\.[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-export const isPodTaskId = (taskId: string): boolean => taskId.length <= 1024 && POD_TASK_ID.test(taskId);
-
-function newInstanceId(podId: string): string {
-  return `${podId.split('/').filter(Boolean).join('_')}.instance-${randomUUID()}`;
-}
-
-const live = (i: PodInstance): boolean => i.tasks.some((t) => !isTerminalState(t.state));
-const unreachable = (i: PodInstance): boolean => i.tasks.some((t) => t.state === 'TASK_UNREACHABLE');
-/** Pods stored before unreachableStrategy existed have Marathon's default. */
-const strategyOf = (pod: Pod | undefined): Pod['scheduling']['unreachableStrategy'] => pod?.scheduling.unreachableStrategy ?? { inactiveAfterSeconds: 0, expungeAfterSeconds: 0 };
-const running = (i: PodInstance): boolean => i.tasks.every((t) => t.state === 'TASK_RUNNING' || t.state === 'TASK_FINISHED') && i.tasks.some((t) => t.state === 'TASK_RUNNING');
 
 export class PodManager {
   readonly pods = new Map<string, Pod>();
@@ -798,9 +733,4 @@ export class PodManager {
       role: i.role ?? '*',
     };
   }
-}
-
-/** Every container with a health check reports healthy (the agent's checks; Marathon waits for them too). */
-function healthyWhereChecked(pod: Pod, i: PodInstance): boolean {
-  return i.tasks.every((t) => pod.containers.find((c) => c.name === t.container)?.healthCheck === undefined || t.healthy === true);
 }
