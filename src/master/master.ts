@@ -20,6 +20,7 @@ import { RoleConfig } from './allocator/role-config.ts';
 import { transition } from './tasks/transitions.ts';
 import { keptStatus, type AgentRecord, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
 import { OfferJson } from './offer-json.ts';
+import { OfferTable } from './offer-table.ts';
 import { AgentPool } from './agent-pool.ts';
 import { Registry } from './registry.ts';
 import { Maintenance } from './maintenance.ts';
@@ -145,7 +146,8 @@ export class Master {
   readonly completedTasks = new Map<string, TaskRecord[]>(); // frameworkId → newest last
   /** Torn-down frameworks with their completed tasks, for the views (newest first). */
   readonly completedFrameworks: CompletedFrameworks<FrameworkRecord, TaskRecord>;
-  readonly offers = new Map<string, OfferRecord>();
+  /** Outstanding offers; ids `<master id>-O<n>` (offer-table.ts). */
+  readonly offers = new OfferTable(`${this.id}-O`);
   readonly metrics = new MasterMetrics();
   /** Open operator SUBSCRIBE streams (POST /api/v1); every state change is published to them. */
   readonly operatorStreams = new Set<EventSink>();
@@ -204,7 +206,6 @@ export class Master {
   private readonly offerJson = new OfferJson((agent, resources, role) => reservedOfferJson(agent.reservations, this.tasks.onAgent(agent.id), resources, role));
   private frameworkCounter = 0;
   private agentCounter = 0;
-  private offerCounter = 0;
   private cycle = 0;
   private allocationPending = false;
   private timers: NodeJS.Timeout[] = [];
@@ -627,7 +628,7 @@ export class Master {
   // ---- offers and allocation ----------------------------------------------------------------
 
   removeOffer(offer: OfferRecord): void {
-    if (!this.offers.delete(offer.id)) return;
+    if (!this.offers.delete(offer)) return;
     const agent = this.agents.get(offer.agentId);
     if (agent) agent.offered = agent.offered.subtract(offer.resources);
   }
@@ -694,15 +695,7 @@ export class Master {
       const event = this.offerJson.event(frameworkId);
       for (const decision of decisions) {
         const agent = decision.agent.record;
-        const offer: OfferRecord = {
-          id: `${this.id}-O${this.offerCounter++}`,
-          frameworkId,
-          agentId: decision.agentId,
-          role: decision.role,
-          resources: decision.resources,
-          createdAt: now,
-        };
-        this.offers.set(offer.id, offer);
+        const offer = this.offers.make(frameworkId, decision.agentId, decision.role, decision.resources, now);
         agent.offered = agent.offered.add(offer.resources);
         event.add(offer, agent);
       }

@@ -16,6 +16,7 @@ import { DroverError } from '../errors/errors.ts';
 import { EncodedJson } from '../protocol/encoded-json.ts';
 import type { RangeSet, Resources, ResourceValue, ValueSet } from '../resources/index.ts';
 import type { AgentRecord, OfferRecord } from './model.ts';
+import { MadeOffer } from './offer-table.ts';
 
 interface AgentFragment {
   hostname: string;
@@ -56,7 +57,10 @@ export class OfferJson {
    * written only up to its own counts, so a cycle's events grow no arrays of their own (at
    * 10,000 offers, about a megabyte of array growth per cycle otherwise).
    */
-  readonly scratch: Scratch = { ids: [], parts: [], ends: [] };
+  readonly scratch: Scratch = { ids: [], seqs: [], parts: [], ends: [] };
+  /** The master's offer-id prefix last seen, as bytes; undefined if it needs escaping. */
+  private prefix = '';
+  private prefixBytes: Buffer | undefined;
   private current: OffersEvent | undefined;
   /** Where the last `restInto` stopped writing. */
   lastEnd = 0;
@@ -67,6 +71,15 @@ export class OfferJson {
   event(frameworkId: string): OffersEvent {
     this.current = new OffersEvent(this, frameworkId);
     return this.current;
+  }
+
+  /** `offer.prefix` as bytes to copy, when it needs no escaping (a master's `<uuid>-O` always). */
+  prefixOf(offer: MadeOffer): Buffer | undefined {
+    if (offer.prefix !== this.prefix) {
+      this.prefix = offer.prefix;
+      this.prefixBytes = PLAIN_ID.test(offer.prefix) ? Buffer.from(offer.prefix, 'latin1') : undefined;
+    }
+    return this.prefixBytes;
   }
 
   /** Throws unless `event` is the one being built. */
@@ -185,8 +198,12 @@ export class OfferJson {
 
 /** One event's lists in `OfferJson.scratch`. */
 interface Scratch {
-  /** Offer ids, already JSON string contents (quotes added when written). */
-  ids: string[];
+  /**
+   * Offer ids, already JSON string contents (quotes added when written); for an offer the master
+   * made (offer-table.ts), its prefix's bytes, and its number in `seqs` (−1 otherwise).
+   */
+  ids: Array<string | Buffer>;
+  seqs: number[];
   /** Every offer's pieces after its framework id, one flat list; `ends[i]` is where offer i's end. */
   parts: Buffer[];
   ends: number[];
@@ -212,15 +229,27 @@ export class OffersEvent {
   /** `offer` must be for this event's framework. */
   add(offer: OfferRecord, agent: AgentRecord): void {
     this.json.checkCurrent(this);
-    const { ids, parts, ends } = this.json.scratch;
-    // The master's offer ids (`<uuid>-O<n>`) need no escaping: no string made per offer for them.
-    const plain = PLAIN_ID.test(offer.id);
-    const id = plain ? offer.id : JSON.stringify(offer.id).slice(1, -1);
-    if (!plain) this.ascii = false;
+    const { ids, seqs, parts, ends } = this.json.scratch;
+    // The master's offers (`<uuid>-O<n>`): the prefix's bytes and the number's digits are
+    // written, no id string is made.
+    const prefix = offer instanceof MadeOffer ? this.json.prefixOf(offer) : undefined;
+    let idLength: number;
+    if (prefix !== undefined) {
+      const seq = (offer as MadeOffer).seq;
+      ids[this.count] = prefix;
+      seqs[this.count] = seq;
+      idLength = prefix.length + digitCount(seq);
+    } else {
+      const plain = PLAIN_ID.test(offer.id);
+      const id = plain ? offer.id : JSON.stringify(offer.id).slice(1, -1);
+      if (!plain) this.ascii = false;
+      ids[this.count] = id;
+      seqs[this.count] = -1;
+      idLength = plain ? id.length : Buffer.byteLength(id);
+    }
     const restLength = this.json.restInto(agent, offer.resources, offer.role, parts, this.partCount);
     this.partCount = this.json.lastEnd;
-    this.size += (this.count > 0 ? 1 : 0) + OFFER_ID.length + (plain ? id.length : Buffer.byteLength(id)) + 2 + this.middle.length + restLength;
-    ids[this.count] = id;
+    this.size += (this.count > 0 ? 1 : 0) + OFFER_ID.length + idLength + 2 + this.middle.length + restLength;
     ends[this.count] = this.partCount;
     this.count++;
   }
@@ -232,7 +261,7 @@ export class OffersEvent {
 
   finish(): EncodedJson {
     this.json.checkCurrent(this);
-    const { ids, parts, ends } = this.json.scratch;
+    const { ids, seqs, parts, ends } = this.json.scratch;
     // Pieces are copied with TypedArray `set` (a memcpy): `Buffer#copy`'s argument checks cost
     // more than the copy itself for pieces this small, about 100,000 of them per cycle.
     const out = Buffer.allocUnsafe(this.size);
@@ -246,7 +275,12 @@ export class OffersEvent {
       out.set(OFFER_ID, at);
       at += OFFER_ID.length;
       out[at++] = QUOTE;
-      at += out.write(ids[i]!, at, encoding);
+      const id = ids[i]!;
+      if (typeof id === 'string') at += out.write(id, at, encoding);
+      else {
+        out.set(id, at);
+        at = writeDigits(out, at + id.length, seqs[i]!);
+      }
       out[at++] = QUOTE;
       out.set(middle, at);
       at += middle.length;
@@ -259,6 +293,26 @@ export class OffersEvent {
     out.set(CLOSE, at);
     return EncodedJson.fromBytes(out);
   }
+}
+
+/** Decimal digits of a non-negative integer. */
+function digitCount(n: number): number {
+  let count = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    count++;
+  }
+  return count;
+}
+
+/** Writes `n` (a non-negative integer) in decimal at `at`; returns the index after it. */
+function writeDigits(out: Buffer, at: number, n: number): number {
+  const end = at + digitCount(n);
+  for (let i = end - 1; i >= at; i--) {
+    out[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
 }
 
 /** Equal bags listed in the same order: their JSON is the same bytes. */

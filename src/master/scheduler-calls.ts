@@ -11,7 +11,8 @@ import { compileValidator } from '../protocol/validation.ts';
 import { Resources } from '../resources/index.ts';
 import type { EventSink } from './stream.ts';
 import type { Master } from './master.ts';
-import { keptTaskInfo, type FrameworkRecord, type OfferRecord, type TaskRecord } from './model.ts';
+import { keptTaskInfo, type FrameworkRecord, type TaskRecord } from './model.ts';
+import type { MadeOffer } from './offer-table.ts';
 import { operatorEvents } from './views-v1.ts';
 import { sharedResources } from './interner.ts';
 import { executorProblem, groupTasksProblem, type ExecutorJson } from './task-groups.ts';
@@ -186,7 +187,7 @@ export function accept(master: Master, framework: FrameworkRecord, call: Call<'a
     framework,
     offerIds.map((o) => o.value),
   );
-  const offers = offerIds.map((o) => master.offers.get(o.value)).filter((o): o is OfferRecord => o?.frameworkId === framework.id);
+  const offers = offerIds.map((o) => master.offers.get(o.value)).filter((o): o is MadeOffer => o?.frameworkId === framework.id);
   // Every valid offer named is used up by this call, whatever else is wrong with it.
   for (const offer of offers) master.removeOffer(offer);
   if (problem !== undefined) {
