@@ -30,9 +30,12 @@ class DroppingSink implements EventSink {
   onClose(): void {}
 }
 
-export async function runAllocatorScenario(s: Scenario, options: { progress?: (l: string) => void } = {}): Promise<Record<string, unknown>> {
-  const log = options.progress ?? (() => undefined);
-  const { frameworks: frameworkCount, cycles, tasksPerAgent, roles: roleCount = 0, weights = {}, quota = {}, reservedAgents = 0, goalCycleMs } = s.allocator!;
+/**
+ * The scenario's master: frameworks, agents and tasks registered directly on its model, no cycle
+ * run yet. Also used to compare two trees' cycles in one process (docs/architecture/024-allocator-cycle.md).
+ */
+export async function allocatorScenarioMaster(s: Scenario): Promise<{ master: Master; store: ReturnType<typeof createMemoryStore> }> {
+  const { frameworks: frameworkCount, tasksPerAgent, roles: roleCount = 0, weights = {}, quota = {}, reservedAgents = 0 } = s.allocator!;
   const store = createMemoryStore();
   const master = new Master({ store, logger: silentLogger(), hostname: 'sim', port: 5050 });
   const total = Resources.parse(s.agents.resources);
@@ -95,23 +98,36 @@ export async function runAllocatorScenario(s: Scenario, options: { progress?: (l
       stream: new DroppingSink(),
     });
   }
+  return { master, store };
+}
+
+/** One cycle as the scenario runs it: every offer of the last cycle returned, then a cycle. */
+export function allocatorScenarioCycle(master: Master): { ms: number; cpuMs: number; offers: number } {
+  for (const offer of [...master.offers.values()]) master.removeOffer(offer);
+  const before = master.offers.size;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  master.runAllocation();
+  const cpu = process.cpuUsage(cpu0);
+  // On a shared machine wall time includes waiting for a core; CPU time (this process's
+  // threads, so the collector's helpers too) does not.
+  return { ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, offers: master.offers.size - before };
+}
+
+export async function runAllocatorScenario(s: Scenario, options: { progress?: (l: string) => void } = {}): Promise<Record<string, unknown>> {
+  const log = options.progress ?? (() => undefined);
+  const { frameworks: frameworkCount, cycles, roles: roleCount = 0, reservedAgents = 0, goalCycleMs } = s.allocator!;
+  const { master, store } = await allocatorScenarioMaster(s);
   log(`${s.agents.count} agents, ${frameworkCount} frameworks in ${Math.max(1, roleCount)} roles, ${master.tasks.size} tasks, ${master.roleConfig.quotas.size} quotas; ${cycles} cycles`);
   const times: number[] = [];
   const cpuTimes: number[] = [];
   let offers = 0;
   let lastOffers: Record<string, { offers: number; cpus: number }> = {};
   for (let c = 0; c < cycles; c++) {
-    for (const offer of [...master.offers.values()]) master.removeOffer(offer);
-    const before = master.offers.size;
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    master.runAllocation();
-    const cpu = process.cpuUsage(cpu0);
-    times.push(performance.now() - t0);
-    // On a shared machine wall time includes waiting for a core; CPU time (this process's
-    // threads, so the collector's helpers too) does not.
-    cpuTimes.push((cpu.user + cpu.system) / 1000);
-    offers = master.offers.size - before;
+    const cycle = allocatorScenarioCycle(master);
+    times.push(cycle.ms);
+    cpuTimes.push(cycle.cpuMs);
+    offers = cycle.offers;
     if (c === cycles - 1) lastOffers = offeredByRole(master);
     log(`cycle ${c + 1}: ${times.at(-1)!.toFixed(1)} ms (CPU ${cpuTimes.at(-1)!.toFixed(1)} ms), ${offers} offers`);
   }

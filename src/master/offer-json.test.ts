@@ -5,6 +5,7 @@ import { EncodedJson } from '../protocol/encoded-json.ts';
 import { encodeJsonRecord } from '../protocol/recordio.ts';
 import { Resources } from '../resources/index.ts';
 import { OfferJson } from './offer-json.ts';
+import { OfferTable } from './offer-table.ts';
 import { offerToJson } from './views.ts';
 import type { AgentRecord, OfferRecord } from './model.ts';
 
@@ -109,4 +110,17 @@ test('events share one set of lists: a longer event then a shorter one, and an e
   assert.throws(() => first.finish(), /used after another one was begun/);
   second.add(offer('o9'), a);
   assert.equal(JSON.parse(second.finish().text).offers.offers.length, 1);
+});
+
+test("the master's offers (offer-table.ts) are written by number: the same bytes as their id strings", () => {
+  const encoder = new OfferJson();
+  const a = agent();
+  const table = new OfferTable('5d1e8c2a-0b7e-4c55-9d0e-3f1a2b3c4d5e-O');
+  const made = [0, 1, 9, 10, 99, 100, 12345].map(() => table.make('fw-1', a.id, '*', R('cpus:1;mem:64'), 0));
+  // Numbers with every digit count up to 16 (ids of a long-lived master).
+  for (let i = 0; i < 12345; i++) table.make('fw-1', a.id, '*', R('cpus:1'), 0);
+  made.push(table.make('fw-1', a.id, 'db', R('cpus:2'), 0));
+  assert.equal(...both(encoder, made, a));
+  // With an offer of another shape (its id a string to escape) in the same event.
+  assert.equal(...both(encoder, [made[0]!, { id: 'o\u00e9"1', frameworkId: 'fw-1', agentId: a.id, role: '*', resources: R('cpus:1'), createdAt: 0 }, made[7]!], a));
 });

@@ -35,9 +35,30 @@ export class MadeOffer implements OfferRecord {
 /** At most 15 digits: every such number is an exact integer in a double. */
 const MAX_DIGITS = 15;
 
+/** Offers by number in blocks of this many slots: a cycle's offers fill whole blocks in turn. */
+const BLOCK = 256;
+/** A block (not the newest) with fewer live offers than this moves them to `scattered`. */
+const SPARSE = BLOCK / 16;
+
+interface Block {
+  slots: Array<MadeOffer | undefined>;
+  live: number;
+}
+
+/**
+ * Offers by number. A cycle makes thousands of offers with consecutive numbers, and most are
+ * answered (or, in the simulator, returned) before the next: in a `Map` each was an entry added
+ * and removed, and the map re-made its table as it emptied and filled again every cycle. Here
+ * they go into blocks of consecutive numbers (one map entry per block); a block is dropped when
+ * its last offer goes. A block left with a few long-held offers (a framework that keeps an offer
+ * and never answers) hands them to a plain map and is dropped, so memory stays within 16 slots
+ * per outstanding offer.
+ */
 export class OfferTable {
-  private readonly bySeq = new Map<number, MadeOffer>();
+  private readonly blocks = new Map<number, Block>();
+  private readonly scattered = new Map<number, MadeOffer>();
   private next = 0;
+  private count = 0;
 
   constructor(
     /** `<master id>-O`. */
@@ -46,29 +67,65 @@ export class OfferTable {
 
   /** A new offer with the next id, stored. */
   make(frameworkId: string, agentId: string, role: string, resources: Resources, createdAt: number): MadeOffer {
-    const offer = new MadeOffer(this.prefix, this.next++, frameworkId, agentId, role, resources, createdAt);
-    this.bySeq.set(offer.seq, offer);
+    const seq = this.next++;
+    const offer = new MadeOffer(this.prefix, seq, frameworkId, agentId, role, resources, createdAt);
+    const key = Math.floor(seq / BLOCK);
+    let block = this.blocks.get(key);
+    if (block === undefined) {
+      this.blocks.set(key, (block = { slots: new Array<MadeOffer | undefined>(BLOCK).fill(undefined), live: 0 }));
+      // The block before was the newest, which `delete` does not thin out: now it may be.
+      const before = this.blocks.get(key - 1);
+      if (before !== undefined && before.live < SPARSE) this.scatter(key - 1, before);
+    }
+    block.slots[seq % BLOCK] = offer;
+    block.live++;
+    this.count++;
     return offer;
   }
 
   get size(): number {
-    return this.bySeq.size;
+    return this.count;
   }
 
   /** The outstanding offer with this id (from a request: any string), if any. */
   get(id: string): MadeOffer | undefined {
     const seq = this.seqOf(id);
-    return seq === undefined ? undefined : this.bySeq.get(seq);
+    return seq === undefined ? undefined : this.bySeq(seq);
   }
 
   /** Removes this very offer; false if it was not outstanding (answered, rescinded, another master's). */
   delete(offer: OfferRecord): boolean {
-    if (!(offer instanceof MadeOffer) || this.bySeq.get(offer.seq) !== offer) return false;
-    return this.bySeq.delete(offer.seq);
+    if (!(offer instanceof MadeOffer) || offer.prefix !== this.prefix) return false;
+    const seq = offer.seq;
+    const key = Math.floor(seq / BLOCK);
+    const block = this.blocks.get(key);
+    if (block !== undefined && block.slots[seq % BLOCK] === offer) {
+      block.slots[seq % BLOCK] = undefined;
+      this.count--;
+      if (--block.live === 0) this.blocks.delete(key);
+      else if (block.live < SPARSE && key !== Math.floor((this.next - 1) / BLOCK)) this.scatter(key, block);
+      return true;
+    }
+    if (this.scattered.get(seq) !== offer) return false;
+    this.scattered.delete(seq);
+    this.count--;
+    return true;
   }
 
-  values(): IterableIterator<MadeOffer> {
-    return this.bySeq.values();
+  /** Every outstanding offer (in no particular order). */
+  *values(): IterableIterator<MadeOffer> {
+    for (const block of this.blocks.values()) for (const o of block.slots) if (o !== undefined) yield o;
+    yield* this.scattered.values();
+  }
+
+  /** Moves a block's few offers to `scattered` and drops the block. */
+  private scatter(key: number, block: Block): void {
+    for (const o of block.slots) if (o !== undefined) this.scattered.set(o.seq, o);
+    this.blocks.delete(key);
+  }
+
+  private bySeq(seq: number): MadeOffer | undefined {
+    return this.blocks.get(Math.floor(seq / BLOCK))?.slots[seq % BLOCK] ?? this.scattered.get(seq);
   }
 
   private seqOf(id: string): number | undefined {

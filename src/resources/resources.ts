@@ -49,12 +49,19 @@ export class Resources {
 
   private readonly types: ReadonlyMap<string, ResourceType>;
   #derived: Derived | undefined = undefined;
+  /**
+   * No resources at all. A field, not `entries.size`: the offer cycle asks it of every agent's
+   * bag, and the answer in the bag itself costs one memory read instead of three (the bag, its
+   * map, the map's table) when the bag is not in the cache (docs/architecture/024-allocator-cycle.md).
+   */
+  readonly isEmpty: boolean;
 
   /** `entries` is owned by the new instance and already satisfies the invariants. */
   private constructor(private readonly entries: ReadonlyMap<string, Resource>) {
     const types = new Map<string, ResourceType>();
     for (const r of entries.values()) types.set(r.name, r.value.type);
     this.types = types;
+    this.isEmpty = entries.size === 0;
   }
 
   /** Builds a bag from resources; repeated (name, role) pairs are added together. */
@@ -116,10 +123,6 @@ export class Resources {
 
   toString(): string {
     return this.format();
-  }
-
-  get isEmpty(): boolean {
-    return this.entries.size === 0;
   }
 
   add(other: Resources): Resources {

@@ -118,6 +118,10 @@ export class QuotaCycle {
    * anyone is (the available headroom moves); `offered` drops what went stale.
    */
   private capsOf(role: string, guaranteeStage: boolean): Amounts | undefined {
+    // A role without quota has caps only while some guarantee is unmet (computeCaps): answered
+    // without the cache, which `offered` would empty and refill for it after each of its offers
+    // (a delete and a set per offer, and the map's table re-made every few).
+    if (this.required.size === 0 && !this.quotas.has(role)) return undefined;
     const cache = guaranteeStage ? this.stageCaps : this.caps;
     const cached = cache.get(role);
     if (cached !== undefined) return cached === NONE ? undefined : cached;
@@ -151,7 +155,7 @@ export class QuotaCycle {
     if (this.required.size > 0) {
       this.caps.clear();
       this.stageCaps.clear();
-    } else {
+    } else if (this.quotas.has(role)) {
       this.caps.delete(role);
       this.stageCaps.delete(role);
     }
