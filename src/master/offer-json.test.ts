@@ -124,3 +124,23 @@ test("the master's offers (offer-table.ts) are written by number: the same bytes
   // With an offer of another shape (its id a string to escape) in the same event.
   assert.equal(...both(encoder, [made[0]!, { id: 'o\u00e9"1', frameworkId: 'fw-1', agentId: a.id, role: '*', resources: R('cpus:1'), createdAt: 0 }, made[7]!], a));
 });
+
+test('agents with equal resources share their joined pieces per role: each offer still its own agent, role and bytes', () => {
+  const encoder = new OfferJson();
+  const one = agent();
+  const two = { ...agent(), id: 'agent-2', hostname: 'two', port: 5053 };
+  const offers = (roles: string[]): OfferRecord[] => roles.map((role, i) => ({ id: `o${i}`, frameworkId: 'fw', agentId: '', role, resources: R('cpus:2;mem:256;ports:[31000-31009]'), createdAt: 0 }));
+  for (const roles of [
+    ['*', 'db'],
+    ['db', 'web'],
+    ['web', '*'],
+    ['*', '*'],
+  ]) {
+    const [a, b] = offers(roles);
+    const event = encoder.event('fw');
+    event.add(a!, one);
+    event.add(b!, two);
+    const expected = JSON.stringify({ type: 'OFFERS', offers: { offers: [offerToJson(a!, one), offerToJson(b!, two)] } });
+    assert.equal(event.finish().text, expected);
+  }
+});

@@ -26,10 +26,26 @@ interface AgentFragment {
   head: Buffer;
   /** `],"attributes":[…],` as UTF-8 (closes the resources array). */
   tail: Buffer;
-  /** The bag last offered here and its items (itemsOf): a new bag equal to it reuses them. */
+  /** The bag last offered here and its items (bodyOf): a new bag equal to it reuses them. */
   resources?: Resources;
-  items?: Buffer[];
+  body?: Body;
 }
+
+/**
+ * The resources part of offers with the same resources, whichever agent: its items, and per role
+ * the items joined with that role's `allocation_info` (one piece to copy instead of two per item).
+ */
+interface Body {
+  /** Each resource's JSON up to its allocation role (`[{…,` then `,{…,`). */
+  items: Buffer[];
+  /** How many bags were found with these items: joined pieces are made only for a shared body. */
+  bags: number;
+  byRole: Map<string, Buffer>;
+}
+
+/** Bodies kept at most (then forgotten and found again); roles joined per body at most. */
+const MAX_BODIES = 16_384;
+const MAX_ROLES_PER_BODY = 64;
 
 const OPEN = Buffer.from('{"type":"OFFERS","offers":{"offers":[');
 const CLOSE = Buffer.from(']}}');
@@ -49,7 +65,13 @@ export type ReservedResourcesJson = (agent: AgentRecord, resources: Resources, r
 export class OfferJson {
   private readonly agents = new WeakMap<AgentRecord, AgentFragment>();
   private readonly values = new WeakMap<RangeSet | ValueSet, string>();
-  private readonly items = new WeakMap<Resources, Buffer[]>();
+  private readonly bodies = new WeakMap<Resources, Body>();
+  /**
+   * Bodies by their items' bytes. Agents alike (the same machines running the same tasks) offer
+   * equal resources, and with roles each agent goes to another role from one cycle to the next:
+   * one joined piece per body and role serves them all.
+   */
+  private readonly shared = new Map<string, Body>();
   private readonly allocations = new Map<string, Buffer>();
   /**
    * The lists an event collects its offers in, shared by every event: one event is built at a
@@ -136,10 +158,26 @@ export class OfferJson {
     // Offers returned unused come back as a new bag of the same free resources: compared by
     // value (a few entries) rather than written again.
     if (c.resources !== resources && (c.resources === undefined || !sameInOrder(c.resources, resources))) {
-      c.items = this.itemsOf(resources);
+      c.body = this.bodyOf(resources);
     }
     c.resources = resources;
-    const items = c.items!;
+    const body = c.body!;
+    const items = body.items;
+    if (body.bags > 1 && items.length > 0) {
+      let joined = body.byRole.get(role);
+      if (joined === undefined) {
+        const pieces: Buffer[] = [];
+        for (const item of items) pieces.push(item, allocation);
+        joined = Buffer.concat(pieces);
+        if (body.byRole.size < MAX_ROLES_PER_BODY) body.byRole.set(role, joined);
+      }
+      parts[at++] = c.head;
+      parts[at++] = joined;
+      parts[at++] = c.tail;
+      parts[at++] = allocation;
+      this.lastEnd = at;
+      return c.head.length + joined.length + c.tail.length + allocation.length;
+    }
     let size = c.head.length + c.tail.length + allocation.length * (items.length + 1);
     parts[at++] = c.head;
     if (items.length === 0) {
@@ -168,17 +206,24 @@ export class OfferJson {
     return b;
   }
 
-  /** Each resource's JSON up to its allocation role (`[{…,` then `,{…,`), cached per bag. */
-  private itemsOf(resources: Resources): Buffer[] {
-    let items = this.items.get(resources);
-    if (items === undefined) {
-      items = [];
+  /** Each resource's JSON up to its allocation role (`[{…,` then `,{…,`), cached per bag and shared by content. */
+  private bodyOf(resources: Resources): Body {
+    let body = this.bodies.get(resources);
+    if (body === undefined) {
+      const items: Buffer[] = [];
       for (const r of resources) {
         items.push(Buffer.from(`${items.length === 0 ? '[' : ','}{"name":${JSON.stringify(r.name)},"type":"${r.value.type}",${this.valueText(r.value)},"role":${JSON.stringify(r.role)},`));
       }
-      this.items.set(resources, items);
+      const key = Buffer.concat(items).toString('latin1');
+      body = this.shared.get(key);
+      if (body === undefined) {
+        if (this.shared.size >= MAX_BODIES) this.shared.clear();
+        this.shared.set(key, (body = { items, bags: 0, byRole: new Map() }));
+      }
+      body.bags++;
+      this.bodies.set(resources, body);
     }
-    return items;
+    return body;
   }
 
   /**
