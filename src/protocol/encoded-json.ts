@@ -9,6 +9,8 @@ export class EncodedJson {
   private constructor(
     private textForm: string | undefined,
     private bytesForm: Buffer | undefined,
+    /** The bytes as a RecordIO record (`<length>\n<bytes>`), when made so. */
+    readonly record: Buffer | undefined = undefined,
   ) {}
 
   static fromText(text: string): EncodedJson {
@@ -18,6 +20,14 @@ export class EncodedJson {
   /** `bytes` must be valid UTF-8 JSON and is not copied: the caller gives it up. */
   static fromBytes(bytes: Buffer): EncodedJson {
     return new EncodedJson(undefined, bytes);
+  }
+
+  /**
+   * `record` is a RecordIO record of the JSON (`<length>\n` then the bytes), not copied: a stream
+   * sends it as it is, so an event of megabytes is not copied again to be framed.
+   */
+  static fromRecord(record: Buffer, headerLength: number): EncodedJson {
+    return new EncodedJson(undefined, record.subarray(headerLength), record);
   }
 
   get text(): string {

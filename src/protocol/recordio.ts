@@ -50,7 +50,8 @@ function encodeStringRecord(record: string): Buffer {
 
 /** Frame one JSON message (an `EncodedJson` is framed as its bytes, not re-encoded). */
 export function encodeJsonRecord(message: unknown): Buffer {
-  return message instanceof EncodedJson ? encodeRecord(message.bytes) : encodeRecord(JSON.stringify(message));
+  if (message instanceof EncodedJson) return message.record ?? encodeRecord(message.bytes);
+  return encodeRecord(JSON.stringify(message));
 }
 
 /** Decode a byte stream (e.g. an HTTP response body) into records. */
