@@ -112,10 +112,12 @@ export class OfferTable {
     return true;
   }
 
-  /** Every outstanding offer (in no particular order). */
-  *values(): IterableIterator<MadeOffer> {
-    for (const block of this.blocks.values()) for (const o of block.slots) if (o !== undefined) yield o;
-    yield* this.scattered.values();
+  /** Every outstanding offer (in no particular order), as a new list: a generator allocated per offer. */
+  values(): MadeOffer[] {
+    const out: MadeOffer[] = [];
+    for (const block of this.blocks.values()) for (const o of block.slots) if (o !== undefined) out.push(o);
+    for (const o of this.scattered.values()) out.push(o);
+    return out;
   }
 
   /** Moves a block's few offers to `scattered` and drops the block. */
