@@ -11,6 +11,8 @@
  * instance, called through `inject` (the streamed answer, its content-length included).
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerServicesRoutes } from './api.ts';
@@ -141,6 +143,55 @@ test('after every kind of change, each cached list item equals the uncached AppI
   await h.settle();
   await listsAreUncached('an app deleted');
 });
+
+test('readiness results (a real HTTP probe): not ready, then ready, each list item equals the uncached AppInfo', async () => {
+  let status = 503;
+  let body = 'warming up';
+  const probed = createServer((_req, res) => res.writeHead(status, { 'content-type': 'text/plain' }).end(body));
+  await new Promise<void>((resolve) => probed.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (probed.address() as AddressInfo).port;
+    await h.put({
+      id: '/ready/api',
+      cmd: 'serve',
+      cpus: 0.1,
+      mem: 16,
+      instances: 1,
+      portDefinitions: [{ port: 0, name: 'http' }],
+      readinessChecks: [{ name: 'ready', protocol: 'HTTP', path: '/ready', portName: 'http', intervalSeconds: 30, timeoutSeconds: 5, httpStatusCodesForReady: [200], preserveLastResponse: true }],
+    });
+    // The task's port is the probed server's: its readiness check asks that server.
+    assert.equal((await h.launch({ resources: `cpus:1;mem:1024;ports:[${port}-${port}]`, hostname: '127.0.0.1', agentId: 'agent-r' })).length, 1);
+    const [task] = tasksOf('/ready/api');
+    await listsAreUncached('readiness: not probed yet');
+    await h.report(task!, 'TASK_RUNNING', { agentId: 'agent-r' });
+    const answered = (text: string) => () => (h.services.readiness.results.get(task!)?.lastResponse as { body?: string } | null | undefined)?.body === text;
+    await until(answered('warming up'), 'the first probe answered 503');
+    await listsAreUncached('readiness: not ready');
+    // Only the readiness result changes (another answer, still not ready): no instance, no app.
+    body = 'still warming up';
+    await h.advance(30_000);
+    await until(answered('still warming up'), 'the second probe answered 503');
+    await listsAreUncached('readiness: another not-ready answer (only the readiness result changed)');
+    status = 200;
+    await h.advance(30_000);
+    await until(() => h.services.instances.get(task!)?.ready === true, 'the next probe answered 200');
+    await h.settle();
+    await listsAreUncached('readiness: ready');
+  } finally {
+    await new Promise((resolve) => probed.close(resolve));
+  }
+});
+
+/** Waits (turns and short real pauses: a real probe answers on its own time), up to 60 s. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!done()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await h.advance(0);
+  }
+}
 
 test('a list read again with nothing changed makes nothing: no app part, no block', async () => {
   for (const path of ['/v2/apps', '/v2/apps?embed=apps.tasks', '/v2/groups', '/v2/groups?embed=group.apps.tasks']) {
