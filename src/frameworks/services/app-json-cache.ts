@@ -200,8 +200,17 @@ interface Block {
  * An item may start a few blocks of different lengths (a group's apps and `/v2/apps`' block, a
  * filtered list's): the last `BLOCKS_PER_ITEM` are kept, one per length.
  */
-const blocks = new WeakMap<EncodedItem, Block[]>();
+let blocks = new WeakMap<EncodedItem, Block[]>();
 const BLOCKS_PER_ITEM = 4;
+/**
+ * The most bytes of blocks kept. Filtered lists (`?id=`, `?label=`, a user's readable apps) start
+ * blocks at other items: without a bound, requests with ever other filters could keep up to
+ * `BLOCKS_PER_ITEM` × 128 items per app. Past it every block is dropped (the next lists make
+ * theirs again: one copy of their bytes). Blocks collected with their first item are still
+ * counted, so the count only overestimates.
+ */
+const MAX_KEPT_BYTES = 64 * 1024 * 1024;
+let keptBytes = 0;
 
 function blockOf(items: readonly EncodedItem[], from: number, to: number): Buffer {
   const first = items[from]!;
@@ -222,13 +231,21 @@ function blockOf(items: readonly EncodedItem[], from: number, to: number): Buffe
     bytes.set(item.afterComma, at);
     at += item.afterComma.length;
   }
+  if (keptBytes + size > MAX_KEPT_BYTES) {
+    blocks = new WeakMap();
+    keptBytes = 0;
+  }
+  keptBytes += size;
+  const list = blocks.get(first);
   // A kept block of the same length is this one's older version: replaced, not kept beside it.
-  const older = kept?.findIndex((block) => block.items.length === mine.length) ?? -1;
-  if (kept === undefined) blocks.set(first, [{ items: mine, bytes }]);
-  else if (older >= 0) kept[older] = { items: mine, bytes };
-  else {
-    kept.push({ items: mine, bytes });
-    if (kept.length > BLOCKS_PER_ITEM) kept.shift();
+  const older = list?.findIndex((block) => block.items.length === mine.length) ?? -1;
+  if (list === undefined) blocks.set(first, [{ items: mine, bytes }]);
+  else if (older >= 0) {
+    keptBytes -= list[older]!.bytes.length;
+    list[older] = { items: mine, bytes };
+  } else {
+    list.push({ items: mine, bytes });
+    if (list.length > BLOCKS_PER_ITEM) keptBytes -= list.shift()!.bytes.length;
   }
   return bytes;
 }
