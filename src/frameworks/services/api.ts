@@ -136,7 +136,8 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   };
   /**
    * What `appDynamicJson` reads for an app, in a fixed order (`taskStats` is not kept: it reads
-   * the clock). The instances are edited in place by status updates, health and readiness: each
+   * the clock). Without the tasks or readiness embeds only what the counts read (`isLive`,
+   * `isHealthy`: state, healthy, ready; the app's checks come with the App object). The instances are edited in place by status updates, health and readiness: each
    * of their fields is read, not only the objects. `taskJson` reads the app's service ports: they
    * are the app's (`services.apps.get(appId)` is the app shown), kept by the cache per App object.
    */
@@ -148,6 +149,14 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     reads.see(instances?.size ?? 0);
     if (instances !== undefined) {
       for (const i of instances.values()) {
+        if ((bits & (EMBED.tasks | EMBED.readiness)) === 0) {
+          // Counts only (isLive, the state, isHealthy): three fields, not every field of 50,000
+          // instances — an app's counts cost less to read than its tasks' JSON did to make.
+          reads.see(i.state);
+          reads.see(i.healthy);
+          reads.see(i.ready);
+          continue;
+        }
         reads.see(i);
         for (const field of INSTANCE_FIELDS) reads.see(i[field]);
         for (const port of i.ports) reads.see(port);
