@@ -38,7 +38,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector';
 import { loadavg } from 'node:os';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { TEST_ADMIN_TOKEN, testAuth } from '../devkit/credentials.ts';
 import { startFleets } from '../sim/fleets.ts';
 
@@ -64,7 +64,9 @@ interface Measured {
   backgroundCpuMsPerS: number;
   heapUsedMb: number;
   loopDelayMaxMs: number;
-  gc: { count: number; ms: number; maxMs: number };
+  gc: { count: number; ms: number; maxMs: number; major: number };
+  /** The 3 slowest requests: ms as the client saw them, and the collector's pauses on the master thread within each. */
+  slowest: Array<{ ms: number; gcMs: number }>;
 }
 
 /**
@@ -78,6 +80,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 (async () => {
   const { url, paths, token } = workerData;
   const times = [];
+  const starts = [];
   let bytes = 0;
   const get = async (path) => {
     const response = await fetch(url + path, { headers: { authorization: 'token=' + token } });
@@ -93,8 +96,9 @@ const { parentPort, workerData } = require('node:worker_threads');
     const started = performance.now();
     bytes = await get(path);
     times.push(performance.now() - started);
+    starts.push(performance.timeOrigin + started);
   }
-  parentPort.postMessage({ times, bytes });
+  parentPort.postMessage({ times, starts, bytes });
 })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
 `;
 
@@ -108,12 +112,15 @@ const CLOCK_TICKS = 100;
 
 async function measure(url: string, n: number, path: (i: number) => string, profile?: string): Promise<Measured> {
   const paths = Array.from({ length: n }, (_, i) => path(i));
-  const gc = { count: 0, ms: 0, maxMs: 0 };
+  const gc = { count: 0, ms: 0, maxMs: 0, major: 0 };
+  const pauses: Array<{ at: number; ms: number }> = [];
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gc.count++;
       gc.ms += entry.duration;
       gc.maxMs = Math.max(gc.maxMs, entry.duration);
+      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+      pauses.push({ at: performance.timeOrigin + entry.startTime, ms: entry.duration });
     }
   });
   observer.observe({ entryTypes: ['gc'] });
@@ -129,8 +136,8 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
   let cpuBefore = 0;
   let measuredFrom = 0;
   const worker = new Worker(CLIENT, { eval: true, workerData: { url, paths, token: TEST_ADMIN_TOKEN } });
-  const result = await new Promise<{ times?: number[]; bytes?: number; error?: string }>((resolve, reject) => {
-    worker.on('message', (m: { warm?: boolean; times?: number[]; bytes?: number; error?: string }) => {
+  const result = await new Promise<{ times?: number[]; starts?: number[]; bytes?: number; error?: string }>((resolve, reject) => {
+    worker.on('message', (m: { warm?: boolean; times?: number[]; starts?: number[]; bytes?: number; error?: string }) => {
       if (m.warm !== true) return resolve(m);
       cpuBefore = mainThreadCpuMs();
       measuredFrom = performance.now();
@@ -145,8 +152,13 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
   observer.disconnect();
   await worker.terminate();
   if (result.error !== undefined) throw new Error(result.error);
-  const times = result.times!.sort((a, b) => a - b);
   const round = (ms: number): number => Math.round(ms * 10) / 10;
+  const slowest = result
+    .times!.map((ms, i) => ({ ms, from: result.starts![i]! }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 3)
+    .map(({ ms, from }) => ({ ms: round(ms), gcMs: round(pauses.filter((p) => p.at + p.ms > from && p.at < from + ms).reduce((sum, p) => sum + p.ms, 0)) }));
+  const times = result.times!.sort((a, b) => a - b);
   return {
     n,
     p50: round(percentile(times, 0.5)),
@@ -159,7 +171,8 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
     backgroundCpuMsPerS: round(backgroundMsPerS),
     heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1e6),
     loopDelayMaxMs: round(delay.max / 1e6),
-    gc: { count: gc.count, ms: round(gc.ms), maxMs: round(gc.maxMs) },
+    gc: { count: gc.count, ms: round(gc.ms), maxMs: round(gc.maxMs), major: gc.major },
+    slowest,
   };
 }
 

@@ -8,7 +8,7 @@ import { DroverError } from '../../errors/errors.ts';
 import { type App, isScaleOnly, parseApp } from './app.ts';
 import { AppDefinition, ignoredFields, normalizeId } from './app-schema.ts';
 import { EVENT_STREAM_BUFFER_BYTES, MAX_EVENT_SUBSCRIBERS, sseFrame } from './events.ts';
-import { holdsSlot, isHealthy, isLive, type Instance } from './reconcile.ts';
+import { holdsSlot, isHealthy, isLive, type Instance, type InstanceHealth } from './reconcile.ts';
 import type { ServicesFramework } from './services.ts';
 import type { Deployment } from './deployments.ts';
 import { guarded } from './conflict.ts';
@@ -17,8 +17,7 @@ import { registerPodRoutes } from './pods-api.ts';
 import { servicePortsOf } from './service-ports.ts';
 import type { AppRuntime } from './runtime.ts';
 import type { Pod } from './pod-schema.ts';
-import { AppJsonCache, type EncodedApp } from './app-json-cache.ts';
-import { sendsEncoded } from '../../protocol/encoded-items.ts';
+import { AppJsonCache, EMBED, type EncodedApp, embedBits, type Reads, sendsEncodedLists } from './app-json-cache.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -31,7 +30,7 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   registerGroupRoutes(app, services, {
     appInfos: (reply, apps, embed) => encodedAppInfos(reply, apps, embed),
     definitions: (reply, apps) => {
-      sendsEncoded(reply);
+      sendsEncodedLists(reply);
       return apps.map((a) => cache.definitionOf(a));
     },
   });
@@ -88,9 +87,9 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
    * Marathon's AppInfo. `embed` as Marathon's InfoEmbedResolver reads it (`apps.*`, `app.*` or
    * `group.apps.*`): counts and deployments are always there (Marathon still sends them unasked).
    */
-  const appJson = (a: App, embed: readonly string[], deployments?: ReadonlyMap<string, Deployment[]>): Record<string, unknown> => ({
+  const appJson = (a: App, embed: readonly string[]): Record<string, unknown> => ({
     ...appDefinitionJson(a),
-    ...appDynamicJson(a, embed, deployments),
+    ...appDynamicJson(a, embedBits(embed)),
   });
   /** The definition part of an AppInfo (up to `role`): it changes only with the app. */
   const appDefinitionJson = (a: App): Record<string, unknown> => {
@@ -111,11 +110,13 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
   };
   /**
    * The part of an AppInfo that moves with tasks and deployments: counts, deployments and the
-   * embeds. `deployments` (app id → its deployments) saves a scan of every deployment per app
-   * when a whole list is shown.
+   * embeds (`bits`, app-json-cache.ts EMBED). `deployments` (app id → its deployments) saves a
+   * scan of every deployment per app when a whole list is shown.
+   *
+   * Every input read here must also be read by `readDynamic` below: a list keeps this part's
+   * text until one of those inputs changes.
    */
-  const appDynamicJson = (a: App, embed: readonly string[], deployments?: ReadonlyMap<string, Deployment[]>): Record<string, unknown> => {
-    const embeds = (what: string): boolean => embed.some((e) => e.endsWith(`.${what}`));
+  const appDynamicJson = (a: App, bits: number, deployments?: ReadonlyMap<string, Deployment[]>): Record<string, unknown> => {
     const live = services.instancesOf(a.id).filter(isLive);
     const out: Record<string, unknown> = {
       tasksStaged: live.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length,
@@ -124,16 +125,49 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
       tasksUnhealthy: a.healthChecks.length === 0 ? 0 : live.filter((i) => i.state === 'TASK_RUNNING' && i.healthy === false).length,
       deployments: (deployments === undefined ? services.deployments.forApp(a.id) : (deployments.get(a.id) ?? [])).map((d) => ({ id: d.id })),
     };
-    if (embeds('tasks')) out['tasks'] = live.map(taskJson);
-    if (embeds('lastTaskFailure')) {
+    if ((bits & EMBED.tasks) !== 0) out['tasks'] = live.map(taskJson);
+    if ((bits & EMBED.lastTaskFailure) !== 0) {
       const failure = services.runtimeOf(a.id).lastTaskFailure;
       if (failure) out['lastTaskFailure'] = failure;
     }
-    if (embeds('readiness')) out['readinessCheckResults'] = live.map((i) => services.readiness.results.get(i.taskId)).filter((r) => r !== undefined);
-    if (embeds('taskStats')) out['taskStats'] = taskStats(a, live);
+    if ((bits & EMBED.readiness) !== 0) out['readinessCheckResults'] = live.map((i) => services.readiness.results.get(i.taskId)).filter((r) => r !== undefined);
+    if ((bits & EMBED.taskStats) !== 0) out['taskStats'] = taskStats(a, live);
     return out;
   };
-  const cache = new AppJsonCache(appDefinitionJson);
+  /**
+   * What `appDynamicJson` reads for an app, in a fixed order (`taskStats` is not kept: it reads
+   * the clock). Without the tasks or readiness embeds only what the counts read (`isLive`,
+   * `isHealthy`: state, healthy, ready; the app's checks come with the App object). The instances are edited in place by status updates, health and readiness: each
+   * of their fields is read, not only the objects. `taskJson` reads the app's service ports: they
+   * are the app's (`services.apps.get(appId)` is the app shown), kept by the cache per App object.
+   */
+  const readDynamic = (a: App, bits: number, deployments: ReadonlyMap<string, Deployment[]>, reads: Reads): void => {
+    const mine = deployments.get(a.id);
+    reads.see(mine?.length ?? 0);
+    if (mine !== undefined) for (const d of mine) reads.see(d.id);
+    const instances = services.instances.appInstances(a.id);
+    reads.see(instances?.size ?? 0);
+    if (instances !== undefined) {
+      for (const i of instances.values()) {
+        if ((bits & (EMBED.tasks | EMBED.readiness)) === 0) {
+          // Counts only (isLive, the state, isHealthy): three fields, not every field of 50,000
+          // instances — an app's counts cost less to read than its tasks' JSON did to make.
+          reads.see(i.state);
+          reads.see(i.healthy);
+          reads.see(i.ready);
+          continue;
+        }
+        reads.see(i);
+        for (const field of INSTANCE_FIELDS) reads.see(i[field]);
+        for (const port of i.ports) reads.see(port);
+        const h = i.health;
+        if (h !== undefined) for (const field of HEALTH_FIELDS) reads.see(h[field]);
+        if ((bits & EMBED.readiness) !== 0) reads.see(services.readiness.results.get(i.taskId));
+      }
+    }
+    if ((bits & EMBED.lastTaskFailure) !== 0) reads.see(services.runtimeOf(a.id).lastTaskFailure);
+  };
+  const cache = new AppJsonCache<ReadonlyMap<string, Deployment[]>>(appDefinitionJson, { json: appDynamicJson, read: readDynamic });
   /** Every deployment by the apps it changes (one pass, for a whole list). */
   const deploymentsByApp = (): Map<string, Deployment[]> => {
     const out = new Map<string, Deployment[]>();
@@ -151,9 +185,16 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
    * items the caller may not read, then `serializeWithEncoded` (set on the reply) joins the rest.
    */
   const encodedAppInfos = (reply: FastifyReply, apps: readonly App[], embed: readonly string[]): EncodedApp[] => {
-    sendsEncoded(reply);
+    sendsEncodedLists(reply);
     const deployments = deploymentsByApp();
-    return apps.map((a) => cache.appInfo(a, a.role ?? services.roles[0] ?? '*', appDynamicJson(a, embed, deployments)));
+    const bits = embedBits(embed);
+    const defaultRole = services.roles[0] ?? '*';
+    const out = new Array<EncodedApp>(apps.length);
+    for (let k = 0; k < apps.length; k++) {
+      const a = apps[k]!;
+      out[k] = cache.appInfo(a, a.role ?? defaultRole, bits, deployments);
+    }
+    return out;
   };
   /** What `GET /v2/apps/{id}` embeds unasked (Marathon's AppsResource.show). */
   const SHOW_EMBEDS = ['app.tasks', 'app.counts', 'app.deployments', 'app.lastTaskFailure', 'app.readiness'];
@@ -504,6 +545,33 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     }),
   );
 }
+
+/**
+ * Every field of an instance (a field added to Instance must be added here: the type says so),
+ * each compared when a list checks whether an app's kept dynamic part still holds.
+ */
+const INSTANCE_FIELD_SET: Record<keyof Instance, true> = {
+  taskId: true,
+  appId: true,
+  agentId: true,
+  hostname: true,
+  attributes: true,
+  configVersion: true,
+  version: true,
+  state: true,
+  healthy: true,
+  health: true,
+  ready: true,
+  ports: true,
+  host: true,
+  stagedAt: true,
+  startedAt: true,
+  unreachableSince: true,
+  inactive: true,
+};
+const INSTANCE_FIELDS = Object.keys(INSTANCE_FIELD_SET) as Array<keyof Instance>;
+const HEALTH_FIELD_SET: Record<keyof InstanceHealth, true> = { consecutiveFailures: true, firstSuccess: true, lastSuccess: true, lastFailure: true, lastFailureCause: true };
+const HEALTH_FIELDS = Object.keys(HEALTH_FIELD_SET) as Array<keyof InstanceHealth>;
 
 /** The app definition's JSON schema (the one the API validates with), without TypeBox's symbols. */
 function appDefinitionSchema(): Record<string, unknown> {

@@ -83,7 +83,7 @@ export class Convergence {
    * one of the app's instances changes (`changed`): a tick or a batch of offers then recomputes
    * only the apps that changed, not every instance of every app (docs/architecture/006-scale.md).
    */
-  private readonly plans = new Map<string, { app: App; result: ReconcileResult }>();
+  private readonly plans = new Map<string, { app: App; instances: number; result: ReconcileResult }>();
   private tickScheduled = false;
   /** Instances being killed: task id → when their last KILL went (only these are swept). */
   private readonly killsSent = new Map<string, number>();
@@ -116,9 +116,15 @@ export class Convergence {
     });
   }
 
-  /** Once a second from scratch: a change that did not go through `changed` is stale ≤ 1 s. */
+  /**
+   * Once a second from scratch: a change that did not go through `changed` is stale ≤ 1 s, and an
+   * unreachable instance's phase moves with the clock. Only the plans of apps with instances are
+   * made again: an app with none has a plan that depends on the app object alone (and on there
+   * being no instance, which `planOf` checks), and 10,000 such plans made again every second held
+   * the event loop 40–60 ms (a `GET /v2/apps` landing then waited for it: issue 21).
+   */
   refresh(): void {
-    this.plans.clear();
+    for (const [id, plan] of this.plans) if (plan.instances > 0 || this.state.apps.get(id) !== plan.app) this.plans.delete(id);
     this.tick();
     if (this.effects.active()) this.retryKills();
   }
@@ -147,6 +153,16 @@ export class Convergence {
     if (!this.effects.active()) return;
     this.stopReleased();
     let wanted = 0;
+    // Every deployment by the apps it changes, once per tick (not a copy and scan of every
+    // deployment per app).
+    const deploymentsOf = new Map<string, Deployment[]>();
+    for (const d of this.state.deployments.list()) {
+      for (const id of new Set(d.apps)) {
+        const list = deploymentsOf.get(id);
+        if (list === undefined) deploymentsOf.set(id, [d]);
+        else list.push(d);
+      }
+    }
     for (const app of this.state.apps.values()) {
       if ((app.readinessChecks ?? []).length > 0) {
         this.state.readiness.run(app, this.state.instances.ofApp(app.id), (instance) => {
@@ -176,9 +192,8 @@ export class Convergence {
         if (i) this.kill(i);
       }
       if (result.launch > 0 && this.launchAllowed(app)) wanted += result.launch;
-      for (const d of this.state.deployments.forApp(app.id)) {
-        if (result.complete) this.finishDeployment(d);
-      }
+      // (finishDeployment is a no-op for a deployment an earlier app of this tick finished.)
+      if (result.complete) for (const d of deploymentsOf.get(app.id) ?? []) this.finishDeployment(d);
     }
     for (const d of this.state.deployments.list()) {
       // A pod's deployment (no apps) is pods.ts's to finish.
@@ -215,9 +230,10 @@ export class Convergence {
   /** The reconciler's result for the app, recomputed only when its instances changed. */
   planOf(app: App): ReconcileResult {
     const cached = this.plans.get(app.id);
-    if (cached !== undefined && cached.app === app) return cached.result;
+    const count = this.state.instances.appInstances(app.id)?.size ?? 0;
+    if (cached !== undefined && cached.app === app && cached.instances === count) return cached.result;
     const result = reconcile(app, this.state.instances.ofApp(app.id), 0, this.clock.now());
-    this.plans.set(app.id, { app, result });
+    this.plans.set(app.id, { app, instances: count, result });
     return result;
   }
 

@@ -30,18 +30,20 @@ function groupId(raw: string): string {
 const under = (group: string, appId: string): boolean => group === '/' || appId.startsWith(`${group}/`);
 
 /**
- * The group tree (Marathon's shape) of every app (and pod) under `root`. Pods are shown, not
- * changed, here. Apps and pods are put in their child group's bucket in one pass per level (a
- * filter of every app per child group was 500,000 prefix checks at 10,000 apps in 50 groups).
+ * The group tree (Marathon's shape) of every app (and pod) under `root`, from the apps as shown
+ * (each app's JSON, or anything with its `id`). Pods are shown, not changed, here. Apps and pods
+ * are put in their child group's bucket in one pass per level (a filter of every app per child
+ * group was 500,000 prefix checks at 10,000 apps in 50 groups).
  */
-export function groupTree(root: string, apps: readonly App[], version: string, pods: ReadonlyArray<{ id: string }> = [], render: (app: App) => unknown = (a) => a): Record<string, unknown> {
+export function groupTree<T extends { id: string }>(root: string, apps: readonly T[], version: string, pods: ReadonlyArray<{ id: string }> = []): Record<string, unknown> {
   const here = root === '/' ? '' : root;
+  const prefix = `${here}/`;
   const start = here.length + 1;
-  const directApps: App[] = [];
+  const directApps: T[] = [];
   const directPods: Array<{ id: string }> = [];
-  const children = new Map<string, { apps: App[]; pods: Array<{ id: string }> }>();
-  const bucket = (id: string): { apps: App[]; pods: Array<{ id: string }> } | undefined => {
-    if (!under(root, id)) return undefined;
+  const children = new Map<string, { apps: T[]; pods: Array<{ id: string }> }>();
+  const bucket = (id: string): { apps: T[]; pods: Array<{ id: string }> } | undefined => {
+    if (!id.startsWith(prefix)) return undefined;
     const child = id.slice(0, id.indexOf('/', start));
     let b = children.get(child);
     if (b === undefined) children.set(child, (b = { apps: [], pods: [] }));
@@ -57,8 +59,8 @@ export function groupTree(root: string, apps: readonly App[], version: string, p
   }
   return {
     id: root,
-    apps: directApps.map(render),
-    groups: [...children.keys()].sort().map((child) => groupTree(child, children.get(child)!.apps, version, children.get(child)!.pods, render)),
+    apps: directApps,
+    groups: [...children.keys()].sort().map((child) => groupTree(child, children.get(child)!.apps, version, children.get(child)!.pods)),
     pods: directPods,
     dependencies: [],
     version,
@@ -100,8 +102,8 @@ function collect(body: GroupBody, base: string, path: string, now: Date, out: Ap
  * `embed=group.apps.*` (as `/v2/apps`), else their definition.
  */
 export interface AppRenderers {
-  appInfos: (reply: FastifyReply, apps: readonly App[], embed: readonly string[]) => unknown[];
-  definitions: (reply: FastifyReply, apps: readonly App[]) => unknown[];
+  appInfos: (reply: FastifyReply, apps: readonly App[], embed: readonly string[]) => Array<{ id: string }>;
+  definitions: (reply: FastifyReply, apps: readonly App[]) => Array<{ id: string }>;
 }
 
 export function registerGroupRoutes(app: FastifyInstance, services: ServicesFramework, renderers: AppRenderers): void {
@@ -118,9 +120,9 @@ export function registerGroupRoutes(app: FastifyInstance, services: ServicesFram
       .flatMap((q) => (q['embed'] === undefined ? [] : Array.isArray(q['embed']) ? q['embed'] : [q['embed']]))
       .flatMap((e) => e.split(','))
       .filter((e) => e.startsWith('group.apps.'));
+    // Each app as shown carries its id (EncodedApp): the tree is made of what is shown.
     const shown = appEmbeds.length === 0 ? renderers.definitions(reply, apps) : renderers.appInfos(reply, apps, appEmbeds);
-    const byApp = new Map(apps.map((a, i) => [a, shown[i]]));
-    return groupTree(id, apps, now().toISOString(), pods, (a) => byApp.get(a));
+    return groupTree(id, shown, now().toISOString(), pods);
   };
   app.get('/v2/groups', show);
   app.get('/v2/groups/*', async (request, reply) => {

@@ -36,6 +36,11 @@ export class InstanceTable extends Map<string, Instance> {
     super.clear();
   }
 
+  /** The app's instances, in insertion order, as kept (no copy: read it, do not keep it). */
+  appInstances(appId: string): ReadonlyMap<string, Instance> | undefined {
+    return this.byApp?.get(appId);
+  }
+
   /** The app's instances, in insertion order (a fresh array). */
   ofApp(appId: string): Instance[] {
     const app = this.byApp?.get(appId);
