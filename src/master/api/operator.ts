@@ -10,9 +10,10 @@ import { compileValidator } from '../../protocol/validation.ts';
 import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import type { Master } from '../master.ts';
 import type { TaskRecord } from '../model.ts';
-import { agentRemovalJson, agentToJson, type FrameworkJsonOptions, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
+import { agentRemovalJson, type FrameworkJsonOptions, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
 import { TaskListCache } from '../task-list-json.ts';
-import { EncodedItem, JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
+import { AgentListJson } from '../agent-list-json.ts';
+import { JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
 import { Resources } from '../../resources/index.ts';
 import { masterFlags } from './master-flags.ts';
 import { mesosGet } from './json-alias.ts';
@@ -78,6 +79,8 @@ function matches(task: TaskRecord, f: TaskFilter): boolean {
  */
 export class StateViews {
   readonly lists = new TaskListCache();
+  /** The agents' JSON (`slaves`), kept per agent. */
+  readonly agents = new AgentListJson();
   private readonly used = new Map<string, { revision: number; used: Resources }>();
 
   constructor(private readonly master: Master) {}
@@ -130,8 +133,9 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
     leader,
     leader_info: { id: master.id, hostname: master.hostname, port: master.port, address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port } },
     flags: masterFlags(master),
-    // One native stringify of every agent, not a walk of 500 object trees by the byte serializer.
-    slaves: new EncodedItem(JSON.stringify(agents.map(agentToJson))),
+    // Every agent's JSON kept while what it reads is the same (agent-list-json.ts): one item, not a
+    // walk of 500 object trees by the byte serializer.
+    slaves: views.agents.of(agents),
     frameworks,
     completed_frameworks: completedFrameworks,
     unregistered_frameworks: [],
