@@ -15,7 +15,7 @@ import { startMasterServer, type MasterServer } from '../src/cluster/master.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { Resources } from '../src/resources/index.ts';
 import { createMemoryStore } from '../src/store/memory/memory-store.ts';
-import { legacyResources, taskToJson } from '../src/master/views.ts';
+import { agentToJson, legacyResources, taskToJson } from '../src/master/views.ts';
 import type { TaskRecord } from '../src/master/model.ts';
 import { STREAMED_ROUTES } from '../src/master/api/operator.ts';
 import { ruleFor } from '../src/iam/route-permissions.ts';
@@ -91,8 +91,14 @@ async function difference(): Promise<string | undefined> {
       }
     }
   }
-  const slaves = state.body.slaves.map((s: { id: string }) => s.id).sort();
-  if (JSON.stringify(slaves) !== JSON.stringify([...master.agents.keys()].sort())) return `/master/state's agents ${slaves} ≠ ${[...master.agents.keys()]}`;
+  // The agents, kept per agent (agent-list-json.ts): each is its record's JSON now (its used and
+  // offered resources change with every launch, kill and offer).
+  const slaves = json([...master.agents.values()].map(agentToJson));
+  try {
+    assert.deepEqual(state.body.slaves, slaves);
+  } catch {
+    return `/master/state's agents differ from the records: ${JSON.stringify(state.body.slaves).slice(0, 400)} ≠ ${JSON.stringify(slaves).slice(0, 400)}`;
+  }
   // /master/tasks?order=asc: live tasks, then the completed window, then the stored history not in it.
   const recent = [...master.completedTasks.values()].flat();
   const keys = new Set(recent.map((t) => `${t.frameworkId}/${t.id}`));

@@ -69,16 +69,18 @@ export class TaskListJson {
   private block(tasks: readonly TaskRecord[], start: number, end: number, reversed: boolean): Block {
     this.made++;
     const made: Made[] = [];
-    let text = '';
-    for (let k = start; k < end; k++) {
-      const t = tasks[reversed ? end - 1 - (k - start) : k]!;
-      text += `,${JSON.stringify(taskToJson(t))}`;
-    }
+    const json: unknown[] = [];
+    for (let k = start; k < end; k++) json.push(taskToJson(tasks[reversed ? end - 1 - (k - start) : k]!));
     for (let i = start; i < end; i++) {
       const t = tasks[i]!;
       made.push({ task: t, state: t.state, statuses: t.statuses, directory: t.directory, agentId: t.agentId, info: t.info, resources: t.resources, role: t.role });
     }
-    return { made, bytes: Buffer.from(text, 'utf8') };
+    // One native stringify of the block's array, `[a,b,…]`, made `,a,b,…` in place: 256 strings
+    // concatenated into a rope and then flattened cost the first request at 50,000 tasks twice
+    // as much (its profile).
+    const array = Buffer.from(JSON.stringify(json), 'utf8');
+    array[0] = 0x2c; // ','
+    return { made, bytes: array.subarray(0, array.length - 1) };
   }
 }
 

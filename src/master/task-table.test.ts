@@ -54,3 +54,33 @@ test('the indexes always equal a scan of every task, through any sequence of set
     }),
   );
 });
+
+test('the kept lists are the live tasks at every read, and the same array while the table did not change', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.constantFrom('set', 'delete', 'clear', 'read'), fc.integer({ min: 0, max: 11 }), fc.constantFrom('F1', 'F2')), { maxLength: 60 }), (ops) => {
+      const table = new TaskTable();
+      const check = (): void => {
+        const all = table.allTasks();
+        assert.deepEqual(all, [...table.values()]);
+        assert.ok(Object.isFrozen(all), 'a kept list cannot be changed by its readers');
+        // No change between two reads: the very same arrays (nothing copied per request).
+        assert.equal(table.allTasks(), all);
+        for (const framework of ['F1', 'F2']) {
+          const kept = table.frameworkTasks(framework);
+          assert.deepEqual(kept, table.ofFramework(framework));
+          assert.equal(table.frameworkTasks(framework), kept);
+        }
+      };
+      for (const [op, n, framework] of ops) {
+        const before = table.allTasks();
+        if (op === 'set') table.set(task(n, n % 2 === 0 ? 'A' : 'B', framework, '*'));
+        else if (op === 'delete') table.delete(framework, `t${n}`);
+        else if (op === 'clear') table.clear();
+        // Every change hands out a new array; the one read before it is left as it was.
+        const snapshot = [...before];
+        check();
+        assert.deepEqual(before, snapshot);
+      }
+    }),
+  );
+});

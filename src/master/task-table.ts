@@ -21,6 +21,9 @@ export class TaskTable {
   private readonly allocation = new AllocationSums();
   private count = 0;
   private changes = 0;
+  /** Arrays handed out by `frameworkTasks` and `allTasks`, valid at `listsRevision`. */
+  private readonly lists = new Map<string, readonly TaskRecord[]>();
+  private listsRevision = -1;
 
   get size(): number {
     return this.count;
@@ -85,6 +88,31 @@ export class TaskTable {
   ofFramework(frameworkId: string): TaskRecord[] {
     const tasks = this.byFramework.get(frameworkId);
     return tasks === undefined ? [] : [...tasks.values()];
+  }
+
+  /**
+   * The framework's live tasks as `ofFramework` lists them, but the same array until the table
+   * next changes (set, delete, clear): the state views read it per request at 50,000 tasks
+   * (issue 21) and need not copy it. Never changed by the table after it is handed out; callers
+   * must not change it either.
+   */
+  frameworkTasks(frameworkId: string): readonly TaskRecord[] {
+    return this.kept(`framework:${frameworkId}`, () => this.ofFramework(frameworkId));
+  }
+
+  /** Every live task in `values()` order, the same array until the table next changes (as `frameworkTasks`). */
+  allTasks(): readonly TaskRecord[] {
+    return this.kept('all', () => [...this.values()]);
+  }
+
+  private kept(key: string, make: () => TaskRecord[]): readonly TaskRecord[] {
+    if (this.listsRevision !== this.changes) {
+      this.lists.clear();
+      this.listsRevision = this.changes;
+    }
+    let list = this.lists.get(key);
+    if (list === undefined) this.lists.set(key, (list = Object.freeze(make())));
+    return list;
   }
 
   /** The agent's live tasks (a fresh array). */

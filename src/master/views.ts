@@ -31,7 +31,20 @@ export function offerToJson(offer: OfferRecord, agent: AgentRecord): unknown {
 }
 
 /** Mesos' legacy resource object: `{"cpus":1,"mem":128,"disk":0,"gpus":0,"ports":"[31000-31000]"}`. */
-export function legacyResources(resources: Resources): Record<string, number | string> {
+/**
+ * Each bag's legacy JSON, made once: a `Resources` never changes, and `/master/state` writes
+ * five per agent and one per task (500 agents, 50,000 tasks in api-scale; issue 21). Frozen, as
+ * it is shared by every answer that writes the same bag.
+ */
+const legacyJson = new WeakMap<Resources, Readonly<Record<string, number | string>>>();
+
+export function legacyResources(resources: Resources): Readonly<Record<string, number | string>> {
+  let json = legacyJson.get(resources);
+  if (json === undefined) legacyJson.set(resources, (json = Object.freeze(legacyResourcesOf(resources))));
+  return json;
+}
+
+function legacyResourcesOf(resources: Resources): Record<string, number | string> {
   const out: Record<string, number | string> = { cpus: 0, mem: 0, disk: 0, gpus: 0 };
   for (const r of resources) {
     if (r.value.type === 'SCALAR') out[r.name] = Number(out[r.name] ?? 0) + r.value.toNumber();
@@ -109,16 +122,27 @@ export function agentToJson(agent: AgentRecord): Record<string, unknown> {
 
 export interface FrameworkJsonOptions {
   /** A list of the framework's tasks as JSON: `tasks.map(taskToJson)` (the default), or kept encoded (task-list-json.ts). */
-  list?: (kind: 'tasks' | 'unreachable_tasks' | 'completed_tasks', tasks: TaskRecord[]) => unknown;
+  list?: (kind: 'tasks' | 'unreachable_tasks' | 'completed_tasks', tasks: readonly TaskRecord[]) => unknown;
   /** The sum of `tasks`' resources, when the caller has it already. */
   used?: Resources;
 }
 
-export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[], completed: TaskRecord[], offers: OfferRecord[], options: FrameworkJsonOptions = {}): Record<string, unknown> {
-  const list = options.list ?? ((_kind: string, tasks: TaskRecord[]) => tasks.map(taskToJson));
+export function frameworkToJson(
+  framework: FrameworkRecord,
+  tasks: readonly TaskRecord[],
+  completed: readonly TaskRecord[],
+  offers: OfferRecord[],
+  options: FrameworkJsonOptions = {},
+): Record<string, unknown> {
+  const list = options.list ?? ((_kind: string, tasks: readonly TaskRecord[]) => tasks.map(taskToJson));
   const used = options.used ?? tasks.reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
   const offered = offers.reduce((sum, o) => sum.add(o.resources), Resources.EMPTY);
   const connected = framework.stream?.isOpen === true;
+  // One pass over the tasks (50,000 in api-scale), and none copied when none is unreachable.
+  let reachable: readonly TaskRecord[] = tasks;
+  const unreachable: TaskRecord[] = [];
+  for (const t of tasks) if (t.state === 'TASK_UNREACHABLE') unreachable.push(t);
+  if (unreachable.length > 0) reachable = tasks.filter((t) => t.state !== 'TASK_UNREACHABLE');
   return {
     id: framework.id,
     name: framework.info.name,
@@ -142,14 +166,8 @@ export function frameworkToJson(framework: FrameworkRecord, tasks: TaskRecord[],
     resources: legacyResources(used),
     used_resources: legacyResources(used),
     offered_resources: legacyResources(offered),
-    tasks: list(
-      'tasks',
-      tasks.filter((t) => t.state !== 'TASK_UNREACHABLE'),
-    ),
-    unreachable_tasks: list(
-      'unreachable_tasks',
-      tasks.filter((t) => t.state === 'TASK_UNREACHABLE'),
-    ),
+    tasks: list('tasks', reachable),
+    unreachable_tasks: list('unreachable_tasks', unreachable),
     completed_tasks: list('completed_tasks', completed),
     offers: offers.map((o) => ({ id: o.id, framework_id: o.frameworkId, slave_id: o.agentId, resources: legacyResources(o.resources) })),
     executors: [],

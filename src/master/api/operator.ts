@@ -10,9 +10,10 @@ import { compileValidator } from '../../protocol/validation.ts';
 import { TASK_STATES } from '../../protocol/mesos/enums.ts';
 import type { Master } from '../master.ts';
 import type { TaskRecord } from '../model.ts';
-import { agentRemovalJson, agentToJson, type FrameworkJsonOptions, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
+import { agentRemovalJson, type FrameworkJsonOptions, frameworkToJson, legacyResources, taskToJson } from '../views.ts';
 import { TaskListCache } from '../task-list-json.ts';
-import { EncodedItem, JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
+import { AgentListJson } from '../agent-list-json.ts';
+import { JoinedArray, sendEncodedBody } from '../../protocol/encoded-items.ts';
 import { Resources } from '../../resources/index.ts';
 import { masterFlags } from './master-flags.ts';
 import { mesosGet } from './json-alias.ts';
@@ -78,6 +79,8 @@ function matches(task: TaskRecord, f: TaskFilter): boolean {
  */
 export class StateViews {
   readonly lists = new TaskListCache();
+  /** The agents' JSON (`slaves`), kept per agent. */
+  readonly agents = new AgentListJson();
   private readonly used = new Map<string, { revision: number; used: Resources }>();
 
   constructor(private readonly master: Master) {}
@@ -92,7 +95,7 @@ export class StateViews {
     const revision = this.master.tasks.revision;
     const cached = this.used.get(frameworkId);
     if (cached !== undefined && cached.revision === revision) return cached.used;
-    const used = this.master.tasks.ofFramework(frameworkId).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
+    const used = this.master.tasks.frameworkTasks(frameworkId).reduce((sum, t) => sum.add(t.resources), Resources.EMPTY);
     this.used.set(frameworkId, { revision, used });
     for (const id of this.used.keys()) if (!this.master.frameworks.has(id)) this.used.delete(id);
     return used;
@@ -100,15 +103,17 @@ export class StateViews {
 }
 
 export function masterState(master: Master, filter: TaskFilter & { limit?: number; offset: number }, views: StateViews = new StateViews(master)): Record<string, unknown> {
-  const page = <T>(items: T[]): T[] => items.slice(filter.offset, filter.limit === undefined ? undefined : filter.offset + filter.limit);
+  const page = <T>(items: readonly T[]): T[] => items.slice(filter.offset, filter.limit === undefined ? undefined : filter.offset + filter.limit);
   // Every live task of a framework is listed: its resource sum is the one kept per revision.
   const whole = filter.taskId === undefined && filter.agentId === undefined && filter.state === undefined && filter.offset === 0 && filter.limit === undefined;
   const agents = [...master.agents.values()].filter((a) => filter.agentId === undefined || a.id === filter.agentId);
   const frameworks = [...master.frameworks.values()]
     .filter((f) => filter.frameworkId === undefined || f.id === filter.frameworkId)
     .map((f) => {
-      const tasks = page(master.tasks.ofFramework(f.id).filter((t) => matches(t, filter)));
-      const completed = page((master.completedTasks.get(f.id) ?? []).filter((t) => matches(t, filter)).reverse());
+      // The whole view lists the table's kept array as it is: no copy or filter pass per request
+      // over 50,000 tasks (issue 21).
+      const tasks = whole ? master.tasks.frameworkTasks(f.id) : page(master.tasks.ofFramework(f.id).filter((t) => matches(t, filter)));
+      const completed = whole ? [...(master.completedTasks.get(f.id) ?? [])].reverse() : page((master.completedTasks.get(f.id) ?? []).filter((t) => matches(t, filter)).reverse());
       const offers = [...master.offers.values()].filter((o) => o.frameworkId === f.id);
       // A filtered or paged view is small, or one of many: encoded per request, not kept.
       return frameworkToJson(f, tasks, completed, offers, whole ? { list: views.listsOf(f.id), used: views.usedBy(f.id) } : {});
@@ -128,8 +133,9 @@ export function masterState(master: Master, filter: TaskFilter & { limit?: numbe
     leader,
     leader_info: { id: master.id, hostname: master.hostname, port: master.port, address: { hostname: master.hostname, ip: '127.0.0.1', port: master.port } },
     flags: masterFlags(master),
-    // One native stringify of every agent, not a walk of 500 object trees by the byte serializer.
-    slaves: new EncodedItem(JSON.stringify(agents.map(agentToJson))),
+    // Every agent's JSON kept while what it reads is the same (agent-list-json.ts): one item, not a
+    // walk of 500 object trees by the byte serializer.
+    slaves: views.agents.of(agents),
     frameworks,
     completed_frameworks: completedFrameworks,
     unregistered_frameworks: [],
@@ -187,7 +193,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
         .map((f) =>
           frameworkToJson(
             f,
-            master.tasks.ofFramework(f.id),
+            master.tasks.frameworkTasks(f.id),
             [...(master.completedTasks.get(f.id) ?? [])].reverse(),
             [...master.offers.values()].filter((o) => o.frameworkId === f.id),
             { list: views.listsOf(f.id), used: views.usedBy(f.id) },
@@ -232,8 +238,10 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     const q = parseQuery(request.query);
     const text = (t: { id: string; name?: string }) => q.filter === undefined || t.id.includes(q.filter) || (t.name ?? '').includes(q.filter);
     const keep = (t: TaskRecord): boolean => matches(t, q) && text({ id: t.id, name: t.info.name });
-    const live: TaskRecord[] = [];
-    for (const t of master.tasks.values()) if (keep(t)) live.push(t);
+    const unfiltered = q.filter === undefined && q.frameworkId === undefined && q.taskId === undefined && q.agentId === undefined && q.state === undefined;
+    // Unfiltered: the table's kept array of every task, not a walk and a copy of 50,000 per request.
+    let live: readonly TaskRecord[] = master.tasks.allTasks();
+    if (!unfiltered) live = live.filter(keep);
     const history = q.completed ? ((await master.registry.history(q.frameworkId, q.taskId)) as Array<Record<string, unknown>>) : [];
     // Every filter applies to the history as to the live tasks (a task id without a framework id
     // reads the whole history, so it must be filtered here).
@@ -248,7 +256,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     // group-committed): the in-memory window answers for them.
     const recent = q.completed ? [...master.completedTasks.values(), ...master.completedFrameworks.list().map((c) => c.tasks)].flat().filter(keep) : [];
     const recentKeys = new Set(recent.map((t) => `${t.frameworkId}\u0000${t.id}`));
-    const records = live.concat(recent);
+    const records = recent.length === 0 ? live : live.concat(recent);
     const stored = done.filter((t) => !recentKeys.has(`${String(t['framework_id'])}\u0000${String(t['id'])}`));
     // The page of [...records, ...stored] (reversed unless `asc`). Every task unfiltered (what
     // scripts and the bench ask for) comes from the kept list; a filtered or smaller page is
@@ -256,7 +264,7 @@ export function registerOperatorRoutes(app: FastifyInstance, master: Master): vo
     const n = records.length + stored.length;
     const asc = q.order === 'asc';
     let tasks: unknown;
-    const everything = q.filter === undefined && q.frameworkId === undefined && q.taskId === undefined && q.agentId === undefined && q.state === undefined && q.completed;
+    const everything = unfiltered && q.completed;
     if (everything && q.offset === 0 && (q.limit ?? 100) >= n) {
       const kept = views.lists.of('all', records, !asc);
       tasks = new JoinedArray(asc ? [kept, stored] : [[...stored].reverse(), kept]);
