@@ -66,7 +66,11 @@ interface Measured {
   p99: number;
   /** The same requests made with `fetch` + `arrayBuffer()` (after the measured ones): the client's share. */
   fetch?: { p50: number; p99: number };
+  /** The unmeasured first requests, as the client saw them (ms). */
+  warmupMs: number[];
   bytes: number;
+  /** The client thread's CPU per measured request (10 ms ticks, averaged). */
+  clientCpuMs: number;
   cpuMsPerRequest: number;
   requestCpuMs: number;
   backgroundCpuMsPerS: number;
@@ -80,33 +84,42 @@ interface Measured {
 /**
  * The client runs in a worker thread with its own event loop: in the master's thread, reading
  * 10 MB answers (undici's chunks, their copy into one buffer) was counted as the master's time.
- * One request per path goes first, unmeasured: the first list after a change fills the cache
- * of each app's JSON (app-json-cache.ts), and a p99 of 50 requests is their slowest.
+ * Three requests go first, unmeasured, and are reported as `warmupMs`: the first list after a
+ * change fills the cache of each app's JSON (app-json-cache.ts; its cost shows in
+ * `loopDelayMaxMs`), and a fresh client thread's first large reads are slow on the client's side:
+ * against a plain node:http server sending a fixed 10 MB buffer, a new worker's first three reads
+ * cost it 100, 60 and 20-30 ms of CPU, then 0-20 ms. A p99 of 50 requests is their slowest.
  *
- * It reads as ordinary HTTP clients do: `node:http` (one kept-alive connection), the body's
- * Buffers collected and joined (curl, Go, Python and the Mesos CLI read so). `fetch` +
- * `arrayBuffer()` (undici's web streams) cost this client 4-5× the CPU on a 29 MB answer: timed
- * side by side against the same master (loaded machine), `/master/state` took p50 80 ms with
- * curl and ~470 ms with fetch, while the master thread was busy ≤ 45 ms per request (its CPU
- * profile). So the `/master` rows' goal is read from `node:http` (`client: 'http'`), and they
- * also report `fetch` (p50/p99 of the same requests made with fetch after them, not in the
- * master's CPU figures), so the client's share stays in sight. The `/v2` rows read with fetch.
+ * It reads as `curl -o /dev/null` does: `node:http` (one kept-alive connection), every byte of
+ * the body read from the socket and dropped. What a client then does with 10-29 MB is the
+ * client's cost, not the server's latency, and on two cores it showed in the p99: per request, the
+ * client thread's CPU (read from /proc/thread-self) was 40-110 ms for the first `/v2/apps`
+ * answers read with `fetch` + `arrayBuffer()` (undici's web streams) against 10 ms of the master's,
+ * and 150-360 ms for the first `/master/state` answers joined into one Buffer; `/master/state`
+ * took p50 80 ms with curl and ~470 ms with fetch. Each row reports `clientCpuMs` (that thread's
+ * CPU per request) and `fetch` (p50/p99 of the same requests made with fetch + arrayBuffer after
+ * the measured ones, outside the master's figures), so the client's share stays in sight.
  */
 const CLIENT = `
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
+const { readFileSync } = require('node:fs');
+// This thread's user + system CPU in ms (fields 14 and 15 of its stat line, in 10 ms ticks).
+const threadCpuMs = () => { const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
 (async () => {
   const { url, paths, token, client } = workerData;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const headers = { authorization: 'token=' + token };
   const viaHttp = (path) => new Promise((resolve, reject) => {
     http.get(url + path, { agent, headers }, (response) => {
-      const chunks = [];
       let size = 0;
-      response.on('data', (chunk) => { chunks.push(chunk); size += chunk.length; });
+      let head = '';
+      response.on('data', (chunk) => {
+        size += chunk.length;
+        if (response.statusCode !== 200 && head.length < 200) head += chunk.toString('utf8', 0, 200);
+      });
       response.on('end', () => {
-        const body = Buffer.concat(chunks, size);
-        if (response.statusCode !== 200) reject(new Error(path + ': ' + response.statusCode + ' ' + body.toString('utf8', 0, 200)));
+        if (response.statusCode !== 200) reject(new Error(path + ': ' + response.statusCode + ' ' + head.slice(0, 200)));
         else resolve(size);
       });
       response.on('error', reject);
@@ -122,23 +135,29 @@ const http = require('node:http');
     const times = [];
     const starts = [];
     let bytes = 0;
+    const cpuFrom = threadCpuMs();
     for (const path of paths) {
       const started = performance.now();
       bytes = await get(path);
       times.push(performance.now() - started);
       starts.push(performance.timeOrigin + started);
     }
-    return { times, starts, bytes };
+    return { times, starts, bytes, clientCpuMs: (threadCpuMs() - cpuFrom) / paths.length };
   };
   const primary = client === 'http' ? viaHttp : viaFetch;
-  await primary(paths[0]);
-  // The master's CPU is read from here on: the first request (filling caches) is not counted.
+  const warmupMs = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    await primary(paths[0]);
+    warmupMs.push(Math.round(performance.now() - started));
+  }
+  // The master's CPU is read from here on: the warm-up requests are not counted.
   parentPort.postMessage({ warm: true });
   await new Promise((resolve) => parentPort.once('message', resolve));
-  const { times, starts, bytes } = await timed(primary);
+  const { times, starts, bytes, clientCpuMs } = await timed(primary);
   parentPort.postMessage({ measured: true });
   const withFetch = client === 'http' ? await timed(viaFetch) : undefined;
-  parentPort.postMessage({ times, starts, bytes, fetchTimes: withFetch?.times });
+  parentPort.postMessage({ times, starts, bytes, clientCpuMs, warmupMs, fetchTimes: withFetch?.times });
 })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
 `;
 
@@ -150,7 +169,7 @@ function mainThreadCpuMs(): number {
 }
 const CLOCK_TICKS = 100;
 
-async function measure(url: string, n: number, path: (i: number) => string, profile?: string, client: 'fetch' | 'http' = 'fetch'): Promise<Measured> {
+async function measure(url: string, n: number, path: (i: number) => string, profile?: string, client: 'fetch' | 'http' = 'http'): Promise<Measured> {
   const paths = Array.from({ length: n }, (_, i) => path(i));
   const gc = { count: 0, ms: 0, maxMs: 0, major: 0 };
   const pauses: Array<{ at: number; ms: number }> = [];
@@ -180,23 +199,26 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
   let measuredS = 0;
   let gcMeasured = gc;
   let profileWritten: Promise<void> = Promise.resolve();
-  const result = await new Promise<{ times?: number[]; starts?: number[]; bytes?: number; fetchTimes?: number[]; error?: string }>((resolve, reject) => {
-    worker.on('message', (m: { warm?: boolean; measured?: boolean; times?: number[]; starts?: number[]; bytes?: number; fetchTimes?: number[]; error?: string }) => {
-      if (m.measured === true) {
-        // The node:http requests are done: what the master spent on them, before the fetch ones.
-        cpu = mainThreadCpuMs() - cpuBefore;
-        measuredS = (performance.now() - measuredFrom) / 1000;
-        if (profiler !== undefined && profile !== undefined) profileWritten = profiler.stop(`${profile}.cpuprofile`);
-        delay.disable();
-        observer.disconnect();
-        gcMeasured = { ...gc };
-        return;
-      }
-      if (m.warm !== true) return resolve(m);
-      cpuBefore = mainThreadCpuMs();
-      measuredFrom = performance.now();
-      worker.postMessage('go');
-    });
+  const result = await new Promise<{ times?: number[]; starts?: number[]; bytes?: number; clientCpuMs?: number; warmupMs?: number[]; fetchTimes?: number[]; error?: string }>((resolve, reject) => {
+    worker.on(
+      'message',
+      (m: { warm?: boolean; measured?: boolean; times?: number[]; starts?: number[]; bytes?: number; clientCpuMs?: number; warmupMs?: number[]; fetchTimes?: number[]; error?: string }) => {
+        if (m.measured === true) {
+          // The node:http requests are done: what the master spent on them, before the fetch ones.
+          cpu = mainThreadCpuMs() - cpuBefore;
+          measuredS = (performance.now() - measuredFrom) / 1000;
+          if (profiler !== undefined && profile !== undefined) profileWritten = profiler.stop(`${profile}.cpuprofile`);
+          delay.disable();
+          observer.disconnect();
+          gcMeasured = { ...gc };
+          return;
+        }
+        if (m.warm !== true) return resolve(m);
+        cpuBefore = mainThreadCpuMs();
+        measuredFrom = performance.now();
+        worker.postMessage('go');
+      },
+    );
     worker.once('error', reject);
   });
   await worker.terminate();
@@ -215,7 +237,9 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
     p50: round(percentile(times, 0.5)),
     p99: round(percentile(times, 0.99)),
     ...(fetchTimes === undefined ? {} : { fetch: { p50: round(percentile(fetchTimes, 0.5)), p99: round(percentile(fetchTimes, 0.99)) } }),
+    warmupMs: result.warmupMs!,
     bytes: result.bytes!,
+    clientCpuMs: round(result.clientCpuMs!),
     // The master thread's CPU per measured request (the first, unmeasured one fills caches).
     cpuMsPerRequest: round(cpu / n),
     // The same less the background work's rate over the measured time: what the requests cost.
@@ -330,8 +354,8 @@ async function masterEndpoints(
     await until(() => running() >= tasks, `${tasks} tasks running`);
     const launchSeconds = Math.round((performance.now() - started) / 100) / 10;
     return {
-      masterState: { ...(await measure(server.url, n, () => '/master/state', profileDir && `${profileDir}/masterState`, 'http')), tasks: server.master.tasks.size, launchSeconds },
-      masterTasks: await measure(server.url, n, () => `/master/tasks?limit=${tasks}`, profileDir && `${profileDir}/masterTasks`, 'http'),
+      masterState: { ...(await measure(server.url, n, () => '/master/state', profileDir && `${profileDir}/masterState`)), tasks: server.master.tasks.size, launchSeconds },
+      masterTasks: await measure(server.url, n, () => `/master/tasks?limit=${tasks}`, profileDir && `${profileDir}/masterTasks`),
       masterStateBuild: buildCpu(server.master),
     };
   } finally {
