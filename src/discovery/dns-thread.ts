@@ -26,6 +26,14 @@ import type { Logger } from '../log/index.ts';
 import type { DnsCounters, DnsServerOptions } from './dns-server.ts';
 import type { ZoneRecord } from './records.ts';
 
+/**
+ * The thread's code: the bundle's dns-thread.mjs when bin/drover.js started this process from
+ * dist/ (it sets `droverBundle`; 026-bundle.md), else dns-thread-boot.mjs, which loads the
+ * TypeScript body through tsx.
+ */
+const BUNDLE = (globalThis as { droverBundle?: string }).droverBundle;
+const THREAD_ENTRY = BUNDLE === undefined ? new URL('./dns-thread-boot.mjs', import.meta.url) : new URL('dns-thread.mjs', BUNDLE);
+
 /** On the zone channel (the thread may read it synchronously, before a query: see the file comment). */
 export type ZoneMessage = { type: 'zone'; changes: Array<[string, readonly ZoneRecord[]]>; recovered?: boolean };
 
@@ -69,7 +77,7 @@ export class DnsThread {
   async listen(): Promise<void> {
     const { zone, recovered, ...plain } = this.options;
     const channel = new MessageChannel();
-    const worker = new Worker(new URL('./dns-thread-boot.mjs', import.meta.url), { workerData: { ...plain, zonePort: channel.port2 }, transferList: [channel.port2] });
+    const worker = new Worker(THREAD_ENTRY, { workerData: { ...plain, zonePort: channel.port2 }, transferList: [channel.port2] });
     this.worker = worker;
     this.zonePort = channel.port1;
     // The zone as it is now, then every change in order.
