@@ -6,10 +6,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DROVER_LAUNCHER, launcherEnv, startDrover } from '../devkit/process.ts';
+// @ts-expect-error: plain JavaScript of the launcher's (bin/ has no type declarations).
+import { bundleStaleness, describeFile } from '../bin/bundle.js';
+
+const staleness = bundleStaleness as (root: string) => string | undefined;
+const describe_ = describeFile as (path: string) => [number, number, string];
 
 const version = (JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -69,5 +74,48 @@ describe('bin/drover launcher', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), version);
     assert.match(r.stderr, /preloaded by a node flag/);
+  });
+});
+
+describe('the bundle in dist/ (026-bundle.md)', () => {
+  test('it counts as the sources only while every bundled file is as the build saw it', async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'drover-bundle-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    await mkdir(join(root, 'src'));
+    await mkdir(join(root, 'dist'));
+    assert.match(staleness(root)!, /no bundle in dist/);
+    await writeFile(join(root, 'src', 'a.ts'), 'export const a = 1;\n');
+    await writeFile(join(root, 'src', 'b.ts'), 'export const b = 2;\n');
+    const stamp = async (): Promise<void> =>
+      writeFile(join(root, 'dist', 'stamp.json'), JSON.stringify({ files: { 'src/a.ts': describe_(join(root, 'src', 'a.ts')), 'src/b.ts': describe_(join(root, 'src', 'b.ts')) } }));
+    await stamp();
+    assert.equal(staleness(root), undefined);
+    // A checkout or npm pack rewrites mtimes: the same contents are still the bundle's.
+    await utimes(join(root, 'src', 'a.ts'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    assert.equal(staleness(root), undefined);
+    // An edit of the same size, with an older mtime than the build saw: the hash tells.
+    await writeFile(join(root, 'src', 'a.ts'), 'export const a = 7;\n');
+    await utimes(join(root, 'src', 'a.ts'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    assert.equal(staleness(root), 'src/a.ts changed since the bundle was built');
+    await stamp();
+    await writeFile(join(root, 'src', 'b.ts'), 'export const b = 2; // longer\n');
+    assert.equal(staleness(root), 'src/b.ts changed since the bundle was built');
+    await stamp();
+    await rm(join(root, 'src', 'a.ts'));
+    assert.equal(staleness(root), 'src/a.ts is gone since the bundle was built');
+    await writeFile(join(root, 'dist', 'stamp.json'), '[1]');
+    assert.equal(staleness(root), 'dist/stamp.json is not a stamp');
+  });
+
+  test('drover version says what ran: the bundle when it is fresh, else the sources and why; DROVER_BUNDLE=off takes the sources', () => {
+    const checkout = join(import.meta.dirname, '..');
+    const run = (env: Record<string, string>): { version: string; code: string; why?: string } => {
+      const r = spawnSync(DROVER_LAUNCHER, ['version', '--json'], { encoding: 'utf8', env: { ...process.env, ...launcherEnv(), ...env } });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { version: string; code: string; why?: string };
+    };
+    const stale = staleness(checkout);
+    assert.deepEqual(run({}), { version, ...(stale === undefined ? { code: 'bundle' } : { code: 'sources', why: stale }) });
+    assert.deepEqual(run({ DROVER_BUNDLE: 'off' }), { version, code: 'sources', why: 'DROVER_BUNDLE=off' });
   });
 });

@@ -41,9 +41,13 @@ export async function loadCaCert(env: NodeJS.ProcessEnv = process.env): Promise<
   const named = env['DROVER_CA_CERT'] || undefined;
   const pem = named !== undefined ? await readFile(named, 'utf8') : await readText(join(env['DROVER_DATA_DIR'] ?? './.drover', 'ca.crt'));
   if (pem !== undefined) {
-    // Loaded only when there is a CA to trust: most commands talk plain HTTP to loopback.
-    const { tlsFetch } = await import('../iam/tls-client.ts');
-    caFetch = tlsFetch({ caPem: pem });
+    // Loaded at the first https:// request: most commands talk plain HTTP to loopback, and
+    // loading undici (tls-client.ts) costs a CLI call ~0.2 s of CPU (026-bundle.md).
+    let made: Promise<typeof fetch> | undefined;
+    caFetch = async (input, init) => {
+      made ??= import('../iam/tls-client.ts').then(({ tlsFetch }) => tlsFetch({ caPem: pem }));
+      return (await made)(input, init);
+    };
     caPem = pem;
   }
   return pem;

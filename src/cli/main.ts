@@ -23,6 +23,7 @@ import { loadCaCert, loadCredential } from './credentials.ts';
 import { lbCommand } from './lb.ts';
 import { quotaCommand, roleCommand } from './quota.ts';
 import { packageCommand } from './package.ts';
+import { versionCommand } from './version.ts';
 
 export async function main(argv: string[]): Promise<number> {
   await loadCredential();
@@ -69,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(loginCommand(setExit) as never)
     .command(iamCommand(setExit))
     .command(lbCommand(setExit) as never)
+    .command(versionCommand() as never)
     .option('master', { type: 'string', global: true, describe: 'Master URL (else $DROVER_MASTER, ~/.drover/config.json, http://127.0.0.1:5050)' })
     .option('json', { type: 'boolean', global: true, describe: 'Print JSON instead of tables' })
     .completion('completion', 'Print a shell completion script: drover completion [bash|zsh]', completeIds as never)

@@ -26,6 +26,20 @@ import type { Logger } from '../log/index.ts';
 import type { DnsCounters, DnsServerOptions } from './dns-server.ts';
 import type { ZoneRecord } from './records.ts';
 
+/**
+ * The thread's code: the bundle's dns-thread.mjs when bin/drover.js started this process from
+ * dist/ (it sets `droverBundle`; 026-bundle.md), else dns-thread-boot.mjs, which loads the
+ * TypeScript body through tsx.
+ */
+const BUNDLE = (globalThis as { droverBundle?: string }).droverBundle;
+const THREAD_ENTRY = BUNDLE === undefined ? new URL('./dns-thread-boot.mjs', import.meta.url) : new URL('dns-thread.mjs', BUNDLE);
+/**
+ * A thread's stack traces name the .ts sources only with source maps on in the thread itself.
+ * Only where node has no flags of its own: a thread inherits those, but refuses some when given
+ * explicitly (--max-old-space-size), and then keeps the bundle's lines.
+ */
+const THREAD_NODE_ARGS = BUNDLE !== undefined && process.execArgv.length === 0 ? { execArgv: ['--enable-source-maps'] } : {};
+
 /** On the zone channel (the thread may read it synchronously, before a query: see the file comment). */
 export type ZoneMessage = { type: 'zone'; changes: Array<[string, readonly ZoneRecord[]]>; recovered?: boolean };
 
@@ -69,7 +83,7 @@ export class DnsThread {
   async listen(): Promise<void> {
     const { zone, recovered, ...plain } = this.options;
     const channel = new MessageChannel();
-    const worker = new Worker(new URL('./dns-thread-boot.mjs', import.meta.url), { workerData: { ...plain, zonePort: channel.port2 }, transferList: [channel.port2] });
+    const worker = new Worker(THREAD_ENTRY, { ...THREAD_NODE_ARGS, workerData: { ...plain, zonePort: channel.port2 }, transferList: [channel.port2] });
     this.worker = worker;
     this.zonePort = channel.port1;
     // The zone as it is now, then every change in order.

@@ -4,7 +4,7 @@
  * reach only what that user could read, and the files it writes are that user's. The agent's
  * event loop carries neither the download nor the extraction; a task without URIs starts no child.
  *
- * Starting a child costs ~0.5 s of plain Node plus ~1.5 s of tsx on a busy 2-core machine, so
+ * Starting a child costs ~0.5 s of plain Node (plus ~1.5 s of tsx, without the bundle) on a busy 2-core machine, so
  * after the first fetch one child is kept started and waiting (`spares`): it loads its modules as
  * root, and becomes the task's user only when a request arrives. An agent whose tasks never fetch
  * starts none.
@@ -22,9 +22,14 @@ import { resolveTaskUser } from '../containerizer/linux/task-user.ts';
 import type { FetchReply, FetchRequest } from './fetcher-child.ts';
 import type { FetcherOptions, FetchUri, UriFetcher } from './fetcher.ts';
 
-const CHILD = fileURLToPath(new URL('./fetcher-child.ts', import.meta.url));
-/** The sources are TypeScript run through tsx (bin/drover.js); the child loads them the same way. */
-const TSX = import.meta.resolve('tsx');
+/**
+ * The child runs what the agent runs: the bundle's fetcher-child.mjs when bin/drover.js started
+ * the agent from dist/ (it sets `droverBundle`; 026-bundle.md), else the TypeScript source
+ * through tsx.
+ */
+const BUNDLE = (globalThis as { droverBundle?: string }).droverBundle;
+const CHILD = BUNDLE === undefined ? fileURLToPath(new URL('./fetcher-child.ts', import.meta.url)) : fileURLToPath(new URL('fetcher-child.mjs', BUNDLE));
+const CHILD_NODE_ARGS = BUNDLE === undefined ? ['--import', import.meta.resolve('tsx')] : ['--enable-source-maps'];
 /** Enough of stderr to say why a child died. */
 const STDERR_TAIL = 2000;
 
@@ -133,7 +138,7 @@ export class FetcherProcess implements UriFetcher {
 
   private start(): Child {
     const process_ = fork(CHILD, [], {
-      execArgv: ['--import', TSX],
+      execArgv: CHILD_NODE_ARGS,
       // Nothing of the agent's environment (tokens, secrets) reaches a process the task's user owns.
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', UV_THREADPOOL_SIZE: '8' },
       cwd: '/',
