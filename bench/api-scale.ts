@@ -25,7 +25,8 @@
  *
  * Flags: --apps=10000 --groups=50 --n=50 (requests per endpoint; /v2/apps/{id} takes 10 × n)
  * --tasks=50000 --agents=500 --n-master=10; `--apps=0` or `--tasks=0` leaves that part out;
- * `--profile-dir=DIR` writes the master thread's CPU profile of each row (DIR/ROW.cpuprofile).
+ * `--profile-dir=DIR` writes the master thread's CPU profile of each row (DIR/ROW.cpuprofile);
+ * `--client=http` (the default, below), `curl` (curl in its own process, for comparison) or `fetch`.
  *
  * Each row: p50/p99 (ms, as the client saw them), the answer's bytes, and what load changes
  * little: the master thread's CPU per request (from /proc; `requestCpuMs` less the thread's idle
@@ -36,7 +37,9 @@ import { type MasterServer, startMasterServer } from '../src/cluster/master.ts';
 import { silentLogger } from '../src/log/index.ts';
 import { createMemoryStore } from '../src/store/memory/memory-store.ts';
 import { Worker } from 'node:worker_threads';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector';
@@ -50,6 +53,8 @@ import { EncodedBody } from '../src/protocol/encoded-items.ts';
 
 /** Every row's goal: p99 ≤ 100 ms (issue 21), on a quiet machine. */
 const GOAL_P99_MS = 100;
+
+const execFileAsync = promisify(execFile);
 
 const flag = (args: string[], name: string, fallback: number): number => {
   const raw = args.find((a) => a.startsWith(`--${name}=`));
@@ -69,8 +74,8 @@ interface Measured {
   /** The unmeasured first requests, as the client saw them (ms). */
   warmupMs: number[];
   bytes: number;
-  /** The client thread's CPU per measured request (10 ms ticks, averaged). */
-  clientCpuMs: number;
+  /** The client thread's CPU per measured request (10 ms ticks, averaged; not with curl). */
+  clientCpuMs?: number;
   cpuMsPerRequest: number;
   requestCpuMs: number;
   backgroundCpuMsPerS: number;
@@ -161,6 +166,74 @@ const threadCpuMs = () => { const f = readFileSync('/proc/thread-self/stat', 'ut
 })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
 `;
 
+type Client = 'fetch' | 'http' | 'curl';
+
+interface ClientResult {
+  times?: number[];
+  starts?: number[];
+  bytes?: number;
+  clientCpuMs?: number;
+  warmupMs?: number[];
+  fetchTimes?: number[];
+  error?: string;
+}
+
+/** When the warm-up requests are done (`warm`) and when the measured ones are (`measured`). */
+interface ClientHooks {
+  warm(): void;
+  measured(): void;
+}
+
+/** The node client (CLIENT) in a worker thread. */
+async function workerClient(url: string, paths: string[], client: Client, hooks: ClientHooks): Promise<ClientResult> {
+  const worker = new Worker(CLIENT, { eval: true, workerData: { url, paths, token: TEST_ADMIN_TOKEN, client } });
+  try {
+    return await new Promise<ClientResult>((resolve, reject) => {
+      worker.on('message', (m: ClientResult & { warm?: boolean; measured?: boolean }) => {
+        if (m.measured === true) return hooks.measured();
+        if (m.warm !== true) return resolve(m);
+        hooks.warm();
+        worker.postMessage('go');
+      });
+      worker.once('error', reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/**
+ * `--client=curl`: curl in its own process, one connection per call, every body to /dev/null, each
+ * request's `time_total` as curl measured it: a client outside node, for comparison. Its CPU is
+ * not read (clientCpuMs is left out), and a request's start is placed by summing the times before it.
+ */
+async function curlClient(url: string, paths: string[], _client: Client, hooks: ClientHooks): Promise<ClientResult> {
+  const curl = async (list: string[]): Promise<Array<{ ms: number; bytes: number }>> => {
+    const args = ['-s', '--fail', '-H', `authorization: token=${TEST_ADMIN_TOKEN}`];
+    for (const path of list) args.push('-o', '/dev/null', '-w', '%{time_total} %{size_download}\\n', url + path);
+    const { stdout } = await execFileAsync('curl', args, { maxBuffer: 1 << 22 });
+    return stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [seconds, bytes] = line.split(' ');
+        return { ms: Number(seconds) * 1000, bytes: Number(bytes) };
+      });
+  };
+  const warmup = await curl([paths[0]!, paths[0]!, paths[0]!]);
+  hooks.warm();
+  const from = performance.timeOrigin + performance.now();
+  const measured = await curl(paths);
+  hooks.measured();
+  const starts: number[] = [];
+  let at = from;
+  for (const { ms } of measured) {
+    starts.push(at);
+    at += ms;
+  }
+  return { times: measured.map((m) => m.ms), starts, bytes: measured.at(-1)!.bytes, warmupMs: warmup.map((w) => Math.round(w.ms)) };
+}
+
 /** User + system CPU of this process' main thread (the master's event loop), in ms: load changes it little. */
 function mainThreadCpuMs(): number {
   const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -169,7 +242,7 @@ function mainThreadCpuMs(): number {
 }
 const CLOCK_TICKS = 100;
 
-async function measure(url: string, n: number, path: (i: number) => string, profile?: string, client: 'fetch' | 'http' = 'http'): Promise<Measured> {
+async function measure(url: string, n: number, path: (i: number) => string, profile?: string, client: Client = 'http'): Promise<Measured> {
   const paths = Array.from({ length: n }, (_, i) => path(i));
   const gc = { count: 0, ms: 0, maxMs: 0, major: 0 };
   const pauses: Array<{ at: number; ms: number }> = [];
@@ -194,34 +267,26 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
   const profiler = profile === undefined ? undefined : await startProfile();
   let cpuBefore = 0;
   let measuredFrom = 0;
-  const worker = new Worker(CLIENT, { eval: true, workerData: { url, paths, token: TEST_ADMIN_TOKEN, client } });
   let cpu = 0;
   let measuredS = 0;
   let gcMeasured = gc;
   let profileWritten: Promise<void> = Promise.resolve();
-  const result = await new Promise<{ times?: number[]; starts?: number[]; bytes?: number; clientCpuMs?: number; warmupMs?: number[]; fetchTimes?: number[]; error?: string }>((resolve, reject) => {
-    worker.on(
-      'message',
-      (m: { warm?: boolean; measured?: boolean; times?: number[]; starts?: number[]; bytes?: number; clientCpuMs?: number; warmupMs?: number[]; fetchTimes?: number[]; error?: string }) => {
-        if (m.measured === true) {
-          // The node:http requests are done: what the master spent on them, before the fetch ones.
-          cpu = mainThreadCpuMs() - cpuBefore;
-          measuredS = (performance.now() - measuredFrom) / 1000;
-          if (profiler !== undefined && profile !== undefined) profileWritten = profiler.stop(`${profile}.cpuprofile`);
-          delay.disable();
-          observer.disconnect();
-          gcMeasured = { ...gc };
-          return;
-        }
-        if (m.warm !== true) return resolve(m);
-        cpuBefore = mainThreadCpuMs();
-        measuredFrom = performance.now();
-        worker.postMessage('go');
-      },
-    );
-    worker.once('error', reject);
+  const run = client === 'curl' ? curlClient : workerClient;
+  const result = await run(url, paths, client, {
+    warm() {
+      cpuBefore = mainThreadCpuMs();
+      measuredFrom = performance.now();
+    },
+    measured() {
+      // The measured requests are done: what the master spent on them, before any fetch ones.
+      cpu = mainThreadCpuMs() - cpuBefore;
+      measuredS = (performance.now() - measuredFrom) / 1000;
+      if (profiler !== undefined && profile !== undefined) profileWritten = profiler.stop(`${profile}.cpuprofile`);
+      delay.disable();
+      observer.disconnect();
+      gcMeasured = { ...gc };
+    },
   });
-  await worker.terminate();
   await profileWritten;
   if (result.error !== undefined) throw new Error(result.error);
   const round = (ms: number): number => Math.round(ms * 10) / 10;
@@ -239,7 +304,7 @@ async function measure(url: string, n: number, path: (i: number) => string, prof
     ...(fetchTimes === undefined ? {} : { fetch: { p50: round(percentile(fetchTimes, 0.5)), p99: round(percentile(fetchTimes, 0.99)) } }),
     warmupMs: result.warmupMs!,
     bytes: result.bytes!,
-    clientCpuMs: round(result.clientCpuMs!),
+    ...(result.clientCpuMs === undefined ? {} : { clientCpuMs: round(result.clientCpuMs) }),
     // The master thread's CPU per measured request (the first, unmeasured one fills caches).
     cpuMsPerRequest: round(cpu / n),
     // The same less the background work's rate over the measured time: what the requests cost.
@@ -278,6 +343,9 @@ export default async function apiScale(args: string[]): Promise<Record<string, u
   const agents = flag(args, 'agents', 500);
   const nMaster = flag(args, 'n-master', 10);
   const profileDir = args.find((a) => a.startsWith('--profile-dir='))?.slice('--profile-dir='.length);
+  const clientFlag = args.find((a) => a.startsWith('--client='))?.slice('--client='.length) ?? 'http';
+  if (clientFlag !== 'http' && clientFlag !== 'curl' && clientFlag !== 'fetch') throw new Error(`--client: http, curl or fetch, not ${clientFlag}`);
+  const client: Client = clientFlag;
   const server = await startMasterServer({ store: createMemoryStore(), logger: silentLogger(), port: 0, host: '127.0.0.1', ui: false, jobs: false, auth: testAuth() });
   try {
     const definitions = Array.from({ length: apps }, (_, i) => ({
@@ -298,18 +366,19 @@ export default async function apiScale(args: string[]): Promise<Record<string, u
     const results: Record<string, Measured> =
       apps > 0
         ? {
-            apps: await measure(server.url, n, () => '/v2/apps', profileDir && `${profileDir}/apps`),
-            appsByLabel: await measure(server.url, n, () => '/v2/apps?label=tier==t7', profileDir && `${profileDir}/appsByLabel`),
+            apps: await measure(server.url, n, () => '/v2/apps', profileDir && `${profileDir}/apps`, client),
+            appsByLabel: await measure(server.url, n, () => '/v2/apps?label=tier==t7', profileDir && `${profileDir}/appsByLabel`, client),
             app: await measure(
               server.url,
               n * 10,
               (i) => `/v2/apps/g${(i * 7) % groups}/app-${(i * 7919) % apps}`.replace(/g\d+\/app-(\d+)$/, (_, k: string) => `g${Number(k) % groups}/app-${k}`),
               profileDir && `${profileDir}/app`,
+              client,
             ),
-            groups: await measure(server.url, n, () => '/v2/groups', profileDir && `${profileDir}/groups`),
+            groups: await measure(server.url, n, () => '/v2/groups', profileDir && `${profileDir}/groups`, client),
           }
         : {};
-    const mesos = tasks > 0 ? await masterEndpoints(server, tasks, agents, nMaster, profileDir) : {};
+    const mesos = tasks > 0 ? await masterEndpoints(server, tasks, agents, nMaster, profileDir, client) : {};
     const rows: Record<string, Measured | { n: number; cpuMsPerBuild: number }> = { ...results, ...mesos };
     const goals = Object.fromEntries(Object.entries(rows).flatMap(([name, r]) => ('p99' in r ? [[name, r.p99 <= GOAL_P99_MS]] : [])));
     return {
@@ -333,6 +402,7 @@ async function masterEndpoints(
   agents: number,
   n: number,
   profileDir: string | undefined,
+  client: Client,
 ): Promise<Record<string, (Measured & { tasks?: number; launchSeconds?: number }) | { n: number; cpuMsPerBuild: number }>> {
   const perAgent = Math.ceil(tasks / agents);
   const fleets = await startFleets({ masterUrl: server.url, resources: `cpus:${Math.max(1, perAgent * 0.01 + 1)};mem:${perAgent + 1024}`, behaviour: { runningAfterMs: 0 } }, agents, 1);
@@ -354,8 +424,8 @@ async function masterEndpoints(
     await until(() => running() >= tasks, `${tasks} tasks running`);
     const launchSeconds = Math.round((performance.now() - started) / 100) / 10;
     return {
-      masterState: { ...(await measure(server.url, n, () => '/master/state', profileDir && `${profileDir}/masterState`)), tasks: server.master.tasks.size, launchSeconds },
-      masterTasks: await measure(server.url, n, () => `/master/tasks?limit=${tasks}`, profileDir && `${profileDir}/masterTasks`),
+      masterState: { ...(await measure(server.url, n, () => '/master/state', profileDir && `${profileDir}/masterState`, client)), tasks: server.master.tasks.size, launchSeconds },
+      masterTasks: await measure(server.url, n, () => `/master/tasks?limit=${tasks}`, profileDir && `${profileDir}/masterTasks`, client),
       masterStateBuild: buildCpu(server.master),
     };
   } finally {
