@@ -30,7 +30,6 @@ export function offerToJson(offer: OfferRecord, agent: AgentRecord): unknown {
   };
 }
 
-/** Mesos' legacy resource object: `{"cpus":1,"mem":128,"disk":0,"gpus":0,"ports":"[31000-31000]"}`. */
 /**
  * Each bag's legacy JSON, made once: a `Resources` never changes, and `/master/state` writes
  * five per agent and one per task (500 agents, 50,000 tasks in api-scale; issue 21). Frozen, as
@@ -38,6 +37,7 @@ export function offerToJson(offer: OfferRecord, agent: AgentRecord): unknown {
  */
 const legacyJson = new WeakMap<Resources, Readonly<Record<string, number | string>>>();
 
+/** Mesos' legacy resource object: `{"cpus":1,"mem":128,"disk":0,"gpus":0,"ports":"[31000-31000]"}`. */
 export function legacyResources(resources: Resources): Readonly<Record<string, number | string>> {
   let json = legacyJson.get(resources);
   if (json === undefined) legacyJson.set(resources, (json = Object.freeze(legacyResourcesOf(resources))));

@@ -168,25 +168,13 @@ export function registerServicesRoutes(app: FastifyInstance, services: ServicesF
     if ((bits & EMBED.lastTaskFailure) !== 0) reads.see(services.runtimeOf(a.id).lastTaskFailure);
   };
   const cache = new AppJsonCache<ReadonlyMap<string, Deployment[]>>(appDefinitionJson, { json: appDynamicJson, read: readDynamic });
-  /** Every deployment by the apps it changes (one pass, for a whole list). */
-  const deploymentsByApp = (): Map<string, Deployment[]> => {
-    const out = new Map<string, Deployment[]>();
-    for (const d of services.deployments.list()) {
-      for (const id of new Set(d.apps)) {
-        const list = out.get(id);
-        if (list === undefined) out.set(id, [d]);
-        else list.push(d);
-      }
-    }
-    return out;
-  };
   /**
    * A list's AppInfos as cached text (app-json-cache.ts): the guard's read filter drops the
    * items the caller may not read, then `serializeWithEncoded` (set on the reply) joins the rest.
    */
   const encodedAppInfos = (reply: FastifyReply, apps: readonly App[], embed: readonly string[]): EncodedApp[] => {
     sendsEncodedLists(reply);
-    const deployments = deploymentsByApp();
+    const deployments = services.deployments.byApp();
     const bits = embedBits(embed);
     const defaultRole = services.roles[0] ?? '*';
     const out = new Array<EncodedApp>(apps.length);

@@ -153,16 +153,8 @@ export class Convergence {
     if (!this.effects.active()) return;
     this.stopReleased();
     let wanted = 0;
-    // Every deployment by the apps it changes, once per tick (not a copy and scan of every
-    // deployment per app).
-    const deploymentsOf = new Map<string, Deployment[]>();
-    for (const d of this.state.deployments.list()) {
-      for (const id of new Set(d.apps)) {
-        const list = deploymentsOf.get(id);
-        if (list === undefined) deploymentsOf.set(id, [d]);
-        else list.push(d);
-      }
-    }
+    // Every deployment by the apps it changes, once per tick (not a scan of every deployment per app).
+    const deploymentsOf = this.state.deployments.byApp();
     for (const app of this.state.apps.values()) {
       if ((app.readinessChecks ?? []).length > 0) {
         this.state.readiness.run(app, this.state.instances.ofApp(app.id), (instance) => {

@@ -49,6 +49,19 @@ export class Deployments {
     return this.list().filter((d) => d.apps.includes(appId));
   }
 
+  /** Every deployment by the apps it changes, in one pass (for a whole list or tick: not `forApp` per app). */
+  byApp(): Map<string, Deployment[]> {
+    const out = new Map<string, Deployment[]>();
+    for (const d of this.active.values()) {
+      for (const id of new Set(d.apps)) {
+        const list = out.get(id);
+        if (list === undefined) out.set(id, [d]);
+        else list.push(d);
+      }
+    }
+    return out;
+  }
+
   forPod(podId: string): Deployment[] {
     return this.list().filter((d) => d.pods?.includes(podId) === true);
   }
