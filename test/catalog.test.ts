@@ -245,6 +245,12 @@ describe('install → running app → upgrade → uninstall leaves nothing', () 
     assert.equal((r.body as { type: string }).type, 'MarathonBadResponse');
     assert.match(JSON.stringify((r.body as { data: unknown }).data), /\/container\/docker\/parameters/);
     assert.doesNotMatch(JSON.stringify((r.body as { data: unknown }).data), /\/maintainer/);
+    // As every Drover 422: the fields and why at the top level (test/fuzz/api-fuzz.ts asks it of every 422).
+    const details = (r.body as { details?: Array<{ path: string; errors: string[] }> }).details ?? [];
+    assert.ok(
+      details.some((d) => d.path.startsWith('/container/docker/parameters') && d.errors.length > 0),
+      JSON.stringify(r.body),
+    );
     assert.deepEqual(await apps(), []);
   });
 

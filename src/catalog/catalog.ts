@@ -253,5 +253,16 @@ function normalizeAppId(id: string): string {
 function marathonError(answer: { status: number; body: unknown }, appId: string): CosmosError {
   const message = isObject(answer.body) && typeof answer.body['message'] === 'string' ? answer.body['message'] : `HTTP ${answer.status}`;
   const status = answer.status >= 400 && answer.status < 500 ? answer.status : 502;
-  return new CosmosError(answer.status === 403 ? 'Forbidden' : 'MarathonBadResponse', `Marathon refused [${appId}]: ${message}`, status, { appId, marathon: answer.body as Record<string, unknown> });
+  // Marathon's details name fields of the app the package rendered (e.g. `/id`, from `appId`).
+  const raw = isObject(answer.body) && Array.isArray(answer.body['details']) ? answer.body['details'] : [];
+  const details = raw
+    .filter((d): d is { path: string; errors: unknown[] } => isObject(d) && typeof d['path'] === 'string' && Array.isArray(d['errors']))
+    .map((d) => ({ path: d.path, errors: d.errors.map(String) }));
+  return new CosmosError(
+    answer.status === 403 ? 'Forbidden' : 'MarathonBadResponse',
+    `Marathon refused [${appId}]: ${message}`,
+    status,
+    { appId, marathon: answer.body as Record<string, unknown> },
+    details.length > 0 ? details : undefined,
+  );
 }
